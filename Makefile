@@ -1,0 +1,86 @@
+# sail build. `make` builds libsail.a, libsail.so and the sail CLI.
+#   make test     build and run every test; ends with "N passed, M failed"
+#   make asan     the same suite under AddressSanitizer + UBSan
+#   make bench    the benchmarks (figures go to docs/BENCHMARKS.md by hand)
+#   make REF=1    force the plain C kernels (no SIMD dispatch)
+CC      ?= gcc
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS  ?=
+WERROR  ?=
+CPPFLAGS = -Iinclude -Isrc -Isrc/core -D_GNU_SOURCE
+BASEFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Wstrict-prototypes -Wno-unused-parameter -fPIC -pthread $(WERROR) $(CFLAGS)
+ifeq ($(REF),1)
+CPPFLAGS += -DSAIL_FORCE_REF
+endif
+LIBS = -lutf8proc -ljpeg -lpng -lwebp -lz -lm -lpthread
+
+# ISA-specific files carry their own flags; dispatch picks them at run time.
+AVX512FLAGS = -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c
+AVX2FLAGS   = -mavx2 -mfma -mf16c
+
+LIB_SRC  := $(sort $(shell find src -name '*.c'))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test asan bench clean install-deps tests-build
+
+all: $(BUILD)/libsail.a $(BUILD)/libsail.so sail
+
+$(BUILD)/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) $(AVX512FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) $(AVX2FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libsail.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libsail.so: $(LIB_OBJ)
+	$(CC) -shared $(BASEFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/sail: $(CLI_OBJ) $(BUILD)/libsail.a
+	$(CC) $(BASEFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsail.a $(LIBS)
+
+sail: $(BUILD)/sail
+	@cp $(BUILD)/sail sail
+
+$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libsail.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Itests -MMD -MP -o $@ $< $(BUILD)/libsail.a $(LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libsail.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -o $@ $< $(BUILD)/libsail.a $(LIBS) -lopenblas
+
+tests-build: all $(TEST_BIN)
+
+test: tests-build
+	@BUILD=$(BUILD) SAIL=$(BUILD)/sail sh tests/run.sh
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests-build
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 BUILD=build-asan SAIL=build-asan/sail SAIL_ASAN=1 sh tests/run.sh
+
+bench: all $(BENCH_BIN)
+	@BUILD=$(BUILD) sh bench/run.sh
+
+install-deps:
+	sh scripts/install-deps.sh
+
+clean:
+	rm -rf build build-asan sail
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

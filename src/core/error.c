@@ -1,0 +1,44 @@
+/* error.c: status names and error-message formatting. */
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *sail_status_name(sail_status s) {
+    switch (s) {
+    case SAIL_OK: return "ok";
+    case SAIL_ERR_INVALID_ARG: return "invalid argument";
+    case SAIL_ERR_IO: return "I/O error";
+    case SAIL_ERR_FORMAT: return "format error";
+    case SAIL_ERR_NOMEM: return "out of memory";
+    case SAIL_ERR_UNSUPPORTED: return "unsupported";
+    case SAIL_ERR_LIMIT: return "limit exceeded";
+    }
+    return "unknown status";
+}
+
+const char *sail_version(void) { return SAIL_VERSION_STRING; }
+
+sail_status sail_set_error(sail_error *err, sail_status status,
+                           const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->status = status;
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+void sail_error_prefix(sail_error *err, const char *fmt, ...) {
+    if (!err) return;
+    char pre[256], old[sizeof err->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    memcpy(old, err->msg, sizeof old);
+    snprintf(err->msg, sizeof err->msg, "%s: %s", pre, old);
+}

@@ -1,0 +1,62 @@
+/* image.h: image decoding (libjpeg-turbo, libpng, libwebp, PPM/PGM), resizing
+ * identical to PIL and model preprocessing. All pixel buffers are 8-bit RGB,
+ * rows packed (w*3 bytes). */
+#ifndef SAIL_IMAGE_H
+#define SAIL_IMAGE_H
+
+#include "common.h"
+
+typedef struct sail_image {
+    int w, h;
+    uint8_t *rgb;           /* h * w * 3 bytes, owned; free with sail_image_free */
+} sail_image;
+
+typedef struct sail_image_limits {
+    int max_side;           /* default 2048 */
+    int64_t max_pixels;     /* default 2048*2048 */
+    int exif_rotate;        /* apply JPEG EXIF orientation (default 1) */
+} sail_image_limits;
+
+/* Defaults above. */
+sail_image_limits sail_image_default_limits(void);
+
+/* Decode a file / a buffer; the format is sniffed from the bytes. Dimensions
+ * are checked against limits before any pixel buffer is allocated. Errors
+ * name the file (or `name`) and the problem. limits may be NULL (defaults). */
+sail_status sail_image_load(const char *path, const sail_image_limits *limits,
+                            sail_image *out, sail_error *err);
+sail_status sail_image_decode(const uint8_t *data, size_t size, const char *name,
+                              const sail_image_limits *limits, sail_image *out,
+                              sail_error *err);
+void sail_image_free(sail_image *img);
+
+typedef enum sail_resample {
+    SAIL_RESAMPLE_BILINEAR = 2,   /* PIL's numbering */
+    SAIL_RESAMPLE_BICUBIC = 3
+} sail_resample;
+
+/* Resize exactly as PIL's Image.resize((w, h), resample) (with its
+ * antialiasing support scaling when reducing and its 8-bit rounding). */
+sail_status sail_image_resize(const sail_image *in, int w, int h,
+                              sail_resample resample, sail_image *out,
+                              sail_error *err);
+
+typedef struct sail_preprocess {
+    int size;               /* resize target */
+    int crop;               /* > 0: shortest side -> size, then center crop
+                               crop x crop (CLIP); 0: squash to size x size
+                               (Chinese-CLIP) */
+    sail_resample resample;
+    float mean[3], std[3];  /* applied after rescaling by 1/255 */
+} sail_preprocess;
+
+/* Output side of the tensor a preprocess produces. */
+static inline int sail_preprocess_side(const sail_preprocess *p) {
+    return p->crop > 0 ? p->crop : p->size;
+}
+
+/* Resize (+crop), rescale and normalise into chw (3 x side x side floats). */
+sail_status sail_image_preprocess(const sail_image *img, const sail_preprocess *p,
+                                  float *chw, sail_error *err);
+
+#endif

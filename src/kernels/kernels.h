@@ -1,0 +1,81 @@
+/* kernels.h: the compute kernels of sail and their runtime dispatch.
+ *
+ * Each kernel has a plain C reference (the *_ref functions, also the
+ * portable fallback) and SIMD versions for AVX2 and AVX-512 chosen once at
+ * start-up from CPUID. SAIL_FORCE_REF at build time, or SAIL_ISA=ref|avx2|avx512
+ * in the environment, forces a level (never above what the CPU has).
+ * Every pointer may be unaligned; sizes may be any value >= 1. */
+#ifndef SAIL_KERNELS_H
+#define SAIL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pool.h"
+
+typedef enum sail_isa { SAIL_ISA_REF = 0, SAIL_ISA_AVX2 = 1, SAIL_ISA_AVX512 = 2 } sail_isa;
+
+/* Arguments of one attention call: softmax(scale * Q K^T + mask) V, per head.
+ * Row t of batch b of Q is at q + (b*Tq + t) * q_stride; head h occupies
+ * columns [h*hd, (h+1)*hd). The same for k, v (Tk rows) and out (Tq rows). */
+typedef struct sail_attn_args {
+    int B, Tq, Tk, H, hd;
+    const float *q; int q_stride;
+    const float *k; int k_stride;
+    const float *v; int v_stride;
+    float *out; int out_stride;
+    const uint8_t *key_mask; /* (B, Tk): nonzero = may be attended; NULL = all */
+    int causal;              /* query t sees keys <= t (Tq == Tk) */
+    float scale;             /* usually 1/sqrt(hd) */
+} sail_attn_args;
+
+/* One ISA's implementations. Rows of a matrix are contiguous. */
+typedef struct sail_kernel_table {
+    const char *name;
+    /* C(M,N) = A(M,K) * op(B) + bias + beta*C. op(B) = B^T with B (N,K) when
+     * b_trans (a PyTorch Linear weight), else B (K,N). bias (N) may be NULL;
+     * beta is 0 (overwrite; C need not be initialised) or 1 (accumulate).
+     * Single-threaded: threading is done by sail_gemm over tiles. */
+    void (*gemm)(int M, int N, int K, const float *A, int lda, const float *B,
+                 int ldb, int b_trans, const float *bias, float beta, float *C,
+                 int ldc);
+    /* y = (x - mean) / sqrt(var + eps) * w + b per row of n. In place allowed. */
+    void (*layernorm)(float *y, const float *x, const float *w, const float *b,
+                      int rows, int n, float eps);
+    void (*gelu)(float *x, size_t n);        /* erf GELU, in place */
+    void (*quick_gelu)(float *x, size_t n);  /* x * sigmoid(1.702 x) */
+    void (*tanh)(float *x, size_t n);
+    void (*softmax)(float *x, int rows, int n); /* per row, in place; -inf ok */
+    void (*add)(float *y, const float *a, const float *b, size_t n); /* y = a + b */
+    float (*dot)(const float *a, const float *b, int n);
+    /* One (batch, head, query-block) of attention; see sail_attention. */
+    void (*attn_block)(const sail_attn_args *a, int b, int h, int t0, int t1,
+                       float *scratch);
+} sail_kernel_table;
+
+/* The table chosen for this CPU (initialised on first call; thread-safe). */
+const sail_kernel_table *sail_kernels(void);
+/* A given level's table, or NULL if this CPU or build lacks it (for tests). */
+const sail_kernel_table *sail_kernels_for(sail_isa isa);
+/* Name of the active level: "avx512", "avx2" or "ref". */
+const char *sail_kernels_isa(void);
+
+/* Multithreaded GEMM with the active table; same contract as table->gemm. */
+void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
+               const float *B, int ldb, int b_trans, const float *bias,
+               float beta, float *C, int ldc);
+
+/* Fused masked multi-head attention over the pool. scratch holds
+ * sail_attention_scratch(pool size, Tk) floats (no allocation per call).
+ * A query row with no key to attend to gets zeros. */
+size_t sail_attention_scratch(int n_threads, int Tk);
+void sail_attention(sail_pool *pool, const sail_attn_args *a, float *scratch);
+
+/* Plain C helpers (not hot enough to need SIMD). */
+/* out(n) = mean of the rows r of x(rows, n) with mask[r] != 0 (NULL = all);
+ * zeros when no row is selected. */
+void sail_mean_pool(float *out, const float *x, const uint8_t *mask, int rows, int n);
+/* x /= ||x||_2 (unchanged when the norm is 0). */
+void sail_l2_normalize(float *x, int n);
+
+#endif

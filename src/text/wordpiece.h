@@ -1,0 +1,36 @@
+/* wordpiece.h: BERT WordPiece tokenizer, identical to Google's
+ * FullTokenizer(do_lower_case=True) as used by Chinese-CLIP. */
+#ifndef SAIL_WORDPIECE_H
+#define SAIL_WORDPIECE_H
+
+#include "common.h"
+
+typedef struct sail_wordpiece sail_wordpiece;
+
+/* Build from a token list (index = id). Tokens are copied. */
+sail_wordpiece *sail_wordpiece_new(const char *const *tokens, int n_tokens,
+                                   sail_error *err);
+void sail_wordpiece_free(sail_wordpiece *wp);
+
+/* Read a vocab.txt exactly as BERT's load_vocab does: split on '\n' only and
+ * Python str.strip() each line. *tokens is an array of n malloc-ed strings;
+ * free with sail_vocab_free. */
+sail_status sail_vocab_read(const char *path, char ***tokens, int *n,
+                            sail_error *err);
+void sail_vocab_free(char **tokens, int n);
+
+int sail_wordpiece_size(const sail_wordpiece *wp);
+/* id of a token string, or -1. */
+int sail_wordpiece_id(const sail_wordpiece *wp, const char *tok);
+/* token string of an id (owned by wp), or NULL. */
+const char *sail_wordpiece_token(const sail_wordpiece *wp, int id);
+
+/* Tokenize len bytes of UTF-8 (invalid sequences become U+FFFD as Python's
+ * errors="replace" does, which the cleaner then drops). Writes at most cap
+ * ids (no [CLS]/[SEP]) and sets *n_ids to the full count, so a caller can
+ * call again with a larger buffer. Thread-safe on a shared wp. */
+sail_status sail_wordpiece_encode(const sail_wordpiece *wp, const char *text,
+                                  size_t len, int32_t *ids, size_t cap,
+                                  size_t *n_ids, sail_error *err);
+
+#endif

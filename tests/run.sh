@@ -1,0 +1,40 @@
+#!/bin/sh
+# Runs every C test binary and every Python parity test, counts TAP lines and
+# ends with the one line CI reads: "N passed, M failed".
+# A program that exits non-zero without reporting a failed check counts as one
+# failure (a crash is never silent).
+BUILD=${BUILD:-build}
+SAIL=${SAIL:-$BUILD/sail}
+export SAIL BUILD
+PY=/usr/bin/python3
+pass=0; fail=0; skip=0
+out=$(mktemp); trap 'rm -f "$out"' EXIT
+run_one() { # name, command...
+    name=$1; shift
+    "$@" >"$out" 2>&1; rc=$?
+    p=$(grep -c '^ok ' "$out"); f=$(grep -c '^not ok ' "$out"); s=$(grep -c '^skip ' "$out")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "not ok - $name exited with status $rc" >>"$out"; fi
+    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+    if [ "$f" -ne 0 ]; then
+        echo "FAIL $name ($p passed, $f failed)"; grep -E '^(not ok|#)' "$out" | head -40
+        tail -5 "$out"
+    else
+        echo "pass $name ($p checks${s:+, $s skipped})"
+        grep '^skip ' "$out" | head -5
+    fi
+}
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    run_one "$(basename "$t")" "$t"
+done
+for t in tests/test_*.py; do
+    [ -f "$t" ] || continue
+    if [ -n "$SAIL_ASAN" ] && head -5 "$t" | grep -q 'asan: skip'; then continue; fi
+    if ! $PY -c 'import numpy' 2>/dev/null; then
+        echo "skip $t: /usr/bin/python3 with numpy is missing (run scripts/install-deps.sh)"; skip=$((skip+1)); continue
+    fi
+    run_one "$t" $PY "$t"
+done
+echo "($skip skipped)"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
