@@ -13,7 +13,7 @@ BASEFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Wstrict-prototypes -Wno-unused-par
 ifeq ($(REF),1)
 CPPFLAGS += -DSAIL_FORCE_REF
 endif
-LIBS = -lutf8proc -ljpeg -lpng -lwebp -lz -lm -lpthread
+LIBS = -ljansson -lutf8proc -ljpeg -lpng -lwebp -lz -lm -lpthread
 
 # ISA-specific files carry their own flags; dispatch picks them at run time.
 AVX512FLAGS = -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c
@@ -84,3 +84,11 @@ clean:
 	rm -rf build build-asan sail
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# Test-only drivers used by the Python oracles (not run directly).
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libsail.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -o $@ $< $(BUILD)/libsail.a $(LIBS)
+tests-build: $(TOOL_BIN)

@@ -8,7 +8,7 @@
  *   - Every fallible call returns a sail_status (SAIL_OK == 0) or NULL, and
  *     fills the caller's sail_error (which may be NULL) with a message a user
  *     can act on. Outputs are left unchanged on failure.
- *   - Handles are opaque; every *_load/*_new has a *_free, and *_free(NULL)
+ *   - Handles are opaque; every load or new call has a matching free, and free(NULL)
  *     is a no-op.
  *   - The library never prints and never exits.
  *   - Vectors are float32, L2-normalised, row-major (n x dim).

@@ -1,0 +1,22 @@
+/* cli.h: the `sail` command-line tool. One file per subcommand, each
+ * exporting cmd_<name>(argc, argv) with argv[0] the subcommand's name. They
+ * return the process exit status: 0 on success, 1 on a runtime error, 2 on a
+ * usage error. Errors go to stderr, results to stdout or -o. */
+#ifndef SAIL_CLI_H
+#define SAIL_CLI_H
+
+#include "sail.h"
+
+int cmd_embed(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+
+/* "sail CMD: message\n" on stderr; returns status (for `return cli_fail(...)`). */
+int cli_fail(int status, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Strict integer parse of s into [lo, hi]; 0 on success, -1 on error. */
+int cli_parse_int(const char *s, long lo, long hi, long *out);
+/* True when argv has -h or --help. */
+int cli_wants_help(int argc, char **argv);
+
+#endif

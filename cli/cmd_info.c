@@ -1,0 +1,85 @@
+/* cmd_info.c: `sail info` prints a model file's configuration, parameter
+ * count, tensor types and file size. */
+#include "cli.h"
+#include "format/gguf.h"
+#include "model/config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: sail info [--tensors] MODEL.gguf\n\n"
+    "Prints the configuration, parameter count, tensor types and file size of a\n"
+    "sail model. --tensors also lists every tensor with its type and shape.\n";
+
+static void print_types(const gguf_file *f) {
+    uint64_t count[32] = {0}, bytes[32] = {0};
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        uint32_t t = f->tensors[i].type < 32 ? f->tensors[i].type : 31;
+        count[t]++;
+        bytes[t] += f->tensors[i].nbytes;
+    }
+    for (int t = 0; t < 32; t++)
+        if (count[t])
+            printf("  %-6s %llu tensors, %.2f MiB\n", gguf_type_name((uint32_t)t),
+                   (unsigned long long)count[t], bytes[t] / 1048576.0);
+}
+
+static void print_tensors(const gguf_file *f) {
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        printf("  %-40.*s %-5s [", (int)t->name.len, t->name.ptr, gguf_type_name(t->type));
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            printf("%s%llu", d ? ", " : "", (unsigned long long)t->ne[d]);
+        printf("]\n");
+    }
+}
+
+int cmd_info(int argc, char **argv) {
+    const char *path = NULL;
+    int tensors = 0;
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--tensors")) tensors = 1;
+        else if (argv[i][0] == '-') return cli_fail(2, "info", "unknown option '%s'\n%s", argv[i], usage);
+        else if (path) return cli_fail(2, "info", "one model file at a time\n%s", usage);
+        else path = argv[i];
+    }
+    if (!path) return cli_fail(2, "info", "no model file given\n%s", usage);
+    sail_error err = {0};
+    gguf_file *f = gguf_open(path, &err);
+    if (!f) return cli_fail(1, "info", "%s", err.msg);
+    sail_config c;
+    if (sail_config_read(&c, f, &err)) {
+        gguf_close(f);
+        return cli_fail(1, "info", "%s: %s", path, err.msg);
+    }
+    char desc[640];
+    sail_config_describe(&c, desc, sizeof desc);
+    unsigned long long params = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        unsigned long long n = 1;
+        for (uint32_t d = 0; d < f->tensors[i].n_dims; d++) n *= f->tensors[i].ne[d];
+        params += n;
+    }
+    printf("file:       %s (%.2f MiB, GGUF v%u)\n", path, f->size / 1048576.0, f->version);
+    printf("model:      %s\n", c.name);
+    printf("parameters: %llu (%.1f M)\n", params, params / 1e6);
+    printf("output dim: %d\n", c.dim);
+    printf("text:       %d layers, width %d, %d heads, ffn %d, %s-norm, vocab %d, context %d\n",
+           c.text.layers, c.text.width, c.text.heads, c.text.ffn, c.text.prenorm ? "pre" : "post",
+           c.vocab_size, c.context);
+    printf("vision:     %d layers, width %d, %d heads, ffn %d, %dpx, patch %d\n", c.vision.layers,
+           c.vision.width, c.vision.heads, c.vision.ffn, c.image_size, c.patch_size);
+    printf("fusion:     %d layers, width %d, %d heads, perceiver latents %d\n", c.fusion.layers,
+           c.fusion.width, c.fusion.heads, c.perceiver_latents);
+    printf("config:     %s\n", desc);
+    printf("tensors:    %llu\n", (unsigned long long)f->n_tensors);
+    print_types(f);
+    if (tensors) print_tensors(f);
+    gguf_close(f);
+    return 0;
+}

@@ -1,0 +1,228 @@
+/* embed.c: the public embedding calls. They turn raw inputs (strings, pixels,
+ * files) into model inputs, run the forward pass in bounded batches and
+ * apply the Matryoshka prefix. */
+#include "image/image.h"
+#include "model/model.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { TEXT_BATCH = 32, IMAGE_BATCH = 8 };
+
+static sail_status check_common(const sail_model *m, int n, int dim, const float *out,
+                                sail_error *err) {
+    if (!m) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model is NULL");
+    if (n < 0) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "negative input count %d", n);
+    if (n && !out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "output buffer is NULL");
+    if (dim < 0 || dim > m->cfg.dim)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                              "dim %d is out of range; this model's vectors have %d dimensions (use 1..%d, 0 = all)",
+                              dim, m->cfg.dim, m->cfg.dim);
+    return SAIL_OK;
+}
+
+/* Keep the first dim components of each row of full (n, D) and re-normalise. */
+static void matryoshka(float *out, const float *full, int n, int D, int dim) {
+    for (int i = 0; i < n; i++) {
+        memmove(out + (size_t)i * dim, full + (size_t)i * D, (size_t)dim * sizeof(float));
+        sail_l2_normalize(out + (size_t)i * dim, dim);
+    }
+}
+
+/* Forward a batch and write rows of dim floats to out. */
+static sail_status run(sail_model *m, const sail_batch *b, int dim, float *out, sail_error *err) {
+    int D = m->cfg.dim;
+    if (dim == D) return sail_forward(m, b, out, err);
+    float *full = sail_malloc((size_t)b->n * D * sizeof(float));
+    if (!full) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    sail_status s = sail_forward(m, b, full, err);
+    if (!s) matryoshka(out, full, b->n, D, dim);
+    sail_free(full);
+    return s;
+}
+
+/* [CLS] wordpieces[:context-2] [SEP] into ids; returns the length. */
+static sail_status tokenize(const sail_model *m, const char *text, int32_t *ids, int *len,
+                            sail_error *err) {
+    const sail_config *c = &m->cfg;
+    size_t n = 0, cap = (size_t)c->context - 2;
+    sail_status s = sail_wordpiece_encode(m->tok, text, strlen(text), ids + 1, cap, &n, err);
+    if (s) return s;
+    if (n > cap) n = cap;
+    ids[0] = c->cls_id;
+    ids[n + 1] = c->sep_id;
+    *len = (int)n + 2;
+    return SAIL_OK;
+}
+
+/* Tokenize texts[0..n) into ids/lens (ids holds n * context). */
+static sail_status tokenize_all(const sail_model *m, const char *const *texts, int n,
+                                int32_t *ids, int *lens, sail_error *err) {
+    int32_t *p = ids;
+    for (int i = 0; i < n; i++) {
+        if (!texts[i]) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "text %d is NULL", i);
+        sail_status s = tokenize(m, texts[i], p, &lens[i], err);
+        if (s) return s;
+        p += lens[i];
+    }
+    return SAIL_OK;
+}
+
+sail_status sail_embed_tokens(sail_model *m, const int32_t *ids, const int *lens, int n,
+                              int dim, float *out, sail_error *err) {
+    sail_status s = check_common(m, n, dim, out, err);
+    if (s || !n) return s;
+    if (!ids || !lens) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "ids or lens is NULL");
+    if (!dim) dim = m->cfg.dim;
+    pthread_mutex_lock(&m->lock);
+    for (int i = 0; i < n && !s; i += TEXT_BATCH) {
+        sail_batch b = {.n = SAIL_MIN(TEXT_BATCH, n - i), .ids = ids, .lens = lens + i};
+        s = run(m, &b, dim, out + (size_t)i * dim, err);
+        for (int j = 0; j < b.n; j++) ids += lens[i + j];
+    }
+    pthread_mutex_unlock(&m->lock);
+    return s;
+}
+
+sail_status sail_embed_texts(sail_model *m, const char *const *texts, int n, int dim,
+                             float *out, sail_error *err) {
+    sail_status s = check_common(m, n, dim, out, err);
+    if (s || !n) return s;
+    if (!texts) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "texts is NULL");
+    int32_t *ids = sail_malloc((size_t)n * m->cfg.context * sizeof *ids);
+    int *lens = sail_malloc((size_t)n * sizeof *lens);
+    if (!ids || !lens) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (!s) s = tokenize_all(m, texts, n, ids, lens, err);
+    if (!s) s = sail_embed_tokens(m, ids, lens, n, dim, out, err);
+    sail_free(ids);
+    sail_free(lens);
+    return s;
+}
+
+sail_status sail_embed_image_tensors(sail_model *m, const float *chw, int n, int h, int w,
+                                     int dim, float *out, sail_error *err) {
+    sail_status s = check_common(m, n, dim, out, err);
+    if (s || !n) return s;
+    if (!chw) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "image tensor is NULL");
+    if (!dim) dim = m->cfg.dim;
+    pthread_mutex_lock(&m->lock);
+    for (int i = 0; i < n && !s; i += IMAGE_BATCH) {
+        sail_batch b = {.n = SAIL_MIN(IMAGE_BATCH, n - i),
+                        .pixels = chw + (size_t)i * 3 * h * w, .h = h, .w = w};
+        s = run(m, &b, dim, out + (size_t)i * dim, err);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return s;
+}
+
+static sail_preprocess model_preprocess(const sail_model *m) {
+    const sail_config *c = &m->cfg;
+    sail_preprocess p = {c->pre_size, c->pre_crop, (sail_resample)c->resample, {0}, {0}};
+    memcpy(p.mean, c->mean, sizeof p.mean);
+    memcpy(p.std, c->std, sizeof p.std);
+    return p;
+}
+
+/* Preprocessed tensors for images [0, n) provided by get(i). */
+typedef sail_status (*image_source)(void *ctx, int i, sail_image *img, sail_error *err);
+
+static sail_status preprocess_all(const sail_model *m, image_source get, void *ctx, int n,
+                                  float **chw_out, sail_error *err) {
+    sail_preprocess p = model_preprocess(m);
+    size_t side = (size_t)sail_preprocess_side(&p), per = 3 * side * side;
+    float *chw = sail_malloc((size_t)n * per * sizeof(float));
+    if (!chw) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %d images", n);
+    sail_status s = SAIL_OK;
+    for (int i = 0; i < n && !s; i++) {
+        sail_image img = {0};
+        s = get(ctx, i, &img, err);
+        if (!s) s = sail_image_preprocess(&img, &p, chw + i * per, err);
+        sail_image_free(&img);
+    }
+    if (s) sail_free(chw);
+    else *chw_out = chw;
+    return s;
+}
+
+static sail_status from_file(void *ctx, int i, sail_image *img, sail_error *err) {
+    const char *const *paths = ctx;
+    if (!paths[i]) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "image path %d is NULL", i);
+    return sail_image_load(paths[i], NULL, img, err);
+}
+
+typedef struct rgb_src { const uint8_t *rgb; int h, w; } rgb_src;
+
+static sail_status from_rgb(void *ctx, int i, sail_image *img, sail_error *err) {
+    const rgb_src *r = ctx;
+    size_t bytes = (size_t)r->h * r->w * 3;
+    img->rgb = sail_malloc(bytes);
+    if (!img->rgb) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    memcpy(img->rgb, r->rgb + (size_t)i * bytes, bytes);
+    img->w = r->w;
+    img->h = r->h;
+    return SAIL_OK;
+}
+
+static sail_status embed_images(sail_model *m, image_source get, void *ctx, int n, int dim,
+                                float *out, sail_error *err) {
+    float *chw = NULL;
+    sail_status s = preprocess_all(m, get, ctx, n, &chw, err);
+    int side = sail_model_image_size(m);
+    if (!s) s = sail_embed_image_tensors(m, chw, n, side, side, dim, out, err);
+    sail_free(chw);
+    return s;
+}
+
+sail_status sail_embed_images_rgb(sail_model *m, const uint8_t *rgb, int n, int h, int w,
+                                  int dim, float *out, sail_error *err) {
+    sail_status s = check_common(m, n, dim, out, err);
+    if (s || !n) return s;
+    if (!rgb || h < 1 || w < 1 || h > 16384 || w > 16384)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "pixels are NULL or the size %dx%d is invalid", w, h);
+    rgb_src src = {rgb, h, w};
+    return embed_images(m, from_rgb, &src, n, dim, out, err);
+}
+
+sail_status sail_embed_image_files(sail_model *m, const char *const *paths, int n, int dim,
+                                   float *out, sail_error *err) {
+    sail_status s = check_common(m, n, dim, out, err);
+    if (s || !n) return s;
+    if (!paths) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "paths is NULL");
+    return embed_images(m, from_file, (void *)paths, n, dim, out, err);
+}
+
+sail_status sail_embed_pairs(sail_model *m, const char *const *texts, const char *const *paths,
+                             int n, int dim, float *out, sail_error *err) {
+    sail_status s = check_common(m, n, dim, out, err);
+    if (s || !n) return s;
+    if (!texts || !paths) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "texts or paths is NULL");
+    if (!dim) dim = m->cfg.dim;
+    int side = sail_model_image_size(m);
+    float *chw = NULL;
+    int32_t *ids = sail_malloc((size_t)n * m->cfg.context * sizeof *ids);
+    int *lens = sail_malloc((size_t)n * sizeof *lens);
+    if (!ids || !lens) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (!s) s = tokenize_all(m, texts, n, ids, lens, err);
+    if (!s) s = preprocess_all(m, from_file, (void *)paths, n, &chw, err);
+    if (!s) {
+        pthread_mutex_lock(&m->lock);
+        const int32_t *p = ids;
+        for (int i = 0; i < n && !s; i += IMAGE_BATCH) {
+            sail_batch b = {.n = SAIL_MIN(IMAGE_BATCH, n - i), .ids = p, .lens = lens + i,
+                            .pixels = chw + (size_t)i * 3 * side * side, .h = side, .w = side};
+            s = run(m, &b, dim, out + (size_t)i * dim, err);
+            for (int j = 0; j < b.n; j++) p += lens[i + j];
+        }
+        pthread_mutex_unlock(&m->lock);
+    }
+    sail_free(chw);
+    sail_free(ids);
+    sail_free(lens);
+    return s;
+}
+
+float sail_cosine(const float *a, const float *b, int dim) {
+    double s = 0;
+    for (int i = 0; i < dim; i++) s += (double)a[i] * b[i];
+    return (float)s;
+}

@@ -1,0 +1,274 @@
+/* config.c: model presets and the sail.* metadata keys. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+
+static sail_tower tower(int layers, int width, int heads, int ffn, float eps, int prenorm) {
+    sail_tower t = {layers, width, heads, ffn, eps, SAIL_ACT_GELU, prenorm};
+    return t;
+}
+
+sail_status sail_config_preset(sail_config *c, const char *name, sail_error *err) {
+    memset(c, 0, sizeof *c);
+    if (!strcmp(name, "tiny")) {
+        c->text = tower(4, 256, 4, 1024, 1e-12f, 0);
+        c->vision = tower(4, 256, 4, 1024, 1e-6f, 1);
+        c->fusion = tower(1, 256, 4, 1024, 1e-6f, 1);
+        c->image_size = 128;
+        c->max_positions = 64;
+    } else if (!strcmp(name, "base")) {
+        c->text = tower(12, 768, 12, 3072, 1e-12f, 0);      /* BERT-base */
+        c->vision = tower(12, 384, 6, 1536, 1e-6f, 1);      /* ViT-S/16 */
+        c->fusion = tower(2, 512, 8, 2048, 1e-6f, 1);
+        c->image_size = 224;
+        c->max_positions = 512;
+    } else if (!strcmp(name, "large")) {
+        c->text = tower(24, 1024, 16, 4096, 1e-12f, 0);     /* BERT-large */
+        c->vision = tower(12, 768, 12, 3072, 1e-6f, 1);     /* ViT-B/16 */
+        c->fusion = tower(2, 768, 12, 3072, 1e-6f, 1);
+        c->image_size = 224;
+        c->max_positions = 512;
+    } else {
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                              "unknown config '%s'; choose tiny, base or large", name);
+    }
+    snprintf(c->name, sizeof c->name, "sail-%s", name);
+    c->type_vocab = 2;
+    c->context = 52;                 /* Chinese-CLIP's text context */
+    c->patch_size = 16;
+    c->perceiver_latents = 0;
+    c->pooling = SAIL_POOL_MEAN;
+    c->dim = 512;
+    c->pre_size = c->image_size;
+    c->pre_crop = c->image_size;
+    c->resample = 3;                 /* bicubic */
+    memcpy(c->mean, clip_mean, sizeof c->mean);
+    memcpy(c->std, clip_std, sizeof c->std);
+    return SAIL_OK;
+}
+
+static sail_status check_tower(const sail_tower *t, const char *name, int allow_empty,
+                               sail_error *err) {
+    if (t->layers < (allow_empty ? 0 : 1) || t->layers > 256)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s.layers is %d; expected 1..256", name, t->layers);
+    if (t->width < 1 || t->width > 16384 || t->heads < 1 || t->width % t->heads)
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "%s.width %d is not a positive multiple of %s.heads %d",
+                              name, t->width, name, t->heads);
+    if (t->ffn < 1 || t->ffn > 65536)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s.ffn is %d; expected 1..65536", name, t->ffn);
+    if (!(t->eps > 0 && t->eps < 1))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s.eps is %g; expected 0 < eps < 1", name, t->eps);
+    return SAIL_OK;
+}
+
+sail_status sail_config_validate(const sail_config *c, sail_error *err) {
+    sail_status s;
+    if ((s = check_tower(&c->text, "sail.text", 0, err))) return s;
+    if ((s = check_tower(&c->vision, "sail.vision", 0, err))) return s;
+    if ((s = check_tower(&c->fusion, "sail.fusion", 1, err))) return s;
+    if (c->vocab_size < 8 || c->vocab_size > (1 << 24))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.vocab_size is %d; expected 8..16777216", c->vocab_size);
+    if (c->max_positions < 3 || c->max_positions > 8192)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.max_positions is %d; expected 3..8192", c->max_positions);
+    if (c->context < 3 || c->context > c->max_positions)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.context is %d; expected 3..max_positions (%d)",
+                              c->context, c->max_positions);
+    if (c->type_vocab < 1 || c->type_vocab > 16)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.type_vocab is %d; expected 1..16", c->type_vocab);
+    if (c->patch_size < 1 || c->patch_size > 64 || c->image_size < c->patch_size ||
+        c->image_size > 1024 || c->image_size % c->patch_size)
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "sail.vision.image_size %d is not a multiple of sail.vision.patch_size %d (patch 1..64, image up to 1024)",
+                              c->image_size, c->patch_size);
+    if (c->perceiver_latents < 0 || c->perceiver_latents > 1024)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.fusion.perceiver_latents is %d; expected 0..1024", c->perceiver_latents);
+    if (c->dim < 1 || c->dim > 8192)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..8192", c->dim);
+    int ids[4] = {c->pad_id, c->unk_id, c->cls_id, c->sep_id};
+    for (int i = 0; i < 4; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return sail_set_error(err, SAIL_ERR_FORMAT, "special token id %d is outside the vocabulary (%d tokens)",
+                                  ids[i], c->vocab_size);
+    if (c->pre_size < 1 || c->pre_size > 4096 || c->pre_crop < 0 || c->pre_crop > c->pre_size)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.image.size %d / crop %d are inconsistent", c->pre_size, c->pre_crop);
+    int side = c->pre_crop ? c->pre_crop : c->pre_size;
+    if (side % c->patch_size)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "preprocessed image side %d is not a multiple of the patch size %d",
+                              side, c->patch_size);
+    if (c->resample != 2 && c->resample != 3)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.image.resample must be bilinear or bicubic");
+    for (int i = 0; i < 3; i++)
+        if (!(c->std[i] > 0))
+            return sail_set_error(err, SAIL_ERR_FORMAT, "sail.image.std[%d] is %g; it must be positive", i, c->std[i]);
+    return SAIL_OK;
+}
+
+/* ---------------------------------------------------------------- read -- */
+
+typedef struct { const gguf_file *f; sail_error *err; sail_status s; } reader;
+
+static int get_int(reader *r, const char *key, int *out) {
+    int32_t v;
+    if (r->s) return 0;
+    r->s = gguf_get_i32(r->f, key, &v, r->err);
+    if (!r->s) *out = v;
+    return !r->s;
+}
+
+static void get_float(reader *r, const char *key, float *out) {
+    if (!r->s) r->s = gguf_get_f32(r->f, key, out, r->err);
+}
+
+static void get_enum(reader *r, const char *key, const char *const *names, int n, int *out) {
+    char buf[32];
+    if (r->s) return;
+    if ((r->s = gguf_get_str(r->f, key, buf, sizeof buf, r->err))) return;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(buf, names[i])) { *out = i; return; }
+    r->s = sail_set_error(r->err, SAIL_ERR_FORMAT, "metadata %s has unknown value '%s'", key, buf);
+}
+
+static const char *const act_names[] = {"gelu", "quick_gelu"};
+static const char *const norm_names[] = {"post", "pre"};
+static const char *const pool_names[] = {"mean", "mean_tanh", "cls"};
+static const char *const resample_names[] = {"", "", "bilinear", "bicubic"};
+
+static void read_tower(reader *r, const char *pre, sail_tower *t) {
+    char k[64];
+    int act = 0, norm = 0;
+#define KEY(s) (snprintf(k, sizeof k, "sail.%s.%s", pre, s), k)
+    get_int(r, KEY("layers"), &t->layers);
+    get_int(r, KEY("width"), &t->width);
+    get_int(r, KEY("heads"), &t->heads);
+    get_int(r, KEY("ffn"), &t->ffn);
+    get_float(r, KEY("eps"), &t->eps);
+    get_enum(r, KEY("act"), act_names, 2, &act);
+    get_enum(r, KEY("norm"), norm_names, 2, &norm);
+#undef KEY
+    t->act = (sail_act)act;
+    t->prenorm = norm;
+}
+
+sail_status sail_config_read(sail_config *c, const gguf_file *f, sail_error *err) {
+    reader r = {f, err, SAIL_OK};
+    char arch[32];
+    memset(c, 0, sizeof *c);
+    if (gguf_get_str(f, "general.architecture", arch, sizeof arch, err)) return err ? err->status : SAIL_ERR_FORMAT;
+    if (strcmp(arch, "sail"))
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "general.architecture is '%s'; this file is not a sail model "
+                              "(convert checkpoints with `sail convert`)", arch);
+    if (gguf_find_kv(f, "general.name") &&
+        gguf_get_str(f, "general.name", c->name, sizeof c->name, err))
+        return err ? err->status : SAIL_ERR_FORMAT;
+    read_tower(&r, "text", &c->text);
+    read_tower(&r, "vision", &c->vision);
+    read_tower(&r, "fusion", &c->fusion);
+    get_int(&r, "sail.text.vocab_size", &c->vocab_size);
+    get_int(&r, "sail.text.max_positions", &c->max_positions);
+    get_int(&r, "sail.text.type_vocab", &c->type_vocab);
+    get_int(&r, "sail.text.context", &c->context);
+    get_int(&r, "sail.vision.image_size", &c->image_size);
+    get_int(&r, "sail.vision.patch_size", &c->patch_size);
+    get_int(&r, "sail.fusion.perceiver_latents", &c->perceiver_latents);
+    int pool = 0;
+    get_enum(&r, "sail.pooling", pool_names, 3, &pool);
+    c->pooling = (sail_pooling)pool;
+    get_int(&r, "sail.dim", &c->dim);
+    get_int(&r, "sail.image.size", &c->pre_size);
+    get_int(&r, "sail.image.crop", &c->pre_crop);
+    get_enum(&r, "sail.image.resample", resample_names, 4, &c->resample);
+    if (!r.s) r.s = gguf_get_f32_array(f, "sail.image.mean", c->mean, 3, err);
+    if (!r.s) r.s = gguf_get_f32_array(f, "sail.image.std", c->std, 3, err);
+    get_int(&r, "tokenizer.ggml.padding_token_id", &c->pad_id);
+    get_int(&r, "tokenizer.ggml.unknown_token_id", &c->unk_id);
+    get_int(&r, "tokenizer.ggml.cls_token_id", &c->cls_id);
+    get_int(&r, "tokenizer.ggml.seperator_token_id", &c->sep_id);
+    if (r.s) return r.s;
+    return sail_config_validate(c, err);
+}
+
+/* --------------------------------------------------------------- write -- */
+
+static sail_status write_tower(gguf_writer *w, const char *pre, const sail_tower *t) {
+    char k[64];
+    sail_status s = SAIL_OK;
+#define KEY(x) (snprintf(k, sizeof k, "sail.%s.%s", pre, x), k)
+    if (!s) s = gguf_set_i32(w, KEY("layers"), t->layers);
+    if (!s) s = gguf_set_i32(w, KEY("width"), t->width);
+    if (!s) s = gguf_set_i32(w, KEY("heads"), t->heads);
+    if (!s) s = gguf_set_i32(w, KEY("ffn"), t->ffn);
+    if (!s) s = gguf_set_f32(w, KEY("eps"), t->eps);
+    if (!s) s = gguf_set_str(w, KEY("act"), act_names[t->act]);
+    if (!s) s = gguf_set_str(w, KEY("norm"), norm_names[t->prenorm ? 1 : 0]);
+#undef KEY
+    return s;
+}
+
+sail_status sail_config_write(const sail_config *c, gguf_writer *w) {
+    sail_status s = gguf_set_str(w, "general.architecture", "sail");
+    if (!s) s = gguf_set_str(w, "general.name", c->name);
+    if (!s) s = write_tower(w, "text", &c->text);
+    if (!s) s = write_tower(w, "vision", &c->vision);
+    if (!s) s = write_tower(w, "fusion", &c->fusion);
+    if (!s) s = gguf_set_i32(w, "sail.text.vocab_size", c->vocab_size);
+    if (!s) s = gguf_set_i32(w, "sail.text.max_positions", c->max_positions);
+    if (!s) s = gguf_set_i32(w, "sail.text.type_vocab", c->type_vocab);
+    if (!s) s = gguf_set_i32(w, "sail.text.context", c->context);
+    if (!s) s = gguf_set_i32(w, "sail.vision.image_size", c->image_size);
+    if (!s) s = gguf_set_i32(w, "sail.vision.patch_size", c->patch_size);
+    if (!s) s = gguf_set_i32(w, "sail.fusion.perceiver_latents", c->perceiver_latents);
+    if (!s) s = gguf_set_str(w, "sail.pooling", pool_names[c->pooling]);
+    if (!s) s = gguf_set_i32(w, "sail.dim", c->dim);
+    if (!s) s = gguf_set_i32(w, "sail.image.size", c->pre_size);
+    if (!s) s = gguf_set_i32(w, "sail.image.crop", c->pre_crop);
+    if (!s) s = gguf_set_str(w, "sail.image.resample", resample_names[c->resample]);
+    if (!s) s = gguf_set_f32_array(w, "sail.image.mean", c->mean, 3);
+    if (!s) s = gguf_set_f32_array(w, "sail.image.std", c->std, 3);
+    if (!s) s = gguf_set_i32(w, "tokenizer.ggml.padding_token_id", c->pad_id);
+    if (!s) s = gguf_set_i32(w, "tokenizer.ggml.unknown_token_id", c->unk_id);
+    if (!s) s = gguf_set_i32(w, "tokenizer.ggml.cls_token_id", c->cls_id);
+    if (!s) s = gguf_set_i32(w, "tokenizer.ggml.seperator_token_id", c->sep_id);
+    return s;
+}
+
+/* ---------------------------------------------------------------- misc -- */
+
+static uint64_t block_params(const sail_tower *t) {
+    uint64_t d = (uint64_t)t->width, f = (uint64_t)t->ffn;
+    return 3 * d * d + 3 * d + d * d + d + 2 * d * f + f + d + 4 * d;
+}
+
+uint64_t sail_config_params(const sail_config *c) {
+    uint64_t dt = c->text.width, dv = c->vision.width, df = c->fusion.width;
+    uint64_t g = (uint64_t)(c->image_size / c->patch_size);
+    uint64_t p = (uint64_t)c->vocab_size * dt + (uint64_t)c->max_positions * dt +
+                 (uint64_t)c->type_vocab * dt + 2 * dt;
+    p += c->text.layers * block_params(&c->text);
+    p += dv * 3 * c->patch_size * c->patch_size + dv + dv + (g * g + 1) * dv;
+    p += c->vision.layers * block_params(&c->vision) + 2 * dv;
+    p += df * dt + df + df * dv + df + 2 * df;
+    if (c->perceiver_latents)
+        p += (uint64_t)c->perceiver_latents * df + block_params(&c->fusion) + 2 * df; /* + norm_kv */
+    p += c->fusion.layers * block_params(&c->fusion) + 2 * df;
+    p += (uint64_t)c->dim * df + c->dim;
+    return p;
+}
+
+void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
+    snprintf(buf, cap,
+             "name=%s dim=%d pooling=%s "
+             "text_layers=%d text_width=%d text_heads=%d text_ffn=%d text_norm=%s vocab=%d context=%d "
+             "vision_layers=%d vision_width=%d vision_heads=%d vision_ffn=%d image_size=%d patch=%d "
+             "fusion_layers=%d fusion_width=%d fusion_heads=%d perceiver_latents=%d",
+             c->name, c->dim, pool_names[c->pooling], c->text.layers, c->text.width,
+             c->text.heads, c->text.ffn, norm_names[c->text.prenorm ? 1 : 0], c->vocab_size,
+             c->context, c->vision.layers, c->vision.width, c->vision.heads, c->vision.ffn,
+             c->image_size, c->patch_size, c->fusion.layers, c->fusion.width, c->fusion.heads,
+             c->perceiver_latents);
+}

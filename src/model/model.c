@@ -1,0 +1,232 @@
+/* model.c: loading a sail model file (validated, weights used in place from
+ * the mapping) and creating one with seeded random weights. */
+#include "model.h"
+#include "rng.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- load -- */
+
+typedef struct loader {
+    const gguf_file *f;
+    uint8_t *seen;          /* (n_tensors): matched by the walk */
+    sail_error *err;
+} loader;
+
+static void shape_str(char *buf, size_t cap, const gguf_tensor *t) {
+    int n = snprintf(buf, cap, "[");
+    for (uint32_t i = 0; i < t->n_dims && n < (int)cap; i++)
+        n += snprintf(buf + n, cap - n, "%s%llu", i ? ", " : "", (unsigned long long)t->ne[i]);
+    if (n < (int)cap) snprintf(buf + n, cap - n, "]");
+}
+
+static sail_status load_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
+                               const float **slot, sail_init_kind init) {
+    loader *l = ctx;
+    const gguf_tensor *t = gguf_find_tensor(l->f, name);
+    if (!t)
+        return sail_set_error(l->err, SAIL_ERR_FORMAT, "tensor '%s' is missing from the file", name);
+    l->seen[t - l->f->tensors] = 1;
+    int want_dims = rows == 1 ? 1 : 2;
+    int ok = t->n_dims == (uint32_t)want_dims && t->ne[0] == (uint64_t)cols &&
+             (want_dims == 1 || t->ne[1] == (uint64_t)rows);
+    if (!ok) {
+        char have[96];
+        shape_str(have, sizeof have, t);
+        if (want_dims == 1)
+            return sail_set_error(l->err, SAIL_ERR_FORMAT,
+                                  "tensor '%s' has shape %s; the model's config implies [%lld]",
+                                  name, have, (long long)cols);
+        return sail_set_error(l->err, SAIL_ERR_FORMAT,
+                              "tensor '%s' has shape %s; the model's config implies [%lld, %lld] (ne0 = row length)",
+                              name, have, (long long)cols, (long long)rows);
+    }
+    if (t->type != GGUF_T_F32)
+        return sail_set_error(l->err, SAIL_ERR_UNSUPPORTED,
+                              "tensor '%s' is %s; this version of sail computes from F32 tensors only",
+                              name, gguf_type_name(t->type));
+    *slot = t->data;
+    return SAIL_OK;
+}
+
+static sail_status load_weights(sail_model *m, sail_error *err) {
+    const gguf_file *f = m->file;
+    loader l = {f, sail_calloc(f->n_tensors ? f->n_tensors : 1, 1), err};
+    if (!l.seen) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    sail_status s = sail_weights_alloc_blocks(&m->w, &m->cfg, err);
+    if (!s) s = sail_weights_walk(&m->cfg, &m->w, load_tensor, &l);
+    for (uint64_t i = 0; !s && i < f->n_tensors; i++)
+        if (!l.seen[i])
+            s = sail_set_error(err, SAIL_ERR_FORMAT,
+                               "unexpected tensor '%.*s': the model's config has no such parameter",
+                               (int)SAIL_MIN(f->tensors[i].name.len, 200), f->tensors[i].name.ptr);
+    sail_free(l.seen);
+    return s;
+}
+
+static sail_status load_tokenizer(sail_model *m, sail_error *err) {
+    const gguf_kv *kv = gguf_find_kv(m->file, "tokenizer.ggml.tokens");
+    if (!kv || kv->type != GGUF_VT_ARRAY || kv->v.arr.type != GGUF_VT_STRING)
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "tokenizer.ggml.tokens (the vocabulary, an array of strings) is missing");
+    if (kv->v.arr.n != (uint64_t)m->cfg.vocab_size)
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "the vocabulary has %llu tokens but sail.text.vocab_size is %d",
+                              (unsigned long long)kv->v.arr.n, m->cfg.vocab_size);
+    int n = m->cfg.vocab_size;
+    char **toks = sail_calloc((size_t)n, sizeof *toks);
+    sail_status s = toks ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    for (int i = 0; !s && i < n; i++) {
+        gguf_str g = kv->v.arr.strs[i];
+        toks[i] = sail_malloc(g.len + 1);
+        if (!toks[i]) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+        else {
+            memcpy(toks[i], g.ptr, g.len);
+            toks[i][g.len] = 0;
+        }
+    }
+    if (!s) {
+        m->tok = sail_wordpiece_new((const char *const *)toks, n, err);
+        if (!m->tok) s = err ? err->status : SAIL_ERR_FORMAT;
+    }
+    if (toks) sail_vocab_free(toks, n);
+    return s;
+}
+
+sail_model *sail_model_load(const char *path, const sail_load_options *opts, sail_error *err) {
+    if (!path) {
+        sail_set_error(err, SAIL_ERR_INVALID_ARG, "model path is NULL");
+        return NULL;
+    }
+    sail_model *m = sail_calloc(1, sizeof *m);
+    if (!m) {
+        sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&m->lock, NULL);
+    sail_status s = SAIL_OK;
+    m->file = gguf_open(path, err);
+    if (!m->file) s = err ? err->status : SAIL_ERR_FORMAT;
+    if (!s) s = sail_config_read(&m->cfg, m->file, err);
+    if (!s) s = load_weights(m, err);
+    if (!s) s = load_tokenizer(m, err);
+    if (!s) {
+        m->pool = sail_pool_new(opts ? opts->n_threads : 0);
+        if (!m->pool) s = sail_set_error(err, SAIL_ERR_NOMEM, "cannot start the thread pool");
+    }
+    if (s) {
+        if (m->file && s != SAIL_ERR_NOMEM && err && !strstr(err->msg, path))
+            sail_error_prefix(err, "%s", path);
+        sail_model_free(m);
+        return NULL;
+    }
+    sail_config_describe(&m->cfg, m->describe, sizeof m->describe);
+    return m;
+}
+
+void sail_model_free(sail_model *m) {
+    if (!m) return;
+    sail_pool_free(m->pool);
+    sail_wordpiece_free(m->tok);
+    sail_weights_free_blocks(&m->w);
+    gguf_close(m->file);
+    sail_arena_free(&m->arena);
+    sail_free(m->pos_cache);
+    pthread_mutex_destroy(&m->lock);
+    sail_free(m);
+}
+
+int sail_model_dim(const sail_model *m) { return m->cfg.dim; }
+int sail_model_text_context(const sail_model *m) { return m->cfg.context; }
+int sail_model_image_size(const sail_model *m) {
+    return m->cfg.pre_crop ? m->cfg.pre_crop : m->cfg.pre_size;
+}
+const char *sail_model_describe(const sail_model *m) { return m->describe; }
+
+/* ---------------------------------------------------------------- init -- */
+
+typedef struct initer {
+    float *next;            /* bump pointer into one parameter block */
+    sail_rng rng;
+    gguf_writer *w;
+    size_t total;           /* floats; counted on the sizing pass */
+    int sizing;
+} initer;
+
+static sail_status init_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
+                               const float **slot, sail_init_kind init) {
+    initer *it = ctx;
+    size_t n = (size_t)rows * (size_t)cols;
+    if (it->sizing) {
+        it->total += n;
+        return SAIL_OK;
+    }
+    float *p = it->next;
+    it->next += n;
+    for (size_t i = 0; i < n; i++)
+        p[i] = init == SAIL_INIT_ONE ? 1.0f : init == SAIL_INIT_ZERO ? 0.0f
+                                                                      : 0.02f * sail_rng_normal(&it->rng);
+    *slot = p;
+    uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
+    return gguf_add_tensor(it->w, name, GGUF_T_F32, rows == 1 ? 1 : 2, ne, p);
+}
+
+static int find_token(char **toks, int n, const char *s) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(toks[i], s)) return i;
+    return -1;
+}
+
+static sail_status init_specials(sail_config *c, char **toks, int n, sail_error *err) {
+    const char *names[4] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]"};
+    int *slots[4] = {&c->pad_id, &c->unk_id, &c->cls_id, &c->sep_id};
+    for (int i = 0; i < 4; i++) {
+        *slots[i] = find_token(toks, n, names[i]);
+        if (*slots[i] < 0)
+            return sail_set_error(err, SAIL_ERR_FORMAT, "the vocabulary has no %s token", names[i]);
+    }
+    c->vocab_size = n;
+    return SAIL_OK;
+}
+
+sail_status sail_model_init(const sail_init_options *o, const char *path, sail_error *err) {
+    if (!o || !o->config || !o->vocab_path || !path)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "init needs a config, a vocabulary and an output path");
+    if (o->dim && o->dim != 256 && o->dim != 512 && o->dim != 768)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--dim is %d; choose 256, 512 or 768", o->dim);
+    sail_config c;
+    sail_status s = sail_config_preset(&c, o->config, err);
+    if (s) return s;
+    if (o->dim) c.dim = o->dim;
+    char **toks = NULL;
+    int n = 0;
+    if ((s = sail_vocab_read(o->vocab_path, &toks, &n, err))) return s;
+    s = init_specials(&c, toks, n, err);
+    if (!s) s = sail_config_validate(&c, err);
+    sail_weights w = {0};
+    initer it = {.rng = {o->seed}, .sizing = 1};
+    float *params = NULL;
+    gguf_writer *gw = s ? NULL : gguf_writer_new();
+    if (!s && !gw) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (!s) s = sail_weights_alloc_blocks(&w, &c, err);
+    if (!s) s = sail_weights_walk(&c, &w, init_tensor, &it);
+    if (!s && !(params = sail_alloc_aligned(it.total * sizeof(float))))
+        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu parameters", it.total);
+    if (!s) {
+        it.sizing = 0;
+        it.next = params;
+        it.w = gw;
+        s = sail_config_write(&c, gw);
+    }
+    if (!s) s = gguf_set_str(gw, "tokenizer.ggml.model", "bert");
+    if (!s) s = gguf_set_str_array(gw, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)n);
+    if (!s) s = sail_weights_walk(&c, &w, init_tensor, &it);
+    if (s == SAIL_ERR_NOMEM && err && !err->msg[0]) sail_set_error(err, s, "out of memory");
+    if (!s) s = gguf_writer_write(gw, path, err);
+    gguf_writer_free(gw);
+    sail_weights_free_blocks(&w);
+    sail_free(params);
+    sail_vocab_free(toks, n);
+    return s;
+}

@@ -1,0 +1,52 @@
+/* model.h: the internal model object and the forward pass. The public
+ * sail_model handle (include/sail.h) is this struct. */
+#ifndef SAIL_MODEL_H
+#define SAIL_MODEL_H
+
+#include <pthread.h>
+
+#include "arena.h"
+#include "config.h"
+#include "format/gguf.h"
+#include "kernels/kernels.h"
+#include "text/wordpiece.h"
+#include "weights.h"
+
+/* Observes intermediate activations (parity tests): name, data (rows, cols). */
+typedef void (*sail_trace_fn)(void *ud, const char *name, const float *data,
+                              int rows, int cols);
+
+struct sail_model {
+    sail_config cfg;
+    gguf_file *file;            /* weights point into its mapping */
+    sail_weights w;
+    sail_pool *pool;
+    sail_wordpiece *tok;
+    pthread_mutex_t lock;       /* serialises forward passes (arena, caches) */
+    sail_arena arena;
+    float *pos_cache;           /* interpolated vision positions, (1+gh*gw, dv) */
+    int pos_gh, pos_gw;
+    char describe[640];
+    sail_trace_fn trace;
+    void *trace_ud;
+};
+
+/* One homogeneous batch: texts (ids != NULL), images (pixels != NULL) or
+ * both (joint inputs, item i = text i + image i). */
+typedef struct sail_batch {
+    int n;
+    const int32_t *ids;         /* concatenated token ids, [CLS]..[SEP] */
+    const int *lens;            /* (n) */
+    const float *pixels;        /* (n, 3, h, w), normalised */
+    int h, w;
+} sail_batch;
+
+/* Run the model on a batch; out (n, cfg.dim) receives L2-normalised vectors.
+ * The caller holds m->lock. */
+sail_status sail_forward(sail_model *m, const sail_batch *b, float *out, sail_error *err);
+
+/* Bicubic (A = -0.75, align_corners=True, as torch.nn.functional.interpolate)
+ * resampling of a (gi, gi, d) grid to (gh, gw, d), rows of d floats. */
+void sail_interp_bicubic(float *dst, int gh, int gw, const float *src, int gi, int d);
+
+#endif

@@ -1,0 +1,102 @@
+/* weights.c: the single list of a sail model's tensors. Loading, random
+ * initialisation and inspection all walk this list, so a name or shape can
+ * never disagree between writer and reader. */
+#include "weights.h"
+
+#include <stdio.h>
+
+typedef struct walk {
+    sail_weight_visitor fn;
+    void *ctx;
+    sail_status s;
+} walk;
+
+static void visit(walk *k, const char *name, int64_t rows, int64_t cols,
+                  const float **slot, sail_init_kind init) {
+    if (!k->s) k->s = k->fn(k->ctx, name, rows, cols, slot, init);
+}
+
+static void linear(walk *k, const char *pre, const char *what, int64_t out,
+                   int64_t in, sail_linear *l) {
+    char n[96];
+    snprintf(n, sizeof n, "%s.%s.weight", pre, what);
+    visit(k, n, out, in, &l->w, SAIL_INIT_NORMAL);
+    snprintf(n, sizeof n, "%s.%s.bias", pre, what);
+    visit(k, n, 1, out, &l->b, SAIL_INIT_ZERO);
+}
+
+static void norm(walk *k, const char *pre, const char *what, int64_t d, sail_norm *nm) {
+    char n[96];
+    snprintf(n, sizeof n, "%s.%s.weight", pre, what);
+    visit(k, n, 1, d, &nm->w, SAIL_INIT_ONE);
+    snprintf(n, sizeof n, "%s.%s.bias", pre, what);
+    visit(k, n, 1, d, &nm->b, SAIL_INIT_ZERO);
+}
+
+static void block(walk *k, const char *pre, const sail_tower *t, sail_block *b) {
+    int64_t d = t->width, f = t->ffn;
+    linear(k, pre, "attn_qkv", 3 * d, d, &b->qkv);
+    linear(k, pre, "attn_out", d, d, &b->out);
+    norm(k, pre, "norm1", d, &b->norm1);
+    linear(k, pre, "ffn_up", f, d, &b->up);
+    linear(k, pre, "ffn_down", d, f, &b->down);
+    norm(k, pre, "norm2", d, &b->norm2);
+}
+
+static void tower(walk *k, const char *pre, const sail_tower *t, sail_block *blocks) {
+    char n[64];
+    for (int i = 0; i < t->layers; i++) {
+        snprintf(n, sizeof n, "%s.blk.%d", pre, i);
+        block(k, n, t, &blocks[i]);
+    }
+}
+
+sail_status sail_weights_alloc_blocks(sail_weights *w, const sail_config *c, sail_error *err) {
+    w->text = sail_calloc((size_t)c->text.layers, sizeof *w->text);
+    w->vision = sail_calloc((size_t)c->vision.layers, sizeof *w->vision);
+    w->fusion = sail_calloc((size_t)(c->fusion.layers ? c->fusion.layers : 1), sizeof *w->fusion);
+    if (!w->text || !w->vision || !w->fusion) {
+        sail_weights_free_blocks(w);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the layer tables");
+    }
+    return SAIL_OK;
+}
+
+void sail_weights_free_blocks(sail_weights *w) {
+    sail_free(w->text);
+    sail_free(w->vision);
+    sail_free(w->fusion);
+    w->text = w->vision = w->fusion = NULL;
+}
+
+sail_status sail_weights_walk(const sail_config *c, sail_weights *w,
+                              sail_weight_visitor fn, void *ctx) {
+    walk k = {fn, ctx, SAIL_OK};
+    int64_t dt = c->text.width, dv = c->vision.width, df = c->fusion.width;
+    int64_t p = c->patch_size, g = c->image_size / c->patch_size;
+
+    visit(&k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, SAIL_INIT_NORMAL);
+    visit(&k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, SAIL_INIT_NORMAL);
+    visit(&k, "text.type_emb", c->type_vocab, dt, &w->type_emb, SAIL_INIT_NORMAL);
+    norm(&k, "text", "emb_norm", dt, &w->emb_norm);
+    tower(&k, "text", &c->text, w->text);
+
+    linear(&k, "vis", "patch", dv, 3 * p * p, &w->patch);
+    visit(&k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
+    visit(&k, "vis.pos", 1 + g * g, dv, &w->vpos, SAIL_INIT_NORMAL);
+    tower(&k, "vis", &c->vision, w->vision);
+    norm(&k, "vis", "norm", dv, &w->vis_norm);
+
+    linear(&k, "fuse", "text_proj", df, dt, &w->text_proj);
+    linear(&k, "fuse", "vis_proj", df, dv, &w->vis_proj);
+    visit(&k, "fuse.modality", 2, df, &w->modality, SAIL_INIT_NORMAL);
+    if (c->perceiver_latents) {
+        visit(&k, "fuse.perc.latents", c->perceiver_latents, df, &w->latents, SAIL_INIT_NORMAL);
+        norm(&k, "fuse.perc", "norm_kv", df, &w->perc_norm_kv);
+        block(&k, "fuse.perc", &c->fusion, &w->perc);
+    }
+    tower(&k, "fuse", &c->fusion, w->fusion);
+    norm(&k, "fuse", "norm", df, &w->fuse_norm);
+    linear(&k, "head", "proj", c->dim, df, &w->head);
+    return k.s;
+}

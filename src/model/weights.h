@@ -1,0 +1,70 @@
+/* weights.h: the parameter tensors of a sail model, their names in the model
+ * file and one walk over them shared by loading, initialisation and `info`.
+ * All pointers are f32, row-major, and point into the mmap-ed file (or into
+ * an init buffer); shapes are given as (rows, cols). */
+#ifndef SAIL_WEIGHTS_H
+#define SAIL_WEIGHTS_H
+
+#include "config.h"
+
+typedef struct sail_linear {
+    const float *w;   /* (out, in): a PyTorch Linear weight */
+    const float *b;   /* (out) */
+} sail_linear;
+
+typedef struct sail_norm {
+    const float *w, *b; /* (width) */
+} sail_norm;
+
+typedef struct sail_block {
+    sail_linear qkv;    /* (3d, d): rows q, k, v */
+    sail_linear out;    /* (d, d) */
+    sail_norm norm1;    /* pre-norm: before attention; post-norm: after it */
+    sail_linear up;     /* (ffn, d) */
+    sail_linear down;   /* (d, ffn) */
+    sail_norm norm2;
+} sail_block;
+
+typedef struct sail_weights {
+    /* text encoder */
+    const float *tok_emb;    /* (vocab, dt) */
+    const float *pos_emb;    /* (max_positions, dt) */
+    const float *type_emb;   /* (type_vocab, dt) */
+    sail_norm emb_norm;
+    sail_block *text;        /* [text.layers] */
+    /* vision encoder */
+    sail_linear patch;       /* (dv, 3*p*p): conv weight flattened (c, ky, kx) */
+    const float *cls;        /* (dv) */
+    const float *vpos;       /* (1 + g*g, dv) */
+    sail_block *vision;      /* [vision.layers] */
+    sail_norm vis_norm;
+    /* fusion */
+    sail_linear text_proj;   /* (df, dt) */
+    sail_linear vis_proj;    /* (df, dv) */
+    const float *modality;   /* (2, df): row 0 image, row 1 text */
+    const float *latents;    /* (n_latents, df) or NULL */
+    sail_norm perc_norm_kv;  /* on the image tokens (keys, values) */
+    sail_block perc;         /* cross-attention: norm1 on the latents (queries),
+                                norm2 before its FFN */
+    sail_block *fusion;      /* [fusion.layers] */
+    sail_norm fuse_norm;
+    sail_linear head;        /* (dim, df) */
+} sail_weights;
+
+typedef enum sail_init_kind { SAIL_INIT_NORMAL, SAIL_INIT_ZERO, SAIL_INIT_ONE } sail_init_kind;
+
+/* Called once per tensor: name, shape (rows, cols; rows = 1 for vectors),
+ * the slot to fill and how it would be initialised. Returns non-zero to stop. */
+typedef sail_status (*sail_weight_visitor)(void *ctx, const char *name, int64_t rows,
+                                           int64_t cols, const float **slot,
+                                           sail_init_kind init);
+
+/* Allocate the block arrays of w for c (free with sail_weights_free_blocks). */
+sail_status sail_weights_alloc_blocks(sail_weights *w, const sail_config *c, sail_error *err);
+void sail_weights_free_blocks(sail_weights *w);
+
+/* Visit every tensor of config c in file order. */
+sail_status sail_weights_walk(const sail_config *c, sail_weights *w,
+                              sail_weight_visitor fn, void *ctx);
+
+#endif
