@@ -190,6 +190,36 @@ static sail_status init_specials(sail_config *c, char **toks, int n, sail_error 
     return SAIL_OK;
 }
 
+sail_status sail_model_write_random(const sail_config *cfg, const char *const *tokens,
+                                   uint64_t seed, const char *path, sail_error *err) {
+    sail_config c = *cfg;
+    sail_status s = sail_config_validate(&c, err);
+    if (s) return s;
+    sail_weights w = {0};
+    initer it = {.rng = {seed}, .sizing = 1};
+    float *params = NULL;
+    gguf_writer *gw = gguf_writer_new();
+    if (!gw) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    s = sail_weights_alloc_blocks(&w, &c, err);
+    if (!s) s = sail_weights_walk(&c, &w, init_tensor, &it);
+    if (!s && !(params = sail_alloc_aligned(it.total * sizeof(float))))
+        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu parameters", it.total);
+    if (!s) {
+        it.sizing = 0;
+        it.next = params;
+        it.w = gw;
+        if (sail_config_write(&c, gw) || gguf_set_str(gw, "tokenizer.ggml.model", "bert") ||
+            gguf_set_str_array(gw, "tokenizer.ggml.tokens", tokens, (uint64_t)c.vocab_size) ||
+            sail_weights_walk(&c, &w, init_tensor, &it))
+            s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory while building the model file");
+    }
+    if (!s) s = gguf_writer_write(gw, path, err);
+    gguf_writer_free(gw);
+    sail_weights_free_blocks(&w);
+    sail_free(params);
+    return s;
+}
+
 sail_status sail_model_init(const sail_init_options *o, const char *path, sail_error *err) {
     if (!o || !o->config || !o->vocab_path || !path)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "init needs a config, a vocabulary and an output path");
@@ -203,30 +233,7 @@ sail_status sail_model_init(const sail_init_options *o, const char *path, sail_e
     int n = 0;
     if ((s = sail_vocab_read(o->vocab_path, &toks, &n, err))) return s;
     s = init_specials(&c, toks, n, err);
-    if (!s) s = sail_config_validate(&c, err);
-    sail_weights w = {0};
-    initer it = {.rng = {o->seed}, .sizing = 1};
-    float *params = NULL;
-    gguf_writer *gw = s ? NULL : gguf_writer_new();
-    if (!s && !gw) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    if (!s) s = sail_weights_alloc_blocks(&w, &c, err);
-    if (!s) s = sail_weights_walk(&c, &w, init_tensor, &it);
-    if (!s && !(params = sail_alloc_aligned(it.total * sizeof(float))))
-        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu parameters", it.total);
-    if (!s) {
-        it.sizing = 0;
-        it.next = params;
-        it.w = gw;
-        s = sail_config_write(&c, gw);
-    }
-    if (!s) s = gguf_set_str(gw, "tokenizer.ggml.model", "bert");
-    if (!s) s = gguf_set_str_array(gw, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)n);
-    if (!s) s = sail_weights_walk(&c, &w, init_tensor, &it);
-    if (s == SAIL_ERR_NOMEM && err && !err->msg[0]) sail_set_error(err, s, "out of memory");
-    if (!s) s = gguf_writer_write(gw, path, err);
-    gguf_writer_free(gw);
-    sail_weights_free_blocks(&w);
-    sail_free(params);
+    if (!s) s = sail_model_write_random(&c, (const char *const *)toks, o->seed, path, err);
     sail_vocab_free(toks, n);
     return s;
 }

@@ -45,6 +45,12 @@ typedef struct sail_batch {
  * The caller holds m->lock. */
 sail_status sail_forward(sail_model *m, const sail_batch *b, float *out, sail_error *err);
 
+/* Write a model of config c (vocab_size tokens, special ids set) with
+ * weights drawn from seed: N(0, 0.02) matrices and embeddings, zero biases,
+ * unit norms. Used by sail_model_init and by tests for custom shapes. */
+sail_status sail_model_write_random(const sail_config *c, const char *const *tokens,
+                                   uint64_t seed, const char *path, sail_error *err);
+
 /* Bicubic (A = -0.75, align_corners=True, as torch.nn.functional.interpolate)
  * resampling of a (gi, gi, d) grid to (gh, gw, d), rows of d floats. */
 void sail_interp_bicubic(float *dst, int gh, int gw, const float *src, int gi, int d);
