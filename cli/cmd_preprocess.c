@@ -1,0 +1,109 @@
+/* cmd_preprocess.c: `sail preprocess`: decode an image, resize, crop and
+ * normalise it exactly as the model's Python preprocessing does, and write
+ * the float32 CHW tensor as .npy, so the pipeline can be checked against
+ * PIL + numpy or fed to other tools. */
+#include "cli.h"
+#include "format/npy.h"
+#include "image/image.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const HELP =
+    "usage: sail preprocess --image FILE --size S [--crop C] [--resample bicubic|bilinear]\n"
+    "                       [--mean a,b,c --std a,b,c] -o OUT.npy\n"
+    "                       [--max-image-side N] [--no-exif-rotate]\n"
+    "\n"
+    "Decode FILE (JPEG, PNG, WebP, PPM/PGM), resize it as PIL does and write the\n"
+    "normalised float32 tensor of shape (3, H, W) to OUT.npy.\n"
+    "\n"
+    "  --size S            resize target; without --crop the image is squashed to SxS\n"
+    "                      (Chinese-CLIP)\n"
+    "  --crop C            resize the short side to S, then centre-crop CxC (CLIP)\n"
+    "  --resample F        bicubic (default) or bilinear\n"
+    "  --mean a,b,c        per-channel mean after x/255 (default CLIP's\n"
+    "                      0.48145466,0.4578275,0.40821073)\n"
+    "  --std a,b,c         per-channel std (default 0.26862954,0.26130258,0.27577711)\n"
+    "  --max-image-side N  refuse images wider or taller than N pixels (default 2048)\n"
+    "  --no-exif-rotate    ignore the JPEG EXIF orientation tag\n"
+    "  -o OUT.npy          output file\n";
+
+static int parse_triple(const char *s, float v[3]) {
+    char *end;
+    for (int i = 0; i < 3; i++) {
+        v[i] = strtof(s, &end);
+        if (end == s || *end != (i < 2 ? ',' : '\0')) return -1;
+        s = end + 1;
+    }
+    return 0;
+}
+
+int cmd_preprocess(int argc, char **argv) {
+    const char *cmd = "preprocess";
+    if (cli_wants_help(argc, argv)) {
+        fputs(HELP, stdout);
+        return 0;
+    }
+    const char *image = NULL, *out = NULL;
+    long size = 0, crop = 0, side = 2048;
+    sail_preprocess p = {0, 0, SAIL_RESAMPLE_BICUBIC,
+                         {0.48145466f, 0.4578275f, 0.40821073f},
+                         {0.26862954f, 0.26130258f, 0.27577711f}};
+    sail_image_limits lim = sail_image_default_limits();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--no-exif-rotate")) {
+            lim.exif_rotate = 0;
+            continue;
+        }
+        if (!v) return cli_fail(2, cmd, "%s needs a value (see --help)", a);
+        i++;
+        if (!strcmp(a, "--image")) image = v;
+        else if (!strcmp(a, "-o")) out = v;
+        else if (!strcmp(a, "--size")) {
+            if (cli_parse_int(v, 1, 16384, &size))
+                return cli_fail(2, cmd, "--size must be an integer in 1..16384, not '%s'", v);
+        } else if (!strcmp(a, "--crop")) {
+            if (cli_parse_int(v, 1, 16384, &crop))
+                return cli_fail(2, cmd, "--crop must be an integer in 1..16384, not '%s'", v);
+        } else if (!strcmp(a, "--max-image-side")) {
+            if (cli_parse_int(v, 1, 65535, &side))
+                return cli_fail(2, cmd, "--max-image-side must be an integer in 1..65535, not '%s'", v);
+        } else if (!strcmp(a, "--resample")) {
+            if (!strcmp(v, "bicubic")) p.resample = SAIL_RESAMPLE_BICUBIC;
+            else if (!strcmp(v, "bilinear")) p.resample = SAIL_RESAMPLE_BILINEAR;
+            else return cli_fail(2, cmd, "--resample must be bicubic or bilinear, not '%s'", v);
+        } else if (!strcmp(a, "--mean") || !strcmp(a, "--std")) {
+            if (parse_triple(v, a[2] == 'm' ? p.mean : p.std))
+                return cli_fail(2, cmd, "%s wants three numbers like 0.5,0.5,0.5, not '%s'", a, v);
+        } else {
+            return cli_fail(2, cmd, "unknown option '%s' (see --help)", a);
+        }
+    }
+    if (!image || !out || !size)
+        return cli_fail(2, cmd, "--image, --size and -o are required (see --help)");
+    if (crop > size) return cli_fail(2, cmd, "--crop %ld is larger than --size %ld", crop, size);
+    p.size = (int)size;
+    p.crop = (int)crop;
+    lim.max_side = (int)side;
+    lim.max_pixels = (int64_t)side * side;
+
+    sail_error err = {SAIL_OK, ""};
+    sail_image img = {0, 0, NULL};
+    if (sail_image_load(image, &lim, &img, &err)) return cli_fail(1, cmd, "%s", err.msg);
+    int s = sail_preprocess_side(&p);
+    float *chw = malloc(sizeof(float) * 3 * (size_t)s * s);
+    int rc = 0;
+    if (!chw) {
+        rc = cli_fail(1, cmd, "out of memory");
+    } else if (sail_image_preprocess(&img, &p, chw, &err)) {
+        rc = cli_fail(1, cmd, "%s", err.msg);
+    } else {
+        int64_t shape[3] = {3, s, s};
+        if (sail_npy_write_f32(out, chw, 3, shape, &err)) rc = cli_fail(1, cmd, "%s", err.msg);
+    }
+    free(chw);
+    sail_image_free(&img);
+    return rc;
+}
