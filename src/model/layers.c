@@ -20,16 +20,51 @@ void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
     sail_gemm(f->pool, n, out, in, x, in, l->w, in, 1, l->b, beta, y, out);
 }
 
+/* Element-wise and row-wise work is split over the pool too: on 2 cores a
+ * single-threaded GELU or LayerNorm would be a visible share of a layer. */
+enum { CHUNK = 16384 };
+
+typedef struct act_job {
+    const sail_kernel_table *k;
+    sail_act act;
+    float *x;
+    size_t n;
+} act_job;
+
+static void act_task(void *ctx, int task, int thread) {
+    const act_job *j = ctx;
+    size_t lo = (size_t)task * CHUNK, len = SAIL_MIN((size_t)CHUNK, j->n - lo);
+    if (j->act == SAIL_ACT_QUICK_GELU) j->k->quick_gelu(j->x + lo, len);
+    else j->k->gelu(j->x + lo, len);
+}
+
 void act_forward(fwd *f, sail_act act, float *x, size_t n) {
     if (f->oom) return;
-    if (act == SAIL_ACT_QUICK_GELU) f->k->quick_gelu(x, n);
-    else f->k->gelu(x, n);
+    act_job j = {f->k, act, x, n};
+    sail_pool_run(f->pool, act_task, &j, (int)((n + CHUNK - 1) / CHUNK));
+}
+
+typedef struct norm_job {
+    const sail_kernel_table *k;
+    const sail_norm *nm;
+    float *y;
+    const float *x;
+    int rows, d, per_task;
+    float eps;
+} norm_job;
+
+static void norm_task(void *ctx, int task, int thread) {
+    const norm_job *j = ctx;
+    int r0 = task * j->per_task, n = SAIL_MIN(j->per_task, j->rows - r0);
+    size_t off = (size_t)r0 * j->d;
+    j->k->layernorm(j->y + off, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
 }
 
 void norm_forward(fwd *f, const sail_norm *nm, float *y, const float *x, int rows,
                   int d, float eps) {
     if (f->oom) return;
-    f->k->layernorm(y, x, nm->w, nm->b, rows, d, eps);
+    norm_job j = {f->k, nm, y, x, rows, d, SAIL_MAX(1, CHUNK / d), eps};
+    sail_pool_run(f->pool, norm_task, &j, (rows + j.per_task - 1) / j.per_task);
 }
 
 void attention_forward(fwd *f, const sail_tower *t, const float *q, int qs,
