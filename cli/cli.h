@@ -10,6 +10,7 @@
 int cmd_embed(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_preprocess(int argc, char **argv);
 
 /* "sail CMD: message\n" on stderr; returns status (for `return cli_fail(...)`). */
 int cli_fail(int status, const char *cmd, const char *fmt, ...)

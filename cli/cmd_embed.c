@@ -85,11 +85,35 @@ static int parse(opts *o, int argc, char **argv) {
     return 0;
 }
 
-/* One input's vector into row. */
-static sail_status embed_one(sail_model *m, const input *in, int dim, float *row, sail_error *err) {
-    if (in->text && in->image) return sail_embed_pairs(m, &in->text, &in->image, 1, dim, row, err);
-    if (in->text) return sail_embed_texts(m, &in->text, 1, dim, row, err);
-    return sail_embed_image_files(m, &in->image, 1, dim, row, err);
+/* Embeds every input of one kind (0 text, 1 image, 2 pair) in one batched
+ * call, then scatters the rows back to their input positions. */
+static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, float *v,
+                              sail_error *err) {
+    int *at = malloc(sizeof *at * (size_t)o->n), k = 0;
+    const char **texts = malloc(sizeof *texts * (size_t)o->n);
+    const char **images = malloc(sizeof *images * (size_t)o->n);
+    float *rows = malloc(sizeof *rows * (size_t)o->n * dim);
+    sail_status s = SAIL_OK;
+    if (!at || !texts || !images || !rows) s = SAIL_ERR_NOMEM;
+    for (int i = 0; !s && i < o->n; i++) {
+        const input *in = &o->in[i];
+        if ((in->text && in->image ? 2 : in->image ? 1 : 0) != kind) continue;
+        at[k] = i;
+        texts[k] = in->text;
+        images[k++] = in->image;
+    }
+    if (!s && k) {
+        if (kind == 2) s = sail_embed_pairs(m, texts, images, k, dim, rows, err);
+        else if (kind == 1) s = sail_embed_image_files(m, images, k, dim, rows, err);
+        else s = sail_embed_texts(m, texts, k, dim, rows, err);
+    }
+    for (int j = 0; !s && j < k; j++) memcpy(v + (size_t)at[j] * dim, rows + (size_t)j * dim, sizeof *rows * dim);
+    if (s == SAIL_ERR_NOMEM && err) snprintf(err->msg, sizeof err->msg, "out of memory");
+    free(at);
+    free(texts);
+    free(images);
+    free(rows);
+    return s;
 }
 
 static void label(const input *in, char *buf, size_t cap) {
@@ -172,9 +196,8 @@ int cmd_embed(int argc, char **argv) {
         v = malloc((size_t)o.n * dim * sizeof *v);
         if (!v) rc = cli_fail(1, "embed", "out of memory");
     }
-    for (int i = 0; !rc && i < o.n; i++)
-        if (embed_one(m, &o.in[i], dim, v + (size_t)i * dim, &err))
-            rc = cli_fail(1, "embed", "input %d: %s", i, err.msg);
+    for (int kind = 0; !rc && kind < 3; kind++)
+        if (embed_kind(m, &o, kind, dim, v, &err)) rc = cli_fail(1, "embed", "%s", err.msg);
     if (!rc) rc = emit(&o, v, dim);
     free(v);
     free(o.in);

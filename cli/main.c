@@ -15,6 +15,7 @@ static const struct command {
     {"embed", cmd_embed, "embed texts, images or text+image pairs into vectors"},
     {"info", cmd_info, "show a model file's configuration, parameters and tensors"},
     {"init", cmd_init, "create a model with seeded random weights"},
+    {"preprocess", cmd_preprocess, "write an image as the float tensor a model receives (.npy)"},
 };
 
 int cli_fail(int status, const char *cmd, const char *fmt, ...) {

@@ -1,0 +1,103 @@
+"""Black-box tests of the `sail` CLI: init with the Chinese-CLIP vocabulary,
+info, embed in every format, Matryoshka prefixes, --help everywhere, and
+errors that go to stderr with a non-zero exit."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+SAIL = os.environ.get("SAIL", "build/sail")
+GOLDEN = os.environ.get("SAIL_GOLDEN", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "golden"))
+n = 0
+failed = 0
+
+
+def check(ok, name):
+    global n, failed
+    n += 1
+    print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
+    failed += not ok
+
+
+def sail(*args, ok=True):
+    r = subprocess.run([SAIL] + [str(a) for a in args], capture_output=True)
+    if ok and r.returncode:
+        print("# sail %s failed: %s" % (" ".join(map(str, args)), r.stderr.decode(errors="replace")))
+    return r
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = os.path.join(GOLDEN, "chinese_clip_vocab.txt")
+        if not os.path.exists(vocab):
+            print("skip - %s is absent; writing a small vocabulary instead" % vocab)
+            vocab = os.path.join(tmp, "vocab.txt")
+            with open(vocab, "w") as f:
+                f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz红色的圆形")) + "\n")
+        model = os.path.join(tmp, "tiny.gguf")
+        r = sail("init", "--config", "tiny", "--vocab", vocab, "--seed", 1, "-o", model)
+        check(r.returncode == 0 and os.path.getsize(model) > 1_000_000, "sail init --config tiny writes a model")
+
+        r = sail("info", model)
+        out = r.stdout.decode()
+        check(r.returncode == 0 and "sail-tiny" in out and "parameters:" in out and "F32" in out,
+              "sail info shows the config, parameter count and tensor types")
+
+        texts = ["红色的圆形", "a red circle", "黑色高帮运动鞋"]
+        args = ["embed", "--model", model]
+        for t in texts:
+            args += ["--text", t]
+        r = sail(*args)
+        doc = json.loads(r.stdout) if r.returncode == 0 else {"data": []}
+        vecs = np.array([d["embedding"] for d in doc["data"]], dtype=np.float32)
+        check(vecs.shape == (3, 512) and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5),
+              "embed --format json: 3 unit vectors of 512")
+        check([d["text"] for d in doc["data"]] == texts, "JSON keeps the inputs (UTF-8) in order")
+
+        npy = os.path.join(tmp, "v.npy")
+        r = sail(*(args + ["--format", "npy", "-o", npy]))
+        a = np.load(npy) if r.returncode == 0 else np.zeros(0)
+        check(a.dtype == np.float32 and a.shape == (3, 512) and np.allclose(a, vecs, atol=1e-7),
+              "embed --format npy matches the JSON vectors")
+
+        r = sail(*(args + ["--format", "tsv"]))
+        t = np.loadtxt(r.stdout.decode().splitlines(), delimiter="\t", dtype=np.float32)
+        check(t.shape == (3, 512) and np.allclose(t, vecs, atol=1e-7), "embed --format tsv matches")
+
+        r = sail(*(args + ["--dim", 256, "--format", "npy", "-o", npy]))
+        p = np.load(npy)
+        ref = vecs[:, :256] / np.linalg.norm(vecs[:, :256], axis=1, keepdims=True)
+        check(p.shape == (3, 256) and np.allclose(p, ref, atol=1e-6), "--dim 256 is the re-normalised Matryoshka prefix")
+
+        r = sail("embed", "--model", model, "--text", "a", "--text", "a" * 5000)
+        check(r.returncode == 0, "a text longer than the context is truncated, not refused")
+
+        for cmd in ("embed", "info", "init"):
+            r = sail(cmd, "--help")
+            check(r.returncode == 0 and b"usage: sail " + cmd.encode() in r.stdout, "sail %s --help" % cmd)
+
+        bad = [
+            (["embed", "--model", model], "nothing to embed"),
+            (["embed", "--model", os.path.join(tmp, "missing.gguf"), "--text", "x"], "missing.gguf"),
+            (["embed", "--model", vocab, "--text", "x"], "GGUF"),
+            (["embed", "--model", model, "--text", "x", "--dim", 600], "larger than the model"),
+            (["embed", "--model", model, "--image", os.path.join(tmp, "none.png")], "none.png"),
+            (["embed", "--model", model, "--text", "x", "--format", "xml"], "json, npy or tsv"),
+            (["init", "--config", "huge", "--vocab", vocab, "-o", model + "2"], "unknown config"),
+            (["init", "--config", "tiny", "--vocab", vocab, "--dim", 300, "-o", model + "2"], "256, 512 or 768"),
+            (["info"], "no model file"),
+            (["frobnicate"], "unknown command"),
+        ]
+        for argv, want in bad:
+            r = sail(*argv, ok=False)
+            err = r.stderr.decode(errors="replace")
+            check(r.returncode != 0 and want in err and not r.stdout, "sail %s -> exit %d: %s" % (" ".join(map(str, argv[:2])), r.returncode, err.strip()[:120]))
+    print("# %d checks, %d failed" % (n, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
