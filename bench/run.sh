@@ -11,9 +11,9 @@ sail=$(mktemp); torch=$(mktemp)
 "$BUILD/bench/bench_model" --threads "$THREADS" | tee "$sail"
 OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --threads "$THREADS" | tee "$torch"
 echo "== Ratios (PyTorch time / sail time; > 1 means sail is faster)"
-paste "$sail" "$torch" | awk '{ n = split($0, f, " "); s = $7; for (i = 1; i <= n; i++) if (f[i] ~ /^ms\//) ; }
-    { split($0, a, "\t"); split(a[1], x, " "); split(a[2], y, " ");
-      printf "%-22s batch %-2s  sail %8.2f  torch %8.2f  %s  ratio %.2fx\n", x[2], x[4], x[8], y[8], x[9], y[8] / x[8] }'
+paste "$sail" "$torch" | awk -F'\t' '{
+    split($1, x, " "); split($2, y, " ")
+    printf "%-20s batch %-2s  sail %8.2f  torch %8.2f %-9s  torch/sail %.2fx\n", x[2], x[4], x[7], y[7], x[8], y[7] / x[7] }'
 rm -f "$sail" "$torch"
 for b in "$BUILD"/bench/bench_*; do
     case "$b" in */bench_gemm|*/bench_model) continue ;; esac

@@ -65,6 +65,12 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                const float *B, int ldb, int b_trans, const float *bias,
                float beta, float *C, int ldc);
 
+/* Frees the calling thread's GEMM packing buffers (they are otherwise kept
+ * for reuse until the thread exits; pool workers free theirs when the pool
+ * is freed). Call from the main thread before exit for leak-free shutdown;
+ * harmless if none exist. */
+void sail_kernels_release(void);
+
 /* Fused masked multi-head attention over the pool. scratch holds
  * sail_attention_scratch(pool size, Tk) floats (no allocation per call).
  * A query row with no key to attend to gets zeros. */

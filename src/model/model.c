@@ -135,6 +135,7 @@ void sail_model_free(sail_model *m) {
     sail_free(m->pos_cache);
     pthread_mutex_destroy(&m->lock);
     sail_free(m);
+    sail_kernels_release(); /* the caller's GEMM packing buffers */
 }
 
 int sail_model_dim(const sail_model *m) { return m->cfg.dim; }

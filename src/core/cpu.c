@@ -1,0 +1,51 @@
+/* cpu.c: CPUID/XGETBV feature detection. An instruction set only counts when
+ * the OS also saves its registers (XCR0), otherwise using it would fault. */
+#include "cpu.h"
+
+#include <pthread.h>
+
+static sail_cpu_features g_cpu;
+static pthread_once_t g_cpu_once = PTHREAD_ONCE_INIT;
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+/* XGETBV without -mxsave: the intrinsic would need that flag on this file. */
+static unsigned long long xgetbv0(void) {
+    unsigned int lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+static void detect(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    bool osxsave = c & (1u << 27), fma = c & (1u << 12), f16c = c & (1u << 29);
+    bool avx = c & (1u << 28);
+    if (!osxsave || !avx) return;
+    unsigned long long xcr0 = xgetbv0();
+    bool ymm_ok = (xcr0 & 0x6) == 0x6;    /* SSE + AVX state */
+    bool zmm_ok = (xcr0 & 0xe6) == 0xe6;  /* + opmask, ZMM_Hi256, Hi16_ZMM */
+    if (!ymm_ok || __get_cpuid_max(0, 0) < 7) return;
+    __cpuid_count(7, 0, a, b, c, d);
+    g_cpu.fma = fma;
+    g_cpu.f16c = f16c;
+    g_cpu.avx2 = b & (1u << 5);
+    if (zmm_ok) {
+        g_cpu.avx512f = b & (1u << 16);
+        g_cpu.avx512dq = b & (1u << 17);
+        g_cpu.avx512bw = b & (1u << 30);
+        g_cpu.avx512vl = b & (1u << 31);
+        g_cpu.avx512_vnni = c & (1u << 11);
+        __cpuid_count(7, 1, a, b, c, d);
+        g_cpu.avx512_bf16 = a & (1u << 5);
+    }
+}
+#else
+static void detect(void) {}
+#endif
+
+const sail_cpu_features *sail_cpu(void) {
+    pthread_once(&g_cpu_once, detect);
+    return &g_cpu;
+}

@@ -1,0 +1,18 @@
+/* cpu.h: which SIMD extensions this CPU and its OS support (CPUID + XGETBV).
+ * Used once by the kernel dispatcher; later modules (bf16, int8) read the
+ * extra flags. */
+#ifndef SAIL_CPU_H
+#define SAIL_CPU_H
+
+#include <stdbool.h>
+
+typedef struct sail_cpu_features {
+    bool avx2, fma, f16c;                  /* AVX2-class, with OS ymm state */
+    bool avx512f, avx512bw, avx512dq, avx512vl; /* with OS zmm/opmask state */
+    bool avx512_bf16, avx512_vnni;
+} sail_cpu_features;
+
+/* The features of the running CPU, detected on first call. Thread-safe. */
+const sail_cpu_features *sail_cpu(void);
+
+#endif

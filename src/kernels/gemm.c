@@ -1,0 +1,164 @@
+/* gemm.c: the reference GEMM, the per-thread packing buffers the SIMD GEMMs
+ * share, and sail_gemm, which cuts C into tiles and runs them on the pool.
+ *
+ * Each task is a rectangle of C computed by the single-threaded table->gemm,
+ * which packs its own panels. Tiles are chosen by a small cost model
+ * (makespan of compute plus packing) so that both many-row shapes (ViT
+ * batches: split M) and few-row shapes (a 16-token sentence: split N) keep
+ * every thread busy without packing B or A more often than needed. */
+#include "kernels_impl.h"
+#include "common.h"
+
+#include <pthread.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ reference -- */
+
+void sail_gemm_ref(int M, int N, int K, const float *A, int lda, const float *B,
+                   int ldb, int b_trans, const float *bias, float beta, float *C,
+                   int ldc) {
+    for (int m = 0; m < M; m++) {
+        const float *a = A + (size_t)m * lda; // (K)
+        float *c = C + (size_t)m * ldc;       // (N)
+        for (int n = 0; n < N; n++) {
+            float base = bias ? bias[n] : 0.0f;
+            c[n] = beta != 0.0f ? base + beta * c[n] : base;
+        }
+        if (b_trans) {
+            for (int n = 0; n < N; n++) {
+                const float *b = B + (size_t)n * ldb; // (K)
+                float s = 0.0f;
+                for (int k = 0; k < K; k++) s += a[k] * b[k];
+                c[n] += s;
+            }
+        } else {
+            /* Row-wise axpy keeps the inner loop contiguous (vectorisable). */
+            float *acc = c;
+            for (int k = 0; k < K; k++) {
+                const float *b = B + (size_t)k * ldb; // (N)
+                float ak = a[k];
+                for (int n = 0; n < N; n++) acc[n] += ak * b[n];
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------ packing buffers -- */
+
+typedef struct pack_buf {
+    float *p;
+    size_t cap; /* floats */
+} pack_buf;
+
+static pthread_key_t g_pack_key;
+static pthread_once_t g_pack_once = PTHREAD_ONCE_INIT;
+
+static void pack_buf_free(void *v) {
+    pack_buf *b = v;
+    if (!b) return;
+    sail_free(b->p);
+    sail_free(b);
+}
+
+static void pack_key_init(void) { pthread_key_create(&g_pack_key, pack_buf_free); }
+
+float *sail_gemm_pack_buffer(size_t n) {
+    pthread_once(&g_pack_once, pack_key_init);
+    pack_buf *b = pthread_getspecific(g_pack_key);
+    if (!b) {
+        b = sail_calloc(1, sizeof *b);
+        if (!b) return NULL;
+        pthread_setspecific(g_pack_key, b);
+    }
+    if (b->cap < n) {
+        sail_free(b->p);
+        b->p = sail_alloc_aligned(n * sizeof(float));
+        b->cap = b->p ? n : 0;
+    }
+    return b->p;
+}
+
+void sail_kernels_release(void) {
+    pthread_once(&g_pack_once, pack_key_init);
+    pack_buf_free(pthread_getspecific(g_pack_key));
+    pthread_setspecific(g_pack_key, NULL);
+}
+
+/* ------------------------------------------------------- threaded driver -- */
+
+typedef struct gemm_job {
+    const sail_kernel_table *t;
+    int M, N, K;
+    const float *A; int lda;
+    const float *B; int ldb; int b_trans;
+    const float *bias; float beta;
+    float *C; int ldc;
+    int mr, nr;   /* microkernel tile: task edges fall on multiples of these */
+    int gm, gn;   /* task grid */
+} gemm_job;
+
+/* [*lo, *hi) = part i of `parts` of [0, total), cut at multiples of unit and
+ * as even as whole units allow. */
+static void split(int total, int unit, int parts, int i, int *lo, int *hi) {
+    long units = (total + unit - 1) / unit;
+    *lo = (int)(units * i / parts) * unit;
+    *hi = SAIL_MIN(total, (int)(units * (i + 1) / parts) * unit);
+}
+
+static void gemm_task(void *ctx, int task, int thread) {
+    const gemm_job *j = ctx;
+    (void)thread;
+    int m0, m1, n0, n1;
+    split(j->M, j->mr, j->gm, task / j->gn, &m0, &m1);
+    split(j->N, j->nr, j->gn, task % j->gn, &n0, &n1);
+    if (m0 >= m1 || n0 >= n1) return;
+    const float *B = j->b_trans ? j->B + (size_t)n0 * j->ldb : j->B + n0;
+    j->t->gemm(m1 - m0, n1 - n0, j->K, j->A + (size_t)m0 * j->lda, j->lda, B, j->ldb,
+               j->b_trans, j->bias ? j->bias + n0 : NULL, j->beta,
+               j->C + (size_t)m0 * j->ldc + n0, j->ldc);
+}
+
+/* Estimated makespan of a gm x gn grid on T threads, in flop units:
+ * rounds of tasks times (microkernel work + packing of A and B per task).
+ * Packing one float costs about as much as PACK_COST flops. */
+#define PACK_COST 6.0
+#define PACK_NC 512
+static double grid_cost(const gemm_job *j, int gm, int gn, int T) {
+    double units_m = (j->M + j->mr - 1) / j->mr, units_n = (j->N + j->nr - 1) / j->nr;
+    double tm = ((long)(units_m + gm - 1) / gm) * j->mr;
+    double tn = ((long)(units_n + gn - 1) / gn) * j->nr;
+    double rounds = (gm * gn + T - 1) / T;
+    double n_blocks = (long)((tn + PACK_NC - 1) / PACK_NC);
+    double pack = PACK_COST * j->K * (tn + tm * n_blocks);
+    return rounds * (2.0 * tm * tn * j->K + pack);
+}
+
+static void choose_grid(gemm_job *j, int T) {
+    int max_m = (j->M + j->mr - 1) / j->mr, max_n = (j->N + j->nr - 1) / j->nr;
+    double best = 0;
+    j->gm = j->gn = 1;
+    for (int gm = 1; gm <= SAIL_MIN(max_m, 4 * T); gm++) {
+        for (int gn = 1; gn <= SAIL_MIN(max_n, 4 * T) && gm * gn <= 4 * T; gn++) {
+            double c = grid_cost(j, gm, gn, T);
+            if (gm * gn == 1 || c < best * 0.999) { best = c; j->gm = gm; j->gn = gn; }
+        }
+    }
+}
+
+/* Below this many flops a wake-up of the workers costs more than it saves. */
+#define GEMM_MIN_PARALLEL_FLOPS 2e5
+
+void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
+               const float *B, int ldb, int b_trans, const float *bias,
+               float beta, float *C, int ldc) {
+    const sail_kernel_table *t = sail_kernels();
+    int T = sail_pool_size(pool);
+    if (T == 1 || 2.0 * M * N * K < GEMM_MIN_PARALLEL_FLOPS) {
+        t->gemm(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
+        return;
+    }
+    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1};
+    sail_gemm_tile(t, &j.mr, &j.nr);
+    choose_grid(&j, T);
+    sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
+}

@@ -1,0 +1,39 @@
+/* kernels_impl.h: what the per-ISA kernel files export to the dispatcher and
+ * to the threaded drivers. Internal to src/kernels. */
+#ifndef SAIL_KERNELS_IMPL_H
+#define SAIL_KERNELS_IMPL_H
+
+#include "kernels.h"
+
+/* The tables of each level; the SIMD ones are only usable when the CPU has
+ * the extension (see sail_kernels_for). */
+extern const sail_kernel_table sail_table_ref;
+extern const sail_kernel_table sail_table_avx2;
+extern const sail_kernel_table sail_table_avx512;
+
+/* The single-threaded GEMMs the tables point at (contract: table->gemm). */
+#define SAIL_GEMM_ARGS int M, int N, int K, const float *A, int lda, const float *B, \
+    int ldb, int b_trans, const float *bias, float beta, float *C, int ldc
+void sail_gemm_ref(SAIL_GEMM_ARGS);
+void sail_gemm_avx2(SAIL_GEMM_ARGS);
+void sail_gemm_avx512(SAIL_GEMM_ARGS);
+
+/* Row and column tile of a table's GEMM microkernel: sail_gemm cuts C into
+ * tasks along these so that only the last task has a partial tile. */
+void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr);
+
+/* Per-thread GEMM packing buffer of at least n floats, 64-byte aligned,
+ * grown on demand and kept for the thread's life (freed at thread exit or by
+ * sail_kernels_release). NULL if the allocation fails. */
+float *sail_gemm_pack_buffer(size_t n);
+
+/* The shared body of every attn_block: the ISA supplies its primitives. */
+typedef struct sail_attn_prims {
+    float (*dot)(const float *a, const float *b, int n);
+    void (*axpy)(float *y, float a, const float *x, int n); /* y += a x */
+    void (*softmax)(float *x, int rows, int n);
+} sail_attn_prims;
+void sail_attn_block_with(const sail_attn_prims *p, const sail_attn_args *a,
+                          int b, int h, int t0, int t1, float *scratch);
+
+#endif

@@ -1,0 +1,52 @@
+/* ops_avx512.c: the AVX-512 vocabulary for ops_simd.h (16 floats a vector,
+ * tails through opmasks) and with it the AVX-512 kernel table. */
+#include "kernels_impl.h"
+#include "common.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define SAIL_ISA_NAME "avx512"
+#define SFX(name) name##_avx512
+#define VW 16
+typedef __m512 vf;
+
+#define V_SET1 _mm512_set1_ps
+#define V_ZERO _mm512_setzero_ps()
+#define V_LOAD _mm512_loadu_ps
+#define V_STORE _mm512_storeu_ps
+#define V_ADD _mm512_add_ps
+#define V_SUB _mm512_sub_ps
+#define V_MUL _mm512_mul_ps
+#define V_DIV _mm512_div_ps
+#define V_MIN _mm512_min_ps
+#define V_MAX _mm512_max_ps
+#define V_FMA _mm512_fmadd_ps   /* a*b + c */
+#define V_FNMA _mm512_fnmadd_ps /* c - a*b */
+
+static inline __mmask16 tail_mask(int n) {
+    return (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
+}
+static inline vf v_load_n(const float *p, int n) { return _mm512_maskz_loadu_ps(tail_mask(n), p); }
+static inline void v_store_n(float *p, vf v, int n) { _mm512_mask_storeu_ps(p, tail_mask(n), v); }
+static inline float v_hsum(vf v) { return _mm512_reduce_add_ps(v); }
+static inline float v_hmax(vf v) { return _mm512_reduce_max_ps(v); }
+static inline vf v_floor(vf v) {
+    return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+}
+/* 2^n for integral n in [-126, 127], built in the exponent field. */
+static inline vf v_pow2i(vf n) {
+    __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+}
+static inline vf v_select_lt(vf a, vf b, vf t, vf f) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), f, t);
+}
+static inline vf v_abs(vf v) { return _mm512_abs_ps(v); }
+/* |mag| with the sign of sign. */
+static inline vf v_copysign(vf mag, vf sign) {
+    const __m512 sb = _mm512_set1_ps(-0.0f);
+    return _mm512_or_ps(_mm512_andnot_ps(sb, mag), _mm512_and_ps(sb, sign));
+}
+
+#include "ops_simd.h"

@@ -1,0 +1,212 @@
+/* ops_simd.h: the element-wise kernels, softmax, layernorm and attention
+ * primitives written once over a small vector vocabulary (vf, V_*, v_*).
+ * ops_avx512.c and ops_avx2.c define that vocabulary and SFX() and then
+ * include this file, so both ISAs share one implementation of the maths.
+ *
+ * Accuracy (checked by tests/test_kernels.c): exp is Cephes-style (range
+ * reduction by ln2 in two parts, degree-5 polynomial, ~1-2 ulp); erf is the
+ * rational approximation used by Eigen/XLA on [-4, 4] (abs error < 1e-6);
+ * tanh is Cephes tanhf (polynomial below 0.625, exp-based above). */
+
+#include <math.h>
+
+/* e^x; exactly 0 below the float range (so -inf gives 0, as softmax needs). */
+static inline vf v_exp(vf x) {
+    const vf lo = V_SET1(-87.33654f);
+    vf xc = V_MIN(V_MAX(x, lo), V_SET1(88.0f));
+    vf n = v_floor(V_FMA(xc, V_SET1(1.44269504088896341f), V_SET1(0.5f)));
+    vf r = V_FNMA(n, V_SET1(0.693359375f), xc);       /* ln2 = C1 + C2 */
+    r = V_FNMA(n, V_SET1(-2.12194440e-4f), r);
+    vf p = V_SET1(1.9875691500E-4f);
+    p = V_FMA(p, r, V_SET1(1.3981999507E-3f));
+    p = V_FMA(p, r, V_SET1(8.3334519073E-3f));
+    p = V_FMA(p, r, V_SET1(4.1665795894E-2f));
+    p = V_FMA(p, r, V_SET1(1.6666665459E-1f));
+    p = V_FMA(p, r, V_SET1(5.0000001201E-1f));
+    p = V_FMA(p, V_MUL(r, r), V_ADD(r, V_SET1(1.0f)));
+    return v_select_lt(x, lo, V_ZERO, V_MUL(p, v_pow2i(n)));
+}
+
+/* erf(x) = x P(x^2) / Q(x^2) on [-4, 4]; |erf| rounds to 1 beyond. */
+static inline vf v_erf(vf x) {
+    x = V_MIN(V_MAX(x, V_SET1(-4.0f)), V_SET1(4.0f));
+    vf x2 = V_MUL(x, x);
+    vf p = V_SET1(-2.72614225801306e-10f);
+    p = V_FMA(p, x2, V_SET1(2.77068142495902e-08f));
+    p = V_FMA(p, x2, V_SET1(-2.10102402082508e-06f));
+    p = V_FMA(p, x2, V_SET1(-5.69250639462346e-05f));
+    p = V_FMA(p, x2, V_SET1(-7.34990630326855e-04f));
+    p = V_FMA(p, x2, V_SET1(-2.95459980854025e-03f));
+    p = V_FMA(p, x2, V_SET1(-1.60960333262415e-02f));
+    vf q = V_SET1(-1.45660718464996e-05f);
+    q = V_FMA(q, x2, V_SET1(-2.13374055278905e-04f));
+    q = V_FMA(q, x2, V_SET1(-1.68282697438203e-03f));
+    q = V_FMA(q, x2, V_SET1(-7.37332916720468e-03f));
+    q = V_FMA(q, x2, V_SET1(-1.42647390514189e-02f));
+    return V_DIV(V_MUL(x, p), q);
+}
+
+static inline vf v_gelu(vf x) {
+    vf e = v_erf(V_MUL(x, V_SET1(0.70710678118654752f)));
+    return V_MUL(V_MUL(x, V_SET1(0.5f)), V_ADD(V_SET1(1.0f), e));
+}
+
+static inline vf v_quick_gelu(vf x) {
+    vf e = v_exp(V_MUL(x, V_SET1(-1.702f)));
+    return V_DIV(x, V_ADD(V_SET1(1.0f), e));
+}
+
+static inline vf v_tanh(vf x) {
+    vf ax = V_MIN(v_abs(x), V_SET1(9.0f));
+    vf z = V_MUL(x, x);
+    vf p = V_SET1(-5.70498872745E-3f);
+    p = V_FMA(p, z, V_SET1(2.06390887954E-2f));
+    p = V_FMA(p, z, V_SET1(-5.37397155531E-2f));
+    p = V_FMA(p, z, V_SET1(1.33314422036E-1f));
+    p = V_FMA(p, z, V_SET1(-3.33332819422E-1f));
+    vf small = V_FMA(V_MUL(p, z), x, x);
+    vf e = v_exp(V_ADD(ax, ax));
+    vf big = V_SUB(V_SET1(1.0f), V_DIV(V_SET1(2.0f), V_ADD(e, V_SET1(1.0f))));
+    return v_select_lt(ax, V_SET1(0.625f), small, v_copysign(big, x));
+}
+
+/* Applies F in place over x(n), the tail through a partial vector. */
+#define MAP_INPLACE(F, x, n)                                                 \
+    do {                                                                     \
+        size_t i_ = 0;                                                       \
+        for (; i_ + VW <= (n); i_ += VW) V_STORE((x) + i_, F(V_LOAD((x) + i_))); \
+        if (i_ < (n)) {                                                      \
+            int r_ = (int)((n) - i_);                                        \
+            v_store_n((x) + i_, F(v_load_n((x) + i_, r_)), r_);              \
+        }                                                                    \
+    } while (0)
+
+static void SFX(gelu)(float *x, size_t n) { MAP_INPLACE(v_gelu, x, n); }
+static void SFX(quick_gelu)(float *x, size_t n) { MAP_INPLACE(v_quick_gelu, x, n); }
+static void SFX(tanh)(float *x, size_t n) { MAP_INPLACE(v_tanh, x, n); }
+
+static void SFX(add)(float *y, const float *a, const float *b, size_t n) {
+    size_t i = 0;
+    for (; i + VW <= n; i += VW) V_STORE(y + i, V_ADD(V_LOAD(a + i), V_LOAD(b + i)));
+    for (; i < n; i++) y[i] = a[i] + b[i];
+}
+
+static float SFX(dot)(const float *a, const float *b, int n) {
+    vf s0 = V_ZERO, s1 = V_ZERO;
+    int i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        s0 = V_FMA(V_LOAD(a + i), V_LOAD(b + i), s0);
+        s1 = V_FMA(V_LOAD(a + i + VW), V_LOAD(b + i + VW), s1);
+    }
+    for (; i + VW <= n; i += VW) s0 = V_FMA(V_LOAD(a + i), V_LOAD(b + i), s0);
+    if (i < n) s1 = V_FMA(v_load_n(a + i, n - i), v_load_n(b + i, n - i), s1);
+    return v_hsum(V_ADD(s0, s1));
+}
+
+static void SFX(axpy)(float *y, float a, const float *x, int n) {
+    vf va = V_SET1(a);
+    int i = 0;
+    for (; i + VW <= n; i += VW) V_STORE(y + i, V_FMA(va, V_LOAD(x + i), V_LOAD(y + i)));
+    if (i < n)
+        v_store_n(y + i, V_FMA(va, v_load_n(x + i, n - i), v_load_n(y + i, n - i)), n - i);
+}
+
+static float SFX(row_sum)(const float *x, int n) {
+    vf s0 = V_ZERO, s1 = V_ZERO;
+    int i = 0;
+    for (; i + 2 * VW <= n; i += 2 * VW) {
+        s0 = V_ADD(s0, V_LOAD(x + i));
+        s1 = V_ADD(s1, V_LOAD(x + i + VW));
+    }
+    for (; i + VW <= n; i += VW) s0 = V_ADD(s0, V_LOAD(x + i));
+    if (i < n) s1 = V_ADD(s1, v_load_n(x + i, n - i));
+    return v_hsum(V_ADD(s0, s1));
+}
+
+/* Two passes (mean, then centred variance) avoid the cancellation of
+ * E[x^2] - E[x]^2 and match PyTorch's float LayerNorm to ~1e-6. */
+static void SFX(layernorm)(float *y, const float *x, const float *w, const float *b,
+                           int rows, int n, float eps) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n; // (n)
+        float *yr = y + (size_t)r * n;       // (n)
+        float meanf = SFX(row_sum)(xr, n) / (float)n;
+        vf mean = V_SET1(meanf), s = V_ZERO, sd = V_ZERO;
+        int i = 0;
+        for (; i + VW <= n; i += VW) {
+            vf d = V_SUB(V_LOAD(xr + i), mean);
+            sd = V_ADD(sd, d);
+            s = V_FMA(d, d, s);
+        }
+        float ss = v_hsum(s), sds = v_hsum(sd);
+        for (; i < n; i++) {
+            float d = xr[i] - meanf;
+            sds += d;
+            ss += d * d;
+        }
+        /* The residual sum corrects the rounding of the first mean (the
+         * "corrected two-pass" algorithm), which matters for rows with a
+         * large common offset. */
+        float corr = sds / (float)n;
+        mean = V_SET1(meanf + corr);
+        ss -= sds * corr;
+        vf rstd = V_SET1(1.0f / sqrtf(ss / (float)n + eps));
+        for (i = 0; i < n; i += VW) {
+            int m = SAIL_MIN(VW, n - i);
+            vf v = V_MUL(V_SUB(v_load_n(xr + i, m), mean), rstd);
+            if (w) v = V_MUL(v, v_load_n(w + i, m));
+            if (b) v = V_ADD(v, v_load_n(b + i, m));
+            v_store_n(yr + i, v, m);
+        }
+    }
+}
+
+/* Max-subtracted; -inf entries get 0 and a row of only -inf becomes zeros. */
+static void SFX(softmax)(float *x, int rows, int n) {
+    for (int r = 0; r < rows; r++) {
+        float *xr = x + (size_t)r * n; // (n)
+        vf vmax = V_SET1(-INFINITY);
+        int i = 0;
+        for (; i + VW <= n; i += VW) vmax = V_MAX(vmax, V_LOAD(xr + i));
+        float mx = v_hmax(vmax);
+        for (; i < n; i++) mx = xr[i] > mx ? xr[i] : mx;
+        if (mx == -INFINITY) {
+            memset(xr, 0, (size_t)n * sizeof(float));
+            continue;
+        }
+        vmax = V_SET1(mx);
+        vf s = V_ZERO;
+        for (i = 0; i + VW <= n; i += VW) {
+            vf e = v_exp(V_SUB(V_LOAD(xr + i), vmax));
+            V_STORE(xr + i, e);
+            s = V_ADD(s, e);
+        }
+        float sum = v_hsum(s);
+        if (i < n) { /* padded lanes would add exp(-max): sum the tail apart */
+            v_store_n(xr + i, v_exp(V_SUB(v_load_n(xr + i, n - i), vmax)), n - i);
+            for (; i < n; i++) sum += xr[i];
+        }
+        vf inv = V_SET1(1.0f / sum);
+        for (i = 0; i + VW <= n; i += VW) V_STORE(xr + i, V_MUL(V_LOAD(xr + i), inv));
+        if (i < n) v_store_n(xr + i, V_MUL(v_load_n(xr + i, n - i), inv), n - i);
+    }
+}
+
+static void SFX(attn_block)(const sail_attn_args *a, int b, int h, int t0, int t1,
+                            float *scratch) {
+    static const sail_attn_prims prims = {SFX(dot), SFX(axpy), SFX(softmax)};
+    sail_attn_block_with(&prims, a, b, h, t0, t1, scratch);
+}
+
+const sail_kernel_table SFX(sail_table) = {
+    .name = SAIL_ISA_NAME,
+    .gemm = SFX(sail_gemm),
+    .layernorm = SFX(layernorm),
+    .gelu = SFX(gelu),
+    .quick_gelu = SFX(quick_gelu),
+    .tanh = SFX(tanh),
+    .softmax = SFX(softmax),
+    .add = SFX(add),
+    .dot = SFX(dot),
+    .attn_block = SFX(attn_block),
+};
