@@ -19,7 +19,7 @@ run_one() { # name, command...
         echo "FAIL $name ($p passed, $f failed)"; grep -E '^(not ok|#)' "$out" | head -40
         tail -5 "$out"
     else
-        echo "pass $name ($p checks${s:+, $s skipped})"
+        if [ "$s" -ne 0 ]; then echo "pass $name ($p checks, $s skipped)"; else echo "pass $name ($p checks)"; fi
         grep '^skip ' "$out" | head -5
     fi
 }
