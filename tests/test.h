@@ -12,7 +12,8 @@ static int test_n_ok, test_n_fail, test_n_skip;
 
 #define CHECK(cond, ...)                                                    \
     do {                                                                    \
-        if (cond) {                                                         \
+        int test_ok_ = !!(cond);                                            \
+        if (test_ok_) {                                                     \
             test_n_ok++;                                                    \
             printf("ok %d - ", test_n_ok + test_n_fail);                    \
         } else {                                                            \
@@ -21,7 +22,7 @@ static int test_n_ok, test_n_fail, test_n_skip;
         }                                                                   \
         printf(__VA_ARGS__);                                                \
         printf("\n");                                                       \
-        if (!(cond)) printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+        if (!test_ok_) printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
         fflush(stdout);                                                     \
     } while (0)
 

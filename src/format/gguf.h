@@ -87,9 +87,15 @@ sail_status gguf_get_str(const gguf_file *f, const char *key, char *out, size_t 
 sail_status gguf_get_f32_array(const gguf_file *f, const char *key, float *out, uint64_t n, sail_error *err);
 
 /* Bytes needed for a tensor of type t with n elements (row length ne0 must be
- * a multiple of the block size for block types). 0 on an unknown type. */
+ * a multiple of the block size for block types). 0 on an unknown type, an n
+ * that is not a whole number of blocks, or a size past 64 bits. */
 uint64_t gguf_type_nbytes(uint32_t type, uint64_t n_elems);
 const char *gguf_type_name(uint32_t type);
+/* "u32", "string", ... for messages; "unknown" past the table. */
+const char *gguf_vtype_name(uint32_t type);
+/* Whether s[0..n) is usable as a key or tensor name: 1..65536 bytes of
+ * strict UTF-8 without NUL, which is what the reader accepts. */
+bool gguf_name_valid(const char *s, uint64_t n);
 
 /* ------------------------------------------------------------- writer -- */
 typedef struct gguf_writer gguf_writer;
@@ -104,12 +110,22 @@ sail_status gguf_set_bool(gguf_writer *w, const char *key, int v);
 sail_status gguf_set_str(gguf_writer *w, const char *key, const char *v);
 sail_status gguf_set_f32_array(gguf_writer *w, const char *key, const float *v, uint64_t n);
 sail_status gguf_set_str_array(gguf_writer *w, const char *key, const char *const *v, uint64_t n);
+/* Any scalar type but STRING/ARRAY: v points to one value of the matching C
+ * type (uint8_t for U8 ... double for F64; uint8_t 0/1 for BOOL). */
+sail_status gguf_set_scalar(gguf_writer *w, const char *key, uint32_t type, const void *v);
+/* An array of n scalars of elem_type (not STRING/ARRAY), C types as above. */
+sail_status gguf_set_array(gguf_writer *w, const char *key, uint32_t elem_type,
+                           const void *v, uint64_t n);
 /* Tensor data is referenced, not copied: it must stay valid until
  * gguf_writer_write returns. ne[0] is the row length. */
 sail_status gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type,
                             uint32_t n_dims, const uint64_t *ne, const void *data);
 /* Write the file atomically: PATH.tmp, fsync, rename. Alignment 32 unless
- * general.alignment was set. */
+ * general.alignment was set. The setters above also record their first
+ * failure (bad key, bad tensor, out of memory) in the writer; this call then
+ * reports it, so a caller may check only this status. Tensor data is written
+ * as it lies in memory (GGUF is little-endian, as are all supported hosts).
+ * Not thread-safe on one writer. */
 sail_status gguf_writer_write(gguf_writer *w, const char *path, sail_error *err);
 
 #endif
