@@ -15,6 +15,8 @@ static const struct command {
     {"embed", cmd_embed, "embed texts, images or text+image pairs into vectors"},
     {"info", cmd_info, "show a model file's configuration, parameters and tensors"},
     {"init", cmd_init, "create a model with seeded random weights"},
+    {"tokenize", cmd_tokenize, "turn text lines into token ids (WordPiece or CLIP BPE)"},
+    {"vocab", cmd_vocab, "train a WordPiece vocabulary from a text corpus"},
     {"preprocess", cmd_preprocess, "write an image as the float tensor a model receives (.npy)"},
 };
 

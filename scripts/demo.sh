@@ -18,7 +18,7 @@ for c in "red:红色" "blue:蓝色" "green:绿色" "black:黑色" "white:白色"
             "$en_c" "$en_s" "$zh_c" "$zh_s" "$en_c" "$en_s" "$zh_c" "$zh_s" >> "$out/corpus.txt"
     done
 done
-$SAIL vocab train --corpus "$out/corpus.txt" --size 400 -o "$out/vocab.txt"
+$SAIL vocab train --corpus "$out/corpus.txt" --size 100 -o "$out/vocab.txt"
 $SAIL init --config tiny --vocab "$out/vocab.txt" --seed 1 -o "$out/sail-tiny-random.gguf"
 sh scripts/make-demo-images.sh "$out"
 

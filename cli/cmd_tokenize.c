@@ -1,0 +1,108 @@
+/* cmd_tokenize.c: `sail tokenize`: one JSON array of token ids per input
+ * line, without special tokens, from a WordPiece vocab.txt or CLIP's BPE
+ * merges file. */
+#include "cli.h"
+
+#include "text/bpe.h"
+#include "text/wordpiece.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: sail tokenize --vocab FILE [--type wordpiece|bpe]\n\n"
+            "Reads UTF-8 text from stdin, one text per line (lines end at '\\n' only;\n"
+            "'\\r' and other separators stay in the text), and writes one JSON array of\n"
+            "token ids per line, without [CLS]/[SEP] or start/end tokens.\n\n"
+            "  --vocab FILE   wordpiece: a BERT vocab.txt; bpe: CLIP's merges\n"
+            "                 (bpe_simple_vocab_16e6.txt.gz)\n"
+            "  --type T       wordpiece (Chinese-CLIP's BERT tokenizer) or bpe (OpenAI\n"
+            "                 CLIP's); default: bpe when FILE ends in .gz, else wordpiece\n");
+}
+
+typedef struct tokenizer {
+    sail_wordpiece *wp;
+    sail_bpe *bpe;
+} tokenizer;
+
+static sail_status encode(const tokenizer *t, const char *s, size_t len, int32_t *ids, size_t cap,
+                          size_t *n, sail_error *err) {
+    return t->wp ? sail_wordpiece_encode(t->wp, s, len, ids, cap, n, err)
+                 : sail_bpe_encode(t->bpe, s, len, ids, cap, n, err);
+}
+
+static int run(const tokenizer *t) {
+    char *line = NULL;
+    size_t lcap = 0, cap = 1024, n;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    ssize_t got;
+    sail_error err = {0};
+    int rc = ids ? 0 : cli_fail(1, "tokenize", "out of memory");
+    while (rc == 0 && (got = getline(&line, &lcap, stdin)) >= 0) {
+        size_t len = (size_t)got - (got > 0 && line[got - 1] == '\n');
+        if (encode(t, line, len, ids, cap, &n, &err) != SAIL_OK) {
+            rc = cli_fail(1, "tokenize", "%s", err.msg);
+            break;
+        }
+        if (n > cap) {  /* the first call told us the full count */
+            int32_t *bigger = realloc(ids, n * sizeof *ids);
+            if (!bigger) {
+                rc = cli_fail(1, "tokenize", "out of memory");
+                break;
+            }
+            ids = bigger;
+            cap = n;
+            encode(t, line, len, ids, cap, &n, &err);
+        }
+        putchar('[');
+        for (size_t i = 0; i < n; i++) printf(i ? ", %d" : "%d", ids[i]);
+        fputs("]\n", stdout);
+    }
+    if (rc == 0 && ferror(stdin)) rc = cli_fail(1, "tokenize", "error reading stdin");
+    if (fflush(stdout) != 0 && rc == 0) rc = cli_fail(1, "tokenize", "error writing stdout");
+    free(line);
+    free(ids);
+    return rc;
+}
+
+static int load(tokenizer *t, const char *vocab, const char *type) {
+    sail_error err = {0};
+    if (!strcmp(type, "bpe")) {
+        t->bpe = sail_bpe_load(vocab, 0, &err);
+        return t->bpe ? 0 : cli_fail(1, "tokenize", "%s", err.msg);
+    }
+    char **tok;
+    int n;
+    if (sail_vocab_read(vocab, &tok, &n, &err) != SAIL_OK) return cli_fail(1, "tokenize", "%s", err.msg);
+    t->wp = sail_wordpiece_new((const char *const *)tok, n, &err);
+    sail_vocab_free(tok, n);
+    return t->wp ? 0 : cli_fail(1, "tokenize", "%s: %s", vocab, err.msg);
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    const char *vocab = NULL, *type = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = argv[++i];
+        else if (!strcmp(argv[i], "--type") && i + 1 < argc) type = argv[++i];
+        else return cli_fail(2, "tokenize", "unexpected argument '%s' (see sail tokenize --help)", argv[i]);
+    }
+    if (!vocab) return cli_fail(2, "tokenize", "--vocab FILE is required (see sail tokenize --help)");
+    if (!type) {
+        size_t l = strlen(vocab);
+        type = l > 3 && !strcmp(vocab + l - 3, ".gz") ? "bpe" : "wordpiece";
+    }
+    if (strcmp(type, "bpe") && strcmp(type, "wordpiece"))
+        return cli_fail(2, "tokenize", "--type must be wordpiece or bpe, not '%s'", type);
+    tokenizer t = {0};
+    int rc = load(&t, vocab, type);
+    if (rc == 0) rc = run(&t);
+    sail_wordpiece_free(t.wp);
+    sail_bpe_free(t.bpe);
+    return rc;
+}
