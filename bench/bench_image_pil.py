@@ -1,0 +1,53 @@
+#!/usr/bin/python3
+"""bench_image_pil.py: the PIL + numpy side of bench_image.c: decode a JPEG,
+resize the short side to 224 (BICUBIC), centre-crop 224, x/255, (x-mean)/std,
+CHW float32. Same pattern and JPEG settings as the C bench. Run with
+/usr/bin/python3 (the one with PIL and numpy)."""
+import io
+import time
+
+import numpy as np
+from PIL import Image
+
+MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
+STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+
+
+def make_jpeg(w, h):
+    y, x = np.mgrid[0:h, 0:w]
+    a = np.stack([x * 255 // (w - 1), y * 255 // (h - 1), (x ^ y) & 255], -1).astype(np.uint8)
+    b = io.BytesIO()
+    Image.fromarray(a, "RGB").save(b, "JPEG", quality=90)
+    return b.getvalue()
+
+
+def preprocess(im, size=224, crop=224):
+    w, h = im.size
+    s, l = min(w, h), max(w, h)
+    nl = int(size * l / s)
+    nw, nh = (size, nl) if w <= h else (nl, size)
+    r = im.resize((nw, nh), Image.BICUBIC)
+    top, left = int(round((nh - crop) / 2.0)), int(round((nw - crop) / 2.0))
+    a = np.asarray(r.crop((left, top, left + crop, top + crop)), dtype=np.float32) / 255.0
+    return np.ascontiguousarray(((a - MEAN) / STD).transpose(2, 0, 1))
+
+
+def bench(w, h, iters):
+    data = make_jpeg(w, h)
+    t_dec = t_pre = 0.0
+    for i in range(iters + 1):
+        t0 = time.perf_counter()
+        im = Image.open(io.BytesIO(data)).convert("RGB")
+        t1 = time.perf_counter()
+        preprocess(im)
+        t2 = time.perf_counter()
+        if i:
+            t_dec += t1 - t0
+            t_pre += t2 - t1
+    print(f"PIL   {w:4d}x{h:<4d} JPEG -> 224x224: decode {1e3 * t_dec / iters:7.3f} ms  "
+          f"resize+normalise {1e3 * t_pre / iters:7.3f} ms  total {1e3 * (t_dec + t_pre) / iters:7.3f} ms")
+
+
+if __name__ == "__main__":
+    bench(512, 512, 200)
+    bench(2048, 1536, 30)

@@ -1,0 +1,262 @@
+/* decode.c: the front door of image decoding: read the file, sniff the
+ * format from its first bytes, enforce the size limits, dispatch to the
+ * JPEG/PNG/WebP decoders, decode PPM/PGM itself and apply EXIF orientation.
+ *
+ * Every decoder reads the dimensions from the header and calls
+ * sail_img_check_size before it allocates a pixel buffer, so a small file
+ * that claims 30000x30000 costs nothing. */
+#include "image/image_impl.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A decodable image is at most 2048x2048x3 bytes raw; a file much larger
+ * than any honest encoding of that is refused before it is read whole. */
+#define SAIL_IMG_MAX_FILE ((size_t)256 << 20)
+
+sail_image_limits sail_image_default_limits(void) {
+    sail_image_limits l = {2048, (int64_t)2048 * 2048, 1};
+    return l;
+}
+
+sail_status sail_img_check_size(const char *name, int64_t w, int64_t h,
+                                const sail_image_limits *lim, sail_error *err) {
+    if (w <= 0 || h <= 0)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s: image has zero width or height",
+                              name);
+    if (lim->max_side > 0 && (w > lim->max_side || h > lim->max_side))
+        return sail_set_error(err, SAIL_ERR_LIMIT,
+                              "%s: image is %lldx%lld; the limit is %dx%d (--max-image-side)",
+                              name, (long long)w, (long long)h, lim->max_side, lim->max_side);
+    /* Pixel counts are compared in 64 bits: both sides fit in 31 bits. */
+    if (lim->max_pixels > 0 && w * h > lim->max_pixels)
+        return sail_set_error(err, SAIL_ERR_LIMIT,
+                              "%s: image is %lldx%lld (%lld pixels); the limit is %lld pixels",
+                              name, (long long)w, (long long)h, (long long)(w * h),
+                              (long long)lim->max_pixels);
+    size_t n;
+    if (w > INT32_MAX || h > INT32_MAX || !sail_mul_ok((size_t)w, (size_t)h, &n) ||
+        !sail_mul_ok(n, 3, &n))
+        return sail_set_error(err, SAIL_ERR_LIMIT, "%s: image is %lldx%lld; too large",
+                              name, (long long)w, (long long)h);
+    return SAIL_OK;
+}
+
+sail_status sail_img_alloc(const char *name, int w, int h, sail_image *out,
+                           sail_error *err) {
+    size_t n = (size_t)w * (size_t)h * 3; /* checked by sail_img_check_size */
+    uint8_t *p = sail_malloc(n);
+    if (!p)
+        return sail_set_error(err, SAIL_ERR_NOMEM, "%s: out of memory for a %dx%d image",
+                              name, w, h);
+    out->w = w;
+    out->h = h;
+    out->rgb = p;
+    return SAIL_OK;
+}
+
+void sail_image_free(sail_image *img) {
+    if (!img) return;
+    sail_free(img->rgb);
+    img->rgb = NULL;
+    img->w = img->h = 0;
+}
+
+/* ------------------------------------------------------------ EXIF -- */
+
+sail_status sail_img_orient(sail_image *img, int orientation, const char *name,
+                            sail_error *err) {
+    if (orientation < 2 || orientation > 8) return SAIL_OK;
+    int64_t W = img->w, H = img->h;
+    /* Output pixel (x, y) reads input pixel a0 + x*dx + y*dy: one line per
+     * PIL Transpose method that exif_transpose picks for the tag. */
+    int64_t a0, dx, dy;
+    int swap = orientation >= 5;
+    switch (orientation) {
+    case 2: a0 = W - 1;           dx = -1; dy = W;  break; /* FLIP_LEFT_RIGHT */
+    case 3: a0 = H * W - 1;       dx = -1; dy = -W; break; /* ROTATE_180 */
+    case 4: a0 = (H - 1) * W;     dx = 1;  dy = -W; break; /* FLIP_TOP_BOTTOM */
+    case 5: a0 = 0;               dx = W;  dy = 1;  break; /* TRANSPOSE */
+    case 6: a0 = (H - 1) * W;     dx = -W; dy = 1;  break; /* ROTATE_270 */
+    case 7: a0 = H * W - 1;       dx = -W; dy = -1; break; /* TRANSVERSE */
+    default: a0 = W - 1;          dx = W;  dy = -1; break; /* 8: ROTATE_90 */
+    }
+    sail_image o;
+    sail_status st = sail_img_alloc(name, swap ? img->h : img->w, swap ? img->w : img->h,
+                                    &o, err);
+    if (st) return st;
+    uint8_t *d = o.rgb;
+    for (int64_t y = 0; y < o.h; y++) {
+        int64_t s = a0 + y * dy;
+        for (int64_t x = 0; x < o.w; x++, s += dx, d += 3)
+            memcpy(d, img->rgb + s * 3, 3);
+    }
+    sail_image_free(img);
+    *img = o;
+    return SAIL_OK;
+}
+
+/* ------------------------------------------------------------ PPM -- */
+
+/* Netpbm header tokens as PIL reads them: whitespace-separated, '#' starts
+ * a comment that runs to the end of the line, at most 10 characters. */
+static int ppm_space(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+static int ppm_token(const uint8_t *d, size_t n, size_t *pos, long *val) {
+    size_t p = *pos;
+    while (p < n && (ppm_space(d[p]) || d[p] == '#')) {
+        if (d[p] == '#')
+            while (p < n && d[p] != '\n' && d[p] != '\r') p++;
+        else
+            p++;
+    }
+    long v = 0;
+    int len = 0;
+    while (p < n && d[p] >= '0' && d[p] <= '9' && len < 10) v = v * 10 + (d[p++] - '0'), len++;
+    if (len == 0 || p >= n || !ppm_space(d[p])) return -1;
+    *pos = p + 1; /* the one whitespace byte that ends a token */
+    *val = v;
+    return 0;
+}
+
+/* PIL scales a sample v of a file whose maxval is not 255 to
+ * round(v / maxval * out_max) with Python's round-half-even, out_max being
+ * 255 for RGB and L, and 65535 for 16-bit PGM (mode "I"), which
+ * convert("RGB") then clips to 255. */
+static uint8_t ppm_sample(unsigned v, long maxval, int wide_gray) {
+    if (maxval == 255) return (uint8_t)v;
+    if (wide_gray && maxval == 65535) return v > 255 ? 255 : (uint8_t)v;
+    double out_max = wide_gray ? 65535.0 : 255.0;
+    double r = nearbyint((double)v / (double)maxval * out_max);
+    if (r > out_max) r = out_max;
+    return r > 255.0 ? 255 : (uint8_t)r;
+}
+
+static sail_status decode_ppm(const uint8_t *d, size_t n, const char *name,
+                              const sail_image_limits *lim, sail_image *out,
+                              sail_error *err) {
+    int bands = d[1] == '6' ? 3 : 1;
+    size_t pos = 2;
+    long w, h, maxval;
+    if (ppm_token(d, n, &pos, &w) || ppm_token(d, n, &pos, &h) ||
+        ppm_token(d, n, &pos, &maxval))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s: invalid PPM/PGM header", name);
+    if (maxval < 1 || maxval > 65535)
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "%s: PPM/PGM maxval %ld is not in 1..65535", name, maxval);
+    sail_status st = sail_img_check_size(name, w, h, lim, err);
+    if (st) return st;
+    size_t bps = maxval > 255 ? 2 : 1, need = (size_t)w * (size_t)h * bands * bps;
+    if (n - pos < need)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s: truncated PPM/PGM data", name);
+    if ((st = sail_img_alloc(name, (int)w, (int)h, out, err))) return st;
+    const uint8_t *s = d + pos;
+    uint8_t *o = out->rgb;
+    int wide_gray = bands == 1 && maxval > 255;
+    for (size_t i = 0, np = (size_t)w * (size_t)h; i < np; i++) {
+        for (int c = 0; c < bands; c++, s += bps) {
+            unsigned v = bps == 2 ? (unsigned)s[0] << 8 | s[1] : s[0];
+            o[c] = ppm_sample(v, maxval, wide_gray);
+        }
+        if (bands == 1) o[1] = o[2] = o[0];
+        o += 3;
+    }
+    return SAIL_OK;
+}
+
+/* ----------------------------------------------------------- sniff -- */
+
+/* "hell" for text, \xNN for bytes that would garble a terminal. */
+static void describe_start(const uint8_t *d, size_t n, char *buf, size_t cap) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && i < 4 && k + 5 < cap; i++) {
+        if (d[i] >= 0x20 && d[i] < 0x7f && d[i] != '\'' && d[i] != '\\')
+            buf[k++] = (char)d[i], buf[k] = 0;
+        else
+            k += (size_t)snprintf(buf + k, cap - k, "\\x%02x", d[i]);
+    }
+}
+
+sail_status sail_image_decode(const uint8_t *data, size_t size, const char *name,
+                              const sail_image_limits *limits, sail_image *out,
+                              sail_error *err) {
+    sail_image_limits def = sail_image_default_limits();
+    const sail_image_limits *lim = limits ? limits : &def;
+    if (!name) name = "<memory>";
+    if (!out || (!data && size))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: no image data or output", name);
+    if (size == 0) return sail_set_error(err, SAIL_ERR_FORMAT, "%s: file is empty", name);
+    if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff)
+        return sail_img_decode_jpeg(data, size, name, lim, out, err);
+    if (size >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8))
+        return sail_img_decode_png(data, size, name, lim, out, err);
+    if (size >= 12 && !memcmp(data, "RIFF", 4) && !memcmp(data + 8, "WEBP", 4))
+        return sail_img_decode_webp(data, size, name, lim, out, err);
+    if (size >= 2 && data[0] == 'P' && (data[1] == '5' || data[1] == '6'))
+        return decode_ppm(data, size, name, lim, out, err);
+    if (size >= 2 && data[0] == 'P' && data[1] >= '1' && data[1] <= '4')
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "%s: plain (ASCII) and bitmap Netpbm files (P1-P4) are not "
+                              "supported; use binary PPM (P6) or PGM (P5)", name);
+    char start[32];
+    describe_start(data, size, start, sizeof start);
+    return sail_set_error(err, SAIL_ERR_FORMAT,
+                          "%s: not a JPEG, PNG, WebP or PPM file (starts with '%s')", name,
+                          start);
+}
+
+/* ------------------------------------------------------------ file -- */
+
+static sail_status read_file(const char *path, uint8_t **data, size_t *size,
+                             sail_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return sail_set_error(err, SAIL_ERR_IO, "%s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = sail_malloc(cap);
+    sail_status st = buf ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "%s: out of memory", path);
+    while (!st) {
+        if (n == cap) {
+            uint8_t *nb = cap < SAIL_IMG_MAX_FILE ? sail_realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                st = cap < SAIL_IMG_MAX_FILE
+                         ? sail_set_error(err, SAIL_ERR_NOMEM, "%s: out of memory", path)
+                         : sail_set_error(err, SAIL_ERR_LIMIT,
+                                          "%s: file is larger than %zu MiB", path,
+                                          SAIL_IMG_MAX_FILE >> 20);
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) st = sail_set_error(err, SAIL_ERR_IO, "%s: read error: %s", path,
+                                               strerror(errno ? errno : EIO));
+            break;
+        }
+    }
+    fclose(f);
+    if (st) {
+        sail_free(buf);
+        return st;
+    }
+    *data = buf;
+    *size = n;
+    return SAIL_OK;
+}
+
+sail_status sail_image_load(const char *path, const sail_image_limits *limits,
+                            sail_image *out, sail_error *err) {
+    if (!path) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no image path");
+    uint8_t *data = NULL;
+    size_t size = 0;
+    sail_status st = read_file(path, &data, &size, err);
+    if (st) return st;
+    st = sail_image_decode(data, size, path, limits, out, err);
+    sail_free(data);
+    return st;
+}

@@ -1,0 +1,392 @@
+/* test_image.c: hostile and odd image inputs: each must give an error that
+ * names the file and says what is wrong, or decode correctly, and never
+ * crash or leak (run under `make asan` too). Fixtures are made here with
+ * libpng/libjpeg writers or by hand; exactness against PIL is in
+ * test_image_pil.py. */
+#include "format/npy.h"
+#include "image/image.h"
+#include "test.h"
+
+#include <jpeglib.h>
+#include <png.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static char tmpdir[] = "/tmp/sail_test_image_XXXXXX";
+
+/* ------------------------------------------------------------ writers -- */
+
+typedef struct buf {
+    uint8_t *p;
+    size_t n, cap;
+} buf;
+
+static void buf_put(buf *b, const void *d, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+
+static void png_put(png_structp p, png_bytep d, size_t n) { buf_put(png_get_io_ptr(p), d, n); }
+static void png_flush_nop(png_structp p) { (void)p; }
+
+/* A PNG of w x h with `ch` channels of `depth` bits, rows taken from px
+ * (rows packed as libpng expects them). */
+static buf png_encode(int w, int h, int type, int depth, int interlace, const uint8_t *px) {
+    buf b = {0};
+    png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(p);
+    png_set_write_fn(p, &b, png_put, png_flush_nop);
+    png_set_IHDR(p, info, w, h, depth, type,
+                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, 0, 0);
+    png_write_info(p, info);
+    size_t rb = png_get_rowbytes(p, info);
+    int passes = png_set_interlace_handling(p);
+    for (int pass = 0; pass < passes; pass++)
+        for (int y = 0; y < h; y++) png_write_row(p, px + (size_t)y * rb);
+    png_write_end(p, info);
+    png_destroy_write_struct(&p, &info);
+    return b;
+}
+
+static buf jpeg_encode(int w, int h, int comps, J_COLOR_SPACE cs, const uint8_t *px,
+                       int progressive) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    unsigned char *mem = NULL;
+    unsigned long size = 0;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &mem, &size);
+    c.image_width = w;
+    c.image_height = h;
+    c.input_components = comps;
+    c.in_color_space = cs;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 90, TRUE);
+    if (progressive) jpeg_simple_progression(&c);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW r = (JSAMPROW)px + (size_t)c.next_scanline * w * comps;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    buf b = {0};
+    buf_put(&b, mem, size);
+    free(mem);
+    return b;
+}
+
+static void put32be(uint8_t *p, uint32_t v) {
+    p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = (uint8_t)v;
+}
+
+/* A PNG that is only a signature and an IHDR claiming w x h. */
+static buf png_header_only(uint32_t w, uint32_t h) {
+    uint8_t ihdr[25] = {0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    put32be(ihdr + 8, w);
+    put32be(ihdr + 12, h);
+    ihdr[16] = 8, ihdr[17] = 2;
+    put32be(ihdr + 21, (uint32_t)crc32(0, ihdr + 4, 17));
+    buf b = {0};
+    buf_put(&b, "\x89PNG\r\n\x1a\n", 8);
+    buf_put(&b, ihdr, sizeof ihdr);
+    return b;
+}
+
+static void noise(uint8_t *p, size_t n, uint32_t seed) {
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        p[i] = (uint8_t)(seed >> 24);
+    }
+}
+
+static const char *write_tmp(const char *name, const void *d, size_t n) {
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        if (n) fwrite(d, 1, n, f);
+        fclose(f);
+    }
+    return path;
+}
+
+/* Decode from memory; returns the status, err filled. */
+static sail_status dec(const buf *b, const char *name, sail_image *img, sail_error *err) {
+    memset(img, 0, sizeof *img);
+    return sail_image_decode(b->p, b->n, name, NULL, img, err);
+}
+
+/* test.h's CHECK evaluates its condition twice (once more to report); every
+ * condition here calls the decoder, so evaluate it once. */
+#define CHECK1(cond, ...)          \
+    do {                           \
+        int once_ = (cond);        \
+        CHECK(once_, __VA_ARGS__); \
+    } while (0)
+
+#define HAS(err, s) (strstr((err).msg, (s)) != NULL)
+
+/* --------------------------------------------------------------- cases -- */
+
+static void test_not_images(void) {
+    sail_error err = {0};
+    sail_image img = {0};
+    const char *p = write_tmp("empty.jpg", "", 0);
+    CHECK1(sail_image_load(p, NULL, &img, &err) == SAIL_ERR_FORMAT && HAS(err, "empty.jpg: file is empty"),
+          "empty file: %s", err.msg);
+    p = write_tmp("x.jpg", "hello, world\n", 13);
+    CHECK1(sail_image_load(p, NULL, &img, &err) == SAIL_ERR_FORMAT &&
+              HAS(err, "x.jpg: not a JPEG, PNG, WebP or PPM file (starts with 'hell')"),
+          "text named .jpg: %s", err.msg);
+    CHECK1(sail_image_decode((const uint8_t *)"\x00\x01\xfe", 3, "bin", NULL, &img, &err) &&
+              HAS(err, "starts with '\\x00\\x01\\xfe'"),
+          "binary junk is shown escaped: %s", err.msg);
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/nope.png", tmpdir);
+    CHECK1(sail_image_load(missing, NULL, &img, &err) == SAIL_ERR_IO && HAS(err, "nope.png: No such file"),
+          "missing file: %s", err.msg);
+    CHECK1(sail_image_load(tmpdir, NULL, &img, &err) == SAIL_ERR_IO && HAS(err, tmpdir),
+          "directory: %s", err.msg);
+    CHECK1(img.rgb == NULL, "failed calls leave the output empty");
+}
+
+static void test_jpeg(void) {
+    enum { W = 24, H = 16 };
+    uint8_t px[W * H * 4];
+    noise(px, sizeof px, 1);
+    sail_error err = {0};
+    sail_image img;
+
+    buf j = jpeg_encode(W, H, 3, JCS_RGB, px, 0);
+    CHECK1(dec(&j, "ok.jpg", &img, &err) == SAIL_OK && img.w == W && img.h == H, "baseline JPEG decodes");
+    sail_image_free(&img);
+    int bad = 0, passed_early = 0;
+    for (size_t cut = 0; cut < j.n; cut++) {
+        buf t = {j.p, cut, cut};
+        sail_status st = dec(&t, "t.jpg", &img, &err);
+        if (st == SAIL_OK) {
+            passed_early += cut + 2 < j.n ? 1 : 0; /* only a lost EOI may pass */
+            sail_image_free(&img);
+        } else if (strncmp(err.msg, "t.jpg: ", 7) || img.rgb) {
+            bad++;
+        }
+    }
+    CHECK1(bad == 0 && passed_early == 0, "every truncation of a %zu-byte JPEG is an error naming the file", j.n);
+    buf t = {j.p, j.n / 2, j.n};
+    CHECK1(dec(&t, "t.jpg", &img, &err) && HAS(err, "t.jpg: truncated JPEG data"), "half a JPEG: %s", err.msg);
+
+    /* SOF0 patched to claim 30000x30000: refused at the header. */
+    for (size_t i = 2; i + 9 < j.n; i++)
+        if (j.p[i] == 0xff && j.p[i + 1] == 0xc0) {
+            j.p[i + 5] = 30000 >> 8, j.p[i + 6] = 30000 & 255;
+            j.p[i + 7] = 30000 >> 8, j.p[i + 8] = 30000 & 255;
+            break;
+        }
+    CHECK1(dec(&j, "big.jpg", &img, &err) == SAIL_ERR_LIMIT &&
+              HAS(err, "big.jpg: image is 30000x30000; the limit is 2048x2048 (--max-image-side)"),
+          "JPEG bomb: %s", err.msg);
+    free(j.p);
+
+    j = jpeg_encode(W, H, 1, JCS_GRAYSCALE, px, 1);
+    int gray = dec(&j, "g.jpg", &img, &err) == SAIL_OK;
+    for (int i = 0; gray && i < W * H; i++)
+        gray = img.rgb[3 * i] == img.rgb[3 * i + 1] && img.rgb[3 * i] == img.rgb[3 * i + 2];
+    CHECK1(gray, "progressive grayscale JPEG decodes to R = G = B");
+    sail_image_free(&img);
+    free(j.p);
+
+    /* Adobe CMYK stores inverted values: 255,255,255,255 is no ink (white),
+     * 0,255,255,255 is full cyan. */
+    uint8_t cmyk[W * H * 4];
+    for (int i = 0; i < W * H; i++) {
+        uint8_t c = i < W * H / 2 ? 255 : 0;
+        cmyk[4 * i] = c, cmyk[4 * i + 1] = cmyk[4 * i + 2] = cmyk[4 * i + 3] = 255;
+    }
+    j = jpeg_encode(W, H, 4, JCS_CMYK, cmyk, 0);
+    int ok = dec(&j, "cmyk.jpg", &img, &err) == SAIL_OK;
+    const uint8_t *w = img.rgb, *cy = ok ? img.rgb + (size_t)(H - 1) * W * 3 : NULL;
+    CHECK1(ok && w[0] > 250 && w[1] > 250 && w[2] > 250 && cy[0] < 5 && cy[1] > 250 && cy[2] > 250,
+          "CMYK JPEG: no ink is white, cyan is cyan");
+    sail_image_free(&img);
+    free(j.p);
+}
+
+static void test_png(void) {
+    enum { W = 9, H = 7 };
+    uint8_t px[W * H * 8];
+    noise(px, sizeof px, 2);
+    sail_error err = {0};
+    sail_image a, b;
+
+    buf p = png_encode(W, H, PNG_COLOR_TYPE_RGB, 8, 0, px);
+    buf q = png_encode(W, H, PNG_COLOR_TYPE_RGB, 8, 1, px);
+    CHECK1(dec(&p, "a.png", &a, &err) == SAIL_OK && dec(&q, "i.png", &b, &err) == SAIL_OK &&
+              !memcmp(a.rgb, px, W * H * 3) && !memcmp(b.rgb, px, W * H * 3),
+          "interlaced and plain PNG give the written pixels");
+    sail_image_free(&a);
+    sail_image_free(&b);
+    free(q.p);
+
+    p.p[29] ^= 1; /* the IHDR CRC */
+    CHECK1(dec(&p, "bad.png", &a, &err) == SAIL_ERR_FORMAT && HAS(err, "bad.png: PNG CRC error"),
+          "IHDR CRC: %s", err.msg);
+    p.p[29] ^= 1;
+    p.p[p.n - 14] ^= 0x40; /* the IDAT CRC */
+    CHECK1(dec(&p, "bad.png", &a, &err) == SAIL_ERR_FORMAT && HAS(err, "bad.png: PNG CRC error"),
+          "IDAT CRC: %s", err.msg);
+    p.p[p.n - 14] ^= 0x40;
+    int bad = 0;
+    for (size_t cut = 8; cut < p.n - 12; cut++) {
+        buf t = {p.p, cut, cut};
+        if (dec(&t, "t.png", &a, &err) == SAIL_OK || strncmp(err.msg, "t.png: ", 7)) bad++;
+        sail_image_free(&a);
+    }
+    CHECK1(bad == 0, "every truncation of a PNG before IEND is an error naming the file");
+    free(p.p);
+
+    buf bomb = png_header_only(30000, 30000);
+    CHECK1(dec(&bomb, "big.png", &a, &err) == SAIL_ERR_LIMIT &&
+              !strcmp(err.msg, "big.png: image is 30000x30000; the limit is 2048x2048 (--max-image-side)"),
+          "PNG decompression bomb refused before allocation: %s", err.msg);
+    free(bomb.p);
+    bomb = png_header_only(0x7fffffff, 1);
+    CHECK1(dec(&bomb, "wide.png", &a, &err) == SAIL_ERR_LIMIT, "PNG 2^31-1 wide: %s", err.msg);
+    free(bomb.p);
+
+    uint8_t one[3] = {10, 20, 30};
+    p = png_encode(1, 1, PNG_COLOR_TYPE_RGB, 8, 0, one);
+    CHECK1(dec(&p, "1.png", &a, &err) == SAIL_OK && a.w == 1 && a.h == 1 && !memcmp(a.rgb, one, 3),
+          "1x1 PNG");
+    CHECK1(sail_image_resize(&a, 224, 224, SAIL_RESAMPLE_BICUBIC, &b, &err) == SAIL_OK &&
+              b.rgb[0] == 10 && b.rgb[224 * 224 * 3 - 1] == 30,
+          "1x1 resized to 224x224 is flat");
+    sail_image_free(&a);
+    sail_image_free(&b);
+    free(p.p);
+
+    p = png_encode(W, H, PNG_COLOR_TYPE_RGB, 16, 0, px);
+    int ok = dec(&p, "16.png", &a, &err) == SAIL_OK;
+    for (int i = 0; ok && i < W * H * 3; i++) ok = a.rgb[i] == px[2 * i];
+    CHECK1(ok, "16-bit RGB PNG keeps the high byte (as PIL)");
+    sail_image_free(&a);
+    free(p.p);
+}
+
+static void test_webp_ppm(void) {
+    sail_error err = {0};
+    sail_image img;
+    /* RIFF/WEBP with a VP8X chunk whose animation flag is set, 16x16. */
+    uint8_t anim[30] = {'R', 'I', 'F', 'F', 22, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'X',
+                        10, 0, 0, 0, 0x02, 0, 0, 0, 15, 0, 0, 15, 0, 0};
+    buf b = {anim, sizeof anim, sizeof anim};
+    CHECK1(dec(&b, "a.webp", &img, &err) == SAIL_ERR_UNSUPPORTED && HAS(err, "a.webp: animated WebP"),
+          "animated WebP: %s", err.msg);
+    uint8_t big[30];
+    memcpy(big, anim, sizeof big);
+    big[20] = 0, big[24] = 0x2f, big[25] = 0x75, big[27] = 0x2f, big[28] = 0x75; /* 30000 */
+    b.p = big;
+    CHECK1(dec(&b, "big.webp", &img, &err) && HAS(err, "big.webp: "), "WebP claiming 30000x30000: %s", err.msg);
+    b.n = 16;
+    CHECK1(dec(&b, "t.webp", &img, &err) == SAIL_ERR_FORMAT && HAS(err, "t.webp: "), "truncated WebP: %s", err.msg);
+
+    static const struct {
+        const char *data, *want;
+    } ppm[] = {
+        {"P6\nabc\n", "invalid PPM/PGM header"},
+        {"P6 2 2 0\n", "maxval 0 is not in 1..65535"},
+        {"P6 2 2 70000\n", "maxval 70000"},
+        {"P6 2 2 255\nabc", "truncated PPM/PGM data"},
+        {"P5 0 2 255\n", "zero width or height"},
+        {"P6 30000 30000 255\n", "image is 30000x30000; the limit is 2048x2048"},
+        {"P6 99999999999 1 255\n", "invalid PPM/PGM header"},
+        {"P3 1 1 255\n1 2 3\n", "P1-P4) are not supported"},
+    };
+    for (size_t i = 0; i < sizeof ppm / sizeof *ppm; i++) {
+        buf t = {(uint8_t *)ppm[i].data, strlen(ppm[i].data), 0};
+        CHECK1(dec(&t, "x.ppm", &img, &err) != SAIL_OK && HAS(err, "x.ppm: ") && HAS(err, ppm[i].want),
+              "bad PPM #%zu: %s", i, err.msg);
+    }
+    buf g = {(uint8_t *)"P5\n# c\n2 1\n255\n\x07\xf0", 17, 0};
+    CHECK1(dec(&g, "g.pgm", &img, &err) == SAIL_OK && img.w == 2 && img.rgb[0] == 7 &&
+              img.rgb[2] == 7 && img.rgb[5] == 0xf0,
+          "PGM with a comment decodes to gray RGB");
+    sail_image_free(&img);
+}
+
+static void test_limits_and_args(void) {
+    sail_error err = {0};
+    sail_image img, out;
+    uint8_t px[5 * 5 * 3] = {0};
+    buf p = png_encode(5, 5, PNG_COLOR_TYPE_RGB, 8, 0, px);
+    sail_image_limits lim = {4, 0, 1};
+    CHECK1(sail_image_decode(p.p, p.n, "five.png", &lim, &img, &err) == SAIL_ERR_LIMIT &&
+              HAS(err, "five.png: image is 5x5; the limit is 4x4"),
+          "custom max_side: %s", err.msg);
+    lim.max_side = 0, lim.max_pixels = 24;
+    CHECK1(sail_image_decode(p.p, p.n, "five.png", &lim, &img, &err) == SAIL_ERR_LIMIT &&
+              HAS(err, "(25 pixels); the limit is 24 pixels"),
+          "custom max_pixels: %s", err.msg);
+    CHECK1(sail_image_decode(p.p, p.n, NULL, NULL, &img, &err) == SAIL_OK, "NULL name and limits");
+    CHECK1(sail_image_resize(&img, 0, 3, SAIL_RESAMPLE_BICUBIC, &out, &err) == SAIL_ERR_INVALID_ARG,
+          "resize to 0 wide is refused: %s", err.msg);
+    CHECK1(sail_image_resize(&img, 3, 3, (sail_resample)1, &out, &err) == SAIL_ERR_INVALID_ARG,
+          "unknown filter refused: %s", err.msg);
+    float chw[3 * 8 * 8];
+    sail_preprocess pp = {4, 8, SAIL_RESAMPLE_BICUBIC, {0, 0, 0}, {1, 1, 1}};
+    CHECK1(sail_image_preprocess(&img, &pp, chw, &err) == SAIL_ERR_INVALID_ARG, "crop > size: %s", err.msg);
+    pp.crop = 4, pp.std[1] = 0;
+    CHECK1(sail_image_preprocess(&img, &pp, chw, &err) == SAIL_ERR_INVALID_ARG, "std 0: %s", err.msg);
+    pp.std[1] = 1;
+    CHECK1(sail_image_preprocess(&img, &pp, chw, &err) == SAIL_OK && chw[0] == 0.0f,
+          "preprocess of a black image with mean 0 std 1 gives zeros");
+    sail_image_free(&img);
+    free(p.p);
+}
+
+static void test_npy(void) {
+    sail_error err = {0};
+    float v[6] = {1, 2, 3, 4, 5, 6};
+    int64_t shape[2] = {2, 3};
+    char path[300];
+    snprintf(path, sizeof path, "%s/a.npy", tmpdir);
+    CHECK1(sail_npy_write_f32(path, v, 2, shape, &err) == SAIL_OK, "npy write");
+    uint8_t h[256];
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(h, 1, sizeof h, f) : 0;
+    if (f) fclose(f);
+    size_t hl = h[8] | h[9] << 8;
+    CHECK1(n == 10 + hl + 24 && !memcmp(h, "\x93NUMPY\x01\x00", 8) && (10 + hl) % 64 == 0 &&
+              !memcmp(h + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 59) &&
+              h[10 + hl - 1] == '\n' && !memcmp(h + 10 + hl, v, 24),
+          "npy layout: magic, padded header, data");
+    CHECK1(sail_npy_write_f32("/nonexistent/dir/x.npy", v, 2, shape, &err) == SAIL_ERR_IO &&
+              HAS(err, "/nonexistent/dir/x.npy"),
+          "npy to an unwritable path: %s", err.msg);
+    unlink(path);
+}
+
+int main(void) {
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_not_images();
+    test_jpeg();
+    test_png();
+    test_webp_ppm();
+    test_limits_and_args();
+    test_npy();
+    unlink(write_tmp("empty.jpg", "", 0));
+    unlink(write_tmp("x.jpg", "", 0));
+    rmdir(tmpdir);
+    return test_done();
+}
