@@ -10,14 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model.h"
+
 static const char *const HELP =
     "usage: sail preprocess --image FILE --size S [--crop C] [--resample bicubic|bilinear]\n"
     "                       [--mean a,b,c --std a,b,c] -o OUT.npy\n"
+    "       sail preprocess --image FILE --model MODEL.gguf -o OUT.npy\n"
     "                       [--max-image-side N] [--no-exif-rotate]\n"
     "\n"
     "Decode FILE (JPEG, PNG, WebP, PPM/PGM), resize it as PIL does and write the\n"
     "normalised float32 tensor of shape (3, H, W) to OUT.npy.\n"
     "\n"
+    "  --model M           take size, crop, filter, mean and std from a model file:\n"
+    "                      the output is exactly the tensor that model receives\n"
     "  --size S            resize target; without --crop the image is squashed to SxS\n"
     "                      (Chinese-CLIP)\n"
     "  --crop C            resize the short side to S, then centre-crop CxC (CLIP)\n"
@@ -39,13 +44,28 @@ static int parse_triple(const char *s, float v[3]) {
     return 0;
 }
 
+/* The preprocessing a model file specifies (its sail.image.* keys). */
+static int from_model(const char *path, sail_preprocess *p) {
+    sail_error err = {0};
+    sail_model *m = sail_model_load(path, NULL, &err);
+    if (!m) return cli_fail(1, "preprocess", "%s", err.msg);
+    const sail_config *c = &m->cfg;
+    p->size = c->pre_size;
+    p->crop = c->pre_crop;
+    p->resample = (sail_resample)c->resample;
+    memcpy(p->mean, c->mean, sizeof p->mean);
+    memcpy(p->std, c->std, sizeof p->std);
+    sail_model_free(m);
+    return 0;
+}
+
 int cmd_preprocess(int argc, char **argv) {
     const char *cmd = "preprocess";
     if (cli_wants_help(argc, argv)) {
         fputs(HELP, stdout);
         return 0;
     }
-    const char *image = NULL, *out = NULL;
+    const char *image = NULL, *out = NULL, *model = NULL;
     long size = 0, crop = 0, side = 2048;
     sail_preprocess p = {0, 0, SAIL_RESAMPLE_BICUBIC,
                          {0.48145466f, 0.4578275f, 0.40821073f},
@@ -60,6 +80,7 @@ int cmd_preprocess(int argc, char **argv) {
         if (!v) return cli_fail(2, cmd, "%s needs a value (see --help)", a);
         i++;
         if (!strcmp(a, "--image")) image = v;
+        else if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "-o")) out = v;
         else if (!strcmp(a, "--size")) {
             if (cli_parse_int(v, 1, 16384, &size))
@@ -81,11 +102,15 @@ int cmd_preprocess(int argc, char **argv) {
             return cli_fail(2, cmd, "unknown option '%s' (see --help)", a);
         }
     }
-    if (!image || !out || !size)
-        return cli_fail(2, cmd, "--image, --size and -o are required (see --help)");
-    if (crop > size) return cli_fail(2, cmd, "--crop %ld is larger than --size %ld", crop, size);
-    p.size = (int)size;
-    p.crop = (int)crop;
+    if (model && size) return cli_fail(2, cmd, "--model sets the size; do not give --size too");
+    if (model && from_model(model, &p)) return 1;
+    if (!image || !out || (!size && !model))
+        return cli_fail(2, cmd, "--image, -o and --size or --model are required (see --help)");
+    if (crop > size && !model) return cli_fail(2, cmd, "--crop %ld is larger than --size %ld", crop, size);
+    if (!model) {
+        p.size = (int)size;
+        p.crop = (int)crop;
+    }
     lim.max_side = (int)side;
     lim.max_pixels = (int64_t)side * side;
 

@@ -1,6 +1,6 @@
 /* cmd_tokenize.c: `sail tokenize`: one JSON array of token ids per input
  * line, without special tokens, from a WordPiece vocab.txt or CLIP's BPE
- * merges file. */
+ * merges file; or, with --model, exactly the padded ids the model receives. */
 #include "cli.h"
 
 #include "text/bpe.h"
@@ -12,23 +12,32 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: sail tokenize --vocab FILE [--type wordpiece|bpe]\n\n"
+            "usage: sail tokenize --vocab FILE [--type wordpiece|bpe]\n"
+            "       sail tokenize --model MODEL.gguf\n\n"
             "Reads UTF-8 text from stdin, one text per line (lines end at '\\n' only;\n"
             "'\\r' and other separators stay in the text), and writes one JSON array of\n"
             "token ids per line, without [CLS]/[SEP] or start/end tokens.\n\n"
             "  --vocab FILE   wordpiece: a BERT vocab.txt; bpe: CLIP's merges\n"
             "                 (bpe_simple_vocab_16e6.txt.gz)\n"
             "  --type T       wordpiece (Chinese-CLIP's BERT tokenizer) or bpe (OpenAI\n"
-            "                 CLIP's); default: bpe when FILE ends in .gz, else wordpiece\n");
+            "                 CLIP's); default: bpe when FILE ends in .gz, else wordpiece\n"
+            "  --model M      use the model's own tokenizer and write what the model\n"
+            "                 receives: [CLS] ids [SEP], truncated to its context and\n"
+            "                 right-padded with [PAD] (special ids from the model file)\n");
 }
 
 typedef struct tokenizer {
     sail_wordpiece *wp;
     sail_bpe *bpe;
+    sail_model *model;
 } tokenizer;
 
 static sail_status encode(const tokenizer *t, const char *s, size_t len, int32_t *ids, size_t cap,
                           size_t *n, sail_error *err) {
+    if (t->model) {
+        *n = (size_t)sail_model_text_context(t->model);
+        return *n > cap ? SAIL_OK : sail_tokenize(t->model, s, len, ids, NULL, err);
+    }
     return t->wp ? sail_wordpiece_encode(t->wp, s, len, ids, cap, n, err)
                  : sail_bpe_encode(t->bpe, s, len, ids, cap, n, err);
 }
@@ -86,13 +95,23 @@ int cmd_tokenize(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    const char *vocab = NULL, *type = NULL;
+    const char *vocab = NULL, *type = NULL, *model = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = argv[++i];
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) type = argv[++i];
         else return cli_fail(2, "tokenize", "unexpected argument '%s' (see sail tokenize --help)", argv[i]);
     }
-    if (!vocab) return cli_fail(2, "tokenize", "--vocab FILE is required (see sail tokenize --help)");
+    if (model) {
+        if (vocab || type) return cli_fail(2, "tokenize", "--model replaces --vocab and --type");
+        sail_error err = {0};
+        tokenizer t = {.model = sail_model_load(model, NULL, &err)};
+        if (!t.model) return cli_fail(1, "tokenize", "%s", err.msg);
+        int rc = run(&t);
+        sail_model_free(t.model);
+        return rc;
+    }
+    if (!vocab) return cli_fail(2, "tokenize", "--vocab FILE or --model M is required (see sail tokenize --help)");
     if (!type) {
         size_t l = strlen(vocab);
         type = l > 3 && !strcmp(vocab + l - 3, ".gz") ? "bpe" : "wordpiece";

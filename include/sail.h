@@ -127,6 +127,20 @@ sail_status sail_embed_pairs(sail_model *m, const char *const *texts,
                              const char *const *paths, int n, int dim,
                              float *out, sail_error *err);
 
+/* Token ids of a UTF-8 text (len bytes) exactly as the model receives them:
+ * [CLS] wordpieces [SEP], truncated to the model's context (the [SEP] is
+ * kept) and right-padded with [PAD]. ids must hold sail_model_text_context(m)
+ * entries; *n_real (may be NULL) receives the unpadded length. Invalid UTF-8
+ * is replaced by U+FFFD (then dropped by the cleaner). Thread-safe. */
+sail_status sail_tokenize(const sail_model *m, const char *text, size_t len, int32_t *ids,
+                          int *n_real, sail_error *err);
+
+/* The float tensor an image file becomes before the vision encoder: decoded,
+ * resized and normalised as the model file says; 3 x s x s floats with
+ * s = sail_model_image_size(m). Thread-safe. */
+sail_status sail_image_file_tensor(const sail_model *m, const char *path, float *chw,
+                                   sail_error *err);
+
 /* ---------------------------------------------------------------- init -- */
 
 typedef struct sail_init_options {

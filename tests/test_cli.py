@@ -75,7 +75,32 @@ def main():
         r = sail("embed", "--model", model, "--text", "a", "--text", "a" * 5000)
         check(r.returncode == 0, "a text longer than the context is truncated, not refused")
 
-        for cmd in ("embed", "info", "init"):
+        golden = os.path.join(GOLDEN, "bert_wordpiece_golden.jsonl")
+        if os.path.exists(golden) and vocab.endswith("chinese_clip_vocab.txt"):
+            rows = [json.loads(l) for l in open(golden, "rb").read().split(b"\n") if l]
+            rows = sorted(rows, key=lambda r: -len(r["ids"]))[:3] + rows[:20]
+            stdin = b"\n".join(r["text"].encode("utf-8", "surrogatepass") for r in rows) + b"\n"
+            r = subprocess.run([SAIL, "tokenize", "--model", model], input=stdin, capture_output=True)
+            got = [json.loads(l) for l in r.stdout.decode().splitlines()]
+            want = [([101] + r_["ids"][:50] + [102] + [0] * 52)[:52] for r_ in rows]
+            check(r.returncode == 0 and got == want and len(rows[0]["ids"]) > 50,
+                  "tokenize --model: [CLS] golden ids[:50] [SEP] padded to 52, for %d golden lines (longest %d pieces)"
+                  % (len(rows), len(rows[0]["ids"])))
+        else:
+            print("skip - tokenize --model golden check needs ../shared/golden")
+
+        img = os.path.join(tmp, "img.ppm")
+        rng = np.random.default_rng(1)
+        with open(img, "wb") as f:
+            f.write(b"P6\n70 50\n255\n" + rng.integers(0, 256, (50, 70, 3), dtype=np.uint8).tobytes())
+        a, b = os.path.join(tmp, "a.npy"), os.path.join(tmp, "b.npy")
+        r1 = sail("preprocess", "--image", img, "--model", model, "-o", a)
+        r2 = sail("preprocess", "--image", img, "--size", 128, "--crop", 128, "-o", b)
+        check(r1.returncode == 0 and r2.returncode == 0 and np.load(a).shape == (3, 128, 128)
+              and np.array_equal(np.load(a), np.load(b)),
+              "preprocess --model uses the model's size, crop, mean and std")
+
+        for cmd in ("embed", "info", "init", "tokenize", "vocab", "preprocess"):
             r = sail(cmd, "--help")
             check(r.returncode == 0 and b"usage: sail " + cmd.encode() in r.stdout, "sail %s --help" % cmd)
 
@@ -94,7 +119,7 @@ def main():
         for argv, want in bad:
             r = sail(*argv, ok=False)
             err = r.stderr.decode(errors="replace")
-            check(r.returncode != 0 and want in err and not r.stdout, "sail %s -> exit %d: %s" % (" ".join(map(str, argv[:2])), r.returncode, err.strip()[:120]))
+            check(r.returncode != 0 and want in err and not r.stdout, "sail %s -> exit %d: %s" % (" ".join(map(str, argv[:2])), r.returncode, err.strip().splitlines()[0][:120] if err.strip() else ""))
     print("# %d checks, %d failed" % (n, failed))
     return 1 if failed else 0
 

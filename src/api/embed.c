@@ -41,18 +41,16 @@ static sail_status run(sail_model *m, const sail_batch *b, int dim, float *out, 
     return s;
 }
 
-/* [CLS] wordpieces[:context-2] [SEP] into ids; returns the length. */
-static sail_status tokenize(const sail_model *m, const char *text, int32_t *ids, int *len,
-                            sail_error *err) {
+sail_status sail_tokenize(const sail_model *m, const char *text, size_t len, int32_t *ids,
+                          int *n_real, sail_error *err) {
+    if (!m || !text || !ids) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model, text or ids is NULL");
     const sail_config *c = &m->cfg;
     size_t n = 0, cap = (size_t)c->context - 2;
-    sail_status s = sail_wordpiece_encode(m->tok, text, strlen(text), ids + 1, cap, &n, err);
-    if (s) return s;
-    if (n > cap) n = cap;
-    ids[0] = c->cls_id;
-    ids[n + 1] = c->sep_id;
-    *len = (int)n + 2;
-    return SAIL_OK;
+    /* Pieces are written after [CLS] in place: only the first context-2 count. */
+    sail_status s = sail_wordpiece_encode(m->tok, text, len, ids + 1, cap, &n, err);
+    if (!s) s = sail_wordpiece_context(ids + 1, SAIL_MIN(n, cap), c->cls_id, c->sep_id, c->pad_id,
+                                       c->context, ids, n_real, err);
+    return s;
 }
 
 /* Tokenize texts[0..n) into ids/lens (ids holds n * context). */
@@ -61,7 +59,7 @@ static sail_status tokenize_all(const sail_model *m, const char *const *texts, i
     int32_t *p = ids;
     for (int i = 0; i < n; i++) {
         if (!texts[i]) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "text %d is NULL", i);
-        sail_status s = tokenize(m, texts[i], p, &lens[i], err);
+        sail_status s = sail_tokenize(m, texts[i], strlen(texts[i]), p, &lens[i], err);
         if (s) return s;
         p += lens[i];
     }
@@ -225,4 +223,15 @@ float sail_cosine(const float *a, const float *b, int dim) {
     double s = 0;
     for (int i = 0; i < dim; i++) s += (double)a[i] * b[i];
     return (float)s;
+}
+
+sail_status sail_image_file_tensor(const sail_model *m, const char *path, float *chw,
+                                   sail_error *err) {
+    if (!m || !path || !chw) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model, path or output is NULL");
+    sail_preprocess p = model_preprocess(m);
+    sail_image img = {0};
+    sail_status s = sail_image_load(path, NULL, &img, err);
+    if (!s) s = sail_image_preprocess(&img, &p, chw, err);
+    sail_image_free(&img);
+    return s;
 }

@@ -373,7 +373,7 @@ sail_status sail_wordpiece_context(const int32_t *ids, size_t n, int32_t cls, in
                               "wordpiece_context: context %d is below 2 or a buffer is NULL", ctx);
     size_t keep = SAIL_MIN(n, (size_t)ctx - 2);  /* silent truncation, as cn_clip does */
     out[0] = cls;
-    if (keep) memcpy(out + 1, ids, keep * sizeof *ids);
+    if (keep) memmove(out + 1, ids, keep * sizeof *ids); /* ids may already sit at out + 1 */
     out[keep + 1] = sep;
     for (size_t i = keep + 2; i < (size_t)ctx; i++) out[i] = pad;
     if (len) *len = (int)keep + 2;
