@@ -4,7 +4,10 @@
  * weights (speed does not depend on their values) and fusion layers off, so
  * the figures compare with the bare towers run by bench/bench_torch.py.
  *
- *   bench_model [--threads N] [--reps R]
+ *   bench_model [--threads N] [--reps R] [--only vit|bert] [--batch B]
+ *
+ * --only and --batch narrow the run to one shape, so that a profiler's
+ * samples are not spread over the others.
  */
 #include "model/model.h"
 #include "rng.h"
@@ -64,10 +67,13 @@ static double time_batch(sail_model *m, const sail_batch *b, int reps) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, reps = 5;
+    int threads = 2, reps = 5, only_batch = 0;
+    const char *only = "";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--only")) only = argv[i + 1];
+        else if (!strcmp(argv[i], "--batch")) only_batch = atoi(argv[i + 1]);
     }
     const char *path = write_model();
     sail_error err = {0};
@@ -87,10 +93,15 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 8; i++) lens[i] = 16;
     for (int k = 0; k < 2; k++) {
         int B = batches[k];
+        if (only_batch && B != only_batch) continue;
         sail_batch vb = {.n = B, .pixels = pix, .h = 224, .w = 224};
         sail_batch tb = {.n = B, .ids = ids, .lens = lens};
-        printf("sail vit_s16_224 batch %d threads %d: %.2f ms/image\n", B, threads, 1e3 * time_batch(m, &vb, reps));
-        printf("sail bert_base_16tok batch %d threads %d: %.2f ms/text\n", B, threads, 1e3 * time_batch(m, &tb, reps));
+        if (strcmp(only, "bert"))
+            printf("sail vit_s16_224 batch %d threads %d: %.2f ms/image\n", B, threads,
+                   1e3 * time_batch(m, &vb, reps));
+        if (strcmp(only, "vit"))
+            printf("sail bert_base_16tok batch %d threads %d: %.2f ms/text\n", B, threads,
+                   1e3 * time_batch(m, &tb, reps));
         fflush(stdout);
     }
     free(pix);

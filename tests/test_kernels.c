@@ -407,7 +407,11 @@ static void attn_compare(cmp *cm, const attn_case *c, const char *ctx) {
 
 static const int ATTN_CASES[][7] = { /* B, Tq, Tk, H, hd, causal, masked */
     {2, 37, 37, 3, 17, 0, 1}, {2, 37, 37, 3, 17, 1, 1}, {1, 5, 33, 2, 64, 0, 0},
-    {3, 1, 1, 1, 1, 0, 0},    {2, 16, 16, 2, 64, 1, 0}, {1, 65, 65, 1, 33, 0, 1}};
+    {3, 1, 1, 1, 1, 0, 0},    {2, 16, 16, 2, 64, 1, 0}, {1, 65, 65, 1, 33, 0, 1},
+    /* ViT-S's shape (two query blocks); keys deeper than one GEMM K slice;
+     * odd head widths with masks and causal across several blocks. */
+    {1, 197, 197, 2, 64, 0, 0}, {1, 15, 400, 1, 16, 0, 1}, {2, 127, 127, 1, 7, 1, 1},
+    {1, 255, 255, 1, 5, 1, 0},  {1, 31, 63, 2, 3, 0, 1}};
 #define N_ATTN (int)(sizeof ATTN_CASES / sizeof ATTN_CASES[0])
 
 static void test_attn_block(const sail_kernel_table *t) {

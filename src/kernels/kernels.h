@@ -26,7 +26,7 @@ typedef struct sail_attn_args {
     float *out; int out_stride;
     const uint8_t *key_mask; /* (B, Tk): nonzero = may be attended; NULL = all */
     int causal;              /* query t sees keys <= t (Tq == Tk) */
-    float scale;             /* usually 1/sqrt(hd) */
+    float scale;             /* > 0; usually 1/sqrt(hd) */
 } sail_attn_args;
 
 /* One ISA's implementations. Rows of a matrix are contiguous. */
@@ -48,7 +48,9 @@ typedef struct sail_kernel_table {
     void (*softmax)(float *x, int rows, int n); /* per row, in place; -inf ok */
     void (*add)(float *y, const float *a, const float *b, size_t n); /* y = a + b */
     float (*dot)(const float *a, const float *b, int n);
-    /* One (batch, head, query-block) of attention; see sail_attention. */
+    /* One (batch, head, query rows [t0, t1)) of attention; see
+     * sail_attention. scratch: as much as sail_attention_scratch(1, Tk)
+     * gives, which covers the tallest block sail_attention hands out. */
     void (*attn_block)(const sail_attn_args *a, int b, int h, int t0, int t1,
                        float *scratch);
 } sail_kernel_table;
@@ -72,7 +74,8 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
 void sail_kernels_release(void);
 
 /* Fused masked multi-head attention over the pool. scratch holds
- * sail_attention_scratch(pool size, Tk) floats (no allocation per call).
+ * sail_attention_scratch(pool size, Tk) floats (no allocation per call):
+ * per thread, one block of query rows' scores.
  * A query row with no key to attend to gets zeros. */
 size_t sail_attention_scratch(int n_threads, int Tk);
 void sail_attention(sail_pool *pool, const sail_attn_args *a, float *scratch);

@@ -27,7 +27,11 @@ void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr);
  * sail_kernels_release). NULL if the allocation fails. */
 float *sail_gemm_pack_buffer(size_t n);
 
-/* The shared body of every attn_block: the ISA supplies its primitives. */
+/* Floats per attention scratch row: Tk rounded up to a cache line. A call
+ * of attn_block for rows [t0, t1) uses (t1 - t0) such rows. */
+size_t sail_attn_scratch_row(int Tk);
+
+/* The row-at-a-time attn_block of the reference table, over primitives. */
 typedef struct sail_attn_prims {
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n); /* y += a x */

@@ -103,14 +103,6 @@ static float SFX(dot)(const float *a, const float *b, int n) {
     return v_hsum(V_ADD(s0, s1));
 }
 
-static void SFX(axpy)(float *y, float a, const float *x, int n) {
-    vf va = V_SET1(a);
-    int i = 0;
-    for (; i + VW <= n; i += VW) V_STORE(y + i, V_FMA(va, V_LOAD(x + i), V_LOAD(y + i)));
-    if (i < n)
-        v_store_n(y + i, V_FMA(va, v_load_n(x + i, n - i), v_load_n(y + i, n - i)), n - i);
-}
-
 static float SFX(row_sum)(const float *x, int n) {
     vf s0 = V_ZERO, s1 = V_ZERO;
     int i = 0;
@@ -161,41 +153,69 @@ static void SFX(layernorm)(float *y, const float *x, const float *w, const float
     }
 }
 
-/* Max-subtracted; -inf entries get 0 and a row of only -inf becomes zeros. */
-static void SFX(softmax)(float *x, int rows, int n) {
-    for (int r = 0; r < rows; r++) {
-        float *xr = x + (size_t)r * n; // (n)
-        vf vmax = V_SET1(-INFINITY);
-        int i = 0;
-        for (; i + VW <= n; i += VW) vmax = V_MAX(vmax, V_LOAD(xr + i));
-        float mx = v_hmax(vmax);
-        for (; i < n; i++) mx = xr[i] > mx ? xr[i] : mx;
-        if (mx == -INFINITY) {
-            memset(xr, 0, (size_t)n * sizeof(float));
-            continue;
-        }
-        vmax = V_SET1(mx);
-        vf s = V_ZERO;
-        for (i = 0; i + VW <= n; i += VW) {
-            vf e = v_exp(V_SUB(V_LOAD(xr + i), vmax));
-            V_STORE(xr + i, e);
-            s = V_ADD(s, e);
-        }
-        float sum = v_hsum(s);
-        if (i < n) { /* padded lanes would add exp(-max): sum the tail apart */
-            v_store_n(xr + i, v_exp(V_SUB(v_load_n(xr + i, n - i), vmax)), n - i);
-            for (; i < n; i++) sum += xr[i];
-        }
-        vf inv = V_SET1(1.0f / sum);
-        for (i = 0; i + VW <= n; i += VW) V_STORE(xr + i, V_MUL(V_LOAD(xr + i), inv));
-        if (i < n) v_store_n(xr + i, V_MUL(v_load_n(xr + i, n - i), inv), n - i);
+/* softmax(scale * x) of one row in place, scale > 0, computed as
+ * exp(scale * (x - max)) so attention needs no separate scaling pass.
+ * -inf entries get 0 and a row of only -inf becomes zeros. */
+static void SFX(softmax_row)(float *xr, int n, float scale) {
+    vf vmax = V_SET1(-INFINITY);
+    int i = 0;
+    for (; i + VW <= n; i += VW) vmax = V_MAX(vmax, V_LOAD(xr + i));
+    float mx = v_hmax(vmax);
+    for (; i < n; i++) mx = xr[i] > mx ? xr[i] : mx;
+    if (mx == -INFINITY) {
+        memset(xr, 0, (size_t)n * sizeof(float));
+        return;
     }
+    vmax = V_SET1(mx);
+    vf vs = V_SET1(scale), s = V_ZERO;
+    for (i = 0; i + VW <= n; i += VW) {
+        vf e = v_exp(V_MUL(V_SUB(V_LOAD(xr + i), vmax), vs));
+        V_STORE(xr + i, e);
+        s = V_ADD(s, e);
+    }
+    float sum = v_hsum(s);
+    if (i < n) { /* padded lanes would add exp(-max): sum the tail apart */
+        v_store_n(xr + i, v_exp(V_MUL(V_SUB(v_load_n(xr + i, n - i), vmax), vs)), n - i);
+        for (; i < n; i++) sum += xr[i];
+    }
+    vf inv = V_SET1(1.0f / sum);
+    for (i = 0; i + VW <= n; i += VW) V_STORE(xr + i, V_MUL(V_LOAD(xr + i), inv));
+    if (i < n) v_store_n(xr + i, V_MUL(v_load_n(xr + i, n - i), inv), n - i);
 }
 
+/* Max-subtracted (scale 1 is exact); -inf entries get 0 and a row of only
+ * -inf becomes zeros. */
+static void SFX(softmax)(float *x, int rows, int n) {
+    for (int r = 0; r < rows; r++) SFX(softmax_row)(x + (size_t)r * n, n, 1.0f);
+}
+
+/* A block of query rows as two GEMMs through the packed microkernel:
+ * S = Q_blk K^T into scratch (rows, padded Tk), masked softmax per row, then
+ * O_blk = P V. K and V are packed once per block instead of being streamed
+ * once per query row as dot/axpy would, and every FMA runs register-blocked.
+ * Scores right of a row's causal end are zeroed so the shared P V GEMM (as
+ * deep as the block's last row sees) adds nothing for them. */
 static void SFX(attn_block)(const sail_attn_args *a, int b, int h, int t0, int t1,
                             float *scratch) {
-    static const sail_attn_prims prims = {SFX(dot), SFX(axpy), SFX(softmax)};
-    sail_attn_block_with(&prims, a, b, h, t0, t1, scratch);
+    const uint8_t *mask = a->key_mask ? a->key_mask + (size_t)b * a->Tk : NULL; // (Tk)
+    const float *k = a->k + (size_t)b * a->Tk * a->k_stride + (size_t)h * a->hd; // (Tk, hd)
+    const float *v = a->v + (size_t)b * a->Tk * a->v_stride + (size_t)h * a->hd; // (Tk, hd)
+    size_t row0 = (size_t)b * a->Tq + t0;
+    const float *q = a->q + row0 * a->q_stride + (size_t)h * a->hd;  // (rows, hd)
+    float *o = a->out + row0 * a->out_stride + (size_t)h * a->hd;    // (rows, hd)
+    int rows = t1 - t0, ld = (int)sail_attn_scratch_row(a->Tk);
+    int kn = a->causal ? SAIL_MIN(t1, a->Tk) : a->Tk;
+    SFX(sail_gemm)(rows, kn, a->hd, q, a->q_stride, k, a->k_stride, 1, NULL, 0.0f, scratch, ld);
+    for (int i = 0; i < rows; i++) {
+        float *s = scratch + (size_t)i * ld; // (kn)
+        int kend = a->causal ? SAIL_MIN(t0 + i + 1, a->Tk) : a->Tk;
+        if (mask)
+            for (int j = 0; j < kend; j++)
+                if (!mask[j]) s[j] = -INFINITY;
+        SFX(softmax_row)(s, kend, a->scale);
+        memset(s + kend, 0, (size_t)(kn - kend) * sizeof(float));
+    }
+    SFX(sail_gemm)(rows, a->hd, kn, scratch, ld, v, a->v_stride, 0, NULL, 0.0f, o, a->out_stride);
 }
 
 const sail_kernel_table SFX(sail_table) = {
