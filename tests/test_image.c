@@ -5,6 +5,7 @@
  * test_image_pil.py. */
 #include "format/npy.h"
 #include "image/image.h"
+#include "image/resize_impl.h"
 #include "test.h"
 
 #include <jpeglib.h>
@@ -344,6 +345,95 @@ static void test_limits_and_args(void) {
     free(p.p);
 }
 
+/* ------------------------------------------------ resampling kernels -- */
+
+/* Random taps for n outputs over an axis of in_size: up to ksize taps, some
+ * pinned to the far edge (the SIMD tails), weights of both signs with
+ * sum |k| <= 2^23 so no sum overflows int32 (PIL's headroom). */
+static sail_rs_coeffs random_coeffs(int n, int in_size, int ksize, uint32_t seed) {
+    sail_rs_coeffs c = {ksize, malloc(sizeof(int) * n), malloc(sizeof(int) * n),
+                        calloc((size_t)n * ksize, sizeof(int32_t))};
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        int len = 1 + (int)(seed >> 8) % SAIL_MIN(ksize, in_size);
+        c.len[i] = len;
+        c.first[i] = i % 3 == 0 ? in_size - len : (int)(seed >> 4) % (in_size - len + 1);
+        for (int x = 0; x < len; x++) {
+            seed = seed * 1664525u + 1013904223u;
+            c.k[(size_t)i * ksize + x] = (int32_t)(seed % ((2u << 23) / len)) - (1 << 23) / len;
+        }
+    }
+    return c;
+}
+
+static void free_coeffs(sail_rs_coeffs *c) {
+    free(c->first);
+    free(c->len);
+    free(c->k);
+}
+
+/* The AVX2 passes against the portable ones, byte for byte. */
+static void test_resize_kernels(void) {
+#if defined(__x86_64__) && !defined(SAIL_FORCE_REF)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2")) {
+        SKIP("no AVX2: resampling kernels");
+        return;
+    }
+    static const int sizes[][3] = {{1, 7, 3}, {2, 5, 5}, {17, 9, 4}, {512, 224, 11},
+                                   {2048, 298, 29}, {40, 300, 5}, {300, 1, 300}};
+    int bad_h = 0, bad_v = 0;
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        int in = sizes[t][0], out = sizes[t][1], ks = sizes[t][2], rows = 5;
+        sail_rs_coeffs c = random_coeffs(out, in, ks, 7u + (uint32_t)t);
+        size_t src_n = (size_t)in * rows * 3, dst_n = (size_t)out * rows * 3;
+        uint8_t *src = malloc(src_n), *a = malloc(dst_n), *b = malloc(dst_n);
+        noise(src, src_n, 11u + (uint32_t)t);
+        sail_rs_hpass_ref(a, out, src, in, rows, &c);
+        sail_rs_hpass_avx2(b, out, src, in, rows, &c);
+        bad_h += memcmp(a, b, dst_n) != 0;
+        /* Vertical: the same taps over `in` rows of 37 pixels (three
+         * 32-byte blocks and a tail). */
+        size_t vn = (size_t)out * 37 * 3;
+        uint8_t *vs = malloc((size_t)in * 37 * 3), *va = malloc(vn), *vb = malloc(vn);
+        int32_t *acc = malloc(sizeof(int32_t) * 37 * 3);
+        noise(vs, (size_t)in * 37 * 3, 13u + (uint32_t)t);
+        sail_rs_vpass_ref(va, out, vs, 37, &c, acc);
+        sail_rs_vpass_avx2(vb, out, vs, 37, &c, acc);
+        bad_v += memcmp(va, vb, vn) != 0;
+        free(src), free(a), free(b), free(vs), free(va), free(vb), free(acc);
+        free_coeffs(&c);
+    }
+    CHECK(bad_h == 0, "AVX2 horizontal pass equals the portable one on random taps");
+    CHECK(bad_v == 0, "AVX2 vertical pass equals the portable one on random taps");
+#else
+    SKIP("portable build: resampling kernels");
+#endif
+}
+
+/* Row bands over a pool give the same tensor as the caller alone, also
+ * when there are fewer rows than threads. */
+static void test_preprocess_pool(void) {
+    static const int dims[][2] = {{300, 200}, {2, 3}, {1, 1}, {640, 480}};
+    sail_pool *pool = sail_pool_new(2);
+    sail_preprocess modes[2] = {{224, 224, SAIL_RESAMPLE_BICUBIC, {0.5f, 0.4f, 0.3f}, {0.2f, 0.3f, 0.4f}},
+                                {224, 0, SAIL_RESAMPLE_BILINEAR, {0.5f, 0.4f, 0.3f}, {0.2f, 0.3f, 0.4f}}};
+    static float a[3 * 224 * 224], b[3 * 224 * 224];
+    int same = 1;
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int m = 0; m < 2; m++) {
+            sail_image img = {dims[d][0], dims[d][1], malloc((size_t)dims[d][0] * dims[d][1] * 3)};
+            noise(img.rgb, (size_t)img.w * img.h * 3, 17u + (uint32_t)d);
+            sail_error err = {0};
+            same &= sail_image_preprocess(&img, &modes[m], a, &err) == SAIL_OK &&
+                    sail_image_preprocess_mt(&img, &modes[m], b, pool, &err) == SAIL_OK &&
+                    !memcmp(a, b, sizeof a);
+            free(img.rgb);
+        }
+    CHECK(pool && same, "preprocess over a 2-thread pool equals the single-threaded result");
+    sail_pool_free(pool);
+}
+
 static void test_npy(void) {
     sail_error err = {0};
     float v[6] = {1, 2, 3, 4, 5, 6};
@@ -377,6 +467,8 @@ int main(void) {
     test_webp_ppm();
     test_limits_and_args();
     test_npy();
+    test_resize_kernels();
+    test_preprocess_pool();
     unlink(write_tmp("empty.jpg", "", 0));
     unlink(write_tmp("x.jpg", "", 0));
     rmdir(tmpdir);

@@ -5,6 +5,7 @@
 #define SAIL_IMAGE_H
 
 #include "common.h"
+#include "pool.h"
 
 typedef struct sail_image {
     int w, h;
@@ -58,5 +59,10 @@ static inline int sail_preprocess_side(const sail_preprocess *p) {
 /* Resize (+crop), rescale and normalise into chw (3 x side x side floats). */
 sail_status sail_image_preprocess(const sail_image *img, const sail_preprocess *p,
                                   float *chw, sail_error *err);
+/* The same, with each resampling pass split into row bands over pool's
+ * threads (NULL: the caller alone). The result does not depend on the pool.
+ * Not re-entrant on one pool (sail_pool_run is not). */
+sail_status sail_image_preprocess_mt(const sail_image *img, const sail_preprocess *p,
+                                     float *chw, sail_pool *pool, sail_error *err);
 
 #endif

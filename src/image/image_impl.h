@@ -28,10 +28,11 @@ sail_status sail_img_decode_webp(const uint8_t *data, size_t size, const char *n
 
 /* PIL's resize of in to w x h, but only the window cw x chh at (left,
  * top) of the result is computed and returned: the bytes equal cropping
- * PIL's full result. */
+ * PIL's full result. Each pass runs in row bands over pool's threads (NULL:
+ * on the caller alone); the bytes do not depend on the pool. */
 sail_status sail_img_resize_window(const sail_image *in, int w, int h, int left, int top,
-                                   int cw, int chh, sail_resample resample, sail_image *out,
-                                   sail_error *err);
+                                   int cw, int chh, sail_resample resample, sail_pool *pool,
+                                   sail_image *out, sail_error *err);
 
 /* Apply an EXIF orientation (2..8) as PIL's ImageOps.exif_transpose does;
  * 1 or anything else leaves img alone. Replaces img->rgb. */

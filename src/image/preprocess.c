@@ -44,8 +44,8 @@ static void target_size(const sail_image *img, const sail_preprocess *p, int *w,
         *w = nl, *h = p->size;
 }
 
-sail_status sail_image_preprocess(const sail_image *img, const sail_preprocess *p,
-                                  float *chw, sail_error *err) {
+sail_status sail_image_preprocess_mt(const sail_image *img, const sail_preprocess *p,
+                                     float *chw, sail_pool *pool, sail_error *err) {
     if (!img || !img->rgb || !p || !chw)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "preprocess: missing argument");
     sail_status st = check_params(p, err);
@@ -54,7 +54,8 @@ sail_status sail_image_preprocess(const sail_image *img, const sail_preprocess *
     target_size(img, p, &w, &h);
     int top = (int)nearbyint((h - side) / 2.0), left = (int)nearbyint((w - side) / 2.0);
     sail_image r;
-    if ((st = sail_img_resize_window(img, w, h, left, top, side, side, p->resample, &r, err)))
+    if ((st = sail_img_resize_window(img, w, h, left, top, side, side, p->resample, pool,
+                                     &r, err)))
         return st;
     /* 256-entry tables per channel: one load per pixel instead of a divide. */
     float lut[3][256];
@@ -73,4 +74,9 @@ sail_status sail_image_preprocess(const sail_image *img, const sail_preprocess *
     }
     sail_image_free(&r);
     return SAIL_OK;
+}
+
+sail_status sail_image_preprocess(const sail_image *img, const sail_preprocess *p,
+                                  float *chw, sail_error *err) {
+    return sail_image_preprocess_mt(img, p, chw, NULL, err);
 }

@@ -15,6 +15,7 @@
 #include "image/resize_impl.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 static double bilinear(double x) {
@@ -81,8 +82,8 @@ static int coeffs_init(sail_rs_coeffs *c, int in_size, int out_size, sail_resamp
 
 /* ----------------------------------------------------- portable passes -- */
 
-static int hpass_ref(uint8_t *dst, int dst_w, const uint8_t *src, int src_w, int rows,
-                      const sail_rs_coeffs *c) {
+int sail_rs_hpass_ref(uint8_t *dst, int dst_w, const uint8_t *src, int src_w, int rows,
+                       const sail_rs_coeffs *c) {
     for (int y = 0; y < rows; y++) {
         const uint8_t *s = src + (size_t)y * src_w * 3;
         uint8_t *d = dst + (size_t)y * dst_w * 3;
@@ -104,8 +105,8 @@ static int hpass_ref(uint8_t *dst, int dst_w, const uint8_t *src, int src_w, int
 }
 
 /* Taps outermost so the inner loop runs along contiguous bytes. */
-static void vpass_ref(uint8_t *dst, int dst_h, const uint8_t *src, int w,
-                      const sail_rs_coeffs *c, int32_t *acc) {
+void sail_rs_vpass_ref(uint8_t *dst, int dst_h, const uint8_t *src, int w,
+                       const sail_rs_coeffs *c, int32_t *acc) {
     size_t n = (size_t)w * 3;
     for (int y = 0; y < dst_h; y++) {
         const int32_t *k = c->k + (size_t)y * c->ksize;
@@ -118,8 +119,8 @@ static void vpass_ref(uint8_t *dst, int dst_h, const uint8_t *src, int w,
     }
 }
 
-static sail_rs_hpass_fn hpass = hpass_ref;
-static sail_rs_vpass_fn vpass = vpass_ref;
+static sail_rs_hpass_fn hpass = sail_rs_hpass_ref;
+static sail_rs_vpass_fn vpass = sail_rs_vpass_ref;
 
 /* Pick kernels once; a benign race (every thread stores the same pointers). */
 static void pick_kernels(void) {
@@ -135,8 +136,6 @@ static void pick_kernels(void) {
 #endif
 }
 
-/* ---------------------------------------------------------- the entry -- */
-
 /* Point c at outputs [off, off + n) only: each output position depends on
  * nothing but its own taps, so a window of PIL's result costs a window of
  * the work. */
@@ -145,9 +144,65 @@ static sail_rs_coeffs coeffs_window(const sail_rs_coeffs *c, int off) {
     return w;
 }
 
+/* ---------------------------------------------------------- row bands -- */
+
+/* Each pass splits its output rows into one band per pool thread. Bands
+ * write disjoint rows and the integer passes are exact, so the bytes do not
+ * depend on the split. */
+typedef struct pass_job {
+    uint8_t *dst;
+    const uint8_t *src;
+    int dst_w, src_w;   /* pixels per row (the vertical pass: both w) */
+    int rows;           /* output rows (the horizontal pass reads as many) */
+    const sail_rs_coeffs *c;
+    int n_bands;
+    atomic_int failed;  /* a band ran out of memory */
+} pass_job;
+
+static void band_rows(const pass_job *j, int b, int *lo, int *hi) {
+    *lo = (int)((int64_t)j->rows * b / j->n_bands);
+    *hi = (int)((int64_t)j->rows * (b + 1) / j->n_bands);
+}
+
+/* The horizontal pass reads the same rows it writes. */
+static void hpass_band(void *ctx, int b, int thread) {
+    pass_job *j = ctx;
+    int lo, hi;
+    band_rows(j, b, &lo, &hi);
+    if (hi > lo && hpass(j->dst + (size_t)lo * j->dst_w * 3, j->dst_w,
+                         j->src + (size_t)lo * j->src_w * 3, j->src_w, hi - lo, j->c))
+        atomic_store(&j->failed, 1);
+}
+
+/* The vertical pass: output rows lo..hi with their own taps, any input. */
+static void vpass_band(void *ctx, int b, int thread) {
+    pass_job *j = ctx;
+    int lo, hi;
+    band_rows(j, b, &lo, &hi);
+    if (hi <= lo) return;
+    int32_t *acc = sail_malloc(sizeof(int32_t) * (size_t)j->dst_w * 3);
+    if (!acc) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    sail_rs_coeffs cb = coeffs_window(j->c, lo);
+    vpass(j->dst + (size_t)lo * j->dst_w * 3, hi - lo, j->src, j->dst_w, &cb, acc);
+    sail_free(acc);
+}
+
+/* -1 when a band ran out of memory. */
+static int run_bands(sail_pool *pool, sail_task_fn fn, uint8_t *dst, const uint8_t *src,
+                     int dst_w, int src_w, int rows, const sail_rs_coeffs *c) {
+    pass_job j = {dst, src, dst_w, src_w, rows, c, sail_pool_size(pool), 0};
+    sail_pool_run(pool, fn, &j, j.n_bands);
+    return atomic_load(&j.failed) ? -1 : 0;
+}
+
+/* ---------------------------------------------------------- the entry -- */
+
 sail_status sail_img_resize_window(const sail_image *in, int w, int h, int left, int top,
-                                   int cw, int chh, sail_resample resample, sail_image *out,
-                                   sail_error *err) {
+                                   int cw, int chh, sail_resample resample, sail_pool *pool,
+                                   sail_image *out, sail_error *err) {
     if (!in || !in->rgb || in->w <= 0 || in->h <= 0 || !out)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "resize: no input image");
     if (resample != SAIL_RESAMPLE_BILINEAR && resample != SAIL_RESAMPLE_BICUBIC)
@@ -161,7 +216,7 @@ sail_status sail_img_resize_window(const sail_image *in, int w, int h, int left,
     sail_image_limits nolim = {0, 0, 0};
     sail_status st = sail_img_check_size("resize", w, h, &nolim, err);
     if (st) return st;
-    sail_image o = {0, 0, NULL}, tmp = {0, 0, NULL};
+    sail_image o = {0, 0, NULL}, tmp = {0, 0, NULL}, full = {0, 0, NULL};
     if ((st = sail_img_alloc("resize", cw, chh, &o, err))) return st;
     if (w == in->w && h == in->h) { /* PIL returns a copy */
         for (int y = 0; y < chh; y++)
@@ -172,7 +227,6 @@ sail_status sail_img_resize_window(const sail_image *in, int w, int h, int left,
     }
     pick_kernels();
     sail_rs_coeffs ch, cv;
-    int32_t *acc = NULL;
     if (coeffs_init(&ch, in->w, w, resample)) goto nomem;
     if (coeffs_init(&cv, in->h, h, resample)) {
         coeffs_free(&ch);
@@ -186,40 +240,36 @@ sail_status sail_img_resize_window(const sail_image *in, int w, int h, int left,
         int last = h != in->h ? vw.first[chh - 1] + vw.len[chh - 1] : top + chh;
         sail_image *dst = h != in->h ? &tmp : &o;
         if (dst == &tmp && sail_img_alloc("resize", cw, last - first, &tmp, err)) goto fail;
-        if (hpass(dst->rgb, cw, in->rgb + (size_t)first * in->w * 3, in->w, last - first, &hw))
+        if (run_bands(pool, hpass_band, dst->rgb, in->rgb + (size_t)first * in->w * 3, cw,
+                      in->w, last - first, &hw))
             goto fail;
         for (int i = 0; i < chh; i++) vw.first[i] -= first;
         src = tmp.rgb;
     }
     if (h != in->h) {
-        if (!(acc = sail_malloc(sizeof(int32_t) * (size_t)cw * 3))) goto fail;
         if (w != in->w) {
-            vpass(o.rgb, chh, src, cw, &vw, acc);
+            if (run_bands(pool, vpass_band, o.rgb, src, cw, cw, chh, &vw)) goto fail;
         } else {
             /* Vertical only: run on full rows of the input, keep the window. */
-            sail_image full = {0, 0, NULL};
-            sail_free(acc);
-            if (!(acc = sail_malloc(sizeof(int32_t) * (size_t)w * 3)) ||
-                sail_img_alloc("resize", w, chh, &full, err))
+            if (sail_img_alloc("resize", w, chh, &full, err) ||
+                run_bands(pool, vpass_band, full.rgb, in->rgb, w, w, chh, &vw))
                 goto fail;
-            vpass(full.rgb, chh, in->rgb, w, &vw, acc);
             for (int y = 0; y < chh; y++)
                 memcpy(o.rgb + (size_t)y * cw * 3, full.rgb + ((size_t)y * w + left) * 3,
                        (size_t)cw * 3);
             sail_image_free(&full);
         }
     }
-    sail_free(acc);
     sail_image_free(&tmp);
     coeffs_free(&ch);
     coeffs_free(&cv);
     *out = o;
     return SAIL_OK;
 fail:
-    sail_free(acc);
     coeffs_free(&ch);
     coeffs_free(&cv);
     sail_image_free(&tmp);
+    sail_image_free(&full);
 nomem:
     sail_image_free(&o);
     return sail_set_error(err, SAIL_ERR_NOMEM, "resize: out of memory for %dx%d", w, h);
@@ -229,5 +279,5 @@ sail_status sail_image_resize(const sail_image *in, int w, int h, sail_resample 
                               sail_image *out, sail_error *err) {
     if (w <= 0 || h <= 0)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "resize: target %dx%d is empty", w, h);
-    return sail_img_resize_window(in, w, h, 0, 0, w, h, resample, out, err);
+    return sail_img_resize_window(in, w, h, 0, 0, w, h, resample, NULL, out, err);
 }

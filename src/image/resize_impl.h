@@ -28,6 +28,12 @@ typedef int (*sail_rs_hpass_fn)(uint8_t *dst, int dst_w, const uint8_t *src, int
 typedef void (*sail_rs_vpass_fn)(uint8_t *dst, int dst_h, const uint8_t *src, int w,
                                  const sail_rs_coeffs *c, int32_t *acc);
 
+/* The portable passes (the reference tests/test_image.c holds the SIMD
+ * ones to) and the AVX2 ones. */
+int sail_rs_hpass_ref(uint8_t *dst, int dst_w, const uint8_t *src, int src_w, int rows,
+                      const sail_rs_coeffs *c);
+void sail_rs_vpass_ref(uint8_t *dst, int dst_h, const uint8_t *src, int w,
+                       const sail_rs_coeffs *c, int32_t *acc);
 int sail_rs_hpass_avx2(uint8_t *dst, int dst_w, const uint8_t *src, int src_w, int rows,
                        const sail_rs_coeffs *c);
 void sail_rs_vpass_avx2(uint8_t *dst, int dst_h, const uint8_t *src, int w,
