@@ -124,7 +124,9 @@ static sail_preprocess model_preprocess(const sail_model *m) {
 /* Preprocessed tensors for images [0, n) provided by get(i). */
 typedef sail_status (*image_source)(void *ctx, int i, sail_image *img, sail_error *err);
 
-static sail_status preprocess_all(const sail_model *m, image_source get, void *ctx, int n,
+/* Decoding runs unlocked; resampling uses the model's pool, so it holds the
+ * model lock (the pool runs one job at a time). */
+static sail_status preprocess_all(sail_model *m, image_source get, void *ctx, int n,
                                   float **chw_out, sail_error *err) {
     sail_preprocess p = model_preprocess(m);
     size_t side = (size_t)sail_preprocess_side(&p), per = 3 * side * side;
@@ -134,7 +136,11 @@ static sail_status preprocess_all(const sail_model *m, image_source get, void *c
     for (int i = 0; i < n && !s; i++) {
         sail_image img = {0};
         s = get(ctx, i, &img, err);
-        if (!s) s = sail_image_preprocess(&img, &p, chw + i * per, err);
+        if (!s) {
+            pthread_mutex_lock(&m->lock);
+            s = sail_image_preprocess_mt(&img, &p, chw + i * per, m->pool, err);
+            pthread_mutex_unlock(&m->lock);
+        }
         sail_image_free(&img);
     }
     if (s) sail_free(chw);
