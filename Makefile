@@ -2,6 +2,7 @@
 #   make test     build and run every test; ends with "N passed, M failed"
 #   make asan     the same suite under AddressSanitizer + UBSan
 #   make bench    the benchmarks (figures go to docs/BENCHMARKS.md by hand)
+#   make fuzz     every libFuzzer harness for FUZZ_SECONDS (default 60) each
 #   make REF=1    force the plain C kernels (no SIMD dispatch)
 CC      ?= gcc
 BUILD   ?= build
@@ -28,7 +29,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan bench clean install-deps tests-build
+.PHONY: all test asan bench fuzz clean install-deps tests-build
 
 all: $(BUILD)/libsail.a $(BUILD)/libsail.so sail
 
@@ -77,11 +78,15 @@ asan:
 bench: all $(BENCH_BIN)
 	@BUILD=$(BUILD) sh bench/run.sh
 
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
+
 install-deps:
 	sh scripts/install-deps.sh
 
 clean:
-	rm -rf build build-asan sail
+	rm -rf build build-asan build-fuzz sail
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
