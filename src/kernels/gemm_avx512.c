@@ -47,21 +47,6 @@ static void pack_bn_panel(const float *B, int ldb, int nr, int kc, float *dst) {
     }
 }
 
-static void pack_b(const float *B, int ldb, int b_trans, int nc, int kc, float *dst) {
-    for (int j = 0; j < nc; j += NR) {
-        int nr = SAIL_MIN(NR, nc - j);
-        float *d = dst + (size_t)j * kc;
-        if (b_trans) pack_bt_panel(B + (size_t)j * ldb, ldb, nr, kc, d);
-        else pack_bn_panel(B + j, ldb, nr, kc, d);
-    }
-}
-
-/* Rows of A into dst (MR, KC); missing rows are zero so they cost no NaNs. */
-static void pack_a(const float *A, int lda, int mr, int kc, float *dst) {
-    for (int i = 0; i < mr; i++) memcpy(dst + i * KC, A + (size_t)i * lda, kc * sizeof(float));
-    for (int i = mr; i < MR; i++) memset(dst + i * KC, 0, kc * sizeof(float));
-}
-
 /* C(mr, nr) (+)= Ap(MR, kc) * Bp(kc, NR) [+ bias]. accum: add to C. */
 static void kernel_14x32(int kc, const float *restrict Ap, const float *restrict Bp,
                          float *C, int ldc, int mr, int nr, int accum,

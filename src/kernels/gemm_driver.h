@@ -1,10 +1,26 @@
 /* gemm_driver.h: the GotoBLAS/BLIS loop nest shared by the SIMD GEMMs.
- * Included once by each ISA file after it defines MR, NR, KC, NC, pack_a,
- * pack_b and MICROKERNEL, so every level gets the same blocking with its own
- * microkernel inlined: B is packed per (NC, kc) block, A per (MR, kc) strip,
+ * Included once by each ISA file after it defines MR, NR, KC, NC, its panel
+ * packers pack_bt_panel / pack_bn_panel and MICROKERNEL, so every level gets
+ * the same blocking with its own SIMD code inlined: B is packed per (NC, kc) block, A per (MR, kc) strip,
  * and K is cut into near-equal slices no deeper than KC. */
 #ifndef SAIL_GEMM_DRIVER_H
 #define SAIL_GEMM_DRIVER_H
+
+/* All NR panels of a (kc, nc) block of op(B), panel j at dst + j * kc. */
+static void pack_b(const float *B, int ldb, int b_trans, int nc, int kc, float *dst) {
+    for (int j = 0; j < nc; j += NR) {
+        int nr = SAIL_MIN(NR, nc - j);
+        float *d = dst + (size_t)j * kc;
+        if (b_trans) pack_bt_panel(B + (size_t)j * ldb, ldb, nr, kc, d);
+        else pack_bn_panel(B + j, ldb, nr, kc, d);
+    }
+}
+
+/* Rows of A into dst (MR, KC); missing rows are zero so they cost no NaNs. */
+static void pack_a(const float *A, int lda, int mr, int kc, float *dst) {
+    for (int i = 0; i < mr; i++) memcpy(dst + i * KC, A + (size_t)i * lda, kc * sizeof(float));
+    for (int i = mr; i < MR; i++) memset(dst + i * KC, 0, kc * sizeof(float));
+}
 
 static int k_slice(int K) {
     int n = (K + KC - 1) / KC;
