@@ -218,6 +218,41 @@ static void test_batching(sail_model *m) {
           "a text+image input gives one unit vector");
 }
 
+/* The public raw-input paths (pixels, files, text+image) against the tensor
+ * and token paths they are built on. */
+static void test_raw_inputs(sail_model *m) {
+    enum { W = 24, H = 20 };
+    unsigned char rgb[H * W * 3];
+    sail_rng r = {11};
+    for (size_t i = 0; i < sizeof rgb; i++) rgb[i] = (unsigned char)(sail_rng_next(&r) & 255);
+    char path[512];
+    snprintf(path, sizeof path, "%s/img.ppm", dir);
+    FILE *f = fopen(path, "wb");
+    fprintf(f, "P6\n%d %d\n255\n", W, H);
+    fwrite(rgb, 1, sizeof rgb, f);
+    fclose(f);
+    sail_error err = {0};
+    float chw[3 * 16 * 16], vt[8], vr[8], vf[8], vp[8], vj[8];
+    const char *paths[1] = {path}, *texts[1] = {"a b"};
+    CHECK(!sail_image_file_tensor(m, path, chw, &err), "sail_image_file_tensor %s", err.msg);
+    sail_embed_image_tensors(m, chw, 1, 16, 16, 0, vt, &err);
+    CHECK(!sail_embed_images_rgb(m, rgb, 1, H, W, 0, vr, &err) && maxdiff(vr, vt, 8) == 0,
+          "RGB pixels embed as their preprocessed tensor %s", err.msg);
+    CHECK(!sail_embed_image_files(m, paths, 1, 0, vf, &err) && maxdiff(vf, vt, 8) == 0,
+          "an image file embeds as its preprocessed tensor %s", err.msg);
+    int32_t ids[52];
+    int len = 0;
+    CHECK(!sail_tokenize(m, "a b", 3, ids, &len, &err) && len == 4 && ids[0] == 2 && ids[1] == 4 &&
+              ids[2] == 5 && ids[3] == 3 && ids[4] == 0,
+          "sail_tokenize gives [CLS] a b [SEP] [PAD]...");
+    sail_batch b = {.n = 1, .ids = ids, .lens = &len, .pixels = chw, .h = 16, .w = 16};
+    sail_forward(m, &b, vj, &err);
+    CHECK(!sail_embed_pairs(m, texts, paths, 1, 0, vp, &err) && maxdiff(vp, vj, 8) == 0,
+          "a text+image pair embeds as its tokens and tensor fused %s", err.msg);
+    CHECK(sail_image_file_tensor(m, "/nonexistent.png", chw, &err) == SAIL_ERR_IO && strstr(err.msg, "nonexistent.png"),
+          "a missing image file is named: %s", err.msg);
+}
+
 static void test_init(const char *path, const unsigned char *good, size_t n) {
     char p2[512];
     snprintf(p2, sizeof p2, "%s/again.gguf", dir);
@@ -251,6 +286,7 @@ int main(void) {
     CHECK(sail_model_dim(m) == 8 && sail_model_text_context(m) == 16 && sail_model_image_size(m) == 16,
           "dims, context and image size come from the file");
     test_batching(m);
+    test_raw_inputs(m);
     sail_model_free(m);
 
     size_t n;

@@ -239,27 +239,6 @@ sail_status sail_config_write(const sail_config *c, gguf_writer *w) {
 
 /* ---------------------------------------------------------------- misc -- */
 
-static uint64_t block_params(const sail_tower *t) {
-    uint64_t d = (uint64_t)t->width, f = (uint64_t)t->ffn;
-    return 3 * d * d + 3 * d + d * d + d + 2 * d * f + f + d + 4 * d;
-}
-
-uint64_t sail_config_params(const sail_config *c) {
-    uint64_t dt = c->text.width, dv = c->vision.width, df = c->fusion.width;
-    uint64_t g = (uint64_t)(c->image_size / c->patch_size);
-    uint64_t p = (uint64_t)c->vocab_size * dt + (uint64_t)c->max_positions * dt +
-                 (uint64_t)c->type_vocab * dt + 2 * dt;
-    p += c->text.layers * block_params(&c->text);
-    p += dv * 3 * c->patch_size * c->patch_size + dv + dv + (g * g + 1) * dv;
-    p += c->vision.layers * block_params(&c->vision) + 2 * dv;
-    p += df * dt + df + df * dv + df + 2 * df;
-    if (c->perceiver_latents)
-        p += (uint64_t)c->perceiver_latents * df + block_params(&c->fusion) + 2 * df; /* + norm_kv */
-    p += c->fusion.layers * block_params(&c->fusion) + 2 * df;
-    p += (uint64_t)c->dim * df + c->dim;
-    return p;
-}
-
 void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
     snprintf(buf, cap,
              "name=%s dim=%d pooling=%s "

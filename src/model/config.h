@@ -44,9 +44,6 @@ sail_status sail_config_validate(const sail_config *c, sail_error *err);
 sail_status sail_config_read(sail_config *c, const gguf_file *f, sail_error *err);
 sail_status sail_config_write(const sail_config *c, gguf_writer *w);
 
-/* Number of parameters the config implies (for `sail info`). */
-uint64_t sail_config_params(const sail_config *c);
-
 /* "key=value ..." one-line description into buf. */
 void sail_config_describe(const sail_config *c, char *buf, size_t cap);
 

@@ -211,13 +211,13 @@ sail_status sail_forward(sail_model *m, const sail_batch *b, float *out, sail_er
     if (sail_arena_reset(&m->arena)) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations");
 
     int T = b->ids ? max_len(b) : 0, Tv = 0;
-    uint8_t *tmask = (uint8_t *)fwd_alloc(&f, ((size_t)B * T + 3) / 4 + 1);
+    uint8_t *tmask = fwd_alloc_mask(&f, (size_t)B * T);
     float *ht = (b->ids && !f.oom) ? text_encode(&f, b, T, tmask) : NULL;
     float *hv = (b->pixels && !f.oom) ? vision_encode(&f, b, &Tv) : NULL;
     int Sv = hv ? (c->perceiver_latents ? c->perceiver_latents : Tv) : 0;
     int S = Sv + T;
     float *seq = fwd_alloc(&f, (size_t)B * S * df);
-    uint8_t *mask = (uint8_t *)fwd_alloc(&f, ((size_t)B * S + 3) / 4 + 1);
+    uint8_t *mask = fwd_alloc_mask(&f, (size_t)B * S);
     if (f.oom) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations");
     for (int i = 0; i < B; i++)
         for (int t = 0; t < S; t++) mask[i * S + t] = t < Sv || tmask[i * T + (t - Sv)];

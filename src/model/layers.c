@@ -10,6 +10,12 @@ float *fwd_alloc(fwd *f, size_t n) {
     return p;
 }
 
+uint8_t *fwd_alloc_mask(fwd *f, size_t n) {
+    /* Never 0 floats: an empty text mask (image-only batch) is still a valid
+     * pointer, and a zero-size take from an empty arena would read as OOM. */
+    return (uint8_t *)fwd_alloc(f, n / sizeof(float) + 1);
+}
+
 void trace(fwd *f, const char *name, const float *x, int rows, int cols) {
     if (f->m->trace && !f->oom) f->m->trace(f->m->trace_ud, name, x, rows, cols);
 }

@@ -18,6 +18,9 @@ typedef struct fwd {
  * layer function is a no-op once f->oom is set, so callers check it once. */
 float *fwd_alloc(fwd *f, size_t n);
 
+/* n bytes for a token mask (1 = real token), from the arena. */
+uint8_t *fwd_alloc_mask(fwd *f, size_t n);
+
 /* y(n, out) = x(n, in) W^T + b (+ y when beta = 1). */
 void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
                     int out, float *y, float beta);
