@@ -1,0 +1,84 @@
+/* train.h: a trainable sail model. One flat block of f32 parameters (the
+ * tensors of sail_weights_walk in file order, then the learnable logit scale),
+ * one gradient block of the same layout, a forward pass that keeps its
+ * activations, the backward pass of every operation, and the symmetric
+ * InfoNCE loss. The optimiser, data loader, checkpoints and CLI build on this
+ * (optim.h, loader.h, checkpoint.h).
+ *
+ * Determinism: for a fixed thread count, the same parameters and batch give
+ * bit-identical loss and gradients (no reductions whose order depends on
+ * thread timing), so a resumed run reproduces a straight one exactly. */
+#ifndef SAIL_TRAIN_H
+#define SAIL_TRAIN_H
+
+#include "model/config.h"
+
+typedef struct sail_tmodel sail_tmodel;
+
+/* One parameter tensor inside the flat blocks. */
+typedef struct sail_tparam {
+    char name[96];      /* model-file name ("text.blk.0.attn_qkv.weight"), or
+                           "train.logit_scale" for the temperature */
+    size_t offset;      /* into params / grads, in floats (multiple of 16) */
+    int64_t rows, cols; /* rows = 1 for vectors */
+    int decay;          /* 1: AdamW weight decay applies (matrices, embedding
+                           tables); 0: norms, biases, logit scale */
+} sail_tparam;
+
+/* One side of a batch of pairs: n texts or n images. */
+typedef struct sail_tinput {
+    const int32_t *ids;     /* texts: [CLS] .. [SEP] ids, concatenated */
+    const int *lens;        /* (n) */
+    const float *pixels;    /* or images: (n, 3, h, w), normalised */
+    int h, w;
+} sail_tinput;
+
+/* The loss: sum over k of weights[k] * InfoNCE on the first dims[k]
+ * components (re-normalised) of the embeddings: Matryoshka. */
+typedef struct sail_loss_opts {
+    int n_dims;             /* 1..4 */
+    int dims[4];            /* e.g. {512, 256, 128}; each <= the model's dim */
+    float weights[4];
+} sail_loss_opts;
+
+/* A model of config c with seeded weights drawn exactly as
+ * sail_model_write_random draws them, logit scale log(1/0.07).
+ * n_threads <= 0: one per core. */
+sail_tmodel *sail_tmodel_new(const sail_config *c, uint64_t seed, int n_threads,
+                             sail_error *err);
+/* A trainable copy of a model file's weights (fine-tuning); the logit scale
+ * comes from the file's sail.logit_scale key when present. */
+sail_tmodel *sail_tmodel_load(const char *path, int n_threads, sail_error *err);
+void sail_tmodel_free(sail_tmodel *tm);
+
+const sail_config *sail_tmodel_config(const sail_tmodel *tm);
+size_t sail_tmodel_size(const sail_tmodel *tm);     /* floats in params and grads */
+float *sail_tmodel_params(sail_tmodel *tm);         /* (size) */
+float *sail_tmodel_grads(sail_tmodel *tm);          /* (size) */
+int sail_tmodel_n_tensors(const sail_tmodel *tm);
+const sail_tparam *sail_tmodel_tensor(const sail_tmodel *tm, int i);
+
+/* n pairs (a[i], b[i]): embed both sides, symmetric InfoNCE over in-batch
+ * negatives with logits min(exp(logit_scale), 100) * cos (the clamp stops
+ * the gradient, as CLIP's). group (n) may be NULL; items i != j with
+ * group[i] == group[j] are both correct answers, so they are dropped from
+ * each other's negatives. When backward, grads += d loss / d params (the
+ * caller zeroes grads; accumulation over calls is gradient accumulation).
+ * *loss receives the loss; emb_a, emb_b (n, dim) may be NULL or receive the
+ * L2-normalised embeddings. */
+sail_status sail_tmodel_step(sail_tmodel *tm, int n, const sail_tinput *a,
+                             const sail_tinput *b, const int *group,
+                             const sail_loss_opts *lo, int backward, float *loss,
+                             float *emb_a, float *emb_b, sail_error *err);
+
+/* Embed n inputs without gradients: (n, dim) L2-normalised, equal to what
+ * sail_forward computes from the same weights. */
+sail_status sail_tmodel_embed(sail_tmodel *tm, int n, const sail_tinput *in,
+                              float *out, sail_error *err);
+
+/* Write the weights as a sail model file (atomically), with the vocabulary
+ * tokens[vocab_size] and the logit scale under sail.logit_scale. */
+sail_status sail_tmodel_save(const sail_tmodel *tm, const char *const *tokens,
+                             const char *path, sail_error *err);
+
+#endif
