@@ -155,6 +155,14 @@ typedef struct sail_init_options {
 sail_status sail_model_init(const sail_init_options *opts, const char *path,
                             sail_error *err);
 
+/* Rewrite the model file `in` to `out` with its weight matrices stored as
+ * type "f32", "f16", "bf16" or "q8_0" (ggml's blocks of 32 int8 values with
+ * one f16 scale). Norms and biases stay f32; a matrix whose rows are not
+ * whole q8_0 blocks is stored as f16. Loading widens stored weights to f32
+ * once, so quantizing shrinks the file, not the compute. Thread-safe. */
+sail_status sail_model_quantize(const char *in, const char *out, const char *type,
+                                sail_error *err);
+
 /* Cosine similarity of two L2-normalised vectors (their dot product). */
 float sail_cosine(const float *a, const float *b, int dim);
 

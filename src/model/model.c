@@ -1,6 +1,7 @@
 /* model.c: loading a sail model file (validated, weights used in place from
  * the mapping) and creating one with seeded random weights. */
 #include "model.h"
+#include "format/quant.h"
 #include "rng.h"
 
 #include <stdio.h>
@@ -11,6 +12,7 @@
 typedef struct loader {
     const gguf_file *f;
     uint8_t *seen;          /* (n_tensors): matched by the walk */
+    float *deq;             /* bump pointer into the model's f32 copies */
     sail_error *err;
 } loader;
 
@@ -42,18 +44,41 @@ static sail_status load_tensor(void *ctx, const char *name, int64_t rows, int64_
                               "tensor '%s' has shape %s; the model's config implies [%lld, %lld] (ne0 = row length)",
                               name, have, (long long)cols, (long long)rows);
     }
-    if (t->type != GGUF_T_F32)
-        return sail_set_error(l->err, SAIL_ERR_UNSUPPORTED,
-                              "tensor '%s' is %s; this version of sail computes from F32 tensors only",
-                              name, gguf_type_name(t->type));
-    *slot = t->data;
+    if (t->type == GGUF_T_F32) {
+        *slot = t->data;
+        return SAIL_OK;
+    }
+    size_t n = (size_t)rows * (size_t)cols;
+    sail_dequantize_row(t->type, l->deq, t->data, n);
+    *slot = l->deq;
+    l->deq += (n + 15) & ~(size_t)15;
     return SAIL_OK;
+}
+
+/* F16/BF16/Q8_0 tensors are widened to f32 once, at load, into one block:
+ * the kernels compute in f32 (the file stays small on disk). Returns the
+ * floats needed, each tensor rounded up to 64 bytes. */
+static size_t dequant_floats(const gguf_file *f) {
+    size_t total = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        if (t->type == GGUF_T_F32) continue;
+        size_t n = 1;
+        for (uint32_t d = 0; d < t->n_dims; d++) n *= (size_t)t->ne[d];
+        total += (n + 15) & ~(size_t)15;
+    }
+    return total;
 }
 
 static sail_status load_weights(sail_model *m, sail_error *err) {
     const gguf_file *f = m->file;
-    loader l = {f, sail_calloc(f->n_tensors ? f->n_tensors : 1, 1), err};
-    if (!l.seen) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    loader l = {f, sail_calloc(f->n_tensors ? f->n_tensors : 1, 1), NULL, err};
+    size_t nd = dequant_floats(f);
+    if (nd) l.deq = m->deq = sail_alloc_aligned(nd * sizeof(float));
+    if (!l.seen || (nd && !m->deq)) {
+        sail_free(l.seen);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    }
     sail_status s = sail_weights_alloc_blocks(&m->w, &m->cfg, err);
     if (!s) s = sail_weights_walk(&m->cfg, &m->w, load_tensor, &l);
     for (uint64_t i = 0; !s && i < f->n_tensors; i++)
@@ -131,6 +156,7 @@ void sail_model_free(sail_model *m) {
     sail_wordpiece_free(m->tok);
     sail_weights_free_blocks(&m->w);
     gguf_close(m->file);
+    sail_free(m->deq);
     sail_arena_free(&m->arena);
     sail_free(m->pos_cache);
     pthread_mutex_destroy(&m->lock);

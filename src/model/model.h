@@ -18,7 +18,8 @@ typedef void (*sail_trace_fn)(void *ud, const char *name, const float *data,
 
 struct sail_model {
     sail_config cfg;
-    gguf_file *file;            /* weights point into its mapping */
+    gguf_file *file;            /* f32 weights point into its mapping */
+    float *deq;                 /* f32 copies of F16/BF16/Q8_0 tensors */
     sail_weights w;
     sail_pool *pool;
     sail_wordpiece *tok;
