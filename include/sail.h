@@ -80,6 +80,14 @@ int sail_model_image_size(const sail_model *m);
  * model. Thread-safe. */
 const char *sail_model_describe(const sail_model *m);
 
+/* Memory a loaded model holds, in bytes. Thread-safe. */
+typedef struct sail_model_memory {
+    size_t file_bytes;      /* the mmap-ed model file (weights stored as f32 are used from it) */
+    size_t widened_bytes;   /* f32 copies of weights stored as f16/bf16/q8_0 */
+    size_t arena_bytes;     /* activation arena: high-water mark of the passes so far */
+} sail_model_memory;
+void sail_model_memory_usage(const sail_model *m, sail_model_memory *out);
+
 /* --------------------------------------------------------------- embed --
  * All embed calls write n rows of `dim` floats to out (caller-allocated,
  * n * dim floats). dim is the model's output dimension, or a smaller

@@ -167,6 +167,9 @@ def models(tmp):
         cos = np.sum(v * ref, axis=1)
         check(cos.min() >= min_cos, "%s vs f32 on %d texts and images: min cosine %.6f (>= %g)"
               % (kind, len(cos), cos.min(), min_cos))
+    r = sail("bench", "--model", os.path.join(tmp, "m-q8_0.gguf"), "--batch", "2", "--kind", "text", "--seconds", 1)
+    out = r.stdout.decode()
+    check(r.returncode == 0 and "inputs/s" in out and "widened" in out, "sail bench reports throughput and memory")
     # A quantized file re-quantized to another type still loads (a mix of types).
     r = sail("quantize", os.path.join(tmp, "m-q8_0.gguf"), "--type", "f16", "-o", os.path.join(tmp, "m-qf.gguf"))
     check(r.returncode == 0 and embed(os.path.join(tmp, "m-qf.gguf"), tmp, inputs[:2]) is not None,

@@ -75,6 +75,7 @@ static sail_status load_weights(sail_model *m, sail_error *err) {
     loader l = {f, sail_calloc(f->n_tensors ? f->n_tensors : 1, 1), NULL, err};
     size_t nd = dequant_floats(f);
     if (nd) l.deq = m->deq = sail_alloc_aligned(nd * sizeof(float));
+    m->deq_bytes = nd * sizeof(float);
     if (!l.seen || (nd && !m->deq)) {
         sail_free(l.seen);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
@@ -170,6 +171,12 @@ int sail_model_image_size(const sail_model *m) {
     return m->cfg.pre_crop ? m->cfg.pre_crop : m->cfg.pre_size;
 }
 const char *sail_model_describe(const sail_model *m) { return m->describe; }
+
+void sail_model_memory_usage(const sail_model *m, sail_model_memory *out) {
+    out->file_bytes = m->file->size;
+    out->widened_bytes = m->deq_bytes;
+    out->arena_bytes = SAIL_MAX(m->arena.cap, m->arena.high);
+}
 
 /* ---------------------------------------------------------------- init -- */
 

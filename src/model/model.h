@@ -20,6 +20,7 @@ struct sail_model {
     sail_config cfg;
     gguf_file *file;            /* f32 weights point into its mapping */
     float *deq;                 /* f32 copies of F16/BF16/Q8_0 tensors */
+    size_t deq_bytes;
     sail_weights w;
     sail_pool *pool;
     sail_wordpiece *tok;
