@@ -13,7 +13,7 @@ step through tests/tools/train_dump.c. Checks, one TAP line each:
   sail_tmodel_embed against the inference path sail_forward (<= 1e-5).
 Cases: padded texts vs images and texts vs texts (mean pooling), perceiver
 latents with mean(tanh) pooling, CLS pooling, and a logit scale past the
-clamp (its gradient must be exactly 0).
+clamp (its gradient must be exactly 0), and no fusion layers.
 """
 import copy
 import math
@@ -208,6 +208,8 @@ def main():
              ("image", "text"), [0, 1, 1, 2], [32, 16], [1.0, 0.5])
         case("cls-clamped-scale", tp.Cfg(pooling="cls", **base), 14, tmp, ("text", "image"),
              [0, 1, 2, 2], [32], [1.0], logit_scale=math.log(150.0))
+        case("no-fusion-layers", tp.Cfg(lf=0, max_pos=12), 15, tmp, ("image", "text"), [0, 1, 2], [32, 16],
+             [0.5, 1.0], logit_scale=1.0)
     print("# %d checks, %d failed" % (n_test, failed))
     return 1 if failed else 0
 

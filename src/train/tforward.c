@@ -15,6 +15,12 @@ sail_status side_check(const sail_tmodel *tm, int n, const sail_tinput *in, cons
     const sail_config *c = &tm->cfg;
     if (!in || (!in->ids == !in->pixels))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: give either token ids or pixels", what);
+    /* rows of every activation (n * tokens) must fit the GEMMs' int sizes */
+    int64_t g = c->image_size / c->patch_size, tokens = in->ids ? c->max_positions : 1 + g * g;
+    tokens = SAIL_MAX(tokens, c->perceiver_latents);
+    if (n > (1 << 20) || (int64_t)n * tokens > (1 << 30))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: %d items of up to %lld tokens is too large a batch",
+                              what, n, (long long)tokens);
     if (in->ids) {
         if (!in->lens) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: token lengths are NULL", what);
         const int32_t *ids = in->ids;
