@@ -59,27 +59,24 @@ void linear_forward_t(tctx *c, const sail_linear *l, const float *x, int n, int 
 typedef struct tr_job {
     const float *src; /* (rows, cols) */
     float *dst;       /* (cols, rows) */
-    float *colsum;    /* (cols) += column sums, or NULL */
     int rows, cols;
 } tr_job;
 
-enum { TR_COLS = 32 };
+enum { TR_ROWS = 64, TR_TILE = 16 };
 
-/* Columns [j0, j0 + TR_COLS) of src into rows of dst, summing each column in
- * row order. */
+/* Rows [r0, r0 + TR_ROWS) of src into columns of dst, in square tiles so
+ * both the reads and the strided writes stay within a few cache lines. */
 static void tr_task(void *ctx, int task, int thread) {
     const tr_job *j = ctx;
-    int j0 = task * TR_COLS, j1 = SAIL_MIN(j->cols, j0 + TR_COLS);
-    float acc[TR_COLS] = {0};
-    for (int r = 0; r < j->rows; r++) {
-        const float *s = j->src + (size_t)r * j->cols;
-        for (int k = j0; k < j1; k++) {
-            j->dst[(size_t)k * j->rows + r] = s[k];
-            acc[k - j0] += s[k];
+    int r0 = task * TR_ROWS, r1 = SAIL_MIN(j->rows, r0 + TR_ROWS);
+    for (int c0 = 0; c0 < j->cols; c0 += TR_TILE) {
+        int c1 = SAIL_MIN(j->cols, c0 + TR_TILE);
+        for (int rt = r0; rt < r1; rt += TR_TILE) {
+            int rt1 = SAIL_MIN(r1, rt + TR_TILE);
+            for (int k = c0; k < c1; k++)
+                for (int r = rt; r < rt1; r++) j->dst[(size_t)k * j->rows + r] = j->src[(size_t)r * j->cols + k];
         }
     }
-    if (j->colsum)
-        for (int k = j0; k < j1; k++) j->colsum[k] += acc[k - j0];
 }
 
 void linear_backward(tctx *c, const sail_linear *l, const sail_linear *g, const float *dy,
@@ -87,8 +84,9 @@ void linear_backward(tctx *c, const sail_linear *l, const sail_linear *g, const 
     tmark mark = tc_mark(c);
     float *dyT = tc_alloc(c, (size_t)out * n); // (out, n)
     if (c->oom) return;
-    tr_job j = {dy, dyT, g->b ? GRAD(g->b) : NULL, n, out};
-    sail_pool_run(c->pool, tr_task, &j, (out + TR_COLS - 1) / TR_COLS);
+    tr_job j = {dy, dyT, n, out};
+    sail_pool_run(c->pool, tr_task, &j, (n + TR_ROWS - 1) / TR_ROWS);
+    if (g->b) colsum_add(c, GRAD(g->b), dy, n, out, (size_t)out);
     sail_gemm(c->pool, out, in, n, dyT, n, x, in, 0, NULL, 1.0f, GRAD(g->w), in);
     if (dx) sail_gemm(c->pool, n, in, out, dy, out, l->w, in, 0, NULL, dx_beta, dx, in);
     tc_release(c, mark);
