@@ -198,9 +198,7 @@ static sail_status init_tensor(void *ctx, const char *name, int64_t rows, int64_
     }
     float *p = it->next;
     it->next += n;
-    for (size_t i = 0; i < n; i++)
-        p[i] = init == SAIL_INIT_ONE ? 1.0f : init == SAIL_INIT_ZERO ? 0.0f
-                                                                      : 0.02f * sail_rng_normal(&it->rng);
+    sail_weights_init_values(p, n, init, &it->rng);
     *slot = p;
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
     return gguf_add_tensor(it->w, name, GGUF_T_F32, rows == 1 ? 1 : 2, ne, p);

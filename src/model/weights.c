@@ -51,6 +51,11 @@ static void tower(walk *k, const char *pre, const sail_tower *t, sail_block *blo
     }
 }
 
+void sail_weights_init_values(float *p, size_t n, sail_init_kind init, sail_rng *rng) {
+    for (size_t i = 0; i < n; i++)
+        p[i] = init == SAIL_INIT_ONE ? 1.0f : init == SAIL_INIT_ZERO ? 0.0f : 0.02f * sail_rng_normal(rng);
+}
+
 sail_status sail_weights_alloc_blocks(sail_weights *w, const sail_config *c, sail_error *err) {
     w->text = sail_calloc((size_t)c->text.layers, sizeof *w->text);
     w->vision = sail_calloc((size_t)c->vision.layers, sizeof *w->vision);

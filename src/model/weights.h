@@ -6,6 +6,7 @@
 #define SAIL_WEIGHTS_H
 
 #include "config.h"
+#include "rng.h"
 
 typedef struct sail_linear {
     const float *w;   /* (out, in): a PyTorch Linear weight */
@@ -58,6 +59,11 @@ typedef enum sail_init_kind { SAIL_INIT_NORMAL, SAIL_INIT_ZERO, SAIL_INIT_ONE } 
 typedef sail_status (*sail_weight_visitor)(void *ctx, const char *name, int64_t rows,
                                            int64_t cols, const float **slot,
                                            sail_init_kind init);
+
+/* Fill p (n floats) with a tensor's initial values: 0.02 * N(0, 1) drawn in
+ * order from rng, zeros or ones. Shared by sail_model_write_random and the
+ * trainable model, so the same seed gives the same weights in both. */
+void sail_weights_init_values(float *p, size_t n, sail_init_kind init, sail_rng *rng);
 
 /* Allocate the block arrays of w for c (free with sail_weights_free_blocks). */
 sail_status sail_weights_alloc_blocks(sail_weights *w, const sail_config *c, sail_error *err);
