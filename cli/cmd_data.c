@@ -11,7 +11,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: sail data shapes -n N -o DIR [--seed S] [--size PX] [--lang en,zh]\n"
-            "       sail data emoji -o DIR [--size PX] [--limit N]\n\n"
+            "       sail data emoji -o DIR [--size PX] [--limit N] [--font F] [--emoji-test F]\n"
+            "                       [--cldr DIR]\n\n"
             "shapes: anti-aliased scenes of 1-3 objects (8 shapes, 12 colours, 2 sizes,\n"
             "  5 positions, counts 1-3, plain/gradient/noise backgrounds) with English and\n"
             "  Chinese captions. Writes DIR/images/NNNNNN.png and DIR/train.jsonl,\n"
@@ -26,17 +27,24 @@ static void usage(FILE *f) {
             "  (unicode-cldr-core). Writes DIR/images/<codepoints>.png, DIR/train.jsonl\n"
             "  and DIR/test.jsonl (about 10%% of the emoji, fixed by a hash).\n"
             "    --size PX     image side, 16..1024 (default 128)\n"
-            "    --limit N     stop after N emoji (default: all)\n\n"
+            "    --limit N     stop after N emoji (default: all)\n"
+            "    --font F      colour emoji font (default\n"
+            "                  /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf)\n"
+            "    --emoji-test F  emoji list (default /usr/share/unicode/emoji/emoji-test.txt)\n"
+            "    --cldr DIR    CLDR common/ folder with annotations/{en,zh}.xml (default\n"
+            "                  /usr/share/unicode/cldr/common)\n\n"
             "Each manifest line: {\"text\", \"image\", \"lang\", \"group\"}; every image of\n"
             "a group answers every caption of that group.\n");
 }
 
-static void progress(void *ctx, long done, long total) {
-    double t0 = *(const double *)ctx;
+static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    fprintf(stderr, "\rsail data: %ld/%ld (%.1f s)", done, total, ts.tv_sec + ts.tv_nsec * 1e-9 - t0);
-    if (done == total) fputc('\n', stderr);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void progress(void *ctx, long done, long total) {
+    fprintf(stderr, "\rsail data: %ld/%ld (%.1f s)", done, total, now() - *(const double *)ctx);
 }
 
 static int parse_lang(const char *v, int *en, int *zh) {
@@ -60,7 +68,7 @@ int cmd_data(int argc, char **argv) {
     int shapes = !strcmp(argv[1], "shapes");
     if (!shapes && strcmp(argv[1], "emoji"))
         return cli_fail(2, "data", "unknown generator '%s' (shapes or emoji; see sail data --help)", argv[1]);
-    const char *out = NULL;
+    const char *out = NULL, *font = NULL, *emoji_test = NULL, *cldr = NULL;
     long n = 0, seed = 1, size = 128, limit = 0;
     int en = 1, zh = 1;
     for (int i = 2; i < argc; i++) {
@@ -80,6 +88,12 @@ int cmd_data(int argc, char **argv) {
         } else if (shapes && !strcmp(a, "--lang")) {
             if (parse_lang(v, &en, &zh))
                 return cli_fail(2, "data", "--lang takes en, zh or en,zh, not '%s'", v);
+        } else if (!shapes && !strcmp(a, "--font")) {
+            font = v;
+        } else if (!shapes && !strcmp(a, "--emoji-test")) {
+            emoji_test = v;
+        } else if (!shapes && !strcmp(a, "--cldr")) {
+            cldr = v;
         } else if (!shapes && !strcmp(a, "--limit")) {
             if (cli_parse_int(v, 1, 100000000, &limit))
                 return cli_fail(2, "data", "--limit must be a positive integer, not '%s'", v);
@@ -89,18 +103,26 @@ int cmd_data(int argc, char **argv) {
     }
     if (!out) return cli_fail(2, "data", "-o DIR is required (see sail data --help)");
     if (shapes && !n) return cli_fail(2, "data", "-n N is required (see sail data --help)");
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double t0 = ts.tv_sec + ts.tv_nsec * 1e-9;
+    double t0 = now();
     sail_error err = {0};
     sail_data_stats st;
+    sail_status rc;
     if (shapes) {
         sail_shapes_options o = {n, (uint64_t)seed, (int)size, en, zh};
-        if (sail_data_shapes(out, &o, progress, &t0, &st, &err) != SAIL_OK)
-            return cli_fail(1, "data", "%s", err.msg);
-        fprintf(stderr, "sail data shapes: %ld images; lines: train %ld, val %ld, test %ld, test_novel %ld\n",
-                st.images, st.lines[0], st.lines[1], st.lines[2], st.lines[3]);
-        return 0;
+        rc = sail_data_shapes(out, &o, progress, &t0, &st, &err);
+    } else {
+        sail_emoji_options o = {(int)size, limit, font, emoji_test, cldr};
+        rc = sail_data_emoji(out, &o, progress, &t0, &st, &err);
     }
-    return cli_fail(2, "data", "the emoji generator is not in this build");
+    fputc('\n', stderr);
+    if (rc != SAIL_OK) return cli_fail(1, "data", "%s", err.msg);
+    if (shapes)
+        fprintf(stderr, "sail data shapes: %ld images in %.1f s; lines: train %ld, val %ld, test %ld, "
+                        "test_novel %ld\n",
+                st.images, now() - t0, st.lines[0], st.lines[1], st.lines[2], st.lines[3]);
+    else
+        fprintf(stderr, "sail data emoji: %ld images in %.1f s; lines: train %ld, test %ld; skipped: %ld "
+                        "without a glyph, %ld without a Chinese name\n",
+                st.images, now() - t0, st.lines[0], st.lines[1], st.skipped[0], st.skipped[1]);
+    return 0;
 }

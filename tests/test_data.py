@@ -227,6 +227,149 @@ def caption_tests(tmp):
     tap(r.returncode == 1 and b"/proc/sail-no-such-dir" in r.stderr, "an unwritable -o exits 1 naming it")
 
 
+# ---------------------------------------------------------------- emoji --
+
+FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
+EMOJI_TEST = "/usr/share/unicode/emoji/emoji-test.txt"
+CLDR = "/usr/share/unicode/cldr/common"
+PICKS = ["1F600", "2764 FE0F", "1F44D 1F3FD", "1F468 200D 1F469 200D 1F467 200D 1F466", "0023 FE0F 20E3",
+         "1F1E8 1F1F3", "1F3F4 E0067 E0062 E0065 E006E E0067 E007F", "2764 FE0F 200D 1F525", "1FAE8", "1F9D1 200D 1F384"]
+
+
+def cldr_annotations(lang):
+    """cp without U+FE0F -> (tts name, [keywords]), read with ElementTree."""
+    import xml.etree.ElementTree as ET
+    out = {}
+    for sub in ["annotations", "annotationsDerived"]:
+        path = os.path.join(CLDR, sub, lang + ".xml")
+        if not os.path.exists(path):
+            continue
+        for a in ET.parse(path).getroot().iter("annotation"):
+            key = a.get("cp").replace("\ufe0f", "")
+            name, kw = out.get(key, (None, None))
+            if a.get("type") == "tts":
+                name = name or a.text
+            else:
+                kw = kw or a.text.split(" | ")
+            out[key] = (name, kw)
+    return out
+
+
+def fnv1a(s):
+    h = 0xcbf29ce484222325
+    for b in s.encode():
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def emoji_oracle(font, text, side):
+    """PIL draws the shaped glyph on white at the strike size; pad to a
+    centred square; PIL bicubic resize."""
+    w, h = font.getbbox(text)[2:]
+    im = Image.new("RGB", (w, h), (255, 255, 255))
+    ImageDraw.Draw(im).text((0, 0), text, font=font, embedded_color=True)
+    sq = max(w, h)
+    canvas = Image.new("RGB", (sq, sq), (255, 255, 255))
+    canvas.paste(im, ((sq - w) // 2, (sq - h) // 2))
+    return np.asarray(canvas.resize((side, side), Image.BICUBIC)).astype(int)
+
+
+def emoji_tests(tmp):
+    missing = [p for p, pkg in [(FONT, "fonts-noto-color-emoji"), (EMOJI_TEST, "unicode-data"),
+                                (os.path.join(CLDR, "annotations", "zh.xml"), "unicode-cldr-core")]
+               if not os.path.exists(p)]
+    if missing:
+        print(f"skip - emoji: {', '.join(missing)} absent (scripts/install-deps.sh installs the Debian packages)")
+        return
+    from PIL import ImageFont, features
+    layout = ImageFont.Layout.RAQM if features.check("raqm") else ImageFont.Layout.BASIC
+    font = ImageFont.truetype(FONT, 109, layout_engine=layout)
+    names = {}
+    lines = []
+    for line in open(EMOJI_TEST, encoding="utf-8"):
+        if "; fully-qualified" in line:
+            seq = " ".join(line.split(";")[0].split())
+            names[seq] = line.split("#", 1)[1].strip().split(" ", 2)[2]
+            if seq in PICKS:
+                lines.append(line)
+    lines.append("1F600 1F600 ; fully-qualified # 😀😀 E1.0 two faces (no single glyph)\n")
+    et = os.path.join(tmp, "emoji-test.txt")
+    with open(et, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+    out = os.path.join(tmp, "emoji")
+    r = sail("data", "emoji", "-o", out, "--size", 64, "--emoji-test", et)
+    if r.returncode:
+        tap(False, "sail data emoji on a chosen list: " + r.stderr.decode(errors="replace"))
+        return
+    zh, en = cldr_annotations("zh"), cldr_annotations("en")
+    picks = [p for p in PICKS if p in names]
+    key = lambda seq: "".join(chr(int(c, 16)) for c in seq.split()).replace("\ufe0f", "")
+    want_skip_zh = sum(1 for p in picks if not zh.get(key(p), (None,))[0])
+    tap(f"1 without a glyph, {want_skip_zh} without a Chinese name".encode() in r.stderr,
+        f"the sequence with no single glyph and the {want_skip_zh} emoji CLDR has no Chinese name for are "
+        "skipped and counted")
+    got = {}
+    split_ok = True
+    for split in ["train", "test"]:
+        for l in open(os.path.join(out, split + ".jsonl"), encoding="utf-8"):
+            d = json.loads(l)
+            got.setdefault(d["group"], set()).add((d["lang"], d["text"], d["image"]))
+            split_ok &= (fnv1a(d["group"]) % 10 == 0) == (split == "test")
+    bad = []
+    for p in picks:
+        name, kw = zh.get(key(p), (None, None))
+        if not name:
+            if p in got:
+                bad.append(f"{p} has no zh name but was written")
+            continue
+        image = "images/" + "-".join(c.lower() for c in p.split()) + ".png"
+        want = [("en", names[p]), ("zh", name)]
+        if kw and len(kw) >= 2:
+            want.append(("zh", "，".join(kw)))
+        ekw = en.get(key(p), (None, None))[1]
+        if ekw and len(ekw) >= 2:
+            want.append(("en", ", ".join(ekw)))
+        want = {(lg, t, image) for i, (lg, t) in enumerate(want) if (lg, t) not in want[:i]}
+        if got.get(p) != want:
+            bad.append(f"{p}: {sorted(got.get(p, []))} != {sorted(want)}")
+    for b in bad:
+        print("# " + b)
+    tap(not bad and "1F600" in got, f"names and keywords of {len(picks)} emoji match emoji-test.txt and CLDR "
+        f"(read by ElementTree), e.g. 1F600 zh '{zh.get(key('1F600'), ('?',))[0]}'")
+    tap(split_ok, "train/test split is FNV-1a(group) % 10 == 0 -> test")
+    worst, blank = [], []
+    for p in sorted(got):
+        if layout == ImageFont.Layout.BASIC and " " in p:
+            continue
+        b = np.asarray(Image.open(os.path.join(out, next(iter(got[p]))[2])).convert("RGB")).astype(int)
+        a = emoji_oracle(font, "".join(chr(int(c, 16)) for c in p.split()), 64)
+        worst.append((np.abs(a - b).max(), p))
+        if b.std() < 20 or (b < 200).mean() < 0.1:
+            blank.append(p)
+    tap(not blank, f"no emoji image is blank ({blank})")
+    tap(worst and max(worst)[0] <= 2,
+        f"{len(worst)} emoji images = PIL's drawing of the font (layout {layout.name}) padded and bicubic-resized, "
+        f"max |diff| {max(worst)[0] if worst else '-'} (<= 2)")
+
+    r = sail("data", "emoji", "-o", os.path.join(tmp, "e30"), "--limit", 30, "--size", 48)
+    imgs = {json.loads(l)["image"] for s in ["train", "test"]
+            for l in open(os.path.join(tmp, "e30", s + ".jsonl"), encoding="utf-8")} if r.returncode == 0 else set()
+    tap(len(imgs) == 30 and all(Image.open(os.path.join(tmp, "e30", i)).size == (48, 48) for i in imgs),
+        "--limit 30 --size 48 on the Debian files: 30 images of 48x48")
+    for opt, path, pkg in [("--font", "/nonexistent/emoji.ttf", "fonts-noto-color-emoji"),
+                           ("--emoji-test", "/nonexistent/emoji-test.txt", "unicode-data"),
+                           ("--cldr", "/nonexistent/cldr", "unicode-cldr-core")]:
+        r = sail("data", "emoji", "-o", os.path.join(tmp, "e0"), opt, path)
+        tap(r.returncode == 1 and path.encode() in r.stderr and pkg.encode() in r.stderr,
+            f"a missing {opt} file exits 1 naming it and the package {pkg}")
+    bad_cldr = os.path.join(tmp, "cldr")
+    os.makedirs(os.path.join(bad_cldr, "annotations"))
+    with open(os.path.join(bad_cldr, "annotations", "zh.xml"), "w") as f:
+        f.write("<ldml><annotations><annotation cp='x'>broken</annotations>")
+    r = sail("data", "emoji", "-o", os.path.join(tmp, "e0"), "--cldr", bad_cldr, "--emoji-test", et)
+    tap(r.returncode == 1 and b"not well-formed" in r.stderr, "malformed CLDR XML is an error naming the file")
+
+
 def main():
     if not os.access(SAIL, os.X_OK):
         print(f"skip - {SAIL} is not built")
@@ -234,6 +377,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         oracle_tests(tmp)
         caption_tests(tmp)
+        emoji_tests(tmp)
     print(f"# {n_test - n_fail} passed, {n_fail} failed")
     return 1 if n_fail else 0
 
