@@ -20,6 +20,7 @@ static const struct command {
     {"vocab", cmd_vocab, "train a WordPiece vocabulary from a text corpus"},
     {"preprocess", cmd_preprocess, "write an image as the float tensor a model receives (.npy)"},
     {"quantize", cmd_quantize, "store a model's weights as f16, bf16 or q8_0"},
+    {"data", cmd_data, "generate training data: shapes scenes or Noto emoji, with en/zh captions"},
 };
 
 int cli_fail(int status, const char *cmd, const char *fmt, ...) {
