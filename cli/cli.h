@@ -7,6 +7,7 @@
 
 #include "sail.h"
 
+int cmd_convert(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_init(int argc, char **argv);

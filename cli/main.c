@@ -12,6 +12,7 @@ static const struct command {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
+    {"convert", cmd_convert, "import a Hugging Face CLIP, Chinese-CLIP, BERT or ViT folder"},
     {"embed", cmd_embed, "embed texts, images or text+image pairs into vectors"},
     {"info", cmd_info, "show a model file's configuration, parameters and tensors"},
     {"init", cmd_init, "create a model with seeded random weights"},

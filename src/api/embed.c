@@ -46,6 +46,14 @@ sail_status sail_tokenize(const sail_model *m, const char *text, size_t len, int
     if (!m || !text || !ids) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model, text or ids is NULL");
     const sail_config *c = &m->cfg;
     size_t n = 0, cap = (size_t)c->context - 2;
+    if (m->bpe) {
+        /* CLIP: the first context-2 pieces between start and end of text. */
+        sail_status s = sail_bpe_encode(m->bpe, text, len, ids + 1, cap, &n, err);
+        if (!s) s = sail_bpe_context(ids + 1, SAIL_MIN(n, cap), c->cls_id, c->sep_id, c->pad_id,
+                                     c->context, ids, n_real, err);
+        return s;
+    }
+    if (!m->tok) return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no text encoder (it embeds images only)");
     /* Pieces are written after [CLS] in place: only the first context-2 count. */
     sail_status s = sail_wordpiece_encode(m->tok, text, len, ids + 1, cap, &n, err);
     if (!s) s = sail_wordpiece_context(ids + 1, SAIL_MIN(n, cap), c->cls_id, c->sep_id, c->pad_id,
