@@ -479,6 +479,54 @@ def preprocess(path, size, crop, resample, mean, std):
     return torch.from_numpy(x.transpose(2, 0, 1).copy())
 
 
+# --------------------------------------------------------- test models --
+
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+def make_clip_folder(d):
+    """A small CLIPModel folder without weights (config, tokenizer,
+    preprocessor); returns the seeded model. Text: quick_gelu, argmax EOS
+    pooling (eos_token_id 2); vision: gelu; logit_scale 4.2."""
+    os.makedirs(d)
+    n_vocab = write_clip_tokenizer(d)
+    cfg = {
+        "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 24,
+        "logit_scale_init_value": 2.6592,
+        "text_config": {"vocab_size": n_vocab, "hidden_size": 32, "intermediate_size": 64,
+                        "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 77,
+                        "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5, "eos_token_id": 2},
+        "vision_config": {"hidden_size": 32, "intermediate_size": 80, "num_hidden_layers": 2,
+                          "num_attention_heads": 2, "image_size": 32, "patch_size": 8,
+                          "hidden_act": "gelu", "layer_norm_eps": 1e-5},
+    }
+    torch.manual_seed(0)
+    model = randomize(CLIPModel(cfg), 1).eval()
+    with torch.no_grad():
+        model.logit_scale.fill_(4.2)
+    write_json(os.path.join(d, "config.json"), cfg)
+    write_json(os.path.join(d, "preprocessor_config.json"), {
+        "crop_size": {"height": 32, "width": 32}, "do_center_crop": True, "do_normalize": True,
+        "do_resize": True, "image_mean": CLIP_MEAN, "image_std": CLIP_STD, "resample": 3,
+        "size": {"shortest_edge": 32}, "image_processor_type": "CLIPImageProcessor"})
+    return model
+
+
+def make_vit_folder(d):
+    """A small ViTModel folder without weights; returns the seeded model."""
+    os.makedirs(d)
+    cfg = {"architectures": ["ViTModel"], "model_type": "vit", "hidden_size": 32, "intermediate_size": 64,
+           "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": 32, "patch_size": 8,
+           "num_channels": 3, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "qkv_bias": True}
+    model = randomize(ViTModel(cfg), 6).eval()
+    write_json(os.path.join(d, "config.json"), cfg)
+    write_json(os.path.join(d, "preprocessor_config.json"), {
+        "do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": [0.5] * 3,
+        "image_std": [0.5] * 3, "resample": 2, "rescale_factor": 1 / 255, "size": {"height": 32, "width": 32}})
+    return model
+
+
 # ------------------------------------------------------------------ sail --
 
 def run(args, **kw):
@@ -500,9 +548,3 @@ def embed(model, flag, inputs, tmp):
     return np.load(os.path.join(tmp, "e.npy"))
 
 
-def tokenize(model, text, tmp):
-    p = os.path.join(tmp, "t.txt")
-    with open(p, "w", encoding="utf-8") as f:
-        f.write(text + "\n")
-    r = run(["tokenize", "--model", model, p])
-    return r

@@ -64,16 +64,8 @@ def bert_case(tmp):
 
 def vit_case(tmp):
     d = os.path.join(tmp, "vit")
-    os.makedirs(d)
-    cfg = {"architectures": ["ViTModel"], "model_type": "vit", "hidden_size": 32, "intermediate_size": 64,
-           "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": 32, "patch_size": 8,
-           "num_channels": 3, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "qkv_bias": True}
-    model = O.randomize(O.ViTModel(cfg), 6).eval()
-    O.write_json(os.path.join(d, "config.json"), cfg)
+    model = O.make_vit_folder(d)
     mean, std = [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
-    O.write_json(os.path.join(d, "preprocessor_config.json"), {
-        "do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": mean, "image_std": std,
-        "resample": 2, "rescale_factor": 1 / 255, "size": {"height": 32, "width": 32}})
     O.write_safetensors(os.path.join(d, "model.safetensors"), O.state_numpy(model))
     imgs = O.write_images(tmp)
     pix = torch.stack([O.preprocess(p, 32, 0, 2, mean, std) for p in imgs])

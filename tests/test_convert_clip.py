@@ -20,8 +20,7 @@ except ImportError as e:  # pragma: no cover
     print("skip - needs Debian's python3-torch and python3-numpy (%s)" % e)
     sys.exit(0)
 
-CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+CLIP_MEAN, CLIP_STD = O.CLIP_MEAN, O.CLIP_STD
 TEXTS = [0, 1, 2, 3, 5, 8]       # golden lines (CLIP BPE matches them exactly)
 CN_TEXTS = [0, 1, 72, 75, 79]
 
@@ -33,27 +32,7 @@ def clip_case(tmp):
         print("skip - ../shared/golden (CLIP BPE merges and golden ids) is absent")
         return
     d = os.path.join(tmp, "clip")
-    os.makedirs(d)
-    n_vocab = O.write_clip_tokenizer(d)
-    cfg = {
-        "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 24,
-        "logit_scale_init_value": 2.6592,
-        "text_config": {"vocab_size": n_vocab, "hidden_size": 32, "intermediate_size": 64,
-                        "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 77,
-                        "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5, "eos_token_id": 2},
-        "vision_config": {"hidden_size": 32, "intermediate_size": 80, "num_hidden_layers": 2,
-                          "num_attention_heads": 2, "image_size": 32, "patch_size": 8,
-                          "hidden_act": "gelu", "layer_norm_eps": 1e-5},
-    }
-    torch.manual_seed(0)
-    model = O.randomize(O.CLIPModel(cfg), 1).eval()
-    with torch.no_grad():
-        model.logit_scale.fill_(4.2)
-    O.write_json(os.path.join(d, "config.json"), cfg)
-    O.write_json(os.path.join(d, "preprocessor_config.json"), {
-        "crop_size": {"height": 32, "width": 32}, "do_center_crop": True, "do_normalize": True,
-        "do_resize": True, "image_mean": CLIP_MEAN, "image_std": CLIP_STD, "resample": 3,
-        "size": {"shortest_edge": 32}, "image_processor_type": "CLIPImageProcessor"})
+    model = O.make_clip_folder(d)
     st = O.state_numpy(model)
     st["text_model.embeddings.position_ids"] = np.arange(77, dtype=np.int64)[None]
     O.write_safetensors(os.path.join(d, "model.safetensors"), st)

@@ -5,6 +5,7 @@
 
 #include "safetensors.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,10 +17,13 @@ typedef enum kind {
 } kind;
 
 /* The globals a state dict needs; nothing else can be named. */
-enum { G_ORDERED_DICT, G_REBUILD, G_FLOAT, G_HALF, G_BF16, N_GLOBALS };
+enum { G_ORDERED_DICT, G_REBUILD, G_FLOAT, G_HALF, G_BF16, G_LONG, N_GLOBALS };
+/* LongStorage: integer buffers such as position_ids, which checkpoints
+ * carry beside the weights; the converter reads no integer tensor. */
 static const char *const globals[N_GLOBALS][2] = {
     {"collections", "OrderedDict"}, {"torch._utils", "_rebuild_tensor_v2"},
-    {"torch", "FloatStorage"}, {"torch", "HalfStorage"}, {"torch", "BFloat16Storage"}};
+    {"torch", "FloatStorage"}, {"torch", "HalfStorage"}, {"torch", "BFloat16Storage"},
+    {"torch", "LongStorage"}};
 
 typedef struct val {
     kind k;
@@ -45,9 +49,14 @@ typedef struct vm {
     sail_status s;
 } vm;
 
-static sail_status fail(vm *m, sail_status st, const char *fmt, const char *a, long long b) {
+static sail_status fail(vm *m, sail_status st, const char *fmt, ...) SAIL_PRINTF(3, 4);
+
+static sail_status fail(vm *m, sail_status st, const char *fmt, ...) {
     char msg[400];
-    snprintf(msg, sizeof msg, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     if (!m->s) m->s = sail_set_error(m->err, st, "pickle byte %lld: %s",
                                      (long long)(m->p - m->start), msg);
     return m->s;
@@ -57,12 +66,12 @@ static val *new_val(vm *m, kind k) {
     if (m->n_all == m->all_cap) {
         size_t cap = m->all_cap ? m->all_cap * 2 : 256;
         if (cap > MAX_ITEMS) {
-            fail(m, SAIL_ERR_LIMIT, "%smore than 2^24 objects%lld", "", 0);
+            fail(m, SAIL_ERR_LIMIT, "more than 2^24 objects");
             return NULL;
         }
         val **a = sail_realloc(m->all, cap * sizeof *a);
         if (!a) {
-            fail(m, SAIL_ERR_NOMEM, "%sout of memory%lld", "", 0);
+            fail(m, SAIL_ERR_NOMEM, "out of memory");
             return NULL;
         }
         m->all = a;
@@ -70,7 +79,7 @@ static val *new_val(vm *m, kind k) {
     }
     val *v = sail_calloc(1, sizeof *v);
     if (!v) {
-        fail(m, SAIL_ERR_NOMEM, "%sout of memory%lld", "", 0);
+        fail(m, SAIL_ERR_NOMEM, "out of memory");
         return NULL;
     }
     v->k = k;
@@ -83,7 +92,7 @@ static int push(vm *m, val *v) {
     if (m->sp == m->scap) {
         size_t cap = m->scap ? m->scap * 2 : 64;
         val **s = cap <= MAX_STACK ? sail_realloc(m->stack, cap * sizeof *s) : NULL;
-        if (!s) return fail(m, SAIL_ERR_LIMIT, "%sthe stack grows past its limit%lld", "", 0), 0;
+        if (!s) return fail(m, SAIL_ERR_LIMIT, "the stack grows past its limit"), 0;
         m->stack = s;
         m->scap = cap;
     }
@@ -93,7 +102,7 @@ static int push(vm *m, val *v) {
 
 static val *pop(vm *m) {
     if (!m->sp || m->stack[m->sp - 1]->k == K_MARK) {
-        fail(m, SAIL_ERR_FORMAT, "%sthe stack is empty%lld", "", 0);
+        fail(m, SAIL_ERR_FORMAT, "the stack is empty");
         return NULL;
     }
     return m->stack[--m->sp];
@@ -103,7 +112,7 @@ static int add_item(vm *m, val *c, val *x) {
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 4;
         val **it = cap <= MAX_ITEMS ? sail_realloc(c->items, cap * sizeof *it) : NULL;
-        if (!it) return fail(m, SAIL_ERR_LIMIT, "%sa container is too large%lld", "", 0), 0;
+        if (!it) return fail(m, SAIL_ERR_LIMIT, "a container is too large"), 0;
         c->items = it;
         c->cap = cap;
     }
@@ -115,7 +124,7 @@ static int add_item(vm *m, val *c, val *x) {
 static long find_mark(vm *m) {
     for (size_t i = m->sp; i-- > 0;)
         if (m->stack[i]->k == K_MARK) return (long)i;
-    fail(m, SAIL_ERR_FORMAT, "%sno MARK on the stack%lld", "", 0);
+    fail(m, SAIL_ERR_FORMAT, "no MARK on the stack");
     return -1;
 }
 
@@ -131,7 +140,7 @@ static val *pop_to_mark(vm *m, kind k) {
 }
 
 static int need(vm *m, size_t n) {
-    if ((size_t)(m->end - m->p) < n) return fail(m, SAIL_ERR_FORMAT, "%struncated pickle%lld", "", 0), 0;
+    if ((size_t)(m->end - m->p) < n) return fail(m, SAIL_ERR_FORMAT, "truncated pickle"), 0;
     return 1;
 }
 
@@ -142,13 +151,13 @@ static uint64_t le(const uint8_t *p, int n) {
 }
 
 static int memo_put(vm *m, uint64_t idx) {
-    if (!m->sp) return fail(m, SAIL_ERR_FORMAT, "%sPUT with an empty stack%lld", "", 0), 0;
-    if (idx >= MAX_MEMO) return fail(m, SAIL_ERR_LIMIT, "%smemo index %lld is past the limit", "", (long long)idx), 0;
+    if (!m->sp) return fail(m, SAIL_ERR_FORMAT, "PUT with an empty stack"), 0;
+    if (idx >= MAX_MEMO) return fail(m, SAIL_ERR_LIMIT, "memo index %llu is past the limit", (unsigned long long)idx), 0;
     if (idx >= m->memo_cap) {
         size_t cap = m->memo_cap ? m->memo_cap : 64;
         while (cap <= idx) cap *= 2;
         val **mm = sail_realloc(m->memo, cap * sizeof *mm);
-        if (!mm) return fail(m, SAIL_ERR_NOMEM, "%sout of memory%lld", "", 0), 0;
+        if (!mm) return fail(m, SAIL_ERR_NOMEM, "out of memory"), 0;
         memset(mm + m->memo_cap, 0, (cap - m->memo_cap) * sizeof *mm);
         m->memo = mm;
         m->memo_cap = cap;
@@ -160,7 +169,7 @@ static int memo_put(vm *m, uint64_t idx) {
 
 static int memo_get(vm *m, uint64_t idx) {
     if (idx >= m->memo_cap || !m->memo[idx])
-        return fail(m, SAIL_ERR_FORMAT, "%sGET of unset memo entry %lld", "", (long long)idx), 0;
+        return fail(m, SAIL_ERR_FORMAT, "GET of unset memo entry %llu", (unsigned long long)idx), 0;
     return push(m, m->memo[idx]);
 }
 
@@ -176,14 +185,14 @@ static int global(vm *m, const char *mod, size_t ml, const char *name, size_t nl
     snprintf(what, sizeof what, "%.*s.%.*s", (int)SAIL_MIN(ml, 60), mod, (int)SAIL_MIN(nl, 60), name);
     return fail(m, SAIL_ERR_UNSUPPORTED,
                 "the pickle refers to %s, which sail refuses to load (only tensors and dicts are "
-                "allowed; nothing is executed)%lld", what, 0), 0;
+                "allowed; nothing is executed)", what), 0;
 }
 
 /* GLOBAL's operands: two newline-terminated lines. */
 static int op_global(vm *m) {
     const uint8_t *a = m->p, *nl1 = memchr(a, '\n', (size_t)(m->end - a));
     const uint8_t *b = nl1 ? nl1 + 1 : NULL, *nl2 = b ? memchr(b, '\n', (size_t)(m->end - b)) : NULL;
-    if (!nl2) return fail(m, SAIL_ERR_FORMAT, "%struncated GLOBAL%lld", "", 0), 0;
+    if (!nl2) return fail(m, SAIL_ERR_FORMAT, "truncated GLOBAL"), 0;
     m->p = nl2 + 1;
     return global(m, (const char *)a, (size_t)(nl1 - a), (const char *)b, (size_t)(nl2 - b));
 }
@@ -202,14 +211,15 @@ static int op_persid(vm *m) {
         pid->items[1]->k != K_GLOBAL || pid->items[1]->i < G_FLOAT || pid->items[2]->k != K_STR ||
         pid->items[3]->k != K_STR || !is_int(pid->items[4]) || pid->items[4]->i < 0 ||
         pid->items[2]->len == 0 || pid->items[2]->len >= 32)
-        return fail(m, SAIL_ERR_UNSUPPORTED, "%sa persistent id that is not a float/half/bfloat16 storage%lld", "", 0), 0;
+        return fail(m, SAIL_ERR_UNSUPPORTED, "a persistent id that is not a float/half/bfloat16/long storage"), 0;
     const val *key = pid->items[2];
     for (size_t i = 0; i < key->len; i++)
         if (!((key->s[i] >= '0' && key->s[i] <= '9') || (key->s[i] >= 'a' && key->s[i] <= 'z') ||
               (key->s[i] >= 'A' && key->s[i] <= 'Z') || key->s[i] == '_'))
-            return fail(m, SAIL_ERR_FORMAT, "%sa storage key with a character other than [A-Za-z0-9_]%lld", "", 0), 0;
+            return fail(m, SAIL_ERR_FORMAT, "a storage key with a character other than [A-Za-z0-9_]"), 0;
     if (!(t = new_val(m, K_STORAGE))) return 0;
-    static const int dt[] = {[G_FLOAT] = SAIL_ST_F32, [G_HALF] = SAIL_ST_F16, [G_BF16] = SAIL_ST_BF16};
+    static const int dt[] = {[G_FLOAT] = SAIL_ST_F32, [G_HALF] = SAIL_ST_F16, [G_BF16] = SAIL_ST_BF16,
+                             [G_LONG] = SAIL_ST_I64};
     t->dtype = dt[pid->items[1]->i];
     t->s = key->s;
     t->len = key->len;
@@ -223,21 +233,21 @@ static int op_reduce(vm *m) {
     val *args = pop(m), *fn = pop(m);
     if (!args || !fn) return 0;
     if (fn->k != K_GLOBAL || args->k != K_TUPLE)
-        return fail(m, SAIL_ERR_UNSUPPORTED, "%sREDUCE of something other than an allowed global%lld", "", 0), 0;
+        return fail(m, SAIL_ERR_UNSUPPORTED, "REDUCE of something other than an allowed global"), 0;
     if (fn->i == G_ORDERED_DICT) {
-        if (args->n) return fail(m, SAIL_ERR_UNSUPPORTED, "%sOrderedDict with arguments%lld", "", 0), 0;
+        if (args->n) return fail(m, SAIL_ERR_UNSUPPORTED, "OrderedDict with arguments"), 0;
         return push(m, new_val(m, K_DICT));
     }
     if (fn->i != G_REBUILD)
-        return fail(m, SAIL_ERR_UNSUPPORTED, "%sa storage type called as a function%lld", "", 0), 0;
+        return fail(m, SAIL_ERR_UNSUPPORTED, "a storage type called as a function"), 0;
     if ((args->n != 6 && args->n != 7) || args->items[0]->k != K_STORAGE || !is_int(args->items[1]) ||
         args->items[1]->i < 0 || args->items[2]->k != K_TUPLE || args->items[3]->k != K_TUPLE ||
         args->items[2]->n != args->items[3]->n || args->items[2]->n > SAIL_PKL_MAX_DIMS)
-        return fail(m, SAIL_ERR_FORMAT, "%s_rebuild_tensor_v2 with unexpected arguments%lld", "", 0), 0;
+        return fail(m, SAIL_ERR_FORMAT, "_rebuild_tensor_v2 with unexpected arguments"), 0;
     for (size_t i = 0; i < args->items[2]->n; i++)
         if (!is_int(args->items[2]->items[i]) || !is_int(args->items[3]->items[i]) ||
             args->items[2]->items[i]->i < 0 || args->items[3]->items[i]->i < 0)
-            return fail(m, SAIL_ERR_FORMAT, "%sa tensor size or stride that is not a non-negative integer%lld", "", 0), 0;
+            return fail(m, SAIL_ERR_FORMAT, "a tensor size or stride that is not a non-negative integer"), 0;
     val *t = new_val(m, K_TENSOR);
     if (!t) return 0;
     t->storage = args->items[0];
@@ -250,9 +260,9 @@ static int op_reduce(vm *m) {
 
 static int set_items(vm *m, long mk) {
     if (mk < 1 || (m->sp - (size_t)mk - 1) % 2)
-        return fail(m, SAIL_ERR_FORMAT, "%sSETITEMS with an odd number of entries%lld", "", 0), 0;
+        return fail(m, SAIL_ERR_FORMAT, "SETITEMS with an odd number of entries"), 0;
     val *d = m->stack[mk - 1];
-    if (d->k != K_DICT) return fail(m, SAIL_ERR_FORMAT, "%sSETITEM(S) on something that is not a dict%lld", "", 0), 0;
+    if (d->k != K_DICT) return fail(m, SAIL_ERR_FORMAT, "SETITEM(S) on something that is not a dict"), 0;
     for (size_t i = (size_t)mk + 1; i < m->sp; i++)
         if (!add_item(m, d, m->stack[i])) return 0;
     m->sp = (size_t)mk;
@@ -270,7 +280,7 @@ static int step(vm *m) {
     case 0x93: {                                                  /* STACK_GLOBAL */
         val *name = pop(m), *mod = pop(m);
         if (!name || !mod || name->k != K_STR || mod->k != K_STR)
-            return fail(m, SAIL_ERR_FORMAT, "%sSTACK_GLOBAL without two strings%lld", "", 0), 0;
+            return fail(m, SAIL_ERR_FORMAT, "STACK_GLOBAL without two strings"), 0;
         return global(m, mod->s, mod->len, name->s, name->len);
     }
     case 'q': return need(m, 1) && memo_put(m, *m->p++);          /* BINPUT */
@@ -307,7 +317,7 @@ static int step(vm *m) {
     case 0x8a: {                                                  /* LONG1 */
         if (!need(m, 1)) return 0;
         int w = *m->p++;
-        if (w > 8) return fail(m, SAIL_ERR_FORMAT, "%sLONG1 of %lld bytes", "", w), 0;
+        if (w > 8) return fail(m, SAIL_ERR_FORMAT, "LONG1 of %d bytes", w), 0;
         if (!need(m, (size_t)w)) return 0;
         n = le(m->p, w);
         if (w && w < 8 && (m->p[w - 1] & 0x80)) n |= ~(uint64_t)0 << (8 * w); /* sign-extend */
@@ -322,11 +332,11 @@ static int step(vm *m) {
     case 't': return push(m, pop_to_mark(m, K_TUPLE));
     case 0x85: case 0x86: case 0x87: {                            /* TUPLE1..3 */
         size_t k = (size_t)(op - 0x84);
-        if (m->sp < k) return fail(m, SAIL_ERR_FORMAT, "%sTUPLE%lld on a short stack", "", (long long)k), 0;
+        if (m->sp < k) return fail(m, SAIL_ERR_FORMAT, "TUPLE%zu on a short stack", k), 0;
         if (!(v = new_val(m, K_TUPLE))) return 0;
         for (size_t i = m->sp - k; i < m->sp; i++)
             if (m->stack[i]->k == K_MARK || !add_item(m, v, m->stack[i]))
-                return fail(m, SAIL_ERR_FORMAT, "%sa MARK inside TUPLE%lld", "", (long long)k), 0;
+                return fail(m, SAIL_ERR_FORMAT, "a MARK inside TUPLE%zu", k), 0;
         m->sp -= k;
         return push(m, v);
     }
@@ -336,15 +346,15 @@ static int step(vm *m) {
         val *state = pop(m);
         if (!state) return 0;
         if (!m->sp || m->stack[m->sp - 1]->k != K_DICT)
-            return fail(m, SAIL_ERR_UNSUPPORTED, "%sBUILD on something other than a dict%lld", "", 0), 0;
+            return fail(m, SAIL_ERR_UNSUPPORTED, "BUILD on something other than a dict"), 0;
         return 1;
     }
     case 's': {                                                   /* SETITEM */
-        if (m->sp < 3) return fail(m, SAIL_ERR_FORMAT, "%sSETITEM on a short stack%lld", "", 0), 0;
+        if (m->sp < 3) return fail(m, SAIL_ERR_FORMAT, "SETITEM on a short stack"), 0;
         val *x = pop(m), *k = pop(m);
         if (!x || !k) return 0;
         val *d = m->stack[m->sp - 1];
-        if (d->k != K_DICT) return fail(m, SAIL_ERR_FORMAT, "%sSETITEM on something that is not a dict%lld", "", 0), 0;
+        if (d->k != K_DICT) return fail(m, SAIL_ERR_FORMAT, "SETITEM on something that is not a dict"), 0;
         return add_item(m, d, k) && add_item(m, d, x);
     }
     case 'u': {                                                   /* SETITEMS */
@@ -355,7 +365,7 @@ static int step(vm *m) {
         long mk = op == 'a' ? (long)m->sp - 1 : find_mark(m);
         size_t from = op == 'a' ? m->sp - 1 : (size_t)mk + 1;
         if (mk < 1 || m->stack[mk - 1]->k != K_LIST)
-            return fail(m, SAIL_ERR_FORMAT, "%sAPPEND to something that is not a list%lld", "", 0), 0;
+            return fail(m, SAIL_ERR_FORMAT, "APPEND to something that is not a list"), 0;
         for (size_t i = from; i < m->sp; i++)
             if (!add_item(m, m->stack[mk - 1], m->stack[i])) return 0;
         m->sp = op == 'a' ? m->sp - 1 : (size_t)mk;
@@ -364,7 +374,7 @@ static int step(vm *m) {
     default: {
         char c[2] = {op >= 0x20 && op < 0x7f ? (char)op : '?', 0};
         m->p--;
-        return fail(m, SAIL_ERR_UNSUPPORTED, "opcode '%s' (0x%02llx) is not allowed in a state dict", c, op), 0;
+        return fail(m, SAIL_ERR_UNSUPPORTED, "opcode '%s' (0x%02x) is not allowed in a state dict", c, op), 0;
     }
     }
 }
@@ -380,15 +390,15 @@ static int contiguous(const val *size, const val *stride) {
 }
 
 static sail_status collect(vm *m, const val *d, sail_pkl_tensor **out, int *n_out) {
-    if (d->k != K_DICT) return fail(m, SAIL_ERR_FORMAT, "%sthe pickle holds no dict of tensors%lld", "", 0);
+    if (d->k != K_DICT) return fail(m, SAIL_ERR_FORMAT, "the pickle holds no dict of tensors");
     int n = (int)(d->n / 2);
     sail_pkl_tensor *t = sail_calloc(n ? (size_t)n : 1, sizeof *t);
-    if (!t) return fail(m, SAIL_ERR_NOMEM, "%sout of memory%lld", "", 0);
+    if (!t) return fail(m, SAIL_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         const val *k = d->items[2 * i], *v = d->items[2 * i + 1];
         if (k->k != K_STR || v->k != K_TENSOR || !k->len || memchr(k->s, 0, k->len)) {
             sail_pkl_free(t, i);
-            return fail(m, SAIL_ERR_UNSUPPORTED, "%sstate-dict entry %lld is not a named tensor", "", i);
+            return fail(m, SAIL_ERR_UNSUPPORTED, "state-dict entry %d is not a named tensor", i);
         }
         const val *size = v->items[0], *stride = v->items[1], *st = v->storage;
         sail_pkl_tensor *x = &t[i];
@@ -407,7 +417,7 @@ static sail_status collect(vm *m, const val *d, sail_pkl_tensor **out, int *n_ou
             snprintf(nm, sizeof nm, "%.*s", (int)SAIL_MIN(k->len, 80), k->s);
             sail_pkl_free(t, i);
             return fail(m, SAIL_ERR_FORMAT,
-                        "tensor '%s' is not contiguous or lies outside its storage%lld", nm, 0);
+                        "tensor '%s' is not contiguous or lies outside its storage", nm);
         }
         memcpy(x->name, k->s, k->len);
         x->name[k->len] = 0;
@@ -434,8 +444,8 @@ sail_status sail_pkl_state_dict(const uint8_t *data, size_t n, sail_pkl_tensor *
         }
         step(&m);
     }
-    if (!m.s && !stopped) fail(&m, SAIL_ERR_FORMAT, "%struncated pickle (no STOP)%lld", "", 0);
-    if (!m.s && m.sp != 1) fail(&m, SAIL_ERR_FORMAT, "%sSTOP with %lld objects on the stack", "", (long long)m.sp);
+    if (!m.s && !stopped) fail(&m, SAIL_ERR_FORMAT, "truncated pickle (no STOP)");
+    if (!m.s && m.sp != 1) fail(&m, SAIL_ERR_FORMAT, "STOP with %zu objects on the stack", m.sp);
     if (!m.s) collect(&m, m.stack[0], out, n_out);
     for (size_t i = 0; i < m.n_all; i++) {
         sail_free(m.all[i]->items);

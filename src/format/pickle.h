@@ -1,7 +1,8 @@
 /* pickle.h: a restricted unpickler for PyTorch state dicts. It interprets
  * pickle opcodes itself and executes nothing: the only globals it accepts are
  * collections.OrderedDict, torch._utils._rebuild_tensor_v2 and the storage
- * types torch.FloatStorage / HalfStorage / BFloat16Storage, and the only
+ * types torch.FloatStorage / HalfStorage / BFloat16Storage / LongStorage
+ * (integer buffers such as position_ids), and the only
  * calls it "performs" are building a dictionary and recording a tensor's
  * storage key, offset and shape. Any other global or opcode is refused with
  * an error that names it. Sizes (input, stack, memo, objects) are bounded. */
@@ -14,7 +15,7 @@
 
 typedef struct sail_pkl_tensor {
     char *name;                 /* state-dict key (owned) */
-    int dtype;                  /* enum sail_st_dtype: F32, F16 or BF16 */
+    int dtype;                  /* enum sail_st_dtype: F32, F16, BF16 or I64 */
     int n_dims;
     int64_t shape[SAIL_PKL_MAX_DIMS];
     char key[32];               /* storage key: the zip entry ARCHIVE/data/<key> */
