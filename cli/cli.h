@@ -9,6 +9,7 @@
 
 int cmd_bench(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_init(int argc, char **argv);

@@ -13,6 +13,7 @@ static const struct command {
     const char *help;
 } commands[] = {
     {"bench", cmd_bench, "measure embedding throughput and memory of a model"},
+    {"convert", cmd_convert, "import a Hugging Face CLIP, Chinese-CLIP, BERT or ViT folder"},
     {"embed", cmd_embed, "embed texts, images or text+image pairs into vectors"},
     {"info", cmd_info, "show a model file's configuration, parameters and tensors"},
     {"init", cmd_init, "create a model with seeded random weights"},

@@ -4,6 +4,7 @@
 #include "format/quant.h"
 #include "rng.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,7 +92,51 @@ static sail_status load_weights(sail_model *m, sail_error *err) {
     return s;
 }
 
+/* A string array of the file as n NUL-terminated copies (free with
+ * sail_vocab_free). */
+static sail_status str_array(const gguf_file *f, const char *key, char ***out, int *n_out,
+                             sail_error *err) {
+    const gguf_kv *kv = gguf_find_kv(f, key);
+    if (!kv || kv->type != GGUF_VT_ARRAY || kv->v.arr.type != GGUF_VT_STRING || kv->v.arr.n > (1u << 24))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s (an array of at most 2^24 strings) is missing", key);
+    int n = (int)kv->v.arr.n;
+    char **v = sail_calloc(n ? (size_t)n : 1, sizeof *v);
+    if (!v) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        gguf_str g = kv->v.arr.strs[i];
+        if (!(v[i] = sail_malloc(g.len + 1))) {
+            sail_vocab_free(v, n);
+            return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+        }
+        memcpy(v[i], g.ptr, g.len);
+        v[i][g.len] = 0;
+    }
+    *out = v;
+    *n_out = n;
+    return SAIL_OK;
+}
+
+/* CLIP BPE (imported models): the vocabulary plus tokenizer.ggml.merges. */
+static sail_status load_bpe(sail_model *m, sail_error *err) {
+    char **toks = NULL, **merges = NULL;
+    int n = 0, nm = 0;
+    sail_status s = str_array(m->file, "tokenizer.ggml.tokens", &toks, &n, err);
+    if (!s && n != m->cfg.vocab_size)
+        s = sail_set_error(err, SAIL_ERR_FORMAT, "the vocabulary has %d tokens but sail.text.vocab_size is %d",
+                           n, m->cfg.vocab_size);
+    if (!s) s = str_array(m->file, "tokenizer.ggml.merges", &merges, &nm, err);
+    if (!s) {
+        m->bpe = sail_bpe_new((const char *const *)toks, n, (const char *const *)merges, nm, err);
+        if (!m->bpe) s = err ? err->status : SAIL_ERR_FORMAT;
+    }
+    if (toks) sail_vocab_free(toks, n);
+    if (merges) sail_vocab_free(merges, nm);
+    return s;
+}
+
 static sail_status load_tokenizer(sail_model *m, sail_error *err) {
+    if (m->cfg.towers.on && !m->cfg.towers.has_text) return SAIL_OK;
+    if (m->cfg.towers.bpe) return load_bpe(m, err);
     const gguf_kv *kv = gguf_find_kv(m->file, "tokenizer.ggml.tokens");
     if (!kv || kv->type != GGUF_VT_ARRAY || kv->v.arr.type != GGUF_VT_STRING)
         return sail_set_error(err, SAIL_ERR_FORMAT,
@@ -155,6 +200,7 @@ void sail_model_free(sail_model *m) {
     if (!m) return;
     sail_pool_free(m->pool);
     sail_wordpiece_free(m->tok);
+    sail_bpe_free(m->bpe);
     sail_weights_free_blocks(&m->w);
     gguf_close(m->file);
     sail_free(m->deq);
@@ -176,6 +222,12 @@ void sail_model_memory_usage(const sail_model *m, sail_model_memory *out) {
     out->file_bytes = m->file->size;
     out->widened_bytes = m->deq_bytes;
     out->arena_bytes = SAIL_MAX(m->arena.cap, m->arena.high);
+}
+
+float sail_model_logit_scale(const sail_model *m) {
+    /* CLIP's initial temperature 1/0.07 when the file has none. */
+    float v = m->cfg.has_logit_scale ? expf(m->cfg.logit_scale) : 1.0f / 0.07f;
+    return v > 100.0f ? 100.0f : v;
 }
 
 /* ---------------------------------------------------------------- init -- */

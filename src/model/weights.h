@@ -50,6 +50,13 @@ typedef struct sail_weights {
     sail_block *fusion;      /* [fusion.layers] */
     sail_norm fuse_norm;
     sail_linear head;        /* (dim, df) */
+    /* imported ("towers") models only; a NULL bias means none */
+    sail_norm text_final;    /* after the last text layer (CLIP final_layer_norm) */
+    sail_linear text_pooler; /* (dt, dt) BERT pooler, tanh */
+    sail_linear text_out;    /* (dim, dt) text projection, no bias */
+    sail_norm vis_pre;       /* before the first vision layer (CLIP pre_layrnorm) */
+    sail_linear vis_pooler;  /* (dv, dv) ViT pooler, tanh */
+    sail_linear vis_out;     /* (dim, dv) visual projection, no bias */
 } sail_weights;
 
 typedef enum sail_init_kind { SAIL_INIT_NORMAL, SAIL_INIT_ZERO, SAIL_INIT_ONE } sail_init_kind;
