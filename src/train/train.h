@@ -5,6 +5,9 @@
  * InfoNCE loss. The optimiser, data loader, checkpoints and CLI build on this
  * (optim.h, loader.h, checkpoint.h).
  *
+ * A sail_tmodel is not thread-safe: one call at a time (it uses its own
+ * thread pool inside each call).
+ *
  * Determinism: for a fixed thread count, the same parameters and batch give
  * bit-identical loss and gradients (no reductions whose order depends on
  * thread timing), so a resumed run reproduces a straight one exactly. */
