@@ -106,6 +106,7 @@ typedef struct sail_shapes_options {
     uint64_t seed;
     int side;                /* image side, 32..1024 (default 128) */
     int en, zh;              /* caption languages to write */
+    int threads;             /* render threads; 0: one per core, 1: the caller */
 } sail_shapes_options;
 
 typedef struct sail_data_stats {
