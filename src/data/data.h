@@ -121,6 +121,16 @@ sail_status sail_data_shapes(const char *dir, const sail_shapes_options *o,
                              sail_data_progress progress, void *ctx,
                              sail_data_stats *stats, sail_error *err);
 
+#define SAIL_EMOJI_MAX_CPS 16
+
+/* One line of emoji-test.txt ("1F600 ; fully-qualified # 😀 E1.0 grinning
+ * face"). Returns 1 for a fully-qualified emoji (its code points in
+ * cp[0..*n), its name in name), 0 for any other line (comments, other
+ * statuses), -1 for a malformed one (bad or zero code point, surrogate, more
+ * than SAIL_EMOJI_MAX_CPS, no name, a name of name_size bytes or more). */
+int sail_emoji_test_parse(const char *line, uint32_t cp[SAIL_EMOJI_MAX_CPS], int *n, char *name,
+                          size_t name_size);
+
 typedef struct sail_emoji_options {
     int side;                /* output image side, 16..1024 (default 128) */
     long limit;              /* stop after this many emoji (0: all) */

@@ -27,7 +27,6 @@
 #define FONT_PATH "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 #define EMOJI_TEST_PATH "/usr/share/unicode/emoji/emoji-test.txt"
 #define CLDR_DIR "/usr/share/unicode/cldr/common"
-#define MAX_CPS 16
 
 /* ------------------------------------------------------ CLDR annotations -- */
 
@@ -64,7 +63,7 @@ static void strip_fe0f(const char *key, char *out) {
 }
 
 static const ann *ann_find(const ann_set *s, const char *utf8) {
-    char key[MAX_CPS * 4 + 1];
+    char key[SAIL_EMOJI_MAX_CPS * 4 + 1];
     strip_fe0f(utf8, key);
     int32_t i = sail_strmap_get(&s->map, key, strlen(key));
     return i < 0 ? NULL : &s->v[i];
@@ -116,7 +115,7 @@ static sail_status ann_load(ann_set *s, const char *path, sail_error *err) {
         if (n->type != XML_ELEMENT_NODE || xmlStrcmp(n->name, BAD_CAST "annotation")) continue;
         xmlChar *cp = xmlGetProp(n, BAD_CAST "cp"), *type = xmlGetProp(n, BAD_CAST "type");
         xmlChar *text = xmlNodeGetContent(n);
-        if (cp && text && *cp && xmlStrlen(cp) <= MAX_CPS * 4)
+        if (cp && text && *cp && xmlStrlen(cp) <= SAIL_EMOJI_MAX_CPS * 4)
             rc = ann_add(s, (const char *)cp, (const char *)text, type && !xmlStrcmp(type, BAD_CAST "tts"), err);
         xmlFree(cp), xmlFree(type), xmlFree(text);
     }
@@ -144,42 +143,10 @@ static sail_status ann_load_lang(ann_set *s, const char *dir, const char *lang, 
 /* ------------------------------------------------------------ emoji-test -- */
 
 typedef struct emoji {
-    uint32_t cp[MAX_CPS];
+    uint32_t cp[SAIL_EMOJI_MAX_CPS];
     int n;
     char name[160];   /* English CLDR short name from emoji-test.txt */
 } emoji;
-
-/* "1F600 ; fully-qualified # 😀 E1.0 grinning face" -> e. 1 when the line
- * is a fully-qualified emoji, 0 when it is something else, -1 if malformed. */
-static int parse_test_line(const char *line, emoji *e) {
-    const char *semi = strchr(line, ';'), *hash = strchr(line, '#');
-    if (line[0] == '#' || !semi || !hash || hash < semi) return 0;
-    const char *st = semi + 1;
-    while (*st == ' ') st++;
-    if (strncmp(st, "fully-qualified", 15)) return 0;
-    e->n = 0;
-    for (const char *p = line; p < semi;) {
-        while (p < semi && *p == ' ') p++;
-        if (p >= semi) break;
-        char *end;
-        unsigned long v = strtoul(p, &end, 16);
-        if (end == p || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || e->n == MAX_CPS) return -1;
-        e->cp[e->n++] = (uint32_t)v;
-        p = end;
-    }
-    /* after '#': the emoji, the version "E1.0", then the name */
-    const char *p = hash + 1;
-    for (int field = 0; field < 2; field++) {
-        while (*p == ' ') p++;
-        while (*p && *p != ' ') p++;
-    }
-    while (*p == ' ') p++;
-    size_t len = strcspn(p, "\r\n");
-    if (!e->n || !len || len >= sizeof e->name) return -1;
-    memcpy(e->name, p, len);
-    e->name[len] = 0;
-    return 1;
-}
 
 static sail_status load_emoji_test(const char *path, emoji **out, int *n_out, sail_error *err) {
     FILE *f = fopen(path, "r");
@@ -192,8 +159,13 @@ static sail_status load_emoji_test(const char *path, emoji **out, int *n_out, sa
     sail_status rc = SAIL_OK;
     while (rc == SAIL_OK && fgets(line, sizeof line, f)) {
         lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = sail_set_error(err, SAIL_ERR_FORMAT, "%s:%d: line longer than %zu bytes", path, lineno,
+                                sizeof line - 2);
+            break;
+        }
         emoji e;
-        int r = parse_test_line(line, &e);
+        int r = sail_emoji_test_parse(line, e.cp, &e.n, e.name, sizeof e.name);
         if (r < 0) rc = sail_set_error(err, SAIL_ERR_FORMAT, "%s:%d: malformed emoji line", path, lineno);
         if (r <= 0) continue;
         if (n == cap) {
@@ -279,11 +251,14 @@ static sail_status render_glyph(font *f, unsigned gid, int side, sail_image *out
     if (b->pixel_mode != FT_PIXEL_MODE_BGRA || !b->width || !b->rows || b->width > 4096 || b->rows > 4096)
         return sail_set_error(err, SAIL_ERR_FORMAT, "glyph %u: not a colour bitmap", gid);
     int w = (int)b->width, h = (int)b->rows, sq = SAIL_MAX(w, h), x0 = (sq - w) / 2, y0 = (sq - h) / 2;
+    size_t stride = (size_t)(b->pitch < 0 ? -b->pitch : b->pitch);
+    if (stride < (size_t)w * 4) return sail_set_error(err, SAIL_ERR_FORMAT, "glyph %u: bad bitmap pitch", gid);
     sail_image canvas = {sq, sq, sail_malloc((size_t)sq * sq * 3)};
     if (!canvas.rgb) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for a glyph");
     memset(canvas.rgb, 255, (size_t)sq * sq * 3);
     for (int y = 0; y < h; y++) {
-        const uint8_t *s = b->buffer + (ptrdiff_t)y * b->pitch;
+        /* A negative pitch stores the rows bottom-up from buffer. */
+        const uint8_t *s = b->buffer + stride * (size_t)(b->pitch < 0 ? h - 1 - y : y);
         uint8_t *d = canvas.rgb + ((size_t)(y + y0) * sq + x0) * 3;
         for (int x = 0; x < w; x++, s += 4, d += 3) {
             int a = 255 - s[3]; /* premultiplied: over white adds 255 - alpha */
@@ -343,7 +318,7 @@ static sail_status emit(FILE *f, const char *text, const char *image, const char
  * keywords; keyword lines only with two or more keywords, no line twice). */
 static sail_status one_emoji(const char *dir, const emoji *e, const ann *zh, const ann *en, font *ft,
                              unsigned gid, int side, FILE *f, long *lines, sail_error *err) {
-    char group[MAX_CPS * 9], file[MAX_CPS * 9 + 16], utf8[MAX_CPS * 4 + 1];
+    char group[SAIL_EMOJI_MAX_CPS * 9], file[SAIL_EMOJI_MAX_CPS * 9 + 16], utf8[SAIL_EMOJI_MAX_CPS * 4 + 1];
     size_t g = 0, u = 0, fl = 0;
     fl += (size_t)snprintf(file + fl, sizeof file - fl, "images/");
     for (int i = 0; i < e->n; i++) {
@@ -413,7 +388,7 @@ sail_status sail_data_emoji(const char *dir, const sail_emoji_options *o,
             rc = sail_set_error(err, SAIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     }
     for (int i = 0; i < n && rc == SAIL_OK && (!o->limit || st.images < o->limit); i++) {
-        char utf8[MAX_CPS * 4 + 1], group[MAX_CPS * 9];
+        char utf8[SAIL_EMOJI_MAX_CPS * 4 + 1], group[SAIL_EMOJI_MAX_CPS * 9];
         size_t u = 0, g = 0;
         for (int j = 0; j < list[i].n; j++) {
             u += sail_utf8_encode1(list[i].cp[j], utf8 + u);
