@@ -126,7 +126,8 @@ int cmd_data(int argc, char **argv) {
                 st.images, now() - t0, st.lines[0], st.lines[1], st.lines[2], st.lines[3]);
     else
         fprintf(stderr, "sail data emoji: %ld images in %.1f s; lines: train %ld, test %ld; skipped: %ld "
-                        "without a glyph, %ld without a Chinese name\n",
-                st.images, now() - t0, st.lines[0], st.lines[1], st.skipped[0], st.skipped[1]);
+                        "without a glyph, %ld without a Chinese name; %ld keyword lines shared by several "
+                        "emoji dropped\n",
+                st.images, now() - t0, st.lines[0], st.lines[1], st.skipped[0], st.skipped[1], st.skipped[2]);
     return 0;
 }

@@ -112,7 +112,8 @@ typedef struct sail_shapes_options {
 typedef struct sail_data_stats {
     long images;
     long lines[4];           /* per manifest, in the order the generator names */
-    long skipped[4];         /* emoji: no glyph, no zh name, bad sequence, other */
+    long skipped[4];         /* emoji: no glyph, no zh name, keyword lines shared
+                                by several emoji (dropped), unused */
 } sail_data_stats;
 
 /* Write dir/images/NNNNNN.png and dir/{train,val,test,test_novel}.jsonl.

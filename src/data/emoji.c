@@ -314,22 +314,94 @@ static sail_status emit(FILE *f, const char *text, const char *image, const char
     return bad ? sail_set_error(err, SAIL_ERR_IO, "manifest write failed: %s", strerror(errno)) : SAIL_OK;
 }
 
-/* One emoji: image plus up to four lines (en name, zh name, zh keywords, en
- * keywords; keyword lines only with two or more keywords, no line twice). */
-static sail_status one_emoji(const char *dir, const emoji *e, const ann *zh, const ann *en, font *ft,
-                             unsigned gid, int side, FILE *f, long *lines, sail_error *err) {
-    char group[SAIL_EMOJI_MAX_CPS * 9], file[SAIL_EMOJI_MAX_CPS * 9 + 16], utf8[SAIL_EMOJI_MAX_CPS * 4 + 1];
-    size_t g = 0, u = 0, fl = 0;
-    fl += (size_t)snprintf(file + fl, sizeof file - fl, "images/");
+/* The up to four lines of one emoji: en name, zh name, zh keywords, en
+ * keywords (keyword lines only with two or more keywords; no text twice). */
+typedef struct emoji_text {
+    char t[4][1024];
+    int use[4];
+} emoji_text;
+static const char *const text_lang[4] = {"en", "zh", "zh", "en"};
+
+static void emoji_texts(const emoji *e, const ann *zh, const ann *en, emoji_text *x) {
+    snprintf(x->t[0], sizeof x->t[0], "%s", e->name);
+    snprintf(x->t[1], sizeof x->t[1], "%s", zh->name);
+    int nz = zh->keywords ? join_keywords(zh->keywords, "，", x->t[2], sizeof x->t[2]) : 0;
+    int ne = en && en->keywords ? join_keywords(en->keywords, ", ", x->t[3], sizeof x->t[3]) : 0;
+    x->use[0] = x->use[1] = 1, x->use[2] = nz >= 2, x->use[3] = ne >= 2;
+    for (int i = 1; i < 4; i++)
+        for (int j = 0; j < i; j++)
+            if (x->use[i] && x->use[j] && !strcmp(x->t[i], x->t[j])) x->use[i] = 0;
+}
+
+/* How many emoji use each keyword line ("lang\x1ftext" -> count): a keyword
+ * list shared by several emoji (CLDR sorts keywords, so e.g. the two
+ * mixed-skin-tone handshakes get the same list) would make other groups'
+ * images right answers too, so such lines are dropped. */
+typedef struct kw_count {
+    sail_strmap map;
+    char **keys;     /* owned, (n) */
+    int n;
+} kw_count;
+
+static void kw_free(kw_count *k) {
+    for (int i = 0; i < k->n; i++) sail_free(k->keys[i]);
+    sail_free(k->keys);
+    sail_strmap_free(&k->map);
+}
+
+static char *kw_key(int line, const emoji_text *x) {
+    size_t n = strlen(x->t[line]);
+    char *key = sail_malloc(n + 4);
+    if (key) snprintf(key, n + 4, "%s\x1f%s", text_lang[line], x->t[line]);
+    return key;
+}
+
+static int kw_get(const kw_count *k, int line, const emoji_text *x) {
+    char *key = kw_key(line, x);
+    int32_t c = key ? sail_strmap_get(&k->map, key, strlen(key)) : -1;
+    sail_free(key);
+    return c;
+}
+
+static sail_status kw_add(kw_count *k, int line, const emoji_text *x, sail_error *err) {
+    char *key = kw_key(line, x);
+    char **keys = key ? sail_realloc(k->keys, sizeof *keys * (size_t)(k->n + 1)) : NULL;
+    if (!keys) {
+        sail_free(key);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory counting keyword lines");
+    }
+    k->keys = keys;
+    int32_t c = sail_strmap_get(&k->map, key, strlen(key));
+    /* An existing entry keeps its stored key; only a new one needs ours. */
+    if (!sail_strmap_put(&k->map, key, strlen(key), c > 0 ? c + 1 : 1)) {
+        sail_free(key);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory counting keyword lines");
+    }
+    if (c > 0) sail_free(key);
+    else k->keys[k->n++] = key;
+    return SAIL_OK;
+}
+
+/* An emoji that will be written: a single glyph and a Chinese name. */
+typedef struct item {
+    const emoji *e;
+    unsigned gid;
+    const ann *zh, *en;
+} item;
+
+/* Render one emoji and write its lines to f. */
+static sail_status write_item(const char *dir, const item *it, const kw_count *kw, font *ft, int side,
+                              FILE *f, long *lines, long *dropped, sail_error *err) {
+    const emoji *e = it->e;
+    char group[SAIL_EMOJI_MAX_CPS * 9], file[SAIL_EMOJI_MAX_CPS * 9 + 16];
+    size_t g = 0, fl = (size_t)snprintf(file, sizeof file, "images/");
     for (int i = 0; i < e->n; i++) {
         g += (size_t)snprintf(group + g, sizeof group - g, "%s%04X", i ? " " : "", e->cp[i]);
         fl += (size_t)snprintf(file + fl, sizeof file - fl, "%s%04x", i ? "-" : "", e->cp[i]);
-        u += sail_utf8_encode1(e->cp[i], utf8 + u);
     }
-    utf8[u] = 0;
     snprintf(file + fl, sizeof file - fl, ".png");
     sail_image img = {0};
-    sail_status rc = render_glyph(ft, gid, side, &img, err);
+    sail_status rc = render_glyph(ft, it->gid, side, &img, err);
     size_t plen = strlen(dir) + strlen(file) + 2;
     char *path = sail_malloc(plen);
     if (!path) rc = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
@@ -339,20 +411,19 @@ static sail_status one_emoji(const char *dir, const emoji *e, const ann *zh, con
     }
     sail_free(path);
     sail_image_free(&img);
-    char text[4][1024];
-    const char *lang[4] = {"en", "zh", "zh", "en"};
-    snprintf(text[0], sizeof text[0], "%s", e->name);
-    snprintf(text[1], sizeof text[1], "%s", zh->name);
-    int nz = zh->keywords ? join_keywords(zh->keywords, "，", text[2], sizeof text[2]) : 0;
-    int ne = en && en->keywords ? join_keywords(en->keywords, ", ", text[3], sizeof text[3]) : 0;
-    int use[4] = {1, 1, nz >= 2, ne >= 2};
+    emoji_text *x = sail_malloc(sizeof *x);
+    if (!x && rc == SAIL_OK) rc = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (rc == SAIL_OK) emoji_texts(e, it->zh, it->en, x);
     for (int i = 0; i < 4 && rc == SAIL_OK; i++) {
-        for (int j = 0; j < i; j++)
-            if (use[j] && !strcmp(text[i], text[j])) use[i] = 0;
-        if (!use[i]) continue;
-        rc = emit(f, text[i], file, lang[i], group, err);
+        if (!x->use[i]) continue;
+        if (i >= 2 && kw_get(kw, i, x) > 1) {
+            ++*dropped;
+            continue;
+        }
+        rc = emit(f, x->t[i], file, text_lang[i], group, err);
         ++*lines;
     }
+    sail_free(x);
     return rc;
 }
 
@@ -366,7 +437,10 @@ sail_status sail_data_emoji(const char *dir, const sail_emoji_options *o,
     sail_data_stats st = {0};
     ann_set zh = {0}, en = {0};
     emoji *list = NULL;
-    int n = 0;
+    item *items = NULL;
+    kw_count kw = {0};
+    emoji_text *x = NULL;
+    int n = 0, n_items = 0;
     font ft = {0};
     FILE *f[2] = {0};
     static const char *const split_names[2] = {"train", "test"};
@@ -374,8 +448,32 @@ sail_status sail_data_emoji(const char *dir, const sail_emoji_options *o,
     if (rc == SAIL_OK) rc = load_emoji_test(o->emoji_test ? o->emoji_test : EMOJI_TEST_PATH, &list, &n, err);
     if (rc == SAIL_OK) rc = ann_load_lang(&zh, cldr, "zh", err);
     if (rc == SAIL_OK) rc = ann_load_lang(&en, cldr, "en", err);
+    if (rc == SAIL_OK && (!(items = sail_calloc((size_t)n, sizeof *items)) || !(x = sail_malloc(sizeof *x)) ||
+                          !sail_strmap_init(&kw.map, 4 * (size_t)n)))
+        rc = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    /* Pass 1: which emoji have a glyph and a Chinese name, and how many of
+     * them share each keyword line. */
+    for (int i = 0; i < n && rc == SAIL_OK && (!o->limit || n_items < o->limit); i++) {
+        char utf8[SAIL_EMOJI_MAX_CPS * 4 + 1];
+        size_t u = 0;
+        for (int j = 0; j < list[i].n; j++) u += sail_utf8_encode1(list[i].cp[j], utf8 + u);
+        utf8[u] = 0;
+        item it = {&list[i], shape_glyph(&ft, list[i].cp, list[i].n), ann_find(&zh, utf8), ann_find(&en, utf8)};
+        if (!it.gid) {
+            st.skipped[0]++;
+            continue;
+        }
+        if (!it.zh || !it.zh->name) {
+            st.skipped[1]++;
+            continue;
+        }
+        items[n_items++] = it;
+        emoji_texts(it.e, it.zh, it.en, x);
+        for (int l = 2; l < 4 && rc == SAIL_OK; l++)
+            if (x->use[l]) rc = kw_add(&kw, l, x, err);
+    }
     size_t plen = strlen(dir) + 32;
-    char *path = sail_malloc(plen);
+    char *path = rc == SAIL_OK ? sail_malloc(plen) : NULL;
     if (rc == SAIL_OK && !path) rc = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     if (rc == SAIL_OK) rc = sail_data_mkdir(dir, err);
     if (rc == SAIL_OK) {
@@ -387,30 +485,25 @@ sail_status sail_data_emoji(const char *dir, const sail_emoji_options *o,
         if (!(f[k] = fopen(path, "w")))
             rc = sail_set_error(err, SAIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     }
-    for (int i = 0; i < n && rc == SAIL_OK && (!o->limit || st.images < o->limit); i++) {
-        char utf8[SAIL_EMOJI_MAX_CPS * 4 + 1], group[SAIL_EMOJI_MAX_CPS * 9];
-        size_t u = 0, g = 0;
-        for (int j = 0; j < list[i].n; j++) {
-            u += sail_utf8_encode1(list[i].cp[j], utf8 + u);
-            g += (size_t)snprintf(group + g, sizeof group - g, "%s%04X", j ? " " : "", list[i].cp[j]);
-        }
-        utf8[u] = 0;
-        unsigned gid = shape_glyph(&ft, list[i].cp, list[i].n);
-        const ann *z = ann_find(&zh, utf8);
-        if (!gid) st.skipped[0]++;
-        else if (!z || !z->name) st.skipped[1]++;
-        else {
-            int k = fnv1a(group) % 10 == 0;
-            rc = one_emoji(dir, &list[i], z, ann_find(&en, utf8), &ft, gid, o->side, f[k], &st.lines[k], err);
-            st.images++;
-        }
-        if (progress && ((i + 1) % 200 == 0 || i + 1 == n)) progress(ctx, i + 1, n);
+    /* Pass 2: images and lines. */
+    for (int i = 0; i < n_items && rc == SAIL_OK; i++) {
+        char group[SAIL_EMOJI_MAX_CPS * 9];
+        size_t g = 0;
+        for (int j = 0; j < items[i].e->n; j++)
+            g += (size_t)snprintf(group + g, sizeof group - g, "%s%04X", j ? " " : "", items[i].e->cp[j]);
+        int k = fnv1a(group) % 10 == 0;
+        rc = write_item(dir, &items[i], &kw, &ft, o->side, f[k], &st.lines[k], &st.skipped[2], err);
+        st.images++;
+        if (progress && ((i + 1) % 200 == 0 || i + 1 == n_items)) progress(ctx, i + 1, n_items);
     }
     for (int k = 0; k < 2; k++) {
         if (f[k] && fclose(f[k]) && rc == SAIL_OK)
             rc = sail_set_error(err, SAIL_ERR_IO, "%s/%s.jsonl: write failed: %s", dir, split_names[k], strerror(errno));
     }
     sail_free(path);
+    sail_free(x);
+    sail_free(items);
+    kw_free(&kw);
     sail_free(list);
     ann_free(&zh), ann_free(&en);
     font_close(&ft);
