@@ -12,6 +12,8 @@
 #include "common.h"
 #include "image/image.h"
 
+#include <stdio.h>
+
 /* ------------------------------------------------------------ render -- */
 
 enum { SAIL_SHAPE_CIRCLE, SAIL_SHAPE_SQUARE, SAIL_SHAPE_TRIANGLE, SAIL_SHAPE_STAR,
@@ -154,6 +156,11 @@ sail_status sail_png_write(const char *path, const sail_image *img, sail_error *
 /* A 64-bit value that depends only on (seed, index, tag): the seed of an
  * independent random stream per image and purpose. */
 uint64_t sail_data_stream(uint64_t seed, uint64_t index, uint64_t tag);
+
+/* One manifest line {"text", "image", "lang", "group"} (JSON, UTF-8, in
+ * that key order) and a newline. */
+sail_status sail_data_write_line(FILE *f, const char *text, const char *image, const char *lang,
+                                 const char *group, sail_error *err);
 
 /* mkdir that accepts an existing directory. */
 sail_status sail_data_mkdir(const char *path, sail_error *err);

@@ -20,7 +20,6 @@
 #include FT_FREETYPE_H
 #include <hb-ft.h>
 #include <hb.h>
-#include <jansson.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
@@ -298,22 +297,6 @@ static int join_keywords(const char *kw, const char *sep, char *out, size_t n) {
     return count;
 }
 
-typedef struct emoji_run {
-    FILE *f[2];
-    const char *names[2];
-} emoji_run;
-
-static sail_status emit(FILE *f, const char *text, const char *image, const char *lang, const char *group,
-                        sail_error *err) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "text", text, "image", image, "lang", lang, "group", group);
-    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    if (!line) return sail_set_error(err, SAIL_ERR_FORMAT, "cannot encode a manifest line for %s", group);
-    int bad = fputs(line, f) < 0 || fputc('\n', f) < 0;
-    free(line);
-    return bad ? sail_set_error(err, SAIL_ERR_IO, "manifest write failed: %s", strerror(errno)) : SAIL_OK;
-}
-
 /* The up to four lines of one emoji: en name, zh name, zh keywords, en
  * keywords (keyword lines only with two or more keywords; no text twice). */
 typedef struct emoji_text {
@@ -420,7 +403,7 @@ static sail_status write_item(const char *dir, const item *it, const kw_count *k
             ++*dropped;
             continue;
         }
-        rc = emit(f, x->t[i], file, text_lang[i], group, err);
+        rc = sail_data_write_line(f, x->t[i], file, text_lang[i], group, err);
         ++*lines;
     }
     sail_free(x);

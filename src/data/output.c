@@ -1,13 +1,15 @@
 /* output.c: what both generators write: PNG files (libpng, deterministic
- * bytes) and directories. */
+ * bytes), manifest lines (jansson) and directories. */
 #include "data/data.h"
 
 #include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
 #include <png.h>
 
 typedef struct png_out {
@@ -62,4 +64,17 @@ sail_status sail_data_mkdir(const char *path, sail_error *err) {
     if (errno == EEXIST && !stat(path, &st) && S_ISDIR(st.st_mode)) return SAIL_OK;
     return sail_set_error(err, SAIL_ERR_IO, "%s: cannot create the directory: %s", path,
                           strerror(errno));
+}
+
+sail_status sail_data_write_line(FILE *f, const char *text, const char *image, const char *lang,
+                                 const char *group, sail_error *err) {
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "text", text, "image", image, "lang", lang, "group", group);
+    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!line)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "cannot encode a manifest line for group %s "
+                              "(text not UTF-8?)", group);
+    int bad = fputs(line, f) < 0 || fputc('\n', f) < 0;
+    free(line);
+    return bad ? sail_set_error(err, SAIL_ERR_IO, "manifest write failed: %s", strerror(errno)) : SAIL_OK;
 }

@@ -3,8 +3,7 @@
  * listed (one line per caption language) in the manifest of its split:
  *   test_novel  every scene whose (shape, colour) pair is held out
  *   train/val/test  the others, 90% / 5% / 5% by a per-image draw
- * Manifest lines are {"text", "image", "lang", "group"} written with
- * jansson. Images are rendered and written on a thread pool; the output
+ * Manifest lines are {"text", "image", "lang", "group"}. Images are rendered and written on a thread pool; the output
  * does not depend on the number of threads. */
 #include "data/data.h"
 #include "pool.h"
@@ -13,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <jansson.h>
 
 static const char *const split_names[4] = {"train", "val", "test", "test_novel"};
 
@@ -21,20 +19,6 @@ static int split_of(uint64_t seed, uint64_t index, const sail_scene *s) {
     if (sail_scene_is_novel(s->shape, s->colour)) return 3;
     uint64_t u = sail_data_stream(seed, index, 2) % 100;
     return u < 90 ? 0 : u < 95 ? 1 : 2;
-}
-
-static sail_status write_line(FILE *f, const char *path, const char *text,
-                              const char *image, const char *lang, const char *group,
-                              sail_error *err) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "text", text, "image", image,
-                          "lang", lang, "group", group);
-    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    if (!line) return sail_set_error(err, SAIL_ERR_NOMEM, "%s: cannot encode a manifest line", path);
-    int bad = fputs(line, f) < 0 || fputc('\n', f) < 0;
-    free(line);
-    if (bad) return sail_set_error(err, SAIL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    return SAIL_OK;
 }
 
 /* One batch of images rendered and written in parallel; the manifests are
@@ -113,7 +97,7 @@ sail_status sail_data_shapes(const char *dir, const sail_shapes_options *o,
             if (sail_scene_caption(&s, lang, sail_data_stream(o->seed, (uint64_t)i, 4 + l), text, sizeof text))
                 rc = sail_set_error(err, SAIL_ERR_INVALID_ARG, "no caption for scene %s", group);
             else
-                rc = write_line(f[k], split_names[k], text, image, lang, group, err);
+                rc = sail_data_write_line(f[k], text, image, lang, group, err);
             st.lines[k]++;
         }
         st.images++;
