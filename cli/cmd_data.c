@@ -10,7 +10,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: sail data shapes -n N -o DIR [--seed S] [--size PX] [--lang en,zh]\n"
+            "usage: sail data shapes -n N -o DIR [--seed S] [--size PX] [--lang en,zh] [--threads N]\n"
             "       sail data emoji -o DIR [--size PX] [--limit N] [--font F] [--emoji-test F]\n"
             "                       [--cldr DIR]\n\n"
             "shapes: anti-aliased scenes of 1-3 objects (8 shapes, 12 colours, 2 sizes,\n"
@@ -21,7 +21,8 @@ static void usage(FILE *f) {
             "    -n N          number of images\n"
             "    --seed S      random seed (default 1)\n"
             "    --size PX     image side, 32..1024 (default 128)\n"
-            "    --lang L      caption languages, comma-separated: en, zh (default en,zh)\n\n"
+            "    --lang L      caption languages, comma-separated: en, zh (default en,zh)\n"
+            "    --threads N   render threads (default 0: one per core; output identical)\n\n"
             "emoji: every emoji of Noto Color Emoji (Debian fonts-noto-color-emoji), named\n"
             "  from Unicode emoji-test.txt (unicode-data) and CLDR annotations\n"
             "  (unicode-cldr-core). Writes DIR/images/<codepoints>.png, DIR/train.jsonl\n"
@@ -69,7 +70,7 @@ int cmd_data(int argc, char **argv) {
     if (!shapes && strcmp(argv[1], "emoji"))
         return cli_fail(2, "data", "unknown generator '%s' (shapes or emoji; see sail data --help)", argv[1]);
     const char *out = NULL, *font = NULL, *emoji_test = NULL, *cldr = NULL;
-    long n = 0, seed = 1, size = 128, limit = 0;
+    long n = 0, seed = 1, size = 128, limit = 0, threads = 0;
     int en = 1, zh = 1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -85,6 +86,9 @@ int cmd_data(int argc, char **argv) {
         } else if (shapes && !strcmp(a, "--seed")) {
             if (cli_parse_int(v, 0, 0x7fffffffffffffffL, &seed))
                 return cli_fail(2, "data", "--seed must be a non-negative integer, not '%s'", v);
+        } else if (shapes && !strcmp(a, "--threads")) {
+            if (cli_parse_int(v, 0, 1024, &threads))
+                return cli_fail(2, "data", "--threads must be an integer from 0 to 1024, not '%s'", v);
         } else if (shapes && !strcmp(a, "--lang")) {
             if (parse_lang(v, &en, &zh))
                 return cli_fail(2, "data", "--lang takes en, zh or en,zh, not '%s'", v);
@@ -108,7 +112,7 @@ int cmd_data(int argc, char **argv) {
     sail_data_stats st;
     sail_status rc;
     if (shapes) {
-        sail_shapes_options o = {n, (uint64_t)seed, (int)size, en, zh};
+        sail_shapes_options o = {n, (uint64_t)seed, (int)size, en, zh, (int)threads};
         rc = sail_data_shapes(out, &o, progress, &t0, &st, &err);
     } else {
         sail_emoji_options o = {(int)size, limit, font, emoji_test, cldr};
@@ -122,7 +126,8 @@ int cmd_data(int argc, char **argv) {
                 st.images, now() - t0, st.lines[0], st.lines[1], st.lines[2], st.lines[3]);
     else
         fprintf(stderr, "sail data emoji: %ld images in %.1f s; lines: train %ld, test %ld; skipped: %ld "
-                        "without a glyph, %ld without a Chinese name\n",
-                st.images, now() - t0, st.lines[0], st.lines[1], st.skipped[0], st.skipped[1]);
+                        "without a glyph, %ld without a Chinese name; %ld keyword lines shared by several "
+                        "emoji dropped\n",
+                st.images, now() - t0, st.lines[0], st.lines[1], st.skipped[0], st.skipped[1], st.skipped[2]);
     return 0;
 }

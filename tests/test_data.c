@@ -190,8 +190,8 @@ static char *slurp(const char *path, size_t *n) {
     return b;
 }
 
-/* Same bytes in every file of a's tree (flat: top level + images/). */
-static int same_tree(const char *a, const char *b, int *files) {
+/* Same bytes in every file of a's tree (top level + images/). */
+static int same_tree(const char *a, const char *b, int *files, int verbose) {
     const char *sub[] = {"", "/images"};
     *files = 0;
     for (int d = 0; d < 2; d++) {
@@ -208,7 +208,7 @@ static int same_tree(const char *a, const char *b, int *files) {
             int same = x && y && na == nb && !memcmp(x, y, na);
             free(x), free(y);
             if (!same) {
-                printf("# differs: %s\n", pb);
+                if (verbose) printf("# differs: %s\n", pb);
                 closedir(dir);
                 return 0;
             }
@@ -228,15 +228,16 @@ static void rm_tree(const char *dir) {
 static void test_generator(const char *tmp) {
     char a[256], b[256], c[256];
     snprintf(a, sizeof a, "%s/a", tmp), snprintf(b, sizeof b, "%s/b", tmp), snprintf(c, sizeof c, "%s/c", tmp);
-    sail_shapes_options o = {60, 5, 64, 1, 1};
+    sail_shapes_options o = {60, 5, 64, 1, 1, 1};
     sail_data_stats st, st2;
     sail_error err = {0};
     CHECK(sail_data_shapes(a, &o, NULL, NULL, &st, &err) == SAIL_OK, "generate 60 shapes: %s", err.msg);
-    CHECK(sail_data_shapes(b, &o, NULL, NULL, &st2, &err) == SAIL_OK, "generate them again");
+    o.threads = 3;
+    CHECK(sail_data_shapes(b, &o, NULL, NULL, &st2, &err) == SAIL_OK, "generate them again on 3 threads");
     int files;
-    CHECK(same_tree(a, b, &files) && files == 64, "same seed -> identical bytes in all %d files", files);
+    CHECK(same_tree(a, b, &files, 1) && files == 64, "same seed -> identical bytes in all %d files", files);
     o.seed = 6;
-    CHECK(sail_data_shapes(c, &o, NULL, NULL, NULL, &err) == SAIL_OK && !same_tree(a, c, &files),
+    CHECK(sail_data_shapes(c, &o, NULL, NULL, NULL, &err) == SAIL_OK && !same_tree(a, c, &files, 0),
           "another seed -> other files");
     CHECK(st.images == 60 && st.lines[0] + st.lines[1] + st.lines[2] + st.lines[3] == 120,
           "60 images, 120 manifest lines (en + zh)");
@@ -308,7 +309,7 @@ static void test_generator(const char *tmp) {
     }
     CHECK(novel > 250 && novel < 600, "held-out pairs are 1/12 of scenes (%d of 5000)", novel);
 
-    sail_shapes_options badn = {0, 1, 64, 1, 1}, bads = {5, 1, 8, 1, 1}, badl = {5, 1, 64, 0, 0};
+    sail_shapes_options badn = {0, 1, 64, 1, 1, 1}, bads = {5, 1, 8, 1, 1, 1}, badl = {5, 1, 64, 0, 0, 1};
     CHECK(sail_data_shapes(c, &badn, NULL, NULL, NULL, &err) == SAIL_ERR_INVALID_ARG &&
           sail_data_shapes(c, &bads, NULL, NULL, NULL, &err) == SAIL_ERR_INVALID_ARG &&
           sail_data_shapes(c, &badl, NULL, NULL, NULL, &err) == SAIL_ERR_INVALID_ARG,
@@ -317,9 +318,42 @@ static void test_generator(const char *tmp) {
           strstr(err.msg, "/proc/no/such/dir"), "an uncreatable directory is an I/O error naming it: %s", err.msg);
 }
 
+/* ------------------------------------------------------ emoji-test.txt -- */
+
+static void test_emoji_parse(void) {
+    uint32_t cp[SAIL_EMOJI_MAX_CPS];
+    int n = 0;
+    char name[64];
+    int r = sail_emoji_test_parse("1F468 200D 1F469   ; fully-qualified     # \xF0\x9F\x91\xA8 E2.0 couple: man, woman\n",
+                                  cp, &n, name, sizeof name);
+    CHECK(r == 1 && n == 3 && cp[0] == 0x1F468 && cp[1] == 0x200D && cp[2] == 0x1F469 &&
+          !strcmp(name, "couple: man, woman"), "a fully-qualified line: 3 code points and the name '%s'", name);
+    static const struct { const char *line; int want; const char *why; } cases[] = {
+        {"# group: Smileys & Emotion\n", 0, "a comment"},
+        {"263A ; unqualified # x E0.6 smiling face\n", 0, "an unqualified emoji"},
+        {"1F3FB ; component # x E1.0 light skin tone\n", 0, "a component"},
+        {"263A ; fully-qualified-ish # x E0.6 name\n", 0, "an unknown status"},
+        {"\n", 0, "an empty line"},
+        {"1F60G ; fully-qualified # x E1.0 bad\n", -1, "a non-hex digit"},
+        {"0 ; fully-qualified # x E1.0 nul\n", -1, "code point zero"},
+        {"D800 ; fully-qualified # x E1.0 surrogate\n", -1, "a surrogate"},
+        {"110000 ; fully-qualified # x E1.0 too big\n", -1, "beyond U+10FFFF"},
+        {"1F6000000 ; fully-qualified # x E1.0 too long\n", -1, "eight hex digits"},
+        {" ; fully-qualified # x E1.0 none\n", -1, "no code points"},
+        {"1F600 ; fully-qualified # x E1.0\n", -1, "no name"},
+        {"1 2 3 4 5 6 7 8 9 A B C D E F 10 11 ; fully-qualified # x E1.0 many\n", -1, "17 code points"},
+        {"1F600 ; fully-qualified # x E1.0 a name that is far too long for the sixty-four byte buffer the test gives it\n", -1,
+         "a name longer than the buffer"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        r = sail_emoji_test_parse(cases[i].line, cp, &n, name, sizeof name);
+        CHECK(r == cases[i].want, "emoji-test line with %s -> %d (got %d)", cases[i].why, cases[i].want, r);
+    }
+}
+
 int main(void) {
     test_areas();
     test_regions();
+    test_emoji_parse();
     char tmp[] = "/tmp/sail_test_data_XXXXXX";
     if (!mkdtemp(tmp)) {
         CHECK(0, "mkdtemp");

@@ -12,6 +12,8 @@
 #include "common.h"
 #include "image/image.h"
 
+#include <stdio.h>
+
 /* ------------------------------------------------------------ render -- */
 
 enum { SAIL_SHAPE_CIRCLE, SAIL_SHAPE_SQUARE, SAIL_SHAPE_TRIANGLE, SAIL_SHAPE_STAR,
@@ -106,12 +108,14 @@ typedef struct sail_shapes_options {
     uint64_t seed;
     int side;                /* image side, 32..1024 (default 128) */
     int en, zh;              /* caption languages to write */
+    int threads;             /* render threads; 0: one per core, 1: the caller */
 } sail_shapes_options;
 
 typedef struct sail_data_stats {
     long images;
     long lines[4];           /* per manifest, in the order the generator names */
-    long skipped[4];         /* emoji: no glyph, no zh name, bad sequence, other */
+    long skipped[4];         /* emoji: no glyph, no zh name, keyword lines shared
+                                by several emoji (dropped), unused */
 } sail_data_stats;
 
 /* Write dir/images/NNNNNN.png and dir/{train,val,test,test_novel}.jsonl.
@@ -119,6 +123,16 @@ typedef struct sail_data_stats {
 sail_status sail_data_shapes(const char *dir, const sail_shapes_options *o,
                              sail_data_progress progress, void *ctx,
                              sail_data_stats *stats, sail_error *err);
+
+#define SAIL_EMOJI_MAX_CPS 16
+
+/* One line of emoji-test.txt ("1F600 ; fully-qualified # 😀 E1.0 grinning
+ * face"). Returns 1 for a fully-qualified emoji (its code points in
+ * cp[0..*n), its name in name), 0 for any other line (comments, other
+ * statuses), -1 for a malformed one (bad or zero code point, surrogate, more
+ * than SAIL_EMOJI_MAX_CPS, no name, a name of name_size bytes or more). */
+int sail_emoji_test_parse(const char *line, uint32_t cp[SAIL_EMOJI_MAX_CPS], int *n, char *name,
+                          size_t name_size);
 
 typedef struct sail_emoji_options {
     int side;                /* output image side, 16..1024 (default 128) */
@@ -142,6 +156,11 @@ sail_status sail_png_write(const char *path, const sail_image *img, sail_error *
 /* A 64-bit value that depends only on (seed, index, tag): the seed of an
  * independent random stream per image and purpose. */
 uint64_t sail_data_stream(uint64_t seed, uint64_t index, uint64_t tag);
+
+/* One manifest line {"text", "image", "lang", "group"} (JSON, UTF-8, in
+ * that key order) and a newline. */
+sail_status sail_data_write_line(FILE *f, const char *text, const char *image, const char *lang,
+                                 const char *group, sail_error *err);
 
 /* mkdir that accepts an existing directory. */
 sail_status sail_data_mkdir(const char *path, sail_error *err);

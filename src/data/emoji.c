@@ -20,14 +20,12 @@
 #include FT_FREETYPE_H
 #include <hb-ft.h>
 #include <hb.h>
-#include <jansson.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
 #define FONT_PATH "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 #define EMOJI_TEST_PATH "/usr/share/unicode/emoji/emoji-test.txt"
 #define CLDR_DIR "/usr/share/unicode/cldr/common"
-#define MAX_CPS 16
 
 /* ------------------------------------------------------ CLDR annotations -- */
 
@@ -64,7 +62,7 @@ static void strip_fe0f(const char *key, char *out) {
 }
 
 static const ann *ann_find(const ann_set *s, const char *utf8) {
-    char key[MAX_CPS * 4 + 1];
+    char key[SAIL_EMOJI_MAX_CPS * 4 + 1];
     strip_fe0f(utf8, key);
     int32_t i = sail_strmap_get(&s->map, key, strlen(key));
     return i < 0 ? NULL : &s->v[i];
@@ -116,7 +114,7 @@ static sail_status ann_load(ann_set *s, const char *path, sail_error *err) {
         if (n->type != XML_ELEMENT_NODE || xmlStrcmp(n->name, BAD_CAST "annotation")) continue;
         xmlChar *cp = xmlGetProp(n, BAD_CAST "cp"), *type = xmlGetProp(n, BAD_CAST "type");
         xmlChar *text = xmlNodeGetContent(n);
-        if (cp && text && *cp && xmlStrlen(cp) <= MAX_CPS * 4)
+        if (cp && text && *cp && xmlStrlen(cp) <= SAIL_EMOJI_MAX_CPS * 4)
             rc = ann_add(s, (const char *)cp, (const char *)text, type && !xmlStrcmp(type, BAD_CAST "tts"), err);
         xmlFree(cp), xmlFree(type), xmlFree(text);
     }
@@ -144,42 +142,10 @@ static sail_status ann_load_lang(ann_set *s, const char *dir, const char *lang, 
 /* ------------------------------------------------------------ emoji-test -- */
 
 typedef struct emoji {
-    uint32_t cp[MAX_CPS];
+    uint32_t cp[SAIL_EMOJI_MAX_CPS];
     int n;
     char name[160];   /* English CLDR short name from emoji-test.txt */
 } emoji;
-
-/* "1F600 ; fully-qualified # 😀 E1.0 grinning face" -> e. 1 when the line
- * is a fully-qualified emoji, 0 when it is something else, -1 if malformed. */
-static int parse_test_line(const char *line, emoji *e) {
-    const char *semi = strchr(line, ';'), *hash = strchr(line, '#');
-    if (line[0] == '#' || !semi || !hash || hash < semi) return 0;
-    const char *st = semi + 1;
-    while (*st == ' ') st++;
-    if (strncmp(st, "fully-qualified", 15)) return 0;
-    e->n = 0;
-    for (const char *p = line; p < semi;) {
-        while (p < semi && *p == ' ') p++;
-        if (p >= semi) break;
-        char *end;
-        unsigned long v = strtoul(p, &end, 16);
-        if (end == p || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || e->n == MAX_CPS) return -1;
-        e->cp[e->n++] = (uint32_t)v;
-        p = end;
-    }
-    /* after '#': the emoji, the version "E1.0", then the name */
-    const char *p = hash + 1;
-    for (int field = 0; field < 2; field++) {
-        while (*p == ' ') p++;
-        while (*p && *p != ' ') p++;
-    }
-    while (*p == ' ') p++;
-    size_t len = strcspn(p, "\r\n");
-    if (!e->n || !len || len >= sizeof e->name) return -1;
-    memcpy(e->name, p, len);
-    e->name[len] = 0;
-    return 1;
-}
 
 static sail_status load_emoji_test(const char *path, emoji **out, int *n_out, sail_error *err) {
     FILE *f = fopen(path, "r");
@@ -192,8 +158,13 @@ static sail_status load_emoji_test(const char *path, emoji **out, int *n_out, sa
     sail_status rc = SAIL_OK;
     while (rc == SAIL_OK && fgets(line, sizeof line, f)) {
         lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = sail_set_error(err, SAIL_ERR_FORMAT, "%s:%d: line longer than %zu bytes", path, lineno,
+                                sizeof line - 2);
+            break;
+        }
         emoji e;
-        int r = parse_test_line(line, &e);
+        int r = sail_emoji_test_parse(line, e.cp, &e.n, e.name, sizeof e.name);
         if (r < 0) rc = sail_set_error(err, SAIL_ERR_FORMAT, "%s:%d: malformed emoji line", path, lineno);
         if (r <= 0) continue;
         if (n == cap) {
@@ -279,11 +250,14 @@ static sail_status render_glyph(font *f, unsigned gid, int side, sail_image *out
     if (b->pixel_mode != FT_PIXEL_MODE_BGRA || !b->width || !b->rows || b->width > 4096 || b->rows > 4096)
         return sail_set_error(err, SAIL_ERR_FORMAT, "glyph %u: not a colour bitmap", gid);
     int w = (int)b->width, h = (int)b->rows, sq = SAIL_MAX(w, h), x0 = (sq - w) / 2, y0 = (sq - h) / 2;
+    size_t stride = (size_t)(b->pitch < 0 ? -b->pitch : b->pitch);
+    if (stride < (size_t)w * 4) return sail_set_error(err, SAIL_ERR_FORMAT, "glyph %u: bad bitmap pitch", gid);
     sail_image canvas = {sq, sq, sail_malloc((size_t)sq * sq * 3)};
     if (!canvas.rgb) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for a glyph");
     memset(canvas.rgb, 255, (size_t)sq * sq * 3);
     for (int y = 0; y < h; y++) {
-        const uint8_t *s = b->buffer + (ptrdiff_t)y * b->pitch;
+        /* A negative pitch stores the rows bottom-up from buffer. */
+        const uint8_t *s = b->buffer + stride * (size_t)(b->pitch < 0 ? h - 1 - y : y);
         uint8_t *d = canvas.rgb + ((size_t)(y + y0) * sq + x0) * 3;
         for (int x = 0; x < w; x++, s += 4, d += 3) {
             int a = 255 - s[3]; /* premultiplied: over white adds 255 - alpha */
@@ -323,38 +297,94 @@ static int join_keywords(const char *kw, const char *sep, char *out, size_t n) {
     return count;
 }
 
-typedef struct emoji_run {
-    FILE *f[2];
-    const char *names[2];
-} emoji_run;
+/* The up to four lines of one emoji: en name, zh name, zh keywords, en
+ * keywords (keyword lines only with two or more keywords; no text twice). */
+typedef struct emoji_text {
+    char t[4][1024];
+    int use[4];
+} emoji_text;
+static const char *const text_lang[4] = {"en", "zh", "zh", "en"};
 
-static sail_status emit(FILE *f, const char *text, const char *image, const char *lang, const char *group,
-                        sail_error *err) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "text", text, "image", image, "lang", lang, "group", group);
-    char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    if (!line) return sail_set_error(err, SAIL_ERR_FORMAT, "cannot encode a manifest line for %s", group);
-    int bad = fputs(line, f) < 0 || fputc('\n', f) < 0;
-    free(line);
-    return bad ? sail_set_error(err, SAIL_ERR_IO, "manifest write failed: %s", strerror(errno)) : SAIL_OK;
+static void emoji_texts(const emoji *e, const ann *zh, const ann *en, emoji_text *x) {
+    snprintf(x->t[0], sizeof x->t[0], "%s", e->name);
+    snprintf(x->t[1], sizeof x->t[1], "%s", zh->name);
+    int nz = zh->keywords ? join_keywords(zh->keywords, "，", x->t[2], sizeof x->t[2]) : 0;
+    int ne = en && en->keywords ? join_keywords(en->keywords, ", ", x->t[3], sizeof x->t[3]) : 0;
+    x->use[0] = x->use[1] = 1, x->use[2] = nz >= 2, x->use[3] = ne >= 2;
+    for (int i = 1; i < 4; i++)
+        for (int j = 0; j < i; j++)
+            if (x->use[i] && x->use[j] && !strcmp(x->t[i], x->t[j])) x->use[i] = 0;
 }
 
-/* One emoji: image plus up to four lines (en name, zh name, zh keywords, en
- * keywords; keyword lines only with two or more keywords, no line twice). */
-static sail_status one_emoji(const char *dir, const emoji *e, const ann *zh, const ann *en, font *ft,
-                             unsigned gid, int side, FILE *f, long *lines, sail_error *err) {
-    char group[MAX_CPS * 9], file[MAX_CPS * 9 + 16], utf8[MAX_CPS * 4 + 1];
-    size_t g = 0, u = 0, fl = 0;
-    fl += (size_t)snprintf(file + fl, sizeof file - fl, "images/");
+/* How many emoji use each keyword line ("lang\x1ftext" -> count): a keyword
+ * list shared by several emoji (CLDR sorts keywords, so e.g. the two
+ * mixed-skin-tone handshakes get the same list) would make other groups'
+ * images right answers too, so such lines are dropped. */
+typedef struct kw_count {
+    sail_strmap map;
+    char **keys;     /* owned, (n) */
+    int n;
+} kw_count;
+
+static void kw_free(kw_count *k) {
+    for (int i = 0; i < k->n; i++) sail_free(k->keys[i]);
+    sail_free(k->keys);
+    sail_strmap_free(&k->map);
+}
+
+static char *kw_key(int line, const emoji_text *x) {
+    size_t n = strlen(x->t[line]);
+    char *key = sail_malloc(n + 4);
+    if (key) snprintf(key, n + 4, "%s\x1f%s", text_lang[line], x->t[line]);
+    return key;
+}
+
+static int kw_get(const kw_count *k, int line, const emoji_text *x) {
+    char *key = kw_key(line, x);
+    int32_t c = key ? sail_strmap_get(&k->map, key, strlen(key)) : -1;
+    sail_free(key);
+    return c;
+}
+
+static sail_status kw_add(kw_count *k, int line, const emoji_text *x, sail_error *err) {
+    char *key = kw_key(line, x);
+    char **keys = key ? sail_realloc(k->keys, sizeof *keys * (size_t)(k->n + 1)) : NULL;
+    if (!keys) {
+        sail_free(key);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory counting keyword lines");
+    }
+    k->keys = keys;
+    int32_t c = sail_strmap_get(&k->map, key, strlen(key));
+    /* An existing entry keeps its stored key; only a new one needs ours. */
+    if (!sail_strmap_put(&k->map, key, strlen(key), c > 0 ? c + 1 : 1)) {
+        sail_free(key);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory counting keyword lines");
+    }
+    if (c > 0) sail_free(key);
+    else k->keys[k->n++] = key;
+    return SAIL_OK;
+}
+
+/* An emoji that will be written: a single glyph and a Chinese name. */
+typedef struct item {
+    const emoji *e;
+    unsigned gid;
+    const ann *zh, *en;
+} item;
+
+/* Render one emoji and write its lines to f. */
+static sail_status write_item(const char *dir, const item *it, const kw_count *kw, font *ft, int side,
+                              FILE *f, long *lines, long *dropped, sail_error *err) {
+    const emoji *e = it->e;
+    char group[SAIL_EMOJI_MAX_CPS * 9], file[SAIL_EMOJI_MAX_CPS * 9 + 16];
+    size_t g = 0, fl = (size_t)snprintf(file, sizeof file, "images/");
     for (int i = 0; i < e->n; i++) {
         g += (size_t)snprintf(group + g, sizeof group - g, "%s%04X", i ? " " : "", e->cp[i]);
         fl += (size_t)snprintf(file + fl, sizeof file - fl, "%s%04x", i ? "-" : "", e->cp[i]);
-        u += sail_utf8_encode1(e->cp[i], utf8 + u);
     }
-    utf8[u] = 0;
     snprintf(file + fl, sizeof file - fl, ".png");
     sail_image img = {0};
-    sail_status rc = render_glyph(ft, gid, side, &img, err);
+    sail_status rc = render_glyph(ft, it->gid, side, &img, err);
     size_t plen = strlen(dir) + strlen(file) + 2;
     char *path = sail_malloc(plen);
     if (!path) rc = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
@@ -364,20 +394,19 @@ static sail_status one_emoji(const char *dir, const emoji *e, const ann *zh, con
     }
     sail_free(path);
     sail_image_free(&img);
-    char text[4][1024];
-    const char *lang[4] = {"en", "zh", "zh", "en"};
-    snprintf(text[0], sizeof text[0], "%s", e->name);
-    snprintf(text[1], sizeof text[1], "%s", zh->name);
-    int nz = zh->keywords ? join_keywords(zh->keywords, "，", text[2], sizeof text[2]) : 0;
-    int ne = en && en->keywords ? join_keywords(en->keywords, ", ", text[3], sizeof text[3]) : 0;
-    int use[4] = {1, 1, nz >= 2, ne >= 2};
+    emoji_text *x = sail_malloc(sizeof *x);
+    if (!x && rc == SAIL_OK) rc = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (rc == SAIL_OK) emoji_texts(e, it->zh, it->en, x);
     for (int i = 0; i < 4 && rc == SAIL_OK; i++) {
-        for (int j = 0; j < i; j++)
-            if (use[j] && !strcmp(text[i], text[j])) use[i] = 0;
-        if (!use[i]) continue;
-        rc = emit(f, text[i], file, lang[i], group, err);
+        if (!x->use[i]) continue;
+        if (i >= 2 && kw_get(kw, i, x) > 1) {
+            ++*dropped;
+            continue;
+        }
+        rc = sail_data_write_line(f, x->t[i], file, text_lang[i], group, err);
         ++*lines;
     }
+    sail_free(x);
     return rc;
 }
 
@@ -391,7 +420,10 @@ sail_status sail_data_emoji(const char *dir, const sail_emoji_options *o,
     sail_data_stats st = {0};
     ann_set zh = {0}, en = {0};
     emoji *list = NULL;
-    int n = 0;
+    item *items = NULL;
+    kw_count kw = {0};
+    emoji_text *x = NULL;
+    int n = 0, n_items = 0;
     font ft = {0};
     FILE *f[2] = {0};
     static const char *const split_names[2] = {"train", "test"};
@@ -399,8 +431,32 @@ sail_status sail_data_emoji(const char *dir, const sail_emoji_options *o,
     if (rc == SAIL_OK) rc = load_emoji_test(o->emoji_test ? o->emoji_test : EMOJI_TEST_PATH, &list, &n, err);
     if (rc == SAIL_OK) rc = ann_load_lang(&zh, cldr, "zh", err);
     if (rc == SAIL_OK) rc = ann_load_lang(&en, cldr, "en", err);
+    if (rc == SAIL_OK && (!(items = sail_calloc((size_t)n, sizeof *items)) || !(x = sail_malloc(sizeof *x)) ||
+                          !sail_strmap_init(&kw.map, 4 * (size_t)n)))
+        rc = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    /* Pass 1: which emoji have a glyph and a Chinese name, and how many of
+     * them share each keyword line. */
+    for (int i = 0; i < n && rc == SAIL_OK && (!o->limit || n_items < o->limit); i++) {
+        char utf8[SAIL_EMOJI_MAX_CPS * 4 + 1];
+        size_t u = 0;
+        for (int j = 0; j < list[i].n; j++) u += sail_utf8_encode1(list[i].cp[j], utf8 + u);
+        utf8[u] = 0;
+        item it = {&list[i], shape_glyph(&ft, list[i].cp, list[i].n), ann_find(&zh, utf8), ann_find(&en, utf8)};
+        if (!it.gid) {
+            st.skipped[0]++;
+            continue;
+        }
+        if (!it.zh || !it.zh->name) {
+            st.skipped[1]++;
+            continue;
+        }
+        items[n_items++] = it;
+        emoji_texts(it.e, it.zh, it.en, x);
+        for (int l = 2; l < 4 && rc == SAIL_OK; l++)
+            if (x->use[l]) rc = kw_add(&kw, l, x, err);
+    }
     size_t plen = strlen(dir) + 32;
-    char *path = sail_malloc(plen);
+    char *path = rc == SAIL_OK ? sail_malloc(plen) : NULL;
     if (rc == SAIL_OK && !path) rc = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     if (rc == SAIL_OK) rc = sail_data_mkdir(dir, err);
     if (rc == SAIL_OK) {
@@ -412,30 +468,25 @@ sail_status sail_data_emoji(const char *dir, const sail_emoji_options *o,
         if (!(f[k] = fopen(path, "w")))
             rc = sail_set_error(err, SAIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     }
-    for (int i = 0; i < n && rc == SAIL_OK && (!o->limit || st.images < o->limit); i++) {
-        char utf8[MAX_CPS * 4 + 1], group[MAX_CPS * 9];
-        size_t u = 0, g = 0;
-        for (int j = 0; j < list[i].n; j++) {
-            u += sail_utf8_encode1(list[i].cp[j], utf8 + u);
-            g += (size_t)snprintf(group + g, sizeof group - g, "%s%04X", j ? " " : "", list[i].cp[j]);
-        }
-        utf8[u] = 0;
-        unsigned gid = shape_glyph(&ft, list[i].cp, list[i].n);
-        const ann *z = ann_find(&zh, utf8);
-        if (!gid) st.skipped[0]++;
-        else if (!z || !z->name) st.skipped[1]++;
-        else {
-            int k = fnv1a(group) % 10 == 0;
-            rc = one_emoji(dir, &list[i], z, ann_find(&en, utf8), &ft, gid, o->side, f[k], &st.lines[k], err);
-            st.images++;
-        }
-        if (progress && ((i + 1) % 200 == 0 || i + 1 == n)) progress(ctx, i + 1, n);
+    /* Pass 2: images and lines. */
+    for (int i = 0; i < n_items && rc == SAIL_OK; i++) {
+        char group[SAIL_EMOJI_MAX_CPS * 9];
+        size_t g = 0;
+        for (int j = 0; j < items[i].e->n; j++)
+            g += (size_t)snprintf(group + g, sizeof group - g, "%s%04X", j ? " " : "", items[i].e->cp[j]);
+        int k = fnv1a(group) % 10 == 0;
+        rc = write_item(dir, &items[i], &kw, &ft, o->side, f[k], &st.lines[k], &st.skipped[2], err);
+        st.images++;
+        if (progress && ((i + 1) % 200 == 0 || i + 1 == n_items)) progress(ctx, i + 1, n_items);
     }
     for (int k = 0; k < 2; k++) {
         if (f[k] && fclose(f[k]) && rc == SAIL_OK)
             rc = sail_set_error(err, SAIL_ERR_IO, "%s/%s.jsonl: write failed: %s", dir, split_names[k], strerror(errno));
     }
     sail_free(path);
+    sail_free(x);
+    sail_free(items);
+    kw_free(&kw);
     sail_free(list);
     ann_free(&zh), ann_free(&en);
     font_close(&ft);
