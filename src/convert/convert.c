@@ -246,8 +246,11 @@ static sail_status count_tensors(void *ctx, const char *name, int64_t r, int64_t
     return SAIL_OK;
 }
 
-static int ignorable(const hf_map *mp, const char *name) {
+/* Buffers and unused poolers; with a task model's prefix ("bert."), the
+ * task heads beside the base model (cls.*, classifier.*). */
+static int ignorable(const hf_map *mp, const char *prefix, const char *name) {
     size_t n = strlen(name);
+    if (*prefix && strncmp(name, prefix, strlen(prefix))) return 1;
     for (int i = 0; i < mp->n_ignore; i++) {
         size_t k = strlen(mp->ignore[i]);
         if (n >= k && !strcmp(name + n - k, mp->ignore[i])) return 1;
@@ -453,7 +456,7 @@ static sail_status convert(const char *dir, const char *out, const sail_convert_
     if (!s) s = sail_weights_walk(c, &wt, convert_tensor, &cv);
     int left = 0, first = -1;
     for (int i = 0; !s && i < src.n; i++)
-        if (!src.used[i] && !ignorable(&hm.map, src.t[i]->name)) {
+        if (!src.used[i] && !ignorable(&hm.map, cv.prefix, src.t[i]->name)) {
             if (first < 0) first = i;
             left++;
         }
