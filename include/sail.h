@@ -165,9 +165,10 @@ sail_status sail_model_init(const sail_init_options *opts, const char *path,
 
 typedef struct sail_convert_options {
     const char *from;  /* "auto" or NULL (from config.json), "hf-clip", "hf-chinese-clip",
-                          "hf-bert", "hf-vit" */
+                          "hf-bert", "hf-vit", "clip-cpp" */
     const char *type;  /* tensor type written: "f32" or NULL (the only one for now) */
     const char *pool;  /* hf-bert: "cls" (default), "pooler", "mean"; hf-vit: "cls", "pooler" */
+    const char *merges;/* clip-cpp: the model's merges.txt (clip.cpp files have none) */
 } sail_convert_options;
 
 /* Convert a Hugging Face model folder (config.json; model.safetensors,
@@ -175,7 +176,9 @@ typedef struct sail_convert_options {
  * preprocessor_config.json) into a sail model file at out_path (atomically).
  * pytorch_model.bin is read without executing its pickle. Every tensor is
  * checked against config.json; the error names anything missing,
- * misshaped or unexpected. opts may be NULL. Thread-safe. */
+ * misshaped or unexpected. dir may instead be a clip.cpp GGUF CLIP file
+ * (from = "clip-cpp", chosen by default for a file), which needs
+ * opts->merges. opts may be NULL. Thread-safe. */
 sail_status sail_convert(const char *dir, const char *out_path,
                          const sail_convert_options *opts, sail_error *err);
 
