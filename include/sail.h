@@ -69,7 +69,8 @@ void sail_model_free(sail_model *m);
 /* Output dimension of the model's vectors (e.g. 512). Thread-safe. */
 int sail_model_dim(const sail_model *m);
 
-/* Maximum number of text tokens, [CLS] and [SEP] included. Thread-safe. */
+/* Maximum number of text tokens, [CLS] and [SEP] (or, for imported CLIP
+ * models, the start and end tokens) included. Thread-safe. */
 int sail_model_text_context(const sail_model *m);
 
 /* Side in pixels of the square image the vision encoder was trained on. */
@@ -134,7 +135,8 @@ sail_status sail_embed_pairs(sail_model *m, const char *const *texts,
                              float *out, sail_error *err);
 
 /* Token ids of a UTF-8 text (len bytes) exactly as the model receives them:
- * [CLS] wordpieces [SEP], truncated to the model's context (the [SEP] is
+ * [CLS] wordpieces [SEP] (imported CLIP models: start, CLIP BPE pieces,
+ * end), truncated to the model's context (the [SEP] is
  * kept) and right-padded with [PAD]. ids must hold sail_model_text_context(m)
  * entries; *n_real (may be NULL) receives the unpadded length. Invalid UTF-8
  * is replaced by U+FFFD (then dropped by the cleaner). Thread-safe. */
