@@ -116,7 +116,7 @@ int main(void) {
     lit(&p, "\x80\x02}}.");
     CHECK(refused(&p, "STOP with 2"), "STOP with two objects on the stack is refused");
     p.n = 0;
-    raw(&p, "\x80\x02]X\x05\x00\x00\x00ab", 10);
+    raw(&p, "\x80\x02]X\x05\x00\x00\x00" "ab", 10);
     CHECK(refused(&p, "truncated"), "a string running past the end is refused");
     p.n = 0;
     lit(&p, "\x80\x02u.");
