@@ -41,11 +41,16 @@ def clip_case(tmp):
     if not tap.check(r.returncode == 0, "CLIP: sail convert (auto-detected)", r.stderr.strip()[-300:]):
         return
     rows = O.golden_lines("clip_bpe_golden.jsonl", TEXTS)
+    # A literal <|endoftext|> inside a text is the end token too: CLIP pools
+    # at its FIRST occurrence (argmax), not at the last token.
+    first = rows[0]
+    rows.append({"text": first["text"] + " <|endoftext|> " + first["text"],
+                 "ids": first["ids"] + [49407] + first["ids"]})
     texts = [x["text"] for x in rows]
     with torch.no_grad():
         want = torch.cat([model.text(torch.tensor([[49406] + x["ids"][:75] + [49407]])) for x in rows]).numpy()
     got = O.embed(out, "--text", texts, tmp)
-    tap.compare(got, want, "CLIP: text embeddings from raw strings (BPE, causal, EOS pooling, projection)")
+    tap.compare(got, want, "CLIP: text embeddings from raw strings (BPE, causal, EOS pooling at the first end token, projection)")
     imgs = O.write_images(tmp)
     with torch.no_grad():
         pix = torch.stack([O.preprocess(p, 32, 32, 3, CLIP_MEAN, CLIP_STD) for p in imgs])
