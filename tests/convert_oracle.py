@@ -356,13 +356,17 @@ def randomize(model, seed):
 
 
 def write_safetensors(path, tensors):
-    """tensors: {name: np.ndarray}; the file layout of safetensors."""
+    """tensors: {name: np.ndarray or ("BF16", np.uint16 array)}; the file
+    layout of safetensors."""
     header, blobs, off = {}, [], 0
     codes = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.int64): "I64"}
     for name, a in tensors.items():
+        dtype = None
+        if isinstance(a, tuple):  # ("BF16", uint16 array): numpy has no bfloat16
+            dtype, a = a
         a = np.ascontiguousarray(a)
         b = a.tobytes()
-        header[name] = {"dtype": codes[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        header[name] = {"dtype": dtype or codes[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     header["__metadata__"] = {"format": "pt"}
