@@ -57,6 +57,19 @@ def clip_case(tmp):
         want = model.image(pix).numpy()
     got = O.embed(out, "--image", imgs, tmp)
     tap.compare(got, want, "CLIP: image embeddings from files (resize, crop, pre/post norm, projection)")
+    corpus = O.golden("corpus_public.txt")
+    if corpus:  # the BPE rebuilt from vocab.json + merges.txt = the one read from OpenAI's .gz
+        text = open(corpus, "rb").read()
+        a = O.subprocess.run([O.SAIL, "tokenize", "--model", out], input=text, capture_output=True)
+        b = O.subprocess.run([O.SAIL, "tokenize", "--vocab", O.golden("bpe_simple_vocab_16e6.txt.gz")],
+                             input=text, capture_output=True)
+        got = [O.json.loads(x) for x in a.stdout.decode().splitlines()]
+        ref = [O.json.loads(x) for x in b.stdout.decode().splitlines()]
+        want = [([49406] + x[:75] + [49407] + [49407] * 77)[:77] for x in ref]
+        bad = [i for i, (g, w) in enumerate(zip(got, want)) if g != w]
+        tap.check(a.returncode == 0 and len(got) == len(want) > 400 and not bad,
+                  "CLIP: the model file's tokenizer equals OpenAI's on all %d corpus lines" % len(want),
+                  "mismatched lines %s" % bad[:5])
     r = O.run(["embed", "--model", out, "--text", "a", "--image", imgs[0]])
     tap.check(r.returncode == 1 and "no fusion" in r.stderr, "CLIP: a joint text+image input is refused clearly",
               r.stderr.strip())
