@@ -6,7 +6,8 @@
 
 static const char usage[] =
     "usage: sail convert DIR -o model.gguf [--from auto|hf-clip|hf-chinese-clip|hf-bert|hf-vit]\n"
-    "                    [--type f32] [--pool cls|pooler|mean]\n\n"
+    "                    [--type f32] [--pool cls|pooler|mean]\n"
+    "       sail convert CLIPCPP.gguf --merges merges.txt -o model.gguf\n\n"
     "Converts a Hugging Face model folder into a sail model file. DIR holds\n"
     "config.json, the weights (model.safetensors, sharded safetensors with\n"
     "model.safetensors.index.json, or pytorch_model.bin, read without running its\n"
@@ -18,9 +19,11 @@ static const char usage[] =
     "                hf-chinese-clip  ChineseCLIPModel\n"
     "                hf-bert          BertModel (text encoder)\n"
     "                hf-vit           ViTModel (image encoder)\n"
+    "                clip-cpp         a clip.cpp GGUF CLIP file (the default when given a file)\n"
     "  --type T      tensor type written; only f32 for now (f16, bf16 and q8_0 will come\n"
     "                with quantization)\n"
     "  --pool P      hf-bert: cls (default), pooler or mean; hf-vit: cls (default) or pooler\n"
+    "  --merges F    clip-cpp: the model's merges.txt (clip.cpp files store no merges)\n"
     "  -o FILE       output model file\n";
 
 int cmd_convert(int argc, char **argv) {
@@ -43,6 +46,7 @@ int cmd_convert(int argc, char **argv) {
         else if (!strcmp(a, "--from")) o.from = v;
         else if (!strcmp(a, "--type")) o.type = v;
         else if (!strcmp(a, "--pool")) o.pool = v;
+        else if (!strcmp(a, "--merges")) o.merges = v;
         else return cli_fail(2, "convert", "unknown option '%s'\n%s", a, usage);
         i++;
     }

@@ -69,7 +69,8 @@ void sail_model_free(sail_model *m);
 /* Output dimension of the model's vectors (e.g. 512). Thread-safe. */
 int sail_model_dim(const sail_model *m);
 
-/* Maximum number of text tokens, [CLS] and [SEP] included. Thread-safe. */
+/* Maximum number of text tokens, [CLS] and [SEP] (or, for imported CLIP
+ * models, the start and end tokens) included. Thread-safe. */
 int sail_model_text_context(const sail_model *m);
 
 /* Side in pixels of the square image the vision encoder was trained on. */
@@ -142,7 +143,8 @@ sail_status sail_embed_pairs(sail_model *m, const char *const *texts,
                              float *out, sail_error *err);
 
 /* Token ids of a UTF-8 text (len bytes) exactly as the model receives them:
- * [CLS] wordpieces [SEP], truncated to the model's context (the [SEP] is
+ * [CLS] wordpieces [SEP] (imported CLIP models: start, CLIP BPE pieces,
+ * end), truncated to the model's context (the [SEP] is
  * kept) and right-padded with [PAD]. ids must hold sail_model_text_context(m)
  * entries; *n_real (may be NULL) receives the unpadded length. Invalid UTF-8
  * is replaced by U+FFFD (then dropped by the cleaner). Thread-safe. */
@@ -181,9 +183,10 @@ sail_status sail_model_quantize(const char *in, const char *out, const char *typ
 
 typedef struct sail_convert_options {
     const char *from;  /* "auto" or NULL (from config.json), "hf-clip", "hf-chinese-clip",
-                          "hf-bert", "hf-vit" */
+                          "hf-bert", "hf-vit", "clip-cpp" */
     const char *type;  /* tensor type written: "f32" or NULL (the only one for now) */
     const char *pool;  /* hf-bert: "cls" (default), "pooler", "mean"; hf-vit: "cls", "pooler" */
+    const char *merges;/* clip-cpp: the model's merges.txt (clip.cpp files have none) */
 } sail_convert_options;
 
 /* Convert a Hugging Face model folder (config.json; model.safetensors,
@@ -191,7 +194,9 @@ typedef struct sail_convert_options {
  * preprocessor_config.json) into a sail model file at out_path (atomically).
  * pytorch_model.bin is read without executing its pickle. Every tensor is
  * checked against config.json; the error names anything missing,
- * misshaped or unexpected. opts may be NULL. Thread-safe. */
+ * misshaped or unexpected. dir may instead be a clip.cpp GGUF CLIP file
+ * (from = "clip-cpp", chosen by default for a file), which needs
+ * opts->merges. opts may be NULL. Thread-safe. */
 sail_status sail_convert(const char *dir, const char *out_path,
                          const sail_convert_options *opts, sail_error *err);
 

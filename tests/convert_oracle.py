@@ -356,13 +356,17 @@ def randomize(model, seed):
 
 
 def write_safetensors(path, tensors):
-    """tensors: {name: np.ndarray}; the file layout of safetensors."""
+    """tensors: {name: np.ndarray or ("BF16", np.uint16 array)}; the file
+    layout of safetensors."""
     header, blobs, off = {}, [], 0
     codes = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.int64): "I64"}
     for name, a in tensors.items():
+        dtype = None
+        if isinstance(a, tuple):  # ("BF16", uint16 array): numpy has no bfloat16
+            dtype, a = a
         a = np.ascontiguousarray(a)
         b = a.tobytes()
-        header[name] = {"dtype": codes[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        header[name] = {"dtype": dtype or codes[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     header["__metadata__"] = {"format": "pt"}
@@ -485,10 +489,10 @@ CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
-def make_clip_folder(d):
+def make_clip_folder(d, text_act="quick_gelu"):
     """A small CLIPModel folder without weights (config, tokenizer,
-    preprocessor); returns the seeded model. Text: quick_gelu, argmax EOS
-    pooling (eos_token_id 2); vision: gelu; logit_scale 4.2."""
+    preprocessor); returns the seeded model. Text: quick_gelu (or text_act),
+    argmax EOS pooling (eos_token_id 2); vision: gelu; logit_scale 4.2."""
     os.makedirs(d)
     n_vocab = write_clip_tokenizer(d)
     cfg = {
@@ -496,7 +500,7 @@ def make_clip_folder(d):
         "logit_scale_init_value": 2.6592,
         "text_config": {"vocab_size": n_vocab, "hidden_size": 32, "intermediate_size": 64,
                         "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 77,
-                        "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5, "eos_token_id": 2},
+                        "hidden_act": text_act, "layer_norm_eps": 1e-5, "eos_token_id": 2},
         "vision_config": {"hidden_size": 32, "intermediate_size": 80, "num_hidden_layers": 2,
                           "num_attention_heads": 2, "image_size": 32, "patch_size": 8,
                           "hidden_act": "gelu", "layer_norm_eps": 1e-5},
@@ -525,6 +529,80 @@ def make_vit_folder(d):
         "do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": [0.5] * 3,
         "image_std": [0.5] * 3, "resample": 2, "rescale_factor": 1 / 255, "size": {"height": 32, "width": 32}})
     return model
+
+
+# -------------------------------------------------------------- clip.cpp --
+
+def _gstr(b):
+    b = b.encode("utf-8") if isinstance(b, str) else b
+    return struct.pack("<Q", len(b)) + b
+
+
+def _gval(v):
+    if isinstance(v, bool):
+        return struct.pack("<IB", 7, int(v))
+    if isinstance(v, int):
+        return struct.pack("<II", 4, v)
+    if isinstance(v, float):
+        return struct.pack("<If", 6, v)
+    if isinstance(v, str):
+        return struct.pack("<I", 8) + _gstr(v)
+    if all(isinstance(x, str) for x in v):
+        return struct.pack("<IIQ", 9, 8, len(v)) + b"".join(_gstr(x) for x in v)
+    return struct.pack("<IIQ", 9, 6, len(v)) + struct.pack("<%df" % len(v), *v)
+
+
+def write_clipcpp(path, model, cfg, tokens, mean, std):
+    """The GGUF file monatis/clip.cpp's convert_hf_to_gguf.py writes (f16
+    mode): its keys, its tensor renaming, squeezed shapes, 2-D weights and the
+    patch convolution in F16, the rest F32. Returns the tensors as stored
+    (numpy), so a reference can use the rounded values."""
+    tc, vc = cfg["text_config"], cfg["vision_config"]
+    kv = {"general.architecture": "clip", "clip.has_text_encoder": True, "clip.has_vision_encoder": True,
+          "general.file_type": 1, "general.name": "test-clip", "general.description": "two-tower CLIP model"}
+    for pre, c in (("clip.text", tc), ("clip.vision", vc)):
+        kv[pre + ".embedding_length"] = c["hidden_size"]
+        kv[pre + ".feed_forward_length"] = c["intermediate_size"]
+        kv[pre + ".projection_dim"] = cfg["projection_dim"]
+        kv[pre + ".attention.head_count"] = c["num_attention_heads"]
+        kv[pre + ".attention.layer_norm_epsilon"] = float(c["layer_norm_eps"])
+        kv[pre + ".block_count"] = c["num_hidden_layers"]
+    kv["clip.text.context_length"] = tc["max_position_embeddings"]
+    kv["tokenizer.ggml.tokens"] = tokens
+    kv["clip.vision.image_size"] = vc["image_size"]
+    kv["clip.vision.patch_size"] = vc["patch_size"]
+    kv["clip.vision.image_mean"] = [float(x) for x in mean]
+    kv["clip.vision.image_std"] = [float(x) for x in std]
+    kv["clip.use_gelu"] = vc["hidden_act"] == "gelu"
+    stored = {}
+    for name, t in model.state_dict().items():
+        if name in ("logit_scale",) or name.endswith("position_ids"):
+            continue
+        if "projection" not in name:
+            for a, b in (("text_model", "t"), ("vision_model", "v"), ("encoder.layers", "blk"), ("embeddings.", ""),
+                         ("_proj", ""), ("self_attn.", "attn_"), ("layer_norm", "ln"), ("layernorm", "ln"),
+                         ("mlp.fc1", "ffn_down"), ("mlp.fc2", "ffn_up"), ("embedding", "embd"), ("final", "post"),
+                         ("layrnorm", "ln")):
+                name = name.replace(a, b)
+        a = t.detach().squeeze().numpy()
+        if a.ndim == 4 or (name.endswith(".weight") and a.ndim == 2):
+            a = a.astype(np.float16)
+        stored[name] = np.ascontiguousarray(a)
+    head = b"GGUF" + struct.pack("<IQQ", 3, len(stored), len(kv))
+    head += b"".join(_gstr(k) + _gval(v) for k, v in kv.items())
+    off, infos, blobs = 0, b"", []
+    for name, a in stored.items():
+        infos += _gstr(name) + struct.pack("<I", a.ndim) + struct.pack("<%dQ" % a.ndim, *a.shape[::-1])
+        infos += struct.pack("<IQ", 1 if a.dtype == np.float16 else 0, off)
+        b = a.tobytes()
+        b += b"\0" * (-len(b) % 32)
+        blobs.append(b)
+        off += len(b)
+    head += infos
+    head += b"\0" * (-len(head) % 32)
+    with open(path, "wb") as f:
+        f.write(head + b"".join(blobs))
+    return stored
 
 
 # ------------------------------------------------------------------ sail --

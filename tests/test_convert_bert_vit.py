@@ -38,7 +38,9 @@ def bert_case(tmp):
     O.write_json(os.path.join(d, "config.json"), cfg)
     st = O.state_numpy(model)
     # a BertForMaskedLM-style checkpoint: every name under "bert."
-    O.write_safetensors(os.path.join(d, "model.safetensors"), {"bert." + k: v for k, v in st.items()})
+    st = {"bert." + k: v for k, v in st.items()}
+    st["cls.predictions.bias"] = np.zeros(n_vocab, np.float32)   # an MLM head beside the base model
+    O.write_safetensors(os.path.join(d, "model.safetensors"), st)
     rows = O.golden_lines("bert_wordpiece_golden.jsonl", LINES)
     ids = [torch.tensor([[101] + x["ids"][:38] + [102]]) for x in rows]
     for how in ("cls", "pooler", "mean"):

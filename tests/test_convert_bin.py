@@ -4,7 +4,9 @@ safetensors, and its refusals.
 * A pytorch_model.bin written by torch.save converts to the same sail file,
   byte for byte, as the model.safetensors of the same weights; so does a
   sharded model.safetensors.index.json folder.
-* F16 safetensors convert to the f32 model of the f16-rounded weights.
+* F16 and BF16 safetensors convert to the f32 model of the rounded weights,
+  and F16 / BF16 pytorch_model.bin files (HalfStorage, BFloat16Storage) to
+  the same bytes as those.
 * Hostile pytorch_model.bin files are refused without running anything: a
   pickle whose payload calls os.system (PyTorch's own loader does create the
   marker file, proving the payload live; sail must not), an unknown global,
@@ -93,6 +95,26 @@ def formats_case(tmp, kind):
             with torch.no_grad():
                 want = F.normalize(model(pix), dim=-1).numpy()
             tap.compare(O.embed(out, "--image", imgs, tmp), want, "vit: F16 weights give the f16-rounded model's vectors")
+            d = sibling("f16bin")
+            torch.save({k: v.half() for k, v in sd.items()}, os.path.join(d, "pytorch_model.bin"))
+            same_bytes(d, out, "vit: an F16 pytorch_model.bin (HalfStorage)")
+        d = sibling("bf16")
+        bf = {k: ("BF16", (v.bfloat16().view(torch.int16).numpy().view(np.uint16))) for k, v in sd.items()}
+        O.write_safetensors(os.path.join(d, "model.safetensors"), bf)
+        out = os.path.join(tmp, "vit-bf16.gguf")
+        r = O.convert(d, out)
+        if tap.check(r.returncode == 0, "vit: BF16 safetensors convert", r.stderr.strip()[-300:]):
+            d = sibling("bf16bin")
+            torch.save({k: v.bfloat16() for k, v in sd.items()}, os.path.join(d, "pytorch_model.bin"))
+            same_bytes(d, out, "vit: a BF16 pytorch_model.bin (BFloat16Storage)")
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.copy_(p.bfloat16().float())
+            imgs = O.write_images(tmp)
+            pix = torch.stack([O.preprocess(p, 32, 0, 2, [0.5] * 3, [0.5] * 3) for p in imgs])
+            with torch.no_grad():
+                want = F.normalize(model(pix), dim=-1).numpy()
+            tap.compare(O.embed(out, "--image", imgs, tmp), want, "vit: BF16 weights give the bf16-rounded model's vectors")
     return base
 
 

@@ -110,6 +110,9 @@ void hf_source_close(hf_source *src) {
     for (int i = 0; i < src->n_st; i++) sail_st_close(src->st[i]);
     sail_free(src->st);
     sail_pt_close(src->pt);
+    for (int i = 0; src->gt && i < src->n; i++) sail_free(src->gt[i].name);
+    sail_free(src->gt);
+    gguf_close(src->gg);
     sail_free(src->t);
     sail_free(src->used);
     memset(src, 0, sizeof *src);
@@ -246,8 +249,11 @@ static sail_status count_tensors(void *ctx, const char *name, int64_t r, int64_t
     return SAIL_OK;
 }
 
-static int ignorable(const hf_map *mp, const char *name) {
+/* Buffers and unused poolers; with a task model's prefix ("bert."), the
+ * task heads beside the base model (cls.*, classifier.*). */
+static int ignorable(const hf_map *mp, const char *prefix, const char *name) {
     size_t n = strlen(name);
+    if (*prefix && strncmp(name, prefix, strlen(prefix))) return 1;
     for (int i = 0; i < mp->n_ignore; i++) {
         size_t k = strlen(mp->ignore[i]);
         if (n >= k && !strcmp(name + n - k, mp->ignore[i])) return 1;
@@ -308,9 +314,7 @@ static sail_status wordpiece_files(const char *dir, sail_config *c, gguf_writer 
 
 /* merges.txt as CLIPTokenizer reads it: strip, split on newlines, drop the
  * "#version" line, keep the next 48894, each "a b". */
-static sail_status read_merges(const char *dir, char ***out, int *n_out, sail_error *err) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/merges.txt", dir);
+static sail_status read_merges(const char *path, char ***out, int *n_out, sail_error *err) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return sail_set_error(err, SAIL_ERR_IO, "%s is missing (CLIP's BPE merges)", path);
     char **v = sail_calloc(48894, sizeof *v), line[1024];
@@ -335,6 +339,26 @@ static sail_status read_merges(const char *dir, char ***out, int *n_out, sail_er
     return SAIL_OK;
 }
 
+sail_status hf_bpe_write(sail_config *c, gguf_writer *w, char **toks, int n, const char *merges_path,
+                         const json_t *tc, sail_error *err) {
+    char **merges = NULL;
+    int nm = 0;
+    sail_status s = read_merges(merges_path, &merges, &nm, err);
+    const char *keys[4] = {"pad_token", "unk_token", "bos_token", "eos_token"};
+    const char *defs[4] = {"<|endoftext|>", "<|endoftext|>", "<|startoftext|>", "<|endoftext|>"};
+    if (!s) s = special_ids(c, tc, toks, n, keys, defs, err);
+    if (!s) {   /* the tokenizer must build, or the model would not load */
+        sail_bpe *b = sail_bpe_new((const char *const *)toks, n, (const char *const *)merges, nm, err);
+        if (!b) s = err ? err->status : SAIL_ERR_FORMAT;
+        sail_bpe_free(b);
+    }
+    if (!s) s = gguf_set_str(w, "tokenizer.ggml.model", "clip");
+    if (!s) s = gguf_set_str_array(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)n);
+    if (!s) s = gguf_set_str_array(w, "tokenizer.ggml.merges", (const char *const *)merges, (uint64_t)nm);
+    if (merges) sail_vocab_free(merges, nm);
+    return s;
+}
+
 /* vocab.json (token -> id, dense) + merges.txt (CLIP). */
 static sail_status bpe_files(const char *dir, sail_config *c, gguf_writer *w, sail_error *err) {
     json_t *vj = hf_json(dir, "vocab.json", 1, err);
@@ -342,8 +366,7 @@ static sail_status bpe_files(const char *dir, sail_config *c, gguf_writer *w, sa
     int n = (int)json_object_size(vj);
     sail_status s = n == c->vocab_size ? SAIL_OK
         : sail_set_error(err, SAIL_ERR_FORMAT, "vocab.json has %d tokens but config.json's vocab_size is %d", n, c->vocab_size);
-    char **toks = s ? NULL : sail_calloc((size_t)n, sizeof *toks), **merges = NULL;
-    int nm = 0;
+    char **toks = s ? NULL : sail_calloc((size_t)n, sizeof *toks);
     if (!s && !toks) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     const char *key;
     json_t *v;
@@ -358,21 +381,11 @@ static sail_status bpe_files(const char *dir, sail_config *c, gguf_writer *w, sa
     json_decref(vj);
     json_t *tc = s ? NULL : hf_json(dir, "tokenizer_config.json", 0, err);
     if (!s && !tc && err && err->status) s = err->status;
-    if (!s) s = read_merges(dir, &merges, &nm, err);
-    const char *keys[4] = {"pad_token", "unk_token", "bos_token", "eos_token"};
-    const char *defs[4] = {"<|endoftext|>", "<|endoftext|>", "<|startoftext|>", "<|endoftext|>"};
-    if (!s) s = special_ids(c, tc, toks, n, keys, defs, err);
-    if (!s) {   /* the tokenizer must build, or the model would not load */
-        sail_bpe *b = sail_bpe_new((const char *const *)toks, n, (const char *const *)merges, nm, err);
-        if (!b) s = err ? err->status : SAIL_ERR_FORMAT;
-        sail_bpe_free(b);
-    }
-    if (!s) s = gguf_set_str(w, "tokenizer.ggml.model", "clip");
-    if (!s) s = gguf_set_str_array(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)n);
-    if (!s) s = gguf_set_str_array(w, "tokenizer.ggml.merges", (const char *const *)merges, (uint64_t)nm);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/merges.txt", dir);
+    if (!s) s = hf_bpe_write(c, w, toks, n, path, tc, err);
     json_decref(tc);
     if (toks) sail_vocab_free(toks, n);
-    if (merges) sail_vocab_free(merges, nm);
     return s;
 }
 
@@ -400,6 +413,55 @@ static sail_status logit_scale(hf_source *src, sail_config *c, sail_error *err) 
     return sail_st_to_f32(t, 0, 1, &c->logit_scale, err);
 }
 
+/* Write the sail file of model hm from the tensors of src: the tokenizer
+ * (tok, which also finds the special ids), the config, then every tensor in
+ * sail's order; whatever src holds beyond that is an error. */
+sail_status hf_emit(hf_model *hm, hf_source *src, hf_tokenizer_fn tok, void *tok_ctx, const char *what,
+                    const char *out, sail_error *err) {
+    sail_config *c = &hm->cfg;
+    gguf_writer *w = gguf_writer_new();
+    if (!w) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    sail_weights wt = {0};
+    int n_tensors = 0;
+    conv cv = {src, hm, hm->map.prefix, w, NULL, 0, err};
+    if (hm->map.alt_prefix && hm->map.n_fixed) {
+        char probe[256];
+        snprintf(probe, sizeof probe, "%s%s", hm->map.alt_prefix, hm->map.fixed[0][1]);
+        if (hf_has(src, probe)) cv.prefix = hm->map.alt_prefix;
+    }
+    sail_status s = logit_scale(src, c, err);
+    if (!s && c->towers.has_text) s = tok(tok_ctx, c, w, err);
+    if (!s) s = sail_config_validate(c, err);
+    if (!s) s = sail_config_write(c, w);
+    if (!s) s = sail_weights_alloc_blocks(&wt, c, err);
+    if (!s) s = sail_weights_walk(c, &wt, count_tensors, &n_tensors);
+    if (!s && !(cv.bufs = sail_calloc((size_t)n_tensors + 1, sizeof *cv.bufs)))
+        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (!s) s = sail_weights_walk(c, &wt, convert_tensor, &cv);
+    int left = 0, first = -1;
+    for (int i = 0; !s && i < src->n; i++)
+        if (!src->used[i] && !ignorable(&hm->map, cv.prefix, src->t[i]->name)) {
+            if (first < 0) first = i;
+            left++;
+        }
+    if (!s && left)
+        s = sail_set_error(err, SAIL_ERR_FORMAT, "unexpected tensor '%.200s'%s: the config (as %s) has no such parameter",
+                           src->t[first]->name, left > 1 ? " and others" : "", what);
+    if (!s) s = gguf_writer_write(w, out, err);
+    for (int i = 0; i < cv.n_bufs; i++) sail_free(cv.bufs[i]);
+    sail_free(cv.bufs);
+    sail_weights_free_blocks(&wt);
+    gguf_writer_free(w);
+    return s;
+}
+
+typedef struct folder_tok { const char *dir; int bert; } folder_tok;
+
+static sail_status folder_tokenizer(void *ctx, sail_config *c, gguf_writer *w, sail_error *err) {
+    const folder_tok *t = ctx;
+    return t->bert ? wordpiece_files(t->dir, c, w, err) : bpe_files(t->dir, c, w, err);
+}
+
 static sail_status convert(const char *dir, const char *out, const sail_convert_options *o,
                            sail_error *err) {
     json_t *cfg = hf_json(dir, "config.json", 1, err);
@@ -410,7 +472,7 @@ static sail_status convert(const char *dir, const char *out, const sail_convert_
         for (int i = 0; i < 4; i++)
             if (!strcmp(o->from, families[i])) fam = i;
         if (fam < 0) s = sail_set_error(err, SAIL_ERR_INVALID_ARG,
-                                        "--from '%s': choose auto, hf-clip, hf-chinese-clip, hf-bert or hf-vit", o->from);
+                                        "--from '%s': choose auto, hf-clip, hf-chinese-clip, hf-bert, hf-vit or clip-cpp", o->from);
     } else if ((fam = detect(cfg)) < 0)
         s = sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                            "config.json names no architecture sail imports (CLIPModel, ChineseCLIPModel, BertModel, ViTModel); "
@@ -423,50 +485,12 @@ static sail_status convert(const char *dir, const char *out, const sail_convert_
               : fam == 2 ? hf_bert_config(cfg, &ho, &hm, err) : hf_vit_config(cfg, &ho, &hm, err);
     json_decref(cfg);
     if (s) return s;
-    sail_config *c = &hm.cfg;
-    if (c->towers.has_vision && (s = hf_preprocessor(dir, fam != 0, c, err))) return s;
-    gguf_writer *w = gguf_writer_new();
-    if (!w) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (hm.cfg.towers.has_vision && (s = hf_preprocessor(dir, fam != 0, &hm.cfg, err))) return s;
     hf_source src;
-    sail_weights wt = {0};
-    int n_tensors = 0;
-    conv cv = {&src, &hm, hm.map.prefix, w, NULL, 0, err};
-    s = hf_source_open(&src, dir, err);
-    if (s) {
-        gguf_writer_free(w);
-        return s;
-    }
-    if (hm.map.alt_prefix && hm.map.n_fixed) {
-        char probe[256];
-        snprintf(probe, sizeof probe, "%s%s", hm.map.alt_prefix, hm.map.fixed[0][1]);
-        if (hf_has(&src, probe)) cv.prefix = hm.map.alt_prefix;
-    }
-    if (!s) s = logit_scale(&src, c, err);
-    /* The tokenizer step finds the special ids the config then records. */
-    if (!s && c->towers.has_text) s = hm.bert_tokenizer ? wordpiece_files(dir, c, w, err) : bpe_files(dir, c, w, err);
-    if (!s) s = sail_config_validate(c, err);
-    if (!s) s = sail_config_write(c, w);
-    if (!s) s = sail_weights_alloc_blocks(&wt, c, err);
-    if (!s) s = sail_weights_walk(c, &wt, count_tensors, &n_tensors);
-    if (!s && !(cv.bufs = sail_calloc((size_t)n_tensors + 1, sizeof *cv.bufs)))
-        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    if (!s) s = sail_weights_walk(c, &wt, convert_tensor, &cv);
-    int left = 0, first = -1;
-    for (int i = 0; !s && i < src.n; i++)
-        if (!src.used[i] && !ignorable(&hm.map, src.t[i]->name)) {
-            if (first < 0) first = i;
-            left++;
-        }
-    if (!s && left)
-        s = sail_set_error(err, SAIL_ERR_FORMAT,
-                           "unexpected tensor '%.200s'%s: config.json (as %s) has no such parameter",
-                           src.t[first]->name, left > 1 ? " and others" : "", families[fam]);
-    if (!s) s = gguf_writer_write(w, out, err);
-    for (int i = 0; i < cv.n_bufs; i++) sail_free(cv.bufs[i]);
-    sail_free(cv.bufs);
-    sail_weights_free_blocks(&wt);
+    if ((s = hf_source_open(&src, dir, err))) return s;
+    folder_tok ft = {dir, hm.bert_tokenizer};
+    s = hf_emit(&hm, &src, folder_tokenizer, &ft, families[fam], out, err);
     hf_source_close(&src);
-    gguf_writer_free(w);
     return s;
 }
 
@@ -477,7 +501,11 @@ sail_status sail_convert(const char *dir, const char *out, const sail_convert_op
     if (o.type && strcmp(o.type, "f32"))
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                               "--type %s: this version writes f32 only (f16, bf16 and q8_0 come with `sail quantize`)", o.type);
-    sail_status s = convert(dir, out, &o, err);
+    struct stat st;
+    int file = stat(dir, &st) == 0 && S_ISREG(st.st_mode);
+    sail_status s = (o.from && !strcmp(o.from, "clip-cpp")) || ((!o.from || !strcmp(o.from, "auto")) && file)
+                        ? hf_clipcpp_convert(dir, out, &o, err)
+                        : convert(dir, out, &o, err);
     if (s && err && !strstr(err->msg, dir)) sail_error_prefix(err, "%s", dir);
     return s;
 }

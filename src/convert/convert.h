@@ -7,13 +7,17 @@
 #include <jansson.h>
 
 #include "format/safetensors.h"
+#include "format/gguf.h"
 #include "model/config.h"
+#include "sail.h"
 
 /* Every tensor of a checkpoint, whatever files it came from. */
 typedef struct hf_source {
     sail_st_file **st;          /* (n_st) safetensors files */
     int n_st;
     struct sail_pt_file *pt;    /* or a pytorch_model.bin */
+    gguf_file *gg;              /* or a clip.cpp GGUF file */
+    sail_st_tensor *gt;         /* (n) its tensors */
     const sail_st_tensor **t;   /* (n) all tensors */
     uint8_t *used;              /* (n) consumed by the conversion */
     int n;
@@ -60,6 +64,21 @@ typedef struct hf_options {
     const char *pool;                   /* "cls", "pooler", "mean" or NULL */
 } hf_options;
 
+/* Writes the tokenizer keys and fills c's special ids. */
+typedef sail_status (*hf_tokenizer_fn)(void *ctx, sail_config *c, gguf_writer *w, sail_error *err);
+
+/* Convert: tokenizer, config, every tensor of src in sail's order (checked
+ * against hm's config), leftovers an error; the file goes to out. what names
+ * the source format in messages. */
+sail_status hf_emit(hf_model *hm, hf_source *src, hf_tokenizer_fn tok, void *tok_ctx, const char *what,
+                    const char *out, sail_error *err);
+
+/* CLIP's BPE from a vocabulary in id order and a merges.txt (first line
+ * dropped); special ids from tokenizer_config.json (tc, may be NULL) or
+ * CLIP's names. */
+sail_status hf_bpe_write(sail_config *c, gguf_writer *w, char **toks, int n, const char *merges_path,
+                         const json_t *tc, sail_error *err);
+
 /* ------------------------------------------------------ config.json -- */
 
 /* An integer / number / string member of obj, or def when absent; a member
@@ -81,6 +100,10 @@ json_t *hf_json(const char *dir, const char *file, int required, sail_error *err
 
 sail_status hf_clip_config(const json_t *cfg, int chinese, hf_model *m, sail_error *err);
 sail_status hf_bert_config(const json_t *cfg, const hf_options *o, hf_model *m, sail_error *err);
+/* A clip.cpp GGUF file (monatis/clip.cpp's convert_hf_to_gguf.py) with
+ * o->merges (merges.txt: clip.cpp files carry no BPE merges). */
+sail_status hf_clipcpp_convert(const char *path, const char *out, const sail_convert_options *o,
+                               sail_error *err);
 sail_status hf_vit_config(const json_t *cfg, const hf_options *o, hf_model *m, sail_error *err);
 
 #endif

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { MAX_STACK = 1 << 20, MAX_MEMO = 1 << 22, MAX_ITEMS = 1 << 24 };
+/* A state dict needs about 20 objects per tensor; 2^22 objects (about
+ * 400 MB at worst) is far beyond any checkpoint and bounds what a small
+ * hostile pickle can make us allocate. */
+enum { MAX_STACK = 1 << 20, MAX_MEMO = 1 << 22, MAX_ITEMS = 1 << 22 };
 
 typedef enum kind {
     K_NONE, K_BOOL, K_INT, K_FLOAT, K_STR, K_TUPLE, K_LIST, K_DICT, K_GLOBAL, K_STORAGE,
@@ -66,7 +69,7 @@ static val *new_val(vm *m, kind k) {
     if (m->n_all == m->all_cap) {
         size_t cap = m->all_cap ? m->all_cap * 2 : 256;
         if (cap > MAX_ITEMS) {
-            fail(m, SAIL_ERR_LIMIT, "more than 2^24 objects");
+            fail(m, SAIL_ERR_LIMIT, "more than 2^22 objects");
             return NULL;
         }
         val **a = sail_realloc(m->all, cap * sizeof *a);
