@@ -4,6 +4,7 @@
 #   make bench    the benchmarks (figures go to docs/BENCHMARKS.md by hand)
 #   make fuzz     every libFuzzer harness for FUZZ_SECONDS (default 60) each
 #   make REF=1    force the plain C kernels (no SIMD dispatch)
+#   make model    retrain the shipped default model (docs/MODEL.md)
 CC      ?= gcc
 BUILD   ?= build
 OPT     ?= -O2
@@ -33,7 +34,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan bench fuzz clean install-deps tests-build
+.PHONY: all test asan bench fuzz clean install-deps tests-build model
 
 all: $(BUILD)/libsail.a $(BUILD)/libsail.so sail
 
@@ -85,6 +86,10 @@ bench: all $(BENCH_BIN)
 FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
+
+# Retrain the shipped default model (models/sail-tiny.gguf); see docs/MODEL.md.
+model: all
+	sh scripts/make-model.sh
 
 install-deps:
 	sh scripts/install-deps.sh
