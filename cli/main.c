@@ -18,6 +18,7 @@ static const struct command {
     {"tokenize", cmd_tokenize, "turn text lines into token ids (WordPiece or CLIP BPE)"},
     {"vocab", cmd_vocab, "train a WordPiece vocabulary from a text corpus"},
     {"preprocess", cmd_preprocess, "write an image as the float tensor a model receives (.npy)"},
+    {"serve", cmd_serve, "serve embeddings, search, metrics and a demo page over HTTP"},
 };
 
 int cli_fail(int status, const char *cmd, const char *fmt, ...) {

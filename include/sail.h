@@ -141,6 +141,38 @@ sail_status sail_tokenize(const sail_model *m, const char *text, size_t len, int
 sail_status sail_image_file_tensor(const sail_model *m, const char *path, float *chw,
                                    sail_error *err);
 
+/* ------------------------------------------------------ in-memory input --
+ * For callers whose inputs arrive as bytes (a server, a language binding):
+ * per-input work (tokenizing, decoding) can run on the caller's threads and
+ * whole batches go to the model. */
+
+/* Number of tokens text (len bytes of UTF-8) becomes, [CLS] and [SEP]
+ * included, BEFORE truncation to the model's context (compare it with
+ * sail_model_text_context to refuse rather than truncate). Thread-safe. */
+sail_status sail_count_tokens(const sail_model *m, const char *text, size_t len, int *n,
+                              sail_error *err);
+
+/* Decode an encoded image held in memory (JPEG, PNG, WebP, PPM/PGM; the
+ * format is sniffed from the bytes) and preprocess it as
+ * sail_image_file_tensor does: 3 x s x s floats into chw, with
+ * s = sail_model_image_size(m). Images over max_pixels decoded pixels
+ * (0 = the decoder's default limit, 2048 x 2048) or over 2048 on a side are
+ * refused with SAIL_ERR_LIMIT before any pixel buffer is allocated.
+ * Thread-safe; does not take the model's lock. */
+sail_status sail_image_bytes_tensor(const sail_model *m, const void *data, size_t size,
+                                    int64_t max_pixels, float *chw, sail_error *err);
+
+/* Embed n encoded images held in memory (data[i], sizes[i] bytes each). */
+sail_status sail_embed_image_bytes(sail_model *m, const void *const *data, const size_t *sizes,
+                                   int n, int dim, float *out, sail_error *err);
+
+/* Embed n joint text+image inputs already prepared: token ids as
+ * sail_embed_tokens takes them and n image tensors from
+ * sail_image_bytes_tensor / sail_image_file_tensor (each 3 x s x s). */
+sail_status sail_embed_joint_tensors(sail_model *m, const int32_t *ids, const int *lens,
+                                     const float *chw, int n, int dim, float *out,
+                                     sail_error *err);
+
 /* ---------------------------------------------------------------- init -- */
 
 typedef struct sail_init_options {
