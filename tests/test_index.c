@@ -293,9 +293,59 @@ static void test_hnsw(void) {
     free(x);
 }
 
+/* HNSW with tombstones, a filter, and after compaction. */
+static void test_hnsw_delete(void) {
+    const int n = 3000, d = 24, k = 10, nq = 40;
+    float *x = clustered(n + nq, d, 20, 8), *q = x + (size_t)n * d;
+    const char *dir = tmpdir("hdel");
+    sail_index *ix = make(dir, d, SAIL_METRIC_IP, SAIL_STORAGE_F32, SAIL_INDEX_HNSW);
+    if (!ix || add_all(ix, x, n, d, 1)) { CHECK(0, "build HNSW"); return; }
+    uint8_t *alive = malloc(n), *img = malloc(n);
+    uint64_t *del = malloc(n * 8);
+    int nd = 0;
+    for (int i = 0; i < n; i++) {
+        alive[i] = i % 4 != 1;
+        if (!alive[i]) del[nd++] = (uint64_t)i;
+        img[i] = alive[i] && i % 3 == 0;
+    }
+    sail_error e = {0};
+    CHECK(sail_index_delete(ix, del, nd, NULL, &e) == SAIL_OK, "HNSW: delete a quarter (%d)", nd);
+    uint64_t ref[10];
+    double rs[10];
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) {
+            sail_index_info info;
+            CHECK(sail_index_compact(ix, &e) == SAIL_OK, "HNSW: compact");
+            sail_index_get_info(ix, &info);
+            CHECK(info.tombstones == 0 && info.count == (size_t)(n - nd), "HNSW: %zu items, %zu tombstones after compaction",
+                  info.count, info.tombstones);
+        }
+        for (int f = 0; f < 2; f++) {
+            sail_search_options so = {.ef_search = 80, .filter = f ? "modality=image" : NULL};
+            sail_index_results *r = NULL;
+            double rec = 0;
+            int clean = 1;
+            if (!sail_index_search(ix, q, nq, k, &so, &r, &e))
+                for (int qi = 0; qi < nq; qi++) {
+                    ref_topk(SAIL_METRIC_IP, q + (size_t)qi * d, x, f ? img : alive, n, d, k, ref, rs);
+                    rec += recall(r, qi, ref, k) / nq;
+                    for (int j = 0; j < r->counts[qi]; j++)
+                        clean &= (f ? img : alive)[r->hits[(size_t)qi * k + j].id];
+                }
+            CHECK(r && clean && rec >= 0.9, "HNSW %s%s: recall@10 %.3f, no deleted%s item returned",
+                  round ? "compacted" : "with tombstones", f ? ", filter modality=image" : "", rec, f ? " or non-image" : "");
+            sail_index_results_free(r);
+        }
+    }
+    sail_index_close(ix, NULL);
+    rmrf(dir);
+    free(alive); free(img); free(del); free(x);
+}
+
 int main(void) {
     test_exact();
     test_lifecycle();
     test_hnsw();
+    test_hnsw_delete();
     return test_done();
 }

@@ -556,6 +556,15 @@ static void rescore(const sail_index *ix, const float *q, ix_heap *h, int k) {
     if (h->n > k) h->n = k;
 }
 
+/* allow[slot] = live and matching the filter. */
+static sail_status filter_mask(const sail_index *ix, const ix_filter *f, uint8_t **out, sail_error *err) {
+    uint8_t *a = sail_malloc(ix->n_slots ? ix->n_slots : 1);
+    if (!a) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the filter");
+    for (size_t s = 0; s < ix->n_slots; s++) a[s] = !ix->dead[s] && ix_filter_match(f, ix->payload[s]);
+    *out = a;
+    return SAIL_OK;
+}
+
 void ix_run(sail_index *ix, sail_task_fn fn, void *ctx, int n_tasks) {
     if (pthread_mutex_trylock(&ix->pool_mu) == 0) {
         sail_pool_run(ix->pool, fn, ctx, n_tasks);
@@ -600,13 +609,17 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
         search_ctx c = {ix, q, heaps, SAIL_MAX(o.ef_search > 0 ? o.ef_search : ix->ef_search, kk), filter, SAIL_OK};
         ix_run(ix, hnsw_task, &c, n);
         if (c.st) st = sail_set_error(err, c.st, "out of memory in HNSW search");
-    } else {
-        if (filter) {
-            allow = sail_malloc(ix->n_slots ? ix->n_slots : 1);
-            if (!allow) st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the filter");
-            for (size_t s = 0; allow && s < ix->n_slots; s++)
-                allow[s] = !ix->dead[s] && ix_filter_match(filter, ix->payload[s]);
+        /* A selective filter or many tombstones can leave the beam short of
+         * k matches: those queries fall back to an exact filtered scan. */
+        size_t live = ix->n_slots - ix->n_dead;
+        for (int i = 0; !st && i < n; i++) {
+            if ((size_t)heaps[i].n >= SAIL_MIN((size_t)kk, live)) continue;
+            if (filter && !allow) st = filter_mask(ix, filter, &allow, err);
+            heaps[i].n = 0;
+            if (!st) st = ix_exact_scan(ix, q + (size_t)i * d, 1, &heaps[i], allow, err);
         }
+    } else {
+        if (filter) st = filter_mask(ix, filter, &allow, err);
         if (!st) st = ix_exact_scan(ix, q, n, heaps, allow, err);
     }
     if (!st) {
