@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: sail serve --model M [--index DIR] [--host 127.0.0.1] [--port 8080]\n"
+    "usage: sail serve --model M [--index DIR [--index-kind exact|hnsw]] [--host H] [--port P]\n"
     "                  [--threads N] [--http-threads N] [--max-batch B] [--batch-wait-ms T]\n"
     "                  [--api-key K] [--max-body BYTES] [--max-inputs N]\n"
     "                  [--max-image-pixels N] [--timeout S] [--max-connections N]\n"
@@ -26,6 +26,7 @@ static const char usage[] =
     "  GET /                          a search and similarity page\n\n"
     "  --model M            sail model file (.gguf)\n"
     "  --index DIR          vector index directory (created when empty, with the model's dim)\n"
+    "  --index-kind K       exact (default) or hnsw, for an index created here\n"
     "  --host H             address to bind (default 127.0.0.1; 0.0.0.0 for every interface)\n"
     "  --port P             TCP port (default 8080; 0 = any free port, printed at start)\n"
     "  --threads N          model compute threads (default: one per core)\n"
@@ -77,6 +78,11 @@ int cmd_serve(int argc, char **argv) {
         if (done) continue;
         if (!strcmp(a, "--model")) c.model_path = v;
         else if (!strcmp(a, "--index")) c.index_path = v;
+        else if (!strcmp(a, "--index-kind")) {
+            if (strcmp(v, "exact") && strcmp(v, "hnsw"))
+                return cli_fail(2, "serve", "--index-kind is exact or hnsw, not '%s'", v);
+            c.index_hnsw = !strcmp(v, "hnsw");
+        }
         else if (!strcmp(a, "--host")) c.host = v;
         else if (!strcmp(a, "--api-key")) c.api_key = v;
         else if (!strcmp(a, "--max-body")) {

@@ -368,6 +368,85 @@ def test_slow_client_and_shutdown(model):
         s.stop()
 
 
+def test_index(model, files, tmp):
+    ix = os.path.join(tmp, "ix")
+    s = Server(model, "--index", ix, "--batch-wait-ms", 2)
+    killed = False
+    try:
+        st, doc, _, _ = s.request("POST", "/v1/search", {"text": "x"})
+        check(st == 200 and doc["data"] == [], "search on a new, empty index: 200 and no results")
+        items = [{"id": 1, "text": "红色连衣裙", "payload": {"category": "dress", "price": 199}},
+                 {"id": 2, "text": "黑色高帮运动鞋", "payload": {"category": "shoes"}},
+                 {"id": 3, "image": data_url(files["shoe.png"], "image/png"), "payload": {"category": "shoes"}},
+                 {"text": "a red dress", "image": data_url(files["dress.jpg"], "image/jpeg"),
+                  "payload": {"category": "dress"}}]
+        st, doc, _, _ = s.request("POST", "/v1/items", {"items": items})
+        ids = [d["id"] for d in doc["data"]] if st == 200 else []
+        check(st == 200 and ids == [1, 2, 3, 4], "POST /v1/items: 4 items (text, image, joint); a missing id is assigned (%s)" % ids)
+        st, doc, _, _ = s.request("POST", "/v1/search", {"text": "黑色高帮运动鞋", "k": 2})
+        ref = cli_embed(model, ["--text", "黑色高帮运动鞋"])[0]
+        check(st == 200 and [h["id"] for h in doc["data"]][:1] == [2] and abs(doc["data"][0]["score"] - 1) < 1e-5
+              and len(doc["data"]) == 2 and doc["data"][0]["payload"]["category"] == "shoes"
+              and doc["data"][0]["payload"]["modality"] == "text" and doc["data"][0]["object"] == "search_result",
+              "search by an item's own text: that item first with score 1, k=2, payload kept")
+        st, doc, _, _ = s.request("POST", "/v1/search", {"query": [image_part(data_url(files["shoe.png"], "image/png"))], "k": 1})
+        check(st == 200 and doc["data"][0]["id"] == 3 and abs(doc["data"][0]["score"] - 1) < 1e-5,
+              "search by an image (a content-part query): the image's item first")
+        st, doc, _, _ = s.request("POST", "/v1/search", {"text": "红色连衣裙", "k": 10, "filter": {"category": "shoes"}})
+        check(st == 200 and sorted(h["id"] for h in doc["data"]) == [2, 3], "a payload filter keeps only matching items")
+        st, doc, _, _ = s.request("POST", "/v1/search", {"text": "x", "filter": {"price": 199}})
+        check(st == 200 and [h["id"] for h in doc["data"]] == [1], "a numeric filter value")
+        st, _, img, r = s.request("GET", "/v1/items/3/image")
+        check(st == 200 and img == open(files["shoe.png"], "rb").read() and r.getheader("Content-Type") == "image/png",
+              "GET /v1/items/3/image: the uploaded bytes, image/png")
+        check(s.request("GET", "/v1/items/1/image")[0] == 404 and s.request("GET", "/v1/items/99/image")[0] == 404,
+              "a text-only or unknown item has no image (404)")
+        bad = [({"items": []}, "empty items"), ({"items": [{"id": -1, "text": "x"}]}, "a negative id"),
+               ({"items": [{"text": "x", "payload": {"source": "/etc/passwd"}}]}, "a client-set payload source"),
+               ({"items": [{"text": 5}]}, "text of a wrong type"), ({"items": [{"payload": {}}]}, "no text or image"),
+               ({"items": [{"image": "https://x/y.png"}]}, "a remote image URL")]
+        for body, name in bad:
+            st, doc, _, _ = s.request("POST", "/v1/items", body)
+            check(st == 400 and "error" in doc, "POST /v1/items with %s -> 400 %s" % (name, doc["error"]["message"][:70]))
+        for body, name in (({"text": "x", "k": 0}, "k 0"), ({"text": "x", "filter": "a=b"}, "a filter string"),
+                           ({"text": "x", "filter": {"a": "b,c"}}, "a filter value with a comma"), ({}, "no query")):
+            st, doc, _, _ = s.request("POST", "/v1/search", body)
+            check(st == 400 and "error" in doc, "POST /v1/search with %s -> 400" % name)
+        st, doc, _, _ = s.request("DELETE", "/v1/items/2")
+        check(st == 200 and doc == {"id": 2, "object": "item", "deleted": True}, "DELETE /v1/items/2")
+        st, doc, _, _ = s.request("DELETE", "/v1/items/2")
+        check(st == 404 and doc["error"]["code"] == "not_found", "deleting it again: 404")
+        st, doc, _, _ = s.request("POST", "/v1/search", {"text": "黑色高帮运动鞋", "k": 10})
+        check(2 not in [h["id"] for h in doc["data"]], "a deleted item is no longer found")
+        st, doc, _, _ = s.request("POST", "/v1/items", {"items": [{"id": 50, "text": "持久 durable"}]})
+        check(st == 200, "add item 50")
+        s.p.kill()     # SIGKILL right after the response: the item must survive
+        s.p.wait()
+        killed = True
+        s2 = Server(model, "--index", ix)
+        try:
+            st, doc, _, _ = s2.request("POST", "/v1/search", {"text": "持久 durable", "k": 1})
+            h = s2.request("GET", "/healthz")[1]
+            check(st == 200 and doc["data"][0]["id"] == 50 and h["index_items"] == 4,
+                  "after SIGKILL and a restart the acknowledged item is there (durable before the response)")
+            st, doc, _, _ = s2.request("POST", "/v1/items", {"items": [{"text": "next"}]})
+            check(st == 200 and doc["data"][0]["id"] == 51, "ids assigned after a restart continue after the largest")
+            m = s2.request("GET", "/metrics")[2].decode()
+            check("sail_index_items 5" in m, "/metrics reports the items in the index")
+        finally:
+            rc = s2.stop()
+        check(rc == 0 and "stopped" in s2.text(), "SIGTERM with an index: clean exit after flushing it")
+    finally:
+        if not killed:
+            s.stop()
+    st = Server(model)
+    try:
+        r = st.request("POST", "/v1/search", {"text": "x"})
+        check(r[0] == 404 and r[1]["error"]["code"] == "no_index", "without --index, /v1/search is 404 no_index")
+    finally:
+        st.stop()
+
+
 def run_node(script, env):
     """Runs a tests/server/*.mjs file, echoing its TAP lines."""
     if not shutil.which("node") or not shutil.which("npm"):
@@ -442,6 +521,7 @@ def main():
         check(rc == 0, "the server exits 0 on SIGTERM")
         test_api_key(model)
         test_slow_client_and_shutdown(model)
+        test_index(model, files, tmp)
     print("# %d checks, %d failed" % (n, failed))
     return 1 if failed else 0
 

@@ -321,6 +321,7 @@ int srv_run(const srv_config *cfg) {
     s.context = sail_model_text_context(s.model);
     s.image_side = sail_model_image_size(s.model);
     pthread_mutex_init(&s.lock, NULL);
+    pthread_mutex_init(&s.ids_lock, NULL);
     pthread_cond_init(&s.idle, NULL);
     int rc = 1;
     s.mx = srv_metrics_new();
@@ -390,6 +391,7 @@ out:
     srv_metrics_free(s.mx);
     sail_model_free(s.model);
     pthread_mutex_destroy(&s.lock);
+    pthread_mutex_destroy(&s.ids_lock);
     pthread_cond_destroy(&s.idle);
     if (!rc) fprintf(stderr, "sail serve: stopped\n");
     return rc;

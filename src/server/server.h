@@ -17,6 +17,8 @@
 
 #include "sail.h"
 
+enum { PATH_MAX_LEN = 4096 };
+
 typedef struct srv_config {
     const char *model_path, *index_path, *host, *api_key;
     int port;                   /* 0: any free port (printed at start) */
@@ -30,6 +32,7 @@ typedef struct srv_config {
     int timeout_s;              /* idle connection and whole-request limit */
     int64_t max_image_pixels;   /* decoded pixels of one image */
     int no_truncate;            /* refuse (400) texts over the context */
+    int index_hnsw;             /* create the index as HNSW (default exact) */
     int quiet;                  /* no per-request log line */
 } srv_config;
 
@@ -99,6 +102,8 @@ typedef struct srv_server {
     srv_batcher *batcher;       /* NULL once shutdown has drained it (under lock) */
     srv_metrics *mx;
     struct sail_index *index;   /* NULL without --index */
+    int index_dim;              /* its vectors' dimension (<= dim: a Matryoshka prefix) */
+    char image_dir[PATH_MAX_LEN]; /* where images added over HTTP are stored */
     pthread_mutex_t ids_lock;   /* next_id */
     uint64_t next_id;           /* for items added without an id */
     struct MHD_Daemon *daemon;
