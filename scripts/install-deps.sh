@@ -7,7 +7,7 @@ libutf8proc-dev libjpeg62-turbo-dev libpng-dev libwebp-dev zlib1g-dev libjansson
 libopenblas-dev
 python3-numpy python3-torch python3-torchvision python3-pil
 clang libclang-rt-14-dev
-libmicrohttpd-dev wrk chromium"
+libmicrohttpd-dev wrk chromium fonts-wqy-microhei"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

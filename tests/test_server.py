@@ -447,6 +447,32 @@ def test_index(model, files, tmp):
         st.stop()
 
 
+def test_page(model, files, tmp):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        print("skip - chromium is missing (run scripts/install-deps.sh): the page test is not run")
+        return
+    from PIL import Image
+    ppm = os.path.join(tmp, "green.ppm")
+    Image.new("RGB", (40, 30), (40, 180, 60)).save(ppm)
+    s = Server(model, "--index", os.path.join(tmp, "page-ix"))
+    try:
+        items = [{"text": "红色连衣裙"},
+                 {"image": data_url(files["shoe.png"], "image/png")},
+                 {"text": "连衣裙 dress photo", "image": data_url(files["dress.jpg"], "image/jpeg")},
+                 {"image": data_url(ppm, "image/x-portable-pixmap")},
+                 {"text": "黑色高帮运动鞋"},
+                 {"text": "a red dress", "image": data_url(files["disc.png"], "image/png")}]
+        st, _, _, _ = s.request("POST", "/v1/items", {"items": items})
+        check(st == 200, "page fixture: 6 items added")
+        shots = os.path.join(os.path.abspath(os.environ.get("BUILD", "build")), "test-output")
+        env = dict(os.environ, SAIL_URL="http://127.0.0.1:%d" % s.port, SAIL_FIXTURES=json.dumps(files),
+                   SAIL_SHOTS=shots, SAIL_CHROMIUM=chromium)
+        run_node("page.mjs", env)
+    finally:
+        s.stop()
+
+
 def run_node(script, env):
     """Runs a tests/server/*.mjs file, echoing its TAP lines."""
     if not shutil.which("node") or not shutil.which("npm"):
@@ -522,6 +548,7 @@ def main():
         test_api_key(model)
         test_slow_client_and_shutdown(model)
         test_index(model, files, tmp)
+        test_page(model, files, tmp)
     print("# %d checks, %d failed" % (n, failed))
     return 1 if failed else 0
 
