@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.environ.get("SAIL_GOLDEN", os.path.join(HERE, "..", "..", "shared", "golden"))
 n = 0
 failed = 0
+SANITIZER_REPORTS = []  # server logs with ASan/UBSan/LSan reports (make asan)
 
 
 def check(ok, name):
@@ -90,6 +91,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+        text = self.text()
+        if "Sanitizer" in text or "runtime error" in text:
+            SANITIZER_REPORTS.append(text[-3000:])
         return self.p.returncode
 
 
@@ -549,6 +553,9 @@ def main():
         test_slow_client_and_shutdown(model)
         test_index(model, files, tmp)
         test_page(model, files, tmp)
+    for rep in SANITIZER_REPORTS:
+        print("# " + rep.replace("\n", "\n# "))
+    check(not SANITIZER_REPORTS, "no sanitizer report in any server's log (%d with reports)" % len(SANITIZER_REPORTS))
     print("# %d checks, %d failed" % (n, failed))
     return 1 if failed else 0
 
