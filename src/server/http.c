@@ -107,16 +107,18 @@ enum MHD_Result srv_submit_and_suspend(srv_request *r, srv_job *jobs, int n) {
     r->group.ud = r;
     for (int i = 0; i < n; i++) jobs[i].group = &r->group;
     srv_server *s = r->srv;
-    pthread_mutex_lock(&s->lock);
+    /* submit_lock, not lock: libmicrohttpd may hold its own mutexes when it
+     * calls on_completed (which takes lock), and suspending takes them. */
+    pthread_mutex_lock(&s->submit_lock);
     if (!s->batcher) {
-        pthread_mutex_unlock(&s->lock);
+        pthread_mutex_unlock(&s->submit_lock);
         return srv_send_error(r, 503, NULL, NULL, "The server is shutting down.");
     }
     /* Suspend first: the batcher may finish before this handler returns. */
     r->suspended = 1;
     MHD_suspend_connection(r->conn);
     srv_batcher_submit(s->batcher, jobs, n);
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->submit_lock);
     return MHD_YES;
 }
 
@@ -173,8 +175,7 @@ static enum MHD_Result dispatch(srv_request *r) {
     srv_server *s = r->srv;
     if (r->ep == EP_OTHER)
         return srv_send_error(r, 404, NULL, "not_found", "Unknown path %s %s.", r->method, r->url);
-    if (strcmp(r->method, ep_method[r->ep]) &&
-        !(r->ep == EP_ITEMS_ADD && !strcmp(r->method, "POST")))
+    if (strcmp(r->method, ep_method[r->ep]))
         return srv_send_error(r, 405, NULL, "method_not_allowed", "%s %s is not supported; use %s.",
                               r->method, r->url, ep_method[r->ep]);
     int needs_key = s->cfg.api_key && r->ep != EP_PAGE && r->ep != EP_HEALTHZ;
@@ -322,6 +323,7 @@ int srv_run(const srv_config *cfg) {
     s.image_side = sail_model_image_size(s.model);
     pthread_mutex_init(&s.lock, NULL);
     pthread_mutex_init(&s.ids_lock, NULL);
+    pthread_mutex_init(&s.submit_lock, NULL);
     pthread_cond_init(&s.idle, NULL);
     int rc = 1;
     s.mx = srv_metrics_new();
@@ -375,10 +377,10 @@ int srv_run(const srv_config *cfg) {
     pthread_mutex_unlock(&s.lock);
     if (left) fprintf(stderr, "sail serve: %d requests still open after %d s; closing them\n", left, cfg->timeout_s);
     /* Queued jobs run (and resume their connections) before the daemon goes. */
-    pthread_mutex_lock(&s.lock);
+    pthread_mutex_lock(&s.submit_lock);
     srv_batcher *b = s.batcher;
     s.batcher = NULL;
-    pthread_mutex_unlock(&s.lock);
+    pthread_mutex_unlock(&s.submit_lock);
     srv_batcher_free(b);
     MHD_stop_daemon(s.daemon);
     rc = 0;
@@ -392,6 +394,7 @@ out:
     sail_model_free(s.model);
     pthread_mutex_destroy(&s.lock);
     pthread_mutex_destroy(&s.ids_lock);
+    pthread_mutex_destroy(&s.submit_lock);
     pthread_cond_destroy(&s.idle);
     if (!rc) fprintf(stderr, "sail serve: stopped\n");
     return rc;

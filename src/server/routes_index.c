@@ -4,13 +4,13 @@
  *                      "k": 10, "filter": {"field": value, ...}}
  *                     -> {"object": "list", "data": [{"object": "search_result",
  *                         "id", "score", "payload"}], "model", "usage"}
- *   POST /v1/items    {"items": [{"id"?, "text"?, "image"?, "input"?, "payload"?}]}
+ *   POST /v1/items    {"items": [{"id"?, "text"?, "image"?, "payload"?}]}
  *                     -> the ids; durable (fsync-ed) before the response
  *   DELETE /v1/items/{id}       -> {"id", "object": "item", "deleted": true}
  *   GET /v1/items/{id}/image    the image file named by the item's payload
  *
- * An input is "input" (an OpenAI input item: a string or content parts) or
- * "text" and/or "image" (a data URL). Images added over HTTP are stored as
+ * A search query is "query" (an OpenAI input item: a string or content
+ * parts) or "text" and/or "image" (a data URL); an item is the latter. Images added over HTTP are stored as
  * DIR/images/<id>.<ext> and the payload's "source" names that file; clients
  * cannot set "source" themselves, so GET .../image only ever serves files
  * that were indexed (by this server or by `sail index`), and only when they

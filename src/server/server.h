@@ -99,7 +99,8 @@ typedef struct srv_server {
     sail_model *model;
     const char *model_name;     /* basename of the model file */
     int dim, context, image_side;
-    srv_batcher *batcher;       /* NULL once shutdown has drained it (under lock) */
+    srv_batcher *batcher;       /* NULL once shutdown has drained it (under submit_lock) */
+    pthread_mutex_t submit_lock;
     srv_metrics *mx;
     struct sail_index *index;   /* NULL without --index */
     int index_dim;              /* its vectors' dimension (<= dim: a Matryoshka prefix) */
@@ -107,7 +108,7 @@ typedef struct srv_server {
     pthread_mutex_t ids_lock;   /* next_id */
     uint64_t next_id;           /* for items added without an id */
     struct MHD_Daemon *daemon;
-    pthread_mutex_t lock;       /* in_flight, stopping, batcher */
+    pthread_mutex_t lock;       /* in_flight, stopping */
     pthread_cond_t idle;
     int in_flight;
     int stopping;
