@@ -357,6 +357,13 @@ def test_slow_client_and_shutdown(model):
         th.start()
         time.sleep(0.15)
         s.p.send_signal(signal.SIGTERM)
+        time.sleep(0.1)
+        try:
+            socket.create_connection(("127.0.0.1", s.port), timeout=1).close()
+            refused_early = False
+        except OSError:
+            refused_early = True
+        early = th.is_alive()
         th.join(30)
         rc = s.p.wait(30)
         st = res.get("r", (0,))[0]
@@ -367,7 +374,8 @@ def test_slow_client_and_shutdown(model):
             refused = False
         except OSError:
             refused = True
-        check(refused, "after shutdown the port no longer accepts connections")
+        check(refused and refused_early and early,
+              "from SIGTERM on, new connections are refused while the request in flight is still being served")
     finally:
         s.stop()
 
@@ -443,6 +451,15 @@ def test_index(model, files, tmp):
     finally:
         if not killed:
             s.stop()
+    h = Server(model, "--index", os.path.join(tmp, "hnsw-ix"), "--index-kind", "hnsw")
+    try:
+        texts = ["商品 %d 号" % i for i in range(30)]
+        st, _, _, _ = h.request("POST", "/v1/items", {"items": [{"text": t} for t in texts]})
+        st2, doc, _, _ = h.request("POST", "/v1/search", {"text": texts[17], "k": 3, "exact": False, "ef_search": 50})
+        check(st == 200 and st2 == 200 and doc["data"][0]["id"] == 17 and abs(doc["data"][0]["score"] - 1) < 1e-5,
+              "--index-kind hnsw: 30 items, an item's own text finds it first")
+    finally:
+        h.stop()
     st = Server(model)
     try:
         r = st.request("POST", "/v1/search", {"text": "x"})
