@@ -8,9 +8,11 @@
 #include "sail.h"
 
 int cmd_embed(int argc, char **argv);
+int cmd_index(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

@@ -18,6 +18,8 @@ static const struct command {
     {"tokenize", cmd_tokenize, "turn text lines into token ids (WordPiece or CLIP BPE)"},
     {"vocab", cmd_vocab, "train a WordPiece vocabulary from a text corpus"},
     {"preprocess", cmd_preprocess, "write an image as the float tensor a model receives (.npy)"},
+    {"index", cmd_index, "build a vector index: add folders/JSONL/stdin, info, compact, export"},
+    {"search", cmd_search, "search an index with a text or an image (--json, --html)"},
     {"serve", cmd_serve, "serve embeddings, search, metrics and a demo page over HTTP"},
 };
 

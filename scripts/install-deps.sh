@@ -6,6 +6,7 @@ PKGS="build-essential pkg-config
 libutf8proc-dev libjpeg62-turbo-dev libpng-dev libwebp-dev zlib1g-dev libjansson-dev
 libopenblas-dev
 python3-numpy python3-torch python3-torchvision python3-pil
+python3-faiss python3-hnswlib python3-matplotlib
 clang libclang-rt-14-dev
 libmicrohttpd-dev wrk chromium fonts-wqy-microhei"
 missing=""
