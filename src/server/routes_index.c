@@ -3,7 +3,7 @@
  *   POST /v1/search   {"query": input | "text": T, "image": data URL,
  *                      "k": 10, "filter": {"field": value, ...}}
  *                     -> {"object": "list", "data": [{"object": "search_result",
- *                         "id", "score", "payload"}], "model", "usage"}
+ *                         "id", "score", "payload", "image_url"?}], "model", "usage"}
  *   POST /v1/items    {"items": [{"id"?, "text"?, "image"?, "payload"?}]}
  *                     -> the ids; durable (fsync-ed) before the response
  *   DELETE /v1/items/{id}       -> {"id", "object": "item", "deleted": true}
@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 enum { MAX_K = 1000, MAX_SERVED_IMAGE = 64 << 20 };
+#define JS_SAFE_ID (UINT64_C(1) << 53)
 
 /* --------------------------------------------------------- open / close -- */
 
@@ -56,8 +57,10 @@ sail_status srv_index_open(srv_server *s, sail_error *err) {
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory listing %zu index ids", n);
     }
     n = sail_index_ids(s->index, ids, n);
+    /* Ids the server assigns continue after the largest below 2^53, so they
+     * stay exact in JavaScript; `sail index add` hashes give larger ones. */
     for (size_t i = 0; i < n; i++)
-        if (ids[i] >= s->next_id) s->next_id = ids[i] + 1;
+        if (ids[i] < JS_SAFE_ID && ids[i] >= s->next_id) s->next_id = ids[i] + 1;
     free(ids);
     snprintf(s->image_dir, sizeof s->image_dir, "%s/images", s->cfg.index_path);
     return SAIL_OK;
@@ -164,6 +167,13 @@ static enum MHD_Result search_respond(srv_request *r) {
         if (!payload) payload = json_string(h->payload);
         json_t *o = json_pack("{s:s, s:I, s:f, s:o}", "object", "search_result", "id", (json_int_t)h->id,
                               "score", (double)h->score, "payload", payload);
+        /* The image's URL spelled by the server: ids over 2^53 (hashes given
+         * by `sail index add`) are not exact as JavaScript numbers. */
+        if (o && json_is_string(json_object_get(payload, "source"))) {
+            char url[64];
+            snprintf(url, sizeof url, "/v1/items/%" PRIu64 "/image", h->id);
+            json_object_set_new(o, "image_url", json_string(url));
+        }
         if (!o || json_array_append_new(data, o)) {
             json_decref(data);
             data = NULL;
@@ -293,7 +303,7 @@ static char *item_payload(srv_request *r, items_state *st, int i, char *path, si
     if (json_is_string(t) && !json_object_get(p, "text")) json_object_set(p, "text", t);
     srv_job_kind kind = st->in->jobs[i].kind;
     json_object_set_new(p, "modality", json_string(kind == JOB_TEXT ? "text" : kind == JOB_IMAGE ? "image"
-                                                                                              : "text+image"));
+                                                                                              : "image+text"));
     if (url) {
         if (store_image(s, st->ids[i], url, path, cap)) {
             json_decref(p);
@@ -399,7 +409,7 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
         pthread_mutex_lock(&s->ids_lock);
         if (id) {
             st->ids[i] = (uint64_t)json_integer_value(id);
-            if (st->ids[i] >= s->next_id) s->next_id = st->ids[i] + 1;
+            if (st->ids[i] < JS_SAFE_ID && st->ids[i] >= s->next_id) s->next_id = st->ids[i] + 1;
         } else
             st->ids[i] = s->next_id++;
         pthread_mutex_unlock(&s->ids_lock);

@@ -67,7 +67,8 @@ async function main() {
     const top = await page.$eval("#results .result", (c) => ({
       score: c.querySelector(".score").textContent, img: c.querySelector(".thumb img")?.naturalWidth ?? 0,
     }));
-    check(top.score === "1.0000" && top.img === 96, "dropping an image searches with it: its own item first, thumbnail shown");
+    check(top.score === "1.0000" && top.img === 96,
+      "dropping an image searches with it: its own item (indexed by sail index add) first, thumbnail shown");
     await page.screenshot({ path: join(shots, "server_page_image_query.png"), fullPage: true });
 
     await page.fill("#sim-a-text", "黑色高帮运动鞋");
