@@ -1,18 +1,17 @@
 -- wrk script for bench/bench_server.sh: POST /v1/embeddings, cycling through
--- Chinese and English product texts. `wrk ... -s bench/wrk_embed.lua URL -- N`
--- sends N texts per request (default 1). done() prints one BENCH line.
-local texts = {
-  "红色连衣裙", "a red dress", "黑色高帮运动鞋", "black high-top sneakers",
-  "白色纯棉T恤 短袖", "white cotton t-shirt, short sleeves", "不锈钢保温杯 500ml",
-  "stainless steel vacuum flask 500 ml", "复古皮质双肩包", "vintage leather backpack",
-  "无线蓝牙降噪耳机", "wireless noise-cancelling headphones", "儿童益智积木玩具",
-  "educational building blocks for kids", "北欧风格实木餐桌", "nordic solid wood dining table",
-}
+-- the Chinese and English product texts of bench/server_texts.txt (the
+-- engine run of bench_server.sh embeds the same strings).
+-- `wrk ... -s bench/wrk_embed.lua URL -- N [TEXTS]` sends N texts per request
+-- (default 1). done() prints one BENCH line.
+local texts = {}
 local per_request = 1
 local counter = 0
 
 function init(args)
   per_request = tonumber(args[1] or "1") or 1
+  for line in io.lines(args[2] or "bench/server_texts.txt") do
+    if #line > 0 then texts[#texts + 1] = line end
+  end
 end
 
 function request()
