@@ -164,7 +164,10 @@ static enum MHD_Result route_metrics(srv_request *r) {
     pthread_mutex_lock(&s->lock);
     int in_flight = s->in_flight;
     pthread_mutex_unlock(&s->lock);
-    char *text = srv_metrics_render(s->mx, srv_batcher_depth(s->batcher), srv_index_items(s), in_flight);
+    pthread_mutex_lock(&s->submit_lock);
+    int depth = s->batcher ? srv_batcher_depth(s->batcher) : 0;
+    pthread_mutex_unlock(&s->submit_lock);
+    char *text = srv_metrics_render(s->mx, depth, srv_index_items(s), in_flight);
     if (!text) return srv_send_error(r, 500, NULL, NULL, "out of memory rendering metrics");
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (!resp) free(text);
@@ -277,9 +280,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r) return;
     double dt = now_s() - r->t0;
     srv_metrics_request(s->mx, r->ep, r->status, dt);
-    if (!s->cfg.quiet)
-        fprintf(stderr, "%s %s %d %.1f ms%s\n", r->method, r->url, r->status, dt * 1e3,
+    if (!s->cfg.quiet) {
+        /* The path is the client's: control bytes would forge log lines. */
+        char url[160];
+        size_t k = 0;
+        for (const char *p = r->url; *p && k + 1 < sizeof url; p++)
+            url[k++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+        url[k] = 0;
+        fprintf(stderr, "%s %s %d %.1f ms%s\n", r->method, url, r->status, dt * 1e3,
                 why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+    }
     if (r->free_state) r->free_state(r->state);
     free(r->body);
     free(r);
