@@ -167,10 +167,9 @@ class Model:
         if not self._m:
             _check(err.status or 1, err)
         self.path = os.fspath(path)
-        self.dim = L.sail_model_dim(self._m)
-        """Output dimension of the vectors."""
-        self.context = L.sail_model_text_context(self._m)
-        self.image_size = L.sail_model_image_size(self._m)
+        self.dim = L.sail_model_dim(self._m)                    # output dimension of the vectors
+        self.context = L.sail_model_text_context(self._m)       # max tokens, [CLS]/[SEP] included
+        self.image_size = L.sail_model_image_size(self._m)      # side of the vision encoder's input
 
     def close(self):
         """Free the model (also done when it is garbage-collected)."""
@@ -362,6 +361,7 @@ class Index:
 
     @property
     def dim(self):
+        """Dimension of the stored vectors."""
         return self.info["dim"]
 
     def __len__(self):
