@@ -326,6 +326,11 @@ def test_api_key(model):
         check(st == 200 and len(doc["data"]) == 1, "the right bearer key gets 200")
         check(s.request("GET", "/healthz")[0] == 200 and s.request("GET", "/metrics")[0] == 401,
               "/healthz needs no key; /metrics does")
+        long_text = "长文本 long text " * 40
+        st, doc, _, _ = s.embed({"input": long_text}, headers={"Authorization": "Bearer s3cret-key"})
+        check(st == 200 and close(vectors(doc)[0], cli_embed(model, ["--text", long_text])[0])
+              and doc["usage"]["prompt_tokens"] == 52,
+              "without --no-truncate a text over the context is truncated to 52 tokens, as `sail embed` does")
     finally:
         s.stop()
 
