@@ -25,10 +25,14 @@ LIBS += $(PKG_LIBS)
 AVX512FLAGS = -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c
 AVX2FLAGS   = -mavx2 -mfma -mf16c
 
-LIB_SRC  := $(sort $(shell find src -name '*.c'))
+# src/server is the `sail serve` program (libmicrohttpd), not part of libsail.
+LIB_SRC  := $(filter-out src/server/%,$(sort $(shell find src -name '*.c')))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+SERVER_SRC := $(sort $(wildcard src/server/*.c))
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+SERVER_LIBS = -lmicrohttpd
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -57,8 +61,15 @@ $(BUILD)/libsail.a: $(LIB_OBJ)
 $(BUILD)/libsail.so: $(LIB_OBJ)
 	$(CC) -shared $(BASEFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/sail: $(CLI_OBJ) $(BUILD)/libsail.a
-	$(CC) $(BASEFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsail.a $(LIBS)
+$(BUILD)/sail: $(CLI_OBJ) $(SERVER_OBJ) $(BUILD)/libsail.a
+	$(CC) $(BASEFLAGS) -o $@ $(CLI_OBJ) $(SERVER_OBJ) $(BUILD)/libsail.a $(LIBS) $(SERVER_LIBS)
+
+# The demo page is compiled into the server as bytes (od, no xxd needed).
+$(BUILD)/gen/web_index.inc: src/server/web/index.html
+	@mkdir -p $(dir $@)
+	od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g' > $@.tmp && mv $@.tmp $@
+$(BUILD)/src/server/routes_page.o: $(BUILD)/gen/web_index.inc
+$(SERVER_OBJ): CPPFLAGS += -I$(BUILD)/gen
 
 sail: $(BUILD)/sail
 	@cp $(BUILD)/sail sail
@@ -97,7 +108,7 @@ install-deps:
 clean:
 	rm -rf build build-asan build-fuzz sail
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVER_OBJ:.o=.d)
 
 # Test-only drivers used by the Python oracles (not run directly).
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))

@@ -22,6 +22,9 @@ static const struct command {
     {"preprocess", cmd_preprocess, "write an image as the float tensor a model receives (.npy)"},
     {"quantize", cmd_quantize, "store a model's weights as f16, bf16 or q8_0"},
     {"data", cmd_data, "generate training data: shapes scenes or Noto emoji, with en/zh captions"},
+    {"index", cmd_index, "build a vector index: add folders/JSONL/stdin, info, compact, export"},
+    {"search", cmd_search, "search an index with a text or an image (--json, --html)"},
+    {"serve", cmd_serve, "serve embeddings, search, metrics and a demo page over HTTP"},
 };
 
 int cli_fail(int status, const char *cmd, const char *fmt, ...) {

@@ -1,0 +1,497 @@
+/* cmd_index.c: `sail index add|create|info|compact|delete|export|import`:
+ * build and maintain a vector index directory (see docs/INDEX.md). `add`
+ * embeds a folder of images, a JSONL file of items or text lines from stdin
+ * through the public embed API and adds them in durable batches. */
+#include "cli.h"
+
+#include <ctype.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: sail index add     --index DIR --model M [--dim D] [--batch N] [create options]\n"
+    "                          (FOLDER | FILE.jsonl | -)\n"
+    "       sail index create  --index DIR --dim D [create options]\n"
+    "       sail index info    --index DIR [--json]\n"
+    "       sail index compact --index DIR\n"
+    "       sail index delete  --index DIR ID...\n"
+    "       sail index export  --index DIR OUT.npy|OUT.fvecs|OUT.faiss\n"
+    "       sail index import  --index DIR [--first-id N] [create options] FILE.npy|FILE.fvecs\n\n"
+    "A vector index is a directory (index.snap + index.wal); every batch added or\n"
+    "deleted is on disk (fsync-ed) before the command moves on.\n\n"
+    "add embeds, with model M, a FOLDER of images (recursively: .jpg .jpeg .png\n"
+    ".webp .ppm), a JSONL file of items {\"id\": 7, \"text\": ..., \"image\": ...,\n"
+    "other fields kept as payload} (text and image together become one joint\n"
+    "vector; image paths are relative to the JSONL file), or text lines from stdin\n"
+    "(-). Items without an id get a stable one (a hash of the image path or the\n"
+    "text), so adding the same folder again replaces instead of duplicating.\n\n"
+    "create options (used when the index does not exist yet):\n"
+    "  --kind exact|hnsw          brute force or HNSW graph (default hnsw)\n"
+    "  --metric cosine|ip|l2      (default cosine)\n"
+    "  --storage f32|f16|int8     vector storage; f16/int8 rescore in f32 (default f32)\n"
+    "  --M N  --ef-construction N  --ef-search N  --seed N   HNSW parameters\n"
+    "  --deterministic            build the graph serially (same seed + order ->\n"
+    "                             same graph whatever the thread count)\n"
+    "other options:\n"
+    "  --dim D        Matryoshka prefix of the model's vectors (add), or dimension\n"
+    "  --batch N      items embedded and logged per batch (default 32)\n"
+    "  --threads N    compute threads (default: one per core)\n"
+    "  --first-id N   import: id of the first vector (default: after the largest id)\n"
+    "  --json         info as JSON\n";
+
+typedef struct opts {
+    const char *index, *model, *input;
+    sail_index_options io;
+    int dim, batch, threads, json;
+    uint64_t first_id;
+    int has_first_id;
+    char **rest;              /* positional arguments */
+    int n_rest;
+} opts;
+
+static int parse(opts *o, const char *sub, int argc, char **argv) {
+    o->io = (sail_index_options){.metric = SAIL_METRIC_COSINE, .kind = SAIL_INDEX_HNSW, .create = 1};
+    o->batch = 32;
+    o->rest = calloc((size_t)argc + 1, sizeof *o->rest);
+    if (!o->rest) return cli_fail(1, "index", "out of memory");
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        long n;
+        if (!strcmp(a, "--json")) { o->json = 1; continue; }
+        if (!strcmp(a, "--deterministic")) { o->io.deterministic = 1; continue; }
+        if (a[0] != '-' || !strcmp(a, "-")) { o->rest[o->n_rest++] = argv[i]; continue; }
+        const char *v = i + 1 < argc ? argv[++i] : NULL;
+        if (!v) return cli_fail(2, "index", "option %s needs a value (see sail index --help)", a);
+        if (!strcmp(a, "--index")) o->index = v;
+        else if (!strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--kind")) { if (sail_index_kind_parse(v, &o->io.kind)) return cli_fail(2, "index", "--kind is exact or hnsw, not '%s'", v); }
+        else if (!strcmp(a, "--metric")) { if (sail_metric_parse(v, &o->io.metric)) return cli_fail(2, "index", "--metric is cosine, ip or l2, not '%s'", v); }
+        else if (!strcmp(a, "--storage")) { if (sail_storage_parse(v, &o->io.storage)) return cli_fail(2, "index", "--storage is f32, f16 or int8, not '%s'", v); }
+        else if (!strcmp(a, "--first-id")) {
+            char *end;
+            o->first_id = strtoull(v, &end, 10);
+            if (*end || !isdigit((unsigned char)*v)) return cli_fail(2, "index", "--first-id needs a non-negative integer");
+            o->has_first_id = 1;
+        } else {
+            struct { const char *name; int *dst; long lo, hi; } ints[] = {
+                {"--dim", &o->dim, 1, 65536}, {"--batch", &o->batch, 1, 4096}, {"--threads", &o->threads, 1, 1024},
+                {"--M", &o->io.M, 2, 256}, {"--ef-construction", &o->io.ef_construction, 1, 100000},
+                {"--ef-search", &o->io.ef_search, 1, 100000}};
+            int found = 0;
+            for (size_t k = 0; k < sizeof ints / sizeof *ints && !found; k++) {
+                if (strcmp(a, ints[k].name)) continue;
+                if (cli_parse_int(v, ints[k].lo, ints[k].hi, &n))
+                    return cli_fail(2, "index", "%s needs an integer in %ld..%ld, not '%s'", a, ints[k].lo, ints[k].hi, v);
+                *ints[k].dst = (int)n;
+                found = 1;
+            }
+            if (!strcmp(a, "--seed")) {
+                char *end;
+                o->io.seed = strtoull(v, &end, 10);
+                if (*end) return cli_fail(2, "index", "--seed needs an integer");
+                found = 1;
+            }
+            if (!found) return cli_fail(2, "index", "unknown option '%s' for sail index %s (see --help)", a, sub);
+        }
+    }
+    if (!o->index) return cli_fail(2, "index", "--index DIR is required (see sail index --help)");
+    o->io.n_threads = o->threads;
+    return 0;
+}
+
+static sail_index *open_index(const opts *o, int create, int dim) {
+    sail_index_options io = o->io;
+    io.create = create;
+    io.dim = dim;
+    sail_error e = {0};
+    sail_index *ix = sail_index_open(o->index, &io, &e);
+    if (!ix) cli_fail(1, "index", "%s", e.msg);
+    return ix;
+}
+
+static uint64_t fnv1a(const char *kind, const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = kind; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    for (const char *p = s; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    return h >> 1; /* below 2^63: ids stay valid JSON integers */
+}
+
+/* ------------------------------------------------------------- items -- */
+
+typedef struct item {
+    char *text, *image;       /* at least one */
+    char *payload;            /* JSON object text */
+    uint64_t id;
+} item;
+
+typedef struct items { item *v; size_t n, cap; } items;
+
+static int push(items *it, const char *text, const char *image, json_t *extra, int has_id, uint64_t id) {
+    if (it->n == it->cap) {
+        size_t cap = it->cap ? it->cap * 2 : 256;
+        item *v = realloc(it->v, cap * sizeof *v);
+        if (!v) return -1;
+        it->v = v;
+        it->cap = cap;
+    }
+    json_t *p = extra ? json_deep_copy(extra) : json_object();
+    if (!p) return -1;
+    json_object_del(p, "id");
+    json_object_del(p, "image");
+    if (image) json_object_set_new(p, "source", json_string(image));
+    if (text) json_object_set_new(p, "text", json_string(text));
+    json_object_set_new(p, "modality", json_string(text && image ? "image+text" : image ? "image" : "text"));
+    item *x = &it->v[it->n];
+    x->text = text ? strdup(text) : NULL;
+    x->image = image ? strdup(image) : NULL;
+    x->payload = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(p);
+    x->id = has_id ? id : image ? fnv1a("image:", image) : fnv1a("text:", text);
+    if ((text && !x->text) || (image && !x->image) || !x->payload) return -1;
+    it->n++;
+    return 0;
+}
+
+static void items_free(items *it) {
+    for (size_t i = 0; i < it->n; i++) { free(it->v[i].text); free(it->v[i].image); free(it->v[i].payload); }
+    free(it->v);
+}
+
+static items *g_walk; /* nftw has no context pointer */
+static int g_walk_fail;
+
+static int is_image_name(const char *p) {
+    const char *dot = strrchr(p, '.');
+    if (!dot) return 0;
+    static const char *ext[] = {".jpg", ".jpeg", ".png", ".webp", ".ppm"};
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot, ext[i])) return 1;
+    return 0;
+}
+
+static int walk_cb(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st; (void)ftw;
+    if (type == FTW_F && is_image_name(path) && push(g_walk, NULL, path, NULL, 0, 0)) g_walk_fail = 1;
+    return g_walk_fail;
+}
+
+static int cmp_items(const void *a, const void *b) {
+    return strcmp(((const item *)a)->image, ((const item *)b)->image);
+}
+
+static int read_folder(const char *dir, items *it) {
+    g_walk = it;
+    g_walk_fail = 0;
+    if (nftw(dir, walk_cb, 32, FTW_PHYS) != 0 || g_walk_fail)
+        return cli_fail(1, "index", "cannot read folder %s", dir);
+    qsort(it->v, it->n, sizeof *it->v, cmp_items); /* deterministic order */
+    return 0;
+}
+
+static char *read_line(FILE *f) {
+    size_t cap = 0;
+    char *line = NULL;
+    ssize_t n = getline(&line, &cap, f);
+    if (n < 0) { free(line); return NULL; }
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    return line;
+}
+
+static int read_jsonl(const char *path, items *it) {
+    FILE *f = fopen(path, "r");
+    if (!f) return cli_fail(1, "index", "cannot open %s", path);
+    char base[4096];
+    snprintf(base, sizeof base, "%s", path);
+    char *slash = strrchr(base, '/');
+    if (slash) slash[1] = 0; else base[0] = 0;
+    int rc = 0, lineno = 0;
+    for (char *line; !rc && (line = read_line(f)); free(line)) {
+        lineno++;
+        if (!*line) continue;
+        json_error_t je;
+        json_t *o = json_loads(line, 0, &je);
+        json_t *jt = o ? json_object_get(o, "text") : NULL, *ji = o ? json_object_get(o, "image") : NULL;
+        json_t *jid = o ? json_object_get(o, "id") : NULL;
+        if (!json_is_object(o) || (jt && !json_is_string(jt)) || (ji && !json_is_string(ji)) || (!jt && !ji) ||
+            (jid && !(json_is_integer(jid) && json_integer_value(jid) >= 0)))
+            rc = cli_fail(1, "index", "%s:%d: expected an object with \"text\" and/or \"image\" strings and an optional "
+                          "non-negative integer \"id\"%s%s", path, lineno, o ? "" : ": ", o ? "" : je.text);
+        char img[8192] = "";
+        if (!rc && ji) snprintf(img, sizeof img, "%s%s", json_string_value(ji)[0] == '/' ? "" : base, json_string_value(ji));
+        if (!rc && push(it, jt ? json_string_value(jt) : NULL, ji ? img : NULL, o, jid != NULL,
+                        jid ? (uint64_t)json_integer_value(jid) : 0))
+            rc = cli_fail(1, "index", "out of memory");
+        json_decref(o);
+    }
+    fclose(f);
+    return rc;
+}
+
+static int read_stdin(items *it) {
+    for (char *line; (line = read_line(stdin)); free(line))
+        if (*line && push(it, line, NULL, NULL, 0, 0)) { free(line); return cli_fail(1, "index", "out of memory"); }
+    return 0;
+}
+
+/* ---------------------------------------------------------- progress -- */
+
+static void progress(size_t done, size_t total, size_t failed, int final) {
+    static int tty = -1;
+    if (tty < 0) tty = isatty(2);
+    if (!tty && !final && done % 1000) return;
+    int w = 30, fill = total ? (int)(done * w / total) : w;
+    fprintf(stderr, "%s[%.*s%*s] %zu/%zu items%s%s", tty ? "\r" : "", fill, "##############################",
+            w - fill, "", done, total, failed ? " (some skipped)" : "", final || !tty ? "\n" : "");
+    fflush(stderr);
+}
+
+/* ---------------------------------------------------------------- add -- */
+
+static sail_status embed(sail_model *m, int kind, const char **t, const char **p, int n, int dim, float *v,
+                         sail_error *e) {
+    return kind == 2 ? sail_embed_pairs(m, t, p, n, dim, v, e)
+         : kind == 1 ? sail_embed_image_files(m, p, n, dim, v, e)
+                     : sail_embed_texts(m, t, n, dim, v, e);
+}
+
+/* Embed n items of one kind into v (n x dim). When the batch fails (an
+ * unreadable image...), embed one by one, skip the bad ones (ok[i] = 0,
+ * reported on stderr) and return how many were skipped. */
+static int embed_batch(sail_model *m, item *x, int n, int dim, float *v, int *ok) {
+    const char **t = malloc((size_t)n * sizeof *t), **p = malloc((size_t)n * sizeof *p);
+    int kind = x[0].text && x[0].image ? 2 : x[0].image ? 1 : 0, bad = 0;
+    if (!t || !p) {
+        free(t); free(p);
+        for (int i = 0; i < n; i++) ok[i] = 0;
+        fprintf(stderr, "sail index: out of memory; skipping %d items\n", n);
+        return n;
+    }
+    for (int i = 0; i < n; i++) t[i] = x[i].text, p[i] = x[i].image, ok[i] = 1;
+    sail_error e = {0};
+    if (embed(m, kind, t, p, n, dim, v, &e))
+        for (int i = 0; i < n; i++)
+            if (embed(m, kind, t + i, p + i, 1, dim, v + (size_t)i * dim, &e)) {
+                ok[i] = 0;
+                bad++;
+                fprintf(stderr, "%ssail index: skipping %s: %s\n", isatty(2) ? "\n" : "", x[i].image ? x[i].image : x[i].text, e.msg);
+            }
+    free(t);
+    free(p);
+    return bad;
+}
+
+static int kind_of(const item *x) { return x->text && x->image ? 2 : x->image ? 1 : 0; }
+
+static int sub_add(opts *o) {
+    if (!o->model) return cli_fail(2, "index", "add needs --model M");
+    if (o->n_rest != 1) return cli_fail(2, "index", "add needs one input: a folder, a .jsonl file or - (stdin)");
+    const char *in = o->rest[0];
+    items it = {0};
+    struct stat st;
+    int rc;
+    if (!strcmp(in, "-")) rc = read_stdin(&it);
+    else if (stat(in, &st) != 0) rc = cli_fail(1, "index", "%s does not exist", in);
+    else if (S_ISDIR(st.st_mode)) rc = read_folder(in, &it);
+    else rc = read_jsonl(in, &it);
+    if (!rc && !it.n) rc = cli_fail(1, "index", "%s holds no items to add", in);
+    sail_model *m = NULL;
+    sail_index *ix = NULL;
+    sail_error e = {0};
+    if (!rc) {
+        sail_load_options lo = {o->threads};
+        if (!(m = sail_model_load(o->model, &lo, &e))) rc = cli_fail(1, "index", "%s", e.msg);
+    }
+    int dim = 0;
+    if (!rc) {
+        dim = o->dim ? o->dim : sail_model_dim(m);
+        if (dim > sail_model_dim(m)) rc = cli_fail(2, "index", "--dim %d exceeds the model's %d", dim, sail_model_dim(m));
+    }
+    if (!rc && !(ix = open_index(o, 1, dim))) rc = 1;
+    sail_index_info info;
+    if (!rc) {
+        sail_index_get_info(ix, &info);
+        if (info.dim != dim)
+            rc = cli_fail(2, "index", "%s holds %d-dimensional vectors; the model gives %d (use --dim)", o->index, info.dim, dim);
+    }
+    float *v = rc ? NULL : malloc((size_t)o->batch * dim * sizeof *v);
+    int *ok = rc ? NULL : malloc((size_t)o->batch * sizeof *ok);
+    uint64_t *ids = rc ? NULL : malloc((size_t)o->batch * sizeof *ids);
+    const char **pay = rc ? NULL : malloc((size_t)o->batch * sizeof *pay);
+    if (!rc && (!v || !ok || !ids || !pay)) rc = cli_fail(1, "index", "out of memory");
+    size_t done = 0, failed = 0;
+    for (size_t i = 0; !rc && i < it.n;) {
+        /* a batch: consecutive items of one kind */
+        int n = 1, kind = kind_of(&it.v[i]);
+        while (n < o->batch && i + (size_t)n < it.n && kind_of(&it.v[i + (size_t)n]) == kind) n++;
+        failed += (size_t)embed_batch(m, it.v + i, n, dim, v, ok);
+        int k = 0;
+        for (int j = 0; j < n; j++) {
+            if (!ok[j]) continue;
+            if (k != j) memmove(v + (size_t)k * dim, v + (size_t)j * dim, (size_t)dim * sizeof *v);
+            ids[k] = it.v[i + (size_t)j].id;
+            pay[k++] = it.v[i + (size_t)j].payload;
+        }
+        if (k && sail_index_add(ix, ids, v, pay, k, &e)) rc = cli_fail(1, "index", "%s", e.msg);
+        i += (size_t)n;
+        done += (size_t)n;
+        progress(done, it.n, failed, 0);
+    }
+    if (!rc) {
+        progress(done, it.n, failed, 1);
+        sail_index_get_info(ix, &info);
+        fprintf(stderr, "sail index: added %zu items (%zu skipped); the index holds %zu\n", done - failed, failed, info.count);
+    }
+    if (ix && sail_index_close(ix, &e) && !rc) rc = cli_fail(1, "index", "%s", e.msg);
+    sail_model_free(m);
+    items_free(&it);
+    free(v); free(ok); free(ids); free(pay);
+    return rc ? rc : failed ? 1 : 0;
+}
+
+/* -------------------------------------------------------- the others -- */
+
+static int sub_info(opts *o) {
+    sail_index *ix = open_index(o, 0, 0);
+    if (!ix) return 1;
+    sail_index_info i;
+    sail_index_get_info(ix, &i);
+    if (o->json)
+        printf("{\"dim\":%d,\"metric\":\"%s\",\"storage\":\"%s\",\"kind\":\"%s\",\"M\":%d,\"ef_construction\":%d,"
+               "\"ef_search\":%d,\"seed\":%llu,\"count\":%zu,\"tombstones\":%zu,\"memory_bytes\":%zu,\"log_bytes\":%llu}\n",
+               i.dim, sail_metric_name(i.metric), sail_storage_name(i.storage), sail_index_kind_name(i.kind), i.M,
+               i.ef_construction, i.ef_search, (unsigned long long)i.seed, i.count, i.tombstones, i.memory_bytes,
+               (unsigned long long)i.log_bytes);
+    else
+        printf("index      %s\nkind       %s\nmetric     %s\nstorage    %s\ndim        %d\nitems      %zu\n"
+               "tombstones %zu\nmemory     %.1f MiB\nlog        %llu bytes\n", o->index, sail_index_kind_name(i.kind),
+               sail_metric_name(i.metric), sail_storage_name(i.storage), i.dim, i.count, i.tombstones,
+               i.memory_bytes / 1048576.0, (unsigned long long)i.log_bytes);
+    if (i.kind == SAIL_INDEX_HNSW && !o->json)
+        printf("hnsw       M=%d ef_construction=%d ef_search=%d seed=%llu\n", i.M, i.ef_construction, i.ef_search,
+               (unsigned long long)i.seed);
+    sail_index_close(ix, NULL);
+    return 0;
+}
+
+static int finish(sail_index *ix, sail_status st, sail_error *e) {
+    int rc = st ? cli_fail(1, "index", "%s", e->msg) : 0;
+    if (sail_index_close(ix, e) && !rc) rc = cli_fail(1, "index", "%s", e->msg);
+    return rc;
+}
+
+static int sub_compact(opts *o) {
+    sail_index *ix = open_index(o, 0, 0);
+    if (!ix) return 1;
+    sail_error e = {0};
+    sail_index_info a, b;
+    sail_index_get_info(ix, &a);
+    sail_status st = sail_index_compact(ix, &e);
+    sail_index_get_info(ix, &b);
+    if (!st) fprintf(stderr, "sail index: compacted: %zu items, %zu tombstones dropped\n", b.count, a.tombstones);
+    return finish(ix, st, &e);
+}
+
+static int sub_delete(opts *o) {
+    if (!o->n_rest) return cli_fail(2, "index", "delete needs ids");
+    uint64_t *ids = malloc((size_t)o->n_rest * sizeof *ids);
+    if (!ids) return cli_fail(1, "index", "out of memory");
+    for (int i = 0; i < o->n_rest; i++) {
+        char *end;
+        ids[i] = strtoull(o->rest[i], &end, 10);
+        if (*end || !isdigit((unsigned char)o->rest[i][0])) {
+            free(ids);
+            return cli_fail(2, "index", "'%s' is not an id (a non-negative integer)", o->rest[i]);
+        }
+    }
+    sail_index *ix = open_index(o, 0, 0);
+    if (!ix) { free(ids); return 1; }
+    sail_error e = {0};
+    int n = 0;
+    sail_status st = sail_index_delete(ix, ids, o->n_rest, &n, &e);
+    if (!st) fprintf(stderr, "sail index: deleted %d of %d ids\n", n, o->n_rest);
+    free(ids);
+    return finish(ix, st, &e);
+}
+
+static int sub_export(opts *o) {
+    if (o->n_rest != 1) return cli_fail(2, "index", "export needs one output file (.npy, .fvecs or .faiss)");
+    sail_index *ix = open_index(o, 0, 0);
+    if (!ix) return 1;
+    sail_error e = {0};
+    return finish(ix, sail_index_export(ix, o->rest[0], &e), &e);
+}
+
+/* Dimension of an .fvecs or .npy file, to create an index for it. */
+static int file_dim(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    char h[1024] = {0};
+    size_t n = fread(h, 1, sizeof h - 1, f);
+    fclose(f);
+    size_t len = strlen(path);
+    if (len > 6 && !strcmp(path + len - 6, ".fvecs")) {
+        int32_t d;
+        if (n < 4) return -1;
+        memcpy(&d, h, 4);
+        return d;
+    }
+    const char *s = n > 10 ? strstr(h + 10, "'shape': (") : NULL;
+    unsigned long long r, c;
+    return s && sscanf(s + 10, "%llu, %llu)", &r, &c) == 2 && c <= 65536 ? (int)c : -1;
+}
+
+static int sub_import(opts *o) {
+    if (o->n_rest != 1) return cli_fail(2, "index", "import needs one input file (.npy or .fvecs)");
+    int dim = o->dim ? o->dim : file_dim(o->rest[0]);
+    if (dim < 1) return cli_fail(1, "index", "%s: cannot read its vector dimension (.npy 2-D float or .fvecs)", o->rest[0]);
+    sail_index *ix = open_index(o, 1, dim);
+    if (!ix) return 1;
+    uint64_t first = o->first_id;
+    if (!o->has_first_id) { /* after the largest id present */
+        size_t n = sail_index_ids(ix, NULL, 0);
+        uint64_t *ids = malloc((n + 1) * sizeof *ids);
+        if (!ids) return finish(ix, SAIL_ERR_NOMEM, &(sail_error){.msg = "out of memory"});
+        sail_index_ids(ix, ids, n);
+        for (size_t i = 0; i < n; i++) if (ids[i] + 1 > first) first = ids[i] + 1;
+        free(ids);
+    }
+    sail_error e = {0};
+    size_t added = 0;
+    sail_status st = sail_index_import(ix, o->rest[0], first, &added, &e);
+    if (!st) fprintf(stderr, "sail index: imported %zu vectors as ids %llu..%llu\n", added, (unsigned long long)first,
+                     (unsigned long long)(first + added - (added > 0)));
+    return finish(ix, st, &e);
+}
+
+static int sub_create(opts *o) {
+    if (!o->dim) return cli_fail(2, "index", "create needs --dim D");
+    sail_index *ix = open_index(o, 1, o->dim);
+    if (!ix) return 1;
+    sail_error e = {0};
+    return finish(ix, SAIL_OK, &e);
+}
+
+int cmd_index(int argc, char **argv) {
+    static const struct { const char *name; int (*fn)(opts *); } subs[] = {
+        {"add", sub_add}, {"create", sub_create}, {"info", sub_info}, {"compact", sub_compact},
+        {"delete", sub_delete}, {"export", sub_export}, {"import", sub_import},
+    };
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || cli_wants_help(argc, argv)) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+        if (strcmp(argv[1], subs[i].name)) continue;
+        opts o = {0};
+        int rc = parse(&o, argv[1], argc, argv);
+        if (!rc) rc = subs[i].fn(&o);
+        free(o.rest);
+        return rc;
+    }
+    return cli_fail(2, "index", "unknown subcommand '%s' (add, create, info, compact, delete, export, import)", argv[1]);
+}

@@ -1,0 +1,239 @@
+/* cmd_search.c: `sail search` embeds a text or an image query with the
+ * model and prints the index's nearest items as a table, JSON, or a
+ * self-contained HTML page with inline base64 JPEG thumbnails. */
+#include "cli.h"
+#include "image/image.h"
+
+#include <jansson.h>
+#include <jpeglib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: sail search --index DIR --model M (\"QUERY TEXT\" | --image Q.jpg) [-k 10]\n"
+    "                   [--filter field=value[,field=value]] [--json] [--html OUT.html]\n"
+    "                   [--ef N] [--exact] [--threads N]\n\n"
+    "Embeds the query with model M (text or image: text->image, image->text,\n"
+    "image->image and text->text all share one space) and prints the k nearest\n"
+    "items of the index with their scores and payloads.\n\n"
+    "  -k N           number of results (default 10)\n"
+    "  --filter F     only items whose payload fields equal the values,\n"
+    "                 e.g. modality=image or modality=text,lang=zh\n"
+    "  --json         results as one JSON document on stdout\n"
+    "  --html OUT     also write a self-contained HTML page (thumbnails inline)\n"
+    "  --ef N         HNSW search beam (default: the index's ef_search)\n"
+    "  --exact        brute-force search even on an HNSW index\n"
+    "  --threads N    compute threads (default: one per core)\n";
+
+typedef struct opts {
+    const char *index, *model, *text, *image, *filter, *html;
+    int k, json, ef, exact, threads;
+} opts;
+
+static int parse(opts *o, int argc, char **argv) {
+    o->k = 10;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long n;
+        if (!strcmp(a, "--json")) { o->json = 1; continue; }
+        if (!strcmp(a, "--exact")) { o->exact = 1; continue; }
+        if (a[0] != '-') {
+            if (o->text) return cli_fail(2, "search", "one query only (quote a text with spaces)");
+            o->text = a;
+            continue;
+        }
+        const char *v = i + 1 < argc ? argv[++i] : NULL;
+        if (!v) return cli_fail(2, "search", "option %s needs a value (see sail search --help)", a);
+        if (!strcmp(a, "--index")) o->index = v;
+        else if (!strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--image")) o->image = v;
+        else if (!strcmp(a, "--filter")) o->filter = v;
+        else if (!strcmp(a, "--html")) o->html = v;
+        else if (!strcmp(a, "-k")) {
+            if (cli_parse_int(v, 1, 100000, &n)) return cli_fail(2, "search", "-k needs 1..100000, not '%s'", v);
+            o->k = (int)n;
+        } else if (!strcmp(a, "--ef")) {
+            if (cli_parse_int(v, 1, 100000, &n)) return cli_fail(2, "search", "--ef needs 1..100000, not '%s'", v);
+            o->ef = (int)n;
+        } else if (!strcmp(a, "--threads")) {
+            if (cli_parse_int(v, 1, 1024, &n)) return cli_fail(2, "search", "--threads needs 1..1024, not '%s'", v);
+            o->threads = (int)n;
+        } else
+            return cli_fail(2, "search", "unknown option '%s' (see sail search --help)", a);
+    }
+    if (!o->index || !o->model) return cli_fail(2, "search", "--index and --model are required (see sail search --help)");
+    if (!o->text == !o->image) return cli_fail(2, "search", "give a query text or --image FILE (one of them)");
+    return 0;
+}
+
+/* -------------------------------------------------------------- html -- */
+
+static void html_text(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static void base64(FILE *f, const unsigned char *p, size_t n) {
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        fputc(t[v >> 18], f);
+        fputc(t[(v >> 12) & 63], f);
+        fputc(i + 1 < n ? t[(v >> 6) & 63] : '=', f);
+        fputc(i + 2 < n ? t[v & 63] : '=', f);
+    }
+}
+
+/* An <img> with a JPEG thumbnail (longest side 160) of path, or nothing
+ * when the file cannot be decoded. */
+static void thumbnail(FILE *f, const char *path) {
+    sail_image img = {0}, small = {0};
+    if (!path || sail_image_load(path, NULL, &img, NULL)) return;
+    int side = img.w > img.h ? img.w : img.h, w = img.w, h = img.h;
+    if (side > 160) {
+        w = img.w * 160 / side; h = img.h * 160 / side;
+        if (w < 1) w = 1;
+        if (h < 1) h = 1;
+    }
+    if (sail_image_resize(&img, w, h, SAIL_RESAMPLE_BILINEAR, &small, NULL)) {
+        sail_image_free(&img);
+        return;
+    }
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr jerr;
+    c.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&c);
+    unsigned char *buf = NULL;
+    unsigned long len = 0;
+    jpeg_mem_dest(&c, &buf, &len);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 85, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = small.rgb + (size_t)c.next_scanline * w * 3;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fputs("<img src=\"data:image/jpeg;base64,", f);
+    base64(f, buf, len);
+    fputs("\">", f);
+    free(buf);
+    sail_image_free(&small);
+    sail_image_free(&img);
+}
+
+static int write_html(const opts *o, const sail_index_results *r) {
+    FILE *f = fopen(o->html, "w");
+    if (!f) return cli_fail(1, "search", "cannot write %s", o->html);
+    fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>sail search</title><style>"
+          "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+          "td{border-bottom:1px solid #ddd;padding:6px 12px;vertical-align:middle}"
+          "img{max-width:160px;max-height:160px}.s{font-family:monospace}</style></head><body>\n<h2>Query: ", f);
+    if (o->text) html_text(f, o->text);
+    else { html_text(f, o->image); fputs("<br>", f); thumbnail(f, o->image); }
+    fputs("</h2>\n<p>index ", f);
+    html_text(f, o->index);
+    if (o->filter) { fputs(", filter ", f); html_text(f, o->filter); }
+    fputs("</p>\n<table><tr><th>#</th><th>score</th><th>id</th><th></th><th>item</th></tr>\n", f);
+    for (int j = 0; j < r->counts[0]; j++) {
+        const sail_index_hit *h = &r->hits[j];
+        json_t *p = json_loads(h->payload, 0, NULL);
+        const char *src = json_string_value(json_object_get(p, "source"));
+        const char *text = json_string_value(json_object_get(p, "text"));
+        fprintf(f, "<tr><td>%d</td><td class=\"s\">%.4f</td><td class=\"s\">%llu</td><td>", j + 1, h->score,
+                (unsigned long long)h->id);
+        thumbnail(f, src);
+        fputs("</td><td>", f);
+        if (text) { html_text(f, text); fputs("<br>", f); }
+        if (src) { fputs("<small>", f); html_text(f, src); fputs("</small>", f); }
+        fputs("</td></tr>\n", f);
+        json_decref(p);
+    }
+    fputs("</table></body></html>\n", f);
+    int bad = ferror(f);
+    if (fclose(f) || bad) return cli_fail(1, "search", "write error on %s", o->html);
+    return 0;
+}
+
+/* ------------------------------------------------------------ output -- */
+
+static void print_table(const sail_index_results *r) {
+    printf("%4s  %8s  %20s  %-10s  %s\n", "rank", "score", "id", "modality", "source / text");
+    for (int j = 0; j < r->counts[0]; j++) {
+        const sail_index_hit *h = &r->hits[j];
+        json_t *p = json_loads(h->payload, 0, NULL);
+        const char *mod = json_string_value(json_object_get(p, "modality"));
+        const char *src = json_string_value(json_object_get(p, "source"));
+        const char *text = json_string_value(json_object_get(p, "text"));
+        printf("%4d  %8.4f  %20llu  %-10s  %s%s%s\n", j + 1, h->score, (unsigned long long)h->id, mod ? mod : "-",
+               src ? src : "", src && text ? "  " : "", text ? text : (src ? "" : h->payload));
+        json_decref(p);
+    }
+}
+
+static int print_json(const opts *o, const sail_index_results *r) {
+    json_t *root = json_object(), *arr = json_array();
+    json_object_set_new(root, "query", o->text ? json_pack("{ss}", "text", o->text) : json_pack("{ss}", "image", o->image));
+    json_object_set_new(root, "k", json_integer(o->k));
+    for (int j = 0; j < r->counts[0]; j++) {
+        const sail_index_hit *h = &r->hits[j];
+        json_t *p = json_loads(h->payload, 0, NULL);
+        json_array_append_new(arr, json_pack("{si,sI,sf,so}", "rank", j + 1, "id", (json_int_t)h->id, "score",
+                                             (double)h->score, "payload", p ? p : json_object()));
+    }
+    json_object_set_new(root, "results", arr);
+    int rc = json_dumpf(root, stdout, JSON_COMPACT | JSON_REAL_PRECISION(7));
+    putchar('\n');
+    json_decref(root);
+    return rc ? cli_fail(1, "search", "write error") : 0;
+}
+
+int cmd_search(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    opts o = {0};
+    int rc = parse(&o, argc, argv);
+    if (rc) return rc;
+    sail_error e = {0};
+    sail_index_options io = {.n_threads = o.threads};
+    sail_index *ix = sail_index_open(o.index, &io, &e);
+    if (!ix) return cli_fail(1, "search", "%s", e.msg);
+    sail_index_info info;
+    sail_index_get_info(ix, &info);
+    sail_load_options lo = {o.threads};
+    sail_model *m = sail_model_load(o.model, &lo, &e);
+    float *q = NULL;
+    sail_index_results *r = NULL;
+    if (!m) rc = cli_fail(1, "search", "%s", e.msg);
+    else if (info.dim > sail_model_dim(m))
+        rc = cli_fail(2, "search", "the index holds %d-dimensional vectors; the model gives only %d", info.dim, sail_model_dim(m));
+    else if (!(q = malloc((size_t)info.dim * sizeof *q))) rc = cli_fail(1, "search", "out of memory");
+    else if (o.text ? sail_embed_texts(m, &o.text, 1, info.dim, q, &e) : sail_embed_image_files(m, &o.image, 1, info.dim, q, &e))
+        rc = cli_fail(1, "search", "%s", e.msg);
+    if (!rc) {
+        sail_search_options so = {.filter = o.filter, .ef_search = o.ef, .exact = o.exact};
+        if (sail_index_search(ix, q, 1, o.k, &so, &r, &e)) rc = cli_fail(o.filter && e.status == SAIL_ERR_INVALID_ARG ? 2 : 1, "search", "%s", e.msg);
+    }
+    if (!rc) rc = o.json ? print_json(&o, r) : (print_table(r), 0);
+    if (!rc && o.html) rc = write_html(&o, r);
+    sail_index_results_free(r);
+    free(q);
+    sail_model_free(m);
+    sail_index_close(ix, NULL);
+    return rc;
+}
