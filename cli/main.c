@@ -18,6 +18,9 @@ static const struct command {
     {"tokenize", cmd_tokenize, "turn text lines into token ids (WordPiece or CLIP BPE)"},
     {"vocab", cmd_vocab, "train a WordPiece vocabulary from a text corpus"},
     {"preprocess", cmd_preprocess, "write an image as the float tensor a model receives (.npy)"},
+    {"train", cmd_train, "train a new model on text-image / text-text pairs (JSONL)"},
+    {"finetune", cmd_finetune, "continue training a model file on new pairs"},
+    {"eval", cmd_eval, "retrieval recall R@1/5/10 of a model on pairs (JSONL)"},
 };
 
 int cli_fail(int status, const char *cmd, const char *fmt, ...) {
