@@ -114,7 +114,7 @@ static const void *need_array(const gguf_file *f, const char *key, uint32_t et, 
         return NULL;
     }
     *n = kv->v.arr.n;
-    return kv->v.arr.data ? kv->v.arr.data : (const void *)kv->v.arr.strs;
+    return et == GGUF_VT_STRING ? (const void *)kv->v.arr.strs : (const void *)kv->v.arr.data;
 }
 
 static const float *need_block(const gguf_file *f, const char *name, size_t n, sail_error *err) {

@@ -214,6 +214,8 @@ static sail_status embed_all(run *r, sail_loader *ld, const sail_dataset *ds, in
     if (!s) s = sail_loader_begin(ld, &p, 0, err);
     double lsum = 0, lw = 0;
     memset(ok, 0, (size_t)ds->n);
+    memset(ea, 0, (size_t)ds->n * dim * sizeof(float));
+    memset(eb, 0, (size_t)ds->n * dim * sizeof(float));
     while (!s) {
         const sail_batch_data *b;
         if ((s = sail_loader_next(ld, &b, err)) || !b) break;
