@@ -241,6 +241,7 @@ def main():
         print("# validation loss by epoch: %s; R@1 text->other: %s" % (vl, r1))
         check(r.returncode == 0 and len(vl) == 6 and vl[-1] < 0.75 * vl[0],
               "a 60-step run lowers the validation loss by more than 25%% (%s -> %s)" % (vl[:1], vl[-1:]))
+        check(len(r1) == 6 and r1[-1] > r1[0] + 0.2, "... and raises validation R@1 by more than 0.2 (%s -> %s)" % (r1[:1], r1[-1:]))
 
         init = os.path.join(tmp, "init.gguf")
         r = sail("init", "--config", "tiny", "--vocab", os.path.join(tmp, "vocab.txt"), "--seed", 5, "-o", init)

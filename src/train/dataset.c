@@ -208,7 +208,7 @@ void sail_dataset_free(sail_dataset *ds) {
 /* ------------------------------------------------------------- plans -- */
 
 static sail_status plan_alloc(sail_plan *p, int n, sail_error *err) {
-    memset(p, 0, sizeof *p);
+    sail_plan_free(p);
     p->order = sail_malloc((size_t)(n ? n : 1) * sizeof *p->order);
     p->bounds = sail_malloc((size_t)(n + 1) * sizeof *p->bounds);
     if (!p->order || !p->bounds) {
@@ -258,7 +258,7 @@ sail_status sail_plan_sequential(const sail_dataset *ds, int batch, sail_plan *p
 
 /* Shuffle the batch order of p (rebuilding order and bounds). */
 static sail_status shuffle_batches(sail_plan *p, sail_rng *rng, sail_error *err) {
-    sail_plan q;
+    sail_plan q = {0};
     int32_t *perm = sail_malloc((size_t)(p->n_batches ? p->n_batches : 1) * sizeof *perm);
     sail_status s = perm ? plan_alloc(&q, p->n, err) : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     if (s) {
@@ -378,7 +378,7 @@ sail_status sail_plan_set(const sail_dataset *ds, const int32_t *order, int n,
         if (order[i] < 0 || order[i] >= ds->n)
             return sail_set_error(err, SAIL_ERR_FORMAT, "the saved epoch names pair %d; the training data "
                                   "has %d (was the data changed?)", order[i], ds->n);
-    sail_plan q;
+    sail_plan q = {0};
     sail_status s = plan_alloc(&q, n, err);
     if (s) return s;
     memcpy(q.order, order, (size_t)n * sizeof *order);

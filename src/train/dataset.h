@@ -51,6 +51,9 @@ typedef struct sail_plan {
     int n_batches;
 } sail_plan;
 
+/* The plan builders below replace *p, which must be zero-initialised or
+ * hold a plan (it is freed first). */
+
 /* Every pair once, in file order, kinds apart, batches of up to `batch`
  * (validation and embedding passes). */
 sail_status sail_plan_sequential(const sail_dataset *ds, int batch, sail_plan *p, sail_error *err);

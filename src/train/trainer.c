@@ -248,11 +248,11 @@ typedef struct relctx { const sail_dataset *ds; const int32_t *idx; } relctx;
 
 static int rel_pair(void *ctx, int q, int c) {
     const relctx *x = ctx;
-    const sail_pair *a = &x->ds->items[x->idx[q]], *b = &x->ds->items[x->idx[c]];
-    return a->kind == b->kind && a->group == b->group;
+    return x->ds->items[x->idx[q]].group == x->ds->items[x->idx[c]].group;
 }
 
-/* Validation loss and R@1 both ways over the pairs that decoded. */
+/* Validation loss, and R@1 both ways over the pairs that decoded (each
+ * kind among its own, averaged over all queries). */
 static sail_status validate(run *r, sail_train_event *ev, sail_error *err) {
     const sail_dataset *ds = r->o->val;
     int dim = sail_tmodel_config(r->tm)->dim;
@@ -263,17 +263,34 @@ static sail_status validate(run *r, sail_train_event *ev, sail_error *err) {
     sail_status s = ea && eb && ok && idx ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for validation");
     if (!s) s = embed_all(r, r->vld, ds, 1, ea, eb, ok, &ev->val_loss, err);
     if (!s) {
-        int m = 0;
-        for (int i = 0; i < ds->n; i++)
-            if (ok[i]) {
-                memmove(ea + (size_t)m * dim, ea + (size_t)i * dim, (size_t)dim * sizeof(float));
-                memmove(eb + (size_t)m * dim, eb + (size_t)i * dim, (size_t)dim * sizeof(float));
-                idx[m++] = i;
-            }
-        relctx x = {ds, idx};
-        int k1 = 1;
-        sail_recall_at(ea, m, eb, m, dim, rel_pair, &x, &k1, 1, &ev->val_r1_ab);
-        sail_recall_at(eb, m, ea, m, dim, rel_pair, &x, &k1, 1, &ev->val_r1_ba);
+        /* each kind on its own: a text-image pair's text is never asked to
+           find a text2 */
+        float *ca = sail_malloc(n * dim * sizeof(float)), *cb = sail_malloc(n * dim * sizeof(float));
+        if (!ca || !cb) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for validation");
+        int m = 0, k1 = 1;
+        double hab = 0, hba = 0, q = 0;
+        for (int kind = 0; kind < 2 && !s; kind++) {
+            int start = m;
+            for (int i = 0; i < ds->n; i++)
+                if (ok[i] && ds->items[i].kind == kind) {
+                    memcpy(ca + (size_t)m * dim, ea + (size_t)i * dim, (size_t)dim * sizeof(float));
+                    memcpy(cb + (size_t)m * dim, eb + (size_t)i * dim, (size_t)dim * sizeof(float));
+                    idx[m++] = i;
+                }
+            relctx x = {ds, idx + start};
+            double rc;
+            int c = sail_recall_at(ca + (size_t)start * dim, m - start, cb + (size_t)start * dim, m - start, dim,
+                                   rel_pair, &x, &k1, 1, &rc);
+            hab += rc * c;
+            sail_recall_at(cb + (size_t)start * dim, m - start, ca + (size_t)start * dim, m - start, dim,
+                           rel_pair, &x, &k1, 1, &rc);
+            hba += rc * c;
+            q += c;
+        }
+        ev->val_r1_ab = q ? hab / q : 0;
+        ev->val_r1_ba = q ? hba / q : 0;
+        sail_free(ca);
+        sail_free(cb);
         ev->has_val = 1;
     }
     sail_free(ea);
