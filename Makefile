@@ -9,12 +9,16 @@ BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?=
 WERROR  ?=
-CPPFLAGS = -Iinclude -Isrc -Isrc/core -D_GNU_SOURCE
+# sail data emoji: FreeType + HarfBuzz (glyphs), libxml2 (CLDR annotations)
+PKG_CFLAGS := $(shell pkg-config --cflags freetype2 harfbuzz libxml-2.0)
+PKG_LIBS   := $(shell pkg-config --libs freetype2 harfbuzz libxml-2.0)
+CPPFLAGS = -Iinclude -Isrc -Isrc/core -D_GNU_SOURCE $(PKG_CFLAGS)
 BASEFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Wstrict-prototypes -Wno-unused-parameter -fPIC -pthread $(WERROR) $(CFLAGS)
 ifeq ($(REF),1)
 CPPFLAGS += -DSAIL_FORCE_REF
 endif
-LIBS = -ljansson -lutf8proc -ljpeg -lpng -lwebp -lz -lm -lpthread
+LIBS = -ljansson -lzip -lutf8proc -ljpeg -lpng -lwebp -lz -lm -lpthread
+LIBS += $(PKG_LIBS)
 
 # ISA-specific files carry their own flags; dispatch picks them at run time.
 AVX512FLAGS = -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c

@@ -7,10 +7,14 @@
 
 #include "sail.h"
 
+int cmd_bench(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -12,6 +12,8 @@ static const struct command {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
+    {"bench", cmd_bench, "measure embedding throughput and memory of a model"},
+    {"convert", cmd_convert, "import a Hugging Face CLIP, Chinese-CLIP, BERT or ViT folder"},
     {"embed", cmd_embed, "embed texts, images or text+image pairs into vectors"},
     {"info", cmd_info, "show a model file's configuration, parameters and tensors"},
     {"init", cmd_init, "create a model with seeded random weights"},
@@ -21,6 +23,8 @@ static const struct command {
     {"train", cmd_train, "train a new model on text-image / text-text pairs (JSONL)"},
     {"finetune", cmd_finetune, "continue training a model file on new pairs"},
     {"eval", cmd_eval, "retrieval recall R@1/5/10 of a model on pairs (JSONL)"},
+    {"quantize", cmd_quantize, "store a model's weights as f16, bf16 or q8_0"},
+    {"data", cmd_data, "generate training data: shapes scenes or Noto emoji, with en/zh captions"},
 };
 
 int cli_fail(int status, const char *cmd, const char *fmt, ...) {

@@ -80,6 +80,20 @@ int sail_model_image_size(const sail_model *m);
  * model. Thread-safe. */
 const char *sail_model_describe(const sail_model *m);
 
+/* Memory a loaded model holds, in bytes. Thread-safe. */
+typedef struct sail_model_memory {
+    size_t file_bytes;      /* the mmap-ed model file (weights stored as f32 are used from it) */
+    size_t widened_bytes;   /* f32 copies of weights stored as f16/bf16/q8_0 */
+    size_t arena_bytes;     /* activation arena: high-water mark of the passes so far */
+} sail_model_memory;
+void sail_model_memory_usage(const sail_model *m, sail_model_memory *out);
+
+/* The zero-shot logit scale: exp of the model file's sail.logit_scale (a
+ * log value, as CLIP stores it), at most 100 (CLIP's clamp); 1/0.07 (CLIP's
+ * initial value) when the file has none. Scores are scale * cosine.
+ * Thread-safe. */
+float sail_model_logit_scale(const sail_model *m);
+
 /* --------------------------------------------------------------- embed --
  * All embed calls write n rows of `dim` floats to out (caller-allocated,
  * n * dim floats). dim is the model's output dimension, or a smaller
@@ -154,6 +168,32 @@ typedef struct sail_init_options {
  * (atomically: temp file, fsync, rename). Thread-safe. */
 sail_status sail_model_init(const sail_init_options *opts, const char *path,
                             sail_error *err);
+
+/* Rewrite the model file `in` to `out` with its weight matrices stored as
+ * type "f32", "f16", "bf16" or "q8_0" (ggml's blocks of 32 int8 values with
+ * one f16 scale). Norms and biases stay f32; a matrix whose rows are not
+ * whole q8_0 blocks is stored as f16. Loading widens stored weights to f32
+ * once, so quantizing shrinks the file, not the compute. Thread-safe. */
+sail_status sail_model_quantize(const char *in, const char *out, const char *type,
+                                sail_error *err);
+
+/* ------------------------------------------------------------- convert -- */
+
+typedef struct sail_convert_options {
+    const char *from;  /* "auto" or NULL (from config.json), "hf-clip", "hf-chinese-clip",
+                          "hf-bert", "hf-vit" */
+    const char *type;  /* tensor type written: "f32" or NULL (the only one for now) */
+    const char *pool;  /* hf-bert: "cls" (default), "pooler", "mean"; hf-vit: "cls", "pooler" */
+} sail_convert_options;
+
+/* Convert a Hugging Face model folder (config.json; model.safetensors,
+ * sharded safetensors or pytorch_model.bin; tokenizer files;
+ * preprocessor_config.json) into a sail model file at out_path (atomically).
+ * pytorch_model.bin is read without executing its pickle. Every tensor is
+ * checked against config.json; the error names anything missing,
+ * misshaped or unexpected. opts may be NULL. Thread-safe. */
+sail_status sail_convert(const char *dir, const char *out_path,
+                         const sail_convert_options *opts, sail_error *err);
 
 /* Cosine similarity of two L2-normalised vectors (their dot product). */
 float sail_cosine(const float *a, const float *b, int dim);

@@ -3,8 +3,9 @@
 # Idempotent: packages already present are skipped without touching apt.
 set -e
 PKGS="build-essential pkg-config
-libutf8proc-dev libjpeg62-turbo-dev libpng-dev libwebp-dev zlib1g-dev libjansson-dev
+libutf8proc-dev libjpeg62-turbo-dev libpng-dev libwebp-dev zlib1g-dev libjansson-dev libzip-dev
 libopenblas-dev
+libfreetype-dev libharfbuzz-dev libxml2-dev fonts-noto-color-emoji unicode-data unicode-cldr-core
 python3-numpy python3-torch python3-torchvision python3-pil
 clang libclang-rt-14-dev"
 missing=""
