@@ -449,6 +449,12 @@ static sail_status loop(run *r, int *stopped, sail_error *err) {
                                .step = r->step, .total_steps = r->total, .loss = esteps ? esum / esteps : 0};
         if (o->val && (s = validate(r, &ev, err))) return s;
         if (o->cb) o->cb(o->ud, &ev);
+        /* a stop requested during validation: the position is the end of
+           this epoch, which a resume skips past */
+        if (o->stop && *o->stop && r->epoch + 1 < r->hp.epochs) {
+            *stopped = 1;
+            return save_checkpoint(r, err);
+        }
     }
     r->epoch = r->hp.epochs;
     r->batch = r->plan.n_batches;
