@@ -20,6 +20,9 @@ int cmd_search(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 /* "sail CMD: message\n" on stderr; returns status (for `return cli_fail(...)`). */
 int cli_fail(int status, const char *cmd, const char *fmt, ...)
