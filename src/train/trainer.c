@@ -182,6 +182,14 @@ static int64_t batches_per_epoch(const sail_dataset *ds, int b) {
     return n;
 }
 
+/* The weights so far as a usable model file: written at the end and at every
+ * stop, so an interrupted run leaves a model as well as a checkpoint. */
+static sail_status save_model(run *r, sail_error *err) {
+    sail_status s = sail_tmodel_save(r->tm, (const char *const *)r->tokens, r->model_path, err);
+    if (!s) note(r, "model written to %s", r->model_path);
+    return s;
+}
+
 static sail_status save_checkpoint(run *r, sail_error *err) {
     sail_train_pos pos = {r->step, r->epoch, r->batch, r->rng.s, &r->plan};
     sail_status s = sail_checkpoint_save(r->ckpt_path, r->tm, (const char *const *)r->tokens, &r->hp, &r->lo,
@@ -440,7 +448,7 @@ static sail_status loop(run *r, int *stopped, sail_error *err) {
             if (stop) {
                 *stopped = 1;
                 sail_loader_end(r->ld);
-                return SAIL_OK;
+                return save_model(r, err);
             }
         }
         sail_loader_end(r->ld);
@@ -453,15 +461,14 @@ static sail_status loop(run *r, int *stopped, sail_error *err) {
            this epoch, which a resume skips past */
         if (o->stop && *o->stop && r->epoch + 1 < r->hp.epochs) {
             *stopped = 1;
-            return save_checkpoint(r, err);
+            s = save_checkpoint(r, err);
+            return s ? s : save_model(r, err);
         }
     }
     r->epoch = r->hp.epochs;
     r->batch = r->plan.n_batches;
     if ((s = save_checkpoint(r, err))) return s;
-    s = sail_tmodel_save(r->tm, (const char *const *)r->tokens, r->model_path, err);
-    if (!s) note(r, "model written to %s", r->model_path);
-    return s;
+    return save_model(r, err);
 }
 
 sail_status sail_train(const sail_train_opts *o, int *stopped, sail_error *err) {
