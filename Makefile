@@ -14,7 +14,7 @@ BASEFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Wstrict-prototypes -Wno-unused-par
 ifeq ($(REF),1)
 CPPFLAGS += -DSAIL_FORCE_REF
 endif
-LIBS = -ljansson -lutf8proc -ljpeg -lpng -lwebp -lz -lm -lpthread
+LIBS = -ljansson -lutf8proc -ljpeg -lpng -lwebp -lz -llapack -lm -lpthread
 
 # ISA-specific files carry their own flags; dispatch picks them at run time.
 AVX512FLAGS = -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c
