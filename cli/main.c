@@ -18,6 +18,10 @@ static const struct command {
     {"tokenize", cmd_tokenize, "turn text lines into token ids (WordPiece or CLIP BPE)"},
     {"vocab", cmd_vocab, "train a WordPiece vocabulary from a text corpus"},
     {"preprocess", cmd_preprocess, "write an image as the float tensor a model receives (.npy)"},
+    {"classify", cmd_classify, "zero-shot or trained (logistic regression) classification"},
+    {"cluster", cmd_cluster, "k-means or DBSCAN clusters of embeddings, with a PNG plot"},
+    {"align", cmd_align, "bind subtitle lines to video frames (optionally monotonic)"},
+    {"reduce", cmd_reduce, "PCA: fit a projection to fewer dimensions and apply it"},
 };
 
 int cli_fail(int status, const char *cmd, const char *fmt, ...) {

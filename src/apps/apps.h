@@ -45,8 +45,8 @@ typedef struct apps_kmeans_result {
     int iters;        /* Lloyd iterations run */
 } apps_kmeans_result;
 
-/* k-means++ seeding (splitmix64 stream from seed; each next centre drawn
- * with probability proportional to D^2) then Lloyd iterations until no
+/* Greedy k-means++ seeding (splitmix64 stream from seed; 2 + ln k D^2-drawn
+ * candidates per centre, the best kept) then Lloyd iterations until no
  * assignment changes or max_iter. An emptied cluster takes the row farthest
  * from its centre. Needs 1 <= k <= n. Free with apps_kmeans_free. */
 sail_status apps_kmeans(const float *x, int n, int d, int k, int max_iter, uint64_t seed,

@@ -19,32 +19,45 @@ static double sqdist_exact(const float *a, const float *b, int d) {
     return s;
 }
 
-/* k-means++: the first centre uniform, each next one drawn with probability
- * proportional to its squared distance to the nearest chosen centre. */
-static void kmeanspp(const float *x, int n, int d, int k, uint64_t seed, double *d2, int *seeds) {
+/* Greedy k-means++ (as scikit-learn's): the first centre uniform; then
+ * 2 + ln(k) candidates drawn with probability proportional to their squared
+ * distance to the nearest chosen centre, keeping the one that lowers the
+ * total squared distance most. cand (n) is scratch. */
+static void kmeanspp(const float *x, int n, int d, int k, uint64_t seed, double *d2, double *cand,
+                     double *best_d2, int *seeds) {
     sail_rng r = {seed};
+    int trials = 2 + (int)log(k);
     seeds[0] = (int)(sail_rng_next(&r) % (uint64_t)n);
     for (int i = 0; i < n; i++) d2[i] = sqdist_exact(x + (size_t)i * d, x + (size_t)seeds[0] * d, d);
     for (int c = 1; c < k; c++) {
-        double total = 0;
+        double total = 0, best_pot = INFINITY;
         for (int i = 0; i < n; i++) total += d2[i];
-        int pick = 0;
-        if (total > 0) {
-            double u = sail_rng_uniform(&r) * total, cum = 0;
-            pick = n - 1;
-            for (int i = 0; i < n; i++) {
-                cum += d2[i];
-                if (cum >= u) { pick = i; break; }
+        int best = 0;
+        for (int t = 0; t < trials; t++) {
+            int pick = (int)(sail_rng_next(&r) % (uint64_t)n);
+            if (total > 0) {
+                double u = sail_rng_uniform(&r) * total, cum = 0;
+                pick = n - 1;
+                for (int i = 0; i < n; i++) {
+                    cum += d2[i];
+                    if (cum >= u) { pick = i; break; }
+                }
             }
-        } else {
-            pick = (int)(sail_rng_next(&r) % (uint64_t)n);
+            const float *p = x + (size_t)pick * d;
+            double pot = 0;
+            for (int i = 0; i < n; i++) {
+                double v = sqdist_exact(x + (size_t)i * d, p, d);
+                cand[i] = v < d2[i] ? v : d2[i];
+                pot += cand[i];
+            }
+            if (pot < best_pot) {
+                best_pot = pot;
+                best = pick;
+                memcpy(best_d2, cand, (size_t)n * sizeof *cand);
+            }
         }
-        seeds[c] = pick;
-        const float *p = x + (size_t)pick * d;
-        for (int i = 0; i < n; i++) {
-            double t = sqdist_exact(x + (size_t)i * d, p, d);
-            if (t < d2[i]) d2[i] = t;
-        }
+        seeds[c] = best;
+        memcpy(d2, best_d2, (size_t)n * sizeof *d2);
     }
 }
 
@@ -82,14 +95,16 @@ sail_status apps_kmeans(const float *x, int n, int d, int k, int max_iter, uint6
     float *xn = sail_malloc((size_t)n * sizeof *xn), *best = sail_malloc((size_t)n * sizeof *best);
     float *D = sail_malloc((size_t)SAIL_MIN(BLOCK, n) * k * sizeof *D);
     double *d2 = sail_malloc((size_t)n * sizeof *d2), *sum = sail_malloc(kd * sizeof *sum);
+    double *cand = sail_malloc((size_t)n * sizeof *cand), *best_d2 = sail_malloc((size_t)n * sizeof *best_d2);
     int *assign = sail_malloc((size_t)n * sizeof *assign), *seeds = sail_malloc((size_t)k * sizeof *seeds);
     int *count = sail_malloc((size_t)k * sizeof *count);
-    if (!c || !cn || !xn || !best || !D || !d2 || !sum || !assign || !seeds || !count) {
+    if (!c || !cn || !xn || !best || !D || !d2 || !sum || !assign || !seeds || !count || !cand || !best_d2) {
         sail_free(c); sail_free(cn); sail_free(xn); sail_free(best); sail_free(D);
+        sail_free(cand); sail_free(best_d2);
         sail_free(d2); sail_free(sum); sail_free(assign); sail_free(seeds); sail_free(count);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for k-means (n=%d, k=%d, d=%d)", n, k, d);
     }
-    kmeanspp(x, n, d, k, seed, d2, seeds);
+    kmeanspp(x, n, d, k, seed, d2, cand, best_d2, seeds);
     for (int j = 0; j < k; j++) memcpy(c + (size_t)j * d, x + (size_t)seeds[j] * d, sizeof *c * d);
     apps_row_sqnorms(x, n, d, xn);
     for (int i = 0; i < n; i++) assign[i] = -1;
@@ -121,7 +136,7 @@ sail_status apps_kmeans(const float *x, int n, int d, int k, int max_iter, uint6
     double inertia = 0;
     for (int i = 0; i < n; i++) inertia += sqdist_exact(x + (size_t)i * d, c + (size_t)assign[i] * d, d);
     sail_free(cn); sail_free(xn); sail_free(best); sail_free(D); sail_free(d2); sail_free(sum);
-    sail_free(count);
+    sail_free(count); sail_free(cand); sail_free(best_d2);
     res->centroids = c;
     res->assign = assign;
     res->seeds = seeds;
