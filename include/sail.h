@@ -141,6 +141,175 @@ sail_status sail_tokenize(const sail_model *m, const char *text, size_t len, int
 sail_status sail_image_file_tensor(const sail_model *m, const char *path, float *chw,
                                    sail_error *err);
 
+/* --------------------------------------------------------------- index --
+ * A vector index: items (64-bit id, vector, JSON payload) kept in a
+ * directory, searched exactly (brute force) or with an HNSW graph.
+ *
+ * Durability: every sail_index_add / sail_index_delete call is one record
+ * of a write-ahead log, checksummed and fsync-ed before the call returns
+ * SAIL_OK; a crash at any moment loses nothing acknowledged. Snapshots are
+ * written atomically (temp file, fsync, rename, directory fsync) and the
+ * log is truncated after them. See docs/INDEX.md for the on-disk format.
+ *
+ * Threads: searches may run concurrently from any number of threads;
+ * add, delete, compact and export take the index exclusively (they wait
+ * for running searches). One process at a time may open an index
+ * directory (an flock on the directory's LOCK file enforces it). */
+
+typedef struct sail_index sail_index;
+
+typedef enum sail_metric {
+    SAIL_METRIC_IP = 0,      /* inner product; score = q.x, higher is closer */
+    SAIL_METRIC_COSINE = 1,  /* vectors and queries L2-normalised; score = cos */
+    SAIL_METRIC_L2 = 2       /* score = squared L2 distance, lower is closer */
+} sail_metric;
+
+typedef enum sail_storage {
+    SAIL_STORAGE_F32 = 0,
+    SAIL_STORAGE_F16 = 1,    /* IEEE half; candidates rescored in f32 */
+    SAIL_STORAGE_INT8 = 2    /* symmetric int8 with a per-vector scale;
+                                candidates rescored in f32 */
+} sail_storage;
+
+typedef enum sail_index_kind {
+    SAIL_INDEX_EXACT = 0,    /* brute force: exact top-k */
+    SAIL_INDEX_HNSW = 1      /* approximate: hierarchical navigable small world */
+} sail_index_kind;
+
+typedef struct sail_index_options {
+    int dim;                 /* vector dimension, 1..65536 (create only) */
+    sail_metric metric;      /* create only */
+    sail_storage storage;    /* create only */
+    sail_index_kind kind;    /* create only */
+    int M;                   /* HNSW links per node (layer 0 has 2M); 0 = 16 */
+    int ef_construction;     /* HNSW build beam; 0 = 200 */
+    int ef_search;           /* HNSW search beam; 0 = stored value (64) */
+    uint64_t seed;           /* HNSW level assignment seed */
+    int n_threads;           /* build/search threads; 0 = one per core */
+    int deterministic;       /* HNSW: insert serially, so the graph is a pure
+                                function of seed and insertion order even with
+                                n_threads > 1 (searches still use threads) */
+    int create;              /* sail_index_open: create when dir holds no index */
+} sail_index_options;
+
+/* Open the index stored in directory dir, replaying its log. When dir holds
+ * no index and opts->create is set, it is created (dir too, if missing)
+ * with opts's create-only fields; otherwise those fields are ignored and
+ * ef_search, n_threads and deterministic (when non-zero) override the
+ * stored ones. opts may be NULL (open an existing index with defaults).
+ * A torn last log record (a crash mid-write) is dropped silently: it was
+ * never acknowledged. A bad checksum before the end, a wrong magic or a
+ * truncated snapshot is SAIL_ERR_FORMAT. Returns NULL on failure. */
+sail_index *sail_index_open(const char *dir, const sail_index_options *opts,
+                            sail_error *err);
+
+/* Write a snapshot if the log holds records, then free the index. Returns
+ * the snapshot's status (the index is freed either way). NULL is a no-op. */
+sail_status sail_index_close(sail_index *ix, sail_error *err);
+
+/* Add n items: ids[i], the vector at vectors + i*dim, and payloads[i], a
+ * JSON object as UTF-8 text (payloads or payloads[i] may be NULL = "{}").
+ * Conventional payload fields: "source" (path or URI), "text", "modality"
+ * ("image", "text", ...); any others are kept as given. An id that is
+ * already present is replaced. Durable when it returns SAIL_OK; on error
+ * nothing of the batch is applied. */
+sail_status sail_index_add(sail_index *ix, const uint64_t *ids,
+                           const float *vectors, const char *const *payloads,
+                           int n, sail_error *err);
+
+/* Delete n ids (unknown ids are ignored); *n_deleted (may be NULL) gets
+ * how many were present. Durable when it returns SAIL_OK. Deleted items
+ * leave tombstones in an HNSW graph until sail_index_compact. */
+sail_status sail_index_delete(sail_index *ix, const uint64_t *ids, int n,
+                              int *n_deleted, sail_error *err);
+
+typedef struct sail_search_options {
+    const char *filter;      /* NULL, or "field=value[,field=value...]":
+                                only items whose payload has every top-level
+                                field equal to value (strings compared as is,
+                                numbers and booleans by their JSON text) */
+    int ef_search;           /* HNSW beam for this call; 0 = index's */
+    int exact;               /* brute force even on an HNSW index */
+    int no_payload;          /* leave hit.payload NULL (faster) */
+} sail_search_options;
+
+typedef struct sail_index_hit {
+    uint64_t id;
+    float score;             /* see sail_metric */
+    const char *payload;     /* JSON object text, owned by the results */
+} sail_index_hit;
+
+typedef struct sail_index_results {
+    int n_queries, k;
+    int *counts;             /* (n_queries) hits found per query, <= k */
+    sail_index_hit *hits;    /* (n_queries, k): query q's best first at
+                                hits + q*k; entries past counts[q] unset */
+} sail_index_results;
+
+/* Search the k nearest items of each of n queries (n x dim floats). Many
+ * queries at once run as one matrix product on an exact index. *out gets
+ * results to free with sail_index_results_free. opts may be NULL.
+ * Thread-safe (concurrent searches share the index read-only). */
+sail_status sail_index_search(sail_index *ix, const float *queries, int n,
+                              int k, const sail_search_options *opts,
+                              sail_index_results **out, sail_error *err);
+void sail_index_results_free(sail_index_results *r);
+
+/* Vector (dim floats; cosine indexes hold it normalised) and payload of an
+ * item. vec and payload may be NULL; *payload is a copy to free() by the
+ * caller. SAIL_ERR_INVALID_ARG when id is absent. Thread-safe. */
+sail_status sail_index_get(sail_index *ix, uint64_t id, float *vec,
+                           char **payload, sail_error *err);
+
+/* Ids of the live items in insertion order: writes min(count, cap) ids to
+ * ids (may be NULL with cap 0) and returns the live count. Thread-safe. */
+size_t sail_index_ids(sail_index *ix, uint64_t *ids, size_t cap);
+
+typedef struct sail_index_info {
+    int dim;
+    sail_metric metric;
+    sail_storage storage;
+    sail_index_kind kind;
+    int M, ef_construction, ef_search;
+    uint64_t seed;
+    size_t count;            /* live items */
+    size_t tombstones;       /* deleted items still in the graph */
+    size_t memory_bytes;     /* heap held by vectors, codes, graph, payloads */
+    uint64_t log_bytes;      /* write-ahead log size */
+} sail_index_info;
+
+/* Fill *info. Thread-safe. */
+void sail_index_get_info(sail_index *ix, sail_index_info *info);
+
+/* Drop tombstones (rebuilding the HNSW graph over the live items, in
+ * insertion order), write a snapshot and truncate the log. */
+sail_status sail_index_compact(sail_index *ix, sail_error *err);
+
+/* Write the live items to path, the format chosen by its extension:
+ *   .npy    float32 (count, dim), and the ids as uint64 (count,) beside it
+ *           in <path without .npy>.ids.npy
+ *   .fvecs  the TEXMEX format (int32 dim, then dim float32, per vector)
+ *   .faiss  a FAISS index file: IndexFlatIP (IP/cosine) or IndexFlatL2,
+ *           or IndexHNSWFlat for an HNSW index; faiss.read_index loads it
+ *           (FAISS ids are positions in sail_index_ids order). */
+sail_status sail_index_export(sail_index *ix, const char *path, sail_error *err);
+
+/* Add the vectors of a .npy (float32 or float64, 2-D) or .fvecs file with
+ * ids first_id, first_id+1, ... and payload {"source": path}. Durable on
+ * return; *n_added (may be NULL) gets the count. */
+sail_status sail_index_import(sail_index *ix, const char *path,
+                              uint64_t first_id, size_t *n_added,
+                              sail_error *err);
+
+/* Names for printing ("ip", "cosine", "l2"; "f32", "f16", "int8";
+ * "exact", "hnsw") and their parsers (SAIL_OK or SAIL_ERR_INVALID_ARG). */
+const char *sail_metric_name(sail_metric m);
+const char *sail_storage_name(sail_storage s);
+const char *sail_index_kind_name(sail_index_kind k);
+sail_status sail_metric_parse(const char *s, sail_metric *out);
+sail_status sail_storage_parse(const char *s, sail_storage *out);
+sail_status sail_index_kind_parse(const char *s, sail_index_kind *out);
+
 /* ---------------------------------------------------------------- init -- */
 
 typedef struct sail_init_options {

@@ -1,0 +1,149 @@
+/* distance.c: plain C reference distance kernels, the half-float and int8
+ * codecs, and the choice of kernel table. Accumulation is in float in the
+ * same order as a straight loop; the SIMD versions differ only by
+ * reassociation (tests/test_index_kernels.c bounds the difference). */
+#include "distance.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "kernels/kernels.h"
+
+float sail_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (man << 13);
+    } else if (man == 0) {
+        bits = sign;
+    } else { /* subnormal: normalise */
+        int e = -1;
+        do { e++; man <<= 1; } while (!(man & 0x400));
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ff) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t sail_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) /* inf or nan (quiet the nan, keep its top bits) */
+        return sign | 0x7c00 | (ax > 0x7f800000u ? (uint16_t)(0x200 | ((ax >> 13) & 0x3ff)) : 0);
+    if (ax >= 0x477ff000u) return sign | 0x7c00; /* rounds to >= 65536: inf */
+    if (ax < 0x38800000u) { /* below the smallest normal half: subnormal or 0 */
+        if (ax < 0x33000000u) return sign; /* < half the smallest subnormal */
+        uint32_t man = (ax & 0x7fffff) | 0x800000;
+        int shift = 126 - (int)(ax >> 23); /* 14..24 */
+        uint32_t r = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (r & 1))) r++;
+        return sign | (uint16_t)r;
+    }
+    uint32_t r = ax - 0x38000000u; /* rebias exponent 127 -> 15 */
+    uint32_t rem = r & 0x1fff;
+    r >>= 13;
+    if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) r++;
+    return sign | (uint16_t)r;
+}
+
+float sail_quantize_i8(int8_t *code, const float *x, int d) {
+    float m = 0;
+    for (int i = 0; i < d; i++) m = fmaxf(m, fabsf(x[i]));
+    if (!(m > 0) || !isfinite(m)) {
+        memset(code, 0, (size_t)d);
+        return 0;
+    }
+    float s = m / 127.0f, inv = 127.0f / m;
+    for (int i = 0; i < d; i++) {
+        long v = lrintf(x[i] * inv);
+        code[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    return s;
+}
+
+static float dot_f32_ref(const float *q, const float *x, int d) {
+    float s = 0;
+    for (int i = 0; i < d; i++) s += q[i] * x[i];
+    return s;
+}
+
+static float l2_f32_ref(const float *q, const float *x, int d) {
+    float s = 0;
+    for (int i = 0; i < d; i++) {
+        float t = q[i] - x[i];
+        s += t * t;
+    }
+    return s;
+}
+
+static float dot_f16_ref(const float *q, const uint16_t *x, int d) {
+    float s = 0;
+    for (int i = 0; i < d; i++) s += q[i] * sail_f16_to_f32(x[i]);
+    return s;
+}
+
+static float l2_f16_ref(const float *q, const uint16_t *x, int d) {
+    float s = 0;
+    for (int i = 0; i < d; i++) {
+        float t = q[i] - sail_f16_to_f32(x[i]);
+        s += t * t;
+    }
+    return s;
+}
+
+static float dot_i8_ref(const float *q, const int8_t *x, float sc, int d) {
+    float s = 0;
+    for (int i = 0; i < d; i++) s += q[i] * (float)x[i];
+    return s * sc;
+}
+
+static float l2_i8_ref(const float *q, const int8_t *x, float sc, int d) {
+    float s = 0;
+    for (int i = 0; i < d; i++) {
+        float t = q[i] - sc * (float)x[i];
+        s += t * t;
+    }
+    return s;
+}
+
+static void f16_to_f32_ref(float *out, const uint16_t *in, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = sail_f16_to_f32(in[i]);
+}
+
+static void i8_to_f32_ref(float *out, const int8_t *in, float s, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = s * (float)in[i];
+}
+
+const sail_dist_table sail_dist_ref = {
+    "ref", dot_f32_ref, l2_f32_ref, dot_f16_ref, l2_f16_ref,
+    dot_i8_ref, l2_i8_ref, f16_to_f32_ref, i8_to_f32_ref,
+};
+
+const sail_dist_table *sail_dist_avx2_if_supported(void) {
+#ifdef SAIL_FORCE_REF
+    return NULL;
+#else
+    const sail_cpu_features *c = sail_cpu();
+    return c->avx2 && c->fma && c->f16c ? &sail_dist_avx2 : NULL;
+#endif
+}
+
+static const sail_dist_table *g_dist;
+static pthread_once_t g_dist_once = PTHREAD_ONCE_INIT;
+
+/* Follow the GEMM dispatcher's level so SAIL_ISA=ref covers both. */
+static void dist_choose(void) {
+    const sail_dist_table *avx2 = sail_dist_avx2_if_supported();
+    g_dist = avx2 && strcmp(sail_kernels_isa(), "ref") ? avx2 : &sail_dist_ref;
+}
+
+const sail_dist_table *sail_dist(void) {
+    pthread_once(&g_dist_once, dist_choose);
+    return g_dist;
+}

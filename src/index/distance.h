@@ -1,0 +1,44 @@
+/* distance.h: the vector-distance kernels of the index (f32 queries against
+ * f32, f16 or int8 stored vectors) and the f16/int8 codecs.
+ *
+ * distance.c holds the plain C references; distance_avx2.c the AVX2+FMA+F16C
+ * versions. sail_dist() picks one table at start-up, following the kernel
+ * dispatcher (SAIL_ISA=ref or a SAIL_FORCE_REF build selects the reference).
+ * Pointers may be unaligned; d >= 1. */
+#ifndef SAIL_INDEX_DISTANCE_H
+#define SAIL_INDEX_DISTANCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sail_dist_table {
+    const char *name;
+    float (*dot_f32)(const float *q, const float *x, int d);
+    float (*l2_f32)(const float *q, const float *x, int d);      /* squared */
+    float (*dot_f16)(const float *q, const uint16_t *x, int d);
+    float (*l2_f16)(const float *q, const uint16_t *x, int d);
+    /* int8 codes x with scale s stand for s*x */
+    float (*dot_i8)(const float *q, const int8_t *x, float s, int d);
+    float (*l2_i8)(const float *q, const int8_t *x, float s, int d);
+    void (*f16_to_f32)(float *out, const uint16_t *in, size_t n);
+    void (*i8_to_f32)(float *out, const int8_t *in, float s, size_t n);
+} sail_dist_table;
+
+extern const sail_dist_table sail_dist_ref;
+extern const sail_dist_table sail_dist_avx2;
+
+/* The table for this CPU (thread-safe). */
+const sail_dist_table *sail_dist(void);
+/* The AVX2 table when this CPU has AVX2+FMA+F16C, else NULL (for tests). */
+const sail_dist_table *sail_dist_avx2_if_supported(void);
+
+/* IEEE 754 half <-> float, round to nearest even, subnormals and inf/nan
+ * kept (bit-exact with F16C's vcvtph2ps / vcvtps2ph). */
+float sail_f16_to_f32(uint16_t h);
+uint16_t sail_f32_to_f16(float f);
+
+/* Symmetric int8: scale = max|x| / 127, code = round(x / scale). Returns
+ * the scale (0 for a zero vector, whose codes are all 0). */
+float sail_quantize_i8(int8_t *code, const float *x, int d);
+
+#endif

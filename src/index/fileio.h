@@ -1,0 +1,23 @@
+/* fileio.h: small POSIX helpers for the index files: full writes, fsync
+ * of a directory, little-endian field access. */
+#ifndef SAIL_INDEX_FILEIO_H
+#define SAIL_INDEX_FILEIO_H
+
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+/* Write all of buf at offset off (pwrite, retrying on EINTR/short writes).
+ * Returns 0 or -1 with errno set. */
+int ix_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+/* fsync the directory dir (so a rename or create in it is durable). */
+int ix_fsync_dir(const char *dir);
+/* Read a whole file into a heap buffer (*buf, *len); -1 with errno set. */
+int ix_read_file(const char *path, uint8_t **buf, size_t *len);
+
+static inline uint32_t ix_rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t ix_rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline void ix_wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void ix_wr64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+#endif

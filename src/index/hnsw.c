@@ -1,0 +1,515 @@
+/* hnsw.c: the HNSW graph (Malkov & Yashunin), as in hnswlib: greedy descent
+ * through the upper levels, a beam search of width ef at the insertion
+ * level and below, neighbours chosen by the diversity heuristic, 2M links
+ * at level 0 and M above.
+ *
+ * Determinism: a node's level is a pure function of (seed, id). Inserting
+ * serially (n_threads 1, or the deterministic option) makes the graph a
+ * pure function of seed, ids and insertion order. A parallel build inserts
+ * the nodes of a batch concurrently under per-node link locks; its graph
+ * (and so exact approximate results) then depends on thread timing.
+ *
+ * Construction measures raw f32 distances; searches walk the stored codes
+ * (f16/int8, or f32) and the caller rescores candidates in f32. */
+#include "index_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+
+#define MAX_LEVEL 15
+
+typedef struct visit {
+    uint32_t *tag;            /* (cap) visit generation per slot */
+    uint32_t gen;
+    size_t cap;
+    ix_cand *cand, *res;      /* beam-search heaps */
+    size_t cand_cap, res_cap;
+    uint32_t *nb;             /* a copy of one node's links */
+    struct visit *next;
+} visit;
+
+struct sail_hnsw {
+    int M, M0;                /* links per node above level 0 / at level 0 */
+    double mult;              /* level multiplier 1/ln(M) */
+    size_t cap;
+    uint32_t *l0;             /* (cap, 1 + M0): count, links */
+    uint32_t **up;            /* (cap) levels 1..L, each (1 + M) */
+    uint8_t *level;           /* (cap) */
+    pthread_mutex_t *locks;   /* (cap) guards a node's links while building */
+    pthread_mutex_t mu;       /* entry point, visit free list */
+    long entry;
+    int max_level;
+    visit *free_visits;
+};
+
+/* ------------------------------------------------------------ links -- */
+
+static inline uint32_t *links(const sail_hnsw *h, size_t s, int l) {
+    return l == 0 ? h->l0 + s * (size_t)(1 + h->M0) : h->up[s] + (size_t)(l - 1) * (1 + h->M);
+}
+
+int ix_hnsw_links(const sail_hnsw *h, size_t slot, int level, const uint32_t **out) {
+    const uint32_t *p = links(h, slot, level);
+    *out = p + 1;
+    return (int)p[0];
+}
+int ix_hnsw_level(const sail_hnsw *h, size_t slot) { return h->level[slot]; }
+int ix_hnsw_max_level(const sail_hnsw *h) { return h->max_level; }
+long ix_hnsw_entry(const sail_hnsw *h) { return h->entry; }
+
+static int draw_level(const sail_index *ix, uint64_t id) {
+    sail_rng r = {ix->seed ^ (id * 0x9e3779b97f4a7c15ull)};
+    sail_rng_next(&r);
+    int l = (int)floor(-log(sail_rng_uniform(&r)) * ix->hnsw->mult);
+    return l > MAX_LEVEL ? MAX_LEVEL : l;
+}
+
+sail_status ix_hnsw_new(sail_index *ix, sail_error *err) {
+    sail_hnsw *h = sail_calloc(1, sizeof *h);
+    if (!h) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for an HNSW graph");
+    h->M = ix->M;
+    h->M0 = 2 * ix->M;
+    h->mult = 1.0 / log((double)ix->M);
+    h->entry = -1;
+    h->max_level = -1;
+    pthread_mutex_init(&h->mu, NULL);
+    ix->hnsw = h;
+    return SAIL_OK;
+}
+
+static void visit_free(visit *v) {
+    if (!v) return;
+    sail_free(v->tag); sail_free(v->cand); sail_free(v->res); sail_free(v->nb);
+    sail_free(v);
+}
+
+void ix_hnsw_free(sail_hnsw *h) {
+    if (!h) return;
+    for (size_t s = 0; s < h->cap; s++) {
+        sail_free(h->up[s]);
+        pthread_mutex_destroy(&h->locks[s]);
+    }
+    while (h->free_visits) {
+        visit *v = h->free_visits;
+        h->free_visits = v->next;
+        visit_free(v);
+    }
+    sail_free(h->l0); sail_free(h->up); sail_free(h->level); sail_free(h->locks);
+    pthread_mutex_destroy(&h->mu);
+    sail_free(h);
+}
+
+size_t ix_hnsw_memory(const sail_hnsw *h) {
+    size_t m = h->cap * ((size_t)(1 + h->M0) * 4 + sizeof(uint32_t *) + 1 + sizeof(pthread_mutex_t));
+    for (size_t s = 0; s < h->cap; s++)
+        if (h->up[s]) m += (size_t)h->level[s] * (1 + h->M) * 4;
+    return m;
+}
+
+/* Room for `need` nodes (called before anything is logged). */
+sail_status ix_hnsw_reserve(sail_hnsw *h, size_t need, sail_error *err) {
+    if (need <= h->cap) return SAIL_OK;
+    size_t cap = h->cap ? h->cap : 256;
+    while (cap < need) cap += cap / 2;
+    uint32_t *l0 = sail_realloc(h->l0, cap * (size_t)(1 + h->M0) * 4);
+    if (l0) h->l0 = l0;
+    uint32_t **up = sail_realloc(h->up, cap * sizeof *up);
+    if (up) h->up = up;
+    uint8_t *lv = sail_realloc(h->level, cap);
+    if (lv) h->level = lv;
+    pthread_mutex_t *lk = sail_realloc(h->locks, cap * sizeof *lk);
+    if (lk) h->locks = lk;
+    if (!l0 || !up || !lv || !lk) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory growing the HNSW graph");
+    for (size_t s = h->cap; s < cap; s++) {
+        h->up[s] = NULL;
+        h->level[s] = 0;
+        h->l0[s * (size_t)(1 + h->M0)] = 0;
+        pthread_mutex_init(&h->locks[s], NULL);
+    }
+    h->cap = cap;
+    return SAIL_OK;
+}
+
+/* ------------------------------------------------------- scratch -- */
+
+/* A new, empty visited set. */
+static void fresh(visit *v) {
+    if (++v->gen == 0) { /* wrapped: clear the tags */
+        memset(v->tag, 0, v->cap * 4);
+        v->gen = 1;
+    }
+}
+
+static visit *visit_get(sail_hnsw *h, size_t n_slots, int ef) {
+    pthread_mutex_lock(&h->mu);
+    visit *v = h->free_visits;
+    if (v) h->free_visits = v->next;
+    pthread_mutex_unlock(&h->mu);
+    if (!v && !(v = sail_calloc(1, sizeof *v))) return NULL;
+    if (v->cap < n_slots) {
+        size_t cap = n_slots + n_slots / 4 + 64;
+        sail_free(v->tag);
+        v->tag = sail_calloc(cap, 4);
+        v->cap = v->tag ? cap : 0;
+        v->gen = 0;
+    }
+    size_t need = (size_t)ef + 1;
+    if (v->res_cap < need) {
+        sail_free(v->res);
+        v->res = sail_malloc(need * sizeof *v->res);
+        v->res_cap = v->res ? need : 0;
+    }
+    if (!v->nb) v->nb = sail_malloc((size_t)(1 + h->M0) * 4);
+    if (!v->tag || !v->res || !v->nb) {
+        visit_free(v);
+        return NULL;
+    }
+    fresh(v);
+    return v;
+}
+
+static void visit_put(sail_hnsw *h, visit *v) {
+    pthread_mutex_lock(&h->mu);
+    v->next = h->free_visits;
+    h->free_visits = v;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Min-heap (candidates, closest on top) and max-heap (results, farthest
+ * on top) over ix_cand, ordered by (dist, slot). */
+static inline int before(ix_cand a, ix_cand b) { return a.dist < b.dist || (a.dist == b.dist && a.slot < b.slot); }
+
+static void heap_up(ix_cand *c, int i, int max) {
+    ix_cand x = c[i];
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (max ? !before(c[p], x) : !before(x, c[p])) break;
+        c[i] = c[p]; i = p;
+    }
+    c[i] = x;
+}
+
+static void heap_down(ix_cand *c, int n, int max) {
+    ix_cand x = c[0];
+    int i = 0;
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        ix_cand best = x;
+        if (l < n && (max ? before(best, c[l]) : before(c[l], best))) { m = l; best = c[l]; }
+        if (r < n && (max ? before(best, c[r]) : before(c[r], best))) m = r;
+        if (m == i) break;
+        c[i] = c[m]; i = m;
+    }
+    c[i] = x;
+}
+
+/* Push onto the candidate heap, growing it; on allocation failure the
+ * candidate is dropped (the search narrows instead of failing). */
+static void cand_push(visit *v, int *n, ix_cand x) {
+    if ((size_t)*n >= v->cand_cap) {
+        size_t cap = v->cand_cap ? v->cand_cap * 2 : 256;
+        ix_cand *c = sail_realloc(v->cand, cap * sizeof *c);
+        if (!c) return;
+        v->cand = c;
+        v->cand_cap = cap;
+    }
+    v->cand[*n] = x;
+    heap_up(v->cand, (*n)++, 0);
+}
+
+/* ---------------------------------------------------------- search -- */
+
+typedef struct walk {
+    const sail_index *ix;
+    const float *q;
+    int raw;                  /* distances on raw f32 (build) or codes (search) */
+    int locked;               /* copy links under the node lock (build) */
+    const ix_filter *filter;  /* results only: dead and unmatched skipped */
+    int accept_all;           /* build: every node is a result */
+} walk;
+
+static inline float wdist(const walk *w, size_t s) {
+    return w->raw ? ix_dist_raw(w->ix, w->q, s) : ix_dist_code(w->ix, w->q, s);
+}
+
+static int copy_links(const walk *w, visit *v, size_t s, int l) {
+    const sail_hnsw *h = w->ix->hnsw;
+    if (w->locked) pthread_mutex_lock(&h->locks[s]);
+    const uint32_t *p = links(h, s, l);
+    int n = (int)p[0];
+    memcpy(v->nb, p + 1, (size_t)n * 4);
+    if (w->locked) pthread_mutex_unlock(&h->locks[s]);
+    return n;
+}
+
+/* Greedy descent at level l from *cur. */
+static void greedy(const walk *w, visit *v, uint32_t *cur, float *dcur, int l) {
+    for (int changed = 1; changed;) {
+        changed = 0;
+        int n = copy_links(w, v, *cur, l);
+        for (int j = 0; j < n; j++) {
+            float d = wdist(w, v->nb[j]);
+            if (d < *dcur || (d == *dcur && v->nb[j] < *cur)) { *dcur = d; *cur = v->nb[j]; changed = 1; }
+        }
+    }
+}
+
+static int acceptable(const walk *w, uint32_t s) {
+    if (w->accept_all) return 1;
+    return !w->ix->dead[s] && (!w->filter || ix_filter_match(w->filter, w->ix->payload[s]));
+}
+
+/* Beam search of width ef at level l from ep; results (up to ef, as a
+ * max-heap) in v->res; returns their count. */
+static int beam(const walk *w, visit *v, uint32_t ep, float dep, int ef, int l) {
+    int nc = 0, nr = 0;
+    v->tag[ep] = v->gen;
+    cand_push(v, &nc, (ix_cand){dep, ep});
+    if (acceptable(w, ep)) { v->res[nr++] = (ix_cand){dep, ep}; }
+    while (nc > 0) {
+        ix_cand c = v->cand[0];
+        if (nr >= ef && c.dist > v->res[0].dist) break;
+        v->cand[0] = v->cand[--nc];
+        if (nc) heap_down(v->cand, nc, 0);
+        int n = copy_links(w, v, c.slot, l);
+        for (int j = 0; j < n; j++) {
+            uint32_t s = v->nb[j];
+            if (v->tag[s] == v->gen) continue;
+            v->tag[s] = v->gen;
+            float d = wdist(w, s);
+            if (nr < ef || d < v->res[0].dist) {
+                cand_push(v, &nc, (ix_cand){d, s});
+                if (!acceptable(w, s)) continue;
+                if (nr < ef) {
+                    v->res[nr] = (ix_cand){d, s};
+                    heap_up(v->res, nr++, 1);
+                } else {
+                    v->res[0] = (ix_cand){d, s};
+                    heap_down(v->res, nr, 1);
+                }
+            }
+        }
+    }
+    return nr;
+}
+
+sail_status ix_hnsw_search(const sail_index *ix, const float *q, int ef, ix_heap *heap,
+                           const ix_filter *filter, sail_error *err) {
+    sail_hnsw *h = ix->hnsw;
+    if (h->entry < 0) return SAIL_OK;
+    visit *v = visit_get(h, ix->n_slots, ef);
+    if (!v) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for an HNSW search");
+    walk w = {ix, q, 0, 0, filter, 0};
+    uint32_t cur = (uint32_t)h->entry;
+    float dcur = wdist(&w, cur);
+    for (int l = h->max_level; l > 0; l--) greedy(&w, v, &cur, &dcur, l);
+    int nr = beam(&w, v, cur, dcur, ef, 0);
+    for (int i = 0; i < nr; i++) ix_heap_push(heap, v->res[i].dist, v->res[i].slot);
+    visit_put(h, v);
+    return SAIL_OK;
+}
+
+/* ---------------------------------------------------------- insert -- */
+
+static float pair_dist(const sail_index *ix, size_t a, size_t b) {
+    return ix_dist_raw(ix, ix_raw(ix, a), b);
+}
+
+/* The diversity heuristic: keep a candidate only if it is closer to the
+ * base than to every neighbour kept so far. c (n, sorted ascending) is
+ * rewritten with the kept ones; returns their count (<= m). */
+static int select_neighbors(const sail_index *ix, ix_cand *c, int n, int m) {
+    int kept = 0;
+    for (int i = 0; i < n && kept < m; i++) {
+        int good = 1;
+        for (int j = 0; j < kept && good; j++)
+            if (pair_dist(ix, c[i].slot, c[j].slot) < c[i].dist) good = 0;
+        if (good) c[kept++] = c[i];
+    }
+    return kept;
+}
+
+static int cand_cmp(const void *a, const void *b) {
+    ix_cand x = *(const ix_cand *)a, y = *(const ix_cand *)b;
+    return before(x, y) ? -1 : before(y, x) ? 1 : 0;
+}
+
+/* Add link s -> `to` at level l, pruning `to`'s list when full (under its lock). */
+static void link_back(const sail_index *ix, uint32_t to, uint32_t s, int l, ix_cand *tmp) {
+    sail_hnsw *h = ix->hnsw;
+    int cap = l == 0 ? h->M0 : h->M;
+    pthread_mutex_lock(&h->locks[to]);
+    uint32_t *p = links(h, to, l);
+    int n = (int)p[0];
+    int dup = 0;
+    for (int j = 0; j < n; j++) dup |= p[1 + j] == s;
+    if (!dup) {
+        if (n < cap) {
+            p[1 + n] = s;
+            p[0] = (uint32_t)(n + 1);
+        } else {
+            const float *x = ix_raw(ix, to);
+            for (int j = 0; j < n; j++) tmp[j] = (ix_cand){ix_dist_raw(ix, x, p[1 + j]), p[1 + j]};
+            tmp[n] = (ix_cand){ix_dist_raw(ix, x, s), s};
+            qsort(tmp, (size_t)n + 1, sizeof *tmp, cand_cmp);
+            int k = select_neighbors(ix, tmp, n + 1, cap);
+            for (int j = 0; j < k; j++) p[1 + j] = tmp[j].slot;
+            p[0] = (uint32_t)k;
+        }
+    }
+    pthread_mutex_unlock(&h->locks[to]);
+}
+
+static void insert_one(sail_index *ix, uint32_t s, int locked) {
+    sail_hnsw *h = ix->hnsw;
+    int L = h->level[s];
+    pthread_mutex_lock(&h->mu);
+    long entry = h->entry;
+    int top = h->max_level;
+    if (entry < 0) {
+        h->entry = s;
+        h->max_level = L;
+        pthread_mutex_unlock(&h->mu);
+        return;
+    }
+    pthread_mutex_unlock(&h->mu);
+    visit *v = visit_get(h, ix->n_slots, ix->ef_construction);
+    ix_cand *tmp = sail_malloc((size_t)(h->M0 + 1) * sizeof *tmp);
+    if (!v || !tmp) { /* out of memory: the node stays linked at no level */
+        if (v) visit_put(h, v);
+        sail_free(tmp);
+        return;
+    }
+    walk w = {ix, ix_raw(ix, s), 1, locked, NULL, 1};
+    uint32_t cur = (uint32_t)entry;
+    float dcur = wdist(&w, cur);
+    for (int l = top; l > L; l--) greedy(&w, v, &cur, &dcur, l);
+    for (int l = SAIL_MIN(L, top); l >= 0; l--) {
+        fresh(v);
+        int nr = beam(&w, v, cur, dcur, ix->ef_construction, l);
+        ix_cand *r = v->res;
+        qsort(r, (size_t)nr, sizeof *r, cand_cmp);
+        cur = r[0].slot;
+        dcur = r[0].dist;
+        int k = select_neighbors(ix, r, nr, h->M);
+        if (locked) pthread_mutex_lock(&h->locks[s]);
+        uint32_t *p = links(h, s, l);
+        for (int j = 0; j < k; j++) p[1 + j] = r[j].slot;
+        p[0] = (uint32_t)k;
+        if (locked) pthread_mutex_unlock(&h->locks[s]);
+        for (int j = 0; j < k; j++) link_back(ix, r[j].slot, s, l, tmp);
+    }
+    if (L > top) {
+        pthread_mutex_lock(&h->mu);
+        if (L > h->max_level) {
+            h->max_level = L;
+            h->entry = s;
+        }
+        pthread_mutex_unlock(&h->mu);
+    }
+    visit_put(h, v);
+    sail_free(tmp);
+}
+
+typedef struct build_ctx { sail_index *ix; size_t from; } build_ctx;
+
+static void build_task(void *arg, int task, int thread) {
+    build_ctx *c = arg;
+    insert_one(c->ix, (uint32_t)(c->from + (size_t)task), 1);
+}
+
+sail_status ix_hnsw_insert(sail_index *ix, size_t from, size_t to, sail_error *err) {
+    sail_hnsw *h = ix->hnsw;
+    sail_status st = ix_hnsw_reserve(h, ix->cap, err);
+    if (st) return st;
+    for (size_t s = from; s < to; s++) {
+        int L = draw_level(ix, ix->ids[s]);
+        h->level[s] = (uint8_t)L;
+        h->l0[s * (size_t)(1 + h->M0)] = 0;
+        sail_free(h->up[s]);
+        h->up[s] = NULL;
+        if (L > 0) {
+            h->up[s] = sail_calloc((size_t)L * (1 + h->M), 4);
+            if (!h->up[s]) h->level[s] = 0; /* degrade to a level-0 node */
+        }
+    }
+    size_t s = from;
+    /* The first node (and all of them when deterministic) serially. */
+    if (h->entry < 0 && s < to) insert_one(ix, (uint32_t)s++, 0);
+    if (ix->deterministic || sail_pool_size(ix->pool) == 1 || to - s < 64) {
+        for (; s < to; s++) insert_one(ix, (uint32_t)s, 0);
+    } else {
+        build_ctx c = {ix, s};
+        ix_run(ix, build_task, &c, (int)(to - s));
+    }
+    return SAIL_OK;
+}
+
+/* -------------------------------------------------- serialisation -- *
+ * entry i64 | max_level i32 | M i32 | levels u8 (n), padded to 4 |
+ * per node, per level 0..L: count u32, links u32[count] */
+
+sail_status ix_hnsw_serialize(const sail_index *ix, uint8_t **buf, size_t *len, sail_error *err) {
+    const sail_hnsw *h = ix->hnsw;
+    size_t n = ix->n_slots, bytes = 16 + ((n + 3) & ~(size_t)3);
+    for (size_t s = 0; s < n; s++)
+        for (int l = 0; l <= h->level[s]; l++) bytes += 4 + 4 * (size_t)links(h, s, l)[0];
+    uint8_t *b = sail_calloc(bytes, 1);
+    if (!b) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory serialising the HNSW graph");
+    int64_t e = h->entry;
+    int32_t ml = h->max_level, M = h->M;
+    memcpy(b, &e, 8); memcpy(b + 8, &ml, 4); memcpy(b + 12, &M, 4);
+    if (n) memcpy(b + 16, h->level, n);
+    uint8_t *p = b + 16 + ((n + 3) & ~(size_t)3);
+    for (size_t s = 0; s < n; s++)
+        for (int l = 0; l <= h->level[s]; l++) {
+            const uint32_t *lk = links(h, s, l);
+            memcpy(p, lk, 4 + 4 * (size_t)lk[0]);
+            p += 4 + 4 * (size_t)lk[0];
+        }
+    *buf = b;
+    *len = bytes;
+    return SAIL_OK;
+}
+
+sail_status ix_hnsw_deserialize(sail_index *ix, const uint8_t *buf, size_t len, sail_error *err) {
+    sail_hnsw *h = ix->hnsw;
+    size_t n = ix->n_slots, pad = (n + 3) & ~(size_t)3;
+    if (len < 16 || len - 16 < pad) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: HNSW graph section is truncated");
+    int64_t e;
+    int32_t ml, M;
+    memcpy(&e, buf, 8); memcpy(&ml, buf + 8, 4); memcpy(&M, buf + 12, 4);
+    if (M != h->M || ml < -1 || ml > MAX_LEVEL || e < -1 || (e >= 0 && (size_t)e >= n) || (e < 0) != (ml < 0) ||
+        (n > 0 && e < 0))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: HNSW graph header is inconsistent");
+    sail_status st = ix_hnsw_reserve(h, ix->cap, err);
+    if (st) return st;
+    const uint8_t *p = buf + 16 + pad, *end = buf + len;
+    for (size_t s = 0; s < n; s++) {
+        int L = buf[16 + s];
+        if (L > ml) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: node %zu is above the top level", s);
+        h->level[s] = (uint8_t)L;
+        if (L > 0 && !(h->up[s] = sail_calloc((size_t)L * (1 + h->M), 4)))
+            return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory loading the HNSW graph");
+        for (int l = 0; l <= L; l++) {
+            uint32_t cnt;
+            if (end - p < 4) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: HNSW links are truncated");
+            memcpy(&cnt, p, 4);
+            if (cnt > (uint32_t)(l ? h->M : h->M0) || (size_t)(end - p - 4) < 4 * (size_t)cnt)
+                return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: node %zu has a bad link count", s);
+            uint32_t *lk = links(h, s, l);
+            memcpy(lk, p, 4 + 4 * (size_t)cnt);
+            for (uint32_t j = 0; j < cnt; j++)
+                if (lk[1 + j] >= n) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: node %zu links outside the graph", s);
+            p += 4 + 4 * (size_t)cnt;
+        }
+    }
+    if (p != end) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: extra bytes after the HNSW graph");
+    if (e >= 0 && h->level[e] != ml) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: HNSW entry point is not on the top level");
+    h->entry = e;
+    h->max_level = ml;
+    return SAIL_OK;
+}

@@ -1,0 +1,776 @@
+/* index.c: the sail_index handle: lifecycle, slots and the id map, adds and
+ * deletes (log first, then memory), searches and item access. Exact
+ * scanning is in exact.c, the graph in hnsw.c, files in wal.c/snapshot.c. */
+#include "index_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kernels/kernels.h"
+
+/* ------------------------------------------------------------ names -- */
+
+const char *sail_metric_name(sail_metric m) {
+    switch (m) {
+    case SAIL_METRIC_IP: return "ip";
+    case SAIL_METRIC_COSINE: return "cosine";
+    case SAIL_METRIC_L2: return "l2";
+    }
+    return "?";
+}
+
+const char *sail_storage_name(sail_storage s) {
+    switch (s) {
+    case SAIL_STORAGE_F32: return "f32";
+    case SAIL_STORAGE_F16: return "f16";
+    case SAIL_STORAGE_INT8: return "int8";
+    }
+    return "?";
+}
+
+const char *sail_index_kind_name(sail_index_kind k) {
+    switch (k) {
+    case SAIL_INDEX_EXACT: return "exact";
+    case SAIL_INDEX_HNSW: return "hnsw";
+    }
+    return "?";
+}
+
+sail_status sail_metric_parse(const char *s, sail_metric *out) {
+    for (int i = 0; i <= SAIL_METRIC_L2; i++)
+        if (s && !strcmp(s, sail_metric_name((sail_metric)i))) { *out = (sail_metric)i; return SAIL_OK; }
+    return SAIL_ERR_INVALID_ARG;
+}
+
+sail_status sail_storage_parse(const char *s, sail_storage *out) {
+    for (int i = 0; i <= SAIL_STORAGE_INT8; i++)
+        if (s && !strcmp(s, sail_storage_name((sail_storage)i))) { *out = (sail_storage)i; return SAIL_OK; }
+    return SAIL_ERR_INVALID_ARG;
+}
+
+sail_status sail_index_kind_parse(const char *s, sail_index_kind *out) {
+    for (int i = 0; i <= SAIL_INDEX_HNSW; i++)
+        if (s && !strcmp(s, sail_index_kind_name((sail_index_kind)i))) { *out = (sail_index_kind)i; return SAIL_OK; }
+    return SAIL_ERR_INVALID_ARG;
+}
+
+/* ----------------------------------------------------------- id map -- */
+
+static size_t hash64(uint64_t k) {
+    k ^= k >> 33; k *= 0xff51afd7ed558ccdull; k ^= k >> 33;
+    return (size_t)k;
+}
+
+sail_status ix_idmap_init(sail_idmap *m, size_t cap_hint) {
+    size_t cap = 64;
+    while (cap < cap_hint * 2) cap <<= 1;
+    m->keys = sail_calloc(cap, sizeof *m->keys);
+    m->vals = sail_calloc(cap, sizeof *m->vals);
+    m->cap = cap; m->n = 0;
+    if (!m->keys || !m->vals) { ix_idmap_free(m); return SAIL_ERR_NOMEM; }
+    return SAIL_OK;
+}
+
+void ix_idmap_free(sail_idmap *m) {
+    sail_free(m->keys); sail_free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+long ix_idmap_get(const sail_idmap *m, uint64_t key) {
+    if (!m->cap) return -1;
+    for (size_t i = hash64(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->vals[i]) return -1;
+        if (m->keys[i] == key) return (long)m->vals[i] - 1;
+    }
+}
+
+static void idmap_insert_raw(sail_idmap *m, uint64_t key, uint32_t val) {
+    size_t i = hash64(key) & (m->cap - 1);
+    while (m->vals[i] && m->keys[i] != key) i = (i + 1) & (m->cap - 1);
+    if (!m->vals[i]) m->n++;
+    m->keys[i] = key; m->vals[i] = val;
+}
+
+/* Grow so that `extra` more keys fit under a 1/2 load factor. */
+static sail_status idmap_reserve(sail_idmap *m, size_t extra) {
+    if ((m->n + extra) * 2 <= m->cap) return SAIL_OK;
+    sail_idmap g;
+    if (ix_idmap_init(&g, m->n + extra) != SAIL_OK) return SAIL_ERR_NOMEM;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->vals[i]) idmap_insert_raw(&g, m->keys[i], m->vals[i]);
+    ix_idmap_free(m);
+    *m = g;
+    return SAIL_OK;
+}
+
+sail_status ix_idmap_put(sail_idmap *m, uint64_t key, uint32_t slot) {
+    if (idmap_reserve(m, 1) != SAIL_OK) return SAIL_ERR_NOMEM;
+    idmap_insert_raw(m, key, slot + 1);
+    return SAIL_OK;
+}
+
+void ix_idmap_del(sail_idmap *m, uint64_t key) {
+    if (!m->cap) return;
+    size_t mask = m->cap - 1, i = hash64(key) & mask;
+    while (m->vals[i] && m->keys[i] != key) i = (i + 1) & mask;
+    if (!m->vals[i]) return;
+    m->vals[i] = 0; m->n--;
+    /* Backward shift: move later entries of the run into the hole when
+     * their home position does not lie cyclically in (hole, j]. */
+    for (size_t j = (i + 1) & mask; m->vals[j]; j = (j + 1) & mask) {
+        size_t h = hash64(m->keys[j]) & mask;
+        if (((j - h) & mask) >= ((j - i) & mask)) {
+            m->keys[i] = m->keys[j]; m->vals[i] = m->vals[j];
+            m->vals[j] = 0; i = j;
+        }
+    }
+}
+
+/* ------------------------------------------------------------- heap -- */
+
+static inline int cand_worse(ix_cand a, ix_cand b) { /* a ranks after b */
+    return a.dist > b.dist || (a.dist == b.dist && a.slot > b.slot);
+}
+
+void ix_heap_push(ix_heap *h, float dist, uint32_t slot) {
+    ix_cand c = {dist, slot};
+    if (h->n < h->k) {
+        int i = h->n++;
+        while (i > 0) {
+            int p = (i - 1) / 2;
+            if (!cand_worse(c, h->c[p])) break;
+            h->c[i] = h->c[p]; i = p;
+        }
+        h->c[i] = c;
+        return;
+    }
+    if (h->k == 0 || !cand_worse(h->c[0], c)) return;
+    int i = 0;
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        ix_cand big = c;
+        if (l < h->n && cand_worse(h->c[l], big)) { m = l; big = h->c[l]; }
+        if (r < h->n && cand_worse(h->c[r], big)) m = r;
+        if (m == i) break;
+        h->c[i] = h->c[m]; i = m;
+    }
+    h->c[i] = c;
+}
+
+static int cand_cmp(const void *a, const void *b) {
+    ix_cand x = *(const ix_cand *)a, y = *(const ix_cand *)b;
+    return cand_worse(x, y) ? 1 : cand_worse(y, x) ? -1 : 0;
+}
+
+void ix_heap_sort(ix_heap *h) { qsort(h->c, (size_t)h->n, sizeof *h->c, cand_cmp); }
+
+/* -------------------------------------------------------- distances -- */
+
+float ix_dist_raw(const sail_index *ix, const float *q, size_t slot) {
+    const float *x = ix_raw(ix, slot);
+    return ix->metric == SAIL_METRIC_L2 ? ix->dt->l2_f32(q, x, ix->dim) : -ix->dt->dot_f32(q, x, ix->dim);
+}
+
+float ix_dist_code(const sail_index *ix, const float *q, size_t slot) {
+    const uint8_t *c = ix->codes + slot * ix->code_size;
+    int l2 = ix->metric == SAIL_METRIC_L2;
+    switch (ix->storage) {
+    case SAIL_STORAGE_F16:
+        return l2 ? ix->dt->l2_f16(q, (const uint16_t *)c, ix->dim) : -ix->dt->dot_f16(q, (const uint16_t *)c, ix->dim);
+    case SAIL_STORAGE_INT8:
+        return l2 ? ix->dt->l2_i8(q, (const int8_t *)c, ix->scales[slot], ix->dim)
+                  : -ix->dt->dot_i8(q, (const int8_t *)c, ix->scales[slot], ix->dim);
+    default:
+        return ix_dist_raw(ix, q, slot);
+    }
+}
+
+/* ------------------------------------------------------------ slots -- */
+
+static sail_status grow(void **p, size_t cap, size_t elem) {
+    size_t bytes;
+    if (!sail_mul_ok(cap, elem, &bytes)) return SAIL_ERR_NOMEM;
+    void *q = sail_realloc(*p, bytes ? bytes : 1);
+    if (!q) return SAIL_ERR_NOMEM;
+    *p = q;
+    return SAIL_OK;
+}
+
+sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
+    if (need > SAIL_INDEX_MAX_ITEMS)
+        return sail_set_error(err, SAIL_ERR_LIMIT, "index would hold %zu slots; the limit is %u",
+                              need, SAIL_INDEX_MAX_ITEMS);
+    if (idmap_reserve(&ix->idmap, need - ix->n_slots) != SAIL_OK)
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory growing the id map");
+    if (need > ix->cap) {
+        size_t cap = ix->cap ? ix->cap : 256;
+        while (cap < need) cap = cap + cap / 2;
+        if (grow((void **)&ix->ids, cap, 8) || grow((void **)&ix->dead, cap, 1) ||
+            grow((void **)&ix->payload, cap, sizeof(char *)) || grow((void **)&ix->sqnorm, cap, 4) ||
+            (ix->code_size && grow((void **)&ix->codes, cap, ix->code_size)) ||
+            (ix->storage == SAIL_STORAGE_INT8 && grow((void **)&ix->scales, cap, 4)))
+            return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory growing the index to %zu items", cap);
+        ix->cap = cap;
+    }
+    if (ix->hnsw && ix_hnsw_reserve(ix->hnsw, ix->cap, err)) return SAIL_ERR_NOMEM;
+    size_t tail_need = need > ix->map_slots ? need - ix->map_slots : 0;
+    if (tail_need > ix->tail_cap) {
+        size_t cap = ix->tail_cap ? ix->tail_cap : 256;
+        while (cap < tail_need) cap = cap + cap / 2;
+        size_t row = (size_t)ix->dim * sizeof(float);
+        if (grow((void **)&ix->tail, cap, row))
+            return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu vectors of %d floats", cap, ix->dim);
+        ix->tail_cap = cap;
+    }
+    return SAIL_OK;
+}
+
+/* Squared norm of what scans read (the decoded code for f16/int8), for
+ * the GEMM form of L2: |q - x|^2 = |q|^2 + |x|^2 - 2 q.x. */
+static void set_sqnorm(sail_index *ix, size_t s) {
+    const uint8_t *c = ix->codes + s * ix->code_size;
+    float n = 0;
+    if (ix->storage == SAIL_STORAGE_F16) {
+        for (int i = 0; i < ix->dim; i++) {
+            float v = sail_f16_to_f32(((const uint16_t *)c)[i]);
+            n += v * v;
+        }
+    } else if (ix->storage == SAIL_STORAGE_INT8) {
+        int64_t q = 0;
+        for (int i = 0; i < ix->dim; i++) q += (int)((const int8_t *)c)[i] * ((const int8_t *)c)[i];
+        n = (float)q * ix->scales[s] * ix->scales[s];
+    } else {
+        const float *x = ix_raw(ix, s);
+        n = ix->dt->dot_f32(x, x, ix->dim);
+    }
+    ix->sqnorm[s] = n;
+}
+
+void ix_append_slot(sail_index *ix, uint64_t id, const float *vec, char *payload) {
+    size_t s = ix->n_slots++, d = (size_t)ix->dim;
+    ix->ids[s] = id;
+    ix->dead[s] = 0;
+    ix->payload[s] = payload;
+    if (s >= ix->map_slots) {
+        float *raw = ix->tail + (s - ix->map_slots) * d;
+        if (raw != vec) memcpy(raw, vec, d * sizeof(float));
+    }
+    const float *raw = ix_raw(ix, s);
+    if (ix->storage == SAIL_STORAGE_F16) {
+        uint16_t *c = (uint16_t *)(ix->codes + s * ix->code_size);
+        for (size_t i = 0; i < d; i++) c[i] = sail_f32_to_f16(raw[i]);
+    } else if (ix->storage == SAIL_STORAGE_INT8) {
+        ix->scales[s] = sail_quantize_i8((int8_t *)(ix->codes + s * ix->code_size), raw, (int)d);
+    }
+    set_sqnorm(ix, s);
+    ix_idmap_put(&ix->idmap, id, (uint32_t)s); /* room reserved: cannot fail */
+}
+
+static int mark_dead(sail_index *ix, uint64_t id) {
+    long s = ix_idmap_get(&ix->idmap, id);
+    if (s < 0) return 0;
+    ix->dead[s] = 1;
+    ix->n_dead++;
+    sail_free(ix->payload[s]);
+    ix->payload[s] = NULL;
+    ix_idmap_del(&ix->idmap, id);
+    return 1;
+}
+
+int ix_apply_delete(sail_index *ix, const uint64_t *ids, int n) {
+    int k = 0;
+    for (int i = 0; i < n; i++) k += mark_dead(ix, ids[i]);
+    return k;
+}
+
+/* Appends (vectors normalised for cosine by the caller) after ix_reserve;
+ * takes ownership of payloads[i]. Only the graph insert can fail. */
+static sail_status apply_add_reserved(sail_index *ix, const uint64_t *ids, const float *vecs,
+                                      char **payloads, int n, sail_error *err) {
+    size_t from = ix->n_slots;
+    for (int i = 0; i < n; i++) {
+        mark_dead(ix, ids[i]);
+        ix_append_slot(ix, ids[i], vecs + (size_t)i * ix->dim, payloads[i]);
+        payloads[i] = NULL;
+    }
+    return ix->hnsw ? ix_hnsw_insert(ix, from, ix->n_slots, err) : SAIL_OK;
+}
+
+static void normalize_rows(float *v, size_t n, int d) {
+    for (size_t i = 0; i < n; i++) sail_l2_normalize(v + i * (size_t)d, d);
+}
+
+sail_status ix_apply_add(sail_index *ix, const uint64_t *ids, const float *vecs,
+                         char **payloads, int n, sail_error *err) {
+    sail_status st = ix_reserve(ix, ix->n_slots + (size_t)n, err);
+    if (st) return st;
+    float *tmp = NULL;
+    if (ix->metric == SAIL_METRIC_COSINE) {
+        tmp = sail_malloc((size_t)n * ix->dim * sizeof(float));
+        if (!tmp) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory normalising %d vectors", n);
+        memcpy(tmp, vecs, (size_t)n * ix->dim * sizeof(float));
+        normalize_rows(tmp, (size_t)n, ix->dim);
+        vecs = tmp;
+    }
+    st = apply_add_reserved(ix, ids, vecs, payloads, n, err);
+    sail_free(tmp);
+    return st;
+}
+
+/* -------------------------------------------------------- lifecycle -- */
+
+sail_index *ix_new_shell(void) {
+    sail_index *ix = sail_calloc(1, sizeof *ix);
+    if (!ix) return NULL;
+    ix->lock_fd = ix->wal_fd = -1;
+    ix->dt = sail_dist();
+    pthread_rwlock_init(&ix->lock, NULL);
+    pthread_mutex_init(&ix->pool_mu, NULL);
+    return ix;
+}
+
+/* Check the options and derive the per-slot layout. */
+sail_status ix_configure(sail_index *ix, sail_error *err) {
+    if (ix->dim < 1 || ix->dim > SAIL_INDEX_MAX_DIM)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "dimension %d is out of range 1..%d", ix->dim,
+                              SAIL_INDEX_MAX_DIM);
+    if ((unsigned)ix->metric > SAIL_METRIC_L2 || (unsigned)ix->storage > SAIL_STORAGE_INT8 ||
+        (unsigned)ix->kind > SAIL_INDEX_HNSW)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "unknown metric, storage or index kind");
+    if (ix->M < 2 || ix->M > 256)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "HNSW M is %d; it must be 2..256", ix->M);
+    if (ix->ef_construction < 1 || ix->ef_construction > 100000 || ix->ef_search < 1 || ix->ef_search > 100000)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "ef_construction and ef_search must be 1..100000");
+    ix->code_size = ix->storage == SAIL_STORAGE_F16 ? (size_t)ix->dim * 2
+                  : ix->storage == SAIL_STORAGE_INT8 ? (size_t)ix->dim : 0;
+    if (ix->kind == SAIL_INDEX_HNSW && !ix->hnsw) return ix_hnsw_new(ix, err);
+    return SAIL_OK;
+}
+
+void ix_free(sail_index *ix) {
+    if (!ix) return;
+    for (size_t i = 0; i < ix->n_slots; i++) sail_free(ix->payload[i]);
+    sail_free(ix->ids); sail_free(ix->dead); sail_free(ix->payload); sail_free(ix->sqnorm);
+    sail_free(ix->codes); sail_free(ix->scales); sail_free(ix->tail);
+    ix_idmap_free(&ix->idmap);
+    ix_hnsw_free(ix->hnsw);
+    if (ix->map) munmap(ix->map, ix->map_len);
+    if (ix->wal_fd >= 0) close(ix->wal_fd);
+    if (ix->lock_fd >= 0) close(ix->lock_fd); /* releases the flock */
+    sail_pool_free(ix->pool);
+    pthread_rwlock_destroy(&ix->lock);
+    pthread_mutex_destroy(&ix->pool_mu);
+    sail_free(ix->dir);
+    sail_free(ix);
+}
+
+static int file_exists(const char *dir, const char *name) {
+    char p[4096];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &st) == 0;
+}
+
+sail_index *sail_index_open(const char *dir, const sail_index_options *opts, sail_error *err) {
+    if (!dir || !*dir || strlen(dir) > 3000) {
+        sail_set_error(err, SAIL_ERR_INVALID_ARG, "index directory path is empty or too long");
+        return NULL;
+    }
+    sail_index *ix = ix_new_shell();
+    if (!ix || !(ix->dir = sail_strdup(dir))) {
+        ix_free(ix);
+        sail_set_error(err, SAIL_ERR_NOMEM, "out of memory opening index %s", dir);
+        return NULL;
+    }
+    sail_status st = SAIL_OK;
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        if (!opts || !opts->create || mkdir(dir, 0777) != 0) {
+            st = sail_set_error(err, SAIL_ERR_IO, "%s",
+                                opts && opts->create ? strerror(errno) : "no such index directory");
+            goto fail;
+        }
+    } else if (!S_ISDIR(sb.st_mode)) {
+        st = sail_set_error(err, SAIL_ERR_INVALID_ARG, "not a directory");
+        goto fail;
+    }
+    char lp[4096];
+    snprintf(lp, sizeof lp, "%s/LOCK", dir);
+    ix->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (ix->lock_fd < 0) {
+        st = sail_set_error(err, SAIL_ERR_IO, "%s: %s", lp, strerror(errno));
+        goto fail;
+    }
+    if (flock(ix->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        st = sail_set_error(err, SAIL_ERR_IO, "open in another process (%s is locked)", lp);
+        goto fail;
+    }
+    if (file_exists(dir, "index.snap")) {
+        if ((st = ix_snapshot_load(ix, err))) goto fail;
+    } else if (opts && opts->create) {
+        ix->dim = opts->dim;
+        ix->metric = opts->metric;
+        ix->storage = opts->storage;
+        ix->kind = opts->kind;
+        ix->M = opts->M ? opts->M : 16;
+        ix->ef_construction = opts->ef_construction ? opts->ef_construction : 200;
+        ix->ef_search = opts->ef_search ? opts->ef_search : 64;
+        ix->seed = opts->seed;
+        if ((st = ix_configure(ix, err))) goto fail;
+        if ((st = ix_snapshot_write(ix, err))) goto fail;
+    } else {
+        st = sail_set_error(err, SAIL_ERR_INVALID_ARG, "no index here (index.snap is missing)");
+        goto fail;
+    }
+    if (opts) {
+        if (opts->ef_search > 0 && opts->ef_search <= 100000) ix->ef_search = opts->ef_search;
+        ix->deterministic = opts->deterministic;
+        ix->n_threads = opts->n_threads;
+    }
+    ix->pool = sail_pool_new(ix->n_threads);
+    if (!ix->pool) {
+        st = sail_set_error(err, SAIL_ERR_NOMEM, "cannot start index threads");
+        goto fail;
+    }
+    if ((st = ix_wal_open(ix, err)) || (st = ix_wal_replay(ix, err))) goto fail;
+    return ix;
+fail:
+    if (err) sail_error_prefix(err, "index %s", dir);
+    ix_free(ix);
+    return NULL;
+}
+
+sail_status sail_index_close(sail_index *ix, sail_error *err) {
+    if (!ix) return SAIL_OK;
+    sail_status st = SAIL_OK;
+    if (ix->wal_records) st = ix_snapshot_write(ix, err);
+    ix_free(ix);
+    return st;
+}
+
+/* ------------------------------------------------------ add, delete -- */
+
+static sail_status check_vectors(const float *v, size_t n, int d, sail_error *err) {
+    for (size_t i = 0; i < n * (size_t)d; i++)
+        if (!isfinite(v[i]))
+            return sail_set_error(err, SAIL_ERR_INVALID_ARG, "vector %zu has a non-finite component at %zu",
+                                  i / (size_t)d, i % (size_t)d);
+    return SAIL_OK;
+}
+
+sail_status sail_index_add(sail_index *ix, const uint64_t *ids, const float *vectors,
+                           const char *const *payloads, int n, sail_error *err) {
+    if (!ix || n < 0 || (n > 0 && (!ids || !vectors)))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_add: NULL index, ids or vectors, or n < 0");
+    if (n == 0) return SAIL_OK;
+    sail_status st = check_vectors(vectors, (size_t)n, ix->dim, err);
+    if (st) return st;
+    char **canon = sail_calloc((size_t)n, sizeof *canon);
+    float *norm = NULL;
+    if (!canon) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %d payloads", n);
+    for (int i = 0; i < n && !st; i++) {
+        st = ix_payload_canon(payloads ? payloads[i] : NULL, &canon[i], err);
+        if (st) sail_error_prefix(err, "payload of item %d (id %llu)", i, (unsigned long long)ids[i]);
+    }
+    if (!st && ix->metric == SAIL_METRIC_COSINE) {
+        norm = sail_malloc((size_t)n * ix->dim * sizeof(float));
+        if (!norm) st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory normalising %d vectors", n);
+        else {
+            memcpy(norm, vectors, (size_t)n * ix->dim * sizeof(float));
+            normalize_rows(norm, (size_t)n, ix->dim);
+            vectors = norm;
+        }
+    }
+    if (!st) {
+        pthread_rwlock_wrlock(&ix->lock);
+        st = ix_reserve(ix, ix->n_slots + (size_t)n, err);
+        if (!st) st = ix_wal_append_add(ix, ids, vectors, canon, n, err);
+        if (!st) st = apply_add_reserved(ix, ids, vectors, canon, n, err);
+        pthread_rwlock_unlock(&ix->lock);
+    }
+    for (int i = 0; i < n; i++) sail_free(canon[i]);
+    sail_free(canon);
+    sail_free(norm);
+    return st;
+}
+
+sail_status sail_index_delete(sail_index *ix, const uint64_t *ids, int n, int *n_deleted, sail_error *err) {
+    if (!ix || n < 0 || (n > 0 && !ids))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_delete: NULL index or ids, or n < 0");
+    if (n == 0) {
+        if (n_deleted) *n_deleted = 0;
+        return SAIL_OK;
+    }
+    pthread_rwlock_wrlock(&ix->lock);
+    sail_status st = ix_wal_append_delete(ix, ids, n, err);
+    int k = st ? 0 : ix_apply_delete(ix, ids, n);
+    pthread_rwlock_unlock(&ix->lock);
+    if (!st && n_deleted) *n_deleted = k;
+    return st;
+}
+
+/* ----------------------------------------------------------- search -- */
+
+typedef struct results_block {
+    sail_index_results r;   /* first, so the public pointer frees the block */
+    char *blob;             /* every payload, NUL-separated */
+} results_block;
+
+void sail_index_results_free(sail_index_results *r) {
+    if (!r) return;
+    results_block *b = (results_block *)r;
+    sail_free(r->counts);
+    sail_free(r->hits);
+    sail_free(b->blob);
+    sail_free(b);
+}
+
+typedef struct search_ctx {
+    sail_index *ix;
+    const float *q;
+    ix_heap *heaps;
+    int ef;
+    const ix_filter *filter;
+    sail_status st;
+} search_ctx;
+
+static void hnsw_task(void *arg, int qi, int thread) {
+    search_ctx *c = arg;
+    sail_error e;
+    sail_status st = ix_hnsw_search(c->ix, c->q + (size_t)qi * c->ix->dim, c->ef, &c->heaps[qi], c->filter, &e);
+    if (st) c->st = st;
+}
+
+/* Replace code distances by raw f32 distances and keep the best k. */
+static void rescore(const sail_index *ix, const float *q, ix_heap *h, int k) {
+    for (int i = 0; i < h->n; i++) h->c[i].dist = ix_dist_raw(ix, q, h->c[i].slot);
+    ix_heap_sort(h);
+    if (h->n > k) h->n = k;
+}
+
+/* allow[slot] = live and matching the filter. */
+static sail_status filter_mask(const sail_index *ix, const ix_filter *f, uint8_t **out, sail_error *err) {
+    uint8_t *a = sail_malloc(ix->n_slots ? ix->n_slots : 1);
+    if (!a) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the filter");
+    for (size_t s = 0; s < ix->n_slots; s++) a[s] = !ix->dead[s] && ix_filter_match(f, ix->payload[s]);
+    *out = a;
+    return SAIL_OK;
+}
+
+void ix_run(sail_index *ix, sail_task_fn fn, void *ctx, int n_tasks) {
+    if (pthread_mutex_trylock(&ix->pool_mu) == 0) {
+        sail_pool_run(ix->pool, fn, ctx, n_tasks);
+        pthread_mutex_unlock(&ix->pool_mu);
+    } else {
+        sail_pool_run(NULL, fn, ctx, n_tasks);
+    }
+}
+
+sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k,
+                              const sail_search_options *opts, sail_index_results **out,
+                              sail_error *err) {
+    if (!ix || !queries || !out || n < 1 || k < 1 || k > 100000)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                              "sail_index_search: NULL argument, n < 1, or k outside 1..100000");
+    sail_search_options o = {0};
+    if (opts) o = *opts;
+    size_t d = (size_t)ix->dim, qbytes;
+    if (!sail_mul_ok((size_t)n, d * sizeof(float), &qbytes))
+        return sail_set_error(err, SAIL_ERR_LIMIT, "too many queries");
+    sail_status st = check_vectors(queries, (size_t)n, ix->dim, err);
+    if (st) return st;
+    ix_filter *filter = NULL;
+    if (o.filter && (st = ix_filter_parse(o.filter, &filter, err))) return st;
+
+    float *q = sail_malloc(qbytes);
+    int kk = ix->code_size ? SAIL_MAX(4 * k, k + 32) : k; /* candidates before rescoring */
+    ix_heap *heaps = sail_calloc((size_t)n, sizeof *heaps);
+    ix_cand *cands = sail_malloc((size_t)n * kk * sizeof *cands);
+    uint8_t *allow = NULL;
+    results_block *rb = sail_calloc(1, sizeof *rb);
+    if (!q || !heaps || !cands || !rb) {
+        st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %d queries", n);
+        goto done;
+    }
+    memcpy(q, queries, qbytes);
+    if (ix->metric == SAIL_METRIC_COSINE) normalize_rows(q, (size_t)n, ix->dim);
+    for (int i = 0; i < n; i++) heaps[i] = (ix_heap){cands + (size_t)i * kk, 0, kk};
+
+    pthread_rwlock_rdlock(&ix->lock);
+    if (ix->hnsw && !o.exact) {
+        search_ctx c = {ix, q, heaps, SAIL_MAX(o.ef_search > 0 ? o.ef_search : ix->ef_search, kk), filter, SAIL_OK};
+        ix_run(ix, hnsw_task, &c, n);
+        if (c.st) st = sail_set_error(err, c.st, "out of memory in HNSW search");
+        /* A selective filter or many tombstones can leave the beam short of
+         * k matches: those queries fall back to an exact filtered scan. */
+        size_t live = ix->n_slots - ix->n_dead;
+        for (int i = 0; !st && i < n; i++) {
+            if ((size_t)heaps[i].n >= SAIL_MIN((size_t)kk, live)) continue;
+            if (filter && !allow) st = filter_mask(ix, filter, &allow, err);
+            heaps[i].n = 0;
+            if (!st) st = ix_exact_scan(ix, q + (size_t)i * d, 1, &heaps[i], allow, err);
+        }
+    } else {
+        if (filter) st = filter_mask(ix, filter, &allow, err);
+        if (!st) st = ix_exact_scan(ix, q, n, heaps, allow, err);
+    }
+    if (!st) {
+        size_t blob_len = 0;
+        for (int i = 0; i < n; i++) {
+            if (ix->code_size) rescore(ix, q + (size_t)i * d, &heaps[i], k);
+            else ix_heap_sort(&heaps[i]);
+            if (heaps[i].n > k) heaps[i].n = k;
+            for (int j = 0; !o.no_payload && j < heaps[i].n; j++)
+                blob_len += strlen(ix->payload[heaps[i].c[j].slot]) + 1;
+        }
+        rb->r.n_queries = n;
+        rb->r.k = k;
+        rb->r.counts = sail_calloc((size_t)n, sizeof(int));
+        rb->r.hits = sail_calloc((size_t)n * k, sizeof(sail_index_hit));
+        rb->blob = sail_malloc(blob_len + 1);
+        if (!rb->r.counts || !rb->r.hits || !rb->blob) {
+            st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for results");
+        } else {
+            char *p = rb->blob;
+            for (int i = 0; i < n; i++) {
+                rb->r.counts[i] = heaps[i].n;
+                for (int j = 0; j < heaps[i].n; j++) {
+                    sail_index_hit *h = &rb->r.hits[(size_t)i * k + j];
+                    uint32_t s = heaps[i].c[j].slot;
+                    h->id = ix->ids[s];
+                    h->score = ix_score(ix, heaps[i].c[j].dist);
+                    if (!o.no_payload) {
+                        size_t len = strlen(ix->payload[s]) + 1;
+                        memcpy(p, ix->payload[s], len);
+                        h->payload = p;
+                        p += len;
+                    }
+                }
+            }
+        }
+    }
+    pthread_rwlock_unlock(&ix->lock);
+done:
+    if (!st) {
+        *out = &rb->r;
+        rb = NULL;
+    }
+    sail_index_results_free(rb ? &rb->r : NULL);
+    sail_free(q); sail_free(heaps); sail_free(cands); sail_free(allow);
+    ix_filter_free(filter);
+    return st;
+}
+
+/* ----------------------------------------------------------- access -- */
+
+sail_status sail_index_get(sail_index *ix, uint64_t id, float *vec, char **payload, sail_error *err) {
+    if (!ix) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_get: NULL index");
+    sail_status st = SAIL_OK;
+    pthread_rwlock_rdlock(&ix->lock);
+    long s = ix_idmap_get(&ix->idmap, id);
+    char *p = NULL;
+    if (s < 0) {
+        st = sail_set_error(err, SAIL_ERR_INVALID_ARG, "no item with id %llu", (unsigned long long)id);
+    } else if (payload && !(p = sail_strdup(ix->payload[s]))) {
+        st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory copying a payload");
+    } else {
+        if (vec) memcpy(vec, ix_raw(ix, (size_t)s), (size_t)ix->dim * sizeof(float));
+        if (payload) *payload = p;
+    }
+    pthread_rwlock_unlock(&ix->lock);
+    return st;
+}
+
+size_t sail_index_ids(sail_index *ix, uint64_t *ids, size_t cap) {
+    if (!ix) return 0;
+    pthread_rwlock_rdlock(&ix->lock);
+    size_t k = 0;
+    for (size_t s = 0; s < ix->n_slots; s++) {
+        if (ix->dead[s]) continue;
+        if (k < cap && ids) ids[k] = ix->ids[s];
+        k++;
+    }
+    pthread_rwlock_unlock(&ix->lock);
+    return k;
+}
+
+void sail_index_get_info(sail_index *ix, sail_index_info *info) {
+    if (!ix || !info) return;
+    pthread_rwlock_rdlock(&ix->lock);
+    memset(info, 0, sizeof *info);
+    info->dim = ix->dim;
+    info->metric = ix->metric;
+    info->storage = ix->storage;
+    info->kind = ix->kind;
+    info->M = ix->M;
+    info->ef_construction = ix->ef_construction;
+    info->ef_search = ix->ef_search;
+    info->seed = ix->seed;
+    info->count = ix->n_slots - ix->n_dead;
+    info->tombstones = ix->n_dead;
+    size_t mem = ix->cap * (8 + 1 + sizeof(char *) + 4 + ix->code_size) + ix->idmap.cap * 12 +
+                 ix->tail_cap * (size_t)ix->dim * 4;
+    if (ix->scales) mem += ix->cap * 4;
+    if (!ix->code_size) mem += ix->map_slots * (size_t)ix->dim * 4; /* scanned, so resident */
+    for (size_t s = 0; s < ix->n_slots; s++)
+        if (ix->payload[s]) mem += strlen(ix->payload[s]) + 1;
+    if (ix->hnsw) mem += ix_hnsw_memory(ix->hnsw);
+    info->memory_bytes = mem;
+    info->log_bytes = ix->wal_bytes;
+    pthread_rwlock_unlock(&ix->lock);
+}
+
+/* ---------------------------------------------------------- compact -- */
+
+sail_status sail_index_compact(sail_index *ix, sail_error *err) {
+    if (!ix) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_compact: NULL index");
+    pthread_rwlock_wrlock(&ix->lock);
+    sail_status st = SAIL_OK;
+    if (ix->n_dead) {
+        size_t live = ix->n_slots - ix->n_dead, d = (size_t)ix->dim, j = 0;
+        uint64_t *ids = sail_malloc((live ? live : 1) * 8);
+        char **pay = sail_malloc((live ? live : 1) * sizeof *pay);
+        float *tail = sail_malloc((live ? live : 1) * d * sizeof(float));
+        sail_hnsw *old = ix->hnsw;
+        ix->hnsw = NULL;
+        if (!ids || !pay || !tail) st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory compacting %zu items", live);
+        if (!st && old && (st = ix_hnsw_new(ix, err))) ix->hnsw = NULL;
+        if (st) {
+            ix->hnsw = old;
+            sail_free(ids); sail_free(pay); sail_free(tail);
+            pthread_rwlock_unlock(&ix->lock);
+            return st;
+        }
+        ix_hnsw_free(old);
+        for (size_t s = 0; s < ix->n_slots; s++) {
+            if (ix->dead[s]) continue;
+            ids[j] = ix->ids[s];
+            pay[j] = ix->payload[s];
+            memcpy(tail + j * d, ix_raw(ix, s), d * sizeof(float));
+            j++;
+        }
+        /* Rebuild the slots from the gathered live items, in order. */
+        sail_free(ix->tail);
+        ix->tail = tail;
+        ix->tail_cap = live;
+        ix->map_slots = 0;
+        ix->n_slots = ix->n_dead = 0;
+        memset(ix->idmap.vals, 0, ix->idmap.cap * sizeof *ix->idmap.vals);
+        ix->idmap.n = 0;
+        for (size_t i = 0; i < live; i++) ix_append_slot(ix, ids[i], tail + i * d, pay[i]);
+        sail_free(ids);
+        sail_free(pay);
+        if (ix->hnsw) st = ix_hnsw_insert(ix, 0, live, err);
+    }
+    if (!st) st = ix_snapshot_write(ix, err);
+    pthread_rwlock_unlock(&ix->lock);
+    return st;
+}

@@ -1,0 +1,244 @@
+/* snapshot.c: index.snap, the whole index in one file, written atomically
+ * (temp file, fsync, rename, directory fsync) and mmap-ed when opened so
+ * that raw vectors need no copy. Layout: docs/INDEX.md.
+ *
+ *   header (128 bytes) | vectors f32 (n, dim) | ids u64 (n) | dead u8 (n),
+ *   padded to 8 | payload lengths u32 (n), padded to 8 | payloads | graph
+ */
+#include "index_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "fileio.h"
+
+#define SNAP_MAGIC "SAILIDX1"
+#define SNAP_HEADER 128
+
+static uint32_t crc(uint32_t c, const void *p, size_t n) {
+    const uint8_t *b = p;
+    while (n) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = (uint32_t)crc32(c, b, k);
+        b += k; n -= k;
+    }
+    return c;
+}
+
+static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* A buffered writer that keeps a running crc of everything after the header. */
+typedef struct writer {
+    int fd;
+    off_t off;
+    uint32_t crc;
+    uint8_t buf[1 << 16];
+    size_t n;
+    int failed;
+} writer;
+
+static void w_flush(writer *w) {
+    if (w->n && !w->failed) {
+        if (ix_pwrite_all(w->fd, w->buf, w->n, w->off)) w->failed = errno ? errno : EIO;
+        w->crc = crc(w->crc, w->buf, w->n);
+        w->off += (off_t)w->n;
+    }
+    w->n = 0;
+}
+
+static void w_put(writer *w, const void *p, size_t len) {
+    const uint8_t *b = p;
+    while (len) {
+        size_t k = SAIL_MIN(len, sizeof w->buf - w->n);
+        memcpy(w->buf + w->n, b, k);
+        w->n += k; b += k; len -= k;
+        if (w->n == sizeof w->buf) w_flush(w);
+    }
+}
+
+static void w_zero(writer *w, size_t len) {
+    static const uint8_t z[8];
+    while (len) {
+        size_t k = SAIL_MIN(len, sizeof z);
+        w_put(w, z, k);
+        len -= k;
+    }
+}
+
+sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
+    char tmp[4096], path[4096];
+    snprintf(tmp, sizeof tmp, "%s/index.snap.tmp", ix->dir);
+    snprintf(path, sizeof path, "%s/index.snap", ix->dir);
+    size_t n = ix->n_slots, d = (size_t)ix->dim, pay_bytes = 0, graph_len = 0;
+    uint8_t *graph = NULL;
+    sail_status st = SAIL_OK;
+    if (ix->hnsw && (st = ix_hnsw_serialize(ix, &graph, &graph_len, err))) return st;
+    writer *w = sail_malloc(sizeof *w);
+    if (!w) {
+        sail_free(graph);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory writing a snapshot");
+    }
+    memset(w, 0, sizeof *w);
+    w->off = SNAP_HEADER;
+    w->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (w->fd < 0) {
+        st = sail_set_error(err, SAIL_ERR_IO, "%s: %s", tmp, strerror(errno));
+        sail_free(graph);
+        sail_free(w);
+        return st;
+    }
+    for (size_t s = 0; s < n; s++) w_put(w, ix_raw(ix, s), d * 4);
+    w_put(w, ix->ids, n * 8);
+    w_put(w, ix->dead, n);
+    w_zero(w, pad8(n) - n);
+    for (size_t s = 0; s < n; s++) {
+        uint32_t l = ix->payload[s] ? (uint32_t)strlen(ix->payload[s]) : 0;
+        pay_bytes += l;
+        w_put(w, &l, 4);
+    }
+    w_zero(w, pad8(n * 4) - n * 4);
+    for (size_t s = 0; s < n; s++)
+        if (ix->payload[s]) w_put(w, ix->payload[s], strlen(ix->payload[s]));
+    w_put(w, graph, graph_len);
+    w_flush(w);
+    sail_free(graph);
+
+    uint8_t h[SNAP_HEADER] = {0};
+    memcpy(h, SNAP_MAGIC, 8);
+    ix_wr32(h + 8, 1);
+    ix_wr32(h + 12, SNAP_HEADER);
+    ix_wr32(h + 16, (uint32_t)ix->dim);
+    ix_wr32(h + 20, (uint32_t)ix->metric);
+    ix_wr32(h + 24, (uint32_t)ix->storage);
+    ix_wr32(h + 28, (uint32_t)ix->kind);
+    ix_wr32(h + 32, (uint32_t)ix->M);
+    ix_wr32(h + 36, (uint32_t)ix->ef_construction);
+    ix_wr32(h + 40, (uint32_t)ix->ef_search);
+    ix_wr64(h + 48, ix->seed);
+    ix_wr64(h + 56, ix->generation + 1);
+    ix_wr64(h + 64, n);
+    ix_wr64(h + 72, ix->n_dead);
+    ix_wr64(h + 80, pay_bytes);
+    ix_wr64(h + 88, graph_len);
+    ix_wr64(h + 96, (uint64_t)w->off);
+    ix_wr32(h + 104, w->crc);
+    ix_wr32(h + 124, crc(0, h, 124));
+    int fd = w->fd, failed = w->failed;
+    off_t size = w->off;
+    sail_free(w);
+    if (failed || ix_pwrite_all(fd, h, SNAP_HEADER, 0) || fsync(fd) || rename(tmp, path) || ix_fsync_dir(ix->dir)) {
+        int e = failed ? failed : errno;
+        close(fd);
+        unlink(tmp);
+        return sail_set_error(err, SAIL_ERR_IO, "writing %s: %s", path, strerror(e));
+    }
+    ix->generation++;
+    /* The snapshot is durable; from here a failure leaves a stale log that
+     * the next open discards. Map the new file and drop the tail. */
+    void *map = size ? mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0) : NULL;
+    close(fd);
+    if (map == MAP_FAILED) return sail_set_error(err, SAIL_ERR_IO, "mmap %s: %s", path, strerror(errno));
+    if (ix->map) munmap(ix->map, ix->map_len);
+    ix->map = map;
+    ix->map_len = (size_t)size;
+    ix->map_vec = (const float *)((const uint8_t *)map + SNAP_HEADER);
+    ix->map_slots = n;
+    sail_free(ix->tail);
+    ix->tail = NULL;
+    ix->tail_cap = 0;
+    return ix_wal_reset(ix, err);
+}
+
+sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sail_error *err) {
+    if (len < SNAP_HEADER || memcmp(buf, SNAP_MAGIC, 8))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap is not a sail index (bad magic or shorter than its header)");
+    const uint8_t *h = buf;
+    if (ix_rd32(h + 124) != crc(0, h, 124))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap has a damaged header (checksum mismatch)");
+    if (ix_rd32(h + 8) != 1 || ix_rd32(h + 12) != SNAP_HEADER)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap has version %u; this build reads version 1",
+                              ix_rd32(h + 8));
+    ix->dim = (int)ix_rd32(h + 16);
+    ix->metric = (sail_metric)ix_rd32(h + 20);
+    ix->storage = (sail_storage)ix_rd32(h + 24);
+    ix->kind = (sail_index_kind)ix_rd32(h + 28);
+    ix->M = (int)ix_rd32(h + 32);
+    ix->ef_construction = (int)ix_rd32(h + 36);
+    ix->ef_search = (int)ix_rd32(h + 40);
+    ix->seed = ix_rd64(h + 48);
+    ix->generation = ix_rd64(h + 56);
+    uint64_t n = ix_rd64(h + 64), n_dead = ix_rd64(h + 72), pay = ix_rd64(h + 80), glen = ix_rd64(h + 88);
+    uint64_t total = ix_rd64(h + 96);
+    sail_status st = ix_configure(ix, err);
+    if (st) return st == SAIL_ERR_INVALID_ARG ? sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: %s", err ? err->msg : "bad options") : st;
+    if (n > SAIL_INDEX_MAX_ITEMS || n_dead > n || pay > len || glen > len)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap has impossible counts");
+    size_t d = (size_t)ix->dim;
+    uint64_t expect = SNAP_HEADER + n * d * 4 + n * 8 + pad8(n) + pad8(n * 4) + pay + glen;
+    if (total != len || expect != len)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap is %zu bytes; its header says %llu (truncated or damaged)",
+                              len, (unsigned long long)total);
+    if (crc(0, buf + SNAP_HEADER, len - SNAP_HEADER) != ix_rd32(h + 104))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap is damaged (data checksum mismatch)");
+    const float *vec = (const float *)(buf + SNAP_HEADER);
+    const uint8_t *pid = buf + SNAP_HEADER + n * d * 4, *pdead = pid + n * 8, *plen = pdead + pad8(n);
+    const uint8_t *pp = plen + pad8(n * 4), *pend = pp + pay;
+    for (size_t i = 0; i < n * d; i++)
+        if (!isfinite(vec[i])) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap holds a non-finite vector");
+    /* Slots come from the mapping: reserve only the per-slot arrays. */
+    ix->map_vec = vec;
+    ix->map_slots = (size_t)n;
+    if ((st = ix_reserve(ix, (size_t)n, err))) return st;
+    size_t dead_count = 0;
+    for (size_t s = 0; s < n; s++) {
+        uint32_t l = ix_rd32(plen + s * 4);
+        uint8_t dead = pdead[s];
+        if (dead > 1 || l > SAIL_INDEX_MAX_PAYLOAD || l > (size_t)(pend - pp) || (dead && l) || memchr(pp, 0, l))
+            return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: item %zu has a bad payload or flag", s);
+        uint64_t id = ix_rd64(pid + s * 8);
+        char *p = NULL;
+        if (!dead) {
+            if (ix_idmap_get(&ix->idmap, id) >= 0)
+                return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: id %llu appears twice", (unsigned long long)id);
+            if (!(p = strndup((const char *)pp, l))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory loading payloads");
+        }
+        pp += l;
+        ix_append_slot(ix, id, vec + s * d, p);
+        if (dead) {
+            ix->dead[s] = 1;
+            ix_idmap_del(&ix->idmap, id);
+            dead_count++;
+        }
+    }
+    ix->n_dead = dead_count;
+    if (dead_count != n_dead || pp != pend)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: counts disagree with its contents");
+    if (ix->hnsw) return ix_hnsw_deserialize(ix, pend, (size_t)glen, err);
+    if (glen) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: an exact index with graph data");
+    return SAIL_OK;
+}
+
+sail_status ix_snapshot_load(sail_index *ix, sail_error *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.snap", ix->dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return sail_set_error(err, SAIL_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || sb.st_size < 0) {
+        close(fd);
+        return sail_set_error(err, SAIL_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    size_t len = (size_t)sb.st_size;
+    void *map = len ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) : NULL;
+    close(fd);
+    if (map == MAP_FAILED) return sail_set_error(err, SAIL_ERR_IO, "mmap %s: %s", path, strerror(errno));
+    ix->map = map;
+    ix->map_len = len;
+    return ix_snapshot_parse(ix, map ? map : (const uint8_t *)"", len, err);
+}
