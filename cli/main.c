@@ -22,6 +22,7 @@ static const struct command {
     {"cluster", cmd_cluster, "k-means or DBSCAN clusters of embeddings, with a PNG plot"},
     {"align", cmd_align, "bind subtitle lines to video frames (optionally monotonic)"},
     {"reduce", cmd_reduce, "PCA: fit a projection to fewer dimensions and apply it"},
+    {"recommend", cmd_recommend, "rank unseen index items for a user's liked items"},
 };
 
 int cli_fail(int status, const char *cmd, const char *fmt, ...) {

@@ -10,6 +10,8 @@
  *       writes codes.npy (float, n x levels) and codebooks.npy
  *       (levels * K x d), prints "mse <l1> <l2> ..."
  *   apps_tool softmax S.npy SCALE OUT.npy
+ *   apps_tool index DIR X.npy      creates an exact cosine index in DIR
+ *                                  holding the rows of X with ids 1..n
  */
 #include "apps/apps.h"
 #include "format/npy.h"
@@ -122,11 +124,29 @@ static int softmax(char **argv) {
     return 0;
 }
 
+static int make_index(char **argv) {
+    int n, d;
+    float *x = load(argv[3], &n, &d);
+    free(x);
+    sail_index_options o = {.dim = d, .metric = SAIL_METRIC_COSINE, .storage = SAIL_STORAGE_F32,
+                            .kind = SAIL_INDEX_EXACT, .create = 1};
+    sail_error err = {0};
+    sail_index *ix = sail_index_open(argv[2], &o, &err);
+    size_t added = 0;
+    if (!ix || sail_index_import(ix, argv[3], 1, &added, &err) || sail_index_close(ix, &err)) {
+        fprintf(stderr, "apps_tool: %s\n", err.msg);
+        return 1;
+    }
+    printf("added %zu\n", added);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 4 && !strcmp(argv[1], "index")) return make_index(argv);
     if (argc >= 8 && !strcmp(argv[1], "logreg")) return logreg(argv);
     if (argc >= 3 && !strcmp(argv[1], "align")) return align(argv);
     if (argc >= 6 && !strcmp(argv[1], "rq")) return rq(argv);
     if (argc >= 5 && !strcmp(argv[1], "softmax")) return softmax(argv);
-    fprintf(stderr, "usage: apps_tool logreg|align|rq|softmax ... (see the file's header)\n");
+    fprintf(stderr, "usage: apps_tool logreg|align|rq|softmax|index ... (see the file's header)\n");
     return 2;
 }
