@@ -19,45 +19,71 @@ static double sqdist_exact(const float *a, const float *b, int d) {
     return s;
 }
 
+/* Squared distances of every row to the m rows cand (m x d), as
+ * D (n, m) in blocks of BLOCK rows: fn(ctx, row, distances) per row. */
+typedef struct pp_state {
+    const float *x, *xn;
+    int n, d;
+    double *d2;    /* (n) distance to the nearest chosen centre */
+    float *cand;   /* (trials, d) */
+    float *cn;     /* (trials) */
+    float *D;      /* (BLOCK, trials) */
+    double *pot;   /* (trials) */
+} pp_state;
+
+/* pot[t] = sum over rows of min(d2, |x - cand_t|^2); with update, d2 takes
+ * the minimum with candidate 0 instead. */
+static void pp_pass(pp_state *st, int m, int update) {
+    apps_row_sqnorms(st->cand, m, st->d, st->cn);
+    for (int t = 0; t < m; t++) st->pot[t] = 0;
+    for (int i0 = 0; i0 < st->n; i0 += BLOCK) {
+        int rows = SAIL_MIN(BLOCK, st->n - i0);
+        apps_sqdist(st->x + (size_t)i0 * st->d, st->xn + i0, rows, st->cand, st->cn, m, st->d, st->D);
+        for (int i = 0; i < rows; i++) {
+            double *cur = &st->d2[i0 + i];
+            const float *r = st->D + (size_t)i * m;
+            if (update) {
+                if (r[0] < *cur) *cur = r[0];
+                continue;
+            }
+            for (int t = 0; t < m; t++) st->pot[t] += r[t] < *cur ? r[t] : *cur;
+        }
+    }
+}
+
 /* Greedy k-means++ (as scikit-learn's): the first centre uniform; then
  * 2 + ln(k) candidates drawn with probability proportional to their squared
  * distance to the nearest chosen centre, keeping the one that lowers the
- * total squared distance most. cand (n) is scratch. */
-static void kmeanspp(const float *x, int n, int d, int k, uint64_t seed, double *d2, double *cand,
-                     double *best_d2, int *seeds) {
+ * total squared distance most. Distances come from the GEMM kernel. */
+static void kmeanspp(pp_state *st, int k, uint64_t seed, int *seeds) {
     sail_rng r = {seed};
-    int trials = 2 + (int)log(k);
+    int n = st->n, d = st->d, trials = 2 + (int)log(k), pick[64];
     seeds[0] = (int)(sail_rng_next(&r) % (uint64_t)n);
-    for (int i = 0; i < n; i++) d2[i] = sqdist_exact(x + (size_t)i * d, x + (size_t)seeds[0] * d, d);
+    for (int i = 0; i < n; i++) st->d2[i] = INFINITY;
+    memcpy(st->cand, st->x + (size_t)seeds[0] * d, sizeof(float) * d);
+    pp_pass(st, 1, 1);
     for (int c = 1; c < k; c++) {
-        double total = 0, best_pot = INFINITY;
-        for (int i = 0; i < n; i++) total += d2[i];
-        int best = 0;
+        double total = 0;
+        for (int i = 0; i < n; i++) total += st->d2[i];
         for (int t = 0; t < trials; t++) {
-            int pick = (int)(sail_rng_next(&r) % (uint64_t)n);
+            pick[t] = (int)(sail_rng_next(&r) % (uint64_t)n);
             if (total > 0) {
                 double u = sail_rng_uniform(&r) * total, cum = 0;
-                pick = n - 1;
+                pick[t] = n - 1;
                 for (int i = 0; i < n; i++) {
-                    cum += d2[i];
-                    if (cum >= u) { pick = i; break; }
+                    cum += st->d2[i];
+                    if (cum >= u) { pick[t] = i; break; }
                 }
             }
-            const float *p = x + (size_t)pick * d;
-            double pot = 0;
-            for (int i = 0; i < n; i++) {
-                double v = sqdist_exact(x + (size_t)i * d, p, d);
-                cand[i] = v < d2[i] ? v : d2[i];
-                pot += cand[i];
-            }
-            if (pot < best_pot) {
-                best_pot = pot;
-                best = pick;
-                memcpy(best_d2, cand, (size_t)n * sizeof *cand);
-            }
+            memcpy(st->cand + (size_t)t * d, st->x + (size_t)pick[t] * d, sizeof(float) * d);
         }
-        seeds[c] = best;
-        memcpy(d2, best_d2, (size_t)n * sizeof *d2);
+        pp_pass(st, trials, 0);
+        int best = 0;
+        for (int t = 1; t < trials; t++)
+            if (st->pot[t] < st->pot[best]) best = t;
+        seeds[c] = pick[best];
+        memcpy(st->cand, st->x + (size_t)pick[best] * d, sizeof(float) * d);
+        pp_pass(st, 1, 1);
     }
 }
 
@@ -95,18 +121,21 @@ sail_status apps_kmeans(const float *x, int n, int d, int k, int max_iter, uint6
     float *xn = sail_malloc((size_t)n * sizeof *xn), *best = sail_malloc((size_t)n * sizeof *best);
     float *D = sail_malloc((size_t)SAIL_MIN(BLOCK, n) * k * sizeof *D);
     double *d2 = sail_malloc((size_t)n * sizeof *d2), *sum = sail_malloc(kd * sizeof *sum);
-    double *cand = sail_malloc((size_t)n * sizeof *cand), *best_d2 = sail_malloc((size_t)n * sizeof *best_d2);
+    float *cand = sail_malloc((size_t)64 * d * sizeof *cand), *ccn = sail_malloc(64 * sizeof *ccn);
+    float *pD = sail_malloc((size_t)SAIL_MIN(BLOCK, n) * 64 * sizeof *pD);
+    double *pot = sail_malloc(64 * sizeof *pot);
     int *assign = sail_malloc((size_t)n * sizeof *assign), *seeds = sail_malloc((size_t)k * sizeof *seeds);
     int *count = sail_malloc((size_t)k * sizeof *count);
-    if (!c || !cn || !xn || !best || !D || !d2 || !sum || !assign || !seeds || !count || !cand || !best_d2) {
+    if (!c || !cn || !xn || !best || !D || !d2 || !sum || !assign || !seeds || !count || !cand || !ccn || !pD || !pot) {
         sail_free(c); sail_free(cn); sail_free(xn); sail_free(best); sail_free(D);
-        sail_free(cand); sail_free(best_d2);
+        sail_free(cand); sail_free(ccn); sail_free(pD); sail_free(pot);
         sail_free(d2); sail_free(sum); sail_free(assign); sail_free(seeds); sail_free(count);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for k-means (n=%d, k=%d, d=%d)", n, k, d);
     }
-    kmeanspp(x, n, d, k, seed, d2, cand, best_d2, seeds);
-    for (int j = 0; j < k; j++) memcpy(c + (size_t)j * d, x + (size_t)seeds[j] * d, sizeof *c * d);
     apps_row_sqnorms(x, n, d, xn);
+    pp_state st = {x, xn, n, d, d2, cand, ccn, pD, pot};
+    kmeanspp(&st, k, seed, seeds);
+    for (int j = 0; j < k; j++) memcpy(c + (size_t)j * d, x + (size_t)seeds[j] * d, sizeof *c * d);
     for (int i = 0; i < n; i++) assign[i] = -1;
     int it = 0;
     for (; it < max_iter; it++) {
@@ -136,7 +165,7 @@ sail_status apps_kmeans(const float *x, int n, int d, int k, int max_iter, uint6
     double inertia = 0;
     for (int i = 0; i < n; i++) inertia += sqdist_exact(x + (size_t)i * d, c + (size_t)assign[i] * d, d);
     sail_free(cn); sail_free(xn); sail_free(best); sail_free(D); sail_free(d2); sail_free(sum);
-    sail_free(count); sail_free(cand); sail_free(best_d2);
+    sail_free(count); sail_free(cand); sail_free(ccn); sail_free(pD); sail_free(pot);
     res->centroids = c;
     res->assign = assign;
     res->seeds = seeds;
@@ -155,9 +184,11 @@ void apps_kmeans_free(apps_kmeans_result *res) {
 
 double apps_silhouette(const float *x, int n, int d, const int *label, int k) {
     if (k < 2 || n < 2) return NAN;
+    enum { ROWS = 256 };
     int *size = sail_calloc((size_t)k, sizeof *size);
     double *acc = sail_malloc((size_t)k * sizeof *acc);
-    float *xn = sail_malloc((size_t)n * sizeof *xn), *D = sail_malloc((size_t)n * sizeof *D);
+    float *xn = sail_malloc((size_t)n * sizeof *xn);
+    float *D = sail_malloc((size_t)SAIL_MIN(ROWS, n) * n * sizeof *D);
     double total = 0;
     int used = 0, nonempty = 0;
     if (!size || !acc || !xn || !D) { total = NAN; goto done; }
@@ -166,20 +197,24 @@ double apps_silhouette(const float *x, int n, int d, const int *label, int k) {
     for (int j = 0; j < k; j++) nonempty += size[j] > 0;
     if (nonempty < 2) { total = NAN; goto done; }
     apps_row_sqnorms(x, n, d, xn);
-    for (int i = 0; i < n; i++) {
-        int li = label[i];
-        if (li < 0 || li >= k) continue;
-        used++;
-        if (size[li] == 1) continue; /* a singleton's silhouette is 0 */
-        apps_sqdist(x + (size_t)i * d, xn + i, 1, x, xn, n, d, D);
-        memset(acc, 0, (size_t)k * sizeof *acc);
-        for (int t = 0; t < n; t++)
-            if (t != i && label[t] >= 0 && label[t] < k) acc[label[t]] += sqrt(D[t]);
-        double a = acc[li] / (size[li] - 1), b = INFINITY;
-        for (int j = 0; j < k; j++)
-            if (j != li && size[j] && acc[j] / size[j] < b) b = acc[j] / size[j];
-        double m = a > b ? a : b;
-        if (m > 0) total += (b - a) / m;
+    for (int i0 = 0; i0 < n; i0 += ROWS) {
+        int m = SAIL_MIN(ROWS, n - i0);
+        apps_sqdist(x + (size_t)i0 * d, xn + i0, m, x, xn, n, d, D);
+        for (int r = 0; r < m; r++) {
+            int i = i0 + r, li = label[i];
+            if (li < 0 || li >= k) continue;
+            used++;
+            if (size[li] == 1) continue; /* a singleton's silhouette is 0 */
+            const float *Di = D + (size_t)r * n;
+            memset(acc, 0, (size_t)k * sizeof *acc);
+            for (int t = 0; t < n; t++)
+                if (t != i && label[t] >= 0 && label[t] < k) acc[label[t]] += sqrt(Di[t]);
+            double a = acc[li] / (size[li] - 1), b = INFINITY;
+            for (int j = 0; j < k; j++)
+                if (j != li && size[j] && acc[j] / size[j] < b) b = acc[j] / size[j];
+            double mx = a > b ? a : b;
+            if (mx > 0) total += (b - a) / mx;
+        }
     }
     total = used ? total / used : NAN;
 done:
