@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config
 libutf8proc-dev libjpeg62-turbo-dev libpng-dev libwebp-dev zlib1g-dev libjansson-dev
-libopenblas-dev
+libopenblas-dev liblapack-dev
 python3-numpy python3-torch python3-torchvision python3-pil
 clang libclang-rt-14-dev"
 missing=""
