@@ -453,6 +453,22 @@ def test_index_apps(tmp, rng):
     r = sail("recommend", "--index", ix, "--history", bad, ok=False)
     check(r.returncode == 1 and b"weight" in r.stderr, "a malformed history line is refused with its line number")
 
+    model = os.path.join(tmp, "tiny.gguf")
+    texts = ["a cat", "a dog", "red", "blue sky", "一只猫", "红色", "a red car", "一只狗"]
+    vecs = embed(model, *sum([["--text", t] for t in texts], []))
+    np.save(os.path.join(tmp, "tv.npy"), vecs.astype(np.float32))
+    ix2 = os.path.join(tmp, "ix2")
+    run([TOOL, "index", ix2, os.path.join(tmp, "tv.npy")])
+    with open(hist, "w") as f:
+        f.write("text:a cat photo\n2 0.5\n")
+    r = sail("recommend", "--index", ix2, "--history", hist, "--model", model, "-k", 3)
+    doc = json.loads(r.stdout) if r.returncode == 0 else {"recommendations": []}
+    q = embed(model, "--text", "a cat photo")[0]
+    u = q + 0.5 * vecs[1]
+    u /= np.linalg.norm(u)
+    order = [i + 1 for i in np.argsort(-(vecs @ u)) if i + 1 != 2][:3]
+    check([h["id"] for h in doc["recommendations"]] == order, "recommend with --model embeds text: history entries")
+
     r = sail("index", "--help", ok=False)
     if r.returncode != 0 or b"semantic-ids" not in r.stdout + r.stderr:
         print("skip - `sail index semantic-ids` is not dispatched in this build yet (cmd_index lives on the index branch)")
