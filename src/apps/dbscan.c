@@ -31,7 +31,9 @@ sail_status apps_dbscan(const float *x, int n, int d, float eps, int min_points,
     int *nb = sail_malloc(cap * sizeof *nb), *queue = sail_malloc((size_t)n * sizeof *queue);
     size_t *start = sail_malloc(((size_t)n + 1) * sizeof *start);
     float *xn = sail_malloc((size_t)n * sizeof *xn);
-    float *D = sail_malloc((size_t)SAIL_MIN(BLOCK, n) * n * sizeof *D);
+    /* Rows per distance block: at most 2^24 floats of scratch whatever n is. */
+    int block = SAIL_MAX(1, SAIL_MIN(SAIL_MIN(BLOCK, n), (1 << 24) / n));
+    float *D = sail_malloc((size_t)block * n * sizeof *D);
     int *lab = sail_malloc((size_t)n * sizeof *lab);
     sail_status s = SAIL_OK;
     if (!nb || !queue || !start || !xn || !D || !lab) {
@@ -40,8 +42,8 @@ sail_status apps_dbscan(const float *x, int n, int d, float eps, int min_points,
     }
     apps_row_sqnorms(x, n, d, xn);
     double e2 = (double)eps * eps, loose = e2 * 1.001 + 1e-4;
-    for (int i0 = 0; i0 < n; i0 += BLOCK) {
-        int m = SAIL_MIN(BLOCK, n - i0);
+    for (int i0 = 0; i0 < n; i0 += block) {
+        int m = SAIL_MIN(block, n - i0);
         apps_sqdist(x + (size_t)i0 * d, xn + i0, m, x, xn, n, d, D);
         for (int i = 0; i < m; i++) {
             start[i0 + i] = used;

@@ -19,8 +19,8 @@ static double sqdist_exact(const float *a, const float *b, int d) {
     return s;
 }
 
-/* Squared distances of every row to the m rows cand (m x d), as
- * D (n, m) in blocks of BLOCK rows: fn(ctx, row, distances) per row. */
+/* k-means++ scratch: distances of every row to up to 64 candidate rows are
+ * computed in blocks of BLOCK rows. */
 typedef struct pp_state {
     const float *x, *xn;
     int n, d;
@@ -90,11 +90,11 @@ static void kmeanspp(pp_state *st, int k, uint64_t seed, int *seeds) {
 /* Assigns every row to its nearest centre (ties: the lowest index); returns
  * how many assignments changed. best (n) receives the squared distance. */
 static int assign_rows(const float *x, const float *xn, int n, int d, const float *c, float *cn,
-                       int k, float *D, int *assign, float *best) {
+                       int k, float *D, int blk, int *assign, float *best) {
     apps_row_sqnorms(c, k, d, cn);
     int changed = 0;
-    for (int i0 = 0; i0 < n; i0 += BLOCK) {
-        int m = SAIL_MIN(BLOCK, n - i0);
+    for (int i0 = 0; i0 < n; i0 += blk) {
+        int m = SAIL_MIN(blk, n - i0);
         apps_sqdist(x + (size_t)i0 * d, xn + i0, m, c, cn, k, d, D);
         for (int i = 0; i < m; i++) {
             const float *r = D + (size_t)i * k;
@@ -119,7 +119,8 @@ sail_status apps_kmeans(const float *x, int n, int d, int k, int max_iter, uint6
     size_t kd = (size_t)k * d;
     float *c = sail_malloc(kd * sizeof *c), *cn = sail_malloc((size_t)k * sizeof *cn);
     float *xn = sail_malloc((size_t)n * sizeof *xn), *best = sail_malloc((size_t)n * sizeof *best);
-    float *D = sail_malloc((size_t)SAIL_MIN(BLOCK, n) * k * sizeof *D);
+    int blk = SAIL_MAX(1, SAIL_MIN(SAIL_MIN(BLOCK, n), (1 << 24) / k)); /* <= 64 MiB of distances */
+    float *D = sail_malloc((size_t)blk * k * sizeof *D);
     double *d2 = sail_malloc((size_t)n * sizeof *d2), *sum = sail_malloc(kd * sizeof *sum);
     float *cand = sail_malloc((size_t)64 * d * sizeof *cand), *ccn = sail_malloc(64 * sizeof *ccn);
     float *pD = sail_malloc((size_t)SAIL_MIN(BLOCK, n) * 64 * sizeof *pD);
@@ -139,7 +140,7 @@ sail_status apps_kmeans(const float *x, int n, int d, int k, int max_iter, uint6
     for (int i = 0; i < n; i++) assign[i] = -1;
     int it = 0;
     for (; it < max_iter; it++) {
-        if (!assign_rows(x, xn, n, d, c, cn, k, D, assign, best)) break;
+        if (!assign_rows(x, xn, n, d, c, cn, k, D, blk, assign, best)) break;
         memset(sum, 0, kd * sizeof *sum);
         memset(count, 0, (size_t)k * sizeof *count);
         for (int i = 0; i < n; i++) {
@@ -188,7 +189,8 @@ double apps_silhouette(const float *x, int n, int d, const int *label, int k) {
     int *size = sail_calloc((size_t)k, sizeof *size);
     double *acc = sail_malloc((size_t)k * sizeof *acc);
     float *xn = sail_malloc((size_t)n * sizeof *xn);
-    float *D = sail_malloc((size_t)SAIL_MIN(ROWS, n) * n * sizeof *D);
+    int rows = SAIL_MAX(1, SAIL_MIN(SAIL_MIN(ROWS, n), (1 << 24) / n)); /* <= 64 MiB of scratch */
+    float *D = sail_malloc((size_t)rows * n * sizeof *D);
     double total = 0;
     int used = 0, nonempty = 0;
     if (!size || !acc || !xn || !D) { total = NAN; goto done; }
@@ -197,8 +199,8 @@ double apps_silhouette(const float *x, int n, int d, const int *label, int k) {
     for (int j = 0; j < k; j++) nonempty += size[j] > 0;
     if (nonempty < 2) { total = NAN; goto done; }
     apps_row_sqnorms(x, n, d, xn);
-    for (int i0 = 0; i0 < n; i0 += ROWS) {
-        int m = SAIL_MIN(ROWS, n - i0);
+    for (int i0 = 0; i0 < n; i0 += rows) {
+        int m = SAIL_MIN(rows, n - i0);
         apps_sqdist(x + (size_t)i0 * d, xn + i0, m, x, xn, n, d, D);
         for (int r = 0; r < m; r++) {
             int i = i0 + r, li = label[i];
