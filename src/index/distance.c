@@ -8,8 +8,9 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "cpu.h"
-#include "kernels/kernels.h"
 
 float sail_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
@@ -137,10 +138,11 @@ const sail_dist_table *sail_dist_avx2_if_supported(void) {
 static const sail_dist_table *g_dist;
 static pthread_once_t g_dist_once = PTHREAD_ONCE_INIT;
 
-/* Follow the GEMM dispatcher's level so SAIL_ISA=ref covers both. */
+/* SAIL_ISA=ref selects the reference, as it does for the GEMM kernels. */
 static void dist_choose(void) {
     const sail_dist_table *avx2 = sail_dist_avx2_if_supported();
-    g_dist = avx2 && strcmp(sail_kernels_isa(), "ref") ? avx2 : &sail_dist_ref;
+    const char *env = getenv("SAIL_ISA");
+    g_dist = avx2 && !(env && !strcmp(env, "ref")) ? avx2 : &sail_dist_ref;
 }
 
 const sail_dist_table *sail_dist(void) {

@@ -7,23 +7,27 @@
 
 #include "common.h"
 
-static inline float hsum256(__m256 v) {
+/* target() on every function, so the file builds with any flags (the
+ * fuzz harness compiles it without -mavx2); dispatch checks the CPU. */
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
-static inline __m256 load_i8(const int8_t *x) {
+AVX2 static inline __m256 load_i8(const int8_t *x) {
     __m128i b = _mm_loadl_epi64((const __m128i *)x);
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
 }
 
-static inline __m256 load_f16(const uint16_t *x) {
+AVX2 static inline __m256 load_f16(const uint16_t *x) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x));
 }
 
-static float dot_f32_avx2(const float *q, const float *x, int d) {
+AVX2 static float dot_f32_avx2(const float *q, const float *x, int d) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= d; i += 16) {
@@ -39,7 +43,7 @@ static float dot_f32_avx2(const float *q, const float *x, int d) {
     return s;
 }
 
-static float l2_f32_avx2(const float *q, const float *x, int d) {
+AVX2 static float l2_f32_avx2(const float *q, const float *x, int d) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= d; i += 16) {
@@ -61,7 +65,7 @@ static float l2_f32_avx2(const float *q, const float *x, int d) {
     return s;
 }
 
-static float dot_f16_avx2(const float *q, const uint16_t *x, int d) {
+AVX2 static float dot_f16_avx2(const float *q, const uint16_t *x, int d) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= d; i += 16) {
@@ -77,7 +81,7 @@ static float dot_f16_avx2(const float *q, const uint16_t *x, int d) {
     return s;
 }
 
-static float l2_f16_avx2(const float *q, const uint16_t *x, int d) {
+AVX2 static float l2_f16_avx2(const float *q, const uint16_t *x, int d) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= d; i += 16) {
@@ -99,7 +103,7 @@ static float l2_f16_avx2(const float *q, const uint16_t *x, int d) {
     return s;
 }
 
-static float dot_i8_avx2(const float *q, const int8_t *x, float sc, int d) {
+AVX2 static float dot_i8_avx2(const float *q, const int8_t *x, float sc, int d) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= d; i += 16) {
@@ -115,7 +119,7 @@ static float dot_i8_avx2(const float *q, const int8_t *x, float sc, int d) {
     return s * sc;
 }
 
-static float l2_i8_avx2(const float *q, const int8_t *x, float sc, int d) {
+AVX2 static float l2_i8_avx2(const float *q, const int8_t *x, float sc, int d) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), vs = _mm256_set1_ps(sc);
     int i = 0;
     for (; i + 16 <= d; i += 16) {
@@ -137,13 +141,13 @@ static float l2_i8_avx2(const float *q, const int8_t *x, float sc, int d) {
     return s;
 }
 
-static void f16_to_f32_avx2(float *out, const uint16_t *in, size_t n) {
+AVX2 static void f16_to_f32_avx2(float *out, const uint16_t *in, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load_f16(in + i));
     for (; i < n; i++) out[i] = sail_f16_to_f32(in[i]);
 }
 
-static void i8_to_f32_avx2(float *out, const int8_t *in, float s, size_t n) {
+AVX2 static void i8_to_f32_avx2(float *out, const int8_t *in, float s, size_t n) {
     __m256 vs = _mm256_set1_ps(s);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_mul_ps(vs, load_i8(in + i)));

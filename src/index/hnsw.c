@@ -502,8 +502,9 @@ sail_status ix_hnsw_deserialize(sail_index *ix, const uint8_t *buf, size_t len, 
                 return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: node %zu has a bad link count", s);
             uint32_t *lk = links(h, s, l);
             memcpy(lk, p, 4 + 4 * (size_t)cnt);
-            for (uint32_t j = 0; j < cnt; j++)
-                if (lk[1 + j] >= n) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: node %zu links outside the graph", s);
+            for (uint32_t j = 0; j < cnt; j++) /* a level-l link must reach a node that has level l */
+                if (lk[1 + j] >= n || buf[16 + lk[1 + j]] < l)
+                    return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: node %zu has a link outside the graph", s);
             p += 4 + 4 * (size_t)cnt;
         }
     }

@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kernels/kernels.h"
 
 /* ------------------------------------------------------------ names -- */
 
@@ -180,6 +179,7 @@ float ix_dist_raw(const sail_index *ix, const float *q, size_t slot) {
 }
 
 float ix_dist_code(const sail_index *ix, const float *q, size_t slot) {
+    if (!ix->code_size) return ix_dist_raw(ix, q, slot);
     const uint8_t *c = ix->codes + slot * ix->code_size;
     int l2 = ix->metric == SAIL_METRIC_L2;
     switch (ix->storage) {
@@ -236,7 +236,7 @@ sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
 /* Squared norm of what scans read (the decoded code for f16/int8), for
  * the GEMM form of L2: |q - x|^2 = |q|^2 + |x|^2 - 2 q.x. */
 static void set_sqnorm(sail_index *ix, size_t s) {
-    const uint8_t *c = ix->codes + s * ix->code_size;
+    const uint8_t *c = ix->code_size ? ix->codes + s * ix->code_size : NULL;
     float n = 0;
     if (ix->storage == SAIL_STORAGE_F16) {
         for (int i = 0; i < ix->dim; i++) {
@@ -304,8 +304,16 @@ static sail_status apply_add_reserved(sail_index *ix, const uint64_t *ids, const
     return ix->hnsw ? ix_hnsw_insert(ix, from, ix->n_slots, err) : SAIL_OK;
 }
 
-static void normalize_rows(float *v, size_t n, int d) {
-    for (size_t i = 0; i < n; i++) sail_l2_normalize(v + i * (size_t)d, d);
+void ix_normalize_rows(float *v, size_t n, int d) {
+    for (size_t i = 0; i < n; i++) {
+        float *x = v + i * (size_t)d;
+        double ss = 0;
+        for (int j = 0; j < d; j++) ss += (double)x[j] * x[j];
+        if (ss > 0) {
+            float inv = (float)(1.0 / sqrt(ss));
+            for (int j = 0; j < d; j++) x[j] *= inv;
+        }
+    }
 }
 
 sail_status ix_apply_add(sail_index *ix, const uint64_t *ids, const float *vecs,
@@ -317,7 +325,7 @@ sail_status ix_apply_add(sail_index *ix, const uint64_t *ids, const float *vecs,
         tmp = sail_malloc((size_t)n * ix->dim * sizeof(float));
         if (!tmp) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory normalising %d vectors", n);
         memcpy(tmp, vecs, (size_t)n * ix->dim * sizeof(float));
-        normalize_rows(tmp, (size_t)n, ix->dim);
+        ix_normalize_rows(tmp, (size_t)n, ix->dim);
         vecs = tmp;
     }
     st = apply_add_reserved(ix, ids, vecs, payloads, n, err);
@@ -458,7 +466,7 @@ sail_status sail_index_close(sail_index *ix, sail_error *err) {
 
 /* ------------------------------------------------------ add, delete -- */
 
-static sail_status check_vectors(const float *v, size_t n, int d, sail_error *err) {
+sail_status ix_check_vectors(const float *v, size_t n, int d, sail_error *err) {
     for (size_t i = 0; i < n * (size_t)d; i++)
         if (!isfinite(v[i]))
             return sail_set_error(err, SAIL_ERR_INVALID_ARG, "vector %zu has a non-finite component at %zu",
@@ -471,7 +479,7 @@ sail_status sail_index_add(sail_index *ix, const uint64_t *ids, const float *vec
     if (!ix || n < 0 || (n > 0 && (!ids || !vectors)))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_add: NULL index, ids or vectors, or n < 0");
     if (n == 0) return SAIL_OK;
-    sail_status st = check_vectors(vectors, (size_t)n, ix->dim, err);
+    sail_status st = ix_check_vectors(vectors, (size_t)n, ix->dim, err);
     if (st) return st;
     char **canon = sail_calloc((size_t)n, sizeof *canon);
     float *norm = NULL;
@@ -485,7 +493,7 @@ sail_status sail_index_add(sail_index *ix, const uint64_t *ids, const float *vec
         if (!norm) st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory normalising %d vectors", n);
         else {
             memcpy(norm, vectors, (size_t)n * ix->dim * sizeof(float));
-            normalize_rows(norm, (size_t)n, ix->dim);
+            ix_normalize_rows(norm, (size_t)n, ix->dim);
             vectors = norm;
         }
     }
@@ -517,53 +525,7 @@ sail_status sail_index_delete(sail_index *ix, const uint64_t *ids, int n, int *n
     return st;
 }
 
-/* ----------------------------------------------------------- search -- */
-
-typedef struct results_block {
-    sail_index_results r;   /* first, so the public pointer frees the block */
-    char *blob;             /* every payload, NUL-separated */
-} results_block;
-
-void sail_index_results_free(sail_index_results *r) {
-    if (!r) return;
-    results_block *b = (results_block *)r;
-    sail_free(r->counts);
-    sail_free(r->hits);
-    sail_free(b->blob);
-    sail_free(b);
-}
-
-typedef struct search_ctx {
-    sail_index *ix;
-    const float *q;
-    ix_heap *heaps;
-    int ef;
-    const ix_filter *filter;
-    sail_status st;
-} search_ctx;
-
-static void hnsw_task(void *arg, int qi, int thread) {
-    search_ctx *c = arg;
-    sail_error e;
-    sail_status st = ix_hnsw_search(c->ix, c->q + (size_t)qi * c->ix->dim, c->ef, &c->heaps[qi], c->filter, &e);
-    if (st) c->st = st;
-}
-
-/* Replace code distances by raw f32 distances and keep the best k. */
-static void rescore(const sail_index *ix, const float *q, ix_heap *h, int k) {
-    for (int i = 0; i < h->n; i++) h->c[i].dist = ix_dist_raw(ix, q, h->c[i].slot);
-    ix_heap_sort(h);
-    if (h->n > k) h->n = k;
-}
-
-/* allow[slot] = live and matching the filter. */
-static sail_status filter_mask(const sail_index *ix, const ix_filter *f, uint8_t **out, sail_error *err) {
-    uint8_t *a = sail_malloc(ix->n_slots ? ix->n_slots : 1);
-    if (!a) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the filter");
-    for (size_t s = 0; s < ix->n_slots; s++) a[s] = !ix->dead[s] && ix_filter_match(f, ix->payload[s]);
-    *out = a;
-    return SAIL_OK;
-}
+/* -------------------------------------------------------------- run -- */
 
 void ix_run(sail_index *ix, sail_task_fn fn, void *ctx, int n_tasks) {
     if (pthread_mutex_trylock(&ix->pool_mu) == 0) {
@@ -572,101 +534,6 @@ void ix_run(sail_index *ix, sail_task_fn fn, void *ctx, int n_tasks) {
     } else {
         sail_pool_run(NULL, fn, ctx, n_tasks);
     }
-}
-
-sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k,
-                              const sail_search_options *opts, sail_index_results **out,
-                              sail_error *err) {
-    if (!ix || !queries || !out || n < 1 || k < 1 || k > 100000)
-        return sail_set_error(err, SAIL_ERR_INVALID_ARG,
-                              "sail_index_search: NULL argument, n < 1, or k outside 1..100000");
-    sail_search_options o = {0};
-    if (opts) o = *opts;
-    size_t d = (size_t)ix->dim, qbytes;
-    if (!sail_mul_ok((size_t)n, d * sizeof(float), &qbytes))
-        return sail_set_error(err, SAIL_ERR_LIMIT, "too many queries");
-    sail_status st = check_vectors(queries, (size_t)n, ix->dim, err);
-    if (st) return st;
-    ix_filter *filter = NULL;
-    if (o.filter && (st = ix_filter_parse(o.filter, &filter, err))) return st;
-
-    float *q = sail_malloc(qbytes);
-    int kk = ix->code_size ? SAIL_MAX(4 * k, k + 32) : k; /* candidates before rescoring */
-    ix_heap *heaps = sail_calloc((size_t)n, sizeof *heaps);
-    ix_cand *cands = sail_malloc((size_t)n * kk * sizeof *cands);
-    uint8_t *allow = NULL;
-    results_block *rb = sail_calloc(1, sizeof *rb);
-    if (!q || !heaps || !cands || !rb) {
-        st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %d queries", n);
-        goto done;
-    }
-    memcpy(q, queries, qbytes);
-    if (ix->metric == SAIL_METRIC_COSINE) normalize_rows(q, (size_t)n, ix->dim);
-    for (int i = 0; i < n; i++) heaps[i] = (ix_heap){cands + (size_t)i * kk, 0, kk};
-
-    pthread_rwlock_rdlock(&ix->lock);
-    if (ix->hnsw && !o.exact) {
-        search_ctx c = {ix, q, heaps, SAIL_MAX(o.ef_search > 0 ? o.ef_search : ix->ef_search, kk), filter, SAIL_OK};
-        ix_run(ix, hnsw_task, &c, n);
-        if (c.st) st = sail_set_error(err, c.st, "out of memory in HNSW search");
-        /* A selective filter or many tombstones can leave the beam short of
-         * k matches: those queries fall back to an exact filtered scan. */
-        size_t live = ix->n_slots - ix->n_dead;
-        for (int i = 0; !st && i < n; i++) {
-            if ((size_t)heaps[i].n >= SAIL_MIN((size_t)kk, live)) continue;
-            if (filter && !allow) st = filter_mask(ix, filter, &allow, err);
-            heaps[i].n = 0;
-            if (!st) st = ix_exact_scan(ix, q + (size_t)i * d, 1, &heaps[i], allow, err);
-        }
-    } else {
-        if (filter) st = filter_mask(ix, filter, &allow, err);
-        if (!st) st = ix_exact_scan(ix, q, n, heaps, allow, err);
-    }
-    if (!st) {
-        size_t blob_len = 0;
-        for (int i = 0; i < n; i++) {
-            if (ix->code_size) rescore(ix, q + (size_t)i * d, &heaps[i], k);
-            else ix_heap_sort(&heaps[i]);
-            if (heaps[i].n > k) heaps[i].n = k;
-            for (int j = 0; !o.no_payload && j < heaps[i].n; j++)
-                blob_len += strlen(ix->payload[heaps[i].c[j].slot]) + 1;
-        }
-        rb->r.n_queries = n;
-        rb->r.k = k;
-        rb->r.counts = sail_calloc((size_t)n, sizeof(int));
-        rb->r.hits = sail_calloc((size_t)n * k, sizeof(sail_index_hit));
-        rb->blob = sail_malloc(blob_len + 1);
-        if (!rb->r.counts || !rb->r.hits || !rb->blob) {
-            st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for results");
-        } else {
-            char *p = rb->blob;
-            for (int i = 0; i < n; i++) {
-                rb->r.counts[i] = heaps[i].n;
-                for (int j = 0; j < heaps[i].n; j++) {
-                    sail_index_hit *h = &rb->r.hits[(size_t)i * k + j];
-                    uint32_t s = heaps[i].c[j].slot;
-                    h->id = ix->ids[s];
-                    h->score = ix_score(ix, heaps[i].c[j].dist);
-                    if (!o.no_payload) {
-                        size_t len = strlen(ix->payload[s]) + 1;
-                        memcpy(p, ix->payload[s], len);
-                        h->payload = p;
-                        p += len;
-                    }
-                }
-            }
-        }
-    }
-    pthread_rwlock_unlock(&ix->lock);
-done:
-    if (!st) {
-        *out = &rb->r;
-        rb = NULL;
-    }
-    sail_index_results_free(rb ? &rb->r : NULL);
-    sail_free(q); sail_free(heaps); sail_free(cands); sail_free(allow);
-    ix_filter_free(filter);
-    return st;
 }
 
 /* ----------------------------------------------------------- access -- */

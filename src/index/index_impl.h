@@ -64,8 +64,8 @@ struct sail_index {
 };
 
 static inline const float *ix_raw(const sail_index *ix, size_t slot) {
-    return slot < ix->map_slots ? ix->map_vec + slot * (size_t)ix->dim
-                                : ix->tail + (slot - ix->map_slots) * (size_t)ix->dim;
+    size_t d = (size_t)ix->dim;
+    return slot < ix->map_slots ? ix->map_vec + slot * d : ix->tail + (slot - ix->map_slots) * d;
 }
 
 /* Distance between query q (prepared: normalised for cosine) and a slot's
@@ -161,6 +161,11 @@ int ix_apply_delete(sail_index *ix, const uint64_t *ids, int n);
 /* Run fn over n tasks on the index pool, or serially when another search
  * holds the pool. */
 void ix_run(sail_index *ix, sail_task_fn fn, void *ctx, int n_tasks);
+
+/* L2-normalise n rows of d floats in place (zero rows stay zero). */
+void ix_normalize_rows(float *v, size_t n, int d);
+/* SAIL_ERR_INVALID_ARG naming the first non-finite component. */
+sail_status ix_check_vectors(const float *v, size_t n, int d, sail_error *err);
 
 /* An index shell with options but no files (for the fuzzer and loaders). */
 sail_index *ix_new_shell(void);

@@ -14,22 +14,11 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "fileio.h"
 
 #define SNAP_MAGIC "SAILIDX1"
 #define SNAP_HEADER 128
-
-static uint32_t crc(uint32_t c, const void *p, size_t n) {
-    const uint8_t *b = p;
-    while (n) {
-        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        c = (uint32_t)crc32(c, b, k);
-        b += k; n -= k;
-    }
-    return c;
-}
 
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
@@ -46,7 +35,7 @@ typedef struct writer {
 static void w_flush(writer *w) {
     if (w->n && !w->failed) {
         if (ix_pwrite_all(w->fd, w->buf, w->n, w->off)) w->failed = errno ? errno : EIO;
-        w->crc = crc(w->crc, w->buf, w->n);
+        w->crc = ix_crc32(w->crc, w->buf, w->n);
         w->off += (off_t)w->n;
     }
     w->n = 0;
@@ -128,7 +117,7 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     ix_wr64(h + 88, graph_len);
     ix_wr64(h + 96, (uint64_t)w->off);
     ix_wr32(h + 104, w->crc);
-    ix_wr32(h + 124, crc(0, h, 124));
+    ix_wr32(h + 124, ix_crc32(0, h, 124));
     int fd = w->fd, failed = w->failed;
     off_t size = w->off;
     sail_free(w);
@@ -159,7 +148,7 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
     if (len < SNAP_HEADER || memcmp(buf, SNAP_MAGIC, 8))
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap is not a sail index (bad magic or shorter than its header)");
     const uint8_t *h = buf;
-    if (ix_rd32(h + 124) != crc(0, h, 124))
+    if (!ix_crc_ok(ix_rd32(h + 124), ix_crc32(0, h, 124)))
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap has a damaged header (checksum mismatch)");
     if (ix_rd32(h + 8) != 1 || ix_rd32(h + 12) != SNAP_HEADER)
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap has version %u; this build reads version 1",
@@ -184,7 +173,7 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
     if (total != len || expect != len)
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap is %zu bytes; its header says %llu (truncated or damaged)",
                               len, (unsigned long long)total);
-    if (crc(0, buf + SNAP_HEADER, len - SNAP_HEADER) != ix_rd32(h + 104))
+    if (!ix_crc_ok(ix_rd32(h + 104), ix_crc32(0, buf + SNAP_HEADER, len - SNAP_HEADER)))
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap is damaged (data checksum mismatch)");
     const float *vec = (const float *)(buf + SNAP_HEADER);
     const uint8_t *pid = buf + SNAP_HEADER + n * d * 4, *pdead = pid + n * 8, *plen = pdead + pad8(n);

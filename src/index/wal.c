@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "fileio.h"
 
@@ -27,56 +26,6 @@
 #define REC_DELETE 2u
 #define REC_MAX_BODY (1u << 30)
 
-int ix_pwrite_all(int fd, const void *buf, size_t len, off_t off) {
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t w = pwrite(fd, p, len > (1u << 30) ? (1u << 30) : len, off);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w; len -= (size_t)w; off += w;
-    }
-    return 0;
-}
-
-int ix_fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-int ix_read_file(const char *path, uint8_t **buf, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0) { close(fd); return -1; }
-    size_t n = (size_t)st.st_size, got = 0;
-    uint8_t *b = sail_malloc(n ? n : 1);
-    if (!b) { close(fd); errno = ENOMEM; return -1; }
-    while (got < n) {
-        ssize_t r = read(fd, b + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) { int e = r < 0 ? errno : EIO; sail_free(b); close(fd); errno = e; return -1; }
-        got += (size_t)r;
-    }
-    close(fd);
-    *buf = b; *len = n;
-    return 0;
-}
-
-static uint32_t crc(uint32_t c, const void *p, size_t n) {
-    const uint8_t *b = p;
-    while (n) { /* zlib's length is a uInt */
-        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        c = (uint32_t)crc32(c, b, k);
-        b += k; n -= k;
-    }
-    return c;
-}
-
 static void wal_path(const sail_index *ix, char *p, size_t n, const char *suffix) {
     snprintf(p, n, "%s/index.wal%s", ix->dir, suffix);
 }
@@ -87,7 +36,7 @@ static void header_bytes(const sail_index *ix, uint8_t h[WAL_HEADER]) {
     ix_wr32(h + 8, 1);
     ix_wr32(h + 12, (uint32_t)ix->dim);
     ix_wr64(h + 16, ix->generation);
-    ix_wr32(h + 28, crc(0, h, 28));
+    ix_wr32(h + 28, ix_crc32(0, h, 28));
 }
 
 /* Replace the log by an empty one for the current generation, atomically. */
@@ -127,11 +76,11 @@ sail_status ix_wal_open(sail_index *ix, sail_error *err) {
 /* Is there an intact record anywhere in buf[from, len)? */
 static int intact_record_after(const uint8_t *buf, size_t len, size_t from) {
     for (size_t o = from; o + REC_HEADER <= len; o++) {
-        if (ix_rd32(buf + o) != REC_MAGIC || ix_rd32(buf + o + 16) != crc(0, buf + o, 16)) continue;
+        if (ix_rd32(buf + o) != REC_MAGIC || !ix_crc_ok(ix_rd32(buf + o + 16), ix_crc32(0, buf + o, 16))) continue;
         uint32_t blen = ix_rd32(buf + o + 8);
         if (blen > REC_MAX_BODY || blen > len - o - REC_HEADER) continue;
-        uint32_t c = crc(crc(0, buf + o + 4, 4), buf + o + REC_HEADER, blen);
-        if (c == ix_rd32(buf + o + 12)) return 1;
+        uint32_t c = ix_crc32(ix_crc32(0, buf + o + 4, 4), buf + o + REC_HEADER, blen);
+        if (ix_crc_ok(ix_rd32(buf + o + 12), c)) return 1;
     }
     return 0;
 }
@@ -194,7 +143,7 @@ sail_status ix_wal_parse(sail_index *ix, const uint8_t *buf, size_t len, int app
                          sail_error *err) {
     if (len < WAL_HEADER || memcmp(buf, WAL_MAGIC, 8))
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.wal is not a sail log (bad magic or shorter than its header)");
-    if (ix_rd32(buf + 28) != crc(0, buf, 28) || ix_rd32(buf + 8) != 1)
+    if (!ix_crc_ok(ix_rd32(buf + 28), ix_crc32(0, buf, 28)) || ix_rd32(buf + 8) != 1)
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.wal has a damaged header or unknown version");
     if (ix_rd32(buf + 12) != (uint32_t)ix->dim)
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.wal is for dimension %u, the snapshot for %d",
@@ -211,10 +160,10 @@ sail_status ix_wal_parse(sail_index *ix, const uint8_t *buf, size_t len, int app
     while (off < len) {
         const uint8_t *h = buf + off;
         size_t left = len - off;
-        int ok = left >= REC_HEADER && ix_rd32(h) == REC_MAGIC && ix_rd32(h + 16) == crc(0, h, 16);
+        int ok = left >= REC_HEADER && ix_rd32(h) == REC_MAGIC && ix_crc_ok(ix_rd32(h + 16), ix_crc32(0, h, 16));
         uint32_t blen = ok ? ix_rd32(h + 8) : 0;
         ok = ok && blen <= REC_MAX_BODY && blen <= left - REC_HEADER &&
-             crc(crc(0, h + 4, 4), h + REC_HEADER, blen) == ix_rd32(h + 12);
+             ix_crc_ok(ix_rd32(h + 12), ix_crc32(ix_crc32(0, h + 4, 4), h + REC_HEADER, blen));
         if (!ok) {
             if (intact_record_after(buf, len, off + 1))
                 return sail_set_error(err, SAIL_ERR_FORMAT,
@@ -256,8 +205,8 @@ static sail_status append(sail_index *ix, uint32_t type, uint8_t *rec, size_t bo
     ix_wr32(rec, REC_MAGIC);
     ix_wr32(rec + 4, type);
     ix_wr32(rec + 8, (uint32_t)body);
-    ix_wr32(rec + 12, crc(crc(0, rec + 4, 4), rec + REC_HEADER, body));
-    ix_wr32(rec + 16, crc(0, rec, 16));
+    ix_wr32(rec + 12, ix_crc32(ix_crc32(0, rec + 4, 4), rec + REC_HEADER, body));
+    ix_wr32(rec + 16, ix_crc32(0, rec, 16));
     if (ix_pwrite_all(ix->wal_fd, rec, REC_HEADER + body, (off_t)ix->wal_bytes) || fdatasync(ix->wal_fd)) {
         int e = errno;
         if (ftruncate(ix->wal_fd, (off_t)ix->wal_bytes) == 0) fdatasync(ix->wal_fd);
