@@ -143,7 +143,7 @@ int app_embed_items(const char *cmd, sail_model *m, const app_item *items, int n
     const char *texts[BATCH], *images[BATCH];
     int at[BATCH];
     sail_error err = {0};
-    int progress = n > 4 * BATCH;
+    int progress = n > 4 * BATCH, done = 0;
     /* One pass per kind keeps each batched call homogeneous. */
     for (int kind = 0; kind < 3; kind++) {
         int k = 0;
@@ -166,7 +166,8 @@ int app_embed_items(const char *cmd, sail_model *m, const app_item *items, int n
             if (s) { free(tmp); return cli_fail(1, cmd, "%s", err.msg); }
             for (int j = 0; j < k; j++) memcpy(out + (size_t)at[j] * dim, tmp + (size_t)j * dim, sizeof *tmp * dim);
             free(tmp);
-            if (progress) fprintf(stderr, "\rsail %s: embedded %d of %d items", cmd, at[k - 1] + 1, n);
+            done += k;
+            if (progress) fprintf(stderr, "\rsail %s: embedded %d of %d items", cmd, done, n);
             k = 0;
         }
     }
