@@ -138,7 +138,15 @@ void apps_row_sqnorms(const float *x, int n, int d, float *out) {
 
 void apps_sqdist(const float *x, const float *xn, int n, const float *c, const float *cn, int k,
                  int d, float *D) {
-    sail_gemm(NULL, n, k, d, x, d, c, d, 1, NULL, 0.0f, D, k);
+    /* With few centres GEMM's packing of x costs more than the products:
+     * plain SIMD dot products then. */
+    if (k < 16) {
+        float (*dot)(const float *, const float *, int) = sail_kernels()->dot;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < k; j++) D[(size_t)i * k + j] = dot(x + (size_t)i * d, c + (size_t)j * d, d);
+    } else {
+        sail_gemm(NULL, n, k, d, x, d, c, d, 1, NULL, 0.0f, D, k);
+    }
     for (int i = 0; i < n; i++) {
         float *r = D + (size_t)i * k;
         for (int j = 0; j < k; j++) {
