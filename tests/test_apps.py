@@ -410,6 +410,20 @@ def test_cli(tmp, rng):
     r = sail("align", "--model", model, "--subtitles", srt, "--frames", frames)
     doc = json.loads(r.stdout) if r.returncode == 0 else {"lines": []}
     check([l["frame_index"] for l in doc["lines"]] == S.argmax(1).tolist(), "align without --monotonic takes each line's best frame")
+    imgs = os.path.join(tmp, "images.jsonl")
+    with open(imgs, "w") as f:
+        for i in range(4):
+            f.write(json.dumps({"image": "frames/f%03d.png" % i, "text": "red" if i == 0 else None}) + "\n")
+    r = sail("cluster", "--model", model, "--data", imgs, "--k", 2, ok=False)
+    check(r.returncode == 1 and b"string" in r.stderr, "a null text field is refused with its line")
+    with open(imgs, "w") as f:
+        for i in range(4):
+            f.write(json.dumps({"image": "frames/f%03d.png" % i}) + "\n")
+    r = sail("cluster", "--model", model, "--data", imgs, "--k", 2)
+    doc = json.loads(r.stdout) if r.returncode == 0 else {"assignments": []}
+    ref, _ = lloyd(fv, fv[doc.get("init_rows", [0, 1])])
+    check([a["cluster"] for a in doc["assignments"]] == ref.tolist() and doc["assignments"][0]["image"] == os.path.join(frames, "f000.png"),
+          "JSONL image paths resolve against the JSONL file's folder")
     r = sail("align", "--model", model, "--subtitles", srt, "--video", "v.mp4", ok=False)
     check(r.returncode == 2 and b"FFmpeg" in r.stderr, "align --video says FFmpeg is needed (exit 2)")
 
