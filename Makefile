@@ -18,7 +18,7 @@ BASEFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Wstrict-prototypes -Wno-unused-par
 ifeq ($(REF),1)
 CPPFLAGS += -DSAIL_FORCE_REF
 endif
-LIBS = -ljansson -lzip -lutf8proc -ljpeg -lpng -lwebp -lz -lm -lpthread
+LIBS = -ljansson -lzip -lutf8proc -ljpeg -lpng -lwebp -lz -llapack -lm -lpthread
 LIBS += $(PKG_LIBS)
 
 # ISA-specific files carry their own flags; dispatch picks them at run time.

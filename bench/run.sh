@@ -17,6 +17,8 @@ paste "$sail" "$torch" | awk -F'\t' '{
 rm -f "$sail" "$torch"
 echo "== Image preprocessing, sail vs PIL + numpy (PIL single-threaded)"
 [ -x "$BUILD/bench/bench_image" ] && $PY bench/bench_image_pil.py --sail "$BUILD/bench/bench_image"
+echo "== Apps: k-means and PCA, sail vs numpy and FAISS (1 thread, CPU seconds)"
+OPENBLAS_NUM_THREADS=1 $PY bench/bench_apps.py --sail "$BUILD/sail"
 for b in "$BUILD"/bench/bench_*; do
     case "$b" in */bench_gemm|*/bench_model|*/bench_image) continue ;; esac
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }

@@ -23,6 +23,13 @@ int cmd_serve(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
+int cmd_align(int argc, char **argv);
+int cmd_reduce(int argc, char **argv);
+int cmd_recommend(int argc, char **argv);
+/* `sail index semantic-ids` (dispatched by cmd_index; argv[0] "semantic-ids"). */
+int cmd_semantic_ids(int argc, char **argv);
 
 /* "sail CMD: message\n" on stderr; returns status (for `return cli_fail(...)`). */
 int cli_fail(int status, const char *cmd, const char *fmt, ...)

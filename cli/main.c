@@ -28,6 +28,11 @@ static const struct command {
     {"index", cmd_index, "build a vector index: add folders/JSONL/stdin, info, compact, export"},
     {"search", cmd_search, "search an index with a text or an image (--json, --html)"},
     {"serve", cmd_serve, "serve embeddings, search, metrics and a demo page over HTTP"},
+    {"classify", cmd_classify, "zero-shot or trained (logistic regression) classification"},
+    {"cluster", cmd_cluster, "k-means or DBSCAN clusters of embeddings, with a PNG plot"},
+    {"align", cmd_align, "bind subtitle lines to video frames (optionally monotonic)"},
+    {"reduce", cmd_reduce, "PCA: fit a projection to fewer dimensions and apply it"},
+    {"recommend", cmd_recommend, "rank unseen index items for a user's liked items"},
 };
 
 int cli_fail(int status, const char *cmd, const char *fmt, ...) {
