@@ -106,10 +106,13 @@ int main(int argc, char **argv) {
             cpu[s - warmup] = seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
         }
     }
+    long long n_params = 0; /* the model's size, to compare with PyTorch's */
+    for (int i = 0; i < sail_tmodel_n_tensors(tm); i++)
+        n_params += sail_tmodel_tensor(tm, i)->rows * sail_tmodel_tensor(tm, i)->cols;
     qsort(dt, (size_t)steps, sizeof *dt, cmp_double);
     qsort(cpu, (size_t)steps, sizeof *cpu, cmp_double);
-    printf("sail train tiny img %d batch %d threads %d: %.1f pairs/s best, %.1f median, %.1f per cpu-s (loss %.4f)\n",
-           image, batch, threads, batch / dt[0], batch / dt[steps / 2], batch / cpu[0], loss);
+    printf("sail train tiny img %d batch %d threads %d: %.1f pairs/s best, %.1f median, %.1f per cpu-s (%lld params, loss %.4f)\n",
+           image, batch, threads, batch / dt[0], batch / dt[steps / 2], batch / cpu[0], n_params, loss);
     free(dt);
     free(cpu);
     free(pix);

@@ -60,8 +60,12 @@ def main():
             dt.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
     dt.sort()
-    print("torch train tiny img %d batch %d threads %d: %.1f pairs/s best, %.1f median, %.1f per cpu-s (loss %.4f)"
-          % (image, batch, threads, batch / dt[0], batch / dt[len(dt) // 2], batch / min(cpu), loss.item()))
+    # the parameters the step trains: torchvision's unused classifier (vit.heads)
+    # gets no gradient; + 1 for the logit scale, as sail counts it
+    n_params = sum(p.numel() for p in ref.parameters() if p.grad is not None) + 1
+    print("torch train tiny img %d batch %d threads %d: %.1f pairs/s best, %.1f median, %.1f per cpu-s (%d params, loss %.4f)"
+          % (image, batch, threads, batch / dt[0], batch / dt[len(dt) // 2], batch / min(cpu),
+             n_params, loss.item()))
 
 
 if __name__ == "__main__":
