@@ -15,12 +15,13 @@ paste "$sail" "$torch" | awk -F'\t' '{
     split($1, x, " "); split($2, y, " ")
     printf "%-20s batch %-2s  sail %8.2f  torch %8.2f %-9s  torch/sail %.2fx\n", x[2], x[4], x[7], y[7], x[8], y[7] / x[7] }'
 rm -f "$sail" "$torch"
+BUILD="$BUILD" THREADS="$THREADS" sh bench/run_train.sh
 echo "== Image preprocessing, sail vs PIL + numpy (PIL single-threaded)"
 [ -x "$BUILD/bench/bench_image" ] && $PY bench/bench_image_pil.py --sail "$BUILD/bench/bench_image"
 echo "== Apps: k-means and PCA, sail vs numpy and FAISS (1 thread, CPU seconds)"
 OPENBLAS_NUM_THREADS=1 $PY bench/bench_apps.py --sail "$BUILD/sail"
 for b in "$BUILD"/bench/bench_*; do
-    case "$b" in */bench_gemm|*/bench_model|*/bench_image) continue ;; esac
+    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_train) continue ;; esac
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
 done
 exit 0
