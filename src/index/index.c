@@ -258,6 +258,10 @@ void ix_append_slot(sail_index *ix, uint64_t id, const float *vec, char *payload
     size_t s = ix->n_slots++, d = (size_t)ix->dim;
     ix->ids[s] = id;
     ix->dead[s] = 0;
+    if (payload && !strcmp(payload, "{}")) { /* the common empty payload costs nothing */
+        sail_free(payload);
+        payload = NULL;
+    }
     ix->payload[s] = payload;
     if (s >= ix->map_slots) {
         float *raw = ix->tail + (s - ix->map_slots) * d;
@@ -546,7 +550,7 @@ sail_status sail_index_get(sail_index *ix, uint64_t id, float *vec, char **paylo
     char *p = NULL;
     if (s < 0) {
         st = sail_set_error(err, SAIL_ERR_INVALID_ARG, "no item with id %llu", (unsigned long long)id);
-    } else if (payload && !(p = sail_strdup(ix->payload[s]))) {
+    } else if (payload && !(p = sail_strdup(ix_payload(ix, s)))) {
         st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory copying a payload");
     } else {
         if (vec) memcpy(vec, ix_raw(ix, (size_t)s), (size_t)ix->dim * sizeof(float));
