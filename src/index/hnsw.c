@@ -234,7 +234,7 @@ static inline float wdist(const walk *w, size_t s) {
 }
 
 static int copy_links(const walk *w, visit *v, size_t s, int l) {
-    const sail_hnsw *h = w->ix->hnsw;
+    sail_hnsw *h = w->ix->hnsw;
     if (w->locked) pthread_mutex_lock(&h->locks[s % LOCKS]);
     const uint32_t *p = links(h, s, l);
     int n = (int)p[0];
