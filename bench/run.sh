@@ -17,8 +17,24 @@ paste "$sail" "$torch" | awk -F'\t' '{
 rm -f "$sail" "$torch"
 echo "== Image preprocessing, sail vs PIL + numpy (PIL single-threaded)"
 [ -x "$BUILD/bench/bench_image" ] && $PY bench/bench_image_pil.py --sail "$BUILD/bench/bench_image"
+echo "== Vector index: sail vs FAISS and hnswlib (HNSW on 20k x 512, exact on 100k x 512)"
+if [ -x "$BUILD/bench/bench_index" ] && $PY -c 'import faiss, hnswlib' 2>/dev/null; then
+    d=$(mktemp -d)
+    nice -n 10 $PY bench/bench_index_peers.py --prepare "$d/h" --n 20000 >/dev/null
+    for t in 1 2; do
+        nice -n 10 $PY bench/bench_index_peers.py --run "$d/h" --threads $t --only hnsw --sail "$BUILD/bench/bench_index" | tee -a "$d/log"
+    done
+    $PY -c 'import matplotlib' 2>/dev/null && $PY bench/bench_index_peers.py --plot bench-index.png "$d/log"
+    nice -n 10 $PY bench/bench_index_peers.py --prepare "$d/e" --n 100000 >/dev/null
+    for t in 1 2; do
+        nice -n 10 $PY bench/bench_index_peers.py --run "$d/e" --threads $t --only exact --sail "$BUILD/bench/bench_index"
+    done
+    rm -rf "$d"
+else
+    echo "(skipped: needs python3-faiss and python3-hnswlib; scripts/install-deps.sh)"
+fi
 for b in "$BUILD"/bench/bench_*; do
-    case "$b" in */bench_gemm|*/bench_model|*/bench_image) continue ;; esac
+    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_index) continue ;; esac
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
 done
 exit 0

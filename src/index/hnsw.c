@@ -113,8 +113,7 @@ size_t ix_hnsw_memory(const sail_hnsw *h) {
 /* Room for `need` nodes (called before anything is logged). */
 sail_status ix_hnsw_reserve(sail_hnsw *h, size_t need, sail_error *err) {
     if (need <= h->cap) return SAIL_OK;
-    size_t cap = h->cap ? h->cap : 256;
-    while (cap < need) cap += cap / 2;
+    size_t cap = need; /* the index's capacity, already grown geometrically */
     uint32_t *l0 = sail_realloc(h->l0, cap * (size_t)(1 + h->M0) * 4);
     if (l0) h->l0 = l0;
     uint32_t **up = sail_realloc(h->up, cap * sizeof *up);
@@ -233,6 +232,14 @@ static inline float wdist(const walk *w, size_t s) {
     return w->raw ? ix_dist_raw(w->ix, w->q, s) : ix_dist_code(w->ix, w->q, s);
 }
 
+/* Ask for the first cache lines of what wdist will read for slot s. */
+static inline void prefetch(const walk *w, size_t s) {
+    const sail_index *ix = w->ix;
+    const char *p = w->raw || !ix->code_size ? (const char *)ix_raw(ix, s) : (const char *)(ix->codes + s * ix->code_size);
+    size_t bytes = w->raw || !ix->code_size ? (size_t)ix->dim * 4 : ix->code_size;
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
+}
+
 static int copy_links(const walk *w, visit *v, size_t s, int l) {
     sail_hnsw *h = w->ix->hnsw;
     if (w->locked) pthread_mutex_lock(&h->locks[s % LOCKS]);
@@ -272,11 +279,18 @@ static int beam(const walk *w, visit *v, uint32_t ep, float dep, int ef, int l) 
         if (nr >= ef && c.dist > v->res[0].dist) break;
         v->cand[0] = v->cand[--nc];
         if (nc) heap_down(v->cand, nc, 0);
-        int n = copy_links(w, v, c.slot, l);
+        int n = copy_links(w, v, c.slot, l), m = 0;
+        /* keep the unvisited, and start loading their vectors: the
+         * distance loop below is bound by memory, not arithmetic */
         for (int j = 0; j < n; j++) {
             uint32_t s = v->nb[j];
             if (v->tag[s] == v->gen) continue;
             v->tag[s] = v->gen;
+            v->nb[m++] = s;
+            prefetch(w, s);
+        }
+        for (int j = 0; j < m; j++) {
+            uint32_t s = v->nb[j];
             float d = wdist(w, s);
             if (nr < ef || d < v->res[0].dist) {
                 cand_push(v, &nc, (ix_cand){d, s});

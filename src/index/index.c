@@ -211,8 +211,7 @@ sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
     if (idmap_reserve(&ix->idmap, need - ix->n_slots) != SAIL_OK)
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory growing the id map");
     if (need > ix->cap) {
-        size_t cap = ix->cap ? ix->cap : 256;
-        while (cap < need) cap = cap + cap / 2;
+        size_t cap = SAIL_MAX(need, ix->cap + ix->cap / 2); /* exact when loading */
         if (grow((void **)&ix->ids, cap, 8) || grow((void **)&ix->dead, cap, 1) ||
             grow((void **)&ix->payload, cap, sizeof(char *)) || grow((void **)&ix->sqnorm, cap, 4) ||
             (ix->code_size && grow((void **)&ix->codes, cap, ix->code_size)) ||
@@ -223,8 +222,7 @@ sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
     if (ix->hnsw && ix_hnsw_reserve(ix->hnsw, ix->cap, err)) return SAIL_ERR_NOMEM;
     size_t tail_need = need > ix->map_slots ? need - ix->map_slots : 0;
     if (tail_need > ix->tail_cap) {
-        size_t cap = ix->tail_cap ? ix->tail_cap : 256;
-        while (cap < tail_need) cap = cap + cap / 2;
+        size_t cap = SAIL_MAX(tail_need, ix->tail_cap + ix->tail_cap / 2);
         size_t row = (size_t)ix->dim * sizeof(float);
         if (grow((void **)&ix->tail, cap, row))
             return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu vectors of %d floats", cap, ix->dim);
