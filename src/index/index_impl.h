@@ -46,7 +46,7 @@ struct sail_index {
     uint64_t *ids;              /* (cap) */
     uint8_t *dead;              /* (cap) */
     char **payload;             /* (cap) NUL-terminated JSON, heap; NULL = "{}" */
-    float *sqnorm;              /* (cap) squared norm of what scans read */
+    float *sqnorm;              /* (cap) squared norm of what scans read (L2 only) */
     size_t code_size;           /* bytes per slot in codes (0 for f32) */
     uint8_t *codes;             /* (cap, code_size) f16 or int8 codes */
     float *scales;              /* (cap) int8 scales */
