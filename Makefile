@@ -4,32 +4,41 @@
 #   make bench    the benchmarks (figures go to docs/BENCHMARKS.md by hand)
 #   make fuzz     every libFuzzer harness for FUZZ_SECONDS (default 60) each
 #   make REF=1    force the plain C kernels (no SIMD dispatch)
+#   make model    retrain the shipped default model (docs/MODEL.md)
 CC      ?= gcc
 BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?=
 WERROR  ?=
-CPPFLAGS = -Iinclude -Isrc -Isrc/core -D_GNU_SOURCE
+# sail data emoji: FreeType + HarfBuzz (glyphs), libxml2 (CLDR annotations)
+PKG_CFLAGS := $(shell pkg-config --cflags freetype2 harfbuzz libxml-2.0)
+PKG_LIBS   := $(shell pkg-config --libs freetype2 harfbuzz libxml-2.0)
+CPPFLAGS = -Iinclude -Isrc -Isrc/core -D_GNU_SOURCE $(PKG_CFLAGS)
 BASEFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Wstrict-prototypes -Wno-unused-parameter -fPIC -pthread $(WERROR) $(CFLAGS)
 ifeq ($(REF),1)
 CPPFLAGS += -DSAIL_FORCE_REF
 endif
-LIBS = -ljansson -lutf8proc -ljpeg -lpng -lwebp -lz -lm -lpthread
+LIBS = -ljansson -lzip -lutf8proc -ljpeg -lpng -lwebp -lz -llapack -lm -lpthread
+LIBS += $(PKG_LIBS)
 
 # ISA-specific files carry their own flags; dispatch picks them at run time.
 AVX512FLAGS = -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c
 AVX2FLAGS   = -mavx2 -mfma -mf16c
 
-LIB_SRC  := $(sort $(shell find src -name '*.c'))
+# src/server is the `sail serve` program (libmicrohttpd), not part of libsail.
+LIB_SRC  := $(filter-out src/server/%,$(sort $(shell find src -name '*.c')))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+SERVER_SRC := $(sort $(wildcard src/server/*.c))
+SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+SERVER_LIBS = -lmicrohttpd
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan bench fuzz clean install-deps tests-build
+.PHONY: all test asan bench fuzz clean install-deps tests-build model
 
 all: $(BUILD)/libsail.a $(BUILD)/libsail.so sail
 
@@ -52,8 +61,15 @@ $(BUILD)/libsail.a: $(LIB_OBJ)
 $(BUILD)/libsail.so: $(LIB_OBJ)
 	$(CC) -shared $(BASEFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/sail: $(CLI_OBJ) $(BUILD)/libsail.a
-	$(CC) $(BASEFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsail.a $(LIBS)
+$(BUILD)/sail: $(CLI_OBJ) $(SERVER_OBJ) $(BUILD)/libsail.a
+	$(CC) $(BASEFLAGS) -o $@ $(CLI_OBJ) $(SERVER_OBJ) $(BUILD)/libsail.a $(LIBS) $(SERVER_LIBS)
+
+# The demo page is compiled into the server as bytes (od, no xxd needed).
+$(BUILD)/gen/web_index.inc: src/server/web/index.html
+	@mkdir -p $(dir $@)
+	od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g' > $@.tmp && mv $@.tmp $@
+$(BUILD)/src/server/routes_page.o: $(BUILD)/gen/web_index.inc
+$(SERVER_OBJ): CPPFLAGS += -I$(BUILD)/gen
 
 sail: $(BUILD)/sail
 	@cp $(BUILD)/sail sail
@@ -82,13 +98,17 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
 
+# Retrain the shipped default model (models/sail-tiny.gguf); see docs/MODEL.md.
+model: all
+	sh scripts/make-model.sh
+
 install-deps:
 	sh scripts/install-deps.sh
 
 clean:
 	rm -rf build build-asan build-fuzz sail
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVER_OBJ:.o=.d)
 
 # Test-only drivers used by the Python oracles (not run directly).
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))

@@ -15,6 +15,7 @@ paste "$sail" "$torch" | awk -F'\t' '{
     split($1, x, " "); split($2, y, " ")
     printf "%-20s batch %-2s  sail %8.2f  torch %8.2f %-9s  torch/sail %.2fx\n", x[2], x[4], x[7], y[7], x[8], y[7] / x[7] }'
 rm -f "$sail" "$torch"
+BUILD="$BUILD" THREADS="$THREADS" sh bench/run_train.sh
 echo "== Image preprocessing, sail vs PIL + numpy (PIL single-threaded)"
 [ -x "$BUILD/bench/bench_image" ] && $PY bench/bench_image_pil.py --sail "$BUILD/bench/bench_image"
 echo "== Vector index: sail vs FAISS and hnswlib (HNSW on 20k x 512, exact on 100k x 512)"
@@ -33,8 +34,10 @@ if [ -x "$BUILD/bench/bench_index" ] && $PY -c 'import faiss, hnswlib' 2>/dev/nu
 else
     echo "(skipped: needs python3-faiss and python3-hnswlib; scripts/install-deps.sh)"
 fi
+echo "== Apps: k-means and PCA, sail vs numpy and FAISS (1 thread, CPU seconds)"
+OPENBLAS_NUM_THREADS=1 $PY bench/bench_apps.py --sail "$BUILD/sail"
 for b in "$BUILD"/bench/bench_*; do
-    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_index) continue ;; esac
+    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_train|*/bench_index) continue ;; esac
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
 done
 exit 0

@@ -7,14 +7,29 @@
 
 #include "sail.h"
 
+int cmd_bench(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_cluster(int argc, char **argv);
+int cmd_align(int argc, char **argv);
+int cmd_reduce(int argc, char **argv);
+int cmd_recommend(int argc, char **argv);
+/* `sail index semantic-ids` (dispatched by cmd_index; argv[0] "semantic-ids"). */
+int cmd_semantic_ids(int argc, char **argv);
 
 /* "sail CMD: message\n" on stderr; returns status (for `return cli_fail(...)`). */
 int cli_fail(int status, const char *cmd, const char *fmt, ...)

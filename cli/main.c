@@ -12,14 +12,27 @@ static const struct command {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
+    {"bench", cmd_bench, "measure embedding throughput and memory of a model"},
+    {"convert", cmd_convert, "import a Hugging Face CLIP, Chinese-CLIP, BERT or ViT folder"},
     {"embed", cmd_embed, "embed texts, images or text+image pairs into vectors"},
     {"info", cmd_info, "show a model file's configuration, parameters and tensors"},
     {"init", cmd_init, "create a model with seeded random weights"},
     {"tokenize", cmd_tokenize, "turn text lines into token ids (WordPiece or CLIP BPE)"},
     {"vocab", cmd_vocab, "train a WordPiece vocabulary from a text corpus"},
     {"preprocess", cmd_preprocess, "write an image as the float tensor a model receives (.npy)"},
+    {"train", cmd_train, "train a new model on text-image / text-text pairs (JSONL)"},
+    {"finetune", cmd_finetune, "continue training a model file on new pairs"},
+    {"eval", cmd_eval, "retrieval recall R@1/5/10 of a model on pairs (JSONL)"},
+    {"quantize", cmd_quantize, "store a model's weights as f16, bf16 or q8_0"},
+    {"data", cmd_data, "generate training data: shapes scenes or Noto emoji, with en/zh captions"},
     {"index", cmd_index, "build a vector index: add folders/JSONL/stdin, info, compact, export"},
     {"search", cmd_search, "search an index with a text or an image (--json, --html)"},
+    {"serve", cmd_serve, "serve embeddings, search, metrics and a demo page over HTTP"},
+    {"classify", cmd_classify, "zero-shot or trained (logistic regression) classification"},
+    {"cluster", cmd_cluster, "k-means or DBSCAN clusters of embeddings, with a PNG plot"},
+    {"align", cmd_align, "bind subtitle lines to video frames (optionally monotonic)"},
+    {"reduce", cmd_reduce, "PCA: fit a projection to fewer dimensions and apply it"},
+    {"recommend", cmd_recommend, "rank unseen index items for a user's liked items"},
 };
 
 int cli_fail(int status, const char *cmd, const char *fmt, ...) {

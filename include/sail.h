@@ -69,7 +69,8 @@ void sail_model_free(sail_model *m);
 /* Output dimension of the model's vectors (e.g. 512). Thread-safe. */
 int sail_model_dim(const sail_model *m);
 
-/* Maximum number of text tokens, [CLS] and [SEP] included. Thread-safe. */
+/* Maximum number of text tokens, [CLS] and [SEP] (or, for imported CLIP
+ * models, the start and end tokens) included. Thread-safe. */
 int sail_model_text_context(const sail_model *m);
 
 /* Side in pixels of the square image the vision encoder was trained on. */
@@ -79,6 +80,20 @@ int sail_model_image_size(const sail_model *m);
  * spaces, e.g. "arch=sail text_layers=4 ...". The string is owned by the
  * model. Thread-safe. */
 const char *sail_model_describe(const sail_model *m);
+
+/* Memory a loaded model holds, in bytes. Thread-safe. */
+typedef struct sail_model_memory {
+    size_t file_bytes;      /* the mmap-ed model file (weights stored as f32 are used from it) */
+    size_t widened_bytes;   /* f32 copies of weights stored as f16/bf16/q8_0 */
+    size_t arena_bytes;     /* activation arena: high-water mark of the passes so far */
+} sail_model_memory;
+void sail_model_memory_usage(const sail_model *m, sail_model_memory *out);
+
+/* The zero-shot logit scale: exp of the model file's sail.logit_scale (a
+ * log value, as CLIP stores it), at most 100 (CLIP's clamp); 1/0.07 (CLIP's
+ * initial value) when the file has none. Scores are scale * cosine.
+ * Thread-safe. */
+float sail_model_logit_scale(const sail_model *m);
 
 /* --------------------------------------------------------------- embed --
  * All embed calls write n rows of `dim` floats to out (caller-allocated,
@@ -128,7 +143,8 @@ sail_status sail_embed_pairs(sail_model *m, const char *const *texts,
                              float *out, sail_error *err);
 
 /* Token ids of a UTF-8 text (len bytes) exactly as the model receives them:
- * [CLS] wordpieces [SEP], truncated to the model's context (the [SEP] is
+ * [CLS] wordpieces [SEP] (imported CLIP models: start, CLIP BPE pieces,
+ * end), truncated to the model's context (the [SEP] is
  * kept) and right-padded with [PAD]. ids must hold sail_model_text_context(m)
  * entries; *n_real (may be NULL) receives the unpadded length. Invalid UTF-8
  * is replaced by U+FFFD (then dropped by the cleaner). Thread-safe. */
@@ -140,6 +156,38 @@ sail_status sail_tokenize(const sail_model *m, const char *text, size_t len, int
  * s = sail_model_image_size(m). Thread-safe. */
 sail_status sail_image_file_tensor(const sail_model *m, const char *path, float *chw,
                                    sail_error *err);
+
+/* ------------------------------------------------------ in-memory input --
+ * For callers whose inputs arrive as bytes (a server, a language binding):
+ * per-input work (tokenizing, decoding) can run on the caller's threads and
+ * whole batches go to the model. */
+
+/* Number of tokens text (len bytes of UTF-8) becomes, [CLS] and [SEP]
+ * included, BEFORE truncation to the model's context (compare it with
+ * sail_model_text_context to refuse rather than truncate). Thread-safe. */
+sail_status sail_count_tokens(const sail_model *m, const char *text, size_t len, int *n,
+                              sail_error *err);
+
+/* Decode an encoded image held in memory (JPEG, PNG, WebP, PPM/PGM; the
+ * format is sniffed from the bytes) and preprocess it as
+ * sail_image_file_tensor does: 3 x s x s floats into chw, with
+ * s = sail_model_image_size(m). Images over max_pixels decoded pixels
+ * (0 = the decoder's default limit, 2048 x 2048) or over 2048 on a side are
+ * refused with SAIL_ERR_LIMIT before any pixel buffer is allocated.
+ * Thread-safe; does not take the model's lock. */
+sail_status sail_image_bytes_tensor(const sail_model *m, const void *data, size_t size,
+                                    int64_t max_pixels, float *chw, sail_error *err);
+
+/* Embed n encoded images held in memory (data[i], sizes[i] bytes each). */
+sail_status sail_embed_image_bytes(sail_model *m, const void *const *data, const size_t *sizes,
+                                   int n, int dim, float *out, sail_error *err);
+
+/* Embed n joint text+image inputs already prepared: token ids as
+ * sail_embed_tokens takes them and n image tensors from
+ * sail_image_bytes_tensor / sail_image_file_tensor (each 3 x s x s). */
+sail_status sail_embed_joint_tensors(sail_model *m, const int32_t *ids, const int *lens,
+                                     const float *chw, int n, int dim, float *out,
+                                     sail_error *err);
 
 /* --------------------------------------------------------------- index --
  * A vector index: items (64-bit id, vector, JSON payload) kept in a
@@ -323,6 +371,35 @@ typedef struct sail_init_options {
  * (atomically: temp file, fsync, rename). Thread-safe. */
 sail_status sail_model_init(const sail_init_options *opts, const char *path,
                             sail_error *err);
+
+/* Rewrite the model file `in` to `out` with its weight matrices stored as
+ * type "f32", "f16", "bf16" or "q8_0" (ggml's blocks of 32 int8 values with
+ * one f16 scale). Norms and biases stay f32; a matrix whose rows are not
+ * whole q8_0 blocks is stored as f16. Loading widens stored weights to f32
+ * once, so quantizing shrinks the file, not the compute. Thread-safe. */
+sail_status sail_model_quantize(const char *in, const char *out, const char *type,
+                                sail_error *err);
+
+/* ------------------------------------------------------------- convert -- */
+
+typedef struct sail_convert_options {
+    const char *from;  /* "auto" or NULL (from config.json), "hf-clip", "hf-chinese-clip",
+                          "hf-bert", "hf-vit", "clip-cpp" */
+    const char *type;  /* tensor type written: "f32" or NULL (the only one for now) */
+    const char *pool;  /* hf-bert: "cls" (default), "pooler", "mean"; hf-vit: "cls", "pooler" */
+    const char *merges;/* clip-cpp: the model's merges.txt (clip.cpp files have none) */
+} sail_convert_options;
+
+/* Convert a Hugging Face model folder (config.json; model.safetensors,
+ * sharded safetensors or pytorch_model.bin; tokenizer files;
+ * preprocessor_config.json) into a sail model file at out_path (atomically).
+ * pytorch_model.bin is read without executing its pickle. Every tensor is
+ * checked against config.json; the error names anything missing,
+ * misshaped or unexpected. dir may instead be a clip.cpp GGUF CLIP file
+ * (from = "clip-cpp", chosen by default for a file), which needs
+ * opts->merges. opts may be NULL. Thread-safe. */
+sail_status sail_convert(const char *dir, const char *out_path,
+                         const sail_convert_options *opts, sail_error *err);
 
 /* Cosine similarity of two L2-normalised vectors (their dot product). */
 float sail_cosine(const float *a, const float *b, int dim);

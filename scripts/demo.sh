@@ -1,32 +1,38 @@
 #!/bin/sh
-# The README's main job (until a trained model ships): build a WordPiece
-# vocabulary from a small bilingual caption corpus, create a sail-tiny model
-# with seeded RANDOM weights, embed Chinese and English texts and a few
-# generated images, and print their cosine-similarity matrix.
+# The README's main job: with the shipped model (models/sail-tiny.gguf),
+# generate a gallery (procedural shape scenes + every Noto emoji), index it,
+# then search it across modalities: English and Chinese text -> image, and
+# image -> image. Prints the top results; writes demo/results*.html.
 set -e
 cd "$(dirname "$0")/.."
 SAIL=${SAIL:-./sail}
+MODEL=${MODEL:-models/sail-tiny.gguf}
 out=demo
+[ -f "$MODEL" ] || { echo "demo: $MODEL is missing (git lfs? or run: make model)" >&2; exit 1; }
+rm -rf "$out/index"
 mkdir -p "$out"
 
-# A caption corpus written here (colours x shapes, English and Chinese).
-: > "$out/corpus.txt"
-for c in "red:红色" "blue:蓝色" "green:绿色" "black:黑色" "white:白色" "yellow:黄色"; do
-    for s in "circle:圆形" "square:正方形" "triangle:三角形" "shoe:运动鞋" "dress:连衣裙"; do
-        en_c=${c%%:*}; zh_c=${c#*:}; en_s=${s%%:*}; zh_s=${s#*:}
-        printf 'a %s %s\n一个%s的%s\nthe %s %s on a white background\n白色背景上的%s%s\n' \
-            "$en_c" "$en_s" "$zh_c" "$zh_s" "$en_c" "$en_s" "$zh_c" "$zh_s" >> "$out/corpus.txt"
-    done
-done
-$SAIL vocab train --corpus "$out/corpus.txt" --size 100 -o "$out/vocab.txt"
-$SAIL init --config tiny --vocab "$out/vocab.txt" --seed 1 -o "$out/sail-tiny-random.gguf"
-sh scripts/make-demo-images.sh "$out"
+echo "== gallery: shape scenes and emoji (sail data)"
+[ -f "$out/gallery/shapes/train.jsonl" ] || $SAIL data shapes -n 600 --seed 2024 --size 64 -o "$out/gallery/shapes"
+[ -f "$out/gallery/emoji/train.jsonl" ] || $SAIL data emoji --size 64 -o "$out/gallery/emoji"
+[ -f "$out/queries/train.jsonl" ] || $SAIL data shapes -n 8 --seed 7 --size 64 -o "$out/queries"
 
+echo "== index the gallery images with $MODEL"
+$SAIL index add --index "$out/index" --model "$MODEL" "$out/gallery"
+$SAIL index info --index "$out/index"
+
+q() { # label, html name, search arguments...
+    label=$1; page=$2; shift 2
+    echo
+    echo "== $label"
+    $SAIL search --index "$out/index" --model "$MODEL" -k 5 --html "$out/$page" "$@"
+}
+q "English text -> images" results.html "a large red circle on the left"
+q "Chinese text -> images" results-zh.html "左边有一个大的红色圆形"
+q "English text -> emoji" results-emoji.html "grinning face"
+q "Chinese text -> emoji" results-emoji-zh.html "猫"
+query_img=$(ls "$out"/queries/images/*.png | head -1)
+echo "   (query image: $query_img, caption: $(jq -r --arg p "images/$(basename "$query_img")" 'select(.image == $p and .lang == "en") | .text' "$out/queries/"*.jsonl | head -1))"
+q "image -> images" results-image.html --image "$query_img"
 echo
-echo "NOTE: this model has RANDOM weights (sail init), so the similarities below"
-echo "show the pipeline working end to end, not learned meaning."
-echo
-$SAIL embed --model "$out/sail-tiny-random.gguf" --similarity --separate \
-    --text "a red circle" --text "红色的圆形" --text "a blue square" --text "蓝色的正方形" \
-    --text "黑色高帮运动鞋" --image "$out/red_disc.ppm" --image "$out/blue_square.ppm" \
-    --image "$out/green_triangle.ppm"
+echo "demo: open $out/results.html (and results-zh/-emoji/-emoji-zh/-image.html) to see the thumbnails"

@@ -46,6 +46,14 @@ sail_status sail_tokenize(const sail_model *m, const char *text, size_t len, int
     if (!m || !text || !ids) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model, text or ids is NULL");
     const sail_config *c = &m->cfg;
     size_t n = 0, cap = (size_t)c->context - 2;
+    if (m->bpe) {
+        /* CLIP: the first context-2 pieces between start and end of text. */
+        sail_status s = sail_bpe_encode(m->bpe, text, len, ids + 1, cap, &n, err);
+        if (!s) s = sail_bpe_context(ids + 1, SAIL_MIN(n, cap), c->cls_id, c->sep_id, c->pad_id,
+                                     c->context, ids, n_real, err);
+        return s;
+    }
+    if (!m->tok) return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no text encoder (it embeds images only)");
     /* Pieces are written after [CLS] in place: only the first context-2 count. */
     sail_status s = sail_wordpiece_encode(m->tok, text, len, ids + 1, cap, &n, err);
     if (!s) s = sail_wordpiece_context(ids + 1, SAIL_MIN(n, cap), c->cls_id, c->sep_id, c->pad_id,
@@ -167,10 +175,18 @@ static sail_status from_rgb(void *ctx, int i, sail_image *img, sail_error *err) 
     return SAIL_OK;
 }
 
+/* An imported text-only model has no image preprocessing at all. */
+static sail_status check_vision(const sail_model *m, sail_error *err) {
+    if (m->cfg.towers.on && !m->cfg.towers.has_vision)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no vision encoder (it embeds texts only)");
+    return SAIL_OK;
+}
+
 static sail_status embed_images(sail_model *m, image_source get, void *ctx, int n, int dim,
                                 float *out, sail_error *err) {
     float *chw = NULL;
-    sail_status s = preprocess_all(m, get, ctx, n, &chw, err);
+    sail_status s = check_vision(m, err);
+    if (!s) s = preprocess_all(m, get, ctx, n, &chw, err);
     int side = sail_model_image_size(m);
     if (!s) s = sail_embed_image_tensors(m, chw, n, side, side, dim, out, err);
     sail_free(chw);
@@ -200,6 +216,9 @@ sail_status sail_embed_pairs(sail_model *m, const char *const *texts, const char
     sail_status s = check_common(m, n, dim, out, err);
     if (s || !n) return s;
     if (!texts || !paths) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "texts or paths is NULL");
+    if (m->cfg.towers.on)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "this imported model has no fusion layers; embed texts and images separately");
     if (!dim) dim = m->cfg.dim;
     int side = sail_model_image_size(m);
     float *chw = NULL;
@@ -234,6 +253,7 @@ float sail_cosine(const float *a, const float *b, int dim) {
 sail_status sail_image_file_tensor(const sail_model *m, const char *path, float *chw,
                                    sail_error *err) {
     if (!m || !path || !chw) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model, path or output is NULL");
+    if (check_vision(m, err)) return err ? err->status : SAIL_ERR_UNSUPPORTED;
     sail_preprocess p = model_preprocess(m);
     sail_image img = {0};
     sail_status s = sail_image_load(path, NULL, &img, err);

@@ -12,47 +12,6 @@
 
 #include "cpu.h"
 
-float sail_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    } else if (man == 0) {
-        bits = sign;
-    } else { /* subnormal: normalise */
-        int e = -1;
-        do { e++; man <<= 1; } while (!(man & 0x400));
-        bits = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ff) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-uint16_t sail_f32_to_f16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
-    uint32_t ax = x & 0x7fffffffu;
-    if (ax >= 0x7f800000u) /* inf or nan (quiet the nan, keep its top bits) */
-        return sign | 0x7c00 | (ax > 0x7f800000u ? (uint16_t)(0x200 | ((ax >> 13) & 0x3ff)) : 0);
-    if (ax >= 0x477ff000u) return sign | 0x7c00; /* rounds to >= 65536: inf */
-    if (ax < 0x38800000u) { /* below the smallest normal half: subnormal or 0 */
-        if (ax < 0x33000000u) return sign; /* < half the smallest subnormal */
-        uint32_t man = (ax & 0x7fffff) | 0x800000;
-        int shift = 126 - (int)(ax >> 23); /* 14..24 */
-        uint32_t r = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (r & 1))) r++;
-        return sign | (uint16_t)r;
-    }
-    uint32_t r = ax - 0x38000000u; /* rebias exponent 127 -> 15 */
-    uint32_t rem = r & 0x1fff;
-    r >>= 13;
-    if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) r++;
-    return sign | (uint16_t)r;
-}
-
 float sail_quantize_i8(int8_t *code, const float *x, int d) {
     float m = 0;
     for (int i = 0; i < d; i++) m = fmaxf(m, fabsf(x[i]));

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format/quant.h"
+
 typedef struct sail_dist_table {
     const char *name;
     float (*dot_f32)(const float *q, const float *x, int d);
@@ -32,10 +34,8 @@ const sail_dist_table *sail_dist(void);
 /* The AVX2 table when this CPU has AVX2+FMA+F16C, else NULL (for tests). */
 const sail_dist_table *sail_dist_avx2_if_supported(void);
 
-/* IEEE 754 half <-> float, round to nearest even, subnormals and inf/nan
- * kept (bit-exact with F16C's vcvtph2ps / vcvtps2ph). */
-float sail_f16_to_f32(uint16_t h);
-uint16_t sail_f32_to_f16(float f);
+/* Half floats: sail_f16_to_f32 / sail_f32_to_f16 from format/quant.h
+ * (round to nearest even, bit-exact with F16C's vcvtph2ps / vcvtps2ph). */
 
 /* Symmetric int8: scale = max|x| / 127, code = round(x / scale). Returns
  * the scale (0 for a zero vector, whose codes are all 0). */

@@ -66,11 +66,29 @@ static sail_status check_tower(const sail_tower *t, const char *name, int allow_
     return SAIL_OK;
 }
 
+static sail_status validate_towers(const sail_config *c, sail_error *err);
+static sail_status check_text(const sail_config *c, int min_types, sail_error *err);
+static sail_status check_vision(const sail_config *c, sail_error *err);
+
 sail_status sail_config_validate(const sail_config *c, sail_error *err) {
     sail_status s;
+    if (c->has_logit_scale && !(c->logit_scale > -100 && c->logit_scale < 100))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.logit_scale is %g; expected a log scale in (-100, 100)",
+                              c->logit_scale);
+    if (c->towers.on) return validate_towers(c, err);
     if ((s = check_tower(&c->text, "sail.text", 0, err))) return s;
     if ((s = check_tower(&c->vision, "sail.vision", 0, err))) return s;
     if ((s = check_tower(&c->fusion, "sail.fusion", 1, err))) return s;
+    if (c->perceiver_latents < 0 || c->perceiver_latents > 1024)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.fusion.perceiver_latents is %d; expected 0..1024", c->perceiver_latents);
+    if (c->dim < 1 || c->dim > 8192)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..8192", c->dim);
+    if ((s = check_text(c, 1, err))) return s;
+    return check_vision(c, err);
+}
+
+/* The text side: vocabulary, positions, context, special ids. */
+static sail_status check_text(const sail_config *c, int min_types, sail_error *err) {
     if (c->vocab_size < 8 || c->vocab_size > (1 << 24))
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.vocab_size is %d; expected 8..16777216", c->vocab_size);
     if (c->max_positions < 3 || c->max_positions > 8192)
@@ -78,22 +96,23 @@ sail_status sail_config_validate(const sail_config *c, sail_error *err) {
     if (c->context < 3 || c->context > c->max_positions)
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.context is %d; expected 3..max_positions (%d)",
                               c->context, c->max_positions);
-    if (c->type_vocab < 1 || c->type_vocab > 16)
-        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.type_vocab is %d; expected 1..16", c->type_vocab);
-    if (c->patch_size < 1 || c->patch_size > 64 || c->image_size < c->patch_size ||
-        c->image_size > 1024 || c->image_size % c->patch_size)
-        return sail_set_error(err, SAIL_ERR_FORMAT,
-                              "sail.vision.image_size %d is not a multiple of sail.vision.patch_size %d (patch 1..64, image up to 1024)",
-                              c->image_size, c->patch_size);
-    if (c->perceiver_latents < 0 || c->perceiver_latents > 1024)
-        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.fusion.perceiver_latents is %d; expected 0..1024", c->perceiver_latents);
-    if (c->dim < 1 || c->dim > 8192)
-        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..8192", c->dim);
+    if (c->type_vocab < min_types || c->type_vocab > 16)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.type_vocab is %d; expected %d..16", c->type_vocab, min_types);
     int ids[4] = {c->pad_id, c->unk_id, c->cls_id, c->sep_id};
     for (int i = 0; i < 4; i++)
         if (ids[i] < 0 || ids[i] >= c->vocab_size)
             return sail_set_error(err, SAIL_ERR_FORMAT, "special token id %d is outside the vocabulary (%d tokens)",
                                   ids[i], c->vocab_size);
+    return SAIL_OK;
+}
+
+/* The vision side: patch grid and image preprocessing. */
+static sail_status check_vision(const sail_config *c, sail_error *err) {
+    if (c->patch_size < 1 || c->patch_size > 64 || c->image_size < c->patch_size ||
+        c->image_size > 1024 || c->image_size % c->patch_size)
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "sail.vision.image_size %d is not a multiple of sail.vision.patch_size %d (patch 1..64, image up to 1024)",
+                              c->image_size, c->patch_size);
     if (c->pre_size < 1 || c->pre_size > 4096 || c->pre_crop < 0 || c->pre_crop > c->pre_size)
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.image.size %d / crop %d are inconsistent", c->pre_size, c->pre_crop);
     int side = c->pre_crop ? c->pre_crop : c->pre_size;
@@ -105,6 +124,35 @@ sail_status sail_config_validate(const sail_config *c, sail_error *err) {
     for (int i = 0; i < 3; i++)
         if (!(c->std[i] > 0))
             return sail_set_error(err, SAIL_ERR_FORMAT, "sail.image.std[%d] is %g; it must be positive", i, c->std[i]);
+    return SAIL_OK;
+}
+
+/* Imported models: either tower may be absent; each present one is pooled
+ * and (optionally) projected to dim on its own. */
+static sail_status validate_towers(const sail_config *c, sail_error *err) {
+    const sail_towers *t = &c->towers;
+    sail_status s;
+    if (!t->has_text && !t->has_vision)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "the model has neither a text nor a vision encoder");
+    if (c->dim < 1 || c->dim > 16384)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..16384", c->dim);
+    if (t->has_text) {
+        if ((s = check_tower(&c->text, "sail.text", 0, err)) || (s = check_text(c, 0, err))) return s;
+        if ((unsigned)t->text_pool > SAIL_TPOOL_POOLER || t->text_pool_token < -1 ||
+            t->text_pool_token >= c->vocab_size)
+            return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.pool / pool_token are out of range");
+        if (!t->text_proj && c->dim != c->text.width)
+            return sail_set_error(err, SAIL_ERR_FORMAT,
+                                  "sail.dim %d differs from the text width %d and there is no text projection",
+                                  c->dim, c->text.width);
+    }
+    if (t->has_vision) {
+        if ((s = check_tower(&c->vision, "sail.vision", 0, err)) || (s = check_vision(c, err))) return s;
+        if (!t->vision_proj && c->dim != c->vision.width)
+            return sail_set_error(err, SAIL_ERR_FORMAT,
+                                  "sail.dim %d differs from the vision width %d and there is no visual projection",
+                                  c->dim, c->vision.width);
+    }
     return SAIL_OK;
 }
 
@@ -124,6 +172,10 @@ static void get_float(reader *r, const char *key, float *out) {
     if (!r->s) r->s = gguf_get_f32(r->f, key, out, r->err);
 }
 
+static void get_bool(reader *r, const char *key, int *out) {
+    if (!r->s) r->s = gguf_get_bool(r->f, key, out, r->err);
+}
+
 static void get_enum(reader *r, const char *key, const char *const *names, int n, int *out) {
     char buf[32];
     if (r->s) return;
@@ -137,6 +189,7 @@ static const char *const act_names[] = {"gelu", "quick_gelu"};
 static const char *const norm_names[] = {"post", "pre"};
 static const char *const pool_names[] = {"mean", "mean_tanh", "cls"};
 static const char *const resample_names[] = {"", "", "bilinear", "bicubic"};
+static const char *const tpool_names[] = {"cls", "eos", "mean", "pooler"};
 
 static void read_tower(reader *r, const char *pre, sail_tower *t) {
     char k[64];
@@ -154,6 +207,68 @@ static void read_tower(reader *r, const char *pre, sail_tower *t) {
     t->prenorm = norm;
 }
 
+static void read_image(reader *r, sail_config *c) {
+    get_int(r, "sail.image.size", &c->pre_size);
+    get_int(r, "sail.image.crop", &c->pre_crop);
+    get_enum(r, "sail.image.resample", resample_names, 4, &c->resample);
+    if (!r->s) r->s = gguf_get_f32_array(r->f, "sail.image.mean", c->mean, 3, r->err);
+    if (!r->s) r->s = gguf_get_f32_array(r->f, "sail.image.std", c->std, 3, r->err);
+}
+
+static void read_special_ids(reader *r, sail_config *c) {
+    get_int(r, "tokenizer.ggml.padding_token_id", &c->pad_id);
+    get_int(r, "tokenizer.ggml.unknown_token_id", &c->unk_id);
+    get_int(r, "tokenizer.ggml.cls_token_id", &c->cls_id);
+    get_int(r, "tokenizer.ggml.seperator_token_id", &c->sep_id);
+}
+
+/* An imported model: the keys of each present tower, no fusion keys. */
+static sail_status read_towers(reader *r, sail_config *c) {
+    sail_towers *t = &c->towers;
+    t->on = 1;
+    read_tower(r, "text", &c->text);
+    read_tower(r, "vision", &c->vision);
+    get_int(r, "sail.dim", &c->dim);
+    if (r->s) return r->s;
+    t->has_text = c->text.layers > 0;
+    t->has_vision = c->vision.layers > 0;
+    if (t->has_text) {
+        int pool = 0;
+        char model[16];
+        get_int(r, "sail.text.vocab_size", &c->vocab_size);
+        get_int(r, "sail.text.max_positions", &c->max_positions);
+        get_int(r, "sail.text.type_vocab", &c->type_vocab);
+        get_int(r, "sail.text.context", &c->context);
+        get_bool(r, "sail.text.causal", &t->text_causal);
+        get_bool(r, "sail.text.emb_norm", &t->text_emb_norm);
+        get_bool(r, "sail.text.final_norm", &t->text_final_norm);
+        get_enum(r, "sail.text.pool", tpool_names, 4, &pool);
+        get_int(r, "sail.text.pool_token", &t->text_pool_token);
+        get_bool(r, "sail.text.proj", &t->text_proj);
+        read_special_ids(r, c);
+        t->text_pool = (sail_text_pool)pool;
+        if (!r->s) r->s = gguf_get_str(r->f, "tokenizer.ggml.model", model, sizeof model, r->err);
+        if (!r->s) {
+            if (!strcmp(model, "clip")) t->bpe = 1;
+            else if (strcmp(model, "bert"))
+                r->s = sail_set_error(r->err, SAIL_ERR_UNSUPPORTED,
+                                      "tokenizer.ggml.model is '%s'; sail reads 'bert' (WordPiece) and 'clip' (byte-level BPE)",
+                                      model);
+        }
+    }
+    if (t->has_vision) {
+        get_int(r, "sail.vision.image_size", &c->image_size);
+        get_int(r, "sail.vision.patch_size", &c->patch_size);
+        get_bool(r, "sail.vision.pre_norm", &t->vision_pre_norm);
+        get_bool(r, "sail.vision.patch_bias", &t->patch_bias);
+        get_bool(r, "sail.vision.pooler", &t->vision_pooler);
+        get_bool(r, "sail.vision.proj", &t->vision_proj);
+        read_image(r, c);
+    }
+    if (r->s) return r->s;
+    return sail_config_validate(c, r->err);
+}
+
 sail_status sail_config_read(sail_config *c, const gguf_file *f, sail_error *err) {
     reader r = {f, err, SAIL_OK};
     char arch[32];
@@ -166,6 +281,18 @@ sail_status sail_config_read(sail_config *c, const gguf_file *f, sail_error *err
     if (gguf_find_kv(f, "general.name") &&
         gguf_get_str(f, "general.name", c->name, sizeof c->name, err))
         return err ? err->status : SAIL_ERR_FORMAT;
+    if (gguf_find_kv(f, "sail.logit_scale")) {
+        c->has_logit_scale = 1;
+        get_float(&r, "sail.logit_scale", &c->logit_scale);
+    }
+    if (gguf_find_kv(f, "sail.variant")) {
+        char v[16];
+        if (gguf_get_str(f, "sail.variant", v, sizeof v, err)) return err ? err->status : SAIL_ERR_FORMAT;
+        if (strcmp(v, "towers"))
+            return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "sail.variant is '%s'; this sail knows only 'towers'", v);
+        if (r.s) return r.s;
+        return read_towers(&r, c);
+    }
     read_tower(&r, "text", &c->text);
     read_tower(&r, "vision", &c->vision);
     read_tower(&r, "fusion", &c->fusion);
@@ -180,15 +307,8 @@ sail_status sail_config_read(sail_config *c, const gguf_file *f, sail_error *err
     get_enum(&r, "sail.pooling", pool_names, 3, &pool);
     c->pooling = (sail_pooling)pool;
     get_int(&r, "sail.dim", &c->dim);
-    get_int(&r, "sail.image.size", &c->pre_size);
-    get_int(&r, "sail.image.crop", &c->pre_crop);
-    get_enum(&r, "sail.image.resample", resample_names, 4, &c->resample);
-    if (!r.s) r.s = gguf_get_f32_array(f, "sail.image.mean", c->mean, 3, err);
-    if (!r.s) r.s = gguf_get_f32_array(f, "sail.image.std", c->std, 3, err);
-    get_int(&r, "tokenizer.ggml.padding_token_id", &c->pad_id);
-    get_int(&r, "tokenizer.ggml.unknown_token_id", &c->unk_id);
-    get_int(&r, "tokenizer.ggml.cls_token_id", &c->cls_id);
-    get_int(&r, "tokenizer.ggml.seperator_token_id", &c->sep_id);
+    read_image(&r, c);
+    read_special_ids(&r, c);
     if (r.s) return r.s;
     return sail_config_validate(c, err);
 }
@@ -210,8 +330,61 @@ static sail_status write_tower(gguf_writer *w, const char *pre, const sail_tower
     return s;
 }
 
+static sail_status write_image(const sail_config *c, gguf_writer *w) {
+    sail_status s = gguf_set_i32(w, "sail.image.size", c->pre_size);
+    if (!s) s = gguf_set_i32(w, "sail.image.crop", c->pre_crop);
+    if (!s) s = gguf_set_str(w, "sail.image.resample", resample_names[c->resample]);
+    if (!s) s = gguf_set_f32_array(w, "sail.image.mean", c->mean, 3);
+    if (!s) s = gguf_set_f32_array(w, "sail.image.std", c->std, 3);
+    return s;
+}
+
+static sail_status write_special_ids(const sail_config *c, gguf_writer *w) {
+    sail_status s = gguf_set_i32(w, "tokenizer.ggml.padding_token_id", c->pad_id);
+    if (!s) s = gguf_set_i32(w, "tokenizer.ggml.unknown_token_id", c->unk_id);
+    if (!s) s = gguf_set_i32(w, "tokenizer.ggml.cls_token_id", c->cls_id);
+    if (!s) s = gguf_set_i32(w, "tokenizer.ggml.seperator_token_id", c->sep_id);
+    return s;
+}
+
+/* An imported model's keys (the tokenizer model and vocabulary are the
+ * converter's). */
+static sail_status write_towers(const sail_config *c, gguf_writer *w) {
+    const sail_towers *t = &c->towers;
+    sail_status s = gguf_set_str(w, "sail.variant", "towers");
+    if (!s) s = write_tower(w, "text", &c->text);
+    if (!s) s = write_tower(w, "vision", &c->vision);
+    if (!s) s = gguf_set_i32(w, "sail.dim", c->dim);
+    if (!s && t->has_text) {
+        s = gguf_set_i32(w, "sail.text.vocab_size", c->vocab_size);
+        if (!s) s = gguf_set_i32(w, "sail.text.max_positions", c->max_positions);
+        if (!s) s = gguf_set_i32(w, "sail.text.type_vocab", c->type_vocab);
+        if (!s) s = gguf_set_i32(w, "sail.text.context", c->context);
+        if (!s) s = gguf_set_bool(w, "sail.text.causal", t->text_causal);
+        if (!s) s = gguf_set_bool(w, "sail.text.emb_norm", t->text_emb_norm);
+        if (!s) s = gguf_set_bool(w, "sail.text.final_norm", t->text_final_norm);
+        if (!s) s = gguf_set_str(w, "sail.text.pool", tpool_names[t->text_pool]);
+        if (!s) s = gguf_set_i32(w, "sail.text.pool_token", t->text_pool_token);
+        if (!s) s = gguf_set_bool(w, "sail.text.proj", t->text_proj);
+        if (!s) s = write_special_ids(c, w);
+    }
+    if (!s && t->has_vision) {
+        s = gguf_set_i32(w, "sail.vision.image_size", c->image_size);
+        if (!s) s = gguf_set_i32(w, "sail.vision.patch_size", c->patch_size);
+        if (!s) s = gguf_set_bool(w, "sail.vision.pre_norm", t->vision_pre_norm);
+        if (!s) s = gguf_set_bool(w, "sail.vision.patch_bias", t->patch_bias);
+        if (!s) s = gguf_set_bool(w, "sail.vision.pooler", t->vision_pooler);
+        if (!s) s = gguf_set_bool(w, "sail.vision.proj", t->vision_proj);
+        if (!s) s = write_image(c, w);
+    }
+    return s;
+}
+
 sail_status sail_config_write(const sail_config *c, gguf_writer *w) {
     sail_status s = gguf_set_str(w, "general.architecture", "sail");
+    if (!s) s = gguf_set_str(w, "general.name", c->name);
+    if (!s && c->has_logit_scale) s = gguf_set_f32(w, "sail.logit_scale", c->logit_scale);
+    if (!s && c->towers.on) return write_towers(c, w);
     if (!s) s = gguf_set_str(w, "general.name", c->name);
     if (!s) s = write_tower(w, "text", &c->text);
     if (!s) s = write_tower(w, "vision", &c->vision);
@@ -225,21 +398,29 @@ sail_status sail_config_write(const sail_config *c, gguf_writer *w) {
     if (!s) s = gguf_set_i32(w, "sail.fusion.perceiver_latents", c->perceiver_latents);
     if (!s) s = gguf_set_str(w, "sail.pooling", pool_names[c->pooling]);
     if (!s) s = gguf_set_i32(w, "sail.dim", c->dim);
-    if (!s) s = gguf_set_i32(w, "sail.image.size", c->pre_size);
-    if (!s) s = gguf_set_i32(w, "sail.image.crop", c->pre_crop);
-    if (!s) s = gguf_set_str(w, "sail.image.resample", resample_names[c->resample]);
-    if (!s) s = gguf_set_f32_array(w, "sail.image.mean", c->mean, 3);
-    if (!s) s = gguf_set_f32_array(w, "sail.image.std", c->std, 3);
-    if (!s) s = gguf_set_i32(w, "tokenizer.ggml.padding_token_id", c->pad_id);
-    if (!s) s = gguf_set_i32(w, "tokenizer.ggml.unknown_token_id", c->unk_id);
-    if (!s) s = gguf_set_i32(w, "tokenizer.ggml.cls_token_id", c->cls_id);
-    if (!s) s = gguf_set_i32(w, "tokenizer.ggml.seperator_token_id", c->sep_id);
+    if (!s) s = write_image(c, w);
+    if (!s) s = write_special_ids(c, w);
     return s;
 }
 
 /* ---------------------------------------------------------------- misc -- */
 
 void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
+    const sail_towers *t = &c->towers;
+    if (t->on) {
+        snprintf(buf, cap,
+                 "name=%s variant=towers dim=%d "
+                 "text_layers=%d text_width=%d text_heads=%d text_ffn=%d text_norm=%s text_act=%s "
+                 "text_pool=%s tokenizer=%s vocab=%d context=%d "
+                 "vision_layers=%d vision_width=%d vision_heads=%d vision_ffn=%d vision_act=%s "
+                 "image_size=%d patch=%d",
+                 c->name, c->dim, c->text.layers, c->text.width, c->text.heads, c->text.ffn,
+                 norm_names[c->text.prenorm ? 1 : 0], act_names[c->text.act],
+                 tpool_names[t->text_pool], t->bpe ? "clip-bpe" : "wordpiece", c->vocab_size,
+                 c->context, c->vision.layers, c->vision.width, c->vision.heads, c->vision.ffn,
+                 act_names[c->vision.act], c->image_size, c->patch_size);
+        return;
+    }
     snprintf(buf, cap,
              "name=%s dim=%d pooling=%s "
              "text_layers=%d text_width=%d text_heads=%d text_ffn=%d text_norm=%s vocab=%d context=%d "

@@ -17,6 +17,33 @@ typedef struct sail_tower {
     int prenorm;            /* 1: x += f(LN(x)) (ViT); 0: x = LN(x + f(x)) (BERT) */
 } sail_tower;
 
+/* How an imported text tower pools its tokens. */
+typedef enum sail_text_pool {
+    SAIL_TPOOL_CLS = 0,     /* the first token ([CLS]) */
+    SAIL_TPOOL_EOS = 1,     /* the end-of-text token (CLIP) */
+    SAIL_TPOOL_MEAN = 2,    /* mean over the real tokens */
+    SAIL_TPOOL_POOLER = 3   /* tanh(dense([CLS])), BERT's pooler */
+} sail_text_pool;
+
+/* An imported model (sail.variant = "towers", docs/FORMAT.md): no fusion;
+ * each modality's encoder output is pooled, projected and L2-normalised on
+ * its own, as the original model does. Zero for native sail models, whose
+ * path never reads these fields. */
+typedef struct sail_towers {
+    int on;
+    int has_text, has_vision;   /* a tower with 0 layers is absent */
+    int bpe;                    /* text tokenizer: 1 CLIP byte-level BPE, 0 WordPiece */
+    int text_causal;            /* causal self-attention (CLIP) */
+    int text_emb_norm;          /* LayerNorm after the embeddings (BERT) */
+    int text_final_norm;        /* LayerNorm after the last layer (CLIP) */
+    sail_text_pool text_pool;
+    int text_pool_token;        /* EOS pooling: first position of this id; -1: of the largest id */
+    int text_proj, vision_proj; /* a bias-free projection to dim */
+    int vision_pre_norm;        /* LayerNorm before the first layer (CLIP pre_layrnorm) */
+    int patch_bias;             /* the patch convolution has a bias (ViT) */
+    int vision_pooler;          /* tanh(dense(CLS)) after the final norm (ViTModel pooler) */
+} sail_towers;
+
 typedef struct sail_config {
     char name[32];
     sail_tower text, vision, fusion;
@@ -30,7 +57,10 @@ typedef struct sail_config {
     int resample;                   /* sail_resample (PIL numbering) */
     float mean[3], std[3];
     /* tokenizer special ids (from the model file) */
-    int pad_id, unk_id, cls_id, sep_id;
+    int pad_id, unk_id, cls_id, sep_id;  /* BPE models: cls = start, sep = end of text */
+    sail_towers towers;             /* imported models only */
+    int has_logit_scale;            /* sail.logit_scale present */
+    float logit_scale;              /* its value: the log of the zero-shot temperature */
 } sail_config;
 
 /* Fill a preset ("tiny", "base", "large"); vocab_size and the special ids are

@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* x (B*T, dt) = LN(tok[ids] + pos[t] + type[0]); mask (B, T). */
+/* x (B*T, dt) = LN(tok[ids] + pos[t] + type[0]); mask (B, T). Imported
+ * models may have no type embeddings and no LayerNorm here (CLIP). */
 static float *text_embed(fwd *f, const sail_batch *b, int T, uint8_t *mask) {
     const sail_config *c = &f->m->cfg;
     const sail_weights *w = &f->m->w;
@@ -16,6 +17,8 @@ static float *text_embed(fwd *f, const sail_batch *b, int T, uint8_t *mask) {
     float *x = fwd_alloc(f, (size_t)b->n * T * dt);
     if (f->oom) return NULL;
     const int32_t *ids = b->ids;
+    const sail_towers *tw = &c->towers;
+    int types = !tw->on || c->type_vocab > 0;
     for (int i = 0; i < b->n; i++) {
         for (int t = 0; t < T; t++) {
             float *row = x + ((size_t)i * T + t) * dt;
@@ -23,11 +26,14 @@ static float *text_embed(fwd *f, const sail_batch *b, int T, uint8_t *mask) {
             int id = t < b->lens[i] ? ids[t] : c->pad_id;
             const float *te = w->tok_emb + (size_t)id * dt;
             const float *pe = w->pos_emb + (size_t)t * dt;
-            for (int j = 0; j < dt; j++) row[j] = te[j] + pe[j] + w->type_emb[j];
+            if (types)
+                for (int j = 0; j < dt; j++) row[j] = te[j] + pe[j] + w->type_emb[j];
+            else
+                for (int j = 0; j < dt; j++) row[j] = te[j] + pe[j];
         }
         ids += b->lens[i];
     }
-    norm_forward(f, &w->emb_norm, x, x, b->n * T, dt, c->text.eps);
+    if (!tw->on || tw->text_emb_norm) norm_forward(f, &w->emb_norm, x, x, b->n * T, dt, c->text.eps);
     trace(f, "text.emb", x, b->n * T, dt);
     return x;
 }
@@ -36,11 +42,14 @@ static float *text_encode(fwd *f, const sail_batch *b, int T, uint8_t *mask) {
     const sail_config *c = &f->m->cfg;
     float *x = text_embed(f, b, T, mask);
     char name[32];
+    int causal = c->towers.on && c->towers.text_causal;
     for (int l = 0; l < c->text.layers && !f->oom; l++) {
-        block_forward(f, &c->text, &f->m->w.text[l], x, b->n, T, mask, 0);
+        block_forward(f, &c->text, &f->m->w.text[l], x, b->n, T, mask, causal);
         snprintf(name, sizeof name, "text.blk.%d", l);
         trace(f, name, x, b->n * T, c->text.width);
     }
+    if (c->towers.on && c->towers.text_final_norm)
+        norm_forward(f, &f->m->w.text_final, x, x, b->n * T, c->text.width, c->text.eps);
     return x;
 }
 
@@ -99,6 +108,8 @@ static float *vision_encode(fwd *f, const sail_batch *b, int *Tv_out) {
         f->k->add(xi, xi, pos, (size_t)Tv * dv);
     }
     sail_arena_release(f->a, mark);
+    if (c->towers.on && c->towers.vision_pre_norm)
+        norm_forward(f, &w->vis_pre, x, x, b->n * Tv, dv, c->vision.eps);
     trace(f, "vis.emb", x, b->n * Tv, dv);
     char name[32];
     for (int l = 0; l < c->vision.layers && !f->oom; l++) {
@@ -201,7 +212,94 @@ static sail_status check_batch(const sail_model *m, const sail_batch *b, sail_er
     return SAIL_OK;
 }
 
+/* ------------------------------------------------- imported models -- */
+
+/* Row of item i that the text tower pools (CLS: 0; EOS: the first end
+ * token, or the first largest id when pool_token is -1, as CLIP's argmax). */
+static int eos_row(const sail_config *c, const int32_t *ids, int len) {
+    int tok = c->towers.text_pool_token, best = 0;
+    for (int t = 0; t < len; t++) {
+        if (tok >= 0 && ids[t] == tok) return t;
+        if (tok < 0 && ids[t] > ids[best]) best = t;
+    }
+    return tok >= 0 ? len - 1 : best;
+}
+
+/* pooled (B, d) -> out (B, dim): optional tanh pooler, optional bias-free
+ * projection, L2. */
+static void towers_out(fwd *f, float *pooled, const sail_linear *pooler,
+                       const sail_linear *proj, int B, int d, float *out) {
+    const sail_config *c = &f->m->cfg;
+    if (pooler) {
+        float *h = fwd_alloc(f, (size_t)B * d);
+        linear_forward(f, pooler, pooled, B, d, d, h, 0);
+        if (f->oom) return;
+        f->k->tanh(h, (size_t)B * d);
+        pooled = h;
+    }
+    if (proj) linear_forward(f, proj, pooled, B, d, c->dim, out, 0);
+    else if (!f->oom) memcpy(out, pooled, (size_t)B * d * sizeof(float));
+    if (f->oom) return;
+    for (int i = 0; i < B; i++) sail_l2_normalize(out + (size_t)i * c->dim, c->dim);
+    trace(f, "embedding", out, B, c->dim);
+}
+
+/* An imported model: no fusion; the modality present is encoded, pooled and
+ * projected on its own, as the original model computes it. */
+static sail_status forward_towers(fwd *f, const sail_batch *b, float *out, sail_error *err) {
+    const sail_config *c = &f->m->cfg;
+    const sail_towers *tw = &c->towers;
+    const sail_weights *w = &f->m->w;
+    int B = b->n;
+    if (b->ids && b->pixels)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "this imported model has no fusion layers; embed texts and images separately");
+    if (b->ids && !tw->has_text)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no text encoder (it embeds images only)");
+    if (b->pixels && !tw->has_vision)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no vision encoder (it embeds texts only)");
+    sail_status s = check_batch(f->m, b, err);
+    if (s) return s;
+    if (sail_arena_reset(f->a)) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations");
+    if (b->ids) {
+        int T = max_len(b), dt = c->text.width;
+        uint8_t *mask = fwd_alloc_mask(f, (size_t)B * T);
+        float *x = f->oom ? NULL : text_encode(f, b, T, mask);
+        float *pooled = fwd_alloc(f, (size_t)B * dt);
+        if (f->oom) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations");
+        const int32_t *ids = b->ids;
+        for (int i = 0; i < B; i++) {
+            const float *xi = x + (size_t)i * T * dt;
+            if (tw->text_pool == SAIL_TPOOL_MEAN)
+                sail_mean_pool(pooled + (size_t)i * dt, xi, mask + (size_t)i * T, T, dt);
+            else {
+                int r = tw->text_pool == SAIL_TPOOL_EOS ? eos_row(c, ids, b->lens[i]) : 0;
+                memcpy(pooled + (size_t)i * dt, xi + (size_t)r * dt, (size_t)dt * sizeof(float));
+            }
+            ids += b->lens[i];
+        }
+        trace(f, "pooled", pooled, B, dt);
+        towers_out(f, pooled, tw->text_pool == SAIL_TPOOL_POOLER ? &w->text_pooler : NULL,
+                   tw->text_proj ? &w->text_out : NULL, B, dt, out);
+    } else {
+        int Tv = 0, dv = c->vision.width;
+        float *x = vision_encode(f, b, &Tv);
+        float *pooled = fwd_alloc(f, (size_t)B * dv);
+        if (f->oom) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations");
+        for (int i = 0; i < B; i++)
+            memcpy(pooled + (size_t)i * dv, x + (size_t)i * Tv * dv, (size_t)dv * sizeof(float));
+        trace(f, "pooled", pooled, B, dv);
+        towers_out(f, pooled, tw->vision_pooler ? &w->vis_pooler : NULL,
+                   tw->vision_proj ? &w->vis_out : NULL, B, dv, out);
+    }
+    return f->oom ? sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations") : SAIL_OK;
+}
+
 sail_status sail_forward(sail_model *m, const sail_batch *b, float *out, sail_error *err) {
+    if (m->cfg.towers.on) {
+        fwd f = {m, &m->arena, m->pool, sail_kernels(), 0};
+        return forward_towers(&f, b, out, err);
+    }
     sail_status s = check_batch(m, b, err);
     if (s) return s;
     const sail_config *c = &m->cfg;

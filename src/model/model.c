@@ -1,8 +1,10 @@
 /* model.c: loading a sail model file (validated, weights used in place from
  * the mapping) and creating one with seeded random weights. */
 #include "model.h"
+#include "format/quant.h"
 #include "rng.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 typedef struct loader {
     const gguf_file *f;
     uint8_t *seen;          /* (n_tensors): matched by the walk */
+    float *deq;             /* bump pointer into the model's f32 copies */
     sail_error *err;
 } loader;
 
@@ -42,18 +45,42 @@ static sail_status load_tensor(void *ctx, const char *name, int64_t rows, int64_
                               "tensor '%s' has shape %s; the model's config implies [%lld, %lld] (ne0 = row length)",
                               name, have, (long long)cols, (long long)rows);
     }
-    if (t->type != GGUF_T_F32)
-        return sail_set_error(l->err, SAIL_ERR_UNSUPPORTED,
-                              "tensor '%s' is %s; this version of sail computes from F32 tensors only",
-                              name, gguf_type_name(t->type));
-    *slot = t->data;
+    if (t->type == GGUF_T_F32) {
+        *slot = t->data;
+        return SAIL_OK;
+    }
+    size_t n = (size_t)rows * (size_t)cols;
+    sail_dequantize_row(t->type, l->deq, t->data, n);
+    *slot = l->deq;
+    l->deq += (n + 15) & ~(size_t)15;
     return SAIL_OK;
+}
+
+/* F16/BF16/Q8_0 tensors are widened to f32 once, at load, into one block:
+ * the kernels compute in f32 (the file stays small on disk). Returns the
+ * floats needed, each tensor rounded up to 64 bytes. */
+static size_t dequant_floats(const gguf_file *f) {
+    size_t total = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        if (t->type == GGUF_T_F32) continue;
+        size_t n = 1;
+        for (uint32_t d = 0; d < t->n_dims; d++) n *= (size_t)t->ne[d];
+        total += (n + 15) & ~(size_t)15;
+    }
+    return total;
 }
 
 static sail_status load_weights(sail_model *m, sail_error *err) {
     const gguf_file *f = m->file;
-    loader l = {f, sail_calloc(f->n_tensors ? f->n_tensors : 1, 1), err};
-    if (!l.seen) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    loader l = {f, sail_calloc(f->n_tensors ? f->n_tensors : 1, 1), NULL, err};
+    size_t nd = dequant_floats(f);
+    if (nd) l.deq = m->deq = sail_alloc_aligned(nd * sizeof(float));
+    m->deq_bytes = nd * sizeof(float);
+    if (!l.seen || (nd && !m->deq)) {
+        sail_free(l.seen);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    }
     sail_status s = sail_weights_alloc_blocks(&m->w, &m->cfg, err);
     if (!s) s = sail_weights_walk(&m->cfg, &m->w, load_tensor, &l);
     for (uint64_t i = 0; !s && i < f->n_tensors; i++)
@@ -65,7 +92,51 @@ static sail_status load_weights(sail_model *m, sail_error *err) {
     return s;
 }
 
+/* A string array of the file as n NUL-terminated copies (free with
+ * sail_vocab_free). */
+static sail_status str_array(const gguf_file *f, const char *key, char ***out, int *n_out,
+                             sail_error *err) {
+    const gguf_kv *kv = gguf_find_kv(f, key);
+    if (!kv || kv->type != GGUF_VT_ARRAY || kv->v.arr.type != GGUF_VT_STRING || kv->v.arr.n > (1u << 24))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s (an array of at most 2^24 strings) is missing", key);
+    int n = (int)kv->v.arr.n;
+    char **v = sail_calloc(n ? (size_t)n : 1, sizeof *v);
+    if (!v) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        gguf_str g = kv->v.arr.strs[i];
+        if (!(v[i] = sail_malloc(g.len + 1))) {
+            sail_vocab_free(v, n);
+            return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+        }
+        memcpy(v[i], g.ptr, g.len);
+        v[i][g.len] = 0;
+    }
+    *out = v;
+    *n_out = n;
+    return SAIL_OK;
+}
+
+/* CLIP BPE (imported models): the vocabulary plus tokenizer.ggml.merges. */
+static sail_status load_bpe(sail_model *m, sail_error *err) {
+    char **toks = NULL, **merges = NULL;
+    int n = 0, nm = 0;
+    sail_status s = str_array(m->file, "tokenizer.ggml.tokens", &toks, &n, err);
+    if (!s && n != m->cfg.vocab_size)
+        s = sail_set_error(err, SAIL_ERR_FORMAT, "the vocabulary has %d tokens but sail.text.vocab_size is %d",
+                           n, m->cfg.vocab_size);
+    if (!s) s = str_array(m->file, "tokenizer.ggml.merges", &merges, &nm, err);
+    if (!s) {
+        m->bpe = sail_bpe_new((const char *const *)toks, n, (const char *const *)merges, nm, err);
+        if (!m->bpe) s = err ? err->status : SAIL_ERR_FORMAT;
+    }
+    if (toks) sail_vocab_free(toks, n);
+    if (merges) sail_vocab_free(merges, nm);
+    return s;
+}
+
 static sail_status load_tokenizer(sail_model *m, sail_error *err) {
+    if (m->cfg.towers.on && !m->cfg.towers.has_text) return SAIL_OK;
+    if (m->cfg.towers.bpe) return load_bpe(m, err);
     const gguf_kv *kv = gguf_find_kv(m->file, "tokenizer.ggml.tokens");
     if (!kv || kv->type != GGUF_VT_ARRAY || kv->v.arr.type != GGUF_VT_STRING)
         return sail_set_error(err, SAIL_ERR_FORMAT,
@@ -129,8 +200,10 @@ void sail_model_free(sail_model *m) {
     if (!m) return;
     sail_pool_free(m->pool);
     sail_wordpiece_free(m->tok);
+    sail_bpe_free(m->bpe);
     sail_weights_free_blocks(&m->w);
     gguf_close(m->file);
+    sail_free(m->deq);
     sail_arena_free(&m->arena);
     sail_free(m->pos_cache);
     pthread_mutex_destroy(&m->lock);
@@ -144,6 +217,18 @@ int sail_model_image_size(const sail_model *m) {
     return m->cfg.pre_crop ? m->cfg.pre_crop : m->cfg.pre_size;
 }
 const char *sail_model_describe(const sail_model *m) { return m->describe; }
+
+void sail_model_memory_usage(const sail_model *m, sail_model_memory *out) {
+    out->file_bytes = m->file->size;
+    out->widened_bytes = m->deq_bytes;
+    out->arena_bytes = SAIL_MAX(m->arena.cap, m->arena.high);
+}
+
+float sail_model_logit_scale(const sail_model *m) {
+    /* CLIP's initial temperature 1/0.07 when the file has none. */
+    float v = m->cfg.has_logit_scale ? expf(m->cfg.logit_scale) : 1.0f / 0.07f;
+    return v > 100.0f ? 100.0f : v;
+}
 
 /* ---------------------------------------------------------------- init -- */
 
@@ -165,9 +250,7 @@ static sail_status init_tensor(void *ctx, const char *name, int64_t rows, int64_
     }
     float *p = it->next;
     it->next += n;
-    for (size_t i = 0; i < n; i++)
-        p[i] = init == SAIL_INIT_ONE ? 1.0f : init == SAIL_INIT_ZERO ? 0.0f
-                                                                      : 0.02f * sail_rng_normal(&it->rng);
+    sail_weights_init_values(p, n, init, &it->rng);
     *slot = p;
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
     return gguf_add_tensor(it->w, name, GGUF_T_F32, rows == 1 ? 1 : 2, ne, p);

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "format/gguf.h"
 #include "kernels/kernels.h"
+#include "text/bpe.h"
 #include "text/wordpiece.h"
 #include "weights.h"
 
@@ -18,10 +19,13 @@ typedef void (*sail_trace_fn)(void *ud, const char *name, const float *data,
 
 struct sail_model {
     sail_config cfg;
-    gguf_file *file;            /* weights point into its mapping */
+    gguf_file *file;            /* f32 weights point into its mapping */
+    float *deq;                 /* f32 copies of F16/BF16/Q8_0 tensors */
+    size_t deq_bytes;
     sail_weights w;
     sail_pool *pool;
-    sail_wordpiece *tok;
+    sail_wordpiece *tok;        /* WordPiece models */
+    sail_bpe *bpe;              /* CLIP BPE models (imported); tok is NULL then */
     pthread_mutex_t lock;       /* serialises forward passes (arena, caches) */
     sail_arena arena;
     float *pos_cache;           /* interpolated vision positions, (1+gh*gw, dv) */

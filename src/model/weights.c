@@ -51,9 +51,14 @@ static void tower(walk *k, const char *pre, const sail_tower *t, sail_block *blo
     }
 }
 
+void sail_weights_init_values(float *p, size_t n, sail_init_kind init, sail_rng *rng) {
+    for (size_t i = 0; i < n; i++)
+        p[i] = init == SAIL_INIT_ONE ? 1.0f : init == SAIL_INIT_ZERO ? 0.0f : 0.02f * sail_rng_normal(rng);
+}
+
 sail_status sail_weights_alloc_blocks(sail_weights *w, const sail_config *c, sail_error *err) {
-    w->text = sail_calloc((size_t)c->text.layers, sizeof *w->text);
-    w->vision = sail_calloc((size_t)c->vision.layers, sizeof *w->vision);
+    w->text = sail_calloc((size_t)(c->text.layers ? c->text.layers : 1), sizeof *w->text);
+    w->vision = sail_calloc((size_t)(c->vision.layers ? c->vision.layers : 1), sizeof *w->vision);
     w->fusion = sail_calloc((size_t)(c->fusion.layers ? c->fusion.layers : 1), sizeof *w->fusion);
     if (!w->text || !w->vision || !w->fusion) {
         sail_weights_free_blocks(w);
@@ -69,9 +74,40 @@ void sail_weights_free_blocks(sail_weights *w) {
     w->text = w->vision = w->fusion = NULL;
 }
 
+/* An imported model: each present tower, its norms, pooler and projection
+ * (docs/FORMAT.md lists the names). */
+static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
+    const sail_towers *t = &c->towers;
+    int64_t dt = c->text.width, dv = c->vision.width;
+    if (t->has_text) {
+        visit(k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, SAIL_INIT_NORMAL);
+        visit(k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, SAIL_INIT_NORMAL);
+        if (c->type_vocab) visit(k, "text.type_emb", c->type_vocab, dt, &w->type_emb, SAIL_INIT_NORMAL);
+        if (t->text_emb_norm) norm(k, "text", "emb_norm", dt, &w->emb_norm);
+        tower(k, "text", &c->text, w->text);
+        if (t->text_final_norm) norm(k, "text", "final_norm", dt, &w->text_final);
+        if (t->text_pool == SAIL_TPOOL_POOLER) linear(k, "text", "pooler", dt, dt, &w->text_pooler);
+        if (t->text_proj) visit(k, "text.proj.weight", c->dim, dt, &w->text_out.w, SAIL_INIT_NORMAL);
+    }
+    if (t->has_vision) {
+        int64_t p = c->patch_size, g = c->image_size / c->patch_size;
+        if (t->patch_bias) linear(k, "vis", "patch", dv, 3 * p * p, &w->patch);
+        else visit(k, "vis.patch.weight", dv, 3 * p * p, &w->patch.w, SAIL_INIT_NORMAL);
+        visit(k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
+        visit(k, "vis.pos", 1 + g * g, dv, &w->vpos, SAIL_INIT_NORMAL);
+        if (t->vision_pre_norm) norm(k, "vis", "pre_norm", dv, &w->vis_pre);
+        tower(k, "vis", &c->vision, w->vision);
+        norm(k, "vis", "norm", dv, &w->vis_norm);
+        if (t->vision_pooler) linear(k, "vis", "pooler", dv, dv, &w->vis_pooler);
+        if (t->vision_proj) visit(k, "vis.proj.weight", c->dim, dv, &w->vis_out.w, SAIL_INIT_NORMAL);
+    }
+    return k->s;
+}
+
 sail_status sail_weights_walk(const sail_config *c, sail_weights *w,
                               sail_weight_visitor fn, void *ctx) {
     walk k = {fn, ctx, SAIL_OK};
+    if (c->towers.on) return walk_towers(c, w, &k);
     int64_t dt = c->text.width, dv = c->vision.width, df = c->fusion.width;
     int64_t p = c->patch_size, g = c->image_size / c->patch_size;
 

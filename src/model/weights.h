@@ -6,6 +6,7 @@
 #define SAIL_WEIGHTS_H
 
 #include "config.h"
+#include "rng.h"
 
 typedef struct sail_linear {
     const float *w;   /* (out, in): a PyTorch Linear weight */
@@ -49,6 +50,13 @@ typedef struct sail_weights {
     sail_block *fusion;      /* [fusion.layers] */
     sail_norm fuse_norm;
     sail_linear head;        /* (dim, df) */
+    /* imported ("towers") models only; a NULL bias means none */
+    sail_norm text_final;    /* after the last text layer (CLIP final_layer_norm) */
+    sail_linear text_pooler; /* (dt, dt) BERT pooler, tanh */
+    sail_linear text_out;    /* (dim, dt) text projection, no bias */
+    sail_norm vis_pre;       /* before the first vision layer (CLIP pre_layrnorm) */
+    sail_linear vis_pooler;  /* (dv, dv) ViT pooler, tanh */
+    sail_linear vis_out;     /* (dim, dv) visual projection, no bias */
 } sail_weights;
 
 typedef enum sail_init_kind { SAIL_INIT_NORMAL, SAIL_INIT_ZERO, SAIL_INIT_ONE } sail_init_kind;
@@ -58,6 +66,11 @@ typedef enum sail_init_kind { SAIL_INIT_NORMAL, SAIL_INIT_ZERO, SAIL_INIT_ONE } 
 typedef sail_status (*sail_weight_visitor)(void *ctx, const char *name, int64_t rows,
                                            int64_t cols, const float **slot,
                                            sail_init_kind init);
+
+/* Fill p (n floats) with a tensor's initial values: 0.02 * N(0, 1) drawn in
+ * order from rng, zeros or ones. Shared by sail_model_write_random and the
+ * trainable model, so the same seed gives the same weights in both. */
+void sail_weights_init_values(float *p, size_t n, sail_init_kind init, sail_rng *rng);
 
 /* Allocate the block arrays of w for c (free with sail_weights_free_blocks). */
 sail_status sail_weights_alloc_blocks(sail_weights *w, const sail_config *c, sail_error *err);

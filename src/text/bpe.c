@@ -244,6 +244,79 @@ sail_bpe *sail_bpe_load(const char *path, int n_merges, sail_error *err) {
     return bpe;
 }
 
+/* The vocabulary as given: tokens in id order into the arena and the map. */
+static sail_status vocab_from_tokens(sail_bpe *bpe, const char *const *tokens, int n,
+                                     sail_error *err) {
+    size_t bytes = 1;
+    for (int i = 0; i < n; i++)
+        if (!tokens[i] || !sail_add_ok(bytes, strlen(tokens[i]) + 1, &bytes))
+            return sail_set_error(err, SAIL_ERR_INVALID_ARG, "bpe: token %d is NULL or too long", i);
+    bpe->n_vocab = n;
+    bpe->arena = sail_malloc(bytes);
+    if (!bpe->arena || !sail_strmap_init(&bpe->vocab, (size_t)n))
+        return sail_set_error(err, SAIL_ERR_NOMEM, "bpe: out of memory building the vocabulary");
+    size_t used = 0;
+    for (int i = 0; i < n; i++) {
+        size_t off = arena_add(bpe->arena, &used, tokens[i], "");
+        if (!sail_strmap_put(&bpe->vocab, bpe->arena + off, strlen(tokens[i]), i))
+            return sail_set_error(err, SAIL_ERR_NOMEM, "bpe: out of memory building the vocabulary");
+    }
+    uint32_t map[256];
+    uint8_t order[256];
+    bytes_to_unicode(map, order);
+    for (int b = 0; b < 256; b++) {
+        char ch[9] = {0};
+        size_t k = sail_utf8_encode1(map[b], ch);
+        bpe->byte_id[b] = sail_strmap_get(&bpe->vocab, ch, k);
+        memcpy(ch + k, "</w>", 4);
+        bpe->byte_end_id[b] = sail_strmap_get(&bpe->vocab, ch, k + 4);
+        if (bpe->byte_id[b] < 0 || bpe->byte_end_id[b] < 0)
+            return sail_set_error(err, SAIL_ERR_FORMAT,
+                                  "bpe: the vocabulary lacks the symbol of byte 0x%02x (or its </w> form)", b);
+    }
+    bpe->sot = sail_strmap_get(&bpe->vocab, "<|startoftext|>", 15);
+    bpe->eot = sail_strmap_get(&bpe->vocab, "<|endoftext|>", 13);
+    if (bpe->sot < 0 || bpe->eot < 0)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "bpe: the vocabulary lacks <|startoftext|> or <|endoftext|>");
+    return SAIL_OK;
+}
+
+sail_bpe *sail_bpe_new(const char *const *tokens, int n_tokens, const char *const *merges,
+                       int n_merges, sail_error *err) {
+    if (!tokens || n_tokens < 1 || n_merges < 0 || (!merges && n_merges)) {
+        sail_set_error(err, SAIL_ERR_INVALID_ARG, "bpe: empty vocabulary or NULL merges");
+        return NULL;
+    }
+    loader L = {0};
+    sail_bpe *bpe = sail_calloc(1, sizeof *bpe);
+    sail_status rc = SAIL_OK;
+    if (!bpe || !(bpe->cache = sail_calloc(CACHE_SLOTS, sizeof *bpe->cache)) ||
+        !(L.first = sail_malloc((size_t)(n_merges ? n_merges : 1) * sizeof *L.first)))
+        rc = sail_set_error(err, SAIL_ERR_NOMEM, "bpe: out of memory");
+    else
+        pthread_mutex_init(&bpe->lock, NULL);
+    for (int i = 0; !rc && i < n_merges; i++) {
+        const char *m = merges[i], *sp = m ? strchr(m, ' ') : NULL;
+        if (!sp || sp == m || !sp[1] || strchr(sp + 1, ' ') || strlen(m) >= MAX_LINE)
+            rc = sail_set_error(err, SAIL_ERR_FORMAT, "bpe: merge %d is not \"a b\"", i);
+        else if (!keep_line(&L, m, (size_t)(sp - m), sp + 1, strlen(sp + 1)))
+            rc = sail_set_error(err, SAIL_ERR_NOMEM, "bpe: out of memory");
+    }
+    if (!rc) rc = vocab_from_tokens(bpe, tokens, n_tokens, err);
+    if (!rc) rc = build_merges(bpe, &L, err);
+    for (size_t i = 0; !rc && i < bpe->merge_cap; i++)
+        if (bpe->merges[i].key && bpe->merges[i].result < 0)
+            rc = sail_set_error(err, SAIL_ERR_FORMAT, "bpe: merge rank %d yields a symbol that is not in the vocabulary",
+                                bpe->merges[i].rank);
+    sail_free(L.text);
+    sail_free(L.first);
+    if (rc) {
+        sail_bpe_free(bpe);
+        return NULL;
+    }
+    return bpe;
+}
+
 void sail_bpe_free(sail_bpe *bpe) {
     if (!bpe) return;
     if (bpe->cache) pthread_mutex_destroy(&bpe->lock);
@@ -527,7 +600,7 @@ sail_status sail_bpe_context(const int32_t *ids, size_t n, int32_t sot, int32_t 
     size_t keep = SAIL_MIN(n, (size_t)ctx - 2);
     if (n > keep) keep = (size_t)ctx - 2;  /* tokens[:ctx] then tokens[-1] = eot */
     out[0] = sot;
-    if (keep) memcpy(out + 1, ids, keep * sizeof *ids);
+    if (keep) memmove(out + 1, ids, keep * sizeof *ids); /* ids may sit at out + 1 */
     out[keep + 1] = eot;
     for (size_t i = keep + 2; i < (size_t)ctx; i++) out[i] = pad;
     if (len) *len = (int)keep + 2;

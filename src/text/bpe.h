@@ -17,6 +17,14 @@ typedef struct sail_bpe sail_bpe;
  * The vocabulary is CLIP's: 256 byte symbols, the same with "</w>", one per
  * merge, then <|startoftext|> and <|endoftext|>. NULL on failure. */
 sail_bpe *sail_bpe_load(const char *path, int n_merges, sail_error *err);
+/* Build from an explicit vocabulary (index = id, e.g. a Hugging Face
+ * vocab.json in id order) and merges ("a b", rank order, merges.txt without
+ * its "#version" header). Every byte symbol, its "</w>" form and every merge
+ * result must be in the vocabulary, and "<|startoftext|>" and
+ * "<|endoftext|>" must be; the error names what is missing. Strings are
+ * copied. NULL on failure. */
+sail_bpe *sail_bpe_new(const char *const *tokens, int n_tokens, const char *const *merges,
+                       int n_merges, sail_error *err);
 void sail_bpe_free(sail_bpe *bpe);
 
 /* Number of ids (49408 for CLIP). */

@@ -5,6 +5,9 @@
  * InfoNCE loss. The optimiser, data loader, checkpoints and CLI build on this
  * (optim.h, loader.h, checkpoint.h).
  *
+ * A sail_tmodel is not thread-safe: one call at a time (it uses its own
+ * thread pool inside each call).
+ *
  * Determinism: for a fixed thread count, the same parameters and batch give
  * bit-identical loss and gradients (no reductions whose order depends on
  * thread timing), so a resumed run reproduces a straight one exactly. */
@@ -58,14 +61,15 @@ float *sail_tmodel_grads(sail_tmodel *tm);          /* (size) */
 int sail_tmodel_n_tensors(const sail_tmodel *tm);
 const sail_tparam *sail_tmodel_tensor(const sail_tmodel *tm, int i);
 
-/* n pairs (a[i], b[i]): embed both sides, symmetric InfoNCE over in-batch
+/* n pairs (a[i], b[i]): embed both sides (each side all texts or all images;
+ * images at the model's image_size), symmetric InfoNCE over in-batch
  * negatives with logits min(exp(logit_scale), 100) * cos (the clamp stops
  * the gradient, as CLIP's). group (n) may be NULL; items i != j with
  * group[i] == group[j] are both correct answers, so they are dropped from
  * each other's negatives. When backward, grads += d loss / d params (the
  * caller zeroes grads; accumulation over calls is gradient accumulation).
  * *loss receives the loss; emb_a, emb_b (n, dim) may be NULL or receive the
- * L2-normalised embeddings. */
+ * L2-normalised embeddings. lo NULL: one term on the full dimension. */
 sail_status sail_tmodel_step(sail_tmodel *tm, int n, const sail_tinput *a,
                              const sail_tinput *b, const int *group,
                              const sail_loss_opts *lo, int backward, float *loss,

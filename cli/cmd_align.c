@@ -1,0 +1,289 @@
+/* cmd_align.c: `sail align` binds each subtitle line to the video frame it
+ * is most similar to (cosine of text and image embeddings), optionally
+ * keeping the frames in subtitle order (dynamic programming), and writes
+ * JSON plus a re-timed SRT. */
+#include "apps/apps.h"
+#include "apps_input.h"
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char usage[] =
+    "usage: sail align --model M --subtitles F.srt|lines.txt --frames DIR\n"
+    "                  [--monotonic] [--fps F | --frame-times T.txt] [-o out.srt] [--json J]\n\n"
+    "Binds each subtitle line to its most similar frame. Frames are the image files\n"
+    "of DIR (JPEG, PNG, WebP, PPM) sorted by name, which is taken as time order.\n\n"
+    "  --subtitles F    an .srt file, or a text file with one line per subtitle\n"
+    "  --monotonic      maximise the total similarity with frame indices that never\n"
+    "                   go back in subtitle order (dynamic programming, O(lines x frames))\n"
+    "  --fps F          frame i is at i / F seconds\n"
+    "  --frame-times T  one time in seconds per frame, in name order (default:\n"
+    "                   DIR/frames.txt when present)\n"
+    "  -o out.srt       the subtitles re-timed to their frames (needs frame times): a\n"
+    "                   line starts at its frame's time and ends when the next later\n"
+    "                   line starts (the last keeps its duration, or one frame)\n"
+    "  --json J         the alignment as JSON (default stdout)\n"
+    "  --dim D, --threads N\n\n"
+    "--video is not available: reading video needs the FFmpeg libraries, which this\n"
+    "build does not link. Extract frames first, e.g.\n"
+    "  ffmpeg -i v.mp4 -vf fps=1 frames/%06d.jpg   and pass --frames frames --fps 1\n";
+
+typedef struct line {
+    char *text;
+    double start, end; /* from the SRT; -1 when unknown */
+} line;
+
+static int is_image(const char *name) {
+    const char *dot = strrchr(name, '.');
+    static const char *ext[] = {".jpg", ".jpeg", ".png", ".webp", ".ppm", ".pgm"};
+    for (size_t i = 0; dot && i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot, ext[i])) return 1;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int list_frames(const char *dir, char ***out, int *n_out) {
+    DIR *d = opendir(dir);
+    if (!d) return cli_fail(1, "align", "cannot open frames folder %s: %s", dir, strerror(errno));
+    char **f = NULL;
+    int n = 0, cap = 0, rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || !is_image(e->d_name)) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            char **g = realloc(f, sizeof *f * (size_t)cap);
+            if (!g) { rc = cli_fail(1, "align", "out of memory"); break; }
+            f = g;
+        }
+        size_t l = strlen(dir) + strlen(e->d_name) + 2;
+        if (!(f[n] = malloc(l))) { rc = cli_fail(1, "align", "out of memory"); break; }
+        snprintf(f[n++], l, "%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    if (!rc && !n) rc = cli_fail(1, "align", "%s has no image files", dir);
+    if (rc) { app_free_lines(f, n); return rc; }
+    qsort(f, (size_t)n, sizeof *f, cmp_str);
+    *out = f;
+    *n_out = n;
+    return 0;
+}
+
+/* "HH:MM:SS,mmm" -> seconds, or -1. */
+static double srt_time(const char *s) {
+    int h, m, sec, ms;
+    if (sscanf(s, "%d:%d:%d%*[,.]%d", &h, &m, &sec, &ms) != 4 || h < 0 || m < 0 || m > 59 || sec < 0 ||
+        sec > 59 || ms < 0 || ms > 999)
+        return -1;
+    return h * 3600.0 + m * 60 + sec + ms / 1000.0;
+}
+
+static void fmt_time(char *b, size_t cap, double t) {
+    long ms = lround(t * 1000);
+    snprintf(b, cap, "%02ld:%02ld:%02ld,%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, ms % 1000);
+}
+
+/* Subtitles from an SRT (blocks: number, "a --> b", text lines) or, when
+ * the file has no "-->" timing line, one subtitle per non-empty line. */
+static int read_subtitles(const char *path, line **out, int *n_out) {
+    char **raw;
+    int nr, rc = app_read_lines("align", path, &raw, &nr), srt = 0, n = 0;
+    if (rc) return rc;
+    for (int i = 0; i < nr; i++) srt |= strstr(raw[i], "-->") != NULL;
+    line *l = calloc(nr > 0 ? (size_t)nr : 1, sizeof *l);
+    if (!l) { app_free_lines(raw, nr); return cli_fail(1, "align", "out of memory"); }
+    for (int i = 0; i < nr; i++) {
+        if (!srt) {
+            l[n].text = raw[i];
+            raw[i] = NULL;
+            l[n].start = l[n].end = -1;
+            n++;
+            continue;
+        }
+        const char *arrow = strstr(raw[i], "-->");
+        if (!arrow) continue; /* cue numbers; text lines are taken below */
+        double a = srt_time(raw[i]), b = srt_time(arrow + 3 + strspn(arrow + 3, " "));
+        if (a < 0 || b < 0) { rc = cli_fail(1, "align", "%s: bad SRT timing line '%s'", path, raw[i]); break; }
+        size_t len = 0;
+        int j = i + 1;
+        /* Text runs until the next cue's number + timing (blank lines were dropped). */
+        for (; j < nr && !(j + 1 < nr && strstr(raw[j + 1], "-->")) && !strstr(raw[j], "-->"); j++) len += strlen(raw[j]) + 1;
+        if (!(l[n].text = malloc(len + 1))) { rc = cli_fail(1, "align", "out of memory"); break; }
+        l[n].text[0] = 0;
+        for (int t = i + 1; t < j; t++) {
+            if (t > i + 1) strcat(l[n].text, " ");
+            strcat(l[n].text, raw[t]);
+        }
+        l[n].start = a;
+        l[n].end = b;
+        n++;
+        i = j - 1;
+    }
+    app_free_lines(raw, nr);
+    if (!rc && !n) rc = cli_fail(1, "align", "%s has no subtitles", path);
+    if (rc) {
+        for (int i = 0; i < n; i++) free(l[i].text);
+        free(l);
+        return rc;
+    }
+    *out = l;
+    *n_out = n;
+    return 0;
+}
+
+static int read_times(const char *path, int F, double *t) {
+    char **raw;
+    int nr, rc = app_read_lines("align", path, &raw, &nr);
+    if (rc) return rc;
+    if (nr != F) rc = cli_fail(1, "align", "%s has %d times but there are %d frames", path, nr, F);
+    for (int i = 0; !rc && i < F; i++)
+        if (app_parse_float(raw[i], 0, 1e9, &t[i]) || (i && t[i] < t[i - 1]))
+            rc = cli_fail(1, "align", "%s:%d: '%s' is not a time in seconds at or after the previous", path, i + 1, raw[i]);
+    app_free_lines(raw, nr);
+    return rc;
+}
+
+static int write_srt(const char *path, const line *l, int L, const int *frame, const double *t, int F) {
+    FILE *f = fopen(path, "w");
+    if (!f) return cli_fail(1, "align", "cannot write %s: %s", path, strerror(errno));
+    for (int i = 0; i < L; i++) {
+        double a = t[frame[i]], b = -1;
+        for (int j = i + 1; j < L && b < 0; j++)
+            if (t[frame[j]] > a) b = t[frame[j]];
+        if (b < 0) b = a + (l[i].start >= 0 ? l[i].end - l[i].start
+                            : frame[i] + 1 < F ? t[frame[i] + 1] - a : 1.0);
+        char sa[32], sb[32];
+        fmt_time(sa, sizeof sa, a);
+        fmt_time(sb, sizeof sb, b);
+        fprintf(f, "%d\n%s --> %s\n%s\n\n", i + 1, sa, sb, l[i].text);
+    }
+    int bad = ferror(f);
+    bad |= fclose(f);
+    return bad ? cli_fail(1, "align", "write error on %s", path) : 0;
+}
+
+int cmd_align(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    const char *model = NULL, *subs = NULL, *dir = NULL, *srt_out = NULL, *json_out = NULL, *times = NULL;
+    int monotonic = 0, dim = 0, threads = 0;
+    double fps = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long n;
+        if (!strcmp(a, "--monotonic")) { monotonic = 1; continue; }
+        const char *v = i + 1 < argc ? argv[++i] : NULL;
+        if (!v) return cli_fail(2, "align", "option %s needs a value (see sail align --help)", a);
+        if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--subtitles")) subs = v;
+        else if (!strcmp(a, "--frames")) dir = v;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) srt_out = v;
+        else if (!strcmp(a, "--json")) json_out = v;
+        else if (!strcmp(a, "--frame-times")) times = v;
+        else if (!strcmp(a, "--video"))
+            return cli_fail(2, "align", "--video needs FFmpeg, which this build does not link; extract frames "
+                            "(ffmpeg -i %s -vf fps=1 frames/%%06d.jpg) and use --frames frames --fps 1", v);
+        else if (!strcmp(a, "--fps")) {
+            if (app_parse_float(v, 1e-6, 1e6, &fps)) return cli_fail(2, "align", "--fps needs a positive number, not '%s'", v);
+        } else if (!strcmp(a, "--dim")) {
+            if (cli_parse_int(v, 1, 8192, &n)) return cli_fail(2, "align", "--dim needs 1..8192, not '%s'", v);
+            dim = (int)n;
+        } else if (!strcmp(a, "--threads")) {
+            if (cli_parse_int(v, 1, 1024, &n)) return cli_fail(2, "align", "--threads needs 1..1024, not '%s'", v);
+            threads = (int)n;
+        } else
+            return cli_fail(2, "align", "unknown option '%s' (see sail align --help)", a);
+    }
+    if (!model || !subs || !dir) return cli_fail(2, "align", "--model, --subtitles and --frames are required");
+    if (fps > 0 && times) return cli_fail(2, "align", "give --fps or --frame-times, not both");
+    line *l = NULL;
+    char **frames = NULL, *default_times = NULL;
+    int L = 0, F = 0, rc = read_subtitles(subs, &l, &L);
+    if (!rc) rc = list_frames(dir, &frames, &F);
+    sail_model *m = NULL;
+    float *tv = NULL, *fv = NULL, *sim = NULL;
+    int *frame = NULL;
+    double *t = NULL, total = 0;
+    app_item *items = NULL;
+    if (!rc && !(m = app_load_model("align", model, threads))) rc = 1;
+    if (!rc && dim > sail_model_dim(m)) rc = cli_fail(2, "align", "--dim %d is larger than the model's %d", dim, sail_model_dim(m));
+    int d = rc ? 0 : dim ? dim : sail_model_dim(m), have_t = 0;
+    if (!rc && (size_t)L * F > ((size_t)1 << 30)) rc = cli_fail(1, "align", "%d lines x %d frames is too large", L, F);
+    if (!rc) {
+        tv = malloc(sizeof *tv * (size_t)L * d);
+        fv = malloc(sizeof *fv * (size_t)F * d);
+        sim = malloc(sizeof *sim * (size_t)L * F);
+        frame = malloc(sizeof *frame * (size_t)L);
+        t = malloc(sizeof *t * (size_t)F);
+        items = calloc((size_t)(L > F ? L : F), sizeof *items);
+        if (!tv || !fv || !sim || !frame || !t || !items) rc = cli_fail(1, "align", "out of memory");
+    }
+    if (!rc) {
+        if (fps > 0) {
+            for (int i = 0; i < F; i++) t[i] = i / fps;
+            have_t = 1;
+        } else {
+            if (!times && (default_times = malloc(strlen(dir) + 12))) {
+                sprintf(default_times, "%s/frames.txt", dir);
+                FILE *probe = fopen(default_times, "r");
+                if (probe) { fclose(probe); times = default_times; }
+            }
+            if (times && !(rc = read_times(times, F, t))) have_t = 1;
+        }
+        if (!rc && srt_out && !have_t) rc = cli_fail(2, "align", "-o writes times: give --fps or --frame-times");
+    }
+    if (!rc) {
+        for (int i = 0; i < L; i++) items[i].text = l[i].text;
+        rc = app_embed_items("align", m, items, L, d, tv);
+        memset(items, 0, sizeof *items * (size_t)L);
+    }
+    if (!rc) {
+        for (int i = 0; i < F; i++) items[i].image = frames[i];
+        fprintf(stderr, "sail align: embedding %d frames\n", F);
+        rc = app_embed_items("align", m, items, F, d, fv);
+    }
+    if (!rc) {
+        for (int i = 0; i < L; i++)
+            for (int f = 0; f < F; f++) sim[(size_t)i * F + f] = sail_cosine(tv + (size_t)i * d, fv + (size_t)f * d, d);
+        sail_error err = {0};
+        if (monotonic) {
+            if (apps_align_monotonic(sim, L, F, frame, &total, &err)) rc = cli_fail(1, "align", "%s", err.msg);
+        } else {
+            total = apps_align_greedy(sim, L, F, frame);
+        }
+    }
+    if (!rc) {
+        json_t *root = json_object(), *arr = json_array();
+        json_object_set_new(root, "monotonic", json_boolean(monotonic));
+        json_object_set_new(root, "frames", json_integer(F));
+        json_object_set_new(root, "total_similarity", json_real(total));
+        for (int i = 0; i < L; i++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "index", json_integer(i));
+            json_object_set_new(e, "text", json_string(l[i].text));
+            json_object_set_new(e, "frame_index", json_integer(frame[i]));
+            json_object_set_new(e, "frame", json_string(frames[frame[i]]));
+            json_object_set_new(e, "similarity", json_real(sim[(size_t)i * F + frame[i]]));
+            if (have_t) json_object_set_new(e, "time", json_real(t[frame[i]]));
+            json_array_append_new(arr, e);
+        }
+        json_object_set_new(root, "lines", arr);
+        rc = app_write_json("align", root, json_out);
+    }
+    if (!rc && srt_out) rc = write_srt(srt_out, l, L, frame, t, F);
+    for (int i = 0; l && i < L; i++) free(l[i].text);
+    free(l);
+    free(default_times);
+    app_free_lines(frames, F);
+    free(tv); free(fv); free(sim); free(frame); free(t); free(items);
+    sail_model_free(m);
+    return rc;
+}

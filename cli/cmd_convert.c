@@ -1,0 +1,61 @@
+/* cmd_convert.c: `sail convert` imports a Hugging Face model folder. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: sail convert DIR -o model.gguf [--from auto|hf-clip|hf-chinese-clip|hf-bert|hf-vit]\n"
+    "                    [--type f32] [--pool cls|pooler|mean]\n"
+    "       sail convert CLIPCPP.gguf --merges merges.txt -o model.gguf\n\n"
+    "Converts a Hugging Face model folder into a sail model file. DIR holds\n"
+    "config.json, the weights (model.safetensors, sharded safetensors with\n"
+    "model.safetensors.index.json, or pytorch_model.bin, read without running its\n"
+    "pickle), the tokenizer (vocab.txt for BERT-style models; vocab.json and\n"
+    "merges.txt for CLIP) and preprocessor_config.json for image models. Every\n"
+    "tensor is checked against config.json. See docs/IMPORT.md.\n\n"
+    "  --from NAME   architecture (default auto: config.json's architectures/model_type)\n"
+    "                hf-clip          CLIPModel\n"
+    "                hf-chinese-clip  ChineseCLIPModel\n"
+    "                hf-bert          BertModel (text encoder)\n"
+    "                hf-vit           ViTModel (image encoder)\n"
+    "                clip-cpp         a clip.cpp GGUF CLIP file (the default when given a file)\n"
+    "  --type T      tensor type written; only f32 for now (f16, bf16 and q8_0 will come\n"
+    "                with quantization)\n"
+    "  --pool P      hf-bert: cls (default), pooler or mean; hf-vit: cls (default) or pooler\n"
+    "  --merges F    clip-cpp: the model's merges.txt (clip.cpp files store no merges)\n"
+    "  -o FILE       output model file\n";
+
+int cmd_convert(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    sail_convert_options o = {0};
+    const char *dir = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-') {
+            if (dir) return cli_fail(2, "convert", "more than one folder given ('%s', '%s')\n%s", dir, a, usage);
+            dir = a;
+            continue;
+        }
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) return cli_fail(2, "convert", "option %s needs a value\n%s", a, usage);
+        if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
+        else if (!strcmp(a, "--from")) o.from = v;
+        else if (!strcmp(a, "--type")) o.type = v;
+        else if (!strcmp(a, "--pool")) o.pool = v;
+        else if (!strcmp(a, "--merges")) o.merges = v;
+        else return cli_fail(2, "convert", "unknown option '%s'\n%s", a, usage);
+        i++;
+    }
+    if (!dir || !out) return cli_fail(2, "convert", "a folder and -o are required\n%s", usage);
+    if (o.type && strcmp(o.type, "f32"))
+        return cli_fail(2, "convert", "--type %s: only f32 is written for now (quantized types come with `sail quantize`)", o.type);
+    fprintf(stderr, "sail convert: reading %s\n", dir);
+    sail_error err = {0};
+    if (sail_convert(dir, out, &o, &err)) return cli_fail(1, "convert", "%s", err.msg);
+    fprintf(stderr, "sail convert: wrote %s\n", out);
+    return 0;
+}

@@ -1,0 +1,99 @@
+/* cmd_reduce.c: `sail reduce fit|apply`: PCA projections of embeddings to
+ * fewer dimensions, saved in a small validated file (docs/APPS.md). */
+#include "apps/apps.h"
+#include "apps_input.h"
+#include "cli.h"
+#include "format/npy.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: sail reduce fit --vectors V.npy --dim D -o pca.bin [--normalize]\n"
+    "       sail reduce apply --pca pca.bin --vectors V.npy -o out.npy [--normalize]\n\n"
+    "fit    learns a PCA projection (covariance + LAPACK symmetric eigensolver) to D\n"
+    "       dimensions and reports the variance it retains.\n"
+    "apply  projects vectors with a saved PCA: (x - mean) . components.\n\n"
+    "  --vectors V    float32/float64 .npy matrix (n x d)\n"
+    "  --dim D        output dimensions (1..d)\n"
+    "  --pca F        a file written by `sail reduce fit`\n"
+    "  --normalize    (apply) L2-normalise the projected rows, for cosine search\n"
+    "  -o FILE        output: the PCA file (fit) or a float32 .npy (apply)\n\n"
+    "PCA needs no retraining but is fitted to one data set; a model trained with\n"
+    "Matryoshka prefixes can instead embed with --dim (see docs/APPS.md).\n";
+
+int cmd_reduce(int argc, char **argv) {
+    if (cli_wants_help(argc, argv) || argc < 2) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *mode = argv[1], *vectors = NULL, *pca_path = NULL, *out = NULL;
+    int dim = 0, normalize = 0;
+    if (strcmp(mode, "fit") && strcmp(mode, "apply"))
+        return cli_fail(2, "reduce", "unknown mode '%s': use fit or apply", mode);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        long n;
+        if (!strcmp(a, "--normalize")) { normalize = 1; continue; }
+        const char *v = i + 1 < argc ? argv[++i] : NULL;
+        if (!v) return cli_fail(2, "reduce", "option %s needs a value (see sail reduce --help)", a);
+        if (!strcmp(a, "--vectors")) vectors = v;
+        else if (!strcmp(a, "--pca")) pca_path = v;
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
+        else if (!strcmp(a, "--dim")) {
+            if (cli_parse_int(v, 1, 8192, &n)) return cli_fail(2, "reduce", "--dim needs 1..8192, not '%s'", v);
+            dim = (int)n;
+        } else
+            return cli_fail(2, "reduce", "unknown option '%s' (see sail reduce --help)", a);
+    }
+    if (!vectors || !out) return cli_fail(2, "reduce", "--vectors and -o are required");
+    if (!strcmp(mode, "fit") && !dim) return cli_fail(2, "reduce", "fit needs --dim");
+    if (!strcmp(mode, "apply") && !pca_path) return cli_fail(2, "reduce", "apply needs --pca");
+    sail_error err = {0};
+    float *x = NULL, *y = NULL;
+    int n, d, rc = 0;
+    apps_pca p = {0};
+    if (apps_npy_read(vectors, &x, &n, &d, &err)) return cli_fail(1, "reduce", "%s", err.msg);
+    if (!strcmp(mode, "fit")) {
+        if (dim > d) rc = cli_fail(2, "reduce", "--dim %d is more than the %d columns of %s", dim, d, vectors);
+        else if (apps_pca_fit(x, n, d, dim, &p, &err) || apps_pca_save(&p, out, &err))
+            rc = cli_fail(1, "reduce", "%s", err.msg);
+        if (!rc) {
+            double kept = 0;
+            for (int j = 0; j < dim; j++) kept += p.variance[j];
+            printf("PCA %d -> %d dimensions over %d vectors: %.2f%% of the variance retained\n", d, dim, n,
+                   p.total_variance > 0 ? 100 * kept / p.total_variance : 100.0);
+            int marks[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+            double cum = 0;
+            for (int j = 0, t = 0; j < dim; j++) {
+                cum += p.variance[j];
+                if ((t < 13 && j + 1 == marks[t]) || j + 1 == dim) {
+                    printf("  %5d components: %6.2f%%\n", j + 1, p.total_variance > 0 ? 100 * cum / p.total_variance : 100.0);
+                    while (t < 13 && marks[t] <= j + 1) t++;
+                }
+            }
+        }
+    } else {
+        if (apps_pca_load(&p, pca_path, &err)) rc = cli_fail(1, "reduce", "%s", err.msg);
+        else if (p.d_in != d)
+            rc = cli_fail(1, "reduce", "%s was fitted on %d columns but %s has %d", pca_path, p.d_in, vectors, d);
+        else if (!(y = sail_malloc(sizeof *y * (size_t)n * p.d_out))) rc = cli_fail(1, "reduce", "out of memory");
+        if (!rc) {
+            apps_pca_apply(&p, x, n, y);
+            for (int i = 0; normalize && i < n; i++) {
+                float *r = y + (size_t)i * p.d_out;
+                double s = 0;
+                for (int j = 0; j < p.d_out; j++) s += (double)r[j] * r[j];
+                s = s > 0 ? 1 / sqrt(s) : 0;
+                for (int j = 0; j < p.d_out; j++) r[j] = (float)(r[j] * s);
+            }
+            int64_t shape[2] = {n, p.d_out};
+            if (sail_npy_write_f32(out, y, 2, shape, &err)) rc = cli_fail(1, "reduce", "%s", err.msg);
+        }
+    }
+    apps_pca_free(&p);
+    sail_free(x);
+    sail_free(y);
+    return rc;
+}

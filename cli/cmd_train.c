@@ -1,0 +1,229 @@
+/* cmd_train.c: `sail train` (a new model from a preset and a vocabulary)
+ * and `sail finetune` (from an existing model file). Progress on stderr;
+ * Ctrl-C finishes the current step, writes a checkpoint and exits 130. */
+#include "cli.h"
+#include "train/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage_train[] =
+    "usage: sail train --config tiny|base|large --vocab vocab.txt --train_data_path D.jsonl\n"
+    "                  --output_dir O [options]\n"
+    "       sail train --resume O --train_data_path D.jsonl --output_dir O\n\n"
+    "Trains a new sail model contrastively (symmetric InfoNCE over in-batch negatives)\n"
+    "on text-image and text-text pairs. Writes O/model.gguf at the end and\n"
+    "O/checkpoint.gguf (everything needed to continue exactly) every --save_every steps,\n"
+    "at the end and on Ctrl-C (exit status 130). Data format: docs/TRAINING.md.\n\n";
+static const char usage_finetune[] =
+    "usage: sail finetune --model_name_or_path M.gguf --train_data_path D.jsonl\n"
+    "                     --output_dir O [options]\n\n"
+    "Continues training an existing sail model on new pairs; as `sail train`\n"
+    "otherwise (see sail train --help and docs/TRAINING.md).\n\n";
+static const char usage_opts[] =
+    "  --val_data_path V.jsonl   validation pairs: loss and R@1 after each epoch\n"
+    "  --learning_rate LR        peak learning rate (default 5e-4)\n"
+    "  --num_train_epochs N      epochs (default 3)\n"
+    "  --batch_size B            pairs per micro-batch (default 32)\n"
+    "  --grad_accum K            micro-batches per optimiser step (default 1)\n"
+    "  --warmup_steps N          linear warmup steps, then cosine decay (default 100)\n"
+    "  --min_lr_ratio R          cosine decays to R * LR (default 0)\n"
+    "  --weight_decay W          AdamW decoupled weight decay (default 0.1)\n"
+    "  --max_grad_norm G         global gradient-norm clipping; 0 = off (default 1)\n"
+    "  --matryoshka D1,D2,..     Matryoshka loss dimensions (default: the model's dim)\n"
+    "  --hard_negatives K        from epoch 2 on, batch each pair with its K nearest\n"
+    "                            pairs of other groups (default 0 = random batches)\n"
+    "  --seed S                  weights (new models), shuffling (default 42)\n"
+    "  --save_every N            checkpoint every N steps (default 0: end and Ctrl-C)\n"
+    "  --max_steps N             stop after step N with a checkpoint (resume later)\n"
+    "  --resume DIR|FILE         continue from a checkpoint (its hyper-parameters)\n"
+    "  --threads N               compute threads (default: one per core); resuming\n"
+    "                            with the same count reproduces a run bit for bit\n"
+    "  --workers N               loader threads decoding images ahead (default 2)\n"
+    "  --image_size PX           (train) override the preset's image size, e.g. 64\n"
+    "  --progress_every N        when stderr is not a terminal: a line every N steps\n"
+    "                            (default 10)\n"
+    "Options may be spelled with - or _ (--batch-size = --batch_size).\n";
+
+static volatile sig_atomic_t g_stop;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_stop = 1;
+    signal(SIGINT, SIG_DFL);    /* a second Ctrl-C ends the process at once */
+}
+
+typedef struct progress {
+    int tty, every;
+    double loss_avg;
+    int64_t n;
+} progress;
+
+static void fmt_eta(char *buf, size_t cap, double s) {
+    if (!(s >= 0) || s > 1e7) snprintf(buf, cap, "?");
+    else if (s >= 3600) snprintf(buf, cap, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+static void on_event(void *ud, const sail_train_event *ev) {
+    progress *p = ud;
+    if (ev->kind == SAIL_TRAIN_NOTE) {
+        fprintf(stderr, "%ssail train: %s\n", p->tty ? "\r\033[K" : "", ev->msg);
+    } else if (ev->kind == SAIL_TRAIN_STEP) {
+        p->loss_avg = p->n ? 0.9 * p->loss_avg + 0.1 * ev->loss : ev->loss;
+        p->n++;
+        if (!p->tty && ev->step % p->every && ev->step != ev->total_steps) return;
+        char eta[32];
+        fmt_eta(eta, sizeof eta, ev->eta_s);
+        fprintf(stderr, "%sepoch %d/%d  step %lld/%lld  loss %.4f (avg %.4f)  lr %.2e  |g| %.3g  %.1f pairs/s  ETA %s%s",
+                p->tty ? "\r\033[K" : "", ev->epoch + 1, ev->epochs, (long long)ev->step,
+                (long long)ev->total_steps, ev->loss, p->loss_avg, ev->lr, ev->grad_norm, ev->pairs_per_s, eta,
+                p->tty ? "" : "\n");
+    } else {
+        fprintf(stderr, "%sepoch %d/%d done: train loss %.4f", p->tty ? "\r\033[K" : "", ev->epoch + 1,
+                ev->epochs, ev->loss);
+        if (ev->has_val)
+            fprintf(stderr, "  val loss %.4f  val R@1 %.3f (text->other) %.3f (other->text)", ev->val_loss,
+                    ev->val_r1_ab, ev->val_r1_ba);
+        fputc('\n', stderr);
+    }
+    fflush(stderr);
+}
+
+static int parse_double(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_dims(const char *s, sail_loss_opts *lo) {
+    lo->n_dims = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || v < 1 || v > 65536 || lo->n_dims == 4 || (*end && *end != ',')) return -1;
+        lo->dims[lo->n_dims] = (int)v;
+        lo->weights[lo->n_dims++] = 1.0f;
+        p = *end ? end + 1 : end;
+    }
+    return lo->n_dims ? 0 : -1;
+}
+
+static int load_data(const char *cmd, const char *path, sail_dataset *ds) {
+    sail_error err = {0};
+    if (sail_dataset_load(path, ds, &err)) return cli_fail(1, cmd, "%s", err.msg);
+    if (ds->n_skipped) {
+        fprintf(stderr, "sail %s: %s: skipped %d line%s:\n", cmd, path, ds->n_skipped, ds->n_skipped == 1 ? "" : "s");
+        int shown = SAIL_MIN(ds->n_skipped, SAIL_DATASET_MAX_REPORTS);
+        for (int i = 0; i < shown; i++)
+            fprintf(stderr, "  line %d: %s\n", ds->skipped_lines[i], ds->skipped_why[i]);
+        if (ds->n_skipped > shown) fprintf(stderr, "  ... and %d more\n", ds->n_skipped - shown);
+    }
+    fprintf(stderr, "sail %s: %s: %d pairs (%d text-image, %d text-text)\n", cmd, path, ds->n,
+            ds->n_kind[SAIL_PAIR_IMAGE], ds->n_kind[SAIL_PAIR_TEXT]);
+    return 0;
+}
+
+static int run(int argc, char **argv, int finetune) {
+    const char *cmd = finetune ? "finetune" : "train";
+    if (cli_wants_help(argc, argv)) {
+        fputs(finetune ? usage_finetune : usage_train, stdout);
+        fputs(usage_opts, stdout);
+        return 0;
+    }
+    sail_train_opts o = {.hp = {.lr = 5e-4, .weight_decay = 0.1, .max_grad_norm = 1.0, .beta1 = 0.9,
+                                .beta2 = 0.999, .eps = 1e-8, .epochs = 3, .batch_size = 32,
+                                .warmup_steps = 100, .grad_accum = 1, .seed = 42},
+                         .loader_workers = 2};
+    const char *train_path = NULL, *val_path = NULL, *dims = NULL;
+    progress pr = {.tty = isatty(2), .every = 10};
+    for (int i = 1; i < argc; i++) {
+        char name[64];
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strncmp(a, "--", 2) || strlen(a) >= sizeof name)
+            return cli_fail(2, cmd, "unexpected argument '%s' (see sail %s --help)", a, cmd);
+        snprintf(name, sizeof name, "%s", a + 2);
+        for (char *c = name; *c; c++)
+            if (*c == '-') *c = '_';
+        if (!v) return cli_fail(2, cmd, "option %s needs a value", a);
+        long n;
+        int bad = 0;
+        if (!strcmp(name, "config") && !finetune) o.config = v;
+        else if (!strcmp(name, "vocab") && !finetune) o.vocab_path = v;
+        else if (!strcmp(name, "model_name_or_path") && finetune) o.init_model = v;
+        else if (!strcmp(name, "train_data_path")) train_path = v;
+        else if (!strcmp(name, "val_data_path")) val_path = v;
+        else if (!strcmp(name, "output_dir")) o.output_dir = v;
+        else if (!strcmp(name, "resume")) o.resume = v;
+        else if (!strcmp(name, "matryoshka")) dims = v;
+        else if (!strcmp(name, "learning_rate")) bad = parse_double(v, 1e-12, 10, &o.hp.lr);
+        else if (!strcmp(name, "weight_decay")) bad = parse_double(v, 0, 10, &o.hp.weight_decay);
+        else if (!strcmp(name, "max_grad_norm")) bad = parse_double(v, 0, 1e9, &o.hp.max_grad_norm);
+        else if (!strcmp(name, "min_lr_ratio")) bad = parse_double(v, 0, 1, &o.hp.min_lr_ratio);
+        else if (!strcmp(name, "num_train_epochs")) { bad = cli_parse_int(v, 1, 100000, &n); o.hp.epochs = (int)n; }
+        else if (!strcmp(name, "batch_size")) { bad = cli_parse_int(v, 2, 65536, &n); o.hp.batch_size = (int)n; }
+        else if (!strcmp(name, "grad_accum")) { bad = cli_parse_int(v, 1, 65536, &n); o.hp.grad_accum = (int)n; }
+        else if (!strcmp(name, "warmup_steps")) { bad = cli_parse_int(v, 0, 1L << 30, &n); o.hp.warmup_steps = (int)n; }
+        else if (!strcmp(name, "hard_negatives")) { bad = cli_parse_int(v, 0, 65535, &n); o.hp.hard_negatives = (int)n; }
+        else if (!strcmp(name, "seed")) { bad = cli_parse_int(v, 0, 0x7fffffffL, &n); o.hp.seed = (uint64_t)n; }
+        else if (!strcmp(name, "save_every")) { bad = cli_parse_int(v, 0, 1L << 30, &n); o.save_every = (int)n; }
+        else if (!strcmp(name, "max_steps")) { bad = cli_parse_int(v, 0, 1L << 40, &n); o.max_steps = n; }
+        else if (!strcmp(name, "threads")) { bad = cli_parse_int(v, 0, 1024, &n); o.threads = (int)n; }
+        else if (!strcmp(name, "workers")) { bad = cli_parse_int(v, 1, 64, &n); o.loader_workers = (int)n; }
+        else if (!strcmp(name, "image_size") && !finetune) { bad = cli_parse_int(v, 16, 4096, &n); o.image_size = (int)n; }
+        else if (!strcmp(name, "progress_every")) { bad = cli_parse_int(v, 1, 1L << 30, &n); pr.every = (int)n; }
+        else return cli_fail(2, cmd, "unknown option '%s' (see sail %s --help)", a, cmd);
+        if (bad) return cli_fail(2, cmd, "bad value '%s' for %s (see sail %s --help)", v, a, cmd);
+        i++;
+    }
+    if (!train_path || !o.output_dir)
+        return cli_fail(2, cmd, "--train_data_path and --output_dir are required (see sail %s --help)", cmd);
+    if (!o.resume && !finetune && (!o.config || !o.vocab_path))
+        return cli_fail(2, cmd, "--config and --vocab are required for a new model (or --resume)");
+    if (!o.resume && finetune && !o.init_model)
+        return cli_fail(2, cmd, "--model_name_or_path is required (or --resume)");
+    if (dims && parse_dims(dims, &o.lo))
+        return cli_fail(2, cmd, "--matryoshka needs 1 to 4 comma-separated dimensions, not '%s'", dims);
+    sail_dataset train = {0}, val = {0};
+    int rc = load_data(cmd, train_path, &train);
+    if (!rc && val_path) rc = load_data(cmd, val_path, &val);
+    if (rc) {
+        sail_dataset_free(&train);
+        return rc;
+    }
+    o.train = &train;
+    o.val = val_path ? &val : NULL;
+    o.stop = &g_stop;
+    o.cb = on_event;
+    o.ud = &pr;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sail_error err = {0};
+    int stopped = 0;
+    sail_status s = sail_train(&o, &stopped, &err);
+    signal(SIGINT, SIG_DFL);
+    sail_dataset_free(&train);
+    sail_dataset_free(&val);
+    if (s) return cli_fail(1, cmd, "%s", err.msg);
+    if (stopped && g_stop) {
+        fprintf(stderr, "sail %s: interrupted; continue with --resume %s\n", cmd, o.output_dir);
+        return 130;
+    }
+    if (stopped) fprintf(stderr, "sail %s: stopped at --max_steps; continue with --resume %s\n", cmd, o.output_dir);
+    return 0;
+}
+
+int cmd_train(int argc, char **argv) { return run(argc, argv, 0); }
+int cmd_finetune(int argc, char **argv) { return run(argc, argv, 1); }

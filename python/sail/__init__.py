@@ -1,0 +1,443 @@
+"""sail: omni-modal embeddings (Chinese/English text and images in one vector
+space) from Python, through ctypes over the C library (build/libsail.so).
+Nothing to compile; needs numpy, and PIL only to pass PIL images.
+
+    import sail
+    m = sail.Model("model.gguf")
+    v = m.embed_text(["红色连衣裙", "a red dress"])      # (2, 512) float32, unit rows
+    w = m.embed_image(["shoe.jpg", PIL.Image.open("dress.png")])
+    j = m.embed(text="黑色高帮运动鞋", image="shoe.jpg")    # one fused text+image vector
+    ix = sail.Index("items.idx")
+    for hit in ix.search(v[0], k=5)[0]:
+        print(hit.id, hit.score, hit.payload)
+
+The library is found at $SAIL_LIB, else ../../build/libsail.so relative to
+this file (the repository layout). Errors raise sail.SailError with the
+library's message.
+"""
+import ctypes
+import io
+import json
+import os
+from collections import namedtuple
+
+import numpy as np
+
+__all__ = ["Model", "Index", "Hit", "SailError", "cosine", "version"]
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_LIB_PATH = os.environ.get("SAIL_LIB") or os.path.join(_HERE, "..", "..", "build", "libsail.so")
+
+
+class SailError(RuntimeError):
+    """A failed library call; str(e) is the library's message and e.status its
+    status name ("invalid argument", "format error", ...)."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+class _Error(ctypes.Structure):
+    _fields_ = [("status", ctypes.c_int), ("msg", ctypes.c_char * 512)]
+
+
+class _IndexOptions(ctypes.Structure):
+    _fields_ = [("dim", ctypes.c_int), ("metric", ctypes.c_int), ("storage", ctypes.c_int),
+                ("kind", ctypes.c_int), ("M", ctypes.c_int), ("ef_construction", ctypes.c_int),
+                ("ef_search", ctypes.c_int), ("seed", ctypes.c_uint64), ("n_threads", ctypes.c_int),
+                ("deterministic", ctypes.c_int), ("create", ctypes.c_int)]
+
+
+class _SearchOptions(ctypes.Structure):
+    _fields_ = [("filter", ctypes.c_char_p), ("ef_search", ctypes.c_int), ("exact", ctypes.c_int),
+                ("no_payload", ctypes.c_int)]
+
+
+class _Hit(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint64), ("score", ctypes.c_float), ("payload", ctypes.c_char_p)]
+
+
+class _Results(ctypes.Structure):
+    _fields_ = [("n_queries", ctypes.c_int), ("k", ctypes.c_int), ("counts", ctypes.POINTER(ctypes.c_int)),
+                ("hits", ctypes.POINTER(_Hit))]
+
+
+class _IndexInfo(ctypes.Structure):
+    _fields_ = [("dim", ctypes.c_int), ("metric", ctypes.c_int), ("storage", ctypes.c_int), ("kind", ctypes.c_int),
+                ("M", ctypes.c_int), ("ef_construction", ctypes.c_int), ("ef_search", ctypes.c_int),
+                ("seed", ctypes.c_uint64), ("count", ctypes.c_size_t), ("tombstones", ctypes.c_size_t),
+                ("memory_bytes", ctypes.c_size_t), ("log_bytes", ctypes.c_uint64)]
+
+
+_lib = None
+
+
+def _load():
+    global _lib
+    if _lib is not None:
+        return _lib
+    if not os.path.exists(_LIB_PATH):
+        raise SailError("io error", "%s is missing: build it with `make` (or set SAIL_LIB)" % _LIB_PATH)
+    L = ctypes.CDLL(_LIB_PATH)
+    P, I, S, F = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t, ctypes.POINTER(ctypes.c_float)
+    E = ctypes.POINTER(_Error)
+    CP = ctypes.POINTER(ctypes.c_char_p)
+    sigs = {
+        "sail_version": (ctypes.c_char_p, []),
+        "sail_status_name": (ctypes.c_char_p, [I]),
+        "sail_model_load": (P, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), E]),
+        "sail_model_free": (None, [P]),
+        "sail_model_dim": (I, [P]),
+        "sail_model_text_context": (I, [P]),
+        "sail_model_image_size": (I, [P]),
+        "sail_model_describe": (ctypes.c_char_p, [P]),
+        "sail_embed_texts": (I, [P, CP, I, I, F, E]),
+        "sail_embed_image_files": (I, [P, CP, I, I, F, E]),
+        "sail_embed_images_rgb": (I, [P, ctypes.POINTER(ctypes.c_uint8), I, I, I, I, F, E]),
+        "sail_embed_image_bytes": (I, [P, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(S), I, I, F, E]),
+        "sail_embed_pairs": (I, [P, CP, CP, I, I, F, E]),
+        "sail_image_bytes_tensor": (I, [P, ctypes.c_void_p, S, ctypes.c_int64, F, E]),
+        "sail_embed_joint_tensors": (I, [P, ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int), F, I, I,
+                                         F, E]),
+        "sail_tokenize": (I, [P, ctypes.c_char_p, S, ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int), E]),
+    }
+    index_sigs = {
+        "sail_index_open": (P, [ctypes.c_char_p, ctypes.POINTER(_IndexOptions), E]),
+        "sail_index_close": (I, [P, E]),
+        "sail_index_add": (I, [P, ctypes.POINTER(ctypes.c_uint64), F, CP, I, E]),
+        "sail_index_delete": (I, [P, ctypes.POINTER(ctypes.c_uint64), I, ctypes.POINTER(ctypes.c_int), E]),
+        "sail_index_search": (I, [P, F, I, I, ctypes.POINTER(_SearchOptions), ctypes.POINTER(ctypes.POINTER(_Results)),
+                                  E]),
+        "sail_index_results_free": (None, [ctypes.POINTER(_Results)]),
+        "sail_index_get_info": (None, [P, ctypes.POINTER(_IndexInfo)]),
+        "sail_metric_parse": (I, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]),
+        "sail_index_kind_parse": (I, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]),
+        "sail_storage_parse": (I, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]),
+    }
+    for table, required in ((sigs, True), (index_sigs, False)):
+        for name, (res, args) in table.items():
+            fn = getattr(L, name, None)
+            if fn is None:
+                if required:
+                    raise SailError("unsupported", "%s lacks %s: rebuild it" % (_LIB_PATH, name))
+                continue
+            fn.restype = res
+            fn.argtypes = args
+    _lib = L
+    return L
+
+
+def _check(status, err):
+    if status:
+        raise SailError(_load().sail_status_name(status).decode(), err.msg.decode("utf-8", "replace"))
+
+
+def _fptr(a):
+    return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+
+
+def _cstrs(items):
+    arr = (ctypes.c_char_p * len(items))()
+    arr[:] = items
+    return arr
+
+
+def version():
+    """The linked library's version string."""
+    return _load().sail_version().decode()
+
+
+def cosine(a, b):
+    """Cosine similarity of two vectors (or row-wise for two (n, d) arrays)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+class Model:
+    """A sail model file (GGUF), memory-mapped. Calls on one Model are
+    serialised by the library; use one Model per thread for parallelism."""
+
+    def __init__(self, path, threads=0):
+        """Load `path`; `threads` compute threads (0 = one per core)."""
+        L = _load()
+        err = _Error()
+        opts = ctypes.c_int(int(threads))
+        self._m = L.sail_model_load(os.fsencode(path), ctypes.byref(opts), ctypes.byref(err))
+        if not self._m:
+            _check(err.status or 1, err)
+        self.path = os.fspath(path)
+        self.dim = L.sail_model_dim(self._m)                    # output dimension of the vectors
+        self.context = L.sail_model_text_context(self._m)       # max tokens, [CLS]/[SEP] included
+        self.image_size = L.sail_model_image_size(self._m)      # side of the vision encoder's input
+
+    def close(self):
+        """Free the model (also done when it is garbage-collected)."""
+        if getattr(self, "_m", None):
+            _load().sail_model_free(self._m)
+            self._m = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def describe(self):
+        """The model's configuration as a dict of strings."""
+        s = _load().sail_model_describe(self._m).decode()
+        return dict(kv.split("=", 1) for kv in s.split() if "=" in kv)
+
+    def _out(self, n, dim):
+        d = dim or self.dim
+        if not 0 < d <= self.dim:
+            raise SailError("invalid argument", "dim %d is out of range 1..%d" % (d, self.dim))
+        return np.empty((n, d), np.float32), d
+
+    def tokenize(self, text):
+        """Token ids the model receives for `text` ([CLS] ... [SEP], truncated)."""
+        b = text.encode("utf-8")
+        ids = (ctypes.c_int32 * self.context)()
+        n = ctypes.c_int()
+        err = _Error()
+        _check(_load().sail_tokenize(self._m, b, len(b), ids, ctypes.byref(n), ctypes.byref(err)), err)
+        return list(ids[:n.value])
+
+    def embed_text(self, texts, dim=0):
+        """Embed a string or a list of strings; returns (n, dim) float32 unit
+        rows (dim 0 = the model's; smaller = Matryoshka prefix)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        enc = [t.encode("utf-8") for t in texts]
+        if any(b"\0" in b for b in enc):
+            raise SailError("invalid argument", "a text contains a NUL character")
+        out, d = self._out(len(enc), dim)
+        err = _Error()
+        if enc:
+            _check(_load().sail_embed_texts(self._m, _cstrs(enc), len(enc), d, _fptr(out), ctypes.byref(err)), err)
+        return out
+
+    def _image_tensor(self, img):
+        """A PIL image, an (h, w, 3) uint8 array or encoded bytes -> the
+        preprocessed (3, s, s) tensor."""
+        data = _image_bytes(img)
+        s = self.image_size
+        t = np.empty((3, s, s), np.float32)
+        err = _Error()
+        _check(_load().sail_image_bytes_tensor(self._m, data, len(data), 0, _fptr(t), ctypes.byref(err)), err)
+        return t
+
+    def embed_image(self, images, dim=0):
+        """Embed images: file paths, PIL images, (h, w, 3) uint8 arrays or
+        encoded bytes (JPEG/PNG/WebP/PPM), alone or in a list. Returns
+        (n, dim) float32 unit rows."""
+        if not isinstance(images, (list, tuple)):
+            images = [images]
+        out, d = self._out(len(images), dim)
+        L, err = _load(), _Error()
+        if images and all(isinstance(i, (str, os.PathLike)) for i in images):
+            paths = [os.fsencode(p) for p in images]
+            _check(L.sail_embed_image_files(self._m, _cstrs(paths), len(paths), d, _fptr(out), ctypes.byref(err)), err)
+            return out
+        for k, img in enumerate(images):
+            if isinstance(img, (str, os.PathLike)):
+                out[k] = self.embed_image([img], dim=d)[0]
+                continue
+            data = _image_bytes(img)
+            buf = ctypes.c_char_p(data)
+            ptrs = (ctypes.c_void_p * 1)(ctypes.cast(buf, ctypes.c_void_p))
+            sizes = (ctypes.c_size_t * 1)(len(data))
+            row = np.empty((1, d), np.float32)
+            _check(L.sail_embed_image_bytes(self._m, ptrs, sizes, 1, d, _fptr(row), ctypes.byref(err)), err)
+            out[k] = row[0]
+        return out
+
+    def embed(self, text=None, image=None, dim=0):
+        """Embed text, image, or both. With both, text[i] and image[i] are
+        fused into ONE vector each (a joint input, e.g. a title and its
+        cover). Single values or equal-length lists; returns (n, dim)."""
+        if image is None:
+            if text is None:
+                raise SailError("invalid argument", "give text, image or both")
+            return self.embed_text(text, dim)
+        if text is None:
+            return self.embed_image(image, dim)
+        texts = [text] if isinstance(text, str) else list(text)
+        images = list(image) if isinstance(image, (list, tuple)) else [image]
+        if len(texts) != len(images):
+            raise SailError("invalid argument", "%d texts but %d images" % (len(texts), len(images)))
+        out, d = self._out(len(texts), dim)
+        if not texts:
+            return out
+        L, err = _load(), _Error()
+        if all(isinstance(i, (str, os.PathLike)) for i in images):
+            t = [x.encode("utf-8") for x in texts]
+            p = [os.fsencode(x) for x in images]
+            _check(L.sail_embed_pairs(self._m, _cstrs(t), _cstrs(p), len(t), d, _fptr(out), ctypes.byref(err)), err)
+            return out
+        ids = []
+        lens = []
+        for x in texts:
+            tok = self.tokenize(x)
+            ids += tok
+            lens.append(len(tok))
+        chw = np.stack([self._image_tensor(open(i, "rb").read() if isinstance(i, (str, os.PathLike)) else i)
+                        for i in images])
+        ids_a = (ctypes.c_int32 * len(ids))(*ids)
+        lens_a = (ctypes.c_int * len(lens))(*lens)
+        _check(L.sail_embed_joint_tensors(self._m, ids_a, lens_a, _fptr(np.ascontiguousarray(chw)), len(texts), d,
+                                          _fptr(out), ctypes.byref(err)), err)
+        return out
+
+
+def _image_bytes(img):
+    """Encoded image bytes for bytes, a PIL image or an (h, w, 3) uint8 array
+    (the last two as lossless PNG, so pixels arrive unchanged)."""
+    if isinstance(img, (bytes, bytearray, memoryview)):
+        return bytes(img)
+    if isinstance(img, np.ndarray):
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            raise SailError("invalid argument", "an image array must be (h, w, 3) uint8, not %s %s"
+                            % (img.shape, img.dtype))
+        h, w = img.shape[:2]
+        return b"P6\n%d %d\n255\n" % (w, h) + np.ascontiguousarray(img).tobytes()
+    if hasattr(img, "convert") and hasattr(img, "save"):
+        f = io.BytesIO()
+        img.convert("RGB").save(f, format="PNG")
+        return f.getvalue()
+    raise SailError("invalid argument", "an image must be a path, PIL image, uint8 array or bytes, not %s"
+                    % type(img).__name__)
+
+
+Hit = namedtuple("Hit", "id score payload")
+Hit.__doc__ = "One search result: item id, score (cosine/inner product, or squared L2), payload dict."
+
+
+def _enum(parse, name, value):
+    v = ctypes.c_int()
+    if parse(value.encode(), ctypes.byref(v)):
+        raise SailError("invalid argument", "unknown %s '%s'" % (name, value))
+    return v.value
+
+
+class Index:
+    """A vector index directory (see docs/INDEX.md): items with a 64-bit id,
+    a vector and a JSON payload, searched exactly or with HNSW. Adds and
+    deletes are durable when they return."""
+
+    def __init__(self, path, create=False, dim=None, metric="cosine", kind="exact", storage="f32", threads=0):
+        """Open the index at `path`; with create=True and no index there, make
+        one of `dim` dimensions (metric cosine|ip|l2, kind exact|hnsw,
+        storage f32|f16|int8)."""
+        L = _load()
+        if not hasattr(L, "sail_index_open"):
+            raise SailError("unsupported", "%s was built without the vector index" % _LIB_PATH)
+        o = _IndexOptions()
+        o.create = int(create)
+        o.n_threads = int(threads)
+        if create:
+            if not dim:
+                raise SailError("invalid argument", "creating an index needs dim")
+            o.dim = int(dim)
+            o.metric = _enum(L.sail_metric_parse, "metric", metric)
+            o.kind = _enum(L.sail_index_kind_parse, "index kind", kind)
+            o.storage = _enum(L.sail_storage_parse, "storage", storage)
+            o.seed = 1
+        err = _Error()
+        self._ix = L.sail_index_open(os.fsencode(path), ctypes.byref(o), ctypes.byref(err))
+        if not self._ix:
+            _check(err.status or 1, err)
+        self.path = os.fspath(path)
+
+    @property
+    def info(self):
+        """dim, metric, kind, count ... as a dict."""
+        i = _IndexInfo()
+        _load().sail_index_get_info(self._ix, ctypes.byref(i))
+        return {f: getattr(i, f) for f, _ in i._fields_}
+
+    @property
+    def dim(self):
+        """Dimension of the stored vectors."""
+        return self.info["dim"]
+
+    def __len__(self):
+        return self.info["count"]
+
+    def add(self, ids, vectors, payloads=None):
+        """Add (or replace) items: ids (n,), vectors (n, dim), payloads a list
+        of dicts (or JSON strings, or None)."""
+        ids = np.ascontiguousarray(np.atleast_1d(ids), np.uint64)
+        vec = np.ascontiguousarray(np.atleast_2d(vectors), np.float32)
+        n = len(ids)
+        if vec.shape != (n, self.dim):
+            raise SailError("invalid argument", "vectors are %s; expected (%d, %d)" % (vec.shape, n, self.dim))
+        pl = None
+        if payloads is not None:
+            if len(payloads) != n:
+                raise SailError("invalid argument", "%d payloads for %d ids" % (len(payloads), n))
+            pl = _cstrs([None if p is None else (p if isinstance(p, str) else json.dumps(p, ensure_ascii=False))
+                         .encode("utf-8") for p in payloads])
+        err = _Error()
+        _check(_load().sail_index_add(self._ix, ids.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), _fptr(vec), pl,
+                                      n, ctypes.byref(err)), err)
+
+    def delete(self, ids):
+        """Delete ids; returns how many were present."""
+        ids = np.ascontiguousarray(np.atleast_1d(ids), np.uint64)
+        n = ctypes.c_int()
+        err = _Error()
+        _check(_load().sail_index_delete(self._ix, ids.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), len(ids),
+                                         ctypes.byref(n), ctypes.byref(err)), err)
+        return n.value
+
+    def search(self, queries, k=10, filter=None, exact=False, ef_search=0):
+        """The k nearest items of each query ((dim,) or (n, dim)); filter is
+        {"field": value} (payload fields that must be equal) or the library's
+        "field=value,..." text. Returns one list of Hit per query, best first."""
+        q = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
+        if q.shape[1] != self.dim:
+            raise SailError("invalid argument", "queries have %d dimensions; the index has %d" % (q.shape[1], self.dim))
+        if isinstance(filter, dict):
+            filter = ",".join("%s=%s" % (f, json.dumps(v) if isinstance(v, bool) else v) for f, v in filter.items())
+        o = _SearchOptions(filter.encode("utf-8") if filter else None, int(ef_search), int(exact), 0)
+        res = ctypes.POINTER(_Results)()
+        L, err = _load(), _Error()
+        _check(L.sail_index_search(self._ix, _fptr(q), len(q), int(k), ctypes.byref(o), ctypes.byref(res),
+                                   ctypes.byref(err)), err)
+        try:
+            r = res.contents
+            out = []
+            for qi in range(r.n_queries):
+                hits = []
+                for j in range(r.counts[qi]):
+                    h = r.hits[qi * r.k + j]
+                    p = h.payload
+                    hits.append(Hit(int(h.id), float(h.score), json.loads(p.decode("utf-8")) if p else None))
+                out.append(hits)
+            return out
+        finally:
+            L.sail_index_results_free(res)
+
+    def close(self):
+        """Snapshot (if the log holds records) and close."""
+        if getattr(self, "_ix", None):
+            err = _Error()
+            st = _load().sail_index_close(self._ix, ctypes.byref(err))
+            self._ix = None
+            _check(st, err)
+
+    def __del__(self):
+        try:
+            self.close()
+        except SailError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,60 @@
+#!/bin/sh
+# make model: trains the shipped default model, models/sail-tiny.gguf, from
+# nothing but this repository and Debian packages:
+#   1. data:  `sail data shapes` (procedural scenes, en/zh captions) and
+#             `sail data emoji` (Noto Color Emoji + Unicode/CLDR names);
+#   2. vocab: `sail vocab train` on the training captions only;
+#   3. train: `sail train` (contrastive, Matryoshka 512/256/128);
+#   4. store: `sail quantize --type f16` (the repo keeps files small);
+#   5. eval:  `sail eval` on every test split, tables in $OUT/eval.md.
+# Everything generated stays under $OUT (default build/model).
+# Knobs (environment): SHAPES_N, EPOCHS, BATCH, LR, HARD, THREADS, SEED, OUT.
+set -e
+cd "$(dirname "$0")/.."
+SAIL=${SAIL:-./sail}
+OUT=${OUT:-build/model}
+SHAPES_N=${SHAPES_N:-16000}
+EPOCHS=${EPOCHS:-4}
+BATCH=${BATCH:-64}
+LR=${LR:-5e-4}
+HARD=${HARD:-8}
+SEED=${SEED:-1}
+SIZE=64
+THREADS=${THREADS:-0}
+command -v jq >/dev/null || { echo "make model: jq is missing (sh scripts/install-deps.sh)" >&2; exit 1; }
+mkdir -p "$OUT" models
+start=$(date +%s)
+
+echo "== data" >&2
+[ -f "$OUT/shapes/train.jsonl" ] || $SAIL data shapes -n "$SHAPES_N" --seed "$SEED" --size $SIZE -o "$OUT/shapes"
+[ -f "$OUT/emoji/train.jsonl" ] || $SAIL data emoji --size $SIZE -o "$OUT/emoji"
+# One manifest per split, image paths rewritten relative to $OUT.
+rel() { jq -c --arg d "$1/" '.image = $d + .image' "$OUT/$1/$2.jsonl"; }
+{ rel shapes train; rel emoji train; } > "$OUT/train.jsonl"
+rel shapes val > "$OUT/val.jsonl"
+
+echo "== vocabulary (training captions only)" >&2
+jq -r .text "$OUT/train.jsonl" > "$OUT/corpus.txt"
+$SAIL vocab train --corpus "$OUT/corpus.txt" --size 4000 -o "$OUT/vocab.txt"
+
+echo "== train" >&2
+resume=""
+[ -f "$OUT/run/checkpoint.gguf" ] && resume="--resume $OUT/run"
+[ -n "$resume" ] || rm -rf "$OUT/run"
+threads=""
+[ "$THREADS" -gt 0 ] && threads="--threads $THREADS"
+# shellcheck disable=SC2086
+$SAIL train --config tiny --vocab "$OUT/vocab.txt" --image_size $SIZE \
+    --train_data_path "$OUT/train.jsonl" --val_data_path "$OUT/val.jsonl" --output_dir "$OUT/run" \
+    --batch_size "$BATCH" --learning_rate "$LR" --num_train_epochs "$EPOCHS" --warmup_steps 100 \
+    --weight_decay 0.1 --matryoshka 512,256,128 --hard_negatives "$HARD" --seed "$SEED" \
+    --save_every 100 $threads $resume
+
+echo "== store (f16)" >&2
+$SAIL quantize "$OUT/run/model.gguf" --type f16 -o models/sail-tiny.gguf
+trained=$(date +%s)
+
+echo "== evaluate" >&2
+sh scripts/eval-model.sh models/sail-tiny.gguf "$OUT" > "$OUT/eval.md"
+cat "$OUT/eval.md"
+echo "make model: $(( (trained - start) / 60 )) min to train, models/sail-tiny.gguf $(wc -c < models/sail-tiny.gguf) bytes" >&2

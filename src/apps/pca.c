@@ -1,0 +1,211 @@
+/* pca.c: principal component analysis for `sail reduce`. The covariance is
+ * accumulated in double from float GEMMs over row blocks of the centred
+ * data, and its top eigenpairs come from LAPACK's dsyevr (MRRR; OpenBLAS or
+ * reference LAPACK from Debian), which is both faster and more trustworthy
+ * than a hand-written eigensolver.
+ *
+ * File format (little-endian), see docs/APPS.md:
+ *   0   8          magic "SAILPCA1"
+ *   8   4          u32 d_in
+ *   12  4          u32 d_out (1 <= d_out <= d_in)
+ *   16  8          f64 total variance
+ *   24  8 d_out    f64 variance per component (non-increasing, >= 0)
+ *   ..  4 d_in     f32 mean
+ *   ..  4 d_out d_in  f32 components, row-major */
+#include "apps/apps.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+/* LAPACK (Fortran ABI; the trailing size_t are the hidden lengths of the
+ * character arguments). */
+void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n, double *a,
+             const int *lda, const double *vl, const double *vu, const int *il, const int *iu,
+             const double *abstol, int *m, double *w, double *z, const int *ldz, int *isuppz,
+             double *work, const int *lwork, int *iwork, const int *liwork, int *info, size_t,
+             size_t, size_t);
+
+#define ROWS 4096
+static const char magic[8] = {'S', 'A', 'I', 'L', 'P', 'C', 'A', '1'};
+
+void apps_pca_free(apps_pca *p) {
+    if (!p) return;
+    sail_free(p->mean);
+    sail_free(p->components);
+    sail_free(p->variance);
+    memset(p, 0, sizeof *p);
+}
+
+/* cov (d x d, double) = sum over rows of (x - mean)(x - mean)^T / (n - 1). */
+static sail_status covariance(const float *x, int n, int d, const double *mean, double *cov,
+                              sail_error *err) {
+    int rows = SAIL_MIN(ROWS, n);
+    float *t = sail_malloc((size_t)rows * d * sizeof *t), *g = sail_malloc((size_t)d * d * sizeof *g);
+    if (!t || !g) {
+        sail_free(t);
+        sail_free(g);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for a %d x %d covariance", d, d);
+    }
+    memset(cov, 0, (size_t)d * d * sizeof *cov);
+    for (int i0 = 0; i0 < n; i0 += ROWS) {
+        int m = SAIL_MIN(ROWS, n - i0);
+        /* t (d, m): the block's centred rows, transposed, so the GEMM is t t^T. */
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < d; j++)
+                t[(size_t)j * m + i] = (float)(x[(size_t)(i0 + i) * d + j] - mean[j]);
+        sail_gemm(NULL, d, d, m, t, m, t, m, 1, NULL, 0.0f, g, d);
+        for (size_t e = 0; e < (size_t)d * d; e++) cov[e] += g[e];
+    }
+    double den = n > 1 ? n - 1 : 1;
+    for (size_t e = 0; e < (size_t)d * d; e++) cov[e] /= den;
+    sail_free(t);
+    sail_free(g);
+    return SAIL_OK;
+}
+
+sail_status apps_pca_fit(const float *x, int n, int d, int d_out, apps_pca *p, sail_error *err) {
+    if (n < 2 || d < 1 || d > APPS_MAX_DIM || n > APPS_MAX_ROWS || d_out < 1 || d_out > d)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                              "PCA needs at least 2 rows and 1 <= dim <= %d (n=%d, dim=%d)", d, n, d_out);
+    if (d > 8192)
+        return sail_set_error(err, SAIL_ERR_LIMIT, "PCA of %d columns: the limit is 8192", d);
+    double *mean = sail_calloc((size_t)d, sizeof *mean), *cov = sail_malloc((size_t)d * d * sizeof *cov);
+    double *w = sail_malloc((size_t)d * sizeof *w), *z = sail_malloc((size_t)d * d_out * sizeof *z);
+    int *isuppz = sail_malloc(2 * (size_t)d_out * sizeof *isuppz);
+    double *work = NULL;
+    int *iwork = NULL;
+    apps_pca r = {d, d_out, sail_malloc((size_t)d * sizeof(float)),
+                  sail_malloc((size_t)d_out * d * sizeof(float)),
+                  sail_malloc((size_t)d_out * sizeof(double)), 0};
+    sail_status s = SAIL_OK;
+    if (!mean || !cov || !w || !z || !isuppz || !r.mean || !r.components || !r.variance) {
+        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for PCA of %d columns", d);
+        goto done;
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) mean[j] += x[(size_t)i * d + j];
+    for (int j = 0; j < d; j++) mean[j] /= n;
+    if ((s = covariance(x, n, d, mean, cov, err))) goto done;
+    for (int j = 0; j < d; j++) r.total_variance += cov[(size_t)j * d + j];
+    int il = d - d_out + 1, iu = d, m = 0, info = 0, lwork = -1, liwork = -1, iw_q = 0;
+    double vl = 0, vu = 0, abstol = 0, w_q = 0;
+    dsyevr_("V", "I", "U", &d, cov, &d, &vl, &vu, &il, &iu, &abstol, &m, w, z, &d, isuppz, &w_q,
+            &lwork, &iw_q, &liwork, &info, 1, 1, 1);
+    if (info) { s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "LAPACK dsyevr workspace query failed (info %d)", info); goto done; }
+    lwork = (int)w_q;
+    liwork = iw_q;
+    work = sail_malloc((size_t)lwork * sizeof *work);
+    iwork = sail_malloc((size_t)liwork * sizeof *iwork);
+    if (!work || !iwork) { s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for LAPACK workspace"); goto done; }
+    dsyevr_("V", "I", "U", &d, cov, &d, &vl, &vu, &il, &iu, &abstol, &m, w, z, &d, isuppz, work,
+            &lwork, iwork, &liwork, &info, 1, 1, 1);
+    if (info || m != d_out) {
+        s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "LAPACK dsyevr did not converge (info %d, %d of %d)",
+                           info, m, d_out);
+        goto done;
+    }
+    for (int j = 0; j < d; j++) r.mean[j] = (float)mean[j];
+    /* dsyevr returns ascending eigenvalues; column c of z (column-major). */
+    for (int o = 0; o < d_out; o++) {
+        int c = d_out - 1 - o;
+        const double *v = z + (size_t)c * d;
+        int big = 0;
+        for (int j = 1; j < d; j++)
+            if (fabs(v[j]) > fabs(v[big])) big = j;
+        double sign = v[big] < 0 ? -1 : 1;
+        for (int j = 0; j < d; j++) r.components[(size_t)o * d + j] = (float)(sign * v[j]);
+        r.variance[o] = w[c] > 0 ? w[c] : 0;
+    }
+    *p = r;
+    r.mean = NULL;
+    r.components = NULL;
+    r.variance = NULL;
+done:
+    apps_pca_free(&r);
+    sail_free(mean); sail_free(cov); sail_free(w); sail_free(z); sail_free(isuppz);
+    sail_free(work); sail_free(iwork);
+    return s;
+}
+
+void apps_pca_apply(const apps_pca *p, const float *x, int n, float *out) {
+    int d = p->d_in;
+    for (int i = 0; i < n; i++) {
+        const float *r = x + (size_t)i * d;
+        float *o = out + (size_t)i * p->d_out;
+        for (int c = 0; c < p->d_out; c++) {
+            const float *v = p->components + (size_t)c * d;
+            double s = 0;
+            for (int j = 0; j < d; j++) s += ((double)r[j] - p->mean[j]) * v[j];
+            o[c] = (float)s;
+        }
+    }
+}
+
+sail_status apps_pca_save(const apps_pca *p, const char *path, sail_error *err) {
+    size_t d = (size_t)p->d_in, k = (size_t)p->d_out;
+    size_t len = 24 + 8 * k + 4 * d + 4 * k * d;
+    unsigned char *b = sail_malloc(len), *q = b;
+    if (!b) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    uint32_t di = (uint32_t)d, ko = (uint32_t)k;
+    memcpy(q, magic, 8); q += 8;
+    memcpy(q, &di, 4); q += 4;
+    memcpy(q, &ko, 4); q += 4;
+    memcpy(q, &p->total_variance, 8); q += 8;
+    memcpy(q, p->variance, 8 * k); q += 8 * k;
+    memcpy(q, p->mean, 4 * d); q += 4 * d;
+    memcpy(q, p->components, 4 * k * d);
+    sail_status s = apps_write_file(path, b, len, err);
+    sail_free(b);
+    return s;
+}
+
+sail_status apps_pca_load(apps_pca *p, const char *path, sail_error *err) {
+    unsigned char *b;
+    size_t len;
+    sail_status s = apps_read_file(path, (size_t)1 << 31, &b, &len, err);
+    if (s) return s;
+    uint32_t d = 0, k = 0;
+    apps_pca r = {0};
+    if (len < 24 || memcmp(b, magic, 8)) {
+        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: not a sail PCA file (sail reduce fit writes one)", path);
+        goto done;
+    }
+    memcpy(&d, b + 8, 4);
+    memcpy(&k, b + 12, 4);
+    if (d < 1 || d > 8192 || k < 1 || k > d) {
+        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: bad dimensions %u -> %u", path, d, k);
+        goto done;
+    }
+    if (len != 24 + 8 * (size_t)k + 4 * (size_t)d + 4 * (size_t)k * d) {
+        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: %zu bytes, but %u -> %u needs %zu", path, len, d, k,
+                           24 + 8 * (size_t)k + 4 * (size_t)d + 4 * (size_t)k * d);
+        goto done;
+    }
+    r.d_in = (int)d;
+    r.d_out = (int)k;
+    r.mean = sail_malloc(4 * (size_t)d);
+    r.components = sail_malloc(4 * (size_t)k * d);
+    r.variance = sail_malloc(8 * (size_t)k);
+    if (!r.mean || !r.components || !r.variance) { s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory"); goto done; }
+    const unsigned char *q = b + 16;
+    memcpy(&r.total_variance, q, 8); q += 8;
+    memcpy(r.variance, q, 8 * (size_t)k); q += 8 * (size_t)k;
+    memcpy(r.mean, q, 4 * (size_t)d); q += 4 * (size_t)d;
+    memcpy(r.components, q, 4 * (size_t)k * d);
+    int ok = isfinite(r.total_variance) && r.total_variance >= 0;
+    for (uint32_t i = 0; ok && i < k; i++)
+        ok = isfinite(r.variance[i]) && r.variance[i] >= 0 && (i == 0 || r.variance[i] <= r.variance[i - 1]);
+    for (uint32_t i = 0; ok && i < d; i++) ok = isfinite(r.mean[i]);
+    for (size_t i = 0; ok && i < (size_t)k * d; i++) ok = isfinite(r.components[i]);
+    if (!ok) {
+        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: non-finite or unordered values", path);
+        goto done;
+    }
+    *p = r;
+    memset(&r, 0, sizeof r);
+done:
+    apps_pca_free(&r);
+    sail_free(b);
+    return s;
+}

@@ -1,0 +1,62 @@
+/* semantic_ids.c: residual quantisation for `sail index semantic-ids`. Level
+ * 1 runs k-means on the vectors, each next level on what the previous
+ * levels left unexplained, so an item's code (c1, c2, ...) names a coarse
+ * region first and refines it after: a short discrete id that generative
+ * retrieval and recommenders can use as a token sequence. */
+#include "apps/apps.h"
+
+#include <string.h>
+
+void apps_rq_free(apps_rq *rq) {
+    if (!rq) return;
+    sail_free(rq->codebooks);
+    sail_free(rq->codes);
+    sail_free(rq->mse);
+    memset(rq, 0, sizeof *rq);
+}
+
+sail_status apps_rq_fit(const float *x, int n, int d, int levels, int k, int max_iter,
+                        uint64_t seed, apps_rq *rq, sail_error *err) {
+    if (n < 1 || d < 1 || n > APPS_MAX_ROWS || d > APPS_MAX_DIM || levels < 1 || levels > 16 || k < 1 ||
+        k > APPS_MAX_K)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                              "residual quantisation needs 1..16 levels and a codebook of 1..%d "
+                              "(levels=%d, codebook=%d, n=%d)", APPS_MAX_K, levels, k, n);
+    int ke = SAIL_MIN(k, n);
+    apps_rq r = {levels, ke, d, sail_calloc((size_t)levels * ke * d, sizeof(float)),
+                 sail_malloc((size_t)n * levels * sizeof(int32_t)), sail_malloc((size_t)levels * sizeof(double))};
+    float *res = sail_malloc((size_t)n * d * sizeof *res);
+    if (!r.codebooks || !r.codes || !r.mse || !res) {
+        apps_rq_free(&r);
+        sail_free(res);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for residual quantisation of %d x %d", n, d);
+    }
+    memcpy(res, x, (size_t)n * d * sizeof *res);
+    for (int l = 0; l < levels; l++) {
+        apps_kmeans_result km;
+        sail_status s = apps_kmeans(res, n, d, ke, max_iter, seed + (uint64_t)l, &km, err);
+        if (s) {
+            sail_error_prefix(err, "level %d: ", l + 1);
+            apps_rq_free(&r);
+            sail_free(res);
+            return s;
+        }
+        memcpy(r.codebooks + (size_t)l * ke * d, km.centroids, (size_t)ke * d * sizeof(float));
+        double se = 0;
+        for (int i = 0; i < n; i++) {
+            int c = km.assign[i];
+            r.codes[(size_t)i * levels + l] = c;
+            float *v = res + (size_t)i * d;
+            const float *cv = km.centroids + (size_t)c * d;
+            for (int j = 0; j < d; j++) {
+                v[j] -= cv[j];
+                se += (double)v[j] * v[j];
+            }
+        }
+        r.mse[l] = se / n;
+        apps_kmeans_free(&km);
+    }
+    sail_free(res);
+    *rq = r;
+    return SAIL_OK;
+}

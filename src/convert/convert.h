@@ -1,0 +1,109 @@
+/* convert.h: importing Hugging Face checkpoints (CLIP, Chinese-CLIP, BERT,
+ * ViT) into sail model files. Internal to src/convert; the entry point is
+ * sail_convert in include/sail.h. docs/IMPORT.md describes the mapping. */
+#ifndef SAIL_CONVERT_H
+#define SAIL_CONVERT_H
+
+#include <jansson.h>
+
+#include "format/safetensors.h"
+#include "format/gguf.h"
+#include "model/config.h"
+#include "sail.h"
+
+/* Every tensor of a checkpoint, whatever files it came from. */
+typedef struct hf_source {
+    sail_st_file **st;          /* (n_st) safetensors files */
+    int n_st;
+    struct sail_pt_file *pt;    /* or a pytorch_model.bin */
+    gguf_file *gg;              /* or a clip.cpp GGUF file */
+    sail_st_tensor *gt;         /* (n) its tensors */
+    const sail_st_tensor **t;   /* (n) all tensors */
+    uint8_t *used;              /* (n) consumed by the conversion */
+    int n;
+} hf_source;
+
+/* Open DIR's weights: model.safetensors, the shards named by
+ * model.safetensors.index.json, or pytorch_model.bin (in that order). */
+sail_status hf_source_open(hf_source *src, const char *dir, sail_error *err);
+void hf_source_close(hf_source *src);
+/* A tensor by name, marked used; NULL when absent. */
+const sail_st_tensor *hf_take(hf_source *src, const char *name);
+int hf_has(const hf_source *src, const char *name);
+
+/* The names of one transformer layer's parameters, relative to the layer. */
+typedef struct hf_block_names {
+    const char *q, *k, *v, *out, *norm1, *up, *down, *norm2;
+} hf_block_names;
+
+/* BERT's layer names (BertModel, Chinese-CLIP's text tower). */
+extern const hf_block_names hf_bert_block;
+
+/* How a family's checkpoint names map onto sail's (docs/FORMAT.md). */
+typedef struct hf_map {
+    const char *prefix;                 /* prepended to every name below ("") */
+    const char *alt_prefix;             /* used instead when the checkpoint's names have it ("bert.") */
+    const char *text_layer;             /* printf format with %d, e.g. "text_model.encoder.layers.%d." */
+    const hf_block_names *text_block;
+    const char *vis_layer;
+    const hf_block_names *vis_block;
+    const char *const (*fixed)[2];      /* {sail name, checkpoint name} for the rest */
+    int n_fixed;
+    const char *const *ignore;          /* suffixes of tensors that may stay unused */
+    int n_ignore;
+} hf_map;
+
+/* What a family's config step fills in besides sail_config. */
+typedef struct hf_model {
+    sail_config cfg;
+    hf_map map;
+    int bert_tokenizer;                 /* vocab.txt; else vocab.json + merges.txt */
+} hf_model;
+
+typedef struct hf_options {
+    const char *pool;                   /* "cls", "pooler", "mean" or NULL */
+} hf_options;
+
+/* Writes the tokenizer keys and fills c's special ids. */
+typedef sail_status (*hf_tokenizer_fn)(void *ctx, sail_config *c, gguf_writer *w, sail_error *err);
+
+/* Convert: tokenizer, config, every tensor of src in sail's order (checked
+ * against hm's config), leftovers an error; the file goes to out. what names
+ * the source format in messages. */
+sail_status hf_emit(hf_model *hm, hf_source *src, hf_tokenizer_fn tok, void *tok_ctx, const char *what,
+                    const char *out, sail_error *err);
+
+/* CLIP's BPE from a vocabulary in id order and a merges.txt (first line
+ * dropped); special ids from tokenizer_config.json (tc, may be NULL) or
+ * CLIP's names. */
+sail_status hf_bpe_write(sail_config *c, gguf_writer *w, char **toks, int n, const char *merges_path,
+                         const json_t *tc, sail_error *err);
+
+/* ------------------------------------------------------ config.json -- */
+
+/* An integer / number / string member of obj, or def when absent; a member
+ * of the wrong type is an error naming it (file and key). */
+sail_status hf_int(const json_t *obj, const char *key, int def, int lo, int hi, int *out,
+                   sail_error *err);
+sail_status hf_float(const json_t *obj, const char *key, double def, float *out, sail_error *err);
+/* hidden_act: "gelu" or "quick_gelu"; anything else is SAIL_ERR_UNSUPPORTED. */
+sail_status hf_act(const json_t *obj, const char *def, sail_act *out, sail_error *err);
+/* A transformer tower's sizes (hidden_size, num_hidden_layers, ...). */
+sail_status hf_tower(const json_t *obj, const sail_tower *defaults, sail_tower *t, sail_error *err);
+/* preprocessor_config.json into c's image fields; squash forces a resize to
+ * size x size with no crop (Chinese-CLIP, ViT). */
+sail_status hf_preprocessor(const char *dir, int squash, sail_config *c, sail_error *err);
+/* A JSON file of DIR parsed (object at the top); NULL + err. */
+json_t *hf_json(const char *dir, const char *file, int required, sail_error *err);
+
+/* ------------------------------------------------------- families -- */
+
+sail_status hf_clip_config(const json_t *cfg, int chinese, hf_model *m, sail_error *err);
+sail_status hf_bert_config(const json_t *cfg, const hf_options *o, hf_model *m, sail_error *err);
+/* A clip.cpp GGUF file (monatis/clip.cpp's convert_hf_to_gguf.py) with
+ * o->merges (merges.txt: clip.cpp files carry no BPE merges). */
+sail_status hf_clipcpp_convert(const char *path, const char *out, const sail_convert_options *o,
+                               sail_error *err);
+sail_status hf_vit_config(const json_t *cfg, const hf_options *o, hf_model *m, sail_error *err);
+
+#endif

@@ -1,0 +1,31 @@
+/* quant.h: the element types a model file may store weights in (GGUF F32,
+ * F16, BF16, Q8_0) and the conversions between them and f32. Plain C,
+ * bit-exact with the references the tests compare against: IEEE half with
+ * round-to-nearest-even (numpy's float16), bf16 with round-to-nearest-even
+ * (PyTorch's bfloat16), and ggml's q8_0 block (f16 scale amax/127, then 32
+ * int8 values round(x / scale)). */
+#ifndef SAIL_QUANT_H
+#define SAIL_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { SAIL_Q8_0_BLOCK = 32 };
+
+typedef struct sail_q8_0 {
+    uint16_t d;                 /* f16 scale */
+    int8_t q[SAIL_Q8_0_BLOCK];
+} sail_q8_0;
+
+uint16_t sail_f32_to_f16(float f);
+float sail_f16_to_f32(uint16_t h);
+uint16_t sail_f32_to_bf16(float f);
+float sail_bf16_to_f32(uint16_t h);
+
+/* n must be a multiple of SAIL_Q8_0_BLOCK for q8_0. dst holds the encoded
+ * bytes (gguf_type_nbytes(type, n)). */
+void sail_quantize_row(uint32_t gguf_type, void *dst, const float *src, size_t n);
+/* Decode n values of a GGUF tensor of gguf_type into f32. */
+void sail_dequantize_row(uint32_t gguf_type, float *dst, const void *src, size_t n);
+
+#endif

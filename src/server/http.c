@@ -1,0 +1,411 @@
+/* http.c: the libmicrohttpd side of `sail serve`: start-up, the access
+ * handler (body limits, timeouts, API key, routing, suspend/resume around
+ * the batcher), response helpers, per-request logging and metrics, and the
+ * graceful shutdown on SIGTERM/SIGINT. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------ responses -- */
+
+static enum MHD_Result queue(srv_request *r, int status, struct MHD_Response *resp,
+                             const char *content_type) {
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->srv->stopping) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    r->status = status;
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result srv_send_bytes(srv_request *r, int status, const char *content_type,
+                               const void *data, size_t len, int copy) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, (void *)data, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+    return queue(r, status, resp, content_type);
+}
+
+enum MHD_Result srv_send_json(srv_request *r, int status, json_t *doc) {
+    char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(doc);
+    if (!s) return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+    if (!resp) free(s);
+    return queue(r, status, resp, "application/json");
+}
+
+static const char *error_type(int status) {
+    switch (status) {
+    case 401: return "invalid_request_error";
+    case 404: return "invalid_request_error";
+    case 429: return "rate_limit_error";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+enum MHD_Result srv_send_error(srv_request *r, int status, const char *param, const char *code,
+                               const char *fmt, ...) {
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *e = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", msg, "type", error_type(status),
+                          "param", param ? json_string(param) : json_null(),
+                          "code", code ? json_string(code) : json_null());
+    return srv_send_json(r, status, e);
+}
+
+json_t *srv_parse_body(srv_request *r, enum MHD_Result *ret) {
+    json_error_t je;
+    json_t *doc = r->len ? json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &je) : NULL;
+    if (!r->len) {
+        *ret = srv_send_error(r, 400, NULL, NULL,
+                              "The request body is empty; send a JSON object (Content-Type: application/json).");
+        return NULL;
+    }
+    if (!doc) {
+        *ret = srv_send_error(r, 400, NULL, NULL,
+                              "We could not parse the JSON body of your request: %s (line %d, column %d).",
+                              je.text, je.line, je.column);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        *ret = srv_send_error(r, 400, NULL, NULL, "The JSON body must be an object.");
+        return NULL;
+    }
+    return doc;
+}
+
+/* ------------------------------------------------------ suspend/resume -- */
+
+static void on_jobs_done(void *ud) {
+    srv_request *r = ud;
+    MHD_resume_connection(r->conn);
+}
+
+enum MHD_Result srv_submit_and_suspend(srv_request *r, srv_job *jobs, int n) {
+    r->group.pending = n;
+    r->group.done = on_jobs_done;
+    r->group.ud = r;
+    for (int i = 0; i < n; i++) jobs[i].group = &r->group;
+    srv_server *s = r->srv;
+    /* submit_lock, not lock: libmicrohttpd may hold its own mutexes when it
+     * calls on_completed (which takes lock), and suspending takes them. */
+    pthread_mutex_lock(&s->submit_lock);
+    if (!s->batcher) {
+        pthread_mutex_unlock(&s->submit_lock);
+        return srv_send_error(r, 503, NULL, NULL, "The server is shutting down.");
+    }
+    /* Suspend first: the batcher may finish before this handler returns. */
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+    srv_batcher_submit(s->batcher, jobs, n);
+    pthread_mutex_unlock(&s->submit_lock);
+    return MHD_YES;
+}
+
+/* ------------------------------------------------------------- routing -- */
+
+static srv_endpoint classify(const char *method, const char *url) {
+    if (!strcmp(url, "/v1/embeddings")) return EP_EMBEDDINGS;
+    if (!strcmp(url, "/v1/search")) return EP_SEARCH;
+    if (!strcmp(url, "/v1/items")) return EP_ITEMS_ADD;
+    if (!strncmp(url, "/v1/items/", 10)) {
+        size_t n = strlen(url);
+        if (n > 16 && !strcmp(url + n - 6, "/image")) return EP_ITEM_IMAGE;
+        return EP_ITEMS_DELETE;
+    }
+    if (!strcmp(url, "/healthz")) return EP_HEALTHZ;
+    if (!strcmp(url, "/metrics")) return EP_METRICS;
+    if (!strcmp(url, "/") || !strcmp(url, "/index.html")) return EP_PAGE;
+    (void)method;
+    return EP_OTHER;
+}
+
+static const char *const ep_method[EP_COUNT] = {"POST", "POST", "POST", "DELETE", "GET",
+                                                "GET", "GET", "GET", NULL};
+
+/* Constant-time comparison of the presented key with the configured one:
+ * the time depends only on the configured key's length. */
+static int key_ok(const char *given, const char *key) {
+    size_t kl = strlen(key), gl = given ? strlen(given) : 0;
+    unsigned diff = (unsigned)(gl != kl);
+    for (size_t i = 0; i < kl; i++) diff |= (unsigned char)(i < gl ? given[i] : 0) ^ (unsigned char)key[i];
+    return given && diff == 0;
+}
+
+static enum MHD_Result route_healthz(srv_request *r) {
+    json_t *doc = json_pack("{s:s, s:s, s:i, s:I}", "status", r->srv->stopping ? "stopping" : "ok",
+                            "model", r->srv->model_name, "dim", r->srv->dim,
+                            "index_items", (json_int_t)srv_index_items(r->srv));
+    return srv_send_json(r, r->srv->stopping ? 503 : 200, doc);
+}
+
+static enum MHD_Result route_metrics(srv_request *r) {
+    srv_server *s = r->srv;
+    pthread_mutex_lock(&s->lock);
+    int in_flight = s->in_flight;
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_lock(&s->submit_lock);
+    int depth = s->batcher ? srv_batcher_depth(s->batcher) : 0;
+    pthread_mutex_unlock(&s->submit_lock);
+    char *text = srv_metrics_render(s->mx, depth, srv_index_items(s), in_flight);
+    if (!text) return srv_send_error(r, 500, NULL, NULL, "out of memory rendering metrics");
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) free(text);
+    return queue(r, 200, resp, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static enum MHD_Result dispatch(srv_request *r) {
+    srv_server *s = r->srv;
+    if (r->ep == EP_OTHER)
+        return srv_send_error(r, 404, NULL, "not_found", "Unknown path %s %s.", r->method, r->url);
+    if (strcmp(r->method, ep_method[r->ep]))
+        return srv_send_error(r, 405, NULL, "method_not_allowed", "%s %s is not supported; use %s.",
+                              r->method, r->url, ep_method[r->ep]);
+    int needs_key = s->cfg.api_key && r->ep != EP_PAGE && r->ep != EP_HEALTHZ;
+    if (needs_key) {
+        const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!h)
+            return srv_send_error(r, 401, NULL, "invalid_api_key",
+                                  "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.");
+        if (strncmp(h, "Bearer ", 7) || !key_ok(h + 7, s->cfg.api_key))
+            return srv_send_error(r, 401, NULL, "invalid_api_key", "Incorrect API key provided.");
+    }
+    switch (r->ep) {
+    case EP_EMBEDDINGS: return srv_route_embeddings(r);
+    case EP_SEARCH: return srv_route_search(r);
+    case EP_ITEMS_ADD: return srv_route_items_add(r);
+    case EP_ITEMS_DELETE: return srv_route_items_delete(r);
+    case EP_ITEM_IMAGE: return srv_route_item_image(r);
+    case EP_HEALTHZ: return route_healthz(r);
+    case EP_METRICS: return route_metrics(r);
+    case EP_PAGE: return srv_route_page(r);
+    default: return srv_send_error(r, 404, NULL, "not_found", "Unknown path.");
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
+    srv_server *s = cls;
+    srv_request *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        r->srv = s;
+        r->conn = conn;
+        r->url = url;
+        r->method = method;
+        r->t0 = now_s();
+        r->ep = classify(method, url);
+        *con_cls = r;
+        pthread_mutex_lock(&s->lock);
+        s->in_flight++;
+        pthread_mutex_unlock(&s->lock);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
+            r->started = 1;
+            return srv_send_error(r, 413, NULL, "request_too_large",
+                                  "The request body is %s bytes; the limit is %zu (--max-body).", cl,
+                                  s->cfg.max_body);
+        }
+        return MHD_YES;
+    }
+    if (r->suspended) {
+        r->suspended = 0;
+        return r->resume(r);
+    }
+    if (*upload_size) {
+        /* libmicrohttpd cannot answer before the body is read: an oversized
+         * body is discarded and answered at its end; one that takes longer
+         * than the timeout closes the connection. */
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (r->started) return MHD_YES;
+        if (now_s() - r->t0 > s->cfg.timeout_s) {
+            r->status = 408;
+            return MHD_NO;
+        }
+        if (r->too_big || r->len + n > s->cfg.max_body) {
+            r->too_big = 1;
+            return MHD_YES;
+        }
+        if (r->len + n + 1 > r->cap) {
+            size_t cap = r->cap * 2 > r->len + n + 1 ? r->cap * 2 : r->len + n + 1;
+            char *p = realloc(r->body, cap);
+            if (!p) {
+                r->status = 503;
+                return MHD_NO;
+            }
+            r->body = p;
+            r->cap = cap;
+        }
+        memcpy(r->body + r->len, upload, n);
+        r->len += n;
+        r->body[r->len] = 0;
+        return MHD_YES;
+    }
+    if (r->started) return MHD_YES;
+    r->started = 1;
+    (void)version;
+    if (r->too_big)
+        return srv_send_error(r, 413, NULL, "request_too_large",
+                              "The request body is over the limit of %zu bytes (--max-body).", s->cfg.max_body);
+    return dispatch(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode why) {
+    srv_server *s = cls;
+    srv_request *r = *con_cls;
+    if (!r) return;
+    double dt = now_s() - r->t0;
+    srv_metrics_request(s->mx, r->ep, r->status, dt);
+    if (!s->cfg.quiet) {
+        /* The path is the client's: control bytes would forge log lines. */
+        char url[160];
+        size_t k = 0;
+        for (const char *p = r->url; *p && k + 1 < sizeof url; p++)
+            url[k++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+        url[k] = 0;
+        fprintf(stderr, "%s %s %d %.1f ms%s\n", r->method, url, r->status, dt * 1e3,
+                why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+    }
+    if (r->free_state) r->free_state(r->state);
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (--s->in_flight == 0) pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->lock);
+    (void)conn;
+}
+
+/* ------------------------------------------------------------ start/stop -- */
+
+static const char *base_name(const char *p) {
+    const char *b = strrchr(p, '/');
+    return b ? b + 1 : p;
+}
+
+int srv_run(const srv_config *cfg) {
+    srv_server s = {.cfg = *cfg};
+    sail_error err = {0};
+    sail_load_options lo = {cfg->threads};
+    union { struct sockaddr sa; struct sockaddr_in v4; struct sockaddr_in6 v6; } addr = {0};
+    if (inet_pton(AF_INET, cfg->host, &addr.v4.sin_addr) == 1) {
+        addr.v4.sin_family = AF_INET;
+        addr.v4.sin_port = htons((uint16_t)cfg->port);
+    } else if (inet_pton(AF_INET6, cfg->host, &addr.v6.sin6_addr) == 1) {
+        addr.v6.sin6_family = AF_INET6;
+        addr.v6.sin6_port = htons((uint16_t)cfg->port);
+    } else {
+        fprintf(stderr, "sail serve: --host '%s' is not an IPv4 or IPv6 address\n", cfg->host);
+        return 2;
+    }
+    s.model = sail_model_load(cfg->model_path, &lo, &err);
+    if (!s.model) {
+        fprintf(stderr, "sail serve: %s\n", err.msg);
+        return 1;
+    }
+    s.model_name = base_name(cfg->model_path);
+    s.dim = sail_model_dim(s.model);
+    s.context = sail_model_text_context(s.model);
+    s.image_side = sail_model_image_size(s.model);
+    pthread_mutex_init(&s.lock, NULL);
+    pthread_mutex_init(&s.ids_lock, NULL);
+    pthread_mutex_init(&s.submit_lock, NULL);
+    pthread_cond_init(&s.idle, NULL);
+    int rc = 1;
+    s.mx = srv_metrics_new();
+    if (!s.mx) goto out;
+    if (srv_index_open(&s, &err)) {
+        fprintf(stderr, "sail serve: %s\n", err.msg);
+        goto out;
+    }
+    s.batcher = srv_batcher_new(s.model, cfg->max_batch, cfg->batch_wait_ms, s.mx);
+    if (!s.batcher) goto out;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | (addr.sa.sa_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    s.daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, &s,
+                                MHD_OPTION_SOCK_ADDR, &addr.sa,
+                                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+                                MHD_OPTION_END);
+    if (!s.daemon) {
+        fprintf(stderr, "sail serve: cannot listen on %s port %d: %s\n", cfg->host, cfg->port, strerror(errno));
+        goto out;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s.daemon, MHD_DAEMON_INFO_BIND_PORT);
+    fprintf(stderr, "sail serve: listening on http://%s%s%s:%u (model %s, dim %d, %s)\n",
+            addr.sa.sa_family == AF_INET6 ? "[" : "", cfg->host, addr.sa.sa_family == AF_INET6 ? "]" : "",
+            di ? di->port : (unsigned)cfg->port, s.model_name, s.dim,
+            cfg->index_path ? cfg->index_path : "no index");
+    fflush(stderr);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    while (sigwait(&set, &sig)) {}
+    fprintf(stderr, "sail serve: %s: finishing requests in flight\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* Stop accepting, let every request already received finish, then stop. */
+    pthread_mutex_lock(&s.lock);
+    s.stopping = 1;
+    pthread_mutex_unlock(&s.lock);
+    int lfd = MHD_quiesce_daemon(s.daemon);
+    if (lfd >= 0) close(lfd);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += cfg->timeout_s;
+    pthread_mutex_lock(&s.lock);
+    while (s.in_flight > 0)
+        if (pthread_cond_timedwait(&s.idle, &s.lock, &dl) == ETIMEDOUT) break;
+    int left = s.in_flight;
+    pthread_mutex_unlock(&s.lock);
+    if (left) fprintf(stderr, "sail serve: %d requests still open after %d s; closing them\n", left, cfg->timeout_s);
+    /* Queued jobs run (and resume their connections) before the daemon goes. */
+    pthread_mutex_lock(&s.submit_lock);
+    srv_batcher *b = s.batcher;
+    s.batcher = NULL;
+    pthread_mutex_unlock(&s.submit_lock);
+    srv_batcher_free(b);
+    MHD_stop_daemon(s.daemon);
+    rc = 0;
+out:
+    srv_batcher_free(s.batcher);
+    if (srv_index_close(&s, &err)) {
+        fprintf(stderr, "sail serve: %s\n", err.msg);
+        rc = 1;
+    }
+    srv_metrics_free(s.mx);
+    sail_model_free(s.model);
+    pthread_mutex_destroy(&s.lock);
+    pthread_mutex_destroy(&s.ids_lock);
+    pthread_mutex_destroy(&s.submit_lock);
+    pthread_cond_destroy(&s.idle);
+    if (!rc) fprintf(stderr, "sail serve: stopped\n");
+    return rc;
+}

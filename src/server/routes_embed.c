@@ -1,0 +1,141 @@
+/* routes_embed.c: POST /v1/embeddings, compatible with OpenAI's API.
+ *
+ * Request: {"input": string | [string | [content part, ...], ...],
+ *           "model": any string (echoed), "dimensions": 1..dim,
+ *           "encoding_format": "float" | "base64", "user": ignored}
+ * A list of content parts ({"type": "text", "text": ...},
+ * {"type": "image_url", "image_url": {"url": "data:image/...;base64,..."}})
+ * is ONE joint text+image input. Response: {"object": "list", "data":
+ * [{"object": "embedding", "index": i, "embedding": [...] | "base64"}],
+ * "model": ..., "usage": {"prompt_tokens": n, "total_tokens": n}}. */
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct embed_state {
+    json_t *doc;                /* the request (inputs point into it until prepared) */
+    srv_inputs *in;
+    int base64;
+    char model[128];
+} embed_state;
+
+static void free_state(void *p) {
+    embed_state *st = p;
+    json_decref(st->doc);
+    srv_inputs_free(st->in);
+    free(st);
+}
+
+static json_t *vector_json(const float *v, int dim, int base64) {
+    if (base64) {
+        char *b = srv_base64_encode((const uint8_t *)v, (size_t)dim * sizeof(float));
+        json_t *s = b ? json_string(b) : NULL;
+        free(b);
+        return s;
+    }
+    json_t *a = json_array();
+    for (int i = 0; a && i < dim; i++)
+        if (json_array_append_new(a, json_real(v[i]))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* A job failed in the engine: the input was valid JSON but the model could
+ * not take it (a 400 for limits and bad arguments, a 500 otherwise). */
+enum MHD_Result srv_send_job_error(srv_request *r, const srv_inputs *in) {
+    for (int i = 0; i < in->n; i++) {
+        const srv_job *j = &in->jobs[i];
+        if (!j->status) continue;
+        int bad = j->status == SAIL_ERR_INVALID_ARG || j->status == SAIL_ERR_LIMIT;
+        return srv_send_error(r, bad ? 400 : 500, NULL, NULL, "input %d: %s", i, j->msg);
+    }
+    return MHD_NO;
+}
+
+static enum MHD_Result respond(srv_request *r) {
+    embed_state *st = r->state;
+    srv_inputs *in = st->in;
+    for (int i = 0; i < in->n; i++)
+        if (in->jobs[i].status) return srv_send_job_error(r, in);
+    json_t *data = json_array();
+    for (int i = 0; data && i < in->n; i++) {
+        json_t *v = vector_json(in->jobs[i].out, in->dim, st->base64);
+        json_t *o = v ? json_pack("{s:s, s:i, s:o}", "object", "embedding", "index", i, "embedding", v) : NULL;
+        if (!o || json_array_append_new(data, o)) {
+            json_decref(data);
+            data = NULL;
+        }
+    }
+    if (!data) return srv_send_error(r, 503, NULL, NULL, "out of memory building the response");
+    json_t *doc = json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data, "model", st->model,
+                            "usage", "prompt_tokens", in->tokens, "total_tokens", in->tokens);
+    return srv_send_json(r, 200, doc);
+}
+
+enum MHD_Result srv_route_embeddings(srv_request *r) {
+    srv_server *s = r->srv;
+    enum MHD_Result ret = MHD_NO;
+    json_t *doc = srv_parse_body(r, &ret);
+    if (!doc) return ret;
+    embed_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        json_decref(doc);
+        return srv_send_error(r, 503, NULL, NULL, "out of memory");
+    }
+    st->doc = doc;
+    r->state = st;
+    r->free_state = free_state;
+
+    json_t *input = json_object_get(doc, "input");
+    json_t *model = json_object_get(doc, "model");
+    json_t *fmt = json_object_get(doc, "encoding_format");
+    json_t *dims = json_object_get(doc, "dimensions");
+    if (model && !json_is_string(model))
+        return srv_send_error(r, 400, "model", "invalid_type", "'model' must be a string.");
+    snprintf(st->model, sizeof st->model, "%s", model ? json_string_value(model) : s->model_name);
+    if (fmt && !json_is_null(fmt)) {
+        const char *f = json_string_value(fmt);
+        if (!f || (strcmp(f, "float") && strcmp(f, "base64")))
+            return srv_send_error(r, 400, "encoding_format", "invalid_value",
+                                  "'encoding_format' must be \"float\" or \"base64\".");
+        st->base64 = !strcmp(f, "base64");
+    }
+    int dim = s->dim;
+    if (dims && !json_is_null(dims)) {
+        json_int_t d = json_is_integer(dims) ? json_integer_value(dims) : 0;
+        if (d < 1 || d > s->dim)
+            return srv_send_error(r, 400, "dimensions", "invalid_value",
+                                  "'dimensions' must be an integer from 1 to %d (this model's dimension).", s->dim);
+        dim = (int)d;
+    }
+    if (!input)
+        return srv_send_error(r, 400, "input", "missing_required_parameter", "'input' is a required property.");
+    /* A list whose first element is a content part is one joint input. */
+    int single = json_is_string(input) ||
+                 (json_is_array(input) && json_is_object(json_array_get(input, 0)));
+    if (!single && !json_is_array(input))
+        return srv_send_error(r, 400, "input", "invalid_type",
+                              "'input' must be a string, a list of strings or a list of inputs.");
+    size_t n = single ? 1 : json_array_size(input);
+    if (!n)
+        return srv_send_error(r, 400, "input", "invalid_value", "'input' is an empty list.");
+    if (n > (size_t)s->cfg.max_inputs)
+        return srv_send_error(r, 400, "input", "too_many_inputs",
+                              "'input' has %zu items; the limit is %d per request (--max-inputs).", n,
+                              s->cfg.max_inputs);
+    st->in = srv_inputs_new((int)n, dim);
+    if (!st->in) return srv_send_error(r, 503, NULL, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char param[32];
+        if (single) snprintf(param, sizeof param, "input");
+        else snprintf(param, sizeof param, "input[%zu]", i);
+        json_t *item = single ? input : json_array_get(input, i);
+        if (srv_input_item(r, st->in, (int)i, item, param, &ret)) return ret;
+    }
+    r->resume = respond;
+    return srv_submit_and_suspend(r, st->in->jobs, st->in->n);
+}

@@ -1,0 +1,501 @@
+/* routes_index.c: the endpoints over the vector index (--index DIR).
+ *
+ *   POST /v1/search   {"query": input | "text": T, "image": data URL,
+ *                      "k": 10, "filter": {"field": value, ...}}
+ *                     -> {"object": "list", "data": [{"object": "search_result",
+ *                         "id", "score", "payload", "image_url"?}], "model", "usage"}
+ *   POST /v1/items    {"items": [{"id"?, "text"?, "image"?, "payload"?}]}
+ *                     -> the ids; durable (fsync-ed) before the response
+ *   DELETE /v1/items/{id}       -> {"id", "object": "item", "deleted": true}
+ *   GET /v1/items/{id}/image    the image file named by the item's payload
+ *
+ * A search query is "query" (an OpenAI input item: a string or content
+ * parts) or "text" and/or "image" (a data URL); an item is the latter. Images added over HTTP are stored as
+ * DIR/images/<id>.<ext> and the payload's "source" names that file; clients
+ * cannot set "source" themselves, so GET .../image only ever serves files
+ * that were indexed (by this server or by `sail index`), and only when they
+ * start like an image. */
+#include "common.h"
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { MAX_K = 1000, MAX_SERVED_IMAGE = 64 << 20 };
+#define JS_SAFE_ID (UINT64_C(1) << 53)
+
+/* --------------------------------------------------------- open / close -- */
+
+sail_status srv_index_open(srv_server *s, sail_error *err) {
+    if (!s->cfg.index_path) return SAIL_OK;
+    sail_index_options o = {.dim = s->dim, .metric = SAIL_METRIC_COSINE, .storage = SAIL_STORAGE_F32,
+                            .kind = s->cfg.index_hnsw ? SAIL_INDEX_HNSW : SAIL_INDEX_EXACT,
+                            .n_threads = s->cfg.threads, .create = 1, .seed = 1};
+    s->index = sail_index_open(s->cfg.index_path, &o, err);
+    if (!s->index) return err ? err->status : SAIL_ERR_IO;
+    sail_index_info info;
+    sail_index_get_info(s->index, &info);
+    if (info.dim > s->dim) {
+        sail_index_close(s->index, NULL);
+        s->index = NULL;
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                              "%s holds %d-d vectors but the model makes %d-d ones; use the model the index "
+                              "was built with", s->cfg.index_path, info.dim, s->dim);
+    }
+    s->index_dim = info.dim;
+    size_t n = sail_index_ids(s->index, NULL, 0);
+    uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids) {
+        sail_index_close(s->index, NULL);
+        s->index = NULL;
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory listing %zu index ids", n);
+    }
+    n = sail_index_ids(s->index, ids, n);
+    /* Ids the server assigns continue after the largest below 2^53, so they
+     * stay exact in JavaScript; `sail index add` hashes give larger ones. */
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < JS_SAFE_ID && ids[i] >= s->next_id) s->next_id = ids[i] + 1;
+    free(ids);
+    snprintf(s->image_dir, sizeof s->image_dir, "%s/images", s->cfg.index_path);
+    return SAIL_OK;
+}
+
+sail_status srv_index_close(srv_server *s, sail_error *err) {
+    sail_status st = SAIL_OK;
+    if (s->index) st = sail_index_close(s->index, err);
+    s->index = NULL;
+    return st;
+}
+
+int64_t srv_index_items(srv_server *s) {
+    if (!s->index) return -1;
+    sail_index_info info;
+    sail_index_get_info(s->index, &info);
+    return (int64_t)info.count;
+}
+
+static enum MHD_Result no_index(srv_request *r) {
+    return srv_send_error(r, 404, NULL, "no_index",
+                          "This server has no index; start it with --index DIR to search and add items.");
+}
+
+/* Prepares input i from an object with "input", or "text" and/or "image". */
+static int object_input(srv_request *r, srv_inputs *in, int i, json_t *o, const char *param,
+                        enum MHD_Result *ret) {
+    json_t *item = json_object_get(o, "input"), *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
+    if (item) return srv_input_item(r, in, i, item, param, ret);
+    if ((t && !json_is_string(t)) || (im && !json_is_string(im)) || (!t && !im)) {
+        *ret = srv_send_error(r, 400, param, "invalid_type",
+                              "%s needs \"text\" (a string) and/or \"image\" (a data URL string), or \"input\".",
+                              param);
+        return -1;
+    }
+    return srv_input_set(r, in, i, t ? json_string_value(t) : NULL, t ? json_string_length(t) : 0,
+                         im ? json_string_value(im) : NULL, param, ret);
+}
+
+/* ---------------------------------------------------------------- search -- */
+
+typedef struct search_state {
+    json_t *doc;
+    srv_inputs *in;
+    int k, exact, ef;
+    char *filter;               /* "field=value,..." for sail_index_search */
+} search_state;
+
+static void free_search(void *p) {
+    search_state *st = p;
+    json_decref(st->doc);
+    srv_inputs_free(st->in);
+    free(st->filter);
+    free(st);
+}
+
+/* {"a": "x", "n": 3} -> "a=x,n=3" (sail_index's filter syntax). */
+static char *filter_string(srv_request *r, json_t *f, enum MHD_Result *ret) {
+    size_t cap = 1, at = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(f, key, v) cap += strlen(key) + 2 + (json_is_string(v) ? json_string_length(v) : 32);
+    char *out = calloc(cap, 1);
+    if (!out) {
+        *ret = srv_send_error(r, 503, NULL, NULL, "out of memory");
+        return NULL;
+    }
+    json_object_foreach(f, key, v) {
+        char num[32];
+        const char *val = NULL;
+        if (json_is_string(v)) val = json_string_value(v);
+        else if (json_is_true(v)) val = "true";
+        else if (json_is_false(v)) val = "false";
+        else if (json_is_integer(v)) {
+            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            val = num;
+        }
+        if (!val || !*key || strpbrk(key, ",=") || strchr(val, ',') ||
+            (json_is_string(v) && strlen(val) != json_string_length(v))) {
+            free(out);
+            *ret = srv_send_error(r, 400, "filter", "invalid_value",
+                                  "filter.%s: values are strings, integers or booleans, and neither keys nor "
+                                  "values may contain ',' (keys not '=' either).", key);
+            return NULL;
+        }
+        at += (size_t)snprintf(out + at, cap - at, "%s%s=%s", at ? "," : "", key, val);
+    }
+    return out;
+}
+
+static enum MHD_Result search_respond(srv_request *r) {
+    search_state *st = r->state;
+    srv_server *s = r->srv;
+    if (st->in->jobs[0].status) return srv_send_job_error(r, st->in);
+    sail_search_options so = {.filter = st->filter, .exact = st->exact, .ef_search = st->ef};
+    sail_index_results *res = NULL;
+    sail_error err = {0};
+    if (sail_index_search(s->index, st->in->jobs[0].out, 1, st->k, &so, &res, &err))
+        return srv_send_error(r, err.status == SAIL_ERR_INVALID_ARG ? 400 : 500, NULL, NULL, "search: %s", err.msg);
+    json_t *data = json_array();
+    for (int i = 0; data && i < res->counts[0]; i++) {
+        const sail_index_hit *h = &res->hits[i];
+        json_t *payload = h->payload ? json_loads(h->payload, 0, NULL) : json_object();
+        if (!payload) payload = json_string(h->payload);
+        json_t *o = json_pack("{s:s, s:I, s:f, s:o}", "object", "search_result", "id", (json_int_t)h->id,
+                              "score", (double)h->score, "payload", payload);
+        /* The image's URL spelled by the server: ids over 2^53 (hashes given
+         * by `sail index add`) are not exact as JavaScript numbers. */
+        if (o && json_is_string(json_object_get(payload, "source"))) {
+            char url[64];
+            snprintf(url, sizeof url, "/v1/items/%" PRIu64 "/image", h->id);
+            json_object_set_new(o, "image_url", json_string(url));
+        }
+        if (!o || json_array_append_new(data, o)) {
+            json_decref(data);
+            data = NULL;
+        }
+    }
+    sail_index_results_free(res);
+    if (!data) return srv_send_error(r, 503, NULL, NULL, "out of memory building the response");
+    return srv_send_json(r, 200, json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data,
+                                           "model", s->model_name, "usage", "prompt_tokens", st->in->tokens,
+                                           "total_tokens", st->in->tokens));
+}
+
+enum MHD_Result srv_route_search(srv_request *r) {
+    srv_server *s = r->srv;
+    if (!s->index) return no_index(r);
+    enum MHD_Result ret = MHD_NO;
+    json_t *doc = srv_parse_body(r, &ret);
+    if (!doc) return ret;
+    search_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        json_decref(doc);
+        return srv_send_error(r, 503, NULL, NULL, "out of memory");
+    }
+    st->doc = doc;
+    r->state = st;
+    r->free_state = free_search;
+    json_t *k = json_object_get(doc, "k"), *f = json_object_get(doc, "filter");
+    json_t *exact = json_object_get(doc, "exact"), *ef = json_object_get(doc, "ef_search");
+    st->k = 10;
+    if (k && !json_is_null(k)) {
+        if (!json_is_integer(k) || json_integer_value(k) < 1 || json_integer_value(k) > MAX_K)
+            return srv_send_error(r, 400, "k", "invalid_value", "'k' must be an integer from 1 to %d.", MAX_K);
+        st->k = (int)json_integer_value(k);
+    }
+    if (ef && !json_is_null(ef)) {
+        if (!json_is_integer(ef) || json_integer_value(ef) < 1 || json_integer_value(ef) > 100000)
+            return srv_send_error(r, 400, "ef_search", "invalid_value", "'ef_search' must be an integer from 1 to 100000.");
+        st->ef = (int)json_integer_value(ef);
+    }
+    if (exact && !json_is_boolean(exact))
+        return srv_send_error(r, 400, "exact", "invalid_type", "'exact' must be true or false.");
+    st->exact = json_is_true(exact);
+    if (f && !json_is_null(f)) {
+        if (!json_is_object(f))
+            return srv_send_error(r, 400, "filter", "invalid_type", "'filter' must be an object of payload fields.");
+        if (json_object_size(f) && !(st->filter = filter_string(r, f, &ret))) return ret;
+    }
+    st->in = srv_inputs_new(1, s->index_dim);
+    if (!st->in) return srv_send_error(r, 503, NULL, NULL, "out of memory");
+    json_t *q = json_object_get(doc, "query");
+    if (q ? srv_input_item(r, st->in, 0, q, "query", &ret) : object_input(r, st->in, 0, doc, "query", &ret))
+        return ret;
+    r->resume = search_respond;
+    return srv_submit_and_suspend(r, st->in->jobs, 1);
+}
+
+/* ----------------------------------------------------------------- items -- */
+
+typedef struct items_state {
+    json_t *doc, *items;
+    srv_inputs *in;
+    uint64_t *ids;              /* (in->n) */
+} items_state;
+
+static void free_items(void *p) {
+    items_state *st = p;
+    json_decref(st->doc);
+    srv_inputs_free(st->in);
+    free(st->ids);
+    free(st);
+}
+
+static const char *image_ext(const uint8_t *b, size_t n) {
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) return "jpg";
+    if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) return "png";
+    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return "webp";
+    if (n >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return "ppm";
+    return NULL;
+}
+
+/* Writes bytes to path atomically and durably (temp, fsync, rename). */
+static int write_file(const char *path, const uint8_t *b, size_t n) {
+    char tmp[PATH_MAX_LEN + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, b + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    int ok = off == n && !fsync(fd);
+    ok &= !close(fd);
+    if (!ok || rename(tmp, path)) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stores item i's image (its data URL, already validated) under the index. */
+static int store_image(srv_server *s, uint64_t id, const char *url, char *path, size_t cap) {
+    const char *comma = strchr(url, ',');
+    size_t len = strlen(comma + 1);
+    uint8_t *b = malloc(len / 4 * 3 + 3);
+    long n = b ? srv_base64_decode(comma + 1, len, b) : -1;
+    const char *ext = n > 0 ? image_ext(b, (size_t)n) : NULL;
+    int rc = -1;
+    if (ext && (!mkdir(s->image_dir, 0755) || errno == EEXIST) &&
+        snprintf(path, cap, "%s/%" PRIu64 ".%s", s->image_dir, id, ext) < (int)cap)
+        rc = write_file(path, b, (size_t)n);
+    free(b);
+    return rc;
+}
+
+/* Builds item i's payload text (malloc-ed), storing its image first. */
+static char *item_payload(srv_request *r, items_state *st, int i, char *path, size_t cap,
+                          enum MHD_Result *ret) {
+    srv_server *s = r->srv;
+    json_t *item = json_array_get(st->items, (size_t)i), *t = json_object_get(item, "text");
+    const char *url = json_string_value(json_object_get(item, "image"));
+    json_t *p = json_deep_copy(json_object_get(item, "payload"));
+    if (!p) p = json_object();
+    if (!p) return NULL;
+    if (json_is_string(t) && !json_object_get(p, "text")) json_object_set(p, "text", t);
+    srv_job_kind kind = st->in->jobs[i].kind;
+    json_object_set_new(p, "modality", json_string(kind == JOB_TEXT ? "text" : kind == JOB_IMAGE ? "image"
+                                                                                              : "image+text"));
+    if (url) {
+        if (store_image(s, st->ids[i], url, path, cap)) {
+            json_decref(p);
+            *ret = srv_send_error(r, 500, NULL, NULL, "cannot store the image of item %d under %s: %s", i,
+                                  s->image_dir, strerror(errno));
+            return NULL;
+        }
+        json_object_set_new(p, "source", json_string(path));
+    }
+    char *text = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    return text;
+}
+
+static enum MHD_Result items_respond(srv_request *r) {
+    items_state *st = r->state;
+    srv_server *s = r->srv;
+    size_t n = (size_t)st->in->n, dim = (size_t)s->index_dim;
+    for (size_t i = 0; i < n; i++)
+        if (st->in->jobs[i].status) return srv_send_job_error(r, st->in);
+    float *vecs = malloc(n * dim * sizeof(float));
+    char **payloads = calloc(n, sizeof *payloads);
+    char (*paths)[PATH_MAX_LEN] = calloc(n, sizeof *paths);
+    enum MHD_Result ret = MHD_NO;
+    int ok = vecs && payloads && paths, added = 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        memcpy(vecs + i * dim, st->in->jobs[i].out, dim * sizeof(float));
+        ret = MHD_NO;
+        payloads[i] = item_payload(r, st, (int)i, paths[i], sizeof paths[i], &ret);
+        if (!payloads[i]) {
+            if (ret == MHD_YES) goto out;   /* the error went out already */
+            ok = 0;
+        }
+    }
+    if (!ok) {
+        ret = srv_send_error(r, 503, NULL, NULL, "out of memory adding items");
+        goto out;
+    }
+    sail_error err = {0};
+    if (sail_index_add(s->index, st->ids, vecs, (const char *const *)payloads, (int)n, &err)) {
+        ret = srv_send_error(r, err.status == SAIL_ERR_INVALID_ARG || err.status == SAIL_ERR_LIMIT ? 400 : 500,
+                             NULL, NULL, "adding to the index: %s", err.msg);
+        goto out;
+    }
+    added = 1;
+    json_t *data = json_array();
+    for (size_t i = 0; data && i < n; i++)
+        json_array_append_new(data, json_pack("{s:s, s:I}", "object", "item", "id", (json_int_t)st->ids[i]));
+    ret = srv_send_json(r, 200, json_pack("{s:s, s:o, s:{s:i, s:i}}", "object", "list", "data", data, "usage",
+                                          "prompt_tokens", st->in->tokens, "total_tokens", st->in->tokens));
+out:
+    /* Nothing of a failed batch stays behind (the index applied none of it). */
+    for (size_t i = 0; !added && paths && i < n; i++)
+        if (paths[i][0]) unlink(paths[i]);
+    for (size_t i = 0; payloads && i < n; i++) free(payloads[i]);
+    free(payloads);
+    free(paths);
+    free(vecs);
+    return ret;
+}
+
+enum MHD_Result srv_route_items_add(srv_request *r) {
+    srv_server *s = r->srv;
+    if (!s->index) return no_index(r);
+    enum MHD_Result ret = MHD_NO;
+    json_t *doc = srv_parse_body(r, &ret);
+    if (!doc) return ret;
+    items_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        json_decref(doc);
+        return srv_send_error(r, 503, NULL, NULL, "out of memory");
+    }
+    st->doc = doc;
+    r->state = st;
+    r->free_state = free_items;
+    st->items = json_object_get(doc, "items");
+    size_t n = json_array_size(st->items);
+    if (!json_is_array(st->items) || !n)
+        return srv_send_error(r, 400, "items", "invalid_type", "'items' must be a non-empty list of objects.");
+    if (n > (size_t)s->cfg.max_inputs)
+        return srv_send_error(r, 400, "items", "too_many_inputs", "'items' has %zu entries; the limit is %d (--max-inputs).",
+                              n, s->cfg.max_inputs);
+    st->in = srv_inputs_new((int)n, s->index_dim);
+    st->ids = calloc(n, sizeof *st->ids);
+    if (!st->in || !st->ids) return srv_send_error(r, 503, NULL, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char param[32];
+        snprintf(param, sizeof param, "items[%zu]", i);
+        json_t *item = json_array_get(st->items, i), *id = json_object_get(item, "id");
+        json_t *p = json_object_get(item, "payload");
+        if (!json_is_object(item))
+            return srv_send_error(r, 400, param, "invalid_type", "%s must be an object.", param);
+        if (id && (!json_is_integer(id) || json_integer_value(id) < 0))
+            return srv_send_error(r, 400, param, "invalid_value", "%s.id must be a non-negative integer.", param);
+        if (p && !json_is_object(p))
+            return srv_send_error(r, 400, param, "invalid_type", "%s.payload must be an object.", param);
+        if (json_object_get(p, "source"))
+            return srv_send_error(r, 400, param, "invalid_value",
+                                  "%s.payload.source is set by the server (it names the stored image).", param);
+        if (json_object_get(item, "input"))
+            return srv_send_error(r, 400, param, "invalid_type", "%s: give \"text\" and/or \"image\" (a data URL).", param);
+        if (object_input(r, st->in, (int)i, item, param, &ret)) return ret;
+        pthread_mutex_lock(&s->ids_lock);
+        if (id) {
+            st->ids[i] = (uint64_t)json_integer_value(id);
+            if (st->ids[i] < JS_SAFE_ID && st->ids[i] >= s->next_id) s->next_id = st->ids[i] + 1;
+        } else
+            st->ids[i] = s->next_id++;
+        pthread_mutex_unlock(&s->ids_lock);
+    }
+    r->resume = items_respond;
+    return srv_submit_and_suspend(r, st->in->jobs, st->in->n);
+}
+
+/* "/v1/items/<digits>[/image]" -> id; -1 when malformed. */
+static int parse_id(const char *url, uint64_t *id) {
+    const char *p = url + strlen("/v1/items/");
+    if (*p < '0' || *p > '9') return -1;
+    uint64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p && strcmp(p, "/image")) return -1;
+    *id = v;
+    return 0;
+}
+
+/* The payload's "source" (malloc-ed), or NULL. */
+static char *item_source(srv_server *s, uint64_t id) {
+    char *payload = NULL;
+    if (sail_index_get(s->index, id, NULL, &payload, NULL)) return NULL;
+    json_t *p = json_loads(payload, 0, NULL);
+    free(payload);
+    const char *src = json_string_value(json_object_get(p, "source"));
+    char *out = src ? strdup(src) : NULL;
+    json_decref(p);
+    return out;
+}
+
+enum MHD_Result srv_route_items_delete(srv_request *r) {
+    srv_server *s = r->srv;
+    if (!s->index) return no_index(r);
+    uint64_t id;
+    if (parse_id(r->url, &id) || strstr(r->url + 10, "/"))
+        return srv_send_error(r, 404, NULL, "not_found", "Use DELETE /v1/items/<integer id>.");
+    char *src = item_source(s, id);
+    int deleted = 0;
+    sail_error err = {0};
+    if (sail_index_delete(s->index, &id, 1, &deleted, &err)) {
+        free(src);
+        return srv_send_error(r, 500, NULL, NULL, "deleting item %" PRIu64 ": %s", id, err.msg);
+    }
+    /* An image this server stored goes with its item. */
+    size_t dl = strlen(s->image_dir);
+    if (deleted && src && !strncmp(src, s->image_dir, dl) && src[dl] == '/') unlink(src);
+    free(src);
+    if (!deleted) return srv_send_error(r, 404, NULL, "not_found", "No item has id %" PRIu64 ".", id);
+    return srv_send_json(r, 200, json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "object", "item",
+                                           "deleted", 1));
+}
+
+enum MHD_Result srv_route_item_image(srv_request *r) {
+    srv_server *s = r->srv;
+    if (!s->index) return no_index(r);
+    uint64_t id;
+    if (parse_id(r->url, &id)) return srv_send_error(r, 404, NULL, "not_found", "Use GET /v1/items/<integer id>/image.");
+    char *src = item_source(s, id);
+    if (!src) return srv_send_error(r, 404, NULL, "not_found", "Item %" PRIu64 " has no image source.", id);
+    int fd = open(src, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    uint8_t head[12] = {0};
+    const char *ext = NULL;
+    if (fd >= 0 && !fstat(fd, &sb) && S_ISREG(sb.st_mode) && sb.st_size <= MAX_SERVED_IMAGE &&
+        pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head)
+        ext = image_ext(head, sizeof head);
+    free(src);
+    if (!ext) {
+        if (fd >= 0) close(fd);
+        return srv_send_error(r, 404, NULL, "not_found", "The image of item %" PRIu64 " is not readable.", id);
+    }
+    const char *type = !strcmp(ext, "jpg") ? "image/jpeg" : !strcmp(ext, "png") ? "image/png"
+                     : !strcmp(ext, "webp") ? "image/webp" : "image/x-portable-pixmap";
+    struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
+    if (!resp) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    r->status = 200;
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}

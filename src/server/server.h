@@ -1,0 +1,201 @@
+/* server.h: `sail serve`, an HTTP server over one model (and optionally one
+ * vector index), built on libmicrohttpd and jansson.
+ *
+ * Threads: libmicrohttpd's pool of --http-threads polls the sockets, reads
+ * bodies and runs the per-input work (JSON parsing, tokenizing, image
+ * decoding). Embedding work is queued to one batcher thread that coalesces
+ * inputs from concurrent requests into model batches; a request waiting for
+ * its vectors is suspended, so it holds no thread. The server is not part of
+ * libsail: it prints a log line per request and handles signals. */
+#ifndef SAIL_SERVER_H
+#define SAIL_SERVER_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "sail.h"
+
+enum { PATH_MAX_LEN = 4096 };
+
+typedef struct srv_config {
+    const char *model_path, *index_path, *host, *api_key;
+    int port;                   /* 0: any free port (printed at start) */
+    int threads;                /* model compute threads, 0 = one per core */
+    int http_threads;           /* libmicrohttpd polling threads */
+    int max_batch;              /* inputs per model batch */
+    int batch_wait_ms;          /* longest wait for a batch to fill */
+    size_t max_body;            /* bytes of one request body */
+    int max_inputs;             /* inputs in one request */
+    int max_connections;
+    int timeout_s;              /* idle connection and whole-request limit */
+    int64_t max_image_pixels;   /* decoded pixels of one image */
+    int no_truncate;            /* refuse (400) texts over the context */
+    int index_hnsw;             /* create the index as HNSW (default exact) */
+    int quiet;                  /* no per-request log line */
+} srv_config;
+
+/* ------------------------------------------------------------- metrics -- */
+
+typedef enum srv_endpoint {
+    EP_EMBEDDINGS, EP_SEARCH, EP_ITEMS_ADD, EP_ITEMS_DELETE, EP_ITEM_IMAGE,
+    EP_HEALTHZ, EP_METRICS, EP_PAGE, EP_OTHER, EP_COUNT
+} srv_endpoint;
+
+typedef struct srv_metrics srv_metrics;
+
+srv_metrics *srv_metrics_new(void);
+void srv_metrics_free(srv_metrics *mx);
+/* One finished request: endpoint, HTTP status, seconds from its first byte. */
+void srv_metrics_request(srv_metrics *mx, srv_endpoint ep, int status, double seconds);
+/* One model batch of n inputs. */
+void srv_metrics_batch(srv_metrics *mx, int n);
+/* Prometheus text exposition (malloc-ed); the gauges are passed in. */
+char *srv_metrics_render(srv_metrics *mx, int queue_depth, int64_t index_items,
+                         int in_flight);
+
+/* ------------------------------------------------------------- batcher -- */
+
+typedef enum srv_job_kind { JOB_TEXT, JOB_IMAGE, JOB_JOINT } srv_job_kind;
+
+/* A set of jobs (one request's inputs); done(ud) runs on the batcher thread
+ * once every job of the group has its vector or its error. */
+typedef struct srv_group {
+    int pending;
+    void (*done)(void *ud);
+    void *ud;
+} srv_group;
+
+/* One input to embed. The submitter fills kind, dim, ids/n_ids and chw, and
+ * keeps the job alive until its group is done. */
+typedef struct srv_job {
+    srv_job_kind kind;
+    int dim;                    /* output dimension (Matryoshka prefix) */
+    int32_t *ids;               /* (n_ids) [CLS]..[SEP], owned by the submitter */
+    int n_ids;
+    float *chw;                 /* (3, s, s) preprocessed image, owned by the submitter */
+    float *out;                 /* (dim) the vector, allocated by the submitter */
+    sail_status status;         /* set by the batcher */
+    char msg[512];
+    srv_group *group;
+    struct srv_job *next;       /* queue link */
+    double enqueued;            /* monotonic seconds */
+} srv_job;
+
+typedef struct srv_batcher srv_batcher;
+
+srv_batcher *srv_batcher_new(sail_model *m, int max_batch, int wait_ms, srv_metrics *mx);
+/* Queue n jobs (all of one group, whose pending must be n). */
+void srv_batcher_submit(srv_batcher *b, srv_job *jobs, int n);
+int srv_batcher_depth(srv_batcher *b);
+/* Runs every queued job, then stops the thread and frees b. */
+void srv_batcher_free(srv_batcher *b);
+
+/* -------------------------------------------------------------- server -- */
+
+typedef struct srv_server {
+    srv_config cfg;
+    sail_model *model;
+    const char *model_name;     /* basename of the model file */
+    int dim, context, image_side;
+    srv_batcher *batcher;       /* NULL once shutdown has drained it (under submit_lock) */
+    pthread_mutex_t submit_lock;
+    srv_metrics *mx;
+    struct sail_index *index;   /* NULL without --index */
+    int index_dim;              /* its vectors' dimension (<= dim: a Matryoshka prefix) */
+    char image_dir[PATH_MAX_LEN]; /* where images added over HTTP are stored */
+    pthread_mutex_t ids_lock;   /* next_id */
+    uint64_t next_id;           /* for items added without an id */
+    struct MHD_Daemon *daemon;
+    pthread_mutex_t lock;       /* in_flight, stopping */
+    pthread_cond_t idle;
+    int in_flight;
+    int stopping;
+} srv_server;
+
+typedef struct srv_request srv_request;
+typedef enum MHD_Result (*srv_handler)(srv_request *r);
+
+/* One HTTP request. Route handlers run on an HTTP thread once the body is
+ * complete; a handler that queued jobs sets `resume` and calls
+ * srv_request_suspend, and `resume` runs once the jobs are done. */
+struct srv_request {
+    srv_server *srv;
+    struct MHD_Connection *conn;
+    srv_endpoint ep;
+    const char *method, *url;
+    double t0;
+    char *body;                 /* (len) the request body, NUL-terminated */
+    size_t len, cap;
+    int too_big, started, suspended;
+    int status;                 /* HTTP status sent (for metrics and the log) */
+    srv_handler resume;
+    void *state;                /* a route's own data, freed by free_state */
+    void (*free_state)(void *state);
+    srv_group group;
+};
+
+/* Send doc as JSON (doc's reference is taken). */
+enum MHD_Result srv_send_json(srv_request *r, int status, json_t *doc);
+/* Send an OpenAI-style error: {"error": {"message", "type", "param", "code"}}.
+ * type is derived from status (invalid_request_error, authentication_error,
+ * server_error...). param and code may be NULL. */
+enum MHD_Result srv_send_error(srv_request *r, int status, const char *param, const char *code,
+                               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+enum MHD_Result srv_send_bytes(srv_request *r, int status, const char *content_type,
+                               const void *data, size_t len, int copy);
+/* Parse the body as a JSON object; on failure sends the 400 and returns NULL
+ * with *ret set. */
+json_t *srv_parse_body(srv_request *r, enum MHD_Result *ret);
+/* Queue r->group's jobs (r->group.pending set by the caller) and suspend the
+ * connection until they are done; r->resume then builds the response. */
+enum MHD_Result srv_submit_and_suspend(srv_request *r, srv_job *jobs, int n);
+
+/* Decode RFC 4648 base64 (padding optional, no whitespace); returns the
+ * decoded length or -1 on a bad character or length. out holds 3*len/4+3. */
+long srv_base64_decode(const char *in, size_t len, uint8_t *out);
+/* Encode len bytes; returns a malloc-ed NUL-terminated string. */
+char *srv_base64_encode(const uint8_t *in, size_t len);
+
+/* A request's inputs on their way through the batcher (inputs.c). */
+typedef struct srv_inputs {
+    srv_job *jobs;              /* (n) */
+    int n, dim;
+    int tokens;                 /* text tokens after truncation (usage) */
+} srv_inputs;
+
+srv_inputs *srv_inputs_new(int n, int dim);
+void srv_inputs_free(srv_inputs *in);
+/* Prepare input i from a text (len bytes; NULL = none) and/or an image data
+ * URL (NULL = none). param names the input in error messages ("input[3]").
+ * Returns 0, or sends a 4xx/5xx (its result in *ret) and returns -1. */
+int srv_input_set(srv_request *r, srv_inputs *in, int i, const char *text, size_t tlen,
+                  const char *image_url, const char *param, enum MHD_Result *ret);
+/* The same from an OpenAI input item: a string or a list of content parts. */
+int srv_input_item(srv_request *r, srv_inputs *in, int i, json_t *item, const char *param,
+                   enum MHD_Result *ret);
+
+/* The 400/500 for the first job of in that failed in the engine. */
+enum MHD_Result srv_send_job_error(srv_request *r, const srv_inputs *in);
+
+/* Routes. */
+enum MHD_Result srv_route_embeddings(srv_request *r);
+enum MHD_Result srv_route_page(srv_request *r);
+enum MHD_Result srv_route_search(srv_request *r);
+enum MHD_Result srv_route_items_add(srv_request *r);
+enum MHD_Result srv_route_items_delete(srv_request *r);
+enum MHD_Result srv_route_item_image(srv_request *r);
+
+/* The optional index (routes_index.c): opened from cfg.index_path, closed
+ * (flushed) at shutdown; items is -1 without an index. */
+sail_status srv_index_open(srv_server *s, sail_error *err);
+sail_status srv_index_close(srv_server *s, sail_error *err);
+int64_t srv_index_items(srv_server *s);
+
+/* Run until SIGTERM or SIGINT (which must be blocked in the caller's thread
+ * before the call, so every thread inherits the mask); returns an exit
+ * status (0 after a clean shutdown, 1 when start-up failed). */
+int srv_run(const srv_config *cfg);
+
+#endif

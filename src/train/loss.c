@@ -1,0 +1,109 @@
+/* loss.c: symmetric InfoNCE (CLIP's loss) over in-batch negatives, summed
+ * over Matryoshka prefixes, with its gradient. For prefix k of width m:
+ *   a_i = A_i[:m] / |A_i[:m]|, b_j likewise; L_ij = s a_i . b_j,
+ *   s = min(exp(logit_scale), 100), entries (i, j != i) of one group masked;
+ *   loss_k = (CE over rows of L + CE over columns of L) / (2n).
+ * With P_row, P_col the row / column softmaxes, d loss_k / d L_ij =
+ * (P_row_ij + P_col_ij - 2 [i = j]) / (2n). n x n x m work: done in double,
+ * single-threaded. */
+#include "tmodel.h"
+
+#include <math.h>
+#include <string.h>
+
+/* x (n, m) = prefixes of width m of rows of src (n, dim), normalised;
+ * norm (n) their lengths before normalising. */
+static void prefix_norm(double *x, double *norm, const float *src, int n, int dim, int m) {
+    for (int i = 0; i < n; i++) {
+        double ss = 0;
+        for (int j = 0; j < m; j++) ss += (double)src[(size_t)i * dim + j] * src[(size_t)i * dim + j];
+        norm[i] = sqrt(ss);
+        double inv = norm[i] > 0 ? 1.0 / norm[i] : 0;
+        for (int j = 0; j < m; j++) x[(size_t)i * m + j] = src[(size_t)i * dim + j] * inv;
+    }
+}
+
+/* dst (n, dim)[:, :m] += w * (g - x (x . g)) / norm, the backward of
+ * prefix_norm. */
+static void prefix_norm_backward(float *dst, const double *g, const double *x, const double *norm,
+                                 int n, int dim, int m) {
+    for (int i = 0; i < n; i++) {
+        if (!(norm[i] > 0)) continue;
+        const double *gi = g + (size_t)i * m, *xi = x + (size_t)i * m;
+        double dot = 0;
+        for (int j = 0; j < m; j++) dot += gi[j] * xi[j];
+        for (int j = 0; j < m; j++) dst[(size_t)i * dim + j] += (float)((gi[j] - xi[j] * dot) / norm[i]);
+    }
+}
+
+static int masked(const int *group, int i, int j) {
+    return group && i != j && group[i] == group[j];
+}
+
+float infonce(tctx *c, int n, int dim, const float *a, const float *b, const int *group,
+              const sail_loss_opts *lo, float logit_scale, float *da, float *db, float *dls) {
+    tmark mark = tc_mark(c);
+    size_t nm = (size_t)n * dim;
+    /* doubles carved from float slots: 2 floats each */
+    double *xa = (double *)tc_alloc(c, 2 * nm), *xb = (double *)tc_alloc(c, 2 * nm);
+    double *ga = (double *)tc_alloc(c, 2 * nm), *gb = (double *)tc_alloc(c, 2 * nm);
+    double *na = (double *)tc_alloc(c, 2 * (size_t)n), *nb = (double *)tc_alloc(c, 2 * (size_t)n);
+    double *L = (double *)tc_alloc(c, 2 * (size_t)n * n), *G = (double *)tc_alloc(c, 2 * (size_t)n * n);
+    if (c->oom) return NAN;
+    double e = exp((double)logit_scale), s = e < 100.0 ? e : 100.0, total = 0, ds = 0;
+    if (da) memset(da, 0, nm * sizeof(float));
+    if (db) memset(db, 0, nm * sizeof(float));
+    for (int k = 0; k < lo->n_dims; k++) {
+        int m = lo->dims[k];
+        double w = lo->weights[k], lk = 0;
+        prefix_norm(xa, na, a, n, dim, m);
+        prefix_norm(xb, nb, b, n, dim, m);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double dot = 0;
+                for (int t = 0; t < m; t++) dot += xa[(size_t)i * m + t] * xb[(size_t)j * m + t];
+                L[(size_t)i * n + j] = s * dot;
+            }
+        memset(G, 0, (size_t)n * n * sizeof(double));
+        for (int dir = 0; dir < 2; dir++) { /* rows (a -> b), then columns */
+            for (int i = 0; i < n; i++) {
+#define IX(i, j) (dir ? (size_t)(j) * n + (i) : (size_t)(i) * n + (j))
+#define AT(i, j) L[IX(i, j)]
+#define GAT(i, j) G[IX(i, j)]
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < n; j++)
+                    if (!masked(group, i, j)) mx = fmax(mx, AT(i, j));
+                for (int j = 0; j < n; j++)
+                    if (!masked(group, i, j)) sum += exp(AT(i, j) - mx);
+                lk += mx + log(sum) - AT(i, i);
+                for (int j = 0; j < n; j++)
+                    if (!masked(group, i, j))
+                        GAT(i, j) += w / (2.0 * n) * (exp(AT(i, j) - mx) / sum - (i == j));
+#undef IX
+#undef AT
+#undef GAT
+            }
+        }
+        total += w * lk / (2.0 * n);
+        if (!da) continue;
+        /* d a_i = s sum_j G_ij b_j; d b_j = s sum_i G_ij a_i; d s = sum G_ij L_ij / s */
+        memset(ga, 0, (size_t)n * m * sizeof(double));
+        memset(gb, 0, (size_t)n * m * sizeof(double));
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                double gij = G[(size_t)i * n + j];
+                if (gij == 0) continue;
+                ds += gij * L[(size_t)i * n + j] / s;
+                for (int t = 0; t < m; t++) {
+                    ga[(size_t)i * m + t] += s * gij * xb[(size_t)j * m + t];
+                    gb[(size_t)j * m + t] += s * gij * xa[(size_t)i * m + t];
+                }
+            }
+        prefix_norm_backward(da, ga, xa, na, n, dim, m);
+        prefix_norm_backward(db, gb, xb, nb, n, dim, m);
+    }
+    /* the clamp at 100 stops the gradient, as CLIP's */
+    if (dls) *dls = e < 100.0 ? (float)(ds * e) : 0.0f;
+    tc_release(c, mark);
+    return (float)total;
+}

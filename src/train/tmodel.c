@@ -1,0 +1,210 @@
+/* tmodel.c: the trainable model's parameter and gradient blocks: creation
+ * with the seeded initialisation of sail_model_write_random, loading from a
+ * model file, saving as one, and the accessors of train.h. */
+#include "tmodel.h"
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LOGIT_SCALE_KEY "sail.logit_scale"
+
+/* The walk runs three times: count and lay out the tensors, then point the
+ * params view, then the grads view at their slots. */
+typedef struct layout {
+    sail_tmodel *tm;
+    int pass;       /* 0: layout, 1: params view, 2: grads view */
+    int i;          /* tensor index */
+    size_t next;    /* layout: next free offset, in floats */
+    sail_rng rng;   /* params pass of sail_tmodel_new: the init draws */
+    int draw;
+} layout;
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static sail_status layout_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
+                                 const float **slot, sail_init_kind init) {
+    layout *l = ctx;
+    sail_tmodel *tm = l->tm;
+    size_t n = (size_t)rows * (size_t)cols;
+    if (l->pass == 0) {
+        if (tm->tensors) {
+            sail_tparam *t = &tm->tensors[l->i];
+            snprintf(t->name, sizeof t->name, "%s", name);
+            t->offset = l->next;
+            t->rows = rows;
+            t->cols = cols;
+            /* matrices and embedding tables decay; vectors (norms, biases,
+             * the class token) do not */
+            t->decay = init == SAIL_INIT_NORMAL && rows > 1;
+        }
+        l->next += align16(n);
+    } else {
+        float *base = l->pass == 1 ? tm->params : tm->grads;
+        *slot = base + tm->tensors[l->i].offset;
+        if (l->pass == 1 && l->draw) sail_weights_init_values(base + tm->tensors[l->i].offset, n, init, &l->rng);
+    }
+    l->i++;
+    return SAIL_OK;
+}
+
+/* Builds the blocks and views; with draw, the weights from seed. */
+static sail_tmodel *tmodel_create(const sail_config *cfg, int draw, uint64_t seed,
+                                  int n_threads, sail_error *err) {
+    if (sail_config_validate(cfg, err)) return NULL;
+    sail_tmodel *tm = sail_calloc(1, sizeof *tm);
+    if (!tm) {
+        sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    tm->cfg = *cfg;
+    layout l = {tm, 0, 0, 0, {seed}, draw};
+    sail_status s = sail_weights_alloc_blocks(&tm->w, cfg, err);
+    if (!s) s = sail_weights_alloc_blocks(&tm->g, cfg, err);
+    if (!s) s = sail_weights_walk(cfg, &tm->w, layout_tensor, &l); /* count */
+    if (!s) {
+        tm->n_tensors = l.i + 1;
+        tm->tensors = sail_calloc((size_t)tm->n_tensors, sizeof *tm->tensors);
+        if (!tm->tensors) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    }
+    if (!s) {
+        l.i = 0;
+        l.next = 0;
+        s = sail_weights_walk(cfg, &tm->w, layout_tensor, &l);
+    }
+    if (!s) {
+        sail_tparam *ls = &tm->tensors[tm->n_tensors - 1];
+        snprintf(ls->name, sizeof ls->name, "train.logit_scale");
+        ls->offset = l.next;
+        ls->rows = ls->cols = 1;
+        tm->size = l.next + 16;
+        tm->params = sail_alloc_aligned(tm->size * sizeof(float));
+        tm->grads = sail_alloc_aligned(tm->size * sizeof(float));
+        if (!tm->params || !tm->grads)
+            s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu parameters", tm->size);
+    }
+    if (!s) {
+        /* padding between tensors stays zero in both blocks */
+        memset(tm->params, 0, tm->size * sizeof(float));
+        memset(tm->grads, 0, tm->size * sizeof(float));
+        tm->params[tm->tensors[tm->n_tensors - 1].offset] = logf(1.0f / 0.07f);
+        for (l.pass = 1; l.pass <= 2 && !s; l.pass++) {
+            l.i = 0;
+            s = sail_weights_walk(cfg, l.pass == 1 ? &tm->w : &tm->g, layout_tensor, &l);
+        }
+    }
+    if (!s) {
+        tm->pool = sail_pool_new(n_threads);
+        if (!tm->pool) s = sail_set_error(err, SAIL_ERR_NOMEM, "cannot start the thread pool");
+    }
+    if (s) {
+        sail_tmodel_free(tm);
+        return NULL;
+    }
+    return tm;
+}
+
+sail_tmodel *sail_tmodel_new(const sail_config *c, uint64_t seed, int n_threads,
+                             sail_error *err) {
+    if (!c) {
+        sail_set_error(err, SAIL_ERR_INVALID_ARG, "config is NULL");
+        return NULL;
+    }
+    return tmodel_create(c, 1, seed, n_threads, err);
+}
+
+typedef struct copier {
+    float *params;
+    const sail_tparam *tensors;
+    int i;
+} copier;
+
+/* *slot is the loaded model's tensor (validated by sail_model_load). */
+static sail_status copy_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
+                               const float **slot, sail_init_kind init) {
+    copier *cp = ctx;
+    memcpy(cp->params + cp->tensors[cp->i++].offset, *slot, (size_t)rows * cols * sizeof(float));
+    return SAIL_OK;
+}
+
+sail_tmodel *sail_tmodel_load(const char *path, int n_threads, sail_error *err) {
+    sail_load_options lo = {1};
+    sail_model *m = sail_model_load(path, &lo, err);
+    if (!m) return NULL;
+    sail_tmodel *tm = tmodel_create(&m->cfg, 0, 0, n_threads, err);
+    sail_status s = tm ? SAIL_OK : (err ? err->status : SAIL_ERR_NOMEM);
+    if (!s) {
+        copier cp = {tm->params, tm->tensors, 0};
+        sail_weights w = m->w; /* the walk only reads the slots */
+        s = sail_weights_walk(&m->cfg, &w, copy_tensor, &cp);
+    }
+    if (!s && gguf_find_kv(m->file, LOGIT_SCALE_KEY)) {
+        float v;
+        s = gguf_get_f32(m->file, LOGIT_SCALE_KEY, &v, err);
+        if (!s && !isfinite(v))
+            s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: %s is not finite", path, LOGIT_SCALE_KEY);
+        if (!s) tm->params[tm->tensors[tm->n_tensors - 1].offset] = v;
+    }
+    sail_model_free(m);
+    if (s) {
+        sail_tmodel_free(tm);
+        return NULL;
+    }
+    return tm;
+}
+
+void sail_tmodel_free(sail_tmodel *tm) {
+    if (!tm) return;
+    sail_pool_free(tm->pool);
+    sail_weights_free_blocks(&tm->w);
+    sail_weights_free_blocks(&tm->g);
+    sail_free(tm->tensors);
+    sail_free(tm->params);
+    sail_free(tm->grads);
+    sail_arena_free(&tm->arena);
+    sail_free(tm);
+}
+
+const sail_config *sail_tmodel_config(const sail_tmodel *tm) { return &tm->cfg; }
+size_t sail_tmodel_size(const sail_tmodel *tm) { return tm->size; }
+float *sail_tmodel_params(sail_tmodel *tm) { return tm->params; }
+float *sail_tmodel_grads(sail_tmodel *tm) { return tm->grads; }
+int sail_tmodel_n_tensors(const sail_tmodel *tm) { return tm->n_tensors; }
+const sail_tparam *sail_tmodel_tensor(const sail_tmodel *tm, int i) {
+    return i >= 0 && i < tm->n_tensors ? &tm->tensors[i] : NULL;
+}
+
+typedef struct saver {
+    gguf_writer *w;
+    const sail_tmodel *tm;
+    int i;
+} saver;
+
+static sail_status add_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
+                              const float **slot, sail_init_kind init) {
+    saver *sv = ctx;
+    uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
+    return gguf_add_tensor(sv->w, name, GGUF_T_F32, rows == 1 ? 1 : 2, ne,
+                           sv->tm->params + sv->tm->tensors[sv->i++].offset);
+}
+
+sail_status sail_tmodel_save(const sail_tmodel *tm, const char *const *tokens,
+                             const char *path, sail_error *err) {
+    if (!tm || !tokens || !path)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "save needs a model, a vocabulary and a path");
+    const sail_config *c = &tm->cfg;
+    gguf_writer *gw = gguf_writer_new();
+    if (!gw) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    sail_weights w = tm->w;
+    saver sv = {gw, tm, 0};
+    sail_status s = SAIL_OK;
+    if (sail_config_write(c, gw) || gguf_set_str(gw, "tokenizer.ggml.model", "bert") ||
+        gguf_set_str_array(gw, "tokenizer.ggml.tokens", tokens, (uint64_t)c->vocab_size) ||
+        gguf_set_f32(gw, LOGIT_SCALE_KEY, tm->params[tm->tensors[tm->n_tensors - 1].offset]) ||
+        sail_weights_walk(c, &w, add_tensor, &sv))
+        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory while building the model file");
+    if (!s) s = gguf_writer_write(gw, path, err);
+    gguf_writer_free(gw);
+    return s;
+}

@@ -1,0 +1,493 @@
+/* trainer.c: the training loop (see trainer.h). The run's whole state is
+ * params, AdamW m and v, the step, the epoch, the position in the epoch's
+ * plan and the RNG, which is exactly what a checkpoint holds; nothing else
+ * carries from one step to the next, so a resumed run repeats a straight
+ * one bit for bit (for the same compute thread count). */
+#include "trainer.h"
+
+#include "eval.h"
+#include "loader.h"
+#include "optim.h"
+#include "text/wordpiece.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+typedef struct run {
+    const sail_train_opts *o;
+    sail_tmodel *tm;
+    char **tokens;          /* (n_tokens) */
+    int n_tokens;
+    sail_wordpiece *wp;
+    sail_loader *ld, *vld;
+    float *m, *v;           /* (size) AdamW moments */
+    sail_tparam *tp;        /* (nt) the model's tensor table */
+    int nt;
+    sail_hparams hp;
+    sail_loss_opts lo;
+    sail_rng rng;
+    sail_plan plan;
+    int epoch, batch;       /* position: batches of plan consumed */
+    int64_t step, total, spe;   /* steps done, in all, per epoch */
+    char ckpt_path[4096], model_path[4096];
+    double t0;              /* wall clock at the start of this process's run */
+    int64_t step0;
+    double pairs;           /* pairs trained in this process */
+} run;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void note(run *r, const char *fmt, ...) SAIL_PRINTF(2, 3);
+static void note(run *r, const char *fmt, ...) {
+    if (!r->o->cb) return;
+    char buf[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    sail_train_event ev = {.kind = SAIL_TRAIN_NOTE, .epoch = r->epoch, .epochs = r->hp.epochs,
+                           .step = r->step, .total_steps = r->total, .msg = buf};
+    r->o->cb(r->o->ud, &ev);
+}
+
+static char **copy_tokens(const char *const *src, int n) {
+    char **t = sail_calloc((size_t)n, sizeof *t);
+    for (int i = 0; t && i < n; i++)
+        if (!(t[i] = sail_strdup(src[i]))) {
+            sail_vocab_free(t, i);
+            return NULL;
+        }
+    return t;
+}
+
+/* The vocabulary stored in a model file. */
+static sail_status model_tokens(const char *path, run *r, sail_error *err) {
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return err ? err->status : SAIL_ERR_IO;
+    const gguf_kv *kv = gguf_find_kv(f, "tokenizer.ggml.tokens");
+    sail_status s = SAIL_OK;
+    if (!kv || kv->type != GGUF_VT_ARRAY || kv->v.arr.type != GGUF_VT_STRING || kv->v.arr.n > (1u << 24))
+        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s has no tokenizer.ggml.tokens string array", path);
+    else if (!(r->tokens = sail_calloc((size_t)kv->v.arr.n + 1, sizeof *r->tokens)))
+        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    for (uint64_t i = 0; !s && i < kv->v.arr.n; i++) {
+        const gguf_str *g = &kv->v.arr.strs[i];
+        if (!(r->tokens[i] = sail_malloc(g->len + 1))) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+        else {
+            memcpy(r->tokens[i], g->ptr, g->len);
+            r->tokens[i][g->len] = 0;
+            r->n_tokens = (int)i + 1;
+        }
+    }
+    gguf_close(f);
+    return s;
+}
+
+static int find_token(char **toks, int n, const char *s) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(toks[i], s)) return i;
+    return -1;
+}
+
+/* A new model: preset, vocabulary, optional image size. */
+static sail_status new_model(run *r, sail_error *err) {
+    const sail_train_opts *o = r->o;
+    sail_config c;
+    sail_status s = sail_config_preset(&c, o->config, err);
+    if (s) return s;
+    if ((s = sail_vocab_read(o->vocab_path, &r->tokens, &r->n_tokens, err))) return s;
+    const char *names[4] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]"};
+    int *slots[4] = {&c.pad_id, &c.unk_id, &c.cls_id, &c.sep_id};
+    for (int i = 0; i < 4; i++)
+        if ((*slots[i] = find_token(r->tokens, r->n_tokens, names[i])) < 0)
+            return sail_set_error(err, SAIL_ERR_FORMAT, "%s has no %s token", o->vocab_path, names[i]);
+    c.vocab_size = r->n_tokens;
+    if (o->image_size) c.image_size = c.pre_size = c.pre_crop = o->image_size;
+    if ((s = sail_config_validate(&c, err))) return s;
+    r->tm = sail_tmodel_new(&c, r->hp.seed, o->threads, err);
+    return r->tm ? SAIL_OK : (err ? err->status : SAIL_ERR_NOMEM);
+}
+
+static sail_status alloc_moments(run *r, sail_error *err) {
+    size_t n = sail_tmodel_size(r->tm);
+    r->m = sail_alloc_aligned(n * sizeof(float));
+    r->v = sail_alloc_aligned(n * sizeof(float));
+    if (!r->m || !r->v) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the optimiser state (%zu floats)", n);
+    memset(r->m, 0, n * sizeof(float));
+    memset(r->v, 0, n * sizeof(float));
+    return SAIL_OK;
+}
+
+static sail_status resume(run *r, sail_error *err) {
+    char path[4096];
+    struct stat st;
+    const char *src = r->o->resume;
+    if (stat(src, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(path, sizeof path, "%s/%s", src, SAIL_CHECKPOINT_FILE);
+        src = path;
+    }
+    sail_checkpoint ck;
+    sail_status s = sail_checkpoint_open(src, &ck, err);
+    if (s) return s;
+    r->hp = ck.hp;
+    r->lo = ck.lo;
+    r->step = ck.step;
+    r->epoch = ck.epoch;
+    r->batch = ck.batch;
+    r->rng.s = ck.rng;
+    r->n_tokens = ck.cfg.vocab_size;
+    if (!(r->tokens = copy_tokens(ck.tokens, ck.cfg.vocab_size))) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (!s && !(r->tm = sail_tmodel_new(&ck.cfg, ck.hp.seed, r->o->threads, err))) s = err ? err->status : SAIL_ERR_NOMEM;
+    if (!s) s = alloc_moments(r, err);
+    if (!s) s = sail_checkpoint_restore(&ck, r->tm, r->m, r->v, err);
+    if (!s) s = sail_plan_set(r->o->train, ck.order, ck.n_order, ck.bounds, ck.n_batches, &r->plan, err);
+    if (s) sail_error_prefix(err, "resuming from %s", src);
+    sail_checkpoint_close(&ck);
+    return s;
+}
+
+static sail_status check_setup(run *r, sail_error *err) {
+    const sail_hparams *h = &r->hp;
+    const sail_config *c = sail_tmodel_config(r->tm);
+    if (h->batch_size < 2 || h->batch_size > 65536 || h->grad_accum < 1 || h->grad_accum > 65536 ||
+        h->epochs < 1 || !(h->lr > 0) || h->warmup_steps < 0 || !(h->weight_decay >= 0) ||
+        h->hard_negatives < 0 || (h->hard_negatives && h->hard_negatives >= h->batch_size))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "hyper-parameters out of range (batch size >= 2, "
+                              "grad-accum >= 1, epochs >= 1, learning rate > 0, hard negatives < batch size)");
+    if (r->lo.n_dims < 1 || r->lo.n_dims > 4)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the loss needs 1 to 4 Matryoshka dimensions");
+    for (int i = 0; i < r->lo.n_dims; i++)
+        if (r->lo.dims[i] < 1 || r->lo.dims[i] > c->dim)
+            return sail_set_error(err, SAIL_ERR_INVALID_ARG, "Matryoshka dimension %d is outside 1..%d (the "
+                                  "model's output dimension)", r->lo.dims[i], c->dim);
+    if (c->vocab_size != r->n_tokens)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "the model has %d vocabulary entries but %d tokens",
+                              c->vocab_size, r->n_tokens);
+    return SAIL_OK;
+}
+
+/* Batches per epoch: each kind's pairs cut into batches, a final one of a
+ * single pair dropped (as sail_plan_shuffle and sail_plan_hard do). */
+static int64_t batches_per_epoch(const sail_dataset *ds, int b) {
+    int64_t n = 0;
+    for (int k = 0; k < 2; k++) n += ds->n_kind[k] / b + (ds->n_kind[k] % b >= 2);
+    return n;
+}
+
+/* The weights so far as a usable model file: written at the end and at every
+ * stop, so an interrupted run leaves a model as well as a checkpoint. */
+static sail_status save_model(run *r, sail_error *err) {
+    sail_status s = sail_tmodel_save(r->tm, (const char *const *)r->tokens, r->model_path, err);
+    if (!s) note(r, "model written to %s", r->model_path);
+    return s;
+}
+
+static sail_status save_checkpoint(run *r, sail_error *err) {
+    sail_train_pos pos = {r->step, r->epoch, r->batch, r->rng.s, &r->plan};
+    sail_status s = sail_checkpoint_save(r->ckpt_path, r->tm, (const char *const *)r->tokens, &r->hp, &r->lo,
+                                         &pos, r->m, r->v, err);
+    if (!s) note(r, "checkpoint at step %lld written to %s", (long long)r->step, r->ckpt_path);
+    return s;
+}
+
+static void report_dropped(run *r, const sail_batch_data *b) {
+    if (!b->n_dropped) return;
+    note(r, "%d image%s could not be decoded and %s left out (manifest line %d%s): %s", b->n_dropped,
+         b->n_dropped == 1 ? "" : "s", b->n_dropped == 1 ? "was" : "were", b->dropped_lines[0],
+         b->n_dropped > 1 ? ", ..." : "", b->dropped_why);
+}
+
+/* Embed both sides of every pair of ds with the current weights (pairs
+ * whose image failed stay zero). ea, eb: (ds->n, dim). With want_loss, runs
+ * the loss instead (no gradients) and returns its pair-weighted mean. */
+static sail_status embed_all(run *r, sail_loader *ld, const sail_dataset *ds, int want_loss, float *ea,
+                             float *eb, uint8_t *ok, double *loss, sail_error *err) {
+    int dim = sail_tmodel_config(r->tm)->dim;
+    sail_plan p = {0};
+    sail_status s = sail_plan_sequential(ds, r->hp.batch_size, &p, err);
+    float *ta = NULL, *tb = NULL;
+    if (!s) {
+        ta = sail_malloc((size_t)r->hp.batch_size * dim * sizeof(float));
+        tb = sail_malloc((size_t)r->hp.batch_size * dim * sizeof(float));
+        if (!ta || !tb) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    }
+    if (!s) s = sail_loader_begin(ld, &p, 0, err);
+    double lsum = 0, lw = 0;
+    memset(ok, 0, (size_t)ds->n);
+    memset(ea, 0, (size_t)ds->n * dim * sizeof(float));
+    memset(eb, 0, (size_t)ds->n * dim * sizeof(float));
+    while (!s) {
+        const sail_batch_data *b;
+        if ((s = sail_loader_next(ld, &b, err)) || !b) break;
+        report_dropped(r, b);
+        if (!b->n) continue;
+        if (want_loss && b->n >= 2) {
+            float l;
+            s = sail_tmodel_step(r->tm, b->n, &b->a, &b->b, b->group, &r->lo, 0, &l, ta, tb, err);
+            lsum += (double)l * b->n;
+            lw += b->n;
+        } else {
+            s = sail_tmodel_embed(r->tm, b->n, &b->a, ta, err);
+            if (!s) s = sail_tmodel_embed(r->tm, b->n, &b->b, tb, err);
+        }
+        for (int i = 0; !s && i < b->n; i++) {
+            memcpy(ea + (size_t)b->items[i] * dim, ta + (size_t)i * dim, (size_t)dim * sizeof(float));
+            memcpy(eb + (size_t)b->items[i] * dim, tb + (size_t)i * dim, (size_t)dim * sizeof(float));
+            ok[b->items[i]] = 1;
+        }
+    }
+    sail_loader_end(ld);
+    sail_plan_free(&p);
+    sail_free(ta);
+    sail_free(tb);
+    if (loss) *loss = lw ? lsum / lw : 0;
+    return s;
+}
+
+typedef struct relctx { const sail_dataset *ds; const int32_t *idx; } relctx;
+
+static int rel_pair(void *ctx, int q, int c) {
+    const relctx *x = ctx;
+    return x->ds->items[x->idx[q]].group == x->ds->items[x->idx[c]].group;
+}
+
+/* Validation loss, and R@1 both ways over the pairs that decoded (each
+ * kind among its own, averaged over all queries). */
+static sail_status validate(run *r, sail_train_event *ev, sail_error *err) {
+    const sail_dataset *ds = r->o->val;
+    int dim = sail_tmodel_config(r->tm)->dim;
+    size_t n = (size_t)ds->n;
+    float *ea = sail_malloc(n * dim * sizeof(float)), *eb = sail_malloc(n * dim * sizeof(float));
+    uint8_t *ok = sail_malloc(n);
+    int32_t *idx = sail_malloc(n * sizeof *idx);
+    sail_status s = ea && eb && ok && idx ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for validation");
+    if (!s) s = embed_all(r, r->vld, ds, 1, ea, eb, ok, &ev->val_loss, err);
+    if (!s) {
+        /* each kind on its own: a text-image pair's text is never asked to
+           find a text2 */
+        float *ca = sail_malloc(n * dim * sizeof(float)), *cb = sail_malloc(n * dim * sizeof(float));
+        if (!ca || !cb) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for validation");
+        int m = 0, k1 = 1;
+        double hab = 0, hba = 0, q = 0;
+        for (int kind = 0; kind < 2 && !s; kind++) {
+            int start = m;
+            for (int i = 0; i < ds->n; i++)
+                if (ok[i] && ds->items[i].kind == kind) {
+                    memcpy(ca + (size_t)m * dim, ea + (size_t)i * dim, (size_t)dim * sizeof(float));
+                    memcpy(cb + (size_t)m * dim, eb + (size_t)i * dim, (size_t)dim * sizeof(float));
+                    idx[m++] = i;
+                }
+            relctx x = {ds, idx + start};
+            double rc;
+            int c = sail_recall_at(ca + (size_t)start * dim, m - start, cb + (size_t)start * dim, m - start, dim,
+                                   rel_pair, &x, &k1, 1, &rc);
+            hab += rc * c;
+            sail_recall_at(cb + (size_t)start * dim, m - start, ca + (size_t)start * dim, m - start, dim,
+                           rel_pair, &x, &k1, 1, &rc);
+            hba += rc * c;
+            q += c;
+        }
+        ev->val_r1_ab = q ? hab / q : 0;
+        ev->val_r1_ba = q ? hba / q : 0;
+        sail_free(ca);
+        sail_free(cb);
+        ev->has_val = 1;
+    }
+    sail_free(ea);
+    sail_free(eb);
+    sail_free(ok);
+    sail_free(idx);
+    return s;
+}
+
+/* The plan of epoch r->epoch: shuffled, or around hard negatives from the
+ * current weights after the first epoch. */
+static sail_status plan_epoch(run *r, sail_error *err) {
+    const sail_dataset *ds = r->o->train;
+    sail_plan_free(&r->plan);
+    if (!r->hp.hard_negatives || r->epoch == 0)
+        return sail_plan_shuffle(ds, r->hp.batch_size, &r->rng, &r->plan, err);
+    int dim = sail_tmodel_config(r->tm)->dim;
+    size_t n = (size_t)ds->n;
+    float *ea = sail_malloc(n * dim * sizeof(float)), *eb = sail_malloc(n * dim * sizeof(float));
+    uint8_t *ok = sail_malloc(n);
+    sail_status s = ea && eb && ok ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for hard negatives");
+    if (!s) s = embed_all(r, r->ld, ds, 0, ea, eb, ok, NULL, err);
+    if (!s) s = sail_plan_hard(ds, r->hp.batch_size, r->hp.hard_negatives, ea, eb, dim, &r->rng, &r->plan, err);
+    if (!s) note(r, "epoch %d: batches built around %d hard negatives per pair", r->epoch + 1, r->hp.hard_negatives);
+    sail_free(ea);
+    sail_free(eb);
+    sail_free(ok);
+    return s;
+}
+
+/* One optimiser step: up to K micro-batches. *done = 1 when the epoch's
+ * plan is exhausted before any micro-batch. */
+static sail_status train_step(run *r, double *loss_out, int *done, sail_error *err) {
+    size_t n = sail_tmodel_size(r->tm);
+    float *g = sail_tmodel_grads(r->tm);
+    memset(g, 0, n * sizeof(float));
+    int micro = 0, used = 0;
+    double lsum = 0;
+    sail_status s = SAIL_OK;
+    while (micro < r->hp.grad_accum) {
+        const sail_batch_data *b;
+        if ((s = sail_loader_next(r->ld, &b, err)) || !b) break;
+        report_dropped(r, b);
+        micro++;
+        r->batch++;
+        if (b->n < 2) continue;
+        float l;
+        if ((s = sail_tmodel_step(r->tm, b->n, &b->a, &b->b, b->group, &r->lo, 1, &l, NULL, NULL, err))) break;
+        lsum += l;
+        used++;
+        r->pairs += b->n;
+    }
+    *done = micro == 0;
+    if (s || !micro) return s;
+    double lr = r->hp.lr * sail_lr_factor(r->step, r->hp.warmup_steps, r->total, r->hp.min_lr_ratio);
+    sail_adamw ad = {r->hp.beta1, r->hp.beta2, r->hp.eps, r->hp.weight_decay};
+    double norm;
+    sail_optim_step(&ad, r->tp, r->nt, sail_tmodel_params(r->tm), g, r->m, r->v, r->step + 1, lr,
+                    1.0f / (float)(used ? used : 1), r->hp.max_grad_norm, &norm);
+    r->step++;
+    *loss_out = used ? lsum / used : 0;
+    if (r->o->cb) {
+        double el = now() - r->t0;
+        int64_t done_here = r->step - r->step0;
+        sail_train_event ev = {.kind = SAIL_TRAIN_STEP, .epoch = r->epoch, .epochs = r->hp.epochs,
+                               .step = r->step, .total_steps = r->total, .loss = *loss_out, .lr = lr,
+                               .grad_norm = norm, .pairs_per_s = el > 0 ? r->pairs / el : 0,
+                               .eta_s = done_here ? el / done_here * (double)(r->total - r->step) : 0};
+        r->o->cb(r->o->ud, &ev);
+    }
+    return SAIL_OK;
+}
+
+static sail_status setup(run *r, sail_error *err) {
+    const sail_train_opts *o = r->o;
+    sail_status s;
+    if (o->resume) {
+        s = resume(r, err);
+    } else {
+        r->hp = o->hp;
+        r->lo = o->lo;
+        r->rng.s = o->hp.seed;
+        if (o->init_model) {
+            if (o->image_size)
+                return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--image-size applies to new models only");
+            s = model_tokens(o->init_model, r, err);
+            if (!s && !(r->tm = sail_tmodel_load(o->init_model, o->threads, err))) s = err ? err->status : SAIL_ERR_IO;
+        } else if (o->config && o->vocab_path) {
+            s = new_model(r, err);
+        } else {
+            return sail_set_error(err, SAIL_ERR_INVALID_ARG, "training needs a checkpoint to resume, a model to "
+                                  "fine-tune, or a config and a vocabulary");
+        }
+        if (!s) s = alloc_moments(r, err);
+        if (!s && !r->lo.n_dims)
+            r->lo = (sail_loss_opts){1, {sail_tmodel_config(r->tm)->dim}, {1.0f}};
+        r->epoch = r->batch = 0;
+    }
+    if (!s) s = check_setup(r, err);
+    if (s) return s;
+    r->nt = sail_tmodel_n_tensors(r->tm);
+    if (!(r->tp = sail_malloc((size_t)r->nt * sizeof *r->tp))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < r->nt; i++) r->tp[i] = *sail_tmodel_tensor(r->tm, i);
+    int64_t nb = batches_per_epoch(o->train, r->hp.batch_size);
+    if (nb < 1)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the training data has no batch of at least 2 pairs of "
+                              "one kind (text-image or text-text)");
+    r->spe = (nb + r->hp.grad_accum - 1) / r->hp.grad_accum;
+    r->total = r->spe * r->hp.epochs;
+    if (!(r->wp = sail_wordpiece_new((const char *const *)r->tokens, r->n_tokens, err))) return err ? err->status : SAIL_ERR_NOMEM;
+    const sail_config *c = sail_tmodel_config(r->tm);
+    int workers = o->loader_workers > 0 ? o->loader_workers : 1;
+    if (!(r->ld = sail_loader_new(o->train, c, r->wp, r->hp.batch_size, workers, 2 * workers + r->hp.grad_accum, err)))
+        return err ? err->status : SAIL_ERR_NOMEM;
+    if (o->val && !(r->vld = sail_loader_new(o->val, c, r->wp, r->hp.batch_size, workers, 2 * workers, err)))
+        return err ? err->status : SAIL_ERR_NOMEM;
+    if (mkdir(o->output_dir, 0777) && errno != EEXIST)
+        return sail_set_error(err, SAIL_ERR_IO, "cannot create %s: %s", o->output_dir, strerror(errno));
+    if ((size_t)snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/%s", o->output_dir, SAIL_CHECKPOINT_FILE) >= sizeof r->ckpt_path ||
+        (size_t)snprintf(r->model_path, sizeof r->model_path, "%s/%s", o->output_dir, SAIL_MODEL_FILE) >= sizeof r->model_path)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "output path is too long");
+    return SAIL_OK;
+}
+
+static sail_status loop(run *r, int *stopped, sail_error *err) {
+    const sail_train_opts *o = r->o;
+    sail_status s = SAIL_OK;
+    int fresh_plan = r->plan.order == NULL;
+    r->t0 = now();
+    r->step0 = r->step;
+    for (; r->epoch < r->hp.epochs; r->epoch++, r->batch = 0, fresh_plan = 1) {
+        if (fresh_plan && (s = plan_epoch(r, err))) return s;
+        if (r->batch >= r->plan.n_batches) continue;
+        if ((s = sail_loader_begin(r->ld, &r->plan, r->batch, err))) return s;
+        double esum = 0;
+        int64_t esteps = 0;
+        for (;;) {
+            double loss = 0;
+            int done = 0;
+            if ((s = train_step(r, &loss, &done, err))) break;
+            if (done) break;
+            esum += loss;
+            esteps++;
+            int stop = (o->stop && *o->stop) || (o->max_steps && r->step >= o->max_steps);
+            if (stop || (o->save_every && r->step % o->save_every == 0)) s = save_checkpoint(r, err);
+            if (s) break;
+            if (stop) {
+                *stopped = 1;
+                sail_loader_end(r->ld);
+                return save_model(r, err);
+            }
+        }
+        sail_loader_end(r->ld);
+        if (s) return s;
+        sail_train_event ev = {.kind = SAIL_TRAIN_EPOCH, .epoch = r->epoch, .epochs = r->hp.epochs,
+                               .step = r->step, .total_steps = r->total, .loss = esteps ? esum / esteps : 0};
+        if (o->val && (s = validate(r, &ev, err))) return s;
+        if (o->cb) o->cb(o->ud, &ev);
+        /* a stop requested during validation: the position is the end of
+           this epoch, which a resume skips past */
+        if (o->stop && *o->stop && r->epoch + 1 < r->hp.epochs) {
+            *stopped = 1;
+            s = save_checkpoint(r, err);
+            return s ? s : save_model(r, err);
+        }
+    }
+    r->epoch = r->hp.epochs;
+    r->batch = r->plan.n_batches;
+    if ((s = save_checkpoint(r, err))) return s;
+    return save_model(r, err);
+}
+
+sail_status sail_train(const sail_train_opts *o, int *stopped, sail_error *err) {
+    int dummy;
+    if (!stopped) stopped = &dummy;
+    *stopped = 0;
+    if (!o || !o->train || !o->output_dir)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "training needs data and an output folder");
+    run r = {.o = o};
+    sail_status s = setup(&r, err);
+    if (!s) s = loop(&r, stopped, err);
+    sail_loader_free(r.ld);
+    sail_loader_free(r.vld);
+    sail_wordpiece_free(r.wp);
+    sail_plan_free(&r.plan);
+    sail_tmodel_free(r.tm);
+    if (r.tokens) sail_vocab_free(r.tokens, r.n_tokens);
+    sail_free(r.tp);
+    sail_free(r.m);
+    sail_free(r.v);
+    return s;
+}

@@ -1,0 +1,192 @@
+"""Weight storage types: f16 / bf16 / q8_0 conversions bit-exact against
+numpy's float16, PyTorch's bfloat16 and a numpy transcription of ggml's
+quantize_row_q8_0_ref; then whole models: `sail quantize` file sizes, and
+vectors of the quantized model against the f32 model (cosine >= 0.999 for
+f16/bf16, >= 0.99 for q8_0) on texts and images."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+BUILD = os.environ.get("BUILD", "build")
+SAIL = os.environ.get("SAIL", "build/sail")
+DUMP = os.path.join(BUILD, "tools", "quant_dump")
+n = 0
+failed = 0
+
+
+def check(ok, name, detail=""):
+    global n, failed
+    n += 1
+    print("%s %d - %s%s" % ("ok" if ok else "not ok", n, name, (" # " + detail) if detail else ""))
+    failed += not ok
+
+
+def run_dump(kind, x, tmp):
+    src, out = os.path.join(tmp, "x.f32"), os.path.join(tmp, "y")
+    x.astype(np.float32).tofile(src)
+    subprocess.run([DUMP, kind, src, out], check=True)
+    return np.fromfile(out + ".enc", dtype=np.uint8), np.fromfile(out + ".dec", dtype=np.float32)
+
+
+def special_values(rng):
+    f32 = np.finfo(np.float32)
+    fixed = [0.0, -0.0, 1.0, -1.0, 65504.0, 65519.0, 65520.0, -65520.0, 1e-8, 6e-8, 5.96e-8, 2.98e-8,
+             2.99e-8, 6.1e-5, 6.09e-5, 1e-40, f32.max, -f32.max, f32.tiny, np.inf, -np.inf, np.nan,
+             1.0009765625, 1.00048828125, 1.00146484375, 3.140625, 0.1, 1 / 3]
+    # Halfway cases for f16 (ties to even) and random bit patterns of every exponent.
+    halves = (np.arange(1, 200, dtype=np.float32) + 0.5) * np.float32(2 ** -10) + 1
+    bits = rng.integers(0, 2 ** 32, 20000, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    return np.concatenate([np.array(fixed, np.float32), halves.astype(np.float32), bits,
+                           rng.standard_normal(5000).astype(np.float32) * 1e-3])
+
+
+def same_bits(a, b):
+    return np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def q8_0_ref(x):
+    """ggml's quantize_row_q8_0_ref in numpy float32: d = amax/127 (stored as
+    f16), q = roundf(x / d) (half away from zero)."""
+    blocks = x.reshape(-1, 32).astype(np.float32)
+    amax = np.abs(blocks).max(axis=1)
+    d = (amax / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    v = (blocks * inv[:, None]).astype(np.float32)
+    q = (np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))).astype(np.int8)
+    d16 = d.astype(np.float16)
+    enc = np.zeros((blocks.shape[0], 34), np.uint8)
+    enc[:, :2] = d16.view(np.uint8).reshape(-1, 2)
+    enc[:, 2:] = q.view(np.uint8)
+    dec = (d16.astype(np.float32)[:, None] * q.astype(np.float32)).astype(np.float32)
+    return enc.reshape(-1), dec.reshape(-1)
+
+
+def conversions(tmp):
+    rng = np.random.default_rng(7)
+    x = special_values(rng)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = x.astype(np.float16)
+    enc, dec = run_dump("f16", x, tmp)
+    got = enc.view(np.uint16)
+    nan = np.isnan(x)
+    ok = np.array_equal(got[~nan], want.view(np.uint16)[~nan]) and np.all(np.isnan(dec[nan]))
+    bad = np.flatnonzero(got[~nan] != want.view(np.uint16)[~nan])
+    check(ok, "f32 -> f16 bit-exact with numpy on %d values (ties, subnormals, overflow, NaN)" % len(x),
+          "" if ok else "first mismatch at %r" % x[~nan][bad[:3]])
+    check(same_bits(dec[~nan], want.astype(np.float32)[~nan]), "f16 -> f32 exact")
+    try:
+        import torch
+    except ImportError:
+        print("skip - bf16 oracle needs python3-torch")
+    else:
+        t = torch.from_numpy(x).to(torch.bfloat16)
+        want = t.view(torch.int16).numpy().view(np.uint16)
+        enc, dec = run_dump("bf16", x, tmp)
+        got = enc.view(np.uint16)
+        check(np.array_equal(got[~nan], want[~nan]) and np.all(np.isnan(dec[nan])),
+              "f32 -> bf16 bit-exact with torch.bfloat16 (round to nearest even)")
+        check(same_bits(dec[~nan], t.float().numpy()[~nan]), "bf16 -> f32 exact")
+    for scale in (1e-3, 1.0, 300.0):
+        y = (rng.standard_normal(32 * 257) * scale).astype(np.float32)
+        y[:32] = 0  # an all-zero block has scale 0
+        y[40] = -scale * 9  # an outlier sets its block's scale
+        enc, dec = run_dump("q8_0", y, tmp)
+        want_enc, want_dec = q8_0_ref(y)
+        check(np.array_equal(enc, want_enc) and same_bits(dec, want_dec),
+              "q8_0 blocks bit-exact with ggml's reference (scale %g)" % scale)
+        # |x - q*d16| <= d/2 (rounding) + 127*|d16 - d| (the scale is stored as f16).
+        blk = y.reshape(-1, 32)
+        d = (np.abs(blk).max(axis=1) / np.float32(127)).astype(np.float32)
+        bound = 0.5 * d + 127 * np.abs(d.astype(np.float16).astype(np.float32) - d) + 1e-6 * d
+        err = np.abs(dec - y).reshape(-1, 32).max(axis=1)
+        check(np.all(err <= bound), "q8_0 error within half a step plus the f16 scale's rounding",
+              "worst %.3g of its bound" % np.max(err / np.maximum(bound, 1e-30)))
+
+
+def sail(*args):
+    r = subprocess.run([SAIL] + [str(a) for a in args], capture_output=True)
+    if r.returncode:
+        print("# sail %s: %s" % (" ".join(map(str, args[:3])), r.stderr.decode(errors="replace").strip()))
+    return r
+
+
+def embed(model, tmp, inputs):
+    out = os.path.join(tmp, "v.npy")
+    r = sail("embed", "--model", model, "--separate", "--format", "npy", "-o", out, *inputs)
+    return np.load(out) if r.returncode == 0 else None
+
+
+def write_images(tmp, count):
+    from PIL import Image
+    rng = np.random.default_rng(3)
+    args = []
+    for i in range(count):
+        p = os.path.join(tmp, "img%d.png" % i)
+        base = rng.integers(0, 256, (1, 1, 3))
+        noise = rng.integers(-40, 40, (96, 128, 3))
+        Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(p)
+        args += ["--image", p]
+    return args
+
+
+def models(tmp):
+    vocab = os.path.join(tmp, "vocab.txt")
+    words = ["red", "blue", "green", "circle", "square", "star", "small", "large", "left", "right",
+             "红", "色", "圆", "形", "的", "a", "on", "the"]
+    with open(vocab, "w") as f:
+        f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words) + "\n")
+    f32 = os.path.join(tmp, "m.gguf")
+    if sail("init", "--config", "tiny", "--vocab", vocab, "--seed", 5, "-o", f32).returncode:
+        check(False, "sail init")
+        return
+    texts = ["a small red circle on the left", "the large blue star", "红色的圆形", "green square right",
+             "a", "left left left right star", "the small green star on the right", "蓝色"]
+    inputs = [a for t in texts for a in ("--text", t)] + write_images(tmp, 6)
+    ref = embed(f32, tmp, inputs)
+    size32 = os.path.getsize(f32)
+    limits = {"f16": (0.999, 0.51), "bf16": (0.999, 0.51), "q8_0": (0.99, 0.30)}
+    for kind, (min_cos, max_size) in limits.items():
+        q = os.path.join(tmp, "m-%s.gguf" % kind)
+        r = sail("quantize", f32, "--type", kind, "-o", q)
+        check(r.returncode == 0, "sail quantize --type %s" % kind)
+        if r.returncode:
+            continue
+        ratio = os.path.getsize(q) / size32
+        check(ratio <= max_size, "%s file is %.1f%% of f32 (limit %d%%)" % (kind, 100 * ratio, 100 * max_size))
+        info = sail("info", q, "--tensors").stdout.decode()
+        check(kind.upper() in info and "F32" in info, "sail info lists %s and F32 tensors" % kind)
+        v = embed(q, tmp, inputs)
+        if v is None or ref is None:
+            check(False, "embedding with the %s model" % kind)
+            continue
+        cos = np.sum(v * ref, axis=1)
+        check(cos.min() >= min_cos, "%s vs f32 on %d texts and images: min cosine %.6f (>= %g)"
+              % (kind, len(cos), cos.min(), min_cos))
+    r = sail("bench", "--model", os.path.join(tmp, "m-q8_0.gguf"), "--batch", "2", "--kind", "text", "--seconds", 1)
+    out = r.stdout.decode()
+    check(r.returncode == 0 and "inputs/s" in out and "widened" in out, "sail bench reports throughput and memory")
+    # A quantized file re-quantized to another type still loads (a mix of types).
+    r = sail("quantize", os.path.join(tmp, "m-q8_0.gguf"), "--type", "f16", "-o", os.path.join(tmp, "m-qf.gguf"))
+    check(r.returncode == 0 and embed(os.path.join(tmp, "m-qf.gguf"), tmp, inputs[:2]) is not None,
+          "q8_0 -> f16 re-quantization loads")
+    r = sail("quantize", f32, "--type", "q4", "-o", os.path.join(tmp, "x.gguf"))
+    check(r.returncode == 2 or (r.returncode == 1 and b"q4" in r.stderr), "an unknown type is refused by name")
+    r = sail("quantize", os.path.join(tmp, "vocab.txt"), "--type", "f16", "-o", os.path.join(tmp, "x.gguf"))
+    check(r.returncode == 1 and not os.path.exists(os.path.join(tmp, "x.gguf")), "a non-model input is refused, no output")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        conversions(tmp)
+        models(tmp)
+    print("# %d checks, %d failed" % (n, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

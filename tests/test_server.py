@@ -1,0 +1,600 @@
+"""Black-box tests of `sail serve`: the real binary on a free loopback port,
+spoken to over HTTP. Vectors must equal `sail embed`'s (texts, images, joint
+inputs, Matryoshka prefixes, float and base64), alone and inside dynamic
+batches; every bad request gets its 4xx with an OpenAI-style error body;
+slow clients, the API key, metrics and the graceful SIGTERM shutdown are
+exercised; the index endpoints are checked when the server has --index.
+The official `openai` npm client and the web page in headless Chromium run
+from tests/server/*.mjs (skipped with a message when node, npm or chromium
+is missing)."""
+import base64
+import http.client
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+SAIL = os.environ.get("SAIL", "build/sail")
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOLDEN = os.environ.get("SAIL_GOLDEN", os.path.join(HERE, "..", "..", "shared", "golden"))
+n = 0
+failed = 0
+SANITIZER_REPORTS = []  # server logs with ASan/UBSan/LSan reports (make asan)
+
+
+def check(ok, name):
+    global n, failed
+    n += 1
+    print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
+    sys.stdout.flush()
+    failed += not ok
+
+
+class Server:
+    """`sail serve` on port 0; the port is read from its start-up line."""
+
+    def __init__(self, model, *args, env=None):
+        self.log = tempfile.TemporaryFile()
+        self.p = subprocess.Popen([SAIL, "serve", "--model", model, "--port", "0", "--threads", "1",
+                                   "--quiet"] + [str(a) for a in args],
+                                  stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.port = None
+        for _ in range(300):
+            text = self.text()
+            if "listening on http://127.0.0.1:" in text:
+                self.port = int(text.split("127.0.0.1:")[1].split()[0])
+                break
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.05)
+        if self.port is None:
+            raise RuntimeError("sail serve did not start:\n" + self.text())
+
+    def text(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            doc = None
+        return r.status, doc, data, r
+
+    def embed(self, body, **kw):
+        return self.request("POST", "/v1/embeddings", body, **kw)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(30)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        text = self.text()
+        if "Sanitizer" in text or "runtime error" in text:
+            SANITIZER_REPORTS.append(text[-3000:])
+        return self.p.returncode
+
+
+def vectors(doc):
+    out = []
+    for d in doc["data"]:
+        e = d["embedding"]
+        out.append(np.frombuffer(base64.b64decode(e), dtype="<f4") if isinstance(e, str) else np.array(e, np.float32))
+    return np.array(out)
+
+
+def cli_embed(model, args):
+    r = subprocess.run([SAIL, "embed", "--model", model, "--separate"] + [str(a) for a in args], capture_output=True)
+    if r.returncode:
+        raise RuntimeError(r.stderr.decode())
+    return np.array([d["embedding"] for d in json.loads(r.stdout)["data"]], np.float32)
+
+
+# The engine pads a batch to its longest text, which moves float sums by a
+# few ulp (measured <= 6e-8): vectors are compared to 1e-6, not bit for bit.
+TOL = 1e-6
+
+
+def close(a, b):
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    return a.shape == b.shape and a.size > 0 and float(np.abs(a - b).max()) <= TOL
+
+
+def data_url(path, mime):
+    return "data:%s;base64,%s" % (mime, base64.b64encode(open(path, "rb").read()).decode())
+
+
+def image_part(url):
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def make_fixtures(tmp):
+    from PIL import Image
+    rng = np.random.default_rng(7)
+    files = {}
+    for name, size in (("shoe.png", (96, 64)), ("dress.jpg", (80, 120)), ("disc.png", (50, 50))):
+        a = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        p = os.path.join(tmp, name)
+        Image.fromarray(a).save(p)
+        files[name] = p
+    p = os.path.join(tmp, "anim.gif")
+    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(p)
+    files["anim.gif"] = p
+    p = os.path.join(tmp, "big.png")
+    Image.new("RGB", (300, 300), (10, 20, 30)).save(p)
+    files["big.png"] = p
+    return files
+
+
+def test_embeddings(s, model, files):
+    texts = ["红色连衣裙", "a red dress", "黑色高帮运动鞋 black high-top sneakers"]
+    ref_t = cli_embed(model, sum([["--text", t] for t in texts], []))
+    st, doc, _, r = s.embed({"model": "sail-tiny", "input": texts})
+    got = vectors(doc) if st == 200 else np.zeros(0)
+    check(st == 200 and np.array_equal(got, ref_t),
+          "3 texts in one request: 200 and bit-identical to `sail embed` of the same 3 (float JSON)")
+    check(st == 200 and doc["object"] == "list" and doc["model"] == "sail-tiny"
+          and [d["index"] for d in doc["data"]] == [0, 1, 2] and all(d["object"] == "embedding" for d in doc["data"])
+          and doc["usage"]["prompt_tokens"] == doc["usage"]["total_tokens"] > 6
+          and r.getheader("Content-Type") == "application/json",
+          "response shape as OpenAI's: object, data[i].object/index, model echoed, usage")
+    st, doc, _, _ = s.embed({"input": texts[0], "encoding_format": "base64"})
+    check(st == 200 and isinstance(doc["data"][0]["embedding"], str) and close(vectors(doc)[0], ref_t[0]),
+          "a single string with encoding_format base64: little-endian float32, same vector")
+    st, doc, _, _ = s.embed({"input": texts, "dimensions": 64})
+    ref64 = cli_embed(model, sum([["--text", t] for t in texts], []) + ["--dim", 64])
+    check(st == 200 and vectors(doc).shape == (3, 64) and np.allclose(vectors(doc), ref64, atol=1e-7),
+          "dimensions 64: the re-normalised Matryoshka prefix, as `sail embed --dim 64`")
+
+    shoe, dress = files["shoe.png"], files["dress.jpg"]
+    ref_i = cli_embed(model, ["--image", shoe, "--image", dress])
+    r = subprocess.run([SAIL, "embed", "--model", model, "--text", texts[2], "--image", shoe], capture_output=True)
+    ref_j = np.array(json.loads(r.stdout)["data"][0]["embedding"], np.float32)
+    body = {"input": [[image_part(data_url(shoe, "image/png"))],
+                      [{"type": "image_url", "image_url": {"url": data_url(dress, "image/jpeg")}}],
+                      [{"type": "text", "text": texts[2]}, image_part(data_url(shoe, "image/png"))],
+                      texts[0]]}
+    st, doc, _, _ = s.embed(body)
+    got = vectors(doc) if st == 200 else np.zeros((4, 1))
+    check(st == 200 and close(got[:2], ref_i),
+          "image parts (PNG, JPEG data URLs): the vectors of `sail embed --image`")
+    check(st == 200 and close(got[2], ref_j) and close(got[3], ref_t[0]),
+          "a text+image part list is one joint input, equal to `sail embed --text T --image F`")
+    st, doc, _, _ = s.embed({"input": [image_part(data_url(shoe, "image/png")),
+                                       {"type": "text", "text": texts[2]}]})
+    check(st == 200 and len(doc["data"]) == 1 and close(vectors(doc)[0], ref_j),
+          "input given directly as one list of parts is one joint input")
+    return ref_t
+
+
+def test_batching(s, model):
+    texts = ["商品 %d 号 item number %d" % (i, i * 7) for i in range(24)]
+    ref = np.array([cli_embed(model, ["--text", t])[0] for t in texts])
+    got = [None] * len(texts)
+
+    def one(i):
+        st, doc, _, _ = s.embed({"input": texts[i]})
+        got[i] = vectors(doc)[0] if st == 200 else None
+
+    th = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    ok = all(g is not None for g in got)
+    diff = float(np.abs(np.array(got) - ref).max()) if ok else -1
+    check(ok and diff <= TOL, "24 concurrent requests (batched): each vector equals its text embedded alone "
+          "by `sail embed` (max |diff| %.1e)" % diff)
+    st, _, data, _ = s.request("GET", "/metrics")
+    m = {}
+    for line in data.decode().splitlines():
+        if line.startswith("sail_batch_size_count") or line.startswith("sail_batch_size_sum"):
+            k, v = line.split()
+            m[k] = float(v)
+    count, total = m.get("sail_batch_size_count", 0), m.get("sail_batch_size_sum", 0)
+    check(st == 200 and count > 0 and total / count > 1.5,
+          "concurrent requests were coalesced: %d inputs in %d batches" % (total, count))
+
+
+def test_errors(s, files):
+    def err(st, doc, want_status, want_code=None, want_param=None, name=""):
+        e = (doc or {}).get("error", {})
+        ok = (st == want_status and isinstance(e.get("message"), str) and e.get("message")
+              and set(e) == {"message", "type", "param", "code"} and e["type"] == (
+                  "server_error" if want_status >= 500 else "invalid_request_error")
+              and (want_code is None or e["code"] == want_code) and (want_param is None or e["param"] == want_param))
+        check(ok, "%s -> %d %s" % (name, st, (e.get("message") or "")[:90]))
+
+    st, doc, _, _ = s.embed("{not json")
+    err(st, doc, 400, name="malformed JSON")
+    st, doc, _, _ = s.embed("")
+    err(st, doc, 400, name="empty body")
+    st, doc, _, _ = s.embed("[1, 2]")
+    err(st, doc, 400, name="a JSON array instead of an object")
+    st, doc, _, _ = s.embed({"model": "x"})
+    err(st, doc, 400, "missing_required_parameter", "input", "missing input")
+    st, doc, _, _ = s.embed({"input": []})
+    err(st, doc, 400, None, "input", "empty input list")
+    st, doc, _, _ = s.embed({"input": ""})
+    err(st, doc, 400, None, "input", "empty string")
+    st, doc, _, _ = s.embed({"input": 42})
+    err(st, doc, 400, "invalid_type", "input", "input of a wrong type (number)")
+    st, doc, _, _ = s.embed({"input": ["ok", None]})
+    err(st, doc, 400, "invalid_type", "input[1]", "a null inside the input list")
+    st, doc, _, _ = s.embed({"input": [[{"type": "audio", "data": "x"}]]})
+    err(st, doc, 400, "invalid_type", "input[0]", "an unknown content part type")
+    st, doc, _, _ = s.embed({"input": "x", "dimensions": 4096})
+    err(st, doc, 400, "invalid_value", "dimensions", "dimensions over the model's")
+    st, doc, _, _ = s.embed({"input": "x", "dimensions": "64"})
+    err(st, doc, 400, "invalid_value", "dimensions", "dimensions as a string")
+    st, doc, _, _ = s.embed({"input": "x", "encoding_format": "int8"})
+    err(st, doc, 400, "invalid_value", "encoding_format", "unknown encoding_format")
+    st, doc, _, _ = s.embed({"input": "x", "model": 3})
+    err(st, doc, 400, "invalid_type", "model", "model of a wrong type")
+    st, doc, _, _ = s.embed({"input": ["x"] * 9})
+    err(st, doc, 400, "too_many_inputs", "input", "more inputs than --max-inputs 8")
+    st, doc, _, _ = s.embed({"input": [[image_part("https://example.com/cat.png")]]})
+    err(st, doc, 400, "remote_url_refused", "input[0]", "a remote https:// image URL")
+    st, doc, _, _ = s.embed({"input": [[image_part("file:///etc/passwd")]]})
+    err(st, doc, 400, "invalid_image_url", "input[0]", "a file:// URL")
+    st, doc, _, _ = s.embed({"input": [[image_part("data:image/png;base64,iVBO%%%")]]})
+    err(st, doc, 400, "invalid_base64", "input[0]", "bad base64")
+    st, doc, _, _ = s.embed({"input": [[image_part(data_url(files["anim.gif"], "image/gif"))]]})
+    err(st, doc, 400, "invalid_image", "input[0]", "an unsupported image format (GIF)")
+    st, doc, _, _ = s.embed({"input": [[image_part("data:image/png;base64," + base64.b64encode(
+        open(files["shoe.png"], "rb").read()[:200]).decode())]]})
+    err(st, doc, 400, "invalid_image", "input[0]", "a truncated PNG")
+    st, doc, _, _ = s.embed({"input": [[image_part(data_url(files["big.png"], "image/png"))]]})
+    err(st, doc, 400, "image_too_large", "input[0]", "an image over --max-image-pixels")
+    st, doc, _, _ = s.embed(b"{\"input\": \"" + b"a" * 70000 + b"\"}")
+    err(st, doc, 413, "request_too_large", None, "a body over --max-body (Content-Length)")
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    c.putrequest("POST", "/v1/embeddings")
+    c.putheader("Transfer-Encoding", "chunked")
+    c.endheaders()
+    for _ in range(20):
+        c.send(b"1000\r\n" + b"a" * 4096 + b"\r\n")
+    c.send(b"0\r\n\r\n")
+    r = c.getresponse()
+    doc = json.loads(r.read())
+    c.close()
+    err(r.status, doc, 413, "request_too_large", None, "a chunked body over --max-body")
+    st, doc, _, _ = s.embed({"input": "长" * 100})
+    err(st, doc, 400, "context_length_exceeded", "input", "a text over the context with --no-truncate")
+    st, doc, _, _ = s.request("GET", "/v1/nothing")
+    err(st, doc, 404, "not_found", None, "an unknown path")
+    st, doc, _, _ = s.request("GET", "/v1/embeddings")
+    err(st, doc, 405, "method_not_allowed", None, "GET on /v1/embeddings")
+
+    # Hostile bodies: mutations of a valid request never crash the server.
+    rng = random.Random(5)
+    seed = json.dumps({"input": ["红色", [image_part(data_url(files["disc.png"], "image/png")),
+                                         {"type": "text", "text": "圆"}]], "dimensions": 32}).encode()
+    statuses = set()
+    for _ in range(150):
+        b = bytearray(seed)
+        for _ in range(rng.randint(1, 8)):
+            op = rng.random()
+            i = rng.randrange(len(b))
+            if op < 0.4:
+                b[i] = rng.randrange(256)
+            elif op < 0.7:
+                del b[i:i + rng.randint(1, 40)]
+            else:
+                b[i:i] = bytes(rng.choice([b"\"", b"[", b"{", b"\\u0000", b"-1e999", b"null", b"\xff"]))
+        st, doc, _, _ = s.embed(bytes(b))
+        statuses.add(st)
+        if st != 200 and (st >= 500 or not doc or "error" not in doc):
+            break
+    alive = s.request("GET", "/healthz")[0] == 200
+    check(alive and all(x == 200 or 400 <= x < 500 for x in statuses),
+          "150 mutated requests: only 200s and 4xx with error bodies, server alive (statuses %s)" % sorted(statuses))
+
+
+def test_api_key(model):
+    env = dict(os.environ, SAIL_API_KEY="s3cret-key")
+    s = Server(model, env=env)
+    try:
+        st, doc, _, _ = s.embed({"input": "x"})
+        check(st == 401 and doc["error"]["code"] == "invalid_api_key" and doc["error"]["type"] == "invalid_request_error",
+              "API key set: a request without one gets 401 invalid_api_key")
+        st, doc, _, _ = s.embed({"input": "x"}, headers={"Authorization": "Bearer s3cret-kez"})
+        check(st == 401 and "Incorrect" in doc["error"]["message"], "a wrong key gets 401")
+        st, doc, _, _ = s.embed({"input": "x"}, headers={"Authorization": "Bearer s3cret-key"})
+        check(st == 200 and len(doc["data"]) == 1, "the right bearer key gets 200")
+        check(s.request("GET", "/healthz")[0] == 200 and s.request("GET", "/metrics")[0] == 401,
+              "/healthz needs no key; /metrics does")
+        long_text = "长文本 long text " * 40
+        st, doc, _, _ = s.embed({"input": long_text}, headers={"Authorization": "Bearer s3cret-key"})
+        check(st == 200 and close(vectors(doc)[0], cli_embed(model, ["--text", long_text])[0])
+              and doc["usage"]["prompt_tokens"] == 52,
+              "without --no-truncate a text over the context is truncated to 52 tokens, as `sail embed` does")
+    finally:
+        s.stop()
+
+
+def test_slow_client_and_shutdown(model):
+    s = Server(model, "--http-threads", "1", "--timeout", "2", "--batch-wait-ms", "400")
+    try:
+        slow = socket.create_connection(("127.0.0.1", s.port))
+        slow.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inp")
+        t0 = time.time()
+        st, _, _, _ = s.embed({"input": "hello"})
+        check(st == 200 and time.time() - t0 < 1.5,
+              "a client stalled mid-body does not hold the only HTTP thread")
+        slow.settimeout(6)
+        try:
+            closed = slow.recv(100) == b""
+        except (socket.timeout, ConnectionResetError):
+            closed = False if isinstance(sys.exc_info()[1], socket.timeout) else True
+        check(closed and time.time() - t0 < 6, "the stalled connection is closed after --timeout 2")
+        slow.close()
+
+        # SIGTERM while a request waits in the batcher: it still completes.
+        res = {}
+
+        def one():
+            res["r"] = s.embed({"input": ["a", "b", "c"]})
+
+        th = threading.Thread(target=one)
+        th.start()
+        time.sleep(0.15)
+        s.p.send_signal(signal.SIGTERM)
+        time.sleep(0.1)
+        try:
+            socket.create_connection(("127.0.0.1", s.port), timeout=1).close()
+            refused_early = False
+        except OSError:
+            refused_early = True
+        early = th.is_alive()
+        th.join(30)
+        rc = s.p.wait(30)
+        st = res.get("r", (0,))[0]
+        check(st == 200 and len(res["r"][1]["data"]) == 3 and rc == 0 and "stopped" in s.text(),
+              "SIGTERM: the request in flight completes (200), then the server exits 0")
+        try:
+            socket.create_connection(("127.0.0.1", s.port), timeout=1).close()
+            refused = False
+        except OSError:
+            refused = True
+        check(refused and refused_early and early,
+              "from SIGTERM on, new connections are refused while the request in flight is still being served")
+    finally:
+        s.stop()
+
+
+def test_index(model, files, tmp):
+    ix = os.path.join(tmp, "ix")
+    s = Server(model, "--index", ix, "--batch-wait-ms", 2)
+    killed = False
+    try:
+        st, doc, _, _ = s.request("POST", "/v1/search", {"text": "x"})
+        check(st == 200 and doc["data"] == [], "search on a new, empty index: 200 and no results")
+        items = [{"id": 1, "text": "红色连衣裙", "payload": {"category": "dress", "price": 199}},
+                 {"id": 2, "text": "黑色高帮运动鞋", "payload": {"category": "shoes"}},
+                 {"id": 3, "image": data_url(files["shoe.png"], "image/png"), "payload": {"category": "shoes"}},
+                 {"text": "a red dress", "image": data_url(files["dress.jpg"], "image/jpeg"),
+                  "payload": {"category": "dress"}}]
+        st, doc, _, _ = s.request("POST", "/v1/items", {"items": items})
+        ids = [d["id"] for d in doc["data"]] if st == 200 else []
+        check(st == 200 and ids == [1, 2, 3, 4], "POST /v1/items: 4 items (text, image, joint); a missing id is assigned (%s)" % ids)
+        st, doc, _, _ = s.request("POST", "/v1/search", {"text": "黑色高帮运动鞋", "k": 2})
+        ref = cli_embed(model, ["--text", "黑色高帮运动鞋"])[0]
+        check(st == 200 and [h["id"] for h in doc["data"]][:1] == [2] and abs(doc["data"][0]["score"] - 1) < 1e-5
+              and len(doc["data"]) == 2 and doc["data"][0]["payload"]["category"] == "shoes"
+              and doc["data"][0]["payload"]["modality"] == "text" and doc["data"][0]["object"] == "search_result",
+              "search by an item's own text: that item first with score 1, k=2, payload kept")
+        st, doc, _, _ = s.request("POST", "/v1/search", {"query": [image_part(data_url(files["shoe.png"], "image/png"))], "k": 1})
+        check(st == 200 and doc["data"][0]["id"] == 3 and abs(doc["data"][0]["score"] - 1) < 1e-5,
+              "search by an image (a content-part query): the image's item first")
+        st, doc, _, _ = s.request("POST", "/v1/search", {"text": "红色连衣裙", "k": 10, "filter": {"category": "shoes"}})
+        check(st == 200 and sorted(h["id"] for h in doc["data"]) == [2, 3], "a payload filter keeps only matching items")
+        st, doc, _, _ = s.request("POST", "/v1/search", {"text": "x", "filter": {"price": 199}})
+        check(st == 200 and [h["id"] for h in doc["data"]] == [1], "a numeric filter value")
+        st, _, img, r = s.request("GET", "/v1/items/3/image")
+        check(st == 200 and img == open(files["shoe.png"], "rb").read() and r.getheader("Content-Type") == "image/png",
+              "GET /v1/items/3/image: the uploaded bytes, image/png")
+        check(s.request("GET", "/v1/items/1/image")[0] == 404 and s.request("GET", "/v1/items/99/image")[0] == 404,
+              "a text-only or unknown item has no image (404)")
+        bad = [({"items": []}, "empty items"), ({"items": [{"id": -1, "text": "x"}]}, "a negative id"),
+               ({"items": [{"text": "x", "payload": {"source": "/etc/passwd"}}]}, "a client-set payload source"),
+               ({"items": [{"text": 5}]}, "text of a wrong type"), ({"items": [{"payload": {}}]}, "no text or image"),
+               ({"items": [{"image": "https://x/y.png"}]}, "a remote image URL")]
+        for body, name in bad:
+            st, doc, _, _ = s.request("POST", "/v1/items", body)
+            check(st == 400 and "error" in doc, "POST /v1/items with %s -> 400 %s" % (name, doc["error"]["message"][:70]))
+        for body, name in (({"text": "x", "k": 0}, "k 0"), ({"text": "x", "filter": "a=b"}, "a filter string"),
+                           ({"text": "x", "filter": {"a": "b,c"}}, "a filter value with a comma"), ({}, "no query")):
+            st, doc, _, _ = s.request("POST", "/v1/search", body)
+            check(st == 400 and "error" in doc, "POST /v1/search with %s -> 400" % name)
+        st, doc, _, _ = s.request("DELETE", "/v1/items/2")
+        check(st == 200 and doc == {"id": 2, "object": "item", "deleted": True}, "DELETE /v1/items/2")
+        st, doc, _, _ = s.request("DELETE", "/v1/items/2")
+        check(st == 404 and doc["error"]["code"] == "not_found", "deleting it again: 404")
+        st, doc, _, _ = s.request("POST", "/v1/search", {"text": "黑色高帮运动鞋", "k": 10})
+        check(2 not in [h["id"] for h in doc["data"]], "a deleted item is no longer found")
+        st, doc, _, _ = s.request("POST", "/v1/items", {"items": [{"id": 50, "text": "持久 durable"}]})
+        check(st == 200, "add item 50")
+        s.p.kill()     # SIGKILL right after the response: the item must survive
+        s.p.wait()
+        killed = True
+        s2 = Server(model, "--index", ix)
+        try:
+            st, doc, _, _ = s2.request("POST", "/v1/search", {"text": "持久 durable", "k": 1})
+            h = s2.request("GET", "/healthz")[1]
+            check(st == 200 and doc["data"][0]["id"] == 50 and h["index_items"] == 4,
+                  "after SIGKILL and a restart the acknowledged item is there (durable before the response)")
+            st, doc, _, _ = s2.request("POST", "/v1/items", {"items": [{"text": "next"}]})
+            check(st == 200 and doc["data"][0]["id"] == 51, "ids assigned after a restart continue after the largest")
+            m = s2.request("GET", "/metrics")[2].decode()
+            check("sail_index_items 5" in m, "/metrics reports the items in the index")
+        finally:
+            rc = s2.stop()
+        check(rc == 0 and "stopped" in s2.text(), "SIGTERM with an index: clean exit after flushing it")
+    finally:
+        if not killed:
+            s.stop()
+    h = Server(model, "--index", os.path.join(tmp, "hnsw-ix"), "--index-kind", "hnsw")
+    try:
+        texts = ["商品 %d 号" % i for i in range(30)]
+        st, _, _, _ = h.request("POST", "/v1/items", {"items": [{"text": t} for t in texts]})
+        st2, doc, _, _ = h.request("POST", "/v1/search", {"text": texts[17], "k": 3, "exact": False, "ef_search": 50})
+        check(st == 200 and st2 == 200 and doc["data"][0]["id"] == 17 and abs(doc["data"][0]["score"] - 1) < 1e-5,
+              "--index-kind hnsw: 30 items, an item's own text finds it first")
+    finally:
+        h.stop()
+    st = Server(model)
+    try:
+        r = st.request("POST", "/v1/search", {"text": "x"})
+        check(r[0] == 404 and r[1]["error"]["code"] == "no_index", "without --index, /v1/search is 404 no_index")
+    finally:
+        st.stop()
+
+
+def test_page(model, files, tmp):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        print("skip - chromium is missing (run scripts/install-deps.sh): the page test is not run")
+        return
+    from PIL import Image
+    # Images indexed by `sail index add` (hash ids above 2^53, paths as
+    # sources), texts and a joint item added over HTTP.
+    folder = os.path.join(tmp, "catalog")
+    os.makedirs(folder)
+    Image.new("RGB", (40, 30), (40, 180, 60)).save(os.path.join(folder, "green.ppm"))
+    shutil.copy(files["shoe.png"], folder)
+    shutil.copy(files["disc.png"], folder)
+    ix = os.path.join(tmp, "page-ix")
+    r = subprocess.run([SAIL, "index", "add", "--index", ix, "--model", model, "--kind", "exact", folder],
+                       capture_output=True)
+    if r.returncode:
+        print("# " + r.stderr.decode(errors="replace")[-400:])
+    check(r.returncode == 0, "page fixture: `sail index add` of a folder of 3 images")
+    s = Server(model, "--index", ix)
+    try:
+        items = [{"text": "红色连衣裙"},
+                 {"text": "连衣裙 dress photo", "image": data_url(files["dress.jpg"], "image/jpeg")},
+                 {"text": "黑色高帮运动鞋"}]
+        st, _, _, _ = s.request("POST", "/v1/items", {"items": items})
+        st2, doc, _, _ = s.request("POST", "/v1/search", {"image": data_url(files["shoe.png"], "image/png"), "k": 1})
+        hit = doc["data"][0] if st2 == 200 else {}
+        img = s.request("GET", hit.get("image_url", "/none"))[2]
+        check(st == 200 and hit.get("id", 0) > 2 ** 53 and hit.get("payload", {}).get("modality") == "image"
+              and img == open(files["shoe.png"], "rb").read(),
+              "an image indexed by `sail index add` is found by the server and served from its path (id %s)"
+              % hit.get("id"))
+        shots = os.path.join(os.path.abspath(os.environ.get("BUILD", "build")), "test-output")
+        env = dict(os.environ, SAIL_URL="http://127.0.0.1:%d" % s.port, SAIL_FIXTURES=json.dumps(files),
+                   SAIL_SHOTS=shots, SAIL_CHROMIUM=chromium)
+        run_node("page.mjs", env)
+    finally:
+        s.stop()
+
+
+def run_node(script, env):
+    """Runs a tests/server/*.mjs file, echoing its TAP lines."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        print("skip - node/npm are missing (run scripts/install-deps.sh): %s not run" % script)
+        return
+    d = os.path.join(HERE, "server")
+    if not os.path.isdir(os.path.join(d, "node_modules", "openai")) or \
+            not os.path.isdir(os.path.join(d, "node_modules", "playwright-core")):
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=d, capture_output=True, timeout=300)
+        if r.returncode:
+            print("skip - npm ci in tests/server failed (no registry?): %s not run: %s"
+                  % (script, r.stderr.decode(errors="replace").strip().splitlines()[-1:]))
+            return
+    r = subprocess.run(["node", os.path.join(d, script)], capture_output=True, env=env, timeout=300)
+    out = r.stdout.decode(errors="replace")
+    print(out, end="")
+    if r.returncode and "not ok" not in out:
+        check(False, "%s exited %d: %s" % (script, r.returncode, r.stderr.decode(errors="replace")[-800:]))
+    global n, failed
+    n += out.count("\nok ") + out.startswith("ok ")
+    failed += out.count("not ok ")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = os.path.join(GOLDEN, "chinese_clip_vocab.txt")
+        if not os.path.exists(vocab):
+            print("skip - %s is absent; using a small vocabulary" % vocab)
+            vocab = os.path.join(tmp, "vocab.txt")
+            with open(vocab, "w") as f:
+                f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(
+                    "abcdefghijklmnopqrstuvwxyz0123456789红色连衣裙黑高帮运动鞋商品号长圆") + ["item", "number"]) + "\n")
+        model = os.path.join(tmp, "tiny.gguf")
+        r = subprocess.run([SAIL, "init", "--config", "tiny", "--vocab", vocab, "--seed", "1", "-o", model],
+                           capture_output=True)
+        if r.returncode:
+            check(False, "sail init: " + r.stderr.decode())
+            return 1
+        files = make_fixtures(tmp)
+        r = subprocess.run([SAIL, "serve", "--help"], capture_output=True)
+        check(r.returncode == 0 and b"usage: sail serve" in r.stdout, "sail serve --help")
+        r = subprocess.run([SAIL, "serve"], capture_output=True)
+        check(r.returncode == 2 and b"--model is required" in r.stderr, "sail serve without --model: exit 2")
+        r = subprocess.run([SAIL, "serve", "--model", os.path.join(tmp, "none.gguf"), "--port", "0"],
+                           capture_output=True, timeout=30)
+        check(r.returncode == 1 and b"none.gguf" in r.stderr, "a missing model file: exit 1 naming it")
+
+        s = Server(model, "--max-inputs", 8, "--max-body", 65536, "--max-image-pixels", 250 * 250,
+                   "--batch-wait-ms", 30, "--no-truncate")
+        try:
+            st, doc, _, _ = s.request("GET", "/healthz")
+            check(st == 200 and doc["status"] == "ok" and doc["dim"] == 512, "GET /healthz")
+            st, _, page, r = s.request("GET", "/")
+            check(st == 200 and r.getheader("Content-Type").startswith("text/html") and b"<html" in page,
+                  "GET / serves the page compiled into the binary")
+            test_embeddings(s, model, files)
+            test_batching(s, model)
+            test_errors(s, files)
+            st, _, data, r = s.request("GET", "/metrics")
+            text = data.decode()
+            check(st == 200 and r.getheader("Content-Type").startswith("text/plain; version=0.0.4")
+                  and 'sail_http_requests_total{endpoint="/v1/embeddings",status="200"}' in text
+                  and 'sail_http_requests_total{endpoint="/v1/embeddings",status="400"}' in text
+                  and 'sail_http_request_duration_seconds_bucket{endpoint="/v1/embeddings",le="+Inf"}' in text
+                  and "sail_queue_depth 0" in text and "sail_batch_size_bucket{le=\"8\"}" in text,
+                  "GET /metrics: Prometheus text with requests by status, latency histogram, batches, queue")
+            env = dict(os.environ, SAIL_URL="http://127.0.0.1:%d" % s.port, SAIL_BIN=SAIL, SAIL_MODEL=model,
+                       SAIL_FIXTURES=json.dumps(files))
+            run_node("openai.mjs", env)
+        finally:
+            rc = s.stop()
+        check(rc == 0, "the server exits 0 on SIGTERM")
+        test_api_key(model)
+        test_slow_client_and_shutdown(model)
+        test_index(model, files, tmp)
+        test_page(model, files, tmp)
+    for rep in SANITIZER_REPORTS:
+        print("# " + rep.replace("\n", "\n# "))
+    check(not SANITIZER_REPORTS, "no sanitizer report in any server's log (%d with reports)" % len(SANITIZER_REPORTS))
+    print("# %d checks, %d failed" % (n, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Gradients of sail's hand-written backward pass against PyTorch autograd.
+
+The reference model is test_parity.py's (nn.Embedding, nn.TransformerEncoderLayer,
+torchvision's VisionTransformer, nn.MultiheadAttention perceiver, nn.Linear
+head), run in float64 on the exact float32 weights that go into the sail
+file. On top: the loss of train.h (symmetric InfoNCE with
+min(exp(logit_scale), 100), Matryoshka prefixes re-normalised, in-batch
+negatives of the same group dropped) written with torch ops. sail runs one
+step through tests/tools/train_dump.c. Checks, one TAP line each:
+  loss relative error <= 1e-5;
+  every parameter's gradient: max|g_sail - g_torch| / max(max|g_torch|, 1e-8) <= 1e-3;
+  the step's embeddings against torch (<= 1e-4);
+  sail_tmodel_embed against the inference path sail_forward (<= 1e-5).
+Cases: padded texts vs images and texts vs texts (mean pooling), perceiver
+latents with mean(tanh) pooling, CLS pooling, and a logit scale past the
+clamp (its gradient must be exactly 0), and no fusion layers.
+"""
+import copy
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import numpy as np  # noqa: E402
+
+try:
+    import torch  # noqa: E402
+    import torch.nn.functional as F  # noqa: E402
+    import test_parity as tp  # noqa: E402  (exits with a skip line without torch)
+except ImportError as e:  # pragma: no cover
+    print("skip - gradient oracle needs Debian's python3-torch and python3-torchvision (%s)" % e)
+    sys.exit(0)
+
+BUILD = os.environ.get("BUILD", "build")
+DUMP = os.path.join(BUILD, "tools", "train_dump")
+TOL_LOSS, TOL_GRAD, TOL_EMB, TOL_INFER = 1e-5, 1e-3, 1e-4, 1e-5
+n_test = 0
+failed = 0
+
+
+def check(ok, name, detail=""):
+    global n_test, failed
+    n_test += 1
+    print("%s %d - %s%s" % ("ok" if ok else "not ok", n_test, name, (" # " + detail) if detail else ""))
+    sys.stdout.flush()
+    if not ok:
+        failed += 1
+
+
+def named_tensors(ref):
+    """name -> tensor in the model file's layout, via test_parity.export."""
+    got = {}
+
+    class Capture:
+        @staticmethod
+        def write(path, kv, tensors):
+            got.update(tensors)
+    real = tp.gguf_write
+    tp.gguf_write = Capture
+    try:
+        tp.export(ref, None)
+    finally:
+        tp.gguf_write = real
+    return got
+
+
+def write_model(ref, path, logit_scale):
+    real = tp.gguf_write
+
+    class Extra:
+        @staticmethod
+        def write(p, kv, tensors):
+            if logit_scale is not None:
+                kv["sail.logit_scale"] = float(logit_scale)
+            real.write(p, kv, tensors)
+    tp.gguf_write = Extra
+    try:
+        tp.export(ref, path)
+    finally:
+        tp.gguf_write = real
+
+
+def infonce(a, b, group, dims, weights, ls):
+    s = torch.clamp(ls.exp(), max=100.0)
+    n = a.shape[0]
+    g = torch.tensor(group)
+    drop = (g[:, None] == g[None, :]) & ~torch.eye(n, dtype=torch.bool)
+    target = torch.arange(n)
+    total = 0
+    for d, w in zip(dims, weights):
+        L = s * F.normalize(a[:, :d], dim=-1) @ F.normalize(b[:, :d], dim=-1).T
+        L = L.masked_fill(drop, float("-inf"))
+        total = total + w * (F.cross_entropy(L, target) + F.cross_entropy(L.T, target)) / 2
+    return total
+
+
+def make_text(g, cfg, lens):
+    T = max(lens)
+    ids = torch.randint(4, cfg.vocab, (len(lens), T), generator=g)
+    ids[:, 0] = 2
+    for i, n in enumerate(lens):
+        ids[i, n - 1] = 3
+        ids[i, n:] = 0
+    return ("text", ids, torch.tensor(lens))
+
+
+def write_side(side, out, tag):
+    if side[0] == "text":
+        _, ids, lens = side
+        flat = np.concatenate([ids[i, :lens[i]].numpy() for i in range(len(lens))]).astype(np.int32)
+        flat.tofile(os.path.join(out, tag + "_ids.i32"))
+        lens.numpy().astype(np.int32).tofile(os.path.join(out, tag + "_lens.i32"))
+        return "tokens:%s:%s" % (os.path.join(out, tag + "_ids.i32"), os.path.join(out, tag + "_lens.i32"))
+    side[1].numpy().astype(np.float32).tofile(os.path.join(out, tag + "_pix.f32"))
+    return "images:" + os.path.join(out, tag + "_pix.f32")
+
+
+def torch_embed(ref, side):
+    if side[0] == "text":
+        return ref(ids=side[1], lens=side[2])["embedding"][0]
+    return ref(pix=side[1].double())["embedding"][0]
+
+
+def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None):
+    torch.manual_seed(seed)
+    ref = tp.Reference(cfg).eval()
+    path = os.path.join(tmp, name + ".gguf")
+    write_model(ref, path, logit_scale)
+    ref = ref.double()  # the float32 weights, exactly, in float64
+    g = torch.Generator().manual_seed(seed + 1)
+    n = len(group)
+    text_lens = [[5, cfg.max_pos, 2, 7, 3, 9][:n], [4, 6, 11, 2, 8, 3][:n]]
+    sides = []
+    for k, kind in enumerate(kinds):
+        if kind == "text":
+            sides.append(make_text(g, cfg, text_lens[k]))
+        else:
+            sides.append(("image", torch.randn(n, 3, cfg.image, cfg.image, generator=g)))
+    out = tempfile.mkdtemp(dir=tmp)
+    args = [DUMP, path, out, str(n), write_side(sides[0], out, "a"), write_side(sides[1], out, "b")]
+    np.asarray(group, dtype=np.int32).tofile(os.path.join(out, "group.i32"))
+    args += ["--group", os.path.join(out, "group.i32"),
+             "--loss", ",".join("%d:%g" % (d, w) for d, w in zip(dims, weights))]
+    r = subprocess.run(args, capture_output=True, text=True)
+    if r.returncode:
+        check(False, "%s: train_dump runs" % name, r.stderr.strip())
+        return
+
+    def load(x):
+        return np.fromfile(os.path.join(out, x + ".f32"), dtype=np.float32)
+
+    ls = torch.tensor(math.log(1 / 0.07) if logit_scale is None else float(np.float32(logit_scale)),
+                      dtype=torch.float64, requires_grad=True)
+    ea, eb = torch_embed(ref, sides[0]), torch_embed(ref, sides[1])
+    loss = infonce(ea, eb, group, dims, weights, ls)
+    ref.zero_grad()
+    loss.backward()
+
+    s_loss = float(load("loss")[0])
+    rel = abs(s_loss - loss.item()) / abs(loss.item())
+    check(rel <= TOL_LOSS, "%s: loss sail %.7f torch %.7f rel %.1e" % (name, s_loss, loss.item(), rel))
+    for tag, e in (("a", ea), ("b", eb)):
+        err = float(np.abs(load("emb_" + tag).reshape(n, -1) - e.detach().numpy()).max())
+        check(err <= TOL_EMB, "%s: step embeddings %s vs torch max|err| %.1e" % (name, tag, err))
+        err = float(np.abs(load("embed_" + tag) - load("infer_" + tag)).max())
+        check(err <= TOL_INFER, "%s: sail_tmodel_embed %s vs sail_forward max|err| %.1e" % (name, tag, err))
+
+    grad_ref = copy.deepcopy(ref)
+    for p, q in zip(ref.parameters(), grad_ref.parameters()):
+        q.data = p.grad if p.grad is not None else torch.zeros_like(p.data)
+    want = named_tensors(grad_ref)
+    want["train.logit_scale"] = ls.grad.detach().numpy().reshape(1)
+    grads = load("grads")
+    seen = set()
+    for line in open(os.path.join(out, "index.txt")):
+        tname, off, rows, cols = line.split()
+        off, size = int(off), int(rows) * int(cols)
+        seen.add(tname)
+        if tname not in want:
+            check(False, "%s: %s has a torch gradient" % (name, tname))
+            continue
+        w = np.asarray(want[tname], dtype=np.float64).reshape(-1)
+        s = grads[off:off + size].astype(np.float64)
+        if w.size != size:
+            check(False, "%s: %s size sail %d torch %d" % (name, tname, size, w.size))
+            continue
+        scale = max(float(np.abs(w).max()), 1e-8)
+        err = float(np.abs(s - w).max()) / scale
+        check(err <= TOL_GRAD, "%s: grad %s rel %.1e (max|g| %.1e)" % (name, tname, err, scale))
+    missing = sorted(set(want) - seen)
+    check(not missing, "%s: sail has every torch parameter" % name, "missing %s" % missing if missing else "")
+
+
+def main():
+    if not os.path.exists(DUMP):
+        check(False, "driver %s exists (run make tests-build)" % DUMP)
+        return 1
+    torch.set_num_threads(1)
+    base = dict(lf=1, max_pos=12)
+    with tempfile.TemporaryDirectory() as tmp:
+        case("text-image", tp.Cfg(**base), 11, tmp, ("text", "image"), [0, 1, 0, 2], [32, 16], [1.0, 0.5])
+        case("text-text", tp.Cfg(**base), 12, tmp, ("text", "text"), [3, 3, 1, 2, 0], [32, 8], [1.0, 0.25])
+        case("perceiver-mean-tanh", tp.Cfg(latents=4, pooling="mean_tanh", **base), 13, tmp,
+             ("image", "text"), [0, 1, 1, 2], [32, 16], [1.0, 0.5])
+        case("cls-clamped-scale", tp.Cfg(pooling="cls", **base), 14, tmp, ("text", "image"),
+             [0, 1, 2, 2], [32], [1.0], logit_scale=math.log(150.0))
+        case("no-fusion-layers", tp.Cfg(lf=0, max_pos=12), 15, tmp, ("image", "text"), [0, 1, 2], [32, 16],
+             [0.5, 1.0], logit_scale=1.0)
+    print("# %d checks, %d failed" % (n_test, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+/* train_dump.c: test driver for the PyTorch gradient oracle
+ * (tests/test_train_grad.py). Loads a model file as a trainable model, runs
+ * one forward + backward step on n pairs and writes raw float32 files to
+ * OUTDIR: loss, emb_a, emb_b, grads (the whole gradient block) with
+ * index.txt ("name offset rows cols" per tensor); and, for the inference
+ * check, embed_a / embed_b (sail_tmodel_embed) and infer_a / infer_b
+ * (sail_forward on the same file).
+ *
+ *   train_dump MODEL OUTDIR N A B [--group G.i32] [--loss D:W,...]
+ *   A, B: tokens:IDS.i32:LENS.i32 | images:PIX.f32 (N, 3, S, S at model size)
+ */
+#include "model/model.h"
+#include "train/train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { fprintf(stderr, "train_dump: cannot open %s\n", path); exit(1); }
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc(*n ? *n : 1);
+    if (!p || fread(p, 1, *n, f) != *n) { fprintf(stderr, "train_dump: cannot read %s\n", path); exit(1); }
+    fclose(f);
+    return p;
+}
+
+static void dump(const char *dir, const char *name, const float *x, size_t n) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.f32", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(x, sizeof(float), n, f) != n) { fprintf(stderr, "train_dump: cannot write %s\n", path); exit(1); }
+    fclose(f);
+}
+
+/* "tokens:IDS:LENS" or "images:PIX" */
+static void parse_input(char *spec, sail_tinput *in, int side_px) {
+    size_t n;
+    memset(in, 0, sizeof *in);
+    char *kind = strtok(spec, ":"), *f1 = strtok(NULL, ":"), *f2 = strtok(NULL, ":");
+    if (kind && f1 && f2 && !strcmp(kind, "tokens")) {
+        in->ids = slurp(f1, &n);
+        in->lens = slurp(f2, &n);
+    } else if (kind && f1 && !strcmp(kind, "images")) {
+        in->pixels = slurp(f1, &n);
+        in->h = in->w = side_px;
+    } else {
+        fprintf(stderr, "train_dump: bad input spec\n");
+        exit(2);
+    }
+}
+
+static void infer(const char *path, int n, const sail_tinput *in, float *out) {
+    sail_error err = {0};
+    sail_load_options lo = {0};
+    sail_model *m = sail_model_load(path, &lo, &err);
+    if (!m) { fprintf(stderr, "train_dump: %s\n", err.msg); exit(1); }
+    sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w};
+    pthread_mutex_lock(&m->lock);
+    sail_status s = sail_forward(m, &b, out, &err);
+    pthread_mutex_unlock(&m->lock);
+    if (s) { fprintf(stderr, "train_dump: forward: %s\n", err.msg); exit(1); }
+    sail_model_free(m);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 6) {
+        fprintf(stderr, "usage: train_dump MODEL OUTDIR N A B [--group G.i32] [--loss D:W,...]\n");
+        return 2;
+    }
+    sail_error err = {0};
+    const char *dir = argv[2];
+    int n = atoi(argv[3]);
+    int threads = getenv("SAIL_THREADS") ? atoi(getenv("SAIL_THREADS")) : 0;
+    sail_tmodel *tm = sail_tmodel_load(argv[1], threads, &err);
+    if (!tm) { fprintf(stderr, "train_dump: %s\n", err.msg); return 1; }
+    const sail_config *c = sail_tmodel_config(tm);
+    sail_tinput a, b;
+    parse_input(argv[4], &a, c->image_size);
+    parse_input(argv[5], &b, c->image_size);
+    int *group = NULL;
+    sail_loss_opts lo = {1, {c->dim}, {1.0f}};
+    for (int i = 6; i + 1 < argc; i += 2) {
+        size_t sz;
+        if (!strcmp(argv[i], "--group")) group = slurp(argv[i + 1], &sz);
+        else if (!strcmp(argv[i], "--loss")) {
+            lo.n_dims = 0;
+            for (char *t = strtok(argv[i + 1], ","); t && lo.n_dims < 4; t = strtok(NULL, ",")) {
+                lo.dims[lo.n_dims] = atoi(t);
+                lo.weights[lo.n_dims++] = strchr(t, ':') ? (float)atof(strchr(t, ':') + 1) : 1.0f;
+            }
+        }
+    }
+    size_t dim = (size_t)c->dim;
+    float loss, *ea = malloc(n * dim * 4), *eb = malloc(n * dim * 4), *x = malloc(n * dim * 4);
+    memset(sail_tmodel_grads(tm), 0, sail_tmodel_size(tm) * sizeof(float));
+    if (sail_tmodel_step(tm, n, &a, &b, group, &lo, 1, &loss, ea, eb, &err)) {
+        fprintf(stderr, "train_dump: step: %s\n", err.msg);
+        return 1;
+    }
+    dump(dir, "loss", &loss, 1);
+    dump(dir, "emb_a", ea, n * dim);
+    dump(dir, "emb_b", eb, n * dim);
+    dump(dir, "grads", sail_tmodel_grads(tm), sail_tmodel_size(tm));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.txt", dir);
+    FILE *idx = fopen(path, "w");
+    if (!idx) return 1;
+    for (int i = 0; i < sail_tmodel_n_tensors(tm); i++) {
+        const sail_tparam *t = sail_tmodel_tensor(tm, i);
+        fprintf(idx, "%s %zu %lld %lld\n", t->name, t->offset, (long long)t->rows, (long long)t->cols);
+    }
+    fclose(idx);
+    const sail_tinput *sides[2] = {&a, &b};
+    const char *names[2][2] = {{"embed_a", "infer_a"}, {"embed_b", "infer_b"}};
+    for (int s = 0; s < 2; s++) {
+        if (sail_tmodel_embed(tm, n, sides[s], x, &err)) {
+            fprintf(stderr, "train_dump: embed: %s\n", err.msg);
+            return 1;
+        }
+        dump(dir, names[s][0], x, n * dim);
+        infer(argv[1], n, sides[s], x);
+        dump(dir, names[s][1], x, n * dim);
+    }
+    sail_tmodel_free(tm);
+    free(ea);
+    free(eb);
+    free(x);
+    free(group);
+    free((void *)a.ids); free((void *)a.lens); free((void *)a.pixels);
+    free((void *)b.ids); free((void *)b.lens); free((void *)b.pixels);
+    sail_kernels_release();
+    return 0;
+}
