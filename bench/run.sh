@@ -18,10 +18,26 @@ rm -f "$sail" "$torch"
 BUILD="$BUILD" THREADS="$THREADS" sh bench/run_train.sh
 echo "== Image preprocessing, sail vs PIL + numpy (PIL single-threaded)"
 [ -x "$BUILD/bench/bench_image" ] && $PY bench/bench_image_pil.py --sail "$BUILD/bench/bench_image"
+echo "== Vector index: sail vs FAISS and hnswlib (HNSW on 20k x 512, exact on 100k x 512)"
+if [ -x "$BUILD/bench/bench_index" ] && $PY -c 'import faiss, hnswlib' 2>/dev/null; then
+    d=$(mktemp -d)
+    nice -n 10 $PY bench/bench_index_peers.py --prepare "$d/h" --n 20000 >/dev/null
+    for t in 1 2; do
+        nice -n 10 $PY bench/bench_index_peers.py --run "$d/h" --threads $t --only hnsw --sail "$BUILD/bench/bench_index" | tee -a "$d/log"
+    done
+    $PY -c 'import matplotlib' 2>/dev/null && $PY bench/bench_index_peers.py --plot bench-index.png "$d/log"
+    nice -n 10 $PY bench/bench_index_peers.py --prepare "$d/e" --n 100000 >/dev/null
+    for t in 1 2; do
+        nice -n 10 $PY bench/bench_index_peers.py --run "$d/e" --threads $t --only exact --sail "$BUILD/bench/bench_index"
+    done
+    rm -rf "$d"
+else
+    echo "(skipped: needs python3-faiss and python3-hnswlib; scripts/install-deps.sh)"
+fi
 echo "== Apps: k-means and PCA, sail vs numpy and FAISS (1 thread, CPU seconds)"
 OPENBLAS_NUM_THREADS=1 $PY bench/bench_apps.py --sail "$BUILD/sail"
 for b in "$BUILD"/bench/bench_*; do
-    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_train) continue ;; esac
+    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_train|*/bench_index) continue ;; esac
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
 done
 exit 0

@@ -1,4 +1,5 @@
-/* cmd_index.c: `sail index add|create|info|compact|delete|export|import`:
+/* cmd_index.c: `sail index add|create|info|compact|delete|export|import`
+ * (and semantic-ids, handed to cmd_semantic.c):
  * build and maintain a vector index directory (see docs/INDEX.md). `add`
  * embeds a folder of images, a JSONL file of items or text lines from stdin
  * through the public embed API and adds them in durable batches. */
@@ -21,7 +22,8 @@ static const char usage[] =
     "       sail index compact --index DIR\n"
     "       sail index delete  --index DIR ID...\n"
     "       sail index export  --index DIR OUT.npy|OUT.fvecs|OUT.faiss\n"
-    "       sail index import  --index DIR [--first-id N] [create options] FILE.npy|FILE.fvecs\n\n"
+    "       sail index import  --index DIR [--first-id N] [create options] FILE.npy|FILE.fvecs\n"
+    "       sail index semantic-ids --index DIR ...   (see sail index semantic-ids --help)\n\n"
     "A vector index is a directory (index.snap + index.wal); every batch added or\n"
     "deleted is on disk (fsync-ed) before the command moves on.\n\n"
     "add embeds, with model M, a FOLDER of images (recursively: .jpg .jpeg .png\n"
@@ -481,6 +483,7 @@ int cmd_index(int argc, char **argv) {
         {"add", sub_add}, {"create", sub_create}, {"info", sub_info}, {"compact", sub_compact},
         {"delete", sub_delete}, {"export", sub_export}, {"import", sub_import},
     };
+    if (argc >= 2 && !strcmp(argv[1], "semantic-ids")) return cmd_semantic_ids(argc - 1, argv + 1);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || cli_wants_help(argc, argv)) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

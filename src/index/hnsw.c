@@ -6,7 +6,7 @@
  * Determinism: a node's level is a pure function of (seed, id). Inserting
  * serially (n_threads 1, or the deterministic option) makes the graph a
  * pure function of seed, ids and insertion order. A parallel build inserts
- * the nodes of a batch concurrently under per-node link locks; its graph
+ * the nodes of a batch concurrently under striped link locks; its graph
  * (and so exact approximate results) then depends on thread timing.
  *
  * Construction measures raw f32 distances; searches walk the stored codes
@@ -20,6 +20,7 @@
 #include "rng.h"
 
 #define MAX_LEVEL 15
+#define LOCKS 1024
 
 typedef struct visit {
     uint32_t *tag;            /* (cap) visit generation per slot */
@@ -38,7 +39,8 @@ struct sail_hnsw {
     uint32_t *l0;             /* (cap, 1 + M0): count, links */
     uint32_t **up;            /* (cap) levels 1..L, each (1 + M) */
     uint8_t *level;           /* (cap) */
-    pthread_mutex_t *locks;   /* (cap) guards a node's links while building */
+    pthread_mutex_t locks[LOCKS]; /* guard links while building: node s uses
+                                     locks[s % LOCKS]; one held at a time */
     pthread_mutex_t mu;       /* entry point, visit free list */
     long entry;
     int max_level;
@@ -76,6 +78,7 @@ sail_status ix_hnsw_new(sail_index *ix, sail_error *err) {
     h->entry = -1;
     h->max_level = -1;
     pthread_mutex_init(&h->mu, NULL);
+    for (int i = 0; i < LOCKS; i++) pthread_mutex_init(&h->locks[i], NULL);
     ix->hnsw = h;
     return SAIL_OK;
 }
@@ -88,22 +91,20 @@ static void visit_free(visit *v) {
 
 void ix_hnsw_free(sail_hnsw *h) {
     if (!h) return;
-    for (size_t s = 0; s < h->cap; s++) {
-        sail_free(h->up[s]);
-        pthread_mutex_destroy(&h->locks[s]);
-    }
+    for (size_t s = 0; s < h->cap; s++) sail_free(h->up[s]);
+    for (int i = 0; i < LOCKS; i++) pthread_mutex_destroy(&h->locks[i]);
     while (h->free_visits) {
         visit *v = h->free_visits;
         h->free_visits = v->next;
         visit_free(v);
     }
-    sail_free(h->l0); sail_free(h->up); sail_free(h->level); sail_free(h->locks);
+    sail_free(h->l0); sail_free(h->up); sail_free(h->level);
     pthread_mutex_destroy(&h->mu);
     sail_free(h);
 }
 
 size_t ix_hnsw_memory(const sail_hnsw *h) {
-    size_t m = h->cap * ((size_t)(1 + h->M0) * 4 + sizeof(uint32_t *) + 1 + sizeof(pthread_mutex_t));
+    size_t m = sizeof *h + h->cap * ((size_t)(1 + h->M0) * 4 + sizeof(uint32_t *) + 1);
     for (size_t s = 0; s < h->cap; s++)
         if (h->up[s]) m += (size_t)h->level[s] * (1 + h->M) * 4;
     return m;
@@ -112,22 +113,18 @@ size_t ix_hnsw_memory(const sail_hnsw *h) {
 /* Room for `need` nodes (called before anything is logged). */
 sail_status ix_hnsw_reserve(sail_hnsw *h, size_t need, sail_error *err) {
     if (need <= h->cap) return SAIL_OK;
-    size_t cap = h->cap ? h->cap : 256;
-    while (cap < need) cap += cap / 2;
+    size_t cap = need; /* the index's capacity, already grown geometrically */
     uint32_t *l0 = sail_realloc(h->l0, cap * (size_t)(1 + h->M0) * 4);
     if (l0) h->l0 = l0;
     uint32_t **up = sail_realloc(h->up, cap * sizeof *up);
     if (up) h->up = up;
     uint8_t *lv = sail_realloc(h->level, cap);
     if (lv) h->level = lv;
-    pthread_mutex_t *lk = sail_realloc(h->locks, cap * sizeof *lk);
-    if (lk) h->locks = lk;
-    if (!l0 || !up || !lv || !lk) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory growing the HNSW graph");
+    if (!l0 || !up || !lv) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory growing the HNSW graph");
     for (size_t s = h->cap; s < cap; s++) {
         h->up[s] = NULL;
         h->level[s] = 0;
         h->l0[s * (size_t)(1 + h->M0)] = 0;
-        pthread_mutex_init(&h->locks[s], NULL);
     }
     h->cap = cap;
     return SAIL_OK;
@@ -235,13 +232,21 @@ static inline float wdist(const walk *w, size_t s) {
     return w->raw ? ix_dist_raw(w->ix, w->q, s) : ix_dist_code(w->ix, w->q, s);
 }
 
+/* Ask for the first cache lines of what wdist will read for slot s. */
+static inline void prefetch(const walk *w, size_t s) {
+    const sail_index *ix = w->ix;
+    const char *p = w->raw || !ix->code_size ? (const char *)ix_raw(ix, s) : (const char *)(ix->codes + s * ix->code_size);
+    size_t bytes = w->raw || !ix->code_size ? (size_t)ix->dim * 4 : ix->code_size;
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
+}
+
 static int copy_links(const walk *w, visit *v, size_t s, int l) {
-    const sail_hnsw *h = w->ix->hnsw;
-    if (w->locked) pthread_mutex_lock(&h->locks[s]);
+    sail_hnsw *h = w->ix->hnsw;
+    if (w->locked) pthread_mutex_lock(&h->locks[s % LOCKS]);
     const uint32_t *p = links(h, s, l);
     int n = (int)p[0];
     memcpy(v->nb, p + 1, (size_t)n * 4);
-    if (w->locked) pthread_mutex_unlock(&h->locks[s]);
+    if (w->locked) pthread_mutex_unlock(&h->locks[s % LOCKS]);
     return n;
 }
 
@@ -259,7 +264,7 @@ static void greedy(const walk *w, visit *v, uint32_t *cur, float *dcur, int l) {
 
 static int acceptable(const walk *w, uint32_t s) {
     if (w->accept_all) return 1;
-    return !w->ix->dead[s] && (!w->filter || ix_filter_match(w->filter, w->ix->payload[s]));
+    return !w->ix->dead[s] && (!w->filter || ix_filter_match(w->filter, ix_payload(w->ix, s)));
 }
 
 /* Beam search of width ef at level l from ep; results (up to ef, as a
@@ -274,11 +279,18 @@ static int beam(const walk *w, visit *v, uint32_t ep, float dep, int ef, int l) 
         if (nr >= ef && c.dist > v->res[0].dist) break;
         v->cand[0] = v->cand[--nc];
         if (nc) heap_down(v->cand, nc, 0);
-        int n = copy_links(w, v, c.slot, l);
+        int n = copy_links(w, v, c.slot, l), m = 0;
+        /* keep the unvisited, and start loading their vectors: the
+         * distance loop below is bound by memory, not arithmetic */
         for (int j = 0; j < n; j++) {
             uint32_t s = v->nb[j];
             if (v->tag[s] == v->gen) continue;
             v->tag[s] = v->gen;
+            v->nb[m++] = s;
+            prefetch(w, s);
+        }
+        for (int j = 0; j < m; j++) {
+            uint32_t s = v->nb[j];
             float d = wdist(w, s);
             if (nr < ef || d < v->res[0].dist) {
                 cand_push(v, &nc, (ix_cand){d, s});
@@ -341,7 +353,7 @@ static int cand_cmp(const void *a, const void *b) {
 static void link_back(const sail_index *ix, uint32_t to, uint32_t s, int l, ix_cand *tmp) {
     sail_hnsw *h = ix->hnsw;
     int cap = l == 0 ? h->M0 : h->M;
-    pthread_mutex_lock(&h->locks[to]);
+    pthread_mutex_lock(&h->locks[to % LOCKS]);
     uint32_t *p = links(h, to, l);
     int n = (int)p[0];
     int dup = 0;
@@ -360,7 +372,7 @@ static void link_back(const sail_index *ix, uint32_t to, uint32_t s, int l, ix_c
             p[0] = (uint32_t)k;
         }
     }
-    pthread_mutex_unlock(&h->locks[to]);
+    pthread_mutex_unlock(&h->locks[to % LOCKS]);
 }
 
 static void insert_one(sail_index *ix, uint32_t s, int locked) {
@@ -395,11 +407,11 @@ static void insert_one(sail_index *ix, uint32_t s, int locked) {
         cur = r[0].slot;
         dcur = r[0].dist;
         int k = select_neighbors(ix, r, nr, h->M);
-        if (locked) pthread_mutex_lock(&h->locks[s]);
+        if (locked) pthread_mutex_lock(&h->locks[s % LOCKS]);
         uint32_t *p = links(h, s, l);
         for (int j = 0; j < k; j++) p[1 + j] = r[j].slot;
         p[0] = (uint32_t)k;
-        if (locked) pthread_mutex_unlock(&h->locks[s]);
+        if (locked) pthread_mutex_unlock(&h->locks[s % LOCKS]);
         for (int j = 0; j < k; j++) link_back(ix, r[j].slot, s, l, tmp);
     }
     if (L > top) {

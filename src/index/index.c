@@ -70,7 +70,7 @@ static size_t hash64(uint64_t k) {
 
 sail_status ix_idmap_init(sail_idmap *m, size_t cap_hint) {
     size_t cap = 64;
-    while (cap < cap_hint * 2) cap <<= 1;
+    while (cap * 3 < cap_hint * 4) cap <<= 1; /* load <= 3/4 */
     m->keys = sail_calloc(cap, sizeof *m->keys);
     m->vals = sail_calloc(cap, sizeof *m->vals);
     m->cap = cap; m->n = 0;
@@ -98,9 +98,9 @@ static void idmap_insert_raw(sail_idmap *m, uint64_t key, uint32_t val) {
     m->keys[i] = key; m->vals[i] = val;
 }
 
-/* Grow so that `extra` more keys fit under a 1/2 load factor. */
+/* Grow so that `extra` more keys fit under a 3/4 load factor. */
 static sail_status idmap_reserve(sail_idmap *m, size_t extra) {
-    if ((m->n + extra) * 2 <= m->cap) return SAIL_OK;
+    if ((m->n + extra) * 4 <= m->cap * 3) return SAIL_OK;
     sail_idmap g;
     if (ix_idmap_init(&g, m->n + extra) != SAIL_OK) return SAIL_ERR_NOMEM;
     for (size_t i = 0; i < m->cap; i++)
@@ -211,10 +211,10 @@ sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
     if (idmap_reserve(&ix->idmap, need - ix->n_slots) != SAIL_OK)
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory growing the id map");
     if (need > ix->cap) {
-        size_t cap = ix->cap ? ix->cap : 256;
-        while (cap < need) cap = cap + cap / 2;
+        size_t cap = SAIL_MAX(need, ix->cap + ix->cap / 2); /* exact when loading */
         if (grow((void **)&ix->ids, cap, 8) || grow((void **)&ix->dead, cap, 1) ||
-            grow((void **)&ix->payload, cap, sizeof(char *)) || grow((void **)&ix->sqnorm, cap, 4) ||
+            grow((void **)&ix->payload, cap, sizeof(char *)) ||
+            (ix->metric == SAIL_METRIC_L2 && grow((void **)&ix->sqnorm, cap, 4)) ||
             (ix->code_size && grow((void **)&ix->codes, cap, ix->code_size)) ||
             (ix->storage == SAIL_STORAGE_INT8 && grow((void **)&ix->scales, cap, 4)))
             return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory growing the index to %zu items", cap);
@@ -223,8 +223,7 @@ sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
     if (ix->hnsw && ix_hnsw_reserve(ix->hnsw, ix->cap, err)) return SAIL_ERR_NOMEM;
     size_t tail_need = need > ix->map_slots ? need - ix->map_slots : 0;
     if (tail_need > ix->tail_cap) {
-        size_t cap = ix->tail_cap ? ix->tail_cap : 256;
-        while (cap < tail_need) cap = cap + cap / 2;
+        size_t cap = SAIL_MAX(tail_need, ix->tail_cap + ix->tail_cap / 2);
         size_t row = (size_t)ix->dim * sizeof(float);
         if (grow((void **)&ix->tail, cap, row))
             return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu vectors of %d floats", cap, ix->dim);
@@ -258,6 +257,10 @@ void ix_append_slot(sail_index *ix, uint64_t id, const float *vec, char *payload
     size_t s = ix->n_slots++, d = (size_t)ix->dim;
     ix->ids[s] = id;
     ix->dead[s] = 0;
+    if (payload && !strcmp(payload, "{}")) { /* the common empty payload costs nothing */
+        sail_free(payload);
+        payload = NULL;
+    }
     ix->payload[s] = payload;
     if (s >= ix->map_slots) {
         float *raw = ix->tail + (s - ix->map_slots) * d;
@@ -270,7 +273,7 @@ void ix_append_slot(sail_index *ix, uint64_t id, const float *vec, char *payload
     } else if (ix->storage == SAIL_STORAGE_INT8) {
         ix->scales[s] = sail_quantize_i8((int8_t *)(ix->codes + s * ix->code_size), raw, (int)d);
     }
-    set_sqnorm(ix, s);
+    if (ix->metric == SAIL_METRIC_L2) set_sqnorm(ix, s);
     ix_idmap_put(&ix->idmap, id, (uint32_t)s); /* room reserved: cannot fail */
 }
 
@@ -546,7 +549,7 @@ sail_status sail_index_get(sail_index *ix, uint64_t id, float *vec, char **paylo
     char *p = NULL;
     if (s < 0) {
         st = sail_set_error(err, SAIL_ERR_INVALID_ARG, "no item with id %llu", (unsigned long long)id);
-    } else if (payload && !(p = sail_strdup(ix->payload[s]))) {
+    } else if (payload && !(p = sail_strdup(ix_payload(ix, s)))) {
         st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory copying a payload");
     } else {
         if (vec) memcpy(vec, ix_raw(ix, (size_t)s), (size_t)ix->dim * sizeof(float));
@@ -583,7 +586,7 @@ void sail_index_get_info(sail_index *ix, sail_index_info *info) {
     info->seed = ix->seed;
     info->count = ix->n_slots - ix->n_dead;
     info->tombstones = ix->n_dead;
-    size_t mem = ix->cap * (8 + 1 + sizeof(char *) + 4 + ix->code_size) + ix->idmap.cap * 12 +
+    size_t mem = ix->cap * (8 + 1 + sizeof(char *) + (ix->sqnorm ? 4 : 0) + ix->code_size) + ix->idmap.cap * 12 +
                  ix->tail_cap * (size_t)ix->dim * 4;
     if (ix->scales) mem += ix->cap * 4;
     if (!ix->code_size) mem += ix->map_slots * (size_t)ix->dim * 4; /* scanned, so resident */

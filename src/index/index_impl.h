@@ -45,8 +45,8 @@ struct sail_index {
     size_t n_slots, cap, n_dead;
     uint64_t *ids;              /* (cap) */
     uint8_t *dead;              /* (cap) */
-    char **payload;             /* (cap) NUL-terminated JSON, heap */
-    float *sqnorm;              /* (cap) squared norm of what scans read */
+    char **payload;             /* (cap) NUL-terminated JSON, heap; NULL = "{}" */
+    float *sqnorm;              /* (cap) squared norm of what scans read (L2 only) */
     size_t code_size;           /* bytes per slot in codes (0 for f32) */
     uint8_t *codes;             /* (cap, code_size) f16 or int8 codes */
     float *scales;              /* (cap) int8 scales */
@@ -66,6 +66,11 @@ struct sail_index {
 static inline const float *ix_raw(const sail_index *ix, size_t slot) {
     size_t d = (size_t)ix->dim;
     return slot < ix->map_slots ? ix->map_vec + slot * d : ix->tail + (slot - ix->map_slots) * d;
+}
+
+/* A slot's payload text ("{}" when it has none). */
+static inline const char *ix_payload(const sail_index *ix, size_t slot) {
+    return ix->payload[slot] ? ix->payload[slot] : "{}";
 }
 
 /* Distance between query q (prepared: normalised for cosine) and a slot's

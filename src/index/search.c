@@ -45,7 +45,7 @@ static void rescore(const sail_index *ix, const float *q, ix_heap *h, int k) {
 static sail_status filter_mask(const sail_index *ix, const ix_filter *f, uint8_t **out, sail_error *err) {
     uint8_t *a = sail_malloc(ix->n_slots ? ix->n_slots : 1);
     if (!a) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the filter");
-    for (size_t s = 0; s < ix->n_slots; s++) a[s] = !ix->dead[s] && ix_filter_match(f, ix->payload[s]);
+    for (size_t s = 0; s < ix->n_slots; s++) a[s] = !ix->dead[s] && ix_filter_match(f, ix_payload(ix, s));
     *out = a;
     return SAIL_OK;
 }
@@ -105,7 +105,7 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
             else ix_heap_sort(&heaps[i]);
             if (heaps[i].n > k) heaps[i].n = k;
             for (int j = 0; !o.no_payload && j < heaps[i].n; j++)
-                blob_len += strlen(ix->payload[heaps[i].c[j].slot]) + 1;
+                blob_len += strlen(ix_payload(ix, heaps[i].c[j].slot)) + 1;
         }
         rb->r.n_queries = n;
         rb->r.k = k;
@@ -124,8 +124,8 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
                     h->id = ix->ids[s];
                     h->score = ix_score(ix, heaps[i].c[j].dist);
                     if (!o.no_payload) {
-                        size_t len = strlen(ix->payload[s]) + 1;
-                        memcpy(p, ix->payload[s], len);
+                        size_t len = strlen(ix_payload(ix, s)) + 1;
+                        memcpy(p, ix_payload(ix, s), len);
                         h->payload = p;
                         p += len;
                     }

@@ -192,16 +192,20 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
             return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: item %zu has a bad payload or flag", s);
         uint64_t id = ix_rd64(pid + s * 8);
         char *p = NULL;
-        if (!dead) {
-            if (ix_idmap_get(&ix->idmap, id) >= 0)
-                return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: id %llu appears twice", (unsigned long long)id);
+        if (!dead && l) { /* no bytes: the empty payload {} */
             if (!(p = strndup((const char *)pp, l))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory loading payloads");
         }
         pp += l;
+        if (!dead && ix_idmap_get(&ix->idmap, id) >= 0) {
+            sail_free(p);
+            return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: id %llu appears twice", (unsigned long long)id);
+        }
+        long live = dead ? ix_idmap_get(&ix->idmap, id) : -1; /* a tombstone keeps a live twin mapped */
         ix_append_slot(ix, id, vec + s * d, p);
         if (dead) {
             ix->dead[s] = 1;
             ix_idmap_del(&ix->idmap, id);
+            if (live >= 0) ix_idmap_put(&ix->idmap, id, (uint32_t)live);
             dead_count++;
         }
     }
