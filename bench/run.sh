@@ -6,10 +6,10 @@ THREADS=${THREADS:-2}
 PY=/usr/bin/python3
 echo "== GEMM f32, sail vs OpenBLAS cblas_sgemm ($THREADS threads)"
 [ -x "$BUILD/bench/bench_gemm" ] && "$BUILD/bench/bench_gemm" --threads "$THREADS"
-echo "== Model towers, sail f32 vs PyTorch ($THREADS threads)"
+echo "== Model towers, sail f32 vs PyTorch ($THREADS threads; PyTorch with OMP_WAIT_POLICY=PASSIVE: spinning OpenMP threads collapse it on a shared machine)"
 sail=$(mktemp); torch=$(mktemp)
 "$BUILD/bench/bench_model" --threads "$THREADS" | tee "$sail"
-OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --threads "$THREADS" | tee "$torch"
+OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --threads "$THREADS" | tee "$torch"
 echo "== Ratios (PyTorch time / sail time; > 1 means sail is faster)"
 paste "$sail" "$torch" | awk -F'\t' '{
     split($1, x, " "); split($2, y, " ")
