@@ -58,10 +58,26 @@ sail_status sail_png_write(const char *path, const sail_image *img, sail_error *
     return SAIL_OK;
 }
 
-sail_status sail_data_mkdir(const char *path, sail_error *err) {
-    if (!mkdir(path, 0777)) return SAIL_OK;
+static int make_dir(const char *path) {
     struct stat st;
-    if (errno == EEXIST && !stat(path, &st) && S_ISDIR(st.st_mode)) return SAIL_OK;
+    if (!mkdir(path, 0777)) return 0;
+    return errno == EEXIST && !stat(path, &st) && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+/* Like `mkdir -p`: missing parents are created too. */
+sail_status sail_data_mkdir(const char *path, sail_error *err) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "directory path is too long");
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        int rc = make_dir(buf);
+        *p = '/';
+        if (rc) break; /* the final mkdir reports the error */
+    }
+    if (!make_dir(path)) return SAIL_OK;
     return sail_set_error(err, SAIL_ERR_IO, "%s: cannot create the directory: %s", path,
                           strerror(errno));
 }
