@@ -21,18 +21,26 @@ echo "== index the gallery images with $MODEL"
 $SAIL index add --index "$out/index" --model "$MODEL" "$out/gallery"
 $SAIL index info --index "$out/index"
 
-q() { # label, html name, search arguments...
+# What each gallery image shows, for reading the results: path -> English caption.
+jq -s 'map(select(.lang == "en") | {key: ("demo/gallery/shapes/" + .image), value: .text})
+       | from_entries' "$out"/gallery/shapes/*.jsonl > "$out/captions.json"
+jq -s 'map(select(.lang == "en") | {key: ("demo/gallery/emoji/" + .image), value: .text})
+       | reverse | from_entries' "$out"/gallery/emoji/*.jsonl > "$out/captions-emoji.json"
+
+q() { # label, html page, search arguments...
     label=$1; page=$2; shift 2
     echo
     echo "== $label"
-    $SAIL search --index "$out/index" --model "$MODEL" -k 5 --html "$out/$page" "$@"
+    $SAIL search --index "$out/index" --model "$MODEL" -k 5 --html "$out/$page" --json "$@" |
+        jq -r --slurpfile a "$out/captions.json" --slurpfile b "$out/captions-emoji.json" \
+            '.results[] | "  \(.rank). \(.score * 1000 | round / 1000)  \(.payload.source)  (\(($a[0] + $b[0])[.payload.source] // "?"))"'
 }
-q "English text -> images" results.html "a large red circle on the left"
-q "Chinese text -> images" results-zh.html "左边有一个大的红色圆形"
-q "English text -> emoji" results-emoji.html "grinning face"
-q "Chinese text -> emoji" results-emoji-zh.html "猫"
+q "English text -> images: \"a large red circle on the left\"" results.html "a large red circle on the left"
+q "Chinese text -> images: \"左边有一个大的红色圆形\"" results-zh.html "左边有一个大的红色圆形"
+q "English text -> emoji: \"grinning face\"" results-emoji.html "grinning face"
+q "Chinese text -> emoji: \"猫\"" results-emoji-zh.html "猫"
 query_img=$(ls "$out"/queries/images/*.png | head -1)
-echo "   (query image: $query_img, caption: $(jq -r --arg p "images/$(basename "$query_img")" 'select(.image == $p and .lang == "en") | .text' "$out/queries/"*.jsonl | head -1))"
-q "image -> images" results-image.html --image "$query_img"
+caption=$(jq -r --arg p "images/$(basename "$query_img")" 'select(.image == $p and .lang == "en") | .text' "$out"/queries/*.jsonl | head -1)
+q "image -> images: $query_img ($caption)" results-image.html --image "$query_img"
 echo
 echo "demo: open $out/results.html (and results-zh/-emoji/-emoji-zh/-image.html) to see the thumbnails"
