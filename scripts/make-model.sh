@@ -4,17 +4,21 @@
 #   1. data:  `sail data shapes` (procedural scenes, en/zh captions) and
 #             `sail data emoji` (Noto Color Emoji + Unicode/CLDR names);
 #   2. vocab: `sail vocab train` on the training captions only;
-#   3. train: `sail train` (contrastive, Matryoshka 512/256/128);
+#   3. train: `sail train` (contrastive, Matryoshka 512/256/128) on shapes
+#             and emoji, then `sail finetune` on the shapes alone;
 #   4. store: `sail quantize --type f16` (the repo keeps files small);
 #   5. eval:  `sail eval` on every test split, tables in $OUT/eval.md.
 # Everything generated stays under $OUT (default build/model).
-# Knobs (environment): SHAPES_N, EPOCHS, BATCH, LR, HARD, THREADS, SEED, OUT.
+# Knobs (environment): SHAPES_N, EPOCHS, FT_EPOCHS, BATCH, LR, FT_LR, HARD,
+# THREADS, SEED, OUT.
 set -e
 cd "$(dirname "$0")/.."
 SAIL=${SAIL:-./sail}
 OUT=${OUT:-build/model}
 SHAPES_N=${SHAPES_N:-16000}
-EPOCHS=${EPOCHS:-4}
+EPOCHS=${EPOCHS:-3}
+FT_EPOCHS=${FT_EPOCHS:-2}
+FT_LR=${FT_LR:-2e-4}
 BATCH=${BATCH:-64}
 LR=${LR:-5e-4}
 HARD=${HARD:-8}
@@ -50,8 +54,20 @@ $SAIL train --config tiny --vocab "$OUT/vocab.txt" --image_size $SIZE \
     --weight_decay 0.1 --matryoshka 512,256,128 --hard_negatives "$HARD" --seed "$SEED" \
     --save_every 100 $threads $resume
 
+echo "== finetune on the shapes alone" >&2
+rel shapes train > "$OUT/train-shapes.jsonl"
+ft_resume=""
+[ -f "$OUT/ft/checkpoint.gguf" ] && ft_resume="--resume $OUT/ft"
+[ -n "$ft_resume" ] || rm -rf "$OUT/ft"
+# shellcheck disable=SC2086
+$SAIL finetune --model_name_or_path "$OUT/run/model.gguf" \
+    --train_data_path "$OUT/train-shapes.jsonl" --val_data_path "$OUT/val.jsonl" --output_dir "$OUT/ft" \
+    --batch_size "$BATCH" --learning_rate "$FT_LR" --num_train_epochs "$FT_EPOCHS" --warmup_steps 50 \
+    --weight_decay 0.1 --matryoshka 512,256,128 --hard_negatives "$HARD" --seed "$SEED" \
+    --save_every 100 $threads $ft_resume
+
 echo "== store (f16)" >&2
-$SAIL quantize "$OUT/run/model.gguf" --type f16 -o models/sail-tiny.gguf
+$SAIL quantize "$OUT/ft/model.gguf" --type f16 -o models/sail-tiny.gguf
 trained=$(date +%s)
 
 echo "== evaluate" >&2
