@@ -12,6 +12,10 @@ import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import check  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 BUILD = os.environ.get("BUILD", "build")
@@ -19,16 +23,6 @@ os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.s
 SAIL = os.environ.get("SAIL", "build/sail")
 GOLDEN = os.environ.get("SAIL_GOLDEN", os.path.join(HERE, "..", "..", "shared", "golden"))
 import sail  # noqa: E402
-
-n = 0
-failed = 0
-
-
-def check(ok, name):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
-    failed += not ok
 
 
 def cli(model, *args):
@@ -135,8 +129,7 @@ def main():
             ix = sail.Index(ix_dir)
             check(len(ix) == 199 and ix.search(Q[1], k=1)[0][0].id == ids[want[1, 0]], "reopened index keeps the items")
             ix.close()
-    print("# %d checks, %d failed" % (n, failed))
-    return 1 if failed else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":
