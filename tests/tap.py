@@ -47,3 +47,16 @@ def summary():
     """The closing comment line; returns the process exit status."""
     print("# %d checks, %d failed" % (n, failed))
     return 1 if failed else 0
+
+
+def vocab(tmp, chars, words=()):
+    """The Chinese-CLIP vocabulary from GOLDEN or, with a skip line, a small
+    one in tmp: the special tokens, then each of chars, then words."""
+    path = os.path.join(GOLDEN, "chinese_clip_vocab.txt")
+    if os.path.exists(path):
+        return path
+    print("skip - %s is absent; using a small vocabulary" % path)
+    path = os.path.join(tmp, "vocab.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(chars) + list(words)) + "\n")
+    return path

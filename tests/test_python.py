@@ -14,14 +14,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
-from tap import check  # noqa: E402
+from tap import BUILD, HERE, SAIL, check  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
-BUILD = os.environ.get("BUILD", "build")
 os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
-SAIL = os.environ.get("SAIL", "build/sail")
-GOLDEN = os.environ.get("SAIL_GOLDEN", os.path.join(HERE, "..", "..", "shared", "golden"))
 import sail  # noqa: E402
 
 
@@ -42,12 +38,7 @@ def raises(fn, want):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        vocab = os.path.join(GOLDEN, "chinese_clip_vocab.txt")
-        if not os.path.exists(vocab):
-            print("skip - %s is absent; using a small vocabulary" % vocab)
-            vocab = os.path.join(tmp, "vocab.txt")
-            with open(vocab, "w") as f:
-                f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz红色连衣裙")) + "\n")
+        vocab = tap.vocab(tmp, "abcdefghijklmnopqrstuvwxyz红色连衣裙")
         model = os.path.join(tmp, "tiny.gguf")
         subprocess.run([SAIL, "init", "--config", "tiny", "--vocab", vocab, "--seed", "1", "-o", model], check=True,
                        capture_output=True)

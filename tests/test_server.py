@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
-from tap import GOLDEN, HERE, SAIL, check  # noqa: E402
+from tap import HERE, SAIL, check  # noqa: E402
 
 SANITIZER_REPORTS = []  # server logs with ASan/UBSan/LSan reports (make asan)
 
@@ -527,13 +527,7 @@ def run_node(script, env):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        vocab = os.path.join(GOLDEN, "chinese_clip_vocab.txt")
-        if not os.path.exists(vocab):
-            print("skip - %s is absent; using a small vocabulary" % vocab)
-            vocab = os.path.join(tmp, "vocab.txt")
-            with open(vocab, "w") as f:
-                f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(
-                    "abcdefghijklmnopqrstuvwxyz0123456789红色连衣裙黑高帮运动鞋商品号长圆") + ["item", "number"]) + "\n")
+        vocab = tap.vocab(tmp, "abcdefghijklmnopqrstuvwxyz0123456789红色连衣裙黑高帮运动鞋商品号长圆", ["item", "number"])
         model = os.path.join(tmp, "tiny.gguf")
         r = subprocess.run([SAIL, "init", "--config", "tiny", "--vocab", vocab, "--seed", "1", "-o", model],
                            capture_output=True)
