@@ -46,24 +46,22 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import tap
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "..", "..", "shared", "golden")
 SAIL = os.environ.get("SAIL", "build/sail")
 
 
 class Tap:
-    """TAP output that fails the process at the end on any mismatch."""
+    """The TAP lines of tests/tap.py plus a comparison of embeddings; the
+    process fails at the end on any mismatch (tap.failed)."""
 
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
+    check = staticmethod(tap.check)
 
-    def check(self, ok, name, detail=""):
-        self.n += 1
-        print("%s %d - %s%s" % ("ok" if ok else "not ok", self.n, name, (" # " + detail) if detail else ""))
-        if not ok:
-            self.failed += 1
-        return ok
+    @property
+    def failed(self):
+        return tap.failed
 
     def compare(self, got, want, name, cos_min=0.9999, abs_max=1e-4):
         got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)

@@ -8,36 +8,16 @@ import itertools
 import json
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-SAIL = os.environ.get("SAIL", "build/sail")
-BUILD = os.environ.get("BUILD", "build")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import BUILD, check, run, sail  # noqa: E402
+
 TOOL = os.path.join(BUILD, "tools", "apps_tool")
-n = 0
-failed = 0
-
-
-def check(ok, name):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
-    failed += not ok
-    sys.stdout.flush()
-
-
-def run(cmd, ok=True):
-    r = subprocess.run([str(a) for a in cmd], capture_output=True)
-    if ok and r.returncode:
-        print("# %s failed (%d): %s" % (" ".join(map(str, cmd)), r.returncode, r.stderr.decode(errors="replace")))
-    return r
-
-
-def sail(*args, ok=True):
-    return run([SAIL] + list(args), ok)
 
 
 def blobs(rng, k, per, d, spread=1.0, sep=4.0):
@@ -515,8 +495,7 @@ def main():
         test_softmax(tmp, rng)
         test_cli(tmp, rng)
         test_index_apps(tmp, rng)
-    print("# %d checks, %d failed" % (n, failed))
-    return 1 if failed else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":

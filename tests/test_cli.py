@@ -9,34 +9,14 @@ import tempfile
 
 import numpy as np
 
-SAIL = os.environ.get("SAIL", "build/sail")
-GOLDEN = os.environ.get("SAIL_GOLDEN", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "golden"))
-n = 0
-failed = 0
-
-
-def check(ok, name):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
-    failed += not ok
-
-
-def sail(*args, ok=True):
-    r = subprocess.run([SAIL] + [str(a) for a in args], capture_output=True)
-    if ok and r.returncode:
-        print("# sail %s failed: %s" % (" ".join(map(str, args)), r.stderr.decode(errors="replace")))
-    return r
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import GOLDEN, SAIL, check, sail  # noqa: E402
 
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        vocab = os.path.join(GOLDEN, "chinese_clip_vocab.txt")
-        if not os.path.exists(vocab):
-            print("skip - %s is absent; writing a small vocabulary instead" % vocab)
-            vocab = os.path.join(tmp, "vocab.txt")
-            with open(vocab, "w") as f:
-                f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz红色的圆形")) + "\n")
+        vocab = tap.vocab(tmp, "abcdefghijklmnopqrstuvwxyz红色的圆形")
         model = os.path.join(tmp, "tiny.gguf")
         r = sail("init", "--config", "tiny", "--vocab", vocab, "--seed", 1, "-o", model)
         check(r.returncode == 0 and os.path.getsize(model) > 1_000_000, "sail init --config tiny writes a model")
@@ -120,8 +100,7 @@ def main():
             r = sail(*argv, ok=False)
             err = r.stderr.decode(errors="replace")
             check(r.returncode != 0 and want in err and not r.stdout, "sail %s -> exit %d: %s" % (" ".join(map(str, argv[:2])), r.returncode, err.strip().splitlines()[0][:120] if err.strip() else ""))
-    print("# %d checks, %d failed" % (n, failed))
-    return 1 if failed else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include "format/gguf.h"
 #include "model/model.h"
 #include "sail.h"
+#include "fixtures.h"
 #include "test.h"
 
 #include <math.h>
@@ -12,27 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *tokens[16] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b", "c", "d",
-                                 "e", "f", "g", "h", "i", "j", "k", "l"};
-
-static sail_config micro(void) {
-    sail_config c;
-    sail_config_preset(&c, "tiny", NULL);
-    c.text = (sail_tower){1, 8, 2, 16, 1e-12f, SAIL_ACT_GELU, 0};
-    c.vision = (sail_tower){1, 8, 2, 16, 1e-6f, SAIL_ACT_GELU, 1};
-    c.fusion = (sail_tower){1, 8, 2, 16, 1e-6f, SAIL_ACT_GELU, 1};
-    c.vocab_size = 16;
-    c.max_positions = c.context = 16;
-    c.image_size = c.pre_size = c.pre_crop = 16;
-    c.patch_size = 8;
-    c.dim = 8;
-    c.pad_id = 0, c.unk_id = 1, c.cls_id = 2, c.sep_id = 3;
-    return c;
-}
-
 static float scale_of(const sail_config *c, const char *path) {
     sail_error err = {0};
-    if (sail_model_write_random(c, tokens, 1, path, &err)) {
+    if (sail_model_write_random(c, micro_tokens, 1, path, &err)) {
         printf("# write: %s\n", err.msg);
         return -1;
     }
@@ -66,7 +49,7 @@ int main(void) {
     memset(&t.fusion, 0, sizeof t.fusion);
     t.towers = (sail_towers){.on = 1, .has_text = 1, .text_emb_norm = 1, .text_pool = SAIL_TPOOL_MEAN};
     memset(&t.vision, 0, sizeof t.vision);
-    CHECK(!sail_model_write_random(&t, tokens, 3, path, &err), "a towers (text only) model writes %s", err.msg);
+    CHECK(!sail_model_write_random(&t, micro_tokens, 3, path, &err), "a towers (text only) model writes %s", err.msg);
     sail_model *m = sail_model_load(path, NULL, &err);
     CHECK(m != NULL, "and loads %s", m ? "" : err.msg);
     if (m) {

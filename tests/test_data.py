@@ -29,20 +29,15 @@ import tempfile
 import numpy as np
 from PIL import Image, ImageDraw
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import check  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Absolute defaults: this test also runs from outside the repository root.
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 SAIL = os.environ.get("SAIL", os.path.join(BUILD, "sail"))
 TOOL = os.path.join(BUILD, "tools", "data_tool")
-
-n_test = 0
-n_fail = 0
-
-
-def tap(ok, msg):
-    global n_test, n_fail
-    n_test += 1
-    n_fail += not ok
-    print(f"{'ok' if ok else 'not ok'} {n_test} - {msg}", flush=True)
 
 
 def sail(*args):
@@ -122,9 +117,9 @@ def oracle_tests(tmp):
             worst.append((d.mean(), np.percentile(d, 95), abs(b.sum() - a.sum()) / a.sum(),
                           np.abs(a - b)[~band].max()))
         m = np.max(np.array(worst), axis=0)
-        tap(m[0] < .08 and m[1] < .2 and m[2] < .03 and m[3] < .01,
-            f"{shape}: sail vs PIL 8x supersampled: edge |dcov| mean {m[0]:.3f} (< .08), p95 {m[1]:.3f} (< .2), "
-            f"area {100 * m[2]:.2f}% (< 3%), off-edge {m[3]:.3f}")
+        check(m[0] < .08 and m[1] < .2 and m[2] < .03 and m[3] < .01,
+              f"{shape}: sail vs PIL 8x supersampled: edge |dcov| mean {m[0]:.3f} (< .08), p95 {m[1]:.3f} (< .2), "
+              f"area {100 * m[2]:.2f}% (< 3%), off-edge {m[3]:.3f}")
 
 
 # ------------------------------------------------------------- captions --
@@ -174,15 +169,15 @@ def caption_tests(tmp):
     a, b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
     r1 = sail("data", "shapes", "-n", 50, "--seed", 11, "--size", 64, "-o", a)
     r2 = sail("data", "shapes", "-n", 50, "--seed", 11, "--size", 64, "-o", b)
-    tap(r1.returncode == 0 and r2.returncode == 0 and b"50/50" in r1.stderr,
-        "sail data shapes -n 50 succeeds and reports progress on stderr")
+    check(r1.returncode == 0 and r2.returncode == 0 and b"50/50" in r1.stderr,
+          "sail data shapes -n 50 succeeds and reports progress on stderr")
     if r1.returncode:
         print("# " + r1.stderr.decode(errors="replace"))
         return
     same = all(open(os.path.join(a, f), "rb").read() == open(os.path.join(b, f), "rb").read()
                for f in ["train.jsonl", "val.jsonl", "test.jsonl", "test_novel.jsonl"] +
                ["images/" + x for x in sorted(os.listdir(os.path.join(a, "images")))])
-    tap(same, "the CLI twice with one seed: identical manifests and PNGs")
+    check(same, "the CLI twice with one seed: identical manifests and PNGs")
     lines = []
     for split in ["train", "val", "test", "test_novel"]:
         with open(os.path.join(a, split + ".jsonl"), encoding="utf-8") as f:
@@ -206,25 +201,25 @@ def caption_tests(tmp):
             bad.append(f"{d['image']} is {img.size}")
     for x in bad[:10]:
         print("# " + x)
-    tap(len(lines) == 100 and not bad,
-        f"all {len(lines)} captions (en + zh) name exactly their group's attributes ({len(bad)} problems)")
+    check(len(lines) == 100 and not bad,
+          f"all {len(lines)} captions (en + zh) name exactly their group's attributes ({len(bad)} problems)")
     novel_bad = [d["group"] for s, d in lines if (tuple(d["group"].split("|")[:2]) in NOVEL) != (s == "test_novel")]
-    tap(not novel_bad, f"held-out (shape, colour) pairs are in test_novel and only there ({novel_bad[:3]})")
-    tap(len({d["text"] for s, d in lines if d["lang"] == "en"}) > 40,
-        "captions vary (templates and synonyms)")
+    check(not novel_bad, f"held-out (shape, colour) pairs are in test_novel and only there ({novel_bad[:3]})")
+    check(len({d["text"] for s, d in lines if d["lang"] == "en"}) > 40,
+          "captions vary (templates and synonyms)")
     r = sail("data", "shapes", "-n", 3, "-o", os.path.join(tmp, "c"), "--lang", "zh")
     langs = {json.loads(l)["lang"] for f in os.listdir(os.path.join(tmp, "c")) if f.endswith(".jsonl")
              for l in open(os.path.join(tmp, "c", f), encoding="utf-8")} if r.returncode == 0 else None
-    tap(langs == {"zh"}, "--lang zh writes Chinese captions only")
+    check(langs == {"zh"}, "--lang zh writes Chinese captions only")
 
     usage = [sail("data"), sail("data", "shapes", "-o", tmp), sail("data", "shapes", "-n", 0, "-o", tmp),
              sail("data", "shapes", "-n", 5, "-o", tmp, "--size", 8), sail("data", "shapes", "-n", 5),
              sail("data", "shapes", "-n", 5, "-o", tmp, "--lang", "fr"), sail("data", "cubes", "-o", tmp)]
-    tap(all(u.returncode == 2 and u.stderr for u in usage), "usage errors exit 2 with a message on stderr")
+    check(all(u.returncode == 2 and u.stderr for u in usage), "usage errors exit 2 with a message on stderr")
     h = sail("data", "--help")
-    tap(h.returncode == 0 and b"shapes" in h.stdout and b"emoji" in h.stdout, "sail data --help")
+    check(h.returncode == 0 and b"shapes" in h.stdout and b"emoji" in h.stdout, "sail data --help")
     r = sail("data", "shapes", "-n", 2, "-o", "/proc/sail-no-such-dir")
-    tap(r.returncode == 1 and b"/proc/sail-no-such-dir" in r.stderr, "an unwritable -o exits 1 naming it")
+    check(r.returncode == 1 and b"/proc/sail-no-such-dir" in r.stderr, "an unwritable -o exits 1 naming it")
 
 
 # ---------------------------------------------------------------- emoji --
@@ -300,15 +295,15 @@ def emoji_tests(tmp):
     out = os.path.join(tmp, "emoji")
     r = sail("data", "emoji", "-o", out, "--size", 64, "--emoji-test", et)
     if r.returncode:
-        tap(False, "sail data emoji on a chosen list: " + r.stderr.decode(errors="replace"))
+        check(False, "sail data emoji on a chosen list: " + r.stderr.decode(errors="replace"))
         return
     zh, en = cldr_annotations("zh"), cldr_annotations("en")
     picks = [p for p in PICKS if p in names]
     key = lambda seq: "".join(chr(int(c, 16)) for c in seq.split()).replace("\ufe0f", "")
     want_skip_zh = sum(1 for p in picks if not zh.get(key(p), (None,))[0])
-    tap(f"1 without a glyph, {want_skip_zh} without a Chinese name".encode() in r.stderr,
-        f"the sequence with no single glyph and the {want_skip_zh} emoji CLDR has no Chinese name for are "
-        "skipped and counted")
+    check(f"1 without a glyph, {want_skip_zh} without a Chinese name".encode() in r.stderr,
+          f"the sequence with no single glyph and the {want_skip_zh} emoji CLDR has no Chinese name for are "
+          "skipped and counted")
     got = {}
     split_ok = True
     for split in ["train", "test"]:
@@ -345,11 +340,11 @@ def emoji_tests(tmp):
             bad.append(f"{p}: {sorted(got.get(p, []))} != {sorted(keep)}")
     for b in bad:
         print("# " + b)
-    tap(not bad and "1F600" in got, f"names and keywords of {len(picks)} emoji match emoji-test.txt and CLDR "
-        f"(read by ElementTree), e.g. 1F600 zh '{zh.get(key('1F600'), ('?',))[0]}'")
-    tap(n_dropped >= 2 and f"{n_dropped} keyword lines shared by several emoji dropped".encode() in r.stderr,
-        f"keyword lines shared by several emoji are dropped and counted ({n_dropped})")
-    tap(split_ok, "train/test split is FNV-1a(group) % 10 == 0 -> test")
+    check(not bad and "1F600" in got, f"names and keywords of {len(picks)} emoji match emoji-test.txt and CLDR "
+          f"(read by ElementTree), e.g. 1F600 zh '{zh.get(key('1F600'), ('?',))[0]}'")
+    check(n_dropped >= 2 and f"{n_dropped} keyword lines shared by several emoji dropped".encode() in r.stderr,
+          f"keyword lines shared by several emoji are dropped and counted ({n_dropped})")
+    check(split_ok, "train/test split is FNV-1a(group) % 10 == 0 -> test")
     worst, blank = [], []
     for p in sorted(got):
         if layout == ImageFont.Layout.BASIC and " " in p:
@@ -359,28 +354,28 @@ def emoji_tests(tmp):
         worst.append((np.abs(a - b).max(), p))
         if b.std() < 20 or (b < 200).mean() < 0.1:
             blank.append(p)
-    tap(not blank, f"no emoji image is blank ({blank})")
-    tap(worst and max(worst)[0] <= 2,
-        f"{len(worst)} emoji images = PIL's drawing of the font (layout {layout.name}) padded and bicubic-resized, "
-        f"max |diff| {max(worst)[0] if worst else '-'} (<= 2)")
+    check(not blank, f"no emoji image is blank ({blank})")
+    check(worst and max(worst)[0] <= 2,
+          f"{len(worst)} emoji images = PIL's drawing of the font (layout {layout.name}) padded and bicubic-resized, "
+          f"max |diff| {max(worst)[0] if worst else '-'} (<= 2)")
 
     r = sail("data", "emoji", "-o", os.path.join(tmp, "e30"), "--limit", 30, "--size", 48)
     imgs = {json.loads(l)["image"] for s in ["train", "test"]
             for l in open(os.path.join(tmp, "e30", s + ".jsonl"), encoding="utf-8")} if r.returncode == 0 else set()
-    tap(len(imgs) == 30 and all(Image.open(os.path.join(tmp, "e30", i)).size == (48, 48) for i in imgs),
-        "--limit 30 --size 48 on the Debian files: 30 images of 48x48")
+    check(len(imgs) == 30 and all(Image.open(os.path.join(tmp, "e30", i)).size == (48, 48) for i in imgs),
+          "--limit 30 --size 48 on the Debian files: 30 images of 48x48")
     for opt, path, pkg in [("--font", "/nonexistent/emoji.ttf", "fonts-noto-color-emoji"),
                            ("--emoji-test", "/nonexistent/emoji-test.txt", "unicode-data"),
                            ("--cldr", "/nonexistent/cldr", "unicode-cldr-core")]:
         r = sail("data", "emoji", "-o", os.path.join(tmp, "e0"), opt, path)
-        tap(r.returncode == 1 and path.encode() in r.stderr and pkg.encode() in r.stderr,
-            f"a missing {opt} file exits 1 naming it and the package {pkg}")
+        check(r.returncode == 1 and path.encode() in r.stderr and pkg.encode() in r.stderr,
+              f"a missing {opt} file exits 1 naming it and the package {pkg}")
     bad_cldr = os.path.join(tmp, "cldr")
     os.makedirs(os.path.join(bad_cldr, "annotations"))
     with open(os.path.join(bad_cldr, "annotations", "zh.xml"), "w") as f:
         f.write("<ldml><annotations><annotation cp='x'>broken</annotations>")
     r = sail("data", "emoji", "-o", os.path.join(tmp, "e0"), "--cldr", bad_cldr, "--emoji-test", et)
-    tap(r.returncode == 1 and b"not well-formed" in r.stderr, "malformed CLDR XML is an error naming the file")
+    check(r.returncode == 1 and b"not well-formed" in r.stderr, "malformed CLDR XML is an error naming the file")
 
 
 def main():
@@ -391,8 +386,7 @@ def main():
         oracle_tests(tmp)
         caption_tests(tmp)
         emoji_tests(tmp)
-    print(f"# {n_test - n_fail} passed, {n_fail} failed")
-    return 1 if n_fail else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
  * joint tensors equal to sail_embed_image_files / sail_embed_pairs, the pixel
  * limit, and hostile arguments. */
 #include "model/model.h"
+#include "fixtures.h"
 #include "test.h"
 
 #include <math.h>
@@ -11,35 +12,12 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/sail_test_embed_bytes_XXXXXX";
-static const char *tokens[16] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b", "c", "d",
-                                 "e", "f", "g", "h", "i", "j", "k", "l"};
-
-static sail_config micro(void) {
-    sail_config c;
-    sail_config_preset(&c, "tiny", NULL);
-    c.text = (sail_tower){1, 8, 2, 16, 1e-12f, SAIL_ACT_GELU, 0};
-    c.vision = (sail_tower){1, 8, 2, 16, 1e-6f, SAIL_ACT_GELU, 1};
-    c.fusion = (sail_tower){1, 8, 2, 16, 1e-6f, SAIL_ACT_GELU, 1};
-    c.vocab_size = 16;
-    c.max_positions = c.context = 16;
-    c.image_size = c.pre_size = c.pre_crop = 16;
-    c.patch_size = 8;
-    c.dim = 8;
-    c.pad_id = 0, c.unk_id = 1, c.cls_id = 2, c.sep_id = 3;
-    return c;
-}
 
 /* A w x h binary PPM with a seeded pattern; returns its size. */
 static size_t make_ppm(unsigned char *buf, int w, int h, int seed) {
     int k = sprintf((char *)buf, "P6\n%d %d\n255\n", w, h);
     for (int i = 0; i < w * h * 3; i++) buf[k + i] = (unsigned char)((i * 37 + seed * 101) ^ (i >> 3));
     return (size_t)k + (size_t)w * h * 3;
-}
-
-static void spit(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    fwrite(p, 1, n, f);
-    fclose(f);
 }
 
 int main(void) {
@@ -50,7 +28,7 @@ int main(void) {
     snprintf(img2, sizeof img2, "%s/b.ppm", dir);
     sail_config c = micro();
     sail_error err = {0};
-    CHECK(!sail_model_write_random(&c, tokens, 7, path, &err), "write a micro model %s", err.msg);
+    CHECK(!sail_model_write_random(&c, micro_tokens, 7, path, &err), "write a micro model %s", err.msg);
     sail_model *m = sail_model_load(path, NULL, &err);
     CHECK(m != NULL, "load it %s", err.msg);
     if (!m) return test_done();

@@ -26,21 +26,14 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import check  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
-
-n_test = 0
-n_fail = 0
-
-
-def tap(ok, msg):
-    global n_test, n_fail
-    n_test += 1
-    if not ok:
-        n_fail += 1
-    print(f"{'ok' if ok else 'not ok'} {n_test} - {msg}", flush=True)
 
 
 # ------------------------------------------------------------------ driver --
@@ -131,12 +124,12 @@ def check_resize(tool, tmp, rng, label=""):
                     worst = max(worst, int(d.max()))
                     if d.max():
                         bad.append(f"{ow}x{oh}: {int((d != 0).sum())} values differ, max {d.max()}")
-                tap(not bad, f"resize{label} {name} {w}x{h} {fname} == PIL" +
-                    (": " + "; ".join(bad[:3]) if bad else ""))
+                check(not bad, f"resize{label} {name} {w}x{h} {fname} == PIL" +
+                      (": " + "; ".join(bad[:3]) if bad else ""))
     print(f"# resize{label} exactness: {eq}/{tot} values equal ({100.0 * eq / max(tot, 1):.4f}%), "
           f"max diff {worst}")
-    tap(tot > 0 and eq / tot >= 0.999 and worst <= 1,
-        f"resize{label}: >= 99.9% of values equal to PIL and none off by more than 1")
+    check(tot > 0 and eq / tot >= 0.999 and worst <= 1,
+          f"resize{label}: >= 99.9% of values equal to PIL and none off by more than 1")
 
 
 # ------------------------------------------------------------- preprocess --
@@ -170,14 +163,14 @@ def check_preprocess(tool, tmp, rng, sail):
             r = tool.ask("preprocess", path, size, crop, f, out)
             ref = ref_preprocess(Image.open(path).convert("RGB"), size, crop, f)
             if not r.startswith("ok"):
-                tap(False, f"preprocess {w}x{h} size {size} crop {crop} {fname}: {r}")
+                check(False, f"preprocess {w}x{h} size {size} crop {crop} {fname}: {r}")
                 continue
             got = np.load(out)
             d = float(np.abs(got - ref).max()) if got.shape == ref.shape else float("inf")
             mode = f"crop {crop}" if crop else "squash"
-            tap(got.dtype == np.float32 and d <= tol,
-                f"preprocess {w}x{h} -> {size} {mode} {fname}: shape {got.shape}, "
-                f"max |diff| {d:.2e} (tolerance {tol:.2e})")
+            check(got.dtype == np.float32 and d <= tol,
+                  f"preprocess {w}x{h} -> {size} {mode} {fname}: shape {got.shape}, "
+                  f"max |diff| {d:.2e} (tolerance {tol:.2e})")
     if not sail or subprocess.run([sail, "preprocess", "--help"],
                                   capture_output=True).returncode != 0:
         print("skip - sail preprocess CLI (not built or not dispatched yet)")
@@ -190,7 +183,7 @@ def check_preprocess(tool, tmp, rng, sail):
     ok = r.returncode == 0 and os.path.exists(out)
     d = float(np.abs(np.load(out) - ref_preprocess(Image.open(path).convert("RGB"), 224, 224,
                                                    Image.BICUBIC)).max()) if ok else -1
-    tap(ok and d <= tol, f"sail preprocess CLI == PIL+numpy (max |diff| {d:.2e}) {r.stderr}")
+    check(ok and d <= tol, f"sail preprocess CLI == PIL+numpy (max |diff| {d:.2e}) {r.stderr}")
 
 
 # ------------------------------------------------------------------ decode --
@@ -300,24 +293,24 @@ def check_decode(tool, tmp, rng):
         out = os.path.join(tmp, "dec.raw")
         r = tool.ask("decode", path, out)
         if want_err:
-            tap(r.startswith("err") and want_err in r, f"decode {label}: error '{r[4:]}'")
+            check(r.startswith("err") and want_err in r, f"decode {label}: error '{r[4:]}'")
             continue
         ref = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
         if not r.startswith("ok"):
-            tap(False, f"decode {label}: {r}")
+            check(False, f"decode {label}: {r}")
             continue
         w, h = map(int, r.split()[1:3])
         got = np.fromfile(out, np.uint8).reshape(h, w, 3)
         same = got.shape == ref.shape and np.array_equal(got, ref)
         detail = "" if same else (f": shape {got.shape} vs {ref.shape}" if got.shape != ref.shape
                                   else f": max diff {np.abs(got.astype(int) - ref).max()}")
-        tap(same, f"decode {label} == PIL convert('RGB'){detail}")
+        check(same, f"decode {label} == PIL convert('RGB'){detail}")
         if label.startswith("JPEG EXIF orientation 6"):
             r = tool.ask("decode", path, out, "noexif")
             raw = np.asarray(Image.open(path).convert("RGB"))
             got = np.fromfile(out, np.uint8).reshape(raw.shape) if r.startswith("ok") else None
-            tap(got is not None and np.array_equal(got, raw),
-                "decode with exif_rotate=0 == PIL open() without exif_transpose")
+            check(got is not None and np.array_equal(got, raw),
+                  "decode with exif_rotate=0 == PIL open() without exif_transpose")
 
 
 def main():
@@ -326,22 +319,22 @@ def main():
     rng = np.random.default_rng(20240607)
     with tempfile.TemporaryDirectory() as tmp:
         exe = build_tool(tmp)
-        tap(exe is not None, "build tests/image_tool.c with src/image")
+        check(exe is not None, "build tests/image_tool.c with src/image")
         if exe is None:
             return 1
         tool = Tool(exe)
         check_decode(tool, tmp, rng)
         check_resize(tool, tmp, rng)
         ref_exe = build_tool(tmp, ref=True)
-        tap(ref_exe is not None, "build image_tool with -DSAIL_FORCE_REF (portable kernels)")
+        check(ref_exe is not None, "build image_tool with -DSAIL_FORCE_REF (portable kernels)")
         if ref_exe:
             ref_tool = Tool(ref_exe)
             check_resize(ref_tool, tmp, np.random.default_rng(7), " (portable)")
-            tap(ref_tool.close() == 0, "portable image_tool exited cleanly")
+            check(ref_tool.close() == 0, "portable image_tool exited cleanly")
         check_preprocess(tool, tmp, rng, os.environ.get("SAIL"))
-        tap(tool.close() == 0, "image_tool exited cleanly (no sanitizer reports)")
-    print(f"# {n_test - n_fail} passed, {n_fail} failed in {time.time() - t0:.1f} s")
-    return 1 if n_fail else 0
+        check(tool.close() == 0, "image_tool exited cleanly (no sanitizer reports)")
+    print(f"# {tap.n - tap.failed} passed, {tap.failed} failed in {time.time() - t0:.1f} s")
+    return 1 if tap.failed else 0
 
 
 if __name__ == "__main__":

@@ -12,17 +12,11 @@ import tempfile
 
 import numpy as np
 
-SAIL = os.environ.get("SAIL", "build/sail")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import SAIL, check  # noqa: E402
+
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "golden")
-n = 0
-failed = 0
-
-
-def check(ok, name):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
-    failed += not ok
 
 
 def sail(*args, stdin=None):
@@ -170,7 +164,7 @@ def main():
             e = r.stderr.decode()
             check(r.returncode in (1, 2) and want in e and e.startswith("sail "),
                   "error: sail %s -> exit %d, '%s'" % (" ".join(map(str, argv[:3])), r.returncode, want))
-    return 1 if failed else 0
+    return 1 if tap.failed else 0
 
 
 if __name__ == "__main__":

@@ -10,23 +10,9 @@ import tempfile
 
 import numpy as np
 
-SAIL = os.environ.get("SAIL", "build/sail")
-n = 0
-failed = 0
-
-
-def check(ok, name):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
-    failed += not ok
-
-
-def sail(*args):
-    r = subprocess.run([SAIL] + [str(a) for a in args], capture_output=True)
-    if r.returncode:
-        print("# sail %s failed (%d): %s" % (" ".join(map(str, args)), r.returncode, r.stderr.decode(errors="replace")))
-    return r
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import SAIL, check, sail  # noqa: E402
 
 
 def clustered(rng, n, d, c):
@@ -150,7 +136,7 @@ def main():
         r = sail("index", "export", "--index", ixh, os.path.join(tmp, "t.faiss"))
         check(r.returncode == 0 and faiss.read_index(os.path.join(tmp, "t.faiss")).ntotal == 1998,
               "after compaction the graph exports (1998 items)")
-    return 1 if failed else 0
+    return 1 if tap.failed else 0
 
 
 if __name__ == "__main__":

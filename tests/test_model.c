@@ -3,6 +3,7 @@
  * model written by the library itself. */
 #include "model/model.h"
 #include "rng.h"
+#include "fixtures.h"
 #include "test.h"
 
 #include <fcntl.h>
@@ -12,23 +13,6 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/sail_test_model_XXXXXX";
-static const char *tokens[16] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b", "c", "d",
-                                 "e", "f", "g", "h", "i", "j", "k", "l"};
-
-static sail_config micro(void) {
-    sail_config c;
-    sail_config_preset(&c, "tiny", NULL);
-    c.text = (sail_tower){1, 8, 2, 16, 1e-12f, SAIL_ACT_GELU, 0};
-    c.vision = (sail_tower){1, 8, 2, 16, 1e-6f, SAIL_ACT_GELU, 1};
-    c.fusion = (sail_tower){1, 8, 2, 16, 1e-6f, SAIL_ACT_GELU, 1};
-    c.vocab_size = 16;
-    c.max_positions = c.context = 16;
-    c.image_size = c.pre_size = c.pre_crop = 16;
-    c.patch_size = 8;
-    c.dim = 8;
-    c.pad_id = 0, c.unk_id = 1, c.cls_id = 2, c.sep_id = 3;
-    return c;
-}
 
 static unsigned char *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -40,12 +24,6 @@ static unsigned char *slurp(const char *path, size_t *n) {
     if (fread(p, 1, *n, f) != *n) *n = 0;
     fclose(f);
     return p;
-}
-
-static void spit(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    fwrite(p, 1, n, f);
-    fclose(f);
 }
 
 /* Load a modified copy; returns 1 when loading failed with a message
@@ -258,17 +236,17 @@ static void test_init(const char *path, const unsigned char *good, size_t n) {
     snprintf(p2, sizeof p2, "%s/again.gguf", dir);
     sail_config c = micro();
     sail_error err = {0};
-    sail_model_write_random(&c, tokens, 42, p2, &err);
+    sail_model_write_random(&c, micro_tokens, 42, p2, &err);
     size_t n2;
     unsigned char *b = slurp(p2, &n2);
     CHECK(n2 == n && !memcmp(b, good, n), "the same seed writes the same bytes");
     free(b);
-    sail_model_write_random(&c, tokens, 43, p2, &err);
+    sail_model_write_random(&c, micro_tokens, 43, p2, &err);
     b = slurp(p2, &n2);
     CHECK(n2 == n && memcmp(b, good, n), "another seed writes other weights");
     free(b);
     c.text.heads = 3;
-    CHECK(sail_model_write_random(&c, tokens, 1, p2, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "heads"),
+    CHECK(sail_model_write_random(&c, micro_tokens, 1, p2, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "heads"),
           "an inconsistent config is refused: %s", err.msg);
     (void)path;
 }
@@ -279,7 +257,7 @@ int main(void) {
     snprintf(path, sizeof path, "%s/micro.gguf", dir);
     sail_config c = micro();
     sail_error err = {0};
-    CHECK(!sail_model_write_random(&c, tokens, 42, path, &err), "write a micro model %s", err.msg);
+    CHECK(!sail_model_write_random(&c, micro_tokens, 42, path, &err), "write a micro model %s", err.msg);
     sail_model *m = sail_model_load(path, NULL, &err);
     CHECK(m != NULL, "load it back %s", err.msg);
     if (!m) return test_done();

@@ -10,17 +10,11 @@ import tempfile
 
 import numpy as np
 
-BUILD = os.environ.get("BUILD", "build")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import BUILD, check  # noqa: E402
+
 DRIVER = os.path.join(BUILD, "tools", "optim_driver")
-n = 0
-failed = 0
-
-
-def check(ok, name):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
-    failed += not ok
 
 
 def lr_lambda(warmup, total, min_ratio):
@@ -126,8 +120,7 @@ def main():
         case(torch, tmp, "accum3+min_ratio", 2, 1e-3, 0.05, 2, 10, 0.1, 1000.0, 14, 3, 0.01, 2.659)
         # clipping disabled (max_norm 0), no warmup
         case(torch, tmp, "noclip+nowarmup", 3, 2e-2, 0.3, 0, 8, 0.0, 0.0, 8, 2, 0.5, 0.5)
-    print("# %d checks, %d failed" % (n, failed))
-    return 1 if failed else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":

@@ -38,19 +38,12 @@ except ImportError as e:  # pragma: no cover
 
 import gguf_write  # noqa: E402
 
-BUILD = os.environ.get("BUILD", "build")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import BUILD, check  # noqa: E402
+
 DUMP = os.path.join(BUILD, "tools", "trace_dump")
 TOL_ABS, TOL_COS = 1e-4, 0.99999
-n_test = 0
-failed = 0
-
-
-def check(ok, name, detail=""):
-    global n_test, failed
-    n_test += 1
-    print("%s %d - %s%s" % ("ok" if ok else "not ok", n_test, name, (" # " + detail) if detail else ""))
-    if not ok:
-        failed += 1
 
 
 class Cfg:
@@ -327,8 +320,7 @@ def main():
         case("text+image", Cfg(), 4, tmp)
         case("perceiver-mean-tanh", Cfg(latents=16, pooling="mean_tanh"), 5, tmp)
         case("cls-pooling-no-fusion-layers", Cfg(pooling="cls", lf=0), 6, tmp)
-    print("# %d checks, %d failed" % (n_test, failed))
-    return 1 if failed else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":

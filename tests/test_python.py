@@ -12,23 +12,13 @@ import tempfile
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import BUILD, HERE, SAIL, check  # noqa: E402
+
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
-BUILD = os.environ.get("BUILD", "build")
 os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
-SAIL = os.environ.get("SAIL", "build/sail")
-GOLDEN = os.environ.get("SAIL_GOLDEN", os.path.join(HERE, "..", "..", "shared", "golden"))
 import sail  # noqa: E402
-
-n = 0
-failed = 0
-
-
-def check(ok, name):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
-    failed += not ok
 
 
 def cli(model, *args):
@@ -48,12 +38,7 @@ def raises(fn, want):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        vocab = os.path.join(GOLDEN, "chinese_clip_vocab.txt")
-        if not os.path.exists(vocab):
-            print("skip - %s is absent; using a small vocabulary" % vocab)
-            vocab = os.path.join(tmp, "vocab.txt")
-            with open(vocab, "w") as f:
-                f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz红色连衣裙")) + "\n")
+        vocab = tap.vocab(tmp, "abcdefghijklmnopqrstuvwxyz红色连衣裙")
         model = os.path.join(tmp, "tiny.gguf")
         subprocess.run([SAIL, "init", "--config", "tiny", "--vocab", vocab, "--seed", "1", "-o", model], check=True,
                        capture_output=True)
@@ -135,8 +120,7 @@ def main():
             ix = sail.Index(ix_dir)
             check(len(ix) == 199 and ix.search(Q[1], k=1)[0][0].id == ids[want[1, 0]], "reopened index keeps the items")
             ix.close()
-    print("# %d checks, %d failed" % (n, failed))
-    return 1 if failed else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":

@@ -11,18 +11,11 @@ import tempfile
 
 import numpy as np
 
-BUILD = os.environ.get("BUILD", "build")
-SAIL = os.environ.get("SAIL", "build/sail")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import BUILD, SAIL, check  # noqa: E402
+
 DUMP = os.path.join(BUILD, "tools", "quant_dump")
-n = 0
-failed = 0
-
-
-def check(ok, name, detail=""):
-    global n, failed
-    n += 1
-    print("%s %d - %s%s" % ("ok" if ok else "not ok", n, name, (" # " + detail) if detail else ""))
-    failed += not ok
 
 
 def run_dump(kind, x, tmp):
@@ -184,8 +177,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         conversions(tmp)
         models(tmp)
-    print("# %d checks, %d failed" % (n, failed))
-    return 1 if failed else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":

@@ -24,20 +24,11 @@ import time
 
 import numpy as np
 
-SAIL = os.environ.get("SAIL", "build/sail")
-HERE = os.path.dirname(os.path.abspath(__file__))
-GOLDEN = os.environ.get("SAIL_GOLDEN", os.path.join(HERE, "..", "..", "shared", "golden"))
-n = 0
-failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import HERE, SAIL, check  # noqa: E402
+
 SANITIZER_REPORTS = []  # server logs with ASan/UBSan/LSan reports (make asan)
-
-
-def check(ok, name):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
-    sys.stdout.flush()
-    failed += not ok
 
 
 class Server:
@@ -531,20 +522,12 @@ def run_node(script, env):
     print(out, end="")
     if r.returncode and "not ok" not in out:
         check(False, "%s exited %d: %s" % (script, r.returncode, r.stderr.decode(errors="replace")[-800:]))
-    global n, failed
-    n += out.count("\nok ") + out.startswith("ok ")
-    failed += out.count("not ok ")
+    tap.add(out.count("\nok ") + out.startswith("ok "), out.count("not ok "))
 
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        vocab = os.path.join(GOLDEN, "chinese_clip_vocab.txt")
-        if not os.path.exists(vocab):
-            print("skip - %s is absent; using a small vocabulary" % vocab)
-            vocab = os.path.join(tmp, "vocab.txt")
-            with open(vocab, "w") as f:
-                f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(
-                    "abcdefghijklmnopqrstuvwxyz0123456789红色连衣裙黑高帮运动鞋商品号长圆") + ["item", "number"]) + "\n")
+        vocab = tap.vocab(tmp, "abcdefghijklmnopqrstuvwxyz0123456789红色连衣裙黑高帮运动鞋商品号长圆", ["item", "number"])
         model = os.path.join(tmp, "tiny.gguf")
         r = subprocess.run([SAIL, "init", "--config", "tiny", "--vocab", vocab, "--seed", "1", "-o", model],
                            capture_output=True)
@@ -592,8 +575,7 @@ def main():
     for rep in SANITIZER_REPORTS:
         print("# " + rep.replace("\n", "\n# "))
     check(not SANITIZER_REPORTS, "no sanitizer report in any server's log (%d with reports)" % len(SANITIZER_REPORTS))
-    print("# %d checks, %d failed" % (n, failed))
-    return 1 if failed else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":

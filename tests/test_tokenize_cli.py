@@ -10,15 +10,11 @@ import subprocess
 import sys
 import tempfile
 
-SAIL = os.environ.get("SAIL", "build/sail")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import SAIL, check  # noqa: E402
+
 GOLDEN = os.environ.get("SAIL_GOLDEN", "../shared/golden")
-n_ok = n_fail = 0
-
-
-def check(cond, name):
-    global n_ok, n_fail
-    n_ok, n_fail = (n_ok + 1, n_fail) if cond else (n_ok, n_fail + 1)
-    print(f"{'ok' if cond else 'not ok'} {n_ok + n_fail} - {name}")
 
 
 def golden(name):
@@ -60,8 +56,7 @@ def main():
               "vocab train writes 1500 entries, specials first")
     r = subprocess.run([SAIL, "vocab", "train", "--size", "0"], capture_output=True)
     check(r.returncode == 2 and r.stderr, "vocab train rejects a bad size")
-    print(f"# {n_ok} passed, {n_fail} failed")
-    return 1 if n_fail else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":

@@ -35,20 +35,11 @@ except ImportError as e:  # pragma: no cover
     print("skip - gradient oracle needs Debian's python3-torch and python3-torchvision (%s)" % e)
     sys.exit(0)
 
-BUILD = os.environ.get("BUILD", "build")
+import tap  # noqa: E402
+from tap import BUILD, check  # noqa: E402
+
 DUMP = os.path.join(BUILD, "tools", "train_dump")
 TOL_LOSS, TOL_GRAD, TOL_EMB, TOL_INFER = 1e-5, 1e-3, 1e-4, 1e-5
-n_test = 0
-failed = 0
-
-
-def check(ok, name, detail=""):
-    global n_test, failed
-    n_test += 1
-    print("%s %d - %s%s" % ("ok" if ok else "not ok", n_test, name, (" # " + detail) if detail else ""))
-    sys.stdout.flush()
-    if not ok:
-        failed += 1
 
 
 def named_tensors(ref):
@@ -210,8 +201,7 @@ def main():
              [0, 1, 2, 2], [32], [1.0], logit_scale=math.log(150.0))
         case("no-fusion-layers", tp.Cfg(lf=0, max_pos=12), 15, tmp, ("image", "text"), [0, 1, 2], [32, 16],
              [0.5, 1.0], logit_scale=1.0)
-    print("# %d checks, %d failed" % (n_test, failed))
-    return 1 if failed else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":

@@ -14,21 +14,14 @@ import tempfile
 
 import numpy as np
 
-SAIL = os.environ.get("SAIL", "build/sail")
-n = 0
-failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import SAIL, check  # noqa: E402
+
 
 COLORS = {"red": (220, 30, 30), "green": (30, 190, 40), "blue": (30, 40, 220), "yellow": (230, 210, 20)}
 SHAPES = ["circle", "square", "triangle"]
 WORDS = ["one", "two", "three", "four", "five", "six", "seven", "eight"]
-
-
-def check(ok, name):
-    global n, failed
-    n += 1
-    print("%s %d - %s" % ("ok" if ok else "not ok", n, name))
-    sys.stdout.flush()
-    failed += not ok
 
 
 def sail(*args):
@@ -248,8 +241,7 @@ def main():
         check_eval(init, tmp, val)
         if os.path.exists(os.path.join(tmp, "l", "model.gguf")):
             check_eval(os.path.join(tmp, "l", "model.gguf"), tmp, val)
-    print("# %d checks, %d failed" % (n, failed))
-    return 1 if failed else 0
+    return tap.summary()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ sail_status apps_read_file(const char *path, size_t max_len, unsigned char **buf
 
 /* Squared norm of each of n rows of d floats. */
 void apps_row_sqnorms(const float *x, int n, int d, float *out);
+/* Squared Euclidean distance of two d-float rows, summed in double (the
+ * exact check behind the GEMM distances in k-means and DBSCAN). */
+double apps_sqdist_exact(const float *a, const float *b, int d);
 
 /* -------------------------------------------------------------- k-means -- */
 

@@ -11,15 +11,6 @@
 #define BLOCK 1024
 #define MAX_PAIRS ((size_t)1 << 28)
 
-static double sqdist_exact(const float *a, const float *b, int d) {
-    double s = 0;
-    for (int j = 0; j < d; j++) {
-        double t = (double)a[j] - b[j];
-        s += t * t;
-    }
-    return s;
-}
-
 sail_status apps_dbscan(const float *x, int n, int d, float eps, int min_points, int *label,
                         int *n_clusters, sail_error *err) {
     if (n < 1 || d < 1 || n > APPS_MAX_ROWS || d > APPS_MAX_DIM || !(eps > 0) || !isfinite(eps) ||
@@ -49,7 +40,7 @@ sail_status apps_dbscan(const float *x, int n, int d, float eps, int min_points,
             start[i0 + i] = used;
             for (int t = 0; t < n; t++) {
                 if (D[(size_t)i * n + t] > loose) continue;
-                if (sqdist_exact(x + (size_t)(i0 + i) * d, x + (size_t)t * d, d) > e2) continue;
+                if (apps_sqdist_exact(x + (size_t)(i0 + i) * d, x + (size_t)t * d, d) > e2) continue;
                 if (used == cap) {
                     if (cap >= MAX_PAIRS) {
                         s = sail_set_error(err, SAIL_ERR_LIMIT,

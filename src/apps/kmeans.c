@@ -10,15 +10,6 @@
 
 #define BLOCK 2048
 
-static double sqdist_exact(const float *a, const float *b, int d) {
-    double s = 0;
-    for (int j = 0; j < d; j++) {
-        double t = (double)a[j] - b[j];
-        s += t * t;
-    }
-    return s;
-}
-
 /* k-means++ scratch: distances of every row to up to 64 candidate rows are
  * computed in blocks of BLOCK rows. */
 typedef struct pp_state {
@@ -164,7 +155,7 @@ sail_status apps_kmeans(const float *x, int n, int d, int k, int max_iter, uint6
         }
     }
     double inertia = 0;
-    for (int i = 0; i < n; i++) inertia += sqdist_exact(x + (size_t)i * d, c + (size_t)assign[i] * d, d);
+    for (int i = 0; i < n; i++) inertia += apps_sqdist_exact(x + (size_t)i * d, c + (size_t)assign[i] * d, d);
     sail_free(cn); sail_free(xn); sail_free(best); sail_free(D); sail_free(d2); sail_free(sum);
     sail_free(count); sail_free(cand); sail_free(ccn); sail_free(pD); sail_free(pot);
     res->centroids = c;

@@ -127,6 +127,15 @@ done:
     return s;
 }
 
+double apps_sqdist_exact(const float *a, const float *b, int d) {
+    double s = 0;
+    for (int j = 0; j < d; j++) {
+        double t = (double)a[j] - b[j];
+        s += t * t;
+    }
+    return s;
+}
+
 void apps_row_sqnorms(const float *x, int n, int d, float *out) {
     for (int i = 0; i < n; i++) {
         const float *r = x + (size_t)i * d;

@@ -154,6 +154,20 @@ static size_t arena_add(char *arena, size_t *used, const char *a, const char *b)
     return off;
 }
 
+/* The vocabulary ids of each byte's symbol, plain and with </w>, and of the
+ * two specials (-1 where absent). */
+static void lookup_ids(sail_bpe *bpe, const uint32_t map[256]) {
+    for (int b = 0; b < 256; b++) {
+        char ch[9] = {0};
+        size_t k = sail_utf8_encode1(map[b], ch);
+        bpe->byte_id[b] = sail_strmap_get(&bpe->vocab, ch, k);
+        memcpy(ch + k, "</w>", 4);
+        bpe->byte_end_id[b] = sail_strmap_get(&bpe->vocab, ch, k + 4);
+    }
+    bpe->sot = sail_strmap_get(&bpe->vocab, "<|startoftext|>", 15);
+    bpe->eot = sail_strmap_get(&bpe->vocab, "<|endoftext|>", 13);
+}
+
 static sail_status build_vocab(sail_bpe *bpe, const loader *L, sail_error *err) {
     uint32_t map[256];
     uint8_t order[256];
@@ -183,15 +197,7 @@ static sail_status build_vocab(sail_bpe *bpe, const loader *L, sail_error *err) 
         ok = sail_strmap_put(&bpe->vocab, bpe->arena + off[i], strlen(bpe->arena + off[i]), i);
     sail_free(off);
     if (!ok) return sail_set_error(err, SAIL_ERR_NOMEM, "bpe: out of memory building the vocabulary");
-    for (int b = 0; b < 256; b++) {
-        char ch[9] = {0};
-        size_t k = sail_utf8_encode1(map[b], ch);
-        bpe->byte_id[b] = sail_strmap_get(&bpe->vocab, ch, k);
-        memcpy(ch + k, "</w>", 4);
-        bpe->byte_end_id[b] = sail_strmap_get(&bpe->vocab, ch, k + 4);
-    }
-    bpe->sot = sail_strmap_get(&bpe->vocab, "<|startoftext|>", 15);
-    bpe->eot = sail_strmap_get(&bpe->vocab, "<|endoftext|>", 13);
+    lookup_ids(bpe, map);
     return SAIL_OK;
 }
 
@@ -264,18 +270,11 @@ static sail_status vocab_from_tokens(sail_bpe *bpe, const char *const *tokens, i
     uint32_t map[256];
     uint8_t order[256];
     bytes_to_unicode(map, order);
-    for (int b = 0; b < 256; b++) {
-        char ch[9] = {0};
-        size_t k = sail_utf8_encode1(map[b], ch);
-        bpe->byte_id[b] = sail_strmap_get(&bpe->vocab, ch, k);
-        memcpy(ch + k, "</w>", 4);
-        bpe->byte_end_id[b] = sail_strmap_get(&bpe->vocab, ch, k + 4);
+    lookup_ids(bpe, map);
+    for (int b = 0; b < 256; b++)
         if (bpe->byte_id[b] < 0 || bpe->byte_end_id[b] < 0)
             return sail_set_error(err, SAIL_ERR_FORMAT,
                                   "bpe: the vocabulary lacks the symbol of byte 0x%02x (or its </w> form)", b);
-    }
-    bpe->sot = sail_strmap_get(&bpe->vocab, "<|startoftext|>", 15);
-    bpe->eot = sail_strmap_get(&bpe->vocab, "<|endoftext|>", 13);
     if (bpe->sot < 0 || bpe->eot < 0)
         return sail_set_error(err, SAIL_ERR_FORMAT, "bpe: the vocabulary lacks <|startoftext|> or <|endoftext|>");
     return SAIL_OK;

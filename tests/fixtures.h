@@ -1,0 +1,36 @@
+/* fixtures.h: the micro model shared by the C tests that write one with
+ * sail_model_write_random (16-token vocabulary, one 8-wide layer per tower,
+ * 16x16 images in 8x8 patches), and a file writer for their inputs. */
+#ifndef SAIL_TESTS_FIXTURES_H
+#define SAIL_TESTS_FIXTURES_H
+
+#include "model/model.h"
+
+#include <stdio.h>
+
+static const char *const micro_tokens[16] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b", "c", "d",
+                                             "e", "f", "g", "h", "i", "j", "k", "l"};
+
+static inline sail_config micro(void) {
+    sail_config c;
+    sail_config_preset(&c, "tiny", NULL);
+    c.text = (sail_tower){1, 8, 2, 16, 1e-12f, SAIL_ACT_GELU, 0};
+    c.vision = (sail_tower){1, 8, 2, 16, 1e-6f, SAIL_ACT_GELU, 1};
+    c.fusion = (sail_tower){1, 8, 2, 16, 1e-6f, SAIL_ACT_GELU, 1};
+    c.vocab_size = 16;
+    c.max_positions = c.context = 16;
+    c.image_size = c.pre_size = c.pre_crop = 16;
+    c.patch_size = 8;
+    c.dim = 8;
+    c.pad_id = 0, c.unk_id = 1, c.cls_id = 2, c.sep_id = 3;
+    return c;
+}
+
+/* Writes n bytes to path (test inputs; a failure shows up when it is read). */
+static inline void spit(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    fwrite(p, 1, n, f);
+    fclose(f);
+}
+
+#endif
