@@ -5,30 +5,15 @@ and a caption is closer to its own image than to the others (cosines from
 `sail embed`). A replaced, corrupted or untrained file fails these."""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
-SAIL = os.environ.get("SAIL", "build/sail")
-MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "sail-tiny.gguf")
-n = 0
-failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import HERE, check, sail, summary  # noqa: E402
 
-
-def check(ok, name, detail=""):
-    global n, failed
-    n += 1
-    print("%s %d - %s%s" % ("ok" if ok else "not ok", n, name, (" # " + detail) if detail else ""))
-    failed += not ok
-
-
-def sail(*args):
-    r = subprocess.run([SAIL] + [str(a) for a in args], capture_output=True)
-    if r.returncode:
-        print("# sail %s: %s" % (args[0], r.stderr.decode(errors="replace").strip()))
-    return r
+MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
 
 
 def main():
@@ -69,8 +54,7 @@ def main():
         groups = [x["group"] for x in en]
         right = sum(groups[int(np.argmax(sim[i]))] == groups[i] for i in range(len(en)))
         check(right >= 0.6 * len(en), "English caption -> Chinese caption of the same scene: %d/%d" % (right, len(en)))
-    print("# %d checks, %d failed" % (n, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":
