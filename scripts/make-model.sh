@@ -5,12 +5,14 @@
 #             `sail data emoji` (Noto Color Emoji + Unicode/CLDR names);
 #   2. vocab: `sail vocab train` on the training captions only;
 #   3. train: `sail train` (contrastive, Matryoshka 512/256/128) on shapes
-#             and emoji, then `sail finetune` on the shapes alone;
+#             and emoji; `sail finetune` on the shapes alone (hard
+#             negatives); one more `sail finetune` epoch on both, so the
+#             emoji the shapes stage made it forget come back;
 #   4. store: `sail quantize --type f16` (the repo keeps files small);
 #   5. eval:  `sail eval` on every test split, tables in $OUT/eval.md.
 # Everything generated stays under $OUT (default build/model).
-# Knobs (environment): SHAPES_N, EPOCHS, FT_EPOCHS, BATCH, LR, FT_LR, HARD,
-# THREADS, SEED, OUT.
+# Knobs (environment): SHAPES_N, EPOCHS, FT_EPOCHS, BATCH, LR, FT_LR, MIX_LR,
+# HARD, THREADS, SEED, OUT.
 set -e
 cd "$(dirname "$0")/.."
 SAIL=${SAIL:-./sail}
@@ -19,6 +21,7 @@ SHAPES_N=${SHAPES_N:-16000}
 EPOCHS=${EPOCHS:-3}
 FT_EPOCHS=${FT_EPOCHS:-2}
 FT_LR=${FT_LR:-2e-4}
+MIX_LR=${MIX_LR:-1e-4}
 BATCH=${BATCH:-64}
 LR=${LR:-5e-4}
 HARD=${HARD:-8}
@@ -66,8 +69,18 @@ $SAIL finetune --model_name_or_path "$OUT/run/model.gguf" \
     --weight_decay 0.1 --matryoshka 512,256,128 --hard_negatives "$HARD" --seed "$SEED" \
     --save_every 100 $threads $ft_resume
 
+echo "== one more epoch on shapes and emoji together" >&2
+mix_resume=""
+[ -f "$OUT/mix/checkpoint.gguf" ] && mix_resume="--resume $OUT/mix"
+[ -n "$mix_resume" ] || rm -rf "$OUT/mix"
+# shellcheck disable=SC2086
+$SAIL finetune --model_name_or_path "$OUT/ft/model.gguf" \
+    --train_data_path "$OUT/train.jsonl" --val_data_path "$OUT/val.jsonl" --output_dir "$OUT/mix" \
+    --batch_size "$BATCH" --learning_rate "$MIX_LR" --num_train_epochs 1 --warmup_steps 50 \
+    --weight_decay 0.1 --matryoshka 512,256,128 --seed "$SEED" --save_every 100 $threads $mix_resume
+
 echo "== store (f16)" >&2
-$SAIL quantize "$OUT/ft/model.gguf" --type f16 -o models/sail-tiny.gguf
+$SAIL quantize "$OUT/mix/model.gguf" --type f16 -o models/sail-tiny.gguf
 trained=$(date +%s)
 
 echo "== evaluate" >&2
