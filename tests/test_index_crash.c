@@ -117,6 +117,16 @@ static int verify(const char *dir, const uint8_t *must, char *why, size_t wn) {
     return ok;
 }
 
+/* Record what one acknowledgement guarantees in must[]. */
+static void note_ack(uint8_t *must, const ack *a) {
+    for (uint64_t id = a->a; id < a->b; id++) {
+        /* a deletable id may be deleted before its delete is acked */
+        int may_go = deletable(id) && id + 1 < a->b;
+        if (a->kind == 1 && !must[id] && !may_go) must[id] = 1;
+        if (a->kind == 2 && may_go) must[id] = 2;
+    }
+}
+
 static void test_crash(void) {
     const char *dir = tmpdir("kill");
     char d2[256];
@@ -135,22 +145,20 @@ static void test_crash(void) {
         }
         close(pfd[1]);
         int killing = kills < MIN_KILLS || rand() % 2;
+        ack a;
         if (killing) {
-            struct timespec ts = {0, (long)(rand() % 120000) * 1000}; /* 0..120 ms */
+            /* Kill after a random number of acknowledgements plus a random
+             * few ms, so every round ends mid-run however fast the machine
+             * is (a timer alone lets a fast child finish in a few rounds). */
+            int n_acks = rand() % 16;
+            for (int i = 0; i < n_acks && read(pfd[0], &a, sizeof a) == sizeof a; i++) note_ack(must, &a);
+            struct timespec ts = {0, (long)(rand() % 3000) * 1000}; /* 0..3 ms */
             nanosleep(&ts, NULL);
             kill(pid, SIGKILL);
         }
         int status = 0;
         waitpid(pid, &status, 0);
-        ack a;
-        ssize_t r;
-        while ((r = read(pfd[0], &a, sizeof a)) == sizeof a)
-            for (uint64_t id = a.a; id < a.b; id++) {
-                /* a deletable id may be deleted before its delete is acked */
-                int may_go = deletable(id) && id + 1 < a.b;
-                if (a.kind == 1 && !must[id] && !may_go) must[id] = 1;
-                if (a.kind == 2 && deletable(id) && id + 1 < a.b) must[id] = 2;
-            }
+        while (read(pfd[0], &a, sizeof a) == sizeof a) note_ack(must, &a);
         close(pfd[0]);
         if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) kills++;
         else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) done = 1;
