@@ -103,7 +103,9 @@ float sail_model_logit_scale(const sail_model *m);
  * on one model are serialised internally; use one model per thread for
  * parallelism across calls (the weights mapping is shared by the OS).
  * Inputs of a batch are independent: a text embedded inside a padded batch
- * gives the same vector as embedded alone. */
+ * gives the same vector as embedded alone, to float rounding (padding changes
+ * GEMM shapes, so components may differ by ~1e-7; bit-identical when the
+ * batch's padded length is the same). */
 
 /* Embed n UTF-8 texts (NUL-terminated). Texts longer than the model's
  * context are truncated (their [SEP] is kept). */
