@@ -1,5 +1,6 @@
 /* safetensors.c: a validating safetensors reader on top of jansson. */
 #include "safetensors.h"
+#include "format/quant.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -193,21 +194,6 @@ const sail_st_tensor *sail_st_find(const sail_st_file *f, const char *name) {
     return NULL;
 }
 
-static float half_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f) bits = sign | 0x7f800000u | man << 13;
-    else if (exp) bits = sign | (exp + 112) << 23 | man << 13;
-    else if (!man) bits = sign;
-    else { /* subnormal: normalise */
-        exp = 113;
-        while (!(man & 0x400)) { man <<= 1; exp--; }
-        bits = sign | exp << 23 | (man & 0x3ff) << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 sail_status sail_st_to_f32(const sail_st_tensor *t, uint64_t first, uint64_t n, float *out,
                            sail_error *err) {
     if (first > sail_st_numel(t) || n > sail_st_numel(t) - first)
@@ -220,14 +206,13 @@ sail_status sail_st_to_f32(const sail_st_tensor *t, uint64_t first, uint64_t n, 
     case SAIL_ST_F16:
         for (uint64_t i = 0; i < n; i++) {
             const uint8_t *q = p + (first + i) * 2;
-            out[i] = half_to_f32((uint16_t)(q[0] | q[1] << 8));
+            out[i] = sail_f16_to_f32((uint16_t)(q[0] | q[1] << 8));
         }
         return SAIL_OK;
     case SAIL_ST_BF16:
         for (uint64_t i = 0; i < n; i++) {
             const uint8_t *q = p + (first + i) * 2;
-            uint32_t bits = (uint32_t)(q[0] | q[1] << 8) << 16;
-            memcpy(&out[i], &bits, 4);
+            out[i] = sail_bf16_to_f32((uint16_t)(q[0] | q[1] << 8));
         }
         return SAIL_OK;
     default:
