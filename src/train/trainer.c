@@ -111,6 +111,7 @@ static sail_status new_model(run *r, sail_error *err) {
             return sail_set_error(err, SAIL_ERR_FORMAT, "%s has no %s token", o->vocab_path, names[i]);
     c.vocab_size = r->n_tokens;
     if (o->image_size) c.image_size = c.pre_size = c.pre_crop = o->image_size;
+    if (o->patch_size) c.patch_size = o->patch_size;
     if ((s = sail_config_validate(&c, err))) return s;
     r->tm = sail_tmodel_new(&c, r->hp.seed, o->threads, err);
     return r->tm ? SAIL_OK : (err ? err->status : SAIL_ERR_NOMEM);

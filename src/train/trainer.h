@@ -39,6 +39,7 @@ typedef struct sail_train_opts {
     const char *config;     /* "tiny", "base", "large" */
     const char *vocab_path;
     int image_size;         /* 0: the preset's; new models only */
+    int patch_size;         /* 0: the preset's (16); new models only */
     const sail_dataset *train, *val;    /* val may be NULL */
     const char *output_dir; /* model.gguf and checkpoint.gguf go here */
     sail_hparams hp;        /* ignored when resuming: the checkpoint's are used */
