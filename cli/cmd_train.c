@@ -45,7 +45,9 @@ static const char usage_opts[] =
     "  --threads N               compute threads (default: one per core); resuming\n"
     "                            with the same count reproduces a run bit for bit\n"
     "  --workers N               loader threads decoding images ahead (default 2)\n"
-    "  --image_size PX           (train) override the preset's image size, e.g. 64\n"
+    "  --image_size PX           train: override the preset's image size, e.g. 64;\n"
+    "                            finetune: move the model to PX (its position grid\n"
+    "                            is resampled bicubically, as inference does)\n"
     "  --patch_size P            (train) override the preset's ViT patch size (16),\n"
     "                            e.g. 8: finer detail, ~(16/P)^2 more image tokens\n"
     "  --progress_every N        when stderr is not a terminal: a line every N steps\n"
@@ -182,7 +184,7 @@ static int run(int argc, char **argv, int finetune) {
         else if (!strcmp(name, "max_steps")) { bad = cli_parse_int(v, 0, 1L << 40, &n); o.max_steps = n; }
         else if (!strcmp(name, "threads")) { bad = cli_parse_int(v, 0, 1024, &n); o.threads = (int)n; }
         else if (!strcmp(name, "workers")) { bad = cli_parse_int(v, 1, 64, &n); o.loader_workers = (int)n; }
-        else if (!strcmp(name, "image_size") && !finetune) { bad = cli_parse_int(v, 16, 4096, &n); o.image_size = (int)n; }
+        else if (!strcmp(name, "image_size")) { bad = cli_parse_int(v, 16, 4096, &n); o.image_size = (int)n; }
         else if (!strcmp(name, "patch_size") && !finetune) { bad = cli_parse_int(v, 1, 1024, &n); o.patch_size = (int)n; }
         else if (!strcmp(name, "progress_every")) { bad = cli_parse_int(v, 1, 1L << 30, &n); pr.every = (int)n; }
         else return cli_fail(2, cmd, "unknown option '%s' (see sail %s --help)", a, cmd);

@@ -4,7 +4,10 @@ undecodable image left out; a straight run versus the same run stopped
 (--max_steps) and resumed twice, and versus a run interrupted by SIGINT
 (exit 130) and resumed: model and checkpoint files must be byte-identical;
 a damaged checkpoint is refused; validation loss falls; `sail eval --json`
-equals recall recomputed with numpy from vectors dumped by `sail embed`."""
+equals recall recomputed with numpy from vectors dumped by `sail embed`;
+`sail finetune --image_size` moves a model to a new size computing what the
+original computes there (position grid resampled)."""
+import ctypes
 import json
 import os
 import signal
@@ -144,6 +147,42 @@ def check_eval(model, tmp, val):
           "eval --lang en --dim 128 prints a table of the English (text-image) pairs only")
 
 
+def check_resize(model, tmp):
+    """finetune --image_size 48 at a vanishing learning rate from a 32 px
+    model: its native 48 px output must be the original's at 48 px (where
+    inference interpolates the position grid on the fly)."""
+    out = os.path.join(tmp, "r")
+    r = sail("finetune", "--model_name_or_path", model, "--train_data_path", os.path.join(tmp, "train.jsonl"),
+             "--output_dir", out, "--num_train_epochs", 1, "--batch_size", 8, "--threads", 1,
+             "--learning_rate", 1e-12, "--image_size", 48)
+    check(r.returncode == 0, "finetune --image_size 48 from a 32 px model",
+          r.stderr.decode(errors="replace")[-300:] if r.returncode else "")
+    r2 = sail("finetune", "--model_name_or_path", model, "--train_data_path", os.path.join(tmp, "train.jsonl"),
+              "--output_dir", os.path.join(tmp, "r2"), "--image_size", 44)
+    check(r2.returncode == 1 and b"multiple of the model's patch size" in r2.stderr,
+          "finetune --image_size 44 (not a multiple of the patch) is refused")
+    if r.returncode:
+        return
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+    import sail as sl
+    old, new = sl.Model(model), sl.Model(os.path.join(out, "model.gguf"))
+    check(old.image_size == 32 and new.image_size == 48, "the fine-tuned model's image size is 48")
+    L = sl._load()
+    L.sail_embed_image_tensors.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.c_int,
+                                           ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                           ctypes.POINTER(ctypes.c_float), ctypes.c_void_p]
+    imgs = sorted(os.path.join(tmp, "img", f) for f in os.listdir(os.path.join(tmp, "img")) if "broken" not in f)[:6]
+    chw = np.stack([new._image_tensor(open(p, "rb").read()) for p in imgs])
+    outs = []
+    for m in (old, new):
+        o = np.zeros((len(imgs), m.dim), np.float32)
+        rc = L.sail_embed_image_tensors(m._m, sl._fptr(chw), len(imgs), 48, 48, 0, sl._fptr(o), None)
+        outs.append((rc, o))
+    diff = float(np.abs(outs[0][1] - outs[1][1]).max())
+    check(outs[0][0] == 0 and outs[1][0] == 0 and diff < 1e-5,
+          "at 48 px the moved model equals the original with interpolated positions (max |diff| %.2g)" % diff)
+
+
 def main():
     try:
         import PIL  # noqa: F401
@@ -221,6 +260,7 @@ def main():
                  os.path.join(tmp, "train.jsonl"), "--output_dir", d, "--num_train_epochs", 1, "--batch_size", 8,
                  "--threads", 1, "--learning_rate", 1e-4)
         check(r.returncode == 0 and os.path.exists(os.path.join(d, "model.gguf")), "finetune from model.gguf writes a model")
+        check_resize(os.path.join(a, "model.gguf"), tmp)
 
         # a short learning run: batches of 8, no accumulation, 6 epochs
         r = sail("train", "--config", "tiny", "--vocab", os.path.join(tmp, "vocab.txt"),

@@ -118,25 +118,50 @@ typedef struct copier {
     float *params;
     const sail_tparam *tensors;
     int i;
+    const float *const *vpos; /* the loaded weights' vision position slot */
+    int g_old, g_new, dv;
 } copier;
 
-/* *slot is the loaded model's tensor (validated by sail_model_load). */
+/* *slot is the loaded model's tensor (validated by sail_model_load). The
+ * vision position grid is resampled when the image size changes, as the
+ * inference path does per call (CLS row kept), so the fine-tuned model starts
+ * from exactly the function the original computes at the new size. */
 static sail_status copy_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
                                const float **slot, sail_init_kind init) {
     copier *cp = ctx;
-    memcpy(cp->params + cp->tensors[cp->i++].offset, *slot, (size_t)rows * cols * sizeof(float));
+    float *dst = cp->params + cp->tensors[cp->i++].offset;
+    if (slot == cp->vpos && cp->g_new != cp->g_old) {
+        memcpy(dst, *slot, (size_t)cp->dv * sizeof(float));
+        sail_interp_bicubic(dst + cp->dv, cp->g_new, cp->g_new, *slot + cp->dv, cp->g_old, cp->dv);
+        return SAIL_OK;
+    }
+    memcpy(dst, *slot, (size_t)rows * cols * sizeof(float));
     return SAIL_OK;
 }
 
-sail_tmodel *sail_tmodel_load(const char *path, int n_threads, sail_error *err) {
+/* The model's config at another image size (0: unchanged). */
+static sail_status resized_config(sail_config *c, int image_size, sail_error *err) {
+    if (!image_size || image_size == c->image_size) return SAIL_OK;
+    if (image_size % c->patch_size)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "image size %d is not a multiple of the model's patch size %d",
+                              image_size, c->patch_size);
+    c->pre_size = (int)((int64_t)c->pre_size * image_size / c->image_size);
+    c->image_size = c->pre_crop = image_size;
+    return sail_config_validate(c, err);
+}
+
+sail_tmodel *sail_tmodel_load(const char *path, int image_size, int n_threads, sail_error *err) {
     sail_load_options lo = {1};
     sail_model *m = sail_model_load(path, &lo, err);
     if (!m) return NULL;
-    sail_tmodel *tm = tmodel_create(&m->cfg, 0, 0, n_threads, err);
-    sail_status s = tm ? SAIL_OK : (err ? err->status : SAIL_ERR_NOMEM);
+    sail_config cfg = m->cfg;
+    sail_status s = resized_config(&cfg, image_size, err);
+    sail_tmodel *tm = s ? NULL : tmodel_create(&cfg, 0, 0, n_threads, err);
+    if (!s && !tm) s = err ? err->status : SAIL_ERR_NOMEM;
     if (!s) {
-        copier cp = {tm->params, tm->tensors, 0};
         sail_weights w = m->w; /* the walk only reads the slots */
+        copier cp = {tm->params, tm->tensors, 0, &w.vpos, m->cfg.image_size / m->cfg.patch_size,
+                     cfg.image_size / cfg.patch_size, cfg.vision.width};
         s = sail_weights_walk(&m->cfg, &w, copy_tensor, &cp);
     }
     if (!s && gguf_find_kv(m->file, LOGIT_SCALE_KEY)) {

@@ -50,8 +50,10 @@ typedef struct sail_loss_opts {
 sail_tmodel *sail_tmodel_new(const sail_config *c, uint64_t seed, int n_threads,
                              sail_error *err);
 /* A trainable copy of a model file's weights (fine-tuning); the logit scale
- * comes from the file's sail.logit_scale key when present. */
-sail_tmodel *sail_tmodel_load(const char *path, int n_threads, sail_error *err);
+ * comes from the file's sail.logit_scale key when present. image_size > 0
+ * (a multiple of the patch size) moves the model to that size: its vision
+ * position grid is resampled bicubically, as inference does at other sizes. */
+sail_tmodel *sail_tmodel_load(const char *path, int image_size, int n_threads, sail_error *err);
 void sail_tmodel_free(sail_tmodel *tm);
 
 const sail_config *sail_tmodel_config(const sail_tmodel *tm);

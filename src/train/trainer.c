@@ -383,10 +383,10 @@ static sail_status setup(run *r, sail_error *err) {
         r->lo = o->lo;
         r->rng.s = o->hp.seed;
         if (o->init_model) {
-            if (o->image_size)
-                return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--image-size applies to new models only");
+            if (o->patch_size)
+                return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--patch_size applies to new models only");
             s = model_tokens(o->init_model, r, err);
-            if (!s && !(r->tm = sail_tmodel_load(o->init_model, o->threads, err))) s = err ? err->status : SAIL_ERR_IO;
+            if (!s && !(r->tm = sail_tmodel_load(o->init_model, o->image_size, o->threads, err))) s = err ? err->status : SAIL_ERR_IO;
         } else if (o->config && o->vocab_path) {
             s = new_model(r, err);
         } else {

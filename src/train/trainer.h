@@ -38,7 +38,7 @@ typedef struct sail_train_opts {
     const char *init_model; /* fine-tune this model file */
     const char *config;     /* "tiny", "base", "large" */
     const char *vocab_path;
-    int image_size;         /* 0: the preset's; new models only */
+    int image_size;         /* 0: the preset's, or the fine-tuned model's own */
     int patch_size;         /* 0: the preset's (16); new models only */
     const sail_dataset *train, *val;    /* val may be NULL */
     const char *output_dir; /* model.gguf and checkpoint.gguf go here */

@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     const char *dir = argv[2];
     int n = atoi(argv[3]);
     int threads = getenv("SAIL_THREADS") ? atoi(getenv("SAIL_THREADS")) : 0;
-    sail_tmodel *tm = sail_tmodel_load(argv[1], threads, &err);
+    sail_tmodel *tm = sail_tmodel_load(argv[1], 0, threads, &err);
     if (!tm) { fprintf(stderr, "train_dump: %s\n", err.msg); return 1; }
     const sail_config *c = sail_tmodel_config(tm);
     sail_tinput a, b;
