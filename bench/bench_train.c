@@ -12,7 +12,9 @@
  * Prints one line: pairs/s of the fastest step and of the median step (wall
  * clock), and pairs per CPU-second of the cheapest step (the process's CPU
  * time: on a loaded machine the fairer single-thread figure; with more
- * threads it also counts any spinning of the pool).
+ * threads it also counts any spinning of the pool), and the step's
+ * matrix-product work per pair (train-mflop/pair) to set against the CPU's
+ * FMA ceiling (bench_peak).
  */
 #include "kernels/kernels.h"
 #include "rng.h"
@@ -34,6 +36,26 @@ static double seconds(clockid_t id) {
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* Matrix-product flops of one tower layer over T tokens (2 per multiply-add):
+ * QKV and output projections, FFN, QK^T and AV. */
+static double layer_flops(const sail_tower *t, double T) {
+    double d = t->width;
+    return 2 * T * (4 * d * d + 2 * d * t->ffn) + 4 * T * T * d;
+}
+
+/* Forward flops of one (text of TEXT_LEN tokens, image) pair: towers,
+ * patch embedding, projections into the fusion width, fusion over each
+ * side, head. Norms and activations are left out (a few percent). A
+ * training step is counted as 3 forwards (backward = 2 products per product). */
+static double pair_flops(const sail_config *c) {
+    int g = c->image_size / c->patch_size, Tv = 1 + g * g;
+    double f = c->text.layers * layer_flops(&c->text, TEXT_LEN) + c->vision.layers * layer_flops(&c->vision, Tv);
+    f += 2.0 * g * g * 3 * c->patch_size * c->patch_size * c->vision.width;
+    f += 2.0 * TEXT_LEN * c->text.width * c->fusion.width + 2.0 * Tv * c->vision.width * c->fusion.width;
+    f += c->fusion.layers * (layer_flops(&c->fusion, TEXT_LEN) + layer_flops(&c->fusion, Tv));
+    return f + 2 * 2.0 * c->fusion.width * c->dim;
 }
 
 static void *xmalloc(size_t n) {
@@ -111,8 +133,9 @@ int main(int argc, char **argv) {
         n_params += sail_tmodel_tensor(tm, i)->rows * sail_tmodel_tensor(tm, i)->cols;
     qsort(dt, (size_t)steps, sizeof *dt, cmp_double);
     qsort(cpu, (size_t)steps, sizeof *cpu, cmp_double);
-    printf("sail train tiny img %d batch %d threads %d: %.1f pairs/s best, %.1f median, %.1f per cpu-s (%lld params, loss %.4f)\n",
-           image, batch, threads, batch / dt[0], batch / dt[steps / 2], batch / cpu[0], n_params, loss);
+    printf("sail train tiny img %d batch %d threads %d: %.1f pairs/s best, %.1f median, %.1f per cpu-s (%lld params, loss %.4f) train-mflop/pair %.1f\n",
+           image, batch, threads, batch / dt[0], batch / dt[steps / 2], batch / cpu[0], n_params, loss,
+           3 * pair_flops(&c) / 1e6);
     free(dt);
     free(cpu);
     free(pix);

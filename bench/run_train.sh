@@ -19,6 +19,9 @@ echo "== Training step, sail vs PyTorch (tiny, image $TRAIN_IMAGE, 16-token text
 # (6.5 vs 33 pairs/s), and OPENBLAS_NUM_THREADS=1 as for the towers above.
 TRAIN_REPS=${TRAIN_REPS:-3}; TRAIN_STEPS=${TRAIN_STEPS:-2}; TRAIN_BATCHES=${TRAIN_BATCHES:-32 64}
 TRAIN_THREADS=${TRAIN_THREADS:-$(echo 1 "$THREADS" | tr ' ' '\n' | sort -un)}
+# The ceiling both engines are held against: one core's f32 FMA rate.
+peak=0
+[ -x "$BUILD/bench/bench_peak" ] && peak=$("$BUILD/bench/bench_peak" --threads 1 | tee /dev/stderr | awk '{ print $(NF - 1) }')
 [ -x "$BUILD/bench/bench_train" ] && for t in $TRAIN_THREADS; do
     for b in $TRAIN_BATCHES; do
         log=$(mktemp)
@@ -28,16 +31,19 @@ TRAIN_THREADS=${TRAIN_THREADS:-$(echo 1 "$THREADS" | tr ' ' '\n' | sort -un)}
             OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $PY bench/bench_train_torch.py --threads "$t" \
                 --batch "$b" --image_size "$TRAIN_IMAGE" --steps "$TRAIN_STEPS" | tee -a "$log"
         done
-        awk -v b="$b" -v t="$t" '
+        awk -v b="$b" -v t="$t" -v peak="$peak" '
             function median(a, n,   i, j, x) {
                 for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
                 return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-            $1 == "sail" { s[++ns] = $10; sc[ns] = $15 }
+            $1 == "sail" { s[++ns] = $10; sc[ns] = $15; mflop = $NF }
             $1 == "torch" { q[++nq] = $10; r[nq] = s[nq] / $10; qc[nq] = $15; rc[nq] = sc[nq] / $15 }
             END { printf "batch %-2d threads %d: sail %.1f  torch %.1f pairs/s  sail/torch %.2fx;", b, t,
                          median(s, ns), median(q, nq), median(r, nq)
                   printf "  per cpu-s sail %.1f  torch %.1f  sail/torch %.2fx (medians of %d alternations)\n",
-                         median(sc, ns), median(qc, nq), median(rc, nq), nq }' "$log"
+                         median(sc, ns), median(qc, nq), median(rc, nq), nq
+                  if (peak > 0)
+                      printf "    per cpu-s, share of one core'"'"'s FMA peak (%.1f GFLOP/s, %.0f MFLOP/pair): sail %.0f%%  torch %.0f%%\n",
+                             peak, mflop, 100 * median(sc, ns) * mflop / 1e3 / peak, 100 * median(qc, nq) * mflop / 1e3 / peak }' "$log"
         rm -f "$log"
     done
 done
