@@ -83,11 +83,18 @@ const char *sail_model_describe(const sail_model *m);
 
 /* Memory a loaded model holds, in bytes. Thread-safe. */
 typedef struct sail_model_memory {
-    size_t file_bytes;      /* the mmap-ed model file (weights stored as f32 are used from it) */
-    size_t widened_bytes;   /* f32 copies of weights stored as f16/bf16/q8_0 */
+    size_t file_bytes;      /* the mmap-ed model file: every weight is used from it, in its
+                               stored type (f32, f16, bf16 or q8_0), never copied */
+    size_t widened_bytes;   /* f32 copies of 1-D tensors (norms, biases) a file stores
+                               narrower; 0 for files sail writes */
     size_t arena_bytes;     /* activation arena: high-water mark of the passes so far */
 } sail_model_memory;
 void sail_model_memory_usage(const sail_model *m, sail_model_memory *out);
+
+/* How the model's weight matrices are stored: "f32", "f16", "bf16" or
+ * "q8_0", with "+..." for a minority of another type (sail quantize keeps
+ * matrices whose rows are not whole q8_0 blocks in f16). Thread-safe. */
+const char *sail_model_weight_type(const sail_model *m);
 
 /* The zero-shot logit scale: exp of the model file's sail.logit_scale (a
  * log value, as CLIP stores it), at most 100 (CLIP's clamp); 1/0.07 (CLIP's

@@ -2,6 +2,7 @@
  * with the seeded initialisation of sail_model_write_random, loading from a
  * model file, saving as one, and the accessors of train.h. */
 #include "tmodel.h"
+#include "format/quant.h"
 #include "model/model.h"
 
 #include <math.h>
@@ -118,13 +119,17 @@ typedef struct copier {
     float *params;
     const sail_tparam *tensors;
     int i;
+    const gguf_file *file;
 } copier;
 
-/* *slot is the loaded model's tensor (validated by sail_model_load). */
+/* The loaded model's tensor (validated by sail_model_load), widened to f32
+ * from whatever type the file stores it in. */
 static sail_status copy_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
                                const float **slot, sail_init_kind init) {
     copier *cp = ctx;
-    memcpy(cp->params + cp->tensors[cp->i++].offset, *slot, (size_t)rows * cols * sizeof(float));
+    const gguf_tensor *t = gguf_find_tensor(cp->file, name);
+    sail_dequantize_row(t->type, cp->params + cp->tensors[cp->i++].offset, t->data,
+                        (size_t)rows * cols);
     return SAIL_OK;
 }
 
@@ -135,7 +140,7 @@ sail_tmodel *sail_tmodel_load(const char *path, int n_threads, sail_error *err) 
     sail_tmodel *tm = tmodel_create(&m->cfg, 0, 0, n_threads, err);
     sail_status s = tm ? SAIL_OK : (err ? err->status : SAIL_ERR_NOMEM);
     if (!s) {
-        copier cp = {tm->params, tm->tensors, 0};
+        copier cp = {tm->params, tm->tensors, 0, m->file};
         sail_weights w = m->w; /* the walk only reads the slots */
         s = sail_weights_walk(&m->cfg, &w, copy_tensor, &cp);
     }
