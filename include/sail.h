@@ -384,8 +384,11 @@ sail_status sail_model_init(const sail_init_options *opts, const char *path,
 /* Rewrite the model file `in` to `out` with its weight matrices stored as
  * type "f32", "f16", "bf16" or "q8_0" (ggml's blocks of 32 int8 values with
  * one f16 scale). Norms and biases stay f32; a matrix whose rows are not
- * whole q8_0 blocks is stored as f16. Loading widens stored weights to f32
- * once, so quantizing shrinks the file, not the compute. Thread-safe. */
+ * whole q8_0 blocks is stored as f16. A loaded model uses its weights in
+ * place in the stored type (f16/bf16 are widened inside the GEMM kernels;
+ * q8_0 runs integer dot products with the activations quantised to q8_0
+ * blocks on the fly), so quantizing shrinks both the file and the memory
+ * the model occupies. Thread-safe. */
 sail_status sail_model_quantize(const char *in, const char *out, const char *type,
                                 sail_error *err);
 
