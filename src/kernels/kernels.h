@@ -106,7 +106,7 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
 
 /* Multithreaded A(M,K) W^T + bias (+ C when beta = 1) with W in its stored
  * type, using the active table (F32 goes to sail_gemm). scratch holds
- * sail_gemm_w_scratch(W, M, K) bytes, 64-byte aligned (q8_0: A quantised
+ * sail_gemm_w_scratch(W, M, K) bytes, aligned for float (q8_0: A quantised
  * once per call; NULL when that is 0). */
 size_t sail_gemm_w_scratch(const sail_wmat *W, int M, int K);
 void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
