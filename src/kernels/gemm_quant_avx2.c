@@ -1,11 +1,16 @@
 /* gemm_quant_avx2.c: AVX2 GEMMs on weights in their stored type, and the
  * q8_0 activation quantiser. The AVX-512 table uses these too.
  *
- * f16 / bf16: the GotoBLAS/BLIS loop nest of gemm_avx2.c (KC x NC blocks of W
- * packed into NR-wide k-major panels, a 6x16 FMA microkernel), except that
- * the packer widens the 16-bit weights as it goes (F16C vcvtph2ps; a 16-bit
- * shift for bf16). Each weight is converted once per block of C and the
- * microkernel then runs at the f32 rate.
+ * f16 / bf16, up to 64 rows of A (texts): no packing. Tiles of 4 rows of A
+ * times 3 rows of W run down K with 12 FMA accumulators, widening 8 weights
+ * of each row per step (F16C vcvtph2ps; a 16-bit shift for bf16) straight
+ * from the mapping, with the next rows of W prefetched: W is read once, at
+ * close to the bandwidth of memory, where packing it would cost more than
+ * the few rows of A gain from it.
+ * f16 / bf16, more rows (image batches): the GotoBLAS/BLIS loop nest of
+ * gemm_avx2.c (KC x NC blocks of W packed into NR-wide k-major panels, a
+ * 6x16 FMA microkernel), except that the packer widens the weights as it
+ * goes, so each is converted once per block of C.
  *
  * q8_0: no packing; weight blocks are read in place. A tile of QM rows of A
  * times QN rows of W keeps QM*QN accumulators of 8 floats. Per block the
@@ -267,15 +272,15 @@ enum { QBLK = 32, QBYTES = 34 };
 static inline __attribute__((always_inline)) void q8_tile(
     int rm, int rn, int nb, const sail_q8a *A, size_t lda, const uint8_t *W, size_t ldw,
     const float *bias, float beta, float *C, int ldc) {
-    __m256 acc[4][4];
+    __m256 acc[QM][QN];
     const __m256i ones = _mm256_set1_epi16(1);
 #pragma GCC unroll 4
     for (int i = 0; i < rm; i++)
 #pragma GCC unroll 4
         for (int j = 0; j < rn; j++) acc[i][j] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m256i w[4], wabs[4];
-        __m256 dw[4];
+        __m256i w[QN], wabs[QN];
+        __m256 dw[QN];
 #pragma GCC unroll 4
         for (int j = 0; j < rn; j++) {
             const uint8_t *p = W + (size_t)j * ldw + (size_t)b * QBYTES;
@@ -318,16 +323,12 @@ typedef void (*q8_tile_fn)(int nb, const sail_q8a *A, size_t lda, const uint8_t 
                                     int ldc) {                                             \
         q8_tile(RM, RN, nb, A, lda, W, ldw, bias, beta, C, ldc);                           \
     }
-Q8_TILE(1, 1) Q8_TILE(1, 2) Q8_TILE(1, 3) Q8_TILE(1, 4)
-Q8_TILE(2, 1) Q8_TILE(2, 2) Q8_TILE(2, 3) Q8_TILE(2, 4)
-Q8_TILE(3, 1) Q8_TILE(3, 2) Q8_TILE(3, 3) Q8_TILE(3, 4)
-Q8_TILE(4, 1) Q8_TILE(4, 2) Q8_TILE(4, 3) Q8_TILE(4, 4)
+Q8_TILE(1, 1) Q8_TILE(1, 2) Q8_TILE(2, 1) Q8_TILE(2, 2)
+Q8_TILE(3, 1) Q8_TILE(3, 2) Q8_TILE(4, 1) Q8_TILE(4, 2)
 /* [rm - 1][rn - 1] */
-static const q8_tile_fn q8_tiles[4][4] = {
-    {q8_tile_1x1, q8_tile_1x2, q8_tile_1x3, q8_tile_1x4},
-    {q8_tile_2x1, q8_tile_2x2, q8_tile_2x3, q8_tile_2x4},
-    {q8_tile_3x1, q8_tile_3x2, q8_tile_3x3, q8_tile_3x4},
-    {q8_tile_4x1, q8_tile_4x2, q8_tile_4x3, q8_tile_4x4},
+static const q8_tile_fn q8_tiles[QM][QN] = {
+    {q8_tile_1x1, q8_tile_1x2}, {q8_tile_2x1, q8_tile_2x2},
+    {q8_tile_3x1, q8_tile_3x2}, {q8_tile_4x1, q8_tile_4x2},
 };
 
 void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
