@@ -19,9 +19,11 @@ static const char usage[] =
     "Embeds synthetic inputs (a 16-token sentence; random 8-bit images at the\n"
     "model's image size, resized and normalised as in real use) in batches and\n"
     "prints, per model, kind and batch size: ms per input, inputs per second,\n"
-    "the process's peak RSS, the model's share of it (peak minus the RSS before\n"
-    "loading) and that share over file + activation arena (the model's own\n"
-    "account of its memory; weights are used in place from the mapped file).\n\n"
+    "CPU ms per input (all threads; with --threads 1 the cost on an idle core\n"
+    "even when the machine is busy), the process's peak RSS, the model's share\n"
+    "of it (peak minus the RSS before loading) and that share over file +\n"
+    "activation arena (the model's own account of its memory; weights are used\n"
+    "in place from the mapped file).\n\n"
     "  --model M     model file; repeat to compare files in one run (up to 8)\n"
     "  --batch LIST  batch sizes, comma-separated (default 1,8)\n"
     "  --threads N   compute threads (default: one per core)\n"
@@ -30,9 +32,9 @@ static const char usage[] =
 
 enum { MAX_MODELS = 8 };
 
-static double now(void) {
+static double now(clockid_t clock) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -84,20 +86,22 @@ static int measure(job *j, double seconds) {
     sail_error err = {0};
     if (run_batch(j, &err)) return cli_fail(1, "bench", "%s", err.msg);
     long iters = 0;
-    double t0 = now(), t;
+    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID), t;
     do {
         if (run_batch(j, &err)) return cli_fail(1, "bench", "%s", err.msg);
         iters++;
-    } while ((t = now() - t0) < seconds);
+    } while ((t = now(CLOCK_MONOTONIC) - t0) < seconds);
     double per = 1e3 * t / (double)(iters * j->batch);
+    double cpu = 1e3 * (now(CLOCK_PROCESS_CPUTIME_ID) - c0) / (double)(iters * j->batch);
     sail_model_memory mem;
     sail_model_memory_usage(j->m, &mem);
     double file = (double)mem.file_bytes / 1048576.0, arena = (double)mem.arena_bytes / 1048576.0;
     double acct = file + arena + (double)mem.widened_bytes / 1048576.0;
     double peak = peak_rss_mb(), own = peak - j->base_mb;
-    printf("%-5s batch %-3d %9.2f ms/input %9.1f inputs/s   peak RSS %7.1f MB, model +%.1f MB "
-           "= %.2fx (file %.1f + arena %.1f MB)\n",
-           j->image ? "image" : "text", j->batch, per, 1e3 / per, peak, own, own / acct, file, arena);
+    printf("%-5s batch %-3d %9.2f ms/input %9.1f inputs/s (CPU %.2f ms/input)   peak RSS %.1f MB, "
+           "model +%.1f MB = %.2fx (file %.1f + arena %.1f MB)\n",
+           j->image ? "image" : "text", j->batch, per, 1e3 / per, cpu, peak, own, own / acct, file,
+           arena);
     fflush(stdout);
     return 0;
 }
