@@ -1,5 +1,7 @@
 /* gemm.c: the reference GEMM, the per-thread packing buffers the SIMD GEMMs
- * share, and sail_gemm, which cuts C into tiles and runs them on the pool.
+ * share, and sail_gemm, which cuts C into tiles and runs them on the pool;
+ * sail_gemm_w does the same for weights in their stored type (the kernels
+ * are in gemm_quant*.c).
  *
  * Each task is a rectangle of C computed by the single-threaded table->gemm,
  * which packs its own panels. Tiles are chosen by a small cost model
@@ -116,12 +118,15 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
     int M = m1 - m0, N = n1 - n0;
     if (W->type == SAIL_WT_Q8_0) {
         size_t nb = (size_t)j->K / 32;
-        j->t->gemm_q8_0(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, bias, j->beta, C, j->ldc);
+        j->t->gemm_q8_0(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, bias, j->beta, C,
+                        j->ldc);
         return;
     }
     const float *A = j->A + (size_t)m0 * j->lda;
-    if (W->type == SAIL_WT_BF16) j->t->gemm_bf16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
-    else j->t->gemm_f16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
+    if (W->type == SAIL_WT_BF16)
+        j->t->gemm_bf16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
+    else
+        j->t->gemm_f16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
 }
 
 static void gemm_task(void *ctx, int task, int thread) {
@@ -202,7 +207,8 @@ static void quant_task(void *ctx, int task, int thread) {
     const quant_job *q = ctx;
     int r0 = task * q->rows_per_task, r1 = SAIL_MIN(q->M, r0 + q->rows_per_task);
     size_t nb = (size_t)q->K / 32;
-    for (int r = r0; r < r1; r++) q->t->quantize_q8a(q->Aq + r * nb, q->A + (size_t)r * q->lda, q->K);
+    for (int r = r0; r < r1; r++)
+        q->t->quantize_q8a(q->Aq + (size_t)r * nb, q->A + (size_t)r * q->lda, q->K);
 }
 
 /* Values per task when quantising A over the pool. */
