@@ -15,6 +15,9 @@ paste "$sail" "$torch" | awk -F'\t' '{
     split($1, x, " "); split($2, y, " ")
     printf "%-20s batch %-2s  sail %8.2f  torch %8.2f %-9s  torch/sail %.2fx\n", x[2], x[4], x[7], y[7], x[8], y[7] / x[7] }'
 rm -f "$sail" "$torch"
+echo "== Weight storage types: sail f32/f16/bf16/q8_0 vs PyTorch f32 (1 thread, CPU time; bench_gemm_quant below has the GEMMs)"
+"$BUILD/bench/bench_model" --threads 1 --reps 3 --clock cpu --types f32,f16,bf16,q8_0
+OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --threads 1 --reps 3 --clock cpu
 BUILD="$BUILD" THREADS="$THREADS" sh bench/run_train.sh
 echo "== Image preprocessing, sail vs PIL + numpy (PIL single-threaded)"
 [ -x "$BUILD/bench/bench_image" ] && $PY bench/bench_image_pil.py --sail "$BUILD/bench/bench_image"

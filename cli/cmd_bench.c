@@ -1,6 +1,10 @@
-/* cmd_bench.c: `sail bench` measures a model's embedding throughput through
- * the public API and its memory: peak RSS beside what the model accounts
- * for (file + widened weights + activation arena). */
+/* cmd_bench.c: `sail bench` measures models' embedding throughput through
+ * the public API and their memory: the process's peak RSS while a model is
+ * loaded, the part of it the model added (peak minus the RSS before
+ * loading), and what the model accounts for (its mapped file + activation
+ * arena). Several --model files (e.g. one model stored as f32, f16, bf16 and
+ * q8_0) are measured one after the other in one run; the peak is reset
+ * between them (/proc/self/clear_refs) so each gets its own. */
 #include "cli.h"
 
 #include <stdio.h>
@@ -10,33 +14,64 @@
 #include <time.h>
 
 static const char usage[] =
-    "usage: sail bench --model M [--batch 1,8] [--threads N] [--kind text,image]\n"
-    "                  [--seconds S]\n\n"
+    "usage: sail bench --model M [--model M2 ...] [--batch 1,8] [--threads N]\n"
+    "                  [--kind text,image] [--seconds S]\n\n"
     "Embeds synthetic inputs (a 16-token sentence; random 8-bit images at the\n"
     "model's image size, resized and normalised as in real use) in batches and\n"
-    "prints, per kind and batch size: ms per input, inputs per second, and the\n"
-    "process's peak RSS beside file + widened weights + activation arena.\n\n"
-    "  --model M     model file\n"
+    "prints, per model, kind and batch size: ms per input, inputs per second,\n"
+    "CPU ms per input (all threads; with --threads 1 the cost on an idle core\n"
+    "even when the machine is busy), the process's peak RSS, the model's share\n"
+    "of it (peak minus the RSS before loading) and that share over file +\n"
+    "activation arena (the model's own account of its memory; weights are used\n"
+    "in place from the mapped file).\n\n"
+    "  --model M     model file; repeat to compare files in one run (up to 8)\n"
     "  --batch LIST  batch sizes, comma-separated (default 1,8)\n"
     "  --threads N   compute threads (default: one per core)\n"
     "  --kind LIST   text, image or both (default text,image)\n"
     "  --seconds S   time per measurement after one warm-up batch (default 3)\n";
 
-static double now(void) {
+enum { MAX_MODELS = 8 };
+
+static double now(clockid_t clock) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* A /proc/self/status field in MB (VmRSS, VmHWM); -1 when unavailable. */
+static double status_mb(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    double v = -1;
+    size_t n = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') v = atof(line + n + 1) / 1024.0;
+    fclose(f);
+    return v;
+}
+
+/* Peak RSS in MB since the last reset_peak (Linux reports KiB). */
 static double peak_rss_mb(void) {
+    double hwm = status_mb("VmHWM");
+    if (hwm >= 0) return hwm;
     struct rusage r;
     getrusage(RUSAGE_SELF, &r);
-    return (double)r.ru_maxrss / 1024.0; /* Linux reports KiB */
+    return (double)r.ru_maxrss / 1024.0;
+}
+
+/* Start a new peak at the current RSS; 0 when the kernel allowed it. */
+static int reset_peak(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return -1;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
 }
 
 typedef struct job {
     sail_model *m;
     int image, batch, side;
+    double base_mb;   /* RSS before the model was loaded */
     const char **texts;
     uint8_t *rgb;
     float *out;
@@ -51,19 +86,22 @@ static int measure(job *j, double seconds) {
     sail_error err = {0};
     if (run_batch(j, &err)) return cli_fail(1, "bench", "%s", err.msg);
     long iters = 0;
-    double t0 = now(), t;
+    double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID), t;
     do {
         if (run_batch(j, &err)) return cli_fail(1, "bench", "%s", err.msg);
         iters++;
-    } while ((t = now() - t0) < seconds);
+    } while ((t = now(CLOCK_MONOTONIC) - t0) < seconds);
     double per = 1e3 * t / (double)(iters * j->batch);
+    double cpu = 1e3 * (now(CLOCK_PROCESS_CPUTIME_ID) - c0) / (double)(iters * j->batch);
     sail_model_memory mem;
     sail_model_memory_usage(j->m, &mem);
-    double acct = (double)(mem.file_bytes + mem.widened_bytes + mem.arena_bytes) / 1048576.0;
-    printf("%-5s batch %-3d %9.2f ms/input %9.1f inputs/s   peak RSS %7.1f MB  (file %.1f + widened %.1f + arena %.1f = %.1f MB)\n",
-           j->image ? "image" : "text", j->batch, per, 1e3 / per, peak_rss_mb(),
-           (double)mem.file_bytes / 1048576.0, (double)mem.widened_bytes / 1048576.0,
-           (double)mem.arena_bytes / 1048576.0, acct);
+    double file = (double)mem.file_bytes / 1048576.0, arena = (double)mem.arena_bytes / 1048576.0;
+    double acct = file + arena + (double)mem.widened_bytes / 1048576.0;
+    double peak = peak_rss_mb(), own = peak - j->base_mb;
+    printf("%-5s batch %-3d %9.2f ms/input %9.1f inputs/s (CPU %.2f ms/input)   peak RSS %.1f MB, "
+           "model +%.1f MB = %.2fx (file %.1f + arena %.1f MB)\n",
+           j->image ? "image" : "text", j->batch, per, 1e3 / per, cpu, peak, own, own / acct, file,
+           arena);
     fflush(stdout);
     return 0;
 }
@@ -80,29 +118,28 @@ static int parse_list(const char *s, int *out, int cap) {
     return n;
 }
 
-static int bench(sail_model *m, const int *batches, int nb, int text, int image, double secs) {
+static int bench(job *j, const int *batches, int nb, int text, int image, double secs) {
     int maxb = 0;
     for (int i = 0; i < nb; i++) maxb = batches[i] > maxb ? batches[i] : maxb;
-    int side = sail_model_image_size(m);
-    job j = {.m = m, .side = side};
-    j.texts = malloc((size_t)maxb * sizeof *j.texts);
-    j.rgb = malloc((size_t)maxb * side * side * 3);
-    j.out = malloc((size_t)maxb * sail_model_dim(m) * sizeof(float));
-    int rc = !j.texts || !j.rgb || !j.out ? cli_fail(1, "bench", "out of memory") : 0;
-    for (int i = 0; !rc && i < maxb; i++) j.texts[i] = "a small red circle on the left of a large blue star 红色圆形";
+    int side = j->side = sail_model_image_size(j->m);
+    j->texts = malloc((size_t)maxb * sizeof *j->texts);
+    j->rgb = malloc((size_t)maxb * side * side * 3);
+    j->out = malloc((size_t)maxb * sail_model_dim(j->m) * sizeof(float));
+    int rc = !j->texts || !j->rgb || !j->out ? cli_fail(1, "bench", "out of memory") : 0;
+    for (int i = 0; !rc && i < maxb; i++) j->texts[i] = "a small red circle on the left of a large blue star 红色圆形";
     srand(1);
-    for (size_t i = 0; !rc && i < (size_t)maxb * side * side * 3; i++) j.rgb[i] = (uint8_t)(rand() >> 7);
+    for (size_t i = 0; !rc && i < (size_t)maxb * side * side * 3; i++) j->rgb[i] = (uint8_t)(rand() >> 7);
     for (int k = 0; k < 2 && !rc; k++) {
         if (!(k ? image : text)) continue;
-        j.image = k;
+        j->image = k;
         for (int i = 0; i < nb && !rc; i++) {
-            j.batch = batches[i];
-            rc = measure(&j, secs);
+            j->batch = batches[i];
+            rc = measure(j, secs);
         }
     }
-    free(j.texts);
-    free(j.rgb);
-    free(j.out);
+    free(j->texts);
+    free(j->rgb);
+    free(j->out);
     return rc;
 }
 
@@ -111,14 +148,16 @@ int cmd_bench(int argc, char **argv) {
         fputs(usage, stdout);
         return 0;
     }
-    const char *model = NULL, *kinds = "text,image";
-    int batches[16] = {1, 8}, nb = 2;
+    const char *models[MAX_MODELS], *kinds = "text,image";
+    int n_models = 0, batches[16] = {1, 8}, nb = 2;
     long threads = 0, secs = 3;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return cli_fail(2, "bench", "option %s needs a value\n%s", a, usage);
-        if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--kind")) kinds = v;
+        if (!strcmp(a, "--model")) {
+            if (n_models == MAX_MODELS) return cli_fail(2, "bench", "at most %d --model files", MAX_MODELS);
+            models[n_models++] = v;
+        } else if (!strcmp(a, "--kind")) kinds = v;
         else if (!strcmp(a, "--batch")) {
             if ((nb = parse_list(v, batches, 16)) < 1)
                 return cli_fail(2, "bench", "--batch needs sizes like 1,8 (1..4096), not '%s'", v);
@@ -131,13 +170,21 @@ int cmd_bench(int argc, char **argv) {
         i++;
     }
     int text = strstr(kinds, "text") != NULL, image = strstr(kinds, "image") != NULL;
-    if (!model) return cli_fail(2, "bench", "--model is required\n%s", usage);
+    if (!n_models) return cli_fail(2, "bench", "--model is required\n%s", usage);
     if (!text && !image) return cli_fail(2, "bench", "--kind needs text, image or both, not '%s'", kinds);
-    sail_error err = {0};
-    sail_model *m = sail_model_load(model, &(sail_load_options){.n_threads = (int)threads}, &err);
-    if (!m) return cli_fail(1, "bench", "%s", err.msg);
-    printf("# %s\n# %s\n", model, sail_model_describe(m));
-    int rc = bench(m, batches, nb, text, image, (double)secs);
-    sail_model_free(m);
+    int rc = 0;
+    for (int i = 0; i < n_models && !rc; i++) {
+        job j = {0};
+        j.base_mb = status_mb("VmRSS");
+        if (reset_peak() && i > 0)
+            fprintf(stderr, "sail bench: cannot reset the peak RSS (/proc/self/clear_refs); "
+                            "the peaks of later models include earlier ones\n");
+        sail_error err = {0};
+        j.m = sail_model_load(models[i], &(sail_load_options){.n_threads = (int)threads}, &err);
+        if (!j.m) return cli_fail(1, "bench", "%s", err.msg);
+        printf("# %s (%s)\n# %s\n", models[i], sail_model_weight_type(j.m), sail_model_describe(j.m));
+        rc = bench(&j, batches, nb, text, image, (double)secs);
+        sail_model_free(j.m);
+    }
     return rc;
 }

@@ -10,8 +10,9 @@ static const char usage[] =
     "Rewrites a model with its weight matrices stored in a smaller type:\n"
     "  f16, bf16  2 bytes a weight (about 50%% of f32)\n"
     "  q8_0       blocks of 32 int8 weights with one f16 scale (about 27%%)\n"
-    "Norms and biases stay f32. sail widens the weights to f32 when it loads the\n"
-    "file, so this saves disk and download size, not compute.\n";
+    "Norms and biases stay f32. sail uses the weights in place in their stored\n"
+    "type (no copy at load), so this saves disk, download size and memory; f16\n"
+    "and bf16 compute in f32, q8_0 in int8 with activations quantised on the fly.\n";
 
 static long long file_size(const char *path) {
     struct stat st;

@@ -83,11 +83,18 @@ const char *sail_model_describe(const sail_model *m);
 
 /* Memory a loaded model holds, in bytes. Thread-safe. */
 typedef struct sail_model_memory {
-    size_t file_bytes;      /* the mmap-ed model file (weights stored as f32 are used from it) */
-    size_t widened_bytes;   /* f32 copies of weights stored as f16/bf16/q8_0 */
+    size_t file_bytes;      /* the mmap-ed model file: every weight is used from it, in its
+                               stored type (f32, f16, bf16 or q8_0), never copied */
+    size_t widened_bytes;   /* f32 copies of 1-D tensors (norms, biases) a file stores
+                               narrower; 0 for files sail writes */
     size_t arena_bytes;     /* activation arena: high-water mark of the passes so far */
 } sail_model_memory;
 void sail_model_memory_usage(const sail_model *m, sail_model_memory *out);
+
+/* How the model's weight matrices are stored: "f32", "f16", "bf16" or
+ * "q8_0", with "+..." for a minority of another type (sail quantize keeps
+ * matrices whose rows are not whole q8_0 blocks in f16). Thread-safe. */
+const char *sail_model_weight_type(const sail_model *m);
 
 /* The zero-shot logit scale: exp of the model file's sail.logit_scale (a
  * log value, as CLIP stores it), at most 100 (CLIP's clamp); 1/0.07 (CLIP's
@@ -377,8 +384,11 @@ sail_status sail_model_init(const sail_init_options *opts, const char *path,
 /* Rewrite the model file `in` to `out` with its weight matrices stored as
  * type "f32", "f16", "bf16" or "q8_0" (ggml's blocks of 32 int8 values with
  * one f16 scale). Norms and biases stay f32; a matrix whose rows are not
- * whole q8_0 blocks is stored as f16. Loading widens stored weights to f32
- * once, so quantizing shrinks the file, not the compute. Thread-safe. */
+ * whole q8_0 blocks is stored as f16. A loaded model uses its weights in
+ * place in the stored type (f16/bf16 are widened inside the GEMM kernels;
+ * q8_0 runs integer dot products with the activations quantised to q8_0
+ * blocks on the fly), so quantizing shrinks both the file and the memory
+ * the model occupies. Thread-safe. */
 sail_status sail_model_quantize(const char *in, const char *out, const char *type,
                                 sail_error *err);
 

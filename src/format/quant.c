@@ -1,5 +1,6 @@
-/* quant.c: f32 <-> f16 / bf16 / q8_0 conversions (see quant.h). These run
- * when a file is written or loaded, never in the forward pass. */
+/* quant.c: f32 <-> f16 / bf16 / q8_0 conversions (see quant.h). They run
+ * when a file is written and to decode embedding rows as tokens look them
+ * up; the GEMM kernels read stored weights themselves (src/kernels). */
 #include "quant.h"
 
 #include "format/gguf.h"
@@ -52,40 +53,45 @@ uint16_t sail_f32_to_bf16(float f) {
 
 float sail_bf16_to_f32(uint16_t h) { return float_of((uint32_t)h << 16); }
 
-static void quantize_q8_0(sail_q8_0 *dst, const float *src, size_t n) {
-    for (size_t b = 0; b < n / SAIL_Q8_0_BLOCK; b++) {
+/* 16-bit values go through memcpy: tensors in a file need no alignment. */
+static void put16(void *dst, size_t i, uint16_t v) { memcpy((char *)dst + 2 * i, &v, 2); }
+
+static uint16_t get16(const void *src, size_t i) {
+    uint16_t v;
+    memcpy(&v, (const char *)src + 2 * i, 2);
+    return v;
+}
+
+static void quantize_q8_0(uint8_t *dst, const float *src, size_t n) {
+    for (size_t b = 0; b < n / SAIL_Q8_0_BLOCK; b++, dst += 34) {
         const float *x = src + b * SAIL_Q8_0_BLOCK;
         float amax = 0;
         for (int j = 0; j < SAIL_Q8_0_BLOCK; j++) amax = fmaxf(amax, fabsf(x[j]));
         float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-        dst[b].d = sail_f32_to_f16(d);
-        for (int j = 0; j < SAIL_Q8_0_BLOCK; j++) dst[b].q[j] = (int8_t)roundf(x[j] * id);
+        put16(dst, 0, sail_f32_to_f16(d));
+        for (int j = 0; j < SAIL_Q8_0_BLOCK; j++) dst[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
     }
 }
 
 void sail_quantize_row(uint32_t type, void *dst, const float *src, size_t n) {
-    uint16_t *h = dst;
     switch (type) {
     case GGUF_T_F32: memcpy(dst, src, n * sizeof(float)); break;
-    case GGUF_T_F16: for (size_t i = 0; i < n; i++) h[i] = sail_f32_to_f16(src[i]); break;
-    case GGUF_T_BF16: for (size_t i = 0; i < n; i++) h[i] = sail_f32_to_bf16(src[i]); break;
+    case GGUF_T_F16: for (size_t i = 0; i < n; i++) put16(dst, i, sail_f32_to_f16(src[i])); break;
+    case GGUF_T_BF16: for (size_t i = 0; i < n; i++) put16(dst, i, sail_f32_to_bf16(src[i])); break;
     case GGUF_T_Q8_0: quantize_q8_0(dst, src, n); break;
     }
 }
 
 void sail_dequantize_row(uint32_t type, float *dst, const void *src, size_t n) {
-    const uint16_t *h = src;
     switch (type) {
     case GGUF_T_F32: memcpy(dst, src, n * sizeof(float)); break;
-    case GGUF_T_F16: for (size_t i = 0; i < n; i++) dst[i] = sail_f16_to_f32(h[i]); break;
-    case GGUF_T_BF16: for (size_t i = 0; i < n; i++) dst[i] = sail_bf16_to_f32(h[i]); break;
+    case GGUF_T_F16: for (size_t i = 0; i < n; i++) dst[i] = sail_f16_to_f32(get16(src, i)); break;
+    case GGUF_T_BF16: for (size_t i = 0; i < n; i++) dst[i] = sail_bf16_to_f32(get16(src, i)); break;
     case GGUF_T_Q8_0: {
         /* The file's blocks are 34 bytes with no padding: read them bytewise. */
         const uint8_t *p = src;
         for (size_t b = 0; b < n / SAIL_Q8_0_BLOCK; b++, p += 34) {
-            uint16_t d16;
-            memcpy(&d16, p, 2);
-            float d = sail_f16_to_f32(d16);
+            float d = sail_f16_to_f32(get16(p, 0));
             for (int j = 0; j < SAIL_Q8_0_BLOCK; j++) dst[b * SAIL_Q8_0_BLOCK + j] = d * (int8_t)p[2 + j];
         }
         break;

@@ -10,12 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A Q8_0 block in a file: 34 bytes, an f16 scale d then 32 int8 q; value i
+ * is d * q[i]. Blocks are unaligned (read them bytewise). */
 enum { SAIL_Q8_0_BLOCK = 32 };
-
-typedef struct sail_q8_0 {
-    uint16_t d;                 /* f16 scale */
-    int8_t q[SAIL_Q8_0_BLOCK];
-} sail_q8_0;
 
 uint16_t sail_f32_to_f16(float f);
 float sail_f16_to_f32(uint16_t h);
@@ -23,7 +20,7 @@ uint16_t sail_f32_to_bf16(float f);
 float sail_bf16_to_f32(uint16_t h);
 
 /* n must be a multiple of SAIL_Q8_0_BLOCK for q8_0. dst holds the encoded
- * bytes (gguf_type_nbytes(type, n)). */
+ * bytes (gguf_type_nbytes(type, n)); neither pointer needs alignment. */
 void sail_quantize_row(uint32_t gguf_type, void *dst, const float *src, size_t n);
 /* Decode n values of a GGUF tensor of gguf_type into f32. */
 void sail_dequantize_row(uint32_t gguf_type, float *dst, const void *src, size_t n);

@@ -17,7 +17,7 @@ static int cpu_has(sail_isa isa) {
     case SAIL_ISA_AVX2: return f->avx2 && f->fma && f->f16c;
     case SAIL_ISA_AVX512:
         return f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->fma &&
-               f->f16c;
+               f->f16c && f->avx2; /* its table also uses the AVX2 quantized GEMMs */
     }
     return 0;
 }
@@ -58,4 +58,10 @@ void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr) {
     if (t == &sail_table_avx512) { *mr = 14; *nr = 32; }
     else if (t == &sail_table_avx2) { *mr = 6; *nr = 16; }
     else { *mr = 4; *nr = 16; }
+}
+
+void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int *nr) {
+    int simd = t != &sail_table_ref; /* both SIMD levels run gemm_quant_avx2.c */
+    if (type == SAIL_WT_Q8_0) { *mr = 4; *nr = simd ? 2 : 4; }
+    else { *mr = simd ? 6 : 4; *nr = 16; }
 }

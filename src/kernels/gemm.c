@@ -1,5 +1,7 @@
 /* gemm.c: the reference GEMM, the per-thread packing buffers the SIMD GEMMs
- * share, and sail_gemm, which cuts C into tiles and runs them on the pool.
+ * share, and sail_gemm, which cuts C into tiles and runs them on the pool;
+ * sail_gemm_w does the same for weights in their stored type (the kernels
+ * are in gemm_quant*.c).
  *
  * Each task is a rectangle of C computed by the single-threaded table->gemm,
  * which packs its own panels. Tiles are chosen by a small cost model
@@ -95,6 +97,8 @@ typedef struct gemm_job {
     float *C; int ldc;
     int mr, nr;   /* microkernel tile: task edges fall on multiples of these */
     int gm, gn;   /* task grid */
+    const sail_wmat *W; /* set: W (N, K) in its stored type replaces B */
+    const sail_q8a *Aq; /* W q8_0: A quantised, K/32 blocks a row */
 } gemm_job;
 
 /* [*lo, *hi) = part i of `parts` of [0, total), cut at multiples of unit and
@@ -105,6 +109,26 @@ static void split(int total, int unit, int parts, int i, int *lo, int *hi) {
     *hi = SAIL_MIN(total, (int)(units * (i + 1) / parts) * unit);
 }
 
+/* C[m0:m1, n0:n1] with the kernel of W's stored type. */
+static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
+    const sail_wmat *W = j->W;
+    const uint8_t *w = (const uint8_t *)W->data + (size_t)n0 * W->stride;
+    const float *bias = j->bias ? j->bias + n0 : NULL;
+    float *C = j->C + (size_t)m0 * j->ldc + n0;
+    int M = m1 - m0, N = n1 - n0;
+    if (W->type == SAIL_WT_Q8_0) {
+        size_t nb = (size_t)j->K / 32;
+        j->t->gemm_q8_0(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, bias, j->beta, C,
+                        j->ldc);
+        return;
+    }
+    const float *A = j->A + (size_t)m0 * j->lda;
+    if (W->type == SAIL_WT_BF16)
+        j->t->gemm_bf16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
+    else
+        j->t->gemm_f16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
+}
+
 static void gemm_task(void *ctx, int task, int thread) {
     const gemm_job *j = ctx;
     (void)thread;
@@ -112,6 +136,10 @@ static void gemm_task(void *ctx, int task, int thread) {
     split(j->M, j->mr, j->gm, task / j->gn, &m0, &m1);
     split(j->N, j->nr, j->gn, task % j->gn, &n0, &n1);
     if (m0 >= m1 || n0 >= n1) return;
+    if (j->W) {
+        w_task(j, m0, m1, n0, n1);
+        return;
+    }
     const float *B = j->b_trans ? j->B + (size_t)n0 * j->ldb : j->B + n0;
     j->t->gemm(m1 - m0, n1 - n0, j->K, j->A + (size_t)m0 * j->lda, j->lda, B, j->ldb,
                j->b_trans, j->bias ? j->bias + n0 : NULL, j->beta,
@@ -157,8 +185,58 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
         t->gemm(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
         return;
     }
-    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1};
+    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1, NULL, NULL};
     sail_gemm_tile(t, &j.mr, &j.nr);
+    choose_grid(&j, T);
+    sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
+}
+
+/* ------------------------------------------------- stored weight types -- */
+
+size_t sail_gemm_w_scratch(const sail_wmat *W, int M, int K) {
+    return W->type == SAIL_WT_Q8_0 ? (size_t)M * (size_t)(K / 32) * sizeof(sail_q8a) : 0;
+}
+
+typedef struct quant_job {
+    const sail_kernel_table *t;
+    const float *A; int lda, K, rows_per_task, M;
+    sail_q8a *Aq;
+} quant_job;
+
+static void quant_task(void *ctx, int task, int thread) {
+    const quant_job *q = ctx;
+    int r0 = task * q->rows_per_task, r1 = SAIL_MIN(q->M, r0 + q->rows_per_task);
+    size_t nb = (size_t)q->K / 32;
+    for (int r = r0; r < r1; r++)
+        q->t->quantize_q8a(q->Aq + (size_t)r * nb, q->A + (size_t)r * q->lda, q->K);
+}
+
+/* Values per task when quantising A over the pool. */
+#define QUANT_CHUNK 16384
+
+void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
+                 const sail_wmat *W, const float *bias, float beta, float *C, int ldc,
+                 void *scratch) {
+    if (W->type == SAIL_WT_F32) {
+        sail_gemm(pool, M, N, K, A, lda, W->data, (int)(W->stride / sizeof(float)), 1, bias, beta,
+                  C, ldc);
+        return;
+    }
+    const sail_kernel_table *t = sail_kernels();
+    int T = sail_pool_size(pool);
+    gemm_job j = {t, M, N, K, A, lda, NULL, 0, 1, bias, beta, C, ldc, 0, 0, 1, 1, W, scratch};
+    if (W->type == SAIL_WT_Q8_0) {
+        /* Quantise every row of A once; all tasks then share the blocks. */
+        quant_job q = {t, A, lda, K, SAIL_MAX(1, QUANT_CHUNK / K), M, scratch};
+        int tasks = (M + q.rows_per_task - 1) / q.rows_per_task;
+        if (T == 1 || tasks == 1) for (int i = 0; i < tasks; i++) quant_task(&q, i, 0);
+        else sail_pool_run(pool, quant_task, &q, tasks);
+    }
+    sail_gemm_w_tile(t, W->type, &j.mr, &j.nr);
+    if (T == 1 || 2.0 * M * N * K < GEMM_MIN_PARALLEL_FLOPS) {
+        w_task(&j, 0, M, 0, N);
+        return;
+    }
     choose_grid(&j, T);
     sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
 }

@@ -15,6 +15,27 @@
 
 typedef enum sail_isa { SAIL_ISA_REF = 0, SAIL_ISA_AVX2 = 1, SAIL_ISA_AVX512 = 2 } sail_isa;
 
+/* Storage types of a weight matrix; the values are GGUF's tensor type ids. */
+typedef enum sail_wtype {
+    SAIL_WT_F32 = 0, SAIL_WT_F16 = 1, SAIL_WT_Q8_0 = 8, SAIL_WT_BF16 = 30
+} sail_wtype;
+
+/* A weight matrix W (N, K) as a model file stores it, used in place (no
+ * copy): row n starts at (const char *)data + n * stride. F32 rows are
+ * floats, F16/BF16 rows 16-bit values, Q8_0 rows K/32 blocks of 34 bytes (an
+ * f16 scale, then 32 int8; format/quant.h). Rows need no alignment. */
+typedef struct sail_wmat {
+    const void *data;
+    size_t stride;      /* bytes from one row to the next */
+    sail_wtype type;
+} sail_wmat;
+
+/* 32 activations quantised for the q8_0 GEMM: x ~= d * q. */
+typedef struct sail_q8a {
+    float d;
+    int8_t q[32];
+} sail_q8a;
+
 /* Arguments of one attention call: softmax(scale * Q K^T + mask) V, per head.
  * Row t of batch b of Q is at q + (b*Tq + t) * q_stride; head h occupies
  * columns [h*hd, (h+1)*hd). The same for k, v (Tk rows) and out (Tq rows). */
@@ -53,6 +74,22 @@ typedef struct sail_kernel_table {
      * gives, which covers the tallest block sail_attention hands out. */
     void (*attn_block)(const sail_attn_args *a, int b, int h, int t0, int t1,
                        float *scratch);
+    /* C(M,N) = A(M,K) W^T + bias + beta*C for a weight W (N, K) stored as
+     * f16 / bf16 (rows ldw bytes apart): each weight is widened in the
+     * kernel, products and sums are f32. bias, beta, C: as gemm. */
+    void (*gemm_f16)(int M, int N, int K, const float *A, int lda, const void *W,
+                     size_t ldw, const float *bias, float beta, float *C, int ldc);
+    void (*gemm_bf16)(int M, int N, int K, const float *A, int lda, const void *W,
+                      size_t ldw, const float *bias, float beta, float *C, int ldc);
+    /* The same for a q8_0 W with A quantised by quantize_q8a (row m's K/32
+     * blocks at A + m * lda): per block an exact integer dot product times
+     * both scales, summed in f32. K is a multiple of 32. */
+    void (*gemm_q8_0)(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
+                      size_t ldw, const float *bias, float beta, float *C, int ldc);
+    /* x (n, a multiple of 32) into n/32 blocks: d = max|x| / 127, q =
+     * rint(x * (1/d)) (ties to even) clamped to [-127, 127] (NaN -> 127).
+     * Bit-identical at every level. */
+    void (*quantize_q8a)(sail_q8a *dst, const float *x, int n);
 } sail_kernel_table;
 
 /* The table chosen for this CPU (initialised on first call; thread-safe). */
@@ -66,6 +103,15 @@ const char *sail_kernels_isa(void);
 void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                const float *B, int ldb, int b_trans, const float *bias,
                float beta, float *C, int ldc);
+
+/* Multithreaded A(M,K) W^T + bias (+ C when beta = 1) with W in its stored
+ * type, using the active table (F32 goes to sail_gemm). scratch holds
+ * sail_gemm_w_scratch(W, M, K) bytes, aligned for float (q8_0: A quantised
+ * once per call; NULL when that is 0). */
+size_t sail_gemm_w_scratch(const sail_wmat *W, int M, int K);
+void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
+                 const sail_wmat *W, const float *bias, float beta, float *C, int ldc,
+                 void *scratch);
 
 /* Frees the calling thread's GEMM packing buffers (they are otherwise kept
  * for reuse until the thread exits; pool workers free theirs when the pool

@@ -18,9 +18,26 @@ void sail_gemm_ref(SAIL_GEMM_ARGS);
 void sail_gemm_avx2(SAIL_GEMM_ARGS);
 void sail_gemm_avx512(SAIL_GEMM_ARGS);
 
+/* The kernels on weights in their stored type (contracts: table->gemm_f16,
+ * gemm_q8_0, quantize_q8a). The AVX-512 table uses the AVX2 ones. */
+#define SAIL_GEMM_H_ARGS int M, int N, int K, const float *A, int lda, const void *W, \
+    size_t ldw, const float *bias, float beta, float *C, int ldc
+#define SAIL_GEMM_Q8_ARGS int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, \
+    size_t ldw, const float *bias, float beta, float *C, int ldc
+void sail_gemm_f16_ref(SAIL_GEMM_H_ARGS);
+void sail_gemm_bf16_ref(SAIL_GEMM_H_ARGS);
+void sail_gemm_q8_0_ref(SAIL_GEMM_Q8_ARGS);
+void sail_quantize_q8a_ref(sail_q8a *dst, const float *x, int n);
+void sail_gemm_f16_avx2(SAIL_GEMM_H_ARGS);
+void sail_gemm_bf16_avx2(SAIL_GEMM_H_ARGS);
+void sail_gemm_q8_0_avx2(SAIL_GEMM_Q8_ARGS);
+void sail_quantize_q8a_avx2(sail_q8a *dst, const float *x, int n);
+
 /* Row and column tile of a table's GEMM microkernel: sail_gemm cuts C into
  * tasks along these so that only the last task has a partial tile. */
 void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr);
+/* The same for the kernels on a stored weight type (not F32). */
+void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int *nr);
 
 /* Per-thread GEMM packing buffer of at least n floats, 64-byte aligned,
  * grown on demand and kept for the thread's life (freed at thread exit or by

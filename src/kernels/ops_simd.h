@@ -229,4 +229,9 @@ const sail_kernel_table SFX(sail_table) = {
     .add = SFX(add),
     .dot = SFX(dot),
     .attn_block = SFX(attn_block),
+    /* One AVX2 version serves both levels (an AVX-512 CPU has AVX2 and F16C). */
+    .gemm_f16 = sail_gemm_f16_avx2,
+    .gemm_bf16 = sail_gemm_bf16_avx2,
+    .gemm_q8_0 = sail_gemm_q8_0_avx2,
+    .quantize_q8a = sail_quantize_q8a_avx2,
 };

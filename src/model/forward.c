@@ -9,25 +9,28 @@
 #include <string.h>
 
 /* x (B*T, dt) = LN(tok[ids] + pos[t] + type[0]); mask (B, T). Imported
- * models may have no type embeddings and no LayerNorm here (CLIP). */
+ * models may have no type embeddings and no LayerNorm here (CLIP). Table
+ * rows are decoded as they are looked up when stored narrower than f32. */
 static float *text_embed(fwd *f, const sail_batch *b, int T, uint8_t *mask) {
     const sail_config *c = &f->m->cfg;
     const sail_weights *w = &f->m->w;
     int dt = c->text.width;
     float *x = fwd_alloc(f, (size_t)b->n * T * dt);
+    float *buf = fwd_alloc(f, 3 * (size_t)dt);
     if (f->oom) return NULL;
     const int32_t *ids = b->ids;
     const sail_towers *tw = &c->towers;
     int types = !tw->on || c->type_vocab > 0;
+    const float *ty = types ? tab_row(&w->tab.type, 0, buf + 2 * dt, dt) : NULL;
     for (int i = 0; i < b->n; i++) {
         for (int t = 0; t < T; t++) {
             float *row = x + ((size_t)i * T + t) * dt;
             mask[i * T + t] = t < b->lens[i];
             int id = t < b->lens[i] ? ids[t] : c->pad_id;
-            const float *te = w->tok_emb + (size_t)id * dt;
-            const float *pe = w->pos_emb + (size_t)t * dt;
+            const float *te = tab_row(&w->tab.tok, id, buf, dt);
+            const float *pe = tab_row(&w->tab.pos, t, buf + dt, dt);
             if (types)
-                for (int j = 0; j < dt; j++) row[j] = te[j] + pe[j] + w->type_emb[j];
+                for (int j = 0; j < dt; j++) row[j] = te[j] + pe[j] + ty[j];
             else
                 for (int j = 0; j < dt; j++) row[j] = te[j] + pe[j];
         }
@@ -54,22 +57,32 @@ static float *text_encode(fwd *f, const sail_batch *b, int T, uint8_t *mask) {
 }
 
 /* Position embeddings for a gh x gw grid: the trained table, or its bicubic
- * interpolation (cached per grid; recomputed only when the grid changes). */
+ * interpolation (cached per grid; recomputed only when the grid changes).
+ * A table stored narrower than f32 is decoded into the same cache. */
 static const float *vision_positions(fwd *f, int gh, int gw) {
     sail_model *m = f->m;
+    const sail_wmat *vpos = &m->w.tab.vpos;
     int g = m->cfg.image_size / m->cfg.patch_size, dv = m->cfg.vision.width;
-    if (gh == g && gw == g) return m->w.vpos;
+    if (gh == g && gw == g && vpos->type == SAIL_WT_F32) return vpos->data;
     if (m->pos_cache && m->pos_gh == gh && m->pos_gw == gw) return m->pos_cache;
+    size_t mark = sail_arena_mark(f->a);
+    const float *src = tab_rows(f, vpos, 1 + g * g, dv);
     sail_free(m->pos_cache);
     m->pos_cache = sail_alloc_aligned(((size_t)gh * gw + 1) * dv * sizeof(float));
-    if (!m->pos_cache) {
+    if (!src || !m->pos_cache) {
+        sail_free(m->pos_cache);
+        m->pos_cache = NULL;
         f->oom = 1;
         return NULL;
     }
     m->pos_gh = gh;
     m->pos_gw = gw;
-    memcpy(m->pos_cache, m->w.vpos, (size_t)dv * sizeof(float));
-    sail_interp_bicubic(m->pos_cache + dv, gh, gw, m->w.vpos + dv, g, dv);
+    if (gh == g && gw == g) memcpy(m->pos_cache, src, ((size_t)g * g + 1) * dv * sizeof(float));
+    else {
+        memcpy(m->pos_cache, src, (size_t)dv * sizeof(float));
+        sail_interp_bicubic(m->pos_cache + dv, gh, gw, src + dv, g, dv);
+    }
+    sail_arena_release(f->a, mark);
     return m->pos_cache;
 }
 
@@ -137,11 +150,11 @@ static float *perceiver(fwd *f, const float *v, int B, int Tv) {
     float *kvn = fwd_alloc(f, (size_t)B * Tv * df);
     float *kv = fwd_alloc(f, (size_t)B * Tv * 2 * df);
     float *att = fwd_alloc(f, (size_t)B * nl * df);
+    const float *lat = tab_rows(f, &w->tab.latents, nl, df);
     if (f->oom) return NULL;
-    for (int i = 0; i < B; i++) memcpy(x + (size_t)i * nl * df, w->latents, (size_t)nl * df * sizeof(float));
+    for (int i = 0; i < B; i++) memcpy(x + (size_t)i * nl * df, lat, (size_t)nl * df * sizeof(float));
     norm_forward(f, &w->perc.norm1, h, x, B * nl, df, t->eps);
-    sail_linear wq = {w->perc.qkv.w, w->perc.qkv.b};
-    sail_linear wkv = {w->perc.qkv.w + (size_t)df * df, w->perc.qkv.b + df};
+    sail_linear wq = linear_rows(&w->perc.qkv, 0), wkv = linear_rows(&w->perc.qkv, df);
     linear_forward(f, &wq, h, B * nl, df, df, q, 0);
     norm_forward(f, &w->perc_norm_kv, kvn, v, B * Tv, df, t->eps);
     linear_forward(f, &wkv, kvn, B * Tv, df, 2 * df, kv, 0);
@@ -321,16 +334,17 @@ sail_status sail_forward(sail_model *m, const sail_batch *b, float *out, sail_er
         for (int t = 0; t < S; t++) mask[i * S + t] = t < Sv || tmask[i * T + (t - Sv)];
 
     size_t mark = sail_arena_mark(&m->arena);
+    const float *modality = tab_rows(&f, &w->tab.modality, 2, df); /* row 0 image, 1 text */
     if (hv) {
         float *v = fwd_alloc(&f, (size_t)B * Tv * df);
         linear_forward(&f, &w->vis_proj, hv, B * Tv, c->vision.width, df, v, 0);
         if (c->perceiver_latents && !f.oom) v = perceiver(&f, v, B, Tv);
-        if (!f.oom) place(seq, S, 0, v, Sv, B, df, w->modality);
+        if (!f.oom) place(seq, S, 0, v, Sv, B, df, modality);
     }
     if (ht) {
         float *u = fwd_alloc(&f, (size_t)B * T * df);
         linear_forward(&f, &w->text_proj, ht, B * T, c->text.width, df, u, 0);
-        if (!f.oom) place(seq, S, Sv, u, T, B, df, w->modality + df);
+        if (!f.oom) place(seq, S, Sv, u, T, B, df, modality + df);
     }
     sail_arena_release(&m->arena, mark);
     trace(&f, "fuse.in", seq, B * S, df);

@@ -1,5 +1,6 @@
 /* layers.c: transformer building blocks on top of the kernels. */
 #include "layers.h"
+#include "format/quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -23,7 +24,34 @@ void trace(fwd *f, const char *name, const float *x, int rows, int cols) {
 void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
                     int out, float *y, float beta) {
     if (f->oom) return;
-    sail_gemm(f->pool, n, out, in, x, in, l->w, in, 1, l->b, beta, y, out);
+    size_t mark = sail_arena_mark(f->a), need = sail_gemm_w_scratch(&l->wm, n, in);
+    void *scratch = need ? fwd_alloc(f, (need + sizeof(float) - 1) / sizeof(float)) : NULL;
+    if (f->oom) return;
+    sail_gemm_w(f->pool, n, out, in, x, in, &l->wm, l->b, beta, y, out, scratch);
+    sail_arena_release(f->a, mark);
+}
+
+sail_linear linear_rows(const sail_linear *l, int r0) {
+    sail_linear v = *l;
+    v.w = NULL; /* inference reads wm */
+    v.b = l->b ? l->b + r0 : NULL;
+    v.wm.data = (const char *)l->wm.data + (size_t)r0 * l->wm.stride;
+    return v;
+}
+
+const float *tab_row(const sail_wmat *t, int r, float *buf, int n) {
+    const void *row = (const char *)t->data + (size_t)r * t->stride;
+    if (t->type == SAIL_WT_F32) return row;
+    sail_dequantize_row(t->type, buf, row, (size_t)n);
+    return buf;
+}
+
+const float *tab_rows(fwd *f, const sail_wmat *t, int rows, int n) {
+    if (t->type == SAIL_WT_F32) return t->data;
+    float *buf = fwd_alloc(f, (size_t)rows * n);
+    if (f->oom) return NULL;
+    for (int r = 0; r < rows; r++) tab_row(t, r, buf + (size_t)r * n, n);
+    return buf;
 }
 
 /* Element-wise and row-wise work is split over the pool too: on 2 cores a

@@ -21,9 +21,20 @@ float *fwd_alloc(fwd *f, size_t n);
 /* n bytes for a token mask (1 = real token), from the arena. */
 uint8_t *fwd_alloc_mask(fwd *f, size_t n);
 
-/* y(n, out) = x(n, in) W^T + b (+ y when beta = 1). */
+/* y(n, out) = x(n, in) W^T + b (+ y when beta = 1), W in its stored type. */
 void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
                     int out, float *y, float beta);
+
+/* Rows [r0, ...) of a Linear layer (weight and bias) as a layer of its own. */
+sail_linear linear_rows(const sail_linear *l, int r0);
+
+/* Row r of a stored table (n values) as f32: a pointer into the file when
+ * it is F32, else decoded into buf (n floats). */
+const float *tab_row(const sail_wmat *t, int r, float *buf, int n);
+
+/* The first rows (n values each) of a stored table as f32: in place when
+ * F32, else decoded into arena memory (NULL and f->oom on failure). */
+const float *tab_rows(fwd *f, const sail_wmat *t, int rows, int n);
 void act_forward(fwd *f, sail_act act, float *x, size_t n);
 void norm_forward(fwd *f, const sail_norm *nm, float *y, const float *x, int rows,
                   int d, float eps);

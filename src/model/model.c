@@ -1,5 +1,6 @@
 /* model.c: loading a sail model file (validated, weights used in place from
- * the mapping) and creating one with seeded random weights. */
+ * the mapping, in their stored type) and creating one with seeded random
+ * weights. */
 #include "model.h"
 #include "format/quant.h"
 #include "rng.h"
@@ -14,8 +15,21 @@ typedef struct loader {
     const gguf_file *f;
     uint8_t *seen;          /* (n_tensors): matched by the walk */
     float *deq;             /* bump pointer into the model's f32 copies */
+    size_t deq_left;        /* floats left there */
+    size_t type_bytes[4];   /* bytes of matrices per type: f32, f16, bf16, q8_0 */
     sail_error *err;
 } loader;
+
+static const char *const TYPE_NAMES[4] = {"f32", "f16", "bf16", "q8_0"};
+
+static int type_index(uint32_t type) {
+    return type == GGUF_T_F16 ? 1 : type == GGUF_T_BF16 ? 2 : type == GGUF_T_Q8_0 ? 3 : 0;
+}
+
+/* The kernels' type ids are GGUF's, so a tensor's type maps directly. */
+_Static_assert((int)SAIL_WT_F32 == GGUF_T_F32 && (int)SAIL_WT_F16 == GGUF_T_F16 &&
+               (int)SAIL_WT_BF16 == GGUF_T_BF16 && (int)SAIL_WT_Q8_0 == GGUF_T_Q8_0,
+               "sail_wtype values are GGUF tensor types");
 
 static void shape_str(char *buf, size_t cap, const gguf_tensor *t) {
     int n = snprintf(buf, cap, "[");
@@ -25,7 +39,7 @@ static void shape_str(char *buf, size_t cap, const gguf_tensor *t) {
 }
 
 static sail_status load_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
-                               const float **slot, sail_init_kind init) {
+                               const float **slot, sail_wmat *stored) {
     loader *l = ctx;
     const gguf_tensor *t = gguf_find_tensor(l->f, name);
     if (!t)
@@ -45,50 +59,65 @@ static sail_status load_tensor(void *ctx, const char *name, int64_t rows, int64_
                               "tensor '%s' has shape %s; the model's config implies [%lld, %lld] (ne0 = row length)",
                               name, have, (long long)cols, (long long)rows);
     }
-    if (t->type == GGUF_T_F32) {
-        *slot = t->data;
+    *slot = t->type == GGUF_T_F32 ? t->data : NULL;
+    if (stored) { /* matrices are used in place, in their stored type */
+        stored->data = t->data;
+        stored->type = (sail_wtype)t->type;
+        stored->stride = (size_t)gguf_type_nbytes(t->type, (uint64_t)cols);
+        l->type_bytes[type_index(t->type)] += t->nbytes;
         return SAIL_OK;
     }
-    size_t n = (size_t)rows * (size_t)cols;
+    if (t->type == GGUF_T_F32) return SAIL_OK;
+    /* A norm or bias stored narrower (sail never writes one): widened. */
+    size_t n = (size_t)rows * (size_t)cols, take = (n + 15) & ~(size_t)15;
+    if (take > l->deq_left)
+        return sail_set_error(l->err, SAIL_ERR_FORMAT, "tensor '%s' must be stored as F32", name);
     sail_dequantize_row(t->type, l->deq, t->data, n);
     *slot = l->deq;
-    l->deq += (n + 15) & ~(size_t)15;
+    l->deq += take;
+    l->deq_left -= take;
     return SAIL_OK;
 }
 
-/* F16/BF16/Q8_0 tensors are widened to f32 once, at load, into one block:
- * the kernels compute in f32 (the file stays small on disk). Returns the
- * floats needed, each tensor rounded up to 64 bytes. */
+/* Floats for f32 copies of the 1-D tensors that are not stored as F32,
+ * each rounded up to 64 bytes. Matrices are never copied. */
 static size_t dequant_floats(const gguf_file *f) {
     size_t total = 0;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor *t = &f->tensors[i];
-        if (t->type == GGUF_T_F32) continue;
-        size_t n = 1;
-        for (uint32_t d = 0; d < t->n_dims; d++) n *= (size_t)t->ne[d];
-        total += (n + 15) & ~(size_t)15;
+        if (t->type == GGUF_T_F32 || t->n_dims != 1) continue;
+        total += ((size_t)t->ne[0] + 15) & ~(size_t)15;
     }
     return total;
 }
 
 static sail_status load_weights(sail_model *m, sail_error *err) {
     const gguf_file *f = m->file;
-    loader l = {f, sail_calloc(f->n_tensors ? f->n_tensors : 1, 1), NULL, err};
+    loader l = {f, sail_calloc(f->n_tensors ? f->n_tensors : 1, 1), NULL, 0, {0}, err};
     size_t nd = dequant_floats(f);
     if (nd) l.deq = m->deq = sail_alloc_aligned(nd * sizeof(float));
+    l.deq_left = nd;
     m->deq_bytes = nd * sizeof(float);
     if (!l.seen || (nd && !m->deq)) {
         sail_free(l.seen);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     }
     sail_status s = sail_weights_alloc_blocks(&m->w, &m->cfg, err);
-    if (!s) s = sail_weights_walk(&m->cfg, &m->w, load_tensor, &l);
+    if (!s) s = sail_weights_walk_stored(&m->cfg, &m->w, load_tensor, &l);
     for (uint64_t i = 0; !s && i < f->n_tensors; i++)
         if (!l.seen[i])
             s = sail_set_error(err, SAIL_ERR_FORMAT,
                                "unexpected tensor '%.*s': the model's config has no such parameter",
                                (int)SAIL_MIN(f->tensors[i].name.len, 200), f->tensors[i].name.ptr);
     sail_free(l.seen);
+    /* The type holding most bytes, then any others ("q8_0+f16"). */
+    int top = 0;
+    for (int i = 1; i < 4; i++)
+        if (l.type_bytes[i] > l.type_bytes[top]) top = i;
+    int n = snprintf(m->wtype, sizeof m->wtype, "%s", TYPE_NAMES[top]);
+    for (int i = 0; i < 4; i++)
+        if (i != top && l.type_bytes[i] && n < (int)sizeof m->wtype)
+            n += snprintf(m->wtype + n, sizeof m->wtype - n, "+%s", TYPE_NAMES[i]);
     return s;
 }
 
@@ -217,6 +246,7 @@ int sail_model_image_size(const sail_model *m) {
     return m->cfg.pre_crop ? m->cfg.pre_crop : m->cfg.pre_size;
 }
 const char *sail_model_describe(const sail_model *m) { return m->describe; }
+const char *sail_model_weight_type(const sail_model *m) { return m->wtype; }
 
 void sail_model_memory_usage(const sail_model *m, sail_model_memory *out) {
     out->file_bytes = m->file->size;

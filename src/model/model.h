@@ -19,8 +19,8 @@ typedef void (*sail_trace_fn)(void *ud, const char *name, const float *data,
 
 struct sail_model {
     sail_config cfg;
-    gguf_file *file;            /* f32 weights point into its mapping */
-    float *deq;                 /* f32 copies of F16/BF16/Q8_0 tensors */
+    gguf_file *file;            /* weights point into its mapping */
+    float *deq;                 /* f32 copies of 1-D tensors stored narrower */
     size_t deq_bytes;
     sail_weights w;
     sail_pool *pool;
@@ -31,6 +31,7 @@ struct sail_model {
     float *pos_cache;           /* interpolated vision positions, (1+gh*gw, dv) */
     int pos_gh, pos_gw;
     char describe[640];
+    char wtype[32];             /* sail_model_weight_type */
     sail_trace_fn trace;
     void *trace_ud;
 };

@@ -7,20 +7,30 @@
 
 typedef struct walk {
     sail_weight_visitor fn;
+    sail_weight_loader load;    /* instead of fn when set */
     void *ctx;
     sail_status s;
 } walk;
 
+/* stored: the tensor's sail_wmat view, for matrices inference may read in
+ * their stored type; NULL for 1-D tensors. */
+static void visit_m(walk *k, const char *name, int64_t rows, int64_t cols,
+                    const float **slot, sail_wmat *stored, sail_init_kind init) {
+    if (k->s) return;
+    k->s = k->load ? k->load(k->ctx, name, rows, cols, slot, stored)
+                   : k->fn(k->ctx, name, rows, cols, slot, init);
+}
+
 static void visit(walk *k, const char *name, int64_t rows, int64_t cols,
                   const float **slot, sail_init_kind init) {
-    if (!k->s) k->s = k->fn(k->ctx, name, rows, cols, slot, init);
+    visit_m(k, name, rows, cols, slot, NULL, init);
 }
 
 static void linear(walk *k, const char *pre, const char *what, int64_t out,
                    int64_t in, sail_linear *l) {
     char n[96];
     snprintf(n, sizeof n, "%s.%s.weight", pre, what);
-    visit(k, n, out, in, &l->w, SAIL_INIT_NORMAL);
+    visit_m(k, n, out, in, &l->w, &l->wm, SAIL_INIT_NORMAL);
     snprintf(n, sizeof n, "%s.%s.bias", pre, what);
     visit(k, n, 1, out, &l->b, SAIL_INIT_ZERO);
 }
@@ -80,54 +90,57 @@ static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
     const sail_towers *t = &c->towers;
     int64_t dt = c->text.width, dv = c->vision.width;
     if (t->has_text) {
-        visit(k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, SAIL_INIT_NORMAL);
-        visit(k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, SAIL_INIT_NORMAL);
-        if (c->type_vocab) visit(k, "text.type_emb", c->type_vocab, dt, &w->type_emb, SAIL_INIT_NORMAL);
+        visit_m(k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, &w->tab.tok, SAIL_INIT_NORMAL);
+        visit_m(k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, &w->tab.pos, SAIL_INIT_NORMAL);
+        if (c->type_vocab)
+            visit_m(k, "text.type_emb", c->type_vocab, dt, &w->type_emb, &w->tab.type, SAIL_INIT_NORMAL);
         if (t->text_emb_norm) norm(k, "text", "emb_norm", dt, &w->emb_norm);
         tower(k, "text", &c->text, w->text);
         if (t->text_final_norm) norm(k, "text", "final_norm", dt, &w->text_final);
         if (t->text_pool == SAIL_TPOOL_POOLER) linear(k, "text", "pooler", dt, dt, &w->text_pooler);
-        if (t->text_proj) visit(k, "text.proj.weight", c->dim, dt, &w->text_out.w, SAIL_INIT_NORMAL);
+        if (t->text_proj)
+            visit_m(k, "text.proj.weight", c->dim, dt, &w->text_out.w, &w->text_out.wm, SAIL_INIT_NORMAL);
     }
     if (t->has_vision) {
         int64_t p = c->patch_size, g = c->image_size / c->patch_size;
         if (t->patch_bias) linear(k, "vis", "patch", dv, 3 * p * p, &w->patch);
-        else visit(k, "vis.patch.weight", dv, 3 * p * p, &w->patch.w, SAIL_INIT_NORMAL);
+        else visit_m(k, "vis.patch.weight", dv, 3 * p * p, &w->patch.w, &w->patch.wm, SAIL_INIT_NORMAL);
         visit(k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
-        visit(k, "vis.pos", 1 + g * g, dv, &w->vpos, SAIL_INIT_NORMAL);
+        visit_m(k, "vis.pos", 1 + g * g, dv, &w->vpos, &w->tab.vpos, SAIL_INIT_NORMAL);
         if (t->vision_pre_norm) norm(k, "vis", "pre_norm", dv, &w->vis_pre);
         tower(k, "vis", &c->vision, w->vision);
         norm(k, "vis", "norm", dv, &w->vis_norm);
         if (t->vision_pooler) linear(k, "vis", "pooler", dv, dv, &w->vis_pooler);
-        if (t->vision_proj) visit(k, "vis.proj.weight", c->dim, dv, &w->vis_out.w, SAIL_INIT_NORMAL);
+        if (t->vision_proj)
+            visit_m(k, "vis.proj.weight", c->dim, dv, &w->vis_out.w, &w->vis_out.wm, SAIL_INIT_NORMAL);
     }
     return k->s;
 }
 
-sail_status sail_weights_walk(const sail_config *c, sail_weights *w,
-                              sail_weight_visitor fn, void *ctx) {
-    walk k = {fn, ctx, SAIL_OK};
+static sail_status walk_all(const sail_config *c, sail_weights *w, walk *kp) {
+    walk k = *kp;
     if (c->towers.on) return walk_towers(c, w, &k);
     int64_t dt = c->text.width, dv = c->vision.width, df = c->fusion.width;
     int64_t p = c->patch_size, g = c->image_size / c->patch_size;
 
-    visit(&k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, SAIL_INIT_NORMAL);
-    visit(&k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, SAIL_INIT_NORMAL);
-    visit(&k, "text.type_emb", c->type_vocab, dt, &w->type_emb, SAIL_INIT_NORMAL);
+    visit_m(&k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, &w->tab.tok, SAIL_INIT_NORMAL);
+    visit_m(&k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, &w->tab.pos, SAIL_INIT_NORMAL);
+    visit_m(&k, "text.type_emb", c->type_vocab, dt, &w->type_emb, &w->tab.type, SAIL_INIT_NORMAL);
     norm(&k, "text", "emb_norm", dt, &w->emb_norm);
     tower(&k, "text", &c->text, w->text);
 
     linear(&k, "vis", "patch", dv, 3 * p * p, &w->patch);
     visit(&k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
-    visit(&k, "vis.pos", 1 + g * g, dv, &w->vpos, SAIL_INIT_NORMAL);
+    visit_m(&k, "vis.pos", 1 + g * g, dv, &w->vpos, &w->tab.vpos, SAIL_INIT_NORMAL);
     tower(&k, "vis", &c->vision, w->vision);
     norm(&k, "vis", "norm", dv, &w->vis_norm);
 
     linear(&k, "fuse", "text_proj", df, dt, &w->text_proj);
     linear(&k, "fuse", "vis_proj", df, dv, &w->vis_proj);
-    visit(&k, "fuse.modality", 2, df, &w->modality, SAIL_INIT_NORMAL);
+    visit_m(&k, "fuse.modality", 2, df, &w->modality, &w->tab.modality, SAIL_INIT_NORMAL);
     if (c->perceiver_latents) {
-        visit(&k, "fuse.perc.latents", c->perceiver_latents, df, &w->latents, SAIL_INIT_NORMAL);
+        visit_m(&k, "fuse.perc.latents", c->perceiver_latents, df, &w->latents, &w->tab.latents,
+                SAIL_INIT_NORMAL);
         norm(&k, "fuse.perc", "norm_kv", df, &w->perc_norm_kv);
         block(&k, "fuse.perc", &c->fusion, &w->perc);
     }
@@ -135,4 +148,16 @@ sail_status sail_weights_walk(const sail_config *c, sail_weights *w,
     norm(&k, "fuse", "norm", df, &w->fuse_norm);
     linear(&k, "head", "proj", c->dim, df, &w->head);
     return k.s;
+}
+
+sail_status sail_weights_walk(const sail_config *c, sail_weights *w,
+                              sail_weight_visitor fn, void *ctx) {
+    walk k = {fn, NULL, ctx, SAIL_OK};
+    return walk_all(c, w, &k);
+}
+
+sail_status sail_weights_walk_stored(const sail_config *c, sail_weights *w,
+                                     sail_weight_loader fn, void *ctx) {
+    walk k = {NULL, fn, ctx, SAIL_OK};
+    return walk_all(c, w, &k);
 }

@@ -1,16 +1,23 @@
 /* weights.h: the parameter tensors of a sail model, their names in the model
- * file and one walk over them shared by loading, initialisation and `info`.
- * All pointers are f32, row-major, and point into the mmap-ed file (or into
- * an init buffer); shapes are given as (rows, cols). */
+ * file and one walk over them shared by loading, initialisation, training
+ * and `info`. The float pointers are f32, row-major, into the mmap-ed file
+ * (or a training / init buffer); shapes are given as (rows, cols).
+ *
+ * A loaded model's weight matrices and embedding tables may be stored as
+ * F16, BF16 or Q8_0: inference reads them through the sail_wmat views (used
+ * in place, in their stored type) and the float pointer of such a tensor is
+ * NULL. 1-D tensors (norms, biases) are always f32. */
 #ifndef SAIL_WEIGHTS_H
 #define SAIL_WEIGHTS_H
 
 #include "config.h"
+#include "kernels/kernels.h"
 #include "rng.h"
 
 typedef struct sail_linear {
-    const float *w;   /* (out, in): a PyTorch Linear weight */
+    const float *w;   /* (out, in): a PyTorch Linear weight, when f32 */
     const float *b;   /* (out) */
+    sail_wmat wm;     /* (out, in) as the file stores it (inference) */
 } sail_linear;
 
 typedef struct sail_norm {
@@ -57,6 +64,10 @@ typedef struct sail_weights {
     sail_norm vis_pre;       /* before the first vision layer (CLIP pre_layrnorm) */
     sail_linear vis_pooler;  /* (dv, dv) ViT pooler, tanh */
     sail_linear vis_out;     /* (dim, dv) visual projection, no bias */
+    /* the tables above as the file stores them; inference decodes rows */
+    struct {
+        sail_wmat tok, pos, type, vpos, modality, latents;
+    } tab;
 } sail_weights;
 
 typedef enum sail_init_kind { SAIL_INIT_NORMAL, SAIL_INIT_ZERO, SAIL_INIT_ONE } sail_init_kind;
@@ -66,6 +77,12 @@ typedef enum sail_init_kind { SAIL_INIT_NORMAL, SAIL_INIT_ZERO, SAIL_INIT_ONE } 
 typedef sail_status (*sail_weight_visitor)(void *ctx, const char *name, int64_t rows,
                                            int64_t cols, const float **slot,
                                            sail_init_kind init);
+
+/* The same walk for loading a file: `stored` is where a weight matrix or an
+ * embedding table may be kept in its stored type (NULL for 1-D tensors,
+ * which must be f32). */
+typedef sail_status (*sail_weight_loader)(void *ctx, const char *name, int64_t rows,
+                                          int64_t cols, const float **slot, sail_wmat *stored);
 
 /* Fill p (n floats) with a tensor's initial values: 0.02 * N(0, 1) drawn in
  * order from rng, zeros or ones. Shared by sail_model_write_random and the
@@ -79,5 +96,7 @@ void sail_weights_free_blocks(sail_weights *w);
 /* Visit every tensor of config c in file order. */
 sail_status sail_weights_walk(const sail_config *c, sail_weights *w,
                               sail_weight_visitor fn, void *ctx);
+sail_status sail_weights_walk_stored(const sail_config *c, sail_weights *w,
+                                     sail_weight_loader fn, void *ctx);
 
 #endif

@@ -81,9 +81,10 @@ static float *perceiver_backward(tctx *c, sail_tmodel *tm, const tside *s, float
     tattn a = {n, nl, Tv, t->heads, df / t->heads, df, p->qkv, df, p->kv, p->kv + df, 2 * df, NULL, 0};
     attention_backward(c, &a, p->p, datt, dq, df, dkv, dkv + df, 2 * df);
     /* q and kv are the first and the last rows of the qkv weight */
-    sail_linear wq = {w->perc.qkv.w, w->perc.qkv.b}, gq = {g->perc.qkv.w, g->perc.qkv.b};
-    sail_linear wkv = {w->perc.qkv.w + (size_t)df * df, w->perc.qkv.b + df};
-    sail_linear gkv = {g->perc.qkv.w + (size_t)df * df, g->perc.qkv.b + df};
+    sail_linear wq = {.w = w->perc.qkv.w, .b = w->perc.qkv.b};
+    sail_linear gq = {.w = g->perc.qkv.w, .b = g->perc.qkv.b};
+    sail_linear wkv = {.w = w->perc.qkv.w + (size_t)df * df, .b = w->perc.qkv.b + df};
+    sail_linear gkv = {.w = g->perc.qkv.w + (size_t)df * df, .b = g->perc.qkv.b + df};
     linear_backward(c, &wq, &gq, dq, p->h1, rq, df, df, dh, 0);
     ln_backward(c, &w->perc.norm1, &g->perc.norm1, p->x, dh, d, 1, rq, df, t->eps);
     /* the latents are shared by every item */

@@ -130,8 +130,8 @@ static void perceiver_forward(tctx *c, const sail_tmodel *tm, tside *s) {
     p->out = tc_alloc(c, rq * df);
     if (c->oom) return;
     for (int i = 0; i < n; i++) memcpy(p->x + (size_t)i * nl * df, w->latents, (size_t)nl * df * sizeof(float));
-    sail_linear wq = {w->perc.qkv.w, w->perc.qkv.b};
-    sail_linear wkv = {w->perc.qkv.w + (size_t)df * df, w->perc.qkv.b + df};
+    sail_linear wq = {.w = w->perc.qkv.w, .b = w->perc.qkv.b};
+    sail_linear wkv = {.w = w->perc.qkv.w + (size_t)df * df, .b = w->perc.qkv.b + df};
     ln_forward(c, &w->perc.norm1, p->h1, p->x, (int)rq, df, t->eps);
     linear_forward_t(c, &wq, p->h1, (int)rq, df, df, p->qkv, 0);
     ln_forward(c, &w->perc_norm_kv, p->kvn, s->proj, (int)rk, df, t->eps);

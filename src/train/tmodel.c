@@ -2,6 +2,7 @@
  * with the seeded initialisation of sail_model_write_random, loading from a
  * model file, saving as one, and the accessors of train.h. */
 #include "tmodel.h"
+#include "format/quant.h"
 #include "model/model.h"
 
 #include <math.h>
@@ -118,24 +119,32 @@ typedef struct copier {
     float *params;
     const sail_tparam *tensors;
     int i;
+    const gguf_file *file;
     const float *const *vpos; /* the loaded weights' vision position slot */
     int g_old, g_new, dv;
+    sail_error *err;
 } copier;
 
-/* *slot is the loaded model's tensor (validated by sail_model_load). The
- * vision position grid is resampled when the image size changes, as the
- * inference path does per call (CLS row kept), so the fine-tuned model starts
- * from exactly the function the original computes at the new size. */
+/* The loaded model's tensor (validated by sail_model_load), widened to f32
+ * from whatever type the file stores it in. The vision position grid is
+ * resampled when the image size changes, as the inference path does per call
+ * (CLS row kept), so the fine-tuned model starts from exactly the function
+ * the original computes at the new size. */
 static sail_status copy_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
                                const float **slot, sail_init_kind init) {
     copier *cp = ctx;
+    const gguf_tensor *t = gguf_find_tensor(cp->file, name);
     float *dst = cp->params + cp->tensors[cp->i++].offset;
-    if (slot == cp->vpos && cp->g_new != cp->g_old) {
-        memcpy(dst, *slot, (size_t)cp->dv * sizeof(float));
-        sail_interp_bicubic(dst + cp->dv, cp->g_new, cp->g_new, *slot + cp->dv, cp->g_old, cp->dv);
+    if (slot != cp->vpos || cp->g_new == cp->g_old) {
+        sail_dequantize_row(t->type, dst, t->data, (size_t)rows * cols);
         return SAIL_OK;
     }
-    memcpy(dst, *slot, (size_t)rows * cols * sizeof(float));
+    float *grid = sail_malloc((size_t)rows * cols * sizeof(float));
+    if (!grid) return sail_set_error(cp->err, SAIL_ERR_NOMEM, "out of memory resampling the position grid");
+    sail_dequantize_row(t->type, grid, t->data, (size_t)rows * cols);
+    memcpy(dst, grid, (size_t)cp->dv * sizeof(float));
+    sail_interp_bicubic(dst + cp->dv, cp->g_new, cp->g_new, grid + cp->dv, cp->g_old, cp->dv);
+    sail_free(grid);
     return SAIL_OK;
 }
 
@@ -160,8 +169,8 @@ sail_tmodel *sail_tmodel_load(const char *path, int image_size, int n_threads, s
     if (!s && !tm) s = err ? err->status : SAIL_ERR_NOMEM;
     if (!s) {
         sail_weights w = m->w; /* the walk only reads the slots */
-        copier cp = {tm->params, tm->tensors, 0, &w.vpos, m->cfg.image_size / m->cfg.patch_size,
-                     cfg.image_size / cfg.patch_size, cfg.vision.width};
+        copier cp = {tm->params, tm->tensors, 0, m->file, &w.vpos, m->cfg.image_size / m->cfg.patch_size,
+                     cfg.image_size / cfg.patch_size, cfg.vision.width, err};
         s = sail_weights_walk(&m->cfg, &w, copy_tensor, &cp);
     }
     if (!s && gguf_find_kv(m->file, LOGIT_SCALE_KEY)) {

@@ -1,0 +1,378 @@
+/* gemm_quant_avx2.c: AVX2 GEMMs on weights in their stored type, and the
+ * q8_0 activation quantiser. The AVX-512 table uses these too.
+ *
+ * f16 / bf16, up to 64 rows of A (texts): no packing. Tiles of 4 rows of A
+ * times 3 rows of W run down K with 12 FMA accumulators, widening 8 weights
+ * of each row per step (F16C vcvtph2ps; a 16-bit shift for bf16) straight
+ * from the mapping, with the next rows of W prefetched: W is read once, at
+ * close to the bandwidth of memory, where packing it would cost more than
+ * the few rows of A gain from it.
+ * f16 / bf16, more rows (image batches): the GotoBLAS/BLIS loop nest of
+ * gemm_avx2.c (KC x NC blocks of W packed into NR-wide k-major panels, a
+ * 6x16 FMA microkernel), except that the packer widens the weights as it
+ * goes, so each is converted once per block of C.
+ *
+ * q8_0: no packing; weight blocks are read in place. A tile of QM rows of A
+ * times QN rows of W keeps QM*QN accumulators of 8 floats. Per block the
+ * int8 dot products are exact (ggml's sign trick: vpmaddubsw multiplies |w|
+ * as unsigned bytes by sign(a, w), vpmaddwd sums the pairs into 8 int32
+ * lanes) and are scaled by both blocks' scales into the accumulators. The
+ * rows of A (quantised once per call by sail_gemm_w) are taken in slices
+ * that stay in L2 while all of W streams past them. */
+#include "kernels_impl.h"
+#include "common.h"
+#include "transpose8.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define MR 6
+#define NR 16
+#define KC 384
+#define NC 512
+
+/* ------------------------------------------------------------ f16 / bf16 -- */
+
+/* Lanes [0, n) set, for vmaskmov on partial panels. */
+static inline __m256i lanes(int n) {
+    static const int32_t bits[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(bits + 8 - SAIL_MAX(0, SAIL_MIN(n, 8))));
+}
+
+static inline __m256 widen8(const uint8_t *p, int bf16) {
+    __m128i h = _mm_loadu_si128((const __m128i *)p);
+    if (bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+static inline float widen1(const uint8_t *p, int bf16) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    if (!bf16) return _cvtsh_ss(h);
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Rows [0, nr) of W (16-bit values, rows ldw bytes apart), depth kc, widened
+ * into the panel dst (kc, NR); rows nr..NR are zero. */
+static inline void pack_panel(const uint8_t *W, size_t ldw, int nr, int kc, float *dst,
+                              int bf16) {
+    int k8 = kc & ~7, n8 = nr & ~7;
+    float tmp[64] __attribute__((aligned(32)));
+    for (int n = 0; n < n8; n += 8) {
+        for (int k = 0; k < k8; k += 8) {
+            for (int r = 0; r < 8; r++)
+                _mm256_store_ps(tmp + 8 * r, widen8(W + (size_t)(n + r) * ldw + 2 * (size_t)k, bf16));
+            transpose8(tmp, 8, dst + (size_t)k * NR + n, NR);
+        }
+        for (int k = k8; k < kc; k++)
+            for (int r = 0; r < 8; r++)
+                dst[(size_t)k * NR + n + r] = widen1(W + (size_t)(n + r) * ldw + 2 * (size_t)k, bf16);
+    }
+    for (int k = 0; k < kc; k++) {
+        float *d = dst + (size_t)k * NR;
+        for (int n = n8; n < nr; n++) d[n] = widen1(W + (size_t)n * ldw + 2 * (size_t)k, bf16);
+        for (int n = nr; n < NR; n++) d[n] = 0.0f;
+    }
+}
+
+/* C(mr, nr) (+)= Ap(MR, kc) * Bp(kc, NR) [+ bias]. accum: add to C. The
+ * same register blocking as gemm_avx2.c's f32 microkernel. */
+static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict Bp,
+                        float *C, int ldc, int mr, int nr, int accum, const float *bias) {
+    __m256 c[MR][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
+        Bp += NR;
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            __m256 a = _mm256_broadcast_ss(Ap + i * KC + k);
+            c[i][0] = _mm256_fmadd_ps(a, b0, c[i][0]);
+            c[i][1] = _mm256_fmadd_ps(a, b1, c[i][1]);
+        }
+    }
+    __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
+    __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
+    if (bias) {
+        bias0 = _mm256_maskload_ps(bias, m0);
+        bias1 = _mm256_maskload_ps(bias + 8, m1);
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+        if (i >= mr) break;
+        float *row = C + (size_t)i * ldc;
+        __m256 v0 = _mm256_add_ps(c[i][0], bias0), v1 = _mm256_add_ps(c[i][1], bias1);
+        if (accum) {
+            v0 = _mm256_add_ps(v0, _mm256_maskload_ps(row, m0));
+            v1 = _mm256_add_ps(v1, _mm256_maskload_ps(row + 8, m1));
+        }
+        _mm256_maskstore_ps(row, m0, v0);
+        _mm256_maskstore_ps(row + 8, m1, v1);
+    }
+}
+
+/* Rows of A into dst (MR, KC); missing rows are zero so they cost no NaNs. */
+static void pack_a(const float *A, int lda, int mr, int kc, float *dst) {
+    for (int i = 0; i < mr; i++) memcpy(dst + i * KC, A + (size_t)i * lda, kc * sizeof(float));
+    for (int i = mr; i < MR; i++) memset(dst + i * KC, 0, kc * sizeof(float));
+}
+
+/* Few rows of A (a short text): no packing. A tile of HM rows of A times
+ * HN rows of W runs down K with HM*HN accumulators of 8 floats, widening 8
+ * weights of each row per step; the HN weight rows stay in L1 while every
+ * strip of A passes them, so W is read from memory once. */
+#define HM 4
+#define HN 3
+#define DIRECT_MAX_M 64
+/* Rows of A are taken in slices of this many bytes, which stay in L2 while
+ * the rows of W stream past them. */
+enum { A_SLICE_BYTES = 256 * 1024 };
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+static inline __attribute__((always_inline)) void half_tile(
+    int rm, int rn, int K, const float *A, int lda, const uint8_t *W, size_t ldw, int bf16,
+    const float *bias, float beta, float *C, int ldc) {
+    __m256 acc[HM][HN];
+    int k8 = K & ~7;
+#pragma GCC unroll 4
+    for (int i = 0; i < rm; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) acc[i][j] = _mm256_setzero_ps();
+    for (int k = 0; k < k8; k += 8) {
+        __m256 w[HN];
+        if (!(k & 31)) /* the next rows of W, one cache line ahead of their first use */
+#pragma GCC unroll 4
+            for (int j = 0; j < rn; j++)
+                _mm_prefetch((const char *)W + (size_t)(j + HN) * ldw + 2 * (size_t)k, _MM_HINT_T0);
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) w[j] = widen8(W + (size_t)j * ldw + 2 * (size_t)k, bf16);
+#pragma GCC unroll 4
+        for (int i = 0; i < rm; i++) {
+            __m256 a = _mm256_loadu_ps(A + (size_t)i * lda + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < rn; j++) acc[i][j] = _mm256_fmadd_ps(a, w[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < rm; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) {
+            const float *a = A + (size_t)i * lda;
+            float s = hsum8(acc[i][j]);
+            for (int k = k8; k < K; k++) s += a[k] * widen1(W + (size_t)j * ldw + 2 * (size_t)k, bf16);
+            float *c = C + (size_t)i * ldc + j;
+            float base = bias ? bias[j] : 0.0f;
+            *c = (beta != 0.0f ? base + beta * *c : base) + s;
+        }
+}
+
+typedef void (*half_tile_fn)(int K, const float *A, int lda, const uint8_t *W, size_t ldw,
+                             const float *bias, float beta, float *C, int ldc);
+#define HALF_TILE(RM, RN)                                                                   \
+    static void f16_tile_##RM##x##RN(int K, const float *A, int lda, const uint8_t *W,       \
+                                     size_t ldw, const float *bias, float beta, float *C,    \
+                                     int ldc) {                                              \
+        half_tile(RM, RN, K, A, lda, W, ldw, 0, bias, beta, C, ldc);                         \
+    }                                                                                        \
+    static void bf16_tile_##RM##x##RN(int K, const float *A, int lda, const uint8_t *W,      \
+                                      size_t ldw, const float *bias, float beta, float *C,   \
+                                      int ldc) {                                             \
+        half_tile(RM, RN, K, A, lda, W, ldw, 1, bias, beta, C, ldc);                         \
+    }
+HALF_TILE(1, 1) HALF_TILE(1, 2) HALF_TILE(1, 3)
+HALF_TILE(2, 1) HALF_TILE(2, 2) HALF_TILE(2, 3)
+HALF_TILE(3, 1) HALF_TILE(3, 2) HALF_TILE(3, 3)
+HALF_TILE(4, 1) HALF_TILE(4, 2) HALF_TILE(4, 3)
+/* [bf16][rm - 1][rn - 1] */
+static const half_tile_fn half_tiles[2][HM][HN] = {
+    {{f16_tile_1x1, f16_tile_1x2, f16_tile_1x3}, {f16_tile_2x1, f16_tile_2x2, f16_tile_2x3},
+     {f16_tile_3x1, f16_tile_3x2, f16_tile_3x3}, {f16_tile_4x1, f16_tile_4x2, f16_tile_4x3}},
+    {{bf16_tile_1x1, bf16_tile_1x2, bf16_tile_1x3}, {bf16_tile_2x1, bf16_tile_2x2, bf16_tile_2x3},
+     {bf16_tile_3x1, bf16_tile_3x2, bf16_tile_3x3}, {bf16_tile_4x1, bf16_tile_4x2, bf16_tile_4x3}},
+};
+
+static void gemm_half_direct(int M, int N, int K, const float *A, int lda, const uint8_t *W,
+                             size_t ldw, int bf16, const float *bias, float beta, float *C,
+                             int ldc) {
+    int slice = (int)SAIL_MAX((size_t)HM, A_SLICE_BYTES / ((size_t)K * sizeof(float)) / HM * HM);
+    for (int m0 = 0; m0 < M; m0 += slice) {
+        int m1 = SAIL_MIN(M, m0 + slice);
+        for (int n = 0; n < N; n += HN) {
+            int rn = SAIL_MIN(HN, N - n);
+            for (int i = m0; i < m1; i += HM)
+                half_tiles[bf16][SAIL_MIN(HM, m1 - i) - 1][rn - 1](
+                    K, A + (size_t)i * lda, lda, W + (size_t)n * ldw, ldw, bias ? bias + n : NULL,
+                    beta, C + (size_t)i * ldc + n, ldc);
+        }
+    }
+}
+
+static void gemm_half(int M, int N, int K, const float *A, int lda, const uint8_t *W,
+                      size_t ldw, int bf16, const float *bias, float beta, float *C, int ldc) {
+    if (M <= DIRECT_MAX_M) { /* packing W would cost more than it saves */
+        gemm_half_direct(M, N, K, A, lda, W, ldw, bf16, bias, beta, C, ldc);
+        return;
+    }
+    float *buf = sail_gemm_pack_buffer((size_t)KC * NC + (size_t)MR * KC);
+    if (!buf) { /* out of memory: still give the right answer */
+        (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    float *Bp = buf;                    // (NC/NR, kc, NR)
+    float *Ap = buf + (size_t)KC * NC;  // (MR, KC)
+    int kslices = (K + KC - 1) / KC, kstep = (K + kslices - 1) / kslices;
+    for (int jc = 0; jc < N; jc += NC) {
+        int nc = SAIL_MIN(NC, N - jc);
+        for (int pc = 0; pc < K; pc += kstep) {
+            int kc = SAIL_MIN(kstep, K - pc);
+            for (int j = 0; j < nc; j += NR)
+                pack_panel(W + (size_t)(jc + j) * ldw + 2 * (size_t)pc, ldw, SAIL_MIN(NR, nc - j),
+                           kc, Bp + (size_t)j * kc, bf16);
+            int accum = pc > 0 || beta != 0.0f;
+            const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
+            for (int ir = 0; ir < M; ir += MR) {
+                int mr = SAIL_MIN(MR, M - ir);
+                pack_a(A + (size_t)ir * lda + pc, lda, mr, kc, Ap);
+                float *Crow = C + (size_t)ir * ldc + jc;
+                for (int jr = 0; jr < nc; jr += NR)
+                    kernel_6x16(kc, Ap, Bp + (size_t)jr * kc, Crow + jr, ldc, mr,
+                                SAIL_MIN(NR, nc - jr), accum, bias_blk ? bias_blk + jr : NULL);
+            }
+        }
+    }
+}
+
+void sail_gemm_f16_avx2(int M, int N, int K, const float *A, int lda, const void *W,
+                        size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    gemm_half(M, N, K, A, lda, W, ldw, 0, bias, beta, C, ldc);
+}
+
+void sail_gemm_bf16_avx2(int M, int N, int K, const float *A, int lda, const void *W,
+                         size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    gemm_half(M, N, K, A, lda, W, ldw, 1, bias, beta, C, ldc);
+}
+
+/* ------------------------------------------------------------------ q8_0 -- */
+
+#define QM 4
+#define QN 2
+enum { QBLK = 32, QBYTES = 34 };
+
+/* C(rm, rn) = bias + beta*C + A(rm, nb blocks) W(rn, nb blocks)^T. Inlined
+ * with constant rm, rn so the accumulators live in registers. */
+static inline __attribute__((always_inline)) void q8_tile(
+    int rm, int rn, int nb, const sail_q8a *A, size_t lda, const uint8_t *W, size_t ldw,
+    const float *bias, float beta, float *C, int ldc) {
+    __m256 acc[QM][QN];
+    const __m256i ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 4
+    for (int i = 0; i < rm; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) acc[i][j] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i w[QN], wabs[QN];
+        __m256 dw[QN];
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) {
+            const uint8_t *p = W + (size_t)j * ldw + (size_t)b * QBYTES;
+            uint16_t d16;
+            memcpy(&d16, p, 2);
+            dw[j] = _mm256_set1_ps(_cvtsh_ss(d16));
+            w[j] = _mm256_loadu_si256((const __m256i *)(p + 2));
+            wabs[j] = _mm256_sign_epi8(w[j], w[j]); /* -128 stays 0x80: 128 unsigned */
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < rm; i++) {
+            const sail_q8a *a = A + (size_t)i * lda + b;
+            __m256i av = _mm256_loadu_si256((const __m256i *)a->q);
+            __m256 da = _mm256_broadcast_ss(&a->d);
+#pragma GCC unroll 4
+            for (int j = 0; j < rn; j++) {
+                /* |w| * sign(a, w) = w * a; a is in [-127, 127], so the pair
+                 * sums of vpmaddubsw (<= 2 * 128 * 127) never saturate. */
+                __m256i p16 = _mm256_maddubs_epi16(wabs[j], _mm256_sign_epi8(av, w[j]));
+                __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+                acc[i][j] = _mm256_fmadd_ps(p, _mm256_mul_ps(da, dw[j]), acc[i][j]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < rm; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) {
+            float *c = C + (size_t)i * ldc + j;
+            float base = bias ? bias[j] : 0.0f;
+            *c = (beta != 0.0f ? base + beta * *c : base) + hsum8(acc[i][j]);
+        }
+}
+
+typedef void (*q8_tile_fn)(int nb, const sail_q8a *A, size_t lda, const uint8_t *W, size_t ldw,
+                           const float *bias, float beta, float *C, int ldc);
+#define Q8_TILE(RM, RN)                                                                   \
+    static void q8_tile_##RM##x##RN(int nb, const sail_q8a *A, size_t lda, const uint8_t *W, \
+                                    size_t ldw, const float *bias, float beta, float *C,   \
+                                    int ldc) {                                             \
+        q8_tile(RM, RN, nb, A, lda, W, ldw, bias, beta, C, ldc);                           \
+    }
+Q8_TILE(1, 1) Q8_TILE(1, 2) Q8_TILE(2, 1) Q8_TILE(2, 2)
+Q8_TILE(3, 1) Q8_TILE(3, 2) Q8_TILE(4, 1) Q8_TILE(4, 2)
+/* [rm - 1][rn - 1] */
+static const q8_tile_fn q8_tiles[QM][QN] = {
+    {q8_tile_1x1, q8_tile_1x2}, {q8_tile_2x1, q8_tile_2x2},
+    {q8_tile_3x1, q8_tile_3x2}, {q8_tile_4x1, q8_tile_4x2},
+};
+
+void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
+                         size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    int nb = K / QBLK;
+    size_t row_bytes = (size_t)nb * sizeof(sail_q8a);
+    int slice = (int)SAIL_MAX((size_t)QM, A_SLICE_BYTES / row_bytes / QM * QM);
+    for (int m0 = 0; m0 < M; m0 += slice) {
+        int m1 = SAIL_MIN(M, m0 + slice);
+        for (int n = 0; n < N; n += QN) {
+            int rn = SAIL_MIN(QN, N - n);
+            const uint8_t *w = (const uint8_t *)W + (size_t)n * ldw;
+            for (int i = m0; i < m1; i += QM)
+                q8_tiles[SAIL_MIN(QM, m1 - i) - 1][rn - 1](nb, A + (size_t)i * lda, lda, w, ldw,
+                                                          bias ? bias + n : NULL, beta,
+                                                          C + (size_t)i * ldc + n, ldc);
+        }
+    }
+}
+
+/* Bit-identical with sail_quantize_q8a_ref: the same max, scale, product
+ * and clamp in f32, and vcvtps2dq rounds to nearest even as lrintf does. */
+void sail_quantize_q8a_avx2(sail_q8a *dst, const float *x, int n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), hi = _mm256_set1_ps(127.0f);
+    const __m256 lo = _mm256_set1_ps(-127.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < n / QBLK; b++, x += QBLK) {
+        __m256 v[4], amax = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(x + 8 * i);
+            amax = _mm256_max_ps(_mm256_andnot_ps(sign, v[i]), amax); /* NaN lanes keep amax */
+        }
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        float am = _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+        float d = am / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m256 idv = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) {
+            __m256 t = _mm256_min_ps(_mm256_mul_ps(v[i], idv), hi); /* NaN -> 127 */
+            q[i] = _mm256_cvtps_epi32(_mm256_max_ps(t, lo));
+        }
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        dst[b].d = d;
+        _mm256_storeu_si256((__m256i *)dst[b].q, _mm256_permutevar8x32_epi32(p, order));
+    }
+}

@@ -1,0 +1,366 @@
+/* test_gemm_quant.c: the GEMMs on weights in their stored type (f16, bf16,
+ * q8_0) and the q8_0 activation quantiser, at awkward sizes (M, N, K of 1,
+ * 2, 3, 5, 7, 17, ...; K only multiples of 32 for q8_0, which the format
+ * requires), with an unaligned A, weight rows at an odd byte address and
+ * odd byte stride, padded C (its padding must stay untouched), bias and
+ * beta = 0 / 1. One CHECK per kernel x level; failures print the first
+ * mismatches and the largest error.
+ *
+ * Tolerances (A, W, bias, C in [-1, 1]; u = 2^-24, a float's unit roundoff):
+ *   quantize_q8a        SIMD bit-identical with the reference.
+ *   f16 / bf16          |err| <= 1e-6 (K + 1) against the reference and
+ *                       against a double GEMM on the widened weights (the
+ *                       same bound as f32 GEMM in test_kernels.c: only the
+ *                       order of K float additions differs).
+ *   q8_0 vs exact       want = base + sum_b dot_b * s_b in double, with dot_b
+ *                       the block's integer dot product and s_b the f32
+ *                       product of the two scales; a float sum of nb terms
+ *                       in any order (8 lanes + 3 adds in SIMD) is within
+ *                       (nb + 5) * 2u * (|base| + sum_b |q|.|q| s_b).
+ *   q8_0 vs unquantised the reference against double A x W~^T (W~ the
+ *                       dequantised weights): rounding an activation moves it
+ *                       by at most d/2 (d = its block's amax / 127, plus the
+ *                       f32 rounding of x * (1/d), < 1e-4 d), so
+ *                       |err| <= sum_k |W~_k| d_k 0.5001 + the bound above. */
+#include "test.h"
+#include "kernels/kernels.h"
+#include "format/gguf.h"
+#include "format/quant.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- helpers -- */
+
+static unsigned long long g_rng = 0x9E3779B97F4A7C15ull;
+static uint64_t next_u64(void) {
+    g_rng ^= g_rng << 13; g_rng ^= g_rng >> 7; g_rng ^= g_rng << 17;
+    return g_rng;
+}
+static float frand(void) { /* uniform in [-1, 1) */
+    return (float)((next_u64() >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}
+static void fill(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = frand();
+}
+
+typedef struct cmp { double max_err; int n_bad; } cmp;
+static void cmp_one(cmp *c, const char *ctx, size_t i, double got, double want, double tol) {
+    double e = fabs(got - want);
+    if (isnan(got) != isnan(want)) e = INFINITY;
+    else if (isnan(got)) e = 0;
+    if (e > c->max_err) c->max_err = e;
+    if (e > tol) {
+        if (c->n_bad < 5)
+            printf("#   %s [%zu]: got %.9g want %.9g (err %.3g > tol %.3g)\n", ctx, i, got, want, e, tol);
+        c->n_bad++;
+    }
+}
+static int cmp_done(const cmp *c) {
+    if (c->n_bad) printf("#   %d mismatches, max error %.3g\n", c->n_bad, c->max_err);
+    return c->n_bad == 0;
+}
+
+static const sail_kernel_table *g_ref;
+
+/* Bytes of one stored weight row of K values. */
+static size_t row_bytes(sail_wtype t, int K) {
+    return t == SAIL_WT_Q8_0 ? (size_t)K / 32 * 34 : (size_t)K * 2;
+}
+
+/* One GEMM case: A (M, K) at lda = K + 3, one float past an aligned start;
+ * W (N, K) stored as type, rows at an odd address and odd byte stride; its
+ * widened copy Wf (N, K); C (M, ldc = N + 5) starting from C0. */
+typedef struct qcase {
+    int M, N, K, beta, has_bias, lda, ldc;
+    sail_wtype type;
+    size_t ldw;
+    float *a_base, *A, *Wf, *bias, *C0, *C, *R;
+    unsigned char *w_base, *W;
+    sail_q8a *Aq;
+} qcase;
+
+static void qcase_init(qcase *q, sail_wtype type, int M, int N, int K, int variant) {
+    memset(q, 0, sizeof *q);
+    q->type = type; q->M = M; q->N = N; q->K = K;
+    q->beta = variant & 1; q->has_bias = (variant >> 1) & 1;
+    q->lda = K + 3; q->ldc = N + 5;
+    q->ldw = row_bytes(type, K) + 3;
+    q->a_base = malloc(((size_t)M * q->lda + 1) * sizeof(float));
+    q->A = q->a_base + 1;
+    fill(q->A, (size_t)M * q->lda);
+    q->w_base = malloc(q->ldw * N + 1);
+    q->W = q->w_base + 1;
+    q->Wf = malloc((size_t)N * K * sizeof(float));
+    uint32_t gt = type == SAIL_WT_F16 ? GGUF_T_F16 : type == SAIL_WT_BF16 ? GGUF_T_BF16 : GGUF_T_Q8_0;
+    float *row = malloc((size_t)K * sizeof(float));
+    for (int n = 0; n < N; n++) {
+        unsigned char *w = q->W + (size_t)n * q->ldw;
+        fill(row, K);
+        if (n % 3 == 1) row[(n * 7) % K] *= 9.0f; /* an outlier sets its block's scale */
+        sail_quantize_row(gt, w, row, K);
+        /* Other writers may store -128, which sail's quantiser never does. */
+        if (type == SAIL_WT_Q8_0 && n % 4 == 2) w[2 + (n % 32)] = 0x80;
+        sail_dequantize_row(gt, q->Wf + (size_t)n * K, w, K);
+    }
+    free(row);
+    q->bias = malloc((size_t)N * sizeof(float));
+    fill(q->bias, N);
+    size_t nc = (size_t)M * q->ldc;
+    q->C0 = malloc(nc * sizeof(float)); q->C = malloc(nc * sizeof(float)); q->R = malloc(nc * sizeof(float));
+    fill(q->C0, nc);
+    memcpy(q->C, q->C0, nc * sizeof(float));
+    memcpy(q->R, q->C0, nc * sizeof(float));
+    if (type == SAIL_WT_Q8_0) {
+        q->Aq = malloc((size_t)M * (K / 32) * sizeof(sail_q8a));
+        for (int m = 0; m < M; m++) g_ref->quantize_q8a(q->Aq + (size_t)m * (K / 32), q->A + (size_t)m * q->lda, K);
+    }
+}
+
+static void qcase_free(qcase *q) {
+    free(q->a_base); free(q->w_base); free(q->Wf); free(q->bias);
+    free(q->C0); free(q->C); free(q->R); free(q->Aq);
+}
+
+/* Run one table's kernel for the case into C. */
+static void run_kernel(const sail_kernel_table *t, const qcase *q, float *C) {
+    const float *bias = q->has_bias ? q->bias : NULL;
+    if (q->type == SAIL_WT_Q8_0)
+        t->gemm_q8_0(q->M, q->N, q->K, q->Aq, q->K / 32, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
+    else if (q->type == SAIL_WT_F16)
+        t->gemm_f16(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
+    else
+        t->gemm_bf16(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
+}
+
+static double base_of(const qcase *q, int m, int n) {
+    return (q->beta ? q->C0[(size_t)m * q->ldc + n] : 0.0) + (q->has_bias ? q->bias[n] : 0.0);
+}
+
+/* Exact q8_0 result from the quantised activations, and the rounding bound. */
+static double q8_exact(const qcase *q, int m, int n, double *bound) {
+    const sail_q8a *a = q->Aq + (size_t)m * (q->K / 32);
+    const unsigned char *w = q->W + (size_t)n * q->ldw;
+    double base = base_of(q, m, n), s = base, mag = fabs(base);
+    int nb = q->K / 32;
+    for (int b = 0; b < nb; b++, w += 34) {
+        uint16_t d16;
+        memcpy(&d16, w, 2);
+        float scale = a[b].d * sail_f16_to_f32(d16);
+        long dot = 0, adot = 0;
+        for (int j = 0; j < 32; j++) {
+            dot += (long)(int8_t)w[2 + j] * a[b].q[j];
+            adot += labs((long)(int8_t)w[2 + j] * a[b].q[j]);
+        }
+        s += (double)dot * scale;
+        mag += (double)adot * fabs(scale);
+    }
+    *bound = (nb + 5) * 2.0 * ldexp(1.0, -24) * mag;
+    return s;
+}
+
+/* got (the case's C) against: ref (R) when vs == 0; double on widened
+ * weights when vs == 1; exact q8_0 when vs == 2; q8_0 vs unquantised A
+ * when vs == 3. Padding columns must hold C0. */
+static void compare(cmp *c, const qcase *q, const float *got, int vs) {
+    char ctx[96];
+    snprintf(ctx, sizeof ctx, "M=%d N=%d K=%d beta=%d bias=%d", q->M, q->N, q->K, q->beta, q->has_bias);
+    double tol16 = 1e-6 * (q->K + 1);
+    for (int m = 0; m < q->M; m++)
+        for (int n = 0; n < q->ldc; n++) {
+            size_t i = (size_t)m * q->ldc + n;
+            if (n >= q->N) {
+                cmp_one(c, ctx, i, got[i], q->C0[i], 0);
+                continue;
+            }
+            double want, tol, qb = 0;
+            if (q->type == SAIL_WT_Q8_0 && (vs == 0 || vs == 2)) {
+                double exact = q8_exact(q, m, n, &qb);
+                want = vs == 0 ? q->R[i] : exact;
+                tol = vs == 0 ? 2 * qb : qb;
+            } else if (vs == 0) {
+                want = q->R[i];
+                tol = tol16;
+            } else {
+                want = base_of(q, m, n);
+                double wsum = 0;
+                const float *a = q->A + (size_t)m * q->lda, *w = q->Wf + (size_t)n * q->K;
+                for (int k = 0; k < q->K; k++) want += (double)a[k] * w[k];
+                if (q->type != SAIL_WT_Q8_0) tol = tol16;
+                else {
+                    const sail_q8a *aq = q->Aq + (size_t)m * (q->K / 32);
+                    for (int k = 0; k < q->K; k++) wsum += fabs(w[k]) * aq[k / 32].d * 0.5001;
+                    q8_exact(q, m, n, &qb);
+                    tol = wsum + qb;
+                }
+            }
+            cmp_one(c, ctx, i, got[i], want, tol);
+        }
+}
+
+static const char *type_name(sail_wtype t) {
+    return t == SAIL_WT_F16 ? "f16" : t == SAIL_WT_BF16 ? "bf16" : "q8_0";
+}
+
+/* --------------------------------------------------------------- sweeps -- */
+
+/* M up to 64 takes the SIMD f16/bf16 path without packing, above it the
+ * packed one; 100 rows of K >= 800 span two L2 slices of A. */
+static const int MN[][2] = {{1, 1}, {1, 17}, {2, 33}, {3, 16}, {5, 7}, {7, 130}, {13, 5},
+                            {6, 16}, {17, 48}, {40, 530}, {70, 20}, {100, 33}};
+#define N_MN (int)(sizeof MN / sizeof MN[0])
+static const int K16[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 127, 385, 800};
+static const int K8[] = {32, 64, 96, 160, 416, 1024};
+
+/* Every (M, N) with every K of the type; `vs` as in compare(). */
+static void sweep(cmp *c, const sail_kernel_table *t, sail_wtype type, int vs) {
+    const int *ks = type == SAIL_WT_Q8_0 ? K8 : K16;
+    int nk = type == SAIL_WT_Q8_0 ? (int)(sizeof K8 / sizeof *K8) : (int)(sizeof K16 / sizeof *K16);
+    int v = 0;
+    for (int i = 0; i < N_MN; i++)
+        for (int k = 0; k < nk; k++) {
+            if ((long)MN[i][0] * MN[i][1] * ks[k] > 3000000) continue;
+            qcase q;
+            qcase_init(&q, type, MN[i][0], MN[i][1], ks[k], v++ & 3);
+            run_kernel(t, &q, q.C);
+            if (vs == 0) run_kernel(g_ref, &q, q.R);
+            compare(c, &q, q.C, vs);
+            qcase_free(&q);
+        }
+    if (type == SAIL_WT_Q8_0) { /* more rows than one L2 slice of A */
+        qcase q;
+        qcase_init(&q, type, 230, 3, 1024, 3);
+        run_kernel(t, &q, q.C);
+        if (vs == 0) run_kernel(g_ref, &q, q.R);
+        compare(c, &q, q.C, vs);
+        qcase_free(&q);
+    }
+}
+
+static const sail_wtype TYPES[3] = {SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0};
+
+static void test_refs(void) {
+    for (int i = 0; i < 3; i++) {
+        cmp c = {0};
+        sweep(&c, g_ref, TYPES[i], 1);
+        CHECK(cmp_done(&c), "gemm_%s ref vs double on the dequantised weights%s (max err %.2g)",
+              type_name(TYPES[i]), TYPES[i] == SAIL_WT_Q8_0 ? ", within the activation rounding bound" : "",
+              c.max_err);
+    }
+    cmp c = {0};
+    sweep(&c, g_ref, SAIL_WT_Q8_0, 2);
+    CHECK(cmp_done(&c), "gemm_q8_0 ref vs exact integer block dots (max err %.2g)", c.max_err);
+}
+
+static void test_simd(const sail_kernel_table *t) {
+    for (int i = 0; i < 3; i++) {
+        cmp c = {0};
+        sweep(&c, t, TYPES[i], 0);
+        CHECK(cmp_done(&c), "gemm_%s %s vs ref: all sizes, odd strides, bias, beta (max err %.2g)",
+              type_name(TYPES[i]), t->name, c.max_err);
+    }
+    cmp c = {0};
+    sweep(&c, t, SAIL_WT_Q8_0, 2);
+    CHECK(cmp_done(&c), "gemm_q8_0 %s vs exact integer block dots (max err %.2g)", t->name, c.max_err);
+}
+
+/* A kernel that skips the last weight block (or row of K) must be caught:
+ * the checks can fail. */
+static void test_sensitivity(const sail_kernel_table *t) {
+    qcase q;
+    qcase_init(&q, SAIL_WT_Q8_0, 5, 7, 96, 0);
+    t->gemm_q8_0(q.M, q.N, 64, q.Aq, 3, q.W, q.ldw, NULL, 0.0f, q.C, q.ldc);
+    cmp c = {0};
+    compare(&c, &q, q.C, 3);
+    printf("# (the next check expects the mismatches above)\n");
+    CHECK(c.n_bad > 0, "a q8_0 kernel that drops a block fails the bound (%d mismatches)", c.n_bad);
+    qcase_free(&q);
+}
+
+/* ------------------------------------------------------------- quantiser -- */
+
+static void test_quantize(const sail_kernel_table *t) {
+    enum { NB = 300 };
+    float *x = malloc(NB * 32 * sizeof(float));
+    sail_q8a *a = malloc(NB * sizeof *a), *r = malloc(NB * sizeof *r);
+    for (int i = 0; i < NB * 32; i++) x[i] = frand() * (float)(1 << (i / 32 % 20)) * 1e-3f;
+    memset(x, 0, 32 * sizeof(float)); /* scale 0 */
+    x[32] = 127.0f;                   /* d = 1: the others are ties k + 0.5 */
+    for (int j = 1; j < 32; j++) x[32 + j] = (float)(j - 16) + 0.5f;
+    x[64 + 3] = NAN; x[96 + 5] = INFINITY; x[128 + 7] = -INFINITY;
+    x[160 + 1] = -0.0f; x[192 + 2] = 3e38f; x[224 + 4] = 1e-40f;
+    g_ref->quantize_q8a(r, x, NB * 32);
+    if (t == g_ref) {
+        int ok = 1;
+        for (int b = 0; b < NB; b++)
+            for (int j = 0; j < 32; j++) {
+                float v = x[b * 32 + j];
+                ok &= r[b].q[j] != -128;
+                if (b >= 5) ok &= fabs(v - r[b].d * r[b].q[j]) <= r[b].d * 0.5001;
+            }
+        for (int j = 1; j < 32; j++) ok &= r[1].q[j] == (int)rint(x[32 + j]); /* ties to even */
+        CHECK(ok, "quantize_q8a ref: |x - d q| <= d / 2, ties to even, q never -128");
+    } else {
+        t->quantize_q8a(a, x, NB * 32);
+        int same = 1;
+        for (int b = 0; b < NB; b++) {
+            uint32_t da, dr;
+            memcpy(&da, &a[b].d, 4);
+            memcpy(&dr, &r[b].d, 4);
+            if (da != dr || memcmp(a[b].q, r[b].q, 32)) {
+                if (same) printf("#   block %d differs: d %g vs %g\n", b, a[b].d, r[b].d);
+                same = 0;
+            }
+        }
+        CHECK(same, "quantize_q8a %s bit-identical with ref (ties, NaN, inf, zero blocks)", t->name);
+    }
+    free(x); free(a); free(r);
+}
+
+/* ------------------------------------------------------------ threaded -- */
+
+static void test_pool(sail_pool *pool, int threads) {
+    static const int shapes[][3] = {{1, 512, 256}, {16, 768, 256}, {16, 1024, 256}, {17, 256, 1024},
+                                    {200, 96, 160}, {3, 1000, 64}, {65, 65, 96}, {2, 5, 32}};
+    for (int i = 0; i < 3; i++) {
+        cmp c = {0};
+        for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
+            qcase q;
+            qcase_init(&q, TYPES[i], shapes[s][0], shapes[s][1], shapes[s][2], s & 3);
+            sail_wmat W = {q.W, q.ldw, q.type};
+            size_t need = sail_gemm_w_scratch(&W, q.M, q.K);
+            void *scratch = need ? aligned_alloc(64, (need + 63) / 64 * 64) : NULL;
+            sail_gemm_w(pool, q.M, q.N, q.K, q.A, q.lda, &W, q.has_bias ? q.bias : NULL,
+                        (float)q.beta, q.C, q.ldc, scratch);
+            run_kernel(g_ref, &q, q.R);
+            compare(&c, &q, q.C, 0);
+            free(scratch);
+            qcase_free(&q);
+        }
+        CHECK(cmp_done(&c), "sail_gemm_w %s on %d threads (%s) vs ref (max err %.2g)",
+              type_name(TYPES[i]), threads, sail_kernels_isa(), c.max_err);
+    }
+}
+
+int main(void) {
+    g_ref = sail_kernels_for(SAIL_ISA_REF);
+    test_quantize(g_ref);
+    test_refs();
+    test_sensitivity(g_ref);
+    for (int isa = SAIL_ISA_AVX2; isa <= SAIL_ISA_AVX512; isa++) {
+        const sail_kernel_table *t = sail_kernels_for((sail_isa)isa);
+        if (!t) {
+            SKIP("%s: not available on this CPU or build", isa == SAIL_ISA_AVX2 ? "avx2" : "avx512");
+            continue;
+        }
+        test_quantize(t);
+        test_simd(t);
+    }
+    for (int n = 1; n <= 3; n++) {
+        sail_pool *pool = sail_pool_new(n);
+        test_pool(pool, n);
+        sail_pool_free(pool);
+    }
+    sail_kernels_release();
+    return test_done();
+}
