@@ -1,6 +1,20 @@
-/* gemm_avx2.c: single-threaded SGEMM for AVX2+FMA, the same GotoBLAS/BLIS
- * structure as gemm_avx512.c (see there) with a 6x16 microkernel: 12 ymm
- * accumulators, two B vectors and one broadcast fill 15 of 16 registers. */
+/* gemm_avx2.c: single-threaded SGEMM for AVX2+FMA, tuned on Zen 3 (32 KB
+ * L1d, 512 KB L2 per core, shared L3).
+ *
+ * Packed path, BLIS loop order: NC columns of op(B) -> a KC-deep slice ->
+ * pack that B block into NR-wide k-major panels (kept in L3) -> MC rows of A
+ * -> pack them into MR-row strips, k-interleaved (kept in L2) -> for each B
+ * panel (16 KB, stays in L1 while it meets every strip) -> for each strip:
+ * the 6x16 microkernel, 12 ymm accumulators, two B vectors and one broadcast
+ * filling 15 of 16 registers. When all of M is one MC block each B panel is
+ * used once, so it is packed just before use into a buffer that stays in L1.
+ *
+ * Few rows with B transposed (a Linear layer on a short sentence): packing B
+ * would cost about as much as the product, so a dot-product kernel reads the
+ * rows of A and B where they are, 3 rows x 4 columns of C per tile.
+ *
+ * Edges: partial strips and panels are zero-padded when packed, and the
+ * microkernel stores a partial tile through a scratch tile. */
 #include "kernels_impl.h"
 #include "common.h"
 #include "transpose8.h"
@@ -8,16 +22,39 @@
 #include <immintrin.h>
 #include <string.h>
 
+#ifndef MR
 #define MR 6
+#endif
 #define NR 16
-#define KC 384
-#define NC 512
+#ifndef KC
+#define KC 256 /* B panel KC x NR = 16 KB: half of L1 */
+#endif
+#ifndef MC
+#define MC 144 /* A block MC x KC = 144 KB: well inside L2 */
+#endif
+#ifndef NC
+#define NC 2048 /* B block KC x NC = 2 MB: L3 */
+#endif
+#ifndef DOT_MAX_M
+#define DOT_MAX_M 24 /* the dot path up to this many rows (bench_gemm) */
+#endif
+#ifndef DOT_KC
+#define DOT_KC 1024 /* dot path K slice: A (<= DOT_MAX_M rows) x DOT_KC in L2 */
+#endif
 
-/* Lanes [0, n) set, for vmaskmov on partial panels. */
+/* Lanes [0, n) set, for masked loads of partial vectors. */
 static inline __m256i lanes(int n) {
     static const int32_t bits[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
     return _mm256_loadu_si256((const __m256i *)(bits + 8 - SAIL_MAX(0, SAIL_MIN(n, 8))));
 }
+
+/* K cut into near-equal slices no deeper than kmax: depth of each. */
+static int k_slice(int K, int kmax) {
+    int n = (K + kmax - 1) / kmax;
+    return (K + n - 1) / n;
+}
+
+/* ------------------------------------------------------------- packing -- */
 
 /* One NR panel from B (N, K) rows 0..nr, depth kc: dst (kc, NR). */
 static void pack_bt_panel(const float *B, int ldb, int nr, int kc, float *dst) {
@@ -37,6 +74,14 @@ static void pack_bt_panel(const float *B, int ldb, int nr, int kc, float *dst) {
 
 /* One NR panel from B (K, N) columns 0..nr, depth kc: dst (kc, NR). */
 static void pack_bn_panel(const float *B, int ldb, int nr, int kc, float *dst) {
+    if (nr == NR) {
+        for (int k = 0; k < kc; k++) {
+            const float *b = B + (size_t)k * ldb;
+            _mm256_store_ps(dst + (size_t)k * NR, _mm256_loadu_ps(b));
+            _mm256_store_ps(dst + (size_t)k * NR + 8, _mm256_loadu_ps(b + 8));
+        }
+        return;
+    }
     __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
     for (int k = 0; k < kc; k++) {
         const float *b = B + (size_t)k * ldb;
@@ -45,47 +90,248 @@ static void pack_bn_panel(const float *B, int ldb, int nr, int kc, float *dst) {
     }
 }
 
-/* C(mr, nr) (+)= Ap(MR, kc) * Bp(kc, NR) [+ bias]. accum: add to C. */
+static void pack_b_panel(const float *B, int ldb, int b_trans, int nr, int kc, float *dst) {
+    if (b_trans) pack_bt_panel(B, ldb, nr, kc, dst);
+    else pack_bn_panel(B, ldb, nr, kc, dst);
+}
+
+/* Rows 0..mr of A (mr <= MR), depth kc, into dst (kc, MR): row i of step k
+ * at dst[k * MR + i], rows mr..MR zero. Full strips go 8 k at a time through
+ * an 8x8 register transpose whose 8-wide rows are stored MR apart, in order,
+ * so each store's two spare lanes are overwritten by the next; the last one
+ * spills two floats past this 8-step group (the buffer has room for it). */
+static void pack_a_strip(const float *A, int lda, int mr, int kc, float *dst) {
+    int k = 0;
+    if (mr == MR) {
+        for (; k + 8 <= kc; k += 8) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = i < MR ? _mm256_loadu_ps(A + (size_t)i * lda + k) : _mm256_setzero_ps();
+            transpose8_regs(r);
+            for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + (size_t)(k + i) * MR, r[i]);
+        }
+    }
+    for (; k < kc; k++)
+        for (int i = 0; i < MR; i++) dst[(size_t)k * MR + i] = i < mr ? A[(size_t)i * lda + k] : 0.0f;
+}
+
+/* ---------------------------------------------------------- microkernel -- */
+
+/* C(mr, nr) (+)= Ap(kc, MR)^T-strip * Bp(kc, NR) [+ bias]. accum: add to C. */
 static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict Bp,
                         float *C, int ldc, int mr, int nr, int accum, const float *bias) {
     __m256 c[MR][2];
 #pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm256_setzero_ps();
+    for (int i = 0; i < MR; i++) {
+        c[i][0] = c[i][1] = _mm256_setzero_ps();
+        _mm_prefetch((const char *)(C + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(C + (size_t)i * ldc + NR - 1), _MM_HINT_T0);
+    }
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
-        Bp += NR;
 #pragma GCC unroll 6
         for (int i = 0; i < MR; i++) {
-            __m256 a = _mm256_broadcast_ss(Ap + i * KC + k);
+            __m256 a = _mm256_broadcast_ss(Ap + i);
             c[i][0] = _mm256_fmadd_ps(a, b0, c[i][0]);
             c[i][1] = _mm256_fmadd_ps(a, b1, c[i][1]);
         }
+        Ap += MR;
+        Bp += NR;
     }
-    __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
-    __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
-    if (bias) {
-        bias0 = _mm256_maskload_ps(bias, m0);
-        bias1 = _mm256_maskload_ps(bias + 8, m1);
+    if (mr == MR && nr == NR) {
+        __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
+        if (bias) {
+            bias0 = _mm256_loadu_ps(bias);
+            bias1 = _mm256_loadu_ps(bias + 8);
+        }
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            float *row = C + (size_t)i * ldc;
+            __m256 v0 = _mm256_add_ps(c[i][0], bias0), v1 = _mm256_add_ps(c[i][1], bias1);
+            if (accum) {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(row));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(row + 8));
+            }
+            _mm256_storeu_ps(row, v0);
+            _mm256_storeu_ps(row + 8, v1);
+        }
+        return;
     }
+    /* Partial tile: a scratch copy, then only the mr x nr part (AMD's masked
+     * stores are slow, and edges are rare). */
+    float t[MR][NR];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++) {
-        if (i >= mr) break;
+        _mm256_storeu_ps(t[i], c[i][0]);
+        _mm256_storeu_ps(t[i] + 8, c[i][1]);
+    }
+    for (int i = 0; i < mr; i++) {
         float *row = C + (size_t)i * ldc;
-        __m256 v0 = _mm256_add_ps(c[i][0], bias0), v1 = _mm256_add_ps(c[i][1], bias1);
-        if (accum) {
-            v0 = _mm256_add_ps(v0, _mm256_maskload_ps(row, m0));
-            v1 = _mm256_add_ps(v1, _mm256_maskload_ps(row + 8, m1));
+        for (int j = 0; j < nr; j++) {
+            float v = t[i][j] + (bias ? bias[j] : 0.0f);
+            row[j] = accum ? row[j] + v : v;
         }
-        _mm256_maskstore_ps(row, m0, v0);
-        _mm256_maskstore_ps(row + 8, m1, v1);
     }
 }
 
-#define MICROKERNEL kernel_6x16
-#include "gemm_driver.h"
+/* ------------------------------------------------------- packed path -- */
+
+static void gemm_packed(int M, int N, int K, const float *A, int lda, const float *B,
+                        int ldb, int b_trans, const float *bias, float beta, float *C,
+                        int ldc) {
+    /* (NC/NR, KC, NR) B block, then (MC/MR, KC, MR) A block + spill room. */
+    float *buf = sail_gemm_pack_buffer((size_t)KC * NC + (size_t)MC * KC + 16);
+    if (!buf) { /* out of memory: still give the right answer */
+        sail_gemm_ref(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
+        return;
+    }
+    float *Bp = buf, *Ap = buf + (size_t)KC * NC;
+    int kstep = k_slice(K, KC);
+    int one_block = M <= MC; /* B panels used once: pack each just before */
+    for (int jc = 0; jc < N; jc += NC) {
+        int nc = SAIL_MIN(NC, N - jc);
+        for (int pc = 0; pc < K; pc += kstep) {
+            int kc = SAIL_MIN(kstep, K - pc);
+            const float *Bblk = b_trans ? B + (size_t)jc * ldb + pc : B + (size_t)pc * ldb + jc;
+            size_t bstep = b_trans ? (size_t)ldb : 1; /* to the next column of op(B) */
+            int accum = pc > 0 || beta != 0.0f;
+            const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
+            if (!one_block)
+                for (int j = 0; j < nc; j += NR)
+                    pack_b_panel(Bblk + j * bstep, ldb, b_trans, SAIL_MIN(NR, nc - j), kc,
+                                 Bp + (size_t)j * kc);
+            for (int ic = 0; ic < M; ic += MC) {
+                int mc = SAIL_MIN(MC, M - ic);
+                for (int i = 0; i < mc; i += MR)
+                    pack_a_strip(A + (size_t)(ic + i) * lda + pc, lda, SAIL_MIN(MR, mc - i), kc,
+                                 Ap + (size_t)i * kc);
+                for (int j = 0; j < nc; j += NR) {
+                    int nr = SAIL_MIN(NR, nc - j);
+                    const float *bp = Bp + (size_t)j * kc;
+                    if (one_block) {
+                        pack_b_panel(Bblk + j * bstep, ldb, b_trans, nr, kc, Bp);
+                        bp = Bp;
+                    }
+                    float *Cblk = C + (size_t)ic * ldc + jc + j;
+                    for (int i = 0; i < mc; i += MR)
+                        kernel_6x16(kc, Ap + (size_t)i * kc, bp, Cblk + (size_t)i * ldc, ldc,
+                                    SAIL_MIN(MR, mc - i), nr, accum,
+                                    bias_blk ? bias_blk + j : NULL);
+                }
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------ dot-product path -- */
+
+/* Sum of each of four vectors: {sum v0, sum v1, sum v2, sum v3}. */
+static inline __m128 hsum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+/* C(R, S) (+)= A(R, kc) B(S, kc)^T [+ bias], R <= 3 rows of A, S <= 4 rows
+ * of B, all read in place; inlined with constant R and S. */
+static inline __attribute__((always_inline)) void
+dot_tile(int R, int S, int kc, const float *A, int lda, const float *B, int ldb, float *C,
+         int ldc, int accum, const float *bias, const float *pf, int pf_rows) {
+    __m256 acc[3][4];
+    #pragma GCC unroll 4
+    for (int r = 0; r < 3; r++)
+        #pragma GCC unroll 4
+        for (int s = 0; s < 4; s++) acc[r][s] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= kc; k += 8) {
+        if (pf && !(k & 15))
+            for (int p = 0; p < pf_rows; p++)
+                _mm_prefetch((const char *)(pf + (size_t)p * ldb + k), _MM_HINT_T0);
+        __m256 a[3];
+        #pragma GCC unroll 4
+        for (int r = 0; r < R; r++) a[r] = _mm256_loadu_ps(A + (size_t)r * lda + k);
+        #pragma GCC unroll 4
+        for (int s = 0; s < S; s++) {
+            __m256 b = _mm256_loadu_ps(B + (size_t)s * ldb + k);
+            #pragma GCC unroll 4
+            for (int r = 0; r < R; r++) acc[r][s] = _mm256_fmadd_ps(a[r], b, acc[r][s]);
+        }
+    }
+    if (k < kc) {
+        __m256i m = lanes(kc - k);
+        __m256 a[3];
+        #pragma GCC unroll 4
+        for (int r = 0; r < R; r++) a[r] = _mm256_maskload_ps(A + (size_t)r * lda + k, m);
+        #pragma GCC unroll 4
+        for (int s = 0; s < S; s++) {
+            __m256 b = _mm256_maskload_ps(B + (size_t)s * ldb + k, m);
+            #pragma GCC unroll 4
+            for (int r = 0; r < R; r++) acc[r][s] = _mm256_fmadd_ps(a[r], b, acc[r][s]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        __m128 v = hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+        float *row = C + (size_t)r * ldc;
+        if (S == 4) {
+            if (bias) v = _mm_add_ps(v, _mm_loadu_ps(bias));
+            if (accum) v = _mm_add_ps(v, _mm_loadu_ps(row));
+            _mm_storeu_ps(row, v);
+        } else {
+            float t[4];
+            _mm_storeu_ps(t, v);
+            #pragma GCC unroll 4
+            for (int s = 0; s < S; s++) {
+                float x = t[s] + (bias ? bias[s] : 0.0f);
+                row[s] = accum ? row[s] + x : x;
+            }
+        }
+    }
+}
+
+#define DOT_CASE(r, s) \
+    case (r) * 4 + (s) - 5: dot_tile(r, s, kc, A, lda, B, ldb, C, ldc, accum, bias, pf, pf_rows); break;
+
+static void dot_tile_any(int R, int S, int kc, const float *A, int lda, const float *B,
+                         int ldb, float *C, int ldc, int accum, const float *bias,
+                         const float *pf, int pf_rows) {
+    switch (R * 4 + S - 5) {
+        DOT_CASE(1, 1) DOT_CASE(1, 2) DOT_CASE(1, 3) DOT_CASE(1, 4)
+        DOT_CASE(2, 1) DOT_CASE(2, 2) DOT_CASE(2, 3) DOT_CASE(2, 4)
+        DOT_CASE(3, 1) DOT_CASE(3, 2) DOT_CASE(3, 3) DOT_CASE(3, 4)
+    }
+}
+
+/* C = A B^T for few rows: K in slices of DOT_KC so that the A slice stays in
+ * L1 while every 4 rows of B stream past it once. */
+static void gemm_dot(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                     const float *bias, float beta, float *C, int ldc) {
+    int kstep = k_slice(K, DOT_KC);
+    for (int pc = 0; pc < K; pc += kstep) {
+        int kc = SAIL_MIN(kstep, K - pc);
+        int accum = pc > 0 || beta != 0.0f;
+        int tiles = (M + 2) / 3;
+        for (int n = 0; n < N; n += 4) {
+            int s = SAIL_MIN(4, N - n);
+            const float *bias_n = pc == 0 && bias ? bias + n : NULL;
+            /* The next 4 rows of B, prefetched a few rows per tile so that
+             * memory streams while this group computes. */
+            int next = SAIL_MIN(4, N - n - 4);
+            for (int m = 0, t = 0; m < M; m += 3, t++) {
+                int r0 = next * t / tiles, r1 = next * (t + 1) / tiles;
+                const float *pf = r1 > r0 ? B + (size_t)(n + 4 + r0) * ldb + pc : NULL;
+                dot_tile_any(SAIL_MIN(3, M - m), s, kc, A + (size_t)m * lda + pc, lda,
+                             B + (size_t)n * ldb + pc, ldb, C + (size_t)m * ldc + n, ldc, accum,
+                             bias_n, pf, r1 - r0);
+            }
+        }
+    }
+}
 
 void sail_gemm_avx2(int M, int N, int K, const float *A, int lda, const float *B,
                     int ldb, int b_trans, const float *bias, float beta, float *C,
                     int ldc) {
-    gemm_blocked(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
+    if (K <= 0) sail_gemm_ref(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
+    else if (b_trans && M <= DOT_MAX_M) gemm_dot(M, N, K, A, lda, B, ldb, bias, beta, C, ldc);
+    else gemm_packed(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
 }
