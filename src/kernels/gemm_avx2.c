@@ -72,27 +72,32 @@ static void pack_bt_panel(const float *B, int ldb, int nr, int kc, float *dst) {
     }
 }
 
-/* One NR panel from B (K, N) columns 0..nr, depth kc: dst (kc, NR). */
-static void pack_bn_panel(const float *B, int ldb, int nr, int kc, float *dst) {
-    if (nr == NR) {
-        for (int k = 0; k < kc; k++) {
-            const float *b = B + (size_t)k * ldb;
-            _mm256_store_ps(dst + (size_t)k * NR, _mm256_loadu_ps(b));
-            _mm256_store_ps(dst + (size_t)k * NR + 8, _mm256_loadu_ps(b + 8));
+/* A (kc, nc) block of B (K, N) into NR panels, panel j / NR at dst + j * kc
+ * holding (kc, NR), zero-padded past nc. Eight rows at a time, each read
+ * left to right: reading one panel's 64 bytes per row down a column would
+ * touch a new page per row and defeat the prefetchers. */
+static void pack_bn_block(const float *B, int ldb, int nc, int kc, float *dst) {
+    int n16 = nc & ~(NR - 1);
+    __m256i m0 = lanes(nc - n16), m1 = lanes(nc - n16 - 8);
+    for (int k0 = 0; k0 < kc; k0 += 8) {
+        int k1 = SAIL_MIN(kc, k0 + 8);
+        for (int j = 0; j < n16; j += NR) {
+            float *d = dst + (size_t)j * kc;
+            for (int k = k0; k < k1; k++) {
+                const float *b = B + (size_t)k * ldb + j;
+                _mm256_store_ps(d + (size_t)k * NR, _mm256_loadu_ps(b));
+                _mm256_store_ps(d + (size_t)k * NR + 8, _mm256_loadu_ps(b + 8));
+            }
         }
-        return;
+        if (n16 < nc) {
+            float *d = dst + (size_t)n16 * kc;
+            for (int k = k0; k < k1; k++) {
+                const float *b = B + (size_t)k * ldb + n16;
+                _mm256_store_ps(d + (size_t)k * NR, _mm256_maskload_ps(b, m0));
+                _mm256_store_ps(d + (size_t)k * NR + 8, _mm256_maskload_ps(b + 8, m1));
+            }
+        }
     }
-    __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
-    for (int k = 0; k < kc; k++) {
-        const float *b = B + (size_t)k * ldb;
-        _mm256_store_ps(dst + (size_t)k * NR, _mm256_maskload_ps(b, m0));
-        _mm256_store_ps(dst + (size_t)k * NR + 8, _mm256_maskload_ps(b + 8, m1));
-    }
-}
-
-static void pack_b_panel(const float *B, int ldb, int b_trans, int nr, int kc, float *dst) {
-    if (b_trans) pack_bt_panel(B, ldb, nr, kc, dst);
-    else pack_bn_panel(B, ldb, nr, kc, dst);
 }
 
 /* Rows 0..mr of A (mr <= MR), depth kc, into dst (kc, MR): row i of step k
@@ -119,13 +124,22 @@ static void pack_a_strip(const float *A, int lda, int mr, int kc, float *dst) {
 
 /* C(mr, nr) (+)= Ap(kc, MR)^T-strip * Bp(kc, NR) [+ bias]. accum: add to C. */
 static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict Bp,
-                        float *C, int ldc, int mr, int nr, int accum, const float *bias) {
+                        float *C, int ldc, int mr, int nr, int accum, const float *bias,
+                        const float *Cnext, int mr_next) {
     __m256 c[MR][2];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++) {
         c[i][0] = c[i][1] = _mm256_setzero_ps();
-        _mm_prefetch((const char *)(C + (size_t)i * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(C + (size_t)i * ldc + NR - 1), _MM_HINT_T0);
+        /* This tile's rows of C now, the next tile's (mr_next rows at Cnext)
+         * into L2 for later: C is often far from L1, a page per row. */
+        if (i < mr) {
+            _mm_prefetch((const char *)(C + (size_t)i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(C + (size_t)i * ldc + nr - 1), _MM_HINT_T0);
+        }
+        if (i < mr_next) {
+            _mm_prefetch((const char *)(Cnext + (size_t)i * ldc), _MM_HINT_T1);
+            _mm_prefetch((const char *)(Cnext + (size_t)i * ldc + nr - 1), _MM_HINT_T1);
+        }
     }
 #pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
@@ -177,6 +191,15 @@ static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict 
 
 /* ------------------------------------------------------- packed path -- */
 
+/* Rows [r0, r1) of n floats, ld apart, towards L1. The strips of a panel
+ * each fetch their share of what the next panel will read (its packed
+ * lines, or when packing by panel its rows of B), so that it streams in
+ * while this one computes instead of stalling the first strip. */
+static inline void prefetch_rows(const float *p, size_t ld, int n, int r0, int r1) {
+    for (int r = r0; r < r1; r++)
+        for (int l = 0; l < n; l += 16) _mm_prefetch((const char *)(p + r * ld + l), _MM_HINT_T0);
+}
+
 static void gemm_packed(int M, int N, int K, const float *A, int lda, const float *B,
                         int ldb, int b_trans, const float *bias, float beta, float *C,
                         int ldc) {
@@ -188,19 +211,22 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const floa
     }
     float *Bp = buf, *Ap = buf + (size_t)KC * NC;
     int kstep = k_slice(K, KC);
-    int one_block = M <= MC; /* B panels used once: pack each just before */
+    /* B transposed and all of M one MC block: each B panel meets the
+     * strips once, so it is packed just before, into a buffer that stays in
+     * L1. (B not transposed packs faster by rows, as a whole block.) */
+    int by_panel = b_trans && M <= MC;
     for (int jc = 0; jc < N; jc += NC) {
         int nc = SAIL_MIN(NC, N - jc);
         for (int pc = 0; pc < K; pc += kstep) {
             int kc = SAIL_MIN(kstep, K - pc);
             const float *Bblk = b_trans ? B + (size_t)jc * ldb + pc : B + (size_t)pc * ldb + jc;
-            size_t bstep = b_trans ? (size_t)ldb : 1; /* to the next column of op(B) */
             int accum = pc > 0 || beta != 0.0f;
             const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
-            if (!one_block)
+            if (!b_trans) pack_bn_block(Bblk, ldb, nc, kc, Bp);
+            else if (!by_panel)
                 for (int j = 0; j < nc; j += NR)
-                    pack_b_panel(Bblk + j * bstep, ldb, b_trans, SAIL_MIN(NR, nc - j), kc,
-                                 Bp + (size_t)j * kc);
+                    pack_bt_panel(Bblk + (size_t)j * ldb, ldb, SAIL_MIN(NR, nc - j), kc,
+                                  Bp + (size_t)j * kc);
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = SAIL_MIN(MC, M - ic);
                 for (int i = 0; i < mc; i += MR)
@@ -209,15 +235,25 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const floa
                 for (int j = 0; j < nc; j += NR) {
                     int nr = SAIL_MIN(NR, nc - j);
                     const float *bp = Bp + (size_t)j * kc;
-                    if (one_block) {
-                        pack_b_panel(Bblk + j * bstep, ldb, b_trans, nr, kc, Bp);
+                    if (by_panel) {
+                        pack_bt_panel(Bblk + (size_t)j * ldb, ldb, nr, kc, Bp);
                         bp = Bp;
                     }
                     float *Cblk = C + (size_t)ic * ldc + jc + j;
-                    for (int i = 0; i < mc; i += MR)
-                        kernel_6x16(kc, Ap + (size_t)i * kc, bp, Cblk + (size_t)i * ldc, ldc,
-                                    SAIL_MIN(MR, mc - i), nr, accum,
-                                    bias_blk ? bias_blk + j : NULL);
+                    int ns = (mc + MR - 1) / MR, nr_next = SAIL_MIN(NR, nc - j - NR);
+                    for (int i = 0, s = 0; i < mc; i += MR, s++) {
+                        if (nr_next > 0 && by_panel)
+                            prefetch_rows(Bblk + (size_t)(j + NR) * ldb, ldb, kc,
+                                          nr_next * s / ns, nr_next * (s + 1) / ns);
+                        else if (nr_next > 0)
+                            prefetch_rows(bp + (size_t)NR * kc, NR, NR, kc * s / ns,
+                                          kc * (s + 1) / ns);
+                        float *Ct = Cblk + (size_t)i * ldc;
+                        kernel_6x16(kc, Ap + (size_t)i * kc, bp, Ct, ldc, SAIL_MIN(MR, mc - i), nr,
+                                    accum, bias_blk ? bias_blk + j : NULL,
+                                    i + MR < mc ? Ct + (size_t)MR * ldc : Ct,
+                                    SAIL_MIN(MR, mc - i - MR));
+                    }
                 }
             }
         }
