@@ -35,9 +35,6 @@
 #ifndef NC
 #define NC 2048 /* B block KC x NC = 2 MB: L3 */
 #endif
-#ifndef DOT_MAX_M
-#define DOT_MAX_M 24 /* the dot path up to this many rows (bench_gemm) */
-#endif
 #ifndef DOT_KC
 #define DOT_KC 1024 /* dot path K slice: A (<= DOT_MAX_M rows) x DOT_KC in L2 */
 #endif
@@ -122,10 +119,13 @@ static void pack_a_strip(const float *A, int lda, int mr, int kc, float *dst) {
 
 /* ---------------------------------------------------------- microkernel -- */
 
-/* C(mr, nr) (+)= Ap(kc, MR)^T-strip * Bp(kc, NR) [+ bias]. accum: add to C. */
-static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict Bp,
-                        float *C, int ldc, int mr, int nr, int accum, const float *bias,
-                        const float *Cnext, int mr_next) {
+/* C(mr, nr) (+)= Ap(kc, MR) strip x Bp(kc, NR) panel [+ bias]; accum: add
+ * to C. NV B vectors per k: 2 for the 6x16 tile, 1 for a panel of at most 8
+ * columns (half the work on a narrow edge). Inlined with constant NV. */
+static inline __attribute__((always_inline)) void
+kernel_6xN(int NV, int kc, const float *restrict Ap, const float *restrict Bp, float *C,
+           int ldc, int mr, int nr, int accum, const float *bias, const float *Cnext,
+           int mr_next) {
     __m256 c[MR][2];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++) {
@@ -143,21 +143,21 @@ static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict 
     }
 #pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
-        __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
+        __m256 b0 = _mm256_load_ps(Bp), b1 = NV > 1 ? _mm256_load_ps(Bp + 8) : b0;
 #pragma GCC unroll 6
         for (int i = 0; i < MR; i++) {
             __m256 a = _mm256_broadcast_ss(Ap + i);
             c[i][0] = _mm256_fmadd_ps(a, b0, c[i][0]);
-            c[i][1] = _mm256_fmadd_ps(a, b1, c[i][1]);
+            if (NV > 1) c[i][1] = _mm256_fmadd_ps(a, b1, c[i][1]);
         }
         Ap += MR;
         Bp += NR;
     }
-    if (mr == MR && nr == NR) {
+    if (mr == MR && nr == 8 * NV) {
         __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
         if (bias) {
             bias0 = _mm256_loadu_ps(bias);
-            bias1 = _mm256_loadu_ps(bias + 8);
+            if (NV > 1) bias1 = _mm256_loadu_ps(bias + 8);
         }
 #pragma GCC unroll 6
         for (int i = 0; i < MR; i++) {
@@ -165,10 +165,10 @@ static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict 
             __m256 v0 = _mm256_add_ps(c[i][0], bias0), v1 = _mm256_add_ps(c[i][1], bias1);
             if (accum) {
                 v0 = _mm256_add_ps(v0, _mm256_loadu_ps(row));
-                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(row + 8));
+                if (NV > 1) v1 = _mm256_add_ps(v1, _mm256_loadu_ps(row + 8));
             }
             _mm256_storeu_ps(row, v0);
-            _mm256_storeu_ps(row + 8, v1);
+            if (NV > 1) _mm256_storeu_ps(row + 8, v1);
         }
         return;
     }
@@ -187,6 +187,18 @@ static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict 
             row[j] = accum ? row[j] + v : v;
         }
     }
+}
+
+static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict Bp,
+                        float *C, int ldc, int mr, int nr, int accum, const float *bias,
+                        const float *Cnext, int mr_next) {
+    kernel_6xN(2, kc, Ap, Bp, C, ldc, mr, nr, accum, bias, Cnext, mr_next);
+}
+
+static void kernel_6x8(int kc, const float *restrict Ap, const float *restrict Bp,
+                       float *C, int ldc, int mr, int nr, int accum, const float *bias,
+                       const float *Cnext, int mr_next) {
+    kernel_6xN(1, kc, Ap, Bp, C, ldc, mr, nr, accum, bias, Cnext, mr_next);
 }
 
 /* ------------------------------------------------------- packed path -- */
@@ -249,10 +261,10 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const floa
                             prefetch_rows(bp + (size_t)NR * kc, NR, NR, kc * s / ns,
                                           kc * (s + 1) / ns);
                         float *Ct = Cblk + (size_t)i * ldc;
-                        kernel_6x16(kc, Ap + (size_t)i * kc, bp, Ct, ldc, SAIL_MIN(MR, mc - i), nr,
-                                    accum, bias_blk ? bias_blk + j : NULL,
-                                    i + MR < mc ? Ct + (size_t)MR * ldc : Ct,
-                                    SAIL_MIN(MR, mc - i - MR));
+                        (nr > 8 ? kernel_6x16 : kernel_6x8)(
+                            kc, Ap + (size_t)i * kc, bp, Ct, ldc, SAIL_MIN(MR, mc - i), nr, accum,
+                            bias_blk ? bias_blk + j : NULL, i + MR < mc ? Ct + (size_t)MR * ldc : Ct,
+                            SAIL_MIN(MR, mc - i - MR));
                     }
                 }
             }
@@ -368,6 +380,9 @@ void sail_gemm_avx2(int M, int N, int K, const float *A, int lda, const float *B
                     int ldb, int b_trans, const float *bias, float beta, float *C,
                     int ldc) {
     if (K <= 0) sail_gemm_ref(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
-    else if (b_trans && M <= DOT_MAX_M) gemm_dot(M, N, K, A, lda, B, ldb, bias, beta, C, ldc);
+    /* The dot path wins while B is read (and would be packed) for few rows:
+     * bench_gemm --shape measures it ahead up to 32 rows, and to 64 when K
+     * is deep enough that packing B dominates. */
+    else if (b_trans && (M <= 32 || (M <= 64 && K >= 512))) gemm_dot(M, N, K, A, lda, B, ldb, bias, beta, C, ldc);
     else gemm_packed(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
 }
