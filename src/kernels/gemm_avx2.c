@@ -22,22 +22,14 @@
 #include <immintrin.h>
 #include <string.h>
 
-#ifndef MR
+/* Blocking (bench_gemm measures KC 192..384 and MC 72..288 within noise of
+ * each other; the loop order and prefetching are what count). */
 #define MR 6
-#endif
 #define NR 16
-#ifndef KC
-#define KC 256 /* B panel KC x NR = 16 KB: half of L1 */
-#endif
-#ifndef MC
-#define MC 144 /* A block MC x KC = 144 KB: well inside L2 */
-#endif
-#ifndef NC
-#define NC 2048 /* B block KC x NC = 2 MB: L3 */
-#endif
-#ifndef DOT_KC
-#define DOT_KC 1024 /* dot path K slice: A (<= DOT_MAX_M rows) x DOT_KC in L2 */
-#endif
+#define KC 256    /* B panel KC x NR = 16 KB: half of L1 */
+#define MC 144    /* A block MC x KC = 144 KB: well inside L2 */
+#define NC 2048   /* B block KC x NC = 2 MB: L3 */
+#define DOT_KC 1024 /* dot path K slice: A (<= 64 rows) x DOT_KC <= 256 KB, in L2 */
 
 /* Lanes [0, n) set, for masked loads of partial vectors. */
 static inline __m256i lanes(int n) {
@@ -203,19 +195,79 @@ static void kernel_6x8(int kc, const float *restrict Ap, const float *restrict B
 
 /* ------------------------------------------------------- packed path -- */
 
-/* Rows [r0, r1) of n floats, ld apart, towards L1. The strips of a panel
- * each fetch their share of what the next panel will read (its packed
- * lines, or when packing by panel its rows of B), so that it streams in
- * while this one computes instead of stalling the first strip. */
+/* Rows [r0, r1) of n floats, ld apart, towards L1. */
 static inline void prefetch_rows(const float *p, size_t ld, int n, int r0, int r1) {
     for (int r = r0; r < r1; r++)
         for (int l = 0; l < n; l += 16) _mm_prefetch((const char *)(p + r * ld + l), _MM_HINT_T0);
 }
 
+/* One kc-deep slice of C(mc, nc) (+)= A block x B block. */
+typedef struct slice {
+    int mc, nc, kc, accum;
+    const float *Ap;   /* (mc / MR, kc, MR) packed strips */
+    float *Bp;         /* (nc / NR, kc, NR) packed panels, or one panel (by_panel) */
+    const float *Bsrc; /* op(B) at this slice, for packing by panel: B (N, K) */
+    int ldb;
+    float *C;          /* (mc, nc) of ldc */
+    int ldc;
+    const float *bias; /* (nc) or NULL */
+} slice;
+
+static inline void tile(const slice *s, int i, int j, const float *bp, const float *Cnext,
+                        int mr_next) {
+    int mr = SAIL_MIN(MR, s->mc - i), nr = SAIL_MIN(NR, s->nc - j);
+    (nr > 8 ? kernel_6x16 : kernel_6x8)(s->kc, s->Ap + (size_t)i * s->kc, bp,
+                                        s->C + (size_t)i * s->ldc + j, s->ldc, mr, nr, s->accum,
+                                        s->bias ? s->bias + j : NULL, Cnext, mr_next);
+}
+
+/* Strips inside panels: each B panel stays in L1 while it meets every strip
+ * of the A block (from L2). The strips of a panel each prefetch their share
+ * of what the next panel will read (its packed lines, or by panel its rows
+ * of B), so that it streams in meanwhile instead of stalling the first
+ * strip. by_panel: B is packed a panel at a time into s->Bp just before. */
+static void sweep_panels(const slice *s, int by_panel) {
+    int kc = s->kc, ns = (s->mc + MR - 1) / MR;
+    for (int j = 0; j < s->nc; j += NR) {
+        const float *bp = s->Bp + (size_t)j * kc;
+        if (by_panel) {
+            pack_bt_panel(s->Bsrc + (size_t)j * s->ldb, s->ldb, SAIL_MIN(NR, s->nc - j), kc,
+                          s->Bp);
+            bp = s->Bp;
+        }
+        int nr_next = SAIL_MIN(NR, s->nc - j - NR);
+        for (int i = 0, t = 0; i < s->mc; i += MR, t++) {
+            if (nr_next > 0 && by_panel)
+                prefetch_rows(s->Bsrc + (size_t)(j + NR) * s->ldb, s->ldb, kc,
+                              nr_next * t / ns, nr_next * (t + 1) / ns);
+            else if (nr_next > 0)
+                prefetch_rows(bp + (size_t)NR * kc, NR, NR, kc * t / ns, kc * (t + 1) / ns);
+            float *Ct = s->C + (size_t)i * s->ldc + j;
+            int more = i + MR < s->mc;
+            tile(s, i, j, bp, more ? Ct + (size_t)MR * s->ldc : Ct,
+                 more ? SAIL_MIN(MR, s->mc - i - MR) : 0);
+        }
+    }
+}
+
+/* Panels inside strips, for a B block small enough to stay in L2 (short K
+ * or narrow N): each A strip stays in L1 while it meets every panel, and C
+ * is walked along its rows, which the hardware prefetchers follow; with
+ * strips inside, a K of 64 spent as much time on C as on the product. */
+static void sweep_strips(const slice *s) {
+    for (int i = 0; i < s->mc; i += MR) {
+        float *Crow = s->C + (size_t)i * s->ldc;
+        int mr = SAIL_MIN(MR, s->mc - i);
+        for (int j = 0; j < s->nc; j += NR)
+            tile(s, i, j, s->Bp + (size_t)j * s->kc, j + NR < s->nc ? Crow + j + NR : Crow + j,
+                 mr);
+    }
+}
+
 static void gemm_packed(int M, int N, int K, const float *A, int lda, const float *B,
                         int ldb, int b_trans, const float *bias, float beta, float *C,
                         int ldc) {
-    /* (NC/NR, KC, NR) B block, then (MC/MR, KC, MR) A block + spill room. */
+    /* (NC / NR, KC, NR) B block, then (MC / MR, KC, MR) A block + spill room. */
     float *buf = sail_gemm_pack_buffer((size_t)KC * NC + (size_t)MC * KC + 16);
     if (!buf) { /* out of memory: still give the right answer */
         sail_gemm_ref(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
@@ -223,50 +275,28 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const floa
     }
     float *Bp = buf, *Ap = buf + (size_t)KC * NC;
     int kstep = k_slice(K, KC);
-    /* B transposed and all of M one MC block: each B panel meets the
-     * strips once, so it is packed just before, into a buffer that stays in
-     * L1. (B not transposed packs faster by rows, as a whole block.) */
-    int by_panel = b_trans && M <= MC;
     for (int jc = 0; jc < N; jc += NC) {
-        int nc = SAIL_MIN(NC, N - jc);
         for (int pc = 0; pc < K; pc += kstep) {
-            int kc = SAIL_MIN(kstep, K - pc);
-            const float *Bblk = b_trans ? B + (size_t)jc * ldb + pc : B + (size_t)pc * ldb + jc;
-            int accum = pc > 0 || beta != 0.0f;
-            const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
-            if (!b_trans) pack_bn_block(Bblk, ldb, nc, kc, Bp);
+            slice s = {0, SAIL_MIN(NC, N - jc), SAIL_MIN(kstep, K - pc), pc > 0 || beta != 0.0f,
+                       Ap, Bp, b_trans ? B + (size_t)jc * ldb + pc : B + (size_t)pc * ldb + jc,
+                       ldb, NULL, ldc, pc == 0 && bias ? bias + jc : NULL};
+            int in_l2 = (size_t)s.kc * s.nc <= 65536; /* 256 KB */
+            /* B transposed and all of M one A block: each panel is used
+             * once, so it is packed just before, into a buffer in L1. */
+            int by_panel = b_trans && M <= MC && !in_l2;
+            if (!b_trans) pack_bn_block(s.Bsrc, ldb, s.nc, s.kc, Bp);
             else if (!by_panel)
-                for (int j = 0; j < nc; j += NR)
-                    pack_bt_panel(Bblk + (size_t)j * ldb, ldb, SAIL_MIN(NR, nc - j), kc,
-                                  Bp + (size_t)j * kc);
+                for (int j = 0; j < s.nc; j += NR)
+                    pack_bt_panel(s.Bsrc + (size_t)j * ldb, ldb, SAIL_MIN(NR, s.nc - j), s.kc,
+                                  Bp + (size_t)j * s.kc);
             for (int ic = 0; ic < M; ic += MC) {
-                int mc = SAIL_MIN(MC, M - ic);
-                for (int i = 0; i < mc; i += MR)
-                    pack_a_strip(A + (size_t)(ic + i) * lda + pc, lda, SAIL_MIN(MR, mc - i), kc,
-                                 Ap + (size_t)i * kc);
-                for (int j = 0; j < nc; j += NR) {
-                    int nr = SAIL_MIN(NR, nc - j);
-                    const float *bp = Bp + (size_t)j * kc;
-                    if (by_panel) {
-                        pack_bt_panel(Bblk + (size_t)j * ldb, ldb, nr, kc, Bp);
-                        bp = Bp;
-                    }
-                    float *Cblk = C + (size_t)ic * ldc + jc + j;
-                    int ns = (mc + MR - 1) / MR, nr_next = SAIL_MIN(NR, nc - j - NR);
-                    for (int i = 0, s = 0; i < mc; i += MR, s++) {
-                        if (nr_next > 0 && by_panel)
-                            prefetch_rows(Bblk + (size_t)(j + NR) * ldb, ldb, kc,
-                                          nr_next * s / ns, nr_next * (s + 1) / ns);
-                        else if (nr_next > 0)
-                            prefetch_rows(bp + (size_t)NR * kc, NR, NR, kc * s / ns,
-                                          kc * (s + 1) / ns);
-                        float *Ct = Cblk + (size_t)i * ldc;
-                        (nr > 8 ? kernel_6x16 : kernel_6x8)(
-                            kc, Ap + (size_t)i * kc, bp, Ct, ldc, SAIL_MIN(MR, mc - i), nr, accum,
-                            bias_blk ? bias_blk + j : NULL, i + MR < mc ? Ct + (size_t)MR * ldc : Ct,
-                            SAIL_MIN(MR, mc - i - MR));
-                    }
-                }
+                s.mc = SAIL_MIN(MC, M - ic);
+                s.C = C + (size_t)ic * ldc + jc;
+                for (int i = 0; i < s.mc; i += MR)
+                    pack_a_strip(A + (size_t)(ic + i) * lda + pc, lda, SAIL_MIN(MR, s.mc - i), s.kc,
+                                 Ap + (size_t)i * s.kc);
+                if (in_l2) sweep_strips(&s);
+                else sweep_panels(&s, by_panel);
             }
         }
     }
