@@ -45,12 +45,19 @@ static int k_slice(int K, int kmax) {
 
 /* ------------------------------------------------------------- packing -- */
 
-/* One NR panel from B (N, K) rows 0..nr, depth kc: dst (kc, NR). */
-static void pack_bt_panel(const float *B, int ldb, int nr, int kc, float *dst) {
+/* One NR panel from B (N, K) rows 0..nr, depth kc: dst (kc, NR). While at
+ * it, prefetches the rows of the next panel (nr_next of them, NR on): the
+ * operands often come from memory, and short row segments are where the
+ * hardware prefetchers lag. */
+static void pack_bt_panel(const float *B, int ldb, int nr, int kc, float *dst, int nr_next) {
     int k8 = kc & ~7, n8 = nr & ~7;
     for (int n = 0; n < n8; n += 8) {
-        for (int k = 0; k < k8; k += 8)
+        for (int k = 0; k < k8; k += 8) {
+            if (!(k & 15))
+                for (int i = n; i < SAIL_MIN(n + 8, nr_next); i++)
+                    _mm_prefetch((const char *)(B + (size_t)(NR + i) * ldb + k), _MM_HINT_T0);
             transpose8(B + (size_t)n * ldb + k, (size_t)ldb, dst + (size_t)k * NR + n, NR);
+        }
         for (int k = k8; k < kc; k++)
             for (int i = 0; i < 8; i++) dst[(size_t)k * NR + n + i] = B[(size_t)(n + i) * ldb + k];
     }
@@ -70,8 +77,11 @@ static void pack_bn_block(const float *B, int ldb, int nc, int kc, float *dst) {
     __m256i m0 = lanes(nc - n16), m1 = lanes(nc - n16 - 8);
     for (int k0 = 0; k0 < kc; k0 += 8) {
         int k1 = SAIL_MIN(kc, k0 + 8);
+        int k2 = SAIL_MIN(kc, k1 + 8); /* the next 8 rows, prefetched as these go */
         for (int j = 0; j < n16; j += NR) {
             float *d = dst + (size_t)j * kc;
+            for (int k = k1; k < k2; k++)
+                _mm_prefetch((const char *)(B + (size_t)k * ldb + j), _MM_HINT_T0);
             for (int k = k0; k < k1; k++) {
                 const float *b = B + (size_t)k * ldb + j;
                 _mm256_store_ps(d + (size_t)k * NR, _mm256_loadu_ps(b));
@@ -94,10 +104,13 @@ static void pack_bn_block(const float *B, int ldb, int nc, int kc, float *dst) {
  * an 8x8 register transpose whose 8-wide rows are stored MR apart, in order,
  * so each store's two spare lanes are overwritten by the next; the last one
  * spills two floats past this 8-step group (the buffer has room for it). */
-static void pack_a_strip(const float *A, int lda, int mr, int kc, float *dst) {
+static void pack_a_strip(const float *A, int lda, int mr, int kc, float *dst, int mr_next) {
     int k = 0;
     if (mr == MR) {
         for (; k + 8 <= kc; k += 8) {
+            if (!(k & 15)) /* the next strip's rows, as for B panels */
+                for (int i = 0; i < mr_next; i++)
+                    _mm_prefetch((const char *)(A + (size_t)(MR + i) * lda + k), _MM_HINT_T0);
             __m256 r[8];
             for (int i = 0; i < 8; i++)
                 r[i] = i < MR ? _mm256_loadu_ps(A + (size_t)i * lda + k) : _mm256_setzero_ps();
@@ -232,7 +245,7 @@ static void sweep_panels(const slice *s, int by_panel) {
         const float *bp = s->Bp + (size_t)j * kc;
         if (by_panel) {
             pack_bt_panel(s->Bsrc + (size_t)j * s->ldb, s->ldb, SAIL_MIN(NR, s->nc - j), kc,
-                          s->Bp);
+                          s->Bp, 0);
             bp = s->Bp;
         }
         int nr_next = SAIL_MIN(NR, s->nc - j - NR);
@@ -288,13 +301,13 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const floa
             else if (!by_panel)
                 for (int j = 0; j < s.nc; j += NR)
                     pack_bt_panel(s.Bsrc + (size_t)j * ldb, ldb, SAIL_MIN(NR, s.nc - j), s.kc,
-                                  Bp + (size_t)j * s.kc);
+                                  Bp + (size_t)j * s.kc, SAIL_MIN(NR, s.nc - j - NR));
             for (int ic = 0; ic < M; ic += MC) {
                 s.mc = SAIL_MIN(MC, M - ic);
                 s.C = C + (size_t)ic * ldc + jc;
                 for (int i = 0; i < s.mc; i += MR)
                     pack_a_strip(A + (size_t)(ic + i) * lda + pc, lda, SAIL_MIN(MR, s.mc - i), s.kc,
-                                 Ap + (size_t)i * s.kc);
+                                 Ap + (size_t)i * s.kc, SAIL_MIN(MR, M - ic - i - MR));
                 if (in_l2) sweep_strips(&s);
                 else sweep_panels(&s, by_panel);
             }
