@@ -4,7 +4,7 @@
  * width 256, FFN 1024): forward C = X W^T + b, weight gradient dW += dY^T X
  * (B not transposed, beta 1) and input gradient dX = dY W.
  *
- * The two libraries alternate, `reps` times per shape after a warm-up, with
+ * The two libraries alternate, `reps` times per shape after a warm-up, at
  * the same thread count; each turn runs the GEMM enough times for ~0.25
  * GFLOP. Printed: the median GFLOP/s of each, and the median of the
  * per-turn ratios (sail / OpenBLAS, > 1 means sail is faster), which is what
@@ -15,7 +15,9 @@
  * after start-up unless OPENBLAS_NUM_THREADS=1 is set. Each shape's result
  * is checked against OpenBLAS's so a broken kernel cannot post a number.
  * --shape M,N,K,BT,BETA runs one shape of your own instead of the table.
- *   bench_gemm [--threads N] [--reps R] [--only SUBSTRING] [--clock wall|cpu]
+ * --threads 1,2 alternates both counts within each turn and adds the 1 -> 2
+ * thread scaling of each library, measured under the same conditions.
+ *   bench_gemm [--threads N[,N...]] [--reps R] [--only SUBSTRING] [--clock wall|cpu]
  *              [--shape M,N,K,BT,BETA] */
 #include "kernels/kernels.h"
 
@@ -117,12 +119,23 @@ static double check(const shape *s, sail_pool *pool, const float *A, const float
     return err / sqrt((double)s->K);
 }
 
-static int bench_shape(const shape *s, sail_pool *pool, int reps) {
+#define MAX_COUNTS 4
+
+/* The thread counts being compared, with a pool for each. */
+typedef struct setup {
+    int n, threads[MAX_COUNTS];
+    sail_pool *pools[MAX_COUNTS];
+} setup;
+
+/* Times sail and OpenBLAS alternately at every thread count, reps turns.
+ * One line per count, then (with several) the scaling of each library from
+ * the first count: its median time there over its median time here. */
+static int bench_shape(const shape *s, const setup *st, int reps) {
     int M = s->M, N = s->N, K = s->K;
     float *A = random_matrix((size_t)M * K), *B = random_matrix((size_t)N * K);
     float *bias = random_matrix(N), *C = random_matrix((size_t)M * N);
     float *C2 = random_matrix((size_t)M * N);
-    double err = check(s, pool, A, B, bias, C, C2);
+    double err = check(s, st->pools[st->n - 1], A, B, bias, C, C2);
     if (!(err < 1e-4)) {
         printf("%-28s MISMATCH vs OpenBLAS: scaled max error %.3g\n", s->name, err);
         free(A); free(B); free(bias); free(C); free(C2);
@@ -130,36 +143,72 @@ static int bench_shape(const shape *s, sail_pool *pool, int reps) {
     }
     double flops = 2.0 * M * N * K;
     int inner = flops > 2.5e8 ? 1 : (int)(2.5e8 / flops) + 1;
-    double *ts = malloc(3 * (size_t)reps * sizeof(double)), *tb = ts + reps, *ratio = tb + reps;
-    for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
-        double t0 = now();
-        for (int i = 0; i < inner; i++) run_sail(s, pool, A, B, bias, C);
-        double t1 = now();
-        for (int i = 0; i < inner; i++) run_blas(s, A, B, bias, C2);
-        double t2 = now();
-        if (r < 0) continue;
-        ts[r] = (t1 - t0) / inner;
-        tb[r] = (t2 - t1) / inner;
-        ratio[r] = tb[r] / ts[r];
+    size_t nt = (size_t)st->n * reps;
+    double *ts = malloc(3 * nt * sizeof(double)), *tb = ts + nt, *ratio = tb + nt;
+    if (!ts) {
+        fprintf(stderr, "bench_gemm: out of memory\n");
+        exit(1);
     }
-    double gs = flops / median(ts, reps) * 1e-9, gb = flops / median(tb, reps) * 1e-9;
-    printf("%-28s bt=%d sail %6.1f GFLOP/s  openblas %6.1f GFLOP/s  ratio %.2f\n", s->name,
-           s->bt, gs, gb, median(ratio, reps));
+    for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
+        for (int c = 0; c < st->n; c++) {
+            openblas_set_num_threads(st->threads[c]);
+            double t0 = now();
+            for (int i = 0; i < inner; i++) run_sail(s, st->pools[c], A, B, bias, C);
+            double t1 = now();
+            for (int i = 0; i < inner; i++) run_blas(s, A, B, bias, C2);
+            double t2 = now();
+            if (r < 0) continue;
+            size_t at = (size_t)c * reps + r;
+            ts[at] = (t1 - t0) / inner;
+            tb[at] = (t2 - t1) / inner;
+            ratio[at] = tb[at] / ts[at];
+        }
+    }
+    double ms[MAX_COUNTS], mb[MAX_COUNTS];
+    for (int c = 0; c < st->n; c++) {
+        ms[c] = median(ts + (size_t)c * reps, reps);
+        mb[c] = median(tb + (size_t)c * reps, reps);
+        printf("%-28s bt=%d T=%d sail %6.1f GFLOP/s  openblas %6.1f GFLOP/s  ratio %.2f\n",
+               s->name, s->bt, st->threads[c], flops / ms[c] * 1e-9, flops / mb[c] * 1e-9,
+               median(ratio + (size_t)c * reps, reps));
+    }
+    for (int c = 1; c < st->n; c++)
+        printf("%-28s scaling T=%d->%d: sail %.2fx  openblas %.2fx\n", s->name, st->threads[0],
+               st->threads[c], ms[0] / ms[c], mb[0] / mb[c]);
     fflush(stdout);
     free(ts);
     free(A); free(B); free(bias); free(C); free(C2);
     return 0;
 }
 
+static int usage(const char *argv0) {
+    fprintf(stderr, "usage: %s [--threads N[,N...]] [--reps R] [--only SUBSTRING] "
+            "[--clock wall|cpu] [--shape M,N,K,BT,BETA]\n", argv0);
+    return 2;
+}
+
 int main(int argc, char **argv) {
-    int threads = 2, reps = 7;
+    int reps = 7;
+    setup st = {1, {2}, {NULL}};
     const char *only = NULL;
     shape custom = {"custom", 0, 0, 0, 0, 0, 0};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-        else if (!strcmp(argv[i], "--clock") && i + 1 < argc && !strcmp(argv[i + 1], "cpu")) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            char *p = argv[++i];
+            for (st.n = 0; st.n < MAX_COUNTS; st.n++) {
+                char *end;
+                long t = strtol(p, &end, 10);
+                if (end == p || t < 1 || t > 256) return usage(argv[0]);
+                st.threads[st.n] = (int)t;
+                if (*end != ',') break;
+                p = end + 1;
+            }
+            if (st.n++ == MAX_COUNTS) return usage(argv[0]);
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            reps = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            only = argv[++i];
+        } else if (!strcmp(argv[i], "--clock") && i + 1 < argc && !strcmp(argv[i + 1], "cpu")) {
             g_clock = CLOCK_THREAD_CPUTIME_ID;
             i++;
         } else if (!strcmp(argv[i], "--clock") && i + 1 < argc && !strcmp(argv[i + 1], "wall")) {
@@ -170,37 +219,34 @@ int main(int argc, char **argv) {
                    custom.M > 0 && custom.N > 0 && custom.K > 0) {
             custom.bias = !custom.beta;
         } else {
-            fprintf(stderr, "usage: %s [--threads N] [--reps R] [--only SUBSTRING] [--clock wall|cpu] "
-                    "[--shape M,N,K,BT,BETA]\n", argv[0]);
-            return 2;
+            return usage(argv[0]);
         }
     }
-    if (threads < 1 || reps < 1) {
-        fprintf(stderr, "bench_gemm: --threads and --reps must be >= 1\n");
-        return 2;
-    }
-    if (threads > 1 && g_clock != CLOCK_MONOTONIC) {
-        fprintf(stderr, "bench_gemm: --clock cpu needs --threads 1 (workers run elsewhere)\n");
-        return 2;
-    }
-    openblas_set_num_threads(threads);
-    sail_pool *pool = sail_pool_new(threads);
-    if (!pool) return 1;
-    printf("# sail %s vs OpenBLAS, %d threads, %s clock, medians of %d alternations "
-           "(ratio > 1: sail faster; '+': beta 1)\n",
-           sail_kernels_isa(), sail_pool_size(pool),
-           g_clock == CLOCK_MONOTONIC ? "wall" : "thread-cpu", reps);
+    if (reps < 1) return usage(argv[0]);
+    for (int c = 0; c < st.n; c++)
+        if (st.threads[c] > 1 && g_clock != CLOCK_MONOTONIC) {
+            fprintf(stderr, "bench_gemm: --clock cpu needs --threads 1 (workers run elsewhere)\n");
+            return 2;
+        }
     int bad = 0;
-    if (custom.M) {
-        char name[64];
-        snprintf(name, sizeof name, "%dx%dx%d%s", custom.M, custom.N, custom.K,
-                 custom.beta ? " +" : "");
-        custom.name = name;
-        bad = bench_shape(&custom, pool, reps);
-    } else
-        for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++)
-        if (!only || strstr(SHAPES[i].name, only)) bad |= bench_shape(&SHAPES[i], pool, reps);
-    sail_pool_free(pool);
+    for (int c = 0; c < st.n && !bad; c++) bad = !(st.pools[c] = sail_pool_new(st.threads[c]));
+    if (!bad) {
+        printf("# sail %s vs OpenBLAS, %s clock, medians of %d alternations "
+               "(ratio > 1: sail faster; '+': beta 1)\n",
+               sail_kernels_isa(), g_clock == CLOCK_MONOTONIC ? "wall" : "thread-cpu", reps);
+        if (custom.M) {
+            char name[64];
+            snprintf(name, sizeof name, "%dx%dx%d%s", custom.M, custom.N, custom.K,
+                     custom.beta ? " +" : "");
+            custom.name = name;
+            bad = bench_shape(&custom, &st, reps);
+        } else {
+            for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++)
+                if (!only || strstr(SHAPES[i].name, only))
+                    bad |= bench_shape(&SHAPES[i], &st, reps);
+        }
+    }
+    for (int c = 0; c < st.n; c++) sail_pool_free(st.pools[c]);
     sail_kernels_release();
     return bad;
 }

@@ -2,19 +2,27 @@
  * L1d, 512 KB L2 per core, shared L3).
  *
  * Packed path, BLIS loop order: NC columns of op(B) -> a KC-deep slice ->
- * pack that B block into NR-wide k-major panels (kept in L3) -> MC rows of A
- * -> pack them into MR-row strips, k-interleaved (kept in L2) -> for each B
- * panel (16 KB, stays in L1 while it meets every strip) -> for each strip:
- * the 6x16 microkernel, 12 ymm accumulators, two B vectors and one broadcast
- * filling 15 of 16 registers. When all of M is one MC block each B panel is
- * used once, so it is packed just before use into a buffer that stays in L1.
+ * pack that B block into NR-wide k-major panels (L3) -> MC rows of A -> pack
+ * them into MR-row strips, k-interleaved (L2) -> for each B panel (16 KB,
+ * stays in L1 while it meets every strip) -> for each strip: the 6x16
+ * microkernel, 12 ymm accumulators, two B vectors and one broadcast filling
+ * 15 of 16 registers. Variants of that order: when the B block fits in L2
+ * (short K or narrow N) the strips go outside the panels, so C is walked
+ * along its rows; when B is transposed and all of M is one A block, each
+ * panel is used once and is packed just before use. The old order (one A
+ * strip against a 768 KB B block that overflowed L2) ran at 0.6-0.95x
+ * OpenBLAS; this one is 0.9-1.2x (docs/BENCHMARKS.md).
  *
  * Few rows with B transposed (a Linear layer on a short sentence): packing B
  * would cost about as much as the product, so a dot-product kernel reads the
  * rows of A and B where they are, 3 rows x 4 columns of C per tile.
  *
- * Edges: partial strips and panels are zero-padded when packed, and the
- * microkernel stores a partial tile through a scratch tile. */
+ * Operands often arrive from memory (activations of the previous op), so the
+ * packers and sweeps prefetch the next strip / panel while they work. Edges:
+ * partial strips and panels are zero-padded when packed; a panel of <= 8
+ * columns runs a 6x8 kernel; partial tiles are stored through a scratch
+ * tile. Nothing is allocated here: the packing buffer is the thread's
+ * (sail_gemm_pack_buffer). */
 #include "kernels_impl.h"
 #include "common.h"
 #include "transpose8.h"
@@ -119,7 +127,8 @@ static void pack_a_strip(const float *A, int lda, int mr, int kc, float *dst, in
         }
     }
     for (; k < kc; k++)
-        for (int i = 0; i < MR; i++) dst[(size_t)k * MR + i] = i < mr ? A[(size_t)i * lda + k] : 0.0f;
+        for (int i = 0; i < MR; i++)
+            dst[(size_t)k * MR + i] = i < mr ? A[(size_t)i * lda + k] : 0.0f;
 }
 
 /* ---------------------------------------------------------- microkernel -- */
@@ -329,9 +338,9 @@ static inline __attribute__((always_inline)) void
 dot_tile(int R, int S, int kc, const float *A, int lda, const float *B, int ldb, float *C,
          int ldc, int accum, const float *bias, const float *pf, int pf_rows) {
     __m256 acc[3][4];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < 3; r++)
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int s = 0; s < 4; s++) acc[r][s] = _mm256_setzero_ps();
     int k = 0;
     for (; k + 8 <= kc; k += 8) {
@@ -339,28 +348,28 @@ dot_tile(int R, int S, int kc, const float *A, int lda, const float *B, int ldb,
             for (int p = 0; p < pf_rows; p++)
                 _mm_prefetch((const char *)(pf + (size_t)p * ldb + k), _MM_HINT_T0);
         __m256 a[3];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) a[r] = _mm256_loadu_ps(A + (size_t)r * lda + k);
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int s = 0; s < S; s++) {
             __m256 b = _mm256_loadu_ps(B + (size_t)s * ldb + k);
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++) acc[r][s] = _mm256_fmadd_ps(a[r], b, acc[r][s]);
         }
     }
     if (k < kc) {
         __m256i m = lanes(kc - k);
         __m256 a[3];
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) a[r] = _mm256_maskload_ps(A + (size_t)r * lda + k, m);
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int s = 0; s < S; s++) {
             __m256 b = _mm256_maskload_ps(B + (size_t)s * ldb + k, m);
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++) acc[r][s] = _mm256_fmadd_ps(a[r], b, acc[r][s]);
         }
     }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < R; r++) {
         __m128 v = hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
         float *row = C + (size_t)r * ldc;
@@ -371,7 +380,7 @@ dot_tile(int R, int S, int kc, const float *A, int lda, const float *B, int ldb,
         } else {
             float t[4];
             _mm_storeu_ps(t, v);
-            #pragma GCC unroll 4
+#pragma GCC unroll 4
             for (int s = 0; s < S; s++) {
                 float x = t[s] + (bias ? bias[s] : 0.0f);
                 row[s] = accum ? row[s] + x : x;
@@ -380,8 +389,10 @@ dot_tile(int R, int S, int kc, const float *A, int lda, const float *B, int ldb,
     }
 }
 
-#define DOT_CASE(r, s) \
-    case (r) * 4 + (s) - 5: dot_tile(r, s, kc, A, lda, B, ldb, C, ldc, accum, bias, pf, pf_rows); break;
+#define DOT_CASE(r, s)                                                               \
+    case (r) * 4 + (s) - 5:                                                          \
+        dot_tile(r, s, kc, A, lda, B, ldb, C, ldc, accum, bias, pf, pf_rows);        \
+        break;
 
 static void dot_tile_any(int R, int S, int kc, const float *A, int lda, const float *B,
                          int ldb, float *C, int ldc, int accum, const float *bias,
@@ -393,8 +404,9 @@ static void dot_tile_any(int R, int S, int kc, const float *A, int lda, const fl
     }
 }
 
-/* C = A B^T for few rows: K in slices of DOT_KC so that the A slice stays in
- * L1 while every 4 rows of B stream past it once. */
+/* C = A B^T for few rows: for each K slice (A's rows of it stay in L2),
+ * every 4 rows of B are read from memory once and stay in L1 while each
+ * 3-row tile of A meets them. */
 static void gemm_dot(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                      const float *bias, float beta, float *C, int ldc) {
     int kstep = k_slice(K, DOT_KC);
@@ -426,6 +438,7 @@ void sail_gemm_avx2(int M, int N, int K, const float *A, int lda, const float *B
     /* The dot path wins while B is read (and would be packed) for few rows:
      * bench_gemm --shape measures it ahead up to 32 rows, and to 64 when K
      * is deep enough that packing B dominates. */
-    else if (b_trans && (M <= 32 || (M <= 64 && K >= 512))) gemm_dot(M, N, K, A, lda, B, ldb, bias, beta, C, ldc);
+    else if (b_trans && (M <= 32 || (M <= 64 && K >= 512)))
+        gemm_dot(M, N, K, A, lda, B, ldb, bias, beta, C, ldc);
     else gemm_packed(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
 }
