@@ -171,6 +171,28 @@ static void test_gemm(const sail_kernel_table *t) {
           t->name, c.max_err);
 }
 
+/* Shapes aimed at the blocking of the SIMD GEMMs (AVX2: 6x16 tiles, KC 256,
+ * MC 144, NC 2048; a dot-product path for <= 64 rows with B transposed),
+ * each in all eight (b_trans, beta, bias) variants: K = 0; deep K cut into
+ * odd slices on both paths; M just past one A block; N past one B block;
+ * narrow edge panels (<= 8 and > 8 columns); row and column remainders of
+ * the dot tiles; a single full tile. */
+static void test_gemm_edges(const sail_kernel_table *t) {
+    static const int shapes[][3] = {
+        {5, 9, 0},     {6, 16, 1},     {1, 1, 3000},  {32, 9, 100},   {33, 24, 700},
+        {64, 45, 1100}, {65, 200, 513}, {145, 25, 257}, {150, 37, 600}, {70, 2100, 24},
+        {7, 2100, 40}, {300, 3, 5},
+    };
+    cmp c = {0};
+    for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
+        for (int v = 0; v < 8; v++) {
+            gemm_case g = gemm_make(shapes[s][0], shapes[s][1], shapes[s][2], v);
+            gemm_compare(&c, &g, run_table_gemm, (void *)t, 0);
+        }
+    CHECK(cmp_done(&c), "gemm %s vs ref: blocking edges, dot path, K = 0 (max err %.2g)",
+          t->name, c.max_err);
+}
+
 static void test_gemm_pool(sail_pool *pool, int n) {
     static const int shapes[][3] = {{1, 1, 1},    {16, 2304, 768}, {16, 768, 3072},
                                     {197, 1152, 384}, {394, 384, 1536}, {3, 1000, 65},
@@ -500,6 +522,7 @@ int main(void) {
             continue;
         }
         test_gemm(t);
+        test_gemm_edges(t);
         test_activations(t, 0);
         test_gelu_dense(t);
         test_layernorm(t);

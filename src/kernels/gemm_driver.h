@@ -1,8 +1,9 @@
-/* gemm_driver.h: the GotoBLAS/BLIS loop nest shared by the SIMD GEMMs.
- * Included once by each ISA file after it defines MR, NR, KC, NC, its panel
- * packers pack_bt_panel / pack_bn_panel and MICROKERNEL, so every level gets
- * the same blocking with its own SIMD code inlined: B is packed per (NC, kc) block, A per (MR, kc) strip,
- * and K is cut into near-equal slices no deeper than KC. */
+/* gemm_driver.h: the GotoBLAS/BLIS loop nest of the AVX-512 GEMM (the AVX2
+ * one has its own, measured on Zen 3: see gemm_avx2.c). Included by the ISA
+ * file after it defines MR, NR, KC, NC, its panel packers pack_bt_panel /
+ * pack_bn_panel and MICROKERNEL, so the SIMD code is inlined: B is packed
+ * per (NC, kc) block, A per (MR, kc) strip, and K is cut into near-equal
+ * slices no deeper than KC. */
 #ifndef SAIL_GEMM_DRIVER_H
 #define SAIL_GEMM_DRIVER_H
 
