@@ -68,43 +68,47 @@ static size_t hash64(uint64_t k) {
     return (size_t)k;
 }
 
-sail_status ix_idmap_init(sail_idmap *m, size_t cap_hint) {
+static inline uint64_t idmap_key(const sail_idmap *m, size_t i) { return (*m->ids)[m->vals[i] - 1]; }
+
+static sail_status idmap_init(sail_idmap *m, uint64_t *const *ids, size_t cap_hint) {
     size_t cap = 64;
     while (cap * 3 < cap_hint * 4) cap <<= 1; /* load <= 3/4 */
-    m->keys = sail_calloc(cap, sizeof *m->keys);
     m->vals = sail_calloc(cap, sizeof *m->vals);
-    m->cap = cap; m->n = 0;
-    if (!m->keys || !m->vals) { ix_idmap_free(m); return SAIL_ERR_NOMEM; }
-    return SAIL_OK;
+    m->cap = m->vals ? cap : 0;
+    m->n = 0;
+    m->ids = ids;
+    return m->vals ? SAIL_OK : SAIL_ERR_NOMEM;
 }
 
 void ix_idmap_free(sail_idmap *m) {
-    sail_free(m->keys); sail_free(m->vals);
-    memset(m, 0, sizeof *m);
+    sail_free(m->vals);
+    m->vals = NULL;
+    m->cap = m->n = 0;
 }
 
 long ix_idmap_get(const sail_idmap *m, uint64_t key) {
     if (!m->cap) return -1;
     for (size_t i = hash64(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         if (!m->vals[i]) return -1;
-        if (m->keys[i] == key) return (long)m->vals[i] - 1;
+        if (idmap_key(m, i) == key) return (long)m->vals[i] - 1;
     }
 }
 
+/* Map key (= ids[val - 1]) to val. */
 static void idmap_insert_raw(sail_idmap *m, uint64_t key, uint32_t val) {
     size_t i = hash64(key) & (m->cap - 1);
-    while (m->vals[i] && m->keys[i] != key) i = (i + 1) & (m->cap - 1);
+    while (m->vals[i] && idmap_key(m, i) != key) i = (i + 1) & (m->cap - 1);
     if (!m->vals[i]) m->n++;
-    m->keys[i] = key; m->vals[i] = val;
+    m->vals[i] = val;
 }
 
 /* Grow so that `extra` more keys fit under a 3/4 load factor. */
 static sail_status idmap_reserve(sail_idmap *m, size_t extra) {
     if ((m->n + extra) * 4 <= m->cap * 3) return SAIL_OK;
     sail_idmap g;
-    if (ix_idmap_init(&g, m->n + extra) != SAIL_OK) return SAIL_ERR_NOMEM;
+    if (idmap_init(&g, m->ids, m->n + extra) != SAIL_OK) return SAIL_ERR_NOMEM;
     for (size_t i = 0; i < m->cap; i++)
-        if (m->vals[i]) idmap_insert_raw(&g, m->keys[i], m->vals[i]);
+        if (m->vals[i]) idmap_insert_raw(&g, idmap_key(m, i), m->vals[i]);
     ix_idmap_free(m);
     *m = g;
     return SAIL_OK;
@@ -119,15 +123,15 @@ sail_status ix_idmap_put(sail_idmap *m, uint64_t key, uint32_t slot) {
 void ix_idmap_del(sail_idmap *m, uint64_t key) {
     if (!m->cap) return;
     size_t mask = m->cap - 1, i = hash64(key) & mask;
-    while (m->vals[i] && m->keys[i] != key) i = (i + 1) & mask;
+    while (m->vals[i] && idmap_key(m, i) != key) i = (i + 1) & mask;
     if (!m->vals[i]) return;
     m->vals[i] = 0; m->n--;
     /* Backward shift: move later entries of the run into the hole when
      * their home position does not lie cyclically in (hole, j]. */
     for (size_t j = (i + 1) & mask; m->vals[j]; j = (j + 1) & mask) {
-        size_t h = hash64(m->keys[j]) & mask;
+        size_t h = hash64(idmap_key(m, j)) & mask;
         if (((j - h) & mask) >= ((j - i) & mask)) {
-            m->keys[i] = m->keys[j]; m->vals[i] = m->vals[j];
+            m->vals[i] = m->vals[j];
             m->vals[j] = 0; i = j;
         }
     }
@@ -173,9 +177,20 @@ void ix_heap_sort(ix_heap *h) { qsort(h->c, (size_t)h->n, sizeof *h->c, cand_cmp
 
 /* -------------------------------------------------------- distances -- */
 
-float ix_dist_raw(const sail_index *ix, const float *q, size_t slot) {
-    const float *x = ix_raw(ix, slot);
+float ix_dist_vec(const sail_index *ix, const float *q, const float *x) {
     return ix->metric == SAIL_METRIC_L2 ? ix->dt->l2_f32(q, x, ix->dim) : -ix->dt->dot_f32(q, x, ix->dim);
+}
+
+float ix_dist_raw(const sail_index *ix, const float *q, size_t slot) {
+    return ix_dist_vec(ix, q, ix_raw(ix, slot));
+}
+
+const float *ix_raw_read(const sail_index *ix, size_t slot, float *buf) {
+    size_t bytes = (size_t)ix->dim * sizeof(float);
+    if (ix->code_size && slot < ix->map_slots && ix->snap_fd >= 0 &&
+        pread(ix->snap_fd, buf, bytes, (off_t)(IX_SNAP_HEADER + slot * bytes)) == (ssize_t)bytes)
+        return buf;
+    return ix_raw(ix, slot);
 }
 
 float ix_dist_code(const sail_index *ix, const float *q, size_t slot) {
@@ -341,7 +356,8 @@ sail_status ix_apply_add(sail_index *ix, const uint64_t *ids, const float *vecs,
 sail_index *ix_new_shell(void) {
     sail_index *ix = sail_calloc(1, sizeof *ix);
     if (!ix) return NULL;
-    ix->lock_fd = ix->wal_fd = -1;
+    ix->lock_fd = ix->wal_fd = ix->snap_fd = -1;
+    ix->idmap.ids = &ix->ids;
     ix->dt = sail_dist();
     pthread_rwlock_init(&ix->lock, NULL);
     pthread_mutex_init(&ix->pool_mu, NULL);
@@ -375,6 +391,7 @@ void ix_free(sail_index *ix) {
     ix_hnsw_free(ix->hnsw);
     if (ix->map) munmap(ix->map, ix->map_len);
     if (ix->wal_fd >= 0) close(ix->wal_fd);
+    if (ix->snap_fd >= 0) close(ix->snap_fd);
     if (ix->lock_fd >= 0) close(ix->lock_fd); /* releases the flock */
     sail_pool_free(ix->pool);
     pthread_rwlock_destroy(&ix->lock);
@@ -552,7 +569,8 @@ sail_status sail_index_get(sail_index *ix, uint64_t id, float *vec, char **paylo
     } else if (payload && !(p = sail_strdup(ix_payload(ix, s)))) {
         st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory copying a payload");
     } else {
-        if (vec) memcpy(vec, ix_raw(ix, (size_t)s), (size_t)ix->dim * sizeof(float));
+        const float *x = vec ? ix_raw_read(ix, (size_t)s, vec) : NULL;
+        if (x && x != vec) memcpy(vec, x, (size_t)ix->dim * sizeof(float));
         if (payload) *payload = p;
     }
     pthread_rwlock_unlock(&ix->lock);
@@ -586,7 +604,7 @@ void sail_index_get_info(sail_index *ix, sail_index_info *info) {
     info->seed = ix->seed;
     info->count = ix->n_slots - ix->n_dead;
     info->tombstones = ix->n_dead;
-    size_t mem = ix->cap * (8 + 1 + sizeof(char *) + (ix->sqnorm ? 4 : 0) + ix->code_size) + ix->idmap.cap * 12 +
+    size_t mem = ix->cap * (8 + 1 + sizeof(char *) + (ix->sqnorm ? 4 : 0) + ix->code_size) + ix->idmap.cap * 4 +
                  ix->tail_cap * (size_t)ix->dim * 4;
     if (ix->scales) mem += ix->cap * 4;
     if (!ix->code_size) mem += ix->map_slots * (size_t)ix->dim * 4; /* scanned, so resident */

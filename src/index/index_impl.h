@@ -18,14 +18,17 @@
 #define SAIL_INDEX_MAX_DIM 65536
 #define SAIL_INDEX_MAX_ITEMS (UINT32_MAX / 2u)
 #define SAIL_INDEX_MAX_PAYLOAD (1u << 24)   /* bytes per payload */
+#define IX_SNAP_HEADER 128                  /* index.snap: vectors start here */
 
 typedef struct sail_hnsw sail_hnsw;
 
-/* id -> slot, open addressing with linear probing (backward-shift delete). */
+/* id -> slot, open addressing with linear probing (backward-shift delete).
+ * The table holds slots only: an entry's key is ids[slot], read from the
+ * index's id array (4 bytes per entry instead of 12). */
 typedef struct sail_idmap {
-    uint64_t *keys;
     uint32_t *vals;     /* slot + 1; 0 = empty */
     size_t cap, n;      /* cap is a power of two */
+    uint64_t *const *ids; /* &the index's ids array (it moves when it grows) */
 } sail_idmap;
 
 struct sail_index {
@@ -53,6 +56,7 @@ struct sail_index {
     float *tail;                /* (cap - map_slots, dim) raw vectors */
     size_t tail_cap;
     void *map; size_t map_len;  /* the snapshot, mmap-ed read-only */
+    int snap_fd;                /* the snapshot open for pread (ix_raw_read), or -1 */
     const float *map_vec;       /* (map_slots, dim) inside map */
     size_t map_slots;
     sail_idmap idmap;
@@ -68,6 +72,12 @@ static inline const float *ix_raw(const sail_index *ix, size_t slot) {
     return slot < ix->map_slots ? ix->map_vec + slot * d : ix->tail + (slot - ix->map_slots) * d;
 }
 
+/* A slot's raw vector for a scattered read (rescoring, item access). An
+ * f16/int8 index leaves its mapped f32 vectors out of memory (searches
+ * scan the codes), so those are read from the file into buf (dim floats);
+ * otherwise, or if the read fails, the pointer into memory. */
+const float *ix_raw_read(const sail_index *ix, size_t slot, float *buf);
+
 /* A slot's payload text ("{}" when it has none). */
 static inline const char *ix_payload(const sail_index *ix, size_t slot) {
     return ix->payload[slot] ? ix->payload[slot] : "{}";
@@ -77,17 +87,18 @@ static inline const char *ix_payload(const sail_index *ix, size_t slot) {
  * scanned representation (the code for f16/int8); lower is closer
  * (negated similarity for IP/cosine). */
 float ix_dist_code(const sail_index *ix, const float *q, size_t slot);
-/* The same against the slot's raw f32 vector. */
+/* The same against the slot's raw f32 vector, or against vector x. */
 float ix_dist_raw(const sail_index *ix, const float *q, size_t slot);
+float ix_dist_vec(const sail_index *ix, const float *q, const float *x);
 /* Public score from an internal distance. */
 static inline float ix_score(const sail_index *ix, float dist) {
     return ix->metric == SAIL_METRIC_L2 ? dist : -dist;
 }
 
 /* idmap */
-sail_status ix_idmap_init(sail_idmap *m, size_t cap_hint);
 void ix_idmap_free(sail_idmap *m);
 long ix_idmap_get(const sail_idmap *m, uint64_t key);       /* slot or -1 */
+/* key must be ids[slot] (the map reads keys back from the id array). */
 sail_status ix_idmap_put(sail_idmap *m, uint64_t key, uint32_t slot);
 void ix_idmap_del(sail_idmap *m, uint64_t key);
 
@@ -130,9 +141,14 @@ sail_status ix_hnsw_insert(sail_index *ix, size_t from, size_t to, sail_error *e
 sail_status ix_hnsw_search(const sail_index *ix, const float *q, int ef, ix_heap *heap,
                            const ix_filter *filter, sail_error *err);
 size_t ix_hnsw_memory(const sail_hnsw *h);
-/* Serialised graph (snapshot section) and its reader. */
+/* Serialised graph (snapshot section) and its reader, which checks the
+ * section of a snapshot of n slots and keeps a copy as the graph's compact
+ * frozen form (the next add turns it back into the growable form). */
 sail_status ix_hnsw_serialize(const sail_index *ix, uint8_t **buf, size_t *len, sail_error *err);
-sail_status ix_hnsw_deserialize(sail_index *ix, const uint8_t *buf, size_t len, sail_error *err);
+sail_status ix_hnsw_deserialize(sail_index *ix, size_t n, const uint8_t *buf, size_t len, sail_error *err);
+/* After a snapshot is written: its serialised graph (heap; taken over)
+ * becomes the frozen form, or is freed if memory for that runs out. */
+void ix_hnsw_freeze(sail_index *ix, uint8_t *buf, size_t len);
 /* Level of a slot's node, for FAISS export. */
 int ix_hnsw_level(const sail_hnsw *h, size_t slot);
 int ix_hnsw_max_level(const sail_hnsw *h);

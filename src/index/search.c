@@ -34,11 +34,22 @@ static void hnsw_task(void *arg, int qi, int thread) {
     if (st) c->st = st;
 }
 
-/* Replace code distances by raw f32 distances and keep the best k. */
-static void rescore(const sail_index *ix, const float *q, ix_heap *h, int k) {
-    for (int i = 0; i < h->n; i++) h->c[i].dist = ix_dist_raw(ix, q, h->c[i].slot);
-    ix_heap_sort(h);
-    if (h->n > k) h->n = k;
+/* f16/int8: replace each query's code distances by raw f32 distances
+ * (task = query; buf holds one vector per thread). */
+typedef struct rescore_ctx {
+    const sail_index *ix;
+    const float *q;
+    ix_heap *heaps;
+    float *buf;
+} rescore_ctx;
+
+static void rescore_task(void *arg, int qi, int thread) {
+    rescore_ctx *c = arg;
+    const sail_index *ix = c->ix;
+    size_t d = (size_t)ix->dim;
+    ix_heap *h = &c->heaps[qi];
+    for (int i = 0; i < h->n; i++)
+        h->c[i].dist = ix_dist_vec(ix, c->q + qi * d, ix_raw_read(ix, h->c[i].slot, c->buf + (size_t)thread * d));
 }
 
 /* allow[slot] = live and matching the filter. */
@@ -98,11 +109,16 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
         if (filter) st = filter_mask(ix, filter, &allow, err);
         if (!st) st = ix_exact_scan(ix, q, n, heaps, allow, err);
     }
+    if (!st && ix->code_size) {
+        rescore_ctx c = {ix, q, heaps, sail_malloc((size_t)(sail_pool_size(ix->pool) * d * sizeof(float)))};
+        if (!c.buf) st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory rescoring %d queries", n);
+        else ix_run(ix, rescore_task, &c, n);
+        sail_free(c.buf);
+    }
     if (!st) {
         size_t blob_len = 0;
         for (int i = 0; i < n; i++) {
-            if (ix->code_size) rescore(ix, q + (size_t)i * d, &heaps[i], k);
-            else ix_heap_sort(&heaps[i]);
+            ix_heap_sort(&heaps[i]);
             if (heaps[i].n > k) heaps[i].n = k;
             for (int j = 0; !o.no_payload && j < heaps[i].n; j++)
                 blob_len += strlen(ix_payload(ix, heaps[i].c[j].slot)) + 1;

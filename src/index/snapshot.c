@@ -18,7 +18,7 @@
 #include "fileio.h"
 
 #define SNAP_MAGIC "SAILIDX1"
-#define SNAP_HEADER 128
+#define SNAP_HEADER IX_SNAP_HEADER
 
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
@@ -96,7 +96,6 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
         if (ix->payload[s]) w_put(w, ix->payload[s], strlen(ix->payload[s]));
     w_put(w, graph, graph_len);
     w_flush(w);
-    sail_free(graph);
 
     uint8_t h[SNAP_HEADER] = {0};
     memcpy(h, SNAP_MAGIC, 8);
@@ -125,14 +124,20 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
         int e = failed ? failed : errno;
         close(fd);
         unlink(tmp);
+        sail_free(graph);
         return sail_set_error(err, SAIL_ERR_IO, "writing %s: %s", path, strerror(e));
     }
+    if (ix->hnsw) ix_hnsw_freeze(ix, graph, graph_len); /* the compact form of what was written */
     ix->generation++;
     /* The snapshot is durable; from here a failure leaves a stale log that
      * the next open discards. Map the new file and drop the tail. */
     void *map = size ? mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0) : NULL;
-    close(fd);
-    if (map == MAP_FAILED) return sail_set_error(err, SAIL_ERR_IO, "mmap %s: %s", path, strerror(errno));
+    if (map == MAP_FAILED) {
+        close(fd);
+        return sail_set_error(err, SAIL_ERR_IO, "mmap %s: %s", path, strerror(errno));
+    }
+    if (ix->snap_fd >= 0) close(ix->snap_fd);
+    ix->snap_fd = fd;
     if (ix->map) munmap(ix->map, ix->map_len);
     ix->map = map;
     ix->map_len = (size_t)size;
@@ -180,6 +185,10 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
     const uint8_t *pp = plen + pad8(n * 4), *pend = pp + pay;
     for (size_t i = 0; i < n * d; i++)
         if (!isfinite(vec[i])) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap holds a non-finite vector");
+    /* The graph first: read into its compact frozen form, it needs no
+     * growable arrays from ix_reserve. */
+    if (glen && !ix->hnsw) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: an exact index with graph data");
+    if (ix->hnsw && (st = ix_hnsw_deserialize(ix, (size_t)n, pend, (size_t)glen, err))) return st;
     /* Slots come from the mapping: reserve only the per-slot arrays. */
     ix->map_vec = vec;
     ix->map_slots = (size_t)n;
@@ -212,9 +221,19 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
     ix->n_dead = dead_count;
     if (dead_count != n_dead || pp != pend)
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: counts disagree with its contents");
-    if (ix->hnsw) return ix_hnsw_deserialize(ix, pend, (size_t)glen, err);
-    if (glen) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: an exact index with graph data");
     return SAIL_OK;
+}
+
+/* Checking the snapshot read all of it; give back the pages a search does
+ * not read in place (ids, payloads and graph were copied to the heap; an
+ * f16/int8 index scans codes and preads the few vectors it rescores). The
+ * page cache keeps them; they just stop counting as this process's
+ * memory, and are faulted back in if something else reads the mapping. */
+static void release_pages(sail_index *ix) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t keep = ix->code_size ? 0 : SNAP_HEADER + ix->map_slots * (size_t)ix->dim * sizeof(float);
+    size_t from = (keep + page - 1) / page * page;
+    if (from < ix->map_len) madvise((uint8_t *)ix->map + from, ix->map_len - from, MADV_DONTNEED);
 }
 
 sail_status ix_snapshot_load(sail_index *ix, sail_error *err) {
@@ -229,9 +248,14 @@ sail_status ix_snapshot_load(sail_index *ix, sail_error *err) {
     }
     size_t len = (size_t)sb.st_size;
     void *map = len ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) : NULL;
-    close(fd);
-    if (map == MAP_FAILED) return sail_set_error(err, SAIL_ERR_IO, "mmap %s: %s", path, strerror(errno));
+    if (map == MAP_FAILED) {
+        close(fd);
+        return sail_set_error(err, SAIL_ERR_IO, "mmap %s: %s", path, strerror(errno));
+    }
     ix->map = map;
     ix->map_len = len;
-    return ix_snapshot_parse(ix, map ? map : (const uint8_t *)"", len, err);
+    ix->snap_fd = fd;
+    sail_status st = ix_snapshot_parse(ix, map ? map : (const uint8_t *)"", len, err);
+    if (!st && map) release_pages(ix);
+    return st;
 }
