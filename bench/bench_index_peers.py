@@ -179,27 +179,28 @@ def build(d, lib, threads):
         faiss.omp_set_num_threads(threads)
         hf = faiss.IndexHNSWFlat(dim, M, faiss.METRIC_INNER_PRODUCT)
         hf.hnsw.efConstruction = EFC
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         hf.add(x)
-        t = time.perf_counter() - t0
+        t, c = time.perf_counter() - t0, time.process_time() - c0
         faiss.write_index(hf, out)
     elif lib == "hnswlib":
         import hnswlib
         hl = hnswlib.Index(space="ip", dim=dim)
         hl.init_index(max_elements=n, M=M, ef_construction=EFC, random_seed=100)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         hl.add_items(x, np.arange(n), num_threads=threads)
-        t = time.perf_counter() - t0
+        t, c = time.perf_counter() - t0, time.process_time() - c0
         hl.save_index(out)
     else:
         import shutil
         shutil.rmtree(out, ignore_errors=True)
         s = Sail(out, threads, create_dim=dim, storage="int8" if lib == "sail-int8" else "f32")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         s.add(x)  # graph, log record and its fsync
-        t = time.perf_counter() - t0
+        t, c = time.perf_counter() - t0, time.process_time() - c0
         s.close()  # the snapshot
-    print("%s build threads=%d seconds=%.2f n=%d" % (lib, threads, t, n), flush=True)
+    load = os.getloadavg()[0]
+    print("%s build threads=%d seconds=%.2f cpu_seconds=%.2f n=%d loadavg=%.1f" % (lib, threads, t, c, n, load), flush=True)
 
 
 def hnsw(d, threads, rounds, libs):
@@ -236,6 +237,7 @@ def hnsw(d, threads, rounds, libs):
             return lambda: ix.knn_query(q, k=K, num_threads=threads)[0]
         return lambda: ix.search(q, ef, ids=True) if ids else ix.search(q, ef)
 
+    print("# %s: loadavg %.1f" % (time.strftime("%H:%M"), os.getloadavg()[0]), flush=True)
     for ef in EFS:
         rec = {lib: recall(runner(lib, ef, True)(), gt) for lib in idx}
         best = interleave({lib: runner(lib, ef) for lib in idx}, rounds)

@@ -119,7 +119,7 @@ static void free_growable(sail_hnsw *h) {
 }
 
 static void free_frozen(sail_hnsw *h) {
-    sail_free(h->fz); sail_free(h->fz_off); sail_free(h->fz_base);
+    ix_huge_free(h->fz, h->fz_len); sail_free(h->fz_off); sail_free(h->fz_base);
     h->fz = NULL; h->fz_lists = NULL; h->fz_off = NULL; h->fz_base = NULL;
     h->fz_len = 0;
 }
@@ -294,19 +294,20 @@ typedef struct walk {
     int raw;                  /* distances on raw f32 (build) or codes (search) */
     int locked;               /* copy links under the node lock (build) */
     const ix_filter *filter;  /* results only: dead and unmatched skipped */
-    int accept_all;           /* build: every node is a result */
+    int accept_all;           /* every node is a result (build; searches with nothing to skip) */
 } walk;
 
 static inline float wdist(const walk *w, size_t s) {
     return w->raw ? ix_dist_raw(w->ix, w->q, s) : ix_dist_code(w->ix, w->q, s);
 }
 
-/* Ask for the first cache lines of what wdist will read for slot s. */
+/* Start the miss on the first cache line of what wdist will read for
+ * slot s; the hardware prefetcher streams the rest. (Measured on 100k x
+ * 512: prefetching whole vectors, or pipelining them one or two
+ * neighbours ahead, gained nothing over this.) */
 static inline void prefetch(const walk *w, size_t s) {
     const sail_index *ix = w->ix;
-    const char *p = w->raw || !ix->code_size ? (const char *)ix_raw(ix, s) : (const char *)(ix->codes + s * ix->code_size);
-    size_t bytes = w->raw || !ix->code_size ? (size_t)ix->dim * 4 : ix->code_size;
-    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
+    __builtin_prefetch(w->raw || !ix->code_size ? (const void *)ix_raw(ix, s) : (const void *)(ix->codes + s * ix->code_size));
 }
 
 static int copy_links(const walk *w, visit *v, size_t s, int l) {
@@ -347,7 +348,11 @@ static int beam(const walk *w, visit *v, uint32_t ep, float dep, int ef, int l) 
         ix_cand c = v->cand[0];
         if (nr >= ef && c.dist > v->res[0].dist) break;
         v->cand[0] = v->cand[--nc];
-        if (nc) heap_down(v->cand, nc, 0);
+        if (nc) {
+            heap_down(v->cand, nc, 0);
+            /* the likely next node to expand: load its links meanwhile */
+            if (!w->locked) __builtin_prefetch(links(w->ix->hnsw, v->cand[0].slot, l));
+        }
         int n = copy_links(w, v, c.slot, l), m = 0;
         /* keep the unvisited, and start loading their vectors: the
          * distance loop below is bound by memory, not arithmetic */
@@ -383,7 +388,7 @@ sail_status ix_hnsw_search(const sail_index *ix, const float *q, int ef, ix_heap
     if (h->entry < 0) return SAIL_OK;
     visit *v = visit_get(h, ix->n_slots, ef);
     if (!v) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for an HNSW search");
-    walk w = {ix, q, 0, 0, filter, 0};
+    walk w = {ix, q, 0, 0, filter, !filter && !ix->n_dead};
     uint32_t cur = (uint32_t)h->entry;
     float dcur = wdist(&w, cur);
     for (int l = h->max_level; l > 0; l--) greedy(&w, v, &cur, &dcur, l);
@@ -538,7 +543,7 @@ sail_status ix_hnsw_serialize(const sail_index *ix, uint8_t **buf, size_t *len, 
     size_t n = ix->n_slots, bytes = 16 + ((n + 3) & ~(size_t)3);
     for (size_t s = 0; s < n; s++)
         for (int l = 0; l <= h->level[s]; l++) bytes += 4 + 4 * (size_t)links(h, s, l)[0];
-    uint8_t *b = sail_calloc(bytes, 1);
+    uint8_t *b = ix_huge_alloc(bytes); /* zeroed */
     if (!b) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory serialising the HNSW graph");
     int64_t e = h->entry;
     int32_t ml = h->max_level, M = h->M;
@@ -557,7 +562,7 @@ sail_status ix_hnsw_serialize(const sail_index *ix, uint8_t **buf, size_t *len, 
 }
 
 /* Check a serialised section for n nodes and make it the frozen form.
- * Takes buf (heap, 4-aligned); on failure frees it and leaves h as it was. */
+ * Takes buf (from ix_huge_alloc); on failure frees it and leaves h as it was. */
 static sail_status freeze(sail_hnsw *h, size_t n, uint8_t *buf, size_t len, sail_error *err) {
     size_t pad = (n + 3) & ~(size_t)3;
     sail_status st = SAIL_OK;
@@ -624,13 +629,14 @@ static sail_status freeze(sail_hnsw *h, size_t n, uint8_t *buf, size_t len, sail
     h->max_level = ml;
     return SAIL_OK;
 fail:
-    sail_free(buf); sail_free(off); sail_free(base);
+    ix_huge_free(buf, len); sail_free(off); sail_free(base);
     return st;
 }
 
 sail_status ix_hnsw_deserialize(sail_index *ix, size_t n, const uint8_t *buf, size_t len, sail_error *err) {
-    uint8_t *copy = sail_malloc(len ? len : 1);
-    if (!copy) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory loading the HNSW graph");
+    uint8_t *copy = len ? ix_huge_alloc(len) : NULL;
+    if (!copy) return sail_set_error(err, len ? SAIL_ERR_NOMEM : SAIL_ERR_FORMAT,
+                                     len ? "out of memory loading the HNSW graph" : "index.snap: the HNSW graph section is missing");
     memcpy(copy, buf, len);
     return freeze(ix->hnsw, n, copy, len, err);
 }
@@ -638,5 +644,5 @@ sail_status ix_hnsw_deserialize(sail_index *ix, size_t n, const uint8_t *buf, si
 void ix_hnsw_freeze(sail_index *ix, uint8_t *buf, size_t len) {
     /* our own serialisation: only memory can fail, and then the growable form stays */
     if (ix->n_slots) freeze(ix->hnsw, ix->n_slots, buf, len, NULL);
-    else sail_free(buf);
+    else ix_huge_free(buf, len);
 }

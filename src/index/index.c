@@ -219,6 +219,15 @@ static sail_status grow(void **p, size_t cap, size_t elem) {
     return SAIL_OK;
 }
 
+/* Huge pages for the 2 MiB-aligned inside of a grown array that searches
+ * and construction read scattered (codes, vectors); pages not yet touched
+ * (the grown part) come as huge pages. Advice only. */
+static void advise_huge(void *p, size_t bytes) {
+    uintptr_t mask = ~(uintptr_t)(IX_HUGE_PAGE - 1);
+    uintptr_t a = ((uintptr_t)p + IX_HUGE_PAGE - 1) & mask, b = ((uintptr_t)p + bytes) & mask;
+    if (b > a) madvise((void *)a, b - a, MADV_HUGEPAGE);
+}
+
 sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
     if (need > SAIL_INDEX_MAX_ITEMS)
         return sail_set_error(err, SAIL_ERR_LIMIT, "index would hold %zu slots; the limit is %u",
@@ -234,6 +243,7 @@ sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
             (ix->storage == SAIL_STORAGE_INT8 && grow((void **)&ix->scales, cap, 4)))
             return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory growing the index to %zu items", cap);
         ix->cap = cap;
+        if (ix->codes) advise_huge(ix->codes, cap * ix->code_size);
     }
     if (ix->hnsw && ix_hnsw_reserve(ix->hnsw, ix->cap, err)) return SAIL_ERR_NOMEM;
     size_t tail_need = need > ix->map_slots ? need - ix->map_slots : 0;
@@ -243,6 +253,7 @@ sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
         if (grow((void **)&ix->tail, cap, row))
             return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu vectors of %d floats", cap, ix->dim);
         ix->tail_cap = cap;
+        advise_huge(ix->tail, cap * row);
     }
     return SAIL_OK;
 }
@@ -322,6 +333,28 @@ static sail_status apply_add_reserved(sail_index *ix, const uint64_t *ids, const
     return ix->hnsw ? ix_hnsw_insert(ix, from, ix->n_slots, err) : SAIL_OK;
 }
 
+
+static size_t page_round(size_t bytes) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (bytes + page - 1) / page * page;
+}
+
+void *ix_huge_alloc(size_t bytes) {
+    size_t len = page_round(bytes);
+    if (!bytes || len < bytes || len + IX_HUGE_PAGE < len) return NULL;
+    uint8_t *raw = mmap(NULL, len + IX_HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + IX_HUGE_PAGE - 1) & ~(uintptr_t)(IX_HUGE_PAGE - 1));
+    if (p > raw) munmap(raw, (size_t)(p - raw));
+    if (raw + len + IX_HUGE_PAGE > p + len) munmap(p + len, (size_t)(raw + len + IX_HUGE_PAGE - (p + len)));
+    madvise(p, len, MADV_HUGEPAGE); /* advice only: without THP these are ordinary pages */
+    return p;
+}
+
+void ix_huge_free(void *p, size_t bytes) {
+    if (p) munmap(p, page_round(bytes));
+}
+
 void ix_normalize_rows(float *v, size_t n, int d) {
     for (size_t i = 0; i < n; i++) {
         float *x = v + i * (size_t)d;
@@ -387,6 +420,7 @@ void ix_free(sail_index *ix) {
     for (size_t i = 0; i < ix->n_slots; i++) sail_free(ix->payload[i]);
     sail_free(ix->ids); sail_free(ix->dead); sail_free(ix->payload); sail_free(ix->sqnorm);
     sail_free(ix->codes); sail_free(ix->scales); sail_free(ix->tail);
+    ix_huge_free(ix->vec_copy, ix->vec_copy_bytes);
     ix_idmap_free(&ix->idmap);
     ix_hnsw_free(ix->hnsw);
     if (ix->map) munmap(ix->map, ix->map_len);

@@ -19,6 +19,7 @@
 #define SAIL_INDEX_MAX_ITEMS (UINT32_MAX / 2u)
 #define SAIL_INDEX_MAX_PAYLOAD (1u << 24)   /* bytes per payload */
 #define IX_SNAP_HEADER 128                  /* index.snap: vectors start here */
+#define IX_HUGE_PAGE ((size_t)2 << 20)      /* transparent huge page size (x86-64) */
 
 typedef struct sail_hnsw sail_hnsw;
 
@@ -56,6 +57,8 @@ struct sail_index {
     float *tail;                /* (cap - map_slots, dim) raw vectors */
     size_t tail_cap;
     void *map; size_t map_len;  /* the snapshot, mmap-ed read-only */
+    float *vec_copy;            /* f32 storage: the mapped vectors copied to huge pages (map_vec), or NULL */
+    size_t vec_copy_bytes;
     int snap_fd;                /* the snapshot open for pread (ix_raw_read), or -1 */
     const float *map_vec;       /* (map_slots, dim) inside map */
     size_t map_slots;
@@ -182,6 +185,13 @@ int ix_apply_delete(sail_index *ix, const uint64_t *ids, int n);
 /* Run fn over n tasks on the index pool, or serially when another search
  * holds the pool. */
 void ix_run(sail_index *ix, sail_task_fn fn, void *ctx, int n_tasks);
+
+/* Large read-mostly arrays (f32 vectors, the frozen graph): anonymous,
+ * zeroed, 2 MiB aligned and advised for transparent huge pages (random
+ * reads of scattered vectors otherwise miss the TLB on 4 KiB pages).
+ * bytes > 0; NULL when out of memory. Free with ix_huge_free(p, bytes). */
+void *ix_huge_alloc(size_t bytes);
+void ix_huge_free(void *p, size_t bytes);
 
 /* L2-normalise n rows of d floats in place (zero rows stay zero). */
 void ix_normalize_rows(float *v, size_t n, int d);

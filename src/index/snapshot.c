@@ -60,6 +60,30 @@ static void w_zero(writer *w, size_t len) {
     }
 }
 
+/* After a snapshot is mapped (opened, or just written). An f32 index's
+ * searches read its vectors in place: they get a private copy on huge
+ * pages (HNSW reads them scattered; on 4 KiB pages nearly every vector
+ * costs a TLB miss), or keep reading the mapping if memory is short. Then
+ * the pages of the mapping nothing reads in place are given back (ids,
+ * payloads and graph were copied; an f16/int8 index scans codes and
+ * preads the few vectors it rescores). The page cache keeps them; they
+ * stop counting as this process's memory, and are faulted back in if
+ * something reads the mapping again. */
+static void settle_mapping(sail_index *ix) {
+    size_t bytes = ix->map_slots * (size_t)ix->dim * sizeof(float);
+    float *copy = !ix->code_size && bytes ? ix_huge_alloc(bytes) : NULL;
+    if (copy) memcpy(copy, ix->map_vec, bytes);
+    ix_huge_free(ix->vec_copy, ix->vec_copy_bytes);
+    ix->vec_copy = copy;
+    ix->vec_copy_bytes = copy ? bytes : 0;
+    if (copy) ix->map_vec = copy;
+    if (!ix->map) return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t keep = ix->code_size || copy ? 0 : SNAP_HEADER + bytes;
+    size_t from = (keep + page - 1) / page * page;
+    if (from < ix->map_len) madvise((uint8_t *)ix->map + from, ix->map_len - from, MADV_DONTNEED);
+}
+
 sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     char tmp[4096], path[4096];
     snprintf(tmp, sizeof tmp, "%s/index.snap.tmp", ix->dir);
@@ -70,7 +94,7 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     if (ix->hnsw && (st = ix_hnsw_serialize(ix, &graph, &graph_len, err))) return st;
     writer *w = sail_malloc(sizeof *w);
     if (!w) {
-        sail_free(graph);
+        ix_huge_free(graph, graph_len);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory writing a snapshot");
     }
     memset(w, 0, sizeof *w);
@@ -78,7 +102,7 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     w->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (w->fd < 0) {
         st = sail_set_error(err, SAIL_ERR_IO, "%s: %s", tmp, strerror(errno));
-        sail_free(graph);
+        ix_huge_free(graph, graph_len);
         sail_free(w);
         return st;
     }
@@ -124,7 +148,7 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
         int e = failed ? failed : errno;
         close(fd);
         unlink(tmp);
-        sail_free(graph);
+        ix_huge_free(graph, graph_len);
         return sail_set_error(err, SAIL_ERR_IO, "writing %s: %s", path, strerror(e));
     }
     if (ix->hnsw) ix_hnsw_freeze(ix, graph, graph_len); /* the compact form of what was written */
@@ -143,6 +167,7 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     ix->map_len = (size_t)size;
     ix->map_vec = (const float *)((const uint8_t *)map + SNAP_HEADER);
     ix->map_slots = n;
+    settle_mapping(ix);
     sail_free(ix->tail);
     ix->tail = NULL;
     ix->tail_cap = 0;
@@ -224,17 +249,6 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
     return SAIL_OK;
 }
 
-/* Checking the snapshot read all of it; give back the pages a search does
- * not read in place (ids, payloads and graph were copied to the heap; an
- * f16/int8 index scans codes and preads the few vectors it rescores). The
- * page cache keeps them; they just stop counting as this process's
- * memory, and are faulted back in if something else reads the mapping. */
-static void release_pages(sail_index *ix) {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t keep = ix->code_size ? 0 : SNAP_HEADER + ix->map_slots * (size_t)ix->dim * sizeof(float);
-    size_t from = (keep + page - 1) / page * page;
-    if (from < ix->map_len) madvise((uint8_t *)ix->map + from, ix->map_len - from, MADV_DONTNEED);
-}
 
 sail_status ix_snapshot_load(sail_index *ix, sail_error *err) {
     char path[4096];
@@ -256,6 +270,6 @@ sail_status ix_snapshot_load(sail_index *ix, sail_error *err) {
     ix->map_len = len;
     ix->snap_fd = fd;
     sail_status st = ix_snapshot_parse(ix, map ? map : (const uint8_t *)"", len, err);
-    if (!st && map) release_pages(ix);
+    if (!st) settle_mapping(ix);
     return st;
 }
