@@ -19,11 +19,14 @@ library's round alike, and each figure is the best of its rounds.
         builds one HNSW (LIB: faiss, hnswlib, sail, sail-int8; M=16,
         efConstruction=40) over DIR/x.npy at T threads, saves it under
         DIR/idx/LIB and prints its build time; one process per library
-    bench_index_peers.py --hnsw DIR --threads T [--rounds 5]
+    bench_index_peers.py --hnsw DIR --threads T [--rounds 3] [--chunks 10] [--libs a,b]
         loads every saved index (each one's memory is the growth of this
-        process's resident set while loading it, and again after all its
-        searches), then for each ef_search ROUNDS interleaved rounds of one
-        1000-query batch per library
+        process's resident set while loading it), then for each ef_search
+        ROUNDS rounds over the 1000 queries in CHUNKS chunks, every chunk
+        searched by each library in turn
+    bench_index_peers.py --rss IDXDIR DIR [--threads T] [--ef 64]
+        one sail index opened in a fresh process: resident set (anonymous
+        and file pages) after opening and after three 1000-query searches
     bench_index_peers.py --plot OUT.png [--title TEXT] LOG...
         recall@10 vs queries/s from the result lines of --hnsw runs
 
@@ -44,7 +47,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
 M, EFC, K = 16, 40, 10
-EFS = [10, 16, 32, 64, 128, 256]
+EFS = [16, 32, 48, 64, 96, 128, 256]
 LIBS = ["faiss", "hnswlib", "sail", "sail-int8"]
 
 
@@ -135,15 +138,28 @@ class Sail:
         self.L.sail_index_close(self.ix, None)
 
 
-def interleave(runners, rounds):
-    """runners: name -> fn(); best seconds per name over rounds, in turn."""
-    best = {name: float("inf") for name in runners}
-    for _ in range(rounds):
-        for name, fn in runners.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
+def interleave(runners, q, rounds, chunks=1):
+    """runners: name -> fn(queries). The query set is cut into chunks; in
+    every round each chunk goes to every library in turn (the first one
+    rotating), so the libraries' timings of a chunk are taken within a
+    fraction of a second of each other. Per library: the sum over chunks of
+    the best wall-clock time, and likewise of CPU time (all threads of this
+    process). On a machine shared with other work the CPU time is the
+    steadier figure: waiting for a core is not in it."""
+    parts = np.array_split(np.arange(len(q)), chunks)
+    qs = [np.ascontiguousarray(q[p]) for p in parts]
+    names = list(runners)
+    wall = {name: [float("inf")] * chunks for name in names}
+    cpu = {name: [float("inf")] * chunks for name in names}
+    for r in range(rounds):
+        for c in range(chunks):
+            k = (r + c) % len(names)
+            for name in names[k:] + names[:k]:
+                t0, c0 = time.perf_counter(), time.process_time()
+                runners[name](qs[c])
+                wall[name][c] = min(wall[name][c], time.perf_counter() - t0)
+                cpu[name][c] = min(cpu[name][c], time.process_time() - c0)
+    return {n: sum(wall[n]) for n in names}, {n: sum(cpu[n]) for n in names}
 
 
 def exact(d, threads, rounds):
@@ -160,10 +176,13 @@ def exact(d, threads, rounds):
     ix.close()
     s = Sail(path, threads)
     rec = {"faiss": recall(flat.search(q, K)[1], gt), "sail": recall(s.search(q, exact=True, ids=True), gt)}
-    best = interleave({"faiss": lambda: flat.search(q, K), "sail": lambda: s.search(q, exact=True)}, rounds)
+    print("# %s: loadavg %.1f" % (time.strftime("%H:%M"), os.getloadavg()[0]), flush=True)
+    best, cpu = interleave({"faiss": lambda b: flat.search(b, K), "sail": lambda b: s.search(b, exact=True)}, q, rounds)
     for lib in best:
-        print("%s exact threads=%d qps=%.1f recall=%.4f" % (lib, threads, len(q) / best[lib], rec[lib]), flush=True)
-    print("ratio exact threads=%d sail_time/faiss_time=%.3f" % (threads, best["sail"] / best["faiss"]), flush=True)
+        print("%s exact threads=%d qps=%.1f cpu_qps=%.1f recall=%.4f" % (lib, threads, len(q) / best[lib],
+              len(q) / cpu[lib], rec[lib]), flush=True)
+    print("ratio exact threads=%d sail_time/faiss_time=%.3f cpu=%.3f" % (threads, best["sail"] / best["faiss"],
+          cpu["sail"] / cpu["faiss"]), flush=True)
     s.close()
     import shutil
     shutil.rmtree(path)
@@ -203,7 +222,7 @@ def build(d, lib, threads):
     print("%s build threads=%d seconds=%.2f cpu_seconds=%.2f n=%d loadavg=%.1f" % (lib, threads, t, c, n, load), flush=True)
 
 
-def hnsw(d, threads, rounds, libs):
+def hnsw(d, threads, rounds, libs, chunks):
     x, q, gt = np.load(os.path.join(d, "x.npy")), np.load(os.path.join(d, "q.npy")), np.load(os.path.join(d, "gt.npy"))
     n, dim = x.shape
     del x
@@ -231,19 +250,19 @@ def hnsw(d, threads, rounds, libs):
         ix = idx[lib]
         if lib == "faiss":
             ix.hnsw.efSearch = ef
-            return lambda: ix.search(q, K)[1]
+            return lambda b: ix.search(b, K)[1]
         if lib == "hnswlib":
             ix.set_ef(ef)
-            return lambda: ix.knn_query(q, k=K, num_threads=threads)[0]
-        return lambda: ix.search(q, ef, ids=True) if ids else ix.search(q, ef)
+            return lambda b: ix.knn_query(b, k=K, num_threads=threads)[0]
+        return lambda b: ix.search(b, ef, ids=True) if ids else ix.search(b, ef)
 
     print("# %s: loadavg %.1f" % (time.strftime("%H:%M"), os.getloadavg()[0]), flush=True)
     for ef in EFS:
-        rec = {lib: recall(runner(lib, ef, True)(), gt) for lib in idx}
-        best = interleave({lib: runner(lib, ef) for lib in idx}, rounds)
+        rec = {lib: recall(runner(lib, ef, True)(q), gt) for lib in idx}
+        best, cpu = interleave({lib: runner(lib, ef) for lib in idx}, q, rounds, chunks)
         for lib in idx:
-            print("%s hnsw ef=%d threads=%d qps=%.1f recall=%.4f" % (lib, ef, threads, len(q) / best[lib], rec[lib]),
-                  flush=True)
+            print("%s hnsw ef=%d threads=%d qps=%.1f cpu_qps=%.1f recall=%.4f" % (
+                lib, ef, threads, len(q) / best[lib], len(q) / cpu[lib], rec[lib]), flush=True)
     for lib, ix in idx.items():
         extra = " counted_mb=%.1f" % ix.memory_mb() if lib.startswith("sail") else ""
         print("%s memory threads=%d load_rss_mb=%.1f%s" % (lib, threads, load_mb[lib], extra), flush=True)
@@ -262,6 +281,8 @@ def sail_rss(path, q, threads, ef):
                 if line.startswith(("RssAnon", "RssFile")):
                     v[line.split(":")[0]] = int(line.split()[1]) / 1024
         return v
+    import sail
+    sail._load()  # the library's own pages are not the index's
     a = status()
     s = Sail(path, threads)
     b = status()
@@ -314,7 +335,7 @@ def main(a):
         build(a[1], arg(a, "--lib", "sail"), arg(a, "--threads", 1))
     elif a[:1] == ["--hnsw"]:
         libs = arg(a, "--libs", ",".join(LIBS)).split(",")
-        hnsw(a[1], arg(a, "--threads", 1), arg(a, "--rounds", 5), libs)
+        hnsw(a[1], arg(a, "--threads", 1), arg(a, "--rounds", 3), libs, arg(a, "--chunks", 10))
     elif a[:1] == ["--rss"]:
         sail_rss(a[1], np.load(os.path.join(a[2], "q.npy")), arg(a, "--threads", 1), arg(a, "--ef", 64))
     elif a[:1] == ["--plot"]:

@@ -228,7 +228,13 @@ static void advise_huge(void *p, size_t bytes) {
     if (b > a) madvise((void *)a, b - a, MADV_HUGEPAGE);
 }
 
-sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
+int ix_payloads_needed(char *const *payloads, size_t n) {
+    for (size_t i = 0; payloads && i < n; i++)
+        if (payloads[i] && strcmp(payloads[i], "{}")) return 1;
+    return 0;
+}
+
+sail_status ix_reserve(sail_index *ix, size_t need, int payloads, sail_error *err) {
     if (need > SAIL_INDEX_MAX_ITEMS)
         return sail_set_error(err, SAIL_ERR_LIMIT, "index would hold %zu slots; the limit is %u",
                               need, SAIL_INDEX_MAX_ITEMS);
@@ -237,7 +243,7 @@ sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
     if (need > ix->cap) {
         size_t cap = SAIL_MAX(need, ix->cap + ix->cap / 2); /* exact when loading */
         if (grow((void **)&ix->ids, cap, 8) || grow((void **)&ix->dead, cap, 1) ||
-            grow((void **)&ix->payload, cap, sizeof(char *)) ||
+            (ix->payload && grow((void **)&ix->payload, cap, sizeof(char *))) ||
             (ix->metric == SAIL_METRIC_L2 && grow((void **)&ix->sqnorm, cap, 4)) ||
             (ix->code_size && grow((void **)&ix->codes, cap, ix->code_size)) ||
             (ix->storage == SAIL_STORAGE_INT8 && grow((void **)&ix->scales, cap, 4)))
@@ -245,6 +251,8 @@ sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
         ix->cap = cap;
         if (ix->codes) advise_huge(ix->codes, cap * ix->code_size);
     }
+    if (payloads && !ix->payload && ix->cap && !(ix->payload = sail_calloc(ix->cap, sizeof *ix->payload)))
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for a payload table of %zu items", ix->cap);
     if (ix->hnsw && ix_hnsw_reserve(ix->hnsw, ix->cap, err)) return SAIL_ERR_NOMEM;
     size_t tail_need = need > ix->map_slots ? need - ix->map_slots : 0;
     if (tail_need > ix->tail_cap) {
@@ -287,7 +295,7 @@ void ix_append_slot(sail_index *ix, uint64_t id, const float *vec, char *payload
         sail_free(payload);
         payload = NULL;
     }
-    ix->payload[s] = payload;
+    if (ix->payload) ix->payload[s] = payload; /* reserved with payloads set when payload != NULL */
     if (s >= ix->map_slots) {
         float *raw = ix->tail + (s - ix->map_slots) * d;
         if (raw != vec) memcpy(raw, vec, d * sizeof(float));
@@ -308,8 +316,10 @@ static int mark_dead(sail_index *ix, uint64_t id) {
     if (s < 0) return 0;
     ix->dead[s] = 1;
     ix->n_dead++;
-    sail_free(ix->payload[s]);
-    ix->payload[s] = NULL;
+    if (ix->payload) {
+        sail_free(ix->payload[s]);
+        ix->payload[s] = NULL;
+    }
     ix_idmap_del(&ix->idmap, id);
     return 1;
 }
@@ -369,7 +379,7 @@ void ix_normalize_rows(float *v, size_t n, int d) {
 
 sail_status ix_apply_add(sail_index *ix, const uint64_t *ids, const float *vecs,
                          char **payloads, int n, sail_error *err) {
-    sail_status st = ix_reserve(ix, ix->n_slots + (size_t)n, err);
+    sail_status st = ix_reserve(ix, ix->n_slots + (size_t)n, ix_payloads_needed(payloads, (size_t)n), err);
     if (st) return st;
     float *tmp = NULL;
     if (ix->metric == SAIL_METRIC_COSINE) {
@@ -417,7 +427,7 @@ sail_status ix_configure(sail_index *ix, sail_error *err) {
 
 void ix_free(sail_index *ix) {
     if (!ix) return;
-    for (size_t i = 0; i < ix->n_slots; i++) sail_free(ix->payload[i]);
+    for (size_t i = 0; ix->payload && i < ix->n_slots; i++) sail_free(ix->payload[i]);
     sail_free(ix->ids); sail_free(ix->dead); sail_free(ix->payload); sail_free(ix->sqnorm);
     sail_free(ix->codes); sail_free(ix->scales); sail_free(ix->tail);
     ix_huge_free(ix->vec_copy, ix->vec_copy_bytes);
@@ -553,7 +563,7 @@ sail_status sail_index_add(sail_index *ix, const uint64_t *ids, const float *vec
     }
     if (!st) {
         pthread_rwlock_wrlock(&ix->lock);
-        st = ix_reserve(ix, ix->n_slots + (size_t)n, err);
+        st = ix_reserve(ix, ix->n_slots + (size_t)n, ix_payloads_needed(canon, (size_t)n), err);
         if (!st) st = ix_wal_append_add(ix, ids, vectors, canon, n, err);
         if (!st) st = apply_add_reserved(ix, ids, vectors, canon, n, err);
         pthread_rwlock_unlock(&ix->lock);
@@ -638,12 +648,12 @@ void sail_index_get_info(sail_index *ix, sail_index_info *info) {
     info->seed = ix->seed;
     info->count = ix->n_slots - ix->n_dead;
     info->tombstones = ix->n_dead;
-    size_t mem = ix->cap * (8 + 1 + sizeof(char *) + (ix->sqnorm ? 4 : 0) + ix->code_size) + ix->idmap.cap * 4 +
+    size_t mem = ix->cap * (8 + 1 + (ix->payload ? sizeof(char *) : 0) + (ix->sqnorm ? 4 : 0) + ix->code_size) + ix->idmap.cap * 4 +
                  ix->tail_cap * (size_t)ix->dim * 4;
     if (ix->scales) mem += ix->cap * 4;
     if (!ix->code_size) mem += ix->map_slots * (size_t)ix->dim * 4; /* scanned, so resident */
     for (size_t s = 0; s < ix->n_slots; s++)
-        if (ix->payload[s]) mem += strlen(ix->payload[s]) + 1;
+        if (ix_payload_own(ix, s)) mem += strlen(ix->payload[s]) + 1;
     if (ix->hnsw) mem += ix_hnsw_memory(ix->hnsw);
     info->memory_bytes = mem;
     info->log_bytes = ix->wal_bytes;
@@ -675,7 +685,7 @@ sail_status sail_index_compact(sail_index *ix, sail_error *err) {
         for (size_t s = 0; s < ix->n_slots; s++) {
             if (ix->dead[s]) continue;
             ids[j] = ix->ids[s];
-            pay[j] = ix->payload[s];
+            pay[j] = ix_payload_own(ix, s);
             memcpy(tail + j * d, ix_raw(ix, s), d * sizeof(float));
             j++;
         }

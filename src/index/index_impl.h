@@ -49,7 +49,8 @@ struct sail_index {
     size_t n_slots, cap, n_dead;
     uint64_t *ids;              /* (cap) */
     uint8_t *dead;              /* (cap) */
-    char **payload;             /* (cap) NUL-terminated JSON, heap; NULL = "{}" */
+    char **payload;             /* (cap) NUL-terminated JSON, heap; NULL = "{}". The
+                                   table itself is NULL until some item has a payload */
     float *sqnorm;              /* (cap) squared norm of what scans read (L2 only) */
     size_t code_size;           /* bytes per slot in codes (0 for f32) */
     uint8_t *codes;             /* (cap, code_size) f16 or int8 codes */
@@ -81,10 +82,16 @@ static inline const float *ix_raw(const sail_index *ix, size_t slot) {
  * otherwise, or if the read fails, the pointer into memory. */
 const float *ix_raw_read(const sail_index *ix, size_t slot, float *buf);
 
-/* A slot's payload text ("{}" when it has none). */
-static inline const char *ix_payload(const sail_index *ix, size_t slot) {
-    return ix->payload[slot] ? ix->payload[slot] : "{}";
+/* A slot's own payload (NULL = "{}"), and its text. */
+static inline char *ix_payload_own(const sail_index *ix, size_t slot) {
+    return ix->payload ? ix->payload[slot] : NULL;
 }
+static inline const char *ix_payload(const sail_index *ix, size_t slot) {
+    const char *p = ix_payload_own(ix, slot);
+    return p ? p : "{}";
+}
+/* Whether any of n payloads is more than "{}" (so the table is needed). */
+int ix_payloads_needed(char *const *payloads, size_t n);
 
 /* Distance between query q (prepared: normalised for cosine) and a slot's
  * scanned representation (the code for f16/int8); lower is closer
@@ -106,8 +113,10 @@ sail_status ix_idmap_put(sail_idmap *m, uint64_t key, uint32_t slot);
 void ix_idmap_del(sail_idmap *m, uint64_t key);
 
 /* Append one slot (no log, no graph); the caller has checked capacity via
- * ix_reserve. vec is raw f32 (already normalised for cosine). */
-sail_status ix_reserve(sail_index *ix, size_t n_slots, sail_error *err);
+ * ix_reserve, with payloads set if the slots to come carry any (the
+ * payload table is created then). vec is raw f32 (already normalised for
+ * cosine). */
+sail_status ix_reserve(sail_index *ix, size_t n_slots, int payloads, sail_error *err);
 void ix_append_slot(sail_index *ix, uint64_t id, const float *vec, char *payload);
 
 /* A top-k collector: max-heap on (dist, slot) of capacity k. */

@@ -77,7 +77,10 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
     ix_filter *filter = NULL;
     if (o.filter && (st = ix_filter_parse(o.filter, &filter, err))) return st;
 
-    float *q = sail_malloc(qbytes);
+    /* cosine searches normalised copies; the others read the queries as given */
+    int cosine = ix->metric == SAIL_METRIC_COSINE;
+    float *qcopy = cosine ? sail_malloc(qbytes) : NULL;
+    const float *q = cosine ? qcopy : queries;
     int kk = ix->code_size ? SAIL_MAX(4 * k, k + 32) : k; /* candidates before rescoring */
     ix_heap *heaps = sail_calloc((size_t)n, sizeof *heaps);
     ix_cand *cands = sail_malloc((size_t)n * kk * sizeof *cands);
@@ -87,8 +90,10 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
         st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %d queries", n);
         goto done;
     }
-    memcpy(q, queries, qbytes);
-    if (ix->metric == SAIL_METRIC_COSINE) ix_normalize_rows(q, (size_t)n, ix->dim);
+    if (cosine) {
+        memcpy(qcopy, queries, qbytes);
+        ix_normalize_rows(qcopy, (size_t)n, ix->dim);
+    }
     for (int i = 0; i < n; i++) heaps[i] = (ix_heap){cands + (size_t)i * kk, 0, kk};
 
     pthread_rwlock_rdlock(&ix->lock);
@@ -156,7 +161,7 @@ done:
         rb = NULL;
     }
     sail_index_results_free(rb ? &rb->r : NULL);
-    sail_free(q); sail_free(heaps); sail_free(cands); sail_free(allow);
+    sail_free(qcopy); sail_free(heaps); sail_free(cands); sail_free(allow);
     ix_filter_free(filter);
     return st;
 }

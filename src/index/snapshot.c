@@ -111,13 +111,13 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     w_put(w, ix->dead, n);
     w_zero(w, pad8(n) - n);
     for (size_t s = 0; s < n; s++) {
-        uint32_t l = ix->payload[s] ? (uint32_t)strlen(ix->payload[s]) : 0;
+        uint32_t l = ix_payload_own(ix, s) ? (uint32_t)strlen(ix->payload[s]) : 0;
         pay_bytes += l;
         w_put(w, &l, 4);
     }
     w_zero(w, pad8(n * 4) - n * 4);
     for (size_t s = 0; s < n; s++)
-        if (ix->payload[s]) w_put(w, ix->payload[s], strlen(ix->payload[s]));
+        if (ix_payload_own(ix, s)) w_put(w, ix->payload[s], strlen(ix->payload[s]));
     w_put(w, graph, graph_len);
     w_flush(w);
 
@@ -217,7 +217,9 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
     /* Slots come from the mapping: reserve only the per-slot arrays. */
     ix->map_vec = vec;
     ix->map_slots = (size_t)n;
-    if ((st = ix_reserve(ix, (size_t)n, err))) return st;
+    int any_payload = 0;
+    for (size_t s = 0; s < n && !any_payload; s++) any_payload = ix_rd32(plen + s * 4) != 0;
+    if ((st = ix_reserve(ix, (size_t)n, any_payload, err))) return st;
     size_t dead_count = 0;
     for (size_t s = 0; s < n; s++) {
         uint32_t l = ix_rd32(plen + s * 4);
