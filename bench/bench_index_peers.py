@@ -2,35 +2,57 @@
 """bench_index_peers.py: the vector-index benchmark: sail against FAISS
 (IndexFlatIP, IndexHNSWFlat) and hnswlib on the same clustered synthetic
 vectors, the same queries and the same ground truth, at the same thread
-count. Run with /usr/bin/python3 (Debian's python3-faiss, python3-hnswlib).
+count. Run with /usr/bin/python3 (Debian's python3-faiss, python3-hnswlib);
+sail is called through its public C API (build/libsail.so via ctypes, the
+python/sail module's declarations), in the same process as the peers, so
+their timings interleave: on a shared machine a slow moment hits every
+library's round alike, and each figure is the best of its rounds.
 
     bench_index_peers.py --prepare DIR [--n 100000] [--dim 512]
         writes DIR/x.npy (n x dim), DIR/q.npy (1000 queries, not indexed)
         and DIR/gt.npy (their exact top-10 by inner product, from
         IndexFlatIP); vectors are L2-normalised, so IP = cosine
-    bench_index_peers.py --run DIR --threads T [--only exact|hnsw] [--sail BUILD/bench/bench_index]
-        FAISS and hnswlib at T threads (exact search, HNSW build, HNSW search
-        at several ef), then the sail binary on the same files (with its
-        int8 index too at 2 threads); every result is one line
-        "lib what key=value ...".
-    bench_index_peers.py --plot OUT.png LOG...
-        recall@10 vs queries/s from the result lines of the runs (matplotlib).
+    bench_index_peers.py --exact DIR --threads T [--rounds 5]
+        FAISS IndexFlatIP against sail's exact f32 index: ROUNDS rounds, each
+        one 1000-query batch of each library in turn
+    bench_index_peers.py --build DIR --lib LIB --threads T
+        builds one HNSW (LIB: faiss, hnswlib, sail, sail-int8; M=16,
+        efConstruction=40) over DIR/x.npy at T threads, saves it under
+        DIR/idx/LIB and prints its build time; one process per library
+    bench_index_peers.py --hnsw DIR --threads T [--rounds 3] [--chunks 10] [--libs a,b]
+        loads every saved index (each one's memory is the growth of this
+        process's resident set while loading it), then for each ef_search
+        ROUNDS rounds over the 1000 queries in CHUNKS chunks, every chunk
+        searched by each library in turn
+    bench_index_peers.py --rss IDXDIR DIR [--threads T] [--ef 64]
+        one sail index opened in a fresh process: resident set (anonymous
+        and file pages) after opening and after three 1000-query searches
+    bench_index_peers.py --plot OUT.png [--title TEXT] LOG...
+        recall@10 vs queries/s from the result lines of --hnsw runs
+
+Every result is one line "lib what key=value ...".
 
 Data: 1000 cluster centres; each vector is its centre plus a 64-dimensional
 random displacement of the cluster's own subspace plus small isotropic
 noise, so neighbourhoods have the low intrinsic dimension of real
-embeddings rather than that of uniform noise. HNSW parameters for all three
-libraries: M=16, efConstruction=40 (FAISS's default; FAISS's HNSW build is
-the slowest of the three and sets the size a run can afford)."""
+embeddings rather than that of uniform noise."""
+import ctypes
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+
 M, EFC, K = 16, 40, 10
-EFS = [10, 16, 32, 64, 128]
+EFS = [16, 32, 48, 64, 96, 128, 256]
+LIBS = ["faiss", "hnswlib", "sail", "sail-int8"]
+
+
+def arg(a, name, default):
+    return type(default)(a[a.index(name) + 1]) if name in a else default
 
 
 def rss_mb():
@@ -67,66 +89,213 @@ def recall(found, gt):
     return float(np.mean([len(set(found[i]) & set(gt[i])) / K for i in range(len(gt))]))
 
 
-def timed(fn, min_time=1.0):
-    """Seconds per call of fn (repeated until min_time has passed)."""
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        out = fn()
-        n += 1
-        t = time.perf_counter() - t0
-        if t >= min_time:
-            return t / n, out
+class Sail:
+    """One sail index through the C API (no per-hit Python work in timed calls)."""
+    HIT = np.dtype([("id", "<u8"), ("score", "<f4"), ("pad", "<u4"), ("payload", "<u8")])
+
+    def __init__(self, path, threads, create_dim=0, storage="f32"):
+        import sail
+        self.s, self.L = sail, sail._load()
+        o = sail._IndexOptions()
+        o.n_threads = threads
+        if create_dim:
+            o.dim, o.M, o.ef_construction, o.seed, o.create = create_dim, M, EFC, 1, 1
+            o.metric = sail._enum(self.L.sail_metric_parse, "metric", "ip")
+            o.kind = sail._enum(self.L.sail_index_kind_parse, "kind", "hnsw")
+            o.storage = sail._enum(self.L.sail_storage_parse, "storage", storage)
+        err = sail._Error()
+        self.ix = self.L.sail_index_open(os.fsencode(path), ctypes.byref(o), ctypes.byref(err))
+        if not self.ix:
+            raise RuntimeError(err.msg.decode())
+
+    def add(self, x):
+        ids = np.arange(len(x), dtype=np.uint64)
+        err = self.s._Error()
+        if self.L.sail_index_add(self.ix, ids.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), self.s._fptr(x), None,
+                                 len(x), ctypes.byref(err)):
+            raise RuntimeError(err.msg.decode())
+
+    def search(self, q, ef=0, exact=False, ids=False):
+        o = self.s._SearchOptions(None, ef, int(exact), 1)
+        res = ctypes.POINTER(self.s._Results)()
+        err = self.s._Error()
+        if self.L.sail_index_search(self.ix, self.s._fptr(q), len(q), K, ctypes.byref(o), ctypes.byref(res),
+                                    ctypes.byref(err)):
+            raise RuntimeError(err.msg.decode())
+        out = None
+        if ids:
+            raw = ctypes.cast(res.contents.hits, ctypes.POINTER(ctypes.c_uint8 * (len(q) * K * self.HIT.itemsize)))
+            out = np.frombuffer(raw.contents, self.HIT)["id"].reshape(len(q), K).astype(np.int64)
+        self.L.sail_index_results_free(res)
+        return out
+
+    def memory_mb(self):
+        i = self.s._IndexInfo()
+        self.L.sail_index_get_info(self.ix, ctypes.byref(i))
+        return i.memory_bytes / 2**20
+
+    def close(self):
+        self.L.sail_index_close(self.ix, None)
 
 
-def run(d, threads, sail, only):
+def interleave(runners, q, rounds, chunks=1):
+    """runners: name -> fn(queries). The query set is cut into chunks; in
+    every round each chunk goes to every library in turn (the first one
+    rotating), so the libraries' timings of a chunk are taken within a
+    fraction of a second of each other. Per library: the sum over chunks of
+    the best wall-clock time, and likewise of CPU time (all threads of this
+    process). On a machine shared with other work the CPU time is the
+    steadier figure: waiting for a core is not in it."""
+    parts = np.array_split(np.arange(len(q)), chunks)
+    qs = [np.ascontiguousarray(q[p]) for p in parts]
+    names = list(runners)
+    wall = {name: [float("inf")] * chunks for name in names}
+    cpu = {name: [float("inf")] * chunks for name in names}
+    for r in range(rounds):
+        for c in range(chunks):
+            k = (r + c) % len(names)
+            for name in names[k:] + names[:k]:
+                t0, c0 = time.perf_counter(), time.process_time()
+                runners[name](qs[c])
+                wall[name][c] = min(wall[name][c], time.perf_counter() - t0)
+                cpu[name][c] = min(cpu[name][c], time.process_time() - c0)
+    return {n: sum(wall[n]) for n in names}, {n: sum(cpu[n]) for n in names}
+
+
+def exact(d, threads, rounds):
     import faiss
-    import hnswlib
+    x, q, gt = np.load(os.path.join(d, "x.npy")), np.load(os.path.join(d, "q.npy")), np.load(os.path.join(d, "gt.npy"))
+    faiss.omp_set_num_threads(threads)
+    flat = faiss.IndexFlatIP(x.shape[1])
+    flat.add(x)
+    path = os.path.join(d, "idx", "sail-exact-%d" % os.getpid())
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    import sail
+    ix = sail.Index(path, create=True, dim=x.shape[1], metric="ip", kind="exact", threads=threads)
+    ix.add(np.arange(len(x)), x)
+    ix.close()
+    s = Sail(path, threads)
+    rec = {"faiss": recall(flat.search(q, K)[1], gt), "sail": recall(s.search(q, exact=True, ids=True), gt)}
+    print("# %s: loadavg %.1f" % (time.strftime("%H:%M"), os.getloadavg()[0]), flush=True)
+    best, cpu = interleave({"faiss": lambda b: flat.search(b, K), "sail": lambda b: s.search(b, exact=True)}, q, rounds)
+    for lib in best:
+        print("%s exact threads=%d qps=%.1f cpu_qps=%.1f recall=%.4f" % (lib, threads, len(q) / best[lib],
+              len(q) / cpu[lib], rec[lib]), flush=True)
+    print("ratio exact threads=%d sail_time/faiss_time=%.3f cpu=%.3f" % (threads, best["sail"] / best["faiss"],
+          cpu["sail"] / cpu["faiss"]), flush=True)
+    s.close()
+    import shutil
+    shutil.rmtree(path)
+
+
+def build(d, lib, threads):
+    x = np.load(os.path.join(d, "x.npy"))
+    n, dim = x.shape
+    out = os.path.join(d, "idx", lib)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    if lib == "faiss":
+        import faiss
+        faiss.omp_set_num_threads(threads)
+        hf = faiss.IndexHNSWFlat(dim, M, faiss.METRIC_INNER_PRODUCT)
+        hf.hnsw.efConstruction = EFC
+        t0, c0 = time.perf_counter(), time.process_time()
+        hf.add(x)
+        t, c = time.perf_counter() - t0, time.process_time() - c0
+        faiss.write_index(hf, out)
+    elif lib == "hnswlib":
+        import hnswlib
+        hl = hnswlib.Index(space="ip", dim=dim)
+        hl.init_index(max_elements=n, M=M, ef_construction=EFC, random_seed=100)
+        t0, c0 = time.perf_counter(), time.process_time()
+        hl.add_items(x, np.arange(n), num_threads=threads)
+        t, c = time.perf_counter() - t0, time.process_time() - c0
+        hl.save_index(out)
+    else:
+        import shutil
+        shutil.rmtree(out, ignore_errors=True)
+        s = Sail(out, threads, create_dim=dim, storage="int8" if lib == "sail-int8" else "f32")
+        t0, c0 = time.perf_counter(), time.process_time()
+        s.add(x)  # graph, log record and its fsync
+        t, c = time.perf_counter() - t0, time.process_time() - c0
+        s.close()  # the snapshot
+    load = os.getloadavg()[0]
+    print("%s build threads=%d seconds=%.2f cpu_seconds=%.2f n=%d loadavg=%.1f" % (lib, threads, t, c, n, load), flush=True)
+
+
+def hnsw(d, threads, rounds, libs, chunks):
     x, q, gt = np.load(os.path.join(d, "x.npy")), np.load(os.path.join(d, "q.npy")), np.load(os.path.join(d, "gt.npy"))
     n, dim = x.shape
-    faiss.omp_set_num_threads(threads)
-    if only != "hnsw":
-        flat = faiss.IndexFlatIP(dim)
-        flat.add(x)
-        t, (_, I) = timed(lambda: flat.search(q, K))
-        print("faiss exact threads=%d qps=%.1f recall=%.4f" % (threads, len(q) / t, recall(I, gt)), flush=True)
-        del flat
-    if only == "exact":
-        if sail:
-            sys.stdout.flush()
-            subprocess.run([sail, "--data", d, "--threads", str(threads), "--only", "exact"], check=True)
-        return
+    del x
+    idx, load_mb = {}, {}
+    for lib in libs:
+        path = os.path.join(d, "idx", lib)
+        if not os.path.exists(path):
+            print("# %s: no index at %s (run --build first)" % (lib, path))
+            continue
+        r0 = rss_mb()
+        if lib == "faiss":
+            import faiss
+            faiss.omp_set_num_threads(threads)
+            idx[lib] = faiss.read_index(path)
+        elif lib == "hnswlib":
+            import hnswlib
+            hl = hnswlib.Index(space="ip", dim=dim)
+            hl.load_index(path, max_elements=n)
+            idx[lib] = hl
+        else:
+            idx[lib] = Sail(path, threads)
+        load_mb[lib] = rss_mb() - r0
 
-    r0 = rss_mb()
-    hf = faiss.IndexHNSWFlat(dim, M, faiss.METRIC_INNER_PRODUCT)
-    hf.hnsw.efConstruction = EFC
-    t0 = time.perf_counter()
-    hf.add(x)
-    print("faiss build threads=%d seconds=%.2f memory_mb=%.1f" % (threads, time.perf_counter() - t0, rss_mb() - r0), flush=True)
+    def runner(lib, ef, ids=False):
+        ix = idx[lib]
+        if lib == "faiss":
+            ix.hnsw.efSearch = ef
+            return lambda b: ix.search(b, K)[1]
+        if lib == "hnswlib":
+            ix.set_ef(ef)
+            return lambda b: ix.knn_query(b, k=K, num_threads=threads)[0]
+        return lambda b: ix.search(b, ef, ids=True) if ids else ix.search(b, ef)
+
+    print("# %s: loadavg %.1f" % (time.strftime("%H:%M"), os.getloadavg()[0]), flush=True)
     for ef in EFS:
-        hf.hnsw.efSearch = ef
-        t, (_, I) = timed(lambda: hf.search(q, K), 0.5)
-        print("faiss hnsw ef=%d threads=%d qps=%.1f recall=%.4f" % (ef, threads, len(q) / t, recall(I, gt)), flush=True)
-    del hf
-
-    r0 = rss_mb()
-    hl = hnswlib.Index(space="ip", dim=dim)
-    hl.init_index(max_elements=n, M=M, ef_construction=EFC, random_seed=100)
-    t0 = time.perf_counter()
-    hl.add_items(x, np.arange(n), num_threads=threads)
-    print("hnswlib build threads=%d seconds=%.2f memory_mb=%.1f" % (threads, time.perf_counter() - t0, rss_mb() - r0), flush=True)
-    for ef in EFS:
-        hl.set_ef(ef)
-        t, (I, _) = timed(lambda: hl.knn_query(q, k=K, num_threads=threads), 0.5)
-        print("hnswlib hnsw ef=%d threads=%d qps=%.1f recall=%.4f" % (ef, threads, len(q) / t, recall(I, gt)), flush=True)
-    del hl
-    if sail:
-        sys.stdout.flush()
-        subprocess.run([sail, "--data", d, "--threads", str(threads), "--only", "hnsw",
-                        "--int8", "1" if threads == 2 else "0"], check=True)
+        rec = {lib: recall(runner(lib, ef, True)(q), gt) for lib in idx}
+        best, cpu = interleave({lib: runner(lib, ef) for lib in idx}, q, rounds, chunks)
+        for lib in idx:
+            print("%s hnsw ef=%d threads=%d qps=%.1f cpu_qps=%.1f recall=%.4f" % (
+                lib, ef, threads, len(q) / best[lib], len(q) / cpu[lib], rec[lib]), flush=True)
+    for lib, ix in idx.items():
+        extra = " counted_mb=%.1f" % ix.memory_mb() if lib.startswith("sail") else ""
+        print("%s memory threads=%d load_rss_mb=%.1f%s" % (lib, threads, load_mb[lib], extra), flush=True)
+    for lib in libs:
+        if lib.startswith("sail") and lib in idx:
+            idx[lib].close()
 
 
-def plot(out, logs, title="20k x 512 clustered"):
+def sail_rss(path, q, threads, ef):
+    """Resident set of one sail index opened in this (fresh) process, split
+    into anonymous and file-backed pages, before and after searching."""
+    def status():
+        v = {}
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(("RssAnon", "RssFile")):
+                    v[line.split(":")[0]] = int(line.split()[1]) / 1024
+        return v
+    import sail
+    sail._load()  # the library's own pages are not the index's
+    a = status()
+    s = Sail(path, threads)
+    b = status()
+    for _ in range(3):
+        s.search(q, ef)
+    c = status()
+    print("sail rss %s anon_mb=%.1f file_mb=%.1f after_search_anon_mb=%.1f after_search_file_mb=%.1f counted_mb=%.1f" % (
+        os.path.basename(path), b["RssAnon"] - a["RssAnon"], b["RssFile"] - a["RssFile"], c["RssAnon"] - a["RssAnon"],
+        c["RssFile"] - a["RssFile"], s.memory_mb()), flush=True)
+    s.close()
+
+
+def plot(out, logs, title):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -134,20 +303,22 @@ def plot(out, logs, title="20k x 512 clustered"):
     for path in logs:
         for line in open(path):
             f = line.split()
-            if len(f) < 3 or f[1] not in ("hnsw", "hnsw-int8"):
+            if len(f) < 3 or f[1] != "hnsw":
                 continue
             kv = dict(p.split("=") for p in f[2:] if "=" in p)
-            key = "%s %s, %s thread%s" % (f[0], f[1], kv["threads"], "s" if kv["threads"] != "1" else "")
+            key = "%s, %s thread%s" % (f[0], kv["threads"], "s" if kv["threads"] != "1" else "")
             series.setdefault(key, []).append((float(kv["recall"]), float(kv["qps"])))
     fig, ax = plt.subplots(figsize=(8, 5))
+    colours = {"faiss": "tab:blue", "hnswlib": "tab:orange", "sail": "tab:green", "sail-int8": "tab:olive"}
     for key, pts in sorted(series.items()):
         pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=key,
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=key, color=colours.get(key.split(",")[0]),
                 linestyle="--" if "1 thread" in key else "-")
+    ax.axvline(0.95, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("recall@10")
     ax.set_ylabel("queries / s")
     ax.set_yscale("log")
-    ax.set_title("HNSW, %s, M=16 efC=40, ef_search 10..128" % title)
+    ax.set_title("HNSW, %s, M=16 efC=40, ef_search %s" % (title, "..".join(map(str, (EFS[0], EFS[-1])))))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -157,15 +328,20 @@ def plot(out, logs, title="20k x 512 clustered"):
 
 def main(a):
     if a[:1] == ["--prepare"]:
-        n = int(a[a.index("--n") + 1]) if "--n" in a else 100000
-        dim = int(a[a.index("--dim") + 1]) if "--dim" in a else 512
-        prepare(a[1], n, dim)
-    elif a[:1] == ["--run"]:
-        threads = int(a[a.index("--threads") + 1]) if "--threads" in a else 1
-        run(a[1], threads, a[a.index("--sail") + 1] if "--sail" in a else None,
-            a[a.index("--only") + 1] if "--only" in a else "")
+        prepare(a[1], arg(a, "--n", 100000), arg(a, "--dim", 512))
+    elif a[:1] == ["--exact"]:
+        exact(a[1], arg(a, "--threads", 1), arg(a, "--rounds", 5))
+    elif a[:1] == ["--build"]:
+        build(a[1], arg(a, "--lib", "sail"), arg(a, "--threads", 1))
+    elif a[:1] == ["--hnsw"]:
+        libs = arg(a, "--libs", ",".join(LIBS)).split(",")
+        hnsw(a[1], arg(a, "--threads", 1), arg(a, "--rounds", 3), libs, arg(a, "--chunks", 10))
+    elif a[:1] == ["--rss"]:
+        sail_rss(a[1], np.load(os.path.join(a[2], "q.npy")), arg(a, "--threads", 1), arg(a, "--ef", 64))
     elif a[:1] == ["--plot"]:
-        plot(a[1], a[2:])
+        title = arg(a, "--title", "100k x 512 clustered")
+        logs = [p for i, p in enumerate(a[2:]) if p != "--title" and (i == 0 or a[2:][i - 1] != "--title")]
+        plot(a[1], logs, title)
     else:
         print(__doc__)
         return 2

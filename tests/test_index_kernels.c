@@ -82,6 +82,59 @@ static void check_table(const sail_dist_table *t, int vs_ref) {
               vs_ref ? "ref" : "double", N_SIZES, w[i].err);
 }
 
+/* scan_tile (the many-query exact scan) against a double-precision dot
+ * product per (row, query), for IP (mul -1) and L2 (norms, mul -2), with
+ * rows at unaligned addresses, a repeated row, and the bound flag: set iff
+ * some entry is <= its query's bound. */
+static void check_tile(const sail_dist_table *t, int vs_ref) {
+    static const int DS[] = {1, 3, 8, 17, 64, 255, 512, 769};
+    int bad = 0, flag_bad = 0;
+    double worst = 0;
+    for (size_t di = 0; di < sizeof DS / sizeof *DS; di++) {
+        int d = DS[di];
+        float *xb = malloc(((size_t)SAIL_TILE_ROWS * d + 1) * 4), *x = xb + 1;
+        float *q = malloc((size_t)SAIL_TILE_QUERIES * d * 4), *panel = malloc((size_t)SAIL_TILE_QUERIES * d * 4);
+        for (int i = 0; i < SAIL_TILE_ROWS * d; i++) x[i] = frand();
+        for (int i = 0; i < SAIL_TILE_QUERIES * d; i++) q[i] = frand();
+        int nq = 11; /* a short panel: queries 11..15 are zeros */
+        sail_pack_panel(panel, q, nq, d);
+        const float *rows[SAIL_TILE_ROWS];
+        for (int r = 0; r < SAIL_TILE_ROWS; r++) rows[r] = x + (size_t)(r == 4 ? 1 : r) * d;
+        for (int l2 = 0; l2 < 2; l2++) {
+            float qadd[SAIL_TILE_QUERIES], radd[SAIL_TILE_ROWS], dist[SAIL_TILE_ROWS * SAIL_TILE_QUERIES];
+            float ref[SAIL_TILE_ROWS * SAIL_TILE_QUERIES], bound[SAIL_TILE_QUERIES];
+            for (int j = 0; j < SAIL_TILE_QUERIES; j++) qadd[j] = l2 ? 1.5f + frand() : 0.0f;
+            for (int r = 0; r < SAIL_TILE_ROWS; r++) radd[r] = l2 ? 0.5f + frand() : 0.0f;
+            for (int j = 0; j < SAIL_TILE_QUERIES; j++) bound[j] = -1e30f;
+            int any = t->scan_tile(rows, panel, d, qadd, radd, l2 ? -2.0f : -1.0f, bound, dist);
+            flag_bad += any != 0;
+            if (vs_ref) sail_dist_ref.scan_tile(rows, panel, d, qadd, radd, l2 ? -2.0f : -1.0f, bound, ref);
+            for (int r = 0; r < SAIL_TILE_ROWS; r++)
+                for (int j = 0; j < SAIL_TILE_QUERIES; j++) {
+                    double dot = 0;
+                    for (int k = 0; k < d; k++) dot += (double)rows[r][k] * (j < nq ? q[(size_t)j * d + k] : 0.0f);
+                    double want = vs_ref ? ref[r * SAIL_TILE_QUERIES + j] : (double)qadd[j] + radd[r] - (l2 ? 2 : 1) * dot;
+                    double e = fabs(dist[r * SAIL_TILE_QUERIES + j] - want);
+                    if (e > worst) worst = e;
+                    if (!(e <= 2e-6 * (d + 1) * (l2 ? 4 : 1))) {
+                        if (bad++ < 5) printf("#   tile d=%d l2=%d r=%d j=%d: got %.9g want %.9g\n", d, l2, r, j,
+                                              dist[r * SAIL_TILE_QUERIES + j], want);
+                    }
+                }
+            /* exactly one entry at or under its bound raises the flag */
+            int r0 = d % SAIL_TILE_ROWS, j0 = d % nq;
+            bound[j0] = dist[r0 * SAIL_TILE_QUERIES + j0];
+            for (int r = 0; r < SAIL_TILE_ROWS; r++)
+                if (r != r0 && dist[r * SAIL_TILE_QUERIES + j0] <= bound[j0]) bound[j0] = -1e30f;
+            if (bound[j0] > -1e30f) flag_bad += t->scan_tile(rows, panel, d, qadd, radd, l2 ? -2.0f : -1.0f, bound, dist) == 0;
+        }
+        free(xb); free(q); free(panel);
+    }
+    CHECK(bad == 0, "%s scan_tile (6 rows x 16 queries, IP and L2) vs %s, d 1..769: max err %.3g", t->name,
+          vs_ref ? "ref" : "double", worst);
+    CHECK(flag_bad == 0, "%s scan_tile flags a tile iff an entry is <= its query's bound (%d wrong)", t->name, flag_bad);
+}
+
 /* The hardware conversion (F16C), compiled for it alone. */
 __attribute__((target("f16c"))) static uint16_t f16c(float f) {
     return (uint16_t)_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT), 0);
@@ -137,9 +190,14 @@ static void check_quant(void) {
 
 int main(void) {
     check_table(&sail_dist_ref, 0);
+    check_tile(&sail_dist_ref, 0);
     const sail_dist_table *avx2 = sail_dist_avx2_if_supported();
-    if (avx2) check_table(avx2, 1);
-    else SKIP("AVX2 distance kernels: this CPU lacks AVX2/FMA/F16C");
+    if (avx2) {
+        check_table(avx2, 1);
+        check_tile(avx2, 1);
+    } else {
+        SKIP("AVX2 distance kernels: this CPU lacks AVX2/FMA/F16C");
+    }
     check_f16();
     check_quant();
     return test_done();

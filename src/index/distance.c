@@ -80,9 +80,28 @@ static void i8_to_f32_ref(float *out, const int8_t *in, float s, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = s * (float)in[i];
 }
 
+void sail_pack_panel(float *panel, const float *q, int n, int d) {
+    for (int k = 0; k < d; k++)
+        for (int j = 0; j < SAIL_TILE_QUERIES; j++) panel[(size_t)k * SAIL_TILE_QUERIES + j] = j < n ? q[(size_t)j * d + k] : 0.0f;
+}
+
+static int scan_tile_ref(const float *const rows[SAIL_TILE_ROWS], const float *panel, int d, const float *qadd,
+                         const float *radd, float mul, const float *bound, float *dist) {
+    int any = 0;
+    for (int r = 0; r < SAIL_TILE_ROWS; r++)
+        for (int j = 0; j < SAIL_TILE_QUERIES; j++) {
+            float s = 0;
+            for (int k = 0; k < d; k++) s += rows[r][k] * panel[(size_t)k * SAIL_TILE_QUERIES + j];
+            float v = (qadd[j] + radd[r]) + mul * s;
+            dist[r * SAIL_TILE_QUERIES + j] = v;
+            any |= v <= bound[j];
+        }
+    return any;
+}
+
 const sail_dist_table sail_dist_ref = {
     "ref", dot_f32_ref, l2_f32_ref, dot_f16_ref, l2_f16_ref,
-    dot_i8_ref, l2_i8_ref, f16_to_f32_ref, i8_to_f32_ref,
+    dot_i8_ref, l2_i8_ref, f16_to_f32_ref, i8_to_f32_ref, scan_tile_ref,
 };
 
 const sail_dist_table *sail_dist_avx2_if_supported(void) {

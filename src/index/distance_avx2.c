@@ -154,7 +154,43 @@ AVX2 static void i8_to_f32_avx2(float *out, const int8_t *in, float s, size_t n)
     for (; i < n; i++) out[i] = s * (float)in[i];
 }
 
+/* 6 rows x 16 queries: 12 accumulators, two panel vectors and one
+ * broadcast take 15 of the 16 registers. The rows are read in place (one
+ * broadcast per element, no packing) and the panel stays in L1/L2 while
+ * the caller sweeps a block of rows, so this runs at GEMM speed without a
+ * score matrix: the tile is compared with the heaps' bounds while it is
+ * still in registers. Named accumulators, not an array: gcc spills an
+ * array to the stack on every iteration. */
+#define TILE_ROW(i) \
+    a = _mm256_broadcast_ss(r##i + k); \
+    c##i##0 = _mm256_fmadd_ps(a, b0, c##i##0); \
+    c##i##1 = _mm256_fmadd_ps(a, b1, c##i##1);
+#define TILE_OUT(i) \
+    { \
+        __m256 ra = _mm256_broadcast_ss(radd + i); \
+        __m256 v0 = _mm256_add_ps(_mm256_add_ps(qa0, ra), _mm256_mul_ps(vm, c##i##0)); \
+        __m256 v1 = _mm256_add_ps(_mm256_add_ps(qa1, ra), _mm256_mul_ps(vm, c##i##1)); \
+        _mm256_storeu_ps(dist + 16 * i, v0); \
+        _mm256_storeu_ps(dist + 16 * i + 8, v1); \
+        any = _mm256_or_ps(any, _mm256_or_ps(_mm256_cmp_ps(v0, t0, _CMP_LE_OQ), _mm256_cmp_ps(v1, t1, _CMP_LE_OQ))); \
+    }
+
+AVX2 static int scan_tile_avx2(const float *const rows[SAIL_TILE_ROWS], const float *panel, int d, const float *qadd,
+                               const float *radd, float mul, const float *bound, float *dist) {
+    __m256 z = _mm256_setzero_ps();
+    __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2], *r3 = rows[3], *r4 = rows[4], *r5 = rows[5];
+    for (int k = 0; k < d; k++, panel += SAIL_TILE_QUERIES) {
+        __m256 b0 = _mm256_loadu_ps(panel), b1 = _mm256_loadu_ps(panel + 8), a;
+        TILE_ROW(0) TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5)
+    }
+    __m256 qa0 = _mm256_loadu_ps(qadd), qa1 = _mm256_loadu_ps(qadd + 8), vm = _mm256_set1_ps(mul);
+    __m256 t0 = _mm256_loadu_ps(bound), t1 = _mm256_loadu_ps(bound + 8), any = z;
+    TILE_OUT(0) TILE_OUT(1) TILE_OUT(2) TILE_OUT(3) TILE_OUT(4) TILE_OUT(5)
+    return _mm256_movemask_ps(any);
+}
+
 const sail_dist_table sail_dist_avx2 = {
     "avx2", dot_f32_avx2, l2_f32_avx2, dot_f16_avx2, l2_f16_avx2,
-    dot_i8_avx2, l2_i8_avx2, f16_to_f32_avx2, i8_to_f32_avx2,
+    dot_i8_avx2, l2_i8_avx2, f16_to_f32_avx2, i8_to_f32_avx2, scan_tile_avx2,
 };

@@ -1,18 +1,22 @@
-/* exact.c: brute-force top-k. One or a few queries score every slot with
- * the distance kernels, split into row blocks over the pool; more queries
- * score a block of rows at once as a matrix product (sail_gemm), then feed
- * each query's heap. f16/int8 slots are decoded block by block for the
- * product; their candidates are rescored in f32 by the caller. */
+/* exact.c: brute-force top-k. One to three queries score every slot with
+ * the distance kernels, split into row blocks over the pool. More queries
+ * are packed into panels of 16 and swept over blocks of rows with the
+ * scan_tile kernel (6 rows x 16 queries at a time, rows read in place):
+ * a block stays in L2 while every panel passes over it, and each tile is
+ * checked against its queries' heap bounds before anything is pushed, so
+ * there is neither a packed copy of the rows nor a score matrix. f16/int8
+ * rows are decoded block by block; their candidates are rescored in f32 by
+ * the caller. */
 #include "index_impl.h"
 
+#include <math.h>
 #include <string.h>
 
-#include "kernels/kernels.h"
-
 #define ROWS_PER_TASK 2048    /* kernel path: rows one task scores */
-#define GEMM_ROWS 4096        /* GEMM path: rows per product */
-#define GEMM_QUERIES 256      /* GEMM path: queries per product */
-#define GEMM_MIN_QUERIES 4    /* fewer queries use the kernel path */
+#define TILE_MIN_QUERIES 4    /* fewer queries use the kernel path */
+#define BLOCK_ROWS 96         /* tile path: rows per task (a multiple of SAIL_TILE_ROWS) */
+#define MAX_CHUNK 1024        /* tile path: queries per sweep over the rows */
+#define HEAP_BUDGET (64u << 20) /* bytes of per-thread heaps a sweep may use */
 
 typedef struct scan_ctx {
     sail_index *ix;
@@ -21,12 +25,12 @@ typedef struct scan_ctx {
     ix_heap *heaps;           /* (n_threads, nq) private heaps */
     const uint8_t *allow;
     size_t n_blocks;
-    /* GEMM path */
-    size_t r0, rows;          /* current block */
-    float *block;             /* (GEMM_ROWS, dim) decoded rows, or NULL */
-    const float *rowp;        /* the block's rows (block, or raw storage) */
-    float *scores;            /* (nq, GEMM_ROWS) */
-    float *qnorm;             /* (nq) squared query norms for L2 */
+    /* tile path */
+    int n_panels;
+    const float *panels;      /* (n_panels, dim, 16) */
+    float *qadd;              /* (n_panels * 16) squared query norms (L2) or 0 */
+    float *bound;             /* (n_threads, n_panels * 16) heap bounds */
+    float *decoded;           /* (n_threads, BLOCK_ROWS, dim) f16/int8 rows, or NULL */
 } scan_ctx;
 
 static inline int usable(const scan_ctx *c, size_t s) {
@@ -45,31 +49,52 @@ static void kernel_task(void *arg, int task, int thread) {
         if (usable(c, s)) ix_heap_push(h, ix_dist_code(ix, q, s), (uint32_t)s);
 }
 
-static void decode_task(void *arg, int task, int thread) {
+/* Tile path: task = a block of rows against every panel. */
+static void tile_task(void *arg, int task, int thread) {
     scan_ctx *c = arg;
     sail_index *ix = c->ix;
-    size_t d = (size_t)ix->dim, s0 = c->r0 + (size_t)task * 256, s1 = SAIL_MIN(s0 + 256, c->r0 + c->rows);
-    for (size_t s = s0; s < s1; s++) {
-        float *out = c->block + (s - c->r0) * d;
-        const uint8_t *code = ix->codes + s * ix->code_size;
-        if (ix->storage == SAIL_STORAGE_F16) ix->dt->f16_to_f32(out, (const uint16_t *)code, d);
-        else ix->dt->i8_to_f32(out, (const int8_t *)code, ix->scales[s], d);
+    size_t d = (size_t)ix->dim, s0 = (size_t)task * BLOCK_ROWS, n = SAIL_MIN((size_t)BLOCK_ROWS, ix->n_slots - s0);
+    const float *row[BLOCK_ROWS];
+    float radd[BLOCK_ROWS + SAIL_TILE_ROWS] = {0};
+    float *buf = c->decoded ? c->decoded + (size_t)thread * BLOCK_ROWS * d : NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t s = s0 + i;
+        if (!buf) {
+            row[i] = ix_raw(ix, s);
+        } else {
+            const uint8_t *code = ix->codes + s * ix->code_size;
+            if (ix->storage == SAIL_STORAGE_F16) ix->dt->f16_to_f32(buf + i * d, (const uint16_t *)code, d);
+            else ix->dt->i8_to_f32(buf + i * d, (const int8_t *)code, ix->scales[s], d);
+            row[i] = buf + i * d;
+        }
+        if (ix->sqnorm) radd[i] = ix->sqnorm[s];
     }
-}
-
-/* GEMM path: after the product, task = query, fed from its score row. */
-static void feed_task(void *arg, int qi, int thread) {
-    scan_ctx *c = arg;
-    sail_index *ix = c->ix;
-    const float *sc = c->scores + (size_t)qi * c->rows;
-    ix_heap *h = &c->heaps[(size_t)thread * c->nq + qi];
     int l2 = ix->metric == SAIL_METRIC_L2;
-    float qn = l2 ? c->qnorm[qi] : 0;
-    for (size_t r = 0; r < c->rows; r++) {
-        size_t s = c->r0 + r;
-        if (!usable(c, s)) continue;
-        float dist = l2 ? qn + ix->sqnorm[s] - 2 * sc[r] : -sc[r];
-        ix_heap_push(h, dist, (uint32_t)s);
+    float mul = l2 ? -2.0f : -1.0f, dist[SAIL_TILE_ROWS * SAIL_TILE_QUERIES];
+    float *bound = c->bound + (size_t)thread * c->n_panels * SAIL_TILE_QUERIES;
+    ix_heap *heaps = &c->heaps[(size_t)thread * c->nq];
+    for (int p = 0; p < c->n_panels; p++) {
+        const float *panel = c->panels + (size_t)p * d * SAIL_TILE_QUERIES;
+        const float *qadd = c->qadd + p * SAIL_TILE_QUERIES;
+        float *bd = bound + p * SAIL_TILE_QUERIES;
+        int nj = SAIL_MIN(SAIL_TILE_QUERIES, c->nq - p * SAIL_TILE_QUERIES);
+        for (size_t i0 = 0; i0 < n; i0 += SAIL_TILE_ROWS) {
+            size_t nr = SAIL_MIN((size_t)SAIL_TILE_ROWS, n - i0);
+            const float *rows[SAIL_TILE_ROWS];
+            for (size_t r = 0; r < SAIL_TILE_ROWS; r++) rows[r] = row[i0 + (r < nr ? r : 0)];
+            if (!ix->dt->scan_tile(rows, panel, (int)d, qadd, radd + i0, mul, bd, dist)) continue;
+            for (size_t r = 0; r < nr; r++) {
+                size_t s = s0 + i0 + r;
+                if (!usable(c, s)) continue;
+                for (int j = 0; j < nj; j++) {
+                    float v = dist[r * SAIL_TILE_QUERIES + j];
+                    if (!(v <= bd[j])) continue;
+                    ix_heap *h = &heaps[p * SAIL_TILE_QUERIES + j];
+                    ix_heap_push(h, v, (uint32_t)s);
+                    if (h->n == h->k) bd[j] = h->c[0].dist; /* only the heap's worst or better gets in */
+                }
+            }
+        }
     }
 }
 
@@ -81,26 +106,23 @@ static void merge(scan_ctx *c, ix_heap *out) {
         }
 }
 
-/* Score queries [0, nq) with products over row blocks; pool may be NULL. */
-static void gemm_scan(scan_ctx *c, sail_pool *pool) {
+/* Pack the chunk's queries into panels and reset the bounds. */
+static void tile_setup(scan_ctx *c, float *panels) {
     sail_index *ix = c->ix;
     size_t d = (size_t)ix->dim;
-    for (size_t r0 = 0; r0 < ix->n_slots;) {
-        /* a block never straddles the snapshot mapping and the tail */
-        size_t end = r0 < ix->map_slots ? ix->map_slots : ix->n_slots;
-        c->r0 = r0;
-        c->rows = SAIL_MIN((size_t)GEMM_ROWS, end - r0);
-        if (ix->code_size) {
-            sail_pool_run(pool, decode_task, c, (int)((c->rows + 255) / 256));
-            c->rowp = c->block;
-        } else {
-            c->rowp = ix_raw(ix, r0);
-        }
-        sail_gemm(pool, c->nq, (int)c->rows, (int)d, c->q, (int)d, c->rowp, (int)d, 1, NULL, 0.0f,
-                  c->scores, (int)c->rows);
-        sail_pool_run(pool, feed_task, c, c->nq);
-        r0 += c->rows;
+    c->n_panels = (c->nq + SAIL_TILE_QUERIES - 1) / SAIL_TILE_QUERIES;
+    for (int p = 0; p < c->n_panels; p++) {
+        int q0 = p * SAIL_TILE_QUERIES;
+        sail_pack_panel(panels + (size_t)p * d * SAIL_TILE_QUERIES, c->q + (size_t)q0 * d,
+                        SAIL_MIN(SAIL_TILE_QUERIES, c->nq - q0), (int)d);
     }
+    c->panels = panels;
+    for (int i = 0; i < c->n_panels * SAIL_TILE_QUERIES; i++)
+        c->qadd[i] = i < c->nq && ix->metric == SAIL_METRIC_L2 ? ix->dt->dot_f32(c->q + i * d, c->q + i * d, (int)d) : 0.0f;
+    /* padding queries never match: their bound is -inf */
+    for (int t = 0; t < c->n_threads; t++)
+        for (int i = 0; i < c->n_panels * SAIL_TILE_QUERIES; i++)
+            c->bound[(size_t)t * c->n_panels * SAIL_TILE_QUERIES + i] = i < c->nq ? INFINITY : -INFINITY;
 }
 
 sail_status ix_exact_scan(sail_index *ix, const float *q, int nq, ix_heap *heaps,
@@ -109,19 +131,25 @@ sail_status ix_exact_scan(sail_index *ix, const float *q, int nq, ix_heap *heaps
     int have_pool = pthread_mutex_trylock(&ix->pool_mu) == 0;
     sail_pool *pool = have_pool ? ix->pool : NULL;
     int T = sail_pool_size(pool), kk = heaps[0].k;
-    int use_gemm = nq >= GEMM_MIN_QUERIES;
-    int chunk = use_gemm ? SAIL_MIN(nq, GEMM_QUERIES) : nq;
+    int tiled = nq >= TILE_MIN_QUERIES;
+    /* a sweep reads every row once, so take as many queries as the heaps allow */
+    size_t per_query = (size_t)T * (size_t)kk * sizeof(ix_cand);
+    int chunk = tiled ? (int)SAIL_MAX((size_t)SAIL_TILE_QUERIES, SAIL_MIN((size_t)MAX_CHUNK, HEAP_BUDGET / per_query)) : nq;
+    chunk = SAIL_MIN(chunk, nq);
+    int chunk_pad = (chunk + SAIL_TILE_QUERIES - 1) / SAIL_TILE_QUERIES * SAIL_TILE_QUERIES;
     size_t d = (size_t)ix->dim;
     sail_status st = SAIL_OK;
     scan_ctx c = {.ix = ix, .n_threads = T, .allow = allow};
+    float *panels = NULL;
     ix_cand *cands = sail_malloc((size_t)T * chunk * kk * sizeof *cands);
     c.heaps = sail_malloc((size_t)T * chunk * sizeof *c.heaps);
-    if (use_gemm) {
-        c.scores = sail_malloc((size_t)chunk * GEMM_ROWS * sizeof(float));
-        c.qnorm = sail_malloc((size_t)chunk * sizeof(float));
-        if (ix->code_size) c.block = sail_malloc((size_t)GEMM_ROWS * d * sizeof(float));
+    if (tiled) {
+        panels = sail_alloc_aligned((size_t)chunk_pad * d * sizeof(float));
+        c.qadd = sail_malloc((size_t)chunk_pad * sizeof(float));
+        c.bound = sail_malloc((size_t)T * chunk_pad * sizeof(float));
+        if (ix->code_size) c.decoded = sail_alloc_aligned((size_t)T * BLOCK_ROWS * d * sizeof(float));
     }
-    if (!cands || !c.heaps || (use_gemm && (!c.scores || !c.qnorm || (ix->code_size && !c.block)))) {
+    if (!cands || !c.heaps || (tiled && (!panels || !c.qadd || !c.bound || (ix->code_size && !c.decoded)))) {
         st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for an exact search of %d queries", nq);
         goto done;
     }
@@ -129,9 +157,9 @@ sail_status ix_exact_scan(sail_index *ix, const float *q, int nq, ix_heap *heaps
         c.nq = SAIL_MIN(chunk, nq - q0);
         c.q = q + (size_t)q0 * d;
         for (size_t i = 0; i < (size_t)T * c.nq; i++) c.heaps[i] = (ix_heap){cands + i * kk, 0, kk};
-        if (use_gemm) {
-            for (int i = 0; i < c.nq; i++) c.qnorm[i] = ix->dt->dot_f32(c.q + i * d, c.q + i * d, (int)d);
-            gemm_scan(&c, pool);
+        if (tiled) {
+            tile_setup(&c, panels);
+            sail_pool_run(pool, tile_task, &c, (int)((ix->n_slots + BLOCK_ROWS - 1) / BLOCK_ROWS));
         } else {
             c.n_blocks = (ix->n_slots + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
             sail_pool_run(pool, kernel_task, &c, (int)(c.n_blocks * (size_t)c.nq));
@@ -140,6 +168,6 @@ sail_status ix_exact_scan(sail_index *ix, const float *q, int nq, ix_heap *heaps
     }
 done:
     if (have_pool) pthread_mutex_unlock(&ix->pool_mu);
-    sail_free(cands); sail_free(c.heaps); sail_free(c.scores); sail_free(c.qnorm); sail_free(c.block);
+    sail_free(cands); sail_free(c.heaps); sail_free(panels); sail_free(c.qadd); sail_free(c.bound); sail_free(c.decoded);
     return st;
 }

@@ -68,43 +68,47 @@ static size_t hash64(uint64_t k) {
     return (size_t)k;
 }
 
-sail_status ix_idmap_init(sail_idmap *m, size_t cap_hint) {
+static inline uint64_t idmap_key(const sail_idmap *m, size_t i) { return (*m->ids)[m->vals[i] - 1]; }
+
+static sail_status idmap_init(sail_idmap *m, uint64_t *const *ids, size_t cap_hint) {
     size_t cap = 64;
     while (cap * 3 < cap_hint * 4) cap <<= 1; /* load <= 3/4 */
-    m->keys = sail_calloc(cap, sizeof *m->keys);
     m->vals = sail_calloc(cap, sizeof *m->vals);
-    m->cap = cap; m->n = 0;
-    if (!m->keys || !m->vals) { ix_idmap_free(m); return SAIL_ERR_NOMEM; }
-    return SAIL_OK;
+    m->cap = m->vals ? cap : 0;
+    m->n = 0;
+    m->ids = ids;
+    return m->vals ? SAIL_OK : SAIL_ERR_NOMEM;
 }
 
 void ix_idmap_free(sail_idmap *m) {
-    sail_free(m->keys); sail_free(m->vals);
-    memset(m, 0, sizeof *m);
+    sail_free(m->vals);
+    m->vals = NULL;
+    m->cap = m->n = 0;
 }
 
 long ix_idmap_get(const sail_idmap *m, uint64_t key) {
     if (!m->cap) return -1;
     for (size_t i = hash64(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         if (!m->vals[i]) return -1;
-        if (m->keys[i] == key) return (long)m->vals[i] - 1;
+        if (idmap_key(m, i) == key) return (long)m->vals[i] - 1;
     }
 }
 
+/* Map key (= ids[val - 1]) to val. */
 static void idmap_insert_raw(sail_idmap *m, uint64_t key, uint32_t val) {
     size_t i = hash64(key) & (m->cap - 1);
-    while (m->vals[i] && m->keys[i] != key) i = (i + 1) & (m->cap - 1);
+    while (m->vals[i] && idmap_key(m, i) != key) i = (i + 1) & (m->cap - 1);
     if (!m->vals[i]) m->n++;
-    m->keys[i] = key; m->vals[i] = val;
+    m->vals[i] = val;
 }
 
 /* Grow so that `extra` more keys fit under a 3/4 load factor. */
 static sail_status idmap_reserve(sail_idmap *m, size_t extra) {
     if ((m->n + extra) * 4 <= m->cap * 3) return SAIL_OK;
     sail_idmap g;
-    if (ix_idmap_init(&g, m->n + extra) != SAIL_OK) return SAIL_ERR_NOMEM;
+    if (idmap_init(&g, m->ids, m->n + extra) != SAIL_OK) return SAIL_ERR_NOMEM;
     for (size_t i = 0; i < m->cap; i++)
-        if (m->vals[i]) idmap_insert_raw(&g, m->keys[i], m->vals[i]);
+        if (m->vals[i]) idmap_insert_raw(&g, idmap_key(m, i), m->vals[i]);
     ix_idmap_free(m);
     *m = g;
     return SAIL_OK;
@@ -119,15 +123,15 @@ sail_status ix_idmap_put(sail_idmap *m, uint64_t key, uint32_t slot) {
 void ix_idmap_del(sail_idmap *m, uint64_t key) {
     if (!m->cap) return;
     size_t mask = m->cap - 1, i = hash64(key) & mask;
-    while (m->vals[i] && m->keys[i] != key) i = (i + 1) & mask;
+    while (m->vals[i] && idmap_key(m, i) != key) i = (i + 1) & mask;
     if (!m->vals[i]) return;
     m->vals[i] = 0; m->n--;
     /* Backward shift: move later entries of the run into the hole when
      * their home position does not lie cyclically in (hole, j]. */
     for (size_t j = (i + 1) & mask; m->vals[j]; j = (j + 1) & mask) {
-        size_t h = hash64(m->keys[j]) & mask;
+        size_t h = hash64(idmap_key(m, j)) & mask;
         if (((j - h) & mask) >= ((j - i) & mask)) {
-            m->keys[i] = m->keys[j]; m->vals[i] = m->vals[j];
+            m->vals[i] = m->vals[j];
             m->vals[j] = 0; i = j;
         }
     }
@@ -173,9 +177,20 @@ void ix_heap_sort(ix_heap *h) { qsort(h->c, (size_t)h->n, sizeof *h->c, cand_cmp
 
 /* -------------------------------------------------------- distances -- */
 
-float ix_dist_raw(const sail_index *ix, const float *q, size_t slot) {
-    const float *x = ix_raw(ix, slot);
+float ix_dist_vec(const sail_index *ix, const float *q, const float *x) {
     return ix->metric == SAIL_METRIC_L2 ? ix->dt->l2_f32(q, x, ix->dim) : -ix->dt->dot_f32(q, x, ix->dim);
+}
+
+float ix_dist_raw(const sail_index *ix, const float *q, size_t slot) {
+    return ix_dist_vec(ix, q, ix_raw(ix, slot));
+}
+
+const float *ix_raw_read(const sail_index *ix, size_t slot, float *buf) {
+    size_t bytes = (size_t)ix->dim * sizeof(float);
+    if (ix->code_size && slot < ix->map_slots && ix->snap_fd >= 0 &&
+        pread(ix->snap_fd, buf, bytes, (off_t)(IX_SNAP_HEADER + slot * bytes)) == (ssize_t)bytes)
+        return buf;
+    return ix_raw(ix, slot);
 }
 
 float ix_dist_code(const sail_index *ix, const float *q, size_t slot) {
@@ -204,7 +219,22 @@ static sail_status grow(void **p, size_t cap, size_t elem) {
     return SAIL_OK;
 }
 
-sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
+/* Huge pages for the 2 MiB-aligned inside of a grown array that searches
+ * and construction read scattered (codes, vectors); pages not yet touched
+ * (the grown part) come as huge pages. Advice only. */
+static void advise_huge(void *p, size_t bytes) {
+    uintptr_t mask = ~(uintptr_t)(IX_HUGE_PAGE - 1);
+    uintptr_t a = ((uintptr_t)p + IX_HUGE_PAGE - 1) & mask, b = ((uintptr_t)p + bytes) & mask;
+    if (b > a) madvise((void *)a, b - a, MADV_HUGEPAGE);
+}
+
+int ix_payloads_needed(char *const *payloads, size_t n) {
+    for (size_t i = 0; payloads && i < n; i++)
+        if (payloads[i] && strcmp(payloads[i], "{}")) return 1;
+    return 0;
+}
+
+sail_status ix_reserve(sail_index *ix, size_t need, int payloads, sail_error *err) {
     if (need > SAIL_INDEX_MAX_ITEMS)
         return sail_set_error(err, SAIL_ERR_LIMIT, "index would hold %zu slots; the limit is %u",
                               need, SAIL_INDEX_MAX_ITEMS);
@@ -213,13 +243,16 @@ sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
     if (need > ix->cap) {
         size_t cap = SAIL_MAX(need, ix->cap + ix->cap / 2); /* exact when loading */
         if (grow((void **)&ix->ids, cap, 8) || grow((void **)&ix->dead, cap, 1) ||
-            grow((void **)&ix->payload, cap, sizeof(char *)) ||
+            (ix->payload && grow((void **)&ix->payload, cap, sizeof(char *))) ||
             (ix->metric == SAIL_METRIC_L2 && grow((void **)&ix->sqnorm, cap, 4)) ||
             (ix->code_size && grow((void **)&ix->codes, cap, ix->code_size)) ||
             (ix->storage == SAIL_STORAGE_INT8 && grow((void **)&ix->scales, cap, 4)))
             return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory growing the index to %zu items", cap);
         ix->cap = cap;
+        if (ix->codes) advise_huge(ix->codes, cap * ix->code_size);
     }
+    if (payloads && !ix->payload && ix->cap && !(ix->payload = sail_calloc(ix->cap, sizeof *ix->payload)))
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for a payload table of %zu items", ix->cap);
     if (ix->hnsw && ix_hnsw_reserve(ix->hnsw, ix->cap, err)) return SAIL_ERR_NOMEM;
     size_t tail_need = need > ix->map_slots ? need - ix->map_slots : 0;
     if (tail_need > ix->tail_cap) {
@@ -228,6 +261,7 @@ sail_status ix_reserve(sail_index *ix, size_t need, sail_error *err) {
         if (grow((void **)&ix->tail, cap, row))
             return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu vectors of %d floats", cap, ix->dim);
         ix->tail_cap = cap;
+        advise_huge(ix->tail, cap * row);
     }
     return SAIL_OK;
 }
@@ -261,7 +295,7 @@ void ix_append_slot(sail_index *ix, uint64_t id, const float *vec, char *payload
         sail_free(payload);
         payload = NULL;
     }
-    ix->payload[s] = payload;
+    if (ix->payload) ix->payload[s] = payload; /* reserved with payloads set when payload != NULL */
     if (s >= ix->map_slots) {
         float *raw = ix->tail + (s - ix->map_slots) * d;
         if (raw != vec) memcpy(raw, vec, d * sizeof(float));
@@ -282,8 +316,10 @@ static int mark_dead(sail_index *ix, uint64_t id) {
     if (s < 0) return 0;
     ix->dead[s] = 1;
     ix->n_dead++;
-    sail_free(ix->payload[s]);
-    ix->payload[s] = NULL;
+    if (ix->payload) {
+        sail_free(ix->payload[s]);
+        ix->payload[s] = NULL;
+    }
     ix_idmap_del(&ix->idmap, id);
     return 1;
 }
@@ -307,6 +343,28 @@ static sail_status apply_add_reserved(sail_index *ix, const uint64_t *ids, const
     return ix->hnsw ? ix_hnsw_insert(ix, from, ix->n_slots, err) : SAIL_OK;
 }
 
+
+static size_t page_round(size_t bytes) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (bytes + page - 1) / page * page;
+}
+
+void *ix_huge_alloc(size_t bytes) {
+    size_t len = page_round(bytes);
+    if (!bytes || len < bytes || len + IX_HUGE_PAGE < len) return NULL;
+    uint8_t *raw = mmap(NULL, len + IX_HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + IX_HUGE_PAGE - 1) & ~(uintptr_t)(IX_HUGE_PAGE - 1));
+    if (p > raw) munmap(raw, (size_t)(p - raw));
+    if (raw + len + IX_HUGE_PAGE > p + len) munmap(p + len, (size_t)(raw + len + IX_HUGE_PAGE - (p + len)));
+    madvise(p, len, MADV_HUGEPAGE); /* advice only: without THP these are ordinary pages */
+    return p;
+}
+
+void ix_huge_free(void *p, size_t bytes) {
+    if (p) munmap(p, page_round(bytes));
+}
+
 void ix_normalize_rows(float *v, size_t n, int d) {
     for (size_t i = 0; i < n; i++) {
         float *x = v + i * (size_t)d;
@@ -321,7 +379,7 @@ void ix_normalize_rows(float *v, size_t n, int d) {
 
 sail_status ix_apply_add(sail_index *ix, const uint64_t *ids, const float *vecs,
                          char **payloads, int n, sail_error *err) {
-    sail_status st = ix_reserve(ix, ix->n_slots + (size_t)n, err);
+    sail_status st = ix_reserve(ix, ix->n_slots + (size_t)n, ix_payloads_needed(payloads, (size_t)n), err);
     if (st) return st;
     float *tmp = NULL;
     if (ix->metric == SAIL_METRIC_COSINE) {
@@ -341,7 +399,8 @@ sail_status ix_apply_add(sail_index *ix, const uint64_t *ids, const float *vecs,
 sail_index *ix_new_shell(void) {
     sail_index *ix = sail_calloc(1, sizeof *ix);
     if (!ix) return NULL;
-    ix->lock_fd = ix->wal_fd = -1;
+    ix->lock_fd = ix->wal_fd = ix->snap_fd = -1;
+    ix->idmap.ids = &ix->ids;
     ix->dt = sail_dist();
     pthread_rwlock_init(&ix->lock, NULL);
     pthread_mutex_init(&ix->pool_mu, NULL);
@@ -368,13 +427,15 @@ sail_status ix_configure(sail_index *ix, sail_error *err) {
 
 void ix_free(sail_index *ix) {
     if (!ix) return;
-    for (size_t i = 0; i < ix->n_slots; i++) sail_free(ix->payload[i]);
+    for (size_t i = 0; ix->payload && i < ix->n_slots; i++) sail_free(ix->payload[i]);
     sail_free(ix->ids); sail_free(ix->dead); sail_free(ix->payload); sail_free(ix->sqnorm);
     sail_free(ix->codes); sail_free(ix->scales); sail_free(ix->tail);
+    ix_huge_free(ix->vec_copy, ix->vec_copy_bytes);
     ix_idmap_free(&ix->idmap);
     ix_hnsw_free(ix->hnsw);
     if (ix->map) munmap(ix->map, ix->map_len);
     if (ix->wal_fd >= 0) close(ix->wal_fd);
+    if (ix->snap_fd >= 0) close(ix->snap_fd);
     if (ix->lock_fd >= 0) close(ix->lock_fd); /* releases the flock */
     sail_pool_free(ix->pool);
     pthread_rwlock_destroy(&ix->lock);
@@ -502,7 +563,7 @@ sail_status sail_index_add(sail_index *ix, const uint64_t *ids, const float *vec
     }
     if (!st) {
         pthread_rwlock_wrlock(&ix->lock);
-        st = ix_reserve(ix, ix->n_slots + (size_t)n, err);
+        st = ix_reserve(ix, ix->n_slots + (size_t)n, ix_payloads_needed(canon, (size_t)n), err);
         if (!st) st = ix_wal_append_add(ix, ids, vectors, canon, n, err);
         if (!st) st = apply_add_reserved(ix, ids, vectors, canon, n, err);
         pthread_rwlock_unlock(&ix->lock);
@@ -552,7 +613,8 @@ sail_status sail_index_get(sail_index *ix, uint64_t id, float *vec, char **paylo
     } else if (payload && !(p = sail_strdup(ix_payload(ix, s)))) {
         st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory copying a payload");
     } else {
-        if (vec) memcpy(vec, ix_raw(ix, (size_t)s), (size_t)ix->dim * sizeof(float));
+        const float *x = vec ? ix_raw_read(ix, (size_t)s, vec) : NULL;
+        if (x && x != vec) memcpy(vec, x, (size_t)ix->dim * sizeof(float));
         if (payload) *payload = p;
     }
     pthread_rwlock_unlock(&ix->lock);
@@ -586,12 +648,12 @@ void sail_index_get_info(sail_index *ix, sail_index_info *info) {
     info->seed = ix->seed;
     info->count = ix->n_slots - ix->n_dead;
     info->tombstones = ix->n_dead;
-    size_t mem = ix->cap * (8 + 1 + sizeof(char *) + (ix->sqnorm ? 4 : 0) + ix->code_size) + ix->idmap.cap * 12 +
+    size_t mem = ix->cap * (8 + 1 + (ix->payload ? sizeof(char *) : 0) + (ix->sqnorm ? 4 : 0) + ix->code_size) + ix->idmap.cap * 4 +
                  ix->tail_cap * (size_t)ix->dim * 4;
     if (ix->scales) mem += ix->cap * 4;
     if (!ix->code_size) mem += ix->map_slots * (size_t)ix->dim * 4; /* scanned, so resident */
     for (size_t s = 0; s < ix->n_slots; s++)
-        if (ix->payload[s]) mem += strlen(ix->payload[s]) + 1;
+        if (ix_payload_own(ix, s)) mem += strlen(ix->payload[s]) + 1;
     if (ix->hnsw) mem += ix_hnsw_memory(ix->hnsw);
     info->memory_bytes = mem;
     info->log_bytes = ix->wal_bytes;
@@ -623,7 +685,7 @@ sail_status sail_index_compact(sail_index *ix, sail_error *err) {
         for (size_t s = 0; s < ix->n_slots; s++) {
             if (ix->dead[s]) continue;
             ids[j] = ix->ids[s];
-            pay[j] = ix->payload[s];
+            pay[j] = ix_payload_own(ix, s);
             memcpy(tail + j * d, ix_raw(ix, s), d * sizeof(float));
             j++;
         }

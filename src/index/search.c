@@ -34,11 +34,22 @@ static void hnsw_task(void *arg, int qi, int thread) {
     if (st) c->st = st;
 }
 
-/* Replace code distances by raw f32 distances and keep the best k. */
-static void rescore(const sail_index *ix, const float *q, ix_heap *h, int k) {
-    for (int i = 0; i < h->n; i++) h->c[i].dist = ix_dist_raw(ix, q, h->c[i].slot);
-    ix_heap_sort(h);
-    if (h->n > k) h->n = k;
+/* f16/int8: replace each query's code distances by raw f32 distances
+ * (task = query; buf holds one vector per thread). */
+typedef struct rescore_ctx {
+    const sail_index *ix;
+    const float *q;
+    ix_heap *heaps;
+    float *buf;
+} rescore_ctx;
+
+static void rescore_task(void *arg, int qi, int thread) {
+    rescore_ctx *c = arg;
+    const sail_index *ix = c->ix;
+    size_t d = (size_t)ix->dim;
+    ix_heap *h = &c->heaps[qi];
+    for (int i = 0; i < h->n; i++)
+        h->c[i].dist = ix_dist_vec(ix, c->q + qi * d, ix_raw_read(ix, h->c[i].slot, c->buf + (size_t)thread * d));
 }
 
 /* allow[slot] = live and matching the filter. */
@@ -66,7 +77,10 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
     ix_filter *filter = NULL;
     if (o.filter && (st = ix_filter_parse(o.filter, &filter, err))) return st;
 
-    float *q = sail_malloc(qbytes);
+    /* cosine searches normalised copies; the others read the queries as given */
+    int cosine = ix->metric == SAIL_METRIC_COSINE;
+    float *qcopy = cosine ? sail_malloc(qbytes) : NULL;
+    const float *q = cosine ? qcopy : queries;
     int kk = ix->code_size ? SAIL_MAX(4 * k, k + 32) : k; /* candidates before rescoring */
     ix_heap *heaps = sail_calloc((size_t)n, sizeof *heaps);
     ix_cand *cands = sail_malloc((size_t)n * kk * sizeof *cands);
@@ -76,8 +90,10 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
         st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %d queries", n);
         goto done;
     }
-    memcpy(q, queries, qbytes);
-    if (ix->metric == SAIL_METRIC_COSINE) ix_normalize_rows(q, (size_t)n, ix->dim);
+    if (cosine) {
+        memcpy(qcopy, queries, qbytes);
+        ix_normalize_rows(qcopy, (size_t)n, ix->dim);
+    }
     for (int i = 0; i < n; i++) heaps[i] = (ix_heap){cands + (size_t)i * kk, 0, kk};
 
     pthread_rwlock_rdlock(&ix->lock);
@@ -98,11 +114,16 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
         if (filter) st = filter_mask(ix, filter, &allow, err);
         if (!st) st = ix_exact_scan(ix, q, n, heaps, allow, err);
     }
+    if (!st && ix->code_size) {
+        rescore_ctx c = {ix, q, heaps, sail_malloc((size_t)(sail_pool_size(ix->pool) * d * sizeof(float)))};
+        if (!c.buf) st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory rescoring %d queries", n);
+        else ix_run(ix, rescore_task, &c, n);
+        sail_free(c.buf);
+    }
     if (!st) {
         size_t blob_len = 0;
         for (int i = 0; i < n; i++) {
-            if (ix->code_size) rescore(ix, q + (size_t)i * d, &heaps[i], k);
-            else ix_heap_sort(&heaps[i]);
+            ix_heap_sort(&heaps[i]);
             if (heaps[i].n > k) heaps[i].n = k;
             for (int j = 0; !o.no_payload && j < heaps[i].n; j++)
                 blob_len += strlen(ix_payload(ix, heaps[i].c[j].slot)) + 1;
@@ -140,7 +161,7 @@ done:
         rb = NULL;
     }
     sail_index_results_free(rb ? &rb->r : NULL);
-    sail_free(q); sail_free(heaps); sail_free(cands); sail_free(allow);
+    sail_free(qcopy); sail_free(heaps); sail_free(cands); sail_free(allow);
     ix_filter_free(filter);
     return st;
 }

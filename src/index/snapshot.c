@@ -18,7 +18,7 @@
 #include "fileio.h"
 
 #define SNAP_MAGIC "SAILIDX1"
-#define SNAP_HEADER 128
+#define SNAP_HEADER IX_SNAP_HEADER
 
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
@@ -60,6 +60,30 @@ static void w_zero(writer *w, size_t len) {
     }
 }
 
+/* After a snapshot is mapped (opened, or just written). An f32 index's
+ * searches read its vectors in place: they get a private copy on huge
+ * pages (HNSW reads them scattered; on 4 KiB pages nearly every vector
+ * costs a TLB miss), or keep reading the mapping if memory is short. Then
+ * the pages of the mapping nothing reads in place are given back (ids,
+ * payloads and graph were copied; an f16/int8 index scans codes and
+ * preads the few vectors it rescores). The page cache keeps them; they
+ * stop counting as this process's memory, and are faulted back in if
+ * something reads the mapping again. */
+static void settle_mapping(sail_index *ix) {
+    size_t bytes = ix->map_slots * (size_t)ix->dim * sizeof(float);
+    float *copy = !ix->code_size && bytes ? ix_huge_alloc(bytes) : NULL;
+    if (copy) memcpy(copy, ix->map_vec, bytes);
+    ix_huge_free(ix->vec_copy, ix->vec_copy_bytes);
+    ix->vec_copy = copy;
+    ix->vec_copy_bytes = copy ? bytes : 0;
+    if (copy) ix->map_vec = copy;
+    if (!ix->map) return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t keep = ix->code_size || copy ? 0 : SNAP_HEADER + bytes;
+    size_t from = (keep + page - 1) / page * page;
+    if (from < ix->map_len) madvise((uint8_t *)ix->map + from, ix->map_len - from, MADV_DONTNEED);
+}
+
 sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     char tmp[4096], path[4096];
     snprintf(tmp, sizeof tmp, "%s/index.snap.tmp", ix->dir);
@@ -70,7 +94,7 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     if (ix->hnsw && (st = ix_hnsw_serialize(ix, &graph, &graph_len, err))) return st;
     writer *w = sail_malloc(sizeof *w);
     if (!w) {
-        sail_free(graph);
+        ix_huge_free(graph, graph_len);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory writing a snapshot");
     }
     memset(w, 0, sizeof *w);
@@ -78,7 +102,7 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     w->fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (w->fd < 0) {
         st = sail_set_error(err, SAIL_ERR_IO, "%s: %s", tmp, strerror(errno));
-        sail_free(graph);
+        ix_huge_free(graph, graph_len);
         sail_free(w);
         return st;
     }
@@ -87,16 +111,15 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     w_put(w, ix->dead, n);
     w_zero(w, pad8(n) - n);
     for (size_t s = 0; s < n; s++) {
-        uint32_t l = ix->payload[s] ? (uint32_t)strlen(ix->payload[s]) : 0;
+        uint32_t l = ix_payload_own(ix, s) ? (uint32_t)strlen(ix->payload[s]) : 0;
         pay_bytes += l;
         w_put(w, &l, 4);
     }
     w_zero(w, pad8(n * 4) - n * 4);
     for (size_t s = 0; s < n; s++)
-        if (ix->payload[s]) w_put(w, ix->payload[s], strlen(ix->payload[s]));
+        if (ix_payload_own(ix, s)) w_put(w, ix->payload[s], strlen(ix->payload[s]));
     w_put(w, graph, graph_len);
     w_flush(w);
-    sail_free(graph);
 
     uint8_t h[SNAP_HEADER] = {0};
     memcpy(h, SNAP_MAGIC, 8);
@@ -125,19 +148,26 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
         int e = failed ? failed : errno;
         close(fd);
         unlink(tmp);
+        ix_huge_free(graph, graph_len);
         return sail_set_error(err, SAIL_ERR_IO, "writing %s: %s", path, strerror(e));
     }
+    if (ix->hnsw) ix_hnsw_freeze(ix, graph, graph_len); /* the compact form of what was written */
     ix->generation++;
     /* The snapshot is durable; from here a failure leaves a stale log that
      * the next open discards. Map the new file and drop the tail. */
     void *map = size ? mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0) : NULL;
-    close(fd);
-    if (map == MAP_FAILED) return sail_set_error(err, SAIL_ERR_IO, "mmap %s: %s", path, strerror(errno));
+    if (map == MAP_FAILED) {
+        close(fd);
+        return sail_set_error(err, SAIL_ERR_IO, "mmap %s: %s", path, strerror(errno));
+    }
+    if (ix->snap_fd >= 0) close(ix->snap_fd);
+    ix->snap_fd = fd;
     if (ix->map) munmap(ix->map, ix->map_len);
     ix->map = map;
     ix->map_len = (size_t)size;
     ix->map_vec = (const float *)((const uint8_t *)map + SNAP_HEADER);
     ix->map_slots = n;
+    settle_mapping(ix);
     sail_free(ix->tail);
     ix->tail = NULL;
     ix->tail_cap = 0;
@@ -180,10 +210,16 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
     const uint8_t *pp = plen + pad8(n * 4), *pend = pp + pay;
     for (size_t i = 0; i < n * d; i++)
         if (!isfinite(vec[i])) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap holds a non-finite vector");
+    /* The graph first: read into its compact frozen form, it needs no
+     * growable arrays from ix_reserve. */
+    if (glen && !ix->hnsw) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: an exact index with graph data");
+    if (ix->hnsw && (st = ix_hnsw_deserialize(ix, (size_t)n, pend, (size_t)glen, err))) return st;
     /* Slots come from the mapping: reserve only the per-slot arrays. */
     ix->map_vec = vec;
     ix->map_slots = (size_t)n;
-    if ((st = ix_reserve(ix, (size_t)n, err))) return st;
+    int any_payload = 0;
+    for (size_t s = 0; s < n && !any_payload; s++) any_payload = ix_rd32(plen + s * 4) != 0;
+    if ((st = ix_reserve(ix, (size_t)n, any_payload, err))) return st;
     size_t dead_count = 0;
     for (size_t s = 0; s < n; s++) {
         uint32_t l = ix_rd32(plen + s * 4);
@@ -212,10 +248,9 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
     ix->n_dead = dead_count;
     if (dead_count != n_dead || pp != pend)
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: counts disagree with its contents");
-    if (ix->hnsw) return ix_hnsw_deserialize(ix, pend, (size_t)glen, err);
-    if (glen) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: an exact index with graph data");
     return SAIL_OK;
 }
+
 
 sail_status ix_snapshot_load(sail_index *ix, sail_error *err) {
     char path[4096];
@@ -229,9 +264,14 @@ sail_status ix_snapshot_load(sail_index *ix, sail_error *err) {
     }
     size_t len = (size_t)sb.st_size;
     void *map = len ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) : NULL;
-    close(fd);
-    if (map == MAP_FAILED) return sail_set_error(err, SAIL_ERR_IO, "mmap %s: %s", path, strerror(errno));
+    if (map == MAP_FAILED) {
+        close(fd);
+        return sail_set_error(err, SAIL_ERR_IO, "mmap %s: %s", path, strerror(errno));
+    }
     ix->map = map;
     ix->map_len = len;
-    return ix_snapshot_parse(ix, map ? map : (const uint8_t *)"", len, err);
+    ix->snap_fd = fd;
+    sail_status st = ix_snapshot_parse(ix, map ? map : (const uint8_t *)"", len, err);
+    if (!st) settle_mapping(ix);
+    return st;
 }

@@ -17,7 +17,7 @@ static void walk(sail_index *ix) {
     ix_filter *f = NULL;
     if (ix_filter_parse("modality=image,n=3", &f, NULL) == SAIL_OK) {
         for (size_t s = 0; s < ix->n_slots; s++)
-            if (!ix->dead[s]) sink += (float)ix_filter_match(f, ix->payload[s]);
+            if (!ix->dead[s]) sink += (float)ix_filter_match(f, ix_payload(ix, s));
         ix_filter_free(f);
     }
     float *q = calloc((size_t)ix->dim, sizeof(float));
