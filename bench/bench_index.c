@@ -1,11 +1,13 @@
-/* bench_index.c: sail's side of the vector-index benchmark (driven by
- * bench/bench_index_peers.py, which writes the data and runs FAISS and
- * hnswlib on it at the same thread count).
+/* bench_index.c: sail's index alone, in C, no Python: the harness to run
+ * under perf (`perf record build/bench/bench_index --data DIR ...`). The
+ * comparison with FAISS and hnswlib, with interleaved timings, is
+ * bench/bench_index_peers.py, which calls sail through libsail.so.
  *
  *   bench_index --data DIR [--threads T] [--int8 0|1] [--only exact|hnsw]
  *
  * DIR holds x.npy (n x d float32, L2-normalised), q.npy (queries) and
- * gt.npy (their exact top-10 ids, int64). Prints one line per result:
+ * gt.npy (their exact top-10 ids, int64), as bench_index_peers.py
+ * --prepare writes them. Prints one line per result:
  *   sail exact threads=T qps=... recall=... log_seconds=... (adding all to the log)
  *   sail build threads=T seconds=... memory_mb=...
  *   sail hnsw ef=E threads=T qps=... recall=...
@@ -13,9 +15,8 @@
  * Indexes are built through the public API in a temporary directory
  * (inner product, M=16, ef_construction=40), so build times include
  * writing and fsync-ing the log; memory is sail_index_info.memory_bytes
- * after reopening from the snapshot (f32: heap plus the mapped vectors the
- * searches scan; int8: heap only, the f32 originals stay in the mapped
- * snapshot and are read for rescoring). */
+ * after reopening from the snapshot (what the index holds: f32 vectors
+ * for f32 storage; codes, not the f32 vectors, for int8). */
 #include "sail.h"
 
 #include <stdio.h>

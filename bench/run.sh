@@ -21,18 +21,20 @@ OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --thread
 BUILD="$BUILD" THREADS="$THREADS" sh bench/run_train.sh
 echo "== Image preprocessing, sail vs PIL + numpy (PIL single-threaded)"
 [ -x "$BUILD/bench/bench_image" ] && $PY bench/bench_image_pil.py --sail "$BUILD/bench/bench_image"
-echo "== Vector index: sail vs FAISS and hnswlib (HNSW on 20k x 512, exact on 100k x 512)"
-if [ -x "$BUILD/bench/bench_index" ] && $PY -c 'import faiss, hnswlib' 2>/dev/null; then
+echo "== Vector index: sail vs FAISS and hnswlib (HNSW and exact on 100k x 512; docs/BENCHMARKS.md)"
+if [ -f "$BUILD/libsail.so" ] && $PY -c 'import faiss, hnswlib' 2>/dev/null; then
     d=$(mktemp -d)
-    nice -n 10 $PY bench/bench_index_peers.py --prepare "$d/h" --n 20000 >/dev/null
-    for t in 1 2; do
-        nice -n 10 $PY bench/bench_index_peers.py --run "$d/h" --threads $t --only hnsw --sail "$BUILD/bench/bench_index" | tee -a "$d/log"
+    export SAIL_LIB="$BUILD/libsail.so"
+    nice -n 10 $PY bench/bench_index_peers.py --prepare "$d" --n 100000 >/dev/null
+    for t in 1 2; do nice -n 10 $PY bench/bench_index_peers.py --exact "$d" --threads $t; done
+    for lib in faiss hnswlib sail sail-int8; do
+        nice -n 10 $PY bench/bench_index_peers.py --build "$d" --lib $lib --threads 2
     done
+    for t in 1 2; do
+        nice -n 10 $PY bench/bench_index_peers.py --hnsw "$d" --threads $t | tee -a "$d/log"
+    done
+    for lib in sail sail-int8; do nice -n 10 $PY bench/bench_index_peers.py --rss "$d/idx/$lib" "$d" --threads 2; done
     $PY -c 'import matplotlib' 2>/dev/null && $PY bench/bench_index_peers.py --plot bench-index.png "$d/log"
-    nice -n 10 $PY bench/bench_index_peers.py --prepare "$d/e" --n 100000 >/dev/null
-    for t in 1 2; do
-        nice -n 10 $PY bench/bench_index_peers.py --run "$d/e" --threads $t --only exact --sail "$BUILD/bench/bench_index"
-    done
     rm -rf "$d"
 else
     echo "(skipped: needs python3-faiss and python3-hnswlib; scripts/install-deps.sh)"
