@@ -7,14 +7,14 @@
 #   3. train: `sail train` (contrastive, Matryoshka 512/256/128) on shapes
 #             and emoji; `sail finetune` on the shapes alone (hard
 #             negatives); one more `sail finetune` epoch on both, so the
-#             emoji the shapes stage made it forget come back; then two
-#             epochs on fresh scenes (a second shapes set, seed 2) and the
-#             emoji, with hard negatives;
+#             emoji the shapes stage made it forget come back; then twice
+#             two epochs on fresh scenes (new shapes sets, seeds 2 and 3)
+#             and the emoji, with hard negatives;
 #   4. store: `sail quantize --type f16` (the repo keeps files small);
 #   5. eval:  `sail eval` on every test split, tables in $OUT/eval.md.
 # Everything generated stays under $OUT (default build/model).
 # Knobs (environment): SHAPES_N, EPOCHS, FT_EPOCHS, BATCH, LR, FT_LR, MIX_LR,
-# HARD, THREADS, SEED, OUT, MORE_N, MORE_EPOCHS, MORE_LR.
+# HARD, THREADS, SEED, OUT.
 set -e
 cd "$(dirname "$0")/.."
 SAIL=${SAIL:-./sail}
@@ -28,9 +28,6 @@ BATCH=${BATCH:-64}
 LR=${LR:-5e-4}
 HARD=${HARD:-8}
 SEED=${SEED:-1}
-MORE_N=${MORE_N:-30000}
-MORE_EPOCHS=${MORE_EPOCHS:-2}
-MORE_LR=${MORE_LR:-3e-4}
 SIZE=64
 THREADS=${THREADS:-0}
 command -v jq >/dev/null || { echo "make model: jq is missing (sh scripts/install-deps.sh)" >&2; exit 1; }
@@ -84,23 +81,29 @@ $SAIL finetune --model_name_or_path "$OUT/ft/model.gguf" \
     --batch_size "$BATCH" --learning_rate "$MIX_LR" --num_train_epochs 1 --warmup_steps 50 \
     --weight_decay 0.1 --matryoshka 512,256,128 --seed "$SEED" --save_every 100 $threads $mix_resume
 
-echo "== two epochs on fresh scenes (seed $((SEED + 1))) and the emoji" >&2
-# A second shapes set: new images of the same groups (its test split is not
-# used; the held-out shape+colour pairs are fixed, so none enter training).
-[ -f "$OUT/shapes2/train.jsonl" ] || $SAIL data shapes -n "$MORE_N" --seed $((SEED + 1)) --size $SIZE -o "$OUT/shapes2"
-{ rel shapes2 train; rel emoji train; } > "$OUT/train-more.jsonl"
-more_resume=""
-[ -f "$OUT/more/checkpoint.gguf" ] && more_resume="--resume $OUT/more"
-[ -n "$more_resume" ] || rm -rf "$OUT/more"
-# shellcheck disable=SC2086
-$SAIL finetune --model_name_or_path "$OUT/mix/model.gguf" \
-    --train_data_path "$OUT/train-more.jsonl" --val_data_path "$OUT/val.jsonl" --output_dir "$OUT/more" \
-    --batch_size "$BATCH" --learning_rate "$MORE_LR" --num_train_epochs "$MORE_EPOCHS" --warmup_steps 100 \
-    --weight_decay 0.1 --matryoshka 512,256,128 --hard_negatives "$HARD" --seed $((SEED + 1)) \
-    --save_every 100 $threads $more_resume
+# Two epochs on a fresh shapes set and the emoji, with hard negatives: new
+# images of the same groups (the set's own val/test splits are not used; the
+# held-out shape+colour pairs are fixed, so none enters training).
+#   fresh STAGE SET N SEED LR WARMUP FROM
+fresh() {
+    echo "== $1: two epochs on fresh scenes (seed $4) and the emoji" >&2
+    [ -f "$OUT/$2/train.jsonl" ] || $SAIL data shapes -n "$3" --seed "$4" --size $SIZE -o "$OUT/$2"
+    { rel "$2" train; rel emoji train; } > "$OUT/train-$1.jsonl"
+    st_resume=""
+    [ -f "$OUT/$1/checkpoint.gguf" ] && st_resume="--resume $OUT/$1"
+    [ -n "$st_resume" ] || rm -rf "${OUT:?}/$1"
+    # shellcheck disable=SC2086
+    $SAIL finetune --model_name_or_path "$7" \
+        --train_data_path "$OUT/train-$1.jsonl" --val_data_path "$OUT/val.jsonl" --output_dir "$OUT/$1" \
+        --batch_size "$BATCH" --learning_rate "$5" --num_train_epochs 2 --warmup_steps "$6" \
+        --weight_decay 0.1 --matryoshka 512,256,128 --hard_negatives "$HARD" --seed "$4" \
+        --save_every 100 $threads $st_resume
+}
+fresh more shapes2 30000 $((SEED + 1)) 3e-4 100 "$OUT/mix/model.gguf"
+fresh more2 shapes3 20000 $((SEED + 2)) 2e-4 50 "$OUT/more/model.gguf"
 
 echo "== store (f16)" >&2
-$SAIL quantize "$OUT/more/model.gguf" --type f16 -o models/sail-tiny.gguf
+$SAIL quantize "$OUT/more2/model.gguf" --type f16 -o models/sail-tiny.gguf
 trained=$(date +%s)
 
 echo "== evaluate" >&2
