@@ -226,18 +226,31 @@ def shipped(tmp):
                                            min_cos, cos.mean()))
     # The portable C kernels compute the same model (a subset: they are slow).
     few = inputs[:40] + inputs[-20:]
-    os.environ["SAIL_ISA"] = "ref"
-    try:
-        v_ref = embed(files["q8_0"], tmp, few)
-    finally:
-        del os.environ["SAIL_ISA"]
-    v_simd = embed(files["q8_0"], tmp, few)
-    if v_ref is None or v_simd is None:
-        check(False, "embedding the q8_0 model with SAIL_ISA=ref")
-    else:
-        cos = np.sum(v_ref * v_simd, axis=1)
-        check(cos.min() >= 0.99999, "q8_0 model: C reference kernels vs SIMD on %d inputs, min cosine %.7f"
-              % (len(cos), cos.min()))
+    rows = list(range(20)) + list(range(len(ref) - 10, len(ref)))
+    v = {}
+    for kind in ("f32", "q8_0"):
+        os.environ["SAIL_ISA"] = "ref"
+        try:
+            v[kind, "ref"] = embed(files[kind], tmp, few)
+        finally:
+            del os.environ["SAIL_ISA"]
+        v[kind, "simd"] = embed(files[kind], tmp, few)
+    if any(x is None for x in v.values()):
+        check(False, "embedding the f32 and q8_0 models with SAIL_ISA=ref")
+        return
+    diff = float(np.abs(v["f32", "ref"] - v["f32", "simd"]).max())
+    check(diff <= 1e-5, "f32 model: C reference kernels vs SIMD on %d inputs, max |diff| %.2g" % (len(few) // 2, diff))
+    # At q8_0 every activation row is rounded to int8, so a last-bit
+    # difference between the paths (summation order, the SIMD exp/erf: the
+    # 1e-7 above) flips the rounding of an occasional int8 value and grows
+    # to ~1e-6 in the output. A kernel fault (a block dropped, a scale
+    # misapplied) is far larger than q8_0's own error against f32; the paths
+    # must differ by less than that error.
+    cos = np.sum(v["q8_0", "ref"] * v["q8_0", "simd"], axis=1)
+    q_cos = np.sum(v["q8_0", "simd"] * ref[rows], axis=1)
+    check((1 - cos.min()) < (1 - q_cos.min()),
+          "q8_0 model: C reference kernels vs SIMD on %d inputs, min cosine %.7f (1 - cos %.2g < q8_0's own "
+          "1 - cos %.2g vs f32)" % (len(cos), cos.min(), 1 - cos.min(), 1 - q_cos.min()))
 
 
 def main():
