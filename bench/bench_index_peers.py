@@ -279,12 +279,13 @@ def hnsw(d, threads, rounds, libs, chunks):
 
 def sail_rss(path, q, threads, ef):
     """Resident set of one sail index opened in this (fresh) process, split
-    into anonymous and file-backed pages, before and after searching."""
+    into anonymous and file-backed pages, after opening and after
+    searching, and the peak (VmHWM) over opening and searching."""
     def status():
         v = {}
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith(("RssAnon", "RssFile")):
+                if line.startswith(("RssAnon", "RssFile", "VmRSS", "VmHWM")):
                     v[line.split(":")[0]] = int(line.split()[1]) / 1024
         return v
     import sail
@@ -295,9 +296,10 @@ def sail_rss(path, q, threads, ef):
     for _ in range(3):
         s.search(q, ef)
     c = status()
-    print("sail rss %s anon_mb=%.1f file_mb=%.1f after_search_anon_mb=%.1f after_search_file_mb=%.1f counted_mb=%.1f" % (
-        os.path.basename(path), b["RssAnon"] - a["RssAnon"], b["RssFile"] - a["RssFile"], c["RssAnon"] - a["RssAnon"],
-        c["RssFile"] - a["RssFile"], s.memory_mb()), flush=True)
+    print("sail rss %s anon_mb=%.1f file_mb=%.1f after_search_anon_mb=%.1f after_search_file_mb=%.1f counted_mb=%.1f "
+          "peak_mb=%.1f" % (os.path.basename(path), b["RssAnon"] - a["RssAnon"], b["RssFile"] - a["RssFile"],
+                            c["RssAnon"] - a["RssAnon"], c["RssFile"] - a["RssFile"], s.memory_mb(),
+                            c["VmHWM"] - a["VmRSS"]), flush=True)
     s.close()
 
 
