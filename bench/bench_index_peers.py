@@ -41,7 +41,13 @@ import os
 import sys
 import time
 
-import numpy as np
+# The peers' BLAS (OpenBLAS, under FAISS's flat search and numpy) starts one
+# thread per core unless told otherwise when it loads, whatever
+# faiss.omp_set_num_threads says: hold it to the run's thread count.
+if "--threads" in sys.argv:
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = sys.argv[sys.argv.index("--threads") + 1]
+
+import numpy as np  # noqa: E402 (after the thread count is set)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
@@ -273,12 +279,13 @@ def hnsw(d, threads, rounds, libs, chunks):
 
 def sail_rss(path, q, threads, ef):
     """Resident set of one sail index opened in this (fresh) process, split
-    into anonymous and file-backed pages, before and after searching."""
+    into anonymous and file-backed pages, after opening and after
+    searching, and the peak (VmHWM) over opening and searching."""
     def status():
         v = {}
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith(("RssAnon", "RssFile")):
+                if line.startswith(("RssAnon", "RssFile", "VmRSS", "VmHWM")):
                     v[line.split(":")[0]] = int(line.split()[1]) / 1024
         return v
     import sail
@@ -289,9 +296,10 @@ def sail_rss(path, q, threads, ef):
     for _ in range(3):
         s.search(q, ef)
     c = status()
-    print("sail rss %s anon_mb=%.1f file_mb=%.1f after_search_anon_mb=%.1f after_search_file_mb=%.1f counted_mb=%.1f" % (
-        os.path.basename(path), b["RssAnon"] - a["RssAnon"], b["RssFile"] - a["RssFile"], c["RssAnon"] - a["RssAnon"],
-        c["RssFile"] - a["RssFile"], s.memory_mb()), flush=True)
+    print("sail rss %s anon_mb=%.1f file_mb=%.1f after_search_anon_mb=%.1f after_search_file_mb=%.1f counted_mb=%.1f "
+          "peak_mb=%.1f" % (os.path.basename(path), b["RssAnon"] - a["RssAnon"], b["RssFile"] - a["RssFile"],
+                            c["RssAnon"] - a["RssAnon"], c["RssFile"] - a["RssFile"], s.memory_mb(),
+                            c["VmHWM"] - a["VmRSS"]), flush=True)
     s.close()
 
 
@@ -307,14 +315,15 @@ def plot(out, logs, title):
                 continue
             kv = dict(p.split("=") for p in f[2:] if "=" in p)
             key = "%s, %s thread%s" % (f[0], kv["threads"], "s" if kv["threads"] != "1" else "")
-            series.setdefault(key, []).append((float(kv["recall"]), float(kv["qps"])))
+            series.setdefault(key, []).append((int(kv["ef"]), float(kv["recall"]), float(kv["qps"])))
     fig, ax = plt.subplots(figsize=(8, 5))
     colours = {"faiss": "tab:blue", "hnswlib": "tab:orange", "sail": "tab:green", "sail-int8": "tab:olive"}
     for key, pts in sorted(series.items()):
-        pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=key, color=colours.get(key.split(",")[0]),
+        pts.sort()  # by ef: the curve a user walks by raising ef_search
+        ax.plot([p[1] for p in pts], [p[2] for p in pts], marker="o", label=key, color=colours.get(key.split(",")[0]),
                 linestyle="--" if "1 thread" in key else "-")
     ax.axvline(0.95, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xlim(left=max(0.0, min(p[1] for pts in series.values() for p in pts if p[1] >= 0.85) - 0.01))
     ax.set_xlabel("recall@10")
     ax.set_ylabel("queries / s")
     ax.set_yscale("log")

@@ -1,6 +1,6 @@
 /* test_index.c: the vector index through its public API against a
  * double-precision brute-force reference computed here: every metric and
- * storage, the kernel and GEMM paths, filters, deletes, replacement,
+ * storage, the kernel and scan-tile paths, filters, deletes, replacement,
  * reopening (snapshot and log replay), compaction, HNSW recall and its
  * determinism, and argument errors. */
 #include "sail.h"
@@ -107,7 +107,7 @@ static int add_all(sail_index *ix, const float *x, int n, int d, int with_payloa
 }
 
 /* Exact search equals the reference for every metric and storage, one
- * query (kernel path) and many (GEMM path). */
+ * query (kernel path) and many (scan-tile path). */
 static void test_exact(void) {
     const int n = 3000, d = 67, k = 10, nq = 9;
     float *x = clustered(n, d, 20, 1), *q = clustered(nq, d, 20, 2);
@@ -140,7 +140,7 @@ static void test_exact(void) {
                 CHECK(!st && worst_rec >= need_rec && max_err < 1e-4,
                       "exact %s/%s %s: recall@10 %.2f (need %.2f), score error %.2g",
                       sail_metric_name((sail_metric)m), sail_storage_name((sail_storage)s),
-                      many ? "9 queries (GEMM)" : "1 query", worst_rec, need_rec, max_err);
+                      many ? "9 queries (scan tiles)" : "1 query", worst_rec, need_rec, max_err);
                 sail_index_results_free(r);
             }
             sail_index_close(ix, NULL);

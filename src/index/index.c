@@ -267,7 +267,7 @@ sail_status ix_reserve(sail_index *ix, size_t need, int payloads, sail_error *er
 }
 
 /* Squared norm of what scans read (the decoded code for f16/int8), for
- * the GEMM form of L2: |q - x|^2 = |q|^2 + |x|^2 - 2 q.x. */
+ * the many-query scan of L2: |q - x|^2 = |q|^2 + |x|^2 - 2 q.x. */
 static void set_sqnorm(sail_index *ix, size_t s) {
     const uint8_t *c = ix->code_size ? ix->codes + s * ix->code_size : NULL;
     float n = 0;

@@ -20,6 +20,8 @@
 #define SNAP_MAGIC "SAILIDX1"
 #define SNAP_HEADER IX_SNAP_HEADER
 
+#define RELEASE_CHUNK ((size_t)16 << 20) /* bytes read between page releases */
+
 static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 /* A buffered writer that keeps a running crc of everything after the header. */
@@ -69,19 +71,28 @@ static void w_zero(writer *w, size_t len) {
  * preads the few vectors it rescores). The page cache keeps them; they
  * stop counting as this process's memory, and are faulted back in if
  * something reads the mapping again. */
+/* Give back the mapping's pages inside [from, to) (byte offsets). */
+static void release(sail_index *ix, size_t from, size_t to) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    from = (from + page - 1) / page * page;
+    to = to >= ix->map_len ? ix->map_len : to / page * page; /* the mapping's last page is whole */
+    if (from < to) madvise((uint8_t *)ix->map + from, to - from, MADV_DONTNEED);
+}
+
 static void settle_mapping(sail_index *ix) {
-    size_t bytes = ix->map_slots * (size_t)ix->dim * sizeof(float);
-    float *copy = !ix->code_size && bytes ? ix_huge_alloc(bytes) : NULL;
-    if (copy) memcpy(copy, ix->map_vec, bytes);
+    size_t bytes = ix->map_slots * (size_t)ix->dim * sizeof(float), chunk = RELEASE_CHUNK;
+    float *copy = !ix->code_size && bytes && ix->map ? ix_huge_alloc(bytes) : NULL;
+    /* piecewise, so the mapped pages leave as the copy grows (no 2x peak) */
+    for (size_t o = 0; copy && o < bytes; o += chunk) {
+        size_t k = SAIL_MIN(chunk, bytes - o);
+        memcpy((uint8_t *)copy + o, (const uint8_t *)ix->map_vec + o, k);
+        release(ix, SNAP_HEADER + o, SNAP_HEADER + o + k);
+    }
     ix_huge_free(ix->vec_copy, ix->vec_copy_bytes);
     ix->vec_copy = copy;
     ix->vec_copy_bytes = copy ? bytes : 0;
     if (copy) ix->map_vec = copy;
-    if (!ix->map) return;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t keep = ix->code_size || copy ? 0 : SNAP_HEADER + bytes;
-    size_t from = (keep + page - 1) / page * page;
-    if (from < ix->map_len) madvise((uint8_t *)ix->map + from, ix->map_len - from, MADV_DONTNEED);
+    if (ix->map) release(ix, ix->code_size || copy ? 0 : SNAP_HEADER + bytes, ix->map_len);
 }
 
 sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
@@ -203,13 +214,26 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
     if (total != len || expect != len)
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap is %zu bytes; its header says %llu (truncated or damaged)",
                               len, (unsigned long long)total);
-    if (!ix_crc_ok(ix_rd32(h + 104), ix_crc32(0, buf + SNAP_HEADER, len - SNAP_HEADER)))
+    /* Parsing the mapped file (not a copy): pages go back behind each pass
+     * (what is read again later faults in piecewise), so opening never
+     * holds the whole file plus what is built from it. */
+    int mapped = ix->map && (const uint8_t *)ix->map == buf;
+    uint32_t crc = 0;
+    for (size_t o = SNAP_HEADER; o < len; o += RELEASE_CHUNK) {
+        crc = ix_crc32(crc, buf + o, SAIL_MIN(RELEASE_CHUNK, len - o));
+        if (mapped) release(ix, o, o + RELEASE_CHUNK);
+    }
+    if (!ix_crc_ok(ix_rd32(h + 104), crc))
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap is damaged (data checksum mismatch)");
     const float *vec = (const float *)(buf + SNAP_HEADER);
     const uint8_t *pid = buf + SNAP_HEADER + n * d * 4, *pdead = pid + n * 8, *plen = pdead + pad8(n);
     const uint8_t *pp = plen + pad8(n * 4), *pend = pp + pay;
-    for (size_t i = 0; i < n * d; i++)
-        if (!isfinite(vec[i])) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap holds a non-finite vector");
+    size_t per = SAIL_MAX((size_t)1, RELEASE_CHUNK / (d * 4)); /* vectors between releases */
+    for (size_t s = 0; s < n; s++) {
+        for (size_t i = 0; i < d; i++)
+            if (!isfinite(vec[s * d + i])) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap holds a non-finite vector");
+        if (mapped && (s + 1) % per == 0) release(ix, SNAP_HEADER + (s + 1 - per) * d * 4, SNAP_HEADER + (s + 1) * d * 4);
+    }
     /* The graph first: read into its compact frozen form, it needs no
      * growable arrays from ix_reserve. */
     if (glen && !ix->hnsw) return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: an exact index with graph data");
@@ -238,6 +262,7 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
         }
         long live = dead ? ix_idmap_get(&ix->idmap, id) : -1; /* a tombstone keeps a live twin mapped */
         ix_append_slot(ix, id, vec + s * d, p);
+        if (mapped && (s + 1) % per == 0) release(ix, SNAP_HEADER + (s + 1 - per) * d * 4, SNAP_HEADER + (s + 1) * d * 4);
         if (dead) {
             ix->dead[s] = 1;
             ix_idmap_del(&ix->idmap, id);
