@@ -11,35 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rng.h"
-
-static char g_dir[256];
-
-static void rmrf(const char *dir) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
-}
-
-static const char *tmpdir(const char *name) {
-    snprintf(g_dir, sizeof g_dir, "%s/sail-test-index-%d-%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-             (int)getpid(), name);
-    rmrf(g_dir);
-    return g_dir;
-}
-
-/* Clustered data: n vectors around nc centres. */
-static float *clustered(int n, int d, int nc, uint64_t seed) {
-    sail_rng r = {seed};
-    float *c = malloc((size_t)nc * d * sizeof(float)), *x = malloc((size_t)n * d * sizeof(float));
-    for (int i = 0; i < nc * d; i++) c[i] = sail_rng_normal(&r);
-    for (int i = 0; i < n; i++) {
-        int k = (int)(sail_rng_next(&r) % (uint64_t)nc);
-        for (int j = 0; j < d; j++) x[(size_t)i * d + j] = c[k * d + j] + 0.5f * sail_rng_normal(&r);
-    }
-    free(c);
-    return x;
-}
+#define INDEX_TEST_TAG "index"
+#include "index_fixtures.h"
 
 /* Reference score of the metric in double (cosine normalises both). */
 static double ref_score(sail_metric m, const float *q, const float *x, int d) {

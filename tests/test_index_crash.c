@@ -28,20 +28,8 @@
 #define TOTAL 10000
 #define MIN_KILLS 20
 
-static char g_dir[256];
-
-static void rmrf(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
-}
-
-static const char *tmpdir(const char *name) {
-    snprintf(g_dir, sizeof g_dir, "%s/sail-test-crash-%d-%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-             (int)getpid(), name);
-    rmrf(g_dir);
-    return g_dir;
-}
+#define INDEX_TEST_TAG "crash"
+#include "index_fixtures.h"
 
 /* The vector and payload of id: a pure function of the id. */
 static void item(uint64_t id, float *v, char *p, size_t pn) {
