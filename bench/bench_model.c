@@ -14,6 +14,7 @@
  * process CPU time (use it with --threads 1 on a loaded machine).
  */
 #include "model/model.h"
+#include "procmem.h"
 #include "rng.h"
 
 #include <stdio.h>
@@ -75,26 +76,10 @@ static double time_batch(sail_model *m, const sail_batch *b, int reps) {
     return best / b->n;
 }
 
-/* A /proc/self/status field (VmRSS, VmHWM) in MB; -1 when unavailable. */
+/* A /proc/self/status field in MB; -1 when unavailable. */
 static double status_mb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    double v = -1;
-    size_t n = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n) && line[n] == ':') v = atof(line + n + 1) / 1024.0;
-    fclose(f);
-    return v;
-}
-
-/* Restart the peak RSS (VmHWM) at the current RSS. */
-static void reset_peak(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (f) {
-        fputs("5", f);
-        fclose(f);
-    }
+    long kb = sail_proc_status_kb(key);
+    return kb < 0 ? -1 : (double)kb / 1024.0;
 }
 
 int main(int argc, char **argv) {
@@ -132,7 +117,7 @@ int main(int argc, char **argv) {
             }
         }
         double rss0 = status_mb("VmRSS");
-        reset_peak();
+        sail_proc_reset_peak();
         sail_load_options lo = {threads};
         sail_model *m = sail_model_load(path, &lo, &err);
         if (!m) {

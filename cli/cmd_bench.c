@@ -6,6 +6,7 @@
  * q8_0) are measured one after the other in one run; the peak is reset
  * between them (/proc/self/clear_refs) so each gets its own. */
 #include "cli.h"
+#include "procmem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,34 +39,19 @@ static double now(clockid_t clock) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* A /proc/self/status field in MB (VmRSS, VmHWM); -1 when unavailable. */
+/* A /proc/self/status field in MB; -1 when unavailable. */
 static double status_mb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    double v = -1;
-    size_t n = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n) && line[n] == ':') v = atof(line + n + 1) / 1024.0;
-    fclose(f);
-    return v;
+    long kb = sail_proc_status_kb(key);
+    return kb < 0 ? -1 : (double)kb / 1024.0;
 }
 
-/* Peak RSS in MB since the last reset_peak (Linux reports KiB). */
+/* Peak RSS in MB since the last sail_proc_reset_peak (Linux reports KiB). */
 static double peak_rss_mb(void) {
     double hwm = status_mb("VmHWM");
     if (hwm >= 0) return hwm;
     struct rusage r;
     getrusage(RUSAGE_SELF, &r);
     return (double)r.ru_maxrss / 1024.0;
-}
-
-/* Start a new peak at the current RSS; 0 when the kernel allowed it. */
-static int reset_peak(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f) return -1;
-    int ok = fputs("5", f) >= 0;
-    return fclose(f) == 0 && ok ? 0 : -1;
 }
 
 typedef struct job {
@@ -176,7 +162,7 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < n_models && !rc; i++) {
         job j = {0};
         j.base_mb = status_mb("VmRSS");
-        if (reset_peak() && i > 0)
+        if (sail_proc_reset_peak() && i > 0)
             fprintf(stderr, "sail bench: cannot reset the peak RSS (/proc/self/clear_refs); "
                             "the peaks of later models include earlier ones\n");
         sail_error err = {0};

@@ -16,6 +16,7 @@
 
 #define INDEX_TEST_TAG "ixmem"
 #include "index_fixtures.h"
+#include "procmem.h"
 
 static sail_index *open_ix(const char *dir, int d, sail_metric m, sail_storage s, sail_index_kind kind) {
     sail_index_options o = {.dim = d, .metric = m, .storage = s, .kind = kind, .seed = 3, .create = 1, .M = 8,
@@ -92,18 +93,6 @@ static void test_frozen_graph(void) {
     free(x);
 }
 
-/* kB of this process's resident set: one field of /proc/self/status
- * ("VmRSS:" all of it, "RssFile:" file-backed pages), -1 if unknown. */
-static long rss_kb(const char *field) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, field, strlen(field))) v = atol(line + strlen(field));
-    if (f) fclose(f);
-    return v;
-}
-
 /* An int8 (and f16) index reopened from its snapshot: searching and
  * reading items back leave its f32 vectors out of the resident set (no
  * file pages, and in all less than codes plus a quarter of the vectors),
@@ -114,7 +103,7 @@ static void test_resident(void) {
     const int n = 8000, d = 128, nq = 50, k = 10;
     const double vec_kb = (double)n * d * 4 / 1024;
     float *x = clustered(n + nq, d, 40, 22), *q = x + (size_t)n * d;
-    if (rss_kb("RssFile:") < 0 || rss_kb("VmRSS:") < 0) {
+    if (sail_proc_status_kb("RssFile") < 0 || sail_proc_status_kb("VmRSS") < 0) {
         SKIP("resident-set checks: no /proc/self/status");
         free(x);
         return;
@@ -125,7 +114,7 @@ static void test_resident(void) {
             sail_index *ix = open_ix(dir, d, SAIL_METRIC_IP, (sail_storage)s, kind ? SAIL_INDEX_HNSW : SAIL_INDEX_EXACT);
             int ok = ix && !add_range(ix, x, 0, n, d);
             sail_index_close(ix, NULL);
-            long file0 = rss_kb("RssFile:"), all0 = rss_kb("VmRSS:");
+            long file0 = sail_proc_status_kb("RssFile"), all0 = sail_proc_status_kb("VmRSS");
             sail_error e = {0};
             ix = sail_index_open(dir, NULL, &e);
             sail_index_results *r = NULL;
@@ -145,7 +134,7 @@ static void test_resident(void) {
                 uint64_t id = (uint64_t)(i * 37 % n);
                 exact_get &= sail_index_get(ix, id, v, NULL, &e) == SAIL_OK && !memcmp(v, x + id * d, sizeof v);
             }
-            double file = (double)(rss_kb("RssFile:") - file0), all = (double)(rss_kb("VmRSS:") - all0);
+            double file = (double)(sail_proc_status_kb("RssFile") - file0), all = (double)(sail_proc_status_kb("VmRSS") - all0);
             double codes = s == SAIL_STORAGE_F16 ? vec_kb / 2 : vec_kb / 4;
             const char *what = kind ? "HNSW" : "exact";
             if (s == SAIL_STORAGE_F32 && !kind) {
