@@ -10,9 +10,11 @@ BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?=
 WERROR  ?=
-# sail data emoji: FreeType + HarfBuzz (glyphs), libxml2 (CLDR annotations)
-PKG_CFLAGS := $(shell pkg-config --cflags freetype2 harfbuzz libxml-2.0)
-PKG_LIBS   := $(shell pkg-config --libs freetype2 harfbuzz libxml-2.0)
+# sail data emoji: FreeType + HarfBuzz (glyphs), libxml2 (CLDR annotations);
+# video: FFmpeg's libavformat, libavcodec, libswscale
+PKGS       := freetype2 harfbuzz libxml-2.0 libavformat libavcodec libswscale libavutil
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CPPFLAGS = -Iinclude -Isrc -Isrc/core -D_GNU_SOURCE $(PKG_CFLAGS)
 BASEFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Wstrict-prototypes -Wno-unused-parameter -fPIC -pthread $(WERROR) $(CFLAGS)
 ifeq ($(REF),1)

@@ -14,10 +14,12 @@
 #include <strings.h>
 
 static const char usage[] =
-    "usage: sail align --model M --subtitles F.srt|lines.txt --frames DIR\n"
-    "                  [--monotonic] [--fps F | --frame-times T.txt] [-o out.srt] [--json J]\n\n"
+    "usage: sail align --model M --subtitles F.srt|lines.txt (--frames DIR | --video V)\n"
+    "                  [--monotonic] [--fps F | --frame-times T.txt] [--every S]\n"
+    "                  [-o out.srt] [--json J]\n\n"
     "Binds each subtitle line to its most similar frame. Frames are the image files\n"
-    "of DIR (JPEG, PNG, WebP, PPM) sorted by name, which is taken as time order.\n\n"
+    "of DIR (JPEG, PNG, WebP, PPM) sorted by name, which is taken as time order, or\n"
+    "frames sampled from a video file (any format the installed FFmpeg decodes).\n\n"
     "  --subtitles F    an .srt file, or a text file with one line per subtitle\n"
     "  --monotonic      maximise the total similarity with frame indices that never\n"
     "                   go back in subtitle order (dynamic programming, O(lines x frames))\n"
@@ -28,10 +30,10 @@ static const char usage[] =
     "                   line starts at its frame's time and ends when the next later\n"
     "                   line starts (the last keeps its duration, or one frame)\n"
     "  --json J         the alignment as JSON (default stdout)\n"
-    "  --dim D, --threads N\n\n"
-    "--video is not available: reading video needs the FFmpeg libraries, which this\n"
-    "build does not link. Extract frames first, e.g.\n"
-    "  ffmpeg -i v.mp4 -vf fps=1 frames/%06d.jpg   and pass --frames frames --fps 1\n";
+    "  --every S        with --video: one frame per S seconds, the first at or after\n"
+    "                   each multiple of S (default 1; 0 = every frame); frame times\n"
+    "                   are the video's own timestamps\n"
+    "  --dim D, --threads N\n";
 
 typedef struct line {
     char *text;
@@ -168,14 +170,104 @@ static int write_srt(const char *path, const line *l, int L, const int *frame, c
     return bad ? cli_fail(1, "align", "write error on %s", path) : 0;
 }
 
+/* The frames side: one vector per frame, each frame's time when known, and
+ * its file name (a folder) or decoded-frame number (a video). */
+typedef struct frames {
+    int F, d, have_t;
+    float *fv;
+    double *t;
+    char **names;
+    int64_t *video_index;
+} frames;
+
+static void frames_free(frames *f) {
+    app_free_lines(f->names, f->F);
+    free(f->fv);
+    free(f->t);
+    free(f->video_index);
+}
+
+static int frames_from_dir(sail_model *m, const char *dir, double fps, const char *times, frames *f) {
+    int rc = list_frames(dir, &f->names, &f->F);
+    if (rc) return rc;
+    app_item *items = calloc((size_t)f->F, sizeof *items);
+    f->fv = malloc(sizeof *f->fv * (size_t)f->F * f->d);
+    f->t = malloc(sizeof *f->t * (size_t)f->F);
+    if (!items || !f->fv || !f->t) rc = cli_fail(1, "align", "out of memory");
+    char *default_times = NULL;
+    if (!rc && fps > 0) {
+        for (int i = 0; i < f->F; i++) f->t[i] = i / fps;
+        f->have_t = 1;
+    } else if (!rc) {
+        if (!times && (default_times = malloc(strlen(dir) + 12))) {
+            sprintf(default_times, "%s/frames.txt", dir);
+            FILE *probe = fopen(default_times, "r");
+            if (probe) { fclose(probe); times = default_times; }
+        }
+        if (times && !(rc = read_times(times, f->F, f->t))) f->have_t = 1;
+    }
+    if (!rc) {
+        for (int i = 0; i < f->F; i++) items[i].image = f->names[i];
+        fprintf(stderr, "sail align: embedding %d frames\n", f->F);
+        rc = app_embed_items("align", m, items, f->F, f->d, f->fv);
+    }
+    free(default_times);
+    free(items);
+    return rc;
+}
+
+static int frames_from_video(sail_model *m, const char *path, double every, frames *f) {
+    sail_video_embeddings e;
+    sail_error err = {0};
+    fprintf(stderr, "sail align: embedding one frame per %g s of %s\n", every, path);
+    if (sail_embed_video_frames(m, path, every, 0, f->d, &e, &err)) return cli_fail(1, "align", "%s", err.msg);
+    f->F = e.n;
+    f->fv = malloc(sizeof *f->fv * (size_t)e.n * f->d);
+    f->t = malloc(sizeof *f->t * (size_t)e.n);
+    f->video_index = malloc(sizeof *f->video_index * (size_t)e.n);
+    int rc = 0;
+    if (!f->fv || !f->t || !f->video_index) rc = cli_fail(1, "align", "out of memory");
+    else {
+        memcpy(f->fv, e.vectors, sizeof *f->fv * (size_t)e.n * f->d);
+        memcpy(f->t, e.times, sizeof *f->t * (size_t)e.n);
+        memcpy(f->video_index, e.frame_index, sizeof *f->video_index * (size_t)e.n);
+        f->have_t = 1;
+    }
+    sail_video_embeddings_free(&e);
+    return rc;
+}
+
+static int write_alignment(const char *out, const line *l, int L, const frames *fr, const int *frame,
+                           const float *sim, int monotonic, double total) {
+    json_t *root = json_object(), *arr = json_array();
+    json_object_set_new(root, "monotonic", json_boolean(monotonic));
+    json_object_set_new(root, "frames", json_integer(fr->F));
+    json_object_set_new(root, "total_similarity", json_real(total));
+    for (int i = 0; i < L; i++) {
+        json_t *e = json_object();
+        int f = frame[i];
+        json_object_set_new(e, "index", json_integer(i));
+        json_object_set_new(e, "text", json_string(l[i].text));
+        json_object_set_new(e, "frame_index", json_integer(f));
+        if (fr->names) json_object_set_new(e, "frame", json_string(fr->names[f]));
+        if (fr->video_index) json_object_set_new(e, "video_frame", json_integer(fr->video_index[f]));
+        json_object_set_new(e, "similarity", json_real(sim[(size_t)i * fr->F + f]));
+        if (fr->have_t) json_object_set_new(e, "time", json_real(fr->t[f]));
+        json_array_append_new(arr, e);
+    }
+    json_object_set_new(root, "lines", arr);
+    return app_write_json("align", root, out);
+}
+
 int cmd_align(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         fputs(usage, stdout);
         return 0;
     }
-    const char *model = NULL, *subs = NULL, *dir = NULL, *srt_out = NULL, *json_out = NULL, *times = NULL;
+    const char *model = NULL, *subs = NULL, *dir = NULL, *video = NULL, *srt_out = NULL, *json_out = NULL,
+               *times = NULL;
     int monotonic = 0, dim = 0, threads = 0;
-    double fps = 0;
+    double fps = 0, every = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long n;
@@ -185,14 +277,14 @@ int cmd_align(int argc, char **argv) {
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--subtitles")) subs = v;
         else if (!strcmp(a, "--frames")) dir = v;
+        else if (!strcmp(a, "--video")) video = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) srt_out = v;
         else if (!strcmp(a, "--json")) json_out = v;
         else if (!strcmp(a, "--frame-times")) times = v;
-        else if (!strcmp(a, "--video"))
-            return cli_fail(2, "align", "--video needs FFmpeg, which this build does not link; extract frames "
-                            "(ffmpeg -i %s -vf fps=1 frames/%%06d.jpg) and use --frames frames --fps 1", v);
         else if (!strcmp(a, "--fps")) {
             if (app_parse_float(v, 1e-6, 1e6, &fps)) return cli_fail(2, "align", "--fps needs a positive number, not '%s'", v);
+        } else if (!strcmp(a, "--every")) {
+            if (app_parse_float(v, 0, 1e6, &every)) return cli_fail(2, "align", "--every needs seconds >= 0, not '%s'", v);
         } else if (!strcmp(a, "--dim")) {
             if (cli_parse_int(v, 1, 8192, &n)) return cli_fail(2, "align", "--dim needs 1..8192, not '%s'", v);
             dim = (int)n;
@@ -202,88 +294,53 @@ int cmd_align(int argc, char **argv) {
         } else
             return cli_fail(2, "align", "unknown option '%s' (see sail align --help)", a);
     }
-    if (!model || !subs || !dir) return cli_fail(2, "align", "--model, --subtitles and --frames are required");
+    if (!model || !subs || !dir == !video)
+        return cli_fail(2, "align", "--model, --subtitles and one of --frames or --video are required");
     if (fps > 0 && times) return cli_fail(2, "align", "give --fps or --frame-times, not both");
+    if (video && (fps > 0 || times)) return cli_fail(2, "align", "--video has its own frame times; --fps and --frame-times are for --frames");
+    if (dir && every >= 0) return cli_fail(2, "align", "--every samples a --video; a --frames folder is used whole");
     line *l = NULL;
-    char **frames = NULL, *default_times = NULL;
-    int L = 0, F = 0, rc = read_subtitles(subs, &l, &L);
-    if (!rc) rc = list_frames(dir, &frames, &F);
+    frames fr = {0};
+    int L = 0, rc = read_subtitles(subs, &l, &L);
     sail_model *m = NULL;
-    float *tv = NULL, *fv = NULL, *sim = NULL;
+    float *tv = NULL, *sim = NULL;
     int *frame = NULL;
-    double *t = NULL, total = 0;
+    double total = 0;
     app_item *items = NULL;
     if (!rc && !(m = app_load_model("align", model, threads))) rc = 1;
     if (!rc && dim > sail_model_dim(m)) rc = cli_fail(2, "align", "--dim %d is larger than the model's %d", dim, sail_model_dim(m));
-    int d = rc ? 0 : dim ? dim : sail_model_dim(m), have_t = 0;
-    if (!rc && (size_t)L * F > ((size_t)1 << 30)) rc = cli_fail(1, "align", "%d lines x %d frames is too large", L, F);
+    fr.d = rc ? 0 : dim ? dim : sail_model_dim(m);
     if (!rc) {
-        tv = malloc(sizeof *tv * (size_t)L * d);
-        fv = malloc(sizeof *fv * (size_t)F * d);
-        sim = malloc(sizeof *sim * (size_t)L * F);
+        tv = malloc(sizeof *tv * (size_t)L * fr.d);
         frame = malloc(sizeof *frame * (size_t)L);
-        t = malloc(sizeof *t * (size_t)F);
-        items = calloc((size_t)(L > F ? L : F), sizeof *items);
-        if (!tv || !fv || !sim || !frame || !t || !items) rc = cli_fail(1, "align", "out of memory");
-    }
-    if (!rc) {
-        if (fps > 0) {
-            for (int i = 0; i < F; i++) t[i] = i / fps;
-            have_t = 1;
-        } else {
-            if (!times && (default_times = malloc(strlen(dir) + 12))) {
-                sprintf(default_times, "%s/frames.txt", dir);
-                FILE *probe = fopen(default_times, "r");
-                if (probe) { fclose(probe); times = default_times; }
-            }
-            if (times && !(rc = read_times(times, F, t))) have_t = 1;
-        }
-        if (!rc && srt_out && !have_t) rc = cli_fail(2, "align", "-o writes times: give --fps or --frame-times");
+        items = calloc((size_t)L, sizeof *items);
+        if (!tv || !frame || !items) rc = cli_fail(1, "align", "out of memory");
     }
     if (!rc) {
         for (int i = 0; i < L; i++) items[i].text = l[i].text;
-        rc = app_embed_items("align", m, items, L, d, tv);
-        memset(items, 0, sizeof *items * (size_t)L);
+        rc = app_embed_items("align", m, items, L, fr.d, tv);
     }
-    if (!rc) {
-        for (int i = 0; i < F; i++) items[i].image = frames[i];
-        fprintf(stderr, "sail align: embedding %d frames\n", F);
-        rc = app_embed_items("align", m, items, F, d, fv);
-    }
+    if (!rc) rc = video ? frames_from_video(m, video, every < 0 ? 1 : every, &fr) : frames_from_dir(m, dir, fps, times, &fr);
+    if (!rc && srt_out && !fr.have_t) rc = cli_fail(2, "align", "-o writes times: give --fps or --frame-times");
+    if (!rc && (size_t)L * fr.F > ((size_t)1 << 30)) rc = cli_fail(1, "align", "%d lines x %d frames is too large", L, fr.F);
+    if (!rc && !(sim = malloc(sizeof *sim * (size_t)L * fr.F))) rc = cli_fail(1, "align", "out of memory");
     if (!rc) {
         for (int i = 0; i < L; i++)
-            for (int f = 0; f < F; f++) sim[(size_t)i * F + f] = sail_cosine(tv + (size_t)i * d, fv + (size_t)f * d, d);
+            for (int f = 0; f < fr.F; f++)
+                sim[(size_t)i * fr.F + f] = sail_cosine(tv + (size_t)i * fr.d, fr.fv + (size_t)f * fr.d, fr.d);
         sail_error err = {0};
         if (monotonic) {
-            if (apps_align_monotonic(sim, L, F, frame, &total, &err)) rc = cli_fail(1, "align", "%s", err.msg);
+            if (apps_align_monotonic(sim, L, fr.F, frame, &total, &err)) rc = cli_fail(1, "align", "%s", err.msg);
         } else {
-            total = apps_align_greedy(sim, L, F, frame);
+            total = apps_align_greedy(sim, L, fr.F, frame);
         }
     }
-    if (!rc) {
-        json_t *root = json_object(), *arr = json_array();
-        json_object_set_new(root, "monotonic", json_boolean(monotonic));
-        json_object_set_new(root, "frames", json_integer(F));
-        json_object_set_new(root, "total_similarity", json_real(total));
-        for (int i = 0; i < L; i++) {
-            json_t *e = json_object();
-            json_object_set_new(e, "index", json_integer(i));
-            json_object_set_new(e, "text", json_string(l[i].text));
-            json_object_set_new(e, "frame_index", json_integer(frame[i]));
-            json_object_set_new(e, "frame", json_string(frames[frame[i]]));
-            json_object_set_new(e, "similarity", json_real(sim[(size_t)i * F + frame[i]]));
-            if (have_t) json_object_set_new(e, "time", json_real(t[frame[i]]));
-            json_array_append_new(arr, e);
-        }
-        json_object_set_new(root, "lines", arr);
-        rc = app_write_json("align", root, json_out);
-    }
-    if (!rc && srt_out) rc = write_srt(srt_out, l, L, frame, t, F);
+    if (!rc) rc = write_alignment(json_out, l, L, &fr, frame, sim, monotonic, total);
+    if (!rc && srt_out) rc = write_srt(srt_out, l, L, frame, fr.t, fr.F);
     for (int i = 0; l && i < L; i++) free(l[i].text);
     free(l);
-    free(default_times);
-    app_free_lines(frames, F);
-    free(tv); free(fv); free(sim); free(frame); free(t); free(items);
+    frames_free(&fr);
+    free(tv); free(sim); free(frame); free(items);
     sail_model_free(m);
     return rc;
 }

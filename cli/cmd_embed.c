@@ -9,15 +9,19 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: sail embed --model M (--text T | --image F | --text T --image F)...\n"
+    "usage: sail embed --model M (--text T | --image F | --text T --image F | --video V)...\n"
     "                  [--dim D] [--format json|npy|tsv] [-o OUT] [--similarity]\n"
-    "                  [--threads N] [--separate]\n\n"
+    "                  [--every S] [--max-frames N] [--threads N] [--separate]\n\n"
     "Embeds each input into one L2-normalised vector of the model's shared space.\n"
     "A --text directly followed by an --image (or the reverse) is ONE joint input\n"
     "(fused text+image); use --separate to embed every flag as its own input.\n\n"
     "  --model M      sail model file (.gguf)\n"
     "  --text T       a UTF-8 text (Chinese or English)\n"
     "  --image F      an image file (JPEG, PNG, WebP, PPM/PGM)\n"
+    "  --video V      a video file (any format the installed FFmpeg decodes): the\n"
+    "                 normalised mean of its sampled frames' image vectors\n"
+    "  --every S      video: one frame per S seconds (default 1; 0 = every frame)\n"
+    "  --max-frames N video: at most N frames, spread over its length (default 64)\n"
     "  --dim D        Matryoshka prefix: keep the first D dimensions, re-normalised\n"
     "  --format F     json (default), npy (float32 array, n x dim; needs -o) or tsv\n"
     "  -o OUT         write to OUT instead of stdout\n"
@@ -25,12 +29,13 @@ static const char usage[] =
     "  --threads N    compute threads (default: one per core)\n";
 
 typedef struct input {
-    const char *text, *image;
+    const char *text, *image, *video;
 } input;
 
 typedef struct opts {
     const char *model, *out, *format;
-    int dim, threads, similarity, separate;
+    int dim, threads, similarity, separate, max_frames;
+    double every;
     input *in;
     int n;
 } opts;
@@ -65,6 +70,18 @@ static int parse(opts *o, int argc, char **argv) {
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--text")) add_input(o, v, NULL, &open);
         else if (!strcmp(a, "--image")) add_input(o, NULL, v, &open);
+        else if (!strcmp(a, "--video")) {
+            o->in[o->n++].video = v; /* a video never pairs with a text */
+            open = 0;
+        } else if (!strcmp(a, "--every")) {
+            char *end;
+            o->every = strtod(v, &end);
+            if (*end || end == v || !(o->every >= 0 && o->every <= 1e6))
+                return cli_fail(2, "embed", "--every needs seconds >= 0, not '%s'", v);
+        } else if (!strcmp(a, "--max-frames")) {
+            if (cli_parse_int(v, 1, 1 << 20, &n)) return cli_fail(2, "embed", "--max-frames needs a positive integer, not '%s'", v);
+            o->max_frames = (int)n;
+        }
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->out = v;
         else if (!strcmp(a, "--format")) o->format = v;
         else if (!strcmp(a, "--dim")) {
@@ -77,7 +94,7 @@ static int parse(opts *o, int argc, char **argv) {
             return cli_fail(2, "embed", "unknown option '%s' (see sail embed --help)", a);
     }
     if (!o->model) return cli_fail(2, "embed", "--model is required (see sail embed --help)");
-    if (!o->n) return cli_fail(2, "embed", "nothing to embed: give --text and/or --image");
+    if (!o->n) return cli_fail(2, "embed", "nothing to embed: give --text, --image or --video");
     if (strcmp(o->format, "json") && strcmp(o->format, "npy") && strcmp(o->format, "tsv"))
         return cli_fail(2, "embed", "--format must be json, npy or tsv, not '%s'", o->format);
     if (!strcmp(o->format, "npy") && !o->out && !o->similarity)
@@ -97,13 +114,16 @@ static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, f
     if (!at || !texts || !images || !rows) s = SAIL_ERR_NOMEM;
     for (int i = 0; !s && i < o->n; i++) {
         const input *in = &o->in[i];
-        if ((in->text && in->image ? 2 : in->image ? 1 : 0) != kind) continue;
+        if ((in->video ? 3 : in->text && in->image ? 2 : in->image ? 1 : 0) != kind) continue;
         at[k] = i;
         texts[k] = in->text;
         images[k++] = in->image;
     }
     if (!s && k) {
-        if (kind == 2) s = sail_embed_pairs(m, texts, images, k, dim, rows, err);
+        if (kind == 3)
+            for (int j = 0; !s && j < k; j++)
+                s = sail_embed_video(m, o->in[at[j]].video, o->every, o->max_frames, dim, rows + (size_t)j * dim, NULL, err);
+        else if (kind == 2) s = sail_embed_pairs(m, texts, images, k, dim, rows, err);
         else if (kind == 1) s = sail_embed_image_files(m, images, k, dim, rows, err);
         else s = sail_embed_texts(m, texts, k, dim, rows, err);
     }
@@ -119,7 +139,7 @@ static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, f
 static void label(const input *in, char *buf, size_t cap) {
     if (in->text && in->image) snprintf(buf, cap, "%s + [%s]", in->text, in->image);
     else if (in->text) snprintf(buf, cap, "%s", in->text);
-    else snprintf(buf, cap, "[%s]", in->image);
+    else snprintf(buf, cap, "[%s]", in->image ? in->image : in->video);
 }
 
 static void print_similarity(FILE *f, const opts *o, const float *v, int dim) {
@@ -142,6 +162,7 @@ static int write_json(FILE *f, const opts *o, const float *v, int dim) {
         json_object_set_new(item, "index", json_integer(i));
         if (o->in[i].text) json_object_set_new(item, "text", json_string(o->in[i].text));
         if (o->in[i].image) json_object_set_new(item, "image", json_string(o->in[i].image));
+        if (o->in[i].video) json_object_set_new(item, "video", json_string(o->in[i].video));
         for (int j = 0; j < dim; j++) json_array_append_new(vec, json_real(v[(size_t)i * dim + j]));
         json_object_set_new(item, "embedding", vec);
         json_array_append_new(data, item);
@@ -178,7 +199,7 @@ int cmd_embed(int argc, char **argv) {
         fputs(usage, stdout);
         return 0;
     }
-    opts o = {.format = "json"};
+    opts o = {.format = "json", .every = 1, .max_frames = 64};
     int rc = parse(&o, argc, argv);
     sail_model *m = NULL;
     float *v = NULL;
@@ -196,7 +217,7 @@ int cmd_embed(int argc, char **argv) {
         v = malloc((size_t)o.n * dim * sizeof *v);
         if (!v) rc = cli_fail(1, "embed", "out of memory");
     }
-    for (int kind = 0; !rc && kind < 3; kind++)
+    for (int kind = 0; !rc && kind < 4; kind++)
         if (embed_kind(m, &o, kind, dim, v, &err)) rc = cli_fail(1, "embed", "%s", err.msg);
     if (!rc) rc = emit(&o, v, dim);
     free(v);

@@ -26,12 +26,14 @@ static const char usage[] =
     "       sail index semantic-ids --index DIR ...   (see sail index semantic-ids --help)\n\n"
     "A vector index is a directory (index.snap + index.wal); every batch added or\n"
     "deleted is on disk (fsync-ed) before the command moves on.\n\n"
-    "add embeds, with model M, a FOLDER of images (recursively: .jpg .jpeg .png\n"
-    ".webp .ppm), a JSONL file of items {\"id\": 7, \"text\": ..., \"image\": ...,\n"
-    "other fields kept as payload} (text and image together become one joint\n"
-    "vector; image paths are relative to the JSONL file), or text lines from stdin\n"
-    "(-). Items without an id get a stable one (a hash of the image path or the\n"
-    "text), so adding the same folder again replaces instead of duplicating.\n\n"
+    "add embeds, with model M, a FOLDER of images and videos (recursively: .jpg\n"
+    ".jpeg .png .webp .ppm; .mp4 .mkv .webm .mov .avi), a JSONL file of items\n"
+    "{\"id\": 7, \"text\": ..., \"image\" or \"video\": ..., other fields kept as\n"
+    "payload} (text and image together become one joint vector; a video is the\n"
+    "mean of one frame per second, at most 64, and a text beside it is payload\n"
+    "only; paths are relative to the JSONL file), or text lines from stdin (-).\n"
+    "Items without an id get a stable one (a hash of the path or the text), so\n"
+    "adding the same folder again replaces instead of duplicating.\n\n"
     "create options (used when the index does not exist yet):\n"
     "  --kind exact|hnsw          brute force or HNSW graph (default hnsw)\n"
     "  --metric cosine|ip|l2      (default cosine)\n"
@@ -126,14 +128,16 @@ static uint64_t fnv1a(const char *kind, const char *s) {
 /* ------------------------------------------------------------- items -- */
 
 typedef struct item {
-    char *text, *image;       /* at least one */
+    char *text, *image;       /* at least one; image is a video's path when video */
+    int video;
     char *payload;            /* JSON object text */
     uint64_t id;
 } item;
 
 typedef struct items { item *v; size_t n, cap; } items;
 
-static int push(items *it, const char *text, const char *image, json_t *extra, int has_id, uint64_t id) {
+static int push(items *it, const char *text, const char *image, int video, json_t *extra, int has_id,
+                uint64_t id) {
     if (it->n == it->cap) {
         size_t cap = it->cap ? it->cap * 2 : 256;
         item *v = realloc(it->v, cap * sizeof *v);
@@ -145,10 +149,12 @@ static int push(items *it, const char *text, const char *image, json_t *extra, i
     if (!p) return -1;
     json_object_del(p, "id");
     json_object_del(p, "image");
+    json_object_del(p, "video");
     if (image) json_object_set_new(p, "source", json_string(image));
     if (text) json_object_set_new(p, "text", json_string(text));
-    json_object_set_new(p, "modality", json_string(text && image ? "image+text" : image ? "image" : "text"));
+    json_object_set_new(p, "modality", json_string(video ? "video" : text && image ? "image+text" : image ? "image" : "text"));
     item *x = &it->v[it->n];
+    x->video = video;
     x->text = text ? strdup(text) : NULL;
     x->image = image ? strdup(image) : NULL;
     x->payload = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -167,18 +173,19 @@ static void items_free(items *it) {
 static items *g_walk; /* nftw has no context pointer */
 static int g_walk_fail;
 
-static int is_image_name(const char *p) {
+/* 1 for an image file name, 2 for a video, 0 otherwise. */
+static int media_kind(const char *p) {
     const char *dot = strrchr(p, '.');
-    if (!dot) return 0;
-    static const char *ext[] = {".jpg", ".jpeg", ".png", ".webp", ".ppm"};
-    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
-        if (!strcasecmp(dot, ext[i])) return 1;
+    static const char *ext[] = {".jpg", ".jpeg", ".png", ".webp", ".ppm", ".mp4", ".mkv", ".webm", ".mov", ".avi"};
+    for (size_t i = 0; dot && i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot, ext[i])) return i < 5 ? 1 : 2;
     return 0;
 }
 
 static int walk_cb(const char *path, const struct stat *st, int type, struct FTW *ftw) {
     (void)st; (void)ftw;
-    if (type == FTW_F && is_image_name(path) && push(g_walk, NULL, path, NULL, 0, 0)) g_walk_fail = 1;
+    int k = type == FTW_F ? media_kind(path) : 0;
+    if (k && push(g_walk, NULL, path, k == 2, NULL, 0, 0)) g_walk_fail = 1;
     return g_walk_fail;
 }
 
@@ -218,14 +225,17 @@ static int read_jsonl(const char *path, items *it) {
         json_error_t je;
         json_t *o = json_loads(line, 0, &je);
         json_t *jt = o ? json_object_get(o, "text") : NULL, *ji = o ? json_object_get(o, "image") : NULL;
-        json_t *jid = o ? json_object_get(o, "id") : NULL;
-        if (!json_is_object(o) || (jt && !json_is_string(jt)) || (ji && !json_is_string(ji)) || (!jt && !ji) ||
+        json_t *jv = o ? json_object_get(o, "video") : NULL, *jid = o ? json_object_get(o, "id") : NULL;
+        if (!json_is_object(o) || (jt && !json_is_string(jt)) || (ji && !json_is_string(ji)) ||
+            (jv && !json_is_string(jv)) || (ji && jv) || (!jt && !ji && !jv) ||
             (jid && !(json_is_integer(jid) && json_integer_value(jid) >= 0)))
-            rc = cli_fail(1, "index", "%s:%d: expected an object with \"text\" and/or \"image\" strings and an optional "
-                          "non-negative integer \"id\"%s%s", path, lineno, o ? "" : ": ", o ? "" : je.text);
+            rc = cli_fail(1, "index", "%s:%d: expected an object with a \"text\" string, an \"image\" or a \"video\" "
+                          "path or both, and an optional non-negative integer \"id\"%s%s", path, lineno,
+                          o ? "" : ": ", o ? "" : je.text);
+        if (jv) ji = jv;
         char img[8192] = "";
         if (!rc && ji) snprintf(img, sizeof img, "%s%s", json_string_value(ji)[0] == '/' ? "" : base, json_string_value(ji));
-        if (!rc && push(it, jt ? json_string_value(jt) : NULL, ji ? img : NULL, o, jid != NULL,
+        if (!rc && push(it, jt ? json_string_value(jt) : NULL, ji ? img : NULL, jv != NULL, o, jid != NULL,
                         jid ? (uint64_t)json_integer_value(jid) : 0))
             rc = cli_fail(1, "index", "out of memory");
         json_decref(o);
@@ -236,7 +246,7 @@ static int read_jsonl(const char *path, items *it) {
 
 static int read_stdin(items *it) {
     for (char *line; (line = read_line(stdin)); free(line))
-        if (*line && push(it, line, NULL, NULL, 0, 0)) { free(line); return cli_fail(1, "index", "out of memory"); }
+        if (*line && push(it, line, NULL, 0, NULL, 0, 0)) { free(line); return cli_fail(1, "index", "out of memory"); }
     return 0;
 }
 
@@ -254,8 +264,17 @@ static void progress(size_t done, size_t total, size_t failed, int final) {
 
 /* ---------------------------------------------------------------- add -- */
 
+enum { VIDEO_EVERY = 1, VIDEO_FRAMES = 64 };
+
+static int kind_of(const item *x) { return x->video ? 3 : x->text && x->image ? 2 : x->image ? 1 : 0; }
+
 static sail_status embed(sail_model *m, int kind, const char **t, const char **p, int n, int dim, float *v,
                          sail_error *e) {
+    if (kind == 3) {
+        sail_status s = SAIL_OK;
+        for (int i = 0; !s && i < n; i++) s = sail_embed_video(m, p[i], VIDEO_EVERY, VIDEO_FRAMES, dim, v + (size_t)i * dim, NULL, e);
+        return s;
+    }
     return kind == 2 ? sail_embed_pairs(m, t, p, n, dim, v, e)
          : kind == 1 ? sail_embed_image_files(m, p, n, dim, v, e)
                      : sail_embed_texts(m, t, n, dim, v, e);
@@ -266,7 +285,7 @@ static sail_status embed(sail_model *m, int kind, const char **t, const char **p
  * reported on stderr) and return how many were skipped. */
 static int embed_batch(sail_model *m, item *x, int n, int dim, float *v, int *ok) {
     const char **t = malloc((size_t)n * sizeof *t), **p = malloc((size_t)n * sizeof *p);
-    int kind = x[0].text && x[0].image ? 2 : x[0].image ? 1 : 0, bad = 0;
+    int kind = kind_of(x), bad = 0;
     if (!t || !p) {
         free(t); free(p);
         for (int i = 0; i < n; i++) ok[i] = 0;
@@ -286,8 +305,6 @@ static int embed_batch(sail_model *m, item *x, int n, int dim, float *v, int *ok
     free(p);
     return bad;
 }
-
-static int kind_of(const item *x) { return x->text && x->image ? 2 : x->image ? 1 : 0; }
 
 static int sub_add(opts *o) {
     if (!o->model) return cli_fail(2, "index", "add needs --model M");

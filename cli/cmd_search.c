@@ -2,6 +2,7 @@
  * model and prints the index's nearest items as a table, JSON, or a
  * self-contained HTML page with inline base64 JPEG thumbnails. */
 #include "cli.h"
+#include "common.h"
 #include "image/image.h"
 
 #include <jansson.h>
@@ -92,11 +93,29 @@ static void base64(FILE *f, const unsigned char *p, size_t n) {
     }
 }
 
-/* An <img> with a JPEG thumbnail (longest side 160) of path, or nothing
- * when the file cannot be decoded. */
+/* An image file, or a video's first frame. */
+static int load_picture(const char *path, sail_image *img) {
+    if (!sail_image_load(path, NULL, img, NULL)) return 0;
+    sail_video *v = NULL;
+    sail_video_frame fr;
+    int got = 0;
+    if (sail_video_open(path, 0, &v, NULL) || sail_video_next(v, &fr, &got, NULL) || !got ||
+        !(img->rgb = sail_malloc((size_t)fr.width * fr.height * 3))) {
+        sail_video_close(v);
+        return -1;
+    }
+    memcpy(img->rgb, fr.rgb, (size_t)fr.width * fr.height * 3);
+    img->w = fr.width;
+    img->h = fr.height;
+    sail_video_close(v);
+    return 0;
+}
+
+/* An <img> with a JPEG thumbnail (longest side 160) of path (a video's
+ * first frame), or nothing when the file cannot be decoded. */
 static void thumbnail(FILE *f, const char *path) {
     sail_image img = {0}, small = {0};
-    if (!path || sail_image_load(path, NULL, &img, NULL)) return;
+    if (!path || load_picture(path, &img)) return;
     int side = img.w > img.h ? img.w : img.h, w = img.w, h = img.h;
     if (side > 160) {
         w = img.w * 160 / side; h = img.h * 160 / side;

@@ -413,6 +413,61 @@ typedef struct sail_convert_options {
 sail_status sail_convert(const char *dir, const char *out_path,
                          const sail_convert_options *opts, sail_error *err);
 
+/* ---------------------------------------------------------------- video -- */
+
+/* A video file read through FFmpeg's libraries (any container and codec the
+ * installed FFmpeg decodes), streamed as sampled RGB frames. */
+typedef struct sail_video sail_video;
+
+typedef struct sail_video_frame {
+    const uint8_t *rgb;  /* height x width x 3, rows packed; valid until the
+                            next sail_video_next or sail_video_close */
+    int width, height;
+    double time;         /* seconds from the start of the video stream */
+    int64_t index;       /* the frame's number among all decoded frames */
+} sail_video_frame;
+
+/* Open path's best video stream. every > 0 keeps one frame per `every`
+ * seconds (the first at or after each multiple of it); every == 0 keeps
+ * every frame. Not thread-safe per handle; distinct handles are independent. */
+sail_status sail_video_open(const char *path, double every, sail_video **out,
+                            sail_error *err);
+
+/* The next kept frame into *frame and *got = 1, or *got = 0 at the end. A
+ * damaged packet is skipped (as players do); a stream that cannot be read
+ * on is an error. */
+sail_status sail_video_next(sail_video *v, sail_video_frame *frame, int *got,
+                            sail_error *err);
+
+/* The video stream's duration in seconds, or -1 when the file does not say. */
+double sail_video_duration(const sail_video *v);
+
+void sail_video_close(sail_video *v);
+
+/* Every sampled frame of a video, embedded as an image. */
+typedef struct sail_video_embeddings {
+    int n, dim;
+    float *vectors;        /* n x dim */
+    double *times;         /* n: each frame's time in seconds */
+    int64_t *frame_index;  /* n: each frame's number among all decoded frames */
+} sail_video_embeddings;
+
+/* Embed one frame per `every` seconds of path (0 = every frame). With
+ * max_frames > 0 at most that many are kept: the interval widens to
+ * duration / max_frames when the file states its duration, and reading
+ * stops at max_frames. On success free *out with sail_video_embeddings_free. */
+sail_status sail_embed_video_frames(sail_model *m, const char *path, double every,
+                                    int max_frames, int dim,
+                                    sail_video_embeddings *out, sail_error *err);
+void sail_video_embeddings_free(sail_video_embeddings *e);
+
+/* Embed a video as one vector: the L2-normalised mean of the frame vectors
+ * sail_embed_video_frames gives (the usual frame-pooling baseline).
+ * *n_frames (may be NULL) gets the number of frames used. */
+sail_status sail_embed_video(sail_model *m, const char *path, double every,
+                             int max_frames, int dim, float *out,
+                             int *n_frames, sail_error *err);
+
 /* Cosine similarity of two L2-normalised vectors (their dot product). */
 float sail_cosine(const float *a, const float *b, int dim);
 

@@ -404,8 +404,8 @@ def test_cli(tmp, rng):
     ref, _ = lloyd(fv, fv[doc.get("init_rows", [0, 1])])
     check([a["cluster"] for a in doc["assignments"]] == ref.tolist() and doc["assignments"][0]["image"] == os.path.join(frames, "f000.png"),
           "JSONL image paths resolve against the JSONL file's folder")
-    r = sail("align", "--model", model, "--subtitles", srt, "--video", "v.mp4", ok=False)
-    check(r.returncode == 2 and b"FFmpeg" in r.stderr, "align --video says FFmpeg is needed (exit 2)")
+    r = sail("align", "--model", model, "--subtitles", srt, "--video", os.path.join(tmp, "missing.mp4"), ok=False)
+    check(r.returncode == 1 and b"missing.mp4" in r.stderr, "align --video of a missing file: exit 1 naming it (tests/test_video.py has the rest)")
 
     for cmd in (["classify"], ["cluster"], ["align"], ["reduce"]):
         r = sail(*(cmd + ["--help"]))

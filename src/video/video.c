@@ -1,0 +1,194 @@
+/* video.c: sampled RGB frames from a video file through FFmpeg's libraries
+ * (libavformat demuxes, libavcodec decodes, libswscale converts to RGB24).
+ * Frames are streamed one at a time, so an hour of video never sits in
+ * memory; sampling keeps the first frame at or after each multiple of
+ * `every` seconds, which is what `ffmpeg -vf fps=1/every` approximates. */
+#include "common.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct sail_video {
+    AVFormatContext *fmt;
+    AVCodecContext *dec;
+    AVPacket *pkt;
+    AVFrame *frame;
+    struct SwsContext *sws;
+    uint8_t *rgb;
+    size_t rgb_cap;
+    int stream;
+    double every, next_t, t0, tb, frame_s; /* frame_s: for frames without timestamps */
+    int64_t decoded;
+    int draining, done;
+    char path[256];
+};
+
+/* The library never prints: FFmpeg's own messages are kept (per thread)
+ * and the last one is added to the error that follows it. */
+static _Thread_local char av_last[160];
+
+static void av_capture(void *avcl, int level, const char *fmt, va_list ap) {
+    (void)avcl;
+    if (level > AV_LOG_ERROR) return;
+    vsnprintf(av_last, sizeof av_last, fmt, ap);
+    av_last[strcspn(av_last, "\n")] = 0;
+}
+
+static sail_status av_fail(sail_error *err, sail_status s, const sail_video *v, const char *what, int code) {
+    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+    av_strerror(code, buf, sizeof buf);
+    if (!av_last[0]) return sail_set_error(err, s, "%s: %s: %s", v->path, what, buf);
+    return sail_set_error(err, s, "%s: %s: %s (FFmpeg: %s)", v->path, what, buf, av_last);
+}
+
+static sail_status open_decoder(sail_video *v, sail_error *err) {
+    const AVCodec *codec = NULL;
+    int r = av_find_best_stream(v->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (r < 0)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s has no video stream this FFmpeg can decode", v->path);
+    v->stream = r;
+    AVStream *st = v->fmt->streams[r];
+    if (!(v->dec = avcodec_alloc_context3(codec))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if ((r = avcodec_parameters_to_context(v->dec, st->codecpar)) < 0)
+        return av_fail(err, SAIL_ERR_FORMAT, v, "codec parameters", r);
+    v->dec->thread_count = 0; /* FFmpeg picks: frame threads for the decoder only */
+    if ((r = avcodec_open2(v->dec, codec, NULL)) < 0)
+        return av_fail(err, SAIL_ERR_UNSUPPORTED, v, "cannot open the decoder", r);
+    v->tb = av_q2d(st->time_base);
+    v->t0 = st->start_time != AV_NOPTS_VALUE ? st->start_time * v->tb : 0;
+    double fps = av_q2d(st->avg_frame_rate);
+    v->frame_s = fps > 0 ? 1 / fps : 0.04;
+    return SAIL_OK;
+}
+
+sail_status sail_video_open(const char *path, double every, sail_video **out, sail_error *err) {
+    if (!path || !out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "path or out is NULL");
+    if (!(every >= 0) || every > 1e6)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the sampling interval %g s is not in 0..1e6", every);
+    av_log_set_callback(av_capture);
+    av_last[0] = 0;
+    sail_video *v = sail_calloc(1, sizeof *v);
+    if (!v) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    snprintf(v->path, sizeof v->path, "%s", path);
+    v->every = every;
+    sail_status s = SAIL_OK;
+    int r = avformat_open_input(&v->fmt, path, NULL, NULL);
+    if (r < 0) s = av_fail(err, r == AVERROR(ENOENT) ? SAIL_ERR_IO : SAIL_ERR_FORMAT, v, "cannot open", r);
+    else if ((r = avformat_find_stream_info(v->fmt, NULL)) < 0) s = av_fail(err, SAIL_ERR_FORMAT, v, "no stream information", r);
+    else s = open_decoder(v, err);
+    if (!s && (!(v->pkt = av_packet_alloc()) || !(v->frame = av_frame_alloc())))
+        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (s) {
+        sail_video_close(v);
+        return s;
+    }
+    *out = v;
+    return SAIL_OK;
+}
+
+double sail_video_duration(const sail_video *v) {
+    if (!v) return -1;
+    const AVStream *st = v->fmt->streams[v->stream];
+    if (st->duration != AV_NOPTS_VALUE) return st->duration * v->tb;
+    return v->fmt->duration != AV_NOPTS_VALUE ? v->fmt->duration / (double)AV_TIME_BASE : -1;
+}
+
+/* One decoded frame into v->frame: 1, or 0 at the end of the stream. */
+static int decode_one(sail_video *v, sail_error *err, sail_status *s) {
+    for (;;) {
+        int r = avcodec_receive_frame(v->dec, v->frame);
+        if (r >= 0) return 1;
+        if (r == AVERROR_EOF) return 0;
+        if (r != AVERROR(EAGAIN)) { *s = av_fail(err, SAIL_ERR_FORMAT, v, "decoding failed", r); return 0; }
+        if (v->draining) return 0;
+        r = av_read_frame(v->fmt, v->pkt);
+        if (r == AVERROR_EOF) {
+            v->draining = 1;
+            avcodec_send_packet(v->dec, NULL); /* flush the frames the decoder holds */
+            continue;
+        }
+        if (r < 0) { *s = av_fail(err, SAIL_ERR_IO, v, "reading failed", r); return 0; }
+        if (v->pkt->stream_index == v->stream) r = avcodec_send_packet(v->dec, v->pkt);
+        av_packet_unref(v->pkt);
+        /* A damaged packet is dropped, as players do; the stream goes on. */
+        if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA) {
+            *s = av_fail(err, SAIL_ERR_FORMAT, v, "decoding failed", r);
+            return 0;
+        }
+    }
+}
+
+static sail_status to_rgb(sail_video *v, sail_video_frame *f, sail_error *err) {
+    AVFrame *fr = v->frame;
+    int w = fr->width, h = fr->height;
+    /* Full chroma interpolation and exact rounding: the colours an image
+     * decoder would give, not the fast path's approximations. */
+    v->sws = sws_getCachedContext(v->sws, w, h, (enum AVPixelFormat)fr->format, w, h, AV_PIX_FMT_RGB24,
+                                  SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL, NULL, NULL);
+    if (!v->sws)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: cannot convert pixel format %s to RGB", v->path,
+                              av_get_pix_fmt_name((enum AVPixelFormat)fr->format));
+    size_t need = (size_t)w * h * 3;
+    if (need > v->rgb_cap) {
+        sail_free(v->rgb);
+        if (!(v->rgb = sail_alloc_aligned(need))) {
+            v->rgb_cap = 0;
+            return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for a %dx%d frame", w, h);
+        }
+        v->rgb_cap = need;
+    }
+    uint8_t *dst[4] = {v->rgb};
+    int stride[4] = {w * 3};
+    sws_scale(v->sws, (const uint8_t *const *)fr->data, fr->linesize, 0, h, dst, stride);
+    f->rgb = v->rgb;
+    f->width = w;
+    f->height = h;
+    return SAIL_OK;
+}
+
+sail_status sail_video_next(sail_video *v, sail_video_frame *f, int *got, sail_error *err) {
+    if (!v || !f || !got) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "video, frame or got is NULL");
+    *got = 0;
+    sail_status s = SAIL_OK;
+    while (!v->done) {
+        if (!decode_one(v, err, &s)) {
+            v->done = 1;
+            return s;
+        }
+        int64_t pts = v->frame->best_effort_timestamp;
+        double t = pts != AV_NOPTS_VALUE ? pts * v->tb - v->t0 : v->decoded * v->frame_s;
+        int64_t index = v->decoded++;
+        /* 1 ms slack: container timestamps are rounded to their time base. */
+        if (t + 1e-3 < v->next_t) {
+            av_frame_unref(v->frame);
+            continue;
+        }
+        if (v->every > 0) v->next_t = (floor((t + 1e-3) / v->every) + 1) * v->every;
+        s = to_rgb(v, f, err);
+        av_frame_unref(v->frame);
+        if (s) return s;
+        f->time = t;
+        f->index = index;
+        *got = 1;
+        return SAIL_OK;
+    }
+    return SAIL_OK;
+}
+
+void sail_video_close(sail_video *v) {
+    if (!v) return;
+    sws_freeContext(v->sws);
+    av_frame_free(&v->frame);
+    av_packet_free(&v->pkt);
+    avcodec_free_context(&v->dec);
+    avformat_close_input(&v->fmt);
+    sail_free(v->rgb);
+    sail_free(v);
+}
