@@ -12,6 +12,11 @@ library's round alike, and each figure is the best of its rounds.
         writes DIR/x.npy (n x dim), DIR/q.npy (1000 queries, not indexed)
         and DIR/gt.npy (their exact top-10 by inner product, from
         IndexFlatIP); vectors are L2-normalised, so IP = cosine
+    bench_index_peers.py --prepare-model DIR --model M [--n 100000] [--threads T]
+        the same three files from the model instead: x = M's image vectors
+        of n generated shape scenes (`sail data shapes`), q = its text
+        vectors of 1000 captions of other scenes (text -> image queries:
+        real cross-modal traffic, not drawn from the base's distribution)
     bench_index_peers.py --exact DIR --threads T [--rounds 5]
         FAISS IndexFlatIP against sail's exact f32 index: ROUNDS rounds, each
         one 1000-query batch of each library in turn
@@ -89,6 +94,36 @@ def prepare(out, n, dim, seed=7):
     np.save(os.path.join(out, "q.npy"), q)
     np.save(os.path.join(out, "gt.npy"), gt.astype(np.int64))
     print("prepared %s: x %s, q %s, gt %s" % (out, x.shape, q.shape, gt.shape))
+
+
+def prepare_model(out, model, n, threads):
+    """x: image vectors of n shape scenes; q: text vectors of 1000 captions of
+    another seed's scenes; gt as in prepare."""
+    import subprocess
+    import faiss
+    import sail
+    tool = os.environ.get("SAIL", os.path.join(HERE, "..", "build", "sail"))
+    scenes = os.path.join(out, "shapes")
+    for seed, cnt, d in ((21, n, scenes), (22, 2000, scenes + "-q")):
+        if not os.path.exists(os.path.join(d, "train.jsonl")):
+            subprocess.run([tool, "data", "shapes", "-n", str(cnt), "--seed", str(seed), "--size", "64", "-o", d],
+                           check=True, stderr=subprocess.DEVNULL)
+    images = sorted(os.path.join(scenes, "images", f) for f in os.listdir(os.path.join(scenes, "images")))
+    with open(os.path.join(scenes + "-q", "train.jsonl")) as f:
+        import json
+        texts = [json.loads(line)["text"] for line in f][:1000]
+    m = sail.Model(model, threads=threads)
+    t0 = time.time()
+    x = np.concatenate([m.embed_image(images[i:i + 512]) for i in range(0, len(images), 512)])
+    q = m.embed_text(texts)
+    print("embedded %d images and %d texts in %.0f s" % (len(x), len(q), time.time() - t0))
+    flat = faiss.IndexFlatIP(x.shape[1])
+    flat.add(x)
+    _, gt = flat.search(q, K)
+    np.save(os.path.join(out, "x.npy"), x)
+    np.save(os.path.join(out, "q.npy"), q)
+    np.save(os.path.join(out, "gt.npy"), gt.astype(np.int64))
+    print("prepared %s from %s: x %s, q %s, gt %s" % (out, model, x.shape, q.shape, gt.shape))
 
 
 def recall(found, gt):
@@ -338,6 +373,9 @@ def plot(out, logs, title):
 def main(a):
     if a[:1] == ["--prepare"]:
         prepare(a[1], arg(a, "--n", 100000), arg(a, "--dim", 512))
+    elif a[:1] == ["--prepare-model"]:
+        prepare_model(a[1], arg(a, "--model", os.path.join(HERE, "..", "models", "sail-tiny.gguf")),
+                      arg(a, "--n", 100000), arg(a, "--threads", 0))
     elif a[:1] == ["--exact"]:
         exact(a[1], arg(a, "--threads", 1), arg(a, "--rounds", 5))
     elif a[:1] == ["--build"]:

@@ -21,24 +21,10 @@ OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --thread
 BUILD="$BUILD" THREADS="$THREADS" sh bench/run_train.sh
 echo "== Image preprocessing, sail vs PIL + numpy (PIL single-threaded)"
 [ -x "$BUILD/bench/bench_image" ] && $PY bench/bench_image_pil.py --sail "$BUILD/bench/bench_image"
-echo "== Vector index: sail vs FAISS and hnswlib (HNSW and exact on 100k x 512; docs/BENCHMARKS.md)"
-if [ -f "$BUILD/libsail.so" ] && $PY -c 'import faiss, hnswlib' 2>/dev/null; then
-    d=$(mktemp -d)
-    export SAIL_LIB="$BUILD/libsail.so"
-    nice -n 10 $PY bench/bench_index_peers.py --prepare "$d" --n 100000 >/dev/null
-    for t in 1 2; do nice -n 10 $PY bench/bench_index_peers.py --exact "$d" --threads $t; done
-    for lib in faiss hnswlib sail sail-int8; do
-        nice -n 10 $PY bench/bench_index_peers.py --build "$d" --lib $lib --threads 2
-    done
-    for t in 1 2; do
-        nice -n 10 $PY bench/bench_index_peers.py --hnsw "$d" --threads $t | tee -a "$d/log"
-    done
-    for lib in sail sail-int8; do nice -n 10 $PY bench/bench_index_peers.py --rss "$d/idx/$lib" "$d" --threads 2; done
-    $PY -c 'import matplotlib' 2>/dev/null && $PY bench/bench_index_peers.py --plot bench-index.png "$d/log"
-    rm -rf "$d"
-else
-    echo "(skipped: needs python3-faiss and python3-hnswlib; scripts/install-deps.sh)"
-fi
+# Clustered synthetic vectors, then the shipped model's own vectors; the 1M
+# run (INDEX_N=1000000 sh bench/run_index.sh) takes hours on 2 cores: by hand.
+BUILD="$BUILD" INDEX_DATA=synthetic sh bench/run_index.sh
+BUILD="$BUILD" INDEX_DATA=model sh bench/run_index.sh
 echo "== Apps: k-means and PCA, sail vs numpy and FAISS (1 thread, CPU seconds)"
 OPENBLAS_NUM_THREADS=1 $PY bench/bench_apps.py --sail "$BUILD/sail"
 for b in "$BUILD"/bench/bench_*; do
