@@ -73,6 +73,11 @@ class _IndexInfo(ctypes.Structure):
 _lib = None
 
 
+class _VideoEmbeddings(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_int), ("dim", ctypes.c_int), ("vectors", ctypes.POINTER(ctypes.c_float)),
+                ("times", ctypes.POINTER(ctypes.c_double)), ("frame_index", ctypes.POINTER(ctypes.c_int64))]
+
+
 def _load():
     global _lib
     if _lib is not None:
@@ -101,6 +106,9 @@ def _load():
         "sail_embed_joint_tensors": (I, [P, ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int), F, I, I,
                                          F, E]),
         "sail_tokenize": (I, [P, ctypes.c_char_p, S, ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int), E]),
+        "sail_embed_video_frames": (I, [P, ctypes.c_char_p, ctypes.c_double, I, I, ctypes.POINTER(_VideoEmbeddings),
+                                        E]),
+        "sail_video_embeddings_free": (None, [ctypes.POINTER(_VideoEmbeddings)]),
     }
     index_sigs = {
         "sail_index_open": (P, [ctypes.c_char_p, ctypes.POINTER(_IndexOptions), E]),
@@ -291,6 +299,22 @@ class Model:
         _check(L.sail_embed_joint_tensors(self._m, ids_a, lens_a, _fptr(np.ascontiguousarray(chw)), len(texts), d,
                                           _fptr(out), ctypes.byref(err)), err)
         return out
+
+    def embed_video(self, path, every=1.0, max_frames=0, dim=0):
+        """Embed one frame per `every` seconds of a video file (0 = every
+        frame; at most max_frames, spread over its length, when > 0).
+        Returns (vectors (n, dim), times (n,) in seconds). The video's single
+        vector, as `sail embed --video`, is the normalised mean of the rows."""
+        _, d = self._out(0, dim)
+        L, err, e = _load(), _Error(), _VideoEmbeddings()
+        _check(L.sail_embed_video_frames(self._m, os.fsencode(path), float(every), int(max_frames), d, ctypes.byref(e),
+                                         ctypes.byref(err)), err)
+        try:
+            v = np.ctypeslib.as_array(e.vectors, (e.n, e.dim)).copy()
+            t = np.ctypeslib.as_array(e.times, (e.n,)).copy()
+        finally:
+            L.sail_video_embeddings_free(ctypes.byref(e))
+        return v, t
 
 
 def _image_bytes(img):
