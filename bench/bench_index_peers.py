@@ -58,6 +58,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
 M, EFC, K = 16, 40, 10
+BATCH = 200000  # vectors per sail_index_add: 400 MiB records, under the log's 1 GiB limit
 EFS = [16, 32, 48, 64, 96, 128, 256]
 LIBS = ["faiss", "hnswlib", "sail", "sail-int8"]
 
@@ -150,11 +151,14 @@ class Sail:
             raise RuntimeError(err.msg.decode())
 
     def add(self, x):
-        ids = np.arange(len(x), dtype=np.uint64)
-        err = self.s._Error()
-        if self.L.sail_index_add(self.ix, ids.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), self.s._fptr(x), None,
-                                 len(x), ctypes.byref(err)):
-            raise RuntimeError(err.msg.decode())
+        # In batches under the log's 1 GiB per-record limit (one fsync each).
+        for i in range(0, len(x), BATCH):
+            ids = np.arange(i, min(i + BATCH, len(x)), dtype=np.uint64)
+            err = self.s._Error()
+            if self.L.sail_index_add(self.ix, ids.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)),
+                                     self.s._fptr(np.ascontiguousarray(x[i:i + BATCH])), None, len(ids),
+                                     ctypes.byref(err)):
+                raise RuntimeError(err.msg.decode())
 
     def search(self, q, ef=0, exact=False, ids=False):
         o = self.s._SearchOptions(None, ef, int(exact), 1)
@@ -213,7 +217,8 @@ def exact(d, threads, rounds):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     import sail
     ix = sail.Index(path, create=True, dim=x.shape[1], metric="ip", kind="exact", threads=threads)
-    ix.add(np.arange(len(x)), x)
+    for i in range(0, len(x), BATCH):
+        ix.add(np.arange(i, min(i + BATCH, len(x))), x[i:i + BATCH])
     ix.close()
     s = Sail(path, threads)
     rec = {"faiss": recall(flat.search(q, K)[1], gt), "sail": recall(s.search(q, exact=True, ids=True), gt)}

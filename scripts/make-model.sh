@@ -7,9 +7,9 @@
 #   3. train: `sail train` (contrastive, Matryoshka 512/256/128) on shapes
 #             and emoji; `sail finetune` on the shapes alone (hard
 #             negatives); one more `sail finetune` epoch on both, so the
-#             emoji the shapes stage made it forget come back; then twice
-#             two epochs on fresh scenes (new shapes sets, seeds 2 and 3)
-#             and the emoji, with hard negatives;
+#             emoji the shapes stage made it forget come back; then three
+#             times two epochs on fresh scenes (new shapes sets, seeds 2, 3
+#             and 4) and the emoji, with hard negatives;
 #   4. store: `sail quantize --type f16` (the repo keeps files small);
 #   5. eval:  `sail eval` on every test split, tables in $OUT/eval.md.
 # Everything generated stays under $OUT (default build/model).
@@ -101,9 +101,10 @@ fresh() {
 }
 fresh more shapes2 30000 $((SEED + 1)) 3e-4 100 "$OUT/mix/model.gguf"
 fresh more2 shapes3 20000 $((SEED + 2)) 2e-4 50 "$OUT/more/model.gguf"
+fresh more3 shapes4 30000 $((SEED + 3)) 1.5e-4 50 "$OUT/more2/model.gguf"
 
 echo "== store (f16)" >&2
-$SAIL quantize "$OUT/more2/model.gguf" --type f16 -o models/sail-tiny.gguf
+$SAIL quantize "$OUT/more3/model.gguf" --type f16 -o models/sail-tiny.gguf
 trained=$(date +%s)
 
 echo "== evaluate" >&2
