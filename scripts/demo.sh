@@ -38,7 +38,7 @@ q() { # label, html page, search arguments...
 q "English text -> images: \"a large red circle on the left\"" results.html "a large red circle on the left"
 q "Chinese text -> images: \"左边有一个大的红色圆形\"" results-zh.html "左边有一个大的红色圆形"
 q "English text -> emoji: \"grinning face\"" results-emoji.html "grinning face"
-q "Chinese text -> emoji: \"猫\"" results-emoji-zh.html "猫"
+q "Chinese text -> emoji: \"猫脸\"" results-emoji-zh.html "猫脸"
 query_img=$(ls "$out"/queries/images/*.png | head -1)
 caption=$(jq -r --arg p "images/$(basename "$query_img")" 'select(.image == $p and .lang == "en") | .text' "$out"/queries/*.jsonl | head -1)
 q "image -> images: $query_img ($caption)" results-image.html --image "$query_img"
