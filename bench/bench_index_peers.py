@@ -24,7 +24,7 @@ library's round alike, and each figure is the best of its rounds.
         builds one HNSW (LIB: faiss, hnswlib, sail, sail-int8; M=16,
         efConstruction=40) over DIR/x.npy at T threads, saves it under
         DIR/idx/LIB and prints its build time; one process per library
-    bench_index_peers.py --hnsw DIR --threads T [--rounds 3] [--chunks 10] [--libs a,b]
+    bench_index_peers.py --hnsw DIR --threads T [--rounds 3] [--chunks 10] [--libs a,b] [--efs 16,32,..]
         loads every saved index (each one's memory is the growth of this
         process's resident set while loading it), then for each ef_search
         ROUNDS rounds over the 1000 queries in CHUNKS chunks, every chunk
@@ -363,11 +363,12 @@ def plot(out, logs, title):
         ax.plot([p[1] for p in pts], [p[2] for p in pts], marker="o", label=key, color=colours.get(key.split(",")[0]),
                 linestyle="--" if "1 thread" in key else "-")
     ax.axvline(0.95, color="grey", linewidth=0.8, linestyle=":")
-    ax.set_xlim(left=max(0.0, min(p[1] for pts in series.values() for p in pts if p[1] >= 0.85) - 0.01))
+    rec = [p[1] for pts in series.values() for p in pts]
+    ax.set_xlim(left=max(0.0, min([r for r in rec if r >= 0.85] or rec) - 0.01))  # zoom on the useful end
     ax.set_xlabel("recall@10")
     ax.set_ylabel("queries / s")
     ax.set_yscale("log")
-    ax.set_title("HNSW, %s, M=16 efC=40, ef_search %s" % (title, "..".join(map(str, (EFS[0], EFS[-1])))))
+    ax.set_title("HNSW, %s, M=16 efC=40" % title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -387,6 +388,7 @@ def main(a):
         build(a[1], arg(a, "--lib", "sail"), arg(a, "--threads", 1))
     elif a[:1] == ["--hnsw"]:
         libs = arg(a, "--libs", ",".join(LIBS)).split(",")
+        EFS[:] = [int(e) for e in arg(a, "--efs", ",".join(map(str, EFS))).split(",")]
         hnsw(a[1], arg(a, "--threads", 1), arg(a, "--rounds", 3), libs, arg(a, "--chunks", 10))
     elif a[:1] == ["--rss"]:
         sail_rss(a[1], np.load(os.path.join(a[2], "q.npy")), arg(a, "--threads", 1), arg(a, "--ef", 64))
