@@ -8,7 +8,7 @@ python/sail module's declarations), in the same process as the peers, so
 their timings interleave: on a shared machine a slow moment hits every
 library's round alike, and each figure is the best of its rounds.
 
-    bench_index_peers.py --prepare DIR [--n 100000] [--dim 512]
+    bench_index_peers.py --prepare DIR [--n 100000] [--dim 512] [--clusters 1000]
         writes DIR/x.npy (n x dim), DIR/q.npy (1000 queries, not indexed)
         and DIR/gt.npy (their exact top-10 by inner product, from
         IndexFlatIP); vectors are L2-normalised, so IP = cosine
@@ -37,7 +37,7 @@ library's round alike, and each figure is the best of its rounds.
 
 Every result is one line "lib what key=value ...".
 
-Data: 1000 cluster centres; each vector is its centre plus a 64-dimensional
+Data: 1000 cluster centres (--clusters); each vector is its centre plus a 64-dimensional
 random displacement of the cluster's own subspace plus small isotropic
 noise, so neighbourhoods have the low intrinsic dimension of real
 embeddings rather than that of uniform noise."""
@@ -72,10 +72,10 @@ def rss_mb():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def prepare(out, n, dim, seed=7):
+def prepare(out, n, dim, nc=1000, seed=7):
     import faiss
     rng = np.random.default_rng(seed)
-    nc, sub = 1000, 64
+    sub = 64
     centres = rng.standard_normal((nc, dim)).astype(np.float32)
     bases = (rng.standard_normal((nc, dim, sub)) / np.sqrt(sub)).astype(np.float32) * 1.0
 
@@ -378,7 +378,7 @@ def plot(out, logs, title):
 
 def main(a):
     if a[:1] == ["--prepare"]:
-        prepare(a[1], arg(a, "--n", 100000), arg(a, "--dim", 512))
+        prepare(a[1], arg(a, "--n", 100000), arg(a, "--dim", 512), arg(a, "--clusters", 1000))
     elif a[:1] == ["--prepare-model"]:
         prepare_model(a[1], arg(a, "--model", os.path.join(HERE, "..", "models", "sail-tiny.gguf")),
                       arg(a, "--n", 100000), arg(a, "--threads", 0))
