@@ -177,14 +177,17 @@ typedef struct frames {
     float *fv;
     double *t;
     char **names;
-    int64_t *video_index;
+    sail_video_embeddings video; /* fv, t point into it for a video */
 } frames;
 
 static void frames_free(frames *f) {
+    if (f->video.n) {
+        sail_video_embeddings_free(&f->video);
+        return;
+    }
     app_free_lines(f->names, f->F);
     free(f->fv);
     free(f->t);
-    free(f->video_index);
 }
 
 static int frames_from_dir(sail_model *m, const char *dir, double fps, const char *times, frames *f) {
@@ -217,24 +220,14 @@ static int frames_from_dir(sail_model *m, const char *dir, double fps, const cha
 }
 
 static int frames_from_video(sail_model *m, const char *path, double every, frames *f) {
-    sail_video_embeddings e;
     sail_error err = {0};
     fprintf(stderr, "sail align: embedding one frame per %g s of %s\n", every, path);
-    if (sail_embed_video_frames(m, path, every, 0, f->d, &e, &err)) return cli_fail(1, "align", "%s", err.msg);
-    f->F = e.n;
-    f->fv = malloc(sizeof *f->fv * (size_t)e.n * f->d);
-    f->t = malloc(sizeof *f->t * (size_t)e.n);
-    f->video_index = malloc(sizeof *f->video_index * (size_t)e.n);
-    int rc = 0;
-    if (!f->fv || !f->t || !f->video_index) rc = cli_fail(1, "align", "out of memory");
-    else {
-        memcpy(f->fv, e.vectors, sizeof *f->fv * (size_t)e.n * f->d);
-        memcpy(f->t, e.times, sizeof *f->t * (size_t)e.n);
-        memcpy(f->video_index, e.frame_index, sizeof *f->video_index * (size_t)e.n);
-        f->have_t = 1;
-    }
-    sail_video_embeddings_free(&e);
-    return rc;
+    if (sail_embed_video_frames(m, path, every, 0, f->d, &f->video, &err)) return cli_fail(1, "align", "%s", err.msg);
+    f->F = f->video.n;
+    f->fv = f->video.vectors;
+    f->t = f->video.times;
+    f->have_t = 1;
+    return 0;
 }
 
 static int write_alignment(const char *out, const line *l, int L, const frames *fr, const int *frame,
@@ -250,7 +243,7 @@ static int write_alignment(const char *out, const line *l, int L, const frames *
         json_object_set_new(e, "text", json_string(l[i].text));
         json_object_set_new(e, "frame_index", json_integer(f));
         if (fr->names) json_object_set_new(e, "frame", json_string(fr->names[f]));
-        if (fr->video_index) json_object_set_new(e, "video_frame", json_integer(fr->video_index[f]));
+        if (fr->video.n) json_object_set_new(e, "video_frame", json_integer(fr->video.frame_index[f]));
         json_object_set_new(e, "similarity", json_real(sim[(size_t)i * fr->F + f]));
         if (fr->have_t) json_object_set_new(e, "time", json_real(fr->t[f]));
         json_array_append_new(arr, e);

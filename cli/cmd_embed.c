@@ -1,5 +1,6 @@
 /* cmd_embed.c: `sail embed` turns texts, images and text+image pairs into
  * vectors (JSON, .npy or TSV), or prints their cosine-similarity matrix. */
+#include "apps_input.h"
 #include "cli.h"
 #include "format/npy.h"
 
@@ -74,10 +75,7 @@ static int parse(opts *o, int argc, char **argv) {
             o->in[o->n++].video = v; /* a video never pairs with a text */
             open = 0;
         } else if (!strcmp(a, "--every")) {
-            char *end;
-            o->every = strtod(v, &end);
-            if (*end || end == v || !(o->every >= 0 && o->every <= 1e6))
-                return cli_fail(2, "embed", "--every needs seconds >= 0, not '%s'", v);
+            if (app_parse_float(v, 0, 1e6, &o->every)) return cli_fail(2, "embed", "--every needs seconds >= 0, not '%s'", v);
         } else if (!strcmp(a, "--max-frames")) {
             if (cli_parse_int(v, 1, 1 << 20, &n)) return cli_fail(2, "embed", "--max-frames needs a positive integer, not '%s'", v);
             o->max_frames = (int)n;

@@ -3,6 +3,7 @@
  * one batch of frames whatever the video's length. */
 #include "kernels/kernels.h"
 #include "model/model.h"
+#include "video/video.h"
 
 #include <string.h>
 
@@ -74,10 +75,7 @@ sail_status sail_embed_video_frames(sail_model *m, const char *path, double ever
     sail_status s = sail_video_open(path, every, &v, err);
     if (s) return s;
     double d = sail_video_duration(v);
-    if (max_frames > 0 && d > 0 && d / max_frames > every) {
-        sail_video_close(v);
-        if ((s = sail_video_open(path, d / max_frames, &v, err))) return s;
-    }
+    if (max_frames > 0 && d > 0 && d / max_frames > every) sail_video_set_every(v, d / max_frames);
     sail_video_embeddings e = {0, dim ? dim : m->cfg.dim, NULL, NULL, NULL};
     frames f = {&e, 0, NULL, 0, 0, 0, 0};
     sail_video_frame fr;

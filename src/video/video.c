@@ -4,6 +4,7 @@
  * memory; sampling keeps the first frame at or after each multiple of
  * `every` seconds, which is what `ffmpeg -vf fps=1/every` approximates. */
 #include "common.h"
+#include "video.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -92,6 +93,8 @@ sail_status sail_video_open(const char *path, double every, sail_video **out, sa
     *out = v;
     return SAIL_OK;
 }
+
+void sail_video_set_every(sail_video *v, double every) { v->every = every; }
 
 double sail_video_duration(const sail_video *v) {
     if (!v) return -1;
