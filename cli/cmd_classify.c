@@ -29,7 +29,7 @@ static const char usage[] =
     "  --dim D        Matryoshka prefix for train (default: the model's full dimension)\n"
     "  --top N        labels shown per input (default 3)\n"
     "  -o FILE        output (JSON for zero-shot/predict; classifier for train)\n"
-    "  --threads N    compute threads\n";
+    "  --threads N    threads for the model and the training (default: one per core)\n";
 
 typedef struct opts {
     const char *model, *labels, *tmpl, *data, *out, *clf;
@@ -239,6 +239,7 @@ static int train(opts *o, sail_model *m) {
     int *y = NULL, *ys = NULL, *perm = NULL;
     char **labels = NULL;
     apps_logreg clf = {0};
+    sail_pool *pool = NULL;
     sail_error err = {0};
     if (rc) return rc;
     x = malloc(sizeof *x * (size_t)n * d);
@@ -268,11 +269,12 @@ static int train(opts *o, sail_model *m) {
         clf.d = d;
         clf.c = c;
         fprintf(stderr, "sail classify: training on %d items, %d classes, %d dimensions\n", n_train, c, d);
-        if (apps_logreg_train(&clf, xs, ys, n_train, o->l2, o->epochs, &err)) rc = cli_fail(1, "classify", "%s", err.msg);
+        pool = sail_pool_new(o->threads); /* NULL (serial) if threads cannot start */
+        if (apps_logreg_train(pool, &clf, xs, ys, n_train, o->l2, o->epochs, &err)) rc = cli_fail(1, "classify", "%s", err.msg);
     }
     if (!rc) {
         clf.labels = labels; /* borrowed for saving; owned by the items */
-        double loss = apps_logreg_loss(&clf, xs, ys, n_train, o->l2, NULL, NULL);
+        double loss = apps_logreg_loss(pool, &clf, xs, ys, n_train, o->l2, NULL, NULL);
         printf("train: %d items, loss %.4f, accuracy %.2f%%\n", n_train, loss, 100 * accuracy(&clf, xs, ys, n_train));
         if (n_test)
             printf("held-out: %d items, accuracy %.2f%%\n", n_test,
@@ -282,6 +284,7 @@ static int train(opts *o, sail_model *m) {
         clf.c = 0;
     }
     apps_logreg_free(&clf);
+    sail_pool_free(pool);
     free(labels); free(x); free(xs); free(y); free(ys); free(perm);
     app_free_items(it, n);
     return rc;

@@ -29,6 +29,7 @@ static const char usage[] =
     "  --seed S        seed of k-means++ and of the silhouette sample (default 1)\n"
     "  --max-iter N    Lloyd iterations at most (default 100)\n"
     "  --dim D         Matryoshka prefix of the embeddings (with --model)\n"
+    "  --threads N     threads for the model and the clustering (default: one per core)\n"
     "  -o FILE         output JSON (default stdout)\n";
 
 typedef struct opts {
@@ -36,6 +37,7 @@ typedef struct opts {
     int k, k_auto, k_min, k_max, min_points, max_iter, dim, threads;
     double eps;
     uint64_t seed;
+    sail_pool *pool;
 } opts;
 
 static int parse(opts *o, int argc, char **argv) {
@@ -102,9 +104,9 @@ static int *sample_rows(int n, int m, uint64_t seed) {
 }
 
 /* Silhouette of labels over a sample of at most 2000 rows. */
-static double sampled_silhouette(const float *x, int n, int d, const int *label, int k, uint64_t seed) {
+static double sampled_silhouette(sail_pool *pool, const float *x, int n, int d, const int *label, int k, uint64_t seed) {
     int m = SAIL_MIN(n, 2000);
-    if (m == n) return apps_silhouette(x, n, d, label, k);
+    if (m == n) return apps_silhouette(pool, x, n, d, label, k);
     int *idx = sample_rows(n, m, seed), *lab = malloc(sizeof *lab * (size_t)m);
     float *xs = malloc(sizeof *xs * (size_t)m * d);
     double s = NAN;
@@ -113,7 +115,7 @@ static double sampled_silhouette(const float *x, int n, int d, const int *label,
             memcpy(xs + (size_t)i * d, x + (size_t)idx[i] * d, sizeof *xs * d);
             lab[i] = label[idx[i]];
         }
-        s = apps_silhouette(xs, m, d, lab, k);
+        s = apps_silhouette(pool, xs, m, d, lab, k);
     }
     free(idx); free(lab); free(xs);
     return s;
@@ -126,7 +128,7 @@ static int plot(const opts *o, const float *x, int n, int d, const int *label, c
     apps_pca p = {0};
     int rc = 0;
     if (d >= 2 && n >= 3) {
-        if (apps_pca_fit(x, n, d, 2, &p, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
+        if (apps_pca_fit(o->pool, x, n, d, 2, &p, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
         else apps_pca_apply(&p, x, n, xy);
     } else {
         for (int i = 0; i < n; i++) { xy[2 * i] = x[(size_t)i * d]; xy[2 * i + 1] = d > 1 ? x[(size_t)i * d + 1] : 0; }
@@ -166,11 +168,11 @@ static int run_kmeans(const opts *o, const float *x, int n, int d, json_t *root,
         double best = -2;
         for (int kk = o->k_min; kk <= SAIL_MIN(o->k_max, n - 1); kk++) {
             apps_kmeans_result r;
-            if (apps_kmeans(x, n, d, kk, o->max_iter, o->seed, &r, &err)) {
+            if (apps_kmeans(o->pool, x, n, d, kk, o->max_iter, o->seed, &r, &err)) {
                 json_decref(scores);
                 return cli_fail(1, "cluster", "%s", err.msg);
             }
-            double s = sampled_silhouette(x, n, d, r.assign, kk, o->seed);
+            double s = sampled_silhouette(o->pool, x, n, d, r.assign, kk, o->seed);
             fprintf(stderr, "sail cluster: k=%d silhouette %.4f inertia %.4g\n", kk, s, r.inertia);
             json_t *e = json_object();
             json_object_set_new(e, "k", json_integer(kk));
@@ -187,11 +189,11 @@ static int run_kmeans(const opts *o, const float *x, int n, int d, json_t *root,
     }
     if (k > n) return cli_fail(2, "cluster", "--k %d is more than the %d items", k, n);
     apps_kmeans_result r;
-    if (apps_kmeans(x, n, d, k, o->max_iter, o->seed, &r, &err)) {
+    if (apps_kmeans(o->pool, x, n, d, k, o->max_iter, o->seed, &r, &err)) {
         json_decref(scores);
         return cli_fail(1, "cluster", "%s", err.msg);
     }
-    double sil = k >= 2 ? sampled_silhouette(x, n, d, r.assign, k, o->seed) : NAN;
+    double sil = k >= 2 ? sampled_silhouette(o->pool, x, n, d, r.assign, k, o->seed) : NAN;
     json_object_set_new(root, "method", json_string("kmeans"));
     json_object_set_new(root, "k", json_integer(k));
     json_object_set_new(root, "seed", json_integer((json_int_t)o->seed));
@@ -246,6 +248,7 @@ int cmd_cluster(int argc, char **argv) {
         }
     }
     json_t *root = rc ? NULL : json_object();
+    if (!rc) o.pool = sail_pool_new(o.threads); /* NULL (serial) if threads cannot start */
     if (!rc) {
         json_object_set_new(root, "n", json_integer(n));
         json_object_set_new(root, "dim", json_integer(d));
@@ -254,7 +257,7 @@ int cmd_cluster(int argc, char **argv) {
     else if (!rc) {
         int nc = 0, noise = 0;
         if (!(label = malloc(sizeof *label * (size_t)n))) rc = cli_fail(1, "cluster", "out of memory");
-        else if (apps_dbscan(x, n, d, (float)o.eps, o.min_points, label, &nc, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
+        else if (apps_dbscan(o.pool, x, n, d, (float)o.eps, o.min_points, label, &nc, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
         for (int i = 0; !rc && i < n; i++) noise += label[i] < 0;
         if (!rc) {
             json_object_set_new(root, "method", json_string("dbscan"));
@@ -262,7 +265,7 @@ int cmd_cluster(int argc, char **argv) {
             json_object_set_new(root, "min_points", json_integer(o.min_points));
             json_object_set_new(root, "clusters", json_integer(nc));
             json_object_set_new(root, "noise", json_integer(noise));
-            double sil = nc >= 2 ? sampled_silhouette(x, n, d, label, nc, o.seed) : NAN;
+            double sil = nc >= 2 ? sampled_silhouette(o.pool, x, n, d, label, nc, o.seed) : NAN;
             if (isfinite(sil)) json_object_set_new(root, "silhouette", json_real(sil));
             fprintf(stderr, "sail cluster: DBSCAN found %d clusters, %d noise points of %d\n", nc, noise, n);
             snprintf(title, sizeof title, "DBSCAN, eps=%g, %d clusters, n=%d", o.eps, nc, n);
@@ -279,5 +282,6 @@ int cmd_cluster(int argc, char **argv) {
     sail_free(x);
     app_free_items(items, n_items);
     sail_model_free(m);
+    sail_pool_free(o.pool);
     return rc;
 }

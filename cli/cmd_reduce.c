@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: sail reduce fit --vectors V.npy --dim D -o pca.bin [--normalize]\n"
+    "usage: sail reduce fit --vectors V.npy --dim D -o pca.bin [--threads N]\n"
     "       sail reduce apply --pca pca.bin --vectors V.npy -o out.npy [--normalize]\n\n"
     "fit    learns a PCA projection (covariance + LAPACK symmetric eigensolver) to D\n"
     "       dimensions and reports the variance it retains.\n"
@@ -19,6 +19,7 @@ static const char usage[] =
     "  --dim D        output dimensions (1..d)\n"
     "  --pca F        a file written by `sail reduce fit`\n"
     "  --normalize    (apply) L2-normalise the projected rows, for cosine search\n"
+    "  --threads N    (fit) threads for the covariance (default: one per core)\n"
     "  -o FILE        output: the PCA file (fit) or a float32 .npy (apply)\n\n"
     "PCA needs no retraining but is fitted to one data set; a model trained with\n"
     "Matryoshka prefixes can instead embed with --dim (see docs/APPS.md).\n";
@@ -29,7 +30,7 @@ int cmd_reduce(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *mode = argv[1], *vectors = NULL, *pca_path = NULL, *out = NULL;
-    int dim = 0, normalize = 0;
+    int dim = 0, normalize = 0, threads = 0;
     if (strcmp(mode, "fit") && strcmp(mode, "apply"))
         return cli_fail(2, "reduce", "unknown mode '%s': use fit or apply", mode);
     for (int i = 2; i < argc; i++) {
@@ -44,6 +45,9 @@ int cmd_reduce(int argc, char **argv) {
         else if (!strcmp(a, "--dim")) {
             if (cli_parse_int(v, 1, 8192, &n)) return cli_fail(2, "reduce", "--dim needs 1..8192, not '%s'", v);
             dim = (int)n;
+        } else if (!strcmp(a, "--threads")) {
+            if (cli_parse_int(v, 1, 1024, &n)) return cli_fail(2, "reduce", "--threads needs 1..1024, not '%s'", v);
+            threads = (int)n;
         } else
             return cli_fail(2, "reduce", "unknown option '%s' (see sail reduce --help)", a);
     }
@@ -56,9 +60,11 @@ int cmd_reduce(int argc, char **argv) {
     apps_pca p = {0};
     if (apps_npy_read(vectors, &x, &n, &d, &err)) return cli_fail(1, "reduce", "%s", err.msg);
     if (!strcmp(mode, "fit")) {
+        sail_pool *pool = sail_pool_new(threads); /* NULL (serial) if threads cannot start */
         if (dim > d) rc = cli_fail(2, "reduce", "--dim %d is more than the %d columns of %s", dim, d, vectors);
-        else if (apps_pca_fit(x, n, d, dim, &p, &err) || apps_pca_save(&p, out, &err))
+        else if (apps_pca_fit(pool, x, n, d, dim, &p, &err) || apps_pca_save(&p, out, &err))
             rc = cli_fail(1, "reduce", "%s", err.msg);
+        sail_pool_free(pool);
         if (!rc) {
             double kept = 0;
             for (int j = 0; j < dim; j++) kept += p.variance[j];

@@ -10,7 +10,7 @@
 
 static const char usage[] =
     "usage: sail index semantic-ids --index I [--levels 3] [--codebook 256]\n"
-    "                               [--max-iter 50] [--seed S] [-o codes.json]\n\n"
+    "                               [--max-iter 50] [--seed S] [--threads N] [-o codes.json]\n\n"
     "Gives every item of the index a code of --levels integers in [0, codebook):\n"
     "level 1 is k-means over the vectors, each next level k-means over what the\n"
     "previous levels left (residual quantisation). Prints the mean squared\n"
@@ -19,6 +19,7 @@ static const char usage[] =
     "  --codebook K   codes per level, 1..65536 (default 256; at most the item count)\n"
     "  --max-iter N   Lloyd iterations per level (default 50)\n"
     "  --seed S       k-means++ seed (default 1)\n"
+    "  --threads N    k-means threads (default: one per core; the codes do not depend on it)\n"
     "  -o FILE        output JSON (default stdout)\n";
 
 int cmd_semantic_ids(int argc, char **argv) {
@@ -27,7 +28,7 @@ int cmd_semantic_ids(int argc, char **argv) {
         return 0;
     }
     const char *index = NULL, *out = NULL;
-    int levels = 3, codebook = 256, max_iter = 50;
+    int levels = 3, codebook = 256, max_iter = 50, threads = 0;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[++i] : NULL;
@@ -47,6 +48,9 @@ int cmd_semantic_ids(int argc, char **argv) {
         } else if (!strcmp(a, "--seed")) {
             if (cli_parse_int(v, 0, 0x7fffffffL, &n)) return cli_fail(2, "index semantic-ids", "--seed needs a non-negative integer, not '%s'", v);
             seed = (uint64_t)n;
+        } else if (!strcmp(a, "--threads")) {
+            if (cli_parse_int(v, 1, 1024, &n)) return cli_fail(2, "index semantic-ids", "--threads needs 1..1024, not '%s'", v);
+            threads = (int)n;
         } else
             return cli_fail(2, "index semantic-ids", "unknown option '%s' (see --help)", a);
     }
@@ -74,7 +78,10 @@ int cmd_semantic_ids(int argc, char **argv) {
     int n = (int)count;
     if (!rc) {
         fprintf(stderr, "sail index semantic-ids: %d items, %d levels of %d codes\n", n, levels, SAIL_MIN(codebook, n));
-        if (apps_rq_fit(x, n, d, levels, codebook, max_iter, seed, &rq, &err)) rc = cli_fail(1, "index semantic-ids", "%s", err.msg);
+        sail_pool *pool = sail_pool_new(threads); /* NULL (serial) if threads cannot start */
+        if (apps_rq_fit(pool, x, n, d, levels, codebook, max_iter, seed, &rq, &err))
+            rc = cli_fail(1, "index semantic-ids", "%s", err.msg);
+        sail_pool_free(pool);
     }
     if (!rc) {
         double base = 0;

@@ -87,9 +87,9 @@ static void test_pca_file(void) {
     for (int i = 0; i < 40; i++) x[i] = (float)((i * 37) % 11) - 5 + (float)i / 7;
     apps_pca p = {0}, q = {0};
     sail_error err = {0};
-    CHECK(apps_pca_fit(x, 10, 4, 2, &p, &err) == SAIL_OK, "PCA fit on 10 x 4");
-    CHECK(apps_pca_fit(x, 10, 4, 5, &q, &err) == SAIL_ERR_INVALID_ARG && q.mean == NULL, "PCA to more dimensions than columns is refused");
-    CHECK(apps_pca_fit(x, 1, 4, 2, &q, &err) == SAIL_ERR_INVALID_ARG, "PCA of one row is refused");
+    CHECK(apps_pca_fit(NULL, x, 10, 4, 2, &p, &err) == SAIL_OK, "PCA fit on 10 x 4");
+    CHECK(apps_pca_fit(NULL, x, 10, 4, 5, &q, &err) == SAIL_ERR_INVALID_ARG && q.mean == NULL, "PCA to more dimensions than columns is refused");
+    CHECK(apps_pca_fit(NULL, x, 1, 4, 2, &q, &err) == SAIL_ERR_INVALID_ARG, "PCA of one row is refused");
     CHECK(p.variance[0] >= p.variance[1] && p.variance[1] >= 0, "variances are sorted and non-negative");
     CHECK(apps_pca_save(&p, tmp("p.bin"), &err) == SAIL_OK && apps_pca_load(&q, tmp("p.bin"), &err) == SAIL_OK &&
               !memcmp(p.components, q.components, 8 * sizeof(float)) && q.d_in == 4 && q.d_out == 2,
@@ -128,7 +128,7 @@ static void test_logreg_file(void) {
     char *labels[2] = {l0, l1};
     apps_logreg m = {.d = 2, .c = 2}, q = {0};
     sail_error err = {0};
-    CHECK(apps_logreg_train(&m, x, y, 6, 1e-3, 100, &err) == SAIL_OK, "train on 6 x 2");
+    CHECK(apps_logreg_train(NULL, &m, x, y, 6, 1e-3, 100, &err) == SAIL_OK, "train on 6 x 2");
     m.labels = labels;
     CHECK(apps_logreg_save(&m, tmp("c.bin"), &err) == SAIL_OK && apps_logreg_load(&q, tmp("c.bin"), &err) == SAIL_OK &&
               !strcmp(q.labels[1], "是") && !memcmp(q.w, m.w, 4 * sizeof(float)),
@@ -165,7 +165,7 @@ static void test_logreg_file(void) {
     sail_free(b);
     int bad[6] = {0, 0, 0, 1, 1, 2};
     apps_logreg m2 = {.d = 2, .c = 2};
-    CHECK(apps_logreg_train(&m2, x, bad, 6, 0, 10, &err) == SAIL_ERR_INVALID_ARG && !m2.w, "a label out of range is refused");
+    CHECK(apps_logreg_train(NULL, &m2, x, bad, 6, 0, 10, &err) == SAIL_ERR_INVALID_ARG && !m2.w, "a label out of range is refused");
     float p[2], s[2] = {1000, -1000};
     apps_softmax_scaled(s, 2, 100, p);
     CHECK(p[0] == 1 && p[1] == 0 && isfinite(p[1]), "scaled softmax does not overflow");
@@ -177,11 +177,11 @@ static void test_degenerate(void) {
     for (int i = 0; i < 20; i++) x[i] = 1.5f; /* 5 identical rows of 4 */
     apps_kmeans_result r;
     sail_error err = {0};
-    CHECK(apps_kmeans(x, 5, 4, 3, 10, 1, &r, &err) == SAIL_OK && r.inertia == 0, "k-means on identical rows: inertia 0");
+    CHECK(apps_kmeans(NULL, x, 5, 4, 3, 10, 1, &r, &err) == SAIL_OK && r.inertia == 0, "k-means on identical rows: inertia 0");
     apps_kmeans_free(&r);
-    CHECK(apps_kmeans(x, 5, 4, 6, 10, 1, &r, &err) == SAIL_ERR_INVALID_ARG, "k > n is refused: %s", err.msg);
+    CHECK(apps_kmeans(NULL, x, 5, 4, 6, 10, 1, &r, &err) == SAIL_ERR_INVALID_ARG, "k > n is refused: %s", err.msg);
     float y[10] = {0, 0, 1, 0, 0, 1, 10, 10, 11, 10};
-    CHECK(apps_kmeans(y, 5, 2, 5, 10, 1, &r, &err) == SAIL_OK && r.inertia < 1e-9, "k = n puts every row in its own cluster");
+    CHECK(apps_kmeans(NULL, y, 5, 2, 5, 10, 1, &r, &err) == SAIL_OK && r.inertia < 1e-9, "k = n puts every row in its own cluster");
     int seen[5] = {0};
     for (int i = 0; i < 5; i++) seen[r.assign[i]]++;
     int distinct = 1;
@@ -189,14 +189,14 @@ static void test_degenerate(void) {
     CHECK(distinct, "k = n: a bijection of rows and clusters");
     apps_kmeans_free(&r);
     int lab[5] = {0, 0, 0, 0, 0}, nc;
-    CHECK(isnan(apps_silhouette(y, 5, 2, lab, 2)), "silhouette of one cluster is NaN");
-    CHECK(apps_dbscan(y, 5, 2, 0, 2, lab, &nc, &err) == SAIL_ERR_INVALID_ARG, "DBSCAN eps 0 is refused");
-    CHECK(apps_dbscan(y, 5, 2, 1.0f, 2, lab, &nc, &err) == SAIL_OK && nc == 2 && lab[0] == 0 && lab[4] == 1,
+    CHECK(isnan(apps_silhouette(NULL, y, 5, 2, lab, 2)), "silhouette of one cluster is NaN");
+    CHECK(apps_dbscan(NULL, y, 5, 2, 0, 2, lab, &nc, &err) == SAIL_ERR_INVALID_ARG, "DBSCAN eps 0 is refused");
+    CHECK(apps_dbscan(NULL, y, 5, 2, 1.0f, 2, lab, &nc, &err) == SAIL_OK && nc == 2 && lab[0] == 0 && lab[4] == 1,
           "DBSCAN: distance exactly eps counts as a neighbour");
-    CHECK(apps_dbscan(y, 5, 2, 1.0f, 4, lab, &nc, &err) == SAIL_OK && nc == 0 && lab[0] == -1, "DBSCAN: all noise");
+    CHECK(apps_dbscan(NULL, y, 5, 2, 1.0f, 4, lab, &nc, &err) == SAIL_OK && nc == 0 && lab[0] == -1, "DBSCAN: all noise");
     apps_rq rq;
-    CHECK(apps_rq_fit(y, 5, 2, 17, 4, 10, 1, &rq, &err) == SAIL_ERR_INVALID_ARG, "17 RQ levels are refused");
-    CHECK(apps_rq_fit(y, 5, 2, 2, 256, 10, 1, &rq, &err) == SAIL_OK && rq.k == 5 && rq.mse[1] < 1e-9,
+    CHECK(apps_rq_fit(NULL, y, 5, 2, 17, 4, 10, 1, &rq, &err) == SAIL_ERR_INVALID_ARG, "17 RQ levels are refused");
+    CHECK(apps_rq_fit(NULL, y, 5, 2, 2, 256, 10, 1, &rq, &err) == SAIL_OK && rq.k == 5 && rq.mse[1] < 1e-9,
           "RQ with a codebook larger than n uses n codes");
     apps_rq_free(&rq);
     int fr[2];

@@ -43,7 +43,7 @@ def lloyd(x, c, iters=100):
 
 def silhouette(x, lab):
     x = x.astype(np.float64)
-    D = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    D = np.concatenate([np.sqrt(((x[i0:i0 + 256, None] - x[None]) ** 2).sum(-1)) for i0 in range(0, len(x), 256)])
     ks = sorted(set(lab.tolist()))
     s = []
     for i in range(len(x)):
@@ -59,8 +59,10 @@ def silhouette(x, lab):
 
 def dbscan(x, eps, min_pts):
     x = x.astype(np.float64)
-    D = ((x[:, None] - x[None]) ** 2).sum(-1)
-    nb = [np.nonzero(D[i] <= eps * eps)[0] for i in range(len(x))]
+    nb = []
+    for i0 in range(0, len(x), 256):  # row blocks keep the difference tensor small
+        D = ((x[i0:i0 + 256, None] - x[None]) ** 2).sum(-1)
+        nb += [np.nonzero(r <= eps * eps)[0] for r in D]
     core = np.array([len(v) >= min_pts for v in nb])
     lab = np.full(len(x), -2)
     c = 0
@@ -125,6 +127,52 @@ def test_dbscan(tmp, rng):
         check(len(lab) == len(ref) and (lab == ref).all() and doc.get("clusters") == ref.max() + 1,
               "DBSCAN eps=%g min_points=%d equals brute-force numpy DBSCAN (%d clusters, %d noise)"
               % (eps, mp, ref.max() + 1, (ref < 0).sum()))
+
+
+def test_threads(tmp, rng):
+    """Enough rows for several blocks per pool: k-means, the silhouette and
+    DBSCAN give the same bytes on 1 and 2 threads, and still equal their
+    numpy references; PCA agrees to float rounding."""
+    x, _ = blobs(rng, 6, 700, 16)
+    path = os.path.join(tmp, "big.npy")
+    np.save(path, x)
+    outs = []
+    for t in (1, 2):
+        r = sail("cluster", "--vectors", path, "--k", 6, "--seed", 5, "--threads", t)
+        outs.append(r.stdout if r.returncode == 0 else b"")
+    doc = json.loads(outs[0]) if outs[0] else {"assignments": [], "init_rows": [0] * 6}
+    check(outs[0] and outs[0] == outs[1], "k-means over 4200 rows (5 blocks): 1 and 2 threads give identical JSON")
+    lab = np.array([a["cluster"] for a in doc["assignments"]])
+    ref_a, _ = lloyd(x, x[doc["init_rows"]].astype(np.float64))
+    check(len(lab) == len(ref_a) and (lab == ref_a).all(), "threaded k-means equals numpy Lloyd from the same k-means++ rows")
+    sub = x[:1500]
+    sp = os.path.join(tmp, "sub.npy")
+    np.save(sp, sub)
+    r = sail("cluster", "--vectors", sp, "--k", 6, "--seed", 5, "--threads", 2)
+    d2 = json.loads(r.stdout) if r.returncode == 0 else {"assignments": [], "silhouette": 0}
+    sl = np.array([a["cluster"] for a in d2["assignments"]])
+    sil = silhouette(sub, sl) if len(sl) == len(sub) else 9
+    check(abs(d2.get("silhouette", 0) - sil) < 1e-4, "silhouette of 1500 rows (6 blocks) on 2 threads %.6f vs numpy %.6f"
+          % (d2.get("silhouette", 0), sil))
+    db = np.concatenate([x[:2400], rng.uniform(-12, 12, size=(200, 16)).astype(np.float32)])
+    dp = os.path.join(tmp, "dbig.npy")
+    np.save(dp, db)
+    outs = [sail("cluster", "--vectors", dp, "--method", "dbscan", "--eps", 4.0, "--min-points", 5, "--threads", t)
+            for t in (1, 2)]
+    check(all(o.returncode == 0 for o in outs) and outs[0].stdout == outs[1].stdout,
+          "DBSCAN over 2600 rows (3 blocks): 1 and 2 threads give identical JSON")
+    doc = json.loads(outs[1].stdout) if outs[1].returncode == 0 else {"assignments": []}
+    lab = np.array([a["cluster"] for a in doc["assignments"]])
+    ref = dbscan(db, 4.0, 5)
+    check(len(lab) == len(ref) and (lab == ref).all(), "threaded DBSCAN equals brute-force numpy DBSCAN (%d clusters, %d noise)"
+          % (ref.max() + 1, (ref < 0).sum()))
+    var = []
+    for t in (1, 2):
+        pca = os.path.join(tmp, "pca%d.bin" % t)
+        r = sail("reduce", "fit", "--vectors", path, "--dim", 4, "-o", pca, "--threads", t)
+        var.append(read_pca(pca)[1] if r.returncode == 0 else np.zeros(4))
+    check(np.allclose(var[0], var[1], rtol=1e-5) and var[0].min() > 0,
+          "PCA on 1 and 2 threads: the same variances (max rel diff %.2g)" % np.abs(var[1] / var[0] - 1).max())
 
 
 def read_pca(path):
@@ -489,6 +537,7 @@ def main():
         test_kmeans(tmp, rng)
         test_dbscan(tmp, rng)
         test_pca(tmp, rng)
+        test_threads(tmp, rng)
         test_logreg(tmp, rng)
         test_align()
         test_rq(tmp, rng)

@@ -3,11 +3,18 @@
  *
  * Every function works on plain row-major float32 matrices (n x d) and is
  * deterministic for a given seed. Fallible calls return sail_status and fill
- * err; outputs are left unchanged on failure. Nothing here prints. */
+ * err; outputs are left unchanged on failure. Nothing here prints.
+ *
+ * A pool argument spreads the heavy loops over its threads (NULL: the
+ * calling thread only). k-means, the silhouette and DBSCAN split their rows
+ * into blocks fixed by the data alone, so their results are the same bit
+ * for bit on any number of threads; PCA and logistic regression thread
+ * their GEMMs and agree across thread counts to float rounding. */
 #ifndef SAIL_APPS_H
 #define SAIL_APPS_H
 
 #include "common.h"
+#include "pool.h"
 
 /* Limits that keep every n*d / n*k product far from overflow. */
 #define APPS_MAX_ROWS (1 << 24)
@@ -52,14 +59,14 @@ typedef struct apps_kmeans_result {
  * candidates per centre, the best kept) then Lloyd iterations until no
  * assignment changes or max_iter. An emptied cluster takes the row farthest
  * from its centre. Needs 1 <= k <= n. Free with apps_kmeans_free. */
-sail_status apps_kmeans(const float *x, int n, int d, int k, int max_iter, uint64_t seed,
-                        apps_kmeans_result *res, sail_error *err);
+sail_status apps_kmeans(sail_pool *pool, const float *x, int n, int d, int k, int max_iter,
+                        uint64_t seed, apps_kmeans_result *res, sail_error *err);
 void apps_kmeans_free(apps_kmeans_result *res);
 
 
 /* Mean silhouette coefficient (Euclidean) of a labelling; rows labelled < 0
  * (noise) are left out. Needs at least 2 clusters; returns NAN otherwise. */
-double apps_silhouette(const float *x, int n, int d, const int *label, int k);
+double apps_silhouette(sail_pool *pool, const float *x, int n, int d, const int *label, int k);
 
 /* --------------------------------------------------------------- DBSCAN -- */
 
@@ -67,8 +74,8 @@ double apps_silhouette(const float *x, int n, int d, const int *label, int k);
  * (itself included) within eps. label[i] is the cluster (0.., numbered in
  * the order their first core point appears) or -1 for noise; border points
  * join the first cluster that reaches them. */
-sail_status apps_dbscan(const float *x, int n, int d, float eps, int min_points, int *label,
-                        int *n_clusters, sail_error *err);
+sail_status apps_dbscan(sail_pool *pool, const float *x, int n, int d, float eps, int min_points,
+                        int *label, int *n_clusters, sail_error *err);
 
 /* ------------------------------------------------------------------ PCA -- */
 
@@ -82,7 +89,8 @@ typedef struct apps_pca {
 
 /* Fit: covariance in double, top d_out eigenpairs by LAPACK dsyevr. Each
  * component's sign is fixed so its largest-magnitude entry is positive. */
-sail_status apps_pca_fit(const float *x, int n, int d, int d_out, apps_pca *p, sail_error *err);
+sail_status apps_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_out, apps_pca *p,
+                         sail_error *err);
 /* out (n, d_out) = (x - mean) components^T. */
 void apps_pca_apply(const apps_pca *p, const float *x, int n, float *out);
 sail_status apps_pca_save(const apps_pca *p, const char *path, sail_error *err);
@@ -101,14 +109,14 @@ typedef struct apps_logreg {
 
 /* Mean cross-entropy of softmax(((x - mu) / sd) w^T + b) against y plus l2/2 * |w|^2, and
  * (when gw/gb are non-NULL) its gradient. */
-double apps_logreg_loss(const apps_logreg *m, const float *x, const int *y, int n, double l2,
-                        float *gw, float *gb);
+double apps_logreg_loss(sail_pool *pool, const apps_logreg *m, const float *x, const int *y, int n,
+                        double l2, float *gw, float *gb);
 /* Train m (d, c and labels already set; mu, sd, w, b allocated here):
  * standardise the features, then full-batch gradient descent with Nesterov
  * momentum from zero weights, step 1/L with L the Lipschitz bound of the
  * gradient (power iteration on the feature covariance). */
-sail_status apps_logreg_train(apps_logreg *m, const float *x, const int *y, int n, double l2,
-                              int epochs, sail_error *err);
+sail_status apps_logreg_train(sail_pool *pool, apps_logreg *m, const float *x, const int *y, int n,
+                              double l2, int epochs, sail_error *err);
 /* probs (n, c): class probabilities of each row. */
 void apps_logreg_predict(const apps_logreg *m, const float *x, int n, float *probs);
 sail_status apps_logreg_save(const apps_logreg *m, const char *path, sail_error *err);
@@ -139,8 +147,8 @@ typedef struct apps_rq {
 
 /* Level by level: k-means (k clusters, or n when fewer rows) on the
  * residuals left by the previous levels. */
-sail_status apps_rq_fit(const float *x, int n, int d, int levels, int k, int max_iter,
-                        uint64_t seed, apps_rq *rq, sail_error *err);
+sail_status apps_rq_fit(sail_pool *pool, const float *x, int n, int d, int levels, int k,
+                        int max_iter, uint64_t seed, apps_rq *rq, sail_error *err);
 void apps_rq_free(apps_rq *rq);
 
 /* ----------------------------------------------------------------- plot -- */

@@ -46,10 +46,10 @@ static void standardise(const apps_logreg *m, const float *x, int n, float *xs) 
 
 /* Loss and gradient on already standardised rows xs; z (n, c) and pt (c, n)
  * are scratch. */
-static double loss_std(const apps_logreg *m, const float *xs, const int *y, int n, double l2,
-                       float *gw, float *gb, float *z, float *pt) {
+static double loss_std(sail_pool *pool, const apps_logreg *m, const float *xs, const int *y, int n,
+                       double l2, float *gw, float *gb, float *z, float *pt) {
     int c = m->c, d = m->d;
-    sail_gemm(NULL, n, c, d, xs, d, m->w, d, 1, m->b, 0.0f, z, c);
+    sail_gemm(pool, n, c, d, xs, d, m->w, d, 1, m->b, 0.0f, z, c);
     double loss = 0;
     for (int i = 0; i < n; i++) {
         float *r = z + (size_t)i * c;
@@ -64,7 +64,7 @@ static double loss_std(const apps_logreg *m, const float *xs, const int *y, int 
     double w2 = 0;
     for (size_t e = 0; e < (size_t)c * d; e++) w2 += (double)m->w[e] * m->w[e];
     if (gw) {
-        sail_gemm(NULL, c, d, n, pt, n, xs, d, 0, NULL, 0.0f, gw, d);
+        sail_gemm(pool, c, d, n, pt, n, xs, d, 0, NULL, 0.0f, gw, d);
         for (size_t e = 0; e < (size_t)c * d; e++) gw[e] += (float)(l2 * m->w[e]);
         for (int j = 0; j < c; j++) {
             double s = 0;
@@ -75,14 +75,14 @@ static double loss_std(const apps_logreg *m, const float *xs, const int *y, int 
     return loss / n + 0.5 * l2 * w2;
 }
 
-double apps_logreg_loss(const apps_logreg *m, const float *x, const int *y, int n, double l2,
+double apps_logreg_loss(sail_pool *pool, const apps_logreg *m, const float *x, const int *y, int n, double l2,
                         float *gw, float *gb) {
     float *xs = sail_malloc((size_t)n * m->d * sizeof *xs), *z = sail_malloc((size_t)n * m->c * sizeof *z);
     float *pt = sail_malloc((size_t)n * m->c * sizeof *pt);
     double r = NAN;
     if (xs && z && pt) {
         standardise(m, x, n, xs);
-        r = loss_std(m, xs, y, n, l2, gw, gb, z, pt);
+        r = loss_std(pool, m, xs, y, n, l2, gw, gb, z, pt);
     }
     sail_free(xs); sail_free(z); sail_free(pt);
     return r;
@@ -111,7 +111,7 @@ static double top_eigen(const float *xs, int n, int d, double *v, double *u) {
     return lam * 1.05; /* margin: the power iteration approaches from below */
 }
 
-sail_status apps_logreg_train(apps_logreg *m, const float *x, const int *y, int n, double l2,
+sail_status apps_logreg_train(sail_pool *pool, apps_logreg *m, const float *x, const int *y, int n, double l2,
                               int epochs, sail_error *err) {
     int c = m->c, d = m->d;
     if (n < 1 || c < 2 || d < 1 || c > APPS_MAX_K || d > APPS_MAX_DIM || n > APPS_MAX_ROWS || epochs < 1 ||
@@ -155,7 +155,7 @@ sail_status apps_logreg_train(apps_logreg *m, const float *x, const int *y, int 
     memset(cur_w, 0, cd * sizeof *cur_w);
     memset(cur_b, 0, (size_t)c * sizeof *cur_b);
     for (int t = 0; t < epochs; t++) {
-        loss_std(m, xs, y, n, l2, gw, gb, z, pt);
+        loss_std(pool, m, xs, y, n, l2, gw, gb, z, pt);
         memcpy(prev_w, cur_w, cd * sizeof *cur_w);
         memcpy(prev_b, cur_b, (size_t)c * sizeof *cur_b);
         for (size_t e = 0; e < cd; e++) cur_w[e] = m->w[e] - (float)step * gw[e];

@@ -38,7 +38,7 @@ void apps_pca_free(apps_pca *p) {
 }
 
 /* cov (d x d, double) = sum over rows of (x - mean)(x - mean)^T / (n - 1). */
-static sail_status covariance(const float *x, int n, int d, const double *mean, double *cov,
+static sail_status covariance(sail_pool *pool, const float *x, int n, int d, const double *mean, double *cov,
                               sail_error *err) {
     int rows = SAIL_MIN(ROWS, n);
     float *t = sail_malloc((size_t)rows * d * sizeof *t), *g = sail_malloc((size_t)d * d * sizeof *g);
@@ -54,7 +54,7 @@ static sail_status covariance(const float *x, int n, int d, const double *mean, 
         for (int i = 0; i < m; i++)
             for (int j = 0; j < d; j++)
                 t[(size_t)j * m + i] = (float)(x[(size_t)(i0 + i) * d + j] - mean[j]);
-        sail_gemm(NULL, d, d, m, t, m, t, m, 1, NULL, 0.0f, g, d);
+        sail_gemm(pool, d, d, m, t, m, t, m, 1, NULL, 0.0f, g, d);
         for (size_t e = 0; e < (size_t)d * d; e++) cov[e] += g[e];
     }
     double den = n > 1 ? n - 1 : 1;
@@ -64,7 +64,7 @@ static sail_status covariance(const float *x, int n, int d, const double *mean, 
     return SAIL_OK;
 }
 
-sail_status apps_pca_fit(const float *x, int n, int d, int d_out, apps_pca *p, sail_error *err) {
+sail_status apps_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_out, apps_pca *p, sail_error *err) {
     if (n < 2 || d < 1 || d > APPS_MAX_DIM || n > APPS_MAX_ROWS || d_out < 1 || d_out > d)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG,
                               "PCA needs at least 2 rows and 1 <= dim <= %d (n=%d, dim=%d)", d, n, d_out);
@@ -86,7 +86,7 @@ sail_status apps_pca_fit(const float *x, int n, int d, int d_out, apps_pca *p, s
     for (int i = 0; i < n; i++)
         for (int j = 0; j < d; j++) mean[j] += x[(size_t)i * d + j];
     for (int j = 0; j < d; j++) mean[j] /= n;
-    if ((s = covariance(x, n, d, mean, cov, err))) goto done;
+    if ((s = covariance(pool, x, n, d, mean, cov, err))) goto done;
     for (int j = 0; j < d; j++) r.total_variance += cov[(size_t)j * d + j];
     int il = d - d_out + 1, iu = d, m = 0, info = 0, lwork = -1, liwork = -1, iw_q = 0;
     double vl = 0, vu = 0, abstol = 0, w_q = 0;

@@ -15,7 +15,7 @@ void apps_rq_free(apps_rq *rq) {
     memset(rq, 0, sizeof *rq);
 }
 
-sail_status apps_rq_fit(const float *x, int n, int d, int levels, int k, int max_iter,
+sail_status apps_rq_fit(sail_pool *pool, const float *x, int n, int d, int levels, int k, int max_iter,
                         uint64_t seed, apps_rq *rq, sail_error *err) {
     if (n < 1 || d < 1 || n > APPS_MAX_ROWS || d > APPS_MAX_DIM || levels < 1 || levels > 16 || k < 1 ||
         k > APPS_MAX_K)
@@ -34,7 +34,7 @@ sail_status apps_rq_fit(const float *x, int n, int d, int levels, int k, int max
     memcpy(res, x, (size_t)n * d * sizeof *res);
     for (int l = 0; l < levels; l++) {
         apps_kmeans_result km;
-        sail_status s = apps_kmeans(res, n, d, ke, max_iter, seed + (uint64_t)l, &km, err);
+        sail_status s = apps_kmeans(pool, res, n, d, ke, max_iter, seed + (uint64_t)l, &km, err);
         if (s) {
             sail_error_prefix(err, "level %d: ", l + 1);
             apps_rq_free(&r);

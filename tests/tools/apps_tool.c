@@ -56,13 +56,13 @@ static int logreg(char **argv) {
     }
     sail_error err = {0};
     double l2 = atof(argv[4]);
-    if (apps_logreg_train(&m, x, y, n, l2, atoi(argv[5]), &err) || apps_logreg_save(&m, argv[6], &err)) {
+    if (apps_logreg_train(NULL, &m, x, y, n, l2, atoi(argv[5]), &err) || apps_logreg_save(&m, argv[6], &err)) {
         fprintf(stderr, "apps_tool: %s\n", err.msg);
         return 1;
     }
     float *gw = malloc(sizeof *gw * (size_t)c * d), *gb = malloc(sizeof *gb * (size_t)c);
     float *g = malloc(sizeof *g * (size_t)c * (d + 1));
-    double loss = apps_logreg_loss(&m, x, y, n, l2, gw, gb);
+    double loss = apps_logreg_loss(NULL, &m, x, y, n, l2, gw, gb);
     for (int j = 0; j < c; j++) {
         memcpy(g + (size_t)j * (d + 1), gw + (size_t)j * d, sizeof *g * d);
         g[(size_t)j * (d + 1) + d] = gb[j];
@@ -96,7 +96,7 @@ static int rq(char **argv) {
     float *x = load(argv[2], &n, &d);
     apps_rq r;
     sail_error err = {0};
-    if (apps_rq_fit(x, n, d, atoi(argv[3]), atoi(argv[4]), 50, 1, &r, &err)) {
+    if (apps_rq_fit(NULL, x, n, d, atoi(argv[3]), atoi(argv[4]), 50, 1, &r, &err)) {
         fprintf(stderr, "apps_tool: %s\n", err.msg);
         return 1;
     }
