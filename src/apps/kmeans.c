@@ -133,18 +133,37 @@ static int assign_rows(sail_pool *pool, km_job *j, const float *c, float *cn, in
     return changed;
 }
 
+/* Cluster sums, a slice of columns per thread: every sum is accumulated in
+ * row order by one task, so the slicing cannot change a bit of it. */
+typedef struct sum_job {
+    const float *x;
+    const int *assign;
+    int n, d, cols;
+    double *sum; /* (k, d) */
+} sum_job;
+
+static void sum_task(void *ctx, int task, int thread) {
+    const sum_job *j = ctx;
+    int n = j->n, d = j->d, c0 = task * j->cols, w = SAIL_MIN(d, c0 + j->cols) - c0;
+    const float *x = j->x + c0;
+    const int *assign = j->assign;
+    for (int i = 0; i < n; i++) {
+        double *restrict s = j->sum + (size_t)assign[i] * d + c0;
+        const float *restrict r = x + (size_t)i * d;
+        for (int t = 0; t < w; t++) s[t] += r[t];
+    }
+}
+
 /* New centroids: the mean of each cluster's rows; an emptied cluster
  * restarts at the row farthest from its centre. sum (k, d) is scratch. */
-static void update_centroids(const float *x, int n, int d, int k, const int *assign, float *best,
-                             double *sum, int *count, float *c) {
+static void update_centroids(sail_pool *pool, const float *x, int n, int d, int k, const int *assign,
+                             float *best, double *sum, int *count, float *c) {
     memset(sum, 0, (size_t)k * d * sizeof *sum);
     memset(count, 0, (size_t)k * sizeof *count);
-    for (int i = 0; i < n; i++) {
-        double *s = sum + (size_t)assign[i] * d;
-        const float *r = x + (size_t)i * d;
-        for (int j = 0; j < d; j++) s[j] += r[j];
-        count[assign[i]]++;
-    }
+    int T = sail_pool_size(pool), cols = ((d + T - 1) / T + 15) / 16 * 16; /* whole cache lines */
+    sum_job sj = {x, assign, n, d, cols, sum};
+    sail_pool_run(pool, sum_task, &sj, (d + cols - 1) / cols);
+    for (int i = 0; i < n; i++) count[assign[i]]++;
     for (int j = 0; j < k; j++) {
         float *cj = c + (size_t)j * d;
         if (count[j]) {
@@ -157,6 +176,16 @@ static void update_centroids(const float *x, int n, int d, int k, const int *ass
         memcpy(cj, x + (size_t)far * d, sizeof *cj * d);
         best[far] = 0;
     }
+}
+
+/* Inertia, in double, per block (pot holds the partial sums). */
+static void inertia_task(void *ctx, int task, int thread) {
+    km_job *j = ctx;
+    int i0 = task * j->blk, m = SAIL_MIN(j->blk, j->n - i0);
+    double s = 0;
+    for (int i = i0; i < i0 + m; i++)
+        s += apps_sqdist_exact(j->x + (size_t)i * j->d, j->c + (size_t)j->assign[i] * j->d, j->d);
+    j->pot[task] = s;
 }
 
 sail_status apps_kmeans(sail_pool *pool, const float *x, int n, int d, int k, int max_iter,
@@ -194,9 +223,11 @@ sail_status apps_kmeans(sail_pool *pool, const float *x, int n, int d, int k, in
     for (int i = 0; i < n; i++) assign[i] = -1;
     int it = 0;
     for (; it < max_iter && assign_rows(pool, &j, c, cn, k); it++)
-        update_centroids(x, n, d, k, assign, best, sum, count, c);
+        update_centroids(pool, x, n, d, k, assign, best, sum, count, c);
+    j.c = c;
+    sail_pool_run(pool, inertia_task, &j, nb);
     double inertia = 0;
-    for (int i = 0; i < n; i++) inertia += apps_sqdist_exact(x + (size_t)i * d, c + (size_t)assign[i] * d, d);
+    for (int b = 0; b < nb; b++) inertia += pot[b];
     *res = (apps_kmeans_result){c, assign, seeds, inertia, it};
 done:
     sail_free(cn); sail_free(xn); sail_free(best); sail_free(D); sail_free(d2); sail_free(sum);
