@@ -1,7 +1,7 @@
 /* kmeans.c: seeded k-means++ / Lloyd k-means and the silhouette score used
  * by `sail cluster --k auto`. Distances go through the GEMM kernel in row
- * blocks (|x|^2 + |c|^2 - 2 x.c), a block per pool task, so memory stays
- * O(threads * block * k) whatever n is. */
+ * blocks (|x|^2 + |c|^2 - 2 x.c), a block per pool task, so the scratch is
+ * O(threads * block * k) plus n * (2 + ln k) floats of k-means++ trials. */
 #include "apps/apps.h"
 #include "rng.h"
 
@@ -23,26 +23,30 @@ typedef struct km_job {
     int *assign, *changed; /* assignment: per row, and changes per block */
     float *best;
     double *d2, *pot;    /* k-means++: per row, and (blocks, m) partial potentials */
+    float *trial;        /* k-means++: (n, m) distances to the m candidates */
     int update;
 } km_job;
 
 static int n_blocks(const km_job *j) { return (j->n + j->blk - 1) / j->blk; }
 
-/* One block's distances to the m centres, in this thread's scratch. */
-static float *block_dist(km_job *j, int task, int thread, int *rows) {
+/* One block's distances to the m centres, into D (rows, m) or, when D is
+ * NULL, this thread's scratch. */
+static float *block_dist(km_job *j, int task, int thread, float *D, int *rows) {
     int i0 = task * j->blk;
-    float *D = j->D + (size_t)thread * j->blk * j->width;
+    if (!D) D = j->D + (size_t)thread * j->blk * j->width;
     *rows = SAIL_MIN(j->blk, j->n - i0);
     apps_sqdist(j->x + (size_t)i0 * j->d, j->xn + i0, *rows, j->c, j->cn, j->m, j->d, D);
     return D;
 }
 
-/* k-means++: pot[t] = sum over rows of min(d2, |x - cand_t|^2); with update,
- * d2 takes the minimum with candidate 0 instead. */
+/* k-means++: pot[t] = sum over rows of min(d2, |x - cand_t|^2), the
+ * distances kept in j->trial; with update, d2 takes the minimum with
+ * candidate 0 instead. */
 static void pp_task(void *ctx, int task, int thread) {
     km_job *j = ctx;
     int rows, m = j->m;
-    const float *D = block_dist(j, task, thread, &rows);
+    float *keep = j->update ? NULL : j->trial + (size_t)task * j->blk * m;
+    const float *D = block_dist(j, task, thread, keep, &rows);
     double *pot = j->pot + (size_t)task * m, *d2 = j->d2 + (size_t)task * j->blk;
     for (int t = 0; t < m; t++) pot[t] = 0;
     for (int i = 0; i < rows; i++) {
@@ -59,7 +63,7 @@ static void pp_task(void *ctx, int task, int thread) {
 static void assign_task(void *ctx, int task, int thread) {
     km_job *j = ctx;
     int rows, k = j->m, i0 = task * j->blk, changed = 0;
-    const float *D = block_dist(j, task, thread, &rows);
+    const float *D = block_dist(j, task, thread, NULL, &rows);
     for (int i = 0; i < rows; i++) {
         const float *r = D + (size_t)i * k;
         int arg = 0;
@@ -84,13 +88,15 @@ static void pp_pass(sail_pool *pool, km_job *j, const float *cand, float *cn, in
 }
 
 /* Greedy k-means++ (as scikit-learn's): the first centre uniform; then
- * 2 + ln(k) candidates drawn with probability proportional to their squared
- * distance to the nearest chosen centre, keeping the one that lowers the
- * total squared distance most. cand (64, d) and cn (64) are scratch. */
-static void kmeanspp(sail_pool *pool, km_job *j, int k, uint64_t seed, float *cand, float *cn,
-                     int *seeds) {
+ * `trials` (2 + ln k) candidates drawn with probability proportional to
+ * their squared distance to the nearest chosen centre, keeping the one that
+ * lowers the total squared distance most. Its distances are taken from the
+ * trial pass, not computed again: x is streamed from memory once per centre.
+ * cand (64, d) and cn (64) are scratch. */
+static void kmeanspp(sail_pool *pool, km_job *j, int k, int trials, uint64_t seed, float *cand,
+                     float *cn, int *seeds) {
     sail_rng r = {seed};
-    int n = j->n, d = j->d, trials = 2 + (int)log(k), pick[64];
+    int n = j->n, d = j->d, pick[64];
     seeds[0] = (int)(sail_rng_next(&r) % (uint64_t)n);
     for (int i = 0; i < n; i++) j->d2[i] = INFINITY;
     memcpy(cand, j->x + (size_t)seeds[0] * d, sizeof(float) * d);
@@ -115,8 +121,10 @@ static void kmeanspp(sail_pool *pool, km_job *j, int k, uint64_t seed, float *ca
         for (int t = 1; t < trials; t++)
             if (j->pot[t] < j->pot[best]) best = t;
         seeds[c] = pick[best];
-        memcpy(cand, j->x + (size_t)pick[best] * d, sizeof(float) * d);
-        pp_pass(pool, j, cand, cn, 1, 1);
+        for (int i = 0; i < n; i++) {
+            float v = j->trial[(size_t)i * trials + best];
+            if (v < j->d2[i]) j->d2[i] = v;
+        }
     }
 }
 
@@ -195,7 +203,7 @@ sail_status apps_kmeans(sail_pool *pool, const float *x, int n, int d, int k, in
         return sail_set_error(err, SAIL_ERR_INVALID_ARG,
                               "k-means needs 1 <= k <= n rows (k=%d, n=%d, d=%d, max_iter=%d)", k, n, d,
                               max_iter);
-    int T = sail_pool_size(pool), width = SAIL_MAX(k, 64);
+    int T = sail_pool_size(pool), width = SAIL_MAX(k, 64), trials = 2 + (int)log(k);
     /* Rows per block: <= 16 MiB of distances per thread. */
     int blk = SAIL_MAX(1, SAIL_MIN(SAIL_MIN(BLOCK, n), (1 << 22) / width));
     int nb = (n + blk - 1) / blk;
@@ -208,17 +216,18 @@ sail_status apps_kmeans(sail_pool *pool, const float *x, int n, int d, int k, in
     double *pot = sail_malloc((size_t)nb * 64 * sizeof *pot);
     int *assign = sail_malloc((size_t)n * sizeof *assign), *seeds = sail_malloc((size_t)k * sizeof *seeds);
     int *count = sail_malloc((size_t)k * sizeof *count), *changed = sail_malloc((size_t)nb * sizeof *changed);
+    float *trial = sail_malloc((size_t)n * trials * sizeof *trial);
     sail_status s = SAIL_OK;
     if (!c || !cn || !xn || !best || !D || !d2 || !sum || !cand || !pot || !assign || !seeds || !count ||
-        !changed) {
+        !changed || !trial) {
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for k-means (n=%d, k=%d, d=%d)", n, k, d);
         sail_free(c); sail_free(assign); sail_free(seeds);
         goto done;
     }
     apps_row_sqnorms(x, n, d, xn);
     km_job j = {.x = x, .xn = xn, .n = n, .d = d, .blk = blk, .D = D, .width = (size_t)width,
-                .assign = assign, .changed = changed, .best = best, .d2 = d2, .pot = pot};
-    kmeanspp(pool, &j, k, seed, cand, cn, seeds);
+                .assign = assign, .changed = changed, .best = best, .d2 = d2, .pot = pot, .trial = trial};
+    kmeanspp(pool, &j, k, trials, seed, cand, cn, seeds);
     for (int t = 0; t < k; t++) memcpy(c + (size_t)t * d, x + (size_t)seeds[t] * d, sizeof *c * d);
     for (int i = 0; i < n; i++) assign[i] = -1;
     int it = 0;
@@ -231,7 +240,7 @@ sail_status apps_kmeans(sail_pool *pool, const float *x, int n, int d, int k, in
     *res = (apps_kmeans_result){c, assign, seeds, inertia, it};
 done:
     sail_free(cn); sail_free(xn); sail_free(best); sail_free(D); sail_free(d2); sail_free(sum);
-    sail_free(cand); sail_free(pot); sail_free(count); sail_free(changed);
+    sail_free(cand); sail_free(pot); sail_free(count); sail_free(changed); sail_free(trial);
     return s;
 }
 
