@@ -20,10 +20,10 @@ library's round alike, and each figure is the best of its rounds.
     bench_index_peers.py --exact DIR --threads T [--rounds 5]
         FAISS IndexFlatIP against sail's exact f32 index: ROUNDS rounds, each
         one 1000-query batch of each library in turn
-    bench_index_peers.py --build DIR --lib LIB --threads T
+    bench_index_peers.py --build DIR --lib LIB --threads T [--M 16] [--efc 40]
         builds one HNSW (LIB: faiss, hnswlib, sail, sail-int8; M=16,
-        efConstruction=40) over DIR/x.npy at T threads, saves it under
-        DIR/idx/LIB and prints its build time; one process per library
+        efConstruction=40 unless given) over DIR/x.npy at T threads, saves
+        it under DIR/idx/LIB and prints its build time; one process per library
     bench_index_peers.py --hnsw DIR --threads T [--rounds 3] [--chunks 10] [--libs a,b] [--efs 16,32,..]
         loads every saved index (each one's memory is the growth of this
         process's resident set while loading it), then for each ef_search
@@ -265,7 +265,8 @@ def build(d, lib, threads):
         t, c = time.perf_counter() - t0, time.process_time() - c0
         s.close()  # the snapshot
     load = os.getloadavg()[0]
-    print("%s build threads=%d seconds=%.2f cpu_seconds=%.2f n=%d loadavg=%.1f" % (lib, threads, t, c, n, load), flush=True)
+    print("%s build threads=%d seconds=%.2f cpu_seconds=%.2f n=%d M=%d efc=%d loadavg=%.1f"
+          % (lib, threads, t, c, n, M, EFC, load), flush=True)
 
 
 def hnsw(d, threads, rounds, libs, chunks):
@@ -368,7 +369,7 @@ def plot(out, logs, title):
     ax.set_xlabel("recall@10")
     ax.set_ylabel("queries / s")
     ax.set_yscale("log")
-    ax.set_title("HNSW, %s, M=16 efC=40" % title)
+    ax.set_title("HNSW, %s, M=%d efC=%d" % (title, M, EFC))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -377,6 +378,8 @@ def plot(out, logs, title):
 
 
 def main(a):
+    global M, EFC
+    M, EFC = arg(a, "--M", M), arg(a, "--efc", EFC)
     if a[:1] == ["--prepare"]:
         prepare(a[1], arg(a, "--n", 100000), arg(a, "--dim", 512), arg(a, "--clusters", 1000))
     elif a[:1] == ["--prepare-model"]:
