@@ -27,6 +27,25 @@ for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     run_one "$(basename "$t")" "$t"
 done
+# The kernel, model-parity and index tests again at each lower instruction
+# set this CPU has (SAIL_ISA caps the dispatch), so a path broken on one kind
+# of CPU fails here too, not only on machines where it is the best level.
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+has() { for f in "$@"; do case " $flags " in *" $f "*) ;; *) return 1 ;; esac; done; }
+isas=ref
+if has avx2 fma f16c; then isas="$isas avx2"; else echo "skip avx2 runs: this CPU lacks AVX2/FMA/F16C"; skip=$((skip+1)); fi
+if has avx512f avx512bw avx512dq avx512vl; then top=avx512
+else top=${isas##* }; echo "skip avx512 runs: this CPU lacks AVX-512 F/BW/DQ/VL"; skip=$((skip+1)); fi
+echo "instruction sets: $isas${top:+ (and $top, the default)}"
+for isa in $isas; do
+    [ "$isa" = "$top" ] && continue
+    for t in test_kernels test_gemm_quant test_index_kernels test_model test_index; do
+        [ -x "$BUILD/tests/$t" ] && run_one "$t [SAIL_ISA=$isa]" env SAIL_ISA=$isa "$BUILD/tests/$t"
+    done
+    if $PY -c 'import torch' 2>/dev/null; then
+        run_one "tests/test_parity.py [SAIL_ISA=$isa]" env SAIL_ISA=$isa $PY tests/test_parity.py
+    fi
+done
 for t in tests/test_*.py; do
     [ -f "$t" ] || continue
     if [ -n "$SAIL_ASAN" ] && head -5 "$t" | grep -q 'asan: skip'; then continue; fi

@@ -44,14 +44,14 @@ static void fill(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = frand();
 }
 
-typedef struct cmp { double max_err; int n_bad; } cmp;
+typedef struct cmp { double max_err; int n_bad, quiet; } cmp; /* quiet: expected mismatches */
 static void cmp_one(cmp *c, const char *ctx, size_t i, double got, double want, double tol) {
     double e = fabs(got - want);
     if (isnan(got) != isnan(want)) e = INFINITY;
     else if (isnan(got)) e = 0;
     if (e > c->max_err) c->max_err = e;
     if (e > tol) {
-        if (c->n_bad < 5)
+        if (c->n_bad < 5 && (!c->quiet || getenv("SAIL_TEST_VERBOSE")))
             printf("#   %s [%zu]: got %.9g want %.9g (err %.3g > tol %.3g)\n", ctx, i, got, want, e, tol);
         c->n_bad++;
     }
@@ -97,10 +97,10 @@ static void qcase_init(qcase *q, sail_wtype type, int M, int N, int K, int varia
     for (int n = 0; n < N; n++) {
         unsigned char *w = q->W + (size_t)n * q->ldw;
         fill(row, K);
-        if (n % 3 == 1) row[(n * 7) % K] *= 9.0f; /* an outlier sets its block's scale */
+        if (n % 3 == 1 && K) row[(n * 7) % K] *= 9.0f; /* an outlier sets its block's scale */
         sail_quantize_row(gt, w, row, K);
         /* Other writers may store -128, which sail's quantiser never does. */
-        if (type == SAIL_WT_Q8_0 && n % 4 == 2) w[2 + (n % 32)] = 0x80;
+        if (type == SAIL_WT_Q8_0 && n % 4 == 2 && K) w[2 + (n % 32)] = 0x80;
         sail_dequantize_row(gt, q->Wf + (size_t)n * K, w, K);
     }
     free(row);
@@ -270,10 +270,10 @@ static void test_sensitivity(const sail_kernel_table *t) {
     qcase q;
     qcase_init(&q, SAIL_WT_Q8_0, 5, 7, 96, 0);
     t->gemm_q8_0(q.M, q.N, 64, q.Aq, 3, q.W, q.ldw, NULL, 0.0f, q.C, q.ldc);
-    cmp c = {0};
+    cmp c = {.quiet = 1}; /* SAIL_TEST_VERBOSE=1 prints its mismatches */
     compare(&c, &q, q.C, 3);
-    printf("# (the next check expects the mismatches above)\n");
-    CHECK(c.n_bad > 0, "a q8_0 kernel that drops a block fails the bound (%d mismatches)", c.n_bad);
+    CHECK(c.n_bad > 0, "a q8_0 kernel that drops a block fails the bound (%d expected mismatches)",
+          c.n_bad);
     qcase_free(&q);
 }
 
@@ -321,7 +321,8 @@ static void test_quantize(const sail_kernel_table *t) {
 
 static void test_pool(sail_pool *pool, int threads) {
     static const int shapes[][3] = {{1, 512, 256}, {16, 768, 256}, {16, 1024, 256}, {17, 256, 1024},
-                                    {200, 96, 160}, {3, 1000, 64}, {65, 65, 96}, {2, 5, 32}};
+                                    {200, 96, 160}, {3, 1000, 64}, {65, 65, 96}, {2, 5, 32},
+                                    {5, 9, 0},      {300, 700, 0}, {0, 9, 32}};
     for (int i = 0; i < 3; i++) {
         cmp c = {0};
         for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {

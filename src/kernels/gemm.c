@@ -217,6 +217,11 @@ static void quant_task(void *ctx, int task, int thread) {
 void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                  const sail_wmat *W, const float *bias, float beta, float *C, int ldc,
                  void *scratch) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* C := beta C + bias; W is not read (and K / 32 blocks would be 0) */
+        sail_gemm_ref(M, N, 0, A, lda, NULL, 0, 1, bias, beta, C, ldc);
+        return;
+    }
     if (W->type == SAIL_WT_F32) {
         sail_gemm(pool, M, N, K, A, lda, W->data, (int)(W->stride / sizeof(float)), 1, bias, beta,
                   C, ldc);

@@ -434,6 +434,7 @@ static void gemm_dot(int M, int N, int K, const float *A, int lda, const float *
 void sail_gemm_avx2(int M, int N, int K, const float *A, int lda, const float *B,
                     int ldb, int b_trans, const float *bias, float beta, float *C,
                     int ldc) {
+    if (M <= 0 || N <= 0) return;
     if (K <= 0) sail_gemm_ref(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
     /* The dot path wins while B is read (and would be packed) for few rows:
      * bench_gemm --shape measures it ahead up to 32 rows, and to 64 when K

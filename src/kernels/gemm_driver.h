@@ -31,6 +31,11 @@ static int k_slice(int K) {
 static void gemm_blocked(int M, int N, int K, const float *A, int lda, const float *B,
                          int ldb, int b_trans, const float *bias, float beta, float *C,
                          int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* no products: C := beta C + bias, and k_slice would divide by 0 */
+        sail_gemm_ref(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
+        return;
+    }
     float *buf = sail_gemm_pack_buffer((size_t)KC * NC + (size_t)MR * KC);
     if (!buf) { /* out of memory: still give the right answer */
         sail_gemm_ref(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
