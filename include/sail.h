@@ -177,13 +177,36 @@ sail_status sail_image_file_tensor(const sail_model *m, const char *path, float 
 sail_status sail_count_tokens(const sail_model *m, const char *text, size_t len, int *n,
                               sail_error *err);
 
+/* Image bounds and decoding, for the whole process. Every image any call
+ * here decodes (files and bytes) is checked from its header, before any
+ * pixel buffer is allocated: over max_pixels pixels or over
+ * SAIL_IMAGE_MAX_SIDE on a side is SAIL_ERR_LIMIT, so a 100-byte file that
+ * claims 100000 x 100000 costs nothing (the decompression-bomb guard).
+ * A JPEG whose short side is at least 4x the model's resize target, and
+ * whose sides divide by the factor, is decoded at 1/2, 1/4 or 1/8 scale by
+ * libjpeg-turbo (the largest that keeps it >= 2x the target): a 12-Mpx photo
+ * decodes several times faster in a twentieth of the memory, and its tensor
+ * differs slightly from PIL's full decode + resize (docs/INPUTS.md has the
+ * measured difference). exact_decode = 1 always decodes at full size. */
+#define SAIL_IMAGE_MAX_PIXELS ((int64_t)64 << 20) /* default bound: 67108864 (64 Mpx) */
+#define SAIL_IMAGE_MAX_SIDE 32768                 /* fixed bound on either side */
+
+typedef struct sail_image_options {
+    int64_t max_pixels; /* 1 .. SAIL_IMAGE_MAX_SIDE^2; 0 = SAIL_IMAGE_MAX_PIXELS */
+    int exact_decode;   /* 1: never decode a JPEG at reduced scale */
+} sail_image_options;
+
+/* Set the options (NULL: the defaults) for decodes that start afterwards.
+ * SAIL_ERR_INVALID_ARG for a max_pixels out of range. Thread-safe. */
+sail_status sail_set_image_options(const sail_image_options *o, sail_error *err);
+
 /* Decode an encoded image held in memory (JPEG, PNG, WebP, PPM/PGM; the
  * format is sniffed from the bytes) and preprocess it as
  * sail_image_file_tensor does: 3 x s x s floats into chw, with
  * s = sail_model_image_size(m). Images over max_pixels decoded pixels
- * (0 = the decoder's default limit, 2048 x 2048) or over 2048 on a side are
- * refused with SAIL_ERR_LIMIT before any pixel buffer is allocated.
- * Thread-safe; does not take the model's lock. */
+ * (0 = the process-wide bound of sail_set_image_options) or over
+ * SAIL_IMAGE_MAX_SIDE on a side are refused with SAIL_ERR_LIMIT before any
+ * pixel buffer is allocated. Thread-safe; does not take the model's lock. */
 sail_status sail_image_bytes_tensor(const sail_model *m, const void *data, size_t size,
                                     int64_t max_pixels, float *chw, sail_error *err);
 
@@ -247,6 +270,13 @@ typedef struct sail_index_options {
                                 function of seed and insertion order even with
                                 n_threads > 1 (searches still use threads) */
     int create;              /* sail_index_open: create when dir holds no index */
+    int recover_without_log; /* sail_index_open: when index.wal is missing,
+                                damaged or not this snapshot's log (otherwise
+                                SAIL_ERR_FORMAT), open from index.snap alone;
+                                what was logged after it is lost. A log that
+                                is there is kept as index.wal.orphan. err then
+                                gets status SAIL_OK and a message saying what
+                                was lost (empty when nothing was). */
 } sail_index_options;
 
 /* Open the index stored in directory dir, replaying its log. When dir holds
@@ -255,8 +285,10 @@ typedef struct sail_index_options {
  * ef_search, n_threads and deterministic (when non-zero) override the
  * stored ones. opts may be NULL (open an existing index with defaults).
  * A torn last log record (a crash mid-write) is dropped silently: it was
- * never acknowledged. A bad checksum before the end, a wrong magic or a
- * truncated snapshot is SAIL_ERR_FORMAT. Returns NULL on failure. */
+ * never acknowledged. A bad checksum before the end, a wrong magic, a
+ * truncated snapshot, and a log that is missing or belongs to another
+ * snapshot are SAIL_ERR_FORMAT (see recover_without_log). Returns NULL on
+ * failure. */
 sail_index *sail_index_open(const char *dir, const sail_index_options *opts,
                             sail_error *err);
 

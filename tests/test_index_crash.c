@@ -248,7 +248,7 @@ static void test_corruption(void) {
 
     make_copy(src, dst); /* a flipped byte in the first record: intact ones follow */
     snprintf(path, sizeof path, "%s/index.wal", dst);
-    patch(path, 32 + 20 + 10, "\xff", 1);
+    patch(path, 40 + 20 + 10, "\xff", 1); /* 40-byte log header, 20-byte record header */
     n = count(dst, &st, msg);
     CHECK(st == SAIL_ERR_FORMAT && strstr(msg, "corrupt"), "a bad checksum mid-log is a format error: %s", msg);
     rmrf(dst); rmrf(src);

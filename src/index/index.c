@@ -451,11 +451,39 @@ static int file_exists(const char *dir, const char *name) {
     return stat(p, &st) == 0;
 }
 
-sail_index *sail_index_open(const char *dir, const sail_index_options *opts, sail_error *err) {
-    if (!dir || !*dir || strlen(dir) > 3000) {
-        sail_set_error(err, SAIL_ERR_INVALID_ARG, "index directory path is empty or too long");
-        return NULL;
+/* Leftovers of a crash: a snapshot or log being written is never valid
+ * (the rename is the commit point). Called under the lock, so no writer
+ * owns them; one that cannot be removed is truncated when next written. */
+static void remove_leftovers(const char *dir) {
+    static const char *const names[] = {"index.snap.tmp", "index.wal.tmp"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
     }
+}
+
+/* Recovery: move the unusable log, if any, out of the way (to
+ * index.wal.orphan, or .orphan.N when that exists; *kept gets the name or
+ * "") and start an empty one for the snapshot. */
+static sail_status set_log_aside(sail_index *ix, char *kept, size_t kn, sail_error *err) {
+    char from[4096], to[sizeof from + 16];
+    snprintf(from, sizeof from, "%s/index.wal", ix->dir);
+    *kept = 0;
+    if (file_exists(ix->dir, "index.wal")) {
+        snprintf(to, sizeof to, "%s.orphan", from);
+        for (int i = 1; i < 1000 && access(to, F_OK) == 0; i++) snprintf(to, sizeof to, "%s.orphan.%d", from, i);
+        if (rename(from, to) != 0) return sail_set_error(err, SAIL_ERR_IO, "moving %s aside: %s", from, strerror(errno));
+        snprintf(kept, kn, "%s", to);
+    }
+    return ix_wal_reset(ix, err);
+}
+
+/* sail_index_open without the message prefix. With without_log the log is
+ * set aside instead of replayed (*kept: see set_log_aside); otherwise
+ * *log_failed says whether the failure came from the log. */
+static sail_index *open_dir(const char *dir, const sail_index_options *opts, int without_log, int *log_failed,
+                            char *kept, size_t kn, sail_error *err) {
     sail_index *ix = ix_new_shell();
     if (!ix || !(ix->dir = sail_strdup(dir))) {
         ix_free(ix);
@@ -485,6 +513,7 @@ sail_index *sail_index_open(const char *dir, const sail_index_options *opts, sai
         st = sail_set_error(err, SAIL_ERR_IO, "open in another process (%s is locked)", lp);
         goto fail;
     }
+    remove_leftovers(dir);
     if (file_exists(dir, "index.snap")) {
         if ((st = ix_snapshot_load(ix, err))) goto fail;
     } else if (opts && opts->create) {
@@ -496,8 +525,11 @@ sail_index *sail_index_open(const char *dir, const sail_index_options *opts, sai
         ix->ef_construction = opts->ef_construction ? opts->ef_construction : 200;
         ix->ef_search = opts->ef_search ? opts->ef_search : 64;
         ix->seed = opts->seed;
-        if ((st = ix_configure(ix, err))) goto fail;
-        if ((st = ix_snapshot_write(ix, err))) goto fail;
+        ix->uid = ix_new_uid();
+        /* The log first (generation 0, stale once the snapshot is there),
+         * so that a snapshot never stands without a log: a missing log
+         * always means lost changes. */
+        if ((st = ix_configure(ix, err)) || (st = ix_wal_reset(ix, err)) || (st = ix_snapshot_write(ix, err))) goto fail;
     } else {
         st = sail_set_error(err, SAIL_ERR_INVALID_ARG, "no index here (index.snap is missing)");
         goto fail;
@@ -512,12 +544,42 @@ sail_index *sail_index_open(const char *dir, const sail_index_options *opts, sai
         st = sail_set_error(err, SAIL_ERR_NOMEM, "cannot start index threads");
         goto fail;
     }
-    if ((st = ix_wal_open(ix, err)) || (st = ix_wal_replay(ix, err))) goto fail;
+    if (without_log) {
+        if ((st = set_log_aside(ix, kept, kn, err))) goto fail;
+    } else if ((st = ix_wal_open(ix, err)) || (st = ix_wal_replay(ix, err))) {
+        *log_failed = 1;
+        goto fail;
+    }
     return ix;
 fail:
-    if (err) sail_error_prefix(err, "index %s", dir);
     ix_free(ix);
     return NULL;
+}
+
+sail_index *sail_index_open(const char *dir, const sail_index_options *opts, sail_error *err) {
+    if (!dir || !*dir || strlen(dir) > 3000) {
+        sail_set_error(err, SAIL_ERR_INVALID_ARG, "index directory path is empty or too long");
+        return NULL;
+    }
+    int recover = opts && opts->recover_without_log, log_failed = 0;
+    sail_error e = {SAIL_OK, ""};
+    char kept[4200] = "";
+    sail_index *ix = open_dir(dir, opts, 0, &log_failed, kept, sizeof kept, &e);
+    /* Only a log that cannot be trusted, not one that cannot be read
+     * (permissions, memory): dropping that would lose good records. */
+    if (!ix && recover && log_failed && e.status == SAIL_ERR_FORMAT) {
+        char why[sizeof e.msg];
+        memcpy(why, e.msg, sizeof why);
+        ix = open_dir(dir, opts, 1, NULL, kept, sizeof kept, &e);
+        if (ix)
+            sail_set_error(&e, SAIL_OK, "%s; opened from index.snap alone (%zu items): what was logged after "
+                           "that snapshot is lost%s%s%s", why, ix->n_slots - ix->n_dead,
+                           *kept ? " (the log is kept as " : "", kept, *kept ? ")" : "");
+    }
+    if (!ix) sail_error_prefix(&e, "index %s", dir);
+    else if (e.msg[0]) sail_error_prefix(&e, "index %s recovered without its log", dir);
+    if (err && (!ix || recover)) *err = e;
+    return ix;
 }
 
 sail_status sail_index_close(sail_index *ix, sail_error *err) {

@@ -66,8 +66,9 @@ struct sail_index {
     sail_idmap idmap;
     sail_hnsw *hnsw;            /* HNSW graph, NULL for exact */
 
-    int wal_fd;
+    int wal_fd;                 /* -1 after a snapshot could not replace the log: changes are refused */
     uint64_t wal_bytes, generation;
+    uint64_t uid;               /* identity shared by the snapshot and its log (0: a version-1 snapshot) */
     size_t wal_records;
 };
 
@@ -175,14 +176,20 @@ sail_status ix_wal_append_add(sail_index *ix, const uint64_t *ids, const float *
 sail_status ix_wal_append_delete(sail_index *ix, const uint64_t *ids, int n, sail_error *err);
 /* Replay the log into ix (applying records with ix_apply_*). */
 sail_status ix_wal_replay(sail_index *ix, sail_error *err);
+/* Replace the log by an empty one for the current generation and uid. */
 sail_status ix_wal_reset(sail_index *ix, sail_error *err);
+/* A fresh non-zero index identity (getrandom, or time and pid without it). */
+uint64_t ix_new_uid(void);
 sail_status ix_snapshot_write(sail_index *ix, sail_error *err);
 sail_status ix_snapshot_load(sail_index *ix, sail_error *err);
 /* Parse a snapshot image in memory (used by the loader and the fuzzer);
  * fills ix's options and slots; the mapping stays owned by the caller. */
 sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sail_error *err);
 /* Parse a log image in memory; *good_len gets the length of its valid
- * prefix (the torn tail excluded). Applies records when apply is set. */
+ * prefix (the torn tail excluded), 0 for a stale log (an older generation
+ * of this index). A log of another index (its uid differs from ix->uid)
+ * or of a newer generation is SAIL_ERR_FORMAT. Applies records when apply
+ * is set. */
 sail_status ix_wal_parse(sail_index *ix, const uint8_t *buf, size_t len, int apply,
                          size_t *good_len, sail_error *err);
 

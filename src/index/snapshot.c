@@ -18,6 +18,7 @@
 #include "fileio.h"
 
 #define SNAP_MAGIC "SAILIDX1"
+#define SNAP_VERSION 2               /* 2 added the uid its log must carry; 1 is still read */
 #define SNAP_HEADER IX_SNAP_HEADER
 
 #define RELEASE_CHUNK ((size_t)16 << 20) /* bytes read between page releases */
@@ -102,6 +103,7 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     size_t n = ix->n_slots, d = (size_t)ix->dim, pay_bytes = 0, graph_len = 0;
     uint8_t *graph = NULL;
     sail_status st = SAIL_OK;
+    if (!ix->uid) ix->uid = ix_new_uid(); /* a version-1 index gets its identity */
     if (ix->hnsw && (st = ix_hnsw_serialize(ix, &graph, &graph_len, err))) return st;
     writer *w = sail_malloc(sizeof *w);
     if (!w) {
@@ -134,7 +136,7 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
 
     uint8_t h[SNAP_HEADER] = {0};
     memcpy(h, SNAP_MAGIC, 8);
-    ix_wr32(h + 8, 1);
+    ix_wr32(h + 8, SNAP_VERSION);
     ix_wr32(h + 12, SNAP_HEADER);
     ix_wr32(h + 16, (uint32_t)ix->dim);
     ix_wr32(h + 20, (uint32_t)ix->metric);
@@ -151,6 +153,7 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     ix_wr64(h + 88, graph_len);
     ix_wr64(h + 96, (uint64_t)w->off);
     ix_wr32(h + 104, w->crc);
+    ix_wr64(h + 108, ix->uid);
     ix_wr32(h + 124, ix_crc32(0, h, 124));
     int fd = w->fd, failed = w->failed;
     off_t size = w->off;
@@ -191,9 +194,10 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
     const uint8_t *h = buf;
     if (!ix_crc_ok(ix_rd32(h + 124), ix_crc32(0, h, 124)))
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap has a damaged header (checksum mismatch)");
-    if (ix_rd32(h + 8) != 1 || ix_rd32(h + 12) != SNAP_HEADER)
-        return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap has version %u; this build reads version 1",
-                              ix_rd32(h + 8));
+    uint32_t version = ix_rd32(h + 8);
+    if (version < 1 || version > SNAP_VERSION || ix_rd32(h + 12) != SNAP_HEADER)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap has version %u; this build reads versions 1 and %d",
+                              version, SNAP_VERSION);
     ix->dim = (int)ix_rd32(h + 16);
     ix->metric = (sail_metric)ix_rd32(h + 20);
     ix->storage = (sail_storage)ix_rd32(h + 24);
@@ -203,10 +207,18 @@ sail_status ix_snapshot_parse(sail_index *ix, const uint8_t *buf, size_t len, sa
     ix->ef_search = (int)ix_rd32(h + 40);
     ix->seed = ix_rd64(h + 48);
     ix->generation = ix_rd64(h + 56);
+    ix->uid = version >= 2 ? ix_rd64(h + 108) : 0;
     uint64_t n = ix_rd64(h + 64), n_dead = ix_rd64(h + 72), pay = ix_rd64(h + 80), glen = ix_rd64(h + 88);
     uint64_t total = ix_rd64(h + 96);
     sail_status st = ix_configure(ix, err);
-    if (st) return st == SAIL_ERR_INVALID_ARG ? sail_set_error(err, SAIL_ERR_FORMAT, "index.snap: %s", err ? err->msg : "bad options") : st;
+    if (st == SAIL_ERR_INVALID_ARG) { /* options checked as if given to create: here the file is at fault */
+        if (err) {
+            err->status = SAIL_ERR_FORMAT;
+            sail_error_prefix(err, "index.snap has bad options");
+        }
+        return SAIL_ERR_FORMAT;
+    }
+    if (st) return st;
     if (n > SAIL_INDEX_MAX_ITEMS || n_dead > n || pay > len || glen > len)
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.snap has impossible counts");
     size_t d = (size_t)ix->dim;

@@ -13,13 +13,17 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fileio.h"
 
 #define WAL_MAGIC "SAILWAL1"
-#define WAL_HEADER 32
+#define WAL_VERSION 2
+#define WAL_HEADER 40               /* version 2; version 1 had 32 bytes and no uid */
+#define WAL_HEADER_V1 32
 #define REC_MAGIC 0x31434552u       /* "REC1" */
 #define REC_HEADER 20
 #define REC_ADD 1u
@@ -33,10 +37,22 @@ static void wal_path(const sail_index *ix, char *p, size_t n, const char *suffix
 static void header_bytes(const sail_index *ix, uint8_t h[WAL_HEADER]) {
     memset(h, 0, WAL_HEADER);
     memcpy(h, WAL_MAGIC, 8);
-    ix_wr32(h + 8, 1);
+    ix_wr32(h + 8, WAL_VERSION);
     ix_wr32(h + 12, (uint32_t)ix->dim);
     ix_wr64(h + 16, ix->generation);
-    ix_wr32(h + 28, ix_crc32(0, h, 28));
+    ix_wr64(h + 24, ix->uid);
+    ix_wr32(h + 36, ix_crc32(0, h, 36));
+}
+
+uint64_t ix_new_uid(void) {
+    uint64_t u = 0;
+    if (getrandom(&u, sizeof u, 0) != (ssize_t)sizeof u) { /* no entropy source: time and pid, mixed */
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        u = ((uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec) ^ ((uint64_t)getpid() << 40);
+        u ^= u >> 33; u *= 0xff51afd7ed558ccdull; u ^= u >> 33;
+    }
+    return u ? u : 1; /* 0 means "a version-1 snapshot, no identity" */
 }
 
 /* Replace the log by an empty one for the current generation, atomically. */
@@ -47,12 +63,17 @@ sail_status ix_wal_reset(sail_index *ix, sail_error *err) {
     uint8_t h[WAL_HEADER];
     header_bytes(ix, h);
     int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) return sail_set_error(err, SAIL_ERR_IO, "%s: %s", tmp, strerror(errno));
-    if (ix_pwrite_all(fd, h, WAL_HEADER, 0) || fsync(fd) || rename(tmp, path) || ix_fsync_dir(ix->dir)) {
+    if (fd < 0 || ix_pwrite_all(fd, h, WAL_HEADER, 0) || fsync(fd) || rename(tmp, path) || ix_fsync_dir(ix->dir)) {
         int e = errno;
-        close(fd);
-        unlink(tmp);
-        return sail_set_error(err, SAIL_ERR_IO, "writing %s: %s", path, strerror(e));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        /* The log on disk is now older than the snapshot: whatever were
+         * appended to it would be ignored as stale, so accept no more. */
+        if (ix->wal_fd >= 0) close(ix->wal_fd);
+        ix->wal_fd = -1;
+        return sail_set_error(err, SAIL_ERR_IO, "writing %s: %s", fd < 0 ? tmp : path, strerror(e));
     }
     if (ix->wal_fd >= 0) close(ix->wal_fd);
     ix->wal_fd = fd;
@@ -65,10 +86,11 @@ sail_status ix_wal_open(sail_index *ix, sail_error *err) {
     char path[4096];
     wal_path(ix, path, sizeof path, "");
     int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return ix_wal_reset(ix, err);
-        return sail_set_error(err, SAIL_ERR_IO, "%s: %s", path, strerror(errno));
-    }
+    if (fd < 0 && errno == ENOENT) /* a log always exists beside a snapshot (see sail_index_open) */
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "index.wal is missing beside index.snap (generation %llu): the changes logged "
+                              "after that snapshot cannot be replayed", (unsigned long long)ix->generation);
+    if (fd < 0) return sail_set_error(err, SAIL_ERR_IO, "%s: %s", path, strerror(errno));
     ix->wal_fd = fd;
     return SAIL_OK;
 }
@@ -141,22 +163,32 @@ static sail_status apply_record(sail_index *ix, uint32_t type, const uint8_t *b,
 
 sail_status ix_wal_parse(sail_index *ix, const uint8_t *buf, size_t len, int apply, size_t *good_len,
                          sail_error *err) {
-    if (len < WAL_HEADER || memcmp(buf, WAL_MAGIC, 8))
+    if (len < WAL_HEADER_V1 || memcmp(buf, WAL_MAGIC, 8))
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.wal is not a sail log (bad magic or shorter than its header)");
-    if (!ix_crc_ok(ix_rd32(buf + 28), ix_crc32(0, buf, 28)) || ix_rd32(buf + 8) != 1)
-        return sail_set_error(err, SAIL_ERR_FORMAT, "index.wal has a damaged header or unknown version");
+    uint32_t version = ix_rd32(buf + 8);
+    size_t hlen = version == 1 ? WAL_HEADER_V1 : WAL_HEADER;
+    if ((version != 1 && version != WAL_VERSION) || len < hlen || !ix_crc_ok(ix_rd32(buf + hlen - 4), ix_crc32(0, buf, hlen - 4)))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "index.wal has a damaged header or unknown version (%u; this build reads 1 and %d)",
+                              version, WAL_VERSION);
     if (ix_rd32(buf + 12) != (uint32_t)ix->dim)
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.wal is for dimension %u, the snapshot for %d",
                               ix_rd32(buf + 12), ix->dim);
-    uint64_t gen = ix_rd64(buf + 16);
+    uint64_t gen = ix_rd64(buf + 16), uid = version == 1 ? 0 : ix_rd64(buf + 24);
     if (gen > ix->generation)
         return sail_set_error(err, SAIL_ERR_FORMAT, "index.wal (generation %llu) is newer than index.snap (%llu)",
                               (unsigned long long)gen, (unsigned long long)ix->generation);
+    /* A stale log may predate the uid (written by version 1 before the
+     * first version-2 snapshot); the current one carries the snapshot's. */
+    if (uid != ix->uid && (gen == ix->generation || uid))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "index.wal is not this snapshot's log (it belongs to index %016llx, "
+                              "generation %llu; index.snap is index %016llx, generation %llu)",
+                              (unsigned long long)uid, (unsigned long long)gen, (unsigned long long)ix->uid,
+                              (unsigned long long)ix->generation);
     if (gen < ix->generation) { /* a snapshot was written and the log not yet reset: stale */
         *good_len = 0;
         return SAIL_OK;
     }
-    size_t off = WAL_HEADER;
+    size_t off = hlen;
     while (off < len) {
         const uint8_t *h = buf + off;
         size_t left = len - off;
@@ -199,6 +231,9 @@ sail_status ix_wal_replay(sail_index *ix, sail_error *err) {
 
 /* Append one record and make it durable; on failure the log is cut back. */
 static sail_status append(sail_index *ix, uint32_t type, uint8_t *rec, size_t body, sail_error *err) {
+    if (ix->wal_fd < 0)
+        return sail_set_error(err, SAIL_ERR_IO, "%s/index.wal could not be replaced after the last snapshot, so "
+                              "changes cannot be logged; close and reopen the index", ix->dir);
     if (body > REC_MAX_BODY)
         return sail_set_error(err, SAIL_ERR_LIMIT, "one batch is %zu bytes in the log; the limit is %u (add fewer items per call)",
                               body, REC_MAX_BODY);
