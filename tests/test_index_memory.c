@@ -108,6 +108,12 @@ static void test_resident(void) {
         free(x);
         return;
     }
+    /* AddressSanitizer's shadow memory and quarantine (freed blocks are
+     * kept for a while) grow the resident set by more than these limits */
+    int asan = getenv("SAIL_ASAN") && strcmp(getenv("SAIL_ASAN"), "0");
+#ifdef __SANITIZE_ADDRESS__
+    asan = 1;
+#endif
     for (int s = 0; s <= SAIL_STORAGE_INT8; s++) {
         for (int kind = 0; kind < 2; kind++) {
             const char *dir = tmpdir("rss");
@@ -137,7 +143,10 @@ static void test_resident(void) {
             double file = (double)(sail_proc_status_kb("RssFile") - file0), all = (double)(sail_proc_status_kb("VmRSS") - all0);
             double codes = s == SAIL_STORAGE_F16 ? vec_kb / 2 : vec_kb / 4;
             const char *what = kind ? "HNSW" : "exact";
-            if (s == SAIL_STORAGE_F32 && !kind) {
+            if (asan && (s != SAIL_STORAGE_F32 || !kind)) {
+                SKIP("%s %s: resident-set limits do not hold under AddressSanitizer (+%.0f kB resident)",
+                     kind ? "HNSW" : "exact", sail_storage_name((sail_storage)s), all);
+            } else if (s == SAIL_STORAGE_F32 && !kind) {
                 CHECK(ok && all > 0.9 * vec_kb, "control: an f32 exact index holds its %.0f kB of vectors (+%.0f kB resident)",
                       vec_kb, all);
             } else if (s != SAIL_STORAGE_F32) {
