@@ -161,11 +161,11 @@ static void attention_check(void) {
     for (int i = 0; i < B * T * D; i++) R[i] = sail_rng_normal(&r);
     sail_arena arena = {0};
     sail_pool *pool = sail_pool_new(2);
-    tctx c;
-    tc_start(&c, &arena, pool);
-    tattn a = {B, T, T, H, HD, D, qkv, 3 * D, qkv + D, qkv + 2 * D, 3 * D, mask, 1};
+    fwd c = {.keep = 1};
+    fwd_start(&c, &arena, pool);
+    fwd_attn a = {B, T, T, H, HD, D, qkv, 3 * D, qkv + D, qkv + 2 * D, 3 * D, mask, 1};
     attention_backward(&c, &a, p, R, dqkv, 3 * D, dqkv + D, dqkv + 2 * D, 3 * D); /* warm-up sizes */
-    attention_forward_t(&c, &a, p, out);
+    attention_forward(&c, &a, p, out);
     attention_backward(&c, &a, p, R, dqkv, 3 * D, dqkv + D, dqkv + 2 * D, 3 * D);
     int bad = 0;
     double worst = 0;
@@ -174,7 +174,7 @@ static void attention_check(void) {
         double l[2];
         for (int s = 0; s < 2; s++) {
             qkv[i] = keep + (s ? -h : h);
-            attention_forward_t(&c, &a, p, out);
+            attention_forward(&c, &a, p, out);
             l[s] = 0;
             for (int j = 0; j < B * T * D; j++) l[s] += (double)out[j] * R[j];
         }

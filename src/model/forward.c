@@ -1,33 +1,57 @@
-/* forward.c: the path of the data through a sail model:
- * text embeddings -> BERT layers; patches -> ViT layers; both projected to
- * the fusion width, tagged by modality, optionally compressed (perceiver),
- * fused by bidirectional layers, pooled, projected and L2-normalised. */
-#include "layers.h"
+/* forward.c: the path of the data through a model (forward.h), once for
+ * inference and training. */
+#include "forward.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-/* x (B*T, dt) = LN(tok[ids] + pos[t] + type[0]); mask (B, T). Imported
+#define OOM(err) sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations")
+
+/* A tower's blocks from x0; without keep they run in place on x0. */
+static float *tower_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block **rec,
+                            float *x0, int B, int T, const uint8_t *mask, int causal,
+                            const char *name) {
+    fwd_block *b = fwd_alloc_bytes(f, (size_t)SAIL_MAX(t->layers, 1) * sizeof(fwd_block));
+    *rec = b;
+    float *x = x0;
+    char tn[32];
+    for (int l = 0; l < t->layers && !f->oom; l++) {
+        float *out = f->keep ? fwd_alloc(f, (size_t)B * T * t->width) : x;
+        block_forward(f, t, &w[l], &b[l], x, out, B, T, mask, causal);
+        x = out;
+        snprintf(tn, sizeof tn, "%s.blk.%d", name, l);
+        trace(f, tn, x, B * T, t->width);
+    }
+    return x;
+}
+
+/* temb (B*T, dt) = tok[ids] + pos[t] + type[0]; tx0 = LN(temb). Imported
  * models may have no type embeddings and no LayerNorm here (CLIP). Table
  * rows are decoded as they are looked up when stored narrower than f32. */
-static float *text_embed(fwd *f, const sail_batch *b, int T, uint8_t *mask) {
-    const sail_config *c = &f->m->cfg;
-    const sail_weights *w = &f->m->w;
-    int dt = c->text.width;
-    float *x = fwd_alloc(f, (size_t)b->n * T * dt);
-    float *buf = fwd_alloc(f, 3 * (size_t)dt);
-    if (f->oom) return NULL;
-    const int32_t *ids = b->ids;
+static void text_embed(fwd *f, const sail_batch *b, fwd_acts *s) {
+    const sail_config *c = f->c;
+    const sail_weights *w = f->w;
     const sail_towers *tw = &c->towers;
+    int dt = c->text.width, T = s->T;
+    size_t rows = (size_t)b->n * T;
+    s->tmask = fwd_alloc_bytes(f, rows);
+    s->ids = fwd_alloc_bytes(f, rows * sizeof(int32_t));
+    s->temb = fwd_alloc(f, rows * dt);
+    int norm = !tw->on || tw->text_emb_norm;
+    s->tx0 = norm && f->keep ? fwd_alloc(f, rows * dt) : s->temb;
+    float *buf = fwd_alloc(f, 3 * (size_t)dt);
+    if (f->oom) return;
     int types = !tw->on || c->type_vocab > 0;
     const float *ty = types ? tab_row(&w->tab.type, 0, buf + 2 * dt, dt) : NULL;
+    const int32_t *ids = b->ids;
     for (int i = 0; i < b->n; i++) {
         for (int t = 0; t < T; t++) {
-            float *row = x + ((size_t)i * T + t) * dt;
-            mask[i * T + t] = t < b->lens[i];
-            int id = t < b->lens[i] ? ids[t] : c->pad_id;
-            const float *te = tab_row(&w->tab.tok, id, buf, dt);
+            size_t r = (size_t)i * T + t;
+            float *row = s->temb + r * dt;
+            s->tmask[r] = t < b->lens[i];
+            s->ids[r] = t < b->lens[i] ? ids[t] : c->pad_id;
+            const float *te = tab_row(&w->tab.tok, s->ids[r], buf, dt);
             const float *pe = tab_row(&w->tab.pos, t, buf + dt, dt);
             if (types)
                 for (int j = 0; j < dt; j++) row[j] = te[j] + pe[j] + ty[j];
@@ -36,36 +60,41 @@ static float *text_embed(fwd *f, const sail_batch *b, int T, uint8_t *mask) {
         }
         ids += b->lens[i];
     }
-    if (!tw->on || tw->text_emb_norm) norm_forward(f, &w->emb_norm, x, x, b->n * T, dt, c->text.eps);
-    trace(f, "text.emb", x, b->n * T, dt);
-    return x;
+    if (norm) norm_forward(f, &w->emb_norm, s->tx0, s->temb, (int)rows, dt, c->text.eps);
+    trace(f, "text.emb", s->tx0, (int)rows, dt);
 }
 
-static float *text_encode(fwd *f, const sail_batch *b, int T, uint8_t *mask) {
-    const sail_config *c = &f->m->cfg;
-    float *x = text_embed(f, b, T, mask);
-    char name[32];
+static void text_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
+    const sail_config *c = f->c;
+    int dt = c->text.width;
+    for (int i = 0; i < b->n; i++) s->T = SAIL_MAX(s->T, b->lens[i]);
+    text_embed(f, b, s);
+    if (f->oom) return;
     int causal = c->towers.on && c->towers.text_causal;
-    for (int l = 0; l < c->text.layers && !f->oom; l++) {
-        block_forward(f, &c->text, &f->m->w.text[l], x, b->n, T, mask, causal);
-        snprintf(name, sizeof name, "text.blk.%d", l);
-        trace(f, name, x, b->n * T, c->text.width);
+    float *x = tower_forward(f, &c->text, f->w->text, &s->tenc, s->tx0, b->n, s->T, s->tmask, causal,
+                             "text");
+    s->ht = x;
+    if (c->towers.on && c->towers.text_final_norm) {
+        s->ht = f->keep ? fwd_alloc(f, (size_t)b->n * s->T * dt) : x;
+        if (!f->oom) norm_forward(f, &f->w->text_final, s->ht, x, b->n * s->T, dt, c->text.eps);
     }
-    if (c->towers.on && c->towers.text_final_norm)
-        norm_forward(f, &f->m->w.text_final, x, x, b->n * T, c->text.width, c->text.eps);
-    return x;
 }
 
 /* Position embeddings for a gh x gw grid: the trained table, or its bicubic
- * interpolation (cached per grid; recomputed only when the grid changes).
- * A table stored narrower than f32 is decoded into the same cache. */
+ * interpolation (cached per grid on the model; recomputed only when the
+ * grid changes). A table stored narrower than f32 is decoded into the same
+ * cache. Training runs at the model's own grid in f32. */
 static const float *vision_positions(fwd *f, int gh, int gw) {
     sail_model *m = f->m;
-    const sail_wmat *vpos = &m->w.tab.vpos;
-    int g = m->cfg.image_size / m->cfg.patch_size, dv = m->cfg.vision.width;
+    const sail_wmat *vpos = &f->w->tab.vpos;
+    int g = f->c->image_size / f->c->patch_size, dv = f->c->vision.width;
     if (gh == g && gw == g && vpos->type == SAIL_WT_F32) return vpos->data;
+    if (!m) { /* fwd_check and the trainer keep training at the model's grid */
+        f->oom = 1;
+        return NULL;
+    }
     if (m->pos_cache && m->pos_gh == gh && m->pos_gw == gw) return m->pos_cache;
-    size_t mark = sail_arena_mark(f->a);
+    fwd_mark mark = fwd_mark_get(f);
     const float *src = tab_rows(f, vpos, 1 + g * g, dv);
     sail_free(m->pos_cache);
     m->pos_cache = sail_alloc_aligned(((size_t)gh * gw + 1) * dv * sizeof(float));
@@ -82,7 +111,7 @@ static const float *vision_positions(fwd *f, int gh, int gw) {
         memcpy(m->pos_cache, src, (size_t)dv * sizeof(float));
         sail_interp_bicubic(m->pos_cache + dv, gh, gw, src + dv, g, dv);
     }
-    sail_arena_release(f->a, mark);
+    fwd_release(f, mark);
     return m->pos_cache;
 }
 
@@ -101,71 +130,83 @@ static void unfold_patches(float *rows, const float *img, int h, int w, int p) {
         }
 }
 
-/* x (B*Tv, dv) with Tv = 1 + gh*gw: [CLS; patches] + positions, ViT layers,
- * final norm. */
-static float *vision_encode(fwd *f, const sail_batch *b, int *Tv_out) {
-    const sail_config *c = &f->m->cfg;
-    const sail_weights *w = &f->m->w;
+/* vemb (B*Tv, dv) = [CLS; patches W^T + b] + positions; then an optional
+ * pre-LN, the ViT layers and the final LN into hv. Inference unfolds one
+ * image at a time (small scratch); training keeps every image's patches. */
+static void vision_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
+    const sail_config *c = f->c;
+    const sail_weights *w = f->w;
     int p = c->patch_size, dv = c->vision.width, gh = b->h / p, gw = b->w / p;
-    int np = gh * gw, Tv = np + 1, kp = 3 * p * p;
-    float *x = fwd_alloc(f, (size_t)b->n * Tv * dv);
-    size_t mark = sail_arena_mark(f->a);
-    float *rows = fwd_alloc(f, (size_t)np * kp);
+    int np = gh * gw, Tv = np + 1, kp = 3 * p * p, n = b->n;
+    size_t rows = (size_t)n * Tv;
+    s->Tv = Tv;
+    s->vemb = fwd_alloc(f, rows * dv);
+    if (f->keep) s->patches = fwd_alloc(f, (size_t)n * np * kp);
+    fwd_mark mark = fwd_mark_get(f);
+    float *one = f->keep ? NULL : fwd_alloc(f, (size_t)np * kp);
     const float *pos = vision_positions(f, gh, gw);
-    if (f->oom) return NULL;
-    for (int i = 0; i < b->n; i++) {
-        float *xi = x + (size_t)i * Tv * dv;
-        unfold_patches(rows, b->pixels + (size_t)i * 3 * b->h * b->w, b->h, b->w, p);
+    if (f->oom) return;
+    for (int i = 0; i < n; i++) {
+        float *xi = s->vemb + (size_t)i * Tv * dv;
+        float *pi = f->keep ? s->patches + (size_t)i * np * kp : one;
+        unfold_patches(pi, b->pixels + (size_t)i * 3 * b->h * b->w, b->h, b->w, p);
         memcpy(xi, w->cls, (size_t)dv * sizeof(float));
-        linear_forward(f, &w->patch, rows, np, kp, dv, xi + dv, 0);
+        linear_forward(f, &w->patch, pi, np, kp, dv, xi + dv, 0);
         f->k->add(xi, xi, pos, (size_t)Tv * dv);
     }
-    sail_arena_release(f->a, mark);
-    if (c->towers.on && c->towers.vision_pre_norm)
-        norm_forward(f, &w->vis_pre, x, x, b->n * Tv, dv, c->vision.eps);
-    trace(f, "vis.emb", x, b->n * Tv, dv);
-    char name[32];
-    for (int l = 0; l < c->vision.layers && !f->oom; l++) {
-        block_forward(f, &c->vision, &w->vision[l], x, b->n, Tv, NULL, 0);
-        snprintf(name, sizeof name, "vis.blk.%d", l);
-        trace(f, name, x, b->n * Tv, dv);
+    fwd_release(f, mark);
+    s->vx0 = s->vemb;
+    if (c->towers.on && c->towers.vision_pre_norm) {
+        s->vx0 = f->keep ? fwd_alloc(f, rows * dv) : s->vemb;
+        if (!f->oom) norm_forward(f, &w->vis_pre, s->vx0, s->vemb, (int)rows, dv, c->vision.eps);
     }
-    norm_forward(f, &w->vis_norm, x, x, b->n * Tv, dv, c->vision.eps);
-    trace(f, "vis.out", x, b->n * Tv, dv);
-    *Tv_out = Tv;
-    return x;
+    trace(f, "vis.emb", s->vx0, (int)rows, dv);
+    float *x = tower_forward(f, &c->vision, w->vision, &s->venc, s->vx0, n, Tv, NULL, 0, "vis");
+    s->hv = f->keep ? fwd_alloc(f, rows * dv) : x;
+    if (f->oom) return;
+    norm_forward(f, &w->vis_norm, s->hv, x, (int)rows, dv, c->vision.eps);
+    trace(f, "vis.out", s->hv, (int)rows, dv);
 }
 
 /* Perceiver: n_lat learned queries cross-attend over v (B*Tv, df); returns
- * (B*n_lat, df). */
-static float *perceiver(fwd *f, const float *v, int B, int Tv) {
-    const sail_config *c = &f->m->cfg;
-    const sail_weights *w = &f->m->w;
+ * (B*n_lat, df) = s->perc.out. */
+static float *perceiver(fwd *f, fwd_acts *s, const float *v, int B, int Tv) {
+    const sail_config *c = f->c;
+    const sail_weights *w = f->w;
     const sail_tower *t = &c->fusion;
-    int df = t->width, nl = c->perceiver_latents;
-    float *x = fwd_alloc(f, (size_t)B * nl * df);
-    size_t mark = sail_arena_mark(f->a);
-    float *h = fwd_alloc(f, (size_t)B * nl * df);
-    float *q = fwd_alloc(f, (size_t)B * nl * df);
-    float *kvn = fwd_alloc(f, (size_t)B * Tv * df);
-    float *kv = fwd_alloc(f, (size_t)B * Tv * 2 * df);
-    float *att = fwd_alloc(f, (size_t)B * nl * df);
+    int df = t->width, nl = c->perceiver_latents, keep = f->keep;
+    size_t rq = (size_t)B * nl, rk = (size_t)B * Tv;
+    fwd_block *p = &s->perc;
+    *p = (fwd_block){.B = B, .T = nl, .Tk = Tv};
+    p->x = fwd_alloc(f, rq * df);
+    p->out = keep ? fwd_alloc(f, rq * df) : (float *)p->x;
+    fwd_mark mark = fwd_mark_get(f);
+    p->h1 = fwd_alloc(f, rq * df);
+    p->qkv = fwd_alloc(f, rq * df);
+    p->kvn = fwd_alloc(f, rk * df);
+    p->kv = fwd_alloc(f, rk * 2 * df);
+    p->p = keep ? fwd_alloc(f, rq * t->heads * Tv) : NULL;
+    p->att = fwd_alloc(f, rq * df);
+    p->r1 = keep ? fwd_alloc(f, rq * df) : p->out;
     const float *lat = tab_rows(f, &w->tab.latents, nl, df);
     if (f->oom) return NULL;
+    float *x = (float *)p->x;
     for (int i = 0; i < B; i++) memcpy(x + (size_t)i * nl * df, lat, (size_t)nl * df * sizeof(float));
-    norm_forward(f, &w->perc.norm1, h, x, B * nl, df, t->eps);
-    sail_linear wq = linear_rows(&w->perc.qkv, 0), wkv = linear_rows(&w->perc.qkv, df);
-    linear_forward(f, &wq, h, B * nl, df, df, q, 0);
-    norm_forward(f, &w->perc_norm_kv, kvn, v, B * Tv, df, t->eps);
-    linear_forward(f, &wkv, kvn, B * Tv, df, 2 * df, kv, 0);
-    attention_forward(f, t, q, df, kv, kv + df, 2 * df, att, B, nl, Tv, NULL, 0);
-    linear_forward(f, &w->perc.out, att, B * nl, df, df, x, 1);
-    sail_arena_release(f->a, mark);
+    norm_forward(f, &w->perc.norm1, p->h1, x, (int)rq, df, t->eps);
+    sail_linear wq = linear_rows(&w->perc.qkv, 0, df), wkv = linear_rows(&w->perc.qkv, df, df);
+    linear_forward(f, &wq, p->h1, (int)rq, df, df, p->qkv, 0);
+    norm_forward(f, &w->perc_norm_kv, p->kvn, v, (int)rk, df, t->eps);
+    linear_forward(f, &wkv, p->kvn, (int)rk, df, 2 * df, p->kv, 0);
+    fwd_attn a = {B, nl, Tv, t->heads, df / t->heads, df, p->qkv, df, p->kv, p->kv + df, 2 * df, NULL, 0};
+    attention_forward(f, &a, p->p, p->att);
+    if (p->r1 != x) memcpy(p->r1, x, rq * df * sizeof(float));
+    linear_forward(f, &w->perc.out, p->att, (int)rq, df, df, p->r1, 1);
+    if (!keep) fwd_release(f, mark);
     sail_tower pre = *t;
     pre.prenorm = 1;
-    ffn_forward(f, &pre, &w->perc, x, B * nl);
-    trace(f, "fuse.perceiver", x, B * nl, df);
-    return x;
+    ffn_forward(f, &pre, &w->perc, p, (int)rq);
+    trace(f, "fuse.perceiver", p->out, (int)rq, df);
+    return p->out;
 }
 
 /* Copy rows (n_i, df) of each item into the joint sequence at offset off and
@@ -180,27 +221,155 @@ static void place(float *seq, int S, int off, const float *src, int rows, int B,
         }
 }
 
-static void pool_rows(fwd *f, float *pooled, float *x, const uint8_t *mask, int B, int S, int df) {
-    sail_pooling how = f->m->cfg.pooling;
-    if (how == SAIL_POOL_MEAN_TANH) f->k->tanh(x, (size_t)B * S * df);
+/* L2-normalise e into out (n, dim), in place when they are one buffer. */
+static void l2_rows(fwd *f, fwd_acts *s, int n) {
+    int dim = f->c->dim;
+    if (s->out != s->e) memcpy(s->out, s->e, (size_t)n * dim * sizeof(float));
+    for (int i = 0; i < n; i++) sail_l2_normalize(s->out + (size_t)i * dim, dim);
+    trace(f, "embedding", s->out, n, dim);
+}
+
+/* A sail model: the modalities present, fused over [vision; text] tokens. */
+static void forward_fused(fwd *f, const sail_batch *b, fwd_acts *s) {
+    const sail_config *c = f->c;
+    const sail_weights *w = f->w;
+    int B = b->n, df = c->fusion.width, keep = f->keep;
+    if (b->ids) text_encode(f, b, s);
+    if (b->pixels && !f->oom) vision_encode(f, b, s);
+    if (f->oom) return;
+    int T = s->T, Tv = s->Tv;
+    s->Sv = Tv ? (c->perceiver_latents ? c->perceiver_latents : Tv) : 0;
+    s->S = s->Sv + T;
+    int S = s->S, Sv = s->Sv;
+    s->seq = fwd_alloc(f, (size_t)B * S * df);
+    s->mask = fwd_alloc_bytes(f, (size_t)B * S);
+    if (f->oom) return;
+    for (int i = 0; i < B; i++)
+        for (int t = 0; t < S; t++) s->mask[i * S + t] = t < Sv || s->tmask[i * T + (t - Sv)];
+    fwd_mark mark = fwd_mark_get(f);
+    const float *modality = tab_rows(f, &w->tab.modality, 2, df); /* row 0 image, 1 text */
+    if (Tv) {
+        s->vproj = fwd_alloc(f, (size_t)B * Tv * df);
+        linear_forward(f, &w->vis_proj, s->hv, B * Tv, c->vision.width, df, s->vproj, 0);
+        const float *v = s->vproj;
+        if (c->perceiver_latents && !f->oom) v = perceiver(f, s, v, B, Tv);
+        if (!f->oom) place(s->seq, S, 0, v, Sv, B, df, modality);
+    }
+    if (T) {
+        s->tproj = fwd_alloc(f, (size_t)B * T * df);
+        linear_forward(f, &w->text_proj, s->ht, B * T, c->text.width, df, s->tproj, 0);
+        if (!f->oom) place(s->seq, S, Sv, s->tproj, T, B, df, modality + df);
+    }
+    if (!keep) fwd_release(f, mark);
+    if (f->oom) return;
+    trace(f, "fuse.in", s->seq, B * S, df);
+    float *x = tower_forward(f, &c->fusion, w->fusion, &s->fuse, s->seq, B, S, s->mask, 0, "fuse");
+    size_t rows = (size_t)B * S;
+    s->y = keep ? fwd_alloc(f, rows * df) : x;
+    s->z = c->pooling != SAIL_POOL_MEAN_TANH ? NULL : keep ? fwd_alloc(f, rows * df) : s->y;
+    s->pool_d = df;
+    s->pooled = fwd_alloc(f, (size_t)B * df);
+    if (f->oom) return;
+    norm_forward(f, &w->fuse_norm, s->y, x, (int)rows, df, c->fusion.eps);
+    trace(f, "fuse.out", s->y, (int)rows, df);
+    const float *h = s->y;
+    if (s->z) {
+        if (s->z != s->y) memcpy(s->z, s->y, rows * df * sizeof(float));
+        f->k->tanh(s->z, rows * df);
+        h = s->z;
+    }
     for (int i = 0; i < B; i++) {
-        const float *xi = x + (size_t)i * S * df;
-        if (how == SAIL_POOL_CLS) memcpy(pooled + (size_t)i * df, xi, (size_t)df * sizeof(float));
-        else sail_mean_pool(pooled + (size_t)i * df, xi, mask + (size_t)i * S, S, df);
+        const float *hi = h + (size_t)i * S * df;
+        if (c->pooling == SAIL_POOL_CLS) memcpy(s->pooled + (size_t)i * df, hi, (size_t)df * sizeof(float));
+        else sail_mean_pool(s->pooled + (size_t)i * df, hi, s->mask + (size_t)i * S, S, df);
+    }
+    trace(f, "pooled", s->pooled, B, df);
+    linear_forward(f, &w->head, s->pooled, B, df, c->dim, s->e, 0);
+    if (!f->oom) l2_rows(f, s, B);
+}
+
+/* Row of item i that the text tower pools (CLS: 0; EOS: the first end
+ * token, or the first largest id when pool_token is -1, as CLIP's argmax). */
+static int eos_row(const sail_config *c, const int32_t *ids, int len) {
+    int tok = c->towers.text_pool_token, best = 0;
+    for (int t = 0; t < len; t++) {
+        if (tok >= 0 && ids[t] == tok) return t;
+        if (tok < 0 && ids[t] > ids[best]) best = t;
+    }
+    return tok >= 0 ? len - 1 : best;
+}
+
+/* pooled (B, d) -> e (B, dim): optional tanh pooler, optional bias-free
+ * projection. */
+static void towers_head(fwd *f, fwd_acts *s, const sail_linear *pooler, const sail_linear *proj,
+                        int B, int d) {
+    const float *h = s->pooled;
+    if (pooler) {
+        s->pooler = fwd_alloc(f, (size_t)B * d);
+        linear_forward(f, pooler, s->pooled, B, d, d, s->pooler, 0);
+        if (f->oom) return;
+        f->k->tanh(s->pooler, (size_t)B * d);
+        h = s->pooler;
+    }
+    if (proj) linear_forward(f, proj, h, B, d, f->c->dim, s->e, 0);
+    else if (!f->oom) memcpy(s->e, h, (size_t)B * d * sizeof(float));
+    if (!f->oom) l2_rows(f, s, B);
+}
+
+/* An imported model: the modality present is encoded, pooled and projected
+ * on its own, as the original model computes it. */
+static void forward_towers(fwd *f, const sail_batch *b, fwd_acts *s) {
+    const sail_config *c = f->c;
+    const sail_towers *tw = &c->towers;
+    const sail_weights *w = f->w;
+    int B = b->n;
+    if (b->ids) {
+        text_encode(f, b, s);
+        int T = s->T, dt = c->text.width;
+        s->pool_d = dt;
+        s->pooled = fwd_alloc(f, (size_t)B * dt);
+        s->pool_row = fwd_alloc_bytes(f, (size_t)B * sizeof(int32_t));
+        if (f->oom) return;
+        const int32_t *ids = b->ids;
+        for (int i = 0; i < B; i++) {
+            const float *xi = s->ht + (size_t)i * T * dt;
+            s->pool_row[i] = tw->text_pool == SAIL_TPOOL_EOS ? eos_row(c, ids, b->lens[i]) : 0;
+            if (tw->text_pool == SAIL_TPOOL_MEAN)
+                sail_mean_pool(s->pooled + (size_t)i * dt, xi, s->tmask + (size_t)i * T, T, dt);
+            else
+                memcpy(s->pooled + (size_t)i * dt, xi + (size_t)s->pool_row[i] * dt, (size_t)dt * sizeof(float));
+            ids += b->lens[i];
+        }
+        trace(f, "pooled", s->pooled, B, dt);
+        towers_head(f, s, tw->text_pool == SAIL_TPOOL_POOLER ? &w->text_pooler : NULL,
+                    tw->text_proj ? &w->text_out : NULL, B, dt);
+    } else {
+        vision_encode(f, b, s);
+        int Tv = s->Tv, dv = c->vision.width;
+        s->pool_d = dv;
+        s->pooled = fwd_alloc(f, (size_t)B * dv);
+        if (f->oom) return;
+        for (int i = 0; i < B; i++)
+            memcpy(s->pooled + (size_t)i * dv, s->hv + (size_t)i * Tv * dv, (size_t)dv * sizeof(float));
+        trace(f, "pooled", s->pooled, B, dv);
+        towers_head(f, s, tw->vision_pooler ? &w->vis_pooler : NULL,
+                    tw->vision_proj ? &w->vis_out : NULL, B, dv);
     }
 }
 
-static int max_len(const sail_batch *b) {
-    int T = 0;
-    for (int i = 0; i < b->n; i++) T = SAIL_MAX(T, b->lens[i]);
-    return T;
-}
-
-static sail_status check_batch(const sail_model *m, const sail_batch *b, sail_error *err) {
-    const sail_config *c = &m->cfg;
-    if (b->n < 1 || (!b->ids && !b->pixels))
+sail_status fwd_check(const sail_config *c, const sail_batch *b, sail_error *err) {
+    if (!b || b->n < 1 || (!b->ids && !b->pixels))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "empty batch");
+    const sail_towers *tw = &c->towers;
+    if (tw->on && b->ids && b->pixels)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "this imported model has no fusion layers; embed texts and images separately");
+    if (tw->on && b->ids && !tw->has_text)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no text encoder (it embeds images only)");
+    if (tw->on && b->pixels && !tw->has_vision)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no vision encoder (it embeds texts only)");
     if (b->ids) {
+        if (!b->lens) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "token lengths are NULL");
         const int32_t *ids = b->ids;
         for (int i = 0; i < b->n; i++) {
             if (b->lens[i] < 1 || b->lens[i] > c->max_positions)
@@ -225,143 +394,24 @@ static sail_status check_batch(const sail_model *m, const sail_batch *b, sail_er
     return SAIL_OK;
 }
 
-/* ------------------------------------------------- imported models -- */
-
-/* Row of item i that the text tower pools (CLS: 0; EOS: the first end
- * token, or the first largest id when pool_token is -1, as CLIP's argmax). */
-static int eos_row(const sail_config *c, const int32_t *ids, int len) {
-    int tok = c->towers.text_pool_token, best = 0;
-    for (int t = 0; t < len; t++) {
-        if (tok >= 0 && ids[t] == tok) return t;
-        if (tok < 0 && ids[t] > ids[best]) best = t;
-    }
-    return tok >= 0 ? len - 1 : best;
-}
-
-/* pooled (B, d) -> out (B, dim): optional tanh pooler, optional bias-free
- * projection, L2. */
-static void towers_out(fwd *f, float *pooled, const sail_linear *pooler,
-                       const sail_linear *proj, int B, int d, float *out) {
-    const sail_config *c = &f->m->cfg;
-    if (pooler) {
-        float *h = fwd_alloc(f, (size_t)B * d);
-        linear_forward(f, pooler, pooled, B, d, d, h, 0);
-        if (f->oom) return;
-        f->k->tanh(h, (size_t)B * d);
-        pooled = h;
-    }
-    if (proj) linear_forward(f, proj, pooled, B, d, c->dim, out, 0);
-    else if (!f->oom) memcpy(out, pooled, (size_t)B * d * sizeof(float));
-    if (f->oom) return;
-    for (int i = 0; i < B; i++) sail_l2_normalize(out + (size_t)i * c->dim, c->dim);
-    trace(f, "embedding", out, B, c->dim);
-}
-
-/* An imported model: no fusion; the modality present is encoded, pooled and
- * projected on its own, as the original model computes it. */
-static sail_status forward_towers(fwd *f, const sail_batch *b, float *out, sail_error *err) {
-    const sail_config *c = &f->m->cfg;
-    const sail_towers *tw = &c->towers;
-    const sail_weights *w = &f->m->w;
-    int B = b->n;
-    if (b->ids && b->pixels)
-        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
-                              "this imported model has no fusion layers; embed texts and images separately");
-    if (b->ids && !tw->has_text)
-        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no text encoder (it embeds images only)");
-    if (b->pixels && !tw->has_vision)
-        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no vision encoder (it embeds texts only)");
-    sail_status s = check_batch(f->m, b, err);
-    if (s) return s;
-    if (sail_arena_reset(f->a)) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations");
-    if (b->ids) {
-        int T = max_len(b), dt = c->text.width;
-        uint8_t *mask = fwd_alloc_mask(f, (size_t)B * T);
-        float *x = f->oom ? NULL : text_encode(f, b, T, mask);
-        float *pooled = fwd_alloc(f, (size_t)B * dt);
-        if (f->oom) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations");
-        const int32_t *ids = b->ids;
-        for (int i = 0; i < B; i++) {
-            const float *xi = x + (size_t)i * T * dt;
-            if (tw->text_pool == SAIL_TPOOL_MEAN)
-                sail_mean_pool(pooled + (size_t)i * dt, xi, mask + (size_t)i * T, T, dt);
-            else {
-                int r = tw->text_pool == SAIL_TPOOL_EOS ? eos_row(c, ids, b->lens[i]) : 0;
-                memcpy(pooled + (size_t)i * dt, xi + (size_t)r * dt, (size_t)dt * sizeof(float));
-            }
-            ids += b->lens[i];
-        }
-        trace(f, "pooled", pooled, B, dt);
-        towers_out(f, pooled, tw->text_pool == SAIL_TPOOL_POOLER ? &w->text_pooler : NULL,
-                   tw->text_proj ? &w->text_out : NULL, B, dt, out);
-    } else {
-        int Tv = 0, dv = c->vision.width;
-        float *x = vision_encode(f, b, &Tv);
-        float *pooled = fwd_alloc(f, (size_t)B * dv);
-        if (f->oom) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations");
-        for (int i = 0; i < B; i++)
-            memcpy(pooled + (size_t)i * dv, x + (size_t)i * Tv * dv, (size_t)dv * sizeof(float));
-        trace(f, "pooled", pooled, B, dv);
-        towers_out(f, pooled, tw->vision_pooler ? &w->vis_pooler : NULL,
-                   tw->vision_proj ? &w->vis_out : NULL, B, dv, out);
-    }
-    return f->oom ? sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations") : SAIL_OK;
+sail_status fwd_model(fwd *f, const sail_batch *b, fwd_acts *s, float *out, sail_error *err) {
+    memset(s, 0, sizeof *s);
+    s->n = b->n;
+    s->e = fwd_alloc(f, (size_t)b->n * f->c->dim);
+    s->out = out ? out : f->keep ? fwd_alloc(f, (size_t)b->n * f->c->dim) : s->e;
+    if (f->oom) return OOM(err);
+    if (f->c->towers.on) forward_towers(f, b, s);
+    else forward_fused(f, b, s);
+    return f->oom ? OOM(err) : SAIL_OK;
 }
 
 sail_status sail_forward(sail_model *m, const sail_batch *b, float *out, sail_error *err) {
-    if (m->cfg.towers.on) {
-        fwd f = {m, &m->arena, m->pool, sail_kernels(), 0};
-        return forward_towers(&f, b, out, err);
-    }
-    sail_status s = check_batch(m, b, err);
+    sail_status s = fwd_check(&m->cfg, b, err);
     if (s) return s;
-    const sail_config *c = &m->cfg;
-    const sail_weights *w = &m->w;
-    int B = b->n, df = c->fusion.width;
-    fwd f = {m, &m->arena, m->pool, sail_kernels(), 0};
-    if (sail_arena_reset(&m->arena)) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations");
-
-    int T = b->ids ? max_len(b) : 0, Tv = 0;
-    uint8_t *tmask = fwd_alloc_mask(&f, (size_t)B * T);
-    float *ht = (b->ids && !f.oom) ? text_encode(&f, b, T, tmask) : NULL;
-    float *hv = (b->pixels && !f.oom) ? vision_encode(&f, b, &Tv) : NULL;
-    int Sv = hv ? (c->perceiver_latents ? c->perceiver_latents : Tv) : 0;
-    int S = Sv + T;
-    float *seq = fwd_alloc(&f, (size_t)B * S * df);
-    uint8_t *mask = fwd_alloc_mask(&f, (size_t)B * S);
-    if (f.oom) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations");
-    for (int i = 0; i < B; i++)
-        for (int t = 0; t < S; t++) mask[i * S + t] = t < Sv || tmask[i * T + (t - Sv)];
-
-    size_t mark = sail_arena_mark(&m->arena);
-    const float *modality = tab_rows(&f, &w->tab.modality, 2, df); /* row 0 image, 1 text */
-    if (hv) {
-        float *v = fwd_alloc(&f, (size_t)B * Tv * df);
-        linear_forward(&f, &w->vis_proj, hv, B * Tv, c->vision.width, df, v, 0);
-        if (c->perceiver_latents && !f.oom) v = perceiver(&f, v, B, Tv);
-        if (!f.oom) place(seq, S, 0, v, Sv, B, df, modality);
-    }
-    if (ht) {
-        float *u = fwd_alloc(&f, (size_t)B * T * df);
-        linear_forward(&f, &w->text_proj, ht, B * T, c->text.width, df, u, 0);
-        if (!f.oom) place(seq, S, Sv, u, T, B, df, modality + df);
-    }
-    sail_arena_release(&m->arena, mark);
-    trace(&f, "fuse.in", seq, B * S, df);
-    char name[32];
-    for (int l = 0; l < c->fusion.layers && !f.oom; l++) {
-        block_forward(&f, &c->fusion, &w->fusion[l], seq, B, S, mask, 0);
-        snprintf(name, sizeof name, "fuse.blk.%d", l);
-        trace(&f, name, seq, B * S, df);
-    }
-    norm_forward(&f, &w->fuse_norm, seq, seq, B * S, df, c->fusion.eps);
-    trace(&f, "fuse.out", seq, B * S, df);
-    float *pooled = fwd_alloc(&f, (size_t)B * df);
-    if (f.oom) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations");
-    pool_rows(&f, pooled, seq, mask, B, S, df);
-    trace(&f, "pooled", pooled, B, df);
-    linear_forward(&f, &w->head, pooled, B, df, c->dim, out, 0);
-    for (int i = 0; i < B; i++) sail_l2_normalize(out + (size_t)i * c->dim, c->dim);
-    trace(&f, "embedding", out, B, c->dim);
-    return f.oom ? sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations") : SAIL_OK;
+    fwd f = {.c = &m->cfg, .w = &m->w, .m = m};
+    if (fwd_start(&f, &m->arena, m->pool)) return OOM(err);
+    fwd_acts acts;
+    s = fwd_model(&f, b, &acts, out, err);
+    fwd_finish(&f);
+    return s;
 }

@@ -1,41 +1,71 @@
-/* layers.c: transformer building blocks on top of the kernels. */
+/* layers.c: transformer building blocks on top of the kernels, for
+ * inference and (keeping activations) training alike. */
 #include "layers.h"
 #include "format/quant.h"
 
 #include <math.h>
 #include <string.h>
 
+/* ----------------------------------------------------------- memory -- */
+
+int fwd_start(fwd *f, sail_arena *a, sail_pool *pool) {
+    f->a = a;
+    f->pool = pool;
+    f->k = sail_kernels();
+    f->oom = 0;
+    f->live = f->peak = 0;
+    return sail_arena_reset(a);
+}
+
+void fwd_finish(fwd *f) {
+    if (f->a->spilled && !f->oom) f->a->high = f->peak;
+}
+
 float *fwd_alloc(fwd *f, size_t n) {
-    float *p = sail_arena_floats(f->a, n);
+    n = n ? n : 1; /* a zero-size take from an empty arena would read as OOM */
+    float *p = f->oom ? NULL : sail_arena_floats(f->a, n);
     if (!p) f->oom = 1;
+    f->live += (n * sizeof(float) + 63) & ~(size_t)63;
+    f->peak = SAIL_MAX(f->peak, f->live);
     return p;
 }
 
-uint8_t *fwd_alloc_mask(fwd *f, size_t n) {
-    /* Never 0 floats: an empty text mask (image-only batch) is still a valid
-     * pointer, and a zero-size take from an empty arena would read as OOM. */
-    return (uint8_t *)fwd_alloc(f, n / sizeof(float) + 1);
+void *fwd_alloc_bytes(fwd *f, size_t n) { return fwd_alloc(f, n / sizeof(float) + 1); }
+
+fwd_mark fwd_mark_get(const fwd *f) {
+    fwd_mark m = {sail_arena_mark(f->a), f->live};
+    return m;
+}
+
+void fwd_release(fwd *f, fwd_mark m) {
+    sail_arena_release(f->a, m.used);
+    f->live = m.live;
 }
 
 void trace(fwd *f, const char *name, const float *x, int rows, int cols) {
-    if (f->m->trace && !f->oom) f->m->trace(f->m->trace_ud, name, x, rows, cols);
+    if (f->m && f->m->trace && !f->oom) f->m->trace(f->m->trace_ud, name, x, rows, cols);
 }
+
+/* ----------------------------------------------------------- linear -- */
 
 void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
                     int out, float *y, float beta) {
     if (f->oom) return;
-    size_t mark = sail_arena_mark(f->a), need = sail_gemm_w_scratch(&l->wm, n, in);
+    sail_wmat wm = l->wm;
+    if (l->w) wm = (sail_wmat){l->w, (size_t)in * sizeof(float), SAIL_WT_F32};
+    fwd_mark mark = fwd_mark_get(f);
+    size_t need = sail_gemm_w_scratch(&wm, n, in);
     void *scratch = need ? fwd_alloc(f, (need + sizeof(float) - 1) / sizeof(float)) : NULL;
     if (f->oom) return;
-    sail_gemm_w(f->pool, n, out, in, x, in, &l->wm, l->b, beta, y, out, scratch);
-    sail_arena_release(f->a, mark);
+    sail_gemm_w(f->pool, n, out, in, x, in, &wm, l->b, beta, y, out, scratch);
+    fwd_release(f, mark);
 }
 
-sail_linear linear_rows(const sail_linear *l, int r0) {
+sail_linear linear_rows(const sail_linear *l, int r0, int in) {
     sail_linear v = *l;
-    v.w = NULL; /* inference reads wm */
+    v.w = l->w ? l->w + (size_t)r0 * in : NULL;
     v.b = l->b ? l->b + r0 : NULL;
-    v.wm.data = (const char *)l->wm.data + (size_t)r0 * l->wm.stride;
+    if (l->wm.data) v.wm.data = (const char *)l->wm.data + (size_t)r0 * l->wm.stride;
     return v;
 }
 
@@ -54,27 +84,32 @@ const float *tab_rows(fwd *f, const sail_wmat *t, int rows, int n) {
     return buf;
 }
 
+/* ---------------------------------------------- element- and row-wise -- */
+
 /* Element-wise and row-wise work is split over the pool too: on 2 cores a
- * single-threaded GELU or LayerNorm would be a visible share of a layer. */
+ * single-threaded GELU or LayerNorm would be a visible share of a layer.
+ * The chunks do not depend on the pool size, so results never do. */
 enum { CHUNK = 16384 };
 
 typedef struct act_job {
     const sail_kernel_table *k;
     sail_act act;
-    float *x;
+    float *y;
+    const float *x;
     size_t n;
 } act_job;
 
 static void act_task(void *ctx, int task, int thread) {
     const act_job *j = ctx;
     size_t lo = (size_t)task * CHUNK, len = SAIL_MIN((size_t)CHUNK, j->n - lo);
-    if (j->act == SAIL_ACT_QUICK_GELU) j->k->quick_gelu(j->x + lo, len);
-    else j->k->gelu(j->x + lo, len);
+    if (j->y != j->x) memcpy(j->y + lo, j->x + lo, len * sizeof(float));
+    if (j->act == SAIL_ACT_QUICK_GELU) j->k->quick_gelu(j->y + lo, len);
+    else j->k->gelu(j->y + lo, len);
 }
 
-void act_forward(fwd *f, sail_act act, float *x, size_t n) {
+void act_forward(fwd *f, sail_act act, float *y, const float *x, size_t n) {
     if (f->oom) return;
-    act_job j = {f->k, act, x, n};
+    act_job j = {f->k, act, y, x, n};
     sail_pool_run(f->pool, act_task, &j, (int)((n + CHUNK - 1) / CHUNK));
 }
 
@@ -101,50 +136,99 @@ void norm_forward(fwd *f, const sail_norm *nm, float *y, const float *x, int row
     sail_pool_run(f->pool, norm_task, &j, (rows + j.per_task - 1) / j.per_task);
 }
 
-void attention_forward(fwd *f, const sail_tower *t, const float *q, int qs,
-                       const float *k, const float *v, int kvs, float *out,
-                       int B, int Tq, int Tk, const uint8_t *mask, int causal) {
-    size_t mark = sail_arena_mark(f->a);
-    float *scratch = fwd_alloc(f, sail_attention_scratch(sail_pool_size(f->pool), Tk));
+/* -------------------------------------------------------- attention -- */
+
+typedef struct attn_job {
+    const sail_kernel_table *k;
+    const fwd_attn *a;
+    float *p, *out;
+} attn_job;
+
+/* One (batch, head): S = scale Q K^T, masked softmax into P, O = P V. */
+static void attn_store_task(void *ctx, int task, int thread) {
+    const attn_job *j = ctx;
+    const fwd_attn *a = j->a;
+    int b = task / a->H, h = task % a->H, Tq = a->Tq, Tk = a->Tk;
+    float scale = 1.0f / sqrtf((float)a->hd);
+    const float *q = a->q + (size_t)b * Tq * a->qs + (size_t)h * a->hd;  // (Tq, hd)
+    const float *k = a->k + (size_t)b * Tk * a->kvs + (size_t)h * a->hd; // (Tk, hd)
+    const float *v = a->v + (size_t)b * Tk * a->kvs + (size_t)h * a->hd; // (Tk, hd)
+    const uint8_t *mask = a->mask ? a->mask + (size_t)b * Tk : NULL;     // (Tk)
+    float *p = j->p + (size_t)task * Tq * Tk;                            // (Tq, Tk)
+    j->k->gemm(Tq, Tk, a->hd, q, a->qs, k, a->kvs, 1, NULL, 0.0f, p, Tk);
+    for (int t = 0; t < Tq; t++) {
+        float *s = p + (size_t)t * Tk;
+        for (int i = 0; i < Tk; i++)
+            s[i] = (mask && !mask[i]) || (a->causal && i > t) ? -INFINITY : s[i] * scale;
+    }
+    j->k->softmax(p, Tq, Tk);
+    j->k->gemm(Tq, a->hd, Tk, p, Tk, v, a->kvs, 0, NULL, 0.0f,
+               j->out + (size_t)b * Tq * a->d + (size_t)h * a->hd, a->d);
+}
+
+void attention_forward(fwd *f, const fwd_attn *a, float *p, float *out) {
     if (f->oom) return;
-    int hd = t->width / t->heads;
-    sail_attn_args a = {
-        .B = B, .Tq = Tq, .Tk = Tk, .H = t->heads, .hd = hd,
-        .q = q, .q_stride = qs, .k = k, .k_stride = kvs, .v = v, .v_stride = kvs,
-        .out = out, .out_stride = t->width, .key_mask = mask, .causal = causal,
-        .scale = 1.0f / sqrtf((float)hd),
+    if (p) {
+        attn_job j = {f->k, a, p, out};
+        sail_pool_run(f->pool, attn_store_task, &j, a->B * a->H);
+        return;
+    }
+    fwd_mark mark = fwd_mark_get(f);
+    float *scratch = fwd_alloc(f, sail_attention_scratch(sail_pool_size(f->pool), a->Tk));
+    if (f->oom) return;
+    sail_attn_args args = {
+        .B = a->B, .Tq = a->Tq, .Tk = a->Tk, .H = a->H, .hd = a->hd,
+        .q = a->q, .q_stride = a->qs, .k = a->k, .k_stride = a->kvs, .v = a->v, .v_stride = a->kvs,
+        .out = out, .out_stride = a->d, .key_mask = a->mask, .causal = a->causal,
+        .scale = 1.0f / sqrtf((float)a->hd),
     };
-    sail_attention(f->pool, &a, scratch);
-    sail_arena_release(f->a, mark);
+    sail_attention(f->pool, &args, scratch);
+    fwd_release(f, mark);
 }
 
-void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, float *x, int n) {
-    size_t mark = sail_arena_mark(f->a);
-    int d = t->width;
-    float *h = t->prenorm ? fwd_alloc(f, (size_t)n * d) : x;
-    float *u = fwd_alloc(f, (size_t)n * t->ffn);
+/* ----------------------------------------------------------- blocks -- */
+
+void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s, int n) {
+    fwd_mark mark = fwd_mark_get(f);
+    size_t nd = (size_t)n * t->width, nf = (size_t)n * t->ffn;
+    int keep = f->keep, d = t->width;
+    /* inference: LN1 of a post-norm block runs in place, the activation too */
+    s->h2 = keep || t->prenorm ? fwd_alloc(f, nd) : s->r1;
+    s->u = fwd_alloc(f, nf);
+    s->a = keep ? fwd_alloc(f, nf) : s->u;
+    s->r2 = t->prenorm ? NULL : keep ? fwd_alloc(f, nd) : s->out;
     if (f->oom) return;
-    if (t->prenorm) norm_forward(f, &w->norm2, h, x, n, d, t->eps);
-    linear_forward(f, &w->up, h, n, d, t->ffn, u, 0);
-    act_forward(f, t->act, u, (size_t)n * t->ffn);
-    linear_forward(f, &w->down, u, n, t->ffn, d, x, 1);
-    if (!t->prenorm) norm_forward(f, &w->norm2, x, x, n, d, t->eps);
-    sail_arena_release(f->a, mark);
+    norm_forward(f, t->prenorm ? &w->norm2 : &w->norm1, s->h2, s->r1, n, d, t->eps);
+    linear_forward(f, &w->up, s->h2, n, d, t->ffn, s->u, 0);
+    act_forward(f, t->act, s->a, s->u, nf);
+    float *res = t->prenorm ? s->out : s->r2;
+    const float *src = t->prenorm ? s->r1 : s->h2;
+    if (res != src) memcpy(res, src, nd * sizeof(float));
+    linear_forward(f, &w->down, s->a, n, t->ffn, d, res, 1);
+    if (!t->prenorm) norm_forward(f, &w->norm2, s->out, s->r2, n, d, t->eps);
+    if (!keep) fwd_release(f, mark);
 }
 
-void block_forward(fwd *f, const sail_tower *t, const sail_block *w, float *x,
-                   int B, int T, const uint8_t *mask, int causal) {
-    size_t mark = sail_arena_mark(f->a);
-    int d = t->width, n = B * T;
-    float *h = t->prenorm ? fwd_alloc(f, (size_t)n * d) : x;
-    float *qkv = fwd_alloc(f, (size_t)n * 3 * d);
-    float *att = fwd_alloc(f, (size_t)n * d);
+void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s,
+                   const float *x, float *out, int B, int T, const uint8_t *mask, int causal) {
     if (f->oom) return;
-    if (t->prenorm) norm_forward(f, &w->norm1, h, x, n, d, t->eps);
-    linear_forward(f, &w->qkv, h, n, d, 3 * d, qkv, 0);
-    attention_forward(f, t, qkv, 3 * d, qkv + d, qkv + 2 * d, 3 * d, att, B, T, T, mask, causal);
-    linear_forward(f, &w->out, att, n, d, d, x, 1);
-    if (!t->prenorm) norm_forward(f, &w->norm1, x, x, n, d, t->eps);
-    sail_arena_release(f->a, mark);
-    ffn_forward(f, t, w, x, n);
+    fwd_mark mark = fwd_mark_get(f);
+    int d = t->width, n = B * T, keep = f->keep;
+    size_t nd = (size_t)n * d;
+    *s = (fwd_block){.B = B, .T = T, .Tk = T, .causal = causal, .mask = mask, .x = x, .out = out};
+    s->h1 = t->prenorm ? fwd_alloc(f, nd) : (float *)x;
+    s->qkv = fwd_alloc(f, 3 * nd);
+    s->att = fwd_alloc(f, nd);
+    s->p = keep ? fwd_alloc(f, (size_t)B * t->heads * T * T) : NULL;
+    s->r1 = keep ? fwd_alloc(f, nd) : out;
+    if (f->oom) return;
+    if (t->prenorm) norm_forward(f, &w->norm1, s->h1, x, n, d, t->eps);
+    linear_forward(f, &w->qkv, s->h1, n, d, 3 * d, s->qkv, 0);
+    fwd_attn a = {B, T, T, t->heads, d / t->heads, d, s->qkv, 3 * d, s->qkv + d, s->qkv + 2 * d,
+                  3 * d, mask, causal};
+    attention_forward(f, &a, s->p, s->att);
+    if (s->r1 != x) memcpy(s->r1, x, nd * sizeof(float));
+    linear_forward(f, &w->out, s->att, n, d, d, s->r1, 1);
+    if (!keep) fwd_release(f, mark);
+    ffn_forward(f, t, w, s, n);
 }

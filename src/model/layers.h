@@ -1,32 +1,56 @@
-/* layers.h: the building blocks of the forward pass (linear, activation,
- * transformer block, attention), shared by the text, vision and fusion
- * stacks. Internal to src/model. */
+/* layers.h: the building blocks of the forward pass (linear, norm,
+ * activation, attention, transformer block), shared by the text, vision and
+ * fusion stacks, by inference and by training. Internal to src/model and
+ * src/train.
+ *
+ * One forward, two modes. Inference (keep = 0) reuses buffers in place and
+ * gives scratch back to the arena as soon as a layer is done. Training
+ * (keep = 1) gives every intermediate its own buffer and keeps it, recorded
+ * in a fwd_block, because src/train's backward reads them. The arithmetic is
+ * the same in both; only attention differs in how (not what) it computes:
+ * inference streams (sail_attention), training stores the probabilities. */
 #ifndef SAIL_LAYERS_H
 #define SAIL_LAYERS_H
 
 #include "model.h"
 
 typedef struct fwd {
-    sail_model *m;
+    const sail_config *c;
+    const sail_weights *w;
+    sail_model *m;              /* inference: position cache and trace; NULL in training */
     sail_arena *a;
     sail_pool *pool;
     const sail_kernel_table *k;
     int oom;                    /* set when the arena could not grow */
+    int keep;                   /* training: keep every activation the backward reads */
+    size_t live, peak;          /* bytes taken and not released; its maximum */
 } fwd;
+
+/* Start a pass on arena a (0, or -1 when the arena cannot grow). */
+int fwd_start(fwd *f, sail_arena *a, sail_pool *pool);
+/* Size the arena for the next pass of the same shape to this pass's true
+ * peak (the first pass of a shape spills into chunks, whose released
+ * scratch the arena alone cannot count). */
+void fwd_finish(fwd *f);
 
 /* n floats from the arena; on failure sets f->oom and returns NULL. Every
  * layer function is a no-op once f->oom is set, so callers check it once. */
 float *fwd_alloc(fwd *f, size_t n);
+/* n bytes for a token mask or ids, from the arena (never NULL unless oom). */
+void *fwd_alloc_bytes(fwd *f, size_t n);
 
-/* n bytes for a token mask (1 = real token), from the arena. */
-uint8_t *fwd_alloc_mask(fwd *f, size_t n);
+/* Scoped scratch: everything taken after a mark is given back by release. */
+typedef struct fwd_mark { size_t used, live; } fwd_mark;
+fwd_mark fwd_mark_get(const fwd *f);
+void fwd_release(fwd *f, fwd_mark m);
 
-/* y(n, out) = x(n, in) W^T + b (+ y when beta = 1), W in its stored type. */
+/* y(n, out) = x(n, in) W^T + b (+ y when beta = 1): the f32 weight when
+ * there is one (training, f32 files), else W in its stored type. */
 void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
                     int out, float *y, float beta);
 
 /* Rows [r0, ...) of a Linear layer (weight and bias) as a layer of its own. */
-sail_linear linear_rows(const sail_linear *l, int r0);
+sail_linear linear_rows(const sail_linear *l, int r0, int in);
 
 /* Row r of a stored table (n values) as f32: a pointer into the file when
  * it is F32, else decoded into buf (n floats). */
@@ -35,23 +59,55 @@ const float *tab_row(const sail_wmat *t, int r, float *buf, int n);
 /* The first rows (n values each) of a stored table as f32: in place when
  * F32, else decoded into arena memory (NULL and f->oom on failure). */
 const float *tab_rows(fwd *f, const sail_wmat *t, int rows, int n);
-void act_forward(fwd *f, sail_act act, float *x, size_t n);
+
+/* y = act(x) over n values; y may be x. */
+void act_forward(fwd *f, sail_act act, float *y, const float *x, size_t n);
 void norm_forward(fwd *f, const sail_norm *nm, float *y, const float *x, int rows,
                   int d, float eps);
 
-/* Self-attention transformer block over x (B*T, d), in place. mask (B, T)
- * marks real tokens (NULL = all). */
-void block_forward(fwd *f, const sail_tower *t, const sail_block *w, float *x,
-                   int B, int T, const uint8_t *mask, int causal);
+/* Multi-head attention of q (B*Tq rows, stride qs) over k, v (B*Tk rows,
+ * stride kvs); out (B*Tq, d = H * hd). */
+typedef struct fwd_attn {
+    int B, Tq, Tk, H, hd, d;
+    const float *q; int qs;
+    const float *k, *v; int kvs;
+    const uint8_t *mask;        /* (B, Tk) real keys, or NULL */
+    int causal;
+} fwd_attn;
 
-/* Attention of q (B*Tq rows, stride qs) over k/v (B*Tk rows); out (B*Tq, d). */
-void attention_forward(fwd *f, const sail_tower *t, const float *q, int qs,
-                       const float *k, const float *v, int kvs, float *out,
-                       int B, int Tq, int Tk, const uint8_t *mask, int causal);
+/* p (B, H, Tq, Tk) receives the probabilities (training); NULL streams. */
+void attention_forward(fwd *f, const fwd_attn *a, float *p, float *out);
 
-/* FFN half of a block: pre-norm x += down(act(up(LN2 x))), post-norm
- * x = LN2(x + down(act(up x))). */
-void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, float *x, int n);
+/* Activations of one block over n = B*T rows of width d (ffn f).
+ * pre-norm:  h1 = LN1(x); qkv = h1 Wqkv; att = attn(qkv); r1 = x + att Wo;
+ *            h2 = LN2(r1); u = h2 Wup; a = act(u); out = r1 + a Wdown
+ * post-norm: qkv = x Wqkv; att = attn(qkv); r1 = x + att Wo;
+ *            h2 = LN1(r1); u = h2 Wup; a = act(u); r2 = h2 + a Wdown;
+ *            out = LN2(r2)
+ * The perceiver uses x, h1, att, r1.. the same way with its own q and kv.
+ * Without keep only x and out are meaningful afterwards. */
+typedef struct fwd_block {
+    int B, T, Tk, causal;
+    const uint8_t *mask;        /* (B, Tk) real keys, or NULL */
+    const float *x;             /* (n, d) input */
+    float *h1;                  /* (n, d) pre-norm only */
+    float *qkv;                 /* (n, 3d); perceiver: q (n, d) */
+    float *kvn, *kv;            /* perceiver: (B*Tk, d), (B*Tk, 2d) */
+    float *p;                   /* (B, H, T, Tk) attention probabilities */
+    float *att;                 /* (n, d) */
+    float *r1, *h2;             /* (n, d) */
+    float *u, *a;               /* (n, f) */
+    float *r2;                  /* (n, d) post-norm only */
+    float *out;                 /* (n, d), owned by the caller */
+} fwd_block;
+
+/* Self-attention block from x to out (out may be x when not keeping). */
+void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s,
+                   const float *x, float *out, int B, int T, const uint8_t *mask, int causal);
+
+/* The FFN half: from s->r1 to s->out (pre-norm x += down(act(up(LN2 x))),
+ * post-norm x = LN2(h2 + down(act(up h2))), h2 = LN1(r1)). */
+void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s, int n);
 
 void trace(fwd *f, const char *name, const float *x, int rows, int cols);
 

@@ -40,15 +40,15 @@ static int masked(const int *group, int i, int j) {
     return group && i != j && group[i] == group[j];
 }
 
-float infonce(tctx *c, int n, int dim, const float *a, const float *b, const int *group,
+float infonce(fwd *c, int n, int dim, const float *a, const float *b, const int *group,
               const sail_loss_opts *lo, float logit_scale, float *da, float *db, float *dls) {
-    tmark mark = tc_mark(c);
+    fwd_mark mark = fwd_mark_get(c);
     size_t nm = (size_t)n * dim;
     /* doubles carved from float slots: 2 floats each */
-    double *xa = (double *)tc_alloc(c, 2 * nm), *xb = (double *)tc_alloc(c, 2 * nm);
-    double *ga = (double *)tc_alloc(c, 2 * nm), *gb = (double *)tc_alloc(c, 2 * nm);
-    double *na = (double *)tc_alloc(c, 2 * (size_t)n), *nb = (double *)tc_alloc(c, 2 * (size_t)n);
-    double *L = (double *)tc_alloc(c, 2 * (size_t)n * n), *G = (double *)tc_alloc(c, 2 * (size_t)n * n);
+    double *xa = (double *)fwd_alloc(c, 2 * nm), *xb = (double *)fwd_alloc(c, 2 * nm);
+    double *ga = (double *)fwd_alloc(c, 2 * nm), *gb = (double *)fwd_alloc(c, 2 * nm);
+    double *na = (double *)fwd_alloc(c, 2 * (size_t)n), *nb = (double *)fwd_alloc(c, 2 * (size_t)n);
+    double *L = (double *)fwd_alloc(c, 2 * (size_t)n * n), *G = (double *)fwd_alloc(c, 2 * (size_t)n * n);
     if (c->oom) return NAN;
     double e = exp((double)logit_scale), s = e < 100.0 ? e : 100.0, total = 0, ds = 0;
     if (da) memset(da, 0, nm * sizeof(float));
@@ -104,6 +104,6 @@ float infonce(tctx *c, int n, int dim, const float *a, const float *b, const int
     }
     /* the clamp at 100 stops the gradient, as CLIP's */
     if (dls) *dls = e < 100.0 ? (float)(ds * e) : 0.0f;
-    tc_release(c, mark);
+    fwd_release(c, mark);
     return (float)total;
 }

@@ -50,6 +50,21 @@ static sail_status layout_tensor(void *ctx, const char *name, int64_t rows, int6
     return SAIL_OK;
 }
 
+static sail_wmat f32_view(const float *p, int cols) {
+    return (sail_wmat){p, (size_t)cols * sizeof(float), SAIL_WT_F32};
+}
+
+/* The forward reads embedding tables through sail_wmat views (inference
+ * keeps them in their stored type): point them at the f32 parameters. */
+static void f32_tables(sail_weights *w, const sail_config *c) {
+    w->tab.tok = f32_view(w->tok_emb, c->text.width);
+    w->tab.pos = f32_view(w->pos_emb, c->text.width);
+    w->tab.type = f32_view(w->type_emb, c->text.width);
+    w->tab.vpos = f32_view(w->vpos, c->vision.width);
+    w->tab.modality = f32_view(w->modality, c->fusion.width);
+    w->tab.latents = f32_view(w->latents, c->fusion.width);
+}
+
 /* Builds the blocks and views; with draw, the weights from seed. */
 static sail_tmodel *tmodel_create(const sail_config *cfg, int draw, uint64_t seed,
                                   int n_threads, sail_error *err) {
@@ -95,6 +110,7 @@ static sail_tmodel *tmodel_create(const sail_config *cfg, int draw, uint64_t see
             s = sail_weights_walk(cfg, l.pass == 1 ? &tm->w : &tm->g, layout_tensor, &l);
         }
     }
+    if (!s) f32_tables(&tm->w, cfg);
     if (!s) {
         tm->pool = sail_pool_new(n_threads);
         if (!tm->pool) s = sail_set_error(err, SAIL_ERR_NOMEM, "cannot start the thread pool");
@@ -148,9 +164,10 @@ static sail_status copy_tensor(void *ctx, const char *name, int64_t rows, int64_
     return SAIL_OK;
 }
 
-/* The model's config at another image size (0: unchanged). */
+/* The model's config at another image size (0: unchanged; a text-only
+ * model has none). */
 static sail_status resized_config(sail_config *c, int image_size, sail_error *err) {
-    if (!image_size || image_size == c->image_size) return SAIL_OK;
+    if (!image_size || image_size == c->image_size || (c->towers.on && !c->towers.has_vision)) return SAIL_OK;
     if (image_size % c->patch_size)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "image size %d is not a multiple of the model's patch size %d",
                               image_size, c->patch_size);
@@ -169,8 +186,9 @@ sail_tmodel *sail_tmodel_load(const char *path, int image_size, int n_threads, s
     if (!s && !tm) s = err ? err->status : SAIL_ERR_NOMEM;
     if (!s) {
         sail_weights w = m->w; /* the walk only reads the slots */
-        copier cp = {tm->params, tm->tensors, 0, m->file, &w.vpos, m->cfg.image_size / m->cfg.patch_size,
-                     cfg.image_size / cfg.patch_size, cfg.vision.width, err};
+        int p = SAIL_MAX(cfg.patch_size, 1); /* a text-only model has no patches */
+        copier cp = {tm->params, tm->tensors, 0, m->file, &w.vpos, m->cfg.image_size / p,
+                     cfg.image_size / p, cfg.vision.width, err};
         s = sail_weights_walk(&m->cfg, &w, copy_tensor, &cp);
     }
     if (!s && gguf_find_kv(m->file, LOGIT_SCALE_KEY)) {

@@ -1,0 +1,64 @@
+/* forward.h: the model's forward pass over a batch, with the record of its
+ * activations that training keeps (fwd->keep) for src/train's backward.
+ * Inference runs the same code with keep = 0 and reads only out.
+ *
+ * A sail model: text -> BERT layers; patches -> ViT layers; both projected
+ * to the fusion width, tagged by modality, optionally compressed
+ * (perceiver), fused, pooled, projected, L2-normalised. An imported model
+ * ("towers"): the one modality present is encoded, pooled, optionally
+ * pooled through tanh(dense), projected and L2-normalised on its own. */
+#ifndef SAIL_FORWARD_H
+#define SAIL_FORWARD_H
+
+#include "layers.h"
+
+typedef struct fwd_acts {
+    int n;
+    /* text (T = 0 without texts) */
+    int T;
+    uint8_t *tmask;             /* (n, T) real tokens */
+    int32_t *ids;               /* (n*T) ids, pad_id past each text's end */
+    float *temb;                /* (n*T, dt) token + position (+ type), before any LN */
+    float *tx0;                 /* (n*T, dt) first block's input (temb after the LN) */
+    fwd_block *tenc;            /* [text.layers] */
+    float *ht;                  /* (n*T, dt) tower output (after a final LN) */
+    /* vision (Tv = 0 without images) */
+    int Tv;                     /* 1 + patches */
+    float *patches;             /* (n*np, 3*p*p) unfolded */
+    float *vemb;                /* (n*Tv, dv) [CLS; patches] + positions */
+    float *vx0;                 /* (n*Tv, dv) first block's input (vemb after a pre-LN) */
+    fwd_block *venc;            /* [vision.layers] */
+    float *hv;                  /* (n*Tv, dv) after the final vision LN */
+    /* fusion: sail models */
+    float *tproj, *vproj;       /* (n*T, df), (n*Tv, df) projections to the fusion width */
+    fwd_block perc;             /* perceiver over vproj, when configured */
+    int Sv, S;                  /* image rows of the sequence; its length */
+    uint8_t *mask;              /* (n, S) */
+    float *seq;                 /* (n*S, df) fusion input, modality added */
+    fwd_block *fuse;            /* [fusion.layers] */
+    float *y;                   /* (n*S, df) final fusion LN */
+    float *z;                   /* mean_tanh: (n*S, df) tanh(y) */
+    /* head */
+    int pool_d;                 /* width of pooled: df, or an imported tower's */
+    int32_t *pool_row;          /* towers, CLS / EOS pooling: the row taken, per item */
+    float *pooled;              /* (n, pool_d) */
+    float *pooler;              /* towers with a pooler: tanh(dense(pooled)) (n, pool_d) */
+    float *e;                   /* (n, dim) before L2 */
+    float *out;                 /* (n, dim) L2-normalised */
+} fwd_acts;
+
+/* Check a batch against the model (token ids in the vocabulary, lengths,
+ * image sides multiples of the patch, modalities the model has). */
+sail_status fwd_check(const sail_config *c, const sail_batch *b, sail_error *err);
+
+/* Run a checked batch; s receives the activations (all of them when
+ * f->keep), out (n, dim) the L2-normalised vectors (may be NULL in keep
+ * mode: s->out). Errors: out of memory only. */
+sail_status fwd_model(fwd *f, const sail_batch *b, fwd_acts *s, float *out, sail_error *err);
+
+/* The output of a tower of L blocks with input x0. */
+static inline const float *fwd_tower_out(const fwd_block *b, int L, const float *x0) {
+    return L ? b[L - 1].out : x0;
+}
+
+#endif

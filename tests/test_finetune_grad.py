@@ -1,0 +1,318 @@
+"""Gradients of fine-tuning imported checkpoints against PyTorch autograd.
+
+Each case builds a seeded random model with Hugging Face's architecture and
+names (tests/convert_oracle.py: CLIP, Chinese-CLIP, BERT, ViT, written from
+the published architectures), saves it as a Hugging Face folder, converts
+it with `sail convert`, and runs one training step through
+tests/tools/train_dump.c (the trainer's own step). The reference runs the
+same model in float64 on the same float32 weights with the symmetric InfoNCE
+of train.h (test_train_grad.infonce), the learned temperature taken from the
+checkpoint's logit_scale. Checks, one TAP line each:
+  loss relative error <= 1e-5; embeddings <= 1e-4;
+  every parameter's gradient: max|g_sail - g_torch| / max|g_torch| <= 1e-3
+  (q, k, v gradients concatenated as sail stores them), the temperature's too;
+  sail has a gradient for every torch parameter.
+Tokenizers are tiny ones written here, so no golden file is needed.
+"""
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+try:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    import convert_oracle as O
+    import test_train_grad as TG
+except ImportError as e:  # pragma: no cover
+    print("skip - the gradient oracle needs Debian's python3-torch and python3-numpy (%s)" % e)
+    sys.exit(0)
+
+import tap  # noqa: E402
+from tap import check  # noqa: E402
+
+TOL_LOSS, TOL_GRAD, TOL_EMB = 1e-5, 1e-3, 1e-4
+
+
+def clip_tokenizer(d):
+    """vocab.json + merges.txt in CLIPTokenizer's layout: the 512 byte
+    symbols, two merges, start and end tokens (end = the largest id)."""
+    sym = list(O.bytes_to_unicode().values())
+    merges = [("a", "b</w>"), ("c", "d</w>")]
+    vocab = sym + [s + "</w>" for s in sym] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
+    O.write_json(os.path.join(d, "vocab.json"), dict(zip(vocab, range(len(vocab)))))
+    with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
+    O.write_json(os.path.join(d, "tokenizer_config.json"), {
+        "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>", "model_max_length": 77, "tokenizer_class": "CLIPTokenizer"})
+    return len(vocab)
+
+
+def bert_tokenizer(d):
+    toks = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    with open(os.path.join(d, "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(toks) + "\n")
+    O.write_json(os.path.join(d, "tokenizer_config.json"), {
+        "do_lower_case": True, "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
+        "unk_token": "[UNK]", "tokenizer_class": "BertTokenizer"})
+    return len(toks)
+
+
+def clip_preproc(d, size):
+    O.write_json(os.path.join(d, "preprocessor_config.json"), {
+        "crop_size": size, "do_center_crop": True, "do_normalize": True, "do_resize": True,
+        "image_mean": O.CLIP_MEAN, "image_std": O.CLIP_STD, "resample": 3, "size": size})
+
+
+def tower_cfg(d, f, layers, heads, act, eps, **kw):
+    c = {"hidden_size": d, "intermediate_size": f, "num_hidden_layers": layers, "num_attention_heads": heads,
+         "hidden_act": act, "layer_norm_eps": eps}
+    c.update(kw)
+    return c
+
+
+# --------------------------------------------------------------- models --
+
+def clip_model(d, chinese=False):
+    os.makedirs(d)
+    if chinese:
+        n = bert_tokenizer(d)
+        tc = tower_cfg(32, 64, 2, 4, "gelu", 1e-12, vocab_size=n, max_position_embeddings=16, type_vocab_size=2)
+    else:
+        n = clip_tokenizer(d)
+        tc = tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, vocab_size=n, max_position_embeddings=16,
+                       eos_token_id=2)
+    vc = tower_cfg(24, 48, 2, 3, "gelu" if chinese else "quick_gelu", 1e-5, image_size=32, patch_size=16)
+    cfg = {"architectures": ["ChineseCLIPModel" if chinese else "CLIPModel"],
+           "model_type": "chinese_clip" if chinese else "clip", "projection_dim": 16,
+           "logit_scale_init_value": 2.6592, "text_config": tc, "vision_config": vc}
+    torch.manual_seed(0)
+    model = O.randomize(O.CLIPModel(cfg, text_cls=O.ChineseText if chinese else O.CLIPTextTransformer), 3)
+    with torch.no_grad():
+        model.logit_scale.fill_(3.1)
+    O.write_json(os.path.join(d, "config.json"), cfg)
+    clip_preproc(d, 32)
+    return model, cfg
+
+
+def bert_model(d):
+    os.makedirs(d)
+    n = bert_tokenizer(d)
+    cfg = {"architectures": ["BertModel"], "model_type": "bert", "vocab_size": n, "hidden_size": 24,
+           "intermediate_size": 40, "num_hidden_layers": 2, "num_attention_heads": 3,
+           "max_position_embeddings": 16, "type_vocab_size": 2, "hidden_act": "gelu",
+           "layer_norm_eps": 1e-12, "position_embedding_type": "absolute"}
+    torch.manual_seed(0)
+    model = O.randomize(O.BertModel(cfg), 4)
+    O.write_json(os.path.join(d, "config.json"), cfg)
+    return model, cfg
+
+
+def vit_model(d):
+    torch.manual_seed(0)
+    model = O.make_vit_folder(d)
+    return model, None
+
+
+# ------------------------------------------------- names sail <- torch --
+
+CLIP_BLOCK = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
+              "layer_norm1", "mlp.fc1", "mlp.fc2", "layer_norm2")
+BERT_BLOCK = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+              "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm")
+VIT_BLOCK = ("attention.attention.query", "attention.attention.key", "attention.attention.value",
+             "attention.output.dense", "layernorm_before", "intermediate.dense", "output.dense", "layernorm_after")
+
+CLIP_VISION = {"vis.patch.weight": "vision_model.embeddings.patch_embedding.weight",
+               "vis.cls": "vision_model.embeddings.class_embedding",
+               "vis.pos": "vision_model.embeddings.position_embedding.weight",
+               "vis.pre_norm.weight": "vision_model.pre_layrnorm.weight",
+               "vis.pre_norm.bias": "vision_model.pre_layrnorm.bias",
+               "vis.norm.weight": "vision_model.post_layernorm.weight",
+               "vis.norm.bias": "vision_model.post_layernorm.bias",
+               "vis.proj.weight": "visual_projection.weight", "text.proj.weight": "text_projection.weight"}
+FIXED = {
+    "clip": dict(CLIP_VISION, **{"text.tok_emb": "text_model.embeddings.token_embedding.weight",
+                                 "text.pos_emb": "text_model.embeddings.position_embedding.weight",
+                                 "text.final_norm.weight": "text_model.final_layer_norm.weight",
+                                 "text.final_norm.bias": "text_model.final_layer_norm.bias"}),
+    "cnclip": dict(CLIP_VISION, **{"text.tok_emb": "text_model.embeddings.word_embeddings.weight",
+                                   "text.pos_emb": "text_model.embeddings.position_embeddings.weight",
+                                   "text.type_emb": "text_model.embeddings.token_type_embeddings.weight",
+                                   "text.emb_norm.weight": "text_model.embeddings.LayerNorm.weight",
+                                   "text.emb_norm.bias": "text_model.embeddings.LayerNorm.bias"}),
+    "bert": {"text.tok_emb": "embeddings.word_embeddings.weight",
+             "text.pos_emb": "embeddings.position_embeddings.weight",
+             "text.type_emb": "embeddings.token_type_embeddings.weight",
+             "text.emb_norm.weight": "embeddings.LayerNorm.weight",
+             "text.emb_norm.bias": "embeddings.LayerNorm.bias",
+             "text.pooler.weight": "pooler.dense.weight", "text.pooler.bias": "pooler.dense.bias"},
+    "vit": {"vis.patch.weight": "embeddings.patch_embeddings.projection.weight",
+            "vis.patch.bias": "embeddings.patch_embeddings.projection.bias",
+            "vis.cls": "embeddings.cls_token", "vis.pos": "embeddings.position_embeddings",
+            "vis.norm.weight": "layernorm.weight", "vis.norm.bias": "layernorm.bias",
+            "vis.pooler.weight": "pooler.dense.weight", "vis.pooler.bias": "pooler.dense.bias"},
+}
+LAYERS = {"clip": ("text_model.encoder.layers.%d.", CLIP_BLOCK, "vision_model.encoder.layers.%d.", CLIP_BLOCK),
+          "cnclip": ("text_model.encoder.layer.%d.", BERT_BLOCK, "vision_model.encoder.layers.%d.", CLIP_BLOCK),
+          "bert": ("encoder.layer.%d.", BERT_BLOCK, None, None),
+          "vit": (None, None, "encoder.layer.%d.", VIT_BLOCK)}
+
+
+def torch_names(kind, name):
+    """The torch parameters that make up the sail tensor `name` (q, k, v
+    are three torch tensors in one sail tensor); [] when there is none."""
+    if name in FIXED[kind]:
+        return [FIXED[kind][name]]
+    parts = name.split(".")  # text.blk.0.attn_qkv.weight
+    if len(parts) != 5 or parts[1] != "blk":
+        return []
+    tl, tb, vl, vb = LAYERS[kind]
+    layer, block = (tl, tb) if parts[0] == "text" else (vl, vb)
+    if layer is None:
+        return []
+    pre = layer % int(parts[2])
+    what, wb = parts[3], parts[4]
+    if what == "attn_qkv":
+        return [pre + block[i] + "." + wb for i in range(3)]
+    idx = {"attn_out": 3, "norm1": 4, "ffn_up": 5, "ffn_down": 6, "norm2": 7}.get(what)
+    return [] if idx is None else [pre + block[idx] + "." + wb]
+
+
+# ----------------------------------------------------------------- case --
+
+def embed_side(kind, model, side, how):
+    """The reference embedding of one side (texts: one sequence each, as
+    sail's padded batch with its key mask computes them)."""
+    if side[0] == "image":
+        pix = side[1].double()
+        if kind == "vit":
+            return F.normalize(model(pix, how), dim=-1)
+        return model.image(pix)
+    rows = []
+    for ids in side[1]:
+        x = torch.tensor([ids])
+        if kind == "bert":
+            rows.append(F.normalize(model.pooled(x, how), dim=-1))
+        else:
+            rows.append(model.text(x))
+    return torch.cat(rows)
+
+
+def make_side(kind, g, n, vocab, start, end, lens, image):
+    if kind == "image":
+        return ("image", torch.randn(n, 3, image, image, generator=g))
+    texts = []
+    for L in lens[:n]:
+        ids = torch.randint(5, vocab - 2, (L,), generator=g).tolist()
+        texts.append([start] + ids + [end])
+    return ("text", texts)
+
+
+def write_side(side, out, tag):
+    if side[0] == "image":
+        return TG.write_side(side, out, tag)
+    flat = np.array([i for t in side[1] for i in t], dtype=np.int32)
+    flat.tofile(os.path.join(out, tag + "_ids.i32"))
+    np.array([len(t) for t in side[1]], dtype=np.int32).tofile(os.path.join(out, tag + "_lens.i32"))
+    return "tokens:%s:%s" % (os.path.join(out, tag + "_ids.i32"), os.path.join(out, tag + "_lens.i32"))
+
+
+def case(name, kind, tmp, sides, pool=None, dims=None):
+    d = os.path.join(tmp, name)
+    model, cfg = {"clip": lambda: clip_model(d), "cnclip": lambda: clip_model(d, chinese=True),
+                  "bert": lambda: bert_model(d), "vit": lambda: vit_model(d)}[kind]()
+    O.write_safetensors(os.path.join(d, "model.safetensors"), O.state_numpy(model))
+    path = os.path.join(tmp, name + ".gguf")
+    r = O.convert(d, path, *(["--pool", pool] if pool else []))
+    if not check(r.returncode == 0, "%s: sail convert" % name, r.stderr.strip()[-300:] if r.returncode else ""):
+        return
+    model = model.double()
+    n, g = 4, torch.Generator().manual_seed(hash(name) % 1000)
+    if kind == "clip":
+        vocab = cfg["text_config"]["vocab_size"]
+        start, end = vocab - 2, vocab - 1     # <|endoftext|> is the largest id: argmax pooling
+    else:
+        vocab, start, end = 31, 2, 3
+    image = 32
+    lens = [[3, 9, 1, 6], [5, 2, 11, 4]]
+    made = [make_side(k, g, n, vocab, start, end, lens[i], image) for i, k in enumerate(sides)]
+    out = tempfile.mkdtemp(dir=tmp)
+    group = [0, 1, 2, 3]
+    np.asarray(group, dtype=np.int32).tofile(os.path.join(out, "group.i32"))
+    dim = 16 if kind in ("clip", "cnclip") else 24 if kind == "bert" else 32
+    dims = dims or [dim]
+    args = [TG.DUMP, path, out, str(n), write_side(made[0], out, "a"), write_side(made[1], out, "b"),
+            "--group", os.path.join(out, "group.i32"), "--loss", ",".join("%d:1" % x for x in dims)]
+    r = subprocess.run(args, capture_output=True, text=True)
+    if not check(r.returncode == 0, "%s: one training step (train_dump)" % name, r.stderr.strip()[-300:]):
+        return
+
+    def load(x):
+        return np.fromfile(os.path.join(out, x + ".f32"), dtype=np.float32)
+
+    has_scale = kind in ("clip", "cnclip")
+    ls0 = float(np.float32(3.1)) if has_scale else math.log(1 / 0.07)
+    ls = torch.tensor(ls0, dtype=torch.float64, requires_grad=True)
+    model.zero_grad()
+    ea, eb = (embed_side(kind, model, s, pool) for s in made)
+    loss = TG.infonce(ea, eb, group, dims, [1.0] * len(dims), ls)
+    loss.backward()
+    s_loss = float(load("loss")[0])
+    rel = abs(s_loss - loss.item()) / abs(loss.item())
+    check(rel <= TOL_LOSS, "%s: loss sail %.7f torch %.7f rel %.1e" % (name, s_loss, loss.item(), rel))
+    for tag, e in (("a", ea), ("b", eb)):
+        err = float(np.abs(load("emb_" + tag).reshape(n, -1) - e.detach().numpy()).max())
+        check(err <= TOL_EMB, "%s: step embeddings %s vs torch max|err| %.1e" % (name, tag, err))
+    grads = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
+    grads["logit_scale"] = ls.grad
+    sail_grads = load("grads")
+    covered, worst, worst_name, bad = set(), 0.0, "", []
+    for line in open(os.path.join(out, "index.txt")):
+        tname, off, rows, cols = line.split()
+        off, size = int(off), int(rows) * int(cols)
+        names = ["logit_scale"] if tname == "train.logit_scale" else torch_names(kind, tname)
+        if not names or any(x not in grads for x in names):
+            bad.append(tname + " (no torch gradient)")
+            continue
+        covered.update(names)
+        w = torch.cat([grads[x].reshape(-1) for x in names]).detach().numpy().astype(np.float64)
+        s = sail_grads[off:off + size].astype(np.float64)
+        if w.size != size:
+            bad.append("%s (size %d vs %d)" % (tname, size, w.size))
+            continue
+        err = float(np.abs(s - w).max()) / max(float(np.abs(w).max()), 1e-8)
+        if err > worst:
+            worst, worst_name = err, tname
+        if err > TOL_GRAD:
+            bad.append("%s (rel %.1e)" % (tname, err))
+    check(not bad, "%s: the gradients of %d torch tensors within %.0e of autograd (worst %.1e: %s)" %
+          (name, len(covered), TOL_GRAD, worst, worst_name), "; ".join(bad[:6]))
+    missing = sorted(set(grads) - covered)
+    check(not missing, "%s: sail trains every parameter torch does" % name, "missing %s" % missing[:6])
+
+
+def main():
+    if not os.path.exists(TG.DUMP):
+        check(False, "driver %s exists (run make tests-build)" % TG.DUMP)
+        return 1
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        case("clip-text-image", "clip", tmp, ("text", "image"), dims=[16, 8])
+        case("clip-image-text", "clip", tmp, ("image", "text"))
+        case("cnclip-text-image", "cnclip", tmp, ("text", "image"))
+        case("bert-cls", "bert", tmp, ("text", "text"), pool="cls")
+        case("bert-pooler", "bert", tmp, ("text", "text"), pool="pooler")
+        case("bert-mean", "bert", tmp, ("text", "text"), pool="mean")
+        case("vit-pooler", "vit", tmp, ("image", "image"), pool="pooler")
+    return tap.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
