@@ -86,9 +86,28 @@ static double srt_time(const char *s) {
     return h * 3600.0 + m * 60 + sec + ms / 1000.0;
 }
 
+/* Never negative: an SRT time has no sign. */
 static void fmt_time(char *b, size_t cap, double t) {
-    long ms = lround(t * 1000);
+    long ms = t > 0 ? lround(t * 1000) : 0;
     snprintf(b, cap, "%02ld:%02ld:%02ld,%03ld", ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, ms % 1000);
+}
+
+/* The file's line number of its k-th non-empty line (0-based k), for an
+ * error message: app_read_lines drops empty lines. */
+static int file_line(const char *path, int k) {
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int no = 0;
+    while (f && (len = getline(&buf, &cap, f)) >= 0) {
+        no++;
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) len--;
+        if (len && k-- == 0) break;
+    }
+    free(buf);
+    if (f) fclose(f);
+    return no;
 }
 
 /* Subtitles from an SRT (blocks: number, "a --> b", text lines) or, when
@@ -111,7 +130,15 @@ static int read_subtitles(const char *path, line **out, int *n_out) {
         const char *arrow = strstr(raw[i], "-->");
         if (!arrow) continue; /* cue numbers; text lines are taken below */
         double a = srt_time(raw[i]), b = srt_time(arrow + 3 + strspn(arrow + 3, " "));
-        if (a < 0 || b < 0) { rc = cli_fail(1, "align", "%s: bad SRT timing line '%s'", path, raw[i]); break; }
+        if (a < 0 || b < 0) {
+            rc = cli_fail(1, "align", "%s:%d: bad SRT timing line '%s' (HH:MM:SS,mmm --> HH:MM:SS,mmm)", path,
+                          file_line(path, i), raw[i]);
+            break;
+        }
+        if (b < a) {
+            rc = cli_fail(1, "align", "%s:%d: the cue ends before it starts ('%s')", path, file_line(path, i), raw[i]);
+            break;
+        }
         size_t len = 0;
         int j = i + 1;
         /* Text runs until the next cue's number + timing (blank lines were dropped). */
@@ -160,6 +187,7 @@ static int write_srt(const char *path, const line *l, int L, const int *frame, c
             if (t[frame[j]] > a) b = t[frame[j]];
         if (b < 0) b = a + (l[i].start >= 0 ? l[i].end - l[i].start
                             : frame[i] + 1 < F ? t[frame[i] + 1] - a : 1.0);
+        if (!(b >= a)) b = a; /* a cue never ends before it starts */
         char sa[32], sb[32];
         fmt_time(sa, sizeof sa, a);
         fmt_time(sb, sizeof sb, b);

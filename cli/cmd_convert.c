@@ -20,8 +20,8 @@ static const char usage[] =
     "                hf-bert          BertModel (text encoder)\n"
     "                hf-vit           ViTModel (image encoder)\n"
     "                clip-cpp         a clip.cpp GGUF CLIP file (the default when given a file)\n"
-    "  --type T      tensor type written; only f32 for now (f16, bf16 and q8_0 will come\n"
-    "                with quantization)\n"
+    "  --type T      tensor type written: f32 (the only one). For f16, bf16 or q8_0,\n"
+    "                quantize the result: sail quantize model.gguf --type q8_0 -o q8.gguf\n"
     "  --pool P      hf-bert: cls (default), pooler or mean; hf-vit: cls (default) or pooler\n"
     "  --merges F    clip-cpp: the model's merges.txt (clip.cpp files store no merges)\n"
     "  -o FILE       output model file\n";
@@ -51,8 +51,12 @@ int cmd_convert(int argc, char **argv) {
         i++;
     }
     if (!dir || !out) return cli_fail(2, "convert", "a folder and -o are required\n%s", usage);
-    if (o.type && strcmp(o.type, "f32"))
-        return cli_fail(2, "convert", "--type %s: only f32 is written for now (quantized types come with `sail quantize`)", o.type);
+    if (o.type && strcmp(o.type, "f32")) {
+        if (strcmp(o.type, "f16") && strcmp(o.type, "bf16") && strcmp(o.type, "q8_0"))
+            return cli_fail(2, "convert", "--type %s: the types are f32 (written here), f16, bf16 and q8_0 (sail quantize)", o.type);
+        return cli_fail(2, "convert", "--type %s: convert writes f32; then run `sail quantize %s --type %s -o OUT.gguf`",
+                        o.type, out, o.type);
+    }
     fprintf(stderr, "sail convert: reading %s\n", dir);
     sail_error err = {0};
     if (sail_convert(dir, out, &o, &err)) return cli_fail(1, "convert", "%s", err.msg);

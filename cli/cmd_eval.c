@@ -55,8 +55,10 @@ static int rel_t2t(void *p, int q, int c) {
     return x->ds->items[x->tt[q]].group == x->ds->items[x->tt[c]].group;
 }
 
-/* Embed image files; one that fails is reported and marked (ok[i] = 0). */
-static int embed_images(sail_model *m, const char **paths, int n, int dim, float *out, unsigned char *ok) {
+/* Embed image files; one that fails is reported and marked (ok[i] = 0);
+ * first_err keeps the first failure's message. */
+static int embed_images(sail_model *m, const char **paths, int n, int dim, float *out, unsigned char *ok,
+                        sail_error *first_err) {
     sail_error err = {0};
     for (int i = 0; i < n; i += 64) {
         int b = SAIL_MIN(64, n - i);
@@ -67,6 +69,7 @@ static int embed_images(sail_model *m, const char **paths, int n, int dim, float
         for (int j = i; j < i + b; j++) {
             ok[j] = !sail_embed_image_files(m, paths + j, 1, dim, out + (size_t)j * dim, &err);
             if (!ok[j]) fprintf(stderr, "sail eval: skipping an image: %s\n", err.msg);
+            if (!ok[j] && !first_err->msg[0]) *first_err = err;
         }
         if (err.status == SAIL_ERR_NOMEM) return -1;
     }
@@ -167,7 +170,8 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     fprintf(stderr, "sail eval: embedding %d texts, %d distinct images, %d text pairs\n", nti, nu, ntt);
-    if (embed_images(m, upaths, nu, dim, eu, uok)) {
+    sail_error img_err = {0};
+    if (embed_images(m, upaths, nu, dim, eu, uok, &img_err)) {
         cli_fail(1, "eval", "out of memory embedding images");
         goto done;
     }
@@ -175,6 +179,11 @@ int cmd_eval(int argc, char **argv) {
     int k = 0;
     for (int q = 0; q < nti; q++)
         if (uok[img_of[ti[q]]]) ti[k++] = ti[q];
+    if (!k && !ntt) { /* an empty table would read as recall 0 */
+        cli_fail(1, "eval", "no usable pair in %s: none of the %d distinct images of its %d text-image pairs "
+                 "could be read (the first: %s)", data, nu, nti, img_err.msg);
+        goto done;
+    }
     nti = k;
     for (int q = 0; q < nti; q++) ucount[img_of[ti[q]] + 1]++;
     for (int u = 0; u < nu; u++) ug_start[u + 1] = ug_start[u] + ucount[u + 1];

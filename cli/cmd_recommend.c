@@ -17,8 +17,10 @@ static const char usage[] =
     "interest vector: sum of w * exp(-D * age_days) * vector over the history,\n"
     "L2-normalised.\n\n"
     "  --history FILE  one liked item per line: ITEM [WEIGHT [TIMESTAMP]]\n"
-    "                  ITEM is an index id; with --model also text:... or image:PATH\n"
-    "                  WEIGHT defaults to 1; TIMESTAMP is Unix seconds ('#' comments)\n"
+    "                  ITEM is an index id; with --model also text:... or image:PATH,\n"
+    "                  which end before a last one or two numbers (text:\"...\" quotes\n"
+    "                  a text that itself ends in a number); WEIGHT defaults to 1;\n"
+    "                  TIMESTAMP is Unix seconds ('#' comments)\n"
     "  --decay D       exponential decay rate per day (half-life ln2/D days; default 0)\n"
     "  --now T         reference time in Unix seconds (default: the newest timestamp)\n"
     "  -k N            items to return (default 10)\n"
@@ -31,6 +33,69 @@ typedef struct entry {
     char *text, *image;
     double w, t;       /* weight; timestamp or NAN */
 } entry;
+
+/* WEIGHT [TIMESTAMP] from p (whitespace-separated, nothing after them)
+ * into x; 0, or a reported error. */
+static int parse_fields(char *p, entry *x, const char *path, int line) {
+    for (int f = 0; f < 2; f++) {
+        while (*p == ' ' || *p == '\t') p++;
+        if (!*p) return 0;
+        char *q = p;
+        while (*q && *q != ' ' && *q != '\t') q++;
+        char save = *q;
+        *q = 0;
+        double v;
+        if (app_parse_float(p, f ? 0 : -1e9, f ? 1e13 : 1e9, &v))
+            return cli_fail(1, "recommend", "%s:%d: '%s' is not a %s", path, line, p, f ? "Unix timestamp" : "weight");
+        *(f ? &x->t : &x->w) = v;
+        *q = save;
+        p = q;
+    }
+    while (*p == ' ' || *p == '\t') p++;
+    return *p ? cli_fail(1, "recommend", "%s:%d: unexpected '%s' after ITEM WEIGHT TIMESTAMP", path, line, p) : 0;
+}
+
+static int is_number(const char *a, const char *b) {
+    char *end;
+    strtod(a, &end);
+    return end == b && b > a;
+}
+
+/* The value of a text:/image: item (after its prefix) into *value, and its
+ * WEIGHT [TIMESTAMP]. "a quoted string" (JSON) runs to its closing quote;
+ * unquoted, the value is the line up to the last one or two words that
+ * are numbers (its first word always belongs to it). */
+static int parse_value(char *s, char **value, entry *x, const char *path, int line) {
+    char *rest;
+    if (*s == '"') {
+        json_error_t je;
+        json_t *j = json_loads(s, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &je);
+        if (!json_is_string(j)) {
+            json_decref(j);
+            return cli_fail(1, "recommend", "%s:%d: a quoted item must be one JSON string (%s)", path, line, je.text);
+        }
+        *value = strdup(json_string_value(j));
+        json_decref(j);
+        rest = s + je.position;
+    } else {
+        char *end = s + strlen(s), *cut = end;
+        while (end > s && (end[-1] == ' ' || end[-1] == '\t')) end--;
+        cut = end;
+        for (int f = 0; f < 2; f++) {
+            char *b = cut, *a;
+            while (b > s && (b[-1] == ' ' || b[-1] == '\t')) b--;
+            for (a = b; a > s && a[-1] != ' ' && a[-1] != '\t'; a--) {}
+            if (a == s || !is_number(a, b)) break;
+            cut = a;
+        }
+        rest = cut;
+        while (cut > s && (cut[-1] == ' ' || cut[-1] == '\t')) cut--;
+        *value = strndup(s, (size_t)(cut - s));
+    }
+    if (!*value) return cli_fail(1, "recommend", "out of memory");
+    if (!**value) return cli_fail(1, "recommend", "%s:%d: an empty text: or image: item", path, line);
+    return parse_fields(rest, x, path, line);
+}
 
 static int parse_history(const char *path, entry **out, int *n_out, int have_model) {
     char **raw;
@@ -48,11 +113,8 @@ static int parse_history(const char *path, entry **out, int *n_out, int have_mod
         if (!strncmp(s, "text:", 5) || !strncmp(s, "image:", 6)) {
             if (!have_model) { rc = cli_fail(2, "recommend", "%s:%d: text:/image: entries need --model", path, i + 1); break; }
             int is_text = s[0] == 't';
-            char *v = strdup(s + (is_text ? 5 : 6)); /* the rest of the line, weight 1, no time */
-            if (!v) { rc = cli_fail(1, "recommend", "out of memory"); break; }
-            if (is_text) x->text = v;
-            else x->image = v;
-            n++;
+            rc = parse_value(s + (is_text ? 5 : 6), is_text ? &x->text : &x->image, x, path, i + 1);
+            n++; /* freed with the others on error */
             continue;
         }
         char *end;
@@ -64,25 +126,7 @@ static int parse_history(const char *path, entry **out, int *n_out, int have_mod
         }
         x->id = id;
         x->is_id = 1;
-        char *p = end;
-        for (int f = 0; f < 2; f++) {
-            while (*p == ' ' || *p == '\t') p++;
-            if (!*p) break;
-            char *q = p;
-            while (*q && *q != ' ' && *q != '\t') q++;
-            char save = *q;
-            *q = 0;
-            double v;
-            if (app_parse_float(p, f ? 0 : -1e9, f ? 1e13 : 1e9, &v)) {
-                rc = cli_fail(1, "recommend", "%s:%d: '%s' is not a %s", path, i + 1, p, f ? "Unix timestamp" : "weight");
-                break;
-            }
-            *(f ? &x->t : &x->w) = v;
-            *q = save;
-            p = q;
-        }
-        while (!rc && (*p == ' ' || *p == '\t')) p++;
-        if (!rc && *p) rc = cli_fail(1, "recommend", "%s:%d: unexpected '%s'", path, i + 1, p);
+        rc = parse_fields(end, x, path, i + 1);
         n++;
     }
     app_free_lines(raw, nr);
