@@ -12,7 +12,8 @@
 static const char usage[] =
     "usage: sail embed --model M (--text T | --image F | --text T --image F | --video V)...\n"
     "                  [--dim D] [--format json|npy|tsv] [-o OUT] [--similarity]\n"
-    "                  [--every S] [--max-frames N] [--threads N] [--separate]\n\n"
+    "                  [--every S] [--max-frames N] [--threads N] [--separate]\n"
+    "                  [--max-image-pixels N] [--exact-decode]\n\n"
     "Embeds each input into one L2-normalised vector of the model's shared space.\n"
     "A --text directly followed by an --image (or the reverse) is ONE joint input\n"
     "(fused text+image); use --separate to embed every flag as its own input.\n\n"
@@ -27,7 +28,7 @@ static const char usage[] =
     "  --format F     json (default), npy (float32 array, n x dim; needs -o) or tsv\n"
     "  -o OUT         write to OUT instead of stdout\n"
     "  --similarity   print the cosine-similarity matrix of the inputs instead\n"
-    "  --threads N    compute threads (default: one per core)\n";
+    "  --threads N    compute threads (default: one per core)\n" CLI_IMAGE_HELP;
 
 typedef struct input {
     const char *text, *image, *video;
@@ -64,6 +65,9 @@ static int parse(opts *o, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long n;
+        int img = cli_image_option("embed", argc, argv, &i);
+        if (img < 0) return 2;
+        if (img) continue;
         if (!strcmp(a, "--similarity")) { o->similarity = 1; continue; }
         if (!strcmp(a, "--separate")) { o->separate = 1; continue; }
         const char *v = i + 1 < argc ? argv[++i] : NULL;

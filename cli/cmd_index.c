@@ -16,7 +16,7 @@
 
 static const char usage[] =
     "usage: sail index add     --index DIR --model M [--dim D] [--batch N] [create options]\n"
-    "                          (FOLDER | FILE.jsonl | -)\n"
+    "                          [--max-image-pixels N] [--exact-decode] (FOLDER | FILE.jsonl | -)\n"
     "       sail index create  --index DIR --dim D [create options]\n"
     "       sail index info    --index DIR [--json]\n"
     "       sail index compact --index DIR\n"
@@ -33,7 +33,10 @@ static const char usage[] =
     "mean of one frame per second, at most 64, and a text beside it is payload\n"
     "only; paths are relative to the JSONL file), or text lines from stdin (-).\n"
     "Items without an id get a stable one (a hash of the path or the text), so\n"
-    "adding the same folder again replaces instead of duplicating.\n\n"
+    "adding the same folder again replaces instead of duplicating. An item that\n"
+    "cannot be embedded (an unreadable or over-limit image...) is skipped and\n"
+    "named once on stderr with the reason; the exit status is 0 when at least one\n"
+    "item was added (skips or not) and 1 when every item was skipped.\n\n"
     "create options (used when the index does not exist yet):\n"
     "  --kind exact|hnsw          brute force or HNSW graph (default hnsw)\n"
     "  --metric cosine|ip|l2      (default cosine)\n"
@@ -46,7 +49,8 @@ static const char usage[] =
     "  --batch N      items embedded and logged per batch (default 32)\n"
     "  --threads N    compute threads (default: one per core)\n"
     "  --first-id N   import: id of the first vector (default: after the largest id)\n"
-    "  --json         info as JSON\n";
+    "  --json         info as JSON\n"
+    "image options (add):\n" CLI_IMAGE_HELP;
 
 typedef struct opts {
     const char *index, *model, *input;
@@ -66,6 +70,9 @@ static int parse(opts *o, const char *sub, int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         long n;
+        int img = cli_image_option("index", argc, argv, &i);
+        if (img < 0) return 2;
+        if (img) continue;
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
         if (!strcmp(a, "--deterministic")) { o->io.deterministic = 1; continue; }
         if (a[0] != '-' || !strcmp(a, "-")) { o->rest[o->n_rest++] = argv[i]; continue; }
@@ -282,7 +289,8 @@ static sail_status embed(sail_model *m, int kind, const char **t, const char **p
 
 /* Embed n items of one kind into v (n x dim). When the batch fails (an
  * unreadable image...), embed one by one, skip the bad ones (ok[i] = 0,
- * reported on stderr) and return how many were skipped. */
+ * each named once on stderr with the reason) and return how many were
+ * skipped. */
 static int embed_batch(sail_model *m, item *x, int n, int dim, float *v, int *ok) {
     const char **t = malloc((size_t)n * sizeof *t), **p = malloc((size_t)n * sizeof *p);
     int kind = kind_of(x), bad = 0;
@@ -299,7 +307,12 @@ static int embed_batch(sail_model *m, item *x, int n, int dim, float *v, int *ok
             if (embed(m, kind, t + i, p + i, 1, dim, v + (size_t)i * dim, &e)) {
                 ok[i] = 0;
                 bad++;
-                fprintf(stderr, "%ssail index: skipping %s: %s\n", isatty(2) ? "\n" : "", x[i].image ? x[i].image : x[i].text, e.msg);
+                /* Decoder messages already start with the path. */
+                const char *what = x[i].image ? x[i].image : x[i].text;
+                size_t len = strlen(what);
+                int named = !strncmp(e.msg, what, len) && e.msg[len] == ':';
+                fprintf(stderr, "%ssail index: skipping %s%s%s\n", isatty(2) ? "\n" : "",
+                        named ? "" : what, named ? "" : ": ", e.msg);
             }
     free(t);
     free(p);
@@ -369,7 +382,8 @@ static int sub_add(opts *o) {
     sail_model_free(m);
     items_free(&it);
     free(v); free(ok); free(ids); free(pay);
-    return rc ? rc : failed ? 1 : 0;
+    /* Skips alone do not fail a run that added something. */
+    return rc ? rc : done && failed == done ? 1 : 0;
 }
 
 /* -------------------------------------------------------- the others -- */

@@ -16,7 +16,7 @@ static const char *const HELP =
     "usage: sail preprocess --image FILE --size S [--crop C] [--resample bicubic|bilinear]\n"
     "                       [--mean a,b,c --std a,b,c] -o OUT.npy\n"
     "       sail preprocess --image FILE --model MODEL.gguf -o OUT.npy\n"
-    "                       [--max-image-side N] [--no-exif-rotate]\n"
+    "                       [--max-image-pixels N] [--exact-decode] [--no-exif-rotate]\n"
     "\n"
     "Decode FILE (JPEG, PNG, WebP, PPM/PGM), resize it as PIL does and write the\n"
     "normalised float32 tensor of shape (3, H, W) to OUT.npy.\n"
@@ -30,9 +30,8 @@ static const char *const HELP =
     "  --mean a,b,c        per-channel mean after x/255 (default CLIP's\n"
     "                      0.48145466,0.4578275,0.40821073)\n"
     "  --std a,b,c         per-channel std (default 0.26862954,0.26130258,0.27577711)\n"
-    "  --max-image-side N  refuse images wider or taller than N pixels (default 2048)\n"
     "  --no-exif-rotate    ignore the JPEG EXIF orientation tag\n"
-    "  -o OUT.npy          output file\n";
+    "  -o OUT.npy          output file\n" CLI_IMAGE_HELP;
 
 static int parse_triple(const char *s, float v[3]) {
     char *end;
@@ -66,15 +65,18 @@ int cmd_preprocess(int argc, char **argv) {
         return 0;
     }
     const char *image = NULL, *out = NULL, *model = NULL;
-    long size = 0, crop = 0, side = 2048;
+    long size = 0, crop = 0;
     sail_preprocess p = {0, 0, SAIL_RESAMPLE_BICUBIC,
                          {0.48145466f, 0.4578275f, 0.40821073f},
                          {0.26862954f, 0.26130258f, 0.27577711f}};
-    sail_image_limits lim = sail_image_default_limits();
+    int exif_rotate = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int img = cli_image_option(cmd, argc, argv, &i);
+        if (img < 0) return 2;
+        if (img) continue;
         if (!strcmp(a, "--no-exif-rotate")) {
-            lim.exif_rotate = 0;
+            exif_rotate = 0;
             continue;
         }
         if (!v) return cli_fail(2, cmd, "%s needs a value (see --help)", a);
@@ -88,9 +90,6 @@ int cmd_preprocess(int argc, char **argv) {
         } else if (!strcmp(a, "--crop")) {
             if (cli_parse_int(v, 1, 16384, &crop))
                 return cli_fail(2, cmd, "--crop must be an integer in 1..16384, not '%s'", v);
-        } else if (!strcmp(a, "--max-image-side")) {
-            if (cli_parse_int(v, 1, 65535, &side))
-                return cli_fail(2, cmd, "--max-image-side must be an integer in 1..65535, not '%s'", v);
         } else if (!strcmp(a, "--resample")) {
             if (!strcmp(v, "bicubic")) p.resample = SAIL_RESAMPLE_BICUBIC;
             else if (!strcmp(v, "bilinear")) p.resample = SAIL_RESAMPLE_BILINEAR;
@@ -111,8 +110,9 @@ int cmd_preprocess(int argc, char **argv) {
         p.size = (int)size;
         p.crop = (int)crop;
     }
-    lim.max_side = (int)side;
-    lim.max_pixels = (int64_t)side * side;
+    /* The limits (and DCT scaling) the model's own decode would use. */
+    sail_image_limits lim = sail_image_limits_for(&p);
+    lim.exif_rotate = exif_rotate;
 
     sail_error err = {SAIL_OK, ""};
     sail_image img = {0, 0, NULL};

@@ -14,7 +14,7 @@
 static const char usage[] =
     "usage: sail search --index DIR --model M (\"QUERY TEXT\" | --image Q.jpg) [-k 10]\n"
     "                   [--filter field=value[,field=value]] [--json] [--html OUT.html]\n"
-    "                   [--ef N] [--exact] [--threads N]\n\n"
+    "                   [--ef N] [--exact] [--threads N] [--max-image-pixels N] [--exact-decode]\n\n"
     "Embeds the query with model M (text or image: text->image, image->text,\n"
     "image->image and text->text all share one space) and prints the k nearest\n"
     "items of the index with their scores and payloads.\n\n"
@@ -25,7 +25,7 @@ static const char usage[] =
     "  --html OUT     also write a self-contained HTML page (thumbnails inline)\n"
     "  --ef N         HNSW search beam (default: the index's ef_search)\n"
     "  --exact        brute-force search even on an HNSW index\n"
-    "  --threads N    compute threads (default: one per core)\n";
+    "  --threads N    compute threads (default: one per core)\n" CLI_IMAGE_HELP;
 
 typedef struct opts {
     const char *index, *model, *text, *image, *filter, *html;
@@ -37,6 +37,9 @@ static int parse(opts *o, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long n;
+        int img = cli_image_option("search", argc, argv, &i);
+        if (img < 0) return 2;
+        if (img) continue;
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
         if (!strcmp(a, "--exact")) { o->exact = 1; continue; }
         if (a[0] != '-') {
@@ -93,9 +96,14 @@ static void base64(FILE *f, const unsigned char *p, size_t n) {
     }
 }
 
-/* An image file, or a video's first frame. */
+enum { THUMB = 160 }; /* longest side of a result thumbnail */
+
+/* An image file, or a video's first frame. A large JPEG may decode at
+ * reduced scale: the thumbnail needs no more than 2 x THUMB on a side. */
 static int load_picture(const char *path, sail_image *img) {
-    if (!sail_image_load(path, NULL, img, NULL)) return 0;
+    sail_image_limits lim = sail_image_default_limits();
+    lim.reduce_floor = 2 * THUMB;
+    if (!sail_image_load(path, &lim, img, NULL)) return 0;
     sail_video *v = NULL;
     sail_video_frame fr;
     int got = 0;
@@ -111,14 +119,14 @@ static int load_picture(const char *path, sail_image *img) {
     return 0;
 }
 
-/* An <img> with a JPEG thumbnail (longest side 160) of path (a video's
+/* An <img> with a JPEG thumbnail (longest side THUMB) of path (a video's
  * first frame), or nothing when the file cannot be decoded. */
 static void thumbnail(FILE *f, const char *path) {
     sail_image img = {0}, small = {0};
     if (!path || load_picture(path, &img)) return;
     int side = img.w > img.h ? img.w : img.h, w = img.w, h = img.h;
-    if (side > 160) {
-        w = img.w * 160 / side; h = img.h * 160 / side;
+    if (side > THUMB) {
+        w = img.w * THUMB / side; h = img.h * THUMB / side;
         if (w < 1) w = 1;
         if (h < 1) h = 1;
     }

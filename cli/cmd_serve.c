@@ -37,7 +37,8 @@ static const char usage[] =
     "                       (or set SAIL_API_KEY, which keeps it out of the process list)\n"
     "  --max-body BYTES     request body limit (default 16777216)\n"
     "  --max-inputs N       inputs per request (default 256)\n"
-    "  --max-image-pixels N decoded pixels per image (default 4194304, also 2048 per side)\n"
+    "  --max-image-pixels N pixels per image, checked from the header (default 67108864\n"
+    "                       = 64 Mpx; sides up to 32768)\n"
     "  --timeout S          idle-connection and request-body limit in seconds (default 30)\n"
     "  --max-connections N  open connections (default 1024)\n"
     "  --no-truncate        refuse (400) texts longer than the model's context instead of\n"
@@ -51,7 +52,7 @@ int cmd_serve(int argc, char **argv) {
     }
     srv_config c = {.host = "127.0.0.1", .port = 8080, .http_threads = 4, .max_batch = 32,
                     .batch_wait_ms = 5, .max_body = 16u << 20, .max_inputs = 256,
-                    .max_connections = 1024, .timeout_s = 30, .max_image_pixels = 2048 * 2048};
+                    .max_connections = 1024, .timeout_s = 30, .max_image_pixels = SAIL_IMAGE_MAX_PIXELS};
     c.api_key = getenv("SAIL_API_KEY");
     if (c.api_key && !*c.api_key) c.api_key = NULL;
     for (int i = 1; i < argc; i++) {
@@ -89,8 +90,9 @@ int cmd_serve(int argc, char **argv) {
             if (cli_parse_int(v, 1, 1L << 31, &n)) return cli_fail(2, "serve", "--max-body needs 1..2^31 bytes, not '%s'", v);
             c.max_body = (size_t)n;
         } else if (!strcmp(a, "--max-image-pixels")) {
-            if (cli_parse_int(v, 1, 2048L * 2048, &n))
-                return cli_fail(2, "serve", "--max-image-pixels needs 1..4194304, not '%s'", v);
+            if (cli_parse_int(v, 1, (long)SAIL_IMAGE_MAX_SIDE * SAIL_IMAGE_MAX_SIDE, &n))
+                return cli_fail(2, "serve", "--max-image-pixels needs 1..%ld, not '%s'",
+                                (long)SAIL_IMAGE_MAX_SIDE * SAIL_IMAGE_MAX_SIDE, v);
             c.max_image_pixels = n;
         } else
             return cli_fail(2, "serve", "unknown option '%s' (see sail serve --help)", a);

@@ -177,15 +177,17 @@ static void test_jpeg(void) {
     buf t = {j.p, j.n / 2, j.n};
     CHECK(dec(&t, "t.jpg", &img, &err) && HAS(err, "t.jpg: truncated JPEG data"), "half a JPEG: %s", err.msg);
 
-    /* SOF0 patched to claim 30000x30000: refused at the header. */
+    /* SOF0 patched to claim 65500x65500 (the most libjpeg reads): refused
+     * at the header. */
     for (size_t i = 2; i + 9 < j.n; i++)
         if (j.p[i] == 0xff && j.p[i + 1] == 0xc0) {
-            j.p[i + 5] = 30000 >> 8, j.p[i + 6] = 30000 & 255;
-            j.p[i + 7] = 30000 >> 8, j.p[i + 8] = 30000 & 255;
+            j.p[i + 5] = j.p[i + 7] = 65500 >> 8;
+            j.p[i + 6] = j.p[i + 8] = 65500 & 255;
             break;
         }
     CHECK(dec(&j, "big.jpg", &img, &err) == SAIL_ERR_LIMIT &&
-              HAS(err, "big.jpg: image is 30000x30000; the limit is 2048x2048 (--max-image-side)"),
+              HAS(err, "big.jpg: image is 65500x65500 (4290250000 pixels); the limit is 67108864 "
+                       "pixels (--max-image-pixels)"),
           "JPEG bomb: %s", err.msg);
     free(j.p);
 
@@ -246,10 +248,16 @@ static void test_png(void) {
     CHECK(bad == 0, "every truncation of a PNG before IEND is an error naming the file");
     free(p.p);
 
-    buf bomb = png_header_only(30000, 30000);
+    buf bomb = png_header_only(100000, 100000);
     CHECK(dec(&bomb, "big.png", &a, &err) == SAIL_ERR_LIMIT &&
-              !strcmp(err.msg, "big.png: image is 30000x30000; the limit is 2048x2048 (--max-image-side)"),
+              !strcmp(err.msg, "big.png: image is 100000x100000 (10000000000 pixels); the limit is "
+                               "67108864 pixels (--max-image-pixels)"),
           "PNG decompression bomb refused before allocation: %s", err.msg);
+    free(bomb.p);
+    bomb = png_header_only(40000, 2);
+    CHECK(dec(&bomb, "long.png", &a, &err) == SAIL_ERR_LIMIT &&
+              !strcmp(err.msg, "long.png: image is 40000x2; the limit is 32768x32768"),
+          "PNG over the side limit: %s", err.msg);
     free(bomb.p);
     bomb = png_header_only(0x7fffffff, 1);
     CHECK(dec(&bomb, "wide.png", &a, &err) == SAIL_ERR_LIMIT, "PNG 2^31-1 wide: %s", err.msg);
@@ -299,7 +307,8 @@ static void test_webp_ppm(void) {
         {"P6 2 2 70000\n", "maxval 70000"},
         {"P6 2 2 255\nabc", "truncated PPM/PGM data"},
         {"P5 0 2 255\n", "zero width or height"},
-        {"P6 30000 30000 255\n", "image is 30000x30000; the limit is 2048x2048"},
+        {"P6 100000 100000 255\n", "image is 100000x100000 (10000000000 pixels); the limit is"},
+        {"P6 9999999999 9999999999 255\n", "image is 9999999999x9999999999; too large"},
         {"P6 99999999999 1 255\n", "invalid PPM/PGM header"},
         {"P3 1 1 255\n1 2 3\n", "P1-P4) are not supported"},
     };
@@ -320,7 +329,7 @@ static void test_limits_and_args(void) {
     sail_image img, out;
     uint8_t px[5 * 5 * 3] = {0};
     buf p = png_encode(5, 5, PNG_COLOR_TYPE_RGB, 8, 0, px);
-    sail_image_limits lim = {4, 0, 1};
+    sail_image_limits lim = {4, 0, 1, 0};
     CHECK(sail_image_decode(p.p, p.n, "five.png", &lim, &img, &err) == SAIL_ERR_LIMIT &&
               HAS(err, "five.png: image is 5x5; the limit is 4x4"),
           "custom max_side: %s", err.msg);

@@ -58,8 +58,17 @@ def main():
 
         r = sail("index", "add", "--index", ix, "--model", model, "--kind", "exact", imgs)
         err = r.stderr.decode()
-        check(r.returncode == 1 and "broken.jpg" in err and "added 4 items (1 skipped)" in err,
-              "add a folder: 4 images in, the broken one skipped and reported (exit 1)")
+        ok = r.returncode == 0 and err.count("broken.jpg") == 1 and "added 4 items (1 skipped)" in err
+        check(ok, "add a folder: 4 images in, the broken one skipped and named once (exit 0: some were added)",
+              "" if ok else repr(err))
+        only_bad = os.path.join(tmp, "only_bad")
+        os.makedirs(only_bad)
+        with open(os.path.join(only_bad, "a.png"), "wb") as f:
+            f.write(b"\x89PNG\r\n\x1a\n")
+        r = sail("index", "add", "--index", os.path.join(tmp, "ix_bad"), "--model", model, only_bad)
+        err = r.stderr.decode()
+        ok = r.returncode == 1 and err.count("a.png") == 1 and "added 0 items (1 skipped)" in err
+        check(ok, "add a folder where every item is skipped: exit 1", "" if ok else repr(err))
         texts = ["红色连衣裙", "a red dress", "黑色高帮运动鞋", "blue square"]
         r = sail("index", "add", "--index", ix, "--model", model, "-", stdin=("\n".join(texts) + "\n").encode())
         check(r.returncode == 0 and "added 4 items" in r.stderr.decode(), "add text lines from stdin")

@@ -130,20 +130,22 @@ static sail_preprocess model_preprocess(const sail_model *m) {
 }
 
 /* Preprocessed tensors for images [0, n) provided by get(i). */
-typedef sail_status (*image_source)(void *ctx, int i, sail_image *img, sail_error *err);
+typedef sail_status (*image_source)(void *ctx, int i, const sail_image_limits *lim,
+                                    sail_image *img, sail_error *err);
 
 /* Decoding runs unlocked; resampling uses the model's pool, so it holds the
  * model lock (the pool runs one job at a time). */
 static sail_status preprocess_all(sail_model *m, image_source get, void *ctx, int n,
                                   float **chw_out, sail_error *err) {
     sail_preprocess p = model_preprocess(m);
+    sail_image_limits lim = sail_image_limits_for(&p);
     size_t side = (size_t)sail_preprocess_side(&p), per = 3 * side * side;
     float *chw = sail_malloc((size_t)n * per * sizeof(float));
     if (!chw) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %d images", n);
     sail_status s = SAIL_OK;
     for (int i = 0; i < n && !s; i++) {
         sail_image img = {0};
-        s = get(ctx, i, &img, err);
+        s = get(ctx, i, &lim, &img, err);
         if (!s) {
             pthread_mutex_lock(&m->lock);
             s = sail_image_preprocess_mt(&img, &p, chw + i * per, m->pool, err);
@@ -156,15 +158,17 @@ static sail_status preprocess_all(sail_model *m, image_source get, void *ctx, in
     return s;
 }
 
-static sail_status from_file(void *ctx, int i, sail_image *img, sail_error *err) {
+static sail_status from_file(void *ctx, int i, const sail_image_limits *lim, sail_image *img,
+                             sail_error *err) {
     const char *const *paths = ctx;
     if (!paths[i]) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "image path %d is NULL", i);
-    return sail_image_load(paths[i], NULL, img, err);
+    return sail_image_load(paths[i], lim, img, err);
 }
 
 typedef struct rgb_src { const uint8_t *rgb; int h, w; } rgb_src;
 
-static sail_status from_rgb(void *ctx, int i, sail_image *img, sail_error *err) {
+static sail_status from_rgb(void *ctx, int i, const sail_image_limits *lim, sail_image *img,
+                            sail_error *err) {
     const rgb_src *r = ctx;
     size_t bytes = (size_t)r->h * r->w * 3;
     img->rgb = sail_malloc(bytes);
@@ -256,7 +260,8 @@ sail_status sail_image_file_tensor(const sail_model *m, const char *path, float 
     if (check_vision(m, err)) return err ? err->status : SAIL_ERR_UNSUPPORTED;
     sail_preprocess p = model_preprocess(m);
     sail_image img = {0};
-    sail_status s = sail_image_load(path, NULL, &img, err);
+    sail_image_limits lim = sail_image_limits_for(&p);
+    sail_status s = sail_image_load(path, &lim, &img, err);
     if (!s) s = sail_image_preprocess(&img, &p, chw, err);
     sail_image_free(&img);
     return s;

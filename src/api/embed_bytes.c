@@ -29,7 +29,7 @@ sail_status sail_image_bytes_tensor(const sail_model *m, const void *data, size_
     sail_preprocess p = {c->pre_size, c->pre_crop, (sail_resample)c->resample, {0}, {0}};
     memcpy(p.mean, c->mean, sizeof p.mean);
     memcpy(p.std, c->std, sizeof p.std);
-    sail_image_limits lim = sail_image_default_limits();
+    sail_image_limits lim = sail_image_limits_for(&p);
     if (max_pixels) lim.max_pixels = max_pixels;
     sail_image img = {0};
     sail_status s = sail_image_decode(data, size, "image", &lim, &img, err);

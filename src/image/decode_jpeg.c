@@ -3,6 +3,13 @@
  * so that the RGB bytes equal PIL's Image.open(f).convert("RGB"), followed
  * by ImageOps.exif_transpose when limits->exif_rotate is set.
  *
+ * With limits->reduce_floor set, a large JPEG is decoded at 1/2, 1/4 or 1/8
+ * scale through libjpeg-turbo's DCT scaling (scale_num / scale_denom): the
+ * bytes equal PIL's decode after Image.draft("RGB", (floor, floor)), which
+ * picks the same scale when the factor divides both sides. Only such
+ * factors are used, so each decoded pixel covers exactly factor x factor
+ * source pixels and the resize that follows keeps PIL's geometry.
+ *
  * libjpeg reports errors through a callback that must not return: ours
  * longjmps back here with the message. Warnings are never printed; the one
  * that matters, "premature end of data", turns into a truncation error as
@@ -107,6 +114,15 @@ static void cmyk_row_to_rgb(uint8_t *rgb, const uint8_t *cmyk, int w) {
     }
 }
 
+/* The DCT scaling denominator for a w x h JPEG: the largest of 8, 4, 2 that
+ * divides both sides and keeps the short side >= lo; 1 for none. */
+static unsigned reduce_denom(unsigned w, unsigned h, int lo) {
+    unsigned s = w < h ? w : h;
+    for (unsigned d = 8; lo > 0 && d > 1; d /= 2)
+        if (w % d == 0 && h % d == 0 && s / d >= (unsigned)lo) return d;
+    return 1;
+}
+
 /* Everything between setjmp and the end lives in *x, outside this frame,
  * so a longjmp leaves nothing indeterminate. */
 static int jpeg_run(j_decompress_ptr d, jpeg_ctx *x, const uint8_t *data, size_t size,
@@ -123,6 +139,8 @@ static int jpeg_run(j_decompress_ptr d, jpeg_ctx *x, const uint8_t *data, size_t
     if ((*st = sail_img_check_size(name, d->image_width, d->image_height, lim, err)))
         return 0;
     if (lim->exif_rotate) *orientation = jpeg_orientation(d);
+    d->scale_num = 1;
+    d->scale_denom = reduce_denom(d->image_width, d->image_height, lim->reduce_floor);
     jpeg_start_decompress(d);
     if ((*st = sail_img_alloc(name, (int)d->output_width, (int)d->output_height, &x->img, err)))
         return 0;

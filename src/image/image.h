@@ -13,12 +13,16 @@ typedef struct sail_image {
 } sail_image;
 
 typedef struct sail_image_limits {
-    int max_side;           /* default 2048 */
-    int64_t max_pixels;     /* default 2048*2048 */
+    int max_side;           /* default SAIL_IMAGE_MAX_SIDE */
+    int64_t max_pixels;     /* default: sail_set_image_options' bound (64 Mpx) */
     int exif_rotate;        /* apply JPEG EXIF orientation (default 1) */
+    int reduce_floor;       /* > 0: a JPEG may be decoded at 1/2, 1/4 or 1/8
+                               scale, the largest whose short side stays
+                               >= reduce_floor and that divides both sides;
+                               0 (default): full size */
 } sail_image_limits;
 
-/* Defaults above. */
+/* Defaults above. Thread-safe (reads the process-wide options). */
 sail_image_limits sail_image_default_limits(void);
 
 /* Decode a file / a buffer; the format is sniffed from the bytes. Dimensions
@@ -50,6 +54,11 @@ typedef struct sail_preprocess {
     sail_resample resample;
     float mean[3], std[3];  /* applied after rescaling by 1/255 */
 } sail_preprocess;
+
+/* The limits to decode an image that p will preprocess: the defaults with
+ * reduce_floor = 2 * p->size, unless exact decoding is on
+ * (sail_image_options.exact_decode). */
+sail_image_limits sail_image_limits_for(const sail_preprocess *p);
 
 /* Output side of the tensor a preprocess produces. */
 static inline int sail_preprocess_side(const sail_preprocess *p) {

@@ -38,7 +38,12 @@ static void coeffs_free(sail_rs_coeffs *c) {
     sail_free(c->k);
 }
 
-static int coeffs_init(sail_rs_coeffs *c, int in_size, int out_size, sail_resample f) {
+/* Taps of outputs [off, off + n_out) of an in_size -> out_size resize: the
+ * window alone is computed and stored, so a crop of a very long target (a
+ * 32768 x 1 strip whose short side goes to 224) costs the crop, not the
+ * strip. */
+static int coeffs_init(sail_rs_coeffs *c, int in_size, int out_size, int off, int n_out,
+                       sail_resample f) {
     double (*filter)(double) = f == SAIL_RESAMPLE_BICUBIC ? bicubic : bilinear;
     double support = f == SAIL_RESAMPLE_BICUBIC ? 2.0 : 1.0;
     /* PIL's box is float; (in1 - in0) is a float subtraction. */
@@ -48,16 +53,17 @@ static int coeffs_init(sail_rs_coeffs *c, int in_size, int out_size, sail_resamp
     int ksize = (int)ceil(support) * 2 + 1;
     memset(c, 0, sizeof *c);
     c->ksize = ksize;
-    c->first = sail_malloc(sizeof(int) * (size_t)out_size);
-    c->len = sail_malloc(sizeof(int) * (size_t)out_size);
-    c->k = sail_calloc((size_t)out_size * (size_t)ksize, sizeof(int32_t));
+    c->first = sail_malloc(sizeof(int) * (size_t)n_out);
+    c->len = sail_malloc(sizeof(int) * (size_t)n_out);
+    c->k = sail_calloc((size_t)n_out * (size_t)ksize, sizeof(int32_t));
     double *w = sail_malloc(sizeof(double) * (size_t)ksize);
     if (!c->first || !c->len || !c->k || !w) {
         sail_free(w);
         coeffs_free(c);
         return -1;
     }
-    for (int i = 0; i < out_size; i++) {
+    for (int j = 0; j < n_out; j++) {
+        int i = off + j;
         double center = 0.0f + (i + 0.5) * scale, ww = 0.0, ss = 1.0 / filterscale;
         int lo = (int)(center - support + 0.5), hi = (int)(center + support + 0.5);
         if (lo < 0) lo = 0;
@@ -67,14 +73,14 @@ static int coeffs_init(sail_rs_coeffs *c, int in_size, int out_size, sail_resamp
             w[x] = filter((x + lo - center + 0.5) * ss);
             ww += w[x];
         }
-        int32_t *k = c->k + (size_t)i * ksize;
+        int32_t *k = c->k + (size_t)j * ksize;
         for (int x = 0; x < n; x++) {
             double v = ww != 0.0 ? w[x] / ww : w[x];
             double f = v * (1 << SAIL_RS_PRECISION_BITS);
             k[x] = (int32_t)(v < 0 ? -0.5 + f : 0.5 + f);
         }
-        c->first[i] = lo;
-        c->len[i] = n;
+        c->first[j] = lo;
+        c->len[j] = n;
     }
     sail_free(w);
     return 0;
@@ -136,9 +142,8 @@ static void pick_kernels(void) {
 #endif
 }
 
-/* Point c at outputs [off, off + n) only: each output position depends on
- * nothing but its own taps, so a window of PIL's result costs a window of
- * the work. */
+/* Point c at outputs [off, ...) only: each output position depends on
+ * nothing but its own taps, so a band of rows needs only its own. */
 static sail_rs_coeffs coeffs_window(const sail_rs_coeffs *c, int off) {
     sail_rs_coeffs w = {c->ksize, c->first + off, c->len + off, c->k + (size_t)off * c->ksize};
     return w;
@@ -213,7 +218,7 @@ sail_status sail_img_resize_window(const sail_image *in, int w, int h, int left,
         return sail_set_error(err, SAIL_ERR_INVALID_ARG,
                               "resize: window %dx%d+%d+%d of %dx%d is empty or outside", cw, chh,
                               left, top, w, h);
-    sail_image_limits nolim = {0, 0, 0};
+    sail_image_limits nolim = {0, 0, 0, 0};
     sail_status st = sail_img_check_size("resize", w, h, &nolim, err);
     if (st) return st;
     sail_image o = {0, 0, NULL}, tmp = {0, 0, NULL}, full = {0, 0, NULL};
@@ -227,12 +232,12 @@ sail_status sail_img_resize_window(const sail_image *in, int w, int h, int left,
     }
     pick_kernels();
     sail_rs_coeffs ch, cv;
-    if (coeffs_init(&ch, in->w, w, resample)) goto nomem;
-    if (coeffs_init(&cv, in->h, h, resample)) {
+    if (coeffs_init(&ch, in->w, w, left, cw, resample)) goto nomem;
+    if (coeffs_init(&cv, in->h, h, top, chh, resample)) {
         coeffs_free(&ch);
         goto nomem;
     }
-    sail_rs_coeffs hw = coeffs_window(&ch, left), vw = coeffs_window(&cv, top);
+    sail_rs_coeffs hw = ch, vw = cv;
     const uint8_t *src = in->rgb;
     if (w != in->w) {
         /* Only rows first..last feed the vertical pass. */
