@@ -29,7 +29,7 @@ static const char usage[] =
     "  --dim D        Matryoshka prefix for train (default: the model's full dimension)\n"
     "  --top N        labels shown per input (default 3)\n"
     "  -o FILE        output (JSON for zero-shot/predict; classifier for train)\n"
-    "  --threads N    threads for the model and the training (default: one per core)\n";
+    "  --threads N    threads for the model and the training (default: one per core)\n" CLI_IMAGE_HELP;
 
 typedef struct opts {
     const char *model, *labels, *tmpl, *data, *out, *clf;
@@ -47,6 +47,9 @@ static int parse(opts *o, int argc, char **argv, int first) {
         const char *a = argv[i];
         long n;
         double x;
+        int img = cli_image_option("classify", argc, argv, &i);
+        if (img < 0) return 2;
+        if (img) continue;
         if (!strcmp(a, "--zero-shot")) { o->zero_shot = 1; continue; }
         const char *v = i + 1 < argc ? argv[++i] : NULL;
         if (!v) return cli_fail(2, "classify", "option %s needs a value (see sail classify --help)", a);

@@ -30,7 +30,7 @@ static const char usage[] =
     "  --max-iter N    Lloyd iterations at most (default 100)\n"
     "  --dim D         Matryoshka prefix of the embeddings (with --model)\n"
     "  --threads N     threads for the model and the clustering (default: one per core)\n"
-    "  -o FILE         output JSON (default stdout)\n";
+    "  -o FILE         output JSON (default stdout)\n" CLI_IMAGE_HELP;
 
 typedef struct opts {
     const char *model, *data, *vectors, *out, *plot, *method;
@@ -45,6 +45,9 @@ static int parse(opts *o, int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
         double x;
+        int img = cli_image_option("cluster", argc, argv, &i);
+        if (img < 0) return 2;
+        if (img) continue;
         if (!v) return cli_fail(2, "cluster", "option %s needs a value (see sail cluster --help)", a);
         i++;
         if (!strcmp(a, "--model")) o->model = v;
