@@ -57,8 +57,8 @@ static int parse_fields(char *p, entry *x, const char *path, int line) {
 
 static int is_number(const char *a, const char *b) {
     char *end;
-    strtod(a, &end);
-    return end == b && b > a;
+    double v = strtod(a, &end);
+    return end == b && b > a && isfinite(v);
 }
 
 /* The value of a text:/image: item (after its prefix) into *value, and its
@@ -78,9 +78,7 @@ static int parse_value(char *s, char **value, entry *x, const char *path, int li
         json_decref(j);
         rest = s + je.position;
     } else {
-        char *end = s + strlen(s), *cut = end;
-        while (end > s && (end[-1] == ' ' || end[-1] == '\t')) end--;
-        cut = end;
+        char *cut = s + strlen(s);
         for (int f = 0; f < 2; f++) {
             char *b = cut, *a;
             while (b > s && (b[-1] == ' ' || b[-1] == '\t')) b--;
