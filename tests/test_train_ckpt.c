@@ -52,7 +52,8 @@ int main(void) {
     sail_hparams hp = {3e-4, 0.05, 2.5, 0.1, 0.9, 0.98, 1e-6, 7, 2, 11, 3, 1, 99};
     sail_loss_opts lo = {2, {64, 16}, {1.0f, 0.5f}};
     sail_train_pos pos = {1234567890123ll, 5, 2, 0xfeedfacecafebeefull, &plan};
-    sail_status s = sail_checkpoint_save(path, tm, toks, &hp, &lo, &pos, m, v, &err);
+    sail_vocab_kv vocab = {(char **)toks, 10, NULL, 0};
+    sail_status s = sail_checkpoint_save(path, tm, &vocab, &hp, &lo, &pos, m, v, &err);
     CHECK(s == SAIL_OK, "checkpoint written (%s)", err.msg);
     sail_checkpoint ck;
     s = sail_checkpoint_open(path, &ck, &err);
@@ -68,7 +69,7 @@ int main(void) {
           ck.cfg.text.width == 32 && ck.cfg.vision.layers == 1 && ck.cfg.sep_id == 3 && ck.cfg.mean[2] == c.mean[2],
           "the configuration round-trips");
     int tok_ok = 1;
-    for (int i = 0; i < 10; i++) tok_ok &= !strcmp(ck.tokens[i], toks[i]);
+    for (int i = 0; i < 10; i++) tok_ok &= !strcmp(ck.vocab.tokens[i], toks[i]);
     CHECK(tok_ok, "the vocabulary round-trips");
     sail_tmodel *tm2 = sail_tmodel_new(&c, 12, 1, &err);
     s = sail_checkpoint_restore(&ck, tm2, m2, v2, &err);

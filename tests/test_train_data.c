@@ -180,7 +180,7 @@ static void test_plans(void) {
 
 /* Every batch of p through a loader with w workers and prefetch f; a hash
  * of all the inputs. */
-static uint64_t run_loader(const sail_dataset *ds, const sail_config *c, const sail_wordpiece *wp,
+static uint64_t run_loader(const sail_dataset *ds, const sail_config *c, const sail_text_tok *wp,
                            const sail_plan *p, int w, int f, int first, int *n_dropped) {
     sail_error err = {0};
     sail_loader *ld = sail_loader_new(ds, c, wp, 4, w, f, &err);
@@ -223,12 +223,14 @@ static void test_loader(void) {
         return;
     }
     const char *toks[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "red", "circle", "1", "2", "3"};
-    sail_wordpiece *wp = sail_wordpiece_new(toks, 9, &err);
     sail_config c;
     sail_config_preset(&c, "tiny", &err);
     c.vocab_size = 9;
     c.pad_id = 0, c.unk_id = 1, c.cls_id = 2, c.sep_id = 3;
     c.image_size = c.pre_size = c.pre_crop = 16;
+    sail_vocab_kv v = {(char **)toks, 9, NULL, 0};
+    sail_text_tok tok, *wp = &tok;
+    CHECK(!sail_text_tok_init(&tok, &v, &c, &err), "the model's tokenizer from its vocabulary (%s)", err.msg);
     sail_rng r = {2};
     sail_plan plan = {0};
     sail_plan_shuffle(&ds, 4, &r, &plan, &err);
@@ -241,7 +243,7 @@ static void test_loader(void) {
     uint64_t h4 = run_loader(&ds, &c, wp, &plan, 2, 2, 1, &d4);
     CHECK(h4 && h4 != h1, "loader: starting at batch 1 (resume) yields batches 1.. in order");
     sail_plan_free(&plan);
-    sail_wordpiece_free(wp);
+    sail_text_tok_free(&tok);
     sail_dataset_free(&ds);
 }
 

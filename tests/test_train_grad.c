@@ -227,7 +227,8 @@ static void init_and_files(void) {
     for (int i = 0; i < sail_tmodel_n_tensors(tm); i++) aligned &= sail_tmodel_tensor(tm, i)->offset % 16 == 0;
     CHECK(aligned, "blocks 64-byte aligned, every tensor at a multiple of 16 floats");
     *ls = 2.5f;
-    CHECK(!sail_tmodel_save(tm, tokens, p1, &err), "save (%s)", err.msg);
+    sail_vocab_kv vocab = {(char **)tokens, 12, NULL, 0};
+    CHECK(!sail_tmodel_save(tm, &vocab, p1, &err), "save (%s)", err.msg);
     CHECK(!sail_model_write_random(&c, tokens, 1234, p2, &err), "write_random (%s)", err.msg);
     CHECK(tensors_equal(p1, p2), "a new trainable model saved equals sail_model_write_random with the same seed");
     sail_tmodel *back = sail_tmodel_load(p1, 0, 1, &err);

@@ -44,21 +44,7 @@ static sail_status run(sail_model *m, const sail_batch *b, int dim, float *out, 
 sail_status sail_tokenize(const sail_model *m, const char *text, size_t len, int32_t *ids,
                           int *n_real, sail_error *err) {
     if (!m || !text || !ids) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model, text or ids is NULL");
-    const sail_config *c = &m->cfg;
-    size_t n = 0, cap = (size_t)c->context - 2;
-    if (m->bpe) {
-        /* CLIP: the first context-2 pieces between start and end of text. */
-        sail_status s = sail_bpe_encode(m->bpe, text, len, ids + 1, cap, &n, err);
-        if (!s) s = sail_bpe_context(ids + 1, SAIL_MIN(n, cap), c->cls_id, c->sep_id, c->pad_id,
-                                     c->context, ids, n_real, err);
-        return s;
-    }
-    if (!m->tok) return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no text encoder (it embeds images only)");
-    /* Pieces are written after [CLS] in place: only the first context-2 count. */
-    sail_status s = sail_wordpiece_encode(m->tok, text, len, ids + 1, cap, &n, err);
-    if (!s) s = sail_wordpiece_context(ids + 1, SAIL_MIN(n, cap), c->cls_id, c->sep_id, c->pad_id,
-                                       c->context, ids, n_real, err);
-    return s;
+    return sail_text_tok_encode(&m->text, text, len, ids, n_real, err);
 }
 
 /* Tokenize texts[0..n) into ids/lens (ids holds n * context). */
@@ -121,14 +107,6 @@ sail_status sail_embed_image_tensors(sail_model *m, const float *chw, int n, int
     return s;
 }
 
-static sail_preprocess model_preprocess(const sail_model *m) {
-    const sail_config *c = &m->cfg;
-    sail_preprocess p = {c->pre_size, c->pre_crop, (sail_resample)c->resample, {0}, {0}};
-    memcpy(p.mean, c->mean, sizeof p.mean);
-    memcpy(p.std, c->std, sizeof p.std);
-    return p;
-}
-
 /* Preprocessed tensors for images [0, n) provided by get(i). */
 typedef sail_status (*image_source)(void *ctx, int i, const sail_image_limits *lim,
                                     sail_image *img, sail_error *err);
@@ -137,7 +115,7 @@ typedef sail_status (*image_source)(void *ctx, int i, const sail_image_limits *l
  * model lock (the pool runs one job at a time). */
 static sail_status preprocess_all(sail_model *m, image_source get, void *ctx, int n,
                                   float **chw_out, sail_error *err) {
-    sail_preprocess p = model_preprocess(m);
+    sail_preprocess p = sail_config_preprocess(&m->cfg);
     sail_image_limits lim = sail_image_limits_for(&p);
     size_t side = (size_t)sail_preprocess_side(&p), per = 3 * side * side;
     float *chw = sail_malloc((size_t)n * per * sizeof(float));
@@ -258,7 +236,7 @@ sail_status sail_image_file_tensor(const sail_model *m, const char *path, float 
                                    sail_error *err) {
     if (!m || !path || !chw) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model, path or output is NULL");
     if (check_vision(m, err)) return err ? err->status : SAIL_ERR_UNSUPPORTED;
-    sail_preprocess p = model_preprocess(m);
+    sail_preprocess p = sail_config_preprocess(&m->cfg);
     sail_image img = {0};
     sail_image_limits lim = sail_image_limits_for(&p);
     sail_status s = sail_image_load(path, &lim, &img, err);

@@ -12,23 +12,15 @@ enum { JOINT_BATCH = 8 };
 
 sail_status sail_count_tokens(const sail_model *m, const char *text, size_t len, int *n,
                               sail_error *err) {
-    if (!m || (!text && len) || !n)
-        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model, text or count is NULL");
-    size_t k = 0;
-    sail_status s = sail_wordpiece_encode(m->tok, text ? text : "", len, NULL, 0, &k, err);
-    if (s) return s;
-    *n = k > (size_t)INT32_MAX - 2 ? INT32_MAX : (int)k + 2;
-    return SAIL_OK;
+    if (!m) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model is NULL");
+    return sail_text_tok_count(&m->text, text, len, n, err);
 }
 
 sail_status sail_image_bytes_tensor(const sail_model *m, const void *data, size_t size,
                                     int64_t max_pixels, float *chw, sail_error *err) {
     if (!m || !chw) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model or output is NULL");
     if (max_pixels < 0) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "max_pixels is negative");
-    const sail_config *c = &m->cfg;
-    sail_preprocess p = {c->pre_size, c->pre_crop, (sail_resample)c->resample, {0}, {0}};
-    memcpy(p.mean, c->mean, sizeof p.mean);
-    memcpy(p.std, c->std, sizeof p.std);
+    sail_preprocess p = sail_config_preprocess(&m->cfg);
     sail_image_limits lim = sail_image_limits_for(&p);
     if (max_pixels) lim.max_pixels = max_pixels;
     sail_image img = {0};

@@ -121,76 +121,12 @@ static sail_status load_weights(sail_model *m, sail_error *err) {
     return s;
 }
 
-/* A string array of the file as n NUL-terminated copies (free with
- * sail_vocab_free). */
-static sail_status str_array(const gguf_file *f, const char *key, char ***out, int *n_out,
-                             sail_error *err) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
-    if (!kv || kv->type != GGUF_VT_ARRAY || kv->v.arr.type != GGUF_VT_STRING || kv->v.arr.n > (1u << 24))
-        return sail_set_error(err, SAIL_ERR_FORMAT, "%s (an array of at most 2^24 strings) is missing", key);
-    int n = (int)kv->v.arr.n;
-    char **v = sail_calloc(n ? (size_t)n : 1, sizeof *v);
-    if (!v) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < n; i++) {
-        gguf_str g = kv->v.arr.strs[i];
-        if (!(v[i] = sail_malloc(g.len + 1))) {
-            sail_vocab_free(v, n);
-            return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-        }
-        memcpy(v[i], g.ptr, g.len);
-        v[i][g.len] = 0;
-    }
-    *out = v;
-    *n_out = n;
-    return SAIL_OK;
-}
-
-/* CLIP BPE (imported models): the vocabulary plus tokenizer.ggml.merges. */
-static sail_status load_bpe(sail_model *m, sail_error *err) {
-    char **toks = NULL, **merges = NULL;
-    int n = 0, nm = 0;
-    sail_status s = str_array(m->file, "tokenizer.ggml.tokens", &toks, &n, err);
-    if (!s && n != m->cfg.vocab_size)
-        s = sail_set_error(err, SAIL_ERR_FORMAT, "the vocabulary has %d tokens but sail.text.vocab_size is %d",
-                           n, m->cfg.vocab_size);
-    if (!s) s = str_array(m->file, "tokenizer.ggml.merges", &merges, &nm, err);
-    if (!s) {
-        m->bpe = sail_bpe_new((const char *const *)toks, n, (const char *const *)merges, nm, err);
-        if (!m->bpe) s = err ? err->status : SAIL_ERR_FORMAT;
-    }
-    if (toks) sail_vocab_free(toks, n);
-    if (merges) sail_vocab_free(merges, nm);
-    return s;
-}
-
 static sail_status load_tokenizer(sail_model *m, sail_error *err) {
     if (m->cfg.towers.on && !m->cfg.towers.has_text) return SAIL_OK;
-    if (m->cfg.towers.bpe) return load_bpe(m, err);
-    const gguf_kv *kv = gguf_find_kv(m->file, "tokenizer.ggml.tokens");
-    if (!kv || kv->type != GGUF_VT_ARRAY || kv->v.arr.type != GGUF_VT_STRING)
-        return sail_set_error(err, SAIL_ERR_FORMAT,
-                              "tokenizer.ggml.tokens (the vocabulary, an array of strings) is missing");
-    if (kv->v.arr.n != (uint64_t)m->cfg.vocab_size)
-        return sail_set_error(err, SAIL_ERR_FORMAT,
-                              "the vocabulary has %llu tokens but sail.text.vocab_size is %d",
-                              (unsigned long long)kv->v.arr.n, m->cfg.vocab_size);
-    int n = m->cfg.vocab_size;
-    char **toks = sail_calloc((size_t)n, sizeof *toks);
-    sail_status s = toks ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    for (int i = 0; !s && i < n; i++) {
-        gguf_str g = kv->v.arr.strs[i];
-        toks[i] = sail_malloc(g.len + 1);
-        if (!toks[i]) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-        else {
-            memcpy(toks[i], g.ptr, g.len);
-            toks[i][g.len] = 0;
-        }
-    }
-    if (!s) {
-        m->tok = sail_wordpiece_new((const char *const *)toks, n, err);
-        if (!m->tok) s = err ? err->status : SAIL_ERR_FORMAT;
-    }
-    if (toks) sail_vocab_free(toks, n);
+    sail_vocab_kv v;
+    sail_status s = sail_vocab_kv_read(m->file, &m->cfg, &v, err);
+    if (!s) s = sail_text_tok_init(&m->text, &v, &m->cfg, err);
+    sail_vocab_kv_free(&v);
     return s;
 }
 
@@ -228,8 +164,7 @@ sail_model *sail_model_load(const char *path, const sail_load_options *opts, sai
 void sail_model_free(sail_model *m) {
     if (!m) return;
     sail_pool_free(m->pool);
-    sail_wordpiece_free(m->tok);
-    sail_bpe_free(m->bpe);
+    sail_text_tok_free(&m->text);
     sail_weights_free_blocks(&m->w);
     gguf_close(m->file);
     sail_free(m->deq);

@@ -9,8 +9,7 @@
 #include "config.h"
 #include "format/gguf.h"
 #include "kernels/kernels.h"
-#include "text/bpe.h"
-#include "text/wordpiece.h"
+#include "inputs.h"
 #include "weights.h"
 
 /* Observes intermediate activations (parity tests): name, data (rows, cols). */
@@ -24,8 +23,7 @@ struct sail_model {
     size_t deq_bytes;
     sail_weights w;
     sail_pool *pool;
-    sail_wordpiece *tok;        /* WordPiece models */
-    sail_bpe *bpe;              /* CLIP BPE models (imported); tok is NULL then */
+    sail_text_tok text;         /* the model's tokenizer (inputs.h) */
     pthread_mutex_t lock;       /* serialises forward passes (arena, caches) */
     sail_arena arena;
     float *pos_cache;           /* interpolated vision positions, (1+gh*gw, dv) */

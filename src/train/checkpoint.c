@@ -31,7 +31,7 @@ static uint64_t checksum(const float *p, const float *m, const float *v, size_t 
     return hash_block(h, v, n);
 }
 
-sail_status sail_checkpoint_save(const char *path, sail_tmodel *tm, const char *const *tokens,
+sail_status sail_checkpoint_save(const char *path, sail_tmodel *tm, const sail_vocab_kv *vocab,
                                  const sail_hparams *hp, const sail_loss_opts *lo,
                                  const sail_train_pos *pos, const float *m, const float *v,
                                  sail_error *err) {
@@ -66,8 +66,7 @@ sail_status sail_checkpoint_save(const char *path, sail_tmodel *tm, const char *
     gguf_set_str(w, "general.architecture", "sail");
     gguf_set_str(w, "general.type", "sail.checkpoint");
     gguf_set_u32(w, "train.version", CKPT_VERSION);
-    gguf_set_str(w, "tokenizer.ggml.model", "bert");
-    gguf_set_str_array(w, "tokenizer.ggml.tokens", tokens, (uint64_t)c->vocab_size);
+    sail_vocab_kv_write(vocab, w);
     gguf_set_scalar(w, "train.step", GGUF_VT_U64, &step);
     gguf_set_i32(w, "train.epoch", pos->epoch);
     gguf_set_i32(w, "train.batch", pos->batch);
@@ -137,18 +136,7 @@ static sail_status read_all(sail_checkpoint *ck, sail_error *err) {
     if (kv->v.u64 != CKPT_VERSION)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "checkpoint version %llu; this build reads %d",
                               (unsigned long long)kv->v.u64, CKPT_VERSION);
-    const gguf_str *toks = need_array(f, "tokenizer.ggml.tokens", GGUF_VT_STRING, (uint64_t)ck->cfg.vocab_size,
-                                      (uint64_t)ck->cfg.vocab_size, &n, err);
-    if (!toks) return SAIL_ERR_FORMAT;
-    ck->tokens = sail_calloc((size_t)n, sizeof *ck->tokens);
-    if (!ck->tokens) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    for (uint64_t i = 0; i < n; i++) {
-        char *t = sail_malloc(toks[i].len + 1);
-        if (!t) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-        memcpy(t, toks[i].ptr, toks[i].len);
-        t[toks[i].len] = 0;
-        ck->tokens[i] = t;
-    }
+    if ((s = sail_vocab_kv_read(f, &ck->cfg, &ck->vocab, err))) return s;
     const gguf_kv *k_step = need(f, "train.step", GGUF_VT_U64, err);
     const gguf_kv *k_rng = k_step ? need(f, "train.rng", GGUF_VT_U64, err) : NULL;
     const gguf_kv *k_seed = k_rng ? need(f, "train.seed", GGUF_VT_U64, err) : NULL;
@@ -235,9 +223,7 @@ sail_status sail_checkpoint_open(const char *path, sail_checkpoint *ck, sail_err
 
 void sail_checkpoint_close(sail_checkpoint *ck) {
     if (!ck) return;
-    if (ck->tokens)
-        for (int i = 0; i < ck->cfg.vocab_size; i++) sail_free((void *)ck->tokens[i]);
-    sail_free(ck->tokens);
+    sail_vocab_kv_free(&ck->vocab);
     sail_free(ck->order);
     sail_free(ck->bounds);
     gguf_close(ck->file);

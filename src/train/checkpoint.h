@@ -12,6 +12,7 @@
 #include "dataset.h"
 #include "format/gguf.h"
 #include "model/config.h"
+#include "model/inputs.h"
 #include "train/train.h"
 
 typedef struct sail_hparams {
@@ -31,7 +32,7 @@ typedef struct sail_train_pos {
     const sail_plan *plan;
 } sail_train_pos;
 
-sail_status sail_checkpoint_save(const char *path, sail_tmodel *tm, const char *const *tokens,
+sail_status sail_checkpoint_save(const char *path, sail_tmodel *tm, const sail_vocab_kv *vocab,
                                  const sail_hparams *hp, const sail_loss_opts *lo,
                                  const sail_train_pos *pos, const float *m, const float *v,
                                  sail_error *err);
@@ -41,7 +42,7 @@ sail_status sail_checkpoint_save(const char *path, sail_tmodel *tm, const char *
 typedef struct sail_checkpoint {
     gguf_file *file;
     sail_config cfg;
-    const char **tokens;        /* (cfg.vocab_size), owned */
+    sail_vocab_kv vocab;        /* the tokenizer, owned */
     sail_hparams hp;
     sail_loss_opts lo;
     int64_t step;

@@ -21,7 +21,7 @@ typedef struct slot {
 struct sail_loader {
     const sail_dataset *ds;
     sail_config cfg;
-    const sail_wordpiece *wp;
+    const sail_text_tok *tok;
     sail_preprocess pp;
     int side, max_batch, n_workers, prefetch;
     slot *slots;            /* (prefetch) */
@@ -38,13 +38,7 @@ struct sail_loader {
 
 static sail_status tokenize(const sail_loader *ld, const char *text, int32_t *ids, int *len,
                             sail_error *err) {
-    const sail_config *c = &ld->cfg;
-    size_t n = 0, cap = (size_t)c->context - 2;
-    /* as sail_tokenize: pieces land after [CLS], the first context-2 count */
-    sail_status s = sail_wordpiece_encode(ld->wp, text, strlen(text), ids + 1, cap, &n, err);
-    if (!s) s = sail_wordpiece_context(ids + 1, SAIL_MIN(n, cap), c->cls_id, c->sep_id, c->pad_id,
-                                       c->context, ids, len, err);
-    return s;
+    return sail_text_tok_encode(ld->tok, text, strlen(text), ids, len, err);
 }
 
 static void fill(sail_loader *ld, slot *sl, int b) {
@@ -120,9 +114,9 @@ static void *worker(void *arg) {
 }
 
 sail_loader *sail_loader_new(const sail_dataset *ds, const sail_config *c,
-                             const sail_wordpiece *wp, int max_batch, int n_workers,
+                             const sail_text_tok *tok, int max_batch, int n_workers,
                              int prefetch, sail_error *err) {
-    if (!ds || !c || !wp || max_batch < 1 || max_batch > 65536 || n_workers < 1 || n_workers > 256 ||
+    if (!ds || !c || !tok || max_batch < 1 || max_batch > 65536 || n_workers < 1 || n_workers > 256 ||
         prefetch < 1 || prefetch > 256) {
         sail_set_error(err, SAIL_ERR_INVALID_ARG, "loader: bad arguments (batch %d, workers %d, prefetch %d)",
                        max_batch, n_workers, prefetch);
@@ -132,10 +126,8 @@ sail_loader *sail_loader_new(const sail_dataset *ds, const sail_config *c,
     if (!ld) goto oom;
     ld->ds = ds;
     ld->cfg = *c;
-    ld->wp = wp;
-    ld->pp = (sail_preprocess){c->pre_size, c->pre_crop, (sail_resample)c->resample, {0}, {0}};
-    memcpy(ld->pp.mean, c->mean, sizeof ld->pp.mean);
-    memcpy(ld->pp.std, c->std, sizeof ld->pp.std);
+    ld->tok = tok;
+    ld->pp = sail_config_preprocess(c);
     ld->side = sail_preprocess_side(&ld->pp);
     ld->max_batch = max_batch;
     ld->n_workers = n_workers;

@@ -9,7 +9,7 @@
 #include "dataset.h"
 #include "image/image.h"
 #include "model/config.h"
-#include "text/wordpiece.h"
+#include "model/inputs.h"
 #include "train/train.h"
 
 /* One ready batch. Pairs whose image failed to decode are left out (their
@@ -28,11 +28,12 @@ typedef struct sail_batch_data {
 
 typedef struct sail_loader sail_loader;
 
-/* A loader for batches of up to max_batch pairs of ds. wp (thread-safe,
- * kept alive by the caller) and c give tokenisation and preprocessing.
+/* A loader for batches of up to max_batch pairs of ds. tok (the model's
+ * tokenizer, thread-safe, kept alive by the caller) and c's preprocessing
+ * turn items into model inputs.
  * n_workers >= 1 threads, prefetch >= 1 batches held ready ahead. */
 sail_loader *sail_loader_new(const sail_dataset *ds, const sail_config *c,
-                             const sail_wordpiece *wp, int max_batch, int n_workers,
+                             const sail_text_tok *tok, int max_batch, int n_workers,
                              int prefetch, sail_error *err);
 void sail_loader_free(sail_loader *ld);
 

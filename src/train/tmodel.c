@@ -241,9 +241,9 @@ static sail_status add_tensor(void *ctx, const char *name, int64_t rows, int64_t
                            sv->tm->params + sv->tm->tensors[sv->i++].offset);
 }
 
-sail_status sail_tmodel_save(const sail_tmodel *tm, const char *const *tokens,
+sail_status sail_tmodel_save(const sail_tmodel *tm, const sail_vocab_kv *vocab,
                              const char *path, sail_error *err) {
-    if (!tm || !tokens || !path)
+    if (!tm || !vocab || !path)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "save needs a model, a vocabulary and a path");
     const sail_config *c = &tm->cfg;
     gguf_writer *gw = gguf_writer_new();
@@ -251,8 +251,7 @@ sail_status sail_tmodel_save(const sail_tmodel *tm, const char *const *tokens,
     sail_weights w = tm->w;
     saver sv = {gw, tm, 0};
     sail_status s = SAIL_OK;
-    if (sail_config_write(c, gw) || gguf_set_str(gw, "tokenizer.ggml.model", "bert") ||
-        gguf_set_str_array(gw, "tokenizer.ggml.tokens", tokens, (uint64_t)c->vocab_size) ||
+    if (sail_config_write(c, gw) || sail_vocab_kv_write(vocab, gw) ||
         gguf_set_f32(gw, LOGIT_SCALE_KEY, tm->params[tm->tensors[tm->n_tensors - 1].offset]) ||
         sail_weights_walk(c, &w, add_tensor, &sv))
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory while building the model file");

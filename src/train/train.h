@@ -15,6 +15,7 @@
 #define SAIL_TRAIN_H
 
 #include "model/config.h"
+#include "model/inputs.h"
 
 typedef struct sail_tmodel sail_tmodel;
 
@@ -82,9 +83,10 @@ sail_status sail_tmodel_step(sail_tmodel *tm, int n, const sail_tinput *a,
 sail_status sail_tmodel_embed(sail_tmodel *tm, int n, const sail_tinput *in,
                               float *out, sail_error *err);
 
-/* Write the weights as a sail model file (atomically), with the vocabulary
- * tokens[vocab_size] and the logit scale under sail.logit_scale. */
-sail_status sail_tmodel_save(const sail_tmodel *tm, const char *const *tokens,
+/* Write the weights as a sail model file (atomically), with the model's
+ * tokenizer (vocab: tokens, and merges for BPE) and the logit scale under
+ * sail.logit_scale. */
+sail_status sail_tmodel_save(const sail_tmodel *tm, const sail_vocab_kv *vocab,
                              const char *path, sail_error *err);
 
 #endif

@@ -8,7 +8,7 @@
 #include "eval.h"
 #include "loader.h"
 #include "optim.h"
-#include "text/wordpiece.h"
+#include "model/model.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,9 +20,8 @@
 typedef struct run {
     const sail_train_opts *o;
     sail_tmodel *tm;
-    char **tokens;          /* (n_tokens) */
-    int n_tokens;
-    sail_wordpiece *wp;
+    sail_vocab_kv vocab;    /* the model's tokenizer as stored */
+    sail_text_tok tok;      /* and built */
     sail_loader *ld, *vld;
     float *m, *v;           /* (size) AdamW moments */
     sail_tparam *tp;        /* (nt) the model's tensor table */
@@ -58,36 +57,15 @@ static void note(run *r, const char *fmt, ...) {
     r->o->cb(r->o->ud, &ev);
 }
 
-static char **copy_tokens(const char *const *src, int n) {
-    char **t = sail_calloc((size_t)n, sizeof *t);
-    for (int i = 0; t && i < n; i++)
-        if (!(t[i] = sail_strdup(src[i]))) {
-            sail_vocab_free(t, i);
-            return NULL;
-        }
-    return t;
-}
-
-/* The vocabulary stored in a model file. */
-static sail_status model_tokens(const char *path, run *r, sail_error *err) {
-    gguf_file *f = gguf_open(path, err);
-    if (!f) return err ? err->status : SAIL_ERR_IO;
-    const gguf_kv *kv = gguf_find_kv(f, "tokenizer.ggml.tokens");
+/* The tokenizer stored in a model file (fine-tuning keeps it). */
+static sail_status model_vocab(const char *path, run *r, sail_error *err) {
+    sail_load_options lo = {1};
+    sail_model *m = sail_model_load(path, &lo, err);
+    if (!m) return err ? err->status : SAIL_ERR_IO;
     sail_status s = SAIL_OK;
-    if (!kv || kv->type != GGUF_VT_ARRAY || kv->v.arr.type != GGUF_VT_STRING || kv->v.arr.n > (1u << 24))
-        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s has no tokenizer.ggml.tokens string array", path);
-    else if (!(r->tokens = sail_calloc((size_t)kv->v.arr.n + 1, sizeof *r->tokens)))
-        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    for (uint64_t i = 0; !s && i < kv->v.arr.n; i++) {
-        const gguf_str *g = &kv->v.arr.strs[i];
-        if (!(r->tokens[i] = sail_malloc(g->len + 1))) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-        else {
-            memcpy(r->tokens[i], g->ptr, g->len);
-            r->tokens[i][g->len] = 0;
-            r->n_tokens = (int)i + 1;
-        }
-    }
-    gguf_close(f);
+    if (!m->cfg.towers.on || m->cfg.towers.has_text) /* an image-only model has none */
+        s = sail_vocab_kv_read(m->file, &m->cfg, &r->vocab, err);
+    sail_model_free(m);
     return s;
 }
 
@@ -103,13 +81,13 @@ static sail_status new_model(run *r, sail_error *err) {
     sail_config c;
     sail_status s = sail_config_preset(&c, o->config, err);
     if (s) return s;
-    if ((s = sail_vocab_read(o->vocab_path, &r->tokens, &r->n_tokens, err))) return s;
+    if ((s = sail_vocab_read(o->vocab_path, &r->vocab.tokens, &r->vocab.n, err))) return s;
     const char *names[4] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]"};
     int *slots[4] = {&c.pad_id, &c.unk_id, &c.cls_id, &c.sep_id};
     for (int i = 0; i < 4; i++)
-        if ((*slots[i] = find_token(r->tokens, r->n_tokens, names[i])) < 0)
+        if ((*slots[i] = find_token(r->vocab.tokens, r->vocab.n, names[i])) < 0)
             return sail_set_error(err, SAIL_ERR_FORMAT, "%s has no %s token", o->vocab_path, names[i]);
-    c.vocab_size = r->n_tokens;
+    c.vocab_size = r->vocab.n;
     if (o->image_size) c.image_size = c.pre_size = c.pre_crop = o->image_size;
     if (o->patch_size) c.patch_size = o->patch_size;
     if ((s = sail_config_validate(&c, err))) return s;
@@ -144,9 +122,9 @@ static sail_status resume(run *r, sail_error *err) {
     r->epoch = ck.epoch;
     r->batch = ck.batch;
     r->rng.s = ck.rng;
-    r->n_tokens = ck.cfg.vocab_size;
-    if (!(r->tokens = copy_tokens(ck.tokens, ck.cfg.vocab_size))) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    if (!s && !(r->tm = sail_tmodel_new(&ck.cfg, ck.hp.seed, r->o->threads, err))) s = err ? err->status : SAIL_ERR_NOMEM;
+    r->vocab = ck.vocab; /* taken over from the checkpoint */
+    memset(&ck.vocab, 0, sizeof ck.vocab);
+    if (!(r->tm = sail_tmodel_new(&ck.cfg, ck.hp.seed, r->o->threads, err))) s = err ? err->status : SAIL_ERR_NOMEM;
     if (!s) s = alloc_moments(r, err);
     if (!s) s = sail_checkpoint_restore(&ck, r->tm, r->m, r->v, err);
     if (!s) s = sail_plan_set(r->o->train, ck.order, ck.n_order, ck.bounds, ck.n_batches, &r->plan, err);
@@ -169,9 +147,9 @@ static sail_status check_setup(run *r, sail_error *err) {
         if (r->lo.dims[i] < 1 || r->lo.dims[i] > c->dim)
             return sail_set_error(err, SAIL_ERR_INVALID_ARG, "Matryoshka dimension %d is outside 1..%d (the "
                                   "model's output dimension)", r->lo.dims[i], c->dim);
-    if (c->vocab_size != r->n_tokens)
+    if (c->vocab_size != r->vocab.n)
         return sail_set_error(err, SAIL_ERR_FORMAT, "the model has %d vocabulary entries but %d tokens",
-                              c->vocab_size, r->n_tokens);
+                              c->vocab_size, r->vocab.n);
     return SAIL_OK;
 }
 
@@ -186,14 +164,14 @@ static int64_t batches_per_epoch(const sail_dataset *ds, int b) {
 /* The weights so far as a usable model file: written at the end and at every
  * stop, so an interrupted run leaves a model as well as a checkpoint. */
 static sail_status save_model(run *r, sail_error *err) {
-    sail_status s = sail_tmodel_save(r->tm, (const char *const *)r->tokens, r->model_path, err);
+    sail_status s = sail_tmodel_save(r->tm, &r->vocab, r->model_path, err);
     if (!s) note(r, "model written to %s", r->model_path);
     return s;
 }
 
 static sail_status save_checkpoint(run *r, sail_error *err) {
     sail_train_pos pos = {r->step, r->epoch, r->batch, r->rng.s, &r->plan};
-    sail_status s = sail_checkpoint_save(r->ckpt_path, r->tm, (const char *const *)r->tokens, &r->hp, &r->lo,
+    sail_status s = sail_checkpoint_save(r->ckpt_path, r->tm, &r->vocab, &r->hp, &r->lo,
                                          &pos, r->m, r->v, err);
     if (!s) note(r, "checkpoint at step %lld written to %s", (long long)r->step, r->ckpt_path);
     return s;
@@ -385,7 +363,7 @@ static sail_status setup(run *r, sail_error *err) {
         if (o->init_model) {
             if (o->patch_size)
                 return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--patch_size applies to new models only");
-            s = model_tokens(o->init_model, r, err);
+            s = model_vocab(o->init_model, r, err);
             if (!s && !(r->tm = sail_tmodel_load(o->init_model, o->image_size, o->threads, err))) s = err ? err->status : SAIL_ERR_IO;
         } else if (o->config && o->vocab_path) {
             s = new_model(r, err);
@@ -409,12 +387,12 @@ static sail_status setup(run *r, sail_error *err) {
                               "one kind (text-image or text-text)");
     r->spe = (nb + r->hp.grad_accum - 1) / r->hp.grad_accum;
     r->total = r->spe * r->hp.epochs;
-    if (!(r->wp = sail_wordpiece_new((const char *const *)r->tokens, r->n_tokens, err))) return err ? err->status : SAIL_ERR_NOMEM;
     const sail_config *c = sail_tmodel_config(r->tm);
+    if ((s = sail_text_tok_init(&r->tok, &r->vocab, c, err))) return s;
     int workers = o->loader_workers > 0 ? o->loader_workers : 1;
-    if (!(r->ld = sail_loader_new(o->train, c, r->wp, r->hp.batch_size, workers, 2 * workers + r->hp.grad_accum, err)))
+    if (!(r->ld = sail_loader_new(o->train, c, &r->tok, r->hp.batch_size, workers, 2 * workers + r->hp.grad_accum, err)))
         return err ? err->status : SAIL_ERR_NOMEM;
-    if (o->val && !(r->vld = sail_loader_new(o->val, c, r->wp, r->hp.batch_size, workers, 2 * workers, err)))
+    if (o->val && !(r->vld = sail_loader_new(o->val, c, &r->tok, r->hp.batch_size, workers, 2 * workers, err)))
         return err ? err->status : SAIL_ERR_NOMEM;
     if (mkdir(o->output_dir, 0777) && errno != EEXIST)
         return sail_set_error(err, SAIL_ERR_IO, "cannot create %s: %s", o->output_dir, strerror(errno));
@@ -483,10 +461,10 @@ sail_status sail_train(const sail_train_opts *o, int *stopped, sail_error *err) 
     if (!s) s = loop(&r, stopped, err);
     sail_loader_free(r.ld);
     sail_loader_free(r.vld);
-    sail_wordpiece_free(r.wp);
+    sail_text_tok_free(&r.tok);
     sail_plan_free(&r.plan);
     sail_tmodel_free(r.tm);
-    if (r.tokens) sail_vocab_free(r.tokens, r.n_tokens);
+    sail_vocab_kv_free(&r.vocab);
     sail_free(r.tp);
     sail_free(r.m);
     sail_free(r.v);

@@ -1,0 +1,57 @@
+/* inputs.h: the model's one front door for its inputs. The model file
+ * decides how text becomes ids (WordPiece or CLIP BPE, its special tokens,
+ * its context length and truncation) and how an image becomes the tensor it
+ * sees (resize filter, crop or squash, mean and std); embedding, the
+ * server's byte paths, the training loader, eval and checkpoints all go
+ * through here, so they cannot disagree. */
+#ifndef SAIL_INPUTS_H
+#define SAIL_INPUTS_H
+
+#include "config.h"
+#include "format/gguf.h"
+#include "image/image.h"
+#include "text/bpe.h"
+#include "text/wordpiece.h"
+
+/* A model file's vocabulary as stored: the tokens and, for BPE models,
+ * the merges (what a saved or checkpointed model must carry on). */
+typedef struct sail_vocab_kv {
+    char **tokens;              /* (n) */
+    int n;
+    char **merges;              /* (n_merges); NULL for WordPiece */
+    int n_merges;
+} sail_vocab_kv;
+
+/* Read f's tokenizer.ggml.* keys for config c (merges when c is a BPE
+ * model); checks the count against c->vocab_size. */
+sail_status sail_vocab_kv_read(const gguf_file *f, const sail_config *c, sail_vocab_kv *v,
+                               sail_error *err);
+/* Write them (tokenizer.ggml.model "bert" or "clip", tokens, merges). */
+sail_status sail_vocab_kv_write(const sail_vocab_kv *v, gguf_writer *w);
+void sail_vocab_kv_free(sail_vocab_kv *v);
+
+/* Text -> ids for one model. */
+typedef struct sail_text_tok {
+    sail_wordpiece *wp;         /* WordPiece models */
+    sail_bpe *bpe;              /* CLIP BPE models */
+    int cls, sep, pad, context; /* BPE: cls = start, sep = end of text */
+} sail_text_tok;
+
+/* Build the tokenizer the config names from vocabulary v. A model without
+ * a text tower gets an empty one (encode answers UNSUPPORTED). */
+sail_status sail_text_tok_init(sail_text_tok *t, const sail_vocab_kv *v, const sail_config *c,
+                               sail_error *err);
+void sail_text_tok_free(sail_text_tok *t);
+
+/* ids (context) = [CLS] + the first context-2 pieces + [SEP], padded;
+ * *n_real the real count. Thread-safe. */
+sail_status sail_text_tok_encode(const sail_text_tok *t, const char *text, size_t len, int32_t *ids,
+                                 int *n_real, sail_error *err);
+/* Tokens text has before truncation, with the two specials. */
+sail_status sail_text_tok_count(const sail_text_tok *t, const char *text, size_t len, int *n,
+                                sail_error *err);
+
+/* The image preprocessing the config records. */
+sail_preprocess sail_config_preprocess(const sail_config *c);
+
+#endif
