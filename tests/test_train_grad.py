@@ -13,7 +13,9 @@ step through tests/tools/train_dump.c. Checks, one TAP line each:
   sail_tmodel_embed against the inference path sail_forward (<= 1e-5).
 Cases: padded texts vs images and texts vs texts (mean pooling), perceiver
 latents with mean(tanh) pooling, CLS pooling, and a logit scale past the
-clamp (its gradient must be exactly 0), and no fusion layers.
+clamp (its gradient must be exactly 0), joint text + image items (one
+sequence through the fusion, with and without the perceiver), and no fusion
+layers.
 """
 import copy
 import math
@@ -100,6 +102,10 @@ def make_text(g, cfg, lens):
 
 
 def write_side(side, out, tag):
+    if side[0] == "joint":
+        t = write_side(("text", side[1], side[2]), out, tag)
+        i = write_side(("image", side[3]), out, tag)
+        return "joint:%s:%s" % (t.split(":", 1)[1], i.split(":", 1)[1])
     if side[0] == "text":
         _, ids, lens = side
         flat = np.concatenate([ids[i, :lens[i]].numpy() for i in range(len(lens))]).astype(np.int32)
@@ -111,6 +117,8 @@ def write_side(side, out, tag):
 
 
 def torch_embed(ref, side):
+    if side[0] == "joint":
+        return ref(ids=side[1], lens=side[2], pix=side[3].double())["embedding"][0]
     if side[0] == "text":
         return ref(ids=side[1], lens=side[2])["embedding"][0]
     return ref(pix=side[1].double())["embedding"][0]
@@ -129,6 +137,9 @@ def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None):
     for k, kind in enumerate(kinds):
         if kind == "text":
             sides.append(make_text(g, cfg, text_lens[k]))
+        elif kind == "joint":
+            sides.append(("joint",) + make_text(g, cfg, text_lens[k])[1:] +
+                         (torch.randn(n, 3, cfg.image, cfg.image, generator=g),))
         else:
             sides.append(("image", torch.randn(n, 3, cfg.image, cfg.image, generator=g)))
     out = tempfile.mkdtemp(dir=tmp)
@@ -199,6 +210,9 @@ def main():
              ("image", "text"), [0, 1, 1, 2], [32, 16], [1.0, 0.5])
         case("cls-clamped-scale", tp.Cfg(pooling="cls", **base), 14, tmp, ("text", "image"),
              [0, 1, 2, 2], [32], [1.0], logit_scale=math.log(150.0))
+        case("joint-item-vs-text", tp.Cfg(**base), 16, tmp, ("text", "joint"), [0, 1, 2, 3], [32], [1.0])
+        case("joint-perceiver", tp.Cfg(latents=4, pooling="mean_tanh", **base), 17, tmp, ("joint", "image"),
+             [0, 1, 2, 0], [32, 16], [1.0, 0.5])
         case("no-fusion-layers", tp.Cfg(lf=0, max_pos=12), 15, tmp, ("image", "text"), [0, 1, 2], [32, 16],
              [0.5, 1.0], logit_scale=1.0)
     return tap.summary()

@@ -8,6 +8,7 @@
  *
  *   train_dump MODEL OUTDIR N A B [--group G.i32] [--loss D:W,...]
  *   A, B: tokens:IDS.i32:LENS.i32 | images:PIX.f32 (N, 3, S, S at model size)
+ *         | joint:IDS.i32:LENS.i32:PIX.f32 (item i = text i + image i)
  */
 #include "model/model.h"
 #include "train/train.h"
@@ -36,14 +37,18 @@ static void dump(const char *dir, const char *name, const float *x, size_t n) {
     fclose(f);
 }
 
-/* "tokens:IDS:LENS" or "images:PIX" */
+/* "tokens:IDS:LENS", "images:PIX" or "joint:IDS:LENS:PIX" */
 static void parse_input(char *spec, sail_tinput *in, int side_px) {
     size_t n;
     memset(in, 0, sizeof *in);
-    char *kind = strtok(spec, ":"), *f1 = strtok(NULL, ":"), *f2 = strtok(NULL, ":");
-    if (kind && f1 && f2 && !strcmp(kind, "tokens")) {
+    char *kind = strtok(spec, ":"), *f1 = strtok(NULL, ":"), *f2 = strtok(NULL, ":"), *f3 = strtok(NULL, ":");
+    if (kind && f1 && f2 && (!strcmp(kind, "tokens") || (f3 && !strcmp(kind, "joint")))) {
         in->ids = slurp(f1, &n);
         in->lens = slurp(f2, &n);
+        if (f3) {
+            in->pixels = slurp(f3, &n);
+            in->h = in->w = side_px;
+        }
     } else if (kind && f1 && !strcmp(kind, "images")) {
         in->pixels = slurp(f1, &n);
         in->h = in->w = side_px;
