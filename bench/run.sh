@@ -21,6 +21,8 @@ OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --thread
 BUILD="$BUILD" THREADS="$THREADS" sh bench/run_train.sh
 echo "== Image preprocessing, sail vs PIL + numpy (PIL single-threaded)"
 [ -x "$BUILD/bench/bench_image" ] && $PY bench/bench_image_pil.py --sail "$BUILD/bench/bench_image"
+echo "== Phone photo (4032x3024 JPEG -> 224x224): sail full-size and DCT-scaled decode vs PIL + numpy"
+[ -x "$BUILD/bench/bench_photo" ] && $PY bench/bench_photo_pil.py --sail "$BUILD/bench/bench_photo"
 # Clustered synthetic vectors, then the shipped model's own vectors; the 1M
 # run (INDEX_N=1000000 sh bench/run_index.sh) takes hours on 2 cores: by hand.
 BUILD="$BUILD" INDEX_DATA=synthetic sh bench/run_index.sh
@@ -28,7 +30,7 @@ BUILD="$BUILD" INDEX_DATA=model sh bench/run_index.sh
 echo "== Apps: k-means and PCA, sail vs numpy and FAISS (1 thread, CPU seconds)"
 OPENBLAS_NUM_THREADS=1 $PY bench/bench_apps.py --sail "$BUILD/sail"
 for b in "$BUILD"/bench/bench_*; do
-    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_train|*/bench_index) continue ;; esac
+    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_photo|*/bench_train|*/bench_index) continue ;; esac
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
 done
 exit 0
