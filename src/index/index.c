@@ -567,7 +567,11 @@ sail_index *sail_index_open(const char *dir, const sail_index_options *opts, sai
     sail_index *ix = open_dir(dir, opts, 0, &log_failed, kept, sizeof kept, &e);
     /* Only a log that cannot be trusted, not one that cannot be read
      * (permissions, memory): dropping that would lose good records. */
-    if (!ix && recover && log_failed && e.status == SAIL_ERR_FORMAT) {
+    if (!ix && log_failed && e.status == SAIL_ERR_FORMAT && !recover) {
+        size_t l = strlen(e.msg);
+        snprintf(e.msg + l, sizeof e.msg - l, "; --recover-without-log (recover_without_log) opens index.snap alone, "
+                 "dropping what the log holds");
+    } else if (!ix && log_failed && e.status == SAIL_ERR_FORMAT) {
         char why[sizeof e.msg];
         memcpy(why, e.msg, sizeof why);
         ix = open_dir(dir, opts, 1, NULL, kept, sizeof kept, &e);
