@@ -185,7 +185,7 @@ sail_status sail_count_tokens(const sail_model *m, const char *text, size_t len,
  * A JPEG whose short side is at least 4x the model's resize target, and
  * whose sides divide by the factor, is decoded at 1/2, 1/4 or 1/8 scale by
  * libjpeg-turbo (the largest that keeps it >= 2x the target): a 12-Mpx photo
- * decodes several times faster in a twentieth of the memory, and its tensor
+ * decodes several times faster in a sixteenth of the memory, and its tensor
  * differs slightly from PIL's full decode + resize (docs/INPUTS.md has the
  * measured difference). exact_decode = 1 always decodes at full size. */
 #define SAIL_IMAGE_MAX_PIXELS ((int64_t)64 << 20) /* default bound: 67108864 (64 Mpx) */
