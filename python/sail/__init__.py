@@ -46,7 +46,8 @@ class _IndexOptions(ctypes.Structure):
     _fields_ = [("dim", ctypes.c_int), ("metric", ctypes.c_int), ("storage", ctypes.c_int),
                 ("kind", ctypes.c_int), ("M", ctypes.c_int), ("ef_construction", ctypes.c_int),
                 ("ef_search", ctypes.c_int), ("seed", ctypes.c_uint64), ("n_threads", ctypes.c_int),
-                ("deterministic", ctypes.c_int), ("create", ctypes.c_int)]
+                ("deterministic", ctypes.c_int), ("create", ctypes.c_int),
+                ("recover_without_log", ctypes.c_int)]
 
 
 class _SearchOptions(ctypes.Structure):

@@ -500,7 +500,7 @@ sail_status sail_convert(const char *dir, const char *out, const sail_convert_op
     if (!dir || !out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "convert needs a folder and an output path");
     if (o.type && strcmp(o.type, "f32"))
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
-                              "--type %s: this version writes f32 only (f16, bf16 and q8_0 come with `sail quantize`)", o.type);
+                              "--type %s: convert writes f32; make f16, bf16 or q8_0 from it with `sail quantize`", o.type);
     struct stat st;
     int file = stat(dir, &st) == 0 && S_ISREG(st.st_mode);
     sail_status s = (o.from && !strcmp(o.from, "clip-cpp")) || ((!o.from || !strcmp(o.from, "auto")) && file)

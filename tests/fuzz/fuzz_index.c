@@ -7,6 +7,7 @@
 // sources: src/index/index.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/distance.c src/index/distance_avx2.c src/format/quant.c src/core/alloc.c src/core/error.c src/core/pool.c src/core/cpu.c
 // libs: -ljansson -lz -lpthread -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 #include "index/index_impl.h"
+#include "index/fileio.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ix->M = 4;
         ix->ef_construction = ix->ef_search = 8;
         if (len >= 24) memcpy(&ix->generation, buf + 16, 8); /* reach the records */
+        if (len >= 40 && ix_rd32(buf + 8) == 2) memcpy(&ix->uid, buf + 24, 8); /* v2: its identity */
         size_t good;
         if (ix_configure(ix, &err) == SAIL_OK && ix_wal_parse(ix, buf, len, 1, &good, &err) == SAIL_OK) {
             if (good > len) abort();
