@@ -50,6 +50,9 @@ static const char usage[] =
     "  --threads N    compute threads (default: one per core)\n"
     "  --first-id N   import: id of the first vector (default: after the largest id)\n"
     "  --json         info as JSON\n"
+    "  --recover-without-log  open from index.snap alone when index.wal is missing\n"
+    "                 or is not its log (what the log held is lost; a log that is\n"
+    "                 there is kept as index.wal.orphan)\n"
     "image options (add):\n" CLI_IMAGE_HELP;
 
 typedef struct opts {
@@ -75,6 +78,7 @@ static int parse(opts *o, const char *sub, int argc, char **argv) {
         if (img) continue;
         if (!strcmp(a, "--json")) { o->json = 1; continue; }
         if (!strcmp(a, "--deterministic")) { o->io.deterministic = 1; continue; }
+        if (!strcmp(a, "--recover-without-log")) { o->io.recover_without_log = 1; continue; }
         if (a[0] != '-' || !strcmp(a, "-")) { o->rest[o->n_rest++] = argv[i]; continue; }
         const char *v = i + 1 < argc ? argv[++i] : NULL;
         if (!v) return cli_fail(2, "index", "option %s needs a value (see sail index --help)", a);
@@ -122,6 +126,7 @@ static sail_index *open_index(const opts *o, int create, int dim) {
     sail_error e = {0};
     sail_index *ix = sail_index_open(o->index, &io, &e);
     if (!ix) cli_fail(1, "index", "%s", e.msg);
+    else if (io.recover_without_log && e.msg[0]) fprintf(stderr, "sail index: %s\n", e.msg); /* what was lost */
     return ix;
 }
 

@@ -48,6 +48,14 @@ def test_index_log(tmp):
     check(r.returncode == 1 and b"index.wal is missing" in r.stderr,
           "sail index info refuses an index whose log was deleted: %s" % r.stderr.decode(errors="replace").strip())
     check(not os.path.exists(os.path.join(ix, "index.wal")), "and does not re-create the log")
+    r = sail("index", "info", "--index", ix, "--json", "--recover-without-log", ok=False)
+    count = json.loads(r.stdout).get("count") if r.returncode == 0 else None
+    check(r.returncode == 0 and count is not None and b"index.wal" in r.stderr,
+          "--recover-without-log opens from the snapshot alone and says what happened (%s items): %s"
+          % (count, r.stderr.decode(errors="replace").strip()[:200]))
+    r = sail("index", "info", "--index", ix, ok=False)
+    check(r.returncode == 0, "after the recovery the index opens normally",
+          r.stderr.decode(errors="replace").strip()[:200])
 
 
 def test_align(tmp):
