@@ -114,6 +114,14 @@ def test_eval(tmp):
     doc = json.loads(r.stdout) if r.returncode == 0 else {}
     check(doc.get("n") == 1 and doc.get("text_to_image", {}).get("R@1") == 1.0,
           "control: one readable pair is evaluated (%s)" % doc)
+    with open(data, "w") as f:
+        f.write('{"text": "a cat", "image": "missing.png"}\n{"txt": "no text"}\n')
+    r = sail("finetune", "--model_name_or_path", MODEL, "--train_data_path", data, "--output_dir",
+             os.path.join(tmp, "run"), ok=False)
+    err = r.stderr.decode(errors="replace")
+    check(r.returncode != 0 and "no usable pair" in err and "line 1" in err and "missing.png" in err,
+          "training on a manifest with no usable pair says why (the first skipped line and its reason): %s"
+          % err.strip().splitlines()[-1:])
 
 
 def test_recommend(tmp):

@@ -186,8 +186,10 @@ sail_status sail_dataset_load(const char *path, sail_dataset *ds, sail_error *er
     }
     if (!s && ferror(f)) s = sail_set_error(err, SAIL_ERR_IO, "error reading %s", path);
     if (!s && ds->n == 0)
-        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s holds no usable pair (%d line%s skipped)", path,
-                           ds->n_skipped, ds->n_skipped == 1 ? "" : "s");
+        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s holds no usable pair (%d line%s skipped%s%.0d%s%s)", path,
+                           ds->n_skipped, ds->n_skipped == 1 ? "" : "s", ds->n_skipped ? "; line " : "",
+                           ds->n_skipped ? ds->skipped_lines[0] : 0, ds->n_skipped ? ": " : "",
+                           ds->n_skipped ? ds->skipped_why[0] : "");
     fclose(f);
     free(buf);
     sail_free(dir);
