@@ -112,7 +112,10 @@ float sail_model_logit_scale(const sail_model *m);
  * Inputs of a batch are independent: a text embedded inside a padded batch
  * gives the same vector as embedded alone, to float rounding (padding changes
  * GEMM shapes, so components may differ by ~1e-7; bit-identical when the
- * batch's padded length is the same). */
+ * batch's padded length is the same).
+ * Every embedding call checks its output: a vector with a NaN or Inf (a model
+ * whose weights are damaged) is SAIL_ERR_FORMAT naming the model file, never
+ * returned. */
 
 /* Embed n UTF-8 texts (NUL-terminated). Texts longer than the model's
  * context are truncated (their [SEP] is kept). */

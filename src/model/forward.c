@@ -405,6 +405,17 @@ sail_status fwd_model(fwd *f, const sail_batch *b, fwd_acts *s, float *out, sail
     return f->oom ? OOM(err) : SAIL_OK;
 }
 
+/* A NaN or Inf weight spreads to every vector it touches: refuse the
+ * output rather than hand out vectors no index or client can use. */
+static sail_status check_finite(const sail_model *m, const float *out, size_t n, sail_error *err) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(out[i]))
+            return sail_set_error(err, SAIL_ERR_FORMAT,
+                                  "%s: the model produced a non-finite embedding (NaN or Inf); its weights are "
+                                  "damaged or overflow (check with a fresh copy of the file)", m->path);
+    return SAIL_OK;
+}
+
 sail_status sail_forward(sail_model *m, const sail_batch *b, float *out, sail_error *err) {
     sail_status s = fwd_check(&m->cfg, b, err);
     if (s) return s;
@@ -413,5 +424,6 @@ sail_status sail_forward(sail_model *m, const sail_batch *b, float *out, sail_er
     fwd_acts acts;
     s = fwd_model(&f, b, &acts, out, err);
     fwd_finish(&f);
+    if (!s) s = check_finite(m, out, (size_t)b->n * m->cfg.dim, err);
     return s;
 }

@@ -142,6 +142,7 @@ sail_model *sail_model_load(const char *path, const sail_load_options *opts, sai
     }
     pthread_mutex_init(&m->lock, NULL);
     sail_status s = SAIL_OK;
+    snprintf(m->path, sizeof m->path, "%s", path);
     m->file = gguf_open(path, err);
     if (!m->file) s = err ? err->status : SAIL_ERR_FORMAT;
     if (!s) s = sail_config_read(&m->cfg, m->file, err);

@@ -29,6 +29,7 @@ struct sail_model {
     float *pos_cache;           /* interpolated vision positions, (1+gh*gw, dv) */
     int pos_gh, pos_gw;
     char describe[640];
+    char path[256];             /* the file it came from (messages) */
     char wtype[32];             /* sail_model_weight_type */
     sail_trace_fn trace;
     void *trace_ud;
