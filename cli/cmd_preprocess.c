@@ -54,6 +54,7 @@ static int from_model(const char *path, sail_preprocess *p) {
     p->resample = (sail_resample)c->resample;
     memcpy(p->mean, c->mean, sizeof p->mean);
     memcpy(p->std, c->std, sizeof p->std);
+    p->crop_floor = c->crop_floor;
     sail_model_free(m);
     return 0;
 }
@@ -68,7 +69,7 @@ int cmd_preprocess(int argc, char **argv) {
     long size = 0, crop = 0;
     sail_preprocess p = {0, 0, SAIL_RESAMPLE_BICUBIC,
                          {0.48145466f, 0.4578275f, 0.40821073f},
-                         {0.26862954f, 0.26130258f, 0.27577711f}};
+                         {0.26862954f, 0.26130258f, 0.27577711f}, 0};
     int exif_rotate = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

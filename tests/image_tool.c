@@ -63,7 +63,7 @@ static void job(char *line) {
                sscanf(line, "%*s %1023s %d %d %d %1023s", in, &size, &crop, &filter, out) == 5) {
         sail_preprocess p = {size, crop, (sail_resample)filter,
                              {0.48145466f, 0.4578275f, 0.40821073f},
-                             {0.26862954f, 0.26130258f, 0.27577711f}};
+                             {0.26862954f, 0.26130258f, 0.27577711f}, 0};
         int s = sail_preprocess_side(&p);
         float *chw = malloc(sizeof(float) * 3 * (size_t)s * s);
         int64_t shape[3] = {3, s, s};

@@ -343,7 +343,7 @@ static void test_limits_and_args(void) {
     CHECK(sail_image_resize(&img, 3, 3, (sail_resample)1, &out, &err) == SAIL_ERR_INVALID_ARG,
           "unknown filter refused: %s", err.msg);
     float chw[3 * 8 * 8];
-    sail_preprocess pp = {4, 8, SAIL_RESAMPLE_BICUBIC, {0, 0, 0}, {1, 1, 1}};
+    sail_preprocess pp = {4, 8, SAIL_RESAMPLE_BICUBIC, {0, 0, 0}, {1, 1, 1}, 0};
     CHECK(sail_image_preprocess(&img, &pp, chw, &err) == SAIL_ERR_INVALID_ARG, "crop > size: %s", err.msg);
     pp.crop = 4, pp.std[1] = 0;
     CHECK(sail_image_preprocess(&img, &pp, chw, &err) == SAIL_ERR_INVALID_ARG, "std 0: %s", err.msg);
@@ -425,8 +425,8 @@ static void test_resize_kernels(void) {
 static void test_preprocess_pool(void) {
     static const int dims[][2] = {{300, 200}, {2, 3}, {1, 1}, {640, 480}};
     sail_pool *pool = sail_pool_new(2);
-    sail_preprocess modes[2] = {{224, 224, SAIL_RESAMPLE_BICUBIC, {0.5f, 0.4f, 0.3f}, {0.2f, 0.3f, 0.4f}},
-                                {224, 0, SAIL_RESAMPLE_BILINEAR, {0.5f, 0.4f, 0.3f}, {0.2f, 0.3f, 0.4f}}};
+    sail_preprocess modes[2] = {{224, 224, SAIL_RESAMPLE_BICUBIC, {0.5f, 0.4f, 0.3f}, {0.2f, 0.3f, 0.4f}, 0},
+                                {224, 0, SAIL_RESAMPLE_BILINEAR, {0.5f, 0.4f, 0.3f}, {0.2f, 0.3f, 0.4f}, 0}};
     static float a[3 * 224 * 224], b[3 * 224 * 224];
     int same = 1;
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)

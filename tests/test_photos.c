@@ -129,7 +129,7 @@ static void test_options(void) {
     o.max_pixels = 1000;
     CHECK(!sail_set_image_options(&o, &err) && sail_image_default_limits().max_pixels == 1000,
           "sail_set_image_options sets the process-wide bound");
-    sail_preprocess p = {224, 224, SAIL_RESAMPLE_BICUBIC, {0, 0, 0}, {1, 1, 1}};
+    sail_preprocess p = {224, 224, SAIL_RESAMPLE_BICUBIC, {0, 0, 0}, {1, 1, 1}, 0};
     CHECK(sail_image_limits_for(&p).reduce_floor == 448, "limits for a 224 preprocess: reduce while >= 448");
     o.exact_decode = 1;
     CHECK(!sail_set_image_options(&o, &err) && sail_image_limits_for(&p).reduce_floor == 0,

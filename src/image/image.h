@@ -53,6 +53,8 @@ typedef struct sail_preprocess {
                                (Chinese-CLIP) */
     sail_resample resample;
     float mean[3], std[3];  /* applied after rescaling by 1/255 */
+    int crop_floor;         /* crop offset (h - crop) // 2 as Hugging Face's
+                               processors; 0: rounded as torchvision */
 } sail_preprocess;
 
 /* The limits to decode an image that p will preprocess: the defaults with

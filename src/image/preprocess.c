@@ -3,9 +3,10 @@
  *   crop > 0 (OpenAI CLIP): torchvision Resize(size, BICUBIC) makes the
  *     short side `size` and the long side int(size * long / short), then
  *     CenterCrop(crop) with top = int(round((h - crop) / 2.0)) (Python's
- *     round, half to even). Hugging Face's CLIPImageProcessor uses
- *     (h - crop) // 2 instead; the two differ by one pixel when
- *     h - crop = 3 (mod 4). sail follows torchvision, the original.
+ *     round, half to even). Hugging Face's processors (image_transforms.
+ *     center_crop) use (h - crop) // 2 instead; the two differ by one pixel
+ *     when h - crop = 3 (mod 4). crop_floor picks the model's own rule:
+ *     set for models converted from Hugging Face folders.
  *   crop == 0 (Chinese-CLIP): resize straight to size x size.
  * then x / 255, (x - mean) / std per channel, written channel-major. */
 #include "image/image_impl.h"
@@ -52,7 +53,8 @@ sail_status sail_image_preprocess_mt(const sail_image *img, const sail_preproces
     if (st) return st;
     int w, h, side = sail_preprocess_side(p);
     target_size(img, p, &w, &h);
-    int top = (int)nearbyint((h - side) / 2.0), left = (int)nearbyint((w - side) / 2.0);
+    int top = p->crop_floor ? (h - side) / 2 : (int)nearbyint((h - side) / 2.0);
+    int left = p->crop_floor ? (w - side) / 2 : (int)nearbyint((w - side) / 2.0);
     sail_image r;
     if ((st = sail_img_resize_window(img, w, h, left, top, side, side, p->resample, pool,
                                      &r, err)))

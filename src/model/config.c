@@ -213,6 +213,7 @@ static void read_image(reader *r, sail_config *c) {
     get_enum(r, "sail.image.resample", resample_names, 4, &c->resample);
     if (!r->s) r->s = gguf_get_f32_array(r->f, "sail.image.mean", c->mean, 3, r->err);
     if (!r->s) r->s = gguf_get_f32_array(r->f, "sail.image.std", c->std, 3, r->err);
+    if (gguf_find_kv(r->f, "sail.image.crop_floor")) get_bool(r, "sail.image.crop_floor", &c->crop_floor);
 }
 
 static void read_special_ids(reader *r, sail_config *c) {
@@ -336,6 +337,8 @@ static sail_status write_image(const sail_config *c, gguf_writer *w) {
     if (!s) s = gguf_set_str(w, "sail.image.resample", resample_names[c->resample]);
     if (!s) s = gguf_set_f32_array(w, "sail.image.mean", c->mean, 3);
     if (!s) s = gguf_set_f32_array(w, "sail.image.std", c->std, 3);
+    /* Only when set: files with torchvision's rounding stay as they were. */
+    if (!s && c->crop_floor) s = gguf_set_bool(w, "sail.image.crop_floor", 1);
     return s;
 }
 

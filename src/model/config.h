@@ -54,6 +54,7 @@ typedef struct sail_config {
     int dim;                        /* output dimension */
     /* image preprocessing */
     int pre_size, pre_crop;         /* crop 0: squash to pre_size */
+    int crop_floor;                 /* crop offset (h - crop) // 2 (Hugging Face); 0: rounded (torchvision) */
     int resample;                   /* sail_resample (PIL numbering) */
     float mean[3], std[3];
     /* tokenizer special ids (from the model file) */

@@ -102,5 +102,6 @@ sail_preprocess sail_config_preprocess(const sail_config *c) {
     sail_preprocess p = {.size = c->pre_size, .crop = c->pre_crop, .resample = (sail_resample)c->resample};
     memcpy(p.mean, c->mean, sizeof p.mean);
     memcpy(p.std, c->std, sizeof p.std);
+    p.crop_floor = c->crop_floor;
     return p;
 }
