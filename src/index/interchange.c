@@ -144,6 +144,7 @@ sail_status sail_index_import(sail_index *ix, const char *path, uint64_t first_i
     json_t *pj = json_pack("{ss}", "source", path);
     char *pay = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
     json_decref(pj);
+    if (st) rows = cols = 0; /* after a refusal cols is the file's claim: size nothing by it */
     size_t batch = SAIL_MAX((size_t)1, ((size_t)256 << 20) / (cols * 4 + 64));
     float *v = sail_malloc(SAIL_MIN(batch, rows ? rows : 1) * cols * 4);
     uint64_t *ids = sail_malloc(SAIL_MIN(batch, rows ? rows : 1) * 8);
