@@ -6,6 +6,7 @@
  * if a refused file still asks for the memory it claims. */
 #include "test.h"
 
+#include "apps/apps.h"
 #include "index/index_impl.h"
 
 #include <stdint.h>
@@ -105,6 +106,25 @@ static void fvecs_huge_dimension(void) {
     ix_free(ix);
 }
 
+/* fuzz_npy: a 130-byte .npy whose header claims 16000000 x 60000 float32
+ * made apps_npy_read ask for 3.8 TB before reading the (absent) data. */
+static void npy_shape_past_file(void) {
+    char h[119];
+    int k = snprintf(h, sizeof h, "{'descr': '<f4', 'fortran_order': False, 'shape': (16000000, 60000), }");
+    memset(h + k, ' ', sizeof h - 1 - (size_t)k);
+    h[117] = '\n';
+    uint8_t in[10 + 118] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 118, 0};
+    memcpy(in + 10, h, 118);
+    const char *path = write_tmp("big_shape.npy", in, sizeof in);
+    float *v = NULL;
+    int n = 0, d = 0;
+    sail_error err = {0};
+    big_allocs = 0;
+    sail_status st = path ? apps_npy_read(path, &v, &n, &d, &err) : SAIL_ERR_IO;
+    CHECK(st == SAIL_ERR_FORMAT && !v, "npy claiming 16000000 x 60000 in 128 bytes refused (%s)", err.msg);
+    CHECK_NO_BIG_ALLOC("npy claiming 16000000 x 60000");
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/sail_fuzz_regress_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -112,6 +132,7 @@ int main(void) {
         return test_done();
     }
     fvecs_huge_dimension();
+    npy_shape_past_file();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd)) printf("# could not remove %s\n", tmpdir);

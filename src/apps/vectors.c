@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Value text of `'key':` inside the header dict, or NULL. */
@@ -98,6 +99,12 @@ sail_status apps_npy_read(const char *path, float **out, int *n_out, int *d_out,
         goto done;
     }
     size_t cnt = (size_t)n * (size_t)d, bytes = cnt * (size_t)esz;
+    struct stat sb; /* a short file is refused before its shape's memory is asked for */
+    long at = ftell(f);
+    if (!fstat(fileno(f), &sb) && S_ISREG(sb.st_mode) && at >= 0 && (uint64_t)(sb.st_size - at) < bytes) {
+        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: data is shorter than its shape %lld x %lld", path, n, d);
+        goto done;
+    }
     raw = sail_malloc(bytes);
     v = esz == 4 ? raw : sail_malloc(cnt * sizeof *v);
     if (!raw || !v) { s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %lld x %lld", n, d); goto done; }
