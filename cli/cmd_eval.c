@@ -17,7 +17,8 @@ static const char usage[] =
     "                 [--threads N]\n\n"
     "Embeds every text and every distinct image (by path) of the manifest and reports\n"
     "retrieval recall at 1, 5 and 10: text->image and image->text for text-image\n"
-    "pairs, text->text (text -> text2) for text pairs. A retrieved item counts as a\n"
+    "pairs, text->text (text -> text2) for text pairs, query->item for joint items\n"
+    "({\"query\", \"item\": {\"text\", \"image\"}}: one vector per item). A retrieved item counts as a\n"
     "hit when it belongs to the query's pair or to any pair of the same \"group\".\n"
     "Ties in score are resolved in favour of a hit. Manifest format: docs/TRAINING.md.\n\n"
     "  --model M     sail model file\n"
@@ -74,6 +75,46 @@ static int embed_images(sail_model *m, const char **paths, int n, int dim, float
         if (err.status == SAIL_ERR_NOMEM) return -1;
     }
     return 0;
+}
+
+/* Query -> joint item (text2 + image, one vector each) over the joint pairs
+ * of ds (of language lang when set); an item whose image cannot be read is
+ * reported and left out. r[3] receives R@1/5/10; returns the queries counted,
+ * or -1 after reporting an error. */
+static int joint_recall(sail_model *m, const sail_dataset *ds, const char *lang, int dim, double *r) {
+    size_t N = (size_t)ds->n;
+    int32_t *jj = malloc(N * sizeof *jj);
+    const char **q = malloc(N * sizeof *q);
+    float *eq = malloc(N * dim * sizeof(float)), *ei = malloc(N * dim * sizeof(float));
+    int n = 0, rc = -1;
+    if (!jj || !q || !eq || !ei) {
+        cli_fail(1, "eval", "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < ds->n; i++)
+        if (ds->items[i].kind == SAIL_PAIR_JOINT && (!lang || !strcmp(ds->items[i].lang, lang))) jj[n++] = i;
+    int k = 0;
+    for (int i = 0; i < n; i++) { /* one at a time: a bad image costs only its own item */
+        const sail_pair *p = &ds->items[jj[i]];
+        sail_error err = {0};
+        const char *text = p->text2, *path = p->image;
+        if (sail_embed_pairs(m, &text, &path, 1, dim, ei + (size_t)k * dim, &err)) {
+            fprintf(stderr, "sail eval: skipping a joint item (line %d): %s\n", p->line, err.msg);
+            continue;
+        }
+        q[k] = p->text;
+        jj[k++] = jj[i];
+    }
+    sail_error err = {0};
+    if (k && sail_embed_texts(m, q, k, dim, eq, &err)) {
+        cli_fail(1, "eval", "%s", err.msg);
+        goto done;
+    }
+    ctx x = {.ds = ds, .tt = jj}; /* same group = a hit, as text->text */
+    rc = k ? sail_recall_at(eq, k, ei, k, dim, rel_t2t, &x, KS, 3, r) : 0;
+done:
+    free(jj); free(q); free(eq); free(ei);
+    return rc;
 }
 
 static json_t *recall_json(const double *r) {
@@ -149,6 +190,7 @@ int cmd_eval(int argc, char **argv) {
         img_of[i] = -1;
         if (lang && strcmp(p->lang, lang)) continue;
         n++;
+        if (p->kind == SAIL_PAIR_JOINT) continue; /* joint_recall */
         if (p->kind == SAIL_PAIR_TEXT) {
             tt[ntt++] = i;
             continue;
@@ -179,7 +221,10 @@ int cmd_eval(int argc, char **argv) {
     int k = 0;
     for (int q = 0; q < nti; q++)
         if (uok[img_of[ti[q]]]) ti[k++] = ti[q];
-    if (!k && !ntt) { /* an empty table would read as recall 0 */
+    double q2j[3] = {0};
+    int nj = joint_recall(m, &ds, lang, dim, q2j);
+    if (nj < 0) goto done;
+    if (!k && !ntt && !nj) { /* an empty table would read as recall 0 */
         cli_fail(1, "eval", "no usable pair in %s: none of the %d distinct images of its %d text-image pairs "
                  "could be read (the first: %s)", data, nu, nti, img_err.msg);
         goto done;
@@ -221,7 +266,7 @@ int cmd_eval(int argc, char **argv) {
         sail_recall_at(eu, nuk, et, nti, dim, rel_i2t, &x, KS, 3, i2t);
     }
     if (ntt) sail_recall_at(et + (size_t)nti * dim, ntt, e2, ntt, dim, rel_t2t, &x, KS, 3, t2t);
-    int n_eval = nti + ntt;
+    int n_eval = nti + ntt + nj;
     if (as_json) {
         json_t *o = json_object();
         json_object_set_new(o, "n", json_integer(n_eval));
@@ -230,6 +275,7 @@ int cmd_eval(int argc, char **argv) {
             json_object_set_new(o, "image_to_text", recall_json(i2t));
         }
         if (ntt) json_object_set_new(o, "text_to_text", recall_json(t2t));
+        if (nj) json_object_set_new(o, "query_to_item", recall_json(q2j));
         char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
         json_decref(o);
         if (!s) {
@@ -239,13 +285,15 @@ int cmd_eval(int argc, char **argv) {
         puts(s);
         free(s);
     } else {
-        printf("%d pairs (%d text-image with %d distinct images, %d text-text), dim %d\n", n_eval, nti, nuk, ntt, dim);
+        printf("%d pairs (%d text-image with %d distinct images, %d text-text, %d query-item), dim %d\n", n_eval,
+               nti, nuk, ntt, nj, dim);
         printf("%-15s %7s %7s %7s\n", "direction", "R@1", "R@5", "R@10");
         if (nti) {
             printf("%-15s %7.4f %7.4f %7.4f\n", "text->image", t2i[0], t2i[1], t2i[2]);
             printf("%-15s %7.4f %7.4f %7.4f\n", "image->text", i2t[0], i2t[1], i2t[2]);
         }
         if (ntt) printf("%-15s %7.4f %7.4f %7.4f\n", "text->text", t2t[0], t2t[1], t2t[2]);
+        if (nj) printf("%-15s %7.4f %7.4f %7.4f\n", "query->item", q2j[0], q2j[1], q2j[2]);
     }
     rc = 0;
 done:

@@ -95,11 +95,22 @@ static int parse_line(sail_dataset *ds, groups *g, const char *dir, const char *
     }
     json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
     json_t *t2 = json_object_get(o, "text2"), *gr = json_object_get(o, "group");
-    json_t *lang = json_object_get(o, "lang");
-    int rc = 1;
+    json_t *lang = json_object_get(o, "lang"), *q = json_object_get(o, "query"), *item = json_object_get(o, "item");
+    int rc = 1, query_form = q || item;
     memset(p, 0, sizeof *p);
-    if (!json_is_string(t) || !json_string_length(t)) note_skip(ds, line, "\"text\" is missing, empty or not a string%s", NULL);
-    else if (!!im == !!t2) note_skip(ds, line, "needs exactly one of \"image\" and \"text2\"%s", NULL);
+    if (query_form) { /* {"query": T, "item": {"text": T2, "image": P}} */
+        t = q;
+        im = json_is_object(item) ? json_object_get(item, "image") : NULL;
+        t2 = json_is_object(item) ? json_object_get(item, "text") : NULL;
+    }
+    if (query_form && (json_object_get(o, "text") || json_object_get(o, "image") || json_object_get(o, "text2")))
+        note_skip(ds, line, "mixes \"query\"/\"item\" with \"text\"/\"image\"/\"text2\"%s", NULL);
+    else if (query_form && (!json_is_object(item) || (!im && !t2)))
+        note_skip(ds, line, "\"item\" must be an object with \"text\", \"image\" or both%s", NULL);
+    else if (!json_is_string(t) || !json_string_length(t))
+        note_skip(ds, line, query_form ? "\"query\" is missing, empty or not a string%s"
+                                       : "\"text\" is missing, empty or not a string%s", NULL);
+    else if (!query_form && !!im == !!t2) note_skip(ds, line, "needs exactly one of \"image\" and \"text2\"%s", NULL);
     else if (im && (!json_is_string(im) || !json_string_length(im))) note_skip(ds, line, "\"image\" is not a non-empty string%s", NULL);
     else if (t2 && (!json_is_string(t2) || !json_string_length(t2))) note_skip(ds, line, "\"text2\" is not a non-empty string%s", NULL);
     else if (gr && !json_is_string(gr) && !json_is_integer(gr)) note_skip(ds, line, "\"group\" is not a string or integer%s", NULL);
@@ -110,7 +121,7 @@ static int parse_line(sail_dataset *ds, groups *g, const char *dir, const char *
     else {
         rc = -1;
         p->line = line;
-        p->kind = im ? SAIL_PAIR_IMAGE : SAIL_PAIR_TEXT;
+        p->kind = im && t2 ? SAIL_PAIR_JOINT : im ? SAIL_PAIR_IMAGE : SAIL_PAIR_TEXT;
         if (lang) snprintf(p->lang, sizeof p->lang, "%s", json_string_value(lang));
         if (!(p->text = sail_strdup(json_string_value(t)))) goto out;
         if (t2 && !(p->text2 = sail_strdup(json_string_value(t2)))) goto out;
@@ -247,7 +258,7 @@ static void close_batch(sail_plan *p, int min) {
 sail_status sail_plan_sequential(const sail_dataset *ds, int batch, sail_plan *p, sail_error *err) {
     sail_status s = plan_alloc(p, ds->n, err);
     if (s) return s;
-    for (int kind = 0; kind < 2; kind++) {
+    for (int kind = 0; kind < SAIL_PAIR_KINDS; kind++) {
         for (int i = 0; i < ds->n; i++) {
             if (ds->items[i].kind != kind) continue;
             p->order[p->n++] = i;
@@ -291,7 +302,7 @@ sail_status sail_plan_shuffle(const sail_dataset *ds, int batch, sail_rng *rng, 
                               sail_error *err) {
     sail_status s = plan_alloc(p, ds->n, err);
     if (s) return s;
-    for (int kind = 0; kind < 2; kind++) {
+    for (int kind = 0; kind < SAIL_PAIR_KINDS; kind++) {
         int32_t *idx = p->order + p->n;
         int m = kind_items(ds, kind, idx);
         shuffle(idx, m, rng);
@@ -316,7 +327,7 @@ sail_status sail_plan_hard(const sail_dataset *ds, int batch, int k, const float
     float *bsim = sail_malloc((size_t)k * sizeof *bsim);
     if (!s && (!idx || !best || !placed || !bsim)) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     const sail_kernel_table *kt = sail_kernels();
-    for (int kind = 0; kind < 2 && !s; kind++) {
+    for (int kind = 0; kind < SAIL_PAIR_KINDS && !s; kind++) {
         int m = kind_items(ds, kind, idx);
         int32_t *seeds = sail_malloc((size_t)(m ? m : 1) * sizeof *seeds);
         if (!seeds) {

@@ -7,13 +7,18 @@
 #include "common.h"
 #include "rng.h"
 
-typedef enum sail_pair_kind { SAIL_PAIR_IMAGE = 0, SAIL_PAIR_TEXT = 1 } sail_pair_kind;
+typedef enum sail_pair_kind {
+    SAIL_PAIR_IMAGE = 0,    /* text -> image */
+    SAIL_PAIR_TEXT = 1,     /* text -> text2 */
+    SAIL_PAIR_JOINT = 2,    /* text -> one item of text2 + image (a product's title and photo) */
+    SAIL_PAIR_KINDS = 3
+} sail_pair_kind;
 
 typedef struct sail_pair {
     char *text;             /* side a, UTF-8 */
-    char *image;            /* side b when kind is IMAGE: a path (resolved
-                               against the manifest's folder) */
-    char *text2;            /* side b when kind is TEXT */
+    char *image;            /* side b when kind is IMAGE or JOINT: a path
+                               (resolved against the manifest's folder) */
+    char *text2;            /* side b when kind is TEXT or JOINT */
     int kind;               /* sail_pair_kind */
     int group;              /* pairs of one group are all correct answers for
                                each other; a line without "group" gets its own */
@@ -27,14 +32,16 @@ typedef struct sail_dataset {
     sail_pair *items;       /* (n) */
     int n;
     int n_groups;
-    int n_kind[2];          /* pairs per sail_pair_kind */
+    int n_kind[SAIL_PAIR_KINDS]; /* pairs per sail_pair_kind */
     int n_skipped;          /* malformed lines, missing images */
     int skipped_lines[SAIL_DATASET_MAX_REPORTS];
     char skipped_why[SAIL_DATASET_MAX_REPORTS][200];
 } sail_dataset;
 
-/* Read a manifest: one JSON object per line, {"text": T, "image": PATH} or
- * {"text": T, "text2": T2}, optional "group" (string or integer) and "lang".
+/* Read a manifest: one JSON object per line, {"text": T, "image": PATH},
+ * {"text": T, "text2": T2}, or {"query": T, "item": {"text": T2, "image":
+ * PATH}} (an item of either or both: both make a joint item), optional
+ * "group" (string or integer) and "lang".
  * Blank lines are ignored. A malformed line, or an image path that is not a
  * readable regular file, is skipped and counted (the first few with their
  * line numbers and reasons); that is not an error. Errors: the file cannot

@@ -55,7 +55,8 @@ static void fill(sail_loader *ld, slot *sl, int b) {
     for (int i = p->bounds[b]; i < p->bounds[b + 1] && !sl->status; i++) {
         const sail_pair *it = &ld->ds->items[p->order[i]];
         int n = bd->n;
-        if (bd->kind == SAIL_PAIR_IMAGE) {
+        int has_image = bd->kind != SAIL_PAIR_TEXT, has_text2 = bd->kind != SAIL_PAIR_IMAGE;
+        if (has_image) {
             sail_image img = {0};
             sail_error e = {0};
             sail_status s = sail_image_load(it->image, NULL, &img, &e);
@@ -74,23 +75,26 @@ static void fill(sail_loader *ld, slot *sl, int b) {
             }
         }
         sl->status = tokenize(ld, it->text, sl->ids_a + pa, &sl->lens_a[n], &sl->err);
-        if (!sl->status && bd->kind == SAIL_PAIR_TEXT)
+        if (!sl->status && has_text2)
             sl->status = tokenize(ld, it->text2, sl->ids_b + pb, &sl->lens_b[n], &sl->err);
         if (sl->status) {
             sail_error_prefix(&sl->err, "manifest line %d", it->line);
             break;
         }
         pa += (size_t)sl->lens_a[n];
-        if (bd->kind == SAIL_PAIR_TEXT) pb += (size_t)sl->lens_b[n];
+        if (has_text2) pb += (size_t)sl->lens_b[n];
         bd->items[n] = p->order[i];
         bd->group[n] = it->group;
         bd->n++;
     }
     bd->a = (sail_tinput){.ids = sl->ids_a, .lens = sl->lens_a};
-    if (bd->kind == SAIL_PAIR_IMAGE)
-        bd->b = (sail_tinput){.pixels = sl->pixels, .h = ld->side, .w = ld->side};
-    else
-        bd->b = (sail_tinput){.ids = sl->ids_b, .lens = sl->lens_b};
+    /* side b: an image, a text, or both (one joint item each) */
+    bd->b = (sail_tinput){0};
+    if (bd->kind != SAIL_PAIR_TEXT) bd->b = (sail_tinput){.pixels = sl->pixels, .h = ld->side, .w = ld->side};
+    if (bd->kind != SAIL_PAIR_IMAGE) {
+        bd->b.ids = sl->ids_b;
+        bd->b.lens = sl->lens_b;
+    }
 }
 
 static void *worker(void *arg) {
@@ -145,8 +149,9 @@ sail_loader *sail_loader_new(const sail_dataset *ds, const sail_config *c,
         sl->ids_b = sail_malloc((size_t)max_batch * ctx * sizeof(int32_t));
         /* lens_a, lens_b, items, group: one block of 4 * max_batch ints */
         sl->lens_a = sail_malloc((size_t)max_batch * 4 * sizeof(int));
-        sl->pixels = ds->n_kind[SAIL_PAIR_IMAGE] ? sail_alloc_aligned((size_t)max_batch * per * sizeof(float)) : NULL;
-        if (!sl->ids_a || !sl->ids_b || !sl->lens_a || (ds->n_kind[SAIL_PAIR_IMAGE] && !sl->pixels)) goto oom;
+        int images = ds->n_kind[SAIL_PAIR_IMAGE] + ds->n_kind[SAIL_PAIR_JOINT];
+        sl->pixels = images ? sail_alloc_aligned((size_t)max_batch * per * sizeof(float)) : NULL;
+        if (!sl->ids_a || !sl->ids_b || !sl->lens_a || (images && !sl->pixels)) goto oom;
         sl->lens_b = sl->lens_a + max_batch;
     }
     return ld;

@@ -157,7 +157,7 @@ static sail_status check_setup(run *r, sail_error *err) {
  * single pair dropped (as sail_plan_shuffle and sail_plan_hard do). */
 static int64_t batches_per_epoch(const sail_dataset *ds, int b) {
     int64_t n = 0;
-    for (int k = 0; k < 2; k++) n += ds->n_kind[k] / b + (ds->n_kind[k] % b >= 2);
+    for (int k = 0; k < SAIL_PAIR_KINDS; k++) n += ds->n_kind[k] / b + (ds->n_kind[k] % b >= 2);
     return n;
 }
 
@@ -256,7 +256,7 @@ static sail_status validate(run *r, sail_train_event *ev, sail_error *err) {
         if (!ca || !cb) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for validation");
         int m = 0, k1 = 1;
         double hab = 0, hba = 0, q = 0;
-        for (int kind = 0; kind < 2 && !s; kind++) {
+        for (int kind = 0; kind < SAIL_PAIR_KINDS && !s; kind++) {
             int start = m;
             for (int i = 0; i < ds->n; i++)
                 if (ok[i] && ds->items[i].kind == kind) {
@@ -384,7 +384,7 @@ static sail_status setup(run *r, sail_error *err) {
     int64_t nb = batches_per_epoch(o->train, r->hp.batch_size);
     if (nb < 1)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the training data has no batch of at least 2 pairs of "
-                              "one kind (text-image or text-text)");
+                              "one kind (text-image, text-text or text-joint item)");
     r->spe = (nb + r->hp.grad_accum - 1) / r->hp.grad_accum;
     r->total = r->spe * r->hp.epochs;
     const sail_config *c = sail_tmodel_config(r->tm);
