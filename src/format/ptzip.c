@@ -26,6 +26,14 @@ static sail_status read_entry(zip_t *z, zip_int64_t idx, uint64_t want, void **o
                               (unsigned long long)want);
     if (st.size > ((uint64_t)1 << 40))
         return sail_set_error(err, SAIL_ERR_LIMIT, "zip entry of %llu bytes", (unsigned long long)st.size);
+    /* A size its compressed bytes cannot hold (deflate expands at most
+     * 1032:1) is a lie: refused before that much memory is asked for. */
+    if ((st.valid & ZIP_STAT_COMP_SIZE) && (st.valid & ZIP_STAT_COMP_METHOD) &&
+        ((st.comp_method == ZIP_CM_STORE && st.size != st.comp_size) ||
+         (st.comp_method == ZIP_CM_DEFLATE && st.size / 1032 > st.comp_size)))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "zip entry '%.200s' claims %llu bytes from %llu compressed "
+                              "ones (corrupt)", zip_get_name(z, (zip_uint64_t)idx, 0),
+                              (unsigned long long)st.size, (unsigned long long)st.comp_size);
     void *buf = sail_alloc_aligned(st.size ? (size_t)st.size : 1);
     if (!buf) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %llu bytes", (unsigned long long)st.size);
     zip_file_t *f = zip_fopen_index(z, (zip_uint64_t)idx, 0);
