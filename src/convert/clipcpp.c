@@ -16,20 +16,20 @@ static const hf_block_names clipcpp_block = {
     "ffn_down", "ffn_up",   /* clip.cpp's names for fc1 and fc2 */
     "ln2"};
 
-static const char *const clipcpp_names[][2] = {
-    {"text.tok_emb", "t.token_embd.weight"},
-    {"text.pos_emb", "t.position_embd.weight"},
-    {"text.final_norm.weight", "t.post_ln.weight"},
-    {"text.final_norm.bias", "t.post_ln.bias"},
-    {"text.proj.weight", "text_projection.weight"},
-    {"vis.patch.weight", "v.patch_embd.weight"},
-    {"vis.cls", "v.class_embd"},
-    {"vis.pos", "v.position_embd.weight"},
-    {"vis.pre_norm.weight", "v.pre_ln.weight"},
-    {"vis.pre_norm.bias", "v.pre_ln.bias"},
-    {"vis.norm.weight", "v.post_ln.weight"},
-    {"vis.norm.bias", "v.post_ln.bias"},
-    {"vis.proj.weight", "visual_projection.weight"},
+static const hf_name clipcpp_names[] = {
+    {"text.tok_emb", "t.token_embd.weight", 0},
+    {"text.pos_emb", "t.position_embd.weight", 0},
+    {"text.final_norm.weight", "t.post_ln.weight", 0},
+    {"text.final_norm.bias", "t.post_ln.bias", 0},
+    {"text.proj.weight", "text_projection.weight", 0},
+    {"vis.patch.weight", "v.patch_embd.weight", 4},
+    {"vis.cls", "v.class_embd", 0},
+    {"vis.pos", "v.position_embd.weight", 0},
+    {"vis.pre_norm.weight", "v.pre_ln.weight", 0},
+    {"vis.pre_norm.bias", "v.pre_ln.bias", 0},
+    {"vis.norm.weight", "v.post_ln.weight", 0},
+    {"vis.norm.bias", "v.post_ln.bias", 0},
+    {"vis.proj.weight", "visual_projection.weight", 0},
 };
 
 typedef struct reader { const gguf_file *f; sail_error *err; sail_status s; } reader;

@@ -135,13 +135,12 @@ const sail_st_tensor *hf_take(hf_source *src, const char *name) {
 
 /* ------------------------------------------------------ name mapping -- */
 
-/* Checkpoint names of sail tensor `name` (3 for a fused q/k/v); 0 if the
- * map has no entry. */
-static int map_name(const hf_map *mp, const char *prefix, const char *name, char out[3][256]) {
+int hf_map_name(const hf_map *mp, const char *prefix, const char *name, char out[3][256], int *rank) {
     int layer, n;
     char part[32], suffix[16];
     const char *fmt = NULL;
     const hf_block_names *b = NULL;
+    *rank = 0;
     if (sscanf(name, "text.blk.%d.%31[^.].%15s%n", &layer, part, suffix, &n) == 3 && !name[n])
         fmt = mp->text_layer, b = mp->text_block;
     else if (sscanf(name, "vis.blk.%d.%31[^.].%15s%n", &layer, part, suffix, &n) == 3 && !name[n])
@@ -163,11 +162,24 @@ static int map_name(const hf_map *mp, const char *prefix, const char *name, char
         return 1;
     }
     for (int i = 0; i < mp->n_fixed; i++)
-        if (!strcmp(mp->fixed[i][0], name)) {
-            snprintf(out[0], 256, "%s%s", prefix, mp->fixed[i][1]);
+        if (!strcmp(mp->fixed[i].sail, name)) {
+            snprintf(out[0], 256, "%s%s", prefix, mp->fixed[i].hf);
+            *rank = mp->fixed[i].rank;
             return 1;
         }
     return 0;
+}
+
+int hf_tensor_shape(const sail_config *c, int rank, int64_t rows, int64_t cols, int np, int64_t shape[4]) {
+    if (rank == 4) {            /* Conv2d (d, 3, p, p), flattened as is */
+        shape[0] = rows, shape[1] = 3, shape[2] = shape[3] = c->patch_size;
+        return 4;
+    }
+    int n = rows == 1 ? 1 : 2, lead = rank > n ? rank - n : 0;
+    for (int i = 0; i < lead; i++) shape[i] = 1;
+    if (n == 1) shape[lead] = cols / np;
+    else shape[lead] = rows / np, shape[lead + 1] = cols;
+    return lead + n;
 }
 
 static void shape_str(char *buf, size_t cap, const int64_t *shape, int n) {
@@ -188,27 +200,20 @@ typedef struct conv {
 } conv;
 
 /* Check that checkpoint tensor t can be part k of np of sail tensor name
- * (rows, cols); leading 1-sized dimensions are ignored (cls_token (1,1,d)). */
-static sail_status check_shape(const conv *cv, const sail_st_tensor *t, const char *name,
-                               int64_t rows, int64_t cols, int np) {
+ * (rows, cols); leading 1-sized dimensions are ignored on both sides
+ * (cls_token (1,1,d) is also accepted as (d)). */
+static sail_status check_shape(const conv *cv, const sail_st_tensor *t, int rank, int64_t rows, int64_t cols,
+                               int np) {
     const int64_t *sh = t->shape;
     int nd = t->n_dims;
     while (nd > 1 && sh[0] == 1) sh++, nd--;
     int64_t want[4];
-    int wn;
-    const sail_config *c = &cv->hm->cfg;
-    if (!strcmp(name, "vis.patch.weight")) {   /* Conv2d (dv, 3, p, p), flattened as is */
-        want[0] = rows, want[1] = 3, want[2] = want[3] = c->patch_size;
-        wn = 4;
-    } else if (rows == 1) {
-        want[0] = cols / np;
-        wn = 1;
-    } else {
-        want[0] = rows / np, want[1] = cols;
-        wn = 2;
-    }
-    int ok = nd == wn;
-    for (int i = 0; ok && i < wn; i++) ok = sh[i] == want[i];
+    int wn = hf_tensor_shape(&cv->hm->cfg, rank, rows, cols, np, want);
+    const int64_t *w = want;
+    int n = wn;
+    while (n > 1 && w[0] == 1) w++, n--;
+    int ok = nd == n;
+    for (int i = 0; ok && i < n; i++) ok = sh[i] == w[i];
     if (ok) return SAIL_OK;
     char have[128], exp[128];
     shape_str(have, sizeof have, t->shape, t->n_dims);
@@ -221,7 +226,7 @@ static sail_status convert_tensor(void *ctx, const char *name, int64_t rows, int
                                   const float **slot, sail_init_kind init) {
     conv *cv = ctx;
     char parts[3][256];
-    int np = map_name(&cv->hm->map, cv->prefix, name, parts);
+    int rank, np = hf_map_name(&cv->hm->map, cv->prefix, name, parts, &rank);
     if (!np) return sail_set_error(cv->err, SAIL_ERR_UNSUPPORTED, "no checkpoint name is known for sail tensor '%s'", name);
     size_t n;
     if (!sail_mul_ok((size_t)rows, (size_t)cols, &n) || n > ((size_t)1 << 34))
@@ -234,7 +239,7 @@ static sail_status convert_tensor(void *ctx, const char *name, int64_t rows, int
         if (!t)
             return sail_set_error(cv->err, SAIL_ERR_FORMAT,
                                   "the checkpoint has no tensor '%s', which config.json implies", parts[k]);
-        sail_status s = check_shape(cv, t, name, rows, cols, np);
+        sail_status s = check_shape(cv, t, rank, rows, cols, np);
         if (!s) s = sail_st_to_f32(t, 0, n / (size_t)np, buf + (size_t)k * (n / (size_t)np), cv->err);
         if (s) return s;
     }
@@ -404,8 +409,8 @@ static int detect(const json_t *cfg) {
     return -1;
 }
 
-static sail_status logit_scale(hf_source *src, sail_config *c, sail_error *err) {
-    const sail_st_tensor *t = hf_take(src, "logit_scale");
+static sail_status logit_scale(hf_source *src, const hf_map *mp, sail_config *c, sail_error *err) {
+    const sail_st_tensor *t = mp->logit_scale ? hf_take(src, mp->logit_scale) : NULL;
     if (!t) return SAIL_OK; /* config.json's logit_scale_init_value stays */
     if (sail_st_numel(t) != 1)
         return sail_set_error(err, SAIL_ERR_FORMAT, "tensor 'logit_scale' has %llu elements; expected 1",
@@ -426,10 +431,10 @@ sail_status hf_emit(hf_model *hm, hf_source *src, hf_tokenizer_fn tok, void *tok
     conv cv = {src, hm, hm->map.prefix, w, NULL, 0, err};
     if (hm->map.alt_prefix && hm->map.n_fixed) {
         char probe[256];
-        snprintf(probe, sizeof probe, "%s%s", hm->map.alt_prefix, hm->map.fixed[0][1]);
+        snprintf(probe, sizeof probe, "%s%s", hm->map.alt_prefix, hm->map.fixed[0].hf);
         if (hf_has(src, probe)) cv.prefix = hm->map.alt_prefix;
     }
-    sail_status s = logit_scale(src, c, err);
+    sail_status s = logit_scale(src, &hm->map, c, err);
     if (!s && c->towers.has_text) s = tok(tok_ctx, c, w, err);
     if (!s) s = sail_config_validate(c, err);
     if (!s) s = sail_config_write(c, w);

@@ -39,7 +39,17 @@ typedef struct hf_block_names {
 /* BERT's layer names (BertModel, Chinese-CLIP's text tower). */
 extern const hf_block_names hf_bert_block;
 
-/* How a family's checkpoint names map onto sail's (docs/FORMAT.md). */
+/* A sail tensor outside the layers and its checkpoint name. rank: the
+ * checkpoint's number of dimensions when it is not sail's own (1 for
+ * vectors, 2 for matrices): 4 for the patch convolution (d, 3, p, p), 3 for
+ * ViT's (1, 1, d) cls_token and (1, n, d) position_embeddings. */
+typedef struct hf_name {
+    const char *sail, *hf;
+    int rank;
+} hf_name;
+
+/* How a family's checkpoint names map onto sail's (docs/FORMAT.md); convert
+ * and export read the same tables. */
 typedef struct hf_map {
     const char *prefix;                 /* prepended to every name below ("") */
     const char *alt_prefix;             /* used instead when the checkpoint's names have it ("bert.") */
@@ -47,11 +57,21 @@ typedef struct hf_map {
     const hf_block_names *text_block;
     const char *vis_layer;
     const hf_block_names *vis_block;
-    const char *const (*fixed)[2];      /* {sail name, checkpoint name} for the rest */
+    const hf_name *fixed;               /* the rest */
     int n_fixed;
     const char *const *ignore;          /* suffixes of tensors that may stay unused */
     int n_ignore;
+    const char *logit_scale;            /* the 0-D temperature tensor (sail.logit_scale), or NULL */
 } hf_map;
+
+/* Checkpoint names of sail tensor `name` under mp and prefix: 3 for a fused
+ * q/k/v (in that order), 1 otherwise, 0 when the map has none; *rank as in
+ * hf_name (0: sail's own). */
+int hf_map_name(const hf_map *mp, const char *prefix, const char *name, char out[3][256], int *rank);
+
+/* The checkpoint shape of part k of np of a sail tensor (rows, cols) stored
+ * with rank (hf_map_name); returns the number of dimensions. */
+int hf_tensor_shape(const sail_config *c, int rank, int64_t rows, int64_t cols, int np, int64_t shape[4]);
 
 /* What a family's config step fills in besides sail_config. */
 typedef struct hf_model {
@@ -61,7 +81,7 @@ typedef struct hf_model {
 } hf_model;
 
 typedef struct hf_options {
-    const char *pool;                   /* "cls", "pooler", "mean" or NULL */
+    const char *pool;                   /* "cls", "pooler", "mean" or NULL: config.json's sail_pool, else cls */
 } hf_options;
 
 /* Writes the tokenizer keys and fills c's special ids. */
@@ -96,6 +116,14 @@ sail_status hf_preprocessor(const char *dir, int squash, sail_config *c, sail_er
 /* A JSON file of DIR parsed (object at the top); NULL + err. */
 json_t *hf_json(const char *dir, const char *file, int required, sail_error *err);
 
+/* The inverse direction (export): the keys the readers above take, set from
+ * sail's values on obj. Returns 0, or -1 when out of memory. */
+int hf_tower_json(json_t *obj, const sail_tower *t);
+/* preprocessor_config.json of c; squash as in hf_preprocessor. NULL: out of memory. */
+json_t *hf_preprocessor_json(const sail_config *c, const char *processor, int squash);
+/* A float as the shortest decimal that reads back as the same float. */
+json_t *hf_real(float x);
+
 /* ------------------------------------------------------- families -- */
 
 sail_status hf_clip_config(const json_t *cfg, int chinese, hf_model *m, sail_error *err);
@@ -105,5 +133,11 @@ sail_status hf_bert_config(const json_t *cfg, const hf_options *o, hf_model *m, 
 sail_status hf_clipcpp_convert(const char *path, const char *out, const sail_convert_options *o,
                                sail_error *err);
 sail_status hf_vit_config(const json_t *cfg, const hf_options *o, hf_model *m, sail_error *err);
+
+/* config.json of a model of each family (export), from which the matching
+ * *_config above reads c's architecture back; NULL when out of memory. */
+json_t *hf_clip_json(const sail_config *c, int chinese);
+json_t *hf_bert_json(const sail_config *c);
+json_t *hf_vit_json(const sail_config *c);
 
 #endif

@@ -17,31 +17,31 @@ const hf_block_names hf_bert_block = {
     "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
     "output.dense", "output.LayerNorm"};
 
-#define VISION_NAMES                                                              \
-    {"vis.patch.weight", "vision_model.embeddings.patch_embedding.weight"},      \
-    {"vis.cls", "vision_model.embeddings.class_embedding"},                       \
-    {"vis.pos", "vision_model.embeddings.position_embedding.weight"},             \
-    {"vis.pre_norm.weight", "vision_model.pre_layrnorm.weight"},                  \
-    {"vis.pre_norm.bias", "vision_model.pre_layrnorm.bias"},                      \
-    {"vis.norm.weight", "vision_model.post_layernorm.weight"},                    \
-    {"vis.norm.bias", "vision_model.post_layernorm.bias"},                        \
-    {"vis.proj.weight", "visual_projection.weight"},                              \
-    {"text.proj.weight", "text_projection.weight"}
+#define VISION_NAMES                                                                \
+    {"vis.patch.weight", "vision_model.embeddings.patch_embedding.weight", 4},     \
+    {"vis.cls", "vision_model.embeddings.class_embedding", 0},                      \
+    {"vis.pos", "vision_model.embeddings.position_embedding.weight", 0},            \
+    {"vis.pre_norm.weight", "vision_model.pre_layrnorm.weight", 0},                 \
+    {"vis.pre_norm.bias", "vision_model.pre_layrnorm.bias", 0},                     \
+    {"vis.norm.weight", "vision_model.post_layernorm.weight", 0},                   \
+    {"vis.norm.bias", "vision_model.post_layernorm.bias", 0},                       \
+    {"vis.proj.weight", "visual_projection.weight", 0},                             \
+    {"text.proj.weight", "text_projection.weight", 0}
 
-static const char *const clip_names[][2] = {
-    {"text.tok_emb", "text_model.embeddings.token_embedding.weight"},
-    {"text.pos_emb", "text_model.embeddings.position_embedding.weight"},
-    {"text.final_norm.weight", "text_model.final_layer_norm.weight"},
-    {"text.final_norm.bias", "text_model.final_layer_norm.bias"},
+static const hf_name clip_names[] = {
+    {"text.tok_emb", "text_model.embeddings.token_embedding.weight", 0},
+    {"text.pos_emb", "text_model.embeddings.position_embedding.weight", 0},
+    {"text.final_norm.weight", "text_model.final_layer_norm.weight", 0},
+    {"text.final_norm.bias", "text_model.final_layer_norm.bias", 0},
     VISION_NAMES,
 };
 
-static const char *const cn_clip_names[][2] = {
-    {"text.tok_emb", "text_model.embeddings.word_embeddings.weight"},
-    {"text.pos_emb", "text_model.embeddings.position_embeddings.weight"},
-    {"text.type_emb", "text_model.embeddings.token_type_embeddings.weight"},
-    {"text.emb_norm.weight", "text_model.embeddings.LayerNorm.weight"},
-    {"text.emb_norm.bias", "text_model.embeddings.LayerNorm.bias"},
+static const hf_name cn_clip_names[] = {
+    {"text.tok_emb", "text_model.embeddings.word_embeddings.weight", 0},
+    {"text.pos_emb", "text_model.embeddings.position_embeddings.weight", 0},
+    {"text.type_emb", "text_model.embeddings.token_type_embeddings.weight", 0},
+    {"text.emb_norm.weight", "text_model.embeddings.LayerNorm.weight", 0},
+    {"text.emb_norm.bias", "text_model.embeddings.LayerNorm.bias", 0},
     VISION_NAMES,
 };
 
@@ -106,6 +106,41 @@ sail_status hf_clip_config(const json_t *cfg, int chinese, hf_model *m, sail_err
                            : (int)(sizeof clip_names / sizeof *clip_names),
         .ignore = clip_ignore,
         .n_ignore = 2,
+        .logit_scale = "logit_scale",
     };
     return SAIL_OK;
+}
+
+json_t *hf_clip_json(const sail_config *c, int chinese) {
+    const sail_towers *t = &c->towers;
+    json_t *j = json_object(), *tc = json_object(), *vc = json_object(), *arch = json_array();
+    int bad = !j || !tc || !vc || !arch;
+    bad |= json_array_append_new(arch, json_string(chinese ? "ChineseCLIPModel" : "CLIPModel"));
+    bad |= json_object_set_new(j, "architectures", arch);
+    bad |= json_object_set_new(j, "model_type", json_string(chinese ? "chinese_clip" : "clip"));
+    bad |= json_object_set_new(j, "projection_dim", json_integer(c->dim));
+    bad |= json_object_set_new(j, "logit_scale_init_value", hf_real(c->logit_scale));
+    bad |= hf_tower_json(tc, &c->text);
+    bad |= json_object_set_new(tc, "vocab_size", json_integer(c->vocab_size));
+    bad |= json_object_set_new(tc, "max_position_embeddings", json_integer(c->max_positions));
+    bad |= json_object_set_new(tc, "pad_token_id", json_integer(c->pad_id));
+    if (chinese) {
+        bad |= json_object_set_new(tc, "type_vocab_size", json_integer(c->type_vocab));
+    } else {
+        bad |= json_object_set_new(tc, "bos_token_id", json_integer(c->cls_id));
+        /* 2 is transformers' "argmax of the ids", read back as such above */
+        bad |= json_object_set_new(tc, "eos_token_id", json_integer(t->text_pool_token < 0 ? 2 : t->text_pool_token));
+    }
+    bad |= hf_tower_json(vc, &c->vision);
+    bad |= json_object_set_new(vc, "image_size", json_integer(c->image_size));
+    bad |= json_object_set_new(vc, "patch_size", json_integer(c->patch_size));
+    bad |= json_object_set_new(vc, "num_channels", json_integer(3));
+    bad |= json_object_set_new(j, "text_config", tc);
+    bad |= json_object_set_new(j, "vision_config", vc);
+    bad |= json_object_set_new(j, "torch_dtype", json_string("float32"));
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }

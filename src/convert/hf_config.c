@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 json_t *hf_json(const char *dir, const char *file, int required, sail_error *err) {
@@ -89,6 +90,72 @@ sail_status hf_tower(const json_t *obj, const sail_tower *d, sail_tower *t, sail
     return s;
 }
 
+json_t *hf_real(float x) {
+    char buf[32];
+    for (int p = 1; p < 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)x);
+        double d = strtod(buf, NULL);
+        if ((float)d == x) return json_real(d);
+    }
+    return json_real((double)x);    /* 9 digits always read back */
+}
+
+int hf_tower_json(json_t *obj, const sail_tower *t) {
+    int bad = json_object_set_new(obj, "hidden_size", json_integer(t->width));
+    bad |= json_object_set_new(obj, "intermediate_size", json_integer(t->ffn));
+    bad |= json_object_set_new(obj, "num_attention_heads", json_integer(t->heads));
+    bad |= json_object_set_new(obj, "num_hidden_layers", json_integer(t->layers));
+    bad |= json_object_set_new(obj, "hidden_act", json_string(t->act == SAIL_ACT_GELU ? "gelu" : "quick_gelu"));
+    bad |= json_object_set_new(obj, "layer_norm_eps", hf_real(t->eps));
+    return bad ? -1 : 0;
+}
+
+static json_t *side_json(const char *k1, int v1, const char *k2, int v2) {
+    json_t *j = json_object();
+    int bad = json_object_set_new(j, k1, json_integer(v1));
+    if (k2) bad |= json_object_set_new(j, k2, json_integer(v2));
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static json_t *triple_json(const float v[3]) {
+    json_t *a = json_array();
+    int bad = 0;
+    for (int i = 0; i < 3; i++) bad |= json_array_append_new(a, hf_real(v[i]));
+    if (bad) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
+json_t *hf_preprocessor_json(const sail_config *c, const char *processor, int squash) {
+    json_t *j = json_object();
+    int crop = !squash && c->pre_crop;
+    int bad = json_object_set_new(j, "image_processor_type", json_string(processor));
+    bad |= json_object_set_new(j, "do_resize", json_true());
+    bad |= json_object_set_new(j, "size", crop ? side_json("shortest_edge", c->pre_size, NULL, 0)
+                                                : side_json("height", c->pre_size, "width", c->pre_size));
+    bad |= json_object_set_new(j, "resample", json_integer(c->resample));
+    /* Explicit: ChineseCLIPImageProcessor's default is a 224 crop. */
+    bad |= json_object_set_new(j, "do_center_crop", json_boolean(crop));
+    if (crop) bad |= json_object_set_new(j, "crop_size", side_json("height", c->pre_crop, "width", c->pre_crop));
+    bad |= json_object_set_new(j, "do_rescale", json_true());
+    bad |= json_object_set_new(j, "rescale_factor", json_real(1.0 / 255));
+    bad |= json_object_set_new(j, "do_normalize", json_true());
+    bad |= json_object_set_new(j, "image_mean", triple_json(c->mean));
+    bad |= json_object_set_new(j, "image_std", triple_json(c->std));
+    bad |= json_object_set_new(j, "do_convert_rgb", json_true());
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 /* A size entry: an integer, or {"shortest_edge": n} / {"height": h, "width": w}. */
 static sail_status size_entry(const json_t *v, const char *key, int *side, int *shortest,
                               sail_error *err) {
@@ -166,6 +233,9 @@ sail_status hf_preprocessor(const char *dir, int squash, sail_config *c, sail_er
                            "preprocessor_config.json resizes the shortest edge without a crop; sail needs square input");
     c->pre_size = side;
     c->pre_crop = do_crop ? crop : 0;
+    /* Every Hugging Face processor crops with image_transforms.center_crop,
+     * whose offset is (h - crop) // 2 (torchvision rounds). */
+    c->crop_floor = do_crop;
     json_decref(pp);
     if (s) sail_error_prefix(err, "%s", dir);
     return s;
