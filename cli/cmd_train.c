@@ -36,6 +36,11 @@ static const char usage_opts[] =
     "  --weight_decay W          AdamW decoupled weight decay (default 0.1)\n"
     "  --max_grad_norm G         global gradient-norm clipping; 0 = off (default 1)\n"
     "  --matryoshka D1,D2,..     Matryoshka loss dimensions (default: the model's dim)\n"
+    "  --freeze PARTS            parts left as they are (comma-separated): text,\n"
+    "                            vision, fusion, head, temperature; a frozen tower\n"
+    "                            costs no backward pass\n"
+    "  --part_learning_rate P=LR,...  a part's own peak learning rate, e.g.\n"
+    "                            text=2e-5,vision=2e-5 (the rest: --learning_rate)\n"
     "  --hard_negatives K        from epoch 2 on, batch each pair with its K nearest\n"
     "                            pairs of other groups (default 0 = random batches)\n"
     "  --seed S                  weights (new models), shuffling (default 42)\n"
@@ -53,6 +58,39 @@ static const char usage_opts[] =
     "  --progress_every N        when stderr is not a terminal: a line every N steps\n"
     "                            (default 10)\n"
     "Options may be spelled with - or _ (--batch-size = --batch_size).\n";
+
+/* "text,vision" -> bits of the parts; non-zero (reported) on a bad name. */
+static int parse_freeze(const char *cmd, const char *v, int *mask) {
+    for (const char *p = v; *p;) {
+        size_t n = strcspn(p, ",");
+        int part = sail_part_parse(p, n);
+        if (part < 0) {
+            cli_fail(2, cmd, "--freeze: '%.*s' is not a part (text, vision, fusion, head, temperature)", (int)n, p);
+            return 2;
+        }
+        *mask |= 1 << part;
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+/* "text=2e-5,vision=1e-5" -> part_lr; non-zero (reported) on a bad item. */
+static int parse_part_lr(const char *cmd, const char *v, float *part_lr) {
+    for (const char *p = v; *p;) {
+        size_t n = strcspn(p, ","), k = strcspn(p, "=,");
+        int part = sail_part_parse(p, k);
+        char *end;
+        double lr = p[k] == '=' ? strtod(p + k + 1, &end) : 0;
+        if (part < 0 || p[k] != '=' || end != p + n || !(lr > 0 && lr <= 10)) {
+            cli_fail(2, cmd, "--part_learning_rate: '%.*s' is not PART=LR with a part (text, vision, fusion, head, "
+                     "temperature) and 0 < LR <= 10", (int)n, p);
+            return 2;
+        }
+        part_lr[part] = (float)lr;
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
 
 static volatile sig_atomic_t g_stop;
 
@@ -178,6 +216,8 @@ static int run(int argc, char **argv, int finetune) {
         else if (!strcmp(name, "batch_size")) { bad = cli_parse_int(v, 2, 65536, &n); o.hp.batch_size = (int)n; }
         else if (!strcmp(name, "grad_accum")) { bad = cli_parse_int(v, 1, 65536, &n); o.hp.grad_accum = (int)n; }
         else if (!strcmp(name, "warmup_steps")) { bad = cli_parse_int(v, 0, 1L << 30, &n); o.hp.warmup_steps = (int)n; }
+        else if (!strcmp(name, "freeze")) { if (parse_freeze(cmd, v, &o.hp.frozen)) return 2; }
+        else if (!strcmp(name, "part_learning_rate")) { if (parse_part_lr(cmd, v, o.hp.part_lr)) return 2; }
         else if (!strcmp(name, "hard_negatives")) { bad = cli_parse_int(v, 0, 65535, &n); o.hp.hard_negatives = (int)n; }
         else if (!strcmp(name, "seed")) { bad = cli_parse_int(v, 0, 0x7fffffffL, &n); o.hp.seed = (uint64_t)n; }
         else if (!strcmp(name, "save_every")) { bad = cli_parse_int(v, 0, 1L << 30, &n); o.save_every = (int)n; }

@@ -22,6 +22,7 @@ static const struct command {
     {"preprocess", cmd_preprocess, "write an image as the float tensor a model receives (.npy)"},
     {"train", cmd_train, "train a new model on text-image / text-text pairs (JSONL)"},
     {"finetune", cmd_finetune, "continue training a model file on new pairs"},
+    {"compose", cmd_compose, "build a fused model from pretrained text and vision towers"},
     {"eval", cmd_eval, "retrieval recall R@1/5/10 of a model on pairs (JSONL)"},
     {"quantize", cmd_quantize, "store a model's weights as f16, bf16 or q8_0"},
     {"data", cmd_data, "generate training data: shapes scenes or Noto emoji, with en/zh captions"},

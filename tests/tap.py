@@ -60,3 +60,66 @@ def vocab(tmp, chars, words=()):
     with open(path, "w") as f:
         f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(chars) + list(words)) + "\n")
     return path
+
+
+_gguf_cache = {}
+
+
+def gguf_tensors(path):
+    """{name: (ggml type, shape (rows first), absolute data offset)} of a
+    GGUF v3 file, read independently of sail (cached per file version)."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    if key not in _gguf_cache:
+        _gguf_cache[key] = _gguf_read(path)
+    return _gguf_cache[key]
+
+
+def _gguf_read(path):
+    import struct
+    with open(path, "rb") as f:
+        b = f.read(1 << 24)  # the header and directory (the tensors' data is not needed)
+    n_t, n_kv = struct.unpack_from("<QQ", b, 8)
+    o, align = 24, 32
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+    def string(o):
+        n, = struct.unpack_from("<Q", b, o)
+        return b[o + 8:o + 8 + n].decode(), o + 8 + n
+
+    def skip(t, o):
+        if t == 8:
+            return string(o)
+        if t == 9:
+            et, n = struct.unpack_from("<IQ", b, o)
+            o += 12
+            for _ in range(n):
+                _, o = skip(et, o)
+            return None, o
+        return b[o:o + sizes[t]], o + sizes[t]
+    for _ in range(n_kv):
+        k, o = string(o)
+        t, = struct.unpack_from("<I", b, o)
+        v, o = skip(t, o + 4)
+        if k == "general.alignment":
+            align = struct.unpack("<I", v)[0]
+    infos = {}
+    for _ in range(n_t):
+        name, o = string(o)
+        nd, = struct.unpack_from("<I", b, o)
+        ne = struct.unpack_from("<%dQ" % nd, b, o + 4)
+        o += 4 + 8 * nd
+        t, off = struct.unpack_from("<IQ", b, o)
+        o += 12
+        infos[name] = (t, tuple(reversed(ne)), off)
+    base = (o + align - 1) // align * align
+    return {k: (t, shape, base + off) for k, (t, shape, off) in infos.items()}
+
+
+def gguf_array(path, name):
+    """Tensor `name` of a GGUF file as float32 (F32 or F16 storage)."""
+    import numpy as np
+    t, shape, off = gguf_tensors(path)[name]
+    dt = {0: np.float32, 1: np.float16}[t]
+    n = int(np.prod(shape))
+    return np.fromfile(path, dtype=dt, count=n, offset=off).astype(np.float32).reshape(shape)

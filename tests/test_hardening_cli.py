@@ -58,55 +58,10 @@ def test_index_log(tmp):
           r.stderr.decode(errors="replace").strip()[:200])
 
 
-def gguf_tensor_offsets(path):
-    """{name: (type, absolute data offset)} of a GGUF v3 file."""
-    import struct
-    b = open(path, "rb").read()
-    o = 8
-    n_t, n_kv = struct.unpack_from("<QQ", b, o)
-    o += 16
-    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-    align = 32
-
-    def string(o):
-        n, = struct.unpack_from("<Q", b, o)
-        return b[o + 8:o + 8 + n].decode(), o + 8 + n
-
-    def value(t, o):
-        if t == 8:
-            return string(o)
-        if t == 9:
-            et, n = struct.unpack_from("<IQ", b, o)
-            o += 12
-            vals = []
-            for _ in range(n):
-                v, o = value(et, o)
-                vals.append(v)
-            return vals, o
-        v = b[o:o + sizes[t]]
-        return (struct.unpack("<I", v)[0] if t == 4 else v), o + sizes[t]
-    for _ in range(n_kv):
-        k, o = string(o)
-        t, = struct.unpack_from("<I", b, o)
-        v, o = value(t, o + 4)
-        if k == "general.alignment":
-            align = v
-    infos = {}
-    for _ in range(n_t):
-        name, o = string(o)
-        nd, = struct.unpack_from("<I", b, o)
-        o += 4 + 8 * nd
-        t, off = struct.unpack_from("<IQ", b, o)
-        o += 12
-        infos[name] = (t, off)
-    base = (o + align - 1) // align * align
-    return {k: (t, base + off) for k, (t, off) in infos.items()}
-
-
 def test_nonfinite(tmp):
     bad = os.path.join(tmp, "nan.gguf")
     shutil.copy(MODEL, bad)
-    t, off = gguf_tensor_offsets(bad)["head.proj.weight"]
+    t, _, off = tap.gguf_tensors(bad)["head.proj.weight"]
     with open(bad, "r+b") as f:  # f16 NaN (0x7e00) or f32 NaN over the first values
         f.seek(off)
         f.write((b"\x00\x7e" if t == 1 else b"\x00\x00\xc0\x7f") * 8)

@@ -14,8 +14,9 @@ step through tests/tools/train_dump.c. Checks, one TAP line each:
 Cases: padded texts vs images and texts vs texts (mean pooling), perceiver
 latents with mean(tanh) pooling, CLS pooling, and a logit scale past the
 clamp (its gradient must be exactly 0), joint text + image items (one
-sequence through the fusion, with and without the perceiver), and no fusion
-layers.
+sequence through the fusion, with and without the perceiver), frozen text
+and vision towers (the trained parameters' gradients as without freezing,
+the frozen ones exactly zero), and no fusion layers.
 """
 import copy
 import math
@@ -77,6 +78,9 @@ def write_model(ref, path, logit_scale):
         tp.gguf_write = real
 
 
+FROZEN_PREFIX = {"text": "text", "vision": "vis"}
+
+
 def infonce(a, b, group, dims, weights, ls):
     s = torch.clamp(ls.exp(), max=100.0)
     n = a.shape[0]
@@ -124,7 +128,7 @@ def torch_embed(ref, side):
     return ref(pix=side[1].double())["embedding"][0]
 
 
-def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None):
+def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None, freeze=()):
     torch.manual_seed(seed)
     ref = tp.Reference(cfg).eval()
     path = os.path.join(tmp, name + ".gguf")
@@ -147,6 +151,8 @@ def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None):
     np.asarray(group, dtype=np.int32).tofile(os.path.join(out, "group.i32"))
     args += ["--group", os.path.join(out, "group.i32"),
              "--loss", ",".join("%d:%g" % (d, w) for d, w in zip(dims, weights))]
+    if freeze:
+        args += ["--freeze", ",".join(freeze)]
     r = subprocess.run(args, capture_output=True, text=True)
     if r.returncode:
         check(False, "%s: train_dump runs" % name, r.stderr.strip())
@@ -187,6 +193,9 @@ def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None):
             continue
         w = np.asarray(want[tname], dtype=np.float64).reshape(-1)
         s = grads[off:off + size].astype(np.float64)
+        if tname.split(".")[0] in [FROZEN_PREFIX[p] for p in freeze]:  # frozen: no gradient at all
+            check(not s.any(), "%s: frozen %s has no gradient" % (name, tname))
+            continue
         if w.size != size:
             check(False, "%s: %s size sail %d torch %d" % (name, tname, size, w.size))
             continue
@@ -213,6 +222,8 @@ def main():
         case("joint-item-vs-text", tp.Cfg(**base), 16, tmp, ("text", "joint"), [0, 1, 2, 3], [32], [1.0])
         case("joint-perceiver", tp.Cfg(latents=4, pooling="mean_tanh", **base), 17, tmp, ("joint", "image"),
              [0, 1, 2, 0], [32, 16], [1.0, 0.5])
+        case("frozen-towers", tp.Cfg(latents=4, **base), 18, tmp, ("text", "joint"), [0, 1, 2, 3], [32], [1.0],
+             freeze=("text", "vision"))
         case("no-fusion-layers", tp.Cfg(lf=0, max_pos=12), 15, tmp, ("image", "text"), [0, 1, 2], [32, 16],
              [0.5, 1.0], logit_scale=1.0)
     return tap.summary()

@@ -162,23 +162,25 @@ static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *do
         if (Sv) colsum_add(c, GRAD(g->modality), di, Sv, df, (size_t)df);
         if (T) colsum_add(c, GRAD(g->modality) + df, di + (size_t)Sv * df, T, df, (size_t)df);
     }
+    /* a frozen tower needs no gradient: stop at the projection into the fusion */
+    int text_on = !tm->frozen[SAIL_PART_TEXT], vis_on = !tm->frozen[SAIL_PART_VISION];
     if (T) {
-        float *du = Sv ? fwd_alloc(c, (size_t)n * T * df) : d;       // (n*T, df)
-        float *dht = fwd_alloc(c, (size_t)n * T * cf->text.width);   // (n*T, dt)
+        float *du = Sv ? fwd_alloc(c, (size_t)n * T * df) : d;                    // (n*T, df)
+        float *dht = text_on ? fwd_alloc(c, (size_t)n * T * cf->text.width) : NULL; // (n*T, dt)
         if (c->oom) return;
         if (Sv) gather_rows(du, d, n, S, Sv, T, df);
         linear_backward(c, &w->text_proj, &g->text_proj, du, s->ht, n * T, cf->text.width, df, dht, 0);
-        text_backward(c, tm, s, dht);
+        if (text_on) text_backward(c, tm, s, dht);
     }
     if (Tv && !c->oom) {
-        float *dv = T ? fwd_alloc(c, (size_t)n * Sv * df) : d;       // (n*Sv, df)
-        float *dhv = fwd_alloc(c, (size_t)n * Tv * cf->vision.width); // (n*Tv, dv)
+        float *dv = T ? fwd_alloc(c, (size_t)n * Sv * df) : d;                       // (n*Sv, df)
+        float *dhv = vis_on ? fwd_alloc(c, (size_t)n * Tv * cf->vision.width) : NULL; // (n*Tv, dv)
         if (c->oom) return;
         if (T) gather_rows(dv, d, n, S, 0, Sv, df);
         if (cf->perceiver_latents) dv = perceiver_backward(c, tm, s, dv);
         if (c->oom) return;
         linear_backward(c, &w->vis_proj, &g->vis_proj, dv, s->hv, n * Tv, cf->vision.width, df, dhv, 0);
-        image_backward(c, tm, s, dhv);
+        if (vis_on) image_backward(c, tm, s, dhv);
     }
 }
 
@@ -188,6 +190,7 @@ static void towers_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d
     const sail_towers *tw = &cf->towers;
     const sail_weights *w = &tm->w, *g = &tm->g;
     int n = s->n, d = s->pool_d, text = s->T > 0;
+    if (tm->frozen[text ? SAIL_PART_TEXT : SAIL_PART_VISION]) return; /* every tensor of this side */
     const sail_linear *proj = text ? (tw->text_proj ? &w->text_out : NULL) : (tw->vision_proj ? &w->vis_out : NULL);
     const sail_linear *gproj = text ? &g->text_out : &g->vis_out;
     const sail_linear *pooler = text ? &w->text_pooler : &w->vis_pooler;

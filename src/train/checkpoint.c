@@ -74,6 +74,8 @@ sail_status sail_checkpoint_save(const char *path, sail_tmodel *tm, const sail_v
     gguf_set_scalar(w, "train.seed", GGUF_VT_U64, &seed);
     gguf_set_array(w, "train.hparams_i", GGUF_VT_I32, ints, 5);
     gguf_set_array(w, "train.hparams_f", GGUF_VT_F64, dbl, 7);
+    gguf_set_f32_array(w, "train.part_lr", hp->part_lr, SAIL_N_PARTS);
+    gguf_set_i32(w, "train.frozen", hp->frozen);
     gguf_set_array(w, "train.loss_dims", GGUF_VT_I32, dims, (uint64_t)lo->n_dims);
     gguf_set_f32_array(w, "train.loss_weights", lo->weights, (uint64_t)lo->n_dims);
     gguf_set_array(w, "train.order", GGUF_VT_I32, pos->plan->order, (uint64_t)pos->plan->n);
@@ -174,6 +176,16 @@ static sail_status read_all(sail_checkpoint *ck, sail_error *err) {
     ck->hp.eps = dv[6];
     if (ck->hp.epochs < 1 || ck->hp.batch_size < 2 || ck->hp.grad_accum < 1 || ck->hp.warmup_steps < 0)
         return sail_set_error(err, SAIL_ERR_FORMAT, "checkpoint: hyper-parameters out of range");
+    if (gguf_find_kv(f, "train.part_lr")) { /* absent before parts could be frozen: none were */
+        const float *pl = need_array(f, "train.part_lr", GGUF_VT_F32, SAIL_N_PARTS, SAIL_N_PARTS, &n, err);
+        const gguf_kv *fr = pl ? need(f, "train.frozen", GGUF_VT_I32, err) : NULL;
+        if (!fr) return SAIL_ERR_FORMAT;
+        memcpy(ck->hp.part_lr, pl, sizeof ck->hp.part_lr);
+        ck->hp.frozen = (int)fr->v.i64;
+        for (int p = 0; p < SAIL_N_PARTS; p++)
+            if (!(ck->hp.part_lr[p] >= 0 && ck->hp.part_lr[p] <= 10))
+                return sail_set_error(err, SAIL_ERR_FORMAT, "checkpoint: part learning rate out of range");
+    }
     uint64_t nd, nw;
     const int32_t *dims = need_array(f, "train.loss_dims", GGUF_VT_I32, 1, 4, &nd, err);
     const float *lw = dims ? need_array(f, "train.loss_weights", GGUF_VT_F32, nd, nd, &nw, err) : NULL;

@@ -20,6 +20,8 @@ typedef struct sail_hparams {
     double beta1, beta2, eps;
     int epochs, batch_size, warmup_steps, grad_accum, hard_negatives;
     uint64_t seed;
+    float part_lr[SAIL_N_PARTS]; /* a part's own peak learning rate; 0: lr */
+    int frozen;                  /* bit p: part p is frozen */
 } sail_hparams;
 
 /* Where a run stands: `step` optimiser steps done; in epoch `epoch`

@@ -53,6 +53,7 @@ void sail_optim_step(const sail_adamw *o, const sail_tparam *t, int nt, float *p
     /* Gaps between tensors (offsets are multiples of 16) are never read. */
     double ss = 0;
     for (int i = 0; i < nt; i++) {
+        if (t[i].lr_scale == 0.0f) continue; /* frozen: as requires_grad=False, outside the norm */
         float *g = grads + t[i].offset;
         size_t n = (size_t)(t[i].rows * t[i].cols);
         if (grad_scale != 1.0f)
@@ -63,9 +64,11 @@ void sail_optim_step(const sail_adamw *o, const sail_tparam *t, int nt, float *p
     double total = sqrt(ss);
     if (norm) *norm = total;
     for (int i = 0; i < nt; i++) {
+        if (t[i].lr_scale == 0.0f) continue;
         size_t off = t[i].offset, n = (size_t)(t[i].rows * t[i].cols);
         sail_grad_clip(grads + off, n, total, max_norm);
-        sail_adamw_update(o, params + off, grads + off, m + off, v + off, n, t_step, lr, t[i].decay);
+        sail_adamw_update(o, params + off, grads + off, m + off, v + off, n, t_step, lr * t[i].lr_scale,
+                          t[i].decay);
         if (!strcmp(t[i].name, "train.logit_scale"))
             for (size_t j = 0; j < n; j++)
                 params[off + j] = params[off + j] < 0 ? 0

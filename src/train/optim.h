@@ -41,7 +41,8 @@ float sail_grad_clip(float *g, size_t n, double norm, double max_norm);
 
 /* One optimiser step over the tensors t[0..nt) of a flat block: grads *=
  * grad_scale (1/K for K accumulated micro-batches), clip to max_norm, AdamW
- * with step t_step (1-based) and learning rate lr (decay where t[i].decay),
+ * with step t_step (1-based) and learning rate lr * t[i].lr_scale (decay
+ * where t[i].decay; tensors with lr_scale 0 are frozen: left alone),
  * then clamp "train.logit_scale" to [0, log 100]. m and v have the block's
  * layout. *norm (may be NULL) receives the gradient norm before clipping. */
 void sail_optim_step(const sail_adamw *o, const sail_tparam *t, int nt, float *params,

@@ -39,6 +39,7 @@ static sail_status layout_tensor(void *ctx, const char *name, int64_t rows, int6
             /* matrices and embedding tables decay; vectors (norms, biases,
              * the class token) do not */
             t->decay = init == SAIL_INIT_NORMAL && rows > 1;
+            t->lr_scale = 1.0f;
         }
         l->next += align16(n);
     } else {
@@ -94,6 +95,7 @@ static sail_tmodel *tmodel_create(const sail_config *cfg, int draw, uint64_t see
         snprintf(ls->name, sizeof ls->name, "train.logit_scale");
         ls->offset = l.next;
         ls->rows = ls->cols = 1;
+        ls->lr_scale = 1.0f;
         tm->size = l.next + 16;
         tm->params = sail_alloc_aligned(tm->size * sizeof(float));
         tm->grads = sail_alloc_aligned(tm->size * sizeof(float));
@@ -258,4 +260,29 @@ sail_status sail_tmodel_save(const sail_tmodel *tm, const sail_vocab_kv *vocab,
     if (!s) s = gguf_writer_write(gw, path, err);
     gguf_writer_free(gw);
     return s;
+}
+
+/* ------------------------------------------------------------- parts -- */
+
+static const char *const PART_NAMES[SAIL_N_PARTS] = {"text", "vision", "fusion", "head", "temperature"};
+
+sail_part sail_part_of(const char *name) {
+    if (!strncmp(name, "text.", 5)) return SAIL_PART_TEXT;
+    if (!strncmp(name, "vis.", 4)) return SAIL_PART_VISION;
+    if (!strncmp(name, "fuse.", 5)) return SAIL_PART_FUSION;
+    if (!strncmp(name, "head.", 5)) return SAIL_PART_HEAD;
+    return SAIL_PART_TEMPERATURE;
+}
+
+int sail_part_parse(const char *name, size_t len) {
+    for (int p = 0; p < SAIL_N_PARTS; p++)
+        if (strlen(PART_NAMES[p]) == len && !strncmp(PART_NAMES[p], name, len)) return p;
+    return -1;
+}
+
+const char *sail_part_name(sail_part p) { return p >= 0 && p < SAIL_N_PARTS ? PART_NAMES[p] : "?"; }
+
+void sail_tmodel_set_parts(sail_tmodel *tm, const float scale[SAIL_N_PARTS]) {
+    for (int i = 0; i < tm->n_tensors; i++) tm->tensors[i].lr_scale = scale[sail_part_of(tm->tensors[i].name)];
+    for (int p = 0; p < SAIL_N_PARTS; p++) tm->frozen[p] = scale[p] == 0.0f;
 }

@@ -26,6 +26,7 @@ struct sail_tmodel {
     sail_weights w, g;          /* views into params and into grads */
     sail_pool *pool;
     sail_arena arena;           /* activations of one step */
+    uint8_t frozen[SAIL_N_PARTS]; /* the backward skips what only feeds these */
 };
 
 /* The grads view shares sail_weights' const pointers; they point into the

@@ -27,7 +27,29 @@ typedef struct sail_tparam {
     int64_t rows, cols; /* rows = 1 for vectors */
     int decay;          /* 1: AdamW weight decay applies (matrices, embedding
                            tables); 0: norms, biases, logit scale */
+    float lr_scale;     /* its part's learning rate / the base rate; 0: frozen */
 } sail_tparam;
+
+/* The parts of a model that can be frozen or given their own learning rate,
+ * by tensor name: text.* (the text tower, with an imported model's text
+ * pooler and projection), vis.*, fuse.* (projections into the fusion,
+ * modality embeddings, perceiver, fusion layers), head.*, and the loss's
+ * temperature (train.logit_scale). */
+typedef enum sail_part {
+    SAIL_PART_TEXT, SAIL_PART_VISION, SAIL_PART_FUSION, SAIL_PART_HEAD, SAIL_PART_TEMPERATURE,
+    SAIL_N_PARTS
+} sail_part;
+
+/* The part a tensor belongs to. */
+sail_part sail_part_of(const char *tensor_name);
+/* "text", "vision", "fusion", "head", "temperature" -> part; -1 if unknown. */
+int sail_part_parse(const char *name, size_t len);
+const char *sail_part_name(sail_part p);
+
+/* Per-part learning-rate multipliers (0: frozen: never updated, no
+ * gradient computed where the backward can skip it, not in the clipping
+ * norm). Applies to every tensor of each part. */
+void sail_tmodel_set_parts(sail_tmodel *tm, const float scale[SAIL_N_PARTS]);
 
 /* One side of a batch of pairs: n texts or n images. */
 typedef struct sail_tinput {

@@ -153,6 +153,26 @@ static sail_status check_setup(run *r, sail_error *err) {
     return SAIL_OK;
 }
 
+/* Frozen parts and parts' own learning rates (hparams) onto the model. */
+static sail_status apply_parts(run *r, sail_error *err) {
+    float scale[SAIL_N_PARTS];
+    for (int p = 0; p < SAIL_N_PARTS; p++)
+        scale[p] = r->hp.frozen >> p & 1 ? 0.0f : r->hp.part_lr[p] > 0 ? (float)(r->hp.part_lr[p] / r->hp.lr) : 1.0f;
+    sail_tmodel_set_parts(r->tm, scale);
+    int n_trained = 0; /* tensors with weights that train (the temperature alone is not a model) */
+    for (int i = 0; i < sail_tmodel_n_tensors(r->tm); i++)
+        n_trained += sail_tmodel_tensor(r->tm, i)->lr_scale != 0 &&
+                     sail_part_of(sail_tmodel_tensor(r->tm, i)->name) != SAIL_PART_TEMPERATURE;
+    if (!n_trained)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "every part of this model that has weights is frozen; "
+                              "nothing would train");
+    for (int p = 0; p < SAIL_N_PARTS; p++)
+        if (r->hp.frozen >> p & 1) note(r, "%s is frozen", sail_part_name((sail_part)p));
+        else if (r->hp.part_lr[p] > 0) note(r, "%s trains at learning rate %g", sail_part_name((sail_part)p),
+                                            r->hp.part_lr[p]);
+    return SAIL_OK;
+}
+
 /* Batches per epoch: each kind's pairs cut into batches, a final one of a
  * single pair dropped (as sail_plan_shuffle and sail_plan_hard do). */
 static int64_t batches_per_epoch(const sail_dataset *ds, int b) {
@@ -378,6 +398,7 @@ static sail_status setup(run *r, sail_error *err) {
     }
     if (!s) s = check_setup(r, err);
     if (s) return s;
+    if ((s = apply_parts(r, err))) return s;
     r->nt = sail_tmodel_n_tensors(r->tm);
     if (!(r->tp = sail_malloc((size_t)r->nt * sizeof *r->tp))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     for (int i = 0; i < r->nt; i++) r->tp[i] = *sail_tmodel_tensor(r->tm, i);

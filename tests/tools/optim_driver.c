@@ -34,6 +34,7 @@ int main(int argc, char **argv) {
         t[nt].rows = 1;
         t[nt].cols = n;
         t[nt].decay = decay;
+        t[nt].lr_scale = 1.0f;
         off += ((size_t)n + 15) / 16 * 16;
         nt++;
     }

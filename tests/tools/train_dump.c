@@ -6,7 +6,7 @@
  * check, embed_a / embed_b (sail_tmodel_embed) and infer_a / infer_b
  * (sail_forward on the same file).
  *
- *   train_dump MODEL OUTDIR N A B [--group G.i32] [--loss D:W,...]
+ *   train_dump MODEL OUTDIR N A B [--group G.i32] [--loss D:W,...] [--freeze PART,...]
  *   A, B: tokens:IDS.i32:LENS.i32 | images:PIX.f32 (N, 3, S, S at model size)
  *         | joint:IDS.i32:LENS.i32:PIX.f32 (item i = text i + image i)
  */
@@ -91,7 +91,15 @@ int main(int argc, char **argv) {
     for (int i = 6; i + 1 < argc; i += 2) {
         size_t sz;
         if (!strcmp(argv[i], "--group")) group = slurp(argv[i + 1], &sz);
-        else if (!strcmp(argv[i], "--loss")) {
+        else if (!strcmp(argv[i], "--freeze")) { /* parts, comma-separated */
+            float scale[SAIL_N_PARTS] = {1, 1, 1, 1, 1};
+            for (char *t = strtok(argv[i + 1], ","); t; t = strtok(NULL, ",")) {
+                int p = sail_part_parse(t, strlen(t));
+                if (p < 0) { fprintf(stderr, "train_dump: no part '%s'\n", t); return 2; }
+                scale[p] = 0;
+            }
+            sail_tmodel_set_parts(tm, scale);
+        } else if (!strcmp(argv[i], "--loss")) {
             lo.n_dims = 0;
             for (char *t = strtok(argv[i + 1], ","); t && lo.n_dims < 4; t = strtok(NULL, ",")) {
                 lo.dims[lo.n_dims] = atoi(t);

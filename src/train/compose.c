@@ -1,0 +1,111 @@
+/* compose.c: a fused sail model from pretrained towers (compose.h). The
+ * model is assembled as a trainable model (the fresh parts drawn exactly as
+ * sail_tmodel_new draws them), the towers' tensors copied over by name, and
+ * saved like any trained model. */
+#include "compose.h"
+
+#include "format/quant.h"
+#include "model/model.h"
+#include "tmodel.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Why the text tower of c cannot run in a fused sail model, or NULL. */
+static const char *text_unfit(const sail_config *c) {
+    const sail_towers *t = &c->towers;
+    if (!t->on) return NULL;
+    if (!t->has_text) return "it has no text tower";
+    if (t->bpe || t->text_causal || t->text_final_norm)
+        return "CLIP's causal text tower (BPE, final norm) does not run in sail's fused forward yet";
+    if (!t->text_emb_norm || c->type_vocab < 1) return "its text embeddings lack the LayerNorm or token types";
+    return NULL;
+}
+
+/* Why the vision tower of c cannot run in a fused sail model, or NULL. */
+static const char *vision_unfit(const sail_config *c) {
+    const sail_towers *t = &c->towers;
+    if (!t->on) return NULL;
+    if (!t->has_vision) return "it has no vision tower";
+    if (t->vision_pre_norm || !t->patch_bias)
+        return "CLIP's vision embeddings (pre-LayerNorm, no patch bias) do not run in sail's fused forward yet";
+    return NULL;
+}
+
+/* The composed configuration: T's text side, V's vision side, new fusion. */
+static sail_status compose_config(const sail_compose_opts *o, const sail_config *t, const sail_config *v,
+                                  sail_config *c, sail_error *err) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "sail-composed");
+    c->text = t->text;
+    c->vocab_size = t->vocab_size;
+    c->max_positions = t->max_positions;
+    c->type_vocab = t->type_vocab;
+    c->context = t->context;
+    c->pad_id = t->pad_id, c->unk_id = t->unk_id, c->cls_id = t->cls_id, c->sep_id = t->sep_id;
+    c->vision = v->vision;
+    c->image_size = v->image_size;
+    c->patch_size = v->patch_size;
+    c->pre_size = v->pre_size;
+    c->pre_crop = v->pre_crop;
+    c->crop_floor = v->crop_floor;
+    c->resample = v->resample;
+    memcpy(c->mean, v->mean, sizeof c->mean);
+    memcpy(c->std, v->std, sizeof c->std);
+    int df = o->fusion_width ? o->fusion_width : SAIL_MAX(t->text.width, v->vision.width);
+    int heads = df % 64 == 0 ? df / 64 : df % 32 == 0 ? df / 32 : 1; /* heads of 64 (or 32) */
+    c->fusion = (sail_tower){o->fusion_layers, df, heads, 4 * df, 1e-6f, SAIL_ACT_GELU, 1};
+    c->perceiver_latents = o->perceiver_latents;
+    c->pooling = SAIL_POOL_MEAN;
+    c->dim = o->dim;
+    return sail_config_validate(c, err);
+}
+
+/* Tensors of tm whose names start with prefix, from the file of m. */
+static sail_status copy_part(sail_tmodel *tm, const sail_model *m, const char *prefix, sail_error *err) {
+    size_t np = strlen(prefix);
+    for (int i = 0; i < tm->n_tensors; i++) {
+        const sail_tparam *p = &tm->tensors[i];
+        if (strncmp(p->name, prefix, np)) continue;
+        const gguf_tensor *t = gguf_find_tensor(m->file, p->name);
+        uint64_t n = 1;
+        for (uint32_t d = 0; t && d < t->n_dims; d++) n *= t->ne[d];
+        if (!t || n != (uint64_t)(p->rows * p->cols))
+            return sail_set_error(err, SAIL_ERR_FORMAT, "%s: tensor %s is %s", m->path, p->name,
+                                  t ? "of another shape" : "missing");
+        sail_dequantize_row(t->type, tm->params + p->offset, t->data, (size_t)(p->rows * p->cols));
+    }
+    return SAIL_OK;
+}
+
+sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_error *err) {
+    if (!o || !o->text || !o->vision || !path)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "compose needs a text model, a vision model and an output");
+    if (o->fusion_layers < 0 || o->fusion_layers > 64 || o->dim < 1 || o->dim > 8192 || o->fusion_width < 0 ||
+        o->perceiver_latents < 0 || o->perceiver_latents > 1024)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "compose: fusion layers 0..64, dim 1..8192, "
+                              "perceiver latents 0..1024");
+    sail_load_options lo = {1};
+    sail_model *mt = sail_model_load(o->text, &lo, err);
+    sail_model *mv = mt ? sail_model_load(o->vision, &lo, err) : NULL;
+    sail_status s = mv ? SAIL_OK : (err ? err->status : SAIL_ERR_IO);
+    const char *why = NULL;
+    if (!s && (why = text_unfit(&mt->cfg)))
+        s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: its text tower cannot be composed: %s", o->text, why);
+    if (!s && (why = vision_unfit(&mv->cfg)))
+        s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: its vision tower cannot be composed: %s", o->vision, why);
+    sail_config c;
+    if (!s) s = compose_config(o, &mt->cfg, &mv->cfg, &c, err);
+    sail_tmodel *tm = NULL;
+    if (!s && !(tm = sail_tmodel_new(&c, o->seed, 1, err))) s = err ? err->status : SAIL_ERR_NOMEM;
+    if (!s && !o->scratch) s = copy_part(tm, mt, "text.", err);
+    if (!s && !o->scratch) s = copy_part(tm, mv, "vis.", err);
+    sail_vocab_kv v = {0};
+    if (!s) s = sail_vocab_kv_read(mt->file, &mt->cfg, &v, err);
+    if (!s) s = sail_tmodel_save(tm, &v, path, err);
+    sail_vocab_kv_free(&v);
+    sail_tmodel_free(tm);
+    sail_model_free(mt);
+    sail_model_free(mv);
+    return s;
+}
