@@ -7,6 +7,7 @@
 #include "test.h"
 
 #include "apps/apps.h"
+#include "convert/convert.h"
 #include "format/ptzip.h"
 #include "index/index_impl.h"
 
@@ -179,6 +180,34 @@ static void ptzip_size_lie(void) {
     sail_pt_close(f);
 }
 
+/* fuzz_hfconfig: a config.json whose layer_norm_eps is 1e300 (finite as a
+ * double) was accepted as an infinite float32 epsilon. */
+static void hf_eps_overflow(void) {
+    static const char cfg[] = "{\"architectures\": [\"BertModel\"], \"hidden_size\": 312, \"num_hidden_layers\": 4, "
+                              "\"num_attention_heads\": 12, \"intermediate_size\": 1200, \"vocab_size\": 21128, "
+                              "\"layer_norm_eps\": 1e300}";
+    json_t *j = json_loads(cfg, 0, NULL);
+    hf_model m;
+    sail_error err = {0};
+    sail_status st = j ? hf_bert_config(j, NULL, &m, &err) : SAIL_ERR_NOMEM;
+    CHECK(st == SAIL_ERR_FORMAT && strstr(err.msg, "layer_norm_eps"), "layer_norm_eps 1e300 refused (%s)", err.msg);
+    json_decref(j);
+}
+
+/* Review of size_entry while writing fuzz_hfconfig: a size of 2^32 + 224
+ * was cast to int before its range check and became 224. */
+static void hf_size_wraps(void) {
+    static const char pp[] = "{\"size\": {\"shortest_edge\": 4294967520}, \"crop_size\": 224}";
+    const char *path = write_tmp("preprocessor_config.json", pp, sizeof pp - 1);
+    sail_config c;
+    memset(&c, 0, sizeof c);
+    c.image_size = 224;
+    c.resample = 3;
+    sail_error err = {0};
+    sail_status st = path ? hf_preprocessor(tmpdir, 0, &c, &err) : SAIL_ERR_IO;
+    CHECK(st == SAIL_ERR_UNSUPPORTED && strstr(err.msg, "4294967520"), "shortest_edge 2^32 + 224 refused (%s)", err.msg);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/sail_fuzz_regress_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -188,6 +217,8 @@ int main(void) {
     fvecs_huge_dimension();
     npy_shape_past_file();
     ptzip_size_lie();
+    hf_eps_overflow();
+    hf_size_wraps();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd)) printf("# could not remove %s\n", tmpdir);

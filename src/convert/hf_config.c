@@ -3,6 +3,7 @@
  * the key for a value sail cannot honour. */
 #include "convert.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,8 @@ sail_status hf_float(const json_t *obj, const char *key, double def, float *out,
         if (!json_is_number(v)) return sail_set_error(err, SAIL_ERR_FORMAT, "config key '%s' is not a number", key);
         x = json_number_value(v);
     }
-    if (!isfinite(x)) return sail_set_error(err, SAIL_ERR_FORMAT, "config key '%s' is not finite", key);
+    if (!isfinite(x) || fabs(x) > FLT_MAX) /* 1e300 is finite as a double, not as a float */
+        return sail_set_error(err, SAIL_ERR_FORMAT, "config key '%s' is not a finite float32", key);
     *out = (float)x;
     return SAIL_OK;
 }
@@ -160,10 +162,11 @@ json_t *hf_preprocessor_json(const sail_config *c, const char *processor, int sq
 static sail_status size_entry(const json_t *v, const char *key, int *side, int *shortest,
                               sail_error *err) {
     *shortest = 0;
+    json_int_t x; /* range-checked before it becomes an int */
     if (json_is_integer(v)) {
-        *side = (int)json_integer_value(v);
+        x = json_integer_value(v);
     } else if (json_is_object(v) && json_is_integer(json_object_get(v, "shortest_edge"))) {
-        *side = (int)json_integer_value(json_object_get(v, "shortest_edge"));
+        x = json_integer_value(json_object_get(v, "shortest_edge"));
         *shortest = 1;
     } else if (json_is_object(v) && json_is_integer(json_object_get(v, "height")) &&
                json_is_integer(json_object_get(v, "width"))) {
@@ -173,12 +176,14 @@ static sail_status size_entry(const json_t *v, const char *key, int *side, int *
             return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                                   "preprocessor_config.json: %s is %lldx%lld; sail needs square images",
                                   key, (long long)w, (long long)h);
-        *side = (int)h;
+        x = h;
     } else {
         return sail_set_error(err, SAIL_ERR_FORMAT, "preprocessor_config.json: '%s' is not a size", key);
     }
-    if (*side < 1 || *side > 4096)
-        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "preprocessor_config.json: %s %d is outside 1..4096", key, *side);
+    if (x < 1 || x > 4096)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "preprocessor_config.json: %s %lld is outside 1..4096", key,
+                              (long long)x);
+    *side = (int)x;
     return SAIL_OK;
 }
 
