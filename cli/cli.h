@@ -10,6 +10,7 @@
 int cmd_bench(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_info(int argc, char **argv);

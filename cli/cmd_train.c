@@ -2,6 +2,7 @@
  * and `sail finetune` (from an existing model file). Progress on stderr;
  * Ctrl-C finishes the current step, writes a checkpoint and exits 130. */
 #include "cli.h"
+#include "convert/export.h"
 #include "train/trainer.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char usage_train[] =
@@ -21,10 +23,13 @@ static const char usage_train[] =
     "O/checkpoint.gguf (everything needed to continue exactly) every --save_every steps,\n"
     "at the end and on Ctrl-C (exit status 130). Data format: docs/TRAINING.md.\n\n";
 static const char usage_finetune[] =
-    "usage: sail finetune --model_name_or_path M.gguf --train_data_path D.jsonl\n"
-    "                     --output_dir O [options]\n\n"
+    "usage: sail finetune --model_name_or_path M.gguf|HF_DIR --train_data_path D.jsonl\n"
+    "                     --output_dir O [--export_hf] [options]\n\n"
     "Continues training an existing sail model on new pairs; as `sail train`\n"
-    "otherwise (see sail train --help and docs/TRAINING.md).\n\n";
+    "otherwise (see sail train --help and docs/TRAINING.md). A Hugging Face\n"
+    "folder (CLIP, Chinese-CLIP, BERT, ViT) is converted first (sail convert).\n\n"
+    "  --export_hf               also write O/hf, a Hugging Face folder of the result\n"
+    "                            (sail export --format hf)\n";
 static const char usage_opts[] =
     "  --val_data_path V.jsonl   validation pairs: loss and R@1 after each epoch\n"
     "  --learning_rate LR        peak learning rate (default 5e-4)\n"
@@ -176,6 +181,45 @@ static int load_data(const char *cmd, const char *path, sail_dataset *ds) {
     return 0;
 }
 
+/* --model_name_or_path DIR: a Hugging Face folder, converted for this run
+ * to O/converted.gguf (path), removed when the run ends. */
+static int from_hf(const char *cmd, sail_train_opts *o, char *path, size_t cap) {
+    struct stat st;
+    if (stat(o->init_model, &st) || !S_ISDIR(st.st_mode)) return 0;
+    if (mkdir(o->output_dir, 0777) && errno != EEXIST)
+        return cli_fail(1, cmd, "cannot create %s: %s", o->output_dir, strerror(errno));
+    if (snprintf(path, cap, "%s/converted.gguf", o->output_dir) >= (int)cap)
+        return cli_fail(2, cmd, "--output_dir %s: path too long", o->output_dir);
+    fprintf(stderr, "sail %s: converting the Hugging Face folder %s\n", cmd, o->init_model);
+    sail_error err = {0};
+    if (sail_convert(o->init_model, path, NULL, &err)) {
+        *path = 0;
+        return cli_fail(1, cmd, "%s", err.msg);
+    }
+    o->init_model = path;
+    return 0;
+}
+
+/* --export_hf refuses a model it cannot export before training, not after. */
+static int check_export(const char *cmd, const char *model, char *converted) {
+    sail_error err = {0};
+    if (!sail_export_hf(model, NULL, &err)) return 0;
+    if (*converted) remove(converted);
+    return cli_fail(2, cmd, "--export_hf: %s", err.msg);
+}
+
+/* O/model.gguf as the Hugging Face folder O/hf. */
+static int write_hf(const char *cmd, const char *dir) {
+    char model[4096], hf[4096];
+    if (snprintf(model, sizeof model, "%s/model.gguf", dir) >= (int)sizeof model ||
+        snprintf(hf, sizeof hf, "%s/hf", dir) >= (int)sizeof hf)
+        return cli_fail(2, cmd, "--output_dir %s: path too long", dir);
+    sail_error err = {0};
+    if (sail_export_hf(model, hf, &err)) return cli_fail(1, cmd, "--export_hf: %s", err.msg);
+    fprintf(stderr, "sail %s: wrote %s (a Hugging Face folder)\n", cmd, hf);
+    return 0;
+}
+
 static int run(int argc, char **argv, int finetune) {
     const char *cmd = finetune ? "finetune" : "train";
     if (cli_wants_help(argc, argv)) {
@@ -189,6 +233,8 @@ static int run(int argc, char **argv, int finetune) {
                          .loader_workers = 2};
     const char *train_path = NULL, *val_path = NULL, *dims = NULL;
     progress pr = {.tty = isatty(2), .every = 10};
+    int export_hf = 0;
+    char converted[4096] = "";
     for (int i = 1; i < argc; i++) {
         char name[64];
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -197,6 +243,10 @@ static int run(int argc, char **argv, int finetune) {
         snprintf(name, sizeof name, "%s", a + 2);
         for (char *c = name; *c; c++)
             if (*c == '-') *c = '_';
+        if (!strcmp(name, "export_hf") && finetune) {
+            export_hf = 1;
+            continue;
+        }
         if (!v) return cli_fail(2, cmd, "option %s needs a value", a);
         long n;
         int bad = 0;
@@ -237,13 +287,17 @@ static int run(int argc, char **argv, int finetune) {
         return cli_fail(2, cmd, "--config and --vocab are required for a new model (or --resume)");
     if (!o.resume && finetune && !o.init_model)
         return cli_fail(2, cmd, "--model_name_or_path is required (or --resume)");
+    int rc0;
     if (dims && parse_dims(dims, &o.lo))
         return cli_fail(2, cmd, "--matryoshka needs 1 to 4 comma-separated dimensions, not '%s'", dims);
+    if (o.init_model && (rc0 = from_hf(cmd, &o, converted, sizeof converted))) return rc0;
+    if (export_hf && o.init_model && (rc0 = check_export(cmd, o.init_model, converted))) return rc0;
     sail_dataset train = {0}, val = {0};
     int rc = load_data(cmd, train_path, &train);
     if (!rc && val_path) rc = load_data(cmd, val_path, &val);
     if (rc) {
         sail_dataset_free(&train);
+        if (*converted) remove(converted);
         return rc;
     }
     o.train = &train;
@@ -261,7 +315,9 @@ static int run(int argc, char **argv, int finetune) {
     signal(SIGINT, SIG_DFL);
     sail_dataset_free(&train);
     sail_dataset_free(&val);
+    if (*converted) remove(converted);
     if (s) return cli_fail(1, cmd, "%s", err.msg);
+    if (export_hf && !(stopped && g_stop) && (rc = write_hf(cmd, o.output_dir))) return rc;
     if (stopped && g_stop) {
         fprintf(stderr, "sail %s: interrupted; continue with --resume %s\n", cmd, o.output_dir);
         return 130;

@@ -14,6 +14,7 @@ static const struct command {
 } commands[] = {
     {"bench", cmd_bench, "measure embedding throughput and memory of a model"},
     {"convert", cmd_convert, "import a Hugging Face CLIP, Chinese-CLIP, BERT or ViT folder"},
+    {"export", cmd_export, "write an imported (or fine-tuned) model back as a Hugging Face folder"},
     {"embed", cmd_embed, "embed texts, images or text+image pairs into vectors"},
     {"info", cmd_info, "show a model file's configuration, parameters and tensors"},
     {"init", cmd_init, "create a model with seeded random weights"},

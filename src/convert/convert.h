@@ -40,9 +40,11 @@ typedef struct hf_block_names {
 extern const hf_block_names hf_bert_block;
 
 /* A sail tensor outside the layers and its checkpoint name. rank: the
- * checkpoint's number of dimensions when it is not sail's own (1 for
- * vectors, 2 for matrices): 4 for the patch convolution (d, 3, p, p), 3 for
- * ViT's (1, 1, d) cls_token and (1, n, d) position_embeddings. */
+ * checkpoint's number of dimensions where sail's (1 for a vector, 2 for a
+ * matrix, 1 for a one-row matrix) does not say it: 4 for the patch
+ * convolution (d, 3, p, p); 3 for ViT's (1, 1, d) cls_token and (1, n, d)
+ * position_embeddings; 2 for a table that may have one row (token types);
+ * 0 otherwise. */
 typedef struct hf_name {
     const char *sail, *hf;
     int rank;

@@ -11,7 +11,7 @@
 static const hf_name bert_names[] = {
     {"text.tok_emb", "embeddings.word_embeddings.weight", 0},
     {"text.pos_emb", "embeddings.position_embeddings.weight", 0},
-    {"text.type_emb", "embeddings.token_type_embeddings.weight", 0},
+    {"text.type_emb", "embeddings.token_type_embeddings.weight", 2},
     {"text.emb_norm.weight", "embeddings.LayerNorm.weight", 0},
     {"text.emb_norm.bias", "embeddings.LayerNorm.bias", 0},
     {"text.pooler.weight", "pooler.dense.weight", 0},

@@ -39,7 +39,7 @@ static const hf_name clip_names[] = {
 static const hf_name cn_clip_names[] = {
     {"text.tok_emb", "text_model.embeddings.word_embeddings.weight", 0},
     {"text.pos_emb", "text_model.embeddings.position_embeddings.weight", 0},
-    {"text.type_emb", "text_model.embeddings.token_type_embeddings.weight", 0},
+    {"text.type_emb", "text_model.embeddings.token_type_embeddings.weight", 2},
     {"text.emb_norm.weight", "text_model.embeddings.LayerNorm.weight", 0},
     {"text.emb_norm.bias", "text_model.embeddings.LayerNorm.bias", 0},
     VISION_NAMES,
