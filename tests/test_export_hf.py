@@ -17,7 +17,8 @@ Face's layout (tests/convert_oracle.py) with a tiny tokenizer written here
   * the exported safetensors load into the PyTorch reference with
     load_state_dict(strict=True), and that model embeds texts and images as
     `sail embed` does on the .gguf (cosine >= 0.9999, max abs error <= 1e-4).
-f16 and q8_0 models export as F16 (the stored values) and F32 (widened).
+f16, bf16 and q8_0 models export as F16 / BF16 (the stored values) and F32
+(widened).
 Crop: a converted CLIP crops with Hugging Face's floor offset (written here
 in PIL + numpy): `sail preprocess` and `sail embed` on odd-sized images
 match that reference where torchvision's rounding gives a different crop;
@@ -270,20 +271,30 @@ def family_case(kind, tmp, images):
     return g1, orig
 
 
+def stored16(a, typ):
+    """a as f16 or bf16 bytes, rounded to nearest even (numpy; PyTorch's bfloat16)."""
+    if typ == "f16":
+        return a.astype(np.float16).tobytes()
+    u = np.ascontiguousarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16).tobytes()
+
+
 def quantized_case(g1, orig, tmp):
-    """f16 exports the stored halves; q8_0 widens to F32, within a step."""
-    for typ in ("f16", "q8_0"):
+    """f16 / bf16 export the stored halves; q8_0 widens to F32, within a step."""
+    for typ in ("f16", "bf16", "q8_0"):
         q, out = os.path.join(tmp, "q-%s.gguf" % typ), os.path.join(tmp, "q-%s-hf" % typ)
         if not ok(sail("quantize", g1, "--type", typ, "-o", q), "%s model made" % typ):
             continue
         if not ok(sail("export", q, "-o", out), "%s: sail export (default --format hf)" % typ):
             continue
         st = read_safetensors(os.path.join(out, "model.safetensors"))
-        if typ == "f16":
-            halves = [k for k, v in st.items() if v[0] == "F16"]
-            bad = [k for k, v in st.items() if v[2] != orig[k].astype(np.float16 if v[0] == "F16" else np.float32).tobytes()]
-            check(halves and not bad, "f16: %d matrices exported as F16, every tensor the stored value" % len(halves),
-                  "differ: %s" % bad[:3])
+        if typ in ("f16", "bf16"):
+            name = typ.upper()
+            halves = [k for k, v in st.items() if v[0] == name]
+            bad = [k for k, v in st.items() if v[2] != (stored16(orig[k], typ) if v[0] == name else
+                                                        orig[k].astype(np.float32).tobytes())]
+            check(halves and not bad, "%s: %d matrices exported as %s, every tensor the stored value" %
+                  (typ, len(halves), name), "differ: %s" % bad[:3])
         else:
             worst = max(float(np.abs(st_array(v) - orig[k]).max() / (np.abs(orig[k]).max() / 127 + 1e-30))
                         for k, v in st.items())
