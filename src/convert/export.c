@@ -220,8 +220,7 @@ static json_t *special(json_t *j, const char *key, const sail_vocab_kv *v, int i
 static sail_status bpe_files(const sail_vocab_kv *v, const char *dir, sail_error *err) {
     json_t *vj = json_object();
     for (int i = 0; vj && i < v->n; i++) {
-        json_t *id = json_integer(i);
-        if (json_object_get(vj, v->tokens[i]) || json_object_set_new(vj, v->tokens[i], id)) {
+        if (json_object_get(vj, v->tokens[i]) || json_object_set_new(vj, v->tokens[i], json_integer(i))) {
             json_decref(vj);
             return sail_set_error(err, SAIL_ERR_FORMAT, "token %d ('%.60s') is a duplicate or not UTF-8; vocab.json cannot hold it",
                                   i, v->tokens[i]);
@@ -251,8 +250,8 @@ static sail_status wordpiece_files(const sail_vocab_kv *v, const char *dir, sail
     return out_close(&o, s, err);
 }
 
-/* The files the tokenizer_config.json special-token names resolve in, as
- * convert reads them back. */
+/* The vocabulary files and tokenizer_config.json, whose special-token names
+ * convert resolves back to the same ids. */
 static sail_status tokenizer(const gguf_file *f, const sail_config *c, const char *dir, sail_error *err) {
     sail_vocab_kv v = {0};
     sail_status s = sail_vocab_kv_read(f, c, &v, err);
