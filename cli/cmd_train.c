@@ -46,6 +46,12 @@ static const char usage_opts[] =
     "                            costs no backward pass\n"
     "  --part_learning_rate P=LR,...  a part's own peak learning rate, e.g.\n"
     "                            text=2e-5,vision=2e-5 (the rest: --learning_rate)\n"
+    "  --lora_rank R             LoRA adapters of rank R on the attention and MLP\n"
+    "                            matrices; in the adapted parts only the adapters\n"
+    "                            train; model.gguf has them merged (W + a/R B A)\n"
+    "  --lora_alpha A            the adapters' scale is A / R (default A = R)\n"
+    "  --lora_parts PARTS        adapted parts among text, vision, fusion\n"
+    "                            (default text,vision)\n"
     "  --hard_negatives K        from epoch 2 on, batch each pair with its K nearest\n"
     "                            pairs of other groups (default 0 = random batches)\n"
     "  --seed S                  weights (new models), shuffling (default 42)\n"
@@ -64,13 +70,14 @@ static const char usage_opts[] =
     "                            (default 10)\n"
     "Options may be spelled with - or _ (--batch-size = --batch_size).\n";
 
-/* "text,vision" -> bits of the parts; non-zero (reported) on a bad name. */
+/* "text,vision" -> bits of the parts; non-zero (reported) on a bad name
+ * (--freeze and --lora_parts). */
 static int parse_freeze(const char *cmd, const char *v, int *mask) {
     for (const char *p = v; *p;) {
         size_t n = strcspn(p, ",");
         int part = sail_part_parse(p, n);
         if (part < 0) {
-            cli_fail(2, cmd, "--freeze: '%.*s' is not a part (text, vision, fusion, head, temperature)", (int)n, p);
+            cli_fail(2, cmd, "'%.*s' is not a part (text, vision, fusion, head, temperature)", (int)n, p);
             return 2;
         }
         *mask |= 1 << part;
@@ -268,6 +275,9 @@ static int run(int argc, char **argv, int finetune) {
         else if (!strcmp(name, "warmup_steps")) { bad = cli_parse_int(v, 0, 1L << 30, &n); o.hp.warmup_steps = (int)n; }
         else if (!strcmp(name, "freeze")) { if (parse_freeze(cmd, v, &o.hp.frozen)) return 2; }
         else if (!strcmp(name, "part_learning_rate")) { if (parse_part_lr(cmd, v, o.hp.part_lr)) return 2; }
+        else if (!strcmp(name, "lora_rank")) { bad = cli_parse_int(v, 1, 1024, &n); o.hp.lora_rank = (int)n; }
+        else if (!strcmp(name, "lora_alpha")) { double x; bad = parse_double(v, 1e-6, 1e4, &x); o.hp.lora_alpha = (float)x; }
+        else if (!strcmp(name, "lora_parts")) { if (parse_freeze(cmd, v, &o.hp.lora_parts)) return 2; }
         else if (!strcmp(name, "hard_negatives")) { bad = cli_parse_int(v, 0, 65535, &n); o.hp.hard_negatives = (int)n; }
         else if (!strcmp(name, "seed")) { bad = cli_parse_int(v, 0, 0x7fffffffL, &n); o.hp.seed = (uint64_t)n; }
         else if (!strcmp(name, "save_every")) { bad = cli_parse_int(v, 0, 1L << 30, &n); o.save_every = (int)n; }

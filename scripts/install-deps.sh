@@ -10,7 +10,7 @@ libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg fonts-noto-co
 python3-numpy python3-torch python3-torchvision python3-pil
 python3-faiss python3-hnswlib python3-matplotlib
 clang libclang-rt-14-dev
-libmicrohttpd-dev wrk chromium fonts-wqy-microhei"
+libmicrohttpd-dev openssl wrk chromium fonts-wqy-microhei"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -2,8 +2,9 @@
 spoken to over HTTP. Vectors must equal `sail embed`'s (texts, images, joint
 inputs, Matryoshka prefixes, float and base64), alone and inside dynamic
 batches; every bad request gets its 4xx with an OpenAI-style error body;
-slow clients, the API key, metrics and the graceful SIGTERM shutdown are
-exercised; the index endpoints are checked when the server has --index.
+slow clients, connection limits and timeouts, HTTPS, the API key, metrics,
+a model that produces NaN and the graceful SIGTERM shutdown are exercised;
+the index endpoints are checked when the server has --index.
 The official `openai` npm client and the web page in headless Chromium run
 from tests/server/*.mjs (skipped with a message when node, npm or chromium
 is missing)."""
@@ -13,9 +14,13 @@ import io
 import json
 import os
 import random
+import re
+import resource
 import shutil
 import signal
 import socket
+import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -32,18 +37,20 @@ SANITIZER_REPORTS = []  # server logs with ASan/UBSan/LSan reports (make asan)
 
 
 class Server:
-    """`sail serve` on port 0; the port is read from its start-up line."""
+    """`sail serve` on port 0; the port is read from its start-up line. With
+    tls (an ssl.SSLContext) requests go over HTTPS."""
 
-    def __init__(self, model, *args, env=None):
+    def __init__(self, model, *args, env=None, tls=None, preexec_fn=None):
         self.log = tempfile.TemporaryFile()
+        self.tls = tls
         self.p = subprocess.Popen([SAIL, "serve", "--model", model, "--port", "0", "--threads", "1",
                                    "--quiet"] + [str(a) for a in args],
-                                  stdout=self.log, stderr=subprocess.STDOUT, env=env)
+                                  stdout=self.log, stderr=subprocess.STDOUT, env=env, preexec_fn=preexec_fn)
         self.port = None
         for _ in range(300):
-            text = self.text()
-            if "listening on http://127.0.0.1:" in text:
-                self.port = int(text.split("127.0.0.1:")[1].split()[0])
+            m = re.search(r"listening on https?://127\.0\.0\.1:(\d+)", self.text())
+            if m:
+                self.port = int(m.group(1))
                 break
             if self.p.poll() is not None:
                 break
@@ -55,8 +62,15 @@ class Server:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
 
-    def request(self, method, path, body=None, headers=None, timeout=60):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def request(self, method, path, body=None, headers=None, timeout=60, source=None):
+        """source: the client's address (loopback is 127.0.0.0/8, so a test
+        can be a second client by connecting from 127.0.0.2)."""
+        src = (source, 0) if source else None
+        if self.tls:
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, source_address=src,
+                                            context=self.tls)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout, source_address=src)
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
         elif isinstance(body, str):
@@ -101,6 +115,43 @@ def cli_embed(model, args):
     if r.returncode:
         raise RuntimeError(r.stderr.decode())
     return np.array([d["embedding"] for d in json.loads(r.stdout)["data"]], np.float32)
+
+
+def start(model, *args, **kw):
+    """A Server, or None after a failed check when it does not start."""
+    try:
+        return Server(model, *args, **kw)
+    except RuntimeError as e:
+        check(False, "sail serve %s starts" % " ".join(map(str, args)), str(e)[-300:].replace("\n", " | "))
+        return None
+
+
+def count_closed(socks, wait):
+    """The idle sockets of socks the server closed (EOF or reset: they never
+    sent anything, so they turn readable only then) within wait seconds."""
+    import select
+    poll = select.poll()
+    by_fd = {k.fileno(): k for k in socks}
+    for fd in by_fd:
+        poll.register(fd, select.POLLIN)
+    closed, deadline = [], time.time() + wait
+    while True:
+        left = max(0.0, deadline - time.time())
+        for fd, _ in poll.poll(left * 1000):
+            poll.unregister(fd)
+            closed.append(by_fd[fd])
+        if len(closed) == len(socks) or not left:
+            return closed
+
+
+def timed_healthz(s, source=None, timeout=5):
+    """(status, seconds) of GET /healthz; status 0 when it got no answer."""
+    t = time.time()
+    try:
+        st = s.request("GET", "/healthz", source=source, timeout=timeout)[0]
+    except OSError:
+        st = 0
+    return st, time.time() - t
 
 
 # The engine pads a batch to its longest text, which moves float sums by a
@@ -315,6 +366,13 @@ def test_api_key(model):
         check(st == 401 and "Incorrect" in doc["error"]["message"], "a wrong key gets 401")
         st, doc, _, _ = s.embed({"input": "x"}, headers={"Authorization": "Bearer s3cret-key"})
         check(st == 200 and len(doc["data"]) == 1, "the right bearer key gets 200")
+        sts = [s.embed({"input": "x"}, headers={"Authorization": h})[0]
+               for h in ("bearer s3cret-key", "BEARER  s3cret-key", "bEaReR s3cret-key")]
+        check(sts == [200] * 3, "the scheme is case-insensitive (RFC 7235): bearer, BEARER (two spaces), bEaReR "
+              "-> %s" % sts)
+        sts = [s.embed({"input": "x"}, headers={"Authorization": h})[0]
+               for h in ("Basic s3cret-key", "Bearers3cret-key", "bearer s3cret-ke")]
+        check(sts == [401] * 3, "another scheme, no space after it, or a wrong key in lower case: 401 (%s)" % sts)
         check(s.request("GET", "/healthz")[0] == 200 and s.request("GET", "/metrics")[0] == 401,
               "/healthz needs no key; /metrics does")
         long_text = "长文本 long text " * 40
@@ -342,6 +400,9 @@ def test_slow_client_and_shutdown(model):
             closed = False if isinstance(sys.exc_info()[1], socket.timeout) else True
         check(closed and time.time() - t0 < 6, "the stalled connection is closed after --timeout 2")
         slow.close()
+        text = s.request("GET", "/metrics")[2].decode()
+        check('status="0"' not in text and 'sail_http_requests_aborted_total{endpoint="/v1/embeddings",'
+              'reason="timeout"} 1' in text, "the stalled request is counted as aborted with reason=\"timeout\"")
 
         # SIGTERM while a request waits in the batcher: it still completes.
         res = {}
@@ -372,6 +433,249 @@ def test_slow_client_and_shutdown(model):
             refused = True
         check(refused and refused_early and early,
               "from SIGTERM on, new connections are refused while the request in flight is still being served")
+    finally:
+        s.stop()
+
+
+def test_connection_limits(model):
+    """Idle connections are bounded per client address and closed when no
+    request header arrives; loopback clients differ by source address
+    (127.0.0.1, 127.0.0.2: loopback is all of 127/8)."""
+    s = start(model, "--max-connections-per-ip", 8, "--header-timeout", 2, "--timeout", 10, "--http-threads", 2)
+    if not s:
+        return
+    socks = []
+    try:
+        socks = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(30)]
+        t0 = time.time()
+        at_once = len(count_closed(socks, 0.8))
+        st, dt = timed_healthz(s, "127.0.0.2")
+        check(at_once == 22 and st == 200 and dt < 1,
+              "30 idle connections from 127.0.0.1, --max-connections-per-ip 8: %d closed at once (want 22); "
+              "/healthz from 127.0.0.2 answers %d in %.2f s" % (at_once, st, dt))
+        held = [k for k in socks if k not in count_closed(socks, 0)]
+        left = len(count_closed(held, 5))
+        check(len(held) == 8 and left == 8 and time.time() - t0 < 4.5,
+              "the 8 held idle without a request header are closed by --header-timeout 2 (after %.1f s)"
+              % (time.time() - t0))
+        st, dt = timed_healthz(s)
+        check(st == 200 and dt < 1, "then 127.0.0.1 is served again (%.2f s)" % dt)
+
+        # Once its header is in, a request has --timeout: a body pausing
+        # past the header timeout is still served.
+        c = socket.create_connection(("127.0.0.1", s.port))
+        socks.append(c)
+        c.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\n\r\n{\"input\"")
+        time.sleep(3)
+        c.sendall(b': "ab"}')
+        c.settimeout(10)
+        resp = b""
+        while b"\r\n\r\n" not in resp or not resp.rstrip().endswith(b"}"):
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            resp += chunk
+        t1 = time.time()
+        check(resp.startswith(b"HTTP/1.1 200"), "a body pausing 3 s (past --header-timeout 2, within --timeout 10) "
+              "is served: %s" % resp[:40])
+        # Kept alive, the connection waits for the next header: 2 s again.
+        closed = len(count_closed([c], 8))
+        dt = time.time() - t1
+        check(closed == 1 and 1.5 < dt < 4.5,
+              "the kept-alive connection, idle after its response, is closed by the header timeout (%.1f s)" % dt)
+    finally:
+        for k in socks:
+            k.close()
+        s.stop()
+
+
+def test_idle_flood(model):
+    """The hardening issue's case: 1,100 idle connections from one client
+    held every slot and /healthz went unanswered for 30 s."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1300 and (hard == resource.RLIM_INFINITY or hard >= 1300):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1300, hard))
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1300:
+        print("skip - 1,100 idle connections need ulimit -n 1300 in the test (it is %d)" % soft)
+        return
+    s = start(model)
+    if not s:
+        return
+    socks = []
+    try:
+        socks = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(1100)]
+        st, dt = timed_healthz(s, "127.0.0.2")
+        at_once = len(count_closed(socks, 1))
+        check(st == 200 and dt < 2 and at_once == 1100 - 256,
+              "1,100 idle connections from one address, default limits: /healthz from another answers %d in "
+              "%.2f s; %d closed at once (want 844: --max-connections-per-ip 256)" % (st, dt, at_once))
+    finally:
+        for k in socks:
+            k.close()
+        s.stop()
+
+
+def test_fd_limit(model):
+    """--max-connections is fitted under RLIMIT_NOFILE: the soft limit is
+    raised towards the hard one, and the connection limit lowered (with a
+    message) when the hard one is too low."""
+    def nofile(soft, hard):
+        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    s = start(model, "--http-threads", 2, "--header-timeout", 1, preexec_fn=nofile(160, 160))
+    if not s:
+        return
+    socks = []
+    try:
+        m = re.search(r"--max-connections 1024 lowered to (\d+)", s.text())
+        check(m and int(m.group(1)) == 160 - 64 - 4 * 2, "ulimit -n 160: --max-connections 1024 lowered to %s "
+              "(160 less 72 kept for files and threads)" % (m.group(1) if m else None))
+        socks = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(100)]
+        st, dt = timed_healthz(s, "127.0.0.2")
+        check(st == 200 and dt < 4 and s.p.poll() is None,
+              "100 idle connections on 88 slots: the rest wait, and /healthz answers once the header timeout frees "
+              "slots (%d in %.1f s)" % (st, dt))
+    finally:
+        for k in socks:
+            k.close()
+        s.stop()
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        print("skip - the hard ulimit -n is %d: raising the soft limit is not tested" % hard)
+        return
+    s = start(model, preexec_fn=nofile(100, hard))
+    if not s:
+        return
+    try:
+        socks = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(150)]
+        at_once = len(count_closed(socks, 0.5))
+        st, dt = timed_healthz(s)
+        check("lowered" not in s.text() and at_once == 0 and st == 200 and dt < 1,
+              "soft ulimit -n 100 under a higher hard one: raised, 150 idle connections held, /healthz %d "
+              "in %.2f s" % (st, dt))
+    finally:
+        for k in socks:
+            k.close()
+        s.stop()
+
+
+def test_tls(model, tmp):
+    openssl = shutil.which("openssl")
+    if not openssl:
+        print("skip - openssl is missing (run scripts/install-deps.sh): HTTPS is not tested")
+        return
+    cert, key, key2 = (os.path.join(tmp, n) for n in ("cert.pem", "key.pem", "key2.pem"))
+
+    def selfsigned(key_path):
+        return subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                               "-nodes", "-keyout", key_path, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                               "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True).returncode
+    check(selfsigned(key2) == 0 and selfsigned(key) == 0, "openssl: a self-signed certificate for 127.0.0.1")
+    ctx = ssl.create_default_context(cafile=cert)
+    s = start(model, "--tls-cert", cert, "--tls-key", key, tls=ctx)
+    if s:
+        try:
+            st, doc, _, _ = s.request("GET", "/healthz")
+            check(st == 200 and doc["status"] == "ok" and "listening on https://" in s.text(),
+                  "--tls-cert/--tls-key: GET /healthz over HTTPS, the certificate verified by Python's ssl")
+            st, doc, _, _ = s.embed({"input": "a red dress"})
+            check(st == 200 and close(vectors(doc)[0], cli_embed(model, ["--text", "a red dress"])[0]),
+                  "POST /v1/embeddings over HTTPS: the vector of `sail embed`")
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+                c.request("GET", "/healthz")
+                plain = c.getresponse().status
+            except (OSError, http.client.HTTPException):
+                plain = None
+            check(plain is None, "plain HTTP to the HTTPS port gets no HTTP response (%s)" % plain)
+        finally:
+            s.stop()
+    junk, broken = os.path.join(tmp, "junk.pem"), os.path.join(tmp, "broken.pem")
+    with open(junk, "w") as f:
+        f.write("not a certificate\n")
+    with open(broken, "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    for args, want, name in (
+            (["--tls-cert", os.path.join(tmp, "nope.pem"), "--tls-key", key], ["nope.pem", "No such file"],
+             "a missing certificate file"),
+            (["--tls-cert", cert, "--tls-key", os.path.join(tmp, "nokey.pem")], ["nokey.pem", "No such file"],
+             "a missing key file"),
+            (["--tls-cert", junk, "--tls-key", key], ["junk.pem", "not PEM"], "a file that is not PEM"),
+            (["--tls-cert", broken, "--tls-key", key], ["broken.pem", "certificate"], "a damaged PEM certificate"),
+            (["--tls-cert", cert, "--tls-key", cert], ["--tls-key " + cert], "the certificate given as the key"),
+            (["--tls-cert", cert, "--tls-key", key2], ["key2.pem", "do not match"], "the key of another certificate")):
+        r = subprocess.run([SAIL, "serve", "--model", model, "--port", "0"] + args, capture_output=True, timeout=30)
+        err = r.stderr.decode(errors="replace")
+        check(r.returncode == 1 and all(w in err for w in want) and "listening" not in err,
+              "%s: exit 1 at start-up: %s" % (name, " | ".join(err.strip().splitlines()[-2:])[:240]))
+    r = subprocess.run([SAIL, "serve", "--model", model, "--tls-cert", cert], capture_output=True, timeout=30)
+    check(r.returncode == 2 and b"--tls-key" in r.stderr, "--tls-cert without --tls-key: exit 2")
+
+
+def gguf_tensors(path):
+    """{name: (ggml type, absolute data offset)} of a GGUF v3 file."""
+    b = open(path, "rb").read()
+    n_t, n_kv = struct.unpack_from("<QQ", b, 8)
+    o, align = 24, 32
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+    def string(o):
+        n, = struct.unpack_from("<Q", b, o)
+        return b[o + 8:o + 8 + n].decode(), o + 8 + n
+
+    def skip(t, o):  # a value of type t at o; returns (value or None, end)
+        if t == 8:
+            return string(o)
+        if t == 9:
+            et, n = struct.unpack_from("<IQ", b, o)
+            o += 12
+            for _ in range(n):
+                o = skip(et, o)[1]
+            return None, o
+        return (struct.unpack_from("<I", b, o)[0] if t == 4 else None), o + sizes[t]
+    for _ in range(n_kv):
+        k, o = string(o)
+        v, o = skip(struct.unpack_from("<I", b, o)[0], o + 4)
+        if k == "general.alignment":
+            align = v
+    infos = {}
+    for _ in range(n_t):
+        name, o = string(o)
+        nd, = struct.unpack_from("<I", b, o)
+        t, off = struct.unpack_from("<IQ", b, o + 4 + 8 * nd)
+        o += 4 + 8 * nd + 12
+        infos[name] = (t, off)
+    base = (o + align - 1) // align * align
+    return {k: (t, base + off) for k, (t, off) in infos.items()}
+
+
+def test_nonfinite(model, tmp):
+    """A model whose weights hold NaN: every embedding route answers 500
+    naming the model, never a vector with NaN or an empty one."""
+    bad = os.path.join(tmp, "nan.gguf")
+    shutil.copy(model, bad)
+    t, off = gguf_tensors(bad)["head.proj.weight"]
+    with open(bad, "r+b") as f:
+        f.seek(off)
+        f.write((b"\x00\x7e" if t == 1 else b"\x00\x00\xc0\x7f") * 8)  # f16 / f32 NaN
+    s = start(bad, "--index", os.path.join(tmp, "nan-ix"))
+    if not s:
+        return
+    try:
+        for body, name in (({"input": "a red dress"}, "float"),
+                           ({"input": ["a", "b"], "encoding_format": "base64"}, "base64")):
+            st, doc, data, _ = s.embed(body)
+            e = (doc or {}).get("error", {})
+            check(st == 500 and e.get("type") == "server_error" and "nan.gguf" in e.get("message", "")
+                  and "data" not in doc and b'"embedding"' not in data,
+                  "NaN weights, POST /v1/embeddings (%s): 500 naming the model: %s" % (name, e.get("message", data[:80])))
+        st, doc, _, _ = s.request("POST", "/v1/items", {"items": [{"id": 1, "text": "x"}]})
+        st2, doc2, _, _ = s.request("POST", "/v1/search", {"text": "x"})
+        items = s.request("GET", "/healthz")[1]["index_items"]
+        check(st == 500 and "nan.gguf" in doc["error"]["message"] and items == 0 and st2 == 500
+              and "nan.gguf" in doc2["error"]["message"],
+              "NaN weights: POST /v1/items and /v1/search answer 500 too, nothing is indexed (%d, %d, %d items)"
+              % (st, st2, items))
     finally:
         s.stop()
 
@@ -421,7 +725,7 @@ def test_index(model, files, tmp):
             st, doc, _, _ = s.request("POST", "/v1/search", body)
             check(st == 400 and "error" in doc, "POST /v1/search with %s -> 400" % name)
         st, doc, _, _ = s.request("DELETE", "/v1/items/2")
-        check(st == 200 and doc == {"id": 2, "object": "item", "deleted": True}, "DELETE /v1/items/2")
+        check(st == 200 and doc == {"id": 2, "id_str": "2", "object": "item", "deleted": True}, "DELETE /v1/items/2")
         st, doc, _, _ = s.request("DELETE", "/v1/items/2")
         check(st == 404 and doc["error"]["code"] == "not_found", "deleting it again: 404")
         st, doc, _, _ = s.request("POST", "/v1/search", {"text": "黑色高帮运动鞋", "k": 10})
@@ -441,6 +745,7 @@ def test_index(model, files, tmp):
             check(st == 200 and doc["data"][0]["id"] == 51, "ids assigned after a restart continue after the largest")
             m = s2.request("GET", "/metrics")[2].decode()
             check("sail_index_items 5" in m, "/metrics reports the items in the index")
+            test_big_ids(s2)
         finally:
             rc = s2.stop()
         check(rc == 0 and "stopped" in s2.text(), "SIGTERM with an index: clean exit after flushing it")
@@ -462,6 +767,27 @@ def test_index(model, files, tmp):
         check(r[0] == 404 and r[1]["error"]["code"] == "no_index", "without --index, /v1/search is 404 no_index")
     finally:
         st.stop()
+
+
+def test_big_ids(s):
+    """Ids above 2^53 are not exact as JavaScript numbers (2^53+1 reads as
+    2^53): every id in a response comes also as a string, and a request may
+    give one as a string."""
+    big, top = 2 ** 53 + 1, 2 ** 63 - 1
+    st, doc, _, _ = s.request("POST", "/v1/items", {"items": [{"id": big, "text": "大号 big id"},
+                                                              {"id": str(top), "text": "最大 top id"}]})
+    got = [(d.get("id"), d.get("id_str")) for d in doc["data"]] if st == 200 else doc
+    check(got == [(big, str(big)), (top, str(top))],
+          "POST /v1/items: ids 2^53+1 (a number) and 2^63-1 (a decimal string) come back with id_str (%s)" % got)
+    st, doc, _, _ = s.request("POST", "/v1/search", {"text": "大号 big id", "k": 1})
+    hit = doc["data"][0] if st == 200 and doc["data"] else {}
+    check(hit.get("id") == big and hit.get("id_str") == str(big),
+          "POST /v1/search: a result's id_str is the exact decimal id (%s)" % hit.get("id_str"))
+    st, doc, _, _ = s.request("DELETE", "/v1/items/%d" % top)
+    check(st == 200 and doc.get("id_str") == str(top), "DELETE /v1/items/2^63-1: id_str in the response")
+    for bad in ("12a", "", "9223372036854775808", "-1"):
+        st, doc, _, _ = s.request("POST", "/v1/items", {"items": [{"id": bad, "text": "x"}]})
+        check(st == 400 and doc["error"]["param"] == "items[0]", "an id string %r is refused (400)" % bad)
 
 
 def test_page(model, files, tmp):
@@ -554,6 +880,18 @@ def main():
             test_embeddings(s, model, files)
             test_batching(s, model)
             test_errors(s, files)
+            # A client that leaves mid-body gets no response: that is not an
+            # HTTP status (it was counted as status="0").
+            c = socket.create_connection(("127.0.0.1", s.port))
+            c.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inp")
+            time.sleep(0.2)
+            c.close()
+            time.sleep(0.3)
+            text = s.request("GET", "/metrics")[2].decode()
+            check('status="0"' not in text and re.search(r'sail_http_requests_aborted_total\{endpoint="/v1/embeddings",'
+                                                         r'reason="client_closed"\} [1-9]', text),
+                  "a client that closes mid-body is counted under sail_http_requests_aborted_total"
+                  "{reason=\"client_closed\"}, not as status=\"0\"")
             st, _, data, r = s.request("GET", "/metrics")
             text = data.decode()
             check(st == 200 and r.getheader("Content-Type").startswith("text/plain; version=0.0.4")
@@ -570,6 +908,11 @@ def main():
         check(rc == 0, "the server exits 0 on SIGTERM")
         test_api_key(model)
         test_slow_client_and_shutdown(model)
+        test_connection_limits(model)
+        test_idle_flood(model)
+        test_fd_limit(model)
+        test_tls(model, tmp)
+        test_nonfinite(model, tmp)
         test_index(model, files, tmp)
         test_page(model, files, tmp)
     for rep in SANITIZER_REPORTS:

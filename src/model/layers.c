@@ -58,6 +58,13 @@ void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
     void *scratch = need ? fwd_alloc(f, (need + sizeof(float) - 1) / sizeof(float)) : NULL;
     if (f->oom) return;
     sail_gemm_w(f->pool, n, out, in, x, in, &wm, l->b, beta, y, out, scratch);
+    if (l->la) { /* LoRA: y += s (x A^T) B^T through the (n, rank) bottleneck */
+        float *t = fwd_alloc(f, (size_t)n * l->rank); // (n, rank)
+        if (f->oom) return;
+        sail_gemm(f->pool, n, l->rank, in, x, in, l->la, in, 1, NULL, 0.0f, t, l->rank);
+        for (size_t i = 0; i < (size_t)n * l->rank; i++) t[i] *= l->lscale;
+        sail_gemm(f->pool, n, out, l->rank, t, l->rank, l->lb, l->rank, 1, NULL, 1.0f, y, out);
+    }
     fwd_release(f, mark);
 }
 
@@ -65,6 +72,7 @@ sail_linear linear_rows(const sail_linear *l, int r0, int in) {
     sail_linear v = *l;
     v.w = l->w ? l->w + (size_t)r0 * in : NULL;
     v.b = l->b ? l->b + r0 : NULL;
+    v.lb = l->lb ? l->lb + (size_t)r0 * l->rank : NULL;
     if (l->wm.data) v.wm.data = (const char *)l->wm.data + (size_t)r0 * l->wm.stride;
     return v;
 }

@@ -18,6 +18,11 @@ typedef struct sail_linear {
     const float *w;   /* (out, in): a PyTorch Linear weight, when f32 */
     const float *b;   /* (out) */
     sail_wmat wm;     /* (out, in) as the file stores it (inference) */
+    /* a LoRA adapter (training only): y += lscale * (x A^T) B^T */
+    const float *la;  /* (rank, in) A, or NULL */
+    const float *lb;  /* (out, rank) B */
+    int rank;
+    float lscale;     /* alpha / rank */
 } sail_linear;
 
 typedef struct sail_norm {

@@ -1,7 +1,8 @@
-/* http.c: the libmicrohttpd side of `sail serve`: start-up, the access
- * handler (body limits, timeouts, API key, routing, suspend/resume around
- * the batcher), response helpers, per-request logging and metrics, and the
- * graceful shutdown on SIGTERM/SIGINT. */
+/* http.c: the libmicrohttpd side of `sail serve`: start-up (connection
+ * limits fitted to the descriptor limit, optional TLS), the access handler
+ * (header and body timeouts, body limits, API key, routing, suspend/resume
+ * around the batcher), response helpers, per-request logging and metrics,
+ * and the graceful shutdown on SIGTERM/SIGINT. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,6 +155,15 @@ static int key_ok(const char *given, const char *key) {
     return given && diff == 0;
 }
 
+/* The credentials of 'Authorization: Bearer TOKEN', or NULL for another
+ * scheme; the scheme is case-insensitive (RFC 7235 section 2.1). */
+static const char *bearer_token(const char *h) {
+    if (strncasecmp(h, "Bearer", 6) || h[6] != ' ') return NULL;
+    h += 6;
+    while (*h == ' ') h++;
+    return h;
+}
+
 static enum MHD_Result route_healthz(srv_request *r) {
     json_t *doc = json_pack("{s:s, s:s, s:i, s:I}", "status", r->srv->stopping ? "stopping" : "ok",
                             "model", r->srv->model_name, "dim", r->srv->dim,
@@ -187,7 +199,7 @@ static enum MHD_Result dispatch(srv_request *r) {
         if (!h)
             return srv_send_error(r, 401, NULL, "invalid_api_key",
                                   "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_KEY'.");
-        if (strncmp(h, "Bearer ", 7) || !key_ok(h + 7, s->cfg.api_key))
+        if (!key_ok(bearer_token(h), s->cfg.api_key))
             return srv_send_error(r, 401, NULL, "invalid_api_key", "Incorrect API key provided.");
     }
     switch (r->ep) {
@@ -221,6 +233,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_mutex_lock(&s->lock);
         s->in_flight++;
         pthread_mutex_unlock(&s->lock);
+        /* The header is complete: from here the request's own (longer)
+         * timeout applies; on_completed restores the header timeout. */
+        if (s->cfg.timeout_s != s->cfg.header_timeout_s)
+            MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)s->cfg.timeout_s);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
             r->started = 1;
@@ -242,7 +258,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         if (r->started) return MHD_YES;
         if (now_s() - r->t0 > s->cfg.timeout_s) {
-            r->status = 408;
+            r->abort_why = 1 + ABORT_TIMEOUT;
             return MHD_NO;
         }
         if (r->too_big || r->len + n > s->cfg.max_body) {
@@ -253,7 +269,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             size_t cap = r->cap * 2 > r->len + n + 1 ? r->cap * 2 : r->len + n + 1;
             char *p = realloc(r->body, cap);
             if (!p) {
-                r->status = 503;
+                r->abort_why = 1 + ABORT_ERROR;
                 return MHD_NO;
             }
             r->body = p;
@@ -279,7 +295,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv_request *r = *con_cls;
     if (!r) return;
     double dt = now_s() - r->t0;
-    srv_metrics_request(s->mx, r->ep, r->status, dt);
+    /* No response was queued: the client went away, a timeout or shutdown
+     * closed the connection, or the handler gave up. These are not HTTP
+     * statuses, so they are counted apart (sail_http_requests_aborted_total). */
+    static const char *const abort_log[ABORT_COUNT] = {"closed by the client", "timed out",
+                                                       "closed at shutdown", "failed"};
+    srv_abort why_abort = ABORT_ERROR;
+    if (r->abort_why) why_abort = (srv_abort)(r->abort_why - 1);
+    else if (why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) why_abort = ABORT_TIMEOUT;
+    else if (why == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN) why_abort = ABORT_SHUTDOWN;
+    else if (why == MHD_REQUEST_TERMINATED_READ_ERROR || why == MHD_REQUEST_TERMINATED_CLIENT_ABORT)
+        why_abort = ABORT_CLIENT_CLOSED;
+    if (r->status) srv_metrics_request(s->mx, r->ep, r->status, dt);
+    else srv_metrics_aborted(s->mx, r->ep, why_abort);
     if (!s->cfg.quiet) {
         /* The path is the client's: control bytes would forge log lines. */
         char url[160];
@@ -287,9 +315,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         for (const char *p = r->url; *p && k + 1 < sizeof url; p++)
             url[k++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
         url[k] = 0;
-        fprintf(stderr, "%s %s %d %.1f ms%s\n", r->method, url, r->status, dt * 1e3,
-                why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+        if (r->status)
+            fprintf(stderr, "%s %s %d %.1f ms%s\n", r->method, url, r->status, dt * 1e3,
+                    why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+        else
+            fprintf(stderr, "%s %s - %.1f ms (no response: %s)\n", r->method, url, dt * 1e3, abort_log[why_abort]);
     }
+    /* The connection may carry another request: until its header is
+     * complete, the header timeout applies again. */
+    if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK && s->cfg.timeout_s != s->cfg.header_timeout_s)
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)s->cfg.header_timeout_s);
     if (r->free_state) r->free_state(r->state);
     free(r->body);
     free(r);
@@ -297,7 +332,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     pthread_mutex_lock(&s->lock);
     if (--s->in_flight == 0) pthread_cond_broadcast(&s->idle);
     pthread_mutex_unlock(&s->lock);
-    (void)conn;
 }
 
 /* ------------------------------------------------------------ start/stop -- */
@@ -307,10 +341,101 @@ static const char *base_name(const char *p) {
     return b ? b + 1 : p;
 }
 
+/* libmicrohttpd's messages, prefixed, at most LOG_PER_S lines a second (a
+ * flood of refused connections logs one line each); the first one is kept:
+ * when start-up fails, it is the cause. */
+enum { LOG_PER_S = 20 };
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char first_log[256];
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    static time_t second;
+    static int shown, dropped;
+    char msg[sizeof first_log];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = 0;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&log_lock);
+    if (now != second) {
+        if (dropped) fprintf(stderr, "sail serve: libmicrohttpd: (%d more messages not shown)\n", dropped);
+        second = now;
+        shown = dropped = 0;
+    }
+    if (shown++ < LOG_PER_S) fprintf(stderr, "sail serve: libmicrohttpd: %s\n", msg);
+    else dropped++;
+    if (!first_log[0]) memcpy(first_log, msg, sizeof msg);
+    pthread_mutex_unlock(&log_lock);
+    (void)cls;
+}
+
+/* Every connection holds a descriptor: a limit above RLIMIT_NOFILE makes
+ * accept() fail instead of refusing cleanly. Raises the soft limit towards
+ * the hard one when needed; returns the connection limit that fits, or 0. */
+static int fit_fd_limit(int want, int http_threads) {
+    /* model, index and image files, each HTTP thread's epoll and wake-up
+     * descriptors, stdio */
+    rlim_t reserve = 64 + 4 * (rlim_t)http_threads, need = (rlim_t)want + reserve;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) return want;
+    struct rlimit up = {rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max, rl.rlim_max};
+    if (up.rlim_cur > rl.rlim_cur && !setrlimit(RLIMIT_NOFILE, &up)) rl = up;
+    if (rl.rlim_cur >= need) return want;
+    int fit = rl.rlim_cur > reserve ? (int)(rl.rlim_cur - reserve) : 0;
+    if (fit)
+        fprintf(stderr, "sail serve: --max-connections %d lowered to %d: the file-descriptor limit (ulimit -n) is "
+                "%llu and %llu are kept for files and threads\n", want, fit, (unsigned long long)rl.rlim_cur,
+                (unsigned long long)reserve);
+    else
+        fprintf(stderr, "sail serve: the file-descriptor limit (ulimit -n) is %llu; the server needs more than %llu "
+                "(raise it with ulimit -n)\n", (unsigned long long)rl.rlim_cur, (unsigned long long)reserve);
+    return fit;
+}
+
+/* A PEM file for --tls-cert/--tls-key, NUL-terminated (malloc-ed), or NULL
+ * after printing why. */
+static char *read_pem(const char *opt, const char *path) {
+    enum { PEM_MAX = 1 << 20 };
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "sail serve: %s %s: %s\n", opt, path, strerror(errno));
+        return NULL;
+    }
+    char *p = malloc(PEM_MAX + 1);
+    size_t n = p ? fread(p, 1, PEM_MAX + 1, f) : 0;
+    int rerr = ferror(f);
+    fclose(f);
+    if (!p || rerr || n > PEM_MAX || !memmem(p, n, "-----BEGIN ", 11)) {
+        fprintf(stderr, "sail serve: %s %s: %s\n", opt, path,
+                !p ? "out of memory" : rerr ? "read error" : n > PEM_MAX ? "over 1 MiB; not a PEM file"
+                : "not PEM (no '-----BEGIN' line); give a PEM certificate and its unencrypted PEM private key");
+        free(p);
+        return NULL;
+    }
+    p[n] = 0;
+    return p;
+}
+
 int srv_run(const srv_config *cfg) {
     srv_server s = {.cfg = *cfg};
     sail_error err = {0};
     sail_load_options lo = {cfg->threads};
+    char *tls_cert = NULL, *tls_key = NULL;
+    if (s.cfg.header_timeout_s > s.cfg.timeout_s) s.cfg.header_timeout_s = s.cfg.timeout_s;
+    s.cfg.max_connections = fit_fd_limit(cfg->max_connections, cfg->http_threads);
+    if (!s.cfg.max_connections) return 1;
+    if (cfg->tls_cert) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            fprintf(stderr, "sail serve: --tls-cert: this libmicrohttpd was built without TLS (GnuTLS); install "
+                    "one with HTTPS support (Debian's libmicrohttpd12 has it) or put a TLS proxy in front\n");
+            return 1;
+        }
+        tls_cert = read_pem("--tls-cert", cfg->tls_cert);
+        tls_key = tls_cert ? read_pem("--tls-key", cfg->tls_key) : NULL;
+        if (!tls_key) {
+            free(tls_cert);
+            return 1;
+        }
+    }
     union { struct sockaddr sa; struct sockaddr_in v4; struct sockaddr_in6 v6; } addr = {0};
     if (inet_pton(AF_INET, cfg->host, &addr.v4.sin_addr) == 1) {
         addr.v4.sin_family = AF_INET;
@@ -325,6 +450,8 @@ int srv_run(const srv_config *cfg) {
     s.model = sail_model_load(cfg->model_path, &lo, &err);
     if (!s.model) {
         fprintf(stderr, "sail serve: %s\n", err.msg);
+        free(tls_cert);
+        free(tls_key);
         return 1;
     }
     s.model_name = base_name(cfg->model_path);
@@ -345,20 +472,37 @@ int srv_run(const srv_config *cfg) {
     s.batcher = srv_batcher_new(s.model, cfg->max_batch, cfg->batch_wait_ms, s.mx);
     if (!s.batcher) goto out;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG | (addr.sa.sa_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_ERROR_LOG | (addr.sa.sa_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+                     (tls_cert ? MHD_USE_TLS : 0);
+    /* The daemon-wide timeout is the header timeout: on_request lengthens
+     * it to --timeout once a request's header is complete. */
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert},
+                                   {MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key},
+                                   {MHD_OPTION_END, 0, NULL}};
+    errno = 0;
     s.daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, &s,
+                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                 MHD_OPTION_SOCK_ADDR, &addr.sa,
                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->timeout_s,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s.cfg.header_timeout_s,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)s.cfg.max_connections,
+                                MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+                                MHD_OPTION_ARRAY, tls_cert ? tls : tls + 2,
                                 MHD_OPTION_END);
     if (!s.daemon) {
-        fprintf(stderr, "sail serve: cannot listen on %s port %d: %s\n", cfg->host, cfg->port, strerror(errno));
+        pthread_mutex_lock(&log_lock);
+        fprintf(stderr, "sail serve: cannot start the server on %s port %d: %s", cfg->host, cfg->port,
+                first_log[0] ? first_log : strerror(errno));
+        if (tls_cert)
+            fprintf(stderr, " (--tls-cert %s, --tls-key %s: a PEM certificate (chain) and its unencrypted PEM "
+                    "private key)", cfg->tls_cert, cfg->tls_key);
+        fputc('\n', stderr);
+        pthread_mutex_unlock(&log_lock);
         goto out;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s.daemon, MHD_DAEMON_INFO_BIND_PORT);
-    fprintf(stderr, "sail serve: listening on http://%s%s%s:%u (model %s, dim %d, %s)\n",
+    fprintf(stderr, "sail serve: listening on %s://%s%s%s:%u (model %s, dim %d, %s)\n", tls_cert ? "https" : "http",
             addr.sa.sa_family == AF_INET6 ? "[" : "", cfg->host, addr.sa.sa_family == AF_INET6 ? "]" : "",
             di ? di->port : (unsigned)cfg->port, s.model_name, s.dim,
             cfg->index_path ? cfg->index_path : "no index");
@@ -406,6 +550,8 @@ out:
     pthread_mutex_destroy(&s.ids_lock);
     pthread_mutex_destroy(&s.submit_lock);
     pthread_cond_destroy(&s.idle);
+    free(tls_cert);
+    free(tls_key);
     if (!rc) fprintf(stderr, "sail serve: stopped\n");
     return rc;
 }

@@ -1,7 +1,8 @@
 /* metrics.c: counters and histograms for GET /metrics in the Prometheus
  * text exposition format (version 0.0.4): requests by endpoint and status,
- * request latency by endpoint, model batch sizes, plus gauges the caller
- * passes in (queue depth, requests in flight, items in the index). */
+ * requests that ended without a response by endpoint and reason, request
+ * latency by endpoint, model batch sizes, plus gauges the caller passes in
+ * (queue depth, requests in flight, items in the index). */
 #include "server.h"
 
 #include <stdarg.h>
@@ -13,6 +14,8 @@ static const char *const ep_names[EP_COUNT] = {
     "/v1/embeddings", "/v1/search", "POST /v1/items", "DELETE /v1/items", "/v1/items/image",
     "/healthz", "/metrics", "/", "other"};
 
+static const char *const abort_names[ABORT_COUNT] = {"client_closed", "timeout", "shutdown", "error"};
+
 static const double lat_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                     0.25, 0.5, 1, 2.5, 5, 10};
 enum { N_LAT = sizeof lat_bounds / sizeof *lat_bounds };
@@ -22,6 +25,7 @@ enum { N_BATCH = sizeof batch_bounds / sizeof *batch_bounds, N_STATUS = 600 };
 struct srv_metrics {
     pthread_mutex_t lock;
     uint64_t requests[EP_COUNT][N_STATUS];
+    uint64_t aborted[EP_COUNT][ABORT_COUNT];
     uint64_t lat[EP_COUNT][N_LAT + 1];      /* per bucket, +Inf last */
     double lat_sum[EP_COUNT];
     uint64_t batch[N_BATCH + 1];
@@ -49,6 +53,14 @@ void srv_metrics_request(srv_metrics *mx, srv_endpoint ep, int status, double se
     mx->requests[ep][status]++;
     mx->lat[ep][k]++;
     mx->lat_sum[ep] += seconds;
+    pthread_mutex_unlock(&mx->lock);
+}
+
+void srv_metrics_aborted(srv_metrics *mx, srv_endpoint ep, srv_abort why) {
+    if (ep < 0 || ep >= EP_COUNT) ep = EP_OTHER;
+    if (why < 0 || why >= ABORT_COUNT) why = ABORT_ERROR;
+    pthread_mutex_lock(&mx->lock);
+    mx->aborted[ep][why]++;
     pthread_mutex_unlock(&mx->lock);
 }
 
@@ -92,6 +104,14 @@ char *srv_metrics_render(srv_metrics *mx, int queue_depth, int64_t index_items, 
             if (mx->requests[e][s])
                 put(&b, "sail_http_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n", ep_names[e], s,
                     (unsigned long long)mx->requests[e][s]);
+    put(&b, "# HELP sail_http_requests_aborted_total Requests that ended without a response, by endpoint and "
+            "reason (client_closed, timeout, shutdown, error).\n"
+            "# TYPE sail_http_requests_aborted_total counter\n");
+    for (int e = 0; e < EP_COUNT; e++)
+        for (int k = 0; k < ABORT_COUNT; k++)
+            if (mx->aborted[e][k])
+                put(&b, "sail_http_requests_aborted_total{endpoint=\"%s\",reason=\"%s\"} %llu\n", ep_names[e],
+                    abort_names[k], (unsigned long long)mx->aborted[e][k]);
     put(&b, "# HELP sail_http_request_duration_seconds Time from a request's first byte to its response.\n"
             "# TYPE sail_http_request_duration_seconds histogram\n");
     for (int e = 0; e < EP_COUNT; e++) {

@@ -3,10 +3,10 @@
  *   POST /v1/search   {"query": input | "text": T, "image": data URL,
  *                      "k": 10, "filter": {"field": value, ...}}
  *                     -> {"object": "list", "data": [{"object": "search_result",
- *                         "id", "score", "payload", "image_url"?}], "model", "usage"}
+ *                         "id", "id_str", "score", "payload", "image_url"?}], "model", "usage"}
  *   POST /v1/items    {"items": [{"id"?, "text"?, "image"?, "payload"?}]}
  *                     -> the ids; durable (fsync-ed) before the response
- *   DELETE /v1/items/{id}       -> {"id", "object": "item", "deleted": true}
+ *   DELETE /v1/items/{id}       -> {"id", "id_str", "object": "item", "deleted": true}
  *   GET /v1/items/{id}/image    the image file named by the item's payload
  *
  * A search query is "query" (an OpenAI input item: a string or content
@@ -14,7 +14,12 @@
  * DIR/images/<id>.<ext> and the payload's "source" names that file; clients
  * cannot set "source" themselves, so GET .../image only ever serves files
  * that were indexed (by this server or by `sail index`), and only when they
- * start like an image. */
+ * start like an image.
+ *
+ * Ids are 0..2^63-1. Every id in a response is a JSON number and, as
+ * "id_str", its decimal string: JavaScript's numbers are exact only below
+ * 2^53 (the hashes `sail index add` gives are not). Requests may give an
+ * id either way. */
 #include "common.h"
 #include "server.h"
 
@@ -29,6 +34,33 @@
 
 enum { MAX_K = 1000, MAX_SERVED_IMAGE = 64 << 20 };
 #define JS_SAFE_ID (UINT64_C(1) << 53)
+
+/* The id's decimal string, for "id_str". */
+static json_t *id_string(uint64_t id) {
+    char s[24];
+    snprintf(s, sizeof s, "%" PRIu64, id);
+    return json_string(s);
+}
+
+/* An id given as a non-negative JSON integer or a string of decimal digits
+ * up to 2^63-1; -1 otherwise. */
+static int id_value(const json_t *v, uint64_t *id) {
+    if (json_is_integer(v)) {
+        if (json_integer_value(v) < 0) return -1;
+        *id = (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    const char *p = json_string_value(v);
+    if (!p || !*p || json_string_length(v) > 19) return -1;
+    uint64_t x = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    if (x > INT64_MAX) return -1;
+    *id = x;
+    return 0;
+}
 
 /* --------------------------------------------------------- open / close -- */
 
@@ -165,8 +197,8 @@ static enum MHD_Result search_respond(srv_request *r) {
         const sail_index_hit *h = &res->hits[i];
         json_t *payload = h->payload ? json_loads(h->payload, 0, NULL) : json_object();
         if (!payload) payload = json_string(h->payload);
-        json_t *o = json_pack("{s:s, s:I, s:f, s:o}", "object", "search_result", "id", (json_int_t)h->id,
-                              "score", (double)h->score, "payload", payload);
+        json_t *o = json_pack("{s:s, s:I, s:o, s:f, s:o}", "object", "search_result", "id", (json_int_t)h->id,
+                              "id_str", id_string(h->id), "score", (double)h->score, "payload", payload);
         /* The image's URL spelled by the server: ids over 2^53 (hashes given
          * by `sail index add`) are not exact as JavaScript numbers. */
         if (o && json_is_string(json_object_get(payload, "source"))) {
@@ -351,7 +383,8 @@ static enum MHD_Result items_respond(srv_request *r) {
     added = 1;
     json_t *data = json_array();
     for (size_t i = 0; data && i < n; i++)
-        json_array_append_new(data, json_pack("{s:s, s:I}", "object", "item", "id", (json_int_t)st->ids[i]));
+        json_array_append_new(data, json_pack("{s:s, s:I, s:o}", "object", "item", "id", (json_int_t)st->ids[i],
+                                              "id_str", id_string(st->ids[i])));
     ret = srv_send_json(r, 200, json_pack("{s:s, s:o, s:{s:i, s:i}}", "object", "list", "data", data, "usage",
                                           "prompt_tokens", st->in->tokens, "total_tokens", st->in->tokens));
 out:
@@ -396,8 +429,10 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
         json_t *p = json_object_get(item, "payload");
         if (!json_is_object(item))
             return srv_send_error(r, 400, param, "invalid_type", "%s must be an object.", param);
-        if (id && (!json_is_integer(id) || json_integer_value(id) < 0))
-            return srv_send_error(r, 400, param, "invalid_value", "%s.id must be a non-negative integer.", param);
+        uint64_t idv = 0;
+        if (id && id_value(id, &idv))
+            return srv_send_error(r, 400, param, "invalid_value",
+                                  "%s.id must be an integer from 0 to 2^63-1, as a number or a decimal string.", param);
         if (p && !json_is_object(p))
             return srv_send_error(r, 400, param, "invalid_type", "%s.payload must be an object.", param);
         if (json_object_get(p, "source"))
@@ -408,7 +443,7 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
         if (object_input(r, st->in, (int)i, item, param, &ret)) return ret;
         pthread_mutex_lock(&s->ids_lock);
         if (id) {
-            st->ids[i] = (uint64_t)json_integer_value(id);
+            st->ids[i] = idv;
             if (st->ids[i] < JS_SAFE_ID && st->ids[i] >= s->next_id) s->next_id = st->ids[i] + 1;
         } else
             st->ids[i] = s->next_id++;
@@ -462,8 +497,8 @@ enum MHD_Result srv_route_items_delete(srv_request *r) {
     if (deleted && src && !strncmp(src, s->image_dir, dl) && src[dl] == '/') unlink(src);
     free(src);
     if (!deleted) return srv_send_error(r, 404, NULL, "not_found", "No item has id %" PRIu64 ".", id);
-    return srv_send_json(r, 200, json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "object", "item",
-                                           "deleted", 1));
+    return srv_send_json(r, 200, json_pack("{s:I, s:o, s:s, s:b}", "id", (json_int_t)id, "id_str", id_string(id),
+                                           "object", "item", "deleted", 1));
 }
 
 enum MHD_Result srv_route_item_image(srv_request *r) {

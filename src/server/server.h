@@ -21,6 +21,7 @@ enum { PATH_MAX_LEN = 4096 };
 
 typedef struct srv_config {
     const char *model_path, *index_path, *host, *api_key;
+    const char *tls_cert, *tls_key; /* PEM files; both set: HTTPS */
     int port;                   /* 0: any free port (printed at start) */
     int threads;                /* model compute threads, 0 = one per core */
     int http_threads;           /* libmicrohttpd polling threads */
@@ -28,8 +29,10 @@ typedef struct srv_config {
     int batch_wait_ms;          /* longest wait for a batch to fill */
     size_t max_body;            /* bytes of one request body */
     int max_inputs;             /* inputs in one request */
-    int max_connections;
-    int timeout_s;              /* idle connection and whole-request limit */
+    int max_connections;        /* lowered to fit RLIMIT_NOFILE at start */
+    int max_connections_per_ip; /* 0: no per-address limit */
+    int timeout_s;              /* once a header is in: idle and whole-body limit */
+    int header_timeout_s;       /* idle limit until a request header is complete */
     int64_t max_image_pixels;   /* decoded pixels of one image */
     int no_truncate;            /* refuse (400) texts over the context */
     int index_hnsw;             /* create the index as HNSW (default exact) */
@@ -47,8 +50,15 @@ typedef struct srv_metrics srv_metrics;
 
 srv_metrics *srv_metrics_new(void);
 void srv_metrics_free(srv_metrics *mx);
-/* One finished request: endpoint, HTTP status, seconds from its first byte. */
+/* Why a request ended without a response. */
+typedef enum srv_abort {
+    ABORT_CLIENT_CLOSED, ABORT_TIMEOUT, ABORT_SHUTDOWN, ABORT_ERROR, ABORT_COUNT
+} srv_abort;
+
+/* One answered request: endpoint, HTTP status, seconds since its header. */
 void srv_metrics_request(srv_metrics *mx, srv_endpoint ep, int status, double seconds);
+/* One request that ended before a response was queued. */
+void srv_metrics_aborted(srv_metrics *mx, srv_endpoint ep, srv_abort why);
 /* One model batch of n inputs. */
 void srv_metrics_batch(srv_metrics *mx, int n);
 /* Prometheus text exposition (malloc-ed); the gauges are passed in. */
@@ -129,7 +139,8 @@ struct srv_request {
     char *body;                 /* (len) the request body, NUL-terminated */
     size_t len, cap;
     int too_big, started, suspended;
-    int status;                 /* HTTP status sent (for metrics and the log) */
+    int status;                 /* HTTP status sent (for metrics and the log); 0: none */
+    int abort_why;              /* 1 + srv_abort when the handler gave up (no response) */
     srv_handler resume;
     void *state;                /* a route's own data, freed by free_state */
     void (*free_state)(void *state);

@@ -76,6 +76,9 @@ sail_status sail_checkpoint_save(const char *path, sail_tmodel *tm, const sail_v
     gguf_set_array(w, "train.hparams_f", GGUF_VT_F64, dbl, 7);
     gguf_set_f32_array(w, "train.part_lr", hp->part_lr, SAIL_N_PARTS);
     gguf_set_i32(w, "train.frozen", hp->frozen);
+    int32_t lora[2] = {hp->lora_rank, hp->lora_parts};
+    gguf_set_array(w, "train.lora", GGUF_VT_I32, lora, 2);
+    gguf_set_f32(w, "train.lora_alpha", hp->lora_alpha);
     gguf_set_array(w, "train.loss_dims", GGUF_VT_I32, dims, (uint64_t)lo->n_dims);
     gguf_set_f32_array(w, "train.loss_weights", lo->weights, (uint64_t)lo->n_dims);
     gguf_set_array(w, "train.order", GGUF_VT_I32, pos->plan->order, (uint64_t)pos->plan->n);
@@ -185,6 +188,15 @@ static sail_status read_all(sail_checkpoint *ck, sail_error *err) {
         for (int p = 0; p < SAIL_N_PARTS; p++)
             if (!(ck->hp.part_lr[p] >= 0 && ck->hp.part_lr[p] <= 10))
                 return sail_set_error(err, SAIL_ERR_FORMAT, "checkpoint: part learning rate out of range");
+        const int32_t *lora = need_array(f, "train.lora", GGUF_VT_I32, 2, 2, &n, err);
+        const gguf_kv *la = lora ? need(f, "train.lora_alpha", GGUF_VT_F32, err) : NULL;
+        if (!la) return SAIL_ERR_FORMAT;
+        int32_t lv[2];
+        memcpy(lv, lora, sizeof lv);
+        ck->hp.lora_rank = lv[0], ck->hp.lora_parts = lv[1];
+        ck->hp.lora_alpha = (float)la->v.f64;
+        if (lv[0] < 0 || lv[0] > 1024 || (lv[0] && !(ck->hp.lora_alpha > 0)))
+            return sail_set_error(err, SAIL_ERR_FORMAT, "checkpoint: LoRA rank or alpha out of range");
     }
     uint64_t nd, nw;
     const int32_t *dims = need_array(f, "train.loss_dims", GGUF_VT_I32, 1, 4, &nd, err);

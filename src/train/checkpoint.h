@@ -22,6 +22,8 @@ typedef struct sail_hparams {
     uint64_t seed;
     float part_lr[SAIL_N_PARTS]; /* a part's own peak learning rate; 0: lr */
     int frozen;                  /* bit p: part p is frozen */
+    int lora_rank, lora_parts;   /* LoRA adapters (0: none) on the parts of the bit mask */
+    float lora_alpha;
 } sail_hparams;
 
 /* Where a run stands: `step` optimiser steps done; in epoch `epoch`

@@ -46,6 +46,29 @@ static void tr_task(void *ctx, int task, int thread) {
     }
 }
 
+/* The adapter of y += s (x A^T) B^T, with t = x A^T recomputed (n x rank is
+ * cheap next to keeping it): u = s dy B; gB += s dy^T t; gA += u^T x;
+ * dx += u A. dyT (out, n) is dy transposed. */
+static void lora_backward(fwd *c, const sail_linear *l, const sail_linear *g, const float *dy,
+                          const float *dyT, const float *x, int n, int in, int out, float *dx) {
+    int r = l->rank;
+    float *t = fwd_alloc(c, (size_t)n * r);  // (n, r)
+    float *u = fwd_alloc(c, (size_t)n * r);  // (n, r)
+    float *uT = fwd_alloc(c, (size_t)r * n); // (r, n)
+    if (c->oom) return;
+    sail_gemm(c->pool, n, r, in, x, in, l->la, in, 1, NULL, 0.0f, t, r);
+    sail_gemm(c->pool, n, r, out, dy, out, l->lb, r, 0, NULL, 0.0f, u, r);
+    for (size_t i = 0; i < (size_t)n * r; i++) {
+        t[i] *= l->lscale;
+        u[i] *= l->lscale;
+    }
+    sail_gemm(c->pool, out, r, n, dyT, n, t, r, 0, NULL, 1.0f, GRAD(g->lb), r);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < r; k++) uT[(size_t)k * n + i] = u[(size_t)i * r + k];
+    sail_gemm(c->pool, r, in, n, uT, n, x, in, 0, NULL, 1.0f, GRAD(g->la), in);
+    if (dx) sail_gemm(c->pool, n, in, r, u, r, l->la, in, 0, NULL, 1.0f, dx, in);
+}
+
 void linear_backward(fwd *c, const sail_linear *l, const sail_linear *g, const float *dy,
                      const float *x, int n, int in, int out, float *dx, float dx_beta) {
     fwd_mark mark = fwd_mark_get(c);
@@ -54,8 +77,9 @@ void linear_backward(fwd *c, const sail_linear *l, const sail_linear *g, const f
     tr_job j = {dy, dyT, n, out};
     sail_pool_run(c->pool, tr_task, &j, (n + TR_ROWS - 1) / TR_ROWS);
     if (g->b) colsum_add(c, GRAD(g->b), dy, n, out, (size_t)out);
-    sail_gemm(c->pool, out, in, n, dyT, n, x, in, 0, NULL, 1.0f, GRAD(g->w), in);
+    if (g->w) sail_gemm(c->pool, out, in, n, dyT, n, x, in, 0, NULL, 1.0f, GRAD(g->w), in);
     if (dx) sail_gemm(c->pool, n, in, out, dy, out, l->w, in, 0, NULL, dx_beta, dx, in);
+    if (l->la) lora_backward(c, l, g, dy, dyT, x, n, in, out, dx);
     fwd_release(c, mark);
 }
 

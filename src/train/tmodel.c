@@ -66,6 +66,15 @@ static void f32_tables(sail_weights *w, const sail_config *c) {
     w->tab.latents = f32_view(w->latents, c->fusion.width);
 }
 
+void tmodel_bind(sail_tmodel *tm) {
+    layout l = {tm, 0, 0, 0, {0}, 0};
+    for (l.pass = 1; l.pass <= 2; l.pass++) {
+        l.i = 0;
+        sail_weights_walk(&tm->cfg, l.pass == 1 ? &tm->w : &tm->g, layout_tensor, &l);
+    }
+    f32_tables(&tm->w, &tm->cfg);
+}
+
 /* Builds the blocks and views; with draw, the weights from seed. */
 static sail_tmodel *tmodel_create(const sail_config *cfg, int draw, uint64_t seed,
                                   int n_threads, sail_error *err) {
@@ -233,14 +242,18 @@ typedef struct saver {
     gguf_writer *w;
     const sail_tmodel *tm;
     int i;
+    float **merged;             /* (n_tensors) LoRA-merged copies, alive until written */
 } saver;
 
 static sail_status add_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
                               const float **slot, sail_init_kind init) {
     saver *sv = ctx;
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
-    return gguf_add_tensor(sv->w, name, GGUF_T_F32, rows == 1 ? 1 : 2, ne,
-                           sv->tm->params + sv->tm->tensors[sv->i++].offset);
+    int oom = 0, i = sv->i++;
+    const float *data = sv->merged[i] = lora_merged(sv->tm, i, &oom);
+    if (oom) return SAIL_ERR_NOMEM;
+    if (!data) data = sv->tm->params + sv->tm->tensors[i].offset;
+    return gguf_add_tensor(sv->w, name, GGUF_T_F32, rows == 1 ? 1 : 2, ne, data);
 }
 
 sail_status sail_tmodel_save(const sail_tmodel *tm, const sail_vocab_kv *vocab,
@@ -251,14 +264,16 @@ sail_status sail_tmodel_save(const sail_tmodel *tm, const sail_vocab_kv *vocab,
     gguf_writer *gw = gguf_writer_new();
     if (!gw) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     sail_weights w = tm->w;
-    saver sv = {gw, tm, 0};
+    saver sv = {gw, tm, 0, sail_calloc((size_t)tm->n_tensors, sizeof(float *))};
     sail_status s = SAIL_OK;
-    if (sail_config_write(c, gw) || sail_vocab_kv_write(vocab, gw) ||
+    if (!sv.merged || sail_config_write(c, gw) || sail_vocab_kv_write(vocab, gw) ||
         gguf_set_f32(gw, LOGIT_SCALE_KEY, tm->params[tm->tensors[tm->n_tensors - 1].offset]) ||
         sail_weights_walk(c, &w, add_tensor, &sv))
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory while building the model file");
     if (!s) s = gguf_writer_write(gw, path, err);
     gguf_writer_free(gw);
+    for (int i = 0; sv.merged && i < tm->n_tensors; i++) sail_free(sv.merged[i]);
+    sail_free(sv.merged);
     return s;
 }
 
@@ -283,6 +298,10 @@ int sail_part_parse(const char *name, size_t len) {
 const char *sail_part_name(sail_part p) { return p >= 0 && p < SAIL_N_PARTS ? PART_NAMES[p] : "?"; }
 
 void sail_tmodel_set_parts(sail_tmodel *tm, const float scale[SAIL_N_PARTS]) {
-    for (int i = 0; i < tm->n_tensors; i++) tm->tensors[i].lr_scale = scale[sail_part_of(tm->tensors[i].name)];
+    for (int i = 0; i < tm->n_tensors; i++) {
+        const char *name = tm->tensors[i].name;
+        int p = sail_part_of(name), base = tm->lora_parts >> p & 1 && !lora_is_adapter(name);
+        tm->tensors[i].lr_scale = base ? 0.0f : scale[p]; /* an adapted part trains its adapters only */
+    }
     for (int p = 0; p < SAIL_N_PARTS; p++) tm->frozen[p] = scale[p] == 0.0f;
 }

@@ -27,7 +27,19 @@ struct sail_tmodel {
     sail_pool *pool;
     sail_arena arena;           /* activations of one step */
     uint8_t frozen[SAIL_N_PARTS]; /* the backward skips what only feeds these */
+    int lora_rank, lora_parts;  /* LoRA adapters (lora.c): rank, bit p: part p adapted */
+    float lora_alpha;
 };
+
+/* Point the params and grads views at the tensor table's offsets again
+ * (after the blocks were reallocated). */
+void tmodel_bind(sail_tmodel *tm);
+/* Whether tensor name is a LoRA adapter ("....lora_a" / "....lora_b"). */
+int lora_is_adapter(const char *name);
+/* W + s B A of model tensor i when it carries an adapter: a new (rows,
+ * cols) buffer (sail_free), or NULL when it has none or out of memory
+ * (*oom set). */
+float *lora_merged(const sail_tmodel *tm, int i, int *oom);
 
 /* The grads view shares sail_weights' const pointers; they point into the
  * writable grads block. */

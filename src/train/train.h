@@ -51,6 +51,14 @@ const char *sail_part_name(sail_part p);
  * norm). Applies to every tensor of each part. */
 void sail_tmodel_set_parts(sail_tmodel *tm, const float scale[SAIL_N_PARTS]);
 
+/* LoRA adapters (rank, alpha: the update is alpha / rank * B A) on every
+ * attention and MLP matrix of the parts in the bit mask `parts` (text,
+ * vision, fusion); in those parts only the adapters train afterwards.
+ * Adapters start as a no-op (B = 0, A drawn from seed). sail_tmodel_save
+ * writes the merged weights W + alpha / rank * B A. */
+sail_status sail_tmodel_add_lora(sail_tmodel *tm, int rank, float alpha, int parts, uint64_t seed,
+                                 sail_error *err);
+
 /* One side of a batch of pairs: n texts or n images. */
 typedef struct sail_tinput {
     const int32_t *ids;     /* texts: [CLS] .. [SEP] ids, concatenated */

@@ -95,6 +95,17 @@ static sail_status new_model(run *r, sail_error *err) {
     return r->tm ? SAIL_OK : (err ? err->status : SAIL_ERR_NOMEM);
 }
 
+static sail_status add_lora(run *r, sail_error *err) {
+    sail_hparams *h = &r->hp;
+    if (!h->lora_rank) return SAIL_OK;
+    if (!(h->lora_alpha > 0)) h->lora_alpha = (float)h->lora_rank; /* scale 1 */
+    if (!h->lora_parts) h->lora_parts = 1 << SAIL_PART_TEXT | 1 << SAIL_PART_VISION;
+    sail_status s = sail_tmodel_add_lora(r->tm, h->lora_rank, h->lora_alpha, h->lora_parts, h->seed, err);
+    if (!s) note(r, "LoRA rank %d, alpha %g on the attention and MLP matrices (merged into model.gguf)", h->lora_rank,
+                 h->lora_alpha);
+    return s;
+}
+
 static sail_status alloc_moments(run *r, sail_error *err) {
     size_t n = sail_tmodel_size(r->tm);
     r->m = sail_alloc_aligned(n * sizeof(float));
@@ -125,6 +136,7 @@ static sail_status resume(run *r, sail_error *err) {
     r->vocab = ck.vocab; /* taken over from the checkpoint */
     memset(&ck.vocab, 0, sizeof ck.vocab);
     if (!(r->tm = sail_tmodel_new(&ck.cfg, ck.hp.seed, r->o->threads, err))) s = err ? err->status : SAIL_ERR_NOMEM;
+    if (!s) s = add_lora(r, err); /* the checkpoint's layout has the adapters */
     if (!s) s = alloc_moments(r, err);
     if (!s) s = sail_checkpoint_restore(&ck, r->tm, r->m, r->v, err);
     if (!s) s = sail_plan_set(r->o->train, ck.order, ck.n_order, ck.bounds, ck.n_batches, &r->plan, err);
@@ -391,6 +403,7 @@ static sail_status setup(run *r, sail_error *err) {
             return sail_set_error(err, SAIL_ERR_INVALID_ARG, "training needs a checkpoint to resume, a model to "
                                   "fine-tune, or a config and a vocabulary");
         }
+        if (!s) s = add_lora(r, err);
         if (!s) s = alloc_moments(r, err);
         if (!s && !r->lo.n_dims)
             r->lo = (sail_loss_opts){1, {sail_tmodel_config(r->tm)->dim}, {1.0f}};
