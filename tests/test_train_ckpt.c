@@ -30,7 +30,8 @@ static int hp_equal(const sail_hparams *a, const sail_hparams *b) {
            a->epochs == b->epochs && a->batch_size == b->batch_size &&
            a->warmup_steps == b->warmup_steps && a->grad_accum == b->grad_accum &&
            a->hard_negatives == b->hard_negatives && a->seed == b->seed && a->frozen == b->frozen &&
-           !memcmp(a->part_lr, b->part_lr, sizeof a->part_lr);
+           !memcmp(a->part_lr, b->part_lr, sizeof a->part_lr) && a->lora_rank == b->lora_rank &&
+           a->lora_parts == b->lora_parts && a->lora_alpha == b->lora_alpha;
 }
 
 int main(void) {
@@ -50,7 +51,7 @@ int main(void) {
     sail_dataset ds = {.items = items, .n = 6};
     int32_t order[6] = {5, 2, 0, 1, 4, 3}, bounds[4] = {0, 2, 4, 6};
     sail_plan plan = {order, 6, bounds, 3};
-    sail_hparams hp = {3e-4, 0.05, 2.5, 0.1, 0.9, 0.98, 1e-6, 7, 2, 11, 3, 1, 99, {2e-5f, 0, 1e-4f, 0, 0}, 1 << 1};
+    sail_hparams hp = {3e-4, 0.05, 2.5, 0.1, 0.9, 0.98, 1e-6, 7, 2, 11, 3, 1, 99, {2e-5f, 0, 1e-4f, 0, 0}, 1 << 1, 4, 3, 8.0f};
     sail_loss_opts lo = {2, {64, 16}, {1.0f, 0.5f}};
     sail_train_pos pos = {1234567890123ll, 5, 2, 0xfeedfacecafebeefull, &plan};
     sail_vocab_kv vocab = {(char **)toks, 10, NULL, 0};
@@ -62,7 +63,7 @@ int main(void) {
     if (s) return test_done();
     CHECK(ck.step == pos.step && ck.epoch == 5 && ck.batch == 2 && ck.rng == pos.rng && ck.hp.seed == 99,
           "step, epoch, position, RNG state and seed round-trip");
-    CHECK(hp_equal(&ck.hp, &hp), "hyper-parameters (frozen parts and parts' learning rates too) round-trip exactly");
+    CHECK(hp_equal(&ck.hp, &hp), "hyper-parameters (frozen parts, parts' learning rates, LoRA too) round-trip exactly");
     CHECK(ck.lo.n_dims == 2 && ck.lo.dims[1] == 16 && ck.lo.weights[1] == 0.5f, "loss options round-trip");
     CHECK(ck.n_order == 6 && ck.n_batches == 3 && !memcmp(ck.order, order, sizeof order) &&
           !memcmp(ck.bounds, bounds, sizeof bounds), "the epoch's plan round-trips");
