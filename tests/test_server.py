@@ -862,7 +862,10 @@ def main():
             return 1
         files = make_fixtures(tmp)
         r = subprocess.run([SAIL, "serve", "--help"], capture_output=True)
-        check(r.returncode == 0 and b"usage: sail serve" in r.stdout, "sail serve --help")
+        check(r.returncode == 0 and b"usage: sail serve" in r.stdout
+              and all(o in r.stdout for o in (b"--tls-cert FILE", b"--tls-key FILE", b"--header-timeout S",
+                                              b"--max-connections-per-ip N", b"default 256", b"default 10")),
+              "sail serve --help, with the TLS, header-timeout and per-address limit options and defaults")
         r = subprocess.run([SAIL, "serve"], capture_output=True)
         check(r.returncode == 2 and b"--model is required" in r.stderr, "sail serve without --model: exit 2")
         r = subprocess.run([SAIL, "serve", "--model", os.path.join(tmp, "none.gguf"), "--port", "0"],
