@@ -11,7 +11,9 @@ checkpoint's logit_scale. Checks, one TAP line each:
   loss relative error <= 1e-5; embeddings <= 1e-4;
   every parameter's gradient: max|g_sail - g_torch| / max|g_torch| <= 1e-3
   (q, k, v gradients concatenated as sail stores them), the temperature's too;
-  sail has a gradient for every torch parameter.
+  sail has a gradient for every torch parameter;
+  with --freeze (towers frozen, train.h's parts) the frozen tensors' gradients
+  are exactly zero and the heads' (projections, pooler) still equal autograd.
 Tokenizers are tiny ones written here, so no golden file is needed.
 """
 import math
@@ -224,7 +226,15 @@ def write_side(side, out, tag):
     return "tokens:%s:%s" % (os.path.join(out, tag + "_ids.i32"), os.path.join(out, tag + "_lens.i32"))
 
 
-def case(name, kind, tmp, sides, pool=None, dims=None):
+def frozen(tname, freeze):
+    """Whether sail tensor tname belongs to a frozen part (train.h's parts:
+    an imported tower's projection and pooler are its head)."""
+    head = tname.startswith(("text.proj.", "vis.proj.", "text.pooler.", "vis.pooler."))
+    part = "head" if head else {"text": "text", "vis": "vision"}.get(tname.split(".")[0], "temperature")
+    return part in freeze
+
+
+def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
     d = os.path.join(tmp, name)
     model, cfg = {"clip": lambda: clip_model(d), "cnclip": lambda: clip_model(d, chinese=True),
                   "bert": lambda: bert_model(d), "vit": lambda: vit_model(d)}[kind]()
@@ -250,6 +260,8 @@ def case(name, kind, tmp, sides, pool=None, dims=None):
     dims = dims or [dim]
     args = [TG.DUMP, path, out, str(n), write_side(made[0], out, "a"), write_side(made[1], out, "b"),
             "--group", os.path.join(out, "group.i32"), "--loss", ",".join("%d:1" % x for x in dims)]
+    if freeze:
+        args += ["--freeze", ",".join(freeze)]
     r = subprocess.run(args, capture_output=True, text=True)
     if not check(r.returncode == 0, "%s: one training step (train_dump)" % name, r.stderr.strip()[-300:]):
         return
@@ -282,6 +294,10 @@ def case(name, kind, tmp, sides, pool=None, dims=None):
             bad.append(tname + " (no torch gradient)")
             continue
         covered.update(names)
+        if frozen(tname, freeze):
+            if sail_grads[off:off + size].any():
+                bad.append(tname + " (frozen, yet a gradient)")
+            continue
         w = torch.cat([grads[x].reshape(-1) for x in names]).detach().numpy().astype(np.float64)
         s = sail_grads[off:off + size].astype(np.float64)
         if w.size != size:
@@ -311,6 +327,8 @@ def main():
         case("bert-pooler", "bert", tmp, ("text", "text"), pool="pooler")
         case("bert-mean", "bert", tmp, ("text", "text"), pool="mean")
         case("vit-pooler", "vit", tmp, ("image", "image"), pool="pooler")
+        case("clip-frozen-towers", "clip", tmp, ("text", "image"), freeze=("text", "vision"))
+        case("bert-pooler-frozen-tower", "bert", tmp, ("text", "text"), pool="pooler", freeze=("text",))
     return tap.summary()
 
 

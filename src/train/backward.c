@@ -190,21 +190,26 @@ static void towers_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d
     const sail_towers *tw = &cf->towers;
     const sail_weights *w = &tm->w, *g = &tm->g;
     int n = s->n, d = s->pool_d, text = s->T > 0;
-    if (tm->frozen[text ? SAIL_PART_TEXT : SAIL_PART_VISION]) return; /* every tensor of this side */
+    int tower_on = !tm->frozen[text ? SAIL_PART_TEXT : SAIL_PART_VISION], head_on = !tm->frozen[SAIL_PART_HEAD];
+    if (!tower_on && !head_on) return; /* nothing on this side trains */
     const sail_linear *proj = text ? (tw->text_proj ? &w->text_out : NULL) : (tw->vision_proj ? &w->vis_out : NULL);
     const sail_linear *gproj = text ? &g->text_out : &g->vis_out;
     const sail_linear *pooler = text ? &w->text_pooler : &w->vis_pooler;
     const sail_linear *gpooler = text ? &g->text_pooler : &g->vis_pooler;
+    /* the head (projection, pooler); past it only when the tower trains */
     float *dh = proj ? fwd_alloc(c, (size_t)n * d) : dout; // (n, d)
     if (c->oom) return;
-    if (proj) linear_backward(c, proj, gproj, dout, s->pooler ? s->pooler : s->pooled, n, d, cf->dim, dh, 0);
+    int past_proj = tower_on || s->pooler;
+    if (proj) linear_backward(c, proj, gproj, dout, s->pooler ? s->pooler : s->pooled, n, d, cf->dim,
+                              past_proj ? dh : NULL, 0);
     if (s->pooler) { /* h = tanh(dense(pooled)) */
-        float *dpool = fwd_alloc(c, (size_t)n * d);
+        float *dpool = tower_on ? fwd_alloc(c, (size_t)n * d) : NULL;
         if (c->oom) return;
         for (size_t i = 0; i < (size_t)n * d; i++) dh[i] *= 1.0f - s->pooler[i] * s->pooler[i];
         linear_backward(c, pooler, gpooler, dh, s->pooled, n, d, d, dpool, 0);
         dh = dpool;
     }
+    if (!tower_on) return;
     int T = text ? s->T : s->Tv;
     float *dx = fwd_alloc(c, (size_t)n * T * d); // (n*T, d)
     if (c->oom) return;

@@ -282,6 +282,10 @@ sail_status sail_tmodel_save(const sail_tmodel *tm, const sail_vocab_kv *vocab,
 static const char *const PART_NAMES[SAIL_N_PARTS] = {"text", "vision", "fusion", "head", "temperature"};
 
 sail_part sail_part_of(const char *name) {
+    /* an imported tower's projection and pooler are its head */
+    if (!strncmp(name, "text.proj.", 10) || !strncmp(name, "vis.proj.", 9) || !strncmp(name, "text.pooler.", 12) ||
+        !strncmp(name, "vis.pooler.", 11))
+        return SAIL_PART_HEAD;
     if (!strncmp(name, "text.", 5)) return SAIL_PART_TEXT;
     if (!strncmp(name, "vis.", 4)) return SAIL_PART_VISION;
     if (!strncmp(name, "fuse.", 5)) return SAIL_PART_FUSION;

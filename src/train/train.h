@@ -31,10 +31,10 @@ typedef struct sail_tparam {
 } sail_tparam;
 
 /* The parts of a model that can be frozen or given their own learning rate,
- * by tensor name: text.* (the text tower, with an imported model's text
- * pooler and projection), vis.*, fuse.* (projections into the fusion,
- * modality embeddings, perceiver, fusion layers), head.*, and the loss's
- * temperature (train.logit_scale). */
+ * by tensor name: text.* (the text tower), vis.*, fuse.* (projections into
+ * the fusion, modality embeddings, perceiver, fusion layers), head.* (and
+ * an imported model's {text,vis}.{proj,pooler}.*: its heads), and the
+ * loss's temperature (train.logit_scale). */
 typedef enum sail_part {
     SAIL_PART_TEXT, SAIL_PART_VISION, SAIL_PART_FUSION, SAIL_PART_HEAD, SAIL_PART_TEMPERATURE,
     SAIL_N_PARTS
