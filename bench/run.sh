@@ -19,6 +19,7 @@ echo "== Weight storage types: sail f32/f16/bf16/q8_0 vs PyTorch f32 (1 thread, 
 "$BUILD/bench/bench_model" --threads 1 --reps 3 --clock cpu --types f32,f16,bf16,q8_0
 OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --threads 1 --reps 3 --clock cpu
 BUILD="$BUILD" THREADS="$THREADS" sh bench/run_train.sh
+BUILD="$BUILD" THREADS="$THREADS" sh bench/run_finetune.sh
 echo "== Image preprocessing, sail vs PIL + numpy (PIL single-threaded)"
 [ -x "$BUILD/bench/bench_image" ] && $PY bench/bench_image_pil.py --sail "$BUILD/bench/bench_image"
 echo "== Phone photo (4032x3024 JPEG -> 224x224): sail full-size and DCT-scaled decode vs PIL + numpy"
@@ -30,7 +31,7 @@ BUILD="$BUILD" INDEX_DATA=model sh bench/run_index.sh
 echo "== Apps: k-means and PCA, sail vs numpy and FAISS (1 thread, CPU seconds)"
 OPENBLAS_NUM_THREADS=1 $PY bench/bench_apps.py --sail "$BUILD/sail"
 for b in "$BUILD"/bench/bench_*; do
-    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_photo|*/bench_train|*/bench_index) continue ;; esac
+    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_photo|*/bench_train|*/bench_finetune|*/bench_index) continue ;; esac
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
 done
 exit 0

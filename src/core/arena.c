@@ -3,8 +3,9 @@
 #include "common.h"
 
 struct sail_arena_chunk {
-    sail_arena_chunk *next;
+    sail_arena_chunk *next;     /* the one taken before it */
     void *mem;
+    size_t bytes;
 };
 
 static void free_chunks(sail_arena *a) {
@@ -47,16 +48,27 @@ float *sail_arena_floats(sail_arena *a, size_t n) {
         return NULL;
     }
     c->mem = mem;
+    c->bytes = bytes;
     c->next = a->chunks;
     a->chunks = c;
     a->spilled += bytes;
     return mem;
 }
 
-size_t sail_arena_mark(const sail_arena *a) { return a->used; }
+sail_arena_pos sail_arena_mark(const sail_arena *a) {
+    sail_arena_pos p = {a->used, a->spilled};
+    return p;
+}
 
-void sail_arena_release(sail_arena *a, size_t mark) {
-    if (mark <= a->used) a->used = mark;
+void sail_arena_release(sail_arena *a, sail_arena_pos mark) {
+    if (mark.used <= a->used) a->used = mark.used;
+    while (a->chunks && a->spilled > mark.spilled) { /* chunks are a stack: the newest first */
+        sail_arena_chunk *c = a->chunks;
+        a->chunks = c->next;
+        a->spilled -= c->bytes;
+        sail_free(c->mem);
+        sail_free(c);
+    }
 }
 
 void sail_arena_free(sail_arena *a) {

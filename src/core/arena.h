@@ -22,9 +22,12 @@ typedef struct sail_arena {
 int sail_arena_reset(sail_arena *a);
 /* n floats, 64-byte aligned, uninitialised; NULL when out of memory. */
 float *sail_arena_floats(sail_arena *a, size_t n);
-/* Mark and release for scoped scratch inside a pass. */
-size_t sail_arena_mark(const sail_arena *a);
-void sail_arena_release(sail_arena *a, size_t mark);
+/* Mark and release for scoped scratch inside a pass: a release gives back
+ * everything taken since its mark, spill chunks included (so a first pass
+ * of a new shape holds no more memory than the live data). */
+typedef struct sail_arena_pos { size_t used, spilled; } sail_arena_pos;
+sail_arena_pos sail_arena_mark(const sail_arena *a);
+void sail_arena_release(sail_arena *a, sail_arena_pos mark);
 void sail_arena_free(sail_arena *a);
 
 #endif

@@ -64,7 +64,7 @@ static void text_embed(fwd *f, const sail_batch *b, fwd_acts *s) {
     trace(f, "text.emb", s->tx0, (int)rows, dt);
 }
 
-static void text_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
+static void text_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
     const sail_config *c = f->c;
     int dt = c->text.width;
     for (int i = 0; i < b->n; i++) s->T = SAIL_MAX(s->T, b->lens[i]);
@@ -78,6 +78,14 @@ static void text_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
         s->ht = f->keep ? fwd_alloc(f, (size_t)b->n * s->T * dt) : x;
         if (!f->oom) norm_forward(f, &f->w->text_final, s->ht, x, b->n * s->T, dt, c->text.eps);
     }
+}
+
+/* A frozen tower's backward never runs: keep only its output. */
+static void text_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
+    int keep = f->keep;
+    f->keep = keep && !f->drop_text;
+    text_tower(f, b, s);
+    f->keep = keep;
 }
 
 /* Position embeddings for a gh x gw grid: the trained table, or its bicubic
@@ -133,7 +141,7 @@ static void unfold_patches(float *rows, const float *img, int h, int w, int p) {
 /* vemb (B*Tv, dv) = [CLS; patches W^T + b] + positions; then an optional
  * pre-LN, the ViT layers and the final LN into hv. Inference unfolds one
  * image at a time (small scratch); training keeps every image's patches. */
-static void vision_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
+static void vision_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
     const sail_config *c = f->c;
     const sail_weights *w = f->w;
     int p = c->patch_size, dv = c->vision.width, gh = b->h / p, gw = b->w / p;
@@ -166,6 +174,13 @@ static void vision_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
     if (f->oom) return;
     norm_forward(f, &w->vis_norm, s->hv, x, (int)rows, dv, c->vision.eps);
     trace(f, "vis.out", s->hv, (int)rows, dv);
+}
+
+static void vision_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
+    int keep = f->keep;
+    f->keep = keep && !f->drop_vision;
+    vision_tower(f, b, s);
+    f->keep = keep;
 }
 
 /* Perceiver: n_lat learned queries cross-attend over v (B*Tv, df); returns

@@ -38,7 +38,7 @@ fwd_mark fwd_mark_get(const fwd *f) {
 }
 
 void fwd_release(fwd *f, fwd_mark m) {
-    sail_arena_release(f->a, m.used);
+    sail_arena_release(f->a, m.pos);
     f->live = m.live;
 }
 

@@ -23,6 +23,7 @@ typedef struct fwd {
     const sail_kernel_table *k;
     int oom;                    /* set when the arena could not grow */
     int keep;                   /* training: keep every activation the backward reads */
+    int drop_text, drop_vision; /* with keep: that tower is frozen, keep only its output */
     size_t live, peak;          /* bytes taken and not released; its maximum */
 } fwd;
 
@@ -40,7 +41,7 @@ float *fwd_alloc(fwd *f, size_t n);
 void *fwd_alloc_bytes(fwd *f, size_t n);
 
 /* Scoped scratch: everything taken after a mark is given back by release. */
-typedef struct fwd_mark { size_t used, live; } fwd_mark;
+typedef struct fwd_mark { sail_arena_pos pos; size_t live; } fwd_mark;
 fwd_mark fwd_mark_get(const fwd *f);
 void fwd_release(fwd *f, fwd_mark m);
 

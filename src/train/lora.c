@@ -120,16 +120,16 @@ sail_status sail_tmodel_add_lora(sail_tmodel *tm, int rank, float alpha, int par
     tp[nt] = tm->tensors[tm->n_tensors - 1];
     tp[nt].offset = next;
     size_t size = next + 16;
-    float *params = sail_alloc_aligned(size * sizeof(float)), *grads = sail_alloc_aligned(size * sizeof(float));
+    void *grads_mem = NULL;
+    float *params = sail_alloc_aligned(size * sizeof(float)), *grads = tmodel_zeroed(size, &grads_mem);
     if (!params || !grads) {
         sail_free(list);
         sail_free(tp);
         sail_free(params);
-        sail_free(grads);
+        sail_free(grads_mem);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for LoRA (%zu parameters)", size);
     }
     memset(params, 0, size * sizeof(float));
-    memset(grads, 0, size * sizeof(float));
     memcpy(params, tm->params, tm->tensors[tm->n_tensors - 1].offset * sizeof(float));
     params[tp[nt].offset] = tm->params[tm->tensors[tm->n_tensors - 1].offset];
     sail_rng rng = {seed};
@@ -139,9 +139,9 @@ sail_status sail_tmodel_add_lora(sail_tmodel *tm, int rank, float alpha, int par
             params[tp[i].offset + j] = (float)(2.0 * sail_rng_uniform(&rng) - 1.0) * bound;
     }
     sail_free(tm->params);
-    sail_free(tm->grads);
+    sail_free(tm->grads_mem);
     sail_free(tm->tensors);
-    tm->params = params, tm->grads = grads, tm->tensors = tp;
+    tm->params = params, tm->grads = grads, tm->grads_mem = grads_mem, tm->tensors = tp;
     tm->n_tensors = nt + 1;
     tm->size = size;
     tm->lora_rank = rank, tm->lora_alpha = alpha, tm->lora_parts = parts;

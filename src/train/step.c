@@ -53,7 +53,8 @@ static sail_status check_loss(const sail_config *cf, const sail_loss_opts *lo, s
 }
 
 static fwd train_fwd(sail_tmodel *tm, int keep) {
-    fwd f = {.c = &tm->cfg, .w = &tm->w, .keep = keep};
+    fwd f = {.c = &tm->cfg, .w = &tm->w, .keep = keep, .drop_text = tm->frozen[SAIL_PART_TEXT],
+             .drop_vision = tm->frozen[SAIL_PART_VISION]};
     return f;
 }
 

@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define LOGIT_SCALE_KEY "sail.logit_scale"
 
@@ -66,6 +68,20 @@ static void f32_tables(sail_weights *w, const sail_config *c) {
     w->tab.latents = f32_view(w->latents, c->fusion.width);
 }
 
+float *tmodel_zeroed(size_t n, void **mem) {
+    size_t bytes;
+    if (!sail_mul_ok(n, sizeof(float), &bytes) || !sail_add_ok(bytes, 64, &bytes)) return NULL;
+    *mem = sail_calloc(bytes, 1);
+    return *mem ? (float *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63) : NULL;
+}
+
+void sail_tmodel_zero_grads(sail_tmodel *tm) {
+    for (int i = 0; i < tm->n_tensors; i++) /* frozen tensors' pages are never touched */
+        if (tm->tensors[i].lr_scale != 0.0f)
+            memset(tm->grads + tm->tensors[i].offset, 0,
+                   (size_t)(tm->tensors[i].rows * tm->tensors[i].cols) * sizeof(float));
+}
+
 void tmodel_bind(sail_tmodel *tm) {
     layout l = {tm, 0, 0, 0, {0}, 0};
     for (l.pass = 1; l.pass <= 2; l.pass++) {
@@ -107,14 +123,14 @@ static sail_tmodel *tmodel_create(const sail_config *cfg, int draw, uint64_t see
         ls->lr_scale = 1.0f;
         tm->size = l.next + 16;
         tm->params = sail_alloc_aligned(tm->size * sizeof(float));
-        tm->grads = sail_alloc_aligned(tm->size * sizeof(float));
+        tm->grads = tmodel_zeroed(tm->size, &tm->grads_mem);
         if (!tm->params || !tm->grads)
             s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu parameters", tm->size);
     }
     if (!s) {
         /* padding between tensors stays zero in both blocks */
         memset(tm->params, 0, tm->size * sizeof(float));
-        memset(tm->grads, 0, tm->size * sizeof(float));
+
         tm->params[tm->tensors[tm->n_tensors - 1].offset] = logf(1.0f / 0.07f);
         for (l.pass = 1; l.pass <= 2 && !s; l.pass++) {
             l.i = 0;
@@ -142,6 +158,16 @@ sail_tmodel *sail_tmodel_new(const sail_config *c, uint64_t seed, int n_threads,
     return tmodel_create(c, 1, seed, n_threads, err);
 }
 
+/* Give the file's pages of a copied tensor back to the page cache: the
+ * training copy replaces them, so loading peaks at the f32 blocks rather
+ * than the blocks plus the whole mapping. */
+static void drop_pages(const void *data, size_t n) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)data, b = a + n;
+    a = (a + page - 1) & ~(page - 1);
+    b &= ~(page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 typedef struct copier {
     float *params;
     const sail_tparam *tensors;
@@ -164,6 +190,7 @@ static sail_status copy_tensor(void *ctx, const char *name, int64_t rows, int64_
     float *dst = cp->params + cp->tensors[cp->i++].offset;
     if (slot != cp->vpos || cp->g_new == cp->g_old) {
         sail_dequantize_row(t->type, dst, t->data, (size_t)rows * cols);
+        drop_pages(t->data, t->nbytes);
         return SAIL_OK;
     }
     float *grid = sail_malloc((size_t)rows * cols * sizeof(float));
@@ -224,7 +251,7 @@ void sail_tmodel_free(sail_tmodel *tm) {
     sail_weights_free_blocks(&tm->g);
     sail_free(tm->tensors);
     sail_free(tm->params);
-    sail_free(tm->grads);
+    sail_free(tm->grads_mem);
     sail_arena_free(&tm->arena);
     sail_free(tm);
 }

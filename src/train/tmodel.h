@@ -20,6 +20,7 @@
 struct sail_tmodel {
     sail_config cfg;
     float *params, *grads;      /* (size), 64-byte aligned */
+    void *grads_mem;            /* the allocation grads lies in (tmodel_zeroed) */
     size_t size;
     sail_tparam *tensors;       /* [n_tensors]; the last is train.logit_scale */
     int n_tensors;
@@ -34,6 +35,10 @@ struct sail_tmodel {
 /* Point the params and grads views at the tensor table's offsets again
  * (after the blocks were reallocated). */
 void tmodel_bind(sail_tmodel *tm);
+/* n zeroed floats, 64-byte aligned, in *mem (sail_free it). From calloc, so
+ * a large block stays untouched zero pages until written: the gradients of
+ * frozen tensors cost no memory. */
+float *tmodel_zeroed(size_t n, void **mem);
 /* Whether tensor name is a LoRA adapter ("....lora_a" / "....lora_b"). */
 int lora_is_adapter(const char *name);
 /* W + s B A of model tensor i when it carries an adapter: a new (rows,

@@ -91,6 +91,8 @@ const sail_config *sail_tmodel_config(const sail_tmodel *tm);
 size_t sail_tmodel_size(const sail_tmodel *tm);     /* floats in params and grads */
 float *sail_tmodel_params(sail_tmodel *tm);         /* (size) */
 float *sail_tmodel_grads(sail_tmodel *tm);          /* (size) */
+/* Zero the gradients of every tensor that trains (lr_scale != 0). */
+void sail_tmodel_zero_grads(sail_tmodel *tm);
 int sail_tmodel_n_tensors(const sail_tmodel *tm);
 const sail_tparam *sail_tmodel_tensor(const sail_tmodel *tm, int i);
 

@@ -343,9 +343,8 @@ static sail_status plan_epoch(run *r, sail_error *err) {
 /* One optimiser step: up to K micro-batches. *done = 1 when the epoch's
  * plan is exhausted before any micro-batch. */
 static sail_status train_step(run *r, double *loss_out, int *done, sail_error *err) {
-    size_t n = sail_tmodel_size(r->tm);
     float *g = sail_tmodel_grads(r->tm);
-    memset(g, 0, n * sizeof(float));
+    sail_tmodel_zero_grads(r->tm);
     int micro = 0, used = 0;
     double lsum = 0;
     sail_status s = SAIL_OK;
