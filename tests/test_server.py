@@ -271,6 +271,11 @@ def test_errors(s, files):
 
     st, doc, _, _ = s.embed("{not json")
     err(st, doc, 400, name="malformed JSON")
+    st, doc, _, _ = s.embed(b'{"qwery": "\\u00e\xc9\x8d\x94\xdd\xc5\x9e\x98\x9a", "n": 0}}')  # fuzz_server S1
+    err(st, doc, 400, name="malformed JSON with bytes that are not UTF-8 (quoted in the message)")
+    st, doc, _, _ = s.embed({"input": "a", "model": "\u00e9" * 100})
+    check(st == 200 and doc and doc.get("model", "").startswith("\u00e9") and len(doc["data"]) == 1,
+          "a long non-ASCII model name (cut at 127 bytes, inside a character) still gets its vectors (%d)" % st)
     st, doc, _, _ = s.embed("")
     err(st, doc, 400, name="empty body")
     st, doc, _, _ = s.embed("[1, 2]")

@@ -4,6 +4,7 @@
  * around the batcher), response helpers, per-request logging and metrics,
  * and the graceful shutdown on SIGTERM/SIGINT. */
 #include "server.h"
+#include "text/utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,6 +63,19 @@ static const char *error_type(int status) {
     }
 }
 
+void srv_utf8_clean(char *s) {
+    size_t len = strlen(s), o = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = sail_utf8_decode1((const uint8_t *)s + i, len - i, &cp);
+        int bad = cp == 0xFFFD && !(n == 3 && !memcmp(s + i, "\xEF\xBF\xBD", 3));
+        if (bad) s[o++] = '?';
+        else memmove(s + o, s + i, n), o += n;
+        i += n;
+    }
+    s[o] = 0;
+}
+
 enum MHD_Result srv_send_error(srv_request *r, int status, const char *param, const char *code,
                                const char *fmt, ...) {
     char msg[768];
@@ -69,6 +83,7 @@ enum MHD_Result srv_send_error(srv_request *r, int status, const char *param, co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    srv_utf8_clean(msg); /* quoted input or a cut can break UTF-8; jansson would then refuse to answer */
     json_t *e = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", msg, "type", error_type(status),
                           "param", param ? json_string(param) : json_null(),
                           "code", code ? json_string(code) : json_null());

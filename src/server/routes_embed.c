@@ -97,6 +97,7 @@ enum MHD_Result srv_route_embeddings(srv_request *r) {
     if (model && !json_is_string(model))
         return srv_send_error(r, 400, "model", "invalid_type", "'model' must be a string.");
     snprintf(st->model, sizeof st->model, "%s", model ? json_string_value(model) : s->model_name);
+    srv_utf8_clean(st->model); /* a cut may fall inside a character */
     if (fmt && !json_is_null(fmt)) {
         const char *f = json_string_value(fmt);
         if (!f || (strcmp(f, "float") && strcmp(f, "base64")))

@@ -1,4 +1,4 @@
-// sources: src/server/http.c src/server/inputs.c src/server/routes_embed.c src/server/routes_index.c src/server/batcher.c src/server/metrics.c src/index/index.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/search.c src/index/exact.c src/index/interchange.c src/index/faiss_write.c src/index/distance.c src/index/distance_avx2.c src/format/quant.c src/core/alloc.c src/core/error.c src/core/pool.c src/core/cpu.c
+// sources: src/server/http.c src/server/inputs.c src/server/routes_embed.c src/server/routes_index.c src/server/batcher.c src/server/metrics.c src/index/index.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/search.c src/index/exact.c src/index/interchange.c src/index/faiss_write.c src/index/distance.c src/index/distance_avx2.c src/format/quant.c src/text/utf8.c src/core/alloc.c src/core/error.c src/core/pool.c src/core/cpu.c
 // libs: -lmicrohttpd -ljansson -lz -lpthread
 /* fuzz_server.c: libFuzzer harness for what `sail serve` does with a
  * request body: the routes' JSON handling (POST /v1/embeddings, /v1/search,
