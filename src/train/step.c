@@ -4,7 +4,6 @@
 #include "tmodel.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 #define OOM(err) sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations")
@@ -31,11 +30,7 @@ sail_status side_check(const sail_tmodel *tm, int n, const sail_tinput *in, cons
                               what, in->w, in->h, c->image_size, c->image_size);
     sail_batch b = side_batch(n, in);
     sail_status s = fwd_check(c, &b, err);
-    if (s && err) { /* name the side; never format msg into itself */
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        sail_set_error(err, s, "%s: %s", what, why);
-    }
+    if (s) sail_error_prefix(err, "%s", what);
     return s;
 }
 

@@ -8,7 +8,6 @@
 #include "eval.h"
 #include "loader.h"
 #include "optim.h"
-#include "model/model.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -57,15 +56,16 @@ static void note(run *r, const char *fmt, ...) {
     r->o->cb(r->o->ud, &ev);
 }
 
-/* The tokenizer stored in a model file (fine-tuning keeps it). */
+/* The tokenizer stored in a model file (fine-tuning keeps it): its keys
+ * only; sail_tmodel_load reads and checks the weights. */
 static sail_status model_vocab(const char *path, run *r, sail_error *err) {
-    sail_load_options lo = {1};
-    sail_model *m = sail_model_load(path, &lo, err);
-    if (!m) return err ? err->status : SAIL_ERR_IO;
-    sail_status s = SAIL_OK;
-    if (!m->cfg.towers.on || m->cfg.towers.has_text) /* an image-only model has none */
-        s = sail_vocab_kv_read(m->file, &m->cfg, &r->vocab, err);
-    sail_model_free(m);
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return err ? err->status : SAIL_ERR_IO;
+    sail_config c;
+    sail_status s = sail_config_read(&c, f, err);
+    if (!s && (!c.towers.on || c.towers.has_text)) /* an image-only model has none */
+        s = sail_vocab_kv_read(f, &c, &r->vocab, err);
+    gguf_close(f);
     return s;
 }
 
