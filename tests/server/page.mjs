@@ -18,6 +18,13 @@ function check(ok, name) {
   console.log(`${ok ? "ok" : "not ok"} ${n} - page: ${name}`);
 }
 
+// Thumbnails are fetched after the cards are drawn: wait until no tile is
+// still loading and every image that arrived has decoded.
+async function thumbsSettled(page) {
+  await page.waitForFunction(() => !document.querySelector("#results .thumb[data-thumb=loading]") &&
+    [...document.querySelectorAll("#results .result img")].every((i) => i.complete), null, { timeout: 15000 });
+}
+
 async function main() {
   mkdirSync(shots, { recursive: true });
   const browser = await chromium.launch({
@@ -36,9 +43,7 @@ async function main() {
     await page.fill("#q", "红色连衣裙");
     await page.press("#q", "Enter");
     await page.waitForSelector("#results .result img", { timeout: 15000 });
-    // Wait until every thumbnail that will load has loaded.
-    await page.waitForFunction(() => [...document.querySelectorAll("#results .result img")].every((i) => i.complete && i.naturalWidth > 0),
-      null, { timeout: 10000 });
+    await thumbsSettled(page);
     const r1 = await page.$$eval("#results .result", (cards) => cards.map((c) => ({
       score: c.querySelector(".score").textContent, img: !!c.querySelector(".thumb img"),
       text: c.querySelector(".text").textContent,
@@ -62,13 +67,12 @@ async function main() {
     await page.dispatchEvent("#drop", "drop", { dataTransfer: dt });
     await page.waitForFunction(() => /results in/.test(document.getElementById("search-msg").textContent) &&
       document.querySelector("#drop img"), null, { timeout: 15000 });
-    await page.waitForFunction(() => [...document.querySelectorAll("#results .result img")].every((i) => i.complete),
-      null, { timeout: 10000 });
+    await thumbsSettled(page);
     const top = await page.$eval("#results .result", (c) => ({
       score: c.querySelector(".score").textContent, img: c.querySelector(".thumb img")?.naturalWidth ?? 0,
     }));
     check(top.score === "1.0000" && top.img === 96,
-      "dropping an image searches with it: its own item (indexed by sail index add) first, thumbnail shown");
+      `dropping an image searches with it: its own item (indexed by sail index add) first (${top.score}), thumbnail shown (width ${top.img})`);
     await page.screenshot({ path: join(shots, "server_page_image_query.png"), fullPage: true });
 
     await page.fill("#sim-a-text", "黑色高帮运动鞋");
