@@ -3,14 +3,24 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "common.h"
+#include "fault.h"
+
+/* An injected I/O failure reads as the disk's own. */
+static int io_fault(void) {
+    if (!sail_fault_hit(SAIL_FAULT_IO)) return 0;
+    errno = EIO;
+    return 1;
+}
 
 int ix_pwrite_all(int fd, const void *buf, size_t len, off_t off) {
     const uint8_t *p = buf;
+    if (io_fault()) return -1;
     while (len) {
         ssize_t w = pwrite(fd, p, len > (1u << 30) ? (1u << 30) : len, off);
         if (w < 0) {
@@ -22,7 +32,12 @@ int ix_pwrite_all(int fd, const void *buf, size_t len, off_t off) {
     return 0;
 }
 
+int ix_fsync(int fd) { return io_fault() ? -1 : fsync(fd); }
+int ix_fdatasync(int fd) { return io_fault() ? -1 : fdatasync(fd); }
+int ix_rename(const char *from, const char *to) { return io_fault() ? -1 : rename(from, to); }
+
 int ix_fsync_dir(const char *dir) {
+    if (io_fault()) return -1;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
     int rc = fsync(fd);

@@ -13,6 +13,11 @@
 int ix_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 /* fsync the directory dir (so a rename or create in it is durable). */
 int ix_fsync_dir(const char *dir);
+/* fsync, fdatasync and rename; like every write above they are fault
+ * points (core/fault.h), so the tests can fail any one of them. */
+int ix_fsync(int fd);
+int ix_fdatasync(int fd);
+int ix_rename(const char *from, const char *to);
 /* Read a whole file into a heap buffer (*buf, *len); -1 with errno set. */
 int ix_read_file(const char *path, uint8_t **buf, size_t *len);
 

@@ -2,6 +2,7 @@
  * deletes (log first, then memory), searches and item access. Exact
  * scanning is in exact.c, the graph in hnsw.c, files in wal.c/snapshot.c. */
 #include "index_impl.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -473,7 +474,7 @@ static sail_status set_log_aside(sail_index *ix, char *kept, size_t kn, sail_err
     if (file_exists(ix->dir, "index.wal")) {
         snprintf(to, sizeof to, "%s.orphan", from);
         for (int i = 1; i < 1000 && access(to, F_OK) == 0; i++) snprintf(to, sizeof to, "%s.orphan.%d", from, i);
-        if (rename(from, to) != 0) return sail_set_error(err, SAIL_ERR_IO, "moving %s aside: %s", from, strerror(errno));
+        if (ix_rename(from, to) != 0) return sail_set_error(err, SAIL_ERR_IO, "moving %s aside: %s", from, strerror(errno));
         snprintf(kept, kn, "%s", to);
     }
     return ix_wal_reset(ix, err);

@@ -123,7 +123,8 @@ sail_status sail_index_import(sail_index *ix, const char *path, uint64_t first_i
     int f8 = 0, fv = ends_with(path, ".fvecs");
     if (!fv && !ends_with(path, ".npy"))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: import reads .npy or .fvecs files", path);
-    if (ix_read_file(path, &buf, &len)) return sail_set_error(err, SAIL_ERR_IO, "%s: %s", path, strerror(errno));
+    if (ix_read_file(path, &buf, &len))
+        return sail_set_error(err, errno == ENOMEM ? SAIL_ERR_NOMEM : SAIL_ERR_IO, "%s: %s", path, strerror(errno));
     sail_status st = SAIL_OK;
     if (fv) {
         cols = len >= 4 ? ix_rd32(buf) : 0;

@@ -158,7 +158,7 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     int fd = w->fd, failed = w->failed;
     off_t size = w->off;
     sail_free(w);
-    if (failed || ix_pwrite_all(fd, h, SNAP_HEADER, 0) || fsync(fd) || rename(tmp, path) || ix_fsync_dir(ix->dir)) {
+    if (failed || ix_pwrite_all(fd, h, SNAP_HEADER, 0) || ix_fsync(fd) || ix_rename(tmp, path) || ix_fsync_dir(ix->dir)) {
         int e = failed ? failed : errno;
         close(fd);
         unlink(tmp);

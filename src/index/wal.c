@@ -63,7 +63,7 @@ sail_status ix_wal_reset(sail_index *ix, sail_error *err) {
     uint8_t h[WAL_HEADER];
     header_bytes(ix, h);
     int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0 || ix_pwrite_all(fd, h, WAL_HEADER, 0) || fsync(fd) || rename(tmp, path) || ix_fsync_dir(ix->dir)) {
+    if (fd < 0 || ix_pwrite_all(fd, h, WAL_HEADER, 0) || ix_fsync(fd) || ix_rename(tmp, path) || ix_fsync_dir(ix->dir)) {
         int e = errno;
         if (fd >= 0) {
             close(fd);
@@ -218,12 +218,13 @@ sail_status ix_wal_replay(sail_index *ix, sail_error *err) {
     wal_path(ix, path, sizeof path, "");
     uint8_t *buf;
     size_t len, good = 0;
-    if (ix_read_file(path, &buf, &len)) return sail_set_error(err, SAIL_ERR_IO, "%s: %s", path, strerror(errno));
+    if (ix_read_file(path, &buf, &len))
+        return sail_set_error(err, errno == ENOMEM ? SAIL_ERR_NOMEM : SAIL_ERR_IO, "%s: %s", path, strerror(errno));
     sail_status st = ix_wal_parse(ix, buf, len, 1, &good, err);
     sail_free(buf);
     if (st) return st;
     if (good == 0) return ix_wal_reset(ix, err); /* stale log */
-    if (good < len && (ftruncate(ix->wal_fd, (off_t)good) || fsync(ix->wal_fd)))
+    if (good < len && (ftruncate(ix->wal_fd, (off_t)good) || ix_fsync(ix->wal_fd)))
         return sail_set_error(err, SAIL_ERR_IO, "truncating the torn tail of %s: %s", path, strerror(errno));
     ix->wal_bytes = good;
     return SAIL_OK;
@@ -242,9 +243,9 @@ static sail_status append(sail_index *ix, uint32_t type, uint8_t *rec, size_t bo
     ix_wr32(rec + 8, (uint32_t)body);
     ix_wr32(rec + 12, ix_crc32(ix_crc32(0, rec + 4, 4), rec + REC_HEADER, body));
     ix_wr32(rec + 16, ix_crc32(0, rec, 16));
-    if (ix_pwrite_all(ix->wal_fd, rec, REC_HEADER + body, (off_t)ix->wal_bytes) || fdatasync(ix->wal_fd)) {
+    if (ix_pwrite_all(ix->wal_fd, rec, REC_HEADER + body, (off_t)ix->wal_bytes) || ix_fdatasync(ix->wal_fd)) {
         int e = errno;
-        if (ftruncate(ix->wal_fd, (off_t)ix->wal_bytes) == 0) fdatasync(ix->wal_fd);
+        if (ftruncate(ix->wal_fd, (off_t)ix->wal_bytes) == 0) ix_fdatasync(ix->wal_fd);
         return sail_set_error(err, SAIL_ERR_IO, "writing %s/index.wal: %s", ix->dir, strerror(e));
     }
     ix->wal_bytes += REC_HEADER + body;
