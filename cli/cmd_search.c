@@ -168,24 +168,32 @@ static int write_html(const opts *o, const sail_index_results *r) {
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>sail search</title><style>"
           "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
           "td{border-bottom:1px solid #ddd;padding:6px 12px;vertical-align:middle}"
-          "img{max-width:160px;max-height:160px}.s{font-family:monospace}</style></head><body>\n<h2>Query: ", f);
+          "img{max-width:160px;max-height:160px}.s{font-family:monospace}</style></head><body>\n<h2>Query (", f);
+    fputs(o->text ? "text): " : "image): ", f);
     if (o->text) html_text(f, o->text);
     else { html_text(f, o->image); fputs("<br>", f); thumbnail(f, o->image); }
     fputs("</h2>\n<p>index ", f);
     html_text(f, o->index);
     if (o->filter) { fputs(", filter ", f); html_text(f, o->filter); }
-    fputs("</p>\n<table><tr><th>#</th><th>score</th><th>id</th><th></th><th>item</th></tr>\n", f);
+    fputs("</p>\n<table><tr><th>#</th><th>score</th><th>id</th><th></th><th>item</th><th>modality</th></tr>\n", f);
     for (int j = 0; j < r->counts[0]; j++) {
         const sail_index_hit *h = &r->hits[j];
         json_t *p = json_loads(h->payload, 0, NULL);
         const char *src = json_string_value(json_object_get(p, "source"));
-        const char *text = json_string_value(json_object_get(p, "text"));
         fprintf(f, "<tr><td>%d</td><td class=\"s\">%.4f</td><td class=\"s\">%llu</td><td>", j + 1, h->score,
                 (unsigned long long)h->id);
         thumbnail(f, src);
         fputs("</td><td>", f);
-        if (text) { html_text(f, text); fputs("<br>", f); }
+        /* what the item says: its embedded text, then captions kept beside it */
+        static const char *const said[] = {"text", "caption", "caption_zh", "title"};
+        for (size_t i = 0; i < sizeof said / sizeof *said; i++) {
+            const char *v = json_string_value(json_object_get(p, said[i]));
+            if (v) { fputs(i ? "<i>" : "<b>", f); html_text(f, v); fputs(i ? "</i><br>" : "</b><br>", f); }
+        }
         if (src) { fputs("<small>", f); html_text(f, src); fputs("</small>", f); }
+        const char *modality = json_string_value(json_object_get(p, "modality"));
+        fputs("</td><td class=\"s\">", f);
+        html_text(f, modality ? modality : "?");
         fputs("</td></tr>\n", f);
         json_decref(p);
     }

@@ -17,23 +17,27 @@ echo "== gallery: shape scenes and emoji (sail data)"
 [ -f "$out/gallery/emoji/train.jsonl" ] || $SAIL data emoji --size 64 -o "$out/gallery/emoji"
 [ -f "$out/queries/train.jsonl" ] || $SAIL data shapes -n 8 --seed 7 --size 64 -o "$out/queries"
 
-echo "== index the gallery images with $MODEL"
-$SAIL index add --index "$out/index" --model "$MODEL" "$out/gallery"
-$SAIL index info --index "$out/index"
+# One item per gallery image, its English and Chinese captions kept in the
+# payload (only the image is embedded): the results and pages show them.
+items() { # gallery folder -> items.jsonl beside its captions
+    find "$1" -maxdepth 1 -name '*.jsonl' ! -name items.jsonl | sort | xargs cat |
+        jq -c -s 'group_by(.image)[] | {image: .[0].image, caption: (map(select(.lang == "en") | .text)[0]),
+            caption_zh: (map(select(.lang == "zh") | .text)[0])}' > "$1/items.jsonl"
+}
+items "$out/gallery/shapes"
+items "$out/gallery/emoji"
 
-# What each gallery image shows, for reading the results: path -> English caption.
-jq -s 'map(select(.lang == "en") | {key: ("demo/gallery/shapes/" + .image), value: .text})
-       | from_entries' "$out"/gallery/shapes/*.jsonl > "$out/captions.json"
-jq -s 'map(select(.lang == "en") | {key: ("demo/gallery/emoji/" + .image), value: .text})
-       | reverse | from_entries' "$out"/gallery/emoji/*.jsonl > "$out/captions-emoji.json"
+echo "== index the gallery images with $MODEL"
+$SAIL index add --index "$out/index" --model "$MODEL" "$out/gallery/shapes/items.jsonl"
+$SAIL index add --index "$out/index" --model "$MODEL" "$out/gallery/emoji/items.jsonl"
+$SAIL index info --index "$out/index"
 
 q() { # label, html page, search arguments...
     label=$1; page=$2; shift 2
     echo
     echo "== $label"
     $SAIL search --index "$out/index" --model "$MODEL" -k 5 --html "$out/$page" --json "$@" |
-        jq -r --slurpfile a "$out/captions.json" --slurpfile b "$out/captions-emoji.json" \
-            '.results[] | "  \(.rank). \(.score * 1000 | round / 1000)  \(.payload.source)  (\(($a[0] + $b[0])[.payload.source] // "?"))"'
+        jq -r '.results[] | "  \(.rank). \(.score * 1000 | round / 1000)  \(.payload.source)  (\(.payload.caption // "?"))"'
 }
 q "English text -> images: \"a large red circle on the left\"" results.html "a large red circle on the left"
 q "Chinese text -> images: \"左边有一个大的红色圆形\"" results-zh.html "左边有一个大的红色圆形"

@@ -75,7 +75,8 @@ def main():
         jl = os.path.join(tmp, "items.jsonl")
         with open(jl, "w") as f:
             f.write(json.dumps({"id": 7, "text": "green disc", "lang": "en", "price": 12}) + "\n")
-            f.write(json.dumps({"id": 8, "text": "红色圆形", "image": "imgs/red_disc.ppm", "lang": "zh"}) + "\n")
+            f.write(json.dumps({"id": 8, "text": "红色圆形", "image": "imgs/red_disc.ppm", "lang": "zh",
+                                "caption": "a red disc <from the catalogue>"}) + "\n")
         r = sail("index", "add", "--index", ix, "--model", model, jl)
         check(r.returncode == 0, "add a JSONL file (ids, extra fields, a text+image pair)")
         r = sail("index", "info", "--index", ix, "--json")
@@ -140,6 +141,14 @@ def main():
             ok = ok and b[:2] == b"\xff\xd8" and b[-2:] == b"\xff\xd9"
         check(ok and "红色连衣裙" in page and "<table>" in page and r.stdout.decode().count("\n") == 11,
               "--html writes a self-contained page with %d inline JPEG thumbnails, and the table still prints" % len(uris))
+        r = sail("search", "--index", ix, "--model", model, "red", "--json")
+        hits = json.loads(r.stdout)["results"] if r.returncode == 0 else []
+        mods = [h["payload"]["modality"] for h in hits]
+        cells = [c.split("<")[0] for c in page.split('<td class="s">')[1:]]
+        cells = [c for c in cells if not c.lstrip("-")[:1].isdigit()]  # not the score and id cells
+        check(hits and cells == mods and "<i>a red disc &lt;from the catalogue&gt;</i>" in page and "Query (text): red" in page,
+              "--html shows each hit's modality (%s) and the caption kept in its payload, escaped" % ",".join(sorted(set(mods))),
+              "cells %s want %s" % (cells, mods))
 
         r = sail("index", "delete", "--index", ix, 7, 8, 12345)
         check(r.returncode == 0 and "deleted 2 of 3" in r.stderr.decode(), "delete 3 ids (2 present)")

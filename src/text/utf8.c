@@ -99,13 +99,6 @@ bool sail_utf8_decode(const char *s, size_t len, sail_u32 *out) {
     return true;
 }
 
-size_t sail_utf8_len1(uint32_t cp) {
-    if (cp < 0x80) return 1;
-    if (cp < 0x800) return 2;
-    if (cp < 0x10000 || cp > 0x10FFFF) return 3;
-    return 4;
-}
-
 size_t sail_utf8_encode1(uint32_t cp, char *out) {
     uint8_t *o = (uint8_t *)out;
     if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) cp = 0xFFFD;

@@ -40,7 +40,4 @@ bool sail_utf8_decode(const char *s, size_t len, sail_u32 *out);
  * Surrogates and values above U+10FFFF are encoded as U+FFFD. */
 size_t sail_utf8_encode1(uint32_t cp, char *out);
 
-/* Number of bytes sail_utf8_encode1 writes for cp. */
-size_t sail_utf8_len1(uint32_t cp);
-
 #endif

@@ -46,10 +46,11 @@ async function main() {
     await thumbsSettled(page);
     const r1 = await page.$$eval("#results .result", (cards) => cards.map((c) => ({
       score: c.querySelector(".score").textContent, img: !!c.querySelector(".thumb img"),
-      text: c.querySelector(".text").textContent,
+      text: c.querySelector(".text").textContent, modality: c.querySelector(".modality")?.textContent,
     })));
     check(r1.length >= 3 && r1.every((r) => /^-?\d\.\d{4}$/.test(r.score)) && r1[0].text === "红色连衣裙" &&
-      r1[0].score === "1.0000", `a Chinese query lists ${r1.length} results with scores, its own item first (1.0000)`);
+      r1[0].score === "1.0000" && r1[0].modality === "text" && r1.some((r) => r.modality === "image"),
+      `a Chinese query lists ${r1.length} results with scores and modalities, its own item first (1.0000, text)`);
     const thumbs = r1.filter((r) => r.img).length;
     check(thumbs >= 3, `result thumbnails are shown (${thumbs}, PNG, JPEG and PPM sources)`);
     await page.screenshot({ path: join(shots, "server_page_text_query.png"), fullPage: true });
