@@ -31,7 +31,9 @@ static const char usage[] =
     "{\"id\": 7, \"text\": ..., \"image\" or \"video\": ..., other fields kept as\n"
     "payload} (text and image together become one joint vector; a video is the\n"
     "mean of one frame per second, at most 64, and a text beside it is payload\n"
-    "only; paths are relative to the JSONL file), or text lines from stdin (-).\n"
+    "only; paths are relative to the JSONL file), or stdin (-): text lines, or\n"
+    "JSONL when the first line is an object (paths relative to the working\n"
+    "directory).\n"
     "Items without an id get a stable one (a hash of the path or the text), so\n"
     "adding the same folder again replaces instead of duplicating. An item that\n"
     "cannot be embedded (an unreadable or over-limit image...) is skipped and\n"
@@ -223,6 +225,30 @@ static char *read_line(FILE *f) {
     return line;
 }
 
+/* One manifest line: an object with "text", "image" or "video" (paths
+ * relative to base), an optional "id", and fields kept in the payload. */
+static int jsonl_line(const char *line, const char *name, int lineno, const char *base, items *it) {
+    json_error_t je;
+    json_t *o = json_loads(line, 0, &je);
+    json_t *jt = o ? json_object_get(o, "text") : NULL, *ji = o ? json_object_get(o, "image") : NULL;
+    json_t *jv = o ? json_object_get(o, "video") : NULL, *jid = o ? json_object_get(o, "id") : NULL;
+    int rc = 0;
+    if (!json_is_object(o) || (jt && !json_is_string(jt)) || (ji && !json_is_string(ji)) ||
+        (jv && !json_is_string(jv)) || (ji && jv) || (!jt && !ji && !jv) ||
+        (jid && !(json_is_integer(jid) && json_integer_value(jid) >= 0)))
+        rc = cli_fail(1, "index", "%s:%d: expected an object with a \"text\" string, an \"image\" or a \"video\" "
+                      "path or both, and an optional non-negative integer \"id\"%s%s", name, lineno,
+                      o ? "" : ": ", o ? "" : je.text);
+    if (jv) ji = jv;
+    char img[8192] = "";
+    if (!rc && ji) snprintf(img, sizeof img, "%s%s", json_string_value(ji)[0] == '/' ? "" : base, json_string_value(ji));
+    if (!rc && push(it, jt ? json_string_value(jt) : NULL, ji ? img : NULL, jv != NULL, o, jid != NULL,
+                    jid ? (uint64_t)json_integer_value(jid) : 0))
+        rc = cli_fail(1, "index", "out of memory");
+    json_decref(o);
+    return rc;
+}
+
 static int read_jsonl(const char *path, items *it) {
     FILE *f = fopen(path, "r");
     if (!f) return cli_fail(1, "index", "cannot open %s", path);
@@ -231,35 +257,24 @@ static int read_jsonl(const char *path, items *it) {
     char *slash = strrchr(base, '/');
     if (slash) slash[1] = 0; else base[0] = 0;
     int rc = 0, lineno = 0;
-    for (char *line; !rc && (line = read_line(f)); free(line)) {
-        lineno++;
-        if (!*line) continue;
-        json_error_t je;
-        json_t *o = json_loads(line, 0, &je);
-        json_t *jt = o ? json_object_get(o, "text") : NULL, *ji = o ? json_object_get(o, "image") : NULL;
-        json_t *jv = o ? json_object_get(o, "video") : NULL, *jid = o ? json_object_get(o, "id") : NULL;
-        if (!json_is_object(o) || (jt && !json_is_string(jt)) || (ji && !json_is_string(ji)) ||
-            (jv && !json_is_string(jv)) || (ji && jv) || (!jt && !ji && !jv) ||
-            (jid && !(json_is_integer(jid) && json_integer_value(jid) >= 0)))
-            rc = cli_fail(1, "index", "%s:%d: expected an object with a \"text\" string, an \"image\" or a \"video\" "
-                          "path or both, and an optional non-negative integer \"id\"%s%s", path, lineno,
-                          o ? "" : ": ", o ? "" : je.text);
-        if (jv) ji = jv;
-        char img[8192] = "";
-        if (!rc && ji) snprintf(img, sizeof img, "%s%s", json_string_value(ji)[0] == '/' ? "" : base, json_string_value(ji));
-        if (!rc && push(it, jt ? json_string_value(jt) : NULL, ji ? img : NULL, jv != NULL, o, jid != NULL,
-                        jid ? (uint64_t)json_integer_value(jid) : 0))
-            rc = cli_fail(1, "index", "out of memory");
-        json_decref(o);
-    }
+    for (char *line; !rc && (line = read_line(f)); free(line))
+        if (++lineno, *line) rc = jsonl_line(line, path, lineno, base, it);
     fclose(f);
     return rc;
 }
 
+/* Text lines, or JSONL when the first line is an object (paths relative to
+ * the working directory): piped manifests work as files do. */
 static int read_stdin(items *it) {
-    for (char *line; (line = read_line(stdin)); free(line))
-        if (*line && push(it, line, NULL, 0, NULL, 0, 0)) { free(line); return cli_fail(1, "index", "out of memory"); }
-    return 0;
+    int rc = 0, lineno = 0, json = -1;
+    for (char *line; !rc && (line = read_line(stdin)); free(line)) {
+        lineno++;
+        if (!*line) continue;
+        if (json < 0) json = line[0] == '{';
+        if (json) rc = jsonl_line(line, "stdin", lineno, "", it);
+        else if (push(it, line, NULL, 0, NULL, 0, 0)) rc = cli_fail(1, "index", "out of memory");
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------- progress -- */

@@ -83,6 +83,19 @@ def main():
         info = json.loads(r.stdout) if r.returncode == 0 else {}
         check(info.get("count") == 10 and info.get("dim") == 512 and info.get("kind") == "exact", "info --json: 10 items of 512")
 
+        ix2 = os.path.join(tmp, "piped")
+        piped = (json.dumps({"id": 9, "text": "green disc", "price": 3}) + "\n" +
+                 json.dumps({"image": os.path.join(imgs, "red_disc.ppm")}) + "\n").encode()
+        r = sail("index", "add", "--index", ix2, "--model", model, "-", stdin=piped)
+        r2 = sail("search", "--index", ix2, "--model", model, "x", "--filter", "price=3", "--json")
+        hits = json.loads(r2.stdout)["results"] if r.returncode == 0 and r2.returncode == 0 else []
+        check(r.returncode == 0 and "added 2 items" in r.stderr.decode() and len(hits) == 1 and hits[0]["id"] == 9 and
+              hits[0]["payload"]["text"] == "green disc",
+              "JSON lines piped to `index add -` are items (id, text, image, payload fields), not literal text",
+              r.stderr.decode())
+        r = sail("index", "add", "--index", ix2, "--model", model, "-", stdin=b'{"id": 3}\n')
+        check(r.returncode == 1 and "stdin:1" in r.stderr.decode(), "a piped JSON line without text or image is refused with its line")
+
         # reference: the same items' vectors from `sail embed`
         r = sail("index", "add", "--index", ix, "--model", model, "-", stdin=b"a red dress\n")
         check(r.returncode == 0 and json.loads(sail("index", "info", "--index", ix, "--json").stdout)["count"] == 10,
