@@ -12,7 +12,9 @@ CFLAGS  ?=
 WERROR  ?=
 # sail data emoji: FreeType + HarfBuzz (glyphs), libxml2 (CLDR annotations);
 # video: FFmpeg's libavformat, libavcodec, libswscale
+# audio: libswresample (mono, resampling), FFTW3 single precision (fbank, log-mel)
 PKGS       := freetype2 harfbuzz libxml-2.0 libavformat libavcodec libswscale libavutil
+PKGS       += libswresample fftw3f
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CPPFLAGS = -Iinclude -Isrc -Isrc/core -D_GNU_SOURCE $(PKG_CFLAGS)
@@ -40,7 +42,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan bench fuzz clean install-deps tests-build model
+.PHONY: all test asan bench fuzz clean install-deps install tests-build model
 
 all: $(BUILD)/libsail.a $(BUILD)/libsail.so sail
 
@@ -108,6 +110,20 @@ model: all
 
 install-deps:
 	sh scripts/install-deps.sh
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the CLI, the libraries, the
+# public header, a pkg-config file and the shipped model.
+PREFIX ?= /usr/local
+INST = $(DESTDIR)$(PREFIX)
+install: all
+	install -d $(INST)/bin $(INST)/lib/pkgconfig $(INST)/include $(INST)/share/sail/models
+	install -m 755 $(BUILD)/sail $(INST)/bin/sail
+	install -m 644 $(BUILD)/libsail.a $(INST)/lib/libsail.a
+	install -m 755 $(BUILD)/libsail.so $(INST)/lib/libsail.so
+	install -m 644 include/sail.h $(INST)/include/sail.h
+	install -m 644 models/sail-tiny.gguf $(INST)/share/sail/models/sail-tiny.gguf
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define SAIL_VERSION_STRING "\(.*\)"/\1/p' include/sail.h)|' \
+	    -e 's|@LIBS@|$(LIBS)|' scripts/sail.pc.in > $(INST)/lib/pkgconfig/sail.pc
 
 clean:
 	rm -rf build build-asan build-fuzz sail

@@ -6,8 +6,9 @@ PKGS="build-essential pkg-config
 libutf8proc-dev libjpeg62-turbo-dev libpng-dev libwebp-dev zlib1g-dev libjansson-dev libzip-dev
 libopenblas-dev liblapack-dev jq
 libfreetype-dev libharfbuzz-dev libxml2-dev
-libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg fonts-noto-color-emoji unicode-data unicode-cldr-core
-python3-numpy python3-torch python3-torchvision python3-pil
+libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
+libswresample-dev libfftw3-dev python3-torchaudio python3-soundfile fonts-noto-color-emoji unicode-data unicode-cldr-core
+python3-numpy python3-torch python3-torchvision python3-pil python3-venv python3-pip python3-setuptools
 python3-faiss python3-hnswlib python3-matplotlib
 clang libclang-rt-14-dev
 libmicrohttpd-dev openssl wrk chromium fonts-wqy-microhei"

@@ -11,11 +11,13 @@ Nothing to compile; needs numpy, and PIL only to pass PIL images.
     for hit in ix.search(v[0], k=5)[0]:
         print(hit.id, hit.score, hit.payload)
 
-The library is found at $SAIL_LIB, else ../../build/libsail.so relative to
-this file (the repository layout). Errors raise sail.SailError with the
-library's message.
+The library is found at $SAIL_LIB, else beside this file (as `pip install
+./python` puts it), else ../../build/libsail.so (the repository layout),
+else where the system's loader finds libsail (`make install`). Errors raise
+sail.SailError with the library's message.
 """
 import ctypes
+import ctypes.util
 import io
 import json
 import os
@@ -26,7 +28,17 @@ import numpy as np
 __all__ = ["Model", "Index", "Hit", "SailError", "cosine", "version"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_LIB_PATH = os.environ.get("SAIL_LIB") or os.path.join(_HERE, "..", "..", "build", "libsail.so")
+
+
+def _lib_path():
+    for p in (os.environ.get("SAIL_LIB"), os.path.join(_HERE, "libsail.so"),
+              os.path.join(_HERE, "..", "..", "build", "libsail.so")):
+        if p and os.path.exists(p):
+            return p
+    return ctypes.util.find_library("sail")
+
+
+_LIB_PATH = _lib_path()
 
 
 class SailError(RuntimeError):
@@ -83,8 +95,9 @@ def _load():
     global _lib
     if _lib is not None:
         return _lib
-    if not os.path.exists(_LIB_PATH):
-        raise SailError("io error", "%s is missing: build it with `make` (or set SAIL_LIB)" % _LIB_PATH)
+    if not _LIB_PATH:
+        raise SailError("io error", "libsail.so is not found: build it with `make`, install it with "
+                        "`make install` or `pip install ./python`, or set SAIL_LIB")
     L = ctypes.CDLL(_LIB_PATH)
     P, I, S, F = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t, ctypes.POINTER(ctypes.c_float)
     E = ctypes.POINTER(_Error)
@@ -301,6 +314,38 @@ class Model:
                                           _fptr(out), ctypes.byref(err)), err)
         return out
 
+    def encode(self, inputs, batch_size=32, dim=0, show_progress_bar=False):
+        """sentence-transformers style: each input is a text (str), an image
+        (a PIL image, an (h, w, 3) uint8 array, encoded bytes or a
+        pathlib.Path / os.PathLike file) or a joint {"text": ..., "image": ...}
+        dict. Returns (n, dim) float32 unit rows, or one (dim,) row for a
+        single input that is not a list. A plain str is always a text: pass
+        image files as pathlib.Path."""
+        single = not isinstance(inputs, (list, tuple))
+        items = [inputs] if single else list(inputs)
+        if batch_size < 1:
+            raise SailError("invalid argument", "batch_size must be >= 1, not %r" % (batch_size,))
+        out, d = self._out(len(items), dim)
+        kinds = [_kind(x) for x in items]
+        done = 0
+        for start in range(0, len(items), batch_size):
+            part = range(start, min(start + batch_size, len(items)))
+            for kind in ("text", "image", "joint"):
+                idx = [i for i in part if kinds[i] == kind]
+                if not idx:
+                    continue
+                if kind == "text":
+                    out[idx] = self.embed_text([items[i] for i in idx], d)
+                elif kind == "image":
+                    out[idx] = self.embed_image([items[i] for i in idx], d)
+                else:
+                    out[idx] = self.embed(text=[items[i]["text"] for i in idx],
+                                          image=[items[i]["image"] for i in idx], dim=d)
+            done = part.stop
+            if show_progress_bar:
+                print("\rsail: %d/%d" % (done, len(items)), end="\n" if done == len(items) else "", flush=True)
+        return out[0] if single else out
+
     def embed_video(self, path, every=1.0, max_frames=0, dim=0):
         """Embed one frame per `every` seconds of a video file (0 = every
         frame; at most max_frames, spread over its length, when > 0).
@@ -316,6 +361,17 @@ class Model:
         finally:
             L.sail_video_embeddings_free(ctypes.byref(e))
         return v, t
+
+
+def _kind(x):
+    """What Model.encode makes of one input."""
+    if isinstance(x, str):
+        return "text"
+    if isinstance(x, dict):
+        if set(x) != {"text", "image"}:
+            raise SailError("invalid argument", "a joint input is {\"text\": ..., \"image\": ...}, not keys %s" % sorted(x))
+        return "joint"
+    return "image"
 
 
 def _image_bytes(img):
