@@ -503,6 +503,139 @@ sail_status sail_embed_video(sail_model *m, const char *path, double every,
                              int max_frames, int dim, float *out,
                              int *n_frames, sail_error *err);
 
+/* ---------------------------------------------------------------- audio --
+ * Audio files and bytes (WAV, FLAC, OGG/Vorbis, Opus, MP3, and the sound of
+ * any video FFmpeg opens) decoded to mono float32 at a chosen rate, and the
+ * two log-mel front ends audio models use. docs/AUDIO.md has the details
+ * and the measured agreement with torchaudio, Whisper and ffmpeg. */
+
+#define SAIL_AUDIO_RATE 16000                 /* default output rate (Hz) */
+#define SAIL_AUDIO_MAX_SECONDS 600.0          /* default duration bound */
+#define SAIL_AUDIO_MAX_BYTES ((int64_t)1 << 30) /* default input size bound (1 GiB) */
+#define SAIL_AUDIO_MAX_CHANNELS 32            /* fixed bound on input channels */
+#define SAIL_AUDIO_MIN_IN_RATE 1000           /* input rates outside this range are refused */
+#define SAIL_AUDIO_MAX_IN_RATE 768000
+
+typedef struct sail_audio_options {
+    int sample_rate;    /* output rate, 4000..192000 Hz; 0 = SAIL_AUDIO_RATE */
+    double max_seconds; /* longer audio is SAIL_ERR_LIMIT; 0 = SAIL_AUDIO_MAX_SECONDS */
+    int64_t max_bytes;  /* a larger file or buffer is SAIL_ERR_LIMIT; 0 = SAIL_AUDIO_MAX_BYTES */
+} sail_audio_options;
+
+typedef struct sail_audio {
+    float *samples;     /* (n) mono samples in [-1, 1] (float sources may exceed it) */
+    int64_t n;          /* number of samples, >= 1 */
+    int sample_rate;    /* Hz: the requested output rate */
+    int src_rate;       /* the stream's own rate and channel count */
+    int src_channels;
+} sail_audio;
+
+/* Decode the best audio stream of an encoded file held in memory. The
+ * format is found from the bytes alone (never a name). Channels are
+ * averaged to mono (equal weights, as torchaudio/librosa users do) and
+ * resampled with libswresample's defaults (what `ffmpeg -ar` does). Before
+ * any sample buffer is allocated, a header that claims more than
+ * max_seconds is SAIL_ERR_LIMIT; rates outside SAIL_AUDIO_MIN_IN_RATE ..
+ * SAIL_AUDIO_MAX_IN_RATE and more than SAIL_AUDIO_MAX_CHANNELS channels are
+ * SAIL_ERR_UNSUPPORTED; no audio stream, no samples, a stream shorter than
+ * its header says (truncated) and NaN or infinite samples are
+ * SAIL_ERR_FORMAT. opts may be NULL. On success free *out with
+ * sail_audio_free. Thread-safe. */
+sail_status sail_audio_decode_bytes(const void *data, size_t size,
+                                    const sail_audio_options *opts, sail_audio *out,
+                                    sail_error *err);
+
+/* The same for a file (read as it is decoded, never whole into memory);
+ * the file's name and extension play no part. */
+sail_status sail_audio_decode_file(const char *path, const sail_audio_options *opts,
+                                   sail_audio *out, sail_error *err);
+
+/* Free the samples of a decoded clip and zero it. NULL is a no-op. */
+void sail_audio_free(sail_audio *a);
+
+typedef enum sail_window {
+    SAIL_WINDOW_HANNING = 0,    /* symmetric Hann (Kaldi's "hanning") */
+    SAIL_WINDOW_POVEY = 1,      /* symmetric Hann to the power 0.85 (Kaldi's default) */
+    SAIL_WINDOW_HAMMING = 2,    /* symmetric, 0.54 - 0.46 cos */
+    SAIL_WINDOW_RECTANGULAR = 3
+} sail_window;
+
+/* Kaldi's compute-fbank-feats as torchaudio.compliance.kaldi.fbank computes
+ * it (dither 0, snip_edges, round_to_power_of_two, power spectrum, natural
+ * log floored at FLT_EPSILON, no energy column), then optionally the Audio
+ * Spectrogram Transformer's padding and normalisation. */
+typedef struct sail_fbank_params {
+    int sample_rate;        /* Hz of the input samples */
+    float frame_length_ms;  /* window length (25) */
+    float frame_shift_ms;   /* hop (10) */
+    int num_mel_bins;       /* 4..1024 */
+    float low_freq;         /* Hz (20) */
+    float high_freq;        /* Hz; <= 0 is an offset from Nyquist (0) */
+    float preemphasis;      /* 0..1 (0.97) */
+    int remove_dc_offset;   /* 1: subtract each frame's mean */
+    sail_window window;
+    int max_length;         /* > 0: zero-pad or cut to exactly this many frames */
+    float norm_mean;        /* with norm_std > 0: x = (x - mean) / (2 std), */
+    float norm_std;         /*   padded rows included (AST's feature extractor) */
+} sail_fbank_params;
+
+/* AST's front end (ASTFeatureExtractor): 16 kHz, 25/10 ms, Hann window, 128
+ * bins, padded or cut to 1024 frames, mean -4.2677393, std 4.5689974. */
+sail_fbank_params sail_fbank_ast_params(void);
+
+/* Rows sail_fbank writes for n input samples: max_length when set,
+ * otherwise 1 + (n - window) / shift, or 0 when n is shorter than one
+ * window (Kaldi's snip_edges; torchaudio raises an error there). */
+int64_t sail_fbank_frames(const sail_fbank_params *p, int64_t n);
+
+/* Fbank features of n mono samples (in [-1, 1]; Kaldi's int16 scale would
+ * only add log(32768^2) to every value) into out, sail_fbank_frames(p, n) x
+ * num_mel_bins floats, row-major (frames x bins). Thread-safe. */
+sail_status sail_fbank(const sail_fbank_params *p, const float *wave, int64_t n, float *out,
+                       sail_error *err);
+
+typedef enum sail_log_kind {
+    SAIL_LOG_WHISPER = 0, /* log10(max(m, 1e-10)), floored at (max over the clip) - 8,
+                             then (x + 4) / 4 */
+    SAIL_LOG_DB = 1       /* 10 log10(max(m, 1e-10)) (CLAP's feature extractor) */
+} sail_log_kind;
+
+/* An STFT log-mel spectrogram as Whisper and CLAP compute it: center
+ * frames (reflect padding of n_fft / 2 on each side, as torch.stft and
+ * numpy's np.pad do), periodic Hann window, power spectrum, triangular mel
+ * filters (librosa's construction). */
+typedef struct sail_logmel_params {
+    int sample_rate;      /* Hz of the input samples */
+    int n_fft;            /* window and FFT length, 16..65536 */
+    int hop;              /* samples between frames, 1..n_fft */
+    int n_mels;           /* 1..1024 */
+    float fmin, fmax;     /* filter bank range in Hz; fmax <= 0: Nyquist */
+    int htk_mel;          /* 1: HTK mel scale; 0: Slaney's (librosa's default) */
+    int slaney_norm;      /* 1: each filter scaled by 2 / (its width in Hz) */
+    sail_log_kind log;
+    int drop_last_frame;  /* Whisper drops the STFT's last frame */
+    int64_t pad_samples;  /* > 0: zero-pad or cut the input to this many samples
+                             first (Whisper: 30 s = 480000) */
+} sail_logmel_params;
+
+/* Whisper's front end: 16 kHz, n_fft 400, hop 160, Slaney mel and norm,
+ * n_mels 80 (or 128 for large-v3), 30 s padding, last frame dropped. */
+sail_logmel_params sail_logmel_whisper_params(int n_mels);
+
+/* CLAP's (ClapFeatureExtractor, truncation "rand_trunc"): 48 kHz, n_fft 1024,
+ * hop 480, 64 mels from 50 to 14000 Hz, Slaney mel and norm, dB. */
+sail_logmel_params sail_logmel_clap_params(void);
+
+/* Frames sail_logmel writes for n input samples (after pad_samples):
+ * 1 + n / hop, one fewer with drop_last_frame. */
+int64_t sail_logmel_frames(const sail_logmel_params *p, int64_t n);
+
+/* Log-mel features of n >= 1 mono samples into out, sail_logmel_frames(p, n)
+ * x n_mels floats, row-major (frames x mels: Whisper's tensor is its
+ * transpose). Thread-safe. */
+sail_status sail_logmel(const sail_logmel_params *p, const float *wave, int64_t n, float *out,
+                        sail_error *err);
+
 /* Cosine similarity of two L2-normalised vectors (their dot product). */
 float sail_cosine(const float *a, const float *b, int dim);
 

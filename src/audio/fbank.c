@@ -1,0 +1,177 @@
+/* fbank.c: Kaldi's log mel filterbank as torchaudio.compliance.kaldi.fbank
+ * (torchaudio 0.13) computes it, with the Audio Spectrogram Transformer's
+ * padding and normalisation on top. The order of operations per frame is
+ * kaldi.py's _get_window: remove the DC offset, pre-emphasis (the first
+ * sample against itself), window, zero-pad to a power of two; then the
+ * power spectrum, the mel bank (Kaldi's mel scale 1127 ln(1 + f / 700),
+ * triangles in mel, the Nyquist bin unused) and ln(max(e, FLT_EPSILON)).
+ * dither is always 0 (AST's setting; a random input would make features
+ * irreproducible) and snip_edges is always on (only whole windows). */
+#include "audio/audio_impl.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+sail_fbank_params sail_fbank_ast_params(void) {
+    sail_fbank_params p = {
+        .sample_rate = 16000, .frame_length_ms = 25, .frame_shift_ms = 10, .num_mel_bins = 128,
+        .low_freq = 20, .high_freq = 0, .preemphasis = 0.97f, .remove_dc_offset = 1,
+        .window = SAIL_WINDOW_HANNING, .max_length = 1024, .norm_mean = -4.2677393f, .norm_std = 4.5689974f,
+    };
+    return p;
+}
+
+/* Samples per window and per shift, truncated as kaldi.py does in double:
+ * int(sample_frequency * frame_length * 0.001). */
+static void frame_sizes(const sail_fbank_params *p, int *size, int *shift, int *padded) {
+    *size = (int)((double)p->sample_rate * p->frame_length_ms * 0.001);
+    *shift = (int)((double)p->sample_rate * p->frame_shift_ms * 0.001);
+    int n = 1;
+    while (n < *size) n *= 2;
+    *padded = n;
+}
+
+static sail_status check_params(const sail_fbank_params *p, sail_error *err) {
+    if (!p) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "fbank parameters are NULL");
+    if (p->sample_rate < 1000 || p->sample_rate > 768000)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "fbank sample rate %d Hz is not in 1000..768000",
+                              p->sample_rate);
+    if (!(p->frame_length_ms > 0 && p->frame_length_ms <= 1000 && p->frame_shift_ms > 0 &&
+          p->frame_shift_ms <= 1000))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "fbank frame length %g ms and shift %g ms must be in (0, 1000]",
+                              p->frame_length_ms, p->frame_shift_ms);
+    int size, shift, padded;
+    frame_sizes(p, &size, &shift, &padded);
+    if (size < 2 || shift < 1)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "an fbank window of %d samples and shift of %d is too short",
+                              size, shift);
+    if (p->num_mel_bins < 4 || p->num_mel_bins > 1024)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "num_mel_bins %d is not in 4..1024", p->num_mel_bins);
+    double nyquist = 0.5 * p->sample_rate, high = p->high_freq <= 0 ? p->high_freq + nyquist : p->high_freq;
+    if (!(p->low_freq >= 0 && p->low_freq < nyquist && high > 0 && high <= nyquist && p->low_freq < high))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "fbank band %g..%g Hz is not inside 0..%g Hz (Nyquist)",
+                              p->low_freq, high, nyquist);
+    if (!(p->preemphasis >= 0 && p->preemphasis <= 1))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "preemphasis %g is not in 0..1", p->preemphasis);
+    if ((unsigned)p->window > SAIL_WINDOW_RECTANGULAR)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "unknown window type %d", (int)p->window);
+    if (p->max_length < 0 || p->max_length > (1 << 20) || p->norm_std < 0 || !isfinite(p->norm_mean))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "max_length %d or norm_std %g is negative or too large",
+                              p->max_length, p->norm_std);
+    return SAIL_OK;
+}
+
+int64_t sail_fbank_frames(const sail_fbank_params *p, int64_t n) {
+    if (check_params(p, NULL)) return -1;
+    if (p->max_length > 0) return p->max_length;
+    int size, shift, padded;
+    frame_sizes(p, &size, &shift, &padded);
+    return n < size ? 0 : 1 + (n - size) / shift;
+}
+
+/* kaldi.py's _feature_window_function (symmetric windows over size - 1). */
+static void make_window(sail_window type, int size, float *w) {
+    double a = 2 * M_PI / (size - 1);
+    for (int i = 0; i < size; i++) {
+        double hann = 0.5 - 0.5 * cos(a * i);
+        switch (type) {
+        case SAIL_WINDOW_POVEY: w[i] = (float)pow(hann, 0.85); break;
+        case SAIL_WINDOW_HAMMING: w[i] = (float)(0.54 - 0.46 * cos(a * i)); break;
+        case SAIL_WINDOW_RECTANGULAR: w[i] = 1; break;
+        default: w[i] = (float)hann; break;
+        }
+    }
+}
+
+static double kaldi_mel(double f) { return 1127.0 * log(1.0 + f / 700.0); }
+
+/* kaldi.py's get_mel_banks without VTLN warping: triangles evenly spaced in
+ * mel between low and high, evaluated at the first padded/2 bins. */
+static sail_status kaldi_melbank(const sail_fbank_params *p, int padded, sail_melbank *b, sail_error *err) {
+    int n_bins = padded / 2 + 1, nm = p->num_mel_bins;
+    sail_status s = sail_melbank_alloc(b, nm, n_bins, err);
+    if (s) return s;
+    double nyquist = 0.5 * p->sample_rate, high = p->high_freq <= 0 ? p->high_freq + nyquist : p->high_freq;
+    double mlo = kaldi_mel(p->low_freq), delta = (kaldi_mel(high) - mlo) / (nm + 1);
+    double bin_hz = (double)p->sample_rate / padded;
+    for (int m = 0; m < nm; m++) {
+        double left = mlo + m * delta, center = left + delta, right = left + 2 * delta;
+        for (int k = 0; k < padded / 2; k++) {
+            double mel = kaldi_mel(bin_hz * k);
+            double up = (mel - left) / (center - left), down = (right - mel) / (right - center);
+            double v = up < down ? up : down;
+            b->w[(size_t)m * n_bins + k] = v > 0 ? (float)v : 0.0f;
+        }
+    }
+    sail_melbank_ranges(b);
+    return SAIL_OK;
+}
+
+/* One frame of `size` samples into the log mel energies row[nm]. */
+static void fbank_frame(const sail_fbank_params *p, const float *x, int size, int padded, const float *win,
+                        const sail_melbank *b, fftwf_plan plan, float *buf, fftwf_complex *spec, float *power,
+                        float *row) {
+    memcpy(buf, x, (size_t)size * sizeof *buf);
+    if (p->remove_dc_offset) {
+        double sum = 0;
+        for (int i = 0; i < size; i++) sum += buf[i];
+        float mean = (float)(sum / size);
+        for (int i = 0; i < size; i++) buf[i] -= mean;
+    }
+    if (p->preemphasis != 0) {
+        for (int i = size - 1; i > 0; i--) buf[i] -= p->preemphasis * buf[i - 1];
+        buf[0] -= p->preemphasis * buf[0];
+    }
+    for (int i = 0; i < size; i++) buf[i] *= win[i];
+    memset(buf + size, 0, (size_t)(padded - size) * sizeof *buf);
+    fftwf_execute_dft_r2c(plan, buf, spec);
+    for (int k = 0; k <= padded / 2; k++) power[k] = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
+    sail_melbank_apply(b, power, row);
+    for (int m = 0; m < b->n_mels; m++) row[m] = logf(row[m] > FLT_EPSILON ? row[m] : FLT_EPSILON);
+}
+
+/* AST: rows past the clip are zeros, then every row (padding included) is
+ * normalised: ASTFeatureExtractor pads before it normalises. */
+static void ast_finish(const sail_fbank_params *p, int64_t computed, int64_t rows, float *out) {
+    int nm = p->num_mel_bins;
+    memset(out + computed * nm, 0, (size_t)(rows - computed) * nm * sizeof *out);
+    if (p->norm_std <= 0) return;
+    float mean = p->norm_mean, scale = 2 * p->norm_std;
+    for (int64_t i = 0; i < rows * nm; i++) out[i] = (out[i] - mean) / scale;
+}
+
+sail_status sail_fbank(const sail_fbank_params *p, const float *wave, int64_t n, float *out, sail_error *err) {
+    sail_status s = check_params(p, err);
+    if (s) return s;
+    if (n < 0 || (n && !wave)) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no samples (n = %lld)", (long long)n);
+    int size, shift, padded;
+    frame_sizes(p, &size, &shift, &padded);
+    int64_t frames = n < size ? 0 : 1 + (n - size) / shift;
+    int64_t rows = p->max_length > 0 ? p->max_length : frames;
+    int64_t computed = SAIL_MIN(frames, rows);
+    if (rows == 0) return SAIL_OK; /* a clip shorter than one window, without padding */
+    if (!out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no output buffer");
+    fftwf_plan plan;
+    if ((s = sail_fft_plan_r2c(padded, &plan, err))) return s;
+    sail_melbank b;
+    if ((s = kaldi_melbank(p, padded, &b, err))) return s;
+    float *win = sail_alloc_aligned((size_t)size * sizeof(float));
+    float *buf = sail_alloc_aligned((size_t)padded * sizeof(float));
+    float *power = sail_alloc_aligned((size_t)(padded / 2 + 1) * sizeof(float));
+    fftwf_complex *spec = sail_alloc_aligned((size_t)(padded / 2 + 1) * sizeof(fftwf_complex));
+    if (!win || !buf || !power || !spec) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for fbank buffers");
+    else {
+        make_window(p->window, size, win);
+        for (int64_t t = 0; t < computed; t++)
+            fbank_frame(p, wave + t * shift, size, padded, win, &b, plan, buf, spec, power,
+                        out + t * p->num_mel_bins);
+        ast_finish(p, computed, rows, out);
+    }
+    sail_free(win);
+    sail_free(buf);
+    sail_free(power);
+    sail_free(spec);
+    sail_melbank_free(&b);
+    return s;
+}

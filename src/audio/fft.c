@@ -1,0 +1,92 @@
+/* fft.c: FFTW single-precision plans, made once per size and kept for the
+ * life of the process, and the mel filter bank helpers both front ends use.
+ *
+ * FFTW_ESTIMATE: planning takes microseconds, never runs trial transforms
+ * on our buffers, and picks the same algorithm on every run, so features
+ * are reproducible bit for bit (FFTW_MEASURE may choose a different plan,
+ * and so different rounding, from one process to the next). */
+#include "audio/audio_impl.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define MAX_PLANS 32
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int n;
+    fftwf_plan plan;
+} g_plans[MAX_PLANS];
+static int g_n_plans;
+
+static fftwf_plan make_plan(int n) {
+    float *in = sail_alloc_aligned((size_t)n * sizeof(float));
+    fftwf_complex *out = sail_alloc_aligned((size_t)(n / 2 + 1) * sizeof(fftwf_complex));
+    fftwf_plan p = in && out ? fftwf_plan_dft_r2c_1d(n, in, out, FFTW_ESTIMATE) : NULL;
+    sail_free(in);
+    sail_free(out);
+    return p;
+}
+
+sail_status sail_fft_plan_r2c(int n, fftwf_plan *out, sail_error *err) {
+    if (n < 2 || n > (1 << 20))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "FFT size %d is not in 2..%d", n, 1 << 20);
+    sail_status s = SAIL_OK;
+    pthread_mutex_lock(&g_lock);
+    int i = 0;
+    while (i < g_n_plans && g_plans[i].n != n) i++;
+    if (i == g_n_plans) {
+        fftwf_plan p = i < MAX_PLANS ? make_plan(n) : NULL;
+        if (i >= MAX_PLANS)
+            s = sail_set_error(err, SAIL_ERR_LIMIT, "more than %d distinct FFT sizes in one process", MAX_PLANS);
+        else if (!p)
+            s = sail_set_error(err, SAIL_ERR_NOMEM, "FFTW could not plan a transform of size %d", n);
+        else {
+            g_plans[i].n = n;
+            g_plans[i].plan = p;
+            g_n_plans++;
+        }
+    }
+    if (!s) *out = g_plans[i].plan;
+    pthread_mutex_unlock(&g_lock);
+    return s;
+}
+
+sail_status sail_melbank_alloc(sail_melbank *b, int n_mels, int n_bins, sail_error *err) {
+    memset(b, 0, sizeof *b);
+    b->n_mels = n_mels;
+    b->n_bins = n_bins;
+    b->lo = sail_calloc((size_t)n_mels, sizeof(int));
+    b->hi = sail_calloc((size_t)n_mels, sizeof(int));
+    b->w = sail_calloc((size_t)n_mels * (size_t)n_bins, sizeof(float));
+    if (b->lo && b->hi && b->w) return SAIL_OK;
+    sail_melbank_free(b);
+    return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %d mel filters", n_mels);
+}
+
+void sail_melbank_ranges(sail_melbank *b) {
+    for (int m = 0; m < b->n_mels; m++) {
+        const float *w = b->w + (size_t)m * b->n_bins;
+        int lo = 0, hi = b->n_bins;
+        while (lo < hi && w[lo] == 0) lo++;
+        while (hi > lo && w[hi - 1] == 0) hi--;
+        b->lo[m] = lo;
+        b->hi[m] = hi;
+    }
+}
+
+void sail_melbank_apply(const sail_melbank *b, const float *power, float *out) {
+    for (int m = 0; m < b->n_mels; m++) {
+        const float *w = b->w + (size_t)m * b->n_bins;
+        float acc = 0;
+        for (int k = b->lo[m]; k < b->hi[m]; k++) acc += w[k] * power[k];
+        out[m] = acc;
+    }
+}
+
+void sail_melbank_free(sail_melbank *b) {
+    sail_free(b->lo);
+    sail_free(b->hi);
+    sail_free(b->w);
+    memset(b, 0, sizeof *b);
+}
