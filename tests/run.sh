@@ -39,7 +39,7 @@ else top=${isas##* }; echo "skip avx512 runs: this CPU lacks AVX-512 F/BW/DQ/VL"
 echo "instruction sets: $isas${top:+ (and $top, the default)}"
 for isa in $isas; do
     [ "$isa" = "$top" ] && continue
-    for t in test_kernels test_gemm_quant test_index_kernels test_model test_index; do
+    for t in test_kernels test_gemm_quant test_index_kernels test_model test_index test_image; do
         [ -x "$BUILD/tests/$t" ] && run_one "$t [SAIL_ISA=$isa]" env SAIL_ISA=$isa "$BUILD/tests/$t"
     done
     if $PY -c 'import torch' 2>/dev/null; then

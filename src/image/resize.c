@@ -13,8 +13,10 @@
  * give the same bytes as the portable ones. */
 #include "image/image_impl.h"
 #include "image/resize_impl.h"
+#include "kernels/kernels.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -128,18 +130,18 @@ void sail_rs_vpass_ref(uint8_t *dst, int dst_h, const uint8_t *src, int w,
 static sail_rs_hpass_fn hpass = sail_rs_hpass_ref;
 static sail_rs_vpass_fn vpass = sail_rs_vpass_ref;
 
-/* Pick kernels once; a benign race (every thread stores the same pointers). */
-static void pick_kernels(void) {
-#if !defined(SAIL_FORCE_REF) && defined(__x86_64__)
-    static int done;
-    if (done) return;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) {
+/* The level comes from the one dispatch rule (kernels/dispatch.c: the CPU,
+ * SAIL_ISA, SAIL_FORCE_REF); the AVX2 passes serve every SIMD level. */
+static void choose_passes(void) {
+    if (strcmp(sail_kernels_isa(), "ref")) {
         hpass = sail_rs_hpass_avx2;
         vpass = sail_rs_vpass_avx2;
     }
-    done = 1;
-#endif
+}
+
+static void pick_kernels(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, choose_passes);
 }
 
 /* Point c at outputs [off, ...) only: each output position depends on

@@ -8,9 +8,8 @@
 #include <pthread.h>
 #include <string.h>
 
-#include <stdlib.h>
-
 #include "cpu.h"
+#include "kernels/kernels.h"
 
 float sail_quantize_i8(int8_t *code, const float *x, int d) {
     float m = 0;
@@ -116,11 +115,11 @@ const sail_dist_table *sail_dist_avx2_if_supported(void) {
 static const sail_dist_table *g_dist;
 static pthread_once_t g_dist_once = PTHREAD_ONCE_INIT;
 
-/* SAIL_ISA=ref selects the reference, as it does for the GEMM kernels. */
+/* The level comes from the one dispatch rule (kernels/dispatch.c: the CPU,
+ * SAIL_ISA, SAIL_FORCE_REF); the AVX2 table serves every SIMD level. */
 static void dist_choose(void) {
     const sail_dist_table *avx2 = sail_dist_avx2_if_supported();
-    const char *env = getenv("SAIL_ISA");
-    g_dist = avx2 && !(env && !strcmp(env, "ref")) ? avx2 : &sail_dist_ref;
+    g_dist = avx2 && strcmp(sail_kernels_isa(), "ref") ? avx2 : &sail_dist_ref;
 }
 
 const sail_dist_table *sail_dist(void) {
