@@ -9,6 +9,7 @@
 #include "apps/apps.h"
 #include "convert/convert.h"
 #include "format/ptzip.h"
+#include "fuzz/ix_shell.h"
 #include "index/index_impl.h"
 
 #include <errno.h>
@@ -79,24 +80,6 @@ static const char *write_tmp(const char *name, const void *data, size_t n) {
     return path;
 }
 
-/* An index shell of dimension dim whose log is a memfd (as fuzz_npy.c). */
-static sail_index *shell_index(int dim) {
-    sail_index *ix = ix_new_shell();
-    if (!ix) return NULL;
-    ix->dim = dim;
-    ix->metric = SAIL_METRIC_COSINE;
-    ix->storage = SAIL_STORAGE_F32;
-    ix->kind = SAIL_INDEX_EXACT;
-    ix->M = 4;
-    ix->ef_construction = ix->ef_search = 8;
-    ix->wal_fd = memfd_create("wal", MFD_CLOEXEC);
-    if (ix->wal_fd < 0 || ix_configure(ix, NULL)) {
-        ix_free(ix);
-        return NULL;
-    }
-    return ix;
-}
-
 /* ------------------------------------------------------- the inputs -- */
 
 /* fuzz_npy: an .fvecs file whose first dimension is 0x554e930c was
@@ -105,7 +88,7 @@ static sail_index *shell_index(int dim) {
 static void fvecs_huge_dimension(void) {
     static const uint8_t in[] = {0x0c, 0x93, 0x4e, 0x55, 'M', 'P', 'Y', 1, 0, 'v', 0, '{', '}'};
     const char *path = write_tmp("huge_dim.fvecs", in, sizeof in);
-    sail_index *ix = shell_index(5);
+    sail_index *ix = ix_memory_shell(5);
     CHECK(path && ix, "fvecs: fixture");
     if (!path || !ix) return;
     sail_error err = {0};

@@ -3,6 +3,8 @@
 #include "cpu.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 static sail_cpu_features g_cpu;
 static pthread_once_t g_cpu_once = PTHREAD_ONCE_INIT;
@@ -45,7 +47,27 @@ static void detect(void) {
 static void detect(void) {}
 #endif
 
+/* The one rule every dispatcher follows: SAIL_ISA=ref|avx2 (and a
+ * SAIL_FORCE_REF build) hide the levels above it, as if the CPU lacked them. */
+static void cap(void) {
+    const char *env = getenv("SAIL_ISA");
+    int level = env && !strcmp(env, "ref") ? 0 : env && !strcmp(env, "avx2") ? 1 : 2;
+#ifdef SAIL_FORCE_REF
+    level = 0;
+#endif
+    if (level < 2) {
+        g_cpu.avx512f = g_cpu.avx512bw = g_cpu.avx512dq = g_cpu.avx512vl = false;
+        g_cpu.avx512_bf16 = g_cpu.avx512_vnni = false;
+    }
+    if (level < 1) g_cpu.avx2 = g_cpu.fma = g_cpu.f16c = false;
+}
+
+static void init(void) {
+    detect();
+    cap();
+}
+
 const sail_cpu_features *sail_cpu(void) {
-    pthread_once(&g_cpu_once, detect);
+    pthread_once(&g_cpu_once, init);
     return &g_cpu;
 }

@@ -12,7 +12,10 @@ typedef struct sail_cpu_features {
     bool avx512_bf16, avx512_vnni;
 } sail_cpu_features;
 
-/* The features of the running CPU, detected on first call. Thread-safe. */
+/* The features the kernels may use, detected on first call: what the CPU
+ * and OS support, less the levels above SAIL_ISA=ref|avx2 (and everything
+ * in a SAIL_FORCE_REF build). Every dispatcher (GEMM and ops, resize, index
+ * distances) decides from this, so one setting moves them all. Thread-safe. */
 const sail_cpu_features *sail_cpu(void);
 
 #endif

@@ -13,7 +13,7 @@
  * give the same bytes as the portable ones. */
 #include "image/image_impl.h"
 #include "image/resize_impl.h"
-#include "kernels/kernels.h"
+#include "cpu.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -130,10 +130,11 @@ void sail_rs_vpass_ref(uint8_t *dst, int dst_h, const uint8_t *src, int w,
 static sail_rs_hpass_fn hpass = sail_rs_hpass_ref;
 static sail_rs_vpass_fn vpass = sail_rs_vpass_ref;
 
-/* The level comes from the one dispatch rule (kernels/dispatch.c: the CPU,
- * SAIL_ISA, SAIL_FORCE_REF); the AVX2 passes serve every SIMD level. */
+/* sail_cpu() applies the one dispatch rule (the CPU, SAIL_ISA,
+ * SAIL_FORCE_REF); the AVX2 passes serve every SIMD level. */
 static void choose_passes(void) {
-    if (strcmp(sail_kernels_isa(), "ref")) {
+    const sail_cpu_features *c = sail_cpu();
+    if (c->avx2 && c->fma && c->f16c) {
         hpass = sail_rs_hpass_avx2;
         vpass = sail_rs_vpass_avx2;
     }

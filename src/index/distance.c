@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "cpu.h"
-#include "kernels/kernels.h"
 
 float sail_quantize_i8(int8_t *code, const float *x, int d) {
     float m = 0;
@@ -104,22 +103,18 @@ const sail_dist_table sail_dist_ref = {
 };
 
 const sail_dist_table *sail_dist_avx2_if_supported(void) {
-#ifdef SAIL_FORCE_REF
-    return NULL;
-#else
     const sail_cpu_features *c = sail_cpu();
     return c->avx2 && c->fma && c->f16c ? &sail_dist_avx2 : NULL;
-#endif
 }
 
 static const sail_dist_table *g_dist;
 static pthread_once_t g_dist_once = PTHREAD_ONCE_INIT;
 
-/* The level comes from the one dispatch rule (kernels/dispatch.c: the CPU,
- * SAIL_ISA, SAIL_FORCE_REF); the AVX2 table serves every SIMD level. */
+/* sail_cpu() applies the one dispatch rule (the CPU, SAIL_ISA,
+ * SAIL_FORCE_REF); the AVX2 table serves every SIMD level. */
 static void dist_choose(void) {
     const sail_dist_table *avx2 = sail_dist_avx2_if_supported();
-    g_dist = avx2 && strcmp(sail_kernels_isa(), "ref") ? avx2 : &sail_dist_ref;
+    g_dist = avx2 ? avx2 : &sail_dist_ref;
 }
 
 const sail_dist_table *sail_dist(void) {

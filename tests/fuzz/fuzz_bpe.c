@@ -1,4 +1,4 @@
-// sources: src/text/utf8.c src/text/pyunicode.c src/text/strmap.c src/text/ftfy.c src/text/bpe.c src/core/alloc.c src/core/error.c
+// sources: src/text/utf8.c src/text/pyunicode.c src/text/strmap.c src/text/ftfy.c src/text/bpe.c src/core/alloc.c src/core/fault.c src/core/error.c
 // libs: -lutf8proc -lz
 /* fuzz_bpe.c: libFuzzer harness for CLIP's BPE tokenizer (ftfy subset,
  * html.unescape, pre-tokeniser, merges) on arbitrary bytes. Loads the real

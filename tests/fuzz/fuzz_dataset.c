@@ -1,4 +1,4 @@
-// sources: src/train/dataset.c src/text/strmap.c src/core/alloc.c src/core/error.c
+// sources: src/train/dataset.c src/text/strmap.c src/core/alloc.c src/core/fault.c src/core/error.c
 // libs: -ljansson
 /* fuzz_dataset.c: libFuzzer harness for the training manifest (JSONL
  * pairs, src/train/dataset.c) and the epoch plans built over what it

@@ -3,7 +3,7 @@
  * strings, arrays, tensor data) through the public getters, so ASan catches
  * any view that escapes the buffer. Built and run by tests/fuzz/run.sh.
  * sources: the line below is read by run.sh. */
-// sources: src/format/gguf.c src/core/error.c src/core/alloc.c
+// sources: src/format/gguf.c src/core/error.c src/core/alloc.c src/core/fault.c
 #include "format/gguf.h"
 
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-// sources: src/convert/hf_config.c src/convert/hf_clip.c src/convert/hf_bert.c src/text/wordpiece.c src/text/bpe.c src/text/utf8.c src/text/pyunicode.c src/text/strmap.c src/text/ftfy.c src/core/alloc.c src/core/error.c
+// sources: src/convert/hf_config.c src/convert/hf_clip.c src/convert/hf_bert.c src/text/wordpiece.c src/text/bpe.c src/text/utf8.c src/text/pyunicode.c src/text/strmap.c src/text/ftfy.c src/core/alloc.c src/core/fault.c src/core/error.c
 // libs: -ljansson -lutf8proc -lz
 /* fuzz_hfconfig.c: libFuzzer harness for the Hugging Face files `sail
  * convert` reads before any weight: config.json (CLIP, Chinese-CLIP, BERT

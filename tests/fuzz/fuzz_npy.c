@@ -1,4 +1,4 @@
-// sources: src/index/interchange.c src/index/faiss_write.c src/index/index.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/search.c src/index/exact.c src/index/distance.c src/index/distance_avx2.c src/apps/vectors.c src/format/quant.c src/core/alloc.c src/core/error.c src/core/pool.c src/core/cpu.c
+// sources: src/index/interchange.c src/index/faiss_write.c src/index/index.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/search.c src/index/exact.c src/index/distance.c src/index/distance_avx2.c src/apps/vectors.c src/format/quant.c src/core/alloc.c src/core/fault.c src/core/error.c src/core/pool.c src/core/cpu.c
 // libs: -ljansson -lz -lpthread
 /* fuzz_npy.c: libFuzzer harness for the readers of outside vector files:
  * sail_index_import of a .npy or an .fvecs file (src/index/interchange.c)
@@ -11,7 +11,7 @@
 #include "fuzz_file.h"
 
 #include "apps/apps.h"
-#include "index/index_impl.h"
+#include "ix_shell.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -44,22 +44,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     const char *path = fuzz_file(mode ? "v.fvecs" : "v.npy", data + 1, size - 1);
-    sail_index *ix = ix_new_shell();
+    sail_index *ix = ix_memory_shell(dim);
     if (!ix) return 0;
-    ix->dim = dim;
-    ix->metric = SAIL_METRIC_COSINE;
-    ix->storage = SAIL_STORAGE_F32;
-    ix->kind = SAIL_INDEX_EXACT;
-    ix->M = 4;
-    ix->ef_construction = ix->ef_search = 8;
-    ix->wal_fd = memfd_create("wal", MFD_CLOEXEC);
     size_t added = 0;
-    if (ix->wal_fd >= 0 && ix_configure(ix, &err) == SAIL_OK) {
-        sail_index_import(ix, path, 1, &added, &err);
-        sail_index_info info;
-        sail_index_get_info(ix, &info);
-        if (info.count != added) abort();
-    }
+    sail_index_import(ix, path, 1, &added, &err);
+    sail_index_info info;
+    sail_index_get_info(ix, &info);
+    if (info.count != added) abort();
     ix_free(ix);
     return 0;
 }

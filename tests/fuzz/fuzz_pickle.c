@@ -1,4 +1,4 @@
-// sources: src/format/pickle.c src/core/error.c src/core/alloc.c
+// sources: src/format/pickle.c src/core/error.c src/core/alloc.c src/core/fault.c
 /* fuzz_pickle.c: libFuzzer harness for the restricted unpickler. Any input
  * must either be refused or yield tensors whose recorded extent lies inside
  * their storage; ASan/UBSan catch reads past the buffer, leaks and overflow. */

@@ -1,4 +1,4 @@
-// sources: src/server/http.c src/server/inputs.c src/server/routes_embed.c src/server/routes_index.c src/server/batcher.c src/server/metrics.c src/index/index.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/search.c src/index/exact.c src/index/interchange.c src/index/faiss_write.c src/index/distance.c src/index/distance_avx2.c src/format/quant.c src/text/utf8.c src/core/alloc.c src/core/error.c src/core/pool.c src/core/cpu.c
+// sources: src/server/http.c src/server/inputs.c src/server/routes_embed.c src/server/routes_index.c src/server/batcher.c src/server/metrics.c src/index/index.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/search.c src/index/exact.c src/index/interchange.c src/index/faiss_write.c src/index/distance.c src/index/distance_avx2.c src/format/quant.c src/text/utf8.c src/core/alloc.c src/core/fault.c src/core/error.c src/core/pool.c src/core/cpu.c
 // libs: -lmicrohttpd -ljansson -lz -lpthread
 /* fuzz_server.c: libFuzzer harness for what `sail serve` does with a
  * request body: the routes' JSON handling (POST /v1/embeddings, /v1/search,
@@ -18,7 +18,7 @@
  * base64 payload fits the buffer inputs.c sizes for it and re-encodes to
  * its input (modulo padding). With FUZZ_SERVER_LENIENT=1 a request left
  * unanswered is counted (printed at exit) rather than a finding. */
-#include "index/index_impl.h"
+#include "ix_shell.h"
 #include "server/server.h"
 
 #include <stdio.h>
@@ -150,20 +150,13 @@ static void init(void) {
 
 /* An index shell with three items (payloads for the filters to match). */
 static sail_index *small_index(void) {
-    sail_index *ix = ix_new_shell();
+    sail_index *ix = ix_memory_shell(INDEX_DIM);
     if (!ix) return NULL;
-    ix->dim = INDEX_DIM;
-    ix->metric = SAIL_METRIC_COSINE;
-    ix->storage = SAIL_STORAGE_F32;
-    ix->kind = SAIL_INDEX_EXACT;
-    ix->M = 4;
-    ix->ef_construction = ix->ef_search = 8;
-    ix->wal_fd = memfd_create("wal", MFD_CLOEXEC);
     uint64_t ids[3] = {1, 2, (uint64_t)1 << 60};
     float v[3 * INDEX_DIM] = {[0] = 1, [INDEX_DIM + 1] = 1, [2 * INDEX_DIM + 2] = 1};
     const char *pay[3] = {"{\"modality\":\"image\",\"n\":3,\"source\":\"/nonexistent.png\"}",
                           "{\"modality\":\"text\",\"text\":\"a,b\",\"ok\":true}", NULL};
-    if (ix->wal_fd < 0 || ix_configure(ix, NULL) || sail_index_add(ix, ids, v, pay, 3, NULL)) {
+    if (sail_index_add(ix, ids, v, pay, 3, NULL)) {
         ix_free(ix);
         return NULL;
     }

@@ -1,4 +1,4 @@
-// sources: src/text/utf8.c src/text/pyunicode.c src/text/strmap.c src/text/wordpiece.c src/core/alloc.c src/core/error.c
+// sources: src/text/utf8.c src/text/pyunicode.c src/text/strmap.c src/text/wordpiece.c src/core/alloc.c src/core/fault.c src/core/error.c
 // libs: -lutf8proc
 /* fuzz_wordpiece.c: libFuzzer harness for the BERT WordPiece tokenizer on
  * arbitrary bytes (invalid UTF-8, huge words, control characters). Uses a

@@ -2,7 +2,7 @@
 /* seed_dataset.c: writes training manifests (docs/TRAINING.md's forms:
  * text-image, text-text, query-item joint, groups, lang, a bad line) into
  * the corpus folder argv[1]; "a.png" is the image fuzz_dataset.c provides. */
-#include <stdio.h>
+#include "seed_write.h"
 
 static const char *const seeds[] = {
     "{\"text\": \"a red circle\", \"image\": \"a.png\"}\n{\"text\": \"two cats\", \"image\": \"a.png\", \"group\": 3}\n"
@@ -19,11 +19,5 @@ static const char *const seeds[] = {
 
 int main(int argc, char **argv) {
     if (argc != 2) return 2;
-    for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/seed%zu", argv[1], i);
-        FILE *f = fopen(path, "wb");
-        if (!f || fputs(seeds[i], f) < 0 || fclose(f)) return 1;
-    }
-    return 0;
+    return seed_write_all(argv[1], seeds, sizeof seeds / sizeof *seeds, 0);
 }

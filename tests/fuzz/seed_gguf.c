@@ -1,7 +1,7 @@
 /* seed_gguf.c: writes a few small valid GGUF files into the corpus directory
  * given as argv[1], so the gguf fuzzer starts from well-formed structure.
  * Built and run by tests/fuzz/run.sh before fuzz_gguf. */
-// sources: src/format/gguf.c src/format/gguf_write.c src/core/error.c src/core/alloc.c
+// sources: src/format/gguf.c src/format/gguf_write.c src/core/error.c src/core/alloc.c src/core/fault.c
 #include "format/gguf.h"
 
 #include <stdio.h>

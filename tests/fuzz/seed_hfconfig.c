@@ -3,7 +3,7 @@
  * argv[1]: a mode byte (see fuzz_hfconfig.c) and a file as Hugging Face
  * ships it: CLIP and Chinese-CLIP, BERT and ViT config.json (abridged),
  * CLIP's and ViT's preprocessor_config.json, a vocab.txt and merges. */
-#include <stdio.h>
+#include "seed_write.h"
 
 static const char *const seeds[] = {
     ("\0{\"architectures\": [\"CLIPModel\"], \"projection_dim\": 512, \"logit_scale_init_value\": 2.6592,"
@@ -36,11 +36,5 @@ static const char *const seeds[] = {
 
 int main(int argc, char **argv) {
     if (argc != 2) return 2;
-    for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/seed%zu", argv[1], i);
-        FILE *f = fopen(path, "wb");
-        if (!f || fwrite(seeds[i], 1, 1, f) != 1 || fputs(seeds[i] + 1, f) < 0 || fclose(f)) return 1;
-    }
-    return 0;
+    return seed_write_all(argv[1], seeds, sizeof seeds / sizeof *seeds, 1);
 }

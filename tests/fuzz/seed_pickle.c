@@ -2,6 +2,8 @@
 /* seed_pickle.c: writes state-dict pickles as torch.save lays them out
  * (protocol 2: OrderedDict, _rebuild_tensor_v2, FloatStorage/HalfStorage
  * persistent ids, BUILD of _metadata) into the corpus folder argv[1]. */
+#include "seed_write.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,12 +34,7 @@ static int seed(const char *dir, int i, const char *storage, int tensors) {
         lit("K\x06tQK\x02K\x02K\x02\x86K\x02K\x01\x86\x89" "ccollections\nOrderedDict\n)RtR");
     }
     lit("u}q\x09" "b.");
-    char path[512];
-    snprintf(path, sizeof path, "%s/seed%d", dir, i);
-    FILE *f = fopen(path, "wb");
-    if (!f) return 1;
-    fwrite(b, 1, n, f);
-    return fclose(f) != 0;
+    return seed_write(dir, (size_t)i, b, n);
 }
 
 int main(int argc, char **argv) {

@@ -4,6 +4,8 @@
  * stored (uncompressed) entries ARCHIVE/data.pkl (a protocol 2 state dict,
  * as seed_pickle.c), ARCHIVE/byteorder ("little") and one storage
  * ARCHIVE/data/<key> per key, with the central directory libzip checks. */
+#include "seed_write.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,14 +78,7 @@ static void build(entry *e, int n) {
     nz += 22;
 }
 
-static int save(const char *dir, int i) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/seed%d", dir, i);
-    FILE *f = fopen(path, "wb");
-    if (!f) return 1;
-    fwrite(zip, 1, nz, f);
-    return fclose(f) != 0;
-}
+static int save(const char *dir, int i) { return seed_write(dir, (size_t)i, zip, nz); }
 
 int main(int argc, char **argv) {
     if (argc != 2) return 2;

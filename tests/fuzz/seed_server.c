@@ -3,8 +3,7 @@
  * a route byte (see fuzz_server.c) and a request body of each kind the
  * server documents (docs/SERVER.md): strings, lists, content parts with a
  * data URL, searches with filters, items, deletions, raw base64. */
-#include <stdio.h>
-#include <string.h>
+#include "seed_write.h"
 
 static const char *const seeds[] = {
     "\0{\"input\": \"a red dress\", \"model\": \"m\", \"dimensions\": 8}",
@@ -26,12 +25,5 @@ static const char *const seeds[] = {
 
 int main(int argc, char **argv) {
     if (argc != 2) return 2;
-    for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/seed%zu", argv[1], i);
-        FILE *f = fopen(path, "wb");
-        /* the route byte may be 0: one byte, then the body as a string */
-        if (!f || fwrite(seeds[i], 1, 1, f) != 1 || fputs(seeds[i] + 1, f) < 0 || fclose(f)) return 1;
-    }
-    return 0;
+    return seed_write_all(argv[1], seeds, sizeof seeds / sizeof *seeds, 1);
 }
