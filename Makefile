@@ -12,9 +12,9 @@ CFLAGS  ?=
 WERROR  ?=
 # sail data emoji: FreeType + HarfBuzz (glyphs), libxml2 (CLDR annotations);
 # video: FFmpeg's libavformat, libavcodec, libswscale
-# audio: libswresample (mono, resampling), FFTW3 single precision (fbank, log-mel)
+# audio: libswresample (mono, resampling), FFTW3 double precision (fbank, log-mel)
 PKGS       := freetype2 harfbuzz libxml-2.0 libavformat libavcodec libswscale libavutil
-PKGS       += libswresample fftw3f
+PKGS       += libswresample fftw3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CPPFLAGS = -Iinclude -Isrc -Isrc/core -D_GNU_SOURCE $(PKG_CFLAGS)

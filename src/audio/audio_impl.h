@@ -7,13 +7,19 @@
 
 #include <fftw3.h>
 
-/* A single-precision real-to-complex plan of size n (n floats in, n/2 + 1
+/* A double-precision real-to-complex plan of size n (n doubles in, n/2 + 1
  * complex out, out of place), created once per size and shared. Execute it
- * with fftwf_execute_dft_r2c on sail_alloc_aligned arrays (64-byte
- * aligned, as the plan's own were). Thread-safe: planning, which FFTW
- * does not allow concurrently, happens under a lock; executing a plan on
- * new arrays may run on any number of threads at once. */
-sail_status sail_fft_plan_r2c(int n, fftwf_plan *out, sail_error *err);
+ * with fftw_execute_dft_r2c on sail_alloc_aligned arrays (64-byte aligned,
+ * as the plan's own were). Thread-safe: planning, which FFTW does not allow
+ * concurrently, happens under a lock; executing a plan on new arrays may
+ * run on any number of threads at once.
+ *
+ * Double, not single precision: log energies span ~90 dB within a frame
+ * (pre-emphasis leaves the lowest mel bins 1e-9 of the peak's power), and
+ * a float32 transform's rounding, relative to the frame's peak, moves
+ * those bins' logs by up to 1e-3 (torchaudio's own float32 fbank differs
+ * from its float64 one by 1.4e-3 on the test clips). */
+sail_status sail_fft_plan_r2c(int n, fftw_plan *out, sail_error *err);
 
 /* Mel filters over n_bins spectrum bins; filter m is non-zero only on bins
  * lo[m] .. hi[m]-1, so applying the bank costs the filters' widths, not
@@ -30,8 +36,9 @@ sail_status sail_melbank_alloc(sail_melbank *b, int n_mels, int n_bins, sail_err
 /* Record each filter's non-zero range after w is filled. */
 void sail_melbank_ranges(sail_melbank *b);
 
-/* out[m] = sum over bins of w[m][k] * power[k]. */
-void sail_melbank_apply(const sail_melbank *b, const float *power, float *out);
+/* out[m] = sum over bins of w[m][k] * power[k]. The weights are float32,
+ * as torchaudio and librosa keep them; the sum is in double. */
+void sail_melbank_apply(const sail_melbank *b, const double *power, double *out);
 
 void sail_melbank_free(sail_melbank *b);
 

@@ -340,12 +340,17 @@ static int decode_one(decoder *d, sail_error *err, sail_status *s) {
 }
 
 /* A header duration this much longer than what decodes means the file was
- * cut: 2 % or 0.1 s, well above encoder delay and padding (at most ~0.05 s
- * for MP3, Opus and Vorbis). Durations FFmpeg only guessed from the bit
- * rate are not trusted. */
+ * cut: 2 %, 0.1 s or 4608 samples (four MP3 frames), whichever is most,
+ * above any encoder delay and padding (MP3's LAME header counts ~2300
+ * samples of them; a stream's positive start time is the delay and is
+ * taken off first). Durations FFmpeg only guessed from the bit rate are
+ * not trusted. */
 static sail_status check_truncated(const decoder *d, double claimed, sail_error *err) {
     if (claimed <= 0 || d->fmt->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE) return SAIL_OK;
-    if (d->in_seconds < claimed - SAIL_MAX(0.1, 0.02 * claimed))
+    const AVStream *st = d->fmt->streams[d->stream];
+    if (st->start_time != AV_NOPTS_VALUE && st->start_time > 0) claimed -= st->start_time * av_q2d(st->time_base);
+    double slack = SAIL_MAX(SAIL_MAX(0.1, 0.02 * claimed), 4608.0 / st->codecpar->sample_rate);
+    if (d->in_seconds < claimed - slack)
         return sail_set_error(err, SAIL_ERR_FORMAT,
                               "%s: truncated: the header says %.3f s of audio but only %.3f s decodes",
                               d->name, claimed, d->in_seconds);

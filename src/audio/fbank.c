@@ -6,7 +6,8 @@
  * power spectrum, the mel bank (Kaldi's mel scale 1127 ln(1 + f / 700),
  * triangles in mel, the Nyquist bin unused) and ln(max(e, FLT_EPSILON)).
  * dither is always 0 (AST's setting; a random input would make features
- * irreproducible) and snip_edges is always on (only whole windows). */
+ * irreproducible) and snip_edges is always on (only whole windows). Each
+ * frame is computed in double (audio_impl.h says why) and stored as float. */
 #include "audio/audio_impl.h"
 
 #include <float.h>
@@ -71,15 +72,15 @@ int64_t sail_fbank_frames(const sail_fbank_params *p, int64_t n) {
 }
 
 /* kaldi.py's _feature_window_function (symmetric windows over size - 1). */
-static void make_window(sail_window type, int size, float *w) {
+static void make_window(sail_window type, int size, double *w) {
     double a = 2 * M_PI / (size - 1);
     for (int i = 0; i < size; i++) {
         double hann = 0.5 - 0.5 * cos(a * i);
         switch (type) {
-        case SAIL_WINDOW_POVEY: w[i] = (float)pow(hann, 0.85); break;
-        case SAIL_WINDOW_HAMMING: w[i] = (float)(0.54 - 0.46 * cos(a * i)); break;
+        case SAIL_WINDOW_POVEY: w[i] = pow(hann, 0.85); break;
+        case SAIL_WINDOW_HAMMING: w[i] = 0.54 - 0.46 * cos(a * i); break;
         case SAIL_WINDOW_RECTANGULAR: w[i] = 1; break;
-        default: w[i] = (float)hann; break;
+        default: w[i] = hann; break;
         }
     }
 }
@@ -87,48 +88,66 @@ static void make_window(sail_window type, int size, float *w) {
 static double kaldi_mel(double f) { return 1127.0 * log(1.0 + f / 700.0); }
 
 /* kaldi.py's get_mel_banks without VTLN warping: triangles evenly spaced in
- * mel between low and high, evaluated at the first padded/2 bins. */
+ * mel between low and high, evaluated at the first padded/2 bins. The
+ * edges are scalars in double; everything per bin is float32, one rounding
+ * per operation in torch's order, because torchaudio builds the bank in
+ * float32 even for float64 input. The slopes subtract mels of ~2000 that
+ * differ by ~20, so computing them in double would move weights by up to
+ * 2e-5 and a filter's energy by 1e-4 relative. The log is rounded from
+ * double (torch's float log differs from that in ~1% of the bins, by one
+ * unit in the last place). */
 static sail_status kaldi_melbank(const sail_fbank_params *p, int padded, sail_melbank *b, sail_error *err) {
     int n_bins = padded / 2 + 1, nm = p->num_mel_bins;
     sail_status s = sail_melbank_alloc(b, nm, n_bins, err);
     if (s) return s;
     double nyquist = 0.5 * p->sample_rate, high = p->high_freq <= 0 ? p->high_freq + nyquist : p->high_freq;
-    double mlo = kaldi_mel(p->low_freq), delta = (kaldi_mel(high) - mlo) / (nm + 1);
-    double bin_hz = (double)p->sample_rate / padded;
+    double mlo = kaldi_mel(p->low_freq);
+    float lo = (float)mlo, delta = (float)((kaldi_mel(high) - mlo) / (nm + 1));
+    float bin_hz = (float)((double)p->sample_rate / padded);
     for (int m = 0; m < nm; m++) {
-        double left = mlo + m * delta, center = left + delta, right = left + 2 * delta;
+        float left = (float)m * delta + lo, center = (float)(m + 1) * delta + lo, right = (float)(m + 2) * delta + lo;
         for (int k = 0; k < padded / 2; k++) {
-            double mel = kaldi_mel(bin_hz * k);
-            double up = (mel - left) / (center - left), down = (right - mel) / (right - center);
-            double v = up < down ? up : down;
-            b->w[(size_t)m * n_bins + k] = v > 0 ? (float)v : 0.0f;
+            float ratio = 1.0f + bin_hz * (float)k / 700.0f;
+            float mel = 1127.0f * (float)log((double)ratio);
+            float up = (mel - left) / (center - left), down = (right - mel) / (right - center);
+            float v = up < down ? up : down;
+            b->w[(size_t)m * n_bins + k] = v > 0 ? v : 0.0f;
         }
     }
     sail_melbank_ranges(b);
     return SAIL_OK;
 }
 
+/* Scratch of one frame: the samples, their spectrum, power and mel sums. */
+typedef struct fbank_work {
+    double *win;          /* (size) */
+    double *buf;          /* (padded) */
+    fftw_complex *spec;   /* (padded / 2 + 1) */
+    double *power;        /* (padded / 2 + 1) */
+    double *mel;          /* (num_mel_bins) */
+} fbank_work;
+
 /* One frame of `size` samples into the log mel energies row[nm]. */
-static void fbank_frame(const sail_fbank_params *p, const float *x, int size, int padded, const float *win,
-                        const sail_melbank *b, fftwf_plan plan, float *buf, fftwf_complex *spec, float *power,
-                        float *row) {
-    memcpy(buf, x, (size_t)size * sizeof *buf);
+static void fbank_frame(const sail_fbank_params *p, const float *x, int size, int padded, const sail_melbank *b,
+                        fftw_plan plan, fbank_work *w, float *row) {
+    double *buf = w->buf, pre = p->preemphasis;
+    for (int i = 0; i < size; i++) buf[i] = x[i];
     if (p->remove_dc_offset) {
         double sum = 0;
         for (int i = 0; i < size; i++) sum += buf[i];
-        float mean = (float)(sum / size);
+        double mean = sum / size;
         for (int i = 0; i < size; i++) buf[i] -= mean;
     }
-    if (p->preemphasis != 0) {
-        for (int i = size - 1; i > 0; i--) buf[i] -= p->preemphasis * buf[i - 1];
-        buf[0] -= p->preemphasis * buf[0];
+    if (pre != 0) {
+        for (int i = size - 1; i > 0; i--) buf[i] -= pre * buf[i - 1];
+        buf[0] -= pre * buf[0];
     }
-    for (int i = 0; i < size; i++) buf[i] *= win[i];
+    for (int i = 0; i < size; i++) buf[i] *= w->win[i];
     memset(buf + size, 0, (size_t)(padded - size) * sizeof *buf);
-    fftwf_execute_dft_r2c(plan, buf, spec);
-    for (int k = 0; k <= padded / 2; k++) power[k] = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
-    sail_melbank_apply(b, power, row);
-    for (int m = 0; m < b->n_mels; m++) row[m] = logf(row[m] > FLT_EPSILON ? row[m] : FLT_EPSILON);
+    fftw_execute_dft_r2c(plan, buf, w->spec);
+    for (int k = 0; k <= padded / 2; k++) w->power[k] = w->spec[k][0] * w->spec[k][0] + w->spec[k][1] * w->spec[k][1];
+    sail_melbank_apply(b, w->power, w->mel);
+    for (int m = 0; m < b->n_mels; m++) row[m] = (float)log(w->mel[m] > FLT_EPSILON ? w->mel[m] : FLT_EPSILON);
 }
 
 /* AST: rows past the clip are zeros, then every row (padding included) is
@@ -152,26 +171,29 @@ sail_status sail_fbank(const sail_fbank_params *p, const float *wave, int64_t n,
     int64_t computed = SAIL_MIN(frames, rows);
     if (rows == 0) return SAIL_OK; /* a clip shorter than one window, without padding */
     if (!out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no output buffer");
-    fftwf_plan plan;
+    fftw_plan plan;
     if ((s = sail_fft_plan_r2c(padded, &plan, err))) return s;
     sail_melbank b;
     if ((s = kaldi_melbank(p, padded, &b, err))) return s;
-    float *win = sail_alloc_aligned((size_t)size * sizeof(float));
-    float *buf = sail_alloc_aligned((size_t)padded * sizeof(float));
-    float *power = sail_alloc_aligned((size_t)(padded / 2 + 1) * sizeof(float));
-    fftwf_complex *spec = sail_alloc_aligned((size_t)(padded / 2 + 1) * sizeof(fftwf_complex));
-    if (!win || !buf || !power || !spec) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for fbank buffers");
+    size_t nb = (size_t)padded / 2 + 1;
+    fbank_work w = {
+        sail_alloc_aligned((size_t)size * sizeof(double)), sail_alloc_aligned((size_t)padded * sizeof(double)),
+        sail_alloc_aligned(nb * sizeof(fftw_complex)), sail_alloc_aligned(nb * sizeof(double)),
+        sail_alloc_aligned((size_t)p->num_mel_bins * sizeof(double)),
+    };
+    if (!w.win || !w.buf || !w.spec || !w.power || !w.mel)
+        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for fbank buffers");
     else {
-        make_window(p->window, size, win);
+        make_window(p->window, size, w.win);
         for (int64_t t = 0; t < computed; t++)
-            fbank_frame(p, wave + t * shift, size, padded, win, &b, plan, buf, spec, power,
-                        out + t * p->num_mel_bins);
+            fbank_frame(p, wave + t * shift, size, padded, &b, plan, &w, out + t * p->num_mel_bins);
         ast_finish(p, computed, rows, out);
     }
-    sail_free(win);
-    sail_free(buf);
-    sail_free(power);
-    sail_free(spec);
+    sail_free(w.win);
+    sail_free(w.buf);
+    sail_free(w.spec);
+    sail_free(w.power);
+    sail_free(w.mel);
     sail_melbank_free(&b);
     return s;
 }

@@ -1,4 +1,4 @@
-/* fft.c: FFTW single-precision plans, made once per size and kept for the
+/* fft.c: FFTW double-precision plans (why double: audio_impl.h), made once per size and kept for the
  * life of the process, and the mel filter bank helpers both front ends use.
  *
  * FFTW_ESTIMATE: planning takes microseconds, never runs trial transforms
@@ -15,20 +15,20 @@
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     int n;
-    fftwf_plan plan;
+    fftw_plan plan;
 } g_plans[MAX_PLANS];
 static int g_n_plans;
 
-static fftwf_plan make_plan(int n) {
-    float *in = sail_alloc_aligned((size_t)n * sizeof(float));
-    fftwf_complex *out = sail_alloc_aligned((size_t)(n / 2 + 1) * sizeof(fftwf_complex));
-    fftwf_plan p = in && out ? fftwf_plan_dft_r2c_1d(n, in, out, FFTW_ESTIMATE) : NULL;
+static fftw_plan make_plan(int n) {
+    double *in = sail_alloc_aligned((size_t)n * sizeof(double));
+    fftw_complex *out = sail_alloc_aligned((size_t)(n / 2 + 1) * sizeof(fftw_complex));
+    fftw_plan p = in && out ? fftw_plan_dft_r2c_1d(n, in, out, FFTW_ESTIMATE) : NULL;
     sail_free(in);
     sail_free(out);
     return p;
 }
 
-sail_status sail_fft_plan_r2c(int n, fftwf_plan *out, sail_error *err) {
+sail_status sail_fft_plan_r2c(int n, fftw_plan *out, sail_error *err) {
     if (n < 2 || n > (1 << 20))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "FFT size %d is not in 2..%d", n, 1 << 20);
     sail_status s = SAIL_OK;
@@ -36,7 +36,7 @@ sail_status sail_fft_plan_r2c(int n, fftwf_plan *out, sail_error *err) {
     int i = 0;
     while (i < g_n_plans && g_plans[i].n != n) i++;
     if (i == g_n_plans) {
-        fftwf_plan p = i < MAX_PLANS ? make_plan(n) : NULL;
+        fftw_plan p = i < MAX_PLANS ? make_plan(n) : NULL;
         if (i >= MAX_PLANS)
             s = sail_set_error(err, SAIL_ERR_LIMIT, "more than %d distinct FFT sizes in one process", MAX_PLANS);
         else if (!p)
@@ -75,10 +75,10 @@ void sail_melbank_ranges(sail_melbank *b) {
     }
 }
 
-void sail_melbank_apply(const sail_melbank *b, const float *power, float *out) {
+void sail_melbank_apply(const sail_melbank *b, const double *power, double *out) {
     for (int m = 0; m < b->n_mels; m++) {
         const float *w = b->w + (size_t)m * b->n_bins;
-        float acc = 0;
+        double acc = 0;
         for (int k = b->lo[m]; k < b->hi[m]; k++) acc += w[k] * power[k];
         out[m] = acc;
     }

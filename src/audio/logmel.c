@@ -3,13 +3,14 @@
  * scale and range, the log). Per frame: center framing with numpy's
  * reflect padding (torch.stft(center=True) and Hugging Face's spectrogram
  * agree where torch allows it), periodic Hann window, power spectrum,
- * librosa's triangular mel filters, then the log the model expects. */
+ * librosa's triangular mel filters, then the log the model expects; in
+ * double (audio_impl.h says why), stored as float. */
 #include "audio/audio_impl.h"
 
 #include <math.h>
 #include <string.h>
 
-#define MEL_FLOOR 1e-10f /* Whisper's clamp and Hugging Face's mel_floor */
+#define MEL_FLOOR 1e-10 /* Whisper's clamp and Hugging Face's mel_floor */
 
 sail_logmel_params sail_logmel_whisper_params(int n_mels) {
     sail_logmel_params p = {
@@ -118,36 +119,43 @@ static int64_t reflect(int64_t i, int64_t n) {
 /* Frame t's windowed samples into buf. The signal is wave[0..n) followed
  * by zeros up to len (pad_samples), reflected at both ends of len. */
 static void load_frame(const sail_logmel_params *p, const float *wave, int64_t n, int64_t len, int64_t t,
-                       const float *win, float *buf) {
+                       const double *win, double *buf) {
     int64_t start = t * p->hop - p->n_fft / 2;
     for (int j = 0; j < p->n_fft; j++) {
         int64_t i = start + j;
         if (i < 0 || i >= len) i = reflect(i, len);
-        buf[j] = (i < n ? wave[i] : 0.0f) * win[j];
+        buf[j] = (i < n ? wave[i] : 0.0) * win[j];
     }
 }
 
 /* Whisper: floor at the clip's maximum minus 8 (80 dB), then (x + 4) / 4. */
-static void whisper_finish(float *out, int64_t count, float max) {
-    float floor8 = max - 8.0f;
-    for (int64_t i = 0; i < count; i++) out[i] = ((out[i] > floor8 ? out[i] : floor8) + 4.0f) / 4.0f;
+static void whisper_finish(float *out, int64_t count, double max) {
+    double floor8 = max - 8.0;
+    for (int64_t i = 0; i < count; i++) out[i] = (float)(((out[i] > floor8 ? out[i] : floor8) + 4.0) / 4.0);
 }
 
+/* Scratch of one frame: the window, samples, spectrum, power, mel sums. */
+typedef struct logmel_work {
+    double *win, *buf;    /* (n_fft) */
+    fftw_complex *spec;   /* (n_fft / 2 + 1) */
+    double *power;        /* (n_fft / 2 + 1) */
+    double *mel;          /* (n_mels) */
+} logmel_work;
+
 static void logmel_frames(const sail_logmel_params *p, const float *wave, int64_t n, int64_t len, int64_t frames,
-                          const sail_melbank *b, fftwf_plan plan, float *win, float *buf, fftwf_complex *spec,
-                          float *power, float *out) {
+                          const sail_melbank *b, fftw_plan plan, logmel_work *w, float *out) {
     int nb = p->n_fft / 2 + 1;
-    float max = -INFINITY;
-    for (int j = 0; j < p->n_fft; j++) win[j] = (float)(0.5 - 0.5 * cos(2 * M_PI * j / p->n_fft));
+    double max = -INFINITY;
+    for (int j = 0; j < p->n_fft; j++) w->win[j] = 0.5 - 0.5 * cos(2 * M_PI * j / p->n_fft);
     for (int64_t t = 0; t < frames; t++) {
         float *row = out + t * p->n_mels;
-        load_frame(p, wave, n, len, t, win, buf);
-        fftwf_execute_dft_r2c(plan, buf, spec);
-        for (int k = 0; k < nb; k++) power[k] = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
-        sail_melbank_apply(b, power, row);
+        load_frame(p, wave, n, len, t, w->win, w->buf);
+        fftw_execute_dft_r2c(plan, w->buf, w->spec);
+        for (int k = 0; k < nb; k++) w->power[k] = w->spec[k][0] * w->spec[k][0] + w->spec[k][1] * w->spec[k][1];
+        sail_melbank_apply(b, w->power, w->mel);
         for (int m = 0; m < p->n_mels; m++) {
-            float v = log10f(row[m] > MEL_FLOOR ? row[m] : MEL_FLOOR);
-            row[m] = p->log == SAIL_LOG_DB ? 10.0f * v : v;
+            double v = log10(w->mel[m] > MEL_FLOOR ? w->mel[m] : MEL_FLOOR);
+            row[m] = (float)(p->log == SAIL_LOG_DB ? 10.0 * v : v);
             if (v > max) max = v;
         }
     }
@@ -163,21 +171,24 @@ sail_status sail_logmel(const sail_logmel_params *p, const float *wave, int64_t 
     if (frames == 0) return SAIL_OK;
     if (!out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no output buffer");
     if (n > len) n = len; /* cut to pad_samples */
-    fftwf_plan plan;
+    fftw_plan plan;
     if ((s = sail_fft_plan_r2c(p->n_fft, &plan, err))) return s;
     sail_melbank b;
     if ((s = slaney_melbank(p, &b, err))) return s;
-    size_t nb = (size_t)p->n_fft / 2 + 1;
-    float *win = sail_alloc_aligned((size_t)p->n_fft * sizeof(float));
-    float *buf = sail_alloc_aligned((size_t)p->n_fft * sizeof(float));
-    float *power = sail_alloc_aligned(nb * sizeof(float));
-    fftwf_complex *spec = sail_alloc_aligned(nb * sizeof(fftwf_complex));
-    if (!win || !buf || !power || !spec) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for log-mel buffers");
-    else logmel_frames(p, wave, n, len, frames, &b, plan, win, buf, spec, power, out);
-    sail_free(win);
-    sail_free(buf);
-    sail_free(power);
-    sail_free(spec);
+    size_t nb = (size_t)p->n_fft / 2 + 1, nf = (size_t)p->n_fft;
+    logmel_work w = {
+        sail_alloc_aligned(nf * sizeof(double)), sail_alloc_aligned(nf * sizeof(double)),
+        sail_alloc_aligned(nb * sizeof(fftw_complex)), sail_alloc_aligned(nb * sizeof(double)),
+        sail_alloc_aligned((size_t)p->n_mels * sizeof(double)),
+    };
+    if (!w.win || !w.buf || !w.spec || !w.power || !w.mel)
+        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for log-mel buffers");
+    else logmel_frames(p, wave, n, len, frames, &b, plan, &w, out);
+    sail_free(w.win);
+    sail_free(w.buf);
+    sail_free(w.spec);
+    sail_free(w.power);
+    sail_free(w.mel);
     sail_melbank_free(&b);
     return s;
 }
