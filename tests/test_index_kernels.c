@@ -23,18 +23,21 @@ static float frand(void) { /* uniform in [-1, 1) */
 }
 
 typedef struct worst { double err; int bad; } worst;
+static int g_quiet;
 static void cmp(worst *w, const char *what, int d, double got, double want, double tol) {
     double e = fabs(got - want);
     if (!(e <= tol)) {
-        if (w->bad++ < 5) printf("#   %s d=%d: got %.9g want %.9g (err %.3g > %.3g)\n", what, d, got, want, e, tol);
+        if (w->bad++ < 5 && !g_quiet) printf("#   %s d=%d: got %.9g want %.9g (err %.3g > %.3g)\n", what, d, got, want, e, tol);
     }
     if (e > w->err) w->err = e;
 }
 
-/* One table against double precision (ref) or against the reference. */
-static void check_table(const sail_dist_table *t, int vs_ref) {
+/* One table against double precision (ref) or against the reference;
+ * returns the mismatches (quiet: no TAP lines, for the broken table). */
+static int check_table(const sail_dist_table *t, int vs_ref, int quiet) {
     const sail_dist_table *r = &sail_dist_ref;
     worst w[6] = {{0}};
+    g_quiet = quiet;
     for (int si = 0; si < N_SIZES; si++) {
         int d = SIZES[si];
         /* +1: unaligned starts */
@@ -77,9 +80,28 @@ static void check_table(const sail_dist_table *t, int vs_ref) {
         free(o); free(qb); free(xb); free(hb); free(cb);
     }
     const char *names[6] = {"dot_f32", "l2_f32", "dot_f16", "l2_f16", "dot_i8", "l2_i8"};
-    for (int i = 0; i < 6; i++)
-        CHECK(w[i].bad == 0, "%s %s vs %s at %d sizes 1..1023, unaligned: max err %.3g", t->name, names[i],
-              vs_ref ? "ref" : "double", N_SIZES, w[i].err);
+    int bad = 0;
+    for (int i = 0; i < 6; i++) {
+        bad += w[i].bad;
+        if (!quiet)
+            CHECK(w[i].bad == 0, "%s %s vs %s at %d sizes 1..1023, unaligned: max err %.3g", t->name, names[i],
+                  vs_ref ? "ref" : "double", N_SIZES, w[i].err);
+    }
+    g_quiet = 0;
+    return bad;
+}
+
+/* A table whose f32 dot product drops its last element: the check above
+ * must catch it (a check that cannot fail proves nothing). */
+static const sail_dist_table *g_under_test;
+static float dot_f32_broken(const float *q, const float *x, int d) { return g_under_test->dot_f32(q, x, d - 1); }
+
+static void check_catches_broken(const sail_dist_table *t) {
+    sail_dist_table broken = *t;
+    g_under_test = t;
+    broken.dot_f32 = dot_f32_broken;
+    int bad = check_table(&broken, 1, 1);
+    CHECK(bad > 0, "a %s table with a deliberately broken dot_f32 is caught (%d mismatches)", t->name, bad);
 }
 
 /* scan_tile (the many-query exact scan) against a double-precision dot
@@ -189,15 +211,25 @@ static void check_quant(void) {
 }
 
 int main(void) {
-    check_table(&sail_dist_ref, 0);
+    check_table(&sail_dist_ref, 0, 0);
     check_tile(&sail_dist_ref, 0);
-    const sail_dist_table *avx2 = sail_dist_avx2_if_supported();
+    const sail_dist_table *avx2 = sail_dist_avx2_if_supported(), *avx512 = sail_dist_avx512_if_supported();
     if (avx2) {
-        check_table(avx2, 1);
+        check_table(avx2, 1, 0);
         check_tile(avx2, 1);
+        check_catches_broken(avx2);
     } else {
         SKIP("AVX2 distance kernels: no AVX2/FMA/F16C (this CPU, or SAIL_ISA=ref)");
     }
+    if (avx512) {
+        check_table(avx512, 1, 0);
+        check_tile(avx512, 1);
+        check_catches_broken(avx512);
+    } else {
+        SKIP("AVX-512 distance kernels: no AVX-512 F/BW/DQ/VL (this CPU, or SAIL_ISA below avx512)");
+    }
+    CHECK(!strcmp(sail_dist()->name, avx512 ? "avx512" : avx2 ? "avx2" : "ref"),
+          "the index uses the best table allowed (%s)", sail_dist()->name);
     check_f16();
     check_quant();
     return test_done();

@@ -107,14 +107,19 @@ const sail_dist_table *sail_dist_avx2_if_supported(void) {
     return c->avx2 && c->fma && c->f16c ? &sail_dist_avx2 : NULL;
 }
 
+const sail_dist_table *sail_dist_avx512_if_supported(void) {
+    const sail_cpu_features *c = sail_cpu();
+    return c->avx512f && c->avx512bw && c->avx512dq && c->avx512vl && c->fma && c->f16c ? &sail_dist_avx512 : NULL;
+}
+
 static const sail_dist_table *g_dist;
 static pthread_once_t g_dist_once = PTHREAD_ONCE_INIT;
 
 /* sail_cpu() applies the one dispatch rule (the CPU, SAIL_ISA,
- * SAIL_FORCE_REF); the AVX2 table serves every SIMD level. */
+ * SAIL_FORCE_REF): the best table it allows. */
 static void dist_choose(void) {
-    const sail_dist_table *avx2 = sail_dist_avx2_if_supported();
-    g_dist = avx2 ? avx2 : &sail_dist_ref;
+    const sail_dist_table *avx512 = sail_dist_avx512_if_supported(), *avx2 = sail_dist_avx2_if_supported();
+    g_dist = avx512 ? avx512 : avx2 ? avx2 : &sail_dist_ref;
 }
 
 const sail_dist_table *sail_dist(void) {

@@ -2,8 +2,9 @@
  * f32, f16 or int8 stored vectors) and the f16/int8 codecs.
  *
  * distance.c holds the plain C references; distance_avx2.c the AVX2+FMA+F16C
- * versions. sail_dist() picks one table at start-up, following the kernel
- * dispatcher (SAIL_ISA=ref or a SAIL_FORCE_REF build selects the reference).
+ * versions, distance_avx512.c the AVX-512 ones. sail_dist() picks one table
+ * at start-up from sail_cpu() (the CPU, capped by SAIL_ISA), as every
+ * dispatcher does.
  * Pointers may be unaligned; d >= 1. */
 #ifndef SAIL_INDEX_DISTANCE_H
 #define SAIL_INDEX_DISTANCE_H
@@ -40,11 +41,14 @@ typedef struct sail_dist_table {
 
 extern const sail_dist_table sail_dist_ref;
 extern const sail_dist_table sail_dist_avx2;
+extern const sail_dist_table sail_dist_avx512;
 
 /* The table for this CPU (thread-safe). */
 const sail_dist_table *sail_dist(void);
 /* The AVX2 table when this CPU has AVX2+FMA+F16C, else NULL (for tests). */
 const sail_dist_table *sail_dist_avx2_if_supported(void);
+/* The AVX-512 table when this CPU has AVX-512 F/BW/DQ/VL (+F16C), else NULL. */
+const sail_dist_table *sail_dist_avx512_if_supported(void);
 
 /* Queries q (n <= 16 rows of d) as a scan panel: panel[16 k + j] =
  * q[j][k], zero for j >= n. panel holds 16 d floats. */
