@@ -1,4 +1,4 @@
-// sources: src/image/decode.c src/image/decode_jpeg.c src/image/decode_png.c src/image/decode_webp.c src/image/resize.c src/core/cpu.c src/image/resize_avx2.c src/image/preprocess.c src/core/alloc.c src/core/fault.c src/core/error.c src/core/pool.c
+// sources: src/image/decode.c src/image/pixels.c src/image/decode_jpeg.c src/image/decode_png.c src/image/decode_webp.c src/image/resize.c src/core/cpu.c src/image/resize_avx2.c src/image/preprocess.c src/core/alloc.c src/core/fault.c src/core/error.c src/core/pool.c
 // libs: -ljpeg -lpng -lwebp -lz -lm
 /* fuzz_image.c: libFuzzer harness over sail_image_decode (every format,
  * sniffed from the bytes) and, when a decode succeeds, a resize, so the
