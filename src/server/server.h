@@ -147,15 +147,16 @@ struct srv_request {
     srv_group group;
 };
 
-/* Send doc as JSON (doc's reference is taken). */
+/* respond.c. Send doc as JSON (doc's reference is taken). */
 enum MHD_Result srv_send_json(srv_request *r, int status, json_t *doc);
-/* Send an OpenAI-style error: {"error": {"message", "type", "param", "code"}}.
- * type is derived from status (invalid_request_error, authentication_error,
- * server_error...). param and code may be NULL. */
+/* Send text (malloc-ed; ownership is taken) with its content type. */
+enum MHD_Result srv_send_text(srv_request *r, int status, const char *content_type, char *text);
 /* Replace the bytes of ill-formed UTF-8 in s (in place) by '?': a JSON
  * string must be valid UTF-8 or no response can be built. */
 void srv_utf8_clean(char *s);
-
+/* Send an OpenAI-style error: {"error": {"message", "type", "param", "code"}}.
+ * type is derived from status (invalid_request_error, authentication_error,
+ * server_error...). param and code may be NULL. */
 enum MHD_Result srv_send_error(srv_request *r, int status, const char *param, const char *code,
                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 enum MHD_Result srv_send_bytes(srv_request *r, int status, const char *content_type,

@@ -1,0 +1,129 @@
+/* respond.c: what every route answers with: JSON, bytes and OpenAI-style
+ * errors (always valid UTF-8), the request body parsed as a JSON object,
+ * and the suspend/resume of a connection around the batcher's jobs. */
+#include "server.h"
+#include "text/utf8.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ responses -- */
+
+static enum MHD_Result queue(srv_request *r, int status, struct MHD_Response *resp,
+                             const char *content_type) {
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (r->srv->stopping) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    r->status = status;
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result srv_send_bytes(srv_request *r, int status, const char *content_type,
+                               const void *data, size_t len, int copy) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, (void *)data, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+    return queue(r, status, resp, content_type);
+}
+
+enum MHD_Result srv_send_text(srv_request *r, int status, const char *content_type, char *text) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) free(text);
+    return queue(r, status, resp, content_type);
+}
+
+enum MHD_Result srv_send_json(srv_request *r, int status, json_t *doc) {
+    char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(doc);
+    return s ? srv_send_text(r, status, "application/json", s) : MHD_NO;
+}
+
+static const char *error_type(int status) {
+    switch (status) {
+    case 401: return "invalid_request_error";
+    case 404: return "invalid_request_error";
+    case 429: return "rate_limit_error";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+void srv_utf8_clean(char *s) {
+    size_t len = strlen(s), o = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = sail_utf8_decode1((const uint8_t *)s + i, len - i, &cp);
+        int bad = cp == 0xFFFD && !(n == 3 && !memcmp(s + i, "\xEF\xBF\xBD", 3));
+        if (bad) s[o++] = '?';
+        else memmove(s + o, s + i, n), o += n;
+        i += n;
+    }
+    s[o] = 0;
+}
+
+enum MHD_Result srv_send_error(srv_request *r, int status, const char *param, const char *code,
+                               const char *fmt, ...) {
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    srv_utf8_clean(msg); /* quoted input or a cut can break UTF-8; jansson would then refuse to answer */
+    json_t *e = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", msg, "type", error_type(status),
+                          "param", param ? json_string(param) : json_null(),
+                          "code", code ? json_string(code) : json_null());
+    return srv_send_json(r, status, e);
+}
+
+json_t *srv_parse_body(srv_request *r, enum MHD_Result *ret) {
+    json_error_t je;
+    json_t *doc = r->len ? json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &je) : NULL;
+    if (!r->len) {
+        *ret = srv_send_error(r, 400, NULL, NULL,
+                              "The request body is empty; send a JSON object (Content-Type: application/json).");
+        return NULL;
+    }
+    if (!doc) {
+        *ret = srv_send_error(r, 400, NULL, NULL,
+                              "We could not parse the JSON body of your request: %s (line %d, column %d).",
+                              je.text, je.line, je.column);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        *ret = srv_send_error(r, 400, NULL, NULL, "The JSON body must be an object.");
+        return NULL;
+    }
+    return doc;
+}
+
+/* ------------------------------------------------------ suspend/resume -- */
+
+static void on_jobs_done(void *ud) {
+    srv_request *r = ud;
+    MHD_resume_connection(r->conn);
+}
+
+enum MHD_Result srv_submit_and_suspend(srv_request *r, srv_job *jobs, int n) {
+    r->group.pending = n;
+    r->group.done = on_jobs_done;
+    r->group.ud = r;
+    for (int i = 0; i < n; i++) jobs[i].group = &r->group;
+    srv_server *s = r->srv;
+    /* submit_lock, not lock: libmicrohttpd may hold its own mutexes when it
+     * calls on_completed (which takes lock), and suspending takes them. */
+    pthread_mutex_lock(&s->submit_lock);
+    if (!s->batcher) {
+        pthread_mutex_unlock(&s->submit_lock);
+        return srv_send_error(r, 503, NULL, NULL, "The server is shutting down.");
+    }
+    /* Suspend first: the batcher may finish before this handler returns. */
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+    srv_batcher_submit(s->batcher, jobs, n);
+    pthread_mutex_unlock(&s->submit_lock);
+    return MHD_YES;
+}
