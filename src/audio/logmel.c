@@ -149,13 +149,20 @@ static void logmel_frames(const sail_logmel_params *p, const float *wave, int64_
     for (int j = 0; j < p->n_fft; j++) w->win[j] = 0.5 - 0.5 * cos(2 * M_PI * j / p->n_fft);
     for (int64_t t = 0; t < frames; t++) {
         float *row = out + t * p->n_mels;
+        int64_t start = t * p->hop - p->n_fft / 2;
+        if (start >= n && start + p->n_fft <= len) { /* all padding zeros: every mel is the floor */
+            float v = log10f((float)MEL_FLOOR);
+            for (int m = 0; m < p->n_mels; m++) row[m] = p->log == SAIL_LOG_DB ? 10.0f * v : v;
+            if (v > max) max = v;
+            continue;
+        }
         load_frame(p, wave, n, len, t, w->win, w->buf);
         fftw_execute_dft_r2c(plan, w->buf, w->spec);
         for (int k = 0; k < nb; k++) w->power[k] = w->spec[k][0] * w->spec[k][0] + w->spec[k][1] * w->spec[k][1];
         sail_melbank_apply(b, w->power, w->mel);
         for (int m = 0; m < p->n_mels; m++) {
-            double v = log10(w->mel[m] > MEL_FLOOR ? w->mel[m] : MEL_FLOOR);
-            row[m] = (float)(p->log == SAIL_LOG_DB ? 10.0 * v : v);
+            float v = log10f((float)(w->mel[m] > MEL_FLOOR ? w->mel[m] : MEL_FLOOR));
+            row[m] = p->log == SAIL_LOG_DB ? 10.0f * v : v;
             if (v > max) max = v;
         }
     }
