@@ -230,6 +230,9 @@ static double tol_tanh(double x, double y) { (void)x; (void)y; return 1e-6; }
 
 static double gelu_d(double x) { return 0.5 * x * (1.0 + erf(x / sqrt(2.0))); }
 static double qgelu_d(double x) { return x / (1.0 + exp(-1.702 * x)); }
+static double gelu_tanh_d(double x) {
+    return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+}
 
 /* got = fn(x) at every size; want from the reference table, or from the
  * double-precision formula when exact != NULL. */
@@ -267,6 +270,8 @@ static void test_activations(const sail_kernel_table *t, int vs_double) {
               "quick_gelu ref vs double (max err %.2g)", e);
         CHECK(check_act(t->tanh, NULL, tanh, tol_tanh, "tanh", &e),
               "tanh ref vs double (max err %.2g)", e);
+        CHECK(check_act(t->gelu_tanh, NULL, gelu_tanh_d, tol_gelu, "gelu_tanh", &e),
+              "gelu_tanh ref vs double (max err %.2g)", e);
         return;
     }
     CHECK(check_act(t->gelu, g_ref->gelu, NULL, tol_gelu, "gelu", &e),
@@ -275,6 +280,8 @@ static void test_activations(const sail_kernel_table *t, int vs_double) {
           "quick_gelu %s vs ref (max err %.2g)", t->name, e);
     CHECK(check_act(t->tanh, g_ref->tanh, NULL, tol_tanh, "tanh", &e),
           "tanh %s vs ref (max err %.2g)", t->name, e);
+    CHECK(check_act(t->gelu_tanh, g_ref->gelu_tanh, NULL, tol_gelu, "gelu_tanh", &e),
+          "gelu_tanh %s vs ref (max err %.2g)", t->name, e);
 }
 
 /* Dense sweep of GELU over [-6, 6] (the erf approximation's whole range). */

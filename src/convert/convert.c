@@ -396,15 +396,16 @@ static sail_status bpe_files(const char *dir, sail_config *c, gguf_writer *w, sa
 
 /* ------------------------------------------------------------ driver -- */
 
-static const char *const families[] = {"hf-clip", "hf-chinese-clip", "hf-bert", "hf-vit"};
+static const char *const families[] = {"hf-clip", "hf-chinese-clip", "hf-bert", "hf-vit", "hf-siglip"};
+enum { N_FAMILIES = 5, FAM_SIGLIP = 4 };
 
 /* config.json's architectures[0] or model_type, as a family index. */
 static int detect(const json_t *cfg) {
     const json_t *a = json_array_get(json_object_get(cfg, "architectures"), 0);
     const char *arch = json_string_value(a), *mt = json_string_value(json_object_get(cfg, "model_type"));
-    static const char *const archs[] = {"CLIPModel", "ChineseCLIPModel", "BertModel", "ViTModel"};
-    static const char *const types[] = {"clip", "chinese_clip", "bert", "vit"};
-    for (int i = 0; i < 4; i++)
+    static const char *const archs[] = {"CLIPModel", "ChineseCLIPModel", "BertModel", "ViTModel", "SiglipModel"};
+    static const char *const types[] = {"clip", "chinese_clip", "bert", "vit", "siglip"};
+    for (int i = 0; i < N_FAMILIES; i++)
         if ((arch && !strcmp(arch, archs[i])) || (mt && !strcmp(mt, types[i]))) return i;
     return -1;
 }
@@ -474,25 +475,31 @@ static sail_status convert(const char *dir, const char *out, const sail_convert_
     int fam = -1;
     sail_status s = SAIL_OK;
     if (o->from && strcmp(o->from, "auto")) {
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < N_FAMILIES; i++)
             if (!strcmp(o->from, families[i])) fam = i;
         if (fam < 0) s = sail_set_error(err, SAIL_ERR_INVALID_ARG,
-                                        "--from '%s': choose auto, hf-clip, hf-chinese-clip, hf-bert, hf-vit or clip-cpp", o->from);
+                                        "--from '%s': choose auto, hf-clip, hf-chinese-clip, hf-bert, hf-vit, hf-siglip or clip-cpp", o->from);
     } else if ((fam = detect(cfg)) < 0)
         s = sail_set_error(err, SAIL_ERR_UNSUPPORTED,
-                           "config.json names no architecture sail imports (CLIPModel, ChineseCLIPModel, BertModel, ViTModel); "
+                           "config.json names no architecture sail imports (CLIPModel, ChineseCLIPModel, BertModel, ViTModel, SiglipModel); "
                            "pass --from to choose one");
     hf_model hm;
     hf_options ho = {o->pool};
-    if (!s && o->pool && fam < 2)
-        s = sail_set_error(err, SAIL_ERR_INVALID_ARG, "--pool applies to hf-bert and hf-vit; CLIP models pool as the original");
+    if (!s && o->pool && (fam < 2 || fam == FAM_SIGLIP))
+        s = sail_set_error(err, SAIL_ERR_INVALID_ARG, "--pool applies to hf-bert and hf-vit; CLIP and SigLIP models pool as the original");
     if (!s) s = fam < 2 ? hf_clip_config(cfg, fam == 1, &hm, err)
-              : fam == 2 ? hf_bert_config(cfg, &ho, &hm, err) : hf_vit_config(cfg, &ho, &hm, err);
+              : fam == 2 ? hf_bert_config(cfg, &ho, &hm, err)
+              : fam == 3 ? hf_vit_config(cfg, &ho, &hm, err) : hf_siglip_config(cfg, &hm, err);
     json_decref(cfg);
     if (s) return s;
     if (hm.cfg.towers.has_vision && (s = hf_preprocessor(dir, fam != 0, &hm.cfg, err))) return s;
     hf_source src;
     if ((s = hf_source_open(&src, dir, err))) return s;
+    /* SigLIP: a WordPiece vocab.txt when the folder has one */
+    if (fam == FAM_SIGLIP && !(hm.bert_tokenizer = exists(dir, "vocab.txt")))
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "%s: SigLIP's spiece.model (SentencePiece) is not read by this build; "
+                              "a folder with a WordPiece vocab.txt converts", dir);
     folder_tok ft = {dir, hm.bert_tokenizer};
     s = hf_emit(&hm, &src, folder_tokenizer, &ft, families[fam], out, err);
     hf_source_close(&src);

@@ -110,6 +110,8 @@ sail_status hf_int(const json_t *obj, const char *key, int def, int lo, int hi, 
 sail_status hf_float(const json_t *obj, const char *key, double def, float *out, sail_error *err);
 /* hidden_act: "gelu" or "quick_gelu"; anything else is SAIL_ERR_UNSUPPORTED. */
 sail_status hf_act(const json_t *obj, const char *def, sail_act *out, sail_error *err);
+/* hidden_act's name for a (the inverse of hf_act). */
+const char *hf_act_name(sail_act a);
 /* A transformer tower's sizes (hidden_size, num_hidden_layers, ...). */
 sail_status hf_tower(const json_t *obj, const sail_tower *defaults, sail_tower *t, sail_error *err);
 /* preprocessor_config.json into c's image fields; squash forces a resize to
@@ -141,5 +143,8 @@ sail_status hf_vit_config(const json_t *cfg, const hf_options *o, hf_model *m, s
 json_t *hf_clip_json(const sail_config *c, int chinese);
 json_t *hf_bert_json(const sail_config *c);
 json_t *hf_vit_json(const sail_config *c);
+/* SiglipModel (hf_siglip.c): both towers, sigmoid loss (logit_bias). */
+sail_status hf_siglip_config(const json_t *cfg, hf_model *m, sail_error *err);
+json_t *hf_siglip_json(const sail_config *c);
 
 #endif

@@ -71,10 +71,17 @@ sail_status hf_act(const json_t *obj, const char *def, sail_act *out, sail_error
     if (!s) return sail_set_error(err, SAIL_ERR_FORMAT, "config key 'hidden_act' is not a string");
     if (!strcmp(s, "gelu")) *out = SAIL_ACT_GELU;
     else if (!strcmp(s, "quick_gelu")) *out = SAIL_ACT_QUICK_GELU;
+    /* transformers' two names of the same tanh approximation */
+    else if (!strcmp(s, "gelu_pytorch_tanh") || !strcmp(s, "gelu_new")) *out = SAIL_ACT_GELU_TANH;
     else
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
-                              "hidden_act '%.40s' is not supported; sail computes gelu (erf) and quick_gelu", s);
+                              "hidden_act '%.40s' is not supported; sail computes gelu (erf), quick_gelu and "
+                              "gelu_pytorch_tanh", s);
     return SAIL_OK;
+}
+
+const char *hf_act_name(sail_act a) {
+    return a == SAIL_ACT_GELU_TANH ? "gelu_pytorch_tanh" : a == SAIL_ACT_QUICK_GELU ? "quick_gelu" : "gelu";
 }
 
 sail_status hf_tower(const json_t *obj, const sail_tower *d, sail_tower *t, sail_error *err) {
@@ -85,7 +92,7 @@ sail_status hf_tower(const json_t *obj, const sail_tower *d, sail_tower *t, sail
     if (!s) s = hf_int(obj, "num_attention_heads", d->heads, 1, 1024, &t->heads, err);
     if (!s) s = hf_int(obj, "intermediate_size", d->ffn, 1, 65536, &t->ffn, err);
     if (!s) s = hf_float(obj, "layer_norm_eps", d->eps, &t->eps, err);
-    if (!s) s = hf_act(obj, d->act == SAIL_ACT_GELU ? "gelu" : "quick_gelu", &t->act, err);
+    if (!s) s = hf_act(obj, hf_act_name(d->act), &t->act, err);
     if (!s && t->width % t->heads)
         s = sail_set_error(err, SAIL_ERR_FORMAT, "hidden_size %d is not a multiple of num_attention_heads %d",
                            t->width, t->heads);
@@ -107,7 +114,7 @@ int hf_tower_json(json_t *obj, const sail_tower *t) {
     bad |= json_object_set_new(obj, "intermediate_size", json_integer(t->ffn));
     bad |= json_object_set_new(obj, "num_attention_heads", json_integer(t->heads));
     bad |= json_object_set_new(obj, "num_hidden_layers", json_integer(t->layers));
-    bad |= json_object_set_new(obj, "hidden_act", json_string(t->act == SAIL_ACT_GELU ? "gelu" : "quick_gelu"));
+    bad |= json_object_set_new(obj, "hidden_act", json_string(hf_act_name(t->act)));
     bad |= json_object_set_new(obj, "layer_norm_eps", hf_real(t->eps));
     return bad ? -1 : 0;
 }

@@ -66,6 +66,9 @@ typedef struct sail_kernel_table {
     void (*gelu)(float *x, size_t n);        /* erf GELU, in place */
     void (*quick_gelu)(float *x, size_t n);  /* x * sigmoid(1.702 x) */
     void (*tanh)(float *x, size_t n);
+    /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's
+     * gelu(approximate="tanh"), in place */
+    void (*gelu_tanh)(float *x, size_t n);
     void (*softmax)(float *x, int rows, int n); /* per row, in place; -inf ok */
     void (*add)(float *y, const float *a, const float *b, size_t n); /* y = a + b */
     float (*dot)(const float *a, const float *b, int n);

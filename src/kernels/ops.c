@@ -38,6 +38,13 @@ static void tanh_ref(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
 }
 
+static void gelu_tanh_ref(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    }
+}
+
 static void softmax_ref(float *x, int rows, int n) {
     for (int r = 0; r < rows; r++) {
         float *xr = x + (size_t)r * n; // (n)
@@ -80,6 +87,7 @@ const sail_kernel_table sail_table_ref = {
     .gelu = gelu_ref,
     .quick_gelu = quick_gelu_ref,
     .tanh = tanh_ref,
+    .gelu_tanh = gelu_tanh_ref,
     .softmax = softmax_ref,
     .add = add_ref,
     .dot = dot_ref,

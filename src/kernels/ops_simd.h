@@ -70,6 +70,12 @@ static inline vf v_tanh(vf x) {
     return v_select_lt(ax, V_SET1(0.625f), small, v_copysign(big, x));
 }
 
+static inline vf v_gelu_tanh(vf x) {
+    vf u = V_MUL(x, V_FMA(V_MUL(x, x), V_SET1(0.044715f), V_SET1(1.0f)));
+    vf t = v_tanh(V_MUL(u, V_SET1(0.7978845608028654f)));
+    return V_MUL(V_MUL(x, V_SET1(0.5f)), V_ADD(V_SET1(1.0f), t));
+}
+
 /* Applies F in place over x(n), the tail through a partial vector. */
 #define MAP_INPLACE(F, x, n)                                                 \
     do {                                                                     \
@@ -84,6 +90,7 @@ static inline vf v_tanh(vf x) {
 static void SFX(gelu)(float *x, size_t n) { MAP_INPLACE(v_gelu, x, n); }
 static void SFX(quick_gelu)(float *x, size_t n) { MAP_INPLACE(v_quick_gelu, x, n); }
 static void SFX(tanh)(float *x, size_t n) { MAP_INPLACE(v_tanh, x, n); }
+static void SFX(gelu_tanh)(float *x, size_t n) { MAP_INPLACE(v_gelu_tanh, x, n); }
 
 static void SFX(add)(float *y, const float *a, const float *b, size_t n) {
     size_t i = 0;
@@ -225,6 +232,7 @@ const sail_kernel_table SFX(sail_table) = {
     .gelu = SFX(gelu),
     .quick_gelu = SFX(quick_gelu),
     .tanh = SFX(tanh),
+    .gelu_tanh = SFX(gelu_tanh),
     .softmax = SFX(softmax),
     .add = SFX(add),
     .dot = SFX(dot),

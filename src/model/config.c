@@ -75,6 +75,8 @@ sail_status sail_config_validate(const sail_config *c, sail_error *err) {
     if (c->has_logit_scale && !(c->logit_scale > -100 && c->logit_scale < 100))
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.logit_scale is %g; expected a log scale in (-100, 100)",
                               c->logit_scale);
+    if (c->has_logit_bias && !c->towers.on)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.logit_bias is set on a native model; only imported (towers) models carry one");
     if (c->towers.on) return validate_towers(c, err);
     if ((s = check_tower(&c->text, "sail.text", 0, err))) return s;
     if ((s = check_tower(&c->vision, "sail.vision", 0, err))) return s;
@@ -138,7 +140,7 @@ static sail_status validate_towers(const sail_config *c, sail_error *err) {
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..16384", c->dim);
     if (t->has_text) {
         if ((s = check_tower(&c->text, "sail.text", 0, err)) || (s = check_text(c, 0, err))) return s;
-        if ((unsigned)t->text_pool > SAIL_TPOOL_POOLER || t->text_pool_token < -1 ||
+        if ((unsigned)t->text_pool > SAIL_TPOOL_LAST || t->text_pool_token < -1 ||
             t->text_pool_token >= c->vocab_size)
             return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.pool / pool_token are out of range");
         if (!t->text_proj && c->dim != c->text.width)
@@ -148,6 +150,9 @@ static sail_status validate_towers(const sail_config *c, sail_error *err) {
     }
     if (t->has_vision) {
         if ((s = check_tower(&c->vision, "sail.vision", 0, err)) || (s = check_vision(c, err))) return s;
+        if ((t->vision_no_cls && !t->vision_map) || (t->vision_map && t->vision_pooler))
+            return sail_set_error(err, SAIL_ERR_FORMAT,
+                                  "sail.vision.pool = map excludes the pooler, and a model without a class token needs it");
         if (!t->vision_proj && c->dim != c->vision.width)
             return sail_set_error(err, SAIL_ERR_FORMAT,
                                   "sail.dim %d differs from the vision width %d and there is no visual projection",
@@ -185,11 +190,12 @@ static void get_enum(reader *r, const char *key, const char *const *names, int n
     r->s = sail_set_error(r->err, SAIL_ERR_FORMAT, "metadata %s has unknown value '%s'", key, buf);
 }
 
-static const char *const act_names[] = {"gelu", "quick_gelu"};
+static const char *const act_names[] = {"gelu", "quick_gelu", "gelu_tanh"};
 static const char *const norm_names[] = {"post", "pre"};
 static const char *const pool_names[] = {"mean", "mean_tanh", "cls"};
 static const char *const resample_names[] = {"", "", "bilinear", "bicubic"};
-static const char *const tpool_names[] = {"cls", "eos", "mean", "pooler"};
+static const char *const tpool_names[] = {"cls", "eos", "mean", "pooler", "last"};
+static const char *const vpool_names[] = {"cls", "map"};
 
 static void read_tower(reader *r, const char *pre, sail_tower *t) {
     char k[64];
@@ -200,7 +206,7 @@ static void read_tower(reader *r, const char *pre, sail_tower *t) {
     get_int(r, KEY("heads"), &t->heads);
     get_int(r, KEY("ffn"), &t->ffn);
     get_float(r, KEY("eps"), &t->eps);
-    get_enum(r, KEY("act"), act_names, 2, &act);
+    get_enum(r, KEY("act"), act_names, 3, &act);
     get_enum(r, KEY("norm"), norm_names, 2, &norm);
 #undef KEY
     t->act = (sail_act)act;
@@ -223,6 +229,16 @@ static void read_special_ids(reader *r, sail_config *c) {
     get_int(r, "tokenizer.ggml.seperator_token_id", &c->sep_id);
 }
 
+/* Keys written only when they differ from CLIP's and ViT's layout
+ * (SigLIP), so older files read as they always did. */
+static void read_vision_extras(reader *r, sail_towers *t) {
+    int cls = 1, pool = 0;
+    if (gguf_find_kv(r->f, "sail.vision.class_token")) get_bool(r, "sail.vision.class_token", &cls);
+    if (gguf_find_kv(r->f, "sail.vision.pool")) get_enum(r, "sail.vision.pool", vpool_names, 2, &pool);
+    t->vision_no_cls = !cls;
+    t->vision_map = pool == 1;
+}
+
 /* An imported model: the keys of each present tower, no fusion keys. */
 static sail_status read_towers(reader *r, sail_config *c) {
     sail_towers *t = &c->towers;
@@ -243,9 +259,10 @@ static sail_status read_towers(reader *r, sail_config *c) {
         get_bool(r, "sail.text.causal", &t->text_causal);
         get_bool(r, "sail.text.emb_norm", &t->text_emb_norm);
         get_bool(r, "sail.text.final_norm", &t->text_final_norm);
-        get_enum(r, "sail.text.pool", tpool_names, 4, &pool);
+        get_enum(r, "sail.text.pool", tpool_names, 5, &pool);
         get_int(r, "sail.text.pool_token", &t->text_pool_token);
         get_bool(r, "sail.text.proj", &t->text_proj);
+        if (gguf_find_kv(r->f, "sail.text.proj_bias")) get_bool(r, "sail.text.proj_bias", &t->text_proj_bias);
         read_special_ids(r, c);
         t->text_pool = (sail_text_pool)pool;
         if (!r->s) r->s = gguf_get_str(r->f, "tokenizer.ggml.model", model, sizeof model, r->err);
@@ -264,6 +281,7 @@ static sail_status read_towers(reader *r, sail_config *c) {
         get_bool(r, "sail.vision.patch_bias", &t->patch_bias);
         get_bool(r, "sail.vision.pooler", &t->vision_pooler);
         get_bool(r, "sail.vision.proj", &t->vision_proj);
+        read_vision_extras(r, t);
         read_image(r, c);
     }
     if (r->s) return r->s;
@@ -286,6 +304,7 @@ sail_status sail_config_read(sail_config *c, const gguf_file *f, sail_error *err
         c->has_logit_scale = 1;
         get_float(&r, "sail.logit_scale", &c->logit_scale);
     }
+    if (gguf_find_kv(f, "sail.logit_bias")) get_bool(&r, "sail.logit_bias", &c->has_logit_bias);
     if (gguf_find_kv(f, "sail.variant")) {
         char v[16];
         if (gguf_get_str(f, "sail.variant", v, sizeof v, err)) return err ? err->status : SAIL_ERR_FORMAT;
@@ -369,6 +388,7 @@ static sail_status write_towers(const sail_config *c, gguf_writer *w) {
         if (!s) s = gguf_set_str(w, "sail.text.pool", tpool_names[t->text_pool]);
         if (!s) s = gguf_set_i32(w, "sail.text.pool_token", t->text_pool_token);
         if (!s) s = gguf_set_bool(w, "sail.text.proj", t->text_proj);
+        if (!s && t->text_proj_bias) s = gguf_set_bool(w, "sail.text.proj_bias", 1);
         if (!s) s = write_special_ids(c, w);
     }
     if (!s && t->has_vision) {
@@ -378,6 +398,8 @@ static sail_status write_towers(const sail_config *c, gguf_writer *w) {
         if (!s) s = gguf_set_bool(w, "sail.vision.patch_bias", t->patch_bias);
         if (!s) s = gguf_set_bool(w, "sail.vision.pooler", t->vision_pooler);
         if (!s) s = gguf_set_bool(w, "sail.vision.proj", t->vision_proj);
+        if (!s && t->vision_no_cls) s = gguf_set_bool(w, "sail.vision.class_token", 0);
+        if (!s && t->vision_map) s = gguf_set_str(w, "sail.vision.pool", vpool_names[1]);
         if (!s) s = write_image(c, w);
     }
     return s;
@@ -387,6 +409,7 @@ sail_status sail_config_write(const sail_config *c, gguf_writer *w) {
     sail_status s = gguf_set_str(w, "general.architecture", "sail");
     if (!s) s = gguf_set_str(w, "general.name", c->name);
     if (!s && c->has_logit_scale) s = gguf_set_f32(w, "sail.logit_scale", c->logit_scale);
+    if (!s && c->has_logit_bias) s = gguf_set_bool(w, "sail.logit_bias", 1);
     if (!s && c->towers.on) return write_towers(c, w);
     if (!s) s = gguf_set_str(w, "general.name", c->name);
     if (!s) s = write_tower(w, "text", &c->text);

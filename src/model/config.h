@@ -7,7 +7,11 @@
 #include "common.h"
 #include "format/gguf.h"
 
-typedef enum sail_act { SAIL_ACT_GELU = 0, SAIL_ACT_QUICK_GELU = 1 } sail_act;
+typedef enum sail_act {
+    SAIL_ACT_GELU = 0,
+    SAIL_ACT_QUICK_GELU = 1,
+    SAIL_ACT_GELU_TANH = 2      /* tanh-approximate GELU (gelu_pytorch_tanh, SigLIP) */
+} sail_act;
 typedef enum sail_pooling { SAIL_POOL_MEAN = 0, SAIL_POOL_MEAN_TANH = 1, SAIL_POOL_CLS = 2 } sail_pooling;
 
 typedef struct sail_tower {
@@ -22,7 +26,8 @@ typedef enum sail_text_pool {
     SAIL_TPOOL_CLS = 0,     /* the first token ([CLS]) */
     SAIL_TPOOL_EOS = 1,     /* the end-of-text token (CLIP) */
     SAIL_TPOOL_MEAN = 2,    /* mean over the real tokens */
-    SAIL_TPOOL_POOLER = 3   /* tanh(dense([CLS])), BERT's pooler */
+    SAIL_TPOOL_POOLER = 3,  /* tanh(dense([CLS])), BERT's pooler */
+    SAIL_TPOOL_LAST = 4     /* the last token (SigLIP, padded to max_length) */
 } sail_text_pool;
 
 /* An imported model (sail.variant = "towers", docs/FORMAT.md): no fusion;
@@ -42,6 +47,9 @@ typedef struct sail_towers {
     int vision_pre_norm;        /* LayerNorm before the first layer (CLIP pre_layrnorm) */
     int patch_bias;             /* the patch convolution has a bias (ViT) */
     int vision_pooler;          /* tanh(dense(CLS)) after the final norm (ViTModel pooler) */
+    int text_proj_bias;         /* the text projection has a bias (SigLIP's text head) */
+    int vision_no_cls;          /* no class token: the positions cover the patches only (SigLIP) */
+    int vision_map;             /* pool by attention from a learned probe (SigLIP's MAP head) */
 } sail_towers;
 
 typedef struct sail_config {
@@ -62,6 +70,7 @@ typedef struct sail_config {
     sail_towers towers;             /* imported models only */
     int has_logit_scale;            /* sail.logit_scale present */
     float logit_scale;              /* its value: the log of the zero-shot temperature */
+    int has_logit_bias;             /* a learned "logit_bias" tensor: sigmoid loss (SigLIP) */
 } sail_config;
 
 /* Fill a preset ("tiny", "base", "large"); vocab_size and the special ids are

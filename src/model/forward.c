@@ -95,7 +95,7 @@ static void text_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
 static const float *vision_positions(fwd *f, int gh, int gw) {
     sail_model *m = f->m;
     const sail_wmat *vpos = &f->w->tab.vpos;
-    int g = f->c->image_size / f->c->patch_size, dv = f->c->vision.width;
+    int g = f->c->image_size / f->c->patch_size, dv = f->c->vision.width, cls = !f->c->towers.vision_no_cls;
     if (gh == g && gw == g && vpos->type == SAIL_WT_F32) return vpos->data;
     if (!m) { /* fwd_check and the trainer keep training at the model's grid */
         f->oom = 1;
@@ -103,9 +103,9 @@ static const float *vision_positions(fwd *f, int gh, int gw) {
     }
     if (m->pos_cache && m->pos_gh == gh && m->pos_gw == gw) return m->pos_cache;
     fwd_mark mark = fwd_mark_get(f);
-    const float *src = tab_rows(f, vpos, 1 + g * g, dv);
+    const float *src = tab_rows(f, vpos, cls + g * g, dv);
     sail_free(m->pos_cache);
-    m->pos_cache = sail_alloc_aligned(((size_t)gh * gw + 1) * dv * sizeof(float));
+    m->pos_cache = sail_alloc_aligned(((size_t)gh * gw + cls) * dv * sizeof(float));
     if (!src || !m->pos_cache) {
         sail_free(m->pos_cache);
         m->pos_cache = NULL;
@@ -114,10 +114,10 @@ static const float *vision_positions(fwd *f, int gh, int gw) {
     }
     m->pos_gh = gh;
     m->pos_gw = gw;
-    if (gh == g && gw == g) memcpy(m->pos_cache, src, ((size_t)g * g + 1) * dv * sizeof(float));
+    if (gh == g && gw == g) memcpy(m->pos_cache, src, ((size_t)g * g + cls) * dv * sizeof(float));
     else {
-        memcpy(m->pos_cache, src, (size_t)dv * sizeof(float));
-        sail_interp_bicubic(m->pos_cache + dv, gh, gw, src + dv, g, dv);
+        memcpy(m->pos_cache, src, (size_t)cls * dv * sizeof(float));
+        sail_interp_bicubic(m->pos_cache + (size_t)cls * dv, gh, gw, src + (size_t)cls * dv, g, dv);
     }
     fwd_release(f, mark);
     return m->pos_cache;
@@ -138,14 +138,14 @@ static void unfold_patches(float *rows, const float *img, int h, int w, int p) {
         }
 }
 
-/* vemb (B*Tv, dv) = [CLS; patches W^T + b] + positions; then an optional
+/* vemb (B*Tv, dv) = [CLS;] patches W^T + b + positions; then an optional
  * pre-LN, the ViT layers and the final LN into hv. Inference unfolds one
  * image at a time (small scratch); training keeps every image's patches. */
 static void vision_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
     const sail_config *c = f->c;
     const sail_weights *w = f->w;
     int p = c->patch_size, dv = c->vision.width, gh = b->h / p, gw = b->w / p;
-    int np = gh * gw, Tv = np + 1, kp = 3 * p * p, n = b->n;
+    int cls = !c->towers.vision_no_cls, np = gh * gw, Tv = np + cls, kp = 3 * p * p, n = b->n;
     size_t rows = (size_t)n * Tv;
     s->Tv = Tv;
     s->vemb = fwd_alloc(f, rows * dv);
@@ -158,8 +158,8 @@ static void vision_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
         float *xi = s->vemb + (size_t)i * Tv * dv;
         float *pi = f->keep ? s->patches + (size_t)i * np * kp : one;
         unfold_patches(pi, b->pixels + (size_t)i * 3 * b->h * b->w, b->h, b->w, p);
-        memcpy(xi, w->cls, (size_t)dv * sizeof(float));
-        linear_forward(f, &w->patch, pi, np, kp, dv, xi + dv, 0);
+        if (cls) memcpy(xi, w->cls, (size_t)dv * sizeof(float));
+        linear_forward(f, &w->patch, pi, np, kp, dv, xi + (size_t)cls * dv, 0);
         f->k->add(xi, xi, pos, (size_t)Tv * dv);
     }
     fwd_release(f, mark);
@@ -314,6 +314,12 @@ static int eos_row(const sail_config *c, const int32_t *ids, int len) {
     return tok >= 0 ? len - 1 : best;
 }
 
+/* The row item i pools: CLS 0, EOS as above, LAST its last token. */
+static int pool_row(const sail_config *c, const int32_t *ids, int len) {
+    sail_text_pool p = c->towers.text_pool;
+    return p == SAIL_TPOOL_EOS ? eos_row(c, ids, len) : p == SAIL_TPOOL_LAST ? len - 1 : 0;
+}
+
 /* pooled (B, d) -> e (B, dim): optional tanh pooler, optional bias-free
  * projection. */
 static void towers_head(fwd *f, fwd_acts *s, const sail_linear *pooler, const sail_linear *proj,
@@ -348,7 +354,7 @@ static void forward_towers(fwd *f, const sail_batch *b, fwd_acts *s) {
         const int32_t *ids = b->ids;
         for (int i = 0; i < B; i++) {
             const float *xi = s->ht + (size_t)i * T * dt;
-            s->pool_row[i] = tw->text_pool == SAIL_TPOOL_EOS ? eos_row(c, ids, b->lens[i]) : 0;
+            s->pool_row[i] = pool_row(c, ids, b->lens[i]);
             if (tw->text_pool == SAIL_TPOOL_MEAN)
                 sail_mean_pool(s->pooled + (size_t)i * dt, xi, s->tmask + (size_t)i * T, T, dt);
             else
@@ -364,8 +370,14 @@ static void forward_towers(fwd *f, const sail_batch *b, fwd_acts *s) {
         s->pool_d = dv;
         s->pooled = fwd_alloc(f, (size_t)B * dv);
         if (f->oom) return;
-        for (int i = 0; i < B; i++)
-            memcpy(s->pooled + (size_t)i * dv, s->hv + (size_t)i * Tv * dv, (size_t)dv * sizeof(float));
+        if (tw->vision_map) { /* part of the vision tower: kept only when it trains */
+            int keep = f->keep;
+            f->keep = keep && !f->drop_vision;
+            map_head_forward(f, &c->vision, &w->vis_map, w->vis_probe, &s->map, s->hv, B, Tv, s->pooled);
+            f->keep = keep;
+        } else
+            for (int i = 0; i < B; i++)
+                memcpy(s->pooled + (size_t)i * dv, s->hv + (size_t)i * Tv * dv, (size_t)dv * sizeof(float));
         trace(f, "pooled", s->pooled, B, dv);
         towers_head(f, s, tw->vision_pooler ? &w->vis_pooler : NULL,
                     tw->vision_proj ? &w->vis_out : NULL, B, dv);

@@ -23,7 +23,7 @@ typedef struct fwd_acts {
     fwd_block *tenc;            /* [text.layers] */
     float *ht;                  /* (n*T, dt) tower output (after a final LN) */
     /* vision (Tv = 0 without images) */
-    int Tv;                     /* 1 + patches */
+    int Tv;                     /* 1 + patches (patches without a class token) */
     float *patches;             /* (n*np, 3*p*p) unfolded */
     float *vemb;                /* (n*Tv, dv) [CLS; patches] + positions */
     float *vx0;                 /* (n*Tv, dv) first block's input (vemb after a pre-LN) */
@@ -43,6 +43,7 @@ typedef struct fwd_acts {
     int32_t *pool_row;          /* towers, CLS / EOS pooling: the row taken, per item */
     float *pooled;              /* (n, pool_d) */
     float *pooler;              /* towers with a pooler: tanh(dense(pooled)) (n, pool_d) */
+    fwd_block map;              /* towers with a MAP head: its record; out = pooled */
     float *e;                   /* (n, dim) before L2 */
     float *out;                 /* (n, dim) L2-normalised */
 } fwd_acts;

@@ -112,6 +112,7 @@ static void act_task(void *ctx, int task, int thread) {
     size_t lo = (size_t)task * CHUNK, len = SAIL_MIN((size_t)CHUNK, j->n - lo);
     if (j->y != j->x) memcpy(j->y + lo, j->x + lo, len * sizeof(float));
     if (j->act == SAIL_ACT_QUICK_GELU) j->k->quick_gelu(j->y + lo, len);
+    else if (j->act == SAIL_ACT_GELU_TANH) j->k->gelu_tanh(j->y + lo, len);
     else j->k->gelu(j->y + lo, len);
 }
 
@@ -215,6 +216,33 @@ void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s,
     linear_forward(f, &w->down, s->a, n, t->ffn, d, res, 1);
     if (!t->prenorm) norm_forward(f, &w->norm2, s->out, s->r2, n, d, t->eps);
     if (!keep) fwd_release(f, mark);
+}
+
+void map_head_forward(fwd *f, const sail_tower *t, const sail_block *w, const float *probe,
+                      fwd_block *s, const float *x, int B, int T, float *out) {
+    if (f->oom) return;
+    int d = t->width, keep = f->keep;
+    size_t rk = (size_t)B * T;
+    *s = (fwd_block){.B = B, .T = 1, .Tk = T, .x = x, .out = out};
+    fwd_mark mark = fwd_mark_get(f);
+    s->qkv = fwd_alloc(f, (size_t)B * d);
+    s->kv = fwd_alloc(f, rk * 2 * d);
+    s->p = keep ? fwd_alloc(f, (size_t)B * t->heads * T) : NULL;
+    s->att = fwd_alloc(f, (size_t)B * d);
+    s->r1 = keep ? fwd_alloc(f, (size_t)B * d) : out;
+    if (f->oom) return;
+    /* the probe's query is the same for every item: computed once, copied */
+    sail_linear wq = linear_rows(&w->qkv, 0, d), wkv = linear_rows(&w->qkv, d, d);
+    linear_forward(f, &wq, probe, 1, d, d, s->qkv, 0);
+    for (int i = 1; i < B; i++) memcpy(s->qkv + (size_t)i * d, s->qkv, (size_t)d * sizeof(float));
+    linear_forward(f, &wkv, x, (int)rk, d, 2 * d, s->kv, 0);
+    fwd_attn a = {B, 1, T, t->heads, d / t->heads, d, s->qkv, d, s->kv, s->kv + d, 2 * d, NULL, 0};
+    attention_forward(f, &a, s->p, s->att);
+    linear_forward(f, &w->out, s->att, B, d, d, s->r1, 0);
+    if (!keep) fwd_release(f, mark);
+    sail_tower pre = *t;
+    pre.prenorm = 1;
+    ffn_forward(f, &pre, w, s, B);
 }
 
 void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s,

@@ -110,6 +110,14 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
  * post-norm x = LN2(h2 + down(act(up h2))), h2 = LN1(r1)). */
 void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s, int n);
 
+/* SigLIP's attention pooling (SiglipMultiheadAttentionPoolingHead): the
+ * probe (d) attends over x (B*T, d) without a mask; r1 = att Wo + bo (no
+ * residual from the probe); out (B, d) = r1 + down(act(up(LN(r1)))), LN =
+ * w->norm2. Recorded in s as a perceiver with one latent: qkv holds the
+ * query (B, d), kv (B*T, 2d), p (B, H, 1, T), att, r1, h2, u, a. */
+void map_head_forward(fwd *f, const sail_tower *t, const sail_block *w, const float *probe,
+                      fwd_block *s, const float *x, int B, int T, float *out);
+
 void trace(fwd *f, const char *name, const float *x, int rows, int cols);
 
 #endif

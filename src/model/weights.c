@@ -84,6 +84,17 @@ void sail_weights_free_blocks(sail_weights *w) {
     w->text = w->vision = w->fusion = NULL;
 }
 
+/* SigLIP's attention-pooling head: a probe, packed q/k/v, out, LayerNorm, MLP. */
+static void map_head(walk *k, const sail_tower *t, sail_weights *w) {
+    int64_t d = t->width, f = t->ffn;
+    visit(k, "vis.map.probe", 1, d, &w->vis_probe, SAIL_INIT_NORMAL);
+    linear(k, "vis.map", "attn_qkv", 3 * d, d, &w->vis_map.qkv);
+    linear(k, "vis.map", "attn_out", d, d, &w->vis_map.out);
+    norm(k, "vis.map", "norm", d, &w->vis_map.norm2);
+    linear(k, "vis.map", "ffn_up", f, d, &w->vis_map.up);
+    linear(k, "vis.map", "ffn_down", d, f, &w->vis_map.down);
+}
+
 /* An imported model: each present tower, its norms, pooler and projection
  * (docs/FORMAT.md lists the names). */
 static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
@@ -98,22 +109,25 @@ static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
         tower(k, "text", &c->text, w->text);
         if (t->text_final_norm) norm(k, "text", "final_norm", dt, &w->text_final);
         if (t->text_pool == SAIL_TPOOL_POOLER) linear(k, "text", "pooler", dt, dt, &w->text_pooler);
-        if (t->text_proj)
+        if (t->text_proj && t->text_proj_bias) linear(k, "text", "proj", c->dim, dt, &w->text_out);
+        else if (t->text_proj)
             visit_m(k, "text.proj.weight", c->dim, dt, &w->text_out.w, &w->text_out.wm, SAIL_INIT_NORMAL);
     }
     if (t->has_vision) {
         int64_t p = c->patch_size, g = c->image_size / c->patch_size;
         if (t->patch_bias) linear(k, "vis", "patch", dv, 3 * p * p, &w->patch);
         else visit_m(k, "vis.patch.weight", dv, 3 * p * p, &w->patch.w, &w->patch.wm, SAIL_INIT_NORMAL);
-        visit(k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
-        visit_m(k, "vis.pos", 1 + g * g, dv, &w->vpos, &w->tab.vpos, SAIL_INIT_NORMAL);
+        if (!t->vision_no_cls) visit(k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
+        visit_m(k, "vis.pos", !t->vision_no_cls + g * g, dv, &w->vpos, &w->tab.vpos, SAIL_INIT_NORMAL);
         if (t->vision_pre_norm) norm(k, "vis", "pre_norm", dv, &w->vis_pre);
         tower(k, "vis", &c->vision, w->vision);
         norm(k, "vis", "norm", dv, &w->vis_norm);
         if (t->vision_pooler) linear(k, "vis", "pooler", dv, dv, &w->vis_pooler);
+        if (t->vision_map) map_head(k, &c->vision, w);
         if (t->vision_proj)
             visit_m(k, "vis.proj.weight", c->dim, dv, &w->vis_out.w, &w->vis_out.wm, SAIL_INIT_NORMAL);
     }
+    if (c->has_logit_bias) visit(k, "logit_bias", 1, 1, &w->logit_bias, SAIL_INIT_ZERO);
     return k->s;
 }
 

@@ -69,6 +69,10 @@ typedef struct sail_weights {
     sail_norm vis_pre;       /* before the first vision layer (CLIP pre_layrnorm) */
     sail_linear vis_pooler;  /* (dv, dv) ViT pooler, tanh */
     sail_linear vis_out;     /* (dim, dv) visual projection, no bias */
+    const float *vis_probe;  /* (dv) MAP head: the learned query (SigLIP) */
+    sail_block vis_map;      /* MAP head: qkv = in_proj, out = out_proj, norm2 = its
+                                LayerNorm, up / down = its MLP; norm1 unused */
+    const float *logit_bias; /* (1) sigmoid loss bias (SigLIP), or NULL */
     /* the tables above as the file stores them; inference decodes rows */
     struct {
         sail_wmat tok, pos, type, vpos, modality, latents;

@@ -1,0 +1,136 @@
+/* hf_siglip.c: SiglipModel: its config.json and its checkpoint names.
+ * Vision: a patch convolution with bias, positions over the patches only
+ * (no class token), CLIP's pre-norm layers with tanh GELU, post_layernorm,
+ * then the attention-pooling head (a learned probe attends over the tokens
+ * through nn.MultiheadAttention, then residual + MLP(LayerNorm)); its
+ * output is the image embedding (no projection). Text: token + position
+ * embeddings, the same layers without a causal mask, final_layer_norm, the
+ * last position, then `head` (Linear with bias). logit_scale and logit_bias
+ * are (1)-shaped parameters of the sigmoid loss. */
+#include "convert.h"
+
+#include <math.h>
+#include <string.h>
+
+static const hf_block_names siglip_block = {
+    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
+    "layer_norm1", "mlp.fc1", "mlp.fc2", "layer_norm2"};
+
+static const hf_name siglip_names[] = {
+    {"text.tok_emb", "text_model.embeddings.token_embedding.weight", 0},
+    {"text.pos_emb", "text_model.embeddings.position_embedding.weight", 0},
+    {"text.final_norm.weight", "text_model.final_layer_norm.weight", 0},
+    {"text.final_norm.bias", "text_model.final_layer_norm.bias", 0},
+    {"text.proj.weight", "text_model.head.weight", 0},
+    {"text.proj.bias", "text_model.head.bias", 0},
+    {"vis.patch.weight", "vision_model.embeddings.patch_embedding.weight", 4},
+    {"vis.patch.bias", "vision_model.embeddings.patch_embedding.bias", 0},
+    {"vis.pos", "vision_model.embeddings.position_embedding.weight", 0},
+    {"vis.norm.weight", "vision_model.post_layernorm.weight", 0},
+    {"vis.norm.bias", "vision_model.post_layernorm.bias", 0},
+    {"vis.map.probe", "vision_model.head.probe", 3},
+    {"vis.map.attn_qkv.weight", "vision_model.head.attention.in_proj_weight", 0},
+    {"vis.map.attn_qkv.bias", "vision_model.head.attention.in_proj_bias", 0},
+    {"vis.map.attn_out.weight", "vision_model.head.attention.out_proj.weight", 0},
+    {"vis.map.attn_out.bias", "vision_model.head.attention.out_proj.bias", 0},
+    {"vis.map.norm.weight", "vision_model.head.layernorm.weight", 0},
+    {"vis.map.norm.bias", "vision_model.head.layernorm.bias", 0},
+    {"vis.map.ffn_up.weight", "vision_model.head.mlp.fc1.weight", 0},
+    {"vis.map.ffn_up.bias", "vision_model.head.mlp.fc1.bias", 0},
+    {"vis.map.ffn_down.weight", "vision_model.head.mlp.fc2.weight", 0},
+    {"vis.map.ffn_down.bias", "vision_model.head.mlp.fc2.bias", 0},
+    {"logit_bias", "logit_bias", 0},
+};
+
+/* Buffers a checkpoint may carry that are not parameters. */
+static const char *const siglip_ignore[] = {"position_ids"};
+
+/* SigLIP's initial temperature, log 10, where a checkpoint has none. */
+#define SIGLIP_LOGIT_SCALE 2.302585093f
+
+sail_status hf_siglip_config(const json_t *cfg, hf_model *m, sail_error *err) {
+    sail_config *c = &m->cfg;
+    const json_t *tc = json_object_get(cfg, "text_config"), *vc = json_object_get(cfg, "vision_config");
+    json_t *empty = json_object();
+    if (!empty) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (!json_is_object(tc)) tc = empty; /* every key has its library default */
+    if (!json_is_object(vc)) vc = empty;
+    memset(m, 0, sizeof *m);
+    sail_towers *t = &c->towers;
+    t->on = t->has_text = t->has_vision = 1;
+    /* Defaults: SiglipTextConfig / SiglipVisionConfig. */
+    sail_tower d = {12, 768, 12, 3072, 1e-6f, SAIL_ACT_GELU_TANH, 1};
+    int proj = 0, use_head = 1;
+    sail_status s = hf_tower(tc, &d, &c->text, err);
+    if (!s) s = hf_tower(vc, &d, &c->vision, err);
+    c->text.prenorm = c->vision.prenorm = 1;
+    if (!s) s = hf_int(tc, "vocab_size", 32000, 8, 1 << 24, &c->vocab_size, err);
+    if (!s) s = hf_int(tc, "max_position_embeddings", 64, 3, 8192, &c->max_positions, err);
+    if (!s) s = hf_int(tc, "projection_size", c->text.width, 1, 16384, &proj, err);
+    if (!s) s = hf_int(vc, "image_size", 224, 1, 1024, &c->image_size, err);
+    if (!s) s = hf_int(vc, "patch_size", 16, 1, 64, &c->patch_size, err);
+    if (!s && json_is_boolean(json_object_get(vc, "vision_use_head")))
+        use_head = json_is_true(json_object_get(vc, "vision_use_head"));
+    json_decref(empty);
+    if (s) return s;
+    if (!use_head)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "vision_config.vision_use_head is false; sail imports SigLIP with its attention-pooling head");
+    if (proj != c->vision.width)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "text_config.projection_size %d differs from the vision hidden_size %d; "
+                              "the two embeddings would not share a space", proj, c->vision.width);
+    c->dim = proj;
+    c->has_logit_scale = c->has_logit_bias = 1;
+    c->logit_scale = SIGLIP_LOGIT_SCALE;
+    c->context = c->max_positions;
+    c->pre_size = c->image_size;
+    c->resample = 3;
+    for (int i = 0; i < 3; i++) c->mean[i] = c->std[i] = 0.5f; /* SiglipImageProcessor's defaults */
+    t->text_final_norm = 1;
+    t->text_pool = SAIL_TPOOL_LAST;
+    t->text_proj = t->text_proj_bias = 1;
+    t->patch_bias = t->vision_no_cls = t->vision_map = 1;
+    snprintf(c->name, sizeof c->name, "hf-siglip");
+    m->map = (hf_map){
+        .prefix = "",
+        .text_layer = "text_model.encoder.layers.%d.",
+        .text_block = &siglip_block,
+        .vis_layer = "vision_model.encoder.layers.%d.",
+        .vis_block = &siglip_block,
+        .fixed = siglip_names,
+        .n_fixed = (int)(sizeof siglip_names / sizeof *siglip_names),
+        .ignore = siglip_ignore,
+        .n_ignore = 1,
+        .logit_scale = "logit_scale",
+    };
+    return SAIL_OK;
+}
+
+json_t *hf_siglip_json(const sail_config *c) {
+    json_t *j = json_object(), *tc = json_object(), *vc = json_object(), *arch = json_array();
+    int bad = !j || !tc || !vc || !arch;
+    bad |= json_array_append_new(arch, json_string("SiglipModel"));
+    bad |= json_object_set_new(j, "architectures", arch);
+    bad |= json_object_set_new(j, "model_type", json_string("siglip"));
+    bad |= hf_tower_json(tc, &c->text);
+    bad |= json_object_set_new(tc, "vocab_size", json_integer(c->vocab_size));
+    bad |= json_object_set_new(tc, "max_position_embeddings", json_integer(c->max_positions));
+    bad |= json_object_set_new(tc, "projection_size", json_integer(c->dim));
+    bad |= json_object_set_new(tc, "pad_token_id", json_integer(c->pad_id));
+    bad |= json_object_set_new(tc, "model_type", json_string("siglip_text_model"));
+    bad |= hf_tower_json(vc, &c->vision);
+    bad |= json_object_set_new(vc, "image_size", json_integer(c->image_size));
+    bad |= json_object_set_new(vc, "patch_size", json_integer(c->patch_size));
+    bad |= json_object_set_new(vc, "num_channels", json_integer(3));
+    bad |= json_object_set_new(vc, "vision_use_head", json_true());
+    bad |= json_object_set_new(vc, "model_type", json_string("siglip_vision_model"));
+    bad |= json_object_set_new(j, "text_config", tc);
+    bad |= json_object_set_new(j, "vision_config", vc);
+    bad |= json_object_set_new(j, "torch_dtype", json_string("float32"));
+    if (bad) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}

@@ -1,0 +1,144 @@
+"""`sail convert` of a Hugging Face SiglipModel folder.
+
+A seeded random model with SigLIP's architecture and checkpoint names
+(tests/siglip_oracle.py, written from the published modeling_siglip.py:
+no class token, tanh GELU, the attention-pooling head, last-token text
+pooling, a text head with bias, logit_scale and logit_bias), converted by
+`sail convert` and run by `sail embed` on texts and on image files of odd
+sizes; the reference is the PyTorch model on the same token ids and PIL
+preprocessing (squash to the model size, bicubic, mean = std = 0.5).
+Pass: every vector with cosine >= 0.9999 and max abs error <= 1e-4 (f32);
+every traced activation of both towers (embeddings, each layer, the final
+norm, the pooled vector; tests/tools/trace_dump.c) within 1e-4 of PyTorch's.
+Tokenizer: a letters-only WordPiece vocab.txt (the ids are known exactly).
+"""
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import numpy as np
+    import torch
+    import convert_oracle as O
+    import siglip_oracle as S
+except ImportError as e:  # pragma: no cover
+    print("skip - needs Debian's python3-torch and python3-numpy (%s)" % e)
+    sys.exit(0)
+
+tap = O.Tap()
+TEXTS = ["a b c", "h e l l o w o r l d", "z", "s i g l i p t o w e r s x"]
+HALF = [0.5] * 3
+
+
+def gguf_keys(path):
+    r = O.run(["info", path])
+    return r.stdout + r.stderr
+
+
+def layers(out, model, tmp):
+    """Every traced activation of one text and of two images (trace_dump)
+    against the same point of the PyTorch model."""
+    dump = os.path.join(os.environ.get("BUILD", "build"), "tools", "trace_dump")
+    if not tap.check(os.path.exists(dump), "trace driver %s exists (make tools)" % dump):
+        return
+    ids = S.letters_ids("s i g l i p")
+    g = torch.Generator().manual_seed(3)
+    pix = torch.randn(2, 3, 32, 32, generator=g)
+    want = {}
+    with torch.no_grad():
+        t, v = model.text_model, model.vision_model
+        x = t.embeddings.token_embedding(torch.tensor([ids])) + t.embeddings.position_embedding.weight[:len(ids)][None]
+        want["text.emb"] = x
+        for i, layer in enumerate(t.encoder.layers):
+            x = layer(x, False)
+            want["text.blk.%d" % i] = x
+        want["text:pooled"] = t.final_layer_norm(x)[:, -1]
+        e = v.embeddings
+        x = e.patch_embedding(pix).flatten(2).transpose(1, 2) + e.position_embedding.weight[None]
+        want["vis.emb"] = x
+        for i, layer in enumerate(v.encoder.layers):
+            x = layer(x, False)
+            want["vis.blk.%d" % i] = x
+        want["vis.out"] = v.post_layernorm(x)
+        want["vis:pooled"] = v.head(want["vis.out"])
+    worst, bad = 0.0, []
+    for side, args in (("text", ["--tokens", "ids", "lens", "1"]), ("vis", ["--images", "pix", "2", "32", "32"])):
+        o = tempfile.mkdtemp(dir=tmp)
+        np.array(ids, np.int32).tofile(os.path.join(o, "ids"))
+        np.array([len(ids)], np.int32).tofile(os.path.join(o, "lens"))
+        pix.numpy().astype(np.float32).tofile(os.path.join(o, "pix"))
+        r = O.subprocess.run([dump, out, o] + [os.path.join(o, a) if a in ("ids", "lens", "pix") else a for a in args],
+                             capture_output=True, text=True)
+        if not tap.check(r.returncode == 0, "SigLIP: trace_dump of the %s tower" % side, r.stderr.strip()[-200:]):
+            return
+        for line in open(os.path.join(o, "index.txt")):
+            name, rows, cols = line.split()
+            key = side + ":pooled" if name == "pooled" else name
+            if key not in want or not key.startswith(side):
+                continue
+            got = np.fromfile(os.path.join(o, name + ".bin"), np.float32).reshape(int(rows), int(cols))
+            ref = want.pop(key).reshape(int(rows), int(cols)).numpy()
+            err = float(np.abs(got - ref).max())
+            worst = max(worst, err)
+            if err > 1e-4:
+                bad.append("%s %.1e" % (key, err))
+    tap.check(not bad and not want, "SigLIP: every layer of both towers within 1e-4 of PyTorch (worst %.1e)" % worst,
+              "; ".join(bad) + (" missing %s" % sorted(want) if want else ""))
+
+
+def main(tmp):
+    d = os.path.join(tmp, "siglip")
+    model, cfg = S.make_folder(d)
+    out = os.path.join(tmp, "siglip.gguf")
+    r = O.convert(d, out)
+    if not tap.check(r.returncode == 0, "SigLIP: sail convert (auto-detected)", r.stderr.strip()[-300:]):
+        return
+    with torch.no_grad():
+        want = torch.cat([model.text(torch.tensor([S.letters_ids(t)])) for t in TEXTS]).numpy()
+    tap.compare(O.embed(out, "--text", TEXTS, tmp), want,
+                "SigLIP: text embeddings (bidirectional layers, final norm, last token, head with bias)")
+    imgs = O.write_images(tmp)
+    with torch.no_grad():
+        pix = torch.stack([O.preprocess(p, 32, 0, 3, HALF, HALF) for p in imgs])
+        want_img = model.image(pix).numpy()
+    tap.compare(O.embed(out, "--image", imgs, tmp), want_img,
+                "SigLIP: image embeddings from files of odd sizes (squash, no class token, MAP head)")
+
+    layers(out, model, tmp)
+
+    # the same weights as pytorch_model.bin: the same sail file
+    b = os.path.join(tmp, "siglip-bin")
+    os.makedirs(b)
+    for f in os.listdir(d):
+        if f != "model.safetensors":
+            with open(os.path.join(d, f), "rb") as src, open(os.path.join(b, f), "wb") as dst:
+                dst.write(src.read())
+    torch.save(model.state_dict(), os.path.join(b, "pytorch_model.bin"))
+    out_bin = os.path.join(tmp, "siglip-bin.gguf")
+    r = O.convert(b, out_bin, "--from", "hf-siglip")
+    if tap.check(r.returncode == 0, "SigLIP: sail convert of pytorch_model.bin", r.stderr.strip()[-300:]):
+        tap.check(open(out, "rb").read() == open(out_bin, "rb").read(),
+                  "SigLIP: pytorch_model.bin gives the same sail file, byte for byte")
+
+    r = O.run(["info", out])
+    tap.check(r.returncode == 0 and "variant=towers" in r.stdout and "gelu_tanh" in r.stdout,
+              "SigLIP: sail info describes the imported model", (r.stdout + r.stderr).strip()[:300])
+
+    # a checkpoint whose logit_bias is missing is refused by name
+    st = O.state_numpy(model)
+    del st["logit_bias"]
+    O.write_safetensors(os.path.join(d, "model.safetensors"), st)
+    r = O.convert(d, os.path.join(tmp, "bad.gguf"))
+    tap.check(r.returncode != 0 and "logit_bias" in r.stderr, "SigLIP: a missing logit_bias is named",
+              r.stderr.strip()[-200:])
+    cfg2 = dict(cfg, vision_config=dict(cfg["vision_config"], vision_use_head=False))
+    O.write_json(os.path.join(d, "config.json"), cfg2)
+    r = O.convert(d, os.path.join(tmp, "bad.gguf"))
+    tap.check(r.returncode != 0 and "vision_use_head" in r.stderr, "SigLIP: a model without the pooling head is refused",
+              r.stderr.strip()[-200:])
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    main(tmp)
+sys.exit(1 if tap.failed else 0)
