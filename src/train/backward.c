@@ -117,7 +117,8 @@ static void text_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) 
 static void image_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) {
     const sail_config *cf = &tm->cfg;
     const sail_weights *w = &tm->w, *g = &tm->g;
-    int dv = cf->vision.width, n = s->n, Tv = s->Tv, np = Tv - 1, p = cf->patch_size;
+    int cls = !cf->towers.vision_no_cls;
+    int dv = cf->vision.width, n = s->n, Tv = s->Tv, np = Tv - cls, p = cf->patch_size;
     int rows = n * Tv;
     ln_backward(c, &w->vis_norm, &g->vis_norm, fwd_tower_out(s->venc, cf->vision.layers, s->vx0), d, d,
                 0, rows, dv, cf->vision.eps);
@@ -127,10 +128,10 @@ static void image_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d)
     fwd_mark mark = fwd_mark_get(c);
     float *dpe = fwd_alloc(c, (size_t)n * np * dv); // (n*np, dv)
     if (c->oom) return;
-    colsum_add(c, GRAD(g->cls), d, n, dv, (size_t)Tv * dv);
+    if (cls) colsum_add(c, GRAD(g->cls), d, n, dv, (size_t)Tv * dv);
     colsum_add(c, GRAD(g->vpos), d, n, Tv * dv, (size_t)Tv * dv);
     for (int i = 0; i < n; i++)
-        memcpy(dpe + (size_t)i * np * dv, d + ((size_t)i * Tv + 1) * dv, (size_t)np * dv * sizeof(float));
+        memcpy(dpe + (size_t)i * np * dv, d + ((size_t)i * Tv + cls) * dv, (size_t)np * dv * sizeof(float));
     linear_backward(c, &w->patch, &g->patch, dpe, s->patches, n * np, 3 * p * p, dv, NULL, 0);
     fwd_release(c, mark);
 }
@@ -213,6 +214,12 @@ static void towers_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d
     int T = text ? s->T : s->Tv;
     float *dx = fwd_alloc(c, (size_t)n * T * d); // (n*T, d)
     if (c->oom) return;
+    if (!text && tw->vision_map) { /* attention pooling over every token */
+        map_head_backward(c, &cf->vision, &w->vis_map, &g->vis_map, w->vis_probe, GRAD(g->vis_probe), &s->map,
+                          dh, dx);
+        image_backward(c, tm, s, dx);
+        return;
+    }
     memset(dx, 0, (size_t)n * T * d * sizeof(float));
     for (int i = 0; i < n; i++) {
         const float *gi = dh + (size_t)i * d;

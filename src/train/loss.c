@@ -1,11 +1,15 @@
-/* loss.c: symmetric InfoNCE (CLIP's loss) over in-batch negatives, summed
- * over Matryoshka prefixes, with its gradient. For prefix k of width m:
+/* loss.c: the contrastive losses over in-batch negatives, summed over
+ * Matryoshka prefixes, with their gradients: symmetric InfoNCE (CLIP's) and
+ * the pairwise sigmoid loss (SigLIP's). InfoNCE, for prefix k of width m:
  *   a_i = A_i[:m] / |A_i[:m]|, b_j likewise; L_ij = s a_i . b_j,
  *   s = min(exp(logit_scale), 100), entries (i, j != i) of one group masked;
  *   loss_k = (CE over rows of L + CE over columns of L) / (2n).
  * With P_row, P_col the row / column softmaxes, d loss_k / d L_ij =
- * (P_row_ij + P_col_ij - 2 [i = j]) / (2n). n x n x m work: done in double,
- * single-threaded. */
+ * (P_row_ij + P_col_ij - 2 [i = j]) / (2n). Sigmoid: L_ij = s a_i . b_j + bias,
+ * s = exp(logit_scale) (no clamp), z_ij = 2 [i = j] - 1;
+ *   loss_k = -1/n sum_ij log sigmoid(z_ij L_ij),
+ *   d loss_k / d L_ij = -z_ij sigmoid(-z_ij L_ij) / n.
+ * n x n x m work: done in double, single-threaded. */
 #include "tmodel.h"
 
 #include <math.h>
@@ -40,6 +44,34 @@ static int masked(const int *group, int i, int j) {
     return group && i != j && group[i] == group[j];
 }
 
+/* From G (n, n) = d loss_k / d L with L_ij = s a_i . b_j (+ bias): the
+ * gradients of the normalised prefixes into da, db and d s into *ds. */
+static void logits_backward(const double *G, const double *L, double s, double bias, const double *xa,
+                            const double *xb, double *ga, double *gb, int n, int m, double *ds) {
+    memset(ga, 0, (size_t)n * m * sizeof(double));
+    memset(gb, 0, (size_t)n * m * sizeof(double));
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double gij = G[(size_t)i * n + j];
+            if (gij == 0) continue;
+            *ds += gij * (L[(size_t)i * n + j] - bias) / s;
+            for (int t = 0; t < m; t++) {
+                ga[(size_t)i * m + t] += s * gij * xb[(size_t)j * m + t];
+                gb[(size_t)j * m + t] += s * gij * xa[(size_t)i * m + t];
+            }
+        }
+}
+
+/* L (n, n) = s x_a x_b^T + bias over prefixes of width m. */
+static void logits(double *L, const double *xa, const double *xb, double s, double bias, int n, int m) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double dot = 0;
+            for (int t = 0; t < m; t++) dot += xa[(size_t)i * m + t] * xb[(size_t)j * m + t];
+            L[(size_t)i * n + j] = s * dot + bias;
+        }
+}
+
 float infonce(fwd *c, int n, int dim, const float *a, const float *b, const int *group,
               const sail_loss_opts *lo, float logit_scale, float *da, float *db, float *dls) {
     fwd_mark mark = fwd_mark_get(c);
@@ -58,12 +90,7 @@ float infonce(fwd *c, int n, int dim, const float *a, const float *b, const int 
         double w = lo->weights[k], lk = 0;
         prefix_norm(xa, na, a, n, dim, m);
         prefix_norm(xb, nb, b, n, dim, m);
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) {
-                double dot = 0;
-                for (int t = 0; t < m; t++) dot += xa[(size_t)i * m + t] * xb[(size_t)j * m + t];
-                L[(size_t)i * n + j] = s * dot;
-            }
+        logits(L, xa, xb, s, 0, n, m);
         memset(G, 0, (size_t)n * n * sizeof(double));
         for (int dir = 0; dir < 2; dir++) { /* rows (a -> b), then columns */
             for (int i = 0; i < n; i++) {
@@ -87,23 +114,60 @@ float infonce(fwd *c, int n, int dim, const float *a, const float *b, const int 
         total += w * lk / (2.0 * n);
         if (!da) continue;
         /* d a_i = s sum_j G_ij b_j; d b_j = s sum_i G_ij a_i; d s = sum G_ij L_ij / s */
-        memset(ga, 0, (size_t)n * m * sizeof(double));
-        memset(gb, 0, (size_t)n * m * sizeof(double));
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < n; j++) {
-                double gij = G[(size_t)i * n + j];
-                if (gij == 0) continue;
-                ds += gij * L[(size_t)i * n + j] / s;
-                for (int t = 0; t < m; t++) {
-                    ga[(size_t)i * m + t] += s * gij * xb[(size_t)j * m + t];
-                    gb[(size_t)j * m + t] += s * gij * xa[(size_t)i * m + t];
-                }
-            }
+        logits_backward(G, L, s, 0, xa, xb, ga, gb, n, m, &ds);
         prefix_norm_backward(da, ga, xa, na, n, dim, m);
         prefix_norm_backward(db, gb, xb, nb, n, dim, m);
     }
     /* the clamp at 100 stops the gradient, as CLIP's */
     if (dls) *dls = e < 100.0 ? (float)(ds * e) : 0.0f;
+    fwd_release(c, mark);
+    return (float)total;
+}
+
+/* log sigmoid(x) without overflow either way. */
+static double log_sigmoid(double x) { return x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x)); }
+
+float sigmoid_loss(fwd *c, int n, int dim, const float *a, const float *b, const int *group,
+                   const sail_loss_opts *lo, float logit_scale, float logit_bias, float *da, float *db,
+                   float *dls, float *dlb) {
+    fwd_mark mark = fwd_mark_get(c);
+    size_t nm = (size_t)n * dim;
+    /* doubles carved from float slots: 2 floats each */
+    double *xa = (double *)fwd_alloc(c, 2 * nm), *xb = (double *)fwd_alloc(c, 2 * nm);
+    double *ga = (double *)fwd_alloc(c, 2 * nm), *gb = (double *)fwd_alloc(c, 2 * nm);
+    double *na = (double *)fwd_alloc(c, 2 * (size_t)n), *nb = (double *)fwd_alloc(c, 2 * (size_t)n);
+    double *L = (double *)fwd_alloc(c, 2 * (size_t)n * n), *G = (double *)fwd_alloc(c, 2 * (size_t)n * n);
+    if (c->oom) return NAN;
+    double s = exp((double)logit_scale), bias = logit_bias, total = 0, ds = 0, dbias = 0;
+    if (da) memset(da, 0, nm * sizeof(float));
+    if (db) memset(db, 0, nm * sizeof(float));
+    for (int k = 0; k < lo->n_dims; k++) {
+        int m = lo->dims[k];
+        double w = lo->weights[k], lk = 0;
+        prefix_norm(xa, na, a, n, dim, m);
+        prefix_norm(xb, nb, b, n, dim, m);
+        logits(L, xa, xb, s, bias, n, m);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) {
+                size_t ij = (size_t)i * n + j;
+                double z = i == j ? 1.0 : -1.0;
+                if (masked(group, i, j)) {
+                    G[ij] = 0;
+                    continue;
+                }
+                lk -= log_sigmoid(z * L[ij]);
+                /* sigmoid(-z L) = exp(log_sigmoid(-z L)), stable for any L */
+                G[ij] = -w / n * z * exp(log_sigmoid(-z * L[ij]));
+                dbias += G[ij];
+            }
+        total += w * lk / n;
+        if (!da) continue;
+        logits_backward(G, L, s, bias, xa, xb, ga, gb, n, m, &ds);
+        prefix_norm_backward(da, ga, xa, na, n, dim, m);
+        prefix_norm_backward(db, gb, xb, nb, n, dim, m);
+    }
+    if (dls) *dls = (float)(ds * s);
+    if (dlb) *dlb = (float)dbias;
     fwd_release(c, mark);
     return (float)total;
 }

@@ -154,7 +154,8 @@ typedef struct act_job {
 } act_job;
 
 /* gelu'(u) = Phi(u) + u phi(u); quick_gelu'(u) = s + 1.702 u s (1 - s),
- * s = sigmoid(1.702 u). */
+ * s = sigmoid(1.702 u); gelu_tanh'(u) = (1 + t) / 2 + u (1 - t^2) k (1 +
+ * 3 a u^2) / 2, t = tanh(k (u + a u^3)), k = sqrt(2 / pi), a = 0.044715. */
 static void act_bwd_task(void *ctx, int task, int thread) {
     const act_job *j = ctx;
     size_t lo = (size_t)task * CHUNK, hi = SAIL_MIN(j->n, lo + CHUNK);
@@ -163,6 +164,10 @@ static void act_bwd_task(void *ctx, int task, int thread) {
         if (j->act == SAIL_ACT_QUICK_GELU) {
             float s = 1.0f / (1.0f + expf(-1.702f * u));
             dv = s + 1.702f * u * s * (1.0f - s);
+        } else if (j->act == SAIL_ACT_GELU_TANH) {
+            const float k = 0.7978845608028654f, a = 0.044715f;
+            float t = tanhf(k * (u + a * u * u * u));
+            dv = 0.5f * (1.0f + t) + 0.5f * u * (1.0f - t * t) * k * (1.0f + 3.0f * a * u * u);
         } else {
             dv = 0.5f * (1.0f + erff(u * (float)M_SQRT1_2)) +
                  u * expf(-0.5f * u * u) * 0.3989422804014327f;
@@ -283,6 +288,34 @@ void block_backward(fwd *c, const sail_tower *t, const sail_block *w, const sail
     } else {
         linear_backward(c, &w->qkv, &g->qkv, dqkv, s->x, n, dm, 3 * dm, d, 1);
     }
+    fwd_release(c, mark);
+}
+
+/* d (B, d) = d of the MAP head's output in; dx (B*T, d) = d of its input
+ * tokens out (overwritten). The probe's query is shared by every item, so
+ * its gradient is summed over the batch before the q rows' backward. */
+void map_head_backward(fwd *c, const sail_tower *t, const sail_block *w, const sail_block *g,
+                       const float *probe, float *gprobe, const fwd_block *s, float *d, float *dx) {
+    fwd_mark mark = fwd_mark_get(c);
+    int dm = t->width, B = s->B, T = s->Tk;
+    size_t rk = (size_t)B * T;
+    sail_tower pre = *t;
+    pre.prenorm = 1;
+    ffn_backward(c, &pre, w, g, s, d, B);            /* d = d(r1) */
+    float *datt = fwd_alloc(c, (size_t)B * dm);     // (B, d)
+    float *dq = fwd_alloc(c, (size_t)B * dm);       // (B, d)
+    float *dkv = fwd_alloc(c, rk * 2 * dm);         // (B*T, 2d)
+    float *dq1 = fwd_alloc(c, (size_t)dm);          // (1, d)
+    if (c->oom) return;
+    linear_backward(c, &w->out, &g->out, d, s->att, B, dm, dm, datt, 0);
+    fwd_attn a = {B, 1, T, t->heads, dm / t->heads, dm, s->qkv, dm, s->kv, s->kv + dm, 2 * dm, NULL, 0};
+    attention_backward(c, &a, s->p, datt, dq, dm, dkv, dkv + dm, 2 * dm);
+    memset(dq1, 0, (size_t)dm * sizeof(float));
+    colsum_add(c, dq1, dq, B, dm, (size_t)dm);
+    sail_linear wq = linear_rows(&w->qkv, 0, dm), gq = linear_rows(&g->qkv, 0, dm);
+    sail_linear wkv = linear_rows(&w->qkv, dm, dm), gkv = linear_rows(&g->qkv, dm, dm);
+    linear_backward(c, &wq, &gq, dq1, probe, 1, dm, dm, gprobe, 1);
+    linear_backward(c, &wkv, &gkv, dkv, s->x, (int)rk, dm, 2 * dm, dx, 0);
     fwd_release(c, mark);
 }
 

@@ -1,5 +1,6 @@
 /* step.c: one training step (both sides of a batch of pairs through the
- * model's forward with activations kept, the loss, both backward passes)
+ * model's forward with activations kept, the loss (InfoNCE, or SigLIP's
+ * sigmoid loss when the model has a logit bias), both backward passes)
  * and sail_tmodel_embed. */
 #include "tmodel.h"
 
@@ -78,12 +79,16 @@ sail_status sail_tmodel_step(sail_tmodel *tm, int n, const sail_tinput *a,
     float *db = backward ? fwd_alloc(&c, (size_t)n * dim) : NULL; // (n, dim)
     if (c.oom) return OOM(err);
     float *ls = tm->params + tm->tensors[tm->n_tensors - 1].offset;
-    float dls = 0;
-    *loss = infonce(&c, n, dim, sa.out, sb.out, group, lo, *ls, da, db, &dls);
+    float dls = 0, dlb = 0;
+    if (cf->has_logit_bias) /* SigLIP: the sigmoid loss, its bias trained with it */
+        *loss = sigmoid_loss(&c, n, dim, sa.out, sb.out, group, lo, *ls, *tm->w.logit_bias, da, db, &dls, &dlb);
+    else
+        *loss = infonce(&c, n, dim, sa.out, sb.out, group, lo, *ls, da, db, &dls);
     if (emb_a) memcpy(emb_a, sa.out, (size_t)n * dim * sizeof(float));
     if (emb_b) memcpy(emb_b, sb.out, (size_t)n * dim * sizeof(float));
     if (backward && !c.oom) {
         tm->grads[tm->tensors[tm->n_tensors - 1].offset] += dls;
+        if (cf->has_logit_bias) *GRAD(tm->g.logit_bias) += dlb;
         side_backward(&c, tm, &sb, db);
         side_backward(&c, tm, &sa, da);
     }

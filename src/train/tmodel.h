@@ -77,6 +77,12 @@ void block_backward(fwd *c, const sail_tower *t, const sail_block *w, const sail
 void ffn_backward(fwd *c, const sail_tower *t, const sail_block *w, const sail_block *g,
                   const fwd_block *s, float *d, int n);
 
+/* ---- SigLIP's attention-pooling head (map_head_forward): d (B, d) of its
+ * output in (clobbered); dx (B*T, d) of its input tokens out; the probe's
+ * gradient is added to gprobe (d). */
+void map_head_backward(fwd *c, const sail_tower *t, const sail_block *w, const sail_block *g,
+                       const float *probe, float *gprobe, const fwd_block *s, float *d, float *dx);
+
 /* ---- reductions into parameter gradients (deterministic) */
 /* g(cols) += sum over r < rows of x[r * ld + j]. */
 void colsum_add(fwd *c, float *g, const float *x, int rows, int cols, size_t ld);
@@ -98,5 +104,10 @@ void side_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *dout);
  * *dls d loss / d logit_scale. Scratch from the arena. */
 float infonce(fwd *c, int n, int dim, const float *a, const float *b, const int *group,
               const sail_loss_opts *lo, float logit_scale, float *da, float *db, float *dls);
+/* ---- the sigmoid loss (SigLIP's, loss.c) on the same inputs, with the
+ * learned bias: *dlb receives d loss / d logit_bias. */
+float sigmoid_loss(fwd *c, int n, int dim, const float *a, const float *b, const int *group,
+                   const sail_loss_opts *lo, float logit_scale, float logit_bias, float *da, float *db,
+                   float *dls, float *dlb);
 
 #endif
