@@ -19,8 +19,11 @@ SiglipModel: logit_scale (1,), logit_bias (1,);
     logits_per_text = t @ i.T * exp(logit_scale) + logit_bias (t, i L2-normalised)
     loss = -mean_rows(sum_cols(logsigmoid((2 eye - 1) * logits_per_text)))
 """
+import json
 import os
+import struct
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -165,3 +168,19 @@ def make_folder(d, seed=5, image=32, patch=8, **kw):
     st["text_model.embeddings.position_ids"] = torch.arange(cfg["text_config"]["max_position_embeddings"])[None].numpy()
     O.write_safetensors(os.path.join(d, "model.safetensors"), st)
     return model, cfg
+
+
+def read_safetensors(path):
+    """{name: float32 array} from an F32 safetensors file (the file layout:
+    u64 header length, JSON header, raw data)."""
+    with open(path, "rb") as f:
+        b = f.read()
+    n, = struct.unpack_from("<Q", b)
+    head = json.loads(b[8:8 + n])
+    head.pop("__metadata__", None)
+    out = {}
+    for k, v in head.items():
+        assert v["dtype"] == "F32", (k, v["dtype"])
+        lo, hi = v["data_offsets"]
+        out[k] = np.frombuffer(b[8 + n + lo:8 + n + hi], np.float32).reshape(v["shape"]).copy()
+    return out

@@ -87,6 +87,45 @@ def layers(out, model, tmp):
               "; ".join(bad) + (" missing %s" % sorted(want) if want else ""))
 
 
+def export(out, model, cfg, tmp, imgs, tag="SigLIP"):
+    """sail export --format hf: a SiglipModel folder whose config.json,
+    processor and tensors a fresh PyTorch SiglipModel loads strictly and
+    which embeds as sail does; the folder converts back to the same file."""
+    hf = os.path.join(tmp, tag + "-hf")
+    r = O.run(["export", "--format", "hf", out, "-o", hf])
+    if not tap.check(r.returncode == 0, "%s: sail export --format hf" % tag, r.stderr.strip()[-300:]):
+        return
+    ecfg = O.json.load(open(os.path.join(hf, "config.json")))
+    tap.check(ecfg["architectures"] == ["SiglipModel"] and ecfg["model_type"] == "siglip" and
+              all(ecfg["text_config"][k] == v for k, v in cfg["text_config"].items() if k != "model_type") and
+              all(ecfg["vision_config"][k] == v for k, v in cfg["vision_config"].items() if k != "model_type"),
+              "%s: the exported config.json keeps every architecture key" % tag)
+    ref = S.SiglipModel(ecfg).eval()
+    tensors = {k: torch.from_numpy(v) for k, v in S.read_safetensors(os.path.join(hf, "model.safetensors")).items()}
+    try:
+        ref.load_state_dict(tensors, strict=True)
+        tap.check(True, "%s: a PyTorch SiglipModel loads the export with load_state_dict(strict=True)" % tag)
+    except RuntimeError as e:
+        tap.check(False, "%s: a PyTorch SiglipModel loads the export strictly" % tag, str(e)[:300])
+        return
+    pp = O.json.load(open(os.path.join(hf, "preprocessor_config.json")))
+    tap.check(pp["image_processor_type"] == "SiglipImageProcessor" and pp["size"] == {"height": 32, "width": 32} and
+              not pp["do_center_crop"] and pp["image_mean"] == HALF and pp["image_std"] == HALF and pp["resample"] == 3,
+              "%s: preprocessor_config.json squashes to 32x32, bicubic, mean = std = 0.5" % tag, str(pp)[:200])
+    with torch.no_grad():
+        want = torch.cat([ref.text(torch.tensor([S.letters_ids(t)])) for t in TEXTS]).numpy()
+        pix = torch.stack([O.preprocess(p, 32, 0, 3, HALF, HALF) for p in imgs])
+        want_img = ref.image(pix).numpy()
+    tap.compare(O.embed(out, "--text", TEXTS, tmp), want, "%s: the export's text embeddings == sail embed" % tag)
+    tap.compare(O.embed(out, "--image", imgs, tmp), want_img, "%s: the export's image embeddings == sail embed" % tag)
+    again = os.path.join(tmp, tag + "-again.gguf")
+    r = O.convert(hf, again)
+    if tap.check(r.returncode == 0, "%s: the exported folder converts" % tag, r.stderr.strip()[-300:]):
+        tap.check(open(out, "rb").read() == open(again, "rb").read(),
+                  "%s: re-converting the export gives the same file byte for byte" % tag)
+    return ref
+
+
 def main(tmp):
     d = os.path.join(tmp, "siglip")
     model, cfg = S.make_folder(d)
@@ -120,6 +159,11 @@ def main(tmp):
     if tap.check(r.returncode == 0, "SigLIP: sail convert of pytorch_model.bin", r.stderr.strip()[-300:]):
         tap.check(open(out, "rb").read() == open(out_bin, "rb").read(),
                   "SigLIP: pytorch_model.bin gives the same sail file, byte for byte")
+
+    ref = export(out, model, cfg, tmp, imgs)
+    if ref is not None:
+        same = all(torch.equal(p, model.state_dict()[k]) for k, p in ref.state_dict().items())
+        tap.check(same, "SigLIP: every exported tensor, logit_scale and logit_bias included, equals the original")
 
     r = O.run(["info", out])
     tap.check(r.returncode == 0 and "variant=towers" in r.stdout and "gelu_tanh" in r.stdout,

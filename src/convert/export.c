@@ -19,8 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum family { FAM_CLIP, FAM_CN_CLIP, FAM_BERT, FAM_VIT };
-static const char *const fam_class[] = {"CLIPModel", "ChineseCLIPModel", "BertModel", "ViTModel"};
+enum family { FAM_CLIP, FAM_CN_CLIP, FAM_BERT, FAM_VIT, FAM_SIGLIP };
+static const char *const fam_class[] = {"CLIPModel", "ChineseCLIPModel", "BertModel", "ViTModel", "SiglipModel"};
 
 /* ----------------------------------------------------------- files -- */
 
@@ -283,9 +283,10 @@ static sail_status family(const sail_config *c, const char *path, enum family *f
     if (!t->on)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                               "%s is a native sail model (fusion layers); Hugging Face has no architecture for it, "
-                              "so only models imported with `sail convert` (CLIP, Chinese-CLIP, BERT, ViT) export",
+                              "so only models imported with `sail convert` (CLIP, Chinese-CLIP, BERT, ViT, SigLIP) export",
                               path);
-    if (t->has_text && t->has_vision) *fam = t->bpe ? FAM_CLIP : FAM_CN_CLIP;
+    if (t->has_text && t->has_vision && c->has_logit_bias) *fam = FAM_SIGLIP;
+    else if (t->has_text && t->has_vision) *fam = t->bpe ? FAM_CLIP : FAM_CN_CLIP;
     else if (t->has_text && !t->bpe) *fam = FAM_BERT;
     else if (t->has_vision) *fam = FAM_VIT;
     else
@@ -330,12 +331,16 @@ static sail_status export_model(const gguf_file *f, const sail_config *c, const 
     sail_config cc = *c;
     if (fam <= FAM_CN_CLIP && !cc.has_logit_scale)
         cc.logit_scale = logf(1 / 0.07f); /* CLIP's initial temperature, what sail uses without one */
-    json_t *cj = fam == FAM_BERT ? hf_bert_json(&cc) : fam == FAM_VIT ? hf_vit_json(&cc) : hf_clip_json(&cc, fam == FAM_CN_CLIP);
+    json_t *cj = fam == FAM_BERT ? hf_bert_json(&cc) : fam == FAM_VIT ? hf_vit_json(&cc)
+               : fam == FAM_SIGLIP ? hf_siglip_json(&cc) : hf_clip_json(&cc, fam == FAM_CN_CLIP);
     if (!cj) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     hf_model hm;
-    s = fam == FAM_BERT ? hf_bert_config(cj, NULL, &hm, err)
-      : fam == FAM_VIT  ? hf_vit_config(cj, NULL, &hm, err)
-                        : hf_clip_config(cj, fam == FAM_CN_CLIP, &hm, err);
+    s = fam == FAM_BERT   ? hf_bert_config(cj, NULL, &hm, err)
+      : fam == FAM_VIT    ? hf_vit_config(cj, NULL, &hm, err)
+      : fam == FAM_SIGLIP ? hf_siglip_config(cj, &hm, err)
+                          : hf_clip_config(cj, fam == FAM_CN_CLIP, &hm, err);
+    /* SigLIP's temperature lives in the logit_scale tensor, not config.json */
+    if (!s && fam == FAM_SIGLIP) hm.cfg.logit_scale = cc.logit_scale;
     if (!s) s = same_architecture(c, &hm.cfg, path, fam, err);
     if (s || !dir) {
         json_decref(cj);
@@ -354,11 +359,13 @@ static sail_status export_model(const gguf_file *f, const sail_config *c, const 
         entry *e = push(&x);
         if (!e) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
         else snprintf(e->name, sizeof e->name, "%s", hm.map.logit_scale), e->scalar = cc.logit_scale;
+        if (e && fam == FAM_SIGLIP) e->nd = 1, e->shape[0] = 1; /* SiglipModel's is (1,), CLIP's 0-D */
     }
     if (!s) s = write_safetensors(&x, dir, err);
     if (!s && c->towers.has_text) s = tokenizer(f, c, dir, err);
     if (!s && c->towers.has_vision) {
-        static const char *const proc[] = {"CLIPImageProcessor", "ChineseCLIPImageProcessor", "", "ViTImageProcessor"};
+        static const char *const proc[] = {"CLIPImageProcessor", "ChineseCLIPImageProcessor", "", "ViTImageProcessor",
+                                           "SiglipImageProcessor"};
         s = write_json(dir, "preprocessor_config.json", hf_preprocessor_json(c, proc[fam], fam != FAM_CLIP), PRETTY, err);
     }
     sail_weights_free_blocks(&wt);
