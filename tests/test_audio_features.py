@@ -377,6 +377,13 @@ def test_bad_inputs(tmp):
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1", "-i", good, "-c:v", "mpeg4", "-c:a", "aac",
            "-shortest", mp4)
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1", "-c:v", "mpeg4", noaudio)
+    # Two bare MP3 frames (128 kb/s at 48 kHz: 384 bytes each) before noise:
+    # FFmpeg's only guess is MP3 with a score of 1.
+    stereo48 = write("stereo48.wav", wav_bytes(pcm, 48000, 2))
+    raw = os.path.join(tmp, "raw.mp3")
+    ffmpeg("-i", stereo48, "-b:a", "128k", "-write_xing", 0, "-id3v2_version", 0, raw)
+    with open(raw, "rb") as f:
+        two_frames = f.read(768) + rng.integers(0, 256, 2232, dtype=np.uint8).tobytes()
 
     def cut(src, name, frac):
         with open(src, "rb") as f:
@@ -409,6 +416,7 @@ def test_bad_inputs(tmp):
         ("random bytes named .wav", write("garbage.wav", rng.integers(0, 256, 5000, dtype=np.uint8).tobytes()),
          "format", "not a"),
         ("text named .mp3", write("text.mp3", b"this is not audio at all, just words\n" * 20), "format", "not a"),
+        ("two MP3 frames, then random bytes", write("two_frames.mp3", two_frames), "format", "scores only 1 of 100"),
         ("empty file", write("empty.wav", b""), "format", "empty"),
         ("longer than max_seconds with no length in the header",
          write("stream.wav", wav_bytes(pcm, 16000, 1, claim=0xFFFFFFFF)), "limit exceeded", "the limit is 1 s"),
@@ -428,6 +436,11 @@ def test_bad_inputs(tmp):
     a, _ = decode(tmp, good)
     b, line = decode(tmp, named)
     check(a is not None and b is not None and (a == b).all(), "a WAV named .mp3 decodes as the WAV it is", line)
+    # The weakest guess sail accepts: a 50 ms MP3 (four frames, score 25).
+    tiny = os.path.join(tmp, "tiny.mp3")
+    ffmpeg("-i", write("tiny.wav", wav_bytes(pcm[:1600], 16000, 1)), tiny)
+    got, line = decode(tmp, tiny, 16000)
+    check(got is not None and len(got) == 800, "a 50 ms MP3 decodes to its 800 samples", line)
 
 
 def main():

@@ -181,9 +181,10 @@ static sail_status open_container(decoder *d, sail_error *err) {
         return sail_set_error(err, SAIL_ERR_FORMAT, "%s: truncated: the file ends inside its header", d->name);
     if (r < 0)
         return av_fail(err, SAIL_ERR_FORMAT, d, "not an audio or video file FFmpeg recognises", r);
-    /* A guess this weak is how FFmpeg reads random bytes; a real file scores
-     * far higher (a WAV or FLAC header 100, four MP3 frames 51). */
-    if (d->fmt->probe_score <= AVPROBE_SCORE_RETRY)
+    /* A guess this weak is how FFmpeg reads random bytes that happen to
+     * hold a frame sync word; a real file scores higher (a WAV or FLAC
+     * header 100, seven MP3 frames 51, a 50 ms MP3 of four frames 25). */
+    if (d->fmt->probe_score < AVPROBE_SCORE_RETRY)
         return sail_set_error(err, SAIL_ERR_FORMAT,
                               "%s: not a recognisable audio file (FFmpeg's best guess, %s, "
                               "scores only %d of 100)",
