@@ -7,6 +7,10 @@
  * (sail_forward on the same file).
  *
  *   train_dump MODEL OUTDIR N A B [--group G.i32] [--loss D:W,...] [--freeze PART,...]
+ *              [--lora RANK:ALPHA:PART+PART...:SEED]
+ *   --lora adds adapters (sail_tmodel_add_lora) and moves every A and B off
+ *   its start by seeded uniform noise (so both have gradients); params.f32
+ *   then holds the whole parameter block, adapters included.
  *   A, B: tokens:IDS.i32:LENS.i32 | images:PIX.f32 (N, 3, S, S at model size)
  *         | joint:IDS.i32:LENS.i32:PIX.f32 (item i = text i + image i)
  */
@@ -86,7 +90,7 @@ int main(int argc, char **argv) {
     sail_tinput a, b;
     parse_input(argv[4], &a, c->image_size);
     parse_input(argv[5], &b, c->image_size);
-    int *group = NULL;
+    int *group = NULL, lora = 0;
     sail_loss_opts lo = {1, {c->dim}, {1.0f}};
     for (int i = 6; i + 1 < argc; i += 2) {
         size_t sz;
@@ -99,6 +103,34 @@ int main(int argc, char **argv) {
                 scale[p] = 0;
             }
             sail_tmodel_set_parts(tm, scale);
+        } else if (!strcmp(argv[i], "--lora")) { /* RANK:ALPHA:PARTS:SEED, parts joined by '+' */
+            int rank = atoi(strtok(argv[i + 1], ":")), mask = 0;
+            float alpha = (float)atof(strtok(NULL, ":"));
+            char *parts = strtok(NULL, ":"), *seed = strtok(NULL, ":");
+            if (!parts || !seed) { fprintf(stderr, "train_dump: --lora RANK:ALPHA:PARTS:SEED\n"); return 2; }
+            for (char *t = parts, *e; *t; t = *e ? e + 1 : e) {
+                e = strchr(t, '+');
+                if (!e) e = t + strlen(t);
+                int p = sail_part_parse(t, (size_t)(e - t));
+                if (p < 0) { fprintf(stderr, "train_dump: no part '%.*s'\n", (int)(e - t), t); return 2; }
+                mask |= 1 << p;
+            }
+            if (sail_tmodel_add_lora(tm, rank, alpha, mask, 5, &err)) {
+                fprintf(stderr, "train_dump: lora: %s\n", err.msg);
+                return 1;
+            }
+            uint64_t x = strtoull(seed, NULL, 10) * 2654435761u + 1; /* xorshift64 */
+            float *p = sail_tmodel_params(tm);
+            for (int k = 0; k < sail_tmodel_n_tensors(tm); k++) {
+                const sail_tparam *t = sail_tmodel_tensor(tm, k);
+                size_t len = strlen(t->name);
+                if (len < 7 || strncmp(t->name + len - 7, ".lora_", 6)) continue;
+                for (int64_t j = 0; j < t->rows * t->cols; j++) {
+                    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                    p[t->offset + j] += 0.3f * (float)((double)(x >> 11) / 9007199254740992.0 * 2 - 1);
+                }
+            }
+            lora = 1;
         } else if (!strcmp(argv[i], "--loss")) {
             lo.n_dims = 0;
             for (char *t = strtok(argv[i + 1], ","); t && lo.n_dims < 4; t = strtok(NULL, ",")) {
@@ -118,6 +150,7 @@ int main(int argc, char **argv) {
     dump(dir, "emb_a", ea, n * dim);
     dump(dir, "emb_b", eb, n * dim);
     dump(dir, "grads", sail_tmodel_grads(tm), sail_tmodel_size(tm));
+    if (lora) dump(dir, "params", sail_tmodel_params(tm), sail_tmodel_size(tm));
     char path[4096];
     snprintf(path, sizeof path, "%s/index.txt", dir);
     FILE *idx = fopen(path, "w");
