@@ -132,10 +132,13 @@ def config(vocab, d=32, heads=4, layers=2, ffn=64, image=32, patch=8, positions=
     return {"architectures": ["SiglipModel"], "model_type": "siglip", "text_config": tc, "vision_config": vc}
 
 
-def letters_tokenizer(d):
-    """A WordPiece vocab.txt of single letters (word = one letter), so a text
-    "a b c" is [CLS] a b c [SEP] = [2, 5, 6, 7, 3]."""
-    toks = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+def letters_tokenizer(d, extra=()):
+    """A WordPiece vocab.txt of letters and ##letters: any lower-case English
+    word splits into its letters, and a text of one-letter words "a b c" is
+    [CLS] a b c [SEP] = [2, 5, 6, 7, 3]; extra tokens (e.g. CJK characters)
+    follow."""
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    toks = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + letters + ["##" + x for x in letters] + list(extra)
     with open(os.path.join(d, "vocab.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(toks) + "\n")
     O.write_json(os.path.join(d, "tokenizer_config.json"), {
@@ -148,17 +151,21 @@ def letters_ids(text):
     return [2] + [5 + ord(ch) - ord("a") for ch in text.split()] + [3]
 
 
-def make_folder(d, seed=5, image=32, patch=8, **kw):
+def make_folder(d, seed=5, image=32, patch=8, trainable=False, extra=(), **kw):
     """A small SiglipModel folder (config, letters tokenizer, preprocessor,
-    model.safetensors); returns (model, cfg)."""
+    model.safetensors); returns (model, cfg). trainable: PyTorch's default
+    initialisation and SigLIP's initial temperature and bias (log 10, -10),
+    standing in for a pretrained checkpoint; else seeded weights with
+    non-trivial norms and biases."""
     os.makedirs(d)
-    n = letters_tokenizer(d)
+    n = letters_tokenizer(d, extra)
     cfg = config(n, image=image, patch=patch, **kw)
     torch.manual_seed(0)
-    model = O.randomize(SiglipModel(cfg), seed).eval()
+    model = SiglipModel(cfg) if trainable else O.randomize(SiglipModel(cfg), seed)
+    model.eval()
     with torch.no_grad():
-        model.logit_scale.fill_(2.3)
-        model.logit_bias.fill_(-1.7)
+        model.logit_scale.fill_(2.302585 if trainable else 2.3)
+        model.logit_bias.fill_(-10.0 if trainable else -1.7)
     O.write_json(os.path.join(d, "config.json"), cfg)
     O.write_json(os.path.join(d, "preprocessor_config.json"), {
         "do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": [0.5] * 3,
