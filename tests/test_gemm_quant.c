@@ -12,6 +12,15 @@
  *                       against a double GEMM on the widened weights (the
  *                       same bound as f32 GEMM in test_kernels.c: only the
  *                       order of K float additions differs).
+ *   bf16, avx512bf16    the same bound against sail_gemm_bf16a_ref, which
+ *                       rounds A to bf16 as vdpbf16ps needs (the products
+ *                       are then exact); that reference against double on
+ *                       the rounded A. The bound is tight enough to tell: the
+ *                       unrounded reference fails it (checked below).
+ *
+ * Levels the CPU lacks are skipped with "no avx2", "no avx512", "no
+ * avx512_vnni", "no avx512_bf16". Deliberately broken kernels (a block or
+ * a k term dropped) must fail each level's comparison.
  *   q8_0 vs exact       want = base + sum_b dot_b * s_b in double, with dot_b
  *                       the block's integer dot product and s_b the f32
  *                       product of the two scales; a float sum of nb terms
@@ -24,6 +33,7 @@
  *                       |err| <= sum_k |W~_k| d_k 0.5001 + the bound above. */
 #include "test.h"
 #include "kernels/kernels.h"
+#include "kernels/kernels_impl.h"
 #include "format/gguf.h"
 #include "format/quant.h"
 
@@ -73,6 +83,7 @@ static size_t row_bytes(sail_wtype t, int K) {
  * widened copy Wf (N, K); C (M, ldc = N + 5) starting from C0. */
 typedef struct qcase {
     int M, N, K, beta, has_bias, lda, ldc;
+    int round_a;        /* bf16: the kernel rounds A to bf16 (bf16_rounds_a) */
     sail_wtype type;
     size_t ldw;
     float *a_base, *A, *Wf, *bias, *C0, *C, *R;
@@ -125,12 +136,20 @@ static void qcase_free(qcase *q) {
 /* Run one table's kernel for the case into C. */
 static void run_kernel(const sail_kernel_table *t, const qcase *q, float *C) {
     const float *bias = q->has_bias ? q->bias : NULL;
-    if (q->type == SAIL_WT_Q8_0)
+    if (t == NULL) /* the reference of a level whose bf16 GEMM rounds A */
+        sail_gemm_bf16a_ref(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
+    else if (q->type == SAIL_WT_Q8_0)
         t->gemm_q8_0(q->M, q->N, q->K, q->Aq, q->K / 32, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
     else if (q->type == SAIL_WT_F16)
         t->gemm_f16(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
     else
         t->gemm_bf16(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
+}
+
+/* The reference a level's kernel must equal: NULL stands for
+ * sail_gemm_bf16a_ref. */
+static const sail_kernel_table *ref_for(const sail_kernel_table *t, sail_wtype type) {
+    return type == SAIL_WT_BF16 && t->bf16_rounds_a ? NULL : g_ref;
 }
 
 static double base_of(const qcase *q, int m, int n) {
@@ -185,7 +204,8 @@ static void compare(cmp *c, const qcase *q, const float *got, int vs) {
                 want = base_of(q, m, n);
                 double wsum = 0;
                 const float *a = q->A + (size_t)m * q->lda, *w = q->Wf + (size_t)n * q->K;
-                for (int k = 0; k < q->K; k++) want += (double)a[k] * w[k];
+                for (int k = 0; k < q->K; k++)
+                    want += (q->round_a ? (double)sail_bf16_to_f32(sail_f32_to_bf16(a[k])) : a[k]) * w[k];
                 if (q->type != SAIL_WT_Q8_0) tol = tol16;
                 else {
                     const sail_q8a *aq = q->Aq + (size_t)m * (q->K / 32);
@@ -206,35 +226,34 @@ static const char *type_name(sail_wtype t) {
 
 /* M up to 64 takes the SIMD f16/bf16 path without packing, above it the
  * packed one; 100 rows of K >= 800 span two L2 slices of A. */
-static const int MN[][2] = {{1, 1}, {1, 17}, {2, 33}, {3, 16}, {5, 7}, {7, 130}, {13, 5},
-                            {6, 16}, {17, 48}, {40, 530}, {70, 20}, {100, 33}};
+static const int MN[][2] = {{0, 5},   {1, 1},   {1, 17},  {2, 33},   {3, 16},   {4, 1023},
+                            {5, 7},   {7, 130}, {13, 5},  {6, 16},   {17, 48},  {40, 530},
+                            {70, 20}, {100, 33}, {197, 45}, {1023, 3}};
 #define N_MN (int)(sizeof MN / sizeof MN[0])
-static const int K16[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 127, 385, 800};
-static const int K8[] = {32, 64, 96, 160, 416, 1024};
+static const int K16[] = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 127, 385, 800, 1023};
+static const int K8[] = {0, 32, 64, 96, 160, 416, 544, 1024};
 
 /* Every (M, N) with every K of the type; `vs` as in compare(). */
 static void sweep(cmp *c, const sail_kernel_table *t, sail_wtype type, int vs) {
     const int *ks = type == SAIL_WT_Q8_0 ? K8 : K16;
     int nk = type == SAIL_WT_Q8_0 ? (int)(sizeof K8 / sizeof *K8) : (int)(sizeof K16 / sizeof *K16);
     int v = 0;
-    for (int i = 0; i < N_MN; i++)
+    const sail_kernel_table *ref = t ? ref_for(t, type) : g_ref;
+    for (int i = 0; i <= N_MN; i++)
         for (int k = 0; k < nk; k++) {
-            if ((long)MN[i][0] * MN[i][1] * ks[k] > 3000000) continue;
+            /* the last case: more rows than one L2 slice of A (q8_0) */
+            int M = i < N_MN ? MN[i][0] : 230, N = i < N_MN ? MN[i][1] : 3;
+            int K = i < N_MN ? ks[k] : 1024;
+            if (i == N_MN && (type != SAIL_WT_Q8_0 || k)) continue;
+            if ((long)M * N * K > 3000000) continue;
             qcase q;
-            qcase_init(&q, type, MN[i][0], MN[i][1], ks[k], v++ & 3);
+            qcase_init(&q, type, M, N, K, v++ & 3);
+            q.round_a = t == NULL || (type == SAIL_WT_BF16 && t->bf16_rounds_a);
             run_kernel(t, &q, q.C);
-            if (vs == 0) run_kernel(g_ref, &q, q.R);
+            if (vs == 0) run_kernel(ref, &q, q.R);
             compare(c, &q, q.C, vs);
             qcase_free(&q);
         }
-    if (type == SAIL_WT_Q8_0) { /* more rows than one L2 slice of A */
-        qcase q;
-        qcase_init(&q, type, 230, 3, 1024, 3);
-        run_kernel(t, &q, q.C);
-        if (vs == 0) run_kernel(g_ref, &q, q.R);
-        compare(c, &q, q.C, vs);
-        qcase_free(&q);
-    }
 }
 
 static const sail_wtype TYPES[3] = {SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0};
@@ -250,18 +269,59 @@ static void test_refs(void) {
     cmp c = {0};
     sweep(&c, g_ref, SAIL_WT_Q8_0, 2);
     CHECK(cmp_done(&c), "gemm_q8_0 ref vs exact integer block dots (max err %.2g)", c.max_err);
+    cmp r = {0};
+    sweep(&r, NULL, SAIL_WT_BF16, 1);
+    CHECK(cmp_done(&r), "gemm_bf16a ref (A rounded to bf16) vs double on the rounded A (max err %.2g)",
+          r.max_err);
+    /* The bound can tell a kernel that rounds A from one that does not. */
+    qcase q;
+    qcase_init(&q, SAIL_WT_BF16, 7, 33, 385, 0);
+    run_kernel(g_ref, &q, q.C);
+    run_kernel(NULL, &q, q.R);
+    cmp u = {.quiet = 1};
+    compare(&u, &q, q.C, 0);
+    CHECK(u.n_bad > 0, "gemm_bf16 without the rounding of A fails the bf16a comparison (%d "
+          "expected mismatches)", u.n_bad);
+    qcase_free(&q);
 }
 
 static void test_simd(const sail_kernel_table *t) {
     for (int i = 0; i < 3; i++) {
         cmp c = {0};
         sweep(&c, t, TYPES[i], 0);
-        CHECK(cmp_done(&c), "gemm_%s %s vs ref: all sizes, odd strides, bias, beta (max err %.2g)",
-              type_name(TYPES[i]), t->name, c.max_err);
+        CHECK(cmp_done(&c), "gemm_%s %s vs %s: all sizes, odd strides, bias, beta (max err %.2g)",
+              type_name(TYPES[i]), t->name, ref_for(t, TYPES[i]) ? "ref" : "bf16a ref", c.max_err);
     }
     cmp c = {0};
     sweep(&c, t, SAIL_WT_Q8_0, 2);
     CHECK(cmp_done(&c), "gemm_q8_0 %s vs exact integer block dots (max err %.2g)", t->name, c.max_err);
+}
+
+/* A level's kernels, broken on purpose (q8_0 dropping the last block,
+ * f16/bf16 the last k), must fail the comparison with their reference, at a
+ * few-row and a many-row shape. */
+static void test_broken(const sail_kernel_table *t) {
+    for (int i = 0; i < 3; i++) {
+        int bad = 0;
+        for (int s = 0; s < 2; s++) {
+            qcase q;
+            qcase_init(&q, TYPES[i], s ? 37 : 3, 45, TYPES[i] == SAIL_WT_Q8_0 ? 160 : 161, 2);
+            const float *bias = q.bias; /* variant 2: bias, beta 0 */
+            if (TYPES[i] == SAIL_WT_Q8_0) /* the same rows of A, one block short */
+                t->gemm_q8_0(q.M, q.N, q.K - 32, q.Aq, q.K / 32, q.W, q.ldw, bias, 0.0f, q.C, q.ldc);
+            else /* one k short */
+                (TYPES[i] == SAIL_WT_F16 ? t->gemm_f16 : t->gemm_bf16)(
+                    q.M, q.N, q.K - 1, q.A, q.lda, q.W, q.ldw, bias, 0.0f, q.C, q.ldc);
+            q.round_a = TYPES[i] == SAIL_WT_BF16 && t->bf16_rounds_a;
+            run_kernel(ref_for(t, TYPES[i]), &q, q.R);
+            cmp c = {.quiet = 1};
+            compare(&c, &q, q.C, 0);
+            bad += c.n_bad > 0;
+            qcase_free(&q);
+        }
+        CHECK(bad == 2, "a broken gemm_%s %s (last %s dropped) is caught at 3 and 37 rows",
+              type_name(TYPES[i]), t->name, TYPES[i] == SAIL_WT_Q8_0 ? "block" : "k");
+    }
 }
 
 /* A kernel that skips the last weight block (or row of K) must be caught:
@@ -333,7 +393,8 @@ static void test_pool(sail_pool *pool, int threads) {
             void *scratch = need ? aligned_alloc(64, (need + 63) / 64 * 64) : NULL;
             sail_gemm_w(pool, q.M, q.N, q.K, q.A, q.lda, &W, q.has_bias ? q.bias : NULL,
                         (float)q.beta, q.C, q.ldc, scratch);
-            run_kernel(g_ref, &q, q.R);
+            q.round_a = TYPES[i] == SAIL_WT_BF16 && sail_kernels()->bf16_rounds_a;
+            run_kernel(ref_for(sail_kernels(), TYPES[i]), &q, q.R);
             compare(&c, &q, q.C, 0);
             free(scratch);
             qcase_free(&q);
@@ -348,14 +409,17 @@ int main(void) {
     test_quantize(g_ref);
     test_refs();
     test_sensitivity(g_ref);
-    for (int isa = SAIL_ISA_AVX2; isa <= SAIL_ISA_AVX512; isa++) {
+    static const char *const need[] = {"", "avx2", "avx512", "avx512_vnni", "avx512_bf16"};
+    for (int isa = SAIL_ISA_AVX2; isa <= SAIL_ISA_MAX; isa++) {
         const sail_kernel_table *t = sail_kernels_for((sail_isa)isa);
         if (!t) {
-            SKIP("%s: not available on this CPU or build", isa == SAIL_ISA_AVX2 ? "avx2" : "avx512");
+            SKIP("no %s: this CPU or build lacks it (or SAIL_ISA caps it); its kernels not run",
+                 need[isa]);
             continue;
         }
         test_quantize(t);
         test_simd(t);
+        test_broken(t);
     }
     for (int n = 1; n <= 3; n++) {
         sail_pool *pool = sail_pool_new(n);

@@ -1,5 +1,7 @@
 /* dispatch.c: picks one kernel table at start-up from CPUID, the build flag
- * SAIL_FORCE_REF and the environment variable SAIL_ISA=ref|avx2|avx512. */
+ * SAIL_FORCE_REF and the environment variable SAIL_ISA=ref|avx2|avx512|
+ * avx512vnni|avx512bf16. The avx512vnni and avx512bf16 tables are the
+ * avx512 one with its quantized GEMMs replaced, made here once. */
 #include "kernels_impl.h"
 #include "cpu.h"
 
@@ -9,6 +11,18 @@
 
 static const sail_kernel_table *g_active;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static sail_kernel_table g_vnni, g_bf16; /* made once by make_tables */
+static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
+
+static void make_tables(void) {
+    g_vnni = sail_table_avx512;
+    g_vnni.name = "avx512vnni";
+    g_vnni.gemm_q8_0 = sail_gemm_q8_0_vnni;
+    g_bf16 = g_vnni;
+    g_bf16.name = "avx512bf16";
+    g_bf16.gemm_bf16 = sail_gemm_bf16_dp;
+    g_bf16.bf16_rounds_a = 1;
+}
 
 static int cpu_has(sail_isa isa) {
     const sail_cpu_features *f = sail_cpu();
@@ -18,30 +32,41 @@ static int cpu_has(sail_isa isa) {
     case SAIL_ISA_AVX512:
         return f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->fma &&
                f->f16c && f->avx2; /* its table also uses the AVX2 quantized GEMMs */
+    case SAIL_ISA_AVX512_VNNI: return cpu_has(SAIL_ISA_AVX512) && f->avx512_vnni;
+    case SAIL_ISA_AVX512_BF16: return cpu_has(SAIL_ISA_AVX512_VNNI) && f->avx512_bf16;
     }
     return 0;
+}
+
+/* The highest level SAIL_ISA allows (sail_cpu() already hides AVX2 and
+ * AVX-512 under ref and avx2; the levels within AVX-512 are capped here). */
+static sail_isa env_cap(void) {
+    const char *env = getenv("SAIL_ISA");
+    if (env && !strcmp(env, "ref")) return SAIL_ISA_REF;
+    if (env && !strcmp(env, "avx2")) return SAIL_ISA_AVX2;
+    if (env && !strcmp(env, "avx512")) return SAIL_ISA_AVX512;
+    if (env && !strcmp(env, "avx512vnni")) return SAIL_ISA_AVX512_VNNI;
+    return SAIL_ISA_MAX;
 }
 
 const sail_kernel_table *sail_kernels_for(sail_isa isa) {
 #ifdef SAIL_FORCE_REF
     if (isa != SAIL_ISA_REF) return NULL;
 #endif
-    if (!cpu_has(isa)) return NULL;
+    if (isa > env_cap() || !cpu_has(isa)) return NULL;
     switch (isa) {
     case SAIL_ISA_REF: return &sail_table_ref;
     case SAIL_ISA_AVX2: return &sail_table_avx2;
     case SAIL_ISA_AVX512: return &sail_table_avx512;
+    case SAIL_ISA_AVX512_VNNI: pthread_once(&g_tables_once, make_tables); return &g_vnni;
+    case SAIL_ISA_AVX512_BF16: pthread_once(&g_tables_once, make_tables); return &g_bf16;
     }
     return NULL;
 }
 
 /* The best level the CPU has, capped by SAIL_ISA when that is set. */
 static void choose(void) {
-    sail_isa cap = SAIL_ISA_AVX512;
-    const char *env = getenv("SAIL_ISA");
-    if (env && !strcmp(env, "ref")) cap = SAIL_ISA_REF;
-    else if (env && !strcmp(env, "avx2")) cap = SAIL_ISA_AVX2;
-    for (int isa = cap; isa >= SAIL_ISA_REF; isa--) {
+    for (int isa = env_cap(); isa >= SAIL_ISA_REF; isa--) {
         g_active = sail_kernels_for((sail_isa)isa);
         if (g_active) return;
     }
@@ -55,13 +80,15 @@ const sail_kernel_table *sail_kernels(void) {
 const char *sail_kernels_isa(void) { return sail_kernels()->name; }
 
 void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr) {
-    if (t == &sail_table_avx512) { *mr = 14; *nr = 32; }
+    if (t->gemm == sail_gemm_avx512) { *mr = 14; *nr = 32; }
     else if (t == &sail_table_avx2) { *mr = 6; *nr = 16; }
     else { *mr = 4; *nr = 16; }
 }
 
 void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int *nr) {
-    int simd = t != &sail_table_ref; /* both SIMD levels run gemm_quant_avx2.c */
-    if (type == SAIL_WT_Q8_0) { *mr = 4; *nr = simd ? 2 : 4; }
+    int simd = t != &sail_table_ref;
+    if (type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_vnni) { *mr = 6; *nr = 32; }
+    else if (type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_dp) { *mr = 14; *nr = 32; }
+    else if (type == SAIL_WT_Q8_0) { *mr = 4; *nr = simd ? 2 : 4; } /* gemm_quant_avx2.c */
     else { *mr = simd ? 6 : 4; *nr = 16; }
 }

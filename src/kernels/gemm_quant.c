@@ -62,6 +62,45 @@ void sail_gemm_bf16_ref(int M, int N, int K, const float *A, int lda, const void
     gemm_half_ref(M, N, K, A, lda, W, ldw, 1, bias, beta, C, ldc);
 }
 
+/* f32 to bf16 as vcvtneps2bf16 does it: nearest even; zeros and
+ * subnormals become a zero of their sign; NaN stays NaN (made quiet). */
+static uint16_t bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* A bf16 as vdpbf16ps reads it: subnormals are zero. */
+static float bf16_daz(uint16_t h) {
+    return (h & 0x7f80u) == 0 ? ((h & 0x8000u) ? -0.0f : 0.0f) : sail_bf16_to_f32(h);
+}
+
+void sail_gemm_bf16a_ref(int M, int N, int K, const float *A, int lda, const void *W,
+                         size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    init_c(M, N, bias, beta, C, ldc);
+    float a[PIECE], w[PIECE];
+    for (int m = 0; m < M; m++) {
+        float *c = C + (size_t)m * ldc; // (N)
+        for (int k0 = 0; k0 < K; k0 += PIECE) {
+            int kc = SAIL_MIN(PIECE, K - k0);
+            for (int k = 0; k < kc; k++) a[k] = bf16_daz(bf16_round(A[(size_t)m * lda + k0 + k]));
+            for (int n = 0; n < N; n++) {
+                const uint8_t *wr = (const uint8_t *)W + (size_t)n * ldw + 2 * (size_t)k0;
+                for (int k = 0; k < kc; k++) {
+                    uint16_t h;
+                    memcpy(&h, wr + 2 * (size_t)k, 2);
+                    w[k] = bf16_daz(h);
+                }
+                float s = 0.0f; /* each product is exact: two 8-bit significands */
+                for (int k = 0; k < kc; k++) s += a[k] * w[k];
+                c[n] += s;
+            }
+        }
+    }
+}
+
 enum { Q8_BYTES = 2 + SAIL_Q8_0_BLOCK }; /* a weight block in the file */
 
 void sail_gemm_q8_0_ref(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,

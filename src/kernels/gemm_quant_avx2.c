@@ -218,6 +218,10 @@ static void gemm_half_direct(int M, int N, int K, const float *A, int lda, const
 
 static void gemm_half(int M, int N, int K, const float *A, int lda, const uint8_t *W,
                       size_t ldw, int bf16, const float *bias, float beta, float *C, int ldc) {
+    if (K <= 0) { /* no products (and no A slices to size): C := bias + beta C */
+        (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
     if (M <= DIRECT_MAX_M) { /* packing W would cost more than it saves */
         gemm_half_direct(M, N, K, A, lda, W, ldw, bf16, bias, beta, C, ldc);
         return;
@@ -334,6 +338,10 @@ static const q8_tile_fn q8_tiles[QM][QN] = {
 void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
                          size_t ldw, const float *bias, float beta, float *C, int ldc) {
     int nb = K / QBLK;
+    if (nb <= 0) { /* no products: C := bias + beta C */
+        sail_gemm_q8_0_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
     size_t row_bytes = (size_t)nb * sizeof(sail_q8a);
     int slice = (int)SAIL_MAX((size_t)QM, A_SLICE_BYTES / row_bytes / QM * QM);
     for (int m0 = 0; m0 < M; m0 += slice) {

@@ -2,8 +2,9 @@
  *
  * Each kernel has a plain C reference (the *_ref functions, also the
  * portable fallback) and SIMD versions for AVX2 and AVX-512 chosen once at
- * start-up from CPUID. SAIL_FORCE_REF at build time, or SAIL_ISA=ref|avx2|avx512
- * in the environment, forces a level (never above what the CPU has).
+ * start-up from CPUID. SAIL_FORCE_REF at build time, or SAIL_ISA=ref|avx2|
+ * avx512|avx512vnni|avx512bf16 in the environment, caps the level (never
+ * above what the CPU has).
  * Every pointer may be unaligned; sizes may be any value >= 1. */
 #ifndef SAIL_KERNELS_H
 #define SAIL_KERNELS_H
@@ -13,7 +14,14 @@
 
 #include "pool.h"
 
-typedef enum sail_isa { SAIL_ISA_REF = 0, SAIL_ISA_AVX2 = 1, SAIL_ISA_AVX512 = 2 } sail_isa;
+/* Levels in order; each needs what the one below it needs. AVX512_VNNI adds
+ * vpdpbusd (the q8_0 GEMM), AVX512_BF16 adds vdpbf16ps (the bf16 GEMM); the
+ * rest of their tables is the AVX512 one. */
+typedef enum sail_isa {
+    SAIL_ISA_REF = 0, SAIL_ISA_AVX2 = 1, SAIL_ISA_AVX512 = 2, SAIL_ISA_AVX512_VNNI = 3,
+    SAIL_ISA_AVX512_BF16 = 4
+} sail_isa;
+#define SAIL_ISA_MAX SAIL_ISA_AVX512_BF16
 
 /* Storage types of a weight matrix; the values are GGUF's tensor type ids. */
 typedef enum sail_wtype {
@@ -84,6 +92,12 @@ typedef struct sail_kernel_table {
                      size_t ldw, const float *bias, float beta, float *C, int ldc);
     void (*gemm_bf16)(int M, int N, int K, const float *A, int lda, const void *W,
                       size_t ldw, const float *bias, float beta, float *C, int ldc);
+    /* 1 when gemm_bf16 first rounds each activation to bf16 (nearest even,
+     * subnormals to zero, as vcvtneps2bf16) and reads subnormal weights as
+     * zero (vdpbf16ps): then every product is exact and the sums are f32.
+     * The avx512bf16 level does this; an activation moves by up to 2^-9 of
+     * itself. */
+    int bf16_rounds_a;
     /* The same for a q8_0 W with A quantised by quantize_q8a (row m's K/32
      * blocks at A + m * lda): per block an exact integer dot product times
      * both scales, summed in f32. K is a multiple of 32. */
@@ -99,7 +113,8 @@ typedef struct sail_kernel_table {
 const sail_kernel_table *sail_kernels(void);
 /* A given level's table, or NULL if this CPU or build lacks it (for tests). */
 const sail_kernel_table *sail_kernels_for(sail_isa isa);
-/* Name of the active level: "avx512", "avx2" or "ref". */
+/* Name of the active level: "avx512bf16", "avx512vnni", "avx512", "avx2"
+ * or "ref". */
 const char *sail_kernels_isa(void);
 
 /* Multithreaded GEMM with the active table; same contract as table->gemm. */

@@ -19,7 +19,7 @@ void sail_gemm_avx2(SAIL_GEMM_ARGS);
 void sail_gemm_avx512(SAIL_GEMM_ARGS);
 
 /* The kernels on weights in their stored type (contracts: table->gemm_f16,
- * gemm_q8_0, quantize_q8a). The AVX-512 table uses the AVX2 ones. */
+ * gemm_q8_0, quantize_q8a). The plain AVX-512 table uses the AVX2 ones. */
 #define SAIL_GEMM_H_ARGS int M, int N, int K, const float *A, int lda, const void *W, \
     size_t ldw, const float *bias, float beta, float *C, int ldc
 #define SAIL_GEMM_Q8_ARGS int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, \
@@ -32,6 +32,13 @@ void sail_gemm_f16_avx2(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_avx2(SAIL_GEMM_H_ARGS);
 void sail_gemm_q8_0_avx2(SAIL_GEMM_Q8_ARGS);
 void sail_quantize_q8a_avx2(sail_q8a *dst, const float *x, int n);
+/* The AVX-512 dot-product kernels (levels avx512vnni, avx512bf16): q8_0 with
+ * vpdpbusd (gemm_vnni_avx512.c; the same integers as the reference), bf16
+ * with vdpbf16ps (gemm_bf16_avx512.c), which rounds A to bf16 first:
+ * sail_gemm_bf16a_ref (gemm_quant.c) is its reference. */
+void sail_gemm_q8_0_vnni(SAIL_GEMM_Q8_ARGS);
+void sail_gemm_bf16_dp(SAIL_GEMM_H_ARGS);
+void sail_gemm_bf16a_ref(SAIL_GEMM_H_ARGS);
 
 /* Row and column tile of a table's GEMM microkernel: sail_gemm cuts C into
  * tasks along these so that only the last task has a partial tile. */

@@ -1,0 +1,218 @@
+/* gemm_bf16_avx512.c: the bf16-weight GEMM with AVX-512 BF16 (vdpbf16ps),
+ * for the avx512bf16 level. Compiled with -mavx512bf16; nothing else is.
+ *
+ * vdpbf16ps multiplies pairs of bf16 and adds both products to an f32
+ * lane, twice the multiply-adds of an f32 FMA per instruction. Its
+ * operands are bf16, so the activations are rounded to bf16 (nearest even,
+ * as vcvtneps2bf16 does) on the fly, a panel of A at a time, into the
+ * thread's packing buffer. Products of two bf16 are exact in f32, sums are
+ * f32: sail_gemm_bf16a_ref (gemm_quant.c) is the reference this equals.
+ * The rounding costs accuracy: each activation moves by up to 2^-9 of
+ * itself, the error of PyTorch's bf16 autocast on CPU.
+ *
+ * More than FEW_M rows: GotoBLAS loop nest. A (KC, NC) block of W is packed
+ * into 16-column panels, per pair of k the 16 rows' bf16 pairs in one zmm
+ * (the vdpbf16ps layout); an MR-row strip of A is rounded into bf16 rows;
+ * the 14 x 32 microkernel keeps 28 f32 accumulators, per pair of k two
+ * weight vectors and 14 broadcast activation pairs (as gemm_avx512.c's f32
+ * kernel, with two k per instruction).
+ * At most FEW_M rows: W rows read in place, 32 bf16 per load, each row
+ * once, against the rows of A rounded once per call. */
+#include "kernels_impl.h"
+#include "common.h"
+#include "pack16x8.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define MR 14
+#define KC 384  /* k per slice, a multiple of 16 */
+#define NC 512  /* columns per packed block of W */
+#define FEW_M 4
+#define FN 4    /* W rows per few-row tile */
+
+static inline __mmask16 mask16(int n) {
+    return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1);
+}
+static inline __mmask32 mask32(int n) {
+    return (__mmask32)(n >= 32 ? 0xffffffffu : n <= 0 ? 0 : (1u << n) - 1);
+}
+
+/* n floats (any n) rounded to bf16 into dst, zero up to n16 (a multiple of
+ * 16 >= n). */
+static void round_row(uint16_t *dst, const float *x, int n, int n16) {
+    for (int k = 0; k < n16; k += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(mask16(n - k), x + k);
+        __m256bh h = _mm512_cvtneps_pbh(v);
+        memcpy(dst + k, &h, 32);
+    }
+}
+
+/* --------------------------------------------------------- packed path -- */
+
+/* Rows [0, nr) of W (bf16, rows ldw bytes apart), k [0, kc), into the
+ * panel dst (kc16 / 2 pairs, 16 columns, 2). */
+static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kc, uint8_t *dst) {
+    for (int k = 0; k < kc; k += 16, dst += 512) {
+        const uint8_t *src = W + 2 * (size_t)k;
+        if (nr == 16 && kc - k >= 16) pack16x8(src, ldw, dst);
+        else pack16x8_part(src, ldw, nr, 2 * SAIL_MIN(16, kc - k), dst);
+    }
+}
+
+/* C(mr, nr) (+)= Ap(MR, KC bf16) * panels P0, P1 over npairs [+ bias]. */
+static void kernel_14x32(int npairs, const uint16_t *restrict Ap, const uint8_t *P0,
+                         const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
+                         const float *bias) {
+    __m512 c[MR][2];
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
+    for (int p = 0; p < npairs; p++, P0 += 64, P1 += 64) {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512(P0), w1 = (__m512bh)_mm512_loadu_si512(P1);
+#pragma GCC unroll 14
+        for (int i = 0; i < MR; i++) {
+            int32_t a2;
+            memcpy(&a2, Ap + i * KC + 2 * p, 4);
+            __m512bh a = (__m512bh)_mm512_set1_epi32(a2);
+            c[i][0] = _mm512_dpbf16_ps(c[i][0], a, w0);
+            c[i][1] = _mm512_dpbf16_ps(c[i][1], a, w1);
+        }
+    }
+    __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
+    __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+    if (bias) {
+        b0 = _mm512_maskz_loadu_ps(m0, bias);
+        b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; i++) {
+        if (i >= mr) break;
+        float *row = C + (size_t)i * ldc;
+        __m512 v0 = _mm512_add_ps(c[i][0], b0), v1 = _mm512_add_ps(c[i][1], b1);
+        if (accum) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
+static void gemm_packed(int M, int N, int K, const float *A, int lda, const uint8_t *W,
+                        size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    size_t wbytes = (size_t)NC * KC * 2, abytes = (size_t)MR * KC * 2;
+    float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float));
+    if (!buf) { /* out of memory: still give the right answer */
+        sail_gemm_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    uint8_t *Bp = (uint8_t *)buf;              // (NC/16 panels, kc16/2, 16, 2) bf16
+    uint16_t *Ap = (uint16_t *)(Bp + wbytes);  // (MR, KC) bf16
+    int kslices = (K + KC - 1) / KC, kstep = (K + kslices - 1) / kslices;
+    kstep = (kstep + 15) & ~15;
+    for (int jc = 0; jc < N; jc += NC) {
+        int nc = SAIL_MIN(NC, N - jc);
+        for (int pc = 0; pc < K; pc += kstep) {
+            int kc = SAIL_MIN(kstep, K - pc), kc16 = (kc + 15) & ~15;
+            size_t pstride = (size_t)kc16 * 32; /* bytes per 16-column panel */
+            for (int j = 0; j < nc; j += 16)
+                pack_w_panel(W + (size_t)(jc + j) * ldw + 2 * (size_t)pc, ldw,
+                             SAIL_MIN(16, nc - j), kc, Bp + (size_t)(j / 16) * pstride);
+            int accum = pc > 0 || beta != 0.0f;
+            const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
+            for (int ir = 0; ir < M; ir += MR) {
+                int mr = SAIL_MIN(MR, M - ir);
+                for (int i = 0; i < MR; i++) {
+                    if (i < mr) round_row(Ap + i * KC, A + (size_t)(ir + i) * lda + pc, kc, kc16);
+                    else memset(Ap + i * KC, 0, (size_t)kc16 * 2);
+                }
+                float *Crow = C + (size_t)ir * ldc + jc;
+                for (int jr = 0; jr < nc; jr += 32) {
+                    int nr = SAIL_MIN(32, nc - jr);
+                    const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
+                    const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
+                    kernel_14x32(kc16 / 2, Ap, P0, P1, Crow + jr, ldc, mr, nr, accum,
+                                 bias_blk ? bias_blk + jr : NULL);
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------- few rows -- */
+
+/* C(rm, rn) = bias + beta C + Ab(rm, K rounded, rows lab apart) W(rn, K)^T. */
+static inline __attribute__((always_inline)) void few_tile(
+    int rm, int rn, int K, const uint16_t *Ab, size_t lab, const uint8_t *W, size_t ldw,
+    const float *bias, float beta, float *C, int ldc) {
+    __m512 acc[FEW_M][FN];
+#pragma GCC unroll 4
+    for (int i = 0; i < rm; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k += 32) {
+        __mmask32 m = mask32(K - k);
+        __m512bh w[FN];
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++)
+            w[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, W + (size_t)j * ldw + 2 * (size_t)k);
+#pragma GCC unroll 4
+        for (int i = 0; i < rm; i++) {
+            __m512bh a = (__m512bh)_mm512_loadu_si512(Ab + i * lab + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < rn; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], a, w[j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < rm; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) {
+            float *c = C + (size_t)i * ldc + j;
+            float base = bias ? bias[j] : 0.0f;
+            *c = (beta != 0.0f ? base + beta * *c : base) + _mm512_reduce_add_ps(acc[i][j]);
+        }
+}
+
+typedef void (*few_fn)(int K, const uint16_t *Ab, size_t lab, const uint8_t *W, size_t ldw,
+                       const float *bias, float beta, float *C, int ldc);
+#define FEW_TILE(RM, RN)                                                                   \
+    static void few_##RM##x##RN(int K, const uint16_t *Ab, size_t lab, const uint8_t *W,   \
+                                size_t ldw, const float *bias, float beta, float *C,       \
+                                int ldc) {                                                 \
+        few_tile(RM, RN, K, Ab, lab, W, ldw, bias, beta, C, ldc);                         \
+    }
+FEW_TILE(1, 1) FEW_TILE(1, 2) FEW_TILE(1, 3) FEW_TILE(1, 4)
+FEW_TILE(2, 1) FEW_TILE(2, 2) FEW_TILE(2, 3) FEW_TILE(2, 4)
+FEW_TILE(3, 1) FEW_TILE(3, 2) FEW_TILE(3, 3) FEW_TILE(3, 4)
+FEW_TILE(4, 1) FEW_TILE(4, 2) FEW_TILE(4, 3) FEW_TILE(4, 4)
+static const few_fn few_tiles[FEW_M][FN] = {
+    {few_1x1, few_1x2, few_1x3, few_1x4}, {few_2x1, few_2x2, few_2x3, few_2x4},
+    {few_3x1, few_3x2, few_3x3, few_3x4}, {few_4x1, few_4x2, few_4x3, few_4x4},
+};
+
+static void gemm_few(int M, int N, int K, const float *A, int lda, const uint8_t *W,
+                     size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    size_t lab = ((size_t)K + 31) & ~(size_t)31; /* bf16 per rounded row */
+    uint16_t *Ab = (uint16_t *)sail_gemm_pack_buffer((size_t)M * lab / 2);
+    if (!Ab) {
+        sail_gemm_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    for (int i = 0; i < M; i++) round_row(Ab + i * lab, A + (size_t)i * lda, K, (int)lab);
+    for (int n = 0; n < N; n += FN) {
+        int rn = SAIL_MIN(FN, N - n);
+        few_tiles[M - 1][rn - 1](K, Ab, lab, W + (size_t)n * ldw, ldw, bias ? bias + n : NULL,
+                                 beta, C + n, ldc);
+    }
+}
+
+void sail_gemm_bf16_dp(int M, int N, int K, const float *A, int lda, const void *W,
+                       size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* no products: C := bias + beta C */
+        sail_gemm_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    if (M <= FEW_M) gemm_few(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+    else gemm_packed(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+}

@@ -1,0 +1,292 @@
+/* gemm_vnni_avx512.c: the q8_0 GEMM with AVX-512 VNNI (vpdpbusd), for the
+ * avx512vnni and avx512bf16 levels. Compiled with -mavx512vnni; nothing
+ * else is, so no other file can pick the instruction up.
+ *
+ * Same contract and the same integers as sail_gemm_q8_0_ref: A comes
+ * quantised by quantize_q8a (per row, per 32-value block: d and q in
+ * [-127, 127]); per block the dot product of the int8 values is exact and is
+ * scaled by both blocks' scales in f32.
+ *
+ * vpdpbusd multiplies unsigned by signed bytes. The activations are made
+ * unsigned by adding 128 (q ^ 0x80, exact since |q| <= 127), so each block
+ * sum comes out as dot + 128 * sum(w); the integer accumulator starts at
+ * -128 * sum(w) instead of 0 and the result is the exact dot. A weight of
+ * -128 (which other writers may store) is fine: nothing saturates.
+ *
+ * More than FEW_M rows (image batches, texts of several tokens): GotoBLAS
+ * loop nest. A (KB-block, NC-column) slice of W is packed into 16-column
+ * panels: per block 8 vectors, vector q holding int8 4q..4q+3 of each of
+ * the 16 weight rows (the vpdpbusd layout), then the 16 rows' -128 sum(w)
+ * and their f32 scales. A strip of MR rows of A is copied with the +128
+ * applied. The 6 x 32 microkernel runs each block as 8 vpdpbusd steps into
+ * 12 int32 accumulators, then converts them and adds them times
+ * d_a * d_w into 12 f32 accumulators: 96 vpdpbusd (6144 multiply-adds)
+ * per 36 f32 operations.
+ * At most FEW_M rows (batch-1 queries): weight blocks read in place, two
+ * blocks per zmm, each W row read once; see few_tile. */
+#include "kernels_impl.h"
+#include "common.h"
+#include "pack16x8.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+enum { QBLK = 32, QBYTES = 34 };
+
+#define MR 6
+#define JN 2            /* 16-column panels per microkernel */
+#define KB 16           /* blocks per K slice (512 values) */
+#define NCQ 512         /* columns per packed slice of W */
+enum { PB = 640 };      /* bytes per (panel, block): 512 int8, 16 int32, 16 f32 */
+#define FEW_M 4
+
+static inline __mmask16 mask16(int n) {
+    return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1);
+}
+
+/* --------------------------------------------------------- packed path -- */
+
+/* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into the panel dst. */
+static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *dst) {
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int b = 0; b < kb; b++, dst += PB) {
+        const uint8_t *src = W + (size_t)b * QBYTES;
+        if (nr == 16) pack16x8(src + 2, ldw, dst);
+        else pack16x8_part(src + 2, ldw, nr, 32, dst);
+        __m512i s = _mm512_setzero_si512();
+        for (int q = 0; q < 8; q++)
+            s = _mm512_dpbusd_epi32(s, ones, _mm512_loadu_si512(dst + 64 * q));
+        _mm512_storeu_si512(dst + 512, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s, 7)));
+        uint16_t d[16] = {0};
+        for (int r = 0; r < nr; r++) memcpy(&d[r], src + (size_t)r * ldw, 2);
+        _mm512_storeu_ps(dst + 576, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d)));
+    }
+}
+
+/* Rows [0, mr) of the quantised A, blocks [0, kb), into au (kb, MR, 32)
+ * (q + 128) and ad (kb, MR); missing rows get q = 0, d = 0. */
+static void pack_a(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *au, float *ad) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int b = 0; b < kb; b++)
+        for (int i = 0; i < MR; i++) {
+            uint8_t *d = au + ((size_t)b * MR + i) * 32;
+            if (i < mr) {
+                const sail_q8a *a = A + (size_t)i * lda + b;
+                _mm256_storeu_si256((__m256i *)d,
+                                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)a->q), flip));
+                ad[b * MR + i] = a->d;
+            } else {
+                _mm256_storeu_si256((__m256i *)d, flip);
+                ad[b * MR + i] = 0.0f;
+            }
+        }
+}
+
+/* C(mr, nr) (+)= the (MR, kb blocks) strip times panels P0, P1 [+ bias]. */
+static void kernel_6x32(int kb, const uint8_t *restrict au, const float *restrict ad,
+                        const uint8_t *P0, const uint8_t *P1, float *C, int ldc, int mr,
+                        int nr, int accum, const float *bias) {
+    __m512 f[MR][JN];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) f[i][0] = f[i][1] = _mm512_setzero_ps();
+    for (int b = 0; b < kb; b++, P0 += PB, P1 += PB, au += MR * 32, ad += MR) {
+        __m512i s[MR][JN];
+        __m512i c0 = _mm512_loadu_si512(P0 + 512), c1 = _mm512_loadu_si512(P1 + 512);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) { s[i][0] = c0; s[i][1] = c1; }
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++) {
+            __m512i w0 = _mm512_loadu_si512(P0 + 64 * q), w1 = _mm512_loadu_si512(P1 + 64 * q);
+#pragma GCC unroll 6
+            for (int i = 0; i < MR; i++) {
+                int32_t a4;
+                memcpy(&a4, au + i * 32 + 4 * q, 4);
+                __m512i a = _mm512_set1_epi32(a4);
+                s[i][0] = _mm512_dpbusd_epi32(s[i][0], a, w0);
+                s[i][1] = _mm512_dpbusd_epi32(s[i][1], a, w1);
+            }
+        }
+        __m512 d0 = _mm512_loadu_ps(P0 + 576), d1 = _mm512_loadu_ps(P1 + 576);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            __m512 da = _mm512_set1_ps(ad[i]);
+            f[i][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][0]), _mm512_mul_ps(da, d0), f[i][0]);
+            f[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][1]), _mm512_mul_ps(da, d1), f[i][1]);
+        }
+    }
+    __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
+    __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+    if (bias) {
+        b0 = _mm512_maskz_loadu_ps(m0, bias);
+        b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+        if (i >= mr) break;
+        float *row = C + (size_t)i * ldc;
+        __m512 v0 = _mm512_add_ps(f[i][0], b0), v1 = _mm512_add_ps(f[i][1], b1);
+        if (accum) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
+static void gemm_packed(int M, int N, int nb, const sail_q8a *A, size_t lda, const uint8_t *W,
+                        size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    size_t wbytes = (size_t)(NCQ / 16) * KB * PB, abytes = (size_t)KB * MR * 32;
+    float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float) + KB * MR);
+    if (!buf) { /* out of memory: still give the right answer */
+        sail_gemm_q8_0_ref(M, N, nb * QBLK, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    uint8_t *Bp = (uint8_t *)buf;       // (NCQ/16 panels, kb, PB)
+    uint8_t *au = Bp + wbytes;          // (KB, MR, 32)
+    float *ad = (float *)(au + abytes); // (KB, MR)
+    int kslices = (nb + KB - 1) / KB, kstep = (nb + kslices - 1) / kslices;
+    for (int jc = 0; jc < N; jc += NCQ) {
+        int nc = SAIL_MIN(NCQ, N - jc);
+        for (int pb = 0; pb < nb; pb += kstep) {
+            int kb = SAIL_MIN(kstep, nb - pb);
+            size_t pstride = (size_t)kb * PB;
+            for (int j = 0; j < nc; j += 16)
+                pack_w_panel(W + (size_t)(jc + j) * ldw + (size_t)pb * QBYTES, ldw,
+                             SAIL_MIN(16, nc - j), kb, Bp + (size_t)(j / 16) * pstride);
+            int accum = pb > 0 || beta != 0.0f;
+            const float *bias_blk = pb == 0 && bias ? bias + jc : NULL;
+            for (int ir = 0; ir < M; ir += MR) {
+                int mr = SAIL_MIN(MR, M - ir);
+                pack_a(A + (size_t)ir * lda + pb, lda, mr, kb, au, ad);
+                float *Crow = C + (size_t)ir * ldc + jc;
+                for (int jr = 0; jr < nc; jr += 16 * JN) {
+                    int nr = SAIL_MIN(16 * JN, nc - jr);
+                    const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
+                    const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
+                    kernel_6x32(kb, au, ad, P0, P1, Crow + jr, ldc, mr, nr, accum,
+                                bias_blk ? bias_blk + jr : NULL);
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------- few rows -- */
+
+/* Up to FEW_M rows of A against W read in place. Per pair of blocks each W
+ * row is one zmm (two 32-byte loads), its -128 sum(w) one vpdpbusd against
+ * 0x80 bytes, its scales a vector of 8 x d_b, 8 x d_b+1; then per row of A
+ * one vpdpbusd, a conversion, a scale product and an FMA. au, ad: A packed
+ * as (rows, pairs, 64) bytes q + 128 and (rows, pairs, 16) floats with
+ * each block's d repeated 8 times. */
+#define FN 3 /* W rows per tile */
+
+static inline __attribute__((always_inline)) void few_tile(
+    int rm, int rn, int nb, const uint8_t *au, const float *ad, size_t arow, const uint8_t *W,
+    size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    __m512 acc[FEW_M][FN];
+#pragma GCC unroll 4
+    for (int i = 0; i < rm; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) acc[i][j] = _mm512_setzero_ps();
+    int npairs = (nb + 1) / 2;
+    for (int p = 0; p < npairs; p++) {
+        int two = 2 * p + 1 < nb;
+        __m512i w[FN], ninit[FN];
+        __m512 dw[FN];
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) {
+            const uint8_t *pj = W + (size_t)j * ldw + (size_t)(2 * p) * QBYTES;
+            uint16_t d0, d1 = 0;
+            memcpy(&d0, pj, 2);
+            __m256i lo = _mm256_loadu_si256((const __m256i *)(pj + 2)), hi = _mm256_setzero_si256();
+            if (two) {
+                memcpy(&d1, pj + QBYTES, 2);
+                hi = _mm256_loadu_si256((const __m256i *)(pj + QBYTES + 2));
+            }
+            w[j] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            dw[j] = _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)d1), _mm_set1_epi16((short)d0)));
+            ninit[j] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, w[j]));
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < rm; i++) {
+            __m512i a = _mm512_loadu_si512(au + i * arow * 64 + (size_t)p * 64);
+            __m512 da = _mm512_loadu_ps(ad + i * arow * 16 + (size_t)p * 16);
+#pragma GCC unroll 4
+            for (int j = 0; j < rn; j++) {
+                __m512i s = _mm512_dpbusd_epi32(ninit[j], a, w[j]);
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(da, dw[j]), acc[i][j]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < rm; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) {
+            float *c = C + (size_t)i * ldc + j;
+            float base = bias ? bias[j] : 0.0f;
+            *c = (beta != 0.0f ? base + beta * *c : base) + _mm512_reduce_add_ps(acc[i][j]);
+        }
+}
+
+typedef void (*few_fn)(int nb, const uint8_t *au, const float *ad, size_t arow, const uint8_t *W,
+                       size_t ldw, const float *bias, float beta, float *C, int ldc);
+#define FEW_TILE(RM, RN)                                                                      \
+    static void few_##RM##x##RN(int nb, const uint8_t *au, const float *ad, size_t arow,      \
+                                const uint8_t *W, size_t ldw, const float *bias, float beta,  \
+                                float *C, int ldc) {                                          \
+        few_tile(RM, RN, nb, au, ad, arow, W, ldw, bias, beta, C, ldc);                      \
+    }
+FEW_TILE(1, 1) FEW_TILE(1, 2) FEW_TILE(1, 3) FEW_TILE(2, 1) FEW_TILE(2, 2) FEW_TILE(2, 3)
+FEW_TILE(3, 1) FEW_TILE(3, 2) FEW_TILE(3, 3) FEW_TILE(4, 1) FEW_TILE(4, 2) FEW_TILE(4, 3)
+static const few_fn few_tiles[FEW_M][FN] = {
+    {few_1x1, few_1x2, few_1x3}, {few_2x1, few_2x2, few_2x3},
+    {few_3x1, few_3x2, few_3x3}, {few_4x1, few_4x2, few_4x3},
+};
+
+static void gemm_few(int M, int N, int nb, const sail_q8a *A, size_t lda, const uint8_t *W,
+                     size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    size_t npairs = ((size_t)nb + 1) / 2;
+    float *buf = sail_gemm_pack_buffer((size_t)M * npairs * 32);
+    if (!buf) {
+        sail_gemm_q8_0_ref(M, N, nb * QBLK, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    uint8_t *au = (uint8_t *)buf;                    // (M, npairs, 64)
+    float *ad = buf + (size_t)M * npairs * 16;       // (M, npairs, 16)
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int i = 0; i < M; i++)
+        for (size_t b = 0; b < 2 * npairs; b++) {
+            uint8_t *u = au + ((size_t)i * npairs * 2 + b) * 32;
+            float *d = ad + ((size_t)i * npairs * 2 + b) * 8;
+            if ((int)b < nb) {
+                const sail_q8a *a = A + (size_t)i * lda + b;
+                _mm256_storeu_si256((__m256i *)u,
+                                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)a->q), flip));
+                _mm256_storeu_ps(d, _mm256_set1_ps(a->d));
+            } else {
+                _mm256_storeu_si256((__m256i *)u, flip);
+                _mm256_storeu_ps(d, _mm256_setzero_ps());
+            }
+        }
+    for (int n = 0; n < N; n += FN) {
+        int rn = SAIL_MIN(FN, N - n);
+        few_tiles[M - 1][rn - 1](nb, au, ad, npairs, W + (size_t)n * ldw, ldw,
+                                 bias ? bias + n : NULL, beta, C + n, ldc);
+    }
+}
+
+void sail_gemm_q8_0_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
+                         size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    int nb = K / QBLK;
+    if (M <= 0 || N <= 0) return;
+    if (nb == 0) { /* no products: C := bias + beta C */
+        sail_gemm_q8_0_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    if (M <= FEW_M) gemm_few(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
+    else gemm_packed(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
+}

@@ -1,0 +1,56 @@
+/* pack16x8.h: the 16 x 8 dword transpose behind the AVX-512 dot-product
+ * GEMMs (gemm_vnni_avx512.c, gemm_bf16_avx512.c). Their weight panels hold,
+ * for each group of 4 int8 (or 2 bf16) along K, that group of 16 weight
+ * rows side by side in one zmm, the operand layout of vpdpbusd and
+ * vdpbf16ps. Loading 32 bytes of each of 16 rows and transposing the dwords
+ * gives 8 such vectors. Include only from files compiled with AVX-512F. */
+#ifndef SAIL_PACK16X8_H
+#define SAIL_PACK16X8_H
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* 32 bytes at row r of src (rows ld bytes apart), r = 0..15, become 8
+ * vectors: dst + 64 q holds dword q of rows 0..15 in order. */
+static inline void pack16x8(const uint8_t *src, size_t ld, uint8_t *dst) {
+    __m512i z[8], t[8], u[8];
+    for (int k = 0; k < 8; k++) /* row k in lanes 0-1 (128-bit), row k + 8 in lanes 2-3 */
+        z[k] = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(src + (size_t)k * ld))),
+            _mm256_loadu_si256((const __m256i *)(src + (size_t)(k + 8) * ld)), 1);
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm512_unpacklo_epi32(z[k], z[k + 1]);
+        t[k + 1] = _mm512_unpackhi_epi32(z[k], z[k + 1]);
+    }
+    /* u[0..3]: dwords {0,4}, {1,5}, {2,6}, {3,7} of rows 0-3 (and 8-11);
+     * u[4..7] the same for rows 4-7 (and 12-15). */
+    for (int h = 0; h < 2; h++) {
+        __m512i *s = t + 4 * h, *d = u + 4 * h;
+        d[0] = _mm512_unpacklo_epi64(s[0], s[2]);
+        d[1] = _mm512_unpackhi_epi64(s[0], s[2]);
+        d[2] = _mm512_unpacklo_epi64(s[1], s[3]);
+        d[3] = _mm512_unpackhi_epi64(s[1], s[3]);
+    }
+    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    for (int q = 0; q < 4; q++) {
+        _mm512_storeu_si512(dst + 64 * q, _mm512_permutex2var_epi64(u[q], lo, u[q + 4]));
+        _mm512_storeu_si512(dst + 64 * (q + 4), _mm512_permutex2var_epi64(u[q], hi, u[q + 4]));
+    }
+}
+
+/* The same for nr < 16 rows or fewer than 32 bytes (nbytes <= 32): what
+ * is missing is zero. */
+static inline void pack16x8_part(const uint8_t *src, size_t ld, int nr, int nbytes,
+                                 uint8_t *dst) {
+    uint8_t tmp[16 * 32];
+    for (int r = 0; r < 16; r++) {
+        int n = r < nr ? nbytes : 0;
+        for (int i = 0; i < n; i++) tmp[32 * r + i] = src[(size_t)r * ld + i];
+        for (int i = n; i < 32; i++) tmp[32 * r + i] = 0;
+    }
+    pack16x8(tmp, 32, dst);
+}
+
+#endif
