@@ -431,10 +431,14 @@ sail_status sail_model_quantize(const char *in, const char *out, const char *typ
 
 typedef struct sail_convert_options {
     const char *from;  /* "auto" or NULL (from config.json), "hf-clip", "hf-chinese-clip",
-                          "hf-bert", "hf-vit", "clip-cpp" */
+                          "hf-bert", "hf-vit", "clip-cpp", "open-clip" */
     const char *type;  /* tensor type written: "f32" or NULL (the only one for now) */
     const char *pool;  /* hf-bert: "cls" (default), "pooler", "mean"; hf-vit: "cls", "pooler" */
     const char *merges;/* clip-cpp: the model's merges.txt (clip.cpp files have none) */
+    const char *arch;  /* open-clip: a preset ("ViT-B-32", "ViT-B-16", their "-quickgelu"
+                          forms) for a checkpoint without open_clip_config.json */
+    const char *tokenizer; /* open-clip: the BPE merges file (bpe_simple_vocab_16e6.txt.gz
+                              or merges.txt) when not beside the checkpoint */
 } sail_convert_options;
 
 /* Convert a Hugging Face model folder (config.json; model.safetensors,
@@ -443,8 +447,11 @@ typedef struct sail_convert_options {
  * pytorch_model.bin is read without executing its pickle. Every tensor is
  * checked against config.json; the error names anything missing,
  * misshaped or unexpected. dir may instead be a clip.cpp GGUF CLIP file
- * (from = "clip-cpp", chosen by default for a file), which needs
- * opts->merges. opts may be NULL. Thread-safe. */
+ * (from = "clip-cpp", chosen by default for a .gguf file), which needs
+ * opts->merges, or an OpenCLIP checkpoint (from = "open-clip", chosen by
+ * default for a folder with open_clip_config.json and no config.json, and
+ * for any other file): open_clip_pytorch_model.bin / .pt / .safetensors
+ * with open_clip_config.json or opts->arch. opts may be NULL. Thread-safe. */
 sail_status sail_convert(const char *dir, const char *out_path,
                          const sail_convert_options *opts, sail_error *err);
 
@@ -523,7 +530,8 @@ typedef struct sail_audio_options {
 } sail_audio_options;
 
 typedef struct sail_audio {
-    float *samples;     /* (n) mono samples in [-1, 1] (float sources may exceed it) */
+    float *samples;     /* (n) mono samples, nominally in [-1, 1] (float sources and
+                           resampling overshoot may exceed it) */
     int64_t n;          /* number of samples, >= 1 */
     int sample_rate;    /* Hz: the requested output rate */
     int src_rate;       /* the stream's own rate and channel count */
