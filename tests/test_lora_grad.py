@@ -24,7 +24,6 @@ adapted linear computing x W^T + b + s (x A^T) B^T with A and B read from
 the run's checkpoint.gguf) to <= 1e-5, while the adapters moved the
 embeddings by far more than that.
 """
-import json
 import math
 import os
 import subprocess
@@ -37,7 +36,6 @@ sys.path.insert(0, HERE)
 try:
     import numpy as np
     import torch
-    import torch.nn.functional as F
     import convert_oracle as O
     import test_finetune_grad as G
     import test_train_grad as TG
