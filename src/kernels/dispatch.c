@@ -1,7 +1,7 @@
 /* dispatch.c: picks one kernel table at start-up from CPUID, the build flag
  * SAIL_FORCE_REF and the environment variable SAIL_ISA=ref|avx2|avx512|
- * avx512vnni|avx512bf16. The avx512vnni and avx512bf16 tables are the
- * avx512 one with its quantized GEMMs replaced, made here once. */
+ * avx512vnni|avx512bf16. The AVX-512 tables are made here once from
+ * sail_table_avx512 (ops_avx512.c), with their own stored-weight GEMMs. */
 #include "kernels_impl.h"
 #include "cpu.h"
 
@@ -11,11 +11,14 @@
 
 static const sail_kernel_table *g_active;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static sail_kernel_table g_vnni, g_bf16; /* made once by make_tables */
+static sail_kernel_table g_avx512, g_vnni, g_bf16; /* made once by make_tables */
 static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
 
 static void make_tables(void) {
-    g_vnni = sail_table_avx512;
+    g_avx512 = sail_table_avx512; /* f16 / bf16 widened into the AVX-512 f32 GEMM */
+    g_avx512.gemm_f16 = sail_gemm_f16_avx512;
+    g_avx512.gemm_bf16 = sail_gemm_bf16_avx512;
+    g_vnni = g_avx512;
     g_vnni.name = "avx512vnni";
     g_vnni.gemm_q8_0 = sail_gemm_q8_0_vnni;
     g_bf16 = g_vnni;
@@ -57,7 +60,7 @@ const sail_kernel_table *sail_kernels_for(sail_isa isa) {
     switch (isa) {
     case SAIL_ISA_REF: return &sail_table_ref;
     case SAIL_ISA_AVX2: return &sail_table_avx2;
-    case SAIL_ISA_AVX512: return &sail_table_avx512;
+    case SAIL_ISA_AVX512: pthread_once(&g_tables_once, make_tables); return &g_avx512;
     case SAIL_ISA_AVX512_VNNI: pthread_once(&g_tables_once, make_tables); return &g_vnni;
     case SAIL_ISA_AVX512_BF16: pthread_once(&g_tables_once, make_tables); return &g_bf16;
     }
@@ -89,6 +92,7 @@ void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int 
     int simd = t != &sail_table_ref;
     if (type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_vnni) { *mr = 6; *nr = 32; }
     else if (type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_dp) { *mr = 14; *nr = 32; }
+    else if (type != SAIL_WT_Q8_0 && t->gemm_f16 == sail_gemm_f16_avx512) { *mr = 14; *nr = 32; }
     else if (type == SAIL_WT_Q8_0) { *mr = 4; *nr = simd ? 2 : 4; } /* gemm_quant_avx2.c */
     else { *mr = simd ? 6 : 4; *nr = 16; }
 }

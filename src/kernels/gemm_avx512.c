@@ -6,11 +6,18 @@
  * panel of the packed B: a 14x32 register-blocked microkernel.
  * 28 zmm accumulators hide the FMA latency; per k the kernel loads two B
  * vectors and broadcasts 14 A values for 28 FMAs. Edges: partial A strips are
- * zero-padded, partial B panels are zero-padded and stored through masks. */
+ * zero-padded, partial B panels are zero-padded and stored through masks.
+ *
+ * Also the f16 / bf16 weight GEMMs of the avx512 levels (contract:
+ * table->gemm_f16, exact widening, f32 products and sums): the same loops
+ * and microkernel, with a packer that widens 16 rows x 16 k of the stored
+ * weights at a time (pack16x8.h, then vcvtph2ps or a 16-bit shift), and
+ * for at most 64 rows a path that reads W in place, once. */
 #include "kernels_impl.h"
 #include "common.h"
 
 #include "transpose8.h"
+#include "pack16x8.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -92,4 +99,174 @@ void sail_gemm_avx512(int M, int N, int K, const float *A, int lda, const float 
                       int ldb, int b_trans, const float *bias, float beta, float *C,
                       int ldc) {
     gemm_blocked(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
+}
+
+/* ------------------------------------------------- f16 / bf16 weights -- */
+
+/* 16 dwords, each two 16-bit values (k even, k odd), widened into f32. */
+static inline __m512 widen_even(__m512i v, int bf16) {
+    if (bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+}
+static inline __m512 widen_odd(__m512i v, int bf16) {
+    if (bf16) return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+}
+
+/* Rows [0, nr) of W (16-bit values, rows ldw bytes apart; nr <= NR), k
+ * [0, kc), widened into the panel dst (kc, NR); missing rows are zero. */
+static void pack_half_panel(const uint8_t *W, size_t ldw, int nr, int kc, float *dst, int bf16) {
+    uint8_t t[512] __attribute__((aligned(64)));
+    for (int h = 0; h < NR; h += 16) {
+        int hr = SAIL_MIN(16, nr - h);
+        const uint8_t *src = W + (size_t)h * ldw;
+        for (int k = 0; k < kc; k += 16) {
+            int kn = SAIL_MIN(16, kc - k);
+            if (hr <= 0) memset(t, 0, sizeof t);
+            else if (hr == 16 && kn == 16) pack16x8(src + 2 * (size_t)k, ldw, t);
+            else pack16x8_part(src + 2 * (size_t)k, ldw, hr, 2 * kn, t);
+            for (int q = 0; 2 * q < kn; q++) {
+                __m512i v = _mm512_load_si512(t + 64 * q);
+                _mm512_store_ps(dst + (size_t)(k + 2 * q) * NR + h, widen_even(v, bf16));
+                if (2 * q + 1 < kn)
+                    _mm512_store_ps(dst + (size_t)(k + 2 * q + 1) * NR + h, widen_odd(v, bf16));
+            }
+        }
+    }
+}
+
+static void gemm_half_packed(int M, int N, int K, const float *A, int lda, const uint8_t *W,
+                             size_t ldw, int bf16, const float *bias, float beta, float *C,
+                             int ldc) {
+    float *buf = sail_gemm_pack_buffer((size_t)KC * NC + (size_t)MR * KC);
+    if (!buf) { /* out of memory: still give the right answer */
+        (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    float *Bp = buf;                    // (NC/NR, kc, NR)
+    float *Ap = buf + (size_t)KC * NC;  // (MR, KC)
+    int kstep = k_slice(K);
+    for (int jc = 0; jc < N; jc += NC) {
+        int nc = SAIL_MIN(NC, N - jc);
+        for (int pc = 0; pc < K; pc += kstep) {
+            int kc = SAIL_MIN(kstep, K - pc);
+            for (int j = 0; j < nc; j += NR)
+                pack_half_panel(W + (size_t)(jc + j) * ldw + 2 * (size_t)pc, ldw,
+                                SAIL_MIN(NR, nc - j), kc, Bp + (size_t)j * kc, bf16);
+            int accum = pc > 0 || beta != 0.0f;
+            const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
+            for (int ir = 0; ir < M; ir += MR) {
+                int mr = SAIL_MIN(MR, M - ir);
+                pack_a(A + (size_t)ir * lda + pc, lda, mr, kc, Ap);
+                float *Crow = C + (size_t)ir * ldc + jc;
+                for (int jr = 0; jr < nc; jr += NR)
+                    kernel_14x32(kc, Ap, Bp + (size_t)jr * kc, Crow + jr, ldc, mr,
+                                 SAIL_MIN(NR, nc - jr), accum, bias_blk ? bias_blk + jr : NULL);
+            }
+        }
+    }
+}
+
+/* At most DIRECT_MAX_M rows (texts): W read in place, 16 weights of FN
+ * rows per step, widened and multiplied into FEW_M x FN accumulators; W is
+ * read from memory once, which packing it would not beat at so few rows. */
+#define FEW_M 4
+#define FN 4
+#define DIRECT_MAX_M 64
+enum { A_SLICE_BYTES = 256 * 1024 };
+
+static inline __m512 widen16(const uint8_t *p, __mmask16 m, int bf16) {
+    __m256i h = _mm256_maskz_loadu_epi16(m, p);
+    if (bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+static inline __attribute__((always_inline)) void few_tile(
+    int rm, int rn, int K, const float *A, int lda, const uint8_t *W, size_t ldw, int bf16,
+    const float *bias, float beta, float *C, int ldc) {
+    __m512 acc[FEW_M][FN];
+#pragma GCC unroll 4
+    for (int i = 0; i < rm; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k += 16) {
+        __mmask16 m = (__mmask16)(K - k >= 16 ? 0xffff : (1u << (K - k)) - 1);
+        __m512 w[FN];
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) w[j] = widen16(W + (size_t)j * ldw + 2 * (size_t)k, m, bf16);
+#pragma GCC unroll 4
+        for (int i = 0; i < rm; i++) {
+            __m512 a = _mm512_maskz_loadu_ps(m, A + (size_t)i * lda + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < rn; j++) acc[i][j] = _mm512_fmadd_ps(a, w[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < rm; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < rn; j++) {
+            float *c = C + (size_t)i * ldc + j;
+            float base = bias ? bias[j] : 0.0f;
+            *c = (beta != 0.0f ? base + beta * *c : base) + _mm512_reduce_add_ps(acc[i][j]);
+        }
+}
+
+typedef void (*few_fn)(int K, const float *A, int lda, const uint8_t *W, size_t ldw,
+                       const float *bias, float beta, float *C, int ldc);
+#define FEW_TILE(RM, RN)                                                                     \
+    static void f16_##RM##x##RN(int K, const float *A, int lda, const uint8_t *W, size_t ldw, \
+                                const float *bias, float beta, float *C, int ldc) {          \
+        few_tile(RM, RN, K, A, lda, W, ldw, 0, bias, beta, C, ldc);                         \
+    }                                                                                        \
+    static void bf16_##RM##x##RN(int K, const float *A, int lda, const uint8_t *W,           \
+                                 size_t ldw, const float *bias, float beta, float *C,        \
+                                 int ldc) {                                                  \
+        few_tile(RM, RN, K, A, lda, W, ldw, 1, bias, beta, C, ldc);                         \
+    }
+FEW_TILE(1, 1) FEW_TILE(1, 2) FEW_TILE(1, 3) FEW_TILE(1, 4)
+FEW_TILE(2, 1) FEW_TILE(2, 2) FEW_TILE(2, 3) FEW_TILE(2, 4)
+FEW_TILE(3, 1) FEW_TILE(3, 2) FEW_TILE(3, 3) FEW_TILE(3, 4)
+FEW_TILE(4, 1) FEW_TILE(4, 2) FEW_TILE(4, 3) FEW_TILE(4, 4)
+/* [bf16][rm - 1][rn - 1] */
+static const few_fn few_tiles[2][FEW_M][FN] = {
+    {{f16_1x1, f16_1x2, f16_1x3, f16_1x4}, {f16_2x1, f16_2x2, f16_2x3, f16_2x4},
+     {f16_3x1, f16_3x2, f16_3x3, f16_3x4}, {f16_4x1, f16_4x2, f16_4x3, f16_4x4}},
+    {{bf16_1x1, bf16_1x2, bf16_1x3, bf16_1x4}, {bf16_2x1, bf16_2x2, bf16_2x3, bf16_2x4},
+     {bf16_3x1, bf16_3x2, bf16_3x3, bf16_3x4}, {bf16_4x1, bf16_4x2, bf16_4x3, bf16_4x4}},
+};
+
+static void gemm_half(int M, int N, int K, const float *A, int lda, const uint8_t *W,
+                      size_t ldw, int bf16, const float *bias, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* no products: C := bias + beta C */
+        (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    if (M > DIRECT_MAX_M) {
+        gemm_half_packed(M, N, K, A, lda, W, ldw, bf16, bias, beta, C, ldc);
+        return;
+    }
+    /* Rows of A in slices that stay in L2; per FN rows of W (in L1 after
+     * the first group), every group of FEW_M rows of the slice. */
+    int slice = (int)SAIL_MAX((size_t)FEW_M, A_SLICE_BYTES / ((size_t)K * sizeof(float)) / FEW_M * FEW_M);
+    for (int m0 = 0; m0 < M; m0 += slice) {
+        int m1 = SAIL_MIN(M, m0 + slice);
+        for (int n = 0; n < N; n += FN) {
+            int rn = SAIL_MIN(FN, N - n);
+            for (int i = m0; i < m1; i += FEW_M)
+                few_tiles[bf16][SAIL_MIN(FEW_M, m1 - i) - 1][rn - 1](
+                    K, A + (size_t)i * lda, lda, W + (size_t)n * ldw, ldw, bias ? bias + n : NULL,
+                    beta, C + (size_t)i * ldc + n, ldc);
+        }
+    }
+}
+
+void sail_gemm_f16_avx512(int M, int N, int K, const float *A, int lda, const void *W,
+                          size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    gemm_half(M, N, K, A, lda, W, ldw, 0, bias, beta, C, ldc);
+}
+
+void sail_gemm_bf16_avx512(int M, int N, int K, const float *A, int lda, const void *W,
+                           size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    gemm_half(M, N, K, A, lda, W, ldw, 1, bias, beta, C, ldc);
 }

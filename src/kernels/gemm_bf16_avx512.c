@@ -28,8 +28,9 @@
 #define MR 14
 #define KC 384  /* k per slice, a multiple of 16 */
 #define NC 512  /* columns per packed block of W */
-#define FEW_M 4
-#define FN 4    /* W rows per few-row tile */
+#define FEW_M 4 /* rows of A per direct tile */
+#define FN 4    /* W rows per direct tile */
+#define DIRECT_MAX_M 64 /* up to here W is read in place (no packing) */
 
 static inline __mmask16 mask16(int n) {
     return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1);
@@ -190,19 +191,32 @@ static const few_fn few_tiles[FEW_M][FN] = {
     {few_3x1, few_3x2, few_3x3, few_3x4}, {few_4x1, few_4x2, few_4x3, few_4x4},
 };
 
+/* Rows of A are rounded a slice at a time, a slice small enough to stay in
+ * L2 while all of W streams past it in tiles of FN rows (in L1 from the
+ * first group of FEW_M rows of A on). */
+enum { A_SLICE_BYTES = 128 * 1024 };
+
 static void gemm_few(int M, int N, int K, const float *A, int lda, const uint8_t *W,
                      size_t ldw, const float *bias, float beta, float *C, int ldc) {
     size_t lab = ((size_t)K + 31) & ~(size_t)31; /* bf16 per rounded row */
-    uint16_t *Ab = (uint16_t *)sail_gemm_pack_buffer((size_t)M * lab / 2);
+    int slice = (int)SAIL_MAX((size_t)FEW_M, A_SLICE_BYTES / (lab * 2) / FEW_M * FEW_M);
+    slice = SAIL_MIN(slice, M);
+    uint16_t *Ab = (uint16_t *)sail_gemm_pack_buffer((size_t)slice * lab / 2);
     if (!Ab) {
         sail_gemm_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
         return;
     }
-    for (int i = 0; i < M; i++) round_row(Ab + i * lab, A + (size_t)i * lda, K, (int)lab);
-    for (int n = 0; n < N; n += FN) {
-        int rn = SAIL_MIN(FN, N - n);
-        few_tiles[M - 1][rn - 1](K, Ab, lab, W + (size_t)n * ldw, ldw, bias ? bias + n : NULL,
-                                 beta, C + n, ldc);
+    for (int m0 = 0; m0 < M; m0 += slice) {
+        int m1 = SAIL_MIN(M, m0 + slice);
+        for (int i = m0; i < m1; i++)
+            round_row(Ab + (i - m0) * lab, A + (size_t)i * lda, K, (int)lab);
+        for (int n = 0; n < N; n += FN) {
+            int rn = SAIL_MIN(FN, N - n);
+            for (int i = m0; i < m1; i += FEW_M)
+                few_tiles[SAIL_MIN(FEW_M, m1 - i) - 1][rn - 1](
+                    K, Ab + (i - m0) * lab, lab, W + (size_t)n * ldw, ldw, bias ? bias + n : NULL,
+                    beta, C + (size_t)i * ldc + n, ldc);
+        }
     }
 }
 
@@ -213,6 +227,6 @@ void sail_gemm_bf16_dp(int M, int N, int K, const float *A, int lda, const void 
         sail_gemm_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
         return;
     }
-    if (M <= FEW_M) gemm_few(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+    if (M <= DIRECT_MAX_M) gemm_few(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
     else gemm_packed(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
 }

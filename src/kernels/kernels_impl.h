@@ -37,6 +37,9 @@ void sail_quantize_q8a_avx2(sail_q8a *dst, const float *x, int n);
  * with vdpbf16ps (gemm_bf16_avx512.c), which rounds A to bf16 first:
  * sail_gemm_bf16a_ref (gemm_quant.c) is its reference. */
 void sail_gemm_q8_0_vnni(SAIL_GEMM_Q8_ARGS);
+/* f16 / bf16 widened exactly into the f32 AVX-512 GEMM (gemm_avx512.c). */
+void sail_gemm_f16_avx512(SAIL_GEMM_H_ARGS);
+void sail_gemm_bf16_avx512(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_dp(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16a_ref(SAIL_GEMM_H_ARGS);
 
