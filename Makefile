@@ -24,6 +24,11 @@ CPPFLAGS += -DSAIL_FORCE_REF
 endif
 LIBS = -ljansson -lzip -lutf8proc -ljpeg -lpng -lwebp -lz -llapack -lm -lpthread
 LIBS += $(PKG_LIBS)
+# SigLIP's SentencePiece tokenizer: libsentencepiece (C++) behind src/text/spm_shim.cc
+LIBS += -lsentencepiece -lstdc++
+CXX      ?= g++
+CXXFLAGS ?=
+SPM_CFLAGS := $(shell pkg-config --cflags sentencepiece 2>/dev/null)
 
 # ISA-specific files carry their own flags; dispatch picks them at run time.
 AVX512FLAGS = -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c
@@ -36,6 +41,8 @@ $(BUILD)/src/kernels/gemm_bf16_avx512.o: AVX512FLAGS += -mavx512bf16
 # src/server is the `sail serve` program (libmicrohttpd), not part of libsail.
 LIB_SRC  := $(filter-out src/server/%,$(sort $(shell find src -name '*.c')))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_CXX_SRC := $(sort $(shell find src -name '*.cc'))
+LIB_OBJ  += $(LIB_CXX_SRC:%.cc=$(BUILD)/%.o)
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SERVER_SRC := $(sort $(wildcard src/server/*.c))
@@ -61,6 +68,11 @@ $(BUILD)/%_avx2.o: %_avx2.c
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(BASEFLAGS) -MMD -MP -c $< -o $@
+
+# C++ (the libsentencepiece shim): C's flags with C++17 for its header
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(SPM_CFLAGS) $(filter-out -std=c11 -Wstrict-prototypes,$(BASEFLAGS)) -std=c++17 $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libsail.a: $(LIB_OBJ)
 	@rm -f $@
