@@ -175,14 +175,15 @@ typedef struct copier {
     const gguf_file *file;
     const float *const *vpos; /* the loaded weights' vision position slot */
     int g_old, g_new, dv;
+    int cls;                  /* rows before the grid: 1 (class token) or 0 (SigLIP) */
     sail_error *err;
 } copier;
 
 /* The loaded model's tensor (validated by sail_model_load), widened to f32
  * from whatever type the file stores it in. The vision position grid is
  * resampled when the image size changes, as the inference path does per call
- * (CLS row kept), so the fine-tuned model starts from exactly the function
- * the original computes at the new size. */
+ * (a class token's row kept), so the fine-tuned model starts from exactly the
+ * function the original computes at the new size. */
 static sail_status copy_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
                                const float **slot, sail_init_kind init) {
     copier *cp = ctx;
@@ -196,8 +197,9 @@ static sail_status copy_tensor(void *ctx, const char *name, int64_t rows, int64_
     float *grid = sail_malloc((size_t)rows * cols * sizeof(float));
     if (!grid) return sail_set_error(cp->err, SAIL_ERR_NOMEM, "out of memory resampling the position grid");
     sail_dequantize_row(t->type, grid, t->data, (size_t)rows * cols);
-    memcpy(dst, grid, (size_t)cp->dv * sizeof(float));
-    sail_interp_bicubic(dst + cp->dv, cp->g_new, cp->g_new, grid + cp->dv, cp->g_old, cp->dv);
+    size_t head = (size_t)cp->cls * cp->dv;
+    memcpy(dst, grid, head * sizeof(float));
+    sail_interp_bicubic(dst + head, cp->g_new, cp->g_new, grid + head, cp->g_old, cp->dv);
     sail_free(grid);
     return SAIL_OK;
 }
@@ -226,7 +228,7 @@ sail_tmodel *sail_tmodel_load(const char *path, int image_size, int n_threads, s
         sail_weights w = m->w; /* the walk only reads the slots */
         int p = SAIL_MAX(cfg.patch_size, 1); /* a text-only model has no patches */
         copier cp = {tm->params, tm->tensors, 0, m->file, &w.vpos, m->cfg.image_size / p,
-                     cfg.image_size / p, cfg.vision.width, err};
+                     cfg.image_size / p, cfg.vision.width, !cfg.towers.vision_no_cls, err};
         s = sail_weights_walk(&m->cfg, &w, copy_tensor, &cp);
     }
     if (!s && gguf_find_kv(m->file, LOGIT_SCALE_KEY)) {
