@@ -5,25 +5,35 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: sail convert DIR -o model.gguf [--from auto|hf-clip|hf-chinese-clip|hf-bert|hf-vit]\n"
+    "usage: sail convert DIR -o model.gguf [--from auto|hf-clip|hf-chinese-clip|hf-bert|hf-vit|open-clip]\n"
     "                    [--type f32] [--pool cls|pooler|mean]\n"
-    "       sail convert CLIPCPP.gguf --merges merges.txt -o model.gguf\n\n"
+    "       sail convert CLIPCPP.gguf --merges merges.txt -o model.gguf\n"
+    "       sail convert OPENCLIP_DIR|CHECKPOINT [--arch ViT-B-32] [--tokenizer F] -o model.gguf\n\n"
     "Converts a Hugging Face model folder into a sail model file. DIR holds\n"
     "config.json, the weights (model.safetensors, sharded safetensors with\n"
     "model.safetensors.index.json, or pytorch_model.bin, read without running its\n"
     "pickle), the tokenizer (vocab.txt for BERT-style models; vocab.json and\n"
     "merges.txt for CLIP) and preprocessor_config.json for image models. Every\n"
-    "tensor is checked against config.json. See docs/IMPORT.md.\n\n"
+    "tensor is checked against config.json. An OpenCLIP checkpoint (a folder with\n"
+    "open_clip_config.json and open_clip_model.safetensors or\n"
+    "open_clip_pytorch_model.bin, or a .bin/.pt/.safetensors state dict) converts\n"
+    "too. See docs/IMPORT.md.\n\n"
     "  --from NAME   architecture (default auto: config.json's architectures/model_type)\n"
     "                hf-clip          CLIPModel\n"
     "                hf-chinese-clip  ChineseCLIPModel\n"
     "                hf-bert          BertModel (text encoder)\n"
     "                hf-vit           ViTModel (image encoder)\n"
-    "                clip-cpp         a clip.cpp GGUF CLIP file (the default when given a file)\n"
+    "                clip-cpp         a clip.cpp GGUF CLIP file (the default for a .gguf file)\n"
+    "                open-clip        an OpenCLIP ViT CLIP checkpoint (the default for other\n"
+    "                                 files and folders with only open_clip_config.json)\n"
     "  --type T      tensor type written: f32 (the only one). For f16, bf16 or q8_0,\n"
     "                quantize the result: sail quantize model.gguf --type q8_0 -o q8.gguf\n"
     "  --pool P      hf-bert: cls (default), pooler or mean; hf-vit: cls (default) or pooler\n"
     "  --merges F    clip-cpp: the model's merges.txt (clip.cpp files store no merges)\n"
+    "  --arch NAME   open-clip without open_clip_config.json: ViT-B-32, ViT-B-16,\n"
+    "                ViT-B-32-quickgelu or ViT-B-16-quickgelu\n"
+    "  --tokenizer F open-clip: the BPE merges (open_clip's bpe_simple_vocab_16e6.txt.gz,\n"
+    "                or merges.txt) when not beside the checkpoint\n"
     "  -o FILE       output model file\n";
 
 int cmd_convert(int argc, char **argv) {
@@ -47,6 +57,8 @@ int cmd_convert(int argc, char **argv) {
         else if (!strcmp(a, "--type")) o.type = v;
         else if (!strcmp(a, "--pool")) o.pool = v;
         else if (!strcmp(a, "--merges")) o.merges = v;
+        else if (!strcmp(a, "--arch")) o.arch = v;
+        else if (!strcmp(a, "--tokenizer")) o.tokenizer = v;
         else return cli_fail(2, "convert", "unknown option '%s'\n%s", a, usage);
         i++;
     }

@@ -478,7 +478,7 @@ static sail_status convert(const char *dir, const char *out, const sail_convert_
         for (int i = 0; i < N_FAMILIES; i++)
             if (!strcmp(o->from, families[i])) fam = i;
         if (fam < 0) s = sail_set_error(err, SAIL_ERR_INVALID_ARG,
-                                        "--from '%s': choose auto, hf-clip, hf-chinese-clip, hf-bert, hf-vit, hf-siglip or clip-cpp", o->from);
+                                        "--from '%s': choose auto, hf-clip, hf-chinese-clip, hf-bert, hf-vit, hf-siglip, clip-cpp or open-clip", o->from);
     } else if ((fam = detect(cfg)) < 0)
         s = sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                            "config.json names no architecture sail imports (CLIPModel, ChineseCLIPModel, BertModel, ViTModel, SiglipModel); "
@@ -514,10 +514,19 @@ sail_status sail_convert(const char *dir, const char *out, const sail_convert_op
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                               "--type %s: convert writes f32; make f16, bf16 or q8_0 from it with `sail quantize`", o.type);
     struct stat st;
-    int file = stat(dir, &st) == 0 && S_ISREG(st.st_mode);
-    sail_status s = (o.from && !strcmp(o.from, "clip-cpp")) || ((!o.from || !strcmp(o.from, "auto")) && file)
-                        ? hf_clipcpp_convert(dir, out, &o, err)
-                        : convert(dir, out, &o, err);
+    int file = stat(dir, &st) == 0 && S_ISREG(st.st_mode), is_auto = !o.from || !strcmp(o.from, "auto");
+    size_t len = strlen(dir);
+    int gguf = len >= 5 && !strcmp(dir + len - 5, ".gguf");
+    /* auto: a .gguf file is clip.cpp's; any other file, or a folder with
+     * open_clip_config.json and no config.json, is an OpenCLIP checkpoint */
+    int openclip = (o.from && !strcmp(o.from, "open-clip")) ||
+                   (is_auto && (o.arch || (file && !gguf) ||
+                                (!file && exists(dir, "open_clip_config.json") && !exists(dir, "config.json"))));
+    if (!openclip && (o.arch || o.tokenizer))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--arch and --tokenizer apply to OpenCLIP checkpoints (--from open-clip)");
+    sail_status s = openclip ? hf_openclip_convert(dir, out, &o, err)
+                  : (o.from && !strcmp(o.from, "clip-cpp")) || (is_auto && file) ? hf_clipcpp_convert(dir, out, &o, err)
+                  : convert(dir, out, &o, err);
     if (s && err && !strstr(err->msg, dir)) sail_error_prefix(err, "%s", dir);
     return s;
 }

@@ -137,6 +137,13 @@ sail_status hf_bert_config(const json_t *cfg, const hf_options *o, hf_model *m, 
 sail_status hf_clipcpp_convert(const char *path, const char *out, const sail_convert_options *o,
                                sail_error *err);
 sail_status hf_vit_config(const json_t *cfg, const hf_options *o, hf_model *m, sail_error *err);
+/* An OpenCLIP checkpoint (openclip.c): a folder with open_clip_config.json
+ * and open_clip_model.safetensors / open_clip_pytorch_model.bin, or the
+ * checkpoint file itself (o->arch when no open_clip_config.json is beside
+ * it); the merges from o->tokenizer or bpe_simple_vocab_16e6.txt.gz /
+ * merges.txt beside it. */
+sail_status hf_openclip_convert(const char *in, const char *out, const sail_convert_options *o,
+                                sail_error *err);
 
 /* config.json of a model of each family (export), from which the matching
  * *_config above reads c's architecture back; NULL when out of memory. */

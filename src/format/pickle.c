@@ -392,7 +392,20 @@ static int contiguous(const val *size, const val *stride) {
     return 1;
 }
 
+/* A training checkpoint ({"epoch": .., "state_dict": {..}, "optimizer": ..},
+ * as open_clip and many trainers save) holds the state dict under
+ * "state_dict". */
+static const val *state_dict_of(const val *d) {
+    for (size_t i = 0; d->k == K_DICT && i + 1 < d->n; i += 2) {
+        const val *k = d->items[i];
+        if (k->k == K_STR && k->len == 10 && !memcmp(k->s, "state_dict", 10) && d->items[i + 1]->k == K_DICT)
+            return d->items[i + 1];
+    }
+    return d;
+}
+
 static sail_status collect(vm *m, const val *d, sail_pkl_tensor **out, int *n_out) {
+    d = state_dict_of(d);
     if (d->k != K_DICT) return fail(m, SAIL_ERR_FORMAT, "the pickle holds no dict of tensors");
     int n = (int)(d->n / 2);
     sail_pkl_tensor *t = sail_calloc(n ? (size_t)n : 1, sizeof *t);

@@ -45,6 +45,8 @@ struct sail_bpe {
     int32_t byte_id[256];      /* symbol of a byte inside a word */
     int32_t byte_end_id[256];  /* symbol of a byte ending a word ("</w>") */
     int32_t sot, eot;
+    const char *sot_s, *eot_s; /* their strings, which the text may spell:
+                                  OpenAI's <|startoftext|> or OpenCLIP's <start_of_text> */
     cache_slot *cache;    /* (CACHE_SLOTS) */
     pthread_mutex_t lock; /* guards cache */
 };
@@ -164,8 +166,14 @@ static void lookup_ids(sail_bpe *bpe, const uint32_t map[256]) {
         memcpy(ch + k, "</w>", 4);
         bpe->byte_end_id[b] = sail_strmap_get(&bpe->vocab, ch, k + 4);
     }
-    bpe->sot = sail_strmap_get(&bpe->vocab, "<|startoftext|>", 15);
-    bpe->eot = sail_strmap_get(&bpe->vocab, "<|endoftext|>", 13);
+    bpe->sot_s = "<|startoftext|>", bpe->eot_s = "<|endoftext|>";
+    bpe->sot = sail_strmap_get(&bpe->vocab, bpe->sot_s, 15);
+    bpe->eot = sail_strmap_get(&bpe->vocab, bpe->eot_s, 13);
+    if (bpe->sot < 0 && bpe->eot < 0) { /* open_clip's SimpleTokenizer names them so */
+        bpe->sot_s = "<start_of_text>", bpe->eot_s = "<end_of_text>";
+        bpe->sot = sail_strmap_get(&bpe->vocab, bpe->sot_s, 15);
+        bpe->eot = sail_strmap_get(&bpe->vocab, bpe->eot_s, 13);
+    }
 }
 
 static sail_status build_vocab(sail_bpe *bpe, const loader *L, sail_error *err) {
@@ -276,7 +284,9 @@ static sail_status vocab_from_tokens(sail_bpe *bpe, const char *const *tokens, i
             return sail_set_error(err, SAIL_ERR_FORMAT,
                                   "bpe: the vocabulary lacks the symbol of byte 0x%02x (or its </w> form)", b);
     if (bpe->sot < 0 || bpe->eot < 0)
-        return sail_set_error(err, SAIL_ERR_FORMAT, "bpe: the vocabulary lacks <|startoftext|> or <|endoftext|>");
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "bpe: the vocabulary lacks <|startoftext|> and <|endoftext|> (or OpenCLIP's "
+                              "<start_of_text> and <end_of_text>)");
     return SAIL_OK;
 }
 
@@ -528,9 +538,8 @@ static bool match_exact(const uint32_t *t, const char *lit, size_t len) {
 /* Length of the token the CLIP pattern finds at t[0] (0: t[0] is
  * whitespace, which no alternative matches). Alternatives are tried in the
  * pattern's order; the first that matches wins. */
-static size_t next_token(const uint32_t *t, size_t n) {
-    static const char *const lits[] = {"<|startoftext|>", "<|endoftext|>", "'s", "'t", "'re",
-                                       "'ve", "'m", "'ll", "'d"};
+static size_t next_token(const sail_bpe *bpe, const uint32_t *t, size_t n) {
+    const char *const lits[] = {bpe->sot_s, bpe->eot_s, "'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
     for (size_t i = 0; i < sizeof lits / sizeof *lits; i++) {
         size_t m = match_ci(t, n, lits[i]);
         if (m) return m;
@@ -547,11 +556,11 @@ static size_t next_token(const uint32_t *t, size_t n) {
 
 static bool encode_token(const sail_bpe *bpe, work *w, const uint32_t *t, size_t m) {
     /* Only the exact strings hit SimpleTokenizer's pre-seeded cache. */
-    if (m == 15 && match_exact(t, "<|startoftext|>", 15)) {
+    if (m == 15 && match_exact(t, bpe->sot_s, 15)) {
         emit(w, bpe->sot);
         return true;
     }
-    if (m == 13 && match_exact(t, "<|endoftext|>", 13)) {
+    if (m == 13 && match_exact(t, bpe->eot_s, 13)) {
         emit(w, bpe->eot);
         return true;
     }
@@ -577,7 +586,7 @@ sail_status sail_bpe_encode(const sail_bpe *bpe, const char *text, size_t len, i
               sail_clip_clean(w.text.v, w.text.n, &w.clean);
     const uint32_t *t = w.clean.v;
     for (size_t i = 0, n = w.clean.n; ok && i < n;) {
-        size_t m = next_token(t + i, n - i);
+        size_t m = next_token(bpe, t + i, n - i);
         if (!m) {
             i++;
             continue;
