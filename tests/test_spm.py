@@ -13,6 +13,7 @@ runs, the special tokens written out, invalid UTF-8) and every id of
 sail_spm_encode and of the max_length layout must equal the transcription.
 Damaged model files must give an error naming the problem, never a crash.
 """
+import json
 import os
 import random
 import re
@@ -289,6 +290,84 @@ def damaged(tmp, proto):
                       "rc %d %s" % (rc, err[-200:]))
 
 
+def hf_folder(tmp, proto, tc=None, sm=None):
+    d = tempfile.mkdtemp(dir=tmp)
+    with open(os.path.join(d, "spiece.model"), "wb") as f:
+        f.write(proto)
+    for name, obj in (("tokenizer_config.json", tc), ("special_tokens_map.json", sm)):
+        if obj is not None:
+            with open(os.path.join(d, name), "w") as f:
+                json.dump(obj, f)
+    return d
+
+
+def hf_run(tmp, d, vocab, maxpos, items):
+    a, b = os.path.join(tmp, "a.gguf"), os.path.join(tmp, "b.gguf")
+    for p in (a, b):
+        if os.path.exists(p):
+            os.remove(p)
+    r = subprocess.run([TOOL, "hf", d, str(vocab), str(maxpos), a, b], input=records(items), capture_output=True)
+    same = os.path.exists(a) and os.path.exists(b) and open(a, "rb").read() == open(b, "rb").read()
+    return r.returncode, r.stdout.decode("utf-8", "replace").splitlines(), same
+
+
+def front_door(tmp, proto, items):
+    """The converter's reading of a Hugging Face folder, the model file's
+    keys and the model's tokenizer (src/model/inputs.c) against the
+    transcription with the same tokenizer_config.json."""
+    sp = spm.SentencePieceProcessor(model_proto=proto)
+    n = sp.get_piece_size()
+    cases = [
+        ("no tokenizer_config.json (SiglipTokenizer's defaults)", None, None, 64, dict()),
+        ("SigLIP's tokenizer_config.json", {"do_lower_case": True, "model_max_length": 64, "eos_token": "</s>",
+                                            "pad_token": "</s>", "unk_token": "<unk>"}, None, 64, dict()),
+        ("do_lower_case false, model_max_length 12, pad <s>",
+         {"do_lower_case": False, "model_max_length": 12, "pad_token": {"content": "<s>"}}, None, 64,
+         dict(lower=False, pad="<s>")),
+        ("special tokens from special_tokens_map.json", {"model_max_length": 16},
+         {"pad_token": "<unk>", "eos_token": {"content": "</s>", "lstrip": True}}, 32, dict(pad="<unk>")),
+    ]
+    for what, tc, sm, maxpos, kw in cases:
+        d = hf_folder(tmp, proto, tc, sm)
+        rc, lines, same = hf_run(tmp, d, n, maxpos, items)
+        ctx = (tc or {}).get("model_max_length", 64)
+        tok = SiglipTokenizer(proto, **kw)
+        want_cfg = "config %d %d %d %d %d" % (ctx, tok.added[tok.pad], tok.added[tok.unk], tok.added[tok.eos],
+                                               int(tok.lower))
+        if not tap.check(rc == 0 and lines and lines[0] == want_cfg, "front door, %s: %s" % (what, want_cfg),
+                         "rc %d %s" % (rc, (lines or [""])[:1])):
+            continue
+        tap.check(same, "front door, %s: the checkpoint path writes the model file's tokenizer keys back byte "
+                  "for byte" % what)
+        bad, first = 0, ""
+        for i, b in enumerate(items):
+            ids = tok.ids(b.decode("utf-8", "replace"))
+            n_real, want = tok.model_input(ids, ctx)
+            count = len(ids) + (0 if ids and ids[-1] == tok.added[tok.eos] else 1)
+            got = lines[1 + 2 * i: 3 + 2 * i]
+            if got != ["c %d %s" % (n_real, " ".join(map(str, want))), "n %d" % count]:
+                bad += 1
+                first = first or "%r: %s vs %s" % (b[:40], got, (n_real, want[:10], count))
+        tap.check(bad == 0 and len(lines) == 1 + 2 * len(items),
+                  "front door, %s: sail_text_tok_encode / count of %d texts equal SiglipTokenizer's" % (what, len(items)),
+                  first)
+    errors = [
+        ("no spiece.model", None, {}, n, 64, "error I/O error"),
+        ("vocab_size differs", proto, {}, n + 1, 64, "error format error spiece.model has %d pieces" % n),
+        ("eos_token not a piece", proto, {"eos_token": "[SEP]"}, n, 64, "error format error spiece.model has no piece '[SEP]'"),
+        ("model_max_length over the positions", proto, {"model_max_length": 65}, n, 64, "error unsupported"),
+        ("model_max_length unset (1e30 in transformers)", proto, {"model_max_length": 1e30}, n, 64, "error unsupported"),
+        ("a damaged spiece.model", proto[:len(proto) // 2], {}, n, 64, "error format error not a SentencePiece model"),
+    ]
+    for what, p, tc, vocab, maxpos, want in errors:
+        d = hf_folder(tmp, p or b"", tc)
+        if p is None:
+            os.remove(os.path.join(d, "spiece.model"))
+        rc, lines, _ = hf_run(tmp, d, vocab, maxpos, [])
+        tap.check(rc == 1 and lines and lines[0].startswith(want), "converter refuses %s: %s" % (what, (lines or [""])[0][:160]),
+                  "rc %d, expected %r" % (rc, want))
+
+
 def main():
     if not os.path.exists(TOOL):
         tap.check(False, "%s exists (make tests-build)" % TOOL)
@@ -321,6 +400,7 @@ def main():
             tok = SiglipTokenizer(proto, lower=bool(lower), eos=names[0], unk=names[1], pad=names[2])
             compare(tmp, name, proto, tok, args, items, ctx)
         damaged(tmp, protos["unigram-300-siglip"])
+        front_door(tmp, protos["unigram-1000-bytefallback"], items[:150] + items[-40:])
     return tap.summary()
 
 

@@ -101,6 +101,19 @@ sail_status hf_emit(hf_model *hm, hf_source *src, hf_tokenizer_fn tok, void *tok
 sail_status hf_bpe_write(sail_config *c, gguf_writer *w, char **toks, int n, const char *merges_path,
                          const json_t *tc, sail_error *err);
 
+/* SigLIP's SentencePiece tokenizer (spm_tok.c) from DIR's spiece.model,
+ * tokenizer_config.json and special_tokens_map.json (both optional), read
+ * as transformers' SiglipTokenizer reads them: eos_token / unk_token /
+ * pad_token (defaults "</s>", "<unk>", "</s>") must be pieces of the model,
+ * do_lower_case (default true), model_max_length (default 64, at most
+ * c->max_positions). Needs c->vocab_size and c->max_positions set; the
+ * piece count must equal vocab_size. Writes tokenizer.ggml.model "spm",
+ * tokenizer.ggml.tokens (the pieces), tokenizer.spm.model and
+ * tokenizer.spm.lowercase, and sets c->towers.spm, c->context =
+ * model_max_length, c->pad_id / unk_id, c->sep_id = c->cls_id = eos (no
+ * start token). Usable as the body of an hf_tokenizer_fn. */
+sail_status hf_spm_write(const char *dir, sail_config *c, gguf_writer *w, sail_error *err);
+
 /* ------------------------------------------------------ config.json -- */
 
 /* An integer / number / string member of obj, or def when absent; a member

@@ -268,9 +268,11 @@ static sail_status read_towers(reader *r, sail_config *c) {
         if (!r->s) r->s = gguf_get_str(r->f, "tokenizer.ggml.model", model, sizeof model, r->err);
         if (!r->s) {
             if (!strcmp(model, "clip")) t->bpe = 1;
+            else if (!strcmp(model, "spm")) t->spm = 1;
             else if (strcmp(model, "bert"))
                 r->s = sail_set_error(r->err, SAIL_ERR_UNSUPPORTED,
-                                      "tokenizer.ggml.model is '%s'; sail reads 'bert' (WordPiece) and 'clip' (byte-level BPE)",
+                                      "tokenizer.ggml.model is '%s'; sail reads 'bert' (WordPiece), 'clip' (byte-level BPE) "
+                                      "and 'spm' (SigLIP's SentencePiece)",
                                       model);
         }
     }
@@ -442,7 +444,7 @@ void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
                  "image_size=%d patch=%d",
                  c->name, c->dim, c->text.layers, c->text.width, c->text.heads, c->text.ffn,
                  norm_names[c->text.prenorm ? 1 : 0], act_names[c->text.act],
-                 tpool_names[t->text_pool], t->bpe ? "clip-bpe" : "wordpiece", c->vocab_size,
+                 tpool_names[t->text_pool], t->bpe ? "clip-bpe" : t->spm ? "sentencepiece" : "wordpiece", c->vocab_size,
                  c->context, c->vision.layers, c->vision.width, c->vision.heads, c->vision.ffn,
                  act_names[c->vision.act], c->image_size, c->patch_size);
         return;

@@ -38,6 +38,7 @@ typedef struct sail_towers {
     int on;
     int has_text, has_vision;   /* a tower with 0 layers is absent */
     int bpe;                    /* text tokenizer: 1 CLIP byte-level BPE, 0 WordPiece */
+    int spm;                    /* text tokenizer: 1 SigLIP's SentencePiece (tokenizer.ggml.model "spm") */
     int text_causal;            /* causal self-attention (CLIP) */
     int text_emb_norm;          /* LayerNorm after the embeddings (BERT) */
     int text_final_norm;        /* LayerNorm after the last layer (CLIP) */

@@ -11,22 +11,29 @@
 #include "format/gguf.h"
 #include "image/image.h"
 #include "text/bpe.h"
+#include "text/spm.h"
 #include "text/wordpiece.h"
 
 /* A model file's vocabulary as stored: the tokens and, for BPE models,
- * the merges (what a saved or checkpointed model must carry on). */
+ * the merges, for SentencePiece models the spiece.model bytes (what a saved
+ * or checkpointed model must carry on). */
 typedef struct sail_vocab_kv {
-    char **tokens;              /* (n) */
+    char **tokens;              /* (n) SentencePiece: the pieces, in id order */
     int n;
-    char **merges;              /* (n_merges); NULL for WordPiece */
+    char **merges;              /* (n_merges); NULL unless CLIP BPE */
     int n_merges;
+    uint8_t *spm;               /* (n_spm) spiece.model as read; NULL unless SentencePiece */
+    size_t n_spm;
+    int spm_lowercase;          /* SiglipTokenizer's do_lower_case */
 } sail_vocab_kv;
 
-/* Read f's tokenizer.ggml.* keys for config c (merges when c is a BPE
- * model); checks the count against c->vocab_size. */
+/* Read f's tokenizer keys for config c (merges when c is a BPE model;
+ * tokenizer.spm.model and tokenizer.spm.lowercase when it is SentencePiece);
+ * checks the count against c->vocab_size. */
 sail_status sail_vocab_kv_read(const gguf_file *f, const sail_config *c, sail_vocab_kv *v,
                                sail_error *err);
-/* Write them (tokenizer.ggml.model "bert" or "clip", tokens, merges). */
+/* Write them (tokenizer.ggml.model "bert", "clip" or "spm", tokens, merges
+ * or the SentencePiece keys). */
 sail_status sail_vocab_kv_write(const sail_vocab_kv *v, gguf_writer *w);
 void sail_vocab_kv_free(sail_vocab_kv *v);
 
@@ -34,7 +41,8 @@ void sail_vocab_kv_free(sail_vocab_kv *v);
 typedef struct sail_text_tok {
     sail_wordpiece *wp;         /* WordPiece models */
     sail_bpe *bpe;              /* CLIP BPE models */
-    int cls, sep, pad, context; /* BPE: cls = start, sep = end of text */
+    int cls, sep, pad, context; /* BPE: cls = start, sep = end of text; SentencePiece: sep = eos, no cls */
+    sail_spm *spm;              /* SentencePiece models (SigLIP) */
 } sail_text_tok;
 
 /* Build the tokenizer the config names from vocabulary v. A model without
@@ -44,10 +52,13 @@ sail_status sail_text_tok_init(sail_text_tok *t, const sail_vocab_kv *v, const s
 void sail_text_tok_free(sail_text_tok *t);
 
 /* ids (context) = [CLS] + the first context-2 pieces + [SEP], padded;
- * *n_real the real count. Thread-safe. */
+ * *n_real the real count. SentencePiece (SigLIP): the first context-1
+ * pieces + eos (unless they end with it), padded with pad; *n_real counts
+ * the eos. Thread-safe. */
 sail_status sail_text_tok_encode(const sail_text_tok *t, const char *text, size_t len, int32_t *ids,
                                  int *n_real, sail_error *err);
-/* Tokens text has before truncation, with the two specials. */
+/* Tokens text has before truncation, with the two specials (SentencePiece:
+ * with the eos it would get). */
 sail_status sail_text_tok_count(const sail_text_tok *t, const char *text, size_t len, int *n,
                                 sail_error *err);
 

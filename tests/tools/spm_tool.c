@@ -8,7 +8,19 @@
  *       encoded into buffers of every size below its count: a different
  *       count or prefix prints "capacity mismatch". On an error:
  *       "error STATUS MESSAGE" and exit 1.
+ *
+ *   spm_tool hf DIR VOCAB MAXPOS A.gguf B.gguf < RECORDS
+ *       the converter's hf_spm_write on a Hugging Face folder (config.json's
+ *       vocab_size VOCAB, max_position_embeddings MAXPOS) into A.gguf, read
+ *       back through sail_vocab_kv_read, written again by
+ *       sail_vocab_kv_write into B.gguf (the checkpoint path; B must equal
+ *       A byte for byte), read back again into the model's tokenizer
+ *       (sail_text_tok). Prints "config CONTEXT PAD UNK EOS LOWER", then per
+ *       text "c N_REAL ID..." (sail_text_tok_encode) and "n COUNT"
+ *       (sail_text_tok_count).
  */
+#include "convert/convert.h"
+#include "model/inputs.h"
 #include "text/spm.h"
 
 #include <stdio.h>
@@ -69,7 +81,74 @@ fail:
     return 1;
 }
 
+/* A.gguf -> the vocabulary -> B.gguf -> the vocabulary again. */
+static sail_status reread(const char *path, const sail_config *c, sail_vocab_kv *v, sail_error *err) {
+    gguf_file *f = gguf_open(path, err);
+    if (!f) return err->status;
+    sail_status s = sail_vocab_kv_read(f, c, v, err);
+    gguf_close(f);
+    return s;
+}
+
+static sail_status write_vocab(const sail_vocab_kv *v, const char *path, sail_error *err) {
+    gguf_writer *w = gguf_writer_new();
+    sail_status s = w ? sail_vocab_kv_write(v, w) : SAIL_ERR_NOMEM;
+    if (!s) s = gguf_writer_write(w, path, err);
+    gguf_writer_free(w);
+    return s;
+}
+
+static int texts_through(const sail_text_tok *t, const sail_config *c) {
+    size_t n;
+    int32_t *ids = malloc((size_t)c->context * sizeof *ids);
+    while (ids && scanf("%zu", &n) == 1 && getchar() == '\n') {
+        char *text = malloc(n + 1);
+        sail_error err = {0};
+        int real = 0, count = 0;
+        if (!text || fread(text, 1, n, stdin) != n) return 2;
+        if (sail_text_tok_encode(t, text, n, ids, &real, &err) || sail_text_tok_count(t, text, n, &count, &err)) {
+            printf("error %s %s\n", sail_status_name(err.status), err.msg);
+            return 1;
+        }
+        printf("c %d", real);
+        for (int i = 0; i < c->context; i++) printf(" %d", (int)ids[i]);
+        printf("\nn %d\n", count);
+        free(text);
+    }
+    free(ids);
+    return 0;
+}
+
+static int hf_mode(char **argv) {
+    sail_config c = {0};
+    c.vocab_size = atoi(argv[3]);
+    c.max_positions = atoi(argv[4]);
+    c.towers.on = c.towers.has_text = 1;
+    sail_error err = {0};
+    sail_vocab_kv a = {0}, b = {0};
+    sail_text_tok t = {0};
+    gguf_writer *w = gguf_writer_new();
+    sail_status s = w ? hf_spm_write(argv[2], &c, w, &err) : SAIL_ERR_NOMEM;
+    if (!s) s = gguf_writer_write(w, argv[5], &err);
+    gguf_writer_free(w);
+    if (!s) s = reread(argv[5], &c, &a, &err);
+    if (!s) s = write_vocab(&a, argv[6], &err);
+    if (!s) s = reread(argv[6], &c, &b, &err);
+    if (!s) s = sail_text_tok_init(&t, &b, &c, &err);
+    int rc = s ? 1 : 0;
+    if (s) printf("error %s %s\n", sail_status_name(err.status), err.msg);
+    else {
+        printf("config %d %d %d %d %d\n", c.context, c.pad_id, c.unk_id, c.sep_id, b.spm_lowercase);
+        rc = texts_through(&t, &c);
+    }
+    sail_text_tok_free(&t);
+    sail_vocab_kv_free(&a);
+    sail_vocab_kv_free(&b);
+    return rc;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 7 && !strcmp(argv[1], "hf")) return hf_mode(argv);
     if (argc != 3 && argc != 7) {
         fprintf(stderr, "usage: spm_tool MODEL CTX [LOWER EOS UNK PAD] < RECORDS\n");
         return 2;
