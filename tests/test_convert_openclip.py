@@ -700,7 +700,7 @@ def finetune_case(tmp, merges, tok):
         return
     out = os.path.join(tmp, "oc-run")
     r = sail("finetune", "--model_name_or_path", model, "--train_data_path", os.path.join(data, "train.jsonl"),
-             "--output_dir", out, "--learning_rate", "3e-3", "--num_train_epochs", "30", "--batch_size", "32")
+             "--output_dir", out, "--learning_rate", "3e-3", "--num_train_epochs", "15", "--batch_size", "32")
     if not tap.check(r.returncode == 0, "finetune: sail finetune of the converted OpenCLIP runs", r.stderr.strip()[-400:]):
         return
     after, why = FC.recall1(os.path.join(out, "model.gguf"), held)
