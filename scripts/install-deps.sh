@@ -11,7 +11,8 @@ libswresample-dev libfftw3-dev python3-torchaudio python3-soundfile fonts-noto-c
 python3-numpy python3-torch python3-torchvision python3-pil python3-venv python3-pip python3-setuptools
 python3-faiss python3-hnswlib python3-matplotlib
 clang libclang-rt-14-dev
-libmicrohttpd-dev openssl wrk chromium fonts-wqy-microhei"
+libmicrohttpd-dev openssl wrk chromium fonts-wqy-microhei
+libsentencepiece-dev python3-sentencepiece"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
