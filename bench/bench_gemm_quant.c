@@ -1,11 +1,17 @@
 /* bench_gemm_quant.c: GEMM throughput (GFLOP/s) of a Linear layer, y = x W^T,
- * with W stored as f32, f16, bf16 and q8_0 (sail_gemm_w), at the shapes of
- * BERT-base with 16 tokens (batch 1: memory-bound, W read once per call)
- * and ViT-S/16 @224 (compute-bound). One thread is timed in thread CPU
- * time, so other load on the machine inflates it little; the pool of
- * --threads (default 2) in wall time. Best of reps after one warm-up.
+ * with W stored as f32, f16, bf16 and q8_0 (sail_gemm_w, the active kernel
+ * level), at the shapes of ViT-S/16 @224 (197 tokens: qkv, proj, fc1, fc2)
+ * and BERT-base at batch 1 (16 tokens; 1 token: the few-row path), with
+ * each type's ratio to f32 measured in the same run.
  *
- *   bench_gemm_quant [--threads N] [--reps R]
+ * Timing: the types take turns within each repetition (f32, f16, bf16,
+ * q8_0, f32, ...), so a change of machine load or clock moves them alike;
+ * one thread is timed in thread CPU time (other load on a shared machine
+ * inflates it little), the pool of --threads in wall time. Medians of
+ * --reps after one warm-up round. The CPU model, its AVX-512 flags and the
+ * kernel level come first.
+ *
+ *   bench_gemm_quant [--threads N] [--reps R] [--one]   (--one: 1 thread only)
  */
 #include "format/gguf.h"
 #include "format/quant.h"
@@ -25,66 +31,114 @@ static double seconds(clockid_t clock) {
 typedef struct shape { const char *name; int M, N, K; } shape;
 
 static const shape SHAPES[] = {
-    {"BERT qkv 16 tok", 16, 2304, 768},   {"BERT fc1 16 tok", 16, 3072, 768},
-    {"BERT fc2 16 tok", 16, 768, 3072},   {"ViT-S qkv b1", 197, 1152, 384},
-    {"ViT-S fc1 b8", 1576, 1536, 384},    {"ViT-S fc2 b8", 1576, 384, 1536},
+    {"ViT-S qkv", 197, 1152, 384},  {"ViT-S proj", 197, 384, 384},
+    {"ViT-S fc1", 197, 1536, 384},  {"ViT-S fc2", 197, 384, 1536},
+    {"BERT qkv 16 tok", 16, 2304, 768}, {"BERT o 16 tok", 16, 768, 768},
+    {"BERT fc1 16 tok", 16, 3072, 768}, {"BERT fc2 16 tok", 16, 768, 3072},
+    {"BERT fc1 1 tok", 1, 3072, 768},   {"BERT fc2 4 tok", 4, 768, 3072},
 };
+#define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
 
-static const uint32_t TYPES[4] = {GGUF_T_F32, GGUF_T_F16, GGUF_T_BF16, GGUF_T_Q8_0};
-static const char *const NAMES[4] = {"f32", "f16", "bf16", "q8_0"};
+enum { NT = 4, MAX_REPS = 101 };
+static const uint32_t TYPES[NT] = {GGUF_T_F32, GGUF_T_F16, GGUF_T_BF16, GGUF_T_Q8_0};
+static const char *const NAMES[NT] = {"f32", "f16", "bf16", "q8_0"};
 
-/* Best GFLOP/s of reps calls, timed on `clock`. */
-static double gflops(sail_pool *pool, clockid_t clock, const shape *s, const float *A,
-                     const sail_wmat *W, float *C, void *scratch, int reps) {
-    double best = 1e30;
-    for (int r = 0; r <= reps; r++) {
-        double t0 = seconds(clock);
-        sail_gemm_w(pool, s->M, s->N, s->K, A, s->K, W, NULL, 0.0f, C, s->N, scratch);
-        double dt = seconds(clock) - t0;
-        if (r && dt < best) best = dt;
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void print_cpu(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[4096], model[256] = "unknown";
+    int have_flags = 0;
+    if (f) {
+        while (fgets(line, sizeof line, f)) {
+            if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+                snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
+                model[strcspn(model, "\n")] = 0;
+            } else if (!have_flags && !strncmp(line, "flags", 5)) {
+                have_flags = 1;
+                printf("# AVX-512 flags:");
+                for (char *t = strtok(line, " \n"); t; t = strtok(NULL, " \n"))
+                    if (!strncmp(t, "avx512", 6)) printf(" %s", t);
+                printf("\n");
+            }
+        }
+        fclose(f);
     }
-    return 2.0 * s->M * s->N * s->K / best / 1e9;
+    printf("# CPU: %s; kernels: %s\n", model, sail_kernels_isa());
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, reps = 10;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+    int threads = 2, reps = 15, one_only = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--one")) one_only = 1;
     }
-    sail_pool *one = sail_pool_new(1), *many = sail_pool_new(threads);
-    printf("GFLOP/s, 1 thread (CPU time) | %d threads (wall); kernels: %s\n", threads, sail_kernels_isa());
-    printf("%-16s %-16s", "shape", "M x N x K");
-    for (int t = 0; t < 4; t++) printf(" %13s", NAMES[t]);
+    if (reps < 1) reps = 1;
+    if (reps > MAX_REPS) reps = MAX_REPS;
+    print_cpu();
+    sail_pool *one = sail_pool_new(1), *many = one_only ? NULL : sail_pool_new(threads);
+    printf("# GFLOP/s, median of %d; 1 thread in CPU time%s; (xN) = ratio to f32\n", reps,
+           one_only ? "" : ", then the pool in wall time");
+    printf("%-16s %-15s %-4s", "shape", "M x N x K", "thr");
+    for (int t = 0; t < NT; t++) printf(" %15s", NAMES[t]);
     printf("\n");
     unsigned seed = 1;
-    for (size_t s = 0; s < sizeof SHAPES / sizeof *SHAPES; s++) {
+    for (int s = 0; s < N_SHAPES; s++) {
         const shape *sh = &SHAPES[s];
         float *A = malloc((size_t)sh->M * sh->K * sizeof(float));
         float *W = malloc((size_t)sh->N * sh->K * sizeof(float));
         float *C = malloc((size_t)sh->M * sh->N * sizeof(float));
         for (size_t i = 0; i < (size_t)sh->M * sh->K; i++) A[i] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
         for (size_t i = 0; i < (size_t)sh->N * sh->K; i++) W[i] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        unsigned char *Wq[NT];
+        sail_wmat wm[NT];
+        void *scratch[NT];
+        for (int t = 0; t < NT; t++) {
+            size_t rb = gguf_type_nbytes(TYPES[t], (uint64_t)sh->K);
+            Wq[t] = malloc(rb * sh->N);
+            for (int n = 0; n < sh->N; n++)
+                sail_quantize_row(TYPES[t], Wq[t] + n * rb, W + (size_t)n * sh->K, sh->K);
+            wm[t] = (sail_wmat){Wq[t], rb, (sail_wtype)TYPES[t]};
+            scratch[t] = malloc(sail_gemm_w_scratch(&wm[t], sh->M, sh->K) + 64);
+        }
         char dims[32];
         snprintf(dims, sizeof dims, "%dx%dx%d", sh->M, sh->N, sh->K);
-        printf("%-16s %-16s", sh->name, dims);
-        for (int t = 0; t < 4; t++) {
-            size_t rb = gguf_type_nbytes(TYPES[t], (uint64_t)sh->K);
-            unsigned char *Wq = malloc(rb * sh->N);
-            for (int n = 0; n < sh->N; n++) sail_quantize_row(TYPES[t], Wq + n * rb, W + (size_t)n * sh->K, sh->K);
-            sail_wmat wm = {Wq, rb, (sail_wtype)TYPES[t]};
-            void *scratch = malloc(sail_gemm_w_scratch(&wm, sh->M, sh->K) + 64);
-            double g1 = gflops(one, CLOCK_THREAD_CPUTIME_ID, sh, A, &wm, C, scratch, reps);
-            double gn = gflops(many, CLOCK_MONOTONIC, sh, A, &wm, C, scratch, reps);
-            printf(" %6.1f |%6.1f", g1, gn);
+        double flop = 2.0 * sh->M * sh->N * sh->K;
+        for (int p = 0; p < (one_only ? 1 : 2); p++) {
+            sail_pool *pool = p ? many : one;
+            clockid_t clock = p ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
+            double dt[NT][MAX_REPS], g[NT];
+            /* Small shapes repeat the call so one sample is >= ~2 ms. */
+            int inner = (int)(2e-3 / (flop / 100e9)) + 1;
+            for (int r = 0; r <= reps; r++)
+                for (int t = 0; t < NT; t++) {
+                    double t0 = seconds(clock);
+                    for (int k = 0; k < inner; k++)
+                        sail_gemm_w(pool, sh->M, sh->N, sh->K, A, sh->K, &wm[t], NULL, 0.0f, C,
+                                    sh->N, scratch[t]);
+                    if (r) dt[t][r - 1] = (seconds(clock) - t0) / inner;
+                }
+            for (int t = 0; t < NT; t++) g[t] = flop / median(dt[t], reps) / 1e9;
+            printf("%-16s %-15s %-4d", p ? "" : sh->name, p ? "" : dims, p ? threads : 1);
+            for (int t = 0; t < NT; t++) {
+                char cell[32];
+                if (t) snprintf(cell, sizeof cell, "%.1f (%.2fx)", g[t], g[t] / g[0]);
+                else snprintf(cell, sizeof cell, "%.1f", g[t]);
+                printf(" %15s", cell);
+            }
+            printf("\n");
             fflush(stdout);
-            free(Wq);
-            free(scratch);
         }
-        printf("\n");
-        free(A);
-        free(W);
-        free(C);
+        for (int t = 0; t < NT; t++) { free(Wq[t]); free(scratch[t]); }
+        free(A); free(W); free(C);
     }
     sail_pool_free(one);
     sail_pool_free(many);

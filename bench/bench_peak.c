@@ -1,9 +1,21 @@
-/* bench_peak: this CPU's f32 FMA ceiling (GFLOP/s), the yardstick the
- * training and tower benchmarks divide by. Ten independent FMA chains per
- * thread hide the FMA latency; 2 flops per lane. The widest vectors the CPU
- * has are used (AVX-512 zmm, else AVX2 ymm).
+/* bench_peak: this CPU's arithmetic ceilings, the yardsticks the GEMM,
+ * training and tower benchmarks divide by. Ten independent chains per
+ * thread hide each instruction's latency.
  *
- *   bench_peak [--threads N]   one line per thread count 1..N (default 2) */
+ *   f32   FMA, 2 flops per lane (AVX-512 zmm, else AVX2 ymm)
+ *   bf16  vdpbf16ps zmm: 2 products + 2 adds per f32 lane = 4 flops
+ *   int8  vpdpbusd zmm: 4 products + 4 adds per int32 lane = 8 ops;
+ *         without VNNI, AVX2 vpmaddubsw + vpmaddwd (+ vpaddd) ymm, the
+ *         q8_0 path of AVX2 CPUs: 64 ops per three instructions
+ *
+ * Timing: each thread times itself in thread CPU time (what other load on
+ * a shared machine steals is not counted), after one warm-up run that also
+ * ramps the clock; the figure is the median of 5 runs, summed over the
+ * threads. A one-shot wall-clock loop reads up to 40% low.
+ *
+ *   bench_peak [--threads N] [--all]   one line per kind and thread count
+ *   1..N (default 2); without --all only f32 (the line bench/run_train.sh
+ *   reads). */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,13 +23,14 @@
 #include <string.h>
 #include <time.h>
 
-#define ITERS 100000000L
+#define ITERS 50000000L
 
 static volatile float sink;
+static volatile int isink;
 
-static double now(void) {
+static double cpu_now(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -28,29 +41,116 @@ static double now(void) {
         x0 = FMA(x0, m, c); x1 = FMA(x1, m, c); x2 = FMA(x2, m, c); x3 = FMA(x3, m, c);      \
         x4 = FMA(x4, m, c); x5 = FMA(x5, m, c); x6 = FMA(x6, m, c); x7 = FMA(x7, m, c);      \
         x8 = FMA(x8, m, c); x9 = FMA(x9, m, c);                                              \
+        __asm__ volatile("" : "+v"(m), "+v"(c));                                            \
     }                                                                                        \
     x0 = ADD(ADD(ADD(x0, x1), ADD(x2, x3)), ADD(ADD(x4, x5), ADD(ADD(x6, x7), ADD(x8, x9))));
 
-__attribute__((target("avx2,fma"))) static void *run_avx2(void *arg) {
+/* Each kind: the ops one call does, and the call. Returns its CPU seconds. */
+__attribute__((target("avx2,fma"))) static double run_f32_ymm(void) {
+    double t = cpu_now();
     CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps)
     float o[8];
     _mm256_storeu_ps(o, x0);
     sink = o[0];
-    return arg;
+    return cpu_now() - t;
 }
 
-__attribute__((target("avx512f"))) static void *run_avx512(void *arg) {
+__attribute__((target("avx512f"))) static double run_f32_zmm(void) {
+    double t = cpu_now();
     CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps)
     sink = _mm512_reduce_add_ps(x0);
-    return arg;
+    return cpu_now() - t;
+}
+
+/* The dot-product instructions: 20 independent accumulators in zmm0-19
+ * written in assembly (gcc 12 keeps an array of vdpbf16ps / vpdpbusd
+ * accumulators in memory or copies each before its use, and then reads a
+ * third to a half of the rate). ITERS instructions per call. */
+#define DP_I(op, n) op " %%zmm30, %%zmm31, %%zmm" #n "\n\t"
+#define DP_X10(op, a) DP_I(op, a##0) DP_I(op, a##1) DP_I(op, a##2) DP_I(op, a##3) DP_I(op, a##4) \
+    DP_I(op, a##5) DP_I(op, a##6) DP_I(op, a##7) DP_I(op, a##8) DP_I(op, a##9)
+#define DP_X20(op) DP_I(op, 0) DP_I(op, 1) DP_I(op, 2) DP_I(op, 3) DP_I(op, 4) DP_I(op, 5) \
+    DP_I(op, 6) DP_I(op, 7) DP_I(op, 8) DP_I(op, 9) DP_X10(op, 1)
+#define DP_LOOP(op)                                                                          \
+    long n = ITERS / 20;                                                                     \
+    double t = cpu_now();                                                                    \
+    __asm__ volatile("vpxord %%zmm30, %%zmm30, %%zmm30\n\t"                                 \
+                     "vpxord %%zmm31, %%zmm31, %%zmm31\n"                                    \
+                     "1:\n\t" DP_X20(op) "dec %0\n\tjnz 1b"                                  \
+                     : "+r"(n)::"memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",    \
+                       "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",   \
+                       "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm30",        \
+                       "xmm31");                                                             \
+    return cpu_now() - t;
+
+__attribute__((target("avx512f"))) static double run_bf16_zmm(void) { DP_LOOP("vdpbf16ps") }
+__attribute__((target("avx512f"))) static double run_int8_zmm(void) { DP_LOOP("vpdpbusd") }
+
+/* AVX2 int8 as the q8_0 kernel does it: maddubs, madd with ones, add. */
+__attribute__((target("avx2"))) static double run_int8_ymm(void) {
+    double t = cpu_now();
+    __m256i x[10];
+    for (int i = 0; i < 10; i++) x[i] = _mm256_set1_epi32(i);
+    __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), ones = _mm256_set1_epi16(1);
+    for (long i = 0; i < ITERS / 10; i++) {
+#pragma GCC unroll 10
+        for (int k = 0; k < 10; k++)
+            x[k] = _mm256_add_epi32(x[k], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones));
+        __asm__ volatile("" : "+v"(a), "+v"(b));
+    }
+    __m256i s = x[0];
+    for (int i = 1; i < 10; i++) s = _mm256_add_epi32(s, x[i]);
+    isink = _mm256_extract_epi32(s, 0);
+    return cpu_now() - t;
+}
+
+typedef struct kind {
+    const char *name, *unit;
+    double (*fn)(void);
+    double ops; /* per call */
+} kind;
+
+typedef struct job { const kind *k; double sec; } job;
+
+static void *thread_main(void *arg) {
+    job *j = arg;
+    j->sec = j->k->fn();
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median over 5 runs of the summed per-thread rates, after a warm-up. */
+static double measure(const kind *k, int n) {
+    double rate[5];
+    pthread_t t[256];
+    job j[256];
+    for (int r = -1; r < 5; r++) {
+        for (int i = 0; i < n; i++) {
+            j[i].k = k;
+            pthread_create(&t[i], NULL, thread_main, &j[i]);
+        }
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            pthread_join(t[i], NULL);
+            sum += k->ops / j[i].sec;
+        }
+        if (r >= 0) rate[r] = sum;
+    }
+    qsort(rate, 5, sizeof *rate, cmp_double);
+    return rate[2] / 1e9;
 }
 
 int main(int argc, char **argv) {
-    int max_threads = 2;
+    int max_threads = 2, all = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) max_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--all")) all = 1;
         else {
-            fprintf(stderr, "usage: bench_peak [--threads N]\n");
+            fprintf(stderr, "usage: bench_peak [--threads N] [--all]\n");
             return 2;
         }
     }
@@ -61,16 +161,22 @@ int main(int argc, char **argv) {
         printf("peak: this CPU has neither AVX-512 nor FMA; no figure\n");
         return 0;
     }
-    void *(*fn)(void *) = zmm ? run_avx512 : run_avx2;
-    double lanes = zmm ? 16 : 8;
-    pthread_t t[256];
-    for (int n = 1; n <= max_threads; n++) {
-        double s = now();
-        for (int i = 0; i < n; i++) pthread_create(&t[i], NULL, fn, NULL);
-        for (int i = 0; i < n; i++) pthread_join(t[i], NULL);
-        double sec = now() - s;
-        printf("peak f32 fma %s threads %d %.1f GFLOP/s\n", zmm ? "zmm" : "ymm", n,
-               (double)ITERS * lanes * 2 * n / sec / 1e9);
+    kind kinds[3];
+    int nk = 0;
+    kinds[nk++] = zmm ? (kind){"f32 fma zmm", "GFLOP/s", run_f32_zmm, ITERS * 16.0 * 2}
+                      : (kind){"f32 fma ymm", "GFLOP/s", run_f32_ymm, ITERS * 8.0 * 2};
+    if (all) {
+        if (zmm && __builtin_cpu_supports("avx512bf16"))
+            kinds[nk++] = (kind){"bf16 vdpbf16ps zmm", "GFLOP/s", run_bf16_zmm, ITERS * 16.0 * 4};
+        else printf("skip: no avx512_bf16 (bf16 ceiling not measured)\n");
+        if (zmm && __builtin_cpu_supports("avx512vnni"))
+            kinds[nk++] = (kind){"int8 vpdpbusd zmm", "GOP/s", run_int8_zmm, ITERS * 16.0 * 8};
+        else if (__builtin_cpu_supports("avx2"))
+            kinds[nk++] = (kind){"int8 maddubs+madd ymm", "GOP/s", run_int8_ymm, ITERS * 32.0 * 2};
     }
+    for (int k = 0; k < nk; k++)
+        for (int n = 1; n <= max_threads; n++)
+            printf("peak %s threads %d %.1f %s\n", kinds[k].name, n, measure(&kinds[k], n),
+                   kinds[k].unit);
     return 0;
 }

@@ -12,7 +12,8 @@
  * table->gemm_f16, exact widening, f32 products and sums): the same loops
  * and microkernel, with a packer that widens 16 rows x 16 k of the stored
  * weights at a time (pack16x8.h, then vcvtph2ps or a 16-bit shift), and
- * for at most 64 rows a path that reads W in place, once. */
+ * for at most 64 rows a path that reads W in place, once; the f32 GEMM
+ * takes that path too for a Linear weight and at most 32 (64) rows. */
 #include "kernels_impl.h"
 #include "common.h"
 
@@ -95,11 +96,6 @@ static void kernel_14x32(int kc, const float *restrict Ap, const float *restrict
 #define MICROKERNEL kernel_14x32
 #include "gemm_driver.h"
 
-void sail_gemm_avx512(int M, int N, int K, const float *A, int lda, const float *B,
-                      int ldb, int b_trans, const float *bias, float beta, float *C,
-                      int ldc) {
-    gemm_blocked(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
-}
 
 /* ------------------------------------------------- f16 / bf16 weights -- */
 
@@ -175,15 +171,20 @@ static void gemm_half_packed(int M, int N, int K, const float *A, int lda, const
 #define DIRECT_MAX_M 64
 enum { A_SLICE_BYTES = 256 * 1024 };
 
-static inline __m512 widen16(const uint8_t *p, __mmask16 m, int bf16) {
+enum { T_F16 = 0, T_BF16 = 1, T_F32 = 2 };
+
+/* 16 weights (the first m of them) of the stored type as f32. */
+static inline __m512 widen16(const uint8_t *p, __mmask16 m, int type) {
+    if (type == T_F32) return _mm512_maskz_loadu_ps(m, p);
     __m256i h = _mm256_maskz_loadu_epi16(m, p);
-    if (bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    if (type == T_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     return _mm512_cvtph_ps(h);
 }
 
 static inline __attribute__((always_inline)) void few_tile(
-    int rm, int rn, int K, const float *A, int lda, const uint8_t *W, size_t ldw, int bf16,
+    int rm, int rn, int K, const float *A, int lda, const uint8_t *W, size_t ldw, int type,
     const float *bias, float beta, float *C, int ldc) {
+    size_t wsize = type == T_F32 ? 4 : 2;
     __m512 acc[FEW_M][FN];
 #pragma GCC unroll 4
     for (int i = 0; i < rm; i++)
@@ -193,7 +194,7 @@ static inline __attribute__((always_inline)) void few_tile(
         __mmask16 m = (__mmask16)(K - k >= 16 ? 0xffff : (1u << (K - k)) - 1);
         __m512 w[FN];
 #pragma GCC unroll 4
-        for (int j = 0; j < rn; j++) w[j] = widen16(W + (size_t)j * ldw + 2 * (size_t)k, m, bf16);
+        for (int j = 0; j < rn; j++) w[j] = widen16(W + (size_t)j * ldw + wsize * k, m, type);
 #pragma GCC unroll 4
         for (int i = 0; i < rm; i++) {
             __m512 a = _mm512_maskz_loadu_ps(m, A + (size_t)i * lda + k);
@@ -216,24 +217,48 @@ typedef void (*few_fn)(int K, const float *A, int lda, const uint8_t *W, size_t 
 #define FEW_TILE(RM, RN)                                                                     \
     static void f16_##RM##x##RN(int K, const float *A, int lda, const uint8_t *W, size_t ldw, \
                                 const float *bias, float beta, float *C, int ldc) {          \
-        few_tile(RM, RN, K, A, lda, W, ldw, 0, bias, beta, C, ldc);                         \
+        few_tile(RM, RN, K, A, lda, W, ldw, T_F16, bias, beta, C, ldc);                     \
     }                                                                                        \
     static void bf16_##RM##x##RN(int K, const float *A, int lda, const uint8_t *W,           \
                                  size_t ldw, const float *bias, float beta, float *C,        \
                                  int ldc) {                                                  \
-        few_tile(RM, RN, K, A, lda, W, ldw, 1, bias, beta, C, ldc);                         \
+        few_tile(RM, RN, K, A, lda, W, ldw, T_BF16, bias, beta, C, ldc);                    \
+    }                                                                                        \
+    static void f32_##RM##x##RN(int K, const float *A, int lda, const uint8_t *W, size_t ldw, \
+                                const float *bias, float beta, float *C, int ldc) {          \
+        few_tile(RM, RN, K, A, lda, W, ldw, T_F32, bias, beta, C, ldc);                     \
     }
 FEW_TILE(1, 1) FEW_TILE(1, 2) FEW_TILE(1, 3) FEW_TILE(1, 4)
 FEW_TILE(2, 1) FEW_TILE(2, 2) FEW_TILE(2, 3) FEW_TILE(2, 4)
 FEW_TILE(3, 1) FEW_TILE(3, 2) FEW_TILE(3, 3) FEW_TILE(3, 4)
 FEW_TILE(4, 1) FEW_TILE(4, 2) FEW_TILE(4, 3) FEW_TILE(4, 4)
-/* [bf16][rm - 1][rn - 1] */
-static const few_fn few_tiles[2][FEW_M][FN] = {
+/* [type][rm - 1][rn - 1] */
+static const few_fn few_tiles[3][FEW_M][FN] = {
     {{f16_1x1, f16_1x2, f16_1x3, f16_1x4}, {f16_2x1, f16_2x2, f16_2x3, f16_2x4},
      {f16_3x1, f16_3x2, f16_3x3, f16_3x4}, {f16_4x1, f16_4x2, f16_4x3, f16_4x4}},
     {{bf16_1x1, bf16_1x2, bf16_1x3, bf16_1x4}, {bf16_2x1, bf16_2x2, bf16_2x3, bf16_2x4},
      {bf16_3x1, bf16_3x2, bf16_3x3, bf16_3x4}, {bf16_4x1, bf16_4x2, bf16_4x3, bf16_4x4}},
+    {{f32_1x1, f32_1x2, f32_1x3, f32_1x4}, {f32_2x1, f32_2x2, f32_2x3, f32_2x4},
+     {f32_3x1, f32_3x2, f32_3x3, f32_3x4}, {f32_4x1, f32_4x2, f32_4x3, f32_4x4}},
 };
+
+/* C = bias + beta C + A W^T, W read in place: rows of A in slices that
+ * stay in L2; per FN rows of W (in L1 after the first group), every group
+ * of FEW_M rows of the slice. */
+static void gemm_direct(int M, int N, int K, const float *A, int lda, const uint8_t *W,
+                        size_t ldw, int type, const float *bias, float beta, float *C, int ldc) {
+    int slice = (int)SAIL_MAX((size_t)FEW_M, A_SLICE_BYTES / ((size_t)K * sizeof(float)) / FEW_M * FEW_M);
+    for (int m0 = 0; m0 < M; m0 += slice) {
+        int m1 = SAIL_MIN(M, m0 + slice);
+        for (int n = 0; n < N; n += FN) {
+            int rn = SAIL_MIN(FN, N - n);
+            for (int i = m0; i < m1; i += FEW_M)
+                few_tiles[type][SAIL_MIN(FEW_M, m1 - i) - 1][rn - 1](
+                    K, A + (size_t)i * lda, lda, W + (size_t)n * ldw, ldw, bias ? bias + n : NULL,
+                    beta, C + (size_t)i * ldc + n, ldc);
+        }
+    }
+}
 
 static void gemm_half(int M, int N, int K, const float *A, int lda, const uint8_t *W,
                       size_t ldw, int bf16, const float *bias, float beta, float *C, int ldc) {
@@ -242,23 +267,8 @@ static void gemm_half(int M, int N, int K, const float *A, int lda, const uint8_
         (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
         return;
     }
-    if (M > DIRECT_MAX_M) {
-        gemm_half_packed(M, N, K, A, lda, W, ldw, bf16, bias, beta, C, ldc);
-        return;
-    }
-    /* Rows of A in slices that stay in L2; per FN rows of W (in L1 after
-     * the first group), every group of FEW_M rows of the slice. */
-    int slice = (int)SAIL_MAX((size_t)FEW_M, A_SLICE_BYTES / ((size_t)K * sizeof(float)) / FEW_M * FEW_M);
-    for (int m0 = 0; m0 < M; m0 += slice) {
-        int m1 = SAIL_MIN(M, m0 + slice);
-        for (int n = 0; n < N; n += FN) {
-            int rn = SAIL_MIN(FN, N - n);
-            for (int i = m0; i < m1; i += FEW_M)
-                few_tiles[bf16][SAIL_MIN(FEW_M, m1 - i) - 1][rn - 1](
-                    K, A + (size_t)i * lda, lda, W + (size_t)n * ldw, ldw, bias ? bias + n : NULL,
-                    beta, C + (size_t)i * ldc + n, ldc);
-        }
-    }
+    if (M > DIRECT_MAX_M) gemm_half_packed(M, N, K, A, lda, W, ldw, bf16, bias, beta, C, ldc);
+    else gemm_direct(M, N, K, A, lda, W, ldw, bf16 ? T_BF16 : T_F16, bias, beta, C, ldc);
 }
 
 void sail_gemm_f16_avx512(int M, int N, int K, const float *A, int lda, const void *W,
@@ -269,4 +279,16 @@ void sail_gemm_f16_avx512(int M, int N, int K, const float *A, int lda, const vo
 void sail_gemm_bf16_avx512(int M, int N, int K, const float *A, int lda, const void *W,
                            size_t ldw, const float *bias, float beta, float *C, int ldc) {
     gemm_half(M, N, K, A, lda, W, ldw, 1, bias, beta, C, ldc);
+}
+
+/* f32: a Linear weight (b_trans) with few rows of A takes the direct path
+ * (each weight read once, no packing; the AVX2 GEMM's rule, measured there:
+ * up to 32 rows, 64 when K is deep enough that packing B dominates). */
+void sail_gemm_avx512(int M, int N, int K, const float *A, int lda, const float *B,
+                      int ldb, int b_trans, const float *bias, float beta, float *C,
+                      int ldc) {
+    if (M > 0 && N > 0 && K > 0 && b_trans && (M <= 32 || (M <= 64 && K >= 512)))
+        gemm_direct(M, N, K, A, lda, (const uint8_t *)B, (size_t)ldb * sizeof(float), T_F32, bias,
+                    beta, C, ldc);
+    else gemm_blocked(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
 }

@@ -46,17 +46,16 @@ static inline __mmask16 mask16(int n) {
 
 /* --------------------------------------------------------- packed path -- */
 
-/* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into the panel dst. */
+/* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into the panel dst, each
+ * int8 made unsigned (w + 128). */
 static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *dst) {
-    const __m512i ones = _mm512_set1_epi8(1);
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
     for (int b = 0; b < kb; b++, dst += PB) {
         const uint8_t *src = W + (size_t)b * QBYTES;
         if (nr == 16) pack16x8(src + 2, ldw, dst);
         else pack16x8_part(src + 2, ldw, nr, 32, dst);
-        __m512i s = _mm512_setzero_si512();
         for (int q = 0; q < 8; q++)
-            s = _mm512_dpbusd_epi32(s, ones, _mm512_loadu_si512(dst + 64 * q));
-        _mm512_storeu_si512(dst + 512, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s, 7)));
+            _mm512_storeu_si512(dst + 64 * q, _mm512_xor_si512(_mm512_loadu_si512(dst + 64 * q), flip));
         uint16_t d[16] = {0};
         for (int r = 0; r < nr; r++) memcpy(&d[r], src + (size_t)r * ldw, 2);
         _mm512_storeu_ps(dst + 576, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d)));
@@ -64,19 +63,27 @@ static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *
 }
 
 /* Rows [0, mr) of the quantised A, blocks [0, kb), into au (kb, MR, 32)
- * (q + 128) and ad (kb, MR); missing rows get q = 0, d = 0. */
-static void pack_a(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *au, float *ad) {
+ * (q as is), ad (kb, MR) and corr (kb, MR): -128 sum(q), what the +128 of
+ * the weights adds to each block's dot. Missing rows get q = 0, d = 0. */
+static void pack_a(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *au, float *ad,
+                   int32_t *corr) {
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     for (int b = 0; b < kb; b++)
         for (int i = 0; i < MR; i++) {
             uint8_t *d = au + ((size_t)b * MR + i) * 32;
             if (i < mr) {
                 const sail_q8a *a = A + (size_t)i * lda + b;
-                _mm256_storeu_si256((__m256i *)d,
-                                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)a->q), flip));
+                __m256i q = _mm256_loadu_si256((const __m256i *)a->q);
+                _mm256_storeu_si256((__m256i *)d, q);
+                /* sum(q + 128) in four 64-bit lanes */
+                __m256i s = _mm256_sad_epu8(_mm256_xor_si256(q, flip), _mm256_setzero_si256());
+                __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+                int sum = (int)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 128 * QBLK;
+                corr[b * MR + i] = -128 * sum;
                 ad[b * MR + i] = a->d;
             } else {
-                _mm256_storeu_si256((__m256i *)d, flip);
+                _mm256_storeu_si256((__m256i *)d, _mm256_setzero_si256());
+                corr[b * MR + i] = 0;
                 ad[b * MR + i] = 0.0f;
             }
         }
@@ -84,16 +91,15 @@ static void pack_a(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *au, f
 
 /* C(mr, nr) (+)= the (MR, kb blocks) strip times panels P0, P1 [+ bias]. */
 static void kernel_6x32(int kb, const uint8_t *restrict au, const float *restrict ad,
-                        const uint8_t *P0, const uint8_t *P1, float *C, int ldc, int mr,
-                        int nr, int accum, const float *bias) {
+                        const int32_t *restrict corr, const uint8_t *P0, const uint8_t *P1,
+                        float *C, int ldc, int mr, int nr, int accum, const float *bias) {
     __m512 f[MR][JN];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++) f[i][0] = f[i][1] = _mm512_setzero_ps();
-    for (int b = 0; b < kb; b++, P0 += PB, P1 += PB, au += MR * 32, ad += MR) {
+    for (int b = 0; b < kb; b++, P0 += PB, P1 += PB, au += MR * 32, ad += MR, corr += MR) {
         __m512i s[MR][JN];
-        __m512i c0 = _mm512_loadu_si512(P0 + 512), c1 = _mm512_loadu_si512(P1 + 512);
 #pragma GCC unroll 6
-        for (int i = 0; i < MR; i++) { s[i][0] = c0; s[i][1] = c1; }
+        for (int i = 0; i < MR; i++) s[i][0] = s[i][1] = _mm512_set1_epi32(corr[i]);
 #pragma GCC unroll 8
         for (int q = 0; q < 8; q++) {
             __m512i w0 = _mm512_loadu_si512(P0 + 64 * q), w1 = _mm512_loadu_si512(P1 + 64 * q);
@@ -101,9 +107,8 @@ static void kernel_6x32(int kb, const uint8_t *restrict au, const float *restric
             for (int i = 0; i < MR; i++) {
                 int32_t a4;
                 memcpy(&a4, au + i * 32 + 4 * q, 4);
-                __m512i a = _mm512_set1_epi32(a4);
-                s[i][0] = _mm512_dpbusd_epi32(s[i][0], a, w0);
-                s[i][1] = _mm512_dpbusd_epi32(s[i][1], a, w1);
+                s[i][0] = _mm512_dpbusd_epi32(s[i][0], w0, _mm512_set1_epi32(a4));
+                s[i][1] = _mm512_dpbusd_epi32(s[i][1], w1, _mm512_set1_epi32(a4));
             }
         }
         __m512 d0 = _mm512_loadu_ps(P0 + 576), d1 = _mm512_loadu_ps(P1 + 576);
@@ -137,7 +142,7 @@ static void kernel_6x32(int kb, const uint8_t *restrict au, const float *restric
 static void gemm_packed(int M, int N, int nb, const sail_q8a *A, size_t lda, const uint8_t *W,
                         size_t ldw, const float *bias, float beta, float *C, int ldc) {
     size_t wbytes = (size_t)(NCQ / 16) * KB * PB, abytes = (size_t)KB * MR * 32;
-    float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float) + KB * MR);
+    float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float) + 2 * KB * MR);
     if (!buf) { /* out of memory: still give the right answer */
         sail_gemm_q8_0_ref(M, N, nb * QBLK, A, lda, W, ldw, bias, beta, C, ldc);
         return;
@@ -145,6 +150,7 @@ static void gemm_packed(int M, int N, int nb, const sail_q8a *A, size_t lda, con
     uint8_t *Bp = (uint8_t *)buf;       // (NCQ/16 panels, kb, PB)
     uint8_t *au = Bp + wbytes;          // (KB, MR, 32)
     float *ad = (float *)(au + abytes); // (KB, MR)
+    int32_t *corr = (int32_t *)(ad + KB * MR); // (KB, MR)
     int kslices = (nb + KB - 1) / KB, kstep = (nb + kslices - 1) / kslices;
     for (int jc = 0; jc < N; jc += NCQ) {
         int nc = SAIL_MIN(NCQ, N - jc);
@@ -158,13 +164,13 @@ static void gemm_packed(int M, int N, int nb, const sail_q8a *A, size_t lda, con
             const float *bias_blk = pb == 0 && bias ? bias + jc : NULL;
             for (int ir = 0; ir < M; ir += MR) {
                 int mr = SAIL_MIN(MR, M - ir);
-                pack_a(A + (size_t)ir * lda + pb, lda, mr, kb, au, ad);
+                pack_a(A + (size_t)ir * lda + pb, lda, mr, kb, au, ad, corr);
                 float *Crow = C + (size_t)ir * ldc + jc;
                 for (int jr = 0; jr < nc; jr += 16 * JN) {
                     int nr = SAIL_MIN(16 * JN, nc - jr);
                     const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
                     const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
-                    kernel_6x32(kb, au, ad, P0, P1, Crow + jr, ldc, mr, nr, accum,
+                    kernel_6x32(kb, au, ad, corr, P0, P1, Crow + jr, ldc, mr, nr, accum,
                                 bias_blk ? bias_blk + jr : NULL);
                 }
             }
