@@ -151,6 +151,12 @@ def letters_ids(text):
     return [2] + [5 + ord(ch) - ord("a") for ch in text.split()] + [3]
 
 
+def padded(ids, ctx, pad=0):
+    """ids right-padded to ctx as SiglipProcessor(padding="max_length") pads:
+    the model sees (and pools the last of) all ctx positions."""
+    return list(ids) + [pad] * (ctx - len(ids))
+
+
 def make_folder(d, seed=5, image=32, patch=8, trainable=False, extra=(), **kw):
     """A small SiglipModel folder (config, letters tokenizer, preprocessor,
     model.safetensors); returns (model, cfg). trainable: PyTorch's default

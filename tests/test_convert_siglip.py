@@ -5,7 +5,7 @@ A seeded random model with SigLIP's architecture and checkpoint names
 no class token, tanh GELU, the attention-pooling head, last-token text
 pooling, a text head with bias, logit_scale and logit_bias), converted by
 `sail convert` and run by `sail embed` on texts and on image files of odd
-sizes; the reference is the PyTorch model on the same token ids and PIL
+sizes; the reference is the PyTorch model on the same token ids padded to the context and PIL
 preprocessing (squash to the model size, bicubic, mean = std = 0.5).
 Pass: every vector with cosine >= 0.9999 and max abs error <= 1e-4 (f32);
 every traced activation of both towers (embeddings, each layer, the final
@@ -29,6 +29,7 @@ except ImportError as e:  # pragma: no cover
 tap = O.Tap()
 TEXTS = ["a b c", "h e l l o w o r l d", "z", "s i g l i p t o w e r s x"]
 HALF = [0.5] * 3
+CTX = 16    # max_position_embeddings of the test model: SigLIP pads every text to it
 
 
 def gguf_keys(path):
@@ -37,12 +38,14 @@ def gguf_keys(path):
 
 
 def layers(out, model, tmp):
-    """Every traced activation of one text and of two images (trace_dump)
-    against the same point of the PyTorch model."""
+    """Every traced activation of one text (given unpadded: sail pads it to
+    the context) and of two images (trace_dump) against the same point of
+    the PyTorch model."""
     dump = os.path.join(os.environ.get("BUILD", "build"), "tools", "trace_dump")
     if not tap.check(os.path.exists(dump), "trace driver %s exists (make tools)" % dump):
         return
-    ids = S.letters_ids("s i g l i p")
+    given = S.letters_ids("s i g l i p")    # sail pads it itself
+    ids = S.padded(given, CTX)
     g = torch.Generator().manual_seed(3)
     pix = torch.randn(2, 3, 32, 32, generator=g)
     want = {}
@@ -65,8 +68,8 @@ def layers(out, model, tmp):
     worst, bad = 0.0, []
     for side, args in (("text", ["--tokens", "ids", "lens", "1"]), ("vis", ["--images", "pix", "2", "32", "32"])):
         o = tempfile.mkdtemp(dir=tmp)
-        np.array(ids, np.int32).tofile(os.path.join(o, "ids"))
-        np.array([len(ids)], np.int32).tofile(os.path.join(o, "lens"))
+        np.array(given, np.int32).tofile(os.path.join(o, "ids"))
+        np.array([len(given)], np.int32).tofile(os.path.join(o, "lens"))
         pix.numpy().astype(np.float32).tofile(os.path.join(o, "pix"))
         r = O.subprocess.run([dump, out, o] + [os.path.join(o, a) if a in ("ids", "lens", "pix") else a for a in args],
                              capture_output=True, text=True)
@@ -113,7 +116,7 @@ def export(out, model, cfg, tmp, imgs, tag="SigLIP"):
               not pp["do_center_crop"] and pp["image_mean"] == HALF and pp["image_std"] == HALF and pp["resample"] == 3,
               "%s: preprocessor_config.json squashes to 32x32, bicubic, mean = std = 0.5" % tag, str(pp)[:200])
     with torch.no_grad():
-        want = torch.cat([ref.text(torch.tensor([S.letters_ids(t)])) for t in TEXTS]).numpy()
+        want = torch.cat([ref.text(torch.tensor([S.padded(S.letters_ids(t), CTX)])) for t in TEXTS]).numpy()
         pix = torch.stack([O.preprocess(p, 32, 0, 3, HALF, HALF) for p in imgs])
         want_img = ref.image(pix).numpy()
     tap.compare(O.embed(out, "--text", TEXTS, tmp), want, "%s: the export's text embeddings == sail embed" % tag)
@@ -134,9 +137,9 @@ def main(tmp):
     if not tap.check(r.returncode == 0, "SigLIP: sail convert (auto-detected)", r.stderr.strip()[-300:]):
         return
     with torch.no_grad():
-        want = torch.cat([model.text(torch.tensor([S.letters_ids(t)])) for t in TEXTS]).numpy()
+        want = torch.cat([model.text(torch.tensor([S.padded(S.letters_ids(t), CTX)])) for t in TEXTS]).numpy()
     tap.compare(O.embed(out, "--text", TEXTS, tmp), want,
-                "SigLIP: text embeddings (bidirectional layers, final norm, last token, head with bias)")
+                "SigLIP: text embeddings (padded to the context, pads attended, final norm, last position, head)")
     imgs = O.write_images(tmp)
     with torch.no_grad():
         pix = torch.stack([O.preprocess(p, 32, 0, 3, HALF, HALF) for p in imgs])

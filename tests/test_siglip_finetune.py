@@ -50,7 +50,8 @@ def main():
         # the vocabulary covers the Chinese captions too (one token per character)
         chars = sorted({ch for f in ("train.jsonl", "val.jsonl", "test.jsonl") for line in open(os.path.join(data, f))
                         for ch in json.loads(line).get("text", "") if ord(ch) > 127})
-        S.make_folder(src, trainable=True, positions=64, extra=chars)
+        # 32 positions: texts are padded to them and pooled at the last one
+        S.make_folder(src, trainable=True, positions=32, extra=chars)
         model = os.path.join(tmp, "siglip.gguf")
         r = O.convert(src, model)
         if not check(r.returncode == 0, "SigLIP: sail convert", r.stderr.strip()[-300:] if r.returncode else ""):
@@ -101,8 +102,8 @@ def main():
         caps = [x["text"] for x in lines if "text" in x][:3]
         ids = [json.loads(x) for x in FC.sail("tokenize", "--model", tuned, input="\n".join(caps) + "\n").stdout.split("\n")
                if x.strip()]
-        with torch.no_grad():   # tokenize pads to the context: keep each text's ids up to its [SEP]
-            want = torch.cat([ref.text(torch.tensor([t[:t.index(3) + 1]])) for t in ids]).numpy()
+        with torch.no_grad():   # tokenize pads to the context, as SigLIP's processor does
+            want = torch.cat([ref.text(torch.tensor([t])) for t in ids]).numpy()
         tap_cmp = O.Tap()
         tap_cmp.compare(O.embed(tuned, "--text", caps, tmp), want,
                         "SigLIP: the fine-tuned export's text embeddings == sail embed of model.gguf")

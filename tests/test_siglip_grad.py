@@ -95,10 +95,10 @@ def reference_loss(ea, eb, group, dims, ls, lb):
     return total
 
 
-def embed_side(model, side):
+def embed_side(model, side, ctx):
     if side[0] == "image":
         return model.image(side[1].double())
-    return torch.cat([model.text(torch.tensor([ids])) for ids in side[1]])
+    return torch.cat([model.text(torch.tensor([S.padded(ids, ctx)])) for ids in side[1]])
 
 
 def case(name, tmp, kinds, group, dims, freeze=()):
@@ -127,7 +127,8 @@ def case(name, tmp, kinds, group, dims, freeze=()):
         return np.fromfile(os.path.join(out, x + ".f32"), dtype=np.float32)
 
     model.zero_grad()
-    ea, eb = (embed_side(model, s) for s in made)
+    ctx = cfg["text_config"]["max_position_embeddings"]
+    ea, eb = (embed_side(model, s, ctx) for s in made)
     loss = reference_loss(ea, eb, group, dims, model.logit_scale, model.logit_bias)
     loss.backward()
     s_loss = float(load("loss")[0])

@@ -27,7 +27,8 @@ typedef enum sail_text_pool {
     SAIL_TPOOL_EOS = 1,     /* the end-of-text token (CLIP) */
     SAIL_TPOOL_MEAN = 2,    /* mean over the real tokens */
     SAIL_TPOOL_POOLER = 3,  /* tanh(dense([CLS])), BERT's pooler */
-    SAIL_TPOOL_LAST = 4     /* the last token (SigLIP, padded to max_length) */
+    SAIL_TPOOL_LAST = 4     /* SigLIP: texts padded with pad_id to the context, pads
+                               attended, the last position */
 } sail_text_pool;
 
 /* An imported model (sail.variant = "towers", docs/FORMAT.md): no fusion;

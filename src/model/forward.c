@@ -26,6 +26,14 @@ static float *tower_forward(fwd *f, const sail_tower *t, const sail_block *w, fw
     return x;
 }
 
+/* SigLIP pools the last position of texts padded to max_length, pads
+ * attended: its texts always run at the context length, padded with pad_id
+ * and unmasked, whatever the lengths given (so every item's vector is the
+ * original's on its padded text, independent of the batch). */
+static int padded_text(const sail_config *c) {
+    return c->towers.on && c->towers.text_pool == SAIL_TPOOL_LAST;
+}
+
 /* temb (B*T, dt) = tok[ids] + pos[t] + type[0]; tx0 = LN(temb). Imported
  * models may have no type embeddings and no LayerNorm here (CLIP). Table
  * rows are decoded as they are looked up when stored narrower than f32. */
@@ -38,7 +46,7 @@ static void text_embed(fwd *f, const sail_batch *b, fwd_acts *s) {
     s->tmask = fwd_alloc_bytes(f, rows);
     s->ids = fwd_alloc_bytes(f, rows * sizeof(int32_t));
     s->temb = fwd_alloc(f, rows * dt);
-    int norm = !tw->on || tw->text_emb_norm;
+    int norm = !tw->on || tw->text_emb_norm, padded = padded_text(c);
     s->tx0 = norm && f->keep ? fwd_alloc(f, rows * dt) : s->temb;
     float *buf = fwd_alloc(f, 3 * (size_t)dt);
     if (f->oom) return;
@@ -49,7 +57,7 @@ static void text_embed(fwd *f, const sail_batch *b, fwd_acts *s) {
         for (int t = 0; t < T; t++) {
             size_t r = (size_t)i * T + t;
             float *row = s->temb + r * dt;
-            s->tmask[r] = t < b->lens[i];
+            s->tmask[r] = padded || t < b->lens[i];
             s->ids[r] = t < b->lens[i] ? ids[t] : c->pad_id;
             const float *te = tab_row(&w->tab.tok, s->ids[r], buf, dt);
             const float *pe = tab_row(&w->tab.pos, t, buf + dt, dt);
@@ -67,6 +75,7 @@ static void text_embed(fwd *f, const sail_batch *b, fwd_acts *s) {
 static void text_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
     const sail_config *c = f->c;
     int dt = c->text.width;
+    if (padded_text(c)) s->T = c->context;
     for (int i = 0; i < b->n; i++) s->T = SAIL_MAX(s->T, b->lens[i]);
     text_embed(f, b, s);
     if (f->oom) return;
@@ -314,10 +323,11 @@ static int eos_row(const sail_config *c, const int32_t *ids, int len) {
     return tok >= 0 ? len - 1 : best;
 }
 
-/* The row item i pools: CLS 0, EOS as above, LAST its last token. */
-static int pool_row(const sail_config *c, const int32_t *ids, int len) {
+/* The row item i pools: CLS 0, EOS as above, LAST the last of the T
+ * (padded) positions. */
+static int pool_row(const sail_config *c, const int32_t *ids, int len, int T) {
     sail_text_pool p = c->towers.text_pool;
-    return p == SAIL_TPOOL_EOS ? eos_row(c, ids, len) : p == SAIL_TPOOL_LAST ? len - 1 : 0;
+    return p == SAIL_TPOOL_EOS ? eos_row(c, ids, len) : p == SAIL_TPOOL_LAST ? T - 1 : 0;
 }
 
 /* pooled (B, d) -> e (B, dim): optional tanh pooler, optional bias-free
@@ -354,7 +364,7 @@ static void forward_towers(fwd *f, const sail_batch *b, fwd_acts *s) {
         const int32_t *ids = b->ids;
         for (int i = 0; i < B; i++) {
             const float *xi = s->ht + (size_t)i * T * dt;
-            s->pool_row[i] = pool_row(c, ids, b->lens[i]);
+            s->pool_row[i] = pool_row(c, ids, b->lens[i], T);
             if (tw->text_pool == SAIL_TPOOL_MEAN)
                 sail_mean_pool(s->pooled + (size_t)i * dt, xi, s->tmask + (size_t)i * T, T, dt);
             else
