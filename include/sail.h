@@ -598,7 +598,9 @@ int64_t sail_fbank_frames(const sail_fbank_params *p, int64_t n);
 
 /* Fbank features of n mono samples (in [-1, 1]; Kaldi's int16 scale would
  * only add log(32768^2) to every value) into out, sail_fbank_frames(p, n) x
- * num_mel_bins floats, row-major (frames x bins). Thread-safe. */
+ * num_mel_bins floats, row-major (frames x bins). A sample that is not
+ * finite or exceeds 65536 in magnitude (its power would overflow) is
+ * SAIL_ERR_INVALID_ARG, here and in sail_logmel. Thread-safe. */
 sail_status sail_fbank(const sail_fbank_params *p, const float *wave, int64_t n, float *out,
                        sail_error *err);
 

@@ -191,6 +191,38 @@ static void hf_size_wraps(void) {
     CHECK(st == SAIL_ERR_UNSUPPORTED && strstr(err.msg, "4294967520"), "shortest_edge 2^32 + 224 refused (%s)", err.msg);
 }
 
+/* fuzz_audio: a float WAV whose samples reach 9.4e21 decoded, and its
+ * fbank overflowed float32 power spectra to infinite features. Such
+ * samples are now refused by the features, naming the first. */
+static void audio_huge_samples(void) {
+    uint8_t w[44 + 4 * 400] = "RIFF";
+    const uint32_t hdr[] = {36 + 4 * 400, 0x45564157, 0x20746d66, 16, 0x00010003, 8000, 32000, 0x00200004,
+                            0x61746164, 4 * 400};
+    memcpy(w + 4, hdr, sizeof hdr);
+    for (int i = 0; i < 400; i++) {
+        float v = i == 77 ? 9.4448e21f : (float)(i % 50 - 25) / 40.0f;
+        memcpy(w + 44 + 4 * i, &v, 4);
+    }
+    sail_audio a = {0};
+    sail_error err = {0};
+    sail_status s = sail_audio_decode_bytes(w, sizeof w, NULL, &a, &err);
+    CHECK(s == SAIL_OK, "audio: a float WAV with a 9.4e21 sample decodes (%s)", err.msg);
+    if (s) return;
+    sail_fbank_params fp = sail_fbank_ast_params();
+    float *out = malloc((size_t)sail_fbank_frames(&fp, a.n) * fp.num_mel_bins * sizeof(float));
+    s = sail_fbank(&fp, a.samples, a.n, out, &err);
+    CHECK(out && s == SAIL_ERR_INVALID_ARG && strstr(err.msg, "magnitude"),
+          "audio: its fbank is refused, not infinite (%s)", err.msg);
+    sail_logmel_params lp = sail_logmel_whisper_params(80);
+    lp.pad_samples = 0;
+    float *lm = malloc((size_t)sail_logmel_frames(&lp, a.n) * 80 * sizeof(float));
+    s = sail_logmel(&lp, a.samples, a.n, lm, &err);
+    CHECK(lm && s == SAIL_ERR_INVALID_ARG, "audio: so is its log-mel (%s)", err.msg);
+    free(out);
+    free(lm);
+    sail_audio_free(&a);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/sail_fuzz_regress_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -202,6 +234,7 @@ int main(void) {
     ptzip_size_lie();
     hf_eps_overflow();
     hf_size_wraps();
+    audio_huge_samples();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd)) printf("# could not remove %s\n", tmpdir);

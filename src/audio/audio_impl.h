@@ -42,4 +42,10 @@ void sail_melbank_apply(const sail_melbank *b, const double *power, double *out)
 
 void sail_melbank_free(sail_melbank *b);
 
+/* Audio of nominal magnitude 1 (decoders give [-1, 1]; Kaldi's int16 scale
+ * is 32768): larger samples overflow float32 power spectra to infinity, so
+ * every feature refuses them up front, naming the first. */
+#define SAIL_AUDIO_MAX_SAMPLE 65536.0f
+sail_status sail_audio_check_samples(const float *wave, int64_t n, sail_error *err);
+
 #endif

@@ -9,6 +9,7 @@
  * sample buffer is allocated, and the buffer never grows past max_seconds
  * of output, so a small file that claims ten hours costs nothing. */
 #include "common.h"
+#include "format/av.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -18,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -136,24 +136,6 @@ typedef struct decoder {
     int64_t n, cap;
 } decoder;
 
-/* The library never prints: FFmpeg's last error line is kept (per thread)
- * and added to the error that follows it. */
-static _Thread_local char av_last[160];
-
-static void av_capture(void *avcl, int level, const char *fmt, va_list ap) {
-    (void)avcl;
-    if (level > AV_LOG_ERROR) return;
-    vsnprintf(av_last, sizeof av_last, fmt, ap);
-    av_last[strcspn(av_last, "\n")] = 0;
-}
-
-static sail_status av_fail(sail_error *err, sail_status s, const decoder *d, const char *what, int code) {
-    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-    av_strerror(code, buf, sizeof buf);
-    if (!av_last[0]) return sail_set_error(err, s, "%s: %s: %s", d->name, what, buf);
-    return sail_set_error(err, s, "%s: %s: %s (FFmpeg: %s)", d->name, what, buf, av_last);
-}
-
 static sail_status check_stream_format(const decoder *d, int rate, int channels, sail_error *err) {
     if (channels < 1 || channels > SAIL_AUDIO_MAX_CHANNELS)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
@@ -180,7 +162,7 @@ static sail_status open_container(decoder *d, sail_error *err) {
     if (r == AVERROR_EOF) /* avformat_open_input freed the context */
         return sail_set_error(err, SAIL_ERR_FORMAT, "%s: truncated: the file ends inside its header", d->name);
     if (r < 0)
-        return av_fail(err, SAIL_ERR_FORMAT, d, "not an audio or video file FFmpeg recognises", r);
+        return sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "not an audio or video file FFmpeg recognises", r);
     /* A guess this weak is how FFmpeg reads random bytes that happen to
      * hold a frame sync word; a real file scores higher (a WAV or FLAC
      * header 100, seven MP3 frames 51, a 50 ms MP3 of four frames 25). */
@@ -190,7 +172,7 @@ static sail_status open_container(decoder *d, sail_error *err) {
                               "scores only %d of 100)",
                               d->name, d->fmt->iformat->name, d->fmt->probe_score);
     if ((r = avformat_find_stream_info(d->fmt, NULL)) < 0)
-        return av_fail(err, SAIL_ERR_FORMAT, d, "no stream information", r);
+        return sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "no stream information", r);
     return SAIL_OK;
 }
 
@@ -209,9 +191,9 @@ static sail_status open_decoder(decoder *d, sail_error *err) {
     if (s) return s;
     if (!(d->dec = avcodec_alloc_context3(codec))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     if ((r = avcodec_parameters_to_context(d->dec, par)) < 0)
-        return av_fail(err, SAIL_ERR_FORMAT, d, "codec parameters", r);
+        return sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "codec parameters", r);
     if ((r = avcodec_open2(d->dec, codec, NULL)) < 0)
-        return av_fail(err, SAIL_ERR_UNSUPPORTED, d, "cannot open the audio decoder", r);
+        return sail_av_fail(err, SAIL_ERR_UNSUPPORTED, d->name, "cannot open the audio decoder", r);
     if (!(d->pkt = av_packet_alloc()) || !(d->frame = av_frame_alloc()))
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     return SAIL_OK;
@@ -261,11 +243,11 @@ static sail_status setup_swr(decoder *d, AVFrame *f, sail_error *err) {
     int ch = f->ch_layout.nb_channels;
     int r = swr_alloc_set_opts2(&d->swr, &mono, AV_SAMPLE_FMT_FLT, d->out_rate, &f->ch_layout,
                                 (enum AVSampleFormat)f->format, f->sample_rate, 0, NULL);
-    if (r < 0) return av_fail(err, SAIL_ERR_UNSUPPORTED, d, "cannot set up the resampler", r);
+    if (r < 0) return sail_av_fail(err, SAIL_ERR_UNSUPPORTED, d->name, "cannot set up the resampler", r);
     double w[SAIL_AUDIO_MAX_CHANNELS];
     for (int c = 0; c < ch; c++) w[c] = 1.0 / ch;
     if ((r = swr_set_matrix(d->swr, w, ch)) < 0 || (r = swr_init(d->swr)) < 0)
-        return av_fail(err, SAIL_ERR_UNSUPPORTED, d, "cannot set up the resampler", r);
+        return sail_av_fail(err, SAIL_ERR_UNSUPPORTED, d->name, "cannot set up the resampler", r);
     d->swr_rate = f->sample_rate;
     d->swr_fmt = f->format;
     av_channel_layout_uninit(&d->swr_layout);
@@ -293,7 +275,7 @@ static sail_status convert(decoder *d, const AVFrame *f, double max_seconds, sai
     if (s) return s;
     uint8_t *dst = (uint8_t *)(d->out + d->n);
     int got = swr_convert(d->swr, &dst, (int)(d->cap - d->n), f ? (const uint8_t **)f->extended_data : NULL, in);
-    if (got < 0) return av_fail(err, SAIL_ERR_FORMAT, d, "resampling failed", got);
+    if (got < 0) return sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "resampling failed", got);
     int64_t from = d->n;
     d->n += got;
     if (d->n > d->max_out) return too_long(d, max_seconds, err);
@@ -322,7 +304,7 @@ static int decode_one(decoder *d, sail_error *err, sail_status *s) {
         int r = avcodec_receive_frame(d->dec, d->frame);
         if (r >= 0) return 1;
         if (r == AVERROR_EOF) return 0;
-        if (r != AVERROR(EAGAIN)) { *s = av_fail(err, SAIL_ERR_FORMAT, d, "decoding failed", r); return 0; }
+        if (r != AVERROR(EAGAIN)) { *s = sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "decoding failed", r); return 0; }
         if (d->draining) return 0;
         r = av_read_frame(d->fmt, d->pkt);
         if (r == AVERROR_EOF || r == AVERROR_INVALIDDATA) {
@@ -330,11 +312,11 @@ static int decode_one(decoder *d, sail_error *err, sail_status *s) {
             avcodec_send_packet(d->dec, NULL); /* flush the frames the decoder holds */
             continue;
         }
-        if (r < 0) { *s = av_fail(err, SAIL_ERR_IO, d, "reading failed", r); return 0; }
+        if (r < 0) { *s = sail_av_fail(err, SAIL_ERR_IO, d->name, "reading failed", r); return 0; }
         if (d->pkt->stream_index == d->stream) r = avcodec_send_packet(d->dec, d->pkt);
         av_packet_unref(d->pkt);
         if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA) {
-            *s = av_fail(err, SAIL_ERR_FORMAT, d, "decoding failed", r);
+            *s = sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "decoding failed", r);
             return 0;
         }
     }
@@ -419,8 +401,7 @@ static sail_status decode_io(src_io *io, const char *name, const sail_audio_opti
         return sail_set_error(err, SAIL_ERR_LIMIT, "%s: %lld bytes; the limit is %lld (max_bytes)", name,
                               (long long)io->size, (long long)o.max_bytes);
     if ((s = wav_header_check(io, name, o.max_seconds, err))) return s;
-    av_log_set_callback(av_capture);
-    av_last[0] = 0;
+    sail_av_begin();
     decoder d = {.name = name, .out_rate = o.sample_rate};
     uint8_t *buf = av_malloc(IO_BUF);
     if (!buf || !(d.avio = avio_alloc_context(buf, IO_BUF, 0, io, io_read, NULL, io_seek))) {

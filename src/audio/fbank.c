@@ -170,6 +170,7 @@ sail_status sail_fbank(const sail_fbank_params *p, const float *wave, int64_t n,
     sail_status s = check_params(p, err);
     if (s) return s;
     if (n < 0 || (n && !wave)) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no samples (n = %lld)", (long long)n);
+    if ((s = sail_audio_check_samples(wave, n, err))) return s;
     int size, shift, padded;
     frame_sizes(p, &size, &shift, &padded);
     int64_t frames = n < size ? 0 : 1 + (n - size) / shift;

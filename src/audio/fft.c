@@ -7,6 +7,7 @@
  * and so different rounding, from one process to the next). */
 #include "audio/audio_impl.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -89,4 +90,13 @@ void sail_melbank_free(sail_melbank *b) {
     sail_free(b->hi);
     sail_free(b->w);
     memset(b, 0, sizeof *b);
+}
+
+sail_status sail_audio_check_samples(const float *wave, int64_t n, sail_error *err) {
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabsf(wave[i]) <= SAIL_AUDIO_MAX_SAMPLE))
+            return sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                                  "sample %lld is %g; audio features take samples of magnitude at most %g "
+                                  "(decoded audio is in [-1, 1])", (long long)i, wave[i], SAIL_AUDIO_MAX_SAMPLE);
+    return SAIL_OK;
 }

@@ -173,6 +173,7 @@ sail_status sail_logmel(const sail_logmel_params *p, const float *wave, int64_t 
     sail_status s = check_params(p, err);
     if (s) return s;
     if (n < 1 || !wave) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "log-mel needs at least one sample");
+    if ((s = sail_audio_check_samples(wave, n, err))) return s;
     int64_t len = p->pad_samples > 0 ? p->pad_samples : n;
     int64_t frames = stft_frames(p, len) - (p->drop_last_frame != 0);
     if (frames == 0) return SAIL_OK;

@@ -5,6 +5,7 @@
  * `every` seconds, which is what `ffmpeg -vf fps=1/every` approximates. */
 #include "common.h"
 #include "video.h"
+#include "format/av.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -12,7 +13,6 @@
 #include <libswscale/swscale.h>
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,24 +31,6 @@ struct sail_video {
     char path[256];
 };
 
-/* The library never prints: FFmpeg's own messages are kept (per thread)
- * and the last one is added to the error that follows it. */
-static _Thread_local char av_last[160];
-
-static void av_capture(void *avcl, int level, const char *fmt, va_list ap) {
-    (void)avcl;
-    if (level > AV_LOG_ERROR) return;
-    vsnprintf(av_last, sizeof av_last, fmt, ap);
-    av_last[strcspn(av_last, "\n")] = 0;
-}
-
-static sail_status av_fail(sail_error *err, sail_status s, const sail_video *v, const char *what, int code) {
-    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-    av_strerror(code, buf, sizeof buf);
-    if (!av_last[0]) return sail_set_error(err, s, "%s: %s: %s", v->path, what, buf);
-    return sail_set_error(err, s, "%s: %s: %s (FFmpeg: %s)", v->path, what, buf, av_last);
-}
-
 static sail_status open_decoder(sail_video *v, sail_error *err) {
     const AVCodec *codec = NULL;
     int r = av_find_best_stream(v->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
@@ -58,10 +40,10 @@ static sail_status open_decoder(sail_video *v, sail_error *err) {
     AVStream *st = v->fmt->streams[r];
     if (!(v->dec = avcodec_alloc_context3(codec))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     if ((r = avcodec_parameters_to_context(v->dec, st->codecpar)) < 0)
-        return av_fail(err, SAIL_ERR_FORMAT, v, "codec parameters", r);
+        return sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "codec parameters", r);
     v->dec->thread_count = 0; /* FFmpeg picks: frame threads for the decoder only */
     if ((r = avcodec_open2(v->dec, codec, NULL)) < 0)
-        return av_fail(err, SAIL_ERR_UNSUPPORTED, v, "cannot open the decoder", r);
+        return sail_av_fail(err, SAIL_ERR_UNSUPPORTED, v->path, "cannot open the decoder", r);
     v->tb = av_q2d(st->time_base);
     v->t0 = st->start_time != AV_NOPTS_VALUE ? st->start_time * v->tb : 0;
     double fps = av_q2d(st->avg_frame_rate);
@@ -73,16 +55,15 @@ sail_status sail_video_open(const char *path, double every, sail_video **out, sa
     if (!path || !out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "path or out is NULL");
     if (!(every >= 0) || every > 1e6)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the sampling interval %g s is not in 0..1e6", every);
-    av_log_set_callback(av_capture);
-    av_last[0] = 0;
+    sail_av_begin();
     sail_video *v = sail_calloc(1, sizeof *v);
     if (!v) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     snprintf(v->path, sizeof v->path, "%s", path);
     v->every = every;
     sail_status s = SAIL_OK;
     int r = avformat_open_input(&v->fmt, path, NULL, NULL);
-    if (r < 0) s = av_fail(err, r == AVERROR(ENOENT) ? SAIL_ERR_IO : SAIL_ERR_FORMAT, v, "cannot open", r);
-    else if ((r = avformat_find_stream_info(v->fmt, NULL)) < 0) s = av_fail(err, SAIL_ERR_FORMAT, v, "no stream information", r);
+    if (r < 0) s = sail_av_fail(err, r == AVERROR(ENOENT) ? SAIL_ERR_IO : SAIL_ERR_FORMAT, v->path, "cannot open", r);
+    else if ((r = avformat_find_stream_info(v->fmt, NULL)) < 0) s = sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "no stream information", r);
     else s = open_decoder(v, err);
     if (!s && (!(v->pkt = av_packet_alloc()) || !(v->frame = av_frame_alloc())))
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
@@ -109,7 +90,7 @@ static int decode_one(sail_video *v, sail_error *err, sail_status *s) {
         int r = avcodec_receive_frame(v->dec, v->frame);
         if (r >= 0) return 1;
         if (r == AVERROR_EOF) return 0;
-        if (r != AVERROR(EAGAIN)) { *s = av_fail(err, SAIL_ERR_FORMAT, v, "decoding failed", r); return 0; }
+        if (r != AVERROR(EAGAIN)) { *s = sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "decoding failed", r); return 0; }
         if (v->draining) return 0;
         r = av_read_frame(v->fmt, v->pkt);
         if (r == AVERROR_EOF) {
@@ -117,12 +98,12 @@ static int decode_one(sail_video *v, sail_error *err, sail_status *s) {
             avcodec_send_packet(v->dec, NULL); /* flush the frames the decoder holds */
             continue;
         }
-        if (r < 0) { *s = av_fail(err, SAIL_ERR_IO, v, "reading failed", r); return 0; }
+        if (r < 0) { *s = sail_av_fail(err, SAIL_ERR_IO, v->path, "reading failed", r); return 0; }
         if (v->pkt->stream_index == v->stream) r = avcodec_send_packet(v->dec, v->pkt);
         av_packet_unref(v->pkt);
         /* A damaged packet is dropped, as players do; the stream goes on. */
         if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA) {
-            *s = av_fail(err, SAIL_ERR_FORMAT, v, "decoding failed", r);
+            *s = sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "decoding failed", r);
             return 0;
         }
     }
