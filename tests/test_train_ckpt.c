@@ -54,7 +54,7 @@ int main(void) {
     sail_hparams hp = {3e-4, 0.05, 2.5, 0.1, 0.9, 0.98, 1e-6, 7, 2, 11, 3, 1, 99, {2e-5f, 0, 1e-4f, 0, 0}, 1 << 1, 4, 3, 8.0f};
     sail_loss_opts lo = {2, {64, 16}, {1.0f, 0.5f}};
     sail_train_pos pos = {1234567890123ll, 5, 2, 0xfeedfacecafebeefull, &plan};
-    sail_vocab_kv vocab = {(char **)toks, 10, NULL, 0};
+    sail_vocab_kv vocab = {.tokens = (char **)toks, .n = 10};
     sail_status s = sail_checkpoint_save(path, tm, &vocab, &hp, &lo, &pos, m, v, &err);
     CHECK(s == SAIL_OK, "checkpoint written (%s)", err.msg);
     sail_checkpoint ck;

@@ -228,7 +228,7 @@ static void test_loader(void) {
     c.vocab_size = 9;
     c.pad_id = 0, c.unk_id = 1, c.cls_id = 2, c.sep_id = 3;
     c.image_size = c.pre_size = c.pre_crop = 16;
-    sail_vocab_kv v = {(char **)toks, 9, NULL, 0};
+    sail_vocab_kv v = {.tokens = (char **)toks, .n = 9};
     sail_text_tok tok, *wp = &tok;
     CHECK(!sail_text_tok_init(&tok, &v, &c, &err), "the model's tokenizer from its vocabulary (%s)", err.msg);
     sail_rng r = {2};

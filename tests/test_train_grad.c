@@ -274,7 +274,7 @@ static void lora_check(void) {
     char dir[] = "/tmp/sail_test_lora_XXXXXX", path[128];
     if (!mkdtemp(dir)) return;
     snprintf(path, sizeof path, "%s/m.gguf", dir);
-    sail_vocab_kv vocab = {(char **)tokens, 12, NULL, 0};
+    sail_vocab_kv vocab = {.tokens = (char **)tokens, .n = 12};
     sail_load_options o = {1};
     sail_model *m = NULL;
     ok = !sail_tmodel_save(tm, &vocab, path, &err) && (m = sail_model_load(path, &o, &err)) &&
@@ -310,7 +310,7 @@ static void init_and_files(void) {
     for (int i = 0; i < sail_tmodel_n_tensors(tm); i++) aligned &= sail_tmodel_tensor(tm, i)->offset % 16 == 0;
     CHECK(aligned, "blocks 64-byte aligned, every tensor at a multiple of 16 floats");
     *ls = 2.5f;
-    sail_vocab_kv vocab = {(char **)tokens, 12, NULL, 0};
+    sail_vocab_kv vocab = {.tokens = (char **)tokens, .n = 12};
     CHECK(!sail_tmodel_save(tm, &vocab, p1, &err), "save (%s)", err.msg);
     CHECK(!sail_model_write_random(&c, tokens, 1234, p2, &err), "write_random (%s)", err.msg);
     CHECK(tensors_equal(p1, p2), "a new trainable model saved equals sail_model_write_random with the same seed");

@@ -17,7 +17,7 @@ int main(int argc, char **argv) {
     float m[32], v[32];
     for (int i = 0; i < 32; i++) tm.params[i] = 0.25f * i - 3, m[i] = 0.01f * i, v[i] = 0.001f * i;
     const char *toks[10] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b", "c", "d", "e", "f"};
-    sail_vocab_kv vocab = {(char **)toks, 10, NULL, 0};
+    sail_vocab_kv vocab = {.tokens = (char **)toks, .n = 10};
     int32_t order[6] = {5, 2, 0, 1, 4, 3}, bounds[4] = {0, 2, 4, 6};
     sail_plan plan = {order, 6, bounds, 3}, empty = {NULL, 0, (int32_t[]){0}, 0};
     sail_hparams hp = {3e-4, 0.05, 2.5, 0.1, 0.9, 0.98, 1e-6, 7, 2, 11, 3, 1, 99, {0}, 0};
