@@ -123,11 +123,11 @@ def sigmoid_loss(t, i, logit_scale, logit_bias):
     return -F.logsigmoid(z * logits).sum(-1).mean()
 
 
-def config(vocab, d=32, heads=4, layers=2, ffn=64, image=32, patch=8, positions=16):
+def config(vocab, d=32, heads=4, layers=2, ffn=64, image=32, patch=8, positions=16, pad=0):
     tower = {"hidden_size": d, "intermediate_size": ffn, "num_hidden_layers": layers,
              "num_attention_heads": heads, "hidden_act": "gelu_pytorch_tanh", "layer_norm_eps": 1e-6}
     tc = dict(tower, vocab_size=vocab, max_position_embeddings=positions, projection_size=d,
-              pad_token_id=0, model_type="siglip_text_model")
+              pad_token_id=pad, model_type="siglip_text_model")
     vc = dict(tower, image_size=image, patch_size=patch, num_channels=3, model_type="siglip_vision_model")
     return {"architectures": ["SiglipModel"], "model_type": "siglip", "text_config": tc, "vision_config": vc}
 
@@ -157,15 +157,23 @@ def padded(ids, ctx, pad=0):
     return list(ids) + [pad] * (ctx - len(ids))
 
 
-def make_folder(d, seed=5, image=32, patch=8, trainable=False, extra=(), **kw):
-    """A small SiglipModel folder (config, letters tokenizer, preprocessor,
-    model.safetensors); returns (model, cfg). trainable: PyTorch's default
+def make_folder(d, seed=5, image=32, patch=8, trainable=False, extra=(), spiece=None, **kw):
+    """A small SiglipModel folder (config, letters tokenizer or, given its
+    bytes, a spiece.model with SiglipTokenizer's default special tokens,
+    preprocessor, model.safetensors); returns (model, cfg). trainable: PyTorch's default
     initialisation and SigLIP's initial temperature and bias (log 10, -10),
     standing in for a pretrained checkpoint; else seeded weights with
     non-trivial norms and biases."""
     os.makedirs(d)
-    n = letters_tokenizer(d, extra)
-    cfg = config(n, image=image, patch=patch, **kw)
+    if spiece:
+        import sentencepiece
+        with open(os.path.join(d, "spiece.model"), "wb") as f:
+            f.write(spiece)
+        sp = sentencepiece.SentencePieceProcessor(model_proto=spiece)
+        n, pad = sp.get_piece_size(), sp.piece_to_id("</s>")
+    else:
+        n, pad = letters_tokenizer(d, extra), 0
+    cfg = config(n, image=image, patch=patch, pad=pad, **kw)
     torch.manual_seed(0)
     model = SiglipModel(cfg) if trainable else O.randomize(SiglipModel(cfg), seed)
     model.eval()

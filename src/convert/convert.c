@@ -461,10 +461,11 @@ sail_status hf_emit(hf_model *hm, hf_source *src, hf_tokenizer_fn tok, void *tok
     return s;
 }
 
-typedef struct folder_tok { const char *dir; int bert; } folder_tok;
+typedef struct folder_tok { const char *dir; int bert, spm; } folder_tok;
 
 static sail_status folder_tokenizer(void *ctx, sail_config *c, gguf_writer *w, sail_error *err) {
     const folder_tok *t = ctx;
+    if (t->spm) return hf_spm_write(t->dir, c, w, err);
     return t->bert ? wordpiece_files(t->dir, c, w, err) : bpe_files(t->dir, c, w, err);
 }
 
@@ -496,11 +497,10 @@ static sail_status convert(const char *dir, const char *out, const sail_convert_
     hf_source src;
     if ((s = hf_source_open(&src, dir, err))) return s;
     /* SigLIP: a WordPiece vocab.txt when the folder has one */
-    if (fam == FAM_SIGLIP && !(hm.bert_tokenizer = exists(dir, "vocab.txt")))
-        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
-                              "%s: SigLIP's spiece.model (SentencePiece) is not read by this build; "
-                              "a folder with a WordPiece vocab.txt converts", dir);
-    folder_tok ft = {dir, hm.bert_tokenizer};
+    /* SigLIP: spiece.model, or a WordPiece vocab.txt when the folder has one instead */
+    int spm = fam == FAM_SIGLIP && (exists(dir, "spiece.model") || !exists(dir, "vocab.txt"));
+    if (fam == FAM_SIGLIP && !spm) hm.bert_tokenizer = 1;
+    folder_tok ft = {dir, hm.bert_tokenizer, spm};
     s = hf_emit(&hm, &src, folder_tokenizer, &ft, families[fam], out, err);
     hf_source_close(&src);
     return s;

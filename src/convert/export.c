@@ -250,12 +250,36 @@ static sail_status wordpiece_files(const sail_vocab_kv *v, const char *dir, sail
     return out_close(&o, s, err);
 }
 
+/* SigLIP: spiece.model as it was read, and SiglipTokenizer's
+ * tokenizer_config.json (the special pieces, lower-casing, the padded
+ * length), which spm_tok.c reads back to the same ids and context. */
+static sail_status spm_files(const sail_vocab_kv *v, const sail_config *c, const char *dir, sail_error *err) {
+    out_file o;
+    sail_status s = out_open(&o, dir, "spiece.model", err);
+    if (s) return s;
+    if (fwrite(v->spm, 1, v->n_spm, o.fp) != v->n_spm) s = sail_set_error(err, SAIL_ERR_IO, "writing %s failed", o.tmp);
+    if ((s = out_close(&o, s, err))) return s;
+    json_t *tc = json_object();
+    if (json_object_set_new(tc, "tokenizer_class", json_string("SiglipTokenizer"))) tc = NULL;
+    tc = special(tc, "eos_token", v, c->sep_id);
+    tc = special(tc, "unk_token", v, c->unk_id);
+    tc = special(tc, "pad_token", v, c->pad_id);
+    if (tc && json_object_set_new(tc, "do_lower_case", json_boolean(v->spm_lowercase))) tc = NULL;
+    if (tc && json_object_set_new(tc, "model_max_length", json_integer(c->context))) tc = NULL;
+    return write_json(dir, "tokenizer_config.json", tc, PRETTY, err);
+}
+
 /* The vocabulary files and tokenizer_config.json, whose special-token names
  * convert resolves back to the same ids. */
 static sail_status tokenizer(const gguf_file *f, const sail_config *c, const char *dir, sail_error *err) {
     sail_vocab_kv v = {0};
     sail_status s = sail_vocab_kv_read(f, c, &v, err);
     if (s) return s;
+    if (c->towers.spm) {
+        s = spm_files(&v, c, dir, err);
+        sail_vocab_kv_free(&v);
+        return s;
+    }
     int bpe = c->towers.bpe;
     s = bpe ? bpe_files(&v, dir, err) : wordpiece_files(&v, dir, err);
     json_t *tc = json_object();
@@ -339,8 +363,13 @@ static sail_status export_model(const gguf_file *f, const sail_config *c, const 
       : fam == FAM_VIT    ? hf_vit_config(cj, NULL, &hm, err)
       : fam == FAM_SIGLIP ? hf_siglip_config(cj, &hm, err)
                           : hf_clip_config(cj, fam == FAM_CN_CLIP, &hm, err);
-    /* SigLIP's temperature lives in the logit_scale tensor, not config.json */
-    if (!s && fam == FAM_SIGLIP) hm.cfg.logit_scale = cc.logit_scale;
+    /* SigLIP's temperature lives in the logit_scale tensor, not config.json;
+     * its tokenizer kind and padded length in the tokenizer files */
+    if (!s && fam == FAM_SIGLIP) {
+        hm.cfg.logit_scale = cc.logit_scale;
+        hm.cfg.towers.spm = c->towers.spm;
+        hm.cfg.context = c->context;
+    }
     if (!s) s = same_architecture(c, &hm.cfg, path, fam, err);
     if (s || !dir) {
         json_decref(cj);
