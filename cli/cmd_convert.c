@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: sail convert DIR -o model.gguf [--from auto|hf-clip|hf-chinese-clip|hf-bert|hf-vit|open-clip]\n"
+    "usage: sail convert DIR -o model.gguf [--from auto|hf-clip|hf-chinese-clip|hf-bert|hf-vit|hf-siglip|open-clip]\n"
     "                    [--type f32] [--pool cls|pooler|mean]\n"
     "       sail convert CLIPCPP.gguf --merges merges.txt -o model.gguf\n"
     "       sail convert OPENCLIP_DIR|CHECKPOINT [--arch ViT-B-32] [--tokenizer F] -o model.gguf\n\n"
@@ -13,8 +13,9 @@ static const char usage[] =
     "config.json, the weights (model.safetensors, sharded safetensors with\n"
     "model.safetensors.index.json, or pytorch_model.bin, read without running its\n"
     "pickle), the tokenizer (vocab.txt for BERT-style models; vocab.json and\n"
-    "merges.txt for CLIP) and preprocessor_config.json for image models. Every\n"
-    "tensor is checked against config.json. An OpenCLIP checkpoint (a folder with\n"
+    "merges.txt for CLIP; spiece.model for SigLIP) and preprocessor_config.json for\n"
+    "image models. Every tensor is checked against config.json. An OpenCLIP\n"
+    "checkpoint (a folder with\n"
     "open_clip_config.json and open_clip_model.safetensors or\n"
     "open_clip_pytorch_model.bin, or a .bin/.pt/.safetensors state dict) converts\n"
     "too. See docs/IMPORT.md.\n\n"
@@ -23,6 +24,7 @@ static const char usage[] =
     "                hf-chinese-clip  ChineseCLIPModel\n"
     "                hf-bert          BertModel (text encoder)\n"
     "                hf-vit           ViTModel (image encoder)\n"
+    "                hf-siglip        SiglipModel (sigmoid loss when fine-tuned)\n"
     "                clip-cpp         a clip.cpp GGUF CLIP file (the default for a .gguf file)\n"
     "                open-clip        an OpenCLIP ViT CLIP checkpoint (the default for other\n"
     "                                 files and folders with only open_clip_config.json)\n"

@@ -27,7 +27,8 @@ static const char usage_finetune[] =
     "                     --output_dir O [--export_hf] [options]\n\n"
     "Continues training an existing sail model on new pairs; as `sail train`\n"
     "otherwise (see sail train --help and docs/TRAINING.md). A Hugging Face\n"
-    "folder (CLIP, Chinese-CLIP, BERT, ViT) is converted first (sail convert).\n\n"
+    "folder (CLIP, Chinese-CLIP, BERT, ViT, SigLIP) is converted first (sail\n"
+    "convert). A SigLIP trains with its sigmoid loss and learned logit bias.\n\n"
     "  --export_hf               also write O/hf, a Hugging Face folder of the result\n"
     "                            (sail export --format hf)\n";
 static const char usage_opts[] =

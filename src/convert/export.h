@@ -1,5 +1,5 @@
 /* export.h: `sail export --format hf`, the inverse of sail_convert: a sail
- * model file imported from Hugging Face (CLIP, Chinese-CLIP, BERT, ViT)
+ * model file imported from Hugging Face (CLIP, Chinese-CLIP, BERT, ViT, SigLIP)
  * written back as a Hugging Face model folder. docs/IMPORT.md describes it. */
 #ifndef SAIL_EXPORT_H
 #define SAIL_EXPORT_H

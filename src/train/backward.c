@@ -2,7 +2,7 @@
  * d embedding to the gradients of every parameter it touched, in the
  * reverse order of src/model/forward.c: sail models (texts, images or joint
  * text + image items through the fusion) and imported towers (CLIP,
- * Chinese-CLIP, BERT, ViT).
+ * Chinese-CLIP, BERT, ViT, SigLIP).
  *
  * Every gradient buffer lives in the step's arena; the reverse pass of a
  * tower runs in place on one (rows, width) buffer. */
