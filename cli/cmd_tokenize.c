@@ -1,26 +1,31 @@
 /* cmd_tokenize.c: `sail tokenize`: one JSON array of token ids per input
- * line, without special tokens, from a WordPiece vocab.txt or CLIP's BPE
- * merges file; or, with --model, exactly the padded ids the model receives. */
+ * line, without special tokens, from a WordPiece vocab.txt, CLIP's BPE
+ * merges file or SigLIP's spiece.model; or, with --model, exactly the
+ * padded ids the model receives. */
 #include "cli.h"
 
 #include "text/bpe.h"
+#include "text/spm.h"
 #include "text/wordpiece.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: sail tokenize --vocab FILE [--type wordpiece|bpe]\n"
+            "usage: sail tokenize --vocab FILE [--type wordpiece|bpe|spm]\n"
             "       sail tokenize --model MODEL.gguf\n\n"
             "Reads UTF-8 text from stdin, one text per line (lines end at '\\n' only;\n"
             "'\\r' and other separators stay in the text), and writes one JSON array of\n"
             "token ids per line, without [CLS]/[SEP] or start/end tokens.\n\n"
             "  --vocab FILE   wordpiece: a BERT vocab.txt; bpe: CLIP's merges\n"
-            "                 (bpe_simple_vocab_16e6.txt.gz)\n"
-            "  --type T       wordpiece (Chinese-CLIP's BERT tokenizer) or bpe (OpenAI\n"
-            "                 CLIP's); default: bpe when FILE ends in .gz, else wordpiece\n"
+            "                 (bpe_simple_vocab_16e6.txt.gz); spm: SigLIP's spiece.model\n"
+            "  --type T       wordpiece (Chinese-CLIP's BERT tokenizer), bpe (OpenAI\n"
+            "                 CLIP's) or spm (SigLIP's SentencePiece, with SiglipTokenizer's\n"
+            "                 defaults: lower-case, </s> and <unk>, no eos); default: bpe\n"
+            "                 when FILE ends in .gz, spm when it ends in .model, else wordpiece\n"
             "  --model M      use the model's own tokenizer and write what the model\n"
             "                 receives: [CLS] ids [SEP], truncated to its context and\n"
             "                 right-padded with [PAD] (special ids from the model file)\n");
@@ -29,6 +34,7 @@ static void usage(FILE *f) {
 typedef struct tokenizer {
     sail_wordpiece *wp;
     sail_bpe *bpe;
+    sail_spm *spm;
     sail_model *model;
 } tokenizer;
 
@@ -38,6 +44,7 @@ static sail_status encode(const tokenizer *t, const char *s, size_t len, int32_t
         *n = (size_t)sail_model_text_context(t->model);
         return *n > cap ? SAIL_OK : sail_tokenize(t->model, s, len, ids, NULL, err);
     }
+    if (t->spm) return sail_spm_encode(t->spm, s, len, ids, cap, n, err);
     return t->wp ? sail_wordpiece_encode(t->wp, s, len, ids, cap, n, err)
                  : sail_bpe_encode(t->bpe, s, len, ids, cap, n, err);
 }
@@ -76,8 +83,31 @@ static int run(const tokenizer *t) {
     return rc;
 }
 
+/* A spiece.model read whole (a few MB). */
+static int load_spm(tokenizer *t, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_fail(1, "tokenize", "%s: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0, got;
+    do {
+        char *bigger = n == cap ? realloc(buf, cap = cap * 2 + 65536) : buf;
+        if (!bigger) break;
+        buf = bigger;
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+    } while (got);
+    int bad = ferror(f) || !buf;
+    fclose(f);
+    sail_error err = {0};
+    if (!bad) t->spm = sail_spm_new(buf, n, NULL, &err);
+    free(buf);
+    if (bad) return cli_fail(1, "tokenize", "%s: read failed", path);
+    return t->spm ? 0 : cli_fail(1, "tokenize", "%s: %s", path, err.msg);
+}
+
 static int load(tokenizer *t, const char *vocab, const char *type) {
     sail_error err = {0};
+    if (!strcmp(type, "spm")) return load_spm(t, vocab);
     if (!strcmp(type, "bpe")) {
         t->bpe = sail_bpe_load(vocab, 0, &err);
         return t->bpe ? 0 : cli_fail(1, "tokenize", "%s", err.msg);
@@ -114,14 +144,16 @@ int cmd_tokenize(int argc, char **argv) {
     if (!vocab) return cli_fail(2, "tokenize", "--vocab FILE or --model M is required (see sail tokenize --help)");
     if (!type) {
         size_t l = strlen(vocab);
-        type = l > 3 && !strcmp(vocab + l - 3, ".gz") ? "bpe" : "wordpiece";
+        type = l > 3 && !strcmp(vocab + l - 3, ".gz") ? "bpe"
+             : l > 6 && !strcmp(vocab + l - 6, ".model") ? "spm" : "wordpiece";
     }
-    if (strcmp(type, "bpe") && strcmp(type, "wordpiece"))
-        return cli_fail(2, "tokenize", "--type must be wordpiece or bpe, not '%s'", type);
+    if (strcmp(type, "bpe") && strcmp(type, "wordpiece") && strcmp(type, "spm"))
+        return cli_fail(2, "tokenize", "--type must be wordpiece, bpe or spm, not '%s'", type);
     tokenizer t = {0};
     int rc = load(&t, vocab, type);
     if (rc == 0) rc = run(&t);
     sail_wordpiece_free(t.wp);
     sail_bpe_free(t.bpe);
+    sail_spm_free(t.spm);
     return rc;
 }

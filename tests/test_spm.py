@@ -368,6 +368,30 @@ def front_door(tmp, proto, items):
                   "rc %d, expected %r" % (rc, want))
 
 
+def cli(tmp, proto, items):
+    """`sail tokenize --vocab X.model`: one text per line, SiglipTokenizer's
+    defaults, ids without the eos."""
+    if not os.path.exists(tap.SAIL):
+        tap.check(False, "%s exists (make)" % tap.SAIL)
+        return
+    path = os.path.join(tmp, "cli.model")
+    with open(path, "wb") as f:
+        f.write(proto)
+    lines = [b for b in items if b"\n" not in b]
+    r = tap.sail("tokenize", "--vocab", path, stdin=b"".join(b + b"\n" for b in lines))
+    got = r.stdout.decode().splitlines()
+    tok = SiglipTokenizer(proto)
+    bad = [b for b, g in zip(lines, got) if json.loads(g) != tok.ids(b.decode("utf-8", "replace"))]
+    tap.check(r.returncode == 0 and len(got) == len(lines) and not bad,
+              "sail tokenize --vocab X.model: %d lines equal SiglipTokenizer's ids" % len(lines),
+              "rc %d, %d lines, first bad %r" % (r.returncode, len(got), bad[:1]))
+    with open(path, "wb") as f:
+        f.write(proto[:100])
+    r = tap.sail("tokenize", "--vocab", path, "--type", "spm", ok=False, stdin=b"a\n")
+    tap.check(r.returncode == 1 and b"not a SentencePiece model" in r.stderr,
+              "sail tokenize refuses a truncated spiece.model: %s" % r.stderr.decode().strip()[:120])
+
+
 def main():
     if not os.path.exists(TOOL):
         tap.check(False, "%s exists (make tests-build)" % TOOL)
@@ -401,6 +425,7 @@ def main():
             compare(tmp, name, proto, tok, args, items, ctx)
         damaged(tmp, protos["unigram-300-siglip"])
         front_door(tmp, protos["unigram-1000-bytefallback"], items[:150] + items[-40:])
+        cli(tmp, protos["unigram-1000-bytefallback"], items)
     return tap.summary()
 
 
