@@ -20,7 +20,6 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <zlib.h>
@@ -193,7 +192,7 @@ static sail_status preprocess_cfg(const json_t *pc, sail_config *c, sail_error *
 
 /* bytes_to_unicode's values in its dict order: printable Latin-1 bytes as
  * themselves, then the others as U+0100.. in byte order. */
-static int byte_symbols(char sym[256][4]) {
+static void byte_symbols(char sym[256][4]) {
     int n = 0, extra = 0;
     for (int pass = 0; pass < 2; pass++)
         for (int b = 0; b < 256; b++) {
@@ -204,7 +203,6 @@ static int byte_symbols(char sym[256][4]) {
             else sym[n][0] = (char)(0xC0 | cp >> 6), sym[n][1] = (char)(0x80 | (cp & 0x3F)), sym[n][2] = 0;
             n++;
         }
-    return n;
 }
 
 typedef struct oc_tok {
