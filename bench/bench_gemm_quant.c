@@ -11,7 +11,8 @@
  * --reps after one warm-up round. The CPU model, its AVX-512 flags and the
  * kernel level come first.
  *
- *   bench_gemm_quant [--threads N] [--reps R] [--one]   (--one: 1 thread only)
+ *   bench_gemm_quant [--threads N] [--reps R] [--one] [--only TEXT]
+ *   (--one: 1 thread only; --only: the shapes whose name contains TEXT)
  */
 #include "format/gguf.h"
 #include "format/quant.h"
@@ -76,10 +77,12 @@ static void print_cpu(void) {
 
 int main(int argc, char **argv) {
     int threads = 2, reps = 15, one_only = 0;
+    const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--one")) one_only = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     }
     if (reps < 1) reps = 1;
     if (reps > MAX_REPS) reps = MAX_REPS;
@@ -93,6 +96,7 @@ int main(int argc, char **argv) {
     unsigned seed = 1;
     for (int s = 0; s < N_SHAPES; s++) {
         const shape *sh = &SHAPES[s];
+        if (only && !strstr(sh->name, only)) continue;
         float *A = malloc((size_t)sh->M * sh->K * sizeof(float));
         float *W = malloc((size_t)sh->N * sh->K * sizeof(float));
         float *C = malloc((size_t)sh->M * sh->N * sizeof(float));

@@ -189,7 +189,7 @@ static inline __attribute__((always_inline)) void few_tile(
 #pragma GCC unroll 4
     for (int i = 0; i < rm; i++)
 #pragma GCC unroll 4
-        for (int j = 0; j < rn; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < FN; j++) acc[i][j] = _mm512_setzero_ps(); /* j >= rn: sums of 0 */
     for (int k = 0; k < K; k += 16) {
         __mmask16 m = (__mmask16)(K - k >= 16 ? 0xffff : (1u << (K - k)) - 1);
         __m512 w[FN];
@@ -204,12 +204,8 @@ static inline __attribute__((always_inline)) void few_tile(
     }
 #pragma GCC unroll 4
     for (int i = 0; i < rm; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < rn; j++) {
-            float *c = C + (size_t)i * ldc + j;
-            float base = bias ? bias[j] : 0.0f;
-            *c = (beta != 0.0f ? base + beta * *c : base) + _mm512_reduce_add_ps(acc[i][j]);
-        }
+        store4(C + (size_t)i * ldc, hsum4x16(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), rn, bias,
+               beta);
 }
 
 typedef void (*few_fn)(int K, const float *A, int lda, const uint8_t *W, size_t ldw,

@@ -3,7 +3,9 @@
  * for each group of 4 int8 (or 2 bf16) along K, that group of 16 weight
  * rows side by side in one zmm, the operand layout of vpdpbusd and
  * vdpbf16ps. Loading 32 bytes of each of 16 rows and transposing the dwords
- * gives 8 such vectors. Include only from files compiled with AVX-512F. */
+ * gives 8 such vectors. Include only from files compiled with AVX-512F.
+ * Also the end of their direct (few-row) tiles: sums of 4 accumulators and
+ * the store of 4 outputs. */
 #ifndef SAIL_PACK16X8_H
 #define SAIL_PACK16X8_H
 
@@ -51,6 +53,31 @@ static inline void pack16x8_part(const uint8_t *src, size_t ld, int nr, int nbyt
         for (int i = n; i < 32; i++) tmp[32 * r + i] = 0;
     }
     pack16x8(tmp, 32, dst);
+}
+
+/* The sums of the 16 lanes of v0..v3 as lanes 0..3 (12 shuffles and adds
+ * where four separate reductions take about 30). */
+static inline __m128 hsum4x16(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
+    __m512 t0 = _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(v0, v1, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 t1 = _mm512_add_ps(_mm512_shuffle_f32x4(v2, v3, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(v2, v3, _MM_SHUFFLE(3, 2, 3, 2)));
+    /* 128-bit lane k: four partial sums of v_k */
+    __m512 u = _mm512_add_ps(_mm512_shuffle_f32x4(t0, t1, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(t0, t1, _MM_SHUFFLE(3, 1, 3, 1)));
+    u = _mm512_add_ps(u, _mm512_permute_ps(u, _MM_SHUFFLE(2, 3, 0, 1)));
+    u = _mm512_add_ps(u, _mm512_permute_ps(u, _MM_SHUFFLE(1, 0, 3, 2)));
+    const __m512i first = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(first, u));
+}
+
+/* c[0..n) = bias[0..n) (or 0) + beta c + s[0..n), n <= 4, as the
+ * references order it. */
+static inline void store4(float *c, __m128 s, int n, const float *bias, float beta) {
+    __mmask8 m = (__mmask8)((1u << n) - 1);
+    __m128 base = bias ? _mm_maskz_loadu_ps(m, bias) : _mm_setzero_ps();
+    if (beta != 0.0f) base = _mm_add_ps(base, _mm_mul_ps(_mm_set1_ps(beta), _mm_maskz_loadu_ps(m, c)));
+    _mm_mask_storeu_ps(c, m, _mm_add_ps(base, s));
 }
 
 #endif
