@@ -426,6 +426,13 @@ def main():
         damaged(tmp, protos["unigram-300-siglip"])
         front_door(tmp, protos["unigram-1000-bytefallback"], items[:150] + items[-40:])
         cli(tmp, protos["unigram-1000-bytefallback"], items)
+        path = os.path.join(tmp, "threads.model")
+        with open(path, "wb") as f:
+            f.write(protos["unigram-2500-siglip"])
+        r = subprocess.run([TOOL, "threads", path], input=records(items), capture_output=True)
+        tap.check(r.returncode == 0 and r.stdout.decode().strip() == "threads ok %d" % len(items),
+                  "4 threads encoding at once on one tokenizer agree with one thread",
+                  r.stdout.decode().strip() + r.stderr.decode()[-200:])
     return tap.summary()
 
 

@@ -18,11 +18,17 @@
  *       (sail_text_tok). Prints "config CONTEXT PAD UNK EOS LOWER", then per
  *       text "c N_REAL ID..." (sail_text_tok_encode) and "n COUNT"
  *       (sail_text_tok_count).
+ *
+ *   spm_tool threads MODEL < RECORDS
+ *       every text encoded once, then by 4 threads at the same time on the
+ *       one tokenizer, each from a different starting text: "threads ok N"
+ *       when all agree, else "threads mismatch".
  */
 #include "convert/convert.h"
 #include "model/inputs.h"
 #include "text/spm.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,8 +153,77 @@ static int hf_mode(char **argv) {
     return rc;
 }
 
+/* The texts and their single-threaded ids. */
+typedef struct corpus {
+    const sail_spm *s;
+    char **text;
+    size_t *len, *n, count;
+    int32_t **ids;
+    int start, bad;
+} corpus;
+
+static int same_ids(const corpus *c, size_t i) {
+    size_t n = 0;
+    int32_t *ids = malloc((c->n[i] + 1) * sizeof *ids);
+    int ok = ids && !sail_spm_encode(c->s, c->text[i], c->len[i], ids, c->n[i], &n, NULL) && n == c->n[i] &&
+             !memcmp(ids, c->ids[i], n * sizeof *ids);
+    free(ids);
+    return ok;
+}
+
+static void *worker(void *arg) {
+    corpus *c = arg;
+    for (size_t k = 0; k < c->count; k++)
+        if (!same_ids(c, (k + (size_t)c->start * c->count / 4) % c->count)) c->bad = 1;
+    return NULL;
+}
+
+static int threads_mode(const char *path) {
+    size_t len;
+    char *proto = read_all(path, &len);
+    sail_spm *s = proto ? sail_spm_new(proto, len, NULL, NULL) : NULL;
+    free(proto);
+    corpus c = {.s = s};
+    size_t n, cap = 0;
+    while (s && scanf("%zu", &n) == 1 && getchar() == '\n') {
+        if (c.count == cap) {
+            cap = cap * 2 + 64;
+            c.text = realloc(c.text, cap * sizeof *c.text), c.len = realloc(c.len, cap * sizeof *c.len);
+            c.n = realloc(c.n, cap * sizeof *c.n), c.ids = realloc(c.ids, cap * sizeof *c.ids);
+            if (!c.text || !c.len || !c.n || !c.ids) return 2;
+        }
+        char *t = malloc(n + 1);
+        if (!t || fread(t, 1, n, stdin) != n) return 2;
+        size_t k = 0;
+        if (sail_spm_encode(s, t, n, NULL, 0, &k, NULL) || !(c.ids[c.count] = malloc((k + 1) * sizeof **c.ids)) ||
+            sail_spm_encode(s, t, n, c.ids[c.count], k, &k, NULL))
+            return 2;
+        c.text[c.count] = t, c.len[c.count] = n, c.n[c.count++] = k;
+    }
+    if (!s) return 2;
+    corpus w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = c;
+        w[i].start = i;
+        if (pthread_create(&th[i], NULL, worker, &w[i])) return 2;
+    }
+    int bad = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        bad |= w[i].bad;
+    }
+    if (bad) printf("threads mismatch\n");
+    else printf("threads ok %zu\n", c.count);
+    for (size_t i = 0; i < c.count; i++) free(c.text[i]), free(c.ids[i]);
+    free(c.text), free(c.len), free(c.n), free(c.ids);
+    sail_spm_free(s);
+    return bad;
+}
+
 int main(int argc, char **argv) {
     if (argc == 7 && !strcmp(argv[1], "hf")) return hf_mode(argv);
+    if (argc == 3 && !strcmp(argv[1], "threads")) return threads_mode(argv[2]);
     if (argc != 3 && argc != 7) {
         fprintf(stderr, "usage: spm_tool MODEL CTX [LOWER EOS UNK PAD] < RECORDS\n");
         return 2;
