@@ -10,7 +10,8 @@ evaluated again: text -> image R@1 must rise above what it was and above
 twice chance. The loss parameters must have trained (logit_bias moved),
 the result stays an imported SigLIP with the folder's tokenizer, and the
 exported Hugging Face folder loads strictly into a PyTorch SiglipModel that
-embeds as the fine-tuned sail model does.
+embeds as the fine-tuned sail model does. A temperature above log 100 is
+not clamped (SigLIP's loss has no clamp).
 """
 import json
 import os
@@ -38,6 +39,27 @@ HALF = [0.5] * 3
 
 def exported_bias(d):
     return float(S.read_safetensors(os.path.join(d, "model.safetensors"))["logit_bias"][0])
+
+
+def unclamped_case(data, tmp):
+    """SigLIP's loss takes exp(logit_scale) as it is: a checkpoint above
+    log 100 (CLIP's clamp, 4.605) keeps its temperature through fine-tuning
+    (towers frozen, a small learning rate) instead of being cut to log 100."""
+    src = os.path.join(tmp, "siglip-hot")
+    model, _ = S.make_folder(src, trainable=True, positions=32)
+    with torch.no_grad():
+        model.logit_scale.fill_(4.9)
+    O.write_safetensors(os.path.join(src, "model.safetensors"), O.state_numpy(model))
+    out = os.path.join(tmp, "run-hot")
+    r = FC.sail("finetune", "--model_name_or_path", src, "--train_data_path", os.path.join(data, "val.jsonl"),
+                "--output_dir", out, "--learning_rate", "1e-4", "--num_train_epochs", "1", "--batch_size", "16",
+                "--freeze", "text,vision", "--export_hf")
+    if not check(r.returncode == 0, "SigLIP: a short fine-tuning of the head and temperature runs",
+                 r.stderr.strip()[-300:]):
+        return
+    st = S.read_safetensors(os.path.join(out, "hf", "model.safetensors"))
+    ls = float(st["logit_scale"][0])
+    check(abs(ls - 4.9) < 0.05, "SigLIP: logit_scale 4.9 is not clamped to log 100 by the optimiser (now %.4f)" % ls)
 
 
 def main():
@@ -107,6 +129,7 @@ def main():
         tap_cmp = O.Tap()
         tap_cmp.compare(O.embed(tuned, "--text", caps, tmp), want,
                         "SigLIP: the fine-tuned export's text embeddings == sail embed of model.gguf")
+        unclamped_case(data, tmp)
     return tap.summary()
 
 

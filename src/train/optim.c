@@ -69,7 +69,7 @@ void sail_optim_step(const sail_adamw *o, const sail_tparam *t, int nt, float *p
         sail_grad_clip(grads + off, n, total, max_norm);
         sail_adamw_update(o, params + off, grads + off, m + off, v + off, n, t_step, lr * t[i].lr_scale,
                           t[i].decay);
-        if (!strcmp(t[i].name, "train.logit_scale"))
+        if (!strcmp(t[i].name, "train.logit_scale") && !t[i].no_clamp)
             for (size_t j = 0; j < n; j++)
                 params[off + j] = params[off + j] < 0 ? 0
                                   : params[off + j] > (float)SAIL_LOGIT_SCALE_MAX ? (float)SAIL_LOGIT_SCALE_MAX

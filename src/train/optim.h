@@ -43,8 +43,9 @@ float sail_grad_clip(float *g, size_t n, double norm, double max_norm);
  * grad_scale (1/K for K accumulated micro-batches), clip to max_norm, AdamW
  * with step t_step (1-based) and learning rate lr * t[i].lr_scale (decay
  * where t[i].decay; tensors with lr_scale 0 are frozen: left alone),
- * then clamp "train.logit_scale" to [0, log 100]. m and v have the block's
- * layout. *norm (may be NULL) receives the gradient norm before clipping. */
+ * then clamp "train.logit_scale" to [0, log 100] (unless no_clamp). m and v
+ * have the block's layout. *norm (may be NULL) receives the gradient norm
+ * before clipping. */
 void sail_optim_step(const sail_adamw *o, const sail_tparam *t, int nt, float *params,
                      float *grads, float *m, float *v, int64_t t_step, double lr,
                      float grad_scale, double max_norm, double *norm);

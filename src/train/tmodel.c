@@ -121,6 +121,7 @@ static sail_tmodel *tmodel_create(const sail_config *cfg, int draw, uint64_t see
         ls->offset = l.next;
         ls->rows = ls->cols = 1;
         ls->lr_scale = 1.0f;
+        ls->no_clamp = cfg->has_logit_bias; /* SigLIP's loss takes exp(scale) as is */
         tm->size = l.next + 16;
         tm->params = sail_alloc_aligned(tm->size * sizeof(float));
         tm->grads = tmodel_zeroed(tm->size, &tm->grads_mem);

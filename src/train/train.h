@@ -28,6 +28,8 @@ typedef struct sail_tparam {
     int decay;          /* 1: AdamW weight decay applies (matrices, embedding
                            tables); 0: norms, biases, logit scale */
     float lr_scale;     /* its part's learning rate / the base rate; 0: frozen */
+    int no_clamp;       /* train.logit_scale of a sigmoid loss (SigLIP): not
+                           clamped to [0, log 100] as CLIP's is */
 } sail_tparam;
 
 /* The parts of a model that can be frozen or given their own learning rate,
