@@ -5,6 +5,7 @@
 #ifndef SAIL_CLI_H
 #define SAIL_CLI_H
 
+#include "opts.h"
 #include "sail.h"
 
 int cmd_bench(int argc, char **argv);
@@ -38,7 +39,7 @@ int cli_fail(int status, const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Strict integer parse of s into [lo, hi]; 0 on success, -1 on error. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
-/* True when argv has -h or --help. */
+/* True when argv has -h or --help (for the commands not yet on cli_parse). */
 int cli_wants_help(int argc, char **argv);
 
 /* --max-image-pixels N and --exact-decode, for every command that reads

@@ -19,21 +19,7 @@ static const char usage[] =
     "                  [-o out.srt] [--json J]\n\n"
     "Binds each subtitle line to its most similar frame. Frames are the image files\n"
     "of DIR (JPEG, PNG, WebP, PPM) sorted by name, which is taken as time order, or\n"
-    "frames sampled from a video file (any format the installed FFmpeg decodes).\n\n"
-    "  --subtitles F    an .srt file, or a text file with one line per subtitle\n"
-    "  --monotonic      maximise the total similarity with frame indices that never\n"
-    "                   go back in subtitle order (dynamic programming, O(lines x frames))\n"
-    "  --fps F          frame i is at i / F seconds\n"
-    "  --frame-times T  one time in seconds per frame, in name order (default:\n"
-    "                   DIR/frames.txt when present)\n"
-    "  -o out.srt       the subtitles re-timed to their frames (needs frame times): a\n"
-    "                   line starts at its frame's time and ends when the next later\n"
-    "                   line starts (the last keeps its duration, or one frame)\n"
-    "  --json J         the alignment as JSON (default stdout)\n"
-    "  --every S        with --video: one frame per S seconds, the first at or after\n"
-    "                   each multiple of S (default 1; 0 = every frame); frame times\n"
-    "                   are the video's own timestamps\n"
-    "  --dim D, --threads N\n";
+    "frames sampled from a video file (any format the installed FFmpeg decodes).\n\n";
 
 typedef struct line {
     char *text;
@@ -281,40 +267,37 @@ static int write_alignment(const char *out, const line *l, int L, const frames *
 }
 
 int cmd_align(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
     const char *model = NULL, *subs = NULL, *dir = NULL, *video = NULL, *srt_out = NULL, *json_out = NULL,
                *times = NULL;
     int monotonic = 0, dim = 0, threads = 0;
     double fps = 0, every = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long n;
-        if (!strcmp(a, "--monotonic")) { monotonic = 1; continue; }
-        const char *v = i + 1 < argc ? argv[++i] : NULL;
-        if (!v) return cli_fail(2, "align", "option %s needs a value (see sail align --help)", a);
-        if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--subtitles")) subs = v;
-        else if (!strcmp(a, "--frames")) dir = v;
-        else if (!strcmp(a, "--video")) video = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) srt_out = v;
-        else if (!strcmp(a, "--json")) json_out = v;
-        else if (!strcmp(a, "--frame-times")) times = v;
-        else if (!strcmp(a, "--fps")) {
-            if (app_parse_float(v, 1e-6, 1e6, &fps)) return cli_fail(2, "align", "--fps needs a positive number, not '%s'", v);
-        } else if (!strcmp(a, "--every")) {
-            if (app_parse_float(v, 0, 1e6, &every)) return cli_fail(2, "align", "--every needs seconds >= 0, not '%s'", v);
-        } else if (!strcmp(a, "--dim")) {
-            if (cli_parse_int(v, 1, 8192, &n)) return cli_fail(2, "align", "--dim needs 1..8192, not '%s'", v);
-            dim = (int)n;
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(v, 1, 1024, &n)) return cli_fail(2, "align", "--threads needs 1..1024, not '%s'", v);
-            threads = (int)n;
-        } else
-            return cli_fail(2, "align", "unknown option '%s' (see sail align --help)", a);
-    }
+    const cli_opt table[] = {
+        CLI_OPT_STR("--model", &model, "M", "sail model file (.gguf)"),
+        CLI_OPT_STR("--subtitles", &subs, "F", "an .srt file, or a text file with one line per subtitle"),
+        CLI_OPT_STR("--frames", &dir, "DIR", "a folder of frame images, in name order"),
+        CLI_OPT_STR("--video", &video, "V", "a video file to sample frames from"),
+        CLI_OPT_FLAG("--monotonic", &monotonic,
+                     "maximise the total similarity with frame indices that never\n"
+                     "go back in subtitle order (dynamic programming, O(lines x frames))"),
+        CLI_OPT_FLOAT("--fps", &fps, 1e-6, 1e6, "F", "frame i is at i / F seconds"),
+        CLI_OPT_STR("--frame-times", &times, "T",
+                    "one time in seconds per frame, in name order (default:\nDIR/frames.txt when present)"),
+        CLI_OPT_STR("-o|--output", &srt_out, "out.srt",
+                    "the subtitles re-timed to their frames (needs frame times): a\n"
+                    "line starts at its frame's time and ends when the next later\n"
+                    "line starts (the last keeps its duration, or one frame)"),
+        CLI_OPT_STR("--json", &json_out, "J", "the alignment as JSON (default stdout)"),
+        CLI_OPT_FLOAT("--every", &every, 0, 1e6, "S",
+                      "with --video: one frame per S seconds, the first at or after\n"
+                      "each multiple of S (default 1; 0 = every frame); frame times\n"
+                      "are the video's own timestamps"),
+        CLI_OPT_DIM(&dim, "Matryoshka prefix of the model's vectors"),
+        CLI_OPT_THREADS(&threads, CLI_THREADS_HELP),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"align", usage, table, NULL};
+    int status = cli_parse(&spec, argc, argv, 1);
+    if (status) return status == CLI_HELP ? 0 : status;
     if (!model || !subs || !dir == !video)
         return cli_fail(2, "align", "--model, --subtitles and one of --frames or --video are required");
     if (fps > 0 && times) return cli_fail(2, "align", "give --fps or --frame-times, not both");

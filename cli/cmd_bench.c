@@ -24,14 +24,14 @@ static const char usage[] =
     "even when the machine is busy), the process's peak RSS, the model's share\n"
     "of it (peak minus the RSS before loading) and that share over file +\n"
     "activation arena (the model's own account of its memory; weights are used\n"
-    "in place from the mapped file).\n\n"
-    "  --model M     model file; repeat to compare files in one run (up to 8)\n"
-    "  --batch LIST  batch sizes, comma-separated (default 1,8)\n"
-    "  --threads N   compute threads (default: one per core)\n"
-    "  --kind LIST   text, image or both (default text,image)\n"
-    "  --seconds S   time per measurement after one warm-up batch (default 3)\n";
+    "in place from the mapped file).\n\n";
 
 enum { MAX_MODELS = 8 };
+
+typedef struct opts {
+    const char *models[MAX_MODELS], *kinds;
+    int n_models, batches[16], nb, threads, secs;
+} opts;
 
 static double now(clockid_t clock) {
     struct timespec t;
@@ -104,6 +104,20 @@ static int parse_list(const char *s, int *out, int cap) {
     return n;
 }
 
+static int on_model(const char *cmd, const cli_opt *opt, const char *v) {
+    opts *o = opt->ptr;
+    if (o->n_models == MAX_MODELS) return cli_fail(2, cmd, "at most %d --model files", MAX_MODELS);
+    o->models[o->n_models++] = v;
+    return 0;
+}
+
+static int on_batch(const char *cmd, const cli_opt *opt, const char *v) {
+    opts *o = opt->ptr;
+    if ((o->nb = parse_list(v, o->batches, 16)) < 1)
+        return cli_fail(2, cmd, "--batch needs sizes like 1,8 (1..4096), not '%s'", v);
+    return 0;
+}
+
 static int bench(job *j, const int *batches, int nb, int text, int image, double secs) {
     int maxb = 0;
     for (int i = 0; i < nb; i++) maxb = batches[i] > maxb ? batches[i] : maxb;
@@ -130,46 +144,33 @@ static int bench(job *j, const int *batches, int nb, int text, int image, double
 }
 
 int cmd_bench(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    const char *models[MAX_MODELS], *kinds = "text,image";
-    int n_models = 0, batches[16] = {1, 8}, nb = 2;
-    long threads = 0, secs = 3;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return cli_fail(2, "bench", "option %s needs a value\n%s", a, usage);
-        if (!strcmp(a, "--model")) {
-            if (n_models == MAX_MODELS) return cli_fail(2, "bench", "at most %d --model files", MAX_MODELS);
-            models[n_models++] = v;
-        } else if (!strcmp(a, "--kind")) kinds = v;
-        else if (!strcmp(a, "--batch")) {
-            if ((nb = parse_list(v, batches, 16)) < 1)
-                return cli_fail(2, "bench", "--batch needs sizes like 1,8 (1..4096), not '%s'", v);
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(v, 1, 1024, &threads)) return cli_fail(2, "bench", "--threads needs 1..1024, not '%s'", v);
-        } else if (!strcmp(a, "--seconds")) {
-            if (cli_parse_int(v, 1, 3600, &secs)) return cli_fail(2, "bench", "--seconds needs 1..3600, not '%s'", v);
-        } else
-            return cli_fail(2, "bench", "unknown option '%s'\n%s", a, usage);
-        i++;
-    }
-    int text = strstr(kinds, "text") != NULL, image = strstr(kinds, "image") != NULL;
-    if (!n_models) return cli_fail(2, "bench", "--model is required\n%s", usage);
-    if (!text && !image) return cli_fail(2, "bench", "--kind needs text, image or both, not '%s'", kinds);
-    int rc = 0;
-    for (int i = 0; i < n_models && !rc; i++) {
+    opts o = {.kinds = "text,image", .batches = {1, 8}, .nb = 2, .secs = 3};
+    const cli_opt table[] = {
+        CLI_OPT_CALL("--model", on_model, &o, "M", "model file; repeat to compare files in one run (up to 8)"),
+        CLI_OPT_CALL("--batch", on_batch, &o, "LIST", "batch sizes, comma-separated (default 1,8)"),
+        CLI_OPT_THREADS(&o.threads, CLI_THREADS_HELP),
+        CLI_OPT_STR("--kind", &o.kinds, "LIST", "text, image or both (default text,image)"),
+        CLI_OPT_INT("--seconds", &o.secs, 1, 3600, "S", "time per measurement after one warm-up batch (default 3)"),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"bench", usage, table, NULL};
+    int rc = cli_parse(&spec, argc, argv, 1);
+    if (rc) return rc == CLI_HELP ? 0 : rc;
+    const char **models = o.models;
+    int text = strstr(o.kinds, "text") != NULL, image = strstr(o.kinds, "image") != NULL;
+    if (!o.n_models) return cli_fail(2, "bench", "--model is required (see sail bench --help)");
+    if (!text && !image) return cli_fail(2, "bench", "--kind needs text, image or both, not '%s'", o.kinds);
+    for (int i = 0; i < o.n_models && !rc; i++) {
         job j = {0};
         j.base_mb = status_mb("VmRSS");
         if (sail_proc_reset_peak() && i > 0)
             fprintf(stderr, "sail bench: cannot reset the peak RSS (/proc/self/clear_refs); "
                             "the peaks of later models include earlier ones\n");
         sail_error err = {0};
-        j.m = sail_model_load(models[i], &(sail_load_options){.n_threads = (int)threads}, &err);
+        j.m = sail_model_load(models[i], &(sail_load_options){.n_threads = o.threads}, &err);
         if (!j.m) return cli_fail(1, "bench", "%s", err.msg);
         printf("# %s (%s)\n# %s\n", models[i], sail_model_weight_type(j.m), sail_model_describe(j.m));
-        rc = bench(&j, batches, nb, text, image, (double)secs);
+        rc = bench(&j, o.batches, o.nb, text, image, (double)o.secs);
         sail_model_free(j.m);
     }
     return rc;

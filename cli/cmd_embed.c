@@ -16,19 +16,7 @@ static const char usage[] =
     "                  [--max-image-pixels N] [--exact-decode]\n\n"
     "Embeds each input into one L2-normalised vector of the model's shared space.\n"
     "A --text directly followed by an --image (or the reverse) is ONE joint input\n"
-    "(fused text+image); use --separate to embed every flag as its own input.\n\n"
-    "  --model M      sail model file (.gguf)\n"
-    "  --text T       a UTF-8 text (Chinese or English)\n"
-    "  --image F      an image file (JPEG, PNG, WebP, PPM/PGM)\n"
-    "  --video V      a video file (any format the installed FFmpeg decodes): the\n"
-    "                 normalised mean of its sampled frames' image vectors\n"
-    "  --every S      video: one frame per S seconds (default 1; 0 = every frame)\n"
-    "  --max-frames N video: at most N frames, spread over its length (default 64)\n"
-    "  --dim D        Matryoshka prefix: keep the first D dimensions, re-normalised\n"
-    "  --format F     json (default), npy (float32 array, n x dim; needs -o) or tsv\n"
-    "  -o OUT         write to OUT instead of stdout\n"
-    "  --similarity   print the cosine-similarity matrix of the inputs instead\n"
-    "  --threads N    compute threads (default: one per core)\n" CLI_IMAGE_HELP;
+    "(fused text+image); use --separate to embed every flag as its own input.\n\n";
 
 typedef struct input {
     const char *text, *image, *video;
@@ -40,61 +28,70 @@ typedef struct opts {
     double every;
     input *in;
     int n;
+    int open; /* the last input was just created and may take its pair */
 } opts;
 
 /* Adds a text or image; it joins the previous input when that one lacks
  * exactly this modality and was just created (adjacent flags pair up). */
-static void add_input(opts *o, const char *text, const char *image, int *open) {
+static void add_input(opts *o, const char *text, const char *image) {
     input *last = o->n ? &o->in[o->n - 1] : NULL;
-    if (!o->separate && *open && last && ((text && !last->text) || (image && !last->image))) {
+    if (!o->separate && o->open && last && ((text && !last->text) || (image && !last->image))) {
         if (text) last->text = text;
         else last->image = image;
-        *open = 0;
+        o->open = 0;
         return;
     }
     o->in[o->n].text = text;
     o->in[o->n].image = image;
     o->n++;
-    *open = 1;
+    o->open = 1;
+}
+
+static int on_text(const char *cmd, const cli_opt *opt, const char *v) {
+    (void)cmd;
+    add_input(opt->ptr, v, NULL);
+    return 0;
+}
+
+static int on_image(const char *cmd, const cli_opt *opt, const char *v) {
+    (void)cmd;
+    add_input(opt->ptr, NULL, v);
+    return 0;
+}
+
+static int on_video(const char *cmd, const cli_opt *opt, const char *v) {
+    opts *o = opt->ptr;
+    (void)cmd;
+    o->in[o->n++].video = v; /* a video never pairs with a text */
+    o->open = 0;
+    return 0;
 }
 
 static int parse(opts *o, int argc, char **argv) {
-    int open = 0;
+    const cli_opt table[] = {
+        CLI_OPT_STR("--model", &o->model, "M", "sail model file (.gguf)"),
+        CLI_OPT_CALL("--text", on_text, o, "T", "a UTF-8 text (Chinese or English)"),
+        CLI_OPT_CALL("--image", on_image, o, "F", "an image file (JPEG, PNG, WebP, PPM/PGM)"),
+        CLI_OPT_CALL("--video", on_video, o, "V",
+                     "a video file (any format the installed FFmpeg decodes): the\n"
+                     "normalised mean of its sampled frames' image vectors"),
+        CLI_OPT_FLOAT("--every", &o->every, 0, 1e6, "S", "video: one frame per S seconds (default 1; 0 = every frame)"),
+        CLI_OPT_INT("--max-frames", &o->max_frames, 1, 1 << 20, "N",
+                    "video: at most N frames, spread over its length (default 64)"),
+        CLI_OPT_DIM(&o->dim, "Matryoshka prefix: keep the first D dimensions, re-normalised"),
+        CLI_OPT_STR("--format", &o->format, "F", "json (default), npy (float32 array, n x dim; needs -o) or tsv"),
+        CLI_OPT_STR("-o|--output", &o->out, "OUT", "write to OUT instead of stdout"),
+        CLI_OPT_FLAG("--similarity", &o->similarity, "print the cosine-similarity matrix of the inputs instead"),
+        CLI_OPT_FLAG("--separate", &o->separate, "embed every --text and --image as its own input"),
+        CLI_OPT_THREADS(&o->threads, CLI_THREADS_HELP),
+        CLI_OPT_IMAGE,
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"embed", usage, table, NULL};
     o->in = calloc((size_t)argc, sizeof *o->in);
     if (!o->in) return cli_fail(1, "embed", "out of memory");
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long n;
-        int img = cli_image_option("embed", argc, argv, &i);
-        if (img < 0) return 2;
-        if (img) continue;
-        if (!strcmp(a, "--similarity")) { o->similarity = 1; continue; }
-        if (!strcmp(a, "--separate")) { o->separate = 1; continue; }
-        const char *v = i + 1 < argc ? argv[++i] : NULL;
-        if (!v) return cli_fail(2, "embed", "option %s needs a value (see sail embed --help)", a);
-        if (!strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--text")) add_input(o, v, NULL, &open);
-        else if (!strcmp(a, "--image")) add_input(o, NULL, v, &open);
-        else if (!strcmp(a, "--video")) {
-            o->in[o->n++].video = v; /* a video never pairs with a text */
-            open = 0;
-        } else if (!strcmp(a, "--every")) {
-            if (app_parse_float(v, 0, 1e6, &o->every)) return cli_fail(2, "embed", "--every needs seconds >= 0, not '%s'", v);
-        } else if (!strcmp(a, "--max-frames")) {
-            if (cli_parse_int(v, 1, 1 << 20, &n)) return cli_fail(2, "embed", "--max-frames needs a positive integer, not '%s'", v);
-            o->max_frames = (int)n;
-        }
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->out = v;
-        else if (!strcmp(a, "--format")) o->format = v;
-        else if (!strcmp(a, "--dim")) {
-            if (cli_parse_int(v, 1, 8192, &n)) return cli_fail(2, "embed", "--dim needs a positive integer, not '%s'", v);
-            o->dim = (int)n;
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(v, 1, 1024, &n)) return cli_fail(2, "embed", "--threads needs 1..1024, not '%s'", v);
-            o->threads = (int)n;
-        } else
-            return cli_fail(2, "embed", "unknown option '%s' (see sail embed --help)", a);
-    }
+    int rc = cli_parse(&spec, argc, argv, 1);
+    if (rc) return rc;
     if (!o->model) return cli_fail(2, "embed", "--model is required (see sail embed --help)");
     if (!o->n) return cli_fail(2, "embed", "nothing to embed: give --text, --image or --video");
     if (strcmp(o->format, "json") && strcmp(o->format, "npy") && strcmp(o->format, "tsv"))
@@ -197,12 +194,12 @@ static int emit(const opts *o, const float *v, int dim) {
 }
 
 int cmd_embed(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
     opts o = {.format = "json", .every = 1, .max_frames = 64};
     int rc = parse(&o, argc, argv);
+    if (rc == CLI_HELP) {
+        free(o.in);
+        return 0;
+    }
     sail_model *m = NULL;
     float *v = NULL;
     sail_error err = {0};

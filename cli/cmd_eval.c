@@ -20,13 +20,7 @@ static const char usage[] =
     "pairs, text->text (text -> text2) for text pairs, query->item for joint items\n"
     "({\"query\", \"item\": {\"text\", \"image\"}}: one vector per item). A retrieved item counts as a\n"
     "hit when it belongs to the query's pair or to any pair of the same \"group\".\n"
-    "Ties in score are resolved in favour of a hit. Manifest format: docs/TRAINING.md.\n\n"
-    "  --model M     sail model file\n"
-    "  --data D      JSONL manifest ({\"text\", \"image\"} or {\"text\", \"text2\"} per line)\n"
-    "  --lang L      only pairs whose \"lang\" is L\n"
-    "  --dim D       Matryoshka prefix of the vectors (default: the model's dim)\n"
-    "  --json        one JSON object on stdout instead of a table\n"
-    "  --threads N   compute threads (default: one per core)\n";
+    "Ties in score are resolved in favour of a hit. Manifest format: docs/TRAINING.md.\n\n";
 
 static const int KS[3] = {1, 5, 10};
 
@@ -126,31 +120,21 @@ static json_t *recall_json(const double *r) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
     const char *model = NULL, *data = NULL, *lang = NULL;
     int dim = 0, as_json = 0, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        if (!strcmp(a, "--json")) { as_json = 1; continue; }
-        if (!v) return cli_fail(2, "eval", "option %s needs a value\n%s", a, usage);
-        if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--lang")) lang = v;
-        else if (!strcmp(a, "--dim")) {
-            if (cli_parse_int(v, 1, 65536, &n)) return cli_fail(2, "eval", "--dim needs a positive integer, not '%s'", v);
-            dim = (int)n;
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(v, 0, 1024, &n)) return cli_fail(2, "eval", "--threads needs 0..1024, not '%s'", v);
-            threads = (int)n;
-        } else
-            return cli_fail(2, "eval", "unknown option '%s'\n%s", a, usage);
-        i++;
-    }
-    if (!model || !data) return cli_fail(2, "eval", "--model and --data are required\n%s", usage);
+    const cli_opt table[] = {
+        CLI_OPT_STR("--model", &model, "M", "sail model file"),
+        CLI_OPT_STR("--data", &data, "D", "JSONL manifest ({\"text\", \"image\"} or {\"text\", \"text2\"} per line)"),
+        CLI_OPT_STR("--lang", &lang, "L", "only pairs whose \"lang\" is L"),
+        CLI_OPT_DIM(&dim, "Matryoshka prefix of the vectors (default: the model's dim)"),
+        CLI_OPT_FLAG("--json", &as_json, "one JSON object on stdout instead of a table"),
+        CLI_OPT_THREADS(&threads, CLI_THREADS_HELP),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"eval", usage, table, NULL};
+    int status = cli_parse(&spec, argc, argv, 1);
+    if (status) return status == CLI_HELP ? 0 : status;
+    if (!model || !data) return cli_fail(2, "eval", "--model and --data are required (see sail eval --help)");
     sail_error err = {0};
     sail_load_options lo = {threads};
     sail_model *m = sail_model_load(model, &lo, &err);

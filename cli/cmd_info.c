@@ -10,7 +10,7 @@
 static const char usage[] =
     "usage: sail info [--tensors] MODEL.gguf\n\n"
     "Prints the configuration, parameter count, tensor types and file size of a\n"
-    "sail model. --tensors also lists every tensor with its type and shape.\n";
+    "sail model.\n\n";
 
 static void print_types(const gguf_file *f) {
     uint64_t count[32] = {0}, bytes[32] = {0};
@@ -38,17 +38,15 @@ static void print_tensors(const gguf_file *f) {
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
     int tensors = 0;
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--tensors")) tensors = 1;
-        else if (argv[i][0] == '-') return cli_fail(2, "info", "unknown option '%s'\n%s", argv[i], usage);
-        else if (path) return cli_fail(2, "info", "one model file at a time\n%s", usage);
-        else path = argv[i];
-    }
-    if (!path) return cli_fail(2, "info", "no model file given\n%s", usage);
+    const cli_opt table[] = {
+        CLI_OPT_FLAG("--tensors", &tensors, "also list every tensor with its type and shape"),
+        CLI_OPT_STR("MODEL.gguf", &path, NULL, NULL),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"info", usage, table, NULL};
+    int rc = cli_parse(&spec, argc, argv, 1);
+    if (rc) return rc == CLI_HELP ? 0 : rc;
+    if (!path) return cli_fail(2, "info", "no model file given (see sail info --help)");
     sail_error err = {0};
     gguf_file *f = gguf_open(path, &err);
     if (!f) return cli_fail(1, "info", "%s", err.msg);

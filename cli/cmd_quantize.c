@@ -2,17 +2,16 @@
 #include "cli.h"
 
 #include <stdio.h>
-#include <string.h>
 #include <sys/stat.h>
 
 static const char usage[] =
     "usage: sail quantize IN.gguf --type f16|bf16|q8_0|f32 -o OUT.gguf\n\n"
     "Rewrites a model with its weight matrices stored in a smaller type:\n"
-    "  f16, bf16  2 bytes a weight (about 50%% of f32)\n"
-    "  q8_0       blocks of 32 int8 weights with one f16 scale (about 27%%)\n"
+    "  f16, bf16  2 bytes a weight (about 50% of f32)\n"
+    "  q8_0       blocks of 32 int8 weights with one f16 scale (about 27%)\n"
     "Norms and biases stay f32. sail uses the weights in place in their stored\n"
     "type (no copy at load), so this saves disk, download size and memory; f16\n"
-    "and bf16 compute in f32, q8_0 in int8 with activations quantised on the fly.\n";
+    "and bf16 compute in f32, q8_0 in int8 with activations quantised on the fly.\n\n";
 
 static long long file_size(const char *path) {
     struct stat st;
@@ -20,26 +19,17 @@ static long long file_size(const char *path) {
 }
 
 int cmd_quantize(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        printf(usage);
-        return 0;
-    }
     const char *in = NULL, *out = NULL, *type = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--type") || !strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (i + 1 >= argc) return cli_fail(2, "quantize", "option %s needs a value", a);
-            if (!strcmp(a, "--type")) type = argv[++i];
-            else out = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            return cli_fail(2, "quantize", "unknown option '%s'\n%s", a, usage);
-        } else if (!in) {
-            in = a;
-        } else {
-            return cli_fail(2, "quantize", "more than one input file ('%s')", a);
-        }
-    }
-    if (!in || !out || !type) return cli_fail(2, "quantize", "IN, --type and -o are required\n%s", usage);
+    const cli_opt table[] = {
+        CLI_OPT_STR("--type", &type, "T", "f16, bf16, q8_0 or f32"),
+        CLI_OPT_STR("-o|--output", &out, "OUT", "the quantized model file"),
+        CLI_OPT_STR("IN.gguf", &in, NULL, NULL),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"quantize", usage, table, NULL};
+    int rc = cli_parse(&spec, argc, argv, 1);
+    if (rc) return rc == CLI_HELP ? 0 : rc;
+    if (!in || !out || !type) return cli_fail(2, "quantize", "IN, --type and -o are required (see sail quantize --help)");
     sail_error err = {0};
     if (sail_model_quantize(in, out, type, &err)) return cli_fail(1, "quantize", "%s", err.msg);
     long long a = file_size(in), b = file_size(out);

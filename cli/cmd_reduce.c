@@ -14,49 +14,39 @@ static const char usage[] =
     "       sail reduce apply --pca pca.bin --vectors V.npy -o out.npy [--normalize]\n\n"
     "fit    learns a PCA projection (covariance + LAPACK symmetric eigensolver) to D\n"
     "       dimensions and reports the variance it retains.\n"
-    "apply  projects vectors with a saved PCA: (x - mean) . components.\n\n"
-    "  --vectors V    float32/float64 .npy matrix (n x d)\n"
-    "  --dim D        output dimensions (1..d)\n"
-    "  --pca F        a file written by `sail reduce fit`\n"
-    "  --normalize    (apply) L2-normalise the projected rows, for cosine search\n"
-    "  --threads N    (fit) threads for the covariance (default: one per core)\n"
-    "  -o FILE        output: the PCA file (fit) or a float32 .npy (apply)\n\n"
-    "PCA needs no retraining but is fitted to one data set; a model trained with\n"
+    "apply  projects vectors with a saved PCA: (x - mean) . components.\n\n";
+
+static const char more[] =
+    "\nPCA needs no retraining but is fitted to one data set; a model trained with\n"
     "Matryoshka prefixes can instead embed with --dim (see docs/APPS.md).\n";
 
 int cmd_reduce(int argc, char **argv) {
-    if (cli_wants_help(argc, argv) || argc < 2) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const char *mode = argv[1], *vectors = NULL, *pca_path = NULL, *out = NULL;
+    const char *mode = argc > 1 ? argv[1] : "", *vectors = NULL, *pca_path = NULL, *out = NULL;
     int dim = 0, normalize = 0, threads = 0;
-    if (strcmp(mode, "fit") && strcmp(mode, "apply"))
-        return cli_fail(2, "reduce", "unknown mode '%s': use fit or apply", mode);
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        long n;
-        if (!strcmp(a, "--normalize")) { normalize = 1; continue; }
-        const char *v = i + 1 < argc ? argv[++i] : NULL;
-        if (!v) return cli_fail(2, "reduce", "option %s needs a value (see sail reduce --help)", a);
-        if (!strcmp(a, "--vectors")) vectors = v;
-        else if (!strcmp(a, "--pca")) pca_path = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
-        else if (!strcmp(a, "--dim")) {
-            if (cli_parse_int(v, 1, 8192, &n)) return cli_fail(2, "reduce", "--dim needs 1..8192, not '%s'", v);
-            dim = (int)n;
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(v, 1, 1024, &n)) return cli_fail(2, "reduce", "--threads needs 1..1024, not '%s'", v);
-            threads = (int)n;
-        } else
-            return cli_fail(2, "reduce", "unknown option '%s' (see sail reduce --help)", a);
+    const cli_opt table[] = {
+        CLI_OPT_STR("--vectors", &vectors, "V", "float32/float64 .npy matrix (n x d)"),
+        CLI_OPT_DIM(&dim, "output dimensions (1..d)"),
+        CLI_OPT_STR("--pca", &pca_path, "F", "a file written by `sail reduce fit`"),
+        CLI_OPT_FLAG("--normalize", &normalize, "(apply) L2-normalise the projected rows, for cosine search"),
+        CLI_OPT_THREADS(&threads, "(fit) threads for the covariance (default: one per core)"),
+        CLI_OPT_STR("-o|--output", &out, "FILE", "output: the PCA file (fit) or a float32 .npy (apply)"),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"reduce", usage, table, more};
+    if (argc < 2) {
+        cli_help(&spec, stderr);
+        return 2;
     }
+    if (!cli_wants_help(argc, argv) && strcmp(mode, "fit") && strcmp(mode, "apply"))
+        return cli_fail(2, "reduce", "unknown mode '%s': use fit or apply", mode);
+    int rc = cli_parse(&spec, argc, argv, 2);
+    if (rc) return rc == CLI_HELP ? 0 : rc;
     if (!vectors || !out) return cli_fail(2, "reduce", "--vectors and -o are required");
     if (!strcmp(mode, "fit") && !dim) return cli_fail(2, "reduce", "fit needs --dim");
     if (!strcmp(mode, "apply") && !pca_path) return cli_fail(2, "reduce", "apply needs --pca");
     sail_error err = {0};
     float *x = NULL, *y = NULL;
-    int n, d, rc = 0;
+    int n, d;
     apps_pca p = {0};
     if (apps_npy_read(vectors, &x, &n, &d, &err)) return cli_fail(1, "reduce", "%s", err.msg);
     if (!strcmp(mode, "fit")) {
