@@ -11,9 +11,9 @@ from bytes_to_unicode + the merges + <start_of_text>, <end_of_text>; zero
 padding; truncation keeps the end token last). Images go through
 torchvision's Resize (shortest side, bicubic) + CenterCrop, the transform
 open_clip builds from preprocess_cfg. Seeded small models with a tiny BPE
-learned here (written as bpe_simple_vocab_16e6.txt.gz), saved with
-torch.save (.bin, also wrapped as a training checkpoint with "module."
-names) and as safetensors.
+learned here (written as bpe_simple_vocab_16e6.txt.gz, or as a hub
+folder's merges.txt), saved with torch.save (.bin, also wrapped as a
+training checkpoint with "module." names) and as safetensors.
 
 Checks: text and odd-size image embeddings equal the reference (cosine >=
 0.9999, max abs err <= 1e-4); `sail tokenize` equals the transcription on
@@ -490,6 +490,10 @@ def parity_case(tmp, merges, tok, fmt, quick):
         if fmt == "bin":    # older open_clip saved the causal mask with the weights
             sd["attn_mask"] = m.attn_mask.clone()
         write_folder(d, cfg, sd, merges, "bin" if fmt == "bin" else "safetensors")
+        if fmt == "bin":    # a hub folder's tokenizer: Hugging Face's merges.txt instead of the .gz
+            os.remove(os.path.join(d, "bpe_simple_vocab_16e6.txt.gz"))
+            with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
+                f.write("#version: 0.2\n" + "\n".join(" ".join(x) for x in merges) + "\n")
         src = d
     out = os.path.join(tmp, "oc-%s.gguf" % name)
     r = sail("convert", src, "-o", out)
