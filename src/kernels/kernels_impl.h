@@ -9,7 +9,7 @@
  * the extension (see sail_kernels_for). */
 extern const sail_kernel_table sail_table_ref;
 extern const sail_kernel_table sail_table_avx2;
-extern const sail_kernel_table sail_table_avx512;
+extern const sail_kernel_table sail_table_avx512; /* the base of the AVX-512 levels */
 
 /* The single-threaded GEMMs the tables point at (contract: table->gemm). */
 #define SAIL_GEMM_ARGS int M, int N, int K, const float *A, int lda, const float *B, \
@@ -19,7 +19,9 @@ void sail_gemm_avx2(SAIL_GEMM_ARGS);
 void sail_gemm_avx512(SAIL_GEMM_ARGS);
 
 /* The kernels on weights in their stored type (contracts: table->gemm_f16,
- * gemm_q8_0, quantize_q8a). The plain AVX-512 table uses the AVX2 ones. */
+ * gemm_q8_0, quantize_q8a). sail_table_avx512 (ops_avx512.c) points at the
+ * AVX2 ones; dispatch.c makes the AVX-512 levels' tables from it with the
+ * AVX-512 kernels below in their place (q8_0 stays AVX2 without VNNI). */
 #define SAIL_GEMM_H_ARGS int M, int N, int K, const float *A, int lda, const void *W, \
     size_t ldw, const float *bias, float beta, float *C, int ldc
 #define SAIL_GEMM_Q8_ARGS int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, \
