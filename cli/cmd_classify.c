@@ -25,65 +25,52 @@ static const char usage[] =
     "regression on the (standardised) embeddings; --holdout keeps a seeded random\n"
     "fraction out of training and reports accuracy on it. The classifier file records\n"
     "its labels and dimension (a --dim prefix is used again at predict time).\n"
-    "predict: with --data whose lines carry labels, also reports accuracy.\n\n"
-    "  --dim D        Matryoshka prefix for train (default: the model's full dimension)\n"
-    "  --top N        labels shown per input (default 3)\n"
-    "  -o FILE        output (JSON for zero-shot/predict; classifier for train)\n"
-    "  --threads N    threads for the model and the training (default: one per core)\n" CLI_IMAGE_HELP;
+    "predict: with --data whose lines carry labels, also reports accuracy.\n\n";
 
 typedef struct opts {
     const char *model, *labels, *tmpl, *data, *out, *clf;
     double scale, holdout, l2;
     int zero_shot, top, epochs, dim, threads;
-    uint64_t seed;
+    long seed;
     app_item *in; /* --text / --image inputs */
     int n_in;
 } opts;
 
+static int on_input(const char *cmd, const cli_opt *opt, const char *v) {
+    opts *o = opt->ptr;
+    (void)cmd;
+    if (!strcmp(opt->name, "--text")) o->in[o->n_in++].text = (char *)v;
+    else o->in[o->n_in++].image = (char *)v;
+    return 0;
+}
+
 static int parse(opts *o, int argc, char **argv, int first) {
+    const cli_opt table[] = {
+        CLI_OPT_FLAG("--zero-shot", &o->zero_shot, "classify against --labels, without training"),
+        CLI_OPT_STR("--model", &o->model, "M", "sail model file (.gguf)"),
+        CLI_OPT_STR("--labels", &o->labels, "L", "zero-shot labels, separated by ',' or '，'"),
+        CLI_OPT_STR("--template", &o->tmpl, "T", "zero-shot prompt, {} replaced by the label"),
+        CLI_OPT_FLOAT("--scale", &o->scale, 0, 1e4, "S", "zero-shot softmax scale (default 100)"),
+        CLI_OPT_CALL("--text", on_input, o, "T", "a text to classify"),
+        CLI_OPT_CALL("--image", on_input, o, "F", "an image file to classify"),
+        CLI_OPT_STR("--data", &o->data, "D.jsonl", "items (train: with labels; predict: labels give accuracy)"),
+        CLI_OPT_STR("--classifier", &o->clf, "F", "predict: a classifier written by train"),
+        CLI_OPT_FLOAT("--holdout", &o->holdout, 0, 0.9, "F", "train: fraction kept out for accuracy (default 0.2)"),
+        CLI_OPT_INT("--epochs", &o->epochs, 1, 100000, "N", "train: epochs (default 300)"),
+        CLI_OPT_FLOAT("--l2", &o->l2, 0, 1e3, "X", "train: L2 regularisation (default 0.001)"),
+        CLI_OPT_SEED(&o->seed),
+        CLI_OPT_DIM(&o->dim, "Matryoshka prefix for train (default: the model's full dimension)"),
+        CLI_OPT_INT("--top", &o->top, 1, 1000, "N", "labels shown per input (default 3)"),
+        CLI_OPT_STR("-o|--output", &o->out, "FILE", "output (JSON for zero-shot/predict; classifier for train)"),
+        CLI_OPT_THREADS(&o->threads, "threads for the model and the training (default: one per core)"),
+        CLI_OPT_IMAGE,
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"classify", usage, table, NULL};
     o->in = calloc((size_t)argc, sizeof *o->in);
     if (!o->in) return cli_fail(1, "classify", "out of memory");
-    for (int i = first; i < argc; i++) {
-        const char *a = argv[i];
-        long n;
-        double x;
-        int img = cli_image_option("classify", argc, argv, &i);
-        if (img < 0) return 2;
-        if (img) continue;
-        if (!strcmp(a, "--zero-shot")) { o->zero_shot = 1; continue; }
-        const char *v = i + 1 < argc ? argv[++i] : NULL;
-        if (!v) return cli_fail(2, "classify", "option %s needs a value (see sail classify --help)", a);
-        if (!strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--labels")) o->labels = v;
-        else if (!strcmp(a, "--template")) o->tmpl = v;
-        else if (!strcmp(a, "--data")) o->data = v;
-        else if (!strcmp(a, "--classifier")) o->clf = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->out = v;
-        else if (!strcmp(a, "--text")) o->in[o->n_in++].text = (char *)v;
-        else if (!strcmp(a, "--image")) o->in[o->n_in++].image = (char *)v;
-        else if (!strcmp(a, "--scale") || !strcmp(a, "--holdout") || !strcmp(a, "--l2")) {
-            int sc = !strcmp(a, "--scale"), ho = !strcmp(a, "--holdout");
-            if (app_parse_float(v, 0, sc ? 1e4 : ho ? 0.9 : 1e3, &x))
-                return cli_fail(2, "classify", "%s needs a number in [0, %g], not '%s'", a, sc ? 1e4 : ho ? 0.9 : 1e3, v);
-            *(sc ? &o->scale : ho ? &o->holdout : &o->l2) = x;
-        } else if (!strcmp(a, "--top")) {
-            if (cli_parse_int(v, 1, 1000, &n)) return cli_fail(2, "classify", "--top needs 1..1000, not '%s'", v);
-            o->top = (int)n;
-        } else if (!strcmp(a, "--epochs")) {
-            if (cli_parse_int(v, 1, 100000, &n)) return cli_fail(2, "classify", "--epochs needs 1..100000, not '%s'", v);
-            o->epochs = (int)n;
-        } else if (!strcmp(a, "--dim")) {
-            if (cli_parse_int(v, 1, 8192, &n)) return cli_fail(2, "classify", "--dim needs 1..8192, not '%s'", v);
-            o->dim = (int)n;
-        } else if (!strcmp(a, "--seed")) {
-            if (cli_parse_int(v, 0, 0x7fffffffL, &n)) return cli_fail(2, "classify", "--seed needs a non-negative integer, not '%s'", v);
-            o->seed = (uint64_t)n;
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(v, 1, 1024, &n)) return cli_fail(2, "classify", "--threads needs 1..1024, not '%s'", v);
-            o->threads = (int)n;
-        } else
-            return cli_fail(2, "classify", "unknown option '%s' (see sail classify --help)", a);
-    }
+    int rc = cli_parse(&spec, argc, argv, first);
+    if (rc) return rc;
     if (!o->model) return cli_fail(2, "classify", "--model is required");
     return 0;
 }
@@ -343,13 +330,13 @@ static int predict(opts *o, sail_model *m) {
 }
 
 int cmd_classify(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
     int mode = argc > 1 && !strcmp(argv[1], "train") ? 1 : argc > 1 && !strcmp(argv[1], "predict") ? 2 : 0;
     opts o = {.scale = 100, .holdout = 0.2, .l2 = 1e-3, .top = 3, .epochs = 300, .seed = 1};
     int rc = parse(&o, argc, argv, mode ? 2 : 1);
+    if (rc == CLI_HELP) {
+        free(o.in);
+        return 0;
+    }
     if (!rc && !mode && !o.zero_shot)
         rc = cli_fail(2, "classify", "choose --zero-shot, train or predict (see sail classify --help)");
     if (!rc && !mode && (!o.labels || !o.n_in))

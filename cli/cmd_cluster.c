@@ -15,76 +15,58 @@ static const char usage[] =
     "                    [--method kmeans|dbscan] [--k K | --k auto [--k-min 2 --k-max 10]]\n"
     "                    [--eps E --min-points P] [--plot clusters.png] [--seed S]\n"
     "                    [--max-iter N] [--dim D] [--threads N]\n\n"
-    "Groups vectors into clusters and writes each item's cluster as JSON.\n\n"
-    "  --data D.jsonl  items {\"text\": ..., \"image\": ..., \"id\": ...} embedded with --model\n"
-    "                  (image paths are relative to the JSONL file)\n"
-    "  --vectors V     a float32/float64 .npy matrix (n x d) instead\n"
-    "  --method        kmeans (default; k-means++ seeding, Lloyd iterations) or dbscan\n"
-    "  --k K|auto      number of clusters (default 8); auto picks the k in\n"
-    "                  [--k-min, --k-max] with the best silhouette (on <= 2000 sampled rows)\n"
-    "  --eps E         DBSCAN neighbourhood radius (Euclidean; for unit vectors\n"
-    "                  |a-b|^2 = 2 - 2 cos)  (default 0.5)\n"
-    "  --min-points P  DBSCAN: points within eps (itself included) that make a core (default 5)\n"
-    "  --plot F.png    scatter of the 2-D PCA projection coloured by cluster\n"
-    "  --seed S        seed of k-means++ and of the silhouette sample (default 1)\n"
-    "  --max-iter N    Lloyd iterations at most (default 100)\n"
-    "  --dim D         Matryoshka prefix of the embeddings (with --model)\n"
-    "  --threads N     threads for the model and the clustering (default: one per core)\n"
-    "  -o FILE         output JSON (default stdout)\n" CLI_IMAGE_HELP;
+    "Groups vectors into clusters and writes each item's cluster as JSON.\n\n";
 
 typedef struct opts {
     const char *model, *data, *vectors, *out, *plot, *method;
     int k, k_auto, k_min, k_max, min_points, max_iter, dim, threads;
     double eps;
-    uint64_t seed;
+    long seed;
     sail_pool *pool;
 } opts;
 
-static int parse(opts *o, int argc, char **argv) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
-        double x;
-        int img = cli_image_option("cluster", argc, argv, &i);
-        if (img < 0) return 2;
-        if (img) continue;
-        if (!v) return cli_fail(2, "cluster", "option %s needs a value (see sail cluster --help)", a);
-        i++;
-        if (!strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--data")) o->data = v;
-        else if (!strcmp(a, "--vectors")) o->vectors = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->out = v;
-        else if (!strcmp(a, "--plot")) o->plot = v;
-        else if (!strcmp(a, "--method")) o->method = v;
-        else if (!strcmp(a, "--k")) {
-            if (!strcmp(v, "auto")) o->k_auto = 1;
-            else if (cli_parse_int(v, 1, APPS_MAX_K, &n)) return cli_fail(2, "cluster", "--k needs 1..%d or auto, not '%s'", APPS_MAX_K, v);
-            else o->k = (int)n;
-        } else if (!strcmp(a, "--k-min") || !strcmp(a, "--k-max")) {
-            if (cli_parse_int(v, 2, 1000, &n)) return cli_fail(2, "cluster", "%s needs 2..1000, not '%s'", a, v);
-            if (!strcmp(a, "--k-min")) o->k_min = (int)n;
-            else o->k_max = (int)n;
-        } else if (!strcmp(a, "--eps")) {
-            if (app_parse_float(v, 1e-12, 1e12, &x)) return cli_fail(2, "cluster", "--eps needs a positive number, not '%s'", v);
-            o->eps = x;
-        } else if (!strcmp(a, "--min-points")) {
-            if (cli_parse_int(v, 1, 1 << 20, &n)) return cli_fail(2, "cluster", "--min-points needs a positive integer, not '%s'", v);
-            o->min_points = (int)n;
-        } else if (!strcmp(a, "--max-iter")) {
-            if (cli_parse_int(v, 1, 100000, &n)) return cli_fail(2, "cluster", "--max-iter needs 1..100000, not '%s'", v);
-            o->max_iter = (int)n;
-        } else if (!strcmp(a, "--seed")) {
-            if (cli_parse_int(v, 0, 0x7fffffffL, &n)) return cli_fail(2, "cluster", "--seed needs a non-negative integer, not '%s'", v);
-            o->seed = (uint64_t)n;
-        } else if (!strcmp(a, "--dim")) {
-            if (cli_parse_int(v, 1, 8192, &n)) return cli_fail(2, "cluster", "--dim needs a positive integer, not '%s'", v);
-            o->dim = (int)n;
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(v, 1, 1024, &n)) return cli_fail(2, "cluster", "--threads needs 1..1024, not '%s'", v);
-            o->threads = (int)n;
-        } else
-            return cli_fail(2, "cluster", "unknown option '%s' (see sail cluster --help)", a);
+static int on_k(const char *cmd, const cli_opt *opt, const char *v) {
+    opts *o = opt->ptr;
+    long n;
+    if (!strcmp(v, "auto")) {
+        o->k_auto = 1;
+        return 0;
     }
+    if (cli_parse_int(v, opt->lo, opt->hi, &n)) return cli_fail(2, cmd, "--k needs 1..%ld or auto, not '%s'", opt->hi, v);
+    o->k = (int)n;
+    return 0;
+}
+
+static int parse(opts *o, int argc, char **argv) {
+    const cli_opt table[] = {
+        CLI_OPT_STR("--model", &o->model, "M", "sail model file (.gguf), to embed --data"),
+        CLI_OPT_STR("--data", &o->data, "D.jsonl",
+                    "items {\"text\": ..., \"image\": ..., \"id\": ...} embedded with --model\n"
+                    "(image paths are relative to the JSONL file)"),
+        CLI_OPT_STR("--vectors", &o->vectors, "V", "a float32/float64 .npy matrix (n x d) instead"),
+        CLI_OPT_STR("--method", &o->method, "M", "kmeans (default; k-means++ seeding, Lloyd iterations) or dbscan"),
+        {.name = "--k", .kind = CLI_CALL, .ptr = o, .call = on_k, .lo = 1, .hi = APPS_MAX_K, .arg = "K|auto",
+         .help = "number of clusters (default 8); auto picks the k in\n"
+                 "[--k-min, --k-max] with the best silhouette (on <= 2000 sampled rows)"},
+        CLI_OPT_INT("--k-min", &o->k_min, 2, 1000, "K", "smallest k tried by --k auto (default 2)"),
+        CLI_OPT_INT("--k-max", &o->k_max, 2, 1000, "K", "largest k tried by --k auto (default 10)"),
+        CLI_OPT_FLOAT("--eps", &o->eps, 1e-12, 1e12, "E",
+                      "DBSCAN neighbourhood radius (Euclidean; for unit vectors\n"
+                      "|a-b|^2 = 2 - 2 cos)  (default 0.5)"),
+        CLI_OPT_INT("--min-points", &o->min_points, 1, 1 << 20, "P",
+                    "DBSCAN: points within eps (itself included) that make a core (default 5)"),
+        CLI_OPT_STR("--plot", &o->plot, "F.png", "scatter of the 2-D PCA projection coloured by cluster"),
+        CLI_OPT_LONG("--seed", &o->seed, 0, 0x7fffffffL, "S", "seed of k-means++ and of the silhouette sample (default 1)"),
+        CLI_OPT_INT("--max-iter", &o->max_iter, 1, 100000, "N", "Lloyd iterations at most (default 100)"),
+        CLI_OPT_DIM(&o->dim, "Matryoshka prefix of the embeddings (with --model)"),
+        CLI_OPT_THREADS(&o->threads, "threads for the model and the clustering (default: one per core)"),
+        CLI_OPT_STR("-o|--output", &o->out, "FILE", "output JSON (default stdout)"),
+        CLI_OPT_IMAGE,
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"cluster", usage, table, NULL};
+    int rc = cli_parse(&spec, argc, argv, 1);
+    if (rc) return rc;
     if (!!o->data == !!o->vectors) return cli_fail(2, "cluster", "give exactly one of --data (with --model) or --vectors");
     if (o->data && !o->model) return cli_fail(2, "cluster", "--data needs --model to embed the items");
     if (strcmp(o->method, "kmeans") && strcmp(o->method, "dbscan"))
@@ -224,10 +206,6 @@ static int run_kmeans(const opts *o, const float *x, int n, int d, json_t *root,
 }
 
 int cmd_cluster(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
     opts o = {.method = "kmeans", .k = 8, .k_min = 2, .k_max = 10, .min_points = 5, .max_iter = 100,
               .eps = 0.5, .seed = 1};
     int rc = parse(&o, argc, argv), n = 0, d = 0, n_items = 0;
@@ -237,7 +215,7 @@ int cmd_cluster(int argc, char **argv) {
     sail_model *m = NULL;
     sail_error err = {0};
     char title[96];
-    if (rc) return rc;
+    if (rc) return rc == CLI_HELP ? 0 : rc;
     if (o.vectors) {
         if (apps_npy_read(o.vectors, &x, &n, &d, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
     } else if (!(rc = app_read_jsonl("cluster", o.data, 0, &items, &n_items))) {

@@ -15,17 +15,7 @@ static const char usage[] =
     "                      [--model M] [-o out.json]\n\n"
     "Ranks the index's items the user has not seen by similarity to the user's\n"
     "interest vector: sum of w * exp(-D * age_days) * vector over the history,\n"
-    "L2-normalised.\n\n"
-    "  --history FILE  one liked item per line: ITEM [WEIGHT [TIMESTAMP]]\n"
-    "                  ITEM is an index id; with --model also text:... or image:PATH,\n"
-    "                  which end before a last one or two numbers (text:\"...\" quotes\n"
-    "                  a text that itself ends in a number); WEIGHT defaults to 1;\n"
-    "                  TIMESTAMP is Unix seconds ('#' comments)\n"
-    "  --decay D       exponential decay rate per day (half-life ln2/D days; default 0)\n"
-    "  --now T         reference time in Unix seconds (default: the newest timestamp)\n"
-    "  -k N            items to return (default 10)\n"
-    "  --model M       embeds text:/image: history entries (at the index's dimension)\n"
-    "  -o FILE         output JSON (default stdout)\n";
+    "L2-normalised.\n\n";
 
 typedef struct entry {
     uint64_t id;
@@ -147,31 +137,27 @@ static json_t *id_json(uint64_t id) {
 }
 
 int cmd_recommend(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
     const char *index = NULL, *history = NULL, *model = NULL, *out = NULL;
     double decay = 0, now = NAN;
     int k = 10;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[++i] : NULL;
-        long n;
-        if (!v) return cli_fail(2, "recommend", "option %s needs a value (see sail recommend --help)", a);
-        if (!strcmp(a, "--index")) index = v;
-        else if (!strcmp(a, "--history")) history = v;
-        else if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
-        else if (!strcmp(a, "--decay")) {
-            if (app_parse_float(v, 0, 1e6, &decay)) return cli_fail(2, "recommend", "--decay needs a rate >= 0 per day, not '%s'", v);
-        } else if (!strcmp(a, "--now")) {
-            if (app_parse_float(v, 0, 1e13, &now)) return cli_fail(2, "recommend", "--now needs Unix seconds, not '%s'", v);
-        } else if (!strcmp(a, "-k") || !strcmp(a, "--k")) {
-            if (cli_parse_int(v, 1, 100000, &n)) return cli_fail(2, "recommend", "-k needs 1..100000, not '%s'", v);
-            k = (int)n;
-        } else
-            return cli_fail(2, "recommend", "unknown option '%s' (see sail recommend --help)", a);
-    }
+    const cli_opt table[] = {
+        CLI_OPT_STR("--index", &index, "I", "the index directory"),
+        CLI_OPT_STR("--history", &history, "FILE",
+                    "one liked item per line: ITEM [WEIGHT [TIMESTAMP]]\n"
+                    "ITEM is an index id; with --model also text:... or image:PATH,\n"
+                    "which end before a last one or two numbers (text:\"...\" quotes\n"
+                    "a text that itself ends in a number); WEIGHT defaults to 1;\n"
+                    "TIMESTAMP is Unix seconds ('#' comments)"),
+        CLI_OPT_FLOAT("--decay", &decay, 0, 1e6, "D", "exponential decay rate per day (half-life ln2/D days; default 0)"),
+        CLI_OPT_FLOAT("--now", &now, 0, 1e13, "T", "reference time in Unix seconds (default: the newest timestamp)"),
+        CLI_OPT_INT("-k|--k", &k, 1, 100000, "N", "items to return (default 10)"),
+        CLI_OPT_STR("--model", &model, "M", "embeds text:/image: history entries (at the index's dimension)"),
+        CLI_OPT_STR("-o|--output", &out, "FILE", "output JSON (default stdout)"),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"recommend", usage, table, NULL};
+    int status = cli_parse(&spec, argc, argv, 1);
+    if (status) return status == CLI_HELP ? 0 : status;
     if (!index || !history) return cli_fail(2, "recommend", "--index and --history are required");
     entry *e = NULL;
     int ne = 0, rc = parse_history(history, &e, &ne, model != NULL);

@@ -17,55 +17,42 @@ static const char usage[] =
     "                   [--ef N] [--exact] [--threads N] [--max-image-pixels N] [--exact-decode]\n\n"
     "Embeds the query with model M (text or image: text->image, image->text,\n"
     "image->image and text->text all share one space) and prints the k nearest\n"
-    "items of the index with their scores and payloads.\n\n"
-    "  -k N           number of results (default 10)\n"
-    "  --filter F     only items whose payload fields equal the values,\n"
-    "                 e.g. modality=image or modality=text,lang=zh\n"
-    "  --json         results as one JSON document on stdout\n"
-    "  --html OUT     also write a self-contained HTML page (thumbnails inline)\n"
-    "  --ef N         HNSW search beam (default: the index's ef_search)\n"
-    "  --exact        brute-force search even on an HNSW index\n"
-    "  --threads N    compute threads (default: one per core)\n" CLI_IMAGE_HELP;
+    "items of the index with their scores and payloads.\n\n";
 
 typedef struct opts {
     const char *index, *model, *text, *image, *filter, *html;
     int k, json, ef, exact, threads;
 } opts;
 
+static int on_query(const char *cmd, const cli_opt *opt, const char *v) {
+    opts *o = opt->ptr;
+    if (o->text) return cli_fail(2, cmd, "one query only (quote a text with spaces)");
+    o->text = v;
+    return 0;
+}
+
 static int parse(opts *o, int argc, char **argv) {
+    const cli_opt table[] = {
+        CLI_OPT_STR("--index", &o->index, "DIR", "the index directory"),
+        CLI_OPT_STR("--model", &o->model, "M", "sail model file (.gguf) that embeds the query"),
+        CLI_OPT_CALL("QUERY", on_query, o, NULL, NULL),
+        CLI_OPT_STR("--image", &o->image, "Q", "an image file as the query"),
+        CLI_OPT_INT("-k", &o->k, 1, 100000, "N", "number of results (default 10)"),
+        CLI_OPT_STR("--filter", &o->filter, "F",
+                    "only items whose payload fields equal the values,\n"
+                    "e.g. modality=image or modality=text,lang=zh"),
+        CLI_OPT_FLAG("--json", &o->json, "results as one JSON document on stdout"),
+        CLI_OPT_STR("--html", &o->html, "OUT", "also write a self-contained HTML page (thumbnails inline)"),
+        CLI_OPT_INT("--ef", &o->ef, 1, 100000, "N", "HNSW search beam (default: the index's ef_search)"),
+        CLI_OPT_FLAG("--exact", &o->exact, "brute-force search even on an HNSW index"),
+        CLI_OPT_THREADS(&o->threads, CLI_THREADS_HELP),
+        CLI_OPT_IMAGE,
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"search", usage, table, NULL};
     o->k = 10;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long n;
-        int img = cli_image_option("search", argc, argv, &i);
-        if (img < 0) return 2;
-        if (img) continue;
-        if (!strcmp(a, "--json")) { o->json = 1; continue; }
-        if (!strcmp(a, "--exact")) { o->exact = 1; continue; }
-        if (a[0] != '-') {
-            if (o->text) return cli_fail(2, "search", "one query only (quote a text with spaces)");
-            o->text = a;
-            continue;
-        }
-        const char *v = i + 1 < argc ? argv[++i] : NULL;
-        if (!v) return cli_fail(2, "search", "option %s needs a value (see sail search --help)", a);
-        if (!strcmp(a, "--index")) o->index = v;
-        else if (!strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--image")) o->image = v;
-        else if (!strcmp(a, "--filter")) o->filter = v;
-        else if (!strcmp(a, "--html")) o->html = v;
-        else if (!strcmp(a, "-k")) {
-            if (cli_parse_int(v, 1, 100000, &n)) return cli_fail(2, "search", "-k needs 1..100000, not '%s'", v);
-            o->k = (int)n;
-        } else if (!strcmp(a, "--ef")) {
-            if (cli_parse_int(v, 1, 100000, &n)) return cli_fail(2, "search", "--ef needs 1..100000, not '%s'", v);
-            o->ef = (int)n;
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(v, 1, 1024, &n)) return cli_fail(2, "search", "--threads needs 1..1024, not '%s'", v);
-            o->threads = (int)n;
-        } else
-            return cli_fail(2, "search", "unknown option '%s' (see sail search --help)", a);
-    }
+    int rc = cli_parse(&spec, argc, argv, 1);
+    if (rc) return rc;
     if (!o->index || !o->model) return cli_fail(2, "search", "--index and --model are required (see sail search --help)");
     if (!o->text == !o->image) return cli_fail(2, "search", "give a query text or --image FILE (one of them)");
     return 0;
@@ -237,13 +224,9 @@ static int print_json(const opts *o, const sail_index_results *r) {
 }
 
 int cmd_search(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
     opts o = {0};
     int rc = parse(&o, argc, argv);
-    if (rc) return rc;
+    if (rc) return rc == CLI_HELP ? 0 : rc;
     sail_error e = {0};
     sail_index_options io = {.n_threads = o.threads};
     sail_index *ix = sail_index_open(o.index, &io, &e);

@@ -14,46 +14,25 @@ static const char usage[] =
     "Gives every item of the index a code of --levels integers in [0, codebook):\n"
     "level 1 is k-means over the vectors, each next level k-means over what the\n"
     "previous levels left (residual quantisation). Prints the mean squared\n"
-    "reconstruction error after each level and writes {\"id\", \"code\"} per item.\n\n"
-    "  --levels L     code length, 1..16 (default 3)\n"
-    "  --codebook K   codes per level, 1..65536 (default 256; at most the item count)\n"
-    "  --max-iter N   Lloyd iterations per level (default 50)\n"
-    "  --seed S       k-means++ seed (default 1)\n"
-    "  --threads N    k-means threads (default: one per core; the codes do not depend on it)\n"
-    "  -o FILE        output JSON (default stdout)\n";
+    "reconstruction error after each level and writes {\"id\", \"code\"} per item.\n\n";
 
 int cmd_semantic_ids(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
     const char *index = NULL, *out = NULL;
     int levels = 3, codebook = 256, max_iter = 50, threads = 0;
-    uint64_t seed = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[++i] : NULL;
-        long n;
-        if (!v) return cli_fail(2, "index semantic-ids", "option %s needs a value (see --help)", a);
-        if (!strcmp(a, "--index")) index = v;
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
-        else if (!strcmp(a, "--levels")) {
-            if (cli_parse_int(v, 1, 16, &n)) return cli_fail(2, "index semantic-ids", "--levels needs 1..16, not '%s'", v);
-            levels = (int)n;
-        } else if (!strcmp(a, "--codebook")) {
-            if (cli_parse_int(v, 1, APPS_MAX_K, &n)) return cli_fail(2, "index semantic-ids", "--codebook needs 1..%d, not '%s'", APPS_MAX_K, v);
-            codebook = (int)n;
-        } else if (!strcmp(a, "--max-iter")) {
-            if (cli_parse_int(v, 1, 10000, &n)) return cli_fail(2, "index semantic-ids", "--max-iter needs 1..10000, not '%s'", v);
-            max_iter = (int)n;
-        } else if (!strcmp(a, "--seed")) {
-            if (cli_parse_int(v, 0, 0x7fffffffL, &n)) return cli_fail(2, "index semantic-ids", "--seed needs a non-negative integer, not '%s'", v);
-            seed = (uint64_t)n;
-        } else if (!strcmp(a, "--threads")) {
-            if (cli_parse_int(v, 1, 1024, &n)) return cli_fail(2, "index semantic-ids", "--threads needs 1..1024, not '%s'", v);
-            threads = (int)n;
-        } else
-            return cli_fail(2, "index semantic-ids", "unknown option '%s' (see --help)", a);
-    }
+    long seed = 1;
+    const cli_opt table[] = {
+        CLI_OPT_STR("--index", &index, "I", "the index directory"),
+        CLI_OPT_INT("--levels", &levels, 1, 16, "L", "code length, 1..16 (default 3)"),
+        CLI_OPT_INT("--codebook", &codebook, 1, APPS_MAX_K, "K", "codes per level, 1..65536 (default 256; at most the item count)"),
+        CLI_OPT_INT("--max-iter", &max_iter, 1, 10000, "N", "Lloyd iterations per level (default 50)"),
+        CLI_OPT_LONG("--seed", &seed, 0, 0x7fffffffL, "S", "k-means++ seed (default 1)"),
+        CLI_OPT_THREADS(&threads, "k-means threads (default: one per core; the codes do not depend on it)"),
+        CLI_OPT_STR("-o|--output", &out, "FILE", "output JSON (default stdout)"),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"index semantic-ids", usage, table, NULL};
+    int status = cli_parse(&spec, argc, argv, 1);
+    if (status) return status == CLI_HELP ? 0 : status;
     if (!index) return cli_fail(2, "index semantic-ids", "--index is required");
     sail_error err = {0};
     sail_index *ix = sail_index_open(index, NULL, &err);

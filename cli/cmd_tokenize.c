@@ -13,23 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: sail tokenize --vocab FILE [--type wordpiece|bpe|spm]\n"
-            "       sail tokenize --model MODEL.gguf\n\n"
-            "Reads UTF-8 text from stdin, one text per line (lines end at '\\n' only;\n"
-            "'\\r' and other separators stay in the text), and writes one JSON array of\n"
-            "token ids per line, without [CLS]/[SEP] or start/end tokens.\n\n"
-            "  --vocab FILE   wordpiece: a BERT vocab.txt; bpe: CLIP's merges\n"
-            "                 (bpe_simple_vocab_16e6.txt.gz); spm: SigLIP's spiece.model\n"
-            "  --type T       wordpiece (Chinese-CLIP's BERT tokenizer), bpe (OpenAI\n"
-            "                 CLIP's) or spm (SigLIP's SentencePiece, with SiglipTokenizer's\n"
-            "                 defaults: lower-case, </s> and <unk>, no eos); default: bpe\n"
-            "                 when FILE ends in .gz, spm when it ends in .model, else wordpiece\n"
-            "  --model M      use the model's own tokenizer and write what the model\n"
-            "                 receives: [CLS] ids [SEP], truncated to its context and\n"
-            "                 right-padded with [PAD] (special ids from the model file)\n");
-}
+static const char usage[] =
+    "usage: sail tokenize --vocab FILE [--type wordpiece|bpe|spm]\n"
+    "       sail tokenize --model MODEL.gguf\n\n"
+    "Reads UTF-8 text from stdin, one text per line (lines end at '\\n' only;\n"
+    "'\\r' and other separators stay in the text), and writes one JSON array of\n"
+    "token ids per line, without [CLS]/[SEP] or start/end tokens.\n\n";
 
 typedef struct tokenizer {
     sail_wordpiece *wp;
@@ -121,17 +110,25 @@ static int load(tokenizer *t, const char *vocab, const char *type) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
     const char *vocab = NULL, *type = NULL, *model = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = argv[++i];
-        else if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(argv[i], "--type") && i + 1 < argc) type = argv[++i];
-        else return cli_fail(2, "tokenize", "unexpected argument '%s' (see sail tokenize --help)", argv[i]);
-    }
+    const cli_opt table[] = {
+        CLI_OPT_STR("--vocab", &vocab, "FILE",
+                    "wordpiece: a BERT vocab.txt; bpe: CLIP's merges\n"
+                    "(bpe_simple_vocab_16e6.txt.gz); spm: SigLIP's spiece.model"),
+        CLI_OPT_STR("--type", &type, "T",
+                    "wordpiece (Chinese-CLIP's BERT tokenizer), bpe (OpenAI\n"
+                    "CLIP's) or spm (SigLIP's SentencePiece, with SiglipTokenizer's\n"
+                    "defaults: lower-case, </s> and <unk>, no eos); default: bpe\n"
+                    "when FILE ends in .gz, spm when it ends in .model, else wordpiece"),
+        CLI_OPT_STR("--model", &model, "M",
+                    "use the model's own tokenizer and write what the model\n"
+                    "receives: [CLS] ids [SEP], truncated to its context and\n"
+                    "right-padded with [PAD] (special ids from the model file)"),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"tokenize", usage, table, NULL};
+    int status = cli_parse(&spec, argc, argv, 1);
+    if (status) return status == CLI_HELP ? 0 : status;
     if (model) {
         if (vocab || type) return cli_fail(2, "tokenize", "--model replaces --vocab and --type");
         sail_error err = {0};
