@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -244,7 +245,7 @@ def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
     if not check(r.returncode == 0, "%s: sail convert" % name, r.stderr.strip()[-300:] if r.returncode else ""):
         return
     model = model.double()
-    n, g = 4, torch.Generator().manual_seed(hash(name) % 1000)
+    n, g = 4, torch.Generator().manual_seed(zlib.crc32(name.encode()) % 1000)  # the same inputs every run
     if kind == "clip":
         vocab = cfg["text_config"]["vocab_size"]
         start, end = vocab - 2, vocab - 1     # <|endoftext|> is the largest id: argmax pooling
