@@ -172,7 +172,9 @@ static void test_gemm(const sail_kernel_table *t) {
 }
 
 /* Shapes aimed at the blocking of the SIMD GEMMs (AVX2: 6x16 tiles, KC 256,
- * MC 144, NC 2048; a dot-product path for <= 64 rows with B transposed),
+ * MC 144, NC 2048; a dot-product path for <= 64 rows with B transposed;
+ * AVX-512: 14x32 tiles, KC 384, NC 512, and a direct path, 4 x 4 tiles,
+ * for B transposed at <= 32 rows, <= 64 when K >= 512),
  * each in all eight (b_trans, beta, bias) variants: K = 0 (C := beta C +
  * bias), M = 0, N = 0; deep K cut into
  * odd slices on both paths; M just past one A block; N past one B block;
