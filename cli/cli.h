@@ -39,19 +39,7 @@ int cli_fail(int status, const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Strict integer parse of s into [lo, hi]; 0 on success, -1 on error. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
-/* True when argv has -h or --help (for the commands not yet on cli_parse). */
+/* True when argv[1..] has -h or --help. */
 int cli_wants_help(int argc, char **argv);
-
-/* --max-image-pixels N and --exact-decode, for every command that reads
- * image files (cli_image.c). When argv[*i] is one of them it is applied
- * process-wide, *i is moved past its value and 1 returned; 0 when it is not
- * one of them; -1 (reported) for a bad value, a usage error. */
-int cli_image_option(const char *cmd, int argc, char **argv, int *i);
-#define CLI_IMAGE_HELP \
-    "  --max-image-pixels N  refuse images of more than N pixels, from the header\n" \
-    "                 (default 67108864 = 64 Mpx; sides up to 32768)\n" \
-    "  --exact-decode always decode JPEGs at full size, as PIL does (slower); by\n" \
-    "                 default one 4x larger than the model input decodes at 1/2,\n" \
-    "                 1/4 or 1/8 scale first (docs/INPUTS.md)\n"
 
 #endif

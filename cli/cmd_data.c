@@ -8,35 +8,25 @@
 #include <string.h>
 #include <time.h>
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: sail data shapes -n N -o DIR [--seed S] [--size PX] [--lang en,zh] [--threads N]\n"
-            "       sail data emoji -o DIR [--size PX] [--limit N] [--font F] [--emoji-test F]\n"
-            "                       [--cldr DIR]\n\n"
-            "shapes: anti-aliased scenes of 1-3 objects (8 shapes, 12 colours, 2 sizes,\n"
-            "  5 positions, counts 1-3, plain/gradient/noise backgrounds) with English and\n"
-            "  Chinese captions. Writes DIR/images/NNNNNN.png and DIR/train.jsonl,\n"
-            "  val.jsonl, test.jsonl, test_novel.jsonl (held-out shape+colour pairs).\n"
-            "  The same options give the same bytes.\n"
-            "    -n N          number of images\n"
-            "    --seed S      random seed (default 1)\n"
-            "    --size PX     image side, 32..1024 (default 128)\n"
-            "    --lang L      caption languages, comma-separated: en, zh (default en,zh)\n"
-            "    --threads N   render threads (default 0: one per core; output identical)\n\n"
-            "emoji: every emoji of Noto Color Emoji (Debian fonts-noto-color-emoji), named\n"
-            "  from Unicode emoji-test.txt (unicode-data) and CLDR annotations\n"
-            "  (unicode-cldr-core). Writes DIR/images/<codepoints>.png, DIR/train.jsonl\n"
-            "  and DIR/test.jsonl (about 10%% of the emoji, fixed by a hash).\n"
-            "    --size PX     image side, 16..1024 (default 128)\n"
-            "    --limit N     stop after N emoji (default: all)\n"
-            "    --font F      colour emoji font (default\n"
-            "                  /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf)\n"
-            "    --emoji-test F  emoji list (default /usr/share/unicode/emoji/emoji-test.txt)\n"
-            "    --cldr DIR    CLDR common/ folder with annotations/{en,zh}.xml (default\n"
-            "                  /usr/share/unicode/cldr/common)\n\n"
-            "Each manifest line: {\"text\", \"image\", \"lang\", \"group\"}; every image of\n"
-            "a group answers every caption of that group.\n");
-}
+static const char usage_shapes[] =
+    "usage: sail data shapes -n N -o DIR [--seed S] [--size PX] [--lang en,zh] [--threads N]\n"
+    "       sail data emoji -o DIR [--size PX] [--limit N] [--font F] [--emoji-test F]\n"
+    "                       [--cldr DIR]\n\n"
+    "shapes: anti-aliased scenes of 1-3 objects (8 shapes, 12 colours, 2 sizes,\n"
+    "  5 positions, counts 1-3, plain/gradient/noise backgrounds) with English and\n"
+    "  Chinese captions. Writes DIR/images/NNNNNN.png and DIR/train.jsonl,\n"
+    "  val.jsonl, test.jsonl, test_novel.jsonl (held-out shape+colour pairs).\n"
+    "  The same options give the same bytes.\n";
+
+static const char usage_emoji[] =
+    "\nemoji: every emoji of Noto Color Emoji (Debian fonts-noto-color-emoji), named\n"
+    "  from Unicode emoji-test.txt (unicode-data) and CLDR annotations\n"
+    "  (unicode-cldr-core). Writes DIR/images/<codepoints>.png, DIR/train.jsonl\n"
+    "  and DIR/test.jsonl (about 10% of the emoji, fixed by a hash).\n";
+
+static const char more[] =
+    "\nEach manifest line: {\"text\", \"image\", \"lang\", \"group\"}; every image of\n"
+    "a group answers every caption of that group.\n";
 
 static double now(void) {
     struct timespec ts;
@@ -61,50 +51,49 @@ static int parse_lang(const char *v, int *en, int *zh) {
     return *en || *zh ? 0 : -1;
 }
 
+/* --lang: *(int[2])ptr = {en, zh}. */
+static int on_lang(const char *cmd, const cli_opt *opt, const char *v) {
+    int *lang = opt->ptr;
+    if (parse_lang(v, &lang[0], &lang[1])) return cli_fail(2, cmd, "--lang takes en, zh or en,zh, not '%s'", v);
+    return 0;
+}
+
 int cmd_data(int argc, char **argv) {
+    const char *out = NULL, *font = NULL, *emoji_test = NULL, *cldr = NULL;
+    long n = 0, seed = 1, size = 128, limit = 0;
+    int threads = 0, lang[2] = {1, 1};
+    const cli_opt shapes_opts[] = {
+        CLI_OPT_LONG("-n", &n, 1, 100000000, "N", "number of images"),
+        CLI_OPT_STR("-o", &out, "DIR", "output folder"),
+        CLI_OPT_LONG("--seed", &seed, 0, 0x7fffffffffffffffL, "S", "random seed (default 1)"),
+        CLI_OPT_LONG("--size", &size, 32, 1024, "PX", "image side, 32..1024 (default 128)"),
+        CLI_OPT_CALL("--lang", on_lang, lang, "L", "caption languages, comma-separated: en, zh (default en,zh)"),
+        CLI_OPT_THREADS(&threads, "render threads (default: one per core; output identical)"),
+        CLI_OPT_END,
+    };
+    const cli_opt emoji_opts[] = {
+        CLI_OPT_STR("-o", &out, "DIR", "output folder"),
+        CLI_OPT_LONG("--size", &size, 16, 1024, "PX", "image side, 16..1024 (default 128)"),
+        CLI_OPT_LONG("--limit", &limit, 1, 100000000, "N", "stop after N emoji (default: all)"),
+        CLI_OPT_STR("--font", &font, "F",
+                    "colour emoji font (default\n/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf)"),
+        CLI_OPT_STR("--emoji-test", &emoji_test, "F", "emoji list (default /usr/share/unicode/emoji/emoji-test.txt)"),
+        CLI_OPT_STR("--cldr", &cldr, "DIR",
+                    "CLDR common/ folder with annotations/{en,zh}.xml (default\n/usr/share/unicode/cldr/common)"),
+        CLI_OPT_END,
+    };
+    const cli_spec shapes_spec = {"data", usage_shapes, shapes_opts, NULL};
+    const cli_spec emoji_spec = {"data", usage_emoji, emoji_opts, more};
     if (cli_wants_help(argc, argv) || argc < 2) {
-        usage(argc < 2 ? stderr : stdout);
+        cli_help(&shapes_spec, argc < 2 ? stderr : stdout);
+        cli_help(&emoji_spec, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     int shapes = !strcmp(argv[1], "shapes");
     if (!shapes && strcmp(argv[1], "emoji"))
         return cli_fail(2, "data", "unknown generator '%s' (shapes or emoji; see sail data --help)", argv[1]);
-    const char *out = NULL, *font = NULL, *emoji_test = NULL, *cldr = NULL;
-    long n = 0, seed = 1, size = 128, limit = 0, threads = 0;
-    int en = 1, zh = 1;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return cli_fail(2, "data", "%s needs a value (see sail data --help)", a);
-        i++;
-        if (!strcmp(a, "-o")) out = v;
-        else if (!strcmp(a, "--size")) {
-            if (cli_parse_int(v, shapes ? 32 : 16, 1024, &size))
-                return cli_fail(2, "data", "--size must be an integer from %d to 1024, not '%s'", shapes ? 32 : 16, v);
-        } else if (shapes && !strcmp(a, "-n")) {
-            if (cli_parse_int(v, 1, 100000000, &n))
-                return cli_fail(2, "data", "-n must be an integer from 1 to 100000000, not '%s'", v);
-        } else if (shapes && !strcmp(a, "--seed")) {
-            if (cli_parse_int(v, 0, 0x7fffffffffffffffL, &seed))
-                return cli_fail(2, "data", "--seed must be a non-negative integer, not '%s'", v);
-        } else if (shapes && !strcmp(a, "--threads")) {
-            if (cli_parse_int(v, 0, 1024, &threads))
-                return cli_fail(2, "data", "--threads must be an integer from 0 to 1024, not '%s'", v);
-        } else if (shapes && !strcmp(a, "--lang")) {
-            if (parse_lang(v, &en, &zh))
-                return cli_fail(2, "data", "--lang takes en, zh or en,zh, not '%s'", v);
-        } else if (!shapes && !strcmp(a, "--font")) {
-            font = v;
-        } else if (!shapes && !strcmp(a, "--emoji-test")) {
-            emoji_test = v;
-        } else if (!shapes && !strcmp(a, "--cldr")) {
-            cldr = v;
-        } else if (!shapes && !strcmp(a, "--limit")) {
-            if (cli_parse_int(v, 1, 100000000, &limit))
-                return cli_fail(2, "data", "--limit must be a positive integer, not '%s'", v);
-        } else {
-            return cli_fail(2, "data", "unexpected argument '%s' (see sail data --help)", a);
-        }
-    }
+    int status = cli_parse(shapes ? &shapes_spec : &emoji_spec, argc, argv, 2);
+    if (status) return status;
     if (!out) return cli_fail(2, "data", "-o DIR is required (see sail data --help)");
     if (shapes && !n) return cli_fail(2, "data", "-n N is required (see sail data --help)");
     double t0 = now();
@@ -112,7 +101,7 @@ int cmd_data(int argc, char **argv) {
     sail_data_stats st;
     sail_status rc;
     if (shapes) {
-        sail_shapes_options o = {n, (uint64_t)seed, (int)size, en, zh, (int)threads};
+        sail_shapes_options o = {n, (uint64_t)seed, (int)size, lang[0], lang[1], threads};
         rc = sail_data_shapes(out, &o, progress, &t0, &st, &err);
     } else {
         sail_emoji_options o = {(int)size, limit, font, emoji_test, cldr};

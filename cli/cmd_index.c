@@ -6,6 +6,7 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -39,23 +40,7 @@ static const char usage[] =
     "cannot be embedded (an unreadable or over-limit image...) is skipped and\n"
     "named once on stderr with the reason; the exit status is 0 when at least one\n"
     "item was added (skips or not) and 1 when every item was skipped.\n\n"
-    "create options (used when the index does not exist yet):\n"
-    "  --kind exact|hnsw          brute force or HNSW graph (default hnsw)\n"
-    "  --metric cosine|ip|l2      (default cosine)\n"
-    "  --storage f32|f16|int8     vector storage; f16/int8 rescore in f32 (default f32)\n"
-    "  --M N  --ef-construction N  --ef-search N  --seed N   HNSW parameters\n"
-    "  --deterministic            build the graph serially (same seed + order ->\n"
-    "                             same graph whatever the thread count)\n"
-    "other options:\n"
-    "  --dim D        Matryoshka prefix of the model's vectors (add), or dimension\n"
-    "  --batch N      items embedded and logged per batch (default 32)\n"
-    "  --threads N    compute threads (default: one per core)\n"
-    "  --first-id N   import: id of the first vector (default: after the largest id)\n"
-    "  --json         info as JSON\n"
-    "  --recover-without-log  open from index.snap alone when index.wal is missing\n"
-    "                 or is not its log (what the log held is lost; a log that is\n"
-    "                 there is kept as index.wal.orphan)\n"
-    "image options (add):\n" CLI_IMAGE_HELP;
+    "options (the create options are used when the index does not exist yet):\n";
 
 typedef struct opts {
     const char *index, *model, *input;
@@ -67,55 +52,86 @@ typedef struct opts {
     int n_rest;
 } opts;
 
-static int parse(opts *o, const char *sub, int argc, char **argv) {
+static int on_rest(const char *cmd, const cli_opt *opt, const char *v) {
+    opts *o = opt->ptr;
+    (void)cmd;
+    o->rest[o->n_rest++] = (char *)v;
+    return 0;
+}
+
+/* A non-negative 64-bit integer into *(uint64_t *)opt->ptr. */
+static int on_u64(const char *cmd, const cli_opt *opt, const char *v) {
+    char *end;
+    errno = 0;
+    uint64_t x = strtoull(v, &end, 10);
+    if (errno || *end || !isdigit((unsigned char)*v))
+        return cli_fail(2, cmd, "%s needs a non-negative integer, not '%s'", opt->name, v);
+    *(uint64_t *)opt->ptr = x;
+    return 0;
+}
+
+static int on_first_id(const char *cmd, const cli_opt *opt, const char *v) {
+    opts *o = opt->ptr;
+    cli_opt u = *opt;
+    u.ptr = &o->first_id;
+    o->has_first_id = 1;
+    return on_u64(cmd, &u, v);
+}
+
+static int on_kind(const char *cmd, const cli_opt *opt, const char *v) {
+    if (sail_index_kind_parse(v, opt->ptr)) return cli_fail(2, cmd, "--kind is exact or hnsw, not '%s'", v);
+    return 0;
+}
+
+static int on_metric(const char *cmd, const cli_opt *opt, const char *v) {
+    if (sail_metric_parse(v, opt->ptr)) return cli_fail(2, cmd, "--metric is cosine, ip or l2, not '%s'", v);
+    return 0;
+}
+
+static int on_storage(const char *cmd, const cli_opt *opt, const char *v) {
+    if (sail_storage_parse(v, opt->ptr)) return cli_fail(2, cmd, "--storage is f32, f16 or int8, not '%s'", v);
+    return 0;
+}
+
+static int parse(opts *o, int argc, char **argv) {
+    const cli_opt table[] = {
+        CLI_OPT_STR("--index", &o->index, "DIR", "the index directory"),
+        CLI_OPT_STR("--model", &o->model, "M", "add: the sail model file (.gguf) that embeds the items"),
+        CLI_OPT_CALL("ARG", on_rest, o, NULL, NULL),
+        CLI_OPT_CALL("--kind", on_kind, &o->io.kind, "K", "create: exact (brute force) or hnsw (graph; default)"),
+        CLI_OPT_CALL("--metric", on_metric, &o->io.metric, "M", "create: cosine (default), ip or l2"),
+        CLI_OPT_CALL("--storage", on_storage, &o->io.storage, "S",
+                     "create: vector storage f32 (default), f16 or int8; f16/int8\nrescore in f32"),
+        CLI_OPT_INT("--M", &o->io.M, 2, 256, "N", "create: HNSW links per node"),
+        CLI_OPT_INT("--ef-construction", &o->io.ef_construction, 1, 100000, "N", "create: HNSW build beam"),
+        CLI_OPT_INT("--ef-search", &o->io.ef_search, 1, 100000, "N", "create: HNSW search beam"),
+        CLI_OPT_CALL("--seed", on_u64, &o->io.seed, "N", "create: HNSW level seed"),
+        CLI_OPT_FLAG("--deterministic", &o->io.deterministic,
+                     "create: build the graph serially (same seed + order ->\n"
+                     "same graph whatever the thread count)"),
+        CLI_OPT_DIM(&o->dim, "Matryoshka prefix of the model's vectors (add), or dimension"),
+        CLI_OPT_INT("--batch", &o->batch, 1, 4096, "N", "items embedded and logged per batch (default 32)"),
+        CLI_OPT_THREADS(&o->threads, CLI_THREADS_HELP),
+        CLI_OPT_CALL("--first-id", on_first_id, o, "N", "import: id of the first vector (default: after the largest id)"),
+        CLI_OPT_FLAG("--json", &o->json, "info as JSON"),
+        CLI_OPT_FLAG("--recover-without-log", &o->io.recover_without_log,
+                     "open from index.snap alone when index.wal is missing\n"
+                     "or is not its log (what the log held is lost; a log that is\n"
+                     "there is kept as index.wal.orphan)"),
+        CLI_OPT_IMAGE,
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"index", usage, table, NULL};
+    if (argc < 2) {
+        cli_help(&spec, stderr);
+        return 2;
+    }
     o->io = (sail_index_options){.metric = SAIL_METRIC_COSINE, .kind = SAIL_INDEX_HNSW, .create = 1};
     o->batch = 32;
     o->rest = calloc((size_t)argc + 1, sizeof *o->rest);
     if (!o->rest) return cli_fail(1, "index", "out of memory");
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        long n;
-        int img = cli_image_option("index", argc, argv, &i);
-        if (img < 0) return 2;
-        if (img) continue;
-        if (!strcmp(a, "--json")) { o->json = 1; continue; }
-        if (!strcmp(a, "--deterministic")) { o->io.deterministic = 1; continue; }
-        if (!strcmp(a, "--recover-without-log")) { o->io.recover_without_log = 1; continue; }
-        if (a[0] != '-' || !strcmp(a, "-")) { o->rest[o->n_rest++] = argv[i]; continue; }
-        const char *v = i + 1 < argc ? argv[++i] : NULL;
-        if (!v) return cli_fail(2, "index", "option %s needs a value (see sail index --help)", a);
-        if (!strcmp(a, "--index")) o->index = v;
-        else if (!strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--kind")) { if (sail_index_kind_parse(v, &o->io.kind)) return cli_fail(2, "index", "--kind is exact or hnsw, not '%s'", v); }
-        else if (!strcmp(a, "--metric")) { if (sail_metric_parse(v, &o->io.metric)) return cli_fail(2, "index", "--metric is cosine, ip or l2, not '%s'", v); }
-        else if (!strcmp(a, "--storage")) { if (sail_storage_parse(v, &o->io.storage)) return cli_fail(2, "index", "--storage is f32, f16 or int8, not '%s'", v); }
-        else if (!strcmp(a, "--first-id")) {
-            char *end;
-            o->first_id = strtoull(v, &end, 10);
-            if (*end || !isdigit((unsigned char)*v)) return cli_fail(2, "index", "--first-id needs a non-negative integer");
-            o->has_first_id = 1;
-        } else {
-            struct { const char *name; int *dst; long lo, hi; } ints[] = {
-                {"--dim", &o->dim, 1, 65536}, {"--batch", &o->batch, 1, 4096}, {"--threads", &o->threads, 1, 1024},
-                {"--M", &o->io.M, 2, 256}, {"--ef-construction", &o->io.ef_construction, 1, 100000},
-                {"--ef-search", &o->io.ef_search, 1, 100000}};
-            int found = 0;
-            for (size_t k = 0; k < sizeof ints / sizeof *ints && !found; k++) {
-                if (strcmp(a, ints[k].name)) continue;
-                if (cli_parse_int(v, ints[k].lo, ints[k].hi, &n))
-                    return cli_fail(2, "index", "%s needs an integer in %ld..%ld, not '%s'", a, ints[k].lo, ints[k].hi, v);
-                *ints[k].dst = (int)n;
-                found = 1;
-            }
-            if (!strcmp(a, "--seed")) {
-                char *end;
-                o->io.seed = strtoull(v, &end, 10);
-                if (*end) return cli_fail(2, "index", "--seed needs an integer");
-                found = 1;
-            }
-            if (!found) return cli_fail(2, "index", "unknown option '%s' for sail index %s (see --help)", a, sub);
-        }
-    }
+    int rc = cli_parse(&spec, argc, argv, 2);
+    if (rc) return rc;
     if (!o->index) return cli_fail(2, "index", "--index DIR is required (see sail index --help)");
     o->io.n_threads = o->threads;
     return 0;
@@ -534,18 +550,15 @@ int cmd_index(int argc, char **argv) {
         {"add", sub_add}, {"create", sub_create}, {"info", sub_info}, {"compact", sub_compact},
         {"delete", sub_delete}, {"export", sub_export}, {"import", sub_import},
     };
+    const size_t n_subs = sizeof subs / sizeof *subs;
     if (argc >= 2 && !strcmp(argv[1], "semantic-ids")) return cmd_semantic_ids(argc - 1, argv + 1);
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || cli_wants_help(argc, argv)) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
-        if (strcmp(argv[1], subs[i].name)) continue;
-        opts o = {0};
-        int rc = parse(&o, argv[1], argc, argv);
-        if (!rc) rc = subs[i].fn(&o);
-        free(o.rest);
-        return rc;
-    }
-    return cli_fail(2, "index", "unknown subcommand '%s' (add, create, info, compact, delete, export, import)", argv[1]);
+    size_t i = 0;
+    while (argc >= 2 && i < n_subs && strcmp(argv[1], subs[i].name)) i++;
+    if (argc >= 2 && i == n_subs && !cli_wants_help(argc, argv))
+        return cli_fail(2, "index", "unknown subcommand '%s' (add, create, info, compact, delete, export, import)", argv[1]);
+    opts o = {0};
+    int rc = parse(&o, argc, argv);
+    if (!rc) rc = subs[i].fn(&o);
+    free(o.rest);
+    return rc == CLI_HELP ? 0 : rc;
 }

@@ -12,7 +12,7 @@
 
 #include "model/model.h"
 
-static const char *const HELP =
+static const char usage[] =
     "usage: sail preprocess --image FILE --size S [--crop C] [--resample bicubic|bilinear]\n"
     "                       [--mean a,b,c --std a,b,c] -o OUT.npy\n"
     "       sail preprocess --image FILE --model MODEL.gguf -o OUT.npy\n"
@@ -20,18 +20,7 @@ static const char *const HELP =
     "\n"
     "Decode FILE (JPEG, PNG, WebP, PPM/PGM), resize it as PIL does and write the\n"
     "normalised float32 tensor of shape (3, H, W) to OUT.npy.\n"
-    "\n"
-    "  --model M           take size, crop, filter, mean and std from a model file:\n"
-    "                      the output is exactly the tensor that model receives\n"
-    "  --size S            resize target; without --crop the image is squashed to SxS\n"
-    "                      (Chinese-CLIP)\n"
-    "  --crop C            resize the short side to S, then centre-crop CxC (CLIP)\n"
-    "  --resample F        bicubic (default) or bilinear\n"
-    "  --mean a,b,c        per-channel mean after x/255 (default CLIP's\n"
-    "                      0.48145466,0.4578275,0.40821073)\n"
-    "  --std a,b,c         per-channel std (default 0.26862954,0.26130258,0.27577711)\n"
-    "  --no-exif-rotate    ignore the JPEG EXIF orientation tag\n"
-    "  -o OUT.npy          output file\n" CLI_IMAGE_HELP;
+    "\n";
 
 static int parse_triple(const char *s, float v[3]) {
     char *end;
@@ -59,53 +48,52 @@ static int from_model(const char *path, sail_preprocess *p) {
     return 0;
 }
 
+static int on_triple(const char *cmd, const cli_opt *opt, const char *v) {
+    if (parse_triple(v, opt->ptr))
+        return cli_fail(2, cmd, "%s wants three numbers like 0.5,0.5,0.5, not '%s'", opt->name, v);
+    return 0;
+}
+
+static int on_resample(const char *cmd, const cli_opt *opt, const char *v) {
+    sail_preprocess *p = opt->ptr;
+    if (!strcmp(v, "bicubic")) p->resample = SAIL_RESAMPLE_BICUBIC;
+    else if (!strcmp(v, "bilinear")) p->resample = SAIL_RESAMPLE_BILINEAR;
+    else return cli_fail(2, cmd, "--resample must be bicubic or bilinear, not '%s'", v);
+    return 0;
+}
+
 int cmd_preprocess(int argc, char **argv) {
     const char *cmd = "preprocess";
-    if (cli_wants_help(argc, argv)) {
-        fputs(HELP, stdout);
-        return 0;
-    }
     const char *image = NULL, *out = NULL, *model = NULL;
     long size = 0, crop = 0;
     sail_preprocess p = {0, 0, SAIL_RESAMPLE_BICUBIC,
                          {0.48145466f, 0.4578275f, 0.40821073f},
                          {0.26862954f, 0.26130258f, 0.27577711f}, 0};
-    int exif_rotate = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int img = cli_image_option(cmd, argc, argv, &i);
-        if (img < 0) return 2;
-        if (img) continue;
-        if (!strcmp(a, "--no-exif-rotate")) {
-            exif_rotate = 0;
-            continue;
-        }
-        if (!v) return cli_fail(2, cmd, "%s needs a value (see --help)", a);
-        i++;
-        if (!strcmp(a, "--image")) image = v;
-        else if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "-o")) out = v;
-        else if (!strcmp(a, "--size")) {
-            if (cli_parse_int(v, 1, 16384, &size))
-                return cli_fail(2, cmd, "--size must be an integer in 1..16384, not '%s'", v);
-        } else if (!strcmp(a, "--crop")) {
-            if (cli_parse_int(v, 1, 16384, &crop))
-                return cli_fail(2, cmd, "--crop must be an integer in 1..16384, not '%s'", v);
-        } else if (!strcmp(a, "--resample")) {
-            if (!strcmp(v, "bicubic")) p.resample = SAIL_RESAMPLE_BICUBIC;
-            else if (!strcmp(v, "bilinear")) p.resample = SAIL_RESAMPLE_BILINEAR;
-            else return cli_fail(2, cmd, "--resample must be bicubic or bilinear, not '%s'", v);
-        } else if (!strcmp(a, "--mean") || !strcmp(a, "--std")) {
-            if (parse_triple(v, a[2] == 'm' ? p.mean : p.std))
-                return cli_fail(2, cmd, "%s wants three numbers like 0.5,0.5,0.5, not '%s'", a, v);
-        } else {
-            return cli_fail(2, cmd, "unknown option '%s' (see --help)", a);
-        }
-    }
+    int no_exif_rotate = 0;
+    const cli_opt table[] = {
+        CLI_OPT_STR("--image", &image, "FILE", "the image file"),
+        CLI_OPT_STR("--model", &model, "M",
+                    "take size, crop, filter, mean and std from a model file:\n"
+                    "the output is exactly the tensor that model receives"),
+        CLI_OPT_LONG("--size", &size, 1, 16384, "S",
+                     "resize target; without --crop the image is squashed to SxS\n(Chinese-CLIP)"),
+        CLI_OPT_LONG("--crop", &crop, 1, 16384, "C", "resize the short side to S, then centre-crop CxC (CLIP)"),
+        CLI_OPT_CALL("--resample", on_resample, &p, "F", "bicubic (default) or bilinear"),
+        CLI_OPT_CALL("--mean", on_triple, p.mean, "a,b,c",
+                     "per-channel mean after x/255 (default CLIP's\n0.48145466,0.4578275,0.40821073)"),
+        CLI_OPT_CALL("--std", on_triple, p.std, "a,b,c", "per-channel std (default 0.26862954,0.26130258,0.27577711)"),
+        CLI_OPT_FLAG("--no-exif-rotate", &no_exif_rotate, "ignore the JPEG EXIF orientation tag"),
+        CLI_OPT_STR("-o", &out, "OUT.npy", "output file"),
+        CLI_OPT_IMAGE,
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {cmd, usage, table, NULL};
+    int status = cli_parse(&spec, argc, argv, 1);
+    if (status) return status == CLI_HELP ? 0 : status;
     if (model && size) return cli_fail(2, cmd, "--model sets the size; do not give --size too");
     if (model && from_model(model, &p)) return 1;
     if (!image || !out || (!size && !model))
-        return cli_fail(2, cmd, "--image, -o and --size or --model are required (see --help)");
+        return cli_fail(2, cmd, "--image, -o and --size or --model are required (see sail preprocess --help)");
     if (crop > size && !model) return cli_fail(2, cmd, "--crop %ld is larger than --size %ld", crop, size);
     if (!model) {
         p.size = (int)size;
@@ -113,7 +101,7 @@ int cmd_preprocess(int argc, char **argv) {
     }
     /* The limits (and DCT scaling) the model's own decode would use. */
     sail_image_limits lim = sail_image_limits_for(&p);
-    lim.exif_rotate = exif_rotate;
+    lim.exif_rotate = !no_exif_rotate;
 
     sail_error err = {SAIL_OK, ""};
     sail_image img = {0, 0, NULL};
