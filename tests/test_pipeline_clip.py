@@ -43,7 +43,7 @@ except ImportError as e:  # pragma: no cover
     sys.exit(0)
 
 import tap  # noqa: E402
-from tap import BUILD, SAIL, check  # noqa: E402
+from tap import BUILD, check  # noqa: E402
 import test_server as TS  # noqa: E402
 
 T = O.Tap()
@@ -275,6 +275,9 @@ def main():
         images = write_images(tmp)
         model_case("clip", clip_model, tmp, images)
         model_case("chinese-clip", cnclip_model, tmp, images)
+    for rep in TS.SANITIZER_REPORTS:
+        print("# " + rep.replace("\n", "\n# "))
+    check(not TS.SANITIZER_REPORTS, "no sanitizer report in the servers' logs")
     return tap.summary()
 
 
