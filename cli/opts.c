@@ -16,23 +16,30 @@ static size_t dashes(const char *s) {
     return n;
 }
 
-/* One spelling of a name (the text up to '|' or the end) against the typed
- * name a[0..an): the same dashes, then letters with '_' equal to '-'. */
-static int spelling_eq(const char *sp, const char *a, size_t an) {
-    size_t d = dashes(sp);
-    if (dashes(a) != d || d > an) return 0;
-    size_t i = d;
-    for (; i < an && sp[i] && sp[i] != '|'; i++) {
-        char x = sp[i] == '_' ? '-' : sp[i], y = a[i] == '_' ? '-' : a[i];
-        if (x != y) return 0;
-    }
-    return i == an && (!sp[i] || sp[i] == '|');
+/* '_' and '-' are one letter in option names. */
+static char fold(char c) { return c == '_' ? '-' : c; }
+
+/* A name's spellings are separated by '|': the length of the one at sp, and
+ * the next one (NULL after the last). */
+static size_t spelling_len(const char *sp) { return strcspn(sp, "|"); }
+static const char *next_spelling(const char *sp) {
+    sp += spelling_len(sp);
+    return *sp ? sp + 1 : NULL;
+}
+
+/* The spelling sp[0..sn) against the typed a[0..an): the same dashes, then
+ * the same letters up to '_' = '-'. */
+static int spelling_eq(const char *sp, size_t sn, const char *a, size_t an) {
+    if (sn != an || dashes(sp) != dashes(a)) return 0;
+    for (size_t i = 0; i < an; i++)
+        if (fold(sp[i]) != fold(a[i])) return 0;
+    return 1;
 }
 
 static const cli_opt *find(const cli_opt *t, const char *a, size_t an) {
     for (; t->kind != CLI_END; t++)
-        for (const char *sp = t->name; sp; sp = strchr(sp, '|') ? strchr(sp, '|') + 1 : NULL)
-            if (*sp == '-' && spelling_eq(sp, a, an)) return t;
+        for (const char *sp = t->name; sp; sp = next_spelling(sp))
+            if (*sp == '-' && spelling_eq(sp, spelling_len(sp), a, an)) return t;
     return NULL;
 }
 
@@ -42,8 +49,8 @@ static const cli_opt *positional(const cli_opt *t) {
     return NULL;
 }
 
-/* Edit distance with adjacent transpositions (optimal string alignment),
- * '_' and '-' counted equal, over names of at most 63 letters. */
+/* Edit distance with adjacent transpositions (optimal string alignment)
+ * over folded letters; names longer than 63 letters are never close. */
 static int distance(const char *a, size_t n, const char *b, size_t m) {
     int d[64][64];
     if (n > 63 || m > 63) return 1 << 20;
@@ -51,44 +58,48 @@ static int distance(const char *a, size_t n, const char *b, size_t m) {
     for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
     for (size_t i = 1; i <= n; i++)
         for (size_t j = 1; j <= m; j++) {
-            char x = a[i - 1] == '_' ? '-' : a[i - 1], y = b[j - 1] == '_' ? '-' : b[j - 1];
-            int best = d[i - 1][j - 1] + (x != y);
+            int best = d[i - 1][j - 1] + (fold(a[i - 1]) != fold(b[j - 1]));
             if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
             if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+            if (i > 1 && j > 1 && fold(a[i - 1]) == fold(b[j - 2]) && fold(a[i - 2]) == fold(b[j - 1]) &&
+                d[i - 2][j - 2] + 1 < best)
                 best = d[i - 2][j - 2] + 1;
             d[i][j] = best;
         }
     return d[n][m];
 }
 
-/* The declared spelling closest to the typed a[0..an), when it is close
- * enough to be a likely typo: at most 1 edit per 4 letters (at least 1),
- * or the typed name cut short. Writes it to out (empty when none). */
+/* How far the typed name (without its dashes) is from a declared one, when
+ * it is close enough to be a likely slip: at most one edit per four letters
+ * (at least one), or the declared name cut short after 3 letters or more
+ * (counted as 1). Otherwise -1. */
+static int closeness(const char *a, size_t an, const char *b, size_t bn) {
+    if (an >= 3 && an < bn && distance(a, an, b, an) == 0) return 1;
+    size_t longer = an > bn ? an : bn;
+    int d = distance(a, an, b, bn), limit = longer >= 8 ? (int)(longer / 4) : 1;
+    return d <= limit ? d : -1;
+}
+
+/* The declared spelling closest to the typed a[0..an), or "" (in out). */
 static void suggest(const cli_opt *t, const char *a, size_t an, char *out, size_t cap) {
     size_t ad = dashes(a);
-    int best = 1 << 20;
+    int best = -1;
     *out = 0;
     for (; t->kind != CLI_END; t++)
-        for (const char *sp = t->name; sp && *sp == '-';) {
-            const char *bar = strchr(sp, '|');
-            size_t sn = bar ? (size_t)(bar - sp) : strlen(sp), sd = dashes(sp);
-            int d = distance(a + ad, an - ad, sp + sd, sn - sd);
-            size_t longer = an - ad > sn - sd ? an - ad : sn - sd;
-            int prefix = an - ad >= 3 && an - ad < sn - sd && distance(a + ad, an - ad, sp + sd, an - ad) == 0;
-            if (prefix) d = 1;
-            if (d < best && (prefix || d <= (int)(longer / 4 > 1 ? longer / 4 : 1))) {
+        for (const char *sp = t->name; sp && *sp == '-'; sp = next_spelling(sp)) {
+            size_t sn = spelling_len(sp), sd = dashes(sp);
+            int d = closeness(a + ad, an - ad, sp + sd, sn - sd);
+            if (d >= 0 && (best < 0 || d < best)) {
                 best = d;
                 snprintf(out, cap, "%.*s", (int)sn, sp);
             }
-            sp = bar ? bar + 1 : NULL;
         }
 }
 
 /* ---- values ---- */
 
 static int bad_int(const char *cmd, const cli_opt *o, const char *v) {
-    return cli_fail(2, cmd, "%.*s needs an integer in %ld..%ld, not '%s'", (int)strcspn(o->name, "|"), o->name,
+    return cli_fail(2, cmd, "%.*s needs an integer in %ld..%ld, not '%s'", (int)spelling_len(o->name), o->name,
                     o->lo, o->hi, v);
 }
 
@@ -101,7 +112,7 @@ static int set_float(const char *cmd, const cli_opt *o, const char *v) {
     errno = 0;
     double x = strtod(v, &end);
     if (errno || end == v || *end || !isfinite(x) || x < o->flo || x > o->fhi)
-        return cli_fail(2, cmd, "%.*s needs a number in [%g, %g], not '%s'", (int)strcspn(o->name, "|"), o->name,
+        return cli_fail(2, cmd, "%.*s needs a number in [%g, %g], not '%s'", (int)spelling_len(o->name), o->name,
                         o->flo, o->fhi, v);
     *(double *)o->ptr = x;
     return 0;
@@ -184,7 +195,7 @@ int cli_parse(const cli_spec *s, int argc, char **argv, int first) {
 static int help_width(const cli_opt *o) {
     int w = 12;
     for (; o->kind != CLI_END; o++) {
-        int n = (int)strcspn(o->name, "|") + (o->arg ? 1 + (int)strlen(o->arg) : 0);
+        int n = (int)spelling_len(o->name) + (o->arg ? 1 + (int)strlen(o->arg) : 0);
         if (o->help && n > w && n <= 24) w = n;
     }
     return w;
@@ -196,7 +207,7 @@ void cli_help(const cli_spec *s, FILE *f) {
     for (const cli_opt *o = s->opts; o->kind != CLI_END; o++) {
         if (!o->help) continue;
         char head[64];
-        int n = snprintf(head, sizeof head, "%.*s%s%s", (int)strcspn(o->name, "|"), o->name, o->arg ? " " : "",
+        int n = snprintf(head, sizeof head, "%.*s%s%s", (int)spelling_len(o->name), o->name, o->arg ? " " : "",
                          o->arg ? o->arg : "");
         if (n > w) fprintf(f, "  %s\n%*s", head, w + 3, "");
         else fprintf(f, "  %-*s ", w, head);

@@ -91,6 +91,10 @@ def test_spellings(tmp):
     check(r.returncode == 0, "index create --ef_construction / --ef_search accepted", err_of(r)[:200])
     r = sail("data", "shapes", "-n", "2", "-o", os.path.join(tmp, "d"), "--lang=en", ok=False)
     check(r.returncode == 0, "data shapes --lang=en", err_of(r)[:200])
+    for argv in (["--train-data-path", "t.jsonl", "--output-dir", "o"], ["--train_data_path", "t.jsonl", "--output_dir", "o"]):
+        r = sail("finetune", *argv, ok=False)
+        check(r.returncode == 2 and "--model_name_or_path is required" in err_of(r),
+              "finetune %s: both spellings reach the check for the next missing option" % argv[0], err_of(r))
     r = sail("embed", "--model", MODEL, "--text", "x", "--similarity=1", ok=False)
     check(r.returncode == 2 and "--similarity takes no value" in err_of(r), "a flag given a value is refused",
           err_of(r))
