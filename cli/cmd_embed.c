@@ -1,6 +1,5 @@
 /* cmd_embed.c: `sail embed` turns texts, images and text+image pairs into
  * vectors (JSON, .npy or TSV), or prints their cosine-similarity matrix. */
-#include "apps_input.h"
 #include "cli.h"
 #include "format/npy.h"
 

@@ -5,7 +5,6 @@
 #include "model/config.h"
 
 #include <stdio.h>
-#include <string.h>
 
 static const char usage[] =
     "usage: sail info [--tensors] MODEL.gguf\n\n"

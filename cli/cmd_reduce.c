@@ -1,7 +1,6 @@
 /* cmd_reduce.c: `sail reduce fit|apply`: PCA projections of embeddings to
  * fewer dimensions, saved in a small validated file (docs/APPS.md). */
 #include "apps/apps.h"
-#include "apps_input.h"
 #include "cli.h"
 #include "format/npy.h"
 
