@@ -42,7 +42,8 @@ def build_tool(tmp, ref=False):
     """ref=True forces the portable resize kernels (no AVX2)."""
     srcs = sorted(glob.glob(os.path.join(ROOT, "src/image/*.c")))
     srcs += [os.path.join(ROOT, p) for p in
-             ("src/format/npy.c", "src/core/alloc.c", "src/core/error.c", "src/core/pool.c",
+             ("src/format/npy.c", "src/core/alloc.c", "src/core/fault.c", "src/core/cpu.c", "src/core/error.c",
+              "src/core/pool.c",
               "tests/image_tool.c")]
     exe = os.path.join(tmp, "image_tool_ref" if ref else "image_tool")
     cmd = ["gcc", "-std=c11", "-O2", "-g", "-D_GNU_SOURCE", "-I" + ROOT + "/include",
