@@ -2,7 +2,11 @@
  * with W stored as f32, f16, bf16 and q8_0 (sail_gemm_w, the active kernel
  * level), at the shapes of ViT-S/16 @224 (197 tokens: qkv, proj, fc1, fc2)
  * and BERT-base at batch 1 (16 tokens; 1 token: the few-row path), with
- * each type's ratio to f32 measured in the same run.
+ * each type's ratio to f32 measured in the same run. The "cold" shapes
+ * rotate over copies of W that together exceed the L3 cache (COLD_BYTES),
+ * as a model's layers do, so their weights come from memory: the line
+ * under them gives GB/s of weights read, to compare with the read
+ * bandwidth of the machine.
  *
  * Timing: the types take turns within each repetition (f32, f16, bf16,
  * q8_0, f32, ...), so a change of machine load or clock moves them alike;
@@ -29,15 +33,20 @@ static double seconds(clockid_t clock) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-typedef struct shape { const char *name; int M, N, K; } shape;
+typedef struct shape { const char *name; int M, N, K, cold; } shape;
 
 static const shape SHAPES[] = {
-    {"ViT-S qkv", 197, 1152, 384},  {"ViT-S proj", 197, 384, 384},
-    {"ViT-S fc1", 197, 1536, 384},  {"ViT-S fc2", 197, 384, 1536},
-    {"BERT qkv 16 tok", 16, 2304, 768}, {"BERT o 16 tok", 16, 768, 768},
-    {"BERT fc1 16 tok", 16, 3072, 768}, {"BERT fc2 16 tok", 16, 768, 3072},
-    {"BERT fc1 1 tok", 1, 3072, 768},   {"BERT fc2 4 tok", 4, 768, 3072},
+    {"ViT-S qkv", 197, 1152, 384, 0},  {"ViT-S proj", 197, 384, 384, 0},
+    {"ViT-S fc1", 197, 1536, 384, 0},  {"ViT-S fc2", 197, 384, 1536, 0},
+    {"BERT qkv 16 tok", 16, 2304, 768, 0}, {"BERT o 16 tok", 16, 768, 768, 0},
+    {"BERT fc1 16 tok", 16, 3072, 768, 0}, {"BERT fc2 16 tok", 16, 768, 3072, 0},
+    {"BERT fc1 1 tok", 1, 3072, 768, 0},   {"BERT fc2 4 tok", 4, 768, 3072, 0},
+    {"BERT fc1 1 cold", 1, 3072, 768, 1}, {"BERT fc1 4 cold", 4, 3072, 768, 1},
+    {"BERT fc1 16 cold", 16, 3072, 768, 1},
 };
+/* Bytes of distinct weight copies a cold shape cycles through (above the
+ * L3 of the CPUs seen: 32 MB per Zen 5 CCD). */
+#define COLD_BYTES ((size_t)256 << 20)
 #define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
 
 enum { NT = 4, MAX_REPS = 101 };
@@ -105,11 +114,16 @@ int main(int argc, char **argv) {
         unsigned char *Wq[NT];
         sail_wmat wm[NT];
         void *scratch[NT];
+        int copies[NT];
+        size_t wbytes[NT];
         for (int t = 0; t < NT; t++) {
             size_t rb = gguf_type_nbytes(TYPES[t], (uint64_t)sh->K);
-            Wq[t] = malloc(rb * sh->N);
+            wbytes[t] = rb * sh->N;
+            copies[t] = sh->cold ? (int)(COLD_BYTES / wbytes[t]) + 1 : 1;
+            Wq[t] = malloc(wbytes[t] * copies[t]);
             for (int n = 0; n < sh->N; n++)
                 sail_quantize_row(TYPES[t], Wq[t] + n * rb, W + (size_t)n * sh->K, sh->K);
+            for (int c = 1; c < copies[t]; c++) memcpy(Wq[t] + c * wbytes[t], Wq[t], wbytes[t]);
             wm[t] = (sail_wmat){Wq[t], rb, (sail_wtype)TYPES[t]};
             scratch[t] = malloc(sail_gemm_w_scratch(&wm[t], sh->M, sh->K) + 64);
         }
@@ -120,15 +134,20 @@ int main(int argc, char **argv) {
             sail_pool *pool = p ? many : one;
             clockid_t clock = p ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
             double dt[NT][MAX_REPS], g[NT];
-            /* Small shapes repeat the call so one sample is >= ~2 ms. */
+            /* Small shapes repeat the call so one sample is >= ~2 ms; cold
+             * ones take the next copy of W each call. */
             int inner = (int)(2e-3 / (flop / 100e9)) + 1;
             for (int r = 0; r <= reps; r++)
                 for (int t = 0; t < NT; t++) {
+                    int n = sh->cold ? copies[t] : inner;
                     double t0 = seconds(clock);
-                    for (int k = 0; k < inner; k++)
-                        sail_gemm_w(pool, sh->M, sh->N, sh->K, A, sh->K, &wm[t], NULL, 0.0f, C,
-                                    sh->N, scratch[t]);
-                    if (r) dt[t][r - 1] = (seconds(clock) - t0) / inner;
+                    for (int k = 0; k < n; k++) {
+                        sail_wmat w = wm[t];
+                        w.data = Wq[t] + (size_t)(k % copies[t]) * wbytes[t];
+                        sail_gemm_w(pool, sh->M, sh->N, sh->K, A, sh->K, &w, NULL, 0.0f, C, sh->N,
+                                    scratch[t]);
+                    }
+                    if (r) dt[t][r - 1] = (seconds(clock) - t0) / n;
                 }
             for (int t = 0; t < NT; t++) g[t] = flop / median(dt[t], reps) / 1e9;
             printf("%-16s %-15s %-4d", p ? "" : sh->name, p ? "" : dims, p ? threads : 1);
@@ -139,6 +158,11 @@ int main(int argc, char **argv) {
                 printf(" %15s", cell);
             }
             printf("\n");
+            if (sh->cold) {
+                printf("%-16s %-15s %-4s", "", "GB/s of W", "");
+                for (int t = 0; t < NT; t++) printf(" %15.1f", g[t] / flop * 1e9 * wbytes[t] / 1e9);
+                printf("\n");
+            }
             fflush(stdout);
         }
         for (int t = 0; t < NT; t++) { free(Wq[t]); free(scratch[t]); }

@@ -118,6 +118,9 @@ static void pack_half_panel(const uint8_t *W, size_t ldw, int nr, int kc, float 
         const uint8_t *src = W + (size_t)h * ldw;
         for (int k = 0; k < kc; k += 16) {
             int kn = SAIL_MIN(16, kc - k);
+            if (!(k & 31)) /* 16 rows are too many streams for the hardware prefetcher */
+                for (int r = 0; r < hr; r++)
+                    _mm_prefetch((const char *)src + (size_t)r * ldw + 2 * (size_t)k + 256, _MM_HINT_T0);
             if (hr <= 0) memset(t, 0, sizeof t);
             else if (hr == 16 && kn == 16) pack16x8(src + 2 * (size_t)k, ldw, t);
             else pack16x8_part(src + 2 * (size_t)k, ldw, hr, 2 * kn, t);
@@ -193,6 +196,10 @@ static inline __attribute__((always_inline)) void few_tile(
     for (int k = 0; k < K; k += 16) {
         __mmask16 m = (__mmask16)(K - k >= 16 ? 0xffff : (1u << (K - k)) - 1);
         __m512 w[FN];
+        if (type == T_F32 || !(k & 31)) /* the next tile's rows: memory streams meanwhile */
+#pragma GCC unroll 4
+            for (int j = 0; j < FN; j++)
+                _mm_prefetch((const char *)W + (size_t)(j + FN) * ldw + wsize * k, _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int j = 0; j < rn; j++) w[j] = widen16(W + (size_t)j * ldw + wsize * k, m, type);
 #pragma GCC unroll 4

@@ -56,6 +56,8 @@ static void round_row(uint16_t *dst, const float *x, int n, int n16) {
 static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kc, uint8_t *dst) {
     for (int k = 0; k < kc; k += 16, dst += 512) {
         const uint8_t *src = W + 2 * (size_t)k;
+        if (!(k & 31)) /* 16 rows are too many streams for the hardware prefetcher */
+            for (int r = 0; r < nr; r++) _mm_prefetch((const char *)src + (size_t)r * ldw + 256, _MM_HINT_T0);
         if (nr == 16 && kc - k >= 16) pack16x8(src, ldw, dst);
         else pack16x8_part(src, ldw, nr, 2 * SAIL_MIN(16, kc - k), dst);
     }
@@ -154,6 +156,9 @@ static inline __attribute__((always_inline)) void few_tile(
     for (int k = 0; k < K; k += 32) {
         __mmask32 m = mask32(K - k);
         __m512bh w[FN];
+#pragma GCC unroll 4
+        for (int j = 0; j < FN; j++) /* the next tile's rows: memory streams meanwhile */
+            _mm_prefetch((const char *)W + (size_t)(j + FN) * ldw + 2 * (size_t)k, _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int j = 0; j < rn; j++)
             w[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, W + (size_t)j * ldw + 2 * (size_t)k);
