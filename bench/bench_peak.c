@@ -7,6 +7,8 @@
  *   int8  vpdpbusd zmm: 4 products + 4 adds per int32 lane = 8 ops;
  *         without VNNI, AVX2 vpmaddubsw + vpmaddwd (+ vpaddd) ymm, the
  *         q8_0 path of AVX2 CPUs: 64 ops per three instructions
+ *   read  GB/s streaming a 256 MB buffer per thread (far above any L3), the
+ *         bound of a GEMM that reads its weights once (batch-1 texts)
  *
  * Timing: each thread times itself in thread CPU time (what other load on
  * a shared machine steals is not counted), after one warm-up run that also
@@ -104,16 +106,44 @@ __attribute__((target("avx2"))) static double run_int8_ymm(void) {
     return cpu_now() - t;
 }
 
+/* Streams a 256 MB buffer: thread i of a run reads buffer i, made and
+ * touched on first use and kept for later runs (freed at exit). */
+enum { READ_BYTES = 256 << 20, MAX_THREADS = 256 };
+static float *g_read_buf[MAX_THREADS];
+static __thread int t_index;
+__attribute__((target("avx2"))) static double run_read(void) {
+    float *buf = g_read_buf[t_index];
+    size_t n = READ_BYTES / sizeof(float);
+    if (!buf) {
+        buf = g_read_buf[t_index] = aligned_alloc(64, READ_BYTES);
+        if (!buf) return 1e30;
+        memset(buf, 0, READ_BYTES);
+    }
+    double t = cpu_now();
+    __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
+    for (size_t i = 0; i < n; i += 32) {
+        a = _mm256_add_ps(a, _mm256_load_ps(buf + i));
+        b = _mm256_add_ps(b, _mm256_load_ps(buf + i + 8));
+        c = _mm256_add_ps(c, _mm256_load_ps(buf + i + 16));
+        d = _mm256_add_ps(d, _mm256_load_ps(buf + i + 24));
+    }
+    float o[8];
+    _mm256_storeu_ps(o, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
+    sink = o[0];
+    return cpu_now() - t;
+}
+
 typedef struct kind {
     const char *name, *unit;
     double (*fn)(void);
     double ops; /* per call */
 } kind;
 
-typedef struct job { const kind *k; double sec; } job;
+typedef struct job { const kind *k; double sec; int index; } job;
 
 static void *thread_main(void *arg) {
     job *j = arg;
+    t_index = j->index;
     j->sec = j->k->fn();
     return NULL;
 }
@@ -131,6 +161,7 @@ static double measure(const kind *k, int n) {
     for (int r = -1; r < 5; r++) {
         for (int i = 0; i < n; i++) {
             j[i].k = k;
+            j[i].index = i;
             pthread_create(&t[i], NULL, thread_main, &j[i]);
         }
         double sum = 0;
@@ -154,14 +185,14 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (max_threads < 1 || max_threads > 256) max_threads = 2;
+    if (max_threads < 1 || max_threads > MAX_THREADS) max_threads = 2;
     __builtin_cpu_init();
     int zmm = __builtin_cpu_supports("avx512f");
     if (!zmm && !__builtin_cpu_supports("fma")) {
         printf("peak: this CPU has neither AVX-512 nor FMA; no figure\n");
         return 0;
     }
-    kind kinds[3];
+    kind kinds[4];
     int nk = 0;
     kinds[nk++] = zmm ? (kind){"f32 fma zmm", "GFLOP/s", run_f32_zmm, ITERS * 16.0 * 2}
                       : (kind){"f32 fma ymm", "GFLOP/s", run_f32_ymm, ITERS * 8.0 * 2};
@@ -173,10 +204,13 @@ int main(int argc, char **argv) {
             kinds[nk++] = (kind){"int8 vpdpbusd zmm", "GOP/s", run_int8_zmm, ITERS * 16.0 * 8};
         else if (__builtin_cpu_supports("avx2"))
             kinds[nk++] = (kind){"int8 maddubs+madd ymm", "GOP/s", run_int8_ymm, ITERS * 32.0 * 2};
+        if (__builtin_cpu_supports("avx2"))
+            kinds[nk++] = (kind){"read bandwidth", "GB/s", run_read, (double)READ_BYTES};
     }
     for (int k = 0; k < nk; k++)
         for (int n = 1; n <= max_threads; n++)
             printf("peak %s threads %d %.1f %s\n", kinds[k].name, n, measure(&kinds[k], n),
                    kinds[k].unit);
+    for (int i = 0; i < MAX_THREADS; i++) free(g_read_buf[i]);
     return 0;
 }
