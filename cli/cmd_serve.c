@@ -1,5 +1,6 @@
 /* cmd_serve.c: `sail serve` runs the HTTP server (src/server): OpenAI-style
- * embeddings, search over an index, metrics and a demo page. */
+ * embeddings from one or several models, search over an index, metrics and
+ * a demo page. */
 #include "cli.h"
 #include "server/server.h"
 
@@ -7,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char usage[] =
-    "usage: sail serve --model M [--index DIR [--index-kind exact|hnsw]] [--host H] [--port P]\n"
+    "usage: sail serve --model [NAME=]M [--model NAME=M ...] [--host H] [--port P]\n"
+    "                  [--index DIR [--index-kind exact|hnsw] [--index-model NAME]]\n"
     "                  [--threads N] [--http-threads N] [--max-batch B] [--batch-wait-ms T]\n"
     "                  [--api-key K] [--max-body BYTES] [--max-inputs N]\n"
     "                  [--max-image-pixels N] [--timeout S] [--header-timeout S]\n"
@@ -18,13 +21,45 @@ static const char usage[] =
     "Serves the model over HTTP until SIGTERM or Ctrl-C (then it stops accepting,\n"
     "finishes the requests in flight and flushes the index):\n"
     "  POST /v1/embeddings            OpenAI-compatible embeddings (texts, images as data URLs,\n"
-    "                                 joint text+image inputs, dimensions, encoding_format)\n"
+    "                                 joint text+image inputs, dimensions, encoding_format);\n"
+    "                                 \"model\" picks the model (absent: the first --model)\n"
+    "  GET /v1/models[/{id}]          the served models, in OpenAI's shape\n"
     "  POST /v1/search                nearest items of a text and/or image query (needs --index)\n"
     "  POST /v1/items                 add items to the index (durable before the response)\n"
     "  DELETE /v1/items/{id}          remove an item\n"
     "  GET /v1/items/{id}/image       the image file an indexed item was made from\n"
     "  GET /healthz, GET /metrics     liveness; Prometheus metrics\n"
     "  GET /                          a search and similarity page\n\n";
+
+/* --model PATH or --model NAME=PATH, repeatable. A value whose text before
+ * the first '=' is empty, or that names an existing file while its part
+ * after the '=' does not, is a plain path. */
+static int on_model(const char *cmd, const cli_opt *opt, const char *v) {
+    static char names[SRV_MAX_MODELS][SRV_MODEL_NAME_MAX];
+    srv_config *c = opt->ptr;
+    if (c->n_models == SRV_MAX_MODELS) return cli_fail(2, cmd, "at most %d --model options", SRV_MAX_MODELS);
+    srv_model_spec *sp = &c->models[c->n_models];
+    const char *eq = strchr(v, '=');
+    struct stat sb;
+    if (!eq || eq == v || (!stat(v, &sb) && stat(eq + 1, &sb))) {
+        sp->name = NULL;
+        sp->path = v;
+    } else {
+        size_t n = (size_t)(eq - v);
+        if (n >= SRV_MODEL_NAME_MAX)
+            return cli_fail(2, cmd, "--model %s: a model name is at most %d bytes", v, SRV_MODEL_NAME_MAX - 1);
+        if (!eq[1]) return cli_fail(2, cmd, "--model %s: no model file after '='", v);
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+                return cli_fail(2, cmd, "--model: a model name has no control characters");
+        memcpy(names[c->n_models], v, n);
+        names[c->n_models][n] = 0;
+        sp->name = names[c->n_models];
+        sp->path = eq + 1;
+    }
+    c->n_models++;
+    return 0;
+}
 
 static int on_index_kind(const char *cmd, const cli_opt *opt, const char *v) {
     if (strcmp(v, "exact") && strcmp(v, "hnsw")) return cli_fail(2, cmd, "--index-kind is exact or hnsw, not '%s'", v);
@@ -41,9 +76,17 @@ int cmd_serve(int argc, char **argv) {
     if (c.api_key && !*c.api_key) c.api_key = NULL;
     long max_body = (long)c.max_body, max_pixels = (long)c.max_image_pixels;
     const cli_opt table[] = {
-        CLI_OPT_STR("--model", &c.model_path, "M", "sail model file (.gguf)"),
+        CLI_OPT_CALL("--model", on_model, &c, "[NAME=]M",
+                     "sail model file (.gguf), served as NAME (default: the file's\n"
+                     "base name); repeat it to serve several models (up to 16), each\n"
+                     "with its own batcher. Requests pick one by \"model\"; without it\n"
+                     "they get the first. An unknown name is a 404 model_not_found,\n"
+                     "except with a single plain --model M (any name is echoed)"),
         CLI_OPT_STR("--index", &c.index_path, "DIR", "vector index directory (created when empty, with the model's dim)"),
         CLI_OPT_CALL("--index-kind", on_index_kind, &c.index_hnsw, "K", "exact (default) or hnsw, for an index created here"),
+        CLI_OPT_STR("--index-model", &c.index_model, "NAME",
+                    "the model /v1/search and /v1/items embed with (default: the\n"
+                    "first --model); the index must hold its vectors"),
         CLI_OPT_STR("--host", &c.host, "H", "address to bind (default 127.0.0.1; 0.0.0.0 for every interface)"),
         CLI_OPT_INT("--port", &c.port, 0, 65535, "P", "TCP port (default 8080; 0 = any free port, printed at start)"),
         CLI_OPT_THREADS(&c.threads, "model compute threads (default: one per core)"),
@@ -82,7 +125,8 @@ int cmd_serve(int argc, char **argv) {
     if (rc) return rc == CLI_HELP ? 0 : rc;
     c.max_body = (size_t)max_body;
     c.max_image_pixels = max_pixels;
-    if (!c.model_path) return cli_fail(2, "serve", "--model is required (see sail serve --help)");
+    if (!c.n_models) return cli_fail(2, "serve", "--model is required (see sail serve --help)");
+    if (c.index_model && !c.index_path) return cli_fail(2, "serve", "--index-model goes with --index");
     if (c.api_key && !*c.api_key) return cli_fail(2, "serve", "--api-key must not be empty");
     if (!c.tls_cert != !c.tls_key)
         return cli_fail(2, "serve", "--tls-cert and --tls-key go together (a PEM certificate and its private key)");

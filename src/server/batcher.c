@@ -1,5 +1,5 @@
-/* batcher.c: dynamic batching. Jobs from concurrent requests wait in one
- * FIFO; a single thread takes up to max_batch of them once the batch is full
+/* batcher.c: dynamic batching, one batcher per served model. Jobs from
+ * concurrent requests wait in the model's FIFO; a single thread takes up to max_batch of them once the batch is full
  * or the oldest job has waited wait_ms, splits them into homogeneous groups
  * (texts, images, joint inputs; one output dimension each) and runs each
  * group as one model call. While a batch runs, new jobs pile up, so under
@@ -16,6 +16,7 @@
 struct srv_batcher {
     sail_model *m;
     srv_metrics *mx;
+    int slot;                   /* the model's place in the server (metrics) */
     int max_batch, wait_ms, side;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -95,7 +96,7 @@ static void run_batch(srv_batcher *b, srv_job **batch, int n) {
     }
     free(group);
     free(used);
-    srv_metrics_batch(b->mx, n);
+    srv_metrics_batch(b->mx, b->slot, n);
 }
 
 static void *loop(void *arg) {
@@ -136,10 +137,11 @@ static void *loop(void *arg) {
     return NULL;
 }
 
-srv_batcher *srv_batcher_new(sail_model *m, int max_batch, int wait_ms, srv_metrics *mx) {
+srv_batcher *srv_batcher_new(sail_model *m, int slot, int max_batch, int wait_ms, srv_metrics *mx) {
     srv_batcher *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     b->m = m;
+    b->slot = slot;
     b->mx = mx;
     b->max_batch = max_batch;
     b->wait_ms = wait_ms;

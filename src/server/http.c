@@ -1,5 +1,6 @@
-/* http.c: the libmicrohttpd side of `sail serve`: start-up (connection
- * limits fitted to the descriptor limit, optional TLS), the access handler
+/* http.c: the libmicrohttpd side of `sail serve`: start-up (the models,
+ * each with its batcher; connection limits fitted to the descriptor limit,
+ * optional TLS), the access handler
  * (header and body timeouts, body limits, API key, routing), per-request
  * logging and metrics, and the graceful shutdown on SIGTERM/SIGINT. The
  * responses and the suspend/resume around the batcher, which the routes
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +37,8 @@ static srv_endpoint classify(const char *method, const char *url) {
         if (n > 16 && !strcmp(url + n - 6, "/image")) return EP_ITEM_IMAGE;
         return EP_ITEMS_DELETE;
     }
+    if (!strcmp(url, "/v1/models")) return EP_MODELS;
+    if (!strncmp(url, "/v1/models/", 11)) return EP_MODEL;
     if (!strcmp(url, "/healthz")) return EP_HEALTHZ;
     if (!strcmp(url, "/metrics")) return EP_METRICS;
     if (!strcmp(url, "/") || !strcmp(url, "/index.html")) return EP_PAGE;
@@ -43,7 +47,7 @@ static srv_endpoint classify(const char *method, const char *url) {
 }
 
 static const char *const ep_method[EP_COUNT] = {"POST", "POST", "POST", "DELETE", "GET",
-                                                "GET", "GET", "GET", NULL};
+                                                "GET", "GET", "GET", "GET", "GET", NULL};
 
 /* Constant-time comparison of the presented key with the configured one:
  * the time depends only on the configured key's length. */
@@ -64,10 +68,15 @@ static const char *bearer_token(const char *h) {
 }
 
 static enum MHD_Result route_healthz(srv_request *r) {
-    json_t *doc = json_pack("{s:s, s:s, s:i, s:I}", "status", r->srv->stopping ? "stopping" : "ok",
-                            "model", r->srv->model_name, "dim", r->srv->dim,
-                            "index_items", (json_int_t)srv_index_items(r->srv));
-    return srv_send_json(r, r->srv->stopping ? 503 : 200, doc);
+    srv_server *s = r->srv;
+    json_t *names = json_array();
+    for (int i = 0; names && i < s->n_models; i++) json_array_append_new(names, json_string(s->models[i].name));
+    json_t *doc = names ? json_pack("{s:s, s:s, s:i, s:o, s:I}", "status", s->stopping ? "stopping" : "ok",
+                                    "model", s->models[0].name, "dim", s->models[0].dim, "models", names,
+                                    "index_items", (json_int_t)srv_index_items(s))
+                        : NULL;
+    if (!doc) return srv_send_error(r, 503, NULL, NULL, "out of memory");
+    return srv_send_json(r, s->stopping ? 503 : 200, doc);
 }
 
 static enum MHD_Result route_metrics(srv_request *r) {
@@ -75,10 +84,14 @@ static enum MHD_Result route_metrics(srv_request *r) {
     pthread_mutex_lock(&s->lock);
     int in_flight = s->in_flight;
     pthread_mutex_unlock(&s->lock);
+    int depths[SRV_MAX_MODELS], dims[SRV_MAX_MODELS];
     pthread_mutex_lock(&s->submit_lock);
-    int depth = s->batcher ? srv_batcher_depth(s->batcher) : 0;
+    for (int i = 0; i < s->n_models; i++) {
+        depths[i] = s->models[i].batcher ? srv_batcher_depth(s->models[i].batcher) : 0;
+        dims[i] = s->models[i].dim;
+    }
     pthread_mutex_unlock(&s->submit_lock);
-    char *text = srv_metrics_render(s->mx, depth, srv_index_items(s), in_flight);
+    char *text = srv_metrics_render(s->mx, depths, dims, srv_index_items(s), in_flight);
     if (!text) return srv_send_error(r, 500, NULL, NULL, "out of memory rendering metrics");
     return srv_send_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text);
 }
@@ -108,6 +121,8 @@ static enum MHD_Result dispatch(srv_request *r) {
     case EP_HEALTHZ: return route_healthz(r);
     case EP_METRICS: return route_metrics(r);
     case EP_PAGE: return srv_route_page(r);
+    case EP_MODELS: return srv_route_models(r);
+    case EP_MODEL: return srv_route_model(r);
     default: return srv_send_error(r, 404, NULL, "not_found", "Unknown path.");
     }
 }
@@ -204,6 +219,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     else if (why == MHD_REQUEST_TERMINATED_READ_ERROR || why == MHD_REQUEST_TERMINATED_CLIENT_ABORT)
         why_abort = ABORT_CLIENT_CLOSED;
     if (r->status) srv_metrics_request(s->mx, r->ep, r->status, dt);
+    if (r->status && r->model) srv_metrics_model_request(s->mx, r->model->slot, r->ep, r->status);
     else srv_metrics_aborted(s->mx, r->ep, why_abort);
     if (!s->cfg.quiet) {
         /* The path is the client's: control bytes would forge log lines. */
@@ -312,11 +328,63 @@ static char *read_pem(const char *opt, const char *path) {
     return p;
 }
 
+/* Loads every --model (names checked: unique, at most SRV_MODEL_NAME_MAX-1
+ * bytes) and picks the index's model. Returns 0, or an exit status after
+ * printing why. Each model is its own sail_model (its own mmap of the file,
+ * even when two names give one path). */
+static int load_models(srv_server *s, const srv_config *cfg) {
+    sail_load_options lo = {cfg->threads};
+    for (int i = 0; i < cfg->n_models; i++) {
+        const srv_model_spec *sp = &cfg->models[i];
+        srv_model *m = &s->models[i];
+        const char *name = sp->name ? sp->name : base_name(sp->path);
+        if (!*name || strlen(name) >= sizeof m->name) {
+            fprintf(stderr, "sail serve: --model %s: a model name is 1 to %d bytes ('%s')\n", sp->path,
+                    (int)sizeof m->name - 1, name);
+            return 2;
+        }
+        memcpy(m->name, name, strlen(name) + 1);
+        srv_utf8_clean(m->name); /* it goes into JSON */
+        for (int k = 0; k < i; k++)
+            if (!strcmp(s->models[k].name, m->name)) {
+                fprintf(stderr, "sail serve: two --model options are named '%s' (%s and %s); name them with "
+                        "--model NAME=PATH\n", m->name, s->models[k].path, sp->path);
+                return 2;
+            }
+        sail_error err = {0};
+        m->path = sp->path;
+        m->slot = i;
+        m->m = sail_model_load(sp->path, &lo, &err);
+        if (!m->m) {
+            fprintf(stderr, "sail serve: %s\n", err.msg);
+            return 1;
+        }
+        s->n_models = i + 1;
+        m->dim = sail_model_dim(m->m);
+        m->context = sail_model_text_context(m->m);
+        m->image_side = sail_model_image_size(m->m);
+        struct stat sb;
+        m->created = stat(sp->path, &sb) ? 0 : (int64_t)sb.st_mtime;
+    }
+    s->strict_models = cfg->n_models > 1 || cfg->models[0].name;
+    s->ix_model = cfg->index_model ? srv_find_model(s, cfg->index_model) : &s->models[0];
+    if (!s->ix_model) {
+        fprintf(stderr, "sail serve: --index-model %s: no --model has that name (served:", cfg->index_model);
+        for (int i = 0; i < s->n_models; i++) fprintf(stderr, "%s %s", i ? "," : "", s->models[i].name);
+        fprintf(stderr, ")\n");
+        return 2;
+    }
+    return 0;
+}
+
 int srv_run(const srv_config *cfg) {
     srv_server s = {.cfg = *cfg};
     sail_error err = {0};
-    sail_load_options lo = {cfg->threads};
     char *tls_cert = NULL, *tls_key = NULL;
+    if (cfg->n_models < 1 || cfg->n_models > SRV_MAX_MODELS) {
+        fprintf(stderr, "sail serve: give 1 to %d --model options\n", SRV_MAX_MODELS);
+        return 2;
+    }
     if (s.cfg.header_timeout_s > s.cfg.timeout_s) s.cfg.header_timeout_s = s.cfg.timeout_s;
     s.cfg.max_connections = fit_fd_limit(cfg->max_connections, cfg->http_threads);
     if (!s.cfg.max_connections) return 1;
@@ -344,30 +412,30 @@ int srv_run(const srv_config *cfg) {
         fprintf(stderr, "sail serve: --host '%s' is not an IPv4 or IPv6 address\n", cfg->host);
         return 2;
     }
-    s.model = sail_model_load(cfg->model_path, &lo, &err);
-    if (!s.model) {
-        fprintf(stderr, "sail serve: %s\n", err.msg);
+    int rc = load_models(&s, cfg);
+    if (rc) {
+        for (int i = 0; i < s.n_models; i++) sail_model_free(s.models[i].m);
         free(tls_cert);
         free(tls_key);
-        return 1;
+        return rc;
     }
-    s.model_name = base_name(cfg->model_path);
-    s.dim = sail_model_dim(s.model);
-    s.context = sail_model_text_context(s.model);
-    s.image_side = sail_model_image_size(s.model);
     pthread_mutex_init(&s.lock, NULL);
     pthread_mutex_init(&s.ids_lock, NULL);
     pthread_mutex_init(&s.submit_lock, NULL);
     pthread_cond_init(&s.idle, NULL);
-    int rc = 1;
-    s.mx = srv_metrics_new();
+    rc = 1;
+    const char *names[SRV_MAX_MODELS];
+    for (int i = 0; i < s.n_models; i++) names[i] = s.models[i].name;
+    s.mx = srv_metrics_new(s.n_models, names);
     if (!s.mx) goto out;
     if (srv_index_open(&s, &err)) {
         fprintf(stderr, "sail serve: %s\n", err.msg);
         goto out;
     }
-    s.batcher = srv_batcher_new(s.model, cfg->max_batch, cfg->batch_wait_ms, s.mx);
-    if (!s.batcher) goto out;
+    for (int i = 0; i < s.n_models; i++) {
+        s.models[i].batcher = srv_batcher_new(s.models[i].m, i, cfg->max_batch, cfg->batch_wait_ms, s.mx);
+        if (!s.models[i].batcher) goto out;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | (addr.sa.sa_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
                      (tls_cert ? MHD_USE_TLS : 0);
@@ -399,10 +467,20 @@ int srv_run(const srv_config *cfg) {
         goto out;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s.daemon, MHD_DAEMON_INFO_BIND_PORT);
-    fprintf(stderr, "sail serve: listening on %s://%s%s%s:%u (model %s, dim %d, %s)\n", tls_cert ? "https" : "http",
+    char what[1024];
+    size_t at = 0;
+    for (int i = 0; i < s.n_models && at < sizeof what; i++)
+        at += (size_t)snprintf(what + at, sizeof what - at, "%smodel %s, dim %d", i ? "; " : "", s.models[i].name,
+                               s.models[i].dim);
+    if (at < sizeof what) {
+        if (cfg->index_path)
+            snprintf(what + at, sizeof what - at, "; index %s with model %s", cfg->index_path, s.ix_model->name);
+        else
+            snprintf(what + at, sizeof what - at, "; no index");
+    }
+    fprintf(stderr, "sail serve: listening on %s://%s%s%s:%u (%s)\n", tls_cert ? "https" : "http",
             addr.sa.sa_family == AF_INET6 ? "[" : "", cfg->host, addr.sa.sa_family == AF_INET6 ? "]" : "",
-            di ? di->port : (unsigned)cfg->port, s.model_name, s.dim,
-            cfg->index_path ? cfg->index_path : "no index");
+            di ? di->port : (unsigned)cfg->port, what);
     fflush(stderr);
 
     sigset_t set;
@@ -428,21 +506,23 @@ int srv_run(const srv_config *cfg) {
     pthread_mutex_unlock(&s.lock);
     if (left) fprintf(stderr, "sail serve: %d requests still open after %d s; closing them\n", left, cfg->timeout_s);
     /* Queued jobs run (and resume their connections) before the daemon goes. */
-    pthread_mutex_lock(&s.submit_lock);
-    srv_batcher *b = s.batcher;
-    s.batcher = NULL;
-    pthread_mutex_unlock(&s.submit_lock);
-    srv_batcher_free(b);
+    for (int i = 0; i < s.n_models; i++) {
+        pthread_mutex_lock(&s.submit_lock);
+        srv_batcher *b = s.models[i].batcher;
+        s.models[i].batcher = NULL;
+        pthread_mutex_unlock(&s.submit_lock);
+        srv_batcher_free(b);
+    }
     MHD_stop_daemon(s.daemon);
     rc = 0;
 out:
-    srv_batcher_free(s.batcher);
+    for (int i = 0; i < s.n_models; i++) srv_batcher_free(s.models[i].batcher);
     if (srv_index_close(&s, &err)) {
         fprintf(stderr, "sail serve: %s\n", err.msg);
         rc = 1;
     }
     srv_metrics_free(s.mx);
-    sail_model_free(s.model);
+    for (int i = 0; i < s.n_models; i++) sail_model_free(s.models[i].m);
     pthread_mutex_destroy(&s.lock);
     pthread_mutex_destroy(&s.ids_lock);
     pthread_mutex_destroy(&s.submit_lock);

@@ -66,9 +66,10 @@ char *srv_base64_encode(const uint8_t *in, size_t len) {
     return out;
 }
 
-srv_inputs *srv_inputs_new(int n, int dim) {
+srv_inputs *srv_inputs_new(int n, int dim, srv_model *model) {
     srv_inputs *in = calloc(1, sizeof *in);
     if (!in) return NULL;
+    in->model = model;
     in->jobs = calloc((size_t)(n ? n : 1), sizeof *in->jobs);
     if (!in->jobs) {
         free(in);
@@ -130,6 +131,7 @@ static uint8_t *data_url_bytes(srv_request *r, const char *url, const char *para
 int srv_input_set(srv_request *r, srv_inputs *in, int i, const char *text, size_t tlen,
                   const char *image_url, const char *param, enum MHD_Result *ret) {
     srv_server *s = r->srv;
+    srv_model *m = in->model;
     srv_job *j = &in->jobs[i];
     sail_error err = {0};
     j->dim = in->dim;
@@ -142,24 +144,24 @@ int srv_input_set(srv_request *r, srv_inputs *in, int i, const char *text, size_
             return -1;
         }
         int full = 0;
-        if (sail_count_tokens(s->model, text, tlen, &full, &err)) goto engine;
-        if (full > s->context && s->cfg.no_truncate) {
+        if (sail_count_tokens(m->m, text, tlen, &full, &err)) goto engine;
+        if (full > m->context && s->cfg.no_truncate) {
             *ret = srv_send_error(r, 400, param, "context_length_exceeded",
-                                  "%s is %d tokens; this model's context is %d tokens (the server runs with "
-                                  "--no-truncate).", param, full, s->context);
+                                  "%s is %d tokens; the context of model %s is %d tokens (the server runs with "
+                                  "--no-truncate).", param, full, m->name, m->context);
             return -1;
         }
-        j->ids = malloc((size_t)s->context * sizeof *j->ids);
+        j->ids = malloc((size_t)m->context * sizeof *j->ids);
         if (!j->ids) goto oom;
-        if (sail_tokenize(s->model, text, tlen, j->ids, &j->n_ids, &err)) goto engine;
+        if (sail_tokenize(m->m, text, tlen, j->ids, &j->n_ids, &err)) goto engine;
         in->tokens += j->n_ids;
     }
     if (image_url) {
         long n = 0;
         uint8_t *bytes = data_url_bytes(r, image_url, param, &n, ret);
         if (!bytes) return -1;
-        j->chw = malloc((size_t)3 * s->image_side * s->image_side * sizeof(float));
-        sail_status st = j->chw ? sail_image_bytes_tensor(s->model, bytes, (size_t)n, s->cfg.max_image_pixels,
+        j->chw = malloc((size_t)3 * m->image_side * m->image_side * sizeof(float));
+        sail_status st = j->chw ? sail_image_bytes_tensor(m->m, bytes, (size_t)n, s->cfg.max_image_pixels,
                                                           j->chw, &err)
                                 : SAIL_ERR_NOMEM;
         free(bytes);

@@ -2,7 +2,10 @@
  * text exposition format (version 0.0.4): requests by endpoint and status,
  * requests that ended without a response by endpoint and reason, request
  * latency by endpoint, model batch sizes, plus gauges the caller passes in
- * (queue depth, requests in flight, items in the index). */
+ * (queue depth, requests in flight, items in the index). The batch and
+ * queue series exist once over all models and once per model (the
+ * sail_model_* families, labelled model="NAME"), with the requests each
+ * model served. */
 #include "server.h"
 
 #include <stdarg.h>
@@ -12,7 +15,7 @@
 
 static const char *const ep_names[EP_COUNT] = {
     "/v1/embeddings", "/v1/search", "POST /v1/items", "DELETE /v1/items", "/v1/items/image",
-    "/healthz", "/metrics", "/", "other"};
+    "/healthz", "/metrics", "/", "/v1/models", "/v1/models/{id}", "other"};
 
 static const char *const abort_names[ABORT_COUNT] = {"client_closed", "timeout", "shutdown", "error"};
 
@@ -22,7 +25,16 @@ enum { N_LAT = sizeof lat_bounds / sizeof *lat_bounds };
 static const int batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 enum { N_BATCH = sizeof batch_bounds / sizeof *batch_bounds, N_STATUS = 600 };
 
+/* The endpoints that run a model: their per-model counters. */
+enum { N_MODEL_EP = 3 };
+static const srv_endpoint model_eps[N_MODEL_EP] = {EP_EMBEDDINGS, EP_SEARCH, EP_ITEMS_ADD};
+
 struct srv_metrics {
+    int n_models;
+    char names[SRV_MAX_MODELS][2 * SRV_MODEL_NAME_MAX]; /* label values, escaped */
+    uint64_t model_requests[SRV_MAX_MODELS][N_MODEL_EP][N_STATUS];
+    uint64_t model_batch[SRV_MAX_MODELS][N_BATCH + 1];
+    uint64_t model_batch_inputs[SRV_MAX_MODELS];
     pthread_mutex_t lock;
     uint64_t requests[EP_COUNT][N_STATUS];
     uint64_t aborted[EP_COUNT][ABORT_COUNT];
@@ -32,9 +44,24 @@ struct srv_metrics {
     uint64_t batch_inputs;
 };
 
-srv_metrics *srv_metrics_new(void) {
+/* A label value as Prometheus writes it: backslash, quote and newline
+ * escaped. */
+static void label_value(char *out, size_t cap, const char *v) {
+    size_t o = 0;
+    for (; *v && o + 3 < cap; v++) {
+        if (*v == '\\' || *v == '"' || *v == '\n') out[o++] = '\\';
+        out[o++] = *v == '\n' ? 'n' : *v;
+    }
+    out[o] = 0;
+}
+
+srv_metrics *srv_metrics_new(int n_models, const char *const *names) {
+    if (n_models < 1 || n_models > SRV_MAX_MODELS) return NULL;
     srv_metrics *mx = calloc(1, sizeof *mx);
-    if (mx) pthread_mutex_init(&mx->lock, NULL);
+    if (!mx) return NULL;
+    pthread_mutex_init(&mx->lock, NULL);
+    mx->n_models = n_models;
+    for (int i = 0; i < n_models; i++) label_value(mx->names[i], sizeof mx->names[i], names[i]);
     return mx;
 }
 
@@ -64,12 +91,26 @@ void srv_metrics_aborted(srv_metrics *mx, srv_endpoint ep, srv_abort why) {
     pthread_mutex_unlock(&mx->lock);
 }
 
-void srv_metrics_batch(srv_metrics *mx, int n) {
+void srv_metrics_model_request(srv_metrics *mx, int slot, srv_endpoint ep, int status) {
+    int e = 0;
+    while (e < N_MODEL_EP && model_eps[e] != ep) e++;
+    if (slot < 0 || slot >= mx->n_models || e == N_MODEL_EP) return;
+    if (status < 0 || status >= N_STATUS) status = 0;
+    pthread_mutex_lock(&mx->lock);
+    mx->model_requests[slot][e][status]++;
+    pthread_mutex_unlock(&mx->lock);
+}
+
+void srv_metrics_batch(srv_metrics *mx, int slot, int n) {
     int k = 0;
     while (k < N_BATCH && n > batch_bounds[k]) k++;
     pthread_mutex_lock(&mx->lock);
     mx->batch[k]++;
     mx->batch_inputs += (uint64_t)n;
+    if (slot >= 0 && slot < mx->n_models) {
+        mx->model_batch[slot][k]++;
+        mx->model_batch_inputs[slot] += (uint64_t)n;
+    }
     pthread_mutex_unlock(&mx->lock);
 }
 
@@ -93,9 +134,12 @@ static void put(buf *b, const char *fmt, ...) {
     }
 }
 
-char *srv_metrics_render(srv_metrics *mx, int queue_depth, int64_t index_items, int in_flight) {
+char *srv_metrics_render(srv_metrics *mx, const int *depths, const int *dims, int64_t index_items,
+                         int in_flight) {
     buf b = {malloc(8192), 0, 8192, 0};
     if (!b.p) return NULL;
+    int queue_depth = 0;
+    for (int m = 0; m < mx->n_models; m++) queue_depth += depths[m];
     pthread_mutex_lock(&mx->lock);
     put(&b, "# HELP sail_http_requests_total HTTP requests by endpoint and status.\n"
             "# TYPE sail_http_requests_total counter\n");
@@ -140,7 +184,39 @@ char *srv_metrics_render(srv_metrics *mx, int queue_depth, int64_t index_items, 
     cum += mx->batch[N_BATCH];
     put(&b, "sail_batch_size_bucket{le=\"+Inf\"} %llu\nsail_batch_size_sum %llu\nsail_batch_size_count %llu\n",
         (unsigned long long)cum, (unsigned long long)mx->batch_inputs, (unsigned long long)cum);
+    put(&b, "# HELP sail_model_batch_size Inputs per batch of each model.\n"
+            "# TYPE sail_model_batch_size histogram\n");
+    for (int m = 0; m < mx->n_models; m++) {
+        const char *name = mx->names[m];
+        cum = 0;
+        for (int k = 0; k < N_BATCH; k++) {
+            cum += mx->model_batch[m][k];
+            put(&b, "sail_model_batch_size_bucket{model=\"%s\",le=\"%d\"} %llu\n", name, batch_bounds[k],
+                (unsigned long long)cum);
+        }
+        cum += mx->model_batch[m][N_BATCH];
+        put(&b, "sail_model_batch_size_bucket{model=\"%s\",le=\"+Inf\"} %llu\n"
+                "sail_model_batch_size_sum{model=\"%s\"} %llu\nsail_model_batch_size_count{model=\"%s\"} %llu\n",
+            name, (unsigned long long)cum, name, (unsigned long long)mx->model_batch_inputs[m], name,
+            (unsigned long long)cum);
+    }
+    put(&b, "# HELP sail_model_requests_total Answered requests each model served, by endpoint and status.\n"
+            "# TYPE sail_model_requests_total counter\n");
+    for (int m = 0; m < mx->n_models; m++)
+        for (int e = 0; e < N_MODEL_EP; e++)
+            for (int s = 0; s < N_STATUS; s++)
+                if (mx->model_requests[m][e][s])
+                    put(&b, "sail_model_requests_total{model=\"%s\",endpoint=\"%s\",status=\"%d\"} %llu\n",
+                        mx->names[m], ep_names[model_eps[e]], s, (unsigned long long)mx->model_requests[m][e][s]);
     pthread_mutex_unlock(&mx->lock);
+    put(&b, "# HELP sail_model_info The served models (value 1), with their output dimension.\n"
+            "# TYPE sail_model_info gauge\n");
+    for (int m = 0; m < mx->n_models; m++)
+        put(&b, "sail_model_info{model=\"%s\",dim=\"%d\"} 1\n", mx->names[m], dims[m]);
+    put(&b, "# HELP sail_model_queue_depth Inputs waiting for a batch of each model.\n"
+            "# TYPE sail_model_queue_depth gauge\n");
+    for (int m = 0; m < mx->n_models; m++)
+        put(&b, "sail_model_queue_depth{model=\"%s\"} %d\n", mx->names[m], depths[m]);
     put(&b, "# HELP sail_queue_depth Inputs waiting for a model batch.\n# TYPE sail_queue_depth gauge\n"
             "sail_queue_depth %d\n", queue_depth);
     put(&b, "# HELP sail_requests_in_flight Requests received and not yet answered.\n"

@@ -107,7 +107,7 @@ static void on_jobs_done(void *ud) {
     MHD_resume_connection(r->conn);
 }
 
-enum MHD_Result srv_submit_and_suspend(srv_request *r, srv_job *jobs, int n) {
+enum MHD_Result srv_submit_and_suspend(srv_request *r, srv_model *m, srv_job *jobs, int n) {
     r->group.pending = n;
     r->group.done = on_jobs_done;
     r->group.ud = r;
@@ -115,15 +115,16 @@ enum MHD_Result srv_submit_and_suspend(srv_request *r, srv_job *jobs, int n) {
     srv_server *s = r->srv;
     /* submit_lock, not lock: libmicrohttpd may hold its own mutexes when it
      * calls on_completed (which takes lock), and suspending takes them. */
+    r->model = m;
     pthread_mutex_lock(&s->submit_lock);
-    if (!s->batcher) {
+    if (!m->batcher) {
         pthread_mutex_unlock(&s->submit_lock);
         return srv_send_error(r, 503, NULL, NULL, "The server is shutting down.");
     }
     /* Suspend first: the batcher may finish before this handler returns. */
     r->suspended = 1;
     MHD_suspend_connection(r->conn);
-    srv_batcher_submit(s->batcher, jobs, n);
+    srv_batcher_submit(m->batcher, jobs, n);
     pthread_mutex_unlock(&s->submit_lock);
     return MHD_YES;
 }

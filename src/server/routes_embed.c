@@ -1,7 +1,10 @@
-/* routes_embed.c: POST /v1/embeddings, compatible with OpenAI's API.
+/* routes_embed.c: POST /v1/embeddings and GET /v1/models[/{id}],
+ * compatible with OpenAI's API.
  *
  * Request: {"input": string | [string | [content part, ...], ...],
- *           "model": any string (echoed), "dimensions": 1..dim,
+ *           "model": a served model's name (absent or null: the first
+ *           --model; with one plain --model path, any string is accepted
+ *           and echoed), "dimensions": 1..dim,
  *           "encoding_format": "float" | "base64", "user": ignored}
  * A list of content parts ({"type": "text", "text": ...},
  * {"type": "image_url", "image_url": {"url": "data:image/...;base64,..."}})
@@ -76,6 +79,52 @@ static enum MHD_Result respond(srv_request *r) {
     return srv_send_json(r, 200, doc);
 }
 
+srv_model *srv_find_model(srv_server *s, const char *name) {
+    for (int i = 0; i < s->n_models; i++)
+        if (!strcmp(s->models[i].name, name)) return &s->models[i];
+    return NULL;
+}
+
+/* "a, b, c": the served models' names, for messages. */
+static void model_list(const srv_server *s, char *out, size_t cap) {
+    size_t at = 0;
+    out[0] = 0;
+    for (int i = 0; i < s->n_models && at < cap; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s%s", i ? ", " : "", s->models[i].name);
+}
+
+static enum MHD_Result model_not_found(srv_request *r, const char *param, const char *name) {
+    char list[512];
+    model_list(r->srv, list, sizeof list);
+    return srv_send_error(r, 404, param, "model_not_found",
+                          "The model '%.200s' does not exist on this server; it serves: %s (GET /v1/models).", name,
+                          list);
+}
+
+static json_t *model_json(const srv_model *m) {
+    return json_pack("{s:s, s:s, s:I, s:s}", "id", m->name, "object", "model", "created", (json_int_t)m->created,
+                     "owned_by", "sail");
+}
+
+enum MHD_Result srv_route_models(srv_request *r) {
+    srv_server *s = r->srv;
+    json_t *data = json_array();
+    for (int i = 0; data && i < s->n_models; i++)
+        if (json_array_append_new(data, model_json(&s->models[i]))) {
+            json_decref(data);
+            data = NULL;
+        }
+    if (!data) return srv_send_error(r, 503, NULL, NULL, "out of memory building the response");
+    return srv_send_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+enum MHD_Result srv_route_model(srv_request *r) {
+    const char *id = r->url + strlen("/v1/models/");
+    srv_model *m = srv_find_model(r->srv, id);
+    if (!m) return model_not_found(r, NULL, id);
+    return srv_send_json(r, 200, model_json(m));
+}
+
 enum MHD_Result srv_route_embeddings(srv_request *r) {
     srv_server *s = r->srv;
     enum MHD_Result ret = MHD_NO;
@@ -94,9 +143,17 @@ enum MHD_Result srv_route_embeddings(srv_request *r) {
     json_t *model = json_object_get(doc, "model");
     json_t *fmt = json_object_get(doc, "encoding_format");
     json_t *dims = json_object_get(doc, "dimensions");
-    if (model && !json_is_string(model))
+    if (model && !json_is_string(model) && !json_is_null(model))
         return srv_send_error(r, 400, "model", "invalid_type", "'model' must be a string.");
-    snprintf(st->model, sizeof st->model, "%s", model ? json_string_value(model) : s->model_name);
+    /* No model: the first. An unknown one is a 404, as OpenAI answers, unless
+     * the server has one model given as a plain path (then, as before
+     * several models could be served, any name is accepted and echoed). */
+    const char *want = json_string_value(model);
+    srv_model *m = want ? srv_find_model(s, want) : &s->models[0];
+    if (!m && s->strict_models) return model_not_found(r, "model", want);
+    if (!m) m = &s->models[0];
+    r->model = m;
+    snprintf(st->model, sizeof st->model, "%s", want ? want : m->name);
     srv_utf8_clean(st->model); /* a cut may fall inside a character */
     if (fmt && !json_is_null(fmt)) {
         const char *f = json_string_value(fmt);
@@ -105,12 +162,13 @@ enum MHD_Result srv_route_embeddings(srv_request *r) {
                                   "'encoding_format' must be \"float\" or \"base64\".");
         st->base64 = !strcmp(f, "base64");
     }
-    int dim = s->dim;
+    int dim = m->dim;
     if (dims && !json_is_null(dims)) {
         json_int_t d = json_is_integer(dims) ? json_integer_value(dims) : 0;
-        if (d < 1 || d > s->dim)
+        if (d < 1 || d > m->dim)
             return srv_send_error(r, 400, "dimensions", "invalid_value",
-                                  "'dimensions' must be an integer from 1 to %d (this model's dimension).", s->dim);
+                                  "'dimensions' must be an integer from 1 to %d (the dimension of model %s).",
+                                  m->dim, m->name);
         dim = (int)d;
     }
     if (!input)
@@ -128,7 +186,7 @@ enum MHD_Result srv_route_embeddings(srv_request *r) {
         return srv_send_error(r, 400, "input", "too_many_inputs",
                               "'input' has %zu items; the limit is %d per request (--max-inputs).", n,
                               s->cfg.max_inputs);
-    st->in = srv_inputs_new((int)n, dim);
+    st->in = srv_inputs_new((int)n, dim, m);
     if (!st->in) return srv_send_error(r, 503, NULL, NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         char param[32];
@@ -138,5 +196,5 @@ enum MHD_Result srv_route_embeddings(srv_request *r) {
         if (srv_input_item(r, st->in, (int)i, item, param, &ret)) return ret;
     }
     r->resume = respond;
-    return srv_submit_and_suspend(r, st->in->jobs, st->in->n);
+    return srv_submit_and_suspend(r, m, st->in->jobs, st->in->n);
 }

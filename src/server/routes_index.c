@@ -66,19 +66,21 @@ static int id_value(const json_t *v, uint64_t *id) {
 
 sail_status srv_index_open(srv_server *s, sail_error *err) {
     if (!s->cfg.index_path) return SAIL_OK;
-    sail_index_options o = {.dim = s->dim, .metric = SAIL_METRIC_COSINE, .storage = SAIL_STORAGE_F32,
+    srv_model *m = s->ix_model;
+    sail_index_options o = {.dim = m->dim, .metric = SAIL_METRIC_COSINE, .storage = SAIL_STORAGE_F32,
                             .kind = s->cfg.index_hnsw ? SAIL_INDEX_HNSW : SAIL_INDEX_EXACT,
                             .n_threads = s->cfg.threads, .create = 1, .seed = 1};
     s->index = sail_index_open(s->cfg.index_path, &o, err);
     if (!s->index) return err ? err->status : SAIL_ERR_IO;
     sail_index_info info;
     sail_index_get_info(s->index, &info);
-    if (info.dim > s->dim) {
+    if (info.dim > m->dim) {
         sail_index_close(s->index, NULL);
         s->index = NULL;
         return sail_set_error(err, SAIL_ERR_INVALID_ARG,
-                              "%s holds %d-d vectors but the model makes %d-d ones; use the model the index "
-                              "was built with", s->cfg.index_path, info.dim, s->dim);
+                              "--index %s holds %d-d vectors but model %s (%s) makes %d-d ones; serve the model "
+                              "the index was built with and name it with --index-model", s->cfg.index_path,
+                              info.dim, m->name, m->path, m->dim);
     }
     s->index_dim = info.dim;
     size_t n = sail_index_ids(s->index, NULL, 0);
@@ -214,7 +216,7 @@ static enum MHD_Result search_respond(srv_request *r) {
     sail_index_results_free(res);
     if (!data) return srv_send_error(r, 503, NULL, NULL, "out of memory building the response");
     return srv_send_json(r, 200, json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data,
-                                           "model", s->model_name, "usage", "prompt_tokens", st->in->tokens,
+                                           "model", s->ix_model->name, "usage", "prompt_tokens", st->in->tokens,
                                            "total_tokens", st->in->tokens));
 }
 
@@ -253,13 +255,14 @@ enum MHD_Result srv_route_search(srv_request *r) {
             return srv_send_error(r, 400, "filter", "invalid_type", "'filter' must be an object of payload fields.");
         if (json_object_size(f) && !(st->filter = filter_string(r, f, &ret))) return ret;
     }
-    st->in = srv_inputs_new(1, s->index_dim);
+    st->in = srv_inputs_new(1, s->index_dim, s->ix_model);
+    r->model = s->ix_model;
     if (!st->in) return srv_send_error(r, 503, NULL, NULL, "out of memory");
     json_t *q = json_object_get(doc, "query");
     if (q ? srv_input_item(r, st->in, 0, q, "query", &ret) : object_input(r, st->in, 0, doc, "query", &ret))
         return ret;
     r->resume = search_respond;
-    return srv_submit_and_suspend(r, st->in->jobs, 1);
+    return srv_submit_and_suspend(r, s->ix_model, st->in->jobs, 1);
 }
 
 /* ----------------------------------------------------------------- items -- */
@@ -419,7 +422,8 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
     if (n > (size_t)s->cfg.max_inputs)
         return srv_send_error(r, 400, "items", "too_many_inputs", "'items' has %zu entries; the limit is %d (--max-inputs).",
                               n, s->cfg.max_inputs);
-    st->in = srv_inputs_new((int)n, s->index_dim);
+    st->in = srv_inputs_new((int)n, s->index_dim, s->ix_model);
+    r->model = s->ix_model;
     st->ids = calloc(n, sizeof *st->ids);
     if (!st->in || !st->ids) return srv_send_error(r, 503, NULL, NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -450,7 +454,7 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
         pthread_mutex_unlock(&s->ids_lock);
     }
     r->resume = items_respond;
-    return srv_submit_and_suspend(r, st->in->jobs, st->in->n);
+    return srv_submit_and_suspend(r, s->ix_model, st->in->jobs, st->in->n);
 }
 
 /* "/v1/items/<digits>[/image]" -> id; -1 when malformed. */

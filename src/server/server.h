@@ -1,9 +1,10 @@
-/* server.h: `sail serve`, an HTTP server over one model (and optionally one
- * vector index), built on libmicrohttpd and jansson.
+/* server.h: `sail serve`, an HTTP server over one or several models (and
+ * optionally one vector index), built on libmicrohttpd and jansson.
  *
  * Threads: libmicrohttpd's pool of --http-threads polls the sockets, reads
  * bodies and runs the per-input work (JSON parsing, tokenizing, image
- * decoding). Embedding work is queued to one batcher thread that coalesces
+ * decoding). Embedding work is queued to the chosen model's batcher thread
+ * (one per model, so a slow model never holds up another) that coalesces
  * inputs from concurrent requests into model batches; a request waiting for
  * its vectors is suspended, so it holds no thread. The server is not part of
  * libsail: it prints a log line per request and handles signals. */
@@ -18,9 +19,19 @@
 #include "sail.h"
 
 enum { PATH_MAX_LEN = 4096 };
+enum { SRV_MAX_MODELS = 16, SRV_MODEL_NAME_MAX = 128 };
+
+/* One --model: `name=path`, or a plain path (name NULL: the file's base
+ * name). */
+typedef struct srv_model_spec {
+    const char *name, *path;
+} srv_model_spec;
 
 typedef struct srv_config {
-    const char *model_path, *index_path, *host, *api_key;
+    srv_model_spec models[SRV_MAX_MODELS]; /* (n_models) the first is the default */
+    int n_models;
+    const char *index_model;    /* the model --index is used with (NULL: the first) */
+    const char *index_path, *host, *api_key;
     const char *tls_cert, *tls_key; /* PEM files; both set: HTTPS */
     int port;                   /* 0: any free port (printed at start) */
     int threads;                /* model compute threads, 0 = one per core */
@@ -43,12 +54,14 @@ typedef struct srv_config {
 
 typedef enum srv_endpoint {
     EP_EMBEDDINGS, EP_SEARCH, EP_ITEMS_ADD, EP_ITEMS_DELETE, EP_ITEM_IMAGE,
-    EP_HEALTHZ, EP_METRICS, EP_PAGE, EP_OTHER, EP_COUNT
+    EP_HEALTHZ, EP_METRICS, EP_PAGE, EP_MODELS, EP_MODEL, EP_OTHER, EP_COUNT
 } srv_endpoint;
 
 typedef struct srv_metrics srv_metrics;
 
-srv_metrics *srv_metrics_new(void);
+/* Counters for n_models models named names[i] (copied; the label model="..."
+ * of the per-model series). */
+srv_metrics *srv_metrics_new(int n_models, const char *const *names);
 void srv_metrics_free(srv_metrics *mx);
 /* Why a request ended without a response. */
 typedef enum srv_abort {
@@ -59,10 +72,15 @@ typedef enum srv_abort {
 void srv_metrics_request(srv_metrics *mx, srv_endpoint ep, int status, double seconds);
 /* One request that ended before a response was queued. */
 void srv_metrics_aborted(srv_metrics *mx, srv_endpoint ep, srv_abort why);
-/* One model batch of n inputs. */
-void srv_metrics_batch(srv_metrics *mx, int n);
-/* Prometheus text exposition (malloc-ed); the gauges are passed in. */
-char *srv_metrics_render(srv_metrics *mx, int queue_depth, int64_t index_items,
+/* One answered request that was served by model `slot` (embeddings,
+ * search, items add). */
+void srv_metrics_model_request(srv_metrics *mx, int slot, srv_endpoint ep, int status);
+/* One batch of n inputs run by model `slot`. */
+void srv_metrics_batch(srv_metrics *mx, int slot, int n);
+/* Prometheus text exposition (malloc-ed); the gauges are passed in: depths
+ * (n_models) inputs waiting per model, dims (n_models) each model's output
+ * dimension. */
+char *srv_metrics_render(srv_metrics *mx, const int *depths, const int *dims, int64_t index_items,
                          int in_flight);
 
 /* ------------------------------------------------------------- batcher -- */
@@ -95,7 +113,8 @@ typedef struct srv_job {
 
 typedef struct srv_batcher srv_batcher;
 
-srv_batcher *srv_batcher_new(sail_model *m, int max_batch, int wait_ms, srv_metrics *mx);
+/* A batcher thread over model m; its batches are counted for model `slot`. */
+srv_batcher *srv_batcher_new(sail_model *m, int slot, int max_batch, int wait_ms, srv_metrics *mx);
 /* Queue n jobs (all of one group, whose pending must be n). */
 void srv_batcher_submit(srv_batcher *b, srv_job *jobs, int n);
 int srv_batcher_depth(srv_batcher *b);
@@ -104,16 +123,28 @@ void srv_batcher_free(srv_batcher *b);
 
 /* -------------------------------------------------------------- server -- */
 
+/* One served model. */
+typedef struct srv_model {
+    char name[SRV_MODEL_NAME_MAX]; /* what requests name it by (valid UTF-8) */
+    const char *path;
+    sail_model *m;
+    int slot;                   /* its place in srv_server.models (metrics) */
+    int dim, context, image_side;
+    int64_t created;            /* the file's modification time (Unix seconds) */
+    srv_batcher *batcher;       /* NULL once shutdown has drained it (under submit_lock) */
+} srv_model;
+
 typedef struct srv_server {
     srv_config cfg;
-    sail_model *model;
-    const char *model_name;     /* basename of the model file */
-    int dim, context, image_side;
-    srv_batcher *batcher;       /* NULL once shutdown has drained it (under submit_lock) */
+    srv_model models[SRV_MAX_MODELS]; /* (n_models) models[0] is the default */
+    int n_models;
+    int strict_models;          /* a request's "model" must name one (404 otherwise);
+                                 * 0 with one plain --model path: any name is echoed */
+    srv_model *ix_model;        /* the model the index is used with */
     pthread_mutex_t submit_lock;
     srv_metrics *mx;
     struct sail_index *index;   /* NULL without --index */
-    int index_dim;              /* its vectors' dimension (<= dim: a Matryoshka prefix) */
+    int index_dim;              /* its vectors' dimension (<= ix_model->dim: a Matryoshka prefix) */
     char image_dir[PATH_MAX_LEN]; /* where images added over HTTP are stored */
     pthread_mutex_t ids_lock;   /* next_id */
     uint64_t next_id;           /* for items added without an id */
@@ -134,6 +165,7 @@ struct srv_request {
     srv_server *srv;
     struct MHD_Connection *conn;
     srv_endpoint ep;
+    srv_model *model;           /* the model the route chose (per-model metrics); NULL: none */
     const char *method, *url;
     double t0;
     char *body;                 /* (len) the request body, NUL-terminated */
@@ -164,9 +196,10 @@ enum MHD_Result srv_send_bytes(srv_request *r, int status, const char *content_t
 /* Parse the body as a JSON object; on failure sends the 400 and returns NULL
  * with *ret set. */
 json_t *srv_parse_body(srv_request *r, enum MHD_Result *ret);
-/* Queue r->group's jobs (r->group.pending set by the caller) and suspend the
- * connection until they are done; r->resume then builds the response. */
-enum MHD_Result srv_submit_and_suspend(srv_request *r, srv_job *jobs, int n);
+/* Queue r->group's jobs to model m's batcher (r->group.pending set by the
+ * caller) and suspend the connection until they are done; r->resume then
+ * builds the response. */
+enum MHD_Result srv_submit_and_suspend(srv_request *r, srv_model *m, srv_job *jobs, int n);
 
 /* Decode RFC 4648 base64 (padding optional, no whitespace); returns the
  * decoded length or -1 on a bad character or length. out holds 3*len/4+3. */
@@ -176,12 +209,13 @@ char *srv_base64_encode(const uint8_t *in, size_t len);
 
 /* A request's inputs on their way through the batcher (inputs.c). */
 typedef struct srv_inputs {
+    srv_model *model;           /* the model that tokenizes, preprocesses and embeds them */
     srv_job *jobs;              /* (n) */
     int n, dim;
     int tokens;                 /* text tokens after truncation (usage) */
 } srv_inputs;
 
-srv_inputs *srv_inputs_new(int n, int dim);
+srv_inputs *srv_inputs_new(int n, int dim, srv_model *model);
 void srv_inputs_free(srv_inputs *in);
 /* Prepare input i from a text (len bytes; NULL = none) and/or an image data
  * URL (NULL = none). param names the input in error messages ("input[3]").
@@ -195,8 +229,13 @@ int srv_input_item(srv_request *r, srv_inputs *in, int i, json_t *item, const ch
 /* The 400/500 for the first job of in that failed in the engine. */
 enum MHD_Result srv_send_job_error(srv_request *r, const srv_inputs *in);
 
+/* The served model called name, or NULL. */
+srv_model *srv_find_model(srv_server *s, const char *name);
+
 /* Routes. */
 enum MHD_Result srv_route_embeddings(srv_request *r);
+enum MHD_Result srv_route_models(srv_request *r);  /* GET /v1/models */
+enum MHD_Result srv_route_model(srv_request *r);   /* GET /v1/models/{id} */
 enum MHD_Result srv_route_page(srv_request *r);
 enum MHD_Result srv_route_search(srv_request *r);
 enum MHD_Result srv_route_items_add(srv_request *r);

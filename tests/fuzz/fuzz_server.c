@@ -14,7 +14,8 @@
  *
  * First byte % 6: 0 embeddings, 1 search, 2 items add, 3 items delete (the
  * rest is the id path), 4 base64 decode (+ round trip), 5 embeddings with
- * --no-truncate. Checks: every request gets exactly one response; a decoded
+ * --no-truncate. Two models are served ("fuzz-model", "fuzz-b"); the first
+ * byte's top bit makes "model" strict (an unknown name is a 404). Checks: every request gets exactly one response; a decoded
  * base64 payload fits the buffer inputs.c sizes for it and re-encodes to
  * its input (modulo padding). With FUZZ_SERVER_LENIENT=1 a request left
  * unanswered is counted (printed at exit) rather than a finding. */
@@ -131,11 +132,18 @@ static void init(void) {
     S.cfg.max_inputs = 8;
     S.cfg.quiet = 1;
     S.cfg.max_image_pixels = 1 << 20;
-    S.model = (sail_model *)&model_token;
-    S.model_name = "fuzz-model";
-    S.dim = DIM;
-    S.context = CONTEXT;
-    S.image_side = SIDE;
+    static const char *const names[2] = {"fuzz-model", "fuzz-b"};
+    S.n_models = 2;
+    for (int i = 0; i < 2; i++) {
+        srv_model *m = &S.models[i];
+        snprintf(m->name, sizeof m->name, "%s", names[i]);
+        m->m = (sail_model *)&model_token;
+        m->slot = i;
+        m->dim = DIM;
+        m->context = CONTEXT;
+        m->image_side = SIDE;
+    }
+    S.ix_model = &S.models[0];
     S.index_dim = INDEX_DIM;
     S.next_id = 100;
     snprintf(S.image_dir, sizeof S.image_dir, "/proc/sail-fuzz-no-images"); /* stores fail: no files */
@@ -143,9 +151,10 @@ static void init(void) {
     pthread_mutex_init(&S.ids_lock, NULL);
     pthread_mutex_init(&S.lock, NULL);
     pthread_cond_init(&S.idle, NULL);
-    S.mx = srv_metrics_new();
-    S.batcher = srv_batcher_new(S.model, 4, 0, S.mx);
-    if (!S.mx || !S.batcher) abort();
+    S.mx = srv_metrics_new(2, names);
+    if (!S.mx) abort();
+    for (int i = 0; i < 2; i++)
+        if (!(S.models[i].batcher = srv_batcher_new(S.models[i].m, i, 4, 0, S.mx))) abort();
 }
 
 /* An index shell with three items (payloads for the filters to match). */
@@ -194,7 +203,7 @@ static int lenient(void) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!S.batcher) init(), lenient();
+    if (!S.mx) init(), lenient();
     if (size < 1) return 0;
     int mode = data[0] % 6;
     if (mode == 4) {
@@ -215,6 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     snprintf(url, sizeof url, "/v1/items/%.*s", (int)(size - 1 < 80 ? size - 1 : 80), r.body);
     r.url = mode == 3 ? url : mode == 1 ? "/v1/search" : mode == 2 ? "/v1/items" : "/v1/embeddings";
     S.cfg.no_truncate = mode == 5;
+    S.strict_models = data[0] >> 7;
     S.index = small_index();
     responses = resumed = 0;
     enum MHD_Result ret = mode == 1 ? srv_route_search(&r) : mode == 2 ? srv_route_items_add(&r)
