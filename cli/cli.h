@@ -34,6 +34,11 @@ int cmd_recommend(int argc, char **argv);
 /* `sail index semantic-ids` (dispatched by cmd_index; argv[0] "semantic-ids"). */
 int cmd_semantic_ids(int argc, char **argv);
 
+/* --dim D (0 = all) for model m: 2 (reported) when D is larger than the
+ * model's dimension; a note on stderr when the model records the Matryoshka
+ * prefixes it was trained for and D is not one of them; else 0. */
+int cli_check_dim(const char *cmd, const sail_model *m, int dim);
+
 /* "sail CMD: message\n" on stderr; returns status (for `return cli_fail(...)`). */
 int cli_fail(int status, const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

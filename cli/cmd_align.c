@@ -312,7 +312,7 @@ int cmd_align(int argc, char **argv) {
     double total = 0;
     app_item *items = NULL;
     if (!rc && !(m = app_load_model("align", model, threads))) rc = 1;
-    if (!rc && dim > sail_model_dim(m)) rc = cli_fail(2, "align", "--dim %d is larger than the model's %d", dim, sail_model_dim(m));
+    if (!rc) rc = cli_check_dim("align", m, dim);
     fr.d = rc ? 0 : dim ? dim : sail_model_dim(m);
     if (!rc) {
         tv = malloc(sizeof *tv * (size_t)L * fr.d);

@@ -344,8 +344,7 @@ int cmd_classify(int argc, char **argv) {
     if (!rc && mode == 1 && o.n_in) rc = cli_fail(2, "classify", "train reads its items from --data only");
     sail_model *m = NULL;
     if (!rc && !(m = app_load_model("classify", o.model, o.threads))) rc = 1;
-    if (!rc && o.dim > sail_model_dim(m))
-        rc = cli_fail(2, "classify", "--dim %d is larger than the model's %d", o.dim, sail_model_dim(m));
+    if (!rc) rc = cli_check_dim("classify", m, o.dim);
     if (!rc) rc = mode == 1 ? train(&o, m) : mode == 2 ? predict(&o, m) : zero_shot(&o, m);
     free(o.in);
     sail_model_free(m);

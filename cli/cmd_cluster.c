@@ -220,8 +220,7 @@ int cmd_cluster(int argc, char **argv) {
         if (apps_npy_read(o.vectors, &x, &n, &d, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
     } else if (!(rc = app_read_jsonl("cluster", o.data, 0, &items, &n_items))) {
         if (!(m = app_load_model("cluster", o.model, o.threads))) rc = 1;
-        else if (o.dim > sail_model_dim(m)) rc = cli_fail(2, "cluster", "--dim %d is larger than the model's %d", o.dim, sail_model_dim(m));
-        else {
+        else if (!(rc = cli_check_dim("cluster", m, o.dim))) {
             n = n_items;
             d = o.dim ? o.dim : sail_model_dim(m);
             if (!(x = sail_malloc(sizeof *x * (size_t)n * d))) rc = cli_fail(1, "cluster", "out of memory");

@@ -208,8 +208,7 @@ int cmd_embed(int argc, char **argv) {
         if (!m) rc = cli_fail(1, "embed", "%s", err.msg);
     }
     int dim = o.dim;
-    if (!rc && dim > sail_model_dim(m))
-        rc = cli_fail(2, "embed", "--dim %d is larger than the model's %d dimensions", dim, sail_model_dim(m));
+    if (!rc) rc = cli_check_dim("embed", m, dim);
     if (!rc) {
         if (!dim) dim = sail_model_dim(m);
         v = malloc((size_t)o.n * dim * sizeof *v);

@@ -139,9 +139,10 @@ int cmd_eval(int argc, char **argv) {
     sail_load_options lo = {threads};
     sail_model *m = sail_model_load(model, &lo, &err);
     if (!m) return cli_fail(1, "eval", "%s", err.msg);
-    if (dim > sail_model_dim(m)) {
+    int bad = cli_check_dim("eval", m, dim);
+    if (bad) {
         sail_model_free(m);
-        return cli_fail(2, "eval", "--dim %d is larger than the model's %d", dim, sail_model_dim(m));
+        return bad;
     }
     if (!dim) dim = sail_model_dim(m);
     sail_dataset ds;

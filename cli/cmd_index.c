@@ -377,7 +377,7 @@ static int sub_add(opts *o) {
     int dim = 0;
     if (!rc) {
         dim = o->dim ? o->dim : sail_model_dim(m);
-        if (dim > sail_model_dim(m)) rc = cli_fail(2, "index", "--dim %d exceeds the model's %d", dim, sail_model_dim(m));
+        rc = cli_check_dim("index", m, o->dim);
     }
     if (!rc && !(ix = open_index(o, 1, dim))) rc = 1;
     sail_index_info info;

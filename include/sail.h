@@ -102,6 +102,13 @@ const char *sail_model_weight_type(const sail_model *m);
  * Thread-safe. */
 float sail_model_logit_scale(const sail_model *m);
 
+/* The Matryoshka prefixes the model was trained for (`sail train
+ * --matryoshka`, recorded in the file as sail.matryoshka): writes at most
+ * cap of them to dims (may be NULL) and returns how many there are; 0 when
+ * the file does not say (imported models, older files). A --dim outside
+ * them still works, but its prefix was never optimised. Thread-safe. */
+int sail_model_trained_dims(const sail_model *m, int *dims, int cap);
+
 /* --------------------------------------------------------------- embed --
  * All embed calls write n rows of `dim` floats to out (caller-allocated,
  * n * dim floats). dim is the model's output dimension, or a smaller

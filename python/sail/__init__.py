@@ -108,6 +108,7 @@ def _load():
         "sail_model_load": (P, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), E]),
         "sail_model_free": (None, [P]),
         "sail_model_dim": (I, [P]),
+        "sail_model_trained_dims": (I, [P, ctypes.POINTER(ctypes.c_int), I]),
         "sail_model_text_context": (I, [P]),
         "sail_model_image_size": (I, [P]),
         "sail_model_describe": (ctypes.c_char_p, [P]),
@@ -207,6 +208,13 @@ class Model:
 
     def __exit__(self, *exc):
         self.close()
+
+    def trained_dims(self):
+        """The Matryoshka prefixes the model was trained for ([] when its file
+        does not say); other dim values work but were never optimised."""
+        buf = (ctypes.c_int * 8)()
+        n = _load().sail_model_trained_dims(self._m, buf, 8)
+        return list(buf[:min(n, 8)])
 
     def describe(self):
         """The model's configuration as a dict of strings."""

@@ -130,6 +130,25 @@ static sail_status load_tokenizer(sail_model *m, sail_error *err) {
     return s;
 }
 
+/* sail.matryoshka: 1..4 i32 prefixes in 1..dim, or absent. */
+static sail_status load_trained_dims(sail_model *m, sail_error *err) {
+    const gguf_kv *kv = gguf_find_kv(m->file, SAIL_TRAINED_DIMS_KEY);
+    if (!kv) return SAIL_OK;
+    if (kv->type != GGUF_VT_ARRAY || kv->v.arr.type != GGUF_VT_I32 || kv->v.arr.n < 1 ||
+        kv->v.arr.n > SAIL_MAX_TRAINED_DIMS)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s must be an array of 1..%d i32", SAIL_TRAINED_DIMS_KEY,
+                              SAIL_MAX_TRAINED_DIMS);
+    for (uint64_t i = 0; i < kv->v.arr.n; i++) {
+        int32_t d;
+        memcpy(&d, (const uint8_t *)kv->v.arr.data + 4 * i, 4);
+        if (d < 1 || d > m->cfg.dim)
+            return sail_set_error(err, SAIL_ERR_FORMAT, "%s holds %d; prefixes are 1..%d", SAIL_TRAINED_DIMS_KEY, d,
+                                  m->cfg.dim);
+        m->trained_dims[m->n_trained_dims++] = d;
+    }
+    return SAIL_OK;
+}
+
 sail_model *sail_model_load(const char *path, const sail_load_options *opts, sail_error *err) {
     if (!path) {
         sail_set_error(err, SAIL_ERR_INVALID_ARG, "model path is NULL");
@@ -148,6 +167,7 @@ sail_model *sail_model_load(const char *path, const sail_load_options *opts, sai
     if (!s) s = sail_config_read(&m->cfg, m->file, err);
     if (!s) s = load_weights(m, err);
     if (!s) s = load_tokenizer(m, err);
+    if (!s) s = load_trained_dims(m, err);
     if (!s) {
         m->pool = sail_pool_new(opts ? opts->n_threads : 0);
         if (!m->pool) s = sail_set_error(err, SAIL_ERR_NOMEM, "cannot start the thread pool");
@@ -188,6 +208,12 @@ void sail_model_memory_usage(const sail_model *m, sail_model_memory *out) {
     out->file_bytes = m->file->size;
     out->widened_bytes = m->deq_bytes;
     out->arena_bytes = SAIL_MAX(m->arena.cap, m->arena.high);
+}
+
+int sail_model_trained_dims(const sail_model *m, int *dims, int cap) {
+    if (!m) return 0;
+    for (int i = 0; dims && i < m->n_trained_dims && i < cap; i++) dims[i] = m->trained_dims[i];
+    return m->n_trained_dims;
 }
 
 float sail_model_logit_scale(const sail_model *m) {

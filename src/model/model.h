@@ -16,6 +16,10 @@
 typedef void (*sail_trace_fn)(void *ud, const char *name, const float *data,
                               int rows, int cols);
 
+/* The Matryoshka prefixes a trained model file records (sail.matryoshka). */
+#define SAIL_MAX_TRAINED_DIMS 4
+#define SAIL_TRAINED_DIMS_KEY "sail.matryoshka"
+
 struct sail_model {
     sail_config cfg;
     gguf_file *file;            /* weights point into its mapping */
@@ -31,6 +35,8 @@ struct sail_model {
     char describe[640];
     char path[256];             /* the file it came from (messages) */
     char wtype[32];             /* sail_model_weight_type */
+    int trained_dims[SAIL_MAX_TRAINED_DIMS]; /* sail.matryoshka: the prefixes its loss trained */
+    int n_trained_dims;         /* 0: the file does not say */
     sail_trace_fn trace;
     void *trace_ud;
 };

@@ -286,6 +286,12 @@ static sail_status add_tensor(void *ctx, const char *name, int64_t rows, int64_t
     return gguf_add_tensor(sv->w, name, GGUF_T_F32, rows == 1 ? 1 : 2, ne, data);
 }
 
+void sail_tmodel_set_trained_dims(sail_tmodel *tm, const sail_loss_opts *lo) {
+    int n = SAIL_MIN(lo->n_dims, SAIL_MAX_TRAINED_DIMS);
+    tm->n_trained_dims = n == 1 && lo->dims[0] == tm->cfg.dim ? 0 : n;
+    for (int i = 0; i < tm->n_trained_dims; i++) tm->trained_dims[i] = lo->dims[i];
+}
+
 sail_status sail_tmodel_save(const sail_tmodel *tm, const sail_vocab_kv *vocab,
                              const char *path, sail_error *err) {
     if (!tm || !vocab || !path)
@@ -298,6 +304,8 @@ sail_status sail_tmodel_save(const sail_tmodel *tm, const sail_vocab_kv *vocab,
     sail_status s = SAIL_OK;
     if (!sv.merged || sail_config_write(c, gw) || sail_vocab_kv_write(vocab, gw) ||
         gguf_set_f32(gw, LOGIT_SCALE_KEY, tm->params[tm->tensors[tm->n_tensors - 1].offset]) ||
+        (tm->n_trained_dims &&
+         gguf_set_array(gw, SAIL_TRAINED_DIMS_KEY, GGUF_VT_I32, tm->trained_dims, (uint64_t)tm->n_trained_dims)) ||
         sail_weights_walk(c, &w, add_tensor, &sv))
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory while building the model file");
     if (!s) s = gguf_writer_write(gw, path, err);

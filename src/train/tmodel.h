@@ -30,6 +30,8 @@ struct sail_tmodel {
     uint8_t frozen[SAIL_N_PARTS]; /* the backward skips what only feeds these */
     int lora_rank, lora_parts;  /* LoRA adapters (lora.c): rank, bit p: part p adapted */
     float lora_alpha;
+    int32_t trained_dims[SAIL_MAX_TRAINED_DIMS]; /* the loss's prefixes, saved as sail.matryoshka */
+    int n_trained_dims;         /* 0: none written (compose, a model not trained here) */
 };
 
 /* Point the params and grads views at the tensor table's offsets again

@@ -122,5 +122,8 @@ sail_status sail_tmodel_embed(sail_tmodel *tm, int n, const sail_tinput *in,
  * sail.logit_scale. */
 sail_status sail_tmodel_save(const sail_tmodel *tm, const sail_vocab_kv *vocab,
                              const char *path, sail_error *err);
+/* The loss's Matryoshka prefixes, which sail_tmodel_save then records as
+ * sail.matryoshka (nothing when the loss uses only the full dimension). */
+void sail_tmodel_set_trained_dims(sail_tmodel *tm, const sail_loss_opts *lo);
 
 #endif

@@ -410,6 +410,7 @@ static sail_status setup(run *r, sail_error *err) {
     }
     if (!s) s = check_setup(r, err);
     if (s) return s;
+    sail_tmodel_set_trained_dims(r->tm, &r->lo);
     if ((s = apply_parts(r, err))) return s;
     r->nt = sail_tmodel_n_tensors(r->tm);
     if (!(r->tp = sail_malloc((size_t)r->nt * sizeof *r->tp))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
