@@ -34,9 +34,13 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 has() { for f in "$@"; do case " $flags " in *" $f "*) ;; *) return 1 ;; esac; done; }
 isas=ref
 if has avx2 fma f16c; then isas="$isas avx2"; else echo "skip avx2 runs: this CPU lacks AVX2/FMA/F16C"; skip=$((skip+1)); fi
-if has avx512f avx512bw avx512dq avx512vl; then top=avx512
-else top=${isas##* }; echo "skip avx512 runs: this CPU lacks AVX-512 F/BW/DQ/VL"; skip=$((skip+1)); fi
-echo "instruction sets: $isas${top:+ (and $top, the default)}"
+if has avx512f avx512bw avx512dq avx512vl; then isas="$isas avx512"
+    if has avx512_vnni; then isas="$isas avx512vnni"
+        if has avx512_bf16; then isas="$isas avx512bf16"; else echo "skip avx512bf16 runs: this CPU lacks AVX512_BF16"; skip=$((skip+1)); fi
+    else echo "skip avx512vnni/bf16 runs: this CPU lacks AVX512_VNNI"; skip=$((skip+1)); fi
+else echo "skip avx512 runs: this CPU lacks AVX-512 F/BW/DQ/VL"; skip=$((skip+1)); fi
+top=${isas##* }
+echo "instruction sets: $isas (the last, $top, is the default run)"
 for isa in $isas; do
     [ "$isa" = "$top" ] && continue
     for t in test_kernels test_gemm_quant test_index_kernels test_model test_index test_image; do

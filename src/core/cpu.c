@@ -47,18 +47,21 @@ static void detect(void) {
 static void detect(void) {}
 #endif
 
-/* The one rule every dispatcher follows: SAIL_ISA=ref|avx2 (and a
- * SAIL_FORCE_REF build) hide the levels above it, as if the CPU lacked them. */
+/* The one rule every dispatcher follows: SAIL_ISA=ref|avx2|avx512|
+ * avx512vnni|avx512bf16 (and a SAIL_FORCE_REF build) hide the levels above
+ * it, as if the CPU lacked them. */
 static void cap(void) {
+    static const char *const levels[] = {"ref", "avx2", "avx512", "avx512vnni", "avx512bf16"};
     const char *env = getenv("SAIL_ISA");
-    int level = env && !strcmp(env, "ref") ? 0 : env && !strcmp(env, "avx2") ? 1 : 2;
+    int level = 4;
+    for (int i = 0; env && i < 5; i++)
+        if (!strcmp(env, levels[i])) level = i;
 #ifdef SAIL_FORCE_REF
     level = 0;
 #endif
-    if (level < 2) {
-        g_cpu.avx512f = g_cpu.avx512bw = g_cpu.avx512dq = g_cpu.avx512vl = false;
-        g_cpu.avx512_bf16 = g_cpu.avx512_vnni = false;
-    }
+    if (level < 4) g_cpu.avx512_bf16 = false;
+    if (level < 3) g_cpu.avx512_vnni = false;
+    if (level < 2) g_cpu.avx512f = g_cpu.avx512bw = g_cpu.avx512dq = g_cpu.avx512vl = false;
     if (level < 1) g_cpu.avx2 = g_cpu.fma = g_cpu.f16c = false;
 }
 

@@ -13,8 +13,8 @@ typedef struct sail_cpu_features {
 } sail_cpu_features;
 
 /* The features the kernels may use, detected on first call: what the CPU
- * and OS support, less the levels above SAIL_ISA=ref|avx2 (and everything
- * in a SAIL_FORCE_REF build). Every dispatcher (GEMM and ops, resize, index
+ * and OS support, less the levels above SAIL_ISA=ref|avx2|avx512|
+ * avx512vnni|avx512bf16 (and everything in a SAIL_FORCE_REF build). Every dispatcher (GEMM and ops, resize, index
  * distances) decides from this, so one setting moves them all. Thread-safe. */
 const sail_cpu_features *sail_cpu(void);
 

@@ -1,13 +1,13 @@
-/* dispatch.c: picks one kernel table at start-up from CPUID, the build flag
- * SAIL_FORCE_REF and the environment variable SAIL_ISA=ref|avx2|avx512|
- * avx512vnni|avx512bf16. The AVX-512 tables are made here once from
- * sail_table_avx512 (ops_avx512.c), with their own stored-weight GEMMs. */
+/* dispatch.c: picks one kernel table at start-up from sail_cpu(), which
+ * already applies the build flag SAIL_FORCE_REF and the environment variable
+ * SAIL_ISA=ref|avx2|avx512|avx512vnni|avx512bf16 (core/cpu.c: the one rule
+ * the resize and index dispatchers follow too). The AVX-512 tables are made
+ * here once from sail_table_avx512 (ops_avx512.c), with their own
+ * stored-weight GEMMs. */
 #include "kernels_impl.h"
 #include "cpu.h"
 
 #include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
 
 static const sail_kernel_table *g_active;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -41,22 +41,8 @@ static int cpu_has(sail_isa isa) {
     return 0;
 }
 
-/* The highest level SAIL_ISA allows (sail_cpu() already hides AVX2 and
- * AVX-512 under ref and avx2; the levels within AVX-512 are capped here). */
-static sail_isa env_cap(void) {
-    const char *env = getenv("SAIL_ISA");
-    if (env && !strcmp(env, "ref")) return SAIL_ISA_REF;
-    if (env && !strcmp(env, "avx2")) return SAIL_ISA_AVX2;
-    if (env && !strcmp(env, "avx512")) return SAIL_ISA_AVX512;
-    if (env && !strcmp(env, "avx512vnni")) return SAIL_ISA_AVX512_VNNI;
-    return SAIL_ISA_MAX;
-}
-
 const sail_kernel_table *sail_kernels_for(sail_isa isa) {
-#ifdef SAIL_FORCE_REF
-    if (isa != SAIL_ISA_REF) return NULL;
-#endif
-    if (isa > env_cap() || !cpu_has(isa)) return NULL;
+    if (!cpu_has(isa)) return NULL;
     switch (isa) {
     case SAIL_ISA_REF: return &sail_table_ref;
     case SAIL_ISA_AVX2: return &sail_table_avx2;
@@ -67,9 +53,9 @@ const sail_kernel_table *sail_kernels_for(sail_isa isa) {
     return NULL;
 }
 
-/* The best level the CPU has, capped by SAIL_ISA when that is set. */
+/* The best level sail_cpu() allows. */
 static void choose(void) {
-    for (int isa = env_cap(); isa >= SAIL_ISA_REF; isa--) {
+    for (int isa = SAIL_ISA_MAX; isa >= SAIL_ISA_REF; isa--) {
         g_active = sail_kernels_for((sail_isa)isa);
         if (g_active) return;
     }
