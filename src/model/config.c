@@ -85,7 +85,8 @@ sail_status sail_config_validate(const sail_config *c, sail_error *err) {
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.fusion.perceiver_latents is %d; expected 0..1024", c->perceiver_latents);
     if (c->dim < 1 || c->dim > 8192)
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..8192", c->dim);
-    if ((s = check_text(c, 1, err))) return s;
+    /* a composed CLIP text tower has no token types */
+    if ((s = check_text(c, c->towers.layout && !c->towers.text_emb_norm ? 0 : 1, err))) return s;
     return check_vision(c, err);
 }
 
@@ -239,6 +240,35 @@ static void read_vision_extras(reader *r, sail_towers *t) {
     t->vision_map = pool == 1;
 }
 
+/* tokenizer.ggml.model: which tokenizer the text side runs. */
+static void read_tokenizer_model(reader *r, sail_towers *t) {
+    char model[16];
+    if (!r->s) r->s = gguf_get_str(r->f, "tokenizer.ggml.model", model, sizeof model, r->err);
+    if (r->s) return;
+    if (!strcmp(model, "clip")) t->bpe = 1;
+    else if (!strcmp(model, "spm")) t->spm = 1;
+    else if (strcmp(model, "bert"))
+        r->s = sail_set_error(r->err, SAIL_ERR_UNSUPPORTED,
+                              "tokenizer.ggml.model is '%s'; sail reads 'bert' (WordPiece), 'clip' (byte-level BPE) "
+                              "and 'spm' (SigLIP's SentencePiece)",
+                              model);
+}
+
+/* A fused model composed from imported towers carries their layout keys
+ * (the towers' own, docs/FORMAT.md); one without them has BERT text and
+ * ViT vision, as every file before them. */
+static void read_fused_layout(reader *r, sail_config *c) {
+    sail_towers *t = &c->towers;
+    if (!gguf_find_kv(r->f, "sail.text.emb_norm")) return;
+    t->layout = 1;
+    get_bool(r, "sail.text.causal", &t->text_causal);
+    get_bool(r, "sail.text.emb_norm", &t->text_emb_norm);
+    get_bool(r, "sail.text.final_norm", &t->text_final_norm);
+    get_bool(r, "sail.vision.pre_norm", &t->vision_pre_norm);
+    get_bool(r, "sail.vision.patch_bias", &t->patch_bias);
+    read_tokenizer_model(r, t);
+}
+
 /* An imported model: the keys of each present tower, no fusion keys. */
 static sail_status read_towers(reader *r, sail_config *c) {
     sail_towers *t = &c->towers;
@@ -251,7 +281,6 @@ static sail_status read_towers(reader *r, sail_config *c) {
     t->has_vision = c->vision.layers > 0;
     if (t->has_text) {
         int pool = 0;
-        char model[16];
         get_int(r, "sail.text.vocab_size", &c->vocab_size);
         get_int(r, "sail.text.max_positions", &c->max_positions);
         get_int(r, "sail.text.type_vocab", &c->type_vocab);
@@ -265,16 +294,7 @@ static sail_status read_towers(reader *r, sail_config *c) {
         if (gguf_find_kv(r->f, "sail.text.proj_bias")) get_bool(r, "sail.text.proj_bias", &t->text_proj_bias);
         read_special_ids(r, c);
         t->text_pool = (sail_text_pool)pool;
-        if (!r->s) r->s = gguf_get_str(r->f, "tokenizer.ggml.model", model, sizeof model, r->err);
-        if (!r->s) {
-            if (!strcmp(model, "clip")) t->bpe = 1;
-            else if (!strcmp(model, "spm")) t->spm = 1;
-            else if (strcmp(model, "bert"))
-                r->s = sail_set_error(r->err, SAIL_ERR_UNSUPPORTED,
-                                      "tokenizer.ggml.model is '%s'; sail reads 'bert' (WordPiece), 'clip' (byte-level BPE) "
-                                      "and 'spm' (SigLIP's SentencePiece)",
-                                      model);
-        }
+        read_tokenizer_model(r, t);
     }
     if (t->has_vision) {
         get_int(r, "sail.vision.image_size", &c->image_size);
@@ -331,6 +351,7 @@ sail_status sail_config_read(sail_config *c, const gguf_file *f, sail_error *err
     get_int(&r, "sail.dim", &c->dim);
     read_image(&r, c);
     read_special_ids(&r, c);
+    read_fused_layout(&r, c);
     if (r.s) return r.s;
     return sail_config_validate(c, err);
 }
@@ -407,6 +428,18 @@ static sail_status write_towers(const sail_config *c, gguf_writer *w) {
     return s;
 }
 
+/* A composed fused model's encoder layout (read_fused_layout); the
+ * tokenizer model is the vocabulary's (sail_vocab_kv_write). */
+static sail_status write_fused_layout(const sail_config *c, gguf_writer *w) {
+    const sail_towers *t = &c->towers;
+    sail_status s = gguf_set_bool(w, "sail.text.causal", t->text_causal);
+    if (!s) s = gguf_set_bool(w, "sail.text.emb_norm", t->text_emb_norm);
+    if (!s) s = gguf_set_bool(w, "sail.text.final_norm", t->text_final_norm);
+    if (!s) s = gguf_set_bool(w, "sail.vision.pre_norm", t->vision_pre_norm);
+    if (!s) s = gguf_set_bool(w, "sail.vision.patch_bias", t->patch_bias);
+    return s;
+}
+
 sail_status sail_config_write(const sail_config *c, gguf_writer *w) {
     sail_status s = gguf_set_str(w, "general.architecture", "sail");
     if (!s) s = gguf_set_str(w, "general.name", c->name);
@@ -428,6 +461,7 @@ sail_status sail_config_write(const sail_config *c, gguf_writer *w) {
     if (!s) s = gguf_set_i32(w, "sail.dim", c->dim);
     if (!s) s = write_image(c, w);
     if (!s) s = write_special_ids(c, w);
+    if (!s && c->towers.layout) s = write_fused_layout(c, w);
     return s;
 }
 

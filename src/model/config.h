@@ -37,6 +37,8 @@ typedef enum sail_text_pool {
  * path never reads these fields. */
 typedef struct sail_towers {
     int on;
+    int layout;                 /* a fused (native) model whose encoders follow the layout
+                                   flags below: composed from imported towers (CLIP's, say) */
     int has_text, has_vision;   /* a tower with 0 layers is absent */
     int bpe;                    /* text tokenizer: 1 CLIP byte-level BPE, 0 WordPiece */
     int spm;                    /* text tokenizer: 1 SigLIP's SentencePiece (tokenizer.ggml.model "spm") */
@@ -74,6 +76,16 @@ typedef struct sail_config {
     float logit_scale;              /* its value: the log of the zero-shot temperature */
     int has_logit_bias;             /* a learned "logit_bias" tensor: sigmoid loss (SigLIP) */
 } sail_config;
+
+/* The layout flags of c->towers (bpe, text_causal, text_emb_norm,
+ * text_final_norm, vision_pre_norm, patch_bias) describe the encoders:
+ * imported models and fused models composed from imported towers. Other
+ * native models have BERT text (embedding LayerNorm, token types) and ViT
+ * vision (patch bias), whatever those fields hold. */
+static inline int sail_has_layout(const sail_config *c) { return c->towers.on || c->towers.layout; }
+/* LayerNorm after the text embeddings; a patch bias. */
+static inline int sail_text_emb_norm(const sail_config *c) { return !sail_has_layout(c) || c->towers.text_emb_norm; }
+static inline int sail_patch_bias(const sail_config *c) { return !sail_has_layout(c) || c->towers.patch_bias; }
 
 /* Fill a preset ("tiny", "base", "large"); vocab_size and the special ids are
  * left for the caller. Returns SAIL_ERR_INVALID_ARG for an unknown name. */

@@ -40,17 +40,16 @@ static int padded_text(const sail_config *c) {
 static void text_embed(fwd *f, const sail_batch *b, fwd_acts *s) {
     const sail_config *c = f->c;
     const sail_weights *w = f->w;
-    const sail_towers *tw = &c->towers;
     int dt = c->text.width, T = s->T;
     size_t rows = (size_t)b->n * T;
     s->tmask = fwd_alloc_bytes(f, rows);
     s->ids = fwd_alloc_bytes(f, rows * sizeof(int32_t));
     s->temb = fwd_alloc(f, rows * dt);
-    int norm = !tw->on || tw->text_emb_norm, padded = padded_text(c);
+    int norm = sail_text_emb_norm(c), padded = padded_text(c);
     s->tx0 = norm && f->keep ? fwd_alloc(f, rows * dt) : s->temb;
     float *buf = fwd_alloc(f, 3 * (size_t)dt);
     if (f->oom) return;
-    int types = !tw->on || c->type_vocab > 0;
+    int types = c->type_vocab > 0; /* every native model but a composed CLIP text tower has them */
     const float *ty = types ? tab_row(&w->tab.type, 0, buf + 2 * dt, dt) : NULL;
     const int32_t *ids = b->ids;
     for (int i = 0; i < b->n; i++) {
@@ -79,13 +78,14 @@ static void text_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
     for (int i = 0; i < b->n; i++) s->T = SAIL_MAX(s->T, b->lens[i]);
     text_embed(f, b, s);
     if (f->oom) return;
-    int causal = c->towers.on && c->towers.text_causal;
+    int causal = sail_has_layout(c) && c->towers.text_causal;
     float *x = tower_forward(f, &c->text, f->w->text, &s->tenc, s->tx0, b->n, s->T, s->tmask, causal,
                              "text");
     s->ht = x;
-    if (c->towers.on && c->towers.text_final_norm) {
+    if (sail_has_layout(c) && c->towers.text_final_norm) {
         s->ht = f->keep ? fwd_alloc(f, (size_t)b->n * s->T * dt) : x;
         if (!f->oom) norm_forward(f, &f->w->text_final, s->ht, x, b->n * s->T, dt, c->text.eps);
+        trace(f, "text.out", s->ht, b->n * s->T, dt);
     }
 }
 
@@ -173,7 +173,7 @@ static void vision_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
     }
     fwd_release(f, mark);
     s->vx0 = s->vemb;
-    if (c->towers.on && c->towers.vision_pre_norm) {
+    if (sail_has_layout(c) && c->towers.vision_pre_norm) {
         s->vx0 = f->keep ? fwd_alloc(f, rows * dv) : s->vemb;
         if (!f->oom) norm_forward(f, &w->vis_pre, s->vx0, s->vemb, (int)rows, dv, c->vision.eps);
     }

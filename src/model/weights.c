@@ -139,13 +139,20 @@ static sail_status walk_all(const sail_config *c, sail_weights *w, walk *kp) {
 
     visit_m(&k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, &w->tab.tok, SAIL_INIT_NORMAL);
     visit_m(&k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, &w->tab.pos, SAIL_INIT_NORMAL);
-    visit_m(&k, "text.type_emb", c->type_vocab, dt, &w->type_emb, &w->tab.type, SAIL_INIT_NORMAL);
-    norm(&k, "text", "emb_norm", dt, &w->emb_norm);
+    /* a composed model's towers keep their layout (sail_has_layout): CLIP's
+       text has no token types nor embedding LayerNorm but a final one, its
+       vision a pre-LayerNorm and no patch bias; the names are the towers' */
+    if (c->type_vocab)
+        visit_m(&k, "text.type_emb", c->type_vocab, dt, &w->type_emb, &w->tab.type, SAIL_INIT_NORMAL);
+    if (sail_text_emb_norm(c)) norm(&k, "text", "emb_norm", dt, &w->emb_norm);
     tower(&k, "text", &c->text, w->text);
+    if (c->towers.layout && c->towers.text_final_norm) norm(&k, "text", "final_norm", dt, &w->text_final);
 
-    linear(&k, "vis", "patch", dv, 3 * p * p, &w->patch);
+    if (sail_patch_bias(c)) linear(&k, "vis", "patch", dv, 3 * p * p, &w->patch);
+    else visit_m(&k, "vis.patch.weight", dv, 3 * p * p, &w->patch.w, &w->patch.wm, SAIL_INIT_NORMAL);
     visit(&k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
     visit_m(&k, "vis.pos", 1 + g * g, dv, &w->vpos, &w->tab.vpos, SAIL_INIT_NORMAL);
+    if (c->towers.layout && c->towers.vision_pre_norm) norm(&k, "vis", "pre_norm", dv, &w->vis_pre);
     tower(&k, "vis", &c->vision, w->vision);
     norm(&k, "vis", "norm", dv, &w->vis_norm);
 

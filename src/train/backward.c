@@ -101,16 +101,16 @@ static void text_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) 
     const sail_towers *tw = &cf->towers;
     const sail_weights *w = &tm->w, *g = &tm->g;
     int dt = cf->text.width, n = s->n, T = s->T, rows = n * T;
-    if (tw->on && tw->text_final_norm)
+    if (sail_has_layout(cf) && tw->text_final_norm)
         ln_backward(c, &w->text_final, &g->text_final, fwd_tower_out(s->tenc, cf->text.layers, s->tx0), d,
                     d, 0, rows, dt, cf->text.eps);
     tower_backward(c, &cf->text, w->text, g->text, s->tenc, d);
-    if (!tw->on || tw->text_emb_norm)
+    if (sail_text_emb_norm(cf))
         ln_backward(c, &w->emb_norm, &g->emb_norm, s->temb, d, d, 0, rows, dt, cf->text.eps);
     if (c->oom) return;
     scatter_rows_add(c, GRAD(g->tok_emb), d, s->ids, rows, dt);
     colsum_add(c, GRAD(g->pos_emb), d, n, T * dt, (size_t)T * dt); /* row t of every item: position t */
-    if (!tw->on || cf->type_vocab > 0) colsum_add(c, GRAD(g->type_emb), d, rows, dt, (size_t)dt);
+    if (cf->type_vocab > 0) colsum_add(c, GRAD(g->type_emb), d, rows, dt, (size_t)dt);
 }
 
 /* d (n*Tv, dv) = d loss / d hv, clobbered. */
@@ -123,7 +123,7 @@ static void image_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d)
     ln_backward(c, &w->vis_norm, &g->vis_norm, fwd_tower_out(s->venc, cf->vision.layers, s->vx0), d, d,
                 0, rows, dv, cf->vision.eps);
     tower_backward(c, &cf->vision, w->vision, g->vision, s->venc, d);
-    if (cf->towers.on && cf->towers.vision_pre_norm)
+    if (sail_has_layout(cf) && cf->towers.vision_pre_norm)
         ln_backward(c, &w->vis_pre, &g->vis_pre, s->vemb, d, d, 0, rows, dv, cf->vision.eps);
     fwd_mark mark = fwd_mark_get(c);
     float *dpe = fwd_alloc(c, (size_t)n * np * dv); // (n*np, dv)

@@ -11,14 +11,16 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Why the text tower of c cannot run in a fused sail model, or NULL. */
+/* Why the text tower of c cannot run in a fused sail model, or NULL. The
+ * fused forward runs BERT's and CLIP's layouts (sail_has_layout); a causal
+ * tower hands every real token's state to the fusion, the end-of-text
+ * token's (which has seen the whole text) among them. */
 static const char *text_unfit(const sail_config *c) {
     const sail_towers *t = &c->towers;
     if (!t->on) return NULL;
     if (!t->has_text) return "it has no text tower";
-    if (t->bpe || t->text_causal || t->text_final_norm)
-        return "CLIP's causal text tower (BPE, final norm) does not run in sail's fused forward yet";
-    if (!t->text_emb_norm || c->type_vocab < 1) return "its text embeddings lack the LayerNorm or token types";
+    if (t->spm || t->text_pool == SAIL_TPOOL_LAST)
+        return "SigLIP's text tower (SentencePiece, pads attended) does not run in sail's fused forward yet";
     return NULL;
 }
 
@@ -27,9 +29,22 @@ static const char *vision_unfit(const sail_config *c) {
     const sail_towers *t = &c->towers;
     if (!t->on) return NULL;
     if (!t->has_vision) return "it has no vision tower";
-    if (t->vision_pre_norm || !t->patch_bias)
-        return "CLIP's vision embeddings (pre-LayerNorm, no patch bias) do not run in sail's fused forward yet";
+    if (t->vision_no_cls || t->vision_map)
+        return "SigLIP's vision tower (no class token, attention pooling) does not run in sail's fused forward yet";
     return NULL;
+}
+
+/* The encoder layout of c's towers as a fused model carries it: the file's
+ * flags where it has them, else BERT text and ViT vision. */
+static void compose_layout(sail_towers *out, const sail_config *t, const sail_config *v) {
+    const sail_towers *tt = &t->towers, *vt = &v->towers;
+    out->layout = 1;
+    out->bpe = tt->bpe;
+    out->text_causal = sail_has_layout(t) && tt->text_causal;
+    out->text_emb_norm = sail_text_emb_norm(t);
+    out->text_final_norm = sail_has_layout(t) && tt->text_final_norm;
+    out->vision_pre_norm = sail_has_layout(v) && vt->vision_pre_norm;
+    out->patch_bias = sail_patch_bias(v);
 }
 
 /* The composed configuration: T's text side, V's vision side, new fusion. */
@@ -52,6 +67,7 @@ static sail_status compose_config(const sail_compose_opts *o, const sail_config 
     c->resample = v->resample;
     memcpy(c->mean, v->mean, sizeof c->mean);
     memcpy(c->std, v->std, sizeof c->std);
+    compose_layout(&c->towers, t, v);
     int df = o->fusion_width ? o->fusion_width : SAIL_MAX(t->text.width, v->vision.width);
     int heads = df % 64 == 0 ? df / 64 : df % 32 == 0 ? df / 32 : 1; /* heads of 64 (or 32) */
     c->fusion = (sail_tower){o->fusion_layers, df, heads, 4 * df, 1e-6f, SAIL_ACT_GELU, 1};

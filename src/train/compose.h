@@ -20,10 +20,11 @@ typedef struct sail_compose_opts {
 } sail_compose_opts;
 
 /* Write the composed model to path (atomically). The towers keep their
- * weights (as f32), the text side its tokenizer and the vision side its
- * preprocessing; fusion, perceiver, head and temperature are new. Towers
- * sail's fused forward cannot run (CLIP's causal text tower or its
- * pre-normed vision embeddings) are SAIL_ERR_UNSUPPORTED with the reason. */
+ * weights (as f32), their layout (BERT's or CLIP's: causal attention, norms,
+ * patch bias), the text side its tokenizer (WordPiece or CLIP's BPE) and the
+ * vision side its preprocessing; fusion, perceiver, head and temperature
+ * are new. Towers sail's fused forward cannot run (SigLIP's) are
+ * SAIL_ERR_UNSUPPORTED with the reason. */
 sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_error *err);
 
 #endif
