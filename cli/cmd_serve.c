@@ -18,7 +18,7 @@ static const char usage[] =
     "                  [--max-image-pixels N] [--timeout S] [--header-timeout S]\n"
     "                  [--max-connections N] [--max-connections-per-ip N]\n"
     "                  [--tls-cert FILE --tls-key FILE] [--no-truncate] [--quiet]\n\n"
-    "Serves the model over HTTP until SIGTERM or Ctrl-C (then it stops accepting,\n"
+    "Serves the models over HTTP until SIGTERM or Ctrl-C (then it stops accepting,\n"
     "finishes the requests in flight and flushes the index):\n"
     "  POST /v1/embeddings            OpenAI-compatible embeddings (texts, images as data URLs,\n"
     "                                 joint text+image inputs, dimensions, encoding_format);\n"

@@ -4,7 +4,8 @@ inputs, Matryoshka prefixes, float and base64), alone and inside dynamic
 batches; every bad request gets its 4xx with an OpenAI-style error body;
 slow clients, connection limits and timeouts, HTTPS, the API key, metrics,
 a model that produces NaN and the graceful SIGTERM shutdown are exercised;
-the index endpoints are checked when the server has --index.
+the index endpoints are checked when the server has --index; one server of
+several models (--model NAME=PATH) answers each by name, concurrently.
 The official `openai` npm client and the web page in headless Chromium run
 from tests/server/*.mjs (skipped with a message when node, npm or chromium
 is missing)."""
@@ -892,14 +893,49 @@ def test_multi_model(model, vocab, files, tmp):
         check(sums == {n: float(v) for n, v in want.items()} and all(counts[n] and counts[n] < sums[n] for n in names),
               "/metrics: each model's own batches (model=\"...\"), holding exactly its inputs, coalesced "
               "(sums %s, batches %s)" % (sums, counts))
-        check(model_metric(text, "sail_model_requests_total", "beta", endpoint="/v1/embeddings", status="200")
-              == 1 + sent["beta"]
-              and model_metric(text, "sail_model_requests_total", "alpha2", endpoint="/v1/embeddings",
-                               status="200") == sent["alpha2"]
+
+        def counted(text):
+            return (model_metric(text, "sail_model_requests_total", "beta", endpoint="/v1/embeddings",
+                                 status="200") == 1 + sent["beta"]
+                    and model_metric(text, "sail_model_requests_total", "alpha2", endpoint="/v1/embeddings",
+                                     status="200") == sent["alpha2"])
+
+        # A request is counted once its connection is done with it, which
+        # may come a moment after the client has read the response.
+        for _ in range(20):
+            if counted(text):
+                break
+            time.sleep(0.05)
+            text = s.request("GET", "/metrics")[2].decode()
+        check(counted(text)
               and model_metric(text, "sail_model_info", "beta", dim="256") == 1
               and model_metric(text, "sail_model_queue_depth", "alpha2") == 0
               and 'sail_http_requests_total{endpoint="/v1/models",status="200"}' in text,
               "/metrics: requests per model and status, sail_model_info with dims, per-model queue depth")
+
+        # A model busy with long requests does not hold up another: beta
+        # answers while tiny.gguf works through 512 inputs (16 batches); with
+        # one queue for both, it would wait behind all of them.
+        burst = {}
+
+        def slow(k):
+            burst[k] = s.embed({"model": "tiny.gguf", "input": ["商品 %d 号 item number %d 长" % (i, k) * 3
+                                                                  for i in range(256)]})[0], time.time()
+
+        th = [threading.Thread(target=slow, args=(k,)) for k in range(2)]
+        t0 = time.time()
+        for t in th:
+            t.start()
+        time.sleep(0.1)
+        st, doc, _, _ = s.embed({"model": "beta", "input": texts[1]})
+        t_beta = time.time()
+        for t in th:
+            t.join()
+        t_burst = max(b[1] for b in burst.values()) - t0
+        check(st == 200 and close(vectors(doc)[0], ref["beta"][1]) and all(b[0] == 200 for b in burst.values())
+              and t_beta - t0 < 0.5 * t_burst,
+              "a request for beta is answered (%.2f s) while tiny.gguf still works through 512 inputs (%.2f s): "
+              "a batcher per model" % (t_beta - t0, t_burst))
 
         # The index embeds with --index-model beta (256-d), whatever "model" says.
         st, doc, _, _ = s.request("POST", "/v1/items", {"items": [{"id": 1, "text": texts[0]},
@@ -1017,8 +1053,9 @@ def main():
         r = subprocess.run([SAIL, "serve", "--help"], capture_output=True)
         check(r.returncode == 0 and b"usage: sail serve" in r.stdout
               and all(o in r.stdout for o in (b"--tls-cert FILE", b"--tls-key FILE", b"--header-timeout S",
-                                              b"--max-connections-per-ip N", b"default 256", b"default 10")),
-              "sail serve --help, with the TLS, header-timeout and per-address limit options and defaults")
+                                              b"--max-connections-per-ip N", b"default 256", b"default 10",
+                                              b"--model [NAME=]M", b"--index-model NAME", b"GET /v1/models")),
+              "sail serve --help, with the TLS, header-timeout, per-address limit and several-model options")
         r = subprocess.run([SAIL, "serve"], capture_output=True)
         check(r.returncode == 2 and b"--model is required" in r.stderr, "sail serve without --model: exit 2")
         r = subprocess.run([SAIL, "serve", "--model", os.path.join(tmp, "none.gguf"), "--port", "0"],
