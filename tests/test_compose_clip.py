@@ -184,7 +184,9 @@ def layout_case(comp, clip):
     check(kept and not absent and same, "the composed model has CLIP's tower tensors, bit-identical, and none CLIP lacks",
           "extra %s" % absent if absent else "")
     r = sail("info", comp)
-    check(r.returncode == 0, "sail info reads the composed model", r.stderr[-200:])
+    check(r.returncode == 0 and "tokenizer=clip-bpe text_causal=1 text_emb_norm=0 text_final_norm=1 "
+          "vision_pre_norm=1 patch_bias=0" in r.stdout, "sail info reads the composed model's layout back",
+          (r.stdout + r.stderr)[-300:])
     raw = open(comp, "rb").read(1 << 20)
     check(all(k in raw for k in (b"sail.text.causal", b"sail.text.final_norm", b"sail.vision.pre_norm",
                                   b"sail.vision.patch_bias", b"tokenizer.ggml.merges")),

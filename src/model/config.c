@@ -493,4 +493,10 @@ void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
              c->context, c->vision.layers, c->vision.width, c->vision.heads, c->vision.ffn,
              c->image_size, c->patch_size, c->fusion.layers, c->fusion.width, c->fusion.heads,
              c->perceiver_latents);
+    size_t n = strlen(buf);
+    if (t->layout && n < cap) /* composed from imported towers: their layout */
+        snprintf(buf + n, cap - n,
+                 " tokenizer=%s text_causal=%d text_emb_norm=%d text_final_norm=%d vision_pre_norm=%d patch_bias=%d",
+                 t->bpe ? "clip-bpe" : "wordpiece", t->text_causal, t->text_emb_norm, t->text_final_norm,
+                 t->vision_pre_norm, t->patch_bias);
 }
