@@ -33,8 +33,8 @@ typedef enum sail_text_pool {
 
 /* An imported model (sail.variant = "towers", docs/FORMAT.md): no fusion;
  * each modality's encoder output is pooled, projected and L2-normalised on
- * its own, as the original model does. Zero for native sail models, whose
- * path never reads these fields. */
+ * its own, as the original model does. Zero for native sail models, except
+ * a composed one's layout flags (layout = 1: see sail_has_layout). */
 typedef struct sail_towers {
     int on;
     int layout;                 /* a fused (native) model whose encoders follow the layout
