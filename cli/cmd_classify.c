@@ -20,7 +20,9 @@ static const char usage[] =
     "Zero-shot: each label becomes a prompt (--template with {} replaced by the\n"
     "label; default \"a photo of a {}\", or \"一张{}的照片\" for a label with non-ASCII\n"
     "characters), embedded as text; each input gets softmax(scale * cosine) over\n"
-    "the labels. Labels are separated by ',' or '，'.\n\n"
+    "the labels. A model trained with the sigmoid loss (SigLIP) scores each label\n"
+    "on its own, sigmoid(scale * cosine + bias), with its own learned scale and\n"
+    "bias (--scale overrides the scale). Labels are separated by ',' or '，'.\n\n"
     "train: D.jsonl lines {\"text\"|\"image\": ..., \"label\": ...}; a multinomial logistic\n"
     "regression on the (standardised) embeddings; --holdout keeps a seeded random\n"
     "fraction out of training and reports accuracy on it. The classifier file records\n"
@@ -50,7 +52,8 @@ static int parse(opts *o, int argc, char **argv, int first) {
         CLI_OPT_STR("--model", &o->model, "M", "sail model file (.gguf)"),
         CLI_OPT_STR("--labels", &o->labels, "L", "zero-shot labels, separated by ',' or '，'"),
         CLI_OPT_STR("--template", &o->tmpl, "T", "zero-shot prompt, {} replaced by the label"),
-        CLI_OPT_FLOAT("--scale", &o->scale, 0, 1e4, "S", "zero-shot softmax scale (default 100)"),
+        CLI_OPT_FLOAT("--scale", &o->scale, 0, 1e4, "S",
+                      "zero-shot scale (default 100; a SigLIP model's own learned scale)"),
         CLI_OPT_CALL("--text", on_input, o, "T", "a text to classify"),
         CLI_OPT_CALL("--image", on_input, o, "F", "an image file to classify"),
         CLI_OPT_STR("--data", &o->data, "D.jsonl", "items (train: with labels; predict: labels give accuracy)"),
@@ -148,6 +151,23 @@ static json_t *top_json(const float *p, const float *cos, char **labels, int c, 
     return a;
 }
 
+/* --scale, else 100 (CLIP's zero-shot scale) or a sigmoid model's own. */
+static float zs_scale(const sail_model *m, double scale) {
+    if (scale >= 0) return (float)scale;
+    return sail_model_logit_bias(m, NULL) ? sail_model_logit_scale(m) : 100.0f;
+}
+
+/* Probabilities of c labels from their cosines: softmax over the labels, or
+ * for a sigmoid-loss model (SigLIP) each label's own sigmoid. */
+static void score(const sail_model *m, double scale, const float *cos, int c, float *p) {
+    float s = zs_scale(m, scale), bias;
+    if (!sail_model_logit_bias(m, &bias)) {
+        apps_softmax_scaled(cos, c, s, p);
+        return;
+    }
+    for (int j = 0; j < c; j++) p[j] = 1.0f / (1.0f + expf(-(s * cos[j] + bias)));
+}
+
 static int zero_shot(opts *o, sail_model *m) {
     char **labels = NULL;
     int c = 0, rc = split_labels(o->labels, &labels, &c), d = o->dim ? o->dim : sail_model_dim(m);
@@ -172,13 +192,17 @@ static int zero_shot(opts *o, sail_model *m) {
         }
         for (int i = 0; i < o->n_in; i++) {
             for (int j = 0; j < c; j++) cos[j] = sail_cosine(iv + (size_t)i * d, lv + (size_t)j * d, d);
-            apps_softmax_scaled(cos, c, (float)o->scale, p);
+            score(m, o->scale, cos, c, p);
             json_t *e = input_json(&o->in[i]);
             json_object_set_new(e, "top", top_json(p, cos, labels, c, o->top));
             json_array_append_new(res, e);
         }
+        float bias;
+        int sigmoid = sail_model_logit_bias(m, &bias);
         json_object_set_new(root, "mode", json_string("zero-shot"));
-        json_object_set_new(root, "scale", json_real(o->scale));
+        json_object_set_new(root, "scale", json_real(zs_scale(m, o->scale)));
+        json_object_set_new(root, "probability", json_string(sigmoid ? "sigmoid" : "softmax"));
+        if (sigmoid) json_object_set_new(root, "bias", json_real(bias));
         json_object_set_new(root, "labels", lj);
         json_object_set_new(root, "results", res);
         rc = app_write_json("classify", root, o->out);
@@ -331,7 +355,7 @@ static int predict(opts *o, sail_model *m) {
 
 int cmd_classify(int argc, char **argv) {
     int mode = argc > 1 && !strcmp(argv[1], "train") ? 1 : argc > 1 && !strcmp(argv[1], "predict") ? 2 : 0;
-    opts o = {.scale = 100, .holdout = 0.2, .l2 = 1e-3, .top = 3, .epochs = 300, .seed = 1};
+    opts o = {.scale = -1, .holdout = 0.2, .l2 = 1e-3, .top = 3, .epochs = 300, .seed = 1};
     int rc = parse(&o, argc, argv, mode ? 2 : 1);
     if (rc == CLI_HELP) {
         free(o.in);

@@ -97,10 +97,17 @@ void sail_model_memory_usage(const sail_model *m, sail_model_memory *out);
 const char *sail_model_weight_type(const sail_model *m);
 
 /* The zero-shot logit scale: exp of the model file's sail.logit_scale (a
- * log value, as CLIP stores it), at most 100 (CLIP's clamp); 1/0.07 (CLIP's
+ * log value, as CLIP stores it), at most 100 (CLIP's clamp) unless the model
+ * has a logit bias (SigLIP trains its scale unclamped); 1/0.07 (CLIP's
  * initial value) when the file has none. Scores are scale * cosine.
  * Thread-safe. */
 float sail_model_logit_scale(const sail_model *m);
+
+/* A model trained with the sigmoid loss (SigLIP) has a learned logit bias:
+ * its zero-shot probability of a label is sigmoid(scale * cosine + bias),
+ * each label on its own. Returns 1 and sets *bias for such a model, else 0.
+ * Thread-safe. */
+int sail_model_logit_bias(const sail_model *m, float *bias);
 
 /* The Matryoshka prefixes the model was trained for (`sail train
  * --matryoshka`, recorded in the file as sail.matryoshka): writes at most

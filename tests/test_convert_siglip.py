@@ -14,6 +14,7 @@ Tokenizers: a letters WordPiece vocab.txt (the ids are known exactly), and
 SigLIP's own spiece.model (trained here; ids from a transcription of
 SiglipTokenizer, tests/test_spm.py).
 """
+import json
 import os
 import sys
 import tempfile
@@ -188,6 +189,26 @@ def main(tmp):
               r.stderr.strip()[-200:])
 
 
+def zero_shot(out, model, tok, tmp):
+    """`sail classify --zero-shot` on a SigLIP model scores each label as
+    SiglipModel does: sigmoid(image . text * exp(logit_scale) + logit_bias)."""
+    labels = ["cat", "red dog", "bridge"]
+    imgs = O.write_images(tmp)[:3]
+    args = ["classify", "--zero-shot", "--model", out, "--labels", ",".join(labels), "--top", str(len(labels))]
+    r = O.run(args + sum([["--image", p] for p in imgs], []))
+    doc = json.loads(r.stdout) if r.returncode == 0 else {"results": []}
+    with torch.no_grad():
+        t = torch.cat([model.text(torch.tensor([tok.model_input(tok.ids("a photo of a " + l), CTX)[1]]))
+                       for l in labels])
+        i = model.image(torch.stack([O.preprocess(p, 32, 0, 3, HALF, HALF) for p in imgs]))
+        want = torch.sigmoid(i @ t.T * model.logit_scale.exp() + model.logit_bias).numpy()
+    got = np.array([[{x["label"]: x["probability"] for x in res["top"]}[l] for l in labels] for res in doc["results"]])
+    ok = got.shape == want.shape and float(np.abs(got - want).max()) < 1e-4 and doc.get("probability") == "sigmoid"
+    tap.check(ok, "SigLIP zero-shot: classify gives SiglipModel's sigmoid(scale * cosine + bias) per label "
+              "(max |diff| %.1e)" % (float(np.abs(got - want).max()) if got.shape == want.shape else -1),
+              r.stderr.strip()[-200:])
+
+
 def spm_case(tmp):
     """A folder with SigLIP's own tokenizer: a spiece.model trained here
     (SigLIP's id layout: pad 0, eos 1, unk 2) and a tokenizer_config.json of
@@ -220,6 +241,7 @@ def spm_case(tmp):
         want = torch.cat([model.text(torch.tensor([x])) for x in ids]).numpy()
     tap.compare(O.embed(out, "--text", texts, tmp), want,
                 "SigLIP spiece.model: raw strings (SiglipTokenizer ids padded to 16, pooled last) == PyTorch")
+    zero_shot(out, model, tok, tmp)
     hf = os.path.join(tmp, "siglip-spm-hf")
     r = O.run(["export", "--format", "hf", out, "-o", hf])
     if not tap.check(r.returncode == 0, "SigLIP spiece.model: sail export", r.stderr.strip()[-300:]):

@@ -219,7 +219,13 @@ int sail_model_trained_dims(const sail_model *m, int *dims, int cap) {
 float sail_model_logit_scale(const sail_model *m) {
     /* CLIP's initial temperature 1/0.07 when the file has none. */
     float v = m->cfg.has_logit_scale ? expf(m->cfg.logit_scale) : 1.0f / 0.07f;
-    return v > 100.0f ? 100.0f : v;
+    return v > 100.0f && !m->cfg.has_logit_bias ? 100.0f : v;
+}
+
+int sail_model_logit_bias(const sail_model *m, float *bias) {
+    if (!m || !m->cfg.has_logit_bias || !m->w.logit_bias) return 0;
+    if (bias) *bias = m->w.logit_bias[0];
+    return 1;
 }
 
 /* ---------------------------------------------------------------- init -- */
