@@ -624,3 +624,27 @@ def embed(model, flag, inputs, tmp):
     return np.load(os.path.join(tmp, "e.npy"))
 
 
+def cnclip_folder(d, **processor):
+    """A random-weight Chinese-CLIP folder at d (WordPiece from the golden
+    vocabulary, 32x32 squashed images); processor adds preprocessor keys.
+    Returns the PyTorch reference model."""
+    os.makedirs(d)
+    n_vocab = write_bert_tokenizer(d)
+    cfg = {
+        "architectures": ["ChineseCLIPModel"], "model_type": "chinese_clip", "projection_dim": 16,
+        "logit_scale_init_value": 2.6592,
+        "text_config": {"vocab_size": n_vocab, "hidden_size": 32, "intermediate_size": 64,
+                        "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64,
+                        "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12},
+        "vision_config": {"hidden_size": 24, "intermediate_size": 48, "num_hidden_layers": 2,
+                          "num_attention_heads": 3, "image_size": 32, "patch_size": 16,
+                          "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5},
+    }
+    torch.manual_seed(0)
+    model = randomize(CLIPModel(cfg, text_cls=ChineseText), 2).eval()
+    write_json(os.path.join(d, "config.json"), cfg)
+    write_json(os.path.join(d, "preprocessor_config.json"), dict({
+        "crop_size": 32, "do_center_crop": False, "do_normalize": True, "do_resize": True,
+        "image_mean": CLIP_MEAN, "image_std": CLIP_STD, "resample": 3, "size": 32}, **processor))
+    write_safetensors(os.path.join(d, "model.safetensors"), state_numpy(model))
+    return model

@@ -117,25 +117,7 @@ def cn_clip_case(tmp):
         print("skip - ../shared/golden (Chinese-CLIP vocabulary and golden ids) is absent")
         return
     d = os.path.join(tmp, "cnclip")
-    os.makedirs(d)
-    n_vocab = O.write_bert_tokenizer(d)
-    cfg = {
-        "architectures": ["ChineseCLIPModel"], "model_type": "chinese_clip", "projection_dim": 16,
-        "logit_scale_init_value": 2.6592,
-        "text_config": {"vocab_size": n_vocab, "hidden_size": 32, "intermediate_size": 64,
-                        "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64,
-                        "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12},
-        "vision_config": {"hidden_size": 24, "intermediate_size": 48, "num_hidden_layers": 2,
-                          "num_attention_heads": 3, "image_size": 32, "patch_size": 16,
-                          "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5},
-    }
-    torch.manual_seed(0)
-    model = O.randomize(O.CLIPModel(cfg, text_cls=O.ChineseText), 2).eval()
-    O.write_json(os.path.join(d, "config.json"), cfg)
-    O.write_json(os.path.join(d, "preprocessor_config.json"), {
-        "crop_size": 32, "do_center_crop": False, "do_normalize": True, "do_resize": True,
-        "image_mean": CLIP_MEAN, "image_std": CLIP_STD, "resample": 3, "size": 32})
-    O.write_safetensors(os.path.join(d, "model.safetensors"), O.state_numpy(model))
+    model = O.cnclip_folder(d)
     out = os.path.join(tmp, "cnclip.gguf")
     r = O.convert(d, out, "--from", "hf-chinese-clip")
     if not tap.check(r.returncode == 0, "Chinese-CLIP: sail convert", r.stderr.strip()[-300:]):

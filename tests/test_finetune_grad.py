@@ -286,11 +286,20 @@ def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
     grads = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
     grads["logit_scale"] = ls.grad
     sail_grads = load("grads")
+    compare_grads(name, out, grads, sail_grads, freeze,
+                  lambda t: ["logit_scale"] if t == "train.logit_scale" else torch_names(kind, t))
+
+
+def compare_grads(name, out, grads, sail_grads, freeze, names_of):
+    """Each tensor train_dump listed in out/index.txt: sail's gradient equals
+    torch's (names_of(tensor) -> the torch parameters it packs) within
+    TOL_GRAD relative to its largest entry; a frozen one is all zero; and
+    every parameter torch trains is covered."""
     covered, worst, worst_name, bad = set(), 0.0, "", []
     for line in open(os.path.join(out, "index.txt")):
         tname, off, rows, cols = line.split()
         off, size = int(off), int(rows) * int(cols)
-        names = ["logit_scale"] if tname == "train.logit_scale" else torch_names(kind, tname)
+        names = names_of(tname)
         if not names or any(x not in grads for x in names):
             bad.append(tname + " (no torch gradient)")
             continue

@@ -91,26 +91,7 @@ def clip_model(tmp):
 
 def cnclip_model(tmp):
     d = os.path.join(tmp, "cnclip")
-    os.makedirs(d)
-    n_vocab = O.write_bert_tokenizer(d)
-    cfg = {
-        "architectures": ["ChineseCLIPModel"], "model_type": "chinese_clip", "projection_dim": 16,
-        "logit_scale_init_value": 2.6592,
-        "text_config": {"vocab_size": n_vocab, "hidden_size": 32, "intermediate_size": 64,
-                        "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64,
-                        "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12},
-        "vision_config": {"hidden_size": 24, "intermediate_size": 48, "num_hidden_layers": 2,
-                          "num_attention_heads": 3, "image_size": 32, "patch_size": 16,
-                          "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5},
-    }
-    torch.manual_seed(0)
-    model = O.randomize(O.CLIPModel(cfg, text_cls=O.ChineseText), 2).eval()
-    O.write_json(os.path.join(d, "config.json"), cfg)
-    O.write_json(os.path.join(d, "preprocessor_config.json"), {
-        "crop_size": 32, "do_center_crop": False, "do_normalize": True, "do_resize": True,
-        "image_mean": O.CLIP_MEAN, "image_std": O.CLIP_STD, "resample": 3, "size": 32,
-        "image_processor_type": "ChineseCLIPImageProcessor"})
-    O.write_safetensors(os.path.join(d, "model.safetensors"), O.state_numpy(model))
+    model = O.cnclip_folder(d, image_processor_type="ChineseCLIPImageProcessor")
     rows = O.golden_lines("bert_wordpiece_golden.jsonl", TEXT_LINES)
     ids = [[101] + r["ids"][:50] + [102] for r in rows]   # Chinese-CLIP's context: 52
     return d, model, rows, ids, (32, 0)
