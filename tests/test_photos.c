@@ -84,7 +84,7 @@ static long vm_bytes(void) {
 /* Cap the address space at what is mapped now plus 64 MiB: any pixel buffer
  * for a bomb (gigabytes) would then fail to allocate, and the decode would
  * report SAIL_ERR_NOMEM instead of SAIL_ERR_LIMIT. */
-static int cap_address_space(void) {
+static inline int cap_address_space(void) {
     if (getrlimit(RLIMIT_AS, &as_saved)) return -1;
     struct rlimit r = as_saved;
     r.rlim_cur = (rlim_t)vm_bytes() + ((rlim_t)64 << 20);
@@ -168,11 +168,19 @@ static void test_bombs(sail_model *m, size_t per) {
     snprintf(bomb_path, sizeof bomb_path, "%s/bomb.png", dir);
     spit(bomb_path, png, npng);
     float *chw = malloc(per * sizeof(float));
+    /* Under AddressSanitizer a capped address space makes its allocator
+     * abort instead of returning NULL; there an allocation from a bomb's
+     * claim would abort the test anyway, which is the same proof. */
+#ifdef __SANITIZE_ADDRESS__
+    int capped = 0;
+    SKIP("address-space cap: not under AddressSanitizer (its allocator aborts on a failed allocation)");
+#else
     void *probe = NULL;
     int capped = cap_address_space() == 0;
     if (capped) probe = malloc((size_t)256 << 20);
     CHECK(capped && !probe, "address space capped: a 256 MiB allocation now fails");
     free(probe);
+#endif
 
     sail_error err = {0};
     sail_image img = {0};
