@@ -248,8 +248,9 @@ def frozen(name, freeze):
     return part in freeze
 
 
-def grad_case(label, comp, cfg, tmp, sides, freeze=()):
-    """(2): one step of the trainer on the composed model against autograd."""
+def grad_case(label, comp, cfg, tmp, sides, freeze=(), ref_cls=None):
+    """(2): one step of the trainer on the composed model against autograd
+    (ref_cls: the reference, Ref unless given; test_compose_siglip's)."""
     out = tempfile.mkdtemp(dir=tmp)
     n = len(sides[0][1])
     group = list(range(n))
@@ -266,7 +267,7 @@ def grad_case(label, comp, cfg, tmp, sides, freeze=()):
         return np.fromfile(os.path.join(out, x + ".f32"), dtype=np.float32)
 
     P = load_params(comp)
-    ref = Ref(P, cfg)
+    ref = (ref_cls or Ref)(P, cfg)
     ls = torch.tensor(math.log(1 / 0.07), dtype=torch.float64, requires_grad=True)  # a fresh temperature
     ea, eb = ref.side(sides[0]), ref.side(sides[1])
     loss = TG.infonce(ea, eb, group, [DIM, 8], [1.0, 1.0], ls)

@@ -266,6 +266,13 @@ static void read_fused_layout(reader *r, sail_config *c) {
     get_bool(r, "sail.text.final_norm", &t->text_final_norm);
     get_bool(r, "sail.vision.pre_norm", &t->vision_pre_norm);
     get_bool(r, "sail.vision.patch_bias", &t->patch_bias);
+    /* written only when they differ from BERT's, CLIP's and ViT's layout (SigLIP) */
+    if (gguf_find_kv(r->f, "sail.text.padded")) get_bool(r, "sail.text.padded", &t->text_padded);
+    if (gguf_find_kv(r->f, "sail.vision.class_token")) {
+        int cls = 1;
+        get_bool(r, "sail.vision.class_token", &cls);
+        t->vision_no_cls = !cls;
+    }
     read_tokenizer_model(r, t);
 }
 
@@ -437,6 +444,8 @@ static sail_status write_fused_layout(const sail_config *c, gguf_writer *w) {
     if (!s) s = gguf_set_bool(w, "sail.text.final_norm", t->text_final_norm);
     if (!s) s = gguf_set_bool(w, "sail.vision.pre_norm", t->vision_pre_norm);
     if (!s) s = gguf_set_bool(w, "sail.vision.patch_bias", t->patch_bias);
+    if (!s && t->text_padded) s = gguf_set_bool(w, "sail.text.padded", 1);
+    if (!s && t->vision_no_cls) s = gguf_set_bool(w, "sail.vision.class_token", 0);
     return s;
 }
 
@@ -496,7 +505,8 @@ void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
     size_t n = strlen(buf);
     if (t->layout && n < cap) /* composed from imported towers: their layout */
         snprintf(buf + n, cap - n,
-                 " tokenizer=%s text_causal=%d text_emb_norm=%d text_final_norm=%d vision_pre_norm=%d patch_bias=%d",
-                 t->bpe ? "clip-bpe" : "wordpiece", t->text_causal, t->text_emb_norm, t->text_final_norm,
-                 t->vision_pre_norm, t->patch_bias);
+                 " tokenizer=%s text_causal=%d text_emb_norm=%d text_final_norm=%d vision_pre_norm=%d patch_bias=%d"
+                 " text_padded=%d class_token=%d",
+                 t->bpe ? "clip-bpe" : t->spm ? "sentencepiece" : "wordpiece", t->text_causal, t->text_emb_norm,
+                 t->text_final_norm, t->vision_pre_norm, t->patch_bias, t->text_padded, !t->vision_no_cls);
 }

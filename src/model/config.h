@@ -54,6 +54,8 @@ typedef struct sail_towers {
     int text_proj_bias;         /* the text projection has a bias (SigLIP's text head) */
     int vision_no_cls;          /* no class token: the positions cover the patches only (SigLIP) */
     int vision_map;             /* pool by attention from a learned probe (SigLIP's MAP head) */
+    int text_padded;            /* fused (layout) models: texts run at the context, padded with
+                                   pad_id, pads attended by the tower and the fusion (SigLIP) */
 } sail_towers;
 
 typedef struct sail_config {
@@ -77,12 +79,18 @@ typedef struct sail_config {
     int has_logit_bias;             /* a learned "logit_bias" tensor: sigmoid loss (SigLIP) */
 } sail_config;
 
-/* The layout flags of c->towers (bpe, text_causal, text_emb_norm,
- * text_final_norm, vision_pre_norm, patch_bias) describe the encoders:
+/* The layout flags of c->towers (bpe, spm, text_causal, text_emb_norm,
+ * text_final_norm, text_padded, vision_pre_norm, patch_bias, vision_no_cls)
+ * describe the encoders:
  * imported models and fused models composed from imported towers. Other
  * native models have BERT text (embedding LayerNorm, token types) and ViT
  * vision (patch bias), whatever those fields hold. */
 static inline int sail_has_layout(const sail_config *c) { return c->towers.on || c->towers.layout; }
+/* Texts run at the context length, padded with pad_id, pads attended
+ * (SigLIP: imported, or its tower composed into a fused model). */
+static inline int sail_text_padded(const sail_config *c) {
+    return (c->towers.on && c->towers.text_pool == SAIL_TPOOL_LAST) || (c->towers.layout && c->towers.text_padded);
+}
 /* LayerNorm after the text embeddings; a patch bias. */
 static inline int sail_text_emb_norm(const sail_config *c) { return !sail_has_layout(c) || c->towers.text_emb_norm; }
 static inline int sail_patch_bias(const sail_config *c) { return !sail_has_layout(c) || c->towers.patch_bias; }

@@ -29,9 +29,11 @@ static float *tower_forward(fwd *f, const sail_tower *t, const sail_block *w, fw
 /* SigLIP pools the last position of texts padded to max_length, pads
  * attended: its texts always run at the context length, padded with pad_id
  * and unmasked, whatever the lengths given (so every item's vector is the
- * original's on its padded text, independent of the batch). */
+ * original's on its padded text, independent of the batch). A fused model
+ * with SigLIP's text tower does the same, and its fusion sees every
+ * position (the last, SigLIP's pooled state, among them). */
 static int padded_text(const sail_config *c) {
-    return c->towers.on && c->towers.text_pool == SAIL_TPOOL_LAST;
+    return sail_text_padded(c);
 }
 
 /* temb (B*T, dt) = tok[ids] + pos[t] + type[0]; tx0 = LN(temb). Imported

@@ -150,8 +150,9 @@ static sail_status walk_all(const sail_config *c, sail_weights *w, walk *kp) {
 
     if (sail_patch_bias(c)) linear(&k, "vis", "patch", dv, 3 * p * p, &w->patch);
     else visit_m(&k, "vis.patch.weight", dv, 3 * p * p, &w->patch.w, &w->patch.wm, SAIL_INIT_NORMAL);
-    visit(&k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
-    visit_m(&k, "vis.pos", 1 + g * g, dv, &w->vpos, &w->tab.vpos, SAIL_INIT_NORMAL);
+    int cls = !c->towers.vision_no_cls; /* a composed SigLIP vision tower has none */
+    if (cls) visit(&k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
+    visit_m(&k, "vis.pos", cls + g * g, dv, &w->vpos, &w->tab.vpos, SAIL_INIT_NORMAL);
     if (c->towers.layout && c->towers.vision_pre_norm) norm(&k, "vis", "pre_norm", dv, &w->vis_pre);
     tower(&k, "vis", &c->vision, w->vision);
     norm(&k, "vis", "norm", dv, &w->vis_norm);

@@ -12,25 +12,26 @@
 #include <string.h>
 
 /* Why the text tower of c cannot run in a fused sail model, or NULL. The
- * fused forward runs BERT's and CLIP's layouts (sail_has_layout); a causal
- * tower hands every real token's state to the fusion, the end-of-text
- * token's (which has seen the whole text) among them. */
+ * fused forward runs BERT's, CLIP's and SigLIP's layouts (sail_has_layout):
+ * a causal tower hands every real token's state to the fusion, the
+ * end-of-text token's (which has seen the whole text) among them; SigLIP's
+ * runs its texts padded to the context, pads attended, and hands every
+ * position's state over, the last (the one SigLIP pools) among them. Its
+ * text head is the imported model's pooling and is left behind. */
 static const char *text_unfit(const sail_config *c) {
     const sail_towers *t = &c->towers;
     if (!t->on) return NULL;
     if (!t->has_text) return "it has no text tower";
-    if (t->spm || t->text_pool == SAIL_TPOOL_LAST)
-        return "SigLIP's text tower (SentencePiece, pads attended) does not run in sail's fused forward yet";
     return NULL;
 }
 
-/* Why the vision tower of c cannot run in a fused sail model, or NULL. */
+/* Why the vision tower of c cannot run in a fused sail model, or NULL.
+ * Without a class token (SigLIP) the fusion sees the patch tokens; the
+ * attention-pooling head is the imported model's pooling, left behind. */
 static const char *vision_unfit(const sail_config *c) {
     const sail_towers *t = &c->towers;
     if (!t->on) return NULL;
     if (!t->has_vision) return "it has no vision tower";
-    if (t->vision_no_cls || t->vision_map)
-        return "SigLIP's vision tower (no class token, attention pooling) does not run in sail's fused forward yet";
     return NULL;
 }
 
@@ -40,11 +41,14 @@ static void compose_layout(sail_towers *out, const sail_config *t, const sail_co
     const sail_towers *tt = &t->towers, *vt = &v->towers;
     out->layout = 1;
     out->bpe = tt->bpe;
+    out->spm = tt->spm;
+    out->text_padded = sail_text_padded(t);
     out->text_causal = sail_has_layout(t) && tt->text_causal;
     out->text_emb_norm = sail_text_emb_norm(t);
     out->text_final_norm = sail_has_layout(t) && tt->text_final_norm;
     out->vision_pre_norm = sail_has_layout(v) && vt->vision_pre_norm;
     out->patch_bias = sail_patch_bias(v);
+    out->vision_no_cls = sail_has_layout(v) && vt->vision_no_cls;
 }
 
 /* The composed configuration: T's text side, V's vision side, new fusion. */

@@ -20,10 +20,12 @@ typedef struct sail_compose_opts {
 } sail_compose_opts;
 
 /* Write the composed model to path (atomically). The towers keep their
- * weights (as f32), their layout (BERT's or CLIP's: causal attention, norms,
- * patch bias), the text side its tokenizer (WordPiece or CLIP's BPE) and the
- * vision side its preprocessing; fusion, perceiver, head and temperature
- * are new. Towers sail's fused forward cannot run (SigLIP's) are
+ * weights (as f32), their layout (BERT's, CLIP's or SigLIP's: causal
+ * attention, norms, patch bias, texts padded to the context, a class token
+ * or none), the text side its tokenizer (WordPiece, CLIP's BPE or SigLIP's
+ * SentencePiece) and the vision side its preprocessing; fusion, perceiver,
+ * head and temperature are new (an imported model's own pooling heads and
+ * projections are left behind). A file without the tower asked for is
  * SAIL_ERR_UNSUPPORTED with the reason. */
 sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_error *err);
 
