@@ -110,7 +110,7 @@ test: tests-build
 # --assume-old=sail: the tests run build-asan/sail; copying it over ./sail
 # would replace the user's binary (and fail with "Text file busy" while it runs)
 asan:
-	$(MAKE) --assume-old=sail BUILD=build-asan OPT=-O1 CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests-build
+	$(MAKE) --assume-old=sail BUILD=build-asan OPT=-O1 CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests-build build-asan/sail
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 BUILD=build-asan SAIL=build-asan/sail SAIL_ASAN=1 sh tests/run.sh
 
 bench: all $(BENCH_BIN)
