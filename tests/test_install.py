@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""test_install.py: sail installs like a library. `make install` into a
+"""test_install.py (asan: skip, it installs the plain build's binaries):
+sail installs like a library. `make install` into a
 temporary prefix; a C program that knows sail only through
 `pkg-config --cflags --libs sail` embeds a text with the installed model and
 gets the installed CLI's vector; `pip install ./python` into a fresh venv
 (offline, system site packages for numpy) and `import sail` from elsewhere
-gets the same vector, through the old calls and through encode().
-asan: skip (it installs the plain build's binaries)"""
+gets the same vector, through the old calls and through encode()."""
 import json
 import os
 import shutil
