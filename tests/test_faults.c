@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char tmpdir[] = "/tmp/sail_test_faults_XXXXXX";
+static char tmpdir[] = "/tmp/sail_test_faults_XXXXXX"; /* mkdtemp fills in the X template */
 static char model_path[PATH_MAX];
 
 typedef sail_status (*scenario)(void *ctx, sail_error *err);
