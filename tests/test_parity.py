@@ -135,9 +135,14 @@ class Reference(nn.Module):
         tr = {}
         parts, masks = [], []
         if pix is not None:
-            v = self.vis_proj(self.vision_forward(pix, tr, vit or self.vit))
+            # (B, F, 3, H, W): F frames of one item, each through the vision
+            # tower (and perceiver) alone, their tokens side by side
+            B = pix.shape[0]
+            frames = pix.reshape(-1, *pix.shape[-3:])
+            v = self.vis_proj(self.vision_forward(frames, tr, vit or self.vit))
             if self.c.latents:
                 v = self.perceiver(v, tr)
+            v = v.reshape(B, -1, v.shape[-1])
             parts.append(v + self.modality[0])
             masks.append(torch.ones(v.shape[:2], dtype=torch.bool))
         if ids is not None:

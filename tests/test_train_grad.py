@@ -14,7 +14,9 @@ step through tests/tools/train_dump.c. Checks, one TAP line each:
 Cases: padded texts vs images and texts vs texts (mean pooling), perceiver
 latents with mean(tanh) pooling, CLS pooling, and a logit scale past the
 clamp (its gradient must be exactly 0), joint text + image items (one
-sequence through the fusion, with and without the perceiver), frozen text
+sequence through the fusion, with and without the perceiver), items of
+several video frames (each frame through the vision tower and perceiver on
+its own, all its tokens in the item's one sequence), frozen text
 and vision towers (the trained parameters' gradients as without freezing,
 the frozen ones exactly zero), and no fusion layers.
 """
@@ -110,6 +112,13 @@ def write_side(side, out, tag):
         t = write_side(("text", side[1], side[2]), out, tag)
         i = write_side(("image", side[3]), out, tag)
         return "joint:%s:%s" % (t.split(":", 1)[1], i.split(":", 1)[1])
+    if side[0] == "video":  # (n, F, 3, S, S): F frames per item, text optional
+        side[-1].numpy().astype(np.float32).tofile(os.path.join(out, tag + "_pix.f32"))
+        pix = "%s:%d" % (os.path.join(out, tag + "_pix.f32"), side[-1].shape[1])
+        if len(side) == 2:
+            return "images:" + pix
+        t = write_side(("text", side[1], side[2]), out, tag)
+        return "joint:%s:%s" % (t.split(":", 1)[1], pix)
     if side[0] == "text":
         _, ids, lens = side
         flat = np.concatenate([ids[i, :lens[i]].numpy() for i in range(len(lens))]).astype(np.int32)
@@ -121,6 +130,10 @@ def write_side(side, out, tag):
 
 
 def torch_embed(ref, side):
+    if side[0] == "video":
+        if len(side) == 2:
+            return ref(pix=side[1].double())["embedding"][0]
+        return ref(ids=side[1], lens=side[2], pix=side[3].double())["embedding"][0]
     if side[0] == "joint":
         return ref(ids=side[1], lens=side[2], pix=side[3].double())["embedding"][0]
     if side[0] == "text":
@@ -144,6 +157,11 @@ def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None, fr
         elif kind == "joint":
             sides.append(("joint",) + make_text(g, cfg, text_lens[k])[1:] +
                          (torch.randn(n, 3, cfg.image, cfg.image, generator=g),))
+        elif kind.startswith("video"):  # "videoF" (frames only) or "text+videoF"
+            f = int(kind.split("video")[1])
+            pix = (torch.randn(n, f, 3, cfg.image, cfg.image, generator=g),)
+            text = make_text(g, cfg, text_lens[k])[1:] if kind.startswith("text+") else ()
+            sides.append(("video",) + text + pix)
         else:
             sides.append(("image", torch.randn(n, 3, cfg.image, cfg.image, generator=g)))
     out = tempfile.mkdtemp(dir=tmp)
@@ -224,6 +242,11 @@ def main():
              [0, 1, 2, 0], [32, 16], [1.0, 0.5])
         case("frozen-towers", tp.Cfg(latents=4, **base), 18, tmp, ("text", "joint"), [0, 1, 2, 3], [32], [1.0],
              freeze=("text", "vision"))
+        case("text-video-frames", tp.Cfg(**base), 19, tmp, ("text", "text+video3"), [0, 1, 2, 3], [32, 16],
+             [1.0, 0.5])
+        case("video-perceiver-vs-joint", tp.Cfg(latents=4, pooling="mean_tanh", **base), 20, tmp,
+             ("text+video2", "joint"), [0, 1, 2, 0], [32], [1.0])
+        case("frames-only", tp.Cfg(latents=3, **base), 21, tmp, ("video4", "text"), [0, 1, 2], [32], [1.0])
         case("no-fusion-layers", tp.Cfg(lf=0, max_pos=12), 15, tmp, ("image", "text"), [0, 1, 2], [32, 16],
              [0.5, 1.0], logit_scale=1.0)
     return tap.summary()

@@ -149,14 +149,15 @@ static void unfold_patches(float *rows, const float *img, int h, int w, int p) {
         }
 }
 
-/* vemb (B*Tv, dv) = [CLS;] patches W^T + b + positions; then an optional
- * pre-LN, the ViT layers and the final LN into hv. Inference unfolds one
- * image at a time (small scratch); training keeps every image's patches. */
+/* vemb (nv*Tv, dv) = [CLS;] patches W^T + b + positions; then an optional
+ * pre-LN, the ViT layers and the final LN into hv. Every image (each frame
+ * of an item) runs on its own. Inference unfolds one image at a time (small
+ * scratch); training keeps every image's patches. */
 static void vision_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
     const sail_config *c = f->c;
     const sail_weights *w = f->w;
     int p = c->patch_size, dv = c->vision.width, gh = b->h / p, gw = b->w / p;
-    int cls = !c->towers.vision_no_cls, np = gh * gw, Tv = np + cls, kp = 3 * p * p, n = b->n;
+    int cls = !c->towers.vision_no_cls, np = gh * gw, Tv = np + cls, kp = 3 * p * p, n = s->nv;
     size_t rows = (size_t)n * Tv;
     s->Tv = Tv;
     s->vemb = fwd_alloc(f, rows * dv);
@@ -255,16 +256,17 @@ static void l2_rows(fwd *f, fwd_acts *s, int n) {
     trace(f, "embedding", s->out, n, dim);
 }
 
-/* A sail model: the modalities present, fused over [vision; text] tokens. */
+/* A sail model: the modalities present, fused over [vision; text] tokens;
+ * an item of several frames puts every frame's tokens in its sequence. */
 static void forward_fused(fwd *f, const sail_batch *b, fwd_acts *s) {
     const sail_config *c = f->c;
     const sail_weights *w = f->w;
-    int B = b->n, df = c->fusion.width, keep = f->keep;
+    int B = b->n, df = c->fusion.width, keep = f->keep, nf = s->nv / B;
     if (b->ids) text_encode(f, b, s);
     if (b->pixels && !f->oom) vision_encode(f, b, s);
     if (f->oom) return;
     int T = s->T, Tv = s->Tv;
-    s->Sv = Tv ? (c->perceiver_latents ? c->perceiver_latents : Tv) : 0;
+    s->Sv = Tv ? nf * (c->perceiver_latents ? c->perceiver_latents : Tv) : 0;
     s->S = s->Sv + T;
     int S = s->S, Sv = s->Sv;
     s->seq = fwd_alloc(f, (size_t)B * S * df);
@@ -275,10 +277,10 @@ static void forward_fused(fwd *f, const sail_batch *b, fwd_acts *s) {
     fwd_mark mark = fwd_mark_get(f);
     const float *modality = tab_rows(f, &w->tab.modality, 2, df); /* row 0 image, 1 text */
     if (Tv) {
-        s->vproj = fwd_alloc(f, (size_t)B * Tv * df);
-        linear_forward(f, &w->vis_proj, s->hv, B * Tv, c->vision.width, df, s->vproj, 0);
-        const float *v = s->vproj;
-        if (c->perceiver_latents && !f->oom) v = perceiver(f, s, v, B, Tv);
+        s->vproj = fwd_alloc(f, (size_t)s->nv * Tv * df);
+        linear_forward(f, &w->vis_proj, s->hv, s->nv * Tv, c->vision.width, df, s->vproj, 0);
+        const float *v = s->vproj; /* (B, Sv, df): an item's frames are adjacent */
+        if (c->perceiver_latents && !f->oom) v = perceiver(f, s, v, s->nv, Tv);
         if (!f->oom) place(s->seq, S, 0, v, Sv, B, df, modality);
     }
     if (T) {
@@ -400,9 +402,16 @@ sail_status fwd_check(const sail_config *c, const sail_batch *b, sail_error *err
     if (!b || b->n < 1 || (!b->ids && !b->pixels))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "empty batch");
     const sail_towers *tw = &c->towers;
+    if (b->frames < 0 || b->frames > SAIL_MAX_FRAMES || (b->frames > 1 && !b->pixels))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%d frames per item; give images and 1..%d frames",
+                              b->frames, SAIL_MAX_FRAMES);
     if (tw->on && b->ids && b->pixels)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                               "this imported model has no fusion layers; embed texts and images separately");
+    if (tw->on && b->frames > 1)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "this imported model has no fusion layers to join a video's frames into one "
+                              "vector; embed the frames as images (e.g. sail_embed_video)");
     if (tw->on && b->ids && !tw->has_text)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no text encoder (it embeds images only)");
     if (tw->on && b->pixels && !tw->has_vision)
@@ -436,6 +445,7 @@ sail_status fwd_check(const sail_config *c, const sail_batch *b, sail_error *err
 sail_status fwd_model(fwd *f, const sail_batch *b, fwd_acts *s, float *out, sail_error *err) {
     memset(s, 0, sizeof *s);
     s->n = b->n;
+    s->nv = b->n * SAIL_MAX(b->frames, 1);
     s->e = fwd_alloc(f, (size_t)b->n * f->c->dim);
     s->out = out ? out : f->keep ? fwd_alloc(f, (size_t)b->n * f->c->dim) : s->e;
     if (f->oom) return OOM(err);

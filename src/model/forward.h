@@ -23,16 +23,18 @@ typedef struct fwd_acts {
     fwd_block *tenc;            /* [text.layers] */
     float *ht;                  /* (n*T, dt) tower output (after a final LN) */
     /* vision (Tv = 0 without images) */
+    int nv;                     /* images: n * frames per item */
     int Tv;                     /* 1 + patches (patches without a class token) */
-    float *patches;             /* (n*np, 3*p*p) unfolded */
-    float *vemb;                /* (n*Tv, dv) [CLS; patches] + positions */
-    float *vx0;                 /* (n*Tv, dv) first block's input (vemb after a pre-LN) */
+    float *patches;             /* (nv*np, 3*p*p) unfolded */
+    float *vemb;                /* (nv*Tv, dv) [CLS; patches] + positions */
+    float *vx0;                 /* (nv*Tv, dv) first block's input (vemb after a pre-LN) */
     fwd_block *venc;            /* [vision.layers] */
-    float *hv;                  /* (n*Tv, dv) after the final vision LN */
+    float *hv;                  /* (nv*Tv, dv) after the final vision LN */
     /* fusion: sail models */
-    float *tproj, *vproj;       /* (n*T, df), (n*Tv, df) projections to the fusion width */
-    fwd_block perc;             /* perceiver over vproj, when configured */
-    int Sv, S;                  /* image rows of the sequence; its length */
+    float *tproj, *vproj;       /* (n*T, df), (nv*Tv, df) projections to the fusion width */
+    fwd_block perc;             /* perceiver over vproj (each image alone), when configured */
+    int Sv, S;                  /* image rows of an item's sequence (all its
+                                   frames, one after another); its length */
     uint8_t *mask;              /* (n, S) */
     float *seq;                 /* (n*S, df) fusion input, modality added */
     fwd_block *fuse;            /* [fusion.layers] */

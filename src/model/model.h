@@ -47,9 +47,13 @@ typedef struct sail_batch {
     int n;
     const int32_t *ids;         /* concatenated token ids, [CLS]..[SEP] */
     const int *lens;            /* (n) */
-    const float *pixels;        /* (n, 3, h, w), normalised */
+    const float *pixels;        /* (n * frames, 3, h, w), normalised */
     int h, w;
+    int frames;                 /* images per item (a video's frames, fused
+                                   together); 0 or 1: one */
 } sail_batch;
+
+enum { SAIL_MAX_FRAMES = 64 };  /* images one item may fuse */
 
 /* Run the model on a batch; out (n, cfg.dim) receives L2-normalised vectors.
  * The caller holds m->lock. */

@@ -60,13 +60,13 @@ static void tower_backward(fwd *c, const sail_tower *t, const sail_block *w, con
     for (int l = t->layers - 1; l >= 0 && !c->oom; l--) block_backward(c, t, &w[l], &g[l], &b[l], d);
 }
 
-/* d (n*nl, df) = d perceiver output; returns d of its input (n*Tv, df). */
+/* d (nv*nl, df) = d perceiver output; returns d of its input (nv*Tv, df). */
 static float *perceiver_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) {
     const sail_config *cf = &tm->cfg;
     const sail_weights *w = &tm->w, *g = &tm->g;
     const sail_tower *t = &cf->fusion;
     const fwd_block *p = &s->perc;
-    int n = s->n, df = t->width, nl = cf->perceiver_latents, Tv = s->Tv;
+    int n = s->nv, df = t->width, nl = cf->perceiver_latents, Tv = s->Tv;
     int rq = n * nl, rk = n * Tv;
     sail_tower pre = *t;
     pre.prenorm = 1;
@@ -113,12 +113,12 @@ static void text_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) 
     if (cf->type_vocab > 0) colsum_add(c, GRAD(g->type_emb), d, rows, dt, (size_t)dt);
 }
 
-/* d (n*Tv, dv) = d loss / d hv, clobbered. */
+/* d (nv*Tv, dv) = d loss / d hv, clobbered. */
 static void image_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) {
     const sail_config *cf = &tm->cfg;
     const sail_weights *w = &tm->w, *g = &tm->g;
     int cls = !cf->towers.vision_no_cls;
-    int dv = cf->vision.width, n = s->n, Tv = s->Tv, np = Tv - cls, p = cf->patch_size;
+    int dv = cf->vision.width, n = s->nv, Tv = s->Tv, np = Tv - cls, p = cf->patch_size;
     int rows = n * Tv;
     ln_backward(c, &w->vis_norm, &g->vis_norm, fwd_tower_out(s->venc, cf->vision.layers, s->vx0), d, d,
                 0, rows, dv, cf->vision.eps);
@@ -174,13 +174,14 @@ static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *do
         if (text_on) text_backward(c, tm, s, dht);
     }
     if (Tv && !c->oom) {
-        float *dv = T ? fwd_alloc(c, (size_t)n * Sv * df) : d;                       // (n*Sv, df)
-        float *dhv = vis_on ? fwd_alloc(c, (size_t)n * Tv * cf->vision.width) : NULL; // (n*Tv, dv)
+        int nv = s->nv;
+        float *dv = T ? fwd_alloc(c, (size_t)n * Sv * df) : d;                        // (n*Sv, df)
+        float *dhv = vis_on ? fwd_alloc(c, (size_t)nv * Tv * cf->vision.width) : NULL; // (nv*Tv, dv)
         if (c->oom) return;
         if (T) gather_rows(dv, d, n, S, 0, Sv, df);
         if (cf->perceiver_latents) dv = perceiver_backward(c, tm, s, dv);
         if (c->oom) return;
-        linear_backward(c, &w->vis_proj, &g->vis_proj, dv, s->hv, n * Tv, cf->vision.width, df, dhv, 0);
+        linear_backward(c, &w->vis_proj, &g->vis_proj, dv, s->hv, nv * Tv, cf->vision.width, df, dhv, 0);
         if (vis_on) image_backward(c, tm, s, dhv);
     }
 }

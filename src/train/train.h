@@ -65,8 +65,9 @@ sail_status sail_tmodel_add_lora(sail_tmodel *tm, int rank, float alpha, int par
 typedef struct sail_tinput {
     const int32_t *ids;     /* texts: [CLS] .. [SEP] ids, concatenated */
     const int *lens;        /* (n) */
-    const float *pixels;    /* or images: (n, 3, h, w), normalised */
+    const float *pixels;    /* or images: (n * frames, 3, h, w), normalised */
     int h, w;
+    int frames;             /* images per item (a video's frames); 0 or 1: one */
 } sail_tinput;
 
 /* The loss: sum over k of weights[k] * InfoNCE on the first dims[k]

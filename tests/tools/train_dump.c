@@ -11,8 +11,9 @@
  *   --lora adds adapters (sail_tmodel_add_lora) and moves every A and B off
  *   its start by seeded uniform noise (so both have gradients); params.f32
  *   then holds the whole parameter block, adapters included.
- *   A, B: tokens:IDS.i32:LENS.i32 | images:PIX.f32 (N, 3, S, S at model size)
- *         | joint:IDS.i32:LENS.i32:PIX.f32 (item i = text i + image i)
+ *   A, B: tokens:IDS.i32:LENS.i32 | images:PIX.f32[:F] (N*F, 3, S, S at model
+ *         size) | joint:IDS.i32:LENS.i32:PIX.f32[:F] (item i = text i + images
+ *         i*F .. i*F+F-1: a video's F frames; F defaults to 1)
  */
 #include "model/model.h"
 #include "train/train.h"
@@ -41,21 +42,25 @@ static void dump(const char *dir, const char *name, const float *x, size_t n) {
     fclose(f);
 }
 
-/* "tokens:IDS:LENS", "images:PIX" or "joint:IDS:LENS:PIX" */
+/* "tokens:IDS:LENS", "images:PIX[:F]" or "joint:IDS:LENS:PIX[:F]"; F frames
+ * per item (PIX then holds n * F images) */
 static void parse_input(char *spec, sail_tinput *in, int side_px) {
     size_t n;
     memset(in, 0, sizeof *in);
     char *kind = strtok(spec, ":"), *f1 = strtok(NULL, ":"), *f2 = strtok(NULL, ":"), *f3 = strtok(NULL, ":");
+    char *f4 = strtok(NULL, ":");
     if (kind && f1 && f2 && (!strcmp(kind, "tokens") || (f3 && !strcmp(kind, "joint")))) {
         in->ids = slurp(f1, &n);
         in->lens = slurp(f2, &n);
         if (f3) {
             in->pixels = slurp(f3, &n);
             in->h = in->w = side_px;
+            in->frames = f4 ? atoi(f4) : 0;
         }
     } else if (kind && f1 && !strcmp(kind, "images")) {
         in->pixels = slurp(f1, &n);
         in->h = in->w = side_px;
+        in->frames = f2 ? atoi(f2) : 0;
     } else {
         fprintf(stderr, "train_dump: bad input spec\n");
         exit(2);
@@ -67,7 +72,7 @@ static void infer(const char *path, int n, const sail_tinput *in, float *out) {
     sail_load_options lo = {0};
     sail_model *m = sail_model_load(path, &lo, &err);
     if (!m) { fprintf(stderr, "train_dump: %s\n", err.msg); exit(1); }
-    sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w};
+    sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w, in->frames};
     pthread_mutex_lock(&m->lock);
     sail_status s = sail_forward(m, &b, out, &err);
     pthread_mutex_unlock(&m->lock);
