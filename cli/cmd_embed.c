@@ -11,11 +11,14 @@
 static const char usage[] =
     "usage: sail embed --model M (--text T | --image F | --text T --image F | --video V)...\n"
     "                  [--dim D] [--format json|npy|tsv] [-o OUT] [--similarity]\n"
-    "                  [--every S] [--max-frames N] [--threads N] [--separate]\n"
-    "                  [--max-image-pixels N] [--exact-decode]\n\n"
+    "                  [--every S] [--max-frames N] [--fuse-frames N] [--threads N]\n"
+    "                  [--separate] [--max-image-pixels N] [--exact-decode]\n\n"
     "Embeds each input into one L2-normalised vector of the model's shared space.\n"
     "A --text directly followed by an --image (or the reverse) is ONE joint input\n"
-    "(fused text+image); use --separate to embed every flag as its own input.\n\n";
+    "(fused text+image); use --separate to embed every flag as its own input.\n"
+    "A video is the mean of its frames' image vectors; with --fuse-frames N its N\n"
+    "frames go through the model's fusion layers together as ONE item (a --text\n"
+    "beside it joins them: a clip and its caption), as training on video items does.\n\n";
 
 typedef struct input {
     const char *text, *image, *video;
@@ -23,46 +26,47 @@ typedef struct input {
 
 typedef struct opts {
     const char *model, *out, *format;
-    int dim, threads, similarity, separate, max_frames;
+    int dim, threads, similarity, separate, max_frames, fuse_frames;
     double every;
     input *in;
     int n;
     int open; /* the last input was just created and may take its pair */
 } opts;
 
-/* Adds a text or image; it joins the previous input when that one lacks
- * exactly this modality and was just created (adjacent flags pair up). */
-static void add_input(opts *o, const char *text, const char *image) {
+/* Adds a text, image or video; it joins the previous input when that one
+ * lacks exactly this modality and was just created (adjacent flags pair up:
+ * a text with an image or a video). */
+static void add_input(opts *o, const char *text, const char *image, const char *video) {
     input *last = o->n ? &o->in[o->n - 1] : NULL;
-    if (!o->separate && o->open && last && ((text && !last->text) || (image && !last->image))) {
+    int visual = image || video;
+    if (!o->separate && o->open && last &&
+        ((text && !last->text) || (visual && !last->image && !last->video))) {
         if (text) last->text = text;
-        else last->image = image;
+        else if (image) last->image = image;
+        else last->video = video;
         o->open = 0;
         return;
     }
-    o->in[o->n].text = text;
-    o->in[o->n].image = image;
+    o->in[o->n] = (input){text, image, video};
     o->n++;
     o->open = 1;
 }
 
 static int on_text(const char *cmd, const cli_opt *opt, const char *v) {
     (void)cmd;
-    add_input(opt->ptr, v, NULL);
+    add_input(opt->ptr, v, NULL, NULL);
     return 0;
 }
 
 static int on_image(const char *cmd, const cli_opt *opt, const char *v) {
     (void)cmd;
-    add_input(opt->ptr, NULL, v);
+    add_input(opt->ptr, NULL, v, NULL);
     return 0;
 }
 
 static int on_video(const char *cmd, const cli_opt *opt, const char *v) {
-    opts *o = opt->ptr;
     (void)cmd;
-    o->in[o->n++].video = v; /* a video never pairs with a text */
-    o->open = 0;
+    add_input(opt->ptr, NULL, NULL, v);
     return 0;
 }
 
@@ -77,6 +81,9 @@ static int parse(opts *o, int argc, char **argv) {
         CLI_OPT_FLOAT("--every", &o->every, 0, 1e6, "S", "video: one frame per S seconds (default 1; 0 = every frame)"),
         CLI_OPT_INT("--max-frames", &o->max_frames, 1, 1 << 20, "N",
                     "video: at most N frames, spread over its length (default 64)"),
+        CLI_OPT_INT("--fuse-frames", &o->fuse_frames, 1, 64, "N",
+                    "video: N frames spread over it, fused into one item (with an\n"
+                    "adjacent --text: a joint text+video item); models with fusion layers"),
         CLI_OPT_DIM(&o->dim, "Matryoshka prefix: keep the first D dimensions, re-normalised"),
         CLI_OPT_STR("--format", &o->format, "F", "json (default), npy (float32 array, n x dim; needs -o) or tsv"),
         CLI_OPT_STR("-o|--output", &o->out, "OUT", "write to OUT instead of stdout"),
@@ -93,6 +100,10 @@ static int parse(opts *o, int argc, char **argv) {
     if (rc) return rc;
     if (!o->model) return cli_fail(2, "embed", "--model is required (see sail embed --help)");
     if (!o->n) return cli_fail(2, "embed", "nothing to embed: give --text, --image or --video");
+    for (int i = 0; i < o->n && !o->fuse_frames; i++)
+        if (o->in[i].video && o->in[i].text)
+            return cli_fail(2, "embed", "a --text beside a --video makes a joint item: give --fuse-frames N "
+                            "(or --separate to embed them apart)");
     if (strcmp(o->format, "json") && strcmp(o->format, "npy") && strcmp(o->format, "tsv"))
         return cli_fail(2, "embed", "--format must be json, npy or tsv, not '%s'", o->format);
     if (!strcmp(o->format, "npy") && !o->out && !o->similarity)
@@ -100,8 +111,14 @@ static int parse(opts *o, int argc, char **argv) {
     return 0;
 }
 
-/* Embeds every input of one kind (0 text, 1 image, 2 pair) in one batched
- * call, then scatters the rows back to their input positions. */
+static int input_kind(const opts *o, const input *in) {
+    if (in->video) return o->fuse_frames ? 4 : 3;
+    return in->text && in->image ? 2 : in->image ? 1 : 0;
+}
+
+/* Embeds every input of one kind (0 text, 1 image, 2 pair, 3 video, 4 fused
+ * video item) in one batched call, then scatters the rows back to their
+ * input positions. */
 static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, float *v,
                               sail_error *err) {
     int *at = malloc(sizeof *at * (size_t)o->n), k = 0;
@@ -112,13 +129,16 @@ static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, f
     if (!at || !texts || !images || !rows) s = SAIL_ERR_NOMEM;
     for (int i = 0; !s && i < o->n; i++) {
         const input *in = &o->in[i];
-        if ((in->video ? 3 : in->text && in->image ? 2 : in->image ? 1 : 0) != kind) continue;
+        if (input_kind(o, in) != kind) continue;
         at[k] = i;
         texts[k] = in->text;
         images[k++] = in->image;
     }
     if (!s && k) {
-        if (kind == 3)
+        if (kind == 4)
+            for (int j = 0; !s && j < k; j++)
+                s = sail_embed_video_item(m, texts[j], o->in[at[j]].video, o->fuse_frames, dim, rows + (size_t)j * dim, err);
+        else if (kind == 3)
             for (int j = 0; !s && j < k; j++)
                 s = sail_embed_video(m, o->in[at[j]].video, o->every, o->max_frames, dim, rows + (size_t)j * dim, NULL, err);
         else if (kind == 2) s = sail_embed_pairs(m, texts, images, k, dim, rows, err);
@@ -135,7 +155,7 @@ static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, f
 }
 
 static void label(const input *in, char *buf, size_t cap) {
-    if (in->text && in->image) snprintf(buf, cap, "%s + [%s]", in->text, in->image);
+    if (in->text && (in->image || in->video)) snprintf(buf, cap, "%s + [%s]", in->text, in->image ? in->image : in->video);
     else if (in->text) snprintf(buf, cap, "%s", in->text);
     else snprintf(buf, cap, "[%s]", in->image ? in->image : in->video);
 }
@@ -214,7 +234,7 @@ int cmd_embed(int argc, char **argv) {
         v = malloc((size_t)o.n * dim * sizeof *v);
         if (!v) rc = cli_fail(1, "embed", "out of memory");
     }
-    for (int kind = 0; !rc && kind < 4; kind++)
+    for (int kind = 0; !rc && kind < 5; kind++)
         if (embed_kind(m, &o, kind, dim, v, &err)) rc = cli_fail(1, "embed", "%s", err.msg);
     if (!rc) rc = emit(&o, v, dim);
     free(v);

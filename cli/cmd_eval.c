@@ -17,8 +17,10 @@ static const char usage[] =
     "                 [--threads N]\n\n"
     "Embeds every text and every distinct image (by path) of the manifest and reports\n"
     "retrieval recall at 1, 5 and 10: text->image and image->text for text-image\n"
-    "pairs, text->text (text -> text2) for text pairs, query->item for joint items\n"
-    "({\"query\", \"item\": {\"text\", \"image\"}}: one vector per item). A retrieved item counts as a\n"
+    "pairs, text->text (text -> text2) for text pairs, and query->item for every\n"
+    "other kind of pair (joint items such as {\"query\", \"item\": {\"text\", \"image\"}}, image or\n"
+    "joint queries, videos: one vector per side, each kind among its own, a row per\n"
+    "kind when there are several). A retrieved item counts as a\n"
     "hit when it belongs to the query's pair or to any pair of the same \"group\".\n"
     "Ties in score are resolved in favour of a hit. Manifest format: docs/TRAINING.md.\n\n";
 
@@ -71,44 +73,85 @@ static int embed_images(sail_model *m, const char **paths, int n, int dim, float
     return 0;
 }
 
-/* Query -> joint item (text2 + image, one vector each) over the joint pairs
- * of ds (of language lang when set); an item whose image cannot be read is
- * reported and left out. r[3] receives R@1/5/10; returns the queries counted,
- * or -1 after reporting an error. */
-static int joint_recall(sail_model *m, const sail_dataset *ds, const char *lang, int dim, double *r) {
+static const char *shape_name(int shape) {
+    static const char *names[8] = {"?", "text", "image", "text+image", "video", "text+video", "?", "?"};
+    return names[shape & 7];
+}
+
+/* One side's vector through the public API, as a user of the model gets it. */
+static sail_status embed_side(sail_model *m, const sail_side *sd, int dim, float *out, sail_error *err) {
+    const char *const *text = (const char *const *)&sd->text, *const *image = (const char *const *)&sd->image;
+    if (sd->video) return sail_embed_video_item(m, sd->text, sd->video, 0, dim, out, err);
+    if (sd->text && sd->image) return sail_embed_pairs(m, text, image, 1, dim, out, err);
+    if (sd->image) return sail_embed_image_files(m, image, 1, dim, out, err);
+    return sail_embed_texts(m, text, 1, dim, out, err);
+}
+
+/* Query -> item recall per kind of pair beyond text->image and text->text
+ * (joint items, image or joint queries, videos): each kind's queries
+ * against that kind's items. */
+typedef struct item_recall {
+    int n_kinds, kinds[SAIL_PAIR_KINDS], counts[SAIL_PAIR_KINDS];
+    double r[SAIL_PAIR_KINDS][3];
+    double all[3];          /* over every query */
+    int n;                  /* queries counted */
+} item_recall;
+
+/* Fill ir over the pairs of ds (of language lang when set); a pair whose
+ * side cannot be embedded (an unreadable image or video) is reported and
+ * left out. Returns 0, or -1 after reporting an error. */
+static int item_recalls(sail_model *m, const sail_dataset *ds, const char *lang, int dim, item_recall *ir) {
     size_t N = (size_t)ds->n;
     int32_t *jj = malloc(N * sizeof *jj);
-    const char **q = malloc(N * sizeof *q);
     float *eq = malloc(N * dim * sizeof(float)), *ei = malloc(N * dim * sizeof(float));
-    int n = 0, rc = -1;
-    if (!jj || !q || !eq || !ei) {
+    int rc = -1;
+    memset(ir, 0, sizeof *ir);
+    if (!jj || !eq || !ei) {
         cli_fail(1, "eval", "out of memory");
         goto done;
     }
-    for (int i = 0; i < ds->n; i++)
-        if (ds->items[i].kind == SAIL_PAIR_JOINT && (!lang || !strcmp(ds->items[i].lang, lang))) jj[n++] = i;
-    int k = 0;
-    for (int i = 0; i < n; i++) { /* one at a time: a bad image costs only its own item */
-        const sail_pair *p = &ds->items[jj[i]];
-        sail_error err = {0};
-        const char *text = p->text2, *path = p->image;
-        if (sail_embed_pairs(m, &text, &path, 1, dim, ei + (size_t)k * dim, &err)) {
-            fprintf(stderr, "sail eval: skipping a joint item (line %d): %s\n", p->line, err.msg);
-            continue;
+    for (int kind = 0; kind < SAIL_PAIR_KINDS; kind++) {
+        if (kind == SAIL_PAIR_IMAGE || kind == SAIL_PAIR_TEXT) continue;
+        int k = 0;
+        for (int i = 0; i < ds->n; i++) {
+            const sail_pair *p = &ds->items[i];
+            if (p->kind != kind || (lang && strcmp(p->lang, lang))) continue;
+            sail_error err = {0};
+            if (embed_side(m, &p->a, dim, eq + (size_t)k * dim, &err) ||
+                embed_side(m, &p->b, dim, ei + (size_t)k * dim, &err)) {
+                if (err.status == SAIL_ERR_NOMEM || err.status == SAIL_ERR_UNSUPPORTED) {
+                    cli_fail(1, "eval", "%s", err.msg);
+                    goto done;
+                }
+                fprintf(stderr, "sail eval: skipping a pair (line %d): %s\n", p->line, err.msg);
+                continue;
+            }
+            jj[k++] = i;
         }
-        q[k] = p->text;
-        jj[k++] = jj[i];
+        if (!k) continue;
+        ctx x = {.ds = ds, .tt = jj}; /* same group = a hit, as text->text */
+        int c = ir->n_kinds++;
+        ir->kinds[c] = kind;
+        ir->counts[c] = sail_recall_at(eq, k, ei, k, dim, rel_t2t, &x, KS, 3, ir->r[c]);
+        for (int j = 0; j < 3; j++) ir->all[j] += ir->r[c][j] * ir->counts[c];
+        ir->n += ir->counts[c];
     }
-    sail_error err = {0};
-    if (k && sail_embed_texts(m, q, k, dim, eq, &err)) {
-        cli_fail(1, "eval", "%s", err.msg);
-        goto done;
-    }
-    ctx x = {.ds = ds, .tt = jj}; /* same group = a hit, as text->text */
-    rc = k ? sail_recall_at(eq, k, ei, k, dim, rel_t2t, &x, KS, 3, r) : 0;
+    for (int j = 0; j < 3 && ir->n; j++) ir->all[j] /= ir->n;
+    rc = 0;
 done:
-    free(jj); free(q); free(eq); free(ei);
+    free(jj); free(eq); free(ei);
     return rc;
+}
+
+/* "query->item" label of one kind, e.g. "text->text+video". */
+static void kind_label(const sail_dataset *ds, int kind, char *buf, size_t cap) {
+    for (int i = 0; i < ds->n; i++)
+        if (ds->items[i].kind == kind) {
+            snprintf(buf, cap, "%s->%s", shape_name(sail_side_shape(&ds->items[i].a)),
+                     shape_name(sail_side_shape(&ds->items[i].b)));
+            return;
+        }
+    snprintf(buf, cap, "?");
 }
 
 static json_t *recall_json(const double *r) {
@@ -175,16 +218,17 @@ int cmd_eval(int argc, char **argv) {
         img_of[i] = -1;
         if (lang && strcmp(p->lang, lang)) continue;
         n++;
-        if (p->kind == SAIL_PAIR_JOINT) continue; /* joint_recall */
+        if (p->kind != SAIL_PAIR_IMAGE && p->kind != SAIL_PAIR_TEXT) continue; /* item_recalls */
         if (p->kind == SAIL_PAIR_TEXT) {
             tt[ntt++] = i;
             continue;
         }
-        int u = sail_strmap_get(&paths, p->image, strlen(p->image));
+        const char *image = p->b.image;
+        int u = sail_strmap_get(&paths, image, strlen(image));
         if (u < 0) {
             u = nu;
-            upaths[nu++] = p->image;
-            if (!sail_strmap_put(&paths, p->image, strlen(p->image), u)) {
+            upaths[nu++] = image;
+            if (!sail_strmap_put(&paths, image, strlen(image), u)) {
                 cli_fail(1, "eval", "out of memory");
                 goto done;
             }
@@ -206,9 +250,9 @@ int cmd_eval(int argc, char **argv) {
     int k = 0;
     for (int q = 0; q < nti; q++)
         if (uok[img_of[ti[q]]]) ti[k++] = ti[q];
-    double q2j[3] = {0};
-    int nj = joint_recall(m, &ds, lang, dim, q2j);
-    if (nj < 0) goto done;
+    item_recall ir;
+    if (item_recalls(m, &ds, lang, dim, &ir)) goto done;
+    int nj = ir.n;
     if (!k && !ntt && !nj) { /* an empty table would read as recall 0 */
         cli_fail(1, "eval", "no usable pair in %s: none of the %d distinct images of its %d text-image pairs "
                  "could be read (the first: %s)", data, nu, nti, img_err.msg);
@@ -235,10 +279,10 @@ int cmd_eval(int argc, char **argv) {
         }
     }
     for (int q = 0; q < nti; q++) img_of[ti[q]] = newid[img_of[ti[q]]];
-    for (int q = 0; q < nti; q++) texts[q] = ds.items[ti[q]].text;
+    for (int q = 0; q < nti; q++) texts[q] = ds.items[ti[q]].a.text;
     for (int q = 0; q < ntt; q++) {
-        texts2[q] = ds.items[tt[q]].text2;
-        texts[nti + q] = ds.items[tt[q]].text;
+        texts2[q] = ds.items[tt[q]].b.text;
+        texts[nti + q] = ds.items[tt[q]].a.text;
     }
     if (sail_embed_texts(m, texts, nti + ntt, dim, et, &err) || sail_embed_texts(m, texts2, ntt, dim, e2, &err)) {
         cli_fail(1, "eval", "%s", err.msg);
@@ -260,7 +304,18 @@ int cmd_eval(int argc, char **argv) {
             json_object_set_new(o, "image_to_text", recall_json(i2t));
         }
         if (ntt) json_object_set_new(o, "text_to_text", recall_json(t2t));
-        if (nj) json_object_set_new(o, "query_to_item", recall_json(q2j));
+        if (nj) {
+            json_object_set_new(o, "query_to_item", recall_json(ir.all));
+            json_t *by = json_object();
+            for (int c = 0; c < ir.n_kinds; c++) {
+                char label[64];
+                kind_label(&ds, ir.kinds[c], label, sizeof label);
+                json_t *r = recall_json(ir.r[c]);
+                json_object_set_new(r, "n", json_integer(ir.counts[c]));
+                json_object_set_new(by, label, r);
+            }
+            json_object_set_new(o, "query_to_item_by_kind", by);
+        }
         char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
         json_decref(o);
         if (!s) {
@@ -278,7 +333,12 @@ int cmd_eval(int argc, char **argv) {
             printf("%-15s %7.4f %7.4f %7.4f\n", "image->text", i2t[0], i2t[1], i2t[2]);
         }
         if (ntt) printf("%-15s %7.4f %7.4f %7.4f\n", "text->text", t2t[0], t2t[1], t2t[2]);
-        if (nj) printf("%-15s %7.4f %7.4f %7.4f\n", "query->item", q2j[0], q2j[1], q2j[2]);
+        if (nj) printf("%-15s %7.4f %7.4f %7.4f\n", "query->item", ir.all[0], ir.all[1], ir.all[2]);
+        for (int c = 0; c < ir.n_kinds && ir.n_kinds > 1; c++) {
+            char label[64];
+            kind_label(&ds, ir.kinds[c], label, sizeof label);
+            printf("  %-21s %7.4f %7.4f %7.4f  (%d)\n", label, ir.r[c][0], ir.r[c][1], ir.r[c][2], ir.counts[c]);
+        }
     }
     rc = 0;
 done:

@@ -524,6 +524,16 @@ sail_status sail_embed_video(sail_model *m, const char *path, double every,
                              int max_frames, int dim, float *out,
                              int *n_frames, sail_error *err);
 
+/* Embed a video as ONE item through the model's fusion layers: `frames`
+ * frames (1..64; 0 = SAIL_VIDEO_ITEM_FRAMES) spread evenly over it, each
+ * preprocessed as an image, fused together with text (NULL: the frames
+ * alone) into one vector, as training on {"video": ...} items of a manifest
+ * sees them (docs/TRAINING.md). Models without fusion layers (imported
+ * towers) answer SAIL_ERR_UNSUPPORTED: use sail_embed_video there. */
+#define SAIL_VIDEO_ITEM_FRAMES 4
+sail_status sail_embed_video_item(sail_model *m, const char *text, const char *path,
+                                  int frames, int dim, float *out, sail_error *err);
+
 /* ---------------------------------------------------------------- audio --
  * Audio files and bytes (WAV, FLAC, OGG/Vorbis, Opus, MP3, and the sound of
  * any video FFmpeg opens) decoded to mono float32 at a chosen rate, and the

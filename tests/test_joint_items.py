@@ -59,7 +59,7 @@ def manifest_case(d):
         {"query": "a red thing", "item": {"image": img}},                   # text -> image
         {"query": "a red thing", "item": {"text": "acme red"}},             # text -> text
         {"query": "x", "text": "y", "item": {"image": img}},                # mixed forms
-        {"query": "x", "item": "not an object"},
+        {"query": "x", "item": {"image": img, "video": img}},               # an image and a video
         {"query": "", "item": {"text": "t"}},
     ]
     path = os.path.join(d, "forms.jsonl")
@@ -67,7 +67,8 @@ def manifest_case(d):
         f.write("\n".join(json.dumps(x) for x in lines) + "\n")
     r = sail("eval", "--model", MODEL, "--data", path, "--json")
     doc = json.loads(r.stdout) if r.returncode == 0 else {}
-    check(doc.get("n") == 3 and "query_to_item" in doc and "text_to_image" in doc and "text_to_text" in doc,
+    check(doc.get("n") == 3 and "query_to_item" in doc and "text_to_image" in doc and "text_to_text" in doc
+          and list(doc.get("query_to_item_by_kind", {})) == ["text->text+image"],
           "query/item lines: joint, image-only and text-only items read as their kinds (%s)" % doc,
           r.stderr[-300:])
     err = r.stderr

@@ -47,7 +47,7 @@ int main(void) {
     float *m = calloc(n, 4), *v = calloc(n, 4), *m2 = calloc(n, 4), *v2 = calloc(n, 4);
     sail_rng r = {4};
     for (size_t i = 0; i < n; i++) m[i] = sail_rng_normal(&r), v[i] = (float)sail_rng_uniform(&r);
-    sail_pair items[6] = {{0}};
+    sail_pair items[6] = {0};
     sail_dataset ds = {.items = items, .n = 6};
     int32_t order[6] = {5, 2, 0, 1, 4, 3}, bounds[4] = {0, 2, 4, 6};
     sail_plan plan = {order, 6, bounds, 3};

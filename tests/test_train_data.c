@@ -76,7 +76,7 @@ static void test_manifest(void) {
           "groups: equal strings and equal integers share one; \"7\" and 7 differ; no group = own group");
     CHECK(!strcmp(ds.items[0].lang, "en") && !ds.items[1].lang[0] && ds.items[0].line == 1 && ds.items[1].line == 3,
           "lang and line numbers are kept");
-    CHECK(!strncmp(ds.items[0].image, dir, strlen(dir)), "image paths are resolved against the manifest's folder");
+    CHECK(!strncmp(ds.items[0].b.image, dir, strlen(dir)), "image paths are resolved against the manifest's folder");
     sail_dataset_free(&ds);
     write_file("bad.jsonl", "x\n{}\n", 5);
     snprintf(p, sizeof p, "%s/bad.jsonl", dir);

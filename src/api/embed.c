@@ -3,6 +3,7 @@
  * apply the Matryoshka prefix. */
 #include "image/image.h"
 #include "model/model.h"
+#include "video/video.h"
 
 #include <math.h>
 #include <string.h>
@@ -223,6 +224,43 @@ sail_status sail_embed_pairs(sail_model *m, const char *const *texts, const char
     sail_free(chw);
     sail_free(ids);
     sail_free(lens);
+    return s;
+}
+
+sail_status sail_embed_video_item(sail_model *m, const char *text, const char *path, int frames, int dim,
+                                  float *out, sail_error *err) {
+    sail_status s = check_common(m, 1, dim, out, err);
+    if (s) return s;
+    if (!path) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "video path is NULL");
+    if (frames < 0 || frames > SAIL_MAX_FRAMES)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%d frames; use 1..%d (0 = %d)", frames, SAIL_MAX_FRAMES,
+                              SAIL_VIDEO_ITEM_FRAMES);
+    if (m->cfg.towers.on)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "this imported model has no fusion layers to join a video's frames into one vector; "
+                              "embed it frame by frame (sail_embed_video, `sail embed --video`)");
+    if (!frames) frames = SAIL_VIDEO_ITEM_FRAMES;
+    if (!dim) dim = m->cfg.dim;
+    int side = sail_model_image_size(m), len = 0;
+    int32_t *ids = text ? sail_malloc((size_t)m->cfg.context * sizeof *ids) : NULL;
+    uint8_t *rgb = NULL;
+    float *chw = NULL;
+    if (text && !ids) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (!s && text) s = tokenize_all(m, &text, 1, ids, &len, err);
+    rgb_src src = {NULL, 0, 0};
+    if (!s) s = sail_video_sample(path, frames, &rgb, &src.w, &src.h, err);
+    src.rgb = rgb;
+    if (!s) s = preprocess_all(m, from_rgb, &src, frames, &chw, err);
+    if (!s) {
+        sail_batch b = {.n = 1, .ids = ids, .lens = text ? &len : NULL, .pixels = chw, .h = side, .w = side,
+                        .frames = frames};
+        pthread_mutex_lock(&m->lock);
+        s = run(m, &b, dim, out, err);
+        pthread_mutex_unlock(&m->lock);
+    }
+    sail_free(chw);
+    sail_free(rgb);
+    sail_free(ids);
     return s;
 }
 

@@ -77,10 +77,105 @@ static int group_id(groups *g, sail_dataset *ds, const char *key) {
     return id;
 }
 
+int sail_side_shape(const sail_side *s) {
+    return (s->text ? SAIL_SIDE_TEXT : 0) | (s->image ? SAIL_SIDE_IMAGE : 0) | (s->video ? SAIL_SIDE_VIDEO : 0);
+}
+
+int sail_pair_kind_of(int a, int b) {
+    if (a == SAIL_SIDE_TEXT && b == SAIL_SIDE_IMAGE) return SAIL_PAIR_IMAGE;
+    if (a == SAIL_SIDE_TEXT && b == SAIL_SIDE_TEXT) return SAIL_PAIR_TEXT;
+    if (a == SAIL_SIDE_TEXT && b == (SAIL_SIDE_TEXT | SAIL_SIDE_IMAGE)) return SAIL_PAIR_JOINT;
+    return a * 8 + b;
+}
+
+static void side_free(sail_side *s) {
+    sail_free(s->text);
+    sail_free(s->image);
+    sail_free(s->video);
+}
+
 static void pair_free(sail_pair *p) {
-    sail_free(p->text);
-    sail_free(p->image);
-    sail_free(p->text2);
+    side_free(&p->a);
+    side_free(&p->b);
+}
+
+/* The parts of one side, borrowed from the line's JSON. */
+typedef struct side_json { json_t *text, *image, *video; } side_json;
+
+/* Why a side's parts are unusable, or NULL. */
+static const char *parts_reason(const side_json *sj) {
+    if (!sj->text && !sj->image && !sj->video) return "has none of \"text\", \"image\" and \"video\"";
+    if (sj->image && sj->video) return "has both \"image\" and \"video\" (an item takes one of them)";
+    if (sj->text && (!json_is_string(sj->text) || !json_string_length(sj->text))) return "has an empty or non-string text";
+    if (sj->text && strlen(json_string_value(sj->text)) != json_string_length(sj->text)) return "has a text with a NUL character";
+    if (sj->image && (!json_is_string(sj->image) || !json_string_length(sj->image))) return "has an \"image\" that is not a non-empty string";
+    if (sj->video && (!json_is_string(sj->video) || !json_string_length(sj->video))) return "has a \"video\" that is not a non-empty string";
+    return NULL;
+}
+
+/* A side from a string (a text) or an object with "text", "image" and/or
+ * "video"; why it is unusable, or NULL. */
+static const char *side_parts(json_t *v, side_json *sj) {
+    *sj = (side_json){0};
+    if (json_is_string(v)) sj->text = v;
+    else if (json_is_object(v)) *sj = (side_json){json_object_get(v, "text"), json_object_get(v, "image"), json_object_get(v, "video")};
+    else return "is not a text or an object with \"text\", \"image\" or \"video\"";
+    return parts_reason(sj);
+}
+
+/* Copy a side's parts, paths resolved against dir. 0: ok; 1: a file is
+ * missing (reported); -1: out of memory. */
+static int side_copy(sail_dataset *ds, int line, const char *dir, const side_json *sj, sail_side *sd) {
+    if (sj->text && !(sd->text = sail_strdup(json_string_value(sj->text)))) return -1;
+    json_t *path = sj->image ? sj->image : sj->video;
+    if (!path) return 0;
+    char *p = join_path(dir, json_string_value(path));
+    if (!p) return -1;
+    *(sj->image ? &sd->image : &sd->video) = p;
+    if (readable_file(p)) return 0;
+    note_skip(ds, line, sj->image ? "image '%.100s' is missing or unreadable" : "video '%.100s' is missing or unreadable", p);
+    return 1;
+}
+
+/* The two sides of a line, in its plain form ({"text", "image" | "text2" |
+ * "video"}) or its query/item form; why it is unusable, or NULL. */
+static const char *line_sides(json_t *o, side_json *a, side_json *b, char *why, size_t cap) {
+    json_t *q = json_object_get(o, "query"), *item = json_object_get(o, "item");
+    json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
+    json_t *t2 = json_object_get(o, "text2"), *vid = json_object_get(o, "video");
+    const char *which = "query", *r;
+    if (q || item) {
+        if (t || im || t2 || vid) return "mixes \"query\"/\"item\" with \"text\"/\"image\"/\"text2\"/\"video\"";
+        if (!q || !item) return q ? "\"item\" is missing" : "\"query\" is missing";
+        if (!(r = side_parts(q, a)) && (which = "item", !(r = side_parts(item, b)))) return NULL;
+    } else {
+        if (!json_is_string(t) || !json_string_length(t)) return "\"text\" is missing, empty or not a string";
+        if (!!im + !!t2 + !!vid != 1) return "needs exactly one of \"image\", \"text2\" and \"video\"";
+        *a = (side_json){.text = t};
+        *b = (side_json){.text = t2, .image = im, .video = vid};
+        if (!(r = parts_reason(a)) && (which = "item", !(r = parts_reason(b)))) return NULL;
+    }
+    snprintf(why, cap, "the %s %s", which, r);
+    return why;
+}
+
+/* The group id of "group" (strings and integers in separate namespaces), or
+ * a fresh one; -1 on out of memory. */
+static int line_group(sail_dataset *ds, groups *g, json_t *gr) {
+    if (!gr) return ds->n_groups++;
+    const char *v = json_is_string(gr) ? json_string_value(gr) : NULL;
+    size_t n = v ? strlen(v) : 0;
+    char *key = sail_malloc(n + 32);
+    if (!key) return -1;
+    if (v) {
+        memcpy(key, "s:", 2);
+        memcpy(key + 2, v, n + 1);
+    } else {
+        snprintf(key, 32, "i:%lld", (long long)json_integer_value(gr));
+    }
+    int id = group_id(g, ds, key);
+    sail_free(key);
+    return id;
 }
 
 /* Parse one line into *p. 0: ok; 1: skipped (reported); -1: out of memory. */
@@ -93,65 +188,23 @@ static int parse_line(sail_dataset *ds, groups *g, const char *dir, const char *
         json_decref(o);
         return 1;
     }
-    json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
-    json_t *t2 = json_object_get(o, "text2"), *gr = json_object_get(o, "group");
-    json_t *lang = json_object_get(o, "lang"), *q = json_object_get(o, "query"), *item = json_object_get(o, "item");
-    int rc = 1, query_form = q || item;
+    json_t *gr = json_object_get(o, "group"), *lang = json_object_get(o, "lang");
+    side_json a, b;
+    char why[160];
+    const char *bad = line_sides(o, &a, &b, why, sizeof why);
+    int rc = 1;
     memset(p, 0, sizeof *p);
-    if (query_form) { /* {"query": T, "item": {"text": T2, "image": P}} */
-        t = q;
-        im = json_is_object(item) ? json_object_get(item, "image") : NULL;
-        t2 = json_is_object(item) ? json_object_get(item, "text") : NULL;
-    }
-    if (query_form && (json_object_get(o, "text") || json_object_get(o, "image") || json_object_get(o, "text2")))
-        note_skip(ds, line, "mixes \"query\"/\"item\" with \"text\"/\"image\"/\"text2\"%s", NULL);
-    else if (query_form && (!json_is_object(item) || (!im && !t2)))
-        note_skip(ds, line, "\"item\" must be an object with \"text\", \"image\" or both%s", NULL);
-    else if (!json_is_string(t) || !json_string_length(t))
-        note_skip(ds, line, query_form ? "\"query\" is missing, empty or not a string%s"
-                                       : "\"text\" is missing, empty or not a string%s", NULL);
-    else if (!query_form && !!im == !!t2) note_skip(ds, line, "needs exactly one of \"image\" and \"text2\"%s", NULL);
-    else if (im && (!json_is_string(im) || !json_string_length(im))) note_skip(ds, line, "\"image\" is not a non-empty string%s", NULL);
-    else if (t2 && (!json_is_string(t2) || !json_string_length(t2))) note_skip(ds, line, "\"text2\" is not a non-empty string%s", NULL);
+    if (bad) note_skip(ds, line, "%s", bad);
     else if (gr && !json_is_string(gr) && !json_is_integer(gr)) note_skip(ds, line, "\"group\" is not a string or integer%s", NULL);
     else if (lang && !json_is_string(lang)) note_skip(ds, line, "\"lang\" is not a string%s", NULL);
-    else if (strlen(json_string_value(t)) != json_string_length(t) ||
-             (t2 && strlen(json_string_value(t2)) != json_string_length(t2)))
-        note_skip(ds, line, "a text contains a NUL character%s", NULL);
     else {
-        rc = -1;
         p->line = line;
-        p->kind = im && t2 ? SAIL_PAIR_JOINT : im ? SAIL_PAIR_IMAGE : SAIL_PAIR_TEXT;
         if (lang) snprintf(p->lang, sizeof p->lang, "%s", json_string_value(lang));
-        if (!(p->text = sail_strdup(json_string_value(t)))) goto out;
-        if (t2 && !(p->text2 = sail_strdup(json_string_value(t2)))) goto out;
-        if (im && !(p->image = join_path(dir, json_string_value(im)))) goto out;
-        if (im && !readable_file(p->image)) {
-            note_skip(ds, line, "image '%.100s' is missing or unreadable", p->image);
-            rc = 1;
-            goto out;
-        }
-        if (gr) {
-            /* string and integer groups live in separate namespaces */
-            const char *v = json_is_string(gr) ? json_string_value(gr) : NULL;
-            size_t n = v ? strlen(v) : 0;
-            char *key = sail_malloc(n + 32);
-            if (!key) goto out;
-            if (v) {
-                memcpy(key, "s:", 2);
-                memcpy(key + 2, v, n + 1);
-            } else {
-                snprintf(key, 32, "i:%lld", (long long)json_integer_value(gr));
-            }
-            p->group = group_id(g, ds, key);
-            sail_free(key);
-            if (p->group < 0) goto out;
-        } else {
-            p->group = ds->n_groups++;
-        }
-        rc = 0;
+        rc = side_copy(ds, line, dir, &a, &p->a);
+        if (!rc) rc = side_copy(ds, line, dir, &b, &p->b);
+        if (!rc && (p->group = line_group(ds, g, gr)) < 0) rc = -1;
+        if (!rc) p->kind = sail_pair_kind_of(sail_side_shape(&p->a), sail_side_shape(&p->b));
     }
-out:
     if (rc) pair_free(p);
     json_decref(o);
     return rc;

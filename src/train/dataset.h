@@ -7,19 +7,33 @@
 #include "common.h"
 #include "rng.h"
 
+/* One side of a pair: a text, an image, a video (its frames), or a text
+ * together with an image or a video: one joint item (a product's title and
+ * photo, a clip and its caption) that the fusion layers see as one input. */
+typedef struct sail_side {
+    char *text;             /* UTF-8, or NULL */
+    char *image;            /* a path (resolved against the manifest's folder), or NULL */
+    char *video;            /* a path, or NULL; never with image */
+} sail_side;
+
+/* A side's shape: the parts it has. */
+enum { SAIL_SIDE_TEXT = 1, SAIL_SIDE_IMAGE = 2, SAIL_SIDE_VIDEO = 4 };
+int sail_side_shape(const sail_side *s);
+
+/* Pairs of one kind (the shapes of both sides) share batches. The three
+ * kinds with a text query keep the numbers they always had: plans visit
+ * kinds in order, so older manifests shuffle as before. */
 typedef enum sail_pair_kind {
     SAIL_PAIR_IMAGE = 0,    /* text -> image */
     SAIL_PAIR_TEXT = 1,     /* text -> text2 */
-    SAIL_PAIR_JOINT = 2,    /* text -> one item of text2 + image (a product's title and photo) */
-    SAIL_PAIR_KINDS = 3
+    SAIL_PAIR_JOINT = 2,    /* text -> text + image */
+    SAIL_PAIR_KINDS = 64    /* any other: shape_a * 8 + shape_b */
 } sail_pair_kind;
+int sail_pair_kind_of(int shape_a, int shape_b);
 
 typedef struct sail_pair {
-    char *text;             /* side a, UTF-8 */
-    char *image;            /* side b when kind is IMAGE or JOINT: a path
-                               (resolved against the manifest's folder) */
-    char *text2;            /* side b when kind is TEXT or JOINT */
-    int kind;               /* sail_pair_kind */
+    sail_side a, b;         /* the query side and the item side */
+    int kind;               /* sail_pair_kind_of(shapes of a and b) */
     int group;              /* pairs of one group are all correct answers for
                                each other; a line without "group" gets its own */
     int line;               /* 1-based line in the manifest */
@@ -39,13 +53,14 @@ typedef struct sail_dataset {
 } sail_dataset;
 
 /* Read a manifest: one JSON object per line, {"text": T, "image": PATH},
- * {"text": T, "text2": T2}, or {"query": T, "item": {"text": T2, "image":
- * PATH}} (an item of either or both: both make a joint item), optional
- * "group" (string or integer) and "lang".
- * Blank lines are ignored. A malformed line, or an image path that is not a
- * readable regular file, is skipped and counted (the first few with their
- * line numbers and reasons); that is not an error. Errors: the file cannot
- * be read, or it holds no usable pair. */
+ * {"text": T, "text2": T2}, {"text": T, "video": PATH}, or {"query": Q,
+ * "item": I} where Q and I are each a text or an object with "text",
+ * "image" or "video" (a text with an image or a video makes a joint item),
+ * with optional "group" (string or integer) and "lang".
+ * Blank lines are ignored. A malformed line, or an image or video path that
+ * is not a readable regular file, is skipped and counted (the first few with
+ * their line numbers and reasons); that is not an error. Errors: the file
+ * cannot be read, or it holds no usable pair. */
 sail_status sail_dataset_load(const char *path, sail_dataset *ds, sail_error *err);
 void sail_dataset_free(sail_dataset *ds);
 

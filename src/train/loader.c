@@ -4,15 +4,25 @@
  * it. The consumer waits for exactly the batch it needs next. */
 #include "loader.h"
 
+#include "video/video.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+/* One side's buffers in a slot. */
+typedef struct side_buf {
+    int32_t *ids;           /* (max_batch * context) */
+    int *lens;              /* (max_batch) */
+    float *pixels;          /* (max_batch * frames, 3, side, side), or NULL */
+    int frames;             /* images per item this side may need: 0, 1 or the video frames */
+} side_buf;
+
 typedef struct slot {
     sail_batch_data bd;
-    int32_t *ids_a, *ids_b; /* (max_batch * context) */
-    int *lens_a, *lens_b;   /* (max_batch) */
-    float *pixels;          /* (max_batch, 3, side, side) */
+    side_buf sb[2];         /* side a, side b */
+    int32_t *items;         /* (max_batch) */
+    int *group;             /* (max_batch) */
     int ready, index;
     sail_status status;
     sail_error err;
@@ -36,64 +46,94 @@ struct sail_loader {
     int held, stop;
 };
 
-static sail_status tokenize(const sail_loader *ld, const char *text, int32_t *ids, int *len,
-                            sail_error *err) {
-    return sail_text_tok_encode(ld->tok, text, strlen(text), ids, len, err);
+/* Images per item of a side: its video's frames, its image, or none. */
+static int side_frames(const sail_side *sd) {
+    return sd->video ? SAIL_VIDEO_ITEM_FRAMES : sd->image ? 1 : 0;
+}
+
+/* The side's image or video frames into px (side_frames tensors). */
+static sail_status side_pixels(const sail_loader *ld, const sail_side *sd, float *px, sail_error *e) {
+    size_t per = (size_t)3 * ld->side * ld->side;
+    sail_image img = {0};
+    sail_status s;
+    if (sd->image) {
+        s = sail_image_load(sd->image, NULL, &img, e);
+        if (!s) s = sail_image_preprocess(&img, &ld->pp, px, e);
+        sail_image_free(&img);
+        return s;
+    }
+    uint8_t *rgb = NULL;
+    s = sail_video_sample(sd->video, SAIL_VIDEO_ITEM_FRAMES, &rgb, &img.w, &img.h, e);
+    for (int k = 0; !s && k < SAIL_VIDEO_ITEM_FRAMES; k++) {
+        img.rgb = rgb + (size_t)k * img.w * img.h * 3;
+        s = sail_image_preprocess(&img, &ld->pp, px + k * per, e);
+    }
+    sail_free(rgb);
+    return s;
+}
+
+static void note_dropped(sail_batch_data *bd, int line, const char *msg) {
+    if (bd->n_dropped < (int)(sizeof bd->dropped_lines / sizeof *bd->dropped_lines))
+        bd->dropped_lines[bd->n_dropped] = line;
+    if (!bd->n_dropped) snprintf(bd->dropped_why, sizeof bd->dropped_why, "%.190s", msg);
+    bd->n_dropped++;
 }
 
 static void fill(sail_loader *ld, slot *sl, int b) {
     const sail_plan *p = ld->plan;
     sail_batch_data *bd = &sl->bd;
-    size_t per = (size_t)3 * ld->side * ld->side;
-    size_t pa = 0, pb = 0;
+    size_t per = (size_t)3 * ld->side * ld->side, pos[2] = {0, 0};
     memset(bd, 0, sizeof *bd);
     bd->index = b;
     sl->status = SAIL_OK;
-    bd->kind = ld->ds->items[p->order[p->bounds[b]]].kind;
-    bd->items = (int32_t *)(sl->lens_b + ld->max_batch);
-    bd->group = (int *)(bd->items + ld->max_batch);
+    bd->items = sl->items;
+    bd->group = sl->group;
+    const sail_pair *first = &ld->ds->items[p->order[p->bounds[b]]];
+    bd->kind = first->kind;
+    const sail_side *shape[2] = {&first->a, &first->b}; /* every pair of the batch has these shapes */
     for (int i = p->bounds[b]; i < p->bounds[b + 1] && !sl->status; i++) {
         const sail_pair *it = &ld->ds->items[p->order[i]];
-        int n = bd->n;
-        int has_image = bd->kind != SAIL_PAIR_TEXT, has_text2 = bd->kind != SAIL_PAIR_IMAGE;
-        if (has_image) {
-            sail_image img = {0};
+        const sail_side *sd[2] = {&it->a, &it->b};
+        int n = bd->n, drop = 0;
+        for (int k = 0; k < 2 && !drop; k++) {
+            int fr = side_frames(sd[k]);
+            if (!fr) continue;
             sail_error e = {0};
-            sail_status s = sail_image_load(it->image, NULL, &img, &e);
-            if (!s) s = sail_image_preprocess(&img, &ld->pp, sl->pixels + (size_t)n * per, &e);
-            sail_image_free(&img);
-            if (s == SAIL_ERR_NOMEM) {
-                sl->status = sail_set_error(&sl->err, s, "%s", e.msg);
-                break;
-            }
-            if (s) {
-                if (bd->n_dropped < (int)(sizeof bd->dropped_lines / sizeof *bd->dropped_lines))
-                    bd->dropped_lines[bd->n_dropped] = it->line;
-                if (!bd->n_dropped) snprintf(bd->dropped_why, sizeof bd->dropped_why, "%.190s", e.msg);
-                bd->n_dropped++;
-                continue;
-            }
+            sail_status s = side_pixels(ld, sd[k], sl->sb[k].pixels + (size_t)n * fr * per, &e);
+            if (s == SAIL_ERR_NOMEM) sl->status = sail_set_error(&sl->err, s, "%s", e.msg);
+            else if (s) note_dropped(bd, it->line, e.msg);
+            drop = s != SAIL_OK;
         }
-        sl->status = tokenize(ld, it->text, sl->ids_a + pa, &sl->lens_a[n], &sl->err);
-        if (!sl->status && has_text2)
-            sl->status = tokenize(ld, it->text2, sl->ids_b + pb, &sl->lens_b[n], &sl->err);
+        if (drop) continue;
+        for (int k = 0; k < 2 && !sl->status; k++) {
+            if (!sd[k]->text) continue;
+            side_buf *sb = &sl->sb[k];
+            sl->status = sail_text_tok_encode(ld->tok, sd[k]->text, strlen(sd[k]->text), sb->ids + pos[k],
+                                              &sb->lens[n], &sl->err);
+            pos[k] += (size_t)sb->lens[n];
+        }
         if (sl->status) {
             sail_error_prefix(&sl->err, "manifest line %d", it->line);
             break;
         }
-        pa += (size_t)sl->lens_a[n];
-        if (has_text2) pb += (size_t)sl->lens_b[n];
         bd->items[n] = p->order[i];
         bd->group[n] = it->group;
         bd->n++;
     }
-    bd->a = (sail_tinput){.ids = sl->ids_a, .lens = sl->lens_a};
-    /* side b: an image, a text, or both (one joint item each) */
-    bd->b = (sail_tinput){0};
-    if (bd->kind != SAIL_PAIR_TEXT) bd->b = (sail_tinput){.pixels = sl->pixels, .h = ld->side, .w = ld->side};
-    if (bd->kind != SAIL_PAIR_IMAGE) {
-        bd->b.ids = sl->ids_b;
-        bd->b.lens = sl->lens_b;
+    sail_tinput *in[2] = {&bd->a, &bd->b};
+    for (int k = 0; k < 2; k++) {
+        const side_buf *sb = &sl->sb[k];
+        int fr = side_frames(shape[k]);
+        *in[k] = (sail_tinput){0};
+        if (shape[k]->text) {
+            in[k]->ids = sb->ids;
+            in[k]->lens = sb->lens;
+        }
+        if (fr) {
+            in[k]->pixels = sb->pixels;
+            in[k]->h = in[k]->w = ld->side;
+            in[k]->frames = fr;
+        }
     }
 }
 
@@ -143,16 +183,24 @@ sail_loader *sail_loader_new(const sail_dataset *ds, const sail_config *c,
     ld->threads = sail_calloc((size_t)n_workers, sizeof *ld->threads);
     if (!ld->slots || !ld->threads) goto oom;
     size_t ctx = (size_t)c->context, per = (size_t)3 * ld->side * ld->side;
+    int frames[2] = {0, 0};
+    for (int i = 0; i < ds->n; i++) {
+        frames[0] = SAIL_MAX(frames[0], side_frames(&ds->items[i].a));
+        frames[1] = SAIL_MAX(frames[1], side_frames(&ds->items[i].b));
+    }
     for (int i = 0; i < prefetch; i++) {
         slot *sl = &ld->slots[i];
-        sl->ids_a = sail_malloc((size_t)max_batch * ctx * sizeof(int32_t));
-        sl->ids_b = sail_malloc((size_t)max_batch * ctx * sizeof(int32_t));
-        /* lens_a, lens_b, items, group: one block of 4 * max_batch ints */
-        sl->lens_a = sail_malloc((size_t)max_batch * 4 * sizeof(int));
-        int images = ds->n_kind[SAIL_PAIR_IMAGE] + ds->n_kind[SAIL_PAIR_JOINT];
-        sl->pixels = images ? sail_alloc_aligned((size_t)max_batch * per * sizeof(float)) : NULL;
-        if (!sl->ids_a || !sl->ids_b || !sl->lens_a || (images && !sl->pixels)) goto oom;
-        sl->lens_b = sl->lens_a + max_batch;
+        for (int k = 0; k < 2; k++) {
+            side_buf *sb = &sl->sb[k];
+            sb->frames = frames[k];
+            sb->ids = sail_malloc((size_t)max_batch * ctx * sizeof(int32_t));
+            sb->lens = sail_malloc((size_t)max_batch * sizeof(int));
+            sb->pixels = frames[k] ? sail_alloc_aligned((size_t)max_batch * frames[k] * per * sizeof(float)) : NULL;
+            if (!sb->ids || !sb->lens || (frames[k] && !sb->pixels)) goto oom;
+        }
+        sl->items = sail_malloc((size_t)max_batch * sizeof *sl->items);
+        sl->group = sail_malloc((size_t)max_batch * sizeof *sl->group);
+        if (!sl->items || !sl->group) goto oom;
     }
     return ld;
 oom:
@@ -177,10 +225,13 @@ void sail_loader_free(sail_loader *ld) {
     sail_loader_end(ld);
     if (ld->slots)
         for (int i = 0; i < ld->prefetch; i++) {
-            sail_free(ld->slots[i].ids_a);
-            sail_free(ld->slots[i].ids_b);
-            sail_free(ld->slots[i].lens_a);
-            sail_free(ld->slots[i].pixels);
+            for (int k = 0; k < 2; k++) {
+                sail_free(ld->slots[i].sb[k].ids);
+                sail_free(ld->slots[i].sb[k].lens);
+                sail_free(ld->slots[i].sb[k].pixels);
+            }
+            sail_free(ld->slots[i].items);
+            sail_free(ld->slots[i].group);
         }
     sail_free(ld->slots);
     sail_free(ld->threads);

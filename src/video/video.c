@@ -176,3 +176,40 @@ void sail_video_close(sail_video *v) {
     sail_free(v->rgb);
     sail_free(v);
 }
+
+/* One frame per duration/n seconds from the start, or one a second when
+ * the file states no duration; a clip with fewer decodable frames repeats
+ * its last, so an item always has n frames (batches stay rectangular). */
+sail_status sail_video_sample(const char *path, int n, uint8_t **rgb, int *w, int *h, sail_error *err) {
+    if (!path || !rgb || !w || !h || n < 1 || n > 4096)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "video sample: bad arguments (%d frames)", n);
+    *rgb = NULL;
+    sail_video *v = NULL;
+    sail_status s = sail_video_open(path, 1.0, &v, err);
+    if (s) return s;
+    double d = sail_video_duration(v);
+    if (d > 0) sail_video_set_every(v, d / n);
+    uint8_t *out = NULL;
+    size_t one = 0;
+    int k = 0, got = 1;
+    while (!s && got && k < n) {
+        sail_video_frame fr;
+        s = sail_video_next(v, &fr, &got, err);
+        if (s || !got) break;
+        if (!out) {
+            *w = fr.width;
+            *h = fr.height;
+            one = (size_t)fr.width * fr.height * 3;
+            if (!(out = sail_malloc(one * n))) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %d frames", n);
+        } else if (fr.width != *w || fr.height != *h)
+            s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: the frame size changes (%dx%d, then %dx%d)", path,
+                               *w, *h, fr.width, fr.height);
+        if (!s) memcpy(out + one * k++, fr.rgb, one);
+    }
+    sail_video_close(v);
+    if (!s && !k) s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: no frame could be decoded", path);
+    for (; !s && k < n; k++) memcpy(out + one * k, out + one * (k - 1), one);
+    if (s) sail_free(out);
+    else *rgb = out;
+    return s;
+}

@@ -9,4 +9,9 @@
  * the duration is known), without opening the file again. */
 void sail_video_set_every(sail_video *v, double every);
 
+/* n frames of path spread evenly over its duration (what a video item of
+ * training and sail_embed_video_item sees): *rgb receives n * *h * *w * 3
+ * bytes (free with sail_free). */
+sail_status sail_video_sample(const char *path, int n, uint8_t **rgb, int *w, int *h, sail_error *err);
+
 #endif

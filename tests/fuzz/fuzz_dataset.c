@@ -58,10 +58,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (ds.n < 1 || kinds != ds.n || ds.n_skipped < 0) abort();
     for (int i = 0; i < ds.n; i++) {
         const sail_pair *p = &ds.items[i];
-        int img = p->kind == SAIL_PAIR_IMAGE || p->kind == SAIL_PAIR_JOINT;
-        int t2 = p->kind == SAIL_PAIR_TEXT || p->kind == SAIL_PAIR_JOINT;
-        if (!p->text || !p->text[0] || !!p->image != img || !!p->text2 != t2 || p->group < 0 ||
-            p->group >= ds.n_groups || p->line < 1 || strlen(p->lang) >= sizeof p->lang)
+        int sa = sail_side_shape(&p->a), sb = sail_side_shape(&p->b);
+        if (!sa || !sb || (p->a.image && p->a.video) || (p->b.image && p->b.video) ||
+            (p->a.text && !p->a.text[0]) || (p->b.text && !p->b.text[0]) || p->kind != sail_pair_kind_of(sa, sb) ||
+            p->kind < 0 || p->kind >= SAIL_PAIR_KINDS || p->group < 0 || p->group >= ds.n_groups || p->line < 1 ||
+            strlen(p->lang) >= sizeof p->lang)
             abort();
     }
     int batch = 2 + (int)(size % 5);
