@@ -106,6 +106,16 @@ def parity(tmp):
     # the tokenizer really gives the ids the reference was fed
     check(r.returncode == 0 and r.stdout.replace(" ", "").startswith(str(ids)[:-1].replace(" ", "") + ","),
           "the reference's ids are the model's tokens of the text", r.stdout[-200:] + r.stderr[-200:])
+    if os.environ.get("SAIL_ASAN"):
+        print("skip - the Python binding check: the binding loads the plain library, not the ASan build")
+    else:
+        sys.path.insert(0, os.path.join(HERE, "..", "python"))
+        os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(tap.BUILD, "libsail.so")))
+        import sail as binding
+        with binding.Model(model) as m:
+            v = m.embed_video_item(long_v, text="t5 t17 t3", frames=4).astype(np.float64)
+        err = float(np.abs(v - want([0, 2, 4, 6], True)).max())
+        check(err <= TOL, "the Python binding's embed_video_item gives the same item (max|err| %.1e)" % err)
     got, _ = embed(model, "--text", "t5", "--video", long_v)
     check(got is None, "a text beside a video without --fuse-frames is refused (not silently two inputs)")
 

@@ -124,6 +124,7 @@ def _load():
         "sail_embed_video_frames": (I, [P, ctypes.c_char_p, ctypes.c_double, I, I, ctypes.POINTER(_VideoEmbeddings),
                                         E]),
         "sail_video_embeddings_free": (None, [ctypes.POINTER(_VideoEmbeddings)]),
+        "sail_embed_video_item": (I, [P, ctypes.c_char_p, ctypes.c_char_p, I, I, F, E]),
     }
     index_sigs = {
         "sail_index_open": (P, [ctypes.c_char_p, ctypes.POINTER(_IndexOptions), E]),
@@ -353,6 +354,17 @@ class Model:
             if show_progress_bar:
                 print("\rsail: %d/%d" % (done, len(items)), end="\n" if done == len(items) else "", flush=True)
         return out[0] if single else out
+
+    def embed_video_item(self, path, text=None, frames=0, dim=0):
+        """A video as ONE item: `frames` frames (0: 4) spread over it, fused
+        by the model's fusion layers together with text (optional), as
+        training on video items sees it. Returns one (dim,) float32 row."""
+        out, d = self._out(1, dim)
+        L, err = _load(), _Error()
+        t = text.encode("utf-8") if text is not None else None
+        _check(L.sail_embed_video_item(self._m, t, os.fsencode(path), int(frames), d, _fptr(out), ctypes.byref(err)),
+               err)
+        return out[0]
 
     def embed_video(self, path, every=1.0, max_frames=0, dim=0):
         """Embed one frame per `every` seconds of a video file (0 = every
