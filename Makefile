@@ -39,7 +39,14 @@ $(BUILD)/src/kernels/gemm_vnni_avx512.o: AVX512FLAGS += -mavx512vnni
 $(BUILD)/src/kernels/gemm_bf16_avx512.o: AVX512FLAGS += -mavx512bf16
 
 # src/server is the `sail serve` program (libmicrohttpd), not part of libsail.
-LIB_SRC  := $(filter-out src/server/%,$(sort $(shell find src -name '*.c')))
+# So are the speech and stamps generators of `sail data` (libespeak-ng is
+# GPL-3+; libsox and librsvg/cairo are large): libsail does not link them.
+MEDIA_SRC  := src/data/sound.c src/data/speech.c src/data/stamps.c
+MEDIA_PKGS := espeak-ng sox librsvg-2.0 cairo
+MEDIA_OBJ  := $(MEDIA_SRC:%.c=$(BUILD)/%.o)
+MEDIA_LIBS  = $(shell pkg-config --libs $(MEDIA_PKGS))
+$(MEDIA_OBJ): CPPFLAGS += $(shell pkg-config --cflags $(MEDIA_PKGS))
+LIB_SRC  := $(filter-out src/server/% $(MEDIA_SRC),$(sort $(shell find src -name '*.c')))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_CXX_SRC := $(sort $(shell find src -name '*.cc'))
 LIB_OBJ  += $(LIB_CXX_SRC:%.cc=$(BUILD)/%.o)
@@ -81,8 +88,8 @@ $(BUILD)/libsail.a: $(LIB_OBJ)
 $(BUILD)/libsail.so: $(LIB_OBJ)
 	$(CC) -shared $(BASEFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/sail: $(CLI_OBJ) $(SERVER_OBJ) $(BUILD)/libsail.a
-	$(CC) $(BASEFLAGS) -o $@ $(CLI_OBJ) $(SERVER_OBJ) $(BUILD)/libsail.a $(LIBS) $(SERVER_LIBS)
+$(BUILD)/sail: $(CLI_OBJ) $(SERVER_OBJ) $(MEDIA_OBJ) $(BUILD)/libsail.a
+	$(CC) $(BASEFLAGS) -o $@ $(CLI_OBJ) $(SERVER_OBJ) $(MEDIA_OBJ) $(BUILD)/libsail.a $(LIBS) $(SERVER_LIBS) $(MEDIA_LIBS)
 
 # The demo page is compiled into the server as bytes (od, no xxd needed).
 $(BUILD)/gen/web_index.inc: src/server/web/index.html
@@ -144,7 +151,7 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz sail
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVER_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(MEDIA_OBJ:.o=.d)
 
 # Test-only drivers used by the Python oracles (not run directly).
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "image/image.h"
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* ------------------------------------------------------------ render -- */
@@ -147,7 +148,96 @@ sail_status sail_data_emoji(const char *dir, const sail_emoji_options *o,
                             sail_data_progress progress, void *ctx,
                             sail_data_stats *stats, sail_error *err);
 
+/* ------------------------------------ speech and stamps (sail program) -- */
+/* sound.c, speech.c and stamps.c need libsox, libespeak-ng (GPL-3+) and
+ * librsvg/cairo; they are linked into the `sail` program only, so libsail
+ * does not depend on them (docs/DATA.md). */
+
+#define SAIL_SOUND_RATE 16000 /* every clip the generators write: 16 kHz mono */
+
+typedef struct sail_clip {
+    float *x;               /* (n) samples, full scale 1 */
+    size_t n, cap;
+} sail_clip;
+void sail_clip_free(sail_clip *c);
+
+/* libsox's process-wide set-up (silenced: the library never prints); quit
+ * after the last sound call. Not thread-safe. */
+sail_status sail_sound_init(sail_error *err);
+void sail_sound_quit(void);
+/* n mono 16-bit samples at `rate` -> reverb (libsox "reverb", reverberance
+ * `reverb` %, HF damping 50 %, room scale 100 %; none when reverb is 0) ->
+ * 16 kHz (libsox "rate") into out (replaced; its buffer is reused). */
+sail_status sail_sound_from_pcm(const int16_t *x, size_t n, double rate, int reverb, sail_clip *out,
+                                sail_error *err);
+/* A sound file (any format libsox reads: WAV, Ogg Vorbis, FLAC, ...) mixed
+ * to mono and resampled to 16 kHz into out. */
+sail_status sail_sound_load(const char *path, sail_clip *out, sail_error *err);
+/* A 16 kHz mono 16-bit PCM WAV (44-byte header; samples rounded and
+ * clipped): same clip -> same bytes. */
+sail_status sail_wav_write(const char *path, const sail_clip *c, sail_error *err);
+
+typedef struct sail_speech_options {
+    const char *data;        /* a folder written by sail data shapes|emoji|stamps */
+    uint64_t seed;
+    int variants;            /* clips per manifest line, 1..16 */
+    long limit;              /* first `limit` lines of each manifest (0: all) */
+    int snr_min, snr_max;    /* additive white noise at a uniform SNR in dB */
+    int reverb;              /* percent of clips with reverb */
+    int clean;               /* no noise, no reverb */
+} sail_speech_options;
+
+/* Speak every line of data/{train,val,test,test_novel}.jsonl (those that
+ * exist) with espeak-ng (voice "en" or "cmn" by the line's lang), each in
+ * `variants` seeded speeds and pitches, augmented, as
+ * data/audio/<split>/<line>-<variant>.wav and data/speech_<split>.jsonl
+ * lines {"text", "audio", "image", "lang", "group"}. stats->lines[k] counts
+ * clips per split in that order, skipped[0] lines of another language.
+ * Same options -> same bytes. Not thread-safe (espeak-ng is one instance
+ * per process). */
+sail_status sail_data_speech(const sail_speech_options *o, sail_data_progress progress, void *ctx,
+                             sail_data_stats *stats, sail_error *err);
+
+typedef struct sail_stamps_options {
+    const char *stamps;      /* NULL: /usr/share/tuxpaint/stamps */
+    uint64_t seed;           /* of the split */
+    int side;                /* image side, 16..1024 */
+    long limit;              /* first `limit` stamps in path order (0: all);
+                                groups and splits are those of the full set */
+} sail_stamps_options;
+
+typedef struct sail_stamps_stats {
+    long stamps[3];          /* per split: train, val, test */
+    long lines[3];           /* image-text lines per split */
+    long sound_lines[3];     /* sound lines per split */
+    long sounds;             /* sound files converted */
+    long svg;                /* stamps rendered from SVG */
+    long no_txt;             /* pictures without a description (skipped) */
+    long no_image;           /* descriptions without a picture (skipped) */
+    long zh_shared;          /* Chinese texts of several groups (dropped) */
+} sail_stamps_stats;
+
+/* Write dir/images/<stamp>.png (side x side over white), dir/audio/<stamp>
+ * .wav and <stamp>_desc.wav (16 kHz mono), dir/{train,val,test}.jsonl
+ * ({"text", "image", "lang", "group"}: English, and Chinese where zh_CN
+ * exists) and dir/sounds_{train,val,test}.jsonl ({"text", "audio",
+ * "image", "lang", "group"}). <stamp> is the path below the stamps folder
+ * without extension; group is the path of the first stamp with the same
+ * English text. Same options -> same bytes. Not thread-safe. */
+sail_status sail_data_stamps(const char *dir, const sail_stamps_options *o, sail_data_progress progress,
+                             void *ctx, sail_stamps_stats *stats, sail_error *err);
+/* A stamp's .txt in buf (NUL-terminated, modified): *en the first line that
+ * is not "<locale>.utf8=...", *zh the first zh_CN.utf8 text, both trimmed,
+ * pointing into buf (NULL when absent or empty). Returns 0, or -1 without
+ * an English line. */
+int sail_stamp_txt_parse(char *buf, const char **en, const char **zh);
+/* The split (0 train, 1 val, 2 test: 80/10/10) of a stamp group. */
+int sail_stamps_split(uint64_t seed, const char *group);
+
 /* ------------------------------------------------------------ helpers -- */
+
+/* FNV-1a 64 of a string: fixed, version-independent splits by name. */
+uint64_t sail_data_hash(const char *s);
 
 /* Write an 8-bit RGB PNG (fixed zlib level, no timestamp: same image ->
  * same bytes). */
@@ -161,8 +251,22 @@ uint64_t sail_data_stream(uint64_t seed, uint64_t index, uint64_t tag);
  * that key order) and a newline. */
 sail_status sail_data_write_line(FILE *f, const char *text, const char *image, const char *lang,
                                  const char *group, sail_error *err);
+/* The same with a sound: {"text", "audio", "image", "lang", "group"};
+ * image may be NULL (left out). */
+sail_status sail_data_write_audio_line(FILE *f, const char *text, const char *audio, const char *image,
+                                       const char *lang, const char *group, sail_error *err);
+/* Any JSON object o (a jansson json_t *, taken even on failure) as one
+ * compact line; group names the line in the error message. */
+sail_status sail_data_write_json(FILE *f, void *o, const char *group, sail_error *err);
 
 /* mkdir that accepts an existing directory. */
 sail_status sail_data_mkdir(const char *path, sail_error *err);
+
+/* A premultiplied BGRA picture (w x h; row y at bgra + y * stride, stride
+ * may be negative) composited over white, centred on a white square of side
+ * max(w, h) and resized to side x side with the PIL-exact bicubic resize.
+ * out is allocated (sail_image_free). */
+sail_status sail_data_bgra_square(const uint8_t *bgra, int w, int h, ptrdiff_t stride, int side,
+                                  sail_image *out, sail_error *err);
 
 #endif

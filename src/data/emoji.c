@@ -241,43 +241,22 @@ static unsigned shape_glyph(font *f, const uint32_t *cp, int n) {
     return len == 1 ? g[0].codepoint : 0;
 }
 
-/* The glyph's BGRA bitmap (premultiplied) over white, centred on a square
- * white canvas of side max(w, h), then resized to side x side. */
+/* The glyph's colour bitmap, squared over white and resized to side. */
 static sail_status render_glyph(font *f, unsigned gid, int side, sail_image *out, sail_error *err) {
     if (FT_Load_Glyph(f->face, gid, FT_LOAD_COLOR))
         return sail_set_error(err, SAIL_ERR_FORMAT, "glyph %u: FreeType cannot load it", gid);
     FT_Bitmap *b = &f->face->glyph->bitmap;
     if (b->pixel_mode != FT_PIXEL_MODE_BGRA || !b->width || !b->rows || b->width > 4096 || b->rows > 4096)
         return sail_set_error(err, SAIL_ERR_FORMAT, "glyph %u: not a colour bitmap", gid);
-    int w = (int)b->width, h = (int)b->rows, sq = SAIL_MAX(w, h), x0 = (sq - w) / 2, y0 = (sq - h) / 2;
-    size_t stride = (size_t)(b->pitch < 0 ? -b->pitch : b->pitch);
-    if (stride < (size_t)w * 4) return sail_set_error(err, SAIL_ERR_FORMAT, "glyph %u: bad bitmap pitch", gid);
-    sail_image canvas = {sq, sq, sail_malloc((size_t)sq * sq * 3)};
-    if (!canvas.rgb) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for a glyph");
-    memset(canvas.rgb, 255, (size_t)sq * sq * 3);
-    for (int y = 0; y < h; y++) {
-        /* A negative pitch stores the rows bottom-up from buffer. */
-        const uint8_t *s = b->buffer + stride * (size_t)(b->pitch < 0 ? h - 1 - y : y);
-        uint8_t *d = canvas.rgb + ((size_t)(y + y0) * sq + x0) * 3;
-        for (int x = 0; x < w; x++, s += 4, d += 3) {
-            int a = 255 - s[3]; /* premultiplied: over white adds 255 - alpha */
-            d[0] = (uint8_t)SAIL_MIN(s[2] + a, 255);
-            d[1] = (uint8_t)SAIL_MIN(s[1] + a, 255);
-            d[2] = (uint8_t)SAIL_MIN(s[0] + a, 255);
-        }
-    }
-    sail_status rc = sail_image_resize(&canvas, side, side, SAIL_RESAMPLE_BICUBIC, out, err);
-    sail_image_free(&canvas);
-    return rc;
+    int w = (int)b->width, h = (int)b->rows;
+    ptrdiff_t pitch = b->pitch < 0 ? -(ptrdiff_t)b->pitch : b->pitch;
+    if (pitch < (ptrdiff_t)w * 4) return sail_set_error(err, SAIL_ERR_FORMAT, "glyph %u: bad bitmap pitch", gid);
+    /* A negative pitch stores the rows bottom-up from buffer. */
+    const uint8_t *top = b->pitch < 0 ? b->buffer + pitch * (h - 1) : b->buffer;
+    return sail_data_bgra_square(top, w, h, b->pitch < 0 ? -pitch : pitch, side, out, err);
 }
 
 /* ------------------------------------------------------------- generator -- */
-
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    return h;
-}
 
 /* "a | b | c" -> "a<sep>b<sep>c"; returns the keyword count. */
 static int join_keywords(const char *kw, const char *sep, char *out, size_t n) {
@@ -474,7 +453,7 @@ sail_status sail_data_emoji(const char *dir, const sail_emoji_options *o,
         size_t g = 0;
         for (int j = 0; j < items[i].e->n; j++)
             g += (size_t)snprintf(group + g, sizeof group - g, "%s%04X", j ? " " : "", items[i].e->cp[j]);
-        int k = fnv1a(group) % 10 == 0;
+        int k = sail_data_hash(group) % 10 == 0;
         rc = write_item(dir, &items[i], &kw, &ft, o->side, f[k], &st.lines[k], &st.skipped[2], err);
         st.images++;
         if (progress && ((i + 1) % 200 == 0 || i + 1 == n_items)) progress(ctx, i + 1, n_items);

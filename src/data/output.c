@@ -1,5 +1,6 @@
-/* output.c: what both generators write: PNG files (libpng, deterministic
- * bytes), manifest lines (jansson) and directories. */
+/* output.c: what the generators write: PNG files (libpng, deterministic
+ * bytes), manifest lines (jansson) and directories, and the squaring of a
+ * transparent picture over white. */
 #include "data/data.h"
 
 #include <errno.h>
@@ -82,9 +83,8 @@ sail_status sail_data_mkdir(const char *path, sail_error *err) {
                           strerror(errno));
 }
 
-sail_status sail_data_write_line(FILE *f, const char *text, const char *image, const char *lang,
-                                 const char *group, sail_error *err) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "text", text, "image", image, "lang", lang, "group", group);
+sail_status sail_data_write_json(FILE *f, void *json, const char *group, sail_error *err) {
+    json_t *o = json;
     char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!line)
@@ -93,4 +93,45 @@ sail_status sail_data_write_line(FILE *f, const char *text, const char *image, c
     int bad = fputs(line, f) < 0 || fputc('\n', f) < 0;
     free(line);
     return bad ? sail_set_error(err, SAIL_ERR_IO, "manifest write failed: %s", strerror(errno)) : SAIL_OK;
+}
+
+sail_status sail_data_write_line(FILE *f, const char *text, const char *image, const char *lang,
+                                 const char *group, sail_error *err) {
+    return sail_data_write_json(f, json_pack("{s:s, s:s, s:s, s:s}", "text", text, "image", image, "lang", lang, "group", group),
+                    group, err);
+}
+
+sail_status sail_data_write_audio_line(FILE *f, const char *text, const char *audio, const char *image,
+                                       const char *lang, const char *group, sail_error *err) {
+    return sail_data_write_json(f, json_pack("{s:s, s:s, s:s*, s:s, s:s}", "text", text, "audio", audio, "image", image,
+                                 "lang", lang, "group", group), group, err);
+}
+
+sail_status sail_data_bgra_square(const uint8_t *bgra, int w, int h, ptrdiff_t stride, int side,
+                                  sail_image *out, sail_error *err) {
+    if (w < 1 || h < 1 || w > 16384 || h > 16384)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "picture of %dx%d: sides must be 1..16384", w, h);
+    int sq = SAIL_MAX(w, h), x0 = (sq - w) / 2, y0 = (sq - h) / 2;
+    sail_image canvas = {sq, sq, sail_malloc((size_t)sq * sq * 3)};
+    if (!canvas.rgb) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for a %dx%d canvas", sq, sq);
+    memset(canvas.rgb, 255, (size_t)sq * sq * 3);
+    for (int y = 0; y < h; y++) {
+        const uint8_t *s = bgra + stride * y;
+        uint8_t *d = canvas.rgb + ((size_t)(y + y0) * sq + x0) * 3;
+        for (int x = 0; x < w; x++, s += 4, d += 3) {
+            int a = 255 - s[3]; /* premultiplied: over white adds 255 - alpha */
+            d[0] = (uint8_t)SAIL_MIN(s[2] + a, 255);
+            d[1] = (uint8_t)SAIL_MIN(s[1] + a, 255);
+            d[2] = (uint8_t)SAIL_MIN(s[0] + a, 255);
+        }
+    }
+    sail_status rc = sail_image_resize(&canvas, side, side, SAIL_RESAMPLE_BICUBIC, out, err);
+    sail_image_free(&canvas);
+    return rc;
+}
+
+uint64_t sail_data_hash(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return h;
 }

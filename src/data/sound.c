@@ -1,0 +1,184 @@
+/* sound.c: the audio side of the data generators, through libsox: a clip
+ * (from memory or any file libsox reads) runs through an effects chain
+ * (mono, optional reverb, resampling to 16 kHz) into a float buffer, and is
+ * written as a 16-bit PCM WAV. Linked into the sail program only (with
+ * speech.c and stamps.c), not into libsail: docs/DATA.md says why. */
+#include "data/data.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sox.h>
+
+static int sox_ready;
+
+sail_status sail_sound_init(sail_error *err) {
+    if (sox_ready) return SAIL_OK;
+    /* The library never prints: libsox's messages are turned off; failures
+     * come back as statuses. */
+    sox_get_globals()->verbosity = 0;
+    if (sox_init() != SOX_SUCCESS) return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "libsox failed to initialise");
+    sox_ready = 1;
+    return SAIL_OK;
+}
+
+void sail_sound_quit(void) {
+    if (sox_ready) sox_quit();
+    sox_ready = 0;
+}
+
+void sail_clip_free(sail_clip *c) {
+    sail_free(c->x);
+    memset(c, 0, sizeof *c);
+}
+
+/* ------------------------------------------------- the chain's two ends -- */
+
+typedef struct mem_in {
+    const int16_t *x;
+    size_t n, pos;
+} mem_in;
+
+typedef struct collect {
+    sail_clip *clip;
+    int nomem;
+} collect;
+
+static int mem_drain(sox_effect_t *e, sox_sample_t *obuf, size_t *osamp) {
+    mem_in *m = *(mem_in **)e->priv;
+    size_t k = SAIL_MIN(*osamp, m->n - m->pos);
+    for (size_t i = 0; i < k; i++) obuf[i] = (sox_sample_t)m->x[m->pos + i] * 65536;
+    m->pos += k;
+    *osamp = k;
+    return k ? SOX_SUCCESS : SOX_EOF;
+}
+
+static int collect_flow(sox_effect_t *e, const sox_sample_t *ibuf, sox_sample_t *obuf, size_t *isamp,
+                        size_t *osamp) {
+    collect *c = *(collect **)e->priv;
+    sail_clip *clip = c->clip;
+    size_t k = *isamp;
+    if (clip->n + k > clip->cap) {
+        size_t cap = SAIL_MAX(clip->cap * 2, clip->n + k + 16000);
+        float *x = sail_realloc(clip->x, cap * sizeof *x);
+        if (!x) {
+            c->nomem = 1;
+            return SOX_EOF;
+        }
+        clip->x = x, clip->cap = cap;
+    }
+    for (size_t i = 0; i < k; i++) clip->x[clip->n + i] = (float)(ibuf[i] * (1.0 / 2147483648.0));
+    clip->n += k;
+    *osamp = 0;
+    return SOX_SUCCESS;
+}
+
+static const sox_effect_handler_t mem_in_handler = {"sail_in", NULL, SOX_EFF_MCHAN, NULL, NULL, NULL,
+                                                    mem_drain, NULL, NULL, sizeof(mem_in *)};
+static const sox_effect_handler_t collect_handler = {"sail_out", NULL, SOX_EFF_MCHAN, NULL, NULL, collect_flow,
+                                                     NULL, NULL, NULL, sizeof(collect *)};
+
+/* Add one effect; its private area holds ctx when given (our two ends). */
+static int add(sox_effects_chain_t *ch, sox_signalinfo_t *sig, const sox_signalinfo_t *out,
+               const sox_effect_handler_t *h, void *ctx, int argc, char **argv) {
+    sox_effect_t *e = h ? sox_create_effect(h) : NULL;
+    if (!e) return -1;
+    if (ctx) *(void **)e->priv = ctx;
+    int bad = sox_effect_options(e, argc, argv) != SOX_SUCCESS || sox_add_effect(ch, e, sig, out) != SOX_SUCCESS;
+    free(e);
+    return bad ? -1 : 0;
+}
+
+/* The chain from the first effect `first` (with its arguments) to the
+ * collector: mono, reverb when reverb > 0, 16 kHz. The clip is replaced. */
+static sail_status run(const sox_effect_handler_t *first, void *first_ctx, int first_argc, char **first_argv,
+                       sox_signalinfo_t in, const sox_encodinginfo_t *enc, int reverb, const char *what,
+                       sail_clip *out, sail_error *err) {
+    out->n = 0;
+    sox_signalinfo_t sig = in, mono = in;
+    mono.channels = 1;
+    sox_signalinfo_t final = mono;
+    final.rate = SAIL_SOUND_RATE;
+    sox_encodinginfo_t out_enc = *enc;
+    sox_effects_chain_t *ch = sox_create_effects_chain(enc, &out_enc);
+    if (!ch) return sail_set_error(err, SAIL_ERR_NOMEM, "%s: libsox cannot create an effects chain", what);
+    collect c = {out, 0};
+    char rev[16], *rev_argv[] = {rev, "50", "100"}; /* reverberance %, HF damping %, room scale % */
+    snprintf(rev, sizeof rev, "%d", reverb);
+    int bad = add(ch, &sig, &in, first, first_ctx, first_argc, first_argv);
+    if (!bad && in.channels != 1) bad = add(ch, &sig, &mono, sox_find_effect("channels"), NULL, 0, NULL);
+    if (!bad && reverb > 0) bad = add(ch, &sig, &mono, sox_find_effect("reverb"), NULL, 3, rev_argv);
+    /* reverb makes stereo of mono (its stereo depth): mixed back */
+    if (!bad && sig.channels != 1) bad = add(ch, &sig, &mono, sox_find_effect("channels"), NULL, 0, NULL);
+    if (!bad && in.rate != SAIL_SOUND_RATE) bad = add(ch, &sig, &final, sox_find_effect("rate"), NULL, 0, NULL);
+    if (!bad) bad = add(ch, &sig, &final, &collect_handler, &c, 0, NULL);
+    if (!bad) sox_flow_effects(ch, NULL, NULL);
+    sox_delete_effects_chain(ch);
+    if (bad) return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: libsox rejected the effects chain", what);
+    if (c.nomem) return sail_set_error(err, SAIL_ERR_NOMEM, "%s: out of memory for the audio", what);
+    if (sig.channels != 1 || sig.rate != SAIL_SOUND_RATE)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: libsox made %u channels at %g Hz", what, sig.channels,
+                              sig.rate);
+    return SAIL_OK;
+}
+
+sail_status sail_sound_from_pcm(const int16_t *x, size_t n, double rate, int reverb, sail_clip *out,
+                                sail_error *err) {
+    mem_in m = {x, n, 0};
+    sox_signalinfo_t in = {rate, 1, 16, n, NULL};
+    sox_encodinginfo_t enc;
+    sox_init_encodinginfo(&enc);
+    enc.encoding = SOX_ENCODING_SIGN2, enc.bits_per_sample = 16;
+    return run(&mem_in_handler, &m, 0, NULL, in, &enc, reverb, "speech", out, err);
+}
+
+sail_status sail_sound_load(const char *path, sail_clip *out, sail_error *err) {
+    sox_format_t *ft = sox_open_read(path, NULL, NULL, NULL);
+    if (!ft)
+        return sail_set_error(err, SAIL_ERR_IO, "%s: libsox cannot read it (missing, or a format without "
+                              "its libsox-fmt-* package)", path);
+    if (ft->signal.channels < 1 || ft->signal.channels > 64 || !(ft->signal.rate >= 1000 && ft->signal.rate <= 384000)) {
+        sox_close(ft);
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s: %u channels at %g Hz is not a sound", path,
+                              ft->signal.channels, ft->signal.rate);
+    }
+    char *argv[] = {(char *)ft};
+    sail_status rc = run(sox_find_effect("input"), NULL, 1, argv, ft->signal, &ft->encoding, 0, path, out, err);
+    sox_close(ft);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- WAV -- */
+
+static void le16(uint8_t *p, unsigned v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+static void le32(uint8_t *p, uint32_t v) { le16(p, v & 0xffff), le16(p + 2, v >> 16); }
+
+/* A WAV is 44 header bytes and the samples, so it is written here rather
+ * than through a libsox output handler, whose header fields and chunk
+ * choices depend on its version. */
+sail_status sail_wav_write(const char *path, const sail_clip *c, sail_error *err) {
+    if (c->n > 0x7fffffffu / 2 - 44) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: clip too long", path);
+    uint32_t bytes = (uint32_t)c->n * 2;
+    uint8_t h[44];
+    memcpy(h, "RIFF", 4), le32(h + 4, 36 + bytes), memcpy(h + 8, "WAVEfmt ", 8);
+    le32(h + 16, 16), le16(h + 20, 1), le16(h + 22, 1);                 /* PCM, mono */
+    le32(h + 24, SAIL_SOUND_RATE), le32(h + 28, SAIL_SOUND_RATE * 2);  /* rate, bytes/s */
+    le16(h + 32, 2), le16(h + 34, 16), memcpy(h + 36, "data", 4), le32(h + 40, bytes);
+    FILE *f = fopen(path, "wb");
+    if (!f) return sail_set_error(err, SAIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    int bad = fwrite(h, 1, 44, f) != 44;
+    uint8_t buf[4096];
+    for (size_t i = 0; i < c->n && !bad; i += sizeof buf / 2) {
+        size_t k = SAIL_MIN(sizeof buf / 2, c->n - i);
+        for (size_t j = 0; j < k; j++) {
+            float v = c->x[i + j] * 32768.0f;
+            le16(buf + 2 * j, (unsigned)(int)lrintf(v > 32767.0f ? 32767.0f : v < -32768.0f ? -32768.0f : v));
+        }
+        bad = fwrite(buf, 2, k, f) != k;
+    }
+    if (fclose(f) || bad) return sail_set_error(err, SAIL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return SAIL_OK;
+}

@@ -1,0 +1,227 @@
+/* speech.c: spoken captions. Each line of a generated data set's manifests
+ * is spoken by espeak-ng (its C library, synchronous mode: the synth
+ * callback collects 16-bit samples at espeak's 22,050 Hz) in `variants`
+ * voices: a seeded speed and pitch each. Then, unless clean: libsox reverb
+ * on a seeded share of the clips, resampling to 16 kHz (sound.c), and white
+ * Gaussian noise at a seeded SNR, mixed here (a sum and a scale; libsox's
+ * noise generator is not seedable). Each clip's draws depend only on (seed,
+ * split, line, variant), so --limit writes a prefix of the full run's files
+ * and the splits of the source data (its held-out items) carry over. */
+#include "data/data.h"
+#include "rng.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <espeak-ng/espeak_ng.h>
+#include <jansson.h>
+
+static const char *const split_names[4] = {"train", "val", "test", "test_novel"};
+
+typedef struct pcm {
+    int16_t *x;
+    size_t n, cap;
+    int nomem;
+} pcm;
+
+static int on_samples(short *wav, int n, espeak_EVENT *ev) {
+    pcm *p = ev ? ev->user_data : NULL;
+    if (!p || !wav || n <= 0) return 0;
+    if (p->n + (size_t)n > p->cap) {
+        size_t cap = SAIL_MAX(p->cap * 2, p->n + (size_t)n + 22050);
+        int16_t *x = sail_realloc(p->x, cap * sizeof *x);
+        if (!x) {
+            p->nomem = 1;
+            return 1; /* abort the synthesis */
+        }
+        p->x = x, p->cap = cap;
+    }
+    memcpy(p->x + p->n, wav, (size_t)n * sizeof *wav);
+    p->n += (size_t)n;
+    return 0;
+}
+
+static sail_status espeak_fail(espeak_ng_STATUS s, const char *what, sail_error *err) {
+    char msg[256];
+    espeak_ng_GetStatusCodeMessage(s, msg, sizeof msg);
+    return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "espeak-ng: %s: %s (is espeak-ng-data installed?)", what, msg);
+}
+
+/* The espeak-ng instance (one per process). Returns its sample rate. */
+static sail_status espeak_open(int *rate, sail_error *err) {
+    espeak_ng_InitializePath(NULL);
+    espeak_ng_ERROR_CONTEXT ctx = NULL;
+    espeak_ng_STATUS s = espeak_ng_Initialize(&ctx);
+    espeak_ng_ClearErrorContext(&ctx);
+    if (s != ENS_OK) return espeak_fail(s, "initialisation", err);
+    if ((s = espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, 0, NULL)) != ENS_OK)
+        return espeak_fail(s, "output set-up", err);
+    espeak_SetSynthCallback(on_samples);
+    *rate = espeak_ng_GetSampleRate();
+    return SAIL_OK;
+}
+
+/* One caption spoken into p (replaced). */
+static sail_status speak(const char *text, const char *voice, int wpm, int pitch, pcm *p, sail_error *err) {
+    espeak_ng_STATUS s;
+    char what[64];
+    snprintf(what, sizeof what, "voice %s", voice);
+    if ((s = espeak_ng_SetVoiceByName(voice)) != ENS_OK) return espeak_fail(s, what, err);
+    if ((s = espeak_ng_SetParameter(espeakRATE, wpm, 0)) != ENS_OK ||
+        (s = espeak_ng_SetParameter(espeakPITCH, pitch, 0)) != ENS_OK)
+        return espeak_fail(s, "rate or pitch", err);
+    p->n = 0;
+    s = espeak_ng_Synthesize(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, NULL, p);
+    if (p->nomem) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for speech");
+    if (s != ENS_OK) return espeak_fail(s, "synthesis", err);
+    if (!p->n) return sail_set_error(err, SAIL_ERR_FORMAT, "espeak-ng made no sound for \"%s\"", text);
+    return SAIL_OK;
+}
+
+/* White Gaussian noise at snr dB below the clip's mean power. */
+static void add_noise(sail_clip *c, int snr, sail_rng *r) {
+    double power = 0;
+    for (size_t i = 0; i < c->n; i++) power += (double)c->x[i] * c->x[i];
+    float sigma = (float)sqrt(power / (double)(c->n ? c->n : 1) / pow(10.0, snr / 10.0));
+    for (size_t i = 0; i < c->n; i++) c->x[i] += sigma * sail_rng_normal(r);
+}
+
+static int draw(sail_rng *r, int lo, int hi) { return lo + (int)(sail_rng_next(r) % (uint64_t)(hi - lo + 1)); }
+
+typedef struct job {
+    const sail_speech_options *o;
+    int rate;               /* espeak's sample rate */
+    pcm speech;
+    sail_clip clip;
+    char *path;             /* scratch, plen bytes */
+    size_t plen;
+} job;
+
+/* The clips of manifest line `line` (0-based) of split k. */
+static sail_status speak_line(job *j, int k, long line, const char *text, const char *image, const char *lang,
+                              const char *group, FILE *out, long *clips, sail_error *err) {
+    const sail_speech_options *o = j->o;
+    sail_status rc = SAIL_OK;
+    for (int v = 0; v < o->variants && rc == SAIL_OK; v++) {
+        sail_rng r = {sail_data_stream(o->seed, ((uint64_t)k << 40) + (uint64_t)line * 16 + (uint64_t)v, 11)};
+        int wpm = draw(&r, 130, 210), pitch = draw(&r, 30, 70), snr = draw(&r, o->snr_min, o->snr_max);
+        int reverb = draw(&r, 0, 99) < o->reverb ? draw(&r, 20, 80) : 0;
+        if (o->clean) reverb = 0;
+        const char *voice = strcmp(lang, "zh") ? "en" : "cmn";
+        rc = speak(text, voice, wpm, pitch, &j->speech, err);
+        if (rc == SAIL_OK)
+            rc = sail_sound_from_pcm(j->speech.x, j->speech.n, j->rate, reverb, &j->clip, err);
+        if (rc == SAIL_OK && !o->clean) add_noise(&j->clip, snr, &r);
+        char audio[64];
+        snprintf(audio, sizeof audio, "audio/%s/%06ld-%d.wav", split_names[k], line, v);
+        snprintf(j->path, j->plen, "%s/%s", o->data, audio);
+        if (rc == SAIL_OK) rc = sail_wav_write(j->path, &j->clip, err);
+        /* The draws go into the line, so a clip can be remade outside sail. */
+        if (rc == SAIL_OK)
+            rc = sail_data_write_json(out, json_pack("{s:s, s:s, s:s*, s:s, s:s, s:s, s:i, s:i, s:i, s:o*}", "text",
+                                                     text, "audio", audio, "image", image, "lang", lang, "group",
+                                                     group, "voice", voice, "rate", wpm, "pitch", pitch, "reverb",
+                                                     reverb, "snr_db", o->clean ? NULL : json_integer(snr)),
+                                      group, err);
+        ++*clips;
+    }
+    return rc;
+}
+
+/* Lines of f (rewound after counting), at most limit when limit > 0. */
+static long count_lines(FILE *f, long limit) {
+    long n = 0;
+    int c, last = '\n';
+    while ((c = getc(f)) != EOF) n += (last = c) == '\n';
+    n += last != '\n';
+    rewind(f);
+    return limit > 0 && n > limit ? limit : n;
+}
+
+/* One source manifest, split k: every line spoken into out. */
+static sail_status speak_manifest(job *j, int k, FILE *in, const char *name, FILE *out, sail_data_stats *st,
+                                  long *done, long total, sail_data_progress progress, void *ctx,
+                                  sail_error *err) {
+    sail_status rc = SAIL_OK;
+    char *line = NULL;
+    size_t cap = 0;
+    long no = 0;
+    for (ssize_t len; rc == SAIL_OK && (!j->o->limit || no < j->o->limit) && (len = getline(&line, &cap, in)) > 0;
+         no++) {
+        json_error_t je;
+        json_t *v = json_loadb(line, (size_t)len, 0, &je);
+        const char *text = json_string_value(json_object_get(v, "text"));
+        const char *image = json_string_value(json_object_get(v, "image"));
+        const char *lang = json_string_value(json_object_get(v, "lang"));
+        const char *group = json_string_value(json_object_get(v, "group"));
+        if (!text || !lang || !group)
+            rc = sail_set_error(err, SAIL_ERR_FORMAT, "%s line %ld: not a sail data line (text, lang and group "
+                                "strings): %s", name, no + 1, v ? "a key is missing" : je.text);
+        else if (strcmp(lang, "en") && strcmp(lang, "zh"))
+            st->skipped[0]++;
+        else
+            rc = speak_line(j, k, no, text, image, lang, group, out, &st->lines[k], err);
+        json_decref(v);
+        ++*done;
+        if (progress && (*done % 20 == 0 || *done == total)) progress(ctx, *done, total);
+    }
+    free(line);
+    return rc;
+}
+
+sail_status sail_data_speech(const sail_speech_options *o, sail_data_progress progress, void *ctx,
+                             sail_data_stats *stats, sail_error *err) {
+    if (o->variants < 1 || o->variants > 16)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--variants must be 1..16, not %d", o->variants);
+    if (o->snr_min > o->snr_max || o->snr_min < -10 || o->snr_max > 60)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the SNR range must lie in -10..60 dB with min <= max, "
+                              "not %d..%d", o->snr_min, o->snr_max);
+    if (o->reverb < 0 || o->reverb > 100)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--reverb must be 0..100 (percent), not %d", o->reverb);
+    if (o->limit < 0) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--limit must be positive");
+    sail_data_stats st = {0};
+    job j = {o, 0, {0}, {0}, NULL, strlen(o->data) + 96};
+    FILE *in[4] = {0}, *out[4] = {0};
+    long total = 0, done = 0;
+    sail_status rc = (j.path = sail_malloc(j.plen)) ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < 4 && rc == SAIL_OK; k++) {
+        snprintf(j.path, j.plen, "%s/%s.jsonl", o->data, split_names[k]);
+        if ((in[k] = fopen(j.path, "r"))) total += count_lines(in[k], o->limit);
+        else if (errno != ENOENT)
+            rc = sail_set_error(err, SAIL_ERR_IO, "%s: cannot read: %s", j.path, strerror(errno));
+    }
+    if (rc == SAIL_OK && !in[0] && !in[1] && !in[2] && !in[3])
+        rc = sail_set_error(err, SAIL_ERR_IO, "%s holds no train/val/test/test_novel.jsonl: make it with "
+                            "sail data shapes, emoji or stamps first", o->data);
+    for (int k = 0; k < 4 && rc == SAIL_OK; k++) {
+        if (!in[k]) continue;
+        snprintf(j.path, j.plen, "%s/audio/%s", o->data, split_names[k]);
+        rc = sail_data_mkdir(j.path, err);
+        snprintf(j.path, j.plen, "%s/speech_%s.jsonl", o->data, split_names[k]);
+        if (rc == SAIL_OK && !(out[k] = fopen(j.path, "w")))
+            rc = sail_set_error(err, SAIL_ERR_IO, "%s: cannot create: %s", j.path, strerror(errno));
+    }
+    if (rc == SAIL_OK) rc = sail_sound_init(err);
+    if (rc == SAIL_OK) rc = espeak_open(&j.rate, err);
+    for (int k = 0; k < 4 && rc == SAIL_OK; k++) {
+        if (!in[k]) continue;
+        char name[32];
+        snprintf(name, sizeof name, "%s.jsonl", split_names[k]);
+        rc = speak_manifest(&j, k, in[k], name, out[k], &st, &done, total, progress, ctx, err);
+    }
+    for (int k = 0; k < 4; k++) {
+        if (in[k]) fclose(in[k]);
+        if (out[k] && fclose(out[k]) && rc == SAIL_OK)
+            rc = sail_set_error(err, SAIL_ERR_IO, "%s/speech_%s.jsonl: write failed: %s", o->data, split_names[k],
+                                strerror(errno));
+    }
+    if (j.rate) espeak_ng_Terminate();
+    sail_sound_quit();
+    sail_free(j.speech.x);
+    sail_clip_free(&j.clip);
+    sail_free(j.path);
+    if (stats) *stats = st;
+    return rc;
+}
