@@ -13,7 +13,8 @@ python3-faiss python3-hnswlib python3-matplotlib
 clang libclang-rt-14-dev
 libmicrohttpd-dev openssl wrk chromium fonts-wqy-microhei
 libsentencepiece-dev python3-sentencepiece
-libespeak-ng-dev espeak-ng-data libsox-dev libsox-fmt-base librsvg2-dev libcairo2-dev tuxpaint-stamps-default"
+libespeak-ng-dev espeak-ng-data espeak-ng libsox-dev libsox-fmt-base sox librsvg2-dev libcairo2-dev
+tuxpaint-stamps-default"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,6 +1,7 @@
 /* speech.c: spoken captions. Each line of a generated data set's manifests
  * is spoken by espeak-ng (its C library, synchronous mode: the synth
- * callback collects 16-bit samples at espeak's 22,050 Hz) in `variants`
+ * callback collects 16-bit samples at espeak's 22,050 Hz; each clip in a
+ * forked child, see speak()) in `variants`
  * voices: a seeded speed and pitch each. Then, unless clean: libsox reverb
  * on a seeded share of the clips, resampling to 16 kHz (sound.c), and white
  * Gaussian noise at a seeded SNR, mixed here (a sum and a scale; libsox's
@@ -14,6 +15,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <espeak-ng/espeak_ng.h>
 #include <jansson.h>
@@ -63,19 +66,79 @@ static sail_status espeak_open(int *rate, sail_error *err) {
     return SAIL_OK;
 }
 
-/* One caption spoken into p (replaced). */
+/* The child's side of speak(): synthesise, then send the status, the
+ * sample count and the samples. */
+static void speak_child(int fd, const char *text, const char *voice, int wpm, int pitch) {
+    pcm p = {0};
+    espeak_ng_STATUS s = espeak_ng_SetVoiceByName(voice);
+    if (s == ENS_OK) s = espeak_ng_SetParameter(espeakRATE, wpm, 0);
+    if (s == ENS_OK) s = espeak_ng_SetParameter(espeakPITCH, pitch, 0);
+    /* ENDPAUSE: the sentence-final pause, as the espeak-ng program makes it */
+    if (s == ENS_OK)
+        s = espeak_ng_Synthesize(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8 | espeakENDPAUSE,
+                                 NULL, &p);
+    if (p.nomem) s = ENOMEM;
+    int32_t st = (int32_t)s;
+    uint64_t n = s == ENS_OK ? p.n : 0;
+    int bad = write(fd, &st, sizeof st) != sizeof st || write(fd, &n, sizeof n) != sizeof n;
+    for (size_t off = 0; !bad && off < n * 2;) {
+        ssize_t k = write(fd, (const char *)p.x + off, n * 2 - off);
+        bad = k <= 0;
+        off += k > 0 ? (size_t)k : 0;
+    }
+    _exit(bad);
+}
+
+static int read_all(int fd, void *buf, size_t n) {
+    for (size_t off = 0; off < n;) {
+        ssize_t k = read(fd, (char *)buf + off, n - off);
+        if (k <= 0) return -1;
+        off += (size_t)k;
+    }
+    return 0;
+}
+
+/* One caption spoken into p (replaced). espeak-ng carries state from one
+ * synthesis to the next (a clip differs by a few samples with what was
+ * spoken before it), so each clip is spoken in a forked child of the
+ * freshly initialised process: a clip depends only on its text, voice,
+ * rate and pitch, and equals the espeak-ng program's output for them. */
 static sail_status speak(const char *text, const char *voice, int wpm, int pitch, pcm *p, sail_error *err) {
-    espeak_ng_STATUS s;
-    char what[64];
-    snprintf(what, sizeof what, "voice %s", voice);
-    if ((s = espeak_ng_SetVoiceByName(voice)) != ENS_OK) return espeak_fail(s, what, err);
-    if ((s = espeak_ng_SetParameter(espeakRATE, wpm, 0)) != ENS_OK ||
-        (s = espeak_ng_SetParameter(espeakPITCH, pitch, 0)) != ENS_OK)
-        return espeak_fail(s, "rate or pitch", err);
-    p->n = 0;
-    s = espeak_ng_Synthesize(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, NULL, p);
+    int fd[2];
+    if (pipe(fd)) return sail_set_error(err, SAIL_ERR_IO, "pipe: %s", strerror(errno));
+    fflush(NULL); /* the child leaves through _exit, but not twice-written buffers */
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]), close(fd[1]);
+        return sail_set_error(err, SAIL_ERR_IO, "fork: %s", strerror(errno));
+    }
+    if (!pid) {
+        close(fd[0]);
+        speak_child(fd[1], text, voice, wpm, pitch);
+    }
+    close(fd[1]);
+    int32_t st = -1;
+    uint64_t n = 0;
+    int bad = read_all(fd[0], &st, sizeof st) || read_all(fd[0], &n, sizeof n) || n > (uint64_t)INT32_MAX;
+    if (!bad && n > p->cap) {
+        int16_t *x = sail_realloc(p->x, (size_t)n * sizeof *x);
+        if (!x) p->nomem = 1, bad = 1;
+        else p->x = x, p->cap = (size_t)n;
+    }
+    if (!bad) bad = read_all(fd[0], p->x, (size_t)n * 2);
+    close(fd[0]);
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+    p->n = bad ? 0 : (size_t)n;
     if (p->nomem) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for speech");
-    if (s != ENS_OK) return espeak_fail(s, "synthesis", err);
+    if (st == ENOMEM) return sail_set_error(err, SAIL_ERR_NOMEM, "espeak-ng ran out of memory");
+    if (st != ENS_OK && st != -1) {
+        char what[64];
+        snprintf(what, sizeof what, "voice %s, rate %d, pitch %d", voice, wpm, pitch);
+        return espeak_fail((espeak_ng_STATUS)st, what, err);
+    }
+    if (bad || !WIFEXITED(ws) || WEXITSTATUS(ws))
+        return sail_set_error(err, SAIL_ERR_IO, "the espeak-ng child process failed for \"%s\"", text);
     if (!p->n) return sail_set_error(err, SAIL_ERR_FORMAT, "espeak-ng made no sound for \"%s\"", text);
     return SAIL_OK;
 }
