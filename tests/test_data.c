@@ -350,10 +350,43 @@ static void test_emoji_parse(void) {
     }
 }
 
+/* A Tux Paint description: the English line, zh_CN, and what is not. */
+static void test_stamp_txt(void) {
+    static const struct { const char *txt, *en, *zh, *why; } cases[] = {
+        {"A frog.\nde.utf8=Ein Frosch.\nzh_CN.utf8=\xE9\x9D\x92\xE8\x9B\x99\xE3\x80\x82\nzh_TW.utf8=x\n", "A frog.",
+         "\xE9\x9D\x92\xE8\x9B\x99\xE3\x80\x82", "English, then translations"},
+        {"A calculator.  6x7=42\nach.utf8=Kalkuleta.  6x7=42\n", "A calculator.  6x7=42", NULL,
+         "'=' in the English line; no zh_CN"},
+        {"\xEF\xBB\xBF  A box. \r\n\r\nzh_CN.utf8= \t\r\n", "A box.", NULL, "a BOM, CRs, spaces; an empty zh_CN"},
+        {"ca@valencia.utf8=Un gat.\n\nA cat.\nzh_CN.utf8=a\nzh_CN.utf8=b\nSecond.\n", "A cat.", "a",
+         "translations first, a blank line; the first zh_CN and the first plain line win"},
+        {"zh_CN.UTF-8=x\n", "zh_CN.UTF-8=x", NULL, "'.UTF-8=' is not the '.utf8=' form: plain text"},
+        {".utf8=x\nA.\n", ".utf8=x", NULL, "an empty locale: plain text"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", cases[i].txt);
+        const char *en, *zh;
+        int r = sail_stamp_txt_parse(buf, &en, &zh);
+        CHECK(r == 0 && en && !strcmp(en, cases[i].en) &&
+                  (cases[i].zh ? zh && !strcmp(zh, cases[i].zh) : !zh),
+              "stamp .txt with %s: en '%s', zh '%s'", cases[i].why, en ? en : "(none)", zh ? zh : "(none)");
+    }
+    const char *none[] = {"", "\n\n", "de.utf8=Hallo\nzh_CN.utf8=x\n", " \t\r\n"};
+    for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", none[i]);
+        const char *en, *zh;
+        CHECK(sail_stamp_txt_parse(buf, &en, &zh) == -1 && !en, "stamp .txt without an English line (case %zu): -1",
+              i);
+    }
+}
+
 int main(void) {
     test_areas();
     test_regions();
     test_emoji_parse();
+    test_stamp_txt();
     char tmp[] = "/tmp/sail_test_data_XXXXXX";
     if (!mkdtemp(tmp)) {
         CHECK(0, "mkdtemp");

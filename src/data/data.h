@@ -135,6 +135,12 @@ sail_status sail_data_shapes(const char *dir, const sail_shapes_options *o,
 int sail_emoji_test_parse(const char *line, uint32_t cp[SAIL_EMOJI_MAX_CPS], int *n, char *name,
                           size_t name_size);
 
+/* A Tux Paint stamp's .txt (stamps_txt.c) in buf (NUL-terminated, modified): *en the first line that
+ * is not "<locale>.utf8=...", *zh the first zh_CN.utf8 text, both trimmed,
+ * pointing into buf (NULL when absent or empty). Returns 0, or -1 without
+ * an English line. */
+int sail_stamp_txt_parse(char *buf, const char **en, const char **zh);
+
 typedef struct sail_emoji_options {
     int side;                /* output image side, 16..1024 (default 128) */
     long limit;              /* stop after this many emoji (0: all) */
@@ -226,11 +232,6 @@ typedef struct sail_stamps_stats {
  * English text. Same options -> same bytes. Not thread-safe. */
 sail_status sail_data_stamps(const char *dir, const sail_stamps_options *o, sail_data_progress progress,
                              void *ctx, sail_stamps_stats *stats, sail_error *err);
-/* A stamp's .txt in buf (NUL-terminated, modified): *en the first line that
- * is not "<locale>.utf8=...", *zh the first zh_CN.utf8 text, both trimmed,
- * pointing into buf (NULL when absent or empty). Returns 0, or -1 without
- * an English line. */
-int sail_stamp_txt_parse(char *buf, const char **en, const char **zh);
 /* The split (0 train, 1 val, 2 test: 80/10/10) of a stamp group. */
 int sail_stamps_split(uint64_t seed, const char *group);
 

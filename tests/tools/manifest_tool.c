@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
            ds.n_kind[SAIL_PAIR_TEXT], ds.n_kind[SAIL_PAIR_JOINT], ds.n_skipped, ds.n_groups);
     for (int i = 0; i < ds.n; i++) {
         const sail_pair *p = &ds.items[i];
-        printf("%d\t%s\t%d\t%s\t%s\n", p->kind, p->lang, p->group, p->image ? p->image : "", p->text);
+        printf("%d\t%s\t%d\t%s\t%s\n", p->kind, p->lang, p->group, p->b.image ? p->b.image : "", p->a.text ? p->a.text : "");
     }
     sail_dataset_free(&ds);
     return 0;
