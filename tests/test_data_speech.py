@@ -13,7 +13,8 @@ independent pipeline.
     line it speaks; the manifests load in the training loader
     (sail_dataset_load through build/tools/manifest_tool) as image pairs.
   - same seed -> same bytes; another seed -> every clip differs.
-  - usage errors exit 2, a folder without manifests exits 1.
+  - usage errors exit 2; a folder without manifests, a line that is not a
+    sail data line exit 1.
 Prints TAP lines; tests/run.sh counts them.
 """
 import json
@@ -162,6 +163,13 @@ def run(tmp):
     check(r.returncode == 2 and b"--data" in r.stderr, "no --data: exit 2 naming it")
     r = sail("data", "speech", "--data", a, "--snr-min", 30, "--snr-max", 10)
     check(r.returncode == 2, "--snr-min above --snr-max: exit 2", r.stderr.decode())
+    bad = os.path.join(tmp, "bad")
+    os.makedirs(bad)
+    with open(os.path.join(bad, "val.jsonl"), "w") as f:
+        f.write('\n{"text": "a red circle", "image": "images/0.png", "lang": "en"}\n')
+    r = sail("data", "speech", "--data", bad)
+    check(r.returncode == 1 and b"val.jsonl line 2" in r.stderr and b"group" in r.stderr,
+          "a line without group: exit 1 naming the file and line", r.stderr.decode())
     r = sail("data", "speech", "--data", os.path.join(tmp, "nothing"))
     check(r.returncode == 1 and b"sail data shapes" in r.stderr, "a folder without manifests: exit 1 saying what "
           "makes them", r.stderr.decode())

@@ -213,6 +213,8 @@ static sail_status speak_manifest(job *j, int k, FILE *in, const char *name, FIL
     long no = 0;
     for (ssize_t len; rc == SAIL_OK && (!j->o->limit || no < j->o->limit) && (len = getline(&line, &cap, in)) > 0;
          no++) {
+        ++*done;
+        if (strspn(line, " \t\r\n") == (size_t)len) continue; /* blank, as the loader allows */
         json_error_t je;
         json_t *v = json_loadb(line, (size_t)len, 0, &je);
         const char *text = json_string_value(json_object_get(v, "text"));
@@ -227,7 +229,6 @@ static sail_status speak_manifest(job *j, int k, FILE *in, const char *name, FIL
         else
             rc = speak_line(j, k, no, text, image, lang, group, out, &st->lines[k], err);
         json_decref(v);
-        ++*done;
         if (progress && (*done % 20 == 0 || *done == total)) progress(ctx, *done, total);
     }
     free(line);
