@@ -173,15 +173,12 @@ sail_status sail_sound_init(sail_error *err);
 void sail_sound_quit(void);
 /* n mono 16-bit samples at `rate` -> reverb (libsox "reverb", reverberance
  * `reverb` %, HF damping 50 %, room scale 100 %; none when reverb is 0) ->
- * 16 kHz (libsox "rate") into out (replaced; its buffer is reused). */
+ * mono -> 16 kHz (libsox "rate") into out (replaced; its buffer is reused). */
 sail_status sail_sound_from_pcm(const int16_t *x, size_t n, double rate, int reverb, sail_clip *out,
                                 sail_error *err);
-/* A sound file (any format libsox reads: WAV, Ogg Vorbis, FLAC, ...) mixed
- * to mono and resampled to 16 kHz into out. */
-sail_status sail_sound_load(const char *path, sail_clip *out, sail_error *err);
-/* A 16 kHz mono 16-bit PCM WAV (44-byte header; samples rounded and
- * clipped): same clip -> same bytes. */
-sail_status sail_wav_write(const char *path, const sail_clip *c, sail_error *err);
+/* A 16 kHz mono 16-bit PCM WAV of x (n samples, full scale 1; 44-byte
+ * header; rounded and clipped): same samples -> same bytes. */
+sail_status sail_wav_write(const char *path, const float *x, size_t n, sail_error *err);
 
 typedef struct sail_speech_options {
     const char *data;        /* a folder written by sail data shapes|emoji|stamps */

@@ -1,8 +1,8 @@
-/* sound.c: the audio side of the data generators, through libsox: a clip
- * (from memory or any file libsox reads) runs through an effects chain
- * (mono, optional reverb, resampling to 16 kHz) into a float buffer, and is
- * written as a 16-bit PCM WAV. Linked into the sail program only (with
- * speech.c and stamps.c), not into libsail: docs/DATA.md says why. */
+/* sound.c: the audio side of the speech generator, through libsox: spoken
+ * samples run through an effects chain (optional reverb, mono, resampling
+ * to 16 kHz) into a float buffer; and the 16-bit PCM WAV writer of both
+ * generators. Linked into the sail program only (with speech.c and
+ * stamps.c), not into libsail: docs/DATA.md says why. */
 #include "data/data.h"
 
 #include <errno.h>
@@ -92,11 +92,11 @@ static int add(sox_effects_chain_t *ch, sox_signalinfo_t *sig, const sox_signali
     return bad ? -1 : 0;
 }
 
-/* The chain from the first effect `first` (with its arguments) to the
- * collector: mono, reverb when reverb > 0, 16 kHz. The clip is replaced. */
-static sail_status run(const sox_effect_handler_t *first, void *first_ctx, int first_argc, char **first_argv,
-                       sox_signalinfo_t in, const sox_encodinginfo_t *enc, int reverb, const char *what,
-                       sail_clip *out, sail_error *err) {
+/* The chain from the first effect `first` to the collector: reverb when
+ * reverb > 0, mono, 16 kHz. The clip is replaced. */
+static sail_status run(const sox_effect_handler_t *first, void *first_ctx, sox_signalinfo_t in,
+                       const sox_encodinginfo_t *enc, int reverb, const char *what, sail_clip *out,
+                       sail_error *err) {
     out->n = 0;
     sox_signalinfo_t sig = in, mono = in;
     mono.channels = 1;
@@ -108,8 +108,7 @@ static sail_status run(const sox_effect_handler_t *first, void *first_ctx, int f
     collect c = {out, 0};
     char rev[16], *rev_argv[] = {rev, "50", "100"}; /* reverberance %, HF damping %, room scale % */
     snprintf(rev, sizeof rev, "%d", reverb);
-    int bad = add(ch, &sig, &in, first, first_ctx, first_argc, first_argv);
-    if (!bad && in.channels != 1) bad = add(ch, &sig, &mono, sox_find_effect("channels"), NULL, 0, NULL);
+    int bad = add(ch, &sig, &in, first, first_ctx, 0, NULL);
     if (!bad && reverb > 0) bad = add(ch, &sig, &mono, sox_find_effect("reverb"), NULL, 3, rev_argv);
     /* reverb makes stereo of mono (its stereo depth): mixed back */
     if (!bad && sig.channels != 1) bad = add(ch, &sig, &mono, sox_find_effect("channels"), NULL, 0, NULL);
@@ -132,23 +131,7 @@ sail_status sail_sound_from_pcm(const int16_t *x, size_t n, double rate, int rev
     sox_encodinginfo_t enc;
     sox_init_encodinginfo(&enc);
     enc.encoding = SOX_ENCODING_SIGN2, enc.bits_per_sample = 16;
-    return run(&mem_in_handler, &m, 0, NULL, in, &enc, reverb, "speech", out, err);
-}
-
-sail_status sail_sound_load(const char *path, sail_clip *out, sail_error *err) {
-    sox_format_t *ft = sox_open_read(path, NULL, NULL, NULL);
-    if (!ft)
-        return sail_set_error(err, SAIL_ERR_IO, "%s: libsox cannot read it (missing, or a format without "
-                              "its libsox-fmt-* package)", path);
-    if (ft->signal.channels < 1 || ft->signal.channels > 64 || !(ft->signal.rate >= 1000 && ft->signal.rate <= 384000)) {
-        sox_close(ft);
-        return sail_set_error(err, SAIL_ERR_FORMAT, "%s: %u channels at %g Hz is not a sound", path,
-                              ft->signal.channels, ft->signal.rate);
-    }
-    char *argv[] = {(char *)ft};
-    sail_status rc = run(sox_find_effect("input"), NULL, 1, argv, ft->signal, &ft->encoding, 0, path, out, err);
-    sox_close(ft);
-    return rc;
+    return run(&mem_in_handler, &m, in, &enc, reverb, "speech", out, err);
 }
 
 /* ---------------------------------------------------------------- WAV -- */
@@ -159,9 +142,9 @@ static void le32(uint8_t *p, uint32_t v) { le16(p, v & 0xffff), le16(p + 2, v >>
 /* A WAV is 44 header bytes and the samples, so it is written here rather
  * than through a libsox output handler, whose header fields and chunk
  * choices depend on its version. */
-sail_status sail_wav_write(const char *path, const sail_clip *c, sail_error *err) {
-    if (c->n > 0x7fffffffu / 2 - 44) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: clip too long", path);
-    uint32_t bytes = (uint32_t)c->n * 2;
+sail_status sail_wav_write(const char *path, const float *x, size_t n, sail_error *err) {
+    if (n > 0x7fffffffu / 2 - 44) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: clip too long", path);
+    uint32_t bytes = (uint32_t)n * 2;
     uint8_t h[44];
     memcpy(h, "RIFF", 4), le32(h + 4, 36 + bytes), memcpy(h + 8, "WAVEfmt ", 8);
     le32(h + 16, 16), le16(h + 20, 1), le16(h + 22, 1);                 /* PCM, mono */
@@ -171,10 +154,10 @@ sail_status sail_wav_write(const char *path, const sail_clip *c, sail_error *err
     if (!f) return sail_set_error(err, SAIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     int bad = fwrite(h, 1, 44, f) != 44;
     uint8_t buf[4096];
-    for (size_t i = 0; i < c->n && !bad; i += sizeof buf / 2) {
-        size_t k = SAIL_MIN(sizeof buf / 2, c->n - i);
+    for (size_t i = 0; i < n && !bad; i += sizeof buf / 2) {
+        size_t k = SAIL_MIN(sizeof buf / 2, n - i);
         for (size_t j = 0; j < k; j++) {
-            float v = c->x[i + j] * 32768.0f;
+            float v = x[i + j] * 32768.0f;
             le16(buf + 2 * j, (unsigned)(int)lrintf(v > 32767.0f ? 32767.0f : v < -32768.0f ? -32768.0f : v));
         }
         bad = fwrite(buf, 2, k, f) != k;

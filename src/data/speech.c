@@ -180,7 +180,7 @@ static sail_status speak_line(job *j, int k, long line, const char *text, const 
         char audio[64];
         snprintf(audio, sizeof audio, "audio/%s/%06ld-%d.wav", split_names[k], line, v);
         snprintf(j->path, j->plen, "%s/%s", o->data, audio);
-        if (rc == SAIL_OK) rc = sail_wav_write(j->path, &j->clip, err);
+        if (rc == SAIL_OK) rc = sail_wav_write(j->path, j->clip.x, j->clip.n, err);
         /* The draws go into the line, so a clip can be remade outside sail. */
         if (rc == SAIL_OK)
             rc = sail_data_write_json(out, json_pack("{s:s, s:s, s:s*, s:s, s:s, s:s, s:i, s:i, s:i, s:o*}", "text",

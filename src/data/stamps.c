@@ -2,7 +2,8 @@
  * A stamp is an image (PNG, else SVG) beside a .txt description whose first
  * plain line is English and whose "<locale>.utf8=" lines are translations
  * (zh_CN gives the Chinese text), and optionally a sound effect (.ogg/.wav)
- * and an English spoken description (_desc.ogg/.wav). PNGs are read with
+ * and an English spoken description (_desc.ogg/.wav), decoded by sail's
+ * audio decoder (src/audio) to 16 kHz mono WAV. PNGs are read with
  * cairo (sail's decoder drops alpha) and SVGs rendered with librsvg, both as
  * premultiplied BGRA, then squared over white and resized (output.c).
  * Stamps with the same English text form one group; a Chinese text that
@@ -229,10 +230,10 @@ static sail_status mkdir_for(const char *dir, const char *sub, const char *rel, 
     return sail_data_mkdir(path, err);
 }
 
-/* The stamp's sounds, converted to 16 kHz mono WAV, and their lines. */
+/* The stamp's sounds, decoded by sail's audio decoder (mono, 16 kHz, as
+ * the audio tower reads them) and written as WAV, and their lines. */
 static sail_status write_sounds(const char *dir, const char *root, const walk *w, const stamp *s, const char *group,
-                                const char *image, FILE *f, sail_clip *clip, long *lines, long *files,
-                                sail_error *err) {
+                                const char *image, FILE *f, long *lines, long *files, sail_error *err) {
     static const char *const kinds[2] = {"", "_desc"}, *const exts[2] = {".ogg", ".wav"};
     sail_status rc = SAIL_OK;
     for (int k = 0; k < 2 && rc == SAIL_OK; k++)
@@ -244,8 +245,11 @@ static sail_status write_sounds(const char *dir, const char *root, const walk *w
             snprintf(audio, sizeof audio, "audio/%s%s.wav", s->rel, kinds[k]);
             snprintf(path, sizeof path, "%s/%s", dir, audio);
             rc = mkdir_for(dir, "audio", s->rel, err);
-            if (rc == SAIL_OK) rc = sail_sound_load(src, clip, err);
-            if (rc == SAIL_OK) rc = sail_wav_write(path, clip, err);
+            sail_audio a = {0};
+            sail_audio_options ao = {SAIL_SOUND_RATE, 0, 0};
+            if (rc == SAIL_OK) rc = sail_audio_decode_file(src, &ao, &a, err);
+            if (rc == SAIL_OK) rc = sail_wav_write(path, a.samples, (size_t)a.n, err);
+            sail_audio_free(&a);
             if (rc == SAIL_OK) rc = sail_data_write_audio_line(f, s->en, audio, image, "en", group, err);
             ++*lines, ++*files;
             /* A sound effect fits the Chinese text too; a spoken description is English. */
@@ -269,7 +273,6 @@ sail_status sail_data_stamps(const char *dir, const sail_stamps_options *o, sail
     stamp *v = NULL;
     int n = 0;
     FILE *f[3] = {0}, *fs[3] = {0};
-    sail_clip clip = {0};
     sail_status rc = walk_dir(root, "", 0, &w, err);
     if (rc == SAIL_OK) qsort(w.paths, w.n, sizeof *w.paths, cmp_str);
     if (rc == SAIL_OK) rc = load_stamps(root, &w, &v, &n, &st, err);
@@ -284,7 +287,6 @@ sail_status sail_data_stamps(const char *dir, const sail_stamps_options *o, sail
         if (rc == SAIL_OK && !(fs[k] = fopen(path, "w")))
             rc = sail_set_error(err, SAIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     }
-    if (rc == SAIL_OK) rc = sail_sound_init(err);
     long total = o->limit && o->limit < n ? o->limit : n;
     for (long i = 0; i < total && rc == SAIL_OK; i++) {
         const stamp *s = &v[i];
@@ -301,8 +303,8 @@ sail_status sail_data_stamps(const char *dir, const sail_stamps_options *o, sail
         sail_image_free(&img);
         if (rc == SAIL_OK) rc = sail_data_write_line(f[k], s->en, image, "en", group, err);
         if (rc == SAIL_OK && s->zh && !s->zh_shared) rc = sail_data_write_line(f[k], s->zh, image, "zh", group, err);
-        if (rc == SAIL_OK) rc = write_sounds(dir, root, &w, s, group, image, fs[k], &clip, &st.sound_lines[k],
-                                             &st.sounds, err);
+        if (rc == SAIL_OK) rc = write_sounds(dir, root, &w, s, group, image, fs[k], &st.sound_lines[k], &st.sounds,
+                                             err);
         st.stamps[k]++, st.svg += s->svg;
         st.lines[k] += 1 + (s->zh && !s->zh_shared);
         st.zh_shared += s->zh && s->zh_shared;
@@ -315,8 +317,6 @@ sail_status sail_data_stamps(const char *dir, const sail_stamps_options *o, sail
             rc = sail_set_error(err, SAIL_ERR_IO, "%s/sounds_%s.jsonl: write failed: %s", dir, split_names[k],
                                 strerror(errno));
     }
-    sail_sound_quit();
-    sail_clip_free(&clip);
     free_stamps(v, n);
     for (size_t i = 0; i < w.n; i++) free(w.paths[i]);
     sail_free(w.paths);
