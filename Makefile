@@ -118,7 +118,8 @@ test: tests-build
 # would replace the user's binary (and fail with "Text file busy" while it runs)
 asan:
 	$(MAKE) --assume-old=sail BUILD=build-asan OPT=-O1 CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests-build build-asan/sail
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 BUILD=build-asan SAIL=build-asan/sail SAIL_ASAN=1 sh tests/run.sh
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	    BUILD=build-asan SAIL=build-asan/sail SAIL_ASAN=1 sh tests/run.sh
 
 bench: all $(BENCH_BIN)
 	@BUILD=$(BUILD) sh bench/run.sh

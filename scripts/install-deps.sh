@@ -13,7 +13,7 @@ python3-faiss python3-hnswlib python3-matplotlib
 clang libclang-rt-14-dev
 libmicrohttpd-dev openssl wrk chromium fonts-wqy-microhei
 libsentencepiece-dev python3-sentencepiece
-libespeak-ng-dev espeak-ng-data espeak-ng libsox-dev libsox-fmt-base sox librsvg2-dev libcairo2-dev
+libespeak-ng-dev espeak-ng-data espeak-ng libsox-dev sox librsvg2-dev libcairo2-dev
 tuxpaint-stamps-default"
 missing=""
 for p in $PKGS; do
