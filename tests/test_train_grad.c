@@ -221,7 +221,7 @@ static void lora_check(void) {
     perturb(tm, 8);
     float e0[N * 12], e1[N * 12], e2[N * 12];
     sail_tinput a = {ids, lens, NULL, 0, 0, 0}, b = {NULL, NULL, pix, 16, 16, 0};
-    sail_batch bt = {N, NULL, NULL, pix, 16, 16, 0};
+    sail_batch bt = {N, NULL, NULL, pix, 16, 16, 0, NULL};
     int ok = !sail_tmodel_embed(tm, N, &b, e0, &err);
     int parts = 1 << SAIL_PART_TEXT | 1 << SAIL_PART_VISION | 1 << SAIL_PART_FUSION;
     ok = ok && !sail_tmodel_add_lora(tm, 2, 4.0f, parts, 3, &err);
@@ -323,7 +323,7 @@ static void init_and_files(void) {
     sail_model *m = sail_model_load(p1, &o, &err);
     float e1[N * 12], e2[N * 12];
     sail_tinput in = {NULL, NULL, pix, 16, 16, 0};
-    sail_batch bt = {N, NULL, NULL, pix, 16, 16, 0};
+    sail_batch bt = {N, NULL, NULL, pix, 16, 16, 0, NULL};
     int ok = m && !sail_tmodel_embed(tm, N, &in, e1, &err) && !sail_forward(m, &bt, e2, &err);
     double md = 0;
     for (int i = 0; ok && i < N * 12; i++) md = fmax(md, fabs(e1[i] - e2[i]));

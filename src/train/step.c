@@ -10,7 +10,7 @@
 #define OOM(err) sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations")
 
 sail_batch side_batch(int n, const sail_tinput *in) {
-    sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w, in->frames};
+    sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w, in->frames, NULL};
     return b;
 }
 

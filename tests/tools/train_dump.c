@@ -72,7 +72,7 @@ static void infer(const char *path, int n, const sail_tinput *in, float *out) {
     sail_load_options lo = {0};
     sail_model *m = sail_model_load(path, &lo, &err);
     if (!m) { fprintf(stderr, "train_dump: %s\n", err.msg); exit(1); }
-    sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w, in->frames};
+    sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w, in->frames, NULL};
     pthread_mutex_lock(&m->lock);
     sail_status s = sail_forward(m, &b, out, &err);
     pthread_mutex_unlock(&m->lock);
