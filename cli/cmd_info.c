@@ -76,11 +76,12 @@ int cmd_info(int argc, char **argv) {
                "%s tokens\n", c.vision.layers, c.vision.width, c.vision.heads, c.vision.ffn, c.patch_size,
                c.audio.stride_f, c.audio.stride_t, c.towers.vision_dist ? "class + distillation" : "class");
         printf("audio in:   %d Hz mono, Kaldi fbank %d mel bins, %g ms %s windows every %g ms, %g..%g Hz, "
-               "pre-emphasis %g; padded or cut to %d frames (%.2f s); (x - %.8g) / (2 * %.8g)\n",
+               "pre-emphasis %g; padded or cut to %d frames (%.2f s); ",
                fb->sample_rate, fb->num_mel_bins, fb->frame_length_ms, sail_window_name(fb->window), fb->frame_shift_ms,
                fb->low_freq, fb->high_freq > 0 ? fb->high_freq : fb->sample_rate / 2.0 + fb->high_freq,
-               fb->preemphasis, fb->max_length, fb->max_length * fb->frame_shift_ms / 1000.0, fb->norm_mean,
-               fb->norm_std);
+               fb->preemphasis, fb->max_length, fb->max_length * fb->frame_shift_ms / 1000.0);
+        if (fb->norm_std > 0) printf("(x - mean) / (2 std), mean %.8g, std %.8g\n", fb->norm_mean, fb->norm_std);
+        else printf("not normalised\n");
     } else
         printf("vision:     %d layers, width %d, %d heads, ffn %d, %dpx, patch %d\n", c.vision.layers,
                c.vision.width, c.vision.heads, c.vision.ffn, c.image_size, c.patch_size);

@@ -232,6 +232,13 @@ def file_case(tag, model, model_path, cfg, mean, std, clips, tmp):
         for k, what in enumerate(("sail_embed_audio_files", "sail_embed_audio_bytes",
                                   "sail_embed_audio_pcm (native rate, resampled by sail)")):
             tap.compare(got[k], want, "%s: %s equals the reference" % (tag, what), abs_max=TOL)
+    # stored narrower: f16 to float rounding, q8_0 to its quantisation
+    for kind, cos_min, abs_max in (("f16", 0.99999, 1e-3), ("q8_0", 0.9995, 1e-2)):
+        q = os.path.join(tmp, "q-%s.gguf" % kind)
+        r = O.run(["quantize", model_path, "--type", kind, "-o", q])
+        if tap.check(r.returncode == 0, "%s: sail quantize --type %s" % (tag, kind), r.stderr[-300:]):
+            tap.compare(O.embed(q, "--audio", paths, tmp), want, "%s: the %s model's audio vectors are the reference's"
+                        % (tag, kind), cos_min=cos_min, abs_max=abs_max)
     # a Matryoshka prefix is the re-normalised head of the vector
     r = subprocess.run([API, model_path, out, "--dim", "16", "--audio", paths[0]], capture_output=True, text=True)
     if tap.check(r.returncode == 0, "%s: --dim 16" % tag, r.stderr[-300:]):
@@ -316,6 +323,7 @@ def main():
             r = O.run(["info", out])
             tap.check(r.returncode == 0 and "audio:      2 layers, width 64, 4 heads" in r.stdout and
                       "16000 Hz mono, Kaldi fbank 128 mel bins" in r.stdout and "200 frames (2.00 s)" in r.stdout
+                      and "mean -4.2677393, std 4.5689974" in r.stdout
                       and "stride 10x10" in r.stdout, "sail info shows the audio tower and its front end",
                       r.stdout[-600:])
             feats = np.stack([extractor(g.standard_normal(n) * 0.1, cfg, -4.2677393, 4.5689974)
