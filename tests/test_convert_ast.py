@@ -16,8 +16,11 @@ tests/test_audio_features.py checks the decoder.
 
 Pass: every traced activation (embeddings, each layer, final norm, pooled,
 the vector) within 1e-4 of the reference's on the same features; vectors
-from files within 1e-4 (cosine >= 0.9999) through the CLI and the C API.
+from files within 1e-4 (cosine >= 0.9999) through the CLI and the C API;
+one training step's loss, embeddings and gradients equal autograd's
+(tests/test_finetune_grad.py's tolerances).
 """
+import math
 import os
 import subprocess
 import sys
@@ -32,6 +35,8 @@ try:
     import torch.nn.functional as F
     import torchaudio.compliance.kaldi as kaldi
     import convert_oracle as O
+    import test_finetune_grad as FG
+    import test_train_grad as TG
 except ImportError as e:  # pragma: no cover
     print("skip - needs Debian's python3-torch, torchaudio, numpy and soundfile (%s)" % e)
     sys.exit(0)
@@ -309,6 +314,81 @@ def convert_errors(tmp):
               r.stderr.strip())
 
 
+AST_FIXED = {"vis.patch.weight": "embeddings.patch_embeddings.projection.weight",
+             "vis.patch.bias": "embeddings.patch_embeddings.projection.bias",
+             "vis.cls": "embeddings.cls_token", "vis.dist": "embeddings.distillation_token",
+             "vis.pos": "embeddings.position_embeddings", "vis.norm.weight": "layernorm.weight",
+             "vis.norm.bias": "layernorm.bias", "train.logit_scale": "logit_scale"}
+BLOCK = {"attn_out": 3, "norm1": 4, "ffn_up": 5, "ffn_down": 6, "norm2": 7}
+
+
+def ast_names(name):
+    """The torch parameters packed into sail tensor `name`."""
+    if name in AST_FIXED:
+        return [AST_FIXED[name]]
+    parts = name.split(".")  # vis.blk.0.attn_qkv.weight
+    if len(parts) != 5 or parts[:2] != ["vis", "blk"]:
+        return []
+    pre, vb = "encoder.layer.%d." % int(parts[2]), FG.VIT_BLOCK
+    if parts[3] == "attn_qkv":
+        return [pre + vb[i] + "." + parts[4] for i in range(3)]
+    return [pre + vb[BLOCK[parts[3]]] + "." + parts[4]] if parts[3] in BLOCK else []
+
+
+def grad_case(tmp, freeze=()):
+    """One training step of an AST (the trainer's own, tests/tools/train_dump)
+    against autograd in float64 on the same weights: symmetric InfoNCE
+    between two sides of spectrograms (tests/test_train_grad.py's)."""
+    tag = "AST training step" + (" (--freeze %s)" % ",".join(freeze) if freeze else "")
+    cfg = base_cfg(hidden_size=32, num_attention_heads=2, intermediate_size=64, frequency_stride=10,
+                   time_stride=12, max_length=60, num_mel_bins=48)
+    d = os.path.join(tmp, "grad" + "-".join(freeze))
+    model = make_folder(d, cfg, prep_json(cfg), seed=21)
+    path = d + ".gguf"
+    if not tap.check(O.convert(d, path).returncode == 0, "%s: sail convert" % tag):
+        return
+    model = model.double()
+    g = torch.Generator().manual_seed(4)
+    n, out = 4, tempfile.mkdtemp(dir=tmp)
+    feats = [torch.randn(n, cfg["max_length"], cfg["num_mel_bins"], generator=g).float() for _ in range(2)]
+    sides = []
+    for k, f in enumerate(feats):
+        spec = os.path.join(out, "s%d.f32" % k)
+        f.transpose(1, 2).contiguous().numpy().tofile(spec)  # (n, mel, frames)
+        sides.append("audio:" + spec)
+    group = [0, 1, 2, 3]
+    np.asarray(group, np.int32).tofile(os.path.join(out, "group.i32"))
+    dim = cfg["hidden_size"]
+    args = [TG.DUMP, path, out, str(n)] + sides + ["--group", os.path.join(out, "group.i32"), "--loss",
+                                                   "%d:1,16:0.5" % dim]
+    if freeze:
+        args += ["--freeze", ",".join(freeze)]
+    r = subprocess.run(args, capture_output=True, text=True)
+    if not tap.check(r.returncode == 0, "%s: train_dump runs" % tag, r.stderr.strip()[-300:]):
+        return
+
+    def load(x):
+        return np.fromfile(os.path.join(out, x + ".f32"), np.float32)
+
+    ls = torch.tensor(math.log(1 / 0.07), dtype=torch.float64, requires_grad=True)
+    model.zero_grad()
+    ea, eb = (model(f.double())["embedding"] for f in feats)
+    loss = TG.infonce(ea, eb, group, [dim, 16], [1.0, 0.5], ls)
+    loss.backward()
+    got = float(load("loss")[0])
+    rel = abs(got - loss.item()) / abs(loss.item())
+    tap.check(rel <= 1e-5, "%s: loss sail %.7f torch %.7f (rel %.1e)" % (tag, got, loss.item(), rel))
+    for k, e in (("a", ea), ("b", eb)):
+        err = float(np.abs(load("emb_" + k).reshape(n, -1) - e.detach().numpy()).max())
+        tap.check(err <= TOL, "%s: embeddings of side %s equal autograd's forward" % (tag, k), "max abs err %.1e" % err)
+        err = float(np.abs(load("embed_" + k) - load("infer_" + k)).max())
+        tap.check(err <= 1e-6, "%s: the trainable model embeds side %s as inference does" % (tag, k),
+                  "max abs err %.1e" % err)
+    grads = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
+    grads["logit_scale"] = ls.grad
+    FG.compare_grads(tag, out, grads, load("grads"), freeze, ast_names)
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         clips = write_clips(tmp)
@@ -347,6 +427,8 @@ def main():
             layer_case("ASTForAudioClassification", model, out, cfg, feats, tmp)
             file_case("ASTForAudioClassification", model, out, cfg, mean, std, clips, tmp)
         convert_errors(tmp)
+        grad_case(tmp)
+        grad_case(tmp, freeze=("vision",))
     sys.exit(1 if tap.failed else 0)
 
 

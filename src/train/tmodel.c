@@ -222,10 +222,7 @@ sail_tmodel *sail_tmodel_load(const char *path, int image_size, int n_threads, s
     sail_model *m = sail_model_load(path, &lo, err);
     if (!m) return NULL;
     sail_config cfg = m->cfg;
-    sail_status s = cfg.towers.has_audio /* its spectrogram patches have no backward yet */
-                        ? sail_set_error(err, SAIL_ERR_UNSUPPORTED,
-                                         "%s has an audio tower; sail does not train audio models yet", path)
-                        : resized_config(&cfg, image_size, err);
+    sail_status s = resized_config(&cfg, image_size, err);
     sail_tmodel *tm = s ? NULL : tmodel_create(&cfg, 0, 0, n_threads, err);
     if (!s && !tm) s = err ? err->status : SAIL_ERR_NOMEM;
     if (!s) {
