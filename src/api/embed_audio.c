@@ -81,7 +81,8 @@ sail_status sail_embed_audio_bytes(sail_model *m, const void *const *data, const
 sail_status sail_embed_audio_pcm(sail_model *m, const float *samples, int64_t n_samples, int rate, int dim,
                                  float *out, sail_error *err) {
     if (!samples || n_samples < 1)
-        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no samples (n_samples = %lld)", (long long)n_samples);
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no samples (samples %s, n_samples = %lld)",
+                              samples ? "given" : "NULL", (long long)n_samples);
     pcm_src p = {samples, n_samples, rate};
     return embed_clips(m, from_pcm, &p, 1, dim, out, err);
 }
