@@ -117,12 +117,17 @@ static inline void sail_vis_input(const sail_config *c, int *h, int *w) {
     *h = c->towers.has_audio ? c->audio.fbank.num_mel_bins : c->image_size;
     *w = c->towers.has_audio ? c->audio.fbank.max_length : c->image_size;
 }
-/* The patch grid of an h x w input: patches every patch_size pixels, or
- * every stride_f x stride_t for an audio tower (they overlap). */
+/* Patches are taken every patch_size pixels, or every stride_f x stride_t
+ * for an audio tower (they overlap); the grid of an h x w input. */
+static inline void sail_vis_strides(const sail_config *c, int *sh, int *sw) {
+    *sh = c->towers.has_audio ? c->audio.stride_f : c->patch_size;
+    *sw = c->towers.has_audio ? c->audio.stride_t : c->patch_size;
+}
 static inline void sail_vis_grid(const sail_config *c, int h, int w, int *gh, int *gw) {
-    int p = c->patch_size, a = c->towers.has_audio;
-    *gh = (h - p) / (a ? c->audio.stride_f : p) + 1;
-    *gw = (w - p) / (a ? c->audio.stride_t : p) + 1;
+    int sh, sw;
+    sail_vis_strides(c, &sh, &sw);
+    *gh = (h - c->patch_size) / sh + 1;
+    *gw = (w - c->patch_size) / sw + 1;
 }
 /* Tokens before the patches: the class token (unless vision_no_cls) and
  * the distillation token. */

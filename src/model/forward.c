@@ -162,8 +162,8 @@ static void vision_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
     const sail_config *c = f->c;
     const sail_weights *w = f->w;
     const float *in = b->spec ? b->spec : b->pixels;
-    int p = c->patch_size, dv = c->vision.width, nc = sail_vis_channels(c), gh, gw;
-    int sh = c->towers.has_audio ? c->audio.stride_f : p, sw = c->towers.has_audio ? c->audio.stride_t : p;
+    int p = c->patch_size, dv = c->vision.width, nc = sail_vis_channels(c), gh, gw, sh, sw;
+    sail_vis_strides(c, &sh, &sw);
     sail_vis_grid(c, b->h, b->w, &gh, &gw);
     int cls = sail_vis_prefix(c), np = gh * gw, Tv = np + cls, kp = nc * p * p, n = s->nv;
     size_t rows = (size_t)n * Tv;
