@@ -1,5 +1,6 @@
-/* cmd_embed.c: `sail embed` turns texts, images and text+image pairs into
- * vectors (JSON, .npy or TSV), or prints their cosine-similarity matrix. */
+/* cmd_embed.c: `sail embed` turns texts, images, text+image pairs, videos
+ * and audio clips into vectors (JSON, .npy or TSV), or prints their
+ * cosine-similarity matrix. */
 #include "cli.h"
 #include "format/npy.h"
 
@@ -9,7 +10,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: sail embed --model M (--text T | --image F | --text T --image F | --video V)...\n"
+    "usage: sail embed --model M (--text T | --image F | --text T --image F | --video V | --audio A)...\n"
     "                  [--dim D] [--format json|npy|tsv] [-o OUT] [--similarity]\n"
     "                  [--every S] [--max-frames N] [--fuse-frames N] [--threads N]\n"
     "                  [--separate] [--max-image-pixels N] [--exact-decode]\n\n"
@@ -18,10 +19,11 @@ static const char usage[] =
     "(fused text+image); use --separate to embed every flag as its own input.\n"
     "A video is the mean of its frames' image vectors; with --fuse-frames N its N\n"
     "frames go through the model's fusion layers together as ONE item (a --text\n"
-    "beside it joins them: a clip and its caption), as training on video items does.\n\n";
+    "beside it joins them: a clip and its caption), as training on video items does.\n"
+    "--audio needs a model with an audio tower (an AST imported by sail convert).\n\n";
 
 typedef struct input {
-    const char *text, *image, *video;
+    const char *text, *image, *video, *audio;
 } input;
 
 typedef struct opts {
@@ -47,7 +49,7 @@ static void add_input(opts *o, const char *text, const char *image, const char *
         o->open = 0;
         return;
     }
-    o->in[o->n] = (input){text, image, video};
+    o->in[o->n] = (input){text, image, video, NULL};
     o->n++;
     o->open = 1;
 }
@@ -70,6 +72,14 @@ static int on_video(const char *cmd, const cli_opt *opt, const char *v) {
     return 0;
 }
 
+static int on_audio(const char *cmd, const cli_opt *opt, const char *v) {
+    opts *o = opt->ptr;
+    (void)cmd;
+    o->in[o->n++].audio = v; /* a clip never pairs */
+    o->open = 0;
+    return 0;
+}
+
 static int parse(opts *o, int argc, char **argv) {
     const cli_opt table[] = {
         CLI_OPT_STR("--model", &o->model, "M", "sail model file (.gguf)"),
@@ -78,6 +88,9 @@ static int parse(opts *o, int argc, char **argv) {
         CLI_OPT_CALL("--video", on_video, o, "V",
                      "a video file (any format the installed FFmpeg decodes): the\n"
                      "normalised mean of its sampled frames' image vectors"),
+        CLI_OPT_CALL("--audio", on_audio, o, "A",
+                     "an audio file (WAV, FLAC, MP3, Ogg, Opus, or a video's sound):\n"
+                     "decoded, resampled and featurised as the model records"),
         CLI_OPT_FLOAT("--every", &o->every, 0, 1e6, "S", "video: one frame per S seconds (default 1; 0 = every frame)"),
         CLI_OPT_INT("--max-frames", &o->max_frames, 1, 1 << 20, "N",
                     "video: at most N frames, spread over its length (default 64)"),
@@ -99,7 +112,7 @@ static int parse(opts *o, int argc, char **argv) {
     int rc = cli_parse(&spec, argc, argv, 1);
     if (rc) return rc;
     if (!o->model) return cli_fail(2, "embed", "--model is required (see sail embed --help)");
-    if (!o->n) return cli_fail(2, "embed", "nothing to embed: give --text, --image or --video");
+    if (!o->n) return cli_fail(2, "embed", "nothing to embed: give --text, --image, --video or --audio");
     for (int i = 0; i < o->n && !o->fuse_frames; i++)
         if (o->in[i].video && o->in[i].text)
             return cli_fail(2, "embed", "a --text beside a --video makes a joint item: give --fuse-frames N "
@@ -112,30 +125,34 @@ static int parse(opts *o, int argc, char **argv) {
 }
 
 static int input_kind(const opts *o, const input *in) {
+    if (in->audio) return 5;
     if (in->video) return o->fuse_frames ? 4 : 3;
     return in->text && in->image ? 2 : in->image ? 1 : 0;
 }
 
 /* Embeds every input of one kind (0 text, 1 image, 2 pair, 3 video, 4 fused
- * video item) in one batched call, then scatters the rows back to their
- * input positions. */
+ * video item, 5 audio) in one batched call, then scatters the rows back to
+ * their input positions. */
 static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, float *v,
                               sail_error *err) {
     int *at = malloc(sizeof *at * (size_t)o->n), k = 0;
     const char **texts = malloc(sizeof *texts * (size_t)o->n);
     const char **images = malloc(sizeof *images * (size_t)o->n);
+    const char **clips = malloc(sizeof *clips * (size_t)o->n);
     float *rows = malloc(sizeof *rows * (size_t)o->n * dim);
     sail_status s = SAIL_OK;
-    if (!at || !texts || !images || !rows) s = SAIL_ERR_NOMEM;
+    if (!at || !texts || !images || !clips || !rows) s = SAIL_ERR_NOMEM;
     for (int i = 0; !s && i < o->n; i++) {
         const input *in = &o->in[i];
         if (input_kind(o, in) != kind) continue;
         at[k] = i;
         texts[k] = in->text;
+        clips[k] = in->audio;
         images[k++] = in->image;
     }
     if (!s && k) {
-        if (kind == 4)
+        if (kind == 5) s = sail_embed_audio_files(m, clips, k, dim, rows, err);
+        else if (kind == 4)
             for (int j = 0; !s && j < k; j++)
                 s = sail_embed_video_item(m, texts[j], o->in[at[j]].video, o->fuse_frames, dim, rows + (size_t)j * dim, err);
         else if (kind == 3)
@@ -150,6 +167,7 @@ static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, f
     free(at);
     free(texts);
     free(images);
+    free(clips);
     free(rows);
     return s;
 }
@@ -157,7 +175,7 @@ static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, f
 static void label(const input *in, char *buf, size_t cap) {
     if (in->text && (in->image || in->video)) snprintf(buf, cap, "%s + [%s]", in->text, in->image ? in->image : in->video);
     else if (in->text) snprintf(buf, cap, "%s", in->text);
-    else snprintf(buf, cap, "[%s]", in->image ? in->image : in->video);
+    else snprintf(buf, cap, "[%s]", in->image ? in->image : in->video ? in->video : in->audio);
 }
 
 static void print_similarity(FILE *f, const opts *o, const float *v, int dim) {
@@ -181,6 +199,7 @@ static int write_json(FILE *f, const opts *o, const float *v, int dim) {
         if (o->in[i].text) json_object_set_new(item, "text", json_string(o->in[i].text));
         if (o->in[i].image) json_object_set_new(item, "image", json_string(o->in[i].image));
         if (o->in[i].video) json_object_set_new(item, "video", json_string(o->in[i].video));
+        if (o->in[i].audio) json_object_set_new(item, "audio", json_string(o->in[i].audio));
         for (int j = 0; j < dim; j++) json_array_append_new(vec, json_real(v[(size_t)i * dim + j]));
         json_object_set_new(item, "embedding", vec);
         json_array_append_new(data, item);
@@ -234,7 +253,7 @@ int cmd_embed(int argc, char **argv) {
         v = malloc((size_t)o.n * dim * sizeof *v);
         if (!v) rc = cli_fail(1, "embed", "out of memory");
     }
-    for (int kind = 0; !rc && kind < 5; kind++)
+    for (int kind = 0; !rc && kind < 6; kind++)
         if (embed_kind(m, &o, kind, dim, v, &err)) rc = cli_fail(1, "embed", "%s", err.msg);
     if (!rc) rc = emit(&o, v, dim);
     free(v);

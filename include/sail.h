@@ -670,6 +670,26 @@ int64_t sail_logmel_frames(const sail_logmel_params *p, int64_t n);
 sail_status sail_logmel(const sail_logmel_params *p, const float *wave, int64_t n, float *out,
                         sail_error *err);
 
+/* ---------------------------------------------------------- audio embed --
+ * Models with an audio tower (an Audio Spectrogram Transformer imported by
+ * `sail convert`) embed clips: each is decoded to mono at the rate the
+ * model records (sail_audio_decode_file's rules and limits), turned into
+ * the features its front end records (sail_fbank: Kaldi fbank, padded or cut
+ * to its max_length frames, normalised) and embedded: the tower's pooled
+ * output, L2-normalised (docs/AUDIO.md). Output as the embed calls above:
+ * n rows of dim floats (0 = the model's dimension). A model without an
+ * audio tower is SAIL_ERR_UNSUPPORTED; an undecodable clip fails the call,
+ * its index in the message. Thread-safe as the calls above. */
+sail_status sail_embed_audio_files(sail_model *m, const char *const *paths, int n, int dim,
+                                   float *out, sail_error *err);
+/* The same for encoded files held in memory (any format decoding reads). */
+sail_status sail_embed_audio_bytes(sail_model *m, const void *const *data, const size_t *sizes,
+                                   int n, int dim, float *out, sail_error *err);
+/* One clip of n_samples mono float samples (nominally [-1, 1]) at rate Hz,
+ * resampled to the model's rate as decoding resamples; out: dim floats. */
+sail_status sail_embed_audio_pcm(sail_model *m, const float *samples, int64_t n_samples, int rate,
+                                 int dim, float *out, sail_error *err);
+
 /* Cosine similarity of two L2-normalised vectors (their dot product). */
 float sail_cosine(const float *a, const float *b, int dim);
 

@@ -66,7 +66,7 @@ int main(void) {
     }
     t.towers.has_text = 0;
     memset(&t.text, 0, sizeof t.text);
-    CHECK(sail_config_validate(&t, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "neither"),
+    CHECK(sail_config_validate(&t, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "no text, vision nor audio encoder"),
           "a towers config without towers is refused");
 
     CHECK(sail_convert("/nonexistent/dir", path, NULL, &err) == SAIL_ERR_IO && strstr(err.msg, "config.json"),

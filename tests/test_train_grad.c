@@ -87,9 +87,9 @@ static void fd_check(const char *name, const sail_config *c, int text_text) {
     CHECK(tm != NULL, "%s: model created (%s)", name, err.msg);
     if (!tm) return;
     perturb(tm, 5);
-    sail_tinput a = {ids, lens, NULL, 0, 0, 0};
-    sail_tinput b = text_text ? (sail_tinput){ids_b, lens_b, NULL, 0, 0, 0}
-                              : (sail_tinput){NULL, NULL, pix, 16, 16, 0};
+    sail_tinput a = {ids, lens, NULL, 0, 0, 0, NULL};
+    sail_tinput b = text_text ? (sail_tinput){ids_b, lens_b, NULL, 0, 0, 0, NULL}
+                              : (sail_tinput){NULL, NULL, pix, 16, 16, 0, NULL};
     sail_loss_opts lo = {2, {12, 6}, {1.0f, 0.5f}};
     size_t size = sail_tmodel_size(tm);
     float *p = sail_tmodel_params(tm), *g = sail_tmodel_grads(tm);
@@ -220,8 +220,8 @@ static void lora_check(void) {
     if (!tm) return;
     perturb(tm, 8);
     float e0[N * 12], e1[N * 12], e2[N * 12];
-    sail_tinput a = {ids, lens, NULL, 0, 0, 0}, b = {NULL, NULL, pix, 16, 16, 0};
-    sail_batch bt = {N, NULL, NULL, pix, 16, 16, 0};
+    sail_tinput a = {ids, lens, NULL, 0, 0, 0, NULL}, b = {NULL, NULL, pix, 16, 16, 0, NULL};
+    sail_batch bt = {N, NULL, NULL, pix, 16, 16, 0, NULL};
     int ok = !sail_tmodel_embed(tm, N, &b, e0, &err);
     int parts = 1 << SAIL_PART_TEXT | 1 << SAIL_PART_VISION | 1 << SAIL_PART_FUSION;
     ok = ok && !sail_tmodel_add_lora(tm, 2, 4.0f, parts, 3, &err);
@@ -322,8 +322,8 @@ static void init_and_files(void) {
     sail_load_options o = {1};
     sail_model *m = sail_model_load(p1, &o, &err);
     float e1[N * 12], e2[N * 12];
-    sail_tinput in = {NULL, NULL, pix, 16, 16, 0};
-    sail_batch bt = {N, NULL, NULL, pix, 16, 16, 0};
+    sail_tinput in = {NULL, NULL, pix, 16, 16, 0, NULL};
+    sail_batch bt = {N, NULL, NULL, pix, 16, 16, 0, NULL};
     int ok = m && !sail_tmodel_embed(tm, N, &in, e1, &err) && !sail_forward(m, &bt, e2, &err);
     double md = 0;
     for (int i = 0; ok && i < N * 12; i++) md = fmax(md, fabs(e1[i] - e2[i]));
@@ -332,10 +332,10 @@ static void init_and_files(void) {
 
     /* argument checks */
     float loss;
-    sail_tinput bad_img = {NULL, NULL, pix, 8, 8, 0}, good_txt = {ids, lens, NULL, 0, 0, 0};
+    sail_tinput bad_img = {NULL, NULL, pix, 8, 8, 0, NULL}, good_txt = {ids, lens, NULL, 0, 0, 0, NULL};
     int32_t bad_ids[8] = {2, 99, 3};
     int bad_len[N] = {3, 3, 3, 3};
-    sail_tinput bad_txt = {bad_ids, bad_len, NULL, 0, 0, 0};
+    sail_tinput bad_txt = {bad_ids, bad_len, NULL, 0, 0, 0, NULL};
     sail_loss_opts lo = {1, {13}, {1}};
     CHECK(sail_tmodel_step(tm, N, &good_txt, &bad_img, NULL, NULL, 1, &loss, NULL, NULL, &err) ==
               SAIL_ERR_INVALID_ARG && strstr(err.msg, "16x16"),

@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { TEXT_BATCH = 32, IMAGE_BATCH = 8 };
+enum { TEXT_BATCH = 32, IMAGE_BATCH = 8, AUDIO_BATCH = 4 };
 
 static sail_status check_common(const sail_model *m, int n, int dim, const float *out,
                                 sail_error *err) {
@@ -108,6 +108,23 @@ sail_status sail_embed_image_tensors(sail_model *m, const float *chw, int n, int
     return s;
 }
 
+sail_status sail_embed_spectrograms(sail_model *m, const float *spec, int n, int dim, float *out,
+                                    sail_error *err) {
+    sail_status s = check_common(m, n, dim, out, err);
+    if (s || !n) return s;
+    if (!m->cfg.towers.has_audio) return sail_no_encoder(&m->cfg, "audio", err);
+    if (!dim) dim = m->cfg.dim;
+    int h, w;
+    sail_vis_input(&m->cfg, &h, &w);
+    pthread_mutex_lock(&m->lock);
+    for (int i = 0; i < n && !s; i += AUDIO_BATCH) {
+        sail_batch b = {.n = SAIL_MIN(AUDIO_BATCH, n - i), .spec = spec + (size_t)i * h * w, .h = h, .w = w};
+        s = run(m, &b, dim, out + (size_t)i * dim, err);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return s;
+}
+
 /* Preprocessed tensors for images [0, n) provided by get(i). */
 typedef sail_status (*image_source)(void *ctx, int i, const sail_image_limits *lim,
                                     sail_image *img, sail_error *err);
@@ -161,7 +178,7 @@ static sail_status from_rgb(void *ctx, int i, const sail_image_limits *lim, sail
 /* An imported text-only model has no image preprocessing at all. */
 static sail_status check_vision(const sail_model *m, sail_error *err) {
     if (m->cfg.towers.on && !m->cfg.towers.has_vision)
-        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no vision encoder (it embeds texts only)");
+        return sail_no_encoder(&m->cfg, "vision", err);
     return SAIL_OK;
 }
 

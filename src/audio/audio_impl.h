@@ -48,4 +48,16 @@ void sail_melbank_free(sail_melbank *b);
 #define SAIL_AUDIO_MAX_SAMPLE 65536.0f
 sail_status sail_audio_check_samples(const float *wave, int64_t n, sail_error *err);
 
+/* n mono samples at in_rate resampled to out_rate exactly as decoding
+ * resamples (libswresample's defaults): a clip given here and the same
+ * clip decoded from a mono float file agree. Limits as decoding's (rates,
+ * SAIL_AUDIO_MAX_SECONDS); NaN or infinite samples are SAIL_ERR_FORMAT.
+ * Free *out with sail_audio_free. Thread-safe. */
+sail_status sail_audio_resample(const float *in, int64_t n, int in_rate, int out_rate, sail_audio *out,
+                                sail_error *err);
+
+/* Fbank parameters sail_fbank accepts (a model file's audio front end is
+ * checked with it at load); the message names the bad one. */
+sail_status sail_fbank_check(const sail_fbank_params *p, sail_error *err);
+
 #endif

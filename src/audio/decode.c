@@ -8,7 +8,7 @@
  * channel count and the duration its header claims are checked before the
  * sample buffer is allocated, and the buffer never grows past max_seconds
  * of output, so a small file that claims ten hours costs nothing. */
-#include "common.h"
+#include "audio/audio_impl.h"
 #include "format/av.h"
 
 #include <libavcodec/avcodec.h>
@@ -444,6 +444,49 @@ sail_status sail_audio_decode_file(const char *path, const sail_audio_options *o
         s = decode_io(&io, path, opts, out, err);
     }
     close(fd);
+    return s;
+}
+
+/* The same resampler over samples already in memory, fed in slices (a
+ * frame's sample count is an int). A mono clip resampled here equals the
+ * file decoded at that rate. */
+sail_status sail_audio_resample(const float *in, int64_t n, int in_rate, int out_rate, sail_audio *out,
+                                sail_error *err) {
+    enum { SLICE = 1 << 20 };
+    if (!out || !in || n < 1) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no samples (n = %lld)", (long long)n);
+    sail_audio_options o = {out_rate, 0, 0};
+    sail_status s = resolve_options(&o, &o, err);
+    if (s) return s;
+    decoder d = {.name = "<samples>", .out_rate = o.sample_rate};
+    if ((s = check_stream_format(&d, in_rate, 1, err))) return s;
+    if ((double)n / in_rate > o.max_seconds)
+        return sail_set_error(err, SAIL_ERR_LIMIT, "<samples>: the clip lasts %.1f s; the limit is %g s",
+                              (double)n / in_rate, o.max_seconds);
+    sail_av_begin();
+    AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+    if (!(d.frame = av_frame_alloc()) || av_channel_layout_copy(&d.frame->ch_layout, &mono) < 0)
+        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    AVFrame *f = d.frame;
+    if (!s) {
+        f->format = AV_SAMPLE_FMT_FLT;
+        f->sample_rate = in_rate;
+        d.max_out = (int64_t)ceil((double)n * d.out_rate / in_rate) + d.out_rate;
+        s = setup_swr(&d, f, err);
+    }
+    for (int64_t i = 0; !s && i < n; i += SLICE) {
+        f->nb_samples = (int)SAIL_MIN(SLICE, n - i);
+        f->data[0] = (uint8_t *)(in + i);
+        f->extended_data = f->data;
+        s = convert(&d, f, o.max_seconds, err);
+    }
+    if (f) f->data[0] = NULL; /* the caller's, not the frame's */
+    if (!s) s = convert(&d, NULL, o.max_seconds, err);
+    if (!s && !d.n) s = sail_set_error(err, SAIL_ERR_INVALID_ARG, "<samples>: too few samples to resample");
+    if (!s) {
+        *out = (sail_audio){d.out, d.n, d.out_rate, in_rate, 1};
+        d.out = NULL;
+    }
+    decoder_free(&d);
     return s;
 }
 

@@ -33,7 +33,7 @@ static void frame_sizes(const sail_fbank_params *p, int *size, int *shift, int *
     *padded = n;
 }
 
-static sail_status check_params(const sail_fbank_params *p, sail_error *err) {
+sail_status sail_fbank_check(const sail_fbank_params *p, sail_error *err) {
     if (!p) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "fbank parameters are NULL");
     if (p->sample_rate < 1000 || p->sample_rate > 768000)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "fbank sample rate %d Hz is not in 1000..768000",
@@ -64,7 +64,7 @@ static sail_status check_params(const sail_fbank_params *p, sail_error *err) {
 }
 
 int64_t sail_fbank_frames(const sail_fbank_params *p, int64_t n) {
-    if (check_params(p, NULL)) return -1;
+    if (sail_fbank_check(p, NULL)) return -1;
     if (p->max_length > 0) return p->max_length;
     int size, shift, padded;
     frame_sizes(p, &size, &shift, &padded);
@@ -167,7 +167,7 @@ static void ast_finish(const sail_fbank_params *p, int64_t computed, int64_t row
 }
 
 sail_status sail_fbank(const sail_fbank_params *p, const float *wave, int64_t n, float *out, sail_error *err) {
-    sail_status s = check_params(p, err);
+    sail_status s = sail_fbank_check(p, err);
     if (s) return s;
     if (n < 0 || (n && !wave)) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no samples (n = %lld)", (long long)n);
     if ((s = sail_audio_check_samples(wave, n, err))) return s;

@@ -171,8 +171,8 @@ int hf_map_name(const hf_map *mp, const char *prefix, const char *name, char out
 }
 
 int hf_tensor_shape(const sail_config *c, int rank, int64_t rows, int64_t cols, int np, int64_t shape[4]) {
-    if (rank == 4) {            /* Conv2d (d, 3, p, p), flattened as is */
-        shape[0] = rows, shape[1] = 3, shape[2] = shape[3] = c->patch_size;
+    if (rank == 4) {            /* Conv2d (d, C, p, p), flattened as is */
+        shape[0] = rows, shape[1] = sail_vis_channels(c), shape[2] = shape[3] = c->patch_size;
         return 4;
     }
     int n = rows == 1 ? 1 : 2, lead = rank > n ? rank - n : 0;
@@ -396,15 +396,17 @@ static sail_status bpe_files(const char *dir, sail_config *c, gguf_writer *w, sa
 
 /* ------------------------------------------------------------ driver -- */
 
-static const char *const families[] = {"hf-clip", "hf-chinese-clip", "hf-bert", "hf-vit", "hf-siglip"};
-enum { N_FAMILIES = 5, FAM_SIGLIP = 4 };
+static const char *const families[] = {"hf-clip", "hf-chinese-clip", "hf-bert", "hf-vit", "hf-siglip", "hf-ast"};
+enum { N_FAMILIES = 6, FAM_SIGLIP = 4, FAM_AST = 5 };
 
 /* config.json's architectures[0] or model_type, as a family index. */
 static int detect(const json_t *cfg) {
     const json_t *a = json_array_get(json_object_get(cfg, "architectures"), 0);
     const char *arch = json_string_value(a), *mt = json_string_value(json_object_get(cfg, "model_type"));
-    static const char *const archs[] = {"CLIPModel", "ChineseCLIPModel", "BertModel", "ViTModel", "SiglipModel"};
-    static const char *const types[] = {"clip", "chinese_clip", "bert", "vit", "siglip"};
+    static const char *const archs[] = {"CLIPModel", "ChineseCLIPModel", "BertModel", "ViTModel", "SiglipModel",
+                                        "ASTModel"};
+    static const char *const types[] = {"clip", "chinese_clip", "bert", "vit", "siglip",
+                                        "audio-spectrogram-transformer"};
     for (int i = 0; i < N_FAMILIES; i++)
         if ((arch && !strcmp(arch, archs[i])) || (mt && !strcmp(mt, types[i]))) return i;
     return -1;
@@ -479,21 +481,25 @@ static sail_status convert(const char *dir, const char *out, const sail_convert_
         for (int i = 0; i < N_FAMILIES; i++)
             if (!strcmp(o->from, families[i])) fam = i;
         if (fam < 0) s = sail_set_error(err, SAIL_ERR_INVALID_ARG,
-                                        "--from '%s': choose auto, hf-clip, hf-chinese-clip, hf-bert, hf-vit, hf-siglip, clip-cpp or open-clip", o->from);
+                                        "--from '%s': choose auto, hf-clip, hf-chinese-clip, hf-bert, hf-vit, hf-siglip, hf-ast, clip-cpp or open-clip", o->from);
     } else if ((fam = detect(cfg)) < 0)
         s = sail_set_error(err, SAIL_ERR_UNSUPPORTED,
-                           "config.json names no architecture sail imports (CLIPModel, ChineseCLIPModel, BertModel, ViTModel, SiglipModel); "
+                           "config.json names no architecture sail imports (CLIPModel, ChineseCLIPModel, BertModel, ViTModel, SiglipModel, "
+                           "ASTModel / ASTForAudioClassification); "
                            "pass --from to choose one");
     hf_model hm;
     hf_options ho = {o->pool};
-    if (!s && o->pool && (fam < 2 || fam == FAM_SIGLIP))
-        s = sail_set_error(err, SAIL_ERR_INVALID_ARG, "--pool applies to hf-bert and hf-vit; CLIP and SigLIP models pool as the original");
+    if (!s && o->pool && (fam < 2 || fam >= FAM_SIGLIP))
+        s = sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                           "--pool applies to hf-bert and hf-vit; CLIP, SigLIP and AST models pool as the original");
     if (!s) s = fam < 2 ? hf_clip_config(cfg, fam == 1, &hm, err)
               : fam == 2 ? hf_bert_config(cfg, &ho, &hm, err)
-              : fam == 3 ? hf_vit_config(cfg, &ho, &hm, err) : hf_siglip_config(cfg, &hm, err);
+              : fam == 3 ? hf_vit_config(cfg, &ho, &hm, err)
+              : fam == FAM_AST ? hf_ast_config(cfg, &hm, err) : hf_siglip_config(cfg, &hm, err);
     json_decref(cfg);
     if (s) return s;
     if (hm.cfg.towers.has_vision && (s = hf_preprocessor(dir, fam != 0, &hm.cfg, err))) return s;
+    if (hm.cfg.towers.has_audio && (s = hf_ast_preprocessor(dir, &hm.cfg, err))) return s;
     hf_source src;
     if ((s = hf_source_open(&src, dir, err))) return s;
     /* SigLIP: a WordPiece vocab.txt when the folder has one */

@@ -38,11 +38,13 @@ typedef struct hf_block_names {
 
 /* BERT's layer names (BertModel, Chinese-CLIP's text tower). */
 extern const hf_block_names hf_bert_block;
+/* ViT's (ViTModel, AST). */
+extern const hf_block_names hf_vit_block;
 
 /* A sail tensor outside the layers and its checkpoint name. rank: the
  * checkpoint's number of dimensions where sail's (1 for a vector, 2 for a
  * matrix, 1 for a one-row matrix) does not say it: 4 for the patch
- * convolution (d, 3, p, p); 3 for ViT's (1, 1, d) cls_token and (1, n, d)
+ * convolution (d, C, p, p); 3 for ViT's (1, 1, d) cls_token and (1, n, d)
  * position_embeddings; 2 for a table that may have one row (token types);
  * 0 otherwise. */
 typedef struct hf_name {
@@ -163,6 +165,11 @@ sail_status hf_openclip_convert(const char *in, const char *out, const sail_conv
 json_t *hf_clip_json(const sail_config *c, int chinese);
 json_t *hf_bert_json(const sail_config *c);
 json_t *hf_vit_json(const sail_config *c);
+/* ASTModel / ASTForAudioClassification (hf_ast.c): the audio tower, and
+ * its front end from DIR's preprocessor_config.json (ASTFeatureExtractor;
+ * its defaults when absent). */
+sail_status hf_ast_config(const json_t *cfg, hf_model *m, sail_error *err);
+sail_status hf_ast_preprocessor(const char *dir, sail_config *c, sail_error *err);
 /* SiglipModel (hf_siglip.c): both towers, sigmoid loss (logit_bias). */
 sail_status hf_siglip_config(const json_t *cfg, hf_model *m, sail_error *err);
 json_t *hf_siglip_json(const sail_config *c);

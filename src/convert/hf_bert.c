@@ -29,7 +29,7 @@ static const hf_name vit_names[] = {
     {"vis.pooler.bias", "pooler.dense.bias", 0},
 };
 
-static const hf_block_names vit_block = {
+const hf_block_names hf_vit_block = {
     "attention.attention.query", "attention.attention.key", "attention.attention.value",
     "attention.output.dense", "layernorm_before", "intermediate.dense", "output.dense",
     "layernorm_after"};
@@ -174,7 +174,7 @@ sail_status hf_vit_config(const json_t *cfg, const hf_options *o, hf_model *m, s
     snprintf(c->name, sizeof c->name, "hf-vit");
     m->map = (hf_map){
         .prefix = "", .alt_prefix = "vit.",
-        .vis_layer = "encoder.layer.%d.", .vis_block = &vit_block,
+        .vis_layer = "encoder.layer.%d.", .vis_block = &hf_vit_block,
         .fixed = vit_names, .n_fixed = (int)(sizeof vit_names / sizeof *vit_names),
         .ignore = bert_ignore, .n_ignore = t->vision_pooler ? 2 : 4,
     };

@@ -1,6 +1,8 @@
 /* config.c: model presets and the sail.* metadata keys. */
 #include "config.h"
 
+#include "audio/audio_impl.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -132,11 +134,44 @@ static sail_status check_vision(const sail_config *c, sail_error *err) {
 
 /* Imported models: either tower may be absent; each present one is pooled
  * and (optionally) projected to dim on its own. */
+/* An audio tower: a ViT in the vision slots (plain: class and distillation
+ * tokens, patch bias, no pooler, pre-norm nor projection), its patch grid
+ * over the spectrogram and its front end. */
+static sail_status check_audio(const sail_config *c, sail_error *err) {
+    const sail_towers *t = &c->towers;
+    const sail_audio_cfg *a = &c->audio;
+    sail_status s = check_tower(&c->vision, "sail.audio", 0, err);
+    if (s) return s;
+    if (t->has_vision || t->vision_no_cls || t->vision_map || t->vision_pooler || t->vision_pre_norm ||
+        t->vision_proj || !t->patch_bias)
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "an audio tower (sail.audio.*) cannot share the model with a vision tower, nor have "
+                              "a pooler, pre-norm or projection");
+    if ((s = sail_fbank_check(&a->fbank, err))) {
+        sail_error_prefix(err, "sail.audio");
+        if (err) err->status = SAIL_ERR_FORMAT;
+        return SAIL_ERR_FORMAT;
+    }
+    int p = c->patch_size, h, w;
+    sail_vis_input(c, &h, &w);
+    if (p < 1 || p > 64 || a->stride_f < 1 || a->stride_f > 64 || a->stride_t < 1 || a->stride_t > 64 || h < p ||
+        w < p || w > 65536)
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "sail.audio: patch %d, strides %dx%d over %d mel bins x %d frames make no patch grid "
+                              "(patch and strides 1..64, at least one patch, up to 65536 frames)",
+                              p, a->stride_f, a->stride_t, h, w);
+    if (c->dim != c->vision.width)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim %d differs from the audio width %d", c->dim,
+                              c->vision.width);
+    return SAIL_OK;
+}
+
 static sail_status validate_towers(const sail_config *c, sail_error *err) {
     const sail_towers *t = &c->towers;
     sail_status s;
-    if (!t->has_text && !t->has_vision)
-        return sail_set_error(err, SAIL_ERR_FORMAT, "the model has neither a text nor a vision encoder");
+    if (!t->has_text && !t->has_vision && !t->has_audio)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "the model has no text, vision nor audio encoder");
+    if (t->has_audio && (s = check_audio(c, err))) return s;
     if (c->dim < 1 || c->dim > 16384)
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..16384", c->dim);
     if (t->has_text) {
@@ -197,6 +232,7 @@ static const char *const pool_names[] = {"mean", "mean_tanh", "cls"};
 static const char *const resample_names[] = {"", "", "bilinear", "bicubic"};
 static const char *const tpool_names[] = {"cls", "eos", "mean", "pooler", "last"};
 static const char *const vpool_names[] = {"cls", "map"};
+static const char *const window_names[] = {"hanning", "povey", "hamming", "rectangular"};
 
 static void read_tower(reader *r, const char *pre, sail_tower *t) {
     char k[64];
@@ -276,6 +312,32 @@ static void read_fused_layout(reader *r, sail_config *c) {
     read_tokenizer_model(r, t);
 }
 
+/* An audio tower (AST): its transformer goes to the vision slots. */
+static void read_audio(reader *r, sail_config *c) {
+    sail_audio_cfg *a = &c->audio;
+    sail_fbank_params *f = &a->fbank;
+    int win = 0;
+    read_tower(r, "audio", &c->vision);
+    get_int(r, "sail.audio.patch_size", &c->patch_size);
+    get_int(r, "sail.audio.stride_freq", &a->stride_f);
+    get_int(r, "sail.audio.stride_time", &a->stride_t);
+    get_bool(r, "sail.audio.dist_token", &c->towers.vision_dist);
+    get_int(r, "sail.audio.sample_rate", &f->sample_rate);
+    get_float(r, "sail.audio.frame_length_ms", &f->frame_length_ms);
+    get_float(r, "sail.audio.frame_shift_ms", &f->frame_shift_ms);
+    get_int(r, "sail.audio.mel_bins", &f->num_mel_bins);
+    get_float(r, "sail.audio.low_freq", &f->low_freq);
+    get_float(r, "sail.audio.high_freq", &f->high_freq);
+    get_float(r, "sail.audio.preemphasis", &f->preemphasis);
+    get_bool(r, "sail.audio.remove_dc_offset", &f->remove_dc_offset);
+    get_enum(r, "sail.audio.window", window_names, 4, &win);
+    get_int(r, "sail.audio.max_length", &f->max_length);
+    get_float(r, "sail.audio.mean", &f->norm_mean);
+    get_float(r, "sail.audio.std", &f->norm_std);
+    f->window = (sail_window)win;
+    c->towers.has_audio = c->towers.patch_bias = 1;
+}
+
 /* An imported model: the keys of each present tower, no fusion keys. */
 static sail_status read_towers(reader *r, sail_config *c) {
     sail_towers *t = &c->towers;
@@ -312,6 +374,11 @@ static sail_status read_towers(reader *r, sail_config *c) {
         get_bool(r, "sail.vision.proj", &t->vision_proj);
         read_vision_extras(r, t);
         read_image(r, c);
+    }
+    if (gguf_find_kv(r->f, "sail.audio.layers")) {
+        if (t->has_vision)
+            return sail_set_error(r->err, SAIL_ERR_FORMAT, "the file has both a vision and an audio tower (sail.audio.*)");
+        read_audio(r, c);
     }
     if (r->s) return r->s;
     return sail_config_validate(c, r->err);
@@ -399,13 +466,38 @@ static sail_status write_special_ids(const sail_config *c, gguf_writer *w) {
     return s;
 }
 
+static sail_status write_audio(const sail_config *c, gguf_writer *w) {
+    const sail_audio_cfg *a = &c->audio;
+    const sail_fbank_params *f = &a->fbank;
+    sail_status s = write_tower(w, "audio", &c->vision);
+    if (!s) s = gguf_set_i32(w, "sail.audio.patch_size", c->patch_size);
+    if (!s) s = gguf_set_i32(w, "sail.audio.stride_freq", a->stride_f);
+    if (!s) s = gguf_set_i32(w, "sail.audio.stride_time", a->stride_t);
+    if (!s) s = gguf_set_bool(w, "sail.audio.dist_token", c->towers.vision_dist);
+    if (!s) s = gguf_set_i32(w, "sail.audio.sample_rate", f->sample_rate);
+    if (!s) s = gguf_set_f32(w, "sail.audio.frame_length_ms", f->frame_length_ms);
+    if (!s) s = gguf_set_f32(w, "sail.audio.frame_shift_ms", f->frame_shift_ms);
+    if (!s) s = gguf_set_i32(w, "sail.audio.mel_bins", f->num_mel_bins);
+    if (!s) s = gguf_set_f32(w, "sail.audio.low_freq", f->low_freq);
+    if (!s) s = gguf_set_f32(w, "sail.audio.high_freq", f->high_freq);
+    if (!s) s = gguf_set_f32(w, "sail.audio.preemphasis", f->preemphasis);
+    if (!s) s = gguf_set_bool(w, "sail.audio.remove_dc_offset", f->remove_dc_offset);
+    if (!s) s = gguf_set_str(w, "sail.audio.window", window_names[f->window]);
+    if (!s) s = gguf_set_i32(w, "sail.audio.max_length", f->max_length);
+    if (!s) s = gguf_set_f32(w, "sail.audio.mean", f->norm_mean);
+    if (!s) s = gguf_set_f32(w, "sail.audio.std", f->norm_std);
+    return s;
+}
+
 /* An imported model's keys (the tokenizer model and vocabulary are the
- * converter's). */
+ * converter's). An audio tower's transformer is written under sail.audio
+ * (sail.vision.layers = 0). */
 static sail_status write_towers(const sail_config *c, gguf_writer *w) {
     const sail_towers *t = &c->towers;
+    const sail_tower none = {0, 1, 1, 1, 1e-5f, SAIL_ACT_GELU, 1};
     sail_status s = gguf_set_str(w, "sail.variant", "towers");
     if (!s) s = write_tower(w, "text", &c->text);
-    if (!s) s = write_tower(w, "vision", &c->vision);
+    if (!s) s = write_tower(w, "vision", t->has_audio ? &none : &c->vision);
     if (!s) s = gguf_set_i32(w, "sail.dim", c->dim);
     if (!s && t->has_text) {
         s = gguf_set_i32(w, "sail.text.vocab_size", c->vocab_size);
@@ -432,6 +524,7 @@ static sail_status write_towers(const sail_config *c, gguf_writer *w) {
         if (!s && t->vision_map) s = gguf_set_str(w, "sail.vision.pool", vpool_names[1]);
         if (!s) s = write_image(c, w);
     }
+    if (!s && t->has_audio) s = write_audio(c, w);
     return s;
 }
 
@@ -476,9 +569,27 @@ sail_status sail_config_write(const sail_config *c, gguf_writer *w) {
 
 /* ---------------------------------------------------------------- misc -- */
 
+const char *sail_window_name(sail_window w) {
+    return (unsigned)w <= SAIL_WINDOW_RECTANGULAR ? window_names[w] : "?";
+}
+
+/* An audio tower's part of the description. */
+static void describe_audio(const sail_config *c, char *buf, size_t cap) {
+    const sail_fbank_params *f = &c->audio.fbank;
+    snprintf(buf, cap,
+             " audio_layers=%d audio_width=%d audio_heads=%d audio_ffn=%d audio_act=%s audio_patch=%d "
+             "audio_stride=%dx%d audio_tokens=%s audio_rate=%d audio_frame_ms=%g/%g audio_window=%s audio_mel_bins=%d "
+             "audio_band=%g..%g audio_preemphasis=%g audio_max_frames=%d audio_mean=%.8g audio_std=%.8g",
+             c->vision.layers, c->vision.width, c->vision.heads, c->vision.ffn, act_names[c->vision.act],
+             c->patch_size, c->audio.stride_f, c->audio.stride_t, c->towers.vision_dist ? "cls+dist" : "cls",
+             f->sample_rate, f->frame_length_ms, f->frame_shift_ms, window_names[f->window], f->num_mel_bins,
+             f->low_freq, f->high_freq, f->preemphasis, f->max_length, f->norm_mean, f->norm_std);
+}
+
 void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
     const sail_towers *t = &c->towers;
     if (t->on) {
+        const sail_tower *v = t->has_audio ? &(const sail_tower){0} : &c->vision;
         snprintf(buf, cap,
                  "name=%s variant=towers dim=%d "
                  "text_layers=%d text_width=%d text_heads=%d text_ffn=%d text_norm=%s text_act=%s "
@@ -488,8 +599,10 @@ void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
                  c->name, c->dim, c->text.layers, c->text.width, c->text.heads, c->text.ffn,
                  norm_names[c->text.prenorm ? 1 : 0], act_names[c->text.act],
                  tpool_names[t->text_pool], t->bpe ? "clip-bpe" : t->spm ? "sentencepiece" : "wordpiece", c->vocab_size,
-                 c->context, c->vision.layers, c->vision.width, c->vision.heads, c->vision.ffn,
-                 act_names[c->vision.act], c->image_size, c->patch_size);
+                 c->context, v->layers, v->width, v->heads, v->ffn, act_names[v->act], c->image_size,
+                 t->has_audio ? 0 : c->patch_size);
+        size_t n = strlen(buf);
+        if (t->has_audio && n < cap) describe_audio(c, buf + n, cap - n);
         return;
     }
     snprintf(buf, cap,

@@ -106,15 +106,17 @@ static void text_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
 static const float *vision_positions(fwd *f, int gh, int gw) {
     sail_model *m = f->m;
     const sail_wmat *vpos = &f->w->tab.vpos;
-    int g = f->c->image_size / f->c->patch_size, dv = f->c->vision.width, cls = !f->c->towers.vision_no_cls;
-    if (gh == g && gw == g && vpos->type == SAIL_WT_F32) return vpos->data;
+    int dv = f->c->vision.width, cls = sail_vis_prefix(f->c), h, w, g, g2;
+    sail_vis_input(f->c, &h, &w);
+    sail_vis_grid(f->c, h, w, &g, &g2); /* square unless audio, whose grid never changes (fwd_check) */
+    if (gh == g && gw == g2 && vpos->type == SAIL_WT_F32) return vpos->data;
     if (!m) { /* fwd_check and the trainer keep training at the model's grid */
         f->oom = 1;
         return NULL;
     }
     if (m->pos_cache && m->pos_gh == gh && m->pos_gw == gw) return m->pos_cache;
     fwd_mark mark = fwd_mark_get(f);
-    const float *src = tab_rows(f, vpos, cls + g * g, dv);
+    const float *src = tab_rows(f, vpos, cls + g * g2, dv);
     sail_free(m->pos_cache);
     m->pos_cache = sail_alloc_aligned(((size_t)gh * gw + cls) * dv * sizeof(float));
     if (!src || !m->pos_cache) {
@@ -125,7 +127,7 @@ static const float *vision_positions(fwd *f, int gh, int gw) {
     }
     m->pos_gh = gh;
     m->pos_gw = gw;
-    if (gh == g && gw == g) memcpy(m->pos_cache, src, ((size_t)g * g + cls) * dv * sizeof(float));
+    if (gh == g && gw == g2) memcpy(m->pos_cache, src, ((size_t)g * g2 + cls) * dv * sizeof(float));
     else {
         memcpy(m->pos_cache, src, (size_t)cls * dv * sizeof(float));
         sail_interp_bicubic(m->pos_cache + (size_t)cls * dv, gh, gw, src + (size_t)cls * dv, g, dv);
@@ -134,30 +136,36 @@ static const float *vision_positions(fwd *f, int gh, int gw) {
     return m->pos_cache;
 }
 
-/* Unfold image i into rows of 3*p*p values ordered (c, ky, kx), the layout
- * of a flattened Conv2d(3, dv, p, stride p) weight. */
-static void unfold_patches(float *rows, const float *img, int h, int w, int p) {
-    int gw = w / p, gh = h / p;
+/* Unfold image i (nc, h, w) into gh x gw rows of nc*p*p values ordered
+ * (c, ky, kx), the layout of a flattened Conv2d(nc, dv, p, stride (sh, sw))
+ * weight; rows in the order of the conv output's flatten(2) (row-major
+ * over the grid: for a spectrogram, frequency-major). */
+static void unfold_patches(float *rows, const float *img, int nc, int h, int w, int p, int sh, int sw,
+                           int gh, int gw) {
     for (int py = 0; py < gh; py++)
         for (int px = 0; px < gw; px++) {
-            float *r = rows + ((size_t)py * gw + px) * 3 * p * p;
-            for (int ch = 0; ch < 3; ch++)
+            float *r = rows + ((size_t)py * gw + px) * nc * p * p;
+            for (int ch = 0; ch < nc; ch++)
                 for (int ky = 0; ky < p; ky++) {
-                    const float *src = img + ((size_t)ch * h + py * p + ky) * w + px * p;
+                    const float *src = img + ((size_t)ch * h + py * sh + ky) * w + px * sw;
                     memcpy(r + (ch * p + ky) * p, src, (size_t)p * sizeof(float));
                 }
         }
 }
 
-/* vemb (nv*Tv, dv) = [CLS;] patches W^T + b + positions; then an optional
- * pre-LN, the ViT layers and the final LN into hv. Every image (each frame
- * of an item) runs on its own. Inference unfolds one image at a time (small
- * scratch); training keeps every image's patches. */
+/* vemb (nv*Tv, dv) = [CLS; DIST;] patches W^T + b + positions; then an
+ * optional pre-LN, the ViT layers and the final LN into hv. Every image
+ * (each frame of an item) runs on its own. Inference unfolds one image at a
+ * time (small scratch); training keeps every image's patches. An audio
+ * tower runs the same on its spectrograms (b->spec). */
 static void vision_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
     const sail_config *c = f->c;
     const sail_weights *w = f->w;
-    int p = c->patch_size, dv = c->vision.width, gh = b->h / p, gw = b->w / p;
-    int cls = !c->towers.vision_no_cls, np = gh * gw, Tv = np + cls, kp = 3 * p * p, n = s->nv;
+    const float *in = b->spec ? b->spec : b->pixels;
+    int p = c->patch_size, dv = c->vision.width, nc = sail_vis_channels(c), gh, gw, sh, sw;
+    sail_vis_strides(c, &sh, &sw);
+    sail_vis_grid(c, b->h, b->w, &gh, &gw);
+    int cls = sail_vis_prefix(c), np = gh * gw, Tv = np + cls, kp = nc * p * p, n = s->nv;
     size_t rows = (size_t)n * Tv;
     s->Tv = Tv;
     s->vemb = fwd_alloc(f, rows * dv);
@@ -169,8 +177,9 @@ static void vision_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
     for (int i = 0; i < n; i++) {
         float *xi = s->vemb + (size_t)i * Tv * dv;
         float *pi = f->keep ? s->patches + (size_t)i * np * kp : one;
-        unfold_patches(pi, b->pixels + (size_t)i * 3 * b->h * b->w, b->h, b->w, p);
-        if (cls) memcpy(xi, w->cls, (size_t)dv * sizeof(float));
+        unfold_patches(pi, in + (size_t)i * nc * b->h * b->w, nc, b->h, b->w, p, sh, sw, gh, gw);
+        if (!c->towers.vision_no_cls) memcpy(xi, w->cls, (size_t)dv * sizeof(float));
+        if (c->towers.vision_dist) memcpy(xi + (size_t)(cls - 1) * dv, w->dist, (size_t)dv * sizeof(float));
         linear_forward(f, &w->patch, pi, np, kp, dv, xi + (size_t)cls * dv, 0);
         f->k->add(xi, xi, pos, (size_t)Tv * dv);
     }
@@ -378,7 +387,7 @@ static void forward_towers(fwd *f, const sail_batch *b, fwd_acts *s) {
         trace(f, "pooled", s->pooled, B, dt);
         towers_head(f, s, tw->text_pool == SAIL_TPOOL_POOLER ? &w->text_pooler : NULL,
                     tw->text_proj ? &w->text_out : NULL, B, dt);
-    } else {
+    } else { /* images, or an audio tower's spectrograms */
         vision_encode(f, b, s);
         int Tv = s->Tv, dv = c->vision.width;
         s->pool_d = dv;
@@ -390,17 +399,38 @@ static void forward_towers(fwd *f, const sail_batch *b, fwd_acts *s) {
             map_head_forward(f, &c->vision, &w->vis_map, w->vis_probe, &s->map, s->hv, B, Tv, s->pooled);
             f->keep = keep;
         } else
-            for (int i = 0; i < B; i++)
-                memcpy(s->pooled + (size_t)i * dv, s->hv + (size_t)i * Tv * dv, (size_t)dv * sizeof(float));
+            for (int i = 0; i < B; i++) {
+                float *pi = s->pooled + (size_t)i * dv;
+                const float *hi = s->hv + (size_t)i * Tv * dv;
+                if (tw->vision_dist) /* (class + distillation) / 2 */
+                    for (int j = 0; j < dv; j++) pi[j] = (hi[j] + hi[dv + j]) / 2;
+                else
+                    memcpy(pi, hi, (size_t)dv * sizeof(float));
+            }
         trace(f, "pooled", s->pooled, B, dv);
         towers_head(f, s, tw->vision_pooler ? &w->vis_pooler : NULL,
                     tw->vision_proj ? &w->vis_out : NULL, B, dv);
     }
 }
 
+/* An audio batch: spectrograms of exactly the tower's input size (its
+ * positions are not interpolated). */
+static sail_status check_audio(const sail_config *c, const sail_batch *b, sail_error *err) {
+    if (!c->towers.has_audio) return sail_no_encoder(c, "audio", err);
+    if (b->ids || b->pixels || b->frames > 1)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "audio is embedded on its own; this model has no fusion layers");
+    int h, w;
+    sail_vis_input(c, &h, &w);
+    if (b->h != h || b->w != w)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                              "spectrogram is %d mel bins x %d frames; this model takes %d x %d", b->h, b->w, h, w);
+    return SAIL_OK;
+}
+
 sail_status fwd_check(const sail_config *c, const sail_batch *b, sail_error *err) {
-    if (!b || b->n < 1 || (!b->ids && !b->pixels))
+    if (!b || b->n < 1 || (!b->ids && !b->pixels && !b->spec))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "empty batch");
+    if (b->spec) return check_audio(c, b, err);
     const sail_towers *tw = &c->towers;
     if (b->frames < 0 || b->frames > SAIL_MAX_FRAMES || (b->frames > 1 && !b->pixels))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%d frames per item; give images and 1..%d frames",
@@ -412,10 +442,8 @@ sail_status fwd_check(const sail_config *c, const sail_batch *b, sail_error *err
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                               "this imported model has no fusion layers to join a video's frames into one "
                               "vector; embed the frames as images (e.g. sail_embed_video)");
-    if (tw->on && b->ids && !tw->has_text)
-        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no text encoder (it embeds images only)");
-    if (tw->on && b->pixels && !tw->has_vision)
-        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no vision encoder (it embeds texts only)");
+    if (tw->on && b->ids && !tw->has_text) return sail_no_encoder(c, "text", err);
+    if (tw->on && b->pixels && !tw->has_vision) return sail_no_encoder(c, "vision", err);
     if (b->ids) {
         if (!b->lens) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "token lengths are NULL");
         const int32_t *ids = b->ids;

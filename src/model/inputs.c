@@ -90,7 +90,8 @@ static sail_status spm_init(sail_text_tok *t, const sail_vocab_kv *v, const sail
 
 sail_status sail_text_tok_init(sail_text_tok *t, const sail_vocab_kv *v, const sail_config *c,
                                sail_error *err) {
-    *t = (sail_text_tok){.cls = c->cls_id, .sep = c->sep_id, .pad = c->pad_id, .context = c->context};
+    *t = (sail_text_tok){.cls = c->cls_id, .sep = c->sep_id, .pad = c->pad_id, .context = c->context,
+                         .embeds = sail_config_embeds(c)};
     if (c->towers.on && !c->towers.has_text) return SAIL_OK;
     if (c->towers.spm) return spm_init(t, v, c, err);
     if (c->towers.bpe)
@@ -114,7 +115,7 @@ static sail_status pieces(const sail_text_tok *t, const char *text, size_t len, 
     if (t->bpe) return sail_bpe_encode(t->bpe, text, len, ids, cap, n, err);
     if (t->spm) return sail_spm_encode(t->spm, text, len, ids, cap, n, err);
     if (t->wp) return sail_wordpiece_encode(t->wp, text, len, ids, cap, n, err);
-    return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no text encoder (it embeds images only)");
+    return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no text encoder (it embeds %s)", t->embeds);
 }
 
 /* SigLIP: no start token; pieces + eos, padded to the context. */
@@ -171,4 +172,37 @@ sail_preprocess sail_config_preprocess(const sail_config *c) {
     memcpy(p.std, c->std, sizeof p.std);
     p.crop_floor = c->crop_floor;
     return p;
+}
+
+sail_audio_options sail_config_audio_options(const sail_config *c) {
+    sail_audio_options o = {c->audio.fbank.sample_rate, 0, 0};
+    return o;
+}
+
+sail_status sail_audio_spectrogram(const sail_config *c, const float *wave, int64_t n, float *spec,
+                                   sail_error *err) {
+    if (!c->towers.has_audio) return sail_no_encoder(c, "audio", err);
+    const sail_fbank_params *p = &c->audio.fbank;
+    int bins = p->num_mel_bins, frames = p->max_length;
+    float *tf = sail_malloc((size_t)frames * bins * sizeof *tf); /* (frames, bins) */
+    if (!tf) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the audio features");
+    sail_status s = sail_fbank(p, wave, n, tf, err);
+    for (int t = 0; !s && t < frames; t++)
+        for (int b = 0; b < bins; b++) spec[(size_t)b * frames + t] = tf[(size_t)t * bins + b];
+    sail_free(tf);
+    return s;
+}
+
+const char *sail_config_embeds(const sail_config *c) {
+    const sail_towers *t = &c->towers;
+    if (!t->on || (t->has_text && t->has_vision)) return "texts and images";
+    return t->has_text ? "texts only" : t->has_audio ? "audio only" : "images only";
+}
+
+sail_status sail_no_encoder(const sail_config *c, const char *which, sail_error *err) {
+    return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model has no %s encoder (it embeds %s)%s", which,
+                          sail_config_embeds(c),
+                          strcmp(which, "audio") ? ""
+                                                 : "; use an audio model, e.g. an Audio Spectrogram Transformer "
+                                                   "imported with `sail convert`");
 }

@@ -43,6 +43,7 @@ typedef struct sail_text_tok {
     sail_bpe *bpe;              /* CLIP BPE models */
     int cls, sep, pad, context; /* BPE: cls = start, sep = end of text; SentencePiece: sep = eos, no cls */
     sail_spm *spm;              /* SentencePiece models (SigLIP) */
+    const char *embeds;         /* sail_config_embeds, for the message of a model without text */
 } sail_text_tok;
 
 /* Build the tokenizer the config names from vocabulary v. A model without
@@ -64,5 +65,20 @@ sail_status sail_text_tok_count(const sail_text_tok *t, const char *text, size_t
 
 /* The image preprocessing the config records. */
 sail_preprocess sail_config_preprocess(const sail_config *c);
+
+/* Audio: what the model's audio tower reads (c->towers.has_audio). The
+ * decoding options (mono at the front end's rate; default limits), and
+ * n samples at that rate -> spec (num_mel_bins, max_length): the fbank
+ * features, padded or cut and normalised (sail_fbank), transposed as AST
+ * transposes them. Thread-safe. */
+sail_audio_options sail_config_audio_options(const sail_config *c);
+sail_status sail_audio_spectrogram(const sail_config *c, const float *wave, int64_t n, float *spec,
+                                   sail_error *err);
+/* What a model embeds, for messages: "texts and images", "texts only",
+ * "images only" or "audio only". */
+const char *sail_config_embeds(const sail_config *c);
+/* SAIL_ERR_UNSUPPORTED: the model has no `which` ("text", "vision",
+ * "audio") encoder, saying what it embeds instead. */
+sail_status sail_no_encoder(const sail_config *c, const char *which, sail_error *err);
 
 #endif

@@ -122,7 +122,7 @@ static sail_status load_weights(sail_model *m, sail_error *err) {
 }
 
 static sail_status load_tokenizer(sail_model *m, sail_error *err) {
-    if (m->cfg.towers.on && !m->cfg.towers.has_text) return SAIL_OK;
+    if (m->cfg.towers.on && !m->cfg.towers.has_text) return sail_text_tok_init(&m->text, NULL, &m->cfg, err);
     sail_vocab_kv v;
     sail_status s = sail_vocab_kv_read(m->file, &m->cfg, &v, err);
     if (!s) s = sail_text_tok_init(&m->text, &v, &m->cfg, err);

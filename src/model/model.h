@@ -32,7 +32,7 @@ struct sail_model {
     sail_arena arena;
     float *pos_cache;           /* interpolated vision positions, (1+gh*gw, dv) */
     int pos_gh, pos_gw;
-    char describe[640];
+    char describe[1024];
     char path[256];             /* the file it came from (messages) */
     char wtype[32];             /* sail_model_weight_type */
     int trained_dims[SAIL_MAX_TRAINED_DIMS]; /* sail.matryoshka: the prefixes its loss trained */
@@ -41,8 +41,9 @@ struct sail_model {
     void *trace_ud;
 };
 
-/* One homogeneous batch: texts (ids != NULL), images (pixels != NULL) or
- * both (joint inputs, item i = text i + image i). */
+/* One homogeneous batch: texts (ids != NULL), images (pixels != NULL),
+ * both (joint inputs, item i = text i + image i), or audio (spec != NULL,
+ * alone; models with an audio tower). */
 typedef struct sail_batch {
     int n;
     const int32_t *ids;         /* concatenated token ids, [CLS]..[SEP] */
@@ -51,6 +52,7 @@ typedef struct sail_batch {
     int h, w;
     int frames;                 /* images per item (a video's frames, fused
                                    together); 0 or 1: one */
+    const float *spec;          /* (n, 1, h, w): h mel bins, w frames (sail_audio_spectrogram) */
 } sail_batch;
 
 enum { SAIL_MAX_FRAMES = 64 };  /* images one item may fuse */
@@ -58,6 +60,12 @@ enum { SAIL_MAX_FRAMES = 64 };  /* images one item may fuse */
 /* Run the model on a batch; out (n, cfg.dim) receives L2-normalised vectors.
  * The caller holds m->lock. */
 sail_status sail_forward(sail_model *m, const sail_batch *b, float *out, sail_error *err);
+
+/* Embed n spectrograms (n, h, w) of the model's audio tower input size
+ * (sail_audio_spectrogram) in batches: the last step of the audio embed
+ * calls (src/api). Takes m->lock. */
+sail_status sail_embed_spectrograms(sail_model *m, const float *spec, int n, int dim, float *out,
+                                    sail_error *err);
 
 /* Write a model of config c (vocab_size tokens, special ids set) with
  * weights drawn from seed: N(0, 0.02) matrices and embeddings, zero biases,

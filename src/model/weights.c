@@ -113,12 +113,16 @@ static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
         else if (t->text_proj)
             visit_m(k, "text.proj.weight", c->dim, dt, &w->text_out.w, &w->text_out.wm, SAIL_INIT_NORMAL);
     }
-    if (t->has_vision) {
-        int64_t p = c->patch_size, g = c->image_size / c->patch_size;
-        if (t->patch_bias) linear(k, "vis", "patch", dv, 3 * p * p, &w->patch);
-        else visit_m(k, "vis.patch.weight", dv, 3 * p * p, &w->patch.w, &w->patch.wm, SAIL_INIT_NORMAL);
+    if (t->has_vision || t->has_audio) { /* an audio tower is this ViT over a spectrogram */
+        int h, wd, gh, gw;
+        sail_vis_input(c, &h, &wd);
+        sail_vis_grid(c, h, wd, &gh, &gw);
+        int64_t kp = (int64_t)sail_vis_channels(c) * c->patch_size * c->patch_size;
+        if (t->patch_bias) linear(k, "vis", "patch", dv, kp, &w->patch);
+        else visit_m(k, "vis.patch.weight", dv, kp, &w->patch.w, &w->patch.wm, SAIL_INIT_NORMAL);
         if (!t->vision_no_cls) visit(k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
-        visit_m(k, "vis.pos", !t->vision_no_cls + g * g, dv, &w->vpos, &w->tab.vpos, SAIL_INIT_NORMAL);
+        if (t->vision_dist) visit(k, "vis.dist", 1, dv, &w->dist, SAIL_INIT_NORMAL);
+        visit_m(k, "vis.pos", sail_vis_prefix(c) + (int64_t)gh * gw, dv, &w->vpos, &w->tab.vpos, SAIL_INIT_NORMAL);
         if (t->vision_pre_norm) norm(k, "vis", "pre_norm", dv, &w->vis_pre);
         tower(k, "vis", &c->vision, w->vision);
         norm(k, "vis", "norm", dv, &w->vis_norm);

@@ -46,9 +46,11 @@ typedef struct sail_weights {
     sail_norm emb_norm;
     sail_block *text;        /* [text.layers] */
     /* vision encoder */
-    sail_linear patch;       /* (dv, 3*p*p): conv weight flattened (c, ky, kx) */
+    sail_linear patch;       /* (dv, C*p*p): conv weight flattened (c, ky, kx); C = 3, or 1
+                                for an audio tower's spectrogram */
     const float *cls;        /* (dv) */
-    const float *vpos;       /* (1 + g*g, dv) */
+    const float *dist;       /* (dv) distillation token (towers.vision_dist), or NULL */
+    const float *vpos;       /* (prefix + gh*gw, dv): sail_vis_prefix, sail_vis_grid */
     sail_block *vision;      /* [vision.layers] */
     sail_norm vis_norm;
     /* fusion */

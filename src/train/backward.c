@@ -117,8 +117,8 @@ static void text_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) 
 static void image_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) {
     const sail_config *cf = &tm->cfg;
     const sail_weights *w = &tm->w, *g = &tm->g;
-    int cls = !cf->towers.vision_no_cls;
-    int dv = cf->vision.width, n = s->nv, Tv = s->Tv, np = Tv - cls, p = cf->patch_size;
+    int cls = sail_vis_prefix(cf), kp = sail_vis_channels(cf) * cf->patch_size * cf->patch_size;
+    int dv = cf->vision.width, n = s->nv, Tv = s->Tv, np = Tv - cls;
     int rows = n * Tv;
     ln_backward(c, &w->vis_norm, &g->vis_norm, fwd_tower_out(s->venc, cf->vision.layers, s->vx0), d, d,
                 0, rows, dv, cf->vision.eps);
@@ -128,11 +128,12 @@ static void image_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d)
     fwd_mark mark = fwd_mark_get(c);
     float *dpe = fwd_alloc(c, (size_t)n * np * dv); // (n*np, dv)
     if (c->oom) return;
-    if (cls) colsum_add(c, GRAD(g->cls), d, n, dv, (size_t)Tv * dv);
+    if (!cf->towers.vision_no_cls) colsum_add(c, GRAD(g->cls), d, n, dv, (size_t)Tv * dv);
+    if (cf->towers.vision_dist) colsum_add(c, GRAD(g->dist), d + (size_t)(cls - 1) * dv, n, dv, (size_t)Tv * dv);
     colsum_add(c, GRAD(g->vpos), d, n, Tv * dv, (size_t)Tv * dv);
     for (int i = 0; i < n; i++)
         memcpy(dpe + (size_t)i * np * dv, d + ((size_t)i * Tv + cls) * dv, (size_t)np * dv * sizeof(float));
-    linear_backward(c, &w->patch, &g->patch, dpe, s->patches, n * np, 3 * p * p, dv, NULL, 0);
+    linear_backward(c, &w->patch, &g->patch, dpe, s->patches, n * np, kp, dv, NULL, 0);
     fwd_release(c, mark);
 }
 
@@ -231,6 +232,8 @@ static void towers_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d
             for (int t = 0; t < T; t++)
                 if (s->tmask[(size_t)i * T + t])
                     for (int j = 0; j < d; j++) di[(size_t)t * d + j] = gi[j] / (float)cnt;
+        } else if (!text && tw->vision_dist) { /* (class + distillation) / 2 */
+            for (int j = 0; j < d; j++) di[j] = di[d + j] = gi[j] / 2;
         } else {
             int r = text ? s->pool_row[i] : 0;
             memcpy(di + (size_t)r * d, gi, (size_t)d * sizeof(float));

@@ -34,7 +34,7 @@ static int collect(sail_tmodel *tm, int mask, adapted *list) {
     for (int k = 0; k < 3; k++) {
         if (!(mask >> towers[k].part & 1)) continue;
         if (c->towers.on && towers[k].part == SAIL_PART_FUSION) continue;
-        if (c->towers.on && !(k == 0 ? c->towers.has_text : c->towers.has_vision)) continue;
+        if (c->towers.on && !(k == 0 ? c->towers.has_text : (c->towers.has_vision || c->towers.has_audio))) continue;
         const sail_tower *t = towers[k].t;
         int d = t->width, f = t->ffn;
         int dims[4][2] = {{3 * d, d}, {d, d}, {f, d}, {d, f}};

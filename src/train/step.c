@@ -10,19 +10,25 @@
 #define OOM(err) sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for activations")
 
 sail_batch side_batch(int n, const sail_tinput *in) {
-    sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w, in->frames};
+    sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w, in->frames, in->spec};
     return b;
 }
 
 sail_status side_check(const sail_tmodel *tm, int n, const sail_tinput *in, const char *what,
                        sail_error *err) {
     const sail_config *c = &tm->cfg;
-    if (!in || (!in->ids && !in->pixels))
-        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: give token ids, pixels or both", what);
+    if (!in || (!in->ids && !in->pixels && !in->spec))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: give token ids, pixels or both, or spectrograms", what);
     /* rows of every activation (n * tokens) must fit the GEMMs' int sizes */
     int64_t g = c->patch_size ? c->image_size / c->patch_size : 0; /* 0: no vision tower */
     int64_t frames = SAIL_MAX(in->frames, 1);
     int64_t tokens = (in->ids ? c->max_positions : 0) + (in->pixels ? frames * SAIL_MAX(1 + g * g, c->perceiver_latents) : 0);
+    if (in->spec && c->towers.has_audio) { /* fwd_check holds it to the tower's own size */
+        int h, w, gh, gw;
+        sail_vis_input(c, &h, &w);
+        sail_vis_grid(c, h, w, &gh, &gw);
+        tokens = sail_vis_prefix(c) + (int64_t)gh * gw;
+    }
     if (n > (1 << 20) || (int64_t)n * tokens > (1 << 30))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: %d items of up to %lld tokens is too large a batch",
                               what, n, (long long)tokens);

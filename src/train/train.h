@@ -68,6 +68,8 @@ typedef struct sail_tinput {
     const float *pixels;    /* or images: (n * frames, 3, h, w), normalised */
     int h, w;
     int frames;             /* images per item (a video's frames); 0 or 1: one */
+    const float *spec;      /* or, for an audio model, spectrograms (n, 1, h, w): h mel bins,
+                               w frames (sail_audio_spectrogram) */
 } sail_tinput;
 
 /* The loss: sum over k of weights[k] * InfoNCE on the first dims[k]

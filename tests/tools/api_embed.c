@@ -1,10 +1,14 @@
 /* api_embed.c: a program of the public C API only (include/sail.h), for the
- * pipeline test (tests/test_pipeline_clip.py): loads MODEL, embeds every
- * --text in one sail_embed_texts call and every --image in one
- * sail_embed_image_files call, and writes the rows (texts first, then
- * images) as raw float32 to OUT.
+ * pipeline tests (tests/test_pipeline_clip.py, tests/test_convert_ast.py):
+ * loads MODEL, embeds every --text in one sail_embed_texts call, every
+ * --image in one sail_embed_image_files call, every --audio in one
+ * sail_embed_audio_files call, every --audio-bytes (a file read into
+ * memory) in one sail_embed_audio_bytes call and each --pcm (raw float32
+ * mono samples at RATE Hz) with sail_embed_audio_pcm, and writes the rows
+ * in that order as raw float32 to OUT.
  *
  *   api_embed MODEL OUT.f32 [--dim D] [--text T]... [--image FILE]...
+ *             [--audio FILE]... [--audio-bytes FILE]... [--pcm F32 RATE]...
  *
  * Exit status: 0 written, 1 a library error (its message on stderr),
  * 2 usage. */
@@ -14,14 +18,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc(len > 0 ? (size_t)len : 1);
+    *n = p ? fread(p, 1, (size_t)(len > 0 ? len : 0), f) : 0;
+    fclose(f);
+    return p;
+}
+
+/* Every --audio-bytes file read into memory, embedded in one call. */
+static int embed_blobs(sail_model *m, const char **paths, int n, int dim, float *out, sail_error *err) {
+    void **data = calloc((size_t)n, sizeof *data);
+    size_t *sizes = calloc((size_t)n, sizeof *sizes);
+    int rc = !data || !sizes;
+    for (int i = 0; !rc && i < n; i++)
+        if (!(data[i] = read_all(paths[i], &sizes[i]))) {
+            snprintf(err->msg, sizeof err->msg, "cannot read %s", paths[i]);
+            rc = 1;
+        }
+    if (!rc && sail_embed_audio_bytes(m, (const void *const *)data, sizes, n, dim, out, err)) rc = 1;
+    for (int i = 0; data && i < n; i++) free(data[i]);
+    free(data);
+    free(sizes);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: api_embed MODEL OUT.f32 [--dim D] [--text T]... [--image FILE]...\n");
         return 2;
     }
     const char **texts = calloc((size_t)argc, sizeof *texts), **images = calloc((size_t)argc, sizeof *images);
-    int nt = 0, ni = 0, dim = 0;
-    if (!texts || !images) return 1;
+    const char **clips = calloc((size_t)argc, sizeof *clips), **blobs = calloc((size_t)argc, sizeof *blobs);
+    const char **pcm = calloc((size_t)argc, sizeof *pcm);
+    int *rates = calloc((size_t)argc, sizeof *rates);
+    int nt = 0, ni = 0, na = 0, nb = 0, np = 0, dim = 0;
+    if (!texts || !images || !clips || !blobs || !pcm || !rates) return 1;
     for (int i = 3; i < argc; i++) {
         if (i + 1 >= argc) {
             fprintf(stderr, "api_embed: %s needs a value\n", argv[i]);
@@ -29,7 +65,12 @@ int main(int argc, char **argv) {
         }
         if (!strcmp(argv[i], "--text")) texts[nt++] = argv[++i];
         else if (!strcmp(argv[i], "--image")) images[ni++] = argv[++i];
-        else if (!strcmp(argv[i], "--dim")) dim = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--audio")) clips[na++] = argv[++i];
+        else if (!strcmp(argv[i], "--audio-bytes")) blobs[nb++] = argv[++i];
+        else if (!strcmp(argv[i], "--pcm") && i + 2 < argc) {
+            pcm[np] = argv[++i];
+            rates[np++] = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--dim")) dim = atoi(argv[++i]);
         else {
             fprintf(stderr, "api_embed: unknown option %s\n", argv[i]);
             return 2;
@@ -42,13 +83,27 @@ int main(int argc, char **argv) {
         return 1;
     }
     size_t d = (size_t)(dim ? dim : sail_model_dim(m));
-    float *out = malloc(((size_t)nt + (size_t)ni) * d * sizeof *out + 1);
+    size_t rows = (size_t)nt + ni + na + nb + np;
+    float *out = malloc(rows * d * sizeof *out + 1), *o = out;
     int rc = !out;
-    if (!rc && nt && sail_embed_texts(m, texts, nt, dim, out, &err)) rc = 1;
-    if (!rc && ni && sail_embed_image_files(m, images, ni, dim, out + (size_t)nt * d, &err)) rc = 1;
+    if (!rc && nt && sail_embed_texts(m, texts, nt, dim, o, &err)) rc = 1;
+    o += (size_t)nt * d;
+    if (!rc && ni && sail_embed_image_files(m, images, ni, dim, o, &err)) rc = 1;
+    o += (size_t)ni * d;
+    if (!rc && na && sail_embed_audio_files(m, clips, na, dim, o, &err)) rc = 1;
+    o += (size_t)na * d;
+    if (!rc && nb) rc = embed_blobs(m, blobs, nb, dim, o, &err);
+    o += (size_t)nb * d;
+    for (int i = 0; !rc && i < np; i++, o += d) {
+        size_t bytes;
+        float *x = read_all(pcm[i], &bytes);
+        if (!x || sail_embed_audio_pcm(m, x, (int64_t)(bytes / sizeof *x), rates[i], dim, o, &err)) rc = 1;
+        if (!x) snprintf(err.msg, sizeof err.msg, "cannot read %s", pcm[i]);
+        free(x);
+    }
     if (rc) fprintf(stderr, "api_embed: %s\n", out ? err.msg : "out of memory");
     FILE *f = rc ? NULL : fopen(argv[2], "wb");
-    if (!rc && (!f || fwrite(out, sizeof *out, ((size_t)nt + ni) * d, f) != ((size_t)nt + ni) * d)) {
+    if (!rc && (!f || fwrite(out, sizeof *out, rows * d, f) != rows * d)) {
         fprintf(stderr, "api_embed: cannot write %s\n", argv[2]);
         rc = 1;
     }
@@ -57,5 +112,9 @@ int main(int argc, char **argv) {
     free(out);
     free(texts);
     free(images);
+    free(clips);
+    free(blobs);
+    free(pcm);
+    free(rates);
     return rc;
 }

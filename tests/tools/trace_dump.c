@@ -3,6 +3,8 @@
  * OUTDIR/<name>.bin (plus OUTDIR/index.txt: name rows cols).
  *
  *   trace_dump MODEL OUTDIR [--tokens IDS.i32 LENS.i32 N] [--images PIX.f32 N H W]
+ *                           [--audio SPEC.f32 N MEL FRAMES]
+ * (--audio: spectrograms as the audio tower reads them, n x mel x frames)
  */
 #include "model/model.h"
 
@@ -65,6 +67,13 @@ int main(int argc, char **argv) {
             b.h = atoi(argv[i + 3]);
             b.w = atoi(argv[i + 4]);
             b.pixels = pix;
+            i += 4;
+        } else if (!strcmp(argv[i], "--audio") && i + 4 < argc) {
+            pix = slurp(argv[i + 1], &n);
+            b.n = atoi(argv[i + 2]);
+            b.h = atoi(argv[i + 3]);
+            b.w = atoi(argv[i + 4]);
+            b.spec = pix;
             i += 4;
         } else { fprintf(stderr, "trace_dump: bad argument %s\n", argv[i]); return 2; }
     }

@@ -14,6 +14,7 @@
  *   A, B: tokens:IDS.i32:LENS.i32 | images:PIX.f32[:F] (N*F, 3, S, S at model
  *         size) | joint:IDS.i32:LENS.i32:PIX.f32[:F] (item i = text i + images
  *         i*F .. i*F+F-1: a video's F frames; F defaults to 1)
+ *         | audio:SPEC.f32 (N, 1, mel bins, frames: an audio model's spectrograms)
  */
 #include "model/model.h"
 #include "train/train.h"
@@ -44,7 +45,8 @@ static void dump(const char *dir, const char *name, const float *x, size_t n) {
 
 /* "tokens:IDS:LENS", "images:PIX[:F]" or "joint:IDS:LENS:PIX[:F]"; F frames
  * per item (PIX then holds n * F images) */
-static void parse_input(char *spec, sail_tinput *in, int side_px) {
+static void parse_input(char *spec, sail_tinput *in, const sail_config *c) {
+    int side_px = c->image_size;
     size_t n;
     memset(in, 0, sizeof *in);
     char *kind = strtok(spec, ":"), *f1 = strtok(NULL, ":"), *f2 = strtok(NULL, ":"), *f3 = strtok(NULL, ":");
@@ -57,6 +59,9 @@ static void parse_input(char *spec, sail_tinput *in, int side_px) {
             in->h = in->w = side_px;
             in->frames = f4 ? atoi(f4) : 0;
         }
+    } else if (kind && f1 && !strcmp(kind, "audio")) {
+        in->spec = slurp(f1, &n);
+        sail_vis_input(c, &in->h, &in->w);
     } else if (kind && f1 && !strcmp(kind, "images")) {
         in->pixels = slurp(f1, &n);
         in->h = in->w = side_px;
@@ -72,7 +77,7 @@ static void infer(const char *path, int n, const sail_tinput *in, float *out) {
     sail_load_options lo = {0};
     sail_model *m = sail_model_load(path, &lo, &err);
     if (!m) { fprintf(stderr, "train_dump: %s\n", err.msg); exit(1); }
-    sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w, in->frames};
+    sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w, in->frames, in->spec};
     pthread_mutex_lock(&m->lock);
     sail_status s = sail_forward(m, &b, out, &err);
     pthread_mutex_unlock(&m->lock);
@@ -93,8 +98,8 @@ int main(int argc, char **argv) {
     if (!tm) { fprintf(stderr, "train_dump: %s\n", err.msg); return 1; }
     const sail_config *c = sail_tmodel_config(tm);
     sail_tinput a, b;
-    parse_input(argv[4], &a, c->image_size);
-    parse_input(argv[5], &b, c->image_size);
+    parse_input(argv[4], &a, c);
+    parse_input(argv[5], &b, c);
     int *group = NULL, lora = 0;
     sail_loss_opts lo = {1, {c->dim}, {1.0f}};
     for (int i = 6; i + 1 < argc; i += 2) {
@@ -181,8 +186,8 @@ int main(int argc, char **argv) {
     free(eb);
     free(x);
     free(group);
-    free((void *)a.ids); free((void *)a.lens); free((void *)a.pixels);
-    free((void *)b.ids); free((void *)b.lens); free((void *)b.pixels);
+    free((void *)a.ids); free((void *)a.lens); free((void *)a.pixels); free((void *)a.spec);
+    free((void *)b.ids); free((void *)b.lens); free((void *)b.pixels); free((void *)b.spec);
     sail_kernels_release();
     return 0;
 }
