@@ -432,4 +432,5 @@ def main():
     sys.exit(1 if tap.failed else 0)
 
 
-main()
+if __name__ == "__main__":
+    main()
