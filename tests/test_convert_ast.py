@@ -268,6 +268,8 @@ def bad_inputs(ast_path, clips, tmp):
                            capture_output=True, text=True)
         tap.check(r.returncode == 1 and "no audio encoder" in r.stderr, "sail_embed_audio_pcm on an image model",
                   r.stderr.strip())
+    r = O.run(["export", "--format", "hf", ast_path, "-o", os.path.join(tmp, "exported")])
+    tap.check(r.returncode == 1 and "audio model" in r.stderr, "sail export refuses an audio model", r.stderr.strip())
     r = O.run(["embed", "--model", ast_path, "--text", "hello"])
     tap.check(r.returncode == 1 and "no text encoder (it embeds audio only)" in r.stderr,
               "the audio model refuses a text clearly", r.stderr.strip())

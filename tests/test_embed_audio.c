@@ -186,6 +186,28 @@ int main(void) {
           "a text is refused: %s", err.msg);
     sail_model_free(m);
 
+    /* hostile or inconsistent audio keys are refused at load */
+    sail_config bad = ast_config();
+    bad.audio.fbank.num_mel_bins = 1024;
+    bad.audio.fbank.max_length = 8192;
+    CHECK(sail_config_validate(&bad, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "2^22"),
+          "a 1024 x 8192 spectrogram is over the bound: %s", err.msg);
+    bad = ast_config();
+    bad.audio.stride_t = 0;
+    CHECK(sail_config_validate(&bad, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "strides"), "stride 0: %s", err.msg);
+    bad = ast_config();
+    bad.audio.fbank.sample_rate = 10;
+    CHECK(sail_config_validate(&bad, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "sail.audio") &&
+              strstr(err.msg, "sample rate"),
+          "a 10 Hz front end: %s", err.msg);
+    bad = ast_config();
+    bad.towers.has_vision = 1;
+    CHECK(sail_config_validate(&bad, &err) == SAIL_ERR_FORMAT, "audio and vision towers at once: %s", err.msg);
+    bad = ast_config();
+    bad.dim = 16;
+    CHECK(sail_config_validate(&bad, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "audio width"),
+          "a dim other than the width: %s", err.msg);
+
     /* a native model has no audio tower */
     sail_config n = micro();
     CHECK(!sail_model_write_random(&n, micro_tokens, 3, path, &err), "a native model writes %s", err.msg);

@@ -155,10 +155,10 @@ static sail_status check_audio(const sail_config *c, sail_error *err) {
     int p = c->patch_size, h, w;
     sail_vis_input(c, &h, &w);
     if (p < 1 || p > 64 || a->stride_f < 1 || a->stride_f > 64 || a->stride_t < 1 || a->stride_t > 64 || h < p ||
-        w < p || w > 65536)
+        w < p || (int64_t)h * w > (1 << 22))
         return sail_set_error(err, SAIL_ERR_FORMAT,
                               "sail.audio: patch %d, strides %dx%d over %d mel bins x %d frames make no patch grid "
-                              "(patch and strides 1..64, at least one patch, up to 65536 frames)",
+                              "(patch and strides 1..64, at least one patch, at most 2^22 bins x frames)",
                               p, a->stride_f, a->stride_t, h, w);
     if (c->dim != c->vision.width)
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim %d differs from the audio width %d", c->dim,
