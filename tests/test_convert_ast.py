@@ -237,6 +237,7 @@ def file_case(tag, model, model_path, cfg, mean, std, clips, tmp):
         for k, what in enumerate(("sail_embed_audio_files", "sail_embed_audio_bytes",
                                   "sail_embed_audio_pcm (native rate, resampled by sail)")):
             tap.compare(got[k], want, "%s: %s equals the reference" % (tag, what), abs_max=TOL)
+    binding_case(tag, model_path, clips, want)
     # stored narrower: f16 to float rounding, q8_0 to its quantisation
     for kind, cos_min, abs_max in (("f16", 0.99999, 1e-3), ("q8_0", 0.9995, 1e-2)):
         q = os.path.join(tmp, "q-%s.gguf" % kind)
@@ -249,6 +250,30 @@ def file_case(tag, model, model_path, cfg, mean, std, clips, tmp):
     if tap.check(r.returncode == 0, "%s: --dim 16" % tag, r.stderr[-300:]):
         tap.compare(np.fromfile(out, np.float32)[None], F.normalize(torch.from_numpy(want[:1, :16]), dim=-1).numpy(),
                     "%s: a 16-dimension prefix of an audio vector" % tag, abs_max=TOL)
+
+
+def binding_case(tag, model_path, clips, want):
+    """The Python binding's embed_audio: paths, bytes, samples with a rate."""
+    if os.environ.get("SAIL_ASAN"):
+        print("skip - the Python binding: not under ASan (it loads the plain libsail.so)")
+        return
+    sys.path.insert(0, os.path.join(HERE, "..", "python"))
+    os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
+    import sail
+    m = sail.Model(model_path, threads=1)
+    paths = [c[0] for c in clips]
+    tap.compare(m.embed_audio(paths), want, "%s: Python embed_audio(paths)" % tag, abs_max=TOL)
+    blobs = [open(p, "rb").read() for p in paths]
+    tap.compare(m.embed_audio(blobs), want, "%s: Python embed_audio(bytes)" % tag, abs_max=TOL)
+    x, rate = sf.read(paths[1], dtype="float32", always_2d=True)
+    tap.compare(m.embed_audio(x.mean(1, dtype=np.float32), rate=rate), want[1:2],
+                "%s: Python embed_audio(samples, rate=%d)" % (tag, rate), abs_max=TOL)
+    try:
+        m.embed_audio(b"not audio at all")
+        tap.check(False, "%s: Python embed_audio refuses junk bytes" % tag)
+    except sail.SailError as e:
+        tap.check(e.status == "format error" and "not an audio or video file" in str(e),
+                  "%s: Python embed_audio refuses junk bytes" % tag, str(e))
 
 
 def bad_inputs(ast_path, clips, tmp):

@@ -125,6 +125,9 @@ def _load():
                                         E]),
         "sail_video_embeddings_free": (None, [ctypes.POINTER(_VideoEmbeddings)]),
         "sail_embed_video_item": (I, [P, ctypes.c_char_p, ctypes.c_char_p, I, I, F, E]),
+        "sail_embed_audio_files": (I, [P, CP, I, I, F, E]),
+        "sail_embed_audio_bytes": (I, [P, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(S), I, I, F, E]),
+        "sail_embed_audio_pcm": (I, [P, F, ctypes.c_int64, I, I, F, E]),
     }
     index_sigs = {
         "sail_index_open": (P, [ctypes.c_char_p, ctypes.POINTER(_IndexOptions), E]),
@@ -365,6 +368,36 @@ class Model:
         _check(L.sail_embed_video_item(self._m, t, os.fsencode(path), int(frames), d, _fptr(out), ctypes.byref(err)),
                err)
         return out[0]
+
+    def embed_audio(self, clips, dim=0, rate=None):
+        """Embed audio with a model that has an audio tower (an AST from
+        `sail convert`): file paths, encoded bytes (WAV, FLAC, MP3, ...) or
+        1-D float arrays of mono samples at `rate` Hz, alone or in a list.
+        Returns (n, dim) float32 unit rows."""
+        if not isinstance(clips, (list, tuple)):
+            clips = [clips]
+        out, d = self._out(len(clips), dim)
+        L, err = _load(), _Error()
+        if clips and all(isinstance(c, (str, os.PathLike)) for c in clips):
+            paths = [os.fsencode(p) for p in clips]
+            _check(L.sail_embed_audio_files(self._m, _cstrs(paths), len(paths), d, _fptr(out), ctypes.byref(err)), err)
+            return out
+        for k, c in enumerate(clips):
+            row = out[k:k + 1]
+            if isinstance(c, (str, os.PathLike)):
+                row[:] = self.embed_audio([c], dim=d)
+            elif isinstance(c, (bytes, bytearray)):
+                buf = ctypes.c_char_p(bytes(c))
+                ptrs = (ctypes.c_void_p * 1)(ctypes.cast(buf, ctypes.c_void_p))
+                sizes = (ctypes.c_size_t * 1)(len(c))
+                _check(L.sail_embed_audio_bytes(self._m, ptrs, sizes, 1, d, _fptr(row), ctypes.byref(err)), err)
+            else:
+                x = np.ascontiguousarray(c, np.float32)
+                if x.ndim != 1 or rate is None:
+                    raise SailError("invalid argument", "samples are a 1-D array of mono samples, with rate= in Hz")
+                _check(L.sail_embed_audio_pcm(self._m, _fptr(x), x.size, int(rate), d, _fptr(row), ctypes.byref(err)),
+                       err)
+        return out
 
     def embed_video(self, path, every=1.0, max_frames=0, dim=0):
         """Embed one frame per `every` seconds of a video file (0 = every
