@@ -690,6 +690,11 @@ sail_status sail_embed_audio_bytes(sail_model *m, const void *const *data, const
 sail_status sail_embed_audio_pcm(sail_model *m, const float *samples, int64_t n_samples, int rate,
                                  int dim, float *out, sail_error *err);
 
+/* What m embeds: a mask of SAIL_MODALITY_* bits (a fused sail model: text
+ * and image; an imported tower model: its towers'). */
+enum { SAIL_MODALITY_TEXT = 1, SAIL_MODALITY_IMAGE = 2, SAIL_MODALITY_AUDIO = 4 };
+int sail_model_modalities(const sail_model *m);
+
 /* Cosine similarity of two L2-normalised vectors (their dot product). */
 float sail_cosine(const float *a, const float *b, int dim);
 

@@ -281,6 +281,14 @@ sail_status sail_embed_video_item(sail_model *m, const char *text, const char *p
     return s;
 }
 
+int sail_model_modalities(const sail_model *m) {
+    if (!m) return 0;
+    const sail_towers *t = &m->cfg.towers;
+    if (!t->on) return SAIL_MODALITY_TEXT | SAIL_MODALITY_IMAGE;
+    return (t->has_text ? SAIL_MODALITY_TEXT : 0) | (t->has_vision ? SAIL_MODALITY_IMAGE : 0) |
+           (t->has_audio ? SAIL_MODALITY_AUDIO : 0);
+}
+
 float sail_cosine(const float *a, const float *b, int dim) {
     double s = 0;
     for (int i = 0; i < dim; i++) s += (double)a[i] * b[i];

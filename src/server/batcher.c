@@ -1,7 +1,7 @@
 /* batcher.c: dynamic batching, one batcher per served model. Jobs from
  * concurrent requests wait in the model's FIFO; a single thread takes up to max_batch of them once the batch is full
  * or the oldest job has waited wait_ms, splits them into homogeneous groups
- * (texts, images, joint inputs; one output dimension each) and runs each
+ * (texts, images, joint inputs, audio clips; one output dimension each) and runs each
  * group as one model call. While a batch runs, new jobs pile up, so under
  * load batches fill without waiting. The engine guarantees that an input's
  * vector does not depend on its batch companions. */
@@ -39,12 +39,42 @@ static void fail_all(srv_job **jobs, int n, sail_status s, const char *msg) {
     }
 }
 
+/* Audio clips: decoded and embedded by the engine in one call. */
+static void run_audio(srv_batcher *b, srv_job **jobs, int n, int dim) {
+    float *out = malloc((size_t)n * dim * sizeof(float));
+    const void **data = calloc((size_t)n, sizeof *data);
+    size_t *sizes = calloc((size_t)n, sizeof *sizes);
+    sail_error err = {0};
+    if (!out || !data || !sizes) fail_all(jobs, n, SAIL_ERR_NOMEM, "out of memory for a batch");
+    else {
+        for (int i = 0; i < n; i++) {
+            data[i] = jobs[i]->audio;
+            sizes[i] = jobs[i]->audio_len;
+        }
+        /* one bad clip fails the call: then each clip alone, so it fails only its own request */
+        if (sail_embed_audio_bytes(b->m, data, sizes, n, dim, out, &err) == SAIL_OK)
+            for (int i = 0; i < n; i++) memcpy(jobs[i]->out, out + (size_t)i * dim, (size_t)dim * sizeof(float));
+        else
+            for (int i = 0; i < n; i++) {
+                sail_status s = sail_embed_audio_bytes(b->m, data + i, sizes + i, 1, dim, jobs[i]->out, &err);
+                if (s) fail_all(jobs + i, 1, s, err.msg);
+            }
+    }
+    free(out);
+    free(data);
+    free(sizes);
+}
+
 /* One model call for n jobs of the same kind and dimension. */
 static void run_group(srv_batcher *b, srv_job **jobs, int n) {
     srv_job_kind kind = jobs[0]->kind;
     int dim = jobs[0]->dim;
     size_t per = (size_t)3 * b->side * b->side, n_ids = 0;
     for (int i = 0; i < n; i++) n_ids += (size_t)jobs[i]->n_ids;
+    if (kind == JOB_AUDIO) {
+        run_audio(b, jobs, n, dim);
+        return;
+    }
     float *out = malloc((size_t)n * dim * sizeof(float));
     int32_t *ids = kind != JOB_IMAGE ? malloc((n_ids ? n_ids : 1) * sizeof *ids) : NULL;
     int *lens = kind != JOB_IMAGE ? malloc((size_t)n * sizeof *lens) : NULL;

@@ -363,6 +363,7 @@ static int load_models(srv_server *s, const srv_config *cfg) {
         m->dim = sail_model_dim(m->m);
         m->context = sail_model_text_context(m->m);
         m->image_side = sail_model_image_size(m->m);
+        m->modalities = sail_model_modalities(m->m);
         struct stat sb;
         m->created = stat(sp->path, &sb) ? 0 : (int64_t)sb.st_mtime;
     }

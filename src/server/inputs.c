@@ -1,5 +1,5 @@
 /* inputs.c: turning request inputs (strings, OpenAI content parts, image
- * data URLs) into batcher jobs. The per-input work runs here, on the HTTP
+ * data URLs, audio clips) into batcher jobs. The per-input work runs here, on the HTTP
  * thread: counting and truncating tokens, base64-decoding and decoding
  * images (with the pixel limit), preprocessing them to the model's tensor.
  * Every client mistake becomes a 4xx with a message naming the input. */
@@ -85,6 +85,7 @@ void srv_inputs_free(srv_inputs *in) {
     for (int i = 0; i < in->n; i++) {
         free(in->jobs[i].ids);
         free(in->jobs[i].chw);
+        free(in->jobs[i].audio);
         free(in->jobs[i].out);
     }
     free(in->jobs);
@@ -181,6 +182,58 @@ engine:
     return -1;
 }
 
+/* An audio clip, plain base64 or a data:audio/...;base64 URL: its bytes
+ * go to the batcher, which decodes and embeds them (the model's front end). */
+static int input_audio(srv_request *r, srv_inputs *in, int i, const char *data, const char *param,
+                       enum MHD_Result *ret) {
+    srv_job *j = &in->jobs[i];
+    if (!(in->model->modalities & SAIL_MODALITY_AUDIO)) {
+        *ret = srv_send_error(r, 400, param, "unsupported_input",
+                              "%s: model %s has no audio encoder (it embeds %s).", param, in->model->name,
+                              in->model->modalities & SAIL_MODALITY_IMAGE ? "texts and images" : "texts");
+        return -1;
+    }
+    if (!strncmp(data, "data:", 5)) {
+        const char *comma = strchr(data, ',');
+        if (!comma || strncmp(data + 5, "audio/", 6) || comma - data < 18 || strncmp(comma - 7, ";base64", 7)) {
+            *ret = srv_send_error(r, 400, param, "invalid_audio",
+                                  "%s: an audio data URL must be data:audio/<type>;base64,...", param);
+            return -1;
+        }
+        data = comma + 1;
+    }
+    size_t len = strlen(data);
+    j->dim = in->dim;
+    j->kind = JOB_AUDIO;
+    j->out = malloc((size_t)in->dim * sizeof(float));
+    j->audio = malloc(len / 4 * 3 + 3);
+    if (!j->out || !j->audio) {
+        *ret = srv_send_error(r, 503, NULL, NULL, "out of memory preparing %s", param);
+        return -1;
+    }
+    long n = srv_base64_decode(data, len, j->audio);
+    if (n <= 0) {
+        *ret = srv_send_error(r, 400, param, "invalid_base64", "%s: the audio data is %s.", param,
+                              n ? "malformed base64" : "empty");
+        return -1;
+    }
+    j->audio_len = (size_t)n;
+    return 0;
+}
+
+/* {"type": "input_audio", "input_audio": {"data": ..., "format": ...}} or
+ * {"type": "audio_url", "audio_url": {"url": "data:audio/..."}}: the data,
+ * or NULL. The format is found from the bytes, as for files. */
+static const char *audio_part(const char *type, json_t *part) {
+    json_t *v = NULL;
+    if (!strcmp(type, "input_audio")) v = json_object_get(json_object_get(part, "input_audio"), "data");
+    else if (!strcmp(type, "audio_url")) {
+        v = json_object_get(part, "audio_url");
+        if (json_is_object(v)) v = json_object_get(v, "url");
+    }
+    return json_string_value(v);
+}
+
 int srv_input_item(srv_request *r, srv_inputs *in, int i, json_t *item, const char *param,
                    enum MHD_Result *ret) {
     if (json_is_string(item))
@@ -191,13 +244,16 @@ int srv_input_item(srv_request *r, srv_inputs *in, int i, json_t *item, const ch
                               "({\"type\": \"text\", ...} / {\"type\": \"image_url\", ...}).", param);
         return -1;
     }
-    const char *text = NULL, *url = NULL;
+    const char *text = NULL, *url = NULL, *audio = NULL;
     size_t tlen = 0, k;
     json_t *part;
     json_array_foreach(item, k, part) {
         const char *type = json_string_value(json_object_get(part, "type"));
         int ok = 0;
-        if (type && !strcmp(type, "text") && !text) {
+        if (type && audio_part(type, part) && !audio && json_array_size(item) == 1) {
+            audio = audio_part(type, part);
+            ok = 1;
+        } else if (type && !strcmp(type, "text") && !text) {
             json_t *v = json_object_get(part, "text");
             if (json_is_string(v)) {
                 text = json_string_value(v);
@@ -215,10 +271,13 @@ int srv_input_item(srv_request *r, srv_inputs *in, int i, json_t *item, const ch
         if (!ok) {
             *ret = srv_send_error(r, 400, param, "invalid_type",
                                   "%s[%zu] must be {\"type\": \"text\", \"text\": \"...\"} or {\"type\": "
-                                  "\"image_url\", \"image_url\": {\"url\": \"data:image/...;base64,...\"}}; "
-                                  "an input holds at most one text and one image.", param, k);
+                                  "\"image_url\", \"image_url\": {\"url\": \"data:image/...;base64,...\"}} "
+                                  "or an audio clip alone ({\"type\": \"input_audio\", \"input_audio\": "
+                                  "{\"data\": \"<base64>\", \"format\": \"wav\"}}); an input holds at most one "
+                                  "text and one image.", param, k);
             return -1;
         }
     }
+    if (audio) return input_audio(r, in, i, audio, param, ret);
     return srv_input_set(r, in, i, text, tlen, url, param, ret);
 }

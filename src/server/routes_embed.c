@@ -8,7 +8,10 @@
  *           "encoding_format": "float" | "base64", "user": ignored}
  * A list of content parts ({"type": "text", "text": ...},
  * {"type": "image_url", "image_url": {"url": "data:image/...;base64,..."}})
- * is ONE joint text+image input. Response: {"object": "list", "data":
+ * is ONE joint text+image input; a list holding one audio part
+ * ({"type": "input_audio", "input_audio": {"data": base64, "format": ...}}
+ * or {"type": "audio_url", "audio_url": {"url": "data:audio/...;base64,..."}})
+ * is an audio clip, for models with an audio encoder. Response: {"object": "list", "data":
  * [{"object": "embedding", "index": i, "embedding": [...] | "base64"}],
  * "model": ..., "usage": {"prompt_tokens": n, "total_tokens": n}}. */
 #include "server.h"
@@ -53,8 +56,11 @@ enum MHD_Result srv_send_job_error(srv_request *r, const srv_inputs *in) {
     for (int i = 0; i < in->n; i++) {
         const srv_job *j = &in->jobs[i];
         if (!j->status) continue;
-        int bad = j->status == SAIL_ERR_INVALID_ARG || j->status == SAIL_ERR_LIMIT;
-        return srv_send_error(r, bad ? 400 : 500, NULL, NULL, "input %d: %s", i, j->msg);
+        /* an audio clip is decoded by the engine: a clip it cannot read is the client's */
+        int bad = j->status == SAIL_ERR_INVALID_ARG || j->status == SAIL_ERR_LIMIT ||
+                  (j->kind == JOB_AUDIO && (j->status == SAIL_ERR_FORMAT || j->status == SAIL_ERR_UNSUPPORTED));
+        const char *code = bad && j->kind == JOB_AUDIO ? "invalid_audio" : NULL;
+        return srv_send_error(r, bad ? 400 : 500, NULL, code, "input %d: %s", i, j->msg);
     }
     return MHD_NO;
 }

@@ -337,8 +337,10 @@ static char *item_payload(srv_request *r, items_state *st, int i, char *path, si
     if (!p) return NULL;
     if (json_is_string(t) && !json_object_get(p, "text")) json_object_set(p, "text", t);
     srv_job_kind kind = st->in->jobs[i].kind;
-    json_object_set_new(p, "modality", json_string(kind == JOB_TEXT ? "text" : kind == JOB_IMAGE ? "image"
-                                                                                              : "image+text"));
+    json_object_set_new(p, "modality", json_string(kind == JOB_TEXT    ? "text"
+                                                   : kind == JOB_IMAGE ? "image"
+                                                   : kind == JOB_AUDIO ? "audio"
+                                                                       : "image+text"));
     if (url) {
         if (store_image(s, st->ids[i], url, path, cap)) {
             json_decref(p);

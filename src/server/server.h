@@ -85,7 +85,7 @@ char *srv_metrics_render(srv_metrics *mx, const int *depths, const int *dims, in
 
 /* ------------------------------------------------------------- batcher -- */
 
-typedef enum srv_job_kind { JOB_TEXT, JOB_IMAGE, JOB_JOINT } srv_job_kind;
+typedef enum srv_job_kind { JOB_TEXT, JOB_IMAGE, JOB_JOINT, JOB_AUDIO } srv_job_kind;
 
 /* A set of jobs (one request's inputs); done(ud) runs on the batcher thread
  * once every job of the group has its vector or its error. */
@@ -103,6 +103,8 @@ typedef struct srv_job {
     int32_t *ids;               /* (n_ids) [CLS]..[SEP], owned by the submitter */
     int n_ids;
     float *chw;                 /* (3, s, s) preprocessed image, owned by the submitter */
+    uint8_t *audio;             /* an encoded clip (audio jobs), owned by the submitter */
+    size_t audio_len;
     float *out;                 /* (dim) the vector, allocated by the submitter */
     sail_status status;         /* set by the batcher */
     char msg[512];
@@ -130,6 +132,7 @@ typedef struct srv_model {
     sail_model *m;
     int slot;                   /* its place in srv_server.models (metrics) */
     int dim, context, image_side;
+    int modalities;             /* sail_model_modalities */
     int64_t created;            /* the file's modification time (Unix seconds) */
     srv_batcher *batcher;       /* NULL once shutdown has drained it (under submit_lock) */
 } srv_model;
