@@ -27,9 +27,11 @@ static const char usage[] =
     "       sail index semantic-ids --index DIR ...   (see sail index semantic-ids --help)\n\n"
     "A vector index is a directory (index.snap + index.wal); every batch added or\n"
     "deleted is on disk (fsync-ed) before the command moves on.\n\n"
-    "add embeds, with model M, a FOLDER of images and videos (recursively: .jpg\n"
-    ".jpeg .png .webp .ppm; .mp4 .mkv .webm .mov .avi), a JSONL file of items\n"
-    "{\"id\": 7, \"text\": ..., \"image\" or \"video\": ..., other fields kept as\n"
+    "add embeds, with model M, a FOLDER of images, videos and audio clips\n"
+    "(recursively: .jpg .jpeg .png .webp .ppm; .mp4 .mkv .webm .mov .avi; .wav\n"
+    ".flac .ogg .opus .mp3 .m4a, clips for models with an audio encoder), a JSONL\n"
+    "file of items {\"id\": 7, \"text\": ..., \"image\", \"video\" or \"audio\": ...,\n"
+    "other fields kept as\n"
     "payload} (text and image together become one joint vector; a video is the\n"
     "mean of one frame per second, at most 64, and a text beside it is payload\n"
     "only; paths are relative to the JSONL file), or stdin (-): text lines, or\n"
@@ -157,16 +159,18 @@ static uint64_t fnv1a(const char *kind, const char *s) {
 
 /* ------------------------------------------------------------- items -- */
 
+enum { MEDIA_IMAGE, MEDIA_VIDEO, MEDIA_AUDIO };
+
 typedef struct item {
-    char *text, *image;       /* at least one; image is a video's path when video */
-    int video;
+    char *text, *image;       /* at least one; image is the path of the item's media */
+    int media;                /* what image names: MEDIA_* */
     char *payload;            /* JSON object text */
     uint64_t id;
 } item;
 
 typedef struct items { item *v; size_t n, cap; } items;
 
-static int push(items *it, const char *text, const char *image, int video, json_t *extra, int has_id,
+static int push(items *it, const char *text, const char *image, int media, json_t *extra, int has_id,
                 uint64_t id) {
     if (it->n == it->cap) {
         size_t cap = it->cap ? it->cap * 2 : 256;
@@ -180,11 +184,16 @@ static int push(items *it, const char *text, const char *image, int video, json_
     json_object_del(p, "id");
     json_object_del(p, "image");
     json_object_del(p, "video");
+    json_object_del(p, "audio");
     if (image) json_object_set_new(p, "source", json_string(image));
     if (text) json_object_set_new(p, "text", json_string(text));
-    json_object_set_new(p, "modality", json_string(video ? "video" : text && image ? "image+text" : image ? "image" : "text"));
+    json_object_set_new(p, "modality", json_string(!image                  ? "text"
+                                                   : media == MEDIA_VIDEO ? "video"
+                                                   : media == MEDIA_AUDIO ? "audio"
+                                                   : text                 ? "image+text"
+                                                                          : "image"));
     item *x = &it->v[it->n];
-    x->video = video;
+    x->media = media;
     x->text = text ? strdup(text) : NULL;
     x->image = image ? strdup(image) : NULL;
     x->payload = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -203,19 +212,20 @@ static void items_free(items *it) {
 static items *g_walk; /* nftw has no context pointer */
 static int g_walk_fail;
 
-/* 1 for an image file name, 2 for a video, 0 otherwise. */
+/* MEDIA_* of a file name by its extension, or -1. */
 static int media_kind(const char *p) {
     const char *dot = strrchr(p, '.');
-    static const char *ext[] = {".jpg", ".jpeg", ".png", ".webp", ".ppm", ".mp4", ".mkv", ".webm", ".mov", ".avi"};
+    static const char *ext[] = {".jpg", ".jpeg", ".png", ".webp", ".ppm", ".mp4", ".mkv", ".webm", ".mov",
+                                ".avi", ".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a"};
     for (size_t i = 0; dot && i < sizeof ext / sizeof *ext; i++)
-        if (!strcasecmp(dot, ext[i])) return i < 5 ? 1 : 2;
-    return 0;
+        if (!strcasecmp(dot, ext[i])) return i < 5 ? MEDIA_IMAGE : i < 10 ? MEDIA_VIDEO : MEDIA_AUDIO;
+    return -1;
 }
 
 static int walk_cb(const char *path, const struct stat *st, int type, struct FTW *ftw) {
     (void)st; (void)ftw;
-    int k = type == FTW_F ? media_kind(path) : 0;
-    if (k && push(g_walk, NULL, path, k == 2, NULL, 0, 0)) g_walk_fail = 1;
+    int k = type == FTW_F ? media_kind(path) : -1;
+    if (k >= 0 && push(g_walk, NULL, path, k, NULL, 0, 0)) g_walk_fail = 1;
     return g_walk_fail;
 }
 
@@ -241,24 +251,28 @@ static char *read_line(FILE *f) {
     return line;
 }
 
-/* One manifest line: an object with "text", "image" or "video" (paths
- * relative to base), an optional "id", and fields kept in the payload. */
+/* One manifest line: an object with "text", "image", "video" or "audio"
+ * (paths relative to base), an optional "id", and fields kept in the payload. */
 static int jsonl_line(const char *line, const char *name, int lineno, const char *base, items *it) {
     json_error_t je;
     json_t *o = json_loads(line, 0, &je);
     json_t *jt = o ? json_object_get(o, "text") : NULL, *ji = o ? json_object_get(o, "image") : NULL;
     json_t *jv = o ? json_object_get(o, "video") : NULL, *jid = o ? json_object_get(o, "id") : NULL;
+    json_t *ja = o ? json_object_get(o, "audio") : NULL;
     int rc = 0;
     if (!json_is_object(o) || (jt && !json_is_string(jt)) || (ji && !json_is_string(ji)) ||
-        (jv && !json_is_string(jv)) || (ji && jv) || (!jt && !ji && !jv) ||
+        (jv && !json_is_string(jv)) || (ja && !json_is_string(ja)) || !!ji + !!jv + !!ja > 1 ||
+        (!jt && !ji && !jv && !ja) || (ja && jt) ||
         (jid && !(json_is_integer(jid) && json_integer_value(jid) >= 0)))
         rc = cli_fail(1, "index", "%s:%d: expected an object with a \"text\" string, an \"image\" or a \"video\" "
-                      "path or both, and an optional non-negative integer \"id\"%s%s", name, lineno,
+                      "path or both, or an \"audio\" path alone, and an optional non-negative integer \"id\"%s%s",
+                      name, lineno,
                       o ? "" : ": ", o ? "" : je.text);
-    if (jv) ji = jv;
+    int media = jv ? MEDIA_VIDEO : ja ? MEDIA_AUDIO : MEDIA_IMAGE;
+    if (jv || ja) ji = jv ? jv : ja;
     char img[8192] = "";
     if (!rc && ji) snprintf(img, sizeof img, "%s%s", json_string_value(ji)[0] == '/' ? "" : base, json_string_value(ji));
-    if (!rc && push(it, jt ? json_string_value(jt) : NULL, ji ? img : NULL, jv != NULL, o, jid != NULL,
+    if (!rc && push(it, jt ? json_string_value(jt) : NULL, ji ? img : NULL, media, o, jid != NULL,
                     jid ? (uint64_t)json_integer_value(jid) : 0))
         rc = cli_fail(1, "index", "out of memory");
     json_decref(o);
@@ -309,7 +323,11 @@ static void progress(size_t done, size_t total, size_t failed, int final) {
 
 enum { VIDEO_EVERY = 1, VIDEO_FRAMES = 64 };
 
-static int kind_of(const item *x) { return x->video ? 3 : x->text && x->image ? 2 : x->image ? 1 : 0; }
+/* 0 text, 1 image, 2 text+image, 3 video, 4 audio */
+static int kind_of(const item *x) {
+    if (x->image && x->media != MEDIA_IMAGE) return x->media == MEDIA_VIDEO ? 3 : 4;
+    return x->text && x->image ? 2 : x->image ? 1 : 0;
+}
 
 static sail_status embed(sail_model *m, int kind, const char **t, const char **p, int n, int dim, float *v,
                          sail_error *e) {
@@ -318,7 +336,8 @@ static sail_status embed(sail_model *m, int kind, const char **t, const char **p
         for (int i = 0; !s && i < n; i++) s = sail_embed_video(m, p[i], VIDEO_EVERY, VIDEO_FRAMES, dim, v + (size_t)i * dim, NULL, e);
         return s;
     }
-    return kind == 2 ? sail_embed_pairs(m, t, p, n, dim, v, e)
+    return kind == 4 ? sail_embed_audio_files(m, p, n, dim, v, e)
+         : kind == 2 ? sail_embed_pairs(m, t, p, n, dim, v, e)
          : kind == 1 ? sail_embed_image_files(m, p, n, dim, v, e)
                      : sail_embed_texts(m, t, n, dim, v, e);
 }
@@ -355,6 +374,27 @@ static int embed_batch(sail_model *m, item *x, int n, int dim, float *v, int *ok
     return bad;
 }
 
+/* A folder's files of a kind the model cannot embed (clips for a model
+ * without an audio encoder, pictures for an audio model) are left out, with
+ * a count, as files of other types are. */
+static void drop_unembeddable(items *it, int modalities) {
+    size_t k = 0, dropped[3] = {0, 0, 0};
+    for (size_t i = 0; i < it->n; i++) {
+        item *x = &it->v[i];
+        int need = x->media == MEDIA_AUDIO ? SAIL_MODALITY_AUDIO : SAIL_MODALITY_IMAGE;
+        if (modalities & need) it->v[k++] = *x;
+        else {
+            dropped[x->media]++;
+            free(x->text); free(x->image); free(x->payload);
+        }
+    }
+    it->n = k;
+    static const char *what[3] = {"images", "videos", "audio clips"};
+    for (int d = 0; d < 3; d++)
+        if (dropped[d]) fprintf(stderr, "sail index: left out %zu %s: the model has no %s encoder\n", dropped[d],
+                                what[d], d == MEDIA_AUDIO ? "audio" : "vision");
+}
+
 static int sub_add(opts *o) {
     if (!o->model) return cli_fail(2, "index", "add needs --model M");
     if (o->n_rest != 1) return cli_fail(2, "index", "add needs one input: a folder, a .jsonl file or - (stdin)");
@@ -373,6 +413,8 @@ static int sub_add(opts *o) {
     if (!rc) {
         sail_load_options lo = {o->threads};
         if (!(m = sail_model_load(o->model, &lo, &e))) rc = cli_fail(1, "index", "%s", e.msg);
+        else if (strcmp(in, "-") && S_ISDIR(st.st_mode)) drop_unembeddable(&it, sail_model_modalities(m));
+        if (!rc && !it.n) rc = cli_fail(1, "index", "%s holds nothing this model embeds", in);
     }
     int dim = 0;
     if (!rc) {

@@ -12,15 +12,15 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: sail search --index DIR --model M (\"QUERY TEXT\" | --image Q.jpg) [-k 10]\n"
+    "usage: sail search --index DIR --model M (\"QUERY TEXT\" | --image Q.jpg | --audio Q.wav) [-k 10]\n"
     "                   [--filter field=value[,field=value]] [--json] [--html OUT.html]\n"
     "                   [--ef N] [--exact] [--threads N] [--max-image-pixels N] [--exact-decode]\n\n"
-    "Embeds the query with model M (text or image: text->image, image->text,\n"
-    "image->image and text->text all share one space) and prints the k nearest\n"
+    "Embeds the query with model M (text, image or audio clip: text->image,\n"
+    "image->text, image->image and text->text all share one space) and prints the k nearest\n"
     "items of the index with their scores and payloads.\n\n";
 
 typedef struct opts {
-    const char *index, *model, *text, *image, *filter, *html;
+    const char *index, *model, *text, *image, *audio, *filter, *html;
     int k, json, ef, exact, threads;
 } opts;
 
@@ -37,6 +37,7 @@ static int parse(opts *o, int argc, char **argv) {
         CLI_OPT_STR("--model", &o->model, "M", "sail model file (.gguf) that embeds the query"),
         CLI_OPT_CALL("QUERY", on_query, o, NULL, NULL),
         CLI_OPT_STR("--image", &o->image, "Q", "an image file as the query"),
+        CLI_OPT_STR("--audio", &o->audio, "Q", "an audio clip as the query (models with an audio encoder)"),
         CLI_OPT_INT("-k", &o->k, 1, 100000, "N", "number of results (default 10)"),
         CLI_OPT_STR("--filter", &o->filter, "F",
                     "only items whose payload fields equal the values,\n"
@@ -54,7 +55,8 @@ static int parse(opts *o, int argc, char **argv) {
     int rc = cli_parse(&spec, argc, argv, 1);
     if (rc) return rc;
     if (!o->index || !o->model) return cli_fail(2, "search", "--index and --model are required (see sail search --help)");
-    if (!o->text == !o->image) return cli_fail(2, "search", "give a query text or --image FILE (one of them)");
+    if (!!o->text + !!o->image + !!o->audio != 1)
+        return cli_fail(2, "search", "give a query text, --image FILE or --audio FILE (one of them)");
     return 0;
 }
 
@@ -156,8 +158,9 @@ static int write_html(const opts *o, const sail_index_results *r) {
           "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
           "td{border-bottom:1px solid #ddd;padding:6px 12px;vertical-align:middle}"
           "img{max-width:160px;max-height:160px}.s{font-family:monospace}</style></head><body>\n<h2>Query (", f);
-    fputs(o->text ? "text): " : "image): ", f);
+    fputs(o->text ? "text): " : o->audio ? "audio): " : "image): ", f);
     if (o->text) html_text(f, o->text);
+    else if (o->audio) html_text(f, o->audio);
     else { html_text(f, o->image); fputs("<br>", f); thumbnail(f, o->image); }
     fputs("</h2>\n<p>index ", f);
     html_text(f, o->index);
@@ -208,7 +211,9 @@ static void print_table(const sail_index_results *r) {
 
 static int print_json(const opts *o, const sail_index_results *r) {
     json_t *root = json_object(), *arr = json_array();
-    json_object_set_new(root, "query", o->text ? json_pack("{ss}", "text", o->text) : json_pack("{ss}", "image", o->image));
+    json_object_set_new(root, "query", o->text    ? json_pack("{ss}", "text", o->text)
+                                       : o->audio ? json_pack("{ss}", "audio", o->audio)
+                                                  : json_pack("{ss}", "image", o->image));
     json_object_set_new(root, "k", json_integer(o->k));
     for (int j = 0; j < r->counts[0]; j++) {
         const sail_index_hit *h = &r->hits[j];
@@ -241,7 +246,9 @@ int cmd_search(int argc, char **argv) {
     else if (info.dim > sail_model_dim(m))
         rc = cli_fail(2, "search", "the index holds %d-dimensional vectors; the model gives only %d", info.dim, sail_model_dim(m));
     else if (!(q = malloc((size_t)info.dim * sizeof *q))) rc = cli_fail(1, "search", "out of memory");
-    else if (o.text ? sail_embed_texts(m, &o.text, 1, info.dim, q, &e) : sail_embed_image_files(m, &o.image, 1, info.dim, q, &e))
+    else if (o.text    ? sail_embed_texts(m, &o.text, 1, info.dim, q, &e)
+             : o.audio ? sail_embed_audio_files(m, &o.audio, 1, info.dim, q, &e)
+                       : sail_embed_image_files(m, &o.image, 1, info.dim, q, &e))
         rc = cli_fail(1, "search", "%s", e.msg);
     if (!rc) {
         sail_search_options so = {.filter = o.filter, .ef_search = o.ef, .exact = o.exact};
