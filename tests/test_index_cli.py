@@ -184,7 +184,7 @@ def main():
             r = sail(*argv)
             check(r.returncode == 0 and b"usage: sail" in r.stdout, "sail %s" % " ".join(argv))
         bad = [
-            (["search", "--index", ix, "--model", model], "query text or --image"),
+            (["search", "--index", ix, "--model", model], "query text, --image FILE or --audio"),
             (["search", "--index", ix, "--model", model, "a", "-k", 0], "-k"),
             (["search", "--index", ix, "--model", model, "a", "--filter", "novalue"], "field=value"),
             (["index", "add", "--index", ix, "--model", model], "one input"),
