@@ -116,6 +116,10 @@ def parity(tmp):
             v = m.embed_video_item(long_v, text="t5 t17 t3", frames=4).astype(np.float64)
         err = float(np.abs(v - want([0, 2, 4, 6], True)).max())
         check(err <= TOL, "the Python binding's embed_video_item gives the same item (max|err| %.1e)" % err)
+        with binding.Model(model) as m:
+            e = m.encode([{"video": long_v, "text": "t5 t17 t3"}, {"video": short_v}]).astype(np.float64)
+        err = max(float(np.abs(e[0] - want([0, 2, 4, 6], True)).max()), float(np.abs(e[1] - want([0, 1, 1, 1], False)).max()))
+        check(err <= TOL, "Model.encode of {\"video\", \"text\"} dicts: fused items of 4 frames (max|err| %.1e)" % err)
     got, _ = embed(model, "--text", "t5", "--video", long_v)
     check(got is None, "a text beside a video without --fuse-frames is refused (not silently two inputs)")
 

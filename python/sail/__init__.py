@@ -329,8 +329,10 @@ class Model:
     def encode(self, inputs, batch_size=32, dim=0, show_progress_bar=False):
         """sentence-transformers style: each input is a text (str), an image
         (a PIL image, an (h, w, 3) uint8 array, encoded bytes or a
-        pathlib.Path / os.PathLike file) or a joint {"text": ..., "image": ...}
-        dict. Returns (n, dim) float32 unit rows, or one (dim,) row for a
+        pathlib.Path / os.PathLike file), a joint {"text": ..., "image": ...}
+        dict, an {"audio": clip} dict (models with an audio encoder) or a
+        {"video": path[, "text": ...]} dict (one fused video item, models with
+        fusion layers). Returns (n, dim) float32 unit rows, or one (dim,) row for a
         single input that is not a list. A plain str is always a text: pass
         image files as pathlib.Path."""
         single = not isinstance(inputs, (list, tuple))
@@ -342,7 +344,7 @@ class Model:
         done = 0
         for start in range(0, len(items), batch_size):
             part = range(start, min(start + batch_size, len(items)))
-            for kind in ("text", "image", "joint"):
+            for kind in ("text", "image", "joint", "audio", "video"):
                 idx = [i for i in part if kinds[i] == kind]
                 if not idx:
                     continue
@@ -350,6 +352,11 @@ class Model:
                     out[idx] = self.embed_text([items[i] for i in idx], d)
                 elif kind == "image":
                     out[idx] = self.embed_image([items[i] for i in idx], d)
+                elif kind == "audio":
+                    out[idx] = self.embed_audio([items[i]["audio"] for i in idx], d)
+                elif kind == "video":
+                    for i in idx:
+                        out[i] = self.embed_video_item(items[i]["video"], items[i].get("text"), dim=d)
                 else:
                     out[idx] = self.embed(text=[items[i]["text"] for i in idx],
                                           image=[items[i]["image"] for i in idx], dim=d)
@@ -421,9 +428,14 @@ def _kind(x):
     if isinstance(x, str):
         return "text"
     if isinstance(x, dict):
-        if set(x) != {"text", "image"}:
-            raise SailError("invalid argument", "a joint input is {\"text\": ..., \"image\": ...}, not keys %s" % sorted(x))
-        return "joint"
+        if set(x) == {"text", "image"}:
+            return "joint"
+        if set(x) == {"audio"}:
+            return "audio"
+        if set(x) in ({"video"}, {"text", "video"}):
+            return "video"
+        raise SailError("invalid argument", "a dict input is {\"text\", \"image\"} (joint), {\"audio\"} or "
+                        "{\"video\"[, \"text\"]} (one fused video item), not keys %s" % sorted(x))
     return "image"
 
 
