@@ -172,6 +172,7 @@ static void gemm_half_packed(int M, int N, int K, const float *A, int lda, const
 #define FEW_M 4
 #define FN 4
 #define DIRECT_MAX_M 64
+_Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 enum { A_SLICE_BYTES = 256 * 1024 };
 
 enum { T_F16 = 0, T_BF16 = 1, T_F32 = 2 };

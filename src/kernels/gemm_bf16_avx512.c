@@ -31,6 +31,7 @@
 #define FEW_M 4 /* rows of A per direct tile */
 #define FN 4    /* W rows per direct tile */
 #define DIRECT_MAX_M 64 /* up to here W is read in place (no packing) */
+_Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 
 static inline __mmask16 mask16(int n) {
     return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1);

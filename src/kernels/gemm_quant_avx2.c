@@ -12,7 +12,9 @@
  * 6x16 FMA microkernel), except that the packer widens the weights as it
  * goes, so each is converted once per block of C.
  *
- * q8_0: no packing; weight blocks are read in place. A tile of QM rows of A
+ * q8_0, more than Q8_DIRECT_MAX_M rows: packed int8 panels and a 3x16
+ * vpmaddubsw microkernel (see q8_packed below).
+ * q8_0, fewer rows: no packing; weight blocks are read in place. A tile of QM rows of A
  * times QN rows of W keeps QM*QN accumulators of 8 floats. Per block the
  * int8 dot products are exact (ggml's sign trick: vpmaddubsw multiplies |w|
  * as unsigned bytes by sign(a, w), vpmaddwd sums the pairs into 8 int32
@@ -22,6 +24,7 @@
 #include "kernels_impl.h"
 #include "common.h"
 #include "transpose8.h"
+#include "q8a_pack.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -128,6 +131,7 @@ static void pack_a(const float *A, int lda, int mr, int kc, float *dst) {
 #define HM 4
 #define HN 3
 #define DIRECT_MAX_M 64
+_Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 /* Rows of A are taken in slices of this many bytes, which stay in L2 while
  * the rows of W stream past them. */
 enum { A_SLICE_BYTES = 256 * 1024 };
@@ -335,11 +339,157 @@ static const q8_tile_fn q8_tiles[QM][QN] = {
     {q8_tile_3x1, q8_tile_3x2}, {q8_tile_4x1, q8_tile_4x2},
 };
 
+/* Many rows (image batches): GotoBLAS loop nest, as the VNNI kernel does
+ * it with 8-column halves. A (QKB-block, QNC-column) slice of W is packed
+ * into 16-column panels: per block 8 vectors of 64 bytes, vector q holding
+ * int8 4q..4q+3 of weight rows 0-7 (low 32 bytes) and 8-15 (high), then
+ * the 16 rows' f32 scales. A strip of QMR rows of A is packed by
+ * q8a_pack.h. Per block the microkernel broadcasts 4 int8 of each row of A
+ * and runs, per 8 columns, sign + vpmaddubsw + vpmaddwd + add into int32
+ * accumulators (32 exact multiply-adds), then converts them and adds them
+ * times d_a * d_w into f32 accumulators. */
+#define QMR 3
+#define QKB 16          /* blocks per K slice (512 values) */
+#define QNC 512         /* columns per packed slice of W */
+enum { QPB = 576 };     /* bytes per (panel, block): 512 int8, 16 f32 */
+/* Up to here W is read in place (q8_tile): packing it costs more than it
+ * saves (bench_gemm_quant --only tok, SAIL_ISA=avx2). The bound stays
+ * under SAIL_GEMM_DIRECT_MAX_M, which the threaded driver relies on. */
+#define Q8_DIRECT_MAX_M 16
+_Static_assert(Q8_DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
+
+/* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into the panel dst. */
+static void pack_q8_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *dst) {
+    uint8_t tmp[16 * QBYTES];
+    for (int b = 0; b < kb; b++, dst += QPB) {
+        const uint8_t *src = W + (size_t)b * QBYTES;
+        size_t ld = ldw;
+        if (nr < 16) { /* missing rows: zero weights and scales */
+            memset(tmp, 0, sizeof tmp);
+            for (int r = 0; r < nr; r++) memcpy(tmp + r * QBYTES, src + (size_t)r * ldw, QBYTES);
+            src = tmp;
+            ld = QBYTES;
+        }
+        for (int h = 0; h < 2; h++) {
+            __m256 v[8];
+            for (int r = 0; r < 8; r++)
+                v[r] = _mm256_castsi256_ps(
+                    _mm256_loadu_si256((const __m256i *)(src + (size_t)(8 * h + r) * ld + 2)));
+            transpose8_regs(v); /* dword q of the 8 rows: bit moves only */
+            for (int q = 0; q < 8; q++)
+                _mm256_storeu_si256((__m256i *)(dst + 64 * q + 32 * h), _mm256_castps_si256(v[q]));
+        }
+        uint16_t d[16];
+        for (int r = 0; r < 16; r++) memcpy(&d[r], src + (size_t)r * ld, 2);
+        _mm256_storeu_ps((float *)(dst + 512), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d)));
+        _mm256_storeu_ps((float *)(dst + 544), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(d + 8))));
+    }
+}
+
+/* C(mr, nr) (+)= the (QMR, kb blocks) strip aq, ad times the panel P
+ * [+ bias]. */
+static void q8_kernel_3x16(int kb, const int8_t *restrict aq, const float *restrict ad,
+                           const uint8_t *restrict P, float *C, int ldc, int mr, int nr, int accum,
+                           const float *bias) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 f[QMR][2];
+#pragma GCC unroll 4
+    for (int i = 0; i < QMR; i++) f[i][0] = f[i][1] = _mm256_setzero_ps();
+    for (int b = 0; b < kb; b++, P += QPB, aq += QMR * QBLK, ad += QMR) {
+        __m256i s[QMR][2];
+#pragma GCC unroll 4
+        for (int i = 0; i < QMR; i++) s[i][0] = s[i][1] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+        for (int q = 0; q < 8; q++) {
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)(P + 64 * q));
+            __m256i w1 = _mm256_loadu_si256((const __m256i *)(P + 64 * q + 32));
+            /* |w| as unsigned bytes (-128 gives 128), sign(w) moved onto a:
+             * a is in [-127, 127], so each pair sum of vpmaddubsw is at
+             * most 2 * 128 * 127 = 32512 and never saturates. */
+            __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
+#pragma GCC unroll 4
+            for (int i = 0; i < QMR; i++) {
+                int32_t a4;
+                memcpy(&a4, aq + i * QBLK + 4 * q, 4);
+                __m256i a = _mm256_set1_epi32(a4);
+                __m256i p0 = _mm256_maddubs_epi16(u0, _mm256_sign_epi8(a, w0));
+                __m256i p1 = _mm256_maddubs_epi16(u1, _mm256_sign_epi8(a, w1));
+                s[i][0] = _mm256_add_epi32(s[i][0], _mm256_madd_epi16(p0, ones));
+                s[i][1] = _mm256_add_epi32(s[i][1], _mm256_madd_epi16(p1, ones));
+            }
+        }
+        __m256 d0 = _mm256_loadu_ps((const float *)(P + 512));
+        __m256 d1 = _mm256_loadu_ps((const float *)(P + 544));
+#pragma GCC unroll 4
+        for (int i = 0; i < QMR; i++) {
+            __m256 da = _mm256_broadcast_ss(ad + i);
+            f[i][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][0]), _mm256_mul_ps(da, d0), f[i][0]);
+            f[i][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][1]), _mm256_mul_ps(da, d1), f[i][1]);
+        }
+    }
+    __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    if (bias) {
+        b0 = _mm256_maskload_ps(bias, m0);
+        b1 = _mm256_maskload_ps(bias + 8, m1);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < QMR; i++) {
+        if (i >= mr) break;
+        float *row = C + (size_t)i * ldc;
+        __m256 v0 = _mm256_add_ps(f[i][0], b0), v1 = _mm256_add_ps(f[i][1], b1);
+        if (accum) {
+            v0 = _mm256_add_ps(v0, _mm256_maskload_ps(row, m0));
+            v1 = _mm256_add_ps(v1, _mm256_maskload_ps(row + 8, m1));
+        }
+        _mm256_maskstore_ps(row, m0, v0);
+        _mm256_maskstore_ps(row + 8, m1, v1);
+    }
+}
+
+static void q8_packed(int M, int N, int nb, const sail_q8a *A, size_t lda, const uint8_t *W,
+                      size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    size_t wbytes = (size_t)(QNC / 16) * QKB * QPB, abytes = (size_t)QKB * QMR * QBLK;
+    float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float) + QKB * QMR);
+    if (!buf) { /* out of memory: still give the right answer */
+        sail_gemm_q8_0_ref(M, N, nb * QBLK, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    uint8_t *Bp = (uint8_t *)buf;           // (QNC/16 panels, kb, QPB)
+    int8_t *aq = (int8_t *)(Bp + wbytes);   // (QKB, QMR, 32)
+    float *ad = (float *)(aq + abytes);     // (QKB, QMR)
+    int kslices = (nb + QKB - 1) / QKB, kstep = (nb + kslices - 1) / kslices;
+    for (int jc = 0; jc < N; jc += QNC) {
+        int nc = SAIL_MIN(QNC, N - jc);
+        for (int pb = 0; pb < nb; pb += kstep) {
+            int kb = SAIL_MIN(kstep, nb - pb);
+            size_t pstride = (size_t)kb * QPB;
+            for (int j = 0; j < nc; j += 16)
+                pack_q8_panel(W + (size_t)(jc + j) * ldw + (size_t)pb * QBYTES, ldw,
+                              SAIL_MIN(16, nc - j), kb, Bp + (size_t)(j / 16) * pstride);
+            int accum = pb > 0 || beta != 0.0f;
+            const float *bias_blk = pb == 0 && bias ? bias + jc : NULL;
+            for (int ir = 0; ir < M; ir += QMR) {
+                int mr = SAIL_MIN(QMR, M - ir);
+                pack_q8a_strip(A + (size_t)ir * lda + pb, lda, mr, QMR, kb, aq, ad);
+                float *Crow = C + (size_t)ir * ldc + jc;
+                for (int jr = 0; jr < nc; jr += 16)
+                    q8_kernel_3x16(kb, aq, ad, Bp + (size_t)(jr / 16) * pstride, Crow + jr, ldc, mr,
+                                   SAIL_MIN(16, nc - jr), accum, bias_blk ? bias_blk + jr : NULL);
+            }
+        }
+    }
+}
+
 void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
                          size_t ldw, const float *bias, float beta, float *C, int ldc) {
     int nb = K / QBLK;
     if (nb <= 0) { /* no products: C := bias + beta C */
         sail_gemm_q8_0_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    if (M > Q8_DIRECT_MAX_M) {
+        q8_packed(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
         return;
     }
     size_t row_bytes = (size_t)nb * sizeof(sail_q8a);

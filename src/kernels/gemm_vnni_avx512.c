@@ -27,6 +27,7 @@
 #include "kernels_impl.h"
 #include "common.h"
 #include "pack16x8.h"
+#include "q8a_pack.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -42,6 +43,7 @@ enum { PB = 640 };      /* bytes per (panel, block): 512 int8, 16 int32, 16 f32 
 /* Up to here W is read in place: at 16 rows packing it already pays (the
  * packed path measured 1.1-1.3x the direct one on BERT's 16-token shapes). */
 #define DIRECT_MAX_M 4
+_Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 
 static inline __mmask16 mask16(int n) {
     return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1);
@@ -69,30 +71,20 @@ static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *
 }
 
 /* Rows [0, mr) of the quantised A, blocks [0, kb), into au (kb, MR, 32)
- * (q as is), ad (kb, MR) and corr (kb, MR): -128 sum(q), what the +128 of
- * the weights adds to each block's dot. Missing rows get q = 0, d = 0. */
+ * (q as is) and ad (kb, MR) (q8a_pack.h), and corr (kb, MR): -128 sum(q),
+ * what the +128 of the weights adds to each block's dot. */
 static void pack_a(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *au, float *ad,
                    int32_t *corr) {
     const __m256i flip = _mm256_set1_epi8((char)0x80);
-    for (int b = 0; b < kb; b++)
-        for (int i = 0; i < MR; i++) {
-            uint8_t *d = au + ((size_t)b * MR + i) * 32;
-            if (i < mr) {
-                const sail_q8a *a = A + (size_t)i * lda + b;
-                __m256i q = _mm256_loadu_si256((const __m256i *)a->q);
-                _mm256_storeu_si256((__m256i *)d, q);
-                /* sum(q + 128) in four 64-bit lanes */
-                __m256i s = _mm256_sad_epu8(_mm256_xor_si256(q, flip), _mm256_setzero_si256());
-                __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-                int sum = (int)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 128 * QBLK;
-                corr[b * MR + i] = -128 * sum;
-                ad[b * MR + i] = a->d;
-            } else {
-                _mm256_storeu_si256((__m256i *)d, _mm256_setzero_si256());
-                corr[b * MR + i] = 0;
-                ad[b * MR + i] = 0.0f;
-            }
-        }
+    pack_q8a_strip(A, lda, mr, MR, kb, (int8_t *)au, ad);
+    for (int b = 0; b < kb * MR; b++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(au + (size_t)b * 32));
+        /* sum(q + 128) in four 64-bit lanes */
+        __m256i s = _mm256_sad_epu8(_mm256_xor_si256(q, flip), _mm256_setzero_si256());
+        __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        int sum = (int)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 128 * QBLK;
+        corr[b] = -128 * sum;
+    }
 }
 
 /* C(mr, nr) (+)= the (MR, kb blocks) strip times panels P0, P1 [+ bias]. */

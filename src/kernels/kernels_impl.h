@@ -45,6 +45,14 @@ void sail_gemm_bf16_avx512(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_dp(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16a_ref(SAIL_GEMM_H_ARGS);
 
+/* Rows up to which a GEMM kernel may take its few-row path, which adds in
+ * another order than its packed path: every kernel's bound (the f32 ones
+ * in gemm_avx2.c / gemm_avx512.c, DIRECT_MAX_M and the like in the others)
+ * is at most this. sail_gemm and sail_gemm_w cut M only into pieces above
+ * it, so a row takes the same path, and C the same bits, whatever the
+ * number of threads. */
+#define SAIL_GEMM_DIRECT_MAX_M 64
+
 /* Row and column tile of a table's GEMM microkernel: sail_gemm cuts C into
  * tasks along these so that only the last task has a partial tile. */
 void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr);
