@@ -404,6 +404,110 @@ static void test_pool(sail_pool *pool, int threads) {
     }
 }
 
+/* q8_0 at the extremes of the int8 range: activations +-127, weights 127
+ * and -128, all scales 1, so every pair of vpmaddubsw sums to
+ * +-2 * 128 * 127 = +-32512, next to int16's limit. The block sums are
+ * integers below 2^24, exact in f32 in any order: the kernel must give the
+ * exact integer dot, as the reference does, with no saturation. A naive
+ * (w + 128) x a pairing would saturate at these values (checked: the test
+ * can tell). Few-row (3) and packed (37 rows) paths, a partial panel. */
+static void test_extremes(const sail_kernel_table *t) {
+    enum { K = 512, NB = K / 32, N = 45, LDW = NB * 34 };
+    static const int ms[2] = {3, 37};
+    uint8_t *W = malloc((size_t)N * LDW);
+    for (int n = 0; n < N; n++)
+        for (int b = 0; b < NB; b++) {
+            uint8_t *blk = W + (size_t)n * LDW + b * 34;
+            uint16_t one = 0x3C00; /* f16 1.0 */
+            memcpy(blk, &one, 2);
+            for (int j = 0; j < 32; j++) /* rows: all -128, all 127, or the two in turn */
+                blk[2 + j] = (uint8_t)(n % 3 == 0 || (n % 3 == 2 && (j / 2 + b) % 2) ? 0x80 : 127);
+        }
+    int exact = 1, ref_exact = 1, naive_saturates = 0;
+    for (int s = 0; s < 2; s++) {
+        int M = ms[s];
+        sail_q8a *A = malloc((size_t)M * NB * sizeof *A);
+        for (int m = 0; m < M; m++)
+            for (int b = 0; b < NB; b++) {
+                A[(size_t)m * NB + b].d = 1.0f;
+                for (int j = 0; j < 32; j++) /* rows: all 127, all -127, or mixed by pairs */
+                    A[(size_t)m * NB + b].q[j] = (int8_t)(m % 3 == 0 ? 127 : m % 3 == 1 ? -127
+                                                          : ((j / 2 + m) % 2 ? 127 : -127));
+            }
+        float *C = malloc((size_t)M * N * sizeof(float)), *R = malloc((size_t)M * N * sizeof(float));
+        t->gemm_q8_0(M, N, K, A, NB, W, LDW, NULL, 0.0f, C, N);
+        g_ref->gemm_q8_0(M, N, K, A, NB, W, LDW, NULL, 0.0f, R, N);
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                long dot = 0, naive = 0;
+                for (int k = 0; k < K; k += 2) {
+                    int w0 = (int8_t)W[(size_t)n * LDW + k / 32 * 34 + 2 + k % 32];
+                    int w1 = (int8_t)W[(size_t)n * LDW + k / 32 * 34 + 3 + k % 32];
+                    int a0 = A[(size_t)m * NB + k / 32].q[k % 32];
+                    int a1 = A[(size_t)m * NB + k / 32].q[k % 32 + 1];
+                    dot += w0 * a0 + w1 * a1;
+                    int pair = (w0 + 128) * a0 + (w1 + 128) * a1; /* int16-saturated, then -128 sum(a) */
+                    naive += (pair > 32767 ? 32767 : pair < -32768 ? -32768 : pair) - 128 * (a0 + a1);
+                }
+                naive_saturates |= naive != dot;
+                exact &= C[(size_t)m * N + n] == (float)dot;
+                ref_exact &= R[(size_t)m * N + n] == (float)dot;
+            }
+        free(A); free(C); free(R);
+    }
+    free(W);
+    CHECK(exact && ref_exact && naive_saturates,
+          "gemm_q8_0 %s at +-127 activations and 127 / -128 weights: exact integer dots, no int16 "
+          "saturation (3 and 37 rows; ref exact: %d; a naive u8 pairing saturates here: %d)",
+          t->name, ref_exact, naive_saturates);
+}
+
+/* sail_gemm_w gives the same bits on 1, 2, 3 and 4 threads, for every
+ * stored type (f32 through sail_gemm): the driver cuts M only where no
+ * row changes path, so each element is summed in the same order. The
+ * shapes are the models' (few-row texts, 64 rows, ViT batches) and cuts
+ * near the few-row bound. */
+static void test_thread_invariance(void) {
+    static const int shapes[][3] = {{1, 768, 768},   {4, 2304, 768},  {16, 3072, 768},
+                                    {64, 768, 768},  {65, 300, 256},  {100, 200, 96},
+                                    {129, 130, 160}, {140, 64, 512},  {197, 1152, 384},
+                                    {260, 96, 384},  {20, 512, 256},  {1576, 384, 128}};
+    sail_pool *pools[4];
+    for (int p = 0; p < 4; p++) pools[p] = sail_pool_new(p + 1);
+    static const sail_wtype types[4] = {SAIL_WT_F32, SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0};
+    static const char *const names[4] = {"f32", "f16", "bf16", "q8_0"};
+    for (int ti = 0; ti < 4; ti++) {
+        int same = 1, nonzero = 0;
+        for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+            sail_wtype type = types[ti];
+            qcase q;
+            qcase_init(&q, type == SAIL_WT_F32 ? SAIL_WT_F16 : type, M, N, K, s & 3);
+            sail_wmat W = {q.W, q.ldw, type};
+            if (type == SAIL_WT_F32) W = (sail_wmat){q.Wf, (size_t)K * sizeof(float), type};
+            size_t need = sail_gemm_w_scratch(&W, M, K);
+            void *scratch = need ? aligned_alloc(64, (need + 63) / 64 * 64) : NULL;
+            size_t nc = (size_t)M * q.ldc;
+            for (int p = 0; p < 4; p++) {
+                float *out = p ? q.C : q.R;
+                memcpy(out, q.C0, nc * sizeof(float));
+                sail_gemm_w(pools[p], M, N, K, q.A, q.lda, &W, q.has_bias ? q.bias : NULL,
+                            (float)q.beta, out, q.ldc, scratch);
+                if (p && memcmp(q.C, q.R, nc * sizeof(float))) {
+                    if (same) printf("#   %s %dx%dx%d differs on %d threads\n", names[ti], M, N, K, p + 1);
+                    same = 0;
+                }
+            }
+            for (size_t i = 0; i < nc; i++) nonzero |= q.R[i] != q.C0[i];
+            free(scratch);
+            qcase_free(&q);
+        }
+        CHECK(same && nonzero, "sail_gemm_w %s (%s): the same bits on 1, 2, 3 and 4 threads at "
+              "the models' shapes", names[ti], sail_kernels_isa());
+    }
+    for (int p = 0; p < 4; p++) sail_pool_free(pools[p]);
+}
+
 int main(void) {
     g_ref = sail_kernels_for(SAIL_ISA_REF);
     test_quantize(g_ref);
@@ -420,12 +524,14 @@ int main(void) {
         test_quantize(t);
         test_simd(t);
         test_broken(t);
+        test_extremes(t);
     }
     for (int n = 1; n <= 3; n++) {
         sail_pool *pool = sail_pool_new(n);
         test_pool(pool, n);
         sail_pool_free(pool);
     }
+    test_thread_invariance();
     sail_kernels_release();
     return test_done();
 }

@@ -79,6 +79,6 @@ void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int 
     if (type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_vnni) { *mr = 6; *nr = 32; }
     else if (type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_dp) { *mr = 14; *nr = 32; }
     else if (type != SAIL_WT_Q8_0 && t->gemm_f16 == sail_gemm_f16_avx512) { *mr = 14; *nr = 32; }
-    else if (type == SAIL_WT_Q8_0) { *mr = 4; *nr = simd ? 2 : 4; } /* gemm_quant_avx2.c */
+    else if (type == SAIL_WT_Q8_0) { *mr = simd ? 3 : 4; *nr = simd ? 16 : 4; } /* gemm_quant_avx2.c */
     else { *mr = simd ? 6 : 4; *nr = 16; }
 }

@@ -7,7 +7,10 @@
  * which packs its own panels. Tiles are chosen by a small cost model
  * (makespan of compute plus packing) so that both many-row shapes (ViT
  * batches: split M) and few-row shapes (a 16-token sentence: split N) keep
- * every thread busy without packing B or A more often than needed. */
+ * every thread busy without packing B or A more often than needed. M is
+ * cut only into pieces longer than any kernel's few-row path, so results
+ * are the same bits on any number of threads, and a product too small to
+ * repay waking the workers runs on the caller alone. */
 #include "kernels_impl.h"
 #include "common.h"
 
@@ -161,33 +164,53 @@ static double grid_cost(const gemm_job *j, int gm, int gn, int T) {
     return rounds * (2.0 * tm * tn * j->K + pack);
 }
 
-static void choose_grid(gemm_job *j, int T) {
-    int max_m = (j->M + j->mr - 1) / j->mr, max_n = (j->N + j->nr - 1) / j->nr;
-    double best = 0;
-    j->gm = j->gn = 1;
-    for (int gm = 1; gm <= SAIL_MIN(max_m, 4 * T); gm++) {
-        for (int gn = 1; gn <= SAIL_MIN(max_n, 4 * T) && gm * gn <= 4 * T; gn++) {
-            double c = grid_cost(j, gm, gn, T);
-            if (gm * gn == 1 || c < best * 0.999) { best = c; j->gm = gm; j->gn = gn; }
-        }
+/* Cutting M at row r0 changes no row's path while every piece has more
+ * rows than any kernel's few-row path takes (SAIL_GEMM_DIRECT_MAX_M): then
+ * each element of C is summed in the same order on any number of threads.
+ * N can be cut anywhere (no kernel's order depends on a column's place). */
+static int m_cut_ok(const gemm_job *j, int gm) {
+    for (int i = 0; i < gm; i++) {
+        int lo, hi;
+        split(j->M, j->mr, gm, i, &lo, &hi);
+        if (hi - lo <= SAIL_GEMM_DIRECT_MAX_M) return 0;
     }
+    return 1;
 }
 
-/* Below this many flops a wake-up of the workers costs more than it saves. */
-#define GEMM_MIN_PARALLEL_FLOPS 2e5
+/* About what waking the workers for one run costs, in the flop units of
+ * grid_cost (a few microseconds at ~100 GFLOP/s: bench_threads measures
+ * the pool). A product that two threads would not finish sooner by more
+ * than this runs on the caller alone. */
+#define WAKE_COST 1e6
+
+/* The cheapest grid (gm x gn tasks) on T threads; 1 x 1 when splitting does
+ * not pay for the wake-up. Returns the number of tasks. */
+static int choose_grid(gemm_job *j, int T) {
+    int max_m = (j->M + j->mr - 1) / j->mr, max_n = (j->N + j->nr - 1) / j->nr;
+    double one = grid_cost(j, 1, 1, 1), best = one;
+    j->gm = j->gn = 1;
+    for (int gm = 1; gm <= SAIL_MIN(max_m, 4 * T); gm++) {
+        if (gm > 1 && !m_cut_ok(j, gm)) break; /* more pieces are only smaller */
+        for (int gn = 1; gn <= SAIL_MIN(max_n, 4 * T) && gm * gn <= 4 * T; gn++) {
+            if (gm * gn == 1) continue;
+            double c = grid_cost(j, gm, gn, T) + WAKE_COST;
+            if (c < best * 0.999) { best = c; j->gm = gm; j->gn = gn; }
+        }
+    }
+    return j->gm * j->gn;
+}
 
 void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                const float *B, int ldb, int b_trans, const float *bias,
                float beta, float *C, int ldc) {
     const sail_kernel_table *t = sail_kernels();
     int T = sail_pool_size(pool);
-    if (T == 1 || 2.0 * M * N * K < GEMM_MIN_PARALLEL_FLOPS) {
+    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1, NULL, NULL};
+    sail_gemm_tile(t, &j.mr, &j.nr);
+    if (T == 1 || M <= 0 || N <= 0 || choose_grid(&j, T) == 1) {
         t->gemm(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
         return;
     }
-    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1, NULL, NULL};
-    sail_gemm_tile(t, &j.mr, &j.nr);
-    choose_grid(&j, T);
     sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
 }
 
@@ -211,8 +234,10 @@ static void quant_task(void *ctx, int task, int thread) {
         q->t->quantize_q8a(q->Aq + (size_t)r * nb, q->A + (size_t)r * q->lda, q->K);
 }
 
-/* Values per task when quantising A over the pool. */
+/* Values per task when quantising A over the pool, and the fewest tasks
+ * worth a wake-up (about 4 x 16K values: some 20 us of work). */
 #define QUANT_CHUNK 16384
+#define QUANT_MIN_TASKS 4
 
 void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                  const sail_wmat *W, const float *bias, float beta, float *C, int ldc,
@@ -231,17 +256,14 @@ void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
     int T = sail_pool_size(pool);
     gemm_job j = {t, M, N, K, A, lda, NULL, 0, 1, bias, beta, C, ldc, 0, 0, 1, 1, W, scratch};
     if (W->type == SAIL_WT_Q8_0) {
-        /* Quantise every row of A once; all tasks then share the blocks. */
+        /* Quantise every row of A once; all tasks then share the blocks.
+         * A few chunks are quicker done here than a wake-up of the pool. */
         quant_job q = {t, A, lda, K, SAIL_MAX(1, QUANT_CHUNK / K), M, scratch};
         int tasks = (M + q.rows_per_task - 1) / q.rows_per_task;
-        if (T == 1 || tasks == 1) for (int i = 0; i < tasks; i++) quant_task(&q, i, 0);
+        if (T == 1 || tasks < QUANT_MIN_TASKS) for (int i = 0; i < tasks; i++) quant_task(&q, i, 0);
         else sail_pool_run(pool, quant_task, &q, tasks);
     }
     sail_gemm_w_tile(t, W->type, &j.mr, &j.nr);
-    if (T == 1 || 2.0 * M * N * K < GEMM_MIN_PARALLEL_FLOPS) {
-        w_task(&j, 0, M, 0, N);
-        return;
-    }
-    choose_grid(&j, T);
-    sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
+    if (T == 1 || choose_grid(&j, T) == 1) w_task(&j, 0, M, 0, N);
+    else sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
 }

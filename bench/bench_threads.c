@@ -1,0 +1,129 @@
+/* bench_threads.c: what a second thread buys at each GEMM shape of the
+ * models: ViT-S/16 @224 at batch 1 and 8 (197 tokens a picture; the patch
+ * embedding, qkv, proj, fc1, fc2) and BERT-base at 1, 4 and 16 tokens and
+ * at 4 texts of 16 tokens (64 rows), with W stored as f32 and as q8_0
+ * (sail_gemm_w, the active kernel level). First the pool's own cost: one
+ * run of 2 empty tasks, right after another run (workers still spinning)
+ * and after 1 ms of rest (workers asleep on their condition variable).
+ *
+ * Timing: wall clock (a pool's time is the wall time of its slowest
+ * thread), 1 and 2 threads taking turns within each repetition so that a
+ * change of machine load moves both alike; medians of --reps after one
+ * warm-up. On a shared machine the second thread may find no free core:
+ * the ratio then says what the pool does under load, not what the code can.
+ *
+ *   bench_threads [--reps R] [--only TEXT] */
+#include "format/gguf.h"
+#include "format/quant.h"
+#include "kernels/kernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef struct shape { const char *name; int M, N, K; } shape;
+static const shape SHAPES[] = {
+    {"ViT b1 patch", 196, 384, 768},   {"ViT b1 qkv", 197, 1152, 384},
+    {"ViT b1 proj", 197, 384, 384},    {"ViT b1 fc1", 197, 1536, 384},
+    {"ViT b1 fc2", 197, 384, 1536},    {"ViT b8 patch", 1568, 384, 768},
+    {"ViT b8 qkv", 1576, 1152, 384},   {"ViT b8 proj", 1576, 384, 384},
+    {"ViT b8 fc1", 1576, 1536, 384},   {"ViT b8 fc2", 1576, 384, 1536},
+    {"BERT 1 tok qkv", 1, 2304, 768},  {"BERT 1 tok fc1", 1, 3072, 768},
+    {"BERT 1 tok fc2", 1, 768, 3072},  {"BERT 4 tok qkv", 4, 2304, 768},
+    {"BERT 4 tok fc2", 4, 768, 3072},  {"BERT 16 qkv", 16, 2304, 768},
+    {"BERT 16 o", 16, 768, 768},       {"BERT 16 fc1", 16, 3072, 768},
+    {"BERT 16 fc2", 16, 768, 3072},    {"BERT 4x16 qkv", 64, 2304, 768},
+    {"BERT 4x16 o", 64, 768, 768},     {"BERT 4x16 fc1", 64, 3072, 768},
+    {"BERT 4x16 fc2", 64, 768, 3072},
+};
+#define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
+enum { MAX_REPS = 101 };
+
+static void noop(void *ctx, int task, int thread) { (void)ctx; (void)task; (void)thread; }
+
+/* Median microseconds of one run of 2 empty tasks, `rest` seconds after
+ * the previous run. */
+static double wake_us(sail_pool *pool, double rest, int reps) {
+    double t[MAX_REPS];
+    for (int r = 0; r <= reps; r++) {
+        double until = now() + rest;
+        while (now() < until) {}
+        double t0 = now();
+        sail_pool_run(pool, noop, NULL, 2);
+        if (r) t[r - 1] = (now() - t0) * 1e6;
+    }
+    return median(t, reps);
+}
+
+int main(int argc, char **argv) {
+    int reps = 11;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    }
+    if (reps < 1) reps = 1;
+    if (reps > MAX_REPS) reps = MAX_REPS;
+    sail_pool *pools[2] = {sail_pool_new(1), sail_pool_new(2)};
+    printf("# kernels: %s; wall-clock medians of %d\n", sail_kernels_isa(), reps);
+    printf("# pool of 2, one run of 2 empty tasks: %.1f us back to back, %.1f us after 1 ms idle\n",
+           wake_us(pools[1], 0, 101), wake_us(pools[1], 1e-3, 101));
+    printf("%-15s %-15s %10s %10s %7s %10s %10s %7s\n", "shape", "M x N x K", "f32 1t us",
+           "2t us", "2t/1t", "q8_0 1t us", "2t us", "2t/1t");
+    unsigned seed = 1;
+    for (int s = 0; s < N_SHAPES; s++) {
+        const shape *sh = &SHAPES[s];
+        if (only && !strstr(sh->name, only)) continue;
+        float *A = malloc((size_t)sh->M * sh->K * sizeof(float));
+        float *W = malloc((size_t)sh->N * sh->K * sizeof(float));
+        float *C = malloc((size_t)sh->M * sh->N * sizeof(float));
+        for (size_t i = 0; i < (size_t)sh->M * sh->K; i++) A[i] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        for (size_t i = 0; i < (size_t)sh->N * sh->K; i++) W[i] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
+        size_t rb = gguf_type_nbytes(GGUF_T_Q8_0, (uint64_t)sh->K);
+        unsigned char *Wq = malloc(rb * sh->N);
+        for (int n = 0; n < sh->N; n++)
+            sail_quantize_row(GGUF_T_Q8_0, Wq + n * rb, W + (size_t)n * sh->K, sh->K);
+        sail_wmat wm[2] = {{W, (size_t)sh->K * sizeof(float), SAIL_WT_F32}, {Wq, rb, SAIL_WT_Q8_0}};
+        void *scratch = malloc(sail_gemm_w_scratch(&wm[1], sh->M, sh->K) + 64);
+        double flop = 2.0 * sh->M * sh->N * sh->K;
+        int inner = (int)(2e-3 / (flop / 100e9)) + 1; /* a sample is >= ~2 ms */
+        double dt[2][2][MAX_REPS], us[2][2];
+        for (int r = 0; r <= reps; r++)
+            for (int t = 0; t < 2; t++)
+                for (int p = 0; p < 2; p++) {
+                    double t0 = now();
+                    for (int k = 0; k < inner; k++)
+                        sail_gemm_w(pools[p], sh->M, sh->N, sh->K, A, sh->K, &wm[t], NULL, 0.0f, C,
+                                    sh->N, scratch);
+                    if (r) dt[t][p][r - 1] = (now() - t0) / inner;
+                }
+        for (int t = 0; t < 2; t++)
+            for (int p = 0; p < 2; p++) us[t][p] = median(dt[t][p], reps) * 1e6;
+        char dims[32];
+        snprintf(dims, sizeof dims, "%dx%dx%d", sh->M, sh->N, sh->K);
+        printf("%-15s %-15s %10.1f %10.1f %6.2fx %10.1f %10.1f %6.2fx\n", sh->name, dims, us[0][0],
+               us[0][1], us[0][0] / us[0][1], us[1][0], us[1][1], us[1][0] / us[1][1]);
+        fflush(stdout);
+        free(A); free(W); free(C); free(Wq); free(scratch);
+    }
+    sail_pool_free(pools[0]);
+    sail_pool_free(pools[1]);
+    sail_kernels_release();
+    return 0;
+}
