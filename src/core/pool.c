@@ -1,15 +1,21 @@
 /* pool.c: persistent pthread workers with a blocking parallel-for.
  *
- * A run publishes (fn, ctx, n_tasks) and bumps a generation counter; workers
- * and the caller then take task indices from one atomic counter until they
- * run out. Workers spin briefly before sleeping on a condition variable,
- * because model code issues many short runs back to back (one per layer op)
- * and a futex wake-up per run would cost more than small GEMMs themselves. */
+ * A run publishes (fn, ctx, n_tasks), then one 64-bit word: its generation
+ * in the high half, the next task index in the low half. Workers and the
+ * caller claim tasks by compare-and-swap on that word, so a task is only
+ * ever taken by a thread that saw the run it belongs to, and the run ends
+ * when its tasks are done, not when every worker has looked in: a worker
+ * that wakes late (asleep, or without a free core on a loaded machine)
+ * finds the run over and costs the caller nothing. Workers spin briefly
+ * before sleeping on a condition variable, because model code issues many
+ * short runs back to back (one per layer op) and a futex wake-up per run
+ * would cost more than small GEMMs themselves. */
 #include "pool.h"
 #include "common.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -26,15 +32,17 @@ struct sail_pool {
     int n;                     /* threads including the caller */
     pthread_t *threads;        /* (n - 1) workers */
     pthread_mutex_t mu;
-    pthread_cond_t wake;       /* signalled when gen changes or on stop */
-    pthread_cond_t done;       /* signalled when the last worker finishes */
-    atomic_uint gen;           /* run counter; a change means new work */
+    pthread_cond_t wake;       /* signalled when a run starts or on stop */
+    pthread_cond_t done;       /* signalled when the last task of a run ends */
     atomic_int stop;
-    sail_task_fn fn;           /* the current run, valid while it lasts */
-    void *ctx;
-    int n_tasks;
-    atomic_int next;           /* next task index to hand out */
-    atomic_int busy;           /* workers not yet finished with this run */
+    _Atomic uint64_t work;     /* generation << 32 | next task index */
+    /* The current run: written before its generation is published and not
+     * again until all its tasks are done (atomic only so that a late reader,
+     * whose claim then fails, does not race). */
+    _Atomic(sail_task_fn) fn;
+    _Atomic(void *) ctx;
+    atomic_int n_tasks;
+    atomic_int finished;       /* tasks of the current run done */
 };
 
 typedef struct worker_arg {
@@ -42,24 +50,47 @@ typedef struct worker_arg {
     int id;
 } worker_arg;
 
-static void take_tasks(sail_pool *p, int thread) {
-    sail_task_fn fn = p->fn;
-    void *ctx = p->ctx;
-    int n = p->n_tasks, t;
-    while ((t = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < n)
-        fn(ctx, t, thread);
+static uint32_t gen_of(uint64_t w) { return (uint32_t)(w >> 32); }
+/* Task index of a word that admits no claim. */
+#define CLOSED UINT32_MAX
+
+/* Claims and runs tasks of generation gen until none are left. A claim
+ * succeeds only while the word still holds (gen, i), so the run cannot
+ * have ended (task i is not done) and fn, ctx, n read after seeing it are
+ * that run's. */
+static void take_tasks(sail_pool *p, uint32_t gen, int thread) {
+    for (;;) {
+        uint64_t w = atomic_load_explicit(&p->work, memory_order_acquire);
+        if (gen_of(w) != gen) return;
+        uint32_t i = (uint32_t)w; /* CLOSED while a new run is being set up */
+        int n = atomic_load_explicit(&p->n_tasks, memory_order_acquire);
+        if (i >= (uint32_t)n) return;
+        sail_task_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+        void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
+        if (!atomic_compare_exchange_weak_explicit(&p->work, &w, w + 1, memory_order_acquire,
+                                                   memory_order_relaxed))
+            continue;
+        fn(ctx, (int)i, thread);
+        if (atomic_fetch_add_explicit(&p->finished, 1, memory_order_acq_rel) + 1 == n) {
+            /* Under the mutex so the caller cannot miss the signal between
+             * its check of finished and its wait. */
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
 }
 
-/* Waits for a generation other than seen; returns it, or seen on stop. */
-static unsigned wait_for_run(sail_pool *p, unsigned seen) {
+/* Waits for a generation other than seen; returns it (seen on stop). */
+static uint32_t wait_for_run(sail_pool *p, uint32_t seen) {
     for (int i = 0; i < SPIN_ITERS; i++) {
-        unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
+        uint32_t g = gen_of(atomic_load_explicit(&p->work, memory_order_acquire));
         if (g != seen || atomic_load(&p->stop)) return g;
         cpu_relax();
     }
     pthread_mutex_lock(&p->mu);
-    unsigned g;
-    while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->stop))
+    uint32_t g;
+    while ((g = gen_of(atomic_load(&p->work))) == seen && !atomic_load(&p->stop))
         pthread_cond_wait(&p->wake, &p->mu);
     pthread_mutex_unlock(&p->mu);
     return g;
@@ -69,18 +100,11 @@ static void *worker_main(void *arg) {
     sail_pool *p = ((worker_arg *)arg)->p;
     int id = ((worker_arg *)arg)->id;
     sail_free(arg);
-    unsigned seen = 0;
+    uint32_t seen = 0;
     for (;;) {
         seen = wait_for_run(p, seen);
         if (atomic_load(&p->stop)) break;
-        take_tasks(p, id);
-        if (atomic_fetch_sub_explicit(&p->busy, 1, memory_order_acq_rel) == 1) {
-            /* Under the mutex so the caller cannot miss the signal between
-             * its check of busy and its wait. */
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        take_tasks(p, seen, id);
     }
     return NULL;
 }
@@ -138,22 +162,27 @@ void sail_pool_run(sail_pool *p, sail_task_fn fn, void *ctx, int n_tasks) {
         return;
     }
     pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n_tasks = n_tasks;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->busy, p->n - 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    /* First close the last run's word: a thread still in take_tasks with
+     * its (gen, i) may read the new n below, and its claim must then fail;
+     * it does, as the release store of n orders this store before it. */
+    uint32_t gen = gen_of(atomic_load_explicit(&p->work, memory_order_relaxed));
+    atomic_store_explicit(&p->work, (uint64_t)gen << 32 | CLOSED, memory_order_relaxed);
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->n_tasks, n_tasks, memory_order_release);
+    gen++;
+    atomic_store_explicit(&p->work, (uint64_t)gen << 32, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
 
-    take_tasks(p, 0);
+    take_tasks(p, gen, 0);
     for (int i = 0; i < SPIN_ITERS; i++) {
-        if (atomic_load_explicit(&p->busy, memory_order_acquire) == 0) return;
+        if (atomic_load_explicit(&p->finished, memory_order_acquire) == n_tasks) return;
         cpu_relax();
     }
     pthread_mutex_lock(&p->mu);
-    while (atomic_load_explicit(&p->busy, memory_order_acquire) != 0)
+    while (atomic_load_explicit(&p->finished, memory_order_acquire) != n_tasks)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
