@@ -1,6 +1,7 @@
 /* bench_gemm_quant.c: GEMM throughput (GFLOP/s) of a Linear layer, y = x W^T,
  * with W stored as f32, f16, bf16 and q8_0 (sail_gemm_w, the active kernel
- * level), at the shapes of ViT-S/16 @224 (197 tokens: qkv, proj, fc1, fc2)
+ * level), at the shapes of ViT-S/16 @224 (197 tokens: qkv, proj, fc1, fc2;
+ * batch 8: 1576 rows, and the patch embedding)
  * and BERT-base at batch 1 (16 tokens; 1 token: the few-row path), with
  * each type's ratio to f32 measured in the same run. The "cold" shapes
  * rotate over copies of W that together exceed the L3 cache (COLD_BYTES),
@@ -38,6 +39,9 @@ typedef struct shape { const char *name; int M, N, K, cold; } shape;
 static const shape SHAPES[] = {
     {"ViT-S qkv", 197, 1152, 384, 0},  {"ViT-S proj", 197, 384, 384, 0},
     {"ViT-S fc1", 197, 1536, 384, 0},  {"ViT-S fc2", 197, 384, 1536, 0},
+    {"ViT-S b8 patch", 1568, 384, 768, 0}, {"ViT-S b8 qkv", 1576, 1152, 384, 0},
+    {"ViT-S b8 proj", 1576, 384, 384, 0},  {"ViT-S b8 fc1", 1576, 1536, 384, 0},
+    {"ViT-S b8 fc2", 1576, 384, 1536, 0},
     {"BERT qkv 16 tok", 16, 2304, 768, 0}, {"BERT o 16 tok", 16, 768, 768, 0},
     {"BERT fc1 16 tok", 16, 3072, 768, 0}, {"BERT fc2 16 tok", 16, 768, 3072, 0},
     {"BERT fc1 1 tok", 1, 3072, 768, 0},   {"BERT fc2 4 tok", 4, 768, 3072, 0},

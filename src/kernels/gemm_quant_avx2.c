@@ -399,7 +399,7 @@ static void q8_kernel_3x16(int kb, const int8_t *restrict aq, const float *restr
         __m256i s[QMR][2];
 #pragma GCC unroll 4
         for (int i = 0; i < QMR; i++) s[i][0] = s[i][1] = _mm256_setzero_si256();
-#pragma GCC unroll 1
+#pragma GCC unroll 2
         for (int q = 0; q < 8; q++) {
             __m256i w0 = _mm256_loadu_si256((const __m256i *)(P + 64 * q));
             __m256i w1 = _mm256_loadu_si256((const __m256i *)(P + 64 * q + 32));
