@@ -14,13 +14,13 @@
  *
  * q8_0, more than Q8_DIRECT_MAX_M rows: packed int8 panels and a 3x16
  * vpmaddubsw microkernel (see q8_packed below).
- * q8_0, fewer rows: no packing; weight blocks are read in place. A tile of QM rows of A
- * times QN rows of W keeps QM*QN accumulators of 8 floats. Per block the
- * int8 dot products are exact (ggml's sign trick: vpmaddubsw multiplies |w|
- * as unsigned bytes by sign(a, w), vpmaddwd sums the pairs into 8 int32
- * lanes) and are scaled by both blocks' scales into the accumulators. The
- * rows of A (quantised once per call by sail_gemm_w) are taken in slices
- * that stay in L2 while all of W streams past them. */
+ * q8_0, fewer rows: no packing; weight blocks are read in place. A tile of
+ * QM rows of A times QN rows of W keeps QM*QN accumulators of 8 floats. Per
+ * block the int8 dot products are exact (ggml's sign trick: vpmaddubsw
+ * multiplies |w| as unsigned bytes by sign(a, w), vpmaddwd sums the pairs
+ * into 8 int32 lanes) and are scaled by both blocks' scales into the
+ * accumulators. The rows of A (quantised once per call by sail_gemm_w) are
+ * taken in slices that stay in L2 while all of W streams past them. */
 #include "kernels_impl.h"
 #include "common.h"
 #include "transpose8.h"
