@@ -18,6 +18,8 @@ rm -f "$sail" "$torch"
 echo "== Weight storage types: sail f32/f16/bf16/q8_0 vs PyTorch f32 (1 thread, CPU time; bench_gemm_quant below has the GEMMs)"
 "$BUILD/bench/bench_model" --threads 1 --reps 3 --clock cpu --types f32,f16,bf16,q8_0
 OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --threads 1 --reps 3 --clock cpu
+echo "== PyTorch f32 Linear at the ViT-S shapes of bench_gemm_quant (1 thread, thread CPU time)"
+OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_gemm_torch.py
 BUILD="$BUILD" THREADS="$THREADS" sh bench/run_train.sh
 BUILD="$BUILD" THREADS="$THREADS" sh bench/run_finetune.sh
 echo "== Image preprocessing, sail vs PIL + numpy (PIL single-threaded)"
