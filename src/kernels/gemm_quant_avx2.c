@@ -343,7 +343,9 @@ static const q8_tile_fn q8_tiles[QM][QN] = {
  * it with 8-column halves. A (QKB-block, QNC-column) slice of W is packed
  * into 16-column panels: per block 8 vectors of 64 bytes, vector q holding
  * int8 4q..4q+3 of weight rows 0-7 (low 32 bytes) and 8-15 (high), then
- * the 16 rows' f32 scales. A strip of QMR rows of A is packed by
+ * the same 8 vectors as |w| (stored, not recomputed per step: the kernel is
+ * bound by vector ALU operations, and this saves 2 of about 28 a step),
+ * then the 16 rows' f32 scales. A strip of QMR rows of A is packed by
  * q8a_pack.h. Per block the microkernel broadcasts 4 int8 of each row of A
  * and runs, per 8 columns, sign + vpmaddubsw + vpmaddwd + add into int32
  * accumulators (32 exact multiply-adds), then converts them and adds them
@@ -351,7 +353,7 @@ static const q8_tile_fn q8_tiles[QM][QN] = {
 #define QMR 3
 #define QKB 16          /* blocks per K slice (512 values) */
 #define QNC 512         /* columns per packed slice of W */
-enum { QPB = 576 };     /* bytes per (panel, block): 512 int8, 16 f32 */
+enum { QPB = 1088 };    /* bytes per (panel, block): 512 int8, their 512 |w|, 16 f32 */
 /* Up to here W is read in place (q8_tile): packing it costs more than it
  * saves (bench_gemm_quant --only tok, SAIL_ISA=avx2). The bound stays
  * under SAIL_GEMM_DIRECT_MAX_M, which the threaded driver relies on. */
@@ -376,13 +378,16 @@ static void pack_q8_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t 
                 v[r] = _mm256_castsi256_ps(
                     _mm256_loadu_si256((const __m256i *)(src + (size_t)(8 * h + r) * ld + 2)));
             transpose8_regs(v); /* dword q of the 8 rows: bit moves only */
-            for (int q = 0; q < 8; q++)
-                _mm256_storeu_si256((__m256i *)(dst + 64 * q + 32 * h), _mm256_castps_si256(v[q]));
+            for (int q = 0; q < 8; q++) {
+                __m256i w = _mm256_castps_si256(v[q]);
+                _mm256_storeu_si256((__m256i *)(dst + 64 * q + 32 * h), w);
+                _mm256_storeu_si256((__m256i *)(dst + 512 + 64 * q + 32 * h), _mm256_abs_epi8(w));
+            }
         }
         uint16_t d[16];
         for (int r = 0; r < 16; r++) memcpy(&d[r], src + (size_t)r * ld, 2);
-        _mm256_storeu_ps((float *)(dst + 512), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d)));
-        _mm256_storeu_ps((float *)(dst + 544), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(d + 8))));
+        _mm256_storeu_ps((float *)(dst + 1024), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d)));
+        _mm256_storeu_ps((float *)(dst + 1056), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(d + 8))));
     }
 }
 
@@ -403,10 +408,11 @@ static void q8_kernel_3x16(int kb, const int8_t *restrict aq, const float *restr
         for (int q = 0; q < 8; q++) {
             __m256i w0 = _mm256_loadu_si256((const __m256i *)(P + 64 * q));
             __m256i w1 = _mm256_loadu_si256((const __m256i *)(P + 64 * q + 32));
-            /* |w| as unsigned bytes (-128 gives 128), sign(w) moved onto a:
+            /* |w| as unsigned bytes (vpabsb of -128 gives 128), sign(w) moved onto a:
              * a is in [-127, 127], so each pair sum of vpmaddubsw is at
              * most 2 * 128 * 127 = 32512 and never saturates. */
-            __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
+            __m256i u0 = _mm256_loadu_si256((const __m256i *)(P + 512 + 64 * q));
+            __m256i u1 = _mm256_loadu_si256((const __m256i *)(P + 512 + 64 * q + 32));
 #pragma GCC unroll 4
             for (int i = 0; i < QMR; i++) {
                 int32_t a4;
@@ -418,8 +424,8 @@ static void q8_kernel_3x16(int kb, const int8_t *restrict aq, const float *restr
                 s[i][1] = _mm256_add_epi32(s[i][1], _mm256_madd_epi16(p1, ones));
             }
         }
-        __m256 d0 = _mm256_loadu_ps((const float *)(P + 512));
-        __m256 d1 = _mm256_loadu_ps((const float *)(P + 544));
+        __m256 d0 = _mm256_loadu_ps((const float *)(P + 1024));
+        __m256 d1 = _mm256_loadu_ps((const float *)(P + 1056));
 #pragma GCC unroll 4
         for (int i = 0; i < QMR; i++) {
             __m256 da = _mm256_broadcast_ss(ad + i);
