@@ -352,7 +352,7 @@ static const q8_tile_fn q8_tiles[QM][QN] = {
  * times d_a * d_w into f32 accumulators. */
 #define QMR 3
 #define QKB 16          /* blocks per K slice (512 values) */
-#define QNC 512         /* columns per packed slice of W */
+#define QNC 256         /* columns per packed slice of W (278 KB packed: L2) */
 enum { QPB = 1088 };    /* bytes per (panel, block): 512 int8, their 512 |w|, 16 f32 */
 /* Up to here W is read in place (q8_tile): packing it costs more than it
  * saves (bench_gemm_quant --only tok, SAIL_ISA=avx2). The bound stays
