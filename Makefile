@@ -5,7 +5,12 @@
 #   make fuzz     every libFuzzer harness for FUZZ_SECONDS (default 60) each
 #   make REF=1    force the plain C kernels (no SIMD dispatch)
 #   make model    retrain the shipped default model (docs/MODEL.md)
+#   make MPI=1    sail train also runs data-parallel under mpirun (Open MPI;
+#                 docs/TRAINING.md); builds in build-mpi unless BUILD is given
 CC      ?= gcc
+ifeq ($(MPI),1)
+BUILD   ?= build-mpi
+endif
 BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?=
@@ -55,6 +60,14 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SERVER_SRC := $(sort $(wildcard src/server/*.c))
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 SERVER_LIBS = -lmicrohttpd
+# MPI=1: the transport of data-parallel training, in the sail program only
+# (libsail and the plain build never see MPI)
+ifeq ($(MPI),1)
+CLI_SRC  += cli/mpi/dist_mpi.c
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+$(CLI_OBJ): CPPFLAGS += -DSAIL_MPI -Icli $(shell mpicc --showme:compile)
+SERVER_LIBS += $(shell mpicc --showme:link)
+endif
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -150,7 +163,7 @@ install: all
 	    -e 's|@LIBS@|$(LIBS)|' scripts/sail.pc.in > $(INST)/lib/pkgconfig/sail.pc
 
 clean:
-	rm -rf build build-asan build-fuzz sail
+	rm -rf build build-asan build-fuzz build-mpi sail
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(MEDIA_OBJ:.o=.d)
 

@@ -3,6 +3,7 @@
  * Ctrl-C finishes the current step, writes a checkpoint and exits 130. */
 #include "cli.h"
 #include "convert/export.h"
+#include "ranks.h"
 #include "train/trainer.h"
 
 #include <errno.h>
@@ -21,7 +22,8 @@ static const char usage_train[] =
     "Trains a new sail model contrastively (symmetric InfoNCE over in-batch negatives)\n"
     "on text-image and text-text pairs. Writes O/model.gguf at the end and\n"
     "O/checkpoint.gguf (everything needed to continue exactly) every --save_every steps,\n"
-    "at the end and on Ctrl-C (exit status 130). Data format: docs/TRAINING.md.\n\n";
+    "at the end and on Ctrl-C (exit status 130). Data format: docs/TRAINING.md.\n"
+    CLI_DIST_USAGE "\n";
 static const char usage_finetune[] =
     "usage: sail finetune --model_name_or_path M.gguf|HF_DIR --train_data_path D.jsonl\n"
     "                     --output_dir O [--export_hf] [options]\n\n"
@@ -174,9 +176,10 @@ static int parse_dims(const char *s, sail_loss_opts *lo) {
     return lo->n_dims ? 0 : -1;
 }
 
-static int load_data(const char *cmd, const char *path, sail_dataset *ds) {
+static int load_data(const char *cmd, const char *path, sail_dataset *ds, int quiet) {
     sail_error err = {0};
     if (sail_dataset_load(path, ds, &err)) return cli_fail(1, cmd, "%s", err.msg);
+    if (quiet) return 0;
     if (ds->n_skipped) {
         fprintf(stderr, "sail %s: %s: skipped %d line%s:\n", cmd, path, ds->n_skipped, ds->n_skipped == 1 ? "" : "s");
         int shown = SAIL_MIN(ds->n_skipped, SAIL_DATASET_MAX_REPORTS);
@@ -228,7 +231,8 @@ static int write_hf(const char *cmd, const char *dir) {
     return 0;
 }
 
-static int run(int argc, char **argv, int finetune) {
+/* comm: the ranks of a data-parallel run, or NULL. */
+static int train(int argc, char **argv, int finetune, const sail_train_comm *comm) {
     const char *cmd = finetune ? "finetune" : "train";
     if (cli_wants_help(argc, argv)) {
         fputs(finetune ? usage_finetune : usage_train, stdout);
@@ -301,11 +305,15 @@ static int run(int argc, char **argv, int finetune) {
     int rc0;
     if (dims && parse_dims(dims, &o.lo))
         return cli_fail(2, cmd, "--matryoshka needs 1 to 4 comma-separated dimensions, not '%s'", dims);
+    struct stat st;
+    if (comm && o.init_model && !stat(o.init_model, &st) && S_ISDIR(st.st_mode))
+        return cli_fail(2, cmd, "under mpirun, convert %s first (sail convert) and fine-tune the .gguf", o.init_model);
     if (o.init_model && (rc0 = from_hf(cmd, &o, converted, sizeof converted))) return rc0;
     if (export_hf && o.init_model && (rc0 = check_export(cmd, o.init_model, converted))) return rc0;
     sail_dataset train = {0}, val = {0};
-    int rc = load_data(cmd, train_path, &train);
-    if (!rc && val_path) rc = load_data(cmd, val_path, &val);
+    int quiet = comm && comm->rank; /* rank 0 speaks for all */
+    int rc = load_data(cmd, train_path, &train, quiet);
+    if (!rc && val_path) rc = load_data(cmd, val_path, &val, quiet);
     if (rc) {
         sail_dataset_free(&train);
         if (*converted) remove(converted);
@@ -316,6 +324,7 @@ static int run(int argc, char **argv, int finetune) {
     o.stop = &g_stop;
     o.cb = on_event;
     o.ud = &pr;
+    o.comm = comm;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -328,13 +337,23 @@ static int run(int argc, char **argv, int finetune) {
     sail_dataset_free(&val);
     if (*converted) remove(converted);
     if (s) return cli_fail(1, cmd, "%s", err.msg);
-    if (export_hf && !(stopped && g_stop) && (rc = write_hf(cmd, o.output_dir))) return rc;
+    if (export_hf && !quiet && !(stopped && g_stop) && (rc = write_hf(cmd, o.output_dir))) return rc;
+    if (stopped && quiet) return g_stop ? 130 : 0;
     if (stopped && g_stop) {
         fprintf(stderr, "sail %s: interrupted; continue with --resume %s\n", cmd, o.output_dir);
         return 130;
     }
     if (stopped) fprintf(stderr, "sail %s: stopped at --max_steps; continue with --resume %s\n", cmd, o.output_dir);
     return 0;
+}
+
+static int run(int argc, char **argv, int finetune) {
+    sail_train_comm comm;
+    int ranks = cli_dist_start(&comm);
+    if (ranks < 0) return 1;
+    int rc = train(argc, argv, finetune, ranks > 1 ? &comm : NULL);
+    cli_dist_end(ranks, rc);
+    return rc;
 }
 
 int cmd_train(int argc, char **argv) { return run(argc, argv, 0); }

@@ -5,6 +5,7 @@
  * one bit for bit (for the same compute thread count). */
 #include "trainer.h"
 
+#include "dist.h"
 #include "eval.h"
 #include "loader.h"
 #include "optim.h"
@@ -34,7 +35,11 @@ typedef struct run {
     char ckpt_path[4096], model_path[4096];
     double t0;              /* wall clock at the start of this process's run */
     int64_t step0;
-    double pairs;           /* pairs trained in this process */
+    double pairs;           /* pairs trained in this process (all ranks) */
+    int rank, size;         /* data-parallel: this process among size (0, 1 alone) */
+    sail_plan rplan;        /* data-parallel: this rank's batches of plan */
+    sail_accum acc;         /* the step's gradient sum (dist.h) */
+    int stop;               /* a stop was asked (on any rank) during the last step */
 } run;
 
 static double now(void) {
@@ -196,12 +201,14 @@ static int64_t batches_per_epoch(const sail_dataset *ds, int b) {
 /* The weights so far as a usable model file: written at the end and at every
  * stop, so an interrupted run leaves a model as well as a checkpoint. */
 static sail_status save_model(run *r, sail_error *err) {
+    if (r->rank) return SAIL_OK; /* rank 0 writes for all */
     sail_status s = sail_tmodel_save(r->tm, &r->vocab, r->model_path, err);
     if (!s) note(r, "model written to %s", r->model_path);
     return s;
 }
 
 static sail_status save_checkpoint(run *r, sail_error *err) {
+    if (r->rank) return SAIL_OK;
     sail_train_pos pos = {r->step, r->epoch, r->batch, r->rng.s, &r->plan};
     sail_status s = sail_checkpoint_save(r->ckpt_path, r->tm, &r->vocab, &r->hp, &r->lo,
                                          &pos, r->m, r->v, err);
@@ -340,29 +347,40 @@ static sail_status plan_epoch(run *r, sail_error *err) {
     return s;
 }
 
-/* One optimiser step: up to K micro-batches. *done = 1 when the epoch's
- * plan is exhausted before any micro-batch. */
+/* One optimiser step: the plan's next K = grad_accum micro-batches (fewer
+ * at the end of the epoch), K / size of them on each rank, their gradients
+ * summed in micro-batch order (dist.h). *done = 1 when the epoch's plan is
+ * exhausted. */
 static sail_status train_step(run *r, double *loss_out, int *done, sail_error *err) {
-    float *g = sail_tmodel_grads(r->tm);
-    sail_tmodel_zero_grads(r->tm);
-    int micro = 0, used = 0;
-    double lsum = 0;
+    int count = SAIL_MIN(r->hp.grad_accum, r->plan.n_batches - r->batch);
+    *done = count <= 0;
+    if (*done) return SAIL_OK;
     sail_status s = SAIL_OK;
-    while (micro < r->hp.grad_accum) {
-        const sail_batch_data *b;
-        if ((s = sail_loader_next(r->ld, &b, err)) || !b) break;
-        report_dropped(r, b);
-        micro++;
-        r->batch++;
-        if (b->n < 2) continue;
-        float l;
-        if ((s = sail_tmodel_step(r->tm, b->n, &b->a, &b->b, b->group, &r->lo, 1, &l, NULL, NULL, err))) break;
-        lsum += l;
-        used++;
-        r->pairs += b->n;
+    sail_accum_begin(&r->acc);
+    for (int j = 0; !s && j * r->size < count; j++) {
+        const sail_batch_data *b = NULL;
+        float l = 0;
+        int has = 0;
+        if (j * r->size + r->rank < count) { /* this rank's micro-batch of round j */
+            sail_tmodel_zero_grads(r->tm);
+            if ((s = sail_loader_next(r->ld, &b, err))) break;
+            if (!b) return sail_set_error(err, SAIL_ERR_FORMAT, "the loader ended before the epoch's plan");
+            report_dropped(r, b);
+            has = b->n >= 2;
+            if (has && (s = sail_tmodel_step(r->tm, b->n, &b->a, &b->b, b->group, &r->lo, 1, &l, NULL, NULL, err)))
+                break;
+        }
+        s = sail_accum_round(&r->acc, sail_tmodel_grads(r->tm), has, l, has ? b->n : 0,
+                             r->o->stop && *r->o->stop, err);
     }
-    *done = micro == 0;
-    if (s || !micro) return s;
+    float *g;
+    if (!s) s = sail_accum_finish(&r->acc, &g, err);
+    if (s) return s;
+    r->batch += count;
+    r->pairs += r->acc.pairs;
+    r->stop = r->acc.stop;
+    int used = r->acc.have;
+    double lsum = r->acc.loss;
     double lr = r->hp.lr * sail_lr_factor(r->step, r->hp.warmup_steps, r->total, r->hp.min_lr_ratio);
     sail_adamw ad = {r->hp.beta1, r->hp.beta2, r->hp.eps, r->hp.weight_decay};
     double norm;
@@ -408,7 +426,18 @@ static sail_status setup(run *r, sail_error *err) {
             r->lo = (sail_loss_opts){1, {sail_tmodel_config(r->tm)->dim}, {1.0f}};
         r->epoch = r->batch = 0;
     }
+    if (!s && o->comm && !o->resume) {
+        if (r->hp.grad_accum > 65536 / r->size)
+            return sail_set_error(err, SAIL_ERR_INVALID_ARG, "grad-accum %d over %d ranks is more than 65536 "
+                                  "micro-batches a step", r->hp.grad_accum, r->size);
+        r->hp.grad_accum *= r->size; /* the step's micro-batches, all ranks together */
+    }
+    if (!s && r->hp.grad_accum % r->size)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the checkpoint's steps have %d micro-batches, which %d "
+                              "ranks cannot share evenly: resume with a number of ranks that divides it",
+                              r->hp.grad_accum, r->size);
     if (!s) s = check_setup(r, err);
+    if (!s) s = sail_accum_init(&r->acc, o->comm, sail_tmodel_size(r->tm), err);
     if (s) return s;
     sail_tmodel_set_trained_dims(r->tm, &r->lo);
     if ((s = apply_parts(r, err))) return s;
@@ -445,7 +474,12 @@ static sail_status loop(run *r, int *stopped, sail_error *err) {
     for (; r->epoch < r->hp.epochs; r->epoch++, r->batch = 0, fresh_plan = 1) {
         if (fresh_plan && (s = plan_epoch(r, err))) return s;
         if (r->batch >= r->plan.n_batches) continue;
-        if ((s = sail_loader_begin(r->ld, &r->plan, r->batch, err))) return s;
+        /* data-parallel: this rank's batches, from the first at or after the
+           position (a step starts at a multiple of size) */
+        if (r->size > 1 && (s = sail_plan_rank(&r->plan, r->rank, r->size, &r->rplan, err))) return s;
+        if ((s = sail_loader_begin(r->ld, r->size > 1 ? &r->rplan : &r->plan,
+                                   (r->batch + r->size - 1 - r->rank) / r->size, err)))
+            return s;
         double esum = 0;
         int64_t esteps = 0;
         for (;;) {
@@ -455,7 +489,7 @@ static sail_status loop(run *r, int *stopped, sail_error *err) {
             if (done) break;
             esum += loss;
             esteps++;
-            int stop = (o->stop && *o->stop) || (o->max_steps && r->step >= o->max_steps);
+            int stop = r->stop || (o->max_steps && r->step >= o->max_steps);
             if (stop || (o->save_every && r->step % o->save_every == 0)) s = save_checkpoint(r, err);
             if (s) break;
             if (stop) {
@@ -468,11 +502,12 @@ static sail_status loop(run *r, int *stopped, sail_error *err) {
         if (s) return s;
         sail_train_event ev = {.kind = SAIL_TRAIN_EPOCH, .epoch = r->epoch, .epochs = r->hp.epochs,
                                .step = r->step, .total_steps = r->total, .loss = esteps ? esum / esteps : 0};
-        if (o->val && (s = validate(r, &ev, err))) return s;
+        if (o->val && !r->rank && (s = validate(r, &ev, err))) return s;
         if (o->cb) o->cb(o->ud, &ev);
         /* a stop requested during validation: the position is the end of
-           this epoch, which a resume skips past */
-        if (o->stop && *o->stop && r->epoch + 1 < r->hp.epochs) {
+           this epoch, which a resume skips past (data-parallel: ranks agree
+           on stops at the next step instead) */
+        if (!o->comm && o->stop && *o->stop && r->epoch + 1 < r->hp.epochs) {
             *stopped = 1;
             s = save_checkpoint(r, err);
             return s ? s : save_model(r, err);
@@ -490,13 +525,21 @@ sail_status sail_train(const sail_train_opts *o, int *stopped, sail_error *err) 
     *stopped = 0;
     if (!o || !o->train || !o->output_dir)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "training needs data and an output folder");
-    run r = {.o = o};
+    if (o->comm && (o->comm->size < 1 || o->comm->rank < 0 || o->comm->rank >= o->comm->size ||
+                    !o->comm->allgather || !o->comm->alltoall))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "data-parallel training needs a rank in 0..size-1 and "
+                              "both transport calls");
+    sail_train_opts mine = *o; /* only rank 0 reports */
+    if (o->comm && o->comm->rank) mine.cb = NULL;
+    run r = {.o = &mine, .rank = o->comm ? o->comm->rank : 0, .size = o->comm ? o->comm->size : 1};
     sail_status s = setup(&r, err);
     if (!s) s = loop(&r, stopped, err);
     sail_loader_free(r.ld);
     sail_loader_free(r.vld);
     sail_text_tok_free(&r.tok);
     sail_plan_free(&r.plan);
+    sail_plan_free(&r.rplan);
+    sail_accum_free(&r.acc);
     sail_tmodel_free(r.tm);
     sail_vocab_kv_free(&r.vocab);
     sail_free(r.tp);

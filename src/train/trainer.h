@@ -32,6 +32,24 @@ typedef struct sail_train_event {
 
 typedef void (*sail_train_cb)(void *ud, const sail_train_event *ev);
 
+/* Data-parallel training over `size` processes (docs/TRAINING.md, "Several
+ * processes"): each runs sail_train with the same options and data and its
+ * own rank; every optimiser step's micro-batches are dealt out round-robin
+ * and their gradients summed in a fixed order (dist.h), so the run equals a
+ * single-process one with size times the grad_accum, bit for bit. The
+ * caller supplies the transport (the sail CLI's is MPI). Both calls are
+ * collective (every rank makes the same calls in the same order) and only
+ * move bytes; they return 0 on success. */
+typedef struct sail_train_comm {
+    int rank, size;
+    void *ctx;
+    /* recv (size * bytes): every rank's send (bytes), in rank order */
+    int (*allgather)(void *ctx, const void *send, void *recv, size_t bytes);
+    /* send, recv (size * bytes each): block q of send goes to rank q and
+       arrives there as block `rank` of recv */
+    int (*alltoall)(void *ctx, const void *send, void *recv, size_t bytes);
+} sail_train_comm;
+
 typedef struct sail_train_opts {
     /* the model: exactly one of resume, init_model, (config + vocab_path) */
     const char *resume;     /* a checkpoint file, or a folder holding checkpoint.gguf */
@@ -54,6 +72,11 @@ typedef struct sail_train_opts {
                                        and the call returns with *stopped = 1 */
     sail_train_cb cb;
     void *ud;
+    const sail_train_comm *comm;    /* NULL: one process. Otherwise hp.grad_accum
+                                       is per rank (a step has size times as many
+                                       micro-batches, and the checkpoint records
+                                       that total), only rank 0 validates, calls
+                                       cb with epoch results and writes files */
 } sail_train_opts;
 
 /* Train. *stopped (may be NULL) is 1 when the run ended early (stop flag or

@@ -1,0 +1,46 @@
+/* dist_mpi.c: the MPI transport of data-parallel `sail train` (cli/ranks.h),
+ * built only by `make MPI=1`. Blocking collectives that move bytes; the
+ * sums are libsail's, in rank order (src/train/dist.h). */
+#include "ranks.h"
+
+#include <limits.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int allgather(void *ctx, const void *send, void *recv, size_t bytes) {
+    (void)ctx;
+    if (bytes > INT_MAX) return -1;
+    return MPI_Allgather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, MPI_COMM_WORLD) != MPI_SUCCESS;
+}
+
+static int alltoall(void *ctx, const void *send, void *recv, size_t bytes) {
+    (void)ctx;
+    if (bytes > INT_MAX) return -1;
+    return MPI_Alltoall(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, MPI_COMM_WORLD) != MPI_SUCCESS;
+}
+
+/* The launchers' variables: Open MPI's mpirun, PMIx, MPICH's hydra and Slurm's PMI. */
+static int launched(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
+}
+
+int cli_dist_start(sail_train_comm *comm) {
+    if (!launched()) return 0;
+    int rank, size;
+    if (MPI_Init(NULL, NULL) != MPI_SUCCESS || MPI_Comm_rank(MPI_COMM_WORLD, &rank) != MPI_SUCCESS ||
+        MPI_Comm_size(MPI_COMM_WORLD, &size) != MPI_SUCCESS) {
+        fprintf(stderr, "sail train: MPI did not start (started by mpirun?)\n");
+        return -1;
+    }
+    *comm = (sail_train_comm){.rank = rank, .size = size, .allgather = allgather, .alltoall = alltoall};
+    return size;
+}
+
+void cli_dist_end(int ranks, int rc) {
+    if (ranks <= 0) return;
+    /* a runtime error may leave the other ranks waiting in a collective;
+       usage errors (2) and stops (130) happen on every rank alike */
+    if (rc == 1 && ranks > 1) MPI_Abort(MPI_COMM_WORLD, rc);
+    MPI_Finalize();
+}
