@@ -329,10 +329,12 @@ static int train(int argc, char **argv, int finetune, const sail_train_comm *com
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
+    if (comm) sigaction(SIGUSR1, &sa, NULL); /* mpirun kills on Ctrl-C but forwards SIGUSR1 */
     sail_error err = {0};
     int stopped = 0;
     sail_status s = sail_train(&o, &stopped, &err);
     signal(SIGINT, SIG_DFL);
+    if (comm) signal(SIGUSR1, SIG_DFL);
     sail_dataset_free(&train);
     sail_dataset_free(&val);
     if (*converted) remove(converted);
