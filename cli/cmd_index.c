@@ -2,8 +2,10 @@
  * (and semantic-ids, handed to cmd_semantic.c):
  * build and maintain a vector index directory (see docs/INDEX.md). `add`
  * embeds a folder of images, a JSONL file of items or text lines from stdin
- * through the public embed API and adds them in durable batches. */
+ * through the public embed API and adds them in durable batches; under
+ * mpirun (make MPI=1) the ranks embed the batches and rank 0 adds them. */
 #include "cli.h"
+#include "ranks.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -395,10 +397,55 @@ static void drop_unembeddable(items *it, int modalities) {
                                 what[d], d == MEDIA_AUDIO ? "audio" : "vision");
 }
 
-static int sub_add(opts *o) {
+/* Items i.. that form one batch: consecutive items of one kind. */
+static int batch_len(const items *it, size_t i, int max) {
+    int n = 1, kind = kind_of(&it->v[i]);
+    while (n < max && i + (size_t)n < it->n && kind_of(&it->v[i + (size_t)n]) == kind) n++;
+    return n;
+}
+
+/* The embedding of `sail index add`: rounds of `size` consecutive batches
+ * (the batches one process makes), batch q of a round embedded by rank q,
+ * then every rank's batch gathered in batch order, so rank 0 adds exactly
+ * what one process would, in the same order. A slot is one batch: its
+ * length, ok[batch], vectors (batch, dim). Alone, size is 1 and nothing
+ * moves. Returns non-zero (reported) on an error. */
+typedef struct adder {
+    const sail_train_comm *comm;    /* NULL: alone */
+    int rank, size, batch, dim;
+    size_t slot;            /* bytes of a slot */
+    char *mine, *all;       /* one slot; size slots */
+    size_t *start;          /* (size) each batch's first item */
+} adder;
+
+static int *slot_hdr(const adder *a, int q) { return (int *)(a->all + (size_t)q * a->slot); }
+static float *slot_vec(const adder *a, int q) { return (float *)(slot_hdr(a, q) + 1 + a->batch); }
+
+/* Embed this rank's batch of the round starting at item i and gather the
+ * round; returns the item after it in *next. */
+static int add_round(adder *a, sail_model *m, items *it, size_t i, size_t *next) {
+    for (int q = 0; q < a->size; q++) {
+        a->start[q] = i;
+        int n = i < it->n ? batch_len(it, i, a->batch) : 0;
+        if (q == a->rank) {
+            int *h = (int *)(a->comm ? a->mine : a->all);
+            h[0] = n;
+            if (n) embed_batch(m, it->v + i, n, a->dim, (float *)(h + 1 + a->batch), h + 1);
+        }
+        i += (size_t)n;
+    }
+    *next = i;
+    if (a->comm && a->comm->allgather(a->comm->ctx, a->mine, a->all, a->slot))
+        return cli_fail(1, "index", "gathering the vectors from the ranks failed");
+    return 0;
+}
+
+static int sub_add(opts *o, const sail_train_comm *comm) {
     if (!o->model) return cli_fail(2, "index", "add needs --model M");
     if (o->n_rest != 1) return cli_fail(2, "index", "add needs one input: a folder, a .jsonl file or - (stdin)");
     const char *in = o->rest[0];
+    if (comm && !strcmp(in, "-")) return cli_fail(2, "index", "under mpirun, add a folder or a .jsonl file (not stdin)");
+    adder a = {comm, comm ? comm->rank : 0, comm ? comm->size : 1, o->batch, 0, 0, NULL, NULL, NULL};
     items it = {0};
     struct stat st;
     int rc;
@@ -421,37 +468,42 @@ static int sub_add(opts *o) {
         dim = o->dim ? o->dim : sail_model_dim(m);
         rc = cli_check_dim("index", m, o->dim);
     }
-    if (!rc && !(ix = open_index(o, 1, dim))) rc = 1;
+    if (!rc && !a.rank && !(ix = open_index(o, 1, dim))) rc = 1; /* rank 0 writes */
     sail_index_info info;
-    if (!rc) {
+    if (ix) {
         sail_index_get_info(ix, &info);
         if (info.dim != dim)
             rc = cli_fail(2, "index", "%s holds %d-dimensional vectors; the model gives %d (use --dim)", o->index, info.dim, dim);
     }
-    float *v = rc ? NULL : malloc((size_t)o->batch * dim * sizeof *v);
-    int *ok = rc ? NULL : malloc((size_t)o->batch * sizeof *ok);
+    a.dim = dim;
+    a.slot = (size_t)(1 + o->batch) * sizeof(int) + (size_t)o->batch * dim * sizeof(float);
+    a.all = rc ? NULL : malloc((size_t)a.size * a.slot);
+    a.mine = rc || !comm ? NULL : malloc(a.slot);
+    a.start = rc ? NULL : malloc((size_t)a.size * sizeof *a.start);
     uint64_t *ids = rc ? NULL : malloc((size_t)o->batch * sizeof *ids);
     const char **pay = rc ? NULL : malloc((size_t)o->batch * sizeof *pay);
-    if (!rc && (!v || !ok || !ids || !pay)) rc = cli_fail(1, "index", "out of memory");
+    if (!rc && (!a.all || (comm && !a.mine) || !a.start || !ids || !pay)) rc = cli_fail(1, "index", "out of memory");
     size_t done = 0, failed = 0;
-    for (size_t i = 0; !rc && i < it.n;) {
-        /* a batch: consecutive items of one kind */
-        int n = 1, kind = kind_of(&it.v[i]);
-        while (n < o->batch && i + (size_t)n < it.n && kind_of(&it.v[i + (size_t)n]) == kind) n++;
-        failed += (size_t)embed_batch(m, it.v + i, n, dim, v, ok);
-        int k = 0;
-        for (int j = 0; j < n; j++) {
-            if (!ok[j]) continue;
-            if (k != j) memmove(v + (size_t)k * dim, v + (size_t)j * dim, (size_t)dim * sizeof *v);
-            ids[k] = it.v[i + (size_t)j].id;
-            pay[k++] = it.v[i + (size_t)j].payload;
+    for (size_t i = 0, next; !rc && i < it.n; i = next) {
+        rc = add_round(&a, m, &it, i, &next);
+        for (int q = 0; !rc && ix && q < a.size; q++) {
+            int n = slot_hdr(&a, q)[0], *ok = slot_hdr(&a, q) + 1, k = 0;
+            float *v = slot_vec(&a, q);
+            for (int j = 0; j < n; j++) {
+                if (!ok[j]) {
+                    failed++;
+                    continue;
+                }
+                if (k != j) memmove(v + (size_t)k * dim, v + (size_t)j * dim, (size_t)dim * sizeof *v);
+                ids[k] = it.v[a.start[q] + (size_t)j].id;
+                pay[k++] = it.v[a.start[q] + (size_t)j].payload;
+            }
+            if (k && sail_index_add(ix, ids, v, pay, k, &e)) rc = cli_fail(1, "index", "%s", e.msg);
+            done += (size_t)n;
+            progress(done, it.n, failed, 0);
         }
-        if (k && sail_index_add(ix, ids, v, pay, k, &e)) rc = cli_fail(1, "index", "%s", e.msg);
-        i += (size_t)n;
-        done += (size_t)n;
-        progress(done, it.n, failed, 0);
     }
-    if (!rc) {
+    if (!rc && ix) {
         progress(done, it.n, failed, 1);
         sail_index_get_info(ix, &info);
         fprintf(stderr, "sail index: added %zu items (%zu skipped); the index holds %zu\n", done - failed, failed, info.count);
@@ -459,7 +511,7 @@ static int sub_add(opts *o) {
     if (ix && sail_index_close(ix, &e) && !rc) rc = cli_fail(1, "index", "%s", e.msg);
     sail_model_free(m);
     items_free(&it);
-    free(v); free(ok); free(ids); free(pay);
+    free(a.all); free(a.mine); free(a.start); free(ids); free(pay);
     /* Skips alone do not fail a run that added something. */
     return rc ? rc : done && failed == done ? 1 : 0;
 }
@@ -587,9 +639,19 @@ static int sub_create(opts *o) {
     return finish(ix, SAIL_OK, &e);
 }
 
+/* add, over the ranks when mpirun started this process */
+static int sub_add_ranks(opts *o) {
+    sail_train_comm comm;
+    int ranks = cli_dist_start(&comm);
+    if (ranks < 0) return 1;
+    int rc = sub_add(o, ranks > 1 ? &comm : NULL);
+    cli_dist_end(ranks, rc);
+    return rc;
+}
+
 int cmd_index(int argc, char **argv) {
     static const struct { const char *name; int (*fn)(opts *); } subs[] = {
-        {"add", sub_add}, {"create", sub_create}, {"info", sub_info}, {"compact", sub_compact},
+        {"add", sub_add_ranks}, {"create", sub_create}, {"info", sub_info}, {"compact", sub_compact},
         {"delete", sub_delete}, {"export", sub_export}, {"import", sub_import},
     };
     const size_t n_subs = sizeof subs / sizeof *subs;

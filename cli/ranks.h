@@ -1,6 +1,7 @@
-/* ranks.h: the processes of a data-parallel `sail train` started by mpirun
- * (docs/TRAINING.md, "Several processes"). Only a `make MPI=1` build has
- * them (cli/mpi/dist_mpi.c); the plain build runs alone and links no MPI. */
+/* ranks.h: the processes of a data-parallel `sail train` or a sharded
+ * `sail index add` started by mpirun (docs/TRAINING.md, "Several
+ * processes"; docs/INDEX.md). Only a `make MPI=1` build has them
+ * (cli/mpi/dist_mpi.c); the plain build runs alone and links no MPI. */
 #ifndef SAIL_CLI_RANKS_H
 #define SAIL_CLI_RANKS_H
 
@@ -12,8 +13,9 @@
  * all). Returns 0 without touching MPI when no launcher started it, -1
  * (reported) when MPI cannot start. */
 int cli_dist_start(sail_train_comm *comm);
-/* The end of a run that started: MPI_Finalize, or after a runtime error
- * (rc 1) MPI_Abort of every rank, as the others would wait for this one. */
+/* The end of a run that started: MPI_Finalize, or after an error (rc other
+ * than 0 and 130, a stop every rank agreed on) MPI_Abort of every rank, as
+ * the others may be waiting for this one. */
 void cli_dist_end(int ranks, int rc);
 #define CLI_DIST_USAGE "Under mpirun -np N: data-parallel over N processes (docs/TRAINING.md).\n"
 #else

@@ -1,4 +1,5 @@
-/* dist_mpi.c: the MPI transport of data-parallel `sail train` (cli/ranks.h),
+/* dist_mpi.c: the MPI transport of data-parallel `sail train` and sharded
+ * `sail index add` (cli/ranks.h),
  * built only by `make MPI=1`. Blocking collectives that move bytes; the
  * sums are libsail's, in rank order (src/train/dist.h). */
 #include "ranks.h"
@@ -39,8 +40,8 @@ int cli_dist_start(sail_train_comm *comm) {
 
 void cli_dist_end(int ranks, int rc) {
     if (ranks <= 0) return;
-    /* a runtime error may leave the other ranks waiting in a collective;
-       usage errors (2) and stops (130) happen on every rank alike */
-    if (rc == 1 && ranks > 1) MPI_Abort(MPI_COMM_WORLD, rc);
+    /* an error may leave the other ranks waiting in a collective; a stop
+       (130) is agreed by all */
+    if (rc && rc != 130 && ranks > 1) MPI_Abort(MPI_COMM_WORLD, rc);
     MPI_Finalize();
 }

@@ -1,4 +1,6 @@
-"""Data-parallel training over MPI (docs/TRAINING.md, "Several processes"):
+"""sail under mpirun (make MPI=1).
+
+Data-parallel training (docs/TRAINING.md, "Several processes"):
 `mpirun -np 2 sail train` must write a model and a checkpoint byte-identical
 to a single process with twice the --grad_accum, on test_train_loop's
 generated shapes with a batch size that leaves an odd number of batches
@@ -7,8 +9,15 @@ sits it out), hard negatives from epoch 2 (a plan both ranks must build
 alike), an undecodable image and validation; also with --grad_accum 2 per
 rank against 4, and a 2-rank run stopped by SIGUSR1 to mpirun, resumed by
 one process.
+
+Sharded `sail index add` (docs/INDEX.md): 2,010 items (1,000 PNG files,
+1,000 texts, 10 missing images) added by 2 ranks give the index.snap of
+one process but for the index's random identity (and the header's crc):
+every id, vector, payload and tombstone flag, in the same order.
+
 Needs a `make MPI=1` build: $SAIL_MPI, else $SAIL when it is one, else
 $BUILD-mpi/sail or build-mpi/sail; skipped with the reason otherwise."""
+import json
 import os
 import re
 import shutil
@@ -23,6 +32,7 @@ import tap  # noqa: E402
 from tap import BUILD, SAIL, check  # noqa: E402
 import test_train_loop as L  # noqa: E402
 
+MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "sail-tiny.gguf")
 MPIRUN = ["mpirun", "--oversubscribe", "--allow-run-as-root", "-np"]
 
 
@@ -63,6 +73,38 @@ def same(tmp, a, b, name):
     return os.path.exists(pa) and os.path.exists(pb) and open(pa, "rb").read() == open(pb, "rb").read()
 
 
+def index_add(sail, tmp):
+    from PIL import Image
+    import numpy as np
+    rng = np.random.default_rng(5)
+    os.makedirs(os.path.join(tmp, "files"))
+    with open(os.path.join(tmp, "items.jsonl"), "w") as f:
+        for i in range(1000):
+            p = os.path.join("files", "%04d.png" % i)
+            Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(os.path.join(tmp, p))
+            f.write(json.dumps({"image": p, "n": i}) + "\n")
+            if i % 100 == 7:
+                f.write(json.dumps({"image": "files/missing.png"}) + "\n")
+        for i in range(1000):
+            f.write(json.dumps({"text": "item %d: a red circle%s" % (i, " and more" * (i % 6))}) + "\n")
+    snaps = []
+    for name, ranks in (("alone", 0), ("ranks", 2)):
+        cmd = (MPIRUN + [str(ranks)] if ranks else []) + [sail, "index", "add", "--index", os.path.join(tmp, name),
+                                                          "--model", MODEL,
+                                                          "--threads", "1", os.path.join(tmp, "items.jsonl")]
+        r = subprocess.run(cmd, capture_output=True, timeout=300)
+        err = r.stderr.decode(errors="replace")
+        check(r.returncode == 0 and "added 2000 items (10 skipped)" in err and err.count("missing.png") == 10,
+              "index add of 2,010 items %s: 2,000 added, each of the 10 missing images named once" %
+              ("over 2 ranks" if ranks else "in one process"), err[-300:] if r.returncode else "")
+        path = os.path.join(tmp, name, "index.snap")
+        snaps.append(open(path, "rb").read() if os.path.exists(path) else b"")
+    a, b = snaps
+    # bytes 108..123 are the index's random identity and the header's crc32
+    check(len(a) > 128 and len(a) == len(b) and a[:108] == b[:108] and a[128:] == b[128:],
+          "2 ranks: index.snap equals one process's (ids, vectors, payloads, in order)")
+
+
 def main():
     sail = find_sail()
     if not shutil.which("mpirun"):
@@ -73,6 +115,7 @@ def main():
         return 0
     tmp = tempfile.mkdtemp(prefix="sail-mpi-")
     try:
+        index_add(sail, tmp)
         L.make_data(tmp)
         one = run(sail, tmp, "one", "--grad_accum", 2)
         two = run(sail, tmp, "two", ranks=2)

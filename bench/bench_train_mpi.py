@@ -1,0 +1,79 @@
+"""Data-parallel training throughput: `mpirun -np 2 sail finetune` (1 compute
+thread per rank) against one process with 1 thread and --grad_accum 2, the
+same optimiser steps on the same micro-batches (their models must be
+byte-identical, which is checked). Fine-tunes the shipped model on
+`sail data shapes` (128 px, English captions), batch 32, runs interleaved
+(one, two, one, two, ...) on the shared machine; prints the medians of
+pairs/s (sail's own figure: wall clock from the first step), wall seconds
+and CPU seconds per pair (user + sys of all processes), and the ratio.
+Usage: /usr/bin/python3 bench/bench_train_mpi.py --sail build-mpi/sail [--steps 10] [--reps 3]"""
+import argparse
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
+
+
+def cpu_children():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def one_run(cmd):
+    c0, t0 = cpu_children(), time.time()
+    r = subprocess.run(cmd, capture_output=True)
+    wall, cpu = time.time() - t0, cpu_children() - c0
+    if r.returncode:
+        sys.exit("%s failed:\n%s" % (" ".join(cmd[:6]), r.stderr.decode(errors="replace")[-800:]))
+    rates = re.findall(r"([0-9.]+) pairs/s", r.stderr.decode())
+    return float(rates[-1]), wall, cpu
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sail", required=True, help="a `make MPI=1` sail")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=32)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="sail-bench-mpi-")
+    try:
+        subprocess.run([a.sail, "data", "shapes", "-n", "1024", "--size", "128", "--lang", "en", "--threads", "1",
+                        "-o", os.path.join(tmp, "d")], check=True, capture_output=True)
+        base = ["finetune", "--model_name_or_path", MODEL, "--train_data_path", os.path.join(tmp, "d", "train.jsonl"),
+                "--batch_size", str(a.batch), "--num_train_epochs", "1", "--warmup_steps", "2", "--threads", "1",
+                "--workers", "1", "--max_steps", str(a.steps), "--progress_every", "1"]
+        runs = {"1 process, --grad_accum 2": lambda out: [a.sail] + base + ["--grad_accum", "2", "--output_dir", out],
+                "mpirun -np 2": lambda out: ["mpirun", "--oversubscribe", "--allow-run-as-root", "-np", "2", a.sail]
+                + base + ["--output_dir", out]}
+        res = {k: [] for k in runs}
+        for rep in range(a.reps):
+            for k, cmd in runs.items():
+                out = os.path.join(tmp, "%s-%d" % ("two" if "mpirun" in k else "one", rep))
+                res[k].append(one_run(cmd(out)))
+        same = all(open(os.path.join(tmp, "one-%d" % i, "model.gguf"), "rb").read() ==
+                   open(os.path.join(tmp, "two-%d" % i, "model.gguf"), "rb").read() for i in range(a.reps))
+        pairs = a.steps * 2 * a.batch
+        print("| run | pairs/s (median) | wall s | CPU ms / pair |")
+        print("|---|---|---|---|")
+        med = {}
+        for k, v in res.items():
+            med[k] = statistics.median(x[0] for x in v)
+            print("| %s | %.1f | %.1f | %.1f |" % (k, med[k], statistics.median(x[1] for x in v),
+                                                   1e3 * statistics.median(x[2] for x in v) / pairs))
+        one, two = med.values()
+        print("2 ranks / 1 process, pairs/s: %.2fx; models byte-identical: %s" % (two / one, "yes" if same else "NO"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
