@@ -5,7 +5,7 @@
 #   make fuzz     every libFuzzer harness for FUZZ_SECONDS (default 60) each
 #   make REF=1    force the plain C kernels (no SIMD dispatch)
 #   make model    retrain the shipped default model (docs/MODEL.md)
-#   make MPI=1    sail train also runs data-parallel under mpirun (Open MPI;
+#   make MPI=1    sail train and sail index add also run over mpirun (Open MPI;
 #                 docs/TRAINING.md); builds in build-mpi unless BUILD is given
 CC      ?= gcc
 ifeq ($(MPI),1)
