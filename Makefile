@@ -67,6 +67,9 @@ CLI_SRC  += cli/mpi/dist_mpi.c
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 $(CLI_OBJ): CPPFLAGS += -DSAIL_MPI -Icli $(shell mpicc --showme:compile)
 SERVER_LIBS += $(shell mpicc --showme:link)
+ALL_SAIL := $(BUILD)/sail   # ./sail stays the plain build's
+else
+ALL_SAIL := sail
 endif
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -75,7 +78,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test asan bench fuzz clean install-deps install tests-build model
 
-all: $(BUILD)/libsail.a $(BUILD)/libsail.so sail
+all: $(BUILD)/libsail.a $(BUILD)/libsail.so $(ALL_SAIL)
 
 $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
