@@ -1,7 +1,7 @@
 /* dist_mpi.c: the MPI transport of data-parallel `sail train` and sharded
- * `sail index add` (cli/ranks.h),
- * built only by `make MPI=1`. Blocking collectives that move bytes; the
- * sums are libsail's, in rank order (src/train/dist.h). */
+ * `sail index add` (cli/ranks.h), built only by `make MPI=1`. Collectives
+ * that only move bytes (the sums are libsail's, in rank order: see
+ * src/train/dist.h), waited for by polling. */
 #include "ranks.h"
 
 #include <limits.h>
@@ -52,7 +52,7 @@ int cli_dist_start(sail_train_comm *comm) {
     int rank, size;
     if (MPI_Init(NULL, NULL) != MPI_SUCCESS || MPI_Comm_rank(MPI_COMM_WORLD, &rank) != MPI_SUCCESS ||
         MPI_Comm_size(MPI_COMM_WORLD, &size) != MPI_SUCCESS) {
-        fprintf(stderr, "sail train: MPI did not start (started by mpirun?)\n");
+        fprintf(stderr, "sail: MPI did not start under the launcher\n");
         return -1;
     }
     *comm = (sail_train_comm){.rank = rank, .size = size, .allgather = allgather, .alltoall = alltoall};
