@@ -17,53 +17,41 @@ static const char usage[] =
     "image models. Every tensor is checked against config.json. An OpenCLIP\n"
     "checkpoint converts too: a folder with open_clip_config.json and\n"
     "open_clip_model.safetensors or open_clip_pytorch_model.bin, or a\n"
-    ".bin/.pt/.safetensors state dict. See docs/IMPORT.md.\n\n"
-    "  --from NAME   architecture (default auto: config.json's architectures/model_type)\n"
-    "                hf-clip          CLIPModel\n"
-    "                hf-chinese-clip  ChineseCLIPModel\n"
-    "                hf-bert          BertModel (text encoder)\n"
-    "                hf-vit           ViTModel (image encoder)\n"
-    "                hf-siglip        SiglipModel (sigmoid loss when fine-tuned)\n"
-    "                clip-cpp         a clip.cpp GGUF CLIP file (the default for a .gguf file)\n"
-    "                open-clip        an OpenCLIP ViT CLIP checkpoint (the default for other\n"
-    "                                 files and folders with only open_clip_config.json)\n"
-    "  --type T      tensor type written: f32 (the only one). For f16, bf16 or q8_0,\n"
-    "                quantize the result: sail quantize model.gguf --type q8_0 -o q8.gguf\n"
-    "  --pool P      hf-bert: cls (default), pooler or mean; hf-vit: cls (default) or pooler\n"
-    "  --merges F    clip-cpp: the model's merges.txt (clip.cpp files store no merges)\n"
-    "  --arch NAME   open-clip without open_clip_config.json: ViT-B-32, ViT-B-16,\n"
-    "                ViT-B-32-quickgelu or ViT-B-16-quickgelu\n"
-    "  --tokenizer F open-clip: the BPE merges (open_clip's bpe_simple_vocab_16e6.txt.gz,\n"
-    "                or merges.txt) when not beside the checkpoint\n"
-    "  -o FILE       output model file\n";
+    ".bin/.pt/.safetensors state dict. See docs/IMPORT.md.\n\n";
 
 int cmd_convert(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
     sail_convert_options o = {0};
     const char *dir = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-') {
-            if (dir) return cli_fail(2, "convert", "more than one folder given ('%s', '%s')\n%s", dir, a, usage);
-            dir = a;
-            continue;
-        }
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return cli_fail(2, "convert", "option %s needs a value\n%s", a, usage);
-        if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
-        else if (!strcmp(a, "--from")) o.from = v;
-        else if (!strcmp(a, "--type")) o.type = v;
-        else if (!strcmp(a, "--pool")) o.pool = v;
-        else if (!strcmp(a, "--merges")) o.merges = v;
-        else if (!strcmp(a, "--arch")) o.arch = v;
-        else if (!strcmp(a, "--tokenizer")) o.tokenizer = v;
-        else return cli_fail(2, "convert", "unknown option '%s'\n%s", a, usage);
-        i++;
-    }
-    if (!dir || !out) return cli_fail(2, "convert", "a folder and -o are required\n%s", usage);
+    const cli_opt table[] = {
+        CLI_OPT_STR("DIR", &dir, NULL, NULL),
+        CLI_OPT_STR("--from", &o.from, "NAME",
+                    "architecture (default auto: config.json's architectures/model_type)\n"
+                    "hf-clip          CLIPModel\n"
+                    "hf-chinese-clip  ChineseCLIPModel\n"
+                    "hf-bert          BertModel (text encoder)\n"
+                    "hf-vit           ViTModel (image encoder)\n"
+                    "hf-siglip        SiglipModel (sigmoid loss when fine-tuned)\n"
+                    "clip-cpp         a clip.cpp GGUF CLIP file (the default for a .gguf file)\n"
+                    "open-clip        an OpenCLIP ViT CLIP checkpoint (the default for other\n"
+                    "                 files and folders with only open_clip_config.json)"),
+        CLI_OPT_STR("--type", &o.type, "T",
+                    "tensor type written: f32 (the only one). For f16, bf16 or q8_0,\n"
+                    "quantize the result: sail quantize model.gguf --type q8_0 -o q8.gguf"),
+        CLI_OPT_STR("--pool", &o.pool, "P", "hf-bert: cls (default), pooler or mean; hf-vit: cls (default) or pooler"),
+        CLI_OPT_STR("--merges", &o.merges, "F", "clip-cpp: the model's merges.txt (clip.cpp files store no merges)"),
+        CLI_OPT_STR("--arch", &o.arch, "NAME",
+                    "open-clip without open_clip_config.json: ViT-B-32, ViT-B-16,\n"
+                    "ViT-B-32-quickgelu or ViT-B-16-quickgelu"),
+        CLI_OPT_STR("--tokenizer", &o.tokenizer, "F",
+                    "open-clip: the BPE merges (open_clip's bpe_simple_vocab_16e6.txt.gz,\n"
+                    "or merges.txt) when not beside the checkpoint"),
+        CLI_OPT_STR("-o|--output", &out, "FILE", "output model file"),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"convert", usage, table, NULL};
+    int rc = cli_parse(&spec, argc, argv, 1);
+    if (rc) return rc == CLI_HELP ? 0 : rc;
+    if (!dir || !out) return cli_fail(2, "convert", "a folder (or file) and -o are required (see sail convert --help)");
     if (o.type && strcmp(o.type, "f32")) {
         if (strcmp(o.type, "f16") && strcmp(o.type, "bf16") && strcmp(o.type, "q8_0"))
             return cli_fail(2, "convert", "--type %s: the types are f32 (written here), f16, bf16 and q8_0 (sail quantize)", o.type);

@@ -15,31 +15,20 @@ static const char usage[] =
     "the tokenizer (vocab.json + merges.txt for CLIP, vocab.txt for WordPiece, with\n"
     "tokenizer_config.json) and preprocessor_config.json. `sail convert DIR` gives\n"
     "the model back. Native sail models (fusion layers) have no Hugging Face\n"
-    "architecture and are refused. See docs/IMPORT.md.\n\n"
-    "  --format hf   the folder layout (hf, the only one; the default)\n"
-    "  -o DIR        output folder (created if absent; the files are replaced)\n";
+    "architecture and are refused. See docs/IMPORT.md.\n\n";
 
 int cmd_export(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage, stdout);
-        return 0;
-    }
     const char *model = NULL, *out = NULL, *format = "hf";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-') {
-            if (model) return cli_fail(2, "export", "more than one model given ('%s', '%s')\n%s", model, a, usage);
-            model = a;
-            continue;
-        }
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) return cli_fail(2, "export", "option %s needs a value\n%s", a, usage);
-        if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = v;
-        else if (!strcmp(a, "--format")) format = v;
-        else return cli_fail(2, "export", "unknown option '%s'\n%s", a, usage);
-        i++;
-    }
-    if (!model || !out) return cli_fail(2, "export", "a model file and -o are required\n%s", usage);
+    const cli_opt table[] = {
+        CLI_OPT_STR("MODEL", &model, NULL, NULL),
+        CLI_OPT_STR("--format", &format, "hf", "the folder layout (hf, the only one; the default)"),
+        CLI_OPT_STR("-o|--output", &out, "DIR", "output folder (created if absent; the files are replaced)"),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {"export", usage, table, NULL};
+    int rc = cli_parse(&spec, argc, argv, 1);
+    if (rc) return rc == CLI_HELP ? 0 : rc;
+    if (!model || !out) return cli_fail(2, "export", "a model file and -o are required (see sail export --help)");
     if (strcmp(format, "hf"))
         return cli_fail(2, "export", "--format %s: the format is hf (a Hugging Face folder)", format);
     sail_error err = {0};

@@ -30,80 +30,63 @@ static const char usage_finetune[] =
     "Continues training an existing sail model on new pairs; as `sail train`\n"
     "otherwise (see sail train --help and docs/TRAINING.md). A Hugging Face\n"
     "folder (CLIP, Chinese-CLIP, BERT, ViT, SigLIP) is converted first (sail\n"
-    "convert). A SigLIP trains with its sigmoid loss and learned logit bias.\n\n"
-    "  --export_hf               also write O/hf, a Hugging Face folder of the result\n"
-    "                            (sail export --format hf)\n";
-static const char usage_opts[] =
-    "  --val_data_path V.jsonl   validation pairs: loss and R@1 after each epoch\n"
-    "  --learning_rate LR        peak learning rate (default 5e-4)\n"
-    "  --num_train_epochs N      epochs (default 3)\n"
-    "  --batch_size B            pairs per micro-batch (default 32)\n"
-    "  --grad_accum K            micro-batches per optimiser step (default 1)\n"
-    "  --warmup_steps N          linear warmup steps, then cosine decay (default 100)\n"
-    "  --min_lr_ratio R          cosine decays to R * LR (default 0)\n"
-    "  --weight_decay W          AdamW decoupled weight decay (default 0.1)\n"
-    "  --max_grad_norm G         global gradient-norm clipping; 0 = off (default 1)\n"
-    "  --matryoshka D1,D2,..     Matryoshka loss dimensions (default: the model's dim)\n"
-    "  --freeze PARTS            parts left as they are (comma-separated): text,\n"
-    "                            vision, fusion, head, temperature; a frozen tower\n"
-    "                            costs no backward pass\n"
-    "  --part_learning_rate P=LR,...  a part's own peak learning rate, e.g.\n"
-    "                            text=2e-5,vision=2e-5 (the rest: --learning_rate)\n"
-    "  --lora_rank R             LoRA adapters of rank R on the attention and MLP\n"
-    "                            matrices; in the adapted parts only the adapters\n"
-    "                            train; model.gguf has them merged (W + a/R B A)\n"
-    "  --lora_alpha A            the adapters' scale is A / R (default A = R)\n"
-    "  --lora_parts PARTS        adapted parts among text, vision, fusion\n"
-    "                            (default text,vision)\n"
-    "  --hard_negatives K        from epoch 2 on, batch each pair with its K nearest\n"
-    "                            pairs of other groups (default 0 = random batches)\n"
-    "  --seed S                  weights (new models), shuffling (default 42)\n"
-    "  --save_every N            checkpoint every N steps (default 0: end and Ctrl-C)\n"
-    "  --max_steps N             stop after step N with a checkpoint (resume later)\n"
-    "  --resume DIR|FILE         continue from a checkpoint (its hyper-parameters)\n"
-    "  --threads N               compute threads (default: one per core); resuming\n"
-    "                            with the same count reproduces a run bit for bit\n"
-    "  --workers N               loader threads decoding images ahead (default 2)\n"
-    "  --image_size PX           train: override the preset's image size, e.g. 64;\n"
-    "                            finetune: move the model to PX (its position grid\n"
-    "                            is resampled bicubically, as inference does)\n"
-    "  --patch_size P            (train) override the preset's ViT patch size (16),\n"
-    "                            e.g. 8: finer detail, ~(16/P)^2 more image tokens\n"
-    "  --progress_every N        when stderr is not a terminal: a line every N steps\n"
-    "                            (default 10)\n"
-    "Options may be spelled with - or _ (--batch-size = --batch_size).\n";
+    "convert). A SigLIP trains with its sigmoid loss and learned logit bias.\n\n";
+static const char usage_more[] = "Options may be spelled with - or _ (--batch-size = --batch_size).\n";
 
-/* "text,vision" -> bits of the parts; non-zero (reported) on a bad name
- * (--freeze and --lora_parts). */
-static int parse_freeze(const char *cmd, const char *v, int *mask) {
+#define PARTS_NAMES "text, vision, fusion, head, temperature"
+
+/* --freeze, --lora_parts: "text,vision" -> bits of the parts in the int at
+ * opt->ptr. */
+static int on_parts(const char *cmd, const cli_opt *opt, const char *v) {
+    int *mask = opt->ptr;
     for (const char *p = v; *p;) {
         size_t n = strcspn(p, ",");
         int part = sail_part_parse(p, n);
-        if (part < 0) {
-            cli_fail(2, cmd, "'%.*s' is not a part (text, vision, fusion, head, temperature)", (int)n, p);
-            return 2;
-        }
+        if (part < 0) return cli_fail(2, cmd, "'%.*s' is not a part (" PARTS_NAMES ")", (int)n, p);
         *mask |= 1 << part;
         p += n + (p[n] == ',');
     }
     return 0;
 }
 
-/* "text=2e-5,vision=1e-5" -> part_lr; non-zero (reported) on a bad item. */
-static int parse_part_lr(const char *cmd, const char *v, float *part_lr) {
+/* --part_learning_rate: "text=2e-5,vision=1e-5" -> the float[SAIL_N_PARTS]
+ * at opt->ptr. */
+static int on_part_lr(const char *cmd, const cli_opt *opt, const char *v) {
+    float *part_lr = opt->ptr;
     for (const char *p = v; *p;) {
         size_t n = strcspn(p, ","), k = strcspn(p, "=,");
         int part = sail_part_parse(p, k);
         char *end;
         double lr = p[k] == '=' ? strtod(p + k + 1, &end) : 0;
-        if (part < 0 || p[k] != '=' || end != p + n || !(lr > 0 && lr <= 10)) {
-            cli_fail(2, cmd, "--part_learning_rate: '%.*s' is not PART=LR with a part (text, vision, fusion, head, "
-                     "temperature) and 0 < LR <= 10", (int)n, p);
-            return 2;
-        }
+        if (part < 0 || p[k] != '=' || end != p + n || !(lr > 0 && lr <= 10))
+            return cli_fail(2, cmd, "--part_learning_rate: '%.*s' is not PART=LR with a part (" PARTS_NAMES
+                            ") and 0 < LR <= 10", (int)n, p);
         part_lr[part] = (float)lr;
         p += n + (p[n] == ',');
     }
+    return 0;
+}
+
+/* --matryoshka D1,D2,..: 1 to 4 dimensions into the sail_loss_opts at
+ * opt->ptr, each weighted 1. */
+static int on_matryoshka(const char *cmd, const cli_opt *opt, const char *v) {
+    sail_loss_opts *lo = opt->ptr;
+    lo->n_dims = 0;
+    for (const char *p = v; *p;) {
+        char *end;
+        errno = 0;
+        long d = strtol(p, &end, 10);
+        if (errno || end == p || d < 1 || d > CLI_DIM_MAX || lo->n_dims == 4 || (*end && *end != ',')) {
+            lo->n_dims = 0;
+            break;
+        }
+        lo->dims[lo->n_dims] = (int)d;
+        lo->weights[lo->n_dims++] = 1.0f;
+        p = *end ? end + 1 : end;
+    }
+    if (!lo->n_dims)
+        return cli_fail(2, cmd, "--matryoshka needs 1 to 4 comma-separated dimensions in 1..%d, not '%s'",
+                        CLI_DIM_MAX, v);
     return 0;
 }
 
@@ -150,30 +133,6 @@ static void on_event(void *ud, const sail_train_event *ev) {
         fputc('\n', stderr);
     }
     fflush(stderr);
-}
-
-static int parse_double(const char *s, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_dims(const char *s, sail_loss_opts *lo) {
-    lo->n_dims = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (errno || end == p || v < 1 || v > 65536 || lo->n_dims == 4 || (*end && *end != ',')) return -1;
-        lo->dims[lo->n_dims] = (int)v;
-        lo->weights[lo->n_dims++] = 1.0f;
-        p = *end ? end + 1 : end;
-    }
-    return lo->n_dims ? 0 : -1;
 }
 
 static int load_data(const char *cmd, const char *path, sail_dataset *ds, int quiet) {
@@ -231,80 +190,101 @@ static int write_hf(const char *cmd, const char *dir) {
     return 0;
 }
 
+/* The options train and finetune share, in help order. */
+#define TRAIN_OPTS                                                                                            \
+    CLI_OPT_STR("--train_data_path", &train_path, "D.jsonl", "training pairs (docs/TRAINING.md)"),           \
+    CLI_OPT_STR("--output_dir", &o.output_dir, "O", "O/model.gguf and O/checkpoint.gguf are written here"), \
+    CLI_OPT_STR("--val_data_path", &val_path, "V.jsonl", "validation pairs: loss and R@1 after each epoch"), \
+    CLI_OPT_FLOAT("--learning_rate", &o.hp.lr, 1e-12, 10, "LR", "peak learning rate (default 5e-4)"),     \
+    CLI_OPT_INT("--num_train_epochs", &o.hp.epochs, 1, 100000, "N", "epochs (default 3)"),                 \
+    CLI_OPT_INT("--batch_size", &o.hp.batch_size, 2, 65536, "B", "pairs per micro-batch (default 32)"),    \
+    CLI_OPT_INT("--grad_accum", &o.hp.grad_accum, 1, 65536, "K",                                           \
+                "micro-batches per optimiser step (default 1)"),                                            \
+    CLI_OPT_INT("--warmup_steps", &o.hp.warmup_steps, 0, 1L << 30, "N",                                    \
+                "linear warmup steps, then cosine decay (default 100)"),                                    \
+    CLI_OPT_FLOAT("--min_lr_ratio", &o.hp.min_lr_ratio, 0, 1, "R", "cosine decays to R * LR (default 0)"), \
+    CLI_OPT_FLOAT("--weight_decay", &o.hp.weight_decay, 0, 10, "W",                                        \
+                  "AdamW decoupled weight decay (default 0.1)"),                                            \
+    CLI_OPT_FLOAT("--max_grad_norm", &o.hp.max_grad_norm, 0, 1e9, "G",                                     \
+                  "global gradient-norm clipping; 0 = off (default 1)"),                                    \
+    CLI_OPT_CALL("--matryoshka", on_matryoshka, &o.lo, "D1,D2,..",                                         \
+                 "Matryoshka loss dimensions (default: the model's dim)"),                                  \
+    CLI_OPT_CALL("--freeze", on_parts, &o.hp.frozen, "PARTS",                                              \
+                 "parts left as they are (comma-separated): text,\n"                                        \
+                 "vision, fusion, head, temperature; a frozen tower\n"                                      \
+                 "costs no backward pass"),                                                                 \
+    CLI_OPT_CALL("--part_learning_rate", on_part_lr, o.hp.part_lr, "P=LR,...",                             \
+                 "a part's own peak learning rate, e.g.\n"                                                  \
+                 "text=2e-5,vision=2e-5 (the rest: --learning_rate)"),                                      \
+    CLI_OPT_INT("--lora_rank", &o.hp.lora_rank, 1, 1024, "R",                                              \
+                "LoRA adapters of rank R on the attention and MLP\n"                                        \
+                "matrices; in the adapted parts only the adapters\n"                                        \
+                "train; model.gguf has them merged (W + a/R B A)"),                                         \
+    CLI_OPT_FLOAT("--lora_alpha", &lora_alpha, 1e-6, 1e4, "A", "the adapters' scale is A / R (default A = R)"), \
+    CLI_OPT_CALL("--lora_parts", on_parts, &o.hp.lora_parts, "PARTS",                                      \
+                 "adapted parts among text, vision, fusion\n(default text,vision)"),                        \
+    CLI_OPT_INT("--hard_negatives", &o.hp.hard_negatives, 0, 65535, "K",                                   \
+                "from epoch 2 on, batch each pair with its K nearest\n"                                     \
+                "pairs of other groups (default 0 = random batches)"),                                      \
+    CLI_OPT_LONG("--seed", &seed, 0, 0x7fffffffL, "S", "weights (new models), shuffling (default 42)"),    \
+    CLI_OPT_INT("--save_every", &o.save_every, 0, 1L << 30, "N",                                           \
+                "checkpoint every N steps (default 0: end and Ctrl-C)"),                                    \
+    CLI_OPT_LONG("--max_steps", &max_steps, 0, 1L << 40, "N",                                              \
+                 "stop after step N with a checkpoint (resume later)"),                                     \
+    CLI_OPT_STR("--resume", &o.resume, "DIR|FILE", "continue from a checkpoint (its hyper-parameters)"),    \
+    CLI_OPT_THREADS(&o.threads, CLI_THREADS_HELP "; resuming\n"                                             \
+                    "with the same count reproduces a run bit for bit"),                                    \
+    CLI_OPT_INT("--workers", &o.loader_workers, 1, 64, "N", "loader threads decoding images ahead (default 2)"), \
+    CLI_OPT_INT("--progress_every", &pr.every, 1, 1L << 30, "N",                                            \
+                "when stderr is not a terminal: a line every N steps\n(default 10)")
+
 /* comm: the ranks of a data-parallel run, or NULL. */
 static int train(int argc, char **argv, int finetune, const sail_train_comm *comm) {
     const char *cmd = finetune ? "finetune" : "train";
-    if (cli_wants_help(argc, argv)) {
-        fputs(finetune ? usage_finetune : usage_train, stdout);
-        fputs(usage_opts, stdout);
-        return 0;
-    }
     sail_train_opts o = {.hp = {.lr = 5e-4, .weight_decay = 0.1, .max_grad_norm = 1.0, .beta1 = 0.9,
                                 .beta2 = 0.999, .eps = 1e-8, .epochs = 3, .batch_size = 32,
-                                .warmup_steps = 100, .grad_accum = 1, .seed = 42},
+                                .warmup_steps = 100, .grad_accum = 1},
                          .loader_workers = 2};
-    const char *train_path = NULL, *val_path = NULL, *dims = NULL;
+    const char *train_path = NULL, *val_path = NULL;
     progress pr = {.tty = isatty(2), .every = 10};
     int export_hf = 0;
+    double lora_alpha = 0;
+    long seed = 42, max_steps = 0;
+    const cli_opt train_table[] = {
+        CLI_OPT_STR("--config", &o.config, "tiny|base|large", "architecture preset of the new model"),
+        CLI_OPT_STR("--vocab", &o.vocab_path, "vocab.txt", "WordPiece vocabulary of the new model"),
+        TRAIN_OPTS,
+        CLI_OPT_INT("--image_size", &o.image_size, 16, 4096, "PX", "override the preset's image size, e.g. 64"),
+        CLI_OPT_INT("--patch_size", &o.patch_size, 1, 1024, "P",
+                    "override the preset's ViT patch size (16), e.g. 8:\n"
+                    "finer detail, ~(16/P)^2 more image tokens"),
+        CLI_OPT_END,
+    };
+    const cli_opt finetune_table[] = {
+        CLI_OPT_STR("--model_name_or_path", &o.init_model, "M.gguf|HF_DIR",
+                    "the model to continue: a sail file or a Hugging Face folder"),
+        TRAIN_OPTS,
+        CLI_OPT_INT("--image_size", &o.image_size, 16, 4096, "PX",
+                    "move the model to PX (its position grid is\n"
+                    "resampled bicubically, as inference does)"),
+        CLI_OPT_FLAG("--export_hf", &export_hf,
+                     "also write O/hf, a Hugging Face folder of the result\n(sail export --format hf)"),
+        CLI_OPT_END,
+    };
+    const cli_spec spec = {cmd, finetune ? usage_finetune : usage_train, finetune ? finetune_table : train_table,
+                           usage_more};
+    int rc0 = cli_parse(&spec, argc, argv, 1);
+    if (rc0) return rc0 == CLI_HELP ? 0 : rc0;
+    o.hp.seed = (uint64_t)seed;
+    o.hp.lora_alpha = (float)lora_alpha;
+    o.max_steps = max_steps;
     char converted[4096] = "";
-    for (int i = 1; i < argc; i++) {
-        char name[64];
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strncmp(a, "--", 2) || strlen(a) >= sizeof name)
-            return cli_fail(2, cmd, "unexpected argument '%s' (see sail %s --help)", a, cmd);
-        snprintf(name, sizeof name, "%s", a + 2);
-        for (char *c = name; *c; c++)
-            if (*c == '-') *c = '_';
-        if (!strcmp(name, "export_hf") && finetune) {
-            export_hf = 1;
-            continue;
-        }
-        if (!v) return cli_fail(2, cmd, "option %s needs a value", a);
-        long n;
-        int bad = 0;
-        if (!strcmp(name, "config") && !finetune) o.config = v;
-        else if (!strcmp(name, "vocab") && !finetune) o.vocab_path = v;
-        else if (!strcmp(name, "model_name_or_path") && finetune) o.init_model = v;
-        else if (!strcmp(name, "train_data_path")) train_path = v;
-        else if (!strcmp(name, "val_data_path")) val_path = v;
-        else if (!strcmp(name, "output_dir")) o.output_dir = v;
-        else if (!strcmp(name, "resume")) o.resume = v;
-        else if (!strcmp(name, "matryoshka")) dims = v;
-        else if (!strcmp(name, "learning_rate")) bad = parse_double(v, 1e-12, 10, &o.hp.lr);
-        else if (!strcmp(name, "weight_decay")) bad = parse_double(v, 0, 10, &o.hp.weight_decay);
-        else if (!strcmp(name, "max_grad_norm")) bad = parse_double(v, 0, 1e9, &o.hp.max_grad_norm);
-        else if (!strcmp(name, "min_lr_ratio")) bad = parse_double(v, 0, 1, &o.hp.min_lr_ratio);
-        else if (!strcmp(name, "num_train_epochs")) { bad = cli_parse_int(v, 1, 100000, &n); o.hp.epochs = (int)n; }
-        else if (!strcmp(name, "batch_size")) { bad = cli_parse_int(v, 2, 65536, &n); o.hp.batch_size = (int)n; }
-        else if (!strcmp(name, "grad_accum")) { bad = cli_parse_int(v, 1, 65536, &n); o.hp.grad_accum = (int)n; }
-        else if (!strcmp(name, "warmup_steps")) { bad = cli_parse_int(v, 0, 1L << 30, &n); o.hp.warmup_steps = (int)n; }
-        else if (!strcmp(name, "freeze")) { if (parse_freeze(cmd, v, &o.hp.frozen)) return 2; }
-        else if (!strcmp(name, "part_learning_rate")) { if (parse_part_lr(cmd, v, o.hp.part_lr)) return 2; }
-        else if (!strcmp(name, "lora_rank")) { bad = cli_parse_int(v, 1, 1024, &n); o.hp.lora_rank = (int)n; }
-        else if (!strcmp(name, "lora_alpha")) { double x; bad = parse_double(v, 1e-6, 1e4, &x); o.hp.lora_alpha = (float)x; }
-        else if (!strcmp(name, "lora_parts")) { if (parse_freeze(cmd, v, &o.hp.lora_parts)) return 2; }
-        else if (!strcmp(name, "hard_negatives")) { bad = cli_parse_int(v, 0, 65535, &n); o.hp.hard_negatives = (int)n; }
-        else if (!strcmp(name, "seed")) { bad = cli_parse_int(v, 0, 0x7fffffffL, &n); o.hp.seed = (uint64_t)n; }
-        else if (!strcmp(name, "save_every")) { bad = cli_parse_int(v, 0, 1L << 30, &n); o.save_every = (int)n; }
-        else if (!strcmp(name, "max_steps")) { bad = cli_parse_int(v, 0, 1L << 40, &n); o.max_steps = n; }
-        else if (!strcmp(name, "threads")) { bad = cli_parse_int(v, 0, 1024, &n); o.threads = (int)n; }
-        else if (!strcmp(name, "workers")) { bad = cli_parse_int(v, 1, 64, &n); o.loader_workers = (int)n; }
-        else if (!strcmp(name, "image_size")) { bad = cli_parse_int(v, 16, 4096, &n); o.image_size = (int)n; }
-        else if (!strcmp(name, "patch_size") && !finetune) { bad = cli_parse_int(v, 1, 1024, &n); o.patch_size = (int)n; }
-        else if (!strcmp(name, "progress_every")) { bad = cli_parse_int(v, 1, 1L << 30, &n); pr.every = (int)n; }
-        else return cli_fail(2, cmd, "unknown option '%s' (see sail %s --help)", a, cmd);
-        if (bad) return cli_fail(2, cmd, "bad value '%s' for %s (see sail %s --help)", v, a, cmd);
-        i++;
-    }
     if (!train_path || !o.output_dir)
         return cli_fail(2, cmd, "--train_data_path and --output_dir are required (see sail %s --help)", cmd);
     if (!o.resume && !finetune && (!o.config || !o.vocab_path))
         return cli_fail(2, cmd, "--config and --vocab are required for a new model (or --resume)");
     if (!o.resume && finetune && !o.init_model)
         return cli_fail(2, cmd, "--model_name_or_path is required (or --resume)");
-    int rc0;
-    if (dims && parse_dims(dims, &o.lo))
-        return cli_fail(2, cmd, "--matryoshka needs 1 to 4 comma-separated dimensions, not '%s'", dims);
     struct stat st;
     if (comm && o.init_model && !stat(o.init_model, &st) && S_ISDIR(st.st_mode))
         return cli_fail(2, cmd, "under mpirun, convert %s first (sail convert) and fine-tune the .gguf", o.init_model);
