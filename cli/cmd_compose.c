@@ -1,6 +1,5 @@
 /* cmd_compose.c: `sail compose`, a fused model from pretrained towers. */
 #include "cli.h"
-#include "train/compose.h"
 
 #include <stdio.h>
 

@@ -1,7 +1,6 @@
 /* cmd_export.c: `sail export --format hf` writes a model imported from
  * Hugging Face (and possibly fine-tuned) back as a Hugging Face folder. */
 #include "cli.h"
-#include "convert/export.h"
 
 #include <stdio.h>
 #include <string.h>

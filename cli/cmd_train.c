@@ -2,7 +2,6 @@
  * and `sail finetune` (from an existing model file). Progress on stderr;
  * Ctrl-C finishes the current step, writes a checkpoint and exits 130. */
 #include "cli.h"
-#include "convert/export.h"
 #include "ranks.h"
 #include "train/trainer.h"
 

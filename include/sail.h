@@ -469,6 +469,47 @@ typedef struct sail_convert_options {
 sail_status sail_convert(const char *dir, const char *out_path,
                          const sail_convert_options *opts, sail_error *err);
 
+/* The inverse of sail_convert (`sail export --format hf`): write a model
+ * imported from Hugging Face (CLIP, Chinese-CLIP, BERT, ViT, SigLIP),
+ * fine-tuned or not, as the folder dir (created if absent; the files below
+ * are replaced atomically): config.json, model.safetensors (Hugging Face's
+ * names and shapes; F32, or F16 / BF16 as stored; q8_0 widened to F32),
+ * the tokenizer files (vocab.json + merges.txt, or vocab.txt) with
+ * tokenizer_config.json, and preprocessor_config.json for image models.
+ * Native sail models (fusion layers) are refused with
+ * SAIL_ERR_UNSUPPORTED: Hugging Face has no architecture for them. dir
+ * NULL only checks that the model would export (nothing is written).
+ * docs/IMPORT.md describes it. Thread-safe. */
+sail_status sail_export_hf(const char *model_path, const char *dir, sail_error *err);
+
+/* ------------------------------------------------------------- compose --
+ * A fused sail model from pretrained towers, as the SAIL-Embedding report
+ * starts (`sail compose`; docs/TRAINING.md, "Composing a model"). */
+
+typedef struct sail_compose_opts {
+    const char *text;           /* model file whose text tower is taken */
+    const char *vision;         /* model file whose vision tower is taken */
+    int fusion_layers;          /* 0..64 (0: pool the projected tokens) */
+    int fusion_width;           /* 0: the wider tower's width */
+    int perceiver_latents;      /* 0: none */
+    int dim;                    /* output dimension, 1..8192 */
+    uint64_t seed;              /* the fresh parts' initialisation */
+    int scratch;                /* 1: every weight fresh (the same architecture
+                                   untrained, a baseline) */
+} sail_compose_opts;
+
+/* Write the composed model to path (atomically): the text tower of
+ * o->text, the vision tower of o->vision (the same file or two; a sail
+ * model or a converted one). The towers keep their weights (as f32), their
+ * layout (BERT's, CLIP's or SigLIP's: causal attention, norms, patch bias,
+ * texts padded to the context, a class token or none), the text side its
+ * tokenizer (WordPiece, CLIP's BPE or SigLIP's SentencePiece) and the
+ * vision side its preprocessing; fusion, perceiver, head and temperature
+ * are new (an imported model's own pooling heads and projections are left
+ * behind). A file without the tower asked for is SAIL_ERR_UNSUPPORTED with
+ * the reason; an option out of range SAIL_ERR_INVALID_ARG. Thread-safe. */
+sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_error *err);
+
 /* ---------------------------------------------------------------- video -- */
 
 /* A video file read through FFmpeg's libraries (any container and codec the

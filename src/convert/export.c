@@ -5,7 +5,7 @@
  * export is refused), and the map that reading yields names every tensor,
  * walked in sail's order: a fused q/k/v splits into its three rows, the
  * shapes come from hf_tensor_shape. */
-#include "export.h"
+#include "sail.h"
 
 #include "convert.h"
 #include "format/quant.h"

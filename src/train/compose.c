@@ -2,7 +2,7 @@
  * model is assembled as a trainable model (the fresh parts drawn exactly as
  * sail_tmodel_new draws them), the towers' tensors copied over by name, and
  * saved like any trained model. */
-#include "compose.h"
+#include "common.h"
 
 #include "format/quant.h"
 #include "model/model.h"
