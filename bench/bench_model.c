@@ -14,7 +14,6 @@
  * process CPU time (use it with --threads 1 on a loaded machine).
  */
 #include "model/model.h"
-#include "procmem.h"
 #include "rng.h"
 
 #include <stdio.h>

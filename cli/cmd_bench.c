@@ -6,7 +6,6 @@
  * q8_0) are measured one after the other in one run; the peak is reset
  * between them (/proc/self/clear_refs) so each gets its own. */
 #include "cli.h"
-#include "procmem.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -739,6 +739,18 @@ int sail_model_modalities(const sail_model *m);
 /* Cosine similarity of two L2-normalised vectors (their dot product). */
 float sail_cosine(const float *a, const float *b, int dim);
 
+/* -------------------------------------------------------------- memory --
+ * This process's memory as Linux reports it (what `sail bench` prints):
+ * measure a model's resident and peak footprint from C or Python. */
+
+/* A /proc/self/status field in KiB ("VmRSS", "VmHWM" (the peak), "RssFile",
+ * ..., without the colon); -1 when unavailable (not Linux, no such field). */
+long sail_proc_status_kb(const char *key);
+
+/* Restart the peak RSS (VmHWM) at the current RSS; 0 when the kernel
+ * allowed it (/proc/self/clear_refs), else -1. Process-wide. */
+int sail_proc_reset_peak(void);
+
 #ifdef __cplusplus
 }
 #endif

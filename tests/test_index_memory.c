@@ -16,7 +16,6 @@
 
 #define INDEX_TEST_TAG "ixmem"
 #include "index_fixtures.h"
-#include "procmem.h"
 
 static sail_index *open_ix(const char *dir, int d, sail_metric m, sail_storage s, sail_index_kind kind) {
     sail_index_options o = {.dim = d, .metric = m, .storage = s, .kind = kind, .seed = 3, .create = 1, .M = 8,

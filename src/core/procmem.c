@@ -1,5 +1,5 @@
-/* procmem.c: /proc/self/status fields and the peak-RSS reset. */
-#include "procmem.h"
+/* procmem.c: /proc/self/status fields and the peak-RSS reset (sail.h). */
+#include "sail.h"
 
 #include <stdio.h>
 #include <stdlib.h>
