@@ -2,9 +2,6 @@
  * UTF-8 corpus (algorithm in src/text/vocab_train.h). */
 #include "cli.h"
 
-#include "text/vocab_train.h"
-#include "text/wordpiece.h"
-
 #include <stdio.h>
 #include <string.h>
 

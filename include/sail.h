@@ -416,6 +416,32 @@ sail_status sail_metric_parse(const char *s, sail_metric *out);
 sail_status sail_storage_parse(const char *s, sail_storage *out);
 sail_status sail_index_kind_parse(const char *s, sail_index_kind *out);
 
+/* ---------------------------------------------------------- vocabulary --
+ * WordPiece vocabularies (vocab.txt, one token per line; the id is the line
+ * number), as `sail init`, `sail train` and `sail vocab train` use them. */
+
+/* Read a vocab.txt exactly as BERT's load_vocab does: split on '\n' only and
+ * Python str.strip() each line. *tokens is an array of *n malloc-ed
+ * strings; free with sail_vocab_free. Thread-safe. */
+sail_status sail_vocab_read(const char *path, char ***tokens, int *n, sail_error *err);
+
+/* Free what sail_vocab_read or sail_vocab_train returned. NULL is a no-op. */
+void sail_vocab_free(char **tokens, int n);
+
+/* Train a WordPiece vocabulary from the '\n'-separated lines of the UTF-8
+ * file at corpus_path (BERT pre-tokenisation, "##" continuations, the most
+ * frequent pair merged first; docs/TOKENIZERS.md): ids 0-4 are [PAD] [UNK]
+ * [CLS] [SEP] [MASK], then every character of the corpus, then the merged
+ * pieces in the order they were learned, until size entries or no pair
+ * occurs min_frequency (>= 1) times. SAIL_ERR_LIMIT when size cannot hold
+ * the specials and every character. On success *tokens (free with
+ * sail_vocab_free) has *n <= size entries. Thread-safe. */
+sail_status sail_vocab_train(const char *corpus_path, int size, int min_frequency, char ***tokens,
+                             int *n, sail_error *err);
+
+/* Write tokens one per line ('\n'), the format sail_vocab_read reads. */
+sail_status sail_vocab_write(const char *path, char *const *tokens, int n, sail_error *err);
+
 /* ---------------------------------------------------------------- init -- */
 
 typedef struct sail_init_options {

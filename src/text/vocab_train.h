@@ -18,15 +18,6 @@
 #define SAIL_VOCAB_N_SPECIAL 5
 extern const char *const sail_vocab_specials[SAIL_VOCAB_N_SPECIAL];
 
-/* Train from the '\n'-separated lines of the file at corpus_path.
- * size: wanted vocabulary size; an error (SAIL_ERR_LIMIT) when it cannot
- * hold the specials and every character of the corpus. min_frequency >= 1.
- * On success *tokens (free with sail_vocab_free) has *n <= size entries:
- * fewer when merges run out. Not thread-safe only in that it reads a file. */
-sail_status sail_vocab_train(const char *corpus_path, int size, int min_frequency, char ***tokens,
-                             int *n, sail_error *err);
-
-/* Write tokens one per line ('\n'), the format sail_vocab_read reads. */
-sail_status sail_vocab_write(const char *path, char *const *tokens, int n, sail_error *err);
+/* sail_vocab_train and sail_vocab_write are declared in sail.h. */
 
 #endif

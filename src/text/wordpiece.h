@@ -12,12 +12,7 @@ sail_wordpiece *sail_wordpiece_new(const char *const *tokens, int n_tokens,
                                    sail_error *err);
 void sail_wordpiece_free(sail_wordpiece *wp);
 
-/* Read a vocab.txt exactly as BERT's load_vocab does: split on '\n' only and
- * Python str.strip() each line. *tokens is an array of n malloc-ed strings;
- * free with sail_vocab_free. */
-sail_status sail_vocab_read(const char *path, char ***tokens, int *n,
-                            sail_error *err);
-void sail_vocab_free(char **tokens, int n);
+/* vocab.txt files: sail_vocab_read and sail_vocab_free in sail.h. */
 
 int sail_wordpiece_size(const sail_wordpiece *wp);
 /* id of a token string, or -1. */
