@@ -4,11 +4,6 @@
  * padded ids the model receives. */
 #include "cli.h"
 
-#include "text/bpe.h"
-#include "text/spm.h"
-#include "text/wordpiece.h"
-
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +15,9 @@ static const char usage[] =
     "'\\r' and other separators stay in the text), and writes one JSON array of\n"
     "token ids per line, without [CLS]/[SEP] or start/end tokens.\n\n";
 
+/* One of the two: a tokenizer file or a model's own tokenizer. */
 typedef struct tokenizer {
-    sail_wordpiece *wp;
-    sail_bpe *bpe;
-    sail_spm *spm;
+    sail_tokenizer *file;
     sail_model *model;
 } tokenizer;
 
@@ -33,9 +27,7 @@ static sail_status encode(const tokenizer *t, const char *s, size_t len, int32_t
         *n = (size_t)sail_model_text_context(t->model);
         return *n > cap ? SAIL_OK : sail_tokenize(t->model, s, len, ids, NULL, err);
     }
-    if (t->spm) return sail_spm_encode(t->spm, s, len, ids, cap, n, err);
-    return t->wp ? sail_wordpiece_encode(t->wp, s, len, ids, cap, n, err)
-                 : sail_bpe_encode(t->bpe, s, len, ids, cap, n, err);
+    return sail_tokenizer_encode(t->file, s, len, ids, cap, n, err);
 }
 
 static int run(const tokenizer *t) {
@@ -72,43 +64,6 @@ static int run(const tokenizer *t) {
     return rc;
 }
 
-/* A spiece.model read whole (a few MB). */
-static int load_spm(tokenizer *t, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return cli_fail(1, "tokenize", "%s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0, got;
-    do {
-        char *bigger = n == cap ? realloc(buf, cap = cap * 2 + 65536) : buf;
-        if (!bigger) break;
-        buf = bigger;
-        got = fread(buf + n, 1, cap - n, f);
-        n += got;
-    } while (got);
-    int bad = ferror(f) || !buf;
-    fclose(f);
-    sail_error err = {0};
-    if (!bad) t->spm = sail_spm_new(buf, n, NULL, &err);
-    free(buf);
-    if (bad) return cli_fail(1, "tokenize", "%s: read failed", path);
-    return t->spm ? 0 : cli_fail(1, "tokenize", "%s: %s", path, err.msg);
-}
-
-static int load(tokenizer *t, const char *vocab, const char *type) {
-    sail_error err = {0};
-    if (!strcmp(type, "spm")) return load_spm(t, vocab);
-    if (!strcmp(type, "bpe")) {
-        t->bpe = sail_bpe_load(vocab, 0, &err);
-        return t->bpe ? 0 : cli_fail(1, "tokenize", "%s", err.msg);
-    }
-    char **tok;
-    int n;
-    if (sail_vocab_read(vocab, &tok, &n, &err) != SAIL_OK) return cli_fail(1, "tokenize", "%s", err.msg);
-    t->wp = sail_wordpiece_new((const char *const *)tok, n, &err);
-    sail_vocab_free(tok, n);
-    return t->wp ? 0 : cli_fail(1, "tokenize", "%s: %s", vocab, err.msg);
-}
-
 int cmd_tokenize(int argc, char **argv) {
     const char *vocab = NULL, *type = NULL, *model = NULL;
     const cli_opt table[] = {
@@ -139,18 +94,12 @@ int cmd_tokenize(int argc, char **argv) {
         return rc;
     }
     if (!vocab) return cli_fail(2, "tokenize", "--vocab FILE or --model M is required (see sail tokenize --help)");
-    if (!type) {
-        size_t l = strlen(vocab);
-        type = l > 3 && !strcmp(vocab + l - 3, ".gz") ? "bpe"
-             : l > 6 && !strcmp(vocab + l - 6, ".model") ? "spm" : "wordpiece";
-    }
-    if (strcmp(type, "bpe") && strcmp(type, "wordpiece") && strcmp(type, "spm"))
+    if (type && strcmp(type, "bpe") && strcmp(type, "wordpiece") && strcmp(type, "spm"))
         return cli_fail(2, "tokenize", "--type must be wordpiece, bpe or spm, not '%s'", type);
-    tokenizer t = {0};
-    int rc = load(&t, vocab, type);
-    if (rc == 0) rc = run(&t);
-    sail_wordpiece_free(t.wp);
-    sail_bpe_free(t.bpe);
-    sail_spm_free(t.spm);
+    sail_error err = {0};
+    tokenizer t = {.file = sail_tokenizer_load(vocab, type, &err)};
+    if (!t.file) return cli_fail(1, "tokenize", "%s", err.msg);
+    int rc = run(&t);
+    sail_tokenizer_free(t.file);
     return rc;
 }

@@ -177,6 +177,26 @@ sail_status sail_embed_pairs(sail_model *m, const char *const *texts,
 sail_status sail_tokenize(const sail_model *m, const char *text, size_t len, int32_t *ids,
                           int *n_real, sail_error *err);
 
+/* A tokenizer read from its own file, without a model (`sail tokenize
+ * --vocab`): the pieces a model's tokenizer gives, without special tokens. */
+typedef struct sail_tokenizer sail_tokenizer;
+
+/* Load path as type "wordpiece" (a BERT vocab.txt, as Chinese-CLIP's
+ * tokenizer reads it), "bpe" (OpenAI CLIP's merges: bpe_simple_vocab_16e6.txt.gz
+ * or merges.txt) or "spm" (a SentencePiece spiece.model with
+ * SiglipTokenizer's defaults: lower-case, </s> and <unk>). type NULL
+ * chooses by the name: bpe for *.gz, spm for *.model, else wordpiece.
+ * NULL on failure. Free with sail_tokenizer_free (NULL is a no-op). */
+sail_tokenizer *sail_tokenizer_load(const char *path, const char *type, sail_error *err);
+void sail_tokenizer_free(sail_tokenizer *t);
+
+/* Token ids of len bytes of UTF-8 (invalid sequences become U+FFFD, as
+ * bytes.decode(errors="replace") does), without [CLS]/[SEP] or start/end
+ * tokens. Writes at most cap ids and sets *n to the full count, so a caller
+ * can call again with a larger buffer. Thread-safe on a shared t. */
+sail_status sail_tokenizer_encode(const sail_tokenizer *t, const char *text, size_t len, int32_t *ids,
+                                  size_t cap, size_t *n, sail_error *err);
+
 /* The float tensor an image file becomes before the vision encoder: decoded,
  * resized and normalised as the model file says; 3 x s x s floats with
  * s = sail_model_image_size(m). Thread-safe. */
