@@ -120,7 +120,35 @@ def main():
             ix = sail.Index(ix_dir)
             check(len(ix) == 199 and ix.search(Q[1], k=1)[0][0].id == ids[want[1, 0]], "reopened index keeps the items")
             ix.close()
+        tokenizers(tmp)
     return tap.summary()
+
+
+def tokenizers(tmp):
+    """sail.Tokenizer (sail_tokenizer_load/encode) against the reference ids
+    of Hugging Face's BertTokenizer and OpenAI's SimpleTokenizer in the golden
+    files; errors raise SailError."""
+    wp = os.path.join(tap.GOLDEN, "bert_wordpiece_golden.jsonl")
+    if not os.path.exists(wp):
+        print("skip - %s is absent: no reference tokenizer ids" % wp)
+        return
+    cases = [("chinese_clip_vocab.txt", "bert_wordpiece_golden.jsonl", None, 0),
+             ("bpe_simple_vocab_16e6.txt.gz", "clip_bpe_golden.jsonl", "bpe", 7)]
+    for vocab, golden, kind, slack in cases:  # slack: as tests/test_tokenize_cli.py allows for BPE
+        rows = [json.loads(line) for line in open(os.path.join(tap.GOLDEN, golden), encoding="utf-8")]
+        t = sail.Tokenizer(os.path.join(tap.GOLDEN, vocab), kind)
+        same = sum(t.encode(r["text"]) == r["ids"] for r in rows)
+        t.close()
+        check(same >= len(rows) - slack, "Tokenizer(%s): %d/%d texts give the reference ids" % (vocab, same, len(rows)))
+    long_text = "红色连衣裙 " * 100  # 500 ids: past the first 64-id buffer
+    t = sail.Tokenizer(os.path.join(tap.GOLDEN, "chinese_clip_vocab.txt"))
+    ids = t.encode(long_text)
+    check(len(ids) == 500 and ids[:5] == t.encode("红色连衣裙"), "Tokenizer.encode grows its buffer for a long text")
+    t.close()
+    check(raises(lambda: sail.Tokenizer(os.path.join(tmp, "none.txt")), "none.txt"),
+          "Tokenizer on a missing file raises SailError naming it")
+    check(raises(lambda: sail.Tokenizer(wp, "sentencepiece"), "wordpiece, bpe and spm"),
+          "Tokenizer with an unknown type raises SailError listing the types")
 
 
 if __name__ == "__main__":

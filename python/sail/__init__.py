@@ -7,6 +7,7 @@ Nothing to compile; needs numpy, and PIL only to pass PIL images.
     v = m.embed_text(["红色连衣裙", "a red dress"])      # (2, 512) float32, unit rows
     w = m.embed_image(["shoe.jpg", PIL.Image.open("dress.png")])
     j = m.embed(text="黑色高帮运动鞋", image="shoe.jpg")    # one fused text+image vector
+    ids = sail.Tokenizer("vocab.txt").encode("红色连衣裙")  # WordPiece ids, no model
     ix = sail.Index("items.idx")
     for hit in ix.search(v[0], k=5)[0]:
         print(hit.id, hit.score, hit.payload)
@@ -25,7 +26,7 @@ from collections import namedtuple
 
 import numpy as np
 
-__all__ = ["Model", "Index", "Hit", "SailError", "cosine", "version"]
+__all__ = ["Model", "Index", "Hit", "Tokenizer", "SailError", "cosine", "version"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -142,7 +143,13 @@ def _load():
         "sail_index_kind_parse": (I, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]),
         "sail_storage_parse": (I, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]),
     }
-    for table, required in ((sigs, True), (index_sigs, False)):
+    tokenizer_sigs = {
+        "sail_tokenizer_load": (P, [ctypes.c_char_p, ctypes.c_char_p, E]),
+        "sail_tokenizer_free": (None, [P]),
+        "sail_tokenizer_encode": (I, [P, ctypes.c_char_p, S, ctypes.POINTER(ctypes.c_int32), S,
+                                      ctypes.POINTER(S), E]),
+    }
+    for table, required in ((sigs, True), (index_sigs, False), (tokenizer_sigs, False)):
         for name, (res, args) in table.items():
             fn = getattr(L, name, None)
             if fn is None:
@@ -421,6 +428,43 @@ class Model:
         finally:
             L.sail_video_embeddings_free(ctypes.byref(e))
         return v, t
+
+
+class Tokenizer:
+    """A tokenizer read from its own file, without a model (as `sail tokenize
+    --vocab`): "wordpiece" (a BERT vocab.txt), "bpe" (CLIP's merges,
+    bpe_simple_vocab_16e6.txt.gz) or "spm" (a SentencePiece spiece.model);
+    type None chooses by the file name (.gz: bpe, .model: spm)."""
+
+    def __init__(self, path, type=None):
+        L = _load()
+        if not hasattr(L, "sail_tokenizer_load"):
+            raise SailError("unsupported", "%s lacks sail_tokenizer_load: rebuild it" % _LIB_PATH)
+        err = _Error()
+        self._t = L.sail_tokenizer_load(os.fsencode(path), type.encode() if type else None, ctypes.byref(err))
+        if not self._t:
+            _check(err.status or 1, err)
+
+    def encode(self, text):
+        """Token ids of `text`, without [CLS]/[SEP] or start/end tokens."""
+        b = text.encode("utf-8", "surrogatepass")
+        cap, n, err = 64, ctypes.c_size_t(), _Error()
+        while True:
+            ids = (ctypes.c_int32 * cap)()
+            _check(_load().sail_tokenizer_encode(self._t, b, len(b), ids, cap, ctypes.byref(n), ctypes.byref(err)),
+                   err)
+            if n.value <= cap:
+                return list(ids[:n.value])
+            cap = n.value
+
+    def close(self):
+        """Free the tokenizer (also done when it is garbage-collected)."""
+        if getattr(self, "_t", None):
+            _load().sail_tokenizer_free(self._t)
+            self._t = None
+
+    def __del__(self):
+        self.close()
 
 
 def _kind(x):
