@@ -84,22 +84,18 @@ int cmd_tokenize(int argc, char **argv) {
     const cli_spec spec = {"tokenize", usage, table, NULL};
     int status = cli_parse(&spec, argc, argv, 1);
     if (status) return status == CLI_HELP ? 0 : status;
-    if (model) {
-        if (vocab || type) return cli_fail(2, "tokenize", "--model replaces --vocab and --type");
-        sail_error err = {0};
-        tokenizer t = {.model = sail_model_load(model, NULL, &err)};
-        if (!t.model) return cli_fail(1, "tokenize", "%s", err.msg);
-        int rc = run(&t);
-        sail_model_free(t.model);
-        return rc;
-    }
-    if (!vocab) return cli_fail(2, "tokenize", "--vocab FILE or --model M is required (see sail tokenize --help)");
+    if (model && (vocab || type)) return cli_fail(2, "tokenize", "--model replaces --vocab and --type");
+    if (!model && !vocab)
+        return cli_fail(2, "tokenize", "--vocab FILE or --model M is required (see sail tokenize --help)");
     if (type && strcmp(type, "bpe") && strcmp(type, "wordpiece") && strcmp(type, "spm"))
         return cli_fail(2, "tokenize", "--type must be wordpiece, bpe or spm, not '%s'", type);
     sail_error err = {0};
-    tokenizer t = {.file = sail_tokenizer_load(vocab, type, &err)};
-    if (!t.file) return cli_fail(1, "tokenize", "%s", err.msg);
+    tokenizer t = {0};
+    if (model) t.model = sail_model_load(model, NULL, &err);
+    else t.file = sail_tokenizer_load(vocab, type, &err);
+    if (!t.model && !t.file) return cli_fail(1, "tokenize", "%s", err.msg);
     int rc = run(&t);
+    sail_model_free(t.model);
     sail_tokenizer_free(t.file);
     return rc;
 }
