@@ -152,7 +152,7 @@ install-deps:
 	sh scripts/install-deps.sh
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the CLI, the libraries, the
-# public header, a pkg-config file and the shipped model.
+# public headers, a pkg-config file and the shipped model.
 PREFIX ?= /usr/local
 INST = $(DESTDIR)$(PREFIX)
 install: all
@@ -160,7 +160,7 @@ install: all
 	install -m 755 $(BUILD)/sail $(INST)/bin/sail
 	install -m 644 $(BUILD)/libsail.a $(INST)/lib/libsail.a
 	install -m 755 $(BUILD)/libsail.so $(INST)/lib/libsail.so
-	install -m 644 include/sail.h $(INST)/include/sail.h
+	install -m 644 include/sail.h include/sail_apps.h $(INST)/include/
 	install -m 644 models/sail-tiny.gguf $(INST)/share/sail/models/sail-tiny.gguf
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define SAIL_VERSION_STRING "\(.*\)"/\1/p' include/sail.h)|' \
 	    -e 's|@LIBS@|$(LIBS)|' scripts/sail.pc.in > $(INST)/lib/pkgconfig/sail.pc

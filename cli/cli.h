@@ -47,4 +47,6 @@ int cli_parse_int(const char *s, long lo, long hi, long *out);
 /* True when argv[1..] has -h or --help. */
 int cli_wants_help(int argc, char **argv);
 
+static inline int cli_min(int a, int b) { return a < b ? a : b; }
+
 #endif

@@ -2,7 +2,7 @@
  * is most similar to (cosine of text and image embeddings), optionally
  * keeping the frames in subtitle order (dynamic programming), and writes
  * JSON plus a re-timed SRT. */
-#include "apps/apps.h"
+#include "sail_apps.h"
 #include "apps_input.h"
 #include "cli.h"
 
@@ -334,9 +334,9 @@ int cmd_align(int argc, char **argv) {
                 sim[(size_t)i * fr.F + f] = sail_cosine(tv + (size_t)i * fr.d, fr.fv + (size_t)f * fr.d, fr.d);
         sail_error err = {0};
         if (monotonic) {
-            if (apps_align_monotonic(sim, L, fr.F, frame, &total, &err)) rc = cli_fail(1, "align", "%s", err.msg);
+            if (sail_align_monotonic(sim, L, fr.F, frame, &total, &err)) rc = cli_fail(1, "align", "%s", err.msg);
         } else {
-            total = apps_align_greedy(sim, L, fr.F, frame);
+            total = sail_align_greedy(sim, L, fr.F, frame);
         }
     }
     if (!rc) rc = write_alignment(json_out, l, L, &fr, frame, sim, monotonic, total);

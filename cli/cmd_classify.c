@@ -1,7 +1,7 @@
 /* cmd_classify.c: `sail classify`: zero-shot classification (label prompts
  * embedded as texts, softmax over scale x cosine) and a supervised
  * multinomial logistic regression trained on embeddings (train / predict). */
-#include "apps/apps.h"
+#include "sail_apps.h"
 #include "apps_input.h"
 #include "cli.h"
 #include "rng.h"
@@ -136,7 +136,7 @@ static json_t *input_json(const app_item *it) {
 static json_t *top_json(const float *p, const float *cos, char **labels, int c, int top) {
     json_t *a = json_array();
     char *used = calloc((size_t)c, 1);
-    for (int t = 0; used && t < SAIL_MIN(top, c); t++) {
+    for (int t = 0; used && t < cli_min(top, c); t++) {
         int arg = -1;
         for (int j = 0; j < c; j++)
             if (!used[j] && (arg < 0 || p[j] > p[arg])) arg = j;
@@ -162,7 +162,7 @@ static float zs_scale(const sail_model *m, double scale) {
 static void score(const sail_model *m, double scale, const float *cos, int c, float *p) {
     float s = zs_scale(m, scale), bias;
     if (!sail_model_logit_bias(m, &bias)) {
-        apps_softmax_scaled(cos, c, s, p);
+        sail_softmax_scaled(cos, c, s, p);
         return;
     }
     for (int j = 0; j < c; j++) p[j] = 1.0f / (1.0f + expf(-(s * cos[j] + bias)));
@@ -229,10 +229,10 @@ static int index_labels(const app_item *it, int n, int *y, char ***labels, int *
     return 0;
 }
 
-static double accuracy(const apps_logreg *clf, const float *x, const int *y, int n) {
+static double accuracy(const sail_logreg *clf, const float *x, const int *y, int n) {
     float *p = malloc(sizeof *p * (size_t)n * clf->c);
     if (!p || !n) { free(p); return NAN; }
-    apps_logreg_predict(clf, x, n, p);
+    sail_logreg_predict(clf, x, n, p);
     int ok = 0;
     for (int i = 0; i < n; i++) {
         int arg = 0;
@@ -252,7 +252,7 @@ static int train(opts *o, sail_model *m) {
     float *x = NULL, *xs = NULL;
     int *y = NULL, *ys = NULL, *perm = NULL;
     char **labels = NULL;
-    apps_logreg clf = {0};
+    sail_logreg clf = {0};
     sail_pool *pool = NULL;
     sail_error err = {0};
     if (rc) return rc;
@@ -284,20 +284,20 @@ static int train(opts *o, sail_model *m) {
         clf.c = c;
         fprintf(stderr, "sail classify: training on %d items, %d classes, %d dimensions\n", n_train, c, d);
         pool = sail_pool_new(o->threads); /* NULL (serial) if threads cannot start */
-        if (apps_logreg_train(pool, &clf, xs, ys, n_train, o->l2, o->epochs, &err)) rc = cli_fail(1, "classify", "%s", err.msg);
+        if (sail_logreg_train(pool, &clf, xs, ys, n_train, o->l2, o->epochs, &err)) rc = cli_fail(1, "classify", "%s", err.msg);
     }
     if (!rc) {
         clf.labels = labels; /* borrowed for saving; owned by the items */
-        double loss = apps_logreg_loss(pool, &clf, xs, ys, n_train, o->l2, NULL, NULL);
+        double loss = sail_logreg_loss(pool, &clf, xs, ys, n_train, o->l2, NULL, NULL);
         printf("train: %d items, loss %.4f, accuracy %.2f%%\n", n_train, loss, 100 * accuracy(&clf, xs, ys, n_train));
         if (n_test)
             printf("held-out: %d items, accuracy %.2f%%\n", n_test,
                    100 * accuracy(&clf, xs + (size_t)n_train * d, ys + n_train, n_test));
-        if (apps_logreg_save(&clf, o->out, &err)) rc = cli_fail(1, "classify", "%s", err.msg);
+        if (sail_logreg_save(&clf, o->out, &err)) rc = cli_fail(1, "classify", "%s", err.msg);
         clf.labels = NULL;
         clf.c = 0;
     }
-    apps_logreg_free(&clf);
+    sail_logreg_free(&clf);
     sail_pool_free(pool);
     free(labels); free(x); free(xs); free(y); free(ys); free(perm);
     app_free_items(it, n);
@@ -306,11 +306,11 @@ static int train(opts *o, sail_model *m) {
 
 static int predict(opts *o, sail_model *m) {
     if (!o->clf) return cli_fail(2, "classify", "predict needs --classifier clf.bin");
-    apps_logreg clf = {0};
+    sail_logreg clf = {0};
     sail_error err = {0};
     app_item *it = o->in;
     int n = o->n_in, rc = 0, labelled = 0;
-    if (apps_logreg_load(&clf, o->clf, &err)) return cli_fail(1, "classify", "%s", err.msg);
+    if (sail_logreg_load(&clf, o->clf, &err)) return cli_fail(1, "classify", "%s", err.msg);
     if (clf.d > sail_model_dim(m))
         rc = cli_fail(1, "classify", "%s expects %d dimensions; %s gives %d", o->clf, clf.d, o->model, sail_model_dim(m));
     if (!rc && o->data) {
@@ -324,7 +324,7 @@ static int predict(opts *o, sail_model *m) {
     if (!rc && (!x || !p)) rc = cli_fail(1, "classify", "out of memory");
     if (!rc) rc = app_embed_items("classify", m, it, n, clf.d, x);
     if (!rc) {
-        apps_logreg_predict(&clf, x, n, p);
+        sail_logreg_predict(&clf, x, n, p);
         json_t *root = json_object(), *res = json_array();
         int ok = 0;
         for (int i = 0; i < n; i++) {
@@ -349,7 +349,7 @@ static int predict(opts *o, sail_model *m) {
     }
     free(x); free(p);
     if (it != o->in) app_free_items(it, n);
-    apps_logreg_free(&clf);
+    sail_logreg_free(&clf);
     return rc;
 }
 

@@ -1,7 +1,7 @@
 /* cmd_cluster.c: `sail cluster` groups embeddings with k-means (k given or
  * chosen by silhouette) or DBSCAN, writes the assignments as JSON and can
  * draw the clusters over the 2-D PCA projection as a PNG. */
-#include "apps/apps.h"
+#include "sail_apps.h"
 #include "apps_input.h"
 #include "cli.h"
 #include "rng.h"
@@ -45,7 +45,7 @@ static int parse(opts *o, int argc, char **argv) {
                     "(image paths are relative to the JSONL file)"),
         CLI_OPT_STR("--vectors", &o->vectors, "V", "a float32/float64 .npy matrix (n x d) instead"),
         CLI_OPT_STR("--method", &o->method, "M", "kmeans (default; k-means++ seeding, Lloyd iterations) or dbscan"),
-        {.name = "--k", .kind = CLI_CALL, .ptr = o, .call = on_k, .lo = 1, .hi = APPS_MAX_K, .arg = "K|auto",
+        {.name = "--k", .kind = CLI_CALL, .ptr = o, .call = on_k, .lo = 1, .hi = SAIL_APPS_MAX_K, .arg = "K|auto",
          .help = "number of clusters (default 8); auto picks the k in\n"
                  "[--k-min, --k-max] with the best silhouette (on <= 2000 sampled rows)"},
         CLI_OPT_INT("--k-min", &o->k_min, 2, 1000, "K", "smallest k tried by --k auto (default 2)"),
@@ -90,8 +90,8 @@ static int *sample_rows(int n, int m, uint64_t seed) {
 
 /* Silhouette of labels over a sample of at most 2000 rows. */
 static double sampled_silhouette(sail_pool *pool, const float *x, int n, int d, const int *label, int k, uint64_t seed) {
-    int m = SAIL_MIN(n, 2000);
-    if (m == n) return apps_silhouette(pool, x, n, d, label, k);
+    int m = cli_min(n, 2000);
+    if (m == n) return sail_silhouette(pool, x, n, d, label, k);
     int *idx = sample_rows(n, m, seed), *lab = malloc(sizeof *lab * (size_t)m);
     float *xs = malloc(sizeof *xs * (size_t)m * d);
     double s = NAN;
@@ -100,7 +100,7 @@ static double sampled_silhouette(sail_pool *pool, const float *x, int n, int d, 
             memcpy(xs + (size_t)i * d, x + (size_t)idx[i] * d, sizeof *xs * d);
             lab[i] = label[idx[i]];
         }
-        s = apps_silhouette(pool, xs, m, d, lab, k);
+        s = sail_silhouette(pool, xs, m, d, lab, k);
     }
     free(idx); free(lab); free(xs);
     return s;
@@ -110,11 +110,11 @@ static int plot(const opts *o, const float *x, int n, int d, const int *label, c
     sail_error err = {0};
     float *xy = malloc(sizeof *xy * 2 * (size_t)n);
     if (!xy) return cli_fail(1, "cluster", "out of memory");
-    apps_pca p = {0};
+    sail_pca p = {0};
     int rc = 0;
     if (d >= 2 && n >= 3) {
-        if (apps_pca_fit(o->pool, x, n, d, 2, &p, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
-        else apps_pca_apply(&p, x, n, xy);
+        if (sail_pca_fit(o->pool, x, n, d, 2, &p, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
+        else sail_pca_apply(&p, x, n, xy);
     } else {
         for (int i = 0; i < n; i++) { xy[2 * i] = x[(size_t)i * d]; xy[2 * i + 1] = d > 1 ? x[(size_t)i * d + 1] : 0; }
     }
@@ -123,9 +123,9 @@ static int plot(const opts *o, const float *x, int n, int d, const int *label, c
         snprintf(xl, sizeof xl, "PC1 (%.1f%%)", 100 * p.variance[0] / p.total_variance);
         snprintf(yl, sizeof yl, "PC2 (%.1f%%)", 100 * p.variance[1] / p.total_variance);
     }
-    if (!rc && apps_plot_png(o->plot, xy, label, n, title, xl, yl, 1000, 720, &err))
+    if (!rc && sail_plot_png(o->plot, xy, label, n, title, xl, yl, 1000, 720, &err))
         rc = cli_fail(1, "cluster", "%s", err.msg);
-    apps_pca_free(&p);
+    sail_pca_free(&p);
     free(xy);
     return rc;
 }
@@ -151,9 +151,9 @@ static int run_kmeans(const opts *o, const float *x, int n, int d, json_t *root,
     if (o->k_auto) {
         scores = json_array();
         double best = -2;
-        for (int kk = o->k_min; kk <= SAIL_MIN(o->k_max, n - 1); kk++) {
-            apps_kmeans_result r;
-            if (apps_kmeans(o->pool, x, n, d, kk, o->max_iter, o->seed, &r, &err)) {
+        for (int kk = o->k_min; kk <= cli_min(o->k_max, n - 1); kk++) {
+            sail_kmeans_result r;
+            if (sail_kmeans(o->pool, x, n, d, kk, o->max_iter, o->seed, &r, &err)) {
                 json_decref(scores);
                 return cli_fail(1, "cluster", "%s", err.msg);
             }
@@ -165,7 +165,7 @@ static int run_kmeans(const opts *o, const float *x, int n, int d, json_t *root,
             json_object_set_new(e, "inertia", json_real(r.inertia));
             json_array_append_new(scores, e);
             if (s > best) { best = s; k = kk; }
-            apps_kmeans_free(&r);
+            sail_kmeans_free(&r);
         }
         if (best == -2) {
             json_decref(scores);
@@ -173,8 +173,8 @@ static int run_kmeans(const opts *o, const float *x, int n, int d, json_t *root,
         }
     }
     if (k > n) return cli_fail(2, "cluster", "--k %d is more than the %d items", k, n);
-    apps_kmeans_result r;
-    if (apps_kmeans(o->pool, x, n, d, k, o->max_iter, o->seed, &r, &err)) {
+    sail_kmeans_result r;
+    if (sail_kmeans(o->pool, x, n, d, k, o->max_iter, o->seed, &r, &err)) {
         json_decref(scores);
         return cli_fail(1, "cluster", "%s", err.msg);
     }
@@ -201,7 +201,7 @@ static int run_kmeans(const opts *o, const float *x, int n, int d, json_t *root,
     snprintf(title, 96, "k-means, k=%d, n=%d", k, n);
     *label = r.assign;
     r.assign = NULL;
-    apps_kmeans_free(&r);
+    sail_kmeans_free(&r);
     return 0;
 }
 
@@ -217,7 +217,7 @@ int cmd_cluster(int argc, char **argv) {
     char title[96];
     if (rc) return rc == CLI_HELP ? 0 : rc;
     if (o.vectors) {
-        if (apps_npy_read(o.vectors, &x, &n, &d, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
+        if (sail_npy_read(o.vectors, &x, &n, &d, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
     } else if (!(rc = app_read_jsonl("cluster", o.data, 0, &items, &n_items))) {
         if (!(m = app_load_model("cluster", o.model, o.threads))) rc = 1;
         else if (!(rc = cli_check_dim("cluster", m, o.dim))) {
@@ -237,7 +237,7 @@ int cmd_cluster(int argc, char **argv) {
     else if (!rc) {
         int nc = 0, noise = 0;
         if (!(label = malloc(sizeof *label * (size_t)n))) rc = cli_fail(1, "cluster", "out of memory");
-        else if (apps_dbscan(o.pool, x, n, d, (float)o.eps, o.min_points, label, &nc, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
+        else if (sail_dbscan(o.pool, x, n, d, (float)o.eps, o.min_points, label, &nc, &err)) rc = cli_fail(1, "cluster", "%s", err.msg);
         for (int i = 0; !rc && i < n; i++) noise += label[i] < 0;
         if (!rc) {
             json_object_set_new(root, "method", json_string("dbscan"));

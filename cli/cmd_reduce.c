@@ -1,6 +1,6 @@
 /* cmd_reduce.c: `sail reduce fit|apply`: PCA projections of embeddings to
  * fewer dimensions, saved in a small validated file (docs/APPS.md). */
-#include "apps/apps.h"
+#include "sail_apps.h"
 #include "cli.h"
 #include "format/npy.h"
 
@@ -46,12 +46,12 @@ int cmd_reduce(int argc, char **argv) {
     sail_error err = {0};
     float *x = NULL, *y = NULL;
     int n, d;
-    apps_pca p = {0};
-    if (apps_npy_read(vectors, &x, &n, &d, &err)) return cli_fail(1, "reduce", "%s", err.msg);
+    sail_pca p = {0};
+    if (sail_npy_read(vectors, &x, &n, &d, &err)) return cli_fail(1, "reduce", "%s", err.msg);
     if (!strcmp(mode, "fit")) {
         sail_pool *pool = sail_pool_new(threads); /* NULL (serial) if threads cannot start */
         if (dim > d) rc = cli_fail(2, "reduce", "--dim %d is more than the %d columns of %s", dim, d, vectors);
-        else if (apps_pca_fit(pool, x, n, d, dim, &p, &err) || apps_pca_save(&p, out, &err))
+        else if (sail_pca_fit(pool, x, n, d, dim, &p, &err) || sail_pca_save(&p, out, &err))
             rc = cli_fail(1, "reduce", "%s", err.msg);
         sail_pool_free(pool);
         if (!rc) {
@@ -70,12 +70,12 @@ int cmd_reduce(int argc, char **argv) {
             }
         }
     } else {
-        if (apps_pca_load(&p, pca_path, &err)) rc = cli_fail(1, "reduce", "%s", err.msg);
+        if (sail_pca_load(&p, pca_path, &err)) rc = cli_fail(1, "reduce", "%s", err.msg);
         else if (p.d_in != d)
             rc = cli_fail(1, "reduce", "%s was fitted on %d columns but %s has %d", pca_path, p.d_in, vectors, d);
         else if (!(y = sail_malloc(sizeof *y * (size_t)n * p.d_out))) rc = cli_fail(1, "reduce", "out of memory");
         if (!rc) {
-            apps_pca_apply(&p, x, n, y);
+            sail_pca_apply(&p, x, n, y);
             for (int i = 0; normalize && i < n; i++) {
                 float *r = y + (size_t)i * p.d_out;
                 double s = 0;
@@ -87,7 +87,7 @@ int cmd_reduce(int argc, char **argv) {
             if (sail_npy_write_f32(out, y, 2, shape, &err)) rc = cli_fail(1, "reduce", "%s", err.msg);
         }
     }
-    apps_pca_free(&p);
+    sail_pca_free(&p);
     sail_free(x);
     sail_free(y);
     return rc;

@@ -1,7 +1,7 @@
 /* cmd_semantic.c: `sail index semantic-ids`: residual k-means quantisation
  * of every item of an index into a short discrete code, one k-means level
  * at a time on the residuals of the previous levels (see docs/APPS.md). */
-#include "apps/apps.h"
+#include "sail_apps.h"
 #include "apps_input.h"
 #include "cli.h"
 
@@ -23,7 +23,7 @@ int cmd_semantic_ids(int argc, char **argv) {
     const cli_opt table[] = {
         CLI_OPT_STR("--index", &index, "I", "the index directory"),
         CLI_OPT_INT("--levels", &levels, 1, 16, "L", "code length, 1..16 (default 3)"),
-        CLI_OPT_INT("--codebook", &codebook, 1, APPS_MAX_K, "K", "codes per level, 1..65536 (default 256; at most the item count)"),
+        CLI_OPT_INT("--codebook", &codebook, 1, SAIL_APPS_MAX_K, "K", "codes per level, 1..65536 (default 256; at most the item count)"),
         CLI_OPT_INT("--max-iter", &max_iter, 1, 10000, "N", "Lloyd iterations per level (default 50)"),
         CLI_OPT_LONG("--seed", &seed, 0, 0x7fffffffL, "S", "k-means++ seed (default 1)"),
         CLI_OPT_THREADS(&threads, "k-means threads (default: one per core; the codes do not depend on it)"),
@@ -43,22 +43,22 @@ int cmd_semantic_ids(int argc, char **argv) {
     size_t count = sail_index_ids(ix, NULL, 0);
     uint64_t *ids = NULL;
     float *x = NULL;
-    apps_rq rq = {0};
+    sail_rq rq = {0};
     if (!count) rc = cli_fail(1, "index semantic-ids", "%s holds no items", index);
-    else if (count > APPS_MAX_ROWS) rc = cli_fail(1, "index semantic-ids", "%zu items: the limit is %d", count, APPS_MAX_ROWS);
+    else if (count > SAIL_APPS_MAX_ROWS) rc = cli_fail(1, "index semantic-ids", "%zu items: the limit is %d", count, SAIL_APPS_MAX_ROWS);
     if (!rc) {
         ids = malloc(sizeof *ids * count);
         x = sail_malloc(sizeof *x * count * (size_t)d);
         if (!ids || !x) rc = cli_fail(1, "index semantic-ids", "out of memory for %zu x %d", count, d);
     }
-    if (!rc) count = SAIL_MIN(count, sail_index_ids(ix, ids, count));
+    if (!rc) count = cli_min(count, sail_index_ids(ix, ids, count));
     for (size_t i = 0; !rc && i < count; i++)
         if (sail_index_get(ix, ids[i], x + i * (size_t)d, NULL, &err)) rc = cli_fail(1, "index semantic-ids", "%s", err.msg);
     int n = (int)count;
     if (!rc) {
-        fprintf(stderr, "sail index semantic-ids: %d items, %d levels of %d codes\n", n, levels, SAIL_MIN(codebook, n));
+        fprintf(stderr, "sail index semantic-ids: %d items, %d levels of %d codes\n", n, levels, cli_min(codebook, n));
         sail_pool *pool = sail_pool_new(threads); /* NULL (serial) if threads cannot start */
-        if (apps_rq_fit(pool, x, n, d, levels, codebook, max_iter, seed, &rq, &err))
+        if (sail_rq_fit(pool, x, n, d, levels, codebook, max_iter, seed, &rq, &err))
             rc = cli_fail(1, "index semantic-ids", "%s", err.msg);
         sail_pool_free(pool);
     }
@@ -93,7 +93,7 @@ int cmd_semantic_ids(int argc, char **argv) {
         json_object_set_new(root, "items", items);
         rc = app_write_json("index semantic-ids", root, out);
     }
-    apps_rq_free(&rq);
+    sail_rq_free(&rq);
     free(ids);
     sail_free(x);
     if (sail_index_close(ix, &err) && !rc) rc = cli_fail(1, "index semantic-ids", "%s", err.msg);

@@ -49,6 +49,13 @@ const char *sail_status_name(sail_status s);
 /* Version string of the linked library. Thread-safe. */
 const char *sail_version(void);
 
+/* The library's allocator: a buffer a call hands over "to free with
+ * sail_free" (sail_npy_read's matrix, ...) goes back through it, and
+ * sail_malloc makes one of the same kind. NULL when n bytes cannot be had;
+ * sail_free(NULL) is a no-op. Thread-safe. */
+void *sail_malloc(size_t n);
+void sail_free(void *p);
+
 /* ---------------------------------------------------------------- model -- */
 
 typedef struct sail_model sail_model;

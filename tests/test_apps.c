@@ -47,7 +47,7 @@ static void write_npy(const char *path, const char *dict, const void *data, size
 static sail_status read_npy(const char *path, int *n, int *d) {
     float *x = NULL;
     sail_error err = {0};
-    sail_status s = apps_npy_read(path, &x, n, d, &err);
+    sail_status s = sail_npy_read(path, &x, n, d, &err);
     sail_free(x);
     return s;
 }
@@ -85,40 +85,40 @@ static void test_npy(void) {
 static void test_pca_file(void) {
     float x[40];
     for (int i = 0; i < 40; i++) x[i] = (float)((i * 37) % 11) - 5 + (float)i / 7;
-    apps_pca p = {0}, q = {0};
+    sail_pca p = {0}, q = {0};
     sail_error err = {0};
-    CHECK(apps_pca_fit(NULL, x, 10, 4, 2, &p, &err) == SAIL_OK, "PCA fit on 10 x 4");
-    CHECK(apps_pca_fit(NULL, x, 10, 4, 5, &q, &err) == SAIL_ERR_INVALID_ARG && q.mean == NULL, "PCA to more dimensions than columns is refused");
-    CHECK(apps_pca_fit(NULL, x, 1, 4, 2, &q, &err) == SAIL_ERR_INVALID_ARG, "PCA of one row is refused");
+    CHECK(sail_pca_fit(NULL, x, 10, 4, 2, &p, &err) == SAIL_OK, "PCA fit on 10 x 4");
+    CHECK(sail_pca_fit(NULL, x, 10, 4, 5, &q, &err) == SAIL_ERR_INVALID_ARG && q.mean == NULL, "PCA to more dimensions than columns is refused");
+    CHECK(sail_pca_fit(NULL, x, 1, 4, 2, &q, &err) == SAIL_ERR_INVALID_ARG, "PCA of one row is refused");
     CHECK(p.variance[0] >= p.variance[1] && p.variance[1] >= 0, "variances are sorted and non-negative");
-    CHECK(apps_pca_save(&p, tmp("p.bin"), &err) == SAIL_OK && apps_pca_load(&q, tmp("p.bin"), &err) == SAIL_OK &&
+    CHECK(sail_pca_save(&p, tmp("p.bin"), &err) == SAIL_OK && sail_pca_load(&q, tmp("p.bin"), &err) == SAIL_OK &&
               !memcmp(p.components, q.components, 8 * sizeof(float)) && q.d_in == 4 && q.d_out == 2,
           "PCA file round trip");
-    apps_pca_free(&q);
+    sail_pca_free(&q);
     unsigned char *b;
     size_t len;
     apps_read_file(tmp("p.bin"), 1 << 20, &b, &len, &err);
     write_bytes(tmp("p1.bin"), b, len - 1);
-    CHECK(apps_pca_load(&q, tmp("p1.bin"), &err) == SAIL_ERR_FORMAT, "truncated PCA file: %s", err.msg);
+    CHECK(sail_pca_load(&q, tmp("p1.bin"), &err) == SAIL_ERR_FORMAT, "truncated PCA file: %s", err.msg);
     unsigned char *c = malloc(len);
     memcpy(c, b, len);
     c[12] = 9; /* d_out > d_in */
     write_bytes(tmp("p2.bin"), c, len);
-    CHECK(apps_pca_load(&q, tmp("p2.bin"), &err) == SAIL_ERR_FORMAT, "d_out > d_in: %s", err.msg);
+    CHECK(sail_pca_load(&q, tmp("p2.bin"), &err) == SAIL_ERR_FORMAT, "d_out > d_in: %s", err.msg);
     memcpy(c, b, len);
     float nanf_ = NAN;
     memcpy(c + len - 4, &nanf_, 4);
     write_bytes(tmp("p3.bin"), c, len);
-    CHECK(apps_pca_load(&q, tmp("p3.bin"), &err) == SAIL_ERR_FORMAT && q.mean == NULL, "a NaN component is refused");
+    CHECK(sail_pca_load(&q, tmp("p3.bin"), &err) == SAIL_ERR_FORMAT && q.mean == NULL, "a NaN component is refused");
     memcpy(c, b, len);
     double v0 = -1;
     memcpy(c + 24, &v0, 8);
     write_bytes(tmp("p4.bin"), c, len);
-    CHECK(apps_pca_load(&q, tmp("p4.bin"), &err) == SAIL_ERR_FORMAT, "a negative variance is refused");
-    CHECK(apps_pca_load(&q, tmp("a.npy"), &err) == SAIL_ERR_FORMAT, "a non-PCA file is refused");
+    CHECK(sail_pca_load(&q, tmp("p4.bin"), &err) == SAIL_ERR_FORMAT, "a negative variance is refused");
+    CHECK(sail_pca_load(&q, tmp("a.npy"), &err) == SAIL_ERR_FORMAT, "a non-PCA file is refused");
     free(c);
     sail_free(b);
-    apps_pca_free(&p);
+    sail_pca_free(&p);
 }
 
 static void test_logreg_file(void) {
@@ -126,15 +126,15 @@ static void test_logreg_file(void) {
     int y[6] = {0, 0, 0, 1, 1, 1};
     char l0[] = "no", l1[] = "是";
     char *labels[2] = {l0, l1};
-    apps_logreg m = {.d = 2, .c = 2}, q = {0};
+    sail_logreg m = {.d = 2, .c = 2}, q = {0};
     sail_error err = {0};
-    CHECK(apps_logreg_train(NULL, &m, x, y, 6, 1e-3, 100, &err) == SAIL_OK, "train on 6 x 2");
+    CHECK(sail_logreg_train(NULL, &m, x, y, 6, 1e-3, 100, &err) == SAIL_OK, "train on 6 x 2");
     m.labels = labels;
-    CHECK(apps_logreg_save(&m, tmp("c.bin"), &err) == SAIL_OK && apps_logreg_load(&q, tmp("c.bin"), &err) == SAIL_OK &&
+    CHECK(sail_logreg_save(&m, tmp("c.bin"), &err) == SAIL_OK && sail_logreg_load(&q, tmp("c.bin"), &err) == SAIL_OK &&
               !strcmp(q.labels[1], "是") && !memcmp(q.w, m.w, 4 * sizeof(float)),
           "classifier file round trip keeps UTF-8 labels and weights");
     m.labels = NULL;
-    apps_logreg_free(&q);
+    sail_logreg_free(&q);
     unsigned char *b, *c;
     size_t len;
     apps_read_file(tmp("c.bin"), 1 << 20, &b, &len, &err);
@@ -142,74 +142,74 @@ static void test_logreg_file(void) {
     size_t first_bad = 0;
     for (size_t cut = 1; cut < len && !first_bad; cut++) {
         write_bytes(tmp("c1.bin"), b, len - cut);
-        if (apps_logreg_load(&q, tmp("c1.bin"), &err) != SAIL_ERR_FORMAT) first_bad = cut;
-        apps_logreg_free(&q);
+        if (sail_logreg_load(&q, tmp("c1.bin"), &err) != SAIL_ERR_FORMAT) first_bad = cut;
+        sail_logreg_free(&q);
     }
     CHECK(!first_bad, "every truncation of a classifier file is a format error (first miss: %zu)", first_bad);
     memcpy(c, b, len);
     uint32_t big = 5000;
     memcpy(c + 16, &big, 4);
     write_bytes(tmp("c2.bin"), c, len);
-    CHECK(apps_logreg_load(&q, tmp("c2.bin"), &err) == SAIL_ERR_FORMAT, "an oversized label length: %s", err.msg);
+    CHECK(sail_logreg_load(&q, tmp("c2.bin"), &err) == SAIL_ERR_FORMAT, "an oversized label length: %s", err.msg);
     memcpy(c, b, len);
     float zero = 0;
     memcpy(c + 16 + 4 + 2 + 4 + 3 + 8, &zero, 4); /* sd[0] */
     write_bytes(tmp("c3.bin"), c, len);
-    CHECK(apps_logreg_load(&q, tmp("c3.bin"), &err) == SAIL_ERR_FORMAT, "a zero scale is refused");
+    CHECK(sail_logreg_load(&q, tmp("c3.bin"), &err) == SAIL_ERR_FORMAT, "a zero scale is refused");
     memcpy(c, b, len);
     uint32_t one = 1;
     memcpy(c + 12, &one, 4);
     write_bytes(tmp("c4.bin"), c, len);
-    CHECK(apps_logreg_load(&q, tmp("c4.bin"), &err) == SAIL_ERR_FORMAT, "one class is refused");
+    CHECK(sail_logreg_load(&q, tmp("c4.bin"), &err) == SAIL_ERR_FORMAT, "one class is refused");
     free(c);
     sail_free(b);
     int bad[6] = {0, 0, 0, 1, 1, 2};
-    apps_logreg m2 = {.d = 2, .c = 2};
-    CHECK(apps_logreg_train(NULL, &m2, x, bad, 6, 0, 10, &err) == SAIL_ERR_INVALID_ARG && !m2.w, "a label out of range is refused");
+    sail_logreg m2 = {.d = 2, .c = 2};
+    CHECK(sail_logreg_train(NULL, &m2, x, bad, 6, 0, 10, &err) == SAIL_ERR_INVALID_ARG && !m2.w, "a label out of range is refused");
     float p[2], s[2] = {1000, -1000};
-    apps_softmax_scaled(s, 2, 100, p);
+    sail_softmax_scaled(s, 2, 100, p);
     CHECK(p[0] == 1 && p[1] == 0 && isfinite(p[1]), "scaled softmax does not overflow");
-    apps_logreg_free(&m);
+    sail_logreg_free(&m);
 }
 
 static void test_degenerate(void) {
     float x[20];
     for (int i = 0; i < 20; i++) x[i] = 1.5f; /* 5 identical rows of 4 */
-    apps_kmeans_result r;
+    sail_kmeans_result r;
     sail_error err = {0};
-    CHECK(apps_kmeans(NULL, x, 5, 4, 3, 10, 1, &r, &err) == SAIL_OK && r.inertia == 0, "k-means on identical rows: inertia 0");
-    apps_kmeans_free(&r);
-    CHECK(apps_kmeans(NULL, x, 5, 4, 6, 10, 1, &r, &err) == SAIL_ERR_INVALID_ARG, "k > n is refused: %s", err.msg);
+    CHECK(sail_kmeans(NULL, x, 5, 4, 3, 10, 1, &r, &err) == SAIL_OK && r.inertia == 0, "k-means on identical rows: inertia 0");
+    sail_kmeans_free(&r);
+    CHECK(sail_kmeans(NULL, x, 5, 4, 6, 10, 1, &r, &err) == SAIL_ERR_INVALID_ARG, "k > n is refused: %s", err.msg);
     float y[10] = {0, 0, 1, 0, 0, 1, 10, 10, 11, 10};
-    CHECK(apps_kmeans(NULL, y, 5, 2, 5, 10, 1, &r, &err) == SAIL_OK && r.inertia < 1e-9, "k = n puts every row in its own cluster");
+    CHECK(sail_kmeans(NULL, y, 5, 2, 5, 10, 1, &r, &err) == SAIL_OK && r.inertia < 1e-9, "k = n puts every row in its own cluster");
     int seen[5] = {0};
     for (int i = 0; i < 5; i++) seen[r.assign[i]]++;
     int distinct = 1;
     for (int j = 0; j < 5; j++) distinct &= seen[j] == 1;
     CHECK(distinct, "k = n: a bijection of rows and clusters");
-    apps_kmeans_free(&r);
+    sail_kmeans_free(&r);
     int lab[5] = {0, 0, 0, 0, 0}, nc;
-    CHECK(isnan(apps_silhouette(NULL, y, 5, 2, lab, 2)), "silhouette of one cluster is NaN");
-    CHECK(apps_dbscan(NULL, y, 5, 2, 0, 2, lab, &nc, &err) == SAIL_ERR_INVALID_ARG, "DBSCAN eps 0 is refused");
-    CHECK(apps_dbscan(NULL, y, 5, 2, 1.0f, 2, lab, &nc, &err) == SAIL_OK && nc == 2 && lab[0] == 0 && lab[4] == 1,
+    CHECK(isnan(sail_silhouette(NULL, y, 5, 2, lab, 2)), "silhouette of one cluster is NaN");
+    CHECK(sail_dbscan(NULL, y, 5, 2, 0, 2, lab, &nc, &err) == SAIL_ERR_INVALID_ARG, "DBSCAN eps 0 is refused");
+    CHECK(sail_dbscan(NULL, y, 5, 2, 1.0f, 2, lab, &nc, &err) == SAIL_OK && nc == 2 && lab[0] == 0 && lab[4] == 1,
           "DBSCAN: distance exactly eps counts as a neighbour");
-    CHECK(apps_dbscan(NULL, y, 5, 2, 1.0f, 4, lab, &nc, &err) == SAIL_OK && nc == 0 && lab[0] == -1, "DBSCAN: all noise");
-    apps_rq rq;
-    CHECK(apps_rq_fit(NULL, y, 5, 2, 17, 4, 10, 1, &rq, &err) == SAIL_ERR_INVALID_ARG, "17 RQ levels are refused");
-    CHECK(apps_rq_fit(NULL, y, 5, 2, 2, 256, 10, 1, &rq, &err) == SAIL_OK && rq.k == 5 && rq.mse[1] < 1e-9,
+    CHECK(sail_dbscan(NULL, y, 5, 2, 1.0f, 4, lab, &nc, &err) == SAIL_OK && nc == 0 && lab[0] == -1, "DBSCAN: all noise");
+    sail_rq rq;
+    CHECK(sail_rq_fit(NULL, y, 5, 2, 17, 4, 10, 1, &rq, &err) == SAIL_ERR_INVALID_ARG, "17 RQ levels are refused");
+    CHECK(sail_rq_fit(NULL, y, 5, 2, 2, 256, 10, 1, &rq, &err) == SAIL_OK && rq.k == 5 && rq.mse[1] < 1e-9,
           "RQ with a codebook larger than n uses n codes");
-    apps_rq_free(&rq);
+    sail_rq_free(&rq);
     int fr[2];
     double tot;
-    CHECK(apps_align_monotonic(y, 0, 5, fr, &tot, &err) == SAIL_ERR_LIMIT, "alignment of 0 lines is refused");
+    CHECK(sail_align_monotonic(y, 0, 5, fr, &tot, &err) == SAIL_ERR_LIMIT, "alignment of 0 lines is refused");
     float sim[6] = {0, 1, 0, /**/ 1, 0, 0};
-    CHECK(apps_align_monotonic(sim, 2, 3, fr, &tot, &err) == SAIL_OK && fr[0] <= fr[1] && tot == 1,
+    CHECK(sail_align_monotonic(sim, 2, 3, fr, &tot, &err) == SAIL_OK && fr[0] <= fr[1] && tot == 1,
           "monotonic alignment never goes back (best 1, not 2)");
     float xy[4] = {0, 0, 1, 1};
     int pl[2] = {0, -1};
-    CHECK(apps_plot_png(tmp("x.png"), xy, pl, 2, "t", "x", "y", 100, 100, &err) == SAIL_ERR_INVALID_ARG,
+    CHECK(sail_plot_png(tmp("x.png"), xy, pl, 2, "t", "x", "y", 100, 100, &err) == SAIL_ERR_INVALID_ARG,
           "a too-small plot is refused");
-    CHECK(apps_plot_png("/nonexistent/dir/x.png", xy, pl, 2, "t", "x", "y", 500, 400, &err) == SAIL_ERR_IO,
+    CHECK(sail_plot_png("/nonexistent/dir/x.png", xy, pl, 2, "t", "x", "y", 500, 400, &err) == SAIL_ERR_IO,
           "an unwritable plot path is an I/O error");
 }
 

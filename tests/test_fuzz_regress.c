@@ -101,7 +101,7 @@ static void fvecs_huge_dimension(void) {
 }
 
 /* fuzz_npy: a 130-byte .npy whose header claims 16000000 x 60000 float32
- * made apps_npy_read ask for 3.8 TB before reading the (absent) data. */
+ * made sail_npy_read ask for 3.8 TB before reading the (absent) data. */
 static void npy_shape_past_file(void) {
     char h[119];
     int k = snprintf(h, sizeof h, "{'descr': '<f4', 'fortran_order': False, 'shape': (16000000, 60000), }");
@@ -114,7 +114,7 @@ static void npy_shape_past_file(void) {
     int n = 0, d = 0;
     sail_error err = {0};
     big_allocs = 0;
-    sail_status st = path ? apps_npy_read(path, &v, &n, &d, &err) : SAIL_ERR_IO;
+    sail_status st = path ? sail_npy_read(path, &v, &n, &d, &err) : SAIL_ERR_IO;
     CHECK(st == SAIL_ERR_FORMAT && !v, "npy claiming 16000000 x 60000 in 128 bytes refused (%s)", err.msg);
     CHECK_NO_BIG_ALLOC("npy claiming 16000000 x 60000");
 }

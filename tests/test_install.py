@@ -3,7 +3,8 @@
 sail installs like a library. `make install` into a
 temporary prefix; a C program that knows sail only through
 `pkg-config --cflags --libs sail` embeds a text with the installed model and
-gets the installed CLI's vector; `pip install ./python` into a fresh venv
+gets the installed CLI's vector, and one through the apps' header
+(sail_apps.h) fits a PCA numpy agrees with; `pip install ./python` into a fresh venv
 (offline, system site packages for numpy) and `import sail` from elsewhere
 gets the same vector, through the old calls and through encode()."""
 import json
@@ -39,6 +40,29 @@ int main(int argc, char **argv) {
 }
 """
 
+# The apps' public header: PCA of an n x d matrix read from stdin; prints
+# the top variance (numpy's largest covariance eigenvalue).
+APPS_PROGRAM = r"""
+#include <sail_apps.h>
+#include <stdio.h>
+int main(void) {
+    int n, d;
+    if (scanf("%d %d", &n, &d) != 2 || n < 2 || d < 1 || n * d > 4096) return 2;
+    float x[4096];
+    for (int i = 0; i < n * d; i++)
+        if (scanf("%f", &x[i]) != 1) return 2;
+    sail_error e = {0};
+    sail_pool *pool = sail_pool_new(2);
+    sail_pca p = {0};
+    sail_status s = sail_pca_fit(pool, x, n, d, 1, &p, &e);
+    sail_pool_free(pool);
+    if (s) { fprintf(stderr, "%s\n", e.msg); return 1; }
+    printf("%.9g\n", p.variance[0]);
+    sail_pca_free(&p);
+    return 0;
+}
+"""
+
 
 def cli_vectors(sail_bin, model):
     r = tap.run([sail_bin, "embed", "--model", model, "--text", TEXTS[0], "--text", TEXTS[1]])
@@ -54,10 +78,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, "prefix")
         r = tap.run(["make", "-C", ROOT, "-o", "all", "install", "BUILD=" + os.path.abspath(BUILD), "PREFIX=" + prefix])
-        files = ["bin/sail", "lib/libsail.so", "lib/libsail.a", "include/sail.h", "lib/pkgconfig/sail.pc",
-                 "share/sail/models/sail-tiny.gguf"]
+        files = ["bin/sail", "lib/libsail.so", "lib/libsail.a", "include/sail.h", "include/sail_apps.h",
+                 "lib/pkgconfig/sail.pc", "share/sail/models/sail-tiny.gguf"]
         check(r.returncode == 0 and all(os.path.exists(os.path.join(prefix, f)) for f in files),
-              "make install PREFIX=... installs the CLI, both libraries, the header, sail.pc and the model")
+              "make install PREFIX=... installs the CLI, both libraries, both headers, sail.pc and the model")
         model = os.path.join(prefix, "share/sail/models/sail-tiny.gguf")
         env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib/pkgconfig"))
         env.pop("SAIL_LIB", None)
@@ -78,6 +102,18 @@ def main():
             if out is not None and out.returncode == 0 else None
         check(ref is not None and got is not None and got.shape == ref.shape and np.abs(got - ref).max() < 1e-6,
               "it embeds two texts with the installed library and model: the installed CLI's vectors")
+        src, exe = os.path.join(tmp, "apps.c"), os.path.join(tmp, "apps")
+        with open(src, "w") as f:
+            f.write(APPS_PROGRAM)
+        cc = subprocess.run(["cc", "-std=c11", "-o", exe, src] + flags.stdout.decode().split(), capture_output=True)
+        x = np.random.default_rng(5).normal(size=(40, 6)).astype(np.float32) * np.arange(1, 7, dtype=np.float32)
+        out = subprocess.run([exe], input=("40 6 " + " ".join("%.9g" % v for v in x.ravel())).encode(),
+                             capture_output=True, env=run_env) if cc.returncode == 0 else None
+        want = np.linalg.eigvalsh(np.cov(x.astype(np.float64).T))[-1]
+        got = float(out.stdout) if out is not None and out.returncode == 0 else None
+        check(got is not None and abs(got - want) <= 1e-4 * want,
+              "a C program on sail_apps.h alone fits a PCA: top variance %s, numpy %.6g" % (got, want),
+              (cc.stderr + (out.stderr if out is not None else b"")).decode(errors="replace")[-500:])
 
         venv = os.path.join(tmp, "venv")
         r = tap.run([sys.executable, "-m", "venv", "--system-site-packages", venv])

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-double apps_align_greedy(const float *sim, int L, int F, int *frame) {
+double sail_align_greedy(const float *sim, int L, int F, int *frame) {
     double total = 0;
     for (int i = 0; i < L; i++) {
         const float *r = sim + (size_t)i * F;
@@ -19,7 +19,7 @@ double apps_align_greedy(const float *sim, int L, int F, int *frame) {
     return total;
 }
 
-sail_status apps_align_monotonic(const float *sim, int L, int F, int *frame, double *total,
+sail_status sail_align_monotonic(const float *sim, int L, int F, int *frame, double *total,
                                  sail_error *err) {
     if (L < 1 || F < 1 || (size_t)L * F > ((size_t)1 << 30))
         return sail_set_error(err, SAIL_ERR_LIMIT, "alignment of %d lines to %d frames: need 1..2^30 cells", L, F);

@@ -79,9 +79,9 @@ static sail_status append_wave(nb_job *j, int tasks, int **nb, size_t *cap, size
     return SAIL_OK;
 }
 
-sail_status apps_dbscan(sail_pool *pool, const float *x, int n, int d, float eps, int min_points,
+sail_status sail_dbscan(sail_pool *pool, const float *x, int n, int d, float eps, int min_points,
                         int *label, int *n_clusters, sail_error *err) {
-    if (n < 1 || d < 1 || n > APPS_MAX_ROWS || d > APPS_MAX_DIM || !(eps > 0) || !isfinite(eps) ||
+    if (n < 1 || d < 1 || n > SAIL_APPS_MAX_ROWS || d > SAIL_APPS_MAX_DIM || !(eps > 0) || !isfinite(eps) ||
         min_points < 1)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG,
                               "DBSCAN needs rows, eps > 0 and min_points >= 1 (n=%d, eps=%g, min_points=%d)",

@@ -196,9 +196,9 @@ static void inertia_task(void *ctx, int task, int thread) {
     j->pot[task] = s;
 }
 
-sail_status apps_kmeans(sail_pool *pool, const float *x, int n, int d, int k, int max_iter,
-                        uint64_t seed, apps_kmeans_result *res, sail_error *err) {
-    if (n < 1 || d < 1 || k < 1 || k > n || k > APPS_MAX_K || n > APPS_MAX_ROWS || d > APPS_MAX_DIM ||
+sail_status sail_kmeans(sail_pool *pool, const float *x, int n, int d, int k, int max_iter,
+                        uint64_t seed, sail_kmeans_result *res, sail_error *err) {
+    if (n < 1 || d < 1 || k < 1 || k > n || k > SAIL_APPS_MAX_K || n > SAIL_APPS_MAX_ROWS || d > SAIL_APPS_MAX_DIM ||
         max_iter < 1)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG,
                               "k-means needs 1 <= k <= n rows (k=%d, n=%d, d=%d, max_iter=%d)", k, n, d,
@@ -237,14 +237,14 @@ sail_status apps_kmeans(sail_pool *pool, const float *x, int n, int d, int k, in
     sail_pool_run(pool, inertia_task, &j, nb);
     double inertia = 0;
     for (int b = 0; b < nb; b++) inertia += pot[b];
-    *res = (apps_kmeans_result){c, assign, seeds, inertia, it};
+    *res = (sail_kmeans_result){c, assign, seeds, inertia, it};
 done:
     sail_free(cn); sail_free(xn); sail_free(best); sail_free(D); sail_free(d2); sail_free(sum);
     sail_free(cand); sail_free(pot); sail_free(count); sail_free(changed); sail_free(trial);
     return s;
 }
 
-void apps_kmeans_free(apps_kmeans_result *res) {
+void sail_kmeans_free(sail_kmeans_result *res) {
     if (!res) return;
     sail_free(res->centroids);
     sail_free(res->assign);
@@ -288,7 +288,7 @@ static void sil_task(void *ctx, int task, int thread) {
     j->used[task] = used;
 }
 
-double apps_silhouette(sail_pool *pool, const float *x, int n, int d, const int *label, int k) {
+double sail_silhouette(sail_pool *pool, const float *x, int n, int d, const int *label, int k) {
     if (k < 2 || n < 2) return NAN;
     int T = sail_pool_size(pool);
     int rows = SAIL_MAX(1, SAIL_MIN(SAIL_MIN(256, n), (1 << 22) / n)); /* <= 16 MiB per thread */

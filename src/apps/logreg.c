@@ -18,7 +18,7 @@
 static const char magic[8] = {'S', 'A', 'I', 'L', 'C', 'L', 'F', '1'};
 #define MAX_LABEL 1024
 
-void apps_softmax_scaled(const float *s, int n, float scale, float *p) {
+void sail_softmax_scaled(const float *s, int n, float scale, float *p) {
     double mx = -INFINITY, sum = 0;
     for (int i = 0; i < n; i++)
         if ((double)scale * s[i] > mx) mx = (double)scale * s[i];
@@ -26,7 +26,7 @@ void apps_softmax_scaled(const float *s, int n, float scale, float *p) {
     for (int i = 0; i < n; i++) p[i] = (float)(exp((double)scale * s[i] - mx) / sum);
 }
 
-void apps_logreg_free(apps_logreg *m) {
+void sail_logreg_free(sail_logreg *m) {
     if (!m) return;
     if (m->labels)
         for (int i = 0; i < m->c; i++) sail_free(m->labels[i]);
@@ -38,7 +38,7 @@ void apps_logreg_free(apps_logreg *m) {
     memset(m, 0, sizeof *m);
 }
 
-static void standardise(const apps_logreg *m, const float *x, int n, float *xs) {
+static void standardise(const sail_logreg *m, const float *x, int n, float *xs) {
     for (int i = 0; i < n; i++)
         for (int j = 0; j < m->d; j++)
             xs[(size_t)i * m->d + j] = (x[(size_t)i * m->d + j] - m->mu[j]) / m->sd[j];
@@ -46,7 +46,7 @@ static void standardise(const apps_logreg *m, const float *x, int n, float *xs) 
 
 /* Loss and gradient on already standardised rows xs; z (n, c) and pt (c, n)
  * are scratch. */
-static double loss_std(sail_pool *pool, const apps_logreg *m, const float *xs, const int *y, int n,
+static double loss_std(sail_pool *pool, const sail_logreg *m, const float *xs, const int *y, int n,
                        double l2, float *gw, float *gb, float *z, float *pt) {
     int c = m->c, d = m->d;
     sail_gemm(pool, n, c, d, xs, d, m->w, d, 1, m->b, 0.0f, z, c);
@@ -75,7 +75,7 @@ static double loss_std(sail_pool *pool, const apps_logreg *m, const float *xs, c
     return loss / n + 0.5 * l2 * w2;
 }
 
-double apps_logreg_loss(sail_pool *pool, const apps_logreg *m, const float *x, const int *y, int n, double l2,
+double sail_logreg_loss(sail_pool *pool, const sail_logreg *m, const float *x, const int *y, int n, double l2,
                         float *gw, float *gb) {
     float *xs = sail_malloc((size_t)n * m->d * sizeof *xs), *z = sail_malloc((size_t)n * m->c * sizeof *z);
     float *pt = sail_malloc((size_t)n * m->c * sizeof *pt);
@@ -111,10 +111,10 @@ static double top_eigen(const float *xs, int n, int d, double *v, double *u) {
     return lam * 1.05; /* margin: the power iteration approaches from below */
 }
 
-sail_status apps_logreg_train(sail_pool *pool, apps_logreg *m, const float *x, const int *y, int n, double l2,
+sail_status sail_logreg_train(sail_pool *pool, sail_logreg *m, const float *x, const int *y, int n, double l2,
                               int epochs, sail_error *err) {
     int c = m->c, d = m->d;
-    if (n < 1 || c < 2 || d < 1 || c > APPS_MAX_K || d > APPS_MAX_DIM || n > APPS_MAX_ROWS || epochs < 1 ||
+    if (n < 1 || c < 2 || d < 1 || c > SAIL_APPS_MAX_K || d > SAIL_APPS_MAX_DIM || n > SAIL_APPS_MAX_ROWS || epochs < 1 ||
         !(l2 >= 0))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "logistic regression needs rows and >= 2 classes "
                               "(n=%d, classes=%d, d=%d)", n, c, d);
@@ -176,7 +176,7 @@ done:
     return s;
 }
 
-void apps_logreg_predict(const apps_logreg *m, const float *x, int n, float *probs) {
+void sail_logreg_predict(const sail_logreg *m, const float *x, int n, float *probs) {
     float *xs = sail_malloc((size_t)m->d * sizeof *xs);
     for (int i = 0; i < n; i++) {
         standardise(m, x + (size_t)i * m->d, 1, xs);
@@ -187,12 +187,12 @@ void apps_logreg_predict(const apps_logreg *m, const float *x, int n, float *pro
             for (int t = 0; t < m->d; t++) s += (double)w[t] * xs[t];
             p[j] = (float)s;
         }
-        apps_softmax_scaled(p, m->c, 1.0f, p);
+        sail_softmax_scaled(p, m->c, 1.0f, p);
     }
     sail_free(xs);
 }
 
-sail_status apps_logreg_save(const apps_logreg *m, const char *path, sail_error *err) {
+sail_status sail_logreg_save(const sail_logreg *m, const char *path, sail_error *err) {
     size_t d = (size_t)m->d, c = (size_t)m->c, len = 16 + 4 * (2 * d + c * d + c);
     for (size_t i = 0; i < c; i++) len += 4 + strlen(m->labels[i]);
     unsigned char *b = sail_malloc(len), *q = b;
@@ -216,12 +216,12 @@ sail_status apps_logreg_save(const apps_logreg *m, const char *path, sail_error 
     return s;
 }
 
-sail_status apps_logreg_load(apps_logreg *out, const char *path, sail_error *err) {
+sail_status sail_logreg_load(sail_logreg *out, const char *path, sail_error *err) {
     unsigned char *b;
     size_t len;
     sail_status s = apps_read_file(path, (size_t)1 << 31, &b, &len, err);
     if (s) return s;
-    apps_logreg m = {0};
+    sail_logreg m = {0};
     uint32_t d = 0, c = 0;
     size_t at = 16;
     if (len < 16 || memcmp(b, magic, 8)) {
@@ -230,7 +230,7 @@ sail_status apps_logreg_load(apps_logreg *out, const char *path, sail_error *err
     }
     memcpy(&d, b + 8, 4);
     memcpy(&c, b + 12, 4);
-    if (d < 1 || d > APPS_MAX_DIM || c < 2 || c > APPS_MAX_K) {
+    if (d < 1 || d > SAIL_APPS_MAX_DIM || c < 2 || c > SAIL_APPS_MAX_K) {
         s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: bad shape: dim %u, %u classes", path, d, c);
         goto done;
     }
@@ -273,7 +273,7 @@ sail_status apps_logreg_load(apps_logreg *out, const char *path, sail_error *err
 truncated:
     s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: size does not match dim %u and %u classes", path, d, c);
 done:
-    apps_logreg_free(&m);
+    sail_logreg_free(&m);
     sail_free(b);
     return s;
 }

@@ -29,7 +29,7 @@ void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n
 #define ROWS 4096
 static const char magic[8] = {'S', 'A', 'I', 'L', 'P', 'C', 'A', '1'};
 
-void apps_pca_free(apps_pca *p) {
+void sail_pca_free(sail_pca *p) {
     if (!p) return;
     sail_free(p->mean);
     sail_free(p->components);
@@ -64,8 +64,8 @@ static sail_status covariance(sail_pool *pool, const float *x, int n, int d, con
     return SAIL_OK;
 }
 
-sail_status apps_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_out, apps_pca *p, sail_error *err) {
-    if (n < 2 || d < 1 || d > APPS_MAX_DIM || n > APPS_MAX_ROWS || d_out < 1 || d_out > d)
+sail_status sail_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_out, sail_pca *p, sail_error *err) {
+    if (n < 2 || d < 1 || d > SAIL_APPS_MAX_DIM || n > SAIL_APPS_MAX_ROWS || d_out < 1 || d_out > d)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG,
                               "PCA needs at least 2 rows and 1 <= dim <= %d (n=%d, dim=%d)", d, n, d_out);
     if (d > 8192)
@@ -75,7 +75,7 @@ sail_status apps_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_ou
     int *isuppz = sail_malloc(2 * (size_t)d_out * sizeof *isuppz);
     double *work = NULL;
     int *iwork = NULL;
-    apps_pca r = {d, d_out, sail_malloc((size_t)d * sizeof(float)),
+    sail_pca r = {d, d_out, sail_malloc((size_t)d * sizeof(float)),
                   sail_malloc((size_t)d_out * d * sizeof(float)),
                   sail_malloc((size_t)d_out * sizeof(double)), 0};
     sail_status s = SAIL_OK;
@@ -122,13 +122,13 @@ sail_status apps_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_ou
     r.components = NULL;
     r.variance = NULL;
 done:
-    apps_pca_free(&r);
+    sail_pca_free(&r);
     sail_free(mean); sail_free(cov); sail_free(w); sail_free(z); sail_free(isuppz);
     sail_free(work); sail_free(iwork);
     return s;
 }
 
-void apps_pca_apply(const apps_pca *p, const float *x, int n, float *out) {
+void sail_pca_apply(const sail_pca *p, const float *x, int n, float *out) {
     int d = p->d_in;
     for (int i = 0; i < n; i++) {
         const float *r = x + (size_t)i * d;
@@ -142,7 +142,7 @@ void apps_pca_apply(const apps_pca *p, const float *x, int n, float *out) {
     }
 }
 
-sail_status apps_pca_save(const apps_pca *p, const char *path, sail_error *err) {
+sail_status sail_pca_save(const sail_pca *p, const char *path, sail_error *err) {
     size_t d = (size_t)p->d_in, k = (size_t)p->d_out;
     size_t len = 24 + 8 * k + 4 * d + 4 * k * d;
     unsigned char *b = sail_malloc(len), *q = b;
@@ -160,13 +160,13 @@ sail_status apps_pca_save(const apps_pca *p, const char *path, sail_error *err) 
     return s;
 }
 
-sail_status apps_pca_load(apps_pca *p, const char *path, sail_error *err) {
+sail_status sail_pca_load(sail_pca *p, const char *path, sail_error *err) {
     unsigned char *b;
     size_t len;
     sail_status s = apps_read_file(path, (size_t)1 << 31, &b, &len, err);
     if (s) return s;
     uint32_t d = 0, k = 0;
-    apps_pca r = {0};
+    sail_pca r = {0};
     if (len < 24 || memcmp(b, magic, 8)) {
         s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: not a sail PCA file (sail reduce fit writes one)", path);
         goto done;
@@ -205,7 +205,7 @@ sail_status apps_pca_load(apps_pca *p, const char *path, sail_error *err) {
     *p = r;
     memset(&r, 0, sizeof r);
 done:
-    apps_pca_free(&r);
+    sail_pca_free(&r);
     sail_free(b);
     return s;
 }

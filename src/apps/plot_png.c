@@ -197,7 +197,7 @@ static sail_status write_png(const char *path, const canvas *cv, sail_error *err
 
 #define LEGEND_MAX 24
 
-sail_status apps_plot_png(const char *path, const float *xy, const int *label, int n,
+sail_status sail_plot_png(const char *path, const float *xy, const int *label, int n,
                           const char *title, const char *xlabel, const char *ylabel, int width,
                           int height, sail_error *err) {
     if (n < 1 || width < 400 || height < 300 || width > 8192 || height > 8192)

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-void apps_rq_free(apps_rq *rq) {
+void sail_rq_free(sail_rq *rq) {
     if (!rq) return;
     sail_free(rq->codebooks);
     sail_free(rq->codes);
@@ -15,29 +15,29 @@ void apps_rq_free(apps_rq *rq) {
     memset(rq, 0, sizeof *rq);
 }
 
-sail_status apps_rq_fit(sail_pool *pool, const float *x, int n, int d, int levels, int k, int max_iter,
-                        uint64_t seed, apps_rq *rq, sail_error *err) {
-    if (n < 1 || d < 1 || n > APPS_MAX_ROWS || d > APPS_MAX_DIM || levels < 1 || levels > 16 || k < 1 ||
-        k > APPS_MAX_K)
+sail_status sail_rq_fit(sail_pool *pool, const float *x, int n, int d, int levels, int k, int max_iter,
+                        uint64_t seed, sail_rq *rq, sail_error *err) {
+    if (n < 1 || d < 1 || n > SAIL_APPS_MAX_ROWS || d > SAIL_APPS_MAX_DIM || levels < 1 || levels > 16 || k < 1 ||
+        k > SAIL_APPS_MAX_K)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG,
                               "residual quantisation needs 1..16 levels and a codebook of 1..%d "
-                              "(levels=%d, codebook=%d, n=%d)", APPS_MAX_K, levels, k, n);
+                              "(levels=%d, codebook=%d, n=%d)", SAIL_APPS_MAX_K, levels, k, n);
     int ke = SAIL_MIN(k, n);
-    apps_rq r = {levels, ke, d, sail_calloc((size_t)levels * ke * d, sizeof(float)),
+    sail_rq r = {levels, ke, d, sail_calloc((size_t)levels * ke * d, sizeof(float)),
                  sail_malloc((size_t)n * levels * sizeof(int32_t)), sail_malloc((size_t)levels * sizeof(double))};
     float *res = sail_malloc((size_t)n * d * sizeof *res);
     if (!r.codebooks || !r.codes || !r.mse || !res) {
-        apps_rq_free(&r);
+        sail_rq_free(&r);
         sail_free(res);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for residual quantisation of %d x %d", n, d);
     }
     memcpy(res, x, (size_t)n * d * sizeof *res);
     for (int l = 0; l < levels; l++) {
-        apps_kmeans_result km;
-        sail_status s = apps_kmeans(pool, res, n, d, ke, max_iter, seed + (uint64_t)l, &km, err);
+        sail_kmeans_result km;
+        sail_status s = sail_kmeans(pool, res, n, d, ke, max_iter, seed + (uint64_t)l, &km, err);
         if (s) {
             sail_error_prefix(err, "level %d: ", l + 1);
-            apps_rq_free(&r);
+            sail_rq_free(&r);
             sail_free(res);
             return s;
         }
@@ -54,7 +54,7 @@ sail_status apps_rq_fit(sail_pool *pool, const float *x, int n, int d, int level
             }
         }
         r.mse[l] = se / n;
-        apps_kmeans_free(&km);
+        sail_kmeans_free(&km);
     }
     sail_free(res);
     *rq = r;

@@ -44,7 +44,7 @@ static int npy_shape(const char *p, long long dims[2]) {
     return nd;
 }
 
-sail_status apps_npy_read(const char *path, float **out, int *n_out, int *d_out, sail_error *err) {
+sail_status sail_npy_read(const char *path, float **out, int *n_out, int *d_out, sail_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return sail_set_error(err, SAIL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char pre[12];
@@ -93,9 +93,9 @@ sail_status apps_npy_read(const char *path, float **out, int *n_out, int *d_out,
         goto done;
     }
     long long n = nd == 2 ? dims[0] : 1, d = nd == 2 ? dims[1] : dims[0];
-    if (n < 1 || d < 1 || n > APPS_MAX_ROWS || d > APPS_MAX_DIM) {
+    if (n < 1 || d < 1 || n > SAIL_APPS_MAX_ROWS || d > SAIL_APPS_MAX_DIM) {
         s = sail_set_error(err, SAIL_ERR_LIMIT, "%s: shape %lld x %lld is empty or over the limits "
-                           "(%d rows, %d columns)", path, n, d, APPS_MAX_ROWS, APPS_MAX_DIM);
+                           "(%d rows, %d columns)", path, n, d, SAIL_APPS_MAX_ROWS, SAIL_APPS_MAX_DIM);
         goto done;
     }
     size_t cnt = (size_t)n * (size_t)d, bytes = cnt * (size_t)esz;

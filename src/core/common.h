@@ -31,13 +31,12 @@ static inline bool sail_add_ok(size_t a, size_t b, size_t *out) {
     return !__builtin_add_overflow(a, b, out);
 }
 
-/* Allocation through one place so tests can inject failures later.
- * sail_alloc_aligned returns 64-byte aligned memory; free with sail_free. */
-void *sail_malloc(size_t n);
+/* Allocation through one place so tests can inject failures later
+ * (sail_malloc and sail_free are public: sail.h). sail_alloc_aligned
+ * returns 64-byte aligned memory; free with sail_free. */
 void *sail_calloc(size_t n, size_t size);
 void *sail_realloc(void *p, size_t n);
 void *sail_alloc_aligned(size_t n);
-void sail_free(void *p);
 char *sail_strdup(const char *s);
 
 #define SAIL_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -4,14 +4,12 @@
 #ifndef SAIL_POOL_H
 #define SAIL_POOL_H
 
-typedef struct sail_pool sail_pool;
+/* sail_pool, sail_pool_new and sail_pool_free are public: sail_apps.h. */
+#include "sail_apps.h"
 
 /* fn(ctx, task, thread): task in [0, n_tasks), thread in [0, pool size). */
 typedef void (*sail_task_fn)(void *ctx, int task, int thread);
 
-/* n_threads <= 0 means one per online core. Returns NULL on failure. */
-sail_pool *sail_pool_new(int n_threads);
-void sail_pool_free(sail_pool *p);
 /* Number of threads (>= 1); a NULL pool counts as 1. */
 int sail_pool_size(const sail_pool *p);
 /* Runs every task once and returns when all are done. A NULL pool runs

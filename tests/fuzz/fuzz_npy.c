@@ -2,12 +2,12 @@
 // libs: -ljansson -lz -lpthread
 /* fuzz_npy.c: libFuzzer harness for the readers of outside vector files:
  * sail_index_import of a .npy or an .fvecs file (src/index/interchange.c)
- * and apps_npy_read (src/apps/vectors.c, the apps' .npy matrices).
+ * and sail_npy_read (src/apps/vectors.c, the apps' .npy matrices).
  * The first byte picks the reader (% 3: 0 = import .npy, 1 = import .fvecs,
- * 2 = apps_npy_read) and the index's dimension (1 + (b >> 2) % 8); the rest
+ * 2 = sail_npy_read) and the index's dimension (1 + (b >> 2) % 8); the rest
  * is the file. The import goes into an index shell whose log is a memfd, so
  * accepted vectors really reach the index. Checks: an accepted file adds
- * as many items as it holds and apps_npy_read's matrix is finite. */
+ * as many items as it holds and sail_npy_read's matrix is finite. */
 #include "fuzz_file.h"
 
 #include "apps/apps.h"
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *path = fuzz_file("m.npy", data + 1, size - 1);
         float *v = NULL;
         int n = 0, d = 0;
-        if (apps_npy_read(path, &v, &n, &d, &err) == SAIL_OK) {
+        if (sail_npy_read(path, &v, &n, &d, &err) == SAIL_OK) {
             if (n < 1 || d < 1 || !v) abort();
             for (size_t i = 0; i < (size_t)n * (size_t)d; i++)
                 if (!isfinite(v[i])) abort();

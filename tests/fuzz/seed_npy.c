@@ -2,7 +2,7 @@
 /* seed_npy.c: writes fuzz_npy seeds into the corpus folder argv[1]: a
  * mode byte (see fuzz_npy.c; all for dimension 4) and then a float32 and a
  * float64 .npy (2-D, as np.save writes them), an .fvecs file, and 1-D and
- * 2-D .npy files for apps_npy_read. */
+ * 2-D .npy files for sail_npy_read. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>

@@ -23,7 +23,7 @@
 static float *load(const char *path, int *n, int *d) {
     float *x;
     sail_error err = {0};
-    if (apps_npy_read(path, &x, n, d, &err)) {
+    if (sail_npy_read(path, &x, n, d, &err)) {
         fprintf(stderr, "apps_tool: %s\n", err.msg);
         exit(1);
     }
@@ -48,7 +48,7 @@ static int logreg(char **argv) {
         y[i] = (int)yf[i];
         if (y[i] + 1 > c) c = y[i] + 1;
     }
-    apps_logreg m = {.d = d, .c = c};
+    sail_logreg m = {.d = d, .c = c};
     m.labels = calloc((size_t)c, sizeof *m.labels);
     for (int j = 0; j < c; j++) {
         m.labels[j] = malloc(16);
@@ -56,20 +56,20 @@ static int logreg(char **argv) {
     }
     sail_error err = {0};
     double l2 = atof(argv[4]);
-    if (apps_logreg_train(NULL, &m, x, y, n, l2, atoi(argv[5]), &err) || apps_logreg_save(&m, argv[6], &err)) {
+    if (sail_logreg_train(NULL, &m, x, y, n, l2, atoi(argv[5]), &err) || sail_logreg_save(&m, argv[6], &err)) {
         fprintf(stderr, "apps_tool: %s\n", err.msg);
         return 1;
     }
     float *gw = malloc(sizeof *gw * (size_t)c * d), *gb = malloc(sizeof *gb * (size_t)c);
     float *g = malloc(sizeof *g * (size_t)c * (d + 1));
-    double loss = apps_logreg_loss(NULL, &m, x, y, n, l2, gw, gb);
+    double loss = sail_logreg_loss(NULL, &m, x, y, n, l2, gw, gb);
     for (int j = 0; j < c; j++) {
         memcpy(g + (size_t)j * (d + 1), gw + (size_t)j * d, sizeof *g * d);
         g[(size_t)j * (d + 1) + d] = gb[j];
     }
     save(argv[7], g, c, d + 1);
     printf("loss %.9g\n", loss);
-    apps_logreg_free(&m);
+    sail_logreg_free(&m);
     free(x); free(yf); free(y); free(gw); free(gb); free(g);
     return 0;
 }
@@ -80,10 +80,10 @@ static int align(char **argv) {
     int *f = malloc(sizeof *f * (size_t)L);
     double total;
     sail_error err = {0};
-    if (apps_align_monotonic(s, L, F, f, &total, &err)) { fprintf(stderr, "apps_tool: %s\n", err.msg); return 1; }
+    if (sail_align_monotonic(s, L, F, f, &total, &err)) { fprintf(stderr, "apps_tool: %s\n", err.msg); return 1; }
     printf("mono %.9g", total);
     for (int i = 0; i < L; i++) printf(" %d", f[i]);
-    total = apps_align_greedy(s, L, F, f);
+    total = sail_align_greedy(s, L, F, f);
     printf("\ngreedy %.9g", total);
     for (int i = 0; i < L; i++) printf(" %d", f[i]);
     printf("\n");
@@ -94,9 +94,9 @@ static int align(char **argv) {
 static int rq(char **argv) {
     int n, d;
     float *x = load(argv[2], &n, &d);
-    apps_rq r;
+    sail_rq r;
     sail_error err = {0};
-    if (apps_rq_fit(NULL, x, n, d, atoi(argv[3]), atoi(argv[4]), 50, 1, &r, &err)) {
+    if (sail_rq_fit(NULL, x, n, d, atoi(argv[3]), atoi(argv[4]), 50, 1, &r, &err)) {
         fprintf(stderr, "apps_tool: %s\n", err.msg);
         return 1;
     }
@@ -110,7 +110,7 @@ static int rq(char **argv) {
     printf("mse");
     for (int l = 0; l < r.levels; l++) printf(" %.9g", r.mse[l]);
     printf("\n");
-    apps_rq_free(&r);
+    sail_rq_free(&r);
     free(x); free(codes);
     return 0;
 }
@@ -118,7 +118,7 @@ static int rq(char **argv) {
 static int softmax(char **argv) {
     int n, d;
     float *s = load(argv[2], &n, &d), *p = malloc(sizeof *p * (size_t)n * d);
-    for (int i = 0; i < n; i++) apps_softmax_scaled(s + (size_t)i * d, d, (float)atof(argv[3]), p + (size_t)i * d);
+    for (int i = 0; i < n; i++) sail_softmax_scaled(s + (size_t)i * d, d, (float)atof(argv[3]), p + (size_t)i * d);
     save(argv[4], p, n, d);
     free(s); free(p);
     return 0;
