@@ -4,7 +4,6 @@
 #include "sail_apps.h"
 #include "apps_input.h"
 #include "cli.h"
-#include "rng.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -269,13 +268,7 @@ static int train(opts *o, sail_model *m) {
     int n_test = (int)(n * o->holdout), n_train = n - n_test;
     if (!rc && n_train < 2) rc = cli_fail(1, "classify", "only %d training items after --holdout %g", n_train, o->holdout);
     if (!rc) {
-        sail_rng r = {o->seed};
-        for (int i = 0; i < n; i++) perm[i] = i;
-        for (int i = n - 1; i > 0; i--) {
-            int j = (int)(sail_rng_next(&r) % (uint64_t)(i + 1)), t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-        }
+        sail_permutation(perm, n, n, (uint64_t)o->seed);
         for (int i = 0; i < n; i++) {
             memcpy(xs + (size_t)i * d, x + (size_t)perm[i] * d, sizeof *x * d);
             ys[i] = y[perm[i]];

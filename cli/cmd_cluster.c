@@ -4,7 +4,6 @@
 #include "sail_apps.h"
 #include "apps_input.h"
 #include "cli.h"
-#include "rng.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -75,27 +74,15 @@ static int parse(opts *o, int argc, char **argv) {
     return 0;
 }
 
-/* Indices of a seeded sample of m of n rows (partial Fisher-Yates). */
-static int *sample_rows(int n, int m, uint64_t seed) {
-    int *p = malloc(sizeof *p * (size_t)n);
-    if (!p) return NULL;
-    for (int i = 0; i < n; i++) p[i] = i;
-    sail_rng r = {seed ^ 0x5851f42d4c957f2dull};
-    for (int i = 0; i < m; i++) {
-        int j = i + (int)(sail_rng_next(&r) % (uint64_t)(n - i));
-        int t = p[i]; p[i] = p[j]; p[j] = t;
-    }
-    return p;
-}
-
 /* Silhouette of labels over a sample of at most 2000 rows. */
 static double sampled_silhouette(sail_pool *pool, const float *x, int n, int d, const int *label, int k, uint64_t seed) {
     int m = cli_min(n, 2000);
     if (m == n) return sail_silhouette(pool, x, n, d, label, k);
-    int *idx = sample_rows(n, m, seed), *lab = malloc(sizeof *lab * (size_t)m);
+    int *idx = malloc(sizeof *idx * (size_t)n), *lab = malloc(sizeof *lab * (size_t)m);
     float *xs = malloc(sizeof *xs * (size_t)m * d);
     double s = NAN;
     if (idx && lab && xs) {
+        sail_permutation(idx, n, m, seed ^ 0x5851f42d4c957f2dull);
         for (int i = 0; i < m; i++) {
             memcpy(xs + (size_t)i * d, x + (size_t)idx[i] * d, sizeof *xs * d);
             lab[i] = label[idx[i]];

@@ -45,6 +45,13 @@ void sail_pool_free(sail_pool *p);
  * into a new float32 buffer (*out, free with sail_free). */
 sail_status sail_npy_read(const char *path, float **out, int *n, int *d, sail_error *err);
 
+/* A seeded random sample of m of the row indices 0..n-1 in perm[0..m), the
+ * others after them in perm[m..n): a partial Fisher-Yates shuffle over a
+ * splitmix64 stream from seed, so one seed gives one order on every machine;
+ * m = n is a whole permutation (a holdout split, a silhouette sample). perm
+ * has room for n ints; 0 <= m <= n. */
+void sail_permutation(int *perm, int n, int m, uint64_t seed);
+
 /* -------------------------------------------------------------- k-means -- */
 
 typedef struct sail_kmeans_result {

@@ -213,6 +213,39 @@ static void test_degenerate(void) {
           "an unwritable plot path is an I/O error");
 }
 
+/* sail_permutation: every index once, the same order for the same seed, a
+ * sample of m the first m of the whole permutation (the same draws), and
+ * across seeds each index lands in each slot about equally often. */
+static void test_permutation(void) {
+    enum { N = 7, M = 3, SEEDS = 7000 };
+    int a[N], b[N], ok_perm = 1, same = 1, prefix = 1, moved = 0, count[N][N] = {{0}};
+    for (uint64_t seed = 0; seed < SEEDS; seed++) {
+        sail_permutation(a, N, N, seed);
+        int seen[N] = {0};
+        for (int i = 0; i < N; i++) {
+            ok_perm &= a[i] >= 0 && a[i] < N && !seen[a[i]]++;
+            count[i][a[i]]++;
+        }
+        sail_permutation(b, N, N, seed);
+        same &= !memcmp(a, b, sizeof a);
+        sail_permutation(b, N, M, seed);
+        prefix &= !memcmp(a, b, sizeof *a * M);
+        moved += memcmp(a, (int[N]){0, 1, 2, 3, 4, 5, 6}, sizeof a) != 0;
+    }
+    CHECK(ok_perm && same && prefix, "sail_permutation: a permutation, the same for a seed, a sample its prefix");
+    int lo = SEEDS, hi = 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            lo = count[i][j] < lo ? count[i][j] : lo;
+            hi = count[i][j] > hi ? count[i][j] : hi;
+        }
+    /* each cell expects 1000 (binomial sd ~29): 850..1150 is over 5 sd */
+    CHECK(moved > SEEDS * 99 / 100 && lo > 850 && hi < 1150,
+          "sail_permutation: index per slot over %d seeds in %d..%d (expected 1000)", SEEDS, lo, hi);
+    sail_permutation(a, 1, 1, 42);
+    CHECK(a[0] == 0, "sail_permutation of one row");
+}
+
 int main(void) {
     if (!mkdtemp(dir)) {
         printf("not ok 1 - mkdtemp\n");
@@ -222,6 +255,7 @@ int main(void) {
     test_pca_file();
     test_logreg_file();
     test_degenerate();
+    test_permutation();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd)) printf("# could not remove %s\n", dir);

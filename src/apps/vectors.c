@@ -3,6 +3,7 @@
  * little-endian float32/float64 array of one or two dimensions is refused. */
 #include "apps/apps.h"
 #include "kernels/kernels.h"
+#include "rng.h"
 
 #include <errno.h>
 #include <math.h>
@@ -228,4 +229,14 @@ sail_status apps_read_file(const char *path, size_t max_len, unsigned char **buf
     *buf = b;
     *len = n;
     return SAIL_OK;
+}
+
+void sail_permutation(int *perm, int n, int m, uint64_t seed) {
+    for (int i = 0; i < n; i++) perm[i] = i;
+    sail_rng r = {seed};
+    for (int i = 0; i < m && i < n - 1; i++) {
+        int j = i + (int)(sail_rng_next(&r) % (uint64_t)(n - i)), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
 }
