@@ -2,8 +2,6 @@
  * model and prints the index's nearest items as a table, JSON, or a
  * self-contained HTML page with inline base64 JPEG thumbnails. */
 #include "cli.h"
-#include "common.h"
-#include "image/image.h"
 
 #include <jansson.h>
 #include <jpeglib.h>
@@ -87,42 +85,12 @@ static void base64(FILE *f, const unsigned char *p, size_t n) {
 
 enum { THUMB = 160 }; /* longest side of a result thumbnail */
 
-/* An image file, or a video's first frame. A large JPEG may decode at
- * reduced scale: the thumbnail needs no more than 2 x THUMB on a side. */
-static int load_picture(const char *path, sail_image *img) {
-    sail_image_limits lim = sail_image_default_limits();
-    lim.reduce_floor = 2 * THUMB;
-    if (!sail_image_load(path, &lim, img, NULL)) return 0;
-    sail_video *v = NULL;
-    sail_video_frame fr;
-    int got = 0;
-    if (sail_video_open(path, 0, &v, NULL) || sail_video_next(v, &fr, &got, NULL) || !got ||
-        !(img->rgb = sail_malloc((size_t)fr.width * fr.height * 3))) {
-        sail_video_close(v);
-        return -1;
-    }
-    memcpy(img->rgb, fr.rgb, (size_t)fr.width * fr.height * 3);
-    img->w = fr.width;
-    img->h = fr.height;
-    sail_video_close(v);
-    return 0;
-}
-
 /* An <img> with a JPEG thumbnail (longest side THUMB) of path (a video's
  * first frame), or nothing when the file cannot be decoded. */
 static void thumbnail(FILE *f, const char *path) {
-    sail_image img = {0}, small = {0};
-    if (!path || load_picture(path, &img)) return;
-    int side = img.w > img.h ? img.w : img.h, w = img.w, h = img.h;
-    if (side > THUMB) {
-        w = img.w * THUMB / side; h = img.h * THUMB / side;
-        if (w < 1) w = 1;
-        if (h < 1) h = 1;
-    }
-    if (sail_image_resize(&img, w, h, SAIL_RESAMPLE_BILINEAR, &small, NULL)) {
-        sail_image_free(&img);
-        return;
-    }
+    uint8_t *rgb;
+    int w, h;
+    if (!path || sail_thumbnail_rgb(path, THUMB, &rgb, &w, &h, NULL)) return;
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr jerr;
     c.err = jpeg_std_error(&jerr);
@@ -138,7 +106,7 @@ static void thumbnail(FILE *f, const char *path) {
     jpeg_set_quality(&c, 85, TRUE);
     jpeg_start_compress(&c, TRUE);
     while (c.next_scanline < c.image_height) {
-        JSAMPROW row = small.rgb + (size_t)c.next_scanline * w * 3;
+        JSAMPROW row = rgb + (size_t)c.next_scanline * w * 3;
         jpeg_write_scanlines(&c, &row, 1);
     }
     jpeg_finish_compress(&c);
@@ -147,8 +115,7 @@ static void thumbnail(FILE *f, const char *path) {
     base64(f, buf, len);
     fputs("\">", f);
     free(buf);
-    sail_image_free(&small);
-    sail_image_free(&img);
+    sail_free(rgb);
 }
 
 static int write_html(const opts *o, const sail_index_results *r) {

@@ -254,6 +254,15 @@ sail_status sail_set_image_options(const sail_image_options *o, sail_error *err)
 sail_status sail_image_bytes_tensor(const sail_model *m, const void *data, size_t size,
                                     int64_t max_pixels, float *chw, sail_error *err);
 
+/* An image file (any format above), or a video's first frame, as a small
+ * 8-bit RGB picture (h x w x 3, rows packed) for result pages: shrunk with
+ * PIL's bilinear filter so its longer side is at most max_side (1..
+ * SAIL_IMAGE_MAX_SIDE); a large JPEG decodes at reduced scale first. The
+ * process-wide image bounds apply. *rgb is the caller's (free with
+ * sail_free); on failure the image decoder's message. Thread-safe. */
+sail_status sail_thumbnail_rgb(const char *path, int max_side, uint8_t **rgb, int *w, int *h,
+                               sail_error *err);
+
 /* Embed n encoded images held in memory (data[i], sizes[i] bytes each). */
 sail_status sail_embed_image_bytes(sail_model *m, const void *const *data, const size_t *sizes,
                                    int n, int dim, float *out, sail_error *err);
