@@ -189,7 +189,8 @@ static int write_hf(const char *cmd, const char *dir) {
     return 0;
 }
 
-/* The options train and finetune share, in help order. */
+/* The options train and finetune share, in help order; the values go to
+ * run()'s locals (o, train_path, val_path, lora_alpha, seed, max_steps, pr). */
 #define TRAIN_OPTS                                                                                            \
     CLI_OPT_STR("--train_data_path", &train_path, "D.jsonl", "training pairs (docs/TRAINING.md)"),           \
     CLI_OPT_STR("--output_dir", &o.output_dir, "O", "O/model.gguf and O/checkpoint.gguf are written here"), \
