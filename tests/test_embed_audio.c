@@ -23,7 +23,9 @@ static size_t make_wav(uint8_t *buf, const float *x, int n, int rate) {
     uint8_t *p = buf;
 #define PUT32(v) do { uint32_t v_ = (v); for (int i_ = 0; i_ < 4; i_++) *p++ = (uint8_t)(v_ >> (8 * i_)); } while (0)
 #define PUT16(v) do { *p++ = (uint8_t)((v) & 0xff); *p++ = (uint8_t)((v) >> 8); } while (0)
-    memcpy(p, "RIFFxxxxWAVEfmt ", 16), p += 16;
+    memcpy(p, "RIFF", 4), p += 4;
+    PUT32(36 + data);
+    memcpy(p, "WAVEfmt ", 8), p += 8;
     PUT32(16);
     PUT16(1);
     PUT16(1);
@@ -34,8 +36,6 @@ static size_t make_wav(uint8_t *buf, const float *x, int n, int rate) {
     memcpy(p, "data", 4), p += 4;
     PUT32(data);
     for (int i = 0; i < n; i++) PUT16((uint16_t)(int16_t)lrintf(x[i] * 32768.0f));
-    p = buf + 4;
-    PUT32(36 + data);
     return 44 + data;
 }
 
@@ -78,7 +78,7 @@ static float g_x[MAX_N], g_y[MAX_N];
 static uint8_t g_wav[5][44 + 2 * MAX_N];
 
 int main(void) {
-    char dir[] = "/tmp/sail_test_embed_audio_XXXXXX", path[128], wav_path[128];
+    char dir[] = "/tmp/sail_test_embed_audio_XXXXXX", path[128], wav_path[128]; /* mkdtemp's template */
     if (!mkdtemp(dir)) return 1;
     snprintf(path, sizeof path, "%s/ast.gguf", dir);
     snprintf(wav_path, sizeof wav_path, "%s/a.wav", dir);

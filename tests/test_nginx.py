@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 from tap import HERE, SAIL, check  # noqa: E402
+from test_server import Server  # noqa: E402
 
 MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
 DOC = os.path.join(HERE, "..", "docs", "SCALING.md")
@@ -70,32 +71,6 @@ def test_conf(doc, tmp, port, replicas):
     conf = conf.replace("http {\n", "http {\n" + paths + log, 1)
     return "pid %s;\nerror_log %s info;\n%s" % (os.path.join(tmp, "nginx.pid"), os.path.join(tmp, "error.log"), conf)
 
-
-class Replica:
-    def __init__(self, tmp, i):
-        self.log = open(os.path.join(tmp, "replica%d.log" % i), "w+b")
-        self.p = subprocess.Popen([SAIL, "serve", "--model", MODEL, "--port", "0", "--threads", "1",
-                                   "--max-connections-per-ip", "0"], stdout=self.log, stderr=subprocess.STDOUT)
-        self.port = None
-        for _ in range(300):
-            self.log.seek(0)
-            m = re.search(rb"listening on http://127\.0\.0\.1:(\d+)", self.log.read())
-            if m:
-                self.port = int(m.group(1))
-                break
-            if self.p.poll() is not None:
-                break
-            time.sleep(0.05)
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(30)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        return self.p.returncode
 
 
 def free_port():
@@ -141,9 +116,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sail-nginx-")
     reps, ng = [], None
     try:
-        reps = [Replica(tmp, i) for i in range(2)]
-        if not check(all(r.port for r in reps), "two sail serve replicas start"):
+        try:
+            reps = [Server(MODEL, "--max-connections-per-ip", 0) for _ in range(2)]
+        except RuntimeError as e:
+            check(False, "two sail serve replicas start", str(e)[-300:])
             return tap.summary()
+        check(True, "two sail serve replicas start")
         port = free_port()
         conf = test_conf(doc, tmp, port, [r.port for r in reps])
         if not check(conf is not None, "the documented config has one upstream server line per replica and one listen"):

@@ -14,8 +14,8 @@
 typedef struct side_buf {
     int32_t *ids;           /* (max_batch * context) */
     int *lens;              /* (max_batch) */
-    float *pixels;          /* (max_batch * frames, 3, side, side), or NULL */
-    int frames;             /* images per item this side may need: 0, 1 or the video frames */
+    float *pixels;          /* (max_batch * the most images an item of this side has,
+                               3, side, side), or NULL */
 } side_buf;
 
 typedef struct slot {
@@ -192,7 +192,6 @@ sail_loader *sail_loader_new(const sail_dataset *ds, const sail_config *c,
         slot *sl = &ld->slots[i];
         for (int k = 0; k < 2; k++) {
             side_buf *sb = &sl->sb[k];
-            sb->frames = frames[k];
             sb->ids = sail_malloc((size_t)max_batch * ctx * sizeof(int32_t));
             sb->lens = sail_malloc((size_t)max_batch * sizeof(int));
             sb->pixels = frames[k] ? sail_alloc_aligned((size_t)max_batch * frames[k] * per * sizeof(float)) : NULL;

@@ -1,6 +1,6 @@
 /* loader.h: turns a plan's batches into model inputs ahead of the training
- * step. Worker threads tokenise texts (the model's WordPiece) and decode and
- * preprocess images (the model's size, mean and std) into a bounded ring of
+ * step. Worker threads tokenise texts (the model's tokenizer) and decode and
+ * preprocess images and video frames (the model's size, mean and std) into a bounded ring of
  * batches; the consumer takes them strictly in plan order, so what a step
  * sees does not depend on thread timing. */
 #ifndef SAIL_LOADER_H
@@ -20,7 +20,7 @@ typedef struct sail_batch_data {
     int n;
     int32_t *items;         /* (n) dataset indices */
     int *group;             /* (n) */
-    sail_tinput a, b;       /* side a: texts; side b: images or texts */
+    sail_tinput a, b;       /* each side's texts, images or video frames (the batch's kind) */
     int n_dropped;
     int dropped_lines[8];   /* the first few */
     char dropped_why[200];  /* the first failure's message */
