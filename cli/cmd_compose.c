@@ -4,16 +4,17 @@
 #include <stdio.h>
 
 static const char usage[] =
-    "usage: sail compose --text T.gguf --vision V.gguf -o OUT.gguf\n"
+    "usage: sail compose --text T.gguf --vision V.gguf [--audio A.gguf] -o OUT.gguf\n"
     "                    [--fusion-layers N] [--fusion-width W] [--perceiver L]\n"
     "                    [--dim D] [--seed S] [--scratch]\n\n"
     "Builds a sail model from pretrained towers, as the SAIL-Embedding report\n"
     "starts: the text tower (and tokenizer) of T, the vision tower (and image\n"
-    "preprocessing) of V, and fresh fusion layers, pooling and projection. T and V\n"
-    "may be the same file, a sail model, or a converted BERT, Chinese-CLIP (text)\n"
-    "or ViT; CLIP's towers are refused for now. Then train the new parts with the\n"
-    "towers frozen, and later all at a low rate (docs/TRAINING.md):\n"
-    "  sail finetune --model_name_or_path OUT.gguf --freeze text,vision ...\n\n";
+    "preprocessing) of V, optionally the audio tower (and its front end) of A, and\n"
+    "fresh fusion layers, pooling and projection. T, V and A may be the same file,\n"
+    "a sail model, or a converted CLIP, Chinese-CLIP, SigLIP, BERT, ViT or AST.\n"
+    "Then train the new parts with the towers frozen, and later all at a low rate\n"
+    "(docs/TRAINING.md):\n"
+    "  sail finetune --model_name_or_path OUT.gguf --freeze text,vision,audio ...\n\n";
 
 int cmd_compose(int argc, char **argv) {
     sail_compose_opts o = {.fusion_layers = 2, .dim = 512};
@@ -22,6 +23,8 @@ int cmd_compose(int argc, char **argv) {
     const cli_opt table[] = {
         CLI_OPT_STR("--text", &o.text, "T", "model whose text tower is taken"),
         CLI_OPT_STR("--vision", &o.vision, "V", "model whose vision tower is taken"),
+        CLI_OPT_STR("--audio", &o.audio, "A", "model whose audio tower is taken (e.g. a converted AST;\n"
+                    "default: none)"),
         CLI_OPT_STR("-o|--output", &out, "OUT", "the composed model file"),
         CLI_OPT_INT("--fusion-layers", &o.fusion_layers, 0, 64, "N",
                     "fresh fusion layers (default 2; 0: pool the projected tokens)"),

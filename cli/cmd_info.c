@@ -69,12 +69,17 @@ int cmd_info(int argc, char **argv) {
     printf("text:       %d layers, width %d, %d heads, ffn %d, %s-norm, vocab %d, context %d\n",
            c.text.layers, c.text.width, c.text.heads, c.text.ffn, c.text.prenorm ? "pre" : "post",
            c.vocab_size, c.context);
-    if (c.towers.has_audio) {
-        const sail_fbank_params *fb = &c.audio.fbank;
+    if (c.vision.layers)
+        printf("vision:     %d layers, width %d, %d heads, ffn %d, %dpx, patch %d\n", c.vision.layers,
+               c.vision.width, c.vision.heads, c.vision.ffn, c.image_size, c.patch_size);
+    else
         printf("vision:     none\n");
+    if (c.audio.tower.layers) {
+        const sail_fbank_params *fb = &c.audio.fbank;
+        const sail_tower *t = &c.audio.tower;
         printf("audio:      %d layers, width %d, %d heads, ffn %d, patch %d, stride %dx%d (mel x frames), "
-               "%s tokens\n", c.vision.layers, c.vision.width, c.vision.heads, c.vision.ffn, c.patch_size,
-               c.audio.stride_f, c.audio.stride_t, c.towers.vision_dist ? "class + distillation" : "class");
+               "%s tokens\n", t->layers, t->width, t->heads, t->ffn, c.audio.patch, c.audio.stride_f,
+               c.audio.stride_t, c.audio.dist ? "class + distillation" : "class");
         printf("audio in:   %d Hz mono, Kaldi fbank %d mel bins, %g ms %s windows every %g ms, %g..%g Hz, "
                "pre-emphasis %g; padded or cut to %d frames (%.2f s); ",
                fb->sample_rate, fb->num_mel_bins, fb->frame_length_ms, sail_window_name(fb->window), fb->frame_shift_ms,
@@ -82,9 +87,7 @@ int cmd_info(int argc, char **argv) {
                fb->preemphasis, fb->max_length, fb->max_length * fb->frame_shift_ms / 1000.0);
         if (fb->norm_std > 0) printf("(x - mean) / (2 std), mean %.8g, std %.8g\n", fb->norm_mean, fb->norm_std);
         else printf("not normalised\n");
-    } else
-        printf("vision:     %d layers, width %d, %d heads, ffn %d, %dpx, patch %d\n", c.vision.layers,
-               c.vision.width, c.vision.heads, c.vision.ffn, c.image_size, c.patch_size);
+    }
     printf("fusion:     %d layers, width %d, %d heads, perceiver latents %d\n", c.fusion.layers,
            c.fusion.width, c.fusion.heads, c.perceiver_latents);
     printf("config:     %s\n", desc);

@@ -211,7 +211,7 @@ static int write_hf(const char *cmd, const char *dir) {
                  "Matryoshka loss dimensions (default: the model's dim)"),                                  \
     CLI_OPT_CALL("--freeze", on_parts, &o.hp.frozen, "PARTS",                                              \
                  "parts left as they are (comma-separated): text,\n"                                        \
-                 "vision, fusion, head, temperature; a frozen tower\n"                                      \
+                 "vision, audio, fusion, head, temperature; a frozen\n"                                     \
                  "costs no backward pass"),                                                                 \
     CLI_OPT_CALL("--part_learning_rate", on_part_lr, o.hp.part_lr, "P=LR,...",                             \
                  "a part's own peak learning rate, e.g.\n"                                                  \
@@ -222,7 +222,7 @@ static int write_hf(const char *cmd, const char *dir) {
                 "train; model.gguf has them merged (W + a/R B A)"),                                         \
     CLI_OPT_FLOAT("--lora_alpha", &lora_alpha, 1e-6, 1e4, "A", "the adapters' scale is A / R (default A = R)"), \
     CLI_OPT_CALL("--lora_parts", on_parts, &o.hp.lora_parts, "PARTS",                                      \
-                 "adapted parts among text, vision, fusion\n(default text,vision)"),                        \
+                 "adapted parts among text, vision, audio, fusion\n(default text,vision,audio)"),            \
     CLI_OPT_INT("--hard_negatives", &o.hp.hard_negatives, 0, 65535, "K",                                   \
                 "from epoch 2 on, batch each pair with its K nearest\n"                                     \
                 "pairs of other groups (default 0 = random batches)"),                                      \

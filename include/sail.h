@@ -558,11 +558,15 @@ typedef struct sail_compose_opts {
     uint64_t seed;              /* the fresh parts' initialisation */
     int scratch;                /* 1: every weight fresh (the same architecture
                                    untrained, a baseline) */
+    const char *audio;          /* model file whose audio tower is taken (an imported
+                                   AST, or a sail model with one), or NULL: none */
 } sail_compose_opts;
 
 /* Write the composed model to path (atomically): the text tower of
  * o->text, the vision tower of o->vision (the same file or two; a sail
- * model or a converted one). The towers keep their weights (as f32), their
+ * model or a converted one) and, when o->audio is set, the audio tower of
+ * o->audio with its front end: its pooled output becomes one token of the
+ * fusion's sequence. The towers keep their weights (as f32), their
  * layout (BERT's, CLIP's or SigLIP's: causal attention, norms, patch bias,
  * texts padded to the context, a class token or none), the text side its
  * tokenizer (WordPiece, CLIP's BPE or SigLIP's SentencePiece) and the

@@ -84,12 +84,12 @@ class AST(nn.Module):
         B = x.shape[0]
         x = torch.cat([e.cls_token.expand(B, -1, -1), e.distillation_token.expand(B, -1, -1), x], 1)
         x = x + e.position_embeddings
-        rec["vis.emb"] = x
+        rec["aud.emb"] = x
         for i, layer in enumerate(self.encoder.layer):
             x = layer(x)
-            rec["vis.blk.%d" % i] = x
+            rec["aud.blk.%d" % i] = x
         x = self.layernorm(x)
-        rec["vis.out"] = x
+        rec["aud.out"] = x
         rec["pooled"] = (x[:, 0] + x[:, 1]) / 2
         rec["embedding"] = F.normalize(rec["pooled"], dim=-1)
         return {k: v.reshape(-1, v.shape[-1]) for k, v in rec.items()}
@@ -341,11 +341,11 @@ def convert_errors(tmp):
               r.stderr.strip())
 
 
-AST_FIXED = {"vis.patch.weight": "embeddings.patch_embeddings.projection.weight",
-             "vis.patch.bias": "embeddings.patch_embeddings.projection.bias",
-             "vis.cls": "embeddings.cls_token", "vis.dist": "embeddings.distillation_token",
-             "vis.pos": "embeddings.position_embeddings", "vis.norm.weight": "layernorm.weight",
-             "vis.norm.bias": "layernorm.bias", "train.logit_scale": "logit_scale"}
+AST_FIXED = {"aud.patch.weight": "embeddings.patch_embeddings.projection.weight",
+             "aud.patch.bias": "embeddings.patch_embeddings.projection.bias",
+             "aud.cls": "embeddings.cls_token", "aud.dist": "embeddings.distillation_token",
+             "aud.pos": "embeddings.position_embeddings", "aud.norm.weight": "layernorm.weight",
+             "aud.norm.bias": "layernorm.bias", "train.logit_scale": "logit_scale"}
 BLOCK = {"attn_out": 3, "norm1": 4, "ffn_up": 5, "ffn_down": 6, "norm2": 7}
 
 
@@ -353,8 +353,8 @@ def ast_names(name):
     """The torch parameters packed into sail tensor `name`."""
     if name in AST_FIXED:
         return [AST_FIXED[name]]
-    parts = name.split(".")  # vis.blk.0.attn_qkv.weight
-    if len(parts) != 5 or parts[:2] != ["vis", "blk"]:
+    parts = name.split(".")  # aud.blk.0.attn_qkv.weight
+    if len(parts) != 5 or parts[:2] != ["aud", "blk"]:
         return []
     pre, vb = "encoder.layer.%d." % int(parts[2]), FG.VIT_BLOCK
     if parts[3] == "attn_qkv":
@@ -455,7 +455,7 @@ def main():
             file_case("ASTForAudioClassification", model, out, cfg, mean, std, clips, tmp)
         convert_errors(tmp)
         grad_case(tmp)
-        grad_case(tmp, freeze=("vision",))
+        grad_case(tmp, freeze=("audio",))
     sys.exit(1 if tap.failed else 0)
 
 

@@ -62,14 +62,15 @@ static int untouched(const float *v, int n) {
 static sail_config ast_config(void) {
     sail_config c = {0};
     snprintf(c.name, sizeof c.name, "ast-test");
-    c.vision = (sail_tower){2, D, 2, 64, 1e-6f, SAIL_ACT_GELU, 1};
-    c.patch_size = 16;
+    c.audio.tower = (sail_tower){2, D, 2, 64, 1e-6f, SAIL_ACT_GELU, 1};
+    c.audio.patch = 16;
+    c.audio.dist = 1;
     c.audio.fbank = sail_fbank_ast_params();
     c.audio.fbank.num_mel_bins = 64;
     c.audio.fbank.max_length = 120;
     c.audio.stride_f = 10;
     c.audio.stride_t = 12;
-    c.towers = (sail_towers){.on = 1, .has_audio = 1, .vision_dist = 1, .patch_bias = 1};
+    c.towers = (sail_towers){.on = 1};
     c.dim = D;
     return c;
 }

@@ -231,7 +231,7 @@ def frozen(tname, freeze):
     """Whether sail tensor tname belongs to a frozen part (train.h's parts:
     an imported tower's projection and pooler are its head)."""
     head = tname.startswith(("text.proj.", "vis.proj.", "text.pooler.", "vis.pooler."))
-    part = "head" if head else {"text": "text", "vis": "vision"}.get(tname.split(".")[0], "temperature")
+    part = "head" if head else {"text": "text", "vis": "vision", "aud": "audio", "fuse": "fusion"}.get(tname.split(".")[0], "temperature")
     return part in freeze
 
 

@@ -55,6 +55,7 @@ class Cfg:
         self.dv, self.lv, self.hv, self.fv = 48, 2, 3, 96
         self.df, self.lf, self.hf, self.ff = 64, 2, 4, 128
         self.latents = 0
+        self.audio = None  # or dict(d, L, h, f, mel, frames, p, sf, st, dist): an AST-style audio tower
         self.pooling = "mean"
         self.dim = 32
         self.__dict__.update(kw)
@@ -77,7 +78,20 @@ class Reference(nn.Module):
         nn.init.normal_(self.vit.class_token, std=0.5)
         self.text_proj = nn.Linear(c.dt, c.df)
         self.vis_proj = nn.Linear(c.dv, c.df)
-        self.modality = nn.Parameter(torch.randn(2, c.df) * 0.5)
+        if c.audio:  # a ViT over the spectrogram (AST): strided patches, class + distillation tokens
+            a = c.audio
+            gh, gw = (a["mel"] - a["p"]) // a["sf"] + 1, (a["frames"] - a["p"]) // a["st"] + 1
+            self.a_conv = nn.Conv2d(1, a["d"], a["p"], stride=(a["sf"], a["st"]))
+            self.a_cls = nn.Parameter(torch.randn(a["d"]) * 0.5)
+            self.a_dist = nn.Parameter(torch.randn(a["d"]) * 0.5) if a["dist"] else None
+            self.a_pos = nn.Parameter(torch.randn(1 + a["dist"] + gh * gw, a["d"]) * 0.5)
+            self.a_layers = nn.ModuleList(
+                nn.TransformerEncoderLayer(a["d"], a["h"], a["f"], dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True, layer_norm_eps=1e-6)
+                for _ in range(a["L"]))
+            self.a_ln = nn.LayerNorm(a["d"], eps=1e-6)
+            self.aud_proj = nn.Linear(a["d"], c.df)
+        self.modality = nn.Parameter(torch.randn(3 if c.audio else 2, c.df) * 0.5)
         if c.latents:
             self.latents = nn.Parameter(torch.randn(c.latents, c.df))
             self.p_norm_q = nn.LayerNorm(c.df, eps=1e-6)
@@ -121,6 +135,21 @@ class Reference(nn.Module):
         tr["vis.out"] = (x, None)
         return x
 
+    def audio_forward(self, spec, tr):
+        """(B, mel, frames) -> the pooled token (B, d): mean of class and distillation rows."""
+        x = self.a_conv(spec[:, None]).flatten(2).transpose(1, 2)  # frequency-major grid
+        pre = [self.a_cls] + ([self.a_dist] if self.a_dist is not None else [])
+        x = torch.cat([torch.stack(pre)[None].expand(x.shape[0], -1, -1), x], 1) + self.a_pos
+        tr["aud.emb"] = (x, None)
+        for i, layer in enumerate(self.a_layers):
+            x = layer(x)
+            tr["aud.blk.%d" % i] = (x, None)
+        x = self.a_ln(x)
+        tr["aud.out"] = (x, None)
+        pooled = x[:, :len(pre)].mean(1)
+        tr["aud.pooled"] = (pooled, None)
+        return pooled
+
     def perceiver(self, v, tr):
         B = v.shape[0]
         lat = self.latents[None].expand(B, -1, -1)
@@ -131,7 +160,7 @@ class Reference(nn.Module):
         tr["fuse.perceiver"] = (x, None)
         return x
 
-    def forward(self, ids=None, lens=None, pix=None, vit=None):
+    def forward(self, ids=None, lens=None, pix=None, vit=None, spec=None):
         tr = {}
         parts, masks = [], []
         if pix is not None:
@@ -145,6 +174,10 @@ class Reference(nn.Module):
             v = v.reshape(B, -1, v.shape[-1])
             parts.append(v + self.modality[0])
             masks.append(torch.ones(v.shape[:2], dtype=torch.bool))
+        if spec is not None:  # one token per clip, after the images
+            a = self.aud_proj(self.audio_forward(spec, tr))[:, None]
+            parts.append(a + self.modality[2])
+            masks.append(torch.ones(a.shape[:2], dtype=torch.bool))
         if ids is not None:
             t, m = self.text_forward(ids, lens, tr)
             parts.append(self.text_proj(t) + self.modality[1])
@@ -194,10 +227,19 @@ def export(ref, path):
           ("vis.cls", vit.class_token.reshape(-1)), ("vis.pos", vit.encoder.pos_embedding[0])]
     for i, layer in enumerate(vit.encoder.layers):
         t += block_tensors("vis.blk.%d" % i, layer, torchvision_block=True)
-    t += [("vis.norm.weight", vit.encoder.ln.weight), ("vis.norm.bias", vit.encoder.ln.bias),
-          ("fuse.text_proj.weight", ref.text_proj.weight), ("fuse.text_proj.bias", ref.text_proj.bias),
-          ("fuse.vis_proj.weight", ref.vis_proj.weight), ("fuse.vis_proj.bias", ref.vis_proj.bias),
-          ("fuse.modality", ref.modality)]
+    t += [("vis.norm.weight", vit.encoder.ln.weight), ("vis.norm.bias", vit.encoder.ln.bias)]
+    if c.audio:
+        t += [("aud.patch.weight", ref.a_conv.weight.reshape(c.audio["d"], -1)), ("aud.patch.bias", ref.a_conv.bias),
+              ("aud.cls", ref.a_cls)] + ([("aud.dist", ref.a_dist)] if c.audio["dist"] else []) + [
+              ("aud.pos", ref.a_pos)]
+        for i, layer in enumerate(ref.a_layers):
+            t += block_tensors("aud.blk.%d" % i, layer)
+        t += [("aud.norm.weight", ref.a_ln.weight), ("aud.norm.bias", ref.a_ln.bias)]
+    t += [("fuse.text_proj.weight", ref.text_proj.weight), ("fuse.text_proj.bias", ref.text_proj.bias),
+          ("fuse.vis_proj.weight", ref.vis_proj.weight), ("fuse.vis_proj.bias", ref.vis_proj.bias)]
+    if c.audio:
+        t += [("fuse.aud_proj.weight", ref.aud_proj.weight), ("fuse.aud_proj.bias", ref.aud_proj.bias)]
+    t += [("fuse.modality", ref.modality)]
     if c.latents:
         a = ref.p_attn
         t += [("fuse.perc.latents", ref.latents),
@@ -222,6 +264,16 @@ def export(ref, path):
     tower("text", c.lt, c.dt, c.ht, c.ft, 1e-12, "post")
     tower("vision", c.lv, c.dv, c.hv, c.fv, 1e-6, "pre")
     tower("fusion", c.lf, c.df, c.hf, c.ff, 1e-6, "pre")
+    if c.audio:  # the tower and a front end (fbank; these tests feed spectrograms)
+        a = c.audio
+        tower("audio", a["L"], a["d"], a["h"], a["f"], 1e-6, "pre")
+        kv.update({"sail.audio.patch_size": a["p"], "sail.audio.stride_freq": a["sf"],
+                   "sail.audio.stride_time": a["st"], "sail.audio.dist_token": bool(a["dist"]),
+                   "sail.audio.sample_rate": 16000, "sail.audio.frame_length_ms": 25.0,
+                   "sail.audio.frame_shift_ms": 10.0, "sail.audio.mel_bins": a["mel"], "sail.audio.low_freq": 20.0,
+                   "sail.audio.high_freq": 0.0, "sail.audio.preemphasis": 0.97, "sail.audio.remove_dc_offset": True,
+                   "sail.audio.window": "hanning", "sail.audio.max_length": a["frames"],
+                   "sail.audio.mean": -4.27, "sail.audio.std": 4.57})
     kv.update({"sail.text.vocab_size": c.vocab, "sail.text.max_positions": c.max_pos,
                "sail.text.type_vocab": 2, "sail.text.context": c.max_pos,
                "sail.vision.image_size": c.image, "sail.vision.patch_size": c.patch,

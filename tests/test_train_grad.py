@@ -18,7 +18,9 @@ sequence through the fusion, with and without the perceiver), items of
 several video frames (each frame through the vision tower and perceiver on
 its own, all its tokens in the item's one sequence), frozen text
 and vision towers (the trained parameters' gradients as without freezing,
-the frozen ones exactly zero), and no fusion layers.
+the frozen ones exactly zero), no fusion layers, and an audio tower (an
+AST-style ViT over spectrograms, its pooled output one token of the item's
+sequence): clips alone, text + clip, video frames + text + clip, frozen.
 """
 import copy
 import math
@@ -80,7 +82,7 @@ def write_model(ref, path, logit_scale):
         tp.gguf_write = real
 
 
-FROZEN_PREFIX = {"text": "text", "vision": "vis"}
+FROZEN_PREFIX = {"text": "text", "vision": "vis", "audio": "aud"}
 
 
 def infonce(a, b, group, dims, weights, ls):
@@ -108,6 +110,10 @@ def make_text(g, cfg, lens):
 
 
 def write_side(side, out, tag):
+    if side[0] in ("audio", "withaudio"):  # clips alone, or with another side's items
+        path = os.path.join(out, tag + "_spec.f32")
+        side[-1].numpy().astype(np.float32).tofile(path)
+        return "audio:" + path if side[0] == "audio" else write_side(side[1], out, tag) + "@" + path
     if side[0] == "joint":
         t = write_side(("text", side[1], side[2]), out, tag)
         i = write_side(("image", side[3]), out, tag)
@@ -130,6 +136,16 @@ def write_side(side, out, tag):
 
 
 def torch_embed(ref, side):
+    if side[0] == "audio":
+        return ref(spec=side[1].double())["embedding"][0]
+    if side[0] == "withaudio":
+        inner = side[1]
+        kw = {"spec": side[2].double()}
+        if inner[0] in ("text", "joint") or (inner[0] == "video" and len(inner) > 2):
+            kw.update(ids=inner[1], lens=inner[2])
+        if inner[0] != "text":
+            kw["pix"] = inner[-1].double()
+        return ref(**kw)["embedding"][0]
     if side[0] == "video":
         if len(side) == 2:
             return ref(pix=side[1].double())["embedding"][0]
@@ -152,7 +168,11 @@ def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None, fr
     text_lens = [[5, cfg.max_pos, 2, 7, 3, 9][:n], [4, 6, 11, 2, 8, 3][:n]]
     sides = []
     for k, kind in enumerate(kinds):
-        if kind == "text":
+        clip = kind.endswith("+audio") or kind == "audio"
+        kind = kind[:-len("+audio")] if kind.endswith("+audio") else kind
+        if kind == "audio":
+            pass
+        elif kind == "text":
             sides.append(make_text(g, cfg, text_lens[k]))
         elif kind == "joint":
             sides.append(("joint",) + make_text(g, cfg, text_lens[k])[1:] +
@@ -164,6 +184,9 @@ def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None, fr
             sides.append(("video",) + text + pix)
         else:
             sides.append(("image", torch.randn(n, 3, cfg.image, cfg.image, generator=g)))
+        if clip:
+            spec = torch.randn(n, cfg.audio["mel"], cfg.audio["frames"], generator=g)
+            sides.append(("audio", spec) if kind == "audio" else ("withaudio", sides.pop(), spec))
     out = tempfile.mkdtemp(dir=tmp)
     args = [DUMP, path, out, str(n), write_side(sides[0], out, "a"), write_side(sides[1], out, "b")]
     np.asarray(group, dtype=np.int32).tofile(os.path.join(out, "group.i32"))
@@ -249,6 +272,16 @@ def main():
         case("frames-only", tp.Cfg(latents=3, **base), 21, tmp, ("video4", "text"), [0, 1, 2], [32], [1.0])
         case("no-fusion-layers", tp.Cfg(lf=0, max_pos=12), 15, tmp, ("image", "text"), [0, 1, 2], [32, 16],
              [0.5, 1.0], logit_scale=1.0)
+        # an audio tower in the fusion: its pooled output one token of the item
+        aud = dict(d=32, L=2, h=2, f=64, mel=24, frames=30, p=8, sf=4, st=6, dist=1)
+        case("audio-vs-text", tp.Cfg(audio=aud, **base), 22, tmp, ("audio", "text"), [0, 1, 2, 3], [32, 16],
+             [1.0, 0.5])
+        case("text+audio-vs-image", tp.Cfg(audio=dict(aud, dist=0), latents=3, **base), 23, tmp,
+             ("text+audio", "image"), [0, 1, 2], [32], [1.0])
+        case("video+audio-vs-joint", tp.Cfg(audio=aud, pooling="mean_tanh", **base), 24, tmp,
+             ("text+video2+audio", "joint+audio"), [0, 1, 2, 0], [32], [1.0])
+        case("frozen-audio", tp.Cfg(audio=aud, **base), 25, tmp, ("audio", "joint"), [0, 1, 2], [32], [1.0],
+             freeze=("audio", "text"))
     return tap.summary()
 
 

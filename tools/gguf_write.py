@@ -7,7 +7,7 @@ import struct
 import numpy as np
 
 ALIGN = 32
-VT_I32, VT_F32, VT_STRING, VT_ARRAY = 5, 6, 8, 9
+VT_I32, VT_F32, VT_BOOL, VT_STRING, VT_ARRAY = 5, 6, 7, 8, 9
 
 
 def _str(b):
@@ -18,7 +18,7 @@ def _str(b):
 
 def _value(v):
     if isinstance(v, bool):
-        raise TypeError("bool not needed")
+        return struct.pack("<IB", VT_BOOL, int(v))
     if isinstance(v, int):
         return struct.pack("<I", VT_I32) + struct.pack("<i", v)
     if isinstance(v, float):

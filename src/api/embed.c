@@ -112,13 +112,12 @@ sail_status sail_embed_spectrograms(sail_model *m, const float *spec, int n, int
                                     sail_error *err) {
     sail_status s = check_common(m, n, dim, out, err);
     if (s || !n) return s;
-    if (!m->cfg.towers.has_audio) return sail_no_encoder(&m->cfg, "audio", err);
+    if (!sail_has_audio(&m->cfg)) return sail_no_encoder(&m->cfg, "audio", err);
     if (!dim) dim = m->cfg.dim;
-    int h, w;
-    sail_vis_input(&m->cfg, &h, &w);
+    sail_vit_geom g = sail_vit_audio(&m->cfg);
     pthread_mutex_lock(&m->lock);
     for (int i = 0; i < n && !s; i += AUDIO_BATCH) {
-        sail_batch b = {.n = SAIL_MIN(AUDIO_BATCH, n - i), .spec = spec + (size_t)i * h * w, .h = h, .w = w};
+        sail_batch b = {.n = SAIL_MIN(AUDIO_BATCH, n - i), .spec = spec + (size_t)i * g.h * g.w};
         s = run(m, &b, dim, out + (size_t)i * dim, err);
     }
     pthread_mutex_unlock(&m->lock);
@@ -284,9 +283,9 @@ sail_status sail_embed_video_item(sail_model *m, const char *text, const char *p
 int sail_model_modalities(const sail_model *m) {
     if (!m) return 0;
     const sail_towers *t = &m->cfg.towers;
-    if (!t->on) return SAIL_MODALITY_TEXT | SAIL_MODALITY_IMAGE;
-    return (t->has_text ? SAIL_MODALITY_TEXT : 0) | (t->has_vision ? SAIL_MODALITY_IMAGE : 0) |
-           (t->has_audio ? SAIL_MODALITY_AUDIO : 0);
+    int audio = sail_has_audio(&m->cfg) ? SAIL_MODALITY_AUDIO : 0;
+    if (!t->on) return SAIL_MODALITY_TEXT | SAIL_MODALITY_IMAGE | audio;
+    return (t->has_text ? SAIL_MODALITY_TEXT : 0) | (t->has_vision ? SAIL_MODALITY_IMAGE : 0) | audio;
 }
 
 float sail_cosine(const float *a, const float *b, int dim) {

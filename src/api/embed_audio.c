@@ -18,11 +18,10 @@ static sail_status embed_clips(sail_model *m, clip_source get, void *ctx, int n,
                                sail_error *err) {
     if (!m) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model is NULL");
     if (n < 0 || (n && !out)) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "bad clip count %d or NULL output", n);
-    if (!m->cfg.towers.has_audio) return sail_no_encoder(&m->cfg, "audio", err);
+    if (!sail_has_audio(&m->cfg)) return sail_no_encoder(&m->cfg, "audio", err);
     if (!n) return SAIL_OK;
-    int h, w;
-    sail_vis_input(&m->cfg, &h, &w);
-    size_t per = (size_t)h * w;
+    sail_vit_geom g = sail_vit_audio(&m->cfg);
+    size_t per = (size_t)g.h * g.w;
     float *spec = sail_malloc((size_t)SAIL_MIN(n, CLIP_BATCH) * per * sizeof *spec);
     if (!spec) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the audio features");
     sail_audio_options o = sail_config_audio_options(&m->cfg);

@@ -143,8 +143,9 @@ int hf_map_name(const hf_map *mp, const char *prefix, const char *name, char out
     *rank = 0;
     if (sscanf(name, "text.blk.%d.%31[^.].%15s%n", &layer, part, suffix, &n) == 3 && !name[n])
         fmt = mp->text_layer, b = mp->text_block;
-    else if (sscanf(name, "vis.blk.%d.%31[^.].%15s%n", &layer, part, suffix, &n) == 3 && !name[n])
-        fmt = mp->vis_layer, b = mp->vis_block;
+    else if ((sscanf(name, "vis.blk.%d.%31[^.].%15s%n", &layer, part, suffix, &n) == 3 ||
+              sscanf(name, "aud.blk.%d.%31[^.].%15s%n", &layer, part, suffix, &n) == 3) && !name[n])
+        fmt = mp->vis_layer, b = mp->vis_block; /* an imported model's one ViT: images' or audio's */
     if (fmt && b) {
         char lp[96];
         snprintf(lp, sizeof lp, fmt, layer);
@@ -171,8 +172,9 @@ int hf_map_name(const hf_map *mp, const char *prefix, const char *name, char out
 }
 
 int hf_tensor_shape(const sail_config *c, int rank, int64_t rows, int64_t cols, int np, int64_t shape[4]) {
-    if (rank == 4) {            /* Conv2d (d, C, p, p), flattened as is */
-        shape[0] = rows, shape[1] = sail_vis_channels(c), shape[2] = shape[3] = c->patch_size;
+    if (rank == 4) {            /* Conv2d (d, C, p, p), flattened as is: 3 p*p images, 1 p*p spectrograms */
+        int ap = c->audio.patch, audio = sail_has_audio(c) && cols == (int64_t)ap * ap;
+        shape[0] = rows, shape[1] = audio ? 1 : 3, shape[2] = shape[3] = audio ? ap : c->patch_size;
         return 4;
     }
     int n = rows == 1 ? 1 : 2, lead = rank > n ? rank - n : 0;
@@ -499,7 +501,7 @@ static sail_status convert(const char *dir, const char *out, const sail_convert_
     json_decref(cfg);
     if (s) return s;
     if (hm.cfg.towers.has_vision && (s = hf_preprocessor(dir, fam != 0, &hm.cfg, err))) return s;
-    if (hm.cfg.towers.has_audio && (s = hf_ast_preprocessor(dir, &hm.cfg, err))) return s;
+    if (sail_has_audio(&hm.cfg) && (s = hf_ast_preprocessor(dir, &hm.cfg, err))) return s;
     hf_source src;
     if ((s = hf_source_open(&src, dir, err))) return s;
     /* SigLIP: a WordPiece vocab.txt when the folder has one */

@@ -309,7 +309,7 @@ static sail_status family(const sail_config *c, const char *path, enum family *f
                               "%s is a native sail model (fusion layers); Hugging Face has no architecture for it, "
                               "so only models imported with `sail convert` (CLIP, Chinese-CLIP, BERT, ViT, SigLIP) export",
                               path);
-    if (t->has_audio)
+    if (sail_has_audio(c))
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s is an audio model; sail exports text and image models only",
                               path);
     if (t->has_text && t->has_vision && c->has_logit_bias) *fam = FAM_SIGLIP;

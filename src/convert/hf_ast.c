@@ -12,34 +12,34 @@
 #include <string.h>
 
 static const hf_name ast_names[] = {
-    {"vis.patch.weight", "embeddings.patch_embeddings.projection.weight", 4},
-    {"vis.patch.bias", "embeddings.patch_embeddings.projection.bias", 0},
-    {"vis.cls", "embeddings.cls_token", 3},
-    {"vis.dist", "embeddings.distillation_token", 3},
-    {"vis.pos", "embeddings.position_embeddings", 3},
-    {"vis.norm.weight", "layernorm.weight", 0},
-    {"vis.norm.bias", "layernorm.bias", 0},
+    {"aud.patch.weight", "embeddings.patch_embeddings.projection.weight", 4},
+    {"aud.patch.bias", "embeddings.patch_embeddings.projection.bias", 0},
+    {"aud.cls", "embeddings.cls_token", 3},
+    {"aud.dist", "embeddings.distillation_token", 3},
+    {"aud.pos", "embeddings.position_embeddings", 3},
+    {"aud.norm.weight", "layernorm.weight", 0},
+    {"aud.norm.bias", "layernorm.bias", 0},
 };
 
 sail_status hf_ast_config(const json_t *cfg, hf_model *m, sail_error *err) {
     memset(m, 0, sizeof *m);
     sail_config *c = &m->cfg;
     sail_towers *t = &c->towers;
-    t->on = t->has_audio = t->vision_dist = t->patch_bias = 1;
-    sail_tower d = {12, 768, 12, 3072, 1e-12f, SAIL_ACT_GELU, 1};
-    sail_status s = hf_tower(cfg, &d, &c->vision, err);
-    c->vision.prenorm = 1;
     sail_audio_cfg *a = &c->audio;
+    t->on = a->dist = 1;
+    sail_tower d = {12, 768, 12, 3072, 1e-12f, SAIL_ACT_GELU, 1};
+    sail_status s = hf_tower(cfg, &d, &a->tower, err);
+    a->tower.prenorm = 1;
     a->fbank = sail_fbank_ast_params();
-    if (!s) s = hf_int(cfg, "patch_size", 16, 1, 64, &c->patch_size, err);
+    if (!s) s = hf_int(cfg, "patch_size", 16, 1, 64, &a->patch, err);
     if (!s) s = hf_int(cfg, "frequency_stride", 10, 1, 64, &a->stride_f, err);
     if (!s) s = hf_int(cfg, "time_stride", 10, 1, 64, &a->stride_t, err);
-    if (!s) s = hf_int(cfg, "max_length", 1024, c->patch_size, 65536, &a->fbank.max_length, err);
-    if (!s) s = hf_int(cfg, "num_mel_bins", 128, SAIL_MAX(c->patch_size, 4), 1024, &a->fbank.num_mel_bins, err);
+    if (!s) s = hf_int(cfg, "max_length", 1024, a->patch, 65536, &a->fbank.max_length, err);
+    if (!s) s = hf_int(cfg, "num_mel_bins", 128, SAIL_MAX(a->patch, 4), 1024, &a->fbank.num_mel_bins, err);
     const json_t *qb = json_object_get(cfg, "qkv_bias");
     if (!s && qb && !json_is_true(qb)) s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "qkv_bias false is not supported");
     if (s) return s;
-    c->dim = c->vision.width;
+    c->dim = a->tower.width;
     snprintf(c->name, sizeof c->name, "hf-ast");
     m->map = (hf_map){
         .prefix = "", .alt_prefix = "audio_spectrogram_transformer.",

@@ -71,6 +71,7 @@ static sail_status check_tower(const sail_tower *t, const char *name, int allow_
 static sail_status validate_towers(const sail_config *c, sail_error *err);
 static sail_status check_text(const sail_config *c, int min_types, sail_error *err);
 static sail_status check_vision(const sail_config *c, sail_error *err);
+static sail_status check_audio(const sail_config *c, sail_error *err);
 
 sail_status sail_config_validate(const sail_config *c, sail_error *err) {
     sail_status s;
@@ -89,6 +90,7 @@ sail_status sail_config_validate(const sail_config *c, sail_error *err) {
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..8192", c->dim);
     /* a composed CLIP text tower has no token types */
     if ((s = check_text(c, c->towers.layout && !c->towers.text_emb_norm ? 0 : 1, err))) return s;
+    if (sail_has_audio(c) && (s = check_audio(c, err))) return s;
     return check_vision(c, err);
 }
 
@@ -132,46 +134,50 @@ static sail_status check_vision(const sail_config *c, sail_error *err) {
     return SAIL_OK;
 }
 
-/* Imported models: either tower may be absent; each present one is pooled
- * and (optionally) projected to dim on its own. */
-/* An audio tower: a ViT in the vision slots (plain: class and distillation
- * tokens, patch bias, no pooler, pre-norm nor projection), its patch grid
- * over the spectrogram and its front end. */
-static sail_status check_audio(const sail_config *c, sail_error *err) {
-    const sail_towers *t = &c->towers;
+sail_vit_geom sail_vit_vision(const sail_config *c) {
+    sail_vit_geom g = {&c->vision, 3, c->image_size, c->image_size, c->patch_size, c->patch_size, c->patch_size,
+                       !c->towers.vision_no_cls, 0, sail_has_layout(c) && c->towers.vision_pre_norm,
+                       sail_patch_bias(c)};
+    return g;
+}
+
+sail_vit_geom sail_vit_audio(const sail_config *c) {
     const sail_audio_cfg *a = &c->audio;
-    sail_status s = check_tower(&c->vision, "sail.audio", 0, err);
+    sail_vit_geom g = {&a->tower, 1, a->fbank.num_mel_bins, a->fbank.max_length, a->patch, a->stride_f,
+                       a->stride_t, 1, a->dist, 0, 1};
+    return g;
+}
+
+/* An audio tower: its transformer, its patch grid over the spectrogram and
+ * its front end. */
+static sail_status check_audio(const sail_config *c, sail_error *err) {
+    const sail_audio_cfg *a = &c->audio;
+    sail_status s = check_tower(&a->tower, "sail.audio", 0, err);
     if (s) return s;
-    if (t->has_vision || t->vision_no_cls || t->vision_map || t->vision_pooler || t->vision_pre_norm ||
-        t->vision_proj || !t->patch_bias)
-        return sail_set_error(err, SAIL_ERR_FORMAT,
-                              "an audio tower (sail.audio.*) cannot share the model with a vision tower, nor have "
-                              "a pooler, pre-norm or projection");
     if ((s = sail_fbank_check(&a->fbank, err))) {
         sail_error_prefix(err, "sail.audio");
         if (err) err->status = SAIL_ERR_FORMAT;
         return SAIL_ERR_FORMAT;
     }
-    int p = c->patch_size, h, w;
-    sail_vis_input(c, &h, &w);
+    int p = a->patch, h = a->fbank.num_mel_bins, w = a->fbank.max_length;
     if (p < 1 || p > 64 || a->stride_f < 1 || a->stride_f > 64 || a->stride_t < 1 || a->stride_t > 64 || h < p ||
         w < p || (int64_t)h * w > (1 << 22))
         return sail_set_error(err, SAIL_ERR_FORMAT,
                               "sail.audio: patch %d, strides %dx%d over %d mel bins x %d frames make no patch grid "
                               "(patch and strides 1..64, at least one patch, at most 2^22 bins x frames)",
                               p, a->stride_f, a->stride_t, h, w);
-    if (c->dim != c->vision.width)
+    if (c->towers.on && c->dim != a->tower.width)
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim %d differs from the audio width %d", c->dim,
-                              c->vision.width);
+                              a->tower.width);
     return SAIL_OK;
 }
 
 static sail_status validate_towers(const sail_config *c, sail_error *err) {
     const sail_towers *t = &c->towers;
     sail_status s;
-    if (!t->has_text && !t->has_vision && !t->has_audio)
+    if (!t->has_text && !t->has_vision && !sail_has_audio(c))
         return sail_set_error(err, SAIL_ERR_FORMAT, "the model has no text, vision nor audio encoder");
-    if (t->has_audio && (s = check_audio(c, err))) return s;
+    if (sail_has_audio(c) && (s = check_audio(c, err))) return s;
     if (c->dim < 1 || c->dim > 16384)
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..16384", c->dim);
     if (t->has_text) {
@@ -312,16 +318,16 @@ static void read_fused_layout(reader *r, sail_config *c) {
     read_tokenizer_model(r, t);
 }
 
-/* An audio tower (AST): its transformer goes to the vision slots. */
+/* An audio tower (imported, or in a fused model). */
 static void read_audio(reader *r, sail_config *c) {
     sail_audio_cfg *a = &c->audio;
     sail_fbank_params *f = &a->fbank;
     int win = 0;
-    read_tower(r, "audio", &c->vision);
-    get_int(r, "sail.audio.patch_size", &c->patch_size);
+    read_tower(r, "audio", &a->tower);
+    get_int(r, "sail.audio.patch_size", &a->patch);
     get_int(r, "sail.audio.stride_freq", &a->stride_f);
     get_int(r, "sail.audio.stride_time", &a->stride_t);
-    get_bool(r, "sail.audio.dist_token", &c->towers.vision_dist);
+    get_bool(r, "sail.audio.dist_token", &a->dist);
     get_int(r, "sail.audio.sample_rate", &f->sample_rate);
     get_float(r, "sail.audio.frame_length_ms", &f->frame_length_ms);
     get_float(r, "sail.audio.frame_shift_ms", &f->frame_shift_ms);
@@ -335,7 +341,6 @@ static void read_audio(reader *r, sail_config *c) {
     get_float(r, "sail.audio.mean", &f->norm_mean);
     get_float(r, "sail.audio.std", &f->norm_std);
     f->window = (sail_window)win;
-    c->towers.has_audio = c->towers.patch_bias = 1;
 }
 
 /* An imported model: the keys of each present tower, no fusion keys. */
@@ -375,11 +380,7 @@ static sail_status read_towers(reader *r, sail_config *c) {
         read_vision_extras(r, t);
         read_image(r, c);
     }
-    if (gguf_find_kv(r->f, "sail.audio.layers")) {
-        if (t->has_vision)
-            return sail_set_error(r->err, SAIL_ERR_FORMAT, "the file has both a vision and an audio tower (sail.audio.*)");
-        read_audio(r, c);
-    }
+    if (gguf_find_kv(r->f, "sail.audio.layers")) read_audio(r, c);
     if (r->s) return r->s;
     return sail_config_validate(c, r->err);
 }
@@ -426,6 +427,7 @@ sail_status sail_config_read(sail_config *c, const gguf_file *f, sail_error *err
     read_image(&r, c);
     read_special_ids(&r, c);
     read_fused_layout(&r, c);
+    if (gguf_find_kv(f, "sail.audio.layers")) read_audio(&r, c);
     if (r.s) return r.s;
     return sail_config_validate(c, err);
 }
@@ -469,11 +471,11 @@ static sail_status write_special_ids(const sail_config *c, gguf_writer *w) {
 static sail_status write_audio(const sail_config *c, gguf_writer *w) {
     const sail_audio_cfg *a = &c->audio;
     const sail_fbank_params *f = &a->fbank;
-    sail_status s = write_tower(w, "audio", &c->vision);
-    if (!s) s = gguf_set_i32(w, "sail.audio.patch_size", c->patch_size);
+    sail_status s = write_tower(w, "audio", &a->tower);
+    if (!s) s = gguf_set_i32(w, "sail.audio.patch_size", a->patch);
     if (!s) s = gguf_set_i32(w, "sail.audio.stride_freq", a->stride_f);
     if (!s) s = gguf_set_i32(w, "sail.audio.stride_time", a->stride_t);
-    if (!s) s = gguf_set_bool(w, "sail.audio.dist_token", c->towers.vision_dist);
+    if (!s) s = gguf_set_bool(w, "sail.audio.dist_token", a->dist);
     if (!s) s = gguf_set_i32(w, "sail.audio.sample_rate", f->sample_rate);
     if (!s) s = gguf_set_f32(w, "sail.audio.frame_length_ms", f->frame_length_ms);
     if (!s) s = gguf_set_f32(w, "sail.audio.frame_shift_ms", f->frame_shift_ms);
@@ -490,14 +492,12 @@ static sail_status write_audio(const sail_config *c, gguf_writer *w) {
 }
 
 /* An imported model's keys (the tokenizer model and vocabulary are the
- * converter's). An audio tower's transformer is written under sail.audio
- * (sail.vision.layers = 0). */
+ * converter's); an absent tower has sail.<tower>.layers = 0. */
 static sail_status write_towers(const sail_config *c, gguf_writer *w) {
     const sail_towers *t = &c->towers;
-    const sail_tower none = {0, 1, 1, 1, 1e-5f, SAIL_ACT_GELU, 1};
     sail_status s = gguf_set_str(w, "sail.variant", "towers");
     if (!s) s = write_tower(w, "text", &c->text);
-    if (!s) s = write_tower(w, "vision", t->has_audio ? &none : &c->vision);
+    if (!s) s = write_tower(w, "vision", &c->vision);
     if (!s) s = gguf_set_i32(w, "sail.dim", c->dim);
     if (!s && t->has_text) {
         s = gguf_set_i32(w, "sail.text.vocab_size", c->vocab_size);
@@ -524,7 +524,7 @@ static sail_status write_towers(const sail_config *c, gguf_writer *w) {
         if (!s && t->vision_map) s = gguf_set_str(w, "sail.vision.pool", vpool_names[1]);
         if (!s) s = write_image(c, w);
     }
-    if (!s && t->has_audio) s = write_audio(c, w);
+    if (!s && sail_has_audio(c)) s = write_audio(c, w);
     return s;
 }
 
@@ -564,6 +564,7 @@ sail_status sail_config_write(const sail_config *c, gguf_writer *w) {
     if (!s) s = write_image(c, w);
     if (!s) s = write_special_ids(c, w);
     if (!s && c->towers.layout) s = write_fused_layout(c, w);
+    if (!s && sail_has_audio(c)) s = write_audio(c, w);
     return s;
 }
 
@@ -580,8 +581,9 @@ static void describe_audio(const sail_config *c, char *buf, size_t cap) {
              " audio_layers=%d audio_width=%d audio_heads=%d audio_ffn=%d audio_act=%s audio_patch=%d "
              "audio_stride=%dx%d audio_tokens=%s audio_rate=%d audio_frame_ms=%g/%g audio_window=%s audio_mel_bins=%d "
              "audio_band=%g..%g audio_preemphasis=%g audio_max_frames=%d audio_mean=%.8g audio_std=%.8g",
-             c->vision.layers, c->vision.width, c->vision.heads, c->vision.ffn, act_names[c->vision.act],
-             c->patch_size, c->audio.stride_f, c->audio.stride_t, c->towers.vision_dist ? "cls+dist" : "cls",
+             c->audio.tower.layers, c->audio.tower.width, c->audio.tower.heads, c->audio.tower.ffn,
+             act_names[c->audio.tower.act], c->audio.patch, c->audio.stride_f, c->audio.stride_t,
+             c->audio.dist ? "cls+dist" : "cls",
              f->sample_rate, f->frame_length_ms, f->frame_shift_ms, window_names[f->window], f->num_mel_bins,
              f->low_freq, f->high_freq, f->preemphasis, f->max_length, f->norm_mean, f->norm_std);
 }
@@ -589,7 +591,7 @@ static void describe_audio(const sail_config *c, char *buf, size_t cap) {
 void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
     const sail_towers *t = &c->towers;
     if (t->on) {
-        const sail_tower *v = t->has_audio ? &(const sail_tower){0} : &c->vision;
+        const sail_tower *v = &c->vision;
         snprintf(buf, cap,
                  "name=%s variant=towers dim=%d "
                  "text_layers=%d text_width=%d text_heads=%d text_ffn=%d text_norm=%s text_act=%s "
@@ -600,9 +602,9 @@ void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
                  norm_names[c->text.prenorm ? 1 : 0], act_names[c->text.act],
                  tpool_names[t->text_pool], t->bpe ? "clip-bpe" : t->spm ? "sentencepiece" : "wordpiece", c->vocab_size,
                  c->context, v->layers, v->width, v->heads, v->ffn, act_names[v->act], c->image_size,
-                 t->has_audio ? 0 : c->patch_size);
+                 c->patch_size);
         size_t n = strlen(buf);
-        if (t->has_audio && n < cap) describe_audio(c, buf + n, cap - n);
+        if (sail_has_audio(c) && n < cap) describe_audio(c, buf + n, cap - n);
         return;
     }
     snprintf(buf, cap,
@@ -622,4 +624,6 @@ void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
                  " text_padded=%d class_token=%d",
                  t->bpe ? "clip-bpe" : t->spm ? "sentencepiece" : "wordpiece", t->text_causal, t->text_emb_norm,
                  t->text_final_norm, t->vision_pre_norm, t->patch_bias, t->text_padded, !t->vision_no_cls);
+    n = strlen(buf);
+    if (sail_has_audio(c) && n < cap) describe_audio(c, buf + n, cap - n);
 }

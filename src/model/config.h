@@ -56,20 +56,21 @@ typedef struct sail_towers {
     int vision_map;             /* pool by attention from a learned probe (SigLIP's MAP head) */
     int text_padded;            /* fused (layout) models: texts run at the context, padded with
                                    pad_id, pads attended by the tower and the fusion (SigLIP) */
-    int has_audio;              /* the vision tower's slots hold an audio tower (AST): the same
-                                   ViT over a spectrogram (sail_audio_cfg); has_vision is 0 */
-    int vision_dist;            /* a distillation token after the class token; the tower pools
-                                   the mean of the two (DeiT, AST) */
 } sail_towers;
 
-/* An audio tower's front end and input (AST): the samples become Kaldi
- * fbank features (frames x mel bins), padded or cut to fbank.max_length and
- * normalised as the model's feature extractor does; the tower reads them
- * transposed, as a 1-channel image mel bins high and max_length wide, in
- * patch_size squares taken every (stride_f, stride_t) bins and frames. */
+/* An audio tower (AST's layout): a ViT over a spectrogram. The samples
+ * become Kaldi fbank features (frames x mel bins), padded or cut to
+ * fbank.max_length and normalised as the model's feature extractor does;
+ * the tower reads them transposed, as a 1-channel image mel bins high and
+ * max_length wide, in patch x patch squares taken every (stride_f,
+ * stride_t) bins and frames. It pools its class token, or the mean of the
+ * class and distillation tokens. In an imported model it is the model; in
+ * a fused one its pooled output is one token of each item's sequence. */
 typedef struct sail_audio_cfg {
+    sail_tower tower;           /* layers 0: the model has no audio tower */
+    int patch, stride_f, stride_t;
+    int dist;                   /* a distillation token after the class token (AST, DeiT) */
     sail_fbank_params fbank;
-    int stride_f, stride_t;
 } sail_audio_cfg;
 
 typedef struct sail_config {
@@ -88,7 +89,7 @@ typedef struct sail_config {
     /* tokenizer special ids (from the model file) */
     int pad_id, unk_id, cls_id, sep_id;  /* BPE models: cls = start, sep = end of text */
     sail_towers towers;             /* imported models only */
-    sail_audio_cfg audio;           /* towers.has_audio only */
+    sail_audio_cfg audio;           /* the audio tower, when audio.tower.layers > 0 */
     int has_logit_scale;            /* sail.logit_scale present */
     float logit_scale;              /* its value: the log of the zero-shot temperature */
     int has_logit_bias;             /* a learned "logit_bias" tensor: sigmoid loss (SigLIP) */
@@ -110,29 +111,31 @@ static inline int sail_text_padded(const sail_config *c) {
 static inline int sail_text_emb_norm(const sail_config *c) { return !sail_has_layout(c) || c->towers.text_emb_norm; }
 static inline int sail_patch_bias(const sail_config *c) { return !sail_has_layout(c) || c->towers.patch_bias; }
 
-/* The vision tower's input (c, h, w) at the size its positions were
- * trained for: RGB image_size squares, or an audio tower's spectrogram. */
-static inline int sail_vis_channels(const sail_config *c) { return c->towers.has_audio ? 1 : 3; }
-static inline void sail_vis_input(const sail_config *c, int *h, int *w) {
-    *h = c->towers.has_audio ? c->audio.fbank.num_mel_bins : c->image_size;
-    *w = c->towers.has_audio ? c->audio.fbank.max_length : c->image_size;
+static inline int sail_has_audio(const sail_config *c) { return c->audio.tower.layers > 0; }
+
+/* A ViT over images (the vision tower) or spectrograms (the audio tower):
+ * what its forward and backward need to know besides its weights. */
+typedef struct sail_vit_geom {
+    const sail_tower *t;
+    int nc, h, w;               /* input (channels, h, w) at the size its positions were trained for */
+    int p, sh, sw;              /* patch side; patches taken every sh x sw (they overlap for audio) */
+    int cls, dist;              /* a class token; a distillation token after it */
+    int pre_norm, patch_bias;   /* a LayerNorm before the first layer (CLIP); a patch bias */
+} sail_vit_geom;
+
+sail_vit_geom sail_vit_vision(const sail_config *c);
+sail_vit_geom sail_vit_audio(const sail_config *c);
+/* Tokens before the patches; the grid of an h x w input. */
+static inline int sail_vit_prefix(const sail_vit_geom *g) { return g->cls + g->dist; }
+static inline void sail_vit_grid(const sail_vit_geom *g, int h, int w, int *gh, int *gw) {
+    *gh = (h - g->p) / g->sh + 1;
+    *gw = (w - g->p) / g->sw + 1;
 }
-/* Patches are taken every patch_size pixels, or every stride_f x stride_t
- * for an audio tower (they overlap); the grid of an h x w input. */
-static inline void sail_vis_strides(const sail_config *c, int *sh, int *sw) {
-    *sh = c->towers.has_audio ? c->audio.stride_f : c->patch_size;
-    *sw = c->towers.has_audio ? c->audio.stride_t : c->patch_size;
-}
-static inline void sail_vis_grid(const sail_config *c, int h, int w, int *gh, int *gw) {
-    int sh, sw;
-    sail_vis_strides(c, &sh, &sw);
-    *gh = (h - c->patch_size) / sh + 1;
-    *gw = (w - c->patch_size) / sw + 1;
-}
-/* Tokens before the patches: the class token (unless vision_no_cls) and
- * the distillation token. */
-static inline int sail_vis_prefix(const sail_config *c) {
-    return !c->towers.vision_no_cls + c->towers.vision_dist;
+/* Tokens of one input at the trained size. */
+static inline int sail_vit_tokens(const sail_vit_geom *g) {
+    int gh, gw;
+    sail_vit_grid(g, g->h, g->w, &gh, &gw);
+    return sail_vit_prefix(g) + gh * gw;
 }
 
 /* Fill a preset ("tiny", "base", "large"); vocab_size and the special ids are

@@ -99,45 +99,46 @@ static void text_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
     f->keep = keep;
 }
 
-/* Position embeddings for a gh x gw grid: the trained table, or its bicubic
- * interpolation (cached per grid on the model; recomputed only when the
- * grid changes). A table stored narrower than f32 is decoded into the same
- * cache. Training runs at the model's own grid in f32. */
-static const float *vision_positions(fwd *f, int gh, int gw) {
+/* A ViT's position embeddings for a gh x gw grid: the trained table, or its
+ * bicubic interpolation (cached per grid on the model, slot `which`;
+ * recomputed only when the grid changes). A table stored narrower than f32
+ * is decoded into the same cache. Training runs at the model's own grid in
+ * f32; an audio tower's grid never changes (its input size is fixed). */
+static const float *vit_positions(fwd *f, const sail_vit_geom *g, const sail_vit *v, int which, int gh,
+                                  int gw) {
     sail_model *m = f->m;
-    const sail_wmat *vpos = &f->w->tab.vpos;
-    int dv = f->c->vision.width, cls = sail_vis_prefix(f->c), h, w, g, g2;
-    sail_vis_input(f->c, &h, &w);
-    sail_vis_grid(f->c, h, w, &g, &g2); /* square unless audio, whose grid never changes (fwd_check) */
-    if (gh == g && gw == g2 && vpos->type == SAIL_WT_F32) return vpos->data;
+    int d = g->t->width, cls = sail_vit_prefix(g), g1, g2;
+    sail_vit_grid(g, g->h, g->w, &g1, &g2);
+    if (gh == g1 && gw == g2 && v->tab_pos.type == SAIL_WT_F32) return v->tab_pos.data;
     if (!m) { /* fwd_check and the trainer keep training at the model's grid */
         f->oom = 1;
         return NULL;
     }
-    if (m->pos_cache && m->pos_gh == gh && m->pos_gw == gw) return m->pos_cache;
+    sail_pos_cache *pc = &m->pos[which];
+    if (pc->data && pc->gh == gh && pc->gw == gw) return pc->data;
     fwd_mark mark = fwd_mark_get(f);
-    const float *src = tab_rows(f, vpos, cls + g * g2, dv);
-    sail_free(m->pos_cache);
-    m->pos_cache = sail_alloc_aligned(((size_t)gh * gw + cls) * dv * sizeof(float));
-    if (!src || !m->pos_cache) {
-        sail_free(m->pos_cache);
-        m->pos_cache = NULL;
+    const float *src = tab_rows(f, &v->tab_pos, cls + g1 * g2, d);
+    sail_free(pc->data);
+    pc->data = sail_alloc_aligned(((size_t)gh * gw + cls) * d * sizeof(float));
+    if (!src || !pc->data) {
+        sail_free(pc->data);
+        pc->data = NULL;
         f->oom = 1;
         return NULL;
     }
-    m->pos_gh = gh;
-    m->pos_gw = gw;
-    if (gh == g && gw == g2) memcpy(m->pos_cache, src, ((size_t)g * g2 + cls) * dv * sizeof(float));
+    pc->gh = gh;
+    pc->gw = gw;
+    if (gh == g1 && gw == g2) memcpy(pc->data, src, ((size_t)g1 * g2 + cls) * d * sizeof(float));
     else {
-        memcpy(m->pos_cache, src, (size_t)cls * dv * sizeof(float));
-        sail_interp_bicubic(m->pos_cache + (size_t)cls * dv, gh, gw, src + (size_t)cls * dv, g, dv);
+        memcpy(pc->data, src, (size_t)cls * d * sizeof(float));
+        sail_interp_bicubic(pc->data + (size_t)cls * d, gh, gw, src + (size_t)cls * d, g1, d);
     }
     fwd_release(f, mark);
-    return m->pos_cache;
+    return pc->data;
 }
 
 /* Unfold image i (nc, h, w) into gh x gw rows of nc*p*p values ordered
- * (c, ky, kx), the layout of a flattened Conv2d(nc, dv, p, stride (sh, sw))
+ * (c, ky, kx), the layout of a flattened Conv2d(nc, d, p, stride (sh, sw))
  * weight; rows in the order of the conv output's flatten(2) (row-major
  * over the grid: for a spectrogram, frequency-major). */
 static void unfold_patches(float *rows, const float *img, int nc, int h, int w, int p, int sh, int sw,
@@ -153,55 +154,80 @@ static void unfold_patches(float *rows, const float *img, int nc, int h, int w, 
         }
 }
 
-/* vemb (nv*Tv, dv) = [CLS; DIST;] patches W^T + b + positions; then an
- * optional pre-LN, the ViT layers and the final LN into hv. Every image
- * (each frame of an item) runs on its own. Inference unfolds one image at a
- * time (small scratch); training keeps every image's patches. An audio
- * tower runs the same on its spectrograms (b->spec). */
-static void vision_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
-    const sail_config *c = f->c;
-    const sail_weights *w = f->w;
-    const float *in = b->spec ? b->spec : b->pixels;
-    int p = c->patch_size, dv = c->vision.width, nc = sail_vis_channels(c), gh, gw, sh, sw;
-    sail_vis_strides(c, &sh, &sw);
-    sail_vis_grid(c, b->h, b->w, &gh, &gw);
-    int cls = sail_vis_prefix(c), np = gh * gw, Tv = np + cls, kp = nc * p * p, n = s->nv;
-    size_t rows = (size_t)n * Tv;
-    s->Tv = Tv;
-    s->vemb = fwd_alloc(f, rows * dv);
-    if (f->keep) s->patches = fwd_alloc(f, (size_t)n * np * kp);
+/* emb (n*T, d) = [CLS; DIST;] patches W^T + b + positions; then an optional
+ * pre-LN, the layers and the final LN into r->h. Every input (each frame of
+ * an item) runs on its own. Inference unfolds one input at a time (small
+ * scratch); training keeps every input's patches. `which` names the tower
+ * in traces and its position cache: 0 vision ("vis"), 1 audio ("aud"). */
+static void vit_forward(fwd *f, const sail_vit_geom *g, const sail_vit *v, int which, const float *in, int n,
+                        int h, int w, fwd_vit *r) {
+    const char *name = which ? "aud" : "vis";
+    int p = g->p, d = g->t->width, nc = g->nc, gh, gw;
+    sail_vit_grid(g, h, w, &gh, &gw);
+    int cls = sail_vit_prefix(g), np = gh * gw, T = np + cls, kp = nc * p * p;
+    size_t rows = (size_t)n * T;
+    char tn[32];
+    r->n = n;
+    r->T = T;
+    r->emb = fwd_alloc(f, rows * d);
+    if (f->keep) r->patches = fwd_alloc(f, (size_t)n * np * kp);
     fwd_mark mark = fwd_mark_get(f);
     float *one = f->keep ? NULL : fwd_alloc(f, (size_t)np * kp);
-    const float *pos = vision_positions(f, gh, gw);
+    const float *pos = vit_positions(f, g, v, which, gh, gw);
     if (f->oom) return;
     for (int i = 0; i < n; i++) {
-        float *xi = s->vemb + (size_t)i * Tv * dv;
-        float *pi = f->keep ? s->patches + (size_t)i * np * kp : one;
-        unfold_patches(pi, in + (size_t)i * nc * b->h * b->w, nc, b->h, b->w, p, sh, sw, gh, gw);
-        if (!c->towers.vision_no_cls) memcpy(xi, w->cls, (size_t)dv * sizeof(float));
-        if (c->towers.vision_dist) memcpy(xi + (size_t)(cls - 1) * dv, w->dist, (size_t)dv * sizeof(float));
-        linear_forward(f, &w->patch, pi, np, kp, dv, xi + (size_t)cls * dv, 0);
-        f->k->add(xi, xi, pos, (size_t)Tv * dv);
+        float *xi = r->emb + (size_t)i * T * d;
+        float *pi = f->keep ? r->patches + (size_t)i * np * kp : one;
+        unfold_patches(pi, in + (size_t)i * nc * h * w, nc, h, w, p, g->sh, g->sw, gh, gw);
+        if (g->cls) memcpy(xi, v->cls, (size_t)d * sizeof(float));
+        if (g->dist) memcpy(xi + (size_t)(cls - 1) * d, v->dist, (size_t)d * sizeof(float));
+        linear_forward(f, &v->patch, pi, np, kp, d, xi + (size_t)cls * d, 0);
+        f->k->add(xi, xi, pos, (size_t)T * d);
     }
     fwd_release(f, mark);
-    s->vx0 = s->vemb;
-    if (sail_has_layout(c) && c->towers.vision_pre_norm) {
-        s->vx0 = f->keep ? fwd_alloc(f, rows * dv) : s->vemb;
-        if (!f->oom) norm_forward(f, &w->vis_pre, s->vx0, s->vemb, (int)rows, dv, c->vision.eps);
+    r->x0 = r->emb;
+    if (g->pre_norm) {
+        r->x0 = f->keep ? fwd_alloc(f, rows * d) : r->emb;
+        if (!f->oom) norm_forward(f, &v->pre, r->x0, r->emb, (int)rows, d, g->t->eps);
     }
-    trace(f, "vis.emb", s->vx0, (int)rows, dv);
-    float *x = tower_forward(f, &c->vision, w->vision, &s->venc, s->vx0, n, Tv, NULL, 0, "vis");
-    s->hv = f->keep ? fwd_alloc(f, rows * dv) : x;
+    snprintf(tn, sizeof tn, "%s.emb", name);
+    trace(f, tn, r->x0, (int)rows, d);
+    float *x = tower_forward(f, g->t, v->blocks, &r->enc, r->x0, n, T, NULL, 0, name);
+    r->h = f->keep ? fwd_alloc(f, rows * d) : x;
     if (f->oom) return;
-    norm_forward(f, &w->vis_norm, s->hv, x, (int)rows, dv, c->vision.eps);
-    trace(f, "vis.out", s->hv, (int)rows, dv);
+    norm_forward(f, &v->norm, r->h, x, (int)rows, d, g->t->eps);
+    snprintf(tn, sizeof tn, "%s.out", name);
+    trace(f, tn, r->h, (int)rows, d);
 }
 
 static void vision_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
     int keep = f->keep;
+    sail_vit_geom g = sail_vit_vision(f->c);
     f->keep = keep && !f->drop_vision;
-    vision_tower(f, b, s);
+    vit_forward(f, &g, &f->w->vis, 0, b->pixels, s->nv, b->h, b->w, &s->vis);
     f->keep = keep;
+}
+
+static void audio_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
+    int keep = f->keep;
+    sail_vit_geom g = sail_vit_audio(f->c);
+    f->keep = keep && !f->drop_audio;
+    vit_forward(f, &g, &f->w->aud, 1, b->spec, b->n, g.h, g.w, &s->aud);
+    f->keep = keep;
+}
+
+/* A ViT's pooled output per input (n, d): its class token, or the mean of
+ * the class and distillation tokens (AST, DeiT). */
+static void vit_pool(const sail_vit_geom *g, const fwd_vit *r, float *out) {
+    int d = g->t->width;
+    for (int i = 0; i < r->n; i++) {
+        float *o = out + (size_t)i * d;
+        const float *hi = r->h + (size_t)i * r->T * d;
+        if (g->dist)
+            for (int j = 0; j < d; j++) o[j] = (hi[j] + hi[d + j]) / 2;
+        else
+            memcpy(o, hi, (size_t)d * sizeof(float));
+    }
 }
 
 /* Perceiver: n_lat learned queries cross-attend over v (B*Tv, df); returns
@@ -265,38 +291,56 @@ static void l2_rows(fwd *f, fwd_acts *s, int n) {
     trace(f, "embedding", s->out, n, dim);
 }
 
-/* A sail model: the modalities present, fused over [vision; text] tokens;
- * an item of several frames puts every frame's tokens in its sequence. */
+/* Project rows (n, d) of a tower to the fusion width and place them, with
+ * their modality, at offset off of each item's sequence (rows per item). */
+static void fuse_in(fwd *f, fwd_acts *s, const sail_linear *proj, const float *x, int n, int d, float **dst,
+                    int off, int rows, const float *mod) {
+    int df = f->c->fusion.width;
+    *dst = fwd_alloc(f, (size_t)n * df);
+    linear_forward(f, proj, x, n, d, df, *dst, 0);
+    if (!f->oom) place(s->seq, s->S, off, *dst, rows, s->n, df, mod);
+}
+
+/* A sail model: the modalities present, fused over [vision; audio; text]
+ * tokens; an item of several frames puts every frame's tokens in its
+ * sequence, a clip its tower's pooled output. */
 static void forward_fused(fwd *f, const sail_batch *b, fwd_acts *s) {
     const sail_config *c = f->c;
     const sail_weights *w = f->w;
     int B = b->n, df = c->fusion.width, keep = f->keep, nf = s->nv / B;
     if (b->ids) text_encode(f, b, s);
     if (b->pixels && !f->oom) vision_encode(f, b, s);
+    if (b->spec && !f->oom) audio_encode(f, b, s);
     if (f->oom) return;
-    int T = s->T, Tv = s->Tv;
+    int T = s->T, Tv = s->vis.T;
     s->Sv = Tv ? nf * (c->perceiver_latents ? c->perceiver_latents : Tv) : 0;
-    s->S = s->Sv + T;
-    int S = s->S, Sv = s->Sv;
+    s->Sa = s->aud.T ? 1 : 0;
+    s->S = s->Sv + s->Sa + T;
+    int S = s->S, Sva = s->Sv + s->Sa;
     s->seq = fwd_alloc(f, (size_t)B * S * df);
     s->mask = fwd_alloc_bytes(f, (size_t)B * S);
+    if (s->Sa) s->apool = fwd_alloc(f, (size_t)B * c->audio.tower.width);
     if (f->oom) return;
     for (int i = 0; i < B; i++)
-        for (int t = 0; t < S; t++) s->mask[i * S + t] = t < Sv || s->tmask[i * T + (t - Sv)];
+        for (int t = 0; t < S; t++) s->mask[i * S + t] = t < Sva || s->tmask[i * T + (t - Sva)];
     fwd_mark mark = fwd_mark_get(f);
-    const float *modality = tab_rows(f, &w->tab.modality, 2, df); /* row 0 image, 1 text */
+    /* rows: 0 image, 1 text, 2 audio */
+    const float *modality = tab_rows(f, &w->tab.modality, 2 + sail_has_audio(c), df);
     if (Tv) {
         s->vproj = fwd_alloc(f, (size_t)s->nv * Tv * df);
-        linear_forward(f, &w->vis_proj, s->hv, s->nv * Tv, c->vision.width, df, s->vproj, 0);
+        linear_forward(f, &w->vis_proj, s->vis.h, s->nv * Tv, c->vision.width, df, s->vproj, 0);
         const float *v = s->vproj; /* (B, Sv, df): an item's frames are adjacent */
         if (c->perceiver_latents && !f->oom) v = perceiver(f, s, v, s->nv, Tv);
-        if (!f->oom) place(s->seq, S, 0, v, Sv, B, df, modality);
+        if (!f->oom) place(s->seq, S, 0, v, s->Sv, B, df, modality);
     }
-    if (T) {
-        s->tproj = fwd_alloc(f, (size_t)B * T * df);
-        linear_forward(f, &w->text_proj, s->ht, B * T, c->text.width, df, s->tproj, 0);
-        if (!f->oom) place(s->seq, S, Sv, s->tproj, T, B, df, modality + df);
+    if (s->Sa && !f->oom) {
+        sail_vit_geom g = sail_vit_audio(c);
+        float *aproj;
+        vit_pool(&g, &s->aud, s->apool);
+        trace(f, "aud.pooled", s->apool, B, g.t->width);
+        fuse_in(f, s, &w->aud_proj, s->apool, B, g.t->width, &aproj, s->Sv, 1, modality + 2 * df);
     }
+    if (T && !f->oom) fuse_in(f, s, &w->text_proj, s->ht, B * T, c->text.width, &s->tproj, Sva, T, modality + df);
     if (!keep) fwd_release(f, mark);
     if (f->oom) return;
     trace(f, "fuse.in", s->seq, B * S, df);
@@ -387,57 +431,47 @@ static void forward_towers(fwd *f, const sail_batch *b, fwd_acts *s) {
         trace(f, "pooled", s->pooled, B, dt);
         towers_head(f, s, tw->text_pool == SAIL_TPOOL_POOLER ? &w->text_pooler : NULL,
                     tw->text_proj ? &w->text_out : NULL, B, dt);
-    } else { /* images, or an audio tower's spectrograms */
+    } else if (b->pixels) {
         vision_encode(f, b, s);
-        int Tv = s->Tv, dv = c->vision.width;
+        int Tv = s->vis.T, dv = c->vision.width;
         s->pool_d = dv;
         s->pooled = fwd_alloc(f, (size_t)B * dv);
         if (f->oom) return;
         if (tw->vision_map) { /* part of the vision tower: kept only when it trains */
             int keep = f->keep;
             f->keep = keep && !f->drop_vision;
-            map_head_forward(f, &c->vision, &w->vis_map, w->vis_probe, &s->map, s->hv, B, Tv, s->pooled);
+            map_head_forward(f, &c->vision, &w->vis_map, w->vis_probe, &s->map, s->vis.h, B, Tv, s->pooled);
             f->keep = keep;
-        } else
-            for (int i = 0; i < B; i++) {
-                float *pi = s->pooled + (size_t)i * dv;
-                const float *hi = s->hv + (size_t)i * Tv * dv;
-                if (tw->vision_dist) /* (class + distillation) / 2 */
-                    for (int j = 0; j < dv; j++) pi[j] = (hi[j] + hi[dv + j]) / 2;
-                else
-                    memcpy(pi, hi, (size_t)dv * sizeof(float));
-            }
+        } else {
+            sail_vit_geom g = sail_vit_vision(c);
+            vit_pool(&g, &s->vis, s->pooled);
+        }
         trace(f, "pooled", s->pooled, B, dv);
         towers_head(f, s, tw->vision_pooler ? &w->vis_pooler : NULL,
                     tw->vision_proj ? &w->vis_out : NULL, B, dv);
+    } else { /* an audio tower (AST): pooled, no head */
+        sail_vit_geom g = sail_vit_audio(c);
+        audio_encode(f, b, s);
+        s->pool_d = g.t->width;
+        s->pooled = fwd_alloc(f, (size_t)B * s->pool_d);
+        if (f->oom) return;
+        vit_pool(&g, &s->aud, s->pooled);
+        trace(f, "pooled", s->pooled, B, s->pool_d);
+        towers_head(f, s, NULL, NULL, B, s->pool_d);
     }
-}
-
-/* An audio batch: spectrograms of exactly the tower's input size (its
- * positions are not interpolated). */
-static sail_status check_audio(const sail_config *c, const sail_batch *b, sail_error *err) {
-    if (!c->towers.has_audio) return sail_no_encoder(c, "audio", err);
-    if (b->ids || b->pixels || b->frames > 1)
-        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "audio is embedded on its own; this model has no fusion layers");
-    int h, w;
-    sail_vis_input(c, &h, &w);
-    if (b->h != h || b->w != w)
-        return sail_set_error(err, SAIL_ERR_INVALID_ARG,
-                              "spectrogram is %d mel bins x %d frames; this model takes %d x %d", b->h, b->w, h, w);
-    return SAIL_OK;
 }
 
 sail_status fwd_check(const sail_config *c, const sail_batch *b, sail_error *err) {
     if (!b || b->n < 1 || (!b->ids && !b->pixels && !b->spec))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "empty batch");
-    if (b->spec) return check_audio(c, b, err);
     const sail_towers *tw = &c->towers;
     if (b->frames < 0 || b->frames > SAIL_MAX_FRAMES || (b->frames > 1 && !b->pixels))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%d frames per item; give images and 1..%d frames",
                               b->frames, SAIL_MAX_FRAMES);
-    if (tw->on && b->ids && b->pixels)
+    if (b->spec && !sail_has_audio(c)) return sail_no_encoder(c, "audio", err);
+    if (tw->on && (!!b->ids + !!b->pixels + !!b->spec) > 1)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
-                              "this imported model has no fusion layers; embed texts and images separately");
+                              "this imported model has no fusion layers; embed texts, images and audio separately");
     if (tw->on && b->frames > 1)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                               "this imported model has no fusion layers to join a video's frames into one "

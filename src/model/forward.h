@@ -2,15 +2,27 @@
  * activations that training keeps (fwd->keep) for src/train's backward.
  * Inference runs the same code with keep = 0 and reads only out.
  *
- * A sail model: text -> BERT layers; patches -> ViT layers; both projected
- * to the fusion width, tagged by modality, optionally compressed
- * (perceiver), fused, pooled, projected, L2-normalised. An imported model
+ * A sail model: text -> BERT layers; patches -> ViT layers; a spectrogram
+ * -> its ViT, pooled to one token; all projected to the fusion width,
+ * tagged by modality, images optionally compressed (perceiver), fused,
+ * pooled, projected, L2-normalised. An imported model
  * ("towers"): the one modality present is encoded, pooled, optionally
  * pooled through tanh(dense), projected and L2-normalised on its own. */
 #ifndef SAIL_FORWARD_H
 #define SAIL_FORWARD_H
 
 #include "layers.h"
+
+/* A ViT's record (vision or audio tower). */
+typedef struct fwd_vit {
+    int n;                      /* inputs (images or clips) */
+    int T;                      /* tokens each: prefix + patches; 0: the tower did not run */
+    float *patches;             /* (n*np, C*p*p) unfolded (training) */
+    float *emb;                 /* (n*T, d) [CLS; DIST;] patches + positions */
+    float *x0;                  /* (n*T, d) first block's input (emb after a pre-LN) */
+    fwd_block *enc;             /* [layers] */
+    float *h;                   /* (n*T, d) after the final LN */
+} fwd_vit;
 
 typedef struct fwd_acts {
     int n;
@@ -22,19 +34,17 @@ typedef struct fwd_acts {
     float *tx0;                 /* (n*T, dt) first block's input (temb after the LN) */
     fwd_block *tenc;            /* [text.layers] */
     float *ht;                  /* (n*T, dt) tower output (after a final LN) */
-    /* vision (Tv = 0 without images) */
+    /* vision (vis.T = 0 without images) */
     int nv;                     /* images: n * frames per item */
-    int Tv;                     /* 1 + patches (patches without a class token) */
-    float *patches;             /* (nv*np, 3*p*p) unfolded */
-    float *vemb;                /* (nv*Tv, dv) [CLS; patches] + positions */
-    float *vx0;                 /* (nv*Tv, dv) first block's input (vemb after a pre-LN) */
-    fwd_block *venc;            /* [vision.layers] */
-    float *hv;                  /* (nv*Tv, dv) after the final vision LN */
+    fwd_vit vis;
+    /* audio (aud.T = 0 without clips) */
+    fwd_vit aud;
+    float *apool;               /* fused models: (n, da) each clip's pooled tokens */
     /* fusion: sail models */
-    float *tproj, *vproj;       /* (n*T, df), (nv*Tv, df) projections to the fusion width */
+    float *tproj, *vproj;       /* (n*T, df), (nv*vis.T, df) projections to the fusion width */
     fwd_block perc;             /* perceiver over vproj (each image alone), when configured */
-    int Sv, S;                  /* image rows of an item's sequence (all its
-                                   frames, one after another); its length */
+    int Sv, Sa, S;              /* image rows of an item's sequence (all its frames, one
+                                   after another), then its audio rows (0 or 1), its length */
     uint8_t *mask;              /* (n, S) */
     float *seq;                 /* (n*S, df) fusion input, modality added */
     fwd_block *fuse;            /* [fusion.layers] */

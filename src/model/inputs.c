@@ -181,7 +181,7 @@ sail_audio_options sail_config_audio_options(const sail_config *c) {
 
 sail_status sail_audio_spectrogram(const sail_config *c, const float *wave, int64_t n, float *spec,
                                    sail_error *err) {
-    if (!c->towers.has_audio) return sail_no_encoder(c, "audio", err);
+    if (!sail_has_audio(c)) return sail_no_encoder(c, "audio", err);
     const sail_fbank_params *p = &c->audio.fbank;
     int bins = p->num_mel_bins, frames = p->max_length;
     float *tf = sail_malloc((size_t)frames * bins * sizeof *tf); /* (frames, bins) */
@@ -195,8 +195,10 @@ sail_status sail_audio_spectrogram(const sail_config *c, const float *wave, int6
 
 const char *sail_config_embeds(const sail_config *c) {
     const sail_towers *t = &c->towers;
-    if (!t->on || (t->has_text && t->has_vision)) return "texts and images";
-    return t->has_text ? "texts only" : t->has_audio ? "audio only" : "images only";
+    int text = !t->on || t->has_text, image = !t->on || t->has_vision, audio = sail_has_audio(c);
+    static const char *const names[8] = {"nothing", "texts only", "images only", "texts and images", "audio only",
+                                         "texts and audio", "images and audio", "texts, images and audio"};
+    return names[text | image << 1 | audio << 2];
 }
 
 sail_status sail_no_encoder(const sail_config *c, const char *which, sail_error *err) {

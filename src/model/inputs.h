@@ -66,7 +66,7 @@ sail_status sail_text_tok_count(const sail_text_tok *t, const char *text, size_t
 /* The image preprocessing the config records. */
 sail_preprocess sail_config_preprocess(const sail_config *c);
 
-/* Audio: what the model's audio tower reads (c->towers.has_audio). The
+/* Audio: what the model's audio tower reads (sail_has_audio). The
  * decoding options (mono at the front end's rate; default limits), and
  * n samples at that rate -> spec (num_mel_bins, max_length): the fbank
  * features, padded or cut and normalised (sail_fbank), transposed as AST
@@ -75,7 +75,7 @@ sail_audio_options sail_config_audio_options(const sail_config *c);
 sail_status sail_audio_spectrogram(const sail_config *c, const float *wave, int64_t n, float *spec,
                                    sail_error *err);
 /* What a model embeds, for messages: "texts and images", "texts only",
- * "images only" or "audio only". */
+ * "texts, images and audio", ... */
 const char *sail_config_embeds(const sail_config *c);
 /* SAIL_ERR_UNSUPPORTED: the model has no `which` ("text", "vision",
  * "audio") encoder, saying what it embeds instead. */

@@ -23,7 +23,7 @@ typedef struct fwd {
     const sail_kernel_table *k;
     int oom;                    /* set when the arena could not grow */
     int keep;                   /* training: keep every activation the backward reads */
-    int drop_text, drop_vision; /* with keep: that tower is frozen, keep only its output */
+    int drop_text, drop_vision, drop_audio; /* with keep: that tower is frozen, keep only its output */
     size_t live, peak;          /* bytes taken and not released; its maximum */
 } fwd;
 

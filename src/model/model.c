@@ -190,7 +190,7 @@ void sail_model_free(sail_model *m) {
     gguf_close(m->file);
     sail_free(m->deq);
     sail_arena_free(&m->arena);
-    sail_free(m->pos_cache);
+    for (int i = 0; i < 2; i++) sail_free(m->pos[i].data);
     pthread_mutex_destroy(&m->lock);
     sail_free(m);
     sail_kernels_release(); /* the caller's GEMM packing buffers */

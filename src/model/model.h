@@ -20,6 +20,13 @@ typedef void (*sail_trace_fn)(void *ud, const char *name, const float *data,
 #define SAIL_MAX_TRAINED_DIMS 4
 #define SAIL_TRAINED_DIMS_KEY "sail.matryoshka"
 
+/* A ViT's positions at an input grid other than its own (interpolated)
+ * or decoded from a narrower stored type: (prefix + gh*gw, d). */
+typedef struct sail_pos_cache {
+    float *data;
+    int gh, gw;
+} sail_pos_cache;
+
 struct sail_model {
     sail_config cfg;
     gguf_file *file;            /* weights point into its mapping */
@@ -30,8 +37,7 @@ struct sail_model {
     sail_text_tok text;         /* the model's tokenizer (inputs.h) */
     pthread_mutex_t lock;       /* serialises forward passes (arena, caches) */
     sail_arena arena;
-    float *pos_cache;           /* interpolated vision positions, (1+gh*gw, dv) */
-    int pos_gh, pos_gw;
+    sail_pos_cache pos[2];      /* the vision tower's and the audio tower's positions (forward.c) */
     char describe[1024];
     char path[256];             /* the file it came from (messages) */
     char wtype[32];             /* sail_model_weight_type */
@@ -42,8 +48,8 @@ struct sail_model {
 };
 
 /* One homogeneous batch: texts (ids != NULL), images (pixels != NULL),
- * both (joint inputs, item i = text i + image i), or audio (spec != NULL,
- * alone; models with an audio tower). */
+ * audio (spec != NULL; models with an audio tower), or several of them
+ * (joint inputs, item i = text i + image i + clip i; fused models). */
 typedef struct sail_batch {
     int n;
     const int32_t *ids;         /* concatenated token ids, [CLS]..[SEP] */
@@ -52,7 +58,8 @@ typedef struct sail_batch {
     int h, w;
     int frames;                 /* images per item (a video's frames, fused
                                    together); 0 or 1: one */
-    const float *spec;          /* (n, 1, h, w): h mel bins, w frames (sail_audio_spectrogram) */
+    const float *spec;          /* (n, mel bins, frames) at the audio tower's input size
+                                   (sail_audio_spectrogram) */
 } sail_batch;
 
 enum { SAIL_MAX_FRAMES = 64 };  /* images one item may fuse */

@@ -68,9 +68,10 @@ void sail_weights_init_values(float *p, size_t n, sail_init_kind init, sail_rng 
 
 sail_status sail_weights_alloc_blocks(sail_weights *w, const sail_config *c, sail_error *err) {
     w->text = sail_calloc((size_t)(c->text.layers ? c->text.layers : 1), sizeof *w->text);
-    w->vision = sail_calloc((size_t)(c->vision.layers ? c->vision.layers : 1), sizeof *w->vision);
+    w->vis.blocks = sail_calloc((size_t)(c->vision.layers ? c->vision.layers : 1), sizeof *w->vis.blocks);
+    w->aud.blocks = sail_calloc((size_t)SAIL_MAX(c->audio.tower.layers, 1), sizeof *w->aud.blocks);
     w->fusion = sail_calloc((size_t)(c->fusion.layers ? c->fusion.layers : 1), sizeof *w->fusion);
-    if (!w->text || !w->vision || !w->fusion) {
+    if (!w->text || !w->vis.blocks || !w->aud.blocks || !w->fusion) {
         sail_weights_free_blocks(w);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the layer tables");
     }
@@ -79,9 +80,10 @@ sail_status sail_weights_alloc_blocks(sail_weights *w, const sail_config *c, sai
 
 void sail_weights_free_blocks(sail_weights *w) {
     sail_free(w->text);
-    sail_free(w->vision);
+    sail_free(w->vis.blocks);
+    sail_free(w->aud.blocks);
     sail_free(w->fusion);
-    w->text = w->vision = w->fusion = NULL;
+    w->text = w->vis.blocks = w->aud.blocks = w->fusion = NULL;
 }
 
 /* SigLIP's attention-pooling head: a probe, packed q/k/v, out, LayerNorm, MLP. */
@@ -93,6 +95,26 @@ static void map_head(walk *k, const sail_tower *t, sail_weights *w) {
     norm(k, "vis.map", "norm", d, &w->vis_map.norm2);
     linear(k, "vis.map", "ffn_up", f, d, &w->vis_map.up);
     linear(k, "vis.map", "ffn_down", d, f, &w->vis_map.down);
+}
+
+/* A ViT (vision or audio tower) under prefix pre. */
+static void vit(walk *k, const char *pre, const sail_vit_geom *g, sail_vit *v) {
+    char n[64];
+    int64_t d = g->t->width, kp = (int64_t)g->nc * g->p * g->p;
+    if (g->patch_bias) linear(k, pre, "patch", d, kp, &v->patch);
+    else {
+        snprintf(n, sizeof n, "%s.patch.weight", pre);
+        visit_m(k, n, d, kp, &v->patch.w, &v->patch.wm, SAIL_INIT_NORMAL);
+    }
+    snprintf(n, sizeof n, "%s.cls", pre);
+    if (g->cls) visit(k, n, 1, d, &v->cls, SAIL_INIT_NORMAL);
+    snprintf(n, sizeof n, "%s.dist", pre);
+    if (g->dist) visit(k, n, 1, d, &v->dist, SAIL_INIT_NORMAL);
+    snprintf(n, sizeof n, "%s.pos", pre);
+    visit_m(k, n, sail_vit_tokens(g), d, &v->pos, &v->tab_pos, SAIL_INIT_NORMAL);
+    if (g->pre_norm) norm(k, pre, "pre_norm", d, &v->pre);
+    tower(k, pre, g->t, v->blocks);
+    norm(k, pre, "norm", d, &v->norm);
 }
 
 /* An imported model: each present tower, its norms, pooler and projection
@@ -113,23 +135,17 @@ static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
         else if (t->text_proj)
             visit_m(k, "text.proj.weight", c->dim, dt, &w->text_out.w, &w->text_out.wm, SAIL_INIT_NORMAL);
     }
-    if (t->has_vision || t->has_audio) { /* an audio tower is this ViT over a spectrogram */
-        int h, wd, gh, gw;
-        sail_vis_input(c, &h, &wd);
-        sail_vis_grid(c, h, wd, &gh, &gw);
-        int64_t kp = (int64_t)sail_vis_channels(c) * c->patch_size * c->patch_size;
-        if (t->patch_bias) linear(k, "vis", "patch", dv, kp, &w->patch);
-        else visit_m(k, "vis.patch.weight", dv, kp, &w->patch.w, &w->patch.wm, SAIL_INIT_NORMAL);
-        if (!t->vision_no_cls) visit(k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
-        if (t->vision_dist) visit(k, "vis.dist", 1, dv, &w->dist, SAIL_INIT_NORMAL);
-        visit_m(k, "vis.pos", sail_vis_prefix(c) + (int64_t)gh * gw, dv, &w->vpos, &w->tab.vpos, SAIL_INIT_NORMAL);
-        if (t->vision_pre_norm) norm(k, "vis", "pre_norm", dv, &w->vis_pre);
-        tower(k, "vis", &c->vision, w->vision);
-        norm(k, "vis", "norm", dv, &w->vis_norm);
+    if (t->has_vision) {
+        sail_vit_geom g = sail_vit_vision(c);
+        vit(k, "vis", &g, &w->vis);
         if (t->vision_pooler) linear(k, "vis", "pooler", dv, dv, &w->vis_pooler);
         if (t->vision_map) map_head(k, &c->vision, w);
         if (t->vision_proj)
             visit_m(k, "vis.proj.weight", c->dim, dv, &w->vis_out.w, &w->vis_out.wm, SAIL_INIT_NORMAL);
+    }
+    if (sail_has_audio(c)) {
+        sail_vit_geom g = sail_vit_audio(c);
+        vit(k, "aud", &g, &w->aud);
     }
     if (c->has_logit_bias) visit(k, "logit_bias", 1, 1, &w->logit_bias, SAIL_INIT_ZERO);
     return k->s;
@@ -138,8 +154,7 @@ static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
 static sail_status walk_all(const sail_config *c, sail_weights *w, walk *kp) {
     walk k = *kp;
     if (c->towers.on) return walk_towers(c, w, &k);
-    int64_t dt = c->text.width, dv = c->vision.width, df = c->fusion.width;
-    int64_t p = c->patch_size, g = c->image_size / c->patch_size;
+    int64_t dt = c->text.width, df = c->fusion.width, dv = c->vision.width;
 
     visit_m(&k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, &w->tab.tok, SAIL_INIT_NORMAL);
     visit_m(&k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, &w->tab.pos, SAIL_INIT_NORMAL);
@@ -152,18 +167,17 @@ static sail_status walk_all(const sail_config *c, sail_weights *w, walk *kp) {
     tower(&k, "text", &c->text, w->text);
     if (c->towers.layout && c->towers.text_final_norm) norm(&k, "text", "final_norm", dt, &w->text_final);
 
-    if (sail_patch_bias(c)) linear(&k, "vis", "patch", dv, 3 * p * p, &w->patch);
-    else visit_m(&k, "vis.patch.weight", dv, 3 * p * p, &w->patch.w, &w->patch.wm, SAIL_INIT_NORMAL);
-    int cls = !c->towers.vision_no_cls; /* a composed SigLIP vision tower has none */
-    if (cls) visit(&k, "vis.cls", 1, dv, &w->cls, SAIL_INIT_NORMAL);
-    visit_m(&k, "vis.pos", cls + g * g, dv, &w->vpos, &w->tab.vpos, SAIL_INIT_NORMAL);
-    if (c->towers.layout && c->towers.vision_pre_norm) norm(&k, "vis", "pre_norm", dv, &w->vis_pre);
-    tower(&k, "vis", &c->vision, w->vision);
-    norm(&k, "vis", "norm", dv, &w->vis_norm);
+    sail_vit_geom gv = sail_vit_vision(c);
+    vit(&k, "vis", &gv, &w->vis);
+    if (sail_has_audio(c)) {
+        sail_vit_geom ga = sail_vit_audio(c);
+        vit(&k, "aud", &ga, &w->aud);
+    }
 
     linear(&k, "fuse", "text_proj", df, dt, &w->text_proj);
     linear(&k, "fuse", "vis_proj", df, dv, &w->vis_proj);
-    visit_m(&k, "fuse.modality", 2, df, &w->modality, &w->tab.modality, SAIL_INIT_NORMAL);
+    if (sail_has_audio(c)) linear(&k, "fuse", "aud_proj", df, c->audio.tower.width, &w->aud_proj);
+    visit_m(&k, "fuse.modality", 2 + sail_has_audio(c), df, &w->modality, &w->tab.modality, SAIL_INIT_NORMAL);
     if (c->perceiver_latents) {
         visit_m(&k, "fuse.perc.latents", c->perceiver_latents, df, &w->latents, &w->tab.latents,
                 SAIL_INIT_NORMAL);

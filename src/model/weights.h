@@ -38,6 +38,19 @@ typedef struct sail_block {
     sail_norm norm2;
 } sail_block;
 
+/* A ViT over images or spectrograms (sail_vit_geom): the vision tower and
+ * the audio tower. */
+typedef struct sail_vit {
+    sail_linear patch;       /* (d, C*p*p): conv weight flattened (c, ky, kx) */
+    const float *cls;        /* (d), or NULL */
+    const float *dist;       /* (d) distillation token, or NULL */
+    const float *pos;        /* (prefix + gh*gw, d): sail_vit_prefix, sail_vit_grid */
+    sail_norm pre;           /* before the first layer (CLIP pre_layrnorm), when the geometry says */
+    sail_block *blocks;      /* [tower.layers] */
+    sail_norm norm;          /* final */
+    sail_wmat tab_pos;       /* pos as the file stores it; inference decodes rows */
+} sail_vit;
+
 typedef struct sail_weights {
     /* text encoder */
     const float *tok_emb;    /* (vocab, dt) */
@@ -45,18 +58,13 @@ typedef struct sail_weights {
     const float *type_emb;   /* (type_vocab, dt) */
     sail_norm emb_norm;
     sail_block *text;        /* [text.layers] */
-    /* vision encoder */
-    sail_linear patch;       /* (dv, C*p*p): conv weight flattened (c, ky, kx); C = 3, or 1
-                                for an audio tower's spectrogram */
-    const float *cls;        /* (dv) */
-    const float *dist;       /* (dv) distillation token (towers.vision_dist), or NULL */
-    const float *vpos;       /* (prefix + gh*gw, dv): sail_vis_prefix, sail_vis_grid */
-    sail_block *vision;      /* [vision.layers] */
-    sail_norm vis_norm;
+    sail_vit vis;            /* vision encoder ("vis.*") */
+    sail_vit aud;            /* audio encoder ("aud.*") */
     /* fusion */
     sail_linear text_proj;   /* (df, dt) */
     sail_linear vis_proj;    /* (df, dv) */
-    const float *modality;   /* (2, df): row 0 image, row 1 text */
+    sail_linear aud_proj;    /* (df, da): the audio tower's pooled output, one token */
+    const float *modality;   /* (2 or 3, df): row 0 image, 1 text, 2 audio (models with audio) */
     const float *latents;    /* (n_latents, df) or NULL */
     sail_norm perc_norm_kv;  /* on the image tokens (keys, values) */
     sail_block perc;         /* cross-attention: norm1 on the latents (queries),
@@ -68,7 +76,6 @@ typedef struct sail_weights {
     sail_norm text_final;    /* after the last text layer (CLIP final_layer_norm) */
     sail_linear text_pooler; /* (dt, dt) BERT pooler, tanh */
     sail_linear text_out;    /* (dim, dt) text projection, no bias */
-    sail_norm vis_pre;       /* before the first vision layer (CLIP pre_layrnorm) */
     sail_linear vis_pooler;  /* (dv, dv) ViT pooler, tanh */
     sail_linear vis_out;     /* (dim, dv) visual projection, no bias */
     const float *vis_probe;  /* (dv) MAP head: the learned query (SigLIP) */
@@ -77,7 +84,7 @@ typedef struct sail_weights {
     const float *logit_bias; /* (1) sigmoid loss bias (SigLIP), or NULL */
     /* the tables above as the file stores them; inference decodes rows */
     struct {
-        sail_wmat tok, pos, type, vpos, modality, latents;
+        sail_wmat tok, pos, type, modality, latents;
     } tab;
 } sail_weights;
 

@@ -1,8 +1,8 @@
 /* backward.c: the backward pass of one side of a batch, from d loss /
  * d embedding to the gradients of every parameter it touched, in the
- * reverse order of src/model/forward.c: sail models (texts, images or joint
- * text + image items through the fusion) and imported towers (CLIP,
- * Chinese-CLIP, BERT, ViT, SigLIP).
+ * reverse order of src/model/forward.c: sail models (texts, images, audio
+ * or joint items through the fusion) and imported towers (CLIP,
+ * Chinese-CLIP, BERT, ViT, SigLIP, AST).
  *
  * Every gradient buffer lives in the step's arena; the reverse pass of a
  * tower runs in place on one (rows, width) buffer. */
@@ -66,7 +66,7 @@ static float *perceiver_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, flo
     const sail_weights *w = &tm->w, *g = &tm->g;
     const sail_tower *t = &cf->fusion;
     const fwd_block *p = &s->perc;
-    int n = s->nv, df = t->width, nl = cf->perceiver_latents, Tv = s->Tv;
+    int n = s->nv, df = t->width, nl = cf->perceiver_latents, Tv = s->vis.T;
     int rq = n * nl, rk = n * Tv;
     sail_tower pre = *t;
     pre.prenorm = 1;
@@ -113,28 +113,49 @@ static void text_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) 
     if (cf->type_vocab > 0) colsum_add(c, GRAD(g->type_emb), d, rows, dt, (size_t)dt);
 }
 
-/* d (nv*Tv, dv) = d loss / d hv, clobbered. */
-static void image_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) {
-    const sail_config *cf = &tm->cfg;
-    const sail_weights *w = &tm->w, *g = &tm->g;
-    int cls = sail_vis_prefix(cf), kp = sail_vis_channels(cf) * cf->patch_size * cf->patch_size;
-    int dv = cf->vision.width, n = s->nv, Tv = s->Tv, np = Tv - cls;
-    int rows = n * Tv;
-    ln_backward(c, &w->vis_norm, &g->vis_norm, fwd_tower_out(s->venc, cf->vision.layers, s->vx0), d, d,
-                0, rows, dv, cf->vision.eps);
-    tower_backward(c, &cf->vision, w->vision, g->vision, s->venc, d);
-    if (sail_has_layout(cf) && cf->towers.vision_pre_norm)
-        ln_backward(c, &w->vis_pre, &g->vis_pre, s->vemb, d, d, 0, rows, dv, cf->vision.eps);
+/* d (n*T, d) = d loss / d r->h of a ViT (vision or audio tower), clobbered. */
+static void vit_backward(fwd *c, const sail_vit_geom *gm, const sail_vit *w, const sail_vit *g, const fwd_vit *r,
+                         float *d) {
+    const sail_tower *t = gm->t;
+    int cls = sail_vit_prefix(gm), kp = gm->nc * gm->p * gm->p;
+    int dv = t->width, n = r->n, T = r->T, np = T - cls;
+    int rows = n * T;
+    ln_backward(c, &w->norm, &g->norm, fwd_tower_out(r->enc, t->layers, r->x0), d, d, 0, rows, dv, t->eps);
+    tower_backward(c, t, w->blocks, g->blocks, r->enc, d);
+    if (gm->pre_norm) ln_backward(c, &w->pre, &g->pre, r->emb, d, d, 0, rows, dv, t->eps);
     fwd_mark mark = fwd_mark_get(c);
     float *dpe = fwd_alloc(c, (size_t)n * np * dv); // (n*np, dv)
     if (c->oom) return;
-    if (!cf->towers.vision_no_cls) colsum_add(c, GRAD(g->cls), d, n, dv, (size_t)Tv * dv);
-    if (cf->towers.vision_dist) colsum_add(c, GRAD(g->dist), d + (size_t)(cls - 1) * dv, n, dv, (size_t)Tv * dv);
-    colsum_add(c, GRAD(g->vpos), d, n, Tv * dv, (size_t)Tv * dv);
+    if (gm->cls) colsum_add(c, GRAD(g->cls), d, n, dv, (size_t)T * dv);
+    if (gm->dist) colsum_add(c, GRAD(g->dist), d + (size_t)(cls - 1) * dv, n, dv, (size_t)T * dv);
+    colsum_add(c, GRAD(g->pos), d, n, T * dv, (size_t)T * dv);
     for (int i = 0; i < n; i++)
-        memcpy(dpe + (size_t)i * np * dv, d + ((size_t)i * Tv + cls) * dv, (size_t)np * dv * sizeof(float));
-    linear_backward(c, &w->patch, &g->patch, dpe, s->patches, n * np, kp, dv, NULL, 0);
+        memcpy(dpe + (size_t)i * np * dv, d + ((size_t)i * T + cls) * dv, (size_t)np * dv * sizeof(float));
+    linear_backward(c, &w->patch, &g->patch, dpe, r->patches, n * np, kp, dv, NULL, 0);
     fwd_release(c, mark);
+}
+
+static void image_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) {
+    sail_vit_geom gm = sail_vit_vision(&tm->cfg);
+    vit_backward(c, &gm, &tm->w.vis, &tm->g.vis, &s->vis, d);
+}
+
+/* d (n, da) of the audio tower's pooled output (vit_pool) to the tower. */
+static void audio_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, const float *dp) {
+    sail_vit_geom gm = sail_vit_audio(&tm->cfg);
+    int n = s->aud.n, T = s->aud.T, da = gm.t->width;
+    float *dx = fwd_alloc(c, (size_t)n * T * da); // (n*T, da)
+    if (c->oom) return;
+    memset(dx, 0, (size_t)n * T * da * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        const float *gi = dp + (size_t)i * da;
+        float *di = dx + (size_t)i * T * da;
+        if (gm.dist) /* (class + distillation) / 2 */
+            for (int j = 0; j < da; j++) di[j] = di[da + j] = gi[j] / 2;
+        else
+            memcpy(di, gi, (size_t)da * sizeof(float));
+    }
+    vit_backward(c, &gm, &tm->w.aud, &tm->g.aud, &s->aud, dx);
 }
 
 /* Rows [off, off + rows) of every item of d (n*S, df) into dst (n*rows, df). */
@@ -147,7 +168,7 @@ static void gather_rows(float *dst, const float *d, int n, int S, int off, int r
 static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *dout) {
     const sail_config *cf = &tm->cfg;
     const sail_weights *w = &tm->w, *g = &tm->g;
-    int n = s->n, S = s->S, Sv = s->Sv, T = s->T, Tv = s->Tv, df = cf->fusion.width;
+    int n = s->n, S = s->S, Sv = s->Sv, Sa = s->Sa, T = s->T, Tv = s->vis.T, df = cf->fusion.width;
     size_t rows = (size_t)n * S;
     float *dp = fwd_alloc(c, (size_t)n * df); // (n, df)
     float *d = fwd_alloc(c, rows * df);       // (n*S, df)
@@ -158,31 +179,43 @@ static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *do
                 0, (int)rows, df, cf->fusion.eps);
     tower_backward(c, &cf->fusion, w->fusion, g->fusion, s->fuse, d);
     if (c->oom) return;
-    /* d is now d(seq): image rows [0, Sv), text rows [Sv, S) of each item */
+    /* d is now d(seq): image rows [0, Sv), the audio row [Sv, Sv + Sa), text
+       rows [Sv + Sa, S) of each item */
     for (int i = 0; i < n; i++) {
         const float *di = d + (size_t)i * S * df;
         if (Sv) colsum_add(c, GRAD(g->modality), di, Sv, df, (size_t)df);
-        if (T) colsum_add(c, GRAD(g->modality) + df, di + (size_t)Sv * df, T, df, (size_t)df);
+        if (Sa) colsum_add(c, GRAD(g->modality) + 2 * df, di + (size_t)Sv * df, Sa, df, (size_t)df);
+        if (T) colsum_add(c, GRAD(g->modality) + df, di + (size_t)(Sv + Sa) * df, T, df, (size_t)df);
     }
     /* a frozen tower needs no gradient: stop at the projection into the fusion */
     int text_on = !tm->frozen[SAIL_PART_TEXT], vis_on = !tm->frozen[SAIL_PART_VISION];
+    int aud_on = !tm->frozen[SAIL_PART_AUDIO];
     if (T) {
-        float *du = Sv ? fwd_alloc(c, (size_t)n * T * df) : d;                    // (n*T, df)
+        float *du = Sv + Sa ? fwd_alloc(c, (size_t)n * T * df) : d;               // (n*T, df)
         float *dht = text_on ? fwd_alloc(c, (size_t)n * T * cf->text.width) : NULL; // (n*T, dt)
         if (c->oom) return;
-        if (Sv) gather_rows(du, d, n, S, Sv, T, df);
+        if (Sv + Sa) gather_rows(du, d, n, S, Sv + Sa, T, df);
         linear_backward(c, &w->text_proj, &g->text_proj, du, s->ht, n * T, cf->text.width, df, dht, 0);
         if (text_on) text_backward(c, tm, s, dht);
     }
+    if (Sa && !c->oom) {
+        int da = cf->audio.tower.width;
+        float *du = fwd_alloc(c, (size_t)n * df);                       // (n, df)
+        float *dpool = aud_on ? fwd_alloc(c, (size_t)n * da) : NULL; // (n, da)
+        if (c->oom) return;
+        gather_rows(du, d, n, S, Sv, 1, df);
+        linear_backward(c, &w->aud_proj, &g->aud_proj, du, s->apool, n, da, df, dpool, 0);
+        if (aud_on) audio_backward(c, tm, s, dpool);
+    }
     if (Tv && !c->oom) {
         int nv = s->nv;
-        float *dv = T ? fwd_alloc(c, (size_t)n * Sv * df) : d;                        // (n*Sv, df)
+        float *dv = T + Sa ? fwd_alloc(c, (size_t)n * Sv * df) : d;                   // (n*Sv, df)
         float *dhv = vis_on ? fwd_alloc(c, (size_t)nv * Tv * cf->vision.width) : NULL; // (nv*Tv, dv)
         if (c->oom) return;
-        if (T) gather_rows(dv, d, n, S, 0, Sv, df);
+        if (T + Sa) gather_rows(dv, d, n, S, 0, Sv, df);
         if (cf->perceiver_latents) dv = perceiver_backward(c, tm, s, dv);
         if (c->oom) return;
-        linear_backward(c, &w->vis_proj, &g->vis_proj, dv, s->hv, nv * Tv, cf->vision.width, df, dhv, 0);
+        linear_backward(c, &w->vis_proj, &g->vis_proj, dv, s->vis.h, nv * Tv, cf->vision.width, df, dhv, 0);
         if (vis_on) image_backward(c, tm, s, dhv);
     }
 }
@@ -193,6 +226,10 @@ static void towers_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d
     const sail_towers *tw = &cf->towers;
     const sail_weights *w = &tm->w, *g = &tm->g;
     int n = s->n, d = s->pool_d, text = s->T > 0;
+    if (s->aud.T) { /* an audio tower (AST): no head */
+        if (!tm->frozen[SAIL_PART_AUDIO]) audio_backward(c, tm, s, dout);
+        return;
+    }
     int tower_on = !tm->frozen[text ? SAIL_PART_TEXT : SAIL_PART_VISION], head_on = !tm->frozen[SAIL_PART_HEAD];
     if (!tower_on && !head_on) return; /* nothing on this side trains */
     const sail_linear *proj = text ? (tw->text_proj ? &w->text_out : NULL) : (tw->vision_proj ? &w->vis_out : NULL);
@@ -213,7 +250,7 @@ static void towers_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d
         dh = dpool;
     }
     if (!tower_on) return;
-    int T = text ? s->T : s->Tv;
+    int T = text ? s->T : s->vis.T;
     float *dx = fwd_alloc(c, (size_t)n * T * d); // (n*T, d)
     if (c->oom) return;
     if (!text && tw->vision_map) { /* attention pooling over every token */
@@ -232,8 +269,6 @@ static void towers_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d
             for (int t = 0; t < T; t++)
                 if (s->tmask[(size_t)i * T + t])
                     for (int j = 0; j < d; j++) di[(size_t)t * d + j] = gi[j] / (float)cnt;
-        } else if (!text && tw->vision_dist) { /* (class + distillation) / 2 */
-            for (int j = 0; j < d; j++) di[j] = di[d + j] = gi[j] / 2;
         } else {
             int r = text ? s->pool_row[i] : 0;
             memcpy(di + (size_t)r * d, gi, (size_t)d * sizeof(float));

@@ -180,10 +180,12 @@ static sail_status read_all(sail_checkpoint *ck, sail_error *err) {
     if (ck->hp.epochs < 1 || ck->hp.batch_size < 2 || ck->hp.grad_accum < 1 || ck->hp.warmup_steps < 0)
         return sail_set_error(err, SAIL_ERR_FORMAT, "checkpoint: hyper-parameters out of range");
     if (gguf_find_kv(f, "train.part_lr")) { /* absent before parts could be frozen: none were */
-        const float *pl = need_array(f, "train.part_lr", GGUF_VT_F32, SAIL_N_PARTS, SAIL_N_PARTS, &n, err);
+        /* SAIL_PART_AUDIO came last: a checkpoint without it had no audio tower */
+        const float *pl = need_array(f, "train.part_lr", GGUF_VT_F32, SAIL_PART_AUDIO, SAIL_N_PARTS, &n, err);
         const gguf_kv *fr = pl ? need(f, "train.frozen", GGUF_VT_I32, err) : NULL;
         if (!fr) return SAIL_ERR_FORMAT;
-        memcpy(ck->hp.part_lr, pl, sizeof ck->hp.part_lr);
+        memset(ck->hp.part_lr, 0, sizeof ck->hp.part_lr);
+        memcpy(ck->hp.part_lr, pl, (size_t)n * sizeof *pl);
         ck->hp.frozen = (int)fr->v.i64;
         for (int p = 0; p < SAIL_N_PARTS; p++)
             if (!(ck->hp.part_lr[p] >= 0 && ck->hp.part_lr[p] <= 10))

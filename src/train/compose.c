@@ -35,6 +35,10 @@ static const char *vision_unfit(const sail_config *c) {
     return NULL;
 }
 
+static const char *audio_unfit(const sail_config *c) {
+    return sail_has_audio(c) ? NULL : "it has no audio tower";
+}
+
 /* The encoder layout of c's towers as a fused model carries it: the file's
  * flags where it has them, else BERT text and ViT vision. */
 static void compose_layout(sail_towers *out, const sail_config *t, const sail_config *v) {
@@ -51,9 +55,10 @@ static void compose_layout(sail_towers *out, const sail_config *t, const sail_co
     out->vision_no_cls = sail_has_layout(v) && vt->vision_no_cls;
 }
 
-/* The composed configuration: T's text side, V's vision side, new fusion. */
+/* The composed configuration: T's text side, V's vision side, A's audio
+ * tower (A may be NULL), new fusion. */
 static sail_status compose_config(const sail_compose_opts *o, const sail_config *t, const sail_config *v,
-                                  sail_config *c, sail_error *err) {
+                                  const sail_config *a, sail_config *c, sail_error *err) {
     memset(c, 0, sizeof *c);
     snprintf(c->name, sizeof c->name, "sail-composed");
     c->text = t->text;
@@ -72,6 +77,7 @@ static sail_status compose_config(const sail_compose_opts *o, const sail_config 
     memcpy(c->mean, v->mean, sizeof c->mean);
     memcpy(c->std, v->std, sizeof c->std);
     compose_layout(&c->towers, t, v);
+    if (a) c->audio = a->audio;
     int df = o->fusion_width ? o->fusion_width : SAIL_MAX(t->text.width, v->vision.width);
     int heads = df % 64 == 0 ? df / 64 : df % 32 == 0 ? df / 32 : 1; /* heads of 64 (or 32) */
     c->fusion = (sail_tower){o->fusion_layers, df, heads, 4 * df, 1e-6f, SAIL_ACT_GELU, 1};
@@ -108,18 +114,22 @@ sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_erro
     sail_load_options lo = {1};
     sail_model *mt = sail_model_load(o->text, &lo, err);
     sail_model *mv = mt ? sail_model_load(o->vision, &lo, err) : NULL;
-    sail_status s = mv ? SAIL_OK : (err ? err->status : SAIL_ERR_IO);
+    sail_model *ma = mv && o->audio ? sail_model_load(o->audio, &lo, err) : NULL;
+    sail_status s = mv && (ma || !o->audio) ? SAIL_OK : (err ? err->status : SAIL_ERR_IO);
     const char *why = NULL;
     if (!s && (why = text_unfit(&mt->cfg)))
         s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: its text tower cannot be composed: %s", o->text, why);
     if (!s && (why = vision_unfit(&mv->cfg)))
         s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: its vision tower cannot be composed: %s", o->vision, why);
+    if (!s && ma && (why = audio_unfit(&ma->cfg)))
+        s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: its audio tower cannot be composed: %s", o->audio, why);
     sail_config c;
-    if (!s) s = compose_config(o, &mt->cfg, &mv->cfg, &c, err);
+    if (!s) s = compose_config(o, &mt->cfg, &mv->cfg, ma ? &ma->cfg : NULL, &c, err);
     sail_tmodel *tm = NULL;
     if (!s && !(tm = sail_tmodel_new(&c, o->seed, 1, err))) s = err ? err->status : SAIL_ERR_NOMEM;
     if (!s && !o->scratch) s = copy_part(tm, mt, "text.", err);
     if (!s && !o->scratch) s = copy_part(tm, mv, "vis.", err);
+    if (!s && !o->scratch && ma) s = copy_part(tm, ma, "aud.", err);
     sail_vocab_kv v = {0};
     if (!s) s = sail_vocab_kv_read(mt->file, &mt->cfg, &v, err);
     if (!s) s = sail_tmodel_save(tm, &v, path, err);
@@ -127,5 +137,6 @@ sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_erro
     sail_tmodel_free(tm);
     sail_model_free(mt);
     sail_model_free(mv);
+    sail_model_free(ma);
     return s;
 }

@@ -25,16 +25,19 @@ typedef struct adapted {
 /* The adaptable linears of the parts in mask (list NULL: count only). */
 static int collect(sail_tmodel *tm, int mask, adapted *list) {
     const sail_config *c = &tm->cfg;
-    struct { int part; const char *pre; const sail_tower *t; sail_block *w, *g; } towers[3] = {
+    /* an absent tower has no layers */
+    struct { int part; const char *pre; const sail_tower *t; sail_block *w, *g; } towers[4] = {
         {SAIL_PART_TEXT, "text", &c->text, tm->w.text, tm->g.text},
-        {SAIL_PART_VISION, "vis", &c->vision, tm->w.vision, tm->g.vision},
+        {SAIL_PART_VISION, "vis", &c->vision, tm->w.vis.blocks, tm->g.vis.blocks},
+        {SAIL_PART_AUDIO, "aud", &c->audio.tower, tm->w.aud.blocks, tm->g.aud.blocks},
         {SAIL_PART_FUSION, "fuse", &c->fusion, tm->w.fusion, tm->g.fusion},
     };
     int n = 0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         if (!(mask >> towers[k].part & 1)) continue;
-        if (c->towers.on && towers[k].part == SAIL_PART_FUSION) continue;
-        if (c->towers.on && !(k == 0 ? c->towers.has_text : (c->towers.has_vision || c->towers.has_audio))) continue;
+        if (c->towers.on && (towers[k].part == SAIL_PART_FUSION || (k == 0 && !c->towers.has_text) ||
+                             (k == 1 && !c->towers.has_vision)))
+            continue;
         const sail_tower *t = towers[k].t;
         int d = t->width, f = t->ffn;
         int dims[4][2] = {{3 * d, d}, {d, d}, {f, d}, {d, f}};

@@ -23,11 +23,9 @@ sail_status side_check(const sail_tmodel *tm, int n, const sail_tinput *in, cons
     int64_t g = c->patch_size ? c->image_size / c->patch_size : 0; /* 0: no vision tower */
     int64_t frames = SAIL_MAX(in->frames, 1);
     int64_t tokens = (in->ids ? c->max_positions : 0) + (in->pixels ? frames * SAIL_MAX(1 + g * g, c->perceiver_latents) : 0);
-    if (in->spec && c->towers.has_audio) { /* fwd_check holds it to the tower's own size */
-        int h, w, gh, gw;
-        sail_vis_input(c, &h, &w);
-        sail_vis_grid(c, h, w, &gh, &gw);
-        tokens = sail_vis_prefix(c) + (int64_t)gh * gw;
+    if (in->spec && sail_has_audio(c)) { /* at the tower's own size */
+        sail_vit_geom ga = sail_vit_audio(c);
+        tokens = SAIL_MAX(tokens, sail_vit_tokens(&ga));
     }
     if (n > (1 << 20) || (int64_t)n * tokens > (1 << 30))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: %d items of up to %lld tokens is too large a batch",
@@ -57,7 +55,7 @@ static sail_status check_loss(const sail_config *cf, const sail_loss_opts *lo, s
 
 static fwd train_fwd(sail_tmodel *tm, int keep) {
     fwd f = {.c = &tm->cfg, .w = &tm->w, .keep = keep, .drop_text = tm->frozen[SAIL_PART_TEXT],
-             .drop_vision = tm->frozen[SAIL_PART_VISION]};
+             .drop_vision = tm->frozen[SAIL_PART_VISION], .drop_audio = tm->frozen[SAIL_PART_AUDIO]};
     return f;
 }
 

@@ -63,7 +63,8 @@ static void f32_tables(sail_weights *w, const sail_config *c) {
     w->tab.tok = f32_view(w->tok_emb, c->text.width);
     w->tab.pos = f32_view(w->pos_emb, c->text.width);
     w->tab.type = f32_view(w->type_emb, c->text.width);
-    w->tab.vpos = f32_view(w->vpos, c->vision.width);
+    w->vis.tab_pos = f32_view(w->vis.pos, c->vision.width);
+    w->aud.tab_pos = f32_view(w->aud.pos, c->audio.tower.width);
     w->tab.modality = f32_view(w->modality, c->fusion.width);
     w->tab.latents = f32_view(w->latents, c->fusion.width);
 }
@@ -228,7 +229,7 @@ sail_tmodel *sail_tmodel_load(const char *path, int image_size, int n_threads, s
     if (!s) {
         sail_weights w = m->w; /* the walk only reads the slots */
         int p = SAIL_MAX(cfg.patch_size, 1); /* a text-only model has no patches */
-        copier cp = {tm->params, tm->tensors, 0, m->file, &w.vpos, m->cfg.image_size / p,
+        copier cp = {tm->params, tm->tensors, 0, m->file, &w.vis.pos, m->cfg.image_size / p,
                      cfg.image_size / p, cfg.vision.width, !cfg.towers.vision_no_cls, err};
         s = sail_weights_walk(&m->cfg, &w, copy_tensor, &cp);
     }
@@ -317,7 +318,7 @@ sail_status sail_tmodel_save(const sail_tmodel *tm, const sail_vocab_kv *vocab,
 
 /* ------------------------------------------------------------- parts -- */
 
-static const char *const PART_NAMES[SAIL_N_PARTS] = {"text", "vision", "fusion", "head", "temperature"};
+static const char *const PART_NAMES[SAIL_N_PARTS] = {"text", "vision", "fusion", "head", "temperature", "audio"};
 
 sail_part sail_part_of(const char *name) {
     /* an imported tower's projection and pooler are its head */
@@ -326,6 +327,7 @@ sail_part sail_part_of(const char *name) {
         return SAIL_PART_HEAD;
     if (!strncmp(name, "text.", 5)) return SAIL_PART_TEXT;
     if (!strncmp(name, "vis.", 4)) return SAIL_PART_VISION;
+    if (!strncmp(name, "aud.", 4)) return SAIL_PART_AUDIO;
     if (!strncmp(name, "fuse.", 5)) return SAIL_PART_FUSION;
     if (!strncmp(name, "head.", 5)) return SAIL_PART_HEAD;
     return SAIL_PART_TEMPERATURE;

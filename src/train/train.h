@@ -33,18 +33,19 @@ typedef struct sail_tparam {
 } sail_tparam;
 
 /* The parts of a model that can be frozen or given their own learning rate,
- * by tensor name: text.* (the text tower), vis.*, fuse.* (projections into
+ * by tensor name: text.* (the text tower), vis.*, aud.*, fuse.* (projections into
  * the fusion, modality embeddings, perceiver, fusion layers), head.* (and
  * an imported model's {text,vis}.{proj,pooler}.*: its heads), and the
  * loss's temperature (train.logit_scale). */
 typedef enum sail_part {
     SAIL_PART_TEXT, SAIL_PART_VISION, SAIL_PART_FUSION, SAIL_PART_HEAD, SAIL_PART_TEMPERATURE,
+    SAIL_PART_AUDIO,    /* aud.*: after the others, so older checkpoints' part tables still read */
     SAIL_N_PARTS
 } sail_part;
 
 /* The part a tensor belongs to. */
 sail_part sail_part_of(const char *tensor_name);
-/* "text", "vision", "fusion", "head", "temperature" -> part; -1 if unknown. */
+/* "text", "vision", "fusion", "head", "temperature", "audio" -> part; -1 if unknown. */
 int sail_part_parse(const char *name, size_t len);
 const char *sail_part_name(sail_part p);
 

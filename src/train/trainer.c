@@ -104,7 +104,7 @@ static sail_status add_lora(run *r, sail_error *err) {
     sail_hparams *h = &r->hp;
     if (!h->lora_rank) return SAIL_OK;
     if (!(h->lora_alpha > 0)) h->lora_alpha = (float)h->lora_rank; /* scale 1 */
-    if (!h->lora_parts) h->lora_parts = 1 << SAIL_PART_TEXT | 1 << SAIL_PART_VISION;
+    if (!h->lora_parts) h->lora_parts = 1 << SAIL_PART_TEXT | 1 << SAIL_PART_VISION | 1 << SAIL_PART_AUDIO;
     sail_status s = sail_tmodel_add_lora(r->tm, h->lora_rank, h->lora_alpha, h->lora_parts, h->seed, err);
     if (!s) note(r, "LoRA rank %d, alpha %g on the attention and MLP matrices (merged into model.gguf)", h->lora_rank,
                  h->lora_alpha);

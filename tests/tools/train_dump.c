@@ -14,7 +14,9 @@
  *   A, B: tokens:IDS.i32:LENS.i32 | images:PIX.f32[:F] (N*F, 3, S, S at model
  *         size) | joint:IDS.i32:LENS.i32:PIX.f32[:F] (item i = text i + images
  *         i*F .. i*F+F-1: a video's F frames; F defaults to 1)
- *         | audio:SPEC.f32 (N, 1, mel bins, frames: an audio model's spectrograms)
+ *         | audio:SPEC.f32 (N, mel bins, frames: spectrograms at the audio tower's size);
+ *         any of the first three followed by @SPEC.f32: each item also has
+ *         that clip (a fused model's joint text / image + audio items)
  */
 #include "model/model.h"
 #include "train/train.h"
@@ -44,11 +46,16 @@ static void dump(const char *dir, const char *name, const float *x, size_t n) {
 }
 
 /* "tokens:IDS:LENS", "images:PIX[:F]" or "joint:IDS:LENS:PIX[:F]"; F frames
- * per item (PIX then holds n * F images) */
+ * per item (PIX then holds n * F images); "...@SPEC" adds a clip to each */
 static void parse_input(char *spec, sail_tinput *in, const sail_config *c) {
     int side_px = c->image_size;
     size_t n;
     memset(in, 0, sizeof *in);
+    char *clip = strchr(spec, '@');
+    if (clip) {
+        *clip = 0;
+        in->spec = slurp(clip + 1, &n);
+    }
     char *kind = strtok(spec, ":"), *f1 = strtok(NULL, ":"), *f2 = strtok(NULL, ":"), *f3 = strtok(NULL, ":");
     char *f4 = strtok(NULL, ":");
     if (kind && f1 && f2 && (!strcmp(kind, "tokens") || (f3 && !strcmp(kind, "joint")))) {
@@ -61,7 +68,6 @@ static void parse_input(char *spec, sail_tinput *in, const sail_config *c) {
         }
     } else if (kind && f1 && !strcmp(kind, "audio")) {
         in->spec = slurp(f1, &n);
-        sail_vis_input(c, &in->h, &in->w);
     } else if (kind && f1 && !strcmp(kind, "images")) {
         in->pixels = slurp(f1, &n);
         in->h = in->w = side_px;
@@ -106,7 +112,8 @@ int main(int argc, char **argv) {
         size_t sz;
         if (!strcmp(argv[i], "--group")) group = slurp(argv[i + 1], &sz);
         else if (!strcmp(argv[i], "--freeze")) { /* parts, comma-separated */
-            float scale[SAIL_N_PARTS] = {1, 1, 1, 1, 1};
+            float scale[SAIL_N_PARTS];
+            for (int p = 0; p < SAIL_N_PARTS; p++) scale[p] = 1;
             for (char *t = strtok(argv[i + 1], ","); t; t = strtok(NULL, ",")) {
                 int p = sail_part_parse(t, strlen(t));
                 if (p < 0) { fprintf(stderr, "train_dump: no part '%s'\n", t); return 2; }
