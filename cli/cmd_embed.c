@@ -15,12 +15,15 @@ static const char usage[] =
     "                  [--every S] [--max-frames N] [--fuse-frames N] [--threads N]\n"
     "                  [--separate] [--max-image-pixels N] [--exact-decode]\n\n"
     "Embeds each input into one L2-normalised vector of the model's shared space.\n"
-    "A --text directly followed by an --image (or the reverse) is ONE joint input\n"
-    "(fused text+image); use --separate to embed every flag as its own input.\n"
+    "Adjacent flags of different kinds are ONE joint input while each adds what it\n"
+    "lacks: --text T --image F is a fused text+image, --text T --audio A a text with\n"
+    "its clip, --image F --audio A a picture with its sound (models with fusion\n"
+    "layers); use --separate to embed every flag as its own input.\n"
     "A video is the mean of its frames' image vectors; with --fuse-frames N its N\n"
     "frames go through the model's fusion layers together as ONE item (a --text\n"
     "beside it joins them: a clip and its caption), as training on video items does.\n"
-    "--audio needs a model with an audio tower (an AST imported by sail convert).\n\n";
+    "--audio needs a model with an audio tower (an AST imported by sail convert, or\n"
+    "a sail model composed or trained with one).\n\n";
 
 typedef struct input {
     const char *text, *image, *video, *audio;
@@ -35,48 +38,47 @@ typedef struct opts {
     int open; /* the last input was just created and may take its pair */
 } opts;
 
-/* Adds a text, image or video; it joins the previous input when that one
- * lacks exactly this modality and was just created (adjacent flags pair up:
- * a text with an image or a video). */
-static void add_input(opts *o, const char *text, const char *image, const char *video) {
+/* Adds a text, image, video or clip; it joins the previous input while
+ * that one lacks this modality and was built by the flags just before
+ * (adjacent flags make one joint item: a text with an image or a video,
+ * and a clip). */
+static void add_input(opts *o, const char *text, const char *image, const char *video, const char *audio) {
     input *last = o->n ? &o->in[o->n - 1] : NULL;
     int visual = image || video;
     if (!o->separate && o->open && last &&
-        ((text && !last->text) || (visual && !last->image && !last->video))) {
+        ((text && !last->text) || (visual && !last->image && !last->video) || (audio && !last->audio))) {
         if (text) last->text = text;
         else if (image) last->image = image;
-        else last->video = video;
-        o->open = 0;
+        else if (video) last->video = video;
+        else last->audio = audio;
         return;
     }
-    o->in[o->n] = (input){text, image, video, NULL};
+    o->in[o->n] = (input){text, image, video, audio};
     o->n++;
     o->open = 1;
 }
 
 static int on_text(const char *cmd, const cli_opt *opt, const char *v) {
     (void)cmd;
-    add_input(opt->ptr, v, NULL, NULL);
+    add_input(opt->ptr, v, NULL, NULL, NULL);
     return 0;
 }
 
 static int on_image(const char *cmd, const cli_opt *opt, const char *v) {
     (void)cmd;
-    add_input(opt->ptr, NULL, v, NULL);
+    add_input(opt->ptr, NULL, v, NULL, NULL);
     return 0;
 }
 
 static int on_video(const char *cmd, const cli_opt *opt, const char *v) {
     (void)cmd;
-    add_input(opt->ptr, NULL, NULL, v);
+    add_input(opt->ptr, NULL, NULL, v, NULL);
     return 0;
 }
 
 static int on_audio(const char *cmd, const cli_opt *opt, const char *v) {
-    opts *o = opt->ptr;
     (void)cmd;
-    o->in[o->n++].audio = v; /* a clip never pairs */
-    o->open = 0;
+    add_input(opt->ptr, NULL, NULL, NULL, v);
     return 0;
 }
 
@@ -114,9 +116,9 @@ static int parse(opts *o, int argc, char **argv) {
     if (!o->model) return cli_fail(2, "embed", "--model is required (see sail embed --help)");
     if (!o->n) return cli_fail(2, "embed", "nothing to embed: give --text, --image, --video or --audio");
     for (int i = 0; i < o->n && !o->fuse_frames; i++)
-        if (o->in[i].video && o->in[i].text)
-            return cli_fail(2, "embed", "a --text beside a --video makes a joint item: give --fuse-frames N "
-                            "(or --separate to embed them apart)");
+        if (o->in[i].video && (o->in[i].text || o->in[i].audio))
+            return cli_fail(2, "embed", "a --text or --audio beside a --video makes a joint item: give "
+                            "--fuse-frames N (or --separate to embed them apart)");
     if (strcmp(o->format, "json") && strcmp(o->format, "npy") && strcmp(o->format, "tsv"))
         return cli_fail(2, "embed", "--format must be json, npy or tsv, not '%s'", o->format);
     if (!strcmp(o->format, "npy") && !o->out && !o->similarity)
@@ -125,14 +127,14 @@ static int parse(opts *o, int argc, char **argv) {
 }
 
 static int input_kind(const opts *o, const input *in) {
-    if (in->audio) return 5;
+    if (in->audio) return in->text || in->image || in->video ? 6 : 5;
     if (in->video) return o->fuse_frames ? 4 : 3;
     return in->text && in->image ? 2 : in->image ? 1 : 0;
 }
 
 /* Embeds every input of one kind (0 text, 1 image, 2 pair, 3 video, 4 fused
- * video item, 5 audio) in one batched call, then scatters the rows back to
- * their input positions. */
+ * video item, 5 audio, 6 a joint item with a clip) in one batched call (or
+ * one by one), then scatters the rows back to their input positions. */
 static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, float *v,
                               sail_error *err) {
     int *at = malloc(sizeof *at * (size_t)o->n), k = 0;
@@ -151,7 +153,13 @@ static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, f
         images[k++] = in->image;
     }
     if (!s && k) {
-        if (kind == 5) s = sail_embed_audio_files(m, clips, k, dim, rows, err);
+        if (kind == 6)
+            for (int j = 0; !s && j < k; j++) {
+                const input *in = &o->in[at[j]];
+                sail_item it = {in->text, in->image, in->video, in->audio, o->fuse_frames};
+                s = sail_embed_item(m, &it, dim, rows + (size_t)j * dim, err);
+            }
+        else if (kind == 5) s = sail_embed_audio_files(m, clips, k, dim, rows, err);
         else if (kind == 4)
             for (int j = 0; !s && j < k; j++)
                 s = sail_embed_video_item(m, texts[j], o->in[at[j]].video, o->fuse_frames, dim, rows + (size_t)j * dim, err);
@@ -172,10 +180,14 @@ static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, f
     return s;
 }
 
+/* "text + [image] + [clip]", the parts an input has. */
 static void label(const input *in, char *buf, size_t cap) {
-    if (in->text && (in->image || in->video)) snprintf(buf, cap, "%s + [%s]", in->text, in->image ? in->image : in->video);
-    else if (in->text) snprintf(buf, cap, "%s", in->text);
-    else snprintf(buf, cap, "[%s]", in->image ? in->image : in->video ? in->video : in->audio);
+    const char *parts[3] = {in->text, in->image ? in->image : in->video, in->audio};
+    size_t n = 0;
+    buf[0] = 0;
+    for (int k = 0; k < 3; k++)
+        if (parts[k])
+            n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, k ? "%s[%s]" : "%s%s", n ? " + " : "", parts[k]);
 }
 
 static void print_similarity(FILE *f, const opts *o, const float *v, int dim) {
@@ -253,7 +265,7 @@ int cmd_embed(int argc, char **argv) {
         v = malloc((size_t)o.n * dim * sizeof *v);
         if (!v) rc = cli_fail(1, "embed", "out of memory");
     }
-    for (int kind = 0; !rc && kind < 6; kind++)
+    for (int kind = 0; !rc && kind < 7; kind++)
         if (embed_kind(m, &o, kind, dim, v, &err)) rc = cli_fail(1, "embed", "%s", err.msg);
     if (!rc) rc = emit(&o, v, dim);
     free(v);

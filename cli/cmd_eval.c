@@ -73,18 +73,20 @@ static int embed_images(sail_model *m, const char **paths, int n, int dim, float
     return 0;
 }
 
-static const char *shape_name(int shape) {
-    static const char *names[8] = {"?", "text", "image", "text+image", "video", "text+video", "?", "?"};
-    return names[shape & 7];
+/* "text", "image", "text+video+audio", ... */
+static const char *shape_name(int shape, char *buf, size_t cap) {
+    static const char *part[4] = {"text", "image", "video", "audio"};
+    size_t n = 0;
+    buf[0] = 0;
+    for (int k = 0; k < 4; k++)
+        if (shape >> k & 1) n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s", n ? "+" : "", part[k]);
+    return buf;
 }
 
 /* One side's vector through the public API, as a user of the model gets it. */
 static sail_status embed_side(sail_model *m, const sail_side *sd, int dim, float *out, sail_error *err) {
-    const char *const *text = (const char *const *)&sd->text, *const *image = (const char *const *)&sd->image;
-    if (sd->video) return sail_embed_video_item(m, sd->text, sd->video, 0, dim, out, err);
-    if (sd->text && sd->image) return sail_embed_pairs(m, text, image, 1, dim, out, err);
-    if (sd->image) return sail_embed_image_files(m, image, 1, dim, out, err);
-    return sail_embed_texts(m, text, 1, dim, out, err);
+    sail_item it = {sd->text, sd->image, sd->video, sd->audio, 0};
+    return sail_embed_item(m, &it, dim, out, err);
 }
 
 /* Query -> item recall per kind of pair beyond text->image and text->text
@@ -147,8 +149,9 @@ done:
 static void kind_label(const sail_dataset *ds, int kind, char *buf, size_t cap) {
     for (int i = 0; i < ds->n; i++)
         if (ds->items[i].kind == kind) {
-            snprintf(buf, cap, "%s->%s", shape_name(sail_side_shape(&ds->items[i].a)),
-                     shape_name(sail_side_shape(&ds->items[i].b)));
+            char qa[32], qb[32];
+            snprintf(buf, cap, "%s->%s", shape_name(sail_side_shape(&ds->items[i].a), qa, sizeof qa),
+                     shape_name(sail_side_shape(&ds->items[i].b), qb, sizeof qb));
             return;
         }
     snprintf(buf, cap, "?");

@@ -641,6 +641,25 @@ sail_status sail_embed_video(sail_model *m, const char *path, double every,
 sail_status sail_embed_video_item(sail_model *m, const char *text, const char *path,
                                   int frames, int dim, float *out, sail_error *err);
 
+/* One item made of any of a text, an image or a video, and a clip: what a
+ * fused model joins into one vector (a product's title, photo and spoken
+ * description; a video's frames and its sound track: give the video's path
+ * as audio too). Models without fusion layers (imported towers) embed an
+ * item of one part only. */
+typedef struct sail_item {
+    const char *text;           /* UTF-8, or NULL */
+    const char *image;          /* an image file, or NULL */
+    const char *video;          /* a video file (never with image): `frames` frames spread over it */
+    const char *audio;          /* an audio file, or a video whose sound is taken; NULL: none */
+    int frames;                 /* 1..64; 0 = SAIL_VIDEO_ITEM_FRAMES */
+} sail_item;
+
+/* Embed one item into out (dim floats; 0 = the model's dimension), as
+ * training on the same item of a manifest sees it (docs/TRAINING.md). An
+ * item with audio needs a model with an audio tower (sail_model_modalities);
+ * otherwise SAIL_ERR_UNSUPPORTED. */
+sail_status sail_embed_item(sail_model *m, const sail_item *it, int dim, float *out, sail_error *err);
+
 /* ---------------------------------------------------------------- audio --
  * Audio files and bytes (WAV, FLAC, OGG/Vorbis, Opus, MP3, and the sound of
  * any video FFmpeg opens) decoded to mono float32 at a chosen rate, and the

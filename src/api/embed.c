@@ -243,41 +243,86 @@ sail_status sail_embed_pairs(sail_model *m, const char *const *texts, const char
     return s;
 }
 
-sail_status sail_embed_video_item(sail_model *m, const char *text, const char *path, int frames, int dim,
-                                  float *out, sail_error *err) {
+/* An item's parts as model inputs: ids, pixels (an image, or a video's
+ * frames), a spectrogram. */
+typedef struct item_in {
+    int32_t *ids;
+    int len;
+    uint8_t *rgb;
+    float *chw, *spec;
+    int frames;
+} item_in;
+
+static sail_status item_text(sail_model *m, const char *text, item_in *in, sail_error *err) {
+    if (!(in->ids = sail_malloc((size_t)m->cfg.context * sizeof *in->ids)))
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    return tokenize_all(m, &text, 1, in->ids, &in->len, err);
+}
+
+static sail_status item_visual(sail_model *m, const sail_item *it, item_in *in, sail_error *err) {
+    if (it->image) {
+        in->frames = 1;
+        return preprocess_all(m, from_file, (void *)&it->image, 1, &in->chw, err);
+    }
+    rgb_src src = {NULL, 0, 0};
+    in->frames = it->frames ? it->frames : SAIL_VIDEO_ITEM_FRAMES;
+    sail_status s = sail_video_sample(it->video, in->frames, &in->rgb, &src.w, &src.h, err);
+    src.rgb = in->rgb;
+    return s ? s : preprocess_all(m, from_rgb, &src, in->frames, &in->chw, err);
+}
+
+static sail_status item_audio(sail_model *m, const char *path, item_in *in, sail_error *err) {
+    if (!sail_has_audio(&m->cfg)) return sail_no_encoder(&m->cfg, "audio", err);
+    sail_vit_geom g = sail_vit_audio(&m->cfg);
+    sail_audio_options o = sail_config_audio_options(&m->cfg);
+    sail_audio a = {0};
+    if (!(in->spec = sail_malloc((size_t)g.h * g.w * sizeof *in->spec)))
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the audio features");
+    sail_status s = sail_audio_decode_file(path, &o, &a, err);
+    if (!s) s = sail_audio_spectrogram(&m->cfg, a.samples, a.n, in->spec, err);
+    sail_audio_free(&a);
+    return s;
+}
+
+sail_status sail_embed_item(sail_model *m, const sail_item *it, int dim, float *out, sail_error *err) {
     sail_status s = check_common(m, 1, dim, out, err);
     if (s) return s;
-    if (!path) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "video path is NULL");
-    if (frames < 0 || frames > SAIL_MAX_FRAMES)
-        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%d frames; use 1..%d (0 = %d)", frames, SAIL_MAX_FRAMES,
+    if (!it || (!it->text && !it->image && !it->video && !it->audio))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the item has no text, image, video nor audio");
+    if (it->image && it->video)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "an item takes an image or a video, not both");
+    if (it->frames < 0 || it->frames > SAIL_MAX_FRAMES)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%d frames; use 1..%d (0 = %d)", it->frames, SAIL_MAX_FRAMES,
                               SAIL_VIDEO_ITEM_FRAMES);
-    if (m->cfg.towers.on)
+    if (m->cfg.towers.on && it->video)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                               "this imported model has no fusion layers to join a video's frames into one vector; "
                               "embed it frame by frame (sail_embed_video, `sail embed --video`)");
-    if (!frames) frames = SAIL_VIDEO_ITEM_FRAMES;
     if (!dim) dim = m->cfg.dim;
-    int side = sail_model_image_size(m), len = 0;
-    int32_t *ids = text ? sail_malloc((size_t)m->cfg.context * sizeof *ids) : NULL;
-    uint8_t *rgb = NULL;
-    float *chw = NULL;
-    if (text && !ids) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    if (!s && text) s = tokenize_all(m, &text, 1, ids, &len, err);
-    rgb_src src = {NULL, 0, 0};
-    if (!s) s = sail_video_sample(path, frames, &rgb, &src.w, &src.h, err);
-    src.rgb = rgb;
-    if (!s) s = preprocess_all(m, from_rgb, &src, frames, &chw, err);
+    int side = sail_model_image_size(m);
+    item_in in = {0};
+    if (it->text) s = item_text(m, it->text, &in, err);
+    if (!s && (it->image || it->video)) s = item_visual(m, it, &in, err);
+    if (!s && it->audio) s = item_audio(m, it->audio, &in, err);
     if (!s) {
-        sail_batch b = {.n = 1, .ids = ids, .lens = text ? &len : NULL, .pixels = chw, .h = side, .w = side,
-                        .frames = frames};
+        sail_batch b = {.n = 1, .ids = in.ids, .lens = in.ids ? &in.len : NULL, .pixels = in.chw, .h = side,
+                        .w = side, .frames = in.frames, .spec = in.spec};
         pthread_mutex_lock(&m->lock);
         s = run(m, &b, dim, out, err);
         pthread_mutex_unlock(&m->lock);
     }
-    sail_free(chw);
-    sail_free(rgb);
-    sail_free(ids);
+    sail_free(in.ids);
+    sail_free(in.rgb);
+    sail_free(in.chw);
+    sail_free(in.spec);
     return s;
+}
+
+sail_status sail_embed_video_item(sail_model *m, const char *text, const char *path, int frames, int dim,
+                                  float *out, sail_error *err) {
+    if (!path) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "video path is NULL");
+    sail_item it = {.text = text, .video = path, .frames = frames};
+    return sail_embed_item(m, &it, dim, out, err);
 }
 
 int sail_model_modalities(const sail_model *m) {

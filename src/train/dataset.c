@@ -78,20 +78,22 @@ static int group_id(groups *g, sail_dataset *ds, const char *key) {
 }
 
 int sail_side_shape(const sail_side *s) {
-    return (s->text ? SAIL_SIDE_TEXT : 0) | (s->image ? SAIL_SIDE_IMAGE : 0) | (s->video ? SAIL_SIDE_VIDEO : 0);
+    return (s->text ? SAIL_SIDE_TEXT : 0) | (s->image ? SAIL_SIDE_IMAGE : 0) | (s->video ? SAIL_SIDE_VIDEO : 0) |
+           (s->audio ? SAIL_SIDE_AUDIO : 0);
 }
 
 int sail_pair_kind_of(int a, int b) {
     if (a == SAIL_SIDE_TEXT && b == SAIL_SIDE_IMAGE) return SAIL_PAIR_IMAGE;
     if (a == SAIL_SIDE_TEXT && b == SAIL_SIDE_TEXT) return SAIL_PAIR_TEXT;
     if (a == SAIL_SIDE_TEXT && b == (SAIL_SIDE_TEXT | SAIL_SIDE_IMAGE)) return SAIL_PAIR_JOINT;
-    return a * 8 + b;
+    return a * 16 + b;
 }
 
 static void side_free(sail_side *s) {
     sail_free(s->text);
     sail_free(s->image);
     sail_free(s->video);
+    sail_free(s->audio);
 }
 
 static void pair_free(sail_pair *p) {
@@ -100,59 +102,72 @@ static void pair_free(sail_pair *p) {
 }
 
 /* The parts of one side, borrowed from the line's JSON. */
-typedef struct side_json { json_t *text, *image, *video; } side_json;
+typedef struct side_json { json_t *text, *image, *video, *audio; } side_json;
 
 /* Why a side's parts are unusable, or NULL. */
 static const char *parts_reason(const side_json *sj) {
-    if (!sj->text && !sj->image && !sj->video) return "has none of \"text\", \"image\" and \"video\"";
+    if (!sj->text && !sj->image && !sj->video && !sj->audio)
+        return "has none of \"text\", \"image\", \"video\" and \"audio\"";
     if (sj->image && sj->video) return "has both \"image\" and \"video\" (an item takes one of them)";
     if (sj->text && (!json_is_string(sj->text) || !json_string_length(sj->text))) return "has an empty or non-string text";
     if (sj->text && strlen(json_string_value(sj->text)) != json_string_length(sj->text)) return "has a text with a NUL character";
     if (sj->image && (!json_is_string(sj->image) || !json_string_length(sj->image))) return "has an \"image\" that is not a non-empty string";
     if (sj->video && (!json_is_string(sj->video) || !json_string_length(sj->video))) return "has a \"video\" that is not a non-empty string";
+    if (sj->audio && (!json_is_string(sj->audio) || !json_string_length(sj->audio))) return "has an \"audio\" that is not a non-empty string";
     return NULL;
 }
 
-/* A side from a string (a text) or an object with "text", "image" and/or
- * "video"; why it is unusable, or NULL. */
+/* A side from a string (a text) or an object with "text", "image",
+ * "video" and/or "audio"; why it is unusable, or NULL. */
 static const char *side_parts(json_t *v, side_json *sj) {
     *sj = (side_json){0};
     if (json_is_string(v)) sj->text = v;
-    else if (json_is_object(v)) *sj = (side_json){json_object_get(v, "text"), json_object_get(v, "image"), json_object_get(v, "video")};
-    else return "is not a text or an object with \"text\", \"image\" or \"video\"";
+    else if (json_is_object(v))
+        *sj = (side_json){json_object_get(v, "text"), json_object_get(v, "image"), json_object_get(v, "video"),
+                          json_object_get(v, "audio")};
+    else return "is not a text or an object with \"text\", \"image\", \"video\" or \"audio\"";
     return parts_reason(sj);
+}
+
+/* *dst = path resolved against dir. 0: ok; 1: the file is missing
+ * (reported); -1: out of memory. */
+static int side_file(sail_dataset *ds, int line, const char *dir, const char *what, json_t *path, char **dst) {
+    if (!path) return 0;
+    if (!(*dst = join_path(dir, json_string_value(path)))) return -1;
+    if (readable_file(*dst)) return 0;
+    char fmt[64];
+    snprintf(fmt, sizeof fmt, "%s '%%.100s' is missing or unreadable", what);
+    note_skip(ds, line, fmt, *dst);
+    return 1;
 }
 
 /* Copy a side's parts, paths resolved against dir. 0: ok; 1: a file is
  * missing (reported); -1: out of memory. */
 static int side_copy(sail_dataset *ds, int line, const char *dir, const side_json *sj, sail_side *sd) {
     if (sj->text && !(sd->text = sail_strdup(json_string_value(sj->text)))) return -1;
-    json_t *path = sj->image ? sj->image : sj->video;
-    if (!path) return 0;
-    char *p = join_path(dir, json_string_value(path));
-    if (!p) return -1;
-    *(sj->image ? &sd->image : &sd->video) = p;
-    if (readable_file(p)) return 0;
-    note_skip(ds, line, sj->image ? "image '%.100s' is missing or unreadable" : "video '%.100s' is missing or unreadable", p);
-    return 1;
+    int r = side_file(ds, line, dir, "image", sj->image, &sd->image);
+    if (!r) r = side_file(ds, line, dir, "video", sj->video, &sd->video);
+    if (!r) r = side_file(ds, line, dir, "audio", sj->audio, &sd->audio);
+    return r;
 }
 
 /* The two sides of a line, in its plain form ({"text", "image" | "text2" |
- * "video"}) or its query/item form; why it is unusable, or NULL. */
+ * "video" | "audio"}) or its query/item form; why it is unusable, or NULL. */
 static const char *line_sides(json_t *o, side_json *a, side_json *b, char *why, size_t cap) {
     json_t *q = json_object_get(o, "query"), *item = json_object_get(o, "item");
     json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
-    json_t *t2 = json_object_get(o, "text2"), *vid = json_object_get(o, "video");
+    json_t *t2 = json_object_get(o, "text2"), *vid = json_object_get(o, "video"), *au = json_object_get(o, "audio");
     const char *which = "query", *r;
     if (q || item) {
-        if (t || im || t2 || vid) return "mixes \"query\"/\"item\" with \"text\"/\"image\"/\"text2\"/\"video\"";
+        if (t || im || t2 || vid || au)
+            return "mixes \"query\"/\"item\" with \"text\"/\"image\"/\"text2\"/\"video\"/\"audio\"";
         if (!q || !item) return q ? "\"item\" is missing" : "\"query\" is missing";
         if (!(r = side_parts(q, a)) && (which = "item", !(r = side_parts(item, b)))) return NULL;
     } else {
         if (!json_is_string(t) || !json_string_length(t)) return "\"text\" is missing, empty or not a string";
-        if (!!im + !!t2 + !!vid != 1) return "needs exactly one of \"image\", \"text2\" and \"video\"";
+        if (!!im + !!t2 + !!vid + !!au != 1) return "needs exactly one of \"image\", \"text2\", \"video\" and \"audio\"";
         *a = (side_json){.text = t};
-        *b = (side_json){.text = t2, .image = im, .video = vid};
+        *b = (side_json){.text = t2, .image = im, .video = vid, .audio = au};
         if (!(r = parts_reason(a)) && (which = "item", !(r = parts_reason(b)))) return NULL;
     }
     snprintf(why, cap, "the %s %s", which, r);

@@ -7,17 +7,19 @@
 #include "common.h"
 #include "rng.h"
 
-/* One side of a pair: a text, an image, a video (its frames), or a text
- * together with an image or a video: one joint item (a product's title and
- * photo, a clip and its caption) that the fusion layers see as one input. */
+/* One side of a pair: a text, an image, a video (its frames), a sound, or
+ * several of them together: one joint item (a product's title and photo, a
+ * clip and its caption, a spoken description) that the fusion layers see
+ * as one input. */
 typedef struct sail_side {
     char *text;             /* UTF-8, or NULL */
     char *image;            /* a path (resolved against the manifest's folder), or NULL */
     char *video;            /* a path, or NULL; never with image */
+    char *audio;            /* a path (an audio file, or a video: its sound), or NULL */
 } sail_side;
 
 /* A side's shape: the parts it has. */
-enum { SAIL_SIDE_TEXT = 1, SAIL_SIDE_IMAGE = 2, SAIL_SIDE_VIDEO = 4 };
+enum { SAIL_SIDE_TEXT = 1, SAIL_SIDE_IMAGE = 2, SAIL_SIDE_VIDEO = 4, SAIL_SIDE_AUDIO = 8 };
 int sail_side_shape(const sail_side *s);
 
 /* Pairs of one kind (the shapes of both sides) share batches. The three
@@ -27,7 +29,7 @@ typedef enum sail_pair_kind {
     SAIL_PAIR_IMAGE = 0,    /* text -> image */
     SAIL_PAIR_TEXT = 1,     /* text -> text2 */
     SAIL_PAIR_JOINT = 2,    /* text -> text + image */
-    SAIL_PAIR_KINDS = 64    /* any other: shape_a * 8 + shape_b */
+    SAIL_PAIR_KINDS = 256   /* any other: shape_a * 16 + shape_b */
 } sail_pair_kind;
 int sail_pair_kind_of(int shape_a, int shape_b);
 
@@ -55,7 +57,8 @@ typedef struct sail_dataset {
 /* Read a manifest: one JSON object per line, {"text": T, "image": PATH},
  * {"text": T, "text2": T2}, {"text": T, "video": PATH}, or {"query": Q,
  * "item": I} where Q and I are each a text or an object with "text",
- * "image" or "video" (a text with an image or a video makes a joint item),
+ * "image" or "video", and "audio" (several parts make a joint item); the
+ * plain form also takes {"text": T, "audio": PATH},
  * with optional "group" (string or integer) and "lang".
  * Blank lines are ignored. A malformed line, or an image or video path that
  * is not a readable regular file, is skipped and counted (the first few with

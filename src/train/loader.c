@@ -16,6 +16,7 @@ typedef struct side_buf {
     int *lens;              /* (max_batch) */
     float *pixels;          /* (max_batch * the most images an item of this side has,
                                3, side, side), or NULL */
+    float *spec;            /* (max_batch, mel bins, frames) when items of this side have a clip */
 } side_buf;
 
 typedef struct slot {
@@ -34,6 +35,7 @@ struct sail_loader {
     const sail_text_tok *tok;
     sail_preprocess pp;
     int side, max_batch, n_workers, prefetch;
+    size_t spec_len;        /* floats of one spectrogram (the audio tower's input) */
     slot *slots;            /* (prefetch) */
     pthread_t *threads;     /* (n_workers) */
     int n_running;
@@ -72,6 +74,25 @@ static sail_status side_pixels(const sail_loader *ld, const sail_side *sd, float
     return s;
 }
 
+/* The side's clip (an audio file, or a video's sound) into spec. */
+static sail_status side_spec(const sail_loader *ld, const sail_side *sd, float *spec, sail_error *e) {
+    sail_audio_options o = sail_config_audio_options(&ld->cfg);
+    sail_audio a = {0};
+    sail_status s = sail_audio_decode_file(sd->audio, &o, &a, e);
+    if (!s) s = sail_audio_spectrogram(&ld->cfg, a.samples, a.n, spec, e);
+    sail_audio_free(&a);
+    return s;
+}
+
+/* A side's image, frames and clip for item n of the batch. */
+static sail_status side_media(const sail_loader *ld, const sail_side *sd, side_buf *sb, int n, sail_error *e) {
+    size_t per = (size_t)3 * ld->side * ld->side;
+    int fr = side_frames(sd);
+    sail_status s = fr ? side_pixels(ld, sd, sb->pixels + (size_t)n * fr * per, e) : SAIL_OK;
+    if (!s && sd->audio) s = side_spec(ld, sd, sb->spec + (size_t)n * ld->spec_len, e);
+    return s;
+}
+
 static void note_dropped(sail_batch_data *bd, int line, const char *msg) {
     if (bd->n_dropped < (int)(sizeof bd->dropped_lines / sizeof *bd->dropped_lines))
         bd->dropped_lines[bd->n_dropped] = line;
@@ -82,7 +103,7 @@ static void note_dropped(sail_batch_data *bd, int line, const char *msg) {
 static void fill(sail_loader *ld, slot *sl, int b) {
     const sail_plan *p = ld->plan;
     sail_batch_data *bd = &sl->bd;
-    size_t per = (size_t)3 * ld->side * ld->side, pos[2] = {0, 0};
+    size_t pos[2] = {0, 0};
     memset(bd, 0, sizeof *bd);
     bd->index = b;
     sl->status = SAIL_OK;
@@ -96,10 +117,8 @@ static void fill(sail_loader *ld, slot *sl, int b) {
         const sail_side *sd[2] = {&it->a, &it->b};
         int n = bd->n, drop = 0;
         for (int k = 0; k < 2 && !drop; k++) {
-            int fr = side_frames(sd[k]);
-            if (!fr) continue;
             sail_error e = {0};
-            sail_status s = side_pixels(ld, sd[k], sl->sb[k].pixels + (size_t)n * fr * per, &e);
+            sail_status s = side_media(ld, sd[k], &sl->sb[k], n, &e);
             if (s == SAIL_ERR_NOMEM) sl->status = sail_set_error(&sl->err, s, "%s", e.msg);
             else if (s) note_dropped(bd, it->line, e.msg);
             drop = s != SAIL_OK;
@@ -134,6 +153,7 @@ static void fill(sail_loader *ld, slot *sl, int b) {
             in[k]->h = in[k]->w = ld->side;
             in[k]->frames = fr;
         }
+        if (shape[k]->audio) in[k]->spec = sb->spec;
     }
 }
 
@@ -183,10 +203,23 @@ sail_loader *sail_loader_new(const sail_dataset *ds, const sail_config *c,
     ld->threads = sail_calloc((size_t)n_workers, sizeof *ld->threads);
     if (!ld->slots || !ld->threads) goto oom;
     size_t ctx = (size_t)c->context, per = (size_t)3 * ld->side * ld->side;
-    int frames[2] = {0, 0};
+    int frames[2] = {0, 0}, clips[2] = {0, 0};
     for (int i = 0; i < ds->n; i++) {
         frames[0] = SAIL_MAX(frames[0], side_frames(&ds->items[i].a));
         frames[1] = SAIL_MAX(frames[1], side_frames(&ds->items[i].b));
+        clips[0] |= ds->items[i].a.audio != NULL;
+        clips[1] |= ds->items[i].b.audio != NULL;
+    }
+    if ((clips[0] || clips[1]) && !sail_has_audio(c)) {
+        sail_loader_free(ld);
+        sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                       "the training data has audio items, but the model has no audio tower (it embeds %s); "
+                       "compose one in with `sail compose --audio`", sail_config_embeds(c));
+        return NULL;
+    }
+    if (sail_has_audio(c)) {
+        sail_vit_geom g = sail_vit_audio(c);
+        ld->spec_len = (size_t)g.h * g.w;
     }
     for (int i = 0; i < prefetch; i++) {
         slot *sl = &ld->slots[i];
@@ -195,7 +228,8 @@ sail_loader *sail_loader_new(const sail_dataset *ds, const sail_config *c,
             sb->ids = sail_malloc((size_t)max_batch * ctx * sizeof(int32_t));
             sb->lens = sail_malloc((size_t)max_batch * sizeof(int));
             sb->pixels = frames[k] ? sail_alloc_aligned((size_t)max_batch * frames[k] * per * sizeof(float)) : NULL;
-            if (!sb->ids || !sb->lens || (frames[k] && !sb->pixels)) goto oom;
+            sb->spec = clips[k] ? sail_alloc_aligned((size_t)max_batch * ld->spec_len * sizeof(float)) : NULL;
+            if (!sb->ids || !sb->lens || (frames[k] && !sb->pixels) || (clips[k] && !sb->spec)) goto oom;
         }
         sl->items = sail_malloc((size_t)max_batch * sizeof *sl->items);
         sl->group = sail_malloc((size_t)max_batch * sizeof *sl->group);
@@ -228,6 +262,7 @@ void sail_loader_free(sail_loader *ld) {
                 sail_free(ld->slots[i].sb[k].ids);
                 sail_free(ld->slots[i].sb[k].lens);
                 sail_free(ld->slots[i].sb[k].pixels);
+                sail_free(ld->slots[i].sb[k].spec);
             }
             sail_free(ld->slots[i].items);
             sail_free(ld->slots[i].group);

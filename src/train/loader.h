@@ -1,6 +1,7 @@
 /* loader.h: turns a plan's batches into model inputs ahead of the training
  * step. Worker threads tokenise texts (the model's tokenizer) and decode and
- * preprocess images and video frames (the model's size, mean and std) into a bounded ring of
+ * preprocess images and video frames (the model's size, mean and std) and clips
+ * (the audio tower's front end) into a bounded ring of
  * batches; the consumer takes them strictly in plan order, so what a step
  * sees does not depend on thread timing. */
 #ifndef SAIL_LOADER_H
