@@ -273,7 +273,7 @@ def export(ref, path):
                    "sail.audio.frame_shift_ms": 10.0, "sail.audio.mel_bins": a["mel"], "sail.audio.low_freq": 20.0,
                    "sail.audio.high_freq": 0.0, "sail.audio.preemphasis": 0.97, "sail.audio.remove_dc_offset": True,
                    "sail.audio.window": "hanning", "sail.audio.max_length": a["frames"],
-                   "sail.audio.mean": -4.27, "sail.audio.std": 4.57})
+                   "sail.audio.mean": float(a.get("mean", -4.27)), "sail.audio.std": float(a.get("std", 4.57))})
     kv.update({"sail.text.vocab_size": c.vocab, "sail.text.max_positions": c.max_pos,
                "sail.text.type_vocab": 2, "sail.text.context": c.max_pos,
                "sail.vision.image_size": c.image, "sail.vision.patch_size": c.patch,

@@ -126,6 +126,7 @@ def _load():
                                         E]),
         "sail_video_embeddings_free": (None, [ctypes.POINTER(_VideoEmbeddings)]),
         "sail_embed_video_item": (I, [P, ctypes.c_char_p, ctypes.c_char_p, I, I, F, E]),
+        "sail_embed_item": (I, [P, ctypes.POINTER(_Item), I, F, E]),
         "sail_embed_audio_files": (I, [P, CP, I, I, F, E]),
         "sail_embed_audio_bytes": (I, [P, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(S), I, I, F, E]),
         "sail_embed_audio_pcm": (I, [P, F, ctypes.c_int64, I, I, F, E]),
@@ -339,7 +340,9 @@ class Model:
         pathlib.Path / os.PathLike file), a joint {"text": ..., "image": ...}
         dict, an {"audio": clip} dict (models with an audio encoder) or a
         {"video": path[, "text": ...]} dict (one fused video item, models with
-        fusion layers). Returns (n, dim) float32 unit rows, or one (dim,) row for a
+        fusion layers), or a clip with any of those ({"audio": path, "text":
+        ..., "image": path}: one fused item, models with fusion layers and an
+        audio tower). Returns (n, dim) float32 unit rows, or one (dim,) row for a
         single input that is not a list. A plain str is always a text: pass
         image files as pathlib.Path."""
         single = not isinstance(inputs, (list, tuple))
@@ -351,7 +354,7 @@ class Model:
         done = 0
         for start in range(0, len(items), batch_size):
             part = range(start, min(start + batch_size, len(items)))
-            for kind in ("text", "image", "joint", "audio", "video"):
+            for kind in ("text", "image", "joint", "audio", "video", "item"):
                 idx = [i for i in part if kinds[i] == kind]
                 if not idx:
                     continue
@@ -364,6 +367,9 @@ class Model:
                 elif kind == "video":
                     for i in idx:
                         out[i] = self.embed_video_item(items[i]["video"], items[i].get("text"), dim=d)
+                elif kind == "item":
+                    for i in idx:
+                        out[i] = self.embed_item(dim=d, **items[i])
                 else:
                     out[idx] = self.embed(text=[items[i]["text"] for i in idx],
                                           image=[items[i]["image"] for i in idx], dim=d)
@@ -381,6 +387,20 @@ class Model:
         t = text.encode("utf-8") if text is not None else None
         _check(L.sail_embed_video_item(self._m, t, os.fsencode(path), int(frames), d, _fptr(out), ctypes.byref(err)),
                err)
+        return out[0]
+
+    def embed_item(self, text=None, image=None, video=None, audio=None, frames=0, dim=0):
+        """ONE item of any of a text, an image file or a video file, and an
+        audio file (or a video whose sound is taken), fused by the model's
+        fusion layers as training on the same manifest item sees it
+        (sail_embed_item). Returns one (dim,) float32 row."""
+        out, d = self._out(1, dim)
+        L, err = _load(), _Error()
+
+        def enc(x, path=True):
+            return None if x is None else os.fsencode(x) if path else x.encode("utf-8")
+        it = _Item(enc(text, False), enc(image), enc(video), enc(audio), int(frames))
+        _check(L.sail_embed_item(self._m, ctypes.byref(it), d, _fptr(out), ctypes.byref(err)), err)
         return out[0]
 
     def embed_audio(self, clips, dim=0, rate=None):
@@ -467,6 +487,11 @@ class Tokenizer:
         self.close()
 
 
+class _Item(ctypes.Structure):
+    _fields_ = [("text", ctypes.c_char_p), ("image", ctypes.c_char_p), ("video", ctypes.c_char_p),
+                ("audio", ctypes.c_char_p), ("frames", ctypes.c_int)]
+
+
 def _kind(x):
     """What Model.encode makes of one input."""
     if isinstance(x, str):
@@ -478,8 +503,11 @@ def _kind(x):
             return "audio"
         if set(x) in ({"video"}, {"text", "video"}):
             return "video"
-        raise SailError("invalid argument", "a dict input is {\"text\", \"image\"} (joint), {\"audio\"} or "
-                        "{\"video\"[, \"text\"]} (one fused video item), not keys %s" % sorted(x))
+        if "audio" in x and set(x) <= {"text", "image", "video", "audio"} and not {"image", "video"} <= set(x):
+            return "item"
+        raise SailError("invalid argument", "a dict input is {\"text\", \"image\"} (joint), {\"audio\"}, "
+                        "{\"video\"[, \"text\"]} (one fused video item) or a clip with any of those "
+                        "({\"audio\": path, \"text\"/\"image\"/\"video\": ...}), not keys %s" % sorted(x))
     return "image"
 
 

@@ -1,0 +1,227 @@
+"""An audio tower inside a fused sail model, from file to vector, composed and trained.
+
+1. Parity: a fused model with text, vision and an AST-style audio tower
+   (test_parity.py's PyTorch reference, its audio tower a ViT over the
+   spectrogram whose pooled class + distillation tokens are one token of the
+   fusion's sequence) in float64, fed torchaudio's Kaldi fbank of the same
+   samples (ffmpeg's decoding and resampling, as test_convert_ast.py does):
+   `sail embed --audio` of 16 / 44.1 / 8 kHz files, a text and a clip as one
+   item (`sail embed --text T --audio A`), the C API's sail_embed_item and the
+   Python binding's Model.encode({"text", "audio"}) all equal it.
+2. `sail compose --audio`: the composed model's audio tower is the source's
+   (its traced pooled audio token equals the reference's), and a model
+   without one is refused with the reason.
+3. Training: a manifest of {"query": text, "item": {"audio": clip}} pairs
+   (six kinds of synthetic sounds, each named by a word) trains the audio
+   tower into the text's space: held-out clips' text->audio R@1 after
+   `sail finetune` is far above chance (1/6) and above the untrained model's.
+   Items whose clip is missing are skipped with their line, and a model
+   without an audio tower refuses audio items with the reason.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+try:
+    import numpy as np  # noqa: E402
+    import soundfile as sf  # noqa: E402
+    import torch  # noqa: E402
+    import test_convert_ast as ast  # noqa: E402  (torchaudio's fbank, ffmpeg's samples, test clips)
+    import test_parity as tp  # noqa: E402
+except ImportError as e:  # pragma: no cover
+    print("skip - needs Debian's python3-torch, torchaudio, numpy and soundfile (%s)" % e)
+    sys.exit(0)
+
+import tap  # noqa: E402
+from tap import BUILD, SAIL, check  # noqa: E402
+
+TOL = 1e-4
+AUD = dict(d=32, L=2, h=2, f=64, mel=32, frames=120, p=16, sf=8, st=10, dist=1, mean=-4.27, std=4.57)
+WORDS = ["t11", "t12", "t13", "t14", "t15", "t16"]
+
+
+def sail(*args, **kw):
+    return subprocess.run([SAIL] + [str(a) for a in args], capture_output=True, text=True, **kw)
+
+
+def features(tmp, clips):
+    """(n, mel, frames): what the audio tower reads, from ffmpeg's 16 kHz samples."""
+    cfg = {"num_mel_bins": AUD["mel"], "max_length": AUD["frames"]}
+    out = []
+    for path, ch, _ in clips:
+        wave = ast.ffmpeg_16k(tmp, path, ch)
+        if wave is None:
+            return None
+        fb = ast.extractor(wave, cfg, np.float32(AUD["mean"]), np.float32(AUD["std"]))
+        out.append(fb.T)
+    return torch.from_numpy(np.stack(out)).double()
+
+
+def embed(model, *args):
+    r = sail("embed", "--model", model, *args)
+    if r.returncode:
+        return None, r.stderr.strip()[-300:]
+    return np.array([d["embedding"] for d in json.loads(r.stdout)["data"]]), ""
+
+
+def parity(tmp):
+    torch.manual_seed(5)
+    cfg = tp.Cfg(max_pos=12, audio=AUD)
+    ref = tp.Reference(cfg).eval()
+    model = os.path.join(tmp, "fused.gguf")
+    tp.export(ref, model)
+    ref = ref.double()
+    clips = ast.write_clips(tmp)
+    spec = features(tmp, clips)
+    if not check(spec is not None, "ffmpeg decodes the clips for the reference"):
+        return None, None
+    paths = [c[0] for c in clips]
+    with torch.no_grad():
+        want = ref(spec=spec)["embedding"][0].numpy()
+        ids = [2, 4 + 5, 4 + 7, 3]  # "t5 t7": the model's WordPiece ids of the vocabulary t0..
+        joint = ref(ids=torch.tensor([ids]), lens=torch.tensor([len(ids)]), spec=spec[:1])["embedding"][0].numpy()
+    args = []
+    for p in paths:
+        args += ["--audio", p]
+    got, why = embed(model, *args)
+    if check(got is not None, "sail embed --audio on a fused model runs", why):
+        err = float(np.abs(got - want).max())
+        check(err <= TOL, "clips (16 / 44.1 / 8 kHz) through the fused model equal the reference (max|err| %.1e)" % err)
+    got, why = embed(model, "--text", "t5 t7", "--audio", paths[0])
+    if check(got is not None and len(got) == 1, "--text T --audio A is one joint item", why):
+        err = float(np.abs(got[0] - joint[0]).max())
+        check(err <= TOL, "a text and its clip fused into one vector equal the reference (max|err| %.1e)" % err)
+    r = sail("tokenize", "--model", model, input="t5 t7\n")
+    check(r.returncode == 0 and r.stdout.replace(" ", "").startswith(str(ids)[:-1].replace(" ", "") + ","),
+          "the reference's ids are the model's tokens of the text", r.stdout[-200:] + r.stderr[-200:])
+    got, why = embed(model, "--separate", "--text", "t5 t7", "--audio", paths[0])
+    check(got is not None and len(got) == 2 and float(np.abs(got[1] - want[0]).max()) <= TOL,
+          "--separate keeps the text and the clip apart", why)
+    if os.environ.get("SAIL_ASAN"):
+        print("skip - the Python binding check: the binding loads the plain library, not the ASan build")
+    else:
+        sys.path.insert(0, os.path.join(HERE, "..", "python"))
+        os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
+        import sail as binding
+        with binding.Model(model) as m:
+            e = m.encode([{"text": "t5 t7", "audio": paths[0]}, {"audio": paths[1]}]).astype(np.float64)
+        err = max(float(np.abs(e[0] - joint[0]).max()), float(np.abs(e[1] - want[1]).max()))
+        check(err <= TOL, "Model.encode of {\"text\", \"audio\"} and {\"audio\"} dicts (max|err| %.1e)" % err)
+    return model, (ref, spec, paths)
+
+
+def compose(tmp, model, ref, spec):
+    out = os.path.join(tmp, "composed.gguf")
+    r = sail("compose", "--text", model, "--vision", model, "--audio", model, "-o", out, "--fusion-layers", 1,
+             "--dim", 24, "--seed", 3)
+    if not check(r.returncode == 0, "sail compose --audio runs", r.stderr[-300:]):
+        return
+    r = sail("info", out)
+    check(r.returncode == 0 and "audio:      2 layers, width 32" in r.stdout, "sail info shows the audio tower",
+          r.stdout[-400:])
+    trace = os.path.join(tmp, "trace")
+    os.makedirs(trace, exist_ok=True)
+    f = os.path.join(tmp, "spec.f32")
+    spec.numpy().astype(np.float32).tofile(f)
+    r = subprocess.run([os.path.join(BUILD, "tools", "trace_dump"), out, trace, "--audio", f, str(spec.shape[0]),
+                        str(AUD["mel"]), str(AUD["frames"])], capture_output=True, text=True)
+    if check(r.returncode == 0, "trace_dump runs the composed model's audio tower", r.stderr[-300:]):
+        got = np.fromfile(os.path.join(trace, "aud.pooled.bin"), np.float32).reshape(spec.shape[0], -1)
+        with torch.no_grad():
+            want = ref(spec=spec)["aud.pooled"][0].numpy()
+        err = float(np.abs(got - want).max())
+        check(err <= TOL, "the composed model's audio tower is the source's (pooled token max|err| %.1e)" % err)
+    r = sail("compose", "--text", model, "--vision", model, "--audio", out.replace("composed", "none"), "-o",
+             os.path.join(tmp, "x.gguf"))
+    check(r.returncode != 0, "a missing --audio file is refused", r.stderr.strip()[-200:])
+    plain = os.path.join(tmp, "plain.gguf")
+    tp.export(tp.Reference(tp.Cfg(max_pos=12)).eval(), plain)
+    r = sail("compose", "--text", model, "--vision", model, "--audio", plain, "-o", os.path.join(tmp, "x.gguf"))
+    check(r.returncode != 0 and "no audio tower" in r.stderr, "a model without an audio tower is refused with the reason",
+          r.stderr.strip()[-200:])
+    return plain
+
+
+def sound(kind, rng, rate=16000):
+    """One second of sound kind k: a tone family with its own pitch and
+    rhythm, random phase, level, onset and noise."""
+    n = rate
+    t = np.arange(n) / rate
+    f0 = [260, 410, 650, 1030, 1640, 2600][kind] * rng.uniform(0.97, 1.03)
+    x = sum(np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 6.3)) / h for h in (1, 2, 3))
+    x = x * (0.5 + 0.5 * np.sign(np.sin(2 * np.pi * (2 + kind) * t + rng.uniform(0, 6.3))))  # its rhythm
+    x = np.roll(x, rng.integers(0, rate // 5))
+    x = rng.uniform(0.05, 0.3) * x / np.abs(x).max() + rng.uniform(0.002, 0.02) * rng.standard_normal(n)
+    return x.astype(np.float32)
+
+
+def training(tmp, model, plain):
+    rng = np.random.default_rng(11)
+    d = os.path.join(tmp, "clips")
+    os.makedirs(d)
+    lines = {"train": [], "test": []}
+    for split, per in (("train", 24), ("test", 4)):
+        for k in range(len(WORDS)):
+            for j in range(per):
+                name = "%s_%d_%d.wav" % (split, k, j)
+                sf.write(os.path.join(d, name), sound(k, rng), 16000, subtype="PCM_16")
+                lines[split].append({"query": WORDS[k], "item": {"audio": "clips/" + name}, "group": WORDS[k]})
+    for split, rows in lines.items():
+        with open(os.path.join(tmp, split + ".jsonl"), "w") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+            if split == "train":  # a missing clip is skipped with its line
+                f.write(json.dumps({"query": WORDS[0], "item": {"audio": "clips/none.wav"}}) + "\n")
+    test = os.path.join(tmp, "test.jsonl")
+
+    def recall(m):
+        r = sail("eval", "--model", m, "--data", test, "--json")
+        try:
+            doc = json.loads(r.stdout)
+            return doc["query_to_item"]["R@1"], doc["query_to_item_by_kind"]
+        except (ValueError, KeyError):
+            check(False, "sail eval reports query->item recall", r.stderr[-300:])
+            return None, None
+
+    before, _ = recall(model)
+    out = os.path.join(tmp, "run")
+    r = sail("finetune", "--model_name_or_path", model, "--train_data_path", os.path.join(tmp, "train.jsonl"),
+             "--output_dir", out, "--learning_rate", "1e-3", "--num_train_epochs", 12, "--batch_size", 12,
+             "--freeze", "vision", "--seed", 5)
+    if not check(r.returncode == 0, "sail finetune on text -> audio pairs runs", r.stderr[-400:]):
+        return
+    check("none.wav" in r.stderr and "line %d" % (len(lines["train"]) + 1) in r.stderr,
+          "the pair whose clip is missing is skipped with its line", r.stderr[-600:])
+    after, by_kind = recall(os.path.join(out, "model.gguf"))
+    if after is None:
+        return
+    kind = next(iter(by_kind)) if by_kind else ""
+    check(kind == "text->audio", "sail eval names the kind of pair", str(by_kind))
+    print("# held-out text -> audio R@1: untrained %.3f, trained %.3f (chance %.3f)" % (before, after, 1 / len(WORDS)))
+    check(after >= 0.9 and after > before + 0.3,
+          "training puts the clips in the text space: held-out text->audio R@1 %.3f (untrained %.3f, chance %.3f)"
+          % (after, before, 1 / len(WORDS)))
+    r = sail("finetune", "--model_name_or_path", plain, "--train_data_path", os.path.join(tmp, "train.jsonl"),
+             "--output_dir", os.path.join(tmp, "run2"), "--num_train_epochs", 1)
+    check(r.returncode != 0 and "no audio tower" in r.stderr, "a model without an audio tower refuses audio items",
+          r.stderr.strip()[-300:])
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.set_num_threads(1)
+        model, rest = parity(tmp)
+        if model:
+            plain = compose(tmp, model, rest[0], rest[1])
+            if plain:
+                training(tmp, model, plain)
+    return tap.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
