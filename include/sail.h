@@ -559,14 +559,22 @@ typedef struct sail_compose_opts {
     int scratch;                /* 1: every weight fresh (the same architecture
                                    untrained, a baseline) */
     const char *audio;          /* model file whose audio tower is taken (an imported
-                                   AST, or a sail model with one), or NULL: none */
+                                   AST, or a sail model with one), or NULL */
+    const char *audio_config;   /* with audio NULL: a fresh audio tower of this preset
+                                   ("tiny", "base"), or NULL: none */
+    const char *fusion;         /* a sail model whose fusion layers, head and temperature
+                                   are kept (its text and vision widths must be the
+                                   towers'), or NULL: fresh ones */
 } sail_compose_opts;
 
 /* Write the composed model to path (atomically): the text tower of
  * o->text, the vision tower of o->vision (the same file or two; a sail
  * model or a converted one) and, when o->audio is set, the audio tower of
- * o->audio with its front end: its pooled output becomes one token of the
- * fusion's sequence. The towers keep their weights (as f32), their
+ * o->audio with its front end (or a fresh one of preset o->audio_config):
+ * its pooled output becomes one token of the fusion's sequence. With
+ * o->fusion, that model's trained fusion, head and temperature are kept
+ * (adding an audio tower to a trained model: train the audio part alone,
+ * `--freeze text,vision,fusion,head,temperature`). The towers keep their weights (as f32), their
  * layout (BERT's, CLIP's or SigLIP's: causal attention, norms, patch bias,
  * texts padded to the context, a class token or none), the text side its
  * tokenizer (WordPiece, CLIP's BPE or SigLIP's SentencePiece) and the

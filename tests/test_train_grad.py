@@ -234,7 +234,8 @@ def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None, fr
             continue
         w = np.asarray(want[tname], dtype=np.float64).reshape(-1)
         s = grads[off:off + size].astype(np.float64)
-        if tname.split(".")[0] in [FROZEN_PREFIX[p] for p in freeze]:  # frozen: no gradient at all
+        part = "aud" if tname.startswith("fuse.aud_proj.") else tname.split(".")[0]  # train.h's parts
+        if part in [FROZEN_PREFIX[p] for p in freeze]:  # frozen: no gradient at all
             check(not s.any(), "%s: frozen %s has no gradient" % (name, tname))
             continue
         if w.size != size:

@@ -53,6 +53,25 @@ sail_status sail_config_preset(sail_config *c, const char *name, sail_error *err
     return SAIL_OK;
 }
 
+sail_status sail_audio_preset(sail_audio_cfg *a, const char *name, sail_error *err) {
+    memset(a, 0, sizeof *a);
+    a->fbank = sail_fbank_ast_params();
+    if (!strcmp(name, "tiny")) {
+        a->tower = tower(4, 256, 4, 1024, 1e-6f, 1);
+        a->patch = a->stride_f = a->stride_t = 16;
+        a->fbank.num_mel_bins = 64;
+        a->fbank.max_length = 512;
+    } else if (!strcmp(name, "base")) {
+        a->tower = tower(12, 768, 12, 3072, 1e-12f, 1);
+        a->patch = 16;
+        a->stride_f = a->stride_t = 10;
+        a->dist = 1;
+    } else {
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "unknown audio config '%s'; choose tiny or base", name);
+    }
+    return SAIL_OK;
+}
+
 static sail_status check_tower(const sail_tower *t, const char *name, int allow_empty,
                                sail_error *err) {
     if (t->layers < (allow_empty ? 0 : 1) || t->layers > 256)

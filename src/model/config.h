@@ -142,6 +142,12 @@ static inline int sail_vit_tokens(const sail_vit_geom *g) {
  * left for the caller. Returns SAIL_ERR_INVALID_ARG for an unknown name. */
 sail_status sail_config_preset(sail_config *c, const char *name, sail_error *err);
 
+/* A fresh audio tower's preset ("tiny": 4 layers of width 256 over 64 mel
+ * bins x 5.12 s in 16 x 16 patches; "base": AST's, 12 x 768 over 128 x
+ * 10.24 s, patches every 10 x 10, a distillation token) with AST's Kaldi
+ * fbank front end. SAIL_ERR_INVALID_ARG for an unknown name. */
+sail_status sail_audio_preset(sail_audio_cfg *a, const char *name, sail_error *err);
+
 /* Check internal consistency (heads divide widths, image size divisible by
  * the patch, dims in range); the message names the offending field. */
 sail_status sail_config_validate(const sail_config *c, sail_error *err);

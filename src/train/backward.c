@@ -198,14 +198,14 @@ static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *do
         linear_backward(c, &w->text_proj, &g->text_proj, du, s->ht, n * T, cf->text.width, df, dht, 0);
         if (text_on) text_backward(c, tm, s, dht);
     }
-    if (Sa && !c->oom) {
+    if (Sa && aud_on && !c->oom) { /* the projection is the audio part's */
         int da = cf->audio.tower.width;
-        float *du = fwd_alloc(c, (size_t)n * df);                       // (n, df)
-        float *dpool = aud_on ? fwd_alloc(c, (size_t)n * da) : NULL; // (n, da)
+        float *du = fwd_alloc(c, (size_t)n * df);    // (n, df)
+        float *dpool = fwd_alloc(c, (size_t)n * da); // (n, da)
         if (c->oom) return;
         gather_rows(du, d, n, S, Sv, 1, df);
         linear_backward(c, &w->aud_proj, &g->aud_proj, du, s->apool, n, da, df, dpool, 0);
-        if (aud_on) audio_backward(c, tm, s, dpool);
+        audio_backward(c, tm, s, dpool);
     }
     if (Tv && !c->oom) {
         int nv = s->nv;

@@ -1,7 +1,7 @@
 /* compose.c: a fused sail model from pretrained towers (compose.h). The
  * model is assembled as a trainable model (the fresh parts drawn exactly as
- * sail_tmodel_new draws them), the towers' tensors copied over by name, and
- * saved like any trained model. */
+ * sail_tmodel_new draws them), the towers' tensors (and a kept fusion's)
+ * copied over by name, and saved like any trained model. */
 #include "common.h"
 
 #include "format/quant.h"
@@ -39,6 +39,14 @@ static const char *audio_unfit(const sail_config *c) {
     return sail_has_audio(c) ? NULL : "it has no audio tower";
 }
 
+/* Why the fusion of f cannot be kept over towers t and v, or NULL. */
+static const char *fusion_unfit(const sail_config *f, const sail_config *t, const sail_config *v) {
+    if (f->towers.on) return "it is an imported model (no fusion layers)";
+    if (f->text.width != t->text.width || f->vision.width != v->vision.width)
+        return "its text and vision widths differ from the towers' (its projections would not fit)";
+    return NULL;
+}
+
 /* The encoder layout of c's towers as a fused model carries it: the file's
  * flags where it has them, else BERT text and ViT vision. */
 static void compose_layout(sail_towers *out, const sail_config *t, const sail_config *v) {
@@ -56,9 +64,10 @@ static void compose_layout(sail_towers *out, const sail_config *t, const sail_co
 }
 
 /* The composed configuration: T's text side, V's vision side, A's audio
- * tower (A may be NULL), new fusion. */
+ * tower (A may be NULL: o->audio_config's, or none), F's fusion (F may be
+ * NULL: new). */
 static sail_status compose_config(const sail_compose_opts *o, const sail_config *t, const sail_config *v,
-                                  const sail_config *a, sail_config *c, sail_error *err) {
+                                  const sail_config *a, const sail_config *f, sail_config *c, sail_error *err) {
     memset(c, 0, sizeof *c);
     snprintf(c->name, sizeof c->name, "sail-composed");
     c->text = t->text;
@@ -77,31 +86,54 @@ static sail_status compose_config(const sail_compose_opts *o, const sail_config 
     memcpy(c->mean, v->mean, sizeof c->mean);
     memcpy(c->std, v->std, sizeof c->std);
     compose_layout(&c->towers, t, v);
+    sail_status s = a ? SAIL_OK : o->audio_config ? sail_audio_preset(&c->audio, o->audio_config, err) : SAIL_OK;
     if (a) c->audio = a->audio;
-    int df = o->fusion_width ? o->fusion_width : SAIL_MAX(t->text.width, v->vision.width);
-    int heads = df % 64 == 0 ? df / 64 : df % 32 == 0 ? df / 32 : 1; /* heads of 64 (or 32) */
-    c->fusion = (sail_tower){o->fusion_layers, df, heads, 4 * df, 1e-6f, SAIL_ACT_GELU, 1};
-    c->perceiver_latents = o->perceiver_latents;
-    c->pooling = SAIL_POOL_MEAN;
-    c->dim = o->dim;
-    return sail_config_validate(c, err);
+    if (f) {
+        c->fusion = f->fusion;
+        c->perceiver_latents = f->perceiver_latents;
+        c->pooling = f->pooling;
+        c->dim = f->dim;
+    } else {
+        int df = o->fusion_width ? o->fusion_width : SAIL_MAX(t->text.width, v->vision.width);
+        int heads = df % 64 == 0 ? df / 64 : df % 32 == 0 ? df / 32 : 1; /* heads of 64 (or 32) */
+        c->fusion = (sail_tower){o->fusion_layers, df, heads, 4 * df, 1e-6f, SAIL_ACT_GELU, 1};
+        c->perceiver_latents = o->perceiver_latents;
+        c->pooling = SAIL_POOL_MEAN;
+        c->dim = o->dim;
+    }
+    return s ? s : sail_config_validate(c, err);
 }
 
-/* Tensors of tm whose names start with prefix, from the file of m. */
+/* Tensors of tm whose names start with prefix, from the file of m. A kept
+ * fusion's modality table may have a row fewer (no audio row: it stays
+ * fresh), and its audio projection may be absent (a new tower's). */
 static sail_status copy_part(sail_tmodel *tm, const sail_model *m, const char *prefix, sail_error *err) {
     size_t np = strlen(prefix);
     for (int i = 0; i < tm->n_tensors; i++) {
         const sail_tparam *p = &tm->tensors[i];
         if (strncmp(p->name, prefix, np)) continue;
         const gguf_tensor *t = gguf_find_tensor(m->file, p->name);
-        uint64_t n = 1;
+        if (!t && !strncmp(p->name, "fuse.aud_proj.", 14) && !sail_has_audio(&m->cfg)) continue;
+        uint64_t n = 1, want = (uint64_t)(p->rows * p->cols);
         for (uint32_t d = 0; t && d < t->n_dims; d++) n *= t->ne[d];
-        if (!t || n != (uint64_t)(p->rows * p->cols))
+        int fewer_rows = t && !strcmp(p->name, "fuse.modality") && n + (uint64_t)p->cols == want;
+        if (!t || (n != want && !fewer_rows))
             return sail_set_error(err, SAIL_ERR_FORMAT, "%s: tensor %s is %s", m->path, p->name,
                                   t ? "of another shape" : "missing");
-        sail_dequantize_row(t->type, tm->params + p->offset, t->data, (size_t)(p->rows * p->cols));
+        sail_dequantize_row(t->type, tm->params + p->offset, t->data, (size_t)n);
     }
     return SAIL_OK;
+}
+
+/* A kept fusion: its layers, head and temperature (and the Matryoshka
+ * prefixes it was trained with). */
+static sail_status copy_fusion(sail_tmodel *tm, const sail_model *m, sail_error *err) {
+    sail_status s = copy_part(tm, m, "fuse.", err);
+    if (!s) s = copy_part(tm, m, "head.", err);
+    if (!s && m->cfg.has_logit_scale) tm->params[tm->tensors[tm->n_tensors - 1].offset] = m->cfg.logit_scale;
+    tm->n_trained_dims = m->n_trained_dims;
+    for (int i = 0; i < m->n_trained_dims; i++) tm->trained_dims[i] = m->trained_dims[i];
+    return s;
 }
 
 sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_error *err) {
@@ -115,7 +147,8 @@ sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_erro
     sail_model *mt = sail_model_load(o->text, &lo, err);
     sail_model *mv = mt ? sail_model_load(o->vision, &lo, err) : NULL;
     sail_model *ma = mv && o->audio ? sail_model_load(o->audio, &lo, err) : NULL;
-    sail_status s = mv && (ma || !o->audio) ? SAIL_OK : (err ? err->status : SAIL_ERR_IO);
+    sail_model *mf = mv && (ma || !o->audio) && o->fusion ? sail_model_load(o->fusion, &lo, err) : NULL;
+    sail_status s = mv && (ma || !o->audio) && (mf || !o->fusion) ? SAIL_OK : (err ? err->status : SAIL_ERR_IO);
     const char *why = NULL;
     if (!s && (why = text_unfit(&mt->cfg)))
         s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: its text tower cannot be composed: %s", o->text, why);
@@ -123,13 +156,16 @@ sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_erro
         s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: its vision tower cannot be composed: %s", o->vision, why);
     if (!s && ma && (why = audio_unfit(&ma->cfg)))
         s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: its audio tower cannot be composed: %s", o->audio, why);
+    if (!s && mf && (why = fusion_unfit(&mf->cfg, &mt->cfg, &mv->cfg)))
+        s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: its fusion cannot be kept: %s", o->fusion, why);
     sail_config c;
-    if (!s) s = compose_config(o, &mt->cfg, &mv->cfg, ma ? &ma->cfg : NULL, &c, err);
+    if (!s) s = compose_config(o, &mt->cfg, &mv->cfg, ma ? &ma->cfg : NULL, mf ? &mf->cfg : NULL, &c, err);
     sail_tmodel *tm = NULL;
     if (!s && !(tm = sail_tmodel_new(&c, o->seed, 1, err))) s = err ? err->status : SAIL_ERR_NOMEM;
     if (!s && !o->scratch) s = copy_part(tm, mt, "text.", err);
     if (!s && !o->scratch) s = copy_part(tm, mv, "vis.", err);
     if (!s && !o->scratch && ma) s = copy_part(tm, ma, "aud.", err);
+    if (!s && !o->scratch && mf) s = copy_fusion(tm, mf, err);
     sail_vocab_kv v = {0};
     if (!s) s = sail_vocab_kv_read(mt->file, &mt->cfg, &v, err);
     if (!s) s = sail_tmodel_save(tm, &v, path, err);
@@ -138,5 +174,6 @@ sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_erro
     sail_model_free(mt);
     sail_model_free(mv);
     sail_model_free(ma);
+    sail_model_free(mf);
     return s;
 }

@@ -327,7 +327,7 @@ sail_part sail_part_of(const char *name) {
         return SAIL_PART_HEAD;
     if (!strncmp(name, "text.", 5)) return SAIL_PART_TEXT;
     if (!strncmp(name, "vis.", 4)) return SAIL_PART_VISION;
-    if (!strncmp(name, "aud.", 4)) return SAIL_PART_AUDIO;
+    if (!strncmp(name, "aud.", 4) || !strncmp(name, "fuse.aud_proj.", 14)) return SAIL_PART_AUDIO;
     if (!strncmp(name, "fuse.", 5)) return SAIL_PART_FUSION;
     if (!strncmp(name, "head.", 5)) return SAIL_PART_HEAD;
     return SAIL_PART_TEMPERATURE;
