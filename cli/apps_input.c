@@ -32,6 +32,7 @@ void app_free_items(app_item *items, int n) {
     for (int i = 0; items && i < n; i++) {
         free(items[i].text);
         free(items[i].image);
+        free(items[i].audio);
         free(items[i].label);
         free(items[i].id);
     }
@@ -59,10 +60,11 @@ int app_read_jsonl(const char *cmd, const char *path, int need_label, app_item *
             json_decref(o);
             break;
         }
-        json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
+        json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image"), *au = json_object_get(o, "audio");
         json_t *lb = json_object_get(o, "label"), *id = json_object_get(o, "id");
-        if ((t && !json_is_string(t)) || (im && !json_is_string(im)) || (!t && !im)) {
-            rc = cli_fail(1, cmd, "%s:%d: needs a string \"text\" and/or \"image\"", path, lineno);
+        if ((t && !json_is_string(t)) || (im && !json_is_string(im)) || (au && !json_is_string(au)) ||
+            (!t && !im && !au)) {
+            rc = cli_fail(1, cmd, "%s:%d: needs a string \"text\", \"image\" and/or \"audio\"", path, lineno);
         } else if (need_label && !(json_is_string(lb) || json_is_integer(lb))) {
             rc = cli_fail(1, cmd, "%s:%d: needs a \"label\" (string or integer)", path, lineno);
         } else if (n == cap) {
@@ -77,6 +79,7 @@ int app_read_jsonl(const char *cmd, const char *path, int need_label, app_item *
             char num[32];
             it->text = t ? dup_str(json_string_value(t)) : NULL;
             it->image = im ? resolve(path, json_string_value(im)) : NULL;
+            it->audio = au ? resolve(path, json_string_value(au)) : NULL;
             if (json_is_string(lb)) it->label = dup_str(json_string_value(lb));
             else if (json_is_integer(lb)) {
                 snprintf(num, sizeof num, "%lld", (long long)json_integer_value(lb));
@@ -88,7 +91,7 @@ int app_read_jsonl(const char *cmd, const char *path, int need_label, app_item *
                 it->id = dup_str(num);
             }
             n++;
-            if ((t && !it->text) || (im && !it->image) || (lb && !it->label) || (id && !it->id))
+            if ((t && !it->text) || (im && !it->image) || (au && !it->audio) || (lb && !it->label) || (id && !it->id))
                 rc = cli_fail(1, cmd, "out of memory");
         }
         json_decref(o);
@@ -139,30 +142,51 @@ int app_read_lines(const char *cmd, const char *path, char ***out, int *n_out) {
 
 #define BATCH 32
 
+/* 0 text, 1 image, 2 text + image, 3 clip, 4 a clip with a text or image */
+static int item_kind(const app_item *it) {
+    if (it->audio) return it->text || it->image ? 4 : 3;
+    return it->text && it->image ? 2 : it->image ? 1 : 0;
+}
+
+/* k items of one kind into tmp (k x dim). */
+static sail_status embed_kind(sail_model *m, int kind, const app_item *const *its, int k, int dim, float *tmp,
+                              sail_error *err) {
+    const char *texts[BATCH], *images[BATCH], *clips[BATCH];
+    for (int j = 0; j < k; j++) texts[j] = its[j]->text, images[j] = its[j]->image, clips[j] = its[j]->audio;
+    sail_status s = SAIL_OK;
+    switch (kind) {
+    case 4:
+        for (int j = 0; j < k && !s; j++) {
+            sail_item it = {.text = texts[j], .image = images[j], .audio = clips[j]};
+            s = sail_embed_item(m, &it, dim, tmp + (size_t)j * dim, err);
+        }
+        return s;
+    case 3: return sail_embed_audio_files(m, clips, k, dim, tmp, err);
+    case 2: return sail_embed_pairs(m, texts, images, k, dim, tmp, err);
+    case 1: return sail_embed_image_files(m, images, k, dim, tmp, err);
+    default: return sail_embed_texts(m, texts, k, dim, tmp, err);
+    }
+}
+
 int app_embed_items(const char *cmd, sail_model *m, const app_item *items, int n, int dim, float *out) {
-    const char *texts[BATCH], *images[BATCH];
+    const app_item *its[BATCH];
     int at[BATCH];
     sail_error err = {0};
     int progress = n > 4 * BATCH, done = 0;
     /* One pass per kind keeps each batched call homogeneous. */
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 5; kind++) {
         int k = 0;
         for (int i = 0; i <= n; i++) {
             if (i < n) {
-                const app_item *it = &items[i];
-                int ik = it->text && it->image ? 2 : it->image ? 1 : 0;
-                if (ik != kind) continue;
+                if (item_kind(&items[i]) != kind) continue;
                 at[k] = i;
-                texts[k] = it->text;
-                images[k++] = it->image;
+                its[k++] = &items[i];
                 if (k < BATCH) continue;
             }
             if (!k) continue;
             float *tmp = malloc(sizeof *tmp * (size_t)k * dim);
             if (!tmp) return cli_fail(1, cmd, "out of memory");
-            sail_status s = kind == 2 ? sail_embed_pairs(m, texts, images, k, dim, tmp, &err)
-                            : kind == 1 ? sail_embed_image_files(m, images, k, dim, tmp, &err)
-                                        : sail_embed_texts(m, texts, k, dim, tmp, &err);
+            sail_status s = embed_kind(m, kind, its, k, dim, tmp, &err);
             if (s) { free(tmp); return cli_fail(1, cmd, "%s", err.msg); }
             for (int j = 0; j < k; j++) memcpy(out + (size_t)at[j] * dim, tmp + (size_t)j * dim, sizeof *tmp * dim);
             free(tmp);

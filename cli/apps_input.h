@@ -12,11 +12,12 @@
 typedef struct app_item {
     char *text;  /* NULL when the item has none */
     char *image; /* path, resolved against the JSONL file's folder; or NULL */
+    char *audio; /* path of a clip (models with an audio tower), resolved the same way; or NULL */
     char *label; /* "label" field or NULL */
     char *id;    /* "id" field (string or number) or NULL */
 } app_item;
 
-/* Read a JSONL file of objects with "text" and/or "image" (and optional
+/* Read a JSONL file of objects with "text", "image" and/or "audio" (and optional
  * "label", "id"); blank lines are skipped. need_label: every line must have
  * a "label". Errors are printed as "sail CMD: ..."; returns 0, 1 or 2. */
 int app_read_jsonl(const char *cmd, const char *path, int need_label, app_item **items, int *n);
@@ -26,7 +27,7 @@ void app_free_items(app_item *items, int n);
 int app_read_lines(const char *cmd, const char *path, char ***lines, int *n);
 void app_free_lines(char **lines, int n);
 
-/* Embed n items (text, image or both fused) into out (n x dim), in batches
+/* Embed n items (text, image, clip, or several fused) into out (n x dim), in batches
  * of 32 with a progress line on stderr when n is large. Returns 0 or 1. */
 int app_embed_items(const char *cmd, sail_model *m, const app_item *items, int n, int dim, float *out);
 

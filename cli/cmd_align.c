@@ -1,5 +1,6 @@
-/* cmd_align.c: `sail align` binds each subtitle line to the video frame it
- * is most similar to (cosine of text and image embeddings), optionally
+/* cmd_align.c: `sail align` binds each subtitle line to the video frame (or
+ * the stretch of speech) it is most similar to (cosine of text and image or
+ * audio embeddings), optionally
  * keeping the frames in subtitle order (dynamic programming), and writes
  * JSON plus a re-timed SRT. */
 #include "sail_apps.h"
@@ -14,12 +15,15 @@
 #include <strings.h>
 
 static const char usage[] =
-    "usage: sail align --model M --subtitles F.srt|lines.txt (--frames DIR | --video V)\n"
-    "                  [--monotonic] [--fps F | --frame-times T.txt] [--every S]\n"
+    "usage: sail align --model M --subtitles F.srt|lines.txt (--frames DIR | --video V | --speech A)\n"
+    "                  [--monotonic] [--fps F | --frame-times T.txt] [--every S] [--window W]\n"
     "                  [-o out.srt] [--json J]\n\n"
     "Binds each subtitle line to its most similar frame. Frames are the image files\n"
-    "of DIR (JPEG, PNG, WebP, PPM) sorted by name, which is taken as time order, or\n"
-    "frames sampled from a video file (any format the installed FFmpeg decodes).\n\n";
+    "of DIR (JPEG, PNG, WebP, PPM) sorted by name, which is taken as time order,\n"
+    "frames sampled from a video file (any format the installed FFmpeg decodes), or\n"
+    "with --speech, stretches of W seconds of a recording (an audio file, or a\n"
+    "video's sound) every S seconds, embedded by the model's audio tower: each line\n"
+    "goes to where it is spoken.\n\n";
 
 typedef struct line {
     char *text;
@@ -244,6 +248,32 @@ static int frames_from_video(sail_model *m, const char *path, double every, fram
     return 0;
 }
 
+/* Windows of `window` s every `every` s of the sound of path, each embedded
+ * as a clip; a window's time is its start. */
+static int frames_from_speech(sail_model *m, const char *path, double every, double window, frames *f) {
+    sail_error err = {0};
+    sail_audio a = {0};
+    sail_audio_options o = {SAIL_AUDIO_RATE, 0, 0};
+    if (sail_audio_decode_file(path, &o, &a, &err)) return cli_fail(1, "align", "%s", err.msg);
+    int64_t step = (int64_t)(every * a.sample_rate + 0.5), len = (int64_t)(window * a.sample_rate + 0.5);
+    if (step < 1) step = 1;
+    f->F = (int)(a.n > len ? (a.n - len + step - 1) / step + 1 : 1);
+    f->fv = malloc(sizeof *f->fv * (size_t)f->F * f->d);
+    f->t = malloc(sizeof *f->t * (size_t)f->F);
+    f->names = NULL;
+    int rc = f->fv && f->t ? 0 : cli_fail(1, "align", "out of memory");
+    fprintf(stderr, "sail align: embedding %d stretches of %g s of %s\n", f->F, window, path);
+    for (int i = 0; !rc && i < f->F; i++) {
+        int64_t at = (int64_t)i * step, n = len < a.n - at ? len : a.n - at;
+        f->t[i] = (double)at / a.sample_rate;
+        if (sail_embed_audio_pcm(m, a.samples + at, n, a.sample_rate, f->d, f->fv + (size_t)i * f->d, &err))
+            rc = cli_fail(1, "align", "%s", err.msg);
+    }
+    f->have_t = 1;
+    sail_audio_free(&a);
+    return rc;
+}
+
 static int write_alignment(const char *out, const line *l, int L, const frames *fr, const int *frame,
                            const float *sim, int monotonic, double total) {
     json_t *root = json_object(), *arr = json_array();
@@ -267,15 +297,19 @@ static int write_alignment(const char *out, const line *l, int L, const frames *
 }
 
 int cmd_align(int argc, char **argv) {
-    const char *model = NULL, *subs = NULL, *dir = NULL, *video = NULL, *srt_out = NULL, *json_out = NULL,
-               *times = NULL;
+    const char *model = NULL, *subs = NULL, *dir = NULL, *video = NULL, *speech = NULL, *srt_out = NULL,
+               *json_out = NULL, *times = NULL;
     int monotonic = 0, dim = 0, threads = 0;
-    double fps = 0, every = -1;
+    double fps = 0, every = -1, window = 3;
     const cli_opt table[] = {
         CLI_OPT_STR("--model", &model, "M", "sail model file (.gguf)"),
         CLI_OPT_STR("--subtitles", &subs, "F", "an .srt file, or a text file with one line per subtitle"),
         CLI_OPT_STR("--frames", &dir, "DIR", "a folder of frame images, in name order"),
         CLI_OPT_STR("--video", &video, "V", "a video file to sample frames from"),
+        CLI_OPT_STR("--speech", &speech, "A",
+                    "a recording (an audio file, or a video's sound) whose\n"
+                    "stretches the lines are bound to (models with an audio tower)"),
+        CLI_OPT_FLOAT("--window", &window, 0.1, 600, "W", "with --speech: stretches of W seconds (default 3)"),
         CLI_OPT_FLAG("--monotonic", &monotonic,
                      "maximise the total similarity with frame indices that never\n"
                      "go back in subtitle order (dynamic programming, O(lines x frames))"),
@@ -290,7 +324,8 @@ int cmd_align(int argc, char **argv) {
         CLI_OPT_FLOAT("--every", &every, 0, 1e6, "S",
                       "with --video: one frame per S seconds, the first at or after\n"
                       "each multiple of S (default 1; 0 = every frame); frame times\n"
-                      "are the video's own timestamps"),
+                      "are the video's own timestamps. With --speech: a stretch\n"
+                      "starts every S seconds (default 0.5)"),
         CLI_OPT_DIM(&dim, "Matryoshka prefix of the model's vectors"),
         CLI_OPT_THREADS(&threads, CLI_THREADS_HELP),
         CLI_OPT_END,
@@ -298,10 +333,13 @@ int cmd_align(int argc, char **argv) {
     const cli_spec spec = {"align", usage, table, NULL};
     int status = cli_parse(&spec, argc, argv, 1);
     if (status) return status == CLI_HELP ? 0 : status;
-    if (!model || !subs || !dir == !video)
-        return cli_fail(2, "align", "--model, --subtitles and one of --frames or --video are required");
+    if (!model || !subs || !!dir + !!video + !!speech != 1)
+        return cli_fail(2, "align", "--model, --subtitles and one of --frames, --video or --speech are required");
     if (fps > 0 && times) return cli_fail(2, "align", "give --fps or --frame-times, not both");
-    if (video && (fps > 0 || times)) return cli_fail(2, "align", "--video has its own frame times; --fps and --frame-times are for --frames");
+    if ((video || speech) && (fps > 0 || times))
+        return cli_fail(2, "align", "--%s has its own times; --fps and --frame-times are for --frames",
+                        video ? "video" : "speech");
+    if (speech && every == 0) return cli_fail(2, "align", "--every 0 is for a --video; give a stretch step in seconds");
     if (dir && every >= 0) return cli_fail(2, "align", "--every samples a --video; a --frames folder is used whole");
     line *l = NULL;
     frames fr = {0};
@@ -324,7 +362,10 @@ int cmd_align(int argc, char **argv) {
         for (int i = 0; i < L; i++) items[i].text = l[i].text;
         rc = app_embed_items("align", m, items, L, fr.d, tv);
     }
-    if (!rc) rc = video ? frames_from_video(m, video, every < 0 ? 1 : every, &fr) : frames_from_dir(m, dir, fps, times, &fr);
+    if (!rc)
+        rc = speech ? frames_from_speech(m, speech, every < 0 ? 0.5 : every, window, &fr)
+             : video ? frames_from_video(m, video, every < 0 ? 1 : every, &fr)
+                     : frames_from_dir(m, dir, fps, times, &fr);
     if (!rc && srt_out && !fr.have_t) rc = cli_fail(2, "align", "-o writes times: give --fps or --frame-times");
     if (!rc && (size_t)L * fr.F > ((size_t)1 << 30)) rc = cli_fail(1, "align", "%d lines x %d frames is too large", L, fr.F);
     if (!rc && !(sim = malloc(sizeof *sim * (size_t)L * fr.F))) rc = cli_fail(1, "align", "out of memory");

@@ -10,19 +10,21 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: sail classify --zero-shot --model M --labels \"cat,dog,...\" (--text T | --image F)...\n"
+    "usage: sail classify --zero-shot --model M --labels \"cat,dog,...\" (--text T | --image F | --audio A)...\n"
     "                     [--template \"a photo of a {}\"] [--scale 100] [--top N]\n"
     "       sail classify train --model M --data D.jsonl -o clf.bin [--holdout 0.2]\n"
     "                     [--epochs 300] [--l2 0.001] [--seed S]\n"
     "       sail classify predict --model M --classifier clf.bin\n"
-    "                     (--text T | --image F | --data D.jsonl)... [--top N]\n\n"
+    "                     (--text T | --image F | --audio A | --data D.jsonl)... [--top N]\n\n"
     "Zero-shot: each label becomes a prompt (--template with {} replaced by the\n"
     "label; default \"a photo of a {}\", or \"一张{}的照片\" for a label with non-ASCII\n"
     "characters), embedded as text; each input gets softmax(scale * cosine) over\n"
     "the labels. A model trained with the sigmoid loss (SigLIP) scores each label\n"
     "on its own, sigmoid(scale * cosine + bias), with its own learned scale and\n"
     "bias (--scale overrides the scale). Labels are separated by ',' or '，'.\n\n"
-    "train: D.jsonl lines {\"text\"|\"image\": ..., \"label\": ...}; a multinomial logistic\n"
+    "An --audio clip needs a model with an audio tower (\"the sound of a {}\" suits\n"
+    "it as a template).\n\n"
+    "train: D.jsonl lines {\"text\"|\"image\"|\"audio\": ..., \"label\": ...}; a multinomial logistic\n"
     "regression on the (standardised) embeddings; --holdout keeps a seeded random\n"
     "fraction out of training and reports accuracy on it. The classifier file records\n"
     "its labels and dimension (a --dim prefix is used again at predict time).\n"
@@ -41,6 +43,7 @@ static int on_input(const char *cmd, const cli_opt *opt, const char *v) {
     opts *o = opt->ptr;
     (void)cmd;
     if (!strcmp(opt->name, "--text")) o->in[o->n_in++].text = (char *)v;
+    else if (!strcmp(opt->name, "--audio")) o->in[o->n_in++].audio = (char *)v;
     else o->in[o->n_in++].image = (char *)v;
     return 0;
 }
@@ -55,6 +58,7 @@ static int parse(opts *o, int argc, char **argv, int first) {
                       "zero-shot scale (default 100; a SigLIP model's own learned scale)"),
         CLI_OPT_CALL("--text", on_input, o, "T", "a text to classify"),
         CLI_OPT_CALL("--image", on_input, o, "F", "an image file to classify"),
+        CLI_OPT_CALL("--audio", on_input, o, "A", "an audio file to classify (models with an audio tower)"),
         CLI_OPT_STR("--data", &o->data, "D.jsonl", "items (train: with labels; predict: labels give accuracy)"),
         CLI_OPT_STR("--classifier", &o->clf, "F", "predict: a classifier written by train"),
         CLI_OPT_FLOAT("--holdout", &o->holdout, 0, 0.9, "F", "train: fraction kept out for accuracy (default 0.2)"),
@@ -128,6 +132,7 @@ static json_t *input_json(const app_item *it) {
     if (it->id) json_object_set_new(e, "id", json_string(it->id));
     if (it->text) json_object_set_new(e, "text", json_string(it->text));
     if (it->image) json_object_set_new(e, "image", json_string(it->image));
+    if (it->audio) json_object_set_new(e, "audio", json_string(it->audio));
     return e;
 }
 

@@ -194,7 +194,7 @@ int cmd_recommend(int argc, char **argv) {
                 continue;
             }
         } else {
-            app_item it = {e[i].text, e[i].image, NULL, NULL};
+            app_item it = {.text = e[i].text, .image = e[i].image};
             if ((rc = app_embed_items("recommend", m, &it, 1, d, v))) break;
         }
         double age = isnan(e[i].t) || isnan(ref) ? 0 : (ref - e[i].t) / 86400.0;

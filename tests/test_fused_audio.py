@@ -16,10 +16,13 @@
    bit) and adds a fresh audio tower; a manifest of {"query": text, "item":
    {"audio": clip}} pairs (six kinds of synthetic sounds, each named by a
    word) then trains the audio part alone (everything else frozen) into the
-   text's space: held-out clips' text->audio R@1 is far above chance (1/6)
+   text's space: held-out clips' text->audio R@1 is far above chance (1/7)
    and above the untrained tower's, and the text vectors have not moved.
    Items whose clip is missing are skipped with their line, and a model
-   without an audio tower refuses audio items with the reason.
+   without an audio tower refuses audio items with the reason. The trained
+   model then names held-out clips zero-shot (`sail classify --zero-shot
+   --audio`) and binds lines to where they sound in a recording (`sail align
+   --speech`).
 """
 import json
 import os
@@ -45,7 +48,7 @@ from tap import BUILD, SAIL, check  # noqa: E402
 
 TOL = 1e-4
 AUD = dict(d=32, L=2, h=2, f=64, mel=32, frames=120, p=16, sf=8, st=10, dist=1, mean=-4.27, std=4.57)
-WORDS = ["t11", "t12", "t13", "t14", "t15", "t16"]
+WORDS = ["t11", "t12", "t13", "t14", "t15", "t16", "t17"]  # the last: quiet (no sound), the background
 
 
 def sail(*args, **kw):
@@ -150,17 +153,21 @@ def compose(tmp, model, ref, spec):
     return plain
 
 
-def sound(kind, rng, rate=16000):
-    """One second of sound kind k: a tone family with its own pitch and
-    rhythm, random phase, level, onset and noise."""
-    n = rate
-    t = np.arange(n) / rate
+def sound(kind, rng, rate=16000, secs=1.5, length=None):
+    """A clip of sound kind k: a tone family with its own pitch and rhythm,
+    random phase and level, lasting `length` s (default 0.5-1 s) at a random
+    place in `secs` s of faint noise; kind 6 is the faint noise alone."""
+    n, m = int(rate * secs), int(rate * (length or rng.uniform(0.5, 1.0)))
+    out = rng.uniform(0.002, 0.02) * rng.standard_normal(n)
+    if kind == 6:
+        return out.astype(np.float32)
+    t = np.arange(m) / rate
     f0 = [260, 410, 650, 1030, 1640, 2600][kind] * rng.uniform(0.97, 1.03)
     x = sum(np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 6.3)) / h for h in (1, 2, 3))
     x = x * (0.5 + 0.5 * np.sign(np.sin(2 * np.pi * (2 + kind) * t + rng.uniform(0, 6.3))))  # its rhythm
-    x = np.roll(x, rng.integers(0, rate // 5))
-    x = rng.uniform(0.05, 0.3) * x / np.abs(x).max() + rng.uniform(0.002, 0.02) * rng.standard_normal(n)
-    return x.astype(np.float32)
+    at = rng.integers(0, n - m + 1)
+    out[at:at + m] += rng.uniform(0.05, 0.3) * x / np.abs(x).max()
+    return out.astype(np.float32)
 
 
 def ears(tmp, plain):
@@ -226,15 +233,63 @@ def training(tmp, model, plain):
     check(after >= 0.9 and after > before + 0.3,
           "training puts the clips in the text space: held-out text->audio R@1 %.3f (untrained %.3f, chance %.3f)"
           % (after, before, 1 / len(WORDS)))
+    trained = os.path.join(out, "model.gguf")
+    classify(tmp, trained, [(os.path.join(tmp, r["item"]["audio"]), r["query"]) for r in lines["test"]])
+    align(tmp, trained, rng)
     args = ["--separate"] + [a for w in WORDS for a in ("--text", w)]
     a, why_a = embed(model, *args)
-    b, why_b = embed(os.path.join(out, "model.gguf"), *args)
+    b, why_b = embed(trained, *args)
     check(a is not None and b is not None and np.array_equal(a, b),
           "training the audio part alone leaves the text vectors bit for bit", why_a + why_b)
     r = sail("finetune", "--model_name_or_path", plain, "--train_data_path", os.path.join(tmp, "train.jsonl"),
              "--output_dir", os.path.join(tmp, "run2"), "--num_train_epochs", 1)
     check(r.returncode != 0 and "no audio tower" in r.stderr, "a model without an audio tower refuses audio items",
           r.stderr.strip()[-300:])
+
+
+def classify(tmp, model, clips):
+    """Zero-shot: each held-out clip against the six words as labels."""
+    args = ["classify", "--zero-shot", "--model", model, "--labels", ",".join(WORDS), "--template", "{}"]
+    for path, _ in clips:
+        args += ["--audio", path]
+    r = sail(*args)
+    try:
+        got = [e["top"][0]["label"] for e in json.loads(r.stdout)["results"]]
+    except (ValueError, KeyError, IndexError):
+        check(False, "sail classify --zero-shot --audio runs", r.stderr[-300:])
+        return
+    acc = float(np.mean([g == w for g, (_, w) in zip(got, clips)]))
+    check(len(got) == len(clips) and acc >= 0.9,
+          "sail classify --zero-shot --audio names held-out clips: accuracy %.3f (chance %.3f)" % (acc, 1 / len(WORDS)))
+
+
+def align(tmp, model, rng):
+    """`sail align --speech`: four 1 s sounds in a recording, each at a
+    random place in its own 3 s; each line must be bound to a stretch where
+    its sound is (at least half of the sound inside the 1.5 s window)."""
+    order = [3, 0, 5, 2]
+    rec = np.concatenate([sound(k, rng, secs=3.0, length=1.0) for k in order])
+    # where each sound is: the loudest second of its 3 s
+    starts = []
+    for i in range(len(order)):
+        e = np.convolve(rec[i * 48000:(i + 1) * 48000] ** 2, np.ones(16000), "valid")
+        starts.append(i * 3.0 + int(np.argmax(e)) / 16000)
+    wav = os.path.join(tmp, "recording.wav")
+    sf.write(wav, rec, 16000, subtype="PCM_16")
+    subs = os.path.join(tmp, "lines.txt")
+    with open(subs, "w") as f:
+        f.write("\n".join(WORDS[k] for k in order) + "\n")
+    r = sail("align", "--model", model, "--subtitles", subs, "--speech", wav, "--window", 1.5, "--every", 0.25,
+             "--monotonic")
+    try:
+        times = [e["time"] for e in json.loads(r.stdout)["lines"]]
+    except (ValueError, KeyError):
+        check(False, "sail align --speech runs", r.stderr[-300:])
+        return
+    overlap = [min(t + 1.5, s + 1.0) - max(t, s) for t, s in zip(times, starts)]
+    check(len(times) == len(order) and min(overlap) >= 0.5,
+          "sail align --speech binds each line to where it sounds (windows at %s s, sounds at %s s)"
+          % (times, ["%.2f" % x for x in starts]))
 
 
 def main():
