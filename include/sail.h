@@ -349,6 +349,27 @@ sail_index *sail_index_open(const char *dir, const sail_index_options *opts,
  * the snapshot's status (the index is freed either way). NULL is a no-op. */
 sail_status sail_index_close(sail_index *ix, sail_error *err);
 
+/* An index held in memory only (no directory, log or snapshot: adds and
+ * deletes are not durable), for a host that persists it itself, as the
+ * Redis module does through sail_index_serialize. opts's create-only
+ * fields, ef_search, n_threads and deterministic apply (opts->create is
+ * ignored). Free with sail_index_close. Returns NULL on failure. */
+sail_index *sail_index_new(const sail_index_options *opts, sail_error *err);
+
+/* The whole index as one byte image, in index.snap's format (docs/INDEX.md;
+ * tombstones included): *buf gets len bytes to free with sail_free.
+ * Thread-safe (it reads the index as a search does). */
+sail_status sail_index_serialize(sail_index *ix, void **buf, size_t *len, sail_error *err);
+
+/* An in-memory index (as sail_index_new makes) from an image that
+ * sail_index_serialize wrote, or an index.snap file's bytes. Every check of
+ * opening a snapshot applies: a damaged or truncated image is
+ * SAIL_ERR_FORMAT, never a crash. buf (8-byte aligned, as malloc returns)
+ * stays the caller's. opts may be NULL; its ef_search, n_threads and
+ * deterministic apply. Returns NULL on failure. */
+sail_index *sail_index_deserialize(const void *buf, size_t len, const sail_index_options *opts,
+                                   sail_error *err);
+
 /* Add n items: ids[i], the vector at vectors + i*dim, and payloads[i], a
  * JSON object as UTF-8 text (payloads or payloads[i] may be NULL = "{}").
  * Conventional payload fields: "source" (path or URI), "text", "modality"

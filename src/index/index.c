@@ -86,6 +86,30 @@ static void remove_leftovers(const char *dir) {
     }
 }
 
+/* The create-only fields of opts (defaults for the zero ones) and a new identity. */
+static void set_create_options(sail_index *ix, const sail_index_options *opts) {
+    ix->dim = opts->dim;
+    ix->metric = opts->metric;
+    ix->storage = opts->storage;
+    ix->kind = opts->kind;
+    ix->M = opts->M ? opts->M : 16;
+    ix->ef_construction = opts->ef_construction ? opts->ef_construction : 200;
+    ix->ef_search = opts->ef_search ? opts->ef_search : 64;
+    ix->seed = opts->seed;
+    ix->uid = ix_new_uid();
+}
+
+/* The options that may change on every open (opts may be NULL), and the pool. */
+static sail_status set_run_options(sail_index *ix, const sail_index_options *opts, sail_error *err) {
+    if (opts) {
+        if (opts->ef_search > 0 && opts->ef_search <= 100000) ix->ef_search = opts->ef_search;
+        ix->deterministic = opts->deterministic;
+        ix->n_threads = opts->n_threads;
+    }
+    ix->pool = sail_pool_new(ix->n_threads);
+    return ix->pool ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "cannot start index threads");
+}
+
 /* Recovery: move the unusable log, if any, out of the way (to
  * index.wal.orphan, or .orphan.N when that exists; *kept gets the name or
  * "") and start an empty one for the snapshot. */
@@ -140,15 +164,7 @@ static sail_index *open_dir(const char *dir, const sail_index_options *opts, int
     if (file_exists(dir, "index.snap")) {
         if ((st = ix_snapshot_load(ix, err))) goto fail;
     } else if (opts && opts->create) {
-        ix->dim = opts->dim;
-        ix->metric = opts->metric;
-        ix->storage = opts->storage;
-        ix->kind = opts->kind;
-        ix->M = opts->M ? opts->M : 16;
-        ix->ef_construction = opts->ef_construction ? opts->ef_construction : 200;
-        ix->ef_search = opts->ef_search ? opts->ef_search : 64;
-        ix->seed = opts->seed;
-        ix->uid = ix_new_uid();
+        set_create_options(ix, opts);
         /* The log first (generation 0, stale once the snapshot is there),
          * so that a snapshot never stands without a log: a missing log
          * always means lost changes. */
@@ -157,16 +173,7 @@ static sail_index *open_dir(const char *dir, const sail_index_options *opts, int
         st = sail_set_error(err, SAIL_ERR_INVALID_ARG, "no index here (index.snap is missing)");
         goto fail;
     }
-    if (opts) {
-        if (opts->ef_search > 0 && opts->ef_search <= 100000) ix->ef_search = opts->ef_search;
-        ix->deterministic = opts->deterministic;
-        ix->n_threads = opts->n_threads;
-    }
-    ix->pool = sail_pool_new(ix->n_threads);
-    if (!ix->pool) {
-        st = sail_set_error(err, SAIL_ERR_NOMEM, "cannot start index threads");
-        goto fail;
-    }
+    if ((st = set_run_options(ix, opts, err))) goto fail;
     if (without_log) {
         if ((st = set_log_aside(ix, kept, kn, err))) goto fail;
     } else if ((st = ix_wal_open(ix, err)) || (st = ix_wal_replay(ix, err))) {
@@ -206,6 +213,69 @@ sail_index *sail_index_open(const char *dir, const sail_index_options *opts, sai
     if (!ix) sail_error_prefix(&e, "index %s", dir);
     else if (e.msg[0]) sail_error_prefix(&e, "index %s recovered without its log", dir);
     if (err && (!ix || recover)) *err = e;
+    return ix;
+}
+
+/* ---------------------------------------------------- in memory only -- */
+
+sail_index *sail_index_new(const sail_index_options *opts, sail_error *err) {
+    if (!opts) {
+        sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_new: NULL options");
+        return NULL;
+    }
+    sail_index *ix = ix_new_shell();
+    if (!ix) {
+        sail_set_error(err, SAIL_ERR_NOMEM, "out of memory creating an index");
+        return NULL;
+    }
+    set_create_options(ix, opts);
+    sail_status st = ix_configure(ix, err);
+    if (!st) st = set_run_options(ix, opts, err);
+    if (st) {
+        ix_free(ix);
+        return NULL;
+    }
+    return ix;
+}
+
+sail_status sail_index_serialize(sail_index *ix, void **buf, size_t *len, sail_error *err) {
+    if (!ix || !buf || !len) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_serialize: NULL argument");
+    pthread_rwlock_rdlock(&ix->lock);
+    uint8_t *b = NULL;
+    sail_status st = ix_snapshot_image(ix, &b, len, err);
+    pthread_rwlock_unlock(&ix->lock);
+    if (!st) *buf = b;
+    return st;
+}
+
+sail_index *sail_index_deserialize(const void *buf, size_t len, const sail_index_options *opts, sail_error *err) {
+    int usable = buf && (uintptr_t)buf % 8 == 0;
+    sail_index *ix = usable ? ix_new_shell() : NULL;
+    if (!ix) {
+        sail_set_error(err, usable ? SAIL_ERR_NOMEM : SAIL_ERR_INVALID_ARG, "sail_index_deserialize: %s",
+                       usable ? "out of memory" : "NULL or unaligned buffer");
+        return NULL;
+    }
+    sail_status st = ix_snapshot_parse(ix, buf, len, err);
+    /* The slots' vectors point into buf: take a copy (the image is the caller's). */
+    size_t bytes = ix->map_slots * (size_t)ix->dim * sizeof(float);
+    if (!st && bytes) {
+        if (!(ix->tail = sail_malloc(bytes))) {
+            st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu vectors", ix->map_slots);
+        } else {
+            memcpy(ix->tail, ix->map_vec, bytes);
+            ix->tail_cap = ix->map_slots;
+            ix_advise_huge(ix->tail, bytes);
+        }
+    }
+    ix->map_vec = NULL;
+    ix->map_slots = 0;
+    if (!st) st = set_run_options(ix, opts, err);
+    if (st) {
+        sail_error_prefix(err, "index image");
+        ix_free(ix);
+        return NULL;
+    }
     return ix;
 }
 
@@ -253,7 +323,7 @@ sail_status sail_index_add(sail_index *ix, const uint64_t *ids, const float *vec
     if (!st) {
         pthread_rwlock_wrlock(&ix->lock);
         st = ix_reserve(ix, ix->n_slots + (size_t)n, ix_payloads_needed(canon, (size_t)n), err);
-        if (!st) st = ix_wal_append_add(ix, ids, vectors, canon, n, err);
+        if (!st && ix->dir) st = ix_wal_append_add(ix, ids, vectors, canon, n, err);
         if (!st) st = ix_apply_add_reserved(ix, ids, vectors, canon, n, err);
         pthread_rwlock_unlock(&ix->lock);
     }
@@ -271,7 +341,7 @@ sail_status sail_index_delete(sail_index *ix, const uint64_t *ids, int n, int *n
         return SAIL_OK;
     }
     pthread_rwlock_wrlock(&ix->lock);
-    sail_status st = ix_wal_append_delete(ix, ids, n, err);
+    sail_status st = ix->dir ? ix_wal_append_delete(ix, ids, n, err) : SAIL_OK;
     int k = st ? 0 : ix_apply_delete(ix, ids, n);
     pthread_rwlock_unlock(&ix->lock);
     if (!st && n_deleted) *n_deleted = k;
@@ -380,7 +450,7 @@ sail_status sail_index_compact(sail_index *ix, sail_error *err) {
         sail_free(pay);
         if (ix->hnsw) st = ix_hnsw_insert(ix, 0, live, err);
     }
-    if (!st) st = ix_snapshot_write(ix, err);
+    if (!st && ix->dir) st = ix_snapshot_write(ix, err);
     pthread_rwlock_unlock(&ix->lock);
     return st;
 }

@@ -52,6 +52,9 @@ sail_status ix_wal_reset(sail_index *ix, sail_error *err);
 /* A fresh non-zero index identity (getrandom, or time and pid without it). */
 uint64_t ix_new_uid(void);
 sail_status ix_snapshot_write(sail_index *ix, sail_error *err);
+/* The bytes index.snap would hold for ix (its generation unchanged), in
+ * one heap block (*out, to sail_free). Reads ix only. */
+sail_status ix_snapshot_image(const sail_index *ix, uint8_t **out, size_t *out_len, sail_error *err);
 sail_status ix_snapshot_load(sail_index *ix, sail_error *err);
 /* Parse a snapshot image in memory (used by the loader and the fuzzer);
  * fills ix's options and slots; the mapping stays owned by the caller. */

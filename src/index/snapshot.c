@@ -28,6 +28,7 @@ static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
 /* A buffered writer that keeps a running crc of everything after the header. */
 typedef struct writer {
     int fd;
+    uint8_t *mem;            /* an image in memory (ix_snapshot_image) instead of fd */
     off_t off;
     uint32_t crc;
     uint8_t buf[1 << 16];
@@ -37,7 +38,8 @@ typedef struct writer {
 
 static void w_flush(writer *w) {
     if (w->n && !w->failed) {
-        if (ix_pwrite_all(w->fd, w->buf, w->n, w->off)) w->failed = errno ? errno : EIO;
+        if (w->mem) memcpy(w->mem + w->off, w->buf, w->n);
+        else if (ix_pwrite_all(w->fd, w->buf, w->n, w->off)) w->failed = errno ? errno : EIO;
         w->crc = ix_crc32(w->crc, w->buf, w->n);
         w->off += (off_t)w->n;
     }
@@ -96,11 +98,87 @@ static void settle_mapping(sail_index *ix) {
     if (ix->map) release(ix, ix->code_size || copy ? 0 : SNAP_HEADER + bytes, ix->map_len);
 }
 
+/* Bytes of a snapshot holding ix with a graph section of graph_len. */
+static size_t image_size(const sail_index *ix, size_t graph_len) {
+    size_t n = ix->n_slots, pay = 0;
+    for (size_t s = 0; s < n; s++)
+        if (ix_payload_own(ix, s)) pay += strlen(ix->payload[s]);
+    return SNAP_HEADER + n * (size_t)ix->dim * 4 + n * 8 + pad8(n) + pad8(n * 4) + pay + graph_len;
+}
+
+/* Everything after the header into w (from offset SNAP_HEADER), then the
+ * header into h, naming generation gen. */
+static void write_image(const sail_index *ix, writer *w, const uint8_t *graph, size_t graph_len, uint64_t gen,
+                        uint8_t h[SNAP_HEADER]) {
+    size_t n = ix->n_slots, d = (size_t)ix->dim, pay_bytes = 0;
+    for (size_t s = 0; s < n; s++) w_put(w, ix_raw(ix, s), d * 4);
+    w_put(w, ix->ids, n * 8);
+    w_put(w, ix->dead, n);
+    w_zero(w, pad8(n) - n);
+    for (size_t s = 0; s < n; s++) {
+        uint32_t l = ix_payload_own(ix, s) ? (uint32_t)strlen(ix->payload[s]) : 0;
+        pay_bytes += l;
+        w_put(w, &l, 4);
+    }
+    w_zero(w, pad8(n * 4) - n * 4);
+    for (size_t s = 0; s < n; s++)
+        if (ix_payload_own(ix, s)) w_put(w, ix->payload[s], strlen(ix->payload[s]));
+    w_put(w, graph, graph_len);
+    w_flush(w);
+
+    memset(h, 0, SNAP_HEADER);
+    memcpy(h, SNAP_MAGIC, 8);
+    ix_wr32(h + 8, SNAP_VERSION);
+    ix_wr32(h + 12, SNAP_HEADER);
+    ix_wr32(h + 16, (uint32_t)ix->dim);
+    ix_wr32(h + 20, (uint32_t)ix->metric);
+    ix_wr32(h + 24, (uint32_t)ix->storage);
+    ix_wr32(h + 28, (uint32_t)ix->kind);
+    ix_wr32(h + 32, (uint32_t)ix->M);
+    ix_wr32(h + 36, (uint32_t)ix->ef_construction);
+    ix_wr32(h + 40, (uint32_t)ix->ef_search);
+    ix_wr64(h + 48, ix->seed);
+    ix_wr64(h + 56, gen);
+    ix_wr64(h + 64, n);
+    ix_wr64(h + 72, ix->n_dead);
+    ix_wr64(h + 80, pay_bytes);
+    ix_wr64(h + 88, graph_len);
+    ix_wr64(h + 96, (uint64_t)w->off);
+    ix_wr32(h + 104, w->crc);
+    ix_wr64(h + 108, ix->uid);
+    ix_wr32(h + 124, ix_crc32(0, h, 124));
+}
+
+sail_status ix_snapshot_image(const sail_index *ix, uint8_t **out, size_t *out_len, sail_error *err) {
+    uint8_t *graph = NULL;
+    size_t graph_len = 0;
+    sail_status st = ix->hnsw ? ix_hnsw_serialize(ix, &graph, &graph_len, err) : SAIL_OK;
+    if (st) return st;
+    size_t len = image_size(ix, graph_len);
+    writer *w = sail_malloc(sizeof *w);
+    uint8_t *mem = sail_malloc(len);
+    if (!w || !mem) {
+        sail_free(w); sail_free(mem);
+        ix_huge_free(graph, graph_len);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for a %zu-byte index image", len);
+    }
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+    w->mem = mem;
+    w->off = SNAP_HEADER;
+    write_image(ix, w, graph, graph_len, ix->generation, mem);
+    sail_free(w);
+    ix_huge_free(graph, graph_len);
+    *out = mem;
+    *out_len = len;
+    return SAIL_OK;
+}
+
 sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
     char tmp[4096], path[4096];
     snprintf(tmp, sizeof tmp, "%s/index.snap.tmp", ix->dir);
     snprintf(path, sizeof path, "%s/index.snap", ix->dir);
-    size_t n = ix->n_slots, d = (size_t)ix->dim, pay_bytes = 0, graph_len = 0;
+    size_t n = ix->n_slots, graph_len = 0;
     uint8_t *graph = NULL;
     sail_status st = SAIL_OK;
     if (!ix->uid) ix->uid = ix_new_uid(); /* a version-1 index gets its identity */
@@ -119,42 +197,8 @@ sail_status ix_snapshot_write(sail_index *ix, sail_error *err) {
         sail_free(w);
         return st;
     }
-    for (size_t s = 0; s < n; s++) w_put(w, ix_raw(ix, s), d * 4);
-    w_put(w, ix->ids, n * 8);
-    w_put(w, ix->dead, n);
-    w_zero(w, pad8(n) - n);
-    for (size_t s = 0; s < n; s++) {
-        uint32_t l = ix_payload_own(ix, s) ? (uint32_t)strlen(ix->payload[s]) : 0;
-        pay_bytes += l;
-        w_put(w, &l, 4);
-    }
-    w_zero(w, pad8(n * 4) - n * 4);
-    for (size_t s = 0; s < n; s++)
-        if (ix_payload_own(ix, s)) w_put(w, ix->payload[s], strlen(ix->payload[s]));
-    w_put(w, graph, graph_len);
-    w_flush(w);
-
-    uint8_t h[SNAP_HEADER] = {0};
-    memcpy(h, SNAP_MAGIC, 8);
-    ix_wr32(h + 8, SNAP_VERSION);
-    ix_wr32(h + 12, SNAP_HEADER);
-    ix_wr32(h + 16, (uint32_t)ix->dim);
-    ix_wr32(h + 20, (uint32_t)ix->metric);
-    ix_wr32(h + 24, (uint32_t)ix->storage);
-    ix_wr32(h + 28, (uint32_t)ix->kind);
-    ix_wr32(h + 32, (uint32_t)ix->M);
-    ix_wr32(h + 36, (uint32_t)ix->ef_construction);
-    ix_wr32(h + 40, (uint32_t)ix->ef_search);
-    ix_wr64(h + 48, ix->seed);
-    ix_wr64(h + 56, ix->generation + 1);
-    ix_wr64(h + 64, n);
-    ix_wr64(h + 72, ix->n_dead);
-    ix_wr64(h + 80, pay_bytes);
-    ix_wr64(h + 88, graph_len);
-    ix_wr64(h + 96, (uint64_t)w->off);
-    ix_wr32(h + 104, w->crc);
-    ix_wr64(h + 108, ix->uid);
-    ix_wr32(h + 124, ix_crc32(0, h, 124));
+    uint8_t h[SNAP_HEADER];
+    write_image(ix, w, graph, graph_len, ix->generation + 1, h);
     int fd = w->fd, failed = w->failed;
     off_t size = w->off;
     sail_free(w);
