@@ -51,7 +51,7 @@ MEDIA_PKGS := espeak-ng sox librsvg-2.0 cairo
 MEDIA_OBJ  := $(MEDIA_SRC:%.c=$(BUILD)/%.o)
 MEDIA_LIBS  = $(shell pkg-config --libs $(MEDIA_PKGS))
 $(MEDIA_OBJ): CPPFLAGS += $(shell pkg-config --cflags $(MEDIA_PKGS))
-LIB_SRC  := $(filter-out src/server/% $(MEDIA_SRC),$(sort $(shell find src -name '*.c')))
+LIB_SRC  := $(filter-out src/server/% src/redis/% $(MEDIA_SRC),$(sort $(shell find src -name '*.c')))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_CXX_SRC := $(sort $(shell find src -name '*.cc'))
 LIB_OBJ  += $(LIB_CXX_SRC:%.cc=$(BUILD)/%.o)
@@ -71,6 +71,11 @@ ALL_SAIL := $(BUILD)/sail   # ./sail stays the plain build's
 else
 ALL_SAIL := sail
 endif
+# sail-redis.so: the Redis module (src/redis, docs/REDIS.md), loaded with
+# redis-server --loadmodule. It links the index code from libsail.a (the
+# linker takes only the objects it needs) and exports only its entry point.
+REDIS_SRC := $(sort $(wildcard src/redis/*.c))
+REDIS_OBJ := $(REDIS_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -78,7 +83,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test asan bench fuzz clean install-deps install tests-build model
 
-all: $(BUILD)/libsail.a $(BUILD)/libsail.so $(ALL_SAIL)
+all: $(BUILD)/libsail.a $(BUILD)/libsail.so $(ALL_SAIL) $(BUILD)/sail-redis.so
 
 $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
@@ -113,6 +118,10 @@ $(BUILD)/gen/web_index.inc: src/server/web/index.html
 	od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g' > $@.tmp && mv $@.tmp $@
 $(BUILD)/src/server/routes_page.o: $(BUILD)/gen/web_index.inc
 $(SERVER_OBJ): CPPFLAGS += -I$(BUILD)/gen
+
+$(BUILD)/sail-redis.so: $(REDIS_OBJ) $(BUILD)/libsail.a src/redis/exports.map
+	$(CC) -shared $(BASEFLAGS) -Wl,--version-script=src/redis/exports.map -Wl,--no-undefined -o $@ \
+	    $(REDIS_OBJ) $(BUILD)/libsail.a -Wl,--as-needed $(LIBS)
 
 sail: $(BUILD)/sail
 	@cp $(BUILD)/sail sail
@@ -160,6 +169,7 @@ install: all
 	install -m 755 $(BUILD)/sail $(INST)/bin/sail
 	install -m 644 $(BUILD)/libsail.a $(INST)/lib/libsail.a
 	install -m 755 $(BUILD)/libsail.so $(INST)/lib/libsail.so
+	install -m 755 $(BUILD)/sail-redis.so $(INST)/lib/sail-redis.so
 	install -m 644 include/sail.h include/sail_apps.h $(INST)/include/
 	install -m 644 models/sail-tiny.gguf $(INST)/share/sail/models/sail-tiny.gguf
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define SAIL_VERSION_STRING "\(.*\)"/\1/p' include/sail.h)|' \
@@ -168,7 +178,7 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz build-mpi sail
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(MEDIA_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(REDIS_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(MEDIA_OBJ:.o=.d)
 
 # Test-only drivers used by the Python oracles (not run directly).
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))

@@ -15,7 +15,8 @@ libmicrohttpd-dev openssl wrk chromium fonts-wqy-microhei
 libsentencepiece-dev python3-sentencepiece
 libespeak-ng-dev espeak-ng-data espeak-ng libsox-dev sox librsvg2-dev libcairo2-dev
 tuxpaint-stamps-default
-nginx-light openmpi-bin libopenmpi-dev"
+nginx-light openmpi-bin libopenmpi-dev
+redis-server redis-tools libhiredis-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

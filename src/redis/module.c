@@ -1,0 +1,482 @@
+/* module.c: sail-redis.so, a sail index as a native Redis data type.
+ *
+ *   SAIL.CREATE key DIM d [METRIC ip|cosine|l2] [STORAGE f32|f16|int8]
+ *               [KIND hnsw|exact] [M m] [EF_CONSTRUCTION n] [EF_SEARCH n] [SEED s]
+ *   SAIL.ADD    key id VECTOR blob [PAYLOAD json]    -> 1 added, 0 replaced
+ *   SAIL.DEL    key id [id ...]                      -> ids deleted
+ *   SAIL.GET    key id                               -> [vector blob, payload] or nil
+ *   SAIL.INFO   key                                  -> [field, value, ...]
+ *   SAIL.SEARCH key VECTOR blob k [FILTER f] [EF n] [EXACT] [NOPAYLOAD]  (search.c)
+ *
+ * The index is src/index's (sail_index_new, held in memory). RDB stores
+ * its byte image (sail_index_serialize) in chunks; AOF rewrite emits the
+ * SAIL.CREATE and one SAIL.ADD per live item; writes are replicated
+ * verbatim. Module arguments: THREADS n (search threads; default one per
+ * core, at most 8). docs/REDIS.md has the details. */
+#include "sail_redis.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TYPE_NAME "sailindex"     /* Redis wants exactly 9 characters */
+#define TYPE_ENCVER 1
+#define RDB_CHUNK ((size_t)64 << 20) /* bytes per RDB string of an image */
+
+RedisModuleType *sr_type;
+
+/* ---------------------------------------------------------- the API -- */
+
+#define RM_DEFINE(ret, name, params) ret(*RedisModule_##name) params;
+RM_API(RM_DEFINE)
+#undef RM_DEFINE
+
+int rm_api_init(RedisModuleCtx *ctx, const char *name, int ver) {
+    int (*get)(const char *, void *) = (int (*)(const char *, void *))((void **)ctx)[0];
+#define RM_GET(ret, fn, params) \
+    if (get("RedisModule_" #fn, (void *)&RedisModule_##fn) != REDISMODULE_OK) return REDISMODULE_ERR;
+    RM_API(RM_GET)
+#undef RM_GET
+    RedisModule_SetModuleAttribs(ctx, name, ver, REDISMODULE_APIVER_1);
+    return REDISMODULE_OK;
+}
+
+/* ----------------------------------------------------------- values -- */
+
+sr_value *sr_value_new(sail_index *ix) {
+    sr_value *v = calloc(1, sizeof *v);
+    if (!v) return NULL;
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&v->lock, &a);
+    pthread_rwlockattr_destroy(&a);
+    sail_index_info info;
+    sail_index_get_info(ix, &info);
+    v->ix = ix;
+    v->dim = info.dim;
+    atomic_init(&v->refs, 1);
+    return v;
+}
+
+void sr_value_ref(sr_value *v) { atomic_fetch_add(&v->refs, 1); }
+
+void sr_value_unref(sr_value *v) {
+    if (!v || atomic_fetch_sub(&v->refs, 1) != 1) return;
+    sail_index_close(v->ix, NULL);
+    pthread_rwlock_destroy(&v->lock);
+    free(v);
+}
+
+sr_value *sr_open(RedisModuleCtx *ctx, RedisModuleString *name, int mode, RedisModuleKey **key) {
+    *key = RedisModule_OpenKey(ctx, name, mode);
+    const char *why = NULL;
+    if (RedisModule_KeyType(*key) == REDISMODULE_KEYTYPE_EMPTY)
+        why = "ERR sail: no index at this key (SAIL.CREATE makes one)";
+    else if (RedisModule_ModuleTypeGetType(*key) != sr_type)
+        why = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    if (!why) return RedisModule_ModuleTypeGetValue(*key);
+    RedisModule_CloseKey(*key);
+    *key = NULL;
+    RedisModule_ReplyWithError(ctx, why);
+    return NULL;
+}
+
+/* -------------------------------------------------------- arguments -- */
+
+int sr_arg_is(RedisModuleString *arg, const char *word) {
+    size_t n;
+    const char *s = RedisModule_StringPtrLen(arg, &n);
+    return n == strlen(word) && !strncasecmp(s, word, n);
+}
+
+/* Copy of a short argument as a C string; 0 when it does not fit. */
+static int arg_text(RedisModuleString *arg, char *buf, size_t cap) {
+    size_t n;
+    const char *s = RedisModule_StringPtrLen(arg, &n);
+    if (n >= cap || memchr(s, 0, n)) return 0;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    return 1;
+}
+
+int sr_arg_long(RedisModuleString *arg, long long lo, long long hi, long long *out) {
+    char buf[32], *end;
+    if (!arg_text(arg, buf, sizeof buf) || !buf[0] || isspace((unsigned char)buf[0])) return 1;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || *end || v < lo || v > hi) return 1;
+    *out = v;
+    return 0;
+}
+
+int sr_arg_u64(RedisModuleString *arg, uint64_t *out) {
+    char buf[32], *end;
+    if (!arg_text(arg, buf, sizeof buf) || !isdigit((unsigned char)buf[0])) return 1;
+    errno = 0;
+    unsigned long long v = strtoull(buf, &end, 10);
+    if (errno || *end) return 1;
+    *out = v;
+    return 0;
+}
+
+int sr_arg_vector(RedisModuleCtx *ctx, RedisModuleString *arg, int dim, float *out) {
+    size_t n;
+    const char *s = RedisModule_StringPtrLen(arg, &n);
+    if (n != (size_t)dim * sizeof(float)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "ERR sail: the vector blob is %zu bytes; this index needs %d float32 (%zu bytes, "
+                 "little-endian)", n, dim, (size_t)dim * sizeof(float));
+        RedisModule_ReplyWithError(ctx, msg);
+        return 1;
+    }
+    memcpy(out, s, n);
+    return 0;
+}
+
+int sr_reply_error(RedisModuleCtx *ctx, const sail_error *e) {
+    char msg[sizeof e->msg + 16];
+    snprintf(msg, sizeof msg, "ERR sail: %s", e->msg);
+    for (char *p = msg; *p; p++)
+        if (*p == '\r' || *p == '\n') *p = ' '; /* an error reply is one line */
+    return RedisModule_ReplyWithError(ctx, msg);
+}
+
+static int reply_usage(RedisModuleCtx *ctx, const char *what) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "ERR sail: %s", what);
+    return RedisModule_ReplyWithError(ctx, msg);
+}
+
+/* --------------------------------------------------------- commands -- */
+
+/* SAIL.CREATE's options after DIM into o (and *seed_set); 0 or replied. */
+static int parse_create(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, sail_index_options *o) {
+    int have_dim = 0;
+    for (int i = 2; i < argc; i += 2) {
+        if (i + 1 >= argc) return reply_usage(ctx, "an option lacks its value"), 1;
+        RedisModuleString *a = argv[i], *v = argv[i + 1];
+        long long x;
+        char word[16];
+        if (sr_arg_is(a, "DIM")) {
+            if (sr_arg_long(v, 1, 65536, &x)) return reply_usage(ctx, "DIM must be 1..65536"), 1;
+            o->dim = (int)x;
+            have_dim = 1;
+        } else if (sr_arg_is(a, "METRIC")) {
+            if (!arg_text(v, word, sizeof word) || sail_metric_parse(word, &o->metric))
+                return reply_usage(ctx, "METRIC must be ip, cosine or l2"), 1;
+        } else if (sr_arg_is(a, "STORAGE")) {
+            if (!arg_text(v, word, sizeof word) || sail_storage_parse(word, &o->storage))
+                return reply_usage(ctx, "STORAGE must be f32, f16 or int8"), 1;
+        } else if (sr_arg_is(a, "KIND")) {
+            if (!arg_text(v, word, sizeof word) || sail_index_kind_parse(word, &o->kind))
+                return reply_usage(ctx, "KIND must be hnsw or exact"), 1;
+        } else if (sr_arg_is(a, "M")) {
+            if (sr_arg_long(v, 2, 256, &x)) return reply_usage(ctx, "M must be 2..256"), 1;
+            o->M = (int)x;
+        } else if (sr_arg_is(a, "EF_CONSTRUCTION") || sr_arg_is(a, "EF_SEARCH")) {
+            if (sr_arg_long(v, 1, 100000, &x)) return reply_usage(ctx, "EF_CONSTRUCTION and EF_SEARCH must be 1..100000"), 1;
+            *(sr_arg_is(a, "EF_SEARCH") ? &o->ef_search : &o->ef_construction) = (int)x;
+        } else if (sr_arg_is(a, "SEED")) {
+            if (sr_arg_u64(v, &o->seed)) return reply_usage(ctx, "SEED must be an unsigned 64-bit integer"), 1;
+        } else {
+            return reply_usage(ctx, "unknown option (DIM, METRIC, STORAGE, KIND, M, EF_CONSTRUCTION, EF_SEARCH, SEED)"), 1;
+        }
+    }
+    if (!have_dim) return reply_usage(ctx, "SAIL.CREATE needs DIM"), 1;
+    return 0;
+}
+
+/* The options every module index runs with: one thread (the module's
+ * threads run searches side by side) and a serial graph build, so a
+ * replica or an AOF replay that adds the same items in the same order
+ * builds the same graph. */
+static void run_options(sail_index_options *o) {
+    o->n_threads = 1;
+    o->deterministic = 1;
+}
+
+static int cmd_create(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc < 4) return RedisModule_WrongArity(ctx);
+    sail_index_options o = {.metric = SAIL_METRIC_COSINE, .kind = SAIL_INDEX_HNSW};
+    if (parse_create(ctx, argv, argc, &o)) return REDISMODULE_OK;
+    run_options(&o);
+    RedisModuleKey *key = RedisModule_OpenKey(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE);
+    if (RedisModule_KeyType(key) != REDISMODULE_KEYTYPE_EMPTY) {
+        RedisModule_CloseKey(key);
+        return reply_usage(ctx, "the key exists (DEL it first)");
+    }
+    sail_error e = {0};
+    sail_index *ix = sail_index_new(&o, &e);
+    sr_value *v = ix ? sr_value_new(ix) : NULL;
+    if (!v) {
+        RedisModule_CloseKey(key);
+        if (ix) sail_index_close(ix, NULL);
+        return ix ? reply_usage(ctx, "out of memory") : sr_reply_error(ctx, &e);
+    }
+    RedisModule_ModuleTypeSetValue(key, sr_type, v);
+    RedisModule_CloseKey(key);
+    RedisModule_ReplicateVerbatim(ctx);
+    return RedisModule_ReplyWithSimpleString(ctx, "OK");
+}
+
+static int cmd_add(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 5 && argc != 7) return RedisModule_WrongArity(ctx);
+    uint64_t id;
+    if (sr_arg_u64(argv[2], &id)) return reply_usage(ctx, "the id must be an unsigned 64-bit integer");
+    if (!sr_arg_is(argv[3], "VECTOR") || (argc == 7 && !sr_arg_is(argv[5], "PAYLOAD")))
+        return reply_usage(ctx, "usage: SAIL.ADD key id VECTOR blob [PAYLOAD json]");
+    char *payload = NULL;
+    if (argc == 7) {
+        size_t n;
+        const char *s = RedisModule_StringPtrLen(argv[6], &n);
+        if (memchr(s, 0, n) || !(payload = strndup(s, n)))
+            return reply_usage(ctx, "the payload must be JSON text without NUL bytes");
+    }
+    RedisModuleKey *key;
+    sr_value *v = sr_open(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key);
+    float *vec = v ? malloc((size_t)v->dim * sizeof(float)) : NULL;
+    if (!v || !vec || sr_arg_vector(ctx, argv[4], v->dim, vec)) {
+        if (v && !vec) reply_usage(ctx, "out of memory");
+        free(vec);
+        free(payload);
+        if (key) RedisModule_CloseKey(key);
+        return REDISMODULE_OK;
+    }
+    sail_error e = {0};
+    pthread_rwlock_wrlock(&v->lock);
+    int existed = sail_index_get(v->ix, id, NULL, NULL, NULL) == SAIL_OK;
+    sail_status st = sail_index_add(v->ix, &id, vec, (const char *const *)&payload, 1, &e);
+    pthread_rwlock_unlock(&v->lock);
+    RedisModule_CloseKey(key);
+    free(vec);
+    free(payload);
+    if (st) return sr_reply_error(ctx, &e);
+    RedisModule_ReplicateVerbatim(ctx);
+    return RedisModule_ReplyWithLongLong(ctx, !existed);
+}
+
+static int cmd_del(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc < 3) return RedisModule_WrongArity(ctx);
+    uint64_t *ids = malloc((size_t)(argc - 2) * sizeof *ids);
+    if (!ids) return reply_usage(ctx, "out of memory");
+    for (int i = 2; i < argc; i++)
+        if (sr_arg_u64(argv[i], &ids[i - 2])) {
+            free(ids);
+            return reply_usage(ctx, "ids must be unsigned 64-bit integers");
+        }
+    RedisModuleKey *key;
+    sr_value *v = sr_open(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE, &key);
+    if (!v) {
+        free(ids);
+        return REDISMODULE_OK;
+    }
+    sail_error e = {0};
+    int n = 0;
+    pthread_rwlock_wrlock(&v->lock);
+    sail_status st = sail_index_delete(v->ix, ids, argc - 2, &n, &e);
+    pthread_rwlock_unlock(&v->lock);
+    RedisModule_CloseKey(key);
+    free(ids);
+    if (st) return sr_reply_error(ctx, &e);
+    if (n) RedisModule_ReplicateVerbatim(ctx);
+    return RedisModule_ReplyWithLongLong(ctx, n);
+}
+
+static int cmd_get(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 3) return RedisModule_WrongArity(ctx);
+    uint64_t id;
+    if (sr_arg_u64(argv[2], &id)) return reply_usage(ctx, "the id must be an unsigned 64-bit integer");
+    RedisModuleKey *key;
+    sr_value *v = sr_open(ctx, argv[1], REDISMODULE_READ, &key);
+    if (!v) return REDISMODULE_OK;
+    float *vec = malloc((size_t)v->dim * sizeof(float));
+    char *payload = NULL;
+    sail_status st = vec ? sail_index_get(v->ix, id, vec, &payload, NULL) : SAIL_ERR_NOMEM;
+    if (st == SAIL_ERR_INVALID_ARG) {
+        RedisModule_ReplyWithNull(ctx);
+    } else if (st) {
+        reply_usage(ctx, "out of memory");
+    } else {
+        RedisModule_ReplyWithArray(ctx, 2);
+        RedisModule_ReplyWithStringBuffer(ctx, (const char *)vec, (size_t)v->dim * sizeof(float));
+        RedisModule_ReplyWithStringBuffer(ctx, payload, strlen(payload));
+    }
+    RedisModule_CloseKey(key);
+    free(vec);
+    free(payload);
+    return REDISMODULE_OK;
+}
+
+static void reply_field(RedisModuleCtx *ctx, const char *name, const char *text, long long num) {
+    RedisModule_ReplyWithStringBuffer(ctx, name, strlen(name));
+    if (text) RedisModule_ReplyWithStringBuffer(ctx, text, strlen(text));
+    else RedisModule_ReplyWithLongLong(ctx, num);
+}
+
+static int cmd_info(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 2) return RedisModule_WrongArity(ctx);
+    RedisModuleKey *key;
+    sr_value *v = sr_open(ctx, argv[1], REDISMODULE_READ, &key);
+    if (!v) return REDISMODULE_OK;
+    sail_index_info i;
+    sail_index_get_info(v->ix, &i);
+    RedisModule_CloseKey(key);
+    char seed[24];
+    snprintf(seed, sizeof seed, "%" PRIu64, i.seed);
+    RedisModule_ReplyWithArray(ctx, 2 * 11);
+    reply_field(ctx, "dim", NULL, i.dim);
+    reply_field(ctx, "metric", sail_metric_name(i.metric), 0);
+    reply_field(ctx, "storage", sail_storage_name(i.storage), 0);
+    reply_field(ctx, "kind", sail_index_kind_name(i.kind), 0);
+    reply_field(ctx, "M", NULL, i.M);
+    reply_field(ctx, "ef_construction", NULL, i.ef_construction);
+    reply_field(ctx, "ef_search", NULL, i.ef_search);
+    reply_field(ctx, "seed", seed, 0);
+    reply_field(ctx, "count", NULL, (long long)i.count);
+    reply_field(ctx, "tombstones", NULL, (long long)i.tombstones);
+    reply_field(ctx, "memory_bytes", NULL, (long long)i.memory_bytes);
+    return REDISMODULE_OK;
+}
+
+/* ------------------------------------------------------- persistence -- */
+
+/* RDB: the image's length, then the image in strings of up to RDB_CHUNK. */
+static void rdb_save(RedisModuleIO *io, void *value) {
+    sr_value *v = value;
+    void *img = NULL;
+    size_t len = 0;
+    sail_error e = {0};
+    if (sail_index_serialize(v->ix, &img, &len, &e)) {
+        /* no way to fail a save here: an empty image, which loading refuses */
+        RedisModule_LogIOError(io, "warning", "sail: cannot serialise an index: %s", e.msg);
+        len = 0;
+    }
+    RedisModule_SaveUnsigned(io, len);
+    for (size_t o = 0; o < len; o += RDB_CHUNK)
+        RedisModule_SaveStringBuffer(io, (const char *)img + o, len - o < RDB_CHUNK ? len - o : RDB_CHUNK);
+    sail_free(img);
+}
+
+static void *rdb_load(RedisModuleIO *io, int encver) {
+    if (encver != TYPE_ENCVER) {
+        RedisModule_LogIOError(io, "warning", "sail: index encoding %d; this module reads %d", encver, TYPE_ENCVER);
+        return NULL;
+    }
+    uint64_t len = RedisModule_LoadUnsigned(io);
+    /* image bytes come in chunks whose lengths must add up to len */
+    uint8_t *img = !RedisModule_IsIOError(io) && len && len < ((uint64_t)1 << 46) ? malloc(len) : NULL;
+    uint64_t got = 0;
+    while (img && got < len) {
+        size_t n = 0;
+        char *chunk = RedisModule_LoadStringBuffer(io, &n);
+        if (RedisModule_IsIOError(io) || !chunk || n == 0 || n > len - got) {
+            if (chunk) RedisModule_Free(chunk);
+            free(img);
+            img = NULL;
+            break;
+        }
+        memcpy(img + got, chunk, n);
+        got += n;
+        RedisModule_Free(chunk);
+    }
+    if (!img) {
+        RedisModule_LogIOError(io, "warning", "sail: an index's RDB data is truncated or damaged");
+        return NULL;
+    }
+    sail_index_options o = {0};
+    run_options(&o);
+    sail_error e = {0};
+    sail_index *ix = sail_index_deserialize(img, len, &o, &e);
+    free(img);
+    sr_value *v = ix ? sr_value_new(ix) : NULL;
+    if (!v) {
+        RedisModule_LogIOError(io, "warning", "sail: refusing an index from RDB: %s", ix ? "out of memory" : e.msg);
+        sail_index_close(ix, NULL);
+    }
+    return v;
+}
+
+/* AOF rewrite: the commands that rebuild the index, live items in order. */
+static void aof_rewrite(RedisModuleIO *aof, RedisModuleString *key, void *value) {
+    sr_value *v = value;
+    sail_index_info i;
+    sail_index_get_info(v->ix, &i);
+    char seed[24];
+    snprintf(seed, sizeof seed, "%" PRIu64, i.seed);
+    RedisModule_EmitAOF(aof, "SAIL.CREATE", "sclccccccclclclcc", key, "DIM", (long long)i.dim,
+                        "METRIC", sail_metric_name(i.metric), "STORAGE", sail_storage_name(i.storage),
+                        "KIND", sail_index_kind_name(i.kind), "M", (long long)i.M,
+                        "EF_CONSTRUCTION", (long long)i.ef_construction, "EF_SEARCH", (long long)i.ef_search,
+                        "SEED", seed);
+    size_t n = sail_index_ids(v->ix, NULL, 0);
+    uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    float *vec = malloc((size_t)i.dim * sizeof(float));
+    if (!ids || !vec) {
+        RedisModule_LogIOError(aof, "warning", "sail: out of memory rewriting an index of %zu items", n);
+        n = 0;
+    } else {
+        n = sail_index_ids(v->ix, ids, n); /* no writer runs during a rewrite */
+    }
+    for (size_t k = 0; k < n; k++) {
+        char *payload = NULL, id[24];
+        if (sail_index_get(v->ix, ids[k], vec, &payload, NULL)) continue;
+        snprintf(id, sizeof id, "%" PRIu64, ids[k]);
+        RedisModule_EmitAOF(aof, "SAIL.ADD", "sccbcc", key, id, "VECTOR", (const char *)vec,
+                            (size_t)i.dim * sizeof(float), "PAYLOAD", payload);
+        free(payload);
+    }
+    free(ids);
+    free(vec);
+}
+
+static size_t mem_usage(const void *value) {
+    sail_index_info i;
+    sail_index_get_info(((const sr_value *)value)->ix, &i);
+    return sizeof(sr_value) + i.memory_bytes;
+}
+
+static void value_free(void *value) { sr_value_unref(value); }
+
+/* ------------------------------------------------------------- load -- */
+
+int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
+
+int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (rm_api_init(ctx, "sail", 1) != REDISMODULE_OK) return REDISMODULE_ERR;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long long threads = cores < 1 ? 1 : cores > 8 ? 8 : cores;
+    for (int i = 0; i < argc; i += 2) {
+        if (i + 1 < argc && sr_arg_is(argv[i], "THREADS") && !sr_arg_long(argv[i + 1], 1, 256, &threads)) continue;
+        RedisModule_Log(ctx, "warning", "sail: unknown or bad module argument (THREADS n, n = 1..256)");
+        return REDISMODULE_ERR;
+    }
+    RedisModule_SetModuleOptions(ctx, REDISMODULE_OPTIONS_HANDLE_IO_ERRORS);
+    RedisModuleTypeMethods tm = {.version = REDISMODULE_TYPE_METHOD_VERSION_1, .rdb_load = rdb_load,
+                                 .rdb_save = rdb_save, .aof_rewrite = aof_rewrite, .mem_usage = mem_usage,
+                                 .free = value_free};
+    if (!(sr_type = RedisModule_CreateDataType(ctx, TYPE_NAME, TYPE_ENCVER, &tm))) return REDISMODULE_ERR;
+    static const struct {
+        const char *name, *flags;
+        RedisModuleCmdFunc fn;
+    } cmds[] = {
+        {"sail.create", "write deny-oom", cmd_create},
+        {"sail.add", "write deny-oom", cmd_add},
+        {"sail.del", "write", cmd_del},
+        {"sail.get", "readonly fast", cmd_get},
+        {"sail.info", "readonly", cmd_info},
+        {"sail.search", "readonly", sr_cmd_search},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (RedisModule_CreateCommand(ctx, cmds[i].name, cmds[i].fn, cmds[i].flags, 1, 1, 1) != REDISMODULE_OK)
+            return REDISMODULE_ERR;
+    if (sr_search_start((int)threads)) {
+        RedisModule_Log(ctx, "warning", "sail: cannot start %lld search threads", threads);
+        return REDISMODULE_ERR;
+    }
+    return REDISMODULE_OK;
+}

@@ -1,0 +1,468 @@
+"""The Redis module (build/sail-redis.so, docs/REDIS.md) in real redis-server
+processes on loopback, each in a temporary directory and killed at the end.
+
+Single node: SAIL.SEARCH answers exactly as sail's own index (the Python
+binding over libsail, built with the same options, seed and insertion
+order) on the same random data: ids and float32 scores, HNSW at two beams,
+EXACT, FILTER, for cosine/f32, l2/int8 and ip/exact. DEBUG RELOAD (RDB save
+and load) keeps every item and every answer; a restart from the AOF (one
+rewrite, which emits SAIL.CREATE/SAIL.ADD, then more writes appended)
+keeps every item bit for bit. Malformed commands get error replies and the
+server keeps serving. A DUMP payload damaged inside the index image (and
+re-signed, so Redis's own checksum passes) is refused by the module's
+loader (RESTORE fails, the server lives); a dump.rdb damaged the same way
+stops a restart with an error instead of a crash. Searches keep answering,
+off the main thread, while another client loads 20,000 items.
+
+Cluster: 3 masters and 3 replicas (redis-cli --cluster create); shard keys
+{name:i} land on every master; a search fanned out to the shards and
+merged equals an exact search over all items; a master killed with
+SIGKILL fails over and every write acknowledged by WAIT 1 is there
+afterwards, vector for vector. Skipped with the reason when redis-server
+is not installed (Debian: redis-server, redis-tools)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tap  # noqa: E402
+from tap import BUILD, HERE, check  # noqa: E402
+from redis_util import Conn, RespError, Server, crc64, find_redis, free_ports  # noqa: E402
+
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
+import sail  # noqa: E402
+
+MODULE = os.path.abspath(os.path.join(BUILD, "sail-redis.so"))
+D = 32
+K = 10
+
+
+def blob(v):
+    return np.asarray(v, "<f4").tobytes()
+
+
+def hits(reply):
+    """SAIL.SEARCH's reply as [(id, float32 score, payload dict)]."""
+    return [(int(h[0]), np.float32(float(h[1])), json.loads(h[2]) if len(h) > 2 else None) for h in reply]
+
+
+def load(c, key, x, first=0, payloads=None, batch=1000):
+    replies = []
+    for s in range(0, len(x), batch):
+        cmds = []
+        for i in range(s, min(s + batch, len(x))):
+            cmd = ["SAIL.ADD", key, first + i, "VECTOR", blob(x[i])]
+            if payloads is not None and payloads[i] is not None:
+                cmd += ["PAYLOAD", json.dumps(payloads[i])]
+            cmds.append(cmd)
+        replies += c.pipeline(cmds)
+    return replies
+
+
+def data(n, seed):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((16, D)).astype(np.float32)
+    x = centres[rng.integers(0, 16, n)] + 0.4 * rng.standard_normal((n, D)).astype(np.float32)
+    return x.astype(np.float32)
+
+
+# ------------------------------------------------------------ single node --
+
+def same_as_sail(srv, tmp):
+    """SAIL.SEARCH == sail.Index.search on the same items, for three configs."""
+    c = srv.conn()
+    x, q = data(3000, 1), data(12, 2)
+    payloads = [{"shard": i % 4, "name": "item %d" % i} if i % 3 else None for i in range(len(x))]
+    configs = [("cosine", "f32", "hnsw"), ("l2", "int8", "hnsw"), ("ip", "f32", "exact")]
+    for metric, storage, kind in configs:
+        key = "idx:%s:%s" % (metric, storage)
+        r = c.call("SAIL.CREATE", key, "DIM", D, "METRIC", metric, "STORAGE", storage, "KIND", kind, "SEED", 1)
+        replies = load(c, key, x, payloads=payloads)
+        ok = r == "OK" and all(v == 1 for v in replies)
+        ix = sail.Index(os.path.join(tmp, key.replace(":", "-")), create=True, dim=D, metric=metric, kind=kind,
+                        storage=storage, threads=1)
+        ix.add(np.arange(len(x), dtype=np.uint64), x, payloads)
+        # replacing and deleting some items, in the same order on both sides
+        c.call("SAIL.ADD", key, 5, "VECTOR", blob(x[7]))
+        ix.add([5], x[7:8])
+        ok &= c.call("SAIL.DEL", key, 11, 12, 999999) == 2
+        ix.delete([11, 12])
+        check(ok, "%s/%s/%s: SAIL.CREATE and %d SAIL.ADDs, a replace and a delete" % (metric, storage, kind, len(x)))
+        for label, extra, kw in [("default ef", [], {}), ("EF 12", ["EF", 12], {"ef_search": 12}),
+                                 ("EXACT", ["EXACT"], {"exact": True}),
+                                 ("FILTER shard=2", ["FILTER", "shard=2"], {"filter": "shard=2"})]:
+            bad = []
+            for i in range(len(q)):
+                got = hits(c.call("SAIL.SEARCH", key, "VECTOR", blob(q[i]), K, *extra))
+                # one query per call, as SAIL.SEARCH runs it (4 or more at once
+                # take the exact scan's tiled kernel: other float rounding)
+                exp = [(h.id, np.float32(h.score), h.payload) for h in ix.search(q[i], K, **kw)[0]]
+                if got != exp:
+                    bad.append(i)
+            check(not bad, "%s/%s/%s, %s: SAIL.SEARCH == sail's index (ids, float32 scores, payloads) on %d queries"
+                  % (metric, storage, kind, label, len(q)), "queries %s differ" % bad[:4])
+        info = c.call("SAIL.INFO", key)
+        info = dict(zip(info[::2], info[1::2]))
+        check(info.get(b"count") == len(x) - 2 and info.get(b"kind") == kind.encode(),
+              "%s: SAIL.INFO reports kind and count" % key, str(info))
+        ix.close()
+    c.close()
+
+
+def search_all(c, key, q, *extra):
+    return [c.call("SAIL.SEARCH", key, "VECTOR", blob(v), K, *extra) for v in q]
+
+
+def info_of(c, key):
+    """SAIL.INFO as a dict, without memory_bytes (a loaded graph is in its
+    compact frozen form, docs/INDEX.md)."""
+    r = c.call("SAIL.INFO", key)
+    d = dict(zip(r[::2], r[1::2]))
+    d.pop(b"memory_bytes", None)
+    return d
+
+
+def debug_reload(srv):
+    c = srv.conn()
+    q = data(8, 3)
+    keys = sorted(k.decode() for k in c.call("KEYS", "idx:*"))
+    before = {k: (info_of(c, k), search_all(c, k, q)) for k in keys}
+    r = c.call("DEBUG", "RELOAD")
+    after = {k: (info_of(c, k), search_all(c, k, q)) for k in keys}
+    check(r == "OK" and keys and before == after, "DEBUG RELOAD (RDB save and load) keeps every index: info and answers "
+          "equal", str(r))
+    c.close()
+
+
+def aof_restart(tmp):
+    """Items survive a restart from the AOF: a rewrite (SAIL.CREATE + SAIL.ADDs
+    emitted from the index), then writes appended after it."""
+    d = os.path.join(tmp, "aof")
+    os.makedirs(d)
+    srv = Server(MODULE, dir=d, args=["--appendonly", "yes", "--aof-use-rdb-preamble", "no"])
+    try:
+        c = srv.conn()
+        x = data(1500, 4)
+        pay = [{"n": i} if i % 2 else None for i in range(len(x))]
+        c.call("SAIL.CREATE", "a", "DIM", D, "METRIC", "l2", "STORAGE", "f16", "SEED", 9, "M", 8)
+        load(c, "a", x[:1000], payloads=pay[:1000])
+        c.call("SAIL.DEL", "a", *range(0, 1000, 10))
+        r = c.call("BGREWRITEAOF")
+        end = time.time() + 30
+        while time.time() < end:
+            inf = c.call("INFO", "persistence").decode()
+            if "aof_rewrite_in_progress:0" in inf and "aof_rewrite_scheduled:0" in inf:
+                break
+            time.sleep(0.1)
+        ok_rw = "aof_last_bgrewrite_status:ok" in inf
+        load(c, "a", x[1000:], first=1000, payloads=pay[1000:])
+        c.call("SAIL.DEL", "a", 1001, 1003)
+        live = [i for i in range(len(x)) if not (i < 1000 and i % 10 == 0) and i not in (1001, 1003)]
+        q = data(6, 5)
+        before = search_all(c, "a", q, "EXACT")
+        c.close()
+        srv.kill(15)  # SIGTERM: a clean shutdown
+        srv.start()
+        c = srv.conn()
+        info = c.call("SAIL.INFO", "a")
+        info = dict(zip(info[::2], info[1::2]))
+        got = c.pipeline([["SAIL.GET", "a", i] for i in range(len(x))])
+        same = all((got[i] is not None) == (i in set(live)) for i in range(len(x)))
+        same &= all(got[i][0] == blob(x[i]) and json.loads(got[i][1]) == (pay[i] or {}) for i in live)
+        check(isinstance(r, str) and ok_rw and info.get(b"count") == len(live) and info.get(b"storage") == b"f16"
+              and info.get(b"M") == 8 and info.get(b"seed") == b"9" and same,
+              "restart from the AOF (rewrite + appended writes) keeps every item bit for bit and the options",
+              "%s %s %s" % (r, ok_rw, info))
+        check(search_all(c, "a", q, "EXACT") == before, "answers after the AOF restart are those before")
+        c.close()
+    finally:
+        srv.stop()
+
+
+def malformed(srv):
+    c = srv.conn()
+    c.call("SAIL.CREATE", "m", "DIM", 4, "METRIC", "l2")
+    c.call("SAIL.ADD", "m", 1, "VECTOR", blob([1, 2, 3, 4]))
+    c.call("SET", "plain", "string")
+    v4 = blob([1, 0, 0, 0])
+    nan = blob([1, float("nan"), 0, 0])
+    bad = [
+        ["SAIL.CREATE", "m2"], ["SAIL.CREATE", "m2", "DIM", 0], ["SAIL.CREATE", "m2", "DIM", 70000],
+        ["SAIL.CREATE", "m2", "DIM", "x"], ["SAIL.CREATE", "m2", "DIM", 4, "METRIC", "hamming"],
+        ["SAIL.CREATE", "m2", "DIM", 4, "STORAGE", "f8"], ["SAIL.CREATE", "m2", "DIM", 4, "M", 1],
+        ["SAIL.CREATE", "m2", "DIM", 4, "COLOUR", "red"], ["SAIL.CREATE", "m2", "DIM", 4, "M"],
+        ["SAIL.CREATE", "m2", "METRIC", "l2"], ["SAIL.CREATE", "m", "DIM", 4], ["SAIL.CREATE", "plain", "DIM", 4],
+        ["SAIL.ADD", "m", 2, "VECTOR", blob([1, 2, 3])], ["SAIL.ADD", "m", 2, "VECTOR", v4 + b"\0"],
+        ["SAIL.ADD", "m", 2, "VECTOR", b""], ["SAIL.ADD", "m", 2, "VECTOR", nan],
+        ["SAIL.ADD", "m", -1, "VECTOR", v4], ["SAIL.ADD", "m", "abc", "VECTOR", v4],
+        ["SAIL.ADD", "m", "18446744073709551616", "VECTOR", v4], ["SAIL.ADD", "m", 2, "VEC", v4],
+        ["SAIL.ADD", "m", 2, "VECTOR", v4, "PAYLOAD", "{"], ["SAIL.ADD", "m", 2, "VECTOR", v4, "PAYLOAD", "[1]"],
+        ["SAIL.ADD", "m", 2, "VECTOR", v4, "PAYLOAD"], ["SAIL.ADD", "nokey", 2, "VECTOR", v4],
+        ["SAIL.ADD", "plain", 2, "VECTOR", v4], ["SAIL.DEL", "m", "x"], ["SAIL.DEL", "m"],
+        ["SAIL.SEARCH", "m", "VECTOR", v4, 1000000], ["SAIL.SEARCH", "m", "VECTOR", v4, 0],
+        ["SAIL.SEARCH", "m", "VECTOR", v4, -3], ["SAIL.SEARCH", "m", "VECTOR", v4, "ten"],
+        ["SAIL.SEARCH", "m", "VECTOR", v4, "99999999999999999999"], ["SAIL.SEARCH", "m", "VECTOR", blob([1, 2]), 5],
+        ["SAIL.SEARCH", "m", "VECTOR", nan, 5], ["SAIL.SEARCH", "m", "VECTOR", v4, 5, "FILTER", "noequals"],
+        ["SAIL.SEARCH", "m", "VECTOR", v4, 5, "FILTER", "=x"], ["SAIL.SEARCH", "m", "VECTOR", v4, 5, "FILTER"],
+        ["SAIL.SEARCH", "m", "VECTOR", v4, 5, "EF", 0], ["SAIL.SEARCH", "m", "VECTOR", v4, 5, "EF", 10 ** 6],
+        ["SAIL.SEARCH", "m", "VECTOR", v4, 5, "SORTBY", "x"], ["SAIL.SEARCH", "m", "QUERY", v4, 5],
+        ["SAIL.SEARCH", "m", "VECTOR", v4], ["SAIL.SEARCH", "nokey", "VECTOR", v4, 5],
+        ["SAIL.SEARCH", "plain", "VECTOR", v4, 5], ["SAIL.INFO", "plain"], ["SAIL.INFO"], ["SAIL.GET", "m", "x"],
+    ]
+    replies = [c.call(*cmd) for cmd in bad]
+    not_err = [(" ".join(str(a)[:12] for a in cmd), r) for cmd, r in zip(bad, replies) if not isinstance(r, RespError)]
+    check(not not_err, "%d malformed commands each get an error reply" % len(bad), str(not_err[:3]))
+    check(c.call("PING") == "PONG" and c.call("SAIL.INFO", "m")[17] == 1 and srv.proc.poll() is None,
+          "the server still serves and the index is unchanged (1 item)")
+    msg = str(c.call("SAIL.SEARCH", "m", "VECTOR", blob([1, 2]), 5))
+    check("16 bytes" in msg, "a wrong blob length names the length needed", msg)
+    c.close()
+
+
+def image_offset(payload):
+    i = payload.find(b"SAILIDX1")
+    return i
+
+
+def corrupt_payload(srv, tmp):
+    c = srv.conn()
+    c.call("CONFIG", "SET", "rdbcompression", "no")
+    c.call("SAIL.CREATE", "c", "DIM", D, "SEED", 3)
+    load(c, "c", data(200, 6))
+    dump = c.call("DUMP", "c")
+    body, sig = dump[:-8], dump[-8:]
+    signed = crc64(body) == int.from_bytes(sig, "little")
+    check(signed and image_offset(dump) > 0, "DUMP holds the index image, signed with Redis's CRC-64")
+    ok = c.call("RESTORE", "c-copy", 0, dump) == "OK" and info_of(c, "c-copy") == info_of(c, "c")
+    check(ok, "RESTORE of the intact payload makes an equal index")
+    at = image_offset(dump)
+    results = []
+    for name, off in [("magic", at + 1), ("header", at + 70), ("a vector", at + 128 + 4 * 37), ("the graph", len(body) - 40)]:
+        b = bytearray(body)
+        b[off] ^= 0x5A
+        bad = bytes(b) + crc64(bytes(b)).to_bytes(8, "little")
+        r = c.call("RESTORE", "c-bad", 0, bad)
+        results.append((name, r))
+    refused = all(isinstance(r, RespError) for _, r in results) and c.call("EXISTS", "c-bad") == 0
+    check(refused and c.call("PING") == "PONG", "a payload damaged in the image's magic, header, a vector or the graph "
+          "is refused by the loader (RESTORE fails; the server lives)", str(results[:1]))
+    check("sail: refusing an index from RDB" in srv.log(), "the log says why")
+    # the same damage in dump.rdb: the restart stops with an error, not a crash
+    d = os.path.join(tmp, "rdb")
+    os.makedirs(d)
+    s2 = Server(MODULE, dir=d, args=["--rdbcompression", "no", "--dbfilename", "dump.rdb"])
+    try:
+        c2 = s2.conn()
+        c2.call("SAIL.CREATE", "r", "DIM", D)
+        load(c2, "r", data(100, 7))
+        c2.call("SAVE")
+        c2.close()
+        s2.kill()
+        p = os.path.join(d, "dump.rdb")
+        raw = bytearray(open(p, "rb").read())
+        raw[image_offset(raw) + 128 + 4 * 11] ^= 0x40
+        open(p, "wb").write(bytes(raw))
+        try:
+            s2.start()
+            started = True
+        except RuntimeError:
+            started = False
+        rc = s2.proc.returncode
+        check(not started and rc is not None and rc > 0 and "refusing an index from RDB" in s2.log(),
+              "redis-server refuses a dump.rdb with a damaged index: exit status %s, not a signal" % rc)
+    finally:
+        s2.stop()
+    c.close()
+
+
+def concurrent_load(srv, n=int(os.environ.get("SAIL_REDIS_LOAD", 20000))):
+    """One client loads n items (SAIL_REDIS_LOAD; 100000 is the issue's
+    figure, 20,000 keeps the default run short) while another keeps
+    searching."""
+    c = srv.conn()
+    c.call("SAIL.CREATE", "busy", "DIM", D, "EF_CONSTRUCTION", 40, "M", 8)
+    x, q = data(n, 8), data(4, 9)
+    load(c, "busy", x[:500])
+    answers, errors, worst = [0], [], [0.0]
+    counts_seen = set()
+    done = threading.Event()
+
+    def searcher():
+        s = srv.conn()
+        i = 0
+        while not done.is_set():
+            t = time.time()
+            r = s.call("SAIL.SEARCH", "busy", "VECTOR", blob(q[i % 4]), K, "NOPAYLOAD")
+            worst[0] = max(worst[0], time.time() - t)
+            if isinstance(r, RespError) or len(r) != K:
+                errors.append(r)
+            answers[0] += 1
+            counts_seen.add(s.call("SAIL.INFO", "busy")[17])
+            i += 1
+        s.close()
+
+    th = threading.Thread(target=searcher)
+    th.start()
+    t0 = time.time()
+    replies = load(c, "busy", x[500:], first=500, batch=250)
+    load_s = time.time() - t0
+    done.set()
+    th.join()
+    count = c.call("SAIL.INFO", "busy")[17]
+    check(all(r == 1 for r in replies) and count == n, "%d items loaded by one client in %.1f s" % (n, load_s))
+    check(not errors and answers[0] >= 20 and len(counts_seen) >= 5,
+          "another client's searches kept answering during the load: %d answers, slowest %.0f ms, %d different "
+          "counts seen" % (answers[0], 1000 * worst[0], len(counts_seen)), str(errors[:2]))
+    c.close()
+
+
+# ---------------------------------------------------------------- cluster --
+
+def cluster_slots(c):
+    """[(first, last, master port, [replica ports])]"""
+    return [(s[0], s[1], s[2][1], [r[1] for r in s[3:]]) for s in c.call("CLUSTER", "SLOTS")]
+
+
+def owner(slots, slot):
+    for a, b, port, _ in slots:
+        if a <= slot <= b:
+            return port
+    return None
+
+
+def cluster(tmp):
+    ports = free_ports(6)
+    nodes = []
+    try:
+        for p in ports:
+            d = os.path.join(tmp, "node-%d" % p)
+            os.makedirs(d)
+            nodes.append(Server(MODULE, port=p, dir=d, threads=1,
+                                args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                      "--cluster-node-timeout", "1500", "--appendonly", "no"]))
+        r = subprocess.run(["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % p for p in ports] +
+                           ["--cluster-replicas", "1", "--cluster-yes"], capture_output=True, timeout=60)
+        if not check(r.returncode == 0, "redis-cli --cluster create: 3 masters, 3 replicas",
+                     r.stdout.decode()[-300:].replace("\n", " | ")):
+            return
+        conns = {p: Conn(p) for p in ports}
+        end = time.time() + 30
+        while time.time() < end and not all(b"cluster_state:ok" in conns[p].call("CLUSTER", "INFO") for p in ports):
+            time.sleep(0.2)
+        # until every master lists its replica (they join asynchronously)
+        while time.time() < end and not all(s[3] for s in cluster_slots(conns[ports[0]])):
+            time.sleep(0.2)
+        slots = cluster_slots(conns[ports[0]])
+        masters = sorted({s[2] for s in slots})
+        n_shards = 6
+        shard_keys = ["{items:%d}" % i for i in range(n_shards)]
+        where = {k: owner(slots, conns[ports[0]].call("CLUSTER", "KEYSLOT", k)) for k in shard_keys}
+        check(len(masters) == 3 and set(where.values()) == set(masters),
+              "the %d shard keys {items:i} land on all 3 masters" % n_shards, str(where))
+        x = data(1800, 10)
+        for k in shard_keys:
+            conns[where[k]].call("SAIL.CREATE", k, "DIM", D, "METRIC", "l2")
+        acked, unacked = [], 0
+        for s in range(0, len(x), 100):
+            batch = range(s, s + 100)
+            for k in shard_keys:
+                ids = [i for i in batch if i % n_shards == shard_keys.index(k)]
+                conns[where[k]].pipeline([["SAIL.ADD", k, i, "VECTOR", blob(x[i])] for i in ids])
+            # one WAIT per master: the writes sent before it are on a replica when it says 1
+            ok = {m: conns[m].call("WAIT", 1, 2000) for m in masters}
+            for i in batch:
+                if ok[where[shard_keys[i % n_shards]]] >= 1:
+                    acked.append(i)
+                else:
+                    unacked += 1
+        # a fan-out search merged = exact search over everything
+        q = data(5, 11)
+        merged_ok = True
+        for v in q:
+            allh = []
+            for k in shard_keys:
+                allh += hits(conns[where[k]].call("SAIL.SEARCH", k, "VECTOR", blob(v), K, "EXACT", "NOPAYLOAD"))
+            allh.sort(key=lambda h: (h[1], h[0]))
+            d2 = ((x - v) ** 2).sum(1, dtype=np.float64)
+            ref = np.argsort(d2, kind="stable")[:K]
+            merged_ok &= [h[0] for h in allh[:K]] == list(ref)
+        check(merged_ok, "a search fanned out to the shards and merged = brute force over all items (numpy)")
+        victim = where[shard_keys[0]]
+        replica = [s[3][0] for s in slots if s[2] == victim][0]
+        nodes[ports.index(victim)].kill()  # SIGKILL
+        end = time.time() + 40
+        promoted = False
+        while time.time() < end and not promoted:
+            try:
+                promoted = conns[replica].call("ROLE")[0] == b"master"
+            except (OSError, ConnectionError):
+                pass
+            time.sleep(0.2)
+        check(promoted, "after SIGKILL of master :%d its replica :%d took over" % (victim, replica))
+        alive = [p for p in ports if p != victim]
+        end = time.time() + 30
+        while time.time() < end and b"cluster_state:ok" not in conns[alive[0]].call("CLUSTER", "INFO"):
+            time.sleep(0.2)
+        slots = cluster_slots(conns[alive[0]])
+        missing = []
+        for i in acked:
+            k = shard_keys[i % n_shards]
+            p = owner(slots, conns[alive[0]].call("CLUSTER", "KEYSLOT", k))
+            g = conns[p].call("SAIL.GET", k, i) if p in conns and p != victim else None
+            if not isinstance(g, list) or g[0] != blob(x[i]):
+                missing.append(i)
+        check(acked and not missing, "every write acknowledged by WAIT 1 (%d of %d; %d not acknowledged) is present "
+              "after the failover" % (len(acked), len(x), unacked), "missing %s" % missing[:5])
+        for cn in conns.values():
+            try:
+                cn.close()
+            except OSError:
+                pass
+    finally:
+        for s in nodes:
+            s.stop()
+
+
+def main():
+    if not find_redis() or not shutil.which("redis-cli"):
+        print("skip - redis-server / redis-cli are not installed (Debian: redis-server redis-tools; "
+              "scripts/install-deps.sh)")
+        return 0
+    if not os.path.exists(MODULE):
+        check(False, "%s is built (make)" % MODULE)
+        return tap.summary()
+    tmp = tempfile.mkdtemp(prefix="sail-redis-test-")
+    srv = None
+    try:
+        t = time.time()
+        srv = Server(MODULE)
+        same_as_sail(srv, tmp)
+        debug_reload(srv)
+        malformed(srv)
+        corrupt_payload(srv, tmp)
+        concurrent_load(srv)
+        check(srv.proc.poll() is None and "crashed" not in srv.log(), "the single node never crashed")
+        srv.stop()
+        srv = None
+        aof_restart(tmp)
+        print("# single node: %.1f s" % (time.time() - t))
+        t = time.time()
+        cluster(tmp)
+        print("# cluster: %.1f s" % (time.time() - t))
+    finally:
+        if srv:
+            srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tap.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
