@@ -1,4 +1,5 @@
-# sail build. `make` builds libsail.a, libsail.so and the sail CLI.
+# sail build. `make` builds libsail.a, libsail.so, the sail CLI and the Redis
+# module sail-redis.so (docs/REDIS.md).
 #   make test     build and run every test; ends with "N passed, M failed"
 #   make asan     the same suite under AddressSanitizer + UBSan
 #   make bench    the benchmarks (figures go to docs/BENCHMARKS.md by hand)
@@ -133,6 +134,9 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libsail.a
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libsail.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(BASEFLAGS) -o $@ $< $(BUILD)/libsail.a $(LIBS) -lopenblas
+
+# the Redis benchmark talks to redis-server through hiredis
+$(BUILD)/bench/bench_redis: LIBS += -lhiredis
 
 tests-build: all $(TEST_BIN)
 

@@ -33,7 +33,8 @@ BUILD="$BUILD" INDEX_DATA=model sh bench/run_index.sh
 echo "== Apps: k-means and PCA, sail vs numpy and FAISS (1 thread, CPU seconds)"
 OPENBLAS_NUM_THREADS=1 $PY bench/bench_apps.py --sail "$BUILD/sail"
 for b in "$BUILD"/bench/bench_*; do
-    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_photo|*/bench_train|*/bench_finetune|*/bench_index) continue ;; esac
+    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_photo|*/bench_train|*/bench_finetune|*/bench_index|*/bench_redis) continue ;; esac
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
 done
+BUILD="$BUILD" THREADS="$THREADS" sh bench/run_redis.sh
 exit 0

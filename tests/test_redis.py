@@ -1,5 +1,7 @@
 """The Redis module (build/sail-redis.so, docs/REDIS.md) in real redis-server
 processes on loopback, each in a temporary directory and killed at the end.
+asan: skip (Debian's redis-server is not built with ASan, so it cannot load
+an ASan-built module; tests/test_index_image.c covers the index image code).
 
 Single node: SAIL.SEARCH answers exactly as sail's own index (the Python
 binding over libsail, built with the same options, seed and insertion

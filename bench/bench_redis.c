@@ -1,0 +1,204 @@
+/* bench_redis.c: SAIL.SEARCH on one Redis node against sail's in-process
+ * HNSW search of the same index, in one run (bench/run_redis.sh starts the
+ * redis-server with the module, THREADS T, and passes its port).
+ *
+ *   bench_redis --port P [--threads T] [--n 50000] [--dim 128] [--queries 1000] [--reps 5]
+ *
+ * Both sides hold the same graph: clustered random vectors added one by
+ * one in the same order with the same options (cosine, M 16,
+ * ef_construction 100, seed 1, serial build), so each ef gives both the
+ * same hits, hence the same recall@10 (checked: the ids must agree). Per ef
+ * and repetition, interleaved, two pairs:
+ *   latency: in-process, one query per call on one thread, against one
+ *            Redis client sending one SAIL.SEARCH at a time (the loopback
+ *            round trip and the hand-over to a module thread included);
+ *   throughput: in-process, all queries in one call on T threads, against
+ *            one client keeping 32 SAIL.SEARCH in flight (pipelined) to a
+ *            server whose module runs T search threads.
+ * Wall-clock rates; medians over the repetitions, and the ratios. */
+#include "sail.h"
+
+#include <hiredis/hiredis.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define K 10
+#define DEPTH 32
+static const int EFS[] = {16, 32, 64, 128};
+#define N_EF (int)(sizeof EFS / sizeof *EFS)
+
+static double clock_s(clockid_t c) {
+    struct timespec t;
+    clock_gettime(c, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static double uniform(void) {
+    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+    return ((rng_state >> 11) + 0.5) / 9007199254740992.0;
+}
+static float normal(void) { return (float)(sqrt(-2 * log(uniform())) * cos(6.283185307179586 * uniform())); }
+
+/* n vectors around 64 centres */
+static float *clustered(int n, int d, const float *centres) {
+    float *x = malloc((size_t)n * d * sizeof *x);
+    for (int i = 0; i < n; i++) {
+        const float *c = centres + (size_t)(uniform() * 64) * d;
+        for (int j = 0; j < d; j++) x[(size_t)i * d + j] = c[j] + 0.6f * normal();
+    }
+    return x;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void die(const char *what, const char *msg) {
+    fprintf(stderr, "bench_redis: %s: %s\n", what, msg);
+    exit(1);
+}
+
+static void append_search(redisContext *c, const float *q, int d, int ef) {
+    char efs[16];
+    snprintf(efs, sizeof efs, "%d", ef);
+    const char *argv[] = {"SAIL.SEARCH", "bench", "VECTOR", (const char *)q, "10", "EF", efs, "NOPAYLOAD"};
+    size_t lens[] = {11, 5, 6, (size_t)d * 4, 2, 2, strlen(efs), 9};
+    redisAppendCommandArgv(c, 8, argv, lens);
+}
+
+/* One reply's ids into ids (K); the number of hits. */
+static int reply_ids(redisContext *c, uint64_t *ids) {
+    redisReply *r = NULL;
+    if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) die("redis", c->errstr);
+    if (r->type != REDIS_REPLY_ARRAY) die("SAIL.SEARCH", r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+    int n = (int)r->elements;
+    for (int i = 0; i < n && i < K; i++) ids[i] = strtoull(r->element[i]->element[0]->str, NULL, 10);
+    freeReplyObject(r);
+    return n;
+}
+
+int main(int argc, char **argv) {
+    int port = 0, n = 50000, d = 128, nq = 1000, reps = 5, threads = 2;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--dim")) d = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--queries")) nq = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+    }
+    if (!port || n < K || d < 1 || nq < 1 || reps < 1) die("usage", "bench_redis --port P [--n N] [--dim D] [--queries Q] [--reps R]");
+    float *centres = malloc((size_t)64 * d * sizeof *centres);
+    for (int i = 0; i < 64 * d; i++) centres[i] = normal();
+    float *x = clustered(n, d, centres), *q = clustered(nq, d, centres);
+
+    sail_index_options o = {.dim = d, .metric = SAIL_METRIC_COSINE, .kind = SAIL_INDEX_HNSW, .M = 16,
+                            .ef_construction = 100, .seed = 1, .n_threads = threads, .deterministic = 1};
+    sail_error e = {0};
+    sail_index *ix = sail_index_new(&o, &e);
+    if (!ix) die("sail_index_new", e.msg);
+    double t0 = clock_s(CLOCK_MONOTONIC);
+    for (int i = 0; i < n; i++) {
+        uint64_t id = (uint64_t)i;
+        if (sail_index_add(ix, &id, x + (size_t)i * d, NULL, 1, &e)) die("add", e.msg);
+    }
+    double build_s = clock_s(CLOCK_MONOTONIC) - t0;
+
+    redisContext *c = redisConnect("127.0.0.1", port);
+    if (!c || c->err) die("connect", c ? c->errstr : "no memory");
+    redisReply *r = redisCommand(c, "DEL bench");
+    freeReplyObject(r);
+    r = redisCommand(c, "SAIL.CREATE bench DIM %d METRIC cosine M 16 EF_CONSTRUCTION 100 SEED 1", d);
+    if (!r || r->type == REDIS_REPLY_ERROR) die("SAIL.CREATE", r ? r->str : c->errstr);
+    freeReplyObject(r);
+    t0 = clock_s(CLOCK_MONOTONIC);
+    for (int s = 0; s < n; s += 1000) {
+        int m = n - s < 1000 ? n - s : 1000;
+        for (int i = s; i < s + m; i++) {
+            char id[24];
+            snprintf(id, sizeof id, "%d", i);
+            const char *av[] = {"SAIL.ADD", "bench", id, "VECTOR", (const char *)(x + (size_t)i * d)};
+            size_t al[] = {8, 5, strlen(id), 6, (size_t)d * 4};
+            redisAppendCommandArgv(c, 5, av, al);
+        }
+        for (int i = 0; i < m; i++) {
+            if (redisGetReply(c, (void **)&r) != REDIS_OK || !r || r->type == REDIS_REPLY_ERROR)
+                die("SAIL.ADD", r ? r->str : c->errstr);
+            freeReplyObject(r);
+        }
+    }
+    double load_s = clock_s(CLOCK_MONOTONIC) - t0;
+    printf("items %d dim %d queries %d: in-process build %.1f s, Redis load (pipelined SAIL.ADD) %.1f s\n", n, d, nq,
+           build_s, load_s);
+
+    /* exact top-10 of every query */
+    sail_search_options ex = {.exact = 1, .no_payload = 1};
+    sail_index_results *gt = NULL;
+    if (sail_index_search(ix, q, nq, K, &ex, &gt, &e)) die("exact", e.msg);
+
+    uint64_t *ids = malloc((size_t)nq * K * sizeof *ids), *rids = malloc((size_t)nq * K * sizeof *rids);
+    double *w_in = malloc(reps * sizeof(double)), *w_b = malloc(reps * sizeof(double));
+    double *w_1 = malloc(reps * sizeof(double)), *w_p = malloc(reps * sizeof(double));
+    printf("%-4s %-7s | %12s %12s %7s | %13s %14s %7s\n", "ef", "recall", "in-proc 1q/s", "redis 1q/s", "ratio",
+           "in-proc batch", "redis pipe 32", "ratio");
+    for (int k = 0; k < N_EF; k++) {
+        sail_search_options so = {.ef_search = EFS[k], .no_payload = 1};
+        long hit = 0, differ = 0;
+        for (int rep = 0; rep < reps; rep++) {
+            double w = clock_s(CLOCK_MONOTONIC);
+            for (int i = 0; i < nq; i++) {
+                sail_index_results *res = NULL;
+                if (sail_index_search(ix, q + (size_t)i * d, 1, K, &so, &res, &e)) die("search", e.msg);
+                for (int j = 0; j < K; j++) ids[(size_t)i * K + j] = j < res->counts[0] ? res->hits[j].id : UINT64_MAX;
+                sail_index_results_free(res);
+            }
+            w_in[rep] = nq / (clock_s(CLOCK_MONOTONIC) - w);
+
+            w = clock_s(CLOCK_MONOTONIC);
+            sail_index_results *all = NULL;
+            if (sail_index_search(ix, q, nq, K, &so, &all, &e)) die("search", e.msg);
+            w_b[rep] = nq / (clock_s(CLOCK_MONOTONIC) - w);
+            sail_index_results_free(all);
+
+            w = clock_s(CLOCK_MONOTONIC);
+            for (int i = 0; i < nq; i++) {
+                append_search(c, q + (size_t)i * d, d, EFS[k]);
+                uint64_t *row = rids + (size_t)i * K;
+                int got = reply_ids(c, row);
+                for (int j = got; j < K; j++) row[j] = UINT64_MAX;
+            }
+            w_1[rep] = nq / (clock_s(CLOCK_MONOTONIC) - w);
+
+            w = clock_s(CLOCK_MONOTONIC);
+            uint64_t tmp[K];
+            for (int sent = 0, got = 0; got < nq; got++) { /* hiredis sends what is appended when it reads */
+                while (sent < nq && sent - got < DEPTH) append_search(c, q + (size_t)sent++ * d, d, EFS[k]);
+                reply_ids(c, tmp);
+            }
+            w_p[rep] = nq / (clock_s(CLOCK_MONOTONIC) - w);
+        }
+        for (int i = 0; i < nq; i++)
+            for (int j = 0; j < K; j++) {
+                differ += ids[(size_t)i * K + j] != rids[(size_t)i * K + j];
+                for (int t = 0; t < gt->counts[i]; t++) hit += ids[(size_t)i * K + j] == gt->hits[(size_t)i * K + t].id;
+            }
+        double mi = median(w_in, reps), mb = median(w_b, reps), m1 = median(w_1, reps), mp = median(w_p, reps);
+        printf("%-4d %-7.4f | %12.0f %12.0f %6.2fx | %13.0f %14.0f %6.2fx%s\n", EFS[k], (double)hit / ((double)nq * K),
+               mi, m1, m1 / mi, mb, mp, mp / mb, differ ? "  (ids differ!)" : "");
+    }
+    sail_index_results_free(gt);
+    sail_index_close(ix, NULL);
+    redisFree(c);
+    free(x); free(q); free(centres); free(ids); free(rids); free(w_in); free(w_b); free(w_1); free(w_p);
+    return 0;
+}
