@@ -110,11 +110,12 @@ class Server:
         self.start()
 
     def start(self):
-        cmd = [find_redis(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+        # SAIL_REDIS_WRAP: a command to run redis-server under (e.g. valgrind)
+        cmd = os.environ.get("SAIL_REDIS_WRAP", "").split() + [find_redis(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
                "--logfile", os.path.join(self.dir, "redis.log"), "--save", "", "--enable-debug-command", "local",
                "--loadmodule", self.module, "THREADS", str(self.threads)] + [str(a) for a in self.args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.time() + 20
+        end = time.time() + (120 if os.environ.get("SAIL_REDIS_WRAP") else 20)
         while time.time() < end:
             if self.proc.poll() is not None:
                 raise RuntimeError("redis-server exited with %s: %s" % (self.proc.returncode, self.log()[-600:]))

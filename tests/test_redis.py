@@ -149,7 +149,8 @@ def aof_restart(tmp):
     emitted from the index), then writes appended after it."""
     d = os.path.join(tmp, "aof")
     os.makedirs(d)
-    srv = Server(MODULE, dir=d, args=["--appendonly", "yes", "--aof-use-rdb-preamble", "no"])
+    # THREADS 0: this server runs its searches on the main thread
+    srv = Server(MODULE, dir=d, threads=0, args=["--appendonly", "yes", "--aof-use-rdb-preamble", "no"])
     try:
         c = srv.conn()
         x = data(1500, 4)
@@ -183,7 +184,8 @@ def aof_restart(tmp):
               and info.get(b"M") == 8 and info.get(b"seed") == b"9" and same,
               "restart from the AOF (rewrite + appended writes) keeps every item bit for bit and the options",
               "%s %s %s" % (r, ok_rw, info))
-        check(search_all(c, "a", q, "EXACT") == before, "answers after the AOF restart are those before")
+        check(search_all(c, "a", q, "EXACT") == before, "answers after the AOF restart are those before (searches "
+              "in place, THREADS 0)")
         c.close()
     finally:
         srv.stop()

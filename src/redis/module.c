@@ -12,7 +12,7 @@
  * its byte image (sail_index_serialize) in chunks; AOF rewrite emits the
  * SAIL.CREATE and one SAIL.ADD per live item; writes are replicated
  * verbatim. Module arguments: THREADS n (search threads; default one per
- * core, at most 8). docs/REDIS.md has the details. */
+ * core, at most 8; 0 runs searches on Redis's main thread). docs/REDIS.md has the details. */
 #include "sail_redis.h"
 
 #include <ctype.h>
@@ -451,8 +451,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long long threads = cores < 1 ? 1 : cores > 8 ? 8 : cores;
     for (int i = 0; i < argc; i += 2) {
-        if (i + 1 < argc && sr_arg_is(argv[i], "THREADS") && !sr_arg_long(argv[i + 1], 1, 256, &threads)) continue;
-        RedisModule_Log(ctx, "warning", "sail: unknown or bad module argument (THREADS n, n = 1..256)");
+        if (i + 1 < argc && sr_arg_is(argv[i], "THREADS") && !sr_arg_long(argv[i + 1], 0, 256, &threads)) continue;
+        RedisModule_Log(ctx, "warning", "sail: unknown or bad module argument (THREADS n, n = 0..256)");
         return REDISMODULE_ERR;
     }
     RedisModule_SetModuleOptions(ctx, REDISMODULE_OPTIONS_HANDLE_IO_ERRORS);

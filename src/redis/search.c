@@ -5,8 +5,8 @@
  * module's threads runs it under the key's read lock and unblocks the
  * client, whose reply the main thread then writes. So a long search never
  * stalls Redis, and searches run side by side. Where a client cannot be
- * blocked (MULTI, Lua, a replicated or replayed stream) the search runs
- * in place.
+ * blocked (MULTI, Lua, a replicated or replayed stream), and with the
+ * module argument THREADS 0, the search runs in place.
  *
  * Reply: one entry per hit, best first: [id, score, payload] (ids and
  * scores as text: ids are unsigned 64-bit, scores printed with 9
@@ -29,6 +29,8 @@ typedef struct job {
     sail_error err;
     struct job *next;
 } job;
+
+static int n_workers; /* 0: every search runs in place */
 
 static struct {
     pthread_mutex_t mu;
@@ -84,7 +86,7 @@ static void *worker(void *arg) {
 }
 
 int sr_search_start(int n_threads) {
-    for (int i = 0; i < n_threads; i++) {
+    for (; n_workers < n_threads; n_workers++) {
         pthread_t t;
         if (pthread_create(&t, NULL, worker, NULL)) return 1;
         pthread_detach(t);
@@ -162,7 +164,7 @@ int sr_cmd_search(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     j->v = v;
     RedisModule_CloseKey(key);
     int flags = RedisModule_GetContextFlags(ctx);
-    int in_place = flags & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
+    int in_place = !n_workers || flags & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
                             REDISMODULE_CTX_FLAGS_DENY_BLOCKING | REDISMODULE_CTX_FLAGS_LOADING);
     if (!in_place && !(j->bc = RedisModule_BlockClient(ctx, on_reply, NULL, on_free, 0))) in_place = 1;
     if (in_place) {
