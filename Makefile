@@ -77,6 +77,13 @@ endif
 # linker takes only the objects it needs) and exports only its entry point.
 REDIS_SRC := $(sort $(wildcard src/redis/*.c))
 REDIS_OBJ := $(REDIS_SRC:%.c=$(BUILD)/%.o)
+# hiredis, when installed: `sail search --index redis://...` (cli/redis)
+ifneq ($(shell pkg-config --exists hiredis 2>/dev/null && echo yes),)
+CLI_SRC  += cli/redis/redis_index.c
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+$(CLI_OBJ): CPPFLAGS += -DSAIL_HIREDIS -Icli
+SERVER_LIBS += -lhiredis
+endif
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))

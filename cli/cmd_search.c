@@ -1,7 +1,11 @@
 /* cmd_search.c: `sail search` embeds a text or an image query with the
  * model and prints the index's nearest items as a table, JSON, or a
- * self-contained HTML page with inline base64 JPEG thumbnails. */
+ * self-contained HTML page with inline base64 JPEG thumbnails. The index
+ * is a directory, or redis://host:port/name (cli/redis/redis_index.c). */
 #include "cli.h"
+#ifdef SAIL_HIREDIS
+#include "redis/redis_index.h"
+#endif
 
 #include <jansson.h>
 #include <jpeglib.h>
@@ -10,12 +14,14 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: sail search --index DIR --model M (\"QUERY TEXT\" | --image Q.jpg | --audio Q.wav) [-k 10]\n"
+    "usage: sail search --index DIR|redis://HOST:PORT/NAME --model M (\"QUERY TEXT\" | --image Q.jpg | --audio Q.wav) [-k 10]\n"
     "                   [--filter field=value[,field=value]] [--json] [--html OUT.html]\n"
     "                   [--ef N] [--exact] [--threads N] [--max-image-pixels N] [--exact-decode]\n\n"
     "Embeds the query with model M (text, image or audio clip: text->image,\n"
     "image->text, image->image and text->text all share one space) and prints the k nearest\n"
-    "items of the index with their scores and payloads.\n\n";
+    "items of the index with their scores and payloads. A redis:// index is the Redis\n"
+    "module's key NAME, or its shards {NAME:0}, {NAME:1}, ... over a Redis Cluster\n"
+    "(docs/REDIS.md), searched together.\n\n";
 
 typedef struct opts {
     const char *index, *model, *text, *image, *audio, *filter, *html;
@@ -31,7 +37,7 @@ static int on_query(const char *cmd, const cli_opt *opt, const char *v) {
 
 static int parse(opts *o, int argc, char **argv) {
     const cli_opt table[] = {
-        CLI_OPT_STR("--index", &o->index, "DIR", "the index directory"),
+        CLI_OPT_STR("--index", &o->index, "DIR", "the index directory, or redis://host:port/name"),
         CLI_OPT_STR("--model", &o->model, "M", "sail model file (.gguf) that embeds the query"),
         CLI_OPT_CALL("QUERY", on_query, o, NULL, NULL),
         CLI_OPT_STR("--image", &o->image, "Q", "an image file as the query"),
@@ -195,10 +201,58 @@ static int print_json(const opts *o, const sail_index_results *r) {
     return rc ? cli_fail(1, "search", "write error") : 0;
 }
 
+/* The query's vector (dim floats, *q to free) from the model. */
+static int embed_query(const opts *o, sail_model *m, int dim, float **q) {
+    sail_error e = {0};
+    if (dim > sail_model_dim(m))
+        return cli_fail(2, "search", "the index holds %d-dimensional vectors; the model gives only %d", dim, sail_model_dim(m));
+    if (!(*q = malloc((size_t)dim * sizeof **q))) return cli_fail(1, "search", "out of memory");
+    if (o->text    ? sail_embed_texts(m, &o->text, 1, dim, *q, &e)
+        : o->audio ? sail_embed_audio_files(m, &o->audio, 1, dim, *q, &e)
+                   : sail_embed_image_files(m, &o->image, 1, dim, *q, &e))
+        return cli_fail(1, "search", "%s", e.msg);
+    return 0;
+}
+
+static int print(const opts *o, const sail_index_results *r) {
+    int rc = o->json ? print_json(o, r) : (print_table(r), 0);
+    if (!rc && o->html) rc = write_html(o, r);
+    return rc;
+}
+
+/* --index redis://...: the Redis module's index, its shards merged. */
+static int search_redis(const opts *o) {
+#ifdef SAIL_HIREDIS
+    char err[512] = "";
+    cli_redis *r = NULL;
+    cli_redis_results res = {0};
+    int dim = 0, rc = cli_redis_open(o->index, &r, &dim, err, sizeof err);
+    if (rc) rc = cli_fail(1, "search", "%s", err);
+    sail_error e = {0};
+    sail_load_options lo = {o->threads};
+    sail_model *m = rc ? NULL : sail_model_load(o->model, &lo, &e);
+    float *q = NULL;
+    if (!rc && !m) rc = cli_fail(1, "search", "%s", e.msg);
+    if (!rc) rc = embed_query(o, m, dim, &q);
+    if (!rc && (rc = cli_redis_search(r, q, o->k, o->filter, o->ef, o->exact, &res, err, sizeof err)))
+        rc = cli_fail(rc, "search", "%s", err);
+    if (!rc) rc = print(o, &res.r);
+    cli_redis_results_free(&res);
+    free(q);
+    sail_model_free(m);
+    cli_redis_close(r);
+    return rc;
+#else
+    return cli_fail(2, "search", "this sail was built without hiredis, so --index redis://... is not available "
+                    "(install libhiredis-dev, scripts/install-deps.sh, and rebuild)");
+#endif
+}
+
 int cmd_search(int argc, char **argv) {
     opts o = {0};
     int rc = parse(&o, argc, argv);
     if (rc) return rc == CLI_HELP ? 0 : rc;
+    if (!strncmp(o.index, "redis://", 8)) return search_redis(&o);
     sail_error e = {0};
     sail_index_options io = {.n_threads = o.threads};
     sail_index *ix = sail_index_open(o.index, &io, &e);
@@ -210,19 +264,12 @@ int cmd_search(int argc, char **argv) {
     float *q = NULL;
     sail_index_results *r = NULL;
     if (!m) rc = cli_fail(1, "search", "%s", e.msg);
-    else if (info.dim > sail_model_dim(m))
-        rc = cli_fail(2, "search", "the index holds %d-dimensional vectors; the model gives only %d", info.dim, sail_model_dim(m));
-    else if (!(q = malloc((size_t)info.dim * sizeof *q))) rc = cli_fail(1, "search", "out of memory");
-    else if (o.text    ? sail_embed_texts(m, &o.text, 1, info.dim, q, &e)
-             : o.audio ? sail_embed_audio_files(m, &o.audio, 1, info.dim, q, &e)
-                       : sail_embed_image_files(m, &o.image, 1, info.dim, q, &e))
-        rc = cli_fail(1, "search", "%s", e.msg);
+    else rc = embed_query(&o, m, info.dim, &q);
     if (!rc) {
         sail_search_options so = {.filter = o.filter, .ef_search = o.ef, .exact = o.exact};
         if (sail_index_search(ix, q, 1, o.k, &so, &r, &e)) rc = cli_fail(o.filter && e.status == SAIL_ERR_INVALID_ARG ? 2 : 1, "search", "%s", e.msg);
     }
-    if (!rc) rc = o.json ? print_json(&o, r) : (print_table(r), 0);
-    if (!rc && o.html) rc = write_html(&o, r);
+    if (!rc) rc = print(&o, r);
     sail_index_results_free(r);
     free(q);
     sail_model_free(m);

@@ -328,6 +328,56 @@ def concurrent_load(srv, n=int(os.environ.get("SAIL_REDIS_LOAD", 20000))):
     c.close()
 
 
+# ------------------------------------------------------ sail search redis:// --
+
+MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
+TEXTS = ["red dress", "blue dress", "black sneakers", "a cat on the mat", "a dog in the park", "wooden table",
+         "river at night", "red sneakers", "a cat asleep", "green tea", "city at night", "a blue car",
+         "mountain lake", "two dogs", "a red car", "snow on the river", "white sneakers", "tea on a table"]
+
+
+def embed(texts, dim=None):
+    r = tap.sail("embed", "--model", MODEL, "--separate", *(["--dim", dim] if dim else []),
+                 *sum([["--text", t] for t in texts], []))
+    return np.array([d["embedding"] for d in json.loads(r.stdout)["data"]], np.float32) if r.returncode == 0 else None
+
+
+def search_cli(index, query, *extra):
+    r = tap.sail("search", "--index", index, "--model", MODEL, query, "--json", *extra, ok=False)
+    return r.returncode, (json.loads(r.stdout)["results"] if r.returncode == 0 else r.stderr.decode())
+
+
+def cli_search(srv, tmp):
+    """`sail search --index redis://host:port/name` over 3 shards equals
+    `sail search --index DIR` of one index holding the same items."""
+    x = embed(TEXTS)
+    if not check(x is not None, "sail embed gives the %d texts' vectors" % len(TEXTS)):
+        return
+    c = srv.conn()
+    pay = [{"text": t, "modality": "text", "n": i % 2} for i, t in enumerate(TEXTS)]
+    for s in range(3):
+        c.call("SAIL.CREATE", "{cli:%d}" % s, "DIM", x.shape[1], "KIND", "exact")
+    c.pipeline([["SAIL.ADD", "{cli:%d}" % (i % 3), i, "VECTOR", blob(x[i]), "PAYLOAD", json.dumps(pay[i])]
+                for i in range(len(x))])
+    ix = sail.Index(os.path.join(tmp, "cli.idx"), create=True, dim=x.shape[1], metric="cosine", kind="exact")
+    ix.add(np.arange(len(x), dtype=np.uint64), x, pay)
+    ix.close()
+    url = "redis://127.0.0.1:%d/cli" % srv.port
+    same = []
+    for q, extra in [("red dress", ["-k", 5]), ("a sleeping cat", ["-k", 7, "--filter", "n=1"]),
+                     ("night", ["-k", 40])]:
+        a, b = search_cli(url, q, *extra), search_cli(os.path.join(tmp, "cli.idx"), q, *extra)
+        same.append(a[0] == 0 and a == b and len(a[1]) == min(extra[1], len(x)))
+    check(all(same), "sail search --index redis://.../cli (3 shards, merged) == sail search --index DIR (k 5, "
+          "a filter, k past the item count)", str(same))
+    rc, err = search_cli("redis://127.0.0.1:%d/nothing" % srv.port, "red")
+    rc2, err2 = search_cli("redis://127.0.0.1:1/cli", "red")
+    rc3, err3 = search_cli(url, "red", "--filter", "oops")
+    check(rc == 1 and "no sail index" in err and rc2 == 1 and "cannot connect" in err2 and rc3 == 2,
+          "a missing index, a refused connection and a bad filter are errors", "%s | %s | %s" % (err, err2, err3))
+    c.close()
+
+
 # ---------------------------------------------------------------- cluster --
 
 def cluster_slots(c):
@@ -399,6 +449,13 @@ def cluster(tmp):
             ref = np.argsort(d2, kind="stable")[:K]
             merged_ok &= [h[0] for h in allh[:K]] == list(ref)
         check(merged_ok, "a search fanned out to the shards and merged = brute force over all items (numpy)")
+        # the CLI does the same through any node, following MOVED to each shard's master
+        qv = embed(["a red car"], dim=D)
+        rc, res = search_cli("redis://127.0.0.1:%d/items" % ports[0], "a red car", "--exact", "-k", K)
+        d2 = ((x - qv[0]) ** 2).sum(1, dtype=np.float64) if qv is not None else None
+        check(rc == 0 and qv is not None and [h["id"] for h in res] == list(np.argsort(d2, kind="stable")[:K]),
+              "sail search --index redis://<one node>/items merges the 6 shards across the cluster = brute force "
+              "(numpy) of the query's %d-dim vector" % D, str(res)[:200])
         victim = where[shard_keys[0]]
         replica = [s[3][0] for s in slots if s[2] == victim][0]
         nodes[ports.index(victim)].kill()  # SIGKILL
@@ -452,6 +509,7 @@ def main():
         debug_reload(srv)
         malformed(srv)
         corrupt_payload(srv, tmp)
+        cli_search(srv, tmp)
         concurrent_load(srv)
         check(srv.proc.poll() is None and "crashed" not in srv.log(), "the single node never crashed")
         srv.stop()
