@@ -97,12 +97,15 @@ static int info(cli_redis *r, const char *key, int *dim, int *lower, char *err, 
         found = strstr(rep->str, "no index at this key") ? 0 : -1;
         if (found < 0) snprintf(err, en, "Redis: SAIL.INFO %s: %s", key, rep->str);
     } else if (rep->type == REDIS_REPLY_ARRAY) {
+        *dim = 0;
         for (size_t i = 0; i + 1 < rep->elements; i += 2) {
-            const char *f = rep->element[i]->str;
-            if (!strcmp(f, "dim")) *dim = (int)rep->element[i + 1]->integer;
-            if (!strcmp(f, "metric")) *lower = !strcmp(rep->element[i + 1]->str, "l2");
+            const redisReply *f = rep->element[i], *v = rep->element[i + 1];
+            if (f->type != REDIS_REPLY_STRING) continue;
+            if (!strcmp(f->str, "dim") && v->type == REDIS_REPLY_INTEGER) *dim = (int)v->integer;
+            if (!strcmp(f->str, "metric") && v->type == REDIS_REPLY_STRING) *lower = !strcmp(v->str, "l2");
         }
-        found = 1;
+        found = *dim > 0 ? 1 : -1;
+        if (found < 0) snprintf(err, en, "Redis: SAIL.INFO %s: no dim in the reply", key);
     }
     freeReplyObject(rep);
     return found;
@@ -200,7 +203,9 @@ int cli_redis_search(cli_redis *r, const float *q, int k, const char *filter, in
         }
         for (size_t i = 0; !rc && i < rep->elements && (int)i < k; i++) {
             redisReply *h = rep->element[i];
-            if (h->type != REDIS_REPLY_ARRAY || h->elements != 3) { rc = 1; snprintf(err, en, "Redis: bad SAIL.SEARCH reply"); break; }
+            int ok = h->type == REDIS_REPLY_ARRAY && h->elements == 3;
+            for (int f = 0; ok && f < 3; f++) ok = h->element[f]->type == REDIS_REPLY_STRING;
+            if (!ok) { rc = 1; snprintf(err, en, "Redis: bad SAIL.SEARCH reply"); break; }
             all[n].id = strtoull(h->element[0]->str, NULL, 10);
             all[n].score = strtof(h->element[1]->str, NULL);
             if (!(all[n].payload = strdup(h->element[2]->str))) { rc = 1; snprintf(err, en, "out of memory"); break; }
