@@ -1,5 +1,6 @@
 /* fuzz_index.c: libFuzzer harness for the index's snapshot and log readers.
- * The first input byte picks the reader: even = snapshot (index.snap image),
+ * The first input byte picks the reader: even = snapshot (index.snap image,
+ * through sail_index_deserialize: what the Redis module's RDB loader runs),
  * odd = write-ahead log (index.wal image, replayed into a small cosine/int8
  * HNSW index). After a successful parse it walks what was built: every
  * payload through a filter, an HNSW search over the graph, every raw vector.
@@ -41,14 +42,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t len = size - 1;
     sail_error err;
     if ((data[0] & 1) == 0) {
-        /* a private copy: the parser keeps pointers into it as the mapping */
+        /* an aligned copy, as sail_index_deserialize requires */
         uint8_t *copy = malloc(len ? len : 1);
         if (copy) {
             memcpy(copy, buf, len);
-            if (ix_snapshot_parse(ix, copy, len, &err) == SAIL_OK) walk(ix);
-            ix_free(ix);
+            sail_index_options o = {.n_threads = 1};
+            sail_index *d = sail_index_deserialize(copy, len, &o, &err);
+            if (d) walk(d);
+            sail_index_close(d, NULL);
             free(copy);
-            return 0;
         }
     } else {
         ix->dim = 4;
