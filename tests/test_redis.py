@@ -228,6 +228,12 @@ def malformed(srv):
           "the server still serves and the index is unchanged (1 item)")
     msg = str(c.call("SAIL.SEARCH", "m", "VECTOR", blob([1, 2]), 5))
     check("16 bytes" in msg, "a wrong blob length names the length needed", msg)
+    # where a client cannot be blocked the search runs in place
+    want = c.call("SAIL.SEARCH", "m", "VECTOR", v4, 5)
+    multi = c.pipeline([["MULTI"], ["SAIL.SEARCH", "m", "VECTOR", v4, 5], ["EXEC"]])
+    lua = c.call("EVAL", "return redis.call('SAIL.SEARCH', KEYS[1], 'VECTOR', ARGV[1], 5)", 1, "m", v4)
+    check(len(want) == 1 and multi[2] == [want] and lua == want, "SAIL.SEARCH inside MULTI and a Lua script answers "
+          "as outside", str((multi, lua))[:200])
     c.close()
 
 
