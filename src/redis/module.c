@@ -154,7 +154,7 @@ static int reply_usage(RedisModuleCtx *ctx, const char *what) {
 
 /* --------------------------------------------------------- commands -- */
 
-/* SAIL.CREATE's options after DIM into o (and *seed_set); 0 or replied. */
+/* SAIL.CREATE's options (argv[2..]) into o; 0, or non-zero once the error is replied. */
 static int parse_create(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, sail_index_options *o) {
     int have_dim = 0;
     for (int i = 2; i < argc; i += 2) {
