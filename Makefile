@@ -77,11 +77,12 @@ endif
 # linker takes only the objects it needs) and exports only its entry point.
 REDIS_SRC := $(sort $(wildcard src/redis/*.c))
 REDIS_OBJ := $(REDIS_SRC:%.c=$(BUILD)/%.o)
-# hiredis, when installed: `sail search --index redis://...` (cli/redis)
-ifneq ($(shell pkg-config --exists hiredis 2>/dev/null && echo yes),)
+# redis:// indexes in `sail search` and `sail index add` (cli/redis): they
+# talk to Redis through hiredis when it is installed, else say it is missing
 CLI_SRC  += cli/redis/redis_index.c
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
-$(CLI_OBJ): CPPFLAGS += -DSAIL_HIREDIS -Icli
+ifneq ($(shell pkg-config --exists hiredis 2>/dev/null && echo yes),)
+$(BUILD)/cli/redis/redis_index.o: CPPFLAGS += -DSAIL_HIREDIS
 SERVER_LIBS += -lhiredis
 endif
 TEST_SRC := $(sort $(wildcard tests/test_*.c))

@@ -3,9 +3,7 @@
  * self-contained HTML page with inline base64 JPEG thumbnails. The index
  * is a directory, or redis://host:port/name (cli/redis/redis_index.c). */
 #include "cli.h"
-#ifdef SAIL_HIREDIS
 #include "redis/redis_index.h"
-#endif
 
 #include <jansson.h>
 #include <jpeglib.h>
@@ -222,12 +220,11 @@ static int print(const opts *o, const sail_index_results *r) {
 
 /* --index redis://...: the Redis module's index, its shards merged. */
 static int search_redis(const opts *o) {
-#ifdef SAIL_HIREDIS
     char err[512] = "";
     cli_redis *r = NULL;
     cli_redis_results res = {0};
-    int dim = 0, rc = cli_redis_open(o->index, &r, &dim, err, sizeof err);
-    if (rc) rc = cli_fail(1, "search", "%s", err);
+    int dim = 0, rc = cli_redis_open(o->index, 1, &r, &dim, err, sizeof err);
+    if (rc) rc = cli_fail(rc, "search", "%s", err);
     sail_error e = {0};
     sail_load_options lo = {o->threads};
     sail_model *m = rc ? NULL : sail_model_load(o->model, &lo, &e);
@@ -242,10 +239,6 @@ static int search_redis(const opts *o) {
     sail_model_free(m);
     cli_redis_close(r);
     return rc;
-#else
-    return cli_fail(2, "search", "this sail was built without hiredis, so --index redis://... is not available "
-                    "(install libhiredis-dev, scripts/install-deps.sh, and rebuild)");
-#endif
 }
 
 int cmd_search(int argc, char **argv) {

@@ -353,34 +353,42 @@ def search_cli(index, query, *extra):
     return r.returncode, (json.loads(r.stdout)["results"] if r.returncode == 0 else r.stderr.decode())
 
 
+def write_items(tmp):
+    path = os.path.join(tmp, "items.jsonl")
+    with open(path, "w") as f:
+        for i, t in enumerate(TEXTS):
+            f.write(json.dumps({"id": 1000 + i, "text": t, "n": i % 2}) + "\n")
+    return path
+
+
 def cli_search(srv, tmp):
-    """`sail search --index redis://host:port/name` over 3 shards equals
-    `sail search --index DIR` of one index holding the same items."""
-    x = embed(TEXTS)
-    if not check(x is not None, "sail embed gives the %d texts' vectors" % len(TEXTS)):
-        return
+    """`sail index add` and `sail search` on redis://host:port/name (3 shard
+    keys) against the same commands on an index directory."""
+    items = write_items(tmp)
+    url, d = "redis://127.0.0.1:%d/cli" % srv.port, os.path.join(tmp, "cli.idx")
+    add = ["--model", MODEL, "--kind", "exact", "--metric", "cosine", items]
+    r1 = tap.sail("index", "add", "--index", url, "--shards", 3, *add)
+    r2 = tap.sail("index", "add", "--index", d, *add)
     c = srv.conn()
-    pay = [{"text": t, "modality": "text", "n": i % 2} for i, t in enumerate(TEXTS)]
-    for s in range(3):
-        c.call("SAIL.CREATE", "{cli:%d}" % s, "DIM", x.shape[1], "KIND", "exact")
-    c.pipeline([["SAIL.ADD", "{cli:%d}" % (i % 3), i, "VECTOR", blob(x[i]), "PAYLOAD", json.dumps(pay[i])]
-                for i in range(len(x))])
-    ix = sail.Index(os.path.join(tmp, "cli.idx"), create=True, dim=x.shape[1], metric="cosine", kind="exact")
-    ix.add(np.arange(len(x), dtype=np.uint64), x, pay)
-    ix.close()
-    url = "redis://127.0.0.1:%d/cli" % srv.port
+    counts = [c.call("SAIL.INFO", "{cli:%d}" % s)[17] for s in range(3)]
+    want = [sum(1 for i in range(len(TEXTS)) if (1000 + i) % 3 == s) for s in range(3)]
+    check(r1.returncode == 0 and r2.returncode == 0 and counts == want,
+          "sail index add --index redis://.../cli --shards 3 makes the 3 shard keys and puts id on shard id mod 3",
+          "%s %s" % (counts, want))
     same = []
     for q, extra in [("red dress", ["-k", 5]), ("a sleeping cat", ["-k", 7, "--filter", "n=1"]),
                      ("night", ["-k", 40])]:
-        a, b = search_cli(url, q, *extra), search_cli(os.path.join(tmp, "cli.idx"), q, *extra)
-        same.append(a[0] == 0 and a == b and len(a[1]) == min(extra[1], len(x)))
+        a, b = search_cli(url, q, *extra), search_cli(d, q, *extra)
+        same.append(a[0] == 0 and a == b and len(a[1]) == min(extra[1], len(TEXTS)))
     check(all(same), "sail search --index redis://.../cli (3 shards, merged) == sail search --index DIR (k 5, "
           "a filter, k past the item count)", str(same))
+    r3 = tap.sail("index", "add", "--index", url, "--dim", 64, *add, ok=False)
     rc, err = search_cli("redis://127.0.0.1:%d/nothing" % srv.port, "red")
     rc2, err2 = search_cli("redis://127.0.0.1:1/cli", "red")
     rc3, err3 = search_cli(url, "red", "--filter", "oops")
-    check(rc == 1 and "no sail index" in err and rc2 == 1 and "cannot connect" in err2 and rc3 == 2,
-          "a missing index, a refused connection and a bad filter are errors", "%s | %s | %s" % (err, err2, err3))
+    check(rc == 1 and "no sail index" in err and rc2 == 1 and "cannot connect" in err2 and rc3 == 2 and
+          r3.returncode == 2, "a missing index, a refused connection, a bad filter and an add of another dim are "
+          "errors", "%s | %s | %s | %s" % (err, err2, err3, r3.stderr.decode()[-100:]))
     c.close()
 
 
@@ -462,6 +470,15 @@ def cluster(tmp):
         check(rc == 0 and qv is not None and [h["id"] for h in res] == list(np.argsort(d2, kind="stable")[:K]),
               "sail search --index redis://<one node>/items merges the 6 shards across the cluster = brute force "
               "(numpy) of the query's %d-dim vector" % D, str(res)[:200])
+        r = tap.sail("index", "add", "--index", "redis://127.0.0.1:%d/texts" % ports[0], "--shards", 4, "--model",
+                     MODEL, write_items(tmp))
+        n_on = []
+        for s in range(4):
+            k = "{texts:%d}" % s
+            n_on.append(conns[owner(slots, conns[ports[0]].call("CLUSTER", "KEYSLOT", k))].call("SAIL.INFO", k)[17])
+        check(r.returncode == 0 and n_on == [sum(1 for i in range(len(TEXTS)) if (1000 + i) % 4 == s) for s in range(4)],
+              "sail index add --index redis://<one node>/texts --shards 4 creates and fills the shards on their "
+              "masters", str(n_on))
         victim = where[shard_keys[0]]
         replica = [s[3][0] for s in slots if s[2] == victim][0]
         nodes[ports.index(victim)].kill()  # SIGKILL

@@ -1,16 +1,45 @@
-/* redis_index.c: `sail search --index redis://host:port/name` (built when
- * hiredis is found): the index held by the Redis module (docs/REDIS.md),
- * one key or shards {name:0}, {name:1}, ... spread over a Redis Cluster.
- * Each shard gets the same SAIL.SEARCH (following the cluster's MOVED and
- * ASK redirections) and the per-shard top-k lists are merged by score. */
+/* redis_index.c: `sail search` and `sail index add` on redis://host:port/name,
+ * the index held by the Redis module (docs/REDIS.md): one key, or shards
+ * {name:0}, {name:1}, ... spread over a Redis Cluster. A search sends each
+ * shard the same SAIL.SEARCH (following the cluster's MOVED and ASK
+ * redirections) and merges the top-k lists by score; an add sends item id
+ * to shard id mod N, pipelined. Without hiredis (SAIL_HIREDIS undefined)
+ * every call says so. */
 #include "redis_index.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef SAIL_HIREDIS
+
+static int missing(char *err, size_t en) {
+    snprintf(err, en, "this sail was built without hiredis, so redis:// indexes are not available (install "
+             "libhiredis-dev, scripts/install-deps.sh, and rebuild)");
+    return 2;
+}
+int cli_redis_open(const char *url, int must_exist, cli_redis **out, int *dim, char *err, size_t en) {
+    *out = NULL;
+    return missing(err, en);
+}
+int cli_redis_create(cli_redis *r, int shards, const sail_index_options *io, char *err, size_t en) {
+    return missing(err, en);
+}
+int cli_redis_add(cli_redis *r, const uint64_t *ids, const float *v, const char *const *payloads, int n, char *err,
+                  size_t en) {
+    return missing(err, en);
+}
+int cli_redis_search(cli_redis *r, const float *q, int k, const char *filter, int ef, int exact,
+                     cli_redis_results *out, char *err, size_t en) {
+    return missing(err, en);
+}
+void cli_redis_results_free(cli_redis_results *res) {}
+void cli_redis_close(cli_redis *r) {}
+
+#else
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 
 #define MAX_SHARDS 4096
 #define MAX_NODES 64
@@ -24,7 +53,9 @@ typedef struct node {
 struct cli_redis {
     node nodes[MAX_NODES];
     int n_nodes;
+    char name[512];
     char **keys;          /* (n_keys) the shards */
+    redisContext **at;    /* (n_keys) the node that last answered for each */
     int n_keys, dim, lower_is_better;
 };
 
@@ -50,10 +81,13 @@ static redisContext *connect_to(cli_redis *r, const char *host, int port, char *
     return c;
 }
 
-/* argv on the node holding argv[1], following up to 5 redirections. NULL
- * (and err) on a connection failure; error replies are returned. */
-static redisReply *call(cli_redis *r, int argc, const char **argv, const size_t *lens, char *err, size_t en) {
-    redisContext *c = r->nodes[0].c;
+/* argv on the node holding argv[1], following up to 5 redirections; *at
+ * (NULL: the first node) is where to start and gets the node that
+ * answered. NULL (and err) on a connection failure; error replies are
+ * returned. */
+static redisReply *call(cli_redis *r, redisContext **at, int argc, const char **argv, const size_t *lens, char *err,
+                        size_t en) {
+    redisContext *c = *at ? *at : r->nodes[0].c;
     int asking = 0;
     for (int hop = 0; hop < 6; hop++) {
         if (asking) freeReplyObject(redisCommand(c, "ASKING"));
@@ -64,7 +98,10 @@ static redisReply *call(cli_redis *r, int argc, const char **argv, const size_t 
         }
         int moved = rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "MOVED ", 6);
         asking = rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "ASK ", 4);
-        if (!moved && !asking) return rep;
+        if (!moved && !asking) {
+            *at = c;
+            return rep;
+        }
         char host[256];
         int slot, port;
         const char *where = rep->str + (moved ? 6 : 4);
@@ -87,10 +124,10 @@ static redisReply *call(cli_redis *r, int argc, const char **argv, const size_t 
 
 /* SAIL.INFO key: 1 and fills dim and metric when the key holds an index,
  * 0 when it holds none, -1 on another error (err set). */
-static int info(cli_redis *r, const char *key, int *dim, int *lower, char *err, size_t en) {
+static int info(cli_redis *r, const char *key, redisContext **at, int *dim, int *lower, char *err, size_t en) {
     const char *argv[] = {"SAIL.INFO", key};
     size_t lens[] = {9, strlen(key)};
-    redisReply *rep = call(r, 2, argv, lens, err, en);
+    redisReply *rep = call(r, at, 2, argv, lens, err, en);
     if (!rep) return -1;
     int found = -1;
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -111,11 +148,22 @@ static int info(cli_redis *r, const char *key, int *dim, int *lower, char *err, 
     return found;
 }
 
-int cli_redis_open(const char *url, cli_redis **out, int *dim, char *err, size_t en) {
-    char host[256] = "127.0.0.1", name[512];
+/* Record key as shard n_keys, answered by at. */
+static int add_key(cli_redis *r, const char *key, redisContext *at, char *err, size_t en) {
+    if (r->n_keys == MAX_SHARDS || !(r->keys[r->n_keys] = strdup(key))) {
+        snprintf(err, en, "too many shards or out of memory");
+        return 1;
+    }
+    r->at[r->n_keys++] = at;
+    return 0;
+}
+
+int cli_redis_open(const char *url, int must_exist, cli_redis **out, int *dim, char *err, size_t en) {
+    char host[256] = "127.0.0.1";
     int port = 6379;
+    *out = NULL;
     const char *p = url + strlen("redis://"), *slash = strchr(p, '/'), *colon = memchr(p, ':', slash ? (size_t)(slash - p) : 0);
-    if (strncmp(url, "redis://", 8) || !slash || !slash[1] || strlen(slash + 1) >= sizeof name - 16 ||
+    if (strncmp(url, "redis://", 8) || !slash || !slash[1] || strlen(slash + 1) >= sizeof ((cli_redis *)0)->name - 16 ||
         (size_t)((colon ? colon : slash) - p) >= sizeof host) {
         snprintf(err, en, "'%s' is not redis://host[:port]/name", url);
         return 1;
@@ -128,43 +176,108 @@ int cli_redis_open(const char *url, cli_redis **out, int *dim, char *err, size_t
         snprintf(err, en, "'%s': bad port", url);
         return 1;
     }
-    snprintf(name, sizeof name, "%s", slash + 1);
     cli_redis *r = calloc(1, sizeof *r);
-    if (!r || !(r->keys = calloc(MAX_SHARDS, sizeof *r->keys))) {
+    if (!r || !(r->keys = calloc(MAX_SHARDS, sizeof *r->keys)) || !(r->at = calloc(MAX_SHARDS, sizeof *r->at))) {
+        if (r) free(r->keys);
         free(r);
         snprintf(err, en, "out of memory");
         return 1;
     }
     *out = r;
+    snprintf(r->name, sizeof r->name, "%s", slash + 1);
     if (!connect_to(r, host, port, err, en)) return 1;
     /* shards {name:0}, {name:1}, ... until one is missing; else the key itself */
     for (int i = 0; i < MAX_SHARDS; i++) {
         char key[600];
         int d = 0, lower = 0;
-        snprintf(key, sizeof key, "{%s:%d}", name, i);
-        int found = info(r, key, &d, &lower, err, en);
+        redisContext *at = NULL;
+        snprintf(key, sizeof key, "{%s:%d}", r->name, i);
+        int found = info(r, key, &at, &d, &lower, err, en);
         if (found < 0) return 1;
         if (!found) break;
         if (i && (d != r->dim || lower != r->lower_is_better)) {
-            snprintf(err, en, "shard %s has dim %d and metric %s; shard {%s:0} differs", key, d, lower ? "l2" : "not l2", name);
+            snprintf(err, en, "shard %s has dim %d and metric %s; shard {%s:0} differs", key, d, lower ? "l2" : "not l2",
+                     r->name);
             return 1;
         }
         r->dim = d;
         r->lower_is_better = lower;
-        if (!(r->keys[r->n_keys++] = strdup(key))) return snprintf(err, en, "out of memory"), 1;
+        if (add_key(r, key, at, err, en)) return 1;
     }
     if (!r->n_keys) {
-        int found = info(r, name, &r->dim, &r->lower_is_better, err, en);
-        if (found < 0) return 1;
-        if (!found) {
-            snprintf(err, en, "no sail index at %s (neither the key %s nor shards {%s:0}, {%s:1}, ...)", url, name,
-                     name, name);
+        redisContext *at = NULL;
+        int found = info(r, r->name, &at, &r->dim, &r->lower_is_better, err, en);
+        if (found < 0 || (found && add_key(r, r->name, at, err, en))) return 1;
+        if (!found && must_exist) {
+            snprintf(err, en, "no sail index at %s (neither the key %s nor shards {%s:0}, {%s:1}, ...)", url, r->name,
+                     r->name, r->name);
             return 1;
         }
-        if (!(r->keys[r->n_keys++] = strdup(name))) return snprintf(err, en, "out of memory"), 1;
     }
     *dim = r->dim;
     return 0;
+}
+
+int cli_redis_create(cli_redis *r, int shards, const sail_index_options *io, char *err, size_t en) {
+    char dim[16], M[16], efc[16], efs[16], seed[24];
+    snprintf(dim, sizeof dim, "%d", io->dim);
+    snprintf(M, sizeof M, "%d", io->M ? io->M : 16);
+    snprintf(efc, sizeof efc, "%d", io->ef_construction ? io->ef_construction : 200);
+    snprintf(efs, sizeof efs, "%d", io->ef_search ? io->ef_search : 64);
+    snprintf(seed, sizeof seed, "%" PRIu64, io->seed);
+    for (int i = 0; i < shards; i++) {
+        char key[600];
+        if (shards == 1) snprintf(key, sizeof key, "%s", r->name);
+        else snprintf(key, sizeof key, "{%s:%d}", r->name, i);
+        const char *argv[] = {"SAIL.CREATE", key, "DIM", dim, "METRIC", sail_metric_name(io->metric), "STORAGE",
+                              sail_storage_name(io->storage), "KIND", sail_index_kind_name(io->kind), "M", M,
+                              "EF_CONSTRUCTION", efc, "EF_SEARCH", efs, "SEED", seed};
+        size_t lens[18];
+        for (int j = 0; j < 18; j++) lens[j] = strlen(argv[j]);
+        redisContext *at = NULL;
+        redisReply *rep = call(r, &at, 18, argv, lens, err, en);
+        if (!rep) return 1;
+        int ok = rep->type == REDIS_REPLY_STATUS;
+        if (!ok) snprintf(err, en, "Redis: SAIL.CREATE %s: %s", key, rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+        freeReplyObject(rep);
+        if (!ok || add_key(r, key, at, err, en)) return 1;
+    }
+    r->dim = io->dim;
+    r->lower_is_better = io->metric == SAIL_METRIC_L2;
+    return 0;
+}
+
+int cli_redis_add(cli_redis *r, const uint64_t *ids, const float *v, const char *const *payloads, int n, char *err,
+                  size_t en) {
+    int *sent = calloc((size_t)r->n_keys, sizeof *sent), rc = 0;
+    if (!sent) return snprintf(err, en, "out of memory"), 1;
+    for (int i = 0; i < n; i++) {
+        int s = (int)(ids[i] % (uint64_t)r->n_keys);
+        char id[24];
+        snprintf(id, sizeof id, "%" PRIu64, ids[i]);
+        const char *pay = payloads && payloads[i] ? payloads[i] : "{}";
+        const char *argv[] = {"SAIL.ADD", r->keys[s], id, "VECTOR", (const char *)(v + (size_t)i * r->dim), "PAYLOAD", pay};
+        size_t lens[] = {8, strlen(r->keys[s]), strlen(id), 6, (size_t)r->dim * sizeof(float), 7, strlen(pay)};
+        redisAppendCommandArgv(r->at[s], 7, argv, lens);
+        sent[s]++;
+    }
+    /* every reply, in order per shard (a shard moved meanwhile is an error: rerun) */
+    for (int s = 0; s < r->n_keys; s++)
+        for (int i = 0; i < sent[s]; i++) {
+            redisReply *rep = NULL;
+            if (redisGetReply(r->at[s], (void **)&rep) != REDIS_OK || !rep) {
+                snprintf(err, en, "Redis: %s", r->at[s]->errstr);
+                free(sent);
+                return 1; /* the connection is broken: no reply left to read */
+            }
+            if (rep->type == REDIS_REPLY_ERROR && !rc) {
+                snprintf(err, en, "Redis: SAIL.ADD %s: %s", r->keys[s], rep->str);
+                rc = 1;
+            }
+            freeReplyObject(rep);
+        }
+    free(sent);
+    return rc;
 }
 
 typedef struct hit {
@@ -195,7 +308,7 @@ int cli_redis_search(cli_redis *r, const float *q, int k, const char *filter, in
         if (filter) { argv[argc] = "FILTER"; lens[argc++] = 6; argv[argc] = filter; lens[argc++] = strlen(filter); }
         if (ef) { argv[argc] = "EF"; lens[argc++] = 2; argv[argc] = efs; lens[argc++] = strlen(efs); }
         if (exact) { argv[argc] = "EXACT"; lens[argc++] = 5; }
-        redisReply *rep = call(r, argc, argv, lens, err, en);
+        redisReply *rep = call(r, &r->at[s], argc, argv, lens, err, en);
         if (!rep) { rc = 1; break; }
         if (rep->type != REDIS_REPLY_ARRAY) {
             snprintf(err, en, "Redis: SAIL.SEARCH %s: %s", r->keys[s], rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
@@ -247,5 +360,8 @@ void cli_redis_close(cli_redis *r) {
     for (int i = 0; i < r->n_nodes; i++) redisFree(r->nodes[i].c);
     for (int i = 0; r->keys && i < r->n_keys; i++) free(r->keys[i]);
     free(r->keys);
+    free(r->at);
     free(r);
 }
+
+#endif
