@@ -55,7 +55,8 @@ MIGRATED = {
     "export": ({"--format": "hf", "-o": "d", "--output": "d"}, "a model file and -o are required"),
     "compose": ({"--text": "t.gguf", "--vision": "v.gguf", "-o": "x.gguf", "--output": "x.gguf",
                  "--fusion-layers": "0", "--fusion-width": "64", "--perceiver": "4", "--dim": "128", "--seed": "3",
-                 "--scratch": None}, "--text, --vision and -o are required"),
+                 "--scratch": None, "--audio": "a.gguf", "--audio-config": "tiny", "--fusion": "f.gguf"},
+                "--text, --vision and -o are required"),
 }
 
 
