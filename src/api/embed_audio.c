@@ -85,3 +85,10 @@ sail_status sail_embed_audio_pcm(sail_model *m, const float *samples, int64_t n_
     pcm_src p = {samples, n_samples, rate};
     return embed_clips(m, from_pcm, &p, 1, dim, out, err);
 }
+
+sail_status sail_model_fbank_params(const sail_model *m, sail_fbank_params *out, sail_error *err) {
+    if (!m || !out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model or output is NULL");
+    if (!sail_has_audio(&m->cfg)) return sail_no_encoder(&m->cfg, "audio", err);
+    *out = m->cfg.audio.fbank;
+    return SAIL_OK;
+}
