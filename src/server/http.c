@@ -67,13 +67,26 @@ static const char *bearer_token(const char *h) {
     return h;
 }
 
+/* What a model embeds, as names: ["text", "image", "audio"] or a part. */
+static json_t *modality_names(int mask) {
+    static const char *const names[] = {"text", "image", "audio"};
+    json_t *a = json_array();
+    for (int i = 0; a && i < 3; i++)
+        if (mask & (1 << i)) json_array_append_new(a, json_string(names[i]));
+    return a;
+}
+
+/* The page asks here what it can offer: "modalities" of the default model
+ * (/v1/embeddings without "model") and of the index's (/v1/search). */
 static enum MHD_Result route_healthz(srv_request *r) {
     srv_server *s = r->srv;
     json_t *names = json_array();
     for (int i = 0; names && i < s->n_models; i++) json_array_append_new(names, json_string(s->models[i].name));
-    json_t *doc = names ? json_pack("{s:s, s:s, s:i, s:o, s:I}", "status", s->stopping ? "stopping" : "ok",
+    json_t *doc = names ? json_pack("{s:s, s:s, s:i, s:o, s:I, s:o, s:o*}", "status", s->stopping ? "stopping" : "ok",
                                     "model", s->models[0].name, "dim", s->models[0].dim, "models", names,
-                                    "index_items", (json_int_t)srv_index_items(s))
+                                    "index_items", (json_int_t)srv_index_items(s),
+                                    "modalities", modality_names(s->models[0].modalities), "index_modalities",
+                                    s->ix_model ? modality_names(s->ix_model->modalities) : NULL)
                         : NULL;
     if (!doc) return srv_send_error(r, 503, NULL, NULL, "out of memory");
     return srv_send_json(r, s->stopping ? 503 : 200, doc);
