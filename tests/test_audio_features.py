@@ -2,8 +2,9 @@
 
 Clips of 8, 16, 22.05, 44.1 and 48 kHz, mono, stereo and 6 channels, from
 shorter than one 25 ms window to 2.5 s, as WAV (int16, float32), FLAC (16,
-24 bit), Ogg/Vorbis, MP3, Opus and the AAC track of an MP4 video, written
-with soundfile and the ffmpeg command.
+24 bit), Ogg/Vorbis, MP3, Opus (in Ogg, and in WebM as browsers record it,
+also streamed with no duration in its header) and the AAC track of an MP4
+video, written with soundfile and the ffmpeg command.
 
 * Decoding, native rate, lossless: sail's samples equal soundfile's (mono
   and stereo exactly; 6 channels to float rounding of the mean, 1e-7).
@@ -207,6 +208,9 @@ CLIPS = [
     ("mono16k.mp3", 16000, 20800, 1, "mp3"),
     ("stereo48k.opus", 48000, 48000, 2, "opus"),
     ("mono16k.opus", 16000, 16000, 1, "opus"),
+    ("stereo48k_opus.ogg", 48000, 48000, 2, "opus"),  # Ogg/Opus, as Firefox's MediaRecorder records
+    ("stereo48k.webm", 48000, 48000, 2, "webm"),       # WebM/Opus, as Chromium's MediaRecorder records
+    ("mono48k_live.webm", 48000, 57600, 1, "webm-live"),  # streamed WebM: no duration in its header
     ("short16k.wav", 16000, 300, 1, "PCM_16"),        # shorter than one 25 ms window
     ("onewin16k.wav", 16000, 400, 1, "PCM_16"),       # exactly one window
     ("twowin16k.wav", 16000, 560, 1, "PCM_16"),       # one window plus one shift
@@ -229,8 +233,12 @@ def make_clip(tmp, name, rate, n, ch, fmt, seed):
         src = os.path.join(tmp, "src_" + name + ".wav")
         sf.write(src, x, rate, subtype="PCM_16")
         codec = {"vorbis": ["-c:a", "libvorbis"], "mp3": ["-c:a", "libmp3lame"], "opus": ["-c:a", "libopus"],
-                 "mp4": ["-c:a", "aac"]}[fmt]
-        if fmt == "mp4":
+                 "webm": ["-c:a", "libopus"], "mp4": ["-c:a", "aac"], "webm-live": []}[fmt]
+        if fmt == "webm-live":  # to a pipe, so the muxer cannot go back to write the duration and sizes
+            with open(path, "wb") as f:
+                ok = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", src, "-c:a", "libopus", "-f",
+                                     "webm", "pipe:1"], stdout=f).returncode == 0
+        elif fmt == "mp4":
             ok = ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1", "-i", src,
                         "-c:v", "mpeg4", *codec, "-shortest", path)
         else:

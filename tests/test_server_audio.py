@@ -6,10 +6,15 @@ random-weight AST converted as tests/test_convert_ast.py does). Vectors must
 equal `sail embed --audio` on the same files, alone and in a batch, as float
 and base64 and at a Matryoshka prefix; a model without an audio encoder, a
 clip beside a text, bad base64, a non-audio data URL and a clip that does not
-decode each get a 400 naming the input, and the server goes on answering."""
+decode each get a 400 naming the input, and the server goes on answering.
+The page's audio panel (tests/server/page.mjs with SAIL_AUDIO, in headless
+Chromium): an uploaded WAV gives sail embed --audio's vector and finds its
+own item in an index of clips; a clip recorded with MediaRecorder is sent as
+WebM/Opus and gives sail embed --audio's vector of the same bytes."""
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +27,7 @@ from tap import HERE, SAIL, check  # noqa: E402
 
 try:
     import test_convert_ast as A
-    from test_server import Server, vectors
+    from test_server import Server, run_node, vectors
 except ImportError as e:  # pragma: no cover
     print("skip - needs Debian's python3-torch, numpy and soundfile (%s)" % e)
     sys.exit(0)
@@ -52,6 +57,19 @@ def error(s, body, param, code, name):
           "%s: 400%s%s" % (name, " on " + param if param else "", " (%s)" % code), "%s %s" % (st, doc))
 
 
+def page(s, model, clips, want, tmp):
+    """The page's audio panel over the index of the clips."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        print("skip - chromium is missing (run scripts/install-deps.sh): the page's audio panel is not tested")
+        return
+    wav = next(i for i, c in enumerate(clips) if c.endswith(".wav"))
+    env = dict(os.environ, SAIL_URL="http://127.0.0.1:%d" % s.port, SAIL_CHROMIUM=chromium,
+               SAIL_SHOTS=os.path.join(os.path.abspath(os.environ.get("BUILD", "build")), "test-output"),
+               SAIL_AUDIO=json.dumps({"wav": clips[wav], "want": want[wav].tolist(), "model": model, "sail": SAIL}))
+    run_node("page.mjs", env)
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         cfg = A.base_cfg()
@@ -64,7 +82,13 @@ def main():
         clips = [c[0] for c in A.write_clips(tmp)]
         want = cli_audio(model, clips)
         args = ["--model", "ast=" + model] + (["--model", "tiny=" + TINY] if os.path.exists(TINY) else [])
-        s = Server(args[1], *args[2:], "--batch-wait-ms", 50)
+        # The page's searches: an index of the clips, ids 1..3, made by `sail index add`.
+        with open(os.path.join(tmp, "clips.jsonl"), "w") as f:
+            f.writelines(json.dumps({"id": i + 1, "audio": os.path.basename(c)}) + "\n" for i, c in enumerate(clips))
+        r = subprocess.run([SAIL, "index", "add", "--index", os.path.join(tmp, "ix"), "--model", model, "--kind",
+                            "exact", os.path.join(tmp, "clips.jsonl")], capture_output=True, text=True)
+        check(r.returncode == 0, "sail index add of the three clips", r.stderr)
+        s = Server(args[1], *args[2:], "--batch-wait-ms", 50, "--index", os.path.join(tmp, "ix"))
         try:
             body = {"model": "ast", "input": [[audio_part(clips[0])], [audio_part(clips[1], url=True)],
                                               [audio_part(clips[2])]]}
@@ -100,6 +124,7 @@ def main():
                       "a model without an audio encoder: 400 naming the model", "%s %s" % (st, msg))
             st, doc, _, _ = s.embed({"model": "ast", "input": [[audio_part(clips[0])]]})
             check(st == 200, "the server answers after the bad requests")
+            page(s, model, clips, want, tmp)
         finally:
             s.stop()
     return tap.summary()
