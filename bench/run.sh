@@ -15,6 +15,8 @@ paste "$sail" "$torch" | awk -F'\t' '{
     split($1, x, " "); split($2, y, " ")
     printf "%-20s batch %-2s  sail %8.2f  torch %8.2f %-9s  torch/sail %.2fx\n", x[2], x[4], x[7], y[7], x[8], y[7] / x[7] }'
 rm -f "$sail" "$torch"
+echo "== Audio, 10 s clips: decode + fbank + AST tower, sail f32/bf16/q8_0 vs soundfile + torchaudio + PyTorch ($THREADS threads, CPU-time medians)"
+SAIL="$BUILD/sail" OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS="$THREADS" $PY bench/bench_ast.py --threads "$THREADS" --reps 3
 echo "== Weight storage types: sail f32/f16/bf16/q8_0 vs PyTorch f32 (1 thread, CPU time; bench_gemm_quant below has the GEMMs)"
 "$BUILD/bench/bench_model" --threads 1 --reps 3 --clock cpu --types f32,f16,bf16,q8_0
 OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --threads 1 --reps 3 --clock cpu

@@ -4,7 +4,10 @@ clips (.wav .flac ...) and of JSONL {"audio": path} items, `sail search
 does. A clip searched for finds itself first (score 1 within float
 rounding: the same vector as `sail embed --audio`); a folder's files of a
 kind the model cannot embed are left out with a count; a model without an
-audio encoder refuses an audio query with the reason."""
+audio encoder refuses an audio query with the reason. `sail bench --kind
+audio` times a clip (--audio, or its generated 10 s one) through the model's
+own front end (its frame count) and splits the CPU time by stage."""
+import re
 import json
 import os
 import shutil
@@ -86,7 +89,20 @@ def main():
         r = sail("index", "add", "--index", ix2, "--model", model, manifest)
         check(r.returncode != 0 and "an \"audio\" path alone" in r.stderr,
               "an audio item with a text is refused with the line's form", r.stderr[-200:])
+        for clip, secs in ((clips[1], "1.70"), (None, "10.00")):
+            r = sail("bench", "--model", model, "--kind", "audio", "--batch", "1,2", "--seconds", 1, "--reps", 2,
+                     *(["--audio", clip] if clip else []))
+            stages = re.findall(r"audio batch (\d) +CPU ms/clip: decode ([\d.]+) fbank ([\d.]+) tower (-?[\d.]+) "
+                                r"\(([\d.]+) s clip, (\d+) fbank frames\)", r.stdout)
+            check(r.returncode == 0 and r.stdout.count("inputs/s") == 2 and [s[0] for s in stages] == ["1", "2"]
+                  and all(s[4] == secs and s[5] == str(cfg["max_length"]) and float(s[1]) > 0 and float(s[2]) > 0
+                          for s in stages),
+                  "sail bench --kind audio: a %s s clip, the model's %d frames, decode/fbank/tower CPU per clip"
+                  % (secs, cfg["max_length"]), r.stdout[-400:] + r.stderr[-300:])
         if os.path.exists(TINY):
+            r = sail("bench", "--model", TINY, "--kind", "audio", "--seconds", 1)
+            check(r.returncode == 1 and "no audio encoder" in r.stderr, "sail bench --kind audio of a model "
+                  "without an audio encoder: exit 1 with the reason", r.stderr[-200:])
             r = sail("search", "--index", ix, "--model", TINY, "--audio", clips[0])
             check(r.returncode != 0 and "audio" in r.stderr, "a model without an audio encoder refuses --audio",
                   r.stderr[-200:])
