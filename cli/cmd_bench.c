@@ -46,7 +46,9 @@ typedef struct opts {
     int n_models, batches[16], nb, threads, secs, reps;
 } opts;
 
-enum { KIND_TEXT, KIND_IMAGE, KIND_AUDIO, MAX_REPS = 4096 };
+/* What one timed call runs: a batch of one kind, or one clip's decoding or fbank. */
+enum { KIND_TEXT, KIND_IMAGE, KIND_AUDIO, STAGE_DECODE, STAGE_FBANK };
+enum { MAX_REPS = 4096 };
 static const char *const kind_names[] = {"text", "image", "audio"};
 
 static double now(clockid_t clock) {
@@ -85,17 +87,16 @@ typedef struct job {
     double cpu[MAX_REPS];    /* CPU seconds of each timed call */
 } job;
 
-/* One call of the stage being timed: a batch of texts, images or clips, or
- * (kind -1, -2) decoding or the fbank of one clip. */
+/* One call of the stage being timed. */
 static sail_status run_once(job *j, int stage, sail_error *err) {
-    if (stage == -1) {
+    if (stage == STAGE_DECODE) {
         sail_audio a = {0};
         sail_audio_options o = {.sample_rate = j->fb.sample_rate};
         sail_status s = sail_audio_decode_bytes(j->clips[0], j->clip_sizes[0], &o, &a, err);
         sail_audio_free(&a);
         return s;
     }
-    if (stage == -2) return sail_fbank(&j->fb, j->wave.samples, j->wave.n, j->feats, err);
+    if (stage == STAGE_FBANK) return sail_fbank(&j->fb, j->wave.samples, j->wave.n, j->feats, err);
     if (stage == KIND_IMAGE) return sail_embed_images_rgb(j->m, j->rgb, j->batch, j->side, j->side, 0, j->out, err);
     if (stage == KIND_AUDIO) return sail_embed_audio_bytes(j->m, j->clips, j->clip_sizes, j->batch, 0, j->out, err);
     return sail_embed_texts(j->m, j->texts, j->batch, 0, j->out, err);
@@ -137,7 +138,7 @@ static int measure(job *j) {
            "model +%.1f MB = %.2fx (file %.1f + arena %.1f MB)\n",
            kind_names[j->kind], j->batch, per, 1e3 / per, cpu, peak, own, own / acct, file, arena);
     if (j->kind == KIND_AUDIO) { /* the front end's share, timed per clip; the tower has the rest */
-        double dec = time_stage(j, -1, NULL), fb = time_stage(j, -2, NULL);
+        double dec = time_stage(j, STAGE_DECODE, NULL), fb = time_stage(j, STAGE_FBANK, NULL);
         if (dec < 0 || fb < 0) return 1;
         printf("audio batch %-3d CPU ms/clip: decode %.3f fbank %.3f tower %.2f (%.2f s clip, %lld fbank frames)\n",
                j->batch, 1e3 * dec, 1e3 * fb, cpu - 1e3 * (dec + fb), (double)j->wave.n / j->wave.sample_rate,
