@@ -74,7 +74,23 @@ int cmd_info(int argc, char **argv) {
                c.vision.width, c.vision.heads, c.vision.ffn, c.image_size, c.patch_size);
     else
         printf("vision:     none\n");
-    if (c.audio.tower.layers) {
+    if (c.swin.on) {
+        const sail_swin_cfg *sw = &c.swin;
+        const sail_logmel_params *m = &sw->mel;
+        static const char *const pads[] = {"repeated then zero-padded", "repeated", "zero-padded"};
+        char stages[96] = "";
+        size_t k = 0;
+        for (int i = 0; i < sw->stages && k < sizeof stages; i++)
+            k += (size_t)snprintf(stages + k, sizeof stages - k, "%s%dx%d", i ? ", " : "", sw->depths[i], sw->heads[i]);
+        int frames = 1 + sw->max_samples / m->hop;
+        printf("audio:      HTSAT (CLAP), stages (blocks x heads) %s, width %d..%d, window %d, patch %d over a "
+               "%dx%d image\n", stages, sw->embed, sw->embed << (sw->stages - 1), sw->window, sw->patch, sw->spec,
+               sw->spec);
+        printf("audio in:   %d Hz mono, log-mel %d bins (FFT %d, hop %d, %g..%g Hz, %s, dB), %.2f s (%d frames): "
+               "shorter clips %s, longer ones %s\n", m->sample_rate, m->n_mels, m->n_fft, m->hop, m->fmin, m->fmax,
+               m->htk_mel ? "HTK" : "Slaney", (double)sw->max_samples / m->sample_rate, frames, pads[sw->pad],
+               sw->fusion ? "as three crops and the whole shrunk, fused (enable_fusion)" : "cut to their start");
+    } else if (c.audio.tower.layers) {
         const sail_fbank_params *fb = &c.audio.fbank;
         const sail_tower *t = &c.audio.tower;
         printf("audio:      %d layers, width %d, %d heads, ffn %d, patch %d, stride %dx%d (mel x frames), "

@@ -148,7 +148,7 @@ static sail_status tokenizer(void *ctx, sail_config *c, gguf_writer *w, sail_err
         if (!(toks[i] = sail_malloc(g.len + 1))) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
         else memcpy(toks[i], g.ptr, g.len), toks[i][g.len] = 0;
     }
-    if (!s) s = hf_bpe_write(c, w, toks, n, t->merges, NULL, err);
+    if (!s) s = hf_bpe_write(c, w, toks, n, t->merges, NULL, SAIL_BPE_CLIP, err);
     if (toks) sail_vocab_free(toks, n);
     return s;
 }

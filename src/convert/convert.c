@@ -141,6 +141,13 @@ int hf_map_name(const hf_map *mp, const char *prefix, const char *name, char out
     const char *fmt = NULL;
     const hf_block_names *b = NULL;
     *rank = 0;
+    int own = mp->names ? mp->names(name, out, rank) : 0;
+    for (int i = 0; i < own; i++) {
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%s%s", prefix, out[i]);
+        memcpy(out[i], tmp, sizeof tmp);
+    }
+    if (own) return own;
     if (sscanf(name, "text.blk.%d.%31[^.].%15s%n", &layer, part, suffix, &n) == 3 && !name[n])
         fmt = mp->text_layer, b = mp->text_block;
     else if ((sscanf(name, "vis.blk.%d.%31[^.].%15s%n", &layer, part, suffix, &n) == 3 ||
@@ -173,8 +180,13 @@ int hf_map_name(const hf_map *mp, const char *prefix, const char *name, char out
 
 int hf_tensor_shape(const sail_config *c, int rank, int64_t rows, int64_t cols, int np, int64_t shape[4]) {
     if (rank == 4) {            /* Conv2d (d, C, p, p), flattened as is: 3 p*p images, 1 p*p spectrograms */
-        int ap = c->audio.patch, audio = sail_has_audio(c) && cols == (int64_t)ap * ap;
+        int ap = c->swin.on ? c->swin.patch : c->audio.patch, audio = sail_has_audio(c) && cols == (int64_t)ap * ap;
         shape[0] = rows, shape[1] = audio ? 1 : 3, shape[2] = shape[3] = audio ? ap : c->patch_size;
+        return 4;
+    }
+    if (rank == 5 || rank == 6) { /* a 1x1 Conv2d (rows, cols, 1, 1); HTSAT's (d, 1, p, 3p) */
+        shape[0] = rows, shape[1] = rank == 5 ? cols : 1;
+        shape[2] = rank == 5 ? 1 : c->swin.patch, shape[3] = rank == 5 ? 1 : 3 * c->swin.patch;
         return 4;
     }
     int n = rows == 1 ? 1 : 2, lead = rank > n ? rank - n : 0;
@@ -320,14 +332,16 @@ static sail_status wordpiece_files(const char *dir, sail_config *c, gguf_writer 
 }
 
 /* merges.txt as CLIPTokenizer reads it: strip, split on newlines, drop the
- * "#version" line, keep the next 48894, each "a b". */
-static sail_status read_merges(const char *path, char ***out, int *n_out, sail_error *err) {
+ * "#version" line, keep the next 48894 (GPT-2's, RobertaTokenizer: all of
+ * them, up to 1 << 20), each "a b". */
+static sail_status read_merges(const char *path, sail_bpe_style style, char ***out, int *n_out, sail_error *err) {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return sail_set_error(err, SAIL_ERR_IO, "%s is missing (CLIP's BPE merges)", path);
-    char **v = sail_calloc(48894, sizeof *v), line[1024];
+    if (!fp) return sail_set_error(err, SAIL_ERR_IO, "%s is missing (the BPE merges)", path);
+    int max = style == SAIL_BPE_GPT2 ? 1 << 20 : 48894;
+    char **v = sail_calloc((size_t)max, sizeof *v), line[1024];
     int n = 0, first = 1;
     sail_status s = v ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    while (!s && n < 48894 && fgets(line, sizeof line, fp)) {
+    while (!s && n < max && fgets(line, sizeof line, fp)) {
         if (first) { first = 0; continue; }
         char a[512], b[512], extra[2];
         int k = sscanf(line, "%511s %511s %1s", a, b, extra);
@@ -347,27 +361,28 @@ static sail_status read_merges(const char *path, char ***out, int *n_out, sail_e
 }
 
 sail_status hf_bpe_write(sail_config *c, gguf_writer *w, char **toks, int n, const char *merges_path,
-                         const json_t *tc, sail_error *err) {
+                         const json_t *tc, sail_bpe_style style, sail_error *err) {
     char **merges = NULL;
-    int nm = 0;
-    sail_status s = read_merges(merges_path, &merges, &nm, err);
+    int nm = 0, gpt2 = style == SAIL_BPE_GPT2;
+    sail_status s = read_merges(merges_path, style, &merges, &nm, err);
     const char *keys[4] = {"pad_token", "unk_token", "bos_token", "eos_token"};
-    const char *defs[4] = {"<|endoftext|>", "<|endoftext|>", "<|startoftext|>", "<|endoftext|>"};
-    if (!s) s = special_ids(c, tc, toks, n, keys, defs, err);
+    const char *clip_defs[4] = {"<|endoftext|>", "<|endoftext|>", "<|startoftext|>", "<|endoftext|>"};
+    const char *roberta_defs[4] = {"<pad>", "<unk>", "<s>", "</s>"};
+    if (!s) s = special_ids(c, tc, toks, n, keys, gpt2 ? roberta_defs : clip_defs, err);
     if (!s) {   /* the tokenizer must build, or the model would not load */
-        sail_bpe *b = sail_bpe_new((const char *const *)toks, n, (const char *const *)merges, nm, err);
+        sail_bpe *b = sail_bpe_new((const char *const *)toks, n, (const char *const *)merges, nm, style, err);
         if (!b) s = err ? err->status : SAIL_ERR_FORMAT;
         sail_bpe_free(b);
     }
-    if (!s) s = gguf_set_str(w, "tokenizer.ggml.model", "clip");
+    if (!s) s = gguf_set_str(w, "tokenizer.ggml.model", gpt2 ? "gpt2" : "clip");
     if (!s) s = gguf_set_str_array(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)n);
     if (!s) s = gguf_set_str_array(w, "tokenizer.ggml.merges", (const char *const *)merges, (uint64_t)nm);
     if (merges) sail_vocab_free(merges, nm);
     return s;
 }
 
-/* vocab.json (token -> id, dense) + merges.txt (CLIP). */
-static sail_status bpe_files(const char *dir, sail_config *c, gguf_writer *w, sail_error *err) {
+/* vocab.json (token -> id, dense) + merges.txt (CLIP, or GPT-2's). */
+static sail_status bpe_files(const char *dir, sail_config *c, gguf_writer *w, sail_bpe_style style, sail_error *err) {
     json_t *vj = hf_json(dir, "vocab.json", 1, err);
     if (!vj) return err ? err->status : SAIL_ERR_IO;
     int n = (int)json_object_size(vj);
@@ -390,7 +405,7 @@ static sail_status bpe_files(const char *dir, sail_config *c, gguf_writer *w, sa
     if (!s && !tc && err && err->status) s = err->status;
     char path[4096];
     snprintf(path, sizeof path, "%s/merges.txt", dir);
-    if (!s) s = hf_bpe_write(c, w, toks, n, path, tc, err);
+    if (!s) s = hf_bpe_write(c, w, toks, n, path, tc, style, err);
     json_decref(tc);
     if (toks) sail_vocab_free(toks, n);
     return s;
@@ -398,19 +413,22 @@ static sail_status bpe_files(const char *dir, sail_config *c, gguf_writer *w, sa
 
 /* ------------------------------------------------------------ driver -- */
 
-static const char *const families[] = {"hf-clip", "hf-chinese-clip", "hf-bert", "hf-vit", "hf-siglip", "hf-ast"};
-enum { N_FAMILIES = 6, FAM_SIGLIP = 4, FAM_AST = 5 };
+static const char *const families[] = {"hf-clip", "hf-chinese-clip", "hf-bert", "hf-vit", "hf-siglip", "hf-ast",
+                                      "hf-clap"};
+enum { N_FAMILIES = 7, FAM_SIGLIP = 4, FAM_AST = 5, FAM_CLAP = 6 };
 
 /* config.json's architectures[0] or model_type, as a family index. */
 static int detect(const json_t *cfg) {
     const json_t *a = json_array_get(json_object_get(cfg, "architectures"), 0);
     const char *arch = json_string_value(a), *mt = json_string_value(json_object_get(cfg, "model_type"));
     static const char *const archs[] = {"CLIPModel", "ChineseCLIPModel", "BertModel", "ViTModel", "SiglipModel",
-                                        "ASTModel"};
+                                        "ASTModel", "ClapModel"};
     static const char *const types[] = {"clip", "chinese_clip", "bert", "vit", "siglip",
-                                        "audio-spectrogram-transformer"};
+                                        "audio-spectrogram-transformer", "clap"};
     for (int i = 0; i < N_FAMILIES; i++)
         if ((arch && !strcmp(arch, archs[i])) || (mt && !strcmp(mt, types[i]))) return i;
+    if ((arch && !strcmp(arch, "ClapAudioModelWithProjection")) || (mt && !strcmp(mt, "clap_audio_model")))
+        return FAM_CLAP;
     return -1;
 }
 
@@ -465,12 +483,13 @@ sail_status hf_emit(hf_model *hm, hf_source *src, hf_tokenizer_fn tok, void *tok
     return s;
 }
 
-typedef struct folder_tok { const char *dir; int bert, spm; } folder_tok;
+typedef struct folder_tok { const char *dir; int bert, spm, gpt2; } folder_tok;
 
 static sail_status folder_tokenizer(void *ctx, sail_config *c, gguf_writer *w, sail_error *err) {
     const folder_tok *t = ctx;
     if (t->spm) return hf_spm_write(t->dir, c, w, err);
-    return t->bert ? wordpiece_files(t->dir, c, w, err) : bpe_files(t->dir, c, w, err);
+    return t->bert ? wordpiece_files(t->dir, c, w, err)
+                   : bpe_files(t->dir, c, w, t->gpt2 ? SAIL_BPE_GPT2 : SAIL_BPE_CLIP, err);
 }
 
 static sail_status convert(const char *dir, const char *out, const sail_convert_options *o,
@@ -483,32 +502,35 @@ static sail_status convert(const char *dir, const char *out, const sail_convert_
         for (int i = 0; i < N_FAMILIES; i++)
             if (!strcmp(o->from, families[i])) fam = i;
         if (fam < 0) s = sail_set_error(err, SAIL_ERR_INVALID_ARG,
-                                        "--from '%s': choose auto, hf-clip, hf-chinese-clip, hf-bert, hf-vit, hf-siglip, hf-ast, clip-cpp or open-clip", o->from);
+                                        "--from '%s': choose auto, hf-clip, hf-chinese-clip, hf-bert, hf-vit, hf-siglip, hf-ast, hf-clap, clip-cpp or open-clip", o->from);
     } else if ((fam = detect(cfg)) < 0)
         s = sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                            "config.json names no architecture sail imports (CLIPModel, ChineseCLIPModel, BertModel, ViTModel, SiglipModel, "
-                           "ASTModel / ASTForAudioClassification); "
+                           "ASTModel / ASTForAudioClassification, ClapModel / ClapAudioModelWithProjection); "
                            "pass --from to choose one");
     hf_model hm;
     hf_options ho = {o->pool};
     if (!s && o->pool && (fam < 2 || fam >= FAM_SIGLIP))
         s = sail_set_error(err, SAIL_ERR_INVALID_ARG,
-                           "--pool applies to hf-bert and hf-vit; CLIP, SigLIP and AST models pool as the original");
+                           "--pool applies to hf-bert and hf-vit; CLIP, SigLIP, AST and CLAP models pool as the original");
     if (!s) s = fam < 2 ? hf_clip_config(cfg, fam == 1, &hm, err)
               : fam == 2 ? hf_bert_config(cfg, &ho, &hm, err)
               : fam == 3 ? hf_vit_config(cfg, &ho, &hm, err)
-              : fam == FAM_AST ? hf_ast_config(cfg, &hm, err) : hf_siglip_config(cfg, &hm, err);
+              : fam == FAM_AST ? hf_ast_config(cfg, &hm, err) : fam == FAM_CLAP ? hf_clap_config(cfg, &hm, err)
+              : hf_siglip_config(cfg, &hm, err);
     json_decref(cfg);
     if (s) return s;
     if (hm.cfg.towers.has_vision && (s = hf_preprocessor(dir, fam != 0, &hm.cfg, err))) return s;
-    if (sail_has_audio(&hm.cfg) && (s = hf_ast_preprocessor(dir, &hm.cfg, err))) return s;
+    if (sail_has_audio(&hm.cfg) &&
+        (s = hm.cfg.swin.on ? hf_clap_preprocessor(dir, &hm.cfg, err) : hf_ast_preprocessor(dir, &hm.cfg, err)))
+        return s;
     hf_source src;
     if ((s = hf_source_open(&src, dir, err))) return s;
     /* SigLIP: a WordPiece vocab.txt when the folder has one */
     /* SigLIP: spiece.model, or a WordPiece vocab.txt when the folder has one instead */
     int spm = fam == FAM_SIGLIP && (exists(dir, "spiece.model") || !exists(dir, "vocab.txt"));
     if (fam == FAM_SIGLIP && !spm) hm.bert_tokenizer = 1;
-    folder_tok ft = {dir, hm.bert_tokenizer, spm};
+    folder_tok ft = {dir, hm.bert_tokenizer, spm, hm.cfg.towers.bpe == 2};
     s = hf_emit(&hm, &src, folder_tokenizer, &ft, families[fam], out, err);
     hf_source_close(&src);
     return s;

@@ -10,6 +10,7 @@
 #include "format/gguf.h"
 #include "model/config.h"
 #include "sail.h"
+#include "text/bpe.h"
 
 /* Every tensor of a checkpoint, whatever files it came from. */
 typedef struct hf_source {
@@ -46,7 +47,8 @@ extern const hf_block_names hf_vit_block;
  * matrix, 1 for a one-row matrix) does not say it: 4 for the patch
  * convolution (d, C, p, p); 3 for ViT's (1, 1, d) cls_token and (1, n, d)
  * position_embeddings; 2 for a table that may have one row (token types);
- * 0 otherwise. */
+ * 5 for a 1x1 convolution (rows, cols, 1, 1); 6 for HTSAT's one-channel
+ * (p, 3p) convolution (rows, 1, p, 3p); 0 otherwise. */
 typedef struct hf_name {
     const char *sail, *hf;
     int rank;
@@ -66,6 +68,9 @@ typedef struct hf_map {
     const char *const *ignore;          /* suffixes of tensors that may stay unused */
     int n_ignore;
     const char *logit_scale;            /* the 0-D temperature tensor (sail.logit_scale), or NULL */
+    /* names the tables above do not cover (HTSAT's stages), tried first:
+       as hf_map_name, without the prefix */
+    int (*names)(const char *sail, char out[3][256], int *rank);
 } hf_map;
 
 /* Checkpoint names of sail tensor `name` under mp and prefix: 3 for a fused
@@ -97,11 +102,12 @@ typedef sail_status (*hf_tokenizer_fn)(void *ctx, sail_config *c, gguf_writer *w
 sail_status hf_emit(hf_model *hm, hf_source *src, hf_tokenizer_fn tok, void *tok_ctx, const char *what,
                     const char *out, sail_error *err);
 
-/* CLIP's BPE from a vocabulary in id order and a merges.txt (first line
- * dropped); special ids from tokenizer_config.json (tc, may be NULL) or
- * CLIP's names. */
+/* A byte-level BPE (CLIP's, or GPT-2's for RoBERTa) from a vocabulary in
+ * id order and a merges.txt (first line dropped); special ids from
+ * tokenizer_config.json (tc, may be NULL) or the family's names (CLIP's
+ * <|startoftext|> ..., RoBERTa's <pad> <unk> <s> </s>). */
 sail_status hf_bpe_write(sail_config *c, gguf_writer *w, char **toks, int n, const char *merges_path,
-                         const json_t *tc, sail_error *err);
+                         const json_t *tc, sail_bpe_style style, sail_error *err);
 
 /* SigLIP's SentencePiece tokenizer (spm_tok.c) from DIR's spiece.model,
  * tokenizer_config.json and special_tokens_map.json (both optional), read
@@ -170,6 +176,11 @@ json_t *hf_vit_json(const sail_config *c);
  * its defaults when absent). */
 sail_status hf_ast_config(const json_t *cfg, hf_model *m, sail_error *err);
 sail_status hf_ast_preprocessor(const char *dir, sail_config *c, sail_error *err);
+/* ClapModel / ClapAudioModelWithProjection (hf_clap.c): HTSAT (unfused)
+ * and its projection; the front end from DIR's preprocessor_config.json
+ * (ClapFeatureExtractor, required). */
+sail_status hf_clap_config(const json_t *cfg, hf_model *m, sail_error *err);
+sail_status hf_clap_preprocessor(const char *dir, sail_config *c, sail_error *err);
 /* SiglipModel (hf_siglip.c): both towers, sigmoid loss (logit_bias). */
 sail_status hf_siglip_config(const json_t *cfg, hf_model *m, sail_error *err);
 json_t *hf_siglip_json(const sail_config *c);

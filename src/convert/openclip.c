@@ -282,7 +282,7 @@ static sail_status tokenizer(void *ctx, sail_config *c, gguf_writer *w, sail_err
                            "the tokenizer %s gives %d tokens (512 byte symbols, %d merges, 2 specials) "
                            "but text_cfg.vocab_size is %d", ot->path, n, nm, c->vocab_size);
     if (!s) {   /* the tokenizer must build, or the model would not load */
-        sail_bpe *b = sail_bpe_new((const char *const *)toks, n, (const char *const *)merges, nm, err);
+        sail_bpe *b = sail_bpe_new((const char *const *)toks, n, (const char *const *)merges, nm, SAIL_BPE_CLIP, err);
         if (!b) s = err ? err->status : SAIL_ERR_FORMAT;
         sail_bpe_free(b);
     }

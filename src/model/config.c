@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "audio/audio_impl.h"
+#include "swin.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -164,6 +165,10 @@ sail_vit_geom sail_vit_audio(const sail_config *c) {
     const sail_audio_cfg *a = &c->audio;
     sail_vit_geom g = {&a->tower, 1, a->fbank.num_mel_bins, a->fbank.max_length, a->patch, a->stride_f,
                        a->stride_t, 1, a->dist, 0, 1};
+    if (c->swin.on) { /* HTSAT is no ViT: only its input, (4 x) mel bins x frames, is told */
+        g.h = (c->swin.fusion ? 4 : 1) * c->swin.mel.n_mels;
+        g.w = (int)sail_logmel_frames(&c->swin.mel, c->swin.max_samples);
+    }
     return g;
 }
 
@@ -196,7 +201,7 @@ static sail_status validate_towers(const sail_config *c, sail_error *err) {
     sail_status s;
     if (!t->has_text && !t->has_vision && !sail_has_audio(c))
         return sail_set_error(err, SAIL_ERR_FORMAT, "the model has no text, vision nor audio encoder");
-    if (sail_has_audio(c) && (s = check_audio(c, err))) return s;
+    if (sail_has_audio(c) && (s = c->swin.on ? sail_swin_check(c, err) : check_audio(c, err))) return s;
     if (c->dim < 1 || c->dim > 16384)
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..16384", c->dim);
     if (t->has_text) {
@@ -204,6 +209,11 @@ static sail_status validate_towers(const sail_config *c, sail_error *err) {
         if ((unsigned)t->text_pool > SAIL_TPOOL_LAST || t->text_pool_token < -1 ||
             t->text_pool_token >= c->vocab_size)
             return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.pool / pool_token are out of range");
+        if (t->text_pos_offset < 0 || c->context > c->max_positions - t->text_pos_offset ||
+            (t->text_proj_mlp && !t->text_proj_bias))
+            return sail_set_error(err, SAIL_ERR_FORMAT,
+                                  "sail.text.pos_offset %d leaves fewer than context %d of %d positions, or "
+                                  "proj_mlp is set without proj_bias", t->text_pos_offset, c->context, c->max_positions);
         if (!t->text_proj && c->dim != c->text.width)
             return sail_set_error(err, SAIL_ERR_FORMAT,
                                   "sail.dim %d differs from the text width %d and there is no text projection",
@@ -307,10 +317,11 @@ static void read_tokenizer_model(reader *r, sail_towers *t) {
     if (!r->s) r->s = gguf_get_str(r->f, "tokenizer.ggml.model", model, sizeof model, r->err);
     if (r->s) return;
     if (!strcmp(model, "clip")) t->bpe = 1;
+    else if (!strcmp(model, "gpt2")) t->bpe = 2;
     else if (!strcmp(model, "spm")) t->spm = 1;
     else if (strcmp(model, "bert"))
         r->s = sail_set_error(r->err, SAIL_ERR_UNSUPPORTED,
-                              "tokenizer.ggml.model is '%s'; sail reads 'bert' (WordPiece), 'clip' (byte-level BPE) "
+                              "tokenizer.ggml.model is '%s'; sail reads 'bert' (WordPiece), 'clip' and 'gpt2' (byte-level BPE) "
                               "and 'spm' (SigLIP's SentencePiece)",
                               model);
 }
@@ -385,6 +396,8 @@ static sail_status read_towers(reader *r, sail_config *c) {
         get_int(r, "sail.text.pool_token", &t->text_pool_token);
         get_bool(r, "sail.text.proj", &t->text_proj);
         if (gguf_find_kv(r->f, "sail.text.proj_bias")) get_bool(r, "sail.text.proj_bias", &t->text_proj_bias);
+        if (gguf_find_kv(r->f, "sail.text.proj_mlp")) get_bool(r, "sail.text.proj_mlp", &t->text_proj_mlp);
+        if (gguf_find_kv(r->f, "sail.text.pos_offset")) get_int(r, "sail.text.pos_offset", &t->text_pos_offset);
         read_special_ids(r, c);
         t->text_pool = (sail_text_pool)pool;
         read_tokenizer_model(r, t);
@@ -400,6 +413,7 @@ static sail_status read_towers(reader *r, sail_config *c) {
         read_image(r, c);
     }
     if (gguf_find_kv(r->f, "sail.audio.layers")) read_audio(r, c);
+    else if (gguf_find_kv(r->f, "sail.htsat.depths") && !r->s) r->s = sail_swin_read(r->f, c, r->err);
     if (r->s) return r->s;
     return sail_config_validate(c, r->err);
 }
@@ -530,6 +544,8 @@ static sail_status write_towers(const sail_config *c, gguf_writer *w) {
         if (!s) s = gguf_set_i32(w, "sail.text.pool_token", t->text_pool_token);
         if (!s) s = gguf_set_bool(w, "sail.text.proj", t->text_proj);
         if (!s && t->text_proj_bias) s = gguf_set_bool(w, "sail.text.proj_bias", 1);
+        if (!s && t->text_proj_mlp) s = gguf_set_bool(w, "sail.text.proj_mlp", 1);
+        if (!s && t->text_pos_offset) s = gguf_set_i32(w, "sail.text.pos_offset", t->text_pos_offset);
         if (!s) s = write_special_ids(c, w);
     }
     if (!s && t->has_vision) {
@@ -543,7 +559,7 @@ static sail_status write_towers(const sail_config *c, gguf_writer *w) {
         if (!s && t->vision_map) s = gguf_set_str(w, "sail.vision.pool", vpool_names[1]);
         if (!s) s = write_image(c, w);
     }
-    if (!s && sail_has_audio(c)) s = write_audio(c, w);
+    if (!s && sail_has_audio(c)) s = c->swin.on ? sail_swin_write(c, w) : write_audio(c, w);
     return s;
 }
 
@@ -619,11 +635,11 @@ void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
                  "image_size=%d patch=%d",
                  c->name, c->dim, c->text.layers, c->text.width, c->text.heads, c->text.ffn,
                  norm_names[c->text.prenorm ? 1 : 0], act_names[c->text.act],
-                 tpool_names[t->text_pool], t->bpe ? "clip-bpe" : t->spm ? "sentencepiece" : "wordpiece", c->vocab_size,
+                 tpool_names[t->text_pool], t->bpe == 2 ? "gpt2-bpe" : t->bpe ? "clip-bpe" : t->spm ? "sentencepiece" : "wordpiece", c->vocab_size,
                  c->context, v->layers, v->width, v->heads, v->ffn, act_names[v->act], c->image_size,
                  c->patch_size);
         size_t n = strlen(buf);
-        if (sail_has_audio(c) && n < cap) describe_audio(c, buf + n, cap - n);
+        if (sail_has_audio(c) && n < cap) (c->swin.on ? sail_swin_describe : describe_audio)(c, buf + n, cap - n);
         return;
     }
     snprintf(buf, cap,

@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "format/gguf.h"
+#include "model/swin_cfg.h"
 
 typedef enum sail_act {
     SAIL_ACT_GELU = 0,
@@ -40,7 +41,8 @@ typedef struct sail_towers {
     int layout;                 /* a fused (native) model whose encoders follow the layout
                                    flags below: composed from imported towers (CLIP's, say) */
     int has_text, has_vision;   /* a tower with 0 layers is absent */
-    int bpe;                    /* text tokenizer: 1 CLIP byte-level BPE, 0 WordPiece */
+    int bpe;                    /* text tokenizer: 1 CLIP byte-level BPE, 2 GPT-2's (RoBERTa,
+                                   CLAP), 0 WordPiece */
     int spm;                    /* text tokenizer: 1 SigLIP's SentencePiece (tokenizer.ggml.model "spm") */
     int text_causal;            /* causal self-attention (CLIP) */
     int text_emb_norm;          /* LayerNorm after the embeddings (BERT) */
@@ -52,6 +54,8 @@ typedef struct sail_towers {
     int patch_bias;             /* the patch convolution has a bias (ViT) */
     int vision_pooler;          /* tanh(dense(CLS)) after the final norm (ViTModel pooler) */
     int text_proj_bias;         /* the text projection has a bias (SigLIP's text head) */
+    int text_proj_mlp;          /* then ReLU and a second (dim, dim) linear with bias (CLAP) */
+    int text_pos_offset;        /* position ids start here, not at 0 (RoBERTa: pad_id + 1) */
     int vision_no_cls;          /* no class token: the positions cover the patches only (SigLIP) */
     int vision_map;             /* pool by attention from a learned probe (SigLIP's MAP head) */
     int text_padded;            /* fused (layout) models: texts run at the context, padded with
@@ -90,6 +94,7 @@ typedef struct sail_config {
     int pad_id, unk_id, cls_id, sep_id;  /* BPE models: cls = start, sep = end of text */
     sail_towers towers;             /* imported models only */
     sail_audio_cfg audio;           /* the audio tower, when audio.tower.layers > 0 */
+    sail_swin_cfg swin;             /* or CLAP's HTSAT audio tower, when swin.on (model/swin.h) */
     int has_logit_scale;            /* sail.logit_scale present */
     float logit_scale;              /* its value: the log of the zero-shot temperature */
     int has_logit_bias;             /* a learned "logit_bias" tensor: sigmoid loss (SigLIP) */
@@ -111,7 +116,8 @@ static inline int sail_text_padded(const sail_config *c) {
 static inline int sail_text_emb_norm(const sail_config *c) { return !sail_has_layout(c) || c->towers.text_emb_norm; }
 static inline int sail_patch_bias(const sail_config *c) { return !sail_has_layout(c) || c->towers.patch_bias; }
 
-static inline int sail_has_audio(const sail_config *c) { return c->audio.tower.layers > 0; }
+/* An audio tower: a ViT (AST) or CLAP's HTSAT (swin). */
+static inline int sail_has_audio(const sail_config *c) { return c->audio.tower.layers > 0 || c->swin.on; }
 
 /* A ViT over images (the vision tower) or spectrograms (the audio tower):
  * what its forward and backward need to know besides its weights. */

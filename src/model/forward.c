@@ -2,6 +2,8 @@
  * inference and training. */
 #include "forward.h"
 
+#include "swin.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,7 +49,7 @@ static void text_embed(fwd *f, const sail_batch *b, fwd_acts *s) {
     s->tmask = fwd_alloc_bytes(f, rows);
     s->ids = fwd_alloc_bytes(f, rows * sizeof(int32_t));
     s->temb = fwd_alloc(f, rows * dt);
-    int norm = sail_text_emb_norm(c), padded = padded_text(c);
+    int norm = sail_text_emb_norm(c), padded = padded_text(c), pos0 = c->towers.text_pos_offset;
     s->tx0 = norm && f->keep ? fwd_alloc(f, rows * dt) : s->temb;
     float *buf = fwd_alloc(f, 3 * (size_t)dt);
     if (f->oom) return;
@@ -61,7 +63,7 @@ static void text_embed(fwd *f, const sail_batch *b, fwd_acts *s) {
             s->tmask[r] = padded || t < b->lens[i];
             s->ids[r] = t < b->lens[i] ? ids[t] : c->pad_id;
             const float *te = tab_row(&w->tab.tok, s->ids[r], buf, dt);
-            const float *pe = tab_row(&w->tab.pos, t, buf + dt, dt);
+            const float *pe = tab_row(&w->tab.pos, t + pos0, buf + dt, dt);
             if (types)
                 for (int j = 0; j < dt; j++) row[j] = te[j] + pe[j] + ty[j];
             else
@@ -387,10 +389,10 @@ static int pool_row(const sail_config *c, const int32_t *ids, int len, int T) {
     return p == SAIL_TPOOL_EOS ? eos_row(c, ids, len) : p == SAIL_TPOOL_LAST ? T - 1 : 0;
 }
 
-/* pooled (B, d) -> e (B, dim): optional tanh pooler, optional bias-free
- * projection. */
+/* pooled (B, d) -> e (B, dim): optional tanh pooler, optional projection,
+ * optionally followed by ReLU and proj2 (dim, dim) (CLAP's). */
 static void towers_head(fwd *f, fwd_acts *s, const sail_linear *pooler, const sail_linear *proj,
-                        int B, int d) {
+                        const sail_linear *proj2, int B, int d) {
     const float *h = s->pooled;
     if (pooler) {
         s->pooler = fwd_alloc(f, (size_t)B * d);
@@ -399,8 +401,14 @@ static void towers_head(fwd *f, fwd_acts *s, const sail_linear *pooler, const sa
         f->k->tanh(s->pooler, (size_t)B * d);
         h = s->pooler;
     }
-    if (proj) linear_forward(f, proj, h, B, d, f->c->dim, s->e, 0);
+    int dim = f->c->dim;
+    float *mid = proj2 ? fwd_alloc(f, (size_t)B * dim) : s->e;
+    if (proj) linear_forward(f, proj, h, B, d, dim, mid, 0);
     else if (!f->oom) memcpy(s->e, h, (size_t)B * d * sizeof(float));
+    if (proj2 && !f->oom) {
+        for (size_t i = 0; i < (size_t)B * dim; i++) mid[i] = mid[i] > 0 ? mid[i] : 0;
+        linear_forward(f, proj2, mid, B, dim, dim, s->e, 0);
+    }
     if (!f->oom) l2_rows(f, s, B);
 }
 
@@ -430,7 +438,7 @@ static void forward_towers(fwd *f, const sail_batch *b, fwd_acts *s) {
         }
         trace(f, "pooled", s->pooled, B, dt);
         towers_head(f, s, tw->text_pool == SAIL_TPOOL_POOLER ? &w->text_pooler : NULL,
-                    tw->text_proj ? &w->text_out : NULL, B, dt);
+                    tw->text_proj ? &w->text_out : NULL, tw->text_proj_mlp ? &w->text_out2 : NULL, B, dt);
     } else if (b->pixels) {
         vision_encode(f, b, s);
         int Tv = s->vis.T, dv = c->vision.width;
@@ -448,7 +456,12 @@ static void forward_towers(fwd *f, const sail_batch *b, fwd_acts *s) {
         }
         trace(f, "pooled", s->pooled, B, dv);
         towers_head(f, s, tw->vision_pooler ? &w->vis_pooler : NULL,
-                    tw->vision_proj ? &w->vis_out : NULL, B, dv);
+                    tw->vision_proj ? &w->vis_out : NULL, NULL, B, dv);
+    } else if (c->swin.on) { /* CLAP's audio tower */
+        sail_swin_forward(f, b, s);
+        if (f->oom) return;
+        trace(f, "pooled", s->pooled, B, s->pool_d);
+        towers_head(f, s, NULL, &w->swin->proj1, &w->swin->proj2, B, s->pool_d);
     } else { /* an audio tower (AST): pooled, no head */
         sail_vit_geom g = sail_vit_audio(c);
         audio_encode(f, b, s);
@@ -457,7 +470,7 @@ static void forward_towers(fwd *f, const sail_batch *b, fwd_acts *s) {
         if (f->oom) return;
         vit_pool(&g, &s->aud, s->pooled);
         trace(f, "pooled", s->pooled, B, s->pool_d);
-        towers_head(f, s, NULL, NULL, B, s->pool_d);
+        towers_head(f, s, NULL, NULL, NULL, B, s->pool_d);
     }
 }
 
@@ -482,10 +495,10 @@ sail_status fwd_check(const sail_config *c, const sail_batch *b, sail_error *err
         if (!b->lens) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "token lengths are NULL");
         const int32_t *ids = b->ids;
         for (int i = 0; i < b->n; i++) {
-            if (b->lens[i] < 1 || b->lens[i] > c->max_positions)
+            if (b->lens[i] < 1 || b->lens[i] > c->max_positions - tw->text_pos_offset)
                 return sail_set_error(err, SAIL_ERR_INVALID_ARG,
                                       "text %d has %d tokens; the model takes 1..%d", i, b->lens[i],
-                                      c->max_positions);
+                                      c->max_positions - tw->text_pos_offset);
             for (int t = 0; t < b->lens[i]; t++)
                 if (ids[t] < 0 || ids[t] >= c->vocab_size)
                     return sail_set_error(err, SAIL_ERR_INVALID_ARG,

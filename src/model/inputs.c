@@ -1,5 +1,6 @@
 /* inputs.c: the model's tokenizer and image preprocessing (inputs.h). */
 #include "inputs.h"
+#include "swin.h"
 
 #include <string.h>
 
@@ -50,13 +51,14 @@ sail_status sail_vocab_kv_read(const gguf_file *f, const sail_config *c, sail_vo
         s = sail_set_error(err, SAIL_ERR_FORMAT, "the vocabulary has %d tokens but sail.text.vocab_size is %d",
                            v->n, c->vocab_size);
     if (!s && c->towers.bpe) s = str_array(f, "tokenizer.ggml.merges", &v->merges, &v->n_merges, err);
+    v->gpt2 = c->towers.bpe == 2;
     if (!s && c->towers.spm) s = spm_keys(f, v, err);
     if (s) sail_vocab_kv_free(v);
     return s;
 }
 
 sail_status sail_vocab_kv_write(const sail_vocab_kv *v, gguf_writer *w) {
-    sail_status s = gguf_set_str(w, "tokenizer.ggml.model", v->merges ? "clip" : v->spm ? "spm" : "bert");
+    sail_status s = gguf_set_str(w, "tokenizer.ggml.model", v->merges ? (v->gpt2 ? "gpt2" : "clip") : v->spm ? "spm" : "bert");
     if (!s) s = gguf_set_str_array(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens, (uint64_t)v->n);
     if (!s && v->merges)
         s = gguf_set_str_array(w, "tokenizer.ggml.merges", (const char *const *)v->merges, (uint64_t)v->n_merges);
@@ -95,7 +97,8 @@ sail_status sail_text_tok_init(sail_text_tok *t, const sail_vocab_kv *v, const s
     if (c->towers.on && !c->towers.has_text) return SAIL_OK;
     if (c->towers.spm) return spm_init(t, v, c, err);
     if (c->towers.bpe)
-        t->bpe = sail_bpe_new((const char *const *)v->tokens, v->n, (const char *const *)v->merges, v->n_merges, err);
+        t->bpe = sail_bpe_new((const char *const *)v->tokens, v->n, (const char *const *)v->merges, v->n_merges,
+                              c->towers.bpe == 2 ? SAIL_BPE_GPT2 : SAIL_BPE_CLIP, err);
     else
         t->wp = sail_wordpiece_new((const char *const *)v->tokens, v->n, err);
     return t->bpe || t->wp ? SAIL_OK : (err && err->status ? err->status : SAIL_ERR_FORMAT);
@@ -175,13 +178,14 @@ sail_preprocess sail_config_preprocess(const sail_config *c) {
 }
 
 sail_audio_options sail_config_audio_options(const sail_config *c) {
-    sail_audio_options o = {c->audio.fbank.sample_rate, 0, 0};
+    sail_audio_options o = {c->swin.on ? c->swin.mel.sample_rate : c->audio.fbank.sample_rate, 0, 0};
     return o;
 }
 
 sail_status sail_audio_spectrogram(const sail_config *c, const float *wave, int64_t n, float *spec,
                                    sail_error *err) {
     if (!sail_has_audio(c)) return sail_no_encoder(c, "audio", err);
+    if (c->swin.on) return sail_swin_spectrogram(c, wave, n, spec, err);
     const sail_fbank_params *p = &c->audio.fbank;
     int bins = p->num_mel_bins, frames = p->max_length;
     float *tf = sail_malloc((size_t)frames * bins * sizeof *tf); /* (frames, bins) */

@@ -20,7 +20,8 @@
 typedef struct sail_vocab_kv {
     char **tokens;              /* (n) SentencePiece: the pieces, in id order */
     int n;
-    char **merges;              /* (n_merges); NULL unless CLIP BPE */
+    char **merges;              /* (n_merges); NULL unless byte-level BPE */
+    int gpt2;                   /* the BPE is GPT-2's (tokenizer.ggml.model "gpt2") */
     int n_merges;
     uint8_t *spm;               /* (n_spm) spiece.model as read; NULL unless SentencePiece */
     size_t n_spm;
@@ -32,7 +33,7 @@ typedef struct sail_vocab_kv {
  * checks the count against c->vocab_size. */
 sail_status sail_vocab_kv_read(const gguf_file *f, const sail_config *c, sail_vocab_kv *v,
                                sail_error *err);
-/* Write them (tokenizer.ggml.model "bert", "clip" or "spm", tokens, merges
+/* Write them (tokenizer.ggml.model "bert", "clip", "gpt2" or "spm", tokens, merges
  * or the SentencePiece keys). */
 sail_status sail_vocab_kv_write(const sail_vocab_kv *v, gguf_writer *w);
 void sail_vocab_kv_free(sail_vocab_kv *v);

@@ -1,4 +1,5 @@
-/* interp.c: bicubic resampling of the vision position-embedding grid, the
+/* interp.c: bicubic resampling of the vision position-embedding grid (and
+ * of HTSAT's spectrogram along time), the
  * way torchvision's interpolate_embeddings calls
  * F.interpolate(mode="bicubic", align_corners=True): source coordinate
  * = dst * (in - 1) / (out - 1), Keys cubic with A = -0.75, edge clamping. */
@@ -40,6 +41,18 @@ void sail_interp_bicubic(float *dst, int gh, int gw, const float *src, int gi, i
                     float wgt = wy[a] * wx[b];
                     for (int j = 0; j < d; j++) o[j] += wgt * s[j];
                 }
+        }
+    }
+}
+
+void sail_interp_cubic_rows(float *dst, int n_out, const float *src, int n_in, int rows) {
+    for (int o = 0; o < n_out; o++) {
+        int ix[4];
+        float wx[4];
+        taps(o, n_out, n_in, ix, wx);
+        for (int r = 0; r < rows; r++) {
+            const float *s = src + (size_t)r * n_in;
+            dst[(size_t)r * n_out + o] = wx[0] * s[ix[0]] + wx[1] * s[ix[1]] + wx[2] * s[ix[2]] + wx[3] * s[ix[3]];
         }
     }
 }

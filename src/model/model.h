@@ -83,5 +83,9 @@ sail_status sail_model_write_random(const sail_config *c, const char *const *tok
 /* Bicubic (A = -0.75, align_corners=True, as torch.nn.functional.interpolate)
  * resampling of a (gi, gi, d) grid to (gh, gw, d), rows of d floats. */
 void sail_interp_bicubic(float *dst, int gh, int gw, const float *src, int gi, int d);
+/* The same along one axis: each of rows rows of n_in floats to n_out
+ * (HTSAT's time stretch, a bicubic interpolation whose other axis keeps
+ * its size and so its values). */
+void sail_interp_cubic_rows(float *dst, int n_out, const float *src, int n_in, int rows);
 
 #endif

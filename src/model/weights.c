@@ -3,9 +3,11 @@
  * never disagree between writer and reader. */
 #include "weights.h"
 
+#include "swin.h"
+
 #include <stdio.h>
 
-typedef struct walk {
+typedef struct sail_walk {
     sail_weight_visitor fn;
     sail_weight_loader load;    /* instead of fn when set */
     void *ctx;
@@ -53,6 +55,19 @@ static void block(walk *k, const char *pre, const sail_tower *t, sail_block *b) 
     norm(k, pre, "norm2", d, &b->norm2);
 }
 
+void sail_walk_tensor(sail_walk *k, const char *name, int64_t rows, int64_t cols, const float **slot,
+                      sail_wmat *stored, sail_init_kind init) {
+    visit_m(k, name, rows, cols, slot, stored, init);
+}
+
+void sail_walk_linear(sail_walk *k, const char *pre, const char *what, int64_t out, int64_t in, sail_linear *l) {
+    linear(k, pre, what, out, in, l);
+}
+
+void sail_walk_norm(sail_walk *k, const char *pre, const char *what, int64_t d, sail_norm *nm) {
+    norm(k, pre, what, d, nm);
+}
+
 static void tower(walk *k, const char *pre, const sail_tower *t, sail_block *blocks) {
     char n[64];
     for (int i = 0; i < t->layers; i++) {
@@ -71,6 +86,12 @@ sail_status sail_weights_alloc_blocks(sail_weights *w, const sail_config *c, sai
     w->vis.blocks = sail_calloc((size_t)(c->vision.layers ? c->vision.layers : 1), sizeof *w->vis.blocks);
     w->aud.blocks = sail_calloc((size_t)SAIL_MAX(c->audio.tower.layers, 1), sizeof *w->aud.blocks);
     w->fusion = sail_calloc((size_t)(c->fusion.layers ? c->fusion.layers : 1), sizeof *w->fusion);
+    sail_status s = SAIL_OK;
+    if (w->text && w->vis.blocks && w->aud.blocks && w->fusion && c->swin.on) s = sail_swin_alloc(&w->swin, c, err);
+    if (s) {
+        sail_weights_free_blocks(w);
+        return s;
+    }
     if (!w->text || !w->vis.blocks || !w->aud.blocks || !w->fusion) {
         sail_weights_free_blocks(w);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the layer tables");
@@ -83,7 +104,9 @@ void sail_weights_free_blocks(sail_weights *w) {
     sail_free(w->vis.blocks);
     sail_free(w->aud.blocks);
     sail_free(w->fusion);
+    sail_swin_free(w->swin);
     w->text = w->vis.blocks = w->aud.blocks = w->fusion = NULL;
+    w->swin = NULL;
 }
 
 /* SigLIP's attention-pooling head: a probe, packed q/k/v, out, LayerNorm, MLP. */
@@ -132,6 +155,7 @@ static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
         if (t->text_final_norm) norm(k, "text", "final_norm", dt, &w->text_final);
         if (t->text_pool == SAIL_TPOOL_POOLER) linear(k, "text", "pooler", dt, dt, &w->text_pooler);
         if (t->text_proj && t->text_proj_bias) linear(k, "text", "proj", c->dim, dt, &w->text_out);
+        if (t->text_proj && t->text_proj_mlp) linear(k, "text", "proj2", c->dim, c->dim, &w->text_out2);
         else if (t->text_proj)
             visit_m(k, "text.proj.weight", c->dim, dt, &w->text_out.w, &w->text_out.wm, SAIL_INIT_NORMAL);
     }
@@ -143,7 +167,8 @@ static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
         if (t->vision_proj)
             visit_m(k, "vis.proj.weight", c->dim, dv, &w->vis_out.w, &w->vis_out.wm, SAIL_INIT_NORMAL);
     }
-    if (sail_has_audio(c)) {
+    if (c->swin.on) sail_swin_walk(k, c, w->swin);
+    else if (sail_has_audio(c)) {
         sail_vit_geom g = sail_vit_audio(c);
         vit(k, "aud", &g, &w->aud);
     }

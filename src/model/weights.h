@@ -76,17 +76,22 @@ typedef struct sail_weights {
     sail_norm text_final;    /* after the last text layer (CLIP final_layer_norm) */
     sail_linear text_pooler; /* (dt, dt) BERT pooler, tanh */
     sail_linear text_out;    /* (dim, dt) text projection, no bias */
+    sail_linear text_out2;   /* (dim, dim) after ReLU (towers.text_proj_mlp, CLAP) */
     sail_linear vis_pooler;  /* (dv, dv) ViT pooler, tanh */
     sail_linear vis_out;     /* (dim, dv) visual projection, no bias */
     const float *vis_probe;  /* (dv) MAP head: the learned query (SigLIP) */
     sail_block vis_map;      /* MAP head: qkv = in_proj, out = out_proj, norm2 = its
                                 LayerNorm, up / down = its MLP; norm1 unused */
     const float *logit_bias; /* (1) sigmoid loss bias (SigLIP), or NULL */
+    struct sail_swin_weights *swin; /* an HTSAT audio tower (c->swin.on), else NULL */
     /* the tables above as the file stores them; inference decodes rows */
     struct {
         sail_wmat tok, pos, type, modality, latents;
     } tab;
 } sail_weights;
+
+/* CLAP's audio encoder (model/swin.h). */
+struct sail_swin_weights;
 
 typedef enum sail_init_kind { SAIL_INIT_NORMAL, SAIL_INIT_ZERO, SAIL_INIT_ONE } sail_init_kind;
 
@@ -114,6 +119,17 @@ void sail_weights_free_blocks(sail_weights *w);
 /* Visit every tensor of config c in file order. */
 sail_status sail_weights_walk(const sail_config *c, sail_weights *w,
                               sail_weight_visitor fn, void *ctx);
+/* A walk in progress, for towers whose tensors are listed by their own
+ * code (model/swin.c): the same visits as the list's, by name. stored: as
+ * in sail_weight_loader (NULL for 1-D tensors). */
+typedef struct sail_walk sail_walk;
+void sail_walk_tensor(sail_walk *k, const char *name, int64_t rows, int64_t cols, const float **slot,
+                      sail_wmat *stored, sail_init_kind init);
+/* pre.what.weight (out, in) and pre.what.bias (out). */
+void sail_walk_linear(sail_walk *k, const char *pre, const char *what, int64_t out, int64_t in, sail_linear *l);
+/* pre.what.weight and pre.what.bias (d). */
+void sail_walk_norm(sail_walk *k, const char *pre, const char *what, int64_t d, sail_norm *nm);
+
 sail_status sail_weights_walk_stored(const sail_config *c, sail_weights *w,
                                      sail_weight_loader fn, void *ctx);
 

@@ -1,6 +1,7 @@
-/* bpe.c: CLIP's SimpleTokenizer. Text goes through sail_clip_clean (ftfy
- * subset, html.unescape, whitespace, lower), the pre-tokenisation regex
- * (hand-written below), bytes_to_unicode and rank-ordered BPE merges.
+/* bpe.c: CLIP's SimpleTokenizer and GPT-2's Encoder. CLIP's text goes
+ * through sail_clip_clean (ftfy subset, html.unescape, whitespace, lower);
+ * then each family's pre-tokenisation regex (hand-written below),
+ * bytes_to_unicode and rank-ordered BPE merges.
  *
  * Symbols are vocabulary ids throughout; a merge is (left id, right id) ->
  * (rank, merged id), which is exact because the vocabulary maps each symbol
@@ -44,7 +45,8 @@ struct sail_bpe {
     size_t merge_cap;
     int32_t byte_id[256];      /* symbol of a byte inside a word */
     int32_t byte_end_id[256];  /* symbol of a byte ending a word ("</w>") */
-    int32_t sot, eot;
+    sail_bpe_style style;
+    int32_t sot, eot;         /* CLIP only */
     const char *sot_s, *eot_s; /* their strings, which the text may spell:
                                   OpenAI's <|startoftext|> or OpenCLIP's <start_of_text> */
     cache_slot *cache;    /* (CACHE_SLOTS) */
@@ -279,11 +281,14 @@ static sail_status vocab_from_tokens(sail_bpe *bpe, const char *const *tokens, i
     uint8_t order[256];
     bytes_to_unicode(map, order);
     lookup_ids(bpe, map);
-    for (int b = 0; b < 256; b++)
+    int gpt2 = bpe->style == SAIL_BPE_GPT2;
+    for (int b = 0; b < 256; b++) {
+        if (gpt2) bpe->byte_end_id[b] = bpe->byte_id[b]; /* no end-of-word symbols */
         if (bpe->byte_id[b] < 0 || bpe->byte_end_id[b] < 0)
             return sail_set_error(err, SAIL_ERR_FORMAT,
-                                  "bpe: the vocabulary lacks the symbol of byte 0x%02x (or its </w> form)", b);
-    if (bpe->sot < 0 || bpe->eot < 0)
+                                  "bpe: the vocabulary lacks the symbol of byte 0x%02x%s", b, gpt2 ? "" : " (or its </w> form)");
+    }
+    if (!gpt2 && (bpe->sot < 0 || bpe->eot < 0))
         return sail_set_error(err, SAIL_ERR_FORMAT,
                               "bpe: the vocabulary lacks <|startoftext|> and <|endoftext|> (or OpenCLIP's "
                               "<start_of_text> and <end_of_text>)");
@@ -291,7 +296,7 @@ static sail_status vocab_from_tokens(sail_bpe *bpe, const char *const *tokens, i
 }
 
 sail_bpe *sail_bpe_new(const char *const *tokens, int n_tokens, const char *const *merges,
-                       int n_merges, sail_error *err) {
+                       int n_merges, sail_bpe_style style, sail_error *err) {
     if (!tokens || n_tokens < 1 || n_merges < 0 || (!merges && n_merges)) {
         sail_set_error(err, SAIL_ERR_INVALID_ARG, "bpe: empty vocabulary or NULL merges");
         return NULL;
@@ -302,8 +307,10 @@ sail_bpe *sail_bpe_new(const char *const *tokens, int n_tokens, const char *cons
     if (!bpe || !(bpe->cache = sail_calloc(CACHE_SLOTS, sizeof *bpe->cache)) ||
         !(L.first = sail_malloc((size_t)(n_merges ? n_merges : 1) * sizeof *L.first)))
         rc = sail_set_error(err, SAIL_ERR_NOMEM, "bpe: out of memory");
-    else
+    else {
         pthread_mutex_init(&bpe->lock, NULL);
+        bpe->style = style;
+    }
     for (int i = 0; !rc && i < n_merges; i++) {
         const char *m = merges[i], *sp = m ? strchr(m, ' ') : NULL;
         if (!sp || sp == m || !sp[1] || strchr(sp + 1, ' ') || strlen(m) >= MAX_LINE)
@@ -554,13 +561,39 @@ static size_t next_token(const sail_bpe *bpe, const uint32_t *t, size_t n) {
     return i;
 }
 
+/* GPT-2's pattern at t[0] (case-sensitive): a contraction, else an
+ * optional space and a run of letters, of numbers or of other non-space
+ * characters, else whitespace: all of a run that ends the text, else all
+ * but its last character (which joins the next token), at least one. */
+static size_t next_token_gpt2(const uint32_t *t, size_t n) {
+    static const char *const lits[] = {"'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
+    for (size_t i = 0; i < sizeof lits / sizeof *lits; i++) {
+        size_t len = strlen(lits[i]);
+        if (len <= n && match_exact(t, lits[i], len)) return len;
+    }
+    size_t i = t[0] == ' ' && n > 1 && !sail_py_white_space(t[1]) ? 1 : 0;
+    if (sail_uc_is_letter(t[i]) || sail_uc_is_number(t[i])) {
+        bool (*same)(uint32_t) = sail_uc_is_letter(t[i]) ? sail_uc_is_letter : sail_uc_is_number;
+        while (i < n && same(t[i])) i++;
+        return i;
+    }
+    if (!sail_py_white_space(t[i])) {
+        while (i < n && !sail_py_white_space(t[i]) && !sail_uc_is_letter(t[i]) && !sail_uc_is_number(t[i])) i++;
+        return i;
+    }
+    size_t k = 0;
+    while (k < n && sail_py_white_space(t[k])) k++;
+    return k == n || k == 1 ? k : k - 1;
+}
+
 static bool encode_token(const sail_bpe *bpe, work *w, const uint32_t *t, size_t m) {
-    /* Only the exact strings hit SimpleTokenizer's pre-seeded cache. */
-    if (m == 15 && match_exact(t, bpe->sot_s, 15)) {
+    /* CLIP: only the exact strings hit SimpleTokenizer's pre-seeded cache */
+    int clip = bpe->style == SAIL_BPE_CLIP;
+    if (clip && m == 15 && match_exact(t, bpe->sot_s, 15)) {
         emit(w, bpe->sot);
         return true;
     }
-    if (m == 13 && match_exact(t, bpe->eot_s, 13)) {
+    if (clip && m == 13 && match_exact(t, bpe->eot_s, 13)) {
         emit(w, bpe->eot);
         return true;
     }
@@ -582,11 +615,12 @@ sail_status sail_bpe_encode(const sail_bpe *bpe, const char *text, size_t len, i
     if (!bpe || (!text && len) || (!ids && cap) || !n_ids)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "bpe_encode: NULL argument");
     work w = {.ids = ids, .cap = cap};
+    int gpt2 = bpe->style == SAIL_BPE_GPT2;
     bool ok = sail_utf8_decode(text ? text : "", len, &w.text) &&
-              sail_clip_clean(w.text.v, w.text.n, &w.clean);
-    const uint32_t *t = w.clean.v;
-    for (size_t i = 0, n = w.clean.n; ok && i < n;) {
-        size_t m = next_token(bpe, t + i, n - i);
+              (gpt2 || sail_clip_clean(w.text.v, w.text.n, &w.clean));
+    const uint32_t *t = gpt2 ? w.text.v : w.clean.v;
+    for (size_t i = 0, n = gpt2 ? w.text.n : w.clean.n; ok && i < n;) {
+        size_t m = gpt2 ? next_token_gpt2(t + i, n - i) : next_token(bpe, t + i, n - i);
         if (!m) {
             i++;
             continue;

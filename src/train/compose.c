@@ -22,6 +22,7 @@ static const char *text_unfit(const sail_config *c) {
     const sail_towers *t = &c->towers;
     if (!t->on) return NULL;
     if (!t->has_text) return "it has no text tower";
+    if (t->text_pos_offset || t->bpe == 2) return "RoBERTa's offset positions and GPT-2 BPE (CLAP) run in imported models only";
     return NULL;
 }
 
@@ -36,6 +37,7 @@ static const char *vision_unfit(const sail_config *c) {
 }
 
 static const char *audio_unfit(const sail_config *c) {
+    if (c->swin.on) return "CLAP's HTSAT runs in imported models only (inference)";
     return sail_has_audio(c) ? NULL : "it has no audio tower";
 }
 

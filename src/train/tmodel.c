@@ -96,6 +96,12 @@ void tmodel_bind(sail_tmodel *tm) {
 static sail_tmodel *tmodel_create(const sail_config *cfg, int draw, uint64_t seed,
                                   int n_threads, sail_error *err) {
     if (sail_config_validate(cfg, err)) return NULL;
+    if (cfg->swin.on || cfg->towers.text_pos_offset || cfg->towers.text_proj_mlp) {
+        sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                       "training an imported CLAP model is not supported: its HTSAT audio tower and RoBERTa text "
+                       "tower run for inference only (embed, index, search)");
+        return NULL;
+    }
     sail_tmodel *tm = sail_calloc(1, sizeof *tm);
     if (!tm) {
         sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");

@@ -1,0 +1,586 @@
+/* swin.c: HTSAT, CLAP's audio encoder (swin.h): its configuration keys,
+ * tensors, front end and forward pass. Inference only; every layer is
+ * sail's (linear_forward, norm_forward, ffn_forward) but the window
+ * attention, whose relative position bias and shift mask are Swin's own. */
+#include "swin.h"
+
+#include "audio/audio_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define BN_EPS 1e-5f            /* nn.BatchNorm2d's default, which ClapAudioEncoder keeps */
+#define SHIFT_MASK -100.0f      /* Swin's additive mask between wrapped regions (not -inf) */
+
+static const char *const pad_names[] = {"repeatpad", "repeat", "pad"};
+
+int sail_swin_width(const sail_swin_cfg *c, int s) { return c->embed << s; }
+int sail_swin_hidden(const sail_swin_cfg *c) { return sail_swin_width(c, c->stages - 1); }
+
+int sail_swin_frames(const sail_swin_cfg *c) {
+    return (int)sail_logmel_frames(&c->mel, c->max_samples);
+}
+
+static int ffn_width(const sail_swin_cfg *c, int d) { return (int)((double)c->mlp_ratio * d); }
+
+/* The sail_tower of stage s: its width, heads, MLP, pre-norm. */
+static sail_tower stage_tower(const sail_swin_cfg *c, int s) {
+    int d = sail_swin_width(c, s);
+    sail_tower t = {c->depths[s], d, c->heads[s], ffn_width(c, d), c->eps, (sail_act)c->act, 1};
+    return t;
+}
+
+/* ------------------------------------------------------------ config -- */
+
+sail_status sail_swin_check(const sail_config *c, sail_error *err) {
+    const sail_swin_cfg *sc = &c->swin;
+    int p = sc->patch, w = sc->window;
+    if (sc->stages < 1 || sc->stages > SAIL_SWIN_MAX_STAGES)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "HTSAT: %d stages (depths); sail takes 1..%d", sc->stages,
+                              SAIL_SWIN_MAX_STAGES);
+    if (sc->embed < 1 || sc->embed > 4096 || (int64_t)sc->embed << (sc->stages - 1) > 16384)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "HTSAT: width %d doubling over %d stages is out of range "
+                              "(at most 16384)", sc->embed, sc->stages);
+    if (!(sc->eps > 0) || !(sc->mlp_ratio > 0) || sc->act < 0 || sc->act > SAIL_ACT_GELU_TANH)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "HTSAT: layer_norm_eps, mlp_ratio or the activation is invalid");
+    if (sc->spec < 1 || sc->spec > 1024 || p < 1 || p > 64 || sc->spec % p || w < 1 || w > 64)
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "HTSAT: spec_size %d must be a multiple of patch_size %d (spec_size 1..1024, patch "
+                              "1..64) and window_size %d in 1..64", sc->spec, p, w);
+    int g = sc->spec / p;
+    for (int s = 0; s < sc->stages; s++) {
+        int d = sail_swin_width(sc, s), r = g >> s;
+        if (sc->depths[s] < 1 || sc->depths[s] > 64 || sc->heads[s] < 1 || d % sc->heads[s])
+            return sail_set_error(err, SAIL_ERR_FORMAT,
+                                  "HTSAT stage %d: depth %d (1..64) and %d heads, which must divide its width %d", s,
+                                  sc->depths[s], sc->heads[s], d);
+        if (ffn_width(sc, d) < 1 || ffn_width(sc, d) > 65536)
+            return sail_set_error(err, SAIL_ERR_FORMAT, "HTSAT stage %d: MLP width %d is out of range", s,
+                                  ffn_width(sc, d));
+        /* the original's bias table fits one window size only: a grid smaller
+           than the window fails there, one not a multiple is padded (unsupported) */
+        if ((r << s) != g || r < w || r % w)
+            return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                                  "HTSAT stage %d: a %dx%d token grid (spec_size %d / patch %d, halved per stage) is "
+                                  "not a multiple of window_size %d; sail needs every stage's grid to be one",
+                                  s, r, r, sc->spec, p, w);
+    }
+    int m = sc->mel.n_mels, frames = sail_swin_frames(sc);
+    if (frames < 1 || sc->max_samples < 1 || sc->max_samples > (1 << 26))
+        return sail_set_error(err, SAIL_ERR_FORMAT,
+                              "HTSAT front end: invalid log-mel parameters or max length %d samples", sc->max_samples);
+    if (m < 1 || sc->spec % m || (int64_t)frames > (int64_t)sc->spec * (sc->spec / m))
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "HTSAT: %d mel bins x %d frames do not fold into a %dx%d image (spec_size must be a "
+                              "multiple of the mel bins, frames at most spec_size^2 / mel bins)",
+                              m, frames, sc->spec, sc->spec);
+    if ((unsigned)sc->pad > SAIL_CLAP_PAD) return sail_set_error(err, SAIL_ERR_FORMAT, "HTSAT: unknown padding");
+    if (sc->fusion && (sc->fuse_channels < 1 || sc->fuse_channels > 4096 || g < 3 || sc->spec < 3 * p))
+        return sail_set_error(err, SAIL_ERR_FORMAT, "HTSAT fusion: %d channels (1..4096) or a grid of %d patches "
+                              "(at least 3) is invalid", sc->fuse_channels, g);
+    return SAIL_OK;
+}
+
+typedef struct keys { const gguf_file *f; sail_error *err; sail_status s; } keys;
+
+static void get_i(keys *k, const char *key, int *out) {
+    int32_t v;
+    if (!k->s && !(k->s = gguf_get_i32(k->f, key, &v, k->err))) *out = v;
+}
+
+static void get_f(keys *k, const char *key, float *out) {
+    if (!k->s) k->s = gguf_get_f32(k->f, key, out, k->err);
+}
+
+static void get_b(keys *k, const char *key, int *out) {
+    if (!k->s) k->s = gguf_get_bool(k->f, key, out, k->err);
+}
+
+/* An integer array key of n_max values at most: its length in *n. */
+static void get_ints(keys *k, const char *key, int *out, int *n) {
+    const gguf_kv *kv = gguf_find_kv(k->f, key);
+    if (k->s) return;
+    if (!kv || kv->type != GGUF_VT_ARRAY || kv->v.arr.n < 1 || kv->v.arr.n > SAIL_SWIN_MAX_STAGES) {
+        k->s = sail_set_error(k->err, SAIL_ERR_FORMAT, "metadata %s is missing or not an array of 1..%d numbers", key,
+                              SAIL_SWIN_MAX_STAGES);
+        return;
+    }
+    float v[SAIL_SWIN_MAX_STAGES];
+    if ((k->s = gguf_get_f32_array(k->f, key, v, kv->v.arr.n, k->err))) return;
+    *n = (int)kv->v.arr.n;
+    for (int i = 0; i < *n && !k->s; i++) {
+        if (!(v[i] >= 0 && v[i] <= 1024)) /* before the cast, which a huge value would make undefined */
+            k->s = sail_set_error(k->err, SAIL_ERR_FORMAT, "metadata %s[%d] is %g; expected 0..1024", key, i, v[i]);
+        else
+            out[i] = (int)v[i];
+    }
+}
+
+sail_status sail_swin_read(const gguf_file *f, sail_config *c, sail_error *err) {
+    sail_swin_cfg *sc = &c->swin;
+    keys k = {f, err, SAIL_OK};
+    int nd = 0, nh = 0, fmax_on = 0;
+    char pad[16];
+    sc->on = 1;
+    get_ints(&k, "sail.htsat.depths", sc->depths, &nd);
+    get_ints(&k, "sail.htsat.heads", sc->heads, &nh);
+    if (!k.s && nd != nh) k.s = sail_set_error(err, SAIL_ERR_FORMAT, "sail.htsat.depths and heads differ in length");
+    sc->stages = nd;
+    get_i(&k, "sail.htsat.embed", &sc->embed);
+    get_i(&k, "sail.htsat.window", &sc->window);
+    get_i(&k, "sail.htsat.spec_size", &sc->spec);
+    get_i(&k, "sail.htsat.patch_size", &sc->patch);
+    get_f(&k, "sail.htsat.mlp_ratio", &sc->mlp_ratio);
+    get_b(&k, "sail.htsat.patch_norm", &sc->patch_norm);
+    get_i(&k, "sail.htsat.act", &sc->act);
+    get_f(&k, "sail.htsat.eps", &sc->eps);
+    sail_logmel_params *m = &sc->mel;
+    *m = sail_logmel_clap_params();
+    get_i(&k, "sail.htsat.sample_rate", &m->sample_rate);
+    get_i(&k, "sail.htsat.n_fft", &m->n_fft);
+    get_i(&k, "sail.htsat.hop", &m->hop);
+    get_i(&k, "sail.htsat.mel_bins", &m->n_mels);
+    get_f(&k, "sail.htsat.fmin", &m->fmin);
+    get_f(&k, "sail.htsat.fmax", &m->fmax);
+    get_b(&k, "sail.htsat.htk_mel", &m->htk_mel);
+    get_b(&k, "sail.htsat.slaney_norm", &fmax_on);
+    m->slaney_norm = fmax_on;
+    get_i(&k, "sail.htsat.max_samples", &sc->max_samples);
+    if (!k.s && !(k.s = gguf_get_str(f, "sail.htsat.padding", pad, sizeof pad, err))) {
+        int found = 0;
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(pad, pad_names[i])) sc->pad = (sail_clap_pad)i, found = 1;
+        if (!found) k.s = sail_set_error(err, SAIL_ERR_FORMAT, "metadata sail.htsat.padding has unknown value '%s'", pad);
+    }
+    if (gguf_find_kv(f, "sail.htsat.fusion")) {
+        get_b(&k, "sail.htsat.fusion", &sc->fusion);
+        get_i(&k, "sail.htsat.fuse_channels", &sc->fuse_channels);
+    }
+    return k.s;
+}
+
+sail_status sail_swin_write(const sail_config *c, gguf_writer *w) {
+    const sail_swin_cfg *sc = &c->swin;
+    const sail_logmel_params *m = &sc->mel;
+    int32_t d[SAIL_SWIN_MAX_STAGES], h[SAIL_SWIN_MAX_STAGES];
+    for (int i = 0; i < sc->stages; i++) d[i] = sc->depths[i], h[i] = sc->heads[i];
+    sail_status s = gguf_set_array(w, "sail.htsat.depths", GGUF_VT_I32, d, (uint64_t)sc->stages);
+    if (!s) s = gguf_set_array(w, "sail.htsat.heads", GGUF_VT_I32, h, (uint64_t)sc->stages);
+    if (!s) s = gguf_set_i32(w, "sail.htsat.embed", sc->embed);
+    if (!s) s = gguf_set_i32(w, "sail.htsat.window", sc->window);
+    if (!s) s = gguf_set_i32(w, "sail.htsat.spec_size", sc->spec);
+    if (!s) s = gguf_set_i32(w, "sail.htsat.patch_size", sc->patch);
+    if (!s) s = gguf_set_f32(w, "sail.htsat.mlp_ratio", sc->mlp_ratio);
+    if (!s) s = gguf_set_bool(w, "sail.htsat.patch_norm", sc->patch_norm);
+    if (!s) s = gguf_set_i32(w, "sail.htsat.act", sc->act);
+    if (!s) s = gguf_set_f32(w, "sail.htsat.eps", sc->eps);
+    if (!s) s = gguf_set_i32(w, "sail.htsat.sample_rate", m->sample_rate);
+    if (!s) s = gguf_set_i32(w, "sail.htsat.n_fft", m->n_fft);
+    if (!s) s = gguf_set_i32(w, "sail.htsat.hop", m->hop);
+    if (!s) s = gguf_set_i32(w, "sail.htsat.mel_bins", m->n_mels);
+    if (!s) s = gguf_set_f32(w, "sail.htsat.fmin", m->fmin);
+    if (!s) s = gguf_set_f32(w, "sail.htsat.fmax", m->fmax);
+    if (!s) s = gguf_set_bool(w, "sail.htsat.htk_mel", m->htk_mel);
+    if (!s) s = gguf_set_bool(w, "sail.htsat.slaney_norm", m->slaney_norm);
+    if (!s) s = gguf_set_i32(w, "sail.htsat.max_samples", sc->max_samples);
+    if (!s) s = gguf_set_str(w, "sail.htsat.padding", pad_names[sc->pad]);
+    if (!s && sc->fusion) s = gguf_set_bool(w, "sail.htsat.fusion", 1);
+    if (!s && sc->fusion) s = gguf_set_i32(w, "sail.htsat.fuse_channels", sc->fuse_channels);
+    return s;
+}
+
+void sail_swin_describe(const sail_config *c, char *buf, size_t cap) {
+    const sail_swin_cfg *sc = &c->swin;
+    char depths[64] = "", heads[64] = "";
+    size_t nd = 0, nh = 0;
+    for (int i = 0; i < sc->stages; i++) {
+        nd += (size_t)snprintf(depths + nd, sizeof depths - nd, "%s%d", i ? "," : "", sc->depths[i]);
+        nh += (size_t)snprintf(heads + nh, sizeof heads - nh, "%s%d", i ? "," : "", sc->heads[i]);
+    }
+    snprintf(buf, cap,
+             " audio=htsat audio_depths=%s audio_heads=%s audio_embed=%d audio_width=%d audio_window=%d "
+             "audio_spec=%d audio_patch=%d audio_rate=%d audio_mel_bins=%d audio_fft=%d/%d audio_band=%g..%g "
+             "audio_max_samples=%d audio_padding=%s audio_fusion=%d",
+             depths, heads, sc->embed, sail_swin_hidden(sc), sc->window, sc->spec, sc->patch,
+             sc->mel.sample_rate, sc->mel.n_mels, sc->mel.n_fft, sc->mel.hop, sc->mel.fmin, sc->mel.fmax,
+             sc->max_samples, pad_names[sc->pad], sc->fusion ? sc->fuse_channels : 0);
+}
+
+/* ----------------------------------------------------------- tensors -- */
+
+static int n_blocks(const sail_swin_cfg *c) {
+    int n = 0;
+    for (int s = 0; s < c->stages; s++) n += c->depths[s];
+    return n;
+}
+
+sail_status sail_swin_alloc(sail_swin_weights **w, const sail_config *c, sail_error *err) {
+    *w = sail_calloc(1, sizeof **w);
+    if (*w && !((*w)->blocks = sail_calloc((size_t)SAIL_MAX(n_blocks(&c->swin), 1), sizeof *(*w)->blocks))) {
+        sail_free(*w);
+        *w = NULL;
+    }
+    return *w ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the HTSAT layer tables");
+}
+
+void sail_swin_free(sail_swin_weights *w) {
+    if (!w) return;
+    sail_free(w->blocks);
+    sail_free(w);
+}
+
+static void walk_bn(sail_walk *k, const char *pre, int64_t n, sail_swin_bn *bn) {
+    static const char *const parts[] = {"weight", "bias", "mean", "var"};
+    const float **slots[] = {&bn->w, &bn->b, &bn->mean, &bn->var};
+    for (int i = 0; i < 4; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s.%s", pre, parts[i]);
+        sail_walk_tensor(k, name, 1, n, slots[i], NULL, i == 0 || i == 3 ? SAIL_INIT_ONE : SAIL_INIT_ZERO);
+    }
+}
+
+void sail_swin_walk(sail_walk *k, const sail_config *c, sail_swin_weights *w) {
+    const sail_swin_cfg *sc = &c->swin;
+    int m = sc->mel.n_mels, p = sc->patch, hid = sail_swin_hidden(sc), nb = 0;
+    int64_t rel = (int64_t)(2 * sc->window - 1) * (2 * sc->window - 1);
+    walk_bn(k, "audio.bn", m, &w->bn);
+    sail_walk_linear(k, "audio", "patch", sc->embed, (int64_t)p * p, &w->patch);
+    if (sc->fusion) {
+        sail_swin_aff *a = &w->aff;
+        int e = sc->embed, ch = sc->fuse_channels;
+        sail_walk_linear(k, "audio.fuse", "mel_conv", e, 3 * (int64_t)p * p, &a->mel_conv);
+        sail_walk_linear(k, "audio.fuse", "local1", ch, e, &a->local1);
+        walk_bn(k, "audio.fuse.local_bn1", ch, &a->local_bn1);
+        sail_walk_linear(k, "audio.fuse", "local2", e, ch, &a->local2);
+        walk_bn(k, "audio.fuse.local_bn2", e, &a->local_bn2);
+        sail_walk_linear(k, "audio.fuse", "global1", ch, e, &a->global1);
+        walk_bn(k, "audio.fuse.global_bn1", ch, &a->global_bn1);
+        sail_walk_linear(k, "audio.fuse", "global2", e, ch, &a->global2);
+        walk_bn(k, "audio.fuse.global_bn2", e, &a->global_bn2);
+    }
+    if (sc->patch_norm) sail_walk_norm(k, "audio", "patch_norm", sc->embed, &w->patch_norm);
+    for (int s = 0; s < sc->stages; s++) {
+        sail_tower t = stage_tower(sc, s);
+        char pre[48], n[80];
+        for (int j = 0; j < sc->depths[s]; j++) {
+            sail_swin_block *b = &w->blocks[nb++];
+            snprintf(pre, sizeof pre, "audio.s%d.b%d", s, j);
+            snprintf(n, sizeof n, "%s.rel_bias", pre);
+            sail_walk_norm(k, pre, "norm1", t.width, &b->b.norm1);
+            sail_walk_linear(k, pre, "attn_qkv", 3 * (int64_t)t.width, t.width, &b->b.qkv);
+            sail_walk_tensor(k, n, rel, t.heads, &b->rel, &b->rel_m, SAIL_INIT_NORMAL);
+            sail_walk_linear(k, pre, "attn_out", t.width, t.width, &b->b.out);
+            sail_walk_norm(k, pre, "norm2", t.width, &b->b.norm2);
+            sail_walk_linear(k, pre, "ffn_up", t.ffn, t.width, &b->b.up);
+            sail_walk_linear(k, pre, "ffn_down", t.width, t.ffn, &b->b.down);
+        }
+        if (s == sc->stages - 1) break;
+        snprintf(pre, sizeof pre, "audio.s%d", s);
+        snprintf(n, sizeof n, "%s.merge.weight", pre);
+        sail_walk_norm(k, pre, "merge_norm", 4 * (int64_t)t.width, &w->merge_norm[s]);
+        sail_walk_tensor(k, n, 2 * (int64_t)t.width, 4 * (int64_t)t.width, &w->merge[s].w, &w->merge[s].wm,
+                         SAIL_INIT_NORMAL);
+    }
+    sail_walk_norm(k, "audio", "norm", hid, &w->norm);
+    sail_walk_linear(k, "audio", "proj1", c->dim, hid, &w->proj1);
+    sail_walk_linear(k, "audio", "proj2", c->dim, c->dim, &w->proj2);
+}
+
+/* --------------------------------------------------------- front end -- */
+
+/* A clip longer than max_samples for the fusion: its whole log-mel (total
+ * frames) cropped to `frames` at the middle of each third of the possible
+ * starts (np.array_split's thirds; an empty third starts at 0), then the
+ * whole shrunk to `frames` (F.interpolate bilinear, align_corners=False,
+ * in float as torch runs it). */
+static sail_status fused_long(const sail_swin_cfg *sc, const float *wave, int64_t n, float *spec, sail_error *err) {
+    int m = sc->mel.n_mels, frames = sail_swin_frames(sc);
+    int64_t total = sail_logmel_frames(&sc->mel, n);
+    float *whole = total > 0 ? sail_malloc((size_t)total * m * sizeof *whole) : NULL; /* (total, m) */
+    if (!whole) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the audio features");
+    sail_status s = sail_logmel(&sc->mel, wave, n, whole, err);
+    int64_t starts = total - frames + 1, q = starts / 3, r = starts % 3;
+    for (int k = 0; !s && k < 3; k++) {
+        int64_t len = q + (k < r), at = k * q + SAIL_MIN(k, r), idx = len ? at + len / 2 : 0;
+        for (int t = 0; t < frames; t++)
+            for (int b = 0; b < m; b++)
+                spec[((size_t)k * m + b) * frames + t] = whole[(size_t)(idx + t) * m + b];
+    }
+    float scale = (float)total / (float)frames;
+    for (int t = 0; !s && t < frames; t++) {
+        float src = scale * ((float)t + 0.5f) - 0.5f;
+        if (src < 0) src = 0;
+        int64_t i0 = (int64_t)src, i1 = i0 + (i0 < total - 1);
+        float l1 = src - (float)i0, l0 = 1.0f - l1;
+        for (int b = 0; b < m; b++)
+            spec[((size_t)3 * m + b) * frames + t] = l0 * whole[(size_t)i0 * m + b] + l1 * whole[(size_t)i1 * m + b];
+    }
+    sail_free(whole);
+    return s;
+}
+
+sail_status sail_swin_spectrogram(const sail_config *c, const float *wave, int64_t n, float *spec,
+                                  sail_error *err) {
+    const sail_swin_cfg *sc = &c->swin;
+    int64_t len = sc->max_samples;
+    int m = sc->mel.n_mels, frames = sail_swin_frames(sc);
+    if (n < 1) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the clip has no samples");
+    /* a clip of one chunk more than fits makes exactly `frames`: four copies, as a shorter one */
+    if (sc->fusion && n > len && sail_logmel_frames(&sc->mel, n) != frames) return fused_long(sc, wave, n, spec, err);
+    if (sc->fusion && n > len) len = n;
+    float *buf = sail_calloc((size_t)len, sizeof *buf);
+    float *tf = sail_malloc((size_t)frames * m * sizeof *tf); /* (frames, mels) */
+    sail_status s = buf && tf ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the audio features");
+    if (!s) {
+        /* a longer clip: its first max_samples (the original crops at random) */
+        int64_t copies = n >= len ? 1 : sc->pad == SAIL_CLAP_PAD ? 1 : sc->pad == SAIL_CLAP_REPEAT ? len / n + 1 : len / n;
+        for (int64_t i = 0, at = 0; i < copies && at < len; i++, at += n)
+            memcpy(buf + at, wave, (size_t)SAIL_MIN(n, len - at) * sizeof *buf);
+        s = sail_logmel(&sc->mel, buf, len, tf, err);
+    }
+    for (int t = 0; !s && t < frames; t++)
+        for (int b = 0; b < m; b++) spec[(size_t)b * frames + t] = tf[(size_t)t * m + b];
+    for (int k = 1; !s && sc->fusion && k < 4; k++)
+        memcpy(spec + (size_t)k * m * frames, spec, (size_t)m * frames * sizeof *spec);
+    sail_free(buf);
+    sail_free(tf);
+    return s;
+}
+
+/* ----------------------------------------------------------- forward -- */
+
+/* y = BatchNorm channel c of x (n values); y may be x. */
+static void bn_rows(const sail_swin_bn *bn, int c, float *y, const float *x, int n) {
+    float inv = 1.0f / sqrtf(bn->var[c] + BN_EPS);
+    for (int i = 0; i < n; i++) y[i] = (x[i] - bn->mean[c]) * inv * bn->w[c] + bn->b[c];
+}
+
+/* rows x n values, channel = column. */
+static void bn_cols(const sail_swin_bn *bn, float *x, int rows, int n) {
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < n; c++) bn_rows(bn, c, x + (size_t)r * n + c, x + (size_t)r * n + c, 1);
+}
+
+/* One item's spectrogram (m, frames) -> the spec x spec image HTSAT sees:
+ * BatchNorm per mel bin, stretched to spec * (spec / m) frames, each
+ * spec-frame chunk c stacked as rows c*m .. c*m + m-1 (reshape_mel2img). */
+static void mel_image(const sail_swin_cfg *sc, const sail_swin_weights *w, const float *sp, int frames,
+                      float *norm, float *wide, float *img) {
+    int m = sc->mel.n_mels, S = sc->spec, ratio = S / m, tw = S * ratio;
+    for (int b = 0; b < m; b++) bn_rows(&w->bn, b, norm + (size_t)b * frames, sp + (size_t)b * frames, frames);
+    if (frames == tw) memcpy(wide, norm, (size_t)m * tw * sizeof *wide);
+    else sail_interp_cubic_rows(wide, tw, norm, frames, m);
+    for (int c = 0; c < ratio; c++)
+        for (int b = 0; b < m; b++)
+            memcpy(img + ((size_t)c * m + b) * S, wide + (size_t)b * tw + (size_t)c * S, (size_t)S * sizeof *img);
+}
+
+/* Window attention of one block over x's tokens (B items, r x r grids):
+ * qkv (B*r*r, 3d) in grid order; windows of w x w tokens taken after a
+ * cyclic shift by `shift`, so token (y, x) of the shifted grid is token
+ * ((y + shift) % r, (x + shift) % r); att receives each token's output at
+ * its own (unshifted) row, where the original's roll back puts it. */
+typedef struct win_attn {
+    int B, r, w, shift, heads, hd, d;
+    const float *qkv;
+    const float *rel;           /* ((2w-1)^2, heads) */
+    float *att;
+} win_attn;
+
+static int region(int y, int r, int w, int shift) { return y < r - w ? 0 : y < r - shift ? 1 : 2; }
+
+static void window_attention(fwd *f, const win_attn *a, int *idx, int *lab, float *p) {
+    int w = a->w, ww = w * w, r = a->r, nwin = r / w, d = a->d, hd = a->hd;
+    float scale = sqrtf((float)hd);
+    for (int bi = 0; bi < a->B; bi++)
+        for (int wy = 0; wy < nwin; wy++)
+            for (int wx = 0; wx < nwin; wx++) {
+                for (int i = 0; i < ww; i++) {
+                    int y = wy * w + i / w, x = wx * w + i % w;
+                    idx[i] = bi * r * r + ((y + a->shift) % r) * r + (x + a->shift) % r;
+                    lab[i] = a->shift ? region(y, r, w, a->shift) * 3 + region(x, r, w, a->shift) : 0;
+                }
+                for (int h = 0; h < a->heads; h++) {
+                    for (int i = 0; i < ww; i++) {
+                        const float *q = a->qkv + (size_t)idx[i] * 3 * d + h * hd;
+                        for (int j = 0; j < ww; j++) {
+                            const float *k = a->qkv + (size_t)idx[j] * 3 * d + d + h * hd;
+                            int dy = i / w - j / w + w - 1, dx = i % w - j % w + w - 1;
+                            float v = f->k->dot(q, k, hd) / scale + a->rel[(dy * (2 * w - 1) + dx) * a->heads + h];
+                            p[i * ww + j] = lab[i] == lab[j] ? v : v + SHIFT_MASK;
+                        }
+                    }
+                    f->k->softmax(p, ww, ww);
+                    for (int i = 0; i < ww; i++) {
+                        float *o = a->att + (size_t)idx[i] * d + h * hd;
+                        memset(o, 0, (size_t)hd * sizeof *o);
+                        for (int j = 0; j < ww; j++) {
+                            const float *v = a->qkv + (size_t)idx[j] * 3 * d + 2 * d + h * hd;
+                            float pij = p[i * ww + j];
+                            for (int e = 0; e < hd; e++) o[e] += pij * v[e];
+                        }
+                    }
+                }
+            }
+}
+
+/* One Swin block on x (B*r*r, d), in place: x += attn(LN1 x) Wo; then the
+ * pre-norm MLP (ffn_forward). */
+static void swin_block(fwd *f, const sail_swin_cfg *sc, const sail_tower *t, const sail_swin_block *b, float *x,
+                       int B, int r, int shift) {
+    int d = t->width, n = B * r * r, w = sc->window, ww = w * w;
+    fwd_mark mark = fwd_mark_get(f);
+    float *h = fwd_alloc(f, (size_t)n * d), *qkv = fwd_alloc(f, (size_t)n * 3 * d);
+    float *p = fwd_alloc(f, (size_t)ww * ww);
+    int *idx = fwd_alloc_bytes(f, 2 * (size_t)ww * sizeof *idx);
+    const float *rel = tab_rows(f, &b->rel_m, (2 * w - 1) * (2 * w - 1), t->heads);
+    if (f->oom) return;
+    norm_forward(f, &b->b.norm1, h, x, n, d, t->eps);
+    linear_forward(f, &b->b.qkv, h, n, d, 3 * d, qkv, 0);
+    win_attn a = {B, r, w, shift, t->heads, d / t->heads, d, qkv, rel, h};
+    window_attention(f, &a, idx, idx + ww, p);
+    linear_forward(f, &b->b.out, h, n, d, d, x, 1);
+    fwd_block fb = {.r1 = x, .out = x};
+    ffn_forward(f, t, &b->b, &fb, n);
+    fwd_release(f, mark);
+}
+
+/* Patch merging of x (B, r, r, d) into y (B, r/2, r/2, 2d): the 2x2
+ * neighbours (even row even col, odd even, even odd, odd odd) side by
+ * side, LayerNorm, a bias-free linear. */
+static void merge(fwd *f, const sail_swin_weights *w, int s, const float *x, float *y, int B, int r, int d,
+                  float eps) {
+    int h = r / 2, n = B * h * h;
+    fwd_mark mark = fwd_mark_get(f);
+    float *cat = fwd_alloc(f, (size_t)n * 4 * d);
+    if (f->oom) return;
+    static const int oy[4] = {0, 1, 0, 1}, ox[4] = {0, 0, 1, 1};
+    for (int bi = 0; bi < B; bi++)
+        for (int i = 0; i < h; i++)
+            for (int j = 0; j < h; j++)
+                for (int q = 0; q < 4; q++)
+                    memcpy(cat + (((size_t)bi * h + i) * h + j) * 4 * d + (size_t)q * d,
+                           x + (((size_t)bi * r + 2 * i + oy[q]) * r + 2 * j + ox[q]) * d, (size_t)d * sizeof *x);
+    norm_forward(f, &w->merge_norm[s], cat, cat, n, 4 * d, eps);
+    linear_forward(f, &w->merge[s], cat, n, 4 * d, 2 * d, y, 0);
+    fwd_release(f, mark);
+}
+
+/* The patches of an image (S x S) in ph x pw rectangles, row-major over
+ * the gh x gw grid, each (ky, kx) as a flattened Conv2d(1, e, (ph, pw)). */
+static void unfold(float *rows, const float *img, int S, int ph, int pw, int gh, int gw) {
+    for (int gy = 0; gy < gh; gy++)
+        for (int gx = 0; gx < gw; gx++)
+            for (int ky = 0; ky < ph; ky++)
+                memcpy(rows + ((size_t)gy * gw + gx) * ph * pw + (size_t)ky * pw,
+                       img + ((size_t)gy * ph + ky) * S + (size_t)gx * pw, (size_t)pw * sizeof *img);
+}
+
+/* A 1x1-convolution bottleneck of the fusion on rows x e values: BN(l2(
+ * ReLU(BN(l1 x)))) into y (rows, e); mid: rows x channels scratch. */
+static void aff_branch(fwd *f, const sail_swin_cfg *sc, const sail_linear *l1, const sail_swin_bn *bn1,
+                       const sail_linear *l2, const sail_swin_bn *bn2, const float *x, float *mid, float *y, int rows) {
+    int e = sc->embed, ch = sc->fuse_channels;
+    linear_forward(f, l1, x, rows, e, ch, mid, 0);
+    if (f->oom) return;
+    bn_cols(bn1, mid, rows, ch);
+    for (size_t i = 0; i < (size_t)rows * ch; i++) mid[i] = mid[i] > 0 ? mid[i] : 0;
+    linear_forward(f, l2, mid, rows, ch, e, y, 0);
+    if (!f->oom) bn_cols(bn2, y, rows, e);
+}
+
+/* The fusion of one item: x (g*g, e) holds the first spectrogram's
+ * patches; the other three's (p, 3p) patches, w3 = S / 3p per row each,
+ * side by side and zero-padded to g, are l; x = 2 x w + 2 l (1 - w), w =
+ * sigmoid(local(x + l) + global(mean of x + l)). */
+static void aff_fuse(fwd *f, const sail_swin_cfg *sc, const sail_swin_weights *w, const float *sp, int frames,
+                     float *x, float *norm, float *wide, float *img) {
+    int m = sc->mel.n_mels, S = sc->spec, p = sc->patch, g = S / p, w3 = S / (3 * p), e = sc->embed;
+    int ch = sc->fuse_channels, n = g * g;
+    const sail_swin_aff *a = &w->aff;
+    fwd_mark mark = fwd_mark_get(f);
+    float *rows = fwd_alloc(f, (size_t)g * w3 * 3 * p * p), *conv = fwd_alloc(f, (size_t)g * w3 * e);
+    float *l = fwd_alloc(f, (size_t)n * e), *sum = fwd_alloc(f, (size_t)n * e), *la = fwd_alloc(f, (size_t)n * e);
+    float *mid = fwd_alloc(f, (size_t)n * ch), *mean = fwd_alloc(f, (size_t)e), *ga = fwd_alloc(f, (size_t)e);
+    if (f->oom) return;
+    memset(l, 0, (size_t)n * e * sizeof *l);
+    for (int c = 1; c < 4; c++) {
+        mel_image(sc, w, sp + (size_t)c * m * frames, frames, norm, wide, img);
+        unfold(rows, img, S, p, 3 * p, g, w3);
+        linear_forward(f, &a->mel_conv, rows, g * w3, 3 * p * p, e, conv, 0);
+        for (int gy = 0; gy < g && !f->oom; gy++)
+            memcpy(l + ((size_t)gy * g + (size_t)(c - 1) * w3) * e, conv + (size_t)gy * w3 * e, (size_t)w3 * e * sizeof *l);
+    }
+    f->k->add(sum, x, l, (size_t)n * e);
+    memset(mean, 0, (size_t)e * sizeof *mean);
+    for (int i = 0; i < n; i++) f->k->add(mean, mean, sum + (size_t)i * e, (size_t)e);
+    for (int j = 0; j < e; j++) mean[j] /= (float)n;
+    aff_branch(f, sc, &a->local1, &a->local_bn1, &a->local2, &a->local_bn2, sum, mid, la, n);
+    aff_branch(f, sc, &a->global1, &a->global_bn1, &a->global2, &a->global_bn2, mean, mid, ga, 1);
+    for (int i = 0; i < n && !f->oom; i++)
+        for (int j = 0; j < e; j++) {
+            size_t k = (size_t)i * e + j;
+            float wt = 1.0f / (1.0f + expf(-(la[k] + ga[j])));
+            x[k] = 2 * x[k] * wt + 2 * l[k] * (1 - wt);
+        }
+    fwd_release(f, mark);
+}
+
+void sail_swin_forward(fwd *f, const sail_batch *b, fwd_acts *s) {
+    const sail_config *c = f->c;
+    const sail_swin_cfg *sc = &c->swin;
+    const sail_swin_weights *w = f->w->swin;
+    int B = b->n, m = sc->mel.n_mels, frames = sail_swin_frames(sc), S = sc->spec, p = sc->patch, g = S / p, d = sc->embed;
+    int hid = sail_swin_hidden(sc), tw = S * (S / m);
+    s->pool_d = hid;
+    s->pooled = fwd_alloc(f, (size_t)B * hid);
+    fwd_mark mark = fwd_mark_get(f);
+    float *x = fwd_alloc(f, (size_t)B * g * g * d);
+    fwd_mark item = fwd_mark_get(f);
+    float *norm = fwd_alloc(f, (size_t)m * frames), *wide = fwd_alloc(f, (size_t)m * tw);
+    float *img = fwd_alloc(f, (size_t)S * S), *patches = fwd_alloc(f, (size_t)g * g * p * p);
+    if (f->oom) return;
+    int per = (sc->fusion ? 4 : 1) * m * frames;
+    for (int i = 0; i < B; i++) {
+        const float *sp = b->spec + (size_t)i * per;
+        mel_image(sc, w, sp, frames, norm, wide, img);
+        unfold(patches, img, S, p, p, g, g);
+        linear_forward(f, &w->patch, patches, g * g, p * p, d, x + (size_t)i * g * g * d, 0);
+        if (sc->fusion) aff_fuse(f, sc, w, sp, frames, x + (size_t)i * g * g * d, norm, wide, img);
+    }
+    fwd_release(f, item);
+    if (sc->patch_norm) norm_forward(f, &w->patch_norm, x, x, B * g * g, d, sc->eps);
+    trace(f, "audio.emb", x, B * g * g, d);
+    const sail_swin_block *blk = w->blocks;
+    int r = g;
+    char tn[48];
+    for (int st = 0; st < sc->stages && !f->oom; st++) {
+        sail_tower t = stage_tower(sc, st);
+        for (int j = 0; j < sc->depths[st]; j++) {
+            /* odd blocks shift by half a window, unless one window covers the grid */
+            int shift = j % 2 && r > sc->window ? sc->window / 2 : 0;
+            swin_block(f, sc, &t, blk++, x, B, r, shift);
+            snprintf(tn, sizeof tn, "audio.s%d.b%d", st, j);
+            trace(f, tn, x, B * r * r, t.width);
+        }
+        if (st == sc->stages - 1) break;
+        float *y = fwd_alloc(f, (size_t)B * (r / 2) * (r / 2) * 2 * t.width);
+        if (f->oom) return;
+        merge(f, w, st, x, y, B, r, t.width, sc->eps);
+        x = y;
+        r /= 2;
+        snprintf(tn, sizeof tn, "audio.s%d.merge", st);
+        trace(f, tn, x, B * r * r, 2 * t.width);
+    }
+    if (f->oom) return;
+    norm_forward(f, &w->norm, x, x, B * r * r, hid, sc->eps);
+    trace(f, "audio.out", x, B * r * r, hid);
+    for (int i = 0; i < B; i++) {
+        float *pi = s->pooled + (size_t)i * hid;
+        memset(pi, 0, (size_t)hid * sizeof *pi);
+        for (int k = 0; k < r * r; k++) f->k->add(pi, pi, x + ((size_t)i * r * r + k) * hid, (size_t)hid);
+        for (int j = 0; j < hid; j++) pi[j] /= (float)(r * r);
+    }
+    fwd_release(f, mark);
+}

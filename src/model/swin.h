@@ -1,0 +1,94 @@
+/* swin.h: HTSAT, CLAP's audio encoder (Hugging Face ClapAudioEncoder with
+ * enable_fusion=False), inference only. A clip's log-mel spectrogram
+ * (n_mels x frames) is batch-normalised per mel bin, stretched in time to
+ * spec * (spec / n_mels) frames (bicubic, align_corners) and folded into a
+ * spec x spec image (reshape_mel2img); a patch convolution (+ LayerNorm)
+ * makes a grid of tokens; each stage runs Swin blocks (window attention
+ * with a relative position bias, every other block on windows shifted by
+ * half a window with the attention mask of the wrapped regions) and, but
+ * the last, a patch merging (2x2 neighbours concatenated, LayerNorm,
+ * linear to twice the width); a final LayerNorm and the mean over the
+ * tokens give pooler_output, which the projection (linear, ReLU, linear)
+ * takes to the shared space. With enable_fusion=True a clip gives four
+ * spectrograms (crops of a long clip and the whole one shrunk, or four
+ * copies of a short one): the first's patches are fused with the other
+ * three's (a (p, 3p) convolution of each, side by side) by attentional
+ * feature fusion (AFF: 2 g w + 2 l (1 - w), w the sigmoid of a per-token
+ * and a whole-grid 1x1-conv / BatchNorm / ReLU bottleneck).
+ * docs/AUDIO.md has the conversion. */
+#ifndef SAIL_SWIN_H
+#define SAIL_SWIN_H
+
+#include "forward.h"
+
+/* One Swin block: the sail_block fields as a pre-norm block (norm1
+ * layernorm_before, qkv query/key/value, out, norm2 layernorm_after, up,
+ * down) and its relative position bias table ((2w-1)^2, heads). */
+typedef struct sail_swin_block {
+    sail_block b;
+    const float *rel;           /* ((2w-1)^2, heads) when f32 */
+    sail_wmat rel_m;            /* as stored */
+} sail_swin_block;
+
+/* A BatchNorm in eval mode: (x - mean) / sqrt(var + 1e-5) * w + b per channel. */
+typedef struct sail_swin_bn {
+    const float *w, *b, *mean, *var;  /* (channels) */
+} sail_swin_bn;
+
+/* Attentional feature fusion (ClapAudioAFFBlock): 1x1 convolutions as
+ * linear layers, each followed by its BatchNorm. */
+typedef struct sail_swin_aff {
+    sail_linear mel_conv;       /* (embed, p*3p) Conv2d(1, embed, (p, 3p), stride (p, 3p)) */
+    sail_linear local1, local2, global1, global2;   /* (c, embed), (embed, c) twice */
+    sail_swin_bn local_bn1, local_bn2, global_bn1, global_bn2;
+} sail_swin_aff;
+
+typedef struct sail_swin_weights {
+    sail_swin_bn bn;            /* (n_mels) BatchNorm2d over mel bins */
+    sail_linear patch;          /* (embed, p*p) Conv2d(1, embed, p, stride p) */
+    sail_swin_aff aff;          /* cfg.fusion only */
+    sail_norm patch_norm;       /* (embed) */
+    sail_swin_block *blocks;    /* [sum of depths], stage by stage */
+    sail_norm merge_norm[SAIL_SWIN_MAX_STAGES];   /* (4 d_s) before each stage's merging */
+    sail_linear merge[SAIL_SWIN_MAX_STAGES];      /* (2 d_s, 4 d_s), no bias */
+    sail_norm norm;             /* (hidden) final LayerNorm */
+    sail_linear proj1, proj2;   /* (dim, hidden), (dim, dim): the audio projection */
+} sail_swin_weights;
+
+/* Width of stage s, the final width, tokens per side of stage s. */
+int sail_swin_width(const sail_swin_cfg *c, int s);
+int sail_swin_hidden(const sail_swin_cfg *c);
+
+/* Frames of the spectrogram the front end makes (1 + max_samples / hop). */
+int sail_swin_frames(const sail_swin_cfg *c);
+
+/* Check a configuration read from a file or made by a converter (c's dim
+ * included); the message names the key. */
+sail_status sail_swin_check(const sail_config *c, sail_error *err);
+
+/* Model file keys sail.htsat.* (docs/FORMAT.md). Read sets c->swin. */
+sail_status sail_swin_read(const gguf_file *f, sail_config *c, sail_error *err);
+sail_status sail_swin_write(const sail_config *c, gguf_writer *w);
+void sail_swin_describe(const sail_config *c, char *buf, size_t cap);
+
+/* The blocks array of w (free with sail_swin_free). */
+sail_status sail_swin_alloc(sail_swin_weights **w, const sail_config *c, sail_error *err);
+void sail_swin_free(sail_swin_weights *w);
+/* Visit every HTSAT tensor (names audio.*) in file order. */
+void sail_swin_walk(sail_walk *k, const sail_config *c, sail_swin_weights *w);
+
+/* n samples at the front end's rate -> spec (n_mels, frames): the clip cut
+ * to its first max_samples (where Hugging Face takes a random crop) or
+ * filled as pad says, then the CLAP log-mel (sail_logmel), transposed.
+ * With the fusion, spec is (4, n_mels, frames): a clip up to max_samples
+ * (filled as pad says) four times; a longer one's whole log-mel cropped at
+ * the middle of each third of its possible starts (where Hugging Face picks
+ * at random) and, fourth, all of it shrunk to frames (bilinear). */
+sail_status sail_swin_spectrogram(const sail_config *c, const float *wave, int64_t n, float *spec,
+                                  sail_error *err);
+
+/* The encoder over b->spec (b->n spectrograms), pooled into s->pooled
+ * (n, hidden), s->pool_d = hidden. Inference only (f->keep = 0). */
+void sail_swin_forward(fwd *f, const sail_batch *b, fwd_acts *s);
+
+#endif
