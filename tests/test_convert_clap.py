@@ -613,6 +613,23 @@ def clap_case(tmp, clips):
                     "ClapModel from pytorch_model.bin: the same text vectors", abs_max=TOL)
     if audio is not None:
         search_case(out, clips, audio, text, tmp)
+        binding_case(out, clips, audio, text)
+
+
+def binding_case(model_path, clips, audio, text):
+    """The Python binding: embed_audio (paths, samples with a rate) and embed_text."""
+    if os.environ.get("SAIL_ASAN"):
+        print("skip - the Python binding: not under ASan (it loads the plain libsail.so)")
+        return
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+    os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
+    import sail
+    with sail.Model(model_path, threads=1) as m:
+        tap.compare(m.embed_audio([c[0] for c in clips]), audio, "ClapModel: Python embed_audio(paths)", abs_max=TOL)
+        x, rate = sf.read(clips[1][0], dtype="float32", always_2d=True)
+        tap.compare(m.embed_audio(x.mean(1, dtype=np.float32), rate=rate), audio[1:2],
+                    "ClapModel: Python embed_audio(samples, rate=%d)" % rate, abs_max=TOL)
+        tap.compare(m.embed_text(TEXTS[:4]), text[:4], "ClapModel: Python embed_text", abs_max=TOL)
 
 
 def search_case(model, clips, audio, text, tmp):
