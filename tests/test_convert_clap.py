@@ -476,6 +476,30 @@ def file_case(tag, model, model_path, prep, clips, tmp):
     return want
 
 
+def hostile_files(path, clip, tmp):
+    """A converted file whose sail.htsat keys were altered is refused at
+    load with the key named, never run: an i32 key's value, or the first
+    entry of the depths array, overwritten in place."""
+    blob = open(path, "rb").read()
+
+    def patched(key, value, array=False):
+        k = blob.index(key.encode() + (b"\x09\x00\x00\x00" if array else b"\x05\x00\x00\x00"))
+        at = k + len(key) + 4 + (12 if array else 0)   # past the type (and the element type and count)
+        return blob[:at] + np.int32(value).tobytes() + blob[at + 4:]
+
+    for what, key, value, array, words in (
+            ("a zero window", "sail.htsat.window", 0, False, ("window_size 0",)),
+            ("a spec_size of 4096", "sail.htsat.spec_size", 4096, False, ("spec_size 4096",)),
+            ("a stage of 100000 blocks", "sail.htsat.depths", 100000, True, ("sail.htsat.depths[0]", "100000")),
+            ("a hop of 0", "sail.htsat.hop", 0, False, ("log-mel",))):
+        bad = os.path.join(tmp, "hostile.gguf")
+        with open(bad, "wb") as f:
+            f.write(patched(key, value, array))
+        r = O.run(["embed", "--model", bad, "--audio", clip])
+        tap.check(r.returncode == 1 and all(w in r.stderr for w in words),
+                  "a model file with %s is refused at load" % what, r.stderr.strip()[-300:])
+
+
 def small_case(tmp, clips):
     a, prep = audio_cfg(), prep_json()
     d = os.path.join(tmp, "small")
@@ -489,6 +513,7 @@ def small_case(tmp, clips):
               "window 4, patch 4 over a 64x64 image" in r.stdout and "48000 Hz mono, log-mel 16 bins (FFT 1024, hop "
               "480, 50..14000 Hz, Slaney, dB), 2.00 s (201 frames): shorter clips repeated then zero-padded" in r.stdout,
               "sail info describes the HTSAT tower and its front end", r.stdout[-900:])
+    hostile_files(out, clips[0][0], tmp)
     g = np.random.default_rng(5)
     feats = np.stack([extractor(g.standard_normal(n) * 0.1, prep) for n in (60000, 9000)])
     layer_case("HTSAT small", model, out, feats, tmp)
