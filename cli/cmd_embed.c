@@ -22,8 +22,8 @@ static const char usage[] =
     "A video is the mean of its frames' image vectors; with --fuse-frames N its N\n"
     "frames go through the model's fusion layers together as ONE item (a --text\n"
     "beside it joins them: a clip and its caption), as training on video items does.\n"
-    "--audio needs a model with an audio tower (an AST imported by sail convert, or\n"
-    "a sail model composed or trained with one).\n\n";
+    "--audio needs a model with an audio tower (an AST or a CLAP imported by sail\n"
+    "convert, or a sail model composed or trained with one).\n\n";
 
 typedef struct input {
     const char *text, *image, *video, *audio;

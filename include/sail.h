@@ -826,12 +826,13 @@ sail_status sail_logmel(const sail_logmel_params *p, const float *wave, int64_t 
                         sail_error *err);
 
 /* ---------------------------------------------------------- audio embed --
- * Models with an audio tower (an Audio Spectrogram Transformer imported by
- * `sail convert`) embed clips: each is decoded to mono at the rate the
- * model records (sail_audio_decode_file's rules and limits), turned into
- * the features its front end records (sail_fbank: Kaldi fbank, padded or cut
- * to its max_length frames, normalised) and embedded: the tower's pooled
- * output, L2-normalised (docs/AUDIO.md). Output as the embed calls above:
+ * Models with an audio tower (an Audio Spectrogram Transformer or a CLAP
+ * imported by `sail convert`) embed clips: each is decoded to mono at the
+ * rate the model records (sail_audio_decode_file's rules and limits),
+ * turned into the features its front end records (sail_fbank: Kaldi fbank,
+ * padded or cut to its max_length frames, normalised; CLAP: sail_logmel
+ * over the clip filled or cut to its max length) and embedded: the tower's
+ * pooled output (CLAP: projected), L2-normalised (docs/AUDIO.md). Output as the embed calls above:
  * n rows of dim floats (0 = the model's dimension). A model without an
  * audio tower is SAIL_ERR_UNSUPPORTED; an undecodable clip fails the call,
  * its index in the message. Thread-safe as the calls above. */
