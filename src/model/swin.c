@@ -4,8 +4,6 @@
  * attention, whose relative position bias and shift mask are Swin's own. */
 #include "swin.h"
 
-#include "audio/audio_impl.h"
-
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
