@@ -380,47 +380,46 @@ static void mel_image(const sail_swin_cfg *sc, const sail_swin_weights *w, const
  * ((y + shift) % r, (x + shift) % r); att receives each token's output at
  * its own (unshifted) row, where the original's roll back puts it. */
 typedef struct win_attn {
+    const sail_kernel_table *k;
     int B, r, w, shift, heads, hd, d;
     const float *qkv;
     const float *rel;           /* ((2w-1)^2, heads) */
     float *att;
+    float *scratch;             /* per thread: per floats (a window's q k v, scores, output) */
+    int *ints;                  /* per thread: 2 w^2 (rows, regions) */
+    size_t per;
 } win_attn;
 
 static int region(int y, int r, int w, int shift) { return y < r - w ? 0 : y < r - shift ? 1 : 2; }
 
-static void window_attention(fwd *f, const win_attn *a, int *idx, int *lab, float *p) {
-    int w = a->w, ww = w * w, r = a->r, nwin = r / w, d = a->d, hd = a->hd;
+/* One window (task: item, window row, window column): its rows gathered,
+ * per head scores = q k^T / sqrt(hd) + bias (+ -100 across regions),
+ * softmax, times v; the outputs scattered back. */
+static void window_task(void *ctx, int task, int thread) {
+    const win_attn *a = ctx;
+    int w = a->w, ww = w * w, r = a->r, nwin = r / w, d = a->d, hd = a->hd, d3 = 3 * d;
+    int bi = task / (nwin * nwin), wy = task / nwin % nwin, wx = task % nwin;
+    float *g = a->scratch + (size_t)thread * a->per, *p = g + (size_t)ww * d3, *o = p + (size_t)ww * ww;
+    int *idx = a->ints + (size_t)thread * 2 * ww, *lab = idx + ww;
     float scale = sqrtf((float)hd);
-    for (int bi = 0; bi < a->B; bi++)
-        for (int wy = 0; wy < nwin; wy++)
-            for (int wx = 0; wx < nwin; wx++) {
-                for (int i = 0; i < ww; i++) {
-                    int y = wy * w + i / w, x = wx * w + i % w;
-                    idx[i] = bi * r * r + ((y + a->shift) % r) * r + (x + a->shift) % r;
-                    lab[i] = a->shift ? region(y, r, w, a->shift) * 3 + region(x, r, w, a->shift) : 0;
-                }
-                for (int h = 0; h < a->heads; h++) {
-                    for (int i = 0; i < ww; i++) {
-                        const float *q = a->qkv + (size_t)idx[i] * 3 * d + h * hd;
-                        for (int j = 0; j < ww; j++) {
-                            const float *k = a->qkv + (size_t)idx[j] * 3 * d + d + h * hd;
-                            int dy = i / w - j / w + w - 1, dx = i % w - j % w + w - 1;
-                            float v = f->k->dot(q, k, hd) / scale + a->rel[(dy * (2 * w - 1) + dx) * a->heads + h];
-                            p[i * ww + j] = lab[i] == lab[j] ? v : v + SHIFT_MASK;
-                        }
-                    }
-                    f->k->softmax(p, ww, ww);
-                    for (int i = 0; i < ww; i++) {
-                        float *o = a->att + (size_t)idx[i] * d + h * hd;
-                        memset(o, 0, (size_t)hd * sizeof *o);
-                        for (int j = 0; j < ww; j++) {
-                            const float *v = a->qkv + (size_t)idx[j] * 3 * d + 2 * d + h * hd;
-                            float pij = p[i * ww + j];
-                            for (int e = 0; e < hd; e++) o[e] += pij * v[e];
-                        }
-                    }
-                }
+    for (int i = 0; i < ww; i++) {
+        int y = wy * w + i / w, x = wx * w + i % w;
+        idx[i] = bi * r * r + ((y + a->shift) % r) * r + (x + a->shift) % r;
+        lab[i] = a->shift ? region(y, r, w, a->shift) * 3 + region(x, r, w, a->shift) : 0;
+        memcpy(g + (size_t)i * d3, a->qkv + (size_t)idx[i] * d3, (size_t)d3 * sizeof *g);
+    }
+    for (int h = 0; h < a->heads; h++) {
+        a->k->gemm(ww, ww, hd, g + h * hd, d3, g + d + h * hd, d3, 1, NULL, 0.0f, p, ww);
+        for (int i = 0; i < ww; i++)
+            for (int j = 0; j < ww; j++) {
+                int dy = i / w - j / w + w - 1, dx = i % w - j % w + w - 1;
+                float v = p[i * ww + j] / scale + a->rel[(dy * (2 * w - 1) + dx) * a->heads + h];
+                p[i * ww + j] = lab[i] == lab[j] ? v : v + SHIFT_MASK;
             }
+        a->k->softmax(p, ww, ww);
+        a->k->gemm(ww, hd, ww, p, ww, g + 2 * d + h * hd, d3, 0, NULL, 0.0f, o + h * hd, d);
+    }
+    for (int i = 0; i < ww; i++) memcpy(a->att + (size_t)idx[i] * d, o + (size_t)i * d, (size_t)d * sizeof *o);
 }
 
 /* One Swin block on x (B*r*r, d), in place: x += attn(LN1 x) Wo; then the
@@ -429,15 +428,17 @@ static void swin_block(fwd *f, const sail_swin_cfg *sc, const sail_tower *t, con
                        int B, int r, int shift) {
     int d = t->width, n = B * r * r, w = sc->window, ww = w * w;
     fwd_mark mark = fwd_mark_get(f);
+    int threads = sail_pool_size(f->pool);
+    size_t per = (size_t)ww * (4 * d + ww);
     float *h = fwd_alloc(f, (size_t)n * d), *qkv = fwd_alloc(f, (size_t)n * 3 * d);
-    float *p = fwd_alloc(f, (size_t)ww * ww);
-    int *idx = fwd_alloc_bytes(f, 2 * (size_t)ww * sizeof *idx);
+    float *scratch = fwd_alloc(f, per * threads);
+    int *ints = fwd_alloc_bytes(f, 2 * (size_t)ww * threads * sizeof *ints);
     const float *rel = tab_rows(f, &b->rel_m, (2 * w - 1) * (2 * w - 1), t->heads);
     if (f->oom) return;
     norm_forward(f, &b->b.norm1, h, x, n, d, t->eps);
     linear_forward(f, &b->b.qkv, h, n, d, 3 * d, qkv, 0);
-    win_attn a = {B, r, w, shift, t->heads, d / t->heads, d, qkv, rel, h};
-    window_attention(f, &a, idx, idx + ww, p);
+    win_attn a = {f->k, B, r, w, shift, t->heads, d / t->heads, d, qkv, rel, h, scratch, ints, per};
+    sail_pool_run(f->pool, window_task, &a, B * (r / w) * (r / w));
     linear_forward(f, &b->b.out, h, n, d, d, x, 1);
     fwd_block fb = {.r1 = x, .out = x};
     ffn_forward(f, t, &b->b, &fb, n);
