@@ -638,7 +638,32 @@ def clap_case(tmp, clips):
                     "ClapModel from pytorch_model.bin: the same text vectors", abs_max=TOL)
     if audio is not None:
         search_case(out, clips, audio, text, tmp)
+        zero_shot_case(out, model, clips, audio, ranks, encoder)
         binding_case(out, clips, audio, text)
+
+
+def zero_shot_case(path, model, clips, audio, ranks, encoder):
+    """sail classify --zero-shot --audio: softmax(scale * cosine) over the
+    labels' prompts, as CLAP's logits_per_audio.softmax with that scale."""
+    labels, scale = ["dog", "cat", "rain", "黑色高帮运动鞋"], 10.0
+    args = ["classify", "--zero-shot", "--model", path, "--labels", ",".join(labels), "--template",
+            "the sound of {}", "--scale", str(scale), "--top", str(len(labels))]
+    for p, _ in clips:
+        args += ["--audio", p]
+    r = O.run(args)
+    with torch.no_grad():
+        prompts = torch.cat([model.text(torch.tensor([[0] + G.gpt2_encode("the sound of " + x, ranks, encoder) + [2]]))
+                             for x in labels]).numpy()
+    want = torch.softmax(torch.from_numpy(scale * audio @ prompts.T), -1).numpy()
+    try:
+        res = json.loads(r.stdout)["results"]
+        got = np.array([[next(t["probability"] for t in e["top"] if t["label"] == x) for x in labels] for e in res])
+    except (ValueError, KeyError, StopIteration):
+        got = None
+    tap.check(got is not None and got.shape == want.shape and float(np.abs(got - want).max()) <= TOL,
+              "sail classify --zero-shot --audio: label probabilities equal the reference's",
+              "max abs err %.2e" % float(np.abs(got - want).max()) if got is not None and got.shape == want.shape
+              else r.stderr[-300:] + r.stdout[-300:])
 
 
 def binding_case(model_path, clips, audio, text):
