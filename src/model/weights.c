@@ -155,9 +155,9 @@ static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
         if (t->text_final_norm) norm(k, "text", "final_norm", dt, &w->text_final);
         if (t->text_pool == SAIL_TPOOL_POOLER) linear(k, "text", "pooler", dt, dt, &w->text_pooler);
         if (t->text_proj && t->text_proj_bias) linear(k, "text", "proj", c->dim, dt, &w->text_out);
-        if (t->text_proj && t->text_proj_mlp) linear(k, "text", "proj2", c->dim, c->dim, &w->text_out2);
         else if (t->text_proj)
             visit_m(k, "text.proj.weight", c->dim, dt, &w->text_out.w, &w->text_out.wm, SAIL_INIT_NORMAL);
+        if (t->text_proj && t->text_proj_mlp) linear(k, "text", "proj2", c->dim, c->dim, &w->text_out2);
     }
     if (t->has_vision) {
         sail_vit_geom g = sail_vit_vision(c);
