@@ -849,7 +849,8 @@ sail_status sail_embed_audio_pcm(sail_model *m, const float *samples, int64_t n_
 /* The Kaldi fbank front end m's audio tower reads (rate, bins, frames,
  * normalisation): sail_fbank with these parameters on a clip decoded at
  * their sample_rate gives the features sail_embed_audio_* compute before the
- * tower. A model without an audio tower is SAIL_ERR_UNSUPPORTED. */
+ * tower. A model without an audio tower, or whose tower reads a log-mel
+ * (an imported CLAP), is SAIL_ERR_UNSUPPORTED. */
 sail_status sail_model_fbank_params(const sail_model *m, sail_fbank_params *out, sail_error *err);
 
 /* What m embeds: a mask of SAIL_MODALITY_* bits (a fused sail model: text

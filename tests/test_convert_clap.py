@@ -625,6 +625,9 @@ def clap_case(tmp, clips):
     r = O.run(["info", out])
     tap.check(r.returncode == 0 and "gpt2-bpe" in r.stdout and "audio=htsat" in r.stdout,
               "sail info describes both towers", r.stdout[-600:])
+    r = O.run(["bench", "--model", out, "--kind", "audio", "--reps", "1"])
+    tap.check(r.returncode == 1 and "log-mel" in r.stderr and "not a Kaldi fbank" in r.stderr,
+              "sail bench --kind audio (AST's fbank stages) refuses a CLAP clearly", r.stderr.strip()[-300:])
     g = np.random.default_rng(6)
     feats = np.stack([extractor(g.standard_normal(n) * 0.1, prep) for n in (50000,)])
     layer_case("ClapModel", model, out, feats, tmp)

@@ -89,6 +89,9 @@ sail_status sail_embed_audio_pcm(sail_model *m, const float *samples, int64_t n_
 sail_status sail_model_fbank_params(const sail_model *m, sail_fbank_params *out, sail_error *err) {
     if (!m || !out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model or output is NULL");
     if (!sail_has_audio(&m->cfg)) return sail_no_encoder(&m->cfg, "audio", err);
+    if (m->cfg.swin.on)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "this model's audio tower (CLAP's HTSAT) reads a log-mel "
+                              "spectrogram (sail_logmel), not a Kaldi fbank");
     *out = m->cfg.audio.fbank;
     return SAIL_OK;
 }
