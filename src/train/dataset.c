@@ -165,6 +165,9 @@ static const char *line_sides(json_t *o, side_json *a, side_json *b, char *why, 
         if (!(r = side_parts(q, a)) && (which = "item", !(r = side_parts(item, b)))) return NULL;
     } else {
         if (!json_is_string(t) || !json_string_length(t)) return "\"text\" is missing, empty or not a string";
+        /* "audio" is the item only on its own: beside an image (sail data
+           speech's manifests) it is an annotation, and the pair text -> image */
+        if (im || t2 || vid) au = NULL;
         if (!!im + !!t2 + !!vid + !!au != 1) return "needs exactly one of \"image\", \"text2\", \"video\" and \"audio\"";
         *a = (side_json){.text = t};
         *b = (side_json){.text = t2, .image = im, .video = vid, .audio = au};

@@ -58,7 +58,8 @@ typedef struct sail_dataset {
  * {"text": T, "text2": T2}, {"text": T, "video": PATH}, or {"query": Q,
  * "item": I} where Q and I are each a text or an object with "text",
  * "image" or "video", and "audio" (several parts make a joint item); the
- * plain form also takes {"text": T, "audio": PATH},
+ * plain form also takes {"text": T, "audio": PATH} (beside an "image",
+ * "text2" or "video", "audio" is not part of the pair),
  * with optional "group" (string or integer) and "lang".
  * Blank lines are ignored. A malformed line, or an image or video path that
  * is not a readable regular file, is skipped and counted (the first few with
