@@ -34,6 +34,7 @@ Files are written as a Hugging Face folder: model.safetensors (written here
 with numpy: u64 header length, JSON header, raw data), config.json,
 tokenizer files and preprocessor_config.json.
 """
+import collections
 import gzip
 import json
 import math
@@ -408,6 +409,47 @@ def bytes_to_unicode():
             cs.append(256 + n)
             n += 1
     return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def bpe_merge(word, ranks):
+    """The merge loop of CLIP's and GPT-2's bpe(): join the lowest-ranked
+    adjacent pair of symbols everywhere, until no pair has a rank."""
+    while len(word) > 1:
+        pairs = set(zip(word, word[1:]))
+        first, second = min(pairs, key=lambda p: ranks.get(p, float("inf")))
+        if (first, second) not in ranks:
+            break
+        new, i = [], 0
+        while i < len(word):
+            if i < len(word) - 1 and word[i] == first and word[i + 1] == second:
+                new.append(first + second)
+                i += 2
+            else:
+                new.append(word[i])
+                i += 1
+        word = tuple(new)
+    return word
+
+
+def learn_merges(words, n=None):
+    """Byte-pair merges learnt on words (a Counter of symbol tuples): the
+    most frequent adjacent pair first, ties by the pair's order, n of them
+    (None: until every word is one symbol)."""
+    merges = []
+    while n is None or len(merges) < n:
+        pairs = collections.Counter()
+        for w, c in words.items():
+            for p in zip(w, w[1:]):
+                pairs[p] += c
+        if not pairs:
+            break
+        best = max(sorted(pairs), key=lambda p: pairs[p])
+        merges.append(best)
+        merged = collections.Counter()
+        for w, c in words.items():
+            merged[bpe_merge(w, {best: 0})] += c
+        words = merged
+    return merges
 
 
 def write_clip_tokenizer(d):

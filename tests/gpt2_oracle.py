@@ -28,40 +28,8 @@ GPT2_PAT = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[%s]+| ?[%s]+| ?[^\s%s%s]+|\
 BYTE_ENC = O.bytes_to_unicode()
 
 
-def get_pairs(word):
-    return set(zip(word, word[1:]))
-
-
 def gpt2_bpe(token, ranks):
-    word = tuple(token)
-    pairs = get_pairs(word)
-    if not pairs:
-        return token
-    while True:
-        bigram = min(pairs, key=lambda p: ranks.get(p, float("inf")))
-        if bigram not in ranks:
-            break
-        first, second = bigram
-        new_word, i = [], 0
-        while i < len(word):
-            try:
-                j = word.index(first, i)
-                new_word.extend(word[i:j])
-                i = j
-            except ValueError:
-                new_word.extend(word[i:])
-                break
-            if word[i] == first and i < len(word) - 1 and word[i + 1] == second:
-                new_word.append(first + second)
-                i += 2
-            else:
-                new_word.append(word[i])
-                i += 1
-        word = tuple(new_word)
-        if len(word) == 1:
-            break
-        pairs = get_pairs(word)
-    return " ".join(word)
+    return " ".join(O.bpe_merge(tuple(token), ranks))
 
 
 def gpt2_encode(text, ranks, encoder):
@@ -76,26 +44,4 @@ def train_merges(corpus, n):
     """A small GPT-2-style merges list learned from corpus (most frequent pair first)."""
     words = collections.Counter(tuple(BYTE_ENC[b] for b in tok.encode("utf-8"))
                                 for text in corpus for tok in GPT2_PAT.findall(text))
-    merges = []
-    for _ in range(n):
-        pairs = collections.Counter()
-        for w, c in words.items():
-            for p in zip(w, w[1:]):
-                pairs[p] += c
-        if not pairs:
-            break
-        best = max(pairs, key=lambda p: (pairs[p], p))
-        merges.append(best)
-        merged = collections.Counter()
-        for w, c in words.items():
-            out, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
-                    out.append(w[i] + w[i + 1])
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            merged[tuple(out)] += c
-        words = merged
-    return merges
+    return O.learn_merges(words, n)

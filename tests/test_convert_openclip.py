@@ -59,37 +59,15 @@ MEAN, STD = O.CLIP_MEAN, O.CLIP_STD
 
 
 def learn_merges(words, n):
-    """A tiny BPE (most frequent pair, ties by the pair) over byte symbols
-    with </w> on the last one, as open_clip's merges file is laid out."""
+    """A tiny BPE (O.learn_merges) over byte symbols with </w> on the last
+    one, as open_clip's merges file is laid out."""
     b2u = O.bytes_to_unicode()
     vocab = collections.Counter()
     for w in words:
         sym = [b2u[b] for b in w.encode("utf-8")]
         sym[-1] += "</w>"
         vocab[tuple(sym)] += 1
-    merges = []
-    for _ in range(n):
-        pairs = collections.Counter()
-        for w, c in vocab.items():
-            for p in zip(w, w[1:]):
-                pairs[p] += c
-        if not pairs:
-            break
-        best = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))[0]
-        merges.append(best)
-        new = collections.Counter()
-        for w, c in vocab.items():
-            out, i = [], 0
-            while i < len(w):
-                if i < len(w) - 1 and (w[i], w[i + 1]) == best:
-                    out.append(w[i] + w[i + 1])
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            new[tuple(out)] += c
-        vocab = new
-    return merges
+    return O.learn_merges(vocab, n)
 
 
 class SimpleTokenizer:
@@ -120,33 +98,7 @@ class SimpleTokenizer:
         if token in self.cache:
             return self.cache[token]
         word = tuple(token[:-1]) + (token[-1] + "</w>",)
-        pairs = set(zip(word, word[1:]))
-        if not pairs:
-            return token + "</w>"
-        while True:
-            bigram = min(pairs, key=lambda p: self.bpe_ranks.get(p, float("inf")))
-            if bigram not in self.bpe_ranks:
-                break
-            first, second = bigram
-            new, i = [], 0
-            while i < len(word):
-                try:
-                    j = word.index(first, i)
-                    new.extend(word[i:j])
-                    i = j
-                except ValueError:
-                    new.extend(word[i:])
-                    break
-                if word[i] == first and i < len(word) - 1 and word[i + 1] == second:
-                    new.append(first + second)
-                    i += 2
-                else:
-                    new.append(word[i])
-                    i += 1
-            word = tuple(new)
-            if len(word) == 1:
-                break
-            pairs = set(zip(word, word[1:]))
+        word = O.bpe_merge(word, self.bpe_ranks)
         word = " ".join(word)
         self.cache[token] = word
         return word

@@ -71,28 +71,7 @@ def word_bpe(d, texts):
     for t in texts:
         for w in re.findall(r"[a-z]+|[0-9]|[^\sa-z0-9]+", t.lower()):
             words[tuple(w[:-1]) + (w[-1] + "</w>",)] += 1
-    merges = []
-    while True:
-        pairs = collections.Counter()
-        for w, n in words.items():
-            for p in zip(w, w[1:]):
-                pairs[p] += n
-        if not pairs:
-            break
-        best = max(sorted(pairs), key=lambda p: pairs[p])
-        merges.append(best)
-        merged = collections.Counter()
-        for w, n in words.items():
-            out, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
-                    out.append(w[i] + w[i + 1])
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            merged[tuple(out)] += n
-        words = merged
+    merges = O.learn_merges(words)
     sym = list(O.bytes_to_unicode().values())
     vocab = sym + [s + "</w>" for s in sym]
     for m in merges:
