@@ -148,32 +148,33 @@ static int measure(job *j) {
     return 0;
 }
 
-/* The clip --kind audio embeds: --audio's bytes, or a generated 10 s WAV
- * (a chord over noise; speed does not depend on what it says), decoded
- * once for the fbank stage. */
+/* A generated 10 s WAV in memory (a chord over noise; speed does not
+ * depend on what it says). */
+static sail_status chord_wav(unsigned char **bytes, size_t *len, sail_error *err) {
+    enum { N = 10 * SAIL_SOUND_RATE };
+    float *x = malloc(N * sizeof *x);
+    FILE *f = x ? open_memstream((char **)bytes, len) : NULL;
+    if (!f) {
+        free(x);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the generated clip");
+    }
+    srand(2);
+    for (int i = 0; i < N; i++)
+        x[i] = 0.2f * sinf(2 * 3.14159265f * 440 * i / SAIL_SOUND_RATE) +
+               0.1f * sinf(2 * 3.14159265f * 660 * i / SAIL_SOUND_RATE) + 0.05f * ((float)rand() / RAND_MAX - 0.5f);
+    sail_status s = sail_wav_put(f, "the generated clip", x, N, err);
+    if (fclose(f) && !s) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the generated clip");
+    free(x);
+    return s;
+}
+
+/* The clip --kind audio embeds: --audio's bytes, or the generated WAV,
+ * decoded once for the fbank stage. */
 static int load_clip(const char *path, int rate, unsigned char **bytes, size_t *len, sail_audio *wave) {
     sail_error err = {0};
     sail_audio_options o = {.sample_rate = rate};
-    char tmp[] = "/tmp/sail_bench_XXXXXX.wav";
-    if (!path) {
-        int fd = mkstemps(tmp, 4);
-        if (fd < 0) return cli_fail(1, "bench", "cannot create a temporary WAV in /tmp");
-        close(fd);
-        enum { N = 10 * SAIL_SOUND_RATE };
-        float *x = malloc(N * sizeof *x);
-        if (!x) return cli_fail(1, "bench", "out of memory");
-        srand(2);
-        for (int i = 0; i < N; i++)
-            x[i] = 0.2f * sinf(2 * 3.14159265f * 440 * i / SAIL_SOUND_RATE) +
-                   0.1f * sinf(2 * 3.14159265f * 660 * i / SAIL_SOUND_RATE) + 0.05f * ((float)rand() / RAND_MAX - 0.5f);
-        sail_status s = sail_wav_write(tmp, x, N, &err);
-        free(x);
-        if (s) return remove(tmp), cli_fail(1, "bench", "%s", err.msg);
-        path = tmp;
-    }
-    sail_status s = apps_read_file(path, SAIL_AUDIO_MAX_BYTES, bytes, len, &err);
+    sail_status s = path ? apps_read_file(path, SAIL_AUDIO_MAX_BYTES, bytes, len, &err) : chord_wav(bytes, len, &err);
     if (!s) s = sail_audio_decode_bytes(*bytes, *len, &o, wave, &err);
-    if (path == tmp) remove(tmp);
     return s ? cli_fail(1, "bench", "%s", err.msg) : 0;
 }
 

@@ -177,8 +177,10 @@ void sail_sound_quit(void);
 sail_status sail_sound_from_pcm(const int16_t *x, size_t n, double rate, int reverb, sail_clip *out,
                                 sail_error *err);
 /* A 16 kHz mono 16-bit PCM WAV of x (n samples, full scale 1; 44-byte
- * header; rounded and clipped): same samples -> same bytes. */
+ * header; rounded and clipped): same samples -> same bytes. To a file, or
+ * to an open stream (an open_memstream buffer; name for messages). */
 sail_status sail_wav_write(const char *path, const float *x, size_t n, sail_error *err);
+sail_status sail_wav_put(FILE *f, const char *name, const float *x, size_t n, sail_error *err);
 
 typedef struct sail_speech_options {
     const char *data;        /* a folder written by sail data shapes|emoji|stamps */

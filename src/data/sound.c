@@ -142,7 +142,7 @@ static void le32(uint8_t *p, uint32_t v) { le16(p, v & 0xffff), le16(p + 2, v >>
 /* A WAV is 44 header bytes and the samples, so it is written here rather
  * than through a libsox output handler, whose header fields and chunk
  * choices depend on its version. */
-sail_status sail_wav_write(const char *path, const float *x, size_t n, sail_error *err) {
+sail_status sail_wav_put(FILE *f, const char *path, const float *x, size_t n, sail_error *err) {
     if (n > 0x7fffffffu / 2 - 44) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: clip too long", path);
     uint32_t bytes = (uint32_t)n * 2;
     uint8_t h[44];
@@ -150,8 +150,6 @@ sail_status sail_wav_write(const char *path, const float *x, size_t n, sail_erro
     le32(h + 16, 16), le16(h + 20, 1), le16(h + 22, 1);                 /* PCM, mono */
     le32(h + 24, SAIL_SOUND_RATE), le32(h + 28, SAIL_SOUND_RATE * 2);  /* rate, bytes/s */
     le16(h + 32, 2), le16(h + 34, 16), memcpy(h + 36, "data", 4), le32(h + 40, bytes);
-    FILE *f = fopen(path, "wb");
-    if (!f) return sail_set_error(err, SAIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     int bad = fwrite(h, 1, 44, f) != 44;
     uint8_t buf[4096];
     for (size_t i = 0; i < n && !bad; i += sizeof buf / 2) {
@@ -162,6 +160,13 @@ sail_status sail_wav_write(const char *path, const float *x, size_t n, sail_erro
         }
         bad = fwrite(buf, 2, k, f) != k;
     }
-    if (fclose(f) || bad) return sail_set_error(err, SAIL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    return SAIL_OK;
+    return bad ? sail_set_error(err, SAIL_ERR_IO, "%s: write failed: %s", path, strerror(errno)) : SAIL_OK;
+}
+
+sail_status sail_wav_write(const char *path, const float *x, size_t n, sail_error *err) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return sail_set_error(err, SAIL_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    sail_status s = sail_wav_put(f, path, x, n, err);
+    if (fclose(f) && !s) s = sail_set_error(err, SAIL_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return s;
 }
