@@ -431,10 +431,10 @@ def bpe_merge(word, ranks):
     return word
 
 
-def learn_merges(words, n=None):
+def learn_merges(words, n=None, ties_last=False):
     """Byte-pair merges learnt on words (a Counter of symbol tuples): the
-    most frequent adjacent pair first, ties by the pair's order, n of them
-    (None: until every word is one symbol)."""
+    most frequent adjacent pair first, ties to the first pair in order (the
+    last with ties_last), n of them (None: until every word is one symbol)."""
     merges = []
     while n is None or len(merges) < n:
         pairs = collections.Counter()
@@ -443,7 +443,7 @@ def learn_merges(words, n=None):
                 pairs[p] += c
         if not pairs:
             break
-        best = max(sorted(pairs), key=lambda p: pairs[p])
+        best = max(pairs, key=lambda p: (pairs[p], p)) if ties_last else max(sorted(pairs), key=lambda p: pairs[p])
         merges.append(best)
         merged = collections.Counter()
         for w, c in words.items():

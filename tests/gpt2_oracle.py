@@ -44,4 +44,4 @@ def train_merges(corpus, n):
     """A small GPT-2-style merges list learned from corpus (most frequent pair first)."""
     words = collections.Counter(tuple(BYTE_ENC[b] for b in tok.encode("utf-8"))
                                 for text in corpus for tok in GPT2_PAT.findall(text))
-    return O.learn_merges(words, n)
+    return O.learn_merges(words, n, ties_last=True)

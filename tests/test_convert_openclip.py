@@ -67,7 +67,7 @@ def learn_merges(words, n):
         sym = [b2u[b] for b in w.encode("utf-8")]
         sym[-1] += "</w>"
         vocab[tuple(sym)] += 1
-    return O.learn_merges(vocab, n)
+    return O.learn_merges(vocab, n, ties_last=True)
 
 
 class SimpleTokenizer:
