@@ -20,7 +20,7 @@
  *   (--one: 1 thread only; --only: the shapes whose name contains TEXT)
  */
 #include "format/gguf.h"
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 #include "kernels/kernels.h"
 
 #include <stdio.h>

@@ -14,7 +14,7 @@
  *
  *   bench_threads [--reps R] [--only TEXT] */
 #include "format/gguf.h"
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 #include "kernels/kernels.h"
 
 #include <stdio.h>

@@ -35,7 +35,7 @@
 #include "kernels/kernels.h"
 #include "kernels/kernels_impl.h"
 #include "format/gguf.h"
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 
 #include <math.h>
 #include <string.h>

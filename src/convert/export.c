@@ -8,7 +8,7 @@
 #include "sail.h"
 
 #include "convert.h"
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 #include "model/inputs.h"
 #include "model/weights.h"
 

@@ -6,6 +6,7 @@
 #define SAIL_GGUF_H
 
 #include "common.h"
+#include "kernels/numfmt.h"
 
 enum gguf_vtype {
     GGUF_VT_U8 = 0, GGUF_VT_I8 = 1, GGUF_VT_U16 = 2, GGUF_VT_I16 = 3,
@@ -14,8 +15,10 @@ enum gguf_vtype {
     GGUF_VT_F64 = 12
 };
 
-/* Tensor types (ggml numbering). */
-enum gguf_ttype { GGUF_T_F32 = 0, GGUF_T_F16 = 1, GGUF_T_Q8_0 = 8, GGUF_T_BF16 = 30 };
+/* Tensor types: sail's storage types, which use ggml's numbering. */
+enum gguf_ttype {
+    GGUF_T_F32 = SAIL_WT_F32, GGUF_T_F16 = SAIL_WT_F16, GGUF_T_Q8_0 = SAIL_WT_Q8_0, GGUF_T_BF16 = SAIL_WT_BF16
+};
 
 #define GGUF_MAX_DIMS 4
 

@@ -1,6 +1,6 @@
 /* safetensors.c: a validating safetensors reader on top of jansson. */
 #include "safetensors.h"
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 
 /* Shape of a scan tile: rows of the index x queries. */
 #define SAIL_TILE_ROWS 6
@@ -54,7 +54,7 @@ const sail_dist_table *sail_dist_avx512_if_supported(void);
  * q[j][k], zero for j >= n. panel holds 16 d floats. */
 void sail_pack_panel(float *panel, const float *q, int n, int d);
 
-/* Half floats: sail_f16_to_f32 / sail_f32_to_f16 from format/quant.h
+/* Half floats: sail_f16_to_f32 / sail_f32_to_f16 from kernels/numfmt.h
  * (round to nearest even, bit-exact with F16C's vcvtph2ps / vcvtps2ph). */
 
 /* Symmetric int8: scale = max|x| / 127, code = round(x / scale). Returns

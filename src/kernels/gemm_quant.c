@@ -4,7 +4,6 @@
  * fallback. The threaded driver, sail_gemm_w, is in gemm.c. */
 #include "kernels_impl.h"
 #include "common.h"
-#include "format/quant.h"
 
 #include <math.h>
 #include <string.h>

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "pool.h"
+#include "numfmt.h"
 
 /* Levels in order; each needs what the one below it needs. AVX512_VNNI adds
  * vpdpbusd (the q8_0 GEMM), AVX512_BF16 adds vdpbf16ps (the bf16 GEMM); the
@@ -23,15 +24,10 @@ typedef enum sail_isa {
 } sail_isa;
 #define SAIL_ISA_MAX SAIL_ISA_AVX512_BF16
 
-/* Storage types of a weight matrix; the values are GGUF's tensor type ids. */
-typedef enum sail_wtype {
-    SAIL_WT_F32 = 0, SAIL_WT_F16 = 1, SAIL_WT_Q8_0 = 8, SAIL_WT_BF16 = 30
-} sail_wtype;
-
 /* A weight matrix W (N, K) as a model file stores it, used in place (no
  * copy): row n starts at (const char *)data + n * stride. F32 rows are
  * floats, F16/BF16 rows 16-bit values, Q8_0 rows K/32 blocks of 34 bytes (an
- * f16 scale, then 32 int8; format/quant.h). Rows need no alignment. */
+ * f16 scale, then 32 int8; kernels/numfmt.h). Rows need no alignment. */
 typedef struct sail_wmat {
     const void *data;
     size_t stride;      /* bytes from one row to the next */

@@ -1,7 +1,7 @@
 /* layers.c: transformer building blocks on top of the kernels, for
  * inference and (keeping activations) training alike. */
 #include "layers.h"
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 
 #include <math.h>
 #include <string.h>

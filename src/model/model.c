@@ -2,7 +2,7 @@
  * the mapping, in their stored type) and creating one with seeded random
  * weights. */
 #include "model.h"
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 #include "rng.h"
 
 #include <math.h>

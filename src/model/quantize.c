@@ -3,7 +3,7 @@
  * tensors (norms, biases, the class token) stay F32, as ggml keeps them;
  * a matrix whose rows are not whole Q8_0 blocks falls back to F16. */
 #include "format/gguf.h"
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * copied over by name, and saved like any trained model. */
 #include "common.h"
 
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 #include "model/model.h"
 #include "tmodel.h"
 

@@ -2,7 +2,7 @@
  * with the seeded initialisation of sail_model_write_random, loading from a
  * model file, saving as one, and the accessors of train.h. */
 #include "tmodel.h"
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 #include "model/model.h"
 
 #include <math.h>

@@ -5,7 +5,7 @@
  * HNSW index). After a successful parse it walks what was built: every
  * payload through a filter, an HNSW search over the graph, every raw vector.
  * Built and run by tests/fuzz/run.sh; seeds come from seed_index.c. */
-// sources: src/index/index.c src/index/store.c src/index/apply.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/distance.c src/index/distance_avx2.c src/index/distance_avx512.c src/format/quant.c src/core/alloc.c src/core/fault.c src/core/error.c src/core/pool.c src/core/cpu.c
+// sources: src/index/index.c src/index/store.c src/index/apply.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/distance.c src/index/distance_avx2.c src/index/distance_avx512.c src/kernels/numfmt.c src/core/alloc.c src/core/fault.c src/core/error.c src/core/pool.c src/core/cpu.c
 // libs: -ljansson -lz -lpthread -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 #include "index/index_impl.h"
 #include "index/fileio.h"

@@ -1,4 +1,4 @@
-// sources: src/index/interchange.c src/index/faiss_write.c src/index/index.c src/index/store.c src/index/apply.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/search.c src/index/exact.c src/index/distance.c src/index/distance_avx2.c src/index/distance_avx512.c src/apps/vectors.c src/format/quant.c src/core/alloc.c src/core/fault.c src/core/error.c src/core/pool.c src/core/cpu.c
+// sources: src/index/interchange.c src/index/faiss_write.c src/index/index.c src/index/store.c src/index/apply.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/search.c src/index/exact.c src/index/distance.c src/index/distance_avx2.c src/index/distance_avx512.c src/apps/vectors.c src/kernels/numfmt.c src/core/alloc.c src/core/fault.c src/core/error.c src/core/pool.c src/core/cpu.c
 // libs: -ljansson -lz -lpthread
 /* fuzz_npy.c: libFuzzer harness for the readers of outside vector files:
  * sail_index_import of a .npy or an .fvecs file (src/index/interchange.c)

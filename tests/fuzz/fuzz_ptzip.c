@@ -1,4 +1,4 @@
-// sources: src/format/ptzip.c src/format/pickle.c src/format/safetensors.c src/format/quant.c src/core/error.c src/core/alloc.c src/core/fault.c
+// sources: src/format/ptzip.c src/format/pickle.c src/format/safetensors.c src/kernels/numfmt.c src/core/error.c src/core/alloc.c src/core/fault.c
 // libs: -lzip -ljansson -lz
 /* fuzz_ptzip.c: libFuzzer harness for PyTorch zip checkpoints
  * (pytorch_model.bin: torch.save's zip read with libzip, data.pkl through

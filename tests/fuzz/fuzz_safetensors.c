@@ -1,4 +1,4 @@
-// sources: src/format/safetensors.c src/format/quant.c src/core/error.c src/core/alloc.c src/core/fault.c
+// sources: src/format/safetensors.c src/kernels/numfmt.c src/core/error.c src/core/alloc.c src/core/fault.c
 // libs: -ljansson
 /* fuzz_safetensors.c: libFuzzer harness for the safetensors header parser.
  * Parses the input with sail_st_open_mem, then touches the first and last

@@ -5,7 +5,7 @@
  *   quant_dump TYPE IN OUT
  */
 #include "format/gguf.h"
-#include "format/quant.h"
+#include "kernels/numfmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,9 +1,7 @@
-/* quant.c: f32 <-> f16 / bf16 / q8_0 conversions (see quant.h). They run
+/* numfmt.c: f32 <-> f16 / bf16 / q8_0 conversions (see numfmt.h). They run
  * when a file is written and to decode embedding rows as tokens look them
  * up; the GEMM kernels read stored weights themselves (src/kernels). */
-#include "quant.h"
-
-#include "format/gguf.h"
+#include "numfmt.h"
 
 #include <math.h>
 #include <string.h>
@@ -75,19 +73,19 @@ static void quantize_q8_0(uint8_t *dst, const float *src, size_t n) {
 
 void sail_quantize_row(uint32_t type, void *dst, const float *src, size_t n) {
     switch (type) {
-    case GGUF_T_F32: memcpy(dst, src, n * sizeof(float)); break;
-    case GGUF_T_F16: for (size_t i = 0; i < n; i++) put16(dst, i, sail_f32_to_f16(src[i])); break;
-    case GGUF_T_BF16: for (size_t i = 0; i < n; i++) put16(dst, i, sail_f32_to_bf16(src[i])); break;
-    case GGUF_T_Q8_0: quantize_q8_0(dst, src, n); break;
+    case SAIL_WT_F32: memcpy(dst, src, n * sizeof(float)); break;
+    case SAIL_WT_F16: for (size_t i = 0; i < n; i++) put16(dst, i, sail_f32_to_f16(src[i])); break;
+    case SAIL_WT_BF16: for (size_t i = 0; i < n; i++) put16(dst, i, sail_f32_to_bf16(src[i])); break;
+    case SAIL_WT_Q8_0: quantize_q8_0(dst, src, n); break;
     }
 }
 
 void sail_dequantize_row(uint32_t type, float *dst, const void *src, size_t n) {
     switch (type) {
-    case GGUF_T_F32: memcpy(dst, src, n * sizeof(float)); break;
-    case GGUF_T_F16: for (size_t i = 0; i < n; i++) dst[i] = sail_f16_to_f32(get16(src, i)); break;
-    case GGUF_T_BF16: for (size_t i = 0; i < n; i++) dst[i] = sail_bf16_to_f32(get16(src, i)); break;
-    case GGUF_T_Q8_0: {
+    case SAIL_WT_F32: memcpy(dst, src, n * sizeof(float)); break;
+    case SAIL_WT_F16: for (size_t i = 0; i < n; i++) dst[i] = sail_f16_to_f32(get16(src, i)); break;
+    case SAIL_WT_BF16: for (size_t i = 0; i < n; i++) dst[i] = sail_bf16_to_f32(get16(src, i)); break;
+    case SAIL_WT_Q8_0: {
         /* The file's blocks are 34 bytes with no padding: read them bytewise. */
         const uint8_t *p = src;
         for (size_t b = 0; b < n / SAIL_Q8_0_BLOCK; b++, p += 34) {
