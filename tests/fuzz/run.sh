@@ -14,6 +14,10 @@
 # Usage: tests/fuzz/run.sh [name...]      (default: every harness)
 # Environment: FUZZ_SECONDS (default 60) per harness, FUZZ_FLAGS extra
 # libFuzzer flags (e.g. -jobs=2), FUZZ_CC (default clang).
+# FUZZ_CPU_SECONDS=N instead fuzzes each harness until its fuzzing processes
+# have used N seconds of CPU (user + system), in runs of at most 300 s over
+# the same corpus: on a shared machine wall time says little. Each run's
+# figures are appended to $FUZZ_BUILD/<name>.runs ("cpu_s execs cov ft").
 # Exit status: non-zero when a build fails or a harness finds a crash.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
@@ -43,6 +47,26 @@ objects() {
     done
 }
 
+# fuzz_cpu name corpus dictflag: runs until FUZZ_CPU_SECONDS of CPU are spent.
+fuzz_cpu() {
+    log=$OUT/$1.log; runs=$OUT/$1.runs; : > "$runs"; spent=0
+    while [ "$spent" -lt "$FUZZ_CPU_SECONDS" ]; do
+        left=$((FUZZ_CPU_SECONDS - spent)); [ $left -gt 300 ] && left=300
+        # shellcheck disable=SC2086
+        if ! /usr/bin/time -f '%U %S' -o "$OUT/$1.time" "$OUT/fuzz_$1" -max_total_time=$left \
+            -print_final_stats=1 -artifact_prefix="$OUT/crash-$1-" $3 ${FUZZ_FLAGS:-} "$2" > "$log" 2>&1; then
+            tail -40 "$log"; echo "== fuzz_$1: FINDING (see $OUT/crash-$1-*)"; return 1
+        fi
+        cpu=$(awk 'END { printf "%d", $1 + $2 }' "$OUT/$1.time")
+        [ "$cpu" -gt 0 ] || cpu=1   # never loop forever on a starved run
+        spent=$((spent + cpu))
+        echo "$cpu $(sed -n 's/^stat::number_of_executed_units: *//p' "$log") $(sed -n 's/.*DONE *cov: \([0-9]*\) ft: \([0-9]*\).*/\1 \2/p' "$log" | tail -1)" >> "$runs"
+        echo "== fuzz_$1: $spent of $FUZZ_CPU_SECONDS CPU seconds"
+    done
+    awk -v n="$1" '{ c += $1; e += $2; cov = $3; ft = $4 }
+        END { printf "== fuzz_%s: no findings; %d CPU s, %d runs, %d execs, cov %s ft %s\n", n, c, NR, e, cov, ft }' "$runs"
+}
+
 status=0
 for h in tests/fuzz/fuzz_*.c; do
     [ -f "$h" ] || continue
@@ -66,6 +90,10 @@ for h in tests/fuzz/fuzz_*.c; do
     fi
     dict=tests/fuzz/$name.dict
     [ -f "$dict" ] && dictflag="-dict=$dict" || dictflag=
+    if [ -n "${FUZZ_CPU_SECONDS:-}" ]; then
+        fuzz_cpu "$name" "$corpus" "$dictflag" || status=1
+        continue
+    fi
     echo "== fuzz_$name: fuzzing for ${FUZZ_SECONDS}s (corpus $corpus)"
     # shellcheck disable=SC2086
     if "$OUT/fuzz_$name" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
