@@ -109,6 +109,15 @@ sail_status hf_emit(hf_model *hm, hf_source *src, hf_tokenizer_fn tok, void *tok
 sail_status hf_bpe_write(sail_config *c, gguf_writer *w, char **toks, int n, const char *merges_path,
                          const json_t *tc, sail_bpe_style style, sail_error *err);
 
+/* A Hugging Face folder's own tokenizer files, as an hf_tokenizer_fn (ctx
+ * an hf_folder_tok): SentencePiece (spm), WordPiece vocab.txt (bert), or a
+ * byte-level BPE vocab.json + merges.txt (CLIP's, or GPT-2's when gpt2). */
+typedef struct hf_folder_tok { const char *dir; int bert, spm, gpt2; } hf_folder_tok;
+sail_status hf_folder_tokenizer(void *ctx, sail_config *c, gguf_writer *w, sail_error *err);
+
+/* Whether DIR/FILE exists. */
+int hf_exists(const char *dir, const char *file);
+
 /* SigLIP's SentencePiece tokenizer (spm_tok.c) from DIR's spiece.model,
  * tokenizer_config.json and special_tokens_map.json (both optional), read
  * as transformers' SiglipTokenizer reads them: eos_token / unk_token /
