@@ -96,6 +96,28 @@ static void kernel_14x32(int kc, const float *restrict Ap, const float *restrict
 #define MICROKERNEL kernel_14x32
 #include "gemm_driver.h"
 
+typedef struct f32_b { const float *B; int ldb, b_trans; } f32_b;
+
+static void pack_f32_block(const void *ctx, int jc, int pc, int nc, int kc, float *dst) {
+    const f32_b *b = ctx;
+    const float *B = b->b_trans ? b->B + (size_t)jc * b->ldb + pc : b->B + (size_t)pc * b->ldb + jc;
+    for (int j = 0; j < nc; j += NR) {
+        int nr = SAIL_MIN(NR, nc - j);
+        if (b->b_trans) pack_bt_panel(B + (size_t)j * b->ldb, b->ldb, nr, kc, dst + (size_t)j * kc);
+        else pack_bn_panel(B + j, b->ldb, nr, kc, dst + (size_t)j * kc);
+    }
+}
+
+static void gemm_blocked(int M, int N, int K, const float *A, int lda, const float *B,
+                         int ldb, int b_trans, const float *bias, float beta, float *C,
+                         int ldc) {
+    if (M <= 0 || N <= 0) return;
+    f32_b b = {B, ldb, b_trans};
+    /* K = 0 (C := bias + beta C) or no packing buffer: the reference */
+    if (!gemm_packed(M, N, K, A, lda, pack_f32_block, &b, bias, beta, C, ldc))
+        sail_gemm_ref(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
+}
+
 
 /* ------------------------------------------------- f16 / bf16 weights -- */
 
@@ -134,36 +156,13 @@ static void pack_half_panel(const uint8_t *W, size_t ldw, int nr, int kc, float 
     }
 }
 
-static void gemm_half_packed(int M, int N, int K, const float *A, int lda, const uint8_t *W,
-                             size_t ldw, int bf16, const float *bias, float beta, float *C,
-                             int ldc) {
-    float *buf = sail_gemm_pack_buffer((size_t)KC * NC + (size_t)MR * KC);
-    if (!buf) { /* out of memory: still give the right answer */
-        (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
-        return;
-    }
-    float *Bp = buf;                    // (NC/NR, kc, NR)
-    float *Ap = buf + (size_t)KC * NC;  // (MR, KC)
-    int kstep = k_slice(K);
-    for (int jc = 0; jc < N; jc += NC) {
-        int nc = SAIL_MIN(NC, N - jc);
-        for (int pc = 0; pc < K; pc += kstep) {
-            int kc = SAIL_MIN(kstep, K - pc);
-            for (int j = 0; j < nc; j += NR)
-                pack_half_panel(W + (size_t)(jc + j) * ldw + 2 * (size_t)pc, ldw,
-                                SAIL_MIN(NR, nc - j), kc, Bp + (size_t)j * kc, bf16);
-            int accum = pc > 0 || beta != 0.0f;
-            const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
-            for (int ir = 0; ir < M; ir += MR) {
-                int mr = SAIL_MIN(MR, M - ir);
-                pack_a(A + (size_t)ir * lda + pc, lda, mr, kc, Ap);
-                float *Crow = C + (size_t)ir * ldc + jc;
-                for (int jr = 0; jr < nc; jr += NR)
-                    kernel_14x32(kc, Ap, Bp + (size_t)jr * kc, Crow + jr, ldc, mr,
-                                 SAIL_MIN(NR, nc - jr), accum, bias_blk ? bias_blk + jr : NULL);
-            }
-        }
-    }
+typedef struct half_b { const uint8_t *W; size_t ldw; int bf16; } half_b;
+
+static void pack_half_block(const void *ctx, int jc, int pc, int nc, int kc, float *dst) {
+    const half_b *b = ctx;
+    for (int j = 0; j < nc; j += NR)
+        pack_half_panel(b->W + (size_t)(jc + j) * b->ldw + 2 * (size_t)pc, b->ldw,
+                        SAIL_MIN(NR, nc - j), kc, dst + (size_t)j * kc, b->bf16);
 }
 
 /* At most DIRECT_MAX_M rows (texts): W read in place, 16 weights of FN
@@ -173,7 +172,6 @@ static void gemm_half_packed(int M, int N, int K, const float *A, int lda, const
 #define FN 4
 #define DIRECT_MAX_M 64
 _Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
-enum { A_SLICE_BYTES = 256 * 1024 };
 
 enum { T_F16 = 0, T_BF16 = 1, T_F32 = 2 };
 
@@ -216,8 +214,6 @@ static inline __attribute__((always_inline)) void few_tile(
                beta);
 }
 
-typedef void (*few_fn)(int K, const float *A, int lda, const uint8_t *W, size_t ldw,
-                       const float *bias, float beta, float *C, int ldc);
 #define FEW_TILE(RM, RN)                                                                     \
     static void f16_##RM##x##RN(int K, const float *A, int lda, const uint8_t *W, size_t ldw, \
                                 const float *bias, float beta, float *C, int ldc) {          \
@@ -237,7 +233,7 @@ FEW_TILE(2, 1) FEW_TILE(2, 2) FEW_TILE(2, 3) FEW_TILE(2, 4)
 FEW_TILE(3, 1) FEW_TILE(3, 2) FEW_TILE(3, 3) FEW_TILE(3, 4)
 FEW_TILE(4, 1) FEW_TILE(4, 2) FEW_TILE(4, 3) FEW_TILE(4, 4)
 /* [type][rm - 1][rn - 1] */
-static const few_fn few_tiles[3][FEW_M][FN] = {
+static const tile_fn few_tiles[3][FEW_M][FN] = {
     {{f16_1x1, f16_1x2, f16_1x3, f16_1x4}, {f16_2x1, f16_2x2, f16_2x3, f16_2x4},
      {f16_3x1, f16_3x2, f16_3x3, f16_3x4}, {f16_4x1, f16_4x2, f16_4x3, f16_4x4}},
     {{bf16_1x1, bf16_1x2, bf16_1x3, bf16_1x4}, {bf16_2x1, bf16_2x2, bf16_2x3, bf16_2x4},
@@ -246,33 +242,16 @@ static const few_fn few_tiles[3][FEW_M][FN] = {
      {f32_3x1, f32_3x2, f32_3x3, f32_3x4}, {f32_4x1, f32_4x2, f32_4x3, f32_4x4}},
 };
 
-/* C = bias + beta C + A W^T, W read in place: rows of A in slices that
- * stay in L2; per FN rows of W (in L1 after the first group), every group
- * of FEW_M rows of the slice. */
-static void gemm_direct(int M, int N, int K, const float *A, int lda, const uint8_t *W,
-                        size_t ldw, int type, const float *bias, float beta, float *C, int ldc) {
-    int slice = (int)SAIL_MAX((size_t)FEW_M, A_SLICE_BYTES / ((size_t)K * sizeof(float)) / FEW_M * FEW_M);
-    for (int m0 = 0; m0 < M; m0 += slice) {
-        int m1 = SAIL_MIN(M, m0 + slice);
-        for (int n = 0; n < N; n += FN) {
-            int rn = SAIL_MIN(FN, N - n);
-            for (int i = m0; i < m1; i += FEW_M)
-                few_tiles[type][SAIL_MIN(FEW_M, m1 - i) - 1][rn - 1](
-                    K, A + (size_t)i * lda, lda, W + (size_t)n * ldw, ldw, bias ? bias + n : NULL,
-                    beta, C + (size_t)i * ldc + n, ldc);
-        }
-    }
-}
-
 static void gemm_half(int M, int N, int K, const float *A, int lda, const uint8_t *W,
                       size_t ldw, int bf16, const float *bias, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) { /* no products: C := bias + beta C */
+    half_b b = {W, ldw, bf16};
+    if (K > 0 && M <= DIRECT_MAX_M)
+        gemm_tiles(M, N, K, A, lda, W, ldw, &few_tiles[bf16 ? T_BF16 : T_F16][0][0], FEW_M, FN, bias,
+                   beta, C, ldc);
+    else if (!gemm_packed(M, N, K, A, lda, pack_half_block, &b, bias, beta, C, ldc))
+        /* K = 0 (C := bias + beta C) or no packing buffer */
         (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
-        return;
-    }
-    if (M > DIRECT_MAX_M) gemm_half_packed(M, N, K, A, lda, W, ldw, bf16, bias, beta, C, ldc);
-    else gemm_direct(M, N, K, A, lda, W, ldw, bf16 ? T_BF16 : T_F16, bias, beta, C, ldc);
 }
 
 void sail_gemm_f16_avx512(int M, int N, int K, const float *A, int lda, const void *W,
@@ -292,7 +271,7 @@ void sail_gemm_avx512(int M, int N, int K, const float *A, int lda, const float 
                       int ldb, int b_trans, const float *bias, float beta, float *C,
                       int ldc) {
     if (M > 0 && N > 0 && K > 0 && b_trans && (M <= 32 || (M <= 64 && K >= 512)))
-        gemm_direct(M, N, K, A, lda, (const uint8_t *)B, (size_t)ldb * sizeof(float), T_F32, bias,
-                    beta, C, ldc);
+        gemm_tiles(M, N, K, A, lda, (const uint8_t *)B, (size_t)ldb * sizeof(float), &few_tiles[T_F32][0][0],
+                   FEW_M, FN, bias, beta, C, ldc);
     else gemm_blocked(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
 }

@@ -1,21 +1,24 @@
-/* gemm_driver.h: the GotoBLAS/BLIS loop nest of the AVX-512 GEMM (the AVX2
- * one has its own, measured on Zen 3: see gemm_avx2.c). Included by the ISA
- * file after it defines MR, NR, KC, NC, its panel packers pack_bt_panel /
- * pack_bn_panel and MICROKERNEL, so the SIMD code is inlined: B is packed
- * per (NC, kc) block, A per (MR, kc) strip, and K is cut into near-equal
- * slices no deeper than KC. */
+/* gemm_driver.h: the loops shared by the GEMMs whose microkernel multiplies
+ * f32 panels: the AVX-512 f32 GEMM and the f16 / bf16 weight GEMMs of the
+ * avx2 and avx512 levels (the AVX2 f32 GEMM has its own, measured on Zen 3:
+ * see gemm_avx2.c). Included by the ISA file after it defines MR, NR, KC, NC
+ * and MICROKERNEL, so the SIMD code is inlined.
+ *
+ * gemm_packed is the GotoBLAS/BLIS nest: B is packed per (NC, kc) block by
+ * the caller's packer (which is where the types differ: f32 copied, f16 or
+ * bf16 widened), A per (MR, kc) strip, and K is cut into near-equal slices
+ * no deeper than KC. gemm_tiles is the few-row loop over tiles that read W
+ * in place. */
 #ifndef SAIL_GEMM_DRIVER_H
 #define SAIL_GEMM_DRIVER_H
 
-/* All NR panels of a (kc, nc) block of op(B), panel j at dst + j * kc. */
-static void pack_b(const float *B, int ldb, int b_trans, int nc, int kc, float *dst) {
-    for (int j = 0; j < nc; j += NR) {
-        int nr = SAIL_MIN(NR, nc - j);
-        float *d = dst + (size_t)j * kc;
-        if (b_trans) pack_bt_panel(B + (size_t)j * ldb, ldb, nr, kc, d);
-        else pack_bn_panel(B + j, ldb, nr, kc, d);
-    }
-}
+/* Rows of A are taken in slices of this many bytes, which stay in L2 while
+ * the rows of W stream past them. */
+enum { A_SLICE_BYTES = 256 * 1024 };
+
+/* Packs the (kc, nc) block of op(B) at column jc, depth pc into dst as NR
+ * panels, panel j at dst + j * kc; columns past nc are zero. */
+typedef void (*pack_b_fn)(const void *b, int jc, int pc, int nc, int kc, float *dst);
 
 /* Rows of A into dst (MR, KC); missing rows are zero so they cost no NaNs. */
 static void pack_a(const float *A, int lda, int mr, int kc, float *dst) {
@@ -28,19 +31,13 @@ static int k_slice(int K) {
     return (K + n - 1) / n;
 }
 
-static void gemm_blocked(int M, int N, int K, const float *A, int lda, const float *B,
-                         int ldb, int b_trans, const float *bias, float beta, float *C,
-                         int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) { /* no products: C := beta C + bias, and k_slice would divide by 0 */
-        sail_gemm_ref(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
-        return;
-    }
-    float *buf = sail_gemm_pack_buffer((size_t)KC * NC + (size_t)MR * KC);
-    if (!buf) { /* out of memory: still give the right answer */
-        sail_gemm_ref(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
-        return;
-    }
+/* C = bias + beta C + A op(B) for K > 0, op(B)'s blocks from pack(b, ...).
+ * Returns 0, C untouched, when K <= 0 or there is no packing buffer: the
+ * caller's reference then gives the answer. */
+static int gemm_packed(int M, int N, int K, const float *A, int lda, pack_b_fn pack,
+                       const void *b, const float *bias, float beta, float *C, int ldc) {
+    float *buf = K > 0 ? sail_gemm_pack_buffer((size_t)KC * NC + (size_t)MR * KC) : NULL;
+    if (!buf) return 0;
     float *Bp = buf;                    // (NC/NR, kc, NR)
     float *Ap = buf + (size_t)KC * NC;  // (MR, KC)
     int kstep = k_slice(K);
@@ -48,8 +45,7 @@ static void gemm_blocked(int M, int N, int K, const float *A, int lda, const flo
         int nc = SAIL_MIN(NC, N - jc);
         for (int pc = 0; pc < K; pc += kstep) {
             int kc = SAIL_MIN(kstep, K - pc);
-            const float *Bblk = b_trans ? B + (size_t)jc * ldb + pc : B + (size_t)pc * ldb + jc;
-            pack_b(Bblk, ldb, b_trans, nc, kc, Bp);
+            pack(b, jc, pc, nc, kc, Bp);
             int accum = pc > 0 || beta != 0.0f;
             const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
             for (int ir = 0; ir < M; ir += MR) {
@@ -60,6 +56,32 @@ static void gemm_blocked(int M, int N, int K, const float *A, int lda, const flo
                     MICROKERNEL(kc, Ap, Bp + (size_t)jr * kc, Crow + jr, ldc, mr,
                                 SAIL_MIN(NR, nc - jr), accum, bias_blk ? bias_blk + jr : NULL);
             }
+        }
+    }
+    return 1;
+}
+
+/* C(rm, rn) = bias + beta C + A(rm, K) W(rn, K)^T, W rows ldw bytes apart in
+ * the tile's stored type; one function per (rm, rn) so the loops unroll. */
+typedef void (*tile_fn)(int K, const float *A, int lda, const uint8_t *W, size_t ldw,
+                        const float *bias, float beta, float *C, int ldc);
+
+/* C = bias + beta C + A W^T, W read in place by tiles of at most tm rows of
+ * A by tn rows of W (tiles[(rm - 1) * tn + rn - 1]): rows of A in slices
+ * that stay in L2; per tn rows of W (in L1 after the first group), every
+ * group of tm rows of the slice. */
+static void gemm_tiles(int M, int N, int K, const float *A, int lda, const uint8_t *W,
+                       size_t ldw, const tile_fn *tiles, int tm, int tn, const float *bias,
+                       float beta, float *C, int ldc) {
+    int slice = (int)SAIL_MAX((size_t)tm, A_SLICE_BYTES / ((size_t)K * sizeof(float)) / tm * tm);
+    for (int m0 = 0; m0 < M; m0 += slice) {
+        int m1 = SAIL_MIN(M, m0 + slice);
+        for (int n = 0; n < N; n += tn) {
+            int rn = SAIL_MIN(tn, N - n);
+            for (int i = m0; i < m1; i += tm)
+                tiles[(SAIL_MIN(tm, m1 - i) - 1) * tn + rn - 1](
+                    K, A + (size_t)i * lda, lda, W + (size_t)n * ldw, ldw, bias ? bias + n : NULL,
+                    beta, C + (size_t)i * ldc + n, ldc);
         }
     }
 }

@@ -118,10 +118,16 @@ static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict 
     }
 }
 
-/* Rows of A into dst (MR, KC); missing rows are zero so they cost no NaNs. */
-static void pack_a(const float *A, int lda, int mr, int kc, float *dst) {
-    for (int i = 0; i < mr; i++) memcpy(dst + i * KC, A + (size_t)i * lda, kc * sizeof(float));
-    for (int i = mr; i < MR; i++) memset(dst + i * KC, 0, kc * sizeof(float));
+#define MICROKERNEL kernel_6x16
+#include "gemm_driver.h"
+
+typedef struct half_b { const uint8_t *W; size_t ldw; int bf16; } half_b;
+
+static void pack_half_block(const void *ctx, int jc, int pc, int nc, int kc, float *dst) {
+    const half_b *b = ctx;
+    for (int j = 0; j < nc; j += NR)
+        pack_panel(b->W + (size_t)(jc + j) * b->ldw + 2 * (size_t)pc, b->ldw, SAIL_MIN(NR, nc - j), kc,
+                   dst + (size_t)j * kc, b->bf16);
 }
 
 /* Few rows of A (a short text): no packing. A tile of HM rows of A times
@@ -132,9 +138,6 @@ static void pack_a(const float *A, int lda, int mr, int kc, float *dst) {
 #define HN 3
 #define DIRECT_MAX_M 64
 _Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
-/* Rows of A are taken in slices of this many bytes, which stay in L2 while
- * the rows of W stream past them. */
-enum { A_SLICE_BYTES = 256 * 1024 };
 
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -179,8 +182,6 @@ static inline __attribute__((always_inline)) void half_tile(
         }
 }
 
-typedef void (*half_tile_fn)(int K, const float *A, int lda, const uint8_t *W, size_t ldw,
-                             const float *bias, float beta, float *C, int ldc);
 #define HALF_TILE(RM, RN)                                                                   \
     static void f16_tile_##RM##x##RN(int K, const float *A, int lda, const uint8_t *W,       \
                                      size_t ldw, const float *bias, float beta, float *C,    \
@@ -197,66 +198,21 @@ HALF_TILE(2, 1) HALF_TILE(2, 2) HALF_TILE(2, 3)
 HALF_TILE(3, 1) HALF_TILE(3, 2) HALF_TILE(3, 3)
 HALF_TILE(4, 1) HALF_TILE(4, 2) HALF_TILE(4, 3)
 /* [bf16][rm - 1][rn - 1] */
-static const half_tile_fn half_tiles[2][HM][HN] = {
+static const tile_fn half_tiles[2][HM][HN] = {
     {{f16_tile_1x1, f16_tile_1x2, f16_tile_1x3}, {f16_tile_2x1, f16_tile_2x2, f16_tile_2x3},
      {f16_tile_3x1, f16_tile_3x2, f16_tile_3x3}, {f16_tile_4x1, f16_tile_4x2, f16_tile_4x3}},
     {{bf16_tile_1x1, bf16_tile_1x2, bf16_tile_1x3}, {bf16_tile_2x1, bf16_tile_2x2, bf16_tile_2x3},
      {bf16_tile_3x1, bf16_tile_3x2, bf16_tile_3x3}, {bf16_tile_4x1, bf16_tile_4x2, bf16_tile_4x3}},
 };
 
-static void gemm_half_direct(int M, int N, int K, const float *A, int lda, const uint8_t *W,
-                             size_t ldw, int bf16, const float *bias, float beta, float *C,
-                             int ldc) {
-    int slice = (int)SAIL_MAX((size_t)HM, A_SLICE_BYTES / ((size_t)K * sizeof(float)) / HM * HM);
-    for (int m0 = 0; m0 < M; m0 += slice) {
-        int m1 = SAIL_MIN(M, m0 + slice);
-        for (int n = 0; n < N; n += HN) {
-            int rn = SAIL_MIN(HN, N - n);
-            for (int i = m0; i < m1; i += HM)
-                half_tiles[bf16][SAIL_MIN(HM, m1 - i) - 1][rn - 1](
-                    K, A + (size_t)i * lda, lda, W + (size_t)n * ldw, ldw, bias ? bias + n : NULL,
-                    beta, C + (size_t)i * ldc + n, ldc);
-        }
-    }
-}
-
 static void gemm_half(int M, int N, int K, const float *A, int lda, const uint8_t *W,
                       size_t ldw, int bf16, const float *bias, float beta, float *C, int ldc) {
-    if (K <= 0) { /* no products (and no A slices to size): C := bias + beta C */
+    half_b b = {W, ldw, bf16};
+    if (K > 0 && M <= DIRECT_MAX_M) /* packing W would cost more than it saves */
+        gemm_tiles(M, N, K, A, lda, W, ldw, &half_tiles[bf16][0][0], HM, HN, bias, beta, C, ldc);
+    else if (!gemm_packed(M, N, K, A, lda, pack_half_block, &b, bias, beta, C, ldc))
+        /* K = 0 (C := bias + beta C) or no packing buffer */
         (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
-        return;
-    }
-    if (M <= DIRECT_MAX_M) { /* packing W would cost more than it saves */
-        gemm_half_direct(M, N, K, A, lda, W, ldw, bf16, bias, beta, C, ldc);
-        return;
-    }
-    float *buf = sail_gemm_pack_buffer((size_t)KC * NC + (size_t)MR * KC);
-    if (!buf) { /* out of memory: still give the right answer */
-        (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
-        return;
-    }
-    float *Bp = buf;                    // (NC/NR, kc, NR)
-    float *Ap = buf + (size_t)KC * NC;  // (MR, KC)
-    int kslices = (K + KC - 1) / KC, kstep = (K + kslices - 1) / kslices;
-    for (int jc = 0; jc < N; jc += NC) {
-        int nc = SAIL_MIN(NC, N - jc);
-        for (int pc = 0; pc < K; pc += kstep) {
-            int kc = SAIL_MIN(kstep, K - pc);
-            for (int j = 0; j < nc; j += NR)
-                pack_panel(W + (size_t)(jc + j) * ldw + 2 * (size_t)pc, ldw, SAIL_MIN(NR, nc - j),
-                           kc, Bp + (size_t)j * kc, bf16);
-            int accum = pc > 0 || beta != 0.0f;
-            const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
-            for (int ir = 0; ir < M; ir += MR) {
-                int mr = SAIL_MIN(MR, M - ir);
-                pack_a(A + (size_t)ir * lda + pc, lda, mr, kc, Ap);
-                float *Crow = C + (size_t)ir * ldc + jc;
-                for (int jr = 0; jr < nc; jr += NR)
-                    kernel_6x16(kc, Ap, Bp + (size_t)jr * kc, Crow + jr, ldc, mr,
-                                SAIL_MIN(NR, nc - jr), accum, bias_blk ? bias_blk + jr : NULL);
-            }
-        }
-    }
 }
 
 void sail_gemm_f16_avx2(int M, int N, int K, const float *A, int lda, const void *W,
