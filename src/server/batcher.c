@@ -5,6 +5,7 @@
  * group as one model call. While a batch runs, new jobs pile up, so under
  * load batches fill without waiting. The engine guarantees that an input's
  * vector does not depend on its batch companions. */
+#include "common.h"
 #include "server.h"
 
 #include <errno.h>
@@ -41,9 +42,9 @@ static void fail_all(srv_job **jobs, int n, sail_status s, const char *msg) {
 
 /* Audio clips: decoded and embedded by the engine in one call. */
 static void run_audio(srv_batcher *b, srv_job **jobs, int n, int dim) {
-    float *out = malloc((size_t)n * dim * sizeof(float));
-    const void **data = calloc((size_t)n, sizeof *data);
-    size_t *sizes = calloc((size_t)n, sizeof *sizes);
+    float *out = sail_malloc((size_t)n * dim * sizeof(float));
+    const void **data = sail_calloc((size_t)n, sizeof *data);
+    size_t *sizes = sail_calloc((size_t)n, sizeof *sizes);
     sail_error err = {0};
     if (!out || !data || !sizes) fail_all(jobs, n, SAIL_ERR_NOMEM, "out of memory for a batch");
     else {
@@ -60,9 +61,9 @@ static void run_audio(srv_batcher *b, srv_job **jobs, int n, int dim) {
                 if (s) fail_all(jobs + i, 1, s, err.msg);
             }
     }
-    free(out);
-    free(data);
-    free(sizes);
+    sail_free(out);
+    sail_free(data);
+    sail_free(sizes);
 }
 
 /* One model call for n jobs of the same kind and dimension. */
@@ -75,10 +76,10 @@ static void run_group(srv_batcher *b, srv_job **jobs, int n) {
         run_audio(b, jobs, n, dim);
         return;
     }
-    float *out = malloc((size_t)n * dim * sizeof(float));
-    int32_t *ids = kind != JOB_IMAGE ? malloc((n_ids ? n_ids : 1) * sizeof *ids) : NULL;
-    int *lens = kind != JOB_IMAGE ? malloc((size_t)n * sizeof *lens) : NULL;
-    float *chw = kind != JOB_TEXT ? malloc((size_t)n * per * sizeof(float)) : NULL;
+    float *out = sail_malloc((size_t)n * dim * sizeof(float));
+    int32_t *ids = kind != JOB_IMAGE ? sail_malloc((n_ids ? n_ids : 1) * sizeof *ids) : NULL;
+    int *lens = kind != JOB_IMAGE ? sail_malloc((size_t)n * sizeof *lens) : NULL;
+    float *chw = kind != JOB_TEXT ? sail_malloc((size_t)n * per * sizeof(float)) : NULL;
     if (!out || (kind != JOB_IMAGE && (!ids || !lens)) || (kind != JOB_TEXT && !chw)) {
         fail_all(jobs, n, SAIL_ERR_NOMEM, "out of memory for a batch");
         goto done;
@@ -100,16 +101,16 @@ static void run_group(srv_batcher *b, srv_job **jobs, int n) {
     else
         for (int i = 0; i < n; i++) memcpy(jobs[i]->out, out + (size_t)i * dim, (size_t)dim * sizeof(float));
 done:
-    free(out);
-    free(ids);
-    free(lens);
-    free(chw);
+    sail_free(out);
+    sail_free(ids);
+    sail_free(lens);
+    sail_free(chw);
 }
 
 /* Runs a taken batch: groups by (kind, dim) in arrival order. */
 static void run_batch(srv_batcher *b, srv_job **batch, int n) {
-    srv_job **group = malloc((size_t)n * sizeof *group);
-    char *used = calloc((size_t)n, 1);
+    srv_job **group = sail_malloc((size_t)n * sizeof *group);
+    char *used = sail_calloc((size_t)n, 1);
     if (!group || !used) {
         fail_all(batch, n, SAIL_ERR_NOMEM, "out of memory for a batch");
     } else {
@@ -124,8 +125,8 @@ static void run_batch(srv_batcher *b, srv_job **batch, int n) {
             run_group(b, group, k);
         }
     }
-    free(group);
-    free(used);
+    sail_free(group);
+    sail_free(used);
     srv_metrics_batch(b->mx, b->slot, n);
 }
 
@@ -168,7 +169,7 @@ static void *loop(void *arg) {
 }
 
 srv_batcher *srv_batcher_new(sail_model *m, int slot, int max_batch, int wait_ms, srv_metrics *mx) {
-    srv_batcher *b = calloc(1, sizeof *b);
+    srv_batcher *b = sail_calloc(1, sizeof *b);
     if (!b) return NULL;
     b->m = m;
     b->slot = slot;
@@ -176,9 +177,9 @@ srv_batcher *srv_batcher_new(sail_model *m, int slot, int max_batch, int wait_ms
     b->max_batch = max_batch;
     b->wait_ms = wait_ms;
     b->side = sail_model_image_size(m);
-    b->batch = malloc((size_t)max_batch * sizeof *b->batch);
+    b->batch = sail_malloc((size_t)max_batch * sizeof *b->batch);
     if (!b->batch) {
-        free(b);
+        sail_free(b);
         return NULL;
     }
     pthread_mutex_init(&b->lock, NULL);
@@ -186,8 +187,8 @@ srv_batcher *srv_batcher_new(sail_model *m, int slot, int max_batch, int wait_ms
     if (pthread_create(&b->thread, NULL, loop, b)) {
         pthread_mutex_destroy(&b->lock);
         pthread_cond_destroy(&b->cond);
-        free(b->batch);
-        free(b);
+        sail_free(b->batch);
+        sail_free(b);
         return NULL;
     }
     return b;
@@ -224,6 +225,6 @@ void srv_batcher_free(srv_batcher *b) {
     pthread_join(b->thread, NULL);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->cond);
-    free(b->batch);
-    free(b);
+    sail_free(b->batch);
+    sail_free(b);
 }

@@ -5,6 +5,7 @@
  * logging and metrics, and the graceful shutdown on SIGTERM/SIGINT. The
  * responses and the suspend/resume around the batcher, which the routes
  * use too, are in respond.c. */
+#include "common.h"
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -140,13 +141,12 @@ static enum MHD_Result dispatch(srv_request *r) {
     }
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload,
-                                  size_t *upload_size, void **con_cls) {
+enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                               const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     srv_server *s = cls;
     srv_request *r = *con_cls;
     if (!r) {
-        r = calloc(1, sizeof *r);
+        r = sail_calloc(1, sizeof *r);
         if (!r) return MHD_NO;
         r->srv = s;
         r->conn = conn;
@@ -159,7 +159,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         s->in_flight++;
         pthread_mutex_unlock(&s->lock);
         /* The header is complete: from here the request's own (longer)
-         * timeout applies; on_completed restores the header timeout. */
+         * timeout applies; srv_on_completed restores the header timeout. */
         if (s->cfg.timeout_s != s->cfg.header_timeout_s)
             MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)s->cfg.timeout_s);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -192,7 +192,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (r->len + n + 1 > r->cap) {
             size_t cap = r->cap * 2 > r->len + n + 1 ? r->cap * 2 : r->len + n + 1;
-            char *p = realloc(r->body, cap);
+            char *p = sail_realloc(r->body, cap);
             if (!p) {
                 r->abort_why = 1 + ABORT_ERROR;
                 return MHD_NO;
@@ -214,8 +214,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return dispatch(r);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode why) {
+void srv_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode why) {
     srv_server *s = cls;
     srv_request *r = *con_cls;
     if (!r) return;
@@ -252,8 +252,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK && s->cfg.timeout_s != s->cfg.header_timeout_s)
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)s->cfg.header_timeout_s);
     if (r->free_state) r->free_state(r->state);
-    free(r->body);
-    free(r);
+    sail_free(r->body);
+    sail_free(r);
     *con_cls = NULL;
     pthread_mutex_lock(&s->lock);
     if (--s->in_flight == 0) pthread_cond_broadcast(&s->idle);
@@ -326,7 +326,7 @@ static char *read_pem(const char *opt, const char *path) {
         fprintf(stderr, "sail serve: %s %s: %s\n", opt, path, strerror(errno));
         return NULL;
     }
-    char *p = malloc(PEM_MAX + 1);
+    char *p = sail_malloc(PEM_MAX + 1);
     size_t n = p ? fread(p, 1, PEM_MAX + 1, f) : 0;
     int rerr = ferror(f);
     fclose(f);
@@ -334,7 +334,7 @@ static char *read_pem(const char *opt, const char *path) {
         fprintf(stderr, "sail serve: %s %s: %s\n", opt, path,
                 !p ? "out of memory" : rerr ? "read error" : n > PEM_MAX ? "over 1 MiB; not a PEM file"
                 : "not PEM (no '-----BEGIN' line); give a PEM certificate and its unencrypted PEM private key");
-        free(p);
+        sail_free(p);
         return NULL;
     }
     p[n] = 0;
@@ -391,30 +391,81 @@ static int load_models(srv_server *s, const srv_config *cfg) {
     return 0;
 }
 
-int srv_run(const srv_config *cfg) {
-    srv_server s = {.cfg = *cfg};
-    sail_error err = {0};
-    char *tls_cert = NULL, *tls_key = NULL;
+/* Runs every queued job, then stops each model's batcher; a request
+ * submitted from here on is answered 503 (srv_submit_and_suspend). */
+static void drain_batchers(srv_server *s) {
+    for (int i = 0; i < s->n_models; i++) {
+        pthread_mutex_lock(&s->submit_lock);
+        srv_batcher *b = s->models[i].batcher;
+        s->models[i].batcher = NULL;
+        pthread_mutex_unlock(&s->submit_lock);
+        srv_batcher_free(b);
+    }
+}
+
+int srv_open(srv_server *s) {
+    const srv_config *cfg = &s->cfg;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->ids_lock, NULL);
+    pthread_mutex_init(&s->submit_lock, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    /* jansson's allocations are the server's too: one allocator, so the
+     * fault walk (tests/test_faults_server.c) reaches them */
+    json_set_alloc_funcs(sail_malloc, sail_free);
     if (cfg->n_models < 1 || cfg->n_models > SRV_MAX_MODELS) {
         fprintf(stderr, "sail serve: give 1 to %d --model options\n", SRV_MAX_MODELS);
         return 2;
     }
-    if (s.cfg.header_timeout_s > s.cfg.timeout_s) s.cfg.header_timeout_s = s.cfg.timeout_s;
-    s.cfg.max_connections = fit_fd_limit(cfg->max_connections, cfg->http_threads);
-    if (!s.cfg.max_connections) return 1;
-    if (cfg->tls_cert) {
-        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            fprintf(stderr, "sail serve: --tls-cert: this libmicrohttpd was built without TLS (GnuTLS); install "
-                    "one with HTTPS support (Debian's libmicrohttpd12 has it) or put a TLS proxy in front\n");
-            return 1;
-        }
-        tls_cert = read_pem("--tls-cert", cfg->tls_cert);
-        tls_key = tls_cert ? read_pem("--tls-key", cfg->tls_key) : NULL;
-        if (!tls_key) {
-            free(tls_cert);
+    int rc = load_models(s, cfg);
+    if (rc) return rc;
+    const char *names[SRV_MAX_MODELS];
+    for (int i = 0; i < s->n_models; i++) names[i] = s->models[i].name;
+    s->mx = srv_metrics_new(s->n_models, names);
+    if (!s->mx) {
+        fprintf(stderr, "sail serve: out of memory for the metrics\n");
+        return 1;
+    }
+    sail_error err = {0};
+    if (srv_index_open(s, &err)) {
+        fprintf(stderr, "sail serve: %s\n", err.msg);
+        return 1;
+    }
+    for (int i = 0; i < s->n_models; i++) {
+        s->models[i].batcher = srv_batcher_new(s->models[i].m, i, cfg->max_batch, cfg->batch_wait_ms, s->mx);
+        if (!s->models[i].batcher) {
+            fprintf(stderr, "sail serve: cannot start the batcher of model %s (out of memory or threads)\n",
+                    s->models[i].name);
             return 1;
         }
     }
+    return 0;
+}
+
+int srv_close(srv_server *s) {
+    int rc = 0;
+    drain_batchers(s);
+    sail_error err = {0};
+    if (srv_index_close(s, &err)) {
+        fprintf(stderr, "sail serve: %s\n", err.msg);
+        rc = 1;
+    }
+    srv_metrics_free(s->mx);
+    s->mx = NULL;
+    for (int i = 0; i < s->n_models; i++) sail_model_free(s->models[i].m);
+    s->n_models = 0;
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->ids_lock);
+    pthread_mutex_destroy(&s->submit_lock);
+    pthread_cond_destroy(&s->idle);
+    return rc;
+}
+
+int srv_run(const srv_config *cfg) {
+    srv_server s = {.cfg = *cfg};
+    char *tls_cert = NULL, *tls_key = NULL;
+    if (s.cfg.header_timeout_s > s.cfg.timeout_s) s.cfg.header_timeout_s = s.cfg.timeout_s;
+    s.cfg.max_connections = fit_fd_limit(cfg->max_connections, cfg->http_threads);
+    if (!s.cfg.max_connections) return 1;
     union { struct sockaddr sa; struct sockaddr_in v4; struct sockaddr_in6 v6; } addr = {0};
     if (inet_pton(AF_INET, cfg->host, &addr.v4.sin_addr) == 1) {
         addr.v4.sin_family = AF_INET;
@@ -426,47 +477,39 @@ int srv_run(const srv_config *cfg) {
         fprintf(stderr, "sail serve: --host '%s' is not an IPv4 or IPv6 address\n", cfg->host);
         return 2;
     }
-    int rc = load_models(&s, cfg);
-    if (rc) {
-        for (int i = 0; i < s.n_models; i++) sail_model_free(s.models[i].m);
-        free(tls_cert);
-        free(tls_key);
-        return rc;
+    if (cfg->tls_cert) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            fprintf(stderr, "sail serve: --tls-cert: this libmicrohttpd was built without TLS (GnuTLS); install "
+                    "one with HTTPS support (Debian's libmicrohttpd12 has it) or put a TLS proxy in front\n");
+            return 1;
+        }
+        tls_cert = read_pem("--tls-cert", cfg->tls_cert);
+        tls_key = tls_cert ? read_pem("--tls-key", cfg->tls_key) : NULL;
+        if (!tls_key) {
+            sail_free(tls_cert);
+            return 1;
+        }
     }
-    pthread_mutex_init(&s.lock, NULL);
-    pthread_mutex_init(&s.ids_lock, NULL);
-    pthread_mutex_init(&s.submit_lock, NULL);
-    pthread_cond_init(&s.idle, NULL);
+    int rc = srv_open(&s);
+    if (rc) goto out;
     rc = 1;
-    const char *names[SRV_MAX_MODELS];
-    for (int i = 0; i < s.n_models; i++) names[i] = s.models[i].name;
-    s.mx = srv_metrics_new(s.n_models, names);
-    if (!s.mx) goto out;
-    if (srv_index_open(&s, &err)) {
-        fprintf(stderr, "sail serve: %s\n", err.msg);
-        goto out;
-    }
-    for (int i = 0; i < s.n_models; i++) {
-        s.models[i].batcher = srv_batcher_new(s.models[i].m, i, cfg->max_batch, cfg->batch_wait_ms, s.mx);
-        if (!s.models[i].batcher) goto out;
-    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | (addr.sa.sa_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
                      (tls_cert ? MHD_USE_TLS : 0);
-    /* The daemon-wide timeout is the header timeout: on_request lengthens
-     * it to --timeout once a request's header is complete. */
+    /* The daemon-wide timeout is the header timeout: srv_on_request
+     * lengthens it to --timeout once a request's header is complete. */
     struct MHD_OptionItem tls[] = {{MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert},
                                    {MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key},
                                    {MHD_OPTION_END, 0, NULL}};
     errno = 0;
-    s.daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, &s,
+    s.daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, srv_on_request, &s,
                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                 MHD_OPTION_SOCK_ADDR, &addr.sa,
                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s.cfg.header_timeout_s,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)s.cfg.max_connections,
                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
-                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s,
+                                MHD_OPTION_NOTIFY_COMPLETED, srv_on_completed, &s,
                                 MHD_OPTION_ARRAY, tls_cert ? tls : tls + 2,
                                 MHD_OPTION_END);
     if (!s.daemon) {
@@ -520,29 +563,13 @@ int srv_run(const srv_config *cfg) {
     pthread_mutex_unlock(&s.lock);
     if (left) fprintf(stderr, "sail serve: %d requests still open after %d s; closing them\n", left, cfg->timeout_s);
     /* Queued jobs run (and resume their connections) before the daemon goes. */
-    for (int i = 0; i < s.n_models; i++) {
-        pthread_mutex_lock(&s.submit_lock);
-        srv_batcher *b = s.models[i].batcher;
-        s.models[i].batcher = NULL;
-        pthread_mutex_unlock(&s.submit_lock);
-        srv_batcher_free(b);
-    }
+    drain_batchers(&s);
     MHD_stop_daemon(s.daemon);
     rc = 0;
 out:
-    for (int i = 0; i < s.n_models; i++) srv_batcher_free(s.models[i].batcher);
-    if (srv_index_close(&s, &err)) {
-        fprintf(stderr, "sail serve: %s\n", err.msg);
-        rc = 1;
-    }
-    srv_metrics_free(s.mx);
-    for (int i = 0; i < s.n_models; i++) sail_model_free(s.models[i].m);
-    pthread_mutex_destroy(&s.lock);
-    pthread_mutex_destroy(&s.ids_lock);
-    pthread_mutex_destroy(&s.submit_lock);
-    pthread_cond_destroy(&s.idle);
-    free(tls_cert);
-    free(tls_key);
+    if (srv_close(&s) && !rc) rc = 1;
+    sail_free(tls_cert);
+    sail_free(tls_key);
     if (!rc) fprintf(stderr, "sail serve: stopped\n");
     return rc;
 }

@@ -3,6 +3,7 @@
  * thread: counting and truncating tokens, base64-decoding and decoding
  * images (with the pixel limit), preprocessing them to the model's tensor.
  * Every client mistake becomes a 4xx with a message naming the input. */
+#include "common.h"
 #include "server.h"
 
 #include <stdlib.h>
@@ -45,7 +46,7 @@ long srv_base64_decode(const char *in, size_t len, uint8_t *out) {
 
 char *srv_base64_encode(const uint8_t *in, size_t len) {
     static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((len + 2) / 3 * 4 + 1), *p = out;
+    char *out = sail_malloc((len + 2) / 3 * 4 + 1), *p = out;
     if (!out) return NULL;
     size_t i = 0;
     for (; i + 2 < len; i += 3) {
@@ -67,12 +68,12 @@ char *srv_base64_encode(const uint8_t *in, size_t len) {
 }
 
 srv_inputs *srv_inputs_new(int n, int dim, srv_model *model) {
-    srv_inputs *in = calloc(1, sizeof *in);
+    srv_inputs *in = sail_calloc(1, sizeof *in);
     if (!in) return NULL;
     in->model = model;
-    in->jobs = calloc((size_t)(n ? n : 1), sizeof *in->jobs);
+    in->jobs = sail_calloc((size_t)(n ? n : 1), sizeof *in->jobs);
     if (!in->jobs) {
-        free(in);
+        sail_free(in);
         return NULL;
     }
     in->n = n;
@@ -83,13 +84,13 @@ srv_inputs *srv_inputs_new(int n, int dim, srv_model *model) {
 void srv_inputs_free(srv_inputs *in) {
     if (!in) return;
     for (int i = 0; i < in->n; i++) {
-        free(in->jobs[i].ids);
-        free(in->jobs[i].chw);
-        free(in->jobs[i].audio);
-        free(in->jobs[i].out);
+        sail_free(in->jobs[i].ids);
+        sail_free(in->jobs[i].chw);
+        sail_free(in->jobs[i].audio);
+        sail_free(in->jobs[i].out);
     }
-    free(in->jobs);
-    free(in);
+    sail_free(in->jobs);
+    sail_free(in);
 }
 
 /* Decodes a data: URL into image bytes (malloc-ed); sends the 4xx itself. */
@@ -114,14 +115,14 @@ static uint8_t *data_url_bytes(srv_request *r, const char *url, const char *para
         return NULL;
     }
     size_t len = strlen(comma + 1);
-    uint8_t *bytes = malloc(len / 4 * 3 + 3);
+    uint8_t *bytes = sail_malloc(len / 4 * 3 + 3);
     if (!bytes) {
         *ret = srv_send_error(r, 503, NULL, NULL, "out of memory decoding an image");
         return NULL;
     }
     *n = srv_base64_decode(comma + 1, len, bytes);
     if (*n < 0) {
-        free(bytes);
+        sail_free(bytes);
         *ret = srv_send_error(r, 400, param, "invalid_base64",
                               "%s: the data URL's base64 payload is malformed.", param);
         return NULL;
@@ -137,7 +138,7 @@ int srv_input_set(srv_request *r, srv_inputs *in, int i, const char *text, size_
     sail_error err = {0};
     j->dim = in->dim;
     j->kind = !image_url ? JOB_TEXT : text ? JOB_JOINT : JOB_IMAGE;
-    j->out = malloc((size_t)in->dim * sizeof(float));
+    j->out = sail_malloc((size_t)in->dim * sizeof(float));
     if (!j->out) goto oom;
     if (text) {
         if (!tlen) {
@@ -152,7 +153,7 @@ int srv_input_set(srv_request *r, srv_inputs *in, int i, const char *text, size_
                                   "--no-truncate).", param, full, m->name, m->context);
             return -1;
         }
-        j->ids = malloc((size_t)m->context * sizeof *j->ids);
+        j->ids = sail_malloc((size_t)m->context * sizeof *j->ids);
         if (!j->ids) goto oom;
         if (sail_tokenize(m->m, text, tlen, j->ids, &j->n_ids, &err)) goto engine;
         in->tokens += j->n_ids;
@@ -161,11 +162,11 @@ int srv_input_set(srv_request *r, srv_inputs *in, int i, const char *text, size_
         long n = 0;
         uint8_t *bytes = data_url_bytes(r, image_url, param, &n, ret);
         if (!bytes) return -1;
-        j->chw = malloc((size_t)3 * m->image_side * m->image_side * sizeof(float));
+        j->chw = sail_malloc((size_t)3 * m->image_side * m->image_side * sizeof(float));
         sail_status st = j->chw ? sail_image_bytes_tensor(m->m, bytes, (size_t)n, s->cfg.max_image_pixels,
                                                           j->chw, &err)
                                 : SAIL_ERR_NOMEM;
-        free(bytes);
+        sail_free(bytes);
         if (st == SAIL_ERR_NOMEM) goto oom;
         if (st) {
             *ret = srv_send_error(r, 400, param, st == SAIL_ERR_LIMIT ? "image_too_large" : "invalid_image",
@@ -205,8 +206,8 @@ static int input_audio(srv_request *r, srv_inputs *in, int i, const char *data, 
     size_t len = strlen(data);
     j->dim = in->dim;
     j->kind = JOB_AUDIO;
-    j->out = malloc((size_t)in->dim * sizeof(float));
-    j->audio = malloc(len / 4 * 3 + 3);
+    j->out = sail_malloc((size_t)in->dim * sizeof(float));
+    j->audio = sail_malloc(len / 4 * 3 + 3);
     if (!j->out || !j->audio) {
         *ret = srv_send_error(r, 503, NULL, NULL, "out of memory preparing %s", param);
         return -1;

@@ -6,6 +6,7 @@
  * queue series exist once over all models and once per model (the
  * sail_model_* families, labelled model="NAME"), with the requests each
  * model served. */
+#include "common.h"
 #include "server.h"
 
 #include <stdarg.h>
@@ -57,7 +58,7 @@ static void label_value(char *out, size_t cap, const char *v) {
 
 srv_metrics *srv_metrics_new(int n_models, const char *const *names) {
     if (n_models < 1 || n_models > SRV_MAX_MODELS) return NULL;
-    srv_metrics *mx = calloc(1, sizeof *mx);
+    srv_metrics *mx = sail_calloc(1, sizeof *mx);
     if (!mx) return NULL;
     pthread_mutex_init(&mx->lock, NULL);
     mx->n_models = n_models;
@@ -68,7 +69,7 @@ srv_metrics *srv_metrics_new(int n_models, const char *const *names) {
 void srv_metrics_free(srv_metrics *mx) {
     if (!mx) return;
     pthread_mutex_destroy(&mx->lock);
-    free(mx);
+    sail_free(mx);
 }
 
 void srv_metrics_request(srv_metrics *mx, srv_endpoint ep, int status, double seconds) {
@@ -127,7 +128,7 @@ static void put(buf *b, const char *fmt, ...) {
         if (k < 0) { b->oom = 1; return; }
         if ((size_t)k < b->cap - b->n) { b->n += (size_t)k; return; }
         size_t cap = b->cap * 2 + (size_t)k;
-        char *p = realloc(b->p, cap);
+        char *p = sail_realloc(b->p, cap);
         if (!p) { b->oom = 1; return; }
         b->p = p;
         b->cap = cap;
@@ -136,7 +137,7 @@ static void put(buf *b, const char *fmt, ...) {
 
 char *srv_metrics_render(srv_metrics *mx, const int *depths, const int *dims, int64_t index_items,
                          int in_flight) {
-    buf b = {malloc(8192), 0, 8192, 0};
+    buf b = {sail_malloc(8192), 0, 8192, 0};
     if (!b.p) return NULL;
     int queue_depth = 0;
     for (int m = 0; m < mx->n_models; m++) queue_depth += depths[m];
@@ -225,7 +226,7 @@ char *srv_metrics_render(srv_metrics *mx, const int *depths, const int *dims, in
         put(&b, "# HELP sail_index_items Items in the vector index.\n# TYPE sail_index_items gauge\n"
                 "sail_index_items %lld\n", (long long)index_items);
     if (b.oom) {
-        free(b.p);
+        sail_free(b.p);
         return NULL;
     }
     return b.p;

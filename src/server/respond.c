@@ -32,7 +32,7 @@ enum MHD_Result srv_send_bytes(srv_request *r, int status, const char *content_t
 
 enum MHD_Result srv_send_text(srv_request *r, int status, const char *content_type, char *text) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) free(text);
+    if (!resp) sail_free(text);
     return queue(r, status, resp, content_type);
 }
 
@@ -114,7 +114,7 @@ enum MHD_Result srv_submit_and_suspend(srv_request *r, srv_model *m, srv_job *jo
     for (int i = 0; i < n; i++) jobs[i].group = &r->group;
     srv_server *s = r->srv;
     /* submit_lock, not lock: libmicrohttpd may hold its own mutexes when it
-     * calls on_completed (which takes lock), and suspending takes them. */
+     * calls srv_on_completed (which takes lock), and suspending takes them. */
     r->model = m;
     pthread_mutex_lock(&s->submit_lock);
     if (!m->batcher) {

@@ -14,6 +14,7 @@
  * is an audio clip, for models with an audio encoder. Response: {"object": "list", "data":
  * [{"object": "embedding", "index": i, "embedding": [...] | "base64"}],
  * "model": ..., "usage": {"prompt_tokens": n, "total_tokens": n}}. */
+#include "common.h"
 #include "server.h"
 
 #include <stdio.h>
@@ -31,14 +32,14 @@ static void free_state(void *p) {
     embed_state *st = p;
     json_decref(st->doc);
     srv_inputs_free(st->in);
-    free(st);
+    sail_free(st);
 }
 
 static json_t *vector_json(const float *v, int dim, int base64) {
     if (base64) {
         char *b = srv_base64_encode((const uint8_t *)v, (size_t)dim * sizeof(float));
         json_t *s = b ? json_string(b) : NULL;
-        free(b);
+        sail_free(b);
         return s;
     }
     json_t *a = json_array();
@@ -136,7 +137,7 @@ enum MHD_Result srv_route_embeddings(srv_request *r) {
     enum MHD_Result ret = MHD_NO;
     json_t *doc = srv_parse_body(r, &ret);
     if (!doc) return ret;
-    embed_state *st = calloc(1, sizeof *st);
+    embed_state *st = sail_calloc(1, sizeof *st);
     if (!st) {
         json_decref(doc);
         return srv_send_error(r, 503, NULL, NULL, "out of memory");

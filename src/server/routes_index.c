@@ -84,7 +84,7 @@ sail_status srv_index_open(srv_server *s, sail_error *err) {
     }
     s->index_dim = info.dim;
     size_t n = sail_index_ids(s->index, NULL, 0);
-    uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    uint64_t *ids = sail_malloc((n ? n : 1) * sizeof *ids);
     if (!ids) {
         sail_index_close(s->index, NULL);
         s->index = NULL;
@@ -95,7 +95,7 @@ sail_status srv_index_open(srv_server *s, sail_error *err) {
      * stay exact in JavaScript; `sail index add` hashes give larger ones. */
     for (size_t i = 0; i < n; i++)
         if (ids[i] < JS_SAFE_ID && ids[i] >= s->next_id) s->next_id = ids[i] + 1;
-    free(ids);
+    sail_free(ids);
     snprintf(s->image_dir, sizeof s->image_dir, "%s/images", s->cfg.index_path);
     return SAIL_OK;
 }
@@ -147,8 +147,8 @@ static void free_search(void *p) {
     search_state *st = p;
     json_decref(st->doc);
     srv_inputs_free(st->in);
-    free(st->filter);
-    free(st);
+    sail_free(st->filter);
+    sail_free(st);
 }
 
 /* {"a": "x", "n": 3} -> "a=x,n=3" (sail_index's filter syntax). */
@@ -157,7 +157,7 @@ static char *filter_string(srv_request *r, json_t *f, enum MHD_Result *ret) {
     const char *key;
     json_t *v;
     json_object_foreach(f, key, v) cap += strlen(key) + 2 + (json_is_string(v) ? json_string_length(v) : 32);
-    char *out = calloc(cap, 1);
+    char *out = sail_calloc(cap, 1);
     if (!out) {
         *ret = srv_send_error(r, 503, NULL, NULL, "out of memory");
         return NULL;
@@ -174,7 +174,7 @@ static char *filter_string(srv_request *r, json_t *f, enum MHD_Result *ret) {
         }
         if (!val || !*key || strpbrk(key, ",=") || strchr(val, ',') ||
             (json_is_string(v) && strlen(val) != json_string_length(v))) {
-            free(out);
+            sail_free(out);
             *ret = srv_send_error(r, 400, "filter", "invalid_value",
                                   "filter.%s: values are strings, integers or booleans, and neither keys nor "
                                   "values may contain ',' (keys not '=' either).", key);
@@ -226,7 +226,7 @@ enum MHD_Result srv_route_search(srv_request *r) {
     enum MHD_Result ret = MHD_NO;
     json_t *doc = srv_parse_body(r, &ret);
     if (!doc) return ret;
-    search_state *st = calloc(1, sizeof *st);
+    search_state *st = sail_calloc(1, sizeof *st);
     if (!st) {
         json_decref(doc);
         return srv_send_error(r, 503, NULL, NULL, "out of memory");
@@ -277,8 +277,8 @@ static void free_items(void *p) {
     items_state *st = p;
     json_decref(st->doc);
     srv_inputs_free(st->in);
-    free(st->ids);
-    free(st);
+    sail_free(st->ids);
+    sail_free(st);
 }
 
 static const char *image_ext(const uint8_t *b, size_t n) {
@@ -315,14 +315,14 @@ static int write_file(const char *path, const uint8_t *b, size_t n) {
 static int store_image(srv_server *s, uint64_t id, const char *url, char *path, size_t cap) {
     const char *comma = strchr(url, ',');
     size_t len = strlen(comma + 1);
-    uint8_t *b = malloc(len / 4 * 3 + 3);
+    uint8_t *b = sail_malloc(len / 4 * 3 + 3);
     long n = b ? srv_base64_decode(comma + 1, len, b) : -1;
     const char *ext = n > 0 ? image_ext(b, (size_t)n) : NULL;
     int rc = -1;
     if (ext && (!mkdir(s->image_dir, 0755) || errno == EEXIST) &&
         snprintf(path, cap, "%s/%" PRIu64 ".%s", s->image_dir, id, ext) < (int)cap)
         rc = write_file(path, b, (size_t)n);
-    free(b);
+    sail_free(b);
     return rc;
 }
 
@@ -361,9 +361,9 @@ static enum MHD_Result items_respond(srv_request *r) {
     size_t n = (size_t)st->in->n, dim = (size_t)s->index_dim;
     for (size_t i = 0; i < n; i++)
         if (st->in->jobs[i].status) return srv_send_job_error(r, st->in);
-    float *vecs = malloc(n * dim * sizeof(float));
-    char **payloads = calloc(n, sizeof *payloads);
-    char (*paths)[PATH_MAX_LEN] = calloc(n, sizeof *paths);
+    float *vecs = sail_malloc(n * dim * sizeof(float));
+    char **payloads = sail_calloc(n, sizeof *payloads);
+    char (*paths)[PATH_MAX_LEN] = sail_calloc(n, sizeof *paths);
     enum MHD_Result ret = MHD_NO;
     int ok = vecs && payloads && paths, added = 0;
     for (size_t i = 0; ok && i < n; i++) {
@@ -396,10 +396,10 @@ out:
     /* Nothing of a failed batch stays behind (the index applied none of it). */
     for (size_t i = 0; !added && paths && i < n; i++)
         if (paths[i][0]) unlink(paths[i]);
-    for (size_t i = 0; payloads && i < n; i++) free(payloads[i]);
-    free(payloads);
-    free(paths);
-    free(vecs);
+    for (size_t i = 0; payloads && i < n; i++) sail_free(payloads[i]);
+    sail_free(payloads);
+    sail_free(paths);
+    sail_free(vecs);
     return ret;
 }
 
@@ -409,7 +409,7 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
     enum MHD_Result ret = MHD_NO;
     json_t *doc = srv_parse_body(r, &ret);
     if (!doc) return ret;
-    items_state *st = calloc(1, sizeof *st);
+    items_state *st = sail_calloc(1, sizeof *st);
     if (!st) {
         json_decref(doc);
         return srv_send_error(r, 503, NULL, NULL, "out of memory");
@@ -426,7 +426,7 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
                               n, s->cfg.max_inputs);
     st->in = srv_inputs_new((int)n, s->index_dim, s->ix_model);
     r->model = s->ix_model;
-    st->ids = calloc(n, sizeof *st->ids);
+    st->ids = sail_calloc(n, sizeof *st->ids);
     if (!st->in || !st->ids) return srv_send_error(r, 503, NULL, NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         char param[32];
@@ -478,9 +478,9 @@ static char *item_source(srv_server *s, uint64_t id) {
     char *payload = NULL;
     if (sail_index_get(s->index, id, NULL, &payload, NULL)) return NULL;
     json_t *p = json_loads(payload, 0, NULL);
-    free(payload);
+    sail_free(payload);
     const char *src = json_string_value(json_object_get(p, "source"));
-    char *out = src ? strdup(src) : NULL;
+    char *out = src ? sail_strdup(src) : NULL;
     json_decref(p);
     return out;
 }
@@ -495,13 +495,13 @@ enum MHD_Result srv_route_items_delete(srv_request *r) {
     int deleted = 0;
     sail_error err = {0};
     if (sail_index_delete(s->index, &id, 1, &deleted, &err)) {
-        free(src);
+        sail_free(src);
         return srv_send_error(r, 500, NULL, NULL, "deleting item %" PRIu64 ": %s", id, err.msg);
     }
     /* An image this server stored goes with its item. */
     size_t dl = strlen(s->image_dir);
     if (deleted && src && !strncmp(src, s->image_dir, dl) && src[dl] == '/') unlink(src);
-    free(src);
+    sail_free(src);
     if (!deleted) return srv_send_error(r, 404, NULL, "not_found", "No item has id %" PRIu64 ".", id);
     return srv_send_json(r, 200, json_pack("{s:I, s:o, s:s, s:b}", "id", (json_int_t)id, "id_str", id_string(id),
                                            "object", "item", "deleted", 1));
@@ -521,7 +521,7 @@ enum MHD_Result srv_route_item_image(srv_request *r) {
     if (fd >= 0 && !fstat(fd, &sb) && S_ISREG(sb.st_mode) && sb.st_size <= MAX_SERVED_IMAGE &&
         pread(fd, head, sizeof head, 0) == (ssize_t)sizeof head)
         ext = image_ext(head, sizeof head);
-    free(src);
+    sail_free(src);
     if (!ext) {
         if (fd >= 0) close(fd);
         return srv_send_error(r, 404, NULL, "not_found", "The image of item %" PRIu64 " is not readable.", id);

@@ -251,6 +251,23 @@ sail_status srv_index_open(srv_server *s, sail_error *err);
 sail_status srv_index_close(srv_server *s, sail_error *err);
 int64_t srv_index_items(srv_server *s);
 
+/* Start-up short of the daemon (http.c): s->cfg set and the rest zeroed,
+ * loads the models, makes the metrics, opens the index and starts one
+ * batcher per model. Returns 0, or an exit status after printing why;
+ * srv_close undoes what was done either way. */
+int srv_open(srv_server *s);
+/* Runs the queued jobs, stops the batchers, closes (snapshots) the index
+ * and frees the models; returns 0, or 1 after printing why the index could
+ * not be closed. */
+int srv_close(srv_server *s);
+/* The libmicrohttpd access handler and completion callback (cls is the
+ * srv_server); tests/test_faults_server.c calls them as the daemon does,
+ * without sockets. */
+enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                               const char *version, const char *upload, size_t *upload_size, void **con_cls);
+void srv_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode why);
+
 /* Run until SIGTERM or SIGINT (which must be blocked in the caller's thread
  * before the call, so every thread inherits the mask); returns an exit
  * status (0 after a clean shutdown, 1 when start-up failed). */
