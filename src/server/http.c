@@ -141,13 +141,24 @@ static enum MHD_Result dispatch(srv_request *r) {
     }
 }
 
+/* A connection's request when its srv_request could not be allocated. */
+static char no_request;
+
 enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     srv_server *s = cls;
     srv_request *r = *con_cls;
+    if ((void *)r == &no_request) { /* answered 503 already: the body is dropped */
+        *upload_size = 0;
+        return MHD_YES;
+    }
     if (!r) {
         r = sail_calloc(1, sizeof *r);
-        if (!r) return MHD_NO;
+        if (!r) {
+            *con_cls = &no_request;
+            srv_metrics_request(s->mx, classify(method, url), 503, 0);
+            return srv_send_oom(conn);
+        }
         r->srv = s;
         r->conn = conn;
         r->url = url;
@@ -190,12 +201,13 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const cha
             r->too_big = 1;
             return MHD_YES;
         }
+        if (r->oom) return MHD_YES;
         if (r->len + n + 1 > r->cap) {
             size_t cap = r->cap * 2 > r->len + n + 1 ? r->cap * 2 : r->len + n + 1;
             char *p = sail_realloc(r->body, cap);
             if (!p) {
-                r->abort_why = 1 + ABORT_ERROR;
-                return MHD_NO;
+                r->oom = 1;
+                return MHD_YES;
             }
             r->body = p;
             r->cap = cap;
@@ -211,6 +223,9 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const cha
     if (r->too_big)
         return srv_send_error(r, 413, NULL, "request_too_large",
                               "The request body is over the limit of %zu bytes (--max-body).", s->cfg.max_body);
+    if (r->oom)
+        return srv_send_error(r, 503, NULL, NULL, "out of memory holding the request body (%zu bytes and more)",
+                              r->len);
     return dispatch(r);
 }
 
@@ -218,7 +233,10 @@ void srv_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       enum MHD_RequestTerminationCode why) {
     srv_server *s = cls;
     srv_request *r = *con_cls;
-    if (!r) return;
+    if (!r || (void *)r == &no_request) {
+        *con_cls = NULL;
+        return;
+    }
     double dt = now_s() - r->t0;
     /* No response was queued: the client went away, a timeout or shutdown
      * closed the connection, or the handler gave up. These are not HTTP

@@ -11,9 +11,29 @@
 
 /* ------------------------------------------------------------ responses -- */
 
+/* The answer when no other can be built: its memory is static. */
+static const char oom_json[] = "{\"error\":{\"message\":\"The server is out of memory; try again later.\","
+                               "\"type\":\"server_error\",\"param\":null,\"code\":null}}";
+
+enum MHD_Result srv_send_oom(struct MHD_Connection *conn) {
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(sizeof oom_json - 1, (void *)oom_json, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret = MHD_queue_response(conn, 503, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result send_oom(srv_request *r) {
+    r->status = 503;
+    return srv_send_oom(r->conn);
+}
+
 static enum MHD_Result queue(srv_request *r, int status, struct MHD_Response *resp,
                              const char *content_type) {
-    if (!resp) return MHD_NO;
+    if (!resp) return send_oom(r);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (r->srv->stopping) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -39,7 +59,7 @@ enum MHD_Result srv_send_text(srv_request *r, int status, const char *content_ty
 enum MHD_Result srv_send_json(srv_request *r, int status, json_t *doc) {
     char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
     json_decref(doc);
-    return s ? srv_send_text(r, status, "application/json", s) : MHD_NO;
+    return s ? srv_send_text(r, status, "application/json", s) : send_oom(r);
 }
 
 static const char *error_type(int status) {

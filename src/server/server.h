@@ -174,6 +174,7 @@ struct srv_request {
     char *body;                 /* (len) the request body, NUL-terminated */
     size_t len, cap;
     int too_big, started, suspended;
+    int oom;                    /* the body could not be held: answered 503 at its end */
     int status;                 /* HTTP status sent (for metrics and the log); 0: none */
     int abort_why;              /* 1 + srv_abort when the handler gave up (no response) */
     srv_handler resume;
@@ -182,7 +183,9 @@ struct srv_request {
     srv_group group;
 };
 
-/* respond.c. Send doc as JSON (doc's reference is taken). */
+/* respond.c. Every send falls back to srv_send_oom when its response
+ * cannot be built, so a request is answered even out of memory.
+ * Send doc as JSON (doc's reference is taken; NULL: the 503). */
 enum MHD_Result srv_send_json(srv_request *r, int status, json_t *doc);
 /* Send text (malloc-ed; ownership is taken) with its content type. */
 enum MHD_Result srv_send_text(srv_request *r, int status, const char *content_type, char *text);
@@ -196,6 +199,8 @@ enum MHD_Result srv_send_error(srv_request *r, int status, const char *param, co
                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 enum MHD_Result srv_send_bytes(srv_request *r, int status, const char *content_type,
                                const void *data, size_t len, int copy);
+/* A fixed 503 JSON error ("out of memory") that needs no allocation of ours. */
+enum MHD_Result srv_send_oom(struct MHD_Connection *conn);
 /* Parse the body as a JSON object; on failure sends the 400 and returns NULL
  * with *ret set. */
 json_t *srv_parse_body(srv_request *r, enum MHD_Result *ret);
