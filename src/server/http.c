@@ -148,6 +148,7 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const cha
                                const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     srv_server *s = cls;
     srv_request *r = *con_cls;
+    srv_json_reset();
     if ((void *)r == &no_request) { /* answered 503 already: the body is dropped */
         *upload_size = 0;
         return MHD_YES;
@@ -429,7 +430,7 @@ int srv_open(srv_server *s) {
     pthread_cond_init(&s->idle, NULL);
     /* jansson's allocations are the server's too: one allocator, so the
      * fault walk (tests/test_faults_server.c) reaches them */
-    json_set_alloc_funcs(sail_malloc, sail_free);
+    srv_json_init();
     if (cfg->n_models < 1 || cfg->n_models > SRV_MAX_MODELS) {
         fprintf(stderr, "sail serve: give 1 to %d --model options\n", SRV_MAX_MODELS);
         return 2;

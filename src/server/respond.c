@@ -9,6 +9,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---------------------------------------------------------------- JSON -- */
+
+/* jansson does not always report an allocation that failed: json_dumps
+ * can leave an object key out of its text, json_loads can call the
+ * failure a syntax error, and a failed append leaves a list short. So
+ * its allocator notes a failure per thread, and a response or request
+ * handled while one happened is answered 503. */
+static _Thread_local int json_alloc_failed;
+
+static void *json_alloc(size_t n) {
+    void *p = sail_malloc(n);
+    if (!p) json_alloc_failed = 1;
+    return p;
+}
+
+void srv_json_init(void) { json_set_alloc_funcs(json_alloc, sail_free); }
+void srv_json_reset(void) { json_alloc_failed = 0; }
+
+char *srv_json_dumps(const json_t *doc, size_t flags) {
+    char *s = doc ? json_dumps(doc, flags) : NULL;
+    if (s && json_alloc_failed) { /* doc, or its text, may be short of a part */
+        sail_free(s);
+        s = NULL;
+    }
+    return s;
+}
+
 /* ------------------------------------------------------------ responses -- */
 
 /* The answer when no other can be built: its memory is static. */
@@ -57,7 +84,7 @@ enum MHD_Result srv_send_text(srv_request *r, int status, const char *content_ty
 }
 
 enum MHD_Result srv_send_json(srv_request *r, int status, json_t *doc) {
-    char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    char *s = srv_json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9));
     json_decref(doc);
     return s ? srv_send_text(r, status, "application/json", s) : send_oom(r);
 }
@@ -104,6 +131,11 @@ json_t *srv_parse_body(srv_request *r, enum MHD_Result *ret) {
     if (!r->len) {
         *ret = srv_send_error(r, 400, NULL, NULL,
                               "The request body is empty; send a JSON object (Content-Type: application/json).");
+        return NULL;
+    }
+    if (json_alloc_failed) { /* not the client's mistake, whatever jansson said */
+        json_decref(doc);
+        *ret = send_oom(r);
         return NULL;
     }
     if (!doc) {

@@ -332,15 +332,19 @@ static char *item_payload(srv_request *r, items_state *st, int i, char *path, si
     srv_server *s = r->srv;
     json_t *item = json_array_get(st->items, (size_t)i), *t = json_object_get(item, "text");
     const char *url = json_string_value(json_object_get(item, "image"));
-    json_t *p = json_deep_copy(json_object_get(item, "payload"));
-    if (!p) p = json_object();
+    json_t *given = json_object_get(item, "payload");
+    /* out of memory (NULL, ret untouched) rather than a payload short of a field */
+    json_t *p = given ? json_deep_copy(given) : json_object();
     if (!p) return NULL;
-    if (json_is_string(t) && !json_object_get(p, "text")) json_object_set(p, "text", t);
     srv_job_kind kind = st->in->jobs[i].kind;
-    json_object_set_new(p, "modality", json_string(kind == JOB_TEXT    ? "text"
-                                                   : kind == JOB_IMAGE ? "image"
-                                                   : kind == JOB_AUDIO ? "audio"
-                                                                       : "image+text"));
+    if ((json_is_string(t) && !json_object_get(p, "text") && json_object_set(p, "text", t)) ||
+        json_object_set_new(p, "modality", json_string(kind == JOB_TEXT    ? "text"
+                                                       : kind == JOB_IMAGE ? "image"
+                                                       : kind == JOB_AUDIO ? "audio"
+                                                                           : "image+text"))) {
+        json_decref(p);
+        return NULL;
+    }
     if (url) {
         if (store_image(s, st->ids[i], url, path, cap)) {
             json_decref(p);
@@ -348,9 +352,12 @@ static char *item_payload(srv_request *r, items_state *st, int i, char *path, si
                                   s->image_dir, strerror(errno));
             return NULL;
         }
-        json_object_set_new(p, "source", json_string(path));
+        if (json_object_set_new(p, "source", json_string(path))) {
+            json_decref(p);
+            return NULL;
+        }
     }
-    char *text = json_dumps(p, JSON_COMPACT);
+    char *text = srv_json_dumps(p, JSON_COMPACT);
     json_decref(p);
     return text;
 }

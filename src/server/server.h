@@ -199,6 +199,15 @@ enum MHD_Result srv_send_error(srv_request *r, int status, const char *param, co
                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 enum MHD_Result srv_send_bytes(srv_request *r, int status, const char *content_type,
                                const void *data, size_t len, int copy);
+/* jansson allocates through sail_malloc, a failure noted per thread
+ * (srv_open calls srv_json_init; srv_on_request resets the note at each
+ * call): while one is noted, every JSON response is the 503, and a body
+ * that jansson could not parse is not blamed on the client. */
+void srv_json_init(void);
+void srv_json_reset(void);
+/* json_dumps (malloc-ed text), or NULL when a jansson allocation failed
+ * since the last srv_json_reset on this thread. */
+char *srv_json_dumps(const json_t *doc, size_t flags);
 /* A fixed 503 JSON error ("out of memory") that needs no allocation of ours. */
 enum MHD_Result srv_send_oom(struct MHD_Connection *conn);
 /* Parse the body as a JSON object; on failure sends the 400 and returns NULL
