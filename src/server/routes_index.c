@@ -21,6 +21,7 @@
  * 2^53 (the hashes `sail index add` gives are not). Requests may give an
  * id either way. */
 #include "common.h"
+#include "index/fileio.h"
 #include "server.h"
 
 #include <errno.h>
@@ -289,26 +290,22 @@ static const char *image_ext(const uint8_t *b, size_t n) {
     return NULL;
 }
 
-/* Writes bytes to path atomically and durably (temp, fsync, rename). */
-static int write_file(const char *path, const uint8_t *b, size_t n) {
+/* Writes bytes to path in dir atomically and durably (temp, fsync, rename,
+ * directory fsync), through the index's I/O fault points. */
+static int write_file(const char *dir, const char *path, const uint8_t *b, size_t n) {
     char tmp[PATH_MAX_LEN + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
-    size_t off = 0;
-    while (off < n) {
-        ssize_t w = write(fd, b + off, n - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        off += (size_t)w;
-    }
-    int ok = off == n && !fsync(fd);
+    int ok = !ix_pwrite_all(fd, b, n, 0) && !ix_fsync(fd);
     ok &= !close(fd);
-    if (!ok || rename(tmp, path)) {
+    if (!ok || ix_rename(tmp, path)) {
+        int e = errno;
         unlink(tmp);
+        errno = e;
         return -1;
     }
-    return 0;
+    return ix_fsync_dir(dir);
 }
 
 /* Stores item i's image (its data URL, already validated) under the index. */
@@ -316,12 +313,18 @@ static int store_image(srv_server *s, uint64_t id, const char *url, char *path, 
     const char *comma = strchr(url, ',');
     size_t len = strlen(comma + 1);
     uint8_t *b = sail_malloc(len / 4 * 3 + 3);
-    long n = b ? srv_base64_decode(comma + 1, len, b) : -1;
+    if (!b) {
+        errno = ENOMEM;
+        return -1;
+    }
+    long n = srv_base64_decode(comma + 1, len, b);
     const char *ext = n > 0 ? image_ext(b, (size_t)n) : NULL;
     int rc = -1;
-    if (ext && (!mkdir(s->image_dir, 0755) || errno == EEXIST) &&
+    errno = EINVAL;
+    /* a new images/ is synced into the index directory like the file into it */
+    if (ext && (!mkdir(s->image_dir, 0755) ? !ix_fsync_dir(s->cfg.index_path) : errno == EEXIST) &&
         snprintf(path, cap, "%s/%" PRIu64 ".%s", s->image_dir, id, ext) < (int)cap)
-        rc = write_file(path, b, (size_t)n);
+        rc = write_file(s->image_dir, path, b, (size_t)n);
     sail_free(b);
     return rc;
 }
