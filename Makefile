@@ -139,6 +139,13 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libsail.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Itests -MMD -MP -o $@ $< $(BUILD)/libsail.a $(LIBS)
 
+# test_faults_server drives the server's request handler in-process: it
+# links the server's objects, and libmicrohttpd for the calls it does not
+# replace itself
+$(BUILD)/tests/test_faults_server: tests/test_faults_server.c tests/test.h $(SERVER_OBJ) $(BUILD)/libsail.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -Itests -MMD -MP -o $@ $< $(SERVER_OBJ) $(BUILD)/libsail.a $(LIBS) -lmicrohttpd
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libsail.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(BASEFLAGS) -o $@ $< $(BUILD)/libsail.a $(LIBS) -lopenblas
