@@ -483,16 +483,25 @@ static int parse_id(const char *url, uint64_t *id) {
     return 0;
 }
 
-/* The payload's "source" (malloc-ed), or NULL. */
-static char *item_source(srv_server *s, uint64_t id) {
+/* *out gets the payload's "source" (malloc-ed), or NULL when the item or
+ * its source is absent. Returns SAIL_OK or SAIL_ERR_NOMEM: out of memory
+ * is not "no image". */
+static sail_status item_source(srv_server *s, uint64_t id, char **out) {
     char *payload = NULL;
-    if (sail_index_get(s->index, id, NULL, &payload, NULL)) return NULL;
-    json_t *p = json_loads(payload, 0, NULL);
+    sail_error err = {0};
+    *out = NULL;
+    if (sail_index_get(s->index, id, NULL, &payload, &err)) return err.status == SAIL_ERR_NOMEM ? SAIL_ERR_NOMEM : SAIL_OK;
+    json_error_t je;
+    json_t *p = json_loads(payload, 0, &je);
     sail_free(payload);
+    if (!p && json_error_code(&je) == json_error_out_of_memory) return SAIL_ERR_NOMEM;
     const char *src = json_string_value(json_object_get(p, "source"));
-    char *out = src ? sail_strdup(src) : NULL;
+    if (src && !(*out = sail_strdup(src))) {
+        json_decref(p);
+        return SAIL_ERR_NOMEM;
+    }
     json_decref(p);
-    return out;
+    return SAIL_OK;
 }
 
 enum MHD_Result srv_route_items_delete(srv_request *r) {
@@ -501,7 +510,8 @@ enum MHD_Result srv_route_items_delete(srv_request *r) {
     uint64_t id;
     if (parse_id(r->url, &id) || strstr(r->url + 10, "/"))
         return srv_send_error(r, 404, NULL, "not_found", "Use DELETE /v1/items/<integer id>.");
-    char *src = item_source(s, id);
+    char *src = NULL;
+    if (item_source(s, id, &src)) return srv_send_error(r, 503, NULL, NULL, "out of memory deleting item %" PRIu64, id);
     int deleted = 0;
     sail_error err = {0};
     if (sail_index_delete(s->index, &id, 1, &deleted, &err)) {
@@ -522,7 +532,8 @@ enum MHD_Result srv_route_item_image(srv_request *r) {
     if (!s->index) return no_index(r);
     uint64_t id;
     if (parse_id(r->url, &id)) return srv_send_error(r, 404, NULL, "not_found", "Use GET /v1/items/<integer id>/image.");
-    char *src = item_source(s, id);
+    char *src = NULL;
+    if (item_source(s, id, &src)) return srv_send_error(r, 503, NULL, NULL, "out of memory reading item %" PRIu64, id);
     if (!src) return srv_send_error(r, 404, NULL, "not_found", "Item %" PRIu64 " has no image source.", id);
     int fd = open(src, O_RDONLY | O_CLOEXEC);
     struct stat sb;
