@@ -164,10 +164,15 @@ static int error_body(const reply *r) {
 typedef struct request {
     const char *name, *method, *url;
     char *body;
-    reply clean;                /* the answer without faults */
-    /* A 2xx answer is right (compared with the clean one). */
+    /* A 2xx answer is right (compared with the clean one); NULL: the
+     * request is a client error (400). */
     int (*right)(struct request *q, const reply *r);
-    uint64_t next_id;           /* POST /v1/items: the ids this run adds */
+    /* Sets up each run (without faults), or NULL. */
+    void (*prepare)(struct request *q);
+    uint64_t next_id;           /* the first id the next run uses */
+    uint64_t id;                /* the id this run adds or deletes */
+    char path[64];              /* url, when prepare spells it */
+    reply clean;                /* the answer without faults */
 } request;
 
 /* data[i].embedding of an embeddings answer, or NULL. */
@@ -223,18 +228,21 @@ static int metrics_ok(request *q, const reply *r) {
 
 enum { MAX_ACKED = 4096 };
 static uint64_t acked[MAX_ACKED];       /* ids of acknowledged adds */
-static int n_acked;
+static uint64_t gone[MAX_ACKED];        /* ids of acknowledged deletes */
+static int n_acked, n_gone;
 static char *png_url;                   /* a data URL of a small PNG */
 
-/* Two items, a text and an image, with ids q->next_id and the one after. */
+/* Two items, a text and an image, with ids q->id and the one after. */
 static void items_body(request *q) {
+    q->id = q->next_id;
+    q->next_id += 2;
     free(q->body);
     size_t n = strlen(png_url) + 256;
     q->body = malloc(n);
     if (!q->body) abort();
     snprintf(q->body, n, "{\"items\": [{\"id\": %llu, \"text\": \"a b c d\", \"payload\": {\"k\": 1}}, "
-             "{\"id\": \"%llu\", \"image\": \"%s\"}]}", (unsigned long long)q->next_id,
-             (unsigned long long)q->next_id + 1, png_url);
+             "{\"id\": \"%llu\", \"image\": \"%s\"}]}", (unsigned long long)q->id,
+             (unsigned long long)q->id + 1, png_url);
 }
 
 /* Both items are listed with their ids and are in the index; they are
@@ -243,7 +251,7 @@ static int items_ok(request *q, const reply *r) {
     json_t *doc = json_loads(r->body, 0, NULL), *data = json_object_get(doc, "data");
     int ok = json_array_size(data) == 2;
     for (size_t i = 0; ok && i < 2; i++) {
-        uint64_t id = q->next_id + i;
+        uint64_t id = q->id + i;
         ok = json_integer_value(json_object_get(json_array_get(data, i), "id")) == (json_int_t)id &&
              sail_index_get(S.index, id, NULL, NULL, NULL) == SAIL_OK && n_acked < MAX_ACKED;
         if (ok) acked[n_acked++] = id;
@@ -252,9 +260,49 @@ static int items_ok(request *q, const reply *r) {
     return ok;
 }
 
-/* Every acknowledged item is in the (re)opened index, its payload whole. */
+/* DELETE /v1/items/{id} of an item added for the run. */
+static void delete_prepare(request *q) {
+    q->id = q->next_id++;
+    float v[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+    const char *payload = "{\"text\": \"gone\"}";
+    if (sail_index_add(S.index, &q->id, v, &payload, 1, NULL)) abort();
+    snprintf(q->path, sizeof q->path, "/v1/items/%llu", (unsigned long long)q->id);
+    q->url = q->path;
+}
+
+/* The item is said deleted and is gone; recorded as an acknowledged delete. */
+static int delete_ok(request *q, const reply *r) {
+    json_t *doc = json_loads(r->body, 0, NULL);
+    int ok = json_is_true(json_object_get(doc, "deleted")) &&
+             json_integer_value(json_object_get(doc, "id")) == (json_int_t)q->id &&
+             sail_index_get(S.index, q->id, NULL, NULL, NULL) != SAIL_OK && n_gone < MAX_ACKED;
+    if (ok) gone[n_gone++] = q->id;
+    json_decref(doc);
+    return ok;
+}
+
+/* GET /v1/items/{id}/image: the stored PNG of the first item added. */
+static int image_ok(request *q, const reply *r) {
+    (void)q;
+    return !strcmp(r->type, "image/png");
+}
+
+static int models_ok(request *q, const reply *r) {
+    (void)q;
+    json_t *doc = json_loads(r->body, 0, NULL);
+    const char *id = json_string_value(json_object_get(json_array_get(json_object_get(doc, "data"), 0), "id"));
+    int ok = id && !strcmp(id, "micro.gguf") && json_array_size(json_object_get(doc, "data")) == 1;
+    json_decref(doc);
+    return ok;
+}
+
+/* Every acknowledged add is in the (re)opened index, its payload whole;
+ * every acknowledged delete is not. */
 static int acked_present(void) {
     int lost = 0;
+    for (int i = 0; i < n_gone; i++)
+        if (sail_index_get(S.index, gone[i], NULL, NULL, NULL) == SAIL_OK && lost++ < 3)
+            printf("#   deleted item %llu is back\n", (unsigned long long)gone[i]);
     for (int i = 0; i < n_acked; i++) {
         char *payload = NULL;
         json_t *p = NULL;
@@ -287,16 +335,19 @@ static int acceptable(request *q, long fired) {
     return fired && got.status >= 500 && got.status <= 599 && error_body(&got);
 }
 
-static void run(request *q) {
-    if (q->next_id) items_body(q);
-    serve(q->method, q->url, q->body);
+/* A run of q: prepare (without faults), then run (the fault armed or not). */
+static void prepare(request *q) {
+    if (q->prepare) q->prepare(q);
 }
+
+static void run(request *q) { serve(q->method, q->url, q->body); }
 
 /* Runs q with the n-th call of kind k failing, once and from there on, for
  * n = 1, 2, ... until a run meets no failure; after each, q again without
  * faults must get the clean answer. */
 static walk_result walk(request *q, sail_fault_kind k) {
     walk_result w = {0};
+    prepare(q);
     run(q);
     q->clean = got;
     got = (reply){0};
@@ -304,11 +355,11 @@ static walk_result walk(request *q, sail_fault_kind k) {
     CHECK(q->clean.n == 1 && (q->right ? q->clean.status == 200 && q->right(q, &q->clean)
                                         : q->clean.status == 400 && error_body(&q->clean)),
           "%s: answers %d clean", q->name, q->clean.status);
-    if (q->next_id) q->next_id += 2;
     const char *kind = k == SAIL_FAULT_ALLOC ? "allocation" : "I/O call";
     for (long n = 1;; n++) {
         long fired_once = 0;
         for (int persist = 0; persist < 2; persist++) {
+            prepare(q);
             sail_fault_arm(k, n, persist);
             run(q);
             long fired = sail_fault_fired(k);
@@ -319,13 +370,12 @@ static walk_result walk(request *q, sail_fault_kind k) {
                        persist ? " on" : "", got.n, got.status, got.n ? got.body : "");
             if (fired && got.status != q->clean.status) w.errors++;
             else if (fired) w.absorbed++; /* the clean answer all the same */
-            if (q->next_id) q->next_id += 2;
             /* the next request, without faults */
+            prepare(q);
             run(q);
             if (!acceptable(q, 0) && w.bad++ < 5)
                 printf("#   %s: after failing %s %ld%s, the next request got %d: %.300s\n", q->name, kind, n,
                        persist ? " on" : "", got.status, got.n ? got.body : "");
-            if (q->next_id) q->next_id += 2;
             if (!persist) fired_once = fired;
         }
         if (!fired_once) {
@@ -415,20 +465,32 @@ int main(void) {
     char *image_input = printf_alloc("{\"input\": [{\"type\": \"image_url\", \"image_url\": {\"url\": \"%s\"}}]}",
                                      png_url);
     request reqs[] = {
-        {"POST /v1/embeddings, a text", "POST", "/v1/embeddings", strdup("{\"input\": \"a b c d\"}"), {0}, same_embedding, 0},
-        {"POST /v1/embeddings, a PNG data URL", "POST", "/v1/embeddings", image_input, {0}, same_embedding, 0},
-        {"POST /v1/embeddings, malformed JSON", "POST", "/v1/embeddings", strdup("{\"input\": \"a b\", "), {0}, NULL, 0},
-        {"POST /v1/search", "POST", "/v1/search", strdup("{\"query\": \"a b c\", \"k\": 3}"), {0}, same_hits, 0},
-        {"GET /healthz", "GET", "/healthz", NULL, {0}, healthz_ok, 0},
-        {"GET /metrics", "GET", "/metrics", NULL, {0}, metrics_ok, 0},
-        {"POST /v1/items, a text and a PNG", "POST", "/v1/items", NULL, {0}, items_ok, 1000},
+        {.name = "POST /v1/embeddings, a text", .method = "POST", .url = "/v1/embeddings",
+         .body = strdup("{\"input\": \"a b c d\"}"), .right = same_embedding},
+        {.name = "POST /v1/embeddings, a PNG data URL", .method = "POST", .url = "/v1/embeddings",
+         .body = image_input, .right = same_embedding},
+        {.name = "POST /v1/embeddings, malformed JSON", .method = "POST", .url = "/v1/embeddings",
+         .body = strdup("{\"input\": \"a b\", ")},
+        {.name = "POST /v1/search", .method = "POST", .url = "/v1/search",
+         .body = strdup("{\"query\": \"a b c\", \"k\": 3}"), .right = same_hits},
+        {.name = "GET /healthz", .method = "GET", .url = "/healthz", .right = healthz_ok},
+        {.name = "GET /metrics", .method = "GET", .url = "/metrics", .right = metrics_ok},
+        {.name = "GET /v1/models", .method = "GET", .url = "/v1/models", .right = models_ok},
+        {.name = "POST /v1/items, a text and a PNG", .method = "POST", .url = "/v1/items", .right = items_ok,
+         .prepare = items_body, .next_id = 1000},
+        /* the image stored by the clean add above */
+        {.name = "GET /v1/items/{id}/image", .method = "GET", .url = "/v1/items/1001/image", .right = image_ok},
+        {.name = "DELETE /v1/items/{id}", .method = "DELETE", .right = delete_ok, .prepare = delete_prepare,
+         .next_id = 1u << 20},
     };
     enum { N_REQ = sizeof reqs / sizeof reqs[0] };
     for (int i = 0; i < N_REQ; i++) walk(&reqs[i], SAIL_FAULT_ALLOC);
-    request *items = &reqs[N_REQ - 1];
+    request *items = &reqs[7], *del = &reqs[N_REQ - 1];
     items->name = "POST /v1/items, I/O failures";
     walk(items, SAIL_FAULT_IO);
-    CHECK(acked_present(), "%d acknowledged adds are in the index", n_acked);
+    del->name = "DELETE /v1/items/{id}, I/O failures";
+    walk(del, SAIL_FAULT_IO);
+    CHECK(acked_present(), "%d acknowledged adds are in the index, %d acknowledged deletes are not", n_acked, n_gone);
 
     /* shutdown: the snapshot fails at each of its I/O calls; the log keeps
      * every acknowledged add */
@@ -446,12 +508,12 @@ int main(void) {
         if (!fired) break;
         snap_points++;
         /* a record after the snapshot, so the next close writes one again */
-        items->next_id += 2;
+        prepare(items);
         run(items);
         if (got.status == 200) items_ok(items, &got);
     }
     CHECK(snap_points > 0 && snap_bad == 0, "shutdown snapshot: each of %ld I/O failures keeps the %d acknowledged "
-          "adds across reopening", snap_points, n_acked);
+          "adds and %d deletes across reopening", snap_points, n_acked, n_gone);
     CHECK(srv_close(&S) == 0, "server closed");
     for (int i = 0; i < N_REQ; i++) free(reqs[i].body);
     free(got.body);
