@@ -7,6 +7,7 @@
  * PyTorch by tests/test_convert_ast.py. */
 #include "model/model.h"
 #include "sail.h"
+#include "audio_fixtures.h"
 #include "fixtures.h"
 #include "test.h"
 
@@ -16,36 +17,6 @@
 #include <unistd.h>
 
 enum { D = 32, MAX_N = 48000 };
-
-/* A mono 16-bit PCM WAV of x (in [-1, 1], stored exactly as v / 32768). */
-static size_t make_wav(uint8_t *buf, const float *x, int n, int rate) {
-    uint32_t data = (uint32_t)n * 2;
-    uint8_t *p = buf;
-#define PUT32(v) do { uint32_t v_ = (v); for (int i_ = 0; i_ < 4; i_++) *p++ = (uint8_t)(v_ >> (8 * i_)); } while (0)
-#define PUT16(v) do { *p++ = (uint8_t)((v) & 0xff); *p++ = (uint8_t)((v) >> 8); } while (0)
-    memcpy(p, "RIFF", 4), p += 4;
-    PUT32(36 + data);
-    memcpy(p, "WAVEfmt ", 8), p += 8;
-    PUT32(16);
-    PUT16(1);
-    PUT16(1);
-    PUT32((uint32_t)rate);
-    PUT32((uint32_t)rate * 2);
-    PUT16(2);
-    PUT16(16);
-    memcpy(p, "data", 4), p += 4;
-    PUT32(data);
-    for (int i = 0; i < n; i++) PUT16((uint16_t)(int16_t)lrintf(x[i] * 32768.0f));
-    return 44 + data;
-}
-
-/* A chirp whose samples are exact int16 values / 32768. */
-static void chirp(float *x, int n, int rate, float f0, float amp) {
-    for (int i = 0; i < n; i++) {
-        double t = (double)i / rate;
-        x[i] = (float)lrint(amp * 32767 * sin(2 * M_PI * (f0 + 300 * t) * t)) / 32768.0f;
-    }
-}
 
 static float maxdiff(const float *a, const float *b, int n) {
     float m = 0;
@@ -59,22 +30,6 @@ static int untouched(const float *v, int n) {
     return 1;
 }
 
-static sail_config ast_config(void) {
-    sail_config c = {0};
-    snprintf(c.name, sizeof c.name, "ast-test");
-    c.audio.tower = (sail_tower){2, D, 2, 64, 1e-6f, SAIL_ACT_GELU, 1};
-    c.audio.patch = 16;
-    c.audio.dist = 1;
-    c.audio.fbank = sail_fbank_ast_params();
-    c.audio.fbank.num_mel_bins = 64;
-    c.audio.fbank.max_length = 120;
-    c.audio.stride_f = 10;
-    c.audio.stride_t = 12;
-    c.towers = (sail_towers){.on = 1};
-    c.dim = D;
-    return c;
-}
-
 static float g_x[MAX_N], g_y[MAX_N];
 static uint8_t g_wav[5][44 + 2 * MAX_N];
 
@@ -84,7 +39,7 @@ int main(void) {
     snprintf(path, sizeof path, "%s/ast.gguf", dir);
     snprintf(wav_path, sizeof wav_path, "%s/a.wav", dir);
     sail_error err = {0};
-    sail_config c = ast_config();
+    sail_config c = ast_config(D);
     CHECK(!sail_model_write_random(&c, NULL, 7, path, &err), "a random AST-shaped model writes %s", err.msg);
     sail_model *m = sail_model_load(path, NULL, &err);
     CHECK(m != NULL, "and loads %s", m ? "" : err.msg);
@@ -188,23 +143,23 @@ int main(void) {
     sail_model_free(m);
 
     /* hostile or inconsistent audio keys are refused at load */
-    sail_config bad = ast_config();
+    sail_config bad = ast_config(D);
     bad.audio.fbank.num_mel_bins = 1024;
     bad.audio.fbank.max_length = 8192;
     CHECK(sail_config_validate(&bad, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "2^22"),
           "a 1024 x 8192 spectrogram is over the bound: %s", err.msg);
-    bad = ast_config();
+    bad = ast_config(D);
     bad.audio.stride_t = 0;
     CHECK(sail_config_validate(&bad, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "strides"), "stride 0: %s", err.msg);
-    bad = ast_config();
+    bad = ast_config(D);
     bad.audio.fbank.sample_rate = 10;
     CHECK(sail_config_validate(&bad, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "sail.audio") &&
               strstr(err.msg, "sample rate"),
           "a 10 Hz front end: %s", err.msg);
-    bad = ast_config();
+    bad = ast_config(D);
     bad.towers.has_vision = 1;
     CHECK(sail_config_validate(&bad, &err) == SAIL_ERR_FORMAT, "audio and vision towers at once: %s", err.msg);
-    bad = ast_config();
+    bad = ast_config(D);
     bad.dim = 16;
     CHECK(sail_config_validate(&bad, &err) == SAIL_ERR_FORMAT && strstr(err.msg, "audio width"),
           "a dim other than the width: %s", err.msg);

@@ -7,6 +7,7 @@
  * fails `make asan` (LeakSanitizer). For the index, after every injected
  * I/O failure the directory is opened again without faults and every write
  * the library acknowledged must be there. */
+#include "audio_fixtures.h"
 #include "fault.h"
 #include "fixtures.h"
 #include "image_enc.h"
@@ -21,7 +22,7 @@
 #include <unistd.h>
 
 static char tmpdir[] = "/tmp/sail_test_faults_XXXXXX"; /* mkdtemp fills in the X template */
-static char model_path[PATH_MAX];
+static char model_path[PATH_MAX], ast_path[PATH_MAX];
 
 typedef sail_status (*scenario)(void *ctx, sail_error *err);
 
@@ -106,6 +107,25 @@ static sail_status embed_images(void *ctx, sail_error *err) {
     sail_model *m = sail_model_load(model_path, &o, err);
     if (!m) return err->status;
     sail_status st = sail_embed_image_bytes(m, data, sizes, 2, 0, c->out, err);
+    sail_model_free(m);
+    return st;
+}
+
+typedef struct audio_ctx {
+    uint8_t wav[44 + 2 * 8000];
+    size_t n;
+    float out[16];
+} audio_ctx;
+
+/* An AST-shaped model: the clip is decoded (FFmpeg), its fbank features
+ * computed and embedded. */
+static sail_status embed_audio(void *ctx, sail_error *err) {
+    audio_ctx *c = ctx;
+    const void *data = c->wav;
+    sail_load_options o = {.n_threads = 1};
+    sail_model *m = sail_model_load(ast_path, &o, err);
+    if (!m) return err->status;
+    sail_status st = sail_embed_audio_bytes(m, &data, &c->n, 1, 0, c->out, err);
     sail_model_free(m);
     return st;
 }
@@ -233,6 +253,15 @@ int main(void) {
     walk("load, decode and embed PNG + JPEG bytes", SAIL_FAULT_ALLOC, embed_images, &ec, NULL);
     free(ec.png.p);
     free(ec.jpeg.p);
+
+    snprintf(ast_path, sizeof ast_path, "%s/ast.gguf", tmpdir);
+    sail_config ac_cfg = ast_config(16);
+    CHECK(sail_model_write_random(&ac_cfg, NULL, 7, ast_path, &e) == SAIL_OK, "AST-shaped model written (%s)", e.msg);
+    static audio_ctx ac;
+    float x[8000];
+    chirp(x, 8000, 16000, 200, 0.4f);
+    ac.n = make_wav(ac.wav, x, 8000, 16000);
+    walk("load, decode a WAV clip, its fbank features and embed them", SAIL_FAULT_ALLOC, embed_audio, &ac, NULL);
 
     for (int hnsw = 0; hnsw < 2; hnsw++) {
         index_ctx ic = {.hnsw = hnsw};

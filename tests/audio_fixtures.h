@@ -1,0 +1,62 @@
+/* audio_fixtures.h: what the C tests that embed audio share: a random
+ * AST-shaped model (sail_model_write_random writes it; d wide, 2 layers)
+ * and in-memory WAVs of chirps. */
+#ifndef SAIL_TESTS_AUDIO_FIXTURES_H
+#define SAIL_TESTS_AUDIO_FIXTURES_H
+
+#include "model/model.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A mono 16-bit PCM WAV of x (in [-1, 1], stored exactly as v / 32768). */
+static inline size_t make_wav(uint8_t *buf, const float *x, int n, int rate) {
+    uint32_t data = (uint32_t)n * 2;
+    uint8_t *p = buf;
+#define PUT32(v) do { uint32_t v_ = (v); for (int i_ = 0; i_ < 4; i_++) *p++ = (uint8_t)(v_ >> (8 * i_)); } while (0)
+#define PUT16(v) do { *p++ = (uint8_t)((v) & 0xff); *p++ = (uint8_t)((v) >> 8); } while (0)
+    memcpy(p, "RIFF", 4), p += 4;
+    PUT32(36 + data);
+    memcpy(p, "WAVEfmt ", 8), p += 8;
+    PUT32(16);
+    PUT16(1);
+    PUT16(1);
+    PUT32((uint32_t)rate);
+    PUT32((uint32_t)rate * 2);
+    PUT16(2);
+    PUT16(16);
+    memcpy(p, "data", 4), p += 4;
+    PUT32(data);
+    for (int i = 0; i < n; i++) PUT16((uint16_t)(int16_t)lrintf(x[i] * 32768.0f));
+    return 44 + data;
+#undef PUT32
+#undef PUT16
+}
+
+/* A chirp whose samples are exact int16 values / 32768. */
+static inline void chirp(float *x, int n, int rate, float f0, float amp) {
+    for (int i = 0; i < n; i++) {
+        double t = (double)i / rate;
+        x[i] = (float)lrint(amp * 32767 * sin(2 * M_PI * (f0 + 300 * t) * t)) / 32768.0f;
+    }
+}
+
+static inline sail_config ast_config(int d) {
+    sail_config c = {0};
+    snprintf(c.name, sizeof c.name, "ast-test");
+    c.audio.tower = (sail_tower){2, d, 2, 64, 1e-6f, SAIL_ACT_GELU, 1};
+    c.audio.patch = 16;
+    c.audio.dist = 1;
+    c.audio.fbank = sail_fbank_ast_params();
+    c.audio.fbank.num_mel_bins = 64;
+    c.audio.fbank.max_length = 120;
+    c.audio.stride_f = 10;
+    c.audio.stride_t = 12;
+    c.towers = (sail_towers){.on = 1};
+    c.dim = d;
+    return c;
+}
+
+#endif
