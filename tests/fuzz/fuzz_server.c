@@ -9,7 +9,8 @@
  * queue/suspend/resume are replaced so the response is counted and the
  * batcher's completion resumes the request, and the model is a stub (text:
  * one id per 3 bytes; image: the bytes are read, a blank tensor comes back;
- * "L..." images are over the pixel limit, empty ones undecodable). The index
+ * "L..." images are over the pixel limit, empty ones undecodable; audio:
+ * the bytes are read, an empty clip is undecodable). The index
  * is an in-memory shell holding three items, its log a memfd.
  *
  * First byte % 6: 0 embeddings, 1 search, 2 items add, 3 items delete (the
@@ -89,6 +90,22 @@ sail_status sail_embed_joint_tensors(sail_model *m, const int32_t *ids, const in
     return SAIL_OK;
 }
 
+/* audio: the bytes are read; an empty clip is undecodable */
+sail_status sail_embed_audio_bytes(sail_model *m, const void *const *data, const size_t *sizes, int n, int dim,
+                                   float *out, sail_error *err) {
+    (void)m;
+    for (int i = 0; i < n; i++) {
+        for (size_t k = 0; k < sizes[i]; k++) sink ^= ((const uint8_t *)data[i])[k];
+        if (!sizes[i]) return sail_set_error(err, SAIL_ERR_FORMAT, "not audio (0 bytes)");
+    }
+    fill(out, n, dim, NULL, NULL);
+    return SAIL_OK;
+}
+
+int sail_model_modalities(const sail_model *m) {
+    (void)m;
+    return SAIL_MODALITY_TEXT | SAIL_MODALITY_IMAGE | SAIL_MODALITY_AUDIO;
+}
 int sail_model_image_size(const sail_model *m) { (void)m; return SIDE; }
 int sail_model_dim(const sail_model *m) { (void)m; return DIM; }
 int sail_model_text_context(const sail_model *m) { (void)m; return CONTEXT; }
@@ -142,6 +159,7 @@ static void init(void) {
         m->dim = DIM;
         m->context = CONTEXT;
         m->image_side = SIDE;
+        m->modalities = sail_model_modalities(m->m);
     }
     S.ix_model = &S.models[0];
     S.index_dim = INDEX_DIM;
