@@ -144,6 +144,13 @@ sail_status hf_act(const json_t *obj, const char *def, sail_act *out, sail_error
 const char *hf_act_name(sail_act a);
 /* A transformer tower's sizes (hidden_size, num_hidden_layers, ...). */
 sail_status hf_tower(const json_t *obj, const sail_tower *defaults, sail_tower *t, sail_error *err);
+
+/* The start of a text + vision config (CLIP, Chinese-CLIP, SigLIP): m
+ * zeroed with both towers on; *tc and *vc cfg's text_config and
+ * vision_config, or the returned empty object where one is absent (every
+ * key then has its library default). The caller releases the returned
+ * object; NULL (err set) when out of memory. */
+json_t *hf_two_towers(const json_t *cfg, hf_model *m, const json_t **tc, const json_t **vc, sail_error *err);
 /* preprocessor_config.json into c's image fields; squash forces a resize to
  * size x size with no crop (Chinese-CLIP, ViT). */
 sail_status hf_preprocessor(const char *dir, int squash, sail_config *c, sail_error *err);

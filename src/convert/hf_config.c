@@ -84,6 +84,21 @@ const char *hf_act_name(sail_act a) {
     return a == SAIL_ACT_GELU_TANH ? "gelu_pytorch_tanh" : a == SAIL_ACT_QUICK_GELU ? "quick_gelu" : "gelu";
 }
 
+json_t *hf_two_towers(const json_t *cfg, hf_model *m, const json_t **tc, const json_t **vc, sail_error *err) {
+    json_t *empty = json_object();
+    if (!empty) {
+        sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    *tc = json_object_get(cfg, "text_config");
+    *vc = json_object_get(cfg, "vision_config");
+    if (!json_is_object(*tc)) *tc = empty;
+    if (!json_is_object(*vc)) *vc = empty;
+    memset(m, 0, sizeof *m);
+    m->cfg.towers.on = m->cfg.towers.has_text = m->cfg.towers.has_vision = 1;
+    return empty;
+}
+
 sail_status hf_tower(const json_t *obj, const sail_tower *d, sail_tower *t, sail_error *err) {
     sail_status s = SAIL_OK;
     *t = *d;

@@ -50,14 +50,10 @@ static const char *const siglip_ignore[] = {"position_ids"};
 
 sail_status hf_siglip_config(const json_t *cfg, hf_model *m, sail_error *err) {
     sail_config *c = &m->cfg;
-    const json_t *tc = json_object_get(cfg, "text_config"), *vc = json_object_get(cfg, "vision_config");
-    json_t *empty = json_object();
-    if (!empty) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    if (!json_is_object(tc)) tc = empty; /* every key has its library default */
-    if (!json_is_object(vc)) vc = empty;
-    memset(m, 0, sizeof *m);
+    const json_t *tc, *vc;
+    json_t *empty = hf_two_towers(cfg, m, &tc, &vc, err);
+    if (!empty) return SAIL_ERR_NOMEM;
     sail_towers *t = &c->towers;
-    t->on = t->has_text = t->has_vision = 1;
     /* Defaults: SiglipTextConfig / SiglipVisionConfig. */
     sail_tower d = {12, 768, 12, 3072, 1e-6f, SAIL_ACT_GELU_TANH, 1};
     int proj = 0, use_head = 1;
