@@ -72,25 +72,50 @@ static void logits(double *L, const double *xa, const double *xb, double s, doub
         }
 }
 
+/* What both losses keep per batch: the embeddings' normalised prefixes
+ * (xa, xb) and norms, their gradients, the logits L and dloss/dL G, in
+ * doubles carved from the forward arena's float slots (2 floats each). */
+typedef struct pair_ws { double *xa, *xb, *ga, *gb, *na, *nb, *L, *G; } pair_ws;
+
+static int pair_ws_alloc(fwd *c, int n, int dim, pair_ws *p) {
+    size_t nm = (size_t)n * dim;
+    p->xa = (double *)fwd_alloc(c, 2 * nm), p->xb = (double *)fwd_alloc(c, 2 * nm);
+    p->ga = (double *)fwd_alloc(c, 2 * nm), p->gb = (double *)fwd_alloc(c, 2 * nm);
+    p->na = (double *)fwd_alloc(c, 2 * (size_t)n), p->nb = (double *)fwd_alloc(c, 2 * (size_t)n);
+    p->L = (double *)fwd_alloc(c, 2 * (size_t)n * n), p->G = (double *)fwd_alloc(c, 2 * (size_t)n * n);
+    return !c->oom;
+}
+
+/* L = s cos(a[:m], b[:m]) + bias for the Matryoshka prefix m. */
+static void pair_ws_logits(pair_ws *p, const float *a, const float *b, int n, int dim, int m, double s,
+                           double bias) {
+    prefix_norm(p->xa, p->na, a, n, dim, m);
+    prefix_norm(p->xb, p->nb, b, n, dim, m);
+    logits(p->L, p->xa, p->xb, s, bias, n, m);
+}
+
+/* From G: da, db (accumulated) and ds. */
+static void pair_ws_backward(pair_ws *p, float *da, float *db, int n, int dim, int m, double s, double bias,
+                             double *ds) {
+    logits_backward(p->G, p->L, s, bias, p->xa, p->xb, p->ga, p->gb, n, m, ds);
+    prefix_norm_backward(da, p->ga, p->xa, p->na, n, dim, m);
+    prefix_norm_backward(db, p->gb, p->xb, p->nb, n, dim, m);
+}
+
 float infonce(fwd *c, int n, int dim, const float *a, const float *b, const int *group,
               const sail_loss_opts *lo, float logit_scale, float *da, float *db, float *dls) {
     fwd_mark mark = fwd_mark_get(c);
     size_t nm = (size_t)n * dim;
-    /* doubles carved from float slots: 2 floats each */
-    double *xa = (double *)fwd_alloc(c, 2 * nm), *xb = (double *)fwd_alloc(c, 2 * nm);
-    double *ga = (double *)fwd_alloc(c, 2 * nm), *gb = (double *)fwd_alloc(c, 2 * nm);
-    double *na = (double *)fwd_alloc(c, 2 * (size_t)n), *nb = (double *)fwd_alloc(c, 2 * (size_t)n);
-    double *L = (double *)fwd_alloc(c, 2 * (size_t)n * n), *G = (double *)fwd_alloc(c, 2 * (size_t)n * n);
-    if (c->oom) return NAN;
+    pair_ws p;
+    if (!pair_ws_alloc(c, n, dim, &p)) return NAN;
     double e = exp((double)logit_scale), s = e < 100.0 ? e : 100.0, total = 0, ds = 0;
     if (da) memset(da, 0, nm * sizeof(float));
     if (db) memset(db, 0, nm * sizeof(float));
     for (int k = 0; k < lo->n_dims; k++) {
         int m = lo->dims[k];
         double w = lo->weights[k], lk = 0;
-        prefix_norm(xa, na, a, n, dim, m);
-        prefix_norm(xb, nb, b, n, dim, m);
-        logits(L, xa, xb, s, 0, n, m);
+        pair_ws_logits(&p, a, b, n, dim, m, s, 0);
+        double *L = p.L, *G = p.G;
         memset(G, 0, (size_t)n * n * sizeof(double));
         for (int dir = 0; dir < 2; dir++) { /* rows (a -> b), then columns */
             for (int i = 0; i < n; i++) {
@@ -114,9 +139,7 @@ float infonce(fwd *c, int n, int dim, const float *a, const float *b, const int 
         total += w * lk / (2.0 * n);
         if (!da) continue;
         /* d a_i = s sum_j G_ij b_j; d b_j = s sum_i G_ij a_i; d s = sum G_ij L_ij / s */
-        logits_backward(G, L, s, 0, xa, xb, ga, gb, n, m, &ds);
-        prefix_norm_backward(da, ga, xa, na, n, dim, m);
-        prefix_norm_backward(db, gb, xb, nb, n, dim, m);
+        pair_ws_backward(&p, da, db, n, dim, m, s, 0, &ds);
     }
     /* the clamp at 100 stops the gradient, as CLIP's */
     if (dls) *dls = e < 100.0 ? (float)(ds * e) : 0.0f;
@@ -132,21 +155,16 @@ float sigmoid_loss(fwd *c, int n, int dim, const float *a, const float *b, const
                    float *dls, float *dlb) {
     fwd_mark mark = fwd_mark_get(c);
     size_t nm = (size_t)n * dim;
-    /* doubles carved from float slots: 2 floats each */
-    double *xa = (double *)fwd_alloc(c, 2 * nm), *xb = (double *)fwd_alloc(c, 2 * nm);
-    double *ga = (double *)fwd_alloc(c, 2 * nm), *gb = (double *)fwd_alloc(c, 2 * nm);
-    double *na = (double *)fwd_alloc(c, 2 * (size_t)n), *nb = (double *)fwd_alloc(c, 2 * (size_t)n);
-    double *L = (double *)fwd_alloc(c, 2 * (size_t)n * n), *G = (double *)fwd_alloc(c, 2 * (size_t)n * n);
-    if (c->oom) return NAN;
+    pair_ws p;
+    if (!pair_ws_alloc(c, n, dim, &p)) return NAN;
     double s = exp((double)logit_scale), bias = logit_bias, total = 0, ds = 0, dbias = 0;
     if (da) memset(da, 0, nm * sizeof(float));
     if (db) memset(db, 0, nm * sizeof(float));
     for (int k = 0; k < lo->n_dims; k++) {
         int m = lo->dims[k];
         double w = lo->weights[k], lk = 0;
-        prefix_norm(xa, na, a, n, dim, m);
-        prefix_norm(xb, nb, b, n, dim, m);
-        logits(L, xa, xb, s, bias, n, m);
+        pair_ws_logits(&p, a, b, n, dim, m, s, bias);
+        double *L = p.L, *G = p.G;
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++) {
                 size_t ij = (size_t)i * n + j;
@@ -162,9 +180,7 @@ float sigmoid_loss(fwd *c, int n, int dim, const float *a, const float *b, const
             }
         total += w * lk / n;
         if (!da) continue;
-        logits_backward(G, L, s, bias, xa, xb, ga, gb, n, m, &ds);
-        prefix_norm_backward(da, ga, xa, na, n, dim, m);
-        prefix_norm_backward(db, gb, xb, nb, n, dim, m);
+        pair_ws_backward(&p, da, db, n, dim, m, s, bias, &ds);
     }
     if (dls) *dls = (float)(ds * s);
     if (dlb) *dlb = (float)dbias;
