@@ -156,7 +156,8 @@ static sail_status embed_kind(sail_model *m, const opts *o, int kind, int dim, f
         if (kind == 6)
             for (int j = 0; !s && j < k; j++) {
                 const input *in = &o->in[at[j]];
-                sail_item it = {in->text, in->image, in->video, in->audio, o->fuse_frames};
+                sail_item it = {.text = in->text, .image = in->image, .video = in->video, .audio = in->audio,
+                                .frames = o->fuse_frames};
                 s = sail_embed_item(m, &it, dim, rows + (size_t)j * dim, err);
             }
         else if (kind == 5) s = sail_embed_audio_files(m, clips, k, dim, rows, err);

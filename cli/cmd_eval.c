@@ -85,7 +85,7 @@ static const char *shape_name(int shape, char *buf, size_t cap) {
 
 /* One side's vector through the public API, as a user of the model gets it. */
 static sail_status embed_side(sail_model *m, const sail_side *sd, int dim, float *out, sail_error *err) {
-    sail_item it = {sd->text, sd->image, sd->video, sd->audio, 0};
+    sail_item it = {.text = sd->text, .image = sd->image, .video = sd->video, .audio = sd->audio};
     return sail_embed_item(m, &it, dim, out, err);
 }
 

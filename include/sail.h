@@ -681,6 +681,13 @@ typedef struct sail_item {
     const char *video;          /* a video file (never with image): `frames` frames spread over it */
     const char *audio;          /* an audio file, or a video whose sound is taken; NULL: none */
     int frames;                 /* 1..64; 0 = SAIL_VIDEO_ITEM_FRAMES */
+    /* Parts already in memory (a request body, a Python bytes object), each
+     * instead of its file above, never with it: an encoded image (JPEG, PNG,
+     * WebP, PPM) and an encoded clip (any format of sail_audio_decode_bytes). */
+    const void *image_data;
+    size_t image_size;
+    const void *audio_data;
+    size_t audio_size;
 } sail_item;
 
 /* Embed one item into out (dim floats; 0 = the model's dimension), as

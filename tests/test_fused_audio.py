@@ -7,7 +7,8 @@
    samples (ffmpeg's decoding and resampling, as test_convert_ast.py does):
    `sail embed --audio` of 16 / 44.1 / 8 kHz files, a text and a clip as one
    item (`sail embed --text T --audio A`), the C API's sail_embed_item and the
-   Python binding's Model.encode({"text", "audio"}) all equal it.
+   Python binding's Model.encode({"text", "audio"}) and Model.embed_item
+   with the clip as bytes all equal it.
 2. `sail compose --audio`: the composed model's audio tower is the source's
    (its traced pooled audio token equals the reference's), and a model
    without one is refused with the reason.
@@ -120,8 +121,11 @@ def parity(tmp):
         import sail as binding
         with binding.Model(model) as m:
             e = m.encode([{"text": "t5 t7", "audio": paths[0]}, {"audio": paths[1]}]).astype(np.float64)
+            b = m.embed_item(text="t5 t7", audio=open(paths[0], "rb").read()).astype(np.float64)
         err = max(float(np.abs(e[0] - joint[0]).max()), float(np.abs(e[1] - want[1]).max()))
         check(err <= TOL, "Model.encode of {\"text\", \"audio\"} and {\"audio\"} dicts (max|err| %.1e)" % err)
+        err = float(np.abs(b - joint[0]).max())
+        check(err <= TOL, "Model.embed_item with the clip's bytes (sail_item.audio_data) (max|err| %.1e)" % err)
     return model, (ref, spec, paths)
 
 

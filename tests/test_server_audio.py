@@ -5,8 +5,12 @@ content part, {"type": "input_audio", "input_audio": {"data": <base64>,
 random-weight AST converted as tests/test_convert_ast.py does). Vectors must
 equal `sail embed --audio` on the same files, alone and in a batch, as float
 and base64 and at a Matryoshka prefix; a model without an audio encoder, a
-clip beside a text, bad base64, a non-audio data URL and a clip that does not
-decode each get a 400 naming the input, and the server goes on answering.
+clip beside a text for an audio-only model, two clips in one
+input, bad base64, a non-audio data URL and a clip that does not decode
+each get a 400 naming the input, and the server goes on answering. A fused
+model with an audio tower (the shipped model given one by `sail compose`)
+takes a clip beside a text, an image or both as ONE input, equal to `sail
+embed` of the same adjacent flags.
 The page's audio panel (tests/server/page.mjs with SAIL_AUDIO, in headless
 Chromium): an uploaded WAV gives sail embed --audio's vector and finds its
 own item in an index of clips; a clip recorded with MediaRecorder is sent as
@@ -115,8 +119,13 @@ def main():
             error(s, {"model": "ast", "input": [[part]]}, "input[0]", "invalid_base64", "malformed base64")
             error(s, {"model": "ast", "input": [[{"type": "audio_url", "audio_url": {"url": "data:image/png;base64,AA=="}}]]},
                   "input[0]", "invalid_audio", "an image data URL as audio")
-            error(s, {"model": "ast", "input": [[{"type": "text", "text": "a dog"}, audio_part(clips[0])]]},
-                  "input[0]", "invalid_type", "a clip beside a text in one input")
+            st, doc, _, _ = s.embed({"model": "ast", "input": [[{"type": "text", "text": "a dog"}, audio_part(clips[0])]]})
+            msg = (doc or {}).get("error", {}).get("message", "")
+            check(st == 400 and "no text encoder" in msg and (doc or {}).get("error", {}).get("param") == "input[0]",
+                  "a clip beside a text for an audio-only model: 400 on input[0] saying it has no text encoder",
+                  "%s %s" % (st, str(doc)[:300]))
+            two = audio_part(clips[0])
+            error(s, {"model": "ast", "input": [[two, two]]}, "input[0]", "invalid_type", "two clips in one input")
             if os.path.exists(TINY):
                 st, doc, _, _ = s.embed({"model": "tiny", "input": [[audio_part(clips[0])]]})
                 msg = (doc or {}).get("error", {}).get("message", "")
@@ -127,7 +136,57 @@ def main():
             page(s, model, clips, want, tmp)
         finally:
             s.stop()
+        if os.path.exists(TINY):
+            joint_items(tmp, clips)
+        else:
+            print("skip - models/sail-tiny.gguf is absent: joint items with a clip are not tested")
     return tap.summary()
+
+
+def joint_items(tmp, clips):
+    """A fused model with an audio tower (the shipped model given a fresh
+    tiny one): a clip beside a text, an image, or both is ONE item, equal to
+    `sail embed` of the same adjacent flags (sail_embed_item)."""
+    from PIL import Image
+    ears = os.path.join(tmp, "ears.gguf")
+    r = subprocess.run([SAIL, "compose", "--text", TINY, "--vision", TINY, "--fusion", TINY, "--audio-config", "tiny",
+                        "-o", ears], capture_output=True, text=True)
+    if not check(r.returncode == 0, "sail compose gives the shipped model an audio tower", r.stderr[-300:]):
+        return
+    png = os.path.join(tmp, "red.png")
+    Image.new("RGB", (80, 64), (200, 30, 40)).save(png)
+    img = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(
+        open(png, "rb").read()).decode()}}
+    text = {"type": "text", "text": "a red square"}
+    cases = [("text + clip", [text, audio_part(clips[0])], ["--text", "a red square", "--audio", clips[0]]),
+             ("image + clip", [img, audio_part(clips[1])], ["--image", png, "--audio", clips[1]]),
+             ("text + image + clip", [text, img, audio_part(clips[2], url=True)],
+              ["--text", "a red square", "--image", png, "--audio", clips[2]])]
+    want = []
+    for name, _, flags in cases:
+        r = subprocess.run([SAIL, "embed", "--model", ears] + flags, capture_output=True, text=True)
+        ok = r.returncode == 0 and len(json.loads(r.stdout)["data"]) == 1
+        check(ok, "sail embed %s: one item" % " ".join(f for f in flags if f.startswith("--")), r.stderr[-300:])
+        want.append(np.array(json.loads(r.stdout)["data"][0]["embedding"], np.float32) if ok else None)
+    s = Server("ears=" + ears, "--batch-wait-ms", 20)
+    try:
+        st, doc, _, _ = s.embed({"model": "ears", "input": [c[1] for c in cases] + ["a red square"]})
+        got = vectors(doc) if st == 200 else None
+        for i, (name, _, _) in enumerate(cases):
+            err = float(np.abs(got[i] - want[i]).max()) if got is not None and want[i] is not None else None
+            check(err is not None and err <= 1e-5, "/v1/embeddings: %s as one input equals sail embed's item "
+                  "(max|err| %s)" % (name, err), "" if err is not None else "%s %s" % (st, str(doc)[:300]))
+        if got is not None and want[0] is not None:
+            check(float(np.abs(got[3] - got[0]).max()) > 1e-3, "the clip changes the text's vector (the item is "
+                  "joint, not the text alone)")
+        long = {"type": "text", "text": "x " * 5000}
+        st, doc, _, _ = s.embed({"model": "ears", "input": [[long, audio_part(clips[0])]]})
+        check(st == 200, "a long text beside a clip is truncated to the context, as alone", "%s %s" % (st, str(doc)[:300]))
+        bad = dict(img, image_url={"url": "data:image/png;base64,AAAA"})
+        error(s, {"model": "ears", "input": [[bad, audio_part(clips[0])]]}, None, "invalid_input",
+              "an image that does not decode beside a clip (found by the engine)")
+    finally:
+        s.stop()
 
 
 if __name__ == "__main__":

@@ -390,16 +390,23 @@ class Model:
         return out[0]
 
     def embed_item(self, text=None, image=None, video=None, audio=None, frames=0, dim=0):
-        """ONE item of any of a text, an image file or a video file, and an
-        audio file (or a video whose sound is taken), fused by the model's
-        fusion layers as training on the same manifest item sees it
-        (sail_embed_item). Returns one (dim,) float32 row."""
+        """ONE item of any of a text, an image (a file, or its encoded bytes)
+        or a video file, and a clip (an audio file, a video whose sound is
+        taken, or encoded audio bytes), fused by the model's fusion layers as
+        training on the same manifest item sees it (sail_embed_item).
+        Returns one (dim,) float32 row."""
         out, d = self._out(1, dim)
         L, err = _load(), _Error()
 
         def enc(x, path=True):
             return None if x is None else os.fsencode(x) if path else x.encode("utf-8")
-        it = _Item(enc(text, False), enc(image), enc(video), enc(audio), int(frames))
+
+        def blob(x):
+            return bytes(x) if isinstance(x, (bytes, bytearray, memoryview)) else None
+        img, clip = blob(image), blob(audio)
+        it = _Item(enc(text, False), None if img is not None else enc(image), enc(video),
+                   None if clip is not None else enc(audio), int(frames), img, len(img or b""), clip,
+                   len(clip or b""))
         _check(L.sail_embed_item(self._m, ctypes.byref(it), d, _fptr(out), ctypes.byref(err)), err)
         return out[0]
 
@@ -489,7 +496,8 @@ class Tokenizer:
 
 class _Item(ctypes.Structure):
     _fields_ = [("text", ctypes.c_char_p), ("image", ctypes.c_char_p), ("video", ctypes.c_char_p),
-                ("audio", ctypes.c_char_p), ("frames", ctypes.c_int)]
+                ("audio", ctypes.c_char_p), ("frames", ctypes.c_int), ("image_data", ctypes.c_char_p),
+                ("image_size", ctypes.c_size_t), ("audio_data", ctypes.c_char_p), ("audio_size", ctypes.c_size_t)]
 
 
 def _kind(x):

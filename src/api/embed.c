@@ -260,9 +260,13 @@ static sail_status item_text(sail_model *m, const char *text, item_in *in, sail_
 }
 
 static sail_status item_visual(sail_model *m, const sail_item *it, item_in *in, sail_error *err) {
-    if (it->image) {
-        in->frames = 1;
-        return preprocess_all(m, from_file, (void *)&it->image, 1, &in->chw, err);
+    in->frames = 1;
+    if (it->image) return preprocess_all(m, from_file, (void *)&it->image, 1, &in->chw, err);
+    if (it->image_data) {
+        int side = sail_model_image_size(m);
+        if (!(in->chw = sail_malloc((size_t)3 * side * side * sizeof *in->chw)))
+            return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the image");
+        return sail_image_bytes_tensor(m, it->image_data, it->image_size, 0, in->chw, err);
     }
     rgb_src src = {NULL, 0, 0};
     in->frames = it->frames ? it->frames : SAIL_VIDEO_ITEM_FRAMES;
@@ -271,14 +275,15 @@ static sail_status item_visual(sail_model *m, const sail_item *it, item_in *in, 
     return s ? s : preprocess_all(m, from_rgb, &src, in->frames, &in->chw, err);
 }
 
-static sail_status item_audio(sail_model *m, const char *path, item_in *in, sail_error *err) {
+static sail_status item_audio(sail_model *m, const sail_item *it, item_in *in, sail_error *err) {
     if (!sail_has_audio(&m->cfg)) return sail_no_encoder(&m->cfg, "audio", err);
     sail_vit_geom g = sail_vit_audio(&m->cfg);
     sail_audio_options o = sail_config_audio_options(&m->cfg);
     sail_audio a = {0};
     if (!(in->spec = sail_malloc((size_t)g.h * g.w * sizeof *in->spec)))
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the audio features");
-    sail_status s = sail_audio_decode_file(path, &o, &a, err);
+    sail_status s = it->audio ? sail_audio_decode_file(it->audio, &o, &a, err)
+                              : sail_audio_decode_bytes(it->audio_data, it->audio_size, &o, &a, err);
     if (!s) s = sail_audio_spectrogram(&m->cfg, a.samples, a.n, in->spec, err);
     sail_audio_free(&a);
     return s;
@@ -287,10 +292,12 @@ static sail_status item_audio(sail_model *m, const char *path, item_in *in, sail
 sail_status sail_embed_item(sail_model *m, const sail_item *it, int dim, float *out, sail_error *err) {
     sail_status s = check_common(m, 1, dim, out, err);
     if (s) return s;
-    if (!it || (!it->text && !it->image && !it->video && !it->audio))
+    if (!it || (!it->text && !it->image && !it->video && !it->audio && !it->image_data && !it->audio_data))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the item has no text, image, video nor audio");
-    if (it->image && it->video)
-        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "an item takes an image or a video, not both");
+    if (!!it->image + !!it->video + !!it->image_data > 1)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "an item takes one image (a file or bytes) or a video");
+    if (it->audio && it->audio_data)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "an item takes one clip: a file or bytes, not both");
     if (it->frames < 0 || it->frames > SAIL_MAX_FRAMES)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%d frames; use 1..%d (0 = %d)", it->frames, SAIL_MAX_FRAMES,
                               SAIL_VIDEO_ITEM_FRAMES);
@@ -302,8 +309,8 @@ sail_status sail_embed_item(sail_model *m, const sail_item *it, int dim, float *
     int side = sail_model_image_size(m);
     item_in in = {0};
     if (it->text) s = item_text(m, it->text, &in, err);
-    if (!s && (it->image || it->video)) s = item_visual(m, it, &in, err);
-    if (!s && it->audio) s = item_audio(m, it->audio, &in, err);
+    if (!s && (it->image || it->video || it->image_data)) s = item_visual(m, it, &in, err);
+    if (!s && (it->audio || it->audio_data)) s = item_audio(m, it, &in, err);
     if (!s) {
         sail_batch b = {.n = 1, .ids = in.ids, .lens = in.ids ? &in.len : NULL, .pixels = in.chw, .h = side,
                         .w = side, .frames = in.frames, .spec = in.spec};

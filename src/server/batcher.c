@@ -2,7 +2,7 @@
  * concurrent requests wait in the model's FIFO; a single thread takes up to max_batch of them once the batch is full
  * or the oldest job has waited wait_ms, splits them into homogeneous groups
  * (texts, images, joint inputs, audio clips; one output dimension each) and runs each
- * group as one model call. While a batch runs, new jobs pile up, so under
+ * group as one model call (items with a clip and more: one call each). While a batch runs, new jobs pile up, so under
  * load batches fill without waiting. The engine guarantees that an input's
  * vector does not depend on its batch companions. */
 #include "common.h"
@@ -66,14 +66,26 @@ static void run_audio(srv_batcher *b, srv_job **jobs, int n, int dim) {
     sail_free(sizes);
 }
 
+/* Items with a clip: one sail_embed_item call each. */
+static void run_items(srv_batcher *b, srv_job **jobs, int n, int dim) {
+    for (int i = 0; i < n; i++) {
+        const srv_job *j = jobs[i];
+        sail_item it = {.text = j->text, .image_data = j->image, .image_size = j->image_len,
+                        .audio_data = j->audio, .audio_size = j->audio_len};
+        sail_error err = {0};
+        sail_status s = sail_embed_item(b->m, &it, dim, jobs[i]->out, &err);
+        if (s) fail_all(jobs + i, 1, s, err.msg);
+    }
+}
+
 /* One model call for n jobs of the same kind and dimension. */
 static void run_group(srv_batcher *b, srv_job **jobs, int n) {
     srv_job_kind kind = jobs[0]->kind;
     int dim = jobs[0]->dim;
     size_t per = (size_t)3 * b->side * b->side, n_ids = 0;
     for (int i = 0; i < n; i++) n_ids += (size_t)jobs[i]->n_ids;
-    if (kind == JOB_AUDIO) {
-        run_audio(b, jobs, n, dim);
+    if (kind == JOB_AUDIO || kind == JOB_ITEM) {
+        (kind == JOB_AUDIO ? run_audio : run_items)(b, jobs, n, dim);
         return;
     }
     float *out = sail_malloc((size_t)n * dim * sizeof(float));

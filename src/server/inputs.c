@@ -87,6 +87,8 @@ void srv_inputs_free(srv_inputs *in) {
         sail_free(in->jobs[i].ids);
         sail_free(in->jobs[i].chw);
         sail_free(in->jobs[i].audio);
+        sail_free(in->jobs[i].text);
+        sail_free(in->jobs[i].image);
         sail_free(in->jobs[i].out);
     }
     sail_free(in->jobs);
@@ -184,9 +186,10 @@ engine:
 }
 
 /* An audio clip, plain base64 or a data:audio/...;base64 URL: its bytes
- * go to the batcher, which decodes and embeds them (the model's front end). */
-static int input_audio(srv_request *r, srv_inputs *in, int i, const char *data, const char *param,
-                       enum MHD_Result *ret) {
+ * into job i (and its output buffer), for the batcher, which decodes and
+ * embeds them through the model's front end. */
+static int input_clip(srv_request *r, srv_inputs *in, int i, const char *data, const char *param,
+                      enum MHD_Result *ret) {
     srv_job *j = &in->jobs[i];
     if (!(in->model->modalities & SAIL_MODALITY_AUDIO)) {
         *ret = srv_send_error(r, 400, param, "unsupported_input",
@@ -222,6 +225,60 @@ static int input_audio(srv_request *r, srv_inputs *in, int i, const char *data, 
     return 0;
 }
 
+/* A clip with a text and/or an image: one item for sail_embed_item. The
+ * text is checked here (empty, or over the context with --no-truncate);
+ * the image and the clip are decoded by the engine, whose refusal is the
+ * client's 400. */
+static int input_clip_item(srv_request *r, srv_inputs *in, int i, const char *text, size_t tlen,
+                           const char *image_url, const char *clip, const char *param, enum MHD_Result *ret) {
+    srv_job *j = &in->jobs[i];
+    srv_model *m = in->model;
+    if (input_clip(r, in, i, clip, param, ret)) return -1;
+    j->kind = JOB_ITEM;
+    if (text) {
+        sail_error err = {0};
+        int full = 0;
+        if (!tlen) {
+            *ret = srv_send_error(r, 400, param, NULL, "%s has an empty text; every part must have content.", param);
+            return -1;
+        }
+        if (sail_count_tokens(m->m, text, tlen, &full, &err)) {
+            *ret = srv_send_error(r, err.status == SAIL_ERR_NOMEM ? 503 : 400, param, NULL, "%s: %s", param, err.msg);
+            return -1;
+        }
+        if (full > m->context && r->srv->cfg.no_truncate) {
+            *ret = srv_send_error(r, 400, param, "context_length_exceeded",
+                                  "%s is %d tokens; the context of model %s is %d tokens (the server runs with "
+                                  "--no-truncate).", param, full, m->name, m->context);
+            return -1;
+        }
+        if (!(j->text = sail_malloc(tlen + 1))) goto oom;
+        memcpy(j->text, text, tlen);
+        j->text[tlen] = 0;
+        in->tokens += full < m->context ? full : m->context;
+    }
+    if (image_url) {
+        long n = 0;
+        if (!(j->image = data_url_bytes(r, image_url, param, &n, ret))) return -1;
+        j->image_len = (size_t)n;
+    }
+    return 0;
+oom:
+    *ret = srv_send_error(r, 503, NULL, NULL, "out of memory preparing %s", param);
+    return -1;
+}
+
+const char *srv_job_modality(const srv_job *j) {
+    switch (j->kind) {
+    case JOB_TEXT: return "text";
+    case JOB_IMAGE: return "image";
+    case JOB_JOINT: return "image+text";
+    case JOB_AUDIO: return "audio";
+    case JOB_ITEM: break;
+    }
+    return j->image && j->text ? "image+text+audio" : j->image ? "image+audio" : "text+audio";
+}
+
 /* {"type": "input_audio", "input_audio": {"data": ..., "format": ...}} or
  * {"type": "audio_url", "audio_url": {"url": "data:audio/..."}}: the data,
  * or NULL. The format is found from the bytes, as for files. */
@@ -251,7 +308,7 @@ int srv_input_item(srv_request *r, srv_inputs *in, int i, json_t *item, const ch
     json_array_foreach(item, k, part) {
         const char *type = json_string_value(json_object_get(part, "type"));
         int ok = 0;
-        if (type && audio_part(type, part) && !audio && json_array_size(item) == 1) {
+        if (type && audio_part(type, part) && !audio) {
             audio = audio_part(type, part);
             ok = 1;
         } else if (type && !strcmp(type, "text") && !text) {
@@ -273,12 +330,13 @@ int srv_input_item(srv_request *r, srv_inputs *in, int i, json_t *item, const ch
             *ret = srv_send_error(r, 400, param, "invalid_type",
                                   "%s[%zu] must be {\"type\": \"text\", \"text\": \"...\"} or {\"type\": "
                                   "\"image_url\", \"image_url\": {\"url\": \"data:image/...;base64,...\"}} "
-                                  "or an audio clip alone ({\"type\": \"input_audio\", \"input_audio\": "
+                                  "or an audio clip ({\"type\": \"input_audio\", \"input_audio\": "
                                   "{\"data\": \"<base64>\", \"format\": \"wav\"}}); an input holds at most one "
-                                  "text and one image.", param, k);
+                                  "text, one image and one clip.", param, k);
             return -1;
         }
     }
-    if (audio) return input_audio(r, in, i, audio, param, ret);
+    if (audio && (text || url)) return input_clip_item(r, in, i, text, tlen, url, audio, param, ret);
+    if (audio) return input_clip(r, in, i, audio, param, ret);
     return srv_input_set(r, in, i, text, tlen, url, param, ret);
 }

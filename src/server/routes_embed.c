@@ -58,9 +58,13 @@ enum MHD_Result srv_send_job_error(srv_request *r, const srv_inputs *in) {
         const srv_job *j = &in->jobs[i];
         if (!j->status) continue;
         /* an audio clip is decoded by the engine: a clip it cannot read is the client's */
+        int raw = j->kind == JOB_AUDIO || j->kind == JOB_ITEM; /* parts the engine decodes */
         int bad = j->status == SAIL_ERR_INVALID_ARG || j->status == SAIL_ERR_LIMIT ||
-                  (j->kind == JOB_AUDIO && (j->status == SAIL_ERR_FORMAT || j->status == SAIL_ERR_UNSUPPORTED));
-        const char *code = bad && j->kind == JOB_AUDIO ? "invalid_audio" : NULL;
+                  (raw && (j->status == SAIL_ERR_FORMAT || j->status == SAIL_ERR_UNSUPPORTED));
+        const char *code = !bad                ? NULL
+                           : j->kind == JOB_AUDIO ? "invalid_audio"
+                           : j->kind == JOB_ITEM  ? "invalid_input"
+                                                  : NULL;
         return srv_send_error(r, bad ? 400 : 500, NULL, code, "input %d: %s", i, j->msg);
     }
     return MHD_NO;

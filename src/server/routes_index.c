@@ -339,12 +339,8 @@ static char *item_payload(srv_request *r, items_state *st, int i, char *path, si
     /* out of memory (NULL, ret untouched) rather than a payload short of a field */
     json_t *p = given ? json_deep_copy(given) : json_object();
     if (!p) return NULL;
-    srv_job_kind kind = st->in->jobs[i].kind;
     if ((json_is_string(t) && !json_object_get(p, "text") && json_object_set(p, "text", t)) ||
-        json_object_set_new(p, "modality", json_string(kind == JOB_TEXT    ? "text"
-                                                       : kind == JOB_IMAGE ? "image"
-                                                       : kind == JOB_AUDIO ? "audio"
-                                                                           : "image+text"))) {
+        json_object_set_new(p, "modality", json_string(srv_job_modality(&st->in->jobs[i])))) {
         json_decref(p);
         return NULL;
     }

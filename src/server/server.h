@@ -85,7 +85,10 @@ char *srv_metrics_render(srv_metrics *mx, const int *depths, const int *dims, in
 
 /* ------------------------------------------------------------- batcher -- */
 
-typedef enum srv_job_kind { JOB_TEXT, JOB_IMAGE, JOB_JOINT, JOB_AUDIO } srv_job_kind;
+/* JOB_ITEM: a clip with a text and/or an image, embedded whole by
+ * sail_embed_item (one at a time: such items are rare, and the engine takes
+ * them as raw parts). */
+typedef enum srv_job_kind { JOB_TEXT, JOB_IMAGE, JOB_JOINT, JOB_AUDIO, JOB_ITEM } srv_job_kind;
 
 /* A set of jobs (one request's inputs); done(ud) runs on the batcher thread
  * once every job of the group has its vector or its error. */
@@ -103,8 +106,11 @@ typedef struct srv_job {
     int32_t *ids;               /* (n_ids) [CLS]..[SEP], owned by the submitter */
     int n_ids;
     float *chw;                 /* (3, s, s) preprocessed image, owned by the submitter */
-    uint8_t *audio;             /* an encoded clip (audio jobs), owned by the submitter */
+    uint8_t *audio;             /* an encoded clip (audio and item jobs), owned by the submitter */
     size_t audio_len;
+    char *text;                 /* item jobs: the text (NUL-terminated) or NULL, owned by the submitter */
+    uint8_t *image;             /* item jobs: the encoded image or NULL, owned by the submitter */
+    size_t image_len;
     float *out;                 /* (dim) the vector, allocated by the submitter */
     sail_status status;         /* set by the batcher */
     char msg[512];
@@ -242,6 +248,10 @@ int srv_input_set(srv_request *r, srv_inputs *in, int i, const char *text, size_
 /* The same from an OpenAI input item: a string or a list of content parts. */
 int srv_input_item(srv_request *r, srv_inputs *in, int i, json_t *item, const char *param,
                    enum MHD_Result *ret);
+
+/* What job j embeds, for payloads: "text", "image", "image+text", "audio",
+ * or an item's parts joined by '+' ("text+audio", ...). */
+const char *srv_job_modality(const srv_job *j);
 
 /* The 400/500 for the first job of in that failed in the engine. */
 enum MHD_Result srv_send_job_error(srv_request *r, const srv_inputs *in);
