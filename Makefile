@@ -77,13 +77,13 @@ endif
 # linker takes only the objects it needs) and exports only its entry point.
 REDIS_SRC := $(sort $(wildcard src/redis/*.c))
 REDIS_OBJ := $(REDIS_SRC:%.c=$(BUILD)/%.o)
-# redis:// indexes in `sail search` and `sail index add` (cli/redis): they
-# talk to Redis through hiredis when it is installed, else say it is missing
-CLI_SRC  += cli/redis/redis_index.c
-CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+# redis:// indexes behind the public index calls (src/index/remote.c): they
+# talk to Redis through hiredis when it is installed, else say it is missing.
+# The module links libsail.a without them (it never opens a location), so
+# --as-needed drops -lhiredis there.
 ifneq ($(shell pkg-config --exists hiredis 2>/dev/null && echo yes),)
-$(BUILD)/cli/redis/redis_index.o: CPPFLAGS += -DSAIL_HIREDIS
-SERVER_LIBS += -lhiredis
+$(BUILD)/src/index/remote.o: CPPFLAGS += -DSAIL_HIREDIS
+LIBS += -lhiredis
 endif
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)

@@ -6,7 +6,6 @@
  * mpirun (make MPI=1) the ranks embed the batches and rank 0 adds them. */
 #include "cli.h"
 #include "ranks.h"
-#include "redis/redis_index.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,10 +28,11 @@ static const char usage[] =
     "       sail index import  --index DIR [--first-id N] [create options] FILE.npy|FILE.fvecs\n"
     "       sail index semantic-ids --index DIR ...   (see sail index semantic-ids --help)\n\n"
     "A vector index is a directory (index.snap + index.wal); every batch added or\n"
-    "deleted is on disk (fsync-ed) before the command moves on. add also writes to\n"
-    "the Redis module's index redis://HOST:PORT/NAME (docs/REDIS.md): the key NAME,\n"
-    "or shards {NAME:0}, {NAME:1}, ... (item id to shard id mod N), made with the\n"
-    "create options and --shards when none exists.\n\n"
+    "deleted is on disk (fsync-ed) before the command moves on. add, info, delete\n"
+    "and import (with --first-id) also take the Redis module's index\n"
+    "redis://HOST:PORT/NAME (docs/REDIS.md): the key NAME, or shards {NAME:0},\n"
+    "{NAME:1}, ... (item id to shard id mod N), made with the create options and\n"
+    "--shards when none exists; Redis persists it (no compact or export).\n\n"
     "add embeds, with model M, a FOLDER of images, videos and audio clips\n"
     "(recursively: .jpg .jpeg .png .webp .ppm; .mp4 .mkv .webm .mov .avi; .wav\n"
     ".flac .ogg .opus .mp3 .m4a, clips for models with an audio encoder), a JSONL\n"
@@ -53,7 +53,7 @@ static const char usage[] =
 typedef struct opts {
     const char *index, *model, *input;
     sail_index_options io;
-    int dim, batch, threads, json, shards;
+    int dim, batch, threads, json;
     uint64_t first_id;
     int has_first_id;
     char **rest;              /* positional arguments */
@@ -119,7 +119,7 @@ static int parse(opts *o, int argc, char **argv) {
                      "same graph whatever the thread count)"),
         CLI_OPT_DIM(&o->dim, "Matryoshka prefix of the model's vectors (add), or dimension"),
         CLI_OPT_INT("--batch", &o->batch, 1, 4096, "N", "items embedded and logged per batch (default 32)"),
-        CLI_OPT_INT("--shards", &o->shards, 1, 4096, "N",
+        CLI_OPT_INT("--shards", &o->io.shards, 1, 4096, "N",
                     "create: a redis:// index as N keys {NAME:0..N-1}, spread over\na Redis Cluster (default 1: the key NAME)"),
         CLI_OPT_THREADS(&o->threads, CLI_THREADS_HELP),
         CLI_OPT_CALL("--first-id", on_first_id, o, "N", "import: id of the first vector (default: after the largest id)"),
@@ -138,7 +138,6 @@ static int parse(opts *o, int argc, char **argv) {
     }
     o->io = (sail_index_options){.metric = SAIL_METRIC_COSINE, .kind = SAIL_INDEX_HNSW, .create = 1};
     o->batch = 32;
-    o->shards = 1;
     o->rest = calloc((size_t)argc + 1, sizeof *o->rest);
     if (!o->rest) return cli_fail(1, "index", "out of memory");
     int rc = cli_parse(&spec, argc, argv, 2);
@@ -157,20 +156,6 @@ static sail_index *open_index(const opts *o, int create, int dim) {
     if (!ix) cli_fail(1, "index", "%s", e.msg);
     else if (io.recover_without_log && e.msg[0]) fprintf(stderr, "sail index: %s\n", e.msg); /* what was lost */
     return ix;
-}
-
-/* add --index redis://...: the Redis module's index, made when missing. */
-static int open_redis(const opts *o, int dim, cli_redis **rs) {
-    char err[512] = "";
-    int have = 0, rc = cli_redis_open(o->index, 0, rs, &have, err, sizeof err);
-    if (!rc && have && have != dim)
-        return cli_fail(2, "index", "%s holds %d-dimensional vectors; the model gives %d (use --dim)", o->index, have, dim);
-    if (!rc && !have) {
-        sail_index_options io = o->io;
-        io.dim = dim;
-        rc = cli_redis_create(*rs, o->shards, &io, err, sizeof err);
-    }
-    return rc ? cli_fail(rc, "index", "%s", err) : 0;
 }
 
 static uint64_t fnv1a(const char *kind, const char *s) {
@@ -489,9 +474,8 @@ static int sub_add(opts *o, const sail_train_comm *comm) {
         dim = o->dim ? o->dim : sail_model_dim(m);
         rc = cli_check_dim("index", m, o->dim);
     }
-    cli_redis *rs = NULL;
     if (!rc && !a.rank) /* rank 0 writes */
-        rc = !strncmp(o->index, "redis://", 8) ? open_redis(o, dim, &rs) : !(ix = open_index(o, 1, dim));
+        rc = !(ix = open_index(o, 1, dim));
     sail_index_info info;
     if (ix) {
         sail_index_get_info(ix, &info);
@@ -509,7 +493,7 @@ static int sub_add(opts *o, const sail_train_comm *comm) {
     size_t done = 0, failed = 0;
     for (size_t i = 0, next; !rc && i < it.n; i = next) {
         rc = add_round(&a, m, &it, i, &next);
-        for (int q = 0; !rc && (ix || rs) && q < a.size; q++) {
+        for (int q = 0; !rc && ix && q < a.size; q++) {
             int n = slot_hdr(&a, q)[0], *ok = slot_hdr(&a, q) + 1, k = 0;
             float *v = slot_vec(&a, q);
             for (int j = 0; j < n; j++) {
@@ -521,18 +505,11 @@ static int sub_add(opts *o, const sail_train_comm *comm) {
                 ids[k] = it.v[a.start[q] + (size_t)j].id;
                 pay[k++] = it.v[a.start[q] + (size_t)j].payload;
             }
-            char err[512];
-            if (k && rs && cli_redis_add(rs, ids, v, pay, k, err, sizeof err)) rc = cli_fail(1, "index", "%s", err);
-            if (k && ix && sail_index_add(ix, ids, v, pay, k, &e)) rc = cli_fail(1, "index", "%s", e.msg);
+            if (k && sail_index_add(ix, ids, v, pay, k, &e)) rc = cli_fail(1, "index", "%s", e.msg);
             done += (size_t)n;
             progress(done, it.n, failed, 0);
         }
     }
-    if (!rc && rs) {
-        progress(done, it.n, failed, 1);
-        fprintf(stderr, "sail index: added %zu items (%zu skipped) to %s\n", done - failed, failed, o->index);
-    }
-    cli_redis_close(rs);
     if (!rc && ix) {
         progress(done, it.n, failed, 1);
         sail_index_get_info(ix, &info);
@@ -645,6 +622,12 @@ static int sub_import(opts *o) {
     sail_index *ix = open_index(o, 1, dim);
     if (!ix) return 1;
     uint64_t first = o->first_id;
+    sail_index_info info;
+    sail_index_get_info(ix, &info);
+    if (!o->has_first_id && info.remote) {
+        sail_index_close(ix, NULL);
+        return cli_fail(2, "index", "%s lists no ids to continue after: give --first-id", o->index);
+    }
     if (!o->has_first_id) { /* after the largest id present */
         size_t n = sail_index_ids(ix, NULL, 0);
         uint64_t *ids = malloc((n + 1) * sizeof *ids);

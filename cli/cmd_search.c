@@ -1,9 +1,8 @@
 /* cmd_search.c: `sail search` embeds a text or an image query with the
  * model and prints the index's nearest items as a table, JSON, or a
  * self-contained HTML page with inline base64 JPEG thumbnails. The index
- * is a directory, or redis://host:port/name (cli/redis/redis_index.c). */
+ * is a directory, or redis://host:port/name (sail_index_open takes both). */
 #include "cli.h"
-#include "redis/redis_index.h"
 
 #include <jansson.h>
 #include <jpeglib.h>
@@ -218,34 +217,10 @@ static int print(const opts *o, const sail_index_results *r) {
     return rc;
 }
 
-/* --index redis://...: the Redis module's index, its shards merged. */
-static int search_redis(const opts *o) {
-    char err[512] = "";
-    cli_redis *r = NULL;
-    cli_redis_results res = {0};
-    int dim = 0, rc = cli_redis_open(o->index, 1, &r, &dim, err, sizeof err);
-    if (rc) rc = cli_fail(rc, "search", "%s", err);
-    sail_error e = {0};
-    sail_load_options lo = {o->threads};
-    sail_model *m = rc ? NULL : sail_model_load(o->model, &lo, &e);
-    float *q = NULL;
-    if (!rc && !m) rc = cli_fail(1, "search", "%s", e.msg);
-    if (!rc) rc = embed_query(o, m, dim, &q);
-    if (!rc && (rc = cli_redis_search(r, q, o->k, o->filter, o->ef, o->exact, &res, err, sizeof err)))
-        rc = cli_fail(rc, "search", "%s", err);
-    if (!rc) rc = print(o, &res.r);
-    cli_redis_results_free(&res);
-    free(q);
-    sail_model_free(m);
-    cli_redis_close(r);
-    return rc;
-}
-
 int cmd_search(int argc, char **argv) {
     opts o = {0};
     int rc = parse(&o, argc, argv);
     if (rc) return rc == CLI_HELP ? 0 : rc;
-    if (!strncmp(o.index, "redis://", 8)) return search_redis(&o);
     sail_error e = {0};
     sail_index_options io = {.n_threads = o.threads};
     sail_index *ix = sail_index_open(o.index, &io, &e);

@@ -12,7 +12,7 @@
 
 static const char usage[] =
     "usage: sail serve --model [NAME=]M [--model NAME=M ...] [--host H] [--port P]\n"
-    "                  [--index DIR [--index-kind exact|hnsw] [--index-model NAME]]\n"
+    "                  [--index DIR|redis://HOST:PORT/NAME [--index-kind exact|hnsw] [--index-model NAME]]\n"
     "                  [--threads N] [--http-threads N] [--max-batch B] [--batch-wait-ms T]\n"
     "                  [--api-key K] [--max-body BYTES] [--max-inputs N]\n"
     "                  [--max-image-pixels N] [--timeout S] [--header-timeout S]\n"
@@ -29,7 +29,12 @@ static const char usage[] =
     "  DELETE /v1/items/{id}          remove an item\n"
     "  GET /v1/items/{id}/image       the image file an indexed item was made from\n"
     "  GET /healthz, GET /metrics     liveness; Prometheus metrics\n"
-    "  GET /                          a search and similarity page\n\n";
+    "  GET /                          a search and similarity page\n\n"
+    "--index redis://HOST:PORT/NAME serves the Redis module's index (docs/REDIS.md):\n"
+    "the key NAME or shards {NAME:0}, {NAME:1}, ... over a Redis Cluster (made with\n"
+    "the model's dim when missing). Items added need an \"id\" (servers may share the\n"
+    "index), their images are not kept (GET .../image answers 501), and while Redis\n"
+    "cannot be reached the index routes answer 503.\n\n";
 
 /* --model PATH or --model NAME=PATH, repeatable. A value whose text before
  * the first '=' is empty, or that names an existing file while its part
@@ -82,7 +87,9 @@ int cmd_serve(int argc, char **argv) {
                      "with its own batcher. Requests pick one by \"model\"; without it\n"
                      "they get the first. An unknown name is a 404 model_not_found,\n"
                      "except with a single plain --model M (any name is echoed)"),
-        CLI_OPT_STR("--index", &c.index_path, "DIR", "vector index directory (created when empty, with the model's dim)"),
+        CLI_OPT_STR("--index", &c.index_path, "DIR",
+                    "vector index directory (created when empty, with the model's\n"
+                    "dim), or redis://HOST:PORT/NAME, the Redis module's index"),
         CLI_OPT_CALL("--index-kind", on_index_kind, &c.index_hnsw, "K", "exact (default) or hnsw, for an index created here"),
         CLI_OPT_STR("--index-model", &c.index_model, "NAME",
                     "the model /v1/search and /v1/items embed with (default: the\n"

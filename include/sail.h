@@ -35,7 +35,10 @@ typedef enum sail_status {
     SAIL_ERR_FORMAT,       /* a file is malformed, truncated or inconsistent */
     SAIL_ERR_NOMEM,        /* an allocation failed */
     SAIL_ERR_UNSUPPORTED,  /* valid input that this build cannot handle */
-    SAIL_ERR_LIMIT         /* input exceeds a documented limit */
+    SAIL_ERR_LIMIT,        /* input exceeds a documented limit */
+    SAIL_ERR_UNAVAILABLE   /* a service the call needs (the Redis of a
+                              redis:// index) cannot be reached, timed out
+                              or is busy: retrying later may succeed */
 } sail_status;
 
 typedef struct sail_error {
@@ -278,6 +281,28 @@ sail_status sail_embed_joint_tensors(sail_model *m, const int32_t *ids, const in
  * A vector index: items (64-bit id, vector, JSON payload) kept in a
  * directory, searched exactly (brute force) or with an HNSW graph.
  *
+ * Remote indexes: sail_index_open also takes redis://host[:port]/name, the
+ * index the Redis module (sail-redis.so, docs/REDIS.md) holds at key name,
+ * or in shards {name:0}, {name:1}, ... spread over a Redis Cluster (found
+ * at open; MOVED and ASK redirections are followed). The same calls serve
+ * it, with these differences:
+ *   - add: item id goes to shard id mod N, one SAIL.ADD per item; SAIL_OK
+ *     means Redis applied every item (durable as Redis's persistence is:
+ *     appendonly with appendfsync always fsyncs first). On an error the
+ *     items before the failing one may be applied (re-adding replaces).
+ *   - search: every shard's top k, merged by score (ties by id).
+ *   - get_info: count, tombstones and memory_bytes summed over the shards
+ *     by a round trip (the last values read when Redis cannot answer);
+ *     log_bytes is 0 and remote is 1.
+ *   - sail_index_ids returns 0 (the module lists no ids); compact, export
+ *     and serialize are SAIL_ERR_UNSUPPORTED (Redis persists the index).
+ *   - the handle's calls are serialised (one connection per Redis node);
+ *     a connection lost is reopened at the next call. Redis unreachable,
+ *     a 10 s timeout, or a busy/loading/failing-over node is
+ *     SAIL_ERR_UNAVAILABLE; an error reply of the module (a bad filter...)
+ *     is SAIL_ERR_INVALID_ARG.
+ *   - built without hiredis, opening one is SAIL_ERR_UNSUPPORTED.
+ *
  * Durability: every sail_index_add / sail_index_delete call is one record
  * of a write-ahead log, checksummed and fsync-ed before the call returns
  * SAIL_OK; a crash at any moment loses nothing acknowledged. Snapshots are
@@ -330,9 +355,14 @@ typedef struct sail_index_options {
                                 is there is kept as index.wal.orphan. err then
                                 gets status SAIL_OK and a message saying what
                                 was lost (empty when nothing was). */
+    int shards;              /* create a redis:// index as keys {name:0} ..
+                                {name:shards-1} (0 or 1: the key name) */
 } sail_index_options;
 
-/* Open the index stored in directory dir, replaying its log. When dir holds
+/* Open the index stored in directory dir, replaying its log, or the remote
+ * index dir = redis://host[:port]/name (see above; opts's create-only
+ * fields and shards make it when missing and opts->create is set; its
+ * ef_search applies to searches). When dir holds
  * no index and opts->create is set, it is created (dir too, if missing)
  * with opts's create-only fields; otherwise those fields are ignored and
  * ef_search, n_threads and deterministic (when non-zero) override the
@@ -439,6 +469,7 @@ typedef struct sail_index_info {
     size_t tombstones;       /* deleted items still in the graph */
     size_t memory_bytes;     /* heap held by vectors, codes, graph, payloads */
     uint64_t log_bytes;      /* write-ahead log size */
+    int remote;              /* 1: a redis:// index */
 } sail_index_info;
 
 /* Fill *info. Thread-safe. */

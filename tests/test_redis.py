@@ -20,8 +20,14 @@ Cluster: 3 masters and 3 replicas (redis-cli --cluster create); shard keys
 {name:i} land on every master; a search fanned out to the shards and
 merged equals an exact search over all items; a master killed with
 SIGKILL fails over and every write acknowledged by WAIT 1 is there
-afterwards, vector for vector. Skipped with the reason when redis-server
-is not installed (Debian: redis-server, redis-tools)."""
+afterwards, vector for vector.
+
+sail search, sail index add and sail serve on redis://host:port/name (the
+library's client behind sail_index_open): against the same commands on an
+index directory, a local index of the same vectors and numpy; over the
+cluster's shards too; Redis killed under sail serve is a 503, not a hang,
+and the server serves again when it is back. Skipped with the reason when
+redis-server is not installed (Debian: redis-server, redis-tools)."""
 import json
 import os
 import shutil
@@ -37,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 from tap import BUILD, HERE, check  # noqa: E402
 from redis_util import Conn, RespError, Server, crc64, find_redis, free_ports  # noqa: E402
+from test_server import Server as Serve, data_url, make_fixtures  # `sail serve` over HTTP  # noqa: E402
 
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
@@ -392,6 +399,132 @@ def cli_search(srv, tmp):
     c.close()
 
 
+# ------------------------------------------------- sail serve redis:// --
+
+# Scores of one query embedded by two processes (the server's batcher, `sail
+# search`): their vectors agree to 1e-6 per component (test_server.py's
+# TOL), so a cosine score to 1e-5, an l2 one to 1e-5 of its size.
+SCORE_TOL = 1e-5
+
+
+def scores_close(a, b):
+    return len(a) == len(b) and all(abs(x - y) <= SCORE_TOL * max(1.0, abs(y)) for x, y in zip(a, b))
+
+
+def serve(index, *args):
+    return Serve(MODEL, "--index", index, "--batch-wait-ms", 2, *args)
+
+
+def http_search(s, body):
+    st, doc, _, _ = s.request("POST", "/v1/search", body)
+    return st, doc["data"] if st == 200 else doc
+
+
+def serve_redis(srv, tmp):
+    """sail serve --index redis://.../web: items added over HTTP land in the
+    module's key; /v1/search answers as `sail search --index redis://`, as a
+    local index (the Python binding over libsail) holding the same vectors,
+    and as brute force (numpy) over them."""
+    url = "redis://127.0.0.1:%d/web" % srv.port
+    s = serve(url)  # no key yet: made with the model's dim
+    c = srv.conn()
+    try:
+        items = [{"id": 2000 + i, "text": t, "payload": {"n": i % 2}} for i, t in enumerate(TEXTS)]
+        st, doc, _, _ = s.request("POST", "/v1/items", {"items": items})
+        ids = [d["id"] for d in doc["data"]] if st == 200 else doc
+        count = c.call("SAIL.INFO", "web")[17]
+        check(ids == [it["id"] for it in items] and count == len(items),
+              "POST /v1/items to sail serve --index redis://.../web: %d items, in the module's key" % count, str(ids))
+        got = c.pipeline([["SAIL.GET", "web", it["id"]] for it in items])
+        x = np.array([np.frombuffer(g[0], "<f4") for g in got])
+        local = sail.Index(os.path.join(tmp, "web-local"), create=True, dim=x.shape[1], metric="cosine",
+                           kind="exact", threads=1)
+        local.add(np.array([it["id"] for it in items], np.uint64), x, [json.loads(g[1]) for g in got])
+        queries = [("red dress", 5, None), ("a sleeping cat", 7, {"n": 1}), ("night", 40, None)]
+        qv = embed([q for q, _, _ in queries])
+        for (q, k, flt), v in zip(queries, qv if qv is not None else [None] * 3):
+            st, web = http_search(s, {"text": q, "k": k, **({"filter": flt} if flt else {})})
+            rc, cli = search_cli(url, q, "-k", k, *(["--filter", "n=1"] if flt else []))
+            loc = local.search(v, k, **({"filter": "n=1"} if flt else {}))[0]
+            keep = [i for i, it in enumerate(items) if not flt or it["payload"]["n"] == 1]
+            sc = x[keep] @ (v / np.linalg.norm(v))
+            order = np.argsort(-sc, kind="stable")[:k]
+            ref_ids, ref_sc = [items[keep[j]]["id"] for j in order], [float(sc[j]) for j in order]
+            ok = st == 200 and rc == 0 and [h["id"] for h in web] == [h["id"] for h in cli] == \
+                [h.id for h in loc] == ref_ids
+            ok = ok and scores_close([h["score"] for h in web], [h["score"] for h in cli]) and \
+                scores_close([h["score"] for h in web], [h.score for h in loc]) and \
+                scores_close([h["score"] for h in web], ref_sc)
+            ok = ok and all(h["payload"]["text"] == TEXTS[h["id"] - 2000] for h in web)
+            check(ok, "POST /v1/search %r k %d%s over redis://: the ids and scores of sail search --index redis://, of "
+                  "a local index of the same vectors and of numpy" % (q, k, " filter n=1" if flt else ""),
+                  str(web)[:200] if st != 200 else str([(h["id"], h["score"]) for h in web][:3]))
+        local.close()
+        files = make_fixtures(tmp)
+        st, doc, _, _ = s.request("POST", "/v1/items", {"items": [{"id": 3000, "image": data_url(files["shoe.png"],
+                                                                                           "image/png")}]})
+        pay = json.loads(c.call("SAIL.GET", "web", 3000)[1])
+        st2, web = http_search(s, {"query": [{"type": "image_url", "image_url": {"url": data_url(files["shoe.png"],
+                                                                                             "image/png")}}], "k": 1})
+        st3, doc3, _, _ = s.request("GET", "/v1/items/3000/image")
+        check(st == 200 and pay == {"modality": "image"} and st2 == 200 and web[0]["id"] == 3000 and
+              abs(web[0]["score"] - 1) <= SCORE_TOL and "image_url" not in web[0] and st3 == 501 and
+              "keeps no image files" in doc3["error"]["message"],
+              "an image item over redis:// is embedded but its file not kept (no source, no image_url); GET "
+              ".../image answers 501 with the reason", "%s %s %s" % (pay, str(web)[:100], doc3))
+        st, doc, _, _ = s.request("POST", "/v1/items", {"items": [{"text": "no id"}]})
+        check(st == 400 and doc["error"]["code"] == "missing_id" and "redis://" in doc["error"]["message"],
+              "an item without an id: 400 missing_id (servers may share a redis:// index)", str(doc))
+        st, doc, _, _ = s.request("DELETE", "/v1/items/2001")
+        st2, _, _, _ = s.request("DELETE", "/v1/items/2001")
+        h = s.request("GET", "/healthz")[1]
+        check(st == 200 and doc["deleted"] and st2 == 404 and c.call("SAIL.GET", "web", 2001) is None and
+              h["index_items"] == len(items), "DELETE /v1/items/2001 removes it from Redis (again: 404); /healthz "
+              "counts the module's items", "%s %s" % (doc, h))
+    finally:
+        rc = s.stop()
+        c.close()
+    check(rc == 0 and "stopped" in s.text(), "SIGTERM: the server over redis:// exits cleanly")
+
+
+def serve_redis_down(tmp):
+    """Redis stopped under sail serve: the index routes answer 503 at once,
+    the server lives, and it serves again once Redis is back (its AOF,
+    appendfsync always, kept what was acknowledged). A server whose Redis
+    cannot be reached at start exits with the reason."""
+    d = os.path.join(tmp, "down")
+    os.makedirs(d)
+    r = Server(MODULE, dir=d, args=["--appendonly", "yes", "--appendfsync", "always"])
+    s = serve("redis://127.0.0.1:%d/down" % r.port)
+    try:
+        st, _, _, _ = s.request("POST", "/v1/items", {"items": [{"id": i, "text": TEXTS[i]} for i in range(6)]})
+        _, before = http_search(s, {"text": "a cat", "k": 3})
+        r.kill()  # SIGKILL
+        t = time.time()
+        st1, doc1 = http_search(s, {"text": "a cat", "k": 3})
+        st2, doc2, _, _ = s.request("POST", "/v1/items", {"items": [{"id": 9, "text": "x"}]})
+        took = time.time() - t
+        st3, h, _, _ = s.request("GET", "/healthz")
+        where = "Redis at 127.0.0.1:%d" % r.port
+        check(st == 200 and st1 == 503 and st2 == 503 and where in doc1["error"]["message"] and
+              where in doc2["error"]["message"]
+              and took < 5 and st3 == 200 and s.p.poll() is None,
+              "Redis killed: /v1/search and /v1/items answer 503 naming it (in %.2f s), /healthz 200, the server "
+              "lives" % took, "%s %s | %s" % (st1, doc1, doc2))
+        r.start()  # the same port and directory
+        st4, after = http_search(s, {"text": "a cat", "k": 3})
+        check(st4 == 200 and [(h["id"], h["score"]) for h in after] == [(h["id"], h["score"]) for h in before],
+              "Redis back (from its AOF): the same server answers the same search again", str(after)[:200])
+    finally:
+        s.stop()
+        r.stop()
+    p = subprocess.run([tap.SAIL, "serve", "--model", MODEL, "--port", "0", "--index", "redis://127.0.0.1:1/x"],
+                       capture_output=True, timeout=60)
+    err = p.stderr.decode()
+    check(p.returncode == 1 and "cannot connect to Redis at 127.0.0.1:1" in err and "listening" not in err,
+          "sail serve --index redis://<nothing there>: exit 1 with the reason", err[-200:])
+
+
 # ---------------------------------------------------------------- cluster --
 
 def cluster_slots(c):
@@ -470,6 +603,21 @@ def cluster(tmp):
         check(rc == 0 and qv is not None and [h["id"] for h in res] == list(np.argsort(d2, kind="stable")[:K]),
               "sail search --index redis://<one node>/items merges the 6 shards across the cluster = brute force "
               "(numpy) of the query's %d-dim vector" % D, str(res)[:200])
+        # sail serve on the same index: the same answer; an item it adds lands on its shard's master
+        s = serve("redis://127.0.0.1:%d/items" % ports[0])
+        try:
+            st, web = http_search(s, {"text": "a red car", "k": K, "exact": True})
+            st2, _, _, _ = s.request("POST", "/v1/items", {"items": [{"id": 5003, "text": "a red car"}]})
+        finally:
+            s.stop()
+        k5 = shard_keys[5003 % n_shards]
+        g = conns[owner(slots, conns[ports[0]].call("CLUSTER", "KEYSLOT", k5))].call("SAIL.GET", k5, 5003)
+        check(st == 200 and rc == 0 and [h["id"] for h in web] == [h["id"] for h in res] and
+              scores_close([h["score"] for h in web], [h["score"] for h in res]) and st2 == 200 and
+              isinstance(g, list) and np.abs(np.frombuffer(g[0], "<f4") - qv[0]).max() <= 1e-6,
+              "sail serve --index redis://<one node>/items: /v1/search = sail search over the 6 shards; an item "
+              "POSTed lands on {items:%d} (5003 mod 6) on its master, the query's vector" % (5003 % n_shards),
+              str(web)[:200])
         r = tap.sail("index", "add", "--index", "redis://127.0.0.1:%d/texts" % ports[0], "--shards", 4, "--model",
                      MODEL, write_items(tmp))
         n_on = []
@@ -533,11 +681,13 @@ def main():
         malformed(srv)
         corrupt_payload(srv, tmp)
         cli_search(srv, tmp)
+        serve_redis(srv, tmp)
         concurrent_load(srv)
         check(srv.proc.poll() is None and "crashed" not in srv.log(), "the single node never crashed")
         srv.stop()
         srv = None
         aof_restart(tmp)
+        serve_redis_down(tmp)
         print("# single node: %.1f s" % (time.time() - t))
         t = time.time()
         cluster(tmp)

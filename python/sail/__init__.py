@@ -60,7 +60,7 @@ class _IndexOptions(ctypes.Structure):
                 ("kind", ctypes.c_int), ("M", ctypes.c_int), ("ef_construction", ctypes.c_int),
                 ("ef_search", ctypes.c_int), ("seed", ctypes.c_uint64), ("n_threads", ctypes.c_int),
                 ("deterministic", ctypes.c_int), ("create", ctypes.c_int),
-                ("recover_without_log", ctypes.c_int)]
+                ("recover_without_log", ctypes.c_int), ("shards", ctypes.c_int)]
 
 
 class _SearchOptions(ctypes.Structure):
@@ -81,7 +81,8 @@ class _IndexInfo(ctypes.Structure):
     _fields_ = [("dim", ctypes.c_int), ("metric", ctypes.c_int), ("storage", ctypes.c_int), ("kind", ctypes.c_int),
                 ("M", ctypes.c_int), ("ef_construction", ctypes.c_int), ("ef_search", ctypes.c_int),
                 ("seed", ctypes.c_uint64), ("count", ctypes.c_size_t), ("tombstones", ctypes.c_size_t),
-                ("memory_bytes", ctypes.c_size_t), ("log_bytes", ctypes.c_uint64)]
+                ("memory_bytes", ctypes.c_size_t), ("log_bytes", ctypes.c_uint64),
+                ("remote", ctypes.c_int)]
 
 
 _lib = None

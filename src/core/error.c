@@ -14,6 +14,7 @@ const char *sail_status_name(sail_status s) {
     case SAIL_ERR_NOMEM: return "out of memory";
     case SAIL_ERR_UNSUPPORTED: return "unsupported";
     case SAIL_ERR_LIMIT: return "limit exceeded";
+    case SAIL_ERR_UNAVAILABLE: return "unavailable";
     }
     return "unknown status";
 }

@@ -186,7 +186,7 @@ fail:
     return NULL;
 }
 
-sail_index *sail_index_open(const char *dir, const sail_index_options *opts, sail_error *err) {
+sail_index *ix_open_dir(const char *dir, const sail_index_options *opts, sail_error *err) {
     if (!dir || !*dir || strlen(dir) > 3000) {
         sail_set_error(err, SAIL_ERR_INVALID_ARG, "index directory path is empty or too long");
         return NULL;
@@ -240,6 +240,7 @@ sail_index *sail_index_new(const sail_index_options *opts, sail_error *err) {
 
 sail_status sail_index_serialize(sail_index *ix, void **buf, size_t *len, sail_error *err) {
     if (!ix || !buf || !len) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_serialize: NULL argument");
+    if (ix->rops) return ix_remote_refuse("sail_index_serialize", err);
     pthread_rwlock_rdlock(&ix->lock);
     uint8_t *b = NULL;
     sail_status st = ix_snapshot_image(ix, &b, len, err);
@@ -281,10 +282,16 @@ sail_index *sail_index_deserialize(const void *buf, size_t len, const sail_index
 
 sail_status sail_index_close(sail_index *ix, sail_error *err) {
     if (!ix) return SAIL_OK;
+    if (ix->rops) ix->rops->close(ix->remote);
     sail_status st = SAIL_OK;
     if (ix->wal_records) st = ix_snapshot_write(ix, err);
     ix_free(ix);
     return st;
+}
+
+sail_status ix_remote_refuse(const char *what, sail_error *err) {
+    return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: not available on a redis:// index (Redis persists it; "
+                          "docs/REDIS.md)", what);
 }
 
 /* ------------------------------------------------------ add, delete -- */
@@ -304,6 +311,7 @@ sail_status sail_index_add(sail_index *ix, const uint64_t *ids, const float *vec
     if (n == 0) return SAIL_OK;
     sail_status st = ix_check_vectors(vectors, (size_t)n, ix->dim, err);
     if (st) return st;
+    if (ix->rops) return ix->rops->add(ix->remote, ids, vectors, payloads, n, err);
     char **canon = sail_calloc((size_t)n, sizeof *canon);
     float *norm = NULL;
     if (!canon) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %d payloads", n);
@@ -340,6 +348,7 @@ sail_status sail_index_delete(sail_index *ix, const uint64_t *ids, int n, int *n
         if (n_deleted) *n_deleted = 0;
         return SAIL_OK;
     }
+    if (ix->rops) return ix->rops->del(ix->remote, ids, n, n_deleted, err);
     pthread_rwlock_wrlock(&ix->lock);
     sail_status st = ix->dir ? ix_wal_append_delete(ix, ids, n, err) : SAIL_OK;
     int k = st ? 0 : ix_apply_delete(ix, ids, n);
@@ -352,6 +361,7 @@ sail_status sail_index_delete(sail_index *ix, const uint64_t *ids, int n, int *n
 
 sail_status sail_index_get(sail_index *ix, uint64_t id, float *vec, char **payload, sail_error *err) {
     if (!ix) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_get: NULL index");
+    if (ix->rops) return ix->rops->get(ix->remote, id, vec, payload, err);
     sail_status st = SAIL_OK;
     pthread_rwlock_rdlock(&ix->lock);
     long s = ix_idmap_get(&ix->idmap, id);
@@ -370,7 +380,7 @@ sail_status sail_index_get(sail_index *ix, uint64_t id, float *vec, char **paylo
 }
 
 size_t sail_index_ids(sail_index *ix, uint64_t *ids, size_t cap) {
-    if (!ix) return 0;
+    if (!ix || ix->rops) return 0; /* the module lists no ids (sail.h) */
     pthread_rwlock_rdlock(&ix->lock);
     size_t k = 0;
     for (size_t s = 0; s < ix->n_slots; s++) {
@@ -384,6 +394,10 @@ size_t sail_index_ids(sail_index *ix, uint64_t *ids, size_t cap) {
 
 void sail_index_get_info(sail_index *ix, sail_index_info *info) {
     if (!ix || !info) return;
+    if (ix->rops) {
+        ix->rops->info(ix->remote, info);
+        return;
+    }
     pthread_rwlock_rdlock(&ix->lock);
     memset(info, 0, sizeof *info);
     info->dim = ix->dim;
@@ -412,6 +426,7 @@ void sail_index_get_info(sail_index *ix, sail_index_info *info) {
 
 sail_status sail_index_compact(sail_index *ix, sail_error *err) {
     if (!ix) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_compact: NULL index");
+    if (ix->rops) return ix_remote_refuse("sail_index_compact", err);
     pthread_rwlock_wrlock(&ix->lock);
     sail_status st = SAIL_OK;
     if (ix->n_dead) {

@@ -79,6 +79,32 @@ sail_status ix_apply_add_reserved(sail_index *ix, const uint64_t *ids, const flo
 /* SAIL_ERR_INVALID_ARG naming the first non-finite component. */
 sail_status ix_check_vectors(const float *v, size_t n, int d, sail_error *err);
 
+/* The directory half of sail_index_open (open.c dispatches). */
+sail_index *ix_open_dir(const char *dir, const sail_index_options *opts, sail_error *err);
+
+/* A redis:// index (remote.c): sail_index_open makes the handle, whose
+ * public calls go through rops, so that only programs that open one (not
+ * the Redis module, which links index.c) link the Redis client. Each op
+ * has its public call's contract, with the differences sail.h lists. */
+struct ix_remote_ops {
+    sail_status (*add)(ix_remote *r, const uint64_t *ids, const float *v, const char *const *payloads, int n,
+                       sail_error *err);
+    sail_status (*del)(ix_remote *r, const uint64_t *ids, int n, int *n_deleted, sail_error *err);
+    sail_status (*search)(ix_remote *r, const float *q, int n, int k, const sail_search_options *o,
+                          sail_index_results **out, sail_error *err);
+    sail_status (*get)(ix_remote *r, uint64_t id, float *vec, char **payload, sail_error *err);
+    void (*info)(ix_remote *r, sail_index_info *info);
+    void (*close)(ix_remote *r);
+};
+sail_index *ix_remote_open(const char *url, const sail_index_options *opts, sail_error *err);
+/* SAIL_ERR_UNSUPPORTED: what (a call) is not available on a remote index. */
+sail_status ix_remote_refuse(const char *what, sail_error *err);
+
+/* Results for n queries of k hits (counts and hits zeroed) with room for
+ * blob_len bytes of payload text at *blob (search.c). NULL when out of
+ * memory; free with sail_index_results_free. */
+sail_index_results *ix_results_new(int n, int k, size_t blob_len, char **blob);
+
 /* An index shell with options but no files (for the fuzzer and loaders). */
 sail_index *ix_new_shell(void);
 sail_status ix_configure(sail_index *ix, sail_error *err);

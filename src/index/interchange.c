@@ -76,6 +76,7 @@ static sail_status export_stream(sail_index *ix, const char *path, int fvecs, sa
 sail_status sail_index_export(sail_index *ix, const char *path, sail_error *err) {
     if (!ix || !path || strlen(path) > 4000)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_export: NULL index or bad path");
+    if (ix->rops) return ix_remote_refuse("sail_index_export", err);
     int npy = ends_with(path, ".npy"), fv = ends_with(path, ".fvecs"), fa = ends_with(path, ".faiss");
     if (!npy && !fv && !fa)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: the export format comes from the extension: .npy, .fvecs or .faiss", path);

@@ -9,6 +9,22 @@ typedef struct results_block {
     char *blob;             /* every payload, NUL-separated */
 } results_block;
 
+sail_index_results *ix_results_new(int n, int k, size_t blob_len, char **blob) {
+    results_block *rb = sail_calloc(1, sizeof *rb);
+    if (!rb) return NULL;
+    rb->r.n_queries = n;
+    rb->r.k = k;
+    rb->r.counts = sail_calloc((size_t)n, sizeof(int));
+    rb->r.hits = sail_calloc((size_t)n * k, sizeof(sail_index_hit));
+    rb->blob = sail_malloc(blob_len + 1);
+    if (!rb->r.counts || !rb->r.hits || !rb->blob) {
+        sail_index_results_free(&rb->r);
+        return NULL;
+    }
+    *blob = rb->blob;
+    return &rb->r;
+}
+
 void sail_index_results_free(sail_index_results *r) {
     if (!r) return;
     results_block *b = (results_block *)r;
@@ -76,6 +92,10 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
     if (st) return st;
     ix_filter *filter = NULL;
     if (o.filter && (st = ix_filter_parse(o.filter, &filter, err))) return st;
+    if (ix->rops) { /* the filter checked here, as a local search words its errors */
+        ix_filter_free(filter);
+        return ix->rops->search(ix->remote, queries, n, k, &o, out, err);
+    }
 
     /* cosine searches normalised copies; the others read the queries as given */
     int cosine = ix->metric == SAIL_METRIC_COSINE;
@@ -85,8 +105,8 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
     ix_heap *heaps = sail_calloc((size_t)n, sizeof *heaps);
     ix_cand *cands = sail_malloc((size_t)n * kk * sizeof *cands);
     uint8_t *allow = NULL;
-    results_block *rb = sail_calloc(1, sizeof *rb);
-    if (!q || !heaps || !cands || !rb) {
+    sail_index_results *res = NULL;
+    if (!q || !heaps || !cands) {
         st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %d queries", n);
         goto done;
     }
@@ -128,19 +148,14 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
             for (int j = 0; !o.no_payload && j < heaps[i].n; j++)
                 blob_len += strlen(ix_payload(ix, heaps[i].c[j].slot)) + 1;
         }
-        rb->r.n_queries = n;
-        rb->r.k = k;
-        rb->r.counts = sail_calloc((size_t)n, sizeof(int));
-        rb->r.hits = sail_calloc((size_t)n * k, sizeof(sail_index_hit));
-        rb->blob = sail_malloc(blob_len + 1);
-        if (!rb->r.counts || !rb->r.hits || !rb->blob) {
+        char *p;
+        if (!(res = ix_results_new(n, k, blob_len, &p))) {
             st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for results");
         } else {
-            char *p = rb->blob;
             for (int i = 0; i < n; i++) {
-                rb->r.counts[i] = heaps[i].n;
+                res->counts[i] = heaps[i].n;
                 for (int j = 0; j < heaps[i].n; j++) {
-                    sail_index_hit *h = &rb->r.hits[(size_t)i * k + j];
+                    sail_index_hit *h = &res->hits[(size_t)i * k + j];
                     uint32_t s = heaps[i].c[j].slot;
                     h->id = ix->ids[s];
                     h->score = ix_score(ix, heaps[i].c[j].dist);
@@ -156,11 +171,8 @@ sail_status sail_index_search(sail_index *ix, const float *queries, int n, int k
     }
     pthread_rwlock_unlock(&ix->lock);
 done:
-    if (!st) {
-        *out = &rb->r;
-        rb = NULL;
-    }
-    sail_index_results_free(rb ? &rb->r : NULL);
+    if (!st) *out = res;
+    else sail_index_results_free(res);
     sail_free(qcopy); sail_free(heaps); sail_free(cands); sail_free(allow);
     ix_filter_free(filter);
     return st;

@@ -24,6 +24,8 @@
 #define IX_HUGE_PAGE ((size_t)2 << 20)      /* transparent huge page size (x86-64) */
 
 typedef struct sail_hnsw sail_hnsw;
+typedef struct ix_remote ix_remote;
+typedef struct ix_remote_ops ix_remote_ops;
 
 /* id -> slot, open addressing with linear probing (backward-shift delete).
  * The table holds slots only: an entry's key is ids[slot], read from the
@@ -72,6 +74,9 @@ struct sail_index {
     uint64_t wal_bytes, generation;
     uint64_t uid;               /* identity shared by the snapshot and its log (0: a version-1 snapshot) */
     size_t wal_records;
+
+    const ix_remote_ops *rops;  /* a redis:// index (index_impl.h): every call goes there; */
+    ix_remote *remote;          /* NULL for a local one */
 };
 
 static inline const float *ix_raw(const sail_index *ix, size_t slot) {

@@ -1,4 +1,5 @@
-/* routes_index.c: the endpoints over the vector index (--index DIR).
+/* routes_index.c: the endpoints over the vector index (--index DIR, or
+ * redis://HOST:PORT/NAME through the same sail_index calls).
  *
  *   POST /v1/search   {"query": input | "text": T, "image": data URL,
  *                      "k": 10, "filter": {"field": value, ...}}
@@ -19,7 +20,11 @@
  * Ids are 0..2^63-1. Every id in a response is a JSON number and, as
  * "id_str", its decimal string: JavaScript's numbers are exact only below
  * 2^53 (the hashes `sail index add` gives are not). Requests may give an
- * id either way. */
+ * id either way.
+ *
+ * A redis:// index may be shared by several servers and lists no ids, so
+ * there every item needs its "id"; its images are embedded but not stored
+ * (GET .../image is a 501), and Redis unreachable is a 503. */
 #include "common.h"
 #include "index/fileio.h"
 #include "server.h"
@@ -84,6 +89,8 @@ sail_status srv_index_open(srv_server *s, sail_error *err) {
                               info.dim, m->name, m->path, m->dim);
     }
     s->index_dim = info.dim;
+    s->index_remote = info.remote;
+    if (info.remote) return SAIL_OK;
     size_t n = sail_index_ids(s->index, NULL, 0);
     uint64_t *ids = sail_malloc((n ? n : 1) * sizeof *ids);
     if (!ids) {
@@ -113,6 +120,12 @@ int64_t srv_index_items(srv_server *s) {
     sail_index_info info;
     sail_index_get_info(s->index, &info);
     return (int64_t)info.count;
+}
+
+/* The HTTP status of a failed index call: the request's fault, the
+ * remote index's Redis unreachable (retry), or ours. */
+static int index_http_status(sail_status st) {
+    return st == SAIL_ERR_INVALID_ARG || st == SAIL_ERR_LIMIT ? 400 : st == SAIL_ERR_UNAVAILABLE ? 503 : 500;
 }
 
 static enum MHD_Result no_index(srv_request *r) {
@@ -194,7 +207,7 @@ static enum MHD_Result search_respond(srv_request *r) {
     sail_index_results *res = NULL;
     sail_error err = {0};
     if (sail_index_search(s->index, st->in->jobs[0].out, 1, st->k, &so, &res, &err))
-        return srv_send_error(r, err.status == SAIL_ERR_INVALID_ARG ? 400 : 500, NULL, NULL, "search: %s", err.msg);
+        return srv_send_error(r, index_http_status(err.status), NULL, NULL, "search: %s", err.msg);
     json_t *data = json_array();
     for (int i = 0; data && i < res->counts[0]; i++) {
         const sail_index_hit *h = &res->hits[i];
@@ -204,7 +217,7 @@ static enum MHD_Result search_respond(srv_request *r) {
                               "id_str", id_string(h->id), "score", (double)h->score, "payload", payload);
         /* The image's URL spelled by the server: ids over 2^53 (hashes given
          * by `sail index add`) are not exact as JavaScript numbers. */
-        if (o && json_is_string(json_object_get(payload, "source"))) {
+        if (o && !s->index_remote && json_is_string(json_object_get(payload, "source"))) {
             char url[64];
             snprintf(url, sizeof url, "/v1/items/%" PRIu64 "/image", h->id);
             json_object_set_new(o, "image_url", json_string(url));
@@ -344,7 +357,7 @@ static char *item_payload(srv_request *r, items_state *st, int i, char *path, si
         json_decref(p);
         return NULL;
     }
-    if (url) {
+    if (url && !s->index_remote) {
         if (store_image(s, st->ids[i], url, path, cap)) {
             json_decref(p);
             *ret = srv_send_error(r, 500, NULL, NULL, "cannot store the image of item %d under %s: %s", i,
@@ -387,8 +400,7 @@ static enum MHD_Result items_respond(srv_request *r) {
     }
     sail_error err = {0};
     if (sail_index_add(s->index, st->ids, vecs, (const char *const *)payloads, (int)n, &err)) {
-        ret = srv_send_error(r, err.status == SAIL_ERR_INVALID_ARG || err.status == SAIL_ERR_LIMIT ? 400 : 500,
-                             NULL, NULL, "adding to the index: %s", err.msg);
+        ret = srv_send_error(r, index_http_status(err.status), NULL, NULL, "adding to the index: %s", err.msg);
         goto out;
     }
     added = 1;
@@ -452,6 +464,10 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
                                   "%s.payload.source is set by the server (it names the stored image).", param);
         if (json_object_get(item, "input"))
             return srv_send_error(r, 400, param, "invalid_type", "%s: give \"text\" and/or \"image\" (a data URL).", param);
+        if (!id && s->index_remote)
+            return srv_send_error(r, 400, param, "missing_id", "%s needs an \"id\": this server's index is %s, which "
+                                  "other servers may share, so it does not number items itself.", param,
+                                  s->cfg.index_path);
         if (object_input(r, st->in, (int)i, item, param, &ret)) return ret;
         pthread_mutex_lock(&s->ids_lock);
         if (id) {
@@ -507,16 +523,18 @@ enum MHD_Result srv_route_items_delete(srv_request *r) {
     if (parse_id(r->url, &id) || strstr(r->url + 10, "/"))
         return srv_send_error(r, 404, NULL, "not_found", "Use DELETE /v1/items/<integer id>.");
     char *src = NULL;
-    if (item_source(s, id, &src)) return srv_send_error(r, 503, NULL, NULL, "out of memory deleting item %" PRIu64, id);
+    if (!s->index_remote && item_source(s, id, &src))
+        return srv_send_error(r, 503, NULL, NULL, "out of memory deleting item %" PRIu64, id);
     int deleted = 0;
     sail_error err = {0};
     if (sail_index_delete(s->index, &id, 1, &deleted, &err)) {
         sail_free(src);
-        return srv_send_error(r, 500, NULL, NULL, "deleting item %" PRIu64 ": %s", id, err.msg);
+        return srv_send_error(r, index_http_status(err.status), NULL, NULL, "deleting item %" PRIu64 ": %s", id,
+                              err.msg);
     }
     /* An image this server stored goes with its item. */
     size_t dl = strlen(s->image_dir);
-    if (deleted && src && !strncmp(src, s->image_dir, dl) && src[dl] == '/') unlink(src);
+    if (deleted && src && dl && !strncmp(src, s->image_dir, dl) && src[dl] == '/') unlink(src);
     sail_free(src);
     if (!deleted) return srv_send_error(r, 404, NULL, "not_found", "No item has id %" PRIu64 ".", id);
     return srv_send_json(r, 200, json_pack("{s:I, s:o, s:s, s:b}", "id", (json_int_t)id, "id_str", id_string(id),
@@ -528,6 +546,10 @@ enum MHD_Result srv_route_item_image(srv_request *r) {
     if (!s->index) return no_index(r);
     uint64_t id;
     if (parse_id(r->url, &id)) return srv_send_error(r, 404, NULL, "not_found", "Use GET /v1/items/<integer id>/image.");
+    if (s->index_remote)
+        return srv_send_error(r, 501, NULL, "not_supported", "This server's index is %s: it keeps no image files, so it "
+                              "cannot serve one; an item's payload \"source\" names where its file was.",
+                              s->cfg.index_path);
     char *src = NULL;
     if (item_source(s, id, &src)) return srv_send_error(r, 503, NULL, NULL, "out of memory reading item %" PRIu64, id);
     if (!src) return srv_send_error(r, 404, NULL, "not_found", "Item %" PRIu64 " has no image source.", id);

@@ -154,7 +154,8 @@ typedef struct srv_server {
     srv_metrics *mx;
     struct sail_index *index;   /* NULL without --index */
     int index_dim;              /* its vectors' dimension (<= ix_model->dim: a Matryoshka prefix) */
-    char image_dir[PATH_MAX_LEN]; /* where images added over HTTP are stored */
+    int index_remote;           /* a redis:// index: items need ids; no image files here */
+    char image_dir[PATH_MAX_LEN]; /* where images added over HTTP are stored ("" when remote) */
     pthread_mutex_t ids_lock;   /* next_id */
     uint64_t next_id;           /* for items added without an id */
     struct MHD_Daemon *daemon;
