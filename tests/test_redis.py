@@ -459,6 +459,19 @@ def serve_redis(srv, tmp):
             check(ok, "POST /v1/search %r k %d%s over redis://: the ids and scores of sail search --index redis://, of "
                   "a local index of the same vectors and of numpy" % (q, k, " filter n=1" if flt else ""),
                   str(web)[:200] if st != 200 else str([(h["id"], h["score"]) for h in web][:3]))
+        # the library's own client (the Python binding over sail_index_open) against the local index, the
+        # same query vectors: scores to 1e-6 (the local index normalises the stored vectors once more)
+        remote = sail.Index(url)
+        same = qv is not None
+        for v, k in zip(qv if same else [], (5, 7, 40)):
+            a, b = remote.search(v, k)[0], local.search(v, k)[0]
+            same &= [(h.id, h.payload) for h in a] == [(h.id, h.payload) for h in b] and \
+                max(abs(float(x.score) - float(y.score)) for x, y in zip(a, b)) <= 1e-6
+        info = remote.info
+        check(same and info["remote"] == 1 and info["count"] == len(items) and info["log_bytes"] == 0,
+              "sail.Index(redis://...) (sail_index_open's client): search == the local index's (ids, payloads, "
+              "scores to 1e-6); info counts the items, remote 1", str(info))
+        remote.close()
         local.close()
         files = make_fixtures(tmp)
         st, doc, _, _ = s.request("POST", "/v1/items", {"items": [{"id": 3000, "image": data_url(files["shoe.png"],

@@ -556,9 +556,10 @@ class Index:
     deletes are durable when they return."""
 
     def __init__(self, path, create=False, dim=None, metric="cosine", kind="exact", storage="f32", threads=0):
-        """Open the index at `path`; with create=True and no index there, make
-        one of `dim` dimensions (metric cosine|ip|l2, kind exact|hnsw,
-        storage f32|f16|int8)."""
+        """Open the index at `path`, a directory or redis://host[:port]/name
+        (docs/REDIS.md); with create=True and no index there, make one of
+        `dim` dimensions (metric cosine|ip|l2, kind exact|hnsw, storage
+        f32|f16|int8)."""
         L = _load()
         if not hasattr(L, "sail_index_open"):
             raise SailError("unsupported", "%s was built without the vector index" % _LIB_PATH)

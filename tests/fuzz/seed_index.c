@@ -1,7 +1,7 @@
 /* seed_index.c: writes small valid index images (snapshots and logs, each
  * behind the fuzz_index selector byte) into the corpus directory argv[1].
  * Built and run by tests/fuzz/run.sh before fuzz_index. */
-// sources: src/index/index.c src/index/store.c src/index/apply.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/distance.c src/index/distance_avx2.c src/index/distance_avx512.c src/kernels/numfmt.c src/core/alloc.c src/core/fault.c src/core/error.c src/core/pool.c src/core/cpu.c
+// sources: src/index/index.c src/index/open.c src/index/remote.c src/index/store.c src/index/apply.c src/index/fileio.c src/index/wal.c src/index/snapshot.c src/index/payload.c src/index/hnsw.c src/index/distance.c src/index/distance_avx2.c src/index/distance_avx512.c src/kernels/numfmt.c src/core/alloc.c src/core/fault.c src/core/error.c src/core/pool.c src/core/cpu.c
 // libs: -ljansson -lz -lpthread
 #include "sail.h"
 
