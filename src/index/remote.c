@@ -266,7 +266,10 @@ static sail_status add_pipelined(ix_remote *r, int s, const int *order, int m, c
         const char *argv[] = {"SAIL.ADD", r->keys[s], id, "VECTOR", (const char *)(v + (size_t)i * r->info.dim),
                               "PAYLOAD", canon[i]};
         size_t lens[] = {8, strlen(r->keys[s]), strlen(id), 6, (size_t)r->info.dim * sizeof(float), 7, strlen(canon[i])};
-        if (redisAppendCommandArgv(c, 7, argv, lens) != REDIS_OK) st = lost(c, err);
+        if (redisAppendCommandArgv(c, 7, argv, lens) != REDIS_OK) {
+            redisReconnect(c); /* drops what was queued, so no stray reply is read later */
+            st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory queueing %d items for Redis", m);
+        }
     }
     for (int j = 0; !st && j < m; j++) {
         redisReply *rep = NULL;
