@@ -299,8 +299,9 @@ sail_status sail_embed_joint_tensors(sail_model *m, const int32_t *ids, const in
  *   - the handle's calls are serialised (one connection per Redis node);
  *     a connection lost is reopened at the next call. Redis unreachable,
  *     a 10 s timeout, or a busy/loading/failing-over node is
- *     SAIL_ERR_UNAVAILABLE; an error reply of the module (a bad filter...)
- *     is SAIL_ERR_INVALID_ARG.
+ *     SAIL_ERR_UNAVAILABLE (and for 1 s after Redis was unreachable, calls
+ *     fail so at once); an error reply of the module is
+ *     SAIL_ERR_INVALID_ARG.
  *   - built without hiredis, opening one is SAIL_ERR_UNSUPPORTED.
  *
  * Durability: every sail_index_add / sail_index_delete call is one record

@@ -31,6 +31,7 @@ redis-server is not installed (Debian: redis-server, redis-tools)."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -500,6 +501,17 @@ def serve_redis(srv, tmp):
     check(rc == 0 and "stopped" in s.text(), "SIGTERM: the server over redis:// exits cleanly")
 
 
+def wait_search(s, body, wait=5):
+    """POST /v1/search until it is not a 503 (a client pauses 1 s after
+    losing Redis) or wait seconds pass."""
+    end = time.time() + wait
+    while True:
+        st, doc = http_search(s, body)
+        if st != 503 or time.time() > end:
+            return st, doc
+        time.sleep(0.2)
+
+
 def serve_redis_down(tmp):
     """Redis stopped under sail serve: the index routes answer 503 at once,
     the server lives, and it serves again once Redis is back (its AOF,
@@ -525,9 +537,25 @@ def serve_redis_down(tmp):
               "Redis killed: /v1/search and /v1/items answer 503 naming it (in %.2f s), /healthz 200, the server "
               "lives" % took, "%s %s | %s" % (st1, doc1, doc2))
         r.start()  # the same port and directory
-        st4, after = http_search(s, {"text": "a cat", "k": 3})
+        st4, after = wait_search(s, {"text": "a cat", "k": 3})
         check(st4 == 200 and [(h["id"], h["score"]) for h in after] == [(h["id"], h["score"]) for h in before],
               "Redis back (from its AOF): the same server answers the same search again", str(after)[:200])
+        # frozen, not gone: one search waits out the client's 10 s timeout; those queued behind it fail at once
+        os.kill(r.proc.pid, signal.SIGSTOP)
+        got = []
+        t = time.time()
+        th = [threading.Thread(target=lambda: got.append(http_search(s, {"text": "a cat", "k": 3})[0]))
+              for _ in range(3)]
+        for x in th:
+            x.start()
+        for x in th:
+            x.join()
+        took = time.time() - t
+        os.kill(r.proc.pid, signal.SIGCONT)
+        st5, again = wait_search(s, {"text": "a cat", "k": 3})
+        check(got == [503] * 3 and took < 13 and st5 == 200 and [h["id"] for h in again] == [h["id"] for h in before],
+              "Redis frozen (SIGSTOP): 3 concurrent searches all answer 503 in %.1f s (one 10 s timeout, not one "
+              "each); after SIGCONT it serves again" % took, "%s %s" % (got, st5))
     finally:
         s.stop()
         r.stop()

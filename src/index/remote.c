@@ -21,13 +21,16 @@ sail_index *ix_remote_open(const char *url, const sail_index_options *opts, sail
 
 #else
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define MAX_SHARDS 4096
 #define MAX_NODES 64
 #define TIMEOUT_S 10 /* connect, and each reply */
+#define PAUSE_S 1.0  /* after Redis was lost, calls fail at once for this long */
 
 typedef struct node {
     char host[256];
@@ -44,20 +47,42 @@ struct ix_remote {
     redisContext **at;          /* (n_keys) the node that last answered for each */
     int n_keys, ef;             /* ef: sail_index_open's ef_search (0: the index's) */
     sail_index_info info;       /* the shards' as last read */
+    double down_until;          /* monotonic seconds: calls fail at once until then, */
+    char down[256];             /* saying this */
 };
 
 /* ------------------------------------------------------ connections -- */
 
-static sail_status lost(redisContext *c, sail_error *err) {
-    return sail_set_error(err, SAIL_ERR_UNAVAILABLE, "cannot reach Redis at %s:%d: %s", c->tcp.host, c->tcp.port,
-                          c->errstr[0] ? c->errstr : "connection lost");
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Redis unreachable: SAIL_ERR_UNAVAILABLE, and the next PAUSE_S seconds'
+ * calls fail at once (paused) instead of each waiting out a timeout of a
+ * frozen Redis behind the handle's lock. */
+static sail_status went_down(ix_remote *r, sail_error *err, const char *fmt, const char *host, int port,
+                             const char *why) {
+    snprintf(r->down, sizeof r->down, fmt, host, port, why);
+    r->down_until = now_s() + PAUSE_S;
+    return sail_set_error(err, SAIL_ERR_UNAVAILABLE, "%s", r->down);
+}
+
+static sail_status lost(ix_remote *r, redisContext *c, sail_error *err) {
+    return went_down(r, err, "cannot reach Redis at %s:%d: %s", c->tcp.host, c->tcp.port,
+                     c->errstr[0] ? c->errstr : "connection lost");
+}
+
+static sail_status paused(const ix_remote *r, sail_error *err) {
+    return now_s() < r->down_until ? sail_set_error(err, SAIL_ERR_UNAVAILABLE, "%s", r->down) : SAIL_OK;
 }
 
 /* A context whose connection failed is reopened (Redis restarted, a
  * timeout); non-zero with err set when that fails too. */
-static sail_status usable(redisContext *c, sail_error *err) {
+static sail_status usable(ix_remote *r, redisContext *c, sail_error *err) {
     if (!c->err) return SAIL_OK;
-    if (redisReconnect(c) != REDIS_OK) return lost(c, err);
+    if (redisReconnect(c) != REDIS_OK) return lost(r, c, err);
     redisSetTimeout(c, (struct timeval){TIMEOUT_S, 0});
     return SAIL_OK;
 }
@@ -65,15 +90,15 @@ static sail_status usable(redisContext *c, sail_error *err) {
 static redisContext *connect_to(ix_remote *r, const char *host, int port, sail_error *err) {
     for (int i = 0; i < r->n_nodes; i++)
         if (r->nodes[i].port == port && !strcmp(r->nodes[i].host, host))
-            return usable(r->nodes[i].c, err) ? NULL : r->nodes[i].c;
+            return usable(r, r->nodes[i].c, err) ? NULL : r->nodes[i].c;
     if (r->n_nodes == MAX_NODES || strlen(host) >= sizeof r->nodes[0].host) {
         sail_set_error(err, SAIL_ERR_LIMIT, "Redis: more than %d nodes, or a host name that long", MAX_NODES);
         return NULL;
     }
     redisContext *c = redisConnectWithTimeout(host, port, (struct timeval){TIMEOUT_S, 0});
     if (!c || c->err) {
-        sail_set_error(err, c ? SAIL_ERR_UNAVAILABLE : SAIL_ERR_NOMEM, "cannot connect to Redis at %s:%d: %s", host,
-                       port, c ? c->errstr : "out of memory");
+        if (c) went_down(r, err, "cannot connect to Redis at %s:%d: %s", host, port, c->errstr);
+        else sail_set_error(err, SAIL_ERR_NOMEM, "out of memory connecting to Redis");
         redisFree(c);
         return NULL;
     }
@@ -94,25 +119,35 @@ static sail_status reply_status(const char *msg) {
     return SAIL_ERR_INVALID_ARG;
 }
 
+/* err for a reply of another shape than cmd's: the module's error, or one we do not know. */
+static sail_status unexpected(const redisReply *rep, const char *cmd, const char *key, sail_error *err) {
+    int e = rep->type == REDIS_REPLY_ERROR;
+    return sail_set_error(err, e ? reply_status(rep->str) : SAIL_ERR_FORMAT, "Redis: %s %s: %s", cmd, key,
+                          e ? rep->str : "unexpected reply");
+}
+
 static int is_redirect(const redisReply *rep) {
     return rep->type == REDIS_REPLY_ERROR && (!strncmp(rep->str, "MOVED ", 6) || !strncmp(rep->str, "ASK ", 4));
 }
 
-/* argv on the node holding argv[1], following up to 5 redirections and
- * reopening a lost connection once; *at (NULL: the first node) is where to
- * start and gets the node that answered. NULL (and err) when no node
- * answers; error replies are returned. */
+/* argv on the node holding argv[1], following up to 5 redirections; a
+ * connection found closed (Redis restarted) is reopened for one more try,
+ * a timeout is not retried. *at (NULL: the first node) is where to start
+ * and gets the node that answered. NULL (and err) when no node answers;
+ * error replies are returned. */
 static redisReply *call(ix_remote *r, redisContext **at, int argc, const char **argv, const size_t *lens,
                         sail_error *err) {
     redisContext *c = *at ? *at : r->nodes[0].c;
     int asking = 0, retried = 0;
+    if (paused(r, err)) return NULL;
     for (int hop = 0; hop < 6; hop++) {
-        if (usable(c, err)) return NULL;
+        if (usable(r, c, err)) return NULL;
         if (asking) freeReplyObject(redisCommand(c, "ASKING"));
         redisReply *rep = redisCommandArgv(c, argc, argv, lens);
         if (!rep) {
-            if (retried++) {
-                lost(c, err);
+            int timed_out = c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+            if (retried++ || timed_out) {
+                lost(r, c, err);
                 return NULL;
             }
             hop--; /* the same node again, reconnected */
@@ -153,7 +188,7 @@ static int key_info(ix_remote *r, const char *key, redisContext **at, sail_index
     int found = -1, dim = 0;
     if (rep->type == REDIS_REPLY_ERROR) {
         found = strstr(rep->str, "no index at this key") ? 0 : -1;
-        if (found < 0) sail_set_error(err, reply_status(rep->str), "Redis: SAIL.INFO %s: %s", key, rep->str);
+        if (found < 0) unexpected(rep, "SAIL.INFO", key, err);
     } else if (rep->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i + 1 < rep->elements; i += 2) {
             const redisReply *f = rep->element[i], *v = rep->element[i + 1];
@@ -175,7 +210,7 @@ static int key_info(ix_remote *r, const char *key, redisContext **at, sail_index
         found = dim > 0 ? 1 : -1;
         if (found < 0) sail_set_error(err, SAIL_ERR_FORMAT, "Redis: SAIL.INFO %s: no dim in the reply", key);
     } else {
-        sail_set_error(err, SAIL_ERR_FORMAT, "Redis: SAIL.INFO %s: unexpected reply", key);
+        unexpected(rep, "SAIL.INFO", key, err);
     }
     freeReplyObject(rep);
     return found;
@@ -238,10 +273,7 @@ static sail_status create(ix_remote *r, const sail_index_options *io, sail_error
         redisContext *at = NULL;
         redisReply *rep = call(r, &at, 18, argv, lens, err);
         if (!rep) return err ? err->status : SAIL_ERR_IO;
-        sail_status st = rep->type == REDIS_REPLY_STATUS ? SAIL_OK
-                       : sail_set_error(err, rep->type == REDIS_REPLY_ERROR ? reply_status(rep->str) : SAIL_ERR_FORMAT,
-                                        "Redis: SAIL.CREATE %s: %s", key,
-                                        rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        sail_status st = rep->type == REDIS_REPLY_STATUS ? SAIL_OK : unexpected(rep, "SAIL.CREATE", key, err);
         freeReplyObject(rep);
         if (st || (st = add_key(r, key, at, err))) return st;
     }
@@ -258,7 +290,8 @@ static int shard_of(const ix_remote *r, uint64_t id) { return (int)(id % (uint64
 static sail_status add_pipelined(ix_remote *r, int s, const int *order, int m, const uint64_t *ids, const float *v,
                                  char *const *canon, uint8_t *redo, sail_error *err) {
     redisContext *c = r->at[s];
-    sail_status st = usable(c, err);
+    sail_status st = paused(r, err);
+    if (!st) st = usable(r, c, err);
     for (int j = 0; !st && j < m; j++) {
         int i = order[j];
         char id[24];
@@ -273,7 +306,7 @@ static sail_status add_pipelined(ix_remote *r, int s, const int *order, int m, c
     }
     for (int j = 0; !st && j < m; j++) {
         redisReply *rep = NULL;
-        if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep) return lost(c, err); /* no reply left to read */
+        if (redisGetReply(c, (void **)&rep) != REDIS_OK || !rep) return lost(r, c, err); /* no reply left to read */
         if (is_redirect(rep)) redo[order[j]] = 1;
         else if (rep->type == REDIS_REPLY_ERROR && !(err && err->status))
             sail_set_error(err, reply_status(rep->str), "Redis: SAIL.ADD %s %" PRIu64 ": %s", r->keys[s], ids[order[j]],
@@ -346,8 +379,7 @@ static sail_status op_del(ix_remote *r, const uint64_t *ids, int n, int *n_delet
         redisReply *rep = call(r, &r->at[s], m, argv, lens, err);
         if (!rep) st = err ? err->status : SAIL_ERR_UNAVAILABLE;
         else if (rep->type == REDIS_REPLY_INTEGER) deleted += rep->integer;
-        else st = sail_set_error(err, rep->type == REDIS_REPLY_ERROR ? reply_status(rep->str) : SAIL_ERR_FORMAT,
-                                 "Redis: SAIL.DEL %s: %s", r->keys[s], rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        else st = unexpected(rep, "SAIL.DEL", r->keys[s], err);
         freeReplyObject(rep);
     }
     pthread_mutex_unlock(&r->mu);
@@ -393,10 +425,7 @@ static sail_status search_one(ix_remote *r, const float *q, int k, const sail_se
         if (o->no_payload) argv[argc] = "NOPAYLOAD", lens[argc++] = 9;
         redisReply *rep = reps[s] = call(r, &r->at[s], argc, argv, lens, err);
         if (!rep) return err ? err->status : SAIL_ERR_UNAVAILABLE;
-        if (rep->type != REDIS_REPLY_ARRAY)
-            return sail_set_error(err, rep->type == REDIS_REPLY_ERROR ? reply_status(rep->str) : SAIL_ERR_FORMAT,
-                                  "Redis: SAIL.SEARCH %s: %s", r->keys[s],
-                                  rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        if (rep->type != REDIS_REPLY_ARRAY) return unexpected(rep, "SAIL.SEARCH", r->keys[s], err);
         for (size_t i = 0; i < rep->elements && (int)i < k; i++) {
             const redisReply *h = rep->element[i];
             size_t want = o->no_payload ? 2 : 3;
