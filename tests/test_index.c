@@ -315,7 +315,27 @@ static void test_hnsw_delete(void) {
     free(alive); free(img); free(del); free(x);
 }
 
+/* A redis:// location whose Redis cannot be reached, or that is malformed,
+ * fails cleanly (no Redis needed; tests/test_redis.py covers a real one).
+ * Built without hiredis it says so instead. */
+static void test_remote_errors(void) {
+    sail_error e = {0};
+    sail_index_options o = {.dim = 4, .create = 1};
+    sail_index *ix = sail_index_open("redis://127.0.0.1:1/x", &o, &e);
+    int no_hiredis = e.status == SAIL_ERR_UNSUPPORTED && strstr(e.msg, "without hiredis");
+    CHECK(!ix && (no_hiredis || (e.status == SAIL_ERR_UNAVAILABLE && strstr(e.msg, "cannot connect to Redis at "
+                                                                            "127.0.0.1:1"))),
+          "redis:// with nothing listening: %s", e.msg);
+    static const char *const bad[] = {"redis://", "redis://host:port", "redis://h:0/x", "redis://h:70000/x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ix = sail_index_open(bad[i], &o, &e);
+        CHECK(!ix && (no_hiredis || (e.status == SAIL_ERR_INVALID_ARG && strstr(e.msg, bad[i]))),
+              "malformed %s: %s", bad[i], e.msg);
+    }
+}
+
 int main(void) {
+    test_remote_errors();
     test_exact();
     test_lifecycle();
     test_hnsw();
