@@ -2,7 +2,7 @@
  * and audio clips into vectors (JSON, .npy or TSV), or prints their
  * cosine-similarity matrix. */
 #include "cli.h"
-#include "format/npy.h"
+#include "sail_apps.h"
 
 #include <jansson.h>
 #include <stdio.h>

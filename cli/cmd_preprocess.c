@@ -3,14 +3,11 @@
  * the float32 CHW tensor as .npy, so the pipeline can be checked against
  * PIL + numpy or fed to other tools. */
 #include "cli.h"
-#include "format/npy.h"
-#include "image/image.h"
+#include "sail_apps.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "model/model.h"
 
 static const char usage[] =
     "usage: sail preprocess --image FILE --size S [--crop C] [--resample bicubic|bilinear]\n"
@@ -37,13 +34,7 @@ static int from_model(const char *path, sail_preprocess *p) {
     sail_error err = {0};
     sail_model *m = sail_model_load(path, NULL, &err);
     if (!m) return cli_fail(1, "preprocess", "%s", err.msg);
-    const sail_config *c = &m->cfg;
-    p->size = c->pre_size;
-    p->crop = c->pre_crop;
-    p->resample = (sail_resample)c->resample;
-    memcpy(p->mean, c->mean, sizeof p->mean);
-    memcpy(p->std, c->std, sizeof p->std);
-    p->crop_floor = c->crop_floor;
+    sail_model_preprocess(m, p);
     sail_model_free(m);
     return 0;
 }
@@ -99,25 +90,18 @@ int cmd_preprocess(int argc, char **argv) {
         p.size = (int)size;
         p.crop = (int)crop;
     }
-    /* The limits (and DCT scaling) the model's own decode would use. */
-    sail_image_limits lim = sail_image_limits_for(&p);
-    lim.exif_rotate = !no_exif_rotate;
-
     sail_error err = {SAIL_OK, ""};
-    sail_image img = {0, 0, NULL};
-    if (sail_image_load(image, &lim, &img, &err)) return cli_fail(1, cmd, "%s", err.msg);
     int s = sail_preprocess_side(&p);
     float *chw = malloc(sizeof(float) * 3 * (size_t)s * s);
     int rc = 0;
     if (!chw) {
         rc = cli_fail(1, cmd, "out of memory");
-    } else if (sail_image_preprocess(&img, &p, chw, &err)) {
+    } else if (sail_image_file_preprocess(image, &p, !no_exif_rotate, chw, &err)) {
         rc = cli_fail(1, cmd, "%s", err.msg);
     } else {
         int64_t shape[3] = {3, s, s};
         if (sail_npy_write_f32(out, chw, 3, shape, &err)) rc = cli_fail(1, cmd, "%s", err.msg);
     }
     free(chw);
-    sail_image_free(&img);
     return rc;
 }

@@ -2,7 +2,6 @@
  * fewer dimensions, saved in a small validated file (docs/APPS.md). */
 #include "sail_apps.h"
 #include "cli.h"
-#include "format/npy.h"
 
 #include <math.h>
 #include <stdlib.h>

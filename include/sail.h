@@ -91,6 +91,15 @@ int sail_model_image_size(const sail_model *m);
  * model. Thread-safe. */
 const char *sail_model_describe(const sail_model *m);
 
+/* What `sail info` prints about the model file at path, without loading
+ * its weights: the file's size and GGUF version, the configuration of each
+ * tower, the fusion and the preprocessing, the parameter count and the
+ * tensors per storage type; with_tensors adds a line per tensor (name, type,
+ * shape). *text is UTF-8 lines ending in '\n', the caller's (free with
+ * sail_free). A file that is not a valid model is SAIL_ERR_FORMAT (or
+ * SAIL_ERR_IO), its message naming the file. Thread-safe. */
+sail_status sail_model_file_info(const char *path, int with_tensors, char **text, sail_error *err);
+
 /* Memory a loaded model holds, in bytes. Thread-safe. */
 typedef struct sail_model_memory {
     size_t file_bytes;      /* the mmap-ed model file: every weight is used from it, in its
@@ -212,6 +221,42 @@ sail_status sail_tokenizer_encode(const sail_tokenizer *t, const char *text, siz
  * s = sail_model_image_size(m). Thread-safe. */
 sail_status sail_image_file_tensor(const sail_model *m, const char *path, float *chw,
                                    sail_error *err);
+
+/* A preprocessing recipe without a model (`sail preprocess`): how an image
+ * becomes the float tensor a vision encoder reads, as the Python processors
+ * do (PIL's resize, then x/255, then (x - mean) / std per channel). */
+typedef enum sail_resample {
+    SAIL_RESAMPLE_BILINEAR = 2,   /* PIL's numbering */
+    SAIL_RESAMPLE_BICUBIC = 3
+} sail_resample;
+
+typedef struct sail_preprocess {
+    int size;               /* resize target */
+    int crop;               /* > 0: shortest side -> size, then center crop
+                               crop x crop (CLIP); 0: squash to size x size
+                               (Chinese-CLIP) */
+    sail_resample resample;
+    float mean[3], std[3];  /* applied after rescaling by 1/255 */
+    int crop_floor;         /* crop offset (h - crop) // 2 as Hugging Face's
+                               processors; 0: rounded as torchvision */
+} sail_preprocess;
+
+/* Output side of the tensor a preprocess produces. */
+static inline int sail_preprocess_side(const sail_preprocess *p) {
+    return p->crop > 0 ? p->crop : p->size;
+}
+
+/* The recipe m's file records (its sail.image.* keys): what
+ * sail_image_file_tensor applies. Thread-safe. */
+void sail_model_preprocess(const sail_model *m, sail_preprocess *p);
+
+/* Decode the image file path (the process-wide bounds and reduced-scale
+ * JPEG decoding of sail_set_image_options, as for a model whose recipe is
+ * p; exif_rotate = 0 ignores a JPEG's EXIF orientation) and preprocess it
+ * with p into chw, 3 x s x s floats with s = sail_preprocess_side(p).
+ * Errors name the file. Thread-safe. */
+sail_status sail_image_file_preprocess(const char *path, const sail_preprocess *p, int exif_rotate,
+                                       float *chw, sail_error *err);
 
 /* ------------------------------------------------------ in-memory input --
  * For callers whose inputs arrive as bytes (a server, a language binding):

@@ -45,6 +45,14 @@ void sail_pool_free(sail_pool *p);
  * into a new float32 buffer (*out, free with sail_free). */
 sail_status sail_npy_read(const char *path, float **out, int *n, int *d, sail_error *err);
 
+/* Write a C-order float32 array of ndim (1..8) dimensions (shape[0..ndim))
+ * to path as a .npy file (format 1.0, '<f4', little-endian whatever the
+ * host): what `sail embed --format npy`, `sail preprocess` and `sail reduce
+ * apply` write. Returns SAIL_OK, or an I/O or argument error naming path (a
+ * partly written file is removed). Thread-safe (touches only path). */
+sail_status sail_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,
+                               sail_error *err);
+
 /* A seeded random sample of m of the row indices 0..n-1 in perm[0..m), the
  * others after them in perm[m..n): a partial Fisher-Yates shuffle over a
  * splitmix64 stream from seed, so one seed gives one order on every machine;

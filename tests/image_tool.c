@@ -7,7 +7,7 @@
  * One process for all jobs keeps the Python test fast. It lives outside the
  * tests/test_*.c pattern so tests/run.sh does not run it on its own. */
 #include "common.h"
-#include "format/npy.h"
+#include "sail_apps.h"
 #include "image/image.h"
 
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * invalid arguments, degenerate data (duplicate rows, k = n). The numeric
  * parity with numpy/PyTorch is in test_apps.py. */
 #include "apps/apps.h"
-#include "format/npy.h"
+#include "sail_apps.h"
 #include "test.h"
 
 #include <math.h>

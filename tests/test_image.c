@@ -3,7 +3,7 @@
  * crash or leak (run under `make asan` too). Fixtures are made here with
  * libpng/libjpeg writers or by hand; exactness against PIL is in
  * test_image_pil.py. */
-#include "format/npy.h"
+#include "sail_apps.h"
 #include "image/image.h"
 #include "image/resize_impl.h"
 #include "image_enc.h"

@@ -351,10 +351,19 @@ sail_status sail_image_file_tensor(const sail_model *m, const char *path, float 
     if (!m || !path || !chw) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model, path or output is NULL");
     if (check_vision(m, err)) return err ? err->status : SAIL_ERR_UNSUPPORTED;
     sail_preprocess p = sail_config_preprocess(&m->cfg);
+    return sail_image_file_preprocess(path, &p, 1, chw, err);
+}
+
+void sail_model_preprocess(const sail_model *m, sail_preprocess *p) { *p = sail_config_preprocess(&m->cfg); }
+
+sail_status sail_image_file_preprocess(const char *path, const sail_preprocess *p, int exif_rotate,
+                                       float *chw, sail_error *err) {
+    if (!path || !p || !chw) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "path, recipe or output is NULL");
     sail_image img = {0};
-    sail_image_limits lim = sail_image_limits_for(&p);
+    sail_image_limits lim = sail_image_limits_for(p);
+    lim.exif_rotate = exif_rotate;
     sail_status s = sail_image_load(path, &lim, &img, err);
-    if (!s) s = sail_image_preprocess(&img, &p, chw, err);
+    if (!s) s = sail_image_preprocess(&img, p, chw, err);
     sail_image_free(&img);
     return s;
 }

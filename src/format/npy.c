@@ -1,4 +1,5 @@
-/* npy.c: the .npy writer. Layout (format 1.0):
+/* npy.c: the .npy writer (sail_npy_write_f32, declared in include/sail_apps.h
+ * beside the reader). Layout (format 1.0):
  *   OFFSET SIZE
  *   0      6    magic "\x93NUMPY"
  *   6      2    version 1, 0
@@ -7,7 +8,8 @@
  *               with spaces and ended by '\n' so the data starts on a
  *               64-byte boundary
  *   10+H        the data, C order */
-#include "format/npy.h"
+#include "common.h"
+#include "sail_apps.h"
 
 #include <errno.h>
 #include <stdio.h>

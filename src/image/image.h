@@ -35,37 +35,19 @@ sail_status sail_image_decode(const uint8_t *data, size_t size, const char *name
                               sail_error *err);
 void sail_image_free(sail_image *img);
 
-typedef enum sail_resample {
-    SAIL_RESAMPLE_BILINEAR = 2,   /* PIL's numbering */
-    SAIL_RESAMPLE_BICUBIC = 3
-} sail_resample;
-
 /* Resize exactly as PIL's Image.resize((w, h), resample) (with its
  * antialiasing support scaling when reducing and its 8-bit rounding). */
 sail_status sail_image_resize(const sail_image *in, int w, int h,
                               sail_resample resample, sail_image *out,
                               sail_error *err);
 
-typedef struct sail_preprocess {
-    int size;               /* resize target */
-    int crop;               /* > 0: shortest side -> size, then center crop
-                               crop x crop (CLIP); 0: squash to size x size
-                               (Chinese-CLIP) */
-    sail_resample resample;
-    float mean[3], std[3];  /* applied after rescaling by 1/255 */
-    int crop_floor;         /* crop offset (h - crop) // 2 as Hugging Face's
-                               processors; 0: rounded as torchvision */
-} sail_preprocess;
+/* sail_resample, sail_preprocess and sail_preprocess_side are public
+ * (include/sail.h). */
 
 /* The limits to decode an image that p will preprocess: the defaults with
  * reduce_floor = 2 * p->size, unless exact decoding is on
  * (sail_image_options.exact_decode). */
 sail_image_limits sail_image_limits_for(const sail_preprocess *p);
-
-/* Output side of the tensor a preprocess produces. */
-static inline int sail_preprocess_side(const sail_preprocess *p) {
-    return p->crop > 0 ? p->crop : p->size;
-}
 
 /* Resize (+crop), rescale and normalise into chw (3 x side x side floats). */
 sail_status sail_image_preprocess(const sail_image *img, const sail_preprocess *p,

@@ -14,7 +14,7 @@
  *                                  holding the rows of X with ids 1..n
  */
 #include "apps/apps.h"
-#include "format/npy.h"
+#include "sail_apps.h"
 
 #include <stdio.h>
 #include <stdlib.h>
