@@ -3,7 +3,7 @@
  * Ctrl-C finishes the current step, writes a checkpoint and exits 130. */
 #include "cli.h"
 #include "ranks.h"
-#include "train/trainer.h"
+#include "sail_train.h"
 
 #include <errno.h>
 #include <math.h>
@@ -140,7 +140,7 @@ static int load_data(const char *cmd, const char *path, sail_dataset *ds, int qu
     if (quiet) return 0;
     if (ds->n_skipped) {
         fprintf(stderr, "sail %s: %s: skipped %d line%s:\n", cmd, path, ds->n_skipped, ds->n_skipped == 1 ? "" : "s");
-        int shown = SAIL_MIN(ds->n_skipped, SAIL_DATASET_MAX_REPORTS);
+        int shown = cli_min(ds->n_skipped, SAIL_DATASET_MAX_REPORTS);
         for (int i = 0; i < shown; i++)
             fprintf(stderr, "  line %d: %s\n", ds->skipped_lines[i], ds->skipped_why[i]);
         if (ds->n_skipped > shown) fprintf(stderr, "  ... and %d more\n", ds->n_skipped - shown);

@@ -5,7 +5,7 @@
 #ifndef SAIL_CLI_RANKS_H
 #define SAIL_CLI_RANKS_H
 
-#include "train/trainer.h"
+#include "sail_train.h"
 
 #ifdef SAIL_MPI
 /* When mpirun started this process: initialise MPI and fill *comm with

@@ -15,16 +15,7 @@
 #include "model/inputs.h"
 #include "train/train.h"
 
-typedef struct sail_hparams {
-    double lr, weight_decay, max_grad_norm, min_lr_ratio;
-    double beta1, beta2, eps;
-    int epochs, batch_size, warmup_steps, grad_accum, hard_negatives;
-    uint64_t seed;
-    float part_lr[SAIL_N_PARTS]; /* a part's own peak learning rate; 0: lr */
-    int frozen;                  /* bit p: part p is frozen */
-    int lora_rank, lora_parts;   /* LoRA adapters (0: none) on the parts of the bit mask */
-    float lora_alpha;
-} sail_hparams;
+/* sail_hparams is public (include/sail_train.h). */
 
 /* Where a run stands: `step` optimiser steps done; in epoch `epoch`
  * (0-based), `batch` batches of `plan` consumed; rng is the generator's

@@ -1,6 +1,6 @@
 /* dist.h: the gradients of one optimiser step summed over its micro-batches
  * in a fixed order, in one process or over the ranks of a data-parallel run
- * (sail_train_comm, trainer.h).
+ * (sail_train_comm, include/sail_train.h).
  *
  * A step of K micro-batches over N ranks runs in rounds: in round j, rank r
  * computes micro-batch j * N + r of the step, from zeroed gradients. The
@@ -16,7 +16,7 @@
 #define SAIL_DIST_H
 
 #include "dataset.h"
-#include "trainer.h"
+#include "sail_train.h"
 
 typedef struct sail_accum {
     const sail_train_comm *comm;    /* NULL: one process */

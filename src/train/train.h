@@ -11,11 +11,12 @@
  * Determinism: for a fixed thread count, the same parameters and batch give
  * bit-identical loss and gradients (no reductions whose order depends on
  * thread timing), so a resumed run reproduces a straight one exactly. */
-#ifndef SAIL_TRAIN_H
-#define SAIL_TRAIN_H
+#ifndef SAIL_TRAIN_IMPL_H
+#define SAIL_TRAIN_IMPL_H
 
 #include "model/config.h"
 #include "model/inputs.h"
+#include "sail_train.h"
 
 typedef struct sail_tmodel sail_tmodel;
 
@@ -32,24 +33,11 @@ typedef struct sail_tparam {
                            clamped to [0, log 100] as CLIP's is */
 } sail_tparam;
 
-/* The parts of a model that can be frozen or given their own learning rate,
- * by tensor name: text.* (the text tower), vis.*, aud.* (with its projection
- * fuse.aud_proj.*, so that a tower added to a trained model trains with the
- * fusion frozen), fuse.* (projections into
- * the fusion, modality embeddings, perceiver, fusion layers), head.* (and
- * an imported model's {text,vis}.{proj,pooler}.*: its heads), and the
- * loss's temperature (train.logit_scale). */
-typedef enum sail_part {
-    SAIL_PART_TEXT, SAIL_PART_VISION, SAIL_PART_FUSION, SAIL_PART_HEAD, SAIL_PART_TEMPERATURE,
-    SAIL_PART_AUDIO,    /* aud.*: after the others, so older checkpoints' part tables still read */
-    SAIL_N_PARTS
-} sail_part;
+/* sail_part (the parts a run freezes or gives their own learning rate),
+ * sail_part_parse and sail_part_name are public: include/sail_train.h. */
 
 /* The part a tensor belongs to. */
 sail_part sail_part_of(const char *tensor_name);
-/* "text", "vision", "fusion", "head", "temperature", "audio" -> part; -1 if unknown. */
-int sail_part_parse(const char *name, size_t len);
-const char *sail_part_name(sail_part p);
 
 /* Per-part learning-rate multipliers (0: frozen: never updated, no
  * gradient computed where the backward can skip it, not in the clipping
@@ -75,13 +63,7 @@ typedef struct sail_tinput {
                                w frames (sail_audio_spectrogram) */
 } sail_tinput;
 
-/* The loss: sum over k of weights[k] * InfoNCE on the first dims[k]
- * components (re-normalised) of the embeddings: Matryoshka. */
-typedef struct sail_loss_opts {
-    int n_dims;             /* 1..4 */
-    int dims[4];            /* e.g. {512, 256, 128}; each <= the model's dim */
-    float weights[4];
-} sail_loss_opts;
+/* The loss's options (sail_loss_opts: Matryoshka prefixes) are public. */
 
 /* A model of config c with seeded weights drawn exactly as
  * sail_model_write_random draws them, logit scale log(1/0.07).

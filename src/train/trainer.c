@@ -1,9 +1,10 @@
-/* trainer.c: the training loop (see trainer.h). The run's whole state is
+/* trainer.c: the training loop (sail_train, include/sail_train.h). The run's whole state is
  * params, AdamW m and v, the step, the epoch, the position in the epoch's
  * plan and the RNG, which is exactly what a checkpoint holds; nothing else
  * carries from one step to the next, so a resumed run repeats a straight
  * one bit for bit (for the same compute thread count). */
-#include "trainer.h"
+#include "checkpoint.h"
+#include "sail_train.h"
 
 #include "dist.h"
 #include "eval.h"
