@@ -63,7 +63,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 # what it does, a C or Python user of libsail can do too. cmd_index.c and
 # cmd_search.c keep the full path until the Redis client moves into the
 # library; tests/test_cli_headers.py checks the #include lines.
-CLI_FULL_PATH  := cmd_index cmd_search cmd_bench cmd_data cmd_serve
+CLI_FULL_PATH  := cmd_index cmd_search cmd_serve
 CLI_RESTRICTED := $(filter-out $(CLI_FULL_PATH:%=$(BUILD)/cli/%.o),$(CLI_OBJ))
 $(CLI_RESTRICTED): CPPFLAGS = -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS)
 SERVER_SRC := $(sort $(wildcard src/server/*.c))

@@ -12,9 +12,7 @@
  * (sail_model_fbank_params), and the tower (the end-to-end time less those two; CPU time adds up over
  * threads, so the difference is the tower's share). bench/bench_ast.py
  * runs it beside torchaudio and PyTorch. */
-#include "apps/apps.h"
 #include "cli.h"
-#include "data/data.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,17 +151,15 @@ static int measure(job *j) {
 static sail_status chord_wav(unsigned char **bytes, size_t *len, sail_error *err) {
     enum { N = 10 * SAIL_SOUND_RATE };
     float *x = malloc(N * sizeof *x);
-    FILE *f = x ? open_memstream((char **)bytes, len) : NULL;
-    if (!f) {
-        free(x);
-        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the generated clip");
+    if (!x) {
+        *err = (sail_error){SAIL_ERR_NOMEM, "out of memory for the generated clip"};
+        return err->status;
     }
     srand(2);
     for (int i = 0; i < N; i++)
         x[i] = 0.2f * sinf(2 * 3.14159265f * 440 * i / SAIL_SOUND_RATE) +
                0.1f * sinf(2 * 3.14159265f * 660 * i / SAIL_SOUND_RATE) + 0.05f * ((float)rand() / RAND_MAX - 0.5f);
-    sail_status s = sail_wav_put(f, "the generated clip", x, N, err);
-    if (fclose(f) && !s) s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the generated clip");
+    sail_status s = sail_wav_encode(x, N, bytes, len, err);
     free(x);
     return s;
 }
@@ -173,7 +169,7 @@ static sail_status chord_wav(unsigned char **bytes, size_t *len, sail_error *err
 static int load_clip(const char *path, int rate, unsigned char **bytes, size_t *len, sail_audio *wave) {
     sail_error err = {0};
     sail_audio_options o = {.sample_rate = rate};
-    sail_status s = path ? apps_read_file(path, SAIL_AUDIO_MAX_BYTES, bytes, len, &err) : chord_wav(bytes, len, &err);
+    sail_status s = path ? sail_read_file(path, SAIL_AUDIO_MAX_BYTES, bytes, len, &err) : chord_wav(bytes, len, &err);
     if (!s) s = sail_audio_decode_bytes(*bytes, *len, &o, wave, &err);
     return s ? cli_fail(1, "bench", "%s", err.msg) : 0;
 }

@@ -1,8 +1,7 @@
 /* cmd_data.c: `sail data shapes|emoji|stamps|speech`: write sail's own
- * training data (generators in src/data/, format in docs/DATA.md). */
+ * training data (sail_data_* in include/sail_train.h, format in docs/DATA.md). */
 #include "cli.h"
-
-#include "data/data.h"
+#include "sail_train.h"
 
 #include <stdio.h>
 #include <string.h>

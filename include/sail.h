@@ -52,6 +52,11 @@ const char *sail_status_name(sail_status s);
 /* Version string of the linked library. Thread-safe. */
 const char *sail_version(void);
 
+/* Read the whole file path, at most max_len bytes (a larger file is
+ * SAIL_ERR_LIMIT), into *buf (len bytes, free with sail_free). Thread-safe. */
+sail_status sail_read_file(const char *path, size_t max_len, unsigned char **buf, size_t *len,
+                           sail_error *err);
+
 /* The library's allocator: a buffer a call hands over "to free with
  * sail_free" (sail_npy_read's matrix, ...) goes back through it, and
  * sail_malloc makes one of the same kind. NULL when n bytes cannot be had;
@@ -823,6 +828,14 @@ sail_status sail_audio_decode_file(const char *path, const sail_audio_options *o
 
 /* Free the samples of a decoded clip and zero it. NULL is a no-op. */
 void sail_audio_free(sail_audio *a);
+
+/* A 16-bit PCM WAV of n mono samples x (full scale 1; rounded and clipped)
+ * at SAIL_SOUND_RATE: a 44-byte header, then the samples, so the same
+ * samples give the same bytes. To a file (sail data's clips), or into
+ * memory: *bytes (len bytes, free with sail_free). Thread-safe. */
+#define SAIL_SOUND_RATE 16000
+sail_status sail_wav_write(const char *path, const float *x, size_t n, sail_error *err);
+sail_status sail_wav_encode(const float *x, size_t n, unsigned char **bytes, size_t *len, sail_error *err);
 
 typedef enum sail_window {
     SAIL_WINDOW_HANNING = 0,    /* symmetric Hann (Kaldi's "hanning") */

@@ -1,13 +1,15 @@
 /* sail_train.h: the public C API of training and evaluation (what `sail
- * train`, `sail finetune` and `sail eval` do), beside include/sail.h.
+ * train`, `sail finetune`, `sail data` and `sail eval` do), beside
+ * include/sail.h.
  *
  * A header of its own because the surface is large and only trainers need
  * it: manifests of pairs, hyper-parameters, the parts of a model, progress
- * events, the transport of a multi-process run, recall. A user who only
- * embeds includes sail.h alone. The conventions are sail.h's: fallible
- * calls return a sail_status and fill a sail_error with a message a user
- * can act on; nothing here prints. docs/TRAINING.md describes the training,
- * the manifest format and the hard negatives. */
+ * events, the transport of a multi-process run, the generated training
+ * sets (`sail data`), recall. A user who only embeds includes sail.h alone.
+ * The conventions are sail.h's: fallible calls return a sail_status and
+ * fill a sail_error with a message a user can act on; nothing here prints.
+ * docs/TRAINING.md describes the training, the manifest format and the
+ * hard negatives; docs/DATA.md the generated sets. */
 #ifndef SAIL_TRAIN_H
 #define SAIL_TRAIN_H
 
@@ -203,6 +205,103 @@ sail_status sail_train(const sail_train_opts *o, int *stopped, sail_error *err);
 
 #define SAIL_CHECKPOINT_FILE "checkpoint.gguf"
 #define SAIL_MODEL_FILE "model.gguf"
+
+/* -------------------------------------------------------- training data --
+ * sail's own training sets (`sail data`; docs/DATA.md): each generator
+ * writes an image (or audio) folder and JSON-lines manifests in the format
+ * sail_dataset_load reads ({"text", "image", "lang", "group"}, sound lines
+ * add "audio"). sail_data_speech and sail_data_stamps need libespeak-ng
+ * (GPL-3+), libsox and librsvg/cairo: they are built into the `sail`
+ * program (the Makefile's MEDIA_SRC), not into libsail, whose users link
+ * src/data/{sound,speech,stamps}.c themselves to call them. */
+
+/* Progress callback: done of total units (images, emoji, clips) so far,
+ * called on the generator's calling thread. */
+typedef void (*sail_data_progress)(void *ctx, long done, long total);
+
+typedef struct sail_shapes_options {
+    long n;                  /* images (>= 1) */
+    uint64_t seed;
+    int side;                /* image side, 32..1024 (default 128) */
+    int en, zh;              /* caption languages to write */
+    int threads;             /* render threads; 0: one per core, 1: the caller */
+} sail_shapes_options;
+
+typedef struct sail_data_stats {
+    long images;
+    long lines[4];           /* per manifest, in the order the generator names */
+    long skipped[4];         /* emoji: no glyph, no zh name, keyword lines shared
+                                by several emoji (dropped), unused */
+} sail_data_stats;
+
+/* Write dir/images/NNNNNN.png and dir/{train,val,test,test_novel}.jsonl.
+ * Creates dir if needed. Same options -> same bytes. */
+sail_status sail_data_shapes(const char *dir, const sail_shapes_options *o,
+                             sail_data_progress progress, void *ctx,
+                             sail_data_stats *stats, sail_error *err);
+
+typedef struct sail_emoji_options {
+    int side;                /* output image side, 16..1024 (default 128) */
+    long limit;              /* stop after this many emoji (0: all) */
+    const char *font;        /* NULL: Debian's NotoColorEmoji.ttf */
+    const char *emoji_test;  /* NULL: Debian unicode-data's emoji-test.txt */
+    const char *cldr_dir;    /* NULL: Debian unicode-cldr-core's common/ */
+} sail_emoji_options;
+
+/* Write dir/images/<codepoints>.png and dir/{train,test}.jsonl. */
+sail_status sail_data_emoji(const char *dir, const sail_emoji_options *o,
+                            sail_data_progress progress, void *ctx,
+                            sail_data_stats *stats, sail_error *err);
+
+typedef struct sail_speech_options {
+    const char *data;        /* a folder written by sail data shapes|emoji|stamps */
+    uint64_t seed;
+    int variants;            /* clips per manifest line, 1..16 */
+    long limit;              /* first `limit` lines of each manifest (0: all) */
+    int snr_min, snr_max;    /* additive white noise at a uniform SNR in dB */
+    int reverb;              /* percent of clips with reverb */
+    int clean;               /* no noise, no reverb */
+} sail_speech_options;
+
+/* Speak every line of data/{train,val,test,test_novel}.jsonl (those that
+ * exist) with espeak-ng (voice "en" or "cmn" by the line's lang), each in
+ * `variants` seeded speeds and pitches, augmented, as
+ * data/audio/<split>/<line>-<variant>.wav and data/speech_<split>.jsonl
+ * lines {"text", "audio", "image", "lang", "group"}. stats->lines[k] counts
+ * clips per split in that order, skipped[0] lines of another language.
+ * Same options -> same bytes. Not thread-safe (espeak-ng is one instance
+ * per process). */
+sail_status sail_data_speech(const sail_speech_options *o, sail_data_progress progress, void *ctx,
+                             sail_data_stats *stats, sail_error *err);
+
+typedef struct sail_stamps_options {
+    const char *stamps;      /* NULL: /usr/share/tuxpaint/stamps */
+    uint64_t seed;           /* of the split */
+    int side;                /* image side, 16..1024 */
+    long limit;              /* first `limit` stamps in path order (0: all);
+                                groups and splits are those of the full set */
+} sail_stamps_options;
+
+typedef struct sail_stamps_stats {
+    long stamps[3];          /* per split: train, val, test */
+    long lines[3];           /* image-text lines per split */
+    long sound_lines[3];     /* sound lines per split */
+    long sounds;             /* sound files converted */
+    long svg;                /* stamps rendered from SVG */
+    long no_txt;             /* pictures without a description (skipped) */
+    long no_image;           /* descriptions without a picture (skipped) */
+    long zh_shared;          /* Chinese texts of several groups (dropped) */
+} sail_stamps_stats;
+
+/* Write dir/images/<stamp>.png (side x side over white), dir/audio/<stamp>
+ * .wav and <stamp>_desc.wav (16 kHz mono), dir/{train,val,test}.jsonl
+ * ({"text", "image", "lang", "group"}: English, and Chinese where zh_CN
+ * exists) and dir/sounds_{train,val,test}.jsonl ({"text", "audio",
+ * "image", "lang", "group"}). <stamp> is the path below the stamps folder
+ * without extension; group is the path of the first stamp with the same
+ * English text. Same options -> same bytes. Not thread-safe. */
+sail_status sail_data_stamps(const char *dir, const sail_stamps_options *o, sail_data_progress progress,
+                             void *ctx, sail_stamps_stats *stats, sail_error *err);
 
 /* ----------------------------------------------------------- evaluation --
  * Retrieval recall at 1, 5 and 10 (`sail eval`): text->image and

@@ -97,7 +97,7 @@ static void test_pca_file(void) {
     sail_pca_free(&q);
     unsigned char *b;
     size_t len;
-    apps_read_file(tmp("p.bin"), 1 << 20, &b, &len, &err);
+    sail_read_file(tmp("p.bin"), 1 << 20, &b, &len, &err);
     write_bytes(tmp("p1.bin"), b, len - 1);
     CHECK(sail_pca_load(&q, tmp("p1.bin"), &err) == SAIL_ERR_FORMAT, "truncated PCA file: %s", err.msg);
     unsigned char *c = malloc(len);
@@ -137,7 +137,7 @@ static void test_logreg_file(void) {
     sail_logreg_free(&q);
     unsigned char *b, *c;
     size_t len;
-    apps_read_file(tmp("c.bin"), 1 << 20, &b, &len, &err);
+    sail_read_file(tmp("c.bin"), 1 << 20, &b, &len, &err);
     c = malloc(len);
     size_t first_bad = 0;
     for (size_t cut = 1; cut < len && !first_bad; cut++) {

@@ -15,9 +15,6 @@ void apps_sqdist(const float *x, const float *xn, int n, const float *c, const f
 /* Write len bytes to path atomically (temp file in the same folder, fsync,
  * rename). */
 sail_status apps_write_file(const char *path, const void *buf, size_t len, sail_error *err);
-/* Read a whole file of at most max_len bytes into a new buffer (sail_free). */
-sail_status apps_read_file(const char *path, size_t max_len, unsigned char **buf, size_t *len,
-                           sail_error *err);
 
 /* Squared norm of each of n rows of d floats. */
 void apps_row_sqnorms(const float *x, int n, int d, float *out);

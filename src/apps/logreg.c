@@ -219,7 +219,7 @@ sail_status sail_logreg_save(const sail_logreg *m, const char *path, sail_error 
 sail_status sail_logreg_load(sail_logreg *out, const char *path, sail_error *err) {
     unsigned char *b;
     size_t len;
-    sail_status s = apps_read_file(path, (size_t)1 << 31, &b, &len, err);
+    sail_status s = sail_read_file(path, (size_t)1 << 31, &b, &len, err);
     if (s) return s;
     sail_logreg m = {0};
     uint32_t d = 0, c = 0;

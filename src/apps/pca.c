@@ -163,7 +163,7 @@ sail_status sail_pca_save(const sail_pca *p, const char *path, sail_error *err) 
 sail_status sail_pca_load(sail_pca *p, const char *path, sail_error *err) {
     unsigned char *b;
     size_t len;
-    sail_status s = apps_read_file(path, (size_t)1 << 31, &b, &len, err);
+    sail_status s = sail_read_file(path, (size_t)1 << 31, &b, &len, err);
     if (s) return s;
     uint32_t d = 0, k = 0;
     sail_pca r = {0};

@@ -198,7 +198,7 @@ sail_status apps_write_file(const char *path, const void *buf, size_t len, sail_
     return SAIL_OK;
 }
 
-sail_status apps_read_file(const char *path, size_t max_len, unsigned char **buf, size_t *len,
+sail_status sail_read_file(const char *path, size_t max_len, unsigned char **buf, size_t *len,
                            sail_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return sail_set_error(err, SAIL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));

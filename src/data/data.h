@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "image/image.h"
+#include "sail_train.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -101,29 +102,8 @@ int sail_scene_caption(const sail_scene *s, const char *lang, uint64_t pick,
 
 /* ---------------------------------------------------------- generators -- */
 
-/* Progress callback: done of total units (images, emoji) so far. */
-typedef void (*sail_data_progress)(void *ctx, long done, long total);
-
-typedef struct sail_shapes_options {
-    long n;                  /* images (>= 1) */
-    uint64_t seed;
-    int side;                /* image side, 32..1024 (default 128) */
-    int en, zh;              /* caption languages to write */
-    int threads;             /* render threads; 0: one per core, 1: the caller */
-} sail_shapes_options;
-
-typedef struct sail_data_stats {
-    long images;
-    long lines[4];           /* per manifest, in the order the generator names */
-    long skipped[4];         /* emoji: no glyph, no zh name, keyword lines shared
-                                by several emoji (dropped), unused */
-} sail_data_stats;
-
-/* Write dir/images/NNNNNN.png and dir/{train,val,test,test_novel}.jsonl.
- * Creates dir if needed. Same options -> same bytes. */
-sail_status sail_data_shapes(const char *dir, const sail_shapes_options *o,
-                             sail_data_progress progress, void *ctx,
-                             sail_data_stats *stats, sail_error *err);
+/* The generators' options, statistics and entry points (sail_data_shapes,
+ * _emoji, _speech, _stamps) are public: include/sail_train.h. */
 
 #define SAIL_EMOJI_MAX_CPS 16
 
@@ -141,25 +121,10 @@ int sail_emoji_test_parse(const char *line, uint32_t cp[SAIL_EMOJI_MAX_CPS], int
  * an English line. */
 int sail_stamp_txt_parse(char *buf, const char **en, const char **zh);
 
-typedef struct sail_emoji_options {
-    int side;                /* output image side, 16..1024 (default 128) */
-    long limit;              /* stop after this many emoji (0: all) */
-    const char *font;        /* NULL: Debian's NotoColorEmoji.ttf */
-    const char *emoji_test;  /* NULL: Debian unicode-data's emoji-test.txt */
-    const char *cldr_dir;    /* NULL: Debian unicode-cldr-core's common/ */
-} sail_emoji_options;
-
-/* Write dir/images/<codepoints>.png and dir/{train,test}.jsonl. */
-sail_status sail_data_emoji(const char *dir, const sail_emoji_options *o,
-                            sail_data_progress progress, void *ctx,
-                            sail_data_stats *stats, sail_error *err);
-
 /* ------------------------------------ speech and stamps (sail program) -- */
 /* sound.c, speech.c and stamps.c need libsox, libespeak-ng (GPL-3+) and
  * librsvg/cairo; they are linked into the `sail` program only, so libsail
  * does not depend on them (docs/DATA.md). */
-
-#define SAIL_SOUND_RATE 16000 /* every clip the generators write: 16 kHz mono */
 
 typedef struct sail_clip {
     float *x;               /* (n) samples, full scale 1 */
@@ -176,61 +141,8 @@ void sail_sound_quit(void);
  * mono -> 16 kHz (libsox "rate") into out (replaced; its buffer is reused). */
 sail_status sail_sound_from_pcm(const int16_t *x, size_t n, double rate, int reverb, sail_clip *out,
                                 sail_error *err);
-/* A 16 kHz mono 16-bit PCM WAV of x (n samples, full scale 1; 44-byte
- * header; rounded and clipped): same samples -> same bytes. To a file, or
- * to an open stream (an open_memstream buffer; name for messages). */
-sail_status sail_wav_write(const char *path, const float *x, size_t n, sail_error *err);
-sail_status sail_wav_put(FILE *f, const char *name, const float *x, size_t n, sail_error *err);
+/* Clips are written with sail_wav_write (include/sail.h): SAIL_SOUND_RATE mono. */
 
-typedef struct sail_speech_options {
-    const char *data;        /* a folder written by sail data shapes|emoji|stamps */
-    uint64_t seed;
-    int variants;            /* clips per manifest line, 1..16 */
-    long limit;              /* first `limit` lines of each manifest (0: all) */
-    int snr_min, snr_max;    /* additive white noise at a uniform SNR in dB */
-    int reverb;              /* percent of clips with reverb */
-    int clean;               /* no noise, no reverb */
-} sail_speech_options;
-
-/* Speak every line of data/{train,val,test,test_novel}.jsonl (those that
- * exist) with espeak-ng (voice "en" or "cmn" by the line's lang), each in
- * `variants` seeded speeds and pitches, augmented, as
- * data/audio/<split>/<line>-<variant>.wav and data/speech_<split>.jsonl
- * lines {"text", "audio", "image", "lang", "group"}. stats->lines[k] counts
- * clips per split in that order, skipped[0] lines of another language.
- * Same options -> same bytes. Not thread-safe (espeak-ng is one instance
- * per process). */
-sail_status sail_data_speech(const sail_speech_options *o, sail_data_progress progress, void *ctx,
-                             sail_data_stats *stats, sail_error *err);
-
-typedef struct sail_stamps_options {
-    const char *stamps;      /* NULL: /usr/share/tuxpaint/stamps */
-    uint64_t seed;           /* of the split */
-    int side;                /* image side, 16..1024 */
-    long limit;              /* first `limit` stamps in path order (0: all);
-                                groups and splits are those of the full set */
-} sail_stamps_options;
-
-typedef struct sail_stamps_stats {
-    long stamps[3];          /* per split: train, val, test */
-    long lines[3];           /* image-text lines per split */
-    long sound_lines[3];     /* sound lines per split */
-    long sounds;             /* sound files converted */
-    long svg;                /* stamps rendered from SVG */
-    long no_txt;             /* pictures without a description (skipped) */
-    long no_image;           /* descriptions without a picture (skipped) */
-    long zh_shared;          /* Chinese texts of several groups (dropped) */
-} sail_stamps_stats;
-
-/* Write dir/images/<stamp>.png (side x side over white), dir/audio/<stamp>
- * .wav and <stamp>_desc.wav (16 kHz mono), dir/{train,val,test}.jsonl
- * ({"text", "image", "lang", "group"}: English, and Chinese where zh_CN
- * exists) and dir/sounds_{train,val,test}.jsonl ({"text", "audio",
- * "image", "lang", "group"}). <stamp> is the path below the stamps folder
- * without extension; group is the path of the first stamp with the same
- * English text. Same options -> same bytes. Not thread-safe. */
-sail_status sail_data_stamps(const char *dir, const sail_stamps_options *o, sail_data_progress progress,
-                             void *ctx, sail_stamps_stats *stats, sail_error *err);
 /* The split (0 train, 1 val, 2 test: 80/10/10) of a stamp group. */
 int sail_stamps_split(uint64_t seed, const char *group);
 
