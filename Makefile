@@ -63,7 +63,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 # what it does, a C or Python user of libsail can do too. cmd_index.c and
 # cmd_search.c keep the full path until the Redis client moves into the
 # library; tests/test_cli_headers.py checks the #include lines.
-CLI_FULL_PATH  := cmd_index cmd_search cmd_serve
+CLI_FULL_PATH  := cmd_index cmd_search
 CLI_RESTRICTED := $(filter-out $(CLI_FULL_PATH:%=$(BUILD)/cli/%.o),$(CLI_OBJ))
 $(CLI_RESTRICTED): CPPFLAGS = -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS)
 SERVER_SRC := $(sort $(wildcard src/server/*.c))
@@ -197,7 +197,7 @@ install: all
 	install -m 644 $(BUILD)/libsail.a $(INST)/lib/libsail.a
 	install -m 755 $(BUILD)/libsail.so $(INST)/lib/libsail.so
 	install -m 755 $(BUILD)/sail-redis.so $(INST)/lib/sail-redis.so
-	install -m 644 include/sail.h include/sail_apps.h $(INST)/include/
+	install -m 644 include/sail.h include/sail_apps.h include/sail_train.h $(INST)/include/
 	install -m 644 models/sail-tiny.gguf $(INST)/share/sail/models/sail-tiny.gguf
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define SAIL_VERSION_STRING "\(.*\)"/\1/p' include/sail.h)|' \
 	    -e 's|@LIBS@|$(LIBS)|' scripts/sail.pc.in > $(INST)/lib/pkgconfig/sail.pc

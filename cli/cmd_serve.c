@@ -1,8 +1,8 @@
-/* cmd_serve.c: `sail serve` runs the HTTP server (src/server): OpenAI-style
- * embeddings from one or several models, search over an index, metrics and
- * a demo page. */
+/* cmd_serve.c: `sail serve` runs the HTTP server (sail_serve,
+ * include/sail_server.h): OpenAI-style embeddings from one or several
+ * models, search over an index, metrics and a demo page. */
 #include "cli.h"
-#include "server/server.h"
+#include "sail_server.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -40,10 +40,11 @@ static const char usage[] =
  * the first '=' is empty, or that names an existing file while its part
  * after the '=' does not, is a plain path. */
 static int on_model(const char *cmd, const cli_opt *opt, const char *v) {
-    static char names[SRV_MAX_MODELS][SRV_MODEL_NAME_MAX];
-    srv_config *c = opt->ptr;
-    if (c->n_models == SRV_MAX_MODELS) return cli_fail(2, cmd, "at most %d --model options", SRV_MAX_MODELS);
-    srv_model_spec *sp = &c->models[c->n_models];
+    static char names[SAIL_SERVER_MAX_MODELS][SAIL_SERVER_MODEL_NAME_MAX];
+    sail_server_options *c = opt->ptr;
+    if (c->n_models == SAIL_SERVER_MAX_MODELS)
+        return cli_fail(2, cmd, "at most %d --model options", SAIL_SERVER_MAX_MODELS);
+    sail_server_model *sp = &c->models[c->n_models];
     const char *eq = strchr(v, '=');
     struct stat sb;
     if (!eq || eq == v || (!stat(v, &sb) && stat(eq + 1, &sb))) {
@@ -51,8 +52,9 @@ static int on_model(const char *cmd, const cli_opt *opt, const char *v) {
         sp->path = v;
     } else {
         size_t n = (size_t)(eq - v);
-        if (n >= SRV_MODEL_NAME_MAX)
-            return cli_fail(2, cmd, "--model %s: a model name is at most %d bytes", v, SRV_MODEL_NAME_MAX - 1);
+        if (n >= SAIL_SERVER_MODEL_NAME_MAX)
+            return cli_fail(2, cmd, "--model %s: a model name is at most %d bytes", v,
+                            SAIL_SERVER_MODEL_NAME_MAX - 1);
         if (!eq[1]) return cli_fail(2, cmd, "--model %s: no model file after '='", v);
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
@@ -73,7 +75,7 @@ static int on_index_kind(const char *cmd, const cli_opt *opt, const char *v) {
 }
 
 int cmd_serve(int argc, char **argv) {
-    srv_config c = {.host = "127.0.0.1", .port = 8080, .http_threads = 4, .max_batch = 32,
+    sail_server_options c = {.host = "127.0.0.1", .port = 8080, .http_threads = 4, .max_batch = 32,
                     .batch_wait_ms = 5, .max_body = 16u << 20, .max_inputs = 256,
                     .max_connections = 1024, .max_connections_per_ip = 256, .timeout_s = 30,
                     .header_timeout_s = 10, .max_image_pixels = SAIL_IMAGE_MAX_PIXELS};
@@ -137,7 +139,7 @@ int cmd_serve(int argc, char **argv) {
     if (c.api_key && !*c.api_key) return cli_fail(2, "serve", "--api-key must not be empty");
     if (!c.tls_cert != !c.tls_key)
         return cli_fail(2, "serve", "--tls-cert and --tls-key go together (a PEM certificate and its private key)");
-    /* Every thread the server starts inherits this mask; srv_run waits for
+    /* Every thread the server starts inherits this mask; sail_serve waits for
      * the signals with sigwait. */
     sigset_t set;
     sigemptyset(&set);
@@ -145,5 +147,5 @@ int cmd_serve(int argc, char **argv) {
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    return srv_run(&c);
+    return sail_serve(&c);
 }

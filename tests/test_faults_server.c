@@ -401,12 +401,12 @@ static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f
     return remove(p);
 }
 
-static srv_config config(void) {
-    srv_config c = {.n_models = 2, .index_path = index_path, .threads = 1, .http_threads = 1, .max_batch = 4,
-                    .max_body = 1 << 20, .max_inputs = 8, .timeout_s = 30, .header_timeout_s = 30,
-                    .max_image_pixels = 1 << 24, .quiet = 1};
+static sail_server_options config(void) {
+    sail_server_options c = {.n_models = 2, .index_path = index_path, .threads = 1, .http_threads = 1,
+                             .max_batch = 4, .max_body = 1 << 20, .max_inputs = 8, .timeout_s = 30,
+                             .header_timeout_s = 30, .max_image_pixels = 1 << 24, .quiet = 1};
     c.models[0].path = model_path;
-    c.models[1] = (srv_model_spec){"audio", ast_path};
+    c.models[1] = (sail_server_model){"audio", ast_path};
     return c;
 }
 

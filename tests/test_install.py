@@ -79,9 +79,9 @@ def main():
         prefix = os.path.join(tmp, "prefix")
         r = tap.run(["make", "-C", ROOT, "-o", "all", "install", "BUILD=" + os.path.abspath(BUILD), "PREFIX=" + prefix])
         files = ["bin/sail", "lib/libsail.so", "lib/libsail.a", "lib/sail-redis.so", "include/sail.h",
-                 "include/sail_apps.h", "lib/pkgconfig/sail.pc", "share/sail/models/sail-tiny.gguf"]
+                 "include/sail_apps.h", "include/sail_train.h", "lib/pkgconfig/sail.pc", "share/sail/models/sail-tiny.gguf"]
         check(r.returncode == 0 and all(os.path.exists(os.path.join(prefix, f)) for f in files),
-              "make install PREFIX=... installs the CLI, both libraries, the Redis module, both headers, sail.pc "
+              "make install PREFIX=... installs the CLI, both libraries, the Redis module, the public headers, sail.pc "
               "and the model")
         model = os.path.join(prefix, "share/sail/models/sail-tiny.gguf")
         env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib/pkgconfig"))

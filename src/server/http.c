@@ -98,7 +98,7 @@ static enum MHD_Result route_metrics(srv_request *r) {
     pthread_mutex_lock(&s->lock);
     int in_flight = s->in_flight;
     pthread_mutex_unlock(&s->lock);
-    int depths[SRV_MAX_MODELS], dims[SRV_MAX_MODELS];
+    int depths[SAIL_SERVER_MAX_MODELS], dims[SAIL_SERVER_MAX_MODELS];
     pthread_mutex_lock(&s->submit_lock);
     for (int i = 0; i < s->n_models; i++) {
         depths[i] = s->models[i].batcher ? srv_batcher_depth(s->models[i].batcher) : 0;
@@ -360,14 +360,14 @@ static char *read_pem(const char *opt, const char *path) {
     return p;
 }
 
-/* Loads every --model (names checked: unique, at most SRV_MODEL_NAME_MAX-1
- * bytes) and picks the index's model. Returns 0, or an exit status after
+/* Loads every --model (names checked: unique, at most
+ * SAIL_SERVER_MODEL_NAME_MAX-1 bytes) and picks the index's model. Returns 0, or an exit status after
  * printing why. Each model is its own sail_model (its own mmap of the file,
  * even when two names give one path). */
-static int load_models(srv_server *s, const srv_config *cfg) {
+static int load_models(srv_server *s, const sail_server_options *cfg) {
     sail_load_options lo = {cfg->threads};
     for (int i = 0; i < cfg->n_models; i++) {
-        const srv_model_spec *sp = &cfg->models[i];
+        const sail_server_model *sp = &cfg->models[i];
         srv_model *m = &s->models[i];
         const char *name = sp->name ? sp->name : base_name(sp->path);
         if (!*name || strlen(name) >= sizeof m->name) {
@@ -423,7 +423,7 @@ static void drain_batchers(srv_server *s) {
 }
 
 int srv_open(srv_server *s) {
-    const srv_config *cfg = &s->cfg;
+    const sail_server_options *cfg = &s->cfg;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->ids_lock, NULL);
     pthread_mutex_init(&s->submit_lock, NULL);
@@ -431,13 +431,13 @@ int srv_open(srv_server *s) {
     /* jansson's allocations are the server's too: one allocator, so the
      * fault walk (tests/test_faults_server.c) reaches them */
     srv_json_init();
-    if (cfg->n_models < 1 || cfg->n_models > SRV_MAX_MODELS) {
-        fprintf(stderr, "sail serve: give 1 to %d --model options\n", SRV_MAX_MODELS);
+    if (cfg->n_models < 1 || cfg->n_models > SAIL_SERVER_MAX_MODELS) {
+        fprintf(stderr, "sail serve: give 1 to %d --model options\n", SAIL_SERVER_MAX_MODELS);
         return 2;
     }
     int rc = load_models(s, cfg);
     if (rc) return rc;
-    const char *names[SRV_MAX_MODELS];
+    const char *names[SAIL_SERVER_MAX_MODELS];
     for (int i = 0; i < s->n_models; i++) names[i] = s->models[i].name;
     s->mx = srv_metrics_new(s->n_models, names);
     if (!s->mx) {
@@ -479,7 +479,7 @@ int srv_close(srv_server *s) {
     return rc;
 }
 
-int srv_run(const srv_config *cfg) {
+int sail_serve(const sail_server_options *cfg) {
     srv_server s = {.cfg = *cfg};
     char *tls_cert = NULL, *tls_key = NULL;
     if (s.cfg.header_timeout_s > s.cfg.timeout_s) s.cfg.header_timeout_s = s.cfg.timeout_s;

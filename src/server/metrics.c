@@ -32,10 +32,10 @@ static const srv_endpoint model_eps[N_MODEL_EP] = {EP_EMBEDDINGS, EP_SEARCH, EP_
 
 struct srv_metrics {
     int n_models;
-    char names[SRV_MAX_MODELS][2 * SRV_MODEL_NAME_MAX]; /* label values, escaped */
-    uint64_t model_requests[SRV_MAX_MODELS][N_MODEL_EP][N_STATUS];
-    uint64_t model_batch[SRV_MAX_MODELS][N_BATCH + 1];
-    uint64_t model_batch_inputs[SRV_MAX_MODELS];
+    char names[SAIL_SERVER_MAX_MODELS][2 * SAIL_SERVER_MODEL_NAME_MAX]; /* label values, escaped */
+    uint64_t model_requests[SAIL_SERVER_MAX_MODELS][N_MODEL_EP][N_STATUS];
+    uint64_t model_batch[SAIL_SERVER_MAX_MODELS][N_BATCH + 1];
+    uint64_t model_batch_inputs[SAIL_SERVER_MAX_MODELS];
     pthread_mutex_t lock;
     uint64_t requests[EP_COUNT][N_STATUS];
     uint64_t aborted[EP_COUNT][ABORT_COUNT];
@@ -57,7 +57,7 @@ static void label_value(char *out, size_t cap, const char *v) {
 }
 
 srv_metrics *srv_metrics_new(int n_models, const char *const *names) {
-    if (n_models < 1 || n_models > SRV_MAX_MODELS) return NULL;
+    if (n_models < 1 || n_models > SAIL_SERVER_MAX_MODELS) return NULL;
     srv_metrics *mx = sail_calloc(1, sizeof *mx);
     if (!mx) return NULL;
     pthread_mutex_init(&mx->lock, NULL);

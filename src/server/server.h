@@ -8,8 +8,8 @@
  * inputs from concurrent requests into model batches; a request waiting for
  * its vectors is suspended, so it holds no thread. The server is not part of
  * libsail: it prints a log line per request and handles signals. */
-#ifndef SAIL_SERVER_H
-#define SAIL_SERVER_H
+#ifndef SAIL_SERVER_IMPL_H
+#define SAIL_SERVER_IMPL_H
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -17,38 +17,11 @@
 #include <stdint.h>
 
 #include "sail.h"
+#include "sail_server.h"
 
 enum { PATH_MAX_LEN = 4096 };
-enum { SRV_MAX_MODELS = 16, SRV_MODEL_NAME_MAX = 128 };
-
-/* One --model: `name=path`, or a plain path (name NULL: the file's base
- * name). */
-typedef struct srv_model_spec {
-    const char *name, *path;
-} srv_model_spec;
-
-typedef struct srv_config {
-    srv_model_spec models[SRV_MAX_MODELS]; /* (n_models) the first is the default */
-    int n_models;
-    const char *index_model;    /* the model --index is used with (NULL: the first) */
-    const char *index_path, *host, *api_key;
-    const char *tls_cert, *tls_key; /* PEM files; both set: HTTPS */
-    int port;                   /* 0: any free port (printed at start) */
-    int threads;                /* model compute threads, 0 = one per core */
-    int http_threads;           /* libmicrohttpd polling threads */
-    int max_batch;              /* inputs per model batch */
-    int batch_wait_ms;          /* longest wait for a batch to fill */
-    size_t max_body;            /* bytes of one request body */
-    int max_inputs;             /* inputs in one request */
-    int max_connections;        /* lowered to fit RLIMIT_NOFILE at start */
-    int max_connections_per_ip; /* 0: no per-address limit */
-    int timeout_s;              /* once a header is in: idle and whole-body limit */
-    int header_timeout_s;       /* idle limit until a request header is complete */
-    int64_t max_image_pixels;   /* decoded pixels of one image */
-    int no_truncate;            /* refuse (400) texts over the context */
-    int index_hnsw;             /* create the index as HNSW (default exact) */
-    int quiet;                  /* no per-request log line */
-} srv_config;
+/* The options (sail_server_options) and sail_serve are public:
+ * include/sail_server.h. */
 
 /* ------------------------------------------------------------- metrics -- */
 
@@ -133,7 +106,7 @@ void srv_batcher_free(srv_batcher *b);
 
 /* One served model. */
 typedef struct srv_model {
-    char name[SRV_MODEL_NAME_MAX]; /* what requests name it by (valid UTF-8) */
+    char name[SAIL_SERVER_MODEL_NAME_MAX]; /* what requests name it by (valid UTF-8) */
     const char *path;
     sail_model *m;
     int slot;                   /* its place in srv_server.models (metrics) */
@@ -144,8 +117,8 @@ typedef struct srv_model {
 } srv_model;
 
 typedef struct srv_server {
-    srv_config cfg;
-    srv_model models[SRV_MAX_MODELS]; /* (n_models) models[0] is the default */
+    sail_server_options cfg;
+    srv_model models[SAIL_SERVER_MAX_MODELS]; /* (n_models) models[0] is the default */
     int n_models;
     int strict_models;          /* a request's "model" must name one (404 otherwise);
                                  * 0 with one plain --model path: any name is echoed */
@@ -292,10 +265,5 @@ enum MHD_Result srv_on_request(void *cls, struct MHD_Connection *conn, const cha
                                const char *version, const char *upload, size_t *upload_size, void **con_cls);
 void srv_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       enum MHD_RequestTerminationCode why);
-
-/* Run until SIGTERM or SIGINT (which must be blocked in the caller's thread
- * before the call, so every thread inherits the mask); returns an exit
- * status (0 after a clean shutdown, 1 when start-up failed). */
-int srv_run(const srv_config *cfg);
 
 #endif

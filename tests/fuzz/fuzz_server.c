@@ -111,7 +111,7 @@ int sail_model_dim(const sail_model *m) { (void)m; return DIM; }
 int sail_model_text_context(const sail_model *m) { (void)m; return CONTEXT; }
 sail_model *sail_model_load(const char *path, const sail_load_options *o, sail_error *err) {
     (void)path, (void)o, (void)err;
-    abort(); /* srv_run is not called */
+    abort(); /* sail_serve is not called */
 }
 void sail_model_free(sail_model *m) { (void)m; }
 
