@@ -2,8 +2,9 @@
 CLI and numpy. asan: skip (an ASan-built libsail.so cannot be dlopen-ed into
 an uninstrumented python). Vectors from Model.embed_text / embed_image (paths,
 PIL images, arrays, bytes) / embed(text=, image=) must equal `sail embed`'s;
-Index.search must return numpy's brute-force top-k; errors raise SailError
-with the library's message."""
+Index.search must return numpy's brute-force top-k; model_file_info and
+preprocess_image give what `sail info` and `sail preprocess` give (and PIL's
+tensor); errors raise SailError with the library's message."""
 import json
 import os
 import subprocess
@@ -121,6 +122,7 @@ def main():
             check(len(ix) == 199 and ix.search(Q[1], k=1)[0][0].id == ids[want[1, 0]], "reopened index keeps the items")
             ix.close()
         tokenizers(tmp)
+        cli_calls(tmp, model, m)
     return tap.summary()
 
 
@@ -150,6 +152,34 @@ def tokenizers(tmp):
     check(raises(lambda: sail.Tokenizer(wp, "sentencepiece"), "wordpiece, bpe and spm"),
           "Tokenizer with an unknown type raises SailError listing the types")
 
+
+
+def cli_calls(tmp, model, m):
+    """What sail info and sail preprocess do, from Python: the same report,
+    and PIL's tensor (the independent reference of test_image_pil.py)."""
+    from PIL import Image
+    from test_image_pil import MEAN, STD, ref_preprocess
+    for extra in ([], ["--tensors"]):
+        r = subprocess.run([SAIL, "info"] + extra + [model], capture_output=True)
+        check(r.returncode == 0 and sail.model_file_info(model, tensors=bool(extra)) == r.stdout.decode(),
+              "model_file_info(%s) is the report `%s` prints" % (bool(extra), " ".join(["sail info"] + extra)))
+    check(raises(lambda: sail.model_file_info(os.path.join(tmp, "none.gguf")), "none.gguf"),
+          "model_file_info of a missing file raises SailError naming it")
+    rng = np.random.default_rng(3)
+    path = os.path.join(tmp, "p.png")
+    Image.fromarray(rng.integers(0, 256, (333, 500, 3), np.uint8), "RGB").save(path)
+    im = Image.open(path).convert("RGB")
+    for size, crop, f, name in ((224, 224, Image.BICUBIC, "bicubic"), (96, 0, Image.BILINEAR, "bilinear")):
+        got = sail.preprocess_image(path, size, crop, name, MEAN, STD)
+        d = float(np.abs(got - ref_preprocess(im, size, crop, f)).max())
+        check(got.shape == (3, crop or size, crop or size) and d <= 1.0 / 255.0 / float(STD.min()),
+              "preprocess_image(%d, crop %d, %s) == PIL+numpy (max |diff| %.1e)" % (size, crop, name, d))
+    out = os.path.join(tmp, "p.npy")
+    r = subprocess.run([SAIL, "preprocess", "--image", path, "--model", model, "-o", out], capture_output=True)
+    check(r.returncode == 0 and np.array_equal(sail.preprocess_image(path, model=m), np.load(out)),
+          "preprocess_image(model=) equals `sail preprocess --model`")
+    check(raises(lambda: sail.preprocess_image(os.path.join(tmp, "none.png"), 64), "none.png"),
+          "preprocess_image of a missing file raises SailError naming it")
 
 if __name__ == "__main__":
     sys.exit(main())

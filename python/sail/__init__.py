@@ -26,7 +26,8 @@ from collections import namedtuple
 
 import numpy as np
 
-__all__ = ["Model", "Index", "Hit", "Tokenizer", "SailError", "cosine", "version"]
+__all__ = ["Model", "Index", "Hit", "Tokenizer", "SailError", "cosine", "version", "model_file_info",
+           "preprocess_image"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -88,6 +89,11 @@ class _IndexInfo(ctypes.Structure):
 _lib = None
 
 
+class _Preprocess(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_int), ("crop", ctypes.c_int), ("resample", ctypes.c_int),
+                ("mean", ctypes.c_float * 3), ("std", ctypes.c_float * 3), ("crop_floor", ctypes.c_int)]
+
+
 class _VideoEmbeddings(ctypes.Structure):
     _fields_ = [("n", ctypes.c_int), ("dim", ctypes.c_int), ("vectors", ctypes.POINTER(ctypes.c_float)),
                 ("times", ctypes.POINTER(ctypes.c_double)), ("frame_index", ctypes.POINTER(ctypes.c_int64))]
@@ -145,13 +151,19 @@ def _load():
         "sail_index_kind_parse": (I, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]),
         "sail_storage_parse": (I, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]),
     }
+    cli_sigs = {  # what sail info and sail preprocess call
+        "sail_model_file_info": (I, [ctypes.c_char_p, I, ctypes.POINTER(ctypes.c_void_p), E]),
+        "sail_free": (None, [ctypes.c_void_p]),
+        "sail_model_preprocess": (None, [P, ctypes.POINTER(_Preprocess)]),
+        "sail_image_file_preprocess": (I, [ctypes.c_char_p, ctypes.POINTER(_Preprocess), I, F, E]),
+    }
     tokenizer_sigs = {
         "sail_tokenizer_load": (P, [ctypes.c_char_p, ctypes.c_char_p, E]),
         "sail_tokenizer_free": (None, [P]),
         "sail_tokenizer_encode": (I, [P, ctypes.c_char_p, S, ctypes.POINTER(ctypes.c_int32), S,
                                       ctypes.POINTER(S), E]),
     }
-    for table, required in ((sigs, True), (index_sigs, False), (tokenizer_sigs, False)):
+    for table, required in ((sigs, True), (index_sigs, False), (tokenizer_sigs, False), (cli_sigs, False)):
         for name, (res, args) in table.items():
             fn = getattr(L, name, None)
             if fn is None:
@@ -188,6 +200,52 @@ def cosine(a, b):
     """Cosine similarity of two vectors (or row-wise for two (n, d) arrays)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def model_file_info(path, tensors=False):
+    """What `sail info` prints about the model file at path (its configuration,
+    parameter count, tensor types and sizes; with tensors=True a line per
+    tensor), without loading the weights."""
+    L = _load()
+    err, text = _Error(), ctypes.c_void_p()
+    _check(L.sail_model_file_info(os.fsencode(path), int(bool(tensors)), ctypes.byref(text), ctypes.byref(err)),
+           err)
+    try:
+        return ctypes.string_at(text).decode("utf-8")
+    finally:
+        L.sail_free(text)
+
+
+# CLIP's normalisation, the default of `sail preprocess`
+_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+_RESAMPLE = {"bilinear": 2, "bicubic": 3}
+
+
+def preprocess_image(path, size=None, crop=0, resample="bicubic", mean=_CLIP_MEAN, std=_CLIP_STD, model=None,
+                     exif_rotate=True):
+    """The (3, S, S) float32 tensor `sail preprocess` writes for an image
+    file: resized as PIL does to `size` (with `crop`, the short side to size
+    then a centre crop of crop x crop; without, squashed to size x size),
+    then (x / 255 - mean) / std per channel. model= (a Model) takes the
+    whole recipe from the model file instead: exactly the tensor that model
+    receives."""
+    L = _load()
+    p = _Preprocess()
+    if model is not None:
+        L.sail_model_preprocess(model._m, ctypes.byref(p))
+    else:
+        if not size or crop > size or resample not in _RESAMPLE:
+            raise SailError("invalid argument", "preprocess_image needs size >= crop and resample bicubic or "
+                            "bilinear (or model=)")
+        p.size, p.crop, p.resample = int(size), int(crop), _RESAMPLE[resample]
+        p.mean[:], p.std[:] = [float(v) for v in mean], [float(v) for v in std]
+    s = p.crop if p.crop > 0 else p.size
+    out = np.empty((3, s, s), np.float32)
+    err = _Error()
+    _check(L.sail_image_file_preprocess(os.fsencode(path), ctypes.byref(p), int(bool(exif_rotate)), _fptr(out),
+                                        ctypes.byref(err)), err)
+    return out
 
 
 class Model:
