@@ -1,7 +1,7 @@
 /* test_audio.c: the audio decoder and front ends from C, without Python
  * (tests/test_audio_features.py holds the parity checks against
  * torchaudio, Whisper and ffmpeg). Runs under `make asan`: in-memory WAVs
- * decoded exactly, resampling keeping a tone's pitch, fbank and log-mel on
+ * decoded exactly, the WAV writer, resampling keeping a tone's pitch, fbank and log-mel on
  * signals whose answer is known, concurrent first use of the FFT plan
  * cache, and argument errors leaving outputs untouched. */
 #include "sail.h"
@@ -10,7 +10,10 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A canonical 16-bit PCM WAV of n frames of `ch` interleaved samples. */
 static size_t make_wav(uint8_t *buf, const int16_t *pcm, int n, int ch, int rate, uint32_t claim) {
@@ -59,6 +62,44 @@ static void test_decode_exact(void) {
     sail_audio_free(&a);
     sail_audio_free(NULL);
     CHECK(a.samples == NULL && a.n == 0, "sail_audio_free zeroes the clip; freeing twice and NULL are no-ops");
+}
+
+/* sail_wav_encode / sail_wav_write against the canonical WAV make_wav writes
+ * of the samples the spec says (x * 32768 rounded to nearest even, clipped
+ * to int16), and FFmpeg's reading of it. */
+static void test_wav_write(void) {
+    static const float x[] = {0.0f, 1.0f / 32768, -3.0f / 32768, 0.5f / 32768, 1.5f / 32768, -0.5f,
+                              0.99999f, 1.0f, 1.5f, -1.0f, -2.0f, 12345.0f / 32768};
+    static const int16_t want[] = {0, 1, -3, 0, 2, -16384, 32767, 32767, 32767, -32768, -32768, 12345};
+    enum { N = sizeof x / sizeof x[0] };
+    uint8_t ref[44 + 2 * N];
+    size_t ref_size = make_wav(ref, want, N, 1, SAIL_SOUND_RATE, 0);
+    unsigned char *bytes = NULL;
+    size_t len = 0;
+    sail_error e = {0};
+    sail_status s = sail_wav_encode(x, N, &bytes, &len, &e);
+    CHECK(!s && len == ref_size && !memcmp(bytes, ref, len),
+          "sail_wav_encode: a 44-byte 16 kHz mono header, then x * 32768 rounded and clipped (%s)", e.msg);
+    sail_audio a = {0};
+    s = s ? s : sail_audio_decode_bytes(bytes, len, NULL, &a, &e);
+    int same = !s && a.n == N && a.sample_rate == SAIL_SOUND_RATE;
+    for (int i = 0; same && i < N; i++) same = a.samples[i] == want[i] / 32768.0f;
+    CHECK(same, "FFmpeg reads the encoded clip back as the rounded samples (%s)", e.msg);
+    sail_audio_free(&a);
+
+    char path[] = "/tmp/sail_test_wav_XXXXXX";
+    int fd = mkstemp(path);
+    s = fd < 0 ? SAIL_ERR_IO : sail_wav_write(path, x, N, &e);
+    FILE *f = fd < 0 ? NULL : fopen(path, "rb");
+    uint8_t back[sizeof ref + 1];
+    size_t got = f ? fread(back, 1, sizeof back, f) : 0;
+    if (f) fclose(f);
+    if (fd >= 0) close(fd), remove(path);
+    CHECK(!s && got == len && bytes && !memcmp(back, bytes, len), "sail_wav_write writes the same bytes to a file (%s)",
+          e.msg);
+    sail_free(bytes);
+    CHECK(sail_wav_write("/nonexistent-dir/x.wav", x, N, &e) == SAIL_ERR_IO && strstr(e.msg, "/nonexistent-dir/x.wav"),
+          "sail_wav_write to a missing folder is an I/O error naming the path (%s)", e.msg);
 }
 
 /* The frequency (Hz) of the largest DFT bin of x between 50 and 4000 Hz. */
@@ -240,6 +281,7 @@ static void test_errors(void) {
 
 int main(void) {
     test_decode_exact();
+    test_wav_write();
     test_resample();
     test_fbank();
     test_logmel();

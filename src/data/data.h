@@ -4,8 +4,9 @@
  *           English and Chinese captions (render.c, scene.c, captions.c,
  *           shapes.c)
  *   emoji   the Noto Color Emoji font with Unicode / CLDR names (emoji.c)
- * The format and the grammar are documented in docs/DATA.md. Internal to
- * sail (not in include/sail.h); the `sail data` command drives it. */
+ * (and the stamps and speech generators below). The format and the grammar
+ * are documented in docs/DATA.md. The generators' entry points are public
+ * (include/sail_train.h); this header holds their internals. */
 #ifndef SAIL_DATA_H
 #define SAIL_DATA_H
 
