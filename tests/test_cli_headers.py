@@ -20,11 +20,6 @@ ROOT = os.path.normpath(os.path.join(HERE, ".."))
 CLI = os.path.join(ROOT, "cli")
 INCLUDE = os.path.join(ROOT, "include")
 
-# The Redis client of `sail index add` and `sail search` is moving into the
-# library in a change of its own; until it lands these two lines keep
-# cli/redis/'s header. Remove them from here with that change.
-PENDING = {("cmd_index.c", "redis/redis_index.h"), ("cmd_search.c", "redis/redis_index.h")}
-
 INC = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
@@ -41,8 +36,6 @@ def offending():
             for inc in INC.findall(text):
                 seen += 1
                 rel = os.path.relpath(path, CLI)
-                if (rel, inc) in PENDING:
-                    continue
                 beside = os.path.normpath(os.path.join(d, inc))
                 ok = (os.path.exists(beside) and beside.startswith(CLI + os.sep)) or \
                     os.path.exists(os.path.join(CLI, inc)) or os.path.exists(os.path.join(INCLUDE, inc))
