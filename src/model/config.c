@@ -110,7 +110,7 @@ sail_status sail_config_validate(const sail_config *c, sail_error *err) {
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..8192", c->dim);
     /* a composed CLIP text tower has no token types */
     if ((s = check_text(c, c->towers.layout && !c->towers.text_emb_norm ? 0 : 1, err))) return s;
-    if (sail_has_audio(c) && (s = check_audio(c, err))) return s;
+    if (sail_has_audio(c) && (s = c->swin.on ? sail_swin_check(c, err) : check_audio(c, err))) return s;
     return check_vision(c, err);
 }
 
@@ -170,6 +170,19 @@ sail_vit_geom sail_vit_audio(const sail_config *c) {
         g.w = (int)sail_logmel_frames(&c->swin.mel, c->swin.max_samples);
     }
     return g;
+}
+
+int sail_audio_width(const sail_config *c) {
+    return c->swin.on ? sail_swin_hidden(&c->swin) : c->audio.tower.width;
+}
+
+int sail_audio_tokens(const sail_config *c) {
+    if (!c->swin.on) {
+        sail_vit_geom g = sail_vit_audio(c);
+        return sail_vit_tokens(&g);
+    }
+    int g = c->swin.spec / c->swin.patch;
+    return g * g;
 }
 
 /* An audio tower: its transformer, its patch grid over the spectrogram and
@@ -461,6 +474,7 @@ sail_status sail_config_read(sail_config *c, const gguf_file *f, sail_error *err
     read_special_ids(&r, c);
     read_fused_layout(&r, c);
     if (gguf_find_kv(f, "sail.audio.layers")) read_audio(&r, c);
+    else if (gguf_find_kv(f, "sail.htsat.depths") && !r.s) r.s = sail_swin_read(f, c, err);
     if (r.s) return r.s;
     return sail_config_validate(c, err);
 }
@@ -599,7 +613,7 @@ sail_status sail_config_write(const sail_config *c, gguf_writer *w) {
     if (!s) s = write_image(c, w);
     if (!s) s = write_special_ids(c, w);
     if (!s && c->towers.layout) s = write_fused_layout(c, w);
-    if (!s && sail_has_audio(c)) s = write_audio(c, w);
+    if (!s && sail_has_audio(c)) s = c->swin.on ? sail_swin_write(c, w) : write_audio(c, w);
     return s;
 }
 
@@ -660,5 +674,5 @@ void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
                  t->bpe ? "clip-bpe" : t->spm ? "sentencepiece" : "wordpiece", t->text_causal, t->text_emb_norm,
                  t->text_final_norm, t->vision_pre_norm, t->patch_bias, t->text_padded, !t->vision_no_cls);
     n = strlen(buf);
-    if (sail_has_audio(c) && n < cap) describe_audio(c, buf + n, cap - n);
+    if (sail_has_audio(c) && n < cap) (c->swin.on ? sail_swin_describe : describe_audio)(c, buf + n, cap - n);
 }

@@ -118,6 +118,10 @@ static inline int sail_patch_bias(const sail_config *c) { return !sail_has_layou
 
 /* An audio tower: a ViT (AST) or CLAP's HTSAT (swin). */
 static inline int sail_has_audio(const sail_config *c) { return c->audio.tower.layers > 0 || c->swin.on; }
+/* The width of the audio tower's pooled output (what fuse.aud_proj takes). */
+int sail_audio_width(const sail_config *c);
+/* Tokens of one clip in the audio tower (its first stage's grid for HTSAT). */
+int sail_audio_tokens(const sail_config *c);
 
 /* A ViT over images (the vision tower) or spectrograms (the audio tower):
  * what its forward and backward need to know besides its weights. */

@@ -210,11 +210,17 @@ static void vision_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
     f->keep = keep;
 }
 
+/* The audio tower over b->spec: an AST's tokens into s->aud; HTSAT's
+ * pooled output (forward only) into s->apool. */
 static void audio_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
     int keep = f->keep;
     sail_vit_geom g = sail_vit_audio(f->c);
-    f->keep = keep && !f->drop_audio;
-    vit_forward(f, &g, &f->w->aud, 1, b->spec, b->n, g.h, g.w, &s->aud);
+    f->keep = keep && !f->drop_audio && !f->c->swin.on; /* HTSAT has no backward: it trains frozen only */
+    if (f->c->swin.on) {
+        sail_swin_forward(f, b, s);
+        s->apool = s->pooled;
+    } else
+        vit_forward(f, &g, &f->w->aud, 1, b->spec, b->n, g.h, g.w, &s->aud);
     f->keep = keep;
 }
 
@@ -316,12 +322,13 @@ static void forward_fused(fwd *f, const sail_batch *b, fwd_acts *s) {
     if (f->oom) return;
     int T = s->T, Tv = s->vis.T;
     s->Sv = Tv ? nf * (c->perceiver_latents ? c->perceiver_latents : Tv) : 0;
-    s->Sa = s->aud.T ? 1 : 0;
+    s->Sa = b->spec ? 1 : 0;
     s->S = s->Sv + s->Sa + T;
     int S = s->S, Sva = s->Sv + s->Sa;
     s->seq = fwd_alloc(f, (size_t)B * S * df);
     s->mask = fwd_alloc_bytes(f, (size_t)B * S);
-    if (s->Sa) s->apool = fwd_alloc(f, (size_t)B * c->audio.tower.width);
+    int da = sail_audio_width(c);
+    if (s->Sa && !c->swin.on) s->apool = fwd_alloc(f, (size_t)B * da);
     if (f->oom) return;
     for (int i = 0; i < B; i++)
         for (int t = 0; t < S; t++) s->mask[i * S + t] = t < Sva || s->tmask[i * T + (t - Sva)];
@@ -338,9 +345,10 @@ static void forward_fused(fwd *f, const sail_batch *b, fwd_acts *s) {
     if (s->Sa && !f->oom) {
         sail_vit_geom g = sail_vit_audio(c);
         float *aproj;
-        vit_pool(&g, &s->aud, s->apool);
-        trace(f, "aud.pooled", s->apool, B, g.t->width);
-        fuse_in(f, s, &w->aud_proj, s->apool, B, g.t->width, &aproj, s->Sv, 1, modality + 2 * df);
+        if (!c->swin.on) vit_pool(&g, &s->aud, s->apool);
+        trace(f, "aud.pooled", s->apool, B, da);
+        fuse_in(f, s, &w->aud_proj, s->apool, B, da, &aproj, s->Sv, 1, modality + 2 * df);
+        trace(f, "aud.proj", aproj, B, df);
     }
     if (T && !f->oom) fuse_in(f, s, &w->text_proj, s->ht, B * T, c->text.width, &s->tproj, Sva, T, modality + df);
     if (!keep) fwd_release(f, mark);

@@ -281,8 +281,13 @@ void sail_swin_walk(sail_walk *k, const sail_config *c, sail_swin_weights *w) {
                          SAIL_INIT_NORMAL);
     }
     sail_walk_norm(k, "audio", "norm", hid, &w->norm);
-    sail_walk_linear(k, "audio", "proj1", c->dim, hid, &w->proj1);
-    sail_walk_linear(k, "audio", "proj2", c->dim, c->dim, &w->proj2);
+}
+
+void sail_swin_f32_views(sail_swin_weights *w, const sail_config *c) {
+    const sail_swin_cfg *sc = &c->swin;
+    for (int s = 0, nb = 0; s < sc->stages; s++)
+        for (int j = 0; j < sc->depths[s]; j++, nb++)
+            w->blocks[nb].rel_m = (sail_wmat){w->blocks[nb].rel, (size_t)sc->heads[s] * sizeof(float), SAIL_WT_F32};
 }
 
 /* --------------------------------------------------------- front end -- */

@@ -74,8 +74,13 @@ void sail_swin_describe(const sail_config *c, char *buf, size_t cap);
 /* The blocks array of w (free with sail_swin_free). */
 sail_status sail_swin_alloc(sail_swin_weights **w, const sail_config *c, sail_error *err);
 void sail_swin_free(sail_swin_weights *w);
-/* Visit every HTSAT tensor (names audio.*) in file order. */
+/* Visit every HTSAT encoder tensor (names audio.*) in file order, up to
+ * its final LayerNorm; the projection (proj1, proj2) is the imported
+ * model's head, walked by weights.c (a fused model has fuse.aud_proj). */
 void sail_swin_walk(sail_walk *k, const sail_config *c, sail_swin_weights *w);
+/* Point the stored views (the bias tables) at the f32 slots the walk
+ * filled: a trainable model's parameters. */
+void sail_swin_f32_views(sail_swin_weights *w, const sail_config *c);
 
 /* n samples at the front end's rate -> spec (n_mels, frames): the clip cut
  * to its first max_samples (where Hugging Face takes a random crop) or
@@ -88,7 +93,8 @@ sail_status sail_swin_spectrogram(const sail_config *c, const float *wave, int64
                                   sail_error *err);
 
 /* The encoder over b->spec (b->n spectrograms), pooled into s->pooled
- * (n, hidden), s->pool_d = hidden. Inference only (f->keep = 0). */
+ * (n, hidden), s->pool_d = hidden. Forward only: nothing is kept for a
+ * backward (f->keep is not read); a trainable model runs it frozen. */
 void sail_swin_forward(fwd *f, const sail_batch *b, fwd_acts *s);
 
 #endif

@@ -167,8 +167,12 @@ static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
         if (t->vision_proj)
             visit_m(k, "vis.proj.weight", c->dim, dv, &w->vis_out.w, &w->vis_out.wm, SAIL_INIT_NORMAL);
     }
-    if (c->swin.on) sail_swin_walk(k, c, w->swin);
-    else if (sail_has_audio(c)) {
+    if (c->swin.on) { /* its projection is an imported model's head; a fused model has fuse.aud_proj */
+        int64_t hid = sail_audio_width(c);
+        sail_swin_walk(k, c, w->swin);
+        linear(k, "audio", "proj1", c->dim, hid, &w->swin->proj1);
+        linear(k, "audio", "proj2", c->dim, c->dim, &w->swin->proj2);
+    } else if (sail_has_audio(c)) {
         sail_vit_geom g = sail_vit_audio(c);
         vit(k, "aud", &g, &w->aud);
     }
@@ -194,14 +198,15 @@ static sail_status walk_all(const sail_config *c, sail_weights *w, walk *kp) {
 
     sail_vit_geom gv = sail_vit_vision(c);
     vit(&k, "vis", &gv, &w->vis);
-    if (sail_has_audio(c)) {
+    if (c->swin.on) sail_swin_walk(&k, c, w->swin);
+    else if (sail_has_audio(c)) {
         sail_vit_geom ga = sail_vit_audio(c);
         vit(&k, "aud", &ga, &w->aud);
     }
 
     linear(&k, "fuse", "text_proj", df, dt, &w->text_proj);
     linear(&k, "fuse", "vis_proj", df, dv, &w->vis_proj);
-    if (sail_has_audio(c)) linear(&k, "fuse", "aud_proj", df, c->audio.tower.width, &w->aud_proj);
+    if (sail_has_audio(c)) linear(&k, "fuse", "aud_proj", df, sail_audio_width(c), &w->aud_proj);
     visit_m(&k, "fuse.modality", 2 + sail_has_audio(c), df, &w->modality, &w->tab.modality, SAIL_INIT_NORMAL);
     if (c->perceiver_latents) {
         visit_m(&k, "fuse.perc.latents", c->perceiver_latents, df, &w->latents, &w->tab.latents,

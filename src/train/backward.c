@@ -190,6 +190,8 @@ static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *do
     /* a frozen tower needs no gradient: stop at the projection into the fusion */
     int text_on = !tm->frozen[SAIL_PART_TEXT], vis_on = !tm->frozen[SAIL_PART_VISION];
     int aud_on = !tm->frozen[SAIL_PART_AUDIO];
+    /* HTSAT trains frozen only (tmodel_check_parts): its projection is the fusion's */
+    int aproj_on = cf->swin.on ? !tm->frozen[SAIL_PART_FUSION] : aud_on;
     if (T) {
         float *du = Sv + Sa ? fwd_alloc(c, (size_t)n * T * df) : d;               // (n*T, df)
         float *dht = text_on ? fwd_alloc(c, (size_t)n * T * cf->text.width) : NULL; // (n*T, dt)
@@ -198,14 +200,14 @@ static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *do
         linear_backward(c, &w->text_proj, &g->text_proj, du, s->ht, n * T, cf->text.width, df, dht, 0);
         if (text_on) text_backward(c, tm, s, dht);
     }
-    if (Sa && aud_on && !c->oom) { /* the projection is the audio part's */
-        int da = cf->audio.tower.width;
-        float *du = fwd_alloc(c, (size_t)n * df);    // (n, df)
-        float *dpool = fwd_alloc(c, (size_t)n * da); // (n, da)
+    if (Sa && aproj_on && !c->oom) { /* an AST's projection is the audio part's */
+        int da = sail_audio_width(cf), tower_on = aud_on && !cf->swin.on;
+        float *du = fwd_alloc(c, (size_t)n * df);                          // (n, df)
+        float *dpool = tower_on ? fwd_alloc(c, (size_t)n * da) : NULL; // (n, da)
         if (c->oom) return;
         gather_rows(du, d, n, S, Sv, 1, df);
         linear_backward(c, &w->aud_proj, &g->aud_proj, du, s->apool, n, da, df, dpool, 0);
-        audio_backward(c, tm, s, dpool);
+        if (tower_on) audio_backward(c, tm, s, dpool);
     }
     if (Tv && !c->oom) {
         int nv = s->nv;

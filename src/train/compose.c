@@ -36,8 +36,10 @@ static const char *vision_unfit(const sail_config *c) {
     return NULL;
 }
 
+/* Why the audio tower of c cannot run in a fused sail model, or NULL. An
+ * AST's or CLAP's HTSAT (its front end with it) is taken; HTSAT's
+ * projection is the imported model's head, left behind for fuse.aud_proj. */
 static const char *audio_unfit(const sail_config *c) {
-    if (c->swin.on) return "CLAP's HTSAT runs in imported models only (inference)";
     return sail_has_audio(c) ? NULL : "it has no audio tower";
 }
 
@@ -89,7 +91,7 @@ static sail_status compose_config(const sail_compose_opts *o, const sail_config 
     memcpy(c->std, v->std, sizeof c->std);
     compose_layout(&c->towers, t, v);
     sail_status s = a ? SAIL_OK : o->audio_config ? sail_audio_preset(&c->audio, o->audio_config, err) : SAIL_OK;
-    if (a) c->audio = a->audio;
+    if (a) c->audio = a->audio, c->swin = a->swin;
     if (f) {
         c->fusion = f->fusion;
         c->perceiver_latents = f->perceiver_latents;
@@ -166,7 +168,7 @@ sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_erro
     if (!s && !(tm = sail_tmodel_new(&c, o->seed, 1, err))) s = err ? err->status : SAIL_ERR_NOMEM;
     if (!s && !o->scratch) s = copy_part(tm, mt, "text.", err);
     if (!s && !o->scratch) s = copy_part(tm, mv, "vis.", err);
-    if (!s && !o->scratch && ma) s = copy_part(tm, ma, "aud.", err);
+    if (!s && !o->scratch && ma) s = copy_part(tm, ma, ma->cfg.swin.on ? "audio." : "aud.", err);
     if (!s && !o->scratch && mf) s = copy_fusion(tm, mf, err);
     sail_vocab_kv v = {0};
     if (!s) s = sail_vocab_kv_read(mt->file, &mt->cfg, &v, err);

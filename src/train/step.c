@@ -23,10 +23,7 @@ sail_status side_check(const sail_tmodel *tm, int n, const sail_tinput *in, cons
     int64_t g = c->patch_size ? c->image_size / c->patch_size : 0; /* 0: no vision tower */
     int64_t frames = SAIL_MAX(in->frames, 1);
     int64_t tokens = (in->ids ? c->max_positions : 0) + (in->pixels ? frames * SAIL_MAX(1 + g * g, c->perceiver_latents) : 0);
-    if (in->spec && sail_has_audio(c)) { /* at the tower's own size */
-        sail_vit_geom ga = sail_vit_audio(c);
-        tokens = SAIL_MAX(tokens, sail_vit_tokens(&ga));
-    }
+    if (in->spec && sail_has_audio(c)) tokens = SAIL_MAX(tokens, sail_audio_tokens(c)); /* at the tower's own size */
     if (n > (1 << 20) || (int64_t)n * tokens > (1 << 30))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "%s: %d items of up to %lld tokens is too large a batch",
                               what, n, (long long)tokens);
@@ -69,6 +66,7 @@ sail_status sail_tmodel_step(sail_tmodel *tm, int n, const sail_tinput *a,
     sail_loss_opts full = {1, {cf->dim}, {1.0f}};
     if (!lo) lo = &full;
     sail_status st = check_loss(cf, lo, err);
+    if (!st && backward) st = tmodel_check_parts(tm, err);
     if (!st) st = side_check(tm, n, a, "side a", err);
     if (!st) st = side_check(tm, n, b, "side b", err);
     if (st) return st;

@@ -4,6 +4,7 @@
 #include "tmodel.h"
 #include "kernels/numfmt.h"
 #include "model/model.h"
+#include "model/swin.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -67,6 +68,7 @@ static void f32_tables(sail_weights *w, const sail_config *c) {
     w->aud.tab_pos = f32_view(w->aud.pos, c->audio.tower.width);
     w->tab.modality = f32_view(w->modality, c->fusion.width);
     w->tab.latents = f32_view(w->latents, c->fusion.width);
+    if (c->swin.on) sail_swin_f32_views(w->swin, c);
 }
 
 float *tmodel_zeroed(size_t n, void **mem) {
@@ -96,10 +98,11 @@ void tmodel_bind(sail_tmodel *tm) {
 static sail_tmodel *tmodel_create(const sail_config *cfg, int draw, uint64_t seed,
                                   int n_threads, sail_error *err) {
     if (sail_config_validate(cfg, err)) return NULL;
-    if (cfg->swin.on || cfg->towers.text_pos_offset || cfg->towers.text_proj_mlp) {
+    if (cfg->towers.on && (cfg->swin.on || cfg->towers.text_pos_offset || cfg->towers.text_proj_mlp)) {
         sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                        "training an imported CLAP model is not supported: its HTSAT audio tower and RoBERTa text "
-                       "tower run for inference only (embed, index, search)");
+                       "tower run for inference only (embed, index, search); compose its audio tower into a "
+                       "fused model (`sail compose --audio`) to train around it");
         return NULL;
     }
     sail_tmodel *tm = sail_calloc(1, sizeof *tm);
@@ -347,10 +350,27 @@ int sail_part_parse(const char *name, size_t len) {
 
 const char *sail_part_name(sail_part p) { return p >= 0 && p < SAIL_N_PARTS ? PART_NAMES[p] : "?"; }
 
+/* The part of tensor name in tm: an HTSAT tower's projection into the
+ * fusion is the fusion's, as the text and image projections are, so that
+ * it learns while the tower, which trains frozen only, stays as it came. */
+static sail_part part_in(const sail_tmodel *tm, const char *name) {
+    if (tm->cfg.swin.on && !strncmp(name, "fuse.aud_proj.", 14)) return SAIL_PART_FUSION;
+    return sail_part_of(name);
+}
+
+sail_status tmodel_check_parts(const sail_tmodel *tm, sail_error *err) {
+    if (tm->cfg.swin.on && !tm->frozen[SAIL_PART_AUDIO])
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
+                              "this model's audio tower is CLAP's HTSAT, which sail runs forward only (it has no "
+                              "backward): freeze it (--freeze audio) to train the rest; its projection into the "
+                              "fusion, fuse.aud_proj, trains with the fusion");
+    return SAIL_OK;
+}
+
 void sail_tmodel_set_parts(sail_tmodel *tm, const float scale[SAIL_N_PARTS]) {
     for (int i = 0; i < tm->n_tensors; i++) {
         const char *name = tm->tensors[i].name;
-        int p = sail_part_of(name), base = tm->lora_parts >> p & 1 && !lora_is_adapter(name);
+        int p = part_in(tm, name), base = tm->lora_parts >> p & 1 && !lora_is_adapter(name);
         tm->tensors[i].lr_scale = base ? 0.0f : scale[p]; /* an adapted part trains its adapters only */
     }
     for (int p = 0; p < SAIL_N_PARTS; p++) tm->frozen[p] = scale[p] == 0.0f;
