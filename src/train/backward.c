@@ -190,7 +190,7 @@ static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *do
     /* a frozen tower needs no gradient: stop at the projection into the fusion */
     int text_on = !tm->frozen[SAIL_PART_TEXT], vis_on = !tm->frozen[SAIL_PART_VISION];
     int aud_on = !tm->frozen[SAIL_PART_AUDIO];
-    /* HTSAT trains frozen only (tmodel_check_parts): its projection is the fusion's */
+    /* HTSAT trains frozen only (sail_tmodel_check_parts): its projection is the fusion's */
     int aproj_on = cf->swin.on ? !tm->frozen[SAIL_PART_FUSION] : aud_on;
     if (T) {
         float *du = Sv + Sa ? fwd_alloc(c, (size_t)n * T * df) : d;               // (n*T, df)

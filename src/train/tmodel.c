@@ -336,7 +336,8 @@ sail_part sail_part_of(const char *name) {
         return SAIL_PART_HEAD;
     if (!strncmp(name, "text.", 5)) return SAIL_PART_TEXT;
     if (!strncmp(name, "vis.", 4)) return SAIL_PART_VISION;
-    if (!strncmp(name, "aud.", 4) || !strncmp(name, "fuse.aud_proj.", 14)) return SAIL_PART_AUDIO;
+    if (!strncmp(name, "aud.", 4) || !strncmp(name, "audio.", 6) || !strncmp(name, "fuse.aud_proj.", 14))
+        return SAIL_PART_AUDIO; /* an AST's tensors, HTSAT's */
     if (!strncmp(name, "fuse.", 5)) return SAIL_PART_FUSION;
     if (!strncmp(name, "head.", 5)) return SAIL_PART_HEAD;
     return SAIL_PART_TEMPERATURE;
@@ -358,7 +359,7 @@ static sail_part part_in(const sail_tmodel *tm, const char *name) {
     return sail_part_of(name);
 }
 
-sail_status tmodel_check_parts(const sail_tmodel *tm, sail_error *err) {
+sail_status sail_tmodel_check_parts(const sail_tmodel *tm, sail_error *err) {
     if (tm->cfg.swin.on && !tm->frozen[SAIL_PART_AUDIO])
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                               "this model's audio tower is CLAP's HTSAT, which sail runs forward only (it has no "

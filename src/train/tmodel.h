@@ -34,9 +34,6 @@ struct sail_tmodel {
     int n_trained_dims;         /* 0: none written (compose, a model not trained here) */
 };
 
-/* Whether the parts tm trains can: an HTSAT audio tower (no backward)
- * must be frozen; the message names the fix. */
-sail_status tmodel_check_parts(const sail_tmodel *tm, sail_error *err);
 /* Point the params and grads views at the tensor table's offsets again
  * (after the blocks were reallocated). */
 void tmodel_bind(sail_tmodel *tm);
