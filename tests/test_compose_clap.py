@@ -12,7 +12,8 @@ by `sail convert`, and its ClapFeatureExtractor transcription.
    composed model's pooled audio token and its projection into the fusion
    (traced aud.pooled, aud.proj) equal the reference's pooled output and
    that times fuse.aud_proj (read from the file) within 1e-4; the shipped
-   model's text vectors are unchanged.
+   model's text vectors are unchanged. A full ClapModel's HTSAT composes
+   too; its RoBERTa text tower is refused with the reason.
 2. `sail finetune --freeze text,vision,audio` on {"query": word, "item":
    {"audio": clip}} pairs (test_fused_audio.py's seven kinds of synthetic
    sound, each named by words the shipped model knows): the HTSAT tensors'
@@ -83,9 +84,9 @@ def compose(tmp):
     if not check(r.returncode == 0, "sail compose --fusion M --audio CLAP runs", r.stderr[-300:]):
         return None, None
     r = sail("info", comp)
-    check(r.returncode == 0 and "audio:      HTSAT (CLAP), stages (blocks x heads) 2x2, 2x4, 2x8" in r.stdout
-          and "fusion:     1 layers" in r.stdout, "sail info shows the HTSAT tower inside the fused model",
-          r.stdout[-600:])
+    ok = r.returncode == 0 and "audio:      HTSAT (CLAP), stages (blocks x heads) 2x2, 2x4, 2x8" in r.stdout \
+        and "fusion:     1 layers" in r.stdout
+    check(ok, "sail info shows the HTSAT tower inside the fused model", "" if ok else r.stdout[-600:] + r.stderr[-300:])
     want = [n for n in htsat_names(clap) if not n.startswith("audio.proj")]
     got = htsat_names(comp)
     same = got == want and all(np.array_equal(gguf_array(comp, n), gguf_array(clap, n)) for n in want)
@@ -95,6 +96,26 @@ def compose(tmp):
     err = float(np.abs(a - b).max()) if a is not None and b is not None else 1.0
     check(err <= 1e-6, "the shipped model's text vectors are unchanged by the composition (max|err| %.1e)" % err)
     return model, comp
+
+
+def full_clap(tmp):
+    """A ClapModel (RoBERTa text and HTSAT audio): its audio tower composes
+    beside another model's text; its text tower is refused with the reason."""
+    d = os.path.join(tmp, "full")
+    C.make_clap_folder(d, C.audio_cfg(), C.prep_json())
+    clap, comp = d + ".gguf", os.path.join(tmp, "comp_full.gguf")
+    r = sail("convert", d, "-o", clap)
+    if not check(r.returncode == 0, "sail convert of a small random ClapModel", r.stderr[-300:]):
+        return
+    r = sail("compose", "--text", SHIPPED, "--vision", SHIPPED, "--audio", clap, "--fusion-layers", 1, "--dim", 64,
+             "-o", comp)
+    want = [n for n in htsat_names(clap) if not n.startswith("audio.proj")]
+    check(r.returncode == 0 and htsat_names(comp) == want and
+          all(np.array_equal(gguf_array(comp, n), gguf_array(clap, n)) for n in want),
+          "a ClapModel's HTSAT tower composes under a fresh fusion", r.stderr[-300:])
+    r = sail("compose", "--text", clap, "--vision", SHIPPED, "--audio", clap, "-o", os.path.join(tmp, "x.gguf"))
+    check(r.returncode != 0 and "its text tower cannot be composed" in r.stderr,
+          "its RoBERTa text tower is refused with the reason", r.stderr.strip()[-300:])
 
 
 def parity(tmp, model, comp):
@@ -184,6 +205,7 @@ def main():
         model, comp = compose(tmp)
         if comp:
             parity(tmp, model, comp)
+            full_clap(tmp)
             training(tmp, comp)
     return tap.summary()
 

@@ -202,7 +202,7 @@ static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *do
     }
     if (Sa && aproj_on && !c->oom) { /* an AST's projection is the audio part's */
         int da = sail_audio_width(cf), tower_on = aud_on && !cf->swin.on;
-        float *du = fwd_alloc(c, (size_t)n * df);                          // (n, df)
+        float *du = fwd_alloc(c, (size_t)n * df);                      // (n, df)
         float *dpool = tower_on ? fwd_alloc(c, (size_t)n * da) : NULL; // (n, da)
         if (c->oom) return;
         gather_rows(du, d, n, S, Sv, 1, df);
