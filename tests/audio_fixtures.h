@@ -5,6 +5,7 @@
 #define SAIL_TESTS_AUDIO_FIXTURES_H
 
 #include "model/model.h"
+#include "wav_header.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -13,26 +14,13 @@
 
 /* A mono 16-bit PCM WAV of x (in [-1, 1], stored exactly as v / 32768). */
 static inline size_t make_wav(uint8_t *buf, const float *x, int n, int rate) {
-    uint32_t data = (uint32_t)n * 2;
-    uint8_t *p = buf;
-#define PUT32(v) do { uint32_t v_ = (v); for (int i_ = 0; i_ < 4; i_++) *p++ = (uint8_t)(v_ >> (8 * i_)); } while (0)
-#define PUT16(v) do { *p++ = (uint8_t)((v) & 0xff); *p++ = (uint8_t)((v) >> 8); } while (0)
-    memcpy(p, "RIFF", 4), p += 4;
-    PUT32(36 + data);
-    memcpy(p, "WAVEfmt ", 8), p += 8;
-    PUT32(16);
-    PUT16(1);
-    PUT16(1);
-    PUT32((uint32_t)rate);
-    PUT32((uint32_t)rate * 2);
-    PUT16(2);
-    PUT16(16);
-    memcpy(p, "data", 4), p += 4;
-    PUT32(data);
-    for (int i = 0; i < n; i++) PUT16((uint16_t)(int16_t)lrintf(x[i] * 32768.0f));
-    return 44 + data;
-#undef PUT32
-#undef PUT16
+    uint8_t *p = buf + wav_header(buf, n, 1, rate, 0);
+    for (int i = 0; i < n; i++) {
+        uint16_t v = (uint16_t)(int16_t)lrintf(x[i] * 32768.0f);
+        *p++ = (uint8_t)(v & 0xff);
+        *p++ = (uint8_t)(v >> 8);
+    }
+    return 44 + (size_t)n * 2;
 }
 
 /* A chirp whose samples are exact int16 values / 32768. */

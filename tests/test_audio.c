@@ -6,6 +6,7 @@
  * cache, and argument errors leaving outputs untouched. */
 #include "sail.h"
 #include "test.h"
+#include "wav_header.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -17,23 +18,8 @@
 
 /* A canonical 16-bit PCM WAV of n frames of `ch` interleaved samples. */
 static size_t make_wav(uint8_t *buf, const int16_t *pcm, int n, int ch, int rate, uint32_t claim) {
-    uint32_t data = (uint32_t)(n * ch * 2), block = (uint32_t)ch * 2;
-    uint8_t *p = buf;
-#define PUT32(v) do { uint32_t v_ = (v); for (int i_ = 0; i_ < 4; i_++) *p++ = (uint8_t)(v_ >> (8 * i_)); } while (0)
-#define PUT16(v) do { *p++ = (uint8_t)((v) & 0xff); *p++ = (uint8_t)((v) >> 8); } while (0)
-    memcpy(p, "RIFF", 4), p += 4;
-    PUT32(36 + data);
-    memcpy(p, "WAVEfmt ", 8), p += 8;
-    PUT32(16);
-    PUT16(1);
-    PUT16(ch);
-    PUT32((uint32_t)rate);
-    PUT32((uint32_t)rate * block);
-    PUT16(block);
-    PUT16(16);
-    memcpy(p, "data", 4), p += 4;
-    PUT32(claim ? claim : data);
-    memcpy(p, pcm, data);
+    size_t data = (size_t)n * ch * 2;
+    memcpy(buf + wav_header(buf, n, ch, rate, claim), pcm, data);
     return 44 + data;
 }
 
