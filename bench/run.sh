@@ -20,6 +20,8 @@ SAIL="$BUILD/sail" OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS="$THREADS" $PY b
 echo "== Weight storage types: sail f32/f16/bf16/q8_0 vs PyTorch f32 (1 thread, CPU time; bench_gemm_quant below has the GEMMs)"
 "$BUILD/bench/bench_model" --threads 1 --reps 3 --clock cpu --types f32,f16,bf16,q8_0
 OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --threads 1 --reps 3 --clock cpu
+# CLIP ViT-B/32 and Chinese-CLIP ViT-B/16 at their real sizes, every type
+BUILD="$BUILD" THREADS=1 CLOCK=cpu sh bench/run_clip.sh
 echo "== PyTorch f32 Linear at the ViT-S shapes of bench_gemm_quant (1 thread, thread CPU time)"
 OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_gemm_torch.py
 BUILD="$BUILD" THREADS="$THREADS" sh bench/run_train.sh
