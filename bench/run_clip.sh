@@ -44,10 +44,10 @@ for arch in $ARCHS; do
         $2 == "#" && $3 == "torch" { ti = $8 + 0; tt = $11 + 0 }
         $2 == "#" { next }
         { k = $3 " " $5; t[$1, $2, k] = $8 + 0; if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
-          if ($1 > runs) runs = $1 }
+          if ($1 + 0 > runs) runs = $1 + 0 }
         END {
             printf "parameters (image, text tower): sail %d, %d; PyTorch %d, %d: %s\n", si, st, ti, tt,
-                   si == ti && st == tt && si > 0 ? "equal" : "DIFFERENT"
+                   (si == ti && st == tt && si > 0) ? "equal" : "DIFFERENT"
             nt = split(types, ty, ",")
             printf "%-26s %-5s %9s", "tower", "batch", "torch-f32"
             for (i = 1; i <= nt; i++) printf "  %16s", "sail-" ty[i] " (x)"
