@@ -130,7 +130,7 @@ static sail_config arch_config(const arch *a) {
 
 static const char *write_model(const arch *a) {
     static char path[64];
-    snprintf(path, sizeof path, "/tmp/sail_bench_%s.gguf", a->hf_config ? a->name : "base");
+    snprintf(path, sizeof path, "/tmp/sail_bench_%s.gguf", a->name);
     sail_config c = arch_config(a);
     char **toks = malloc(sizeof *toks * c.vocab_size);
     for (int i = 0; i < c.vocab_size; i++) {
@@ -180,10 +180,7 @@ static double time_batch(sail_model *m, const sail_batch *b, int reps) {
     double best = 1e30;
     for (int r = 0; r < reps + 1; r++) { /* first run warms the arena */
         double t0 = now();
-        if (sail_forward(m, b, out, &err)) {
-            fprintf(stderr, "bench_model: %s\n", err.msg);
-            exit(1);
-        }
+        if (sail_forward(m, b, out, &err)) die(&err);
         double dt = now() - t0;
         if (r && dt < best) best = dt;
     }
@@ -242,20 +239,14 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s", base);
         snprintf(label, sizeof label, types ? "sail-%s" : "sail", type);
         if (strcmp(type, "f32")) {
-            snprintf(path, sizeof path, "/tmp/sail_bench_%s-%s.gguf", a->hf_config ? a->name : "base", type);
-            if (sail_model_quantize(base, path, type, &err)) {
-                fprintf(stderr, "bench_model: %s\n", err.msg);
-                return 1;
-            }
+            snprintf(path, sizeof path, "/tmp/sail_bench_%s-%s.gguf", a->name, type);
+            if (sail_model_quantize(base, path, type, &err)) die(&err);
         }
         double rss0 = status_mb("VmRSS");
         sail_proc_reset_peak();
         sail_load_options lo = {threads};
         sail_model *m = sail_model_load(path, &lo, &err);
-        if (!m) {
-            fprintf(stderr, "bench_model: %s\n", err.msg);
-            return 1;
-        }
+        if (!m) die(&err);
         for (int k = 0; k < 2; k++) {
             int B = batches[k];
             if (only_batch && B != only_batch) continue;
