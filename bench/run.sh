@@ -4,12 +4,18 @@
 BUILD=${BUILD:-build}
 THREADS=${THREADS:-2}
 PY=/usr/bin/python3
+# PyTorch allocates every activation afresh; with glibc's default thresholds
+# each large block is a new mmap whose pages fault in (about 13 us a page on
+# the development VM), which slowed its batch-8 runs up to 2x and inflated
+# sail's ratios. These settings keep freed memory for reuse; sail (arenas)
+# is unaffected. bench/run_clip.sh sets the same.
+export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456
 echo "== GEMM f32, sail vs OpenBLAS cblas_sgemm ($THREADS threads)"
 [ -x "$BUILD/bench/bench_gemm" ] && "$BUILD/bench/bench_gemm" --threads "$THREADS"
 echo "== Model towers, sail f32 vs PyTorch ($THREADS threads; PyTorch with OMP_WAIT_POLICY=PASSIVE: spinning OpenMP threads collapse it on a shared machine)"
 sail=$(mktemp); torch=$(mktemp)
 "$BUILD/bench/bench_model" --threads "$THREADS" | tee "$sail"
-OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=1 $PY bench/bench_torch.py --threads "$THREADS" | tee "$torch"
+OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS="$THREADS" $PY bench/bench_torch.py --threads "$THREADS" | tee "$torch"
 echo "== Ratios (PyTorch time / sail time; > 1 means sail is faster)"
 paste "$sail" "$torch" | awk -F'\t' '{
     split($1, x, " "); split($2, y, " ")
