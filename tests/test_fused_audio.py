@@ -16,7 +16,9 @@
    keeps M's towers, fusion, head and temperature (its text vectors bit for
    bit) and adds a fresh audio tower; a manifest of {"query": text, "item":
    {"audio": clip}} pairs (six kinds of synthetic sounds and quiet, each named by a
-   word) then trains the audio part alone (everything else frozen) into the
+   word; 40 training clips of each, enough that the outcome clears the bar
+   at every SIMD level: with 24, AVX2's rounding left R@1 at 0.857) then
+   trains the audio part alone (everything else frozen) into the
    text's space of the shipped model (models/sail-tiny.gguf, given ears): held-out clips' text->audio R@1 is far above chance (1/7)
    and above the untrained tower's, and the text vectors have not moved.
    Items whose clip is missing are skipped with their line, and a model
@@ -202,7 +204,7 @@ def training(tmp, model, plain):
     d = os.path.join(tmp, "clips")
     os.makedirs(d)
     lines = {"train": [], "test": []}
-    for split, per in (("train", 24), ("test", 4)):
+    for split, per in (("train", 40), ("test", 4)):
         for k in range(len(WORDS)):
             for j in range(per):
                 name = "%s_%d_%d.wav" % (split, k, j)
