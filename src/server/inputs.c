@@ -132,6 +132,31 @@ static uint8_t *data_url_bytes(srv_request *r, const char *url, const char *para
     return bytes;
 }
 
+/* A text input's checks before any work: not empty, and within the context
+ * when the server runs with --no-truncate; *full (may be NULL) gets its
+ * token count before truncation. Returns 0, or sends the 4xx/5xx. */
+static int text_check(srv_request *r, const srv_model *m, const char *text, size_t tlen, const char *param,
+                      int *full, enum MHD_Result *ret) {
+    sail_error err = {0};
+    int n = 0;
+    if (!tlen) {
+        *ret = srv_send_error(r, 400, param, NULL, "%s is an empty string; every input must have content.", param);
+        return -1;
+    }
+    if (sail_count_tokens(m->m, text, tlen, &n, &err)) {
+        *ret = srv_send_error(r, err.status == SAIL_ERR_NOMEM ? 503 : 400, param, NULL, "%s: %s", param, err.msg);
+        return -1;
+    }
+    if (n > m->context && r->srv->cfg.no_truncate) {
+        *ret = srv_send_error(r, 400, param, "context_length_exceeded",
+                              "%s is %d tokens; the context of model %s is %d tokens (the server runs with "
+                              "--no-truncate).", param, n, m->name, m->context);
+        return -1;
+    }
+    if (full) *full = n;
+    return 0;
+}
+
 int srv_input_set(srv_request *r, srv_inputs *in, int i, const char *text, size_t tlen,
                   const char *image_url, const char *param, enum MHD_Result *ret) {
     srv_server *s = r->srv;
@@ -143,18 +168,7 @@ int srv_input_set(srv_request *r, srv_inputs *in, int i, const char *text, size_
     j->out = sail_malloc((size_t)in->dim * sizeof(float));
     if (!j->out) goto oom;
     if (text) {
-        if (!tlen) {
-            *ret = srv_send_error(r, 400, param, NULL, "%s is an empty string; every input must have content.", param);
-            return -1;
-        }
-        int full = 0;
-        if (sail_count_tokens(m->m, text, tlen, &full, &err)) goto engine;
-        if (full > m->context && s->cfg.no_truncate) {
-            *ret = srv_send_error(r, 400, param, "context_length_exceeded",
-                                  "%s is %d tokens; the context of model %s is %d tokens (the server runs with "
-                                  "--no-truncate).", param, full, m->name, m->context);
-            return -1;
-        }
+        if (text_check(r, m, text, tlen, param, NULL, ret)) return -1;
         j->ids = sail_malloc((size_t)m->context * sizeof *j->ids);
         if (!j->ids) goto oom;
         if (sail_tokenize(m->m, text, tlen, j->ids, &j->n_ids, &err)) goto engine;
@@ -236,22 +250,8 @@ static int input_clip_item(srv_request *r, srv_inputs *in, int i, const char *te
     if (input_clip(r, in, i, clip, param, ret)) return -1;
     j->kind = JOB_ITEM;
     if (text) {
-        sail_error err = {0};
         int full = 0;
-        if (!tlen) {
-            *ret = srv_send_error(r, 400, param, NULL, "%s has an empty text; every part must have content.", param);
-            return -1;
-        }
-        if (sail_count_tokens(m->m, text, tlen, &full, &err)) {
-            *ret = srv_send_error(r, err.status == SAIL_ERR_NOMEM ? 503 : 400, param, NULL, "%s: %s", param, err.msg);
-            return -1;
-        }
-        if (full > m->context && r->srv->cfg.no_truncate) {
-            *ret = srv_send_error(r, 400, param, "context_length_exceeded",
-                                  "%s is %d tokens; the context of model %s is %d tokens (the server runs with "
-                                  "--no-truncate).", param, full, m->name, m->context);
-            return -1;
-        }
+        if (text_check(r, m, text, tlen, param, &full, ret)) return -1;
         if (!(j->text = sail_malloc(tlen + 1))) goto oom;
         memcpy(j->text, text, tlen);
         j->text[tlen] = 0;
