@@ -1,12 +1,12 @@
 /* fixtures.h: the micro model shared by the C tests that write one with
  * sail_model_write_random (16-token vocabulary, one 8-wide layer per tower,
- * 16x16 images in 8x8 patches), and a file writer for their inputs. */
+ * 16x16 images in 8x8 patches); their files go through scratch.h. */
 #ifndef SAIL_TESTS_FIXTURES_H
 #define SAIL_TESTS_FIXTURES_H
 
 #include "model/model.h"
-
-#include <stdio.h>
+#include "scratch.h"
+#include "test.h"
 
 static const char *const micro_tokens[16] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b", "c", "d",
                                              "e", "f", "g", "h", "i", "j", "k", "l"};
@@ -26,11 +26,15 @@ static inline sail_config micro(void) {
     return c;
 }
 
-/* Writes n bytes to path (test inputs; a failure shows up when it is read). */
-static inline void spit(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    fwrite(p, 1, n, f);
-    fclose(f);
+/* Writes the micro model made from `seed` to path and loads it, checking
+ * both steps. Returns the model (free with sail_model_free) or NULL. */
+static inline sail_model *micro_model(const char *path, uint64_t seed) {
+    sail_config c = micro();
+    sail_error err = {0};
+    CHECK(!sail_model_write_random(&c, micro_tokens, seed, path, &err), "write a micro model %s", err.msg);
+    sail_model *m = sail_model_load(path, NULL, &err);
+    CHECK(m != NULL, "load it %s", err.msg);
+    return m;
 }
 
 #endif

@@ -4,30 +4,13 @@
  * parity with numpy/PyTorch is in test_apps.py. */
 #include "apps/apps.h"
 #include "sail_apps.h"
+#include "scratch.h"
 #include "test.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char dir[] = "/tmp/sail_test_apps_XXXXXX";
-
-static const char *tmp(const char *name) {
-    static char p[4][256];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
-    return p[i];
-}
-
-static void write_bytes(const char *path, const void *b, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        fwrite(b, 1, n, f);
-        fclose(f);
-    }
-}
 
 /* A v1 .npy with the given header dict and payload. */
 static void write_npy(const char *path, const char *dict, const void *data, size_t n) {
@@ -56,30 +39,30 @@ static void test_npy(void) {
     float v[6] = {1, 2, 3, 4, 5, 6};
     double dv[6] = {1, 2, 3, 4, 5, 6};
     int n = 0, d = 0;
-    write_npy(tmp("a.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", v, sizeof v);
-    CHECK(read_npy(tmp("a.npy"), &n, &d) == SAIL_OK && n == 2 && d == 3, "2-D float32 .npy reads as 2 x 3");
-    write_npy(tmp("b.npy"), "{'descr': '<f8', 'fortran_order': False, 'shape': (6,), }", dv, sizeof dv);
-    CHECK(read_npy(tmp("b.npy"), &n, &d) == SAIL_OK && n == 1 && d == 6, "1-D float64 .npy reads as 1 x 6");
-    write_npy(tmp("c.npy"), "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", v, sizeof v);
-    CHECK(read_npy(tmp("c.npy"), &n, &d) == SAIL_ERR_FORMAT, "Fortran order is refused");
-    write_npy(tmp("d.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3), }", v, sizeof v);
-    CHECK(read_npy(tmp("d.npy"), &n, &d) == SAIL_ERR_FORMAT, "3-D arrays are refused");
-    write_npy(tmp("e.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", v, sizeof v - 4);
-    CHECK(read_npy(tmp("e.npy"), &n, &d) == SAIL_ERR_FORMAT, "data shorter than the shape is refused");
-    write_npy(tmp("f.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 3), }", v, sizeof v);
-    CHECK(read_npy(tmp("f.npy"), &n, &d) == SAIL_ERR_LIMIT, "a huge shape is refused before allocating");
-    write_npy(tmp("g.npy"), "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", v, sizeof v);
-    CHECK(read_npy(tmp("g.npy"), &n, &d) == SAIL_ERR_FORMAT, "big-endian data is refused");
+    write_npy(scratch_path("a.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", v, sizeof v);
+    CHECK(read_npy(scratch_path("a.npy"), &n, &d) == SAIL_OK && n == 2 && d == 3, "2-D float32 .npy reads as 2 x 3");
+    write_npy(scratch_path("b.npy"), "{'descr': '<f8', 'fortran_order': False, 'shape': (6,), }", dv, sizeof dv);
+    CHECK(read_npy(scratch_path("b.npy"), &n, &d) == SAIL_OK && n == 1 && d == 6, "1-D float64 .npy reads as 1 x 6");
+    write_npy(scratch_path("c.npy"), "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", v, sizeof v);
+    CHECK(read_npy(scratch_path("c.npy"), &n, &d) == SAIL_ERR_FORMAT, "Fortran order is refused");
+    write_npy(scratch_path("d.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3), }", v, sizeof v);
+    CHECK(read_npy(scratch_path("d.npy"), &n, &d) == SAIL_ERR_FORMAT, "3-D arrays are refused");
+    write_npy(scratch_path("e.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", v, sizeof v - 4);
+    CHECK(read_npy(scratch_path("e.npy"), &n, &d) == SAIL_ERR_FORMAT, "data shorter than the shape is refused");
+    write_npy(scratch_path("f.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 3), }", v, sizeof v);
+    CHECK(read_npy(scratch_path("f.npy"), &n, &d) == SAIL_ERR_LIMIT, "a huge shape is refused before allocating");
+    write_npy(scratch_path("g.npy"), "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", v, sizeof v);
+    CHECK(read_npy(scratch_path("g.npy"), &n, &d) == SAIL_ERR_FORMAT, "big-endian data is refused");
     float nan6[6] = {1, 2, NAN, 4, 5, 6};
-    write_npy(tmp("h.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", nan6, sizeof nan6);
-    CHECK(read_npy(tmp("h.npy"), &n, &d) == SAIL_ERR_FORMAT, "a NaN element is refused");
-    write_npy(tmp("i.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", v, 0);
-    CHECK(read_npy(tmp("i.npy"), &n, &d) == SAIL_ERR_LIMIT, "an empty array is refused");
-    write_bytes(tmp("j.npy"), "\x93NUMPY\x01\x00\xff\xff", 10);
-    CHECK(read_npy(tmp("j.npy"), &n, &d) == SAIL_ERR_FORMAT, "a header longer than the file is refused");
-    write_bytes(tmp("k.npy"), "PK\x03\x04", 4);
-    CHECK(read_npy(tmp("k.npy"), &n, &d) == SAIL_ERR_FORMAT, "a non-.npy file is refused");
-    CHECK(read_npy(tmp("missing.npy"), &n, &d) == SAIL_ERR_IO, "a missing file is an I/O error");
+    write_npy(scratch_path("h.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", nan6, sizeof nan6);
+    CHECK(read_npy(scratch_path("h.npy"), &n, &d) == SAIL_ERR_FORMAT, "a NaN element is refused");
+    write_npy(scratch_path("i.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", v, 0);
+    CHECK(read_npy(scratch_path("i.npy"), &n, &d) == SAIL_ERR_LIMIT, "an empty array is refused");
+    spit(scratch_path("j.npy"), "\x93NUMPY\x01\x00\xff\xff", 10);
+    CHECK(read_npy(scratch_path("j.npy"), &n, &d) == SAIL_ERR_FORMAT, "a header longer than the file is refused");
+    spit(scratch_path("k.npy"), "PK\x03\x04", 4);
+    CHECK(read_npy(scratch_path("k.npy"), &n, &d) == SAIL_ERR_FORMAT, "a non-.npy file is refused");
+    CHECK(read_npy(scratch_path("missing.npy"), &n, &d) == SAIL_ERR_IO, "a missing file is an I/O error");
 }
 
 static void test_pca_file(void) {
@@ -91,31 +74,31 @@ static void test_pca_file(void) {
     CHECK(sail_pca_fit(NULL, x, 10, 4, 5, &q, &err) == SAIL_ERR_INVALID_ARG && q.mean == NULL, "PCA to more dimensions than columns is refused");
     CHECK(sail_pca_fit(NULL, x, 1, 4, 2, &q, &err) == SAIL_ERR_INVALID_ARG, "PCA of one row is refused");
     CHECK(p.variance[0] >= p.variance[1] && p.variance[1] >= 0, "variances are sorted and non-negative");
-    CHECK(sail_pca_save(&p, tmp("p.bin"), &err) == SAIL_OK && sail_pca_load(&q, tmp("p.bin"), &err) == SAIL_OK &&
+    CHECK(sail_pca_save(&p, scratch_path("p.bin"), &err) == SAIL_OK && sail_pca_load(&q, scratch_path("p.bin"), &err) == SAIL_OK &&
               !memcmp(p.components, q.components, 8 * sizeof(float)) && q.d_in == 4 && q.d_out == 2,
           "PCA file round trip");
     sail_pca_free(&q);
     unsigned char *b;
     size_t len;
-    sail_read_file(tmp("p.bin"), 1 << 20, &b, &len, &err);
-    write_bytes(tmp("p1.bin"), b, len - 1);
-    CHECK(sail_pca_load(&q, tmp("p1.bin"), &err) == SAIL_ERR_FORMAT, "truncated PCA file: %s", err.msg);
+    sail_read_file(scratch_path("p.bin"), 1 << 20, &b, &len, &err);
+    spit(scratch_path("p1.bin"), b, len - 1);
+    CHECK(sail_pca_load(&q, scratch_path("p1.bin"), &err) == SAIL_ERR_FORMAT, "truncated PCA file: %s", err.msg);
     unsigned char *c = malloc(len);
     memcpy(c, b, len);
     c[12] = 9; /* d_out > d_in */
-    write_bytes(tmp("p2.bin"), c, len);
-    CHECK(sail_pca_load(&q, tmp("p2.bin"), &err) == SAIL_ERR_FORMAT, "d_out > d_in: %s", err.msg);
+    spit(scratch_path("p2.bin"), c, len);
+    CHECK(sail_pca_load(&q, scratch_path("p2.bin"), &err) == SAIL_ERR_FORMAT, "d_out > d_in: %s", err.msg);
     memcpy(c, b, len);
     float nanf_ = NAN;
     memcpy(c + len - 4, &nanf_, 4);
-    write_bytes(tmp("p3.bin"), c, len);
-    CHECK(sail_pca_load(&q, tmp("p3.bin"), &err) == SAIL_ERR_FORMAT && q.mean == NULL, "a NaN component is refused");
+    spit(scratch_path("p3.bin"), c, len);
+    CHECK(sail_pca_load(&q, scratch_path("p3.bin"), &err) == SAIL_ERR_FORMAT && q.mean == NULL, "a NaN component is refused");
     memcpy(c, b, len);
     double v0 = -1;
     memcpy(c + 24, &v0, 8);
-    write_bytes(tmp("p4.bin"), c, len);
-    CHECK(sail_pca_load(&q, tmp("p4.bin"), &err) == SAIL_ERR_FORMAT, "a negative variance is refused");
-    CHECK(sail_pca_load(&q, tmp("a.npy"), &err) == SAIL_ERR_FORMAT, "a non-PCA file is refused");
+    spit(scratch_path("p4.bin"), c, len);
+    CHECK(sail_pca_load(&q, scratch_path("p4.bin"), &err) == SAIL_ERR_FORMAT, "a negative variance is refused");
+    CHECK(sail_pca_load(&q, scratch_path("a.npy"), &err) == SAIL_ERR_FORMAT, "a non-PCA file is refused");
     free(c);
     sail_free(b);
     sail_pca_free(&p);
@@ -130,37 +113,37 @@ static void test_logreg_file(void) {
     sail_error err = {0};
     CHECK(sail_logreg_train(NULL, &m, x, y, 6, 1e-3, 100, &err) == SAIL_OK, "train on 6 x 2");
     m.labels = labels;
-    CHECK(sail_logreg_save(&m, tmp("c.bin"), &err) == SAIL_OK && sail_logreg_load(&q, tmp("c.bin"), &err) == SAIL_OK &&
+    CHECK(sail_logreg_save(&m, scratch_path("c.bin"), &err) == SAIL_OK && sail_logreg_load(&q, scratch_path("c.bin"), &err) == SAIL_OK &&
               !strcmp(q.labels[1], "是") && !memcmp(q.w, m.w, 4 * sizeof(float)),
           "classifier file round trip keeps UTF-8 labels and weights");
     m.labels = NULL;
     sail_logreg_free(&q);
     unsigned char *b, *c;
     size_t len;
-    sail_read_file(tmp("c.bin"), 1 << 20, &b, &len, &err);
+    sail_read_file(scratch_path("c.bin"), 1 << 20, &b, &len, &err);
     c = malloc(len);
     size_t first_bad = 0;
     for (size_t cut = 1; cut < len && !first_bad; cut++) {
-        write_bytes(tmp("c1.bin"), b, len - cut);
-        if (sail_logreg_load(&q, tmp("c1.bin"), &err) != SAIL_ERR_FORMAT) first_bad = cut;
+        spit(scratch_path("c1.bin"), b, len - cut);
+        if (sail_logreg_load(&q, scratch_path("c1.bin"), &err) != SAIL_ERR_FORMAT) first_bad = cut;
         sail_logreg_free(&q);
     }
     CHECK(!first_bad, "every truncation of a classifier file is a format error (first miss: %zu)", first_bad);
     memcpy(c, b, len);
     uint32_t big = 5000;
     memcpy(c + 16, &big, 4);
-    write_bytes(tmp("c2.bin"), c, len);
-    CHECK(sail_logreg_load(&q, tmp("c2.bin"), &err) == SAIL_ERR_FORMAT, "an oversized label length: %s", err.msg);
+    spit(scratch_path("c2.bin"), c, len);
+    CHECK(sail_logreg_load(&q, scratch_path("c2.bin"), &err) == SAIL_ERR_FORMAT, "an oversized label length: %s", err.msg);
     memcpy(c, b, len);
     float zero = 0;
     memcpy(c + 16 + 4 + 2 + 4 + 3 + 8, &zero, 4); /* sd[0] */
-    write_bytes(tmp("c3.bin"), c, len);
-    CHECK(sail_logreg_load(&q, tmp("c3.bin"), &err) == SAIL_ERR_FORMAT, "a zero scale is refused");
+    spit(scratch_path("c3.bin"), c, len);
+    CHECK(sail_logreg_load(&q, scratch_path("c3.bin"), &err) == SAIL_ERR_FORMAT, "a zero scale is refused");
     memcpy(c, b, len);
     uint32_t one = 1;
     memcpy(c + 12, &one, 4);
-    write_bytes(tmp("c4.bin"), c, len);
-    CHECK(sail_logreg_load(&q, tmp("c4.bin"), &err) == SAIL_ERR_FORMAT, "one class is refused");
+    spit(scratch_path("c4.bin"), c, len);
+    CHECK(sail_logreg_load(&q, scratch_path("c4.bin"), &err) == SAIL_ERR_FORMAT, "one class is refused");
     free(c);
     sail_free(b);
     int bad[6] = {0, 0, 0, 1, 1, 2};
@@ -207,7 +190,7 @@ static void test_degenerate(void) {
           "monotonic alignment never goes back (best 1, not 2)");
     float xy[4] = {0, 0, 1, 1};
     int pl[2] = {0, -1};
-    CHECK(sail_plot_png(tmp("x.png"), xy, pl, 2, "t", "x", "y", 100, 100, &err) == SAIL_ERR_INVALID_ARG,
+    CHECK(sail_plot_png(scratch_path("x.png"), xy, pl, 2, "t", "x", "y", 100, 100, &err) == SAIL_ERR_INVALID_ARG,
           "a too-small plot is refused");
     CHECK(sail_plot_png("/nonexistent/dir/x.png", xy, pl, 2, "t", "x", "y", 500, 400, &err) == SAIL_ERR_IO,
           "an unwritable plot path is an I/O error");
@@ -247,17 +230,12 @@ static void test_permutation(void) {
 }
 
 int main(void) {
-    if (!mkdtemp(dir)) {
-        printf("not ok 1 - mkdtemp\n");
-        return 1;
-    }
+    if (!scratch_make("sail_test_apps")) return 1;
     test_npy();
     test_pca_file();
     test_logreg_file();
     test_degenerate();
     test_permutation();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd)) printf("# could not remove %s\n", dir);
+    scratch_remove();
     return test_done();
 }

@@ -9,6 +9,7 @@
  *     test_novel, and every image has one caption per language
  * Caption wording and the PIL oracle are in test_data.py. */
 #include "data/data.h"
+#include "scratch.h"
 #include "test.h"
 
 #include <dirent.h>
@@ -177,19 +178,6 @@ static void test_regions(void) {
 
 /* ------------------------------------------------------ the generator -- */
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc(len + 1);
-    *n = fread(b, 1, len, f);
-    b[*n] = 0;
-    fclose(f);
-    return b;
-}
-
 /* Same bytes in every file of a's tree (top level + images/). */
 static int same_tree(const char *a, const char *b, int *files, int verbose) {
     const char *sub[] = {"", "/images"};
@@ -206,7 +194,7 @@ static int same_tree(const char *a, const char *b, int *files, int verbose) {
             size_t na, nb;
             char *x = slurp(pa, &na), *y = slurp(pb, &nb);
             int same = x && y && na == nb && !memcmp(x, y, na);
-            free(x), free(y);
+            sail_free(x), sail_free(y);
             if (!same) {
                 if (verbose) printf("# differs: %s\n", pb);
                 closedir(dir);
@@ -217,12 +205,6 @@ static int same_tree(const char *a, const char *b, int *files, int verbose) {
         closedir(dir);
     }
     return 1;
-}
-
-static void rm_tree(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) printf("# could not remove %s\n", dir);
 }
 
 static void test_generator(const char *tmp) {
@@ -387,12 +369,12 @@ int main(void) {
     test_regions();
     test_emoji_parse();
     test_stamp_txt();
-    char tmp[] = "/tmp/sail_test_data_XXXXXX";
-    if (!mkdtemp(tmp)) {
+    const char *tmp = scratch_make("sail_test_data");
+    if (!tmp) {
         CHECK(0, "mkdtemp");
         return test_done();
     }
     test_generator(tmp);
-    rm_tree(tmp);
+    scratch_remove();
     return test_done();
 }

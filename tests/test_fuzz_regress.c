@@ -4,6 +4,7 @@
  * allocations sized by a file's unchecked claim; outside sanitizer builds
  * malloc is wrapped here to count requests over 1 GiB, so those checks fail
  * if a refused file still asks for the memory it claims. */
+#include "scratch.h"
 #include "test.h"
 
 #include "apps/apps.h"
@@ -66,20 +67,6 @@ int posix_memalign(void **p, size_t align, size_t n) {
         else SKIP("%s: allocations are not counted under a sanitizer", what);         \
     } while (0)
 
-/* ---------------------------------------------------------- helpers -- */
-
-static char tmpdir[64];
-
-static const char *write_tmp(const char *name, const void *data, size_t n) {
-    static char path[128];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return NULL;
-    fwrite(data, 1, n, f);
-    fclose(f);
-    return path;
-}
-
 /* ------------------------------------------------------- the inputs -- */
 
 /* fuzz_npy: an .fvecs file whose first dimension is 0x554e930c was
@@ -87,7 +74,7 @@ static const char *write_tmp(const char *name, const void *data, size_t n) {
  * (5.7 GB). */
 static void fvecs_huge_dimension(void) {
     static const uint8_t in[] = {0x0c, 0x93, 0x4e, 0x55, 'M', 'P', 'Y', 1, 0, 'v', 0, '{', '}'};
-    const char *path = write_tmp("huge_dim.fvecs", in, sizeof in);
+    const char *path = scratch_write("huge_dim.fvecs", in, sizeof in);
     sail_index *ix = ix_memory_shell(5);
     CHECK(path && ix, "fvecs: fixture");
     if (!path || !ix) return;
@@ -109,7 +96,7 @@ static void npy_shape_past_file(void) {
     h[117] = '\n';
     uint8_t in[10 + 118] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 118, 0};
     memcpy(in + 10, h, 118);
-    const char *path = write_tmp("big_shape.npy", in, sizeof in);
+    const char *path = scratch_write("big_shape.npy", in, sizeof in);
     float *v = NULL;
     int n = 0, d = 0;
     sail_error err = {0};
@@ -153,7 +140,7 @@ static const uint8_t pt_bomb[] = {
 };
 
 static void ptzip_size_lie(void) {
-    const char *path = write_tmp("pytorch_model.bin", pt_bomb, sizeof pt_bomb);
+    const char *path = scratch_write("pytorch_model.bin", pt_bomb, sizeof pt_bomb);
     sail_error err = {0};
     big_allocs = 0;
     sail_pt_file *f = path ? sail_pt_open(path, &err) : NULL;
@@ -181,13 +168,13 @@ static void hf_eps_overflow(void) {
  * was cast to int before its range check and became 224. */
 static void hf_size_wraps(void) {
     static const char pp[] = "{\"size\": {\"shortest_edge\": 4294967520}, \"crop_size\": 224}";
-    const char *path = write_tmp("preprocessor_config.json", pp, sizeof pp - 1);
+    const char *path = scratch_write("preprocessor_config.json", pp, sizeof pp - 1);
     sail_config c;
     memset(&c, 0, sizeof c);
     c.image_size = 224;
     c.resample = 3;
     sail_error err = {0};
-    sail_status st = path ? hf_preprocessor(tmpdir, 0, &c, &err) : SAIL_ERR_IO;
+    sail_status st = path ? hf_preprocessor(scratch_dir(), 0, &c, &err) : SAIL_ERR_IO;
     CHECK(st == SAIL_ERR_UNSUPPORTED && strstr(err.msg, "4294967520"), "shortest_edge 2^32 + 224 refused (%s)", err.msg);
 }
 
@@ -224,8 +211,7 @@ static void audio_huge_samples(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sail_fuzz_regress_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
+    if (!scratch_make("sail_fuzz_regress")) {
         CHECK(0, "temporary folder");
         return test_done();
     }
@@ -235,8 +221,6 @@ int main(void) {
     hf_eps_overflow();
     hf_size_wraps();
     audio_huge_samples();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd)) printf("# could not remove %s\n", tmpdir);
+    scratch_remove();
     return test_done();
 }

@@ -4,6 +4,7 @@
  * files: every truncation, random byte flips and one crafted file per
  * validation rule, checking that each error names the problem. */
 #include "format/gguf.h"
+#include "scratch.h"
 #include "test.h"
 
 #include <math.h>
@@ -11,30 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char tmpdir[] = "/tmp/sail-test-gguf-XXXXXX";
-
-static const char *tmp_path(const char *name) {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *fp = fopen(path, "rb");
-    uint8_t *p = NULL;
-    long sz;
-    if (!fp) return NULL;
-    if (!fseek(fp, 0, SEEK_END) && (sz = ftell(fp)) >= 0 && !fseek(fp, 0, SEEK_SET)) {
-        p = malloc((size_t)sz + 1);
-        if (p && fread(p, 1, (size_t)sz, fp) != (size_t)sz) { free(p); p = NULL; }
-        *n = (size_t)sz;
-    }
-    fclose(fp);
-    return p;
-}
 
 /* The reader must refuse buf with a message containing word. */
 static void expect_fail(const void *buf, size_t n, const char *word, const char *label) {
@@ -227,7 +204,7 @@ static const char *py_reader =
     "print('python reader OK')\n";
 
 static void check_python(const char *gguf_path) {
-    const char *script = tmp_path("reader.py");
+    const char *script = scratch_path("reader.py");
     char cmd[1024];
     FILE *fp;
     if (access("/usr/bin/python3", X_OK) || system("/usr/bin/python3 -c 'import numpy' 2>/dev/null")) {
@@ -242,11 +219,11 @@ static void check_python(const char *gguf_path) {
 }
 
 static void test_roundtrip(void) {
-    const char *path = tmp_path("full.gguf");
+    const char *path = scratch_path("full.gguf");
     sail_error err = {0};
     sail_status st = write_full(path, &err);
     CHECK(st == SAIL_OK, "writer writes every value and tensor type (%s)", err.msg);
-    CHECK(access(tmp_path("full.gguf.tmp"), F_OK) != 0, "no temporary file left behind");
+    CHECK(access(scratch_path("full.gguf.tmp"), F_OK) != 0, "no temporary file left behind");
     gguf_file *f = gguf_open(path, &err);
     CHECK(f != NULL, "reader opens the written file (%s)", f ? "" : err.msg);
     if (!f) return;
@@ -267,8 +244,8 @@ static void test_writer_errors(void) {
     gguf_writer *w = gguf_writer_new();
     sail_status st = gguf_add_tensor(w, "bad", GGUF_T_F32, 5, ne5, x);
     CHECK(st == SAIL_ERR_INVALID_ARG, "writer refuses n_dims 5");
-    st = gguf_writer_write(w, tmp_path("bad.gguf"), &err);
-    CHECK(st && strstr(err.msg, "n_dims") && access(tmp_path("bad.gguf"), F_OK) != 0,
+    st = gguf_writer_write(w, scratch_path("bad.gguf"), &err);
+    CHECK(st && strstr(err.msg, "n_dims") && access(scratch_path("bad.gguf"), F_OK) != 0,
           "write reports the earlier failure, writes nothing (%s)", err.msg);
     gguf_writer_free(w);
 
@@ -307,9 +284,9 @@ static uint8_t *write_small(size_t *n) {
     gguf_add_tensor(w, "a", GGUF_T_F32, 2, ne_a, a);
     gguf_add_tensor(w, "h", GGUF_T_F16, 1, &ne_h, h);
     gguf_add_tensor(w, "q", GGUF_T_Q8_0, 2, ne_q, q);
-    sail_status st = gguf_writer_write(w, tmp_path("small.gguf"), NULL);
+    sail_status st = gguf_writer_write(w, scratch_path("small.gguf"), NULL);
     gguf_writer_free(w);
-    return st ? NULL : slurp(tmp_path("small.gguf"), n);
+    return st ? NULL : slurp(scratch_path("small.gguf"), n);
 }
 
 static void test_truncation(const uint8_t *file, size_t size) {
@@ -332,9 +309,9 @@ static void test_truncation(const uint8_t *file, size_t size) {
     CHECK(bad == SIZE_MAX, "every truncation 0..%zu is refused as truncated (first failure: %zu bytes: %s)",
           size - 1, bad == SIZE_MAX ? 0 : bad, msg);
     sail_error err = {0};
-    FILE *fp = fopen(tmp_path("cut.gguf"), "wb");
+    FILE *fp = fopen(scratch_path("cut.gguf"), "wb");
     if (fp) { fwrite(file, 1, size - 3, fp); fclose(fp); }
-    gguf_file *f = gguf_open(tmp_path("cut.gguf"), &err);
+    gguf_file *f = gguf_open(scratch_path("cut.gguf"), &err);
     CHECK(!f && strstr(err.msg, "cut.gguf") && strstr(err.msg, "truncated"),
           "a truncated file on disk: message names the file (%s)", err.msg);
     gguf_close(f);
@@ -518,23 +495,21 @@ static void test_hostile(void) {
     expect_patch(file, size, 24, 0, 8, "empty", "empty key");
     expect_fail(NULL, 0, "truncated", "empty buffer");
     sail_error err = {0};
-    gguf_file *f = gguf_open(tmp_path("missing.gguf"), &err);
+    gguf_file *f = gguf_open(scratch_path("missing.gguf"), &err);
     CHECK(!f && strstr(err.msg, "missing.gguf") && strstr(err.msg, "No such file"),
           "a missing file is named (%s)", err.msg);
-    f = gguf_open(tmpdir, &err);
+    f = gguf_open(scratch_dir(), &err);
     CHECK(!f && strstr(err.msg, "not a regular file"), "a directory is refused");
     test_long_key();
-    free(file);
+    sail_free(file);
     test_crafted();
 }
 
 int main(void) {
-    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+    if (!scratch_make("sail-test-gguf")) return 1;
     test_roundtrip();
     test_writer_errors();
     test_hostile();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    scratch_remove();
     return test_done();
 }

@@ -7,6 +7,7 @@
 #include "image/image.h"
 #include "image/resize_impl.h"
 #include "image_enc.h"
+#include "scratch.h"
 #include "test.h"
 
 #include <stdio.h>
@@ -15,7 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static char tmpdir[] = "/tmp/sail_test_image_XXXXXX";
+static const char *tmpdir; /* scratch_make's */
 
 /* ------------------------------------------------------------ writers -- */
 
@@ -43,17 +44,6 @@ static void noise(uint8_t *p, size_t n, uint32_t seed) {
     }
 }
 
-static const char *write_tmp(const char *name, const void *d, size_t n) {
-    static char path[256];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        if (n) fwrite(d, 1, n, f);
-        fclose(f);
-    }
-    return path;
-}
-
 /* Decode from memory; returns the status, err filled. */
 static sail_status dec(const buf *b, const char *name, sail_image *img, sail_error *err) {
     memset(img, 0, sizeof *img);
@@ -67,10 +57,10 @@ static sail_status dec(const buf *b, const char *name, sail_image *img, sail_err
 static void test_not_images(void) {
     sail_error err = {0};
     sail_image img = {0};
-    const char *p = write_tmp("empty.jpg", "", 0);
+    const char *p = scratch_write("empty.jpg", "", 0);
     CHECK(sail_image_load(p, NULL, &img, &err) == SAIL_ERR_FORMAT && HAS(err, "empty.jpg: file is empty"),
           "empty file: %s", err.msg);
-    p = write_tmp("x.jpg", "hello, world\n", 13);
+    p = scratch_write("x.jpg", "hello, world\n", 13);
     CHECK(sail_image_load(p, NULL, &img, &err) == SAIL_ERR_FORMAT &&
               HAS(err, "x.jpg: not a JPEG, PNG, WebP or PPM file (starts with 'hell')"),
           "text named .jpg: %s", err.msg);
@@ -400,10 +390,7 @@ static void test_npy(void) {
 }
 
 int main(void) {
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!(tmpdir = scratch_make("sail_test_image"))) return 1;
     test_not_images();
     test_jpeg();
     test_png();
@@ -412,8 +399,6 @@ int main(void) {
     test_npy();
     test_resize_kernels();
     test_preprocess_pool();
-    unlink(write_tmp("empty.jpg", "", 0));
-    unlink(write_tmp("x.jpg", "", 0));
-    rmdir(tmpdir);
+    scratch_remove();
     return test_done();
 }

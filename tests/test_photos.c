@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static char dir[] = "/tmp/sail_test_photos_XXXXXX";
+static const char *dir; /* scratch_make's */
 
 /* A w x h JPEG (quality 90) of a photo-like pattern: smooth gradients,
  * edges and seeded grain. Caller frees *out with free(). */
@@ -212,15 +212,12 @@ static void test_bombs(sail_model *m, size_t per) {
 }
 
 int main(void) {
-    if (!mkdtemp(dir)) return 1;
+    if (!(dir = scratch_make("sail_test_photos"))) return 1;
     char model[600], photo[600];
     snprintf(model, sizeof model, "%s/micro.gguf", dir);
     snprintf(photo, sizeof photo, "%s/photo.jpg", dir);
-    sail_config c = micro();
     sail_error err = {0};
-    CHECK(!sail_model_write_random(&c, micro_tokens, 7, model, &err), "write a micro model %s", err.msg);
-    sail_model *m = sail_model_load(model, NULL, &err);
-    CHECK(m != NULL, "load it %s", err.msg);
+    sail_model *m = micro_model(model, 7);
     if (!m) return test_done();
     int s = sail_model_image_size(m);
     size_t per = (size_t)3 * s * s;
@@ -266,11 +263,6 @@ int main(void) {
     free(t_fast);
     free(t_exact);
     sail_model_free(m);
-    unlink(model);
-    unlink(photo);
-    char bomb[600];
-    snprintf(bomb, sizeof bomb, "%s/bomb.png", dir);
-    unlink(bomb);
-    rmdir(dir);
+    scratch_remove();
     return test_done();
 }
