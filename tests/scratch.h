@@ -67,9 +67,16 @@ static inline void *slurp(const char *path, size_t *n) {
     unsigned char *b = NULL;
     sail_error err = {0};
     if (!sail_read_file(path, SIZE_MAX - 1, &b, n, &err)) return b;
-    fprintf(stderr, "# %s\n", err.msg);
+    fprintf(stderr, "%s\n", err.msg);
     *n = 0;
     return NULL;
+}
+
+/* slurp for the test tools, which stop (exit 1) at a file they cannot read. */
+static inline void *slurp_or_exit(const char *path, size_t *n) {
+    void *p = slurp(path, n);
+    if (!p) exit(1);
+    return p;
 }
 
 #endif

@@ -63,6 +63,25 @@ static int refused(const pk *p, const char *needle) {
     return strstr(err.msg, needle) != NULL;
 }
 
+/* Whole pickles the unpickler must refuse, each with a word its message
+ * must contain. */
+#define PICKLE(lit) lit, sizeof lit - 1 /* a literal's bytes, NULs included */
+static const struct {
+    const char *bytes;
+    size_t n;
+    const char *needle, *what;
+} bad_pickles[] = {
+    {PICKLE("\x80\x02" "ctorch\nFloatStorage\n)R."), "storage type called", "calling a storage type is refused"},
+    {PICKLE("\x80\x02" "ctorch\nFloatStorage\n"), "truncated", "a pickle without STOP is refused"},
+    {PICKLE("\x80\x02h\x07."), "unset memo", "BINGET of an unset memo entry is refused"},
+    {PICKLE("\x80\x02}r\xff\xff\xff\x7f."), "past the limit", "a huge LONG_BINPUT index is refused"},
+    {PICKLE("\x80\x02(i__builtin__\nobject\n."), "opcode 'i'",
+     "an opcode outside the allowed set (INST) is refused, named"},
+    {PICKLE("\x80\x02}}."), "STOP with 2", "STOP with two objects on the stack is refused"},
+    {PICKLE("\x80\x02]X\x05\x00\x00\x00" "ab"), "truncated", "a string running past the end is refused"},
+    {PICKLE("\x80\x02u."), "MARK", "SETITEMS without a MARK is refused"},
+};
+
 int main(void) {
     pk p;
     sail_pkl_tensor *t = NULL;
@@ -97,30 +116,11 @@ int main(void) {
     op(&p, 0x93);
     CHECK(refused(&p, "builtins.eval"), "STACK_GLOBAL builtins.eval is refused, named");
 
-    p.n = 0;
-    lit(&p, "\x80\x02" "ctorch\nFloatStorage\n)R.");
-    CHECK(refused(&p, "storage type called"), "calling a storage type is refused");
-    p.n = 0;
-    lit(&p, "\x80\x02" "ctorch\nFloatStorage\n");
-    CHECK(refused(&p, "truncated"), "a pickle without STOP is refused");
-    p.n = 0;
-    lit(&p, "\x80\x02h\x07.");
-    CHECK(refused(&p, "unset memo"), "BINGET of an unset memo entry is refused");
-    p.n = 0;
-    lit(&p, "\x80\x02}r\xff\xff\xff\x7f.");
-    CHECK(refused(&p, "past the limit"), "a huge LONG_BINPUT index is refused");
-    p.n = 0;
-    lit(&p, "\x80\x02(i__builtin__\nobject\n.");
-    CHECK(refused(&p, "opcode 'i'"), "an opcode outside the allowed set (INST) is refused, named");
-    p.n = 0;
-    lit(&p, "\x80\x02}}.");
-    CHECK(refused(&p, "STOP with 2"), "STOP with two objects on the stack is refused");
-    p.n = 0;
-    raw(&p, "\x80\x02]X\x05\x00\x00\x00" "ab", 10);
-    CHECK(refused(&p, "truncated"), "a string running past the end is refused");
-    p.n = 0;
-    lit(&p, "\x80\x02u.");
-    CHECK(refused(&p, "MARK"), "SETITEMS without a MARK is refused");
+    for (size_t i = 0; i < sizeof bad_pickles / sizeof *bad_pickles; i++) {
+        p.n = 0;
+        raw(&p, bad_pickles[i].bytes, bad_pickles[i].n);
+        CHECK(refused(&p, bad_pickles[i].needle), "%s", bad_pickles[i].what);
+    }
     p.n = 0;
     lit(&p, "\x80\x02}");
     str(&p, "a");

@@ -13,22 +13,11 @@
  * Exit status: 0 written, 1 a library error (its message on stderr),
  * 2 usage. */
 #include "sail.h"
+#include "../scratch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(len > 0 ? (size_t)len : 1);
-    *n = p ? fread(p, 1, (size_t)(len > 0 ? len : 0), f) : 0;
-    fclose(f);
-    return p;
-}
 
 /* Every --audio-bytes file read into memory, embedded in one call. */
 static int embed_blobs(sail_model *m, const char **paths, int n, int dim, float *out, sail_error *err) {
@@ -36,12 +25,12 @@ static int embed_blobs(sail_model *m, const char **paths, int n, int dim, float 
     size_t *sizes = calloc((size_t)n, sizeof *sizes);
     int rc = !data || !sizes;
     for (int i = 0; !rc && i < n; i++)
-        if (!(data[i] = read_all(paths[i], &sizes[i]))) {
+        if (!(data[i] = slurp(paths[i], &sizes[i]))) {
             snprintf(err->msg, sizeof err->msg, "cannot read %s", paths[i]);
             rc = 1;
         }
     if (!rc && sail_embed_audio_bytes(m, (const void *const *)data, sizes, n, dim, out, err)) rc = 1;
-    for (int i = 0; data && i < n; i++) free(data[i]);
+    for (int i = 0; data && i < n; i++) sail_free(data[i]);
     free(data);
     free(sizes);
     return rc;
@@ -96,10 +85,10 @@ int main(int argc, char **argv) {
     o += (size_t)nb * d;
     for (int i = 0; !rc && i < np; i++, o += d) {
         size_t bytes;
-        float *x = read_all(pcm[i], &bytes);
+        float *x = slurp(pcm[i], &bytes);
         if (!x || sail_embed_audio_pcm(m, x, (int64_t)(bytes / sizeof *x), rates[i], dim, o, &err)) rc = 1;
         if (!x) snprintf(err.msg, sizeof err.msg, "cannot read %s", pcm[i]);
-        free(x);
+        sail_free(x);
     }
     if (rc) fprintf(stderr, "api_embed: %s\n", out ? err.msg : "out of memory");
     FILE *f = rc ? NULL : fopen(argv[2], "wb");

@@ -18,6 +18,7 @@
  * Any error: "error STATUS MESSAGE" on stdout and exit 1.
  */
 #include "sail.h"
+#include "../scratch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,18 +27,6 @@
 static int fail(const sail_error *e) {
     printf("error %s %s\n", sail_status_name(e->status), e->msg);
     return 1;
-}
-
-static void *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(len > 0 ? (size_t)len : 1);
-    *n = p ? fread(p, 1, (size_t)len, f) : 0;
-    fclose(f);
-    return p;
 }
 
 static int write_all(const char *path, const float *x, size_t n) {
@@ -55,10 +44,10 @@ static int decode(int bytes, char **a) {
     sail_status s;
     if (bytes) {
         size_t n = 0;
-        void *data = read_all(a[2], &n);
+        void *data = slurp(a[2], &n);
         if (!data) return 2;
         s = sail_audio_decode_bytes(data, n, &o, &au, &e);
-        free(data);
+        sail_free(data);
     } else {
         s = sail_audio_decode_file(a[2], &o, &au, &e);
     }
@@ -72,7 +61,7 @@ static int decode(int bytes, char **a) {
 /* Features of IN.f32 into OUT.f32 through sail_fbank (p) or sail_logmel (q). */
 static int features(const char *in, const char *out, const sail_fbank_params *p, const sail_logmel_params *q) {
     size_t bytes = 0;
-    float *x = read_all(in, &bytes);
+    float *x = slurp(in, &bytes);
     if (!x) return 2;
     int64_t n = (int64_t)(bytes / sizeof(float));
     int64_t rows = p ? sail_fbank_frames(p, n) : sail_logmel_frames(q, n);
@@ -82,7 +71,7 @@ static int features(const char *in, const char *out, const sail_fbank_params *p,
     sail_status s = p ? sail_fbank(p, x, n, y, &e) : sail_logmel(q, x, n, y, &e);
     int rc = s ? fail(&e) : write_all(out, y, (size_t)(rows > 0 ? rows : 0) * cols);
     if (!s) printf("%lld %d\n", (long long)rows, cols);
-    free(x);
+    sail_free(x);
     free(y);
     return rc;
 }

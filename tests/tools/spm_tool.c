@@ -27,26 +27,12 @@
 #include "convert/convert.h"
 #include "model/inputs.h"
 #include "text/spm.h"
+#include "../scratch.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *b = NULL;
-    size_t n = 0, cap = 0, got;
-    do {
-        if (n == cap && !(b = realloc(b, cap = cap * 2 + 4096))) break;
-        got = fread(b + n, 1, cap - n, f);
-        n += got;
-    } while (got);
-    fclose(f);
-    *len = n;
-    return b;
-}
 
 /* Encode into every smaller buffer: same count, same prefix. */
 static int capacity_ok(const sail_spm *s, const char *t, size_t len, const int32_t *ids, size_t n) {
@@ -180,9 +166,9 @@ static void *worker(void *arg) {
 
 static int threads_mode(const char *path) {
     size_t len;
-    char *proto = read_all(path, &len);
+    char *proto = slurp(path, &len);
     sail_spm *s = proto ? sail_spm_new(proto, len, NULL, NULL) : NULL;
-    free(proto);
+    sail_free(proto);
     corpus c = {.s = s};
     size_t n, cap = 0;
     while (s && scanf("%zu", &n) == 1 && getchar() == '\n') {
@@ -229,13 +215,13 @@ int main(int argc, char **argv) {
         return 2;
     }
     size_t len;
-    char *proto = read_all(argv[1], &len);
+    char *proto = slurp(argv[1], &len);
     if (!proto) return 2;
     sail_spm_config cfg = {0};
     if (argc == 7) cfg = (sail_spm_config){atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6])};
     sail_error err = {0};
     sail_spm *s = sail_spm_new(proto, len, argc == 7 ? &cfg : NULL, &err);
-    free(proto);
+    sail_free(proto);
     if (!s) {
         printf("error %s %s\n", sail_status_name(err.status), err.msg);
         return 1;

@@ -7,6 +7,7 @@
  * (--audio: spectrograms as the audio tower reads them, n x mel x frames)
  */
 #include "model/model.h"
+#include "../scratch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,18 +28,6 @@ static void dump(void *ud, const char *name, const float *x, int rows, int cols)
     fprintf(index_file, "%s %d %d\n", name, rows, cols);
 }
 
-static void *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(stderr, "trace_dump: cannot open %s\n", path); exit(1); }
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(*n ? *n : 1);
-    if (!p || fread(p, 1, *n, f) != *n) { fprintf(stderr, "trace_dump: cannot read %s\n", path); exit(1); }
-    fclose(f);
-    return p;
-}
-
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: trace_dump MODEL OUTDIR [--tokens IDS LENS N] [--images PIX N H W]\n"); return 2; }
     sail_error err = {0};
@@ -55,21 +44,21 @@ int main(int argc, char **argv) {
     size_t n;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--tokens") && i + 3 < argc) {
-            ids = slurp(argv[i + 1], &n);
-            lens = slurp(argv[i + 2], &n);
+            ids = slurp_or_exit(argv[i + 1], &n);
+            lens = slurp_or_exit(argv[i + 2], &n);
             b.n = atoi(argv[i + 3]);
             b.ids = ids;
             b.lens = lens;
             i += 3;
         } else if (!strcmp(argv[i], "--images") && i + 4 < argc) {
-            pix = slurp(argv[i + 1], &n);
+            pix = slurp_or_exit(argv[i + 1], &n);
             b.n = atoi(argv[i + 2]);
             b.h = atoi(argv[i + 3]);
             b.w = atoi(argv[i + 4]);
             b.pixels = pix;
             i += 4;
         } else if (!strcmp(argv[i], "--audio") && i + 4 < argc) {
-            pix = slurp(argv[i + 1], &n);
+            pix = slurp_or_exit(argv[i + 1], &n);
             b.n = atoi(argv[i + 2]);
             b.h = atoi(argv[i + 3]);
             b.w = atoi(argv[i + 4]);
@@ -84,7 +73,7 @@ int main(int argc, char **argv) {
         if (sail_forward(m, &b, out, &err)) { fprintf(stderr, "trace_dump: %s\n", err.msg); return 1; }
     }
     fclose(index_file);
-    free(out); free(ids); free(lens); free(pix);
+    free(out); sail_free(ids); sail_free(lens); sail_free(pix);
     sail_model_free(m);
     return 0;
 }

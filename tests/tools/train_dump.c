@@ -19,23 +19,12 @@
  *         that clip (a fused model's joint text / image + audio items)
  */
 #include "model/model.h"
+#include "../scratch.h"
 #include "train/train.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { fprintf(stderr, "train_dump: cannot open %s\n", path); exit(1); }
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *p = malloc(*n ? *n : 1);
-    if (!p || fread(p, 1, *n, f) != *n) { fprintf(stderr, "train_dump: cannot read %s\n", path); exit(1); }
-    fclose(f);
-    return p;
-}
 
 static void dump(const char *dir, const char *name, const float *x, size_t n) {
     char path[4096];
@@ -54,22 +43,22 @@ static void parse_input(char *spec, sail_tinput *in, const sail_config *c) {
     char *clip = strchr(spec, '@');
     if (clip) {
         *clip = 0;
-        in->spec = slurp(clip + 1, &n);
+        in->spec = slurp_or_exit(clip + 1, &n);
     }
     char *kind = strtok(spec, ":"), *f1 = strtok(NULL, ":"), *f2 = strtok(NULL, ":"), *f3 = strtok(NULL, ":");
     char *f4 = strtok(NULL, ":");
     if (kind && f1 && f2 && (!strcmp(kind, "tokens") || (f3 && !strcmp(kind, "joint")))) {
-        in->ids = slurp(f1, &n);
-        in->lens = slurp(f2, &n);
+        in->ids = slurp_or_exit(f1, &n);
+        in->lens = slurp_or_exit(f2, &n);
         if (f3) {
-            in->pixels = slurp(f3, &n);
+            in->pixels = slurp_or_exit(f3, &n);
             in->h = in->w = side_px;
             in->frames = f4 ? atoi(f4) : 0;
         }
     } else if (kind && f1 && !strcmp(kind, "audio")) {
-        in->spec = slurp(f1, &n);
+        in->spec = slurp_or_exit(f1, &n);
     } else if (kind && f1 && !strcmp(kind, "images")) {
-        in->pixels = slurp(f1, &n);
+        in->pixels = slurp_or_exit(f1, &n);
         in->h = in->w = side_px;
         in->frames = f2 ? atoi(f2) : 0;
     } else {
@@ -110,7 +99,7 @@ int main(int argc, char **argv) {
     sail_loss_opts lo = {1, {c->dim}, {1.0f}};
     for (int i = 6; i + 1 < argc; i += 2) {
         size_t sz;
-        if (!strcmp(argv[i], "--group")) group = slurp(argv[i + 1], &sz);
+        if (!strcmp(argv[i], "--group")) group = slurp_or_exit(argv[i + 1], &sz);
         else if (!strcmp(argv[i], "--freeze")) { /* parts, comma-separated */
             float scale[SAIL_N_PARTS];
             for (int p = 0; p < SAIL_N_PARTS; p++) scale[p] = 1;
@@ -192,9 +181,9 @@ int main(int argc, char **argv) {
     free(ea);
     free(eb);
     free(x);
-    free(group);
-    free((void *)a.ids); free((void *)a.lens); free((void *)a.pixels); free((void *)a.spec);
-    free((void *)b.ids); free((void *)b.lens); free((void *)b.pixels); free((void *)b.spec);
+    sail_free(group);
+    sail_free((void *)a.ids), sail_free((void *)a.lens), sail_free((void *)a.pixels), sail_free((void *)a.spec);
+    sail_free((void *)b.ids), sail_free((void *)b.lens), sail_free((void *)b.pixels), sail_free((void *)b.spec);
     sail_kernels_release();
     return 0;
 }
