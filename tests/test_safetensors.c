@@ -30,6 +30,39 @@ static int refused(const char *header, const void *data, size_t n, const char *n
     return strstr(err.msg, needle) != NULL;
 }
 
+/* Headers the reader must refuse (over the first n bytes of main's data),
+ * each with a word its message must contain. */
+static const struct {
+    const char *header;
+    size_t n;
+    const char *needle, *what;
+} bad_headers[] = {
+    {"{\"a\":", 0, "not valid JSON", "truncated JSON is refused"},
+    {"[1,2]", 0, "not a JSON object", "a non-object header is refused"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+     "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+     8, "JSON", "duplicate names are refused"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+     8, "outside", "offsets past the data are refused"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}",
+     16, "needs 12", "a span that disagrees with dtype x shape is refused"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}",
+     16, "outside", "reversed offsets are refused"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+     "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+     16, "overlap", "overlapping tensors are refused"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,16]}}",
+     16, "fits in memory", "a shape whose byte size overflows is refused"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,16]}}",
+     16, "shape entry", "a negative dimension is refused"},
+    {"{\"a\":{\"dtype\":\"C64\",\"shape\":[1],\"data_offsets\":[0,8]}}",
+     16, "C64", "an unknown dtype is refused, named"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}",
+     16, "expected", "an entry with extra fields is refused"},
+    {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
+     16, "dimensions", "more than 8 dimensions are refused"},
+};
+
 int main(void) {
     static uint8_t buf[4096];
     float vals[4] = {1.5f, -2.0f, 0.25f, 3.0f};
@@ -64,32 +97,9 @@ int main(void) {
     CHECK(!sail_st_open_mem(buf, 7, &err) && strstr(err.msg, "too short"), "a file under 8 bytes is refused");
     memcpy(buf, "\xff\xff\xff\xff\xff\xff\xff\x7f", 8);
     CHECK(!sail_st_open_mem(buf, 64, &err) && strstr(err.msg, "header length"), "a header length past the file is refused");
-    CHECK(refused("{\"a\":", NULL, 0, "not valid JSON"), "truncated JSON is refused");
-    CHECK(refused("[1,2]", NULL, 0, "not a JSON object"), "a non-object header is refused");
-    CHECK(refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                  "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", data, 8, "JSON"),
-          "duplicate names are refused");
-    CHECK(refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", data, 8, "outside"),
-          "offsets past the data are refused");
-    CHECK(refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", data, 16, "needs 12"),
-          "a span that disagrees with dtype x shape is refused");
-    CHECK(refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", data, 16, "outside"),
-          "reversed offsets are refused");
-    CHECK(refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", data, 16, "overlap"),
-          "overlapping tensors are refused");
-    CHECK(refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,16]}}", data, 16,
-                  "fits in memory"),
-          "a shape whose byte size overflows is refused");
-    CHECK(refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,16]}}", data, 16, "shape entry"),
-          "a negative dimension is refused");
-    CHECK(refused("{\"a\":{\"dtype\":\"C64\",\"shape\":[1],\"data_offsets\":[0,8]}}", data, 16, "C64"),
-          "an unknown dtype is refused, named");
-    CHECK(refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", data, 16, "expected"),
-          "an entry with extra fields is refused");
-    CHECK(refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", data, 16,
-                  "dimensions"),
-          "more than 8 dimensions are refused");
+    for (size_t i = 0; i < sizeof bad_headers / sizeof *bad_headers; i++)
+        CHECK(refused(bad_headers[i].header, data, bad_headers[i].n, bad_headers[i].needle), "%s",
+              bad_headers[i].what);
     {   /* an I64 tensor parses but does not convert to f32 */
         int64_t ids[2] = {1, 2};
         size_t n = build(buf, "{\"p\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}", ids, 16);
