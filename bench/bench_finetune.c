@@ -11,6 +11,7 @@
 #include "kernels/kernels.h"
 #include "rng.h"
 #include "train/train.h"
+#include "bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,17 +20,6 @@
 #include <time.h>
 
 #define TEXT_LEN 16
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     const char *model = NULL, *freeze = NULL;
@@ -80,15 +70,15 @@ int main(int argc, char **argv) {
     double *dt = malloc((size_t)steps * sizeof(double));
     float loss = 0;
     for (int s = 0; s <= steps; s++) { /* step 0 warms up (and sizes the arena) */
-        double t0 = now();
+        double t0 = bench_now();
         sail_tmodel_zero_grads(tm);
         if (sail_tmodel_step(tm, batch, &text, &imgs, NULL, NULL, 1, &loss, NULL, NULL, &err)) {
             fprintf(stderr, "bench_finetune: %s\n", err.msg);
             return 1;
         }
-        if (s) dt[s - 1] = now() - t0;
+        if (s) dt[s - 1] = bench_now() - t0;
     }
-    qsort(dt, (size_t)steps, sizeof *dt, cmp_double);
+    qsort(dt, (size_t)steps, sizeof *dt, bench_cmp_double);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("sail finetune batch %d threads %d freeze %s: %.2f pairs/s best, %.2f median, peak %.0f MiB (loss %.4f)\n",

@@ -20,6 +20,7 @@
  *   bench_gemm [--threads N[,N...]] [--reps R] [--only SUBSTRING] [--clock wall|cpu]
  *              [--shape M,N,K,BT,BETA] */
 #include "kernels/kernels.h"
+#include "bench.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -59,12 +60,6 @@ static const shape SHAPES[] = {
 
 static clockid_t g_clock = CLOCK_MONOTONIC;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(g_clock, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 static float *random_matrix(size_t n) {
     float *x = malloc(n * sizeof(float));
     if (!x) {
@@ -73,16 +68,6 @@ static float *random_matrix(size_t n) {
     }
     for (size_t i = 0; i < n; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
     return x;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static void run_sail(const shape *s, sail_pool *pool, const float *A, const float *B,
@@ -152,11 +137,11 @@ static int bench_shape(const shape *s, const setup *st, int reps) {
     for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
         for (int c = 0; c < st->n; c++) {
             openblas_set_num_threads(st->threads[c]);
-            double t0 = now();
+            double t0 = bench_seconds(g_clock);
             for (int i = 0; i < inner; i++) run_sail(s, st->pools[c], A, B, bias, C);
-            double t1 = now();
+            double t1 = bench_seconds(g_clock);
             for (int i = 0; i < inner; i++) run_blas(s, A, B, bias, C2);
-            double t2 = now();
+            double t2 = bench_seconds(g_clock);
             if (r < 0) continue;
             size_t at = (size_t)c * reps + r;
             ts[at] = (t1 - t0) / inner;
@@ -166,11 +151,11 @@ static int bench_shape(const shape *s, const setup *st, int reps) {
     }
     double ms[MAX_COUNTS], mb[MAX_COUNTS];
     for (int c = 0; c < st->n; c++) {
-        ms[c] = median(ts + (size_t)c * reps, reps);
-        mb[c] = median(tb + (size_t)c * reps, reps);
+        ms[c] = bench_median(ts + (size_t)c * reps, reps);
+        mb[c] = bench_median(tb + (size_t)c * reps, reps);
         printf("%-28s bt=%d T=%d sail %6.1f GFLOP/s  openblas %6.1f GFLOP/s  ratio %.2f\n",
                s->name, s->bt, st->threads[c], flops / ms[c] * 1e-9, flops / mb[c] * 1e-9,
-               median(ratio + (size_t)c * reps, reps));
+               bench_median(ratio + (size_t)c * reps, reps));
     }
     for (int c = 1; c < st->n; c++)
         printf("%-28s scaling T=%d->%d: sail %.2fx  openblas %.2fx\n", s->name, st->threads[0],

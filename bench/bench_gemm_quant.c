@@ -22,17 +22,12 @@
 #include "format/gguf.h"
 #include "kernels/numfmt.h"
 #include "kernels/kernels.h"
+#include "bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double seconds(clockid_t clock) {
-    struct timespec t;
-    clock_gettime(clock, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 typedef struct shape { const char *name; int M, N, K, cold; } shape;
 
@@ -56,15 +51,6 @@ static const shape SHAPES[] = {
 enum { NT = 4, MAX_REPS = 101 };
 static const uint32_t TYPES[NT] = {GGUF_T_F32, GGUF_T_F16, GGUF_T_BF16, GGUF_T_Q8_0};
 static const char *const NAMES[NT] = {"f32", "f16", "bf16", "q8_0"};
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void print_cpu(void) {
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -144,16 +130,16 @@ int main(int argc, char **argv) {
             for (int r = 0; r <= reps; r++)
                 for (int t = 0; t < NT; t++) {
                     int n = sh->cold ? copies[t] : inner;
-                    double t0 = seconds(clock);
+                    double t0 = bench_seconds(clock);
                     for (int k = 0; k < n; k++) {
                         sail_wmat w = wm[t];
                         w.data = Wq[t] + (size_t)(k % copies[t]) * wbytes[t];
                         sail_gemm_w(pool, sh->M, sh->N, sh->K, A, sh->K, &w, NULL, 0.0f, C, sh->N,
                                     scratch[t]);
                     }
-                    if (r) dt[t][r - 1] = (seconds(clock) - t0) / n;
+                    if (r) dt[t][r - 1] = (bench_seconds(clock) - t0) / n;
                 }
-            for (int t = 0; t < NT; t++) g[t] = flop / median(dt[t], reps) / 1e9;
+            for (int t = 0; t < NT; t++) g[t] = flop / bench_median(dt[t], reps) / 1e9;
             printf("%-16s %-15s %-4d", p ? "" : sh->name, p ? "" : dims, p ? threads : 1);
             for (int t = 0; t < NT; t++) {
                 char cell[32];

@@ -4,19 +4,12 @@
  * with preprocessing on 1 thread and on a 2-thread pool (decoding is always
  * one thread). bench/bench_image_pil.py times the same pipeline in PIL +
  * numpy (single-threaded) and, given --sail, runs this and prints ratios. */
-#include "image/image.h"
+#include "image_timing.h"
 
 #include <stdio.h> /* before jpeglib.h, which uses FILE */
 #include <stdlib.h>
-#include <time.h>
 
 #include <jpeglib.h>
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 /* The same pattern bench_image_pil.py draws. */
 static unsigned char *make_jpeg(int w, int h, unsigned long *size) {
@@ -50,32 +43,14 @@ static unsigned char *make_jpeg(int w, int h, unsigned long *size) {
 static void bench(int w, int h, int iters, sail_pool *pool) {
     unsigned long size;
     unsigned char *jpg = make_jpeg(w, h, &size);
-    sail_preprocess p = {224, 224, SAIL_RESAMPLE_BICUBIC,
-                         {0.48145466f, 0.4578275f, 0.40821073f},
-                         {0.26862954f, 0.26130258f, 0.27577711f}};
-    static float chw[3 * 224 * 224];
-    double t_dec = 0, t_pre = 0;
-    for (int i = 0; i < iters + 1; i++) {
-        sail_image img;
-        sail_error err;
-        double t0 = now_ms();
-        if (sail_image_decode(jpg, size, "bench.jpg", NULL, &img, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            exit(1);
-        }
-        double t1 = now_ms();
-        if (sail_image_preprocess_mt(&img, &p, chw, pool, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            exit(1);
-        }
-        double t2 = now_ms();
-        if (i) t_dec += t1 - t0, t_pre += t2 - t1; /* the first run warms caches */
-        sail_image_free(&img);
-    }
+    sail_preprocess p = bench_clip_preprocess();
+    double dec, pre;
+    int dw = 0, dh = 0;
+    bench_decode_preprocess(jpg, size, "bench.jpg", NULL, &p, pool, iters, &dec, &pre, &dw, &dh);
     int n = sail_pool_size(pool);
     printf("sail  %4dx%-4d JPEG -> 224x224: decode %7.3f ms  resize+normalise %7.3f ms  "
            "total %7.3f ms  (%d thread%s)\n",
-           w, h, t_dec / iters, t_pre / iters, (t_dec + t_pre) / iters, n, n > 1 ? "s" : "");
+           w, h, dec, pre, dec + pre, n, n > 1 ? "s" : "");
     free(jpg);
 }
 

@@ -18,6 +18,7 @@
  * after reopening from the snapshot (what the index holds: f32 vectors
  * for f32 storage; codes, not the f32 vectors, for int8). */
 #include "sail.h"
+#include "bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +28,6 @@
 
 #define K 10
 static const int EFS[] = {10, 16, 32, 64, 128};
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* A 2-D little-endian .npy of descr ('<f4' or '<i8'): rows x cols. */
 static void *load_npy(const char *dir, const char *name, const char *descr, long *rows, long *cols) {
@@ -70,12 +65,12 @@ static void search(sail_index *ix, const float *q, long nq, const int64_t *gt, i
     *rec = recall(r, gt, nq);
     sail_index_results_free(r);
     int n = 0;
-    double t0 = now(), t;
+    double t0 = bench_now(), t;
     do {
         sail_index_search(ix, q, (int)nq, K, &so, &r, &e);
         sail_index_results_free(r);
         n++;
-    } while ((t = now() - t0) < 1.0);
+    } while ((t = bench_now() - t0) < 1.0);
     *qps = nq * n / t;
 }
 
@@ -88,9 +83,9 @@ static sail_index *build(const char *dir, sail_index_kind kind, sail_storage st,
     uint64_t *ids = malloc((size_t)n * 8);
     if (!ix || !ids) { fprintf(stderr, "open: %s\n", e.msg); exit(1); }
     for (long i = 0; i < n; i++) ids[i] = (uint64_t)i;
-    double t0 = now();
+    double t0 = bench_now();
     if (sail_index_add(ix, ids, x, NULL, (int)n, &e)) { fprintf(stderr, "add: %s\n", e.msg); exit(1); }
-    *seconds = now() - t0;
+    *seconds = bench_now() - t0;
     free(ids);
     /* reopen from the snapshot: memory as a served index holds it */
     sail_index_close(ix, NULL);

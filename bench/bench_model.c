@@ -33,6 +33,7 @@
 #include "convert/convert.h"
 #include "model/model.h"
 #include "rng.h"
+#include "bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,12 +44,6 @@
  * shared with other work, CPU time at --threads 1 is the cost of a pass
  * without the time spent waiting for a core. */
 static clockid_t g_clock = CLOCK_MONOTONIC;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(g_clock, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* Parameters of a transformer layer (q, k, v, out, two LayerNorms, MLP). */
 #define LAYER_PARAMS(d, f) (4 * ((d) * (d) + (d)) + 4 * (d) + 2 * (d) * (f) + (f) + (d))
@@ -179,9 +174,9 @@ static double time_batch(sail_model *m, const sail_batch *b, int reps) {
     sail_error err = {0};
     double best = 1e30;
     for (int r = 0; r < reps + 1; r++) { /* first run warms the arena */
-        double t0 = now();
+        double t0 = bench_seconds(g_clock);
         if (sail_forward(m, b, out, &err)) die(&err);
-        double dt = now() - t0;
+        double dt = bench_seconds(g_clock) - t0;
         if (r && dt < best) best = dt;
     }
     free(out);

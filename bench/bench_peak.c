@@ -18,6 +18,8 @@
  *   bench_peak [--threads N] [--all]   one line per kind and thread count
  *   1..N (default 2); without --all only f32 (the line bench/run_train.sh
  *   reads). */
+#include "bench.h"
+
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,12 +31,6 @@
 
 static volatile float sink;
 static volatile int isink;
-
-static double cpu_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 #define CHAINS(T, SET, FMA, ADD)                                                             \
     T x0 = SET(1), x1 = SET(2), x2 = SET(3), x3 = SET(4), x4 = SET(5), x5 = SET(6), x6 = SET(7), \
@@ -49,19 +45,19 @@ static double cpu_now(void) {
 
 /* Each kind: the ops one call does, and the call. Returns its CPU seconds. */
 __attribute__((target("avx2,fma"))) static double run_f32_ymm(void) {
-    double t = cpu_now();
+    double t = bench_thread_cpu();
     CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps)
     float o[8];
     _mm256_storeu_ps(o, x0);
     sink = o[0];
-    return cpu_now() - t;
+    return bench_thread_cpu() - t;
 }
 
 __attribute__((target("avx512f"))) static double run_f32_zmm(void) {
-    double t = cpu_now();
+    double t = bench_thread_cpu();
     CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps)
     sink = _mm512_reduce_add_ps(x0);
-    return cpu_now() - t;
+    return bench_thread_cpu() - t;
 }
 
 /* The dot-product instructions: 20 independent accumulators in zmm0-19
@@ -75,7 +71,7 @@ __attribute__((target("avx512f"))) static double run_f32_zmm(void) {
     DP_I(op, 6) DP_I(op, 7) DP_I(op, 8) DP_I(op, 9) DP_X10(op, 1)
 #define DP_LOOP(op)                                                                          \
     long n = ITERS / 20;                                                                     \
-    double t = cpu_now();                                                                    \
+    double t = bench_thread_cpu();                                                           \
     __asm__ volatile("vpxord %%zmm30, %%zmm30, %%zmm30\n\t"                                 \
                      "vpxord %%zmm31, %%zmm31, %%zmm31\n"                                    \
                      "1:\n\t" DP_X20(op) "dec %0\n\tjnz 1b"                                  \
@@ -83,14 +79,14 @@ __attribute__((target("avx512f"))) static double run_f32_zmm(void) {
                        "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",   \
                        "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm30",        \
                        "xmm31");                                                             \
-    return cpu_now() - t;
+    return bench_thread_cpu() - t;
 
 __attribute__((target("avx512f"))) static double run_bf16_zmm(void) { DP_LOOP("vdpbf16ps") }
 __attribute__((target("avx512f"))) static double run_int8_zmm(void) { DP_LOOP("vpdpbusd") }
 
 /* AVX2 int8 as the q8_0 kernel does it: maddubs, madd with ones, add. */
 __attribute__((target("avx2"))) static double run_int8_ymm(void) {
-    double t = cpu_now();
+    double t = bench_thread_cpu();
     __m256i x[10];
     for (int i = 0; i < 10; i++) x[i] = _mm256_set1_epi32(i);
     __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), ones = _mm256_set1_epi16(1);
@@ -103,7 +99,7 @@ __attribute__((target("avx2"))) static double run_int8_ymm(void) {
     __m256i s = x[0];
     for (int i = 1; i < 10; i++) s = _mm256_add_epi32(s, x[i]);
     isink = _mm256_extract_epi32(s, 0);
-    return cpu_now() - t;
+    return bench_thread_cpu() - t;
 }
 
 /* Streams a 256 MB buffer: thread i of a run reads buffer i, made and
@@ -119,7 +115,7 @@ __attribute__((target("avx2"))) static double run_read(void) {
         if (!buf) return 1e30;
         memset(buf, 0, READ_BYTES);
     }
-    double t = cpu_now();
+    double t = bench_thread_cpu();
     __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
     for (size_t i = 0; i < n; i += 32) {
         a = _mm256_add_ps(a, _mm256_load_ps(buf + i));
@@ -130,7 +126,7 @@ __attribute__((target("avx2"))) static double run_read(void) {
     float o[8];
     _mm256_storeu_ps(o, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
     sink = o[0];
-    return cpu_now() - t;
+    return bench_thread_cpu() - t;
 }
 
 typedef struct kind {
@@ -146,11 +142,6 @@ static void *thread_main(void *arg) {
     t_index = j->index;
     j->sec = j->k->fn();
     return NULL;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* Median over 5 runs of the summed per-thread rates, after a warm-up. */
@@ -171,7 +162,7 @@ static double measure(const kind *k, int n) {
         }
         if (r >= 0) rate[r] = sum;
     }
-    qsort(rate, 5, sizeof *rate, cmp_double);
+    qsort(rate, 5, sizeof *rate, bench_cmp_double);
     return rate[2] / 1e9;
 }
 

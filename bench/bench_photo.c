@@ -9,19 +9,12 @@
  * Without FILE it draws a photo-like 4032x3024 JPEG itself (gradients,
  * edges, grain; quality 90). bench/bench_photo_pil.py times PIL + numpy on
  * the same file and prints the ratios. */
-#include "image/image.h"
+#include "image_timing.h"
 
 #include <stdio.h> /* before jpeglib.h, which uses FILE */
 #include <stdlib.h>
-#include <time.h>
 
 #include <jpeglib.h>
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 static unsigned char *draw_jpeg(int w, int h, unsigned long *size) {
     unsigned char *row = malloc((size_t)w * 3), *mem = NULL;
@@ -51,48 +44,12 @@ static unsigned char *draw_jpeg(int w, int h, unsigned long *size) {
     return mem;
 }
 
-static unsigned char *read_all(const char *path, unsigned long *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = n > 0 ? malloc((size_t)n) : NULL;
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *size = (unsigned long)n;
-    return p;
-}
-
 static void bench(const unsigned char *jpg, unsigned long size, int exact, int iters, sail_pool *pool) {
-    sail_preprocess p = {224, 224, SAIL_RESAMPLE_BICUBIC,
-                         {0.48145466f, 0.4578275f, 0.40821073f},
-                         {0.26862954f, 0.26130258f, 0.27577711f}};
+    sail_preprocess p = bench_clip_preprocess();
     sail_image_limits lim = exact ? sail_image_default_limits() : sail_image_limits_for(&p);
-    static float chw[3 * 224 * 224];
-    double t_dec = 0, t_pre = 0;
+    double dec, pre;
     int w = 0, h = 0, dw = 0, dh = 0;
-    for (int i = 0; i < iters + 1; i++) {
-        sail_image img;
-        sail_error err;
-        double t0 = now_ms();
-        if (sail_image_decode(jpg, size, "photo.jpg", &lim, &img, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            exit(1);
-        }
-        double t1 = now_ms();
-        if (sail_image_preprocess_mt(&img, &p, chw, pool, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            exit(1);
-        }
-        double t2 = now_ms();
-        if (i) t_dec += t1 - t0, t_pre += t2 - t1; /* the first run warms caches */
-        dw = img.w, dh = img.h;
-        sail_image_free(&img);
-    }
+    bench_decode_preprocess(jpg, size, "photo.jpg", &lim, &p, pool, iters, &dec, &pre, &dw, &dh);
     sail_image_limits full = sail_image_default_limits();
     sail_image probe;
     if (!sail_image_decode(jpg, size, "photo.jpg", &full, &probe, NULL)) {
@@ -102,13 +59,15 @@ static void bench(const unsigned char *jpg, unsigned long size, int exact, int i
     int n = sail_pool_size(pool);
     printf("sail %-5s %dx%d JPEG -> 224x224: decode %8.3f ms  resize+normalise %7.3f ms  total %8.3f ms  "
            "(decoded %dx%d, %.1f MB; %d thread%s)\n",
-           exact ? "exact" : "dct", w, h, t_dec / iters, t_pre / iters, (t_dec + t_pre) / iters, dw, dh,
-           dw * (double)dh * 3 / 1e6, n, n > 1 ? "s" : "");
+           exact ? "exact" : "dct", w, h, dec, pre, dec + pre, dw, dh, dw * (double)dh * 3 / 1e6, n,
+           n > 1 ? "s" : "");
 }
 
 int main(int argc, char **argv) {
     unsigned long size = 0;
-    unsigned char *jpg = argc > 1 ? read_all(argv[1], &size) : draw_jpeg(4032, 3024, &size);
+    unsigned char *jpg = NULL;
+    if (argc > 1) sail_read_file(argv[1], (size_t)1 << 30, &jpg, &size, NULL);
+    else jpg = draw_jpeg(4032, 3024, &size);
     int iters = argc > 2 ? atoi(argv[2]) : 10;
     sail_pool *pool = sail_pool_new(2);
     if (!jpg || !pool || iters < 1) {

@@ -20,6 +20,7 @@
  * Wall-clock rates, the passes taking turns on chunks of 100 queries;
  * medians over the repetitions, and the ratios. */
 #include "sail.h"
+#include "bench.h"
 
 #include <hiredis/hiredis.h>
 #include <math.h>
@@ -57,15 +58,6 @@ static float *clustered(int n, int d, const float *centres) {
         for (int j = 0; j < d; j++) x[(size_t)i * d + j] = c[j] + 0.6f * normal();
     }
     return x;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static void die(const char *what, const char *msg) {
@@ -242,7 +234,7 @@ int main(int argc, char **argv) {
                 differ += ids[(size_t)i * K + j] != rids[(size_t)i * K + j];
                 for (int t = 0; t < gt->counts[i]; t++) hit += ids[(size_t)i * K + j] == gt->hits[(size_t)i * K + t].id;
             }
-        double mi = median(w_in, reps), mb = median(w_b, reps), m1 = median(w_1, reps), mp = median(w_p, reps);
+        double mi = bench_median(w_in, reps), mb = bench_median(w_b, reps), m1 = bench_median(w_1, reps), mp = bench_median(w_p, reps);
         printf("%-4d %-7.4f | %12.0f %12.0f %6.2fx | %13.0f %14.0f %6.2fx%s\n", EFS[k], (double)hit / ((double)nq * K),
                mi, m1, m1 / mi, mb, mp, mp / mb, differ ? "  (ids differ!)" : "");
     }

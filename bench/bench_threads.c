@@ -16,26 +16,12 @@
 #include "format/gguf.h"
 #include "kernels/numfmt.h"
 #include "kernels/kernels.h"
+#include "bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 typedef struct shape { const char *name; int M, N, K; } shape;
 static const shape SHAPES[] = {
@@ -62,13 +48,13 @@ static void noop(void *ctx, int task, int thread) { (void)ctx; (void)task; (void
 static double wake_us(sail_pool *pool, double rest, int reps) {
     double t[MAX_REPS];
     for (int r = 0; r <= reps; r++) {
-        double until = now() + rest;
-        while (now() < until) {}
-        double t0 = now();
+        double until = bench_now() + rest;
+        while (bench_now() < until) {}
+        double t0 = bench_now();
         sail_pool_run(pool, noop, NULL, 2);
-        if (r) t[r - 1] = (now() - t0) * 1e6;
+        if (r) t[r - 1] = (bench_now() - t0) * 1e6;
     }
-    return median(t, reps);
+    return bench_median(t, reps);
 }
 
 int main(int argc, char **argv) {
@@ -107,14 +93,14 @@ int main(int argc, char **argv) {
         for (int r = 0; r <= reps; r++)
             for (int t = 0; t < 2; t++)
                 for (int p = 0; p < 2; p++) {
-                    double t0 = now();
+                    double t0 = bench_now();
                     for (int k = 0; k < inner; k++)
                         sail_gemm_w(pools[p], sh->M, sh->N, sh->K, A, sh->K, &wm[t], NULL, 0.0f, C,
                                     sh->N, scratch);
-                    if (r) dt[t][p][r - 1] = (now() - t0) / inner;
+                    if (r) dt[t][p][r - 1] = (bench_now() - t0) / inner;
                 }
         for (int t = 0; t < 2; t++)
-            for (int p = 0; p < 2; p++) us[t][p] = median(dt[t][p], reps) * 1e6;
+            for (int p = 0; p < 2; p++) us[t][p] = bench_median(dt[t][p], reps) * 1e6;
         char dims[32];
         snprintf(dims, sizeof dims, "%dx%dx%d", sh->M, sh->N, sh->K);
         printf("%-15s %-15s %10.1f %10.1f %6.2fx %10.1f %10.1f %6.2fx\n", sh->name, dims, us[0][0],

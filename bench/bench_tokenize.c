@@ -4,6 +4,7 @@
  * or $SAIL_GOLDEN). */
 #include "text/bpe.h"
 #include "text/wordpiece.h"
+#include "bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +16,6 @@ typedef struct corpus {
     size_t *len;
     size_t n, bytes;
 } corpus;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int load_corpus(const char *path, corpus *c) {
     FILE *f = fopen(path, "rb");
@@ -58,7 +53,7 @@ static sail_status bpe_encode(const void *t, const char *s, size_t len, int32_t 
 static void bench(const char *name, encode_fn fn, const void *tok, const corpus *c) {
     static int32_t ids[1 << 16];
     size_t tokens = 0, bytes = 0, reps = 0;
-    double t0 = now(), t;
+    double t0 = bench_now(), t;
     do {
         for (size_t i = 0; i < c->n; i++) {
             size_t n = 0;
@@ -67,7 +62,7 @@ static void bench(const char *name, encode_fn fn, const void *tok, const corpus 
         }
         bytes += c->bytes;
         reps++;
-    } while ((t = now() - t0) < 1.0);
+    } while ((t = bench_now() - t0) < 1.0);
     printf("%-10s %7.2f MB/s %10.0f tokens/s  (%zu passes over %zu lines, %zu bytes)\n", name,
            (double)bytes / t / 1e6, (double)tokens / t, reps, c->n, c->bytes);
 }
@@ -93,10 +88,10 @@ int main(int argc, char **argv) {
         sail_wordpiece_free(wp);
     }
     snprintf(path, sizeof path, "%s/bpe_simple_vocab_16e6.txt.gz", dir);
-    double t0 = now();
+    double t0 = bench_now();
     sail_bpe *bpe = sail_bpe_load(path, 0, &err);
     if (bpe) {
-        printf("bpe load   %7.1f ms\n", (now() - t0) * 1e3);
+        printf("bpe load   %7.1f ms\n", (bench_now() - t0) * 1e3);
         bench("bpe", bpe_encode, bpe, &c);
     }
     sail_bpe_free(bpe);

@@ -19,6 +19,7 @@
 #include "kernels/kernels.h"
 #include "rng.h"
 #include "train/train.h"
+#include "bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,17 +27,6 @@
 #include <time.h>
 
 #define TEXT_LEN 16
-
-static double seconds(clockid_t id) {
-    struct timespec t;
-    clock_gettime(id, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Matrix-product flops of one tower layer over T tokens (2 per multiply-add):
  * QKV and output projections, FFN, QK^T and AV. */
@@ -117,22 +107,22 @@ int main(int argc, char **argv) {
     float *grads = sail_tmodel_grads(tm);
     size_t size = sail_tmodel_size(tm);
     for (int s = 0; s < warmup + steps; s++) {
-        double t0 = seconds(CLOCK_MONOTONIC), c0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
+        double t0 = bench_seconds(CLOCK_MONOTONIC), c0 = bench_seconds(CLOCK_PROCESS_CPUTIME_ID);
         memset(grads, 0, size * sizeof(float)); /* a step starts from zero gradients */
         if (sail_tmodel_step(tm, batch, &text, &imgs, NULL, &lo, 1, &loss, NULL, NULL, &err)) {
             fprintf(stderr, "bench_train: %s\n", err.msg);
             return 1;
         }
         if (s >= warmup) {
-            dt[s - warmup] = seconds(CLOCK_MONOTONIC) - t0;
-            cpu[s - warmup] = seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
+            dt[s - warmup] = bench_seconds(CLOCK_MONOTONIC) - t0;
+            cpu[s - warmup] = bench_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
         }
     }
     long long n_params = 0; /* the model's size, to compare with PyTorch's */
     for (int i = 0; i < sail_tmodel_n_tensors(tm); i++)
         n_params += sail_tmodel_tensor(tm, i)->rows * sail_tmodel_tensor(tm, i)->cols;
-    qsort(dt, (size_t)steps, sizeof *dt, cmp_double);
-    qsort(cpu, (size_t)steps, sizeof *cpu, cmp_double);
+    qsort(dt, (size_t)steps, sizeof *dt, bench_cmp_double);
+    qsort(cpu, (size_t)steps, sizeof *cpu, bench_cmp_double);
     printf("sail train tiny img %d batch %d threads %d: %.1f pairs/s best, %.1f median, %.1f per cpu-s (%lld params, loss %.4f) train-mflop/pair %.1f\n",
            image, batch, threads, batch / dt[0], batch / dt[steps / 2], batch / cpu[0], n_params, loss,
            3 * pair_flops(&c) / 1e6);

@@ -1,0 +1,35 @@
+/* bench.h: the clocks and the median every benchmark program reads its
+ * figures through, so they all time and summarise the same way. */
+#ifndef SAIL_BENCH_H
+#define SAIL_BENCH_H
+
+#include <stdlib.h>
+#include <time.h>
+
+/* Seconds on clock id: CLOCK_MONOTONIC for wall time, CLOCK_PROCESS_CPUTIME_ID
+ * or CLOCK_THREAD_CPUTIME_ID for CPU time. */
+static inline double bench_seconds(clockid_t id) {
+    struct timespec t;
+    clock_gettime(id, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Wall-clock seconds and milliseconds (CLOCK_MONOTONIC). */
+static inline double bench_now(void) { return bench_seconds(CLOCK_MONOTONIC); }
+static inline double bench_ms(void) { return 1e3 * bench_seconds(CLOCK_MONOTONIC); }
+/* CPU seconds of the calling thread. */
+static inline double bench_thread_cpu(void) { return bench_seconds(CLOCK_THREAD_CPUTIME_ID); }
+
+/* qsort's ascending order of doubles. */
+static inline int bench_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (sorts v in place). */
+static inline double bench_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+#endif
