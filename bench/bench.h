@@ -32,4 +32,12 @@ static inline double bench_median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* n floats in [-1, 1], multiples of 1/1000, from rand_r(seed); NULL when
+ * out of memory. */
+static inline float *bench_uniform(size_t n, unsigned *seed) {
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; x && i < n; i++) x[i] = (float)(rand_r(seed) % 2001 - 1000) / 1000.0f;
+    return x;
+}
+
 #endif

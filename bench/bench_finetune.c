@@ -9,17 +9,14 @@
  * Prints one line: pairs/s of the fastest and the median step (wall clock)
  * and the process's peak resident memory (MiB, model included). */
 #include "kernels/kernels.h"
-#include "rng.h"
-#include "train/train.h"
 #include "bench.h"
+#include "train_batch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
-
-#define TEXT_LEN 16
 
 int main(int argc, char **argv) {
     const char *model = NULL, *freeze = NULL;
@@ -52,27 +49,14 @@ int main(int argc, char **argv) {
     sail_tmodel_set_parts(tm, scale);
     const sail_config *c = sail_tmodel_config(tm);
     int image = c->image_size;
-    sail_rng rng = {7};
-    size_t npix = (size_t)batch * 3 * image * image;
-    float *pix = malloc(npix * sizeof(float));
-    int32_t *ids = malloc((size_t)batch * TEXT_LEN * sizeof(int32_t));
-    int *lens = malloc((size_t)batch * sizeof(int));
-    if (!pix || !ids || !lens) return 1;
-    for (size_t i = 0; i < npix; i++) pix[i] = sail_rng_normal(&rng);
-    for (int i = 0; i < batch; i++) { /* start, pieces, end (the largest id: CLIP pools there) */
-        int32_t *t = ids + (size_t)i * TEXT_LEN;
-        t[0] = c->cls_id;
-        for (int k = 1; k < TEXT_LEN - 1; k++) t[k] = (int32_t)(sail_rng_next(&rng) % (uint64_t)(c->vocab_size - 2));
-        t[TEXT_LEN - 1] = c->sep_id;
-        lens[i] = TEXT_LEN;
-    }
-    sail_tinput text = {.ids = ids, .lens = lens}, imgs = {.pixels = pix, .h = image, .w = image};
+    bench_batch b; /* the end token is the largest id: CLIP pools there */
+    if (bench_batch_make(&b, c, batch, image, 0, (uint64_t)(c->vocab_size - 2))) return 1;
     double *dt = malloc((size_t)steps * sizeof(double));
     float loss = 0;
     for (int s = 0; s <= steps; s++) { /* step 0 warms up (and sizes the arena) */
         double t0 = bench_now();
         sail_tmodel_zero_grads(tm);
-        if (sail_tmodel_step(tm, batch, &text, &imgs, NULL, NULL, 1, &loss, NULL, NULL, &err)) {
+        if (sail_tmodel_step(tm, batch, &b.text, &b.imgs, NULL, NULL, 1, &loss, NULL, NULL, &err)) {
             fprintf(stderr, "bench_finetune: %s\n", err.msg);
             return 1;
         }
@@ -85,9 +69,7 @@ int main(int argc, char **argv) {
            batch, threads, freeze ? freeze : "none", batch / dt[0], batch / dt[steps / 2], ru.ru_maxrss / 1024.0,
            loss);
     free(dt);
-    free(pix);
-    free(ids);
-    free(lens);
+    bench_batch_free(&b);
     sail_tmodel_free(tm);
     sail_kernels_release();
     return 0;

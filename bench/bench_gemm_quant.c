@@ -96,11 +96,8 @@ int main(int argc, char **argv) {
     for (int s = 0; s < N_SHAPES; s++) {
         const shape *sh = &SHAPES[s];
         if (only && !strstr(sh->name, only)) continue;
-        float *A = malloc((size_t)sh->M * sh->K * sizeof(float));
-        float *W = malloc((size_t)sh->N * sh->K * sizeof(float));
+        float *A = bench_uniform((size_t)sh->M * sh->K, &seed), *W = bench_uniform((size_t)sh->N * sh->K, &seed);
         float *C = malloc((size_t)sh->M * sh->N * sizeof(float));
-        for (size_t i = 0; i < (size_t)sh->M * sh->K; i++) A[i] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
-        for (size_t i = 0; i < (size_t)sh->N * sh->K; i++) W[i] = (float)(rand_r(&seed) % 2001 - 1000) / 1000.0f;
         unsigned char *Wq[NT];
         sail_wmat wm[NT];
         void *scratch[NT];

@@ -17,16 +17,13 @@
  * FMA ceiling (bench_peak).
  */
 #include "kernels/kernels.h"
-#include "rng.h"
-#include "train/train.h"
 #include "bench.h"
+#include "train_batch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define TEXT_LEN 16
 
 /* Matrix-product flops of one tower layer over T tokens (2 per multiply-add):
  * QKV and output projections, FFN, QK^T and AV. */
@@ -35,16 +32,16 @@ static double layer_flops(const sail_tower *t, double T) {
     return 2 * T * (4 * d * d + 2 * d * t->ffn) + 4 * T * T * d;
 }
 
-/* Forward flops of one (text of TEXT_LEN tokens, image) pair: towers,
+/* Forward flops of one (text of BENCH_TEXT_LEN tokens, image) pair: towers,
  * patch embedding, projections into the fusion width, fusion over each
  * side, head. Norms and activations are left out (a few percent). A
  * training step is counted as 3 forwards (backward = 2 products per product). */
 static double pair_flops(const sail_config *c) {
     int g = c->image_size / c->patch_size, Tv = 1 + g * g;
-    double f = c->text.layers * layer_flops(&c->text, TEXT_LEN) + c->vision.layers * layer_flops(&c->vision, Tv);
+    double f = c->text.layers * layer_flops(&c->text, BENCH_TEXT_LEN) + c->vision.layers * layer_flops(&c->vision, Tv);
     f += 2.0 * g * g * 3 * c->patch_size * c->patch_size * c->vision.width;
-    f += 2.0 * TEXT_LEN * c->text.width * c->fusion.width + 2.0 * Tv * c->vision.width * c->fusion.width;
-    f += c->fusion.layers * (layer_flops(&c->fusion, TEXT_LEN) + layer_flops(&c->fusion, Tv));
+    f += 2.0 * BENCH_TEXT_LEN * c->text.width * c->fusion.width + 2.0 * Tv * c->vision.width * c->fusion.width;
+    f += c->fusion.layers * (layer_flops(&c->fusion, BENCH_TEXT_LEN) + layer_flops(&c->fusion, Tv));
     return f + 2 * 2.0 * c->fusion.width * c->dim;
 }
 
@@ -85,21 +82,11 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    sail_rng rng = {7};
-    size_t npix = (size_t)batch * 3 * image * image;
-    float *pix = xmalloc(npix * sizeof(float));       /* (batch, 3, image, image) */
-    int32_t *ids = xmalloc((size_t)batch * TEXT_LEN * sizeof(int32_t));
-    int *lens = xmalloc((size_t)batch * sizeof(int));
-    for (size_t i = 0; i < npix; i++) pix[i] = sail_rng_normal(&rng);
-    for (int i = 0; i < batch; i++) {
-        int32_t *t = ids + (size_t)i * TEXT_LEN;
-        t[0] = c.cls_id;
-        for (int k = 1; k < TEXT_LEN - 1; k++) t[k] = 5 + (int32_t)(sail_rng_next(&rng) % (c.vocab_size - 5));
-        t[TEXT_LEN - 1] = c.sep_id;
-        lens[i] = TEXT_LEN;
+    bench_batch b;
+    if (bench_batch_make(&b, &c, batch, image, 5, (uint64_t)(c.vocab_size - 5))) {
+        fprintf(stderr, "bench_train: out of memory\n");
+        return 1;
     }
-    sail_tinput text = {.ids = ids, .lens = lens};
-    sail_tinput imgs = {.pixels = pix, .h = image, .w = image};
     sail_loss_opts lo = {3, {512, 256, 128}, {1.0f, 1.0f, 1.0f}};
 
     double *dt = xmalloc((size_t)steps * sizeof(double)), *cpu = xmalloc((size_t)steps * sizeof(double));
@@ -109,7 +96,7 @@ int main(int argc, char **argv) {
     for (int s = 0; s < warmup + steps; s++) {
         double t0 = bench_seconds(CLOCK_MONOTONIC), c0 = bench_seconds(CLOCK_PROCESS_CPUTIME_ID);
         memset(grads, 0, size * sizeof(float)); /* a step starts from zero gradients */
-        if (sail_tmodel_step(tm, batch, &text, &imgs, NULL, &lo, 1, &loss, NULL, NULL, &err)) {
+        if (sail_tmodel_step(tm, batch, &b.text, &b.imgs, NULL, &lo, 1, &loss, NULL, NULL, &err)) {
             fprintf(stderr, "bench_train: %s\n", err.msg);
             return 1;
         }
@@ -128,9 +115,7 @@ int main(int argc, char **argv) {
            3 * pair_flops(&c) / 1e6);
     free(dt);
     free(cpu);
-    free(pix);
-    free(ids);
-    free(lens);
+    bench_batch_free(&b);
     sail_tmodel_free(tm);
     sail_kernels_release();
     return 0;
