@@ -4,6 +4,7 @@
  * stored (uncompressed) entries ARCHIVE/data.pkl (a protocol 2 state dict,
  * as seed_pickle.c), ARCHIVE/byteorder ("little") and one storage
  * ARCHIVE/data/<key> per key, with the central directory libzip checks. */
+#include "seed_pickle.h"
 #include "seed_write.h"
 
 #include <stdint.h>
@@ -11,35 +12,9 @@
 #include <string.h>
 #include <zlib.h>
 
-static uint8_t pkl[1024], zip[8192];
-static size_t np, nz;
-
-static void raw(const void *s, size_t k) { memcpy(pkl + np, s, k), np += k; }
-static void lit(const char *s) { raw(s, strlen(s)); }
-static void str(const char *s) {
-    uint32_t k = (uint32_t)strlen(s);
-    raw("X", 1), raw(&k, 4), raw(s, k);
-}
-
-/* A state dict of n tensors, each a 2x2 view at offset 2 of a 6-element
- * storage; tensor t uses storage key t % keys. */
-static void pickle(const char *storage, int n, int keys) {
-    np = 0;
-    lit("\x80\x02" "ccollections\nOrderedDict\nq\x01)Rq\x02(");
-    for (int t = 0; t < n; t++) {
-        char name[16], key[8];
-        snprintf(name, sizeof name, "layer.%d.weight", t);
-        snprintf(key, sizeof key, "%d", t % keys);
-        str(name);
-        lit("ctorch._utils\n_rebuild_tensor_v2\nq\x03((");
-        str("storage");
-        lit(storage);
-        str(key);
-        str("cpu");
-        lit("K\x06tQK\x02K\x02K\x02\x86K\x02K\x01\x86\x89" "ccollections\nOrderedDict\n)RtR");
-    }
-    lit("u}q\x09" "b.");
-}
+static seed_pkl pkl;
+static uint8_t zip[8192];
+static size_t nz;
 
 static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { put16(p, v), put16(p + 2, v >> 16); }
@@ -85,16 +60,16 @@ int main(int argc, char **argv) {
     float s0[6] = {0, 1, 2, 3, 4, 5}, s1[6] = {6, 7, 8, 9, 10, 11};
     uint16_t h0[6] = {0x3c00, 0x4000, 0x4200, 0x4400, 0x4500, 0x4600};
     int rc = 0;
-    pickle("ctorch\nFloatStorage\n", 1, 1);
-    entry a[] = {{"archive/data.pkl", pkl, (uint32_t)np, 0, 0}, {"archive/byteorder", "little", 6, 0, 0},
+    seed_state_dict(&pkl, "ctorch\nFloatStorage\n", 1, 1);
+    entry a[] = {{"archive/data.pkl", pkl.b, (uint32_t)pkl.n, 0, 0}, {"archive/byteorder", "little", 6, 0, 0},
                  {"archive/data/0", s0, sizeof s0, 0, 0}, {"archive/version", "3\n", 2, 0, 0}};
     build(a, 4), rc |= save(argv[1], 0);
-    pickle("ctorch\nFloatStorage\n", 3, 2); /* three tensors sharing two storages */
-    entry b[] = {{"model/data.pkl", pkl, (uint32_t)np, 0, 0}, {"model/data/0", s0, sizeof s0, 0, 0},
+    seed_state_dict(&pkl, "ctorch\nFloatStorage\n", 3, 2); /* three tensors sharing two storages */
+    entry b[] = {{"model/data.pkl", pkl.b, (uint32_t)pkl.n, 0, 0}, {"model/data/0", s0, sizeof s0, 0, 0},
                  {"model/data/1", s1, sizeof s1, 0, 0}};
     build(b, 3), rc |= save(argv[1], 1);
-    pickle("ctorch\nHalfStorage\n", 1, 1);
-    entry c[] = {{"a/data.pkl", pkl, (uint32_t)np, 0, 0}, {"a/byteorder", "little", 6, 0, 0},
+    seed_state_dict(&pkl, "ctorch\nHalfStorage\n", 1, 1);
+    entry c[] = {{"a/data.pkl", pkl.b, (uint32_t)pkl.n, 0, 0}, {"a/byteorder", "little", 6, 0, 0},
                  {"a/data/0", h0, sizeof h0, 0, 0}};
     build(c, 3), rc |= save(argv[1], 2);
     return rc;
