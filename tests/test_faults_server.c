@@ -18,6 +18,7 @@
 #include "fault.h"
 #include "fixtures.h"
 #include "image_enc.h"
+#include "mhd_stub.h"
 #include "server/server.h"
 #include "test.h"
 
@@ -46,9 +47,7 @@ typedef struct reply {
 } reply;
 
 static reply got;
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int suspended, resumed;
+static int suspended;
 static char content_length[24];
 
 struct MHD_Response *MHD_create_response_from_buffer(size_t size, void *buffer, enum MHD_ResponseMemoryMode mode) {
@@ -96,14 +95,6 @@ void MHD_suspend_connection(struct MHD_Connection *c) {
     suspended = 1;
 }
 
-void MHD_resume_connection(struct MHD_Connection *c) {
-    (void)c;
-    pthread_mutex_lock(&mu);
-    resumed = 1;
-    pthread_cond_signal(&cv);
-    pthread_mutex_unlock(&mu);
-}
-
 const char *MHD_lookup_connection_value(struct MHD_Connection *c, enum MHD_ValueKind kind, const char *key) {
     (void)c, (void)kind;
     return !strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) && content_length[0] ? content_length : NULL;
@@ -126,7 +117,7 @@ static void serve(const char *method, const char *url, const char *body) {
     void *cls = NULL;
     size_t len = body ? strlen(body) : 0, up = 0;
     got.n = 0;
-    suspended = resumed = 0;
+    suspended = mhd_resumed = 0;
     content_length[0] = 0;
     if (len) snprintf(content_length, sizeof content_length, "%zu", len);
     enum MHD_Result ret = srv_on_request(&S, conn, url, method, "HTTP/1.1", NULL, &up, &cls);
@@ -140,10 +131,8 @@ static void serve(const char *method, const char *url, const char *body) {
         ret = srv_on_request(&S, conn, url, method, "HTTP/1.1", NULL, &up, &cls);
     }
     while (ret == MHD_YES && suspended) {
-        pthread_mutex_lock(&mu);
-        while (!resumed) pthread_cond_wait(&cv, &mu);
-        resumed = suspended = 0;
-        pthread_mutex_unlock(&mu);
+        mhd_wait_resumed();
+        suspended = 0;
         up = 0;
         ret = srv_on_request(&S, conn, url, method, "HTTP/1.1", NULL, &up, &cls);
     }

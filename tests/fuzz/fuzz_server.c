@@ -20,6 +20,7 @@
  * base64 payload fits the buffer inputs.c sizes for it and re-encodes to
  * its input (modulo padding). With FUZZ_SERVER_LENIENT=1 a request left
  * unanswered is counted (printed at exit) rather than a finding. */
+#include "../mhd_stub.h"
 #include "ix_shell.h"
 #include "server/server.h"
 
@@ -102,6 +103,18 @@ sail_status sail_embed_audio_bytes(sail_model *m, const void *const *data, const
     return SAIL_OK;
 }
 
+/* a text + image + clip item (a fused model's JOB_ITEM): its parts are
+ * read; an empty clip is undecodable, as in sail_embed_audio_bytes */
+sail_status sail_embed_item(sail_model *m, const sail_item *it, int dim, float *out, sail_error *err) {
+    (void)m;
+    for (const char *t = it->text; t && *t; t++) sink ^= (uint8_t)*t;
+    for (size_t k = 0; k < it->image_size; k++) sink ^= ((const uint8_t *)it->image_data)[k];
+    for (size_t k = 0; k < it->audio_size; k++) sink ^= ((const uint8_t *)it->audio_data)[k];
+    if (it->audio_data && !it->audio_size) return sail_set_error(err, SAIL_ERR_FORMAT, "not audio (0 bytes)");
+    fill(out, 1, dim, NULL, NULL);
+    return SAIL_OK;
+}
+
 int sail_model_modalities(const sail_model *m) {
     (void)m;
     return SAIL_MODALITY_TEXT | SAIL_MODALITY_IMAGE | SAIL_MODALITY_AUDIO;
@@ -117,9 +130,7 @@ void sail_model_free(sail_model *m) { (void)m; }
 
 /* ------------------------------------------------ libmicrohttpd stubs -- */
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int responses, resumed;
+static int responses;
 
 enum MHD_Result MHD_queue_response(struct MHD_Connection *c, unsigned int status, struct MHD_Response *resp) {
     (void)c, (void)resp;
@@ -129,14 +140,6 @@ enum MHD_Result MHD_queue_response(struct MHD_Connection *c, unsigned int status
 }
 
 void MHD_suspend_connection(struct MHD_Connection *c) { (void)c; }
-
-void MHD_resume_connection(struct MHD_Connection *c) {
-    (void)c;
-    pthread_mutex_lock(&mu);
-    resumed = 1;
-    pthread_cond_signal(&cv);
-    pthread_mutex_unlock(&mu);
-}
 
 /* routes_page.c embeds a generated file; the page is not fuzzed. */
 enum MHD_Result srv_route_page(srv_request *r) { return srv_send_bytes(r, 200, "text/html", "", 0, 0); }
@@ -244,13 +247,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     S.cfg.no_truncate = mode == 5;
     S.strict_models = data[0] >> 7;
     S.index = small_index();
-    responses = resumed = 0;
+    responses = mhd_resumed = 0;
     enum MHD_Result ret = mode == 1 ? srv_route_search(&r) : mode == 2 ? srv_route_items_add(&r)
                         : mode == 3 ? srv_route_items_delete(&r) : srv_route_embeddings(&r);
     if (r.suspended) {
-        pthread_mutex_lock(&mu);
-        while (!resumed) pthread_cond_wait(&cv, &mu);
-        pthread_mutex_unlock(&mu);
+        mhd_wait_resumed();
         if (responses) abort(); /* answered while suspended */
         r.suspended = 0;
         ret = r.resume(&r);
