@@ -330,9 +330,8 @@ int cmd_align(int argc, char **argv) {
         CLI_OPT_THREADS(&threads, CLI_THREADS_HELP),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"align", usage, table, NULL};
-    int status = cli_parse(&spec, argc, argv, 1);
-    if (status) return status == CLI_HELP ? 0 : status;
+    int status = cli_start("align", usage, table, argc, argv);
+    if (status != CLI_GO_ON) return status;
     if (!model || !subs || !!dir + !!video + !!speech != 1)
         return cli_fail(2, "align", "--model, --subtitles and one of --frames, --video or --speech are required");
     if (fps > 0 && times) return cli_fail(2, "align", "give --fps or --frame-times, not both");

@@ -257,9 +257,9 @@ int cmd_bench(int argc, char **argv) {
         CLI_OPT_INT("--reps", &o.reps, 1, MAX_REPS, "R", "at least R timed batches per measurement (default 1)"),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"bench", usage, table, NULL};
-    int rc = cli_parse(&spec, argc, argv, 1);
-    if (rc) return rc == CLI_HELP ? 0 : rc;
+    int rc = cli_start("bench", usage, table, argc, argv);
+    if (rc != CLI_GO_ON) return rc;
+    rc = 0;
     const char **models = o.models;
     int kinds[3];
     for (int k = 0; k < 3; k++) kinds[k] = strstr(o.kinds, kind_names[k]) != NULL;

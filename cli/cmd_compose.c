@@ -46,9 +46,8 @@ int cmd_compose(int argc, char **argv) {
         CLI_OPT_FLAG("--scratch", &o.scratch, "every weight fresh: the same architecture untrained (a baseline)"),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"compose", usage, table, NULL};
-    int rc = cli_parse(&spec, argc, argv, 1);
-    if (rc) return rc == CLI_HELP ? 0 : rc;
+    int rc = cli_start("compose", usage, table, argc, argv);
+    if (rc != CLI_GO_ON) return rc;
     o.seed = (uint64_t)seed;
     if (!o.text || !o.vision || !out)
         return cli_fail(2, "compose", "--text, --vision and -o are required (see sail compose --help)");

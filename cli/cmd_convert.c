@@ -48,9 +48,8 @@ int cmd_convert(int argc, char **argv) {
         CLI_OPT_STR("-o|--output", &out, "FILE", "output model file"),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"convert", usage, table, NULL};
-    int rc = cli_parse(&spec, argc, argv, 1);
-    if (rc) return rc == CLI_HELP ? 0 : rc;
+    int rc = cli_start("convert", usage, table, argc, argv);
+    if (rc != CLI_GO_ON) return rc;
     if (!dir || !out) return cli_fail(2, "convert", "a folder (or file) and -o are required (see sail convert --help)");
     if (o.type && strcmp(o.type, "f32")) {
         if (strcmp(o.type, "f16") && strcmp(o.type, "bf16") && strcmp(o.type, "q8_0"))

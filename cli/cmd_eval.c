@@ -90,9 +90,8 @@ int cmd_eval(int argc, char **argv) {
         CLI_OPT_THREADS(&threads, CLI_THREADS_HELP),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"eval", usage, table, NULL};
-    int status = cli_parse(&spec, argc, argv, 1);
-    if (status) return status == CLI_HELP ? 0 : status;
+    int status = cli_start("eval", usage, table, argc, argv);
+    if (status != CLI_GO_ON) return status;
     if (!model || !data) return cli_fail(2, "eval", "--model and --data are required (see sail eval --help)");
     sail_error err = {0};
     sail_load_options lo = {threads};

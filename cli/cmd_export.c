@@ -24,9 +24,8 @@ int cmd_export(int argc, char **argv) {
         CLI_OPT_STR("-o|--output", &out, "DIR", "output folder (created if absent; the files are replaced)"),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"export", usage, table, NULL};
-    int rc = cli_parse(&spec, argc, argv, 1);
-    if (rc) return rc == CLI_HELP ? 0 : rc;
+    int rc = cli_start("export", usage, table, argc, argv);
+    if (rc != CLI_GO_ON) return rc;
     if (!model || !out) return cli_fail(2, "export", "a model file and -o are required (see sail export --help)");
     if (strcmp(format, "hf"))
         return cli_fail(2, "export", "--format %s: the format is hf (a Hugging Face folder)", format);

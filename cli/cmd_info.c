@@ -17,9 +17,8 @@ int cmd_info(int argc, char **argv) {
         CLI_OPT_STR("MODEL.gguf", &path, NULL, NULL),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"info", usage, table, NULL};
-    int rc = cli_parse(&spec, argc, argv, 1);
-    if (rc) return rc == CLI_HELP ? 0 : rc;
+    int rc = cli_start("info", usage, table, argc, argv);
+    if (rc != CLI_GO_ON) return rc;
     if (!path) return cli_fail(2, "info", "no model file given (see sail info --help)");
     sail_error err = {0};
     char *text = NULL;

@@ -22,9 +22,8 @@ int cmd_init(int argc, char **argv) {
         CLI_OPT_STR("-o|--output", &out, "FILE", "output model file"),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"init", usage, table, NULL};
-    int rc = cli_parse(&spec, argc, argv, 1);
-    if (rc) return rc == CLI_HELP ? 0 : rc;
+    int rc = cli_start("init", usage, table, argc, argv);
+    if (rc != CLI_GO_ON) return rc;
     o.seed = (uint64_t)seed;
     if (!o.config || !o.vocab_path || !out)
         return cli_fail(2, "init", "--config, --vocab and -o are required (see sail init --help)");

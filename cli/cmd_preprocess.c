@@ -78,9 +78,8 @@ int cmd_preprocess(int argc, char **argv) {
         CLI_OPT_IMAGE,
         CLI_OPT_END,
     };
-    const cli_spec spec = {cmd, usage, table, NULL};
-    int status = cli_parse(&spec, argc, argv, 1);
-    if (status) return status == CLI_HELP ? 0 : status;
+    int status = cli_start(cmd, usage, table, argc, argv);
+    if (status != CLI_GO_ON) return status;
     if (model && size) return cli_fail(2, cmd, "--model sets the size; do not give --size too");
     if (model && from_model(model, &p)) return 1;
     if (!image || !out || (!size && !model))

@@ -26,9 +26,8 @@ int cmd_quantize(int argc, char **argv) {
         CLI_OPT_STR("IN.gguf", &in, NULL, NULL),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"quantize", usage, table, NULL};
-    int rc = cli_parse(&spec, argc, argv, 1);
-    if (rc) return rc == CLI_HELP ? 0 : rc;
+    int rc = cli_start("quantize", usage, table, argc, argv);
+    if (rc != CLI_GO_ON) return rc;
     if (!in || !out || !type) return cli_fail(2, "quantize", "IN, --type and -o are required (see sail quantize --help)");
     sail_error err = {0};
     if (sail_model_quantize(in, out, type, &err)) return cli_fail(1, "quantize", "%s", err.msg);

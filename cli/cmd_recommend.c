@@ -155,9 +155,8 @@ int cmd_recommend(int argc, char **argv) {
         CLI_OPT_STR("-o|--output", &out, "FILE", "output JSON (default stdout)"),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"recommend", usage, table, NULL};
-    int status = cli_parse(&spec, argc, argv, 1);
-    if (status) return status == CLI_HELP ? 0 : status;
+    int status = cli_start("recommend", usage, table, argc, argv);
+    if (status != CLI_GO_ON) return status;
     if (!index || !history) return cli_fail(2, "recommend", "--index and --history are required");
     entry *e = NULL;
     int ne = 0, rc = parse_history(history, &e, &ne, model != NULL);

@@ -30,9 +30,8 @@ int cmd_semantic_ids(int argc, char **argv) {
         CLI_OPT_STR("-o|--output", &out, "FILE", "output JSON (default stdout)"),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"index semantic-ids", usage, table, NULL};
-    int status = cli_parse(&spec, argc, argv, 1);
-    if (status) return status == CLI_HELP ? 0 : status;
+    int status = cli_start("index semantic-ids", usage, table, argc, argv);
+    if (status != CLI_GO_ON) return status;
     if (!index) return cli_fail(2, "index semantic-ids", "--index is required");
     sail_error err = {0};
     sail_index *ix = sail_index_open(index, NULL, &err);

@@ -129,9 +129,8 @@ int cmd_serve(int argc, char **argv) {
         CLI_OPT_FLAG("--quiet", &c.quiet, "no log line per request"),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"serve", usage, table, NULL};
-    int rc = cli_parse(&spec, argc, argv, 1);
-    if (rc) return rc == CLI_HELP ? 0 : rc;
+    int rc = cli_start("serve", usage, table, argc, argv);
+    if (rc != CLI_GO_ON) return rc;
     c.max_body = (size_t)max_body;
     c.max_image_pixels = max_pixels;
     if (!c.n_models) return cli_fail(2, "serve", "--model is required (see sail serve --help)");

@@ -81,9 +81,8 @@ int cmd_tokenize(int argc, char **argv) {
                     "right-padded with [PAD] (special ids from the model file)"),
         CLI_OPT_END,
     };
-    const cli_spec spec = {"tokenize", usage, table, NULL};
-    int status = cli_parse(&spec, argc, argv, 1);
-    if (status) return status == CLI_HELP ? 0 : status;
+    int status = cli_start("tokenize", usage, table, argc, argv);
+    if (status != CLI_GO_ON) return status;
     if (model && (vocab || type)) return cli_fail(2, "tokenize", "--model replaces --vocab and --type");
     if (!model && !vocab)
         return cli_fail(2, "tokenize", "--vocab FILE or --model M is required (see sail tokenize --help)");

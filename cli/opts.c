@@ -188,6 +188,12 @@ int cli_parse(const cli_spec *s, int argc, char **argv, int first) {
     return rc;
 }
 
+int cli_start(const char *cmd, const char *usage, const cli_opt *opts, int argc, char **argv) {
+    const cli_spec spec = {cmd, usage, opts, NULL};
+    int rc = cli_parse(&spec, argc, argv, 1);
+    return rc == CLI_HELP ? 0 : rc ? rc : CLI_GO_ON;
+}
+
 /* ---- help ---- */
 
 /* The column the help texts start in: after the longest name and value,

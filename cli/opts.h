@@ -104,6 +104,12 @@ typedef struct cli_spec {
  * options are process-wide). */
 int cli_parse(const cli_spec *s, int argc, char **argv, int first);
 
+/* The start of most commands: cli_parse of argv[1..] against {cmd, usage,
+ * opts, NULL}. Returns CLI_GO_ON when the command goes on, else the status
+ * it exits with at once (0 after printing the help, 2 after a usage error). */
+#define CLI_GO_ON (-1)
+int cli_start(const char *cmd, const char *usage, const cli_opt *opts, int argc, char **argv);
+
 /* Prints s->usage, the listed options and s->more to f. */
 void cli_help(const cli_spec *s, FILE *f);
 

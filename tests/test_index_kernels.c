@@ -210,24 +210,24 @@ static void check_quant(void) {
     CHECK(sail_quantize_i8(c, x, 37) == 0 && c[0] == 0, "a zero vector quantises to scale 0");
 }
 
+/* Every check of a SIMD table against the reference, or a skip saying why
+ * this CPU has none (t NULL). */
+static void check_simd(const sail_dist_table *t, const char *missing) {
+    if (!t) {
+        SKIP("%s", missing);
+        return;
+    }
+    check_table(t, 1, 0);
+    check_tile(t, 1);
+    check_catches_broken(t);
+}
+
 int main(void) {
     check_table(&sail_dist_ref, 0, 0);
     check_tile(&sail_dist_ref, 0);
     const sail_dist_table *avx2 = sail_dist_avx2_if_supported(), *avx512 = sail_dist_avx512_if_supported();
-    if (avx2) {
-        check_table(avx2, 1, 0);
-        check_tile(avx2, 1);
-        check_catches_broken(avx2);
-    } else {
-        SKIP("AVX2 distance kernels: no AVX2/FMA/F16C (this CPU, or SAIL_ISA=ref)");
-    }
-    if (avx512) {
-        check_table(avx512, 1, 0);
-        check_tile(avx512, 1);
-        check_catches_broken(avx512);
-    } else {
-        SKIP("AVX-512 distance kernels: no AVX-512 F/BW/DQ/VL (this CPU, or SAIL_ISA below avx512)");
-    }
+    check_simd(avx2, "AVX2 distance kernels: no AVX2/FMA/F16C (this CPU, or SAIL_ISA=ref)");
+    check_simd(avx512, "AVX-512 distance kernels: no AVX-512 F/BW/DQ/VL (this CPU, or SAIL_ISA below avx512)");
     CHECK(!strcmp(sail_dist()->name, avx512 ? "avx512" : avx2 ? "avx2" : "ref"),
           "the index uses the best table allowed (%s)", sail_dist()->name);
     check_f16();

@@ -17,6 +17,7 @@
 #include "convert/convert.h"
 #include "text/bpe.h"
 #include "text/wordpiece.h"
+#include "tok_check.h"
 
 static void check_tower(const sail_tower *t) {
     if (t->layers && (t->layers < 1 || t->layers > 256 || t->width < 1 || t->heads < 1 || t->width % t->heads ||
@@ -62,8 +63,7 @@ static void vocab(const char *path) {
         int32_t ids[64];
         size_t k = 0;
         if (sail_wordpiece_encode(wp, text, sizeof text - 1, ids, 64, &k, &err) == SAIL_OK)
-            for (size_t i = 0; i < k && i < 64; i++)
-                if (ids[i] < 0 || ids[i] >= sail_wordpiece_size(wp)) abort();
+            tok_ids_in_range(ids, k < 64 ? k : 64, sail_wordpiece_size(wp));
         sail_wordpiece_free(wp);
     }
     sail_vocab_free(toks, n);
@@ -76,8 +76,7 @@ static void merges(const char *path) {
     int32_t ids[64];
     size_t k = 0;
     if (sail_bpe_encode(b, text, sizeof text - 1, ids, 64, &k, &err) == SAIL_OK)
-        for (size_t i = 0; i < k && i < 64; i++)
-            if (ids[i] < 0 || ids[i] >= sail_bpe_vocab_size(b)) abort();
+        tok_ids_in_range(ids, k < 64 ? k : 64, sail_bpe_vocab_size(b));
     sail_bpe_free(b);
 }
 
