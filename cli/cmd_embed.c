@@ -58,39 +58,25 @@ static void add_input(opts *o, const char *text, const char *image, const char *
     o->open = 1;
 }
 
-static int on_text(const char *cmd, const cli_opt *opt, const char *v) {
+/* --text, --image, --video and --audio: one part each, which the option's
+ * name says. */
+static int on_part(const char *cmd, const cli_opt *opt, const char *v) {
     (void)cmd;
-    add_input(opt->ptr, v, NULL, NULL, NULL);
-    return 0;
-}
-
-static int on_image(const char *cmd, const cli_opt *opt, const char *v) {
-    (void)cmd;
-    add_input(opt->ptr, NULL, v, NULL, NULL);
-    return 0;
-}
-
-static int on_video(const char *cmd, const cli_opt *opt, const char *v) {
-    (void)cmd;
-    add_input(opt->ptr, NULL, NULL, v, NULL);
-    return 0;
-}
-
-static int on_audio(const char *cmd, const cli_opt *opt, const char *v) {
-    (void)cmd;
-    add_input(opt->ptr, NULL, NULL, NULL, v);
+    const char *name = opt->name;
+    add_input(opt->ptr, !strcmp(name, "--text") ? v : NULL, !strcmp(name, "--image") ? v : NULL,
+              !strcmp(name, "--video") ? v : NULL, !strcmp(name, "--audio") ? v : NULL);
     return 0;
 }
 
 static int parse(opts *o, int argc, char **argv) {
     const cli_opt table[] = {
         CLI_OPT_STR("--model", &o->model, "M", "sail model file (.gguf)"),
-        CLI_OPT_CALL("--text", on_text, o, "T", "a UTF-8 text (Chinese or English)"),
-        CLI_OPT_CALL("--image", on_image, o, "F", "an image file (JPEG, PNG, WebP, PPM/PGM)"),
-        CLI_OPT_CALL("--video", on_video, o, "V",
+        CLI_OPT_CALL("--text", on_part, o, "T", "a UTF-8 text (Chinese or English)"),
+        CLI_OPT_CALL("--image", on_part, o, "F", "an image file (JPEG, PNG, WebP, PPM/PGM)"),
+        CLI_OPT_CALL("--video", on_part, o, "V",
                      "a video file (any format the installed FFmpeg decodes): the\n"
                      "normalised mean of its sampled frames' image vectors"),
-        CLI_OPT_CALL("--audio", on_audio, o, "A",
+        CLI_OPT_CALL("--audio", on_part, o, "A",
                      "an audio file (WAV, FLAC, MP3, Ogg, Opus, or a video's sound):\n"
                      "decoded, resampled and featurised as the model records"),
         CLI_OPT_FLOAT("--every", &o->every, 0, 1e6, "S", "video: one frame per S seconds (default 1; 0 = every frame)"),

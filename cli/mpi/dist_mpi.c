@@ -24,22 +24,25 @@ static int finish(MPI_Request *rq) {
     }
 }
 
-static int allgather(void *ctx, const void *send, void *recv, size_t bytes) {
-    (void)ctx;
+/* A byte collective (MPI_Iallgather and MPI_Ialltoall share this signature)
+ * started over the world with `bytes` per rank, then waited for. */
+typedef int (*start_fn)(const void *, int, MPI_Datatype, void *, int, MPI_Datatype, MPI_Comm, MPI_Request *);
+static int collective(start_fn start, const void *send, void *recv, size_t bytes) {
     MPI_Request rq;
     if (bytes > INT_MAX ||
-        MPI_Iallgather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, MPI_COMM_WORLD, &rq) != MPI_SUCCESS)
+        start(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, MPI_COMM_WORLD, &rq) != MPI_SUCCESS)
         return -1;
     return finish(&rq);
 }
 
+static int allgather(void *ctx, const void *send, void *recv, size_t bytes) {
+    (void)ctx;
+    return collective(MPI_Iallgather, send, recv, bytes);
+}
+
 static int alltoall(void *ctx, const void *send, void *recv, size_t bytes) {
     (void)ctx;
-    MPI_Request rq;
-    if (bytes > INT_MAX ||
-        MPI_Ialltoall(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, MPI_COMM_WORLD, &rq) != MPI_SUCCESS)
-        return -1;
-    return finish(&rq);
+    return collective(MPI_Ialltoall, send, recv, bytes);
 }
 
 /* The launchers' variables: Open MPI's mpirun, PMIx, MPICH's hydra and Slurm's PMI. */

@@ -50,19 +50,13 @@ int main(int argc, char **argv) {
             b.ids = ids;
             b.lens = lens;
             i += 3;
-        } else if (!strcmp(argv[i], "--images") && i + 4 < argc) {
+        } else if ((!strcmp(argv[i], "--images") || !strcmp(argv[i], "--audio")) && i + 4 < argc) {
             pix = slurp_or_exit(argv[i + 1], &n);
             b.n = atoi(argv[i + 2]);
             b.h = atoi(argv[i + 3]);
             b.w = atoi(argv[i + 4]);
-            b.pixels = pix;
-            i += 4;
-        } else if (!strcmp(argv[i], "--audio") && i + 4 < argc) {
-            pix = slurp_or_exit(argv[i + 1], &n);
-            b.n = atoi(argv[i + 2]);
-            b.h = atoi(argv[i + 3]);
-            b.w = atoi(argv[i + 4]);
-            b.spec = pix;
+            if (!strcmp(argv[i], "--images")) b.pixels = pix; /* n x 3 x H x W */
+            else b.spec = pix;                                 /* n x MEL x FRAMES */
             i += 4;
         } else { fprintf(stderr, "trace_dump: bad argument %s\n", argv[i]); return 2; }
     }
