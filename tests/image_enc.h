@@ -47,31 +47,56 @@ static inline buf png_encode(int w, int h, int type, int depth, int interlace, c
     return b;
 }
 
-static inline buf jpeg_encode(int w, int h, int comps, J_COLOR_SPACE cs, const uint8_t *px,
-                       int progressive) {
+/* Makes row y (w x components bytes) of an image being encoded. */
+typedef void (*jpeg_row_fn)(void *ctx, int y, uint8_t *row);
+
+/* A JPEG (quality 90) of w x h with `comps` channels in colour space cs,
+ * its rows made one at a time by row(ctx, y, ...), so no whole image need
+ * be held (a 12 Mpx photo). Returns libjpeg's buffer (free with free())
+ * and its length in *size, or NULL when out of memory. */
+static inline unsigned char *jpeg_encode_rows(int w, int h, int comps, J_COLOR_SPACE cs, int progressive,
+                                              jpeg_row_fn row, void *ctx, unsigned long *size) {
+    uint8_t *r = malloc((size_t)w * comps);
+    if (!r) return NULL;
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
     unsigned char *mem = NULL;
-    unsigned long size = 0;
+    *size = 0;
     c.err = jpeg_std_error(&e);
     jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &mem, &size);
-    c.image_width = w;
-    c.image_height = h;
+    jpeg_mem_dest(&c, &mem, size);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
     c.input_components = comps;
     c.in_color_space = cs;
     jpeg_set_defaults(&c);
     jpeg_set_quality(&c, 90, TRUE);
     if (progressive) jpeg_simple_progression(&c);
     jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW r = (JSAMPROW)px + (size_t)c.next_scanline * w * comps;
-        jpeg_write_scanlines(&c, &r, 1);
+    for (int y = 0; y < h; y++) {
+        row(ctx, y, r);
+        JSAMPROW p = r;
+        jpeg_write_scanlines(&c, &p, 1);
     }
     jpeg_finish_compress(&c);
     jpeg_destroy_compress(&c);
+    free(r);
+    return mem;
+}
+
+typedef struct jpeg_rows { const uint8_t *px; size_t stride; } jpeg_rows;
+static inline void jpeg_copy_row(void *ctx, int y, uint8_t *row) {
+    const jpeg_rows *s = ctx;
+    memcpy(row, s->px + (size_t)y * s->stride, s->stride);
+}
+
+/* A JPEG (quality 90) of the w x h image px (rows packed, comps channels). */
+static inline buf jpeg_encode(int w, int h, int comps, J_COLOR_SPACE cs, const uint8_t *px, int progressive) {
+    jpeg_rows src = {px, (size_t)w * comps};
+    unsigned long size = 0;
+    unsigned char *mem = jpeg_encode_rows(w, h, comps, cs, progressive, jpeg_copy_row, &src, &size);
     buf b = {0};
-    buf_put(&b, mem, size);
+    if (mem) buf_put(&b, mem, size);
     free(mem);
     return b;
 }

@@ -6,6 +6,7 @@
  * memory, a tensor close to the exact one) and that exact_decode turns it
  * off. Parity against PIL is in test_photos.py. */
 #include "fixtures.h"
+#include "image_enc.h"
 #include "image/image.h"
 #include "test.h"
 
@@ -19,41 +20,28 @@
 
 static const char *dir; /* scratch_make's */
 
-/* A w x h JPEG (quality 90) of a photo-like pattern: smooth gradients,
- * edges and seeded grain. Caller frees *out with free(). */
-static int photo_jpeg(int w, int h, unsigned char **out, unsigned long *size) {
-    unsigned char *row = malloc((size_t)w * 3);
-    if (!row) return -1;
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr e;
-    c.err = jpeg_std_error(&e);
-    jpeg_create_compress(&c);
-    *out = NULL;
-    jpeg_mem_dest(&c, out, size);
-    c.image_width = (JDIMENSION)w, c.image_height = (JDIMENSION)h;
-    c.input_components = 3, c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 90, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    uint32_t seed = 7;
-    for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) {
-            seed = seed * 1664525u + 1013904223u;
-            int grain = (int)(seed >> 28) - 8, disc = (x - w / 3) * (x - w / 3) + (y - h / 2) * (y - h / 2) <
+/* A photo-like pattern: smooth gradients, a disc, edges and seeded grain. */
+typedef struct photo { int w, h; uint32_t seed; } photo;
+static void photo_row(void *ctx, int y, uint8_t *row) {
+    photo *ph = ctx;
+    int w = ph->w, h = ph->h;
+    for (int x = 0; x < w; x++) {
+        ph->seed = ph->seed * 1664525u + 1013904223u;
+        int grain = (int)(ph->seed >> 28) - 8, disc = (x - w / 3) * (x - w / 3) + (y - h / 2) * (y - h / 2) <
                                                       (h / 4) * (h / 4);
-            int v[3] = {x * 255 / w, y * 255 / h, disc ? 230 : (x / 64 + y / 64) % 2 * 90 + 40};
-            for (int k = 0; k < 3; k++) {
-                int t = v[k] + grain;
-                row[3 * x + k] = (unsigned char)(t < 0 ? 0 : t > 255 ? 255 : t);
-            }
+        int v[3] = {x * 255 / w, y * 255 / h, disc ? 230 : (x / 64 + y / 64) % 2 * 90 + 40};
+        for (int k = 0; k < 3; k++) {
+            int t = v[k] + grain;
+            row[3 * x + k] = (unsigned char)(t < 0 ? 0 : t > 255 ? 255 : t);
         }
-        JSAMPROW r = row;
-        jpeg_write_scanlines(&c, &r, 1);
     }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    free(row);
-    return 0;
+}
+
+/* A w x h JPEG (quality 90) of the pattern. Caller frees *out with free(). */
+static int photo_jpeg(int w, int h, unsigned char **out, unsigned long *size) {
+    photo ph = {w, h, 7};
+    *out = jpeg_encode_rows(w, h, 3, JCS_RGB, 0, photo_row, &ph, size);
+    return *out ? 0 : -1;
 }
 
 static void put32be(uint8_t *p, uint32_t v) {
