@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -186,7 +187,7 @@ static long fsize(const char *path) {
 }
 
 static void copy_file(const char *from, const char *to) {
-    char cmd[700];
+    char cmd[1500]; /* two paths of up to 700 bytes */
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
     if (system(cmd) != 0) fprintf(stderr, "cp failed\n");
 }
@@ -221,6 +222,32 @@ static size_t count(const char *dir, sail_status *st, char *msg) {
     return n;
 }
 
+/* The damage done to a fresh copy (make_copy) and what opening it gives:
+ * `items` items, or (needle set) a format error whose message has needle. */
+#define AT_END LONG_MIN /* patch: append to the file */
+static const uint8_t zeros[300];
+typedef struct damaged {
+    const char *file;   /* index.wal or index.snap */
+    long cut;           /* bytes truncated off its end first */
+    long off;           /* where bytes go: from the start, < 0 from the end, or AT_END */
+    const void *bytes;
+    size_t n;
+    size_t items;
+    const char *needle, *what;
+} damaged;
+static const damaged damage[] = {
+    {"index.wal", 5, 0, NULL, 0, 5, NULL, "a torn last log record is dropped"},
+    /* zeros after the last record (the file grown, the data lost) */
+    {"index.wal", 0, AT_END, zeros, sizeof zeros, 6, NULL, "zeros after the last record are a torn tail"},
+    /* a flipped byte in the first record (40-byte log header, 20-byte record header): intact ones follow */
+    {"index.wal", 0, 40 + 20 + 10, "\xff", 1, 0, "corrupt", "a bad checksum mid-log"},
+    {"index.wal", 0, -3, "\x01\x02\x03", 3, 5, NULL, "a damaged last record is a torn tail"},
+    {"index.wal", 0, 0, "XAILWAL1", 8, 0, "magic", "a log with a wrong magic"},
+    {"index.snap", 0, 0, "XAILIDX1", 8, 0, "magic", "a snapshot with a wrong magic"},
+    {"index.snap", 9, 0, NULL, 0, 0, "truncated", "a truncated snapshot"},
+    {"index.snap", 0, 128 + 4, "\x7f", 1, 0, "checksum", "a flipped bit in snapshot data"},
+};
+
 static void test_corruption(void) {
     char src[300], dst[300], path[700], msg[512];
     snprintf(src, sizeof src, "%s", tmpdir("src"));
@@ -231,62 +258,19 @@ static void test_corruption(void) {
     CHECK(count(dst, &st, msg) == 6 && st == SAIL_OK, "an intact copy opens with 6 items");
     rmrf(dst); rmrf(src);
 
-    make_copy(src, dst); /* torn tail: the last record loses its end */
-    snprintf(path, sizeof path, "%s/index.wal", dst);
-    if (truncate(path, fsize(path) - 5)) perror("truncate");
-    size_t n = count(dst, &st, msg);
-    CHECK(st == SAIL_OK && n == 5, "a torn last log record is dropped: 5 items (%s)", msg);
-    rmrf(dst); rmrf(src);
-
-    make_copy(src, dst); /* zeros after the last record (file grown, data lost) */
-    snprintf(path, sizeof path, "%s/index.wal", dst);
-    static const uint8_t zeros[300];
-    patch(path, fsize(path), zeros, sizeof zeros);
-    n = count(dst, &st, msg);
-    CHECK(st == SAIL_OK && n == 6, "zeros after the last record are a torn tail: 6 items (%s)", msg);
-    rmrf(dst); rmrf(src);
-
-    make_copy(src, dst); /* a flipped byte in the first record: intact ones follow */
-    snprintf(path, sizeof path, "%s/index.wal", dst);
-    patch(path, 40 + 20 + 10, "\xff", 1); /* 40-byte log header, 20-byte record header */
-    n = count(dst, &st, msg);
-    CHECK(st == SAIL_ERR_FORMAT && strstr(msg, "corrupt"), "a bad checksum mid-log is a format error: %s", msg);
-    rmrf(dst); rmrf(src);
-
-    make_copy(src, dst); /* the last record damaged in place: torn tail */
-    snprintf(path, sizeof path, "%s/index.wal", dst);
-    patch(path, -3, "\x01\x02\x03", 3);
-    n = count(dst, &st, msg);
-    CHECK(st == SAIL_OK && n == 5, "a damaged last record is a torn tail: 5 items (%s)", msg);
-    rmrf(dst); rmrf(src);
-
-    make_copy(src, dst);
-    snprintf(path, sizeof path, "%s/index.wal", dst);
-    patch(path, 0, "XAILWAL1", 8);
-    count(dst, &st, msg);
-    CHECK(st == SAIL_ERR_FORMAT && strstr(msg, "magic"), "a log with a wrong magic is a format error: %s", msg);
-    rmrf(dst); rmrf(src);
-
-    make_copy(src, dst);
-    snprintf(path, sizeof path, "%s/index.snap", dst);
-    patch(path, 0, "XAILIDX1", 8);
-    count(dst, &st, msg);
-    CHECK(st == SAIL_ERR_FORMAT && strstr(msg, "magic"), "a snapshot with a wrong magic is a format error: %s", msg);
-    rmrf(dst); rmrf(src);
-
-    make_copy(src, dst);
-    snprintf(path, sizeof path, "%s/index.snap", dst);
-    if (truncate(path, fsize(path) - 9)) perror("truncate");
-    count(dst, &st, msg);
-    CHECK(st == SAIL_ERR_FORMAT && strstr(msg, "truncated"), "a truncated snapshot is a format error: %s", msg);
-    rmrf(dst); rmrf(src);
-
-    make_copy(src, dst);
-    snprintf(path, sizeof path, "%s/index.snap", dst);
-    patch(path, 128 + 4, "\x7f", 1);
-    count(dst, &st, msg);
-    CHECK(st == SAIL_ERR_FORMAT && strstr(msg, "checksum"), "a flipped bit in snapshot data is a format error: %s", msg);
-    rmrf(dst); rmrf(src);
+    for (size_t k = 0; k < sizeof damage / sizeof *damage; k++) {
+        const damaged *d = &damage[k];
+        make_copy(src, dst);
+        snprintf(path, sizeof path, "%s/%s", dst, d->file);
+        if (d->cut && truncate(path, fsize(path) - d->cut)) perror("truncate");
+        if (d->n) patch(path, d->off == AT_END ? fsize(path) : d->off, d->bytes, d->n);
+        size_t n = count(dst, &st, msg);
+        if (d->needle)
+            CHECK(st == SAIL_ERR_FORMAT && strstr(msg, d->needle), "%s is a format error: %s", d->what, msg);
+        else
+            CHECK(st == SAIL_OK && n == d->items, "%s: %zu items (%s)", d->what, d->items, msg);
+        rmrf(dst); rmrf(src);
+    }
 
     /* stale log: snapshot renamed, log not yet reset -> replaying it again
      * must not be needed; the generation check discards it */
@@ -300,7 +284,7 @@ static void test_corruption(void) {
     sail_index_delete(ix, &four, 1, NULL, NULL);
     sail_index_close(ix, NULL); /* snapshot (generation + 1), log reset */
     copy_file(path, wal_old);   /* as if the crash came before the reset */
-    n = count(dst, &st, msg);
+    size_t n = count(dst, &st, msg);
     CHECK(st == SAIL_OK && n == 5, "a stale log beside a newer snapshot is not replayed (%zu items, 5 expected) %s", n, msg);
     rmrf(dst); rmrf(src);
 }
