@@ -77,6 +77,17 @@ static void make_index(const char *src, const char *dst, uint64_t snap, uint64_t
     sail_index_close(ix, NULL);
 }
 
+/* make_index in fresh scratch directories TAGsrc and TAGdst, their paths
+ * put in src and dst (300 bytes each). */
+static void fresh_index(char *src, char *dst, const char *tag, uint64_t snap, uint64_t logged) {
+    char name[64];
+    snprintf(name, sizeof name, "%ssrc", tag);
+    snprintf(src, 300, "%s", tmpdir(name));
+    snprintf(name, sizeof name, "%sdst", tag);
+    snprintf(dst, 300, "%s", tmpdir(name));
+    make_index(src, dst, snap, logged);
+}
+
 static int read_at(const char *path, long off, void *buf, size_t n) {
     int fd = open(path, O_RDONLY);
     int ok = fd >= 0 && pread(fd, buf, n, off) == (ssize_t)n;
@@ -108,10 +119,8 @@ static void patch_snap_header(const char *path, long off, const void *bytes, siz
 
 static void test_missing_log(void) {
     char src[300], dst[300];
-    snprintf(src, sizeof src, "%s", tmpdir("src"));
-    snprintf(dst, sizeof dst, "%s", tmpdir("dst"));
     sail_error e;
-    make_index(src, dst, 10, 183);
+    fresh_index(src, dst, "", 10, 183);
     CHECK(count(dst, 0, &e) == 193, "control: the copy opens with 10 + 183 items (%s)", e.msg);
     rmrf(dst); rmrf(src);
 
@@ -233,10 +242,8 @@ static void wal_to_v1(const char *path) {
 
 static void test_version1(void) {
     char src[300], dst[300];
-    snprintf(src, sizeof src, "%s", tmpdir("v1src"));
-    snprintf(dst, sizeof dst, "%s", tmpdir("v1dst"));
     sail_error e;
-    make_index(src, dst, 6, 5);
+    fresh_index(src, dst, "v1", 6, 5);
     uint32_t one = 1;
     uint8_t zero[8] = {0};
     patch_snap_header(path_in(dst, "index.snap"), 8, &one, 4);
