@@ -14,6 +14,7 @@
  * coordinates (every tensor in turn) may disagree per model; a 6% error in
  * quick-GELU's derivative already fails 4 to 20 of them.
  */
+#include "fixtures.h"
 #include "model/model.h"
 #include "rng.h"
 #include "test.h"
@@ -29,20 +30,18 @@
 static const char *tokens[12] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "b",
                                  "c",     "d",     "e",     "f",     "g", "h"};
 
-static sail_config micro(int latents, sail_pooling pool) {
-    sail_config c;
-    sail_config_preset(&c, "tiny", NULL);
+/* fixtures.h's micro model with deeper, wider towers of both activations,
+ * a 12-token vocabulary, 8-token context and 12-dim output. */
+static sail_config grad_config(int latents, sail_pooling pool) {
+    sail_config c = micro();
     c.text = (sail_tower){2, 16, 2, 32, 1e-12f, SAIL_ACT_GELU, 0};
     c.vision = (sail_tower){2, 12, 3, 24, 1e-6f, SAIL_ACT_QUICK_GELU, 1};
     c.fusion = (sail_tower){1, 16, 2, 32, 1e-6f, SAIL_ACT_GELU, 1};
     c.vocab_size = 12;
     c.max_positions = c.context = 8;
-    c.image_size = c.pre_size = c.pre_crop = 16;
-    c.patch_size = 8;
     c.perceiver_latents = latents;
     c.pooling = pool;
     c.dim = 12;
-    c.pad_id = 0, c.unk_id = 1, c.cls_id = 2, c.sep_id = 3;
     return c;
 }
 
@@ -221,7 +220,7 @@ static int tensors_equal(const char *p1, const char *p2) {
  * finite differences; the adapted matrices get none; the saved, merged
  * model computes what the unmerged adapters compute. */
 static void lora_check(void) {
-    sail_config c = micro(0, SAIL_POOL_MEAN);
+    sail_config c = grad_config(0, SAIL_POOL_MEAN);
     sail_error err = {0};
     sail_tmodel *tm = sail_tmodel_new(&c, 7, 2, &err);
     if (!tm) return;
@@ -302,7 +301,7 @@ static void init_and_files(void) {
     }
     snprintf(p1, sizeof p1, "%s/new.gguf", dir);
     snprintf(p2, sizeof p2, "%s/random.gguf", dir);
-    sail_config c = micro(3, SAIL_POOL_MEAN_TANH);
+    sail_config c = grad_config(3, SAIL_POOL_MEAN_TANH);
     sail_error err = {0};
     sail_tmodel *tm = sail_tmodel_new(&c, 1234, 1, &err);
     float *ls = sail_tmodel_params(tm) + sail_tmodel_tensor(tm, sail_tmodel_n_tensors(tm) - 1)->offset;
@@ -356,12 +355,12 @@ static void init_and_files(void) {
 
 int main(void) {
     fill_inputs();
-    sail_config c = micro(0, SAIL_POOL_MEAN);
+    sail_config c = grad_config(0, SAIL_POOL_MEAN);
     fd_check("mean, text-image", &c, 0);
     fd_check("mean, text-text", &c, 1);
-    c = micro(3, SAIL_POOL_MEAN_TANH);
+    c = grad_config(3, SAIL_POOL_MEAN_TANH);
     fd_check("perceiver, mean(tanh)", &c, 0);
-    c = micro(0, SAIL_POOL_CLS);
+    c = grad_config(0, SAIL_POOL_CLS);
     fd_check("cls", &c, 0);
     attention_check();
     lora_check();
