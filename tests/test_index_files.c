@@ -151,6 +151,19 @@ static void test_missing_log(void) {
     rmrf(src);
 }
 
+/* The index at dir is refused, a format error whose message has `refused`,
+ * and recover_without_log opens it from its snapshot alone with `items`
+ * items and a message that has `recovered`. */
+static void refused_then_recovered(const char *dir, long items, const char *refused, const char *recovered,
+                                   const char *what) {
+    sail_error e;
+    long n = count(dir, 0, &e);
+    CHECK(n == -1 && e.status == SAIL_ERR_FORMAT && strstr(e.msg, refused), "%s is refused: %s", what, e.msg);
+    n = count(dir, 1, &e);
+    CHECK(n == items && e.status == SAIL_OK && strstr(e.msg, recovered),
+          "%s: recover_without_log opens it from the snapshot (%ld items): %s", what, n, e.msg);
+}
+
 static void test_foreign_log(void) {
     char a[300], b[300], c[300];
     snprintf(a, sizeof a, "%s", tmpdir("a"));
@@ -163,17 +176,13 @@ static void test_foreign_log(void) {
     rmrf(c);
     make_index(b, c, 5, 7);
     copy_file(path_in(c, "index.wal"), path_in(a, "index.wal"));
-    long n = count(a, 0, &e);
-    CHECK(n == -1 && e.status == SAIL_ERR_FORMAT && strstr(e.msg, "not this snapshot's log"),
-          "another index's log of the same generation is refused, not replayed: %s", e.msg);
-    n = count(a, 1, &e);
-    CHECK(n == 5 && e.status == SAIL_OK && strstr(e.msg, "index.wal.orphan"),
-          "recover_without_log opens from the snapshot (%ld items), keeping the log aside: %s", n, e.msg);
+    refused_then_recovered(a, 5, "not this snapshot's log", "index.wal.orphan",
+                           "another index's log of the same generation (not replayed; kept aside)");
     struct stat so, sc;
     CHECK(stat(path_in(a, "index.wal.orphan"), &so) == 0 && stat(path_in(c, "index.wal"), &sc) == 0 &&
           so.st_size == sc.st_size, "index.wal.orphan is the foreign log, untouched");
     copy_file(path_in(c, "index.wal"), path_in(a, "index.wal"));
-    n = count(a, 1, &e);
+    long n = count(a, 1, &e);
     CHECK(n == 5 && exists(path_in(a, "index.wal.orphan.1")), "a second orphan does not replace the first: %s", e.msg);
     rmrf(a); rmrf(b); rmrf(c);
 
@@ -186,21 +195,13 @@ static void test_foreign_log(void) {
     copy_file(path_in(c, "index.snap"), path_in(a, "index.snap.old"));
     sail_index_close(ix, NULL);
     rename(path_in(a, "index.snap.old"), path_in(a, "index.snap"));
-    n = count(a, 0, &e);
-    CHECK(n == -1 && e.status == SAIL_ERR_FORMAT && strstr(e.msg, "newer"), "a log newer than its snapshot is refused: %s", e.msg);
-    n = count(a, 1, &e);
-    CHECK(n == 3 && e.status == SAIL_OK && strstr(e.msg, "orphan"), "and recovered from the snapshot alone (%ld items): %s",
-          n, e.msg);
+    refused_then_recovered(a, 3, "newer", "orphan", "a log newer than its snapshot");
     rmrf(a); rmrf(c);
 
     /* A damaged log (a bad record before intact ones) can be opened without it */
     make_index(a, c, 2, 4);
     write_at(path_in(c, "index.wal"), 40 + 20 + 4, "\xff\xff", 2);
-    n = count(c, 0, &e);
-    CHECK(n == -1 && e.status == SAIL_ERR_FORMAT && strstr(e.msg, "corrupt"), "control: a corrupt log is refused: %s", e.msg);
-    n = count(c, 1, &e);
-    CHECK(n == 2 && e.status == SAIL_OK && strstr(e.msg, "corrupt"), "recover_without_log opens it from the snapshot (%ld items): %s",
-          n, e.msg);
+    refused_then_recovered(c, 2, "corrupt", "corrupt", "a corrupt log");
     rmrf(a); rmrf(c);
 }
 
