@@ -154,7 +154,7 @@ $(BUILD)/tests/test_faults_server: tests/test_faults_server.c tests/test.h $(SER
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libsail.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(BASEFLAGS) -o $@ $< $(BUILD)/libsail.a $(LIBS) -lopenblas
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -MMD -MP -o $@ $< $(BUILD)/libsail.a $(LIBS) -lopenblas
 
 # the Redis benchmark talks to redis-server through hiredis
 $(BUILD)/bench/bench_redis: LIBS += -lhiredis
@@ -210,5 +210,8 @@ TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libsail.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(BASEFLAGS) -o $@ $< $(BUILD)/libsail.a $(LIBS)
+	$(CC) $(CPPFLAGS) $(BASEFLAGS) -MMD -MP -o $@ $< $(BUILD)/libsail.a $(LIBS)
 tests-build: $(TOOL_BIN)
+
+# test, bench and tool programs depend on the shared headers in tests/ and bench/ too
+-include $(TEST_BIN:=.d) $(BENCH_BIN:=.d) $(TOOL_BIN:=.d)
