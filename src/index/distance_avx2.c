@@ -27,45 +27,74 @@ AVX2 static inline __m256 load_f16(const uint16_t *x) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x));
 }
 
-AVX2 static float dot_f32_avx2(const float *q, const float *x, int d) {
-    /* four accumulators: two loads per FMA, so this is load-bound, not
-     * latency-bound, on 512-d vectors */
+/* The stored types share their loops: dot_x and l2_x take the type as a
+ * constant and are inlined into each kernel, so each gets its own loads. */
+enum { X_F32, X_F16, X_I8 };
+
+/* x[i, i + 8) of stored type t as f32, and x[i] alone. */
+AVX2 static inline __m256 load8(const void *x, int i, int t) {
+    if (t == X_F32) return _mm256_loadu_ps((const float *)x + i);
+    if (t == X_F16) return load_f16((const uint16_t *)x + i);
+    return load_i8((const int8_t *)x + i);
+}
+static inline float load1(const void *x, int i, int t) {
+    if (t == X_F32) return ((const float *)x)[i];
+    if (t == X_F16) return sail_f16_to_f32(((const uint16_t *)x)[i]);
+    return (float)((const int8_t *)x)[i];
+}
+
+/* sum q[i] x[i] for f32 and int8 codes: four accumulators, two loads per
+ * FMA, so this is load-bound, not latency-bound, on 512-d vectors. */
+AVX2 static inline __attribute__((always_inline)) float dot_x(const float *q, const void *x, int d, int t) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 32 <= d; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(x, i, t), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8(x, i + 8, t), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16), load8(x, i + 16, t), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24), load8(x, i + 24, t), a3);
     }
-    for (; i + 8 <= d; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i), a0);
+    for (; i + 8 <= d; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(x, i, t), a0);
     float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < d; i++) s += q[i] * x[i];
+    for (; i < d; i++) s += q[i] * load1(x, i, t);
     return s;
 }
 
-AVX2 static float l2_f32_avx2(const float *q, const float *x, int d) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+/* q - x at lanes [i, i + 8); int8 codes stand for sc x, taken off q in
+ * one fnmadd. */
+AVX2 static inline __m256 diff8(const float *q, const void *x, int i, __m256 vs, int t) {
+    if (t == X_I8) return _mm256_fnmadd_ps(vs, load8(x, i, t), _mm256_loadu_ps(q + i));
+    return _mm256_sub_ps(_mm256_loadu_ps(q + i), load8(x, i, t));
+}
+
+/* sum (q[i] - x[i])^2: two accumulators. sc: the int8 scale (unused
+ * otherwise). */
+AVX2 static inline __attribute__((always_inline)) float l2_x(const float *q, const void *x, float sc, int d, int t) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), vs = _mm256_set1_ps(sc);
     int i = 0;
     for (; i + 16 <= d; i += 16) {
-        __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i));
-        __m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(x + i + 8));
+        __m256 t0 = diff8(q, x, i, vs, t), t1 = diff8(q, x, i + 8, vs, t);
         a0 = _mm256_fmadd_ps(t0, t0, a0);
         a1 = _mm256_fmadd_ps(t1, t1, a1);
     }
     if (i + 8 <= d) {
-        __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i));
+        __m256 t0 = diff8(q, x, i, vs, t);
         a0 = _mm256_fmadd_ps(t0, t0, a0);
         i += 8;
     }
     float s = hsum256(_mm256_add_ps(a0, a1));
     for (; i < d; i++) {
-        float t = q[i] - x[i];
-        s += t * t;
+        float v = t == X_I8 ? q[i] - sc * load1(x, i, t) : q[i] - load1(x, i, t);
+        s += v * v;
     }
     return s;
 }
 
+AVX2 static float dot_f32_avx2(const float *q, const float *x, int d) { return dot_x(q, x, d, X_F32); }
+AVX2 static float l2_f32_avx2(const float *q, const float *x, int d) { return l2_x(q, x, 0.0f, d, X_F32); }
+
+/* Its own loop, with two accumulators: dot_x's four would add in another
+ * order and change the last bits of its results. */
 AVX2 static float dot_f16_avx2(const float *q, const uint16_t *x, int d) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int i = 0;
@@ -82,63 +111,12 @@ AVX2 static float dot_f16_avx2(const float *q, const uint16_t *x, int d) {
     return s;
 }
 
-AVX2 static float l2_f16_avx2(const float *q, const uint16_t *x, int d) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= d; i += 16) {
-        __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(q + i), load_f16(x + i));
-        __m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(q + i + 8), load_f16(x + i + 8));
-        a0 = _mm256_fmadd_ps(t0, t0, a0);
-        a1 = _mm256_fmadd_ps(t1, t1, a1);
-    }
-    if (i + 8 <= d) {
-        __m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(q + i), load_f16(x + i));
-        a0 = _mm256_fmadd_ps(t0, t0, a0);
-        i += 8;
-    }
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < d; i++) {
-        float t = q[i] - sail_f16_to_f32(x[i]);
-        s += t * t;
-    }
-    return s;
-}
-
+AVX2 static float l2_f16_avx2(const float *q, const uint16_t *x, int d) { return l2_x(q, x, 0.0f, d, X_F16); }
 AVX2 static float dot_i8_avx2(const float *q, const int8_t *x, float sc, int d) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 32 <= d; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_i8(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load_i8(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16), load_i8(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24), load_i8(x + i + 24), a3);
-    }
-    for (; i + 8 <= d; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_i8(x + i), a0);
-    float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < d; i++) s += q[i] * (float)x[i];
-    return s * sc;
+    return dot_x(q, x, d, X_I8) * sc;
 }
-
 AVX2 static float l2_i8_avx2(const float *q, const int8_t *x, float sc, int d) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), vs = _mm256_set1_ps(sc);
-    int i = 0;
-    for (; i + 16 <= d; i += 16) {
-        __m256 t0 = _mm256_fnmadd_ps(vs, load_i8(x + i), _mm256_loadu_ps(q + i));
-        __m256 t1 = _mm256_fnmadd_ps(vs, load_i8(x + i + 8), _mm256_loadu_ps(q + i + 8));
-        a0 = _mm256_fmadd_ps(t0, t0, a0);
-        a1 = _mm256_fmadd_ps(t1, t1, a1);
-    }
-    if (i + 8 <= d) {
-        __m256 t0 = _mm256_fnmadd_ps(vs, load_i8(x + i), _mm256_loadu_ps(q + i));
-        a0 = _mm256_fmadd_ps(t0, t0, a0);
-        i += 8;
-    }
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < d; i++) {
-        float t = q[i] - sc * (float)x[i];
-        s += t * t;
-    }
-    return s;
+    return l2_x(q, x, sc, d, X_I8);
 }
 
 AVX2 static void f16_to_f32_avx2(float *out, const uint16_t *in, size_t n) {

@@ -53,29 +53,6 @@ static int k_slice(int K, int kmax) {
 
 /* ------------------------------------------------------------- packing -- */
 
-/* One NR panel from B (N, K) rows 0..nr, depth kc: dst (kc, NR). While at
- * it, prefetches the rows of the next panel (nr_next of them, NR on): the
- * operands often come from memory, and short row segments are where the
- * hardware prefetchers lag. */
-static void pack_bt_panel(const float *B, int ldb, int nr, int kc, float *dst, int nr_next) {
-    int k8 = kc & ~7, n8 = nr & ~7;
-    for (int n = 0; n < n8; n += 8) {
-        for (int k = 0; k < k8; k += 8) {
-            if (!(k & 15))
-                for (int i = n; i < SAIL_MIN(n + 8, nr_next); i++)
-                    _mm_prefetch((const char *)(B + (size_t)(NR + i) * ldb + k), _MM_HINT_T0);
-            transpose8(B + (size_t)n * ldb + k, (size_t)ldb, dst + (size_t)k * NR + n, NR);
-        }
-        for (int k = k8; k < kc; k++)
-            for (int i = 0; i < 8; i++) dst[(size_t)k * NR + n + i] = B[(size_t)(n + i) * ldb + k];
-    }
-    for (int k = 0; k < kc; k++) {
-        float *d = dst + (size_t)k * NR;
-        for (int n = n8; n < nr; n++) d[n] = B[(size_t)n * ldb + k];
-        for (int n = nr; n < NR; n++) d[n] = 0.0f;
-    }
-}
-
 /* A (kc, nc) block of B (K, N) into NR panels, panel j / NR at dst + j * kc
  * holding (kc, NR), zero-padded past nc. Eight rows at a time, each read
  * left to right: reading one panel's 64 bytes per row down a column would
@@ -254,7 +231,7 @@ static void sweep_panels(const slice *s, int by_panel) {
         const float *bp = s->Bp + (size_t)j * kc;
         if (by_panel) {
             pack_bt_panel(s->Bsrc + (size_t)j * s->ldb, s->ldb, SAIL_MIN(NR, s->nc - j), kc,
-                          s->Bp, 0);
+                          s->Bp, NR, 0);
             bp = s->Bp;
         }
         int nr_next = SAIL_MIN(NR, s->nc - j - NR);
@@ -310,7 +287,7 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const floa
             else if (!by_panel)
                 for (int j = 0; j < s.nc; j += NR)
                     pack_bt_panel(s.Bsrc + (size_t)j * ldb, ldb, SAIL_MIN(NR, s.nc - j), s.kc,
-                                  Bp + (size_t)j * s.kc, SAIL_MIN(NR, s.nc - j - NR));
+                                  Bp + (size_t)j * s.kc, NR, SAIL_MIN(NR, s.nc - j - NR));
             for (int ic = 0; ic < M; ic += MC) {
                 s.mc = SAIL_MIN(MC, M - ic);
                 s.C = C + (size_t)ic * ldc + jc;

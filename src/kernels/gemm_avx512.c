@@ -28,26 +28,9 @@
 #define KC 384
 #define NC 512
 
-/* One NR panel from B (N, K) rows n0..n0+nr, depth kc: dst (kc, NR). */
-static void pack_bt_panel(const float *B, int ldb, int nr, int kc, float *dst) {
-    int k8 = kc & ~7, n8 = nr & ~7;
-    for (int n = 0; n < n8; n += 8) {
-        for (int k = 0; k < k8; k += 8)
-            transpose8(B + (size_t)n * ldb + k, (size_t)ldb, dst + (size_t)k * NR + n, NR);
-        for (int k = k8; k < kc; k++)
-            for (int i = 0; i < 8; i++) dst[(size_t)k * NR + n + i] = B[(size_t)(n + i) * ldb + k];
-    }
-    for (int k = 0; k < kc; k++) {
-        float *d = dst + (size_t)k * NR;
-        for (int n = n8; n < nr; n++) d[n] = B[(size_t)n * ldb + k];
-        for (int n = nr; n < NR; n++) d[n] = 0.0f;
-    }
-}
-
 /* One NR panel from B (K, N) columns 0..nr, depth kc: dst (kc, NR). */
 static void pack_bn_panel(const float *B, int ldb, int nr, int kc, float *dst) {
-    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-    __mmask16 m1 = (__mmask16)(nr <= 16 ? 0 : nr >= 32 ? 0xffff : (1u << (nr - 16)) - 1);
+    __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
     for (int k = 0; k < kc; k++) {
         const float *b = B + (size_t)k * ldb;
         _mm512_store_ps(dst + (size_t)k * NR, _mm512_maskz_loadu_ps(m0, b));
@@ -72,25 +55,7 @@ static void kernel_14x32(int kc, const float *restrict Ap, const float *restrict
             c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
         }
     }
-    __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-    __mmask16 m1 = (__mmask16)(nr <= 16 ? 0 : nr >= 32 ? 0xffff : (1u << (nr - 16)) - 1);
-    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
-    if (bias) {
-        bias0 = _mm512_maskz_loadu_ps(m0, bias);
-        bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-    }
-#pragma GCC unroll 14
-    for (int i = 0; i < MR; i++) {
-        if (i >= mr) break;
-        float *row = C + (size_t)i * ldc;
-        __m512 v0 = _mm512_add_ps(c[i][0], bias0), v1 = _mm512_add_ps(c[i][1], bias1);
-        if (accum) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
-        }
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row + 16, m1, v1);
-    }
+    store_tile32(c, MR, C, ldc, mr, nr, accum, bias);
 }
 
 #define MICROKERNEL kernel_14x32
@@ -103,7 +68,8 @@ static void pack_f32_block(const void *ctx, int jc, int pc, int nc, int kc, floa
     const float *B = b->b_trans ? b->B + (size_t)jc * b->ldb + pc : b->B + (size_t)pc * b->ldb + jc;
     for (int j = 0; j < nc; j += NR) {
         int nr = SAIL_MIN(NR, nc - j);
-        if (b->b_trans) pack_bt_panel(B + (size_t)j * b->ldb, b->ldb, nr, kc, dst + (size_t)j * kc);
+        if (b->b_trans)
+            pack_bt_panel(B + (size_t)j * b->ldb, b->ldb, nr, kc, dst + (size_t)j * kc, NR, 0);
         else pack_bn_panel(B + j, b->ldb, nr, kc, dst + (size_t)j * kc);
     }
 }
@@ -193,7 +159,7 @@ static inline __attribute__((always_inline)) void few_tile(
 #pragma GCC unroll 4
         for (int j = 0; j < FN; j++) acc[i][j] = _mm512_setzero_ps(); /* j >= rn: sums of 0 */
     for (int k = 0; k < K; k += 16) {
-        __mmask16 m = (__mmask16)(K - k >= 16 ? 0xffff : (1u << (K - k)) - 1);
+        __mmask16 m = mask16(K - k);
         __m512 w[FN];
         if (type == T_F32 || !(k & 31)) /* the next tile's rows: memory streams meanwhile */
 #pragma GCC unroll 4
@@ -254,15 +220,7 @@ static void gemm_half(int M, int N, int K, const float *A, int lda, const uint8_
         (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
 }
 
-void sail_gemm_f16_avx512(int M, int N, int K, const float *A, int lda, const void *W,
-                          size_t ldw, const float *bias, float beta, float *C, int ldc) {
-    gemm_half(M, N, K, A, lda, W, ldw, 0, bias, beta, C, ldc);
-}
-
-void sail_gemm_bf16_avx512(int M, int N, int K, const float *A, int lda, const void *W,
-                           size_t ldw, const float *bias, float beta, float *C, int ldc) {
-    gemm_half(M, N, K, A, lda, W, ldw, 1, bias, beta, C, ldc);
-}
+SAIL_GEMM_HALF_ENTRIES(avx512, gemm_half)
 
 /* f32: a Linear weight (b_trans) with few rows of A takes the direct path
  * (each weight read once, no packing; the AVX2 GEMM's rule, measured there:

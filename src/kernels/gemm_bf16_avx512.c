@@ -33,9 +33,6 @@
 #define DIRECT_MAX_M 64 /* up to here W is read in place (no packing) */
 _Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 
-static inline __mmask16 mask16(int n) {
-    return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1);
-}
 static inline __mmask32 mask32(int n) {
     return (__mmask32)(n >= 32 ? 0xffffffffu : n <= 0 ? 0 : (1u << n) - 1);
 }
@@ -82,24 +79,7 @@ static void kernel_14x32(int npairs, const uint16_t *restrict Ap, const uint8_t 
             c[i][1] = _mm512_dpbf16_ps(c[i][1], a, w1);
         }
     }
-    __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
-    __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
-    if (bias) {
-        b0 = _mm512_maskz_loadu_ps(m0, bias);
-        b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-    }
-#pragma GCC unroll 14
-    for (int i = 0; i < MR; i++) {
-        if (i >= mr) break;
-        float *row = C + (size_t)i * ldc;
-        __m512 v0 = _mm512_add_ps(c[i][0], b0), v1 = _mm512_add_ps(c[i][1], b1);
-        if (accum) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
-        }
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row + 16, m1, v1);
-    }
+    store_tile32(c, MR, C, ldc, mr, nr, accum, bias);
 }
 
 static void gemm_packed(int M, int N, int K, const float *A, int lda, const uint8_t *W,

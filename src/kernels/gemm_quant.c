@@ -51,15 +51,7 @@ static void gemm_half_ref(int M, int N, int K, const float *A, int lda, const ui
     }
 }
 
-void sail_gemm_f16_ref(int M, int N, int K, const float *A, int lda, const void *W,
-                       size_t ldw, const float *bias, float beta, float *C, int ldc) {
-    gemm_half_ref(M, N, K, A, lda, W, ldw, 0, bias, beta, C, ldc);
-}
-
-void sail_gemm_bf16_ref(int M, int N, int K, const float *A, int lda, const void *W,
-                        size_t ldw, const float *bias, float beta, float *C, int ldc) {
-    gemm_half_ref(M, N, K, A, lda, W, ldw, 1, bias, beta, C, ldc);
-}
+SAIL_GEMM_HALF_ENTRIES(ref, gemm_half_ref)
 
 /* f32 to bf16 as vcvtneps2bf16 does it: nearest even; zeros and
  * subnormals become a zero of their sign; NaN stays NaN (made quiet). */

@@ -81,6 +81,33 @@ static inline void pack_panel(const uint8_t *W, size_t ldw, int nr, int kc, floa
     }
 }
 
+/* The end of both packed-path microkernels: rows [0, mr) of C(mr, nr) (+)=
+ * the accumulators c (rows of 16 columns as two halves) + bias (or 0);
+ * accum: add to C. Masked, so columns nr..16 are neither read nor written.
+ * Inlined with constant rows (the kernel's MR), so c stays in registers. */
+static inline __attribute__((always_inline)) void store_tile16(__m256 c[][2], int rows, float *C,
+                                                               int ldc, int mr, int nr, int accum,
+                                                               const float *bias) {
+    __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    if (bias) {
+        b0 = _mm256_maskload_ps(bias, m0);
+        b1 = _mm256_maskload_ps(bias + 8, m1);
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < rows; i++) {
+        if (i >= mr) break;
+        float *row = C + (size_t)i * ldc;
+        __m256 v0 = _mm256_add_ps(c[i][0], b0), v1 = _mm256_add_ps(c[i][1], b1);
+        if (accum) {
+            v0 = _mm256_add_ps(v0, _mm256_maskload_ps(row, m0));
+            v1 = _mm256_add_ps(v1, _mm256_maskload_ps(row + 8, m1));
+        }
+        _mm256_maskstore_ps(row, m0, v0);
+        _mm256_maskstore_ps(row + 8, m1, v1);
+    }
+}
+
 /* C(mr, nr) (+)= Ap(MR, kc) * Bp(kc, NR) [+ bias]. accum: add to C. The
  * same register blocking as gemm_avx2.c's f32 microkernel. */
 static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict Bp,
@@ -98,24 +125,7 @@ static void kernel_6x16(int kc, const float *restrict Ap, const float *restrict 
             c[i][1] = _mm256_fmadd_ps(a, b1, c[i][1]);
         }
     }
-    __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
-    __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
-    if (bias) {
-        bias0 = _mm256_maskload_ps(bias, m0);
-        bias1 = _mm256_maskload_ps(bias + 8, m1);
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) {
-        if (i >= mr) break;
-        float *row = C + (size_t)i * ldc;
-        __m256 v0 = _mm256_add_ps(c[i][0], bias0), v1 = _mm256_add_ps(c[i][1], bias1);
-        if (accum) {
-            v0 = _mm256_add_ps(v0, _mm256_maskload_ps(row, m0));
-            v1 = _mm256_add_ps(v1, _mm256_maskload_ps(row + 8, m1));
-        }
-        _mm256_maskstore_ps(row, m0, v0);
-        _mm256_maskstore_ps(row + 8, m1, v1);
-    }
+    store_tile16(c, MR, C, ldc, mr, nr, accum, bias);
 }
 
 #define MICROKERNEL kernel_6x16
@@ -215,15 +225,7 @@ static void gemm_half(int M, int N, int K, const float *A, int lda, const uint8_
         (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
 }
 
-void sail_gemm_f16_avx2(int M, int N, int K, const float *A, int lda, const void *W,
-                        size_t ldw, const float *bias, float beta, float *C, int ldc) {
-    gemm_half(M, N, K, A, lda, W, ldw, 0, bias, beta, C, ldc);
-}
-
-void sail_gemm_bf16_avx2(int M, int N, int K, const float *A, int lda, const void *W,
-                         size_t ldw, const float *bias, float beta, float *C, int ldc) {
-    gemm_half(M, N, K, A, lda, W, ldw, 1, bias, beta, C, ldc);
-}
+SAIL_GEMM_HALF_ENTRIES(avx2, gemm_half)
 
 /* ------------------------------------------------------------------ q8_0 -- */
 
@@ -389,24 +391,7 @@ static void q8_kernel_3x16(int kb, const int8_t *restrict aq, const float *restr
             f[i][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][1]), _mm256_mul_ps(da, d1), f[i][1]);
         }
     }
-    __m256i m0 = lanes(nr), m1 = lanes(nr - 8);
-    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-    if (bias) {
-        b0 = _mm256_maskload_ps(bias, m0);
-        b1 = _mm256_maskload_ps(bias + 8, m1);
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < QMR; i++) {
-        if (i >= mr) break;
-        float *row = C + (size_t)i * ldc;
-        __m256 v0 = _mm256_add_ps(f[i][0], b0), v1 = _mm256_add_ps(f[i][1], b1);
-        if (accum) {
-            v0 = _mm256_add_ps(v0, _mm256_maskload_ps(row, m0));
-            v1 = _mm256_add_ps(v1, _mm256_maskload_ps(row + 8, m1));
-        }
-        _mm256_maskstore_ps(row, m0, v0);
-        _mm256_maskstore_ps(row + 8, m1, v1);
-    }
+    store_tile16(f, QMR, C, ldc, mr, nr, accum, bias);
 }
 
 static void q8_packed(int M, int N, int nb, const sail_q8a *A, size_t lda, const uint8_t *W,

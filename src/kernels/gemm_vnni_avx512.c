@@ -45,10 +45,6 @@ enum { PB = 640 };      /* bytes per (panel, block): 512 int8, 16 int32, 16 f32 
 #define DIRECT_MAX_M 4
 _Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 
-static inline __mmask16 mask16(int n) {
-    return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1);
-}
-
 /* --------------------------------------------------------- packed path -- */
 
 /* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into the panel dst, each
@@ -117,24 +113,7 @@ static void kernel_6x32(int kb, const uint8_t *restrict au, const float *restric
             f[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][1]), _mm512_mul_ps(da, d1), f[i][1]);
         }
     }
-    __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
-    __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
-    if (bias) {
-        b0 = _mm512_maskz_loadu_ps(m0, bias);
-        b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-    }
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) {
-        if (i >= mr) break;
-        float *row = C + (size_t)i * ldc;
-        __m512 v0 = _mm512_add_ps(f[i][0], b0), v1 = _mm512_add_ps(f[i][1], b1);
-        if (accum) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
-        }
-        _mm512_mask_storeu_ps(row, m0, v0);
-        _mm512_mask_storeu_ps(row + 16, m1, v1);
-    }
+    store_tile32(f, MR, C, ldc, mr, nr, accum, bias);
 }
 
 static void gemm_packed(int M, int N, int nb, const sail_q8a *A, size_t lda, const uint8_t *W,

@@ -26,6 +26,15 @@ void sail_gemm_avx512(SAIL_GEMM_ARGS);
     size_t ldw, const float *bias, float beta, float *C, int ldc
 #define SAIL_GEMM_Q8_ARGS int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, \
     size_t ldw, const float *bias, float beta, float *C, int ldc
+/* A level's f16 and bf16 entry points, defined as its impl(..., bf16, ...)
+ * with bf16 = 0 and 1: the two types share every loop but the widening. */
+#define SAIL_GEMM_HALF_ENTRIES(level, impl)                                        \
+    void sail_gemm_f16_##level(SAIL_GEMM_H_ARGS) {                                 \
+        impl(M, N, K, A, lda, W, ldw, 0, bias, beta, C, ldc);                      \
+    }                                                                              \
+    void sail_gemm_bf16_##level(SAIL_GEMM_H_ARGS) {                                \
+        impl(M, N, K, A, lda, W, ldw, 1, bias, beta, C, ldc);                      \
+    }
 void sail_gemm_f16_ref(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_ref(SAIL_GEMM_H_ARGS);
 void sail_gemm_q8_0_ref(SAIL_GEMM_Q8_ARGS);

@@ -5,7 +5,8 @@
  * vdpbf16ps. Loading 32 bytes of each of 16 rows and transposing the dwords
  * gives 8 such vectors. Include only from files compiled with AVX-512F.
  * Also the end of their direct (few-row) tiles: sums of 4 accumulators and
- * the store of 4 outputs. */
+ * the store of 4 outputs; and the store of a 32-column packed-path tile,
+ * shared with gemm_avx512.c's f32 microkernel. */
 #ifndef SAIL_PACK16X8_H
 #define SAIL_PACK16X8_H
 
@@ -78,6 +79,38 @@ static inline void store4(float *c, __m128 s, int n, const float *bias, float be
     __m128 base = bias ? _mm_maskz_loadu_ps(m, bias) : _mm_setzero_ps();
     if (beta != 0.0f) base = _mm_add_ps(base, _mm_mul_ps(_mm_set1_ps(beta), _mm_maskz_loadu_ps(m, c)));
     _mm_mask_storeu_ps(c, m, _mm_add_ps(base, s));
+}
+
+/* Lanes [0, n) of 16 set; none for n <= 0. */
+static inline __mmask16 mask16(int n) {
+    return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1);
+}
+
+/* The end of a packed-path microkernel: rows [0, mr) of C(mr, nr) (+)= the
+ * accumulators c (rows of 32 columns as two halves) + bias (or 0); accum:
+ * add to C. Columns nr..32 are neither read nor written. Inlined with
+ * constant rows (the kernel's MR), so c stays in registers. */
+static inline __attribute__((always_inline)) void store_tile32(__m512 c[][2], int rows, float *C,
+                                                               int ldc, int mr, int nr, int accum,
+                                                               const float *bias) {
+    __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
+    __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+    if (bias) {
+        b0 = _mm512_maskz_loadu_ps(m0, bias);
+        b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+#pragma GCC unroll 14
+    for (int i = 0; i < rows; i++) {
+        if (i >= mr) break;
+        float *row = C + (size_t)i * ldc;
+        __m512 v0 = _mm512_add_ps(c[i][0], b0), v1 = _mm512_add_ps(c[i][1], b1);
+        if (accum) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
 }
 
 #endif

@@ -1,6 +1,7 @@
 /* transpose8.h: an 8x8 float transpose with AVX shuffles, used by the GEMM
  * packers of both SIMD levels to turn rows of a (N, K) weight into k-major
- * panels. Include only from files compiled with AVX enabled. */
+ * panels, and the f32 packer of such a panel that both f32 GEMMs use.
+ * Include only from files compiled with AVX enabled. */
 #ifndef SAIL_TRANSPOSE8_H
 #define SAIL_TRANSPOSE8_H
 
@@ -33,6 +34,31 @@ static inline void transpose8(const float *src, size_t ld, float *dst, int dst_l
     for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * ld);
     transpose8_regs(r);
     for (int i = 0; i < 8; i++) _mm256_storeu_ps(dst + i * dst_ld, r[i]);
+}
+
+/* Rows [0, nr) of B (N, K) (rows ldb apart), depth kc, into the panel dst
+ * (kc, np): row n of step k at dst[k * np + n], rows nr..np zero. While at
+ * it, prefetches the rows of the next panel (nr_next of them, np on; 0: no
+ * prefetch): the operands often come from memory, and short row segments
+ * are where the hardware prefetchers lag. */
+static inline void pack_bt_panel(const float *B, int ldb, int nr, int kc, float *dst, int np,
+                                 int nr_next) {
+    int k8 = kc & ~7, n8 = nr & ~7;
+    for (int n = 0; n < n8; n += 8) {
+        for (int k = 0; k < k8; k += 8) {
+            if (!(k & 15))
+                for (int i = n; i < n + 8 && i < nr_next; i++)
+                    _mm_prefetch((const char *)(B + (size_t)(np + i) * ldb + k), _MM_HINT_T0);
+            transpose8(B + (size_t)n * ldb + k, (size_t)ldb, dst + (size_t)k * np + n, np);
+        }
+        for (int k = k8; k < kc; k++)
+            for (int i = 0; i < 8; i++) dst[(size_t)k * np + n + i] = B[(size_t)(n + i) * ldb + k];
+    }
+    for (int k = 0; k < kc; k++) {
+        float *d = dst + (size_t)k * np;
+        for (int n = n8; n < nr; n++) d[n] = B[(size_t)n * ldb + k];
+        for (int n = nr; n < np; n++) d[n] = 0.0f;
+    }
 }
 
 #endif
