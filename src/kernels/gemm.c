@@ -25,10 +25,7 @@ void sail_gemm_ref(int M, int N, int K, const float *A, int lda, const float *B,
     for (int m = 0; m < M; m++) {
         const float *a = A + (size_t)m * lda; // (K)
         float *c = C + (size_t)m * ldc;       // (N)
-        for (int n = 0; n < N; n++) {
-            float base = bias ? bias[n] : 0.0f;
-            c[n] = beta != 0.0f ? base + beta * c[n] : base;
-        }
+        for (int n = 0; n < N; n++) c[n] = sail_gemm_base(c + n, bias, n, beta);
         if (b_trans) {
             for (int n = 0; n < N; n++) {
                 const float *b = B + (size_t)n * ldb; // (K)

@@ -24,10 +24,7 @@ static void widen(float *dst, const uint8_t *src, int n, int bf16) {
 static void init_c(int M, int N, const float *bias, float beta, float *C, int ldc) {
     for (int m = 0; m < M; m++) {
         float *c = C + (size_t)m * ldc; // (N)
-        for (int n = 0; n < N; n++) {
-            float base = bias ? bias[n] : 0.0f;
-            c[n] = beta != 0.0f ? base + beta * c[n] : base;
-        }
+        for (int n = 0; n < N; n++) c[n] = sail_gemm_base(c + n, bias, n, beta);
     }
 }
 

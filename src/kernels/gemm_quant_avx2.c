@@ -13,7 +13,7 @@
  * goes, so each is converted once per block of C.
  *
  * q8_0, more than Q8_DIRECT_MAX_M rows: packed int8 panels and a 3x16
- * vpmaddubsw microkernel (see q8_packed below).
+ * vpmaddubsw microkernel in q8_driver.h's loop nest (see QMR below).
  * q8_0, fewer rows: no packing; weight blocks are read in place. A tile of
  * QM rows of A times QN rows of W keeps QM*QN accumulators of 8 floats. Per
  * block the int8 dot products are exact (ggml's sign trick: vpmaddubsw
@@ -25,6 +25,7 @@
 #include "common.h"
 #include "transpose8.h"
 #include "q8a_pack.h"
+#include "q8_driver.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -187,8 +188,7 @@ static inline __attribute__((always_inline)) void half_tile(
             float s = hsum8(acc[i][j]);
             for (int k = k8; k < K; k++) s += a[k] * widen1(W + (size_t)j * ldw + 2 * (size_t)k, bf16);
             float *c = C + (size_t)i * ldc + j;
-            float base = bias ? bias[j] : 0.0f;
-            *c = (beta != 0.0f ? base + beta * *c : base) + s;
+            *c = sail_gemm_base(c, bias, j, beta) + s;
         }
 }
 
@@ -276,8 +276,7 @@ static inline __attribute__((always_inline)) void q8_tile(
 #pragma GCC unroll 4
         for (int j = 0; j < rn; j++) {
             float *c = C + (size_t)i * ldc + j;
-            float base = bias ? bias[j] : 0.0f;
-            *c = (beta != 0.0f ? base + beta * *c : base) + hsum8(acc[i][j]);
+            *c = sail_gemm_base(c, bias, j, beta) + hsum8(acc[i][j]);
         }
 }
 
@@ -312,6 +311,8 @@ static const q8_tile_fn q8_tiles[QM][QN] = {
 #define QKB 16          /* blocks per K slice (512 values) */
 #define QNC 256         /* columns per packed slice of W (278 KB packed: L2) */
 enum { QPB = 1088 };    /* bytes per (panel, block): 512 int8, their 512 |w|, 16 f32 */
+/* The packed strip of A: q (QKB, QMR, 32) int8, then d (QKB, QMR) f32. */
+enum { AQ_BYTES = QKB * QMR * QBLK, STRIP_BYTES = AQ_BYTES + QKB * QMR * 4 };
 /* Up to here W is read in place (q8_tile): packing it costs more than it
  * saves (bench_gemm_quant --only tok, SAIL_ISA=avx2). The bound stays
  * under SAIL_GEMM_DIRECT_MAX_M, which the threaded driver relies on. */
@@ -349,11 +350,17 @@ static void pack_q8_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t 
     }
 }
 
-/* C(mr, nr) (+)= the (QMR, kb blocks) strip aq, ad times the panel P
- * [+ bias]. */
-static void q8_kernel_3x16(int kb, const int8_t *restrict aq, const float *restrict ad,
-                           const uint8_t *restrict P, float *C, int ldc, int mr, int nr, int accum,
-                           const float *bias) {
+/* Rows [0, mr) of the quantised A, blocks [0, kb), into the strip. */
+static void pack_q8_strip(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *strip) {
+    pack_q8a_strip(A, lda, mr, QMR, kb, (int8_t *)strip, (float *)(strip + AQ_BYTES));
+}
+
+/* C(mr, nr) (+)= the (QMR, kb blocks) strip times the panel P [+ bias]
+ * (one panel: pstride unused). */
+static void q8_kernel_3x16(int kb, const uint8_t *strip, const uint8_t *restrict P, size_t pstride,
+                           float *C, int ldc, int mr, int nr, int accum, const float *bias) {
+    const int8_t *restrict aq = (const int8_t *)strip;
+    const float *restrict ad = (const float *)(strip + AQ_BYTES);
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 f[QMR][2];
 #pragma GCC unroll 4
@@ -394,39 +401,8 @@ static void q8_kernel_3x16(int kb, const int8_t *restrict aq, const float *restr
     store_tile16(f, QMR, C, ldc, mr, nr, accum, bias);
 }
 
-static void q8_packed(int M, int N, int nb, const sail_q8a *A, size_t lda, const uint8_t *W,
-                      size_t ldw, const float *bias, float beta, float *C, int ldc) {
-    size_t wbytes = (size_t)(QNC / 16) * QKB * QPB, abytes = (size_t)QKB * QMR * QBLK;
-    float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float) + QKB * QMR);
-    if (!buf) { /* out of memory: still give the right answer */
-        sail_gemm_q8_0_ref(M, N, nb * QBLK, A, lda, W, ldw, bias, beta, C, ldc);
-        return;
-    }
-    uint8_t *Bp = (uint8_t *)buf;           // (QNC/16 panels, kb, QPB)
-    int8_t *aq = (int8_t *)(Bp + wbytes);   // (QKB, QMR, 32)
-    float *ad = (float *)(aq + abytes);     // (QKB, QMR)
-    int kslices = (nb + QKB - 1) / QKB, kstep = (nb + kslices - 1) / kslices;
-    for (int jc = 0; jc < N; jc += QNC) {
-        int nc = SAIL_MIN(QNC, N - jc);
-        for (int pb = 0; pb < nb; pb += kstep) {
-            int kb = SAIL_MIN(kstep, nb - pb);
-            size_t pstride = (size_t)kb * QPB;
-            for (int j = 0; j < nc; j += 16)
-                pack_q8_panel(W + (size_t)(jc + j) * ldw + (size_t)pb * QBYTES, ldw,
-                              SAIL_MIN(16, nc - j), kb, Bp + (size_t)(j / 16) * pstride);
-            int accum = pb > 0 || beta != 0.0f;
-            const float *bias_blk = pb == 0 && bias ? bias + jc : NULL;
-            for (int ir = 0; ir < M; ir += QMR) {
-                int mr = SAIL_MIN(QMR, M - ir);
-                pack_q8a_strip(A + (size_t)ir * lda + pb, lda, mr, QMR, kb, aq, ad);
-                float *Crow = C + (size_t)ir * ldc + jc;
-                for (int jr = 0; jr < nc; jr += 16)
-                    q8_kernel_3x16(kb, aq, ad, Bp + (size_t)(jr / 16) * pstride, Crow + jr, ldc, mr,
-                                   SAIL_MIN(16, nc - jr), accum, bias_blk ? bias_blk + jr : NULL);
-            }
-        }
-    }
-}
+static const q8_nest nest = {QMR, QKB, QNC, QPB, 16, STRIP_BYTES,
+                             pack_q8_panel, pack_q8_strip, q8_kernel_3x16};
 
 void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
                          size_t ldw, const float *bias, float beta, float *C, int ldc) {
@@ -436,7 +412,7 @@ void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, con
         return;
     }
     if (M > Q8_DIRECT_MAX_M) {
-        q8_packed(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
+        q8_packed(&nest, M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
         return;
     }
     size_t row_bytes = (size_t)nb * sizeof(sail_q8a);

@@ -28,6 +28,7 @@
 #include "common.h"
 #include "pack16x8.h"
 #include "q8a_pack.h"
+#include "q8_driver.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -39,6 +40,8 @@ enum { QBLK = 32, QBYTES = 34 };
 #define KB 16           /* blocks per K slice (512 values) */
 #define NCQ 512         /* columns per packed slice of W */
 enum { PB = 640 };      /* bytes per (panel, block): 512 int8, 16 int32, 16 f32 */
+/* The packed strip of A: au (KB, MR, 32), ad (KB, MR) f32, corr (KB, MR) int32. */
+enum { AU_BYTES = KB * MR * 32, STRIP_BYTES = AU_BYTES + KB * MR * 8 };
 #define FEW_M 4
 /* Up to here W is read in place: at 16 rows packing it already pays (the
  * packed path measured 1.1-1.3x the direct one on BERT's 16-token shapes). */
@@ -49,7 +52,7 @@ _Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 
 /* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into the panel dst, each
  * int8 made unsigned (w + 128). */
-static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *dst) {
+static void pack_q8_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *dst) {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     for (int b = 0; b < kb; b++, dst += PB) {
         const uint8_t *src = W + (size_t)b * QBYTES;
@@ -66,12 +69,14 @@ static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *
     }
 }
 
-/* Rows [0, mr) of the quantised A, blocks [0, kb), into au (kb, MR, 32)
- * (q as is) and ad (kb, MR) (q8a_pack.h), and corr (kb, MR): -128 sum(q),
- * what the +128 of the weights adds to each block's dot. */
-static void pack_a(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *au, float *ad,
-                   int32_t *corr) {
+/* Rows [0, mr) of the quantised A, blocks [0, kb), into the strip: au
+ * (kb, MR, 32) (q as is) and ad (kb, MR) (q8a_pack.h), and corr (kb, MR):
+ * -128 sum(q), what the +128 of the weights adds to each block's dot. */
+static void pack_q8_strip(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *strip) {
     const __m256i flip = _mm256_set1_epi8((char)0x80);
+    uint8_t *au = strip;
+    float *ad = (float *)(strip + AU_BYTES);
+    int32_t *corr = (int32_t *)(ad + KB * MR);
     pack_q8a_strip(A, lda, mr, MR, kb, (int8_t *)au, ad);
     for (int b = 0; b < kb * MR; b++) {
         __m256i q = _mm256_loadu_si256((const __m256i *)(au + (size_t)b * 32));
@@ -83,10 +88,14 @@ static void pack_a(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *au, f
     }
 }
 
-/* C(mr, nr) (+)= the (MR, kb blocks) strip times panels P0, P1 [+ bias]. */
-static void kernel_6x32(int kb, const uint8_t *restrict au, const float *restrict ad,
-                        const int32_t *restrict corr, const uint8_t *P0, const uint8_t *P1,
-                        float *C, int ldc, int mr, int nr, int accum, const float *bias) {
+/* C(mr, nr) (+)= the (MR, kb blocks) strip times the panels P0 = P and P1
+ * = P + pstride [+ bias]. */
+static void kernel_6x32(int kb, const uint8_t *strip, const uint8_t *P, size_t pstride, float *C,
+                        int ldc, int mr, int nr, int accum, const float *bias) {
+    const uint8_t *restrict au = strip;
+    const float *restrict ad = (const float *)(strip + AU_BYTES);
+    const int32_t *restrict corr = (const int32_t *)(ad + KB * MR);
+    const uint8_t *P0 = P, *P1 = nr > 16 ? P + pstride : P; /* unused lanes: masked */
     __m512 f[MR][JN];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; i++) f[i][0] = f[i][1] = _mm512_setzero_ps();
@@ -116,44 +125,8 @@ static void kernel_6x32(int kb, const uint8_t *restrict au, const float *restric
     store_tile32(f, MR, C, ldc, mr, nr, accum, bias);
 }
 
-static void gemm_packed(int M, int N, int nb, const sail_q8a *A, size_t lda, const uint8_t *W,
-                        size_t ldw, const float *bias, float beta, float *C, int ldc) {
-    size_t wbytes = (size_t)(NCQ / 16) * KB * PB, abytes = (size_t)KB * MR * 32;
-    float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float) + 2 * KB * MR);
-    if (!buf) { /* out of memory: still give the right answer */
-        sail_gemm_q8_0_ref(M, N, nb * QBLK, A, lda, W, ldw, bias, beta, C, ldc);
-        return;
-    }
-    uint8_t *Bp = (uint8_t *)buf;       // (NCQ/16 panels, kb, PB)
-    uint8_t *au = Bp + wbytes;          // (KB, MR, 32)
-    float *ad = (float *)(au + abytes); // (KB, MR)
-    int32_t *corr = (int32_t *)(ad + KB * MR); // (KB, MR)
-    int kslices = (nb + KB - 1) / KB, kstep = (nb + kslices - 1) / kslices;
-    for (int jc = 0; jc < N; jc += NCQ) {
-        int nc = SAIL_MIN(NCQ, N - jc);
-        for (int pb = 0; pb < nb; pb += kstep) {
-            int kb = SAIL_MIN(kstep, nb - pb);
-            size_t pstride = (size_t)kb * PB;
-            for (int j = 0; j < nc; j += 16)
-                pack_w_panel(W + (size_t)(jc + j) * ldw + (size_t)pb * QBYTES, ldw,
-                             SAIL_MIN(16, nc - j), kb, Bp + (size_t)(j / 16) * pstride);
-            int accum = pb > 0 || beta != 0.0f;
-            const float *bias_blk = pb == 0 && bias ? bias + jc : NULL;
-            for (int ir = 0; ir < M; ir += MR) {
-                int mr = SAIL_MIN(MR, M - ir);
-                pack_a(A + (size_t)ir * lda + pb, lda, mr, kb, au, ad, corr);
-                float *Crow = C + (size_t)ir * ldc + jc;
-                for (int jr = 0; jr < nc; jr += 16 * JN) {
-                    int nr = SAIL_MIN(16 * JN, nc - jr);
-                    const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
-                    const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
-                    kernel_6x32(kb, au, ad, corr, P0, P1, Crow + jr, ldc, mr, nr, accum,
-                                bias_blk ? bias_blk + jr : NULL);
-                }
-            }
-        }
-    }
-}
+static const q8_nest nest = {MR, KB, NCQ, PB, 16 * JN, STRIP_BYTES,
+                             pack_q8_panel, pack_q8_strip, kernel_6x32};
 
 /* ---------------------------------------------------------- few rows -- */
 
@@ -215,8 +188,7 @@ static inline __attribute__((always_inline)) void few_tile(
 #pragma GCC unroll 4
         for (int j = 0; j < rn; j++) {
             float *c = C + (size_t)i * ldc + j;
-            float base = bias ? bias[j] : 0.0f;
-            *c = (beta != 0.0f ? base + beta * *c : base) + _mm512_reduce_add_ps(acc[i][j]);
+            *c = sail_gemm_base(c, bias, j, beta) + _mm512_reduce_add_ps(acc[i][j]);
         }
 }
 
@@ -278,5 +250,5 @@ void sail_gemm_q8_0_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, con
         return;
     }
     if (M <= DIRECT_MAX_M) gemm_few(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
-    else gemm_packed(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
+    else q8_packed(&nest, M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
 }

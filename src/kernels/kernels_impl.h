@@ -11,6 +11,13 @@ extern const sail_kernel_table sail_table_ref;
 extern const sail_kernel_table sail_table_avx2;
 extern const sail_kernel_table sail_table_avx512; /* the base of the AVX-512 levels */
 
+/* bias[n] (or 0) + beta *c: where output n of a GEMM starts, in the order
+ * the references add; *c is not read when beta is 0 (C may be unset). */
+static inline float sail_gemm_base(const float *c, const float *bias, int n, float beta) {
+    float base = bias ? bias[n] : 0.0f;
+    return beta != 0.0f ? base + beta * *c : base;
+}
+
 /* The single-threaded GEMMs the tables point at (contract: table->gemm). */
 #define SAIL_GEMM_ARGS int M, int N, int K, const float *A, int lda, const float *B, \
     int ldb, int b_trans, const float *bias, float beta, float *C, int ldc
