@@ -41,6 +41,8 @@ typedef struct hf_block_names {
 extern const hf_block_names hf_bert_block;
 /* ViT's (ViTModel, AST). */
 extern const hf_block_names hf_vit_block;
+/* CLIP's (CLIPModel's towers, SigLIP's). */
+extern const hf_block_names hf_clip_block;
 
 /* A sail tensor outside the layers and its checkpoint name. rank: the
  * checkpoint's number of dimensions where sail's (1 for a vector, 2 for a
@@ -53,6 +55,35 @@ typedef struct hf_name {
     const char *sail, *hf;
     int rank;
 } hf_name;
+
+/* Rows of hf_name tables that several families share, as macros so that a
+ * prefix is pasted onto the literals. BERT's embeddings under checkpoint
+ * prefix p (BertModel "", Chinese-CLIP's and CLAP's text "text_model."): */
+#define HF_BERT_EMB_NAMES(p)                                                    \
+    {"text.tok_emb", p "embeddings.word_embeddings.weight", 0},                 \
+    {"text.pos_emb", p "embeddings.position_embeddings.weight", 0},             \
+    {"text.type_emb", p "embeddings.token_type_embeddings.weight", 2},          \
+    {"text.emb_norm.weight", p "embeddings.LayerNorm.weight", 0},               \
+    {"text.emb_norm.bias", p "embeddings.LayerNorm.bias", 0}
+/* BERT's tanh pooler under prefix p. */
+#define HF_BERT_POOLER_NAMES(p)                                                 \
+    {"text.pooler.weight", p "pooler.dense.weight", 0},                         \
+    {"text.pooler.bias", p "pooler.dense.bias", 0}
+/* CLIP's text embeddings and final LayerNorm (CLIPModel, SigLIP). */
+#define HF_CLIP_TEXT_NAMES                                                      \
+    {"text.tok_emb", "text_model.embeddings.token_embedding.weight", 0},        \
+    {"text.pos_emb", "text_model.embeddings.position_embedding.weight", 0},     \
+    {"text.final_norm.weight", "text_model.final_layer_norm.weight", 0},        \
+    {"text.final_norm.bias", "text_model.final_layer_norm.bias", 0}
+/* ViT's embeddings and final LayerNorm as sail tower t's ("vis"; AST's
+ * checkpoint is a ViT's, imported as "aud"). */
+#define HF_VIT_NAMES(t)                                                         \
+    {t ".patch.weight", "embeddings.patch_embeddings.projection.weight", 4},    \
+    {t ".patch.bias", "embeddings.patch_embeddings.projection.bias", 0},        \
+    {t ".cls", "embeddings.cls_token", 3},                                      \
+    {t ".pos", "embeddings.position_embeddings", 3},                            \
+    {t ".norm.weight", "layernorm.weight", 0},                                  \
+    {t ".norm.bias", "layernorm.bias", 0}
 
 /* How a family's checkpoint names map onto sail's (docs/FORMAT.md); convert
  * and export read the same tables. */
@@ -164,6 +195,14 @@ int hf_tower_json(json_t *obj, const sail_tower *t);
 json_t *hf_preprocessor_json(const sail_config *c, const char *processor, int squash);
 /* A float as the shortest decimal that reads back as the same float. */
 json_t *hf_real(float x);
+/* j, or NULL (j released) when bad: the end of every *_json builder. */
+json_t *hf_json_done(json_t *j, int bad);
+/* The inverse of hf_two_towers: config.json with architectures [arch],
+ * model_type, torch_dtype, and *tc / *vc (text_config, vision_config, held
+ * by the result) with each tower's sizes, vocab_size,
+ * max_position_embeddings, pad_token_id, image_size, patch_size and
+ * num_channels, for the family's own keys. NULL when out of memory. */
+json_t *hf_two_towers_json(const sail_config *c, const char *arch, const char *type, json_t **tc, json_t **vc);
 
 /* ------------------------------------------------------- families -- */
 

@@ -12,13 +12,8 @@
 #include <string.h>
 
 static const hf_name ast_names[] = {
-    {"aud.patch.weight", "embeddings.patch_embeddings.projection.weight", 4},
-    {"aud.patch.bias", "embeddings.patch_embeddings.projection.bias", 0},
-    {"aud.cls", "embeddings.cls_token", 3},
+    HF_VIT_NAMES("aud"),
     {"aud.dist", "embeddings.distillation_token", 3},
-    {"aud.pos", "embeddings.position_embeddings", 3},
-    {"aud.norm.weight", "layernorm.weight", 0},
-    {"aud.norm.bias", "layernorm.bias", 0},
 };
 
 sail_status hf_ast_config(const json_t *cfg, hf_model *m, sail_error *err) {

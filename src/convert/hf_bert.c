@@ -8,23 +8,14 @@
 
 #include <string.h>
 
+/* The word embeddings first: emit.c probes for alt_prefix with them. */
 static const hf_name bert_names[] = {
-    {"text.tok_emb", "embeddings.word_embeddings.weight", 0},
-    {"text.pos_emb", "embeddings.position_embeddings.weight", 0},
-    {"text.type_emb", "embeddings.token_type_embeddings.weight", 2},
-    {"text.emb_norm.weight", "embeddings.LayerNorm.weight", 0},
-    {"text.emb_norm.bias", "embeddings.LayerNorm.bias", 0},
-    {"text.pooler.weight", "pooler.dense.weight", 0},
-    {"text.pooler.bias", "pooler.dense.bias", 0},
+    HF_BERT_EMB_NAMES(""),
+    HF_BERT_POOLER_NAMES(""),
 };
 
 static const hf_name vit_names[] = {
-    {"vis.patch.weight", "embeddings.patch_embeddings.projection.weight", 4},
-    {"vis.patch.bias", "embeddings.patch_embeddings.projection.bias", 0},
-    {"vis.cls", "embeddings.cls_token", 3},
-    {"vis.pos", "embeddings.position_embeddings", 3},
-    {"vis.norm.weight", "layernorm.weight", 0},
-    {"vis.norm.bias", "layernorm.bias", 0},
+    HF_VIT_NAMES("vis"),
     {"vis.pooler.weight", "pooler.dense.weight", 0},
     {"vis.pooler.bias", "pooler.dense.bias", 0},
 };
@@ -38,23 +29,23 @@ const hf_block_names hf_vit_block = {
 static const char *const bert_ignore[] = {"position_ids", "token_type_ids", "pooler.dense.weight",
                                           "pooler.dense.bias"};
 
-/* The pooling: --pool, else config.json's sail_pool (written by `sail
- * export`, as Hugging Face's config has no such key), else cls. */
-static sail_status pool_name(const json_t *cfg, const hf_options *o, const char **pool, sail_error *err) {
+/* The start of both families' config: m zeroed with its towers on; the
+ * pooling: --pool, else config.json's sail_pool (written by `sail export`,
+ * as Hugging Face's config has no such key), else cls; the temperature
+ * sail fine-tuning learned, which `sail export` keeps in config.json
+ * (BertModel and ViTModel have none). */
+static sail_status encoder_start(const json_t *cfg, const hf_options *o, hf_model *m, const char **pool,
+                                 sail_error *err) {
+    memset(m, 0, sizeof *m);
+    m->cfg.towers.on = 1;
     const json_t *v = json_object_get(cfg, "sail_pool");
     if (o && o->pool) *pool = o->pool;
     else if (v && !(*pool = json_string_value(v)))
         return sail_set_error(err, SAIL_ERR_FORMAT, "config key 'sail_pool' is not a string");
     else if (!v) *pool = "cls";
-    return SAIL_OK;
-}
-
-/* The temperature sail fine-tuning learned, which `sail export` keeps in
- * config.json (BertModel and ViTModel have none). */
-static sail_status scale(const json_t *cfg, sail_config *c, sail_error *err) {
     if (!json_object_get(cfg, "logit_scale_init_value")) return SAIL_OK;
-    c->has_logit_scale = 1;
-    return hf_float(cfg, "logit_scale_init_value", 0, &c->logit_scale, err);
+    m->cfg.has_logit_scale = 1;
+    return hf_float(cfg, "logit_scale_init_value", 0, &m->cfg.logit_scale, err);
 }
 
 static const char *const pool_names[] = {"cls", "eos", "mean", "pooler"};   /* sail_text_pool */
@@ -69,11 +60,7 @@ static json_t *encoder_json(const sail_config *c, const sail_tower *tw, const ch
     bad |= json_object_set_new(j, "sail_pool", json_string(pool));
     if (c->has_logit_scale) bad |= json_object_set_new(j, "logit_scale_init_value", hf_real(c->logit_scale));
     bad |= json_object_set_new(j, "torch_dtype", json_string("float32"));
-    if (bad) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
+    return hf_json_done(j, bad);
 }
 
 json_t *hf_bert_json(const sail_config *c) {
@@ -84,11 +71,7 @@ json_t *hf_bert_json(const sail_config *c) {
     bad |= json_object_set_new(j, "type_vocab_size", json_integer(c->type_vocab));
     bad |= json_object_set_new(j, "pad_token_id", json_integer(c->pad_id));
     bad |= json_object_set_new(j, "position_embedding_type", json_string("absolute"));
-    if (bad) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
+    return hf_json_done(j, bad);
 }
 
 json_t *hf_vit_json(const sail_config *c) {
@@ -98,22 +81,16 @@ json_t *hf_vit_json(const sail_config *c) {
     bad |= json_object_set_new(j, "patch_size", json_integer(c->patch_size));
     bad |= json_object_set_new(j, "num_channels", json_integer(3));
     bad |= json_object_set_new(j, "qkv_bias", json_true());
-    if (bad) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
+    return hf_json_done(j, bad);
 }
 
 sail_status hf_bert_config(const json_t *cfg, const hf_options *o, hf_model *m, sail_error *err) {
-    memset(m, 0, sizeof *m);
+    const char *pool;
+    sail_status ps = encoder_start(cfg, o, m, &pool, err);
+    if (ps) return ps;
     sail_config *c = &m->cfg;
     sail_towers *t = &c->towers;
-    t->on = t->has_text = 1;
-    const char *pool;
-    sail_status ps = pool_name(cfg, o, &pool, err);
-    if (!ps) ps = scale(cfg, c, err);
-    if (ps) return ps;
+    t->has_text = 1;
     if (!strcmp(pool, "cls")) t->text_pool = SAIL_TPOOL_CLS;
     else if (!strcmp(pool, "pooler")) t->text_pool = SAIL_TPOOL_POOLER;
     else if (!strcmp(pool, "mean")) t->text_pool = SAIL_TPOOL_MEAN;
@@ -143,14 +120,12 @@ sail_status hf_bert_config(const json_t *cfg, const hf_options *o, hf_model *m, 
 }
 
 sail_status hf_vit_config(const json_t *cfg, const hf_options *o, hf_model *m, sail_error *err) {
-    memset(m, 0, sizeof *m);
+    const char *pool;
+    sail_status ps = encoder_start(cfg, o, m, &pool, err);
+    if (ps) return ps;
     sail_config *c = &m->cfg;
     sail_towers *t = &c->towers;
-    t->on = t->has_vision = 1;
-    const char *pool;
-    sail_status ps = pool_name(cfg, o, &pool, err);
-    if (!ps) ps = scale(cfg, c, err);
-    if (ps) return ps;
+    t->has_vision = 1;
     if (!strcmp(pool, "pooler")) t->vision_pooler = 1;
     else if (strcmp(pool, "cls"))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "pool '%s' (--pool or config.json's sail_pool): a ViT pools by cls or pooler", pool);

@@ -97,13 +97,8 @@ static int clap_names(const char *name, char out[3][256], int *rank) {
 }
 
 static const hf_name text_names[] = {
-    {"text.tok_emb", "text_model.embeddings.word_embeddings.weight", 0},
-    {"text.pos_emb", "text_model.embeddings.position_embeddings.weight", 0},
-    {"text.type_emb", "text_model.embeddings.token_type_embeddings.weight", 2},
-    {"text.emb_norm.weight", "text_model.embeddings.LayerNorm.weight", 0},
-    {"text.emb_norm.bias", "text_model.embeddings.LayerNorm.bias", 0},
-    {"text.pooler.weight", "text_model.pooler.dense.weight", 0},
-    {"text.pooler.bias", "text_model.pooler.dense.bias", 0},
+    HF_BERT_EMB_NAMES("text_model."),
+    HF_BERT_POOLER_NAMES("text_model."),
     {"text.proj.weight", "text_projection.linear1.weight", 0},
     {"text.proj.bias", "text_projection.linear1.bias", 0},
     {"text.proj2.weight", "text_projection.linear2.weight", 0},

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-static const hf_block_names clip_block = {
+const hf_block_names hf_clip_block = {
     "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
     "layer_norm1", "mlp.fc1", "mlp.fc2", "layer_norm2"};
 
@@ -29,19 +29,12 @@ const hf_block_names hf_bert_block = {
     {"text.proj.weight", "text_projection.weight", 0}
 
 static const hf_name clip_names[] = {
-    {"text.tok_emb", "text_model.embeddings.token_embedding.weight", 0},
-    {"text.pos_emb", "text_model.embeddings.position_embedding.weight", 0},
-    {"text.final_norm.weight", "text_model.final_layer_norm.weight", 0},
-    {"text.final_norm.bias", "text_model.final_layer_norm.bias", 0},
+    HF_CLIP_TEXT_NAMES,
     VISION_NAMES,
 };
 
 static const hf_name cn_clip_names[] = {
-    {"text.tok_emb", "text_model.embeddings.word_embeddings.weight", 0},
-    {"text.pos_emb", "text_model.embeddings.position_embeddings.weight", 0},
-    {"text.type_emb", "text_model.embeddings.token_type_embeddings.weight", 2},
-    {"text.emb_norm.weight", "text_model.embeddings.LayerNorm.weight", 0},
-    {"text.emb_norm.bias", "text_model.embeddings.LayerNorm.bias", 0},
+    HF_BERT_EMB_NAMES("text_model."),
     VISION_NAMES,
 };
 
@@ -94,9 +87,9 @@ sail_status hf_clip_config(const json_t *cfg, int chinese, hf_model *m, sail_err
     m->map = (hf_map){
         .prefix = "",
         .text_layer = chinese ? "text_model.encoder.layer.%d." : "text_model.encoder.layers.%d.",
-        .text_block = chinese ? &hf_bert_block : &clip_block,
+        .text_block = chinese ? &hf_bert_block : &hf_clip_block,
         .vis_layer = "vision_model.encoder.layers.%d.",
-        .vis_block = &clip_block,
+        .vis_block = &hf_clip_block,
         .fixed = chinese ? cn_clip_names : clip_names,
         .n_fixed = chinese ? (int)(sizeof cn_clip_names / sizeof *cn_clip_names)
                            : (int)(sizeof clip_names / sizeof *clip_names),
@@ -109,17 +102,11 @@ sail_status hf_clip_config(const json_t *cfg, int chinese, hf_model *m, sail_err
 
 json_t *hf_clip_json(const sail_config *c, int chinese) {
     const sail_towers *t = &c->towers;
-    json_t *j = json_object(), *tc = json_object(), *vc = json_object(), *arch = json_array();
-    int bad = !j || !tc || !vc || !arch;
-    bad |= json_array_append_new(arch, json_string(chinese ? "ChineseCLIPModel" : "CLIPModel"));
-    bad |= json_object_set_new(j, "architectures", arch);
-    bad |= json_object_set_new(j, "model_type", json_string(chinese ? "chinese_clip" : "clip"));
-    bad |= json_object_set_new(j, "projection_dim", json_integer(c->dim));
+    json_t *tc, *vc, *j = hf_two_towers_json(c, chinese ? "ChineseCLIPModel" : "CLIPModel",
+                                             chinese ? "chinese_clip" : "clip", &tc, &vc);
+    if (!j) return NULL;
+    int bad = json_object_set_new(j, "projection_dim", json_integer(c->dim));
     bad |= json_object_set_new(j, "logit_scale_init_value", hf_real(c->logit_scale));
-    bad |= hf_tower_json(tc, &c->text);
-    bad |= json_object_set_new(tc, "vocab_size", json_integer(c->vocab_size));
-    bad |= json_object_set_new(tc, "max_position_embeddings", json_integer(c->max_positions));
-    bad |= json_object_set_new(tc, "pad_token_id", json_integer(c->pad_id));
     if (chinese) {
         bad |= json_object_set_new(tc, "type_vocab_size", json_integer(c->type_vocab));
     } else {
@@ -127,16 +114,5 @@ json_t *hf_clip_json(const sail_config *c, int chinese) {
         /* 2 is transformers' "argmax of the ids", read back as such above */
         bad |= json_object_set_new(tc, "eos_token_id", json_integer(t->text_pool_token < 0 ? 2 : t->text_pool_token));
     }
-    bad |= hf_tower_json(vc, &c->vision);
-    bad |= json_object_set_new(vc, "image_size", json_integer(c->image_size));
-    bad |= json_object_set_new(vc, "patch_size", json_integer(c->patch_size));
-    bad |= json_object_set_new(vc, "num_channels", json_integer(3));
-    bad |= json_object_set_new(j, "text_config", tc);
-    bad |= json_object_set_new(j, "vision_config", vc);
-    bad |= json_object_set_new(j, "torch_dtype", json_string("float32"));
-    if (bad) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
+    return hf_json_done(j, bad);
 }

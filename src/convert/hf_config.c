@@ -134,26 +134,48 @@ int hf_tower_json(json_t *obj, const sail_tower *t) {
     return bad ? -1 : 0;
 }
 
+json_t *hf_json_done(json_t *j, int bad) {
+    if (!bad) return j;
+    json_decref(j);
+    return NULL;
+}
+
+json_t *hf_two_towers_json(const sail_config *c, const char *arch, const char *type, json_t **tc, json_t **vc) {
+    json_t *j = json_object(), *a = json_array();
+    *tc = json_object(), *vc = json_object();
+    int bad = !j || !a || !*tc || !*vc;
+    bad |= json_array_append_new(a, json_string(arch));
+    bad |= json_object_set_new(j, "architectures", a);
+    bad |= json_object_set_new(j, "model_type", json_string(type));
+    bad |= hf_tower_json(*tc, &c->text);
+    bad |= json_object_set_new(*tc, "vocab_size", json_integer(c->vocab_size));
+    bad |= json_object_set_new(*tc, "max_position_embeddings", json_integer(c->max_positions));
+    bad |= json_object_set_new(*tc, "pad_token_id", json_integer(c->pad_id));
+    bad |= hf_tower_json(*vc, &c->vision);
+    bad |= json_object_set_new(*vc, "image_size", json_integer(c->image_size));
+    bad |= json_object_set_new(*vc, "patch_size", json_integer(c->patch_size));
+    bad |= json_object_set_new(*vc, "num_channels", json_integer(3));
+    /* j holds both from here, so one json_decref(j) releases everything */
+    bad |= json_object_set(j, "text_config", *tc);
+    bad |= json_object_set(j, "vision_config", *vc);
+    json_decref(*tc);
+    json_decref(*vc);
+    bad |= json_object_set_new(j, "torch_dtype", json_string("float32"));
+    return hf_json_done(j, bad);
+}
+
 static json_t *side_json(const char *k1, int v1, const char *k2, int v2) {
     json_t *j = json_object();
     int bad = json_object_set_new(j, k1, json_integer(v1));
     if (k2) bad |= json_object_set_new(j, k2, json_integer(v2));
-    if (bad) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
+    return hf_json_done(j, bad);
 }
 
 static json_t *triple_json(const float v[3]) {
     json_t *a = json_array();
     int bad = 0;
     for (int i = 0; i < 3; i++) bad |= json_array_append_new(a, hf_real(v[i]));
-    if (bad) {
-        json_decref(a);
-        return NULL;
-    }
-    return a;
+    return hf_json_done(a, bad);
 }
 
 json_t *hf_preprocessor_json(const sail_config *c, const char *processor, int squash) {
@@ -173,11 +195,7 @@ json_t *hf_preprocessor_json(const sail_config *c, const char *processor, int sq
     bad |= json_object_set_new(j, "image_mean", triple_json(c->mean));
     bad |= json_object_set_new(j, "image_std", triple_json(c->std));
     bad |= json_object_set_new(j, "do_convert_rgb", json_true());
-    if (bad) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
+    return hf_json_done(j, bad);
 }
 
 /* A size entry: an integer, or {"shortest_edge": n} / {"height": h, "width": w}. */

@@ -12,15 +12,8 @@
 #include <math.h>
 #include <string.h>
 
-static const hf_block_names siglip_block = {
-    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",
-    "layer_norm1", "mlp.fc1", "mlp.fc2", "layer_norm2"};
-
 static const hf_name siglip_names[] = {
-    {"text.tok_emb", "text_model.embeddings.token_embedding.weight", 0},
-    {"text.pos_emb", "text_model.embeddings.position_embedding.weight", 0},
-    {"text.final_norm.weight", "text_model.final_layer_norm.weight", 0},
-    {"text.final_norm.bias", "text_model.final_layer_norm.bias", 0},
+    HF_CLIP_TEXT_NAMES,
     {"text.proj.weight", "text_model.head.weight", 0},
     {"text.proj.bias", "text_model.head.bias", 0},
     {"vis.patch.weight", "vision_model.embeddings.patch_embedding.weight", 4},
@@ -91,9 +84,9 @@ sail_status hf_siglip_config(const json_t *cfg, hf_model *m, sail_error *err) {
     m->map = (hf_map){
         .prefix = "",
         .text_layer = "text_model.encoder.layers.%d.",
-        .text_block = &siglip_block,
+        .text_block = &hf_clip_block,
         .vis_layer = "vision_model.encoder.layers.%d.",
-        .vis_block = &siglip_block,
+        .vis_block = &hf_clip_block,
         .fixed = siglip_names,
         .n_fixed = (int)(sizeof siglip_names / sizeof *siglip_names),
         .ignore = siglip_ignore,
@@ -104,29 +97,11 @@ sail_status hf_siglip_config(const json_t *cfg, hf_model *m, sail_error *err) {
 }
 
 json_t *hf_siglip_json(const sail_config *c) {
-    json_t *j = json_object(), *tc = json_object(), *vc = json_object(), *arch = json_array();
-    int bad = !j || !tc || !vc || !arch;
-    bad |= json_array_append_new(arch, json_string("SiglipModel"));
-    bad |= json_object_set_new(j, "architectures", arch);
-    bad |= json_object_set_new(j, "model_type", json_string("siglip"));
-    bad |= hf_tower_json(tc, &c->text);
-    bad |= json_object_set_new(tc, "vocab_size", json_integer(c->vocab_size));
-    bad |= json_object_set_new(tc, "max_position_embeddings", json_integer(c->max_positions));
-    bad |= json_object_set_new(tc, "projection_size", json_integer(c->dim));
-    bad |= json_object_set_new(tc, "pad_token_id", json_integer(c->pad_id));
+    json_t *tc, *vc, *j = hf_two_towers_json(c, "SiglipModel", "siglip", &tc, &vc);
+    if (!j) return NULL;
+    int bad = json_object_set_new(tc, "projection_size", json_integer(c->dim));
     bad |= json_object_set_new(tc, "model_type", json_string("siglip_text_model"));
-    bad |= hf_tower_json(vc, &c->vision);
-    bad |= json_object_set_new(vc, "image_size", json_integer(c->image_size));
-    bad |= json_object_set_new(vc, "patch_size", json_integer(c->patch_size));
-    bad |= json_object_set_new(vc, "num_channels", json_integer(3));
     bad |= json_object_set_new(vc, "vision_use_head", json_true());
     bad |= json_object_set_new(vc, "model_type", json_string("siglip_vision_model"));
-    bad |= json_object_set_new(j, "text_config", tc);
-    bad |= json_object_set_new(j, "vision_config", vc);
-    bad |= json_object_set_new(j, "torch_dtype", json_string("float32"));
-    if (bad) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
+    return hf_json_done(j, bad);
 }
