@@ -42,6 +42,29 @@ void sail_melbank_apply(const sail_melbank *b, const double *power, double *out)
 
 void sail_melbank_free(sail_melbank *b);
 
+/* Scratch of one frame of a mel feature (fbank, log-mel): the window, the
+ * samples (zero-padded to the transform), their spectrum and power, the
+ * mel sums; carved from one block, each array 64-byte aligned as the FFT
+ * plan's own were. */
+typedef struct sail_frame_work {
+    void *block;          /* the allocation */
+    double *win;          /* (win_len) */
+    double *buf;          /* (n_fft) */
+    fftw_complex *spec;   /* (n_fft / 2 + 1) */
+    double *power;        /* (n_fft / 2 + 1) */
+    double *mel;          /* (n_mels) */
+} sail_frame_work;
+
+/* w's block; what names the feature in the out-of-memory error (w is then
+ * all NULL). */
+sail_status sail_frame_work_alloc(sail_frame_work *w, int win_len, int n_fft, int n_mels, const char *what,
+                                  sail_error *err);
+void sail_frame_work_free(sail_frame_work *w);
+
+/* w->mel := b applied to the power spectrum of w->buf (n_fft samples, the
+ * size plan was made for). */
+void sail_frame_mel(const sail_melbank *b, fftw_plan plan, sail_frame_work *w);
+
 /* Audio of nominal magnitude 1 (decoders give [-1, 1]; Kaldi's int16 scale
  * is 32768): larger samples overflow float32 power spectra to infinity, so
  * every feature refuses them up front, naming the first. */

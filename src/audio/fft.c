@@ -92,6 +92,34 @@ void sail_melbank_free(sail_melbank *b) {
     memset(b, 0, sizeof *b);
 }
 
+sail_status sail_frame_work_alloc(sail_frame_work *w, int win_len, int n_fft, int n_mels, const char *what,
+                                  sail_error *err) {
+    size_t nb = (size_t)n_fft / 2 + 1, at[5], total = 0;
+    size_t bytes[5] = {(size_t)win_len * sizeof(double), (size_t)n_fft * sizeof(double), nb * sizeof(fftw_complex),
+                       nb * sizeof(double), (size_t)n_mels * sizeof(double)};
+    for (int i = 0; i < 5; i++) {
+        at[i] = total;
+        total += (bytes[i] + 63) & ~(size_t)63;
+    }
+    uint8_t *p = sail_alloc_aligned(total);
+    memset(w, 0, sizeof *w);
+    if (!p) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %s buffers", what);
+    *w = (sail_frame_work){p, (double *)(p + at[0]), (double *)(p + at[1]), (fftw_complex *)(p + at[2]),
+                           (double *)(p + at[3]), (double *)(p + at[4])};
+    return SAIL_OK;
+}
+
+void sail_frame_work_free(sail_frame_work *w) {
+    sail_free(w->block);
+    memset(w, 0, sizeof *w);
+}
+
+void sail_frame_mel(const sail_melbank *b, fftw_plan plan, sail_frame_work *w) {
+    fftw_execute_dft_r2c(plan, w->buf, w->spec);
+    for (int k = 0; k < b->n_bins; k++) w->power[k] = w->spec[k][0] * w->spec[k][0] + w->spec[k][1] * w->spec[k][1];
+    sail_melbank_apply(b, w->power, w->mel);
+}
+
 sail_status sail_audio_check_samples(const float *wave, int64_t n, sail_error *err) {
     for (int64_t i = 0; i < n; i++)
         if (!(fabsf(wave[i]) <= SAIL_AUDIO_MAX_SAMPLE))

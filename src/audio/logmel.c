@@ -134,17 +134,8 @@ static void whisper_finish(float *out, int64_t count, double max) {
     for (int64_t i = 0; i < count; i++) out[i] = (float)(((out[i] > floor8 ? out[i] : floor8) + 4.0) / 4.0);
 }
 
-/* Scratch of one frame: the window, samples, spectrum, power, mel sums. */
-typedef struct logmel_work {
-    double *win, *buf;    /* (n_fft) */
-    fftw_complex *spec;   /* (n_fft / 2 + 1) */
-    double *power;        /* (n_fft / 2 + 1) */
-    double *mel;          /* (n_mels) */
-} logmel_work;
-
 static void logmel_frames(const sail_logmel_params *p, const float *wave, int64_t n, int64_t len, int64_t frames,
-                          const sail_melbank *b, fftw_plan plan, logmel_work *w, float *out) {
-    int nb = p->n_fft / 2 + 1;
+                          const sail_melbank *b, fftw_plan plan, sail_frame_work *w, float *out) {
     double max = -INFINITY;
     for (int j = 0; j < p->n_fft; j++) w->win[j] = 0.5 - 0.5 * cos(2 * M_PI * j / p->n_fft);
     for (int64_t t = 0; t < frames; t++) {
@@ -157,9 +148,7 @@ static void logmel_frames(const sail_logmel_params *p, const float *wave, int64_
             continue;
         }
         load_frame(p, wave, n, len, t, w->win, w->buf);
-        fftw_execute_dft_r2c(plan, w->buf, w->spec);
-        for (int k = 0; k < nb; k++) w->power[k] = w->spec[k][0] * w->spec[k][0] + w->spec[k][1] * w->spec[k][1];
-        sail_melbank_apply(b, w->power, w->mel);
+        sail_frame_mel(b, plan, w);
         for (int m = 0; m < p->n_mels; m++) {
             float v = log10f((float)(w->mel[m] > MEL_FLOOR ? w->mel[m] : MEL_FLOOR));
             row[m] = p->log == SAIL_LOG_DB ? 10.0f * v : v;
@@ -183,20 +172,10 @@ sail_status sail_logmel(const sail_logmel_params *p, const float *wave, int64_t 
     if ((s = sail_fft_plan_r2c(p->n_fft, &plan, err))) return s;
     sail_melbank b;
     if ((s = slaney_melbank(p, &b, err))) return s;
-    size_t nb = (size_t)p->n_fft / 2 + 1, nf = (size_t)p->n_fft;
-    logmel_work w = {
-        sail_alloc_aligned(nf * sizeof(double)), sail_alloc_aligned(nf * sizeof(double)),
-        sail_alloc_aligned(nb * sizeof(fftw_complex)), sail_alloc_aligned(nb * sizeof(double)),
-        sail_alloc_aligned((size_t)p->n_mels * sizeof(double)),
-    };
-    if (!w.win || !w.buf || !w.spec || !w.power || !w.mel)
-        s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for log-mel buffers");
-    else logmel_frames(p, wave, n, len, frames, &b, plan, &w, out);
-    sail_free(w.win);
-    sail_free(w.buf);
-    sail_free(w.spec);
-    sail_free(w.power);
-    sail_free(w.mel);
+    sail_frame_work w;
+    if (!(s = sail_frame_work_alloc(&w, p->n_fft, p->n_fft, p->n_mels, "log-mel", err)))
+        logmel_frames(p, wave, n, len, frames, &b, plan, &w, out);
+    sail_frame_work_free(&w);
     sail_melbank_free(&b);
     return s;
 }
