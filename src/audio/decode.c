@@ -120,13 +120,9 @@ static sail_status wav_header_check(src_io *io, const char *name, double max_sec
 
 typedef struct decoder {
     const char *name;        /* the path, or "<memory>", for messages */
-    AVFormatContext *fmt;
+    sail_av_stream av;
     AVIOContext *avio;
-    AVCodecContext *dec;
-    AVPacket *pkt;
-    AVFrame *frame;
     SwrContext *swr;
-    int stream, draining;
     int swr_rate, swr_fmt;   /* the input swr was set up for */
     AVChannelLayout swr_layout;
     int out_rate;
@@ -152,12 +148,12 @@ static sail_status check_stream_format(const decoder *d, int rate, int channels,
  * that name other files) are refused: bytes from a user must not make the
  * library read local files. */
 static sail_status open_container(decoder *d, sail_error *err) {
-    if (!(d->fmt = avformat_alloc_context())) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    d->fmt->pb = d->avio;
-    d->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    if (!(d->av.fmt = avformat_alloc_context())) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    d->av.fmt->pb = d->avio;
+    d->av.fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
     AVDictionary *o = NULL;
     av_dict_set(&o, "protocol_whitelist", "none", 0);
-    int r = avformat_open_input(&d->fmt, "", NULL, &o);
+    int r = avformat_open_input(&d->av.fmt, "", NULL, &o);
     av_dict_free(&o);
     if (r == AVERROR_EOF) /* avformat_open_input freed the context */
         return sail_set_error(err, SAIL_ERR_FORMAT, "%s: truncated: the file ends inside its header", d->name);
@@ -166,35 +162,35 @@ static sail_status open_container(decoder *d, sail_error *err) {
     /* A guess this weak is how FFmpeg reads random bytes that happen to
      * hold a frame sync word; a real file scores higher (a WAV or FLAC
      * header 100, seven MP3 frames 51, a 50 ms MP3 of four frames 25). */
-    if (d->fmt->probe_score < AVPROBE_SCORE_RETRY)
+    if (d->av.fmt->probe_score < AVPROBE_SCORE_RETRY)
         return sail_set_error(err, SAIL_ERR_FORMAT,
                               "%s: not a recognisable audio file (FFmpeg's best guess, %s, "
                               "scores only %d of 100)",
-                              d->name, d->fmt->iformat->name, d->fmt->probe_score);
-    if ((r = avformat_find_stream_info(d->fmt, NULL)) < 0)
+                              d->name, d->av.fmt->iformat->name, d->av.fmt->probe_score);
+    if ((r = avformat_find_stream_info(d->av.fmt, NULL)) < 0)
         return sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "no stream information", r);
     return SAIL_OK;
 }
 
 static sail_status open_decoder(decoder *d, sail_error *err) {
     const AVCodec *codec = NULL;
-    int r = av_find_best_stream(d->fmt, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
+    int r = av_find_best_stream(d->av.fmt, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
     if (r == AVERROR_DECODER_NOT_FOUND)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: no decoder in this FFmpeg for its audio codec",
                               d->name);
     if (r < 0)
         return sail_set_error(err, SAIL_ERR_FORMAT, "%s has no audio stream (a %s file)", d->name,
-                              d->fmt->iformat->name);
-    d->stream = r;
-    const AVCodecParameters *par = d->fmt->streams[r]->codecpar;
+                              d->av.fmt->iformat->name);
+    d->av.stream = r;
+    const AVCodecParameters *par = d->av.fmt->streams[r]->codecpar;
     sail_status s = check_stream_format(d, par->sample_rate, par->ch_layout.nb_channels, err);
     if (s) return s;
-    if (!(d->dec = avcodec_alloc_context3(codec))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    if ((r = avcodec_parameters_to_context(d->dec, par)) < 0)
+    if (!(d->av.dec = avcodec_alloc_context3(codec))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if ((r = avcodec_parameters_to_context(d->av.dec, par)) < 0)
         return sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "codec parameters", r);
-    if ((r = avcodec_open2(d->dec, codec, NULL)) < 0)
+    if ((r = avcodec_open2(d->av.dec, codec, NULL)) < 0)
         return sail_av_fail(err, SAIL_ERR_UNSUPPORTED, d->name, "cannot open the audio decoder", r);
-    if (!(d->pkt = av_packet_alloc()) || !(d->frame = av_frame_alloc()))
+    if (!(d->av.pkt = av_packet_alloc()) || !(d->av.frame = av_frame_alloc()))
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     return SAIL_OK;
 }
@@ -202,10 +198,10 @@ static sail_status open_decoder(decoder *d, sail_error *err) {
 /* The duration the container states for the stream, in seconds; -1 when
  * it states none. */
 static double claimed_seconds(const decoder *d) {
-    const AVStream *st = d->fmt->streams[d->stream];
+    const AVStream *st = d->av.fmt->streams[d->av.stream];
     if (st->duration != AV_NOPTS_VALUE && st->duration > 0) return st->duration * av_q2d(st->time_base);
-    if (d->fmt->duration != AV_NOPTS_VALUE && d->fmt->duration > 0)
-        return d->fmt->duration / (double)AV_TIME_BASE;
+    if (d->av.fmt->duration != AV_NOPTS_VALUE && d->av.fmt->duration > 0)
+        return d->av.fmt->duration / (double)AV_TIME_BASE;
     return -1;
 }
 
@@ -283,7 +279,7 @@ static sail_status convert(decoder *d, const AVFrame *f, double max_seconds, sai
 }
 
 static sail_status take_frame(decoder *d, double max_seconds, sail_error *err) {
-    AVFrame *f = d->frame;
+    AVFrame *f = d->av.frame;
     sail_status s = check_stream_format(d, f->sample_rate, f->ch_layout.nb_channels, err);
     if (s) return s;
     if (!d->swr || f->sample_rate != d->swr_rate || f->format != d->swr_fmt ||
@@ -295,33 +291,6 @@ static sail_status take_frame(decoder *d, double max_seconds, sail_error *err) {
     return convert(d, f, max_seconds, err);
 }
 
-/* Decode every packet of the stream; 1 when a frame is in d->frame, 0 at
- * the end (or on error, with *s set). A damaged packet is dropped, as
- * players do; the truncation check afterwards catches a stream that stops
- * short. */
-static int decode_one(decoder *d, sail_error *err, sail_status *s) {
-    for (;;) {
-        int r = avcodec_receive_frame(d->dec, d->frame);
-        if (r >= 0) return 1;
-        if (r == AVERROR_EOF) return 0;
-        if (r != AVERROR(EAGAIN)) { *s = sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "decoding failed", r); return 0; }
-        if (d->draining) return 0;
-        r = av_read_frame(d->fmt, d->pkt);
-        if (r == AVERROR_EOF || r == AVERROR_INVALIDDATA) {
-            d->draining = 1;
-            avcodec_send_packet(d->dec, NULL); /* flush the frames the decoder holds */
-            continue;
-        }
-        if (r < 0) { *s = sail_av_fail(err, SAIL_ERR_IO, d->name, "reading failed", r); return 0; }
-        if (d->pkt->stream_index == d->stream) r = avcodec_send_packet(d->dec, d->pkt);
-        av_packet_unref(d->pkt);
-        if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA) {
-            *s = sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "decoding failed", r);
-            return 0;
-        }
-    }
-}
-
 /* A header duration this much longer than what decodes means the file was
  * cut: 2 %, 0.1 s or 4608 samples (four MP3 frames), whichever is most,
  * above any encoder delay and padding (MP3's LAME header counts ~2300
@@ -329,8 +298,8 @@ static int decode_one(decoder *d, sail_error *err, sail_status *s) {
  * taken off first). Durations FFmpeg only guessed from the bit rate are
  * not trusted. */
 static sail_status check_truncated(const decoder *d, double claimed, sail_error *err) {
-    if (claimed <= 0 || d->fmt->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE) return SAIL_OK;
-    const AVStream *st = d->fmt->streams[d->stream];
+    if (claimed <= 0 || d->av.fmt->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE) return SAIL_OK;
+    const AVStream *st = d->av.fmt->streams[d->av.stream];
     if (st->start_time != AV_NOPTS_VALUE && st->start_time > 0) claimed -= st->start_time * av_q2d(st->time_base);
     double slack = SAIL_MAX(SAIL_MAX(0.1, 0.02 * claimed), 4608.0 / st->codecpar->sample_rate);
     if (d->in_seconds < claimed - slack)
@@ -352,9 +321,10 @@ static sail_status decode_all(decoder *d, const sail_audio_options *o, sail_erro
     /* The whole clip in one allocation when the header is honest. */
     int64_t guess = claimed > 0 ? (int64_t)(claimed * d->out_rate) + d->out_rate / 10 : d->out_rate;
     if ((s = reserve(d, SAIL_MIN(guess, d->max_out), o->max_seconds, err))) return s;
-    while (decode_one(d, err, &s)) {
+    /* an unreadable packet ends the stream: check_truncated judges what decoded */
+    while (sail_av_next_frame(&d->av, 1, d->name, err, &s)) {
         s = take_frame(d, o->max_seconds, err);
-        av_frame_unref(d->frame);
+        av_frame_unref(d->av.frame);
         if (s) return s;
     }
     if (s) return s;
@@ -366,10 +336,7 @@ static sail_status decode_all(decoder *d, const sail_audio_options *o, sail_erro
 static void decoder_free(decoder *d) {
     swr_free(&d->swr);
     av_channel_layout_uninit(&d->swr_layout);
-    av_frame_free(&d->frame);
-    av_packet_free(&d->pkt);
-    avcodec_free_context(&d->dec);
-    avformat_close_input(&d->fmt);
+    sail_av_stream_free(&d->av);
     if (d->avio) av_freep(&d->avio->buffer);
     avio_context_free(&d->avio);
     sail_free(d->out);
@@ -410,7 +377,7 @@ static sail_status decode_io(src_io *io, const char *name, const sail_audio_opti
     }
     s = decode_all(&d, &o, err);
     if (!s) {
-        const AVCodecParameters *par = d.fmt->streams[d.stream]->codecpar;
+        const AVCodecParameters *par = d.av.fmt->streams[d.av.stream]->codecpar;
         out->samples = d.out;
         out->n = d.n;
         out->sample_rate = d.out_rate;
@@ -464,9 +431,9 @@ sail_status sail_audio_resample(const float *in, int64_t n, int in_rate, int out
                               (double)n / in_rate, o.max_seconds);
     sail_av_begin();
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
-    if (!(d.frame = av_frame_alloc()) || av_channel_layout_copy(&d.frame->ch_layout, &mono) < 0)
+    if (!(d.av.frame = av_frame_alloc()) || av_channel_layout_copy(&d.av.frame->ch_layout, &mono) < 0)
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    AVFrame *f = d.frame;
+    AVFrame *f = d.av.frame;
     if (!s) {
         f->format = AV_SAMPLE_FMT_FLT;
         f->sample_rate = in_rate;

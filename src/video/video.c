@@ -17,32 +17,28 @@
 #include <string.h>
 
 struct sail_video {
-    AVFormatContext *fmt;
-    AVCodecContext *dec;
-    AVPacket *pkt;
-    AVFrame *frame;
+    sail_av_stream av;
     struct SwsContext *sws;
     uint8_t *rgb;
     size_t rgb_cap;
-    int stream;
     double every, next_t, t0, tb, frame_s; /* frame_s: for frames without timestamps */
     int64_t decoded;
-    int draining, done;
+    int done;
     char path[256];
 };
 
 static sail_status open_decoder(sail_video *v, sail_error *err) {
     const AVCodec *codec = NULL;
-    int r = av_find_best_stream(v->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    int r = av_find_best_stream(v->av.fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
     if (r < 0)
         return sail_set_error(err, SAIL_ERR_FORMAT, "%s has no video stream this FFmpeg can decode", v->path);
-    v->stream = r;
-    AVStream *st = v->fmt->streams[r];
-    if (!(v->dec = avcodec_alloc_context3(codec))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    if ((r = avcodec_parameters_to_context(v->dec, st->codecpar)) < 0)
+    v->av.stream = r;
+    AVStream *st = v->av.fmt->streams[r];
+    if (!(v->av.dec = avcodec_alloc_context3(codec))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if ((r = avcodec_parameters_to_context(v->av.dec, st->codecpar)) < 0)
         return sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "codec parameters", r);
-    v->dec->thread_count = 0; /* FFmpeg picks: frame threads for the decoder only */
-    if ((r = avcodec_open2(v->dec, codec, NULL)) < 0)
+    v->av.dec->thread_count = 0; /* FFmpeg picks: frame threads for the decoder only */
+    if ((r = avcodec_open2(v->av.dec, codec, NULL)) < 0)
         return sail_av_fail(err, SAIL_ERR_UNSUPPORTED, v->path, "cannot open the decoder", r);
     v->tb = av_q2d(st->time_base);
     v->t0 = st->start_time != AV_NOPTS_VALUE ? st->start_time * v->tb : 0;
@@ -61,11 +57,11 @@ sail_status sail_video_open(const char *path, double every, sail_video **out, sa
     snprintf(v->path, sizeof v->path, "%s", path);
     v->every = every;
     sail_status s = SAIL_OK;
-    int r = avformat_open_input(&v->fmt, path, NULL, NULL);
+    int r = avformat_open_input(&v->av.fmt, path, NULL, NULL);
     if (r < 0) s = sail_av_fail(err, r == AVERROR(ENOENT) ? SAIL_ERR_IO : SAIL_ERR_FORMAT, v->path, "cannot open", r);
-    else if ((r = avformat_find_stream_info(v->fmt, NULL)) < 0) s = sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "no stream information", r);
+    else if ((r = avformat_find_stream_info(v->av.fmt, NULL)) < 0) s = sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "no stream information", r);
     else s = open_decoder(v, err);
-    if (!s && (!(v->pkt = av_packet_alloc()) || !(v->frame = av_frame_alloc())))
+    if (!s && (!(v->av.pkt = av_packet_alloc()) || !(v->av.frame = av_frame_alloc())))
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     if (s) {
         sail_video_close(v);
@@ -79,38 +75,13 @@ void sail_video_set_every(sail_video *v, double every) { v->every = every; }
 
 double sail_video_duration(const sail_video *v) {
     if (!v) return -1;
-    const AVStream *st = v->fmt->streams[v->stream];
+    const AVStream *st = v->av.fmt->streams[v->av.stream];
     if (st->duration != AV_NOPTS_VALUE) return st->duration * v->tb;
-    return v->fmt->duration != AV_NOPTS_VALUE ? v->fmt->duration / (double)AV_TIME_BASE : -1;
-}
-
-/* One decoded frame into v->frame: 1, or 0 at the end of the stream. */
-static int decode_one(sail_video *v, sail_error *err, sail_status *s) {
-    for (;;) {
-        int r = avcodec_receive_frame(v->dec, v->frame);
-        if (r >= 0) return 1;
-        if (r == AVERROR_EOF) return 0;
-        if (r != AVERROR(EAGAIN)) { *s = sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "decoding failed", r); return 0; }
-        if (v->draining) return 0;
-        r = av_read_frame(v->fmt, v->pkt);
-        if (r == AVERROR_EOF) {
-            v->draining = 1;
-            avcodec_send_packet(v->dec, NULL); /* flush the frames the decoder holds */
-            continue;
-        }
-        if (r < 0) { *s = sail_av_fail(err, SAIL_ERR_IO, v->path, "reading failed", r); return 0; }
-        if (v->pkt->stream_index == v->stream) r = avcodec_send_packet(v->dec, v->pkt);
-        av_packet_unref(v->pkt);
-        /* A damaged packet is dropped, as players do; the stream goes on. */
-        if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA) {
-            *s = sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "decoding failed", r);
-            return 0;
-        }
-    }
+    return v->av.fmt->duration != AV_NOPTS_VALUE ? v->av.fmt->duration / (double)AV_TIME_BASE : -1;
 }
 
 static sail_status to_rgb(sail_video *v, sail_video_frame *f, sail_error *err) {
-    AVFrame *fr = v->frame;
+    AVFrame *fr = v->av.frame;
     int w = fr->width, h = fr->height;
     /* Full chroma interpolation and exact rounding: the colours an image
      * decoder would give, not the fast path's approximations. */
@@ -142,21 +113,21 @@ sail_status sail_video_next(sail_video *v, sail_video_frame *f, int *got, sail_e
     *got = 0;
     sail_status s = SAIL_OK;
     while (!v->done) {
-        if (!decode_one(v, err, &s)) {
+        if (!sail_av_next_frame(&v->av, 0, v->path, err, &s)) {
             v->done = 1;
             return s;
         }
-        int64_t pts = v->frame->best_effort_timestamp;
+        int64_t pts = v->av.frame->best_effort_timestamp;
         double t = pts != AV_NOPTS_VALUE ? pts * v->tb - v->t0 : v->decoded * v->frame_s;
         int64_t index = v->decoded++;
         /* 1 ms slack: container timestamps are rounded to their time base. */
         if (t + 1e-3 < v->next_t) {
-            av_frame_unref(v->frame);
+            av_frame_unref(v->av.frame);
             continue;
         }
         if (v->every > 0) v->next_t = (floor((t + 1e-3) / v->every) + 1) * v->every;
         s = to_rgb(v, f, err);
-        av_frame_unref(v->frame);
+        av_frame_unref(v->av.frame);
         if (s) return s;
         f->time = t;
         f->index = index;
@@ -169,10 +140,7 @@ sail_status sail_video_next(sail_video *v, sail_video_frame *f, int *got, sail_e
 void sail_video_close(sail_video *v) {
     if (!v) return;
     sws_freeContext(v->sws);
-    av_frame_free(&v->frame);
-    av_packet_free(&v->pkt);
-    avcodec_free_context(&v->dec);
-    avformat_close_input(&v->fmt);
+    sail_av_stream_free(&v->av);
     sail_free(v->rgb);
     sail_free(v);
 }
