@@ -139,16 +139,10 @@ enum MHD_Result srv_route_model(srv_request *r) {
 enum MHD_Result srv_route_embeddings(srv_request *r) {
     srv_server *s = r->srv;
     enum MHD_Result ret = MHD_NO;
-    json_t *doc = srv_parse_body(r, &ret);
-    if (!doc) return ret;
-    embed_state *st = sail_calloc(1, sizeof *st);
-    if (!st) {
-        json_decref(doc);
-        return srv_send_error(r, 503, NULL, NULL, "out of memory");
-    }
+    json_t *doc;
+    embed_state *st = srv_route_state(r, sizeof *st, free_state, &doc, &ret);
+    if (!st) return ret;
     st->doc = doc;
-    r->state = st;
-    r->free_state = free_state;
 
     json_t *input = json_object_get(doc, "input");
     json_t *model = json_object_get(doc, "model");

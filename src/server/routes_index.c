@@ -238,16 +238,10 @@ enum MHD_Result srv_route_search(srv_request *r) {
     srv_server *s = r->srv;
     if (!s->index) return no_index(r);
     enum MHD_Result ret = MHD_NO;
-    json_t *doc = srv_parse_body(r, &ret);
-    if (!doc) return ret;
-    search_state *st = sail_calloc(1, sizeof *st);
-    if (!st) {
-        json_decref(doc);
-        return srv_send_error(r, 503, NULL, NULL, "out of memory");
-    }
+    json_t *doc;
+    search_state *st = srv_route_state(r, sizeof *st, free_search, &doc, &ret);
+    if (!st) return ret;
     st->doc = doc;
-    r->state = st;
-    r->free_state = free_search;
     json_t *k = json_object_get(doc, "k"), *f = json_object_get(doc, "filter");
     json_t *exact = json_object_get(doc, "exact"), *ef = json_object_get(doc, "ef_search");
     st->k = 10;
@@ -425,16 +419,10 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
     srv_server *s = r->srv;
     if (!s->index) return no_index(r);
     enum MHD_Result ret = MHD_NO;
-    json_t *doc = srv_parse_body(r, &ret);
-    if (!doc) return ret;
-    items_state *st = sail_calloc(1, sizeof *st);
-    if (!st) {
-        json_decref(doc);
-        return srv_send_error(r, 503, NULL, NULL, "out of memory");
-    }
+    json_t *doc;
+    items_state *st = srv_route_state(r, sizeof *st, free_items, &doc, &ret);
+    if (!st) return ret;
     st->doc = doc;
-    r->state = st;
-    r->free_state = free_items;
     st->items = json_object_get(doc, "items");
     size_t n = json_array_size(st->items);
     if (!json_is_array(st->items) || !n)

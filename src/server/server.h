@@ -193,6 +193,12 @@ enum MHD_Result srv_send_oom(struct MHD_Connection *conn);
 /* Parse the body as a JSON object; on failure sends the 400 and returns NULL
  * with *ret set. */
 json_t *srv_parse_body(srv_request *r, enum MHD_Result *ret);
+/* The start of a route that keeps state while it is suspended: the body
+ * parsed (*doc) and a zeroed state of size bytes attached to r, released
+ * by free_state with the request; the caller stores *doc in the state,
+ * which owns it from then on. NULL with *ret set (the 400 or 503 sent). */
+void *srv_route_state(srv_request *r, size_t size, void (*free_state)(void *), json_t **doc,
+                      enum MHD_Result *ret);
 /* Queue r->group's jobs to model m's batcher (r->group.pending set by the
  * caller) and suspend the connection until they are done; r->resume then
  * builds the response. */
