@@ -16,6 +16,15 @@ void apps_sqdist(const float *x, const float *xn, int n, const float *c, const f
  * rename). */
 sail_status apps_write_file(const char *path, const void *buf, size_t len, sail_error *err);
 
+/* The files the apps save (PCA, classifier) start with an 8-byte magic
+ * and two u32 sizes. apps_header writes those at b and returns what
+ * follows; apps_read_file reads path (at most 2 GiB) into *buf (the
+ * caller frees it) and *len, and the sizes into dims: a file shorter than
+ * min_len (at least 16) or with another magic is SAIL_ERR_FORMAT "PATH: not a WHAT". */
+unsigned char *apps_header(unsigned char *b, const char magic[8], uint32_t d0, uint32_t d1);
+sail_status apps_read_file(const char *path, const char magic[8], size_t min_len, const char *what,
+                           unsigned char **buf, size_t *len, uint32_t dims[2], sail_error *err);
+
 /* Squared norm of each of n rows of d floats. */
 void apps_row_sqnorms(const float *x, int n, int d, float *out);
 /* Squared Euclidean distance of two d-float rows, summed in double (the

@@ -195,15 +195,11 @@ void sail_logreg_predict(const sail_logreg *m, const float *x, int n, float *pro
 sail_status sail_logreg_save(const sail_logreg *m, const char *path, sail_error *err) {
     size_t d = (size_t)m->d, c = (size_t)m->c, len = 16 + 4 * (2 * d + c * d + c);
     for (size_t i = 0; i < c; i++) len += 4 + strlen(m->labels[i]);
-    unsigned char *b = sail_malloc(len), *q = b;
+    unsigned char *b = sail_malloc(len);
     if (!b) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    uint32_t u = (uint32_t)d;
-    memcpy(q, magic, 8); q += 8;
-    memcpy(q, &u, 4); q += 4;
-    u = (uint32_t)c;
-    memcpy(q, &u, 4); q += 4;
+    unsigned char *q = apps_header(b, magic, (uint32_t)d, (uint32_t)c);
     for (size_t i = 0; i < c; i++) {
-        u = (uint32_t)strlen(m->labels[i]);
+        uint32_t u = (uint32_t)strlen(m->labels[i]);
         memcpy(q, &u, 4); q += 4;
         memcpy(q, m->labels[i], u); q += u;
     }
@@ -218,18 +214,13 @@ sail_status sail_logreg_save(const sail_logreg *m, const char *path, sail_error 
 
 sail_status sail_logreg_load(sail_logreg *out, const char *path, sail_error *err) {
     unsigned char *b;
-    size_t len;
-    sail_status s = sail_read_file(path, (size_t)1 << 31, &b, &len, err);
+    size_t len, at = 16;
+    uint32_t dims[2];
+    sail_status s = apps_read_file(path, magic, 16, "sail classifier (sail classify train writes one)", &b, &len,
+                                   dims, err);
     if (s) return s;
     sail_logreg m = {0};
-    uint32_t d = 0, c = 0;
-    size_t at = 16;
-    if (len < 16 || memcmp(b, magic, 8)) {
-        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: not a sail classifier (sail classify train writes one)", path);
-        goto done;
-    }
-    memcpy(&d, b + 8, 4);
-    memcpy(&c, b + 12, 4);
+    uint32_t d = dims[0], c = dims[1];
     if (d < 1 || d > SAIL_APPS_MAX_DIM || c < 2 || c > SAIL_APPS_MAX_K) {
         s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: bad shape: dim %u, %u classes", path, d, c);
         goto done;

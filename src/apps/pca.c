@@ -145,12 +145,9 @@ void sail_pca_apply(const sail_pca *p, const float *x, int n, float *out) {
 sail_status sail_pca_save(const sail_pca *p, const char *path, sail_error *err) {
     size_t d = (size_t)p->d_in, k = (size_t)p->d_out;
     size_t len = 24 + 8 * k + 4 * d + 4 * k * d;
-    unsigned char *b = sail_malloc(len), *q = b;
+    unsigned char *b = sail_malloc(len);
     if (!b) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    uint32_t di = (uint32_t)d, ko = (uint32_t)k;
-    memcpy(q, magic, 8); q += 8;
-    memcpy(q, &di, 4); q += 4;
-    memcpy(q, &ko, 4); q += 4;
+    unsigned char *q = apps_header(b, magic, (uint32_t)d, (uint32_t)k);
     memcpy(q, &p->total_variance, 8); q += 8;
     memcpy(q, p->variance, 8 * k); q += 8 * k;
     memcpy(q, p->mean, 4 * d); q += 4 * d;
@@ -163,16 +160,12 @@ sail_status sail_pca_save(const sail_pca *p, const char *path, sail_error *err) 
 sail_status sail_pca_load(sail_pca *p, const char *path, sail_error *err) {
     unsigned char *b;
     size_t len;
-    sail_status s = sail_read_file(path, (size_t)1 << 31, &b, &len, err);
+    uint32_t dims[2];
+    sail_status s = apps_read_file(path, magic, 24, "sail PCA file (sail reduce fit writes one)", &b, &len, dims,
+                                   err);
     if (s) return s;
-    uint32_t d = 0, k = 0;
+    uint32_t d = dims[0], k = dims[1];
     sail_pca r = {0};
-    if (len < 24 || memcmp(b, magic, 8)) {
-        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: not a sail PCA file (sail reduce fit writes one)", path);
-        goto done;
-    }
-    memcpy(&d, b + 8, 4);
-    memcpy(&k, b + 12, 4);
     if (d < 1 || d > 8192 || k < 1 || k > d) {
         s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: bad dimensions %u -> %u", path, d, k);
         goto done;

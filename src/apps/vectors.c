@@ -231,6 +231,26 @@ sail_status sail_read_file(const char *path, size_t max_len, unsigned char **buf
     return SAIL_OK;
 }
 
+unsigned char *apps_header(unsigned char *b, const char magic[8], uint32_t d0, uint32_t d1) {
+    memcpy(b, magic, 8);
+    memcpy(b + 8, &d0, 4);
+    memcpy(b + 12, &d1, 4);
+    return b + 16;
+}
+
+sail_status apps_read_file(const char *path, const char magic[8], size_t min_len, const char *what,
+                           unsigned char **buf, size_t *len, uint32_t dims[2], sail_error *err) {
+    sail_status s = sail_read_file(path, (size_t)1 << 31, buf, len, err);
+    if (s) return s;
+    if (*len < min_len || memcmp(*buf, magic, 8)) {
+        sail_free(*buf);
+        return sail_set_error(err, SAIL_ERR_FORMAT, "%s: not a %s", path, what);
+    }
+    memcpy(&dims[0], *buf + 8, 4);
+    memcpy(&dims[1], *buf + 12, 4);
+    return SAIL_OK;
+}
+
 void sail_permutation(int *perm, int n, int m, uint64_t seed) {
     for (int i = 0; i < n; i++) perm[i] = i;
     sail_rng r = {seed};
