@@ -317,17 +317,6 @@ static void emit(wfile *o, const void *p, size_t n) {
     o->pos += n;
 }
 
-static void emit_le(wfile *o, uint64_t v, unsigned size) {
-    uint8_t tmp[8];
-    for (unsigned i = 0; i < size; i++) tmp[i] = (uint8_t)(v >> (8 * i));
-    emit(o, tmp, size);
-}
-
-static void emit_str(wfile *o, const char *s) {
-    emit_le(o, strlen(s), 8);
-    emit(o, s, strlen(s));
-}
-
 static void emit_pad(wfile *o, uint64_t align) {
     static const uint8_t zeros[256];
     uint64_t pad = (align - o->pos % align) % align;
@@ -338,23 +327,29 @@ static void emit_pad(wfile *o, uint64_t align) {
     }
 }
 
-static void emit_all(const gguf_writer *w, wfile *o) {
-    emit(o, "GGUF", 4);
-    emit_le(o, 3, 4);
-    emit_le(o, w->n_t, 8);
-    emit_le(o, w->n_kv, 8);
+/* Magic, counts, key/values and the tensor directory, encoded in memory by
+ * the key/values' own encoder; the file then takes it in one write. */
+static void header(const gguf_writer *w, wbuf *b) {
+    put(b, "GGUF", 4);
+    put_le(b, 3, 4);
+    put_le(b, w->n_t, 8);
+    put_le(b, w->n_kv, 8);
     for (size_t i = 0; i < w->n_kv; i++) {
-        emit_str(o, w->kv[i].key);
-        emit(o, w->kv[i].val, w->kv[i].val_len);
+        put_str(b, w->kv[i].key);
+        put(b, w->kv[i].val, w->kv[i].val_len);
     }
     for (size_t i = 0; i < w->n_t; i++) {
         const wtensor *t = &w->t[i];
-        emit_str(o, t->name);
-        emit_le(o, t->n_dims, 4);
-        for (uint32_t d = 0; d < t->n_dims; d++) emit_le(o, t->ne[d], 8);
-        emit_le(o, t->type, 4);
-        emit_le(o, t->offset, 8);
+        put_str(b, t->name);
+        put_le(b, t->n_dims, 4);
+        for (uint32_t d = 0; d < t->n_dims; d++) put_le(b, t->ne[d], 8);
+        put_le(b, t->type, 4);
+        put_le(b, t->offset, 8);
     }
+}
+
+static void emit_all(const gguf_writer *w, const wbuf *h, wfile *o) {
+    emit(o, h->p, h->n);
     emit_pad(o, w->alignment);
     for (size_t i = 0; i < w->n_t; i++) {
         emit(o, w->t[i].data, w->t[i].nbytes);
@@ -400,18 +395,25 @@ sail_status gguf_writer_write(gguf_writer *w, const char *path, sail_error *err)
         return sail_set_error(err, w->err.status, "%s: not written: %s", path, w->err.msg);
     sail_status st = assign_offsets(w, path, err);
     if (st) return st;
+    wbuf h = {0};
+    header(w, &h);
     size_t n = strlen(path);
-    char *tmp = sail_malloc(n + 5);
-    if (!tmp) return sail_set_error(err, SAIL_ERR_NOMEM, "%s: out of memory", path);
+    char *tmp = h.oom ? NULL : sail_malloc(n + 5);
+    if (!tmp) {
+        sail_free(h.p);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "%s: out of memory", path);
+    }
     memcpy(tmp, path, n);
     memcpy(tmp + n, ".tmp", 5);
     wfile o = {fopen(tmp, "wb"), 0, 0};
     if (!o.fp) {
         st = sail_set_error(err, SAIL_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
         sail_free(tmp);
+        sail_free(h.p);
         return st;
     }
-    emit_all(w, &o);
+    emit_all(w, &h, &o);
+    sail_free(h.p);
     if (!o.err && (fflush(o.fp) || fsync(fileno(o.fp)))) o.err = errno;
     if (fclose(o.fp) && !o.err) o.err = errno;
     if (!o.err && rename(tmp, path)) o.err = errno;

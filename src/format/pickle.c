@@ -65,21 +65,22 @@ static sail_status fail(vm *m, sail_status st, const char *fmt, ...) {
     return m->s;
 }
 
+/* Room for one more in a growable array of n values (*cap doubles from
+ * first): 0, after fail(), past max (the message says which limit) or out
+ * of memory. */
+static int grow(vm *m, val ***a, size_t n, size_t *cap, size_t first, size_t max, const char *limit) {
+    if (n < *cap) return 1;
+    size_t c = *cap ? *cap * 2 : first;
+    if (c > max) return fail(m, SAIL_ERR_LIMIT, "%s", limit), 0;
+    val **g = sail_realloc(*a, c * sizeof *g);
+    if (!g) return fail(m, SAIL_ERR_NOMEM, "out of memory"), 0;
+    *a = g;
+    *cap = c;
+    return 1;
+}
+
 static val *new_val(vm *m, kind k) {
-    if (m->n_all == m->all_cap) {
-        size_t cap = m->all_cap ? m->all_cap * 2 : 256;
-        if (cap > MAX_ITEMS) {
-            fail(m, SAIL_ERR_LIMIT, "more than 2^22 objects");
-            return NULL;
-        }
-        val **a = sail_realloc(m->all, cap * sizeof *a);
-        if (!a) {
-            fail(m, SAIL_ERR_NOMEM, "out of memory");
-            return NULL;
-        }
-        m->all = a;
-        m->all_cap = cap;
-    }
+    if (!grow(m, &m->all, m->n_all, &m->all_cap, 256, MAX_ITEMS, "more than 2^22 objects")) return NULL;
     val *v = sail_calloc(1, sizeof *v);
     if (!v) {
         fail(m, SAIL_ERR_NOMEM, "out of memory");
@@ -92,13 +93,7 @@ static val *new_val(vm *m, kind k) {
 
 static int push(vm *m, val *v) {
     if (!v) return 0;
-    if (m->sp == m->scap) {
-        size_t cap = m->scap ? m->scap * 2 : 64;
-        val **s = cap <= MAX_STACK ? sail_realloc(m->stack, cap * sizeof *s) : NULL;
-        if (!s) return fail(m, SAIL_ERR_LIMIT, "the stack grows past its limit"), 0;
-        m->stack = s;
-        m->scap = cap;
-    }
+    if (!grow(m, &m->stack, m->sp, &m->scap, 64, MAX_STACK, "the stack grows past its limit")) return 0;
     m->stack[m->sp++] = v;
     return 1;
 }
@@ -112,13 +107,7 @@ static val *pop(vm *m) {
 }
 
 static int add_item(vm *m, val *c, val *x) {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 4;
-        val **it = cap <= MAX_ITEMS ? sail_realloc(c->items, cap * sizeof *it) : NULL;
-        if (!it) return fail(m, SAIL_ERR_LIMIT, "a container is too large"), 0;
-        c->items = it;
-        c->cap = cap;
-    }
+    if (!grow(m, &c->items, c->n, &c->cap, 4, MAX_ITEMS, "a container is too large")) return 0;
     c->items[c->n++] = x;
     return 1;
 }
