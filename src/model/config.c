@@ -10,35 +10,35 @@
 static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 
-static sail_tower tower(int layers, int width, int heads, int ffn, float eps, int prenorm) {
-    sail_tower t = {layers, width, heads, ffn, eps, SAIL_ACT_GELU, prenorm};
-    return t;
-}
+/* A preset's tower: GELU, prenorm 1 for ViT's layers and 0 for BERT's. */
+#define TOWER(layers, width, heads, ffn, eps, prenorm) {layers, width, heads, ffn, eps, SAIL_ACT_GELU, prenorm}
+
+/* The sizes of sail_config_preset's presets; the rest is common. */
+static const struct {
+    const char *name;
+    sail_tower text, vision, fusion;
+    int image_size, max_positions;
+} presets[] = {
+    {"tiny", TOWER(4, 256, 4, 1024, 1e-12f, 0), TOWER(4, 256, 4, 1024, 1e-6f, 1),
+     TOWER(1, 256, 4, 1024, 1e-6f, 1), 128, 64},
+    {"base", TOWER(12, 768, 12, 3072, 1e-12f, 0) /* BERT-base */, TOWER(12, 384, 6, 1536, 1e-6f, 1) /* ViT-S/16 */,
+     TOWER(2, 512, 8, 2048, 1e-6f, 1), 224, 512},
+    {"large", TOWER(24, 1024, 16, 4096, 1e-12f, 0) /* BERT-large */, TOWER(12, 768, 12, 3072, 1e-6f, 1) /* ViT-B/16 */,
+     TOWER(2, 768, 12, 3072, 1e-6f, 1), 224, 512},
+};
 
 sail_status sail_config_preset(sail_config *c, const char *name, sail_error *err) {
     memset(c, 0, sizeof *c);
-    if (!strcmp(name, "tiny")) {
-        c->text = tower(4, 256, 4, 1024, 1e-12f, 0);
-        c->vision = tower(4, 256, 4, 1024, 1e-6f, 1);
-        c->fusion = tower(1, 256, 4, 1024, 1e-6f, 1);
-        c->image_size = 128;
-        c->max_positions = 64;
-    } else if (!strcmp(name, "base")) {
-        c->text = tower(12, 768, 12, 3072, 1e-12f, 0);      /* BERT-base */
-        c->vision = tower(12, 384, 6, 1536, 1e-6f, 1);      /* ViT-S/16 */
-        c->fusion = tower(2, 512, 8, 2048, 1e-6f, 1);
-        c->image_size = 224;
-        c->max_positions = 512;
-    } else if (!strcmp(name, "large")) {
-        c->text = tower(24, 1024, 16, 4096, 1e-12f, 0);     /* BERT-large */
-        c->vision = tower(12, 768, 12, 3072, 1e-6f, 1);     /* ViT-B/16 */
-        c->fusion = tower(2, 768, 12, 3072, 1e-6f, 1);
-        c->image_size = 224;
-        c->max_positions = 512;
-    } else {
+    size_t i = 0, n = sizeof presets / sizeof *presets;
+    while (i < n && strcmp(presets[i].name, name)) i++;
+    if (i == n)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG,
                               "unknown config '%s'; choose tiny, base or large", name);
-    }
+    c->text = presets[i].text;
+    c->vision = presets[i].vision;
+    c->fusion = presets[i].fusion;
+    c->image_size = presets[i].image_size;
+    c->max_positions = presets[i].max_positions;
     snprintf(c->name, sizeof c->name, "sail-%s", name);
     c->type_vocab = 2;
     c->context = 52;                 /* Chinese-CLIP's text context */
@@ -58,12 +58,12 @@ sail_status sail_audio_preset(sail_audio_cfg *a, const char *name, sail_error *e
     memset(a, 0, sizeof *a);
     a->fbank = sail_fbank_ast_params();
     if (!strcmp(name, "tiny")) {
-        a->tower = tower(4, 256, 4, 1024, 1e-6f, 1);
+        a->tower = (sail_tower)TOWER(4, 256, 4, 1024, 1e-6f, 1);
         a->patch = a->stride_f = a->stride_t = 16;
         a->fbank.num_mel_bins = 64;
         a->fbank.max_length = 512;
     } else if (!strcmp(name, "base")) {
-        a->tower = tower(12, 768, 12, 3072, 1e-12f, 1);
+        a->tower = (sail_tower)TOWER(12, 768, 12, 3072, 1e-12f, 1);
         a->patch = 16;
         a->stride_f = a->stride_t = 10;
         a->dist = 1;
