@@ -142,7 +142,8 @@ json_t *hf_json_done(json_t *j, int bad) {
 
 json_t *hf_two_towers_json(const sail_config *c, const char *arch, const char *type, json_t **tc, json_t **vc) {
     json_t *j = json_object(), *a = json_array();
-    *tc = json_object(), *vc = json_object();
+    *tc = json_object();
+    *vc = json_object();
     int bad = !j || !a || !*tc || !*vc;
     bad |= json_array_append_new(a, json_string(arch));
     bad |= json_object_set_new(j, "architectures", a);
