@@ -1,6 +1,8 @@
 """Shared helpers for the Python tests (tests/test_*.py): TAP check lines with
 a pass/fail count, the `sail` CLI runner and the build/golden locations.
-Not named test_*.py so tests/run.sh does not run it as a test."""
+Not named test_*.py so tests/run.sh does not run it as a test. Tests import it
+(and each other) by name: Python puts the running script's folder first on
+sys.path."""
 import os
 import subprocess
 import sys
@@ -22,6 +24,13 @@ def check(ok, name, detail=""):
     sys.stdout.flush()
     failed += not ok
     return ok
+
+
+def skip_import(what, e):
+    """Ends a test whose Python modules are missing with one `skip` line
+    (exit 0, so tests/run.sh goes on and counts it): "skip - WHAT (error)"."""
+    print("skip - %s (%s)" % (what, e))
+    sys.exit(0)
 
 
 def add(passed, failures):

@@ -13,9 +13,8 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import BUILD, check, run, sail  # noqa: E402
+import tap
+from tap import BUILD, check, run, sail
 
 TOOL = os.path.join(BUILD, "tools", "apps_tool")
 

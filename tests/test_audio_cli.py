@@ -15,15 +15,13 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import HERE, SAIL, check  # noqa: E402
+import tap
+from tap import HERE, SAIL, check, skip_import
 
 try:
     import test_convert_ast as A
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch, numpy and soundfile (%s)" % e)
-    sys.exit(0)
+    skip_import("needs Debian's python3-torch, numpy and soundfile", e)
 
 TINY = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
 

@@ -34,9 +34,8 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import BUILD, check, run  # noqa: E402
+import tap
+from tap import BUILD, check, run
 
 TOOL = os.path.join(BUILD, "tools", "audio_tool")
 FEAT_TOL = 1e-4

@@ -9,9 +9,8 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import GOLDEN, SAIL, check, sail  # noqa: E402
+import tap
+from tap import GOLDEN, SAIL, check, sail
 
 
 def main():

@@ -12,9 +12,8 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import HERE, check  # noqa: E402
+import tap
+from tap import HERE, check
 
 ROOT = os.path.normpath(os.path.join(HERE, ".."))
 CLI = os.path.join(ROOT, "cli")

@@ -29,21 +29,17 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import tap
+from tap import HERE, SAIL, check, gguf_array, gguf_tensors, skip_import
 
 try:
-    import numpy as np  # noqa: E402
-    import soundfile as sf  # noqa: E402
-    import torch  # noqa: E402
-    import test_convert_clap as C  # noqa: E402  (the HTSAT reference, its small geometry, the CLAP front end)
-    import test_fused_audio as FA  # noqa: E402  (the synthetic sounds and the words that name them)
+    import numpy as np
+    import soundfile as sf
+    import torch
+    import test_convert_clap as C  # the HTSAT reference, its small geometry, the CLAP front end
+    import test_fused_audio as FA  # the synthetic sounds and the words that name them
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch, numpy and soundfile (%s)" % e)
-    sys.exit(0)
-
-import tap  # noqa: E402
-from tap import SAIL, check, gguf_array, gguf_tensors  # noqa: E402
+    skip_import("needs Debian's python3-torch, numpy and soundfile", e)
 
 TOL = 1e-4
 SHIPPED = os.path.join(HERE, "..", "models", "sail-tiny.gguf")

@@ -42,8 +42,8 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import tap
+from tap import BUILD, SAIL, check, gguf_array, gguf_tensors, skip_import
 
 try:
     import numpy as np
@@ -53,11 +53,7 @@ try:
     import test_finetune_grad as G
     import test_train_grad as TG
 except ImportError as e:  # pragma: no cover
-    print("skip - the CLIP compose oracle needs Debian's python3-torch and python3-numpy (%s)" % e)
-    sys.exit(0)
-
-import tap  # noqa: E402
-from tap import BUILD, SAIL, check, gguf_array, gguf_tensors  # noqa: E402
+    skip_import("the CLIP compose oracle needs Debian's python3-torch and python3-numpy", e)
 
 TRACE = os.path.join(BUILD, "tools", "trace_dump")
 TOL_LOSS, TOL_GRAD, TOL_EMB = 1e-5, 1e-3, 1e-4

@@ -38,8 +38,8 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import tap
+from tap import SAIL, check, gguf_array, gguf_tensors, skip_import
 
 try:
     import numpy as np
@@ -52,12 +52,7 @@ try:
     import test_finetune_grad as G
     import test_spm as TS
 except ImportError as e:  # pragma: no cover
-    print("skip - the SigLIP compose oracle needs Debian's python3-torch, python3-numpy and python3-sentencepiece (%s)"
-          % e)
-    sys.exit(0)
-
-import tap  # noqa: E402
-from tap import SAIL, check, gguf_array, gguf_tensors  # noqa: E402
+    skip_import("the SigLIP compose oracle needs Debian's python3-torch, python3-numpy and python3-sentencepiece", e)
 
 CTX = 16  # the fixture's max_position_embeddings (= context)
 TOL_EMB = C.TOL_EMB

@@ -26,7 +26,8 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import HERE, skip_import
+
 try:
     import numpy as np
     import soundfile as sf
@@ -38,13 +39,11 @@ try:
     import test_finetune_grad as FG
     import test_train_grad as TG
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch, torchaudio, numpy and soundfile (%s)" % e)
-    sys.exit(0)
+    skip_import("needs Debian's python3-torch, torchaudio, numpy and soundfile", e)
 
 BUILD = os.environ.get("BUILD", "build")
 TRACE = os.path.join(BUILD, "tools", "trace_dump")
 API = os.path.join(BUILD, "tools", "api_embed")
-HERE = os.path.dirname(os.path.abspath(__file__))
 TOL = 1e-4
 tap = O.Tap()
 torch.set_num_threads(2)

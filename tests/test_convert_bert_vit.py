@@ -9,15 +9,15 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import skip_import
+
 try:
     import numpy as np
     import torch
     import torch.nn.functional as F
     import convert_oracle as O
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch and python3-numpy (%s)" % e)
-    sys.exit(0)
+    skip_import("needs Debian's python3-torch and python3-numpy", e)
 
 tap = O.Tap()
 LINES = [0, 4, 73, 79]

@@ -34,7 +34,8 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import skip_import
+
 try:
     import numpy as np
     import soundfile as sf
@@ -45,8 +46,7 @@ try:
     import test_audio_features as AF
     import gpt2_oracle as G
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch, numpy and soundfile (%s)" % e)
-    sys.exit(0)
+    skip_import("needs Debian's python3-torch, numpy and soundfile", e)
 
 BUILD = os.environ.get("BUILD", "build")
 TRACE = os.path.join(BUILD, "tools", "trace_dump")

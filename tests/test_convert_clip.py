@@ -11,14 +11,14 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import skip_import
+
 try:
     import numpy as np  # noqa: F401
     import torch
     import convert_oracle as O
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch and python3-numpy (%s)" % e)
-    sys.exit(0)
+    skip_import("needs Debian's python3-torch and python3-numpy", e)
 
 CLIP_MEAN, CLIP_STD = O.CLIP_MEAN, O.CLIP_STD
 TEXTS = [0, 1, 2, 3, 5, 8]       # golden lines (CLIP BPE matches them exactly)

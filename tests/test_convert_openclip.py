@@ -35,8 +35,7 @@ import sys
 import tempfile
 import unicodedata
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from tap import skip_import
 
 try:
     import numpy as np
@@ -49,8 +48,7 @@ try:
     import test_train_grad as TG
     import test_finetune_grad as FG
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch, torchvision, numpy and PIL (%s)" % e)
-    sys.exit(0)
+    skip_import("needs Debian's python3-torch, torchvision, numpy and PIL", e)
 
 tap = O.Tap()
 MEAN, STD = O.CLIP_MEAN, O.CLIP_STD

@@ -19,15 +19,15 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import skip_import
+
 try:
     import numpy as np
     import torch
     import convert_oracle as O
     import siglip_oracle as S
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch and python3-numpy (%s)" % e)
-    sys.exit(0)
+    skip_import("needs Debian's python3-torch and python3-numpy", e)
 
 tap = O.Tap()
 TEXTS = ["a b c", "h e l l o w o r l d", "z", "s i g l i p t o w e r s x"]

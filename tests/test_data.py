@@ -29,9 +29,8 @@ import tempfile
 import numpy as np
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import check  # noqa: E402
+import tap
+from tap import check
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Absolute defaults: this test also runs from outside the repository root.

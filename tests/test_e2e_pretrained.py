@@ -36,8 +36,8 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import tap
+from tap import SAIL, check, skip_import
 
 try:
     import torch
@@ -45,11 +45,7 @@ try:
     import test_finetune_grad as G
     import test_export_hf as X
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch and python3-numpy (%s)" % e)
-    sys.exit(0)
-
-import tap  # noqa: E402
-from tap import SAIL, check  # noqa: E402
+    skip_import("needs Debian's python3-torch and python3-numpy", e)
 
 THREADS = "1"   # the tiny model gains nothing from a second thread; one keeps the run fast on a loaded machine
 

@@ -32,8 +32,8 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import tap
+from tap import SAIL, check, skip_import
 
 try:
     import numpy as np
@@ -43,11 +43,7 @@ try:
     import convert_oracle as O
     import test_finetune_grad as G
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch, python3-numpy and python3-pil (%s)" % e)
-    sys.exit(0)
-
-import tap  # noqa: E402
-from tap import SAIL, check  # noqa: E402
+    skip_import("needs Debian's python3-torch, python3-numpy and python3-pil", e)
 
 T = O.Tap()
 TEXTS = ["ab cd", "a b c d e", "hello world"]

@@ -19,8 +19,8 @@ import tempfile
 import time
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import tap
+from tap import SAIL, check, skip_import
 
 try:
     import numpy as np
@@ -28,11 +28,7 @@ try:
     import convert_oracle as O
     import test_finetune_grad as G
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch and python3-numpy (%s)" % e)
-    sys.exit(0)
-
-import tap  # noqa: E402
-from tap import SAIL, check  # noqa: E402
+    skip_import("needs Debian's python3-torch and python3-numpy", e)
 
 
 def sail(*args, **kw):

@@ -33,21 +33,17 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import tap
+from tap import BUILD, HERE, SAIL, check, skip_import
 
 try:
-    import numpy as np  # noqa: E402
-    import soundfile as sf  # noqa: E402
-    import torch  # noqa: E402
-    import test_convert_ast as ast  # noqa: E402  (torchaudio's fbank, ffmpeg's samples, test clips)
-    import test_parity as tp  # noqa: E402
+    import numpy as np
+    import soundfile as sf
+    import torch
+    import test_convert_ast as ast  # torchaudio's fbank, ffmpeg's samples, test clips
+    import test_parity as tp
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch, torchaudio, numpy and soundfile (%s)" % e)
-    sys.exit(0)
-
-import tap  # noqa: E402
-from tap import BUILD, SAIL, check  # noqa: E402
+    skip_import("needs Debian's python3-torch, torchaudio, numpy and soundfile", e)
 
 TOL = 1e-4
 AUD = dict(d=32, L=2, h=2, f=64, mel=32, frames=120, p=16, sf=8, st=10, dist=1, mean=-4.27, std=4.57)

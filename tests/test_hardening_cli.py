@@ -15,9 +15,8 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import BUILD, HERE, check, run, sail  # noqa: E402
+import tap
+from tap import BUILD, HERE, check, run, sail
 
 MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
 TOOL = os.path.join(BUILD, "tools", "apps_tool")

@@ -26,9 +26,8 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import check  # noqa: E402
+import tap
+from tap import check
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)

@@ -16,9 +16,8 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import BUILD, check  # noqa: E402
+import tap
+from tap import BUILD, check
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXTS = ["黑色高帮运动鞋", "a red dress"]

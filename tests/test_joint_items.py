@@ -18,9 +18,8 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import HERE, SAIL, check  # noqa: E402
+import tap
+from tap import HERE, SAIL, check
 
 MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
 BRANDS = ["cat", "dog", "car", "fish", "tree", "house", "apple", "rocket"]

@@ -27,10 +27,9 @@ import tempfile
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-import test_parity as tp  # noqa: E402
-from tap import HERE, SAIL, check  # noqa: E402
+import tap
+import test_parity as tp
+from tap import HERE, SAIL, check
 
 MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
 BRANDS = ["cat", "dog", "car", "fish", "tree", "house", "apple", "rocket"]

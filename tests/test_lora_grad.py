@@ -30,8 +30,8 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import tap
+from tap import SAIL, check, skip_import
 
 try:
     import numpy as np
@@ -42,11 +42,7 @@ try:
     import test_parity as tp
     import test_export_hf as X
 except ImportError as e:  # pragma: no cover
-    print("skip - the LoRA gradient oracle needs Debian's python3-torch and python3-numpy (%s)" % e)
-    sys.exit(0)
-
-import tap  # noqa: E402
-from tap import SAIL, check  # noqa: E402
+    skip_import("the LoRA gradient oracle needs Debian's python3-torch and python3-numpy", e)
 
 TOL_LOSS, TOL_GRAD, TOL_EMB, TOL_MERGE = 1e-5, 1e-3, 1e-4, 1e-5
 RANK, ALPHA = 2, 6.0

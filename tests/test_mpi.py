@@ -27,10 +27,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import BUILD, SAIL, check  # noqa: E402
-import test_train_loop as L  # noqa: E402
+import tap
+from tap import BUILD, SAIL, check
+import test_train_loop as L
 
 MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "sail-tiny.gguf")
 MPIRUN = ["mpirun", "--oversubscribe", "--allow-run-as-root", "-np"]

@@ -24,10 +24,9 @@ import urllib.request
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import HERE, SAIL, check  # noqa: E402
-from test_server import Server  # noqa: E402
+import tap
+from tap import HERE, SAIL, check
+from test_server import Server
 
 MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
 DOC = os.path.join(HERE, "..", "docs", "SCALING.md")
@@ -70,7 +69,6 @@ def test_conf(doc, tmp, port, replicas):
            "    access_log %s up;\n" % os.path.join(tmp, "access.log"))
     conf = conf.replace("http {\n", "http {\n" + paths + log, 1)
     return "pid %s;\nerror_log %s info;\n%s" % (os.path.join(tmp, "nginx.pid"), os.path.join(tmp, "error.log"), conf)
-
 
 
 def free_port():

@@ -26,6 +26,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import numpy as np  # noqa: E402
 
+import tap
+from tap import BUILD, check, skip_import
+
 try:
     import torch  # noqa: E402
     import torch.nn as nn  # noqa: E402
@@ -33,14 +36,9 @@ try:
     import torchvision  # noqa: E402
     from torchvision.models.vision_transformer import interpolate_embeddings  # noqa: E402
 except ImportError as e:  # pragma: no cover
-    print("skip - parity needs Debian's python3-torch and python3-torchvision (%s)" % e)
-    sys.exit(0)
+    skip_import("parity needs Debian's python3-torch and python3-torchvision", e)
 
 import gguf_write  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import BUILD, check  # noqa: E402
 
 DUMP = os.path.join(BUILD, "tools", "trace_dump")
 TOL_ABS, TOL_COS = 1e-4, 0.99999

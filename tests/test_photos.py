@@ -27,9 +27,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import SAIL  # noqa: E402
+import tap
+from tap import SAIL
 
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)

@@ -30,8 +30,8 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import tap
+from tap import BUILD, HERE, check, skip_import
 
 try:
     import numpy as np
@@ -39,12 +39,9 @@ try:
     from PIL import Image
     import convert_oracle as O
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch, python3-numpy and python3-pil (%s)" % e)
-    sys.exit(0)
+    skip_import("needs Debian's python3-torch, python3-numpy and python3-pil", e)
 
-import tap  # noqa: E402
-from tap import BUILD, check  # noqa: E402
-import test_server as TS  # noqa: E402
+import test_server as TS
 
 T = O.Tap()
 API = os.path.join(BUILD, "tools", "api_embed")

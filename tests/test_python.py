@@ -13,9 +13,8 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import BUILD, HERE, SAIL, check  # noqa: E402
+import tap
+from tap import BUILD, HERE, SAIL, check
 
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
@@ -151,7 +150,6 @@ def tokenizers(tmp):
           "Tokenizer on a missing file raises SailError naming it")
     check(raises(lambda: sail.Tokenizer(wp, "sentencepiece"), "wordpiece, bpe and spm"),
           "Tokenizer with an unknown type raises SailError listing the types")
-
 
 
 def cli_calls(tmp, model, m):

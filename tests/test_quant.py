@@ -15,9 +15,8 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import BUILD, SAIL, check  # noqa: E402
+import tap
+from tap import BUILD, SAIL, check
 
 DUMP = os.path.join(BUILD, "tools", "quant_dump")
 
@@ -178,7 +177,6 @@ def models(tmp):
     check(r.returncode == 2 or (r.returncode == 1 and b"q4" in r.stderr), "an unknown type is refused by name")
     r = sail("quantize", os.path.join(tmp, "vocab.txt"), "--type", "f16", "-o", os.path.join(tmp, "x.gguf"))
     check(r.returncode == 1 and not os.path.exists(os.path.join(tmp, "x.gguf")), "a non-model input is refused, no output")
-
 
 SHIPPED = os.path.join(tap.HERE, "..", "models", "sail-tiny.gguf")
 

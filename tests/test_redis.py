@@ -40,11 +40,10 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import BUILD, HERE, check  # noqa: E402
-from redis_util import Conn, RespError, Server, crc64, find_redis, free_ports  # noqa: E402
-from test_server import Server as Serve, data_url, make_fixtures  # `sail serve` over HTTP  # noqa: E402
+import tap
+from tap import BUILD, HERE, check
+from redis_util import Conn, RespError, Server, crc64, find_redis, free_ports
+from test_server import Server as Serve, data_url, make_fixtures  # `sail serve` over HTTP
 
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))

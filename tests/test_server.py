@@ -30,9 +30,8 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import HERE, SAIL, check  # noqa: E402
+import tap
+from tap import HERE, SAIL, check
 
 SANITIZER_REPORTS = []  # server logs with ASan/UBSan/LSan reports (make asan)
 

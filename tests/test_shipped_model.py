@@ -12,8 +12,7 @@ import tempfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tap import HERE, check, sail, summary  # noqa: E402
+from tap import HERE, check, sail, summary
 
 MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
 

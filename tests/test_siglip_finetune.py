@@ -18,8 +18,8 @@ import os
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import tap
+from tap import check, skip_import
 
 try:
     import numpy as np  # noqa: F401
@@ -28,11 +28,7 @@ try:
     import siglip_oracle as S
     import test_finetune_cli as FC
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-torch and python3-numpy (%s)" % e)
-    sys.exit(0)
-
-import tap  # noqa: E402
-from tap import check  # noqa: E402
+    skip_import("needs Debian's python3-torch and python3-numpy", e)
 
 HALF = [0.5] * 3
 

@@ -23,8 +23,8 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import tap
+from tap import check, skip_import
 
 try:
     import numpy as np
@@ -35,11 +35,7 @@ try:
     import test_finetune_grad as FG
     import test_train_grad as TG
 except ImportError as e:  # pragma: no cover
-    print("skip - the gradient oracle needs Debian's python3-torch and python3-numpy (%s)" % e)
-    sys.exit(0)
-
-import tap  # noqa: E402
-from tap import check  # noqa: E402
+    skip_import("the gradient oracle needs Debian's python3-torch and python3-numpy", e)
 
 TOL_LOSS, TOL_EMB = 1e-5, 1e-4  # gradients: FG.compare_grads (1e-3)
 BLOCK = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj",

@@ -22,14 +22,13 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
+import tap
+from tap import skip_import
 
 try:
     import sentencepiece as spm
 except ImportError as e:  # pragma: no cover
-    print("skip - needs Debian's python3-sentencepiece (%s)" % e)
-    sys.exit(0)
+    skip_import("needs Debian's python3-sentencepiece", e)
 
 TOOL = os.path.join(tap.BUILD, "tools", "spm_tool")
 UNDERLINE = "\u2581"

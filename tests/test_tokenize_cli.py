@@ -10,9 +10,8 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tap  # noqa: E402
-from tap import SAIL, check  # noqa: E402
+import tap
+from tap import SAIL, check
 
 GOLDEN = os.environ.get("SAIL_GOLDEN", "../shared/golden")
 

@@ -29,21 +29,17 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import numpy as np
 
-import numpy as np  # noqa: E402
+import tap
+from tap import BUILD, check, skip_import
 
 try:
-    import torch  # noqa: E402
-    import torch.nn.functional as F  # noqa: E402
-    import test_parity as tp  # noqa: E402  (exits with a skip line without torch)
+    import torch
+    import torch.nn.functional as F
+    import test_parity as tp  # exits with a skip line without torch
 except ImportError as e:  # pragma: no cover
-    print("skip - gradient oracle needs Debian's python3-torch and python3-torchvision (%s)" % e)
-    sys.exit(0)
-
-import tap  # noqa: E402
-from tap import BUILD, check  # noqa: E402
+    skip_import("gradient oracle needs Debian's python3-torch and python3-torchvision", e)
 
 DUMP = os.path.join(BUILD, "tools", "train_dump")
 TOL_LOSS, TOL_GRAD, TOL_EMB, TOL_INFER = 1e-5, 1e-3, 1e-4, 1e-5
