@@ -33,6 +33,20 @@ def skip_import(what, e):
     sys.exit(0)
 
 
+def tool(name):
+    """A test driver that `make tests-build` puts in BUILD/tools."""
+    return os.path.join(BUILD, "tools", name)
+
+
+def built(*paths):
+    """Whether the test drivers at paths exist; if not, one failed check
+    names the missing ones."""
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        check(False, "test drivers built (run make tests-build)", "missing " + ", ".join(missing))
+    return not missing
+
+
 def add(passed, failures):
     """Counts TAP results reported by a child process (already printed)."""
     global n, failed

@@ -217,8 +217,7 @@ def mixed_case(sig, tmp):
 
 def main():
     import test_train_grad as TG
-    if not os.path.exists(TG.DUMP) or not os.path.exists(C.TRACE):
-        check(False, "drivers %s and %s exist (run make tests-build)" % (TG.DUMP, C.TRACE))
+    if not tap.built(TG.DUMP, C.TRACE):
         return tap.summary()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:

@@ -383,19 +383,11 @@ def grad_case(tmp, freeze=()):
         f.transpose(1, 2).contiguous().numpy().tofile(spec)  # (n, mel, frames)
         sides.append("audio:" + spec)
     group = [0, 1, 2, 3]
-    np.asarray(group, np.int32).tofile(os.path.join(out, "group.i32"))
     dim = cfg["hidden_size"]
-    args = [TG.DUMP, path, out, str(n)] + sides + ["--group", os.path.join(out, "group.i32"), "--loss",
-                                                   "%d:1,16:0.5" % dim]
-    if freeze:
-        args += ["--freeze", ",".join(freeze)]
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = TG.dump_step(path, out, n, sides, group, "%d:1,16:0.5" % dim, freeze)
     if not tap.check(r.returncode == 0, "%s: train_dump runs" % tag, r.stderr.strip()[-300:]):
         return
-
-    def load(x):
-        return np.fromfile(os.path.join(out, x + ".f32"), np.float32)
-
+    load = TG.dumped(out)
     ls = torch.tensor(math.log(1 / 0.07), dtype=torch.float64, requires_grad=True)
     model.zero_grad()
     ea, eb = (model(f.double())["embedding"] for f in feats)

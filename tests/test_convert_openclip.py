@@ -562,24 +562,17 @@ def grad_case(tmp, merges, tok, quick):
              FG.make_side("image", g, n, vocab, vocab - 2, vocab - 1, lens[1], 32)]
     out = tempfile.mkdtemp(dir=tmp)
     group = [0, 1, 2, 3]
-    np.asarray(group, dtype=np.int32).tofile(os.path.join(out, "group.i32"))
-    args = [TG.DUMP, path, out, str(n), FG.write_side(sides[0], out, "a"), FG.write_side(sides[1], out, "b"),
-            "--group", os.path.join(out, "group.i32"), "--loss", "24:1,8:1"]
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = TG.dump_step(path, out, n, (FG.write_side(sides[0], out, "a"), FG.write_side(sides[1], out, "b")), group,
+                     "24:1,8:1")
     if not tap.check(r.returncode == 0, "%s: one training step (train_dump)" % name, r.stderr.strip()[-300:]):
         return
-    load = lambda x: np.fromfile(os.path.join(out, x + ".f32"), dtype=np.float32)  # noqa: E731
+    load = TG.dumped(out)
     ls = torch.tensor(float(np.float32(3.3)), dtype=torch.float64, requires_grad=True)
     m.zero_grad()
     ea, eb = (FG.embed_side("clip", m, s, None) for s in sides)
     loss = TG.infonce(ea, eb, group, [24, 8], [1.0, 1.0], ls)
     loss.backward()
-    s_loss = float(load("loss")[0])
-    rel = abs(s_loss - loss.item()) / abs(loss.item())
-    tap.check(rel <= FG.TOL_LOSS, "%s: loss sail %.7f torch %.7f rel %.1e" % (name, s_loss, loss.item(), rel))
-    for tag, e in (("a", ea), ("b", eb)):
-        err = float(np.abs(load("emb_" + tag).reshape(n, -1) - e.detach().numpy()).max())
-        tap.check(err <= FG.TOL_EMB, "%s: step embeddings %s vs torch max|err| %.1e" % (name, tag, err))
+    TG.check_step(name, load, n, loss, ea, eb)
     grads = {k: p.grad for k, p in m.named_parameters() if p.grad is not None}
     grads["logit_scale"] = ls.grad
     sail_grads = load("grads")

@@ -365,8 +365,7 @@ def case(name, cfg, seed, tmp, text=True, image=True, image_size=None):
 
 
 def main():
-    if not os.path.exists(DUMP):
-        check(False, "driver %s exists (run make tests-build)" % DUMP)
+    if not tap.built(DUMP):
         return 1
     with tempfile.TemporaryDirectory() as tmp:
         case("text-padded-batch", Cfg(), 1, tmp, image=False)

@@ -19,7 +19,6 @@ one TAP line each:
   text head and both loss parameters still equal autograd.
 """
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -110,18 +109,11 @@ def case(name, tmp, kinds, group, dims, freeze=()):
     vocab = cfg["text_config"]["vocab_size"]
     made = [FG.make_side(k, g, n, vocab, 2, 3, lens[i], 32) for i, k in enumerate(kinds)]
     out = tempfile.mkdtemp(dir=tmp)
-    np.asarray(group, dtype=np.int32).tofile(os.path.join(out, "group.i32"))
-    args = [TG.DUMP, path, out, str(n), FG.write_side(made[0], out, "a"), FG.write_side(made[1], out, "b"),
-            "--group", os.path.join(out, "group.i32"), "--loss", ",".join("%d:1" % x for x in dims)]
-    if freeze:
-        args += ["--freeze", ",".join(freeze)]
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = TG.dump_step(path, out, n, (FG.write_side(made[0], out, "a"), FG.write_side(made[1], out, "b")), group,
+                     ",".join("%d:1" % x for x in dims), freeze)
     if not check(r.returncode == 0, "%s: one training step (train_dump)" % name, r.stderr.strip()[-300:]):
         return
-
-    def load(x):
-        return np.fromfile(os.path.join(out, x + ".f32"), dtype=np.float32)
-
+    load = TG.dumped(out)
     model.zero_grad()
     ctx = cfg["text_config"]["max_position_embeddings"]
     ea, eb = (embed_side(model, s, ctx) for s in made)
@@ -140,8 +132,7 @@ def case(name, tmp, kinds, group, dims, freeze=()):
 
 
 def main():
-    if not os.path.exists(TG.DUMP):
-        check(False, "driver %s exists (run make tests-build)" % TG.DUMP)
+    if not tap.built(TG.DUMP):
         return 1
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:

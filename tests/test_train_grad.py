@@ -153,6 +153,35 @@ def torch_embed(ref, side):
     return ref(pix=side[1].double())["embedding"][0]
 
 
+def dump_step(path, out, n, sides, group, loss, freeze=(), extra=()):
+    """One training step of tests/tools/train_dump on the model at path: the
+    two side arguments (write_side's), the batch's positive groups, the loss
+    "dim:weight,...", the parts to freeze, then extra flags. It writes
+    out/NAME.f32 (loss, emb_a, grads, ...) and out/index.txt; returns the
+    finished process."""
+    np.asarray(group, dtype=np.int32).tofile(os.path.join(out, "group.i32"))
+    args = [DUMP, path, out, str(n)] + list(sides) + ["--group", os.path.join(out, "group.i32"), "--loss", loss]
+    if freeze:
+        args += ["--freeze", ",".join(freeze)]
+    return subprocess.run(args + list(extra), capture_output=True, text=True)
+
+
+def dumped(out):
+    """train_dump's out/NAME.f32 by NAME, as float32."""
+    return lambda name: np.fromfile(os.path.join(out, name + ".f32"), dtype=np.float32)
+
+
+def check_step(name, load, n, loss, ea, eb, note=""):
+    """The step's loss within TOL_LOSS (relative) of torch's, and each side's
+    step embeddings within TOL_EMB of torch's ea / eb."""
+    s_loss = float(load("loss")[0])
+    rel = abs(s_loss - loss.item()) / abs(loss.item())
+    check(rel <= TOL_LOSS, "%s: loss sail %.7f torch %.7f rel %.1e" % (name, s_loss, loss.item(), rel))
+    for tag, e in (("a", ea), ("b", eb)):
+        err = float(np.abs(load("emb_" + tag).reshape(n, -1) - e.detach().numpy()).max())
+        check(err <= TOL_EMB, "%s: step embeddings %s%s vs torch max|err| %.1e" % (name, tag, note, err))
+
+
 def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None, freeze=()):
     torch.manual_seed(seed)
     ref = tp.Reference(cfg).eval()
@@ -184,20 +213,12 @@ def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None, fr
             spec = torch.randn(n, cfg.audio["mel"], cfg.audio["frames"], generator=g)
             sides.append(("audio", spec) if kind == "audio" else ("withaudio", sides.pop(), spec))
     out = tempfile.mkdtemp(dir=tmp)
-    args = [DUMP, path, out, str(n), write_side(sides[0], out, "a"), write_side(sides[1], out, "b")]
-    np.asarray(group, dtype=np.int32).tofile(os.path.join(out, "group.i32"))
-    args += ["--group", os.path.join(out, "group.i32"),
-             "--loss", ",".join("%d:%g" % (d, w) for d, w in zip(dims, weights))]
-    if freeze:
-        args += ["--freeze", ",".join(freeze)]
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = dump_step(path, out, n, (write_side(sides[0], out, "a"), write_side(sides[1], out, "b")), group,
+                  ",".join("%d:%g" % (d, w) for d, w in zip(dims, weights)), freeze)
     if r.returncode:
         check(False, "%s: train_dump runs" % name, r.stderr.strip())
         return
-
-    def load(x):
-        return np.fromfile(os.path.join(out, x + ".f32"), dtype=np.float32)
-
+    load = dumped(out)
     ls = torch.tensor(math.log(1 / 0.07) if logit_scale is None else float(np.float32(logit_scale)),
                       dtype=torch.float64, requires_grad=True)
     ea, eb = torch_embed(ref, sides[0]), torch_embed(ref, sides[1])
@@ -205,12 +226,8 @@ def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None, fr
     ref.zero_grad()
     loss.backward()
 
-    s_loss = float(load("loss")[0])
-    rel = abs(s_loss - loss.item()) / abs(loss.item())
-    check(rel <= TOL_LOSS, "%s: loss sail %.7f torch %.7f rel %.1e" % (name, s_loss, loss.item(), rel))
-    for tag, e in (("a", ea), ("b", eb)):
-        err = float(np.abs(load("emb_" + tag).reshape(n, -1) - e.detach().numpy()).max())
-        check(err <= TOL_EMB, "%s: step embeddings %s vs torch max|err| %.1e" % (name, tag, err))
+    check_step(name, load, n, loss, ea, eb)
+    for tag in ("a", "b"):
         err = float(np.abs(load("embed_" + tag) - load("infer_" + tag)).max())
         check(err <= TOL_INFER, "%s: sail_tmodel_embed %s vs sail_forward max|err| %.1e" % (name, tag, err))
 
@@ -245,8 +262,7 @@ def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None, fr
 
 
 def main():
-    if not os.path.exists(DUMP):
-        check(False, "driver %s exists (run make tests-build)" % DUMP)
+    if not tap.built(DUMP):
         return 1
     torch.set_num_threads(1)
     base = dict(lf=1, max_pos=12)
