@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 
-from tap import HERE, skip_import
+from tap import BUILD, HERE, skip_import, tool
 
 try:
     import numpy as np
@@ -35,15 +35,14 @@ try:
     import torch.nn as nn
     import torch.nn.functional as F
     import torchaudio.compliance.kaldi as kaldi
+    import audio_towers as AT
     import convert_oracle as O
     import test_finetune_grad as FG
     import test_train_grad as TG
 except ImportError as e:  # pragma: no cover
     skip_import("needs Debian's python3-torch, torchaudio, numpy and soundfile", e)
 
-BUILD = os.environ.get("BUILD", "build")
-TRACE = os.path.join(BUILD, "tools", "trace_dump")
-API = os.path.join(BUILD, "tools", "api_embed")
+API = tool("api_embed")
 TOL = 1e-4
 tap = O.Tap()
 torch.set_num_threads(2)
@@ -108,16 +107,6 @@ def extractor(wave, cfg, mean, std):
     return ((fb[:L] - mean) / (std * 2)).astype(np.float32)
 
 
-def ffmpeg_16k(tmp, path, channels):
-    """The ffmpeg command's samples with sail's decoding settings."""
-    out = os.path.join(tmp, "ref.f32")
-    gains = "+".join("%.17g*c%d" % (1.0 / channels, c) for c in range(channels))
-    r = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", path, "-af",
-                        "aformat=sample_fmts=fltp,pan=mono|c0=%s,aresample=16000" % gains, "-f", "f32le", out],
-                       capture_output=True)
-    return np.fromfile(out, np.float32) if r.returncode == 0 else None
-
-
 # ------------------------------------------------------------------ folders --
 
 def make_folder(d, cfg, prep, head=False, seed=11, fmt="safetensors"):
@@ -154,88 +143,27 @@ def base_cfg(**kw):
 def write_clips(tmp):
     """(path, channels, seconds): rates 16, 44.1 and 8 kHz; int16 WAV,
     24-bit FLAC, float WAV; shorter and longer than max_length frames."""
-    g = np.random.default_rng(3)
-    clips = []
-    for name, rate, ch, secs, sub in (("a.wav", 16000, 1, 1.3, "PCM_16"), ("b.flac", 44100, 2, 1.7, "PCM_24"),
-                                      ("c.wav", 8000, 1, 2.6, "FLOAT")):
-        n = int(rate * secs)
-        t = np.arange(n) / rate
-        x = 0.3 * np.sin(2 * np.pi * (220 + 180 * t)[:, None] * t[:, None] * (1 + np.arange(ch))) \
-            + 0.05 * g.standard_normal((n, ch))
-        path = os.path.join(tmp, name)
-        sf.write(path, x.astype(np.float32), rate, subtype=sub)
-        clips.append((path, ch, secs))
-    return clips
+    specs = (("a.wav", 16000, 1, 1.3, "PCM_16"), ("b.flac", 44100, 2, 1.7, "PCM_24"), ("c.wav", 8000, 1, 2.6, "FLOAT"))
+    return [(path, ch, secs) for path, (_, _, ch, secs, _) in zip(AT.write_clips(tmp, specs), specs)]
 
 
 # -------------------------------------------------------------------- checks --
 
-def trace(model_path, tmp, feats):
-    """sail's traced activations on the same features (the tower alone)."""
-    out = os.path.join(tmp, "trace")
-    os.makedirs(out, exist_ok=True)
-    spec = os.path.join(tmp, "spec.f32")
-    np.ascontiguousarray(feats.transpose(0, 2, 1)).astype(np.float32).tofile(spec)  # (n, mel, frames)
-    r = subprocess.run([TRACE, model_path, out, "--audio", spec, str(feats.shape[0]), str(feats.shape[2]),
-                        str(feats.shape[1])], capture_output=True, text=True)
-    if not tap.check(r.returncode == 0, "trace_dump runs the audio tower", r.stderr[-300:]):
-        return None
-    acts = {}
-    for line in open(os.path.join(out, "index.txt")):
-        name, rows, cols = line.split()
-        acts[name] = np.fromfile(os.path.join(out, name + ".bin"), np.float32).reshape(int(rows), int(cols))
-    return acts
-
-
 def layer_case(tag, model, model_path, cfg, feats, tmp):
-    acts = trace(model_path, tmp, feats)
-    if acts is None:
-        return
-    with torch.no_grad():
-        ref = model(torch.from_numpy(feats))
-    worst = 0.0
-    for name, want in ref.items():
-        got = acts.get(name)
-        if not tap.check(got is not None and got.shape == want.shape, "%s: sail traces %s %s" % (tag, name, tuple(want.shape)),
-                         "got %s" % (None if got is None else got.shape,)):
-            continue
-        err = float(np.abs(got - want.numpy()).max())
-        worst = max(worst, err)
-        tap.check(err <= TOL, "%s: %s equals the reference" % (tag, name), "max abs err %.2e" % err)
-    print("# %s: worst per-layer error %.2e" % (tag, worst))
+    """sail's traced activations on the same features (the tower alone)."""
+    acts = AT.trace(model_path, tmp, feats.transpose(0, 2, 1), "audio tower")  # (n, mel, frames)
+    if acts is not None:
+        with torch.no_grad():
+            AT.check_layers(tag, acts, model(torch.from_numpy(feats)), TOL)
 
 
 def file_case(tag, model, model_path, cfg, mean, std, clips, tmp):
     """Vectors of audio files: CLI, C API files / bytes / pcm."""
-    refs = []
-    for path, ch, _ in clips:
-        wave = ffmpeg_16k(tmp, path, ch)
-        if wave is None:
-            tap.check(False, "%s: ffmpeg decodes %s for the reference" % (tag, path))
-            return
-        refs.append(extractor(wave, cfg, mean, std))
-    with torch.no_grad():
-        want = model(torch.from_numpy(np.stack(refs)))["embedding"].numpy()
+    want = AT.check_files(tag, model, model_path, clips, 16000, lambda w: extractor(w, cfg, mean, std), tmp, TOL,
+                          "16/44.1/8 kHz WAV, FLAC")
+    if want is None:
+        return
     paths = [c[0] for c in clips]
-    tap.compare(O.embed(model_path, "--audio", paths, tmp), want,
-                "%s: sail embed --audio (16/44.1/8 kHz WAV, FLAC) equals the reference" % tag, abs_max=TOL)
-    out = os.path.join(tmp, "api.f32")
-    args = [API, model_path, out]
-    for p in paths:
-        args += ["--audio", p]
-    for p in paths:
-        args += ["--audio-bytes", p]
-    for p, _, _ in clips:
-        x, rate = sf.read(p, dtype="float32", always_2d=True)
-        raw = os.path.join(tmp, os.path.basename(p) + ".pcm")
-        x.mean(1, dtype=np.float32).tofile(raw)
-        args += ["--pcm", raw, str(rate)]
-    r = subprocess.run(args, capture_output=True, text=True)
-    if tap.check(r.returncode == 0, "%s: C API audio calls run" % tag, r.stderr[-300:]):
-        got = np.fromfile(out, np.float32).reshape(3, len(paths), -1)
-        for k, what in enumerate(("sail_embed_audio_files", "sail_embed_audio_bytes",
-                                  "sail_embed_audio_pcm (native rate, resampled by sail)")):
-            tap.compare(got[k], want, "%s: %s equals the reference" % (tag, what), abs_max=TOL)
     binding_case(tag, model_path, clips, want)
     # stored narrower: f16 to float rounding, q8_0 to its quantisation
     for kind, cos_min, abs_max in (("f16", 0.99999, 1e-3), ("q8_0", 0.9995, 1e-2)):
@@ -245,6 +173,7 @@ def file_case(tag, model, model_path, cfg, mean, std, clips, tmp):
             tap.compare(O.embed(q, "--audio", paths, tmp), want, "%s: the %s model's audio vectors are the reference's"
                         % (tag, kind), cos_min=cos_min, abs_max=abs_max)
     # a Matryoshka prefix is the re-normalised head of the vector
+    out = os.path.join(tmp, "api.f32")
     r = subprocess.run([API, model_path, out, "--dim", "16", "--audio", paths[0]], capture_output=True, text=True)
     if tap.check(r.returncode == 0, "%s: --dim 16" % tag, r.stderr[-300:]):
         tap.compare(np.fromfile(out, np.float32)[None], F.normalize(torch.from_numpy(want[:1, :16]), dim=-1).numpy(),

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 
-from tap import skip_import
+from tap import BUILD, skip_import
 
 try:
     import numpy as np
@@ -42,15 +42,13 @@ try:
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
+    import audio_towers as AT
     import convert_oracle as O
     import test_audio_features as AF
     import gpt2_oracle as G
 except ImportError as e:  # pragma: no cover
     skip_import("needs Debian's python3-torch, numpy and soundfile", e)
 
-BUILD = os.environ.get("BUILD", "build")
-TRACE = os.path.join(BUILD, "tools", "trace_dump")
-API = os.path.join(BUILD, "tools", "api_embed")
 TOL = 1e-4
 tap = O.Tap()
 torch.set_num_threads(2)
@@ -328,15 +326,6 @@ def logmel(x, prep):
     return (10.0 * np.log10(np.maximum(mel, 1e-10))).astype(np.float32)
 
 
-def ffmpeg_rate(tmp, path, channels, rate):
-    out = os.path.join(tmp, "ref.f32")
-    gains = "+".join("%.17g*c%d" % (1.0 / channels, c) for c in range(channels))
-    r = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", path, "-af",
-                        "aformat=sample_fmts=fltp,pan=mono|c0=%s,aresample=%d" % (gains, rate), "-f", "f32le", out],
-                       capture_output=True)
-    return np.fromfile(out, np.float32) if r.returncode == 0 else None
-
-
 # ------------------------------------------------------------------ folders --
 
 def audio_cfg(**kw):
@@ -388,92 +377,30 @@ def make_folder(d, a, prep, audio_only=True, seed=11):
 def write_clips(tmp, secs_max):
     """(path, channels): 16, 44.1 and 48 kHz WAV (int16, float, 24-bit),
     two shorter than max_length_s (repeated to fill it), one longer."""
-    os.makedirs(tmp, exist_ok=True)
-    g = np.random.default_rng(3)
-    clips = []
-    for name, rate, ch, secs, sub in (("a.wav", 16000, 1, 0.7 * secs_max, "PCM_16"),
-                                      ("b.wav", 44100, 2, 0.45 * secs_max, "FLOAT"),
-                                      ("c.wav", 48000, 1, 1.3 * secs_max, "PCM_24")):
-        n = int(rate * secs)
-        t = np.arange(n) / rate
-        x = 0.3 * np.sin(2 * np.pi * (220 + 180 * t)[:, None] * t[:, None] * (1 + np.arange(ch))) \
-            + 0.05 * g.standard_normal((n, ch))
-        path = os.path.join(tmp, name)
-        sf.write(path, x.astype(np.float32), rate, subtype=sub)
-        clips.append((path, ch))
-    return clips
+    specs = (("a.wav", 16000, 1, 0.7 * secs_max, "PCM_16"), ("b.wav", 44100, 2, 0.45 * secs_max, "FLOAT"),
+             ("c.wav", 48000, 1, 1.3 * secs_max, "PCM_24"))
+    return [(path, ch) for path, (_, _, ch, _, _) in zip(AT.write_clips(tmp, specs), specs)]
 
 
 # -------------------------------------------------------------------- checks --
 
 def trace(model_path, tmp, feats):
     """sail's traced activations on the same features (n, frames, mel)."""
-    out = os.path.join(tmp, "trace")
-    os.makedirs(out, exist_ok=True)
-    spec = os.path.join(tmp, "spec.f32")
-    ch = feats.shape[1] if feats.ndim == 4 else 1   # the fusion's 4 spectrograms stack as rows
-    np.ascontiguousarray(np.swapaxes(feats, -1, -2)).astype(np.float32).tofile(spec)  # (n, [4,] mel, frames)
-    r = subprocess.run([TRACE, model_path, out, "--audio", spec, str(feats.shape[0]), str(ch * feats.shape[-1]),
-                        str(feats.shape[-2])], capture_output=True, text=True)
-    if not tap.check(r.returncode == 0, "trace_dump runs the HTSAT tower", r.stderr[-300:]):
-        return None
-    acts = {}
-    for line in open(os.path.join(out, "index.txt")):
-        name, rows, cols = line.split()
-        acts[name] = np.fromfile(os.path.join(out, name + ".bin"), np.float32).reshape(int(rows), int(cols))
-    return acts
+    spec = np.swapaxes(feats, -1, -2)  # (n, [4,] mel, frames): the fusion's 4 spectrograms stack as rows
+    return AT.trace(model_path, tmp, spec.reshape(feats.shape[0], -1, feats.shape[-2]), "HTSAT tower")
 
 
 def layer_case(tag, model, model_path, feats, tmp):
     acts = trace(model_path, tmp, feats)
-    if acts is None:
-        return
-    with torch.no_grad():
-        ref = model(torch.from_numpy(feats))
-    worst = 0.0
-    for name, want in ref.items():
-        got = acts.get(name)
-        if not tap.check(got is not None and got.shape == want.shape, "%s: sail traces %s %s" % (tag, name, tuple(want.shape)),
-                         "got %s" % (None if got is None else got.shape,)):
-            continue
-        err = float(np.abs(got - want.numpy()).max())
-        worst = max(worst, err)
-        tap.check(err <= TOL, "%s: %s equals the reference" % (tag, name), "max abs err %.2e" % err)
-    print("# %s: worst per-layer error %.2e" % (tag, worst))
+    if acts is not None:
+        with torch.no_grad():
+            AT.check_layers(tag, acts, model(torch.from_numpy(feats)), TOL)
 
 
 def file_case(tag, model, model_path, prep, clips, tmp):
     """Vectors of audio files: CLI, C API files / bytes / pcm."""
-    refs = []
-    for path, ch in clips:
-        wave = ffmpeg_rate(tmp, path, ch, prep["sampling_rate"])
-        if wave is None:
-            tap.check(False, "%s: ffmpeg decodes %s for the reference" % (tag, path))
-            return None
-        refs.append(extractor(wave, prep))
-    with torch.no_grad():
-        want = model(torch.from_numpy(np.stack(refs)))["embedding"].numpy()
-    paths = [c[0] for c in clips]
-    tap.compare(O.embed(model_path, "--audio", paths, tmp), want,
-                "%s: sail embed --audio (16 / 44.1 / 48 kHz WAV) equals the reference" % tag, abs_max=TOL)
-    out = os.path.join(tmp, "api.f32")
-    args = [API, model_path, out]
-    for p in paths:
-        args += ["--audio", p]
-    for p in paths:
-        args += ["--audio-bytes", p]
-    for p, _ in clips:
-        x, rate = sf.read(p, dtype="float32", always_2d=True)
-        raw = os.path.join(tmp, os.path.basename(p) + ".pcm")
-        x.mean(1, dtype=np.float32).tofile(raw)
-        args += ["--pcm", raw, str(rate)]
-    r = subprocess.run(args, capture_output=True, text=True)
-    if tap.check(r.returncode == 0, "%s: C API audio calls run" % tag, r.stderr[-300:]):
-        got = np.fromfile(out, np.float32).reshape(3, len(paths), -1)
-        for k, what in enumerate(("sail_embed_audio_files", "sail_embed_audio_bytes",
-                                  "sail_embed_audio_pcm (native rate, resampled by sail)")):
-            tap.compare(got[k], want, "%s: %s equals the reference" % (tag, what), abs_max=TOL)
-    return want
+    return AT.check_files(tag, model, model_path, clips, prep["sampling_rate"], lambda w: extractor(w, prep), tmp, TOL,
+                          "16 / 44.1 / 48 kHz WAV")
 
 
 def hostile_files(path, clip, tmp):

@@ -40,6 +40,7 @@ try:
     import numpy as np
     import soundfile as sf
     import torch
+    import audio_towers as AT
     import test_convert_ast as ast  # torchaudio's fbank, ffmpeg's samples, test clips
     import test_parity as tp
 except ImportError as e:  # pragma: no cover
@@ -63,7 +64,7 @@ def features(tmp, clips):
     cfg = {"num_mel_bins": AUD["mel"], "max_length": AUD["frames"]}
     out = []
     for path, ch, _ in clips:
-        wave = ast.ffmpeg_16k(tmp, path, ch)
+        wave = AT.ffmpeg_mono(tmp, path, ch, 16000)
         if wave is None:
             return None
         fb = ast.extractor(wave, cfg, np.float32(AUD["mean"]), np.float32(AUD["std"]))
