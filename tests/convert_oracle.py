@@ -461,7 +461,13 @@ def write_clip_tokenizer(d):
     vocab = list(bytes_to_unicode().values())
     vocab = vocab + [v + "</w>" for v in vocab]
     vocab += ["".join(m) for m in merges]
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    return write_bpe(d, vocab + ["<|startoftext|>", "<|endoftext|>"], merges)
+
+
+def write_bpe(d, vocab, merges):
+    """vocab.json (vocab's tokens, numbered in order), merges.txt and
+    tokenizer_config.json as Hugging Face's CLIPTokenizer lays them out;
+    returns the vocabulary size."""
     write_json(os.path.join(d, "vocab.json"), dict(zip(vocab, range(len(vocab)))))
     with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
         f.write("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
@@ -475,13 +481,19 @@ def write_bert_tokenizer(d):
     """vocab.txt (Chinese-CLIP's, read in place and copied into the temporary
     model folder) + tokenizer_config.json."""
     with open(golden("chinese_clip_vocab.txt"), encoding="utf-8", newline="") as f:
-        text = f.read()
+        toks = f.read().split("\n")
+    return write_wordpiece(d, toks[:-1] if toks[-1] == "" else toks)
+
+
+def write_wordpiece(d, toks):
+    """vocab.txt (toks, one a line) and BertTokenizer's tokenizer_config.json;
+    returns the vocabulary size."""
     with open(os.path.join(d, "vocab.txt"), "w", encoding="utf-8", newline="") as f:
-        f.write(text)
+        f.write("\n".join(toks) + "\n")
     write_json(os.path.join(d, "tokenizer_config.json"), {
         "do_lower_case": True, "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
         "unk_token": "[UNK]", "tokenizer_class": "BertTokenizer"})
-    return len(text.split("\n")) - (1 if text.endswith("\n") else 0)
+    return len(toks)
 
 
 # ---------------------------------------------------------------- images --

@@ -138,13 +138,8 @@ def letters_tokenizer(d, extra=()):
     [CLS] a b c [SEP] = [2, 5, 6, 7, 3]; extra tokens (e.g. CJK characters)
     follow."""
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    toks = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + letters + ["##" + x for x in letters] + list(extra)
-    with open(os.path.join(d, "vocab.txt"), "w", encoding="utf-8") as f:
-        f.write("\n".join(toks) + "\n")
-    O.write_json(os.path.join(d, "tokenizer_config.json"), {
-        "do_lower_case": True, "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-        "unk_token": "[UNK]", "tokenizer_class": "BertTokenizer"})
-    return len(toks)
+    return O.write_wordpiece(d, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + letters + ["##" + x for x in letters] +
+                             list(extra))
 
 
 def letters_ids(text):

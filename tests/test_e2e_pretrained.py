@@ -73,14 +73,7 @@ def word_bpe(d, texts):
     for m in merges:
         if "".join(m) not in vocab:
             vocab.append("".join(m))
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
-    O.write_json(os.path.join(d, "vocab.json"), dict(zip(vocab, range(len(vocab)))))
-    with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
-    O.write_json(os.path.join(d, "tokenizer_config.json"), {
-        "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
-        "unk_token": "<|endoftext|>", "model_max_length": 77, "tokenizer_class": "CLIPTokenizer"})
-    return len(vocab), len(merges)
+    return O.write_bpe(d, vocab + ["<|startoftext|>", "<|endoftext|>"], merges), len(merges)
 
 
 def random_clip(d, corpus):
@@ -89,14 +82,7 @@ def random_clip(d, corpus):
     os.makedirs(d)
     texts = [json.loads(line)["text"] for line in open(corpus, encoding="utf-8")]
     n, n_merges = word_bpe(d, texts)
-    tc = G.tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, vocab_size=n, max_position_embeddings=32, eos_token_id=2)
-    vc = G.tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, image_size=32, patch_size=8)
-    cfg = {"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 32,
-           "logit_scale_init_value": 2.6592, "text_config": tc, "vision_config": vc}
-    torch.manual_seed(0)
-    model = O.CLIPModel(cfg)
-    O.write_json(os.path.join(d, "config.json"), cfg)
-    G.clip_preproc(d, 32)
+    model = G.trainable_clip(d, n)
     O.write_safetensors(os.path.join(d, "model.safetensors"), O.state_numpy(model))
     return n_merges
 

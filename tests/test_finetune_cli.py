@@ -54,26 +54,13 @@ def t2i(j):
     raise KeyError("no text->image recall in %s" % list(j))
 
 
-def trainable_clip(d):
-    """A CLIP folder with PyTorch's default initialisation and a 4x4 patch
-    grid: random, but trainable in a few hundred steps (it stands in for a
-    pretrained checkpoint)."""
-    os.makedirs(d)
-    n = G.clip_tokenizer(d)
-    tc = G.tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, vocab_size=n, max_position_embeddings=32, eos_token_id=2)
-    vc = G.tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, image_size=32, patch_size=8)
-    cfg = {"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 32,
-           "logit_scale_init_value": 2.6592, "text_config": tc, "vision_config": vc}
-    torch.manual_seed(0)
-    model = O.CLIPModel(cfg)
-    O.write_json(os.path.join(d, "config.json"), cfg)
-    G.clip_preproc(d, 32)
-    return model
-
-
 def convert(kind, tmp):
     d = os.path.join(tmp, kind)
-    model = trainable_clip(d) if kind == "clip" else G.clip_model(d, chinese=True)[0]
+    if kind == "clip":
+        os.makedirs(d)
+        model = G.trainable_clip(d, G.clip_tokenizer(d))
+    else:
+        model = G.clip_model(d, chinese=True)[0]
     O.write_safetensors(os.path.join(d, "model.safetensors"), O.state_numpy(model))
     out = os.path.join(tmp, kind + ".gguf")
     r = O.convert(d, out)

@@ -43,23 +43,12 @@ def clip_tokenizer(d):
     sym = list(O.bytes_to_unicode().values())
     merges = [("a", "b</w>"), ("c", "d</w>")]
     vocab = sym + [s + "</w>" for s in sym] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
-    O.write_json(os.path.join(d, "vocab.json"), dict(zip(vocab, range(len(vocab)))))
-    with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
-    O.write_json(os.path.join(d, "tokenizer_config.json"), {
-        "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
-        "unk_token": "<|endoftext|>", "model_max_length": 77, "tokenizer_class": "CLIPTokenizer"})
-    return len(vocab)
+    return O.write_bpe(d, vocab, merges)
 
 
 def bert_tokenizer(d):
-    toks = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    with open(os.path.join(d, "vocab.txt"), "w", encoding="utf-8") as f:
-        f.write("\n".join(toks) + "\n")
-    O.write_json(os.path.join(d, "tokenizer_config.json"), {
-        "do_lower_case": True, "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-        "unk_token": "[UNK]", "tokenizer_class": "BertTokenizer"})
-    return len(toks)
+    return O.write_wordpiece(d, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] +
+                             [chr(c) for c in range(ord("a"), ord("z") + 1)])
 
 
 def clip_preproc(d, size):
@@ -73,6 +62,23 @@ def tower_cfg(d, f, layers, heads, act, eps, **kw):
          "hidden_act": act, "layer_norm_eps": eps}
     c.update(kw)
     return c
+
+
+def trainable_clip(d, n_vocab):
+    """config.json and preprocessor_config.json of a CLIP of width 32, 2
+    layers, 32 px images in 8 px patches, for the tokenizer of n_vocab
+    tokens already in d; returns the model, PyTorch's default initialisation
+    (seed 0): random, but trainable in a few hundred steps, so it stands in
+    for a pretrained checkpoint."""
+    tc = tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, vocab_size=n_vocab, max_position_embeddings=32, eos_token_id=2)
+    vc = tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, image_size=32, patch_size=8)
+    cfg = {"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 32,
+           "logit_scale_init_value": 2.6592, "text_config": tc, "vision_config": vc}
+    torch.manual_seed(0)
+    model = O.CLIPModel(cfg)
+    O.write_json(os.path.join(d, "config.json"), cfg)
+    clip_preproc(d, 32)
+    return model
 
 
 # --------------------------------------------------------------- models --
