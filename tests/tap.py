@@ -47,6 +47,24 @@ def built(*paths):
     return not missing
 
 
+def have(path):
+    """Whether a file the test needs (the shipped model, ...) is there; a
+    skip line names it if not."""
+    if not os.path.exists(path):
+        print("skip - %s is absent" % path)
+        return False
+    return True
+
+
+def shapes(tmp, n, seed):
+    """`sail data shapes` of n pairs (seed) in tmp/shapes: the folder, or
+    None after a failed check."""
+    d = os.path.join(tmp, "shapes")
+    r = subprocess.run([SAIL, "data", "shapes", "-n", str(n), "--seed", str(seed), "-o", d], capture_output=True,
+                       text=True)
+    return d if check(r.returncode == 0, "shapes data generated", r.stderr[-200:] if r.returncode else "") else None
+
+
 def add(passed, failures):
     """Counts TAP results reported by a child process (already printed)."""
     global n, failed

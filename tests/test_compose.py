@@ -130,13 +130,11 @@ def converted_case(tmp):
 
 
 def main():
-    if not os.path.exists(MODEL):
-        print("skip - %s is absent" % MODEL)
+    if not tap.have(MODEL):
         return tap.summary()
     with tempfile.TemporaryDirectory() as tmp:
-        data = os.path.join(tmp, "shapes")
-        r = sail("data", "shapes", "-n", "400", "--seed", "5", "-o", data)
-        if check(r.returncode == 0, "shapes data generated", r.stderr[-200:] if r.returncode else ""):
+        data = tap.shapes(tmp, 400, 5)
+        if data:
             shipped_case(tmp, data)
         converted_case(tmp)
     return tap.summary()

@@ -358,9 +358,8 @@ def finetune_case(tmp):
     except ImportError as e:  # pragma: no cover
         print("skip - the OpenCLIP fixture is unavailable (%s)" % e)
         return
-    data = os.path.join(tmp, "shapes")
-    r = sail("data", "shapes", "-n", "700", "--seed", "3", "-o", data)
-    if not check(r.returncode == 0, "shapes data generated", r.stderr[-200:]):
+    data = tap.shapes(tmp, 700, 3)
+    if not data:
         return
     words = OC.WORDS + [w.lower() for s in OC.tokenizer_strings()[:80] for w in s.split()]
     merges = OC.learn_merges([w for w in words if w], 300)

@@ -203,8 +203,7 @@ def test_convert_help():
 
 
 def main():
-    if not os.path.exists(MODEL):
-        print("skip - %s is absent" % MODEL)
+    if not tap.have(MODEL):
         return tap.summary()
     tmp = tempfile.mkdtemp(prefix="sail-hardening-")
     try:

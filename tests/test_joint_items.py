@@ -78,13 +78,11 @@ def manifest_case(d):
 
 
 def main():
-    if not os.path.exists(MODEL):
-        print("skip - %s is absent" % MODEL)
+    if not tap.have(MODEL):
         return tap.summary()
     with tempfile.TemporaryDirectory() as tmp:
-        d = os.path.join(tmp, "shapes")
-        r = sail("data", "shapes", "-n", "400", "--seed", "5", "-o", d)
-        if not check(r.returncode == 0, "shapes data generated", r.stderr[-200:]):
+        d = tap.shapes(tmp, 400, 5)
+        if not d:
             return tap.summary()
         manifest_case(d)
         rng = random.Random(1)

@@ -218,12 +218,10 @@ def video_items(tmp, d):
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         parity(tmp)
-        if not os.path.exists(MODEL):
-            print("skip - %s is absent" % MODEL)
+        if not tap.have(MODEL):
             return tap.summary()
-        d = os.path.join(tmp, "shapes")
-        r = sail("data", "shapes", "-n", "160", "--seed", "6", "-o", d)
-        if not check(r.returncode == 0, "shapes data generated", r.stderr[-200:]):
+        d = tap.shapes(tmp, 160, 6)
+        if not d:
             return tap.summary()
         query_side(tmp, d)
         video_items(tmp, d)

@@ -26,13 +26,11 @@ def sail(*args):
 
 
 def main():
-    if not os.path.exists(MODEL):
-        print("skip - %s is absent" % MODEL)
+    if not tap.have(MODEL):
         return tap.summary()
     with tempfile.TemporaryDirectory() as tmp:
-        d = os.path.join(tmp, "shapes")
-        r = sail("data", "shapes", "-n", "120", "--seed", "9", "-o", d)
-        if not check(r.returncode == 0, "shapes data generated", r.stderr[-200:] if r.returncode else ""):
+        d = tap.shapes(tmp, 120, 9)
+        if not d:
             return tap.summary()
         common = ["--train_data_path", os.path.join(d, "train.jsonl"), "--learning_rate", "1e-3",
                   "--num_train_epochs", "2", "--batch_size", "16", "--threads", "2", "--lora_rank", "4",

@@ -185,8 +185,7 @@ def shipped(tmp):
     """The shipped model, stored as f16: its vectors against those of its f32
     widening (the same values, so only the order of float sums differs), and
     its bf16 and q8_0 re-quantizations against the same reference."""
-    if not os.path.exists(SHIPPED):
-        print("skip - %s is absent" % SHIPPED)
+    if not tap.have(SHIPPED):
         return
     data = os.path.join(tmp, "shapes")
     if sail("data", "shapes", "-n", 150, "--seed", 11, "--size", 64, "-o", data).returncode:

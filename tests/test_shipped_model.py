@@ -12,14 +12,13 @@ import tempfile
 
 import numpy as np
 
-from tap import HERE, check, sail, summary
+from tap import HERE, check, have, sail, summary
 
 MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
 
 
 def main():
-    if not os.path.exists(MODEL):
-        print("skip - %s is absent" % MODEL)
+    if not have(MODEL):
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "shapes")
