@@ -10,6 +10,7 @@ With --sail it also runs the C bench right after and prints every line of
 both, then PIL total / sail total per image size and sail thread count
 (> 1 means sail is faster; PIL is single-threaded)."""
 import io
+import os
 import re
 import subprocess
 import sys
@@ -18,8 +19,8 @@ import time
 import numpy as np
 from PIL import Image
 
-MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
-STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import pil_ref  # noqa: E402
 
 
 def make_jpeg(w, h):
@@ -31,14 +32,7 @@ def make_jpeg(w, h):
 
 
 def preprocess(im, size=224, crop=224):
-    w, h = im.size
-    s, l = min(w, h), max(w, h)
-    nl = int(size * l / s)
-    nw, nh = (size, nl) if w <= h else (nl, size)
-    r = im.resize((nw, nh), Image.BICUBIC)
-    top, left = int(round((nh - crop) / 2.0)), int(round((nw - crop) / 2.0))
-    a = np.asarray(r.crop((left, top, left + crop, top + crop)), dtype=np.float32) / 255.0
-    return np.ascontiguousarray(((a - MEAN) / STD).transpose(2, 0, 1))
+    return pil_ref.preprocess(im, size, crop, pil_ref.CLIP_MEAN, pil_ref.CLIP_STD, Image.BICUBIC)
 
 
 def bench(w, h, iters):

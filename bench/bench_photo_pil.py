@@ -16,6 +16,7 @@ import io
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -23,8 +24,8 @@ import warnings
 import numpy as np
 from PIL import Image
 
-MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
-STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+import pil_ref  # noqa: E402
 
 
 def make_photo(w=4032, h=3024):
@@ -40,13 +41,7 @@ def make_photo(w=4032, h=3024):
 
 
 def preprocess(im, size=224, crop=224):
-    w, h = im.size
-    nl = int(size * max(w, h) / min(w, h))
-    nw, nh = (size, nl) if w <= h else (nl, size)
-    r = im.resize((nw, nh), Image.BICUBIC)
-    top, left = int(round((nh - crop) / 2.0)), int(round((nw - crop) / 2.0))
-    a = np.asarray(r.crop((left, top, left + crop, top + crop)), dtype=np.float32) / 255.0
-    return np.ascontiguousarray(((a - MEAN) / STD).transpose(2, 0, 1))
+    return pil_ref.preprocess(im, size, crop, pil_ref.CLIP_MEAN, pil_ref.CLIP_STD, Image.BICUBIC)
 
 
 def bench(data, iters, draft):

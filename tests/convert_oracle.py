@@ -47,6 +47,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import pil_ref
 import tap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -515,30 +516,17 @@ def write_images(d, seed=7):
 
 
 def preprocess(path, size, crop, resample, mean, std):
-    """Hugging Face's image processors with PIL: crop > 0: shortest edge to
-    size (long side int(size * long / short)), centre crop; crop 0: resize to
-    size x size. Then /255, (x - mean) / std, channel-major."""
+    """Hugging Face's image processors with PIL (tests/pil_ref.py): crop > 0:
+    shortest edge to size, centre crop; crop 0: resize to size x size. Then
+    /255, (x - mean) / std, channel-major."""
     from PIL import Image
-    img = Image.open(path).convert("RGB")
-    w, h = img.size
-    if crop:
-        s, l = min(w, h), max(w, h)
-        nl = int(size * l / s)
-        nw, nh = (size, nl) if w <= h else (nl, size)
-        img = img.resize((nw, nh), resample)
-        top, left = (nh - crop) // 2, (nw - crop) // 2
-        img = img.crop((left, top, left + crop, top + crop))
-    else:
-        img = img.resize((size, size), resample)
-    x = np.asarray(img, np.float32) / 255.0
-    x = (x - np.array(mean, np.float32)) / np.array(std, np.float32)
-    return torch.from_numpy(x.transpose(2, 0, 1).copy())
+    return torch.from_numpy(pil_ref.preprocess(Image.open(path).convert("RGB"), size, crop, mean, std, resample,
+                                               floor=True))
 
 
 # --------------------------------------------------------- test models --
 
-CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
-CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+CLIP_MEAN, CLIP_STD = pil_ref.CLIP_MEAN, pil_ref.CLIP_STD
 
 
 def make_clip_folder(d, text_act="quick_gelu"):

@@ -41,6 +41,7 @@ try:
     import torch.nn.functional as F
     from PIL import Image
     import convert_oracle as O
+    import pil_ref
     import test_finetune_grad as G
 except ImportError as e:  # pragma: no cover
     skip_import("needs Debian's python3-torch, python3-numpy and python3-pil", e)
@@ -306,17 +307,7 @@ def processor_crop(path, size, crop, mean, std, floor):
     """Shortest edge -> size (bicubic, long side int(size * long / short)),
     centre crop with Hugging Face's offset (h - crop) // 2 when floor, else
     torchvision's round((h - crop) / 2); then /255 and normalise (CHW)."""
-    img = Image.open(path).convert("RGB")
-    w, h = img.size
-    s, l = min(w, h), max(w, h)
-    nl = int(size * l / s)
-    nw, nh = (size, nl) if w <= h else (nl, size)
-    img = img.resize((nw, nh), Image.BICUBIC)
-    off = (lambda n: (n - crop) // 2) if floor else (lambda n: int(round((n - crop) / 2.0)))
-    top, left = off(nh), off(nw)
-    x = np.asarray(img.crop((left, top, left + crop, top + crop)), np.float32) / 255.0
-    x = (x - np.array(mean, np.float32)) / np.array(std, np.float32)
-    return x.transpose(2, 0, 1).copy()
+    return pil_ref.preprocess(Image.open(path).convert("RGB"), size, crop, mean, std, Image.BICUBIC, floor)
 
 
 def odd_images(tmp, sizes, seed=11):

@@ -26,6 +26,7 @@ import zlib
 import numpy as np
 from PIL import Image, ImageOps
 
+import pil_ref
 import tap
 from tap import check
 
@@ -135,18 +136,7 @@ def check_resize(tool, tmp, rng, label=""):
 # ------------------------------------------------------------- preprocess --
 
 def ref_preprocess(im, size, crop, f):
-    w, h = im.size
-    if crop:
-        short, long = min(w, h), max(w, h)
-        nl = int(size * long / short)
-        nw, nh = (size, nl) if w <= h else (nl, size)
-        r = im.resize((nw, nh), f)
-        top, left = int(round((nh - crop) / 2.0)), int(round((nw - crop) / 2.0))
-        r = r.crop((left, top, left + crop, top + crop))
-    else:
-        r = im.resize((size, size), f)
-    a = np.asarray(r, dtype=np.float32) / 255.0
-    return ((a - MEAN) / STD).transpose(2, 0, 1)
+    return pil_ref.preprocess(im, size, crop, MEAN, STD, f)
 
 
 def check_preprocess(tool, tmp, rng, sail):

@@ -38,6 +38,7 @@ try:
     import torch
     from PIL import Image
     import convert_oracle as O
+    import pil_ref
 except ImportError as e:  # pragma: no cover
     skip_import("needs Debian's python3-torch, python3-numpy and python3-pil", e)
 
@@ -108,16 +109,8 @@ def reference(model, ids, images, size_crop, floor=True):
 def rounded_crop(path, size, crop):
     """torchvision's rounding of the crop offset (what sail did for
     converted CLIPs before it followed the checkpoint's processor)."""
-    img = Image.open(path).convert("RGB")
-    w, h = img.size
-    s, l = min(w, h), max(w, h)
-    nl = int(size * l / s)
-    nw, nh = (size, nl) if w <= h else (nl, size)
-    img = img.resize((nw, nh), Image.BICUBIC)
-    top, left = int(round((nh - crop) / 2.0)), int(round((nw - crop) / 2.0))
-    x = np.asarray(img.crop((left, top, left + crop, top + crop)), np.float32) / 255.0
-    x = (x - np.array(O.CLIP_MEAN, np.float32)) / np.array(O.CLIP_STD, np.float32)
-    return torch.from_numpy(x.transpose(2, 0, 1).copy())
+    return torch.from_numpy(pil_ref.preprocess(Image.open(path).convert("RGB"), size, crop, O.CLIP_MEAN, O.CLIP_STD,
+                                               Image.BICUBIC))
 
 
 # ------------------------------------------------------------- the doors --
