@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 import time
 
+from tap import free_port
+
 
 class RespError(Exception):
     """An error reply (returned, not raised, by Conn.call)."""
@@ -72,10 +74,7 @@ def free_ports(n):
     """n distinct free loopback ports (cluster bus ports, +10000, free too)."""
     ports = []
     while len(ports) < n:
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
+        p = free_port()
         if p + 10000 > 65535 or p in ports:
             continue
         b = socket.socket()

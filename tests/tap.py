@@ -65,6 +65,14 @@ def shapes(tmp, n, seed):
     return d if check(r.returncode == 0, "shapes data generated", r.stderr[-200:] if r.returncode else "") else None
 
 
+def free_port():
+    """A loopback port free now (the kernel's pick for a bound socket)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def add(passed, failures):
     """Counts TAP results reported by a child process (already printed)."""
     global n, failed

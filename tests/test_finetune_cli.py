@@ -12,7 +12,6 @@ count tokens with WordPiece and fail) with the vectors `sail embed` gives.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import time
 import urllib.request
 
 import tap
-from tap import SAIL, check, skip_import
+from tap import SAIL, check, free_port, skip_import
 
 try:
     import numpy as np
@@ -102,14 +101,6 @@ def finetune_case(kind, data, tmp):
     check(info.returncode == 0 and "variant=towers" in info.stdout,
           "%s: the fine-tuned model is still the imported two-tower model" % kind, info.stdout[:200])
     return model
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def serve_case(model, tmp):

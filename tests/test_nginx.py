@@ -25,7 +25,7 @@ import urllib.request
 import numpy as np
 
 import tap
-from tap import HERE, SAIL, check
+from tap import HERE, SAIL, check, free_port
 from test_server import Server
 
 MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
@@ -69,14 +69,6 @@ def test_conf(doc, tmp, port, replicas):
            "    access_log %s up;\n" % os.path.join(tmp, "access.log"))
     conf = conf.replace("http {\n", "http {\n" + paths + log, 1)
     return "pid %s;\nerror_log %s info;\n%s" % (os.path.join(tmp, "nginx.pid"), os.path.join(tmp, "error.log"), conf)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_port(port, proc, seconds=10):

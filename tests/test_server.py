@@ -21,7 +21,6 @@ import shutil
 import signal
 import socket
 import ssl
-import struct
 import subprocess
 import sys
 import tempfile
@@ -623,49 +622,12 @@ def test_tls(model, tmp):
     check(r.returncode == 2 and b"--tls-key" in r.stderr, "--tls-cert without --tls-key: exit 2")
 
 
-def gguf_tensors(path):
-    """{name: (ggml type, absolute data offset)} of a GGUF v3 file."""
-    b = open(path, "rb").read()
-    n_t, n_kv = struct.unpack_from("<QQ", b, 8)
-    o, align = 24, 32
-    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-
-    def string(o):
-        n, = struct.unpack_from("<Q", b, o)
-        return b[o + 8:o + 8 + n].decode(), o + 8 + n
-
-    def skip(t, o):  # a value of type t at o; returns (value or None, end)
-        if t == 8:
-            return string(o)
-        if t == 9:
-            et, n = struct.unpack_from("<IQ", b, o)
-            o += 12
-            for _ in range(n):
-                o = skip(et, o)[1]
-            return None, o
-        return (struct.unpack_from("<I", b, o)[0] if t == 4 else None), o + sizes[t]
-    for _ in range(n_kv):
-        k, o = string(o)
-        v, o = skip(struct.unpack_from("<I", b, o)[0], o + 4)
-        if k == "general.alignment":
-            align = v
-    infos = {}
-    for _ in range(n_t):
-        name, o = string(o)
-        nd, = struct.unpack_from("<I", b, o)
-        t, off = struct.unpack_from("<IQ", b, o + 4 + 8 * nd)
-        o += 4 + 8 * nd + 12
-        infos[name] = (t, off)
-    base = (o + align - 1) // align * align
-    return {k: (t, base + off) for k, (t, off) in infos.items()}
-
-
 def test_nonfinite(model, tmp):
     """A model whose weights hold NaN: every embedding route answers 500
     naming the model, never a vector with NaN or an empty one."""
     bad = os.path.join(tmp, "nan.gguf")
     shutil.copy(model, bad)
-    t, off = gguf_tensors(bad)["head.proj.weight"]
+    t, _, off = tap.gguf_tensors(bad)["head.proj.weight"]
     with open(bad, "r+b") as f:
         f.seek(off)
         f.write((b"\x00\x7e" if t == 1 else b"\x00\x00\xc0\x7f") * 8)  # f16 / f32 NaN
