@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BUILD = os.environ.get("BUILD", "build")
-SAIL = os.environ.get("SAIL", "build/sail")
+# Absolute defaults: a test also runs from outside the repository root.
+BUILD = os.environ.get("BUILD", os.path.join(HERE, "..", "build"))
+SAIL = os.environ.get("SAIL", os.path.join(BUILD, "sail"))
 GOLDEN = os.environ.get("SAIL_GOLDEN", os.path.join(HERE, "..", "..", "shared", "golden"))
 
 n = 0
@@ -71,6 +72,18 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def files(folder):
+    """{path relative to folder: bytes} of every file below folder (to
+    compare two runs' outputs byte for byte)."""
+    out = {}
+    for base, _, names in os.walk(folder):
+        for n in names:
+            p = os.path.join(base, n)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, folder)] = f.read()
+    return out
 
 
 def add(passed, failures):

@@ -30,13 +30,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 import tap
-from tap import check
+from tap import SAIL, check, tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Absolute defaults: this test also runs from outside the repository root.
-BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
-SAIL = os.environ.get("SAIL", os.path.join(BUILD, "sail"))
-TOOL = os.path.join(BUILD, "tools", "data_tool")
+TOOL = tool("data_tool")
 
 
 def sail(*args):

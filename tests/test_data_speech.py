@@ -28,12 +28,9 @@ import numpy as np
 import soundfile as sf
 
 import tap
-from tap import check
+from tap import SAIL, check, files, tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
-SAIL = os.environ.get("SAIL", os.path.join(BUILD, "sail"))
-MANIFEST_TOOL = os.path.join(BUILD, "tools", "manifest_tool")
+MANIFEST_TOOL = tool("manifest_tool")
 SPLITS = ["train", "val", "test", "test_novel"]
 
 
@@ -53,15 +50,6 @@ def oracle(d, tmp):
     eff = (["reverb", str(d["reverb"]), "50", "100", "channels", "1"] if d["reverb"] else []) + ["rate", "16000"]
     subprocess.run(["sox", "-D", raw, "-e", "floating-point", "-b", "32", out] + eff, check=True)
     return sf.read(out)[0]
-
-
-def files(folder):
-    out = {}
-    for base, _, names in os.walk(folder):
-        for n in names:
-            p = os.path.join(base, n)
-            out[os.path.relpath(p, folder)] = open(p, "rb").read()
-    return out
 
 
 def main():

@@ -32,12 +32,9 @@ import soundfile as sf
 from PIL import Image
 
 import tap
-from tap import check
+from tap import SAIL, check, files, tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
-SAIL = os.environ.get("SAIL", os.path.join(BUILD, "sail"))
-MANIFEST_TOOL = os.path.join(BUILD, "tools", "manifest_tool")
+MANIFEST_TOOL = tool("manifest_tool")
 STAMPS = "/usr/share/tuxpaint/stamps"
 SPLITS = ["train", "val", "test"]
 
@@ -52,15 +49,6 @@ def lines(path):
 
 def all_lines(out, prefix=""):
     return {s: lines(os.path.join(out, prefix + s + ".jsonl")) for s in SPLITS}
-
-
-def files(folder):
-    out = {}
-    for base, _, names in os.walk(folder):
-        for n in names:
-            p = os.path.join(base, n)
-            out[os.path.relpath(p, folder)] = open(p, "rb").read()
-    return out
 
 
 def write(path, text):
