@@ -118,10 +118,25 @@ def vocab(tmp, chars, words=()):
     if os.path.exists(path):
         return path
     print("skip - %s is absent; using a small vocabulary" % path)
+    return small_vocab(tmp, list(chars) + list(words))
+
+
+def small_vocab(tmp, tokens):
+    """tmp/vocab.txt: BERT's special tokens, then tokens, one a line."""
     path = os.path.join(tmp, "vocab.txt")
     with open(path, "w") as f:
-        f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(chars) + list(words)) + "\n")
+        f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list(tokens)) + "\n")
     return path
+
+
+def init_tiny(tmp, vocab, seed):
+    """`sail init --config tiny` (random weights, seed) as tmp/m.gguf: its
+    path, or None after a failed check."""
+    model = os.path.join(tmp, "m.gguf")
+    if run([SAIL, "init", "--config", "tiny", "--vocab", vocab, "--seed", seed, "-o", model]).returncode:
+        check(False, "sail init")
+        return None
+    return model
 
 
 _gguf_cache = {}

@@ -15,7 +15,6 @@ import numpy as np
 import tap
 from tap import SAIL, check
 
-GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "golden")
 
 
 def sail(*args, stdin=None):
@@ -34,14 +33,8 @@ def ppm(path, rgb, shape):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        vocab = os.path.join(GOLDEN, "chinese_clip_vocab.txt")
-        if not os.path.exists(vocab):
-            vocab = os.path.join(tmp, "vocab.txt")
-            with open(vocab, "w") as f:
-                f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz红色连衣裙黑高帮运动鞋")) + "\n")
-        model = os.path.join(tmp, "m.gguf")
-        if sail("init", "--config", "tiny", "--vocab", vocab, "--seed", 3, "-o", model).returncode:
-            check(False, "sail init")
+        model = tap.init_tiny(tmp, tap.vocab(tmp, "abcdefghijklmnopqrstuvwxyz红色连衣裙黑高帮运动鞋"), 3)
+        if not model:
             return 1
         imgs = os.path.join(tmp, "imgs")
         os.makedirs(os.path.join(imgs, "sub"))

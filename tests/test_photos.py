@@ -185,12 +185,8 @@ def jpeg_bomb():
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        vocab = os.path.join(tmp, "vocab.txt")
-        with open(vocab, "w") as f:
-            f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz")) + "\n")
-        model = os.path.join(tmp, "m.gguf")
-        if sail("init", "--config", "tiny", "--vocab", vocab, "--seed", 3, "-o", model).returncode:
-            check(False, "sail init")
+        model = tap.init_tiny(tmp, tap.small_vocab(tmp, "abcdefghijklmnopqrstuvwxyz"), 3)
+        if not model:
             return 1
         big = os.path.join(tmp, "photo.jpg")
         photo(4032, 3024).save(big, quality=90)

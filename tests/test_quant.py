@@ -131,14 +131,10 @@ def write_images(tmp, count):
 
 
 def models(tmp):
-    vocab = os.path.join(tmp, "vocab.txt")
-    words = ["red", "blue", "green", "circle", "square", "star", "small", "large", "left", "right",
-             "红", "色", "圆", "形", "的", "a", "on", "the"]
-    with open(vocab, "w") as f:
-        f.write("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words) + "\n")
-    f32 = os.path.join(tmp, "m.gguf")
-    if sail("init", "--config", "tiny", "--vocab", vocab, "--seed", 5, "-o", f32).returncode:
-        check(False, "sail init")
+    vocab = tap.small_vocab(tmp, ["red", "blue", "green", "circle", "square", "star", "small", "large", "left",
+                                  "right", "红", "色", "圆", "形", "的", "a", "on", "the"])
+    f32 = tap.init_tiny(tmp, vocab, 5)
+    if not f32:
         return
     texts = ["a small red circle on the left", "the large blue star", "红色的圆形", "green square right",
              "a", "left left left right star", "the small green star on the right", "蓝色"]
