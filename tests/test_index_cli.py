@@ -16,7 +16,6 @@ import tap
 from tap import SAIL, check
 
 
-
 def sail(*args, stdin=None):
     return subprocess.run([SAIL] + [str(a) for a in args], capture_output=True, input=stdin)
 
