@@ -37,7 +37,6 @@ tokenizer files and preprocessor_config.json.
 import collections
 import gzip
 import json
-import math
 import os
 import struct
 import subprocess
@@ -499,17 +498,18 @@ def write_wordpiece(d, toks):
 
 # ---------------------------------------------------------------- images --
 
-def write_images(d, seed=7):
-    """Three PNGs whose resize+crop is the same under torchvision's and
-    Hugging Face's crop rounding (sail follows torchvision)."""
+def write_images(d, seed=7, sizes=((90, 60), (48, 72), (40, 40)), noise=40, name="img%d.png"):
+    """PNGs of colour ramps under Gaussian noise (sigma noise), one of each
+    (w, h) size; the default three resize+crop the same under torchvision's
+    and Hugging Face's crop rounding (sail follows torchvision)."""
     from PIL import Image
     rng = np.random.default_rng(seed)
     paths = []
-    for i, (w, h) in enumerate([(90, 60), (48, 72), (40, 40)]):
+    for i, (w, h) in enumerate(sizes):
         yy, xx = np.mgrid[0:h, 0:w]
         base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (w + h)], -1)
-        img = np.clip(base + rng.normal(0, 40, (h, w, 3)), 0, 255).astype(np.uint8)
-        p = os.path.join(d, "img%d.png" % i)
+        img = np.clip(base + rng.normal(0, noise, (h, w, 3)), 0, 255).astype(np.uint8)
+        p = os.path.join(d, name % i)
         Image.fromarray(img).save(p)
         paths.append(p)
     return paths

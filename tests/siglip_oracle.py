@@ -200,3 +200,18 @@ def read_safetensors(path):
         lo, hi = v["data_offsets"]
         out[k] = np.frombuffer(b[8 + n + lo:8 + n + hi], np.float32).reshape(v["shape"]).copy()
     return out
+
+
+def spm_folder(tmp, d, ctx):
+    """make_folder with SigLIP's own tokenizer: a spiece.model trained in tmp
+    on tests/test_spm.py's corpus (SigLIP's ids: pad 0, eos 1, unk 2), and a
+    tokenizer_config.json of only model_max_length ctx (SiglipTokenizer's
+    defaults otherwise). Needs sentencepiece; returns (model, cfg, the
+    spiece.model's bytes)."""
+    import random
+    import test_spm as TS
+    proto = TS.train(tmp, "siglip-spm", TS.corpus(random.Random(4), 3000), vocab_size=400, model_type="unigram",
+                     character_coverage=0.995, pad_id=0, eos_id=1, unk_id=2, bos_id=-1)
+    model, cfg = make_folder(d, spiece=proto, seed=9)
+    O.write_json(os.path.join(d, "tokenizer_config.json"), {"model_max_length": ctx})
+    return model, cfg, proto

@@ -33,7 +33,6 @@ bias), positions, blocks and the post norm, every patch token.
 """
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -50,7 +49,6 @@ try:
     import siglip_oracle as S
     import test_compose_clip as C
     import test_finetune_grad as G
-    import test_spm as TS
 except ImportError as e:  # pragma: no cover
     skip_import("the SigLIP compose oracle needs Debian's python3-torch, python3-numpy and python3-sentencepiece", e)
 
@@ -78,12 +76,8 @@ class SigRef(C.Ref):
 
 
 def make_siglip(tmp):
-    lines = TS.corpus(random.Random(4), 3000)
-    proto = TS.train(tmp, "siglip-spm", lines, vocab_size=400, model_type="unigram", character_coverage=0.995,
-                     pad_id=0, eos_id=1, unk_id=2, bos_id=-1)
     d = os.path.join(tmp, "siglip")
-    model, cfg = S.make_folder(d, spiece=proto, seed=9)
-    O.write_json(os.path.join(d, "tokenizer_config.json"), {"model_max_length": CTX})
+    model, cfg, _ = S.spm_folder(tmp, d, CTX)
     r = O.convert(d, d + ".gguf")
     check(r.returncode == 0, "convert the random SigLIP (spiece.model)", r.stderr[-300:] if r.returncode else "")
     return model.double(), cfg, d + ".gguf"

@@ -87,14 +87,7 @@ def formats_case(tmp, kind):
         out = os.path.join(tmp, "vit-f16.gguf")
         r = O.convert(d, out)
         if tap.check(r.returncode == 0, "vit: F16 safetensors convert", r.stderr.strip()[-300:]):
-            with torch.no_grad():
-                for p in model.parameters():
-                    p.copy_(p.half().float())
-            imgs = O.write_images(tmp)
-            pix = torch.stack([O.preprocess(p, 32, 0, 2, [0.5] * 3, [0.5] * 3) for p in imgs])
-            with torch.no_grad():
-                want = F.normalize(model(pix), dim=-1).numpy()
-            tap.compare(O.embed(out, "--image", imgs, tmp), want, "vit: F16 weights give the f16-rounded model's vectors")
+            rounded_case(model, torch.float16, out, tmp)
             d = sibling("f16bin")
             torch.save({k: v.half() for k, v in sd.items()}, os.path.join(d, "pytorch_model.bin"))
             same_bytes(d, out, "vit: an F16 pytorch_model.bin (HalfStorage)")
@@ -107,15 +100,24 @@ def formats_case(tmp, kind):
             d = sibling("bf16bin")
             torch.save({k: v.bfloat16() for k, v in sd.items()}, os.path.join(d, "pytorch_model.bin"))
             same_bytes(d, out, "vit: a BF16 pytorch_model.bin (BFloat16Storage)")
-            with torch.no_grad():
-                for p in model.parameters():
-                    p.copy_(p.bfloat16().float())
-            imgs = O.write_images(tmp)
-            pix = torch.stack([O.preprocess(p, 32, 0, 2, [0.5] * 3, [0.5] * 3) for p in imgs])
-            with torch.no_grad():
-                want = F.normalize(model(pix), dim=-1).numpy()
-            tap.compare(O.embed(out, "--image", imgs, tmp), want, "vit: BF16 weights give the bf16-rounded model's vectors")
+            rounded_case(model, torch.bfloat16, out, tmp)
     return base
+
+
+def rounded_case(model, dtype, out, tmp):
+    """The ViT converted from dtype (f16 / bf16) weights embeds as the torch
+    model with its weights rounded to dtype (sail computes in f32 from the
+    rounded values)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(dtype).float())
+    imgs = O.write_images(tmp)
+    pix = torch.stack([O.preprocess(p, 32, 0, 2, [0.5] * 3, [0.5] * 3) for p in imgs])
+    with torch.no_grad():
+        want = F.normalize(model(pix), dim=-1).numpy()
+    kind = {torch.float16: "f16", torch.bfloat16: "bf16"}[dtype]
+    tap.compare(O.embed(out, "--image", imgs, tmp), want,
+                "vit: %s weights give the %s-rounded model's vectors" % (kind.upper(), kind))
 
 
 class Evil:

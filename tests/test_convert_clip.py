@@ -51,12 +51,7 @@ def clip_case(tmp):
         want = torch.cat([model.text(torch.tensor([[49406] + x["ids"][:75] + [49407]])) for x in rows]).numpy()
     got = O.embed(out, "--text", texts, tmp)
     tap.compare(got, want, "CLIP: text embeddings from raw strings (BPE, causal, EOS pooling at the first end token, projection)")
-    imgs = O.write_images(tmp)
-    with torch.no_grad():
-        pix = torch.stack([O.preprocess(p, 32, 32, 3, CLIP_MEAN, CLIP_STD) for p in imgs])
-        want = model.image(pix).numpy()
-    got = O.embed(out, "--image", imgs, tmp)
-    tap.compare(got, want, "CLIP: image embeddings from files (resize, crop, pre/post norm, projection)")
+    imgs = image_case(model, out, tmp, 32, "CLIP: image embeddings from files (resize, crop, pre/post norm, projection)")
     corpus = O.golden("corpus_public.txt")
     if corpus:  # the BPE rebuilt from vocab.json + merges.txt = the one read from OpenAI's .gz
         text = open(corpus, "rb").read()
@@ -105,11 +100,18 @@ def clipcpp_case(tmp):
     with torch.no_grad():
         want = torch.cat([model.text(torch.tensor([[49406] + x["ids"][:75] + [49407]])) for x in rows]).numpy()
     tap.compare(O.embed(out, "--text", [x["text"] for x in rows], tmp), want, "clip.cpp: text embeddings")
+    image_case(model, out, tmp, 32, "clip.cpp: image embeddings")
+
+
+def image_case(model, out, tmp, crop, name):
+    """sail embed --image of O.write_images' files equals the model on PIL's
+    preprocessing (32 px, bicubic, CLIP's mean and std; crop 0: squashed).
+    Returns the files."""
     imgs = O.write_images(tmp)
     with torch.no_grad():
-        pix = torch.stack([O.preprocess(p, 32, 32, 3, CLIP_MEAN, CLIP_STD) for p in imgs])
-        want = model.image(pix).numpy()
-    tap.compare(O.embed(out, "--image", imgs, tmp), want, "clip.cpp: image embeddings")
+        want = model.image(torch.stack([O.preprocess(p, 32, crop, 3, CLIP_MEAN, CLIP_STD) for p in imgs])).numpy()
+    tap.compare(O.embed(out, "--image", imgs, tmp), want, name)
+    return imgs
 
 
 def cn_clip_case(tmp):
@@ -127,12 +129,7 @@ def cn_clip_case(tmp):
         want = torch.cat([model.text(torch.tensor([[101] + x["ids"][:50] + [102]])) for x in rows]).numpy()
     got = O.embed(out, "--text", [x["text"] for x in rows], tmp)
     tap.compare(got, want, "Chinese-CLIP: text embeddings (WordPiece, context 52, BERT tower, CLS, projection)")
-    imgs = O.write_images(tmp)
-    with torch.no_grad():
-        pix = torch.stack([O.preprocess(p, 32, 0, 3, CLIP_MEAN, CLIP_STD) for p in imgs])
-        want = model.image(pix).numpy()
-    got = O.embed(out, "--image", imgs, tmp)
-    tap.compare(got, want, "Chinese-CLIP: image embeddings (squash resize, no crop)")
+    image_case(model, out, tmp, 0, "Chinese-CLIP: image embeddings (squash resize, no crop)")
 
 
 with tempfile.TemporaryDirectory() as tmp:

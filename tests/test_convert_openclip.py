@@ -389,16 +389,7 @@ def torchvision_pixels(path, size):
 def odd_images(d):
     """Sizes whose resize leaves h - crop = 3 (mod 4) on a side (torchvision
     rounds the crop offset where Hugging Face floors it) and others."""
-    rng = np.random.default_rng(5)
-    paths = []
-    for i, (w, h) in enumerate([(91, 57), (45, 73), (35, 32), (60, 60), (33, 97)]):
-        yy, xx = np.mgrid[0:h, 0:w]
-        base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (w + h)], -1)
-        img = np.clip(base + rng.normal(0, 50, (h, w, 3)), 0, 255).astype(np.uint8)
-        p = os.path.join(d, "odd%d.png" % i)
-        Image.fromarray(img).save(p)
-        paths.append(p)
-    return paths
+    return O.write_images(d, 5, [(91, 57), (45, 73), (35, 32), (60, 60), (33, 97)], 50, "odd%d.png")
 
 
 # ----------------------------------------------------------------- cases --

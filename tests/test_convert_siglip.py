@@ -221,14 +221,9 @@ def spm_case(tmp):
     except ImportError:
         print("# skip the spiece.model case - needs Debian's python3-sentencepiece")
         return
-    import random
     import test_spm as TS
-    lines = TS.corpus(random.Random(4), 3000)
-    proto = TS.train(tmp, "siglip-spm", lines, vocab_size=400, model_type="unigram", character_coverage=0.995,
-                     pad_id=0, eos_id=1, unk_id=2, bos_id=-1)
     d = os.path.join(tmp, "siglip-spm")
-    model, cfg = S.make_folder(d, spiece=proto, seed=9)
-    O.write_json(os.path.join(d, "tokenizer_config.json"), {"model_max_length": CTX})
+    model, cfg, proto = S.spm_folder(tmp, d, CTX)
     out = os.path.join(tmp, "siglip-spm.gguf")
     r = O.convert(d, out)
     if not tap.check(r.returncode == 0, "SigLIP spiece.model: sail convert", r.stderr.strip()[-300:]):
