@@ -567,29 +567,19 @@ def grad_case(tmp, merges, tok, quick):
     grads = {k: p.grad for k, p in m.named_parameters() if p.grad is not None}
     grads["logit_scale"] = ls.grad
     sail_grads = load("grads")
-    covered, worst, bad = set(), (0.0, ""), []
-    for line in open(os.path.join(out, "index.txt")):
-        tname, off, rows, cols = line.split()
-        off, size = int(off), int(rows) * int(cols)
+    covered, g = set(), TG.Grads()
+    for tname, off, rows, cols in TG.dump_index(out):
         tn = "logit_scale" if tname == "train.logit_scale" else sail_to_openclip(tname)
         if tn is None or tn not in grads:
-            bad.append(tname + " (no torch gradient)")
+            g.bad.append(tname + " (no torch gradient)")
             continue
         covered.add(tn)
         w = grads[tn]
         if tn in ("visual.proj", "text_projection"):
             w = w.t()   # applied as x @ P: sail's Linear weight is P^T
-        w = w.reshape(-1).detach().numpy().astype(np.float64)
-        s = sail_grads[off:off + size].astype(np.float64)
-        if w.size != size:
-            bad.append("%s (size %d vs %d)" % (tname, size, w.size))
-            continue
-        err = float(np.abs(s - w).max()) / max(float(np.abs(w).max()), 1e-8)
-        worst = max(worst, (err, tname))
-        if err > FG.TOL_GRAD:
-            bad.append("%s (rel %.1e)" % (tname, err))
-    tap.check(not bad, "%s: the gradients of %d open_clip tensors within %.0e of autograd (worst %.1e: %s)" %
-              (name, len(covered), FG.TOL_GRAD, worst[0], worst[1]), "; ".join(bad[:6]))
+        g.add(tname, sail_grads[off:off + rows * cols], w.reshape(-1).detach().numpy())
+    tap.check(not g.bad, "%s: the gradients of %d open_clip tensors within %.0e of autograd (worst %.1e: %s)" %
+              (name, len(covered), TG.TOL_GRAD, g.worst, g.worst_name), "; ".join(g.bad[:6]))
     missing = sorted(set(grads) - covered)
     tap.check(not missing, "%s: sail trains every parameter open_clip does" % name, "missing %s" % missing[:6])
 

@@ -34,8 +34,6 @@ try:
 except ImportError as e:  # pragma: no cover
     skip_import("the gradient oracle needs Debian's python3-torch and python3-numpy", e)
 
-TOL_GRAD = 1e-3  # the loss and step embeddings: TG.check_step
-
 
 def clip_tokenizer(d):
     """vocab.json + merges.txt in CLIPTokenizer's layout: the 512 byte
@@ -282,33 +280,23 @@ def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
 def compare_grads(name, out, grads, sail_grads, freeze, names_of):
     """Each tensor train_dump listed in out/index.txt: sail's gradient equals
     torch's (names_of(tensor) -> the torch parameters it packs) within
-    TOL_GRAD relative to its largest entry; a frozen one is all zero; and
+    TG.TOL_GRAD relative to its largest entry; a frozen one is all zero; and
     every parameter torch trains is covered."""
-    covered, worst, worst_name, bad = set(), 0.0, "", []
-    for line in open(os.path.join(out, "index.txt")):
-        tname, off, rows, cols = line.split()
-        off, size = int(off), int(rows) * int(cols)
+    covered, g = set(), TG.Grads()
+    for tname, off, rows, cols in TG.dump_index(out):
+        s = sail_grads[off:off + rows * cols]
         names = names_of(tname)
         if not names or any(x not in grads for x in names):
-            bad.append(tname + " (no torch gradient)")
+            g.bad.append(tname + " (no torch gradient)")
             continue
         covered.update(names)
         if frozen(tname, freeze):
-            if sail_grads[off:off + size].any():
-                bad.append(tname + " (frozen, yet a gradient)")
+            if s.any():
+                g.bad.append(tname + " (frozen, yet a gradient)")
             continue
-        w = torch.cat([grads[x].reshape(-1) for x in names]).detach().numpy().astype(np.float64)
-        s = sail_grads[off:off + size].astype(np.float64)
-        if w.size != size:
-            bad.append("%s (size %d vs %d)" % (tname, size, w.size))
-            continue
-        err = float(np.abs(s - w).max()) / max(float(np.abs(w).max()), 1e-8)
-        if err > worst:
-            worst, worst_name = err, tname
-        if err > TOL_GRAD:
-            bad.append("%s (rel %.1e)" % (tname, err))
-    check(not bad, "%s: the gradients of %d torch tensors within %.0e of autograd (worst %.1e: %s)" %
-          (name, len(covered), TOL_GRAD, worst, worst_name), "; ".join(bad[:6]))
+        g.add(tname, s, torch.cat([grads[x].reshape(-1) for x in names]).detach().numpy())
+    check(not g.bad, "%s: the gradients of %d torch tensors within %.0e of autograd (worst %.1e: %s)" %
+          (name, len(covered), TG.TOL_GRAD, g.worst, g.worst_name), "; ".join(g.bad[:6]))
     missing = sorted(set(grads) - covered)
     check(not missing, "%s: sail trains every parameter torch does" % name, "missing %s" % missing[:6])
 

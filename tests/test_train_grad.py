@@ -182,6 +182,36 @@ def check_step(name, load, n, loss, ea, eb, note=""):
         check(err <= TOL_EMB, "%s: step embeddings %s%s vs torch max|err| %.1e" % (name, tag, note, err))
 
 
+def dump_index(out):
+    """train_dump's out/index.txt: (tensor, offset, rows, cols) of each
+    gradient in out/grads.f32 (and parameter in params.f32)."""
+    for line in open(os.path.join(out, "index.txt")):
+        name, off, rows, cols = line.split()
+        yield name, int(off), int(rows), int(cols)
+
+
+class Grads:
+    """sail's gradients of one step against autograd's, tensor by tensor:
+    the worst error relative to torch's largest entry, and each tensor that
+    fails (over TOL_GRAD, misshaped, or what a caller adds), for the one
+    check a test makes at the end."""
+
+    def __init__(self):
+        self.worst, self.worst_name, self.bad = 0.0, "", []
+
+    def add(self, tname, s, w):
+        """sail's gradient s of tensor tname against torch's w (flat)."""
+        s, w = np.asarray(s, np.float64), np.asarray(w, np.float64)
+        if w.size != s.size:
+            self.bad.append("%s (size %d vs %d)" % (tname, s.size, w.size))
+            return
+        err = float(np.abs(s - w).max()) / max(float(np.abs(w).max()), 1e-8)
+        if err > self.worst:
+            self.worst, self.worst_name = err, tname
+        if err > TOL_GRAD:
+            self.bad.append("%s (rel %.1e)" % (tname, err))
+
+
 def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None, freeze=()):
     torch.manual_seed(seed)
     ref = tp.Reference(cfg).eval()
@@ -238,9 +268,8 @@ def case(name, cfg, seed, tmp, kinds, group, dims, weights, logit_scale=None, fr
     want["train.logit_scale"] = ls.grad.detach().numpy().reshape(1)
     grads = load("grads")
     seen = set()
-    for line in open(os.path.join(out, "index.txt")):
-        tname, off, rows, cols = line.split()
-        off, size = int(off), int(rows) * int(cols)
+    for tname, off, rows, cols in dump_index(out):
+        size = rows * cols
         seen.add(tname)
         if tname not in want:
             check(False, "%s: %s has a torch gradient" % (name, tname))
