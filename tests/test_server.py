@@ -125,6 +125,13 @@ def start(model, *args, **kw):
         return None
 
 
+def hang_up(s, socks):
+    """Closes the idle connections socks, then stops server s."""
+    for k in socks:
+        k.close()
+    s.stop()
+
+
 def count_closed(socks, wait):
     """The idle sockets of socks the server closed (EOF or reset: they never
     sent anything, so they turn readable only then) within wait seconds."""
@@ -494,9 +501,7 @@ def test_connection_limits(model):
         check(closed == 1 and 1.5 < dt < 4.5,
               "the kept-alive connection, idle after its response, is closed by the header timeout (%.1f s)" % dt)
     finally:
-        for k in socks:
-            k.close()
-        s.stop()
+        hang_up(s, socks)
 
 
 def test_idle_flood(model):
@@ -520,9 +525,7 @@ def test_idle_flood(model):
               "1,100 idle connections from one address, default limits: /healthz from another answers %d in "
               "%.2f s; %d closed at once (want 844: --max-connections-per-ip 256)" % (st, dt, at_once))
     finally:
-        for k in socks:
-            k.close()
-        s.stop()
+        hang_up(s, socks)
 
 
 def test_fd_limit(model):
@@ -547,9 +550,7 @@ def test_fd_limit(model):
               "100 idle connections on 88 slots: the rest wait, and /healthz answers once the header timeout frees "
               "slots (%d in %.1f s)" % (st, dt))
     finally:
-        for k in socks:
-            k.close()
-        s.stop()
+        hang_up(s, socks)
     if hard != resource.RLIM_INFINITY and hard < 1200:
         print("skip - the hard ulimit -n is %d: raising the soft limit is not tested" % hard)
         return
@@ -564,9 +565,7 @@ def test_fd_limit(model):
               "soft ulimit -n 100 under a higher hard one: raised, 150 idle connections held, /healthz %d "
               "in %.2f s" % (st, dt))
     finally:
-        for k in socks:
-            k.close()
-        s.stop()
+        hang_up(s, socks)
 
 
 def test_tls(model, tmp):
