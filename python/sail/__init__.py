@@ -185,6 +185,28 @@ def _fptr(a):
     return a.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
 
 
+def _embed_paths(fn, m, items, d, out):
+    """When every item is a file path: embeds them all into out with one
+    call of fn (sail_embed_image_files, sail_embed_audio_files) and returns
+    True; else False (mixed inputs go one at a time)."""
+    if not items or not all(isinstance(i, (str, os.PathLike)) for i in items):
+        return False
+    paths = [os.fsencode(p) for p in items]
+    err = _Error()
+    _check(fn(m, _cstrs(paths), len(paths), d, _fptr(out), ctypes.byref(err)), err)
+    return True
+
+
+def _embed_blob(fn, m, data, d, row):
+    """Embeds one encoded file's bytes into row ((1, d)) with fn
+    (sail_embed_image_bytes, sail_embed_audio_bytes: arrays of one)."""
+    buf = ctypes.c_char_p(data)
+    ptrs = (ctypes.c_void_p * 1)(ctypes.cast(buf, ctypes.c_void_p))
+    sizes = (ctypes.c_size_t * 1)(len(data))
+    err = _Error()
+    _check(fn(m, ptrs, sizes, 1, d, _fptr(row), ctypes.byref(err)), err)
+
+
 def _cstrs(items):
     arr = (ctypes.c_char_p * len(items))()
     arr[:] = items
@@ -338,22 +360,14 @@ class Model:
         if not isinstance(images, (list, tuple)):
             images = [images]
         out, d = self._out(len(images), dim)
-        L, err = _load(), _Error()
-        if images and all(isinstance(i, (str, os.PathLike)) for i in images):
-            paths = [os.fsencode(p) for p in images]
-            _check(L.sail_embed_image_files(self._m, _cstrs(paths), len(paths), d, _fptr(out), ctypes.byref(err)), err)
+        L = _load()
+        if _embed_paths(L.sail_embed_image_files, self._m, images, d, out):
             return out
         for k, img in enumerate(images):
             if isinstance(img, (str, os.PathLike)):
                 out[k] = self.embed_image([img], dim=d)[0]
-                continue
-            data = _image_bytes(img)
-            buf = ctypes.c_char_p(data)
-            ptrs = (ctypes.c_void_p * 1)(ctypes.cast(buf, ctypes.c_void_p))
-            sizes = (ctypes.c_size_t * 1)(len(data))
-            row = np.empty((1, d), np.float32)
-            _check(L.sail_embed_image_bytes(self._m, ptrs, sizes, 1, d, _fptr(row), ctypes.byref(err)), err)
-            out[k] = row[0]
+            else:
+                _embed_blob(L.sail_embed_image_bytes, self._m, _image_bytes(img), d, out[k:k + 1])
         return out
 
     def embed(self, text=None, image=None, dim=0):
@@ -478,19 +492,14 @@ class Model:
             clips = [clips]
         out, d = self._out(len(clips), dim)
         L, err = _load(), _Error()
-        if clips and all(isinstance(c, (str, os.PathLike)) for c in clips):
-            paths = [os.fsencode(p) for p in clips]
-            _check(L.sail_embed_audio_files(self._m, _cstrs(paths), len(paths), d, _fptr(out), ctypes.byref(err)), err)
+        if _embed_paths(L.sail_embed_audio_files, self._m, clips, d, out):
             return out
         for k, c in enumerate(clips):
             row = out[k:k + 1]
             if isinstance(c, (str, os.PathLike)):
                 row[:] = self.embed_audio([c], dim=d)
             elif isinstance(c, (bytes, bytearray)):
-                buf = ctypes.c_char_p(bytes(c))
-                ptrs = (ctypes.c_void_p * 1)(ctypes.cast(buf, ctypes.c_void_p))
-                sizes = (ctypes.c_size_t * 1)(len(c))
-                _check(L.sail_embed_audio_bytes(self._m, ptrs, sizes, 1, d, _fptr(row), ctypes.byref(err)), err)
+                _embed_blob(L.sail_embed_audio_bytes, self._m, bytes(c), d, row)
             else:
                 x = np.ascontiguousarray(c, np.float32)
                 if x.ndim != 1 or rate is None:
