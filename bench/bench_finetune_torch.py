@@ -36,11 +36,9 @@ def arg(name, default):
 
 
 def config(n_vocab):
-    tc = G.tower_cfg(512, 2048, 12, 8, "quick_gelu", 1e-5, vocab_size=n_vocab, max_position_embeddings=77,
+    tc = O.tower_cfg(512, 2048, 12, 8, "quick_gelu", 1e-5, vocab_size=n_vocab, max_position_embeddings=77,
                      eos_token_id=2)
-    vc = G.tower_cfg(768, 3072, 12, 12, "quick_gelu", 1e-5, image_size=224, patch_size=32)
-    return {"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 512,
-            "logit_scale_init_value": 2.6592, "text_config": tc, "vision_config": vc}
+    return O.clip_cfg(tc, O.tower_cfg(768, 3072, 12, 12, "quick_gelu", 1e-5, image_size=224, patch_size=32), 512)
 
 
 def make(d):

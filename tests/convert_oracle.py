@@ -529,22 +529,32 @@ def preprocess(path, size, crop, resample, mean, std):
 CLIP_MEAN, CLIP_STD = pil_ref.CLIP_MEAN, pil_ref.CLIP_STD
 
 
+def tower_cfg(d, f, layers, heads, act, eps, **kw):
+    """A tower's Hugging Face config: width d, feed-forward f, layers,
+    heads, activation act, LayerNorm epsilon eps, then kw."""
+    c = {"hidden_size": d, "intermediate_size": f, "num_hidden_layers": layers, "num_attention_heads": heads,
+         "hidden_act": act, "layer_norm_eps": eps}
+    c.update(kw)
+    return c
+
+
+def clip_cfg(tc, vc, proj, chinese=False):
+    """The config.json of a CLIPModel (a ChineseCLIPModel when chinese) of
+    text tower tc and vision tower vc, projected to proj."""
+    return {"architectures": ["ChineseCLIPModel" if chinese else "CLIPModel"],
+            "model_type": "chinese_clip" if chinese else "clip", "projection_dim": proj,
+            "logit_scale_init_value": 2.6592, "text_config": tc, "vision_config": vc}
+
+
 def make_clip_folder(d, text_act="quick_gelu"):
     """A small CLIPModel folder without weights (config, tokenizer,
     preprocessor); returns the seeded model. Text: quick_gelu (or text_act),
     argmax EOS pooling (eos_token_id 2); vision: gelu; logit_scale 4.2."""
     os.makedirs(d)
     n_vocab = write_clip_tokenizer(d)
-    cfg = {
-        "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 24,
-        "logit_scale_init_value": 2.6592,
-        "text_config": {"vocab_size": n_vocab, "hidden_size": 32, "intermediate_size": 64,
-                        "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 77,
-                        "hidden_act": text_act, "layer_norm_eps": 1e-5, "eos_token_id": 2},
-        "vision_config": {"hidden_size": 32, "intermediate_size": 80, "num_hidden_layers": 2,
-                          "num_attention_heads": 2, "image_size": 32, "patch_size": 8,
-                          "hidden_act": "gelu", "layer_norm_eps": 1e-5},
-    }
+    cfg = clip_cfg(tower_cfg(32, 64, 2, 4, text_act, 1e-5, vocab_size=n_vocab, max_position_embeddings=77,
+                             eos_token_id=2),
+                   tower_cfg(32, 80, 2, 2, "gelu", 1e-5, image_size=32, patch_size=8), 24)
     torch.manual_seed(0)
     model = randomize(CLIPModel(cfg), 1).eval()
     with torch.no_grad():
@@ -672,16 +682,9 @@ def cnclip_folder(d, **processor):
     Returns the PyTorch reference model."""
     os.makedirs(d)
     n_vocab = write_bert_tokenizer(d)
-    cfg = {
-        "architectures": ["ChineseCLIPModel"], "model_type": "chinese_clip", "projection_dim": 16,
-        "logit_scale_init_value": 2.6592,
-        "text_config": {"vocab_size": n_vocab, "hidden_size": 32, "intermediate_size": 64,
-                        "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64,
-                        "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12},
-        "vision_config": {"hidden_size": 24, "intermediate_size": 48, "num_hidden_layers": 2,
-                          "num_attention_heads": 3, "image_size": 32, "patch_size": 16,
-                          "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5},
-    }
+    cfg = clip_cfg(tower_cfg(32, 64, 2, 4, "gelu", 1e-12, vocab_size=n_vocab, max_position_embeddings=64,
+                             type_vocab_size=2),
+                   tower_cfg(24, 48, 2, 3, "quick_gelu", 1e-5, image_size=32, patch_size=16), 16, chinese=True)
     torch.manual_seed(0)
     model = randomize(CLIPModel(cfg, text_cls=ChineseText), 2).eval()
     write_json(os.path.join(d, "config.json"), cfg)

@@ -55,23 +55,14 @@ def clip_preproc(d, size):
         "image_mean": O.CLIP_MEAN, "image_std": O.CLIP_STD, "resample": 3, "size": size})
 
 
-def tower_cfg(d, f, layers, heads, act, eps, **kw):
-    c = {"hidden_size": d, "intermediate_size": f, "num_hidden_layers": layers, "num_attention_heads": heads,
-         "hidden_act": act, "layer_norm_eps": eps}
-    c.update(kw)
-    return c
-
-
 def trainable_clip(d, n_vocab):
     """config.json and preprocessor_config.json of a CLIP of width 32, 2
     layers, 32 px images in 8 px patches, for the tokenizer of n_vocab
     tokens already in d; returns the model, PyTorch's default initialisation
     (seed 0): random, but trainable in a few hundred steps, so it stands in
     for a pretrained checkpoint."""
-    tc = tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, vocab_size=n_vocab, max_position_embeddings=32, eos_token_id=2)
-    vc = tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, image_size=32, patch_size=8)
-    cfg = {"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 32,
-           "logit_scale_init_value": 2.6592, "text_config": tc, "vision_config": vc}
+    tc = O.tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, vocab_size=n_vocab, max_position_embeddings=32, eos_token_id=2)
+    cfg = O.clip_cfg(tc, O.tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, image_size=32, patch_size=8), 32)
     torch.manual_seed(0)
     model = O.CLIPModel(cfg)
     O.write_json(os.path.join(d, "config.json"), cfg)
@@ -85,15 +76,13 @@ def clip_model(d, chinese=False):
     os.makedirs(d)
     if chinese:
         n = bert_tokenizer(d)
-        tc = tower_cfg(32, 64, 2, 4, "gelu", 1e-12, vocab_size=n, max_position_embeddings=16, type_vocab_size=2)
+        tc = O.tower_cfg(32, 64, 2, 4, "gelu", 1e-12, vocab_size=n, max_position_embeddings=16, type_vocab_size=2)
     else:
         n = clip_tokenizer(d)
-        tc = tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, vocab_size=n, max_position_embeddings=16,
-                       eos_token_id=2)
-    vc = tower_cfg(24, 48, 2, 3, "gelu" if chinese else "quick_gelu", 1e-5, image_size=32, patch_size=16)
-    cfg = {"architectures": ["ChineseCLIPModel" if chinese else "CLIPModel"],
-           "model_type": "chinese_clip" if chinese else "clip", "projection_dim": 16,
-           "logit_scale_init_value": 2.6592, "text_config": tc, "vision_config": vc}
+        tc = O.tower_cfg(32, 64, 2, 4, "quick_gelu", 1e-5, vocab_size=n, max_position_embeddings=16,
+                         eos_token_id=2)
+    vc = O.tower_cfg(24, 48, 2, 3, "gelu" if chinese else "quick_gelu", 1e-5, image_size=32, patch_size=16)
+    cfg = O.clip_cfg(tc, vc, 16, chinese)
     torch.manual_seed(0)
     model = O.randomize(O.CLIPModel(cfg, text_cls=O.ChineseText if chinese else O.CLIPTextTransformer), 3)
     with torch.no_grad():
