@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 from PIL import Image
@@ -37,18 +36,9 @@ def preprocess(im, size=224, crop=224):
 
 def bench(w, h, iters):
     data = make_jpeg(w, h)
-    t_dec = t_pre = 0.0
-    for i in range(iters + 1):
-        t0 = time.perf_counter()
-        im = Image.open(io.BytesIO(data)).convert("RGB")
-        t1 = time.perf_counter()
-        preprocess(im)
-        t2 = time.perf_counter()
-        if i:
-            t_dec += t1 - t0
-            t_pre += t2 - t1
-    line = (f"PIL   {w:4d}x{h:<4d} JPEG -> 224x224: decode {1e3 * t_dec / iters:7.3f} ms  "
-            f"resize+normalise {1e3 * t_pre / iters:7.3f} ms  total {1e3 * (t_dec + t_pre) / iters:7.3f} ms")
+    t_dec, t_pre, _ = pil_ref.timed(lambda: Image.open(io.BytesIO(data)).convert("RGB"), preprocess, iters)
+    line = (f"PIL   {w:4d}x{h:<4d} JPEG -> 224x224: decode {1e3 * t_dec:7.3f} ms  "
+            f"resize+normalise {1e3 * t_pre:7.3f} ms  total {1e3 * (t_dec + t_pre):7.3f} ms")
     print(line, flush=True)
     return line
 

@@ -18,7 +18,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 
 import numpy as np
@@ -45,26 +44,19 @@ def preprocess(im, size=224, crop=224):
 
 
 def bench(data, iters, draft):
-    t_dec = t_pre = 0.0
-    for i in range(iters + 1):
-        t0 = time.perf_counter()
+    def decode():
         im = Image.open(io.BytesIO(data))
         if draft:
             im.draft("RGB", (448, 448))  # keeps >= 2 x 224, as sail does
-        im = im.convert("RGB")
-        t1 = time.perf_counter()
-        preprocess(im)
-        t2 = time.perf_counter()
-        if i:
-            t_dec += t1 - t0
-            t_pre += t2 - t1
+        return im.convert("RGB")
+    t_dec, t_pre, im = pil_ref.timed(decode, preprocess, iters)
     w, h = Image.open(io.BytesIO(data)).size
     kind = "draft" if draft else "full"
-    line = (f"PIL  {kind:5s} {w}x{h} JPEG -> 224x224: decode {1e3 * t_dec / iters:8.3f} ms  "
-            f"resize+normalise {1e3 * t_pre / iters:7.3f} ms  total {1e3 * (t_dec + t_pre) / iters:8.3f} ms  "
+    line = (f"PIL  {kind:5s} {w}x{h} JPEG -> 224x224: decode {1e3 * t_dec:8.3f} ms  "
+            f"resize+normalise {1e3 * t_pre:7.3f} ms  total {1e3 * (t_dec + t_pre):8.3f} ms  "
             f"(decoded {im.size[0]}x{im.size[1]})")
     print(line, flush=True)
-    return 1e3 * (t_dec + t_pre) / iters
+    return 1e3 * (t_dec + t_pre)
 
 
 TOTAL = re.compile(r"^sail (\w+)\s.*total\s+([\d.]+) ms.*; (\d+) threads?\)")

@@ -2,6 +2,8 @@
 for sail's in the image tests and the converter oracle, and the peer that
 bench/bench_image_pil.py and bench/bench_photo_pil.py time.
 Not named test_*.py so tests/run.sh does not run it as a test."""
+import time
+
 import numpy as np
 
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
@@ -28,3 +30,20 @@ def preprocess(im, size, crop, mean, std, resample, floor=False):
     x = np.asarray(im, np.float32) / 255.0
     x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def timed(decode, prep, iters):
+    """The PIL peer's time per image: decode() (to an RGB PIL image), then
+    prep(image), each run iters times after one warm-up. Returns (mean
+    decode seconds, mean prep seconds, the last image)."""
+    t_dec = t_pre = 0.0
+    for i in range(iters + 1):
+        t0 = time.perf_counter()
+        im = decode()
+        t1 = time.perf_counter()
+        prep(im)
+        t2 = time.perf_counter()
+        if i:
+            t_dec += t1 - t0
+            t_pre += t2 - t1
+    return t_dec / iters, t_pre / iters, im
