@@ -105,6 +105,16 @@ def sail(*args, ok=True, stdin=None):
     return run([SAIL] + list(args), ok, stdin)
 
 
+def run_cases(*cases):
+    """Runs each case(tmp) in turn, sharing one temporary folder; returns
+    the exit status (summary())."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in cases:
+            case(tmp)
+    return summary()
+
+
 def summary():
     """The closing comment line; returns the process exit status."""
     print("# %d checks, %d failed" % (n, failed))

@@ -24,7 +24,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -377,11 +376,7 @@ def main():
     if not os.access(SAIL, os.X_OK):
         print(f"skip - {SAIL} is not built")
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        oracle_tests(tmp)
-        caption_tests(tmp)
-        emoji_tests(tmp)
-    return tap.summary()
+    return tap.run_cases(oracle_tests, caption_tests, emoji_tests)
 
 
 if __name__ == "__main__":

@@ -320,11 +320,7 @@ def main():
     if not tap.built(TG.DUMP):
         return 1
     torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory() as tmp:
-        clip_case(tmp)
-        sail_case(tmp)
-        merge_case(tmp)
-    return tap.summary()
+    return tap.run_cases(clip_case, sail_case, merge_case)
 
 
 if __name__ == "__main__":

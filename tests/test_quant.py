@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
@@ -247,11 +246,7 @@ def shipped(tmp):
 
 
 def main():
-    with tempfile.TemporaryDirectory() as tmp:
-        conversions(tmp)
-        models(tmp)
-        shipped(tmp)
-    return tap.summary()
+    return tap.run_cases(conversions, models, shipped)
 
 
 if __name__ == "__main__":
