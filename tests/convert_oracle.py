@@ -49,9 +49,7 @@ import torch.nn.functional as F
 import pil_ref
 import tap
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-GOLDEN = os.path.join(HERE, "..", "..", "shared", "golden")
-SAIL = os.environ.get("SAIL", "build/sail")
+GOLDEN, SAIL = tap.GOLDEN, tap.SAIL
 
 
 class Tap:
@@ -390,6 +388,15 @@ def golden(name):
     """The golden file's path, or None when ../shared/golden is absent."""
     p = os.path.join(GOLDEN, name)
     return p if os.path.exists(p) else None
+
+
+def have_golden(what, *names):
+    """Whether the golden files names are there; a skip line says what is
+    absent if not."""
+    if all(golden(n) for n in names):
+        return True
+    print("skip - ../shared/golden (%s) is absent" % what)
+    return False
 
 
 def golden_lines(name, idx):

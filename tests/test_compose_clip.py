@@ -265,17 +265,11 @@ def grad_case(label, comp, cfg, tmp, sides, freeze=(), ref_cls=None):
     grads = load("grads")
     covered, g = set(), TG.Grads()
     for name, off, rows, cols in TG.dump_index(out):
-        s = grads[off:off + rows * cols]
         w = ls.grad if name == "train.logit_scale" else P[name].grad if name in P else None
-        if w is None:
-            g.bad.append(name + " (no torch gradient)")
-            continue
-        covered.add(name)
-        if frozen(name, freeze):
-            if s.any():
-                g.bad.append(name + " (frozen, yet a gradient)")
-            continue
-        g.add(name, s, w.reshape(-1).numpy())
+        if w is not None:
+            covered.add(name)
+            w = w.reshape(-1).numpy()
+        g.add(name, grads[off:off + rows * cols], w, frozen(name, freeze))
     check(not g.bad, "%s: %d gradients within %.0e of autograd, frozen ones zero (worst %.1e: %s)" %
           (label, len(covered), TG.TOL_GRAD, g.worst, g.worst_name), "; ".join(g.bad[:6]))
     missing = sorted(k for k, p in P.items() if p.grad is not None and k not in covered)

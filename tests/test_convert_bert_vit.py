@@ -24,8 +24,7 @@ LINES = [0, 4, 73, 79]
 
 
 def bert_case(tmp):
-    if not O.golden("chinese_clip_vocab.txt") or not O.golden("bert_wordpiece_golden.jsonl"):
-        print("skip - ../shared/golden (WordPiece vocabulary and golden ids) is absent")
+    if not O.have_golden("WordPiece vocabulary and golden ids", "chinese_clip_vocab.txt", "bert_wordpiece_golden.jsonl"):
         return
     d = os.path.join(tmp, "bert")
     os.makedirs(d)

@@ -28,8 +28,7 @@ tap = O.Tap()
 
 
 def clip_case(tmp):
-    if not O.golden("bpe_simple_vocab_16e6.txt.gz") or not O.golden("clip_bpe_golden.jsonl"):
-        print("skip - ../shared/golden (CLIP BPE merges and golden ids) is absent")
+    if not O.have_golden("CLIP BPE merges and golden ids", "bpe_simple_vocab_16e6.txt.gz", "clip_bpe_golden.jsonl"):
         return
     d = os.path.join(tmp, "clip")
     model = O.make_clip_folder(d)
@@ -77,7 +76,7 @@ def clip_case(tmp):
 def clipcpp_case(tmp):
     """A clip.cpp GGUF of the same kind of model: sail must compute the model
     of the values clip.cpp stored (F16-rounded 2-D weights and convolution)."""
-    if not O.golden("bpe_simple_vocab_16e6.txt.gz") or not O.golden("clip_bpe_golden.jsonl"):
+    if not O.have_golden("CLIP BPE merges and golden ids", "bpe_simple_vocab_16e6.txt.gz", "clip_bpe_golden.jsonl"):
         return
     d = os.path.join(tmp, "clipcpp-src")
     model = O.make_clip_folder(d, text_act="gelu")  # clip.cpp records one activation for both towers
@@ -115,8 +114,8 @@ def image_case(model, out, tmp, crop, name):
 
 
 def cn_clip_case(tmp):
-    if not O.golden("chinese_clip_vocab.txt") or not O.golden("bert_wordpiece_golden.jsonl"):
-        print("skip - ../shared/golden (Chinese-CLIP vocabulary and golden ids) is absent")
+    if not O.have_golden("Chinese-CLIP vocabulary and golden ids", "chinese_clip_vocab.txt",
+                         "bert_wordpiece_golden.jsonl"):
         return
     d = os.path.join(tmp, "cnclip")
     model = O.cnclip_folder(d)

@@ -97,10 +97,7 @@ def compare_grads(name, index, grads, ad, trained, adapted_prefixes):
             if tname.startswith(adapted_prefixes) and len(parts) == 5 and parts[3] in LINEARS and s.any():
                 g.bad.append("%s (adapted, yet a gradient)" % tname)
             continue
-        if w is None:
-            g.bad.append("%s (no torch gradient)" % tname)
-            continue
-        g.add(tname, s, w.detach().numpy().reshape(-1))
+        g.add(tname, s, None if w is None else w.detach().numpy().reshape(-1))
     check(n_ad > 0 and not g.bad, "%s: %d adapter tensors (A and B) and %d trained tensors within %.0e of autograd, "
           "adapted matrices without gradient (worst %.1e: %s)" % (name, n_ad, len(trained), TG.TOL_GRAD, g.worst,
                                                                   g.worst_name), "; ".join(g.bad[:6]))

@@ -193,14 +193,23 @@ def dump_index(out):
 class Grads:
     """sail's gradients of one step against autograd's, tensor by tensor:
     the worst error relative to torch's largest entry, and each tensor that
-    fails (over TOL_GRAD, misshaped, or what a caller adds), for the one
-    check a test makes at the end."""
+    fails (over TOL_GRAD, misshaped, without a torch gradient, frozen yet
+    moved, or what a caller adds), for the one check a test makes at the
+    end."""
 
     def __init__(self):
         self.worst, self.worst_name, self.bad = 0.0, "", []
 
-    def add(self, tname, s, w):
-        """sail's gradient s of tensor tname against torch's w (flat)."""
+    def add(self, tname, s, w, frozen=False):
+        """sail's gradient s of tensor tname against torch's w (flat; None:
+        torch has none); a frozen tensor's must be all zero instead."""
+        if w is None:
+            self.bad.append(tname + " (no torch gradient)")
+            return
+        if frozen:
+            if np.any(s):
+                self.bad.append(tname + " (frozen, yet a gradient)")
+            return
         s, w = np.asarray(s, np.float64), np.asarray(w, np.float64)
         if w.size != s.size:
             self.bad.append("%s (size %d vs %d)" % (tname, s.size, w.size))
