@@ -1,11 +1,14 @@
 """Shared helpers for the Python tests (tests/test_*.py): TAP check lines with
-a pass/fail count, the `sail` CLI runner and the build/golden locations.
-Not named test_*.py so tests/run.sh does not run it as a test. Tests import it
-(and each other) by name: Python puts the running script's folder first on
-sys.path."""
+a pass/fail count, the `sail` CLI runner, the build/golden locations and the
+small fixtures many tests start from (vocabularies, a random tiny model, the
+shapes set). Not named test_*.py so tests/run.sh does not run it as a test.
+Tests import it (and each other) by name: Python puts the running script's
+folder first on sys.path."""
 import os
+import socket
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Absolute defaults: a test also runs from outside the repository root.
@@ -57,18 +60,17 @@ def have(path):
     return True
 
 
-def shapes(tmp, n, seed):
-    """`sail data shapes` of n pairs (seed) in tmp/shapes: the folder, or
-    None after a failed check."""
+def shapes(tmp, pairs, seed):
+    """`sail data shapes` of so many pairs (seed) in tmp/shapes: the folder,
+    or None after a failed check."""
     d = os.path.join(tmp, "shapes")
-    r = subprocess.run([SAIL, "data", "shapes", "-n", str(n), "--seed", str(seed), "-o", d], capture_output=True,
+    r = subprocess.run([SAIL, "data", "shapes", "-n", str(pairs), "--seed", str(seed), "-o", d], capture_output=True,
                        text=True)
     return d if check(r.returncode == 0, "shapes data generated", r.stderr[-200:] if r.returncode else "") else None
 
 
 def free_port():
     """A loopback port free now (the kernel's pick for a bound socket)."""
-    import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -79,8 +81,8 @@ def files(folder):
     compare two runs' outputs byte for byte)."""
     out = {}
     for base, _, names in os.walk(folder):
-        for n in names:
-            p = os.path.join(base, n)
+        for name in names:
+            p = os.path.join(base, name)
             with open(p, "rb") as f:
                 out[os.path.relpath(p, folder)] = f.read()
     return out
@@ -108,7 +110,6 @@ def sail(*args, ok=True, stdin=None):
 def run_cases(*cases):
     """Runs each case(tmp) in turn, sharing one temporary folder; returns
     the exit status (summary())."""
-    import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases:
             case(tmp)
