@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "audio/audio_impl.h"
-#include "swin.h"
+#include "keys.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -246,33 +246,6 @@ static sail_status validate_towers(const sail_config *c, sail_error *err) {
 }
 
 /* ---------------------------------------------------------------- read -- */
-
-typedef struct { const gguf_file *f; sail_error *err; sail_status s; } reader;
-
-static int get_int(reader *r, const char *key, int *out) {
-    int32_t v;
-    if (r->s) return 0;
-    r->s = gguf_get_i32(r->f, key, &v, r->err);
-    if (!r->s) *out = v;
-    return !r->s;
-}
-
-static void get_float(reader *r, const char *key, float *out) {
-    if (!r->s) r->s = gguf_get_f32(r->f, key, out, r->err);
-}
-
-static void get_bool(reader *r, const char *key, int *out) {
-    if (!r->s) r->s = gguf_get_bool(r->f, key, out, r->err);
-}
-
-static void get_enum(reader *r, const char *key, const char *const *names, int n, int *out) {
-    char buf[32];
-    if (r->s) return;
-    if ((r->s = gguf_get_str(r->f, key, buf, sizeof buf, r->err))) return;
-    for (int i = 0; i < n; i++)
-        if (!strcmp(buf, names[i])) { *out = i; return; }
-    r->s = sail_set_error(r->err, SAIL_ERR_FORMAT, "metadata %s has unknown value '%s'", key, buf);
-}
 
 static const char *const act_names[] = {"gelu", "quick_gelu", "gelu_tanh"};
 static const char *const norm_names[] = {"post", "pre"};

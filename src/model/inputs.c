@@ -1,6 +1,5 @@
 /* inputs.c: the model's tokenizer and image preprocessing (inputs.h). */
 #include "inputs.h"
-#include "swin.h"
 
 #include <string.h>
 

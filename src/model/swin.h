@@ -55,22 +55,6 @@ typedef struct sail_swin_weights {
     sail_linear proj1, proj2;   /* (dim, hidden), (dim, dim): the audio projection */
 } sail_swin_weights;
 
-/* Width of stage s, the final width, tokens per side of stage s. */
-int sail_swin_width(const sail_swin_cfg *c, int s);
-int sail_swin_hidden(const sail_swin_cfg *c);
-
-/* Frames of the spectrogram the front end makes (1 + max_samples / hop). */
-int sail_swin_frames(const sail_swin_cfg *c);
-
-/* Check a configuration read from a file or made by a converter (c's dim
- * included); the message names the key. */
-sail_status sail_swin_check(const sail_config *c, sail_error *err);
-
-/* Model file keys sail.htsat.* (docs/FORMAT.md). Read sets c->swin. */
-sail_status sail_swin_read(const gguf_file *f, sail_config *c, sail_error *err);
-sail_status sail_swin_write(const sail_config *c, gguf_writer *w);
-void sail_swin_describe(const sail_config *c, char *buf, size_t cap);
-
 /* The blocks array of w (free with sail_swin_free). */
 sail_status sail_swin_alloc(sail_swin_weights **w, const sail_config *c, sail_error *err);
 void sail_swin_free(sail_swin_weights *w);
@@ -81,16 +65,6 @@ void sail_swin_walk(sail_walk *k, const sail_config *c, sail_swin_weights *w);
 /* Point the stored views (the bias tables) at the f32 slots the walk
  * filled: a trainable model's parameters. */
 void sail_swin_f32_views(sail_swin_weights *w, const sail_config *c);
-
-/* n samples at the front end's rate -> spec (n_mels, frames): the clip cut
- * to its first max_samples (where Hugging Face takes a random crop) or
- * filled as pad says, then the CLAP log-mel (sail_logmel), transposed.
- * With the fusion, spec is (4, n_mels, frames): a clip up to max_samples
- * (filled as pad says) four times; a longer one's whole log-mel cropped at
- * the middle of each third of its possible starts (where Hugging Face picks
- * at random) and, fourth, all of it shrunk to frames (bilinear). */
-sail_status sail_swin_spectrogram(const sail_config *c, const float *wave, int64_t n, float *spec,
-                                  sail_error *err);
 
 /* The encoder over b->spec (b->n spectrograms), pooled into s->pooled
  * (n, hidden), s->pool_d = hidden. Forward only: nothing is kept for a

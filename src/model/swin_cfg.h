@@ -1,10 +1,12 @@
 /* swin_cfg.h: the configuration of CLAP's audio encoder, HTSAT (Hugging
  * Face ClapAudioModel): a Swin transformer over the log-mel spectrogram
  * folded into a square image, and the ClapFeatureExtractor front end that
- * feeds it. Kept apart from config.h's towers: model/swin.h has the code. */
+ * feeds it. Kept apart from config.h's towers: swin_cfg.c has the keys and
+ * the front end, model/swin.h the encoder. */
 #ifndef SAIL_SWIN_CFG_H
 #define SAIL_SWIN_CFG_H
 
+#include "format/gguf.h"
 #include "sail.h"
 
 #define SAIL_SWIN_MAX_STAGES 8
@@ -36,5 +38,35 @@ typedef struct sail_swin_cfg {
     int max_samples;                    /* max_length_s * sampling_rate */
     sail_clap_pad pad;
 } sail_swin_cfg;
+
+struct sail_config;
+
+/* Width of stage s, the final width, tokens per side of stage s. */
+int sail_swin_width(const sail_swin_cfg *c, int s);
+int sail_swin_hidden(const sail_swin_cfg *c);
+/* The MLP width of a stage of width d: int(mlp_ratio * d). */
+int sail_swin_ffn(const sail_swin_cfg *c, int d);
+
+/* Frames of the spectrogram the front end makes (1 + max_samples / hop). */
+int sail_swin_frames(const sail_swin_cfg *c);
+
+/* Check a configuration read from a file or made by a converter (c's dim
+ * included); the message names the key. */
+sail_status sail_swin_check(const struct sail_config *c, sail_error *err);
+
+/* Model file keys sail.htsat.* (docs/FORMAT.md). Read sets c->swin. */
+sail_status sail_swin_read(const gguf_file *f, struct sail_config *c, sail_error *err);
+sail_status sail_swin_write(const struct sail_config *c, gguf_writer *w);
+void sail_swin_describe(const struct sail_config *c, char *buf, size_t cap);
+
+/* n samples at the front end's rate -> spec (n_mels, frames): the clip cut
+ * to its first max_samples (where Hugging Face takes a random crop) or
+ * filled as pad says, then the CLAP log-mel (sail_logmel), transposed.
+ * With the fusion, spec is (4, n_mels, frames): a clip up to max_samples
+ * (filled as pad says) four times; a longer one's whole log-mel cropped at
+ * the middle of each third of its possible starts (where Hugging Face picks
+ * at random) and, fourth, all of it shrunk to frames (bilinear). */
+sail_status sail_swin_spectrogram(const struct sail_config *c, const float *wave, int64_t n, float *spec,
+                                  sail_error *err);
 
 #endif
