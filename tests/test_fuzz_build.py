@@ -1,6 +1,7 @@
 """Every libFuzzer harness (tests/fuzz/fuzz_*.c) compiles and links from its
 own "// sources:" and "// libs:" lines, and runs on a few fixed inputs,
-built with gcc and tests/fuzz/replay_main.c instead of libFuzzer. The
+built with gcc and tests/fuzz/replay_main.c instead of libFuzzer; every
+seed program (tests/fuzz/seed_*.c) builds the same way and writes a corpus. The
 harnesses are otherwise built only by `make fuzz`, so a library change that
 a harness's source list does not follow used to go unseen until the next
 fuzzing campaign (fuzz_checkpoint and fuzz_server had both stopped linking)."""
@@ -23,8 +24,8 @@ def tagged(path, tag):
     return []
 
 
-def build(harness, out):
-    """Compile harness into out; returns (ok, compiler output)."""
+def build(harness, out, driver=("tests/fuzz/replay_main.c",)):
+    """Compile harness (with driver) into out; returns (ok, compiler output)."""
     inc = ["-std=c11", "-D_GNU_SOURCE", "-Iinclude", "-Isrc", "-Isrc/core", "-O0", "-w"]
     objs = []
     for s in tagged(harness, "sources"):
@@ -38,7 +39,7 @@ def build(harness, out):
             objs.append(o)
         else:
             objs.append(s)
-    cmd = (["gcc"] + inc + ["-o", out, harness, "tests/fuzz/replay_main.c"] + objs +
+    cmd = (["gcc"] + inc + ["-o", out, harness] + list(driver) + objs +
            tagged(harness, "libs") + ["-lm", "-lpthread"])
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     return r.returncode == 0, r.stderr
@@ -58,6 +59,18 @@ def main():
             r = subprocess.run([out], cwd=ROOT, capture_output=True, text=True, timeout=120)
             tap.check(r.returncode == 0, "%s runs its fixed inputs" % name,
                       "" if r.returncode == 0 else "exit %d: %s" % (r.returncode, r.stderr.strip()[-200:]))
+        for seed in sorted(glob.glob(os.path.join(ROOT, "tests", "fuzz", "seed_*.c"))):
+            name = os.path.basename(seed)[:-2]
+            out, corpus = os.path.join(tmp, name), os.path.join(tmp, name + ".corpus")
+            ok, log = build(os.path.relpath(seed, ROOT), out, driver=())
+            if not tap.check(ok, "%s compiles and links from its sources line" % name,
+                             "" if ok else " | ".join(log.strip().splitlines()[-3:])):
+                continue
+            os.mkdir(corpus)
+            r = subprocess.run([out, corpus], cwd=ROOT, capture_output=True, text=True, timeout=120)
+            ok = r.returncode == 0 and len(os.listdir(corpus)) > 0
+            tap.check(ok, "%s writes a corpus" % name,
+                      "" if ok else "exit %d: %s" % (r.returncode, r.stderr.strip()[-200:]))
     tap.summary()
 
 
