@@ -373,7 +373,9 @@ def finetune_case(tmp):
         return
     test = os.path.join(data, "test.jsonl")
     r, out, secs = finetune(comp, data, os.path.join(tmp, "run"), "3e-3", "6", "--freeze", "text,vision")
-    if not check(r.returncode == 0 and secs < 60, "finetune the composed OpenCLIP with frozen towers (%.0f s)" % secs,
+    # the 60 s bound holds for the optimised build; an ASan build runs several times slower
+    quick = secs < 60 or bool(os.environ.get("SAIL_ASAN"))
+    if not check(r.returncode == 0 and quick, "finetune the composed OpenCLIP with frozen towers (%.0f s)" % secs,
                  r.stderr[-300:]):
         return
     towers = [n for n in gguf_tensors(comp) if n.startswith(("text.", "vis."))]
