@@ -20,48 +20,46 @@
 
 /* ------------------------------------------------------------ names -- */
 
-const char *sail_metric_name(sail_metric m) {
-    switch (m) {
-    case SAIL_METRIC_IP: return "ip";
-    case SAIL_METRIC_COSINE: return "cosine";
-    case SAIL_METRIC_L2: return "l2";
-    }
-    return "?";
+/* Indexed by the enum's value (each enum counts from 0): one list serves
+ * printing and parsing. */
+static const char *const metric_names[] = {"ip", "cosine", "l2"};
+static const char *const storage_names[] = {"f32", "f16", "int8"};
+static const char *const kind_names[] = {"exact", "hnsw"};
+#define N_OF(a) ((int)(sizeof a / sizeof *a))
+
+static const char *name_of(const char *const *names, int n, int v) {
+    return v >= 0 && v < n ? names[v] : "?";
 }
 
-const char *sail_storage_name(sail_storage s) {
-    switch (s) {
-    case SAIL_STORAGE_F32: return "f32";
-    case SAIL_STORAGE_F16: return "f16";
-    case SAIL_STORAGE_INT8: return "int8";
-    }
-    return "?";
+static sail_status parse_name(const char *const *names, int n, const char *s, int *out) {
+    for (int i = 0; s && i < n; i++)
+        if (!strcmp(s, names[i])) { *out = i; return SAIL_OK; }
+    return SAIL_ERR_INVALID_ARG;
 }
 
-const char *sail_index_kind_name(sail_index_kind k) {
-    switch (k) {
-    case SAIL_INDEX_EXACT: return "exact";
-    case SAIL_INDEX_HNSW: return "hnsw";
-    }
-    return "?";
-}
+const char *sail_metric_name(sail_metric m) { return name_of(metric_names, N_OF(metric_names), (int)m); }
+const char *sail_storage_name(sail_storage s) { return name_of(storage_names, N_OF(storage_names), (int)s); }
+const char *sail_index_kind_name(sail_index_kind k) { return name_of(kind_names, N_OF(kind_names), (int)k); }
 
 sail_status sail_metric_parse(const char *s, sail_metric *out) {
-    for (int i = 0; i <= SAIL_METRIC_L2; i++)
-        if (s && !strcmp(s, sail_metric_name((sail_metric)i))) { *out = (sail_metric)i; return SAIL_OK; }
-    return SAIL_ERR_INVALID_ARG;
+    int v;
+    sail_status st = parse_name(metric_names, N_OF(metric_names), s, &v);
+    if (!st) *out = (sail_metric)v;
+    return st;
 }
 
 sail_status sail_storage_parse(const char *s, sail_storage *out) {
-    for (int i = 0; i <= SAIL_STORAGE_INT8; i++)
-        if (s && !strcmp(s, sail_storage_name((sail_storage)i))) { *out = (sail_storage)i; return SAIL_OK; }
-    return SAIL_ERR_INVALID_ARG;
+    int v;
+    sail_status st = parse_name(storage_names, N_OF(storage_names), s, &v);
+    if (!st) *out = (sail_storage)v;
+    return st;
 }
 
 sail_status sail_index_kind_parse(const char *s, sail_index_kind *out) {
-    for (int i = 0; i <= SAIL_INDEX_HNSW; i++)
-        if (s && !strcmp(s, sail_index_kind_name((sail_index_kind)i))) { *out = (sail_index_kind)i; return SAIL_OK; }
-    return SAIL_ERR_INVALID_ARG;
+    int v;
+    sail_status st = parse_name(kind_names, N_OF(kind_names), s, &v);
+    if (!st) *out = (sail_index_kind)v;
+    return st;
 }
 
 

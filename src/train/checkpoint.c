@@ -2,6 +2,7 @@
  * the three float blocks are 1-D F32 tensors. */
 #include "checkpoint.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #define CKPT_VERSION 1
@@ -31,6 +32,18 @@ static uint64_t checksum(const float *p, const float *m, const float *v, size_t 
     return hash_block(h, v, n);
 }
 
+/* The hyper-parameters stored as train.hparams_i and train.hparams_f, in
+ * their order there: the one list that saving and loading both walk. */
+static const size_t hp_ints[] = {
+    offsetof(sail_hparams, epochs), offsetof(sail_hparams, batch_size), offsetof(sail_hparams, warmup_steps),
+    offsetof(sail_hparams, grad_accum), offsetof(sail_hparams, hard_negatives)};
+static const size_t hp_dbls[] = {
+    offsetof(sail_hparams, lr), offsetof(sail_hparams, weight_decay), offsetof(sail_hparams, max_grad_norm),
+    offsetof(sail_hparams, min_lr_ratio), offsetof(sail_hparams, beta1), offsetof(sail_hparams, beta2),
+    offsetof(sail_hparams, eps)};
+#define N_HP_INTS (sizeof hp_ints / sizeof *hp_ints)
+#define N_HP_DBLS (sizeof hp_dbls / sizeof *hp_dbls)
+
 sail_status sail_checkpoint_save(const char *path, sail_tmodel *tm, const sail_vocab_kv *vocab,
                                  const sail_hparams *hp, const sail_loss_opts *lo,
                                  const sail_train_pos *pos, const float *m, const float *v,
@@ -57,9 +70,10 @@ sail_status sail_checkpoint_save(const char *path, sail_tmodel *tm, const sail_v
     }
     uint64_t step = (uint64_t)pos->step, rng = pos->rng, nf = n, seed = hp->seed;
     uint64_t sum = checksum(params, m, v, n);
-    int32_t dims[4] = {0}, ints[6] = {hp->epochs, hp->batch_size, hp->warmup_steps, hp->grad_accum,
-                                      hp->hard_negatives, 0};
-    double dbl[7] = {hp->lr, hp->weight_decay, hp->max_grad_norm, hp->min_lr_ratio, hp->beta1, hp->beta2, hp->eps};
+    int32_t dims[4] = {0}, ints[N_HP_INTS];
+    double dbl[N_HP_DBLS];
+    for (size_t i = 0; i < N_HP_INTS; i++) memcpy(&ints[i], (const char *)hp + hp_ints[i], sizeof(int));
+    for (size_t i = 0; i < N_HP_DBLS; i++) memcpy(&dbl[i], (const char *)hp + hp_dbls[i], sizeof(double));
     for (int i = 0; i < lo->n_dims; i++) dims[i] = lo->dims[i];
     uint64_t ne = n;
     sail_config_write(c, w);
@@ -72,8 +86,8 @@ sail_status sail_checkpoint_save(const char *path, sail_tmodel *tm, const sail_v
     gguf_set_i32(w, "train.batch", pos->batch);
     gguf_set_scalar(w, "train.rng", GGUF_VT_U64, &rng);
     gguf_set_scalar(w, "train.seed", GGUF_VT_U64, &seed);
-    gguf_set_array(w, "train.hparams_i", GGUF_VT_I32, ints, 5);
-    gguf_set_array(w, "train.hparams_f", GGUF_VT_F64, dbl, 7);
+    gguf_set_array(w, "train.hparams_i", GGUF_VT_I32, ints, N_HP_INTS);
+    gguf_set_array(w, "train.hparams_f", GGUF_VT_F64, dbl, N_HP_DBLS);
     gguf_set_f32_array(w, "train.part_lr", hp->part_lr, SAIL_N_PARTS);
     gguf_set_i32(w, "train.frozen", hp->frozen);
     int32_t lora[2] = {hp->lora_rank, hp->lora_parts};
@@ -158,25 +172,13 @@ static sail_status read_all(sail_checkpoint *ck, sail_error *err) {
     ck->epoch = (int)k_ep->v.i64;
     ck->batch = (int)k_b->v.i64;
     ck->n_floats = (size_t)k_nf->v.u64;
-    const int32_t *hi = need_array(f, "train.hparams_i", GGUF_VT_I32, 5, 5, &n, err);
-    const double *hf = hi ? need_array(f, "train.hparams_f", GGUF_VT_F64, 7, 7, &n, err) : NULL;
+    const int32_t *hi = need_array(f, "train.hparams_i", GGUF_VT_I32, N_HP_INTS, N_HP_INTS, &n, err);
+    const double *hf = hi ? need_array(f, "train.hparams_f", GGUF_VT_F64, N_HP_DBLS, N_HP_DBLS, &n, err) : NULL;
     if (!hf) return SAIL_ERR_FORMAT;
-    int32_t iv[5];
-    double dv[7];
-    memcpy(iv, hi, sizeof iv);
-    memcpy(dv, hf, sizeof dv);
-    ck->hp.epochs = iv[0];
-    ck->hp.batch_size = iv[1];
-    ck->hp.warmup_steps = iv[2];
-    ck->hp.grad_accum = iv[3];
-    ck->hp.hard_negatives = iv[4];
-    ck->hp.lr = dv[0];
-    ck->hp.weight_decay = dv[1];
-    ck->hp.max_grad_norm = dv[2];
-    ck->hp.min_lr_ratio = dv[3];
-    ck->hp.beta1 = dv[4];
-    ck->hp.beta2 = dv[5];
-    ck->hp.eps = dv[6];
+    /* memcpy: the mapped arrays are not aligned for their type */
+    char *hp = (char *)&ck->hp;
+    for (size_t i = 0; i < N_HP_INTS; i++) memcpy(hp + hp_ints[i], (const char *)hi + 4 * i, 4);
+    for (size_t i = 0; i < N_HP_DBLS; i++) memcpy(hp + hp_dbls[i], (const char *)hf + 8 * i, 8);
     if (ck->hp.epochs < 1 || ck->hp.batch_size < 2 || ck->hp.grad_accum < 1 || ck->hp.warmup_steps < 0)
         return sail_set_error(err, SAIL_ERR_FORMAT, "checkpoint: hyper-parameters out of range");
     if (gguf_find_kv(f, "train.part_lr")) { /* absent before parts could be frozen: none were */
