@@ -255,7 +255,7 @@ def preprocess_image(path, size=None, crop=0, resample="bicubic", mean=_CLIP_MEA
     L = _load()
     p = _Preprocess()
     if model is not None:
-        L.sail_model_preprocess(model._m, ctypes.byref(p))
+        L.sail_model_preprocess(model._h, ctypes.byref(p))
     else:
         if not size or crop > size or resample not in _RESAMPLE:
             raise SailError("invalid argument", "preprocess_image needs size >= crop and resample bicubic or "
@@ -270,31 +270,23 @@ def preprocess_image(path, size=None, crop=0, resample="bicubic", mean=_CLIP_MEA
     return out
 
 
-class Model:
-    """A sail model file (GGUF), memory-mapped. Calls on one Model are
-    serialised by the library; use one Model per thread for parallelism."""
-
-    def __init__(self, path, threads=0):
-        """Load `path`; `threads` compute threads (0 = one per core)."""
-        L = _load()
-        err = _Error()
-        opts = ctypes.c_int(int(threads))
-        self._m = L.sail_model_load(os.fsencode(path), ctypes.byref(opts), ctypes.byref(err))
-        if not self._m:
-            _check(err.status or 1, err)
-        self.path = os.fspath(path)
-        self.dim = L.sail_model_dim(self._m)                    # output dimension of the vectors
-        self.context = L.sail_model_text_context(self._m)       # max tokens, [CLS]/[SEP] included
-        self.image_size = L.sail_model_image_size(self._m)      # side of the vision encoder's input
+class _Handle:
+    """Owns a library handle (self._h): close() frees it with the C function
+    named by _free, as do garbage collection and the end of a with block."""
+    _h = None
+    _free = None
 
     def close(self):
-        """Free the model (also done when it is garbage-collected)."""
-        if getattr(self, "_m", None):
-            _load().sail_model_free(self._m)
-            self._m = None
+        """Free the handle (also done when the object is garbage-collected)."""
+        h, self._h = self._h, None
+        if h:
+            getattr(_load(), self._free)(h)
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except SailError:  # nobody to report to during garbage collection
+            pass
 
     def __enter__(self):
         return self
@@ -302,16 +294,36 @@ class Model:
     def __exit__(self, *exc):
         self.close()
 
+
+class Model(_Handle):
+    """A sail model file (GGUF), memory-mapped. Calls on one Model are
+    serialised by the library; use one Model per thread for parallelism."""
+
+    _free = "sail_model_free"
+
+    def __init__(self, path, threads=0):
+        """Load `path`; `threads` compute threads (0 = one per core)."""
+        L = _load()
+        err = _Error()
+        opts = ctypes.c_int(int(threads))
+        self._h = L.sail_model_load(os.fsencode(path), ctypes.byref(opts), ctypes.byref(err))
+        if not self._h:
+            _check(err.status or 1, err)
+        self.path = os.fspath(path)
+        self.dim = L.sail_model_dim(self._h)                    # output dimension of the vectors
+        self.context = L.sail_model_text_context(self._h)       # max tokens, [CLS]/[SEP] included
+        self.image_size = L.sail_model_image_size(self._h)      # side of the vision encoder's input
+
     def trained_dims(self):
         """The Matryoshka prefixes the model was trained for ([] when its file
         does not say); other dim values work but were never optimised."""
         buf = (ctypes.c_int * 8)()
-        n = _load().sail_model_trained_dims(self._m, buf, 8)
+        n = _load().sail_model_trained_dims(self._h, buf, 8)
         return list(buf[:min(n, 8)])
 
     def describe(self):
         """The model's configuration as a dict of strings."""
-        s = _load().sail_model_describe(self._m).decode()
+        s = _load().sail_model_describe(self._h).decode()
         return dict(kv.split("=", 1) for kv in s.split() if "=" in kv)
 
     def _out(self, n, dim):
@@ -326,7 +338,7 @@ class Model:
         ids = (ctypes.c_int32 * self.context)()
         n = ctypes.c_int()
         err = _Error()
-        _check(_load().sail_tokenize(self._m, b, len(b), ids, ctypes.byref(n), ctypes.byref(err)), err)
+        _check(_load().sail_tokenize(self._h, b, len(b), ids, ctypes.byref(n), ctypes.byref(err)), err)
         return list(ids[:n.value])
 
     def embed_text(self, texts, dim=0):
@@ -340,7 +352,7 @@ class Model:
         out, d = self._out(len(enc), dim)
         err = _Error()
         if enc:
-            _check(_load().sail_embed_texts(self._m, _cstrs(enc), len(enc), d, _fptr(out), ctypes.byref(err)), err)
+            _check(_load().sail_embed_texts(self._h, _cstrs(enc), len(enc), d, _fptr(out), ctypes.byref(err)), err)
         return out
 
     def _image_tensor(self, img):
@@ -350,7 +362,7 @@ class Model:
         s = self.image_size
         t = np.empty((3, s, s), np.float32)
         err = _Error()
-        _check(_load().sail_image_bytes_tensor(self._m, data, len(data), 0, _fptr(t), ctypes.byref(err)), err)
+        _check(_load().sail_image_bytes_tensor(self._h, data, len(data), 0, _fptr(t), ctypes.byref(err)), err)
         return t
 
     def embed_image(self, images, dim=0):
@@ -361,13 +373,13 @@ class Model:
             images = [images]
         out, d = self._out(len(images), dim)
         L = _load()
-        if _embed_paths(L.sail_embed_image_files, self._m, images, d, out):
+        if _embed_paths(L.sail_embed_image_files, self._h, images, d, out):
             return out
         for k, img in enumerate(images):
             if isinstance(img, (str, os.PathLike)):
                 out[k] = self.embed_image([img], dim=d)[0]
             else:
-                _embed_blob(L.sail_embed_image_bytes, self._m, _image_bytes(img), d, out[k:k + 1])
+                _embed_blob(L.sail_embed_image_bytes, self._h, _image_bytes(img), d, out[k:k + 1])
         return out
 
     def embed(self, text=None, image=None, dim=0):
@@ -391,7 +403,7 @@ class Model:
         if all(isinstance(i, (str, os.PathLike)) for i in images):
             t = [x.encode("utf-8") for x in texts]
             p = [os.fsencode(x) for x in images]
-            _check(L.sail_embed_pairs(self._m, _cstrs(t), _cstrs(p), len(t), d, _fptr(out), ctypes.byref(err)), err)
+            _check(L.sail_embed_pairs(self._h, _cstrs(t), _cstrs(p), len(t), d, _fptr(out), ctypes.byref(err)), err)
             return out
         ids = []
         lens = []
@@ -403,7 +415,7 @@ class Model:
                         for i in images])
         ids_a = (ctypes.c_int32 * len(ids))(*ids)
         lens_a = (ctypes.c_int * len(lens))(*lens)
-        _check(L.sail_embed_joint_tensors(self._m, ids_a, lens_a, _fptr(np.ascontiguousarray(chw)), len(texts), d,
+        _check(L.sail_embed_joint_tensors(self._h, ids_a, lens_a, _fptr(np.ascontiguousarray(chw)), len(texts), d,
                                           _fptr(out), ctypes.byref(err)), err)
         return out
 
@@ -458,7 +470,7 @@ class Model:
         out, d = self._out(1, dim)
         L, err = _load(), _Error()
         t = text.encode("utf-8") if text is not None else None
-        _check(L.sail_embed_video_item(self._m, t, os.fsencode(path), int(frames), d, _fptr(out), ctypes.byref(err)),
+        _check(L.sail_embed_video_item(self._h, t, os.fsencode(path), int(frames), d, _fptr(out), ctypes.byref(err)),
                err)
         return out[0]
 
@@ -480,7 +492,7 @@ class Model:
         it = _Item(enc(text, False), None if img is not None else enc(image), enc(video),
                    None if clip is not None else enc(audio), int(frames), img, len(img or b""), clip,
                    len(clip or b""))
-        _check(L.sail_embed_item(self._m, ctypes.byref(it), d, _fptr(out), ctypes.byref(err)), err)
+        _check(L.sail_embed_item(self._h, ctypes.byref(it), d, _fptr(out), ctypes.byref(err)), err)
         return out[0]
 
     def embed_audio(self, clips, dim=0, rate=None):
@@ -492,19 +504,19 @@ class Model:
             clips = [clips]
         out, d = self._out(len(clips), dim)
         L, err = _load(), _Error()
-        if _embed_paths(L.sail_embed_audio_files, self._m, clips, d, out):
+        if _embed_paths(L.sail_embed_audio_files, self._h, clips, d, out):
             return out
         for k, c in enumerate(clips):
             row = out[k:k + 1]
             if isinstance(c, (str, os.PathLike)):
                 row[:] = self.embed_audio([c], dim=d)
             elif isinstance(c, (bytes, bytearray)):
-                _embed_blob(L.sail_embed_audio_bytes, self._m, bytes(c), d, row)
+                _embed_blob(L.sail_embed_audio_bytes, self._h, bytes(c), d, row)
             else:
                 x = np.ascontiguousarray(c, np.float32)
                 if x.ndim != 1 or rate is None:
                     raise SailError("invalid argument", "samples are a 1-D array of mono samples, with rate= in Hz")
-                _check(L.sail_embed_audio_pcm(self._m, _fptr(x), x.size, int(rate), d, _fptr(row), ctypes.byref(err)),
+                _check(L.sail_embed_audio_pcm(self._h, _fptr(x), x.size, int(rate), d, _fptr(row), ctypes.byref(err)),
                        err)
         return out
 
@@ -515,7 +527,7 @@ class Model:
         vector, as `sail embed --video`, is the normalised mean of the rows."""
         _, d = self._out(0, dim)
         L, err, e = _load(), _Error(), _VideoEmbeddings()
-        _check(L.sail_embed_video_frames(self._m, os.fsencode(path), float(every), int(max_frames), d, ctypes.byref(e),
+        _check(L.sail_embed_video_frames(self._h, os.fsencode(path), float(every), int(max_frames), d, ctypes.byref(e),
                                          ctypes.byref(err)), err)
         try:
             v = np.ctypeslib.as_array(e.vectors, (e.n, e.dim)).copy()
@@ -525,19 +537,21 @@ class Model:
         return v, t
 
 
-class Tokenizer:
+class Tokenizer(_Handle):
     """A tokenizer read from its own file, without a model (as `sail tokenize
     --vocab`): "wordpiece" (a BERT vocab.txt), "bpe" (CLIP's merges,
     bpe_simple_vocab_16e6.txt.gz) or "spm" (a SentencePiece spiece.model);
     type None chooses by the file name (.gz: bpe, .model: spm)."""
+
+    _free = "sail_tokenizer_free"
 
     def __init__(self, path, type=None):
         L = _load()
         if not hasattr(L, "sail_tokenizer_load"):
             raise SailError("unsupported", "%s lacks sail_tokenizer_load: rebuild it" % _LIB_PATH)
         err = _Error()
-        self._t = L.sail_tokenizer_load(os.fsencode(path), type.encode() if type else None, ctypes.byref(err))
-        if not self._t:
+        self._h = L.sail_tokenizer_load(os.fsencode(path), type.encode() if type else None, ctypes.byref(err))
+        if not self._h:
             _check(err.status or 1, err)
 
     def encode(self, text):
@@ -546,20 +560,11 @@ class Tokenizer:
         cap, n, err = 64, ctypes.c_size_t(), _Error()
         while True:
             ids = (ctypes.c_int32 * cap)()
-            _check(_load().sail_tokenizer_encode(self._t, b, len(b), ids, cap, ctypes.byref(n), ctypes.byref(err)),
+            _check(_load().sail_tokenizer_encode(self._h, b, len(b), ids, cap, ctypes.byref(n), ctypes.byref(err)),
                    err)
             if n.value <= cap:
                 return list(ids[:n.value])
             cap = n.value
-
-    def close(self):
-        """Free the tokenizer (also done when it is garbage-collected)."""
-        if getattr(self, "_t", None):
-            _load().sail_tokenizer_free(self._t)
-            self._t = None
-
-    def __del__(self):
-        self.close()
 
 
 class _Item(ctypes.Structure):
@@ -617,7 +622,7 @@ def _enum(parse, name, value):
     return v.value
 
 
-class Index:
+class Index(_Handle):
     """A vector index directory (see docs/INDEX.md): items with a 64-bit id,
     a vector and a JSON payload, searched exactly or with HNSW. Adds and
     deletes are durable when they return."""
@@ -642,8 +647,8 @@ class Index:
             o.storage = _enum(L.sail_storage_parse, "storage", storage)
             o.seed = 1
         err = _Error()
-        self._ix = L.sail_index_open(os.fsencode(path), ctypes.byref(o), ctypes.byref(err))
-        if not self._ix:
+        self._h = L.sail_index_open(os.fsencode(path), ctypes.byref(o), ctypes.byref(err))
+        if not self._h:
             _check(err.status or 1, err)
         self.path = os.fspath(path)
 
@@ -651,7 +656,7 @@ class Index:
     def info(self):
         """dim, metric, kind, count ... as a dict."""
         i = _IndexInfo()
-        _load().sail_index_get_info(self._ix, ctypes.byref(i))
+        _load().sail_index_get_info(self._h, ctypes.byref(i))
         return {f: getattr(i, f) for f, _ in i._fields_}
 
     @property
@@ -677,7 +682,7 @@ class Index:
             pl = _cstrs([None if p is None else (p if isinstance(p, str) else json.dumps(p, ensure_ascii=False))
                          .encode("utf-8") for p in payloads])
         err = _Error()
-        _check(_load().sail_index_add(self._ix, ids.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), _fptr(vec), pl,
+        _check(_load().sail_index_add(self._h, ids.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), _fptr(vec), pl,
                                       n, ctypes.byref(err)), err)
 
     def delete(self, ids):
@@ -685,7 +690,7 @@ class Index:
         ids = np.ascontiguousarray(np.atleast_1d(ids), np.uint64)
         n = ctypes.c_int()
         err = _Error()
-        _check(_load().sail_index_delete(self._ix, ids.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), len(ids),
+        _check(_load().sail_index_delete(self._h, ids.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), len(ids),
                                          ctypes.byref(n), ctypes.byref(err)), err)
         return n.value
 
@@ -701,7 +706,7 @@ class Index:
         o = _SearchOptions(filter.encode("utf-8") if filter else None, int(ef_search), int(exact), 0)
         res = ctypes.POINTER(_Results)()
         L, err = _load(), _Error()
-        _check(L.sail_index_search(self._ix, _fptr(q), len(q), int(k), ctypes.byref(o), ctypes.byref(res),
+        _check(L.sail_index_search(self._h, _fptr(q), len(q), int(k), ctypes.byref(o), ctypes.byref(res),
                                    ctypes.byref(err)), err)
         try:
             r = res.contents
@@ -719,20 +724,7 @@ class Index:
 
     def close(self):
         """Snapshot (if the log holds records) and close."""
-        if getattr(self, "_ix", None):
+        h, self._h = self._h, None
+        if h:
             err = _Error()
-            st = _load().sail_index_close(self._ix, ctypes.byref(err))
-            self._ix = None
-            _check(st, err)
-
-    def __del__(self):
-        try:
-            self.close()
-        except SailError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+            _check(_load().sail_index_close(h, ctypes.byref(err)), err)
