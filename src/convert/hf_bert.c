@@ -29,26 +29,38 @@ const hf_block_names hf_vit_block = {
 static const char *const bert_ignore[] = {"position_ids", "token_type_ids", "pooler.dense.weight",
                                           "pooler.dense.bias"};
 
+static const char *const pool_names[] = {"cls", "eos", "mean", "pooler"};   /* sail_text_pool */
+
 /* The start of both families' config: m zeroed with its towers on; the
- * pooling: --pool, else config.json's sail_pool (written by `sail export`,
- * as Hugging Face's config has no such key), else cls; the temperature
- * sail fine-tuning learned, which `sail export` keeps in config.json
- * (BertModel and ViTModel have none). */
-static sail_status encoder_start(const json_t *cfg, const hf_options *o, hf_model *m, const char **pool,
-                                 sail_error *err) {
+ * pooling, one of the family's (a bit mask of sail_text_pool): --pool, else
+ * config.json's sail_pool (written by `sail export`, as Hugging Face's
+ * config has no such key), else cls; the temperature sail fine-tuning
+ * learned, which `sail export` keeps in config.json (BertModel and ViTModel
+ * have none). */
+static sail_status encoder_start(const json_t *cfg, const hf_options *o, hf_model *m, const char *family,
+                                 unsigned pools, int *pool, sail_error *err) {
     memset(m, 0, sizeof *m);
     m->cfg.towers.on = 1;
     const json_t *v = json_object_get(cfg, "sail_pool");
-    if (o && o->pool) *pool = o->pool;
-    else if (v && !(*pool = json_string_value(v)))
-        return sail_set_error(err, SAIL_ERR_FORMAT, "config key 'sail_pool' is not a string");
-    else if (!v) *pool = "cls";
+    const char *name = o && o->pool ? o->pool : v ? json_string_value(v) : "cls";
+    if (!name) return sail_set_error(err, SAIL_ERR_FORMAT, "config key 'sail_pool' is not a string");
+    *pool = -1;
+    char allowed[64] = "";
+    for (int i = 0, k = 0, n = __builtin_popcount(pools); i < 4; i++) {
+        if (!(pools >> i & 1)) continue;
+        if (!strcmp(name, pool_names[i])) *pool = i;
+        size_t at = strlen(allowed);
+        snprintf(allowed + at, sizeof allowed - at, "%s%s", !k ? "" : k == n - 1 ? " or " : ", ", pool_names[i]);
+        k++;
+    }
+    if (*pool < 0)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                              "pool '%s' (--pool or config.json's sail_pool): a %s pools by %s", name, family,
+                              allowed);
     if (!json_object_get(cfg, "logit_scale_init_value")) return SAIL_OK;
     m->cfg.has_logit_scale = 1;
     return hf_float(cfg, "logit_scale_init_value", 0, &m->cfg.logit_scale, err);
 }
-
-static const char *const pool_names[] = {"cls", "eos", "mean", "pooler"};   /* sail_text_pool */
 
 static json_t *encoder_json(const sail_config *c, const sail_tower *tw, const char *arch, const char *type,
                             const char *pool) {
@@ -85,16 +97,14 @@ json_t *hf_vit_json(const sail_config *c) {
 }
 
 sail_status hf_bert_config(const json_t *cfg, const hf_options *o, hf_model *m, sail_error *err) {
-    const char *pool;
-    sail_status ps = encoder_start(cfg, o, m, &pool, err);
+    int pool;
+    sail_status ps = encoder_start(cfg, o, m, "BERT", 1u << SAIL_TPOOL_CLS | 1u << SAIL_TPOOL_MEAN |
+                                   1u << SAIL_TPOOL_POOLER, &pool, err);
     if (ps) return ps;
     sail_config *c = &m->cfg;
     sail_towers *t = &c->towers;
     t->has_text = 1;
-    if (!strcmp(pool, "cls")) t->text_pool = SAIL_TPOOL_CLS;
-    else if (!strcmp(pool, "pooler")) t->text_pool = SAIL_TPOOL_POOLER;
-    else if (!strcmp(pool, "mean")) t->text_pool = SAIL_TPOOL_MEAN;
-    else return sail_set_error(err, SAIL_ERR_INVALID_ARG, "pool '%s' (--pool or config.json's sail_pool): a BERT pools by cls, pooler or mean", pool);
+    t->text_pool = (sail_text_pool)pool;
     sail_tower d = {12, 768, 12, 3072, 1e-12f, SAIL_ACT_GELU, 0};
     sail_status s = hf_tower(cfg, &d, &c->text, err);
     c->text.prenorm = 0;
@@ -120,15 +130,13 @@ sail_status hf_bert_config(const json_t *cfg, const hf_options *o, hf_model *m, 
 }
 
 sail_status hf_vit_config(const json_t *cfg, const hf_options *o, hf_model *m, sail_error *err) {
-    const char *pool;
-    sail_status ps = encoder_start(cfg, o, m, &pool, err);
+    int pool;
+    sail_status ps = encoder_start(cfg, o, m, "ViT", 1u << SAIL_TPOOL_CLS | 1u << SAIL_TPOOL_POOLER, &pool, err);
     if (ps) return ps;
     sail_config *c = &m->cfg;
     sail_towers *t = &c->towers;
     t->has_vision = 1;
-    if (!strcmp(pool, "pooler")) t->vision_pooler = 1;
-    else if (strcmp(pool, "cls"))
-        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "pool '%s' (--pool or config.json's sail_pool): a ViT pools by cls or pooler", pool);
+    t->vision_pooler = pool == SAIL_TPOOL_POOLER;
     sail_tower d = {12, 768, 12, 3072, 1e-12f, SAIL_ACT_GELU, 1};
     sail_status s = hf_tower(cfg, &d, &c->vision, err);
     c->vision.prenorm = 1;
