@@ -154,11 +154,9 @@ json_t *srv_parse_body(srv_request *r, enum MHD_Result *ret) {
 
 void *srv_route_state(srv_request *r, size_t size, void (*free_state)(void *), json_t **doc,
                       enum MHD_Result *ret) {
-    if (!(*doc = srv_parse_body(r, ret))) return NULL;
+    if (!(*doc = r->doc = srv_parse_body(r, ret))) return NULL;
     void *st = sail_calloc(1, size);
     if (!st) {
-        json_decref(*doc);
-        *doc = NULL;
         *ret = srv_send_error(r, 503, NULL, NULL, "out of memory");
         return NULL;
     }

@@ -22,18 +22,9 @@
 #include <string.h>
 
 typedef struct embed_state {
-    json_t *doc;                /* the request (inputs point into it until prepared) */
-    srv_inputs *in;
     int base64;
     char model[128];
 } embed_state;
-
-static void free_state(void *p) {
-    embed_state *st = p;
-    json_decref(st->doc);
-    srv_inputs_free(st->in);
-    sail_free(st);
-}
 
 static json_t *vector_json(const float *v, int dim, int base64) {
     if (base64) {
@@ -72,7 +63,7 @@ enum MHD_Result srv_send_job_error(srv_request *r, const srv_inputs *in) {
 
 static enum MHD_Result respond(srv_request *r) {
     embed_state *st = r->state;
-    srv_inputs *in = st->in;
+    srv_inputs *in = r->in;
     for (int i = 0; i < in->n; i++)
         if (in->jobs[i].status) return srv_send_job_error(r, in);
     json_t *data = json_array();
@@ -140,9 +131,8 @@ enum MHD_Result srv_route_embeddings(srv_request *r) {
     srv_server *s = r->srv;
     enum MHD_Result ret = MHD_NO;
     json_t *doc;
-    embed_state *st = srv_route_state(r, sizeof *st, free_state, &doc, &ret);
+    embed_state *st = srv_route_state(r, sizeof *st, NULL, &doc, &ret);
     if (!st) return ret;
-    st->doc = doc;
 
     json_t *input = json_object_get(doc, "input");
     json_t *model = json_object_get(doc, "model");
@@ -191,15 +181,15 @@ enum MHD_Result srv_route_embeddings(srv_request *r) {
         return srv_send_error(r, 400, "input", "too_many_inputs",
                               "'input' has %zu items; the limit is %d per request (--max-inputs).", n,
                               s->cfg.max_inputs);
-    st->in = srv_inputs_new((int)n, dim, m);
-    if (!st->in) return srv_send_error(r, 503, NULL, NULL, "out of memory");
+    r->in = srv_inputs_new((int)n, dim, m);
+    if (!r->in) return srv_send_error(r, 503, NULL, NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         char param[32];
         if (single) snprintf(param, sizeof param, "input");
         else snprintf(param, sizeof param, "input[%zu]", i);
         json_t *item = single ? input : json_array_get(input, i);
-        if (srv_input_item(r, st->in, (int)i, item, param, &ret)) return ret;
+        if (srv_input_item(r, r->in, (int)i, item, param, &ret)) return ret;
     }
     r->resume = respond;
-    return srv_submit_and_suspend(r, m, st->in->jobs, st->in->n);
+    return srv_submit_and_suspend(r, m, r->in->jobs, r->in->n);
 }

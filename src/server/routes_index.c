@@ -151,16 +151,12 @@ static int object_input(srv_request *r, srv_inputs *in, int i, json_t *o, const 
 /* ---------------------------------------------------------------- search -- */
 
 typedef struct search_state {
-    json_t *doc;
-    srv_inputs *in;
     int k, exact, ef;
     char *filter;               /* "field=value,..." for sail_index_search */
 } search_state;
 
 static void free_search(void *p) {
     search_state *st = p;
-    json_decref(st->doc);
-    srv_inputs_free(st->in);
     sail_free(st->filter);
     sail_free(st);
 }
@@ -202,11 +198,11 @@ static char *filter_string(srv_request *r, json_t *f, enum MHD_Result *ret) {
 static enum MHD_Result search_respond(srv_request *r) {
     search_state *st = r->state;
     srv_server *s = r->srv;
-    if (st->in->jobs[0].status) return srv_send_job_error(r, st->in);
+    if (r->in->jobs[0].status) return srv_send_job_error(r, r->in);
     sail_search_options so = {.filter = st->filter, .exact = st->exact, .ef_search = st->ef};
     sail_index_results *res = NULL;
     sail_error err = {0};
-    if (sail_index_search(s->index, st->in->jobs[0].out, 1, st->k, &so, &res, &err))
+    if (sail_index_search(s->index, r->in->jobs[0].out, 1, st->k, &so, &res, &err))
         return srv_send_error(r, index_http_status(err.status), NULL, NULL, "search: %s", err.msg);
     json_t *data = json_array();
     for (int i = 0; data && i < res->counts[0]; i++) {
@@ -230,8 +226,8 @@ static enum MHD_Result search_respond(srv_request *r) {
     sail_index_results_free(res);
     if (!data) return srv_send_error(r, 503, NULL, NULL, "out of memory building the response");
     return srv_send_json(r, 200, json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data,
-                                           "model", s->ix_model->name, "usage", "prompt_tokens", st->in->tokens,
-                                           "total_tokens", st->in->tokens));
+                                           "model", s->ix_model->name, "usage", "prompt_tokens", r->in->tokens,
+                                           "total_tokens", r->in->tokens));
 }
 
 enum MHD_Result srv_route_search(srv_request *r) {
@@ -241,7 +237,6 @@ enum MHD_Result srv_route_search(srv_request *r) {
     json_t *doc;
     search_state *st = srv_route_state(r, sizeof *st, free_search, &doc, &ret);
     if (!st) return ret;
-    st->doc = doc;
     json_t *k = json_object_get(doc, "k"), *f = json_object_get(doc, "filter");
     json_t *exact = json_object_get(doc, "exact"), *ef = json_object_get(doc, "ef_search");
     st->k = 10;
@@ -263,28 +258,25 @@ enum MHD_Result srv_route_search(srv_request *r) {
             return srv_send_error(r, 400, "filter", "invalid_type", "'filter' must be an object of payload fields.");
         if (json_object_size(f) && !(st->filter = filter_string(r, f, &ret))) return ret;
     }
-    st->in = srv_inputs_new(1, s->index_dim, s->ix_model);
+    r->in = srv_inputs_new(1, s->index_dim, s->ix_model);
     r->model = s->ix_model;
-    if (!st->in) return srv_send_error(r, 503, NULL, NULL, "out of memory");
+    if (!r->in) return srv_send_error(r, 503, NULL, NULL, "out of memory");
     json_t *q = json_object_get(doc, "query");
-    if (q ? srv_input_item(r, st->in, 0, q, "query", &ret) : object_input(r, st->in, 0, doc, "query", &ret))
+    if (q ? srv_input_item(r, r->in, 0, q, "query", &ret) : object_input(r, r->in, 0, doc, "query", &ret))
         return ret;
     r->resume = search_respond;
-    return srv_submit_and_suspend(r, s->ix_model, st->in->jobs, 1);
+    return srv_submit_and_suspend(r, s->ix_model, r->in->jobs, 1);
 }
 
 /* ----------------------------------------------------------------- items -- */
 
 typedef struct items_state {
-    json_t *doc, *items;
-    srv_inputs *in;
+    json_t *items;              /* in the request's doc */
     uint64_t *ids;              /* (in->n) */
 } items_state;
 
 static void free_items(void *p) {
     items_state *st = p;
-    json_decref(st->doc);
-    srv_inputs_free(st->in);
     sail_free(st->ids);
     sail_free(st);
 }
@@ -347,7 +339,7 @@ static char *item_payload(srv_request *r, items_state *st, int i, char *path, si
     json_t *p = given ? json_deep_copy(given) : json_object();
     if (!p) return NULL;
     if ((json_is_string(t) && !json_object_get(p, "text") && json_object_set(p, "text", t)) ||
-        json_object_set_new(p, "modality", json_string(srv_job_modality(&st->in->jobs[i])))) {
+        json_object_set_new(p, "modality", json_string(srv_job_modality(&r->in->jobs[i])))) {
         json_decref(p);
         return NULL;
     }
@@ -371,16 +363,16 @@ static char *item_payload(srv_request *r, items_state *st, int i, char *path, si
 static enum MHD_Result items_respond(srv_request *r) {
     items_state *st = r->state;
     srv_server *s = r->srv;
-    size_t n = (size_t)st->in->n, dim = (size_t)s->index_dim;
+    size_t n = (size_t)r->in->n, dim = (size_t)s->index_dim;
     for (size_t i = 0; i < n; i++)
-        if (st->in->jobs[i].status) return srv_send_job_error(r, st->in);
+        if (r->in->jobs[i].status) return srv_send_job_error(r, r->in);
     float *vecs = sail_malloc(n * dim * sizeof(float));
     char **payloads = sail_calloc(n, sizeof *payloads);
     char (*paths)[PATH_MAX_LEN] = sail_calloc(n, sizeof *paths);
     enum MHD_Result ret = MHD_NO;
     int ok = vecs && payloads && paths, added = 0;
     for (size_t i = 0; ok && i < n; i++) {
-        memcpy(vecs + i * dim, st->in->jobs[i].out, dim * sizeof(float));
+        memcpy(vecs + i * dim, r->in->jobs[i].out, dim * sizeof(float));
         ret = MHD_NO;
         payloads[i] = item_payload(r, st, (int)i, paths[i], sizeof paths[i], &ret);
         if (!payloads[i]) {
@@ -403,7 +395,7 @@ static enum MHD_Result items_respond(srv_request *r) {
         json_array_append_new(data, json_pack("{s:s, s:I, s:o}", "object", "item", "id", (json_int_t)st->ids[i],
                                               "id_str", id_string(st->ids[i])));
     ret = srv_send_json(r, 200, json_pack("{s:s, s:o, s:{s:i, s:i}}", "object", "list", "data", data, "usage",
-                                          "prompt_tokens", st->in->tokens, "total_tokens", st->in->tokens));
+                                          "prompt_tokens", r->in->tokens, "total_tokens", r->in->tokens));
 out:
     /* Nothing of a failed batch stays behind (the index applied none of it). */
     for (size_t i = 0; !added && paths && i < n; i++)
@@ -422,7 +414,6 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
     json_t *doc;
     items_state *st = srv_route_state(r, sizeof *st, free_items, &doc, &ret);
     if (!st) return ret;
-    st->doc = doc;
     st->items = json_object_get(doc, "items");
     size_t n = json_array_size(st->items);
     if (!json_is_array(st->items) || !n)
@@ -430,10 +421,10 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
     if (n > (size_t)s->cfg.max_inputs)
         return srv_send_error(r, 400, "items", "too_many_inputs", "'items' has %zu entries; the limit is %d (--max-inputs).",
                               n, s->cfg.max_inputs);
-    st->in = srv_inputs_new((int)n, s->index_dim, s->ix_model);
+    r->in = srv_inputs_new((int)n, s->index_dim, s->ix_model);
     r->model = s->ix_model;
     st->ids = sail_calloc(n, sizeof *st->ids);
-    if (!st->in || !st->ids) return srv_send_error(r, 503, NULL, NULL, "out of memory");
+    if (!r->in || !st->ids) return srv_send_error(r, 503, NULL, NULL, "out of memory");
     for (size_t i = 0; i < n; i++) {
         char param[32];
         snprintf(param, sizeof param, "items[%zu]", i);
@@ -456,7 +447,7 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
             return srv_send_error(r, 400, param, "missing_id", "%s needs an \"id\": this server's index is %s, which "
                                   "other servers may share, so it does not number items itself.", param,
                                   s->cfg.index_path);
-        if (object_input(r, st->in, (int)i, item, param, &ret)) return ret;
+        if (object_input(r, r->in, (int)i, item, param, &ret)) return ret;
         pthread_mutex_lock(&s->ids_lock);
         if (id) {
             st->ids[i] = idv;
@@ -466,7 +457,7 @@ enum MHD_Result srv_route_items_add(srv_request *r) {
         pthread_mutex_unlock(&s->ids_lock);
     }
     r->resume = items_respond;
-    return srv_submit_and_suspend(r, s->ix_model, st->in->jobs, st->in->n);
+    return srv_submit_and_suspend(r, s->ix_model, r->in->jobs, r->in->n);
 }
 
 /* "/v1/items/<digits>[/image]" -> id; -1 when malformed. */

@@ -139,6 +139,7 @@ typedef struct srv_server {
 } srv_server;
 
 typedef struct srv_request srv_request;
+typedef struct srv_inputs srv_inputs;
 typedef enum MHD_Result (*srv_handler)(srv_request *r);
 
 /* One HTTP request. Route handlers run on an HTTP thread once the body is
@@ -158,7 +159,9 @@ struct srv_request {
     int status;                 /* HTTP status sent (for metrics and the log); 0: none */
     int abort_why;              /* 1 + srv_abort when the handler gave up (no response) */
     srv_handler resume;
-    void *state;                /* a route's own data, freed by free_state */
+    json_t *doc;                /* the parsed body (srv_route_state): inputs point into it */
+    srv_inputs *in;             /* the route's inputs to embed, freed with the request */
+    void *state;                /* a route's own data, freed by free_state (NULL: sail_free) */
     void (*free_state)(void *state);
     srv_group group;
 };
@@ -194,9 +197,9 @@ enum MHD_Result srv_send_oom(struct MHD_Connection *conn);
  * with *ret set. */
 json_t *srv_parse_body(srv_request *r, enum MHD_Result *ret);
 /* The start of a route that keeps state while it is suspended: the body
- * parsed (*doc) and a zeroed state of size bytes attached to r, released
- * by free_state with the request; the caller stores *doc in the state,
- * which owns it from then on. NULL with *ret set (the 400 or 503 sent). */
+ * parsed (*doc, also r->doc) and a zeroed state of size bytes attached to
+ * r; the request releases both, and r->in, when it ends (the state by
+ * free_state, NULL: sail_free). NULL with *ret set (the 400 or 503 sent). */
 void *srv_route_state(srv_request *r, size_t size, void (*free_state)(void *), json_t **doc,
                       enum MHD_Result *ret);
 /* Queue r->group's jobs to model m's batcher (r->group.pending set by the
@@ -211,12 +214,12 @@ long srv_base64_decode(const char *in, size_t len, uint8_t *out);
 char *srv_base64_encode(const uint8_t *in, size_t len);
 
 /* A request's inputs on their way through the batcher (inputs.c). */
-typedef struct srv_inputs {
+struct srv_inputs {
     srv_model *model;           /* the model that tokenizes, preprocesses and embeds them */
     srv_job *jobs;              /* (n) */
     int n, dim;
     int tokens;                 /* text tokens after truncation (usage) */
-} srv_inputs;
+};
 
 srv_inputs *srv_inputs_new(int n, int dim, srv_model *model);
 void srv_inputs_free(srv_inputs *in);
