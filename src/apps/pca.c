@@ -29,11 +29,23 @@ void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n
 #define ROWS 4096
 static const char magic[8] = {'S', 'A', 'I', 'L', 'P', 'C', 'A', '1'};
 
+/* A fitted or loaded PCA's arrays are one block in the file's order
+ * (variance, mean, components): one allocation, one free, and loading
+ * copies the file's body whole. */
+static size_t pca_bytes(int d, int k) { return 8 * (size_t)k + 4 * (size_t)d + 4 * (size_t)k * d; }
+
+static int pca_alloc(sail_pca *r, int d, int k) {
+    r->d_in = d;
+    r->d_out = k;
+    if (!(r->variance = sail_malloc(pca_bytes(d, k)))) return 0;
+    r->mean = (float *)(r->variance + k);
+    r->components = r->mean + d;
+    return 1;
+}
+
 void sail_pca_free(sail_pca *p) {
     if (!p) return;
-    sail_free(p->mean);
-    sail_free(p->components);
-    sail_free(p->variance);
+    sail_free(p->variance); /* the block's start */
     memset(p, 0, sizeof *p);
 }
 
@@ -75,11 +87,9 @@ sail_status sail_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_ou
     int *isuppz = sail_malloc(2 * (size_t)d_out * sizeof *isuppz);
     double *work = NULL;
     int *iwork = NULL;
-    sail_pca r = {d, d_out, sail_malloc((size_t)d * sizeof(float)),
-                  sail_malloc((size_t)d_out * d * sizeof(float)),
-                  sail_malloc((size_t)d_out * sizeof(double)), 0};
+    sail_pca r = {0};
     sail_status s = SAIL_OK;
-    if (!mean || !cov || !w || !z || !isuppz || !r.mean || !r.components || !r.variance) {
+    if (!pca_alloc(&r, d, d_out) || !mean || !cov || !w || !z || !isuppz) {
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for PCA of %d columns", d);
         goto done;
     }
@@ -118,9 +128,7 @@ sail_status sail_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_ou
         r.variance[o] = w[c] > 0 ? w[c] : 0;
     }
     *p = r;
-    r.mean = NULL;
-    r.components = NULL;
-    r.variance = NULL;
+    memset(&r, 0, sizeof r);
 done:
     sail_pca_free(&r);
     sail_free(mean); sail_free(cov); sail_free(w); sail_free(z); sail_free(isuppz);
@@ -170,22 +178,14 @@ sail_status sail_pca_load(sail_pca *p, const char *path, sail_error *err) {
         s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: bad dimensions %u -> %u", path, d, k);
         goto done;
     }
-    if (len != 24 + 8 * (size_t)k + 4 * (size_t)d + 4 * (size_t)k * d) {
+    if (len != 24 + pca_bytes((int)d, (int)k)) {
         s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: %zu bytes, but %u -> %u needs %zu", path, len, d, k,
-                           24 + 8 * (size_t)k + 4 * (size_t)d + 4 * (size_t)k * d);
+                           24 + pca_bytes((int)d, (int)k));
         goto done;
     }
-    r.d_in = (int)d;
-    r.d_out = (int)k;
-    r.mean = sail_malloc(4 * (size_t)d);
-    r.components = sail_malloc(4 * (size_t)k * d);
-    r.variance = sail_malloc(8 * (size_t)k);
-    if (!r.mean || !r.components || !r.variance) { s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory"); goto done; }
-    const unsigned char *q = b + 16;
-    memcpy(&r.total_variance, q, 8); q += 8;
-    memcpy(r.variance, q, 8 * (size_t)k); q += 8 * (size_t)k;
-    memcpy(r.mean, q, 4 * (size_t)d); q += 4 * (size_t)d;
-    memcpy(r.components, q, 4 * (size_t)k * d);
+    if (!pca_alloc(&r, (int)d, (int)k)) { s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory"); goto done; }
+    memcpy(&r.total_variance, b + 16, 8);
+    memcpy(r.variance, b + 24, pca_bytes((int)d, (int)k));
     int ok = isfinite(r.total_variance) && r.total_variance >= 0;
     for (uint32_t i = 0; ok && i < k; i++)
         ok = isfinite(r.variance[i]) && r.variance[i] >= 0 && (i == 0 || r.variance[i] <= r.variance[i - 1]);

@@ -9,9 +9,7 @@
 
 void sail_rq_free(sail_rq *rq) {
     if (!rq) return;
-    sail_free(rq->codebooks);
-    sail_free(rq->codes);
-    sail_free(rq->mse);
+    sail_free(rq->mse); /* one block: mse, codebooks, codes */
     memset(rq, 0, sizeof *rq);
 }
 
@@ -23,10 +21,16 @@ sail_status sail_rq_fit(sail_pool *pool, const float *x, int n, int d, int level
                               "residual quantisation needs 1..16 levels and a codebook of 1..%d "
                               "(levels=%d, codebook=%d, n=%d)", SAIL_APPS_MAX_K, levels, k, n);
     int ke = SAIL_MIN(k, n);
-    sail_rq r = {levels, ke, d, sail_calloc((size_t)levels * ke * d, sizeof(float)),
-                 sail_malloc((size_t)n * levels * sizeof(int32_t)), sail_malloc((size_t)levels * sizeof(double))};
+    /* the result's arrays in one block (zeroed), doubles first for alignment */
+    size_t n_cb = (size_t)levels * ke * d;
+    sail_rq r = {levels, ke, d, NULL, NULL,
+                 sail_calloc(1, 8 * (size_t)levels + 4 * n_cb + 4 * (size_t)n * levels)};
+    if (r.mse) {
+        r.codebooks = (float *)(r.mse + levels);
+        r.codes = (int32_t *)(r.codebooks + n_cb);
+    }
     float *res = sail_malloc((size_t)n * d * sizeof *res);
-    if (!r.codebooks || !r.codes || !r.mse || !res) {
+    if (!r.mse || !res) {
         sail_rq_free(&r);
         sail_free(res);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for residual quantisation of %d x %d", n, d);
