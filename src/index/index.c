@@ -26,6 +26,8 @@ static const char *const metric_names[] = {"ip", "cosine", "l2"};
 static const char *const storage_names[] = {"f32", "f16", "int8"};
 static const char *const kind_names[] = {"exact", "hnsw"};
 #define N_OF(a) ((int)(sizeof a / sizeof *a))
+_Static_assert(N_OF(metric_names) == SAIL_METRIC_L2 + 1 && N_OF(storage_names) == SAIL_STORAGE_INT8 + 1 &&
+               N_OF(kind_names) == SAIL_INDEX_HNSW + 1, "a name for every value of each enum");
 
 static const char *name_of(const char *const *names, int n, int v) {
     return v >= 0 && v < n ? names[v] : "?";
