@@ -19,10 +19,8 @@
  *   bench_gemm_quant [--threads N] [--reps R] [--one] [--only TEXT]
  *   (--one: 1 thread only; --only: the shapes whose name contains TEXT)
  */
-#include "format/gguf.h"
-#include "kernels/numfmt.h"
 #include "kernels/kernels.h"
-#include "bench.h"
+#include "gemm_case.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,49 +93,41 @@ int main(int argc, char **argv) {
     unsigned seed = 1;
     for (int s = 0; s < N_SHAPES; s++) {
         const shape *sh = &SHAPES[s];
-        if (only && !strstr(sh->name, only)) continue;
-        float *A = bench_uniform((size_t)sh->M * sh->K, &seed), *W = bench_uniform((size_t)sh->N * sh->K, &seed);
-        float *C = malloc((size_t)sh->M * sh->N * sizeof(float));
+        bench_gemm_case gc;
+        if (!bench_gemm_case_pick(&gc, sh->name, only, sh->M, sh->N, sh->K, &seed)) continue;
         unsigned char *Wq[NT];
         sail_wmat wm[NT];
         void *scratch[NT];
         int copies[NT];
         size_t wbytes[NT];
         for (int t = 0; t < NT; t++) {
-            size_t rb = gguf_type_nbytes(TYPES[t], (uint64_t)sh->K);
-            wbytes[t] = rb * sh->N;
+            size_t rb;
+            wbytes[t] = gguf_type_nbytes(TYPES[t], (uint64_t)sh->K) * sh->N;
             copies[t] = sh->cold ? (int)(COLD_BYTES / wbytes[t]) + 1 : 1;
-            Wq[t] = malloc(wbytes[t] * copies[t]);
-            for (int n = 0; n < sh->N; n++)
-                sail_quantize_row(TYPES[t], Wq[t] + n * rb, W + (size_t)n * sh->K, sh->K);
-            for (int c = 1; c < copies[t]; c++) memcpy(Wq[t] + c * wbytes[t], Wq[t], wbytes[t]);
+            Wq[t] = bench_gemm_case_quantize(&gc, TYPES[t], copies[t], &rb);
             wm[t] = (sail_wmat){Wq[t], rb, (sail_wtype)TYPES[t]};
             scratch[t] = malloc(sail_gemm_w_scratch(&wm[t], sh->M, sh->K) + 64);
         }
-        char dims[32];
-        snprintf(dims, sizeof dims, "%dx%dx%d", sh->M, sh->N, sh->K);
-        double flop = 2.0 * sh->M * sh->N * sh->K;
         for (int p = 0; p < (one_only ? 1 : 2); p++) {
             sail_pool *pool = p ? many : one;
             clockid_t clock = p ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
             double dt[NT][MAX_REPS], g[NT];
-            /* Small shapes repeat the call so one sample is >= ~2 ms; cold
-             * ones take the next copy of W each call. */
-            int inner = (int)(2e-3 / (flop / 100e9)) + 1;
             for (int r = 0; r <= reps; r++)
                 for (int t = 0; t < NT; t++) {
-                    int n = sh->cold ? copies[t] : inner;
+                    /* Small shapes repeat the call (gc.inner); cold ones take
+                     * the next copy of W each call. */
+                    int n = sh->cold ? copies[t] : gc.inner;
                     double t0 = bench_seconds(clock);
                     for (int k = 0; k < n; k++) {
                         sail_wmat w = wm[t];
                         w.data = Wq[t] + (size_t)(k % copies[t]) * wbytes[t];
-                        sail_gemm_w(pool, sh->M, sh->N, sh->K, A, sh->K, &w, NULL, 0.0f, C, sh->N,
+                        sail_gemm_w(pool, sh->M, sh->N, sh->K, gc.A, sh->K, &w, NULL, 0.0f, gc.C, sh->N,
                                     scratch[t]);
                     }
                     if (r) dt[t][r - 1] = (bench_seconds(clock) - t0) / n;
                 }
-            for (int t = 0; t < NT; t++) g[t] = flop / bench_median(dt[t], reps) / 1e9;
-            printf("%-16s %-15s %-4d", p ? "" : sh->name, p ? "" : dims, p ? threads : 1);
+            for (int t = 0; t < NT; t++) g[t] = gc.flop / bench_median(dt[t], reps) / 1e9;
+            printf("%-16s %-15s %-4d", p ? "" : sh->name, p ? "" : gc.dims, p ? threads : 1);
             for (int t = 0; t < NT; t++) {
                 char cell[32];
                 if (t) snprintf(cell, sizeof cell, "%.1f (%.2fx)", g[t], g[t] / g[0]);
@@ -147,13 +137,13 @@ int main(int argc, char **argv) {
             printf("\n");
             if (sh->cold) {
                 printf("%-16s %-15s %-4s", "", "GB/s of W", "");
-                for (int t = 0; t < NT; t++) printf(" %15.1f", g[t] / flop * 1e9 * wbytes[t] / 1e9);
+                for (int t = 0; t < NT; t++) printf(" %15.1f", g[t] / gc.flop * 1e9 * wbytes[t] / 1e9);
                 printf("\n");
             }
             fflush(stdout);
         }
         for (int t = 0; t < NT; t++) { free(Wq[t]); free(scratch[t]); }
-        free(A); free(W); free(C);
+        bench_gemm_case_free(&gc);
     }
     sail_pool_free(one);
     sail_pool_free(many);

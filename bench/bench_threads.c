@@ -13,10 +13,8 @@
  * the ratio then says what the pool does under load, not what the code can.
  *
  *   bench_threads [--reps R] [--only TEXT] */
-#include "format/gguf.h"
-#include "kernels/numfmt.h"
 #include "kernels/kernels.h"
-#include "bench.h"
+#include "gemm_case.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,35 +73,28 @@ int main(int argc, char **argv) {
     unsigned seed = 1;
     for (int s = 0; s < N_SHAPES; s++) {
         const shape *sh = &SHAPES[s];
-        if (only && !strstr(sh->name, only)) continue;
-        float *A = bench_uniform((size_t)sh->M * sh->K, &seed), *W = bench_uniform((size_t)sh->N * sh->K, &seed);
-        float *C = malloc((size_t)sh->M * sh->N * sizeof(float));
-        size_t rb = gguf_type_nbytes(GGUF_T_Q8_0, (uint64_t)sh->K);
-        unsigned char *Wq = malloc(rb * sh->N);
-        for (int n = 0; n < sh->N; n++)
-            sail_quantize_row(GGUF_T_Q8_0, Wq + n * rb, W + (size_t)n * sh->K, sh->K);
-        sail_wmat wm[2] = {{W, (size_t)sh->K * sizeof(float), SAIL_WT_F32}, {Wq, rb, SAIL_WT_Q8_0}};
+        bench_gemm_case gc;
+        if (!bench_gemm_case_pick(&gc, sh->name, only, sh->M, sh->N, sh->K, &seed)) continue;
+        size_t rb;
+        unsigned char *Wq = bench_gemm_case_quantize(&gc, GGUF_T_Q8_0, 1, &rb);
+        sail_wmat wm[2] = {{gc.W, (size_t)sh->K * sizeof(float), SAIL_WT_F32}, {Wq, rb, SAIL_WT_Q8_0}};
         void *scratch = malloc(sail_gemm_w_scratch(&wm[1], sh->M, sh->K) + 64);
-        double flop = 2.0 * sh->M * sh->N * sh->K;
-        int inner = (int)(2e-3 / (flop / 100e9)) + 1; /* a sample is >= ~2 ms */
         double dt[2][2][MAX_REPS], us[2][2];
         for (int r = 0; r <= reps; r++)
             for (int t = 0; t < 2; t++)
                 for (int p = 0; p < 2; p++) {
                     double t0 = bench_now();
-                    for (int k = 0; k < inner; k++)
-                        sail_gemm_w(pools[p], sh->M, sh->N, sh->K, A, sh->K, &wm[t], NULL, 0.0f, C,
+                    for (int k = 0; k < gc.inner; k++)
+                        sail_gemm_w(pools[p], sh->M, sh->N, sh->K, gc.A, sh->K, &wm[t], NULL, 0.0f, gc.C,
                                     sh->N, scratch);
-                    if (r) dt[t][p][r - 1] = (bench_now() - t0) / inner;
+                    if (r) dt[t][p][r - 1] = (bench_now() - t0) / gc.inner;
                 }
         for (int t = 0; t < 2; t++)
             for (int p = 0; p < 2; p++) us[t][p] = bench_median(dt[t][p], reps) * 1e6;
-        char dims[32];
-        snprintf(dims, sizeof dims, "%dx%dx%d", sh->M, sh->N, sh->K);
-        printf("%-15s %-15s %10.1f %10.1f %6.2fx %10.1f %10.1f %6.2fx\n", sh->name, dims, us[0][0],
+        printf("%-15s %-15s %10.1f %10.1f %6.2fx %10.1f %10.1f %6.2fx\n", sh->name, gc.dims, us[0][0],
                us[0][1], us[0][0] / us[0][1], us[1][0], us[1][1], us[1][0] / us[1][1]);
         fflush(stdout);
-        free(A); free(W); free(C); free(Wq); free(scratch);
+        bench_gemm_case_free(&gc); free(Wq); free(scratch);
     }
     sail_pool_free(pools[0]);
     sail_pool_free(pools[1]);
