@@ -392,23 +392,34 @@ def finetune_case(tmp):
           "chance %.3f (%d images)" % (a, b, chance, images), r.stderr[-200:])
 
 
-def main():
+def run(label, make, cases, *after):
+    """The driver this test and test_compose_siglip share: make(tmp) converts
+    a random model (its torch module, config and .gguf); `sail compose` fuses
+    its own text and vision towers with the fusion shape above; the module
+    `cases` checks the result (layout_case, trace_case, grad_cases,
+    cli_cases) and mixes the model's towers with others (mixed_case); then
+    each of after(tmp) runs."""
     if not tap.built(TG.DUMP, TRACE):
         return tap.summary()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        model, cfg, clip = make_clip(os.path.join(tmp, "clip"))
+        model, cfg, towers = make(tmp)
         comp = os.path.join(tmp, "comp.gguf")
-        r = sail("compose", "--text", clip, "--vision", clip, "-o", comp, "--fusion-layers", FUSION_LAYERS,
+        r = sail("compose", "--text", towers, "--vision", towers, "-o", comp, "--fusion-layers", FUSION_LAYERS,
                  "--fusion-width", FUSION_WIDTH, "--dim", DIM)
-        if check(r.returncode == 0, "compose a converted CLIP's text and vision towers", r.stderr[-300:]):
-            layout_case(comp, clip)
-            trace_case(comp, model, cfg, tmp)
-            grad_cases(comp, cfg, tmp)
-            cli_cases(comp, clip, tmp)
-        mixed_case(clip, tmp)
-        finetune_case(tmp)
+        if check(r.returncode == 0, "compose a converted %s's text and vision towers" % label, r.stderr[-300:]):
+            cases.layout_case(comp, towers)
+            cases.trace_case(comp, model, cfg, tmp)
+            cases.grad_cases(comp, cfg, tmp)
+            cases.cli_cases(comp, towers, tmp)
+        cases.mixed_case(towers, tmp)
+        for case in after:
+            case(tmp)
     return tap.summary()
+
+
+def main():
+    return run("CLIP", lambda tmp: make_clip(os.path.join(tmp, "clip")), sys.modules[__name__], finetune_case)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,7 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
-import tap
 from tap import SAIL, check, gguf_array, gguf_tensors, skip_import
 
 try:
@@ -210,22 +208,7 @@ def mixed_case(sig, tmp):
 
 
 def main():
-    import test_train_grad as TG
-    if not tap.built(TG.DUMP, C.TRACE):
-        return tap.summary()
-    torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory() as tmp:
-        model, cfg, sig = make_siglip(tmp)
-        comp = os.path.join(tmp, "comp.gguf")
-        r = sail("compose", "--text", sig, "--vision", sig, "-o", comp, "--fusion-layers", C.FUSION_LAYERS,
-                 "--fusion-width", C.FUSION_WIDTH, "--dim", C.DIM)
-        if check(r.returncode == 0, "compose a converted SigLIP's text and vision towers", r.stderr[-300:]):
-            layout_case(comp, sig)
-            trace_case(comp, model, cfg, tmp)
-            grad_cases(comp, cfg, tmp)
-            cli_cases(comp, sig, tmp)
-        mixed_case(sig, tmp)
-    return tap.summary()
+    return C.run("SigLIP", make_siglip, sys.modules[__name__])
 
 
 if __name__ == "__main__":
