@@ -33,17 +33,6 @@ import convert_oracle as O
 O.ACTS["gelu_pytorch_tanh"] = lambda x: F.gelu(x, approximate="tanh")
 
 
-class SiglipMLP(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.act = O.ACTS[c["hidden_act"]]
-        self.fc1, self.fc2 = nn.Linear(c["hidden_size"], c["intermediate_size"]), \
-            nn.Linear(c["intermediate_size"], c["hidden_size"])
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
-
-
 class Head(nn.Module):
     """SiglipMultiheadAttentionPoolingHead."""
 
@@ -53,7 +42,7 @@ class Head(nn.Module):
         self.probe = nn.Parameter(torch.randn(1, 1, d))
         self.attention = nn.MultiheadAttention(d, c["num_attention_heads"], batch_first=True)
         self.layernorm = nn.LayerNorm(d, eps=c["layer_norm_eps"])
-        self.mlp = SiglipMLP(c)
+        self.mlp = O.CLIPMLP(d, c["intermediate_size"], c["hidden_act"])  # SiglipMLP: the same fc1, act, fc2
 
     def forward(self, x):
         probe = self.probe.repeat(x.shape[0], 1, 1)
