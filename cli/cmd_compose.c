@@ -12,7 +12,7 @@ static const char usage[] =
     "starts: the text tower (and tokenizer) of T, the vision tower (and image\n"
     "preprocessing) of V, optionally the audio tower (and its front end) of A, and\n"
     "fresh fusion layers, pooling and projection. T, V and A may be the same file,\n"
-    "a sail model, or a converted CLIP, Chinese-CLIP, SigLIP, BERT, ViT or AST.\n"
+    "a sail model, or a converted CLIP, Chinese-CLIP, SigLIP, CLAP, BERT, ViT or AST.\n"
     "Then train the new parts with the towers frozen, and later all at a low rate\n"
     "(docs/TRAINING.md):\n"
     "  sail finetune --model_name_or_path OUT.gguf --freeze text,vision,audio ...\n"

@@ -110,6 +110,9 @@ sail_status sail_config_validate(const sail_config *c, sail_error *err) {
         return sail_set_error(err, SAIL_ERR_FORMAT, "sail.dim is %d; expected 1..8192", c->dim);
     /* a composed CLIP text tower has no token types */
     if ((s = check_text(c, c->towers.layout && !c->towers.text_emb_norm ? 0 : 1, err))) return s;
+    if (c->towers.text_pos_offset < 0 || c->context > c->max_positions - c->towers.text_pos_offset)
+        return sail_set_error(err, SAIL_ERR_FORMAT, "sail.text.pos_offset %d leaves fewer than context %d of %d "
+                              "positions", c->towers.text_pos_offset, c->context, c->max_positions);
     if (sail_has_audio(c) && (s = c->swin.on ? sail_swin_check(c, err) : check_audio(c, err))) return s;
     return check_vision(c, err);
 }
@@ -326,6 +329,7 @@ static void read_fused_layout(reader *r, sail_config *c) {
     get_bool(r, "sail.vision.patch_bias", &t->patch_bias);
     /* written only when they differ from BERT's, CLIP's and ViT's layout (SigLIP) */
     if (gguf_find_kv(r->f, "sail.text.padded")) get_bool(r, "sail.text.padded", &t->text_padded);
+    if (gguf_find_kv(r->f, "sail.text.pos_offset")) get_int(r, "sail.text.pos_offset", &t->text_pos_offset);
     if (gguf_find_kv(r->f, "sail.vision.class_token")) {
         int cls = 1;
         get_bool(r, "sail.vision.class_token", &cls);
@@ -560,6 +564,7 @@ static sail_status write_fused_layout(const sail_config *c, gguf_writer *w) {
     if (!s) s = gguf_set_bool(w, "sail.vision.pre_norm", t->vision_pre_norm);
     if (!s) s = gguf_set_bool(w, "sail.vision.patch_bias", t->patch_bias);
     if (!s && t->text_padded) s = gguf_set_bool(w, "sail.text.padded", 1);
+    if (!s && t->text_pos_offset) s = gguf_set_i32(w, "sail.text.pos_offset", t->text_pos_offset);
     if (!s && t->vision_no_cls) s = gguf_set_bool(w, "sail.vision.class_token", 0);
     return s;
 }
@@ -596,6 +601,10 @@ const char *sail_window_name(sail_window w) {
     return (unsigned)w <= SAIL_WINDOW_RECTANGULAR ? window_names[w] : "?";
 }
 
+static const char *tokenizer_name(const sail_towers *t) {
+    return t->bpe == 2 ? "gpt2-bpe" : t->bpe ? "clip-bpe" : t->spm ? "sentencepiece" : "wordpiece";
+}
+
 /* An audio tower's part of the description. */
 static void describe_audio(const sail_config *c, char *buf, size_t cap) {
     const sail_fbank_params *f = &c->audio.fbank;
@@ -622,7 +631,7 @@ void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
                  "image_size=%d patch=%d",
                  c->name, c->dim, c->text.layers, c->text.width, c->text.heads, c->text.ffn,
                  norm_names[c->text.prenorm ? 1 : 0], act_names[c->text.act],
-                 tpool_names[t->text_pool], t->bpe == 2 ? "gpt2-bpe" : t->bpe ? "clip-bpe" : t->spm ? "sentencepiece" : "wordpiece", c->vocab_size,
+                 tpool_names[t->text_pool], tokenizer_name(t), c->vocab_size,
                  c->context, v->layers, v->width, v->heads, v->ffn, act_names[v->act], c->image_size,
                  c->patch_size);
         size_t n = strlen(buf);
@@ -643,9 +652,10 @@ void sail_config_describe(const sail_config *c, char *buf, size_t cap) {
     if (t->layout && n < cap) /* composed from imported towers: their layout */
         snprintf(buf + n, cap - n,
                  " tokenizer=%s text_causal=%d text_emb_norm=%d text_final_norm=%d vision_pre_norm=%d patch_bias=%d"
-                 " text_padded=%d class_token=%d",
-                 t->bpe ? "clip-bpe" : t->spm ? "sentencepiece" : "wordpiece", t->text_causal, t->text_emb_norm,
-                 t->text_final_norm, t->vision_pre_norm, t->patch_bias, t->text_padded, !t->vision_no_cls);
+                 " text_padded=%d class_token=%d text_pos_offset=%d",
+                 tokenizer_name(t),
+                 t->text_causal, t->text_emb_norm, t->text_final_norm, t->vision_pre_norm, t->patch_bias,
+                 t->text_padded, !t->vision_no_cls, t->text_pos_offset);
     n = strlen(buf);
     if (sail_has_audio(c) && n < cap) (c->swin.on ? sail_swin_describe : describe_audio)(c, buf + n, cap - n);
 }

@@ -89,8 +89,8 @@ static void text_tower(fwd *f, const sail_batch *b, fwd_acts *s) {
     if (sail_has_layout(c) && c->towers.text_final_norm) {
         s->ht = f->keep ? fwd_alloc(f, (size_t)b->n * s->T * dt) : x;
         if (!f->oom) norm_forward(f, &f->w->text_final, s->ht, x, b->n * s->T, dt, c->text.eps);
-        trace(f, "text.out", s->ht, b->n * s->T, dt);
     }
+    trace(f, "text.out", s->ht, b->n * s->T, dt);
 }
 
 /* A frozen tower's backward never runs: keep only its output. */

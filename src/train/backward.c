@@ -109,7 +109,8 @@ static void text_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *d) 
         ln_backward(c, &w->emb_norm, &g->emb_norm, s->temb, d, d, 0, rows, dt, cf->text.eps);
     if (c->oom) return;
     scatter_rows_add(c, GRAD(g->tok_emb), d, s->ids, rows, dt);
-    colsum_add(c, GRAD(g->pos_emb), d, n, T * dt, (size_t)T * dt); /* row t of every item: position t */
+    /* row t of every item: position pos_offset + t */
+    colsum_add(c, GRAD(g->pos_emb) + (size_t)tw->text_pos_offset * dt, d, n, T * dt, (size_t)T * dt);
     if (cf->type_vocab > 0) colsum_add(c, GRAD(g->type_emb), d, rows, dt, (size_t)dt);
 }
 

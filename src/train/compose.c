@@ -12,17 +12,18 @@
 #include <string.h>
 
 /* Why the text tower of c cannot run in a fused sail model, or NULL. The
- * fused forward runs BERT's, CLIP's and SigLIP's layouts (sail_has_layout):
- * a causal tower hands every real token's state to the fusion, the
- * end-of-text token's (which has seen the whole text) among them; SigLIP's
- * runs its texts padded to the context, pads attended, and hands every
- * position's state over, the last (the one SigLIP pools) among them. Its
- * text head is the imported model's pooling and is left behind. */
+ * fused forward runs BERT's, RoBERTa's (CLAP's: BERT's layers, positions
+ * from an offset, GPT-2 BPE), CLIP's and SigLIP's layouts
+ * (sail_has_layout): a causal tower hands every real token's state to the
+ * fusion, the end-of-text token's (which has seen the whole text) among
+ * them; SigLIP's runs its texts padded to the context, pads attended, and
+ * hands every position's state over, the last (the one SigLIP pools) among
+ * them. Its text head (pooler, projection) is the imported model's pooling
+ * and is left behind. */
 static const char *text_unfit(const sail_config *c) {
     const sail_towers *t = &c->towers;
     if (!t->on) return NULL;
     if (!t->has_text) return "it has no text tower";
-    if (t->text_pos_offset || t->bpe == 2) return "RoBERTa's offset positions and GPT-2 BPE (CLAP) run in imported models only";
     return NULL;
 }
 
@@ -62,6 +63,7 @@ static void compose_layout(sail_towers *out, const sail_config *t, const sail_co
     out->text_causal = sail_has_layout(t) && tt->text_causal;
     out->text_emb_norm = sail_text_emb_norm(t);
     out->text_final_norm = sail_has_layout(t) && tt->text_final_norm;
+    out->text_pos_offset = tt->text_pos_offset;
     out->vision_pre_norm = sail_has_layout(v) && vt->vision_pre_norm;
     out->patch_bias = sail_patch_bias(v);
     out->vision_no_cls = sail_has_layout(v) && vt->vision_no_cls;
