@@ -18,7 +18,9 @@ fusion layers and head. Checks, one TAP line each:
   (2) one training step (test_compose_clip.grad_case: tests/tools/train_dump
   against autograd, loss, embeddings and every gradient): texts against
   images, joint text+image items against texts, and with the towers frozen;
-  `sail embed` embeds a joint text+image input.
+  `sail embed` embeds a joint text+image input, and one epoch of `sail
+  finetune` on shapes pairs (the trainer's own GPT-2 BPE data path) trains
+  the text tower, its positions and the text projection.
 The reference is test_compose_clip's fused reference with RoBERTa's text
 states: token + position (from pad_token_id + 1) + type-0 embeddings, the
 embedding LayerNorm, post-norm BERT blocks, no final norm.
@@ -140,6 +142,24 @@ def grad_cases(comp, cfg, tmp):
                  ref_cls=RobRef)
 
 
+def finetune_case(comp, tmp):
+    """The trainer's own data path: JSONL texts through the GPT-2 BPE front
+    door, images through CLIP's preprocessing, every part training."""
+    data = tap.shapes(tmp, 96, 4)
+    if not data:
+        return
+    out = os.path.join(tmp, "run")
+    r = sail("finetune", "--model_name_or_path", comp, "--train_data_path", os.path.join(data, "train.jsonl"),
+             "--output_dir", out, "--learning_rate", "1e-3", "--num_train_epochs", 1, "--batch_size", 16)
+    trained = os.path.join(out, "model.gguf")
+    if not check(r.returncode == 0 and os.path.exists(trained), "sail finetune trains the composed CLAP text model "
+                 "on shapes pairs", r.stderr[-300:]):
+        return
+    moved = [n for n in ("text.tok_emb", "text.pos_emb", "text.blk.0.attn_qkv.weight", "fuse.text_proj.weight")
+             if not np.array_equal(gguf_array(comp, n), gguf_array(trained, n))]
+    check(len(moved) == 4, "its text tower, positions and text projection trained (%s)" % ", ".join(moved))
+
+
 def main():
     if not tap.built(TG.DUMP, CC.TRACE):
         return tap.summary()
@@ -170,6 +190,7 @@ def main():
             dim = len(json.loads(r.stdout)["data"][0]["embedding"]) if r.returncode == 0 else 0
             check(dim == CC.DIM, "sail embed: the composed model embeds a joint text+image input (dim %d)" % dim,
                   r.stderr[-200:])
+            finetune_case(comp, tmp)
     return tap.summary()
 
 
