@@ -110,6 +110,7 @@ sail_status sail_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_ou
 void sail_pca_apply(const sail_pca *p, const float *x, int n, float *out);
 sail_status sail_pca_save(const sail_pca *p, const char *path, sail_error *err);
 sail_status sail_pca_load(sail_pca *p, const char *path, sail_error *err);
+/* Frees what sail_pca_fit or sail_pca_load made (its arrays are one block). */
 void sail_pca_free(sail_pca *p);
 
 /* ------------------------------------------------- logistic regression -- */
@@ -164,6 +165,7 @@ typedef struct sail_rq {
  * residuals left by the previous levels. */
 sail_status sail_rq_fit(sail_pool *pool, const float *x, int n, int d, int levels, int k,
                         int max_iter, uint64_t seed, sail_rq *rq, sail_error *err);
+/* Frees what sail_rq_fit made (its arrays are one block). */
 void sail_rq_free(sail_rq *rq);
 
 /* ----------------------------------------------------------------- plot -- */
