@@ -38,6 +38,11 @@ int cmd_semantic_ids(int argc, char **argv) {
     if (!ix) return cli_fail(1, "index semantic-ids", "%s", err.msg);
     sail_index_info info;
     sail_index_get_info(ix, &info);
+    if (info.remote) { /* the module lists no ids (sail.h), so "no items" would mislead */
+        sail_index_close(ix, NULL);
+        return cli_fail(2, "index semantic-ids", "%s: a redis:// index lists no ids; run it on a local index "
+                        "(sail index import of the same vectors)", index);
+    }
     int rc = 0, d = info.dim;
     size_t count = sail_index_ids(ix, NULL, 0);
     uint64_t *ids = NULL;

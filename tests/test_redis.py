@@ -396,6 +396,10 @@ def cli_search(srv, tmp):
     check(rc == 1 and "no sail index" in err and rc2 == 1 and "cannot connect" in err2 and rc3 == 2 and
           r3.returncode == 2, "a missing index, a refused connection, a bad filter and an add of another dim are "
           "errors", "%s | %s | %s | %s" % (err, err2, err3, r3.stderr.decode()[-100:]))
+    r4 = tap.sail("index", "semantic-ids", "--index", url, ok=False)
+    check(r4.returncode == 2 and b"lists no ids" in r4.stderr and b"holds no items" not in r4.stderr,
+          "sail index semantic-ids on redis:// says the index lists no ids (not that it holds no items)",
+          r4.stderr.decode()[-200:])
     c.close()
 
 
