@@ -178,7 +178,7 @@ def check_resize(model, tmp):
     outs = []
     for m in (old, new):
         o = np.zeros((len(imgs), m.dim), np.float32)
-        rc = L.sail_embed_image_tensors(m._m, sl._fptr(chw), len(imgs), 48, 48, 0, sl._fptr(o), None)
+        rc = L.sail_embed_image_tensors(m._h, sl._fptr(chw), len(imgs), 48, 48, 0, sl._fptr(o), None)
         outs.append((rc, o))
     diff = float(np.abs(outs[0][1] - outs[1][1]).max())
     check(outs[0][0] == 0 and outs[1][0] == 0 and diff < 1e-5,
