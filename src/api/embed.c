@@ -354,6 +354,20 @@ sail_status sail_image_file_tensor(const sail_model *m, const char *path, float 
     return sail_image_file_preprocess(path, &p, 1, chw, err);
 }
 
+sail_status sail_image_bytes_tensor(const sail_model *m, const void *data, size_t size,
+                                    int64_t max_pixels, float *chw, sail_error *err) {
+    if (!m || !chw) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model or output is NULL");
+    if (max_pixels < 0) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "max_pixels is negative");
+    sail_preprocess p = sail_config_preprocess(&m->cfg);
+    sail_image_limits lim = sail_image_limits_for(&p);
+    if (max_pixels) lim.max_pixels = max_pixels;
+    sail_image img = {0};
+    sail_status s = sail_image_decode(data, size, "image", &lim, &img, err);
+    if (!s) s = sail_image_preprocess(&img, &p, chw, err);
+    sail_image_free(&img);
+    return s;
+}
+
 void sail_model_preprocess(const sail_model *m, sail_preprocess *p) { *p = sail_config_preprocess(&m->cfg); }
 
 sail_status sail_image_file_preprocess(const char *path, const sail_preprocess *p, int exif_rotate,

@@ -2,7 +2,8 @@
  * request body, a Python bytes object): images as encoded bytes, token
  * counts before truncation, and joint text+image batches from already
  * tokenized and preprocessed inputs, so a caller can do the per-input work
- * on its own threads and hand the model whole batches. */
+ * on its own threads and hand the model whole batches. The per-image
+ * preprocessing (sail_image_bytes_tensor) is embed.c's, beside the file's. */
 #include "image/image.h"
 #include "model/model.h"
 
@@ -14,20 +15,6 @@ sail_status sail_count_tokens(const sail_model *m, const char *text, size_t len,
                               sail_error *err) {
     if (!m) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model is NULL");
     return sail_text_tok_count(&m->text, text, len, n, err);
-}
-
-sail_status sail_image_bytes_tensor(const sail_model *m, const void *data, size_t size,
-                                    int64_t max_pixels, float *chw, sail_error *err) {
-    if (!m || !chw) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "model or output is NULL");
-    if (max_pixels < 0) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "max_pixels is negative");
-    sail_preprocess p = sail_config_preprocess(&m->cfg);
-    sail_image_limits lim = sail_image_limits_for(&p);
-    if (max_pixels) lim.max_pixels = max_pixels;
-    sail_image img = {0};
-    sail_status s = sail_image_decode(data, size, "image", &lim, &img, err);
-    if (!s) s = sail_image_preprocess(&img, &p, chw, err);
-    sail_image_free(&img);
-    return s;
 }
 
 sail_status sail_embed_image_bytes(sail_model *m, const void *const *data, const size_t *sizes,

@@ -563,7 +563,7 @@ static bool is_unsigned(uint32_t t) {
 }
 
 /* Any integer kv as a value in [lo, hi], refusing what does not fit. */
-static sail_status get_int(const gguf_file *f, const char *key, int64_t lo, uint64_t hi,
+static sail_status get_ranged(const gguf_file *f, const char *key, int64_t lo, uint64_t hi,
                            const char *want, int64_t *out, sail_error *err) {
     const gguf_kv *kv = find_or_fail(f, key, err);
     if (!kv) return SAIL_ERR_FORMAT;
@@ -587,14 +587,14 @@ static sail_status get_int(const gguf_file *f, const char *key, int64_t lo, uint
 
 sail_status gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out, sail_error *err) {
     int64_t v;
-    sail_status st = get_int(f, key, 0, UINT32_MAX, "u32", &v, err);
+    sail_status st = get_ranged(f, key, 0, UINT32_MAX, "u32", &v, err);
     if (!st) *out = (uint32_t)v;
     return st;
 }
 
 sail_status gguf_get_i32(const gguf_file *f, const char *key, int32_t *out, sail_error *err) {
     int64_t v;
-    sail_status st = get_int(f, key, INT32_MIN, INT32_MAX, "i32", &v, err);
+    sail_status st = get_ranged(f, key, INT32_MIN, INT32_MAX, "i32", &v, err);
     if (!st) *out = (int32_t)v;
     return st;
 }

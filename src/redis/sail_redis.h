@@ -33,8 +33,11 @@ void sr_value_unref(sr_value *v);
  * closed); otherwise *key stays open for the caller to close. */
 sr_value *sr_open(RedisModuleCtx *ctx, RedisModuleString *name, int mode, RedisModuleKey **key);
 
-/* Argument parsing: 0 on success. */
+/* Argument parsing: sr_arg_is and sr_arg_text 1 on a match / a copy (a
+ * short argument as a C string: 0 when it does not fit or holds a NUL),
+ * the others 0 on success. */
 int sr_arg_is(RedisModuleString *arg, const char *word);        /* case-insensitive */
+int sr_arg_text(RedisModuleString *arg, char *buf, size_t cap);
 int sr_arg_long(RedisModuleString *arg, long long lo, long long hi, long long *out);
 int sr_arg_u64(RedisModuleString *arg, uint64_t *out);
 /* A vector blob of dim little-endian float32, copied into out (dim floats:
