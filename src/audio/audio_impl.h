@@ -4,22 +4,30 @@
 #define SAIL_AUDIO_IMPL_H
 
 #include "common.h"
+#include "kernels/kernels.h"
 
 #include <fftw3.h>
 
-/* A double-precision real-to-complex plan of size n (n doubles in, n/2 + 1
- * complex out, out of place), created once per size and shared. Execute it
- * with fftw_execute_dft_r2c on sail_alloc_aligned arrays (64-byte aligned,
- * as the plan's own were). Thread-safe: planning, which FFTW does not allow
- * concurrently, happens under a lock; executing a plan on new arrays may
- * run on any number of threads at once.
+/* The power spectrum of a real frame of n samples, planned once per size
+ * and shared (thread-safe: planning, which FFTW does not allow
+ * concurrently, happens under a lock; executing a plan on new arrays may run
+ * on any number of threads at once). Even n: FFTW's n/2-point complex
+ * transform of the frame read as complex pairs, split into the real
+ * transform's bins by the half_power kernel (faster than FFTW's own real
+ * transform: docs/AUDIO.md); odd n: FFTW's real-to-complex plan.
  *
  * Double, not single precision: log energies span ~90 dB within a frame
  * (pre-emphasis leaves the lowest mel bins 1e-9 of the peak's power), and
  * a float32 transform's rounding, relative to the frame's peak, moves
  * those bins' logs by up to 1e-3 (torchaudio's own float32 fbank differs
  * from its float64 one by 1.4e-3 on the test clips). */
-sail_status sail_fft_plan_r2c(int n, fftw_plan *out, sail_error *err);
+typedef struct sail_spectrum {
+    int n;
+    fftw_plan plan;
+    const double *tw;   /* (n/2 + 1, 2) cos, sin of pi k / (n/2); NULL for odd n */
+} sail_spectrum;
+
+sail_status sail_spectrum_plan(int n, sail_spectrum *out, sail_error *err);
 
 /* Mel filters over n_bins spectrum bins; filter m is non-zero only on bins
  * lo[m] .. hi[m]-1, so applying the bank costs the filters' widths, not
@@ -27,7 +35,7 @@ sail_status sail_fft_plan_r2c(int n, fftw_plan *out, sail_error *err);
 typedef struct sail_melbank {
     int n_mels, n_bins;
     int *lo, *hi;   /* (n_mels) */
-    float *w;       /* (n_mels, n_bins) */
+    float *w;       /* (n_mels, n_bins) float32, as torchaudio and librosa keep them */
 } sail_melbank;
 
 /* Room for n_mels filters over n_bins bins, zeroed. */
@@ -36,23 +44,28 @@ sail_status sail_melbank_alloc(sail_melbank *b, int n_mels, int n_bins, sail_err
 /* Record each filter's non-zero range after w is filled. */
 void sail_melbank_ranges(sail_melbank *b);
 
-/* out[m] = sum over bins of w[m][k] * power[k]. The weights are float32,
- * as torchaudio and librosa keep them; the sum is in double. */
-void sail_melbank_apply(const sail_melbank *b, const double *power, double *out);
-
 void sail_melbank_free(sail_melbank *b);
 
-/* Scratch of one frame of a mel feature (fbank, log-mel): the window, the
- * samples (zero-padded to the transform), their spectrum and power, the
- * mel sums; carved from one block, each array 64-byte aligned as the FFT
- * plan's own were. */
+/* The bank make builds from ctx, built once per distinct key (every value
+ * the bank depends on, the front end's kind first) and kept for the life of
+ * the process like the FFT plans: a model's front end builds it at its first
+ * clip, and no clip allocates and frees it again. */
+#define SAIL_MELBANK_KEY 8
+typedef sail_status (*sail_melbank_make)(const void *ctx, sail_melbank *b, sail_error *err);
+sail_status sail_melbank_get(const double key[SAIL_MELBANK_KEY], sail_melbank_make make, const void *ctx,
+                             const sail_melbank **out, sail_error *err);
+
+/* Scratch of a mel feature (fbank, log-mel), which runs SAIL_MEL_LANES
+ * frames at a time: one frame's samples (zero-padded to the transform) and
+ * spectrum, the block's power spectra and mel sums; carved from one block,
+ * each array 64-byte aligned as the FFT plan's own were. */
 typedef struct sail_frame_work {
     void *block;          /* the allocation */
     double *win;          /* (win_len) */
     double *buf;          /* (n_fft) */
     fftw_complex *spec;   /* (n_fft / 2 + 1) */
-    double *power;        /* (n_fft / 2 + 1) */
-    double *mel;          /* (n_mels) */
+    double *power;        /* (n_fft / 2 + 1, SAIL_MEL_LANES) bin k of frame f at k * SAIL_MEL_LANES + f */
+    double *mel;          /* (SAIL_MEL_LANES, n_mels) */
 } sail_frame_work;
 
 /* w's block; what names the feature in the out-of-memory error (w is then
@@ -61,9 +74,13 @@ sail_status sail_frame_work_alloc(sail_frame_work *w, int win_len, int n_fft, in
                                   sail_error *err);
 void sail_frame_work_free(sail_frame_work *w);
 
-/* w->mel := b applied to the power spectrum of w->buf (n_fft samples, the
- * size plan was made for). */
-void sail_frame_mel(const sail_melbank *b, fftw_plan plan, sail_frame_work *w);
+/* Frame f's power spectrum := that of w->buf (sp->n samples). */
+void sail_frame_power(const sail_spectrum *sp, sail_frame_work *w, int f);
+
+/* w->mel := b applied to the block's SAIL_MEL_LANES power spectra (the mel
+ * sums in double over float32 weights; a frame the block does not use has
+ * the spectrum of an earlier one, or zeros, and its sums are dropped). */
+void sail_frames_mel(const sail_melbank *b, sail_frame_work *w);
 
 /* Audio of nominal magnitude 1 (decoders give [-1, 1]; Kaldi's int16 scale
  * is 32768): larger samples overflow float32 power spectra to infinity, so

@@ -96,7 +96,14 @@ static double kaldi_mel(double f) { return 1127.0 * log(1.0 + f / 700.0); }
  * 2e-5 and a filter's energy by 1e-4 relative. The log is rounded from
  * double (torch's float log differs from that in ~1% of the bins, by one
  * unit in the last place). */
-static sail_status kaldi_melbank(const sail_fbank_params *p, int padded, sail_melbank *b, sail_error *err) {
+typedef struct {
+    const sail_fbank_params *p;
+    int padded;
+} kaldi_ctx;
+
+static sail_status kaldi_melbank(const void *ctx, sail_melbank *b, sail_error *err) {
+    const sail_fbank_params *p = ((const kaldi_ctx *)ctx)->p;
+    int padded = ((const kaldi_ctx *)ctx)->padded;
     int n_bins = padded / 2 + 1, nm = p->num_mel_bins;
     float *mel = sail_malloc((size_t)n_bins * sizeof *mel); /* (padded / 2) each bin's mel */
     sail_status s = mel ? sail_melbank_alloc(b, nm, n_bins, err)
@@ -123,36 +130,29 @@ static sail_status kaldi_melbank(const sail_fbank_params *p, int padded, sail_me
     return SAIL_OK;
 }
 
-/* One frame of `size` samples into the log mel energies row[nm]. */
-static void fbank_frame(const sail_fbank_params *p, const float *x, int size, int padded, const sail_melbank *b,
-                        fftw_plan plan, sail_frame_work *w, float *row) {
-    double *buf = w->buf, pre = p->preemphasis;
-    for (int i = 0; i < size; i++) buf[i] = x[i];
-    if (p->remove_dc_offset) {
-        double sum = 0;
-        for (int i = 0; i < size; i++) sum += buf[i];
-        double mean = sum / size;
-        for (int i = 0; i < size; i++) buf[i] -= mean;
+/* Frames t0 .. t0+nf-1 (nf <= SAIL_MEL_LANES) into their rows of out:
+ * each frame prepared and transformed, then the block's mel sums and their
+ * logs, ln(max(e, FLT_EPSILON)) of the energy rounded to float, and AST's
+ * normalisation (x - mean) / (2 std) when norm_std > 0. */
+static void fbank_block(const sail_fbank_params *p, const float *wave, int64_t t0, int nf, int size, int shift,
+                        const sail_spectrum *sp, const sail_melbank *b, sail_frame_work *w, float *out) {
+    const sail_kernel_table *k = sail_kernels();
+    for (int f = 0; f < nf; f++) {
+        k->frame_prep(w->buf, wave + (t0 + f) * shift, w->win, size, p->preemphasis, p->remove_dc_offset);
+        memset(w->buf + size, 0, (size_t)(sp->n - size) * sizeof *w->buf);
+        sail_frame_power(sp, w, f);
     }
-    if (pre != 0) {
-        for (int i = size - 1; i > 0; i--) buf[i] -= pre * buf[i - 1];
-        buf[0] -= pre * buf[0];
-    }
-    for (int i = 0; i < size; i++) buf[i] *= w->win[i];
-    memset(buf + size, 0, (size_t)(padded - size) * sizeof *buf);
-    sail_frame_mel(b, plan, w);
-    /* logf of the rounded energy: 6e-8 from the double log, at a third of its cost */
-    for (int m = 0; m < b->n_mels; m++) row[m] = logf((float)(w->mel[m] > FLT_EPSILON ? w->mel[m] : FLT_EPSILON));
+    sail_frames_mel(b, w);
+    int norm = p->norm_std > 0;
+    k->log_floor(out + t0 * b->n_mels, w->mel, (size_t)nf * b->n_mels, FLT_EPSILON, norm ? p->norm_mean : 0.0f,
+                 norm ? 2 * p->norm_std : 1.0f);
 }
 
-/* AST: rows past the clip are zeros, then every row (padding included) is
- * normalised: ASTFeatureExtractor pads before it normalises. */
-static void ast_finish(const sail_fbank_params *p, int64_t computed, int64_t rows, float *out) {
-    int nm = p->num_mel_bins;
-    memset(out + computed * nm, 0, (size_t)(rows - computed) * nm * sizeof *out);
-    if (p->norm_std <= 0) return;
-    float mean = p->norm_mean, scale = 2 * p->norm_std;
-    for (int64_t i = 0; i < rows * nm; i++) out[i] = (out[i] - mean) / scale;
+/* AST: rows past the clip are zeros, normalised as the rest:
+ * ASTFeatureExtractor pads before it normalises. */
+static void ast_pad(const sail_fbank_params *p, int64_t computed, int64_t rows, float *out) {
+    float zero = p->norm_std > 0 ? (0.0f - p->norm_mean) / (2 * p->norm_std) : 0.0f;
+    for (int64_t i = computed * p->num_mel_bins; i < rows * p->num_mel_bins; i++) out[i] = zero;
 }
 
 sail_status sail_fbank(const sail_fbank_params *p, const float *wave, int64_t n, float *out, sail_error *err) {
@@ -167,18 +167,18 @@ sail_status sail_fbank(const sail_fbank_params *p, const float *wave, int64_t n,
     int64_t computed = SAIL_MIN(frames, rows);
     if (rows == 0) return SAIL_OK; /* a clip shorter than one window, without padding */
     if (!out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no output buffer");
-    fftw_plan plan;
-    if ((s = sail_fft_plan_r2c(padded, &plan, err))) return s;
-    sail_melbank b;
-    if ((s = kaldi_melbank(p, padded, &b, err))) return s;
+    sail_spectrum sp;
+    if ((s = sail_spectrum_plan(padded, &sp, err))) return s;
+    const double key[SAIL_MELBANK_KEY] = {0, padded, p->num_mel_bins, p->sample_rate, p->low_freq, p->high_freq};
+    const sail_melbank *b;
+    if ((s = sail_melbank_get(key, kaldi_melbank, &(kaldi_ctx){p, padded}, &b, err))) return s;
     sail_frame_work w;
     if (!(s = sail_frame_work_alloc(&w, size, padded, p->num_mel_bins, "fbank", err))) {
         make_window(p->window, size, w.win);
-        for (int64_t t = 0; t < computed; t++)
-            fbank_frame(p, wave + t * shift, size, padded, &b, plan, &w, out + t * p->num_mel_bins);
-        ast_finish(p, computed, rows, out);
+        for (int64_t t = 0; t < computed; t += SAIL_MEL_LANES)
+            fbank_block(p, wave, t, (int)SAIL_MIN(computed - t, SAIL_MEL_LANES), size, shift, &sp, b, &w, out);
+        ast_pad(p, computed, rows, out);
     }
     sail_frame_work_free(&w);
-    sail_melbank_free(&b);
     return s;
 }

@@ -1,5 +1,6 @@
-/* fft.c: FFTW double-precision plans (why double: audio_impl.h), made once per size and kept for the
- * life of the process, and the mel filter bank helpers both front ends use.
+/* fft.c: what both mel front ends share: FFTW double-precision plans (why
+ * double: audio_impl.h) and mel filter banks, each made once and kept for
+ * the life of the process, and the block of frames the kernels run on.
  *
  * FFTW_ESTIMATE: planning takes microseconds, never runs trial transforms
  * on our buffers, and picks the same algorithm on every run, so features
@@ -14,41 +15,47 @@
 #define MAX_PLANS 32
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    int n;
-    fftw_plan plan;
-} g_plans[MAX_PLANS];
+static sail_spectrum g_plans[MAX_PLANS]; /* kept for the life of the process */
 static int g_n_plans;
 
-static fftw_plan make_plan(int n) {
-    double *in = sail_alloc_aligned((size_t)n * sizeof(double));
-    fftw_complex *out = sail_alloc_aligned((size_t)(n / 2 + 1) * sizeof(fftw_complex));
-    fftw_plan p = in && out ? fftw_plan_dft_r2c_1d(n, in, out, FFTW_ESTIMATE) : NULL;
+/* Even n: the n/2-point complex plan, in place on the frame (its samples
+ * read as complex pairs), and the split's twiddles; odd n: real-to-complex
+ * into n/2 + 1 bins. */
+static sail_status make_plan(int n, sail_spectrum *sp, sail_error *err) {
+    int h = n / 2, even = n % 2 == 0;
+    double *in = sail_alloc_aligned((size_t)(n + 2) * sizeof(double));
+    fftw_complex *out = sail_alloc_aligned((size_t)(h + 1) * sizeof(fftw_complex));
+    double *tw = even ? sail_malloc((size_t)(h + 1) * 2 * sizeof(double)) : NULL;
+    fftw_plan p = NULL;
+    if (in && out && (tw || !even))
+        p = even ? fftw_plan_dft_1d(h, (fftw_complex *)in, out, FFTW_FORWARD, FFTW_ESTIMATE)
+                 : fftw_plan_dft_r2c_1d(n, in, out, FFTW_ESTIMATE);
     sail_free(in);
     sail_free(out);
-    return p;
+    if (!p) {
+        sail_free(tw);
+        return sail_set_error(err, SAIL_ERR_NOMEM, "FFTW could not plan a transform of size %d", n);
+    }
+    for (int k = 0; even && k <= h; k++) {
+        tw[2 * k] = cos(M_PI * k / h);
+        tw[2 * k + 1] = sin(M_PI * k / h);
+    }
+    *sp = (sail_spectrum){n, p, tw};
+    return SAIL_OK;
 }
 
-sail_status sail_fft_plan_r2c(int n, fftw_plan *out, sail_error *err) {
+sail_status sail_spectrum_plan(int n, sail_spectrum *out, sail_error *err) {
     if (n < 2 || n > (1 << 20))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "FFT size %d is not in 2..%d", n, 1 << 20);
     sail_status s = SAIL_OK;
     pthread_mutex_lock(&g_lock);
     int i = 0;
     while (i < g_n_plans && g_plans[i].n != n) i++;
-    if (i == g_n_plans) {
-        fftw_plan p = i < MAX_PLANS ? make_plan(n) : NULL;
-        if (i >= MAX_PLANS)
-            s = sail_set_error(err, SAIL_ERR_LIMIT, "more than %d distinct FFT sizes in one process", MAX_PLANS);
-        else if (!p)
-            s = sail_set_error(err, SAIL_ERR_NOMEM, "FFTW could not plan a transform of size %d", n);
-        else {
-            g_plans[i].n = n;
-            g_plans[i].plan = p;
-            g_n_plans++;
-        }
-    }
-    if (!s) *out = g_plans[i].plan;
+    if (i == MAX_PLANS)
+        s = sail_set_error(err, SAIL_ERR_LIMIT, "more than %d distinct FFT sizes in one process", MAX_PLANS);
+    else if (i == g_n_plans && !(s = make_plan(n, &g_plans[i], err)))
+        g_n_plans++;
+    if (!s) *out = g_plans[i];
     pthread_mutex_unlock(&g_lock);
     return s;
 }
@@ -76,15 +83,6 @@ void sail_melbank_ranges(sail_melbank *b) {
     }
 }
 
-void sail_melbank_apply(const sail_melbank *b, const double *power, double *out) {
-    for (int m = 0; m < b->n_mels; m++) {
-        const float *w = b->w + (size_t)m * b->n_bins;
-        double acc = 0;
-        for (int k = b->lo[m]; k < b->hi[m]; k++) acc += w[k] * power[k];
-        out[m] = acc;
-    }
-}
-
 void sail_melbank_free(sail_melbank *b) {
     sail_free(b->lo);
     sail_free(b->hi);
@@ -92,18 +90,45 @@ void sail_melbank_free(sail_melbank *b) {
     memset(b, 0, sizeof *b);
 }
 
+#define MAX_BANKS 32
+
+static struct {
+    double key[SAIL_MELBANK_KEY];
+    sail_melbank bank;
+} g_banks[MAX_BANKS]; /* kept for the life of the process, under g_lock */
+static int g_n_banks;
+
+sail_status sail_melbank_get(const double key[SAIL_MELBANK_KEY], sail_melbank_make make, const void *ctx,
+                             const sail_melbank **out, sail_error *err) {
+    sail_status s = SAIL_OK;
+    pthread_mutex_lock(&g_lock);
+    int i = 0;
+    while (i < g_n_banks && memcmp(g_banks[i].key, key, sizeof g_banks[i].key)) i++;
+    if (i == MAX_BANKS)
+        s = sail_set_error(err, SAIL_ERR_LIMIT, "more than %d distinct mel filter banks in one process", MAX_BANKS);
+    else if (i == g_n_banks && !(s = make(ctx, &g_banks[i].bank, err))) {
+        memcpy(g_banks[i].key, key, sizeof g_banks[i].key);
+        g_n_banks++;
+    }
+    if (!s) *out = &g_banks[i].bank;
+    pthread_mutex_unlock(&g_lock);
+    return s;
+}
+
 sail_status sail_frame_work_alloc(sail_frame_work *w, int win_len, int n_fft, int n_mels, const char *what,
                                   sail_error *err) {
-    size_t nb = (size_t)n_fft / 2 + 1, at[5], total = 0;
-    size_t bytes[5] = {(size_t)win_len * sizeof(double), (size_t)n_fft * sizeof(double), nb * sizeof(fftw_complex),
-                       nb * sizeof(double), (size_t)n_mels * sizeof(double)};
-    for (int i = 0; i < 5; i++) {
+    enum { N = 5 };
+    size_t nb = (size_t)n_fft / 2 + 1, lanes = SAIL_MEL_LANES, at[N], total = 0;
+    size_t bytes[N] = {(size_t)win_len * sizeof(double), (size_t)n_fft * sizeof(double), nb * sizeof(fftw_complex),
+                       nb * lanes * sizeof(double), (size_t)n_mels * lanes * sizeof(double)};
+    for (int i = 0; i < N; i++) {
         at[i] = total;
         total += (bytes[i] + 63) & ~(size_t)63;
     }
     uint8_t *p = sail_alloc_aligned(total);
     memset(w, 0, sizeof *w);
     if (!p) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %s buffers", what);
+    memset(p + at[3], 0, bytes[3]); /* a short last block's unused frames are summed, then dropped */
     *w = (sail_frame_work){p, (double *)(p + at[0]), (double *)(p + at[1]), (fftw_complex *)(p + at[2]),
                            (double *)(p + at[3]), (double *)(p + at[4])};
     return SAIL_OK;
@@ -114,17 +139,38 @@ void sail_frame_work_free(sail_frame_work *w) {
     memset(w, 0, sizeof *w);
 }
 
-void sail_frame_mel(const sail_melbank *b, fftw_plan plan, sail_frame_work *w) {
-    fftw_execute_dft_r2c(plan, w->buf, w->spec);
-    for (int k = 0; k < b->n_bins; k++) w->power[k] = w->spec[k][0] * w->spec[k][0] + w->spec[k][1] * w->spec[k][1];
-    sail_melbank_apply(b, w->power, w->mel);
+void sail_frame_power(const sail_spectrum *sp, sail_frame_work *w, int f) {
+    double *power = w->power + f; // (n/2 + 1) at stride SAIL_MEL_LANES
+    if (sp->tw) {
+        fftw_execute_dft(sp->plan, (fftw_complex *)w->buf, w->spec);
+        sail_kernels()->half_power(power, SAIL_MEL_LANES, (const double *)w->spec, sp->tw, sp->n / 2);
+        return;
+    }
+    fftw_execute_dft_r2c(sp->plan, w->buf, w->spec);
+    for (int k = 0; k <= sp->n / 2; k++)
+        power[k * SAIL_MEL_LANES] = w->spec[k][0] * w->spec[k][0] + w->spec[k][1] * w->spec[k][1];
 }
 
+void sail_frames_mel(const sail_melbank *b, sail_frame_work *w) {
+    sail_kernels()->mel_block(w->mel, w->power, b->w, b->lo, b->hi, b->n_mels, b->n_bins);
+}
+
+/* Blocks of a fixed size, each checked without an early exit, so the
+ * compiler vectorises the check; the first bad sample is then found in the
+ * bad block. */
 sail_status sail_audio_check_samples(const float *wave, int64_t n, sail_error *err) {
-    for (int64_t i = 0; i < n; i++)
-        if (!(fabsf(wave[i]) <= SAIL_AUDIO_MAX_SAMPLE))
-            return sail_set_error(err, SAIL_ERR_INVALID_ARG,
-                                  "sample %lld is %g; audio features take samples of magnitude at most %g "
-                                  "(decoded audio is in [-1, 1])", (long long)i, wave[i], SAIL_AUDIO_MAX_SAMPLE);
+    enum { BLOCK = 1024 };
+    for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
+        int bad = 0;
+        if (n - i0 >= BLOCK)
+            for (int i = 0; i < BLOCK; i++) bad |= !(fabsf(wave[i0 + i]) <= SAIL_AUDIO_MAX_SAMPLE);
+        else
+            bad = 1;
+        for (int64_t i = i0; bad && i < SAIL_MIN(n, i0 + BLOCK); i++)
+            if (!(fabsf(wave[i]) <= SAIL_AUDIO_MAX_SAMPLE))
+                return sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                                      "sample %lld is %g; audio features take samples of magnitude at most %g "
+                                      "(decoded audio is in [-1, 1])", (long long)i, wave[i], SAIL_AUDIO_MAX_SAMPLE);
+    }
     return SAIL_OK;
 }

@@ -79,7 +79,8 @@ static double mel_to_hz(double m, int htk) {
  * between neighbours over the FFT bin frequencies, optionally scaled to
  * equal area (norm="slaney"); computed in double, stored as float32 as
  * librosa stores them. */
-static sail_status slaney_melbank(const sail_logmel_params *p, sail_melbank *b, sail_error *err) {
+static sail_status slaney_melbank(const void *ctx, sail_melbank *b, sail_error *err) {
+    const sail_logmel_params *p = ctx;
     int nb = p->n_fft / 2 + 1, nm = p->n_mels;
     sail_status s = sail_melbank_alloc(b, nm, nb, err);
     if (s) return s;
@@ -134,26 +135,40 @@ static void whisper_finish(float *out, int64_t count, double max) {
     for (int64_t i = 0; i < count; i++) out[i] = (float)(((out[i] > floor8 ? out[i] : floor8) + 4.0) / 4.0);
 }
 
-static void logmel_frames(const sail_logmel_params *p, const float *wave, int64_t n, int64_t len, int64_t frames,
-                          const sail_melbank *b, fftw_plan plan, sail_frame_work *w, float *out) {
+/* Frames t0 .. t0+nf-1 into their rows of out; returns the largest log.
+ * A frame of padding zeros alone is left at power 0 (every mel the floor). */
+static double logmel_block(const sail_logmel_params *p, const float *wave, int64_t n, int64_t len, int64_t t0,
+                           int nf, const sail_spectrum *sp, const sail_melbank *b, sail_frame_work *w, float *out) {
     double max = -INFINITY;
-    for (int j = 0; j < p->n_fft; j++) w->win[j] = 0.5 - 0.5 * cos(2 * M_PI * j / p->n_fft);
-    for (int64_t t = 0; t < frames; t++) {
-        float *row = out + t * p->n_mels;
-        int64_t start = t * p->hop - p->n_fft / 2;
-        if (start >= n && start + p->n_fft <= len) { /* all padding zeros: every mel is the floor */
-            float v = log10f((float)MEL_FLOOR);
-            for (int m = 0; m < p->n_mels; m++) row[m] = p->log == SAIL_LOG_DB ? 10.0f * v : v;
-            if (v > max) max = v;
+    for (int f = 0; f < nf; f++) {
+        int64_t start = (t0 + f) * p->hop - p->n_fft / 2;
+        if (start >= n && start + p->n_fft <= len) {
+            for (int k = 0; k <= p->n_fft / 2; k++) w->power[k * SAIL_MEL_LANES + f] = 0;
             continue;
         }
-        load_frame(p, wave, n, len, t, w->win, w->buf);
-        sail_frame_mel(b, plan, w);
+        load_frame(p, wave, n, len, t0 + f, w->win, w->buf);
+        sail_frame_power(sp, w, f);
+    }
+    sail_frames_mel(b, w);
+    for (int f = 0; f < nf; f++) {
+        float *row = out + (t0 + f) * p->n_mels;
         for (int m = 0; m < p->n_mels; m++) {
-            float v = log10f((float)(w->mel[m] > MEL_FLOOR ? w->mel[m] : MEL_FLOOR));
+            double e = w->mel[f * p->n_mels + m];
+            float v = log10f((float)(e > MEL_FLOOR ? e : MEL_FLOOR));
             row[m] = p->log == SAIL_LOG_DB ? 10.0f * v : v;
             if (v > max) max = v;
         }
+    }
+    return max;
+}
+
+static void logmel_frames(const sail_logmel_params *p, const float *wave, int64_t n, int64_t len, int64_t frames,
+                          const sail_spectrum *sp, const sail_melbank *b, sail_frame_work *w, float *out) {
+    double max = -INFINITY;
+    for (int j = 0; j < p->n_fft; j++) w->win[j] = 0.5 - 0.5 * cos(2 * M_PI * j / p->n_fft);
+    for (int64_t t = 0; t < frames; t += SAIL_MEL_LANES) {
+        double mb = logmel_block(p, wave, n, len, t, (int)SAIL_MIN(frames - t, SAIL_MEL_LANES), sp, b, w, out);
+        if (mb > max) max = mb;
     }
     if (p->log == SAIL_LOG_WHISPER) whisper_finish(out, frames * p->n_mels, max);
 }
@@ -168,14 +183,15 @@ sail_status sail_logmel(const sail_logmel_params *p, const float *wave, int64_t 
     if (frames == 0) return SAIL_OK;
     if (!out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "no output buffer");
     if (n > len) n = len; /* cut to pad_samples */
-    fftw_plan plan;
-    if ((s = sail_fft_plan_r2c(p->n_fft, &plan, err))) return s;
-    sail_melbank b;
-    if ((s = slaney_melbank(p, &b, err))) return s;
+    sail_spectrum sp;
+    if ((s = sail_spectrum_plan(p->n_fft, &sp, err))) return s;
+    const double key[SAIL_MELBANK_KEY] = {1, p->n_fft, p->n_mels, p->sample_rate, p->fmin, p->fmax, p->htk_mel,
+                                          p->slaney_norm};
+    const sail_melbank *b;
+    if ((s = sail_melbank_get(key, slaney_melbank, p, &b, err))) return s;
     sail_frame_work w;
     if (!(s = sail_frame_work_alloc(&w, p->n_fft, p->n_fft, p->n_mels, "log-mel", err)))
-        logmel_frames(p, wave, n, len, frames, &b, plan, &w, out);
+        logmel_frames(p, wave, n, len, frames, &sp, b, &w, out);
     sail_frame_work_free(&w);
-    sail_melbank_free(&b);
     return s;
 }
