@@ -28,8 +28,8 @@ static const char usage[] =
     "       sail index import  --index DIR [--first-id N] [create options] FILE.npy|FILE.fvecs\n"
     "       sail index semantic-ids --index DIR ...   (see sail index semantic-ids --help)\n\n"
     "A vector index is a directory (index.snap + index.wal); every batch added or\n"
-    "deleted is on disk (fsync-ed) before the command moves on. add, info, delete\n"
-    "and import (with --first-id) also take the Redis module's index\n"
+    "deleted is on disk (fsync-ed) before the command moves on. add, info, delete,\n"
+    "import and semantic-ids also take the Redis module's index\n"
     "redis://HOST:PORT/NAME (docs/REDIS.md): the key NAME, or shards {NAME:0},\n"
     "{NAME:1}, ... (item id to shard id mod N), made with the create options and\n"
     "--shards when none exists; Redis persists it (no compact or export).\n\n"
@@ -622,21 +622,14 @@ static int sub_import(opts *o) {
     sail_index *ix = open_index(o, 1, dim);
     if (!ix) return 1;
     uint64_t first = o->first_id;
-    sail_index_info info;
-    sail_index_get_info(ix, &info);
-    if (!o->has_first_id && info.remote) {
-        sail_index_close(ix, NULL);
-        return cli_fail(2, "index", "%s lists no ids to continue after: give --first-id", o->index);
-    }
-    if (!o->has_first_id) { /* after the largest id present */
-        size_t n = sail_index_ids(ix, NULL, 0);
-        uint64_t *ids = malloc((n + 1) * sizeof *ids);
-        if (!ids) return finish(ix, SAIL_ERR_NOMEM, &(sail_error){.msg = "out of memory"});
-        sail_index_ids(ix, ids, n);
-        for (size_t i = 0; i < n; i++) if (ids[i] + 1 > first) first = ids[i] + 1;
-        free(ids);
-    }
     sail_error e = {0};
+    if (!o->has_first_id) { /* after the largest id present */
+        uint64_t *ids = NULL;
+        size_t n = 0;
+        if (sail_index_list_ids(ix, &ids, &n, &e)) return finish(ix, e.status, &e);
+        for (size_t i = 0; i < n; i++) if (ids[i] + 1 > first) first = ids[i] + 1;
+        sail_free(ids);
+    }
     size_t added = 0;
     sail_status st = sail_index_import(ix, o->rest[0], first, &added, &e);
     if (!st) fprintf(stderr, "sail index: imported %zu vectors as ids %llu..%llu\n", added, (unsigned long long)first,

@@ -21,7 +21,7 @@ int cmd_semantic_ids(int argc, char **argv) {
     int levels = 3, codebook = 256, max_iter = 50, threads = 0;
     long seed = 1;
     const cli_opt table[] = {
-        CLI_OPT_STR("--index", &index, "I", "the index directory"),
+        CLI_OPT_STR("--index", &index, "I", "the index directory, or redis://HOST:PORT/NAME"),
         CLI_OPT_INT("--levels", &levels, 1, 16, "L", "code length, 1..16 (default 3)"),
         CLI_OPT_INT("--codebook", &codebook, 1, SAIL_APPS_MAX_K, "K", "codes per level, 1..65536 (default 256; at most the item count)"),
         CLI_OPT_INT("--max-iter", &max_iter, 1, 10000, "N", "Lloyd iterations per level (default 50)"),
@@ -38,24 +38,16 @@ int cmd_semantic_ids(int argc, char **argv) {
     if (!ix) return cli_fail(1, "index semantic-ids", "%s", err.msg);
     sail_index_info info;
     sail_index_get_info(ix, &info);
-    if (info.remote) { /* the module lists no ids (sail.h), so "no items" would mislead */
-        sail_index_close(ix, NULL);
-        return cli_fail(2, "index semantic-ids", "%s: a redis:// index lists no ids; run it on a local index "
-                        "(sail index import of the same vectors)", index);
-    }
     int rc = 0, d = info.dim;
-    size_t count = sail_index_ids(ix, NULL, 0);
+    size_t count = 0;
     uint64_t *ids = NULL;
     float *x = NULL;
     sail_rq rq = {0};
-    if (!count) rc = cli_fail(1, "index semantic-ids", "%s holds no items", index);
+    if (sail_index_list_ids(ix, &ids, &count, &err)) rc = cli_fail(1, "index semantic-ids", "%s", err.msg);
+    else if (!count) rc = cli_fail(1, "index semantic-ids", "%s holds no items", index);
     else if (count > SAIL_APPS_MAX_ROWS) rc = cli_fail(1, "index semantic-ids", "%zu items: the limit is %d", count, SAIL_APPS_MAX_ROWS);
-    if (!rc) {
-        ids = malloc(sizeof *ids * count);
-        x = sail_malloc(sizeof *x * count * (size_t)d);
-        if (!ids || !x) rc = cli_fail(1, "index semantic-ids", "out of memory for %zu x %d", count, d);
-    }
-    if (!rc) count = cli_min(count, sail_index_ids(ix, ids, count));
+    if (!rc && !(x = sail_malloc(sizeof *x * count * (size_t)d)))
+        rc = cli_fail(1, "index semantic-ids", "out of memory for %zu x %d", count, d);
     for (size_t i = 0; !rc && i < count; i++)
         if (sail_index_get(ix, ids[i], x + i * (size_t)d, NULL, &err)) rc = cli_fail(1, "index semantic-ids", "%s", err.msg);
     int n = (int)count;
@@ -98,7 +90,7 @@ int cmd_semantic_ids(int argc, char **argv) {
         rc = app_write_json("index semantic-ids", root, out);
     }
     sail_rq_free(&rq);
-    free(ids);
+    sail_free(ids);
     sail_free(x);
     if (sail_index_close(ix, &err) && !rc) rc = cli_fail(1, "index semantic-ids", "%s", err.msg);
     return rc;

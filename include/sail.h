@@ -344,8 +344,10 @@ sail_status sail_embed_joint_tensors(sail_model *m, const int32_t *ids, const in
  *   - get_info: count, tombstones and memory_bytes summed over the shards
  *     by a round trip (the last values read when Redis cannot answer);
  *     log_bytes is 0 and remote is 1.
- *   - sail_index_ids returns 0 (the module lists no ids); compact, export
- *     and serialize are SAIL_ERR_UNSUPPORTED (Redis persists the index).
+ *   - sail_index_list_ids walks SAIL.IDS over the shards (not one
+ *     snapshot: see there); sail_index_ids, which cannot report an error,
+ *     returns 0. compact, export and serialize are SAIL_ERR_UNSUPPORTED
+ *     (Redis persists the index).
  *   - the handle's calls are serialised (one connection per Redis node);
  *     a connection lost is reopened at the next call. Redis unreachable,
  *     a 10 s timeout, or a busy/loading/failing-over node is
@@ -505,9 +507,23 @@ void sail_index_results_free(sail_index_results *r);
 sail_status sail_index_get(sail_index *ix, uint64_t id, float *vec,
                            char **payload, sail_error *err);
 
-/* Ids of the live items in insertion order: writes min(count, cap) ids to
- * ids (may be NULL with cap 0) and returns the live count. Thread-safe. */
+/* Ids of the live items of a local index in insertion order: writes
+ * min(count, cap) ids to ids (may be NULL with cap 0) and returns the live
+ * count. A redis:// index returns 0: list its ids with
+ * sail_index_list_ids. Thread-safe. */
 size_t sail_index_ids(sail_index *ix, uint64_t *ids, size_t cap);
+
+/* Ids of the live items, of a local or a redis:// index: *ids gets *n ids
+ * in one block to free with sail_free (NULL when *n is 0); both are left
+ * unchanged on failure. Order: insertion order; for a redis:// index each
+ * shard's in insertion order, shard {name:0}'s first, then {name:1}'s, ...
+ * A local index's list is one consistent snapshot. A redis:// one is read
+ * in pages (SAIL.IDS, docs/REDIS.md), so writes by others meanwhile show
+ * as SCAN's do: an item present throughout is listed, one deleted before
+ * its page is not, one added meanwhile may be, and one re-added (replaced)
+ * meanwhile may be listed twice. Redis unreachable is SAIL_ERR_UNAVAILABLE,
+ * a module without SAIL.IDS SAIL_ERR_UNSUPPORTED. Thread-safe. */
+sail_status sail_index_list_ids(sail_index *ix, uint64_t **ids, size_t *n, sail_error *err);
 
 typedef struct sail_index_info {
     int dim;

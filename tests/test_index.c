@@ -189,6 +189,16 @@ static void test_lifecycle(void) {
               !memcmp(v, x + d, sizeof v), "round %d: get returns the replaced item", round);
         free(p);
         CHECK(sail_index_get(ix, 7, v, NULL, &e) == SAIL_ERR_INVALID_ARG, "round %d: get of a deleted id fails", round);
+        uint64_t *ids = NULL;
+        size_t nids = 0;
+        int in_order = sail_index_list_ids(ix, &ids, &nids, &e) == SAIL_OK && nids == 450 && ids[449] == 1;
+        for (size_t i = 0, want = 0; in_order && i < 449; i++, want++) {
+            while (!alive[want] || want == 1) want++;
+            in_order = ids[i] == want;
+        }
+        CHECK(in_order && sail_index_ids(ix, NULL, 0) == nids, "round %d: sail_index_list_ids lists the 450 live ids "
+              "in insertion order (the replaced id 1 last)", round);
+        sail_free(ids);
     }
     if (ix) {
         sail_status st = sail_index_search(ix, x, 1, 0, NULL, &(sail_index_results *){0}, &e);
@@ -200,6 +210,13 @@ static void test_lifecycle(void) {
               "a payload that is not an object is rejected: %s", e.msg);
         CHECK(sail_index_add(ix, &id, x, (const char *[]){"{\"a\":"}, 1, &e) == SAIL_ERR_INVALID_ARG,
               "malformed payload JSON is rejected: %s", e.msg);
+        uint64_t *none = &id;
+        size_t n_none = 7;
+        sail_index *empty = sail_index_new(&(sail_index_options){.dim = 4}, &e);
+        CHECK(empty && sail_index_list_ids(empty, &none, &n_none, &e) == SAIL_OK && n_none == 0 && !none &&
+              sail_index_list_ids(empty, NULL, &n_none, &e) == SAIL_ERR_INVALID_ARG,
+              "an empty index lists no ids (NULL); a NULL output is rejected: %s", e.msg);
+        sail_index_close(empty, NULL);
         sail_index *again = sail_index_open(dir, NULL, &e);
         CHECK(!again && e.status == SAIL_ERR_IO, "a second open of the same directory fails: %s", e.msg);
         sail_index_close(again, NULL);

@@ -9,8 +9,11 @@ order) on the same random data: ids and float32 scores, HNSW at two beams,
 EXACT, FILTER, for cosine/f32, l2/int8 and ip/exact. DEBUG RELOAD (RDB save
 and load) keeps every item and every answer; a restart from the AOF (one
 rewrite, which emits SAIL.CREATE/SAIL.ADD, then more writes appended)
-keeps every item bit for bit. Malformed commands get error replies and the
-server keeps serving. A DUMP payload damaged inside the index image (and
+keeps every item bit for bit. SAIL.IDS pages through exactly the live ids
+in insertion order (deletes skipped, re-added ids moved to the end, small
+and default COUNT), and a walk with deletes and adds between its pages
+lists each item present throughout once. Malformed commands get error
+replies and the server keeps serving. A DUMP payload damaged inside the index image (and
 re-signed, so Redis's own checksum passes) is refused by the module's
 loader (RESTORE fails, the server lives); a dump.rdb damaged the same way
 stops a restart with an error instead of a crash. Searches keep answering,
@@ -18,13 +21,15 @@ off the main thread, while another client loads 20,000 items.
 
 Cluster: 3 masters and 3 replicas (redis-cli --cluster create); shard keys
 {name:i} land on every master; a search fanned out to the shards and
-merged equals an exact search over all items; a master killed with
+merged equals an exact search over all items; `sail index semantic-ids`
+through one node lists exactly the ids added, shard by shard; a master killed with
 SIGKILL fails over and every write acknowledged by WAIT 1 is there
 afterwards, vector for vector.
 
 sail search, sail index add and sail serve on redis://host:port/name (the
 library's client behind sail_index_open): against the same commands on an
-index directory, a local index of the same vectors and numpy; over the
+index directory, a local index of the same vectors and numpy; sail index
+import without --first-id numbers after the largest id of the shards; over the
 cluster's shards too; Redis killed under sail serve is a 503, not a hang,
 and the server serves again when it is back. Skipped with the reason when
 redis-server is not installed (Debian: redis-server, redis-tools)."""
@@ -227,6 +232,14 @@ def malformed(srv):
         ["SAIL.SEARCH", "m", "VECTOR", v4, 5, "SORTBY", "x"], ["SAIL.SEARCH", "m", "QUERY", v4, 5],
         ["SAIL.SEARCH", "m", "VECTOR", v4], ["SAIL.SEARCH", "nokey", "VECTOR", v4, 5],
         ["SAIL.SEARCH", "plain", "VECTOR", v4, 5], ["SAIL.INFO", "plain"], ["SAIL.INFO"], ["SAIL.GET", "m", "x"],
+        ["SAIL.IDS"], ["SAIL.IDS", "m"], ["SAIL.IDS", "m", 0], ["SAIL.IDS", "m", "CURSOR"],
+        ["SAIL.IDS", "m", "CURSOR", "x"], ["SAIL.IDS", "m", "CURSOR", -1], ["SAIL.IDS", "m", "CURSOR", ""],
+        ["SAIL.IDS", "m", "CURSOR", "18446744073709551616"], ["SAIL.IDS", "m", "CURSOR", 0, "COUNT", 0],
+        ["SAIL.IDS", "m", "CURSOR", 0, "COUNT", -5], ["SAIL.IDS", "m", "CURSOR", 0, "COUNT", 100001],
+        ["SAIL.IDS", "m", "CURSOR", 0, "COUNT", "99999999999999999999"], ["SAIL.IDS", "m", "CURSOR", 0, "COUNT", "x"],
+        ["SAIL.IDS", "m", "CURSOR", 0, "COUNT"], ["SAIL.IDS", "m", "CURSOR", 0, "LIMIT", 5],
+        ["SAIL.IDS", "m", "CURSOR", 0, "COUNT", 5, "COUNT", 5], ["SAIL.IDS", "nokey", "CURSOR", 0],
+        ["SAIL.IDS", "plain", "CURSOR", 0],
     ]
     replies = [c.call(*cmd) for cmd in bad]
     not_err = [(" ".join(str(a)[:12] for a in cmd), r) for cmd, r in zip(bad, replies) if not isinstance(r, RespError)]
@@ -241,6 +254,63 @@ def malformed(srv):
     lua = c.call("EVAL", "return redis.call('SAIL.SEARCH', KEYS[1], 'VECTOR', ARGV[1], 5)", 1, "m", v4)
     check(len(want) == 1 and multi[2] == [want] and lua == want, "SAIL.SEARCH inside MULTI and a Lua script answers "
           "as outside", str((multi, lua))[:200])
+    c.close()
+
+
+def walk_ids(c, key, count=None):
+    """The ids SAIL.IDS lists from cursor 0 until it answers cursor 0, and
+    the pages' sizes."""
+    cursor, got, pages = b"0", [], []
+    while True:
+        r = c.call("SAIL.IDS", key, "CURSOR", cursor, *(["COUNT", count] if count else []))
+        cursor, page = r
+        got += [int(i) for i in page]
+        pages.append(len(page))
+        if cursor == b"0":
+            return got, pages
+
+
+def ids_pages(srv):
+    """SAIL.IDS: the live ids in insertion order, page by page, as SCAN
+    pages keys; a walk stays exact under deletes and adds between pages."""
+    c = srv.conn()
+    rng = np.random.default_rng(20)
+    ids = list(dict.fromkeys([0, 2 ** 64 - 1, 2 ** 63] + [int(i) for i in rng.integers(1, 2 ** 62, 1500)]))
+    x = data(len(ids), 21)
+    c.call("SAIL.CREATE", "ids", "DIM", D, "KIND", "exact")
+    added = c.pipeline([["SAIL.ADD", "ids", i, "VECTOR", blob(v)] for i, v in zip(ids, x)])
+    gone, again = ids[::5], ids[1:4:2]  # deleted; re-added (a new slot at the end)
+    deleted = c.call("SAIL.DEL", "ids", *gone)
+    replaced = [c.call("SAIL.ADD", "ids", i, "VECTOR", blob(x[0])) for i in again]
+    want = [i for i in ids if i not in set(gone) | set(again)] + again
+    got, pages = walk_ids(c, "ids", 97)
+    got1, pages1 = walk_ids(c, "ids")
+    check(all(r == 1 for r in added) and deleted == len(gone) and replaced == [0, 0] and got == want and
+          len(pages) > 10 and max(pages) == 97 and got1 == want and pages1 == [1000, len(want) - 1000],
+          "SAIL.IDS with COUNT 97 walks %d pages and lists exactly the %d live ids in insertion order (after %d "
+          "deletes, 2 re-adds moved to the end, ids up to 2^64-1); the default COUNT is 1000"
+          % (len(pages), len(want), len(gone)), "%d ids, first differences %s" % (len(got), [
+              (a, b) for a, b in zip(got, want) if a != b][:3]))
+    # between pages: delete ids already listed and ids not yet reached, add new ones
+    cursor, page = c.call("SAIL.IDS", "ids", "CURSOR", 0, "COUNT", 50)
+    first = [int(i) for i in page]
+    behind, ahead, new = want[:5], want[500:510], [10 ** 15 + i for i in range(3)]
+    c.call("SAIL.DEL", "ids", *(behind + ahead))
+    c.pipeline([["SAIL.ADD", "ids", i, "VECTOR", blob(x[1])] for i in new])
+    rest = []
+    while cursor != b"0":
+        cursor, page = c.call("SAIL.IDS", "ids", "CURSOR", cursor, "COUNT", 50)
+        rest += [int(i) for i in page]
+    check(first == want[:50] and rest == [i for i in want[50:] if i not in ahead] + new,
+          "a walk with deletes and adds between its pages lists every item present throughout exactly once, "
+          "those deleted before it reached them not at all, those added meanwhile at the end")
+    c.call("SAIL.CREATE", "ids:empty", "DIM", D)
+    info = c.call("COMMAND", "INFO", "sail.ids")[0]
+    check(c.call("SAIL.IDS", "ids", "CURSOR", 10 ** 12) == [b"0", []] and
+          c.call("SAIL.IDS", "ids:empty", "CURSOR", 0, "COUNT", 100000) == [b"0", []] and
+          "readonly" in info[2] and "write" not in info[2] and info[3:6] == [1, 1, 1],
+          "a cursor past the end and an empty index answer [0, []]; SAIL.IDS is registered readonly with its key "
+          "at position 1 (cluster routing)", str(info)[:200])
     c.close()
 
 
@@ -396,10 +466,24 @@ def cli_search(srv, tmp):
     check(rc == 1 and "no sail index" in err and rc2 == 1 and "cannot connect" in err2 and rc3 == 2 and
           r3.returncode == 2, "a missing index, a refused connection, a bad filter and an add of another dim are "
           "errors", "%s | %s | %s | %s" % (err, err2, err3, r3.stderr.decode()[-100:]))
-    r4 = tap.sail("index", "semantic-ids", "--index", url, ok=False)
-    check(r4.returncode == 2 and b"lists no ids" in r4.stderr and b"holds no items" not in r4.stderr,
-          "sail index semantic-ids on redis:// says the index lists no ids (not that it holds no items)",
-          r4.stderr.decode()[-200:])
+    # import without --first-id continues after the largest id over the 3 shards
+    dim = c.call("SAIL.INFO", "{cli:0}")[1]
+    v = np.random.default_rng(30).standard_normal((3, dim)).astype(np.float32)
+    npy = os.path.join(tmp, "more.npy")
+    np.save(npy, v)
+    r4 = tap.sail("index", "import", "--index", url, npy, ok=False)
+    got = [c.call("SAIL.GET", "{cli:%d}" % (i % 3), i) for i in (1018, 1019, 1020)]
+    counts = [c.call("SAIL.INFO", "{cli:%d}" % s)[17] for s in range(3)]
+    unit = v / np.linalg.norm(v, axis=1, keepdims=True)  # a cosine index keeps vectors normalised
+    check(r4.returncode == 0 and b"imported 3 vectors as ids 1018..1020" in r4.stderr and sum(counts) == 21 and
+          all(isinstance(g, list) and np.abs(np.frombuffer(g[0], "<f4") - u).max() <= 1e-6 for g, u in zip(got, unit)),
+          "sail index import --index redis://.../cli (no --first-id) numbers after the largest id of the 3 shards "
+          "(1017): ids 1018..1020 on their shards, the 18 items kept", r4.stderr.decode()[-200:])
+    r5 = tap.sail("index", "semantic-ids", "--index", url, "--levels", 1, "--codebook", 4, ok=False)
+    listed = [it["id"] for it in json.loads(r5.stdout)["items"]] if r5.returncode == 0 else r5.stderr.decode()
+    check(listed == [i for s in range(3) for i in range(1000, 1021) if i % 3 == s],
+          "sail index semantic-ids on redis://.../cli codes every item, listed shard by shard in insertion order",
+          str(listed)[-200:])
     c.close()
 
 
@@ -671,6 +755,13 @@ def cluster(tmp):
         check(r.returncode == 0 and n_on == [sum(1 for i in range(len(TEXTS)) if (1000 + i) % 4 == s) for s in range(4)],
               "sail index add --index redis://<one node>/texts --shards 4 creates and fills the shards on their "
               "masters", str(n_on))
+        # every id, listed through one node over the 6 shards on 3 masters (MOVED followed)
+        r = tap.sail("index", "semantic-ids", "--index", "redis://127.0.0.1:%d/items" % ports[0], "--levels", 1,
+                     "--codebook", 4, "--max-iter", 3, ok=False)
+        listed = [it["id"] for it in json.loads(r.stdout)["items"]] if r.returncode == 0 else r.stderr.decode()
+        want = [i for s in range(n_shards) for i in list(range(len(x))) + [5003] if i % n_shards == s]
+        check(listed == want, "sail index semantic-ids --index redis://<one node>/items lists exactly the %d ids "
+              "added, shard {items:0}'s first, each shard in insertion order" % len(want), str(listed)[-200:])
         victim = where[shard_keys[0]]
         replica = [s[3][0] for s in slots if s[2] == victim][0]
         nodes[ports.index(victim)].kill()  # SIGKILL
@@ -723,6 +814,7 @@ def main():
         same_as_sail(srv, tmp)
         debug_reload(srv)
         malformed(srv)
+        ids_pages(srv)
         corrupt_payload(srv, tmp)
         cli_search(srv, tmp)
         serve_redis(srv, tmp)

@@ -5,6 +5,7 @@
  * distances), hnsw.c, exact.c, wal.c and snapshot.c. */
 #include "index_impl.h"
 #include "fileio.h"
+#include "ids.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -379,17 +380,47 @@ sail_status sail_index_get(sail_index *ix, uint64_t id, float *vec, char **paylo
     return st;
 }
 
-size_t sail_index_ids(sail_index *ix, uint64_t *ids, size_t cap) {
-    if (!ix || ix->rops) return 0; /* the module lists no ids (sail.h) */
-    pthread_rwlock_rdlock(&ix->lock);
+/* Up to cap live ids from slot *slot on, in slot (insertion) order; *slot
+ * moves past the last slot read. Under the caller's lock. */
+static size_t ids_from(const sail_index *ix, uint64_t *slot, uint64_t *ids, size_t cap) {
     size_t k = 0;
-    for (size_t s = 0; s < ix->n_slots; s++) {
-        if (ix->dead[s]) continue;
-        if (k < cap && ids) ids[k] = ix->ids[s];
-        k++;
-    }
+    uint64_t s = *slot;
+    for (; s < ix->n_slots && k < cap; s++)
+        if (!ix->dead[s]) ids[k++] = ix->ids[s];
+    *slot = s;
+    return k;
+}
+
+size_t sail_index_ids(sail_index *ix, uint64_t *ids, size_t cap) {
+    if (!ix || ix->rops) return 0; /* a remote index: sail_index_list_ids (sail.h) */
+    pthread_rwlock_rdlock(&ix->lock);
+    size_t live = ix->n_slots - ix->n_dead;
+    uint64_t from = 0;
+    if (ids) ids_from(ix, &from, ids, cap < live ? cap : live);
+    pthread_rwlock_unlock(&ix->lock);
+    return live;
+}
+
+size_t ix_ids_page(sail_index *ix, uint64_t cursor, uint64_t *ids, size_t cap, uint64_t *next) {
+    pthread_rwlock_rdlock(&ix->lock);
+    size_t k = ids_from(ix, &cursor, ids, cap);
+    *next = cursor < ix->n_slots ? cursor : 0;
     pthread_rwlock_unlock(&ix->lock);
     return k;
+}
+
+sail_status sail_index_list_ids(sail_index *ix, uint64_t **ids, size_t *n, sail_error *err) {
+    if (!ix || !ids || !n) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "sail_index_list_ids: NULL argument");
+    if (ix->rops) return ix->rops->ids(ix->remote, ids, n, err);
+    pthread_rwlock_rdlock(&ix->lock);
+    size_t live = ix->n_slots - ix->n_dead;
+    uint64_t *out = live ? sail_malloc(live * sizeof *out) : NULL, from = 0;
+    if (out) ids_from(ix, &from, out, live);
+    pthread_rwlock_unlock(&ix->lock);
+    if (live && !out) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory listing %zu ids", live);
+    *ids = out;
+    *n = live;
+    return SAIL_OK;
 }
 
 void sail_index_get_info(sail_index *ix, sail_index_info *info) {

@@ -94,6 +94,7 @@ struct ix_remote_ops {
                           sail_index_results **out, sail_error *err);
     sail_status (*get)(ix_remote *r, uint64_t id, float *vec, char **payload, sail_error *err);
     void (*info)(ix_remote *r, sail_index_info *info);
+    sail_status (*ids)(ix_remote *r, uint64_t **ids, size_t *n, sail_error *err);
     void (*close)(ix_remote *r);
 };
 sail_index *ix_remote_open(const char *url, const sail_index_options *opts, sail_error *err);

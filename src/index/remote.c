@@ -31,6 +31,7 @@ sail_index *ix_remote_open(const char *url, const sail_index_options *opts, sail
 #define MAX_NODES 64
 #define TIMEOUT_S 10 /* connect, and each reply */
 #define PAUSE_S 1.0  /* after Redis was lost, calls fail at once for this long */
+#define IDS_PAGE "10000" /* ids per SAIL.IDS round trip */
 
 typedef struct node {
     char host[256];
@@ -529,6 +530,64 @@ static void op_info(ix_remote *r, sail_index_info *out) {
     out->remote = 1;
 }
 
+/* A decimal u64 reply string into *out; 0 on success. */
+static int reply_u64(const redisReply *e, uint64_t *out) {
+    char *end;
+    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 20 || e->str[0] < '0' || e->str[0] > '9') return 1;
+    errno = 0;
+    *out = strtoull(e->str, &end, 10);
+    return errno || *end;
+}
+
+/* One SAIL.IDS page of shard s from *cursor: its ids appended to *ids (*n
+ * of *cap), *cursor set to the next position (0: the shard is done). */
+static sail_status ids_page(ix_remote *r, int s, uint64_t *cursor, uint64_t **ids, size_t *n, size_t *cap,
+                            sail_error *err) {
+    char at[24];
+    snprintf(at, sizeof at, "%" PRIu64, *cursor);
+    const char *argv[] = {"SAIL.IDS", r->keys[s], "CURSOR", at, "COUNT", IDS_PAGE};
+    size_t lens[] = {8, strlen(r->keys[s]), 6, strlen(at), 5, strlen(IDS_PAGE)};
+    redisReply *rep = call(r, &r->at[s], 6, argv, lens, err);
+    if (!rep) return err ? err->status : SAIL_ERR_UNAVAILABLE;
+    sail_status st = SAIL_OK;
+    uint64_t next = 0;
+    const redisReply *list = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 ? rep->element[1] : NULL;
+    if (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "unknown command"))
+        st = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "Redis: %s: the sail-redis.so loaded there predates SAIL.IDS "
+                            "(load this sail's module)", rep->str);
+    else if (!list || list->type != REDIS_REPLY_ARRAY || reply_u64(rep->element[0], &next) ||
+             (next && next <= *cursor))
+        st = unexpected(rep, "SAIL.IDS", r->keys[s], err);
+    if (!st && *n + list->elements > *cap) {
+        size_t want = *n + list->elements > 2 * *cap ? *n + list->elements : 2 * *cap;
+        if (ix_grow((void **)ids, want, sizeof **ids)) st = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %zu ids", want);
+        else *cap = want;
+    }
+    for (size_t i = 0; !st && i < list->elements; i++)
+        if (reply_u64(list->element[i], *ids + (*n)++))
+            st = sail_set_error(err, SAIL_ERR_FORMAT, "Redis: SAIL.IDS %s: an id is not a decimal integer", r->keys[s]);
+    freeReplyObject(rep);
+    *cursor = next;
+    return st;
+}
+
+static sail_status op_ids(ix_remote *r, uint64_t **out, size_t *n_out, sail_error *err) {
+    uint64_t *ids = NULL, cursor = 0;
+    size_t n = 0, cap = 0;
+    sail_status st = SAIL_OK;
+    pthread_mutex_lock(&r->mu);
+    for (int s = 0; s < r->n_keys && !st; s++)
+        do st = ids_page(r, s, &cursor, &ids, &n, &cap, err);
+        while (!st && cursor);
+    pthread_mutex_unlock(&r->mu);
+    if (st || !n) {
+        sail_free(ids);
+        ids = NULL;
+    }
+    if (!st) *out = ids, *n_out = n;
+    return st;
+}
+
 static void op_close(ix_remote *r) {
     for (int i = 0; i < r->n_nodes; i++) redisFree(r->nodes[i].c);
     for (int i = 0; r->keys && i < r->n_keys; i++) sail_free(r->keys[i]);
@@ -538,7 +597,7 @@ static void op_close(ix_remote *r) {
     sail_free(r);
 }
 
-static const ix_remote_ops ops = {op_add, op_del, op_search, op_get, op_info, op_close};
+static const ix_remote_ops ops = {op_add, op_del, op_search, op_get, op_info, op_ids, op_close};
 
 /* --------------------------------------------------------------- open -- */
 

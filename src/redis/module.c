@@ -6,6 +6,7 @@
  *   SAIL.DEL    key id [id ...]                      -> ids deleted
  *   SAIL.GET    key id                               -> [vector blob, payload] or nil
  *   SAIL.INFO   key                                  -> [field, value, ...]
+ *   SAIL.IDS    key CURSOR c [COUNT n]               -> [next cursor, [id, ...]]
  *   SAIL.SEARCH key VECTOR blob k [FILTER f] [EF n] [EXACT] [NOPAYLOAD]  (search.c)
  *
  * The index is src/index's (sail_index_new, held in memory). RDB stores
@@ -14,6 +15,7 @@
  * verbatim. Module arguments: THREADS n (search threads; default one per
  * core, at most 8; 0 runs searches on Redis's main thread). docs/REDIS.md has the details. */
 #include "sail_redis.h"
+#include "index/ids.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -26,6 +28,8 @@
 #define TYPE_NAME "sailindex"     /* Redis wants exactly 9 characters */
 #define TYPE_ENCVER 1
 #define RDB_CHUNK ((size_t)64 << 20) /* bytes per RDB string of an image */
+#define IDS_COUNT 1000               /* SAIL.IDS: ids per page by default, */
+#define IDS_MAX_COUNT 100000         /* and at most */
 
 static int reply_usage(RedisModuleCtx *ctx, const char *what) {
     char msg[300];
@@ -224,6 +228,37 @@ static int cmd_info(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     return REDISMODULE_OK;
 }
 
+static void reply_u64(RedisModuleCtx *ctx, uint64_t x) {
+    char s[24];
+    snprintf(s, sizeof s, "%" PRIu64, x);
+    RedisModule_ReplyWithStringBuffer(ctx, s, strlen(s));
+}
+
+/* A page of ids, as SCAN pages keys: the cursor is a slot position, so a
+ * walk is stable under adds and deletes (ids.h says how). */
+static int cmd_ids(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 4 && argc != 6) return RedisModule_WrongArity(ctx);
+    uint64_t cursor, next = 0;
+    long long count = IDS_COUNT;
+    if (!sr_arg_is(argv[2], "CURSOR") || (argc == 6 && !sr_arg_is(argv[4], "COUNT")))
+        return reply_usage(ctx, "usage: SAIL.IDS key CURSOR c [COUNT n]");
+    if (sr_arg_u64(argv[3], &cursor)) return reply_usage(ctx, "the cursor must be an unsigned 64-bit integer (0 starts)");
+    if (argc == 6 && sr_arg_long(argv[5], 1, IDS_MAX_COUNT, &count)) return reply_usage(ctx, "COUNT must be 1..100000");
+    RedisModuleKey *key;
+    sr_value *v = sr_open(ctx, argv[1], REDISMODULE_READ, &key);
+    if (!v) return REDISMODULE_OK;
+    uint64_t *ids = malloc((size_t)count * sizeof *ids);
+    size_t n = ids ? ix_ids_page(v->ix, cursor, ids, (size_t)count, &next) : 0;
+    RedisModule_CloseKey(key);
+    if (!ids) return reply_usage(ctx, "out of memory");
+    RedisModule_ReplyWithArray(ctx, 2);
+    reply_u64(ctx, next);
+    RedisModule_ReplyWithArray(ctx, (long)n);
+    for (size_t i = 0; i < n; i++) reply_u64(ctx, ids[i]);
+    free(ids);
+    return REDISMODULE_OK;
+}
+
 /* ------------------------------------------------------- persistence -- */
 
 /* RDB: the image's length, then the image in strings of up to RDB_CHUNK. */
@@ -350,6 +385,7 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
         {"sail.del", "write", cmd_del},
         {"sail.get", "readonly fast", cmd_get},
         {"sail.info", "readonly", cmd_info},
+        {"sail.ids", "readonly", cmd_ids},
         {"sail.search", "readonly", sr_cmd_search},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)

@@ -22,7 +22,11 @@
  * 2^53 (the hashes `sail index add` gives are not). Requests may give an
  * id either way.
  *
- * A redis:// index may be shared by several servers and lists no ids, so
+ * Over an index directory, which one process at a time opens, the server
+ * numbers items without an "id" after the largest id at start. A redis://
+ * index may be shared by several servers (and other writers): though it
+ * lists its ids (sail_index_list_ids), numbering from what was there at
+ * start would hand out ids another writer uses and replace its items, so
  * there every item needs its "id"; its images are embedded but not stored
  * (GET .../image is a 501), and Redis unreachable is a 503. */
 #include "common.h"
@@ -90,15 +94,14 @@ sail_status srv_index_open(srv_server *s, sail_error *err) {
     }
     s->index_dim = info.dim;
     s->index_remote = info.remote;
-    if (info.remote) return SAIL_OK;
-    size_t n = sail_index_ids(s->index, NULL, 0);
-    uint64_t *ids = sail_malloc((n ? n : 1) * sizeof *ids);
-    if (!ids) {
+    if (info.remote) return SAIL_OK; /* items bring their ids (above) */
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (sail_index_list_ids(s->index, &ids, &n, err)) {
         sail_index_close(s->index, NULL);
         s->index = NULL;
-        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory listing %zu index ids", n);
+        return err ? err->status : SAIL_ERR_NOMEM;
     }
-    n = sail_index_ids(s->index, ids, n);
     /* Ids the server assigns continue after the largest below 2^53, so they
      * stay exact in JavaScript; `sail index add` hashes give larger ones. */
     for (size_t i = 0; i < n; i++)
