@@ -12,17 +12,24 @@ rewrite, which emits SAIL.CREATE/SAIL.ADD, then more writes appended)
 keeps every item bit for bit. SAIL.IDS pages through exactly the live ids
 in insertion order (deletes skipped, re-added ids moved to the end, small
 and default COUNT), and a walk with deletes and adds between its pages
-lists each item present throughout once. Malformed commands get error
-replies and the server keeps serving. A DUMP payload damaged inside the index image (and
-re-signed, so Redis's own checksum passes) is refused by the module's
+lists each item present throughout once. COMMAND INFO shows each
+command's key spec (RO/access for the readers, RW insert/update/delete for
+the writers) and arity; a user with read-only key permission (%R~*) runs
+SAIL.SEARCH/GET/INFO/IDS and gets NOPERM for SAIL.ADD/DEL/CREATE, a
+write-only one (%W~*) the reverse (but SAIL.INFO, metadata only).
+Malformed commands get error replies and the server keeps serving. A DUMP
+payload damaged inside the index image (and re-signed, so Redis's own
+checksum passes) is refused by the module's
 loader (RESTORE fails, the server lives); a dump.rdb damaged the same way
 stops a restart with an error instead of a crash. Searches keep answering,
 off the main thread, while another client loads 20,000 items.
 
 Cluster: 3 masters and 3 replicas (redis-cli --cluster create); shard keys
 {name:i} land on every master; a search fanned out to the shards and
-merged equals an exact search over all items; `sail index semantic-ids`
-through one node lists exactly the ids added, shard by shard; a master killed with
+merged equals an exact search over all items; a replica answers the
+reading commands after READONLY and redirects writes (MOVED) to its master;
+`sail index semantic-ids` through one node lists exactly the ids added,
+shard by shard; a master killed with
 SIGKILL fails over and every write acknowledged by WAIT 1 is there
 afterwards, vector for vector.
 
@@ -312,6 +319,74 @@ def ids_pages(srv):
           "a cursor past the end and an empty index answer [0, []]; SAIL.IDS is registered readonly with its key "
           "at position 1 (cluster routing)", str(info)[:200])
     c.close()
+
+
+# key spec of each command's key (argv[1]): Redis's flags, as COMMAND INFO shows them
+KEY_SPECS = {"sail.create": ["RW", "insert"], "sail.add": ["RW", "update"], "sail.del": ["RW", "delete"],
+             "sail.get": ["RO", "access"], "sail.info": ["RO"], "sail.ids": ["RO", "access"],
+             "sail.search": ["RO", "access"]}
+
+
+def user_conn(srv, user):
+    c = srv.conn()
+    r = c.call("AUTH", user, "pw")
+    if r != "OK":
+        raise RuntimeError("AUTH %s: %r" % (user, r))
+    return c
+
+
+def key_specs(srv):
+    """Each command's key spec (RedisModule_SetCommandInfo): COMMAND INFO
+    shows it, and ACL key permissions follow it: a user who may only read
+    keys (%R~*) runs the reading commands and is refused the writes; one
+    who may only write (%W~*) writes, but reads no items back."""
+    c = srv.conn()
+    got = {}
+    for name in KEY_SPECS:
+        info = c.call("COMMAND", "INFO", name)[0]
+        spec = info[8][0]  # [flags, [...], begin_search, [...], find_keys, [...]]
+        got[name] = (spec[spec.index(b"flags") + 1], info[3:6], info[1])
+    check(all(got[n][0] == KEY_SPECS[n] and got[n][1] == [1, 1, 1] for n in KEY_SPECS),
+          "COMMAND INFO: the readers' key is RO (GET, IDS, SEARCH: access; INFO reads metadata only), the writers' "
+          "RW (CREATE insert, ADD update, DEL delete); the key is argument 1 for cluster routing",
+          str({n: g[0] for n, g in got.items()}))
+    check([got[n][2] for n in KEY_SPECS] == [-4, -5, -3, 3, 2, -4, -5] and
+          str(c.call("SAIL.GET", "acl")).startswith("ERR wrong number of arguments for 'sail.get'"),
+          "COMMAND INFO: each command's arity, which Redis checks before the module runs",
+          str([got[n][2] for n in KEY_SPECS]))
+    v4 = blob([1, 0, 0, 0])
+    c.call("SAIL.CREATE", "acl", "DIM", 4, "METRIC", "l2")
+    c.call("SAIL.ADD", "acl", 1, "VECTOR", v4, "PAYLOAD", '{"a": 1}')
+    c.call("ACL", "SETUSER", "reader", "on", ">pw", "%R~*", "+@all")
+    c.call("ACL", "SETUSER", "writer", "on", ">pw", "%W~*", "+@all")
+    c.call("ACL", "SETUSER", "searcher", "on", ">pw", "%R~acl", "-@all", "+sail.search", "+sail.get",
+           "+sail.info", "+sail.ids")
+    reads = [["SAIL.SEARCH", "acl", "VECTOR", v4, 1], ["SAIL.GET", "acl", 1], ["SAIL.INFO", "acl"],
+             ["SAIL.IDS", "acl", "CURSOR", 0]]
+    writes = [["SAIL.ADD", "acl", 2, "VECTOR", v4], ["SAIL.DEL", "acl", 1], ["SAIL.CREATE", "acl2", "DIM", 4]]
+    want = [c.call(*cmd) for cmd in reads]
+    try:
+        r, w, s = user_conn(srv, "reader"), user_conn(srv, "writer"), user_conn(srv, "searcher")
+        as_reader = [r.call(*cmd) for cmd in reads + writes]
+        as_searcher = [s.call(*cmd) for cmd in reads]
+        check(as_reader[:4] == want and as_searcher == want and want[0][0][0] == b"1",
+              "a user with read-only key permission (%R~*, +@all; or %R~acl and just the 4 reading commands) runs "
+              "SAIL.SEARCH, SAIL.GET, SAIL.INFO and SAIL.IDS, answered as the default user", str(as_reader[:4])[:200])
+        check(all(str(x).startswith("NOPERM") for x in as_reader[4:]) and c.call("SAIL.INFO", "acl")[17] == 1 and
+              c.call("EXISTS", "acl2") == 0,
+              "...and is refused SAIL.ADD, SAIL.DEL and SAIL.CREATE with NOPERM; nothing changes",
+              str(as_reader[4:])[:200])
+        as_writer = [w.call(*cmd) for cmd in reads + writes]
+        check([str(x).startswith("NOPERM") for x in as_writer[:4]] == [True, True, False, True] and
+              as_writer[2] == want[2] and as_writer[4:] == [1, 1, "OK"],
+              "a write-only user (%W~*) is refused the commands that return items (SEARCH, GET, IDS) but reads "
+              "SAIL.INFO's metadata, and adds, deletes and creates", str(as_writer)[:200])
+        for x in (r, w, s):
+            x.close()
+    finally:
+        c.call("ACL", "DELUSER", "reader", "writer", "searcher")
+        c.call("DEL", "acl", "acl2")
+        c.close()
 
 
 def image_offset(payload):
@@ -724,6 +799,22 @@ def cluster(tmp):
             ref = np.argsort(d2, kind="stable")[:K]
             merged_ok &= [h[0] for h in allh[:K]] == list(ref)
         check(merged_ok, "a search fanned out to the shards and merged = brute force over all items (numpy)")
+        # routing by the key specs: a replica answers reads after READONLY and sends writes to its master
+        k0, m0 = shard_keys[0], where[shard_keys[0]]
+        rep = [s[3][0] for s in slots if s[2] == m0][0]
+        i0 = next((i for i in acked if i % n_shards == 0), 0)
+        moved = "MOVED %d 127.0.0.1:%d" % (conns[ports[0]].call("CLUSTER", "KEYSLOT", k0), m0)
+        on_rep = Conn(rep)
+        before = on_rep.call("SAIL.GET", k0, i0)
+        on_rep.call("READONLY")
+        got = on_rep.pipeline([["SAIL.GET", k0, i0], ["SAIL.SEARCH", k0, "VECTOR", blob(x[i0]), K, "NOPAYLOAD"],
+                               ["SAIL.IDS", k0, "CURSOR", 0, "COUNT", 5], ["SAIL.ADD", k0, 9999, "VECTOR", blob(x[0])]])
+        on_rep.close()
+        check(str(before) == moved and isinstance(got[0], list) and got[0][0] == blob(x[i0]) and
+              len(got[1]) == K and len(got[2][1]) == 5 and str(got[3]) == moved,
+              "replica :%d of %s's master: SAIL.GET before READONLY, and SAIL.ADD after it, are MOVED to :%d; "
+              "after READONLY it answers SAIL.GET, SAIL.SEARCH and SAIL.IDS itself" % (rep, k0, m0),
+              str([before] + got)[:300])
         # the CLI does the same through any node, following MOVED to each shard's master
         qv = embed(["a red car"], dim=D)
         rc, res = search_cli("redis://127.0.0.1:%d/items" % ports[0], "a red car", "--exact", "-k", K)
@@ -815,6 +906,7 @@ def main():
         debug_reload(srv)
         malformed(srv)
         ids_pages(srv)
+        key_specs(srv)
         corrupt_payload(srv, tmp)
         cli_search(srv, tmp)
         serve_redis(srv, tmp)

@@ -12,8 +12,10 @@
  * The index is src/index's (sail_index_new, held in memory). RDB stores
  * its byte image (sail_index_serialize) in chunks; AOF rewrite emits the
  * SAIL.CREATE and one SAIL.ADD per live item; writes are replicated
- * verbatim. Module arguments: THREADS n (search threads; default one per
- * core, at most 8; 0 runs searches on Redis's main thread). docs/REDIS.md has the details. */
+ * verbatim. Each command's key spec (what it does with its key) goes to
+ * Redis for ACL key permissions and cluster-aware clients. Module
+ * arguments: THREADS n (search threads; default one per core, at most 8;
+ * 0 runs searches on Redis's main thread). docs/REDIS.md has the details. */
 #include "sail_redis.h"
 #include "index/ids.h"
 
@@ -360,6 +362,58 @@ static void value_free(void *value) { sr_value_unref(value); }
 
 /* ------------------------------------------------------------- load -- */
 
+#define KEY_READ (REDISMODULE_CMD_KEY_RO | REDISMODULE_CMD_KEY_ACCESS)
+
+/* Every command has one key, argv[1]. Its key spec says what the command
+ * does with it, in Redis's terms: ACL key permissions (%R~ / %W~), COMMAND
+ * INFO and key-spec-aware clients read it. ACCESS: returns or uses items;
+ * SAIL.INFO reports metadata only (like LLEN). SAIL.ADD may replace an
+ * item (UPDATE); SAIL.CREATE only makes a new key (INSERT). */
+static const struct command {
+    const char *name, *flags, *summary;
+    RedisModuleCmdFunc fn;
+    int arity;          /* as Redis counts it: with the name; -N: at least N */
+    uint64_t key_flags; /* REDISMODULE_CMD_KEY_* */
+} cmds[] = {
+    {"sail.create", "write deny-oom", "Creates an index at a new key", cmd_create, -4,
+     REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_INSERT},
+    {"sail.add", "write deny-oom", "Adds an item to an index or replaces the item with its id", cmd_add, -5,
+     REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_UPDATE},
+    {"sail.del", "write", "Deletes items from an index", cmd_del, -3,
+     REDISMODULE_CMD_KEY_RW | REDISMODULE_CMD_KEY_DELETE},
+    {"sail.get", "readonly fast", "Returns an item's vector and payload", cmd_get, 3, KEY_READ},
+    {"sail.info", "readonly", "Returns an index's options and counts", cmd_info, 2, REDISMODULE_CMD_KEY_RO},
+    {"sail.ids", "readonly", "Returns a page of an index's ids", cmd_ids, -4, KEY_READ},
+    {"sail.search", "readonly", "Returns the nearest items to a vector", sr_cmd_search, -5, KEY_READ},
+};
+
+/* The command with its key at argv[1]; on Redis 7.0 and later also its
+ * arity, summary and key spec. Older servers lack SetCommandInfo and keep
+ * the legacy spec that (1, 1, 1) gives: read-write access to the key. */
+static int register_command(RedisModuleCtx *ctx, const struct command *c) {
+    if (RedisModule_CreateCommand(ctx, c->name, c->fn, c->flags, 1, 1, 1) != REDISMODULE_OK)
+        return REDISMODULE_ERR;
+    if (!RedisModule_SetCommandInfo || !RedisModule_GetCommand) return REDISMODULE_OK;
+    static const RedisModuleCommandInfoVersion layout = {
+        .version = 1,
+        .sizeof_historyentry = sizeof(RedisModuleCommandHistoryEntry),
+        .sizeof_keyspec = sizeof(RedisModuleCommandKeySpec),
+        .sizeof_arg = sizeof(RedisModuleCommandArg),
+    };
+    RedisModuleCommandKeySpec specs[2] = { /* one key, argv[1]; a zeroed spec ends the list */
+        {.flags = c->key_flags,
+         .begin_search_type = REDISMODULE_KSPEC_BS_INDEX,
+         .bs.index.pos = 1,
+         .find_keys_type = REDISMODULE_KSPEC_FK_RANGE,
+         .fk.range = {.lastkey = 0, .keystep = 1, .limit = 0}},
+    };
+    RedisModuleCommandInfo info = {.version = &layout, .summary = c->summary, .arity = c->arity, .key_specs = specs};
+    RedisModuleCommand *cmd = RedisModule_GetCommand(ctx, c->name);
+    if (cmd && RedisModule_SetCommandInfo(cmd, &info) == REDISMODULE_OK) return REDISMODULE_OK;
+    RedisModule_Log(ctx, "warning", "sail: Redis refused the command info of %s", c->name);
+    return REDISMODULE_ERR;
+}
+
 int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 
 int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
@@ -376,21 +430,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
                                  .rdb_save = rdb_save, .aof_rewrite = aof_rewrite, .mem_usage = mem_usage,
                                  .free = value_free};
     if (!(sr_type = RedisModule_CreateDataType(ctx, TYPE_NAME, TYPE_ENCVER, &tm))) return REDISMODULE_ERR;
-    static const struct {
-        const char *name, *flags;
-        RedisModuleCmdFunc fn;
-    } cmds[] = {
-        {"sail.create", "write deny-oom", cmd_create},
-        {"sail.add", "write deny-oom", cmd_add},
-        {"sail.del", "write", cmd_del},
-        {"sail.get", "readonly fast", cmd_get},
-        {"sail.info", "readonly", cmd_info},
-        {"sail.ids", "readonly", cmd_ids},
-        {"sail.search", "readonly", sr_cmd_search},
-    };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
-        if (RedisModule_CreateCommand(ctx, cmds[i].name, cmds[i].fn, cmds[i].flags, 1, 1, 1) != REDISMODULE_OK)
-            return REDISMODULE_ERR;
+        if (register_command(ctx, &cmds[i]) != REDISMODULE_OK) return REDISMODULE_ERR;
     if (sr_search_start((int)threads)) {
         RedisModule_Log(ctx, "warning", "sail: cannot start %lld search threads", threads);
         return REDISMODULE_ERR;

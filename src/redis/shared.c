@@ -16,6 +16,7 @@ RedisModuleType *sr_type;
 
 #define RM_DEFINE(ret, name, params) ret(*RedisModule_##name) params;
 RM_API(RM_DEFINE)
+RM_API_OPTIONAL(RM_DEFINE)
 #undef RM_DEFINE
 
 int rm_api_init(RedisModuleCtx *ctx, const char *name, int ver) {
@@ -24,6 +25,10 @@ int rm_api_init(RedisModuleCtx *ctx, const char *name, int ver) {
     if (get("RedisModule_" #fn, (void *)&RedisModule_##fn) != REDISMODULE_OK) return REDISMODULE_ERR;
     RM_API(RM_GET)
 #undef RM_GET
+#define RM_GET_OPTIONAL(ret, fn, params) \
+    if (get("RedisModule_" #fn, (void *)&RedisModule_##fn) != REDISMODULE_OK) RedisModule_##fn = NULL;
+    RM_API_OPTIONAL(RM_GET_OPTIONAL)
+#undef RM_GET_OPTIONAL
     RedisModule_SetModuleAttribs(ctx, name, ver, REDISMODULE_APIVER_1);
     return REDISMODULE_OK;
 }
