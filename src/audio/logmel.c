@@ -122,6 +122,10 @@ static int64_t reflect(int64_t i, int64_t n) {
 static void load_frame(const sail_logmel_params *p, const float *wave, int64_t n, int64_t len, int64_t t,
                        const double *win, double *buf) {
     int64_t start = t * p->hop - p->n_fft / 2;
+    if (start >= 0 && start + p->n_fft <= n) { /* inside the clip: the window alone (no DC, no pre-emphasis) */
+        sail_kernels()->frame_prep(buf, wave + start, win, p->n_fft, 0.0, 0);
+        return;
+    }
     for (int j = 0; j < p->n_fft; j++) {
         int64_t i = start + j;
         if (i < 0 || i >= len) i = reflect(i, len);
@@ -150,14 +154,13 @@ static double logmel_block(const sail_logmel_params *p, const float *wave, int64
         sail_frame_power(sp, w, f);
     }
     sail_frames_mel(b, w);
-    for (int f = 0; f < nf; f++) {
-        float *row = out + (t0 + f) * p->n_mels;
-        for (int m = 0; m < p->n_mels; m++) {
-            double e = w->mel[f * p->n_mels + m];
-            float v = log10f((float)(e > MEL_FLOOR ? e : MEL_FLOOR));
-            row[m] = p->log == SAIL_LOG_DB ? 10.0f * v : v;
-            if (v > max) max = v;
-        }
+    /* log10 as ln / ln 10: within two float ulps of log10f */
+    float *rows = out + t0 * p->n_mels;
+    size_t count = (size_t)nf * p->n_mels;
+    sail_kernels()->log_floor(rows, w->mel, count, MEL_FLOOR, 0.0f, (float)M_LN10);
+    for (size_t i = 0; i < count; i++) {
+        if (rows[i] > max) max = rows[i];
+        if (p->log == SAIL_LOG_DB) rows[i] *= 10.0f;
     }
     return max;
 }
