@@ -4,7 +4,7 @@
 #define SAIL_AUDIO_IMPL_H
 
 #include "common.h"
-#include "kernels/kernels.h"
+#include "kernels/spectral.h"
 
 #include <fftw3.h>
 

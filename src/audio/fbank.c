@@ -136,7 +136,7 @@ static sail_status kaldi_melbank(const void *ctx, sail_melbank *b, sail_error *e
  * normalisation (x - mean) / (2 std) when norm_std > 0. */
 static void fbank_block(const sail_fbank_params *p, const float *wave, int64_t t0, int nf, int size, int shift,
                         const sail_spectrum *sp, const sail_melbank *b, sail_frame_work *w, float *out) {
-    const sail_kernel_table *k = sail_kernels();
+    const sail_spectral_table *k = sail_spectral();
     for (int f = 0; f < nf; f++) {
         k->frame_prep(w->buf, wave + (t0 + f) * shift, w->win, size, p->preemphasis, p->remove_dc_offset);
         memset(w->buf + size, 0, (size_t)(sp->n - size) * sizeof *w->buf);

@@ -143,7 +143,7 @@ void sail_frame_power(const sail_spectrum *sp, sail_frame_work *w, int f) {
     double *power = w->power + f; // (n/2 + 1) at stride SAIL_MEL_LANES
     if (sp->tw) {
         fftw_execute_dft(sp->plan, (fftw_complex *)w->buf, w->spec);
-        sail_kernels()->half_power(power, SAIL_MEL_LANES, (const double *)w->spec, sp->tw, sp->n / 2);
+        sail_spectral()->half_power(power, SAIL_MEL_LANES, (const double *)w->spec, sp->tw, sp->n / 2);
         return;
     }
     fftw_execute_dft_r2c(sp->plan, w->buf, w->spec);
@@ -152,7 +152,7 @@ void sail_frame_power(const sail_spectrum *sp, sail_frame_work *w, int f) {
 }
 
 void sail_frames_mel(const sail_melbank *b, sail_frame_work *w) {
-    sail_kernels()->mel_block(w->mel, w->power, b->w, b->lo, b->hi, b->n_mels, b->n_bins);
+    sail_spectral()->mel_block(w->mel, w->power, b->w, b->lo, b->hi, b->n_mels, b->n_bins);
 }
 
 /* Blocks of a fixed size, each checked without an early exit, so the

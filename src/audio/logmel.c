@@ -123,7 +123,7 @@ static void load_frame(const sail_logmel_params *p, const float *wave, int64_t n
                        const double *win, double *buf) {
     int64_t start = t * p->hop - p->n_fft / 2;
     if (start >= 0 && start + p->n_fft <= n) { /* inside the clip: the window alone (no DC, no pre-emphasis) */
-        sail_kernels()->frame_prep(buf, wave + start, win, p->n_fft, 0.0, 0);
+        sail_spectral()->frame_prep(buf, wave + start, win, p->n_fft, 0.0, 0);
         return;
     }
     for (int j = 0; j < p->n_fft; j++) {
@@ -157,7 +157,7 @@ static double logmel_block(const sail_logmel_params *p, const float *wave, int64
     /* log10 as ln / ln 10: within two float ulps of log10f */
     float *rows = out + t0 * p->n_mels;
     size_t count = (size_t)nf * p->n_mels;
-    sail_kernels()->log_floor(rows, w->mel, count, MEL_FLOOR, 0.0f, (float)M_LN10);
+    sail_spectral()->log_floor(rows, w->mel, count, MEL_FLOOR, 0.0f, (float)M_LN10);
     for (size_t i = 0; i < count; i++) {
         if (rows[i] > max) max = rows[i];
         if (p->log == SAIL_LOG_DB) rows[i] *= 10.0f;

@@ -104,30 +104,8 @@ typedef struct sail_kernel_table {
      * Bit-identical at every level. */
     void (*quantize_q8a)(sail_q8a *dst, const float *x, int n);
 
-    /* Spectral features (src/audio: Kaldi fbank, log-mel), in double.
-     * frame_prep: y[i] = (d[i] - pre * d[i-1]) * win[i] for i < n, with
-     * d[i] = x[i] - mean (mean of x[0..n) when dc, else 0) and d[-1] = d[0]:
-     * Kaldi's DC removal, pre-emphasis and window in one pass. */
-    void (*frame_prep)(double *y, const float *x, const double *win, int n, double pre, int dc);
-    /* power[k * stride] = |X[k]|^2, k = 0..h, of a real frame of 2h samples
-     * from z, the h-point complex DFT of the frame read as h complex numbers
-     * (even samples real, odd imaginary; re/im interleaved); tw[2k], tw[2k+1]
-     * = cos(pi k / h), sin(pi k / h) for k = 0..h. h >= 1. */
-    void (*half_power)(double *power, int stride, const double *z, const double *tw, int h);
-    /* mel(SAIL_MEL_LANES, n_mels)[f][m] = sum over k in [lo[m], hi[m]) of
-     * w[m * n_bins + k] * power[k * SAIL_MEL_LANES + f]: a block of frames'
-     * power spectra (bin-major, frames side by side) through one filter bank,
-     * summed in k order, out frame-major. */
-    void (*mel_block)(double *mel, const double *power, const float *w, const int *lo, const int *hi, int n_mels,
-                      int n_bins);
-    /* y[i] = (logf((float)max(x[i], floor)) - sub) / div in float, within two
-     * float ulps of it, for x[i] <= FLT_MAX (NaN: floor), floor at least
-     * FLT_MIN and div > 0 (AST's normalisation; sub 0 and div 1 for none). */
-    void (*log_floor)(float *y, const double *x, size_t n, double floor, float sub, float div);
 } sail_kernel_table;
 
-/* Frames per mel_block call. */
-#define SAIL_MEL_LANES 8
 
 /* The table chosen for this CPU (initialised on first call; thread-safe). */
 const sail_kernel_table *sail_kernels(void);

@@ -61,20 +61,6 @@ void sail_gemm_bf16_avx512(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_dp(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16a_ref(SAIL_GEMM_H_ARGS);
 
-/* The spectral-feature kernels (contracts: kernels.h), reference in
- * spectral.c, SIMD in spectral_simd.h; sail_half_power_ref_bins computes
- * bins k0..k1 (inclusive) as the reference does, for the SIMD tails. */
-#define SAIL_SPECTRAL_DECLS(level)                                                                            \
-    void sail_frame_prep_##level(double *y, const float *x, const double *win, int n, double pre, int dc);  \
-    void sail_half_power_##level(double *power, int stride, const double *z, const double *tw, int h);      \
-    void sail_mel_block_##level(double *mel, const double *power, const float *w, const int *lo,            \
-                                const int *hi, int n_mels, int n_bins);                                     \
-    void sail_log_floor_##level(float *y, const double *x, size_t n, double floor, float sub, float div);
-SAIL_SPECTRAL_DECLS(ref)
-SAIL_SPECTRAL_DECLS(avx2)
-SAIL_SPECTRAL_DECLS(avx512)
-void sail_half_power_ref_bins(double *power, int stride, const double *z, const double *tw, int h, int k0, int k1);
-
 /* Rows up to which a GEMM kernel may take its few-row path, which adds in
  * another order than its packed path: every kernel's bound (the f32 ones
  * in gemm_avx2.c / gemm_avx512.c, DIRECT_MAX_M and the like in the others)

@@ -96,10 +96,6 @@ const sail_kernel_table sail_table_ref = {
     .gemm_bf16 = sail_gemm_bf16_ref,
     .gemm_q8_0 = sail_gemm_q8_0_ref,
     .quantize_q8a = sail_quantize_q8a_ref,
-    .frame_prep = sail_frame_prep_ref,
-    .half_power = sail_half_power_ref,
-    .mel_block = sail_mel_block_ref,
-    .log_floor = sail_log_floor_ref,
 };
 
 void sail_mean_pool(float *out, const float *x, const uint8_t *mask, int rows, int n) {

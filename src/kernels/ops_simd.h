@@ -242,8 +242,4 @@ const sail_kernel_table SFX(sail_table) = {
     .gemm_bf16 = sail_gemm_bf16_avx2,
     .gemm_q8_0 = sail_gemm_q8_0_avx2,
     .quantize_q8a = sail_quantize_q8a_avx2,
-    .frame_prep = SFX(sail_frame_prep),
-    .half_power = SFX(sail_half_power),
-    .mel_block = SFX(sail_mel_block),
-    .log_floor = SFX(sail_log_floor),
 };

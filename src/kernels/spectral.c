@@ -1,12 +1,15 @@
 /* spectral.c: the plain C reference of the spectral-feature kernels
- * (contracts: kernels.h, frame_prep .. log_floor), in the order the SIMD
- * versions in spectral_simd.h compute, so that they differ only by fused
- * multiply-adds and the order of the mean's sum. */
-#include "kernels_impl.h"
+ * (contracts: spectral.h), in the order the SIMD versions in
+ * spectral_simd.h compute, so that they differ only by fused multiply-adds
+ * and the order of the mean's sum; and the choice of table. */
+#include "spectral.h"
 
 #include <math.h>
+#include <pthread.h>
 
-void sail_frame_prep_ref(double *y, const float *x, const double *win, int n, double pre, int dc) {
+#include "cpu.h"
+
+static void frame_prep_ref(double *y, const float *x, const double *win, int n, double pre, int dc) {
     double mean = 0;
     if (dc) {
         for (int i = 0; i < n; i++) mean += x[i];
@@ -36,12 +39,12 @@ void sail_half_power_ref_bins(double *power, int stride, const double *z, const 
     for (int k = k0; k <= k1; k++) power[(size_t)k * stride] = half_bin(z, tw, h, k);
 }
 
-void sail_half_power_ref(double *power, int stride, const double *z, const double *tw, int h) {
+static void half_power_ref(double *power, int stride, const double *z, const double *tw, int h) {
     sail_half_power_ref_bins(power, stride, z, tw, h, 0, h);
 }
 
-void sail_mel_block_ref(double *mel, const double *power, const float *w, const int *lo, const int *hi, int n_mels,
-                        int n_bins) {
+static void mel_block_ref(double *mel, const double *power, const float *w, const int *lo, const int *hi, int n_mels,
+                          int n_bins) {
     for (int f = 0; f < SAIL_MEL_LANES; f++)
         for (int m = 0; m < n_mels; m++) {
             const float *wm = w + (size_t)m * n_bins; // (n_bins)
@@ -53,4 +56,32 @@ void sail_mel_block_ref(double *mel, const double *power, const float *w, const 
 
 void sail_log_floor_ref(float *y, const double *x, size_t n, double floor, float sub, float div) {
     for (size_t i = 0; i < n; i++) y[i] = (logf((float)(x[i] > floor ? x[i] : floor)) - sub) / div;
+}
+
+const sail_spectral_table sail_spectral_ref = {"ref", frame_prep_ref, half_power_ref, mel_block_ref,
+                                               sail_log_floor_ref};
+
+extern const sail_spectral_table sail_spectral_avx2, sail_spectral_avx512;
+
+const sail_spectral_table *sail_spectral_avx2_if_supported(void) {
+    const sail_cpu_features *c = sail_cpu();
+    return c->avx2 && c->fma ? &sail_spectral_avx2 : NULL;
+}
+
+const sail_spectral_table *sail_spectral_avx512_if_supported(void) {
+    const sail_cpu_features *c = sail_cpu();
+    return c->avx512f && c->avx512dq && c->fma ? &sail_spectral_avx512 : NULL;
+}
+
+static const sail_spectral_table *g_table;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+    const sail_spectral_table *avx512 = sail_spectral_avx512_if_supported(), *avx2 = sail_spectral_avx2_if_supported();
+    g_table = avx512 ? avx512 : avx2 ? avx2 : &sail_spectral_ref;
+}
+
+const sail_spectral_table *sail_spectral(void) {
+    pthread_once(&g_once, choose);
+    return g_table;
 }

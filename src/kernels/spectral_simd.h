@@ -10,11 +10,12 @@
  *   d_hsum                   sum of the lanes
  *   d_frexp                  x = m 2^e with m in [0.75, 1.5), x > 0 normal
  *   d_via_float              (double)(float)x
+ *   TARGET                   the instruction set, on every function
  * The reference in spectral.c computes in the same order. */
 
 /* ln x for x > 0 normal: e ln 2 + 2 atanh(s), s = (m - 1) / (m + 1) in
  * [-1/7, 1/5], the series to s^13 (the next term is below 5e-12 of ln m). */
-static inline vd SFX(d_log)(vd x) {
+static inline TARGET vd SFX(d_log)(vd x) {
     vd e, m = d_frexp(x, &e);
     vd s = D_DIV(D_SUB(m, D_SET1(1.0)), D_ADD(m, D_SET1(1.0))), s2 = D_MUL(s, s);
     vd p = D_SET1(2.0 / 13);
@@ -27,7 +28,8 @@ static inline vd SFX(d_log)(vd x) {
     return D_FMA(e, D_SET1(M_LN2), D_MUL(p, s));
 }
 
-void SFX(sail_frame_prep)(double *y, const float *x, const double *win, int n, double pre, int dc) {
+static TARGET void SFX(sail_frame_prep)(double *y, const float *x, const double *win, int n, double pre,
+                                        int dc) {
     double mean = 0;
     if (dc) {
         vd acc = D_SET1(0.0);
@@ -53,7 +55,7 @@ void SFX(sail_frame_prep)(double *y, const float *x, const double *win, int n, d
 
 /* The reference's half_bin, VD / 2 bins at a time: bins k.. against the
  * mirrored bins h-k.. loaded backwards. */
-void SFX(sail_half_power)(double *power, int stride, const double *z, const double *tw, int h) {
+static TARGET void SFX(sail_half_power)(double *power, int stride, const double *z, const double *tw, int h) {
     const int vc = VD / 2;
     const vd half = D_SET1(0.5), conj = d_pairs(1.0, -1.0), halfpm = d_pairs(0.5, -0.5);
     int k = 1;
@@ -69,8 +71,8 @@ void SFX(sail_half_power)(double *power, int stride, const double *z, const doub
     sail_half_power_ref_bins(power, stride, z, tw, h, 0, 0);
 }
 
-void SFX(sail_mel_block)(double *mel, const double *power, const float *w, const int *lo, const int *hi, int n_mels,
-                         int n_bins) {
+static TARGET void SFX(sail_mel_block)(double *mel, const double *power, const float *w, const int *lo,
+                                       const int *hi, int n_mels, int n_bins) {
     enum { NV = SAIL_MEL_LANES / VD };
     for (int m = 0; m < n_mels; m++) {
         const float *wm = w + (size_t)m * n_bins; // (n_bins)
@@ -84,10 +86,14 @@ void SFX(sail_mel_block)(double *mel, const double *power, const float *w, const
     }
 }
 
-void SFX(sail_log_floor)(float *y, const double *x, size_t n, double floor, float sub, float div) {
+static TARGET void SFX(sail_log_floor)(float *y, const double *x, size_t n, double floor, float sub,
+                                       float div) {
     const vd lo = D_SET1(floor), vs = D_SET1(sub), vq = D_SET1(1.0 / div);
     size_t i = 0;
     for (; i + VD <= n; i += VD)
         d_store_ps(y + i, D_MUL(D_SUB(SFX(d_log)(d_via_float(D_MAX(D_LOAD(x + i), lo))), vs), vq));
     sail_log_floor_ref(y + i, x + i, n - i, floor, sub, div);
 }
+
+const sail_spectral_table SFX(sail_spectral) = {SAIL_ISA_NAME, SFX(sail_frame_prep), SFX(sail_half_power),
+                                                SFX(sail_mel_block), SFX(sail_log_floor)};

@@ -1,4 +1,4 @@
-// sources: src/train/checkpoint.c src/train/dataset.c src/model/config.c src/model/inputs.c src/model/swin_cfg.c src/audio/fbank.c src/audio/logmel.c src/audio/fft.c src/text/spm.c src/text/spm_shim.cc src/format/gguf.c src/format/gguf_write.c src/text/bpe.c src/text/wordpiece.c src/text/utf8.c src/text/pyunicode.c src/text/strmap.c src/text/ftfy.c src/core/alloc.c src/core/fault.c src/core/error.c
+// sources: src/train/checkpoint.c src/train/dataset.c src/model/config.c src/model/inputs.c src/model/swin_cfg.c src/audio/fbank.c src/audio/logmel.c src/audio/fft.c src/kernels/spectral.c src/kernels/spectral_avx2.c src/kernels/spectral_avx512.c src/core/cpu.c src/text/spm.c src/text/spm_shim.cc src/format/gguf.c src/format/gguf_write.c src/text/bpe.c src/text/wordpiece.c src/text/utf8.c src/text/pyunicode.c src/text/strmap.c src/text/ftfy.c src/core/alloc.c src/core/fault.c src/core/error.c
 // libs: -ljansson -lutf8proc -lz -lsentencepiece -lstdc++ -lfftw3
 /* fuzz_checkpoint.c: libFuzzer harness for training checkpoints
  * (sail_checkpoint_open on a file: GGUF, the model configuration and

@@ -1,4 +1,4 @@
-// sources: src/train/checkpoint.c src/model/config.c src/model/inputs.c src/model/swin_cfg.c src/audio/fbank.c src/audio/logmel.c src/audio/fft.c src/text/spm.c src/text/spm_shim.cc src/format/gguf.c src/format/gguf_write.c src/text/bpe.c src/text/wordpiece.c src/text/utf8.c src/text/pyunicode.c src/text/strmap.c src/text/ftfy.c src/core/alloc.c src/core/fault.c src/core/error.c
+// sources: src/train/checkpoint.c src/model/config.c src/model/inputs.c src/model/swin_cfg.c src/audio/fbank.c src/audio/logmel.c src/audio/fft.c src/kernels/spectral.c src/kernels/spectral_avx2.c src/kernels/spectral_avx512.c src/core/cpu.c src/text/spm.c src/text/spm_shim.cc src/format/gguf.c src/format/gguf_write.c src/text/bpe.c src/text/wordpiece.c src/text/utf8.c src/text/pyunicode.c src/text/strmap.c src/text/ftfy.c src/core/alloc.c src/core/fault.c src/core/error.c
 // libs: -lutf8proc -lz -lsentencepiece -lstdc++ -lfftw3
 /* seed_checkpoint.c: writes training checkpoints with sail's own writer
  * (sail_checkpoint_save) for the stand-in model of fuzz_tmodel.h into the
