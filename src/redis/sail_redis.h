@@ -20,6 +20,7 @@ typedef struct sr_value {
     int dim;                 /* the index's, fixed at creation */
     pthread_rwlock_t lock;
     atomic_int refs;
+    atomic_uint search_us;   /* recent searches' CPU time, a running mean (us); 0 before the first */
 } sr_value;
 
 extern RedisModuleType *sr_type;

@@ -6,7 +6,10 @@
  * client, whose reply the main thread then writes. So a long search never
  * stalls Redis, and searches run side by side. Where a client cannot be
  * blocked (MULTI, Lua, a replicated or replayed stream), and with the
- * module argument THREADS 0, the search runs in place.
+ * module argument THREADS 0, the search runs in place. So does a search
+ * cheaper than the hand-over itself while no search is queued or running:
+ * a plain one (no FILTER or EXACT, k and EF at most 128) on a key whose
+ * recent searches took under INLINE_US of CPU each, measured as they run.
  *
  * Reply: one entry per hit, best first: [id, score, payload] (ids and
  * scores as text: ids are unsigned 64-bit, scores printed with 9
@@ -14,9 +17,11 @@
 #include "sail_redis.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct job {
     sr_value *v;                  /* referenced until the search ends */
@@ -31,6 +36,12 @@ typedef struct job {
 } job;
 
 static int n_workers; /* 0: every search runs in place */
+static atomic_int in_flight; /* searches handed to the workers and not yet answered */
+
+/* Below this a search costs less than blocking the client, waking a worker
+ * and waking the main thread for the reply (~100-250 us on the test VM). */
+#define INLINE_US 150
+#define INLINE_MAX_K 128
 
 static struct {
     pthread_mutex_t mu;
@@ -46,12 +57,34 @@ static void job_free(job *j) {
     free(j);
 }
 
+static double cpu_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
+}
+
+/* The key's running mean moves an eighth of the way to each search's CPU
+ * time (the first search sets it). Threads racing here may drop a sample:
+ * the mean only picks where later searches run. */
+static void note_cost(sr_value *v, double us) {
+    unsigned t = us > 1e9 ? 1000000000u : (unsigned)us + 1, old = atomic_load(&v->search_us);
+    atomic_store(&v->search_us, old ? old - old / 8 + t / 8 : t);
+}
+
 static void run(job *j) {
+    double t0 = cpu_us();
     pthread_rwlock_rdlock(&j->v->lock);
     if (sail_index_search(j->v->ix, j->q, 1, j->k, &j->o, &j->res, &j->err)) j->res = NULL;
     pthread_rwlock_unlock(&j->v->lock);
+    note_cost(j->v, cpu_us() - t0);
     sr_value_unref(j->v);
     j->v = NULL;
+}
+
+static int cheap(const sr_value *v, const job *j) {
+    unsigned us = atomic_load(&v->search_us);
+    return us && us < INLINE_US && !atomic_load(&in_flight) && !j->o.exact && !j->filter &&
+           j->k <= INLINE_MAX_K && j->o.ef_search <= INLINE_MAX_K;
 }
 
 static int reply(RedisModuleCtx *ctx, const job *j) {
@@ -99,8 +132,10 @@ static int on_reply(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     return reply(ctx, RedisModule_GetBlockedClientPrivateData(ctx));
 }
 
+/* Called once per blocked search, answered or not (its client may be gone). */
 static void on_free(RedisModuleCtx *ctx, void *privdata) {
     (void)ctx;
+    atomic_fetch_sub(&in_flight, 1);
     job_free(privdata);
 }
 
@@ -164,7 +199,8 @@ int sr_cmd_search(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     j->v = v;
     RedisModule_CloseKey(key);
     int flags = RedisModule_GetContextFlags(ctx);
-    int in_place = !n_workers || flags & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
+    int in_place = !n_workers || cheap(v, j) ||
+                   flags & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA |
                             REDISMODULE_CTX_FLAGS_DENY_BLOCKING | REDISMODULE_CTX_FLAGS_LOADING);
     if (!in_place && !(j->bc = RedisModule_BlockClient(ctx, on_reply, NULL, on_free, 0))) in_place = 1;
     if (in_place) {
@@ -173,6 +209,7 @@ int sr_cmd_search(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         job_free(j);
         return REDISMODULE_OK;
     }
+    atomic_fetch_add(&in_flight, 1);
     pthread_mutex_lock(&queue.mu);
     if (queue.tail) queue.tail->next = j;
     else queue.head = j;

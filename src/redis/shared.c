@@ -48,6 +48,7 @@ sr_value *sr_value_new(sail_index *ix) {
     v->ix = ix;
     v->dim = info.dim;
     atomic_init(&v->refs, 1);
+    atomic_init(&v->search_us, 0);
     return v;
 }
 
