@@ -417,9 +417,9 @@ typedef struct sail_index_options {
  * fields and shards make it when missing and opts->create is set; its
  * ef_search applies to searches). When dir holds
  * no index and opts->create is set, it is created (dir too, if missing)
- * with opts's create-only fields; otherwise those fields are ignored and
- * ef_search, n_threads and deterministic (when non-zero) override the
- * stored ones. opts may be NULL (open an existing index with defaults).
+ * with opts's create-only fields; otherwise those fields are ignored,
+ * ef_search (when non-zero) overrides the stored one, and n_threads and
+ * deterministic, which are not stored, apply to this open only. opts may be NULL (open an existing index with defaults).
  * A torn last log record (a crash mid-write) is dropped silently: it was
  * never acknowledged. A bad checksum before the end, a wrong magic, a
  * truncated snapshot, and a log that is missing or belongs to another

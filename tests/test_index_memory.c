@@ -26,6 +26,10 @@ static sail_index *open_ix(const char *dir, int d, sail_metric m, sail_storage s
     return ix;
 }
 
+/* Reopening: n_threads and deterministic are per-open options, not stored,
+ * so a reopened index inserts serially only when asked again. */
+static const sail_index_options k_reopen = {.n_threads = 2, .deterministic = 1};
+
 static int add_range(sail_index *ix, const float *x, int from, int to, int d) {
     uint64_t *ids = malloc((size_t)(to - from) * 8);
     for (int i = from; i < to; i++) ids[i - from] = (uint64_t)i;
@@ -66,7 +70,7 @@ static void test_frozen_graph(void) {
     sail_index_info grown, frozen;
     sail_index_get_info(a, &grown);
     sail_index_close(a, NULL);
-    a = sail_index_open(dir_a, NULL, &e);
+    a = sail_index_open(dir_a, &k_reopen, &e);
     sail_index_results *r1 = NULL;
     ok = ok && a && !sail_index_search(a, q, nq, k, &so, &r1, &e);
     sail_index_get_info(a, &frozen);
@@ -80,7 +84,7 @@ static void test_frozen_graph(void) {
          !sail_index_search(b, q, nq, k, &so, &rb, &e);
     CHECK(ok && same_results(ra, rb), "adding to a frozen graph equals adding to the growable one (same results)");
     sail_index_close(a, NULL);
-    a = sail_index_open(dir_a, NULL, &e);
+    a = sail_index_open(dir_a, &k_reopen, &e);
     ok = ok && a && !sail_index_search(a, q, nq, k, &so, &rc, &e);
     CHECK(ok && same_results(ra, rc), "and again after its snapshot is reopened");
     sail_index_close(a, NULL);
