@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
             wbytes[t] = gguf_type_nbytes(TYPES[t], (uint64_t)sh->K) * sh->N;
             copies[t] = sh->cold ? (int)(COLD_BYTES / wbytes[t]) + 1 : 1;
             Wq[t] = bench_gemm_case_quantize(&gc, TYPES[t], copies[t], &rb);
-            wm[t] = (sail_wmat){Wq[t], rb, (sail_wtype)TYPES[t]};
+            wm[t] = (sail_wmat){Wq[t], rb, (sail_wtype)TYPES[t], NULL};
             scratch[t] = malloc(sail_gemm_w_scratch(&wm[t], sh->M, sh->K) + 64);
         }
         for (int p = 0; p < (one_only ? 1 : 2); p++) {

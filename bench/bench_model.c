@@ -190,7 +190,7 @@ static double status_mb(const char *key) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 2, reps = 5, only_batch = 0;
+    int threads = 2, reps = 5, only_batch = 0, repack = 1;
     const char *only = "", *types = NULL, *arch_name = "base";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
@@ -199,6 +199,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--batch")) only_batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--types")) types = argv[i + 1];
         else if (!strcmp(argv[i], "--arch")) arch_name = argv[i + 1];
+        else if (!strcmp(argv[i], "--repack")) repack = atoi(argv[i + 1]); /* 0: q8_0 read as stored */
         else if (!strcmp(argv[i], "--clock") && !strcmp(argv[i + 1], "cpu")) g_clock = CLOCK_PROCESS_CPUTIME_ID;
     }
     const arch *a = NULL;
@@ -239,7 +240,7 @@ int main(int argc, char **argv) {
         }
         double rss0 = status_mb("VmRSS");
         sail_proc_reset_peak();
-        sail_load_options lo = {threads};
+        sail_load_options lo = {.n_threads = threads, .no_repack = !repack};
         sail_model *m = sail_model_load(path, &lo, &err);
         if (!m) die(&err);
         for (int k = 0; k < 2; k++) {
@@ -259,10 +260,10 @@ int main(int argc, char **argv) {
             sail_model_memory mem;
             sail_model_memory_usage(m, &mem);
             double file = mem.file_bytes / 1048576.0, arena = mem.arena_bytes / 1048576.0;
-            double own = status_mb("VmHWM") - rss0;
-            printf("# %s (%s): peak RSS %.1f MB, model +%.1f MB = %.3fx (file %.1f + arena %.1f MB)\n",
-                   label, sail_model_weight_type(m), status_mb("VmHWM"), own, own / (file + arena),
-                   file, arena);
+            double packed = mem.repacked_bytes / 1048576.0, own = status_mb("VmHWM") - rss0;
+            printf("# %s (%s): peak RSS %.1f MB, model +%.1f MB = %.3fx (file %.1f + arena %.1f + repacked %.1f MB)\n",
+                   label, sail_model_weight_type(m), status_mb("VmHWM"), own, own / (file + arena + packed),
+                   file, arena, packed);
         }
         sail_model_free(m);
         if (strcmp(type, "f32")) remove(path);

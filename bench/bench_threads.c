@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
         if (!bench_gemm_case_pick(&gc, sh->name, only, sh->M, sh->N, sh->K, &seed)) continue;
         size_t rb;
         unsigned char *Wq = bench_gemm_case_quantize(&gc, GGUF_T_Q8_0, 1, &rb);
-        sail_wmat wm[2] = {{gc.W, (size_t)sh->K * sizeof(float), SAIL_WT_F32}, {Wq, rb, SAIL_WT_Q8_0}};
+        sail_wmat wm[2] = {{gc.W, (size_t)sh->K * sizeof(float), SAIL_WT_F32, NULL}, {Wq, rb, SAIL_WT_Q8_0, NULL}};
         void *scratch = malloc(sail_gemm_w_scratch(&wm[1], sh->M, sh->K) + 64);
         double dt[2][2][MAX_REPS], us[2][2];
         for (int r = 0; r <= reps; r++)

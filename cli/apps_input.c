@@ -201,7 +201,7 @@ int app_embed_items(const char *cmd, sail_model *m, const app_item *items, int n
 
 sail_model *app_load_model(const char *cmd, const char *path, int threads) {
     sail_error err = {0};
-    sail_load_options lo = {threads};
+    sail_load_options lo = {.n_threads = threads};
     sail_model *m = sail_model_load(path, &lo, &err);
     if (!m) cli_fail(1, cmd, "%s", err.msg);
     return m;

@@ -130,11 +130,12 @@ static int measure(job *j) {
     sail_model_memory mem;
     sail_model_memory_usage(j->m, &mem);
     double file = (double)mem.file_bytes / 1048576.0, arena = (double)mem.arena_bytes / 1048576.0;
-    double acct = file + arena + (double)mem.widened_bytes / 1048576.0;
+    double packed = (double)mem.repacked_bytes / 1048576.0;
+    double acct = file + arena + packed + (double)mem.widened_bytes / 1048576.0;
     double peak = peak_rss_mb(), own = peak - j->base_mb;
     printf("%-5s batch %-3d %9.2f ms/input %9.1f inputs/s (CPU %.2f ms/input)   peak RSS %.1f MB, "
-           "model +%.1f MB = %.2fx (file %.1f + arena %.1f MB)\n",
-           kind_names[j->kind], j->batch, per, 1e3 / per, cpu, peak, own, own / acct, file, arena);
+           "model +%.1f MB = %.2fx (file %.1f + arena %.1f + repacked %.1f MB)\n",
+           kind_names[j->kind], j->batch, per, 1e3 / per, cpu, peak, own, own / acct, file, arena, packed);
     if (j->kind == KIND_AUDIO) { /* the front end's share, timed per clip; the tower has the rest */
         double dec = time_stage(j, STAGE_DECODE, NULL), fb = time_stage(j, STAGE_FBANK, NULL);
         if (dec < 0 || fb < 0) return 1;

@@ -241,7 +241,7 @@ int cmd_embed(int argc, char **argv) {
     float *v = NULL;
     sail_error err = {0};
     if (!rc) {
-        sail_load_options lo = {o.threads};
+        sail_load_options lo = {.n_threads = o.threads};
         m = sail_model_load(o.model, &lo, &err);
         if (!m) rc = cli_fail(1, "embed", "%s", err.msg);
     }

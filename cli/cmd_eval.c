@@ -94,7 +94,7 @@ int cmd_eval(int argc, char **argv) {
     if (status != CLI_GO_ON) return status;
     if (!model || !data) return cli_fail(2, "eval", "--model and --data are required (see sail eval --help)");
     sail_error err = {0};
-    sail_load_options lo = {threads};
+    sail_load_options lo = {.n_threads = threads};
     sail_model *m = sail_model_load(model, &lo, &err);
     if (!m) return cli_fail(1, "eval", "%s", err.msg);
     int bad = cli_check_dim("eval", m, dim);

@@ -464,7 +464,7 @@ static int sub_add(opts *o, const sail_train_comm *comm) {
     sail_index *ix = NULL;
     sail_error e = {0};
     if (!rc) {
-        sail_load_options lo = {o->threads};
+        sail_load_options lo = {.n_threads = o->threads};
         if (!(m = sail_model_load(o->model, &lo, &e))) rc = cli_fail(1, "index", "%s", e.msg);
         else if (strcmp(in, "-") && S_ISDIR(st.st_mode)) drop_unembeddable(&it, sail_model_modalities(m));
         if (!rc && !it.n) rc = cli_fail(1, "index", "%s holds nothing this model embeds", in);

@@ -227,7 +227,7 @@ int cmd_search(int argc, char **argv) {
     if (!ix) return cli_fail(1, "search", "%s", e.msg);
     sail_index_info info;
     sail_index_get_info(ix, &info);
-    sail_load_options lo = {o.threads};
+    sail_load_options lo = {.n_threads = o.threads};
     sail_model *m = sail_model_load(o.model, &lo, &e);
     float *q = NULL;
     sail_index_results *r = NULL;

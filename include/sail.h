@@ -70,6 +70,8 @@ typedef struct sail_model sail_model;
 
 typedef struct sail_load_options {
     int n_threads;  /* worker threads for compute; 0 = one per core */
+    int no_repack;  /* 1: use q8_0 matrices only as stored (less memory, slower batches);
+                       0: copy them into the CPU's int8 kernel layout at load */
 } sail_load_options;
 
 /* Load a sail model file (GGUF). The file is mmap-ed read-only and every
@@ -108,10 +110,13 @@ sail_status sail_model_file_info(const char *path, int with_tensors, char **text
 /* Memory a loaded model holds, in bytes. Thread-safe. */
 typedef struct sail_model_memory {
     size_t file_bytes;      /* the mmap-ed model file: every weight is used from it, in its
-                               stored type (f32, f16, bf16 or q8_0), never copied */
+                               stored type (f32, f16, bf16 or q8_0), never widened */
     size_t widened_bytes;   /* f32 copies of 1-D tensors (norms, biases) a file stores
                                narrower; 0 for files sail writes */
     size_t arena_bytes;     /* activation arena: high-water mark of the passes so far */
+    size_t repacked_bytes;  /* q8_0 weight matrices copied at load into the int8 kernels'
+                               layout (about 1.2x their stored bytes; 0 with no_repack,
+                               for other types, or where the CPU has no such kernel) */
 } sail_model_memory;
 void sail_model_memory_usage(const sail_model *m, sail_model_memory *out);
 

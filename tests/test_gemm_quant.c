@@ -84,6 +84,7 @@ static size_t row_bytes(sail_wtype t, int K) {
 typedef struct qcase {
     int M, N, K, beta, has_bias, lda, ldc;
     int round_a;        /* bf16: the kernel rounds A to bf16 (bf16_rounds_a) */
+    int packed;         /* q8_0: the kernel reads W as its level's q8_0_pack wrote it */
     sail_wtype type;
     size_t ldw;
     float *a_base, *A, *Wf, *bias, *C0, *C, *R;
@@ -133,13 +134,24 @@ static void qcase_free(qcase *q) {
     free(q->C0); free(q->C); free(q->R); free(q->Aq);
 }
 
+/* W packed by t's q8_0_pack into a 64-byte aligned buffer (free it). */
+static void *pack_w(const sail_kernel_table *t, const void *W, size_t ldw, int N, int K) {
+    size_t n = t->q8_0_panels_size(N, K);
+    void *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+    t->q8_0_pack(W, ldw, N, K, p);
+    return p;
+}
+
 /* Run one table's kernel for the case into C. */
 static void run_kernel(const sail_kernel_table *t, const qcase *q, float *C) {
     const float *bias = q->has_bias ? q->bias : NULL;
-    if (t == NULL) /* the reference of a level whose bf16 GEMM rounds A */
+    if (t == NULL) { /* the reference of a level whose bf16 GEMM rounds A */
         sail_gemm_bf16a_ref(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
-    else if (q->type == SAIL_WT_Q8_0)
-        t->gemm_q8_0(q->M, q->N, q->K, q->Aq, q->K / 32, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
+    } else if (q->type == SAIL_WT_Q8_0) {
+        void *wp = q->packed && t->q8_0_pack && q->N > 0 && q->K > 0 ? pack_w(t, q->W, q->ldw, q->N, q->K) : NULL;
+        t->gemm_q8_0(q->M, q->N, q->K, q->Aq, q->K / 32, q->W, q->ldw, wp, bias, (float)q->beta, C, q->ldc);
+        free(wp);
+    }
     else if (q->type == SAIL_WT_F16)
         t->gemm_f16(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
     else
@@ -233,8 +245,9 @@ static const int MN[][2] = {{0, 5},   {1, 1},   {1, 17},  {2, 33},   {3, 16},   
 static const int K16[] = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 127, 385, 800, 1023};
 static const int K8[] = {0, 32, 64, 96, 160, 416, 544, 1024};
 
-/* Every (M, N) with every K of the type; `vs` as in compare(). */
-static void sweep(cmp *c, const sail_kernel_table *t, sail_wtype type, int vs) {
+/* Every (M, N) with every K of the type; `vs` as in compare(); packed: q8_0
+ * W as the level's q8_0_pack wrote it. */
+static void sweep(cmp *c, const sail_kernel_table *t, sail_wtype type, int vs, int packed) {
     const int *ks = type == SAIL_WT_Q8_0 ? K8 : K16;
     int nk = type == SAIL_WT_Q8_0 ? (int)(sizeof K8 / sizeof *K8) : (int)(sizeof K16 / sizeof *K16);
     int v = 0;
@@ -249,7 +262,9 @@ static void sweep(cmp *c, const sail_kernel_table *t, sail_wtype type, int vs) {
             qcase q;
             qcase_init(&q, type, M, N, K, v++ & 3);
             q.round_a = t == NULL || (type == SAIL_WT_BF16 && t->bf16_rounds_a);
+            q.packed = packed;
             run_kernel(t, &q, q.C);
+            q.packed = 0;
             if (vs == 0) run_kernel(ref, &q, q.R);
             compare(c, &q, q.C, vs);
             qcase_free(&q);
@@ -261,16 +276,16 @@ static const sail_wtype TYPES[3] = {SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0};
 static void test_refs(void) {
     for (int i = 0; i < 3; i++) {
         cmp c = {0};
-        sweep(&c, g_ref, TYPES[i], 1);
+        sweep(&c, g_ref, TYPES[i], 1, 0);
         CHECK(cmp_done(&c), "gemm_%s ref vs double on the dequantised weights%s (max err %.2g)",
               type_name(TYPES[i]), TYPES[i] == SAIL_WT_Q8_0 ? ", within the activation rounding bound" : "",
               c.max_err);
     }
     cmp c = {0};
-    sweep(&c, g_ref, SAIL_WT_Q8_0, 2);
+    sweep(&c, g_ref, SAIL_WT_Q8_0, 2, 0);
     CHECK(cmp_done(&c), "gemm_q8_0 ref vs exact integer block dots (max err %.2g)", c.max_err);
     cmp r = {0};
-    sweep(&r, NULL, SAIL_WT_BF16, 1);
+    sweep(&r, NULL, SAIL_WT_BF16, 1, 0);
     CHECK(cmp_done(&r), "gemm_bf16a ref (A rounded to bf16) vs double on the rounded A (max err %.2g)",
           r.max_err);
     /* The bound can tell a kernel that rounds A from one that does not. */
@@ -288,13 +303,22 @@ static void test_refs(void) {
 static void test_simd(const sail_kernel_table *t) {
     for (int i = 0; i < 3; i++) {
         cmp c = {0};
-        sweep(&c, t, TYPES[i], 0);
+        sweep(&c, t, TYPES[i], 0, 0);
         CHECK(cmp_done(&c), "gemm_%s %s vs %s: all sizes, odd strides, bias, beta (max err %.2g)",
               type_name(TYPES[i]), t->name, ref_for(t, TYPES[i]) ? "ref" : "bf16a ref", c.max_err);
     }
     cmp c = {0};
-    sweep(&c, t, SAIL_WT_Q8_0, 2);
+    sweep(&c, t, SAIL_WT_Q8_0, 2, 0);
     CHECK(cmp_done(&c), "gemm_q8_0 %s vs exact integer block dots (max err %.2g)", t->name, c.max_err);
+    if (!t->q8_0_pack) {
+        SKIP("%s keeps no packed q8_0 weights", t->name);
+        return;
+    }
+    cmp p = {0}, e = {0};
+    sweep(&p, t, SAIL_WT_Q8_0, 0, 1);
+    sweep(&e, t, SAIL_WT_Q8_0, 2, 1);
+    CHECK(cmp_done(&p) && cmp_done(&e), "gemm_q8_0 %s on weights packed at load (q8_0_pack) vs ref and "
+          "exact block dots: all sizes, odd strides, bias, beta (max err %.2g, %.2g)", t->name, p.max_err, e.max_err);
 }
 
 /* A level's kernels, broken on purpose (q8_0 dropping the last block,
@@ -308,7 +332,7 @@ static void test_broken(const sail_kernel_table *t) {
             qcase_init(&q, TYPES[i], s ? 37 : 3, 45, TYPES[i] == SAIL_WT_Q8_0 ? 160 : 161, 2);
             const float *bias = q.bias; /* variant 2: bias, beta 0 */
             if (TYPES[i] == SAIL_WT_Q8_0) /* the same rows of A, one block short */
-                t->gemm_q8_0(q.M, q.N, q.K - 32, q.Aq, q.K / 32, q.W, q.ldw, bias, 0.0f, q.C, q.ldc);
+                t->gemm_q8_0(q.M, q.N, q.K - 32, q.Aq, q.K / 32, q.W, q.ldw, NULL, bias, 0.0f, q.C, q.ldc);
             else /* one k short */
                 (TYPES[i] == SAIL_WT_F16 ? t->gemm_f16 : t->gemm_bf16)(
                     q.M, q.N, q.K - 1, q.A, q.lda, q.W, q.ldw, bias, 0.0f, q.C, q.ldc);
@@ -322,6 +346,29 @@ static void test_broken(const sail_kernel_table *t) {
         CHECK(bad == 2, "a broken gemm_%s %s (last %s dropped) is caught at 3 and 37 rows",
               type_name(TYPES[i]), t->name, TYPES[i] == SAIL_WT_Q8_0 ? "block" : "k");
     }
+    if (!t->q8_0_pack) return;
+    /* packed weights with one value changed (the last row's last weight),
+     * and packed weights read with the unpacked W's panel offsets wrong */
+    qcase q;
+    qcase_init(&q, SAIL_WT_Q8_0, 37, 45, 160, 2);
+    uint8_t *wp = pack_w(t, q.W, q.ldw, q.N, q.K);
+    unsigned char *last = q.W + (size_t)(q.N - 1) * q.ldw + q.ldw - 4;
+    *last ^= 0x5a;
+    uint8_t *bad = pack_w(t, q.W, q.ldw, q.N, q.K);
+    *last ^= 0x5a;
+    t->gemm_q8_0(q.M, q.N, q.K, q.Aq, q.K / 32, q.W, q.ldw, bad, q.bias, 0.0f, q.C, q.ldc);
+    run_kernel(g_ref, &q, q.R);
+    cmp c = {.quiet = 1};
+    compare(&c, &q, q.C, 0);
+    t->gemm_q8_0(q.M, q.N - 16, q.K, q.Aq, q.K / 32, q.W + 16 * q.ldw, q.ldw, wp, q.bias + 16, 0.0f, q.C + 16,
+                 q.ldc);
+    cmp o = {.quiet = 1};
+    compare(&o, &q, q.C, 0);
+    CHECK(c.n_bad > 0 && o.n_bad > 0, "gemm_q8_0 %s on packed weights with one weight changed, or from the "
+          "wrong panel, is caught (%d, %d mismatches)", t->name, c.n_bad, o.n_bad);
+    free(wp);
+    free(bad);
+    qcase_free(&q);
 }
 
 /* A kernel that skips the last weight block (or row of K) must be caught:
@@ -329,7 +376,7 @@ static void test_broken(const sail_kernel_table *t) {
 static void test_sensitivity(const sail_kernel_table *t) {
     qcase q;
     qcase_init(&q, SAIL_WT_Q8_0, 5, 7, 96, 0);
-    t->gemm_q8_0(q.M, q.N, 64, q.Aq, 3, q.W, q.ldw, NULL, 0.0f, q.C, q.ldc);
+    t->gemm_q8_0(q.M, q.N, 64, q.Aq, 3, q.W, q.ldw, NULL, NULL, 0.0f, q.C, q.ldc);
     cmp c = {.quiet = 1}; /* SAIL_TEST_VERBOSE=1 prints its mismatches */
     compare(&c, &q, q.C, 3);
     CHECK(c.n_bad > 0, "a q8_0 kernel that drops a block fails the bound (%d expected mismatches)",
@@ -383,24 +430,30 @@ static void test_pool(sail_pool *pool, int threads) {
     static const int shapes[][3] = {{1, 512, 256}, {16, 768, 256}, {16, 1024, 256}, {17, 256, 1024},
                                     {200, 96, 160}, {3, 1000, 64}, {65, 65, 96}, {2, 5, 32},
                                     {5, 9, 0},      {300, 700, 0}, {0, 9, 32}};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) { /* f16, bf16, q8_0, q8_0 packed as a model's at load */
         cmp c = {0};
+        int packed = i == 3;
+        if (packed && !sail_kernels()->q8_0_pack) continue;
         for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
             qcase q;
-            qcase_init(&q, TYPES[i], shapes[s][0], shapes[s][1], shapes[s][2], s & 3);
-            sail_wmat W = {q.W, q.ldw, q.type};
+            qcase_init(&q, TYPES[packed ? 2 : i], shapes[s][0], shapes[s][1], shapes[s][2], s & 3);
+            sail_wmat W = {q.W, q.ldw, q.type, NULL};
+            size_t pb = packed ? sail_gemm_w_packed_size(&W, q.N, q.K) : 0;
+            void *wp = pb ? aligned_alloc(64, (pb + 63) / 64 * 64) : NULL;
+            if (wp) sail_gemm_w_pack(&W, q.N, q.K, wp);
             size_t need = sail_gemm_w_scratch(&W, q.M, q.K);
             void *scratch = need ? aligned_alloc(64, (need + 63) / 64 * 64) : NULL;
             sail_gemm_w(pool, q.M, q.N, q.K, q.A, q.lda, &W, q.has_bias ? q.bias : NULL,
                         (float)q.beta, q.C, q.ldc, scratch);
-            q.round_a = TYPES[i] == SAIL_WT_BF16 && sail_kernels()->bf16_rounds_a;
-            run_kernel(ref_for(sail_kernels(), TYPES[i]), &q, q.R);
+            q.round_a = q.type == SAIL_WT_BF16 && sail_kernels()->bf16_rounds_a;
+            run_kernel(ref_for(sail_kernels(), q.type), &q, q.R);
             compare(&c, &q, q.C, 0);
             free(scratch);
+            free(wp);
             qcase_free(&q);
         }
-        CHECK(cmp_done(&c), "sail_gemm_w %s on %d threads (%s) vs ref (max err %.2g)",
-              type_name(TYPES[i]), threads, sail_kernels_isa(), c.max_err);
+        CHECK(cmp_done(&c), "sail_gemm_w %s%s on %d threads (%s) vs ref (max err %.2g)",
+              type_name(TYPES[packed ? 2 : i]), packed ? " packed" : "", threads, sail_kernels_isa(), c.max_err);
     }
 }
 
@@ -435,8 +488,14 @@ static void test_extremes(const sail_kernel_table *t) {
                                                           : ((j / 2 + m) % 2 ? 127 : -127));
             }
         float *C = malloc((size_t)M * N * sizeof(float)), *R = malloc((size_t)M * N * sizeof(float));
-        t->gemm_q8_0(M, N, K, A, NB, W, LDW, NULL, 0.0f, C, N);
-        g_ref->gemm_q8_0(M, N, K, A, NB, W, LDW, NULL, 0.0f, R, N);
+        void *wp = t->q8_0_pack ? pack_w(t, W, LDW, N, K) : NULL;
+        float *P = malloc((size_t)M * N * sizeof(float));
+        t->gemm_q8_0(M, N, K, A, NB, W, LDW, NULL, NULL, 0.0f, C, N);
+        t->gemm_q8_0(M, N, K, A, NB, W, LDW, wp, NULL, 0.0f, P, N);
+        g_ref->gemm_q8_0(M, N, K, A, NB, W, LDW, NULL, NULL, 0.0f, R, N);
+        exact &= !memcmp(C, P, (size_t)M * N * sizeof(float));
+        free(wp);
+        free(P);
         for (int m = 0; m < M; m++)
             for (int n = 0; n < N; n++) {
                 long dot = 0, naive = 0;
@@ -458,7 +517,7 @@ static void test_extremes(const sail_kernel_table *t) {
     free(W);
     CHECK(exact && ref_exact && naive_saturates,
           "gemm_q8_0 %s at +-127 activations and 127 / -128 weights: exact integer dots, no int16 "
-          "saturation (3 and 37 rows; ref exact: %d; a naive u8 pairing saturates here: %d)",
+          "saturation (3 and 37 rows, W as stored and packed; ref exact: %d; a naive u8 pairing saturates here: %d)",
           t->name, ref_exact, naive_saturates);
 }
 
@@ -474,20 +533,30 @@ static void test_thread_invariance(void) {
                                     {260, 96, 384},  {20, 512, 256},  {1576, 384, 128}};
     sail_pool *pools[4];
     for (int p = 0; p < 4; p++) pools[p] = sail_pool_new(p + 1);
-    static const sail_wtype types[4] = {SAIL_WT_F32, SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0};
-    static const char *const names[4] = {"f32", "f16", "bf16", "q8_0"};
-    for (int ti = 0; ti < 4; ti++) {
+    static const sail_wtype types[5] = {SAIL_WT_F32, SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0, SAIL_WT_Q8_0};
+    static const char *const names[5] = {"f32", "f16", "bf16", "q8_0", "q8_0 packed at load"};
+    for (int ti = 0; ti < 5; ti++) {
+        if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
         int same = 1, nonzero = 0;
         for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
             int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
             sail_wtype type = types[ti];
             qcase q;
             qcase_init(&q, type == SAIL_WT_F32 ? SAIL_WT_F16 : type, M, N, K, s & 3);
-            sail_wmat W = {q.W, q.ldw, type};
-            if (type == SAIL_WT_F32) W = (sail_wmat){q.Wf, (size_t)K * sizeof(float), type};
+            sail_wmat W = {q.W, q.ldw, type, NULL};
+            if (type == SAIL_WT_F32) W = (sail_wmat){q.Wf, (size_t)K * sizeof(float), type, NULL};
             size_t need = sail_gemm_w_scratch(&W, M, K);
             void *scratch = need ? aligned_alloc(64, (need + 63) / 64 * 64) : NULL;
             size_t nc = (size_t)M * q.ldc;
+            void *wp = NULL, *ref = NULL;
+            if (ti == 4) { /* packed: the same bits as the unpacked q8_0 on 1 thread */
+                wp = aligned_alloc(64, (sail_gemm_w_packed_size(&W, N, K) + 63) / 64 * 64);
+                ref = malloc((size_t)M * q.ldc * sizeof(float));
+                memcpy(ref, q.C0, (size_t)M * q.ldc * sizeof(float));
+                sail_gemm_w(pools[0], M, N, K, q.A, q.lda, &W, q.has_bias ? q.bias : NULL, (float)q.beta, ref,
+                            q.ldc, scratch);
+                sail_gemm_w_pack(&W, N, K, wp);
+            }
             for (int p = 0; p < 4; p++) {
                 float *out = p ? q.C : q.R;
                 memcpy(out, q.C0, nc * sizeof(float));
@@ -499,6 +568,12 @@ static void test_thread_invariance(void) {
                 }
             }
             for (size_t i = 0; i < nc; i++) nonzero |= q.R[i] != q.C0[i];
+            if (ref && memcmp(ref, q.R, nc * sizeof(float))) {
+                if (same) printf("#   q8_0 %dx%dx%d packed differs from as stored\n", M, N, K);
+                same = 0;
+            }
+            free(wp);
+            free(ref);
             free(scratch);
             qcase_free(&q);
         }

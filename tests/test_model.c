@@ -20,7 +20,7 @@ static int load_fails(const char *path, const unsigned char *bytes, size_t n, co
                       char *msg_out) {
     spit(path, bytes, n);
     sail_error err = {0};
-    sail_load_options o = {1};
+    sail_load_options o = {.n_threads = 1};
     sail_model *m = sail_model_load(path, &o, &err);
     if (msg_out) snprintf(msg_out, 512, "%s", err.msg);
     if (m) {
@@ -46,7 +46,7 @@ static void test_truncations(const char *path, const unsigned char *good, size_t
     for (size_t len = n; len-- > 0;) {
         if (ftruncate(fd, (off_t)len)) break;
         sail_error err = {0};
-        sail_load_options o = {1};
+        sail_load_options o = {.n_threads = 1};
         sail_model *m = sail_model_load(tpath, &o, &err);
         if (m || !err.msg[0]) {
             sail_model_free(m);
@@ -75,7 +75,7 @@ static void test_flips(const unsigned char *good, size_t n) {
         b[at] ^= (unsigned char)(1u << (sail_rng_next(&r) % 8));
         spit(tpath, b, n);
         sail_error err = {0};
-        sail_load_options o = {1};
+        sail_load_options o = {.n_threads = 1};
         sail_model *m = sail_model_load(tpath, &o, &err);
         if (m) {
             loaded++;

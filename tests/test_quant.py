@@ -158,6 +158,7 @@ def models(tmp):
         cos = np.sum(v * ref, axis=1)
         check(cos.min() >= min_cos, "%s vs f32 on %d texts and images: min cosine %.6f (>= %g)"
               % (kind, len(cos), cos.min(), min_cos))
+    repacked(os.path.join(tmp, "m-q8_0.gguf"), texts, [a for a in inputs if a.endswith(".png")])
     r = sail("bench", "--model", os.path.join(tmp, "m-q8_0.gguf"), "--model", f32, "--batch", "2",
              "--kind", "text", "--seconds", 1)
     out = r.stdout.decode()
@@ -172,6 +173,26 @@ def models(tmp):
     check(r.returncode == 2 or (r.returncode == 1 and b"q4" in r.stderr), "an unknown type is refused by name")
     r = sail("quantize", os.path.join(tmp, "vocab.txt"), "--type", "f16", "-o", os.path.join(tmp, "x.gguf"))
     check(r.returncode == 1 and not os.path.exists(os.path.join(tmp, "x.gguf")), "a non-model input is refused, no output")
+
+
+
+def repacked(path, texts, images):
+    """A q8_0 model loaded with its matrices repacked into the int8 kernels'
+    panels (the default) gives the same bits as one reading them as stored
+    (sail_load_options.no_repack): texts of several tokens and image batches
+    take the packed GEMM path, single tokens the in-place one."""
+    sys.path.insert(0, os.path.join(tap.HERE, "..", "python"))
+    os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
+    import sail as binding
+    out = {}
+    for repack in (True, False):
+        m = binding.Model(path, threads=2, repack=repack)
+        out[repack] = np.concatenate([m.embed_text(texts), m.embed_image(images)])
+        m.close()
+    check(np.array_equal(out[True].view(np.uint32), out[False].view(np.uint32)),
+          "q8_0 model repacked at load vs as stored: the same bits on %d texts and %d images (kernels %s)"
+          % (len(texts), len(images), os.environ.get("SAIL_ISA", "native")))
+
 
 SHIPPED = os.path.join(tap.HERE, "..", "models", "sail-tiny.gguf")
 

@@ -200,7 +200,7 @@ static void attention_check(void) {
 
 static int tensors_equal(const char *p1, const char *p2) {
     sail_error err = {0};
-    sail_load_options o = {1};
+    sail_load_options o = {.n_threads = 1};
     sail_model *m1 = sail_model_load(p1, &o, &err), *m2 = sail_model_load(p2, &o, &err);
     int same = m1 && m2;
     for (uint64_t i = 0; same && i < m1->file->n_tensors; i++) {
@@ -275,7 +275,7 @@ static void lora_check(void) {
     if (!mkdtemp(dir)) return;
     snprintf(path, sizeof path, "%s/m.gguf", dir);
     sail_vocab_kv vocab = {.tokens = (char **)tokens, .n = 12};
-    sail_load_options o = {1};
+    sail_load_options o = {.n_threads = 1};
     sail_model *m = NULL;
     ok = !sail_tmodel_save(tm, &vocab, path, &err) && (m = sail_model_load(path, &o, &err)) &&
          !sail_tmodel_embed(tm, N, &b, e1, &err) && !sail_forward(m, &bt, e2, &err);
@@ -319,7 +319,7 @@ static void init_and_files(void) {
               !memcmp(sail_tmodel_params(back), sail_tmodel_params(tm), sail_tmodel_size(tm) * sizeof(float)),
           "load of the saved file restores every parameter and the logit scale (%s)", err.msg);
     /* the inference path reads the saved file; tmodel_embed agrees */
-    sail_load_options o = {1};
+    sail_load_options o = {.n_threads = 1};
     sail_model *m = sail_model_load(p1, &o, &err);
     float e1[N * 12], e2[N * 12];
     sail_tinput in = {NULL, NULL, pix, 16, 16, 0, NULL};

@@ -56,6 +56,10 @@ class _Error(ctypes.Structure):
     _fields_ = [("status", ctypes.c_int), ("msg", ctypes.c_char * 512)]
 
 
+class _LoadOptions(ctypes.Structure):
+    _fields_ = [("n_threads", ctypes.c_int), ("no_repack", ctypes.c_int)]
+
+
 class _IndexOptions(ctypes.Structure):
     _fields_ = [("dim", ctypes.c_int), ("metric", ctypes.c_int), ("storage", ctypes.c_int),
                 ("kind", ctypes.c_int), ("M", ctypes.c_int), ("ef_construction", ctypes.c_int),
@@ -113,7 +117,7 @@ def _load():
     sigs = {
         "sail_version": (ctypes.c_char_p, []),
         "sail_status_name": (ctypes.c_char_p, [I]),
-        "sail_model_load": (P, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), E]),
+        "sail_model_load": (P, [ctypes.c_char_p, ctypes.POINTER(_LoadOptions), E]),
         "sail_model_free": (None, [P]),
         "sail_model_dim": (I, [P]),
         "sail_model_trained_dims": (I, [P, ctypes.POINTER(ctypes.c_int), I]),
@@ -301,11 +305,13 @@ class Model(_Handle):
 
     _free = "sail_model_free"
 
-    def __init__(self, path, threads=0):
-        """Load `path`; `threads` compute threads (0 = one per core)."""
+    def __init__(self, path, threads=0, repack=True):
+        """Load `path`; `threads` compute threads (0 = one per core);
+        repack=False uses q8_0 weights only as stored (less memory, slower
+        batches; sail.h's sail_load_options.no_repack)."""
         L = _load()
         err = _Error()
-        opts = ctypes.c_int(int(threads))
+        opts = _LoadOptions(int(threads), 0 if repack else 1)
         self._h = L.sail_model_load(os.fsencode(path), ctypes.byref(opts), ctypes.byref(err))
         if not self._h:
             _check(err.status or 1, err)

@@ -21,6 +21,8 @@ static void make_tables(void) {
     g_vnni = g_avx512;
     g_vnni.name = "avx512vnni";
     g_vnni.gemm_q8_0 = sail_gemm_q8_0_vnni;
+    g_vnni.q8_0_panels_size = sail_q8_0_panels_size_vnni;
+    g_vnni.q8_0_pack = sail_q8_0_pack_vnni;
     g_bf16 = g_vnni;
     g_bf16.name = "avx512bf16";
     g_bf16.gemm_bf16 = sail_gemm_bf16_dp;

@@ -118,7 +118,9 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
     int M = m1 - m0, N = n1 - n0;
     if (W->type == SAIL_WT_Q8_0) {
         size_t nb = (size_t)j->K / 32;
-        j->t->gemm_q8_0(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, bias, j->beta, C,
+        /* columns are cut at multiples of the tile's nr, so of 16 */
+        const uint8_t *wp = W->packed ? (const uint8_t *)W->packed + j->t->q8_0_panels_size(n0, j->K) : NULL;
+        j->t->gemm_q8_0(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, wp, bias, j->beta, C,
                         j->ldc);
         return;
     }
@@ -215,6 +217,17 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
 
 size_t sail_gemm_w_scratch(const sail_wmat *W, int M, int K) {
     return W->type == SAIL_WT_Q8_0 ? (size_t)M * (size_t)(K / 32) * sizeof(sail_q8a) : 0;
+}
+
+size_t sail_gemm_w_packed_size(const sail_wmat *W, int N, int K) {
+    const sail_kernel_table *t = sail_kernels();
+    if (W->type != SAIL_WT_Q8_0 || !t->q8_0_panels_size || N <= 0 || K <= 0) return 0;
+    return t->q8_0_panels_size(N, K);
+}
+
+void sail_gemm_w_pack(sail_wmat *W, int N, int K, void *dst) {
+    sail_kernels()->q8_0_pack(W->data, W->stride, N, K, dst);
+    W->packed = dst;
 }
 
 typedef struct quant_job {

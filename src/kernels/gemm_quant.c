@@ -92,7 +92,7 @@ void sail_gemm_bf16a_ref(int M, int N, int K, const float *A, int lda, const voi
 enum { Q8_BYTES = 2 + SAIL_Q8_0_BLOCK }; /* a weight block in the file */
 
 void sail_gemm_q8_0_ref(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
-                        size_t ldw, const float *bias, float beta, float *C, int ldc) {
+                        size_t ldw, const void *Wp, const float *bias, float beta, float *C, int ldc) {
     int nb = K / SAIL_Q8_0_BLOCK;
     init_c(M, N, bias, beta, C, ldc);
     for (int m = 0; m < M; m++) {

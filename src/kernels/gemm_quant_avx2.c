@@ -404,15 +404,21 @@ static void q8_kernel_3x16(int kb, const uint8_t *strip, const uint8_t *restrict
 static const q8_nest nest = {QMR, QKB, QNC, QPB, 16, STRIP_BYTES,
                              pack_q8_panel, pack_q8_strip, q8_kernel_3x16};
 
+size_t sail_q8_0_panels_size_avx2(int N, int K) { return q8_panels_size(&nest, N, K / QBLK); }
+
+void sail_q8_0_pack_avx2(const void *W, size_t ldw, int N, int K, void *dst) {
+    q8_pack_panels(&nest, W, ldw, N, K / QBLK, dst);
+}
+
 void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
-                         size_t ldw, const float *bias, float beta, float *C, int ldc) {
+                         size_t ldw, const void *Wp, const float *bias, float beta, float *C, int ldc) {
     int nb = K / QBLK;
     if (nb <= 0) { /* no products: C := bias + beta C */
-        sail_gemm_q8_0_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        sail_gemm_q8_0_ref(M, N, K, A, lda, W, ldw, NULL, bias, beta, C, ldc);
         return;
     }
     if (M > Q8_DIRECT_MAX_M) {
-        q8_packed(&nest, M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
+        q8_packed(&nest, M, N, nb, A, lda, W, ldw, Wp, bias, beta, C, ldc);
         return;
     }
     size_t row_bytes = (size_t)nb * sizeof(sail_q8a);

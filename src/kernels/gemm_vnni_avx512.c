@@ -212,7 +212,7 @@ static void gemm_few(int M, int N, int nb, const sail_q8a *A, size_t lda, const 
     size_t npairs = ((size_t)nb + 1) / 2;
     float *buf = sail_gemm_pack_buffer((size_t)M * npairs * 32);
     if (!buf) {
-        sail_gemm_q8_0_ref(M, N, nb * QBLK, A, lda, W, ldw, bias, beta, C, ldc);
+        sail_gemm_q8_0_ref(M, N, nb * QBLK, A, lda, W, ldw, NULL, bias, beta, C, ldc);
         return;
     }
     uint8_t *au = (uint8_t *)buf;                    // (M, npairs, 64)
@@ -241,14 +241,20 @@ static void gemm_few(int M, int N, int nb, const sail_q8a *A, size_t lda, const 
     }
 }
 
+size_t sail_q8_0_panels_size_vnni(int N, int K) { return q8_panels_size(&nest, N, K / QBLK); }
+
+void sail_q8_0_pack_vnni(const void *W, size_t ldw, int N, int K, void *dst) {
+    q8_pack_panels(&nest, W, ldw, N, K / QBLK, dst);
+}
+
 void sail_gemm_q8_0_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
-                         size_t ldw, const float *bias, float beta, float *C, int ldc) {
+                         size_t ldw, const void *Wp, const float *bias, float beta, float *C, int ldc) {
     int nb = K / QBLK;
     if (M <= 0 || N <= 0) return;
     if (nb == 0) { /* no products: C := bias + beta C */
-        sail_gemm_q8_0_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        sail_gemm_q8_0_ref(M, N, K, A, lda, W, ldw, NULL, bias, beta, C, ldc);
         return;
     }
     if (M <= DIRECT_MAX_M) gemm_few(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
-    else q8_packed(&nest, M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
+    else q8_packed(&nest, M, N, nb, A, lda, W, ldw, Wp, bias, beta, C, ldc);
 }

@@ -32,6 +32,10 @@ typedef struct sail_wmat {
     const void *data;
     size_t stride;      /* bytes from one row to the next */
     sail_wtype type;
+    /* Q8_0 only, optional: the same weights in the active level's panels
+     * (sail_gemm_w_pack), which GEMMs of more than a few rows then read
+     * instead of packing W on every call; NULL otherwise. */
+    const void *packed;
 } sail_wmat;
 
 /* 32 activations quantised for the q8_0 GEMM: x ~= d * q. */
@@ -96,9 +100,15 @@ typedef struct sail_kernel_table {
     int bf16_rounds_a;
     /* The same for a q8_0 W with A quantised by quantize_q8a (row m's K/32
      * blocks at A + m * lda): per block an exact integer dot product times
-     * both scales, summed in f32. K is a multiple of 32. */
+     * both scales, summed in f32. K is a multiple of 32. Wp: NULL, or W as
+     * this level's q8_0_pack wrote it (the same result, bit for bit). */
     void (*gemm_q8_0)(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
-                      size_t ldw, const float *bias, float beta, float *C, int ldc);
+                      size_t ldw, const void *Wp, const float *bias, float beta, float *C, int ldc);
+    /* W (N, K) q8_0 in the panels gemm_q8_0 reads: q8_0_panels_size(N, K)
+     * bytes, of which the first q8_0_panels_size(n0, K) hold rows before n0
+     * for any n0 that is a multiple of 16. NULL where the level has none. */
+    size_t (*q8_0_panels_size)(int N, int K);
+    void (*q8_0_pack)(const void *W, size_t ldw, int N, int K, void *dst);
     /* x (n, a multiple of 32) into n/32 blocks: d = max|x| / 127, q =
      * rint(x * (1/d)) (ties to even) clamped to [-127, 127] (NaN -> 127).
      * Bit-identical at every level. */
@@ -125,6 +135,13 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
  * sail_gemm_w_scratch(W, M, K) bytes, aligned for float (q8_0: A quantised
  * once per call; NULL when that is 0). */
 size_t sail_gemm_w_scratch(const sail_wmat *W, int M, int K);
+/* Bytes sail_gemm_w_pack needs for W (N, K): 0 when the active level keeps
+ * no packed form of W's type. */
+size_t sail_gemm_w_packed_size(const sail_wmat *W, int N, int K);
+/* W->packed := dst (sail_gemm_w_packed_size bytes, 64-byte aligned), filled:
+ * done once at load, it saves each GEMM of more than a few rows its packing
+ * of W. dst must outlive W's use. */
+void sail_gemm_w_pack(sail_wmat *W, int N, int K, void *dst);
 void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                  const sail_wmat *W, const float *bias, float beta, float *C, int ldc,
                  void *scratch);

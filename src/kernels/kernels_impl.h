@@ -32,7 +32,7 @@ void sail_gemm_avx512(SAIL_GEMM_ARGS);
 #define SAIL_GEMM_H_ARGS int M, int N, int K, const float *A, int lda, const void *W, \
     size_t ldw, const float *bias, float beta, float *C, int ldc
 #define SAIL_GEMM_Q8_ARGS int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, \
-    size_t ldw, const float *bias, float beta, float *C, int ldc
+    size_t ldw, const void *Wp, const float *bias, float beta, float *C, int ldc
 /* A level's f16 and bf16 entry points, defined as its impl(..., bf16, ...)
  * with bf16 = 0 and 1: the two types share every loop but the widening. */
 #define SAIL_GEMM_HALF_ENTRIES(level, impl)                                        \
@@ -49,12 +49,16 @@ void sail_quantize_q8a_ref(sail_q8a *dst, const float *x, int n);
 void sail_gemm_f16_avx2(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_avx2(SAIL_GEMM_H_ARGS);
 void sail_gemm_q8_0_avx2(SAIL_GEMM_Q8_ARGS);
+size_t sail_q8_0_panels_size_avx2(int N, int K);
+void sail_q8_0_pack_avx2(const void *W, size_t ldw, int N, int K, void *dst);
 void sail_quantize_q8a_avx2(sail_q8a *dst, const float *x, int n);
 /* The AVX-512 dot-product kernels (levels avx512vnni, avx512bf16): q8_0 with
  * vpdpbusd (gemm_vnni_avx512.c; the same integers as the reference), bf16
  * with vdpbf16ps (gemm_bf16_avx512.c), which rounds A to bf16 first:
  * sail_gemm_bf16a_ref (gemm_quant.c) is its reference. */
 void sail_gemm_q8_0_vnni(SAIL_GEMM_Q8_ARGS);
+size_t sail_q8_0_panels_size_vnni(int N, int K);
+void sail_q8_0_pack_vnni(const void *W, size_t ldw, int N, int K, void *dst);
 /* f16 / bf16 widened exactly into the f32 AVX-512 GEMM (gemm_avx512.c). */
 void sail_gemm_f16_avx512(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_avx512(SAIL_GEMM_H_ARGS);

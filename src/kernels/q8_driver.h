@@ -29,14 +29,30 @@ typedef struct q8_nest {
                    int ldc, int mr, int nr, int accum, const float *bias);
 } q8_nest;
 
-/* C = bias + beta C + A W^T over nb > 0 blocks of K. */
+/* Bytes of W (N rows, nb blocks) as whole-K panels: panel p (rows 16p ..
+ * 16p+15, the missing ones zero) holds its nb blocks one after another. */
+static inline size_t q8_panels_size(const q8_nest *q, int N, int nb) {
+    return (size_t)((N + 15) / 16) * (size_t)nb * (size_t)q->pb;
+}
+
+/* W into whole-K panels (q8_panels_size bytes at dst), once per model: the
+ * GEMMs then skip packing (at 16 rows of A it was two thirds of the work). */
+static inline void q8_pack_panels(const q8_nest *q, const uint8_t *W, size_t ldw, int N, int nb,
+                                  uint8_t *dst) {
+    for (int j = 0; j < N; j += 16)
+        q->pack_panel(W + (size_t)j * ldw, ldw, SAIL_MIN(16, N - j), nb,
+                      dst + (size_t)(j / 16) * nb * q->pb);
+}
+
+/* C = bias + beta C + A W^T over nb > 0 blocks of K; Wp: W packed by
+ * q8_pack_panels, or NULL to pack slices of it here. */
 static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_q8a *A,
-                             size_t lda, const uint8_t *W, size_t ldw, const float *bias,
-                             float beta, float *C, int ldc) {
-    size_t wbytes = (size_t)(q->nc / 16) * q->kb * q->pb;
+                             size_t lda, const uint8_t *W, size_t ldw, const uint8_t *Wp,
+                             const float *bias, float beta, float *C, int ldc) {
+    size_t wbytes = Wp ? 0 : (size_t)(q->nc / 16) * q->kb * q->pb;
     float *buf = sail_gemm_pack_buffer((wbytes + q->strip_bytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
-        sail_gemm_q8_0_ref(M, N, nb * SAIL_Q8_0_BLOCK, A, lda, W, ldw, bias, beta, C, ldc);
+        sail_gemm_q8_0_ref(M, N, nb * SAIL_Q8_0_BLOCK, A, lda, W, ldw, NULL, bias, beta, C, ldc);
         return;
     }
     uint8_t *Bp = (uint8_t *)buf; // (nc/16 panels, kb, pb)
@@ -46,10 +62,13 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
         int nc = SAIL_MIN(q->nc, N - jc);
         for (int pb = 0; pb < nb; pb += kstep) {
             int kb = SAIL_MIN(kstep, nb - pb);
-            size_t pstride = (size_t)kb * q->pb;
-            for (int j = 0; j < nc; j += 16)
-                q->pack_panel(W + (size_t)(jc + j) * ldw + (size_t)pb * (2 + SAIL_Q8_0_BLOCK), ldw,
-                              SAIL_MIN(16, nc - j), kb, Bp + (size_t)(j / 16) * pstride);
+            size_t pstride = (size_t)(Wp ? nb : kb) * q->pb;
+            if (Wp)
+                Bp = (uint8_t *)Wp + (size_t)(jc / 16) * pstride + (size_t)pb * q->pb;
+            else
+                for (int j = 0; j < nc; j += 16)
+                    q->pack_panel(W + (size_t)(jc + j) * ldw + (size_t)pb * (2 + SAIL_Q8_0_BLOCK), ldw,
+                                  SAIL_MIN(16, nc - j), kb, Bp + (size_t)(j / 16) * pstride);
             int accum = pb > 0 || beta != 0.0f;
             const float *bias_blk = pb == 0 && bias ? bias + jc : NULL;
             for (int ir = 0; ir < M; ir += q->mr) {

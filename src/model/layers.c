@@ -52,7 +52,7 @@ void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
                     int out, float *y, float beta) {
     if (f->oom) return;
     sail_wmat wm = l->wm;
-    if (l->w) wm = (sail_wmat){l->w, (size_t)in * sizeof(float), SAIL_WT_F32};
+    if (l->w) wm = (sail_wmat){l->w, (size_t)in * sizeof(float), SAIL_WT_F32, NULL};
     fwd_mark mark = fwd_mark_get(f);
     size_t need = sail_gemm_w_scratch(&wm, n, in);
     void *scratch = need ? fwd_alloc(f, (need + sizeof(float) - 1) / sizeof(float)) : NULL;

@@ -39,7 +39,7 @@ static void shape_str(char *buf, size_t cap, const gguf_tensor *t) {
 }
 
 static sail_status load_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
-                               const float **slot, sail_wmat *stored) {
+                               const float **slot, sail_wmat *stored, int gemm) {
     loader *l = ctx;
     const gguf_tensor *t = gguf_find_tensor(l->f, name);
     if (!t)
@@ -121,6 +121,36 @@ static sail_status load_weights(sail_model *m, sail_error *err) {
     return s;
 }
 
+/* The repacking walk: sizes every q8_0 Linear weight's panels (dst NULL),
+ * then packs each into its slice of dst. */
+typedef struct packer {
+    uint8_t *dst;
+    size_t bytes;
+} packer;
+
+static sail_status pack_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
+                               const float **slot, sail_wmat *stored, int gemm) {
+    packer *p = ctx;
+    size_t n = stored && gemm ? sail_gemm_w_packed_size(stored, (int)rows, (int)cols) : 0;
+    if (!n) return SAIL_OK;
+    if (p->dst) sail_gemm_w_pack(stored, (int)rows, (int)cols, p->dst + p->bytes);
+    p->bytes += (n + 63) & ~(size_t)63;
+    return SAIL_OK;
+}
+
+/* q8_0 matrices into the int8 kernels' panels, once (sail.h: no_repack). */
+static sail_status repack_weights(sail_model *m, sail_error *err) {
+    packer p = {NULL, 0};
+    sail_weights_walk_stored(&m->cfg, &m->w, pack_tensor, &p);
+    if (!p.bytes) return SAIL_OK;
+    if (!(m->packed = sail_alloc_aligned(p.bytes)))
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory repacking %zu bytes of q8_0 weights "
+                              "(load with no_repack to use them as stored)", p.bytes);
+    m->packed_bytes = p.bytes;
+    p = (packer){m->packed, 0};
+    return sail_weights_walk_stored(&m->cfg, &m->w, pack_tensor, &p);
+}
+
 static sail_status load_tokenizer(sail_model *m, sail_error *err) {
     if (m->cfg.towers.on && !m->cfg.towers.has_text) return sail_text_tok_init(&m->text, NULL, &m->cfg, err);
     sail_vocab_kv v;
@@ -166,6 +196,7 @@ sail_model *sail_model_load(const char *path, const sail_load_options *opts, sai
     if (!m->file) s = err ? err->status : SAIL_ERR_FORMAT;
     if (!s) s = sail_config_read(&m->cfg, m->file, err);
     if (!s) s = load_weights(m, err);
+    if (!s && !(opts && opts->no_repack)) s = repack_weights(m, err);
     if (!s) s = load_tokenizer(m, err);
     if (!s) s = load_trained_dims(m, err);
     if (!s) {
@@ -189,6 +220,7 @@ void sail_model_free(sail_model *m) {
     sail_weights_free_blocks(&m->w);
     gguf_close(m->file);
     sail_free(m->deq);
+    sail_free(m->packed);
     sail_arena_free(&m->arena);
     for (int i = 0; i < 2; i++) sail_free(m->pos[i].data);
     pthread_mutex_destroy(&m->lock);
@@ -207,6 +239,7 @@ const char *sail_model_weight_type(const sail_model *m) { return m->wtype; }
 void sail_model_memory_usage(const sail_model *m, sail_model_memory *out) {
     out->file_bytes = m->file->size;
     out->widened_bytes = m->deq_bytes;
+    out->repacked_bytes = m->packed_bytes;
     out->arena_bytes = SAIL_MAX(m->arena.cap, m->arena.high);
 }
 

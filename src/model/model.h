@@ -32,6 +32,8 @@ struct sail_model {
     gguf_file *file;            /* weights point into its mapping */
     float *deq;                 /* f32 copies of 1-D tensors stored narrower */
     size_t deq_bytes;
+    void *packed;               /* q8_0 Linear weights in the int8 kernels' panels (wmat.packed) */
+    size_t packed_bytes;
     sail_weights w;
     sail_pool *pool;
     sail_text_tok text;         /* the model's tokenizer (inputs.h) */

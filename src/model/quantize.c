@@ -121,7 +121,7 @@ sail_status sail_model_quantize(const char *in, const char *out, const char *typ
         return sail_set_error(err, SAIL_ERR_INVALID_ARG,
                               "unknown weight type '%s'; choose f32, f16, bf16 or q8_0", type_name);
     /* Loading first validates the whole model, not just the container. */
-    sail_model *m = sail_model_load(in, &(sail_load_options){.n_threads = 1}, err);
+    sail_model *m = sail_model_load(in, &(sail_load_options){.n_threads = 1, .no_repack = 1}, err);
     if (!m) return err ? err->status : SAIL_ERR_FORMAT;
     sail_model_free(m);
     gguf_file *f = gguf_open(in, err);

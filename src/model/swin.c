@@ -100,7 +100,7 @@ void sail_swin_f32_views(sail_swin_weights *w, const sail_config *c) {
     const sail_swin_cfg *sc = &c->swin;
     for (int s = 0, nb = 0; s < sc->stages; s++)
         for (int j = 0; j < sc->depths[s]; j++, nb++)
-            w->blocks[nb].rel_m = (sail_wmat){w->blocks[nb].rel, (size_t)sc->heads[s] * sizeof(float), SAIL_WT_F32};
+            w->blocks[nb].rel_m = (sail_wmat){w->blocks[nb].rel, (size_t)sc->heads[s] * sizeof(float), SAIL_WT_F32, NULL};
 }
 
 /* ----------------------------------------------------------- forward -- */

@@ -103,9 +103,11 @@ typedef sail_status (*sail_weight_visitor)(void *ctx, const char *name, int64_t 
 
 /* The same walk for loading a file: `stored` is where a weight matrix or an
  * embedding table may be kept in its stored type (NULL for 1-D tensors,
- * which must be f32). */
+ * which must be f32); gemm: it is a Linear weight, which GEMMs read whole
+ * (a table is read by rows). */
 typedef sail_status (*sail_weight_loader)(void *ctx, const char *name, int64_t rows,
-                                          int64_t cols, const float **slot, sail_wmat *stored);
+                                          int64_t cols, const float **slot, sail_wmat *stored,
+                                          int gemm);
 
 /* Fill p (n floats) with a tensor's initial values: 0.02 * N(0, 1) drawn in
  * order from rng, zeros or ones. Shared by sail_model_write_random and the

@@ -368,7 +368,7 @@ static char *read_pem(const char *opt, const char *path) {
  * printing why. Each model is its own sail_model (its own mmap of the file,
  * even when two names give one path). */
 static int load_models(srv_server *s, const sail_server_options *cfg) {
-    sail_load_options lo = {cfg->threads};
+    sail_load_options lo = {.n_threads = cfg->threads};
     for (int i = 0; i < cfg->n_models; i++) {
         const sail_server_model *sp = &cfg->models[i];
         srv_model *m = &s->models[i];

@@ -149,7 +149,7 @@ sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_erro
         o->perceiver_latents < 0 || o->perceiver_latents > 1024)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "compose: fusion layers 0..64, dim 1..8192, "
                               "perceiver latents 0..1024");
-    sail_load_options lo = {1};
+    sail_load_options lo = {.n_threads = 1, .no_repack = 1}; /* tensors are copied, not run */
     sail_model *mt = sail_model_load(o->text, &lo, err);
     sail_model *mv = mt ? sail_model_load(o->vision, &lo, err) : NULL;
     sail_model *ma = mv && o->audio ? sail_model_load(o->audio, &lo, err) : NULL;

@@ -55,7 +55,7 @@ static sail_status layout_tensor(void *ctx, const char *name, int64_t rows, int6
 }
 
 static sail_wmat f32_view(const float *p, int cols) {
-    return (sail_wmat){p, (size_t)cols * sizeof(float), SAIL_WT_F32};
+    return (sail_wmat){p, (size_t)cols * sizeof(float), SAIL_WT_F32, NULL};
 }
 
 /* The forward reads embedding tables through sail_wmat views (inference
@@ -228,7 +228,7 @@ static sail_status resized_config(sail_config *c, int image_size, sail_error *er
 }
 
 sail_tmodel *sail_tmodel_load(const char *path, int image_size, int n_threads, sail_error *err) {
-    sail_load_options lo = {1};
+    sail_load_options lo = {.n_threads = 1, .no_repack = 1}; /* widened to f32, not run */
     sail_model *m = sail_model_load(path, &lo, err);
     if (!m) return NULL;
     sail_config cfg = m->cfg;

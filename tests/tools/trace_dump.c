@@ -31,7 +31,7 @@ static void dump(void *ud, const char *name, const float *x, int rows, int cols)
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: trace_dump MODEL OUTDIR [--tokens IDS LENS N] [--images PIX N H W]\n"); return 2; }
     sail_error err = {0};
-    sail_load_options lo = {getenv("SAIL_THREADS") ? atoi(getenv("SAIL_THREADS")) : 0};
+    sail_load_options lo = {.n_threads = getenv("SAIL_THREADS") ? atoi(getenv("SAIL_THREADS")) : 0};
     sail_model *m = sail_model_load(argv[1], &lo, &err);
     if (!m) { fprintf(stderr, "trace_dump: %s\n", err.msg); return 1; }
     outdir = argv[2];

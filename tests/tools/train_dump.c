@@ -69,7 +69,7 @@ static void parse_input(char *spec, sail_tinput *in, const sail_config *c) {
 
 static void infer(const char *path, int n, const sail_tinput *in, float *out) {
     sail_error err = {0};
-    sail_load_options lo = {0};
+    sail_load_options lo = {.n_threads = 0};
     sail_model *m = sail_model_load(path, &lo, &err);
     if (!m) { fprintf(stderr, "train_dump: %s\n", err.msg); exit(1); }
     sail_batch b = {n, in->ids, in->lens, in->pixels, in->h, in->w, in->frames, in->spec};
