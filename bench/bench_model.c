@@ -241,8 +241,10 @@ int main(int argc, char **argv) {
         double rss0 = status_mb("VmRSS");
         sail_proc_reset_peak();
         sail_load_options lo = {.n_threads = threads, .no_repack = !repack};
+        double l0 = bench_seconds(g_clock);
         sail_model *m = sail_model_load(path, &lo, &err);
         if (!m) die(&err);
+        double load_ms = 1e3 * (bench_seconds(g_clock) - l0);
         for (int k = 0; k < 2; k++) {
             int B = batches[k];
             if (only_batch && B != only_batch) continue;
@@ -261,9 +263,9 @@ int main(int argc, char **argv) {
             sail_model_memory_usage(m, &mem);
             double file = mem.file_bytes / 1048576.0, arena = mem.arena_bytes / 1048576.0;
             double packed = mem.repacked_bytes / 1048576.0, own = status_mb("VmHWM") - rss0;
-            printf("# %s (%s): peak RSS %.1f MB, model +%.1f MB = %.3fx (file %.1f + arena %.1f + repacked %.1f MB)\n",
-                   label, sail_model_weight_type(m), status_mb("VmHWM"), own, own / (file + arena + packed),
-                   file, arena, packed);
+            printf("# %s (%s): load %.1f ms, peak RSS %.1f MB, model +%.1f MB = %.3fx (file %.1f + arena %.1f + "
+                   "repacked %.1f MB)\n", label, sail_model_weight_type(m), load_ms, status_mb("VmHWM"), own,
+                   own / (file + arena + packed), file, arena, packed);
         }
         sail_model_free(m);
         if (strcmp(type, "f32")) remove(path);

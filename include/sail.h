@@ -71,7 +71,7 @@ typedef struct sail_model sail_model;
 typedef struct sail_load_options {
     int n_threads;  /* worker threads for compute; 0 = one per core */
     int no_repack;  /* 1: use q8_0 matrices only as stored (less memory, slower batches);
-                       0: copy them into the CPU's int8 kernel layout at load */
+                       0: copy each into the CPU's int8 kernel layout at its second use */
 } sail_load_options;
 
 /* Load a sail model file (GGUF). The file is mmap-ed read-only and every
@@ -114,9 +114,10 @@ typedef struct sail_model_memory {
     size_t widened_bytes;   /* f32 copies of 1-D tensors (norms, biases) a file stores
                                narrower; 0 for files sail writes */
     size_t arena_bytes;     /* activation arena: high-water mark of the passes so far */
-    size_t repacked_bytes;  /* q8_0 weight matrices copied at load into the int8 kernels'
-                               layout (about 1.2x their stored bytes; 0 with no_repack,
-                               for other types, or where the CPU has no such kernel) */
+    size_t repacked_bytes;  /* room for q8_0 weight matrices copied into the int8 kernels'
+                               layout (about 1.2x their stored bytes; filled as each is
+                               used; 0 with no_repack, for other types, or where the CPU
+                               has no such kernel) */
 } sail_model_memory;
 void sail_model_memory_usage(const sail_model *m, sail_model_memory *out);
 

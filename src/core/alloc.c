@@ -2,8 +2,11 @@
 #include "common.h"
 #include "fault.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 void *sail_malloc(size_t n) { return sail_fault_hit(SAIL_FAULT_ALLOC) ? NULL : malloc(n ? n : 1); }
 void *sail_calloc(size_t n, size_t size) {
@@ -26,3 +29,15 @@ char *sail_strdup(const char *s) {
     if (d) memcpy(d, s, n);
     return d;
 }
+
+/* madvise over the whole units of `unit` bytes inside [p, p + n). */
+static void advise_inside(const void *p, size_t n, uintptr_t unit, int advice) {
+    uintptr_t a = ((uintptr_t)p + unit - 1) & ~(unit - 1), b = ((uintptr_t)p + n) & ~(unit - 1);
+    if (b > a) madvise((void *)a, b - a, advice);
+}
+
+void sail_pages_drop(const void *p, size_t n) {
+    advise_inside(p, n, (uintptr_t)sysconf(_SC_PAGESIZE), MADV_DONTNEED);
+}
+
+void sail_pages_huge(void *p, size_t n) { advise_inside(p, n, (uintptr_t)2 << 20, MADV_HUGEPAGE); }

@@ -39,6 +39,15 @@ void *sail_realloc(void *p, size_t n);
 void *sail_alloc_aligned(size_t n);
 char *sail_strdup(const char *s);
 
+/* Advice on the whole pages inside [p, p + n); no effect where the kernel
+ * declines. drop: give the pages of a read-only file mapping back (they stop
+ * counting as this process's memory and are read again from the file if
+ * touched; never on memory written by the process). huge: back what is not
+ * yet touched with transparent huge pages (2 MiB), so a large buffer's first
+ * touch costs a fault per 2 MiB rather than per 4 KiB. */
+void sail_pages_drop(const void *p, size_t n);
+void sail_pages_huge(void *p, size_t n);
+
 #define SAIL_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SAIL_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -173,9 +173,7 @@ sail_status ix_grow(void **p, size_t cap, size_t elem) {
  * and construction read scattered (codes, vectors); pages not yet touched
  * (the grown part) come as huge pages. Advice only. */
 void ix_advise_huge(void *p, size_t bytes) {
-    uintptr_t mask = ~(uintptr_t)(IX_HUGE_PAGE - 1);
-    uintptr_t a = ((uintptr_t)p + IX_HUGE_PAGE - 1) & mask, b = ((uintptr_t)p + bytes) & mask;
-    if (b > a) madvise((void *)a, b - a, MADV_HUGEPAGE);
+    sail_pages_huge(p, bytes);
 }
 
 int ix_payloads_needed(char *const *payloads, size_t n) {

@@ -48,9 +48,22 @@ void trace(fwd *f, const char *name, const float *x, int rows, int cols) {
 
 /* ----------------------------------------------------------- linear -- */
 
+/* l's q8_0 weight into its reserved panels, at its second GEMM. Forward
+ * passes on a model run one at a time (its lock), so these writes to the
+ * model's weights need no more. */
+static void pack_linear(const sail_linear *l, int out, int in) {
+    sail_linear *w = (sail_linear *)l;
+    if (w->gemms++ < 1) return;
+    sail_gemm_w_pack(&w->wm, out, in, w->pack_to);
+    /* the file's copy is read again only by few-row products: until then
+     * its pages need not count as this process's memory */
+    sail_pages_drop(w->wm.data, (size_t)out * w->wm.stride);
+}
+
 void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
                     int out, float *y, float beta) {
     if (f->oom) return;
+    if (l->pack_to && !l->wm.packed && !l->w) pack_linear(l, out, in);
     sail_wmat wm = l->wm;
     if (l->w) wm = (sail_wmat){l->w, (size_t)in * sizeof(float), SAIL_WT_F32, NULL};
     fwd_mark mark = fwd_mark_get(f);
@@ -74,6 +87,13 @@ sail_linear linear_rows(const sail_linear *l, int r0, int in) {
     v.b = l->b ? l->b + r0 : NULL;
     v.lb = l->lb ? l->lb + (size_t)r0 * l->rank : NULL;
     if (l->wm.data) v.wm.data = (const char *)l->wm.data + (size_t)r0 * l->wm.stride;
+    /* a view reads the parent's panels from row r0 when they are made and
+     * r0 starts a panel; it never packs them itself */
+    v.pack_to = NULL;
+    v.gemms = 0;
+    v.wm.packed = NULL;
+    size_t skip = sail_gemm_w_packed_size(&l->wm, r0, in);
+    if (l->wm.packed && r0 % 16 == 0) v.wm.packed = (const char *)l->wm.packed + skip;
     return v;
 }
 

@@ -39,7 +39,7 @@ static void shape_str(char *buf, size_t cap, const gguf_tensor *t) {
 }
 
 static sail_status load_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
-                               const float **slot, sail_wmat *stored, int gemm) {
+                               const float **slot, sail_wmat *stored, sail_linear *lin) {
     loader *l = ctx;
     const gguf_tensor *t = gguf_find_tensor(l->f, name);
     if (!t)
@@ -121,34 +121,38 @@ static sail_status load_weights(sail_model *m, sail_error *err) {
     return s;
 }
 
-/* The repacking walk: sizes every q8_0 Linear weight's panels (dst NULL),
- * then packs each into its slice of dst. */
+/* The reserving walk: sizes every q8_0 Linear weight's panels (dst NULL),
+ * then gives each its slice of dst, which its first GEMM fills
+ * (linear_forward): a model used only for texts never packs, nor touches,
+ * its image tower's slices. */
 typedef struct packer {
     uint8_t *dst;
     size_t bytes;
 } packer;
 
-static sail_status pack_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
-                               const float **slot, sail_wmat *stored, int gemm) {
+static sail_status reserve_tensor(void *ctx, const char *name, int64_t rows, int64_t cols,
+                                  const float **slot, sail_wmat *stored, sail_linear *lin) {
     packer *p = ctx;
-    size_t n = stored && gemm ? sail_gemm_w_packed_size(stored, (int)rows, (int)cols) : 0;
+    size_t n = stored && lin ? sail_gemm_w_packed_size(stored, (int)rows, (int)cols) : 0;
     if (!n) return SAIL_OK;
-    if (p->dst) sail_gemm_w_pack(stored, (int)rows, (int)cols, p->dst + p->bytes);
+    if (p->dst) lin->pack_to = p->dst + p->bytes;
     p->bytes += (n + 63) & ~(size_t)63;
     return SAIL_OK;
 }
 
-/* q8_0 matrices into the int8 kernels' panels, once (sail.h: no_repack). */
-static sail_status repack_weights(sail_model *m, sail_error *err) {
+/* Room for the q8_0 matrices in the int8 kernels' panels (sail.h:
+ * no_repack): reserved, not touched, until each matrix's first use. */
+static sail_status reserve_packing(sail_model *m, sail_error *err) {
     packer p = {NULL, 0};
-    sail_weights_walk_stored(&m->cfg, &m->w, pack_tensor, &p);
+    sail_weights_walk_stored(&m->cfg, &m->w, reserve_tensor, &p);
     if (!p.bytes) return SAIL_OK;
     if (!(m->packed = sail_alloc_aligned(p.bytes)))
-        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory repacking %zu bytes of q8_0 weights "
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory reserving %zu bytes to repack q8_0 weights "
                               "(load with no_repack to use them as stored)", p.bytes);
     m->packed_bytes = p.bytes;
+    sail_pages_huge(m->packed, p.bytes);
     p = (packer){m->packed, 0};
-    return sail_weights_walk_stored(&m->cfg, &m->w, pack_tensor, &p);
+    return sail_weights_walk_stored(&m->cfg, &m->w, reserve_tensor, &p);
 }
 
 static sail_status load_tokenizer(sail_model *m, sail_error *err) {
@@ -196,7 +200,7 @@ sail_model *sail_model_load(const char *path, const sail_load_options *opts, sai
     if (!m->file) s = err ? err->status : SAIL_ERR_FORMAT;
     if (!s) s = sail_config_read(&m->cfg, m->file, err);
     if (!s) s = load_weights(m, err);
-    if (!s && !(opts && opts->no_repack)) s = repack_weights(m, err);
+    if (!s && !(opts && opts->no_repack)) s = reserve_packing(m, err);
     if (!s) s = load_tokenizer(m, err);
     if (!s) s = load_trained_dims(m, err);
     if (!s) {

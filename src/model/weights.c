@@ -17,22 +17,22 @@ typedef struct sail_walk {
 /* stored: the tensor's sail_wmat view, for matrices inference may read in
  * their stored type; NULL for 1-D tensors. */
 static void visit_m(walk *k, const char *name, int64_t rows, int64_t cols,
-                    const float **slot, sail_wmat *stored, int gemm, sail_init_kind init) {
+                    const float **slot, sail_wmat *stored, sail_linear *lin, sail_init_kind init) {
     if (k->s) return;
-    k->s = k->load ? k->load(k->ctx, name, rows, cols, slot, stored, gemm)
+    k->s = k->load ? k->load(k->ctx, name, rows, cols, slot, stored, lin)
                    : k->fn(k->ctx, name, rows, cols, slot, init);
 }
 
 static void visit(walk *k, const char *name, int64_t rows, int64_t cols,
                   const float **slot, sail_init_kind init) {
-    visit_m(k, name, rows, cols, slot, NULL, 0, init);
+    visit_m(k, name, rows, cols, slot, NULL, NULL, init);
 }
 
 static void linear(walk *k, const char *pre, const char *what, int64_t out,
                    int64_t in, sail_linear *l) {
     char n[96];
     snprintf(n, sizeof n, "%s.%s.weight", pre, what);
-    visit_m(k, n, out, in, &l->w, &l->wm, 1, SAIL_INIT_NORMAL);
+    visit_m(k, n, out, in, &l->w, &l->wm, l, SAIL_INIT_NORMAL);
     snprintf(n, sizeof n, "%s.%s.bias", pre, what);
     visit(k, n, 1, out, &l->b, SAIL_INIT_ZERO);
 }
@@ -57,7 +57,7 @@ static void block(walk *k, const char *pre, const sail_tower *t, sail_block *b) 
 
 void sail_walk_tensor(sail_walk *k, const char *name, int64_t rows, int64_t cols, const float **slot,
                       sail_wmat *stored, sail_init_kind init) {
-    visit_m(k, name, rows, cols, slot, stored, 0, init);
+    visit_m(k, name, rows, cols, slot, stored, NULL, init);
 }
 
 void sail_walk_linear(sail_walk *k, const char *pre, const char *what, int64_t out, int64_t in, sail_linear *l) {
@@ -127,14 +127,14 @@ static void vit(walk *k, const char *pre, const sail_vit_geom *g, sail_vit *v) {
     if (g->patch_bias) linear(k, pre, "patch", d, kp, &v->patch);
     else {
         snprintf(n, sizeof n, "%s.patch.weight", pre);
-        visit_m(k, n, d, kp, &v->patch.w, &v->patch.wm, 1, SAIL_INIT_NORMAL);
+        visit_m(k, n, d, kp, &v->patch.w, &v->patch.wm, &v->patch, SAIL_INIT_NORMAL);
     }
     snprintf(n, sizeof n, "%s.cls", pre);
     if (g->cls) visit(k, n, 1, d, &v->cls, SAIL_INIT_NORMAL);
     snprintf(n, sizeof n, "%s.dist", pre);
     if (g->dist) visit(k, n, 1, d, &v->dist, SAIL_INIT_NORMAL);
     snprintf(n, sizeof n, "%s.pos", pre);
-    visit_m(k, n, sail_vit_tokens(g), d, &v->pos, &v->tab_pos, 0, SAIL_INIT_NORMAL);
+    visit_m(k, n, sail_vit_tokens(g), d, &v->pos, &v->tab_pos, NULL, SAIL_INIT_NORMAL);
     if (g->pre_norm) norm(k, pre, "pre_norm", d, &v->pre);
     tower(k, pre, g->t, v->blocks);
     norm(k, pre, "norm", d, &v->norm);
@@ -146,17 +146,17 @@ static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
     const sail_towers *t = &c->towers;
     int64_t dt = c->text.width, dv = c->vision.width;
     if (t->has_text) {
-        visit_m(k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, &w->tab.tok, 0, SAIL_INIT_NORMAL);
-        visit_m(k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, &w->tab.pos, 0, SAIL_INIT_NORMAL);
+        visit_m(k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, &w->tab.tok, NULL, SAIL_INIT_NORMAL);
+        visit_m(k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, &w->tab.pos, NULL, SAIL_INIT_NORMAL);
         if (c->type_vocab)
-            visit_m(k, "text.type_emb", c->type_vocab, dt, &w->type_emb, &w->tab.type, 0, SAIL_INIT_NORMAL);
+            visit_m(k, "text.type_emb", c->type_vocab, dt, &w->type_emb, &w->tab.type, NULL, SAIL_INIT_NORMAL);
         if (t->text_emb_norm) norm(k, "text", "emb_norm", dt, &w->emb_norm);
         tower(k, "text", &c->text, w->text);
         if (t->text_final_norm) norm(k, "text", "final_norm", dt, &w->text_final);
         if (t->text_pool == SAIL_TPOOL_POOLER) linear(k, "text", "pooler", dt, dt, &w->text_pooler);
         if (t->text_proj && t->text_proj_bias) linear(k, "text", "proj", c->dim, dt, &w->text_out);
         else if (t->text_proj)
-            visit_m(k, "text.proj.weight", c->dim, dt, &w->text_out.w, &w->text_out.wm, 1, SAIL_INIT_NORMAL);
+            visit_m(k, "text.proj.weight", c->dim, dt, &w->text_out.w, &w->text_out.wm, &w->text_out, SAIL_INIT_NORMAL);
         if (t->text_proj && t->text_proj_mlp) linear(k, "text", "proj2", c->dim, c->dim, &w->text_out2);
     }
     if (t->has_vision) {
@@ -165,7 +165,7 @@ static sail_status walk_towers(const sail_config *c, sail_weights *w, walk *k) {
         if (t->vision_pooler) linear(k, "vis", "pooler", dv, dv, &w->vis_pooler);
         if (t->vision_map) map_head(k, &c->vision, w);
         if (t->vision_proj)
-            visit_m(k, "vis.proj.weight", c->dim, dv, &w->vis_out.w, &w->vis_out.wm, 1, SAIL_INIT_NORMAL);
+            visit_m(k, "vis.proj.weight", c->dim, dv, &w->vis_out.w, &w->vis_out.wm, &w->vis_out, SAIL_INIT_NORMAL);
     }
     if (c->swin.on) { /* its projection is an imported model's head; a fused model has fuse.aud_proj */
         int64_t hid = sail_audio_width(c);
@@ -185,13 +185,13 @@ static sail_status walk_all(const sail_config *c, sail_weights *w, walk *kp) {
     if (c->towers.on) return walk_towers(c, w, &k);
     int64_t dt = c->text.width, df = c->fusion.width, dv = c->vision.width;
 
-    visit_m(&k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, &w->tab.tok, 0, SAIL_INIT_NORMAL);
-    visit_m(&k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, &w->tab.pos, 0, SAIL_INIT_NORMAL);
+    visit_m(&k, "text.tok_emb", c->vocab_size, dt, &w->tok_emb, &w->tab.tok, NULL, SAIL_INIT_NORMAL);
+    visit_m(&k, "text.pos_emb", c->max_positions, dt, &w->pos_emb, &w->tab.pos, NULL, SAIL_INIT_NORMAL);
     /* a composed model's towers keep their layout (sail_has_layout): CLIP's
        text has no token types nor embedding LayerNorm but a final one, its
        vision a pre-LayerNorm and no patch bias; the names are the towers' */
     if (c->type_vocab)
-        visit_m(&k, "text.type_emb", c->type_vocab, dt, &w->type_emb, &w->tab.type, 0, SAIL_INIT_NORMAL);
+        visit_m(&k, "text.type_emb", c->type_vocab, dt, &w->type_emb, &w->tab.type, NULL, SAIL_INIT_NORMAL);
     if (sail_text_emb_norm(c)) norm(&k, "text", "emb_norm", dt, &w->emb_norm);
     tower(&k, "text", &c->text, w->text);
     if (c->towers.layout && c->towers.text_final_norm) norm(&k, "text", "final_norm", dt, &w->text_final);
@@ -207,10 +207,10 @@ static sail_status walk_all(const sail_config *c, sail_weights *w, walk *kp) {
     linear(&k, "fuse", "text_proj", df, dt, &w->text_proj);
     linear(&k, "fuse", "vis_proj", df, dv, &w->vis_proj);
     if (sail_has_audio(c)) linear(&k, "fuse", "aud_proj", df, sail_audio_width(c), &w->aud_proj);
-    visit_m(&k, "fuse.modality", 2 + sail_has_audio(c), df, &w->modality, &w->tab.modality, 0, SAIL_INIT_NORMAL);
+    visit_m(&k, "fuse.modality", 2 + sail_has_audio(c), df, &w->modality, &w->tab.modality, NULL, SAIL_INIT_NORMAL);
     if (c->perceiver_latents) {
         visit_m(&k, "fuse.perc.latents", c->perceiver_latents, df, &w->latents, &w->tab.latents,
-                0, SAIL_INIT_NORMAL);
+                NULL, SAIL_INIT_NORMAL);
         norm(&k, "fuse.perc", "norm_kv", df, &w->perc_norm_kv);
         block(&k, "fuse.perc", &c->fusion, &w->perc);
     }

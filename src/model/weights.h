@@ -23,6 +23,13 @@ typedef struct sail_linear {
     const float *lb;  /* (out, rank) B */
     int rank;
     float lscale;     /* alpha / rank */
+    /* q8_0 wm: where its panels go (model.c reserves them at load), filled
+     * at the second GEMM that reads it (linear_forward, under the model's
+     * lock), which then sets wm.packed; NULL: wm is read as stored. The
+     * first GEMM packs as it goes, as without panels, so a model used once
+     * (one command, one text) pays nothing for them. */
+    void *pack_to;
+    int gemms;        /* GEMMs run on wm so far, up to 2 */
 } sail_linear;
 
 typedef struct sail_norm {
@@ -103,11 +110,11 @@ typedef sail_status (*sail_weight_visitor)(void *ctx, const char *name, int64_t 
 
 /* The same walk for loading a file: `stored` is where a weight matrix or an
  * embedding table may be kept in its stored type (NULL for 1-D tensors,
- * which must be f32); gemm: it is a Linear weight, which GEMMs read whole
- * (a table is read by rows). */
+ * which must be f32); lin: the Linear layer whose weight it is, which GEMMs
+ * read whole (NULL for a table, read by rows). */
 typedef sail_status (*sail_weight_loader)(void *ctx, const char *name, int64_t rows,
                                           int64_t cols, const float **slot, sail_wmat *stored,
-                                          int gemm);
+                                          sail_linear *lin);
 
 /* Fill p (n floats) with a tensor's initial values: 0.02 * N(0, 1) drawn in
  * order from rng, zeros or ones. Shared by sail_model_write_random and the

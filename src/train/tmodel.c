@@ -9,8 +9,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #define LOGIT_SCALE_KEY "sail.logit_scale"
 
@@ -169,16 +167,6 @@ sail_tmodel *sail_tmodel_new(const sail_config *c, uint64_t seed, int n_threads,
     return tmodel_create(c, 1, seed, n_threads, err);
 }
 
-/* Give the file's pages of a copied tensor back to the page cache: the
- * training copy replaces them, so loading peaks at the f32 blocks rather
- * than the blocks plus the whole mapping. */
-static void drop_pages(const void *data, size_t n) {
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)data, b = a + n;
-    a = (a + page - 1) & ~(page - 1);
-    b &= ~(page - 1);
-    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
-}
-
 typedef struct copier {
     float *params;
     const sail_tparam *tensors;
@@ -202,7 +190,8 @@ static sail_status copy_tensor(void *ctx, const char *name, int64_t rows, int64_
     float *dst = cp->params + cp->tensors[cp->i++].offset;
     if (slot != cp->vpos || cp->g_new == cp->g_old) {
         sail_dequantize_row(t->type, dst, t->data, (size_t)rows * cols);
-        drop_pages(t->data, t->nbytes);
+        sail_pages_drop(t->data, t->nbytes); /* the training copy replaces them: loading peaks at the
+                                                f32 blocks, not the blocks plus the whole mapping */
         return SAIL_OK;
     }
     float *grid = sail_malloc((size_t)rows * cols * sizeof(float));
