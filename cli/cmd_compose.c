@@ -27,8 +27,8 @@ int cmd_compose(int argc, char **argv) {
     const cli_opt table[] = {
         CLI_OPT_STR("--text", &o.text, "T", "model whose text tower is taken"),
         CLI_OPT_STR("--vision", &o.vision, "V", "model whose vision tower is taken"),
-        CLI_OPT_STR("--audio", &o.audio, "A", "model whose audio tower is taken (a converted AST, or a\n"
-                    "CLAP's HTSAT, which trains frozen only; default: none)"),
+        CLI_OPT_STR("--audio", &o.audio, "A", "model whose audio tower is taken (a converted AST or\n"
+                    "CLAP's HTSAT; default: none)"),
         CLI_OPT_STR("--audio-config", &o.audio_config, "NAME",
                     "without --audio: a fresh audio tower, tiny (4 x 256 over\n"
                     "64 mel bins x 5.12 s) or base (AST's shape)"),

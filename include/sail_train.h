@@ -90,8 +90,9 @@ void sail_dataset_free(sail_dataset *ds);
  * The parts of a model that can be frozen or given their own learning rate,
  * by tensor name: text.* (the text tower), vis.*, aud.* (with its projection
  * fuse.aud_proj.*, so that a tower added to a trained model trains with the
- * fusion frozen) or CLAP's HTSAT audio.* (which trains frozen only: its
- * fuse.aud_proj.* is then the fusion's), fuse.* (projections into the fusion, modality embeddings,
+ * fusion frozen) or CLAP's HTSAT audio.* (its fuse.aud_proj.* is then the
+ * fusion's, so it learns around a frozen HTSAT; a fused HTSAT,
+ * enable_fusion=True, trains frozen only), fuse.* (projections into the fusion, modality embeddings,
  * perceiver, fusion layers), head.* (and an imported model's
  * {text,vis}.{proj,pooler}.*: its heads), and the loss's temperature
  * (train.logit_scale). */

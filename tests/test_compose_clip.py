@@ -118,10 +118,14 @@ class Ref:
         x = self.tower(ln(x, P, "vis.pre_norm", c["layer_norm_eps"]), "vis", c, False)
         return ln(x, P, "vis.norm", c["layer_norm_eps"])
 
-    def embed(self, ids=None, pix=None):
+    def embed(self, ids=None, pix=None, aud=None):
+        """One item: its image, its clip's pooled audio state aud (a subclass's
+        audio_pooled), its text, joined as sail orders them."""
         P, parts = self.P, []
         if pix is not None:
             parts.append(lin(self.vision_states(pix), P, "fuse.vis_proj") + P["fuse.modality"][0])
+        if aud is not None:
+            parts.append(lin(aud[None, None], P, "fuse.aud_proj") + P["fuse.modality"][2])
         if ids is not None:
             parts.append(lin(self.text_states(ids), P, "fuse.text_proj") + P["fuse.modality"][1])
         x = torch.cat(parts, 1)
@@ -132,13 +136,19 @@ class Ref:
 
     def side(self, s):
         """Embeddings (n, DIM) of a side: ("text", ids, lens), ("image", pix)
-        or ("joint", ids, lens, pix); each item on its own."""
+        or ("joint", ids, lens, pix); each item on its own; with clips
+        (test_train_grad.write_side's ("audio", spec) or ("withaudio", side,
+        spec)) through a subclass's audio_pooled."""
+        aud = None
+        if s[0] in ("audio", "withaudio"):
+            aud = self.audio_pooled(s[-1].double())
+            s = s[1] if s[0] == "withaudio" else ("audio", aud)
         n = len(s[1])
         rows = []
         for i in range(n):
             ids = s[1][i, :s[2][i]].tolist() if s[0] in ("text", "joint") else None
             pix = s[3][i] if s[0] == "joint" else s[1][i] if s[0] == "image" else None
-            rows.append(self.embed(ids, None if pix is None else pix.double()))
+            rows.append(self.embed(ids, None if pix is None else pix.double(), None if aud is None else aud[i]))
         return torch.stack(rows)
 
 
@@ -240,7 +250,8 @@ def trace_case(comp, model, cfg, tmp):
 
 
 def frozen(name, freeze):
-    part = {"text": "text", "vis": "vision", "fuse": "fusion", "head": "head"}.get(name.split(".")[0], "temperature")
+    part = {"text": "text", "vis": "vision", "audio": "audio", "fuse": "fusion",
+            "head": "head"}.get(name.split(".")[0], "temperature")  # an HTSAT's audio.*
     return part in freeze
 
 
@@ -266,6 +277,8 @@ def grad_case(label, comp, cfg, tmp, sides, freeze=(), ref_cls=None):
     covered, g = set(), TG.Grads()
     for name, off, rows, cols in TG.dump_index(out):
         w = ls.grad if name == "train.logit_scale" else P[name].grad if name in P else None
+        if name in getattr(ref, "BUFFERS", ()):  # the reference's buffers (running statistics): sail's must be 0
+            w = torch.zeros(rows * cols, dtype=torch.float64)
         if w is not None:
             covered.add(name)
             w = w.reshape(-1).numpy()

@@ -7,8 +7,8 @@ converted with `sail convert`; `sail compose --text CLAP --vision CLIP`
 takes CLAP's text tower (BERT's post-norm layers, an embedding LayerNorm,
 one token type, positions from 2) and CLIP's vision tower under fresh
 fusion layers and head. Checks, one TAP line each:
-  with `--audio CLAP` too, the whole CLAP composes (its HTSAT trains frozen
-  only: test_compose_clap.py);
+  with `--audio CLAP` too, the whole CLAP composes (its HTSAT's training:
+  test_compose_clap.py);
   the composed file has the CLAP text tower's tensors bit-identical, its
   pooler and projection (the imported head) left behind, and reads back as
   tokenizer=gpt2-bpe, text_pos_offset=2 with GPT-2's merges; `sail tokenize

@@ -261,7 +261,11 @@ class Clap(nn.Module):
         input_features -> {stage: (rows, d)}."""
         a, e, rec = self.a, self.audio_model.audio_encoder, {}
         x = feats if feats.dim() == 4 else feats[:, None]
-        x = e.batch_norm(x.transpose(1, 3)).transpose(1, 3)   # (B, ch, T, F)
+        # batch_norm (eval) over the mel bins, the last axis, written out: torch
+        # 1.13's BatchNorm2d backward on the transposed view mixes up the
+        # strides of its input and of its output's gradient (test_compose_clap)
+        bn = e.batch_norm
+        x = (x - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias   # (B, ch, T, F)
         B, ch, T, Fb = x.shape
         S = a["spec_size"]
         ratio = S // Fb

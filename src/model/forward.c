@@ -211,11 +211,11 @@ static void vision_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
 }
 
 /* The audio tower over b->spec: an AST's tokens into s->aud; HTSAT's
- * pooled output (forward only) into s->apool. */
+ * record into s->swin, its pooled output into s->apool. */
 static void audio_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
     int keep = f->keep;
     sail_vit_geom g = sail_vit_audio(f->c);
-    f->keep = keep && !f->drop_audio && !f->c->swin.on; /* HTSAT has no backward: it trains frozen only */
+    f->keep = keep && !f->drop_audio;
     if (f->c->swin.on) {
         sail_swin_forward(f, b, s);
         s->apool = s->pooled;

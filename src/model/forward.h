@@ -24,6 +24,19 @@ typedef struct fwd_vit {
     float *h;                   /* (n*T, d) after the final LN */
 } fwd_vit;
 
+/* HTSAT's record (model/swin.c), kept when its tower trains. */
+typedef struct fwd_swin {
+    int n;                      /* clips; 0: the tower did not run */
+    const float *spec;          /* (n, mel bins, frames) the input, the BatchNorm's */
+    float *patches;             /* (n*g*g, p*p) each image's patches */
+    float *emb;                 /* (n*g*g, embed) the patch linear's output */
+    float *x0;                  /* (n*g*g, embed) the first block's input (emb after the patch LN) */
+    fwd_block *blk;             /* [sum of depths]; p: (windows, heads, w*w, w*w) */
+    float *cat[SAIL_SWIN_MAX_STAGES];   /* (rows/4, 4 d_s) each merging's 2x2 concat */
+    float *catn[SAIL_SWIN_MAX_STAGES];  /* (rows/4, 4 d_s) after its LayerNorm */
+    float *h;                   /* (n*r*r, hidden) after the final LayerNorm */
+} fwd_swin;
+
 typedef struct fwd_acts {
     int n;
     /* text (T = 0 without texts) */
@@ -39,6 +52,7 @@ typedef struct fwd_acts {
     fwd_vit vis;
     /* audio (aud.T = 0 without clips) */
     fwd_vit aud;
+    fwd_swin swin;              /* or HTSAT's (trained: kept) */
     float *apool;               /* fused models: (n, da) each clip's pooled tokens */
     /* fusion: sail models */
     float *tproj, *vproj;       /* (n*T, df), (nv*vis.T, df) projections to the fusion width */

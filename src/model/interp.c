@@ -1,5 +1,5 @@
 /* interp.c: bicubic resampling of the vision position-embedding grid (and
- * of HTSAT's spectrogram along time), the
+ * of HTSAT's spectrogram along time, with its transpose for training), the
  * way torchvision's interpolate_embeddings calls
  * F.interpolate(mode="bicubic", align_corners=True): source coordinate
  * = dst * (in - 1) / (out - 1), Keys cubic with A = -0.75, edge clamping. */
@@ -54,5 +54,16 @@ void sail_interp_cubic_rows(float *dst, int n_out, const float *src, int n_in, i
             const float *s = src + (size_t)r * n_in;
             dst[(size_t)r * n_out + o] = wx[0] * s[ix[0]] + wx[1] * s[ix[1]] + wx[2] * s[ix[2]] + wx[3] * s[ix[3]];
         }
+    }
+}
+
+void sail_interp_cubic_rows_backward(float *dsrc, int n_in, const float *ddst, int n_out, int rows) {
+    memset(dsrc, 0, (size_t)rows * n_in * sizeof *dsrc);
+    for (int o = 0; o < n_out; o++) {
+        int ix[4];
+        float wx[4];
+        taps(o, n_out, n_in, ix, wx);
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < 4; k++) dsrc[(size_t)r * n_in + ix[k]] += wx[k] * ddst[(size_t)r * n_out + o];
     }
 }

@@ -89,5 +89,8 @@ void sail_interp_bicubic(float *dst, int gh, int gw, const float *src, int gi, i
  * (HTSAT's time stretch, a bicubic interpolation whose other axis keeps
  * its size and so its values). */
 void sail_interp_cubic_rows(float *dst, int n_out, const float *src, int n_in, int rows);
+/* Its transpose, for training: dsrc (rows, n_in) = the gradient of src
+ * from ddst (rows, n_out) (overwritten). */
+void sail_interp_cubic_rows_backward(float *dsrc, int n_in, const float *ddst, int n_out, int rows);
 
 #endif

@@ -1,21 +1,39 @@
 /* swin.c: HTSAT, CLAP's audio encoder (swin.h): its tensors and forward
- * pass (its configuration keys and front end are swin_cfg.c). Inference only; every layer is
- * sail's (linear_forward, norm_forward, ffn_forward) but the window
- * attention, whose relative position bias and shift mask are Swin's own. */
+ * pass (its configuration keys and front end are swin_cfg.c); training runs
+ * the same pass keeping its activations (fwd_swin) for
+ * src/train/swin_backward.c. Every layer is sail's (linear_forward,
+ * norm_forward, ffn_forward) but the window attention, whose relative
+ * position bias and shift mask are Swin's own. */
 #include "swin.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#define BN_EPS 1e-5f            /* nn.BatchNorm2d's default, which ClapAudioEncoder keeps */
 #define SHIFT_MASK -100.0f      /* Swin's additive mask between wrapped regions (not -inf) */
 
-/* The sail_tower of stage s: its width, heads, MLP, pre-norm. */
-static sail_tower stage_tower(const sail_swin_cfg *c, int s) {
+sail_tower sail_swin_stage(const sail_swin_cfg *c, int s) {
     int d = sail_swin_width(c, s);
     sail_tower t = {c->depths[s], d, c->heads[s], sail_swin_ffn(c, d), c->eps, (sail_act)c->act, 1};
     return t;
+}
+
+int sail_swin_shift(const sail_swin_cfg *c, int j, int r) { return j % 2 && r > c->window ? c->window / 2 : 0; }
+
+static int region(int y, int r, int w, int shift) { return y < r - w ? 0 : y < r - shift ? 1 : 2; }
+
+void sail_swin_window(int task, int r, int w, int shift, int *rows, int *lab) {
+    int nwin = r / w, bi = task / (nwin * nwin), wy = task / nwin % nwin, wx = task % nwin;
+    for (int i = 0; i < w * w; i++) {
+        int y = wy * w + i / w, x = wx * w + i % w;
+        rows[i] = bi * r * r + ((y + shift) % r) * r + (x + shift) % r;
+        lab[i] = shift ? region(y, r, w, shift) * 3 + region(x, r, w, shift) : 0;
+    }
+}
+
+size_t sail_swin_merge_row(int bi, int i, int j, int q, int r) {
+    static const int oy[4] = {0, 1, 0, 1}, ox[4] = {0, 0, 1, 1};
+    return ((size_t)bi * r + 2 * i + oy[q]) * r + 2 * j + ox[q];
 }
 
 /* ----------------------------------------------------------- tensors -- */
@@ -72,7 +90,7 @@ void sail_swin_walk(sail_walk *k, const sail_config *c, sail_swin_weights *w) {
     }
     if (sc->patch_norm) sail_walk_norm(k, "audio", "patch_norm", sc->embed, &w->patch_norm);
     for (int s = 0; s < sc->stages; s++) {
-        sail_tower t = stage_tower(sc, s);
+        sail_tower t = sail_swin_stage(sc, s);
         char pre[48], n[80];
         for (int j = 0; j < sc->depths[s]; j++) {
             sail_swin_block *b = &w->blocks[nb++];
@@ -107,7 +125,7 @@ void sail_swin_f32_views(sail_swin_weights *w, const sail_config *c) {
 
 /* y = BatchNorm channel c of x (n values); y may be x. */
 static void bn_rows(const sail_swin_bn *bn, int c, float *y, const float *x, int n) {
-    float inv = 1.0f / sqrtf(bn->var[c] + BN_EPS);
+    float inv = 1.0f / sqrtf(bn->var[c] + SAIL_SWIN_BN_EPS);
     for (int i = 0; i < n; i++) y[i] = (x[i] - bn->mean[c]) * inv * bn->w[c] + bn->b[c];
 }
 
@@ -133,44 +151,38 @@ static void mel_image(const sail_swin_cfg *sc, const sail_swin_weights *w, const
 
 /* Window attention of one block over x's tokens (B items, r x r grids):
  * qkv (B*r*r, 3d) in grid order; windows of w x w tokens taken after a
- * cyclic shift by `shift`, so token (y, x) of the shifted grid is token
- * ((y + shift) % r, (x + shift) % r); att receives each token's output at
- * its own (unshifted) row, where the original's roll back puts it. */
+ * cyclic shift by `shift` (sail_swin_window); att receives each token's
+ * output at its own (unshifted) row, where the original's roll back puts
+ * it. */
 typedef struct win_attn {
     const sail_kernel_table *k;
     int B, r, w, shift, heads, hd, d;
     const float *qkv;
     const float *rel;           /* ((2w-1)^2, heads) */
     float *att;
+    float *p;                   /* training: (windows, heads, w^2, w^2) the probabilities, else NULL */
     float *scratch;             /* per thread: per floats (a window's q k v, scores, output) */
     int *ints;                  /* per thread: 2 w^2 (rows, regions) */
     size_t per;
 } win_attn;
-
-static int region(int y, int r, int w, int shift) { return y < r - w ? 0 : y < r - shift ? 1 : 2; }
 
 /* One window (task: item, window row, window column): its rows gathered,
  * per head scores = q k^T / sqrt(hd) + bias (+ -100 across regions),
  * softmax, times v; the outputs scattered back. */
 static void window_task(void *ctx, int task, int thread) {
     const win_attn *a = ctx;
-    int w = a->w, ww = w * w, r = a->r, nwin = r / w, d = a->d, hd = a->hd, d3 = 3 * d;
-    int bi = task / (nwin * nwin), wy = task / nwin % nwin, wx = task % nwin;
-    float *g = a->scratch + (size_t)thread * a->per, *p = g + (size_t)ww * d3, *o = p + (size_t)ww * ww;
+    int w = a->w, ww = w * w, d = a->d, hd = a->hd, d3 = 3 * d;
+    float *g = a->scratch + (size_t)thread * a->per, *o = g + (size_t)ww * d3 + (size_t)ww * ww;
     int *idx = a->ints + (size_t)thread * 2 * ww, *lab = idx + ww;
     float scale = sqrtf((float)hd);
-    for (int i = 0; i < ww; i++) {
-        int y = wy * w + i / w, x = wx * w + i % w;
-        idx[i] = bi * r * r + ((y + a->shift) % r) * r + (x + a->shift) % r;
-        lab[i] = a->shift ? region(y, r, w, a->shift) * 3 + region(x, r, w, a->shift) : 0;
-        memcpy(g + (size_t)i * d3, a->qkv + (size_t)idx[i] * d3, (size_t)d3 * sizeof *g);
-    }
+    sail_swin_window(task, a->r, w, a->shift, idx, lab);
+    for (int i = 0; i < ww; i++) memcpy(g + (size_t)i * d3, a->qkv + (size_t)idx[i] * d3, (size_t)d3 * sizeof *g);
     for (int h = 0; h < a->heads; h++) {
+        float *p = a->p ? a->p + ((size_t)task * a->heads + h) * ww * ww : g + (size_t)ww * d3;
         a->k->gemm(ww, ww, hd, g + h * hd, d3, g + d + h * hd, d3, 1, NULL, 0.0f, p, ww);
         for (int i = 0; i < ww; i++)
             for (int j = 0; j < ww; j++) {
-                int dy = i / w - j / w + w - 1, dx = i % w - j % w + w - 1;
-                float v = p[i * ww + j] / scale + a->rel[(dy * (2 * w - 1) + dx) * a->heads + h];
+                float v = p[i * ww + j] / scale + a->rel[sail_swin_rel(i, j, w) * a->heads + h];
                 p[i * ww + j] = lab[i] == lab[j] ? v : v + SHIFT_MASK;
             }
         a->k->softmax(p, ww, ww);
@@ -179,48 +191,57 @@ static void window_task(void *ctx, int task, int thread) {
     for (int i = 0; i < ww; i++) memcpy(a->att + (size_t)idx[i] * d, o + (size_t)i * d, (size_t)d * sizeof *o);
 }
 
-/* One Swin block on x (B*r*r, d), in place: x += attn(LN1 x) Wo; then the
- * pre-norm MLP (ffn_forward). */
-static void swin_block(fwd *f, const sail_swin_cfg *sc, const sail_tower *t, const sail_swin_block *b, float *x,
-                       int B, int r, int shift) {
-    int d = t->width, n = B * r * r, w = sc->window, ww = w * w;
+/* One Swin block from x (B*r*r, d) to out: r1 = x + attn(LN1 x) Wo, then
+ * the pre-norm MLP (ffn_forward). Inference runs in place (out = x);
+ * training keeps every intermediate in s. */
+static void swin_block(fwd *f, const sail_swin_cfg *sc, const sail_tower *t, const sail_swin_block *b,
+                       fwd_block *s, const float *x, float *out, int B, int r, int shift) {
+    int d = t->width, n = B * r * r, w = sc->window, ww = w * w, keep = f->keep;
+    size_t nd = (size_t)n * d;
+    *s = (fwd_block){.B = B, .T = r * r, .Tk = r * r, .x = x, .out = out};
     fwd_mark mark = fwd_mark_get(f);
+    s->h1 = fwd_alloc(f, nd);
+    s->qkv = fwd_alloc(f, 3 * nd);
+    s->att = keep ? fwd_alloc(f, nd) : s->h1; /* LN1 is spent once qkv is computed */
+    s->p = keep ? fwd_alloc(f, (size_t)B * (r / w) * (r / w) * t->heads * ww * ww) : NULL;
+    s->r1 = keep ? fwd_alloc(f, nd) : out;
+    fwd_mark scratch_mark = fwd_mark_get(f);
     int threads = sail_pool_size(f->pool);
     size_t per = (size_t)ww * (4 * d + ww);
-    float *h = fwd_alloc(f, (size_t)n * d), *qkv = fwd_alloc(f, (size_t)n * 3 * d);
     float *scratch = fwd_alloc(f, per * threads);
     int *ints = fwd_alloc_bytes(f, 2 * (size_t)ww * threads * sizeof *ints);
     const float *rel = tab_rows(f, &b->rel_m, (2 * w - 1) * (2 * w - 1), t->heads);
     if (f->oom) return;
-    norm_forward(f, &b->b.norm1, h, x, n, d, t->eps);
-    linear_forward(f, &b->b.qkv, h, n, d, 3 * d, qkv, 0);
-    win_attn a = {f->k, B, r, w, shift, t->heads, d / t->heads, d, qkv, rel, h, scratch, ints, per};
+    norm_forward(f, &b->b.norm1, s->h1, x, n, d, t->eps);
+    linear_forward(f, &b->b.qkv, s->h1, n, d, 3 * d, s->qkv, 0);
+    win_attn a = {f->k, B, r, w, shift, t->heads, d / t->heads, d, s->qkv, rel, s->att, s->p, scratch, ints, per};
     sail_pool_run(f->pool, window_task, &a, B * (r / w) * (r / w));
-    linear_forward(f, &b->b.out, h, n, d, d, x, 1);
-    fwd_block fb = {.r1 = x, .out = x};
-    ffn_forward(f, t, &b->b, &fb, n);
-    fwd_release(f, mark);
+    fwd_release(f, scratch_mark);
+    if (s->r1 != x) memcpy(s->r1, x, nd * sizeof *x);
+    linear_forward(f, &b->b.out, s->att, n, d, d, s->r1, 1);
+    ffn_forward(f, t, &b->b, s, n);
+    if (!keep) fwd_release(f, mark);
 }
 
 /* Patch merging of x (B, r, r, d) into y (B, r/2, r/2, 2d): the 2x2
- * neighbours (even row even col, odd even, even odd, odd odd) side by
- * side, LayerNorm, a bias-free linear. */
+ * neighbours (sail_swin_merge_row) side by side into cat, LayerNorm into
+ * catn, a bias-free linear. Training keeps cat and catn. */
 static void merge(fwd *f, const sail_swin_weights *w, int s, const float *x, float *y, int B, int r, int d,
-                  float eps) {
-    int h = r / 2, n = B * h * h;
+                  float eps, float **cat_out, float **catn_out) {
+    int h = r / 2, n = B * h * h, keep = f->keep;
     fwd_mark mark = fwd_mark_get(f);
-    float *cat = fwd_alloc(f, (size_t)n * 4 * d);
+    float *cat = fwd_alloc(f, (size_t)n * 4 * d), *catn = keep ? fwd_alloc(f, (size_t)n * 4 * d) : cat;
     if (f->oom) return;
-    static const int oy[4] = {0, 1, 0, 1}, ox[4] = {0, 0, 1, 1};
     for (int bi = 0; bi < B; bi++)
         for (int i = 0; i < h; i++)
             for (int j = 0; j < h; j++)
                 for (int q = 0; q < 4; q++)
                     memcpy(cat + (((size_t)bi * h + i) * h + j) * 4 * d + (size_t)q * d,
-                           x + (((size_t)bi * r + 2 * i + oy[q]) * r + 2 * j + ox[q]) * d, (size_t)d * sizeof *x);
-    norm_forward(f, &w->merge_norm[s], cat, cat, n, 4 * d, eps);
-    linear_forward(f, &w->merge[s], cat, n, 4 * d, 2 * d, y, 0);
-    fwd_release(f, mark);
+                           x + sail_swin_merge_row(bi, i, j, q, r) * d, (size_t)d * sizeof *x);
+    norm_forward(f, &w->merge_norm[s], catn, cat, n, 4 * d, eps);
+    linear_forward(f, &w->merge[s], catn, n, 4 * d, 2 * d, y, 0);
+    if (keep) *cat_out = cat, *catn_out = catn;
+    else fwd_release(f, mark);
 }
 
 /* The patches of an image (S x S) in ph x pw rectangles, row-major over
@@ -288,55 +309,69 @@ void sail_swin_forward(fwd *f, const sail_batch *b, fwd_acts *s) {
     const sail_swin_cfg *sc = &c->swin;
     const sail_swin_weights *w = f->w->swin;
     int B = b->n, m = sc->mel.n_mels, frames = sail_swin_frames(sc), S = sc->spec, p = sc->patch, g = S / p, d = sc->embed;
-    int hid = sail_swin_hidden(sc), tw = S * (S / m);
+    int hid = sail_swin_hidden(sc), tw = S * (S / m), keep = f->keep, np = g * g;
+    fwd_swin *rec = &s->swin;
+    *rec = (fwd_swin){.n = B, .spec = b->spec};
     s->pool_d = hid;
     s->pooled = fwd_alloc(f, (size_t)B * hid);
+    if (keep) {
+        rec->patches = fwd_alloc(f, (size_t)B * np * p * p);
+        rec->blk = fwd_alloc_bytes(f, (size_t)n_blocks(sc) * sizeof *rec->blk);
+    }
     fwd_mark mark = fwd_mark_get(f);
-    float *x = fwd_alloc(f, (size_t)B * g * g * d);
+    float *x = fwd_alloc(f, (size_t)B * np * d);
     fwd_mark item = fwd_mark_get(f);
     float *norm = fwd_alloc(f, (size_t)m * frames), *wide = fwd_alloc(f, (size_t)m * tw);
-    float *img = fwd_alloc(f, (size_t)S * S), *patches = fwd_alloc(f, (size_t)g * g * p * p);
+    float *img = fwd_alloc(f, (size_t)S * S), *one = keep ? NULL : fwd_alloc(f, (size_t)np * p * p);
     if (f->oom) return;
     int per = (sc->fusion ? 4 : 1) * m * frames;
     for (int i = 0; i < B; i++) {
         const float *sp = b->spec + (size_t)i * per;
+        float *patches = keep ? rec->patches + (size_t)i * np * p * p : one;
         mel_image(sc, w, sp, frames, norm, wide, img);
         unfold(patches, img, S, p, p, g, g);
-        linear_forward(f, &w->patch, patches, g * g, p * p, d, x + (size_t)i * g * g * d, 0);
-        if (sc->fusion) aff_fuse(f, sc, w, sp, frames, x + (size_t)i * g * g * d, norm, wide, img);
+        linear_forward(f, &w->patch, patches, np, p * p, d, x + (size_t)i * np * d, 0);
+        if (sc->fusion) aff_fuse(f, sc, w, sp, frames, x + (size_t)i * np * d, norm, wide, img);
     }
     fwd_release(f, item);
-    if (sc->patch_norm) norm_forward(f, &w->patch_norm, x, x, B * g * g, d, sc->eps);
-    trace(f, "audio.emb", x, B * g * g, d);
-    const sail_swin_block *blk = w->blocks;
-    int r = g;
+    rec->emb = rec->x0 = x;
+    if (sc->patch_norm) {
+        rec->x0 = keep ? fwd_alloc(f, (size_t)B * np * d) : x;
+        norm_forward(f, &w->patch_norm, rec->x0, x, B * np, d, sc->eps);
+    }
+    x = rec->x0;
+    trace(f, "audio.emb", x, B * np, d);
+    int r = g, nb = 0;
     char tn[48];
     for (int st = 0; st < sc->stages && !f->oom; st++) {
-        sail_tower t = stage_tower(sc, st);
-        for (int j = 0; j < sc->depths[st]; j++) {
-            /* odd blocks shift by half a window, unless one window covers the grid */
-            int shift = j % 2 && r > sc->window ? sc->window / 2 : 0;
-            swin_block(f, sc, &t, blk++, x, B, r, shift);
+        sail_tower t = sail_swin_stage(sc, st);
+        for (int j = 0; j < sc->depths[st]; j++, nb++) {
+            fwd_block scratch, *blk = keep ? &rec->blk[nb] : &scratch;
+            float *out = keep ? fwd_alloc(f, (size_t)B * r * r * t.width) : x;
+            if (f->oom) return;
+            swin_block(f, sc, &t, &w->blocks[nb], blk, x, out, B, r, sail_swin_shift(sc, j, r));
+            x = out;
             snprintf(tn, sizeof tn, "audio.s%d.b%d", st, j);
             trace(f, tn, x, B * r * r, t.width);
         }
         if (st == sc->stages - 1) break;
         float *y = fwd_alloc(f, (size_t)B * (r / 2) * (r / 2) * 2 * t.width);
         if (f->oom) return;
-        merge(f, w, st, x, y, B, r, t.width, sc->eps);
+        merge(f, w, st, x, y, B, r, t.width, sc->eps, &rec->cat[st], &rec->catn[st]);
         x = y;
         r /= 2;
         snprintf(tn, sizeof tn, "audio.s%d.merge", st);
         trace(f, tn, x, B * r * r, 2 * t.width);
     }
+    rec->h = keep ? fwd_alloc(f, (size_t)B * r * r * hid) : x;
     if (f->oom) return;
-    norm_forward(f, &w->norm, x, x, B * r * r, hid, sc->eps);
-    trace(f, "audio.out", x, B * r * r, hid);
+    norm_forward(f, &w->norm, rec->h, x, B * r * r, hid, sc->eps);
+    trace(f, "audio.out", rec->h, B * r * r, hid);
     for (int i = 0; i < B; i++) {
         float *pi = s->pooled + (size_t)i * hid;
         memset(pi, 0, (size_t)hid * sizeof *pi);
-        for (int k = 0; k < r * r; k++) f->k->add(pi, pi, x + ((size_t)i * r * r + k) * hid, (size_t)hid);
+        for (int k = 0; k < r * r; k++) f->k->add(pi, pi, rec->h + ((size_t)i * r * r + k) * hid, (size_t)hid);
         for (int j = 0; j < hid; j++) pi[j] /= (float)(r * r);
     }
-    fwd_release(f, mark);
+    if (!keep) fwd_release(f, mark);
 }

@@ -1,5 +1,4 @@
-/* swin.h: HTSAT, CLAP's audio encoder (Hugging Face ClapAudioEncoder with
- * enable_fusion=False), inference only. A clip's log-mel spectrogram
+/* swin.h: HTSAT, CLAP's audio encoder (Hugging Face ClapAudioEncoder). A clip's log-mel spectrogram
  * (n_mels x frames) is batch-normalised per mel bin, stretched in time to
  * spec * (spec / n_mels) frames (bicubic, align_corners) and folded into a
  * spec x spec image (reshape_mel2img); a patch convolution (+ LayerNorm)
@@ -15,6 +14,8 @@
  * three's (a (p, 3p) convolution of each, side by side) by attentional
  * feature fusion (AFF: 2 g w + 2 l (1 - w), w the sigmoid of a per-token
  * and a whole-grid 1x1-conv / BatchNorm / ReLU bottleneck).
+ * Training (enable_fusion=False) keeps the forward's activations in a
+ * fwd_swin; the backward is src/train/swin_backward.c.
  * docs/AUDIO.md has the conversion. */
 #ifndef SAIL_SWIN_H
 #define SAIL_SWIN_H
@@ -30,7 +31,9 @@ typedef struct sail_swin_block {
     sail_wmat rel_m;            /* as stored */
 } sail_swin_block;
 
-/* A BatchNorm in eval mode: (x - mean) / sqrt(var + 1e-5) * w + b per channel. */
+#define SAIL_SWIN_BN_EPS 1e-5f  /* nn.BatchNorm2d's default, which ClapAudioEncoder keeps */
+
+/* A BatchNorm in eval mode: (x - mean) / sqrt(var + eps) * w + b per channel. */
 typedef struct sail_swin_bn {
     const float *w, *b, *mean, *var;  /* (channels) */
 } sail_swin_bn;
@@ -67,8 +70,27 @@ void sail_swin_walk(sail_walk *k, const sail_config *c, sail_swin_weights *w);
 void sail_swin_f32_views(sail_swin_weights *w, const sail_config *c);
 
 /* The encoder over b->spec (b->n spectrograms), pooled into s->pooled
- * (n, hidden), s->pool_d = hidden. Forward only: nothing is kept for a
- * backward (f->keep is not read); a trainable model runs it frozen. */
+ * (n, hidden), s->pool_d = hidden. With f->keep (unfused models only) s->swin
+ * records every activation the backward reads. */
 void sail_swin_forward(fwd *f, const sail_batch *b, fwd_acts *s);
+
+/* Shared by the forward and src/train's backward: */
+/* The sail_tower of stage s: its width, heads, MLP, pre-norm. */
+sail_tower sail_swin_stage(const sail_swin_cfg *c, int s);
+/* Block j's cyclic shift on an r x r grid: half a window on odd blocks,
+ * none when one window covers the grid. */
+int sail_swin_shift(const sail_swin_cfg *c, int j, int r);
+/* Window `task` (item, window row, window column) of r x r grids shifted
+ * by `shift`: rows[i] (w*w) the token row its position i holds, token ((y +
+ * shift) % r, (x + shift) % r) of its item; lab[i] the region the shift
+ * mask compares (0 without a shift). */
+void sail_swin_window(int task, int r, int w, int shift, int *rows, int *lab);
+/* The bias table row of window positions i, j of a w x w window. */
+static inline int sail_swin_rel(int i, int j, int w) {
+    return (i / w - j / w + w - 1) * (2 * w - 1) + i % w - j % w + w - 1;
+}
+/* The row of x (B*r*r) patch merging puts in part q (0..3: (0,0) (1,0)
+ * (0,1) (1,1) neighbours) of its output row (bi, i, j). */
+size_t sail_swin_merge_row(int bi, int i, int j, int q, int r);
 
 #endif

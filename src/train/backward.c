@@ -1,8 +1,8 @@
 /* backward.c: the backward pass of one side of a batch, from d loss /
  * d embedding to the gradients of every parameter it touched, in the
  * reverse order of src/model/forward.c: sail models (texts, images, audio
- * or joint items through the fusion) and imported towers (CLIP,
- * Chinese-CLIP, BERT, ViT, SigLIP, AST).
+ * through an AST or HTSAT (swin_backward.c), or joint items through the
+ * fusion) and imported towers (CLIP, Chinese-CLIP, BERT, ViT, SigLIP, AST).
  *
  * Every gradient buffer lives in the step's arena; the reverse pass of a
  * tower runs in place on one (rows, width) buffer. */
@@ -191,7 +191,7 @@ static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *do
     /* a frozen tower needs no gradient: stop at the projection into the fusion */
     int text_on = !tm->frozen[SAIL_PART_TEXT], vis_on = !tm->frozen[SAIL_PART_VISION];
     int aud_on = !tm->frozen[SAIL_PART_AUDIO];
-    /* HTSAT trains frozen only (sail_tmodel_check_parts): its projection is the fusion's */
+    /* an HTSAT's projection into the fusion is the fusion's part (tmodel.c), an AST's the audio's */
     int aproj_on = cf->swin.on ? !tm->frozen[SAIL_PART_FUSION] : aud_on;
     if (T) {
         float *du = Sv + Sa ? fwd_alloc(c, (size_t)n * T * df) : d;               // (n*T, df)
@@ -201,14 +201,15 @@ static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *do
         linear_backward(c, &w->text_proj, &g->text_proj, du, s->ht, n * T, cf->text.width, df, dht, 0);
         if (text_on) text_backward(c, tm, s, dht);
     }
-    if (Sa && aproj_on && !c->oom) { /* an AST's projection is the audio part's */
-        int da = sail_audio_width(cf), tower_on = aud_on && !cf->swin.on;
-        float *du = fwd_alloc(c, (size_t)n * df);                      // (n, df)
-        float *dpool = tower_on ? fwd_alloc(c, (size_t)n * da) : NULL; // (n, da)
+    if (Sa && (aproj_on || aud_on) && !c->oom) {
+        int da = sail_audio_width(cf);
+        float *du = fwd_alloc(c, (size_t)n * df);                    // (n, df)
+        float *dpool = aud_on ? fwd_alloc(c, (size_t)n * da) : NULL; // (n, da)
         if (c->oom) return;
         gather_rows(du, d, n, S, Sv, 1, df);
         linear_backward(c, &w->aud_proj, &g->aud_proj, du, s->apool, n, da, df, dpool, 0);
-        if (tower_on) audio_backward(c, tm, s, dpool);
+        if (aud_on && cf->swin.on) swin_backward(c, tm, &s->swin, dpool);
+        else if (aud_on) audio_backward(c, tm, s, dpool);
     }
     if (Tv && !c->oom) {
         int nv = s->nv;

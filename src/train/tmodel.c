@@ -342,18 +342,19 @@ const char *sail_part_name(sail_part p) { return p >= 0 && p < SAIL_N_PARTS ? PA
 
 /* The part of tensor name in tm: an HTSAT tower's projection into the
  * fusion is the fusion's, as the text and image projections are, so that
- * it learns while the tower, which trains frozen only, stays as it came. */
+ * it learns around a frozen tower (test_compose_clap.py). */
 static sail_part part_in(const sail_tmodel *tm, const char *name) {
     if (tm->cfg.swin.on && !strncmp(name, "fuse.aud_proj.", 14)) return SAIL_PART_FUSION;
     return sail_part_of(name);
 }
 
 sail_status sail_tmodel_check_parts(const sail_tmodel *tm, sail_error *err) {
-    if (tm->cfg.swin.on && !tm->frozen[SAIL_PART_AUDIO])
+    if (tm->cfg.swin.on && tm->cfg.swin.fusion && !tm->frozen[SAIL_PART_AUDIO])
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
-                              "this model's audio tower is CLAP's HTSAT, which sail runs forward only (it has no "
-                              "backward): freeze it (--freeze audio) to train the rest; its projection into the "
-                              "fusion, fuse.aud_proj, trains with the fusion");
+                              "this model's audio tower is a fused CLAP HTSAT (enable_fusion=True), whose "
+                              "attentional feature fusion has no backward in sail: freeze it (--freeze audio) to "
+                              "train the rest (its projection into the fusion, fuse.aud_proj, trains with the "
+                              "fusion), or compose an unfused CLAP, whose HTSAT trains");
     return SAIL_OK;
 }
 

@@ -85,6 +85,11 @@ void ffn_backward(fwd *c, const sail_tower *t, const sail_block *w, const sail_b
 void map_head_backward(fwd *c, const sail_tower *t, const sail_block *w, const sail_block *g,
                        const float *probe, float *gprobe, const fwd_block *s, float *d, float *dx);
 
+/* ---- HTSAT, CLAP's audio tower (swin_backward.c): dp (n, hidden) of its
+ * pooled output in; every HTSAT parameter's gradient added (its
+ * BatchNorm's running statistics have none). */
+void swin_backward(fwd *c, sail_tmodel *tm, const fwd_swin *r, const float *dp);
+
 /* ---- reductions into parameter gradients (deterministic) */
 /* g(cols) += sum over r < rows of x[r * ld + j]. */
 void colsum_add(fwd *c, float *g, const float *x, int rows, int cols, size_t ld);
