@@ -36,6 +36,9 @@ convert`, and its ClapFeatureExtractor transcription.
    `--freeze text,vision` the HTSAT tower trains too: every HTSAT tensor
    changes but its BatchNorm's running statistics, and held-out R@1 rises
    as clearly.
+   The whole converted ClapModel (RoBERTa and HTSAT, no fusion) fine-tunes
+   directly too: both towers and projections change, the loss falls (its
+   gradients: test_finetune_grad.py).
 4. A fused CLAP's HTSAT (enable_fusion=True) composes, but training it is
    refused with a message naming enable_fusion and the fix (--freeze
    audio), and nothing is written.
@@ -157,35 +160,20 @@ def parity(tmp, model, comp):
 
 def hf_params(P, a):
     """{Hugging Face name: tensor} of the HTSAT module (test_convert_clap's
-    Clap) as views of the composed file's sail-named leaves P, so autograd's
-    gradients land on P; q, k, v are the thirds of attn_qkv. The BatchNorm's
-    running statistics are buffers: detached, as torch has no gradient for
-    them."""
-    enc, hf = "audio_model.audio_encoder.", {}
-    pp = a["patch_size"]
-    hf[enc + "batch_norm.weight"], hf[enc + "batch_norm.bias"] = P["audio.bn.weight"], P["audio.bn.bias"]
-    hf[enc + "batch_norm.running_mean"] = P["audio.bn.mean"].detach()
-    hf[enc + "batch_norm.running_var"] = P["audio.bn.var"].detach()
-    hf[enc + "patch_embed.proj.weight"] = P["audio.patch.weight"].reshape(-1, 1, pp, pp)
-    hf[enc + "patch_embed.proj.bias"] = P["audio.patch.bias"]
-    for wb in ("weight", "bias"):
-        hf[enc + "patch_embed.norm." + wb] = P["audio.patch_norm." + wb]
-        hf[enc + "norm." + wb] = P["audio.norm." + wb]
-    parts = {"norm1": "layernorm_before", "attn_out": "attention.output.dense", "norm2": "layernorm_after",
-             "ffn_up": "intermediate.dense", "ffn_down": "output.dense"}
-    for s, depth in enumerate(a["depths"]):
-        for b in range(depth):
-            pre, hp = "audio.s%d.b%d." % (s, b), enc + "layers.%d.blocks.%d." % (s, b)
-            hf[hp + "attention.self.relative_position_bias_table"] = P[pre + "rel_bias"]
-            for wb in ("weight", "bias"):
-                for k, t in zip(("query", "key", "value"), P[pre + "attn_qkv." + wb].chunk(3, 0)):
-                    hf[hp + "attention.self.%s.%s" % (k, wb)] = t
-                for sn, hn in parts.items():
-                    hf[hp + hn + "." + wb] = P[pre + sn + "." + wb]
-        if s < len(a["depths"]) - 1:
-            hf[enc + "layers.%d.downsample.reduction.weight" % s] = P["audio.s%d.merge.weight" % s]
-            for wb in ("weight", "bias"):
-                hf[enc + "layers.%d.downsample.norm.%s" % (s, wb)] = P["audio.s%d.merge_norm.%s" % (s, wb)]
+    Clap) as views of the composed file's sail-named leaves P
+    (C.htsat_names), so autograd's gradients land on P: q, k, v the thirds
+    of attn_qkv, the patch weight a (e, 1, p, p) convolution; the
+    BatchNorm's running statistics are buffers, detached (torch has no
+    gradient for them)."""
+    hf = {}
+    for sn, hns in C.htsat_names(a).items():
+        t = P[sn]
+        if sn in ClapRef.BUFFERS:
+            t = t.detach()
+        elif sn == "audio.patch.weight":
+            t = t.reshape(-1, 1, a["patch_size"], a["patch_size"])
+        for hn, part in zip(hns, t.chunk(len(hns), 0)):
+            hf[hn] = part
     return hf
 
 
@@ -295,13 +283,37 @@ def training(tmp, comp):
     moved = [n for n in names if raw(comp, n) != raw(trained, n)]
     check(htsat_names(trained) == names and sorted(moved) == sorted(set(names) - set(stats)),
           "every HTSAT tensor trained (%d of %d), its BatchNorm's running statistics (%s) kept"
-          % (len(moved), len(names), ", ".join(stats)), "unchanged: %s" % sorted(set(names) - set(moved))[:6])
+          % (len(moved), len(names), ", ".join(stats)), "unchanged: %s" % sorted(set(names) - set(moved))[:6]
+          if sorted(moved) != sorted(set(names) - set(stats)) else "")
     tuned = recall(trained, test)
     if tuned is not None:
         print("# held-out text -> audio R@1 with the HTSAT tower trained: %.3f" % tuned)
         check(tuned >= 0.6 and tuned > before + 0.3,
               "training the HTSAT tower too puts the clips in the text space: held-out text->audio R@1 %.3f "
               "(untrained %.3f, chance %.3f)" % (tuned, before, chance))
+    imported(tmp, train)
+
+
+def imported(tmp, train):
+    """The whole ClapModel of full_clap, as converted (no fusion), fine-tunes
+    directly: both towers and both projections train (the running
+    statistics stay), and the training loss falls."""
+    clap, out = os.path.join(tmp, "full.gguf"), os.path.join(tmp, "imported")
+    r = sail("finetune", "--model_name_or_path", clap, "--train_data_path", train, "--output_dir", out,
+             "--learning_rate", "3e-3", "--num_train_epochs", 6, "--batch_size", 14, "--seed", 5)
+    trained = os.path.join(out, "model.gguf")
+    if not check(r.returncode == 0 and os.path.exists(trained), "sail finetune of an imported ClapModel runs",
+                 r.stderr[-400:]):
+        return
+    names = ("text.blk.0.attn_qkv.weight", "text.pos_emb", "text.proj2.weight", "audio.s0.b1.rel_bias",
+             "audio.s1.merge.weight", "audio.bn.weight", "audio.proj2.weight")
+    moved = [n for n in names if raw(clap, n) != raw(trained, n)]
+    kept = [n for n in ("audio.bn.mean", "audio.bn.var") if raw(clap, n) == raw(trained, n)]
+    losses = [float(x.split("train loss ")[1]) for x in r.stderr.splitlines() if "done: train loss" in x]
+    check(len(moved) == len(names) and len(kept) == 2,
+          "its RoBERTa, HTSAT and projections trained (%d of %d), the running statistics kept" % (len(moved), len(names)))
+    check(len(losses) == 6 and losses[-1] < losses[0] - 0.3,
+          "its training loss falls (epoch 1 %.3f, epoch 6 %.3f)" % (losses[0], losses[-1]) if losses else "no losses")
 
 
 def fused_refusal(tmp):

@@ -290,6 +290,33 @@ class Clap(nn.Module):
         return {k: v.reshape(-1, v.shape[-1]) for k, v in rec.items()}
 
 
+def htsat_names(a):
+    """{sail tensor name: [Hugging Face names]} of an HTSAT encoder of
+    config a (src/convert/hf_clap.c's map): attn_qkv packs query, key,
+    value; audio.bn.mean / var are BatchNorm2d's running statistics."""
+    enc, m = "audio_model.audio_encoder.", {}
+    for sn, hn in (("audio.bn", "batch_norm"), ("audio.patch", "patch_embed.proj"),
+                   ("audio.patch_norm", "patch_embed.norm"), ("audio.norm", "norm")):
+        for wb in ("weight", "bias"):
+            m["%s.%s" % (sn, wb)] = [enc + hn + "." + wb]
+    m["audio.bn.mean"], m["audio.bn.var"] = [enc + "batch_norm.running_mean"], [enc + "batch_norm.running_var"]
+    parts = {"norm1": "layernorm_before", "attn_out": "attention.output.dense", "norm2": "layernorm_after",
+             "ffn_up": "intermediate.dense", "ffn_down": "output.dense"}
+    for s, depth in enumerate(a["depths"]):
+        for b in range(depth):
+            pre, hp = "audio.s%d.b%d." % (s, b), enc + "layers.%d.blocks.%d." % (s, b)
+            m[pre + "rel_bias"] = [hp + "attention.self.relative_position_bias_table"]
+            for wb in ("weight", "bias"):
+                m[pre + "attn_qkv." + wb] = [hp + "attention.self.%s.%s" % (k, wb) for k in ("query", "key", "value")]
+                for sn, hn in parts.items():
+                    m[pre + sn + "." + wb] = [hp + hn + "." + wb]
+        if s < len(a["depths"]) - 1:
+            m["audio.s%d.merge.weight" % s] = [enc + "layers.%d.downsample.reduction.weight" % s]
+            for wb in ("weight", "bias"):
+                m["audio.s%d.merge_norm.%s" % (s, wb)] = [enc + "layers.%d.downsample.norm.%s" % (s, wb)]
+    return m
+
+
 def extractor(wave, prep):
     """ClapFeatureExtractor (padding as prep says) on samples at its rate, in
     float64. "rand_trunc": the first max_length samples of a longer clip.

@@ -2,7 +2,9 @@
 
 Each case builds a seeded random model with Hugging Face's architecture and
 names (tests/convert_oracle.py: CLIP, Chinese-CLIP, BERT, ViT, written from
-the published architectures), saves it as a Hugging Face folder, converts
+the published architectures; tests/test_convert_clap.py: a ClapModel, its
+RoBERTa text tower and HTSAT audio tower with their linear-ReLU-linear
+projections, texts against spectrograms), saves it as a Hugging Face folder, converts
 it with `sail convert`, and runs one training step through
 tests/tools/train_dump.c (the trainer's own step). The reference runs the
 same model in float64 on the same float32 weights with the symmetric InfoNCE
@@ -30,6 +32,7 @@ try:
     import torch
     import torch.nn.functional as F
     import convert_oracle as O
+    import test_convert_clap as C
     import test_train_grad as TG
 except ImportError as e:  # pragma: no cover
     skip_import("the gradient oracle needs Debian's python3-torch and python3-numpy", e)
@@ -105,6 +108,14 @@ def bert_model(d):
     return model, cfg
 
 
+def clap_model(d):
+    """test_convert_clap's ClapModel folder (RoBERTa text, HTSAT audio at its
+    small geometry, random BatchNorm statistics and bias tables)."""
+    model, _, encoder = C.make_clap_folder(d, C.audio_cfg(), C.prep_json())
+    cfg = {"vocab_size": len(encoder), "audio_config": C.audio_cfg()}
+    return model, cfg
+
+
 def vit_model(d):
     torch.manual_seed(0)
     model = O.make_vit_folder(d)
@@ -144,6 +155,16 @@ FIXED = {
              "text.emb_norm.weight": "embeddings.LayerNorm.weight",
              "text.emb_norm.bias": "embeddings.LayerNorm.bias",
              "text.pooler.weight": "pooler.dense.weight", "text.pooler.bias": "pooler.dense.bias"},
+    "clap": {"text.tok_emb": "text_model.embeddings.word_embeddings.weight",
+             "text.pos_emb": "text_model.embeddings.position_embeddings.weight",
+             "text.type_emb": "text_model.embeddings.token_type_embeddings.weight",
+             "text.emb_norm.weight": "text_model.embeddings.LayerNorm.weight",
+             "text.emb_norm.bias": "text_model.embeddings.LayerNorm.bias",
+             "text.pooler.weight": "text_model.pooler.dense.weight", "text.pooler.bias": "text_model.pooler.dense.bias",
+             "text.proj.weight": "text_projection.linear1.weight", "text.proj.bias": "text_projection.linear1.bias",
+             "text.proj2.weight": "text_projection.linear2.weight", "text.proj2.bias": "text_projection.linear2.bias",
+             "audio.proj1.weight": "audio_projection.linear1.weight", "audio.proj1.bias": "audio_projection.linear1.bias",
+             "audio.proj2.weight": "audio_projection.linear2.weight", "audio.proj2.bias": "audio_projection.linear2.bias"},
     "vit": {"vis.patch.weight": "embeddings.patch_embeddings.projection.weight",
             "vis.patch.bias": "embeddings.patch_embeddings.projection.bias",
             "vis.cls": "embeddings.cls_token", "vis.pos": "embeddings.position_embeddings",
@@ -153,6 +174,7 @@ FIXED = {
 LAYERS = {"clip": ("text_model.encoder.layers.%d.", CLIP_BLOCK, "vision_model.encoder.layers.%d.", CLIP_BLOCK),
           "cnclip": ("text_model.encoder.layer.%d.", BERT_BLOCK, "vision_model.encoder.layers.%d.", CLIP_BLOCK),
           "bert": ("encoder.layer.%d.", BERT_BLOCK, None, None),
+          "clap": ("text_model.encoder.layer.%d.", BERT_BLOCK, None, None),
           "vit": (None, None, "encoder.layer.%d.", VIT_BLOCK)}
 
 
@@ -161,6 +183,8 @@ def torch_names(kind, name):
     are three torch tensors in one sail tensor); [] when there is none."""
     if name in FIXED[kind]:
         return [FIXED[kind][name]]
+    if name.startswith("audio."):  # CLAP's HTSAT
+        return C.htsat_names(C.audio_cfg()).get(name, [])
     parts = name.split(".")  # text.blk.0.attn_qkv.weight
     if len(parts) != 5 or parts[1] != "blk":
         return []
@@ -181,6 +205,8 @@ def torch_names(kind, name):
 def embed_side(kind, model, side, how):
     """The reference embedding of one side (texts: one sequence each, as
     sail's padded batch with its key mask computes them)."""
+    if side[0] == "audio":  # spectrograms (n, mel bins, frames)
+        return model(side[1].double().transpose(1, 2))["embedding"]
     if side[0] == "image":
         pix = side[1].double()
         if kind == "vit":
@@ -197,6 +223,10 @@ def embed_side(kind, model, side, how):
 
 
 def make_side(kind, g, n, vocab, start, end, lens, image):
+    if kind == "audio":  # CLAP's features of noise clips, shorter and longer than its 2 s
+        rng = np.random.default_rng(int(torch.randint(1000, (1,), generator=g)))
+        feats = [C.extractor(rng.standard_normal(k) * 0.1, C.prep_json()) for k in (60000, 9000, 130000, 96000)[:n]]
+        return ("audio", torch.from_numpy(np.ascontiguousarray(np.stack(feats).swapaxes(1, 2))))
     if kind == "image":
         return ("image", torch.randn(n, 3, image, image, generator=g))
     texts = []
@@ -207,7 +237,7 @@ def make_side(kind, g, n, vocab, start, end, lens, image):
 
 
 def write_side(side, out, tag):
-    if side[0] == "image":
+    if side[0] in ("image", "audio"):
         return TG.write_side(side, out, tag)
     flat = np.array([i for t in side[1] for i in t], dtype=np.int32)
     flat.tofile(os.path.join(out, tag + "_ids.i32"))
@@ -218,16 +248,18 @@ def write_side(side, out, tag):
 def frozen(tname, freeze):
     """Whether sail tensor tname belongs to a frozen part (train.h's parts:
     an imported tower's projection and pooler are its head)."""
-    head = tname.startswith(("text.proj.", "vis.proj.", "text.pooler.", "vis.pooler."))
-    part = "head" if head else {"text": "text", "vis": "vision", "aud": "audio", "fuse": "fusion"}.get(tname.split(".")[0], "temperature")
+    head = tname.startswith(("text.proj.", "text.proj2.", "vis.proj.", "text.pooler.", "vis.pooler.", "audio.proj"))
+    part = "head" if head else {"text": "text", "vis": "vision", "aud": "audio", "audio": "audio",
+                                "fuse": "fusion"}.get(tname.split(".")[0], "temperature")
     return part in freeze
 
 
 def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
     d = os.path.join(tmp, name)
     model, cfg = {"clip": lambda: clip_model(d), "cnclip": lambda: clip_model(d, chinese=True),
-                  "bert": lambda: bert_model(d), "vit": lambda: vit_model(d)}[kind]()
-    O.write_safetensors(os.path.join(d, "model.safetensors"), O.state_numpy(model))
+                  "bert": lambda: bert_model(d), "vit": lambda: vit_model(d), "clap": lambda: clap_model(d)}[kind]()
+    if kind != "clap":  # make_clap_folder writes its own
+        O.write_safetensors(os.path.join(d, "model.safetensors"), O.state_numpy(model))
     path = os.path.join(tmp, name + ".gguf")
     r = O.convert(d, path, *(["--pool", pool] if pool else []))
     if not check(r.returncode == 0, "%s: sail convert" % name, r.stderr.strip()[-300:] if r.returncode else ""):
@@ -237,6 +269,8 @@ def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
     if kind == "clip":
         vocab = cfg["text_config"]["vocab_size"]
         start, end = vocab - 2, vocab - 1     # <|endoftext|> is the largest id: argmax pooling
+    elif kind == "clap":
+        vocab, start, end = cfg["vocab_size"], 0, 2   # RoBERTa's <s> ... </s>; <pad> 1 never inside
     else:
         vocab, start, end = 31, 2, 3
     image = 32
@@ -244,15 +278,16 @@ def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
     made = [make_side(k, g, n, vocab, start, end, lens[i], image) for i, k in enumerate(sides)]
     out = tempfile.mkdtemp(dir=tmp)
     group = [0, 1, 2, 3]
-    dim = 16 if kind in ("clip", "cnclip") else 24 if kind == "bert" else 32
+    dim = 16 if kind in ("clip", "cnclip") else 24 if kind in ("bert", "clap") else 32
     dims = dims or [dim]
     r = TG.dump_step(path, out, n, (write_side(made[0], out, "a"), write_side(made[1], out, "b")), group,
                      ",".join("%d:1" % x for x in dims), freeze)
     if not check(r.returncode == 0, "%s: one training step (train_dump)" % name, r.stderr.strip()[-300:]):
         return
     load = TG.dumped(out)
-    has_scale = kind in ("clip", "cnclip")
-    ls0 = float(np.float32(3.1)) if has_scale else math.log(1 / 0.07)
+    ls0 = float(np.float32(3.1)) if kind in ("clip", "cnclip") else math.log(1 / 0.07)
+    if kind == "clap":  # the checkpoint's logit_scale_a
+        ls0 = float(np.float32(model.logit_scale_a.item()))
     ls = torch.tensor(ls0, dtype=torch.float64, requires_grad=True)
     model.zero_grad()
     ea, eb = (embed_side(kind, model, s, pool) for s in made)
@@ -261,6 +296,9 @@ def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
     TG.check_step(name, load, n, loss, ea, eb)
     grads = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
     grads["logit_scale"] = ls.grad
+    if kind == "clap":  # BatchNorm's running statistics are buffers: no gradient, sail's must be 0
+        for k in ("running_mean", "running_var"):
+            grads["audio_model.audio_encoder.batch_norm." + k] = torch.zeros(cfg["audio_config"]["num_mel_bins"])
     sail_grads = load("grads")
     compare_grads(name, out, grads, sail_grads, freeze,
                   lambda t: ["logit_scale"] if t == "train.logit_scale" else torch_names(kind, t))
@@ -298,6 +336,9 @@ def main():
         case("vit-pooler", "vit", tmp, ("image", "image"), pool="pooler")
         case("clip-frozen-towers", "clip", tmp, ("text", "image"), freeze=("text", "vision"))
         case("bert-pooler-frozen-tower", "bert", tmp, ("text", "text"), pool="pooler", freeze=("text",))
+        case("clap-text-audio", "clap", tmp, ("text", "audio"))
+        case("clap-audio-text", "clap", tmp, ("audio", "text"), dims=[24, 8])
+        case("clap-frozen-towers", "clap", tmp, ("text", "audio"), freeze=("text", "audio"))
     return tap.summary()
 
 

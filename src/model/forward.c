@@ -410,7 +410,8 @@ static void towers_head(fwd *f, fwd_acts *s, const sail_linear *pooler, const sa
         h = s->pooler;
     }
     int dim = f->c->dim;
-    float *mid = proj2 ? fwd_alloc(f, (size_t)B * dim) : s->e;
+    if (proj2) s->mid = fwd_alloc(f, (size_t)B * dim);
+    float *mid = proj2 ? s->mid : s->e;
     if (proj) linear_forward(f, proj, h, B, d, dim, mid, 0);
     else if (!f->oom) memcpy(s->e, h, (size_t)B * d * sizeof(float));
     if (proj2 && !f->oom) {
@@ -466,7 +467,7 @@ static void forward_towers(fwd *f, const sail_batch *b, fwd_acts *s) {
         towers_head(f, s, tw->vision_pooler ? &w->vis_pooler : NULL,
                     tw->vision_proj ? &w->vis_out : NULL, NULL, B, dv);
     } else if (c->swin.on) { /* CLAP's audio tower */
-        sail_swin_forward(f, b, s);
+        audio_encode(f, b, s);
         if (f->oom) return;
         trace(f, "pooled", s->pooled, B, s->pool_d);
         towers_head(f, s, NULL, &w->swin->proj1, &w->swin->proj2, B, s->pool_d);

@@ -69,6 +69,7 @@ typedef struct fwd_acts {
     int32_t *pool_row;          /* towers, CLS / EOS pooling: the row taken, per item */
     float *pooled;              /* (n, pool_d) */
     float *pooler;              /* towers with a pooler: tanh(dense(pooled)) (n, pool_d) */
+    float *mid;                 /* towers with a two-layer projection (CLAP's): ReLU(proj) (n, dim) */
     fwd_block map;              /* towers with a MAP head: its record; out = pooled */
     float *e;                   /* (n, dim) before L2 */
     float *out;                 /* (n, dim) L2-normalised */

@@ -6,6 +6,7 @@
  *
  * Every gradient buffer lives in the step's arena; the reverse pass of a
  * tower runs in place on one (rows, width) buffer. */
+#include "model/swin.h"
 #include "tmodel.h"
 
 #include <math.h>
@@ -224,36 +225,59 @@ static void fused_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *do
     }
 }
 
-/* An imported model: projection, pooler, pooling, then the one tower. */
+/* The head's projections of an imported tower (NULL where it has none):
+ * proj, then for CLAP's ReLU and proj2. */
+typedef struct head_view { const sail_linear *proj, *gproj, *proj2, *gproj2, *pooler, *gpooler; } head_view;
+
+static head_view towers_head_of(const sail_tmodel *tm, int text, int swin) {
+    const sail_towers *tw = &tm->cfg.towers;
+    const sail_weights *w = &tm->w, *g = &tm->g;
+    if (swin) return (head_view){&w->swin->proj1, &g->swin->proj1, &w->swin->proj2, &g->swin->proj2, NULL, NULL};
+    if (text)
+        return (head_view){tw->text_proj ? &w->text_out : NULL, &g->text_out,
+                           tw->text_proj_mlp ? &w->text_out2 : NULL, &g->text_out2, &w->text_pooler, &g->text_pooler};
+    return (head_view){tw->vision_proj ? &w->vis_out : NULL, &g->vis_out, NULL, NULL, &w->vis_pooler, &g->vis_pooler};
+}
+
+/* An imported model: projection(s), pooler, pooling, then the one tower. */
 static void towers_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, float *dout) {
     const sail_config *cf = &tm->cfg;
     const sail_towers *tw = &cf->towers;
     const sail_weights *w = &tm->w, *g = &tm->g;
-    int n = s->n, d = s->pool_d, text = s->T > 0;
+    int n = s->n, d = s->pool_d, text = s->T > 0, swin = s->swin.n > 0;
     if (s->aud.T) { /* an audio tower (AST): no head */
         if (!tm->frozen[SAIL_PART_AUDIO]) audio_backward(c, tm, s, dout);
         return;
     }
-    int tower_on = !tm->frozen[text ? SAIL_PART_TEXT : SAIL_PART_VISION], head_on = !tm->frozen[SAIL_PART_HEAD];
+    sail_part part = text ? SAIL_PART_TEXT : swin ? SAIL_PART_AUDIO : SAIL_PART_VISION;
+    int tower_on = !tm->frozen[part], head_on = !tm->frozen[SAIL_PART_HEAD];
     if (!tower_on && !head_on) return; /* nothing on this side trains */
-    const sail_linear *proj = text ? (tw->text_proj ? &w->text_out : NULL) : (tw->vision_proj ? &w->vis_out : NULL);
-    const sail_linear *gproj = text ? &g->text_out : &g->vis_out;
-    const sail_linear *pooler = text ? &w->text_pooler : &w->vis_pooler;
-    const sail_linear *gpooler = text ? &g->text_pooler : &g->vis_pooler;
-    /* the head (projection, pooler); past it only when the tower trains */
-    float *dh = proj ? fwd_alloc(c, (size_t)n * d) : dout; // (n, d)
+    head_view hv = towers_head_of(tm, text, swin);
+    /* the head (projections, pooler); past it only when the tower trains */
+    float *dh = hv.proj ? fwd_alloc(c, (size_t)n * d) : dout; // (n, d)
     if (c->oom) return;
+    if (hv.proj2) { /* e = proj2(ReLU(proj h)): dout becomes d(proj h) */
+        float *dmid = fwd_alloc(c, (size_t)n * cf->dim); // (n, dim)
+        if (c->oom) return;
+        linear_backward(c, hv.proj2, hv.gproj2, dout, s->mid, n, cf->dim, cf->dim, dmid, 0);
+        for (size_t i = 0; i < (size_t)n * cf->dim; i++) dmid[i] = s->mid[i] > 0 ? dmid[i] : 0;
+        dout = dmid;
+    }
     int past_proj = tower_on || s->pooler;
-    if (proj) linear_backward(c, proj, gproj, dout, s->pooler ? s->pooler : s->pooled, n, d, cf->dim,
-                              past_proj ? dh : NULL, 0);
+    if (hv.proj) linear_backward(c, hv.proj, hv.gproj, dout, s->pooler ? s->pooler : s->pooled, n, d, cf->dim,
+                                 past_proj ? dh : NULL, 0);
     if (s->pooler) { /* h = tanh(dense(pooled)) */
         float *dpool = tower_on ? fwd_alloc(c, (size_t)n * d) : NULL;
         if (c->oom) return;
         for (size_t i = 0; i < (size_t)n * d; i++) dh[i] *= 1.0f - s->pooler[i] * s->pooler[i];
-        linear_backward(c, pooler, gpooler, dh, s->pooled, n, d, d, dpool, 0);
+        linear_backward(c, hv.pooler, hv.gpooler, dh, s->pooled, n, d, d, dpool, 0);
         dh = dpool;
     }
     if (!tower_on) return;
+    if (swin) { /* CLAP's HTSAT: pooled is its token mean */
+        swin_backward(c, tm, &s->swin, dh);
+        return;
+    }
     int T = text ? s->T : s->vis.T;
     float *dx = fwd_alloc(c, (size_t)n * T * d); // (n*T, d)
     if (c->oom) return;

@@ -100,6 +100,9 @@ sail_status sail_tmodel_add_lora(sail_tmodel *tm, int rank, float alpha, int par
     if (rank < 1 || rank > 1024 || !(alpha > 0 && alpha <= 1e4))
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "LoRA rank %d / alpha %g: rank 1..1024, alpha > 0", rank,
                               alpha);
+    if (parts >> SAIL_PART_AUDIO & 1 && tm->cfg.swin.on)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "LoRA: CLAP's HTSAT audio tower takes no adapters; train it "
+                              "whole or freeze it (--freeze audio)");
     int n = collect(tm, parts, NULL);
     if (!n) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "LoRA: the chosen parts have no attention or MLP layers");
     adapted *list = sail_calloc((size_t)n, sizeof *list);

@@ -96,13 +96,6 @@ void tmodel_bind(sail_tmodel *tm) {
 static sail_tmodel *tmodel_create(const sail_config *cfg, int draw, uint64_t seed,
                                   int n_threads, sail_error *err) {
     if (sail_config_validate(cfg, err)) return NULL;
-    if (cfg->towers.on && (cfg->swin.on || cfg->towers.text_pos_offset || cfg->towers.text_proj_mlp)) {
-        sail_set_error(err, SAIL_ERR_UNSUPPORTED,
-                       "training an imported CLAP model is not supported: its HTSAT audio tower and RoBERTa text "
-                       "tower run for inference only (embed, index, search); compose its audio tower into a "
-                       "fused model (`sail compose --audio`) to train around it");
-        return NULL;
-    }
     sail_tmodel *tm = sail_calloc(1, sizeof *tm);
     if (!tm) {
         sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
@@ -319,9 +312,9 @@ sail_status sail_tmodel_save(const sail_tmodel *tm, const sail_vocab_kv *vocab,
 static const char *const PART_NAMES[SAIL_N_PARTS] = {"text", "vision", "fusion", "head", "temperature", "audio"};
 
 sail_part sail_part_of(const char *name) {
-    /* an imported tower's projection and pooler are its head */
-    if (!strncmp(name, "text.proj.", 10) || !strncmp(name, "vis.proj.", 9) || !strncmp(name, "text.pooler.", 12) ||
-        !strncmp(name, "vis.pooler.", 11))
+    /* an imported tower's projection(s) and pooler are its head (CLAP's: proj, proj2; proj1, proj2) */
+    if (!strncmp(name, "text.proj.", 10) || !strncmp(name, "text.proj2.", 11) || !strncmp(name, "vis.proj.", 9) ||
+        !strncmp(name, "text.pooler.", 12) || !strncmp(name, "vis.pooler.", 11) || !strncmp(name, "audio.proj", 10))
         return SAIL_PART_HEAD;
     if (!strncmp(name, "text.", 5)) return SAIL_PART_TEXT;
     if (!strncmp(name, "vis.", 4)) return SAIL_PART_VISION;
@@ -353,8 +346,7 @@ sail_status sail_tmodel_check_parts(const sail_tmodel *tm, sail_error *err) {
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
                               "this model's audio tower is a fused CLAP HTSAT (enable_fusion=True), whose "
                               "attentional feature fusion has no backward in sail: freeze it (--freeze audio) to "
-                              "train the rest (its projection into the fusion, fuse.aud_proj, trains with the "
-                              "fusion), or compose an unfused CLAP, whose HTSAT trains");
+                              "train the rest, or use an unfused CLAP, whose HTSAT trains");
     return SAIL_OK;
 }
 
