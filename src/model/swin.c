@@ -304,12 +304,64 @@ static void aff_fuse(fwd *f, const sail_swin_cfg *sc, const sail_swin_weights *w
     fwd_release(f, mark);
 }
 
+/* The patch tokens of b's spectrograms into x (B*g*g, embed): each item's
+ * image, its patches (kept in rec->patches when training), the patch
+ * linear, the fusion (fused models). */
+static void patch_embed(fwd *f, const sail_swin_cfg *sc, const sail_swin_weights *w, const sail_batch *b,
+                        fwd_swin *rec, float *x) {
+    int m = sc->mel.n_mels, frames = sail_swin_frames(sc), S = sc->spec, p = sc->patch, g = S / p, np = g * g;
+    int d = sc->embed, per = (sc->fusion ? 4 : 1) * m * frames;
+    fwd_mark mark = fwd_mark_get(f);
+    float *norm = fwd_alloc(f, (size_t)m * frames), *wide = fwd_alloc(f, (size_t)m * S * (S / m));
+    float *img = fwd_alloc(f, (size_t)S * S), *one = f->keep ? NULL : fwd_alloc(f, (size_t)np * p * p);
+    if (f->oom) return;
+    for (int i = 0; i < b->n; i++) {
+        const float *sp = b->spec + (size_t)i * per;
+        float *patches = f->keep ? rec->patches + (size_t)i * np * p * p : one;
+        mel_image(sc, w, sp, frames, norm, wide, img);
+        unfold(patches, img, S, p, p, g, g);
+        linear_forward(f, &w->patch, patches, np, p * p, d, x + (size_t)i * np * d, 0);
+        if (sc->fusion) aff_fuse(f, sc, w, sp, frames, x + (size_t)i * np * d, norm, wide, img);
+    }
+    fwd_release(f, mark);
+}
+
+/* The stages from x (B*g*g, embed): each block, then (but the last
+ * stage) the patch merging; returns the last stage's output, its grid
+ * side in *r. Training gives every block and merging its own buffers. */
+static float *stages_forward(fwd *f, const sail_swin_cfg *sc, const sail_swin_weights *w, fwd_swin *rec,
+                             float *x, int B, int *r_out) {
+    int r = sc->spec / sc->patch, nb = 0, keep = f->keep;
+    char tn[48];
+    for (int st = 0; st < sc->stages; st++) {
+        sail_tower t = sail_swin_stage(sc, st);
+        for (int j = 0; j < sc->depths[st]; j++, nb++) {
+            fwd_block scratch, *blk = keep ? &rec->blk[nb] : &scratch;
+            float *out = keep ? fwd_alloc(f, (size_t)B * r * r * t.width) : x;
+            if (f->oom) return NULL;
+            swin_block(f, sc, &t, &w->blocks[nb], blk, x, out, B, r, sail_swin_shift(sc, j, r));
+            x = out;
+            snprintf(tn, sizeof tn, "audio.s%d.b%d", st, j);
+            trace(f, tn, x, B * r * r, t.width);
+        }
+        if (st == sc->stages - 1) break;
+        float *y = fwd_alloc(f, (size_t)B * (r / 2) * (r / 2) * 2 * t.width);
+        if (f->oom) return NULL;
+        merge(f, w, st, x, y, B, r, t.width, sc->eps, &rec->cat[st], &rec->catn[st]);
+        x = y;
+        r /= 2;
+        snprintf(tn, sizeof tn, "audio.s%d.merge", st);
+        trace(f, tn, x, B * r * r, 2 * t.width);
+    }
+    *r_out = r;
+    return f->oom ? NULL : x;
+}
+
 void sail_swin_forward(fwd *f, const sail_batch *b, fwd_acts *s) {
-    const sail_config *c = f->c;
-    const sail_swin_cfg *sc = &c->swin;
+    const sail_swin_cfg *sc = &f->c->swin;
     const sail_swin_weights *w = f->w->swin;
-    int B = b->n, m = sc->mel.n_mels, frames = sail_swin_frames(sc), S = sc->spec, p = sc->patch, g = S / p, d = sc->embed;
-    int hid = sail_swin_hidden(sc), tw = S * (S / m), keep = f->keep, np = g * g;
+    int B = b->n, p = sc->patch, np = (sc->spec / p) * (sc->spec / p), d = sc->embed, hid = sail_swin_hidden(sc);
+    int keep = f->keep, r;
     fwd_swin *rec = &s->swin;
     *rec = (fwd_swin){.n = B, .spec = b->spec};
     s->pool_d = hid;
@@ -320,54 +372,21 @@ void sail_swin_forward(fwd *f, const sail_batch *b, fwd_acts *s) {
     }
     fwd_mark mark = fwd_mark_get(f);
     float *x = fwd_alloc(f, (size_t)B * np * d);
-    fwd_mark item = fwd_mark_get(f);
-    float *norm = fwd_alloc(f, (size_t)m * frames), *wide = fwd_alloc(f, (size_t)m * tw);
-    float *img = fwd_alloc(f, (size_t)S * S), *one = keep ? NULL : fwd_alloc(f, (size_t)np * p * p);
+    patch_embed(f, sc, w, b, rec, x);
     if (f->oom) return;
-    int per = (sc->fusion ? 4 : 1) * m * frames;
-    for (int i = 0; i < B; i++) {
-        const float *sp = b->spec + (size_t)i * per;
-        float *patches = keep ? rec->patches + (size_t)i * np * p * p : one;
-        mel_image(sc, w, sp, frames, norm, wide, img);
-        unfold(patches, img, S, p, p, g, g);
-        linear_forward(f, &w->patch, patches, np, p * p, d, x + (size_t)i * np * d, 0);
-        if (sc->fusion) aff_fuse(f, sc, w, sp, frames, x + (size_t)i * np * d, norm, wide, img);
-    }
-    fwd_release(f, item);
     rec->emb = rec->x0 = x;
     if (sc->patch_norm) {
         rec->x0 = keep ? fwd_alloc(f, (size_t)B * np * d) : x;
         norm_forward(f, &w->patch_norm, rec->x0, x, B * np, d, sc->eps);
     }
-    x = rec->x0;
-    trace(f, "audio.emb", x, B * np, d);
-    int r = g, nb = 0;
-    char tn[48];
-    for (int st = 0; st < sc->stages && !f->oom; st++) {
-        sail_tower t = sail_swin_stage(sc, st);
-        for (int j = 0; j < sc->depths[st]; j++, nb++) {
-            fwd_block scratch, *blk = keep ? &rec->blk[nb] : &scratch;
-            float *out = keep ? fwd_alloc(f, (size_t)B * r * r * t.width) : x;
-            if (f->oom) return;
-            swin_block(f, sc, &t, &w->blocks[nb], blk, x, out, B, r, sail_swin_shift(sc, j, r));
-            x = out;
-            snprintf(tn, sizeof tn, "audio.s%d.b%d", st, j);
-            trace(f, tn, x, B * r * r, t.width);
-        }
-        if (st == sc->stages - 1) break;
-        float *y = fwd_alloc(f, (size_t)B * (r / 2) * (r / 2) * 2 * t.width);
-        if (f->oom) return;
-        merge(f, w, st, x, y, B, r, t.width, sc->eps, &rec->cat[st], &rec->catn[st]);
-        x = y;
-        r /= 2;
-        snprintf(tn, sizeof tn, "audio.s%d.merge", st);
-        trace(f, tn, x, B * r * r, 2 * t.width);
-    }
+    trace(f, "audio.emb", rec->x0, B * np, d);
+    x = stages_forward(f, sc, w, rec, rec->x0, B, &r);
+    if (!x) return;
     rec->h = keep ? fwd_alloc(f, (size_t)B * r * r * hid) : x;
     if (f->oom) return;
     norm_forward(f, &w->norm, rec->h, x, B * r * r, hid, sc->eps);
     trace(f, "audio.out", rec->h, B * r * r, hid);
-    for (int i = 0; i < B; i++) {
+    for (int i = 0; i < B; i++) { /* pooler_output: the token mean */
         float *pi = s->pooled + (size_t)i * hid;
         memset(pi, 0, (size_t)hid * sizeof *pi);
         for (int k = 0; k < r * r; k++) f->k->add(pi, pi, rec->h + ((size_t)i * r * r + k) * hid, (size_t)hid);
