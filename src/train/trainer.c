@@ -41,6 +41,9 @@ typedef struct run {
     sail_plan rplan;        /* data-parallel: this rank's batches of plan */
     sail_accum acc;         /* the step's gradient sum (dist.h) */
     int stop;               /* a stop was asked (on any rank) during the last step */
+    /* wall seconds of this process's steps: waiting for batches, forward and
+       backward, the gradient sum (the exchange between ranks), AdamW */
+    double t_data, t_compute, t_sum, t_optim;
 } run;
 
 static double now(void) {
@@ -207,6 +210,11 @@ static sail_status save_model(run *r, sail_error *err) {
     if (r->rank) return SAIL_OK; /* rank 0 writes for all */
     sail_status s = sail_tmodel_save(r->tm, &r->vocab, r->model_path, err);
     if (!s) note(r, "model written to %s", r->model_path);
+    int64_t n = r->step - r->step0;
+    if (!s && n > 0) /* where a step's time goes: a slow input pipeline or exchange shows here */
+        note(r, "per step (this process%s): data %.1f ms, forward and backward %.1f ms, gradient sum%s %.1f ms, "
+             "optimizer %.1f ms", r->size > 1 ? ", rank 0" : "", 1e3 * r->t_data / n, 1e3 * r->t_compute / n,
+             r->size > 1 ? " over ranks" : "", 1e3 * r->t_sum / n, 1e3 * r->t_optim / n);
     return s;
 }
 
@@ -365,20 +373,29 @@ static sail_status train_step(run *r, double *loss_out, int *done, sail_error *e
         float l = 0;
         int has = 0;
         if (j * r->size + r->rank < count) { /* this rank's micro-batch of round j */
+            double t = now();
             sail_tmodel_zero_grads(r->tm);
             if ((s = sail_loader_next(r->ld, &b, err))) break;
             if (!b) return sail_set_error(err, SAIL_ERR_FORMAT, "the loader ended before the epoch's plan");
+            double t1 = now();
+            r->t_data += t1 - t;
             report_dropped(r, b);
             has = b->n >= 2;
             if (has && (s = sail_tmodel_step(r->tm, b->n, &b->a, &b->b, b->group, &r->lo, 1, &l, NULL, NULL, err)))
                 break;
+            r->t_compute += now() - t1;
         }
+        double t = now();
         s = sail_accum_round(&r->acc, sail_tmodel_grads(r->tm), has, l, has ? b->n : 0,
                              r->o->stop && *r->o->stop, err);
+        r->t_sum += now() - t;
     }
     float *g;
+    double t = now();
     if (!s) s = sail_accum_finish(&r->acc, &g, err);
     if (s) return s;
+    double t_opt = now();
+    r->t_sum += t_opt - t;
     r->batch += count;
     r->pairs += r->acc.pairs;
     r->stop = r->acc.stop;
@@ -389,6 +406,7 @@ static sail_status train_step(run *r, double *loss_out, int *done, sail_error *e
     double norm;
     sail_optim_step(&ad, r->tp, r->nt, sail_tmodel_params(r->tm), g, r->m, r->v, r->step + 1, lr,
                     1.0f / (float)(used ? used : 1), r->hp.max_grad_norm, &norm);
+    r->t_optim += now() - t_opt;
     r->step++;
     *loss_out = used ? lsum / used : 0;
     if (r->o->cb) {
