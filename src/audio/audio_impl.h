@@ -8,13 +8,16 @@
 
 #include <fftw3.h>
 
-/* The power spectrum of a real frame of n samples, planned once per size
+/* The power spectrum of real frames of n samples, planned once per size
  * and shared (thread-safe: planning, which FFTW does not allow
  * concurrently, happens under a lock; executing a plan on new arrays may run
- * on any number of threads at once). Even n: FFTW's n/2-point complex
- * transform of the frame read as complex pairs, split into the real
- * transform's bins by the half_power kernel (faster than FFTW's own real
- * transform: docs/AUDIO.md); odd n: FFTW's real-to-complex plan.
+ * on any number of threads at once). n a power of two, with SIMD kernels:
+ * the power8 kernel, SAIL_MEL_LANES frames at once, an FFT vectorised
+ * across frames (faster than FFTW here: docs/AUDIO.md); no FFTW plan.
+ * Other even n: FFTW's n/2-point complex transform of the frame read as
+ * complex pairs, split into the real transform's bins by the half_power
+ * kernel (faster than FFTW's own real transform); odd n: FFTW's
+ * real-to-complex plan.
  *
  * Double, not single precision: log energies span ~90 dB within a frame
  * (pre-emphasis leaves the lowest mel bins 1e-9 of the peak's power), and
@@ -23,7 +26,7 @@
  * from its float64 one by 1.4e-3 on the test clips). */
 typedef struct sail_spectrum {
     int n;
-    fftw_plan plan;
+    fftw_plan plan;     /* NULL where power8 runs */
     const double *tw;   /* (n/2 + 1, 2) cos, sin of pi k / (n/2); NULL for odd n */
 } sail_spectrum;
 
@@ -57,12 +60,14 @@ sail_status sail_melbank_get(const double key[SAIL_MELBANK_KEY], sail_melbank_ma
 
 /* Scratch of a mel feature (fbank, log-mel), which runs SAIL_MEL_LANES
  * frames at a time: one frame's samples (zero-padded to the transform) and
- * spectrum, the block's power spectra and mel sums; carved from one block,
- * each array 64-byte aligned as the FFT plan's own were. */
+ * FFTW's spectrum of it, or the block's samples for power8; the block's
+ * power spectra and mel sums; carved from one block, each array 64-byte
+ * aligned as the FFT plan's own were. */
 typedef struct sail_frame_work {
     void *block;          /* the allocation */
     double *win;          /* (win_len) */
     double *buf;          /* (n_fft) */
+    double *x8;           /* (n_fft, SAIL_MEL_LANES) sample i of frame f at i * SAIL_MEL_LANES + f: power8's input */
     fftw_complex *spec;   /* (n_fft / 2 + 1) */
     double *power;        /* (n_fft / 2 + 1, SAIL_MEL_LANES) bin k of frame f at k * SAIL_MEL_LANES + f */
     double *mel;          /* (SAIL_MEL_LANES, n_mels) */
@@ -74,12 +79,19 @@ sail_status sail_frame_work_alloc(sail_frame_work *w, int win_len, int n_fft, in
                                   sail_error *err);
 void sail_frame_work_free(sail_frame_work *w);
 
-/* Frame f's power spectrum := that of w->buf (sp->n samples). */
-void sail_frame_power(const sail_spectrum *sp, sail_frame_work *w, int f);
+/* Frame f of the block := w->buf (sp->n samples): FFTW transforms it now
+ * into its power spectrum; for power8 it becomes column f of w->x8. A block
+ * of whole frames can skip this and fill w->x8 with frame_prep8. */
+void sail_frame_put(const sail_spectrum *sp, sail_frame_work *w, int f);
+
+/* The block's power spectra, given the frames whose bits are set in live
+ * (the others' spectra are zeros): power8 on w->x8 (which it overwrites),
+ * or what FFTW made frame by frame. */
+void sail_frames_power(const sail_spectrum *sp, sail_frame_work *w, unsigned live);
 
 /* w->mel := b applied to the block's SAIL_MEL_LANES power spectra (the mel
  * sums in double over float32 weights; a frame the block does not use has
- * the spectrum of an earlier one, or zeros, and its sums are dropped). */
+ * zeros, and its sums are dropped). */
 void sail_frames_mel(const sail_melbank *b, sail_frame_work *w);
 
 /* Audio of nominal magnitude 1 (decoders give [-1, 1]; Kaldi's int16 scale

@@ -1,6 +1,8 @@
-/* fft.c: what both mel front ends share: FFTW double-precision plans (why
- * double: audio_impl.h) and mel filter banks, each made once and kept for
- * the life of the process, and the block of frames the kernels run on.
+/* fft.c: what both mel front ends share: the power spectrum's plans (the
+ * power8 kernel's twiddles at powers of two, FFTW double-precision plans
+ * at other sizes; why double: audio_impl.h) and mel filter banks, each made
+ * once and kept for the life of the process, and the block of frames the
+ * kernels run on.
  *
  * FFTW_ESTIMATE: planning takes microseconds, never runs trial transforms
  * on our buffers, and picks the same algorithm on every run, so features
@@ -18,13 +20,15 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static sail_spectrum g_plans[MAX_PLANS]; /* kept for the life of the process */
 static int g_n_plans;
 
-/* Even n: the n/2-point complex plan, in place on the frame (its samples
- * read as complex pairs), and the split's twiddles; odd n: real-to-complex
- * into n/2 + 1 bins. */
+/* Even n: the split's twiddles, and unless power8 runs, the n/2-point
+ * complex plan, in place on the frame (its samples read as complex pairs);
+ * odd n: real-to-complex into n/2 + 1 bins. power8 runs at powers of two
+ * where the kernels are SIMD: the plain C one is slower than FFTW, itself
+ * vectorised (docs/AUDIO.md). */
 static sail_status make_plan(int n, sail_spectrum *sp, sail_error *err) {
-    int h = n / 2, even = n % 2 == 0;
-    double *in = sail_alloc_aligned((size_t)(n + 2) * sizeof(double));
-    fftw_complex *out = sail_alloc_aligned((size_t)(h + 1) * sizeof(fftw_complex));
+    int h = n / 2, even = n % 2 == 0, pow2 = (n & (n - 1)) == 0 && sail_spectral() != &sail_spectral_ref;
+    double *in = pow2 ? NULL : sail_alloc_aligned((size_t)(n + 2) * sizeof(double));
+    fftw_complex *out = pow2 ? NULL : sail_alloc_aligned((size_t)(h + 1) * sizeof(fftw_complex));
     double *tw = even ? sail_malloc((size_t)(h + 1) * 2 * sizeof(double)) : NULL;
     fftw_plan p = NULL;
     if (in && out && (tw || !even))
@@ -32,9 +36,10 @@ static sail_status make_plan(int n, sail_spectrum *sp, sail_error *err) {
                  : fftw_plan_dft_r2c_1d(n, in, out, FFTW_ESTIMATE);
     sail_free(in);
     sail_free(out);
-    if (!p) {
+    if (pow2 ? !tw : !p) {
         sail_free(tw);
-        return sail_set_error(err, SAIL_ERR_NOMEM, "FFTW could not plan a transform of size %d", n);
+        return pow2 ? sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for the FFT twiddles of size %d", n)
+                    : sail_set_error(err, SAIL_ERR_NOMEM, "FFTW could not plan a transform of size %d", n);
     }
     for (int k = 0; even && k <= h; k++) {
         tw[2 * k] = cos(M_PI * k / h);
@@ -117,10 +122,11 @@ sail_status sail_melbank_get(const double key[SAIL_MELBANK_KEY], sail_melbank_ma
 
 sail_status sail_frame_work_alloc(sail_frame_work *w, int win_len, int n_fft, int n_mels, const char *what,
                                   sail_error *err) {
-    enum { N = 5 };
+    enum { N = 6 };
     size_t nb = (size_t)n_fft / 2 + 1, lanes = SAIL_MEL_LANES, at[N], total = 0;
-    size_t bytes[N] = {(size_t)win_len * sizeof(double), (size_t)n_fft * sizeof(double), nb * sizeof(fftw_complex),
-                       nb * lanes * sizeof(double), (size_t)n_mels * lanes * sizeof(double)};
+    size_t bytes[N] = {(size_t)win_len * sizeof(double), (size_t)n_fft * sizeof(double),
+                       (size_t)n_fft * lanes * sizeof(double), nb * sizeof(fftw_complex), nb * lanes * sizeof(double),
+                       (size_t)n_mels * lanes * sizeof(double)};
     for (int i = 0; i < N; i++) {
         at[i] = total;
         total += (bytes[i] + 63) & ~(size_t)63;
@@ -128,9 +134,8 @@ sail_status sail_frame_work_alloc(sail_frame_work *w, int win_len, int n_fft, in
     uint8_t *p = sail_alloc_aligned(total);
     memset(w, 0, sizeof *w);
     if (!p) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %s buffers", what);
-    memset(p + at[3], 0, bytes[3]); /* a short last block's unused frames are summed, then dropped */
-    *w = (sail_frame_work){p, (double *)(p + at[0]), (double *)(p + at[1]), (fftw_complex *)(p + at[2]),
-                           (double *)(p + at[3]), (double *)(p + at[4])};
+    *w = (sail_frame_work){p, (double *)(p + at[0]), (double *)(p + at[1]), (double *)(p + at[2]),
+                           (fftw_complex *)(p + at[3]), (double *)(p + at[4]), (double *)(p + at[5])};
     return SAIL_OK;
 }
 
@@ -139,16 +144,35 @@ void sail_frame_work_free(sail_frame_work *w) {
     memset(w, 0, sizeof *w);
 }
 
-void sail_frame_power(const sail_spectrum *sp, sail_frame_work *w, int f) {
+void sail_frame_put(const sail_spectrum *sp, sail_frame_work *w, int f) {
     double *power = w->power + f; // (n/2 + 1) at stride SAIL_MEL_LANES
-    if (sp->tw) {
+    if (!sp->plan) {
+        for (int i = 0; i < sp->n; i++) w->x8[i * SAIL_MEL_LANES + f] = w->buf[i];
+    } else if (sp->tw) {
         fftw_execute_dft(sp->plan, (fftw_complex *)w->buf, w->spec);
         sail_spectral()->half_power(power, SAIL_MEL_LANES, (const double *)w->spec, sp->tw, sp->n / 2);
+    } else {
+        fftw_execute_dft_r2c(sp->plan, w->buf, w->spec);
+        for (int k = 0; k <= sp->n / 2; k++)
+            power[k * SAIL_MEL_LANES] = w->spec[k][0] * w->spec[k][0] + w->spec[k][1] * w->spec[k][1];
+    }
+}
+
+/* A dead frame's samples (power8) or spectrum (FFTW) are zeroed: the
+ * transform of zeros is zeros. */
+void sail_frames_power(const sail_spectrum *sp, sail_frame_work *w, unsigned live) {
+    if (!live) { /* a block of padding (Whisper's): no transform */
+        memset(w->power, 0, ((size_t)sp->n / 2 + 1) * SAIL_MEL_LANES * sizeof *w->power);
         return;
     }
-    fftw_execute_dft_r2c(sp->plan, w->buf, w->spec);
-    for (int k = 0; k <= sp->n / 2; k++)
-        power[k * SAIL_MEL_LANES] = w->spec[k][0] * w->spec[k][0] + w->spec[k][1] * w->spec[k][1];
+    for (int f = 0; f < SAIL_MEL_LANES; f++) {
+        if (live >> f & 1) continue;
+        if (sp->plan)
+            for (int k = 0; k <= sp->n / 2; k++) w->power[k * SAIL_MEL_LANES + f] = 0;
+        else
+            for (int i = 0; i < sp->n; i++) w->x8[i * SAIL_MEL_LANES + f] = 0;
+    }
+    if (!sp->plan) sail_spectral()->power8(w->power, w->x8, sp->tw, sp->n);
 }
 
 void sail_frames_mel(const sail_melbank *b, sail_frame_work *w) {

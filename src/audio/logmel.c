@@ -140,19 +140,25 @@ static void whisper_finish(float *out, int64_t count, double max) {
 }
 
 /* Frames t0 .. t0+nf-1 into their rows of out; returns the largest log.
- * A frame of padding zeros alone is left at power 0 (every mel the floor). */
+ * A frame of padding zeros alone is left out (power 0: every mel the floor). */
 static double logmel_block(const sail_logmel_params *p, const float *wave, int64_t n, int64_t len, int64_t t0,
                            int nf, const sail_spectrum *sp, const sail_melbank *b, sail_frame_work *w, float *out) {
     double max = -INFINITY;
-    for (int f = 0; f < nf; f++) {
-        int64_t start = (t0 + f) * p->hop - p->n_fft / 2;
-        if (start >= n && start + p->n_fft <= len) {
-            for (int k = 0; k <= p->n_fft / 2; k++) w->power[k * SAIL_MEL_LANES + f] = 0;
-            continue;
+    unsigned live = 0;
+    int64_t start0 = t0 * p->hop - p->n_fft / 2, end = (t0 + nf - 1) * p->hop - p->n_fft / 2 + p->n_fft;
+    if (!sp->plan && nf == SAIL_MEL_LANES && start0 >= 0 && end <= n) { /* power8, every frame inside the clip */
+        sail_spectral()->frame_prep8(w->x8, wave + start0, (size_t)p->hop, w->win, p->n_fft, 0.0, 0);
+        live = (1u << nf) - 1;
+    } else {
+        for (int f = 0; f < nf; f++) {
+            int64_t start = (t0 + f) * p->hop - p->n_fft / 2;
+            if (start >= n && start + p->n_fft <= len) continue;
+            load_frame(p, wave, n, len, t0 + f, w->win, w->buf);
+            sail_frame_put(sp, w, f);
+            live |= 1u << f;
         }
-        load_frame(p, wave, n, len, t0 + f, w->win, w->buf);
-        sail_frame_power(sp, w, f);
     }
+    sail_frames_power(sp, w, live);
     sail_frames_mel(b, w);
     /* log10 as ln / ln 10: within two float ulps of log10f */
     float *rows = out + t0 * p->n_mels;

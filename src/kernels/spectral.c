@@ -23,6 +23,23 @@ static void frame_prep_ref(double *y, const float *x, const double *win, int n, 
     }
 }
 
+static void frame_prep8_ref(double *y, const float *x, size_t shift, const double *win, int n, double pre, int dc) {
+    for (int f = 0; f < SAIL_MEL_LANES; f++) {
+        const float *xf = x + f * shift;
+        double mean = 0;
+        if (dc) {
+            for (int i = 0; i < n; i++) mean += xf[i];
+            mean /= n;
+        }
+        double prev = xf[0] - mean;
+        for (int i = 0; i < n; i++) {
+            double d = xf[i] - mean;
+            y[i * SAIL_MEL_LANES + f] = (d - pre * prev) * win[i];
+            prev = d;
+        }
+    }
+}
+
 /* X[k] = E[k] + W^k O[k] with E, O the DFTs of the even and odd samples:
  * E = (Z[k] + conj Z[h-k]) / 2, O = -i (Z[k] - conj Z[h-k]) / 2, W^k =
  * cos - i sin (Z's index taken mod h). */
@@ -43,6 +60,67 @@ static void half_power_ref(double *power, int stride, const double *z, const dou
     sail_half_power_ref_bins(power, stride, z, tw, h, 0, h);
 }
 
+/* power8's layout: complex number e of every frame at z + e * 2L, its real
+ * parts then its imaginary parts, L = SAIL_MEL_LANES. */
+enum { L = SAIL_MEL_LANES };
+
+/* u, v := u + v, (u - v) (c - i s) */
+static void bfly_ref(double *u, double *v, double c, double s) {
+    for (int f = 0; f < L; f++) {
+        double dr = u[f] - v[f], di = u[L + f] - v[L + f];
+        u[f] += v[f];
+        u[L + f] += v[L + f];
+        v[f] = dr * c + di * s;
+        v[L + f] = di * c - dr * s;
+    }
+}
+
+/* The last two stages on four numbers: twiddles 1 and -i, no products. */
+static void radix4_ref(double *a) {
+    double *a1 = a + 2 * L, *a2 = a + 4 * L, *a3 = a + 6 * L;
+    for (int f = 0; f < L; f++) {
+        double t0r = a[f] + a2[f], t0i = a[L + f] + a2[L + f], t2r = a[f] - a2[f], t2i = a[L + f] - a2[L + f];
+        double t1r = a1[f] + a3[f], t1i = a1[L + f] + a3[L + f], dr = a1[f] - a3[f], di = a1[L + f] - a3[L + f];
+        a[f] = t0r + t1r;
+        a[L + f] = t0i + t1i;
+        a1[f] = t0r - t1r;
+        a1[L + f] = t0i - t1i;
+        a2[f] = t2r + di;
+        a2[L + f] = t2i - dr;
+        a3[f] = t2r - di;
+        a3[L + f] = t2i + dr;
+    }
+}
+
+/* half_bin on every frame: a = Z[k], b = Z[h - k]. */
+static void split_ref(double *power, const double *a, const double *b, double c, double s) {
+    for (int f = 0; f < L; f++) {
+        double er = 0.5 * (a[f] + b[f]), ei = 0.5 * (a[L + f] - b[L + f]);
+        double or_ = 0.5 * (a[L + f] + b[L + f]), oi = 0.5 * (b[f] - a[f]);
+        double xr = er + (c * or_ + s * oi), xi = ei + (c * oi - s * or_);
+        power[f] = xr * xr + xi * xi;
+    }
+}
+
+static void power8_ref(double *power, double *x, const double *tw, int n) {
+    int h = n / 2;
+    for (int m = h; m >= 8; m >>= 1) /* span m: twiddle j is W_m^j = tw's entry j * 2h/m */
+        for (int b = 0; b < h; b += m)
+            for (int j = 0; j < m / 2; j++) {
+                const double *t = tw + 2 * j * (2 * h / m);
+                bfly_ref(x + (b + j) * 2 * L, x + (b + j + m / 2) * 2 * L, t[0], t[1]);
+            }
+    for (int b = 0; h >= 4 && b < h; b += 4) radix4_ref(x + b * 2 * L);
+    if (h == 2) bfly_ref(x, x + 2 * L, 1, 0);
+    split_ref(power, x, x, tw[0], tw[1]);
+    split_ref(power + (size_t)h * L, x, x, tw[2 * h], tw[2 * h + 1]);
+    for (int k = 1, rp = 0; k < h; k++) { /* rp = rev(k - 1); rev(h - k) = (h - 1) ^ rev(k - 1) */
+        int r = sail_rev_next(rp, h);
+        split_ref(power + (size_t)k * L, x + r * 2 * L, x + ((h - 1) ^ rp) * 2 * L, tw[2 * k], tw[2 * k + 1]);
+        rp = r;
+    }
+}
+
 static void mel_block_ref(double *mel, const double *power, const float *w, const int *lo, const int *hi, int n_mels,
                           int n_bins) {
     for (int f = 0; f < SAIL_MEL_LANES; f++)
@@ -58,8 +136,8 @@ void sail_log_floor_ref(float *y, const double *x, size_t n, double floor, float
     for (size_t i = 0; i < n; i++) y[i] = (logf((float)(x[i] > floor ? x[i] : floor)) - sub) / div;
 }
 
-const sail_spectral_table sail_spectral_ref = {"ref", frame_prep_ref, half_power_ref, mel_block_ref,
-                                               sail_log_floor_ref};
+const sail_spectral_table sail_spectral_ref = {"ref", frame_prep_ref, frame_prep8_ref, half_power_ref, power8_ref,
+                                               mel_block_ref, sail_log_floor_ref};
 
 extern const sail_spectral_table sail_spectral_avx2, sail_spectral_avx512;
 

@@ -45,6 +45,10 @@ static inline TARGET double d_hsum(vd v) {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
+static inline TARGET void d_widen8(vd out[2], __m256 v) {
+    out[0] = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+    out[1] = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+}
 static inline TARGET vd d_via_float(vd v) { return _mm256_cvtps_pd(_mm256_cvtpd_ps(v)); }
 /* The exponent field as a double through 2^52's bit pattern; a mantissa of
  * 1.5 or more halves into [0.75, 1). */

@@ -45,6 +45,7 @@ static inline TARGET void d_scatter_even(double *p, size_t stride, vd v) {
     _mm_storel_pd(p + 3 * stride, _mm512_extractf64x2_pd(v, 3));
 }
 static inline TARGET double d_hsum(vd v) { return _mm512_reduce_add_pd(v); }
+static inline TARGET void d_widen8(vd out[1], __m256 v) { out[0] = _mm512_cvtps_pd(v); }
 static inline TARGET vd d_via_float(vd v) { return _mm512_cvtps_pd(_mm512_cvtpd_ps(v)); }
 /* getmant's [0.75, 1.5) interval; getexp counts from [1, 2), so a mantissa
  * below 1 (the number's own was 1.5 or more) takes one more. */
