@@ -9,7 +9,8 @@
 
 #include "cpu.h"
 
-static void frame_prep_ref(double *y, const float *x, const double *win, int n, double pre, int dc) {
+/* One frame into y[i * stride] (frame_prep's contract). */
+static void prep_frame(double *y, size_t stride, const float *x, const double *win, int n, double pre, int dc) {
     double mean = 0;
     if (dc) {
         for (int i = 0; i < n; i++) mean += x[i];
@@ -18,26 +19,17 @@ static void frame_prep_ref(double *y, const float *x, const double *win, int n, 
     double prev = x[0] - mean;
     for (int i = 0; i < n; i++) {
         double d = x[i] - mean;
-        y[i] = (d - pre * prev) * win[i];
+        y[i * stride] = (d - pre * prev) * win[i];
         prev = d;
     }
 }
 
+static void frame_prep_ref(double *y, const float *x, const double *win, int n, double pre, int dc) {
+    prep_frame(y, 1, x, win, n, pre, dc);
+}
+
 static void frame_prep8_ref(double *y, const float *x, size_t shift, const double *win, int n, double pre, int dc) {
-    for (int f = 0; f < SAIL_MEL_LANES; f++) {
-        const float *xf = x + f * shift;
-        double mean = 0;
-        if (dc) {
-            for (int i = 0; i < n; i++) mean += xf[i];
-            mean /= n;
-        }
-        double prev = xf[0] - mean;
-        for (int i = 0; i < n; i++) {
-            double d = xf[i] - mean;
-            y[i * SAIL_MEL_LANES + f] = (d - pre * prev) * win[i];
-            prev = d;
-        }
-    }
+    for (int f = 0; f < SAIL_MEL_LANES; f++) prep_frame(y + f, SAIL_MEL_LANES, x + f * shift, win, n, pre, dc);
 }
 
 /* X[k] = E[k] + W^k O[k] with E, O the DFTs of the even and odd samples:
