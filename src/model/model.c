@@ -122,7 +122,7 @@ static sail_status load_weights(sail_model *m, sail_error *err) {
 }
 
 /* The reserving walk: sizes every q8_0 Linear weight's panels (dst NULL),
- * then gives each its slice of dst, which its first GEMM fills
+ * then gives each its slice of dst, which its second GEMM fills
  * (linear_forward): a model used only for texts never packs, nor touches,
  * its image tower's slices. */
 typedef struct packer {
@@ -141,7 +141,7 @@ static sail_status reserve_tensor(void *ctx, const char *name, int64_t rows, int
 }
 
 /* Room for the q8_0 matrices in the int8 kernels' panels (sail.h:
- * no_repack): reserved, not touched, until each matrix's first use. */
+ * no_repack): reserved, not touched, until each matrix's second use. */
 static sail_status reserve_packing(sail_model *m, sail_error *err) {
     packer p = {NULL, 0};
     sail_weights_walk_stored(&m->cfg, &m->w, reserve_tensor, &p);
