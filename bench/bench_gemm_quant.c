@@ -46,9 +46,13 @@ static const shape SHAPES[] = {
 #define COLD_BYTES ((size_t)256 << 20)
 #define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
 
-enum { NT = 4, MAX_REPS = 101 };
-static const uint32_t TYPES[NT] = {GGUF_T_F32, GGUF_T_F16, GGUF_T_BF16, GGUF_T_Q8_0};
-static const char *const NAMES[NT] = {"f32", "f16", "bf16", "q8_0"};
+/* q8_0 twice: as stored (packed into the kernel's panels on every call) and
+ * in the panels a model keeps (sail_gemm_w_pack at a Linear's second use),
+ * which is what a loaded q8_0 model runs. */
+enum { NT = 5, MAX_REPS = 101 };
+static const uint32_t TYPES[NT] = {GGUF_T_F32, GGUF_T_F16, GGUF_T_BF16, GGUF_T_Q8_0, GGUF_T_Q8_0};
+static const char *const NAMES[NT] = {"f32", "f16", "bf16", "q8_0 stored", "q8_0 panels"};
+static const int PACKED[NT] = {0, 0, 0, 0, 1};
 
 static void print_cpu(void) {
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -95,7 +99,8 @@ int main(int argc, char **argv) {
         const shape *sh = &SHAPES[s];
         bench_gemm_case gc;
         if (!bench_gemm_case_pick(&gc, sh->name, only, sh->M, sh->N, sh->K, &seed)) continue;
-        unsigned char *Wq[NT];
+        unsigned char *Wq[NT], *Wp[NT] = {0};
+        size_t pbytes[NT] = {0};
         sail_wmat wm[NT];
         void *scratch[NT];
         int copies[NT];
@@ -106,6 +111,14 @@ int main(int argc, char **argv) {
             copies[t] = sh->cold ? (int)(COLD_BYTES / wbytes[t]) + 1 : 1;
             Wq[t] = bench_gemm_case_quantize(&gc, TYPES[t], copies[t], &rb);
             wm[t] = (sail_wmat){Wq[t], rb, (sail_wtype)TYPES[t], NULL};
+            pbytes[t] = PACKED[t] ? sail_gemm_w_packed_size(&wm[t], sh->N, sh->K) : 0;
+            if (pbytes[t]) { /* one set of panels per copy of W */
+                Wp[t] = bench_gemm_case_need(aligned_alloc(64, (pbytes[t] * copies[t] + 63) & ~(size_t)63));
+                for (int c = 0; c < copies[t]; c++) {
+                    sail_wmat one = wm[t];
+                    sail_gemm_w_pack(&one, sh->N, sh->K, Wp[t] + (size_t)c * pbytes[t]);
+                }
+            }
             scratch[t] = malloc(sail_gemm_w_scratch(&wm[t], sh->M, sh->K) + 64);
         }
         for (int p = 0; p < (one_only ? 1 : 2); p++) {
@@ -121,6 +134,7 @@ int main(int argc, char **argv) {
                     for (int k = 0; k < n; k++) {
                         sail_wmat w = wm[t];
                         w.data = Wq[t] + (size_t)(k % copies[t]) * wbytes[t];
+                        if (Wp[t]) w.packed = Wp[t] + (size_t)(k % copies[t]) * pbytes[t];
                         sail_gemm_w(pool, sh->M, sh->N, sh->K, gc.A, sh->K, &w, NULL, 0.0f, gc.C, sh->N,
                                     scratch[t]);
                     }
@@ -137,12 +151,13 @@ int main(int argc, char **argv) {
             printf("\n");
             if (sh->cold) {
                 printf("%-16s %-15s %-4s", "", "GB/s of W", "");
-                for (int t = 0; t < NT; t++) printf(" %15.1f", g[t] / gc.flop * 1e9 * wbytes[t] / 1e9);
+                for (int t = 0; t < NT; t++) /* bytes the kernel reads: the panels where it has them */
+                    printf(" %15.1f", g[t] / gc.flop * 1e9 * (pbytes[t] ? pbytes[t] : wbytes[t]) / 1e9);
                 printf("\n");
             }
             fflush(stdout);
         }
-        for (int t = 0; t < NT; t++) { free(Wq[t]); free(scratch[t]); }
+        for (int t = 0; t < NT; t++) { free(Wq[t]); free(Wp[t]); free(scratch[t]); }
         bench_gemm_case_free(&gc);
     }
     sail_pool_free(one);

@@ -7,19 +7,22 @@ BUILD=${BUILD:-build}
 SAIL=${SAIL:-$BUILD/sail}
 export SAIL BUILD
 PY=/usr/bin/python3
-pass=0; fail=0; skip=0
+pass=0; fail=0; skip=0; start=$(date +%s)
 out=$(mktemp); trap 'rm -f "$out"' EXIT
+now() { date +%s.%N; }
 run_one() { # name, command...
     name=$1; shift
+    t0=$(now)
     "$@" >"$out" 2>&1; rc=$?
+    secs=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }')
     p=$(grep -c '^ok ' "$out"); f=$(grep -c '^not ok ' "$out"); s=$(grep -c '^skip ' "$out")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "not ok - $name exited with status $rc" >>"$out"; fi
     pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
     if [ "$f" -ne 0 ]; then
-        echo "FAIL $name ($p passed, $f failed)"; grep -E '^(not ok|#)' "$out" | head -40
+        echo "FAIL $name ($p passed, $f failed, $secs)"; grep -E '^(not ok|#)' "$out" | head -40
         tail -5 "$out"
     else
-        if [ "$s" -ne 0 ]; then echo "pass $name ($p checks, $s skipped)"; else echo "pass $name ($p checks)"; fi
+        if [ "$s" -ne 0 ]; then echo "pass $name ($p checks, $s skipped, $secs)"; else echo "pass $name ($p checks, $secs)"; fi
         grep '^skip ' "$out" | head -5
     fi
 }
@@ -58,6 +61,6 @@ for t in tests/test_*.py; do
     fi
     run_one "$t" $PY "$t"
 done
-echo "($skip skipped)"
+echo "($skip skipped; $(($(date +%s) - start)) s)"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
