@@ -39,9 +39,15 @@ convert`, and its ClapFeatureExtractor transcription.
    The whole converted ClapModel (RoBERTa and HTSAT, no fusion) fine-tunes
    directly too: both towers and projections change, the loss falls (its
    gradients: test_finetune_grad.py).
-4. A fused CLAP's HTSAT (enable_fusion=True) composes, but training it is
-   refused with a message naming enable_fusion and the fix (--freeze
-   audio), and nothing is written.
+4. A fused CLAP's HTSAT (enable_fusion=True, small random, 64 mel bins,
+   1 s clips, four spectrograms each) trains: in (2) its gradients equal
+   autograd the same way, its attentional feature fusion's too (the (p, 3p)
+   mel_conv, the local and global bottlenecks' 1x1 convolutions and
+   BatchNorm weights and biases, the mel BatchNorm reached from all four
+   spectrograms), every running statistic's exactly 0; composed with the
+   shipped model, `sail finetune --freeze text,vision` changes every HTSAT
+   tensor but the running statistics and the loss falls. LoRA on an HTSAT
+   tower stays refused, naming the fix (--freeze audio).
 """
 import json
 import os
@@ -158,67 +164,71 @@ def parity(tmp, model, comp):
 
 # ------------------------------------------------------------- gradients --
 
-def hf_params(P, a):
+def hf_params(P, a, shapes):
     """{Hugging Face name: tensor} of the HTSAT module (test_convert_clap's
-    Clap) as views of the composed file's sail-named leaves P
-    (C.htsat_names), so autograd's gradients land on P: q, k, v the thirds
-    of attn_qkv, the patch weight a (e, 1, p, p) convolution; the
-    BatchNorm's running statistics are buffers, detached (torch has no
-    gradient for them)."""
+    Clap, its tensors' shapes `shapes`) as views of the composed file's
+    sail-named leaves P (C.htsat_names), so autograd's gradients land on P:
+    q, k, v the thirds of attn_qkv, the convolutions' weights reshaped to
+    theirs; the BatchNorms' running statistics are buffers, detached (torch
+    has no gradient for them)."""
     hf = {}
     for sn, hns in C.htsat_names(a).items():
-        t = P[sn]
-        if sn in ClapRef.BUFFERS:
-            t = t.detach()
-        elif sn == "audio.patch.weight":
-            t = t.reshape(-1, 1, a["patch_size"], a["patch_size"])
+        t = P[sn].detach() if sn.endswith((".mean", ".var")) else P[sn]
         for hn, part in zip(hns, t.chunk(len(hns), 0)):
-            hf[hn] = part
+            hf[hn] = part.reshape(shapes[hn])
     return hf
 
 
 class ClapRef(CC.Ref):
     """test_compose_clip's fused reference with an HTSAT audio token: the
     clip's pooled output from test_convert_clap's PyTorch HTSAT run on the
-    composed file's tensors."""
-    BUFFERS = ("audio.bn.mean", "audio.bn.var")
+    composed file's tensors (fused: its attentional feature fusion too)."""
 
     def __init__(self, P, cfg, a):
         super().__init__(P, cfg)
         self.htsat = C.Clap(a, a["projection_dim"]).double().eval()
-        self.hf = hf_params(P, a)
+        self.hf = hf_params(P, a, {k: v.shape for k, v in self.htsat.state_dict().items()})
+        # the running statistics: buffers, whose sail gradient must be 0 (CC.grad_case)
+        self.BUFFERS = tuple(n for n in P if n.startswith("audio.") and n.endswith((".mean", ".var")))
 
     def audio_pooled(self, spec):
-        """spec (n, mel bins, frames) -> (n, hidden)."""
-        return stateless.functional_call(self.htsat, self.hf, (spec.transpose(1, 2),))["pooled"]
+        """spec (n, [4,] mel bins, frames) -> (n, hidden)."""
+        return stateless.functional_call(self.htsat, self.hf, (spec.transpose(-1, -2),))["pooled"]
 
 
-def grad_cases(tmp, clap):
+def grad_cases(tmp, clap, fused):
     """One training step (test_compose_clip.grad_case: tests/tools/train_dump
     against autograd) of a converted random CLIP's text and vision towers
     composed with the CLAP's HTSAT under fresh fusion layers: clips against
     joint text + image items (every tower in the step), images against
     text + clip items, and with the audio tower
-    frozen (its gradients exactly zero)."""
+    frozen (its gradients exactly zero). Then the same with the fused
+    CLAP's HTSAT (fused_clap: its fusion's convolutions and BatchNorms
+    too), when it converted."""
     model, cfg, towers = CC.make_clip(os.path.join(tmp, "gclip"))
-    comp = os.path.join(tmp, "gcomp.gguf")
-    r = sail("compose", "--text", towers, "--vision", towers, "--audio", clap, "-o", comp, "--fusion-layers",
-             CC.FUSION_LAYERS, "--fusion-width", CC.FUSION_WIDTH, "--dim", CC.DIM)
-    if not check(r.returncode == 0, "compose a CLIP's towers with the CLAP's HTSAT under fresh fusion layers",
-                 r.stderr[-300:]):
-        return
-    a, g, n = C.audio_cfg(), np.random.default_rng(3), 4
-    feats = np.stack([C.extractor(g.standard_normal(k) * 0.1, C.prep_json()) for k in (60000, 9000, 130000, 96000)])
-    spec = torch.from_numpy(np.ascontiguousarray(feats.swapaxes(1, 2)))  # (n, mel bins, frames)
-    tg = torch.Generator().manual_seed(5)
-    ta = ("text",) + CC.texts(tg, n, cfg["text_config"]["vocab_size"], [3, 9, 13, 6])
-    img = ("image", torch.randn(n, 3, 32, 32, generator=tg))
-    joint = ("joint", ta[1], ta[2], torch.randn(n, 3, 32, 32, generator=tg))
-    ref = lambda P, c: ClapRef(P, c, a)  # noqa: E731
-    CC.grad_case("htsat-compose audio-joint", comp, cfg, tmp, (("audio", spec), joint), ref_cls=ref)
-    CC.grad_case("htsat-compose image-text+audio", comp, cfg, tmp, (img, ("withaudio", ta, spec)), ref_cls=ref)
-    CC.grad_case("htsat-compose frozen audio", comp, cfg, tmp, (("audio", spec), joint), freeze=("audio",),
-                 ref_cls=ref)
+    for tag, path, a, prep, lens in (
+            ("htsat", clap, C.audio_cfg(), C.prep_json(), (60000, 9000, 130000, 96000)),
+            ("fused-htsat",) + (fused or (None,) * 4)):
+        if path is None:
+            continue
+        comp = os.path.join(tmp, "g%s.gguf" % tag)
+        r = sail("compose", "--text", towers, "--vision", towers, "--audio", path, "-o", comp, "--fusion-layers",
+                 CC.FUSION_LAYERS, "--fusion-width", CC.FUSION_WIDTH, "--dim", CC.DIM)
+        if not check(r.returncode == 0, "compose a CLIP's towers with the %s CLAP's HTSAT under fresh fusion layers"
+                     % ("fused" if a["enable_fusion"] else "unfused"), r.stderr[-300:]):
+            continue
+        g, n = np.random.default_rng(3), 4
+        feats = np.stack([C.extractor(g.standard_normal(k) * 0.1, prep) for k in lens])
+        spec = torch.from_numpy(np.ascontiguousarray(feats.swapaxes(-1, -2)))  # (n, [4,] mel bins, frames)
+        tg = torch.Generator().manual_seed(5)
+        ta = ("text",) + CC.texts(tg, n, cfg["text_config"]["vocab_size"], [3, 9, 13, 6])
+        img = ("image", torch.randn(n, 3, 32, 32, generator=tg))
+        joint = ("joint", ta[1], ta[2], torch.randn(n, 3, 32, 32, generator=tg))
+        ref = lambda P, c, a=a: ClapRef(P, c, a)  # noqa: E731
+        CC.grad_case(tag + "-compose audio-joint", comp, cfg, tmp, (("audio", spec), joint), ref_cls=ref)
+        CC.grad_case(tag + "-compose image-text+audio", comp, cfg, tmp, (img, ("withaudio", ta, spec)), ref_cls=ref)
+        CC.grad_case(tag + "-compose frozen audio", comp, cfg, tmp, (("audio", spec), joint), freeze=("audio",),
+                     ref_cls=ref)
 
 
 def data(tmp):
@@ -316,48 +326,81 @@ def imported(tmp, train):
           "its training loss falls (epoch 1 %.3f, epoch 6 %.3f)" % (losses[0], losses[-1]) if losses else "no losses")
 
 
-def fused_refusal(tmp):
-    """A fused CLAP's HTSAT (enable_fusion=True: its attentional feature
-    fusion has no backward) composes and trains frozen, but training it is
-    refused with a message naming the reason and the fix, writing nothing."""
-    a = C.audio_cfg(num_mel_bins=64, spec_size=256, window_size=8, depths=[1, 1], num_attention_heads=[1, 2],
-                    patch_embeds_hidden_size=8, hidden_size=16, projection_dim=16, enable_fusion=True,
-                    fusion_type="aff_2d", aff_block_r=4)
-    prep = C.prep_json(feature_size=64, max_length_s=1, truncation="fusion", frequency_min=0)
+def fused_clap(tmp):
+    """test_convert_clap's small random fused CLAP (C.fused_small)
+    converted: (gguf path, audio config, extractor config, clip lengths
+    shorter and longer than its 1 s), or None."""
+    a, prep = C.fused_small()
     d = os.path.join(tmp, "fusedclap")
     C.make_folder(d, a, prep, seed=19)
-    comp = os.path.join(tmp, "fusedcomp.gguf")
     r = sail("convert", d, "-o", d + ".gguf")
-    if r.returncode == 0:
-        r = sail("compose", "--text", SHIPPED, "--vision", SHIPPED, "--fusion", SHIPPED, "--audio", d + ".gguf",
-                 "-o", comp)
-    if not check(r.returncode == 0, "a fused CLAP's HTSAT composes", r.stderr[-300:]):
+    if not check(r.returncode == 0, "sail convert of a small random fused CLAP (enable_fusion=True)", r.stderr[-300:]):
+        return None
+    return d + ".gguf", a, prep, (30000, 9000, 70000, 130000)
+
+
+def fused_training(tmp, clap):
+    """The fused CLAP's HTSAT composed with the shipped model trains: every
+    HTSAT tensor (its fusion's convolutions and BatchNorm weights and
+    biases among them) changes but the running statistics, and the
+    training loss falls. LoRA on an HTSAT tower is still refused, naming
+    the fix."""
+    comp = os.path.join(tmp, "fusedcomp.gguf")
+    r = sail("compose", "--text", SHIPPED, "--vision", SHIPPED, "--fusion", SHIPPED, "--audio", clap, "-o", comp)
+    if not check(r.returncode == 0, "a fused CLAP's HTSAT composes with the shipped model", r.stderr[-300:]):
         return
+    rng = np.random.default_rng(13)
     clips = os.path.join(tmp, "fclips")
     os.makedirs(clips)
     train = os.path.join(tmp, "fused.jsonl")
     with open(train, "w") as f:
-        for k in range(2):
-            sf.write(os.path.join(clips, "%d.wav" % k), FA.sound(k, np.random.default_rng(k), rate=RATE), RATE)
-            f.write(json.dumps({"query": FA.WORDS[k], "item": {"audio": "fclips/%d.wav" % k}}) + "\n")
+        for k in range(len(FA.WORDS)):
+            for j in range(4):
+                name = "%d_%d.wav" % (k, j)
+                sf.write(os.path.join(clips, name), FA.sound(k, rng, rate=RATE), RATE, subtype="PCM_16")
+                f.write(json.dumps({"query": FA.WORDS[k], "item": {"audio": "fclips/" + name}}) + "\n")
     out = os.path.join(tmp, "fusedrun")
-    r = finetune(comp, train, out, "text,vision")
-    check(r.returncode != 0 and "enable_fusion" in r.stderr and "--freeze audio" in r.stderr
-          and not os.path.exists(os.path.join(out, "model.gguf")),
-          "training a fused HTSAT tower is refused, naming the reason and the fix", r.stderr.strip()[-300:])
+    r = sail("finetune", "--model_name_or_path", comp, "--train_data_path", train, "--output_dir", out,
+             "--learning_rate", "1e-3", "--num_train_epochs", 6, "--batch_size", 14, "--freeze", "text,vision",
+             "--seed", 5)
+    trained = os.path.join(out, "model.gguf")
+    if not check(r.returncode == 0 and os.path.exists(trained), "sail finetune trains a fused HTSAT tower",
+                 r.stderr.strip()[-400:]):
+        return
+    names = htsat_names(comp)
+    stats = [n for n in names if n.endswith((".mean", ".var"))]
+    moved = [n for n in names if raw(comp, n) != raw(trained, n)]
+    fuse = [n for n in moved if n.startswith("audio.fuse.")]
+    check(htsat_names(trained) == names and sorted(moved) == sorted(set(names) - set(stats)) and len(fuse) == 18,
+          "every fused HTSAT tensor trained (%d of %d, %d of the fusion's), the running statistics (%d) kept"
+          % (len(moved), len(names), len(fuse), len(stats)),
+          "unchanged: %s" % sorted(set(names) - set(moved) - set(stats))[:6] + " moved: %s" %
+          sorted(set(moved) & set(stats))[:6])
+    losses = [float(x.split("train loss ")[1]) for x in r.stderr.splitlines() if "done: train loss" in x]
+    check(len(losses) == 6 and losses[-1] < losses[0] - 0.1,
+          "its training loss falls (epoch 1 %.3f, epoch 6 %.3f)" % (losses[0], losses[-1]) if losses else
+          "its training loss falls", "" if losses else r.stderr[-300:])
+    out = os.path.join(tmp, "fusedlora")
+    r = sail("finetune", "--model_name_or_path", comp, "--train_data_path", train, "--output_dir", out,
+             "--num_train_epochs", 1, "--lora_rank", 4, "--lora_parts", "audio")
+    check(r.returncode != 0 and "HTSAT" in r.stderr and "--freeze audio" in r.stderr and
+          not os.path.exists(os.path.join(out, "model.gguf")),
+          "LoRA on an HTSAT tower is refused, naming the fix, writing nothing", r.stderr.strip()[-300:])
 
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         torch.set_num_threads(1)
         model, comp = compose(tmp)
+        fused = fused_clap(tmp)
         if comp:
             parity(tmp, model, comp)
             full_clap(tmp)
             if tap.built(TG.DUMP):
-                grad_cases(tmp, os.path.join(tmp, "clap.gguf"))
+                grad_cases(tmp, os.path.join(tmp, "clap.gguf"), fused)
             training(tmp, comp)
-        fused_refusal(tmp)
+        if fused:
+            fused_training(tmp, fused[0])
     return tap.summary()
 
 

@@ -293,7 +293,8 @@ class Clap(nn.Module):
 def htsat_names(a):
     """{sail tensor name: [Hugging Face names]} of an HTSAT encoder of
     config a (src/convert/hf_clap.c's map): attn_qkv packs query, key,
-    value; audio.bn.mean / var are BatchNorm2d's running statistics."""
+    value; audio.bn.mean / var (and a fused model's audio.fuse.*_bn*.mean /
+    var) are BatchNorm2d's running statistics."""
     enc, m = "audio_model.audio_encoder.", {}
     for sn, hn in (("audio.bn", "batch_norm"), ("audio.patch", "patch_embed.proj"),
                    ("audio.patch_norm", "patch_embed.norm"), ("audio.norm", "norm")):
@@ -314,6 +315,18 @@ def htsat_names(a):
             m["audio.s%d.merge.weight" % s] = [enc + "layers.%d.downsample.reduction.weight" % s]
             for wb in ("weight", "bias"):
                 m["audio.s%d.merge_norm.%s" % (s, wb)] = [enc + "layers.%d.downsample.norm.%s" % (s, wb)]
+    if a["enable_fusion"]:  # the (p, 3p) convolution and ClapAudioAFFBlock's Sequential indices
+        pe = enc + "patch_embed."
+        for wb in ("weight", "bias"):
+            m["audio.fuse.mel_conv." + wb] = [pe + "mel_conv2d." + wb]
+        for sn, hn in (("local1", "local_att.0"), ("local_bn1", "local_att.1"), ("local2", "local_att.3"),
+                       ("local_bn2", "local_att.4"), ("global1", "global_att.1"), ("global_bn1", "global_att.2"),
+                       ("global2", "global_att.4"), ("global_bn2", "global_att.5")):
+            parts = (("weight", "weight"), ("bias", "bias"))
+            if "_bn" in sn:
+                parts += (("mean", "running_mean"), ("var", "running_var"))
+            for sp, hp in parts:
+                m["audio.fuse.%s.%s" % (sn, sp)] = [pe + "fusion_model.%s.%s" % (hn, hp)]
     return m
 
 
@@ -377,6 +390,19 @@ def prep_json(**kw):
          "truncation": "rand_trunc", "padding": "repeatpad"}
     p.update(kw)
     return p
+
+
+def fused_small():
+    """(audio config, extractor config) of the small random fused CLAP
+    (enable_fusion=True, aff_2d: LAION's clap-htsat-fused layout) the
+    training tests use: 64 mel bins, a 256 x 256 image of 4 x 4 patches,
+    1 s clips, a shifted window in its first stage, 4 channels in the
+    fusion's bottlenecks (make_model's seed 19 and 13: their ReLUs pass
+    some and stop some of the test clips' values, local and global)."""
+    a = audio_cfg(num_mel_bins=64, spec_size=256, window_size=8, depths=[2, 1], num_attention_heads=[1, 2],
+                  patch_embeds_hidden_size=8, hidden_size=16, projection_dim=24, enable_fusion=True,
+                  fusion_type="aff_2d", aff_block_r=2)
+    return a, prep_json(feature_size=64, max_length_s=1, truncation="fusion", frequency_min=0)
 
 
 def make_model(a, seed):

@@ -4,7 +4,8 @@ Each case builds a seeded random model with Hugging Face's architecture and
 names (tests/convert_oracle.py: CLIP, Chinese-CLIP, BERT, ViT, written from
 the published architectures; tests/test_convert_clap.py: a ClapModel, its
 RoBERTa text tower and HTSAT audio tower with their linear-ReLU-linear
-projections, texts against spectrograms), saves it as a Hugging Face folder, converts
+projections, texts against spectrograms; and one whose HTSAT is fused,
+enable_fusion=True, four spectrograms a clip, C.fused_small), saves it as a Hugging Face folder, converts
 it with `sail convert`, and runs one training step through
 tests/tools/train_dump.c (the trainer's own step). The reference runs the
 same model in float64 on the same float32 weights with the symmetric InfoNCE
@@ -108,11 +109,16 @@ def bert_model(d):
     return model, cfg
 
 
-def clap_model(d):
+def clap_model(d, fused=False):
     """test_convert_clap's ClapModel folder (RoBERTa text, HTSAT audio at its
-    small geometry, random BatchNorm statistics and bias tables)."""
-    model, _, encoder = C.make_clap_folder(d, C.audio_cfg(), C.prep_json())
-    cfg = {"vocab_size": len(encoder), "audio_config": C.audio_cfg()}
+    small geometry, random BatchNorm statistics and bias tables; fused: its
+    small fused HTSAT, C.fused_small); cfg has the audio and extractor
+    configurations and the lengths of the clips to embed (shorter and
+    longer than max_length_s)."""
+    a, prep = C.fused_small() if fused else (C.audio_cfg(), C.prep_json())
+    model, _, encoder = C.make_clap_folder(d, a, prep)
+    lens = (30000, 9000, 70000, 130000) if fused else (60000, 9000, 130000, 96000)
+    cfg = {"vocab_size": len(encoder), "audio_config": a, "prep": prep, "clips": lens}
     return model, cfg
 
 
@@ -171,20 +177,23 @@ FIXED = {
             "vis.norm.weight": "layernorm.weight", "vis.norm.bias": "layernorm.bias",
             "vis.pooler.weight": "pooler.dense.weight", "vis.pooler.bias": "pooler.dense.bias"},
 }
+FIXED["fclap"] = FIXED["clap"]
 LAYERS = {"clip": ("text_model.encoder.layers.%d.", CLIP_BLOCK, "vision_model.encoder.layers.%d.", CLIP_BLOCK),
           "cnclip": ("text_model.encoder.layer.%d.", BERT_BLOCK, "vision_model.encoder.layers.%d.", CLIP_BLOCK),
           "bert": ("encoder.layer.%d.", BERT_BLOCK, None, None),
           "clap": ("text_model.encoder.layer.%d.", BERT_BLOCK, None, None),
+          "fclap": ("text_model.encoder.layer.%d.", BERT_BLOCK, None, None),
           "vit": (None, None, "encoder.layer.%d.", VIT_BLOCK)}
 
 
-def torch_names(kind, name):
+def torch_names(kind, name, audio=None):
     """The torch parameters that make up the sail tensor `name` (q, k, v
-    are three torch tensors in one sail tensor); [] when there is none."""
+    are three torch tensors in one sail tensor; audio: a CLAP's audio
+    config); [] when there is none."""
     if name in FIXED[kind]:
         return [FIXED[kind][name]]
     if name.startswith("audio."):  # CLAP's HTSAT
-        return C.htsat_names(C.audio_cfg()).get(name, [])
+        return C.htsat_names(audio).get(name, [])
     parts = name.split(".")  # text.blk.0.attn_qkv.weight
     if len(parts) != 5 or parts[1] != "blk":
         return []
@@ -205,8 +214,8 @@ def torch_names(kind, name):
 def embed_side(kind, model, side, how):
     """The reference embedding of one side (texts: one sequence each, as
     sail's padded batch with its key mask computes them)."""
-    if side[0] == "audio":  # spectrograms (n, mel bins, frames)
-        return model(side[1].double().transpose(1, 2))["embedding"]
+    if side[0] == "audio":  # spectrograms (n, [4,] mel bins, frames)
+        return model(side[1].double().transpose(-1, -2))["embedding"]
     if side[0] == "image":
         pix = side[1].double()
         if kind == "vit":
@@ -222,11 +231,11 @@ def embed_side(kind, model, side, how):
     return torch.cat(rows)
 
 
-def make_side(kind, g, n, vocab, start, end, lens, image):
-    if kind == "audio":  # CLAP's features of noise clips, shorter and longer than its 2 s
+def make_side(kind, g, n, vocab, start, end, lens, image, cfg):
+    if kind == "audio":  # CLAP's features of noise clips, shorter and longer than its max_length_s
         rng = np.random.default_rng(int(torch.randint(1000, (1,), generator=g)))
-        feats = [C.extractor(rng.standard_normal(k) * 0.1, C.prep_json()) for k in (60000, 9000, 130000, 96000)[:n]]
-        return ("audio", torch.from_numpy(np.ascontiguousarray(np.stack(feats).swapaxes(1, 2))))
+        feats = [C.extractor(rng.standard_normal(k) * 0.1, cfg["prep"]) for k in cfg["clips"][:n]]
+        return ("audio", torch.from_numpy(np.ascontiguousarray(np.stack(feats).swapaxes(-1, -2))))
     if kind == "image":
         return ("image", torch.randn(n, 3, image, image, generator=g))
     texts = []
@@ -257,8 +266,10 @@ def frozen(tname, freeze):
 def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
     d = os.path.join(tmp, name)
     model, cfg = {"clip": lambda: clip_model(d), "cnclip": lambda: clip_model(d, chinese=True),
-                  "bert": lambda: bert_model(d), "vit": lambda: vit_model(d), "clap": lambda: clap_model(d)}[kind]()
-    if kind != "clap":  # make_clap_folder writes its own
+                  "bert": lambda: bert_model(d), "vit": lambda: vit_model(d), "clap": lambda: clap_model(d),
+                  "fclap": lambda: clap_model(d, fused=True)}[kind]()
+    clap = kind in ("clap", "fclap")
+    if not clap:  # make_clap_folder writes its own
         O.write_safetensors(os.path.join(d, "model.safetensors"), O.state_numpy(model))
     path = os.path.join(tmp, name + ".gguf")
     r = O.convert(d, path, *(["--pool", pool] if pool else []))
@@ -269,16 +280,16 @@ def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
     if kind == "clip":
         vocab = cfg["text_config"]["vocab_size"]
         start, end = vocab - 2, vocab - 1     # <|endoftext|> is the largest id: argmax pooling
-    elif kind == "clap":
+    elif clap:
         vocab, start, end = cfg["vocab_size"], 0, 2   # RoBERTa's <s> ... </s>; <pad> 1 never inside
     else:
         vocab, start, end = 31, 2, 3
     image = 32
     lens = [[3, 9, 1, 6], [5, 2, 11, 4]]
-    made = [make_side(k, g, n, vocab, start, end, lens[i], image) for i, k in enumerate(sides)]
+    made = [make_side(k, g, n, vocab, start, end, lens[i], image, cfg) for i, k in enumerate(sides)]
     out = tempfile.mkdtemp(dir=tmp)
     group = [0, 1, 2, 3]
-    dim = 16 if kind in ("clip", "cnclip") else 24 if kind in ("bert", "clap") else 32
+    dim = 16 if kind in ("clip", "cnclip") else 24 if kind in ("bert", "clap", "fclap") else 32
     dims = dims or [dim]
     r = TG.dump_step(path, out, n, (write_side(made[0], out, "a"), write_side(made[1], out, "b")), group,
                      ",".join("%d:1" % x for x in dims), freeze)
@@ -286,7 +297,7 @@ def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
         return
     load = TG.dumped(out)
     ls0 = float(np.float32(3.1)) if kind in ("clip", "cnclip") else math.log(1 / 0.07)
-    if kind == "clap":  # the checkpoint's logit_scale_a
+    if clap:  # the checkpoint's logit_scale_a
         ls0 = float(np.float32(model.logit_scale_a.item()))
     ls = torch.tensor(ls0, dtype=torch.float64, requires_grad=True)
     model.zero_grad()
@@ -296,12 +307,14 @@ def case(name, kind, tmp, sides, pool=None, dims=None, freeze=()):
     TG.check_step(name, load, n, loss, ea, eb)
     grads = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
     grads["logit_scale"] = ls.grad
-    if kind == "clap":  # BatchNorm's running statistics are buffers: no gradient, sail's must be 0
-        for k in ("running_mean", "running_var"):
-            grads["audio_model.audio_encoder.batch_norm." + k] = torch.zeros(cfg["audio_config"]["num_mel_bins"])
+    if clap:  # the BatchNorms' running statistics are buffers: no gradient, sail's must be 0
+        for k, b in model.named_buffers():
+            if k.endswith(("running_mean", "running_var")):
+                grads[k] = torch.zeros_like(b)
     sail_grads = load("grads")
+    audio = cfg["audio_config"] if clap else None
     compare_grads(name, out, grads, sail_grads, freeze,
-                  lambda t: ["logit_scale"] if t == "train.logit_scale" else torch_names(kind, t))
+                  lambda t: ["logit_scale"] if t == "train.logit_scale" else torch_names(kind, t, audio))
 
 
 def compare_grads(name, out, grads, sail_grads, freeze, names_of):
@@ -339,6 +352,9 @@ def main():
         case("clap-text-audio", "clap", tmp, ("text", "audio"))
         case("clap-audio-text", "clap", tmp, ("audio", "text"), dims=[24, 8])
         case("clap-frozen-towers", "clap", tmp, ("text", "audio"), freeze=("text", "audio"))
+        case("fused-clap-text-audio", "fclap", tmp, ("text", "audio"))
+        case("fused-clap-audio-text", "fclap", tmp, ("audio", "text"), dims=[24, 8])
+        case("fused-clap-frozen-audio", "fclap", tmp, ("text", "audio"), freeze=("audio",))
     return tap.summary()
 
 

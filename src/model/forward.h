@@ -24,12 +24,33 @@ typedef struct fwd_vit {
     float *h;                   /* (n*T, d) after the final LN */
 } fwd_vit;
 
+/* One bottleneck of HTSAT's attentional feature fusion (model/swin.c's
+ * aff_branch) over rows of embed values; inference aliases r = u, y = v. */
+typedef struct fwd_aff_branch {
+    float *u;                   /* (rows, ch) the first 1x1 convolution's output */
+    float *r;                   /* (rows, ch) after its BatchNorm and ReLU */
+    float *v;                   /* (rows, embed) the second convolution's output */
+    float *y;                   /* (rows, embed) after its BatchNorm */
+} fwd_aff_branch;
+
+/* A fused HTSAT's fusion (enable_fusion), clip after clip. */
+typedef struct fwd_aff {
+    float *others;              /* (n*3*g*w3, 3p*p) the other three spectrograms' (p, 3p) patches */
+    float *tok;                 /* (n*g*g, embed) the first's patch tokens before the fusion */
+    float *l;                   /* (n*g*g, embed) the others' tokens side by side, zero-padded */
+    float *sum;                 /* (n*g*g, embed) tok + l */
+    float *mean;                /* (n, embed) sum's mean over each clip's tokens */
+    fwd_aff_branch loc;         /* rows n*g*g, from sum */
+    fwd_aff_branch glob;        /* rows n, from mean */
+} fwd_aff;
+
 /* HTSAT's record (model/swin.c), kept when its tower trains. */
 typedef struct fwd_swin {
     int n;                      /* clips; 0: the tower did not run */
-    const float *spec;          /* (n, mel bins, frames) the input, the BatchNorm's */
-    float *patches;             /* (n*g*g, p*p) each image's patches */
-    float *emb;                 /* (n*g*g, embed) the patch linear's output */
+    const float *spec;          /* (n, 1 or 4 (fused), mel bins, frames) the input, the BatchNorm's */
+    float *patches;             /* (n*g*g, p*p) each (first) image's patches */
+    float *emb;                 /* (n*g*g, embed) the patch linear's output (fused: the fusion's) */
+    fwd_aff aff;                /* fused models */
     float *x0;                  /* (n*g*g, embed) the first block's input (emb after the patch LN) */
     fwd_block *blk;             /* [sum of depths]; p: (windows, heads, w*w, w*w) */
     float *cat[SAIL_SWIN_MAX_STAGES];   /* (rows/4, 4 d_s) each merging's 2x2 concat */

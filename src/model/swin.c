@@ -129,10 +129,10 @@ static void bn_rows(const sail_swin_bn *bn, int c, float *y, const float *x, int
     for (int i = 0; i < n; i++) y[i] = (x[i] - bn->mean[c]) * inv * bn->w[c] + bn->b[c];
 }
 
-/* rows x n values, channel = column. */
-static void bn_cols(const sail_swin_bn *bn, float *x, int rows, int n) {
+/* y = BatchNorm of x, rows x n values, channel = column; y may be x. */
+static void bn_cols(const sail_swin_bn *bn, float *y, const float *x, int rows, int n) {
     for (int r = 0; r < rows; r++)
-        for (int c = 0; c < n; c++) bn_rows(bn, c, x + (size_t)r * n + c, x + (size_t)r * n + c, 1);
+        for (int c = 0; c < n; c++) bn_rows(bn, c, y + (size_t)r * n + c, x + (size_t)r * n + c, 1);
 }
 
 /* One item's spectrogram (m, frames) -> the spec x spec image HTSAT sees:
@@ -254,59 +254,93 @@ static void unfold(float *rows, const float *img, int S, int ph, int pw, int gh,
                        img + ((size_t)gy * ph + ky) * S + (size_t)gx * pw, (size_t)pw * sizeof *img);
 }
 
-/* A 1x1-convolution bottleneck of the fusion on rows x e values: BN(l2(
- * ReLU(BN(l1 x)))) into y (rows, e); mid: rows x channels scratch. */
-static void aff_branch(fwd *f, const sail_swin_cfg *sc, const sail_linear *l1, const sail_swin_bn *bn1,
-                       const sail_linear *l2, const sail_swin_bn *bn2, const float *x, float *mid, float *y, int rows) {
-    int e = sc->embed, ch = sc->fuse_channels;
-    linear_forward(f, l1, x, rows, e, ch, mid, 0);
-    if (f->oom) return;
-    bn_cols(bn1, mid, rows, ch);
-    for (size_t i = 0; i < (size_t)rows * ch; i++) mid[i] = mid[i] > 0 ? mid[i] : 0;
-    linear_forward(f, l2, mid, rows, ch, e, y, 0);
-    if (!f->oom) bn_cols(bn2, y, rows, e);
+/* The fusion's buffers (fwd_aff) for n clips: a training record, or
+ * (!keep: n = 1) one clip's scratch, the BatchNorms in place (r = u, y = v)
+ * and tok the fusion's output itself. */
+static void aff_alloc(fwd *f, const sail_swin_cfg *sc, fwd_aff *a, int n, int keep) {
+    int p = sc->patch, g = sc->spec / p, w3 = sc->spec / (3 * p), e = sc->embed, ch = sc->fuse_channels;
+    size_t t = (size_t)n * g * g;
+    a->others = fwd_alloc(f, (size_t)n * 3 * g * w3 * 3 * p * p);
+    a->tok = keep ? fwd_alloc(f, t * e) : NULL;
+    a->l = fwd_alloc(f, t * e);
+    a->sum = fwd_alloc(f, t * e);
+    a->mean = fwd_alloc(f, (size_t)n * e);
+    fwd_aff_branch *br[2] = {&a->loc, &a->glob};
+    for (int k = 0; k < 2; k++) {
+        size_t rows = k ? (size_t)n : t;
+        br[k]->u = fwd_alloc(f, rows * ch);
+        br[k]->r = keep ? fwd_alloc(f, rows * ch) : br[k]->u;
+        br[k]->v = fwd_alloc(f, rows * e);
+        br[k]->y = keep ? fwd_alloc(f, rows * e) : br[k]->v;
+    }
 }
 
-/* The fusion of one item: x (g*g, e) holds the first spectrogram's
- * patches; the other three's (p, 3p) patches, w3 = S / 3p per row each,
- * side by side and zero-padded to g, are l; x = 2 x w + 2 l (1 - w), w =
- * sigmoid(local(x + l) + global(mean of x + l)). */
+/* Clip i's part of a's buffers. */
+static fwd_aff aff_at(const fwd_aff *a, const sail_swin_cfg *sc, int i) {
+    int p = sc->patch, g = sc->spec / p, w3 = sc->spec / (3 * p), e = sc->embed, ch = sc->fuse_channels;
+    size_t t = (size_t)i * g * g;
+    const fwd_aff_branch *lo = &a->loc, *gl = &a->glob;
+    return (fwd_aff){a->others + (size_t)i * 3 * g * w3 * 3 * p * p, a->tok ? a->tok + t * e : NULL,
+                     a->l + t * e, a->sum + t * e, a->mean + (size_t)i * e,
+                     {lo->u + t * ch, lo->r + t * ch, lo->v + t * e, lo->y + t * e},
+                     {gl->u + (size_t)i * ch, gl->r + (size_t)i * ch, gl->v + (size_t)i * e, gl->y + (size_t)i * e}};
+}
+
+/* A 1x1-convolution bottleneck of the fusion on rows x e values:
+ * y = BN(l2 ReLU(BN(l1 x))), each step into o. */
+static void aff_branch(fwd *f, const sail_swin_cfg *sc, const sail_linear *l1, const sail_swin_bn *bn1,
+                       const sail_linear *l2, const sail_swin_bn *bn2, const float *x, const fwd_aff_branch *o,
+                       int rows) {
+    int e = sc->embed, ch = sc->fuse_channels;
+    linear_forward(f, l1, x, rows, e, ch, o->u, 0);
+    if (f->oom) return;
+    bn_cols(bn1, o->r, o->u, rows, ch);
+    for (size_t i = 0; i < (size_t)rows * ch; i++) o->r[i] = o->r[i] > 0 ? o->r[i] : 0;
+    linear_forward(f, l2, o->r, rows, ch, e, o->v, 0);
+    if (!f->oom) bn_cols(bn2, o->y, o->v, rows, e);
+}
+
+/* The fusion of one clip into s (its buffers): tok (g*g, e) holds the
+ * first spectrogram's patch tokens; the other three's (p, 3p) patches, w3
+ * = S / 3p per row each, side by side and zero-padded to g, are l; x = 2
+ * tok w + 2 l (1 - w), w = sigmoid(local(tok + l) + global(mean of tok +
+ * l)). x may be tok. */
 static void aff_fuse(fwd *f, const sail_swin_cfg *sc, const sail_swin_weights *w, const float *sp, int frames,
-                     float *x, float *norm, float *wide, float *img) {
+                     const fwd_aff *s, const float *tok, float *x, float *norm, float *wide, float *img) {
     int m = sc->mel.n_mels, S = sc->spec, p = sc->patch, g = S / p, w3 = S / (3 * p), e = sc->embed;
-    int ch = sc->fuse_channels, n = g * g;
+    int n = g * g, rows = g * w3, k3 = 3 * p * p;
     const sail_swin_aff *a = &w->aff;
     fwd_mark mark = fwd_mark_get(f);
-    float *rows = fwd_alloc(f, (size_t)g * w3 * 3 * p * p), *conv = fwd_alloc(f, (size_t)g * w3 * e);
-    float *l = fwd_alloc(f, (size_t)n * e), *sum = fwd_alloc(f, (size_t)n * e), *la = fwd_alloc(f, (size_t)n * e);
-    float *mid = fwd_alloc(f, (size_t)n * ch), *mean = fwd_alloc(f, (size_t)e), *ga = fwd_alloc(f, (size_t)e);
+    float *conv = fwd_alloc(f, (size_t)rows * e);
     if (f->oom) return;
-    memset(l, 0, (size_t)n * e * sizeof *l);
+    memset(s->l, 0, (size_t)n * e * sizeof *s->l);
     for (int c = 1; c < 4; c++) {
+        float *others = s->others + (size_t)(c - 1) * rows * k3;
         mel_image(sc, w, sp + (size_t)c * m * frames, frames, norm, wide, img);
-        unfold(rows, img, S, p, 3 * p, g, w3);
-        linear_forward(f, &a->mel_conv, rows, g * w3, 3 * p * p, e, conv, 0);
+        unfold(others, img, S, p, 3 * p, g, w3);
+        linear_forward(f, &a->mel_conv, others, rows, k3, e, conv, 0);
         for (int gy = 0; gy < g && !f->oom; gy++)
-            memcpy(l + ((size_t)gy * g + (size_t)(c - 1) * w3) * e, conv + (size_t)gy * w3 * e, (size_t)w3 * e * sizeof *l);
+            memcpy(s->l + ((size_t)gy * g + (size_t)(c - 1) * w3) * e, conv + (size_t)gy * w3 * e,
+                   (size_t)w3 * e * sizeof *conv);
     }
-    f->k->add(sum, x, l, (size_t)n * e);
-    memset(mean, 0, (size_t)e * sizeof *mean);
-    for (int i = 0; i < n; i++) f->k->add(mean, mean, sum + (size_t)i * e, (size_t)e);
-    for (int j = 0; j < e; j++) mean[j] /= (float)n;
-    aff_branch(f, sc, &a->local1, &a->local_bn1, &a->local2, &a->local_bn2, sum, mid, la, n);
-    aff_branch(f, sc, &a->global1, &a->global_bn1, &a->global2, &a->global_bn2, mean, mid, ga, 1);
+    fwd_release(f, mark);
+    f->k->add(s->sum, tok, s->l, (size_t)n * e);
+    memset(s->mean, 0, (size_t)e * sizeof *s->mean);
+    for (int i = 0; i < n; i++) f->k->add(s->mean, s->mean, s->sum + (size_t)i * e, (size_t)e);
+    for (int j = 0; j < e; j++) s->mean[j] /= (float)n;
+    aff_branch(f, sc, &a->local1, &a->local_bn1, &a->local2, &a->local_bn2, s->sum, &s->loc, n);
+    aff_branch(f, sc, &a->global1, &a->global_bn1, &a->global2, &a->global_bn2, s->mean, &s->glob, 1);
     for (int i = 0; i < n && !f->oom; i++)
         for (int j = 0; j < e; j++) {
             size_t k = (size_t)i * e + j;
-            float wt = 1.0f / (1.0f + expf(-(la[k] + ga[j])));
-            x[k] = 2 * x[k] * wt + 2 * l[k] * (1 - wt);
+            float wt = sail_swin_aff_weight(s->loc.y[k], s->glob.y[j]);
+            x[k] = 2 * tok[k] * wt + 2 * s->l[k] * (1 - wt);
         }
-    fwd_release(f, mark);
 }
 
 /* The patch tokens of b's spectrograms into x (B*g*g, embed): each item's
  * image, its patches (kept in rec->patches when training), the patch
- * linear, the fusion (fused models). */
+ * linear, the fusion (fused models; kept in rec->aff when training). */
 static void patch_embed(fwd *f, const sail_swin_cfg *sc, const sail_swin_weights *w, const sail_batch *b,
                         fwd_swin *rec, float *x) {
     int m = sc->mel.n_mels, frames = sail_swin_frames(sc), S = sc->spec, p = sc->patch, g = S / p, np = g * g;
@@ -314,14 +348,18 @@ static void patch_embed(fwd *f, const sail_swin_cfg *sc, const sail_swin_weights
     fwd_mark mark = fwd_mark_get(f);
     float *norm = fwd_alloc(f, (size_t)m * frames), *wide = fwd_alloc(f, (size_t)m * S * (S / m));
     float *img = fwd_alloc(f, (size_t)S * S), *one = f->keep ? NULL : fwd_alloc(f, (size_t)np * p * p);
+    fwd_aff scratch = {0};
+    if (sc->fusion && !f->keep) aff_alloc(f, sc, &scratch, 1, 0);
     if (f->oom) return;
     for (int i = 0; i < b->n; i++) {
         const float *sp = b->spec + (size_t)i * per;
-        float *patches = f->keep ? rec->patches + (size_t)i * np * p * p : one;
+        float *patches = f->keep ? rec->patches + (size_t)i * np * p * p : one, *xi = x + (size_t)i * np * d;
+        fwd_aff s = sc->fusion ? aff_at(f->keep ? &rec->aff : &scratch, sc, f->keep ? i : 0) : (fwd_aff){0};
+        float *tok = s.tok ? s.tok : xi; /* training keeps the tokens before the fusion */
         mel_image(sc, w, sp, frames, norm, wide, img);
         unfold(patches, img, S, p, p, g, g);
-        linear_forward(f, &w->patch, patches, np, p * p, d, x + (size_t)i * np * d, 0);
-        if (sc->fusion) aff_fuse(f, sc, w, sp, frames, x + (size_t)i * np * d, norm, wide, img);
+        linear_forward(f, &w->patch, patches, np, p * p, d, tok, 0);
+        if (sc->fusion) aff_fuse(f, sc, w, sp, frames, &s, tok, xi, norm, wide, img);
     }
     fwd_release(f, mark);
 }
@@ -368,6 +406,7 @@ void sail_swin_forward(fwd *f, const sail_batch *b, fwd_acts *s) {
     s->pooled = fwd_alloc(f, (size_t)B * hid);
     if (keep) {
         rec->patches = fwd_alloc(f, (size_t)B * np * p * p);
+        if (sc->fusion) aff_alloc(f, sc, &rec->aff, B, 1);
         rec->blk = fwd_alloc_bytes(f, (size_t)n_blocks(sc) * sizeof *rec->blk);
     }
     fwd_mark mark = fwd_mark_get(f);

@@ -14,13 +14,15 @@
  * three's (a (p, 3p) convolution of each, side by side) by attentional
  * feature fusion (AFF: 2 g w + 2 l (1 - w), w the sigmoid of a per-token
  * and a whole-grid 1x1-conv / BatchNorm / ReLU bottleneck).
- * Training (enable_fusion=False) keeps the forward's activations in a
- * fwd_swin; the backward is src/train/swin_backward.c.
+ * Training keeps the forward's activations in a fwd_swin (the fusion's
+ * in its fwd_aff); the backward is src/train/swin_backward.c.
  * docs/AUDIO.md has the conversion. */
 #ifndef SAIL_SWIN_H
 #define SAIL_SWIN_H
 
 #include "forward.h"
+
+#include <math.h>
 
 /* One Swin block: the sail_block fields as a pre-norm block (norm1
  * layernorm_before, qkv query/key/value, out, norm2 layernorm_after, up,
@@ -69,12 +71,15 @@ void sail_swin_walk(sail_walk *k, const sail_config *c, sail_swin_weights *w);
  * filled: a trainable model's parameters. */
 void sail_swin_f32_views(sail_swin_weights *w, const sail_config *c);
 
-/* The encoder over b->spec (b->n spectrograms), pooled into s->pooled
- * (n, hidden), s->pool_d = hidden. With f->keep (unfused models only) s->swin
- * records every activation the backward reads. */
+/* The encoder over b->spec (b->n spectrograms, or b->n times 4 fused),
+ * pooled into s->pooled (n, hidden), s->pool_d = hidden. With f->keep
+ * s->swin records every activation the backward reads. */
 void sail_swin_forward(fwd *f, const sail_batch *b, fwd_acts *s);
 
 /* Shared by the forward and src/train's backward: */
+/* The fusion's weight of the first spectrogram's token from the local and
+ * global bottlenecks' outputs: sigmoid(la + ga). */
+static inline float sail_swin_aff_weight(float la, float ga) { return 1.0f / (1.0f + expf(-(la + ga))); }
 /* The sail_tower of stage s: its width, heads, MLP, pre-norm. */
 sail_tower sail_swin_stage(const sail_swin_cfg *c, int s);
 /* Block j's cyclic shift on an r x r grid: half a window on odd blocks,

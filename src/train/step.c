@@ -66,7 +66,6 @@ sail_status sail_tmodel_step(sail_tmodel *tm, int n, const sail_tinput *a,
     sail_loss_opts full = {1, {cf->dim}, {1.0f}};
     if (!lo) lo = &full;
     sail_status st = check_loss(cf, lo, err);
-    if (!st && backward) st = sail_tmodel_check_parts(tm, err);
     if (!st) st = side_check(tm, n, a, "side a", err);
     if (!st) st = side_check(tm, n, b, "side b", err);
     if (st) return st;

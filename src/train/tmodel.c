@@ -341,15 +341,6 @@ static sail_part part_in(const sail_tmodel *tm, const char *name) {
     return sail_part_of(name);
 }
 
-sail_status sail_tmodel_check_parts(const sail_tmodel *tm, sail_error *err) {
-    if (tm->cfg.swin.on && tm->cfg.swin.fusion && !tm->frozen[SAIL_PART_AUDIO])
-        return sail_set_error(err, SAIL_ERR_UNSUPPORTED,
-                              "this model's audio tower is a fused CLAP HTSAT (enable_fusion=True), whose "
-                              "attentional feature fusion has no backward in sail: freeze it (--freeze audio) to "
-                              "train the rest, or use an unfused CLAP, whose HTSAT trains");
-    return SAIL_OK;
-}
-
 void sail_tmodel_set_parts(sail_tmodel *tm, const float scale[SAIL_N_PARTS]) {
     for (int i = 0; i < tm->n_tensors; i++) {
         const char *name = tm->tensors[i].name;

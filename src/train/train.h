@@ -43,10 +43,6 @@ sail_part sail_part_of(const char *tensor_name);
  * gradient computed where the backward can skip it, not in the clipping
  * norm). Applies to every tensor of each part. */
 void sail_tmodel_set_parts(sail_tmodel *tm, const float scale[SAIL_N_PARTS]);
-/* Whether the parts of tm set to train can: a fused HTSAT audio tower
- * (enable_fusion=True: no backward) must be frozen; the message names the
- * fix. */
-sail_status sail_tmodel_check_parts(const sail_tmodel *tm, sail_error *err);
 
 /* LoRA adapters (rank, alpha: the update is alpha / rank * B A) on every
  * attention and MLP matrix of the parts in the bit mask `parts` (text,

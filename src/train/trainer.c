@@ -180,8 +180,6 @@ static sail_status apply_parts(run *r, sail_error *err) {
     for (int p = 0; p < SAIL_N_PARTS; p++)
         scale[p] = r->hp.frozen >> p & 1 ? 0.0f : r->hp.part_lr[p] > 0 ? (float)(r->hp.part_lr[p] / r->hp.lr) : 1.0f;
     sail_tmodel_set_parts(r->tm, scale);
-    sail_status s = sail_tmodel_check_parts(r->tm, err);
-    if (s) return s;
     int n_trained = 0; /* tensors with weights that train (the temperature alone is not a model) */
     for (int i = 0; i < sail_tmodel_n_tensors(r->tm); i++)
         n_trained += sail_tmodel_tensor(r->tm, i)->lr_scale != 0 &&
