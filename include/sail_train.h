@@ -91,11 +91,10 @@ void sail_dataset_free(sail_dataset *ds);
  * by tensor name: text.* (the text tower), vis.*, aud.* (with its projection
  * fuse.aud_proj.*, so that a tower added to a trained model trains with the
  * fusion frozen) or CLAP's HTSAT audio.* (its fuse.aud_proj.* is then the
- * fusion's, so it learns around a frozen HTSAT; a fused HTSAT,
- * enable_fusion=True, trains frozen only), fuse.* (projections into the fusion, modality embeddings,
- * perceiver, fusion layers), head.* (and an imported model's
- * {text,vis}.{proj,pooler}.*: its heads), and the loss's temperature
- * (train.logit_scale). */
+ * fusion's, so it learns around a frozen HTSAT), fuse.* (projections into
+ * the fusion, modality embeddings, perceiver, fusion layers), head.* (and
+ * an imported model's {text,vis}.{proj,pooler}.*: its heads), and the
+ * loss's temperature (train.logit_scale). */
 typedef enum sail_part {
     SAIL_PART_TEXT, SAIL_PART_VISION, SAIL_PART_FUSION, SAIL_PART_HEAD, SAIL_PART_TEMPERATURE,
     SAIL_PART_AUDIO,    /* aud.*: after the others, so older checkpoints' part tables still read */
