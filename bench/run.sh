@@ -10,6 +10,14 @@ PY=/usr/bin/python3
 # sail's ratios. These settings keep freed memory for reuse; sail (arenas)
 # is unaffected. bench/run_clip.sh sets the same.
 export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456
+# What the figures belong to: one machine, one run (docs/BENCHMARKS.md).
+echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), sail $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "== CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $(nproc) cores;" \
+     "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|f16c|avx512.*)$' | tr '\n' ' ')"
+echo "== kernels: $("$BUILD/bench/bench_gemm_quant" --only none 2>/dev/null | sed -n 's/.*kernels: //p');" \
+     "load average $(cut -d' ' -f1-3 /proc/loadavg); sched_autogroup $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?')"
+echo "== This machine's ceilings: f32 FMA, bf16, int8 and read bandwidth (CPU time, medians)"
+[ -x "$BUILD/bench/bench_peak" ] && "$BUILD/bench/bench_peak" --all --threads "$THREADS"
 echo "== GEMM f32, sail vs OpenBLAS cblas_sgemm ($THREADS threads)"
 [ -x "$BUILD/bench/bench_gemm" ] && "$BUILD/bench/bench_gemm" --threads "$THREADS"
 echo "== Model towers, sail f32 vs PyTorch ($THREADS threads; PyTorch with OMP_WAIT_POLICY=PASSIVE: spinning OpenMP threads collapse it on a shared machine)"
@@ -43,7 +51,7 @@ BUILD="$BUILD" INDEX_DATA=model sh bench/run_index.sh
 echo "== Apps: k-means and PCA, sail vs numpy and FAISS (1 thread, CPU seconds)"
 OPENBLAS_NUM_THREADS=1 $PY bench/bench_apps.py --sail "$BUILD/sail"
 for b in "$BUILD"/bench/bench_*; do
-    case "$b" in */bench_gemm|*/bench_model|*/bench_image|*/bench_photo|*/bench_train|*/bench_finetune|*/bench_index|*/bench_redis) continue ;; esac
+    case "$b" in */bench_gemm|*/bench_model|*/bench_peak|*/bench_image|*/bench_photo|*/bench_train|*/bench_finetune|*/bench_index|*/bench_redis) continue ;; esac
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
 done
 BUILD="$BUILD" THREADS="$THREADS" sh bench/run_redis.sh
