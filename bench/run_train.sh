@@ -21,7 +21,13 @@ TRAIN_REPS=${TRAIN_REPS:-3}; TRAIN_STEPS=${TRAIN_STEPS:-2}; TRAIN_BATCHES=${TRAI
 TRAIN_THREADS=${TRAIN_THREADS:-$(echo 1 "$THREADS" | tr ' ' '\n' | sort -un)}
 # The ceiling both engines are held against: one core's f32 FMA rate.
 peak=0
-[ -x "$BUILD/bench/bench_peak" ] && peak=$("$BUILD/bench/bench_peak" --threads 1 | tee /dev/stderr | awk '{ print $(NF - 1) }')
+# (not `tee /dev/stderr`: with both streams sent to one file, tee's opening
+# of it truncated everything make bench had written before)
+if [ -x "$BUILD/bench/bench_peak" ]; then
+    line=$("$BUILD/bench/bench_peak" --threads 1)
+    echo "$line"
+    peak=$(echo "$line" | awk '{ print $(NF - 1) }')
+fi
 [ -x "$BUILD/bench/bench_train" ] && for t in $TRAIN_THREADS; do
     for b in $TRAIN_BATCHES; do
         log=$(mktemp)
