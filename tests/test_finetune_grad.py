@@ -231,7 +231,8 @@ def embed_side(kind, model, side, how):
     return torch.cat(rows)
 
 
-def make_side(kind, g, n, vocab, start, end, lens, image, cfg):
+def make_side(kind, g, n, vocab, start, end, lens, image, cfg=None):
+    """One side of a gradient case; cfg (the audio case's CLAP config) only for audio."""
     if kind == "audio":  # CLAP's features of noise clips, shorter and longer than its max_length_s
         rng = np.random.default_rng(int(torch.randint(1000, (1,), generator=g)))
         feats = [C.extractor(rng.standard_normal(k) * 0.1, cfg["prep"]) for k in cfg["clips"][:n]]
