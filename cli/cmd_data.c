@@ -12,7 +12,7 @@ static const char usage_shapes[] =
     "       sail data emoji -o DIR [--size PX] [--limit N] [--font F] [--emoji-test F]\n"
     "                       [--cldr DIR]\n"
     "       sail data stamps -o DIR [--stamps DIR] [--seed S] [--size PX] [--limit N]\n"
-    "       sail data speech --data DIR [--seed S] [--variants K] [--limit N]\n"
+    "       sail data speech --data DIR [--seed S] [--variants K] [--limit N] [--threads N]\n"
     "                        [--snr-min DB] [--snr-max DB] [--reverb PCT] [--clean]\n\n"
     "shapes: anti-aliased scenes of 1-3 objects (8 shapes, 12 colours, 2 sizes,\n"
     "  5 positions, counts 1-3, plain/gradient/noise backgrounds) with English and\n"
@@ -147,6 +147,7 @@ int cmd_data(int argc, char **argv) {
         CLI_OPT_INT("--snr-max", &snr_max, -10, 60, "DB", "highest noise SNR in dB (default 30)"),
         CLI_OPT_INT("--reverb", &reverb, 0, 100, "PCT", "percent of clips with reverb (default 50)"),
         CLI_OPT_FLAG("--clean", &clean, "no noise and no reverb"),
+        CLI_OPT_THREADS(&threads, "espeak-ng processes at once (default: one per core;\noutput identical)"),
         CLI_OPT_END,
     };
     const cli_spec shapes_spec = {"data", usage_shapes, shapes_opts, NULL};
@@ -170,7 +171,7 @@ int cmd_data(int argc, char **argv) {
     if (g == 3) {
         if (!data) return cli_fail(2, "data", "--data DIR is required (see sail data --help)");
         if (snr_min > snr_max) return cli_fail(2, "data", "--snr-min %d is above --snr-max %d", snr_min, snr_max);
-        sail_speech_options o = {data, (uint64_t)seed, variants, limit, snr_min, snr_max, reverb, clean};
+        sail_speech_options o = {data, (uint64_t)seed, variants, limit, snr_min, snr_max, reverb, clean, threads};
         return run_speech(&o, t0);
     }
     if (!out) return cli_fail(2, "data", "-o DIR is required (see sail data --help)");

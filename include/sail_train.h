@@ -262,6 +262,7 @@ typedef struct sail_speech_options {
     int snr_min, snr_max;    /* additive white noise at a uniform SNR in dB */
     int reverb;              /* percent of clips with reverb */
     int clean;               /* no noise, no reverb */
+    int threads;             /* espeak-ng children at once (0: one per core); the bytes do not change */
 } sail_speech_options;
 
 /* Speak every line of data/{train,val,test,test_novel}.jsonl (those that
@@ -270,8 +271,8 @@ typedef struct sail_speech_options {
  * data/audio/<split>/<line>-<variant>.wav and data/speech_<split>.jsonl
  * lines {"text", "audio", "image", "lang", "group"}. stats->lines[k] counts
  * clips per split in that order, skipped[0] lines of another language.
- * Same options -> same bytes. Not thread-safe (espeak-ng is one instance
- * per process). */
+ * Same options -> same bytes, whatever o->threads. Not thread-safe (espeak-ng
+ * is one instance per process; the clips are spoken in forked children). */
 sail_status sail_data_speech(const sail_speech_options *o, sail_data_progress progress, void *ctx,
                              sail_data_stats *stats, sail_error *err);
 

@@ -2,7 +2,8 @@
  * is spoken by espeak-ng (its C library, synchronous mode: the synth
  * callback collects 16-bit samples at espeak's 22,050 Hz; each clip in a
  * forked child, see speak()) in `variants`
- * voices: a seeded speed and pitch each. Then, unless clean: libsox reverb
+ * voices: a seeded speed and pitch each, up to `threads` children at once.
+ * Then, in the parent and in order, unless clean: libsox reverb
  * on a seeded share of the clips, resampling to 16 kHz (sound.c), and white
  * Gaussian noise at a seeded SNR, mixed here (a sum and a scale; libsox's
  * noise generator is not seedable). Each clip's draws depend only on (seed,
@@ -13,6 +14,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -98,35 +100,43 @@ static int read_all(int fd, void *buf, size_t n) {
     return 0;
 }
 
-/* One caption spoken into p (replaced). espeak-ng carries state from one
+/* One caption spoken into a pipe. espeak-ng carries state from one
  * synthesis to the next (a clip differs by a few samples with what was
  * spoken before it), so each clip is spoken in a forked child of the
  * freshly initialised process: a clip depends only on its text, voice,
- * rate and pitch, and equals the espeak-ng program's output for them. */
-static sail_status speak(const char *text, const char *voice, int wpm, int pitch, pcm *p, sail_error *err) {
+ * rate and pitch, and equals the espeak-ng program's output for them, however
+ * many children run at once. speak_collect() reads it into p (replaced). */
+static sail_status speak_start(const char *text, const char *voice, int wpm, int pitch, pid_t *pid, int *fd_out,
+                               sail_error *err) {
     int fd[2];
     if (pipe(fd)) return sail_set_error(err, SAIL_ERR_IO, "pipe: %s", strerror(errno));
     fflush(NULL); /* the child leaves through _exit, but not twice-written buffers */
-    pid_t pid = fork();
-    if (pid < 0) {
+    *pid = fork();
+    if (*pid < 0) {
         close(fd[0]), close(fd[1]);
         return sail_set_error(err, SAIL_ERR_IO, "fork: %s", strerror(errno));
     }
-    if (!pid) {
+    if (!*pid) {
         close(fd[0]);
         speak_child(fd[1], text, voice, wpm, pitch);
     }
     close(fd[1]);
+    *fd_out = fd[0];
+    return SAIL_OK;
+}
+
+static sail_status speak_collect(pid_t pid, int fd, const char *text, const char *voice, int wpm, int pitch, pcm *p,
+                                 sail_error *err) {
     int32_t st = -1;
     uint64_t n = 0;
-    int bad = read_all(fd[0], &st, sizeof st) || read_all(fd[0], &n, sizeof n) || n > (uint64_t)INT32_MAX;
+    int bad = read_all(fd, &st, sizeof st) || read_all(fd, &n, sizeof n) || n > (uint64_t)INT32_MAX;
     if (!bad && n > p->cap) {
         int16_t *x = sail_realloc(p->x, (size_t)n * sizeof *x);
         if (!x) p->nomem = 1, bad = 1;
         else p->x = x, p->cap = (size_t)n;
     }
-    if (!bad) bad = read_all(fd[0], p->x, (size_t)n * 2);
-    close(fd[0]);
+    if (!bad) bad = read_all(fd, p->x, (size_t)n * 2);
+    close(fd);
     int ws = 0;
     while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
     p->n = bad ? 0 : (size_t)n;
@@ -153,6 +163,17 @@ static void add_noise(sail_clip *c, int snr, sail_rng *r) {
 
 static int draw(sail_rng *r, int lo, int hi) { return lo + (int)(sail_rng_next(r) % (uint64_t)(hi - lo + 1)); }
 
+/* A clip whose speech a child is making. */
+typedef struct clip_job {
+    json_t *line;           /* its manifest line (a reference) */
+    int k, v;               /* split, variant */
+    long no;                /* 0-based line of the split's manifest */
+    int wpm, pitch, snr, reverb;
+    uint64_t snr_seed;      /* the noise's stream: the draws' stream after them */
+    pid_t pid;
+    int fd;
+} clip_job;
+
 typedef struct job {
     const sail_speech_options *o;
     int rate;               /* espeak's sample rate */
@@ -160,39 +181,82 @@ typedef struct job {
     sail_clip clip;
     char *path;             /* scratch, plen bytes */
     size_t plen;
+    FILE *out[4];           /* speech_<split>.jsonl */
+    long *clips;            /* [4] clips written per split */
+    clip_job *q;            /* the children running, oldest at head */
+    int depth, head, count;
 } job;
 
-/* The clips of manifest line `line` (0-based) of split k. */
-static sail_status speak_line(job *j, int k, long line, const char *text, const char *image, const char *lang,
-                              const char *group, FILE *out, long *clips, sail_error *err) {
+static const char *voice_of(json_t *line) {
+    return strcmp(json_string_value(json_object_get(line, "lang")), "zh") ? "en" : "cmn";
+}
+
+/* The oldest running clip: its speech collected, augmented, written. */
+static sail_status finish_clip(job *j, sail_error *err) {
+    const sail_speech_options *o = j->o;
+    clip_job *c = &j->q[j->head];
+    j->head = (j->head + 1) % j->depth, j->count--;
+    const char *text = json_string_value(json_object_get(c->line, "text"));
+    const char *voice = voice_of(c->line);
+    sail_status rc = speak_collect(c->pid, c->fd, text, voice, c->wpm, c->pitch, &j->speech, err);
+    if (rc == SAIL_OK) rc = sail_sound_from_pcm(j->speech.x, j->speech.n, j->rate, c->reverb, &j->clip, err);
+    if (rc == SAIL_OK && !o->clean) {
+        sail_rng r = {c->snr_seed};
+        add_noise(&j->clip, c->snr, &r);
+    }
+    char audio[64];
+    snprintf(audio, sizeof audio, "audio/%s/%06ld-%d.wav", split_names[c->k], c->no, c->v);
+    snprintf(j->path, j->plen, "%s/%s", o->data, audio);
+    if (rc == SAIL_OK) rc = sail_wav_write(j->path, j->clip.x, j->clip.n, err);
+    /* The draws go into the line, so a clip can be remade outside sail. */
+    const char *group = json_string_value(json_object_get(c->line, "group"));
+    if (rc == SAIL_OK)
+        rc = sail_data_write_json(j->out[c->k],
+                                  json_pack("{s:s, s:s, s:s*, s:s, s:s, s:s, s:i, s:i, s:i, s:o*}", "text", text,
+                                            "audio", audio, "image",
+                                            json_string_value(json_object_get(c->line, "image")), "lang",
+                                            json_string_value(json_object_get(c->line, "lang")), "group", group,
+                                            "voice", voice, "rate", c->wpm, "pitch", c->pitch, "reverb", c->reverb,
+                                            "snr_db", o->clean ? NULL : json_integer(c->snr)),
+                                  group, err);
+    j->clips[c->k]++;
+    json_decref(c->line);
+    return rc;
+}
+
+/* After an error: the children still running are stopped and reaped. */
+static void drop_clips(job *j) {
+    for (; j->count; j->head = (j->head + 1) % j->depth, j->count--) {
+        clip_job *c = &j->q[j->head];
+        kill(c->pid, SIGKILL);
+        close(c->fd);
+        while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR) {}
+        json_decref(c->line);
+    }
+}
+
+/* The clips of manifest line `no` (0-based) of split k, started in children;
+ * the oldest are finished first when `depth` are running. */
+static sail_status speak_line(job *j, int k, long no, json_t *line, sail_error *err) {
     const sail_speech_options *o = j->o;
     sail_status rc = SAIL_OK;
+    int zh = !strcmp(json_string_value(json_object_get(line, "lang")), "zh");
     for (int v = 0; v < o->variants && rc == SAIL_OK; v++) {
-        sail_rng r = {sail_data_stream(o->seed, ((uint64_t)k << 40) + (uint64_t)line * 16 + (uint64_t)v, 11)};
+        if (j->count == j->depth && (rc = finish_clip(j, err))) break;
+        sail_rng r = {sail_data_stream(o->seed, ((uint64_t)k << 40) + (uint64_t)no * 16 + (uint64_t)v, 11)};
+        clip_job *c = &j->q[(j->head + j->count) % j->depth];
         /* espeak's cmn counts a syllable as a word: at the English rates a Chinese caption took
          * 2 syllables a second, and 42% of them outran a tiny audio tower's 5.12 s window. */
-        int zh = !strcmp(lang, "zh");
-        int wpm = zh ? draw(&r, 230, 330) : draw(&r, 130, 210), pitch = draw(&r, 30, 70);
-        int snr = draw(&r, o->snr_min, o->snr_max);
-        int reverb = draw(&r, 0, 99) < o->reverb ? draw(&r, 20, 80) : 0;
-        if (o->clean) reverb = 0;
-        const char *voice = zh ? "cmn" : "en";
-        rc = speak(text, voice, wpm, pitch, &j->speech, err);
-        if (rc == SAIL_OK)
-            rc = sail_sound_from_pcm(j->speech.x, j->speech.n, j->rate, reverb, &j->clip, err);
-        if (rc == SAIL_OK && !o->clean) add_noise(&j->clip, snr, &r);
-        char audio[64];
-        snprintf(audio, sizeof audio, "audio/%s/%06ld-%d.wav", split_names[k], line, v);
-        snprintf(j->path, j->plen, "%s/%s", o->data, audio);
-        if (rc == SAIL_OK) rc = sail_wav_write(j->path, j->clip.x, j->clip.n, err);
-        /* The draws go into the line, so a clip can be remade outside sail. */
-        if (rc == SAIL_OK)
-            rc = sail_data_write_json(out, json_pack("{s:s, s:s, s:s*, s:s, s:s, s:s, s:i, s:i, s:i, s:o*}", "text",
-                                                     text, "audio", audio, "image", image, "lang", lang, "group",
-                                                     group, "voice", voice, "rate", wpm, "pitch", pitch, "reverb",
-                                                     reverb, "snr_db", o->clean ? NULL : json_integer(snr)),
-                                      group, err);
-        ++*clips;
+        *c = (clip_job){.line = line, .k = k, .v = v, .no = no, .fd = -1};
+        c->wpm = zh ? draw(&r, 230, 330) : draw(&r, 130, 210);
+        c->pitch = draw(&r, 30, 70);
+        c->snr = draw(&r, o->snr_min, o->snr_max);
+        c->reverb = draw(&r, 0, 99) < o->reverb ? draw(&r, 20, 80) : 0;
+        if (o->clean) c->reverb = 0;
+        c->snr_seed = r.s;
+        rc = speak_start(json_string_value(json_object_get(line, "text")), voice_of(line), c->wpm, c->pitch, &c->pid,
+                         &c->fd, err);
+        if (rc == SAIL_OK) json_incref(line), j->count++;
     }
     return rc;
 }
@@ -207,8 +271,8 @@ static long count_lines(FILE *f, long limit) {
     return limit > 0 && n > limit ? limit : n;
 }
 
-/* One source manifest, split k: every line spoken into out. */
-static sail_status speak_manifest(job *j, int k, FILE *in, const char *name, FILE *out, sail_data_stats *st,
+/* One source manifest, split k: every line spoken into j->out[k]. */
+static sail_status speak_manifest(job *j, int k, FILE *in, const char *name, sail_data_stats *st,
                                   long *done, long total, sail_data_progress progress, void *ctx,
                                   sail_error *err) {
     sail_status rc = SAIL_OK;
@@ -222,7 +286,6 @@ static sail_status speak_manifest(job *j, int k, FILE *in, const char *name, FIL
         json_error_t je;
         json_t *v = json_loadb(line, (size_t)len, 0, &je);
         const char *text = json_string_value(json_object_get(v, "text"));
-        const char *image = json_string_value(json_object_get(v, "image"));
         const char *lang = json_string_value(json_object_get(v, "lang"));
         const char *group = json_string_value(json_object_get(v, "group"));
         if (!text || !lang || !group)
@@ -231,7 +294,7 @@ static sail_status speak_manifest(job *j, int k, FILE *in, const char *name, FIL
         else if (strcmp(lang, "en") && strcmp(lang, "zh"))
             st->skipped[0]++;
         else
-            rc = speak_line(j, k, no, text, image, lang, group, out, &st->lines[k], err);
+            rc = speak_line(j, k, no, v, err);
         json_decref(v);
         if (progress && (*done % 20 == 0 || *done == total)) progress(ctx, *done, total);
     }
@@ -249,11 +312,17 @@ sail_status sail_data_speech(const sail_speech_options *o, sail_data_progress pr
     if (o->reverb < 0 || o->reverb > 100)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--reverb must be 0..100 (percent), not %d", o->reverb);
     if (o->limit < 0) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--limit must be positive");
+    if (o->threads < 0 || o->threads > 1024)
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--threads must be 0..1024, not %d", o->threads);
     sail_data_stats st = {0};
-    job j = {o, 0, {0}, {0}, NULL, strlen(o->data) + 96};
-    FILE *in[4] = {0}, *out[4] = {0};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    job j = {.o = o, .plen = strlen(o->data) + 96, .clips = st.lines,
+             .depth = o->threads ? o->threads : cores > 0 ? (int)SAIL_MIN(cores, 1024) : 1};
+    FILE *in[4] = {0};
     long total = 0, done = 0;
-    sail_status rc = (j.path = sail_malloc(j.plen)) ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    j.path = sail_malloc(j.plen);
+    j.q = sail_calloc((size_t)j.depth, sizeof *j.q);
+    sail_status rc = j.path && j.q ? SAIL_OK : sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     for (int k = 0; k < 4 && rc == SAIL_OK; k++) {
         snprintf(j.path, j.plen, "%s/%s.jsonl", o->data, split_names[k]);
         if ((in[k] = fopen(j.path, "r"))) total += count_lines(in[k], o->limit);
@@ -268,7 +337,7 @@ sail_status sail_data_speech(const sail_speech_options *o, sail_data_progress pr
         snprintf(j.path, j.plen, "%s/audio/%s", o->data, split_names[k]);
         rc = sail_data_mkdir(j.path, err);
         snprintf(j.path, j.plen, "%s/speech_%s.jsonl", o->data, split_names[k]);
-        if (rc == SAIL_OK && !(out[k] = fopen(j.path, "w")))
+        if (rc == SAIL_OK && !(j.out[k] = fopen(j.path, "w")))
             rc = sail_set_error(err, SAIL_ERR_IO, "%s: cannot create: %s", j.path, strerror(errno));
     }
     if (rc == SAIL_OK) rc = sail_sound_init(err);
@@ -277,11 +346,13 @@ sail_status sail_data_speech(const sail_speech_options *o, sail_data_progress pr
         if (!in[k]) continue;
         char name[32];
         snprintf(name, sizeof name, "%s.jsonl", split_names[k]);
-        rc = speak_manifest(&j, k, in[k], name, out[k], &st, &done, total, progress, ctx, err);
+        rc = speak_manifest(&j, k, in[k], name, &st, &done, total, progress, ctx, err);
     }
+    while (rc == SAIL_OK && j.count) rc = finish_clip(&j, err);
+    if (j.q) drop_clips(&j);
     for (int k = 0; k < 4; k++) {
         if (in[k]) fclose(in[k]);
-        if (out[k] && fclose(out[k]) && rc == SAIL_OK)
+        if (j.out[k] && fclose(j.out[k]) && rc == SAIL_OK)
             rc = sail_set_error(err, SAIL_ERR_IO, "%s/speech_%s.jsonl: write failed: %s", o->data, split_names[k],
                                 strerror(errno));
     }
@@ -290,6 +361,7 @@ sail_status sail_data_speech(const sail_speech_options *o, sail_data_progress pr
     sail_free(j.speech.x);
     sail_clip_free(&j.clip);
     sail_free(j.path);
+    sail_free(j.q);
     if (stats) *stats = st;
     return rc;
 }
