@@ -213,7 +213,7 @@ static void gemm_half(int M, int N, int K, const float *A, int lda, const uint8_
     if (M <= 0 || N <= 0) return;
     half_b b = {W, ldw, bf16};
     if (K > 0 && M <= DIRECT_MAX_M)
-        gemm_tiles(M, N, K, A, lda, W, ldw, &few_tiles[bf16 ? T_BF16 : T_F16][0][0], FEW_M, FN, bias,
+        gemm_tiles(M, N, K, A, lda, W, ldw, 2, &few_tiles[bf16 ? T_BF16 : T_F16][0][0], FEW_M, FN, bias,
                    beta, C, ldc);
     else if (!gemm_packed(M, N, K, A, lda, pack_half_block, &b, bias, beta, C, ldc))
         /* K = 0 (C := bias + beta C) or no packing buffer */
@@ -229,7 +229,7 @@ void sail_gemm_avx512(int M, int N, int K, const float *A, int lda, const float 
                       int ldb, int b_trans, const float *bias, float beta, float *C,
                       int ldc) {
     if (M > 0 && N > 0 && K > 0 && b_trans && (M <= 32 || (M <= 64 && K >= 512)))
-        gemm_tiles(M, N, K, A, lda, (const uint8_t *)B, (size_t)ldb * sizeof(float), &few_tiles[T_F32][0][0],
-                   FEW_M, FN, bias, beta, C, ldc);
+        gemm_tiles(M, N, K, A, lda, (const uint8_t *)B, (size_t)ldb * sizeof(float), sizeof(float),
+                   &few_tiles[T_F32][0][0], FEW_M, FN, bias, beta, C, ldc);
     else gemm_blocked(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
 }

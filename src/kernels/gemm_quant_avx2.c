@@ -219,7 +219,7 @@ static void gemm_half(int M, int N, int K, const float *A, int lda, const uint8_
                       size_t ldw, int bf16, const float *bias, float beta, float *C, int ldc) {
     half_b b = {W, ldw, bf16};
     if (K > 0 && M <= DIRECT_MAX_M) /* packing W would cost more than it saves */
-        gemm_tiles(M, N, K, A, lda, W, ldw, &half_tiles[bf16][0][0], HM, HN, bias, beta, C, ldc);
+        gemm_tiles(M, N, K, A, lda, W, ldw, 2, &half_tiles[bf16][0][0], HM, HN, bias, beta, C, ldc);
     else if (!gemm_packed(M, N, K, A, lda, pack_half_block, &b, bias, beta, C, ldc))
         /* K = 0 (C := bias + beta C) or no packing buffer */
         (bf16 ? sail_gemm_bf16_ref : sail_gemm_f16_ref)(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
