@@ -2,7 +2,9 @@
 thread per rank; pinned by mpirun's default, and --bind-to none) against
 one process with 1 thread and --grad_accum 2, the
 same optimiser steps on the same micro-batches (their models must be
-byte-identical, which is checked). Fine-tunes the shipped model on
+byte-identical, which is checked), and against `mpirun -np 1` (one rank,
+one thread: the comparison issue 19 names; its steps take one micro-batch,
+so its model differs). --batch is the micro-batch, per rank. Fine-tunes the shipped model on
 `sail data shapes` (128 px, English captions), batch 32, runs interleaved
 (one, two, one, two, ...) on the shared machine; prints the medians of
 pairs/s (sail's own figure: wall clock from the first step), wall seconds
@@ -47,7 +49,7 @@ def main():
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sail-bench-mpi-")
     try:
-        subprocess.run([a.sail, "data", "shapes", "-n", "1024", "--size", "128", "--lang", "en", "--threads", "1",
+        subprocess.run([a.sail, "data", "shapes", "-n", str(max(1024, 2 * a.steps * a.batch)), "--size", "128", "--lang", "en", "--threads", "1",
                         "-o", os.path.join(tmp, "d")], check=True, capture_output=True)
         base = ["finetune", "--model_name_or_path", MODEL, "--train_data_path", os.path.join(tmp, "d", "train.jsonl"),
                 "--batch_size", str(a.batch), "--num_train_epochs", "1", "--warmup_steps", "2", "--threads", "1",
@@ -58,25 +60,32 @@ def main():
                 # each rank has a loader thread beside its compute thread: not pinned to one core
                 "mpirun -np 2 --bind-to none": lambda out: ["mpirun", "--oversubscribe", "--allow-run-as-root",
                                                             "--bind-to", "none", "-np", "2", a.sail]
-                + base + ["--output_dir", out]}
+                + base + ["--output_dir", out],
+                "mpirun -np 1": lambda out: ["mpirun", "--allow-run-as-root", "-np", "1", a.sail] + base
+                + ["--output_dir", out]}
         res = {k: [] for k in runs}
         for rep in range(a.reps):
             for j, (k, cmd) in enumerate(runs.items()):
                 res[k].append(one_run(cmd(os.path.join(tmp, "%d-%d" % (j, rep)))))
         model = lambda j, i: open(os.path.join(tmp, "%d-%d" % (j, i), "model.gguf"), "rb").read()
-        same = all(model(0, i) == model(j, i) for i in range(a.reps) for j in range(1, len(runs)))
-        pairs = a.steps * 2 * a.batch
+        same = all(model(0, i) == model(j, i) for i in range(a.reps) for j in range(1, 3))
+        pairs = {k: a.steps * (1 if k == "mpirun -np 1" else 2) * a.batch for k in runs}
         print("| run | pairs/s (median) | wall s | CPU ms / pair |")
         print("|---|---|---|---|")
         med = {}
         for k, v in res.items():
             med[k] = statistics.median(x[0] for x in v)
             print("| %s | %.1f | %.1f | %.1f |" % (k, med[k], statistics.median(x[1] for x in v),
-                                                   1e3 * statistics.median(x[2] for x in v) / pairs))
+                                                   1e3 * statistics.median(x[2] for x in v) / pairs[k]))
         one = med[next(iter(runs))]
-        for k in list(runs)[1:]:
+        for k in list(runs)[1:3]:
             print("%s / 1 process, pairs/s: %.2fx" % (k, med[k] / one))
-        print("models byte-identical: %s" % ("yes" if same else "NO"))
+        rank = res["mpirun -np 1"]
+        for k in list(runs)[1:3]:
+            print("%s / mpirun -np 1, pairs/s: %.2fx (per round: %s)" % (
+                k, med[k] / med["mpirun -np 1"],
+                ", ".join("%.2fx" % (x[0] / y[0]) for x, y in zip(res[k], rank))))
+        print("models byte-identical (1 process, -np 2, -np 2 unbound): %s" % ("yes" if same else "NO"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
