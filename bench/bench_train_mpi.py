@@ -9,7 +9,8 @@ so its model differs). --batch is the micro-batch, per rank. Fine-tunes the ship
 (one, two, one, two, ...) on the shared machine; prints the medians of
 pairs/s (sail's own figure: wall clock from the first step), wall seconds
 and CPU seconds per pair (user + sys of all processes), and the ratio.
-Usage: /usr/bin/python3 bench/bench_train_mpi.py --sail build-mpi/sail [--steps 10] [--reps 3]"""
+Usage: /usr/bin/python3 bench/bench_train_mpi.py --sail build-mpi/sail [--steps 10] [--reps 3]
+       [--batch B] [--accum K]"""
 import argparse
 import os
 import re
@@ -46,30 +47,34 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--accum", type=int, default=1, help="micro-batches per step on each rank (the single "
+                    "process takes twice as many)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sail-bench-mpi-")
     try:
-        subprocess.run([a.sail, "data", "shapes", "-n", str(max(1024, 2 * a.steps * a.batch)), "--size", "128", "--lang", "en", "--threads", "1",
+        subprocess.run([a.sail, "data", "shapes", "-n", str(max(1024, 2 * a.steps * a.batch * a.accum)), "--size", "128", "--lang", "en", "--threads", "1",
                         "-o", os.path.join(tmp, "d")], check=True, capture_output=True)
         base = ["finetune", "--model_name_or_path", MODEL, "--train_data_path", os.path.join(tmp, "d", "train.jsonl"),
                 "--batch_size", str(a.batch), "--num_train_epochs", "1", "--warmup_steps", "2", "--threads", "1",
                 "--workers", "1", "--max_steps", str(a.steps), "--progress_every", "1"]
-        runs = {"1 process, --grad_accum 2": lambda out: [a.sail] + base + ["--grad_accum", "2", "--output_dir", out],
+        acc = ["--grad_accum", str(a.accum)]
+        runs = {"1 process, --grad_accum %d" % (2 * a.accum): lambda out: [a.sail] + base
+                + ["--grad_accum", str(2 * a.accum), "--output_dir", out],
                 "mpirun -np 2": lambda out: ["mpirun", "--oversubscribe", "--allow-run-as-root", "-np", "2", a.sail]
-                + base + ["--output_dir", out],
+                + base + acc + ["--output_dir", out],
                 # each rank has a loader thread beside its compute thread: not pinned to one core
                 "mpirun -np 2 --bind-to none": lambda out: ["mpirun", "--oversubscribe", "--allow-run-as-root",
                                                             "--bind-to", "none", "-np", "2", a.sail]
-                + base + ["--output_dir", out],
+                + base + acc + ["--output_dir", out],
                 "mpirun -np 1": lambda out: ["mpirun", "--allow-run-as-root", "-np", "1", a.sail] + base
-                + ["--output_dir", out]}
+                + acc + ["--output_dir", out]}
         res = {k: [] for k in runs}
         for rep in range(a.reps):
             for j, (k, cmd) in enumerate(runs.items()):
                 res[k].append(one_run(cmd(os.path.join(tmp, "%d-%d" % (j, rep)))))
         model = lambda j, i: open(os.path.join(tmp, "%d-%d" % (j, i), "model.gguf"), "rb").read()
         same = all(model(0, i) == model(j, i) for i in range(a.reps) for j in range(1, 3))
-        pairs = {k: a.steps * (1 if k == "mpirun -np 1" else 2) * a.batch for k in runs}
+        pairs = {k: a.steps * (1 if k == "mpirun -np 1" else 2) * a.batch * a.accum for k in runs}
         print("| run | pairs/s (median) | wall s | CPU ms / pair |")
         print("|---|---|---|---|")
         med = {}
