@@ -12,6 +12,8 @@
  *   gelu          |err| <= 1e-6 * max(1, |x|) (erf approximation <= 1e-6 abs)
  *   quick_gelu    |err| <= 1e-6 + 2e-6 * |y|  (exp ~2 ulp, one division)
  *   tanh          |err| <= 1e-6
+ *   *_grad        |err| <= 2e-6 * max(1, |u|) for dx = dy * f'(u), dy in
+ *                 [-1, 1] (the same erf / exp / tanh, a few more roundings)
  *   softmax       |err| <= 1e-6 (probabilities), exact zeros where -inf
  *   attention     |err| <= 1e-5 against a double-precision evaluation
  *   add           exact */
@@ -19,6 +21,7 @@
 #include "kernels/kernels.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 static const int SIZES[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 63, 64, 65, 127, 255, 1023};
@@ -261,6 +264,66 @@ static int check_act(act_fn fn, act_fn ref, double (*exact)(double), act_tol tol
     }
     *max_err = c.max_err;
     return cmp_done(&c);
+}
+
+typedef void (*grad_fn)(float *dx, const float *dy, const float *u, size_t n);
+static double tol_grad(double u) { return 2e-6 * fmax(1.0, fabs(u)); }
+
+static double gelu_g(double u) { return 0.5 * (1.0 + erf(u / sqrt(2.0))) + u * exp(-0.5 * u * u) / sqrt(2.0 * M_PI); }
+static double qgelu_g(double u) {
+    double s = 1.0 / (1.0 + exp(-1.702 * u));
+    return s + 1.702 * u * s * (1.0 - s);
+}
+static double gelu_tanh_g(double u) {
+    double k = sqrt(2.0 / M_PI), a = 0.044715, t = tanh(k * (u + a * u * u * u));
+    return 0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * k * (1.0 + 3.0 * a * u * u);
+}
+
+/* dx = fn(dy, u) at every size, in place over dy on odd sizes (as training
+ * calls it); want = dy * exact(u), or the reference table's output. */
+static int check_grad(grad_fn fn, grad_fn ref, double (*exact)(double), const char *name,
+                      double *max_err) {
+    cmp c = {0};
+    for (int s = 0; s < N_SIZES; s++) {
+        int n = SIZES[s];
+        buf u = buf_new(n), dy = buf_new(n), dx = buf_new(n), r = buf_new(n);
+        fill_act(u.p, n, 8.0f);
+        fill(dy.p, n, 1.0f);
+        memcpy(dx.p, dy.p, n * sizeof(float));
+        fn(dx.p, n & 1 ? dx.p : dy.p, u.p, n);
+        if (!exact) ref(r.p, dy.p, u.p, n);
+        char ctx[64];
+        snprintf(ctx, sizeof ctx, "%s n=%d u=", name, n);
+        for (int i = 0; i < n; i++) {
+            double want = exact ? dy.p[i] * exact(u.p[i]) : r.p[i];
+            char cx[96];
+            snprintf(cx, sizeof cx, "%s%.7g", ctx, u.p[i]);
+            cmp_one(&c, cx, i, dx.p[i], want, tol_grad(u.p[i]));
+        }
+        free(u.base); free(dy.base); free(dx.base); free(r.base);
+    }
+    *max_err = c.max_err;
+    return cmp_done(&c);
+}
+
+static void test_grads(const sail_kernel_table *t, int vs_double) {
+    static const struct { const char *name; size_t off; double (*exact)(double); } G[] = {
+        {"gelu_grad", offsetof(sail_kernel_table, gelu_grad), gelu_g},
+        {"quick_gelu_grad", offsetof(sail_kernel_table, quick_gelu_grad), qgelu_g},
+        {"gelu_tanh_grad", offsetof(sail_kernel_table, gelu_tanh_grad), gelu_tanh_g},
+    };
+    for (int i = 0; i < 3; i++) {
+        grad_fn fn, ref;
+        memcpy(&fn, (const char *)t + G[i].off, sizeof fn);
+        memcpy(&ref, (const char *)g_ref + G[i].off, sizeof ref);
+        double e;
+        if (vs_double)
+            CHECK(check_grad(fn, NULL, G[i].exact, G[i].name, &e), "%s ref vs double (max err %.2g)",
+                  G[i].name, e);
+        else
+            CHECK(check_grad(fn, ref, NULL, G[i].name, &e), "%s %s vs ref (max err %.2g)", G[i].name,
+                  t->name, e);
+    }
 }
 
 static void test_activations(const sail_kernel_table *t, int vs_double) {
@@ -513,6 +576,7 @@ int main(void) {
     gemm_sweep(&c, run_table_gemm, (void *)g_ref, 1);
     CHECK(cmp_done(&c), "gemm ref vs double (max err %.2g)", c.max_err);
     test_activations(g_ref, 1);
+    test_grads(g_ref, 1);
     test_gelu_dense(g_ref);
     test_layernorm(g_ref);
     test_softmax(g_ref);
@@ -535,6 +599,7 @@ int main(void) {
         test_gemm(t);
         test_gemm_edges(t);
         test_activations(t, 0);
+        test_grads(t, 0);
         test_gelu_dense(t);
         test_layernorm(t);
         test_softmax(t);

@@ -77,6 +77,11 @@ typedef struct sail_kernel_table {
     /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's
      * gelu(approximate="tanh"), in place */
     void (*gelu_tanh)(float *x, size_t n);
+    /* dx = dy * f'(u) for f = gelu, quick_gelu, gelu_tanh (training's
+     * backward); dx may be dy or u */
+    void (*gelu_grad)(float *dx, const float *dy, const float *u, size_t n);
+    void (*quick_gelu_grad)(float *dx, const float *dy, const float *u, size_t n);
+    void (*gelu_tanh_grad)(float *dx, const float *dy, const float *u, size_t n);
     void (*softmax)(float *x, int rows, int n); /* per row, in place; -inf ok */
     void (*add)(float *y, const float *a, const float *b, size_t n); /* y = a + b */
     float (*dot)(const float *a, const float *b, int n);

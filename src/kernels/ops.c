@@ -45,6 +45,33 @@ static void gelu_tanh_ref(float *x, size_t n) {
     }
 }
 
+/* gelu'(u) = Phi(u) + u phi(u) */
+static void gelu_grad_ref(float *dx, const float *dy, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = u[i];
+        dx[i] = dy[i] * (0.5f * (1.0f + erff(v * (float)M_SQRT1_2)) +
+                         v * expf(-0.5f * v * v) * 0.3989422804014327f);
+    }
+}
+
+/* quick_gelu'(u) = s + 1.702 u s (1 - s), s = sigmoid(1.702 u) */
+static void quick_gelu_grad_ref(float *dx, const float *dy, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = u[i], s = 1.0f / (1.0f + expf(-1.702f * v));
+        dx[i] = dy[i] * (s + 1.702f * v * s * (1.0f - s));
+    }
+}
+
+/* gelu_tanh'(u) = (1 + t) / 2 + u (1 - t^2) k (1 + 3 a u^2) / 2,
+ * t = tanh(k (u + a u^3)), k = sqrt(2 / pi), a = 0.044715 */
+static void gelu_tanh_grad_ref(float *dx, const float *dy, const float *u, size_t n) {
+    const float k = 0.7978845608028654f, a = 0.044715f;
+    for (size_t i = 0; i < n; i++) {
+        float v = u[i], t = tanhf(k * (v + a * v * v * v));
+        dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * k * (1.0f + 3.0f * a * v * v));
+    }
+}
+
 static void softmax_ref(float *x, int rows, int n) {
     for (int r = 0; r < rows; r++) {
         float *xr = x + (size_t)r * n; // (n)
@@ -88,6 +115,9 @@ const sail_kernel_table sail_table_ref = {
     .quick_gelu = quick_gelu_ref,
     .tanh = tanh_ref,
     .gelu_tanh = gelu_tanh_ref,
+    .gelu_grad = gelu_grad_ref,
+    .quick_gelu_grad = quick_gelu_grad_ref,
+    .gelu_tanh_grad = gelu_tanh_grad_ref,
     .softmax = softmax_ref,
     .add = add_ref,
     .dot = dot_ref,

@@ -76,6 +76,42 @@ static inline vf v_gelu_tanh(vf x) {
     return V_MUL(V_MUL(x, V_SET1(0.5f)), V_ADD(V_SET1(1.0f), t));
 }
 
+/* The derivatives (formulas beside the references in ops.c). */
+static inline vf v_gelu_grad(vf u) {
+    vf e = v_erf(V_MUL(u, V_SET1(0.70710678118654752f)));
+    vf p = v_exp(V_MUL(V_MUL(u, u), V_SET1(-0.5f)));
+    return V_FMA(V_MUL(u, p), V_SET1(0.3989422804014327f), V_FMA(e, V_SET1(0.5f), V_SET1(0.5f)));
+}
+
+static inline vf v_quick_gelu_grad(vf u) {
+    vf s = V_DIV(V_SET1(1.0f), V_ADD(V_SET1(1.0f), v_exp(V_MUL(u, V_SET1(-1.702f)))));
+    return V_FMA(V_MUL(V_MUL(u, V_SET1(1.702f)), s), V_SUB(V_SET1(1.0f), s), s);
+}
+
+/* 1 - t^2 as sech^2 z = 4 m / (1 + m)^2, m = e^-2|z|: v_tanh's t is 1 - 2^-24
+ * at large z, and 1 - t^2 from it would be 1e-7 where the truth is 0. */
+static inline vf v_gelu_tanh_grad(vf u) {
+    const vf k = V_SET1(0.7978845608028654f);
+    vf u2 = V_MUL(u, u);
+    vf z = V_MUL(k, V_MUL(u, V_FMA(u2, V_SET1(0.044715f), V_SET1(1.0f))));
+    vf t = v_tanh(z), m = v_exp(V_MUL(v_abs(z), V_SET1(-2.0f))), opm = V_ADD(V_SET1(1.0f), m);
+    vf sech2 = V_DIV(V_MUL(V_SET1(4.0f), m), V_MUL(opm, opm));
+    vf slope = V_MUL(V_MUL(V_MUL(u, V_SET1(0.5f)), k), sech2);
+    return V_FMA(slope, V_FMA(u2, V_SET1(3.0f * 0.044715f), V_SET1(1.0f)), V_FMA(t, V_SET1(0.5f), V_SET1(0.5f)));
+}
+
+/* dx = dy * G(u) over n, the tail through a partial vector; dx may be dy or u. */
+#define MAP_GRAD(G, dx, dy, u, n)                                                      \
+    do {                                                                               \
+        size_t i_ = 0;                                                                 \
+        for (; i_ + VW <= (n); i_ += VW)                                               \
+            V_STORE((dx) + i_, V_MUL(V_LOAD((dy) + i_), G(V_LOAD((u) + i_))));         \
+        if (i_ < (n)) {                                                                \
+            int r_ = (int)((n) - i_);                                                  \
+            v_store_n((dx) + i_, V_MUL(v_load_n((dy) + i_, r_), G(v_load_n((u) + i_, r_))), r_); \
+        }                                                                              \
+    } while (0)
+
 /* Applies F in place over x(n), the tail through a partial vector. */
 #define MAP_INPLACE(F, x, n)                                                 \
     do {                                                                     \
@@ -91,6 +127,16 @@ static void SFX(gelu)(float *x, size_t n) { MAP_INPLACE(v_gelu, x, n); }
 static void SFX(quick_gelu)(float *x, size_t n) { MAP_INPLACE(v_quick_gelu, x, n); }
 static void SFX(tanh)(float *x, size_t n) { MAP_INPLACE(v_tanh, x, n); }
 static void SFX(gelu_tanh)(float *x, size_t n) { MAP_INPLACE(v_gelu_tanh, x, n); }
+
+static void SFX(gelu_grad)(float *dx, const float *dy, const float *u, size_t n) {
+    MAP_GRAD(v_gelu_grad, dx, dy, u, n);
+}
+static void SFX(quick_gelu_grad)(float *dx, const float *dy, const float *u, size_t n) {
+    MAP_GRAD(v_quick_gelu_grad, dx, dy, u, n);
+}
+static void SFX(gelu_tanh_grad)(float *dx, const float *dy, const float *u, size_t n) {
+    MAP_GRAD(v_gelu_tanh_grad, dx, dy, u, n);
+}
 
 static void SFX(add)(float *y, const float *a, const float *b, size_t n) {
     size_t i = 0;
@@ -233,6 +279,9 @@ const sail_kernel_table SFX(sail_table) = {
     .quick_gelu = SFX(quick_gelu),
     .tanh = SFX(tanh),
     .gelu_tanh = SFX(gelu_tanh),
+    .gelu_grad = SFX(gelu_grad),
+    .quick_gelu_grad = SFX(quick_gelu_grad),
+    .gelu_tanh_grad = SFX(gelu_tanh_grad),
     .softmax = SFX(softmax),
     .add = SFX(add),
     .dot = SFX(dot),

@@ -153,27 +153,13 @@ typedef struct act_job {
     size_t n;
 } act_job;
 
-/* gelu'(u) = Phi(u) + u phi(u); quick_gelu'(u) = s + 1.702 u s (1 - s),
- * s = sigmoid(1.702 u); gelu_tanh'(u) = (1 + t) / 2 + u (1 - t^2) k (1 +
- * 3 a u^2) / 2, t = tanh(k (u + a u^3)), k = sqrt(2 / pi), a = 0.044715. */
 static void act_bwd_task(void *ctx, int task, int thread) {
     const act_job *j = ctx;
-    size_t lo = (size_t)task * CHUNK, hi = SAIL_MIN(j->n, lo + CHUNK);
-    for (size_t i = lo; i < hi; i++) {
-        float u = j->u[i], dv;
-        if (j->act == SAIL_ACT_QUICK_GELU) {
-            float s = 1.0f / (1.0f + expf(-1.702f * u));
-            dv = s + 1.702f * u * s * (1.0f - s);
-        } else if (j->act == SAIL_ACT_GELU_TANH) {
-            const float k = 0.7978845608028654f, a = 0.044715f;
-            float t = tanhf(k * (u + a * u * u * u));
-            dv = 0.5f * (1.0f + t) + 0.5f * u * (1.0f - t * t) * k * (1.0f + 3.0f * a * u * u);
-        } else {
-            dv = 0.5f * (1.0f + erff(u * (float)M_SQRT1_2)) +
-                 u * expf(-0.5f * u * u) * 0.3989422804014327f;
-        }
-        j->y[i] = j->dy[i] * dv;
-    }
+    size_t lo = (size_t)task * CHUNK, n = SAIL_MIN(j->n, lo + CHUNK) - lo;
+    void (*grad)(float *, const float *, const float *, size_t) =
+        j->act == SAIL_ACT_QUICK_GELU ? j->k->quick_gelu_grad
+        : j->act == SAIL_ACT_GELU_TANH ? j->k->gelu_tanh_grad : j->k->gelu_grad;
+    grad(j->y + lo, j->dy + lo, j->u + lo, n);
 }
 
 void act_backward(fwd *c, sail_act act, float *du, const float *da, const float *u, size_t n) {
@@ -322,6 +308,7 @@ void map_head_backward(fwd *c, const sail_tower *t, const sail_block *w, const s
 /* --------------------------------------------------------- reductions -- */
 
 typedef struct red_job {
+    const sail_kernel_table *k;
     float *g;
     const float *x;
     const int32_t *idx;
@@ -337,16 +324,16 @@ static void colsum_task(void *ctx, int task, int thread) {
     for (int r = 0; r < j->rows; r++) {
         const float *x = j->x + (size_t)r * j->ld;
         float *g = j->idx ? j->g + (size_t)j->idx[r] * j->cols : j->g;
-        for (int i = j0; i < j1; i++) g[i] += x[i];
+        j->k->add(g + j0, g + j0, x + j0, (size_t)(j1 - j0)); /* row by row, as a scalar loop sums */
     }
 }
 
 void colsum_add(fwd *c, float *g, const float *x, int rows, int cols, size_t ld) {
-    red_job j = {g, x, NULL, rows, cols, ld};
+    red_job j = {c->k, g, x, NULL, rows, cols, ld};
     sail_pool_run(c->pool, colsum_task, &j, (cols + RED_COLS - 1) / RED_COLS);
 }
 
 void scatter_rows_add(fwd *c, float *g, const float *x, const int32_t *idx, int rows, int cols) {
-    red_job j = {g, x, idx, rows, cols, (size_t)cols};
+    red_job j = {c->k, g, x, idx, rows, cols, (size_t)cols};
     sail_pool_run(c->pool, colsum_task, &j, (cols + RED_COLS - 1) / RED_COLS);
 }
