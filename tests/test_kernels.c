@@ -381,6 +381,31 @@ static void test_add_dot(const sail_kernel_table *t) {
     CHECK(cmp_done(&cd), "dot %s vs double (max err %.2g)", t->name, cd.max_err);
 }
 
+/* Every (rows, cols) pair of awkward sizes up to 65, with padded leading
+ * dimensions and unaligned pointers: dst must equal src transposed exactly,
+ * and the padding must stay untouched. */
+static void test_transpose(const sail_kernel_table *t) {
+    static const int sz[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 63, 64, 65};
+    enum { NS = sizeof sz / sizeof sz[0] };
+    cmp c = {0};
+    for (int a = 0; a < NS; a++)
+        for (int b = 0; b < NS; b++) {
+            int rows = sz[a], cols = sz[b];
+            size_t lds = (size_t)cols + 3, ldd = (size_t)rows + 5;
+            buf src = buf_new((size_t)rows * lds), dst = buf_new((size_t)cols * ldd);
+            fill(src.p, (size_t)rows * lds, 1);
+            for (size_t i = 0; i < (size_t)cols * ldd; i++) dst.p[i] = -7.0f;
+            t->transpose(src.p, lds, dst.p, ldd, rows, cols);
+            for (int cc = 0; cc < cols; cc++)
+                for (size_t r = 0; r < ldd; r++) {
+                    float want = r < (size_t)rows ? src.p[r * lds + cc] : -7.0f;
+                    cmp_one(&c, "transpose", (int)(cc * ldd + r), dst.p[cc * ldd + r], want, 0);
+                }
+            free(src.base); free(dst.base);
+        }
+    CHECK(cmp_done(&c), "transpose %s exact at 16 x 16 awkward shapes, padding untouched", t->name);
+}
+
 /* Rows with a large offset make a one-pass variance visibly wrong. */
 static void test_layernorm(const sail_kernel_table *t) {
     cmp c = {0};
@@ -581,6 +606,7 @@ int main(void) {
     test_layernorm(g_ref);
     test_softmax(g_ref);
     test_add_dot(g_ref);
+    test_transpose(g_ref);
     test_attn_block(g_ref);
 
     /* The harness itself must catch a wrong kernel. */
@@ -604,6 +630,7 @@ int main(void) {
         test_layernorm(t);
         test_softmax(t);
         test_add_dot(t);
+        test_transpose(t);
         test_attn_block(t);
     }
 

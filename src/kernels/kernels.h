@@ -84,6 +84,8 @@ typedef struct sail_kernel_table {
     void (*gelu_tanh_grad)(float *dx, const float *dy, const float *u, size_t n);
     void (*softmax)(float *x, int rows, int n); /* per row, in place; -inf ok */
     void (*add)(float *y, const float *a, const float *b, size_t n); /* y = a + b */
+    /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (no overlap) */
+    void (*transpose)(const float *src, size_t lds, float *dst, size_t ldd, int rows, int cols);
     float (*dot)(const float *a, const float *b, int n);
     /* One (batch, head, query rows [t0, t1)) of attention; see
      * sail_attention. scratch: as much as sail_attention_scratch(1, Tk)

@@ -91,6 +91,11 @@ static void add_ref(float *y, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
+static void transpose_ref(const float *src, size_t lds, float *dst, size_t ldd, int rows, int cols) {
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+}
+
 static float dot_ref(const float *a, const float *b, int n) {
     float s = 0;
     for (int i = 0; i < n; i++) s += a[i] * b[i];
@@ -120,6 +125,7 @@ const sail_kernel_table sail_table_ref = {
     .gelu_tanh_grad = gelu_tanh_grad_ref,
     .softmax = softmax_ref,
     .add = add_ref,
+    .transpose = transpose_ref,
     .dot = dot_ref,
     .attn_block = attn_block_ref,
     .gemm_f16 = sail_gemm_f16_ref,

@@ -10,6 +10,8 @@
 
 #include <math.h>
 
+#include "transpose8.h"
+
 /* e^x; exactly 0 below the float range (so -inf gives 0, as softmax needs). */
 static inline vf v_exp(vf x) {
     const vf lo = V_SET1(-87.33654f);
@@ -142,6 +144,23 @@ static void SFX(add)(float *y, const float *a, const float *b, size_t n) {
     size_t i = 0;
     for (; i + VW <= n; i += VW) V_STORE(y + i, V_ADD(V_LOAD(a + i), V_LOAD(b + i)));
     for (; i < n; i++) y[i] = a[i] + b[i];
+}
+
+/* 8 x 8 blocks in AVX registers (transpose8.h), in column blocks of 32 so
+ * the 8-row strips write lines of dst the previous strip left in L1. */
+static void SFX(transpose)(const float *src, size_t lds, float *dst, size_t ldd, int rows, int cols) {
+    enum { CB = 32 };
+    for (int c0 = 0; c0 < cols; c0 += CB) {
+        int c1 = c0 + CB < cols ? c0 + CB : cols, r = 0;
+        for (; r + 8 <= rows; r += 8) {
+            int c = c0;
+            for (; c + 8 <= c1; c += 8) transpose8(src + (size_t)r * lds + c, lds, dst + (size_t)c * ldd + r, (int)ldd);
+            for (; c < c1; c++)
+                for (int i = 0; i < 8; i++) dst[(size_t)c * ldd + r + i] = src[(size_t)(r + i) * lds + c];
+        }
+        for (; r < rows; r++)
+            for (int c = c0; c < c1; c++) dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+    }
 }
 
 static float SFX(dot)(const float *a, const float *b, int n) {
@@ -284,6 +303,7 @@ const sail_kernel_table SFX(sail_table) = {
     .gelu_tanh_grad = SFX(gelu_tanh_grad),
     .softmax = SFX(softmax),
     .add = SFX(add),
+    .transpose = SFX(transpose),
     .dot = SFX(dot),
     .attn_block = SFX(attn_block),
     /* One AVX2 version serves both levels (an AVX-512 CPU has AVX2 and F16C). */

@@ -24,26 +24,20 @@ static int rows_per_task(int d) { return SAIL_MAX(1, CHUNK / SAIL_MAX(d, 1)); }
 /* ------------------------------------------------------------- linear -- */
 
 typedef struct tr_job {
+    const sail_kernel_table *k;
     const float *src; /* (rows, cols) */
     float *dst;       /* (cols, rows) */
     int rows, cols;
 } tr_job;
 
-enum { TR_ROWS = 64, TR_TILE = 16 };
+enum { TR_ROWS = 64 };
 
-/* Rows [r0, r0 + TR_ROWS) of src into columns of dst, in square tiles so
- * both the reads and the strided writes stay within a few cache lines. */
+/* Rows [r0, r0 + TR_ROWS) of src into columns of dst. */
 static void tr_task(void *ctx, int task, int thread) {
     const tr_job *j = ctx;
     int r0 = task * TR_ROWS, r1 = SAIL_MIN(j->rows, r0 + TR_ROWS);
-    for (int c0 = 0; c0 < j->cols; c0 += TR_TILE) {
-        int c1 = SAIL_MIN(j->cols, c0 + TR_TILE);
-        for (int rt = r0; rt < r1; rt += TR_TILE) {
-            int rt1 = SAIL_MIN(r1, rt + TR_TILE);
-            for (int k = c0; k < c1; k++)
-                for (int r = rt; r < rt1; r++) j->dst[(size_t)k * j->rows + r] = j->src[(size_t)r * j->cols + k];
-        }
-    }
+    j->k->transpose(j->src + (size_t)r0 * j->cols, (size_t)j->cols, j->dst + r0, (size_t)j->rows,
+                    r1 - r0, j->cols);
 }
 
 /* The adapter of y += s (x A^T) B^T, with t = x A^T recomputed (n x rank is
@@ -63,8 +57,7 @@ static void lora_backward(fwd *c, const sail_linear *l, const sail_linear *g, co
         u[i] *= l->lscale;
     }
     sail_gemm(c->pool, out, r, n, dyT, n, t, r, 0, NULL, 1.0f, GRAD(g->lb), r);
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < r; k++) uT[(size_t)k * n + i] = u[(size_t)i * r + k];
+    c->k->transpose(u, (size_t)r, uT, (size_t)n, n, r);
     sail_gemm(c->pool, r, in, n, uT, n, x, in, 0, NULL, 1.0f, GRAD(g->la), in);
     if (dx) sail_gemm(c->pool, n, in, r, u, r, l->la, in, 0, NULL, 1.0f, dx, in);
 }
@@ -74,7 +67,7 @@ void linear_backward(fwd *c, const sail_linear *l, const sail_linear *g, const f
     fwd_mark mark = fwd_mark_get(c);
     float *dyT = fwd_alloc(c, (size_t)out * n); // (out, n)
     if (c->oom) return;
-    tr_job j = {dy, dyT, n, out};
+    tr_job j = {c->k, dy, dyT, n, out};
     sail_pool_run(c->pool, tr_task, &j, (n + TR_ROWS - 1) / TR_ROWS);
     if (g->b) colsum_add(c, GRAD(g->b), dy, n, out, (size_t)out);
     if (g->w) sail_gemm(c->pool, out, in, n, dyT, n, x, in, 0, NULL, 1.0f, GRAD(g->w), in);
@@ -180,11 +173,6 @@ typedef struct attn_job {
     size_t per_thread;
 } attn_job;
 
-static void transpose(float *dst, const float *src, int rows, int cols) {
-    for (int r = 0; r < rows; r++)
-        for (int i = 0; i < cols; i++) dst[(size_t)i * rows + r] = src[(size_t)r * cols + i];
-}
-
 /* dV = P^T dO; dP = dO V^T; dS = P (dP - rowsum(P dP)) scale;
  * dQ = dS K; dK = dS^T Q. Masked keys have P = 0, so dS = 0 there. */
 static void attn_bwd_task(void *ctx, int task, int thread) {
@@ -200,7 +188,7 @@ static void attn_bwd_task(void *ctx, int task, int thread) {
     const float *dout = j->dout + qo * a->d + col;       // (Tq, hd)
     float *ds = j->scratch + (size_t)thread * j->per_thread; // (Tq, Tk)
     float *tr = ds + (size_t)Tq * Tk;                        // (Tk, Tq)
-    transpose(tr, p, Tq, Tk);
+    j->k->transpose(p, (size_t)Tk, tr, (size_t)Tq, Tq, Tk);
     j->k->gemm(Tk, hd, Tq, tr, Tq, dout, a->d, 0, NULL, 0.0f, j->dv + ko * j->dkvs + col, j->dkvs);
     j->k->gemm(Tq, Tk, hd, dout, a->d, v, a->kvs, 1, NULL, 0.0f, ds, Tk);
     for (int t = 0; t < Tq; t++) {
@@ -211,7 +199,7 @@ static void attn_bwd_task(void *ctx, int task, int thread) {
         for (int i = 0; i < Tk; i++) dr[i] = pr[i] * (dr[i] - s) * scale;
     }
     j->k->gemm(Tq, hd, Tk, ds, Tk, k, a->kvs, 0, NULL, 0.0f, j->dq + qo * j->dqs + col, j->dqs);
-    transpose(tr, ds, Tq, Tk);
+    j->k->transpose(ds, (size_t)Tk, tr, (size_t)Tq, Tq, Tk);
     j->k->gemm(Tk, hd, Tq, tr, Tq, q, a->qs, 0, NULL, 0.0f, j->dk + ko * j->dkvs + col, j->dkvs);
 }
 

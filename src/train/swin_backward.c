@@ -20,11 +20,6 @@
 #include <math.h>
 #include <string.h>
 
-static void transpose(float *dst, const float *src, int rows, int cols) {
-    for (int r = 0; r < rows; r++)
-        for (int i = 0; i < cols; i++) dst[(size_t)i * rows + r] = src[(size_t)r * cols + i];
-}
-
 /* ------------------------------------------------- window attention -- */
 
 typedef struct win_bwd {
@@ -60,7 +55,7 @@ static void window_bwd_task(void *ctx, int task, int thread) {
         size_t at = ((size_t)task * a->heads + h) * ww * ww, col = (size_t)h * hd;
         const float *p = a->p + at;
         float *ds = a->ds + at;
-        transpose(tr, p, ww, ww);
+        a->k->transpose(p, (size_t)ww, tr, (size_t)ww, ww, ww);
         a->k->gemm(ww, hd, ww, tr, ww, dout + col, d, 0, NULL, 0.0f, dg + 2 * d + col, d3);
         a->k->gemm(ww, ww, hd, dout + col, d, g + 2 * d + col, d3, 1, NULL, 0.0f, ds, ww);
         for (int t = 0; t < ww; t++) {
@@ -70,7 +65,7 @@ static void window_bwd_task(void *ctx, int task, int thread) {
             for (int j = 0; j < ww; j++) dr[j] = pr[j] * (dr[j] - s);
         }
         a->k->gemm(ww, hd, ww, ds, ww, g + d + col, d3, 0, NULL, 0.0f, dg + col, d3);
-        transpose(tr, ds, ww, ww);
+        a->k->transpose(ds, (size_t)ww, tr, (size_t)ww, ww, ww);
         a->k->gemm(ww, hd, ww, tr, ww, g + col, d3, 0, NULL, 0.0f, dg + d + col, d3);
         for (int i = 0; i < ww; i++)
             for (int j = 0; j < hd; j++) dg[(size_t)i * d3 + col + j] *= inv, dg[(size_t)i * d3 + d + col + j] *= inv;
