@@ -406,6 +406,32 @@ static void test_transpose(const sail_kernel_table *t) {
     CHECK(cmp_done(&c), "transpose %s exact at 16 x 16 awkward shapes, padding untouched", t->name);
 }
 
+/* The backward against the double-precision reference: rows of awkward
+ * widths, one with a large offset, out of place and accumulating (beta 1),
+ * dw and db added to what they held. Tolerance as the forward's, 1e-5 of
+ * (1 + |value|): float sums of n terms against double. */
+static void test_layernorm_grad(const sail_kernel_table *t) {
+    cmp c = {0};
+    for (int s = 0; s < N_SIZES; s++) {
+        int n = SIZES[s], rows = 3;
+        size_t rn = (size_t)rows * n;
+        buf x = buf_new(rn), dy = buf_new(rn), w = buf_new(n), dx = buf_new(rn), rx = buf_new(rn);
+        buf dw = buf_new(2 * (size_t)n), rw = buf_new(2 * (size_t)n);
+        fill(x.p, rn, 2); fill(dy.p, rn, 1); fill(w.p, n, 1);
+        for (int i = 0; i < n; i++) x.p[2 * n + i] += 100.0f;
+        for (int beta = 0; beta < 2; beta++) {
+            fill(dx.p, rn, 1); memcpy(rx.p, dx.p, rn * sizeof(float));
+            fill(dw.p, 2 * (size_t)n, 1); memcpy(rw.p, dw.p, 2 * (size_t)n * sizeof(float));
+            t->layernorm_grad(dx.p, dw.p, dw.p + n, x.p, dy.p, w.p, rows, n, 1e-5f, (float)beta);
+            g_ref->layernorm_grad(rx.p, rw.p, rw.p + n, x.p, dy.p, w.p, rows, n, 1e-5f, (float)beta);
+            for (size_t i = 0; i < rn; i++) cmp_one(&c, "layernorm_grad dx", (int)i, dx.p[i], rx.p[i], 1e-5 * (1 + fabs(rx.p[i])));
+            for (int i = 0; i < 2 * n; i++) cmp_one(&c, "layernorm_grad dw|db", i, dw.p[i], rw.p[i], 1e-5 * (1 + fabs(rw.p[i])));
+        }
+        free(x.base); free(dy.base); free(w.base); free(dx.base); free(rx.base); free(dw.base); free(rw.base);
+    }
+    CHECK(cmp_done(&c), "layernorm_grad %s vs ref (max err %.2g)", t->name, c.max_err);
+}
+
 /* Rows with a large offset make a one-pass variance visibly wrong. */
 static void test_layernorm(const sail_kernel_table *t) {
     cmp c = {0};
@@ -631,6 +657,7 @@ int main(void) {
         test_softmax(t);
         test_add_dot(t);
         test_transpose(t);
+        test_layernorm_grad(t);
         test_attn_block(t);
     }
 

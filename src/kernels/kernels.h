@@ -71,6 +71,11 @@ typedef struct sail_kernel_table {
     /* y = (x - mean) / sqrt(var + eps) * w + b per row of n. In place allowed. */
     void (*layernorm)(float *y, const float *x, const float *w, const float *b,
                       int rows, int n, float eps);
+    /* Its backward over rows of n, w not NULL: dx = rstd (gy - mean(gy) -
+     * xhat mean(gy xhat)) with gy = dy w, plus dx where beta is 1 (beta 0:
+     * dx is not read); dw += sum over rows of dy xhat, db += sum of dy. */
+    void (*layernorm_grad)(float *dx, float *dw, float *db, const float *x, const float *dy,
+                           const float *w, int rows, int n, float eps, float beta);
     void (*gelu)(float *x, size_t n);        /* erf GELU, in place */
     void (*quick_gelu)(float *x, size_t n);  /* x * sigmoid(1.702 x) */
     void (*tanh)(float *x, size_t n);

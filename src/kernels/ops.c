@@ -26,6 +26,34 @@ static void layernorm_ref(float *y, const float *x, const float *w, const float 
     }
 }
 
+/* In double, as layernorm_ref. */
+static void layernorm_grad_ref(float *dx, float *dw, float *db, const float *x, const float *dy,
+                               const float *w, int rows, int n, float eps, float beta) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n, *g = dy + (size_t)r * n; // (n)
+        float *dr = dx + (size_t)r * n;                                // (n)
+        double mean = 0, var = 0, sg = 0, sgx = 0;
+        for (int i = 0; i < n; i++) mean += xr[i];
+        mean /= n;
+        for (int i = 0; i < n; i++) var += (xr[i] - mean) * (xr[i] - mean);
+        double rstd = 1.0 / sqrt(var / n + eps);
+        for (int i = 0; i < n; i++) {
+            double xh = (xr[i] - mean) * rstd, gy = (double)g[i] * w[i];
+            sg += gy;
+            sgx += gy * xh;
+            dw[i] += (float)(g[i] * xh);
+            db[i] += g[i];
+        }
+        sg /= n;
+        sgx /= n;
+        for (int i = 0; i < n; i++) {
+            double xh = (xr[i] - mean) * rstd, gy = (double)g[i] * w[i];
+            float v = (float)(rstd * (gy - sg - xh * sgx));
+            dr[i] = beta != 0.0f ? dr[i] + v : v;
+        }
+    }
+}
+
 static void gelu_ref(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
 }
@@ -116,6 +144,7 @@ const sail_kernel_table sail_table_ref = {
     .name = "ref",
     .gemm = sail_gemm_ref,
     .layernorm = layernorm_ref,
+    .layernorm_grad = layernorm_grad_ref,
     .gelu = gelu_ref,
     .quick_gelu = quick_gelu_ref,
     .tanh = tanh_ref,

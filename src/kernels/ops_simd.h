@@ -189,38 +189,72 @@ static float SFX(row_sum)(const float *x, int n) {
 
 /* Two passes (mean, then centred variance) avoid the cancellation of
  * E[x^2] - E[x]^2 and match PyTorch's float LayerNorm to ~1e-6. */
+/* A row's mean and 1 / sqrt(var + eps) in two passes; the residual sum
+ * corrects the rounding of the first mean (the "corrected two-pass"
+ * algorithm), which matters for rows with a large common offset. */
+static void SFX(row_stats)(const float *xr, int n, float eps, float *mean_out, float *rstd_out) {
+    float meanf = SFX(row_sum)(xr, n) / (float)n;
+    vf mean = V_SET1(meanf), s = V_ZERO, sd = V_ZERO;
+    int i = 0;
+    for (; i + VW <= n; i += VW) {
+        vf d = V_SUB(V_LOAD(xr + i), mean);
+        sd = V_ADD(sd, d);
+        s = V_FMA(d, d, s);
+    }
+    float ss = v_hsum(s), sds = v_hsum(sd);
+    for (; i < n; i++) {
+        float d = xr[i] - meanf;
+        sds += d;
+        ss += d * d;
+    }
+    float corr = sds / (float)n;
+    *mean_out = meanf + corr;
+    *rstd_out = 1.0f / sqrtf((ss - sds * corr) / (float)n + eps);
+}
+
 static void SFX(layernorm)(float *y, const float *x, const float *w, const float *b,
                            int rows, int n, float eps) {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * n; // (n)
         float *yr = y + (size_t)r * n;       // (n)
-        float meanf = SFX(row_sum)(xr, n) / (float)n;
-        vf mean = V_SET1(meanf), s = V_ZERO, sd = V_ZERO;
-        int i = 0;
-        for (; i + VW <= n; i += VW) {
-            vf d = V_SUB(V_LOAD(xr + i), mean);
-            sd = V_ADD(sd, d);
-            s = V_FMA(d, d, s);
-        }
-        float ss = v_hsum(s), sds = v_hsum(sd);
-        for (; i < n; i++) {
-            float d = xr[i] - meanf;
-            sds += d;
-            ss += d * d;
-        }
-        /* The residual sum corrects the rounding of the first mean (the
-         * "corrected two-pass" algorithm), which matters for rows with a
-         * large common offset. */
-        float corr = sds / (float)n;
-        mean = V_SET1(meanf + corr);
-        ss -= sds * corr;
-        vf rstd = V_SET1(1.0f / sqrtf(ss / (float)n + eps));
-        for (i = 0; i < n; i += VW) {
+        float meanf, rstdf;
+        SFX(row_stats)(xr, n, eps, &meanf, &rstdf);
+        vf mean = V_SET1(meanf), rstd = V_SET1(rstdf);
+        for (int i = 0; i < n; i += VW) {
             int m = SAIL_MIN(VW, n - i);
             vf v = V_MUL(V_SUB(v_load_n(xr + i, m), mean), rstd);
             if (w) v = V_MUL(v, v_load_n(w + i, m));
             if (b) v = V_ADD(v, v_load_n(b + i, m));
             v_store_n(yr + i, v, m);
+        }
+    }
+}
+
+static void SFX(layernorm_grad)(float *dx, float *dw, float *db, const float *x, const float *dy,
+                                const float *w, int rows, int n, float eps, float beta) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n, *g = dy + (size_t)r * n; // (n)
+        float *dr = dx + (size_t)r * n;                                // (n)
+        float meanf, rstdf;
+        SFX(row_stats)(xr, n, eps, &meanf, &rstdf);
+        vf mean = V_SET1(meanf), rstd = V_SET1(rstdf), sg = V_ZERO, sgx = V_ZERO;
+        for (int i = 0; i < n; i += VW) {
+            int m = SAIL_MIN(VW, n - i);
+            vf xh = V_MUL(V_SUB(v_load_n(xr + i, m), mean), rstd), gi = v_load_n(g + i, m);
+            vf gy = V_MUL(gi, v_load_n(w + i, m));
+            sg = V_ADD(sg, gy);
+            sgx = V_FMA(gy, xh, sgx);
+            v_store_n(dw + i, V_FMA(gi, xh, v_load_n(dw + i, m)), m);
+            v_store_n(db + i, V_ADD(gi, v_load_n(db + i, m)), m);
+        }
+        vf msg = V_SET1(v_hsum(sg) / (float)n), msgx = V_SET1(v_hsum(sgx) / (float)n);
+        for (int i = 0; i < n; i += VW) {
+            int m = SAIL_MIN(VW, n - i);
+            vf xh = V_MUL(V_SUB(v_load_n(xr + i, m), mean), rstd);
+            vf gy = V_MUL(v_load_n(g + i, m), v_load_n(w + i, m));
+            vf v = V_MUL(rstd, V_FNMA(xh, msgx, V_SUB(gy, msg)));
+            if (beta != 0.0f) v = V_ADD(v, v_load_n(dr + i, m));
+            v_store_n(dr + i, v, m);
         }
     }
 }
@@ -294,6 +328,7 @@ const sail_kernel_table SFX(sail_table) = {
     .name = SAIL_ISA_NAME,
     .gemm = SFX(sail_gemm),
     .layernorm = SFX(layernorm),
+    .layernorm_grad = SFX(layernorm_grad),
     .gelu = SFX(gelu),
     .quick_gelu = SFX(quick_gelu),
     .tanh = SFX(tanh),

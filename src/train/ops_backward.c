@@ -94,29 +94,8 @@ static void ln_bwd_task(void *ctx, int task, int thread) {
     int d = j->d, r0 = task * j->per, r1 = SAIL_MIN(j->rows, r0 + j->per);
     float *dw = j->part + (size_t)task * 2 * d, *db = dw + d; // (d), (d)
     memset(dw, 0, 2 * (size_t)d * sizeof(float));
-    for (int r = r0; r < r1; r++) {
-        const float *x = j->x + (size_t)r * d, *dy = j->dy + (size_t)r * d; // (d)
-        float *dx = j->dx + (size_t)r * d;                                   // (d)
-        double mean = 0, var = 0, sg = 0, sgx = 0;
-        for (int i = 0; i < d; i++) mean += x[i];
-        mean /= d;
-        for (int i = 0; i < d; i++) var += (x[i] - mean) * (x[i] - mean);
-        double rstd = 1.0 / sqrt(var / d + j->eps);
-        for (int i = 0; i < d; i++) {
-            double xh = (x[i] - mean) * rstd, gy = (double)dy[i] * j->nm->w[i];
-            sg += gy;
-            sgx += gy * xh;
-            dw[i] += (float)(dy[i] * xh);
-            db[i] += dy[i];
-        }
-        sg /= d;
-        sgx /= d;
-        for (int i = 0; i < d; i++) {
-            double xh = (x[i] - mean) * rstd, gy = (double)dy[i] * j->nm->w[i];
-            float v = (float)(rstd * (gy - sg - xh * sgx));
-            dx[i] = j->beta != 0.0f ? dx[i] + v : v;
-        }
-    }
+    j->k->layernorm_grad(j->dx + (size_t)r0 * d, dw, db, j->x + (size_t)r0 * d, j->dy + (size_t)r0 * d,
+                         j->nm->w, r1 - r0, d, j->eps, j->beta);
 }
 
 void ln_backward(fwd *c, const sail_norm *nm, const sail_norm *g, const float *x,
