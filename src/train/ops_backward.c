@@ -65,10 +65,13 @@ static void lora_backward(fwd *c, const sail_linear *l, const sail_linear *g, co
 void linear_backward(fwd *c, const sail_linear *l, const sail_linear *g, const float *dy,
                      const float *x, int n, int in, int out, float *dx, float dx_beta) {
     fwd_mark mark = fwd_mark_get(c);
-    float *dyT = fwd_alloc(c, (size_t)out * n); // (out, n)
-    if (c->oom) return;
-    tr_job j = {c->k, dy, dyT, n, out};
-    sail_pool_run(c->pool, tr_task, &j, (n + TR_ROWS - 1) / TR_ROWS);
+    float *dyT = NULL; // (out, n); only the weight gradients read it (frozen layers skip it)
+    if (g->w || l->la) {
+        dyT = fwd_alloc(c, (size_t)out * n);
+        if (c->oom) return;
+        tr_job j = {c->k, dy, dyT, n, out};
+        sail_pool_run(c->pool, tr_task, &j, (n + TR_ROWS - 1) / TR_ROWS);
+    }
     if (g->b) colsum_add(c, GRAD(g->b), dy, n, out, (size_t)out);
     if (g->w) sail_gemm(c->pool, out, in, n, dyT, n, x, in, 0, NULL, 1.0f, GRAD(g->w), in);
     if (dx) sail_gemm(c->pool, n, in, out, dy, out, l->w, in, 0, NULL, dx_beta, dx, in);
