@@ -96,7 +96,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test asan bench fuzz clean install-deps install tests-build model
+.PHONY: all test asan bench fuzz clean install-deps install tests-build model ears
 
 all: $(BUILD)/libsail.a $(BUILD)/libsail.so $(ALL_SAIL) $(BUILD)/sail-redis.so
 
@@ -181,6 +181,10 @@ fuzz:
 # Retrain the shipped default model (models/sail-tiny.gguf); see docs/MODEL.md.
 model: all
 	sh scripts/make-model.sh
+
+# Train an audio tower for the shipped model (build/ears/ears.gguf); resumable.
+ears: all
+	sh scripts/make-ears.sh
 
 install-deps:
 	sh scripts/install-deps.sh

@@ -1,0 +1,82 @@
+#!/bin/sh
+# make ears: gives the shipped model an audio tower trained on spoken
+# captions, from nothing but this repository and Debian packages:
+#   1. data:    two `sail data shapes` sets (seeds 7 and 8), each caption
+#               spoken twice by `sail data speech` (espeak-ng en/cmn, seeded
+#               speed, pitch, reverb and noise): ~59,000 training clips;
+#   2. compose: the shipped model's towers, fusion, head and temperature
+#               kept, a fresh `--audio-config tiny` tower added;
+#   3. train:   `sail finetune` of the audio part alone (everything else
+#               frozen, so text and image vectors stay bit for bit), query
+#               = clip, item = its caption, hard negatives off;
+#   4. eval:    spoken caption -> image on tests/test_shipped_model.py's fresh
+#               set (shapes seed 4242, speech seed 4243), each language.
+# Every stage resumes: run it again after a stop (or Ctrl-C, which writes a
+# checkpoint) and it goes on where it was. MAX_STEPS stops the training early
+# with a checkpoint, so a long schedule can be spread over several sittings.
+# The result is $OUT/ears.gguf; models/sail-tiny.gguf is left as it is
+# (docs/MODEL.md says when a hearing model ships).
+# Knobs (environment): EPOCHS, LR, WARMUP, BATCH, VARIANTS, MAX_STEPS,
+# THREADS, OUT.
+set -e
+cd "$(dirname "$0")/.."
+SAIL=${SAIL:-./sail}
+OUT=${OUT:-build/ears}
+EPOCHS=${EPOCHS:-12}
+LR=${LR:-5e-4}
+WARMUP=${WARMUP:-300}
+BATCH=${BATCH:-64}
+VARIANTS=${VARIANTS:-2}
+MAX_STEPS=${MAX_STEPS:-0}
+THREADS=${THREADS:-0}
+MODEL=${MODEL:-models/sail-tiny.gguf}
+command -v jq >/dev/null || { echo "make ears: jq is missing (sh scripts/install-deps.sh)" >&2; exit 1; }
+mkdir -p "$OUT"
+
+# data DIR N SEED SPEECH_SEED K: a shapes set and its captions spoken K times; a marker
+# file says a step finished (its manifests are written as it goes).
+data() {
+    [ -f "$1/.shapes-done" ] || { $SAIL data shapes -n "$2" --seed "$3" --size 64 -o "$1"; touch "$1/.shapes-done"; }
+    [ -f "$1/.speech-done" ] || { $SAIL data speech --data "$1" --seed "$4" --variants "$5"; touch "$1/.speech-done"; }
+}
+# a2t SET SPLIT: clip -> caption lines, paths relative to $OUT.
+a2t() {
+    jq -c --arg d "$1/" '{query: {audio: ($d + .audio)}, item: {text: .text}, group, lang}' \
+        "$OUT/$1/speech_$2.jsonl"
+}
+echo "== data" >&2
+data "$OUT/s7" 12000 7 7 "$VARIANTS"
+data "$OUT/s8" 6000 8 8 "$VARIANTS"
+{ a2t s7 train; a2t s8 train; } > "$OUT/a2t_train.jsonl"
+{ a2t s7 val; a2t s8 val; } > "$OUT/a2t_val.jsonl"
+
+echo "== compose" >&2
+[ -f "$OUT/composed.gguf" ] ||
+    $SAIL compose --text "$MODEL" --vision "$MODEL" --fusion "$MODEL" --audio-config tiny -o "$OUT/composed.gguf"
+
+echo "== train the audio part" >&2
+resume=""
+[ -f "$OUT/run/checkpoint.gguf" ] && resume="--resume $OUT/run"
+[ -n "$resume" ] || rm -rf "$OUT/run"
+opt=""
+[ "$THREADS" -gt 0 ] && opt="--threads $THREADS"
+[ "$MAX_STEPS" -gt 0 ] && opt="$opt --max_steps $MAX_STEPS"
+# shellcheck disable=SC2086
+$SAIL finetune --model_name_or_path "$OUT/composed.gguf" \
+    --train_data_path "$OUT/a2t_train.jsonl" --val_data_path "$OUT/a2t_val.jsonl" --output_dir "$OUT/run" \
+    --freeze text,vision,fusion,head,temperature --batch_size "$BATCH" --learning_rate "$LR" \
+    --num_train_epochs "$EPOCHS" --warmup_steps "$WARMUP" --matryoshka 512,256,128 \
+    --save_every 200 $opt $resume
+cp "$OUT/run/model.gguf" "$OUT/ears.gguf"
+
+echo "== evaluate: spoken captions -> fresh images" >&2
+fresh="$OUT/fresh"
+data "$fresh" 120 4242 4243 1
+for s in train val test test_novel; do
+    jq -c '{query: {audio: .audio}, item: {image: .image}, group, lang}' "$fresh/speech_$s.jsonl"
+done > "$fresh/spoken.jsonl"
+for lang in en zh; do
+    printf '%s: ' "$lang"
+    $SAIL eval --model "$OUT/ears.gguf" --data "$fresh/spoken.jsonl" --lang "$lang" --json |
+        jq -c '.query_to_item'
+done | tee "$OUT/eval.txt"
