@@ -20,6 +20,7 @@
 # THREADS, OUT.
 set -e
 cd "$(dirname "$0")/.."
+. scripts/stage-lib.sh
 SAIL=${SAIL:-./sail}
 OUT=${OUT:-build/ears}
 EPOCHS=${EPOCHS:-12}
@@ -55,9 +56,7 @@ echo "== compose" >&2
     $SAIL compose --text "$MODEL" --vision "$MODEL" --fusion "$MODEL" --audio-config tiny -o "$OUT/composed.gguf"
 
 echo "== train the audio part" >&2
-resume=""
-[ -f "$OUT/run/checkpoint.gguf" ] && resume="--resume $OUT/run"
-[ -n "$resume" ] || rm -rf "$OUT/run"
+resume=$(resume_from "$OUT/run")
 opt=""
 [ "$THREADS" -gt 0 ] && opt="--threads $THREADS"
 [ "$MAX_STEPS" -gt 0 ] && opt="$opt --max_steps $MAX_STEPS"

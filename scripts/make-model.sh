@@ -17,6 +17,7 @@
 # HARD, THREADS, SEED, OUT.
 set -e
 cd "$(dirname "$0")/.."
+. scripts/stage-lib.sh
 SAIL=${SAIL:-./sail}
 OUT=${OUT:-build/model}
 SHAPES_N=${SHAPES_N:-16000}
@@ -47,9 +48,7 @@ jq -r .text "$OUT/train.jsonl" > "$OUT/corpus.txt"
 $SAIL vocab train --corpus "$OUT/corpus.txt" --size 4000 -o "$OUT/vocab.txt"
 
 echo "== train" >&2
-resume=""
-[ -f "$OUT/run/checkpoint.gguf" ] && resume="--resume $OUT/run"
-[ -n "$resume" ] || rm -rf "$OUT/run"
+resume=$(resume_from "$OUT/run")
 threads=""
 [ "$THREADS" -gt 0 ] && threads="--threads $THREADS"
 # shellcheck disable=SC2086
@@ -61,9 +60,7 @@ $SAIL train --config tiny --vocab "$OUT/vocab.txt" --image_size $SIZE \
 
 echo "== finetune on the shapes alone" >&2
 rel shapes train > "$OUT/train-shapes.jsonl"
-ft_resume=""
-[ -f "$OUT/ft/checkpoint.gguf" ] && ft_resume="--resume $OUT/ft"
-[ -n "$ft_resume" ] || rm -rf "$OUT/ft"
+ft_resume=$(resume_from "$OUT/ft")
 # shellcheck disable=SC2086
 $SAIL finetune --model_name_or_path "$OUT/run/model.gguf" \
     --train_data_path "$OUT/train-shapes.jsonl" --val_data_path "$OUT/val.jsonl" --output_dir "$OUT/ft" \
@@ -72,9 +69,7 @@ $SAIL finetune --model_name_or_path "$OUT/run/model.gguf" \
     --save_every 100 $threads $ft_resume
 
 echo "== one more epoch on shapes and emoji together" >&2
-mix_resume=""
-[ -f "$OUT/mix/checkpoint.gguf" ] && mix_resume="--resume $OUT/mix"
-[ -n "$mix_resume" ] || rm -rf "$OUT/mix"
+mix_resume=$(resume_from "$OUT/mix")
 # shellcheck disable=SC2086
 $SAIL finetune --model_name_or_path "$OUT/ft/model.gguf" \
     --train_data_path "$OUT/train.jsonl" --val_data_path "$OUT/val.jsonl" --output_dir "$OUT/mix" \
@@ -89,9 +84,7 @@ fresh() {
     echo "== $1: two epochs on fresh scenes (seed $4) and the emoji" >&2
     [ -f "$OUT/$2/train.jsonl" ] || $SAIL data shapes -n "$3" --seed "$4" --size $SIZE -o "$OUT/$2"
     { rel "$2" train; rel emoji train; } > "$OUT/train-$1.jsonl"
-    st_resume=""
-    [ -f "$OUT/$1/checkpoint.gguf" ] && st_resume="--resume $OUT/$1"
-    [ -n "$st_resume" ] || rm -rf "${OUT:?}/$1"
+    st_resume=$(resume_from "$OUT/$1")
     # shellcheck disable=SC2086
     $SAIL finetune --model_name_or_path "$7" \
         --train_data_path "$OUT/train-$1.jsonl" --val_data_path "$OUT/val.jsonl" --output_dir "$OUT/$1" \

@@ -203,7 +203,8 @@ sail_status sail_evaluate(sail_model *m, const sail_dataset *ds, const sail_eval
                            lang ? lang : "");
         goto done;
     }
-    note(o, "embedding %d texts, %d distinct images, %d text pairs", nti, nu, ntt);
+    note(o, "embedding %d texts, %d distinct images, %d text pairs, %d query-item pairs", nti, nu, ntt,
+         n - nti - ntt);
     sail_error img_err = {0};
     if (embed_images(m, o, upaths, nu, dim, eu, uok, &img_err)) {
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory embedding images");
