@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Sourced by make-model.sh and make-ears.sh.
 # resume_from DIR: prints "--resume DIR" when DIR holds a training
 # checkpoint; otherwise clears DIR, so a fresh stage never meets files of an
