@@ -244,6 +244,9 @@ def main():
               "7 + resume 6 + resume 7 steps: model.gguf byte-identical to the straight run")
         check(same_file(os.path.join(a, "checkpoint.gguf"), os.path.join(b, "checkpoint.gguf")),
               "... and so is the final checkpoint (params, AdamW m and v, step, RNG, order)")
+        r = sail("embed", "--model", os.path.join(b, "checkpoint.gguf"), "--text", "a red circle")
+        check(r.returncode != 0 and b"training checkpoint" in r.stderr and b"--max_steps" in r.stderr,
+              "a checkpoint given as a model is refused, saying how to get its model")
 
         c = os.path.join(tmp, "c")
         p = subprocess.Popen([SAIL] + [str(x) for x in train_args(tmp, c)], stderr=subprocess.PIPE)

@@ -198,6 +198,11 @@ sail_model *sail_model_load(const char *path, const sail_load_options *opts, sai
     snprintf(m->path, sizeof m->path, "%s", path);
     m->file = gguf_open(path, err);
     if (!m->file) s = err ? err->status : SAIL_ERR_FORMAT;
+    else if (gguf_find_kv(m->file, "train.step"))
+        s = sail_set_error(err, SAIL_ERR_INVALID_ARG,
+                           "this is a training checkpoint (optimizer state), not a model; `sail finetune "
+                           "--resume` of its folder with --max_steps at or below its step writes the "
+                           "model it holds, model.gguf, beside it");
     if (!s) s = sail_config_read(&m->cfg, m->file, err);
     if (!s) s = load_weights(m, err);
     if (!s && !(opts && opts->no_repack)) s = reserve_packing(m, err);
