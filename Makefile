@@ -138,8 +138,10 @@ $(BUILD)/sail-redis.so: $(REDIS_OBJ) $(BUILD)/libsail.a src/redis/exports.map
 	$(CC) -shared $(BASEFLAGS) -Wl,--version-script=src/redis/exports.map -Wl,--no-undefined -o $@ \
 	    $(REDIS_OBJ) $(BUILD)/libsail.a -Wl,--as-needed $(LIBS)
 
+# A new file renamed over the old one, so a running ./sail (a server, a
+# training run) keeps its binary and the build does not fail on it.
 sail: $(BUILD)/sail
-	@cp $(BUILD)/sail sail
+	@cp $(BUILD)/sail sail.new && mv -f sail.new sail
 
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libsail.a
 	@mkdir -p $(dir $@)
