@@ -13,7 +13,9 @@
 #               set (shapes seed 4242, speech seed 4243), each language.
 # Every stage resumes: run it again after a stop (or Ctrl-C, which writes a
 # checkpoint) and it goes on where it was. MAX_STEPS stops the training early
-# with a checkpoint, so a long schedule can be spread over several sittings.
+# with a checkpoint, so a long schedule can be spread over several sittings;
+# MAX_STEPS=1 on a run past step 1 trains nothing and evaluates the model as
+# it stands.
 # The result is $OUT/ears.gguf; models/sail-tiny.gguf is left as it is
 # (docs/MODEL.md says when a hearing model ships).
 # Knobs (environment): EPOCHS, LR, WARMUP, BATCH, VARIANTS, MAX_STEPS,
