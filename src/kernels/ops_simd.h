@@ -187,11 +187,11 @@ static float SFX(row_sum)(const float *x, int n) {
     return v_hsum(V_ADD(s0, s1));
 }
 
-/* Two passes (mean, then centred variance) avoid the cancellation of
- * E[x^2] - E[x]^2 and match PyTorch's float LayerNorm to ~1e-6. */
-/* A row's mean and 1 / sqrt(var + eps) in two passes; the residual sum
- * corrects the rounding of the first mean (the "corrected two-pass"
- * algorithm), which matters for rows with a large common offset. */
+/* A row's mean and 1 / sqrt(var + eps). Two passes (mean, then centred
+ * variance) avoid the cancellation of E[x^2] - E[x]^2 and match PyTorch's
+ * float LayerNorm to ~1e-6; the residual sum corrects the rounding of the
+ * first mean (the "corrected two-pass" algorithm), which matters for rows
+ * with a large common offset. */
 static void SFX(row_stats)(const float *xr, int n, float eps, float *mean_out, float *rstd_out) {
     float meanf = SFX(row_sum)(xr, n) / (float)n;
     vf mean = V_SET1(meanf), s = V_ZERO, sd = V_ZERO;
