@@ -26,7 +26,7 @@ import numpy as np
 
 import tap
 from tap import HERE, SAIL, check, free_port
-from test_server import Server
+from server_util import Server
 
 MODEL = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
 DOC = os.path.join(HERE, "..", "docs", "SCALING.md")

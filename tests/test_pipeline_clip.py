@@ -42,7 +42,7 @@ try:
 except ImportError as e:  # pragma: no cover
     skip_import("needs Debian's python3-torch, python3-numpy and python3-pil", e)
 
-import test_server as TS
+import server_util as TS
 
 T = O.Tap()
 API = os.path.join(BUILD, "tools", "api_embed")

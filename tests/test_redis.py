@@ -55,7 +55,7 @@ import numpy as np
 import tap
 from tap import BUILD, HERE, check
 from redis_util import Conn, RespError, Server, crc64, find_redis, free_ports
-from test_server import Server as Serve, data_url, make_fixtures  # `sail serve` over HTTP
+from server_util import Server as Serve, data_url, make_fixtures  # `sail serve` over HTTP
 
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
