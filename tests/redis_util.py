@@ -1,7 +1,9 @@
 """What the Redis tests and benchmark share (not a test itself): a minimal
 RESP2 client (Debian's python3 has no redis package), redis-server
 processes on loopback ports in temporary directories, and Redis's CRC-64
-(to re-sign a DUMP payload after damaging it on purpose)."""
+(to re-sign a DUMP payload after damaging it on purpose), the module's
+path and the random vectors the tests load."""
+import json
 import os
 import shutil
 import signal
@@ -10,7 +12,9 @@ import subprocess
 import tempfile
 import time
 
-from tap import free_port
+import numpy as np
+
+from tap import BUILD, check, free_port
 
 
 class RespError(Exception):
@@ -172,3 +176,34 @@ def crc64(data, crc=0):
     for b in data:
         crc = _T[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc
+
+
+MODULE = os.path.abspath(os.path.join(BUILD, "sail-redis.so"))
+D = 32
+K = 10
+
+
+def ready():
+    """Whether redis-server, redis-cli and the module are there; prints the
+    skip (or fails a check) when not."""
+    if not find_redis() or not shutil.which("redis-cli"):
+        print("skip - redis-server / redis-cli are not installed (Debian: redis-server redis-tools; "
+              "scripts/install-deps.sh)")
+        return False
+    return check(os.path.exists(MODULE), "%s is built (make)" % MODULE)
+
+
+def blob(v):
+    return np.asarray(v, "<f4").tobytes()
+
+
+def hits(reply):
+    """SAIL.SEARCH's reply as [(id, float32 score, payload dict)]."""
+    return [(int(h[0]), np.float32(float(h[1])), json.loads(h[2]) if len(h) > 2 else None) for h in reply]
+
+
+def data(n, seed):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((16, D)).astype(np.float32)
+    x = centres[rng.integers(0, 16, n)] + 0.4 * rng.standard_normal((n, D)).astype(np.float32)
+    return x.astype(np.float32)
