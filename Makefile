@@ -184,7 +184,7 @@ fuzz:
 model: all
 	sh scripts/make-model.sh
 
-# Train an audio tower for the shipped model (build/ears/ears.gguf); resumable.
+# Train an audio tower for the shipped model (build/ears/sail-tiny.gguf); resumable.
 ears: all
 	sh scripts/make-ears.sh
 

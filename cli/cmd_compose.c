@@ -7,7 +7,7 @@ static const char usage[] =
     "usage: sail compose --text T.gguf --vision V.gguf [--audio A.gguf | --audio-config tiny]\n"
     "                    [--fusion F.gguf] -o OUT.gguf\n"
     "                    [--fusion-layers N] [--fusion-width W] [--perceiver L]\n"
-    "                    [--dim D] [--seed S] [--scratch]\n\n"
+    "                    [--dim D] [--seed S] [--scratch] [--name NAME]\n\n"
     "Builds a sail model from pretrained towers, as the SAIL-Embedding report\n"
     "starts: the text tower (and tokenizer) of T, the vision tower (and image\n"
     "preprocessing) of V, optionally the audio tower (and its front end) of A, and\n"
@@ -44,6 +44,7 @@ int cmd_compose(int argc, char **argv) {
         CLI_OPT_DIM(&o.dim, "output dimension (default 512; a composed model allows up to 8192)"),
         CLI_OPT_LONG("--seed", &seed, 0, 0x7fffffffL, "S", "initialisation of the fresh parts (default 42)"),
         CLI_OPT_FLAG("--scratch", &o.scratch, "every weight fresh: the same architecture untrained (a baseline)"),
+        CLI_OPT_STR("--name", &o.name, "NAME", "the model's name, as `sail info` shows it (default sail-composed)"),
         CLI_OPT_END,
     };
     int rc = cli_start("compose", usage, table, argc, argv);

@@ -690,6 +690,8 @@ typedef struct sail_compose_opts {
     const char *fusion;         /* a sail model whose fusion layers, head and temperature
                                    are kept (its text and vision widths must be the
                                    towers'), or NULL: fresh ones */
+    const char *name;           /* the model's name (GGUF general.name, `sail info`'s
+                                   "model:"), or NULL: "sail-composed" */
 } sail_compose_opts;
 
 /* Write the composed model to path (atomically): the text tower of
@@ -699,7 +701,10 @@ typedef struct sail_compose_opts {
  * its pooled output becomes one token of the fusion's sequence. With
  * o->fusion, that model's trained fusion, head and temperature are kept
  * (adding an audio tower to a trained model: train the audio part alone,
- * `--freeze text,vision,fusion,head,temperature`). The towers keep their weights (as f32), their
+ * `--freeze text,vision,fusion,head,temperature`); the audio tower's
+ * projection into the fusion comes with the tower (o->audio's when it is a
+ * fused sail model whose projection fits, otherwise fresh). The towers
+ * keep their weights (as f32), their
  * layout (BERT's, CLIP's or SigLIP's: causal attention, norms, patch bias,
  * texts padded to the context, a class token or none), the text side its
  * tokenizer (WordPiece, CLIP's BPE or SigLIP's SentencePiece) and the

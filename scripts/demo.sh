@@ -1,8 +1,10 @@
 #!/bin/sh
 # The README's main job: with the shipped model (models/sail-tiny.gguf),
 # generate a gallery (procedural shape scenes + every Noto emoji), index it,
-# then search it across modalities: English and Chinese text -> image, and
-# image -> image. Prints the top results; writes demo/results*.html.
+# then search it across modalities: English and Chinese text -> image,
+# image -> image and, when the model has an audio tower, spoken English and
+# Chinese (espeak-ng) -> image. Prints the top results; writes
+# demo/results*.html.
 set -e
 cd "$(dirname "$0")/.."
 SAIL=${SAIL:-./sail}
@@ -46,5 +48,16 @@ q "Chinese text -> emoji: \"猫脸\"" results-emoji-zh.html "猫脸"
 query_img=$(ls "$out"/queries/images/*.png | head -1)
 caption=$(jq -r --arg p "images/$(basename "$query_img")" 'select(.image == $p and .lang == "en") | .text' "$out"/queries/*.jsonl | head -1)
 q "image -> images: $query_img ($caption)" results-image.html --image "$query_img"
+pages=results-zh/-emoji/-emoji-zh/-image
+if $SAIL info "$MODEL" | grep -q '^audio:'; then
+    # The query scenes' captions, spoken by espeak-ng (one clean voice each).
+    [ -f "$out/queries/speech_train.jsonl" ] || $SAIL data speech --data "$out/queries" --variants 1 --clean
+    for lang in en zh; do
+        line=$(jq -c --arg l "$lang" 'select(.lang == $l)' "$out"/queries/speech_train.jsonl | head -1)
+        clip=$out/queries/$(echo "$line" | jq -r .audio)
+        q "spoken ($lang) -> images: $clip (\"$(echo "$line" | jq -r .text)\")" "results-spoken-$lang.html" --audio "$clip"
+    done
+    pages=$pages/-spoken-en/-spoken-zh
+fi
 echo
-echo "demo: open $out/results.html (and results-zh/-emoji/-emoji-zh/-image.html) to see the thumbnails"
+echo "demo: open $out/results.html (and $pages.html) to see the thumbnails"

@@ -60,6 +60,21 @@ def have(path):
     return True
 
 
+def text_image_model(tmp, check=check):
+    """The shipped model without its audio tower (its text and vision towers
+    and fusion, `sail compose`d): a model that embeds texts and images only.
+    None, after a skip line or a failed check (check: a test's own), when
+    that cannot be made."""
+    shipped = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
+    out = os.path.join(tmp, "text-image.gguf")
+    if not have(shipped):
+        return None
+    r = subprocess.run([SAIL, "compose", "--text", shipped, "--vision", shipped, "--fusion", shipped, "-o", out],
+                       capture_output=True, text=True)
+    return out if check(r.returncode == 0, "the shipped model's text and image side alone (sail compose)",
+                        r.stderr[-200:]) else None
+
+
 def shapes(tmp, pairs, seed):
     """`sail data shapes` of so many pairs (seed) in tmp/shapes: the folder,
     or None after a failed check."""

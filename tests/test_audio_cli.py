@@ -23,7 +23,6 @@ try:
 except ImportError as e:  # pragma: no cover
     skip_import("needs Debian's python3-torch, numpy and soundfile", e)
 
-TINY = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
 
 
 def sail(*args):
@@ -97,17 +96,18 @@ def main():
                           for s in stages),
                   "sail bench --kind audio: a %s s clip, the model's %d frames, decode/fbank/tower CPU per clip"
                   % (secs, cfg["max_length"]), r.stdout[-400:] + r.stderr[-300:])
-        if os.path.exists(TINY):
-            r = sail("bench", "--model", TINY, "--kind", "audio", "--seconds", 1)
+        ti = tap.text_image_model(tmp)
+        if ti:
+            r = sail("bench", "--model", ti, "--kind", "audio", "--seconds", 1)
             check(r.returncode == 1 and "no audio encoder" in r.stderr, "sail bench --kind audio of a model "
                   "without an audio encoder: exit 1 with the reason", r.stderr[-200:])
-            r = sail("search", "--index", ix, "--model", TINY, "--audio", clips[0])
+            r = sail("search", "--index", ix, "--model", ti, "--audio", clips[0])
             check(r.returncode != 0 and "audio" in r.stderr, "a model without an audio encoder refuses --audio",
                   r.stderr[-200:])
             only = os.path.join(tmp, "clips")
             os.makedirs(only)
             shutil.copy(clips[0], only)
-            r = sail("index", "add", "--index", os.path.join(tmp, "ix3"), "--model", TINY, only)
+            r = sail("index", "add", "--index", os.path.join(tmp, "ix3"), "--model", ti, only)
             check(r.returncode == 1 and "left out 1 audio clips" in r.stderr and "nothing this model embeds" in r.stderr,
                   "a folder of clips with an image-text model: left out, and said so", r.stderr[-300:])
     return tap.summary()

@@ -54,7 +54,8 @@ MIGRATED = {
     "export": ({"--format": "hf", "-o": "d", "--output": "d"}, "a model file and -o are required"),
     "compose": ({"--text": "t.gguf", "--vision": "v.gguf", "-o": "x.gguf", "--output": "x.gguf",
                  "--fusion-layers": "0", "--fusion-width": "64", "--perceiver": "4", "--dim": "128", "--seed": "3",
-                 "--scratch": None, "--audio": "a.gguf", "--audio-config": "tiny", "--fusion": "f.gguf"},
+                 "--scratch": None, "--audio": "a.gguf", "--audio-config": "tiny", "--fusion": "f.gguf",
+                 "--name": "m"},
                 "--text, --vision and -o are required"),
 }
 

@@ -14,6 +14,7 @@ checkpoints), adds fresh fusion layers and head. Checks:
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -62,9 +63,16 @@ def shipped_case(tmp, data):
              if n.endswith("weight") and gguf_array(comp, n).ndim == 2]
     check(fresh and all(not np.array_equal(gguf_array(comp, n), gguf_array(MODEL, n)) for n in fresh),
           "its fusion and head weights are fresh (%d matrices)" % len(fresh))
-    r = sail("compose", "--text", MODEL, "--vision", MODEL, "-o", scratch, "--fusion-layers", "1", "--scratch")
+    r = sail("compose", "--text", MODEL, "--vision", MODEL, "-o", scratch, "--fusion-layers", "1", "--scratch",
+             "--name", "sail-scratch")
     check(r.returncode == 0 and not np.array_equal(gguf_array(scratch, "text.tok_emb"), gguf_array(MODEL, "text.tok_emb")),
           "--scratch: the same architecture with every weight fresh", r.stderr[-200:])
+    names_shown = [re.search(r"^model: +(\S+)$", sail("info", m).stdout, re.M) for m in (comp, scratch)]
+    check([m and m.group(1) for m in names_shown] == ["sail-composed", "sail-scratch"],
+          "sail info shows the composed models' names: sail-composed by default, --name's otherwise")
+    r = sail("compose", "--text", MODEL, "--vision", MODEL, "-o", scratch, "--name", "")
+    check(r.returncode == 1 and "model name must be 1 to" in r.stderr, "an empty --name is refused",
+          r.stderr[-200:])
 
     train, test = os.path.join(data, "train.jsonl"), os.path.join(data, "test.jsonl")
     r, frozen = finetune(comp, train, os.path.join(tmp, "run-frozen"), "--freeze", "text,vision")
@@ -129,6 +137,31 @@ def converted_case(tmp):
     check(dim == 32, "the composed CLIP+ViT model embeds a joint text+image input (dim %d)" % dim, r.stderr[-200:])
 
 
+def ears_case(tmp):
+    """A model that hears: a fresh audio tower keeps its fusion and head but
+    not its audio projection (that adapts the old tower); its own audio
+    tower composed back takes the projection with it."""
+    if not names(MODEL, "aud."):
+        print("skip - the shipped model has no audio tower: recomposing its ears is not tested")
+        return
+    fresh, back = os.path.join(tmp, "fresh-ears.gguf"), os.path.join(tmp, "same-ears.gguf")
+    r = sail("compose", "--text", MODEL, "--vision", MODEL, "--fusion", MODEL, "--audio-config", "tiny", "-o", fresh)
+    if not check(r.returncode == 0, "a fresh audio tower onto the shipped model, which hears", r.stderr[-300:]):
+        return
+    kept = [n for n in names(fresh, "fuse.") + names(fresh, "head.") if not n.startswith("fuse.aud_proj.")]
+    moved = names(fresh, "aud.") + names(fresh, "fuse.aud_proj.")
+    check(kept and all(np.array_equal(gguf_array(fresh, n), gguf_array(MODEL, n)) for n in kept)
+          and names(fresh, "fuse.aud_proj.") and names(fresh, "fuse.aud_proj.") == names(MODEL, "fuse.aud_proj.")
+          and all(not np.array_equal(gguf_array(fresh, n), gguf_array(MODEL, n)) for n in moved if n.endswith("weight")),
+          "its fusion and head are the shipped model's, its audio tower and projection fresh (%d kept)" % len(kept))
+    r = sail("compose", "--text", MODEL, "--vision", MODEL, "--fusion", MODEL, "--audio", MODEL, "-o", back)
+    every = names(MODEL, "")
+    check(r.returncode == 0 and names(back, "") == every
+          and all(np.array_equal(gguf_array(back, n), gguf_array(MODEL, n)) for n in every),
+          "its own audio tower composed back brings its projection: every tensor equals the shipped model's",
+          r.stderr[-300:])
+
+
 def main():
     if not tap.have(MODEL):
         return tap.summary()
@@ -136,6 +169,7 @@ def main():
         data = tap.shapes(tmp, 400, 5)
         if data:
             shipped_case(tmp, data)
+        ears_case(tmp)
         converted_case(tmp)
     return tap.summary()
 

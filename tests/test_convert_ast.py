@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 
-from tap import BUILD, HERE, skip_import, tool
+from tap import BUILD, HERE, skip_import, text_image_model, tool
 
 try:
     import numpy as np
@@ -206,8 +206,8 @@ def binding_case(tag, model_path, clips, want):
 
 def bad_inputs(ast_path, clips, tmp):
     wav = clips[0][0]
-    tiny = os.path.join(HERE, "..", "models", "sail-tiny.gguf")
-    if os.path.exists(tiny):
+    tiny = text_image_model(tmp, tap.check)
+    if tiny:
         r = O.run(["embed", "--model", tiny, "--audio", wav])
         tap.check(r.returncode == 1 and "no audio encoder (it embeds texts and images)" in r.stderr,
                   "a model without an audio tower refuses --audio clearly", r.stderr.strip())

@@ -75,7 +75,10 @@ static void compose_layout(sail_towers *out, const sail_config *t, const sail_co
 static sail_status compose_config(const sail_compose_opts *o, const sail_config *t, const sail_config *v,
                                   const sail_config *a, const sail_config *f, sail_config *c, sail_error *err) {
     memset(c, 0, sizeof *c);
-    snprintf(c->name, sizeof c->name, "sail-composed");
+    if (o->name && (!*o->name || strlen(o->name) >= sizeof c->name))
+        return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the model name must be 1 to %zu bytes",
+                              sizeof c->name - 1);
+    snprintf(c->name, sizeof c->name, "%s", o->name ? o->name : "sail-composed");
     c->text = t->text;
     c->vocab_size = t->vocab_size;
     c->max_positions = t->max_positions;
@@ -110,32 +113,48 @@ static sail_status compose_config(const sail_compose_opts *o, const sail_config 
     return s ? s : sail_config_validate(c, err);
 }
 
+/* The audio projection into the fusion (fuse.aud_proj) adapts one audio
+ * tower: it comes with the tower, not with a kept fusion. */
+static int is_aud_proj(const char *name) { return !strncmp(name, "fuse.aud_proj.", 14); }
+
 /* Tensors of tm whose names start with prefix, from the file of m. A kept
  * fusion's modality table may have a row fewer (no audio row: it stays
- * fresh), and its audio projection may be absent (a new tower's). */
-static sail_status copy_part(sail_tmodel *tm, const sail_model *m, const char *prefix, sail_error *err) {
+ * fresh) or one more (an audio row, left behind with the model's audio
+ * tower; the rows are text, image, audio). With optional, a tensor m lacks
+ * or holds in another shape stays fresh. */
+static sail_status copy_part(sail_tmodel *tm, const sail_model *m, const char *prefix, int optional,
+                             sail_error *err) {
     size_t np = strlen(prefix);
     for (int i = 0; i < tm->n_tensors; i++) {
         const sail_tparam *p = &tm->tensors[i];
-        if (strncmp(p->name, prefix, np)) continue;
+        if (strncmp(p->name, prefix, np) || (!strcmp(prefix, "fuse.") && is_aud_proj(p->name))) continue;
         const gguf_tensor *t = gguf_find_tensor(m->file, p->name);
-        if (!t && !strncmp(p->name, "fuse.aud_proj.", 14) && !sail_has_audio(&m->cfg)) continue;
         uint64_t n = 1, want = (uint64_t)(p->rows * p->cols);
         for (uint32_t d = 0; t && d < t->n_dims; d++) n *= t->ne[d];
-        int fewer_rows = t && !strcmp(p->name, "fuse.modality") && n + (uint64_t)p->cols == want;
-        if (!t || (n != want && !fewer_rows))
+        int row_off = t && !strcmp(p->name, "fuse.modality") &&
+                      (n + (uint64_t)p->cols == want || n == want + (uint64_t)p->cols);
+        if (optional && (!t || n != want)) continue;
+        if (!t || (n != want && !row_off))
             return sail_set_error(err, SAIL_ERR_FORMAT, "%s: tensor %s is %s", m->path, p->name,
                                   t ? "of another shape" : "missing");
-        sail_dequantize_row(t->type, tm->params + p->offset, t->data, (size_t)n);
+        sail_dequantize_row(t->type, tm->params + p->offset, t->data, (size_t)SAIL_MIN(n, want));
     }
     return SAIL_OK;
+}
+
+/* The audio tower of m, and its projection into the fusion when m is a
+ * fused sail model whose projection fits (an imported AST or CLAP has
+ * none: it starts fresh). */
+static sail_status copy_audio(sail_tmodel *tm, const sail_model *m, sail_error *err) {
+    sail_status s = copy_part(tm, m, m->cfg.swin.on ? "audio." : "aud.", 0, err);
+    return s ? s : copy_part(tm, m, "fuse.aud_proj.", 1, err);
 }
 
 /* A kept fusion: its layers, head and temperature (and the Matryoshka
  * prefixes it was trained with). */
 static sail_status copy_fusion(sail_tmodel *tm, const sail_model *m, sail_error *err) {
-    sail_status s = copy_part(tm, m, "fuse.", err);
-    if (!s) s = copy_part(tm, m, "head.", err);
+    sail_status s = copy_part(tm, m, "fuse.", 0, err);
+    if (!s) s = copy_part(tm, m, "head.", 0, err);
     if (!s && m->cfg.has_logit_scale) tm->params[tm->tensors[tm->n_tensors - 1].offset] = m->cfg.logit_scale;
     tm->n_trained_dims = m->n_trained_dims;
     for (int i = 0; i < m->n_trained_dims; i++) tm->trained_dims[i] = m->trained_dims[i];
@@ -168,9 +187,9 @@ sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_erro
     if (!s) s = compose_config(o, &mt->cfg, &mv->cfg, ma ? &ma->cfg : NULL, mf ? &mf->cfg : NULL, &c, err);
     sail_tmodel *tm = NULL;
     if (!s && !(tm = sail_tmodel_new(&c, o->seed, 1, err))) s = err ? err->status : SAIL_ERR_NOMEM;
-    if (!s && !o->scratch) s = copy_part(tm, mt, "text.", err);
-    if (!s && !o->scratch) s = copy_part(tm, mv, "vis.", err);
-    if (!s && !o->scratch && ma) s = copy_part(tm, ma, ma->cfg.swin.on ? "audio." : "aud.", err);
+    if (!s && !o->scratch) s = copy_part(tm, mt, "text.", 0, err);
+    if (!s && !o->scratch) s = copy_part(tm, mv, "vis.", 0, err);
+    if (!s && !o->scratch && ma) s = copy_audio(tm, ma, err);
     if (!s && !o->scratch && mf) s = copy_fusion(tm, mf, err);
     sail_vocab_kv v = {0};
     if (!s) s = sail_vocab_kv_read(mt->file, &mt->cfg, &v, err);
