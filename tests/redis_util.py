@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from tap import BUILD, check, free_port
+from tap import BUILD, check, free_port, summary
 
 
 class RespError(Exception):
@@ -207,3 +207,28 @@ def data(n, seed):
     centres = rng.standard_normal((16, D)).astype(np.float32)
     x = centres[rng.integers(0, 16, n)] + 0.4 * rng.standard_normal((n, D)).astype(np.float32)
     return x.astype(np.float32)
+
+
+def run(on_node, rest=None):
+    """A Redis test's main: on_node(srv, tmp) against one node with the
+    module loaded (it must not crash), then rest(tmp) with servers of its
+    own; tmp is a temporary folder, removed after. Returns the summary."""
+    if not ready():
+        return summary()
+    tmp = tempfile.mkdtemp(prefix="sail-redis-test-")
+    srv = None
+    try:
+        t = time.time()
+        srv = Server(MODULE)
+        on_node(srv, tmp)
+        check(srv.proc.poll() is None and "crashed" not in srv.log(), "the node never crashed")
+        srv.stop()
+        srv = None
+        if rest:
+            rest(tmp)
+        print("# %.1f s" % (time.time() - t))
+    finally:
+        if srv:
+            srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return summary()

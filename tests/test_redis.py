@@ -29,17 +29,14 @@ Skipped with the reason when redis-server is not installed (Debian:
 redis-server, redis-tools)."""
 import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 
 import numpy as np
 
-import tap
 from tap import BUILD, HERE, check
-from redis_util import D, K, MODULE, RespError, Server, blob, crc64, data, hits, ready
+from redis_util import D, K, MODULE, RespError, Server, blob, crc64, data, hits, run
 
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
 os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
@@ -448,34 +445,15 @@ def concurrent_load(srv, n=int(os.environ.get("SAIL_REDIS_LOAD", 20000))):
     c.close()
 
 
-# ------------------------------------------------------ sail search redis:// --
-
-def main():
-    if not ready():
-        return tap.summary()
-    tmp = tempfile.mkdtemp(prefix="sail-redis-test-")
-    srv = None
-    try:
-        t = time.time()
-        srv = Server(MODULE)
-        same_as_sail(srv, tmp)
-        debug_reload(srv)
-        malformed(srv)
-        ids_pages(srv)
-        key_specs(srv)
-        corrupt_payload(srv, tmp)
-        concurrent_load(srv)
-        check(srv.proc.poll() is None and "crashed" not in srv.log(), "the single node never crashed")
-        srv.stop()
-        srv = None
-        aof_restart(tmp)
-        print("# single node: %.1f s" % (time.time() - t))
-    finally:
-        if srv:
-            srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return tap.summary()
+def on_node(srv, tmp):
+    same_as_sail(srv, tmp)
+    debug_reload(srv)
+    malformed(srv)
+    ids_pages(srv)
+    key_specs(srv)
+    corrupt_payload(srv, tmp)
+    concurrent_load(srv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(on_node, aof_restart))

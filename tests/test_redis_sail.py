@@ -22,11 +22,9 @@ and the server serves again when it is back. Skipped with the reason when
 redis-server is not installed (Debian: redis-server, redis-tools)."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -34,7 +32,7 @@ import numpy as np
 
 import tap
 from tap import BUILD, HERE, check
-from redis_util import Conn, D, K, MODULE, Server, blob, data, free_ports, hits, ready
+from redis_util import Conn, D, K, MODULE, Server, blob, data, free_ports, hits, run
 from server_util import Server as Serve, data_url, make_fixtures  # `sail serve` over HTTP
 
 sys.path.insert(0, os.path.join(HERE, "..", "python"))
@@ -441,30 +439,16 @@ def cluster(tmp):
         for s in nodes:
             s.stop()
 
-def main():
-    if not ready():
-        return tap.summary()
-    tmp = tempfile.mkdtemp(prefix="sail-redis-test-")
-    srv = None
-    try:
-        t = time.time()
-        srv = Server(MODULE)
-        cli_search(srv, tmp)
-        serve_redis(srv, tmp)
-        check(srv.proc.poll() is None and "crashed" not in srv.log(), "the node never crashed")
-        srv.stop()
-        srv = None
-        serve_redis_down(tmp)
-        print("# single node: %.1f s" % (time.time() - t))
-        t = time.time()
-        cluster(tmp)
-        print("# cluster: %.1f s" % (time.time() - t))
-    finally:
-        if srv:
-            srv.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return tap.summary()
+
+def on_node(srv, tmp):
+    cli_search(srv, tmp)
+    serve_redis(srv, tmp)
+
+
+def rest(tmp):
+    serve_redis_down(tmp)
+    cluster(tmp)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(on_node, rest))
