@@ -21,7 +21,8 @@
 # it stands.
 # The result is $OUT/sail-tiny.gguf (and $OUT/ears.gguf, f32); models/ is
 # left as it is: copy it there when its scores are what docs/MODEL.md
-# asks of a shipped model.
+# asks of a shipped model (the shipped file had a second, shorter cycle
+# after this one: docs/MODEL.md gives its command).
 # Knobs (environment): EPOCHS, LR, WARMUP, BATCH, VARIANTS, MAX_STEPS,
 # THREADS, OUT.
 set -e
