@@ -704,13 +704,12 @@ typedef struct sail_compose_opts {
  * `--freeze text,vision,fusion,head,temperature`); the audio tower's
  * projection into the fusion comes with the tower (o->audio's when it is a
  * fused sail model whose projection fits, otherwise fresh). The towers
- * keep their weights (as f32), their
- * layout (BERT's, CLIP's or SigLIP's: causal attention, norms, patch bias,
- * texts padded to the context, a class token or none), the text side its
- * tokenizer (WordPiece, CLIP's BPE or SigLIP's SentencePiece) and the
- * vision side its preprocessing; fusion, perceiver, head and temperature
- * are new (an imported model's own pooling heads and projections are left
- * behind). A file without the tower asked for is SAIL_ERR_UNSUPPORTED with
+ * keep their weights (as f32), their layout (BERT's, CLIP's or SigLIP's:
+ * causal attention, norms, patch bias, texts padded to the context, a class
+ * token or none), the text side its tokenizer (WordPiece, CLIP's BPE or
+ * SigLIP's SentencePiece) and the vision side its preprocessing; fusion,
+ * perceiver, head and temperature are new (an imported model's own pooling
+ * heads and projections are left behind). A file without the tower asked for is SAIL_ERR_UNSUPPORTED with
  * the reason; an option out of range SAIL_ERR_INVALID_ARG. Thread-safe. */
 sail_status sail_compose(const sail_compose_opts *o, const char *path, sail_error *err);
 

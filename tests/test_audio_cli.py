@@ -24,7 +24,6 @@ except ImportError as e:  # pragma: no cover
     skip_import("needs Debian's python3-torch, numpy and soundfile", e)
 
 
-
 def sail(*args):
     return subprocess.run([SAIL] + [str(a) for a in args], capture_output=True, text=True)
 

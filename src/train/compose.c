@@ -114,7 +114,8 @@ static sail_status compose_config(const sail_compose_opts *o, const sail_config 
 }
 
 /* The audio projection into the fusion (fuse.aud_proj) adapts one audio
- * tower: it comes with the tower, not with a kept fusion. */
+ * tower: it comes with the tower (copy_audio asks for it by name), never
+ * with a kept fusion's "fuse." tensors. */
 static int is_aud_proj(const char *name) { return !strncmp(name, "fuse.aud_proj.", 14); }
 
 /* Tensors of tm whose names start with prefix, from the file of m. A kept
@@ -127,7 +128,7 @@ static sail_status copy_part(sail_tmodel *tm, const sail_model *m, const char *p
     size_t np = strlen(prefix);
     for (int i = 0; i < tm->n_tensors; i++) {
         const sail_tparam *p = &tm->tensors[i];
-        if (strncmp(p->name, prefix, np) || (!strcmp(prefix, "fuse.") && is_aud_proj(p->name))) continue;
+        if (strncmp(p->name, prefix, np) || (is_aud_proj(p->name) && !is_aud_proj(prefix))) continue;
         const gguf_tensor *t = gguf_find_tensor(m->file, p->name);
         uint64_t n = 1, want = (uint64_t)(p->rows * p->cols);
         for (uint32_t d = 0; t && d < t->n_dims; d++) n *= t->ne[d];
