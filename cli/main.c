@@ -15,7 +15,7 @@ static const struct command {
     {"bench", cmd_bench, "measure embedding throughput and memory of a model"},
     {"convert", cmd_convert, "import a Hugging Face CLIP, Chinese-CLIP, BERT or ViT folder"},
     {"export", cmd_export, "write an imported (or fine-tuned) model back as a Hugging Face folder"},
-    {"embed", cmd_embed, "embed texts, images or text+image pairs into vectors"},
+    {"embed", cmd_embed, "embed texts, images, audio, video or joint inputs into vectors"},
     {"info", cmd_info, "show a model file's configuration, parameters and tensors"},
     {"init", cmd_init, "create a model with seeded random weights"},
     {"tokenize", cmd_tokenize, "turn text lines into token ids (WordPiece or CLIP BPE)"},
@@ -28,7 +28,7 @@ static const struct command {
     {"quantize", cmd_quantize, "store a model's weights as f16, bf16 or q8_0"},
     {"data", cmd_data, "generate training data: shapes scenes or Noto emoji, with en/zh captions"},
     {"index", cmd_index, "build a vector index: add folders/JSONL/stdin, info, compact, export"},
-    {"search", cmd_search, "search an index with a text or an image (--json, --html)"},
+    {"search", cmd_search, "search an index with a text, an image or an audio clip (--json, --html)"},
     {"serve", cmd_serve, "serve embeddings, search, metrics and a demo page over HTTP"},
     {"classify", cmd_classify, "zero-shot or trained (logistic regression) classification"},
     {"cluster", cmd_cluster, "k-means or DBSCAN clusters of embeddings, with a PNG plot"},
@@ -63,7 +63,7 @@ int cli_wants_help(int argc, char **argv) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "sail %s: omni-modal embeddings (text, images) in one vector space\n\n"
+    fprintf(f, "sail %s: omni-modal embeddings (text, images, video, audio) in one vector space\n\n"
                "usage: sail <command> [options]   (sail <command> --help for details)\n\n",
             sail_version());
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

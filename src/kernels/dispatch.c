@@ -18,6 +18,7 @@ static void make_tables(void) {
     g_avx512 = sail_table_avx512; /* f16 / bf16 widened into the AVX-512 f32 GEMM */
     g_avx512.gemm_f16 = sail_gemm_f16_avx512;
     g_avx512.gemm_bf16 = sail_gemm_bf16_avx512;
+    g_avx512.quantize_q8a = sail_quantize_q8a_avx512;
     g_vnni = g_avx512;
     g_vnni.name = "avx512vnni";
     g_vnni.gemm_q8_0 = sail_gemm_q8_0_vnni;

@@ -52,6 +52,7 @@ void sail_gemm_q8_0_avx2(SAIL_GEMM_Q8_ARGS);
 size_t sail_q8_0_panels_size_avx2(int N, int K);
 void sail_q8_0_pack_avx2(const void *W, size_t ldw, int N, int K, void *dst);
 void sail_quantize_q8a_avx2(sail_q8a *dst, const float *x, int n);
+void sail_quantize_q8a_avx512(sail_q8a *dst, const float *x, int n); /* ops_avx512.c */
 /* The AVX-512 dot-product kernels (levels avx512vnni, avx512bf16): q8_0 with
  * vpdpbusd (gemm_vnni_avx512.c; the same integers as the reference), bf16
  * with vdpbf16ps (gemm_bf16_avx512.c), which rounds A to bf16 first:

@@ -50,3 +50,25 @@ static inline vf v_copysign(vf mag, vf sign) {
 }
 
 #include "ops_simd.h"
+
+/* quantize_q8a with one block (32 values) in two vectors: the AVX2 version
+ * needs four, and a longer reduction for the block's |max|. The same bits
+ * as sail_quantize_q8a_ref: a NaN never wins the max (it is max's first
+ * operand, and max returns the second when either is NaN) and becomes 127
+ * in the clamp (min likewise); conversion rounds to nearest even, and
+ * vpmovsdb cannot saturate within +-127. */
+void sail_quantize_q8a_avx512(sail_q8a *dst, const float *x, int n) {
+    const __m512 hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
+    for (int b = 0; b < n / 32; b++, x += 32) {
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        __m512 m = _mm512_max_ps(_mm512_abs_ps(v1), _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps()));
+        float am = _mm512_reduce_max_ps(m);
+        float d = am / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m512 idv = _mm512_set1_ps(id);
+        __m512 t0 = _mm512_max_ps(_mm512_min_ps(_mm512_mul_ps(v0, idv), hi), lo);
+        __m512 t1 = _mm512_max_ps(_mm512_min_ps(_mm512_mul_ps(v1, idv), hi), lo);
+        dst[b].d = d;
+        _mm_storeu_si128((__m128i *)dst[b].q, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(t0)));
+        _mm_storeu_si128((__m128i *)(dst[b].q + 16), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(t1)));
+    }
+}
