@@ -21,7 +21,10 @@
  * applied. The 6 x 32 microkernel runs each block as 8 vpdpbusd steps into
  * 12 int32 accumulators, then converts them and adds them times
  * d_a * d_w into 12 f32 accumulators: 96 vpdpbusd (6144 multiply-adds)
- * per 36 f32 operations.
+ * per 36 f32 operations. A 4 x 32 one runs as fast on data in L1 (both
+ * about 685 GOP/s on Zen 5, 84% of vpdpbusd's peak): it serves the row
+ * counts that 4 divides with less padding than 6 (16 tokens: 16 rows, not
+ * 18; BERT's 16-token GEMMs 1.09-1.13x).
  * At most FEW_M rows (batch-1 queries): weight blocks read in place, two
  * blocks per zmm, each W row read once; see few_tile. */
 #include "kernels_impl.h"
@@ -35,13 +38,14 @@
 
 enum { QBLK = 32, QBYTES = 34 };
 
-#define MR 6
+#define MR 6           /* rows of A per strip: 6, or 4 (nest4) */
 #define JN 2            /* 16-column panels per microkernel */
 #define KB 16           /* blocks per K slice (512 values) */
 #define NCQ 512         /* columns per packed slice of W */
 enum { PB = 640 };      /* bytes per (panel, block): 512 int8, 16 int32, 16 f32 */
-/* The packed strip of A: au (KB, MR, 32), ad (KB, MR) f32, corr (KB, MR) int32. */
-enum { AU_BYTES = KB * MR * 32, STRIP_BYTES = AU_BYTES + KB * MR * 8 };
+/* A packed strip of mr rows: au (KB, mr, 32), ad (KB, mr) f32, corr (KB, mr) int32. */
+#define AU_BYTES(mr) (KB * (mr) * 32)
+#define STRIP_BYTES(mr) (AU_BYTES(mr) + KB * (mr) * 8)
 #define FEW_M 4
 /* Up to here W is read in place: at 16 rows packing it already pays (the
  * packed path measured 1.1-1.3x the direct one on BERT's 16-token shapes). */
@@ -69,16 +73,18 @@ static void pack_q8_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t 
     }
 }
 
-/* Rows [0, mr) of the quantised A, blocks [0, kb), into the strip: au
- * (kb, MR, 32) (q as is) and ad (kb, MR) (q8a_pack.h), and corr (kb, MR):
- * -128 sum(q), what the +128 of the weights adds to each block's dot. */
-static void pack_q8_strip(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *strip) {
+/* Rows [0, mr) of the quantised A, blocks [0, kb), into a strip of rmax
+ * rows: au (kb, rmax, 32) (q as is) and ad (kb, rmax) (q8a_pack.h), and
+ * corr (kb, rmax): -128 sum(q), what the +128 of the weights adds to each
+ * block's dot. */
+static inline __attribute__((always_inline)) void pack_strip_rows(int rmax, const sail_q8a *A, size_t lda,
+                                                                  int mr, int kb, uint8_t *strip) {
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     uint8_t *au = strip;
-    float *ad = (float *)(strip + AU_BYTES);
-    int32_t *corr = (int32_t *)(ad + KB * MR);
-    pack_q8a_strip(A, lda, mr, MR, kb, (int8_t *)au, ad);
-    for (int b = 0; b < kb * MR; b++) {
+    float *ad = (float *)(strip + AU_BYTES(rmax));
+    int32_t *corr = (int32_t *)(ad + KB * rmax);
+    pack_q8a_strip(A, lda, mr, rmax, kb, (int8_t *)au, ad);
+    for (int b = 0; b < kb * rmax; b++) {
         __m256i q = _mm256_loadu_si256((const __m256i *)(au + (size_t)b * 32));
         /* sum(q + 128) in four 64-bit lanes */
         __m256i s = _mm256_sad_epu8(_mm256_xor_si256(q, flip), _mm256_setzero_si256());
@@ -88,26 +94,27 @@ static void pack_q8_strip(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t
     }
 }
 
-/* C(mr, nr) (+)= the (MR, kb blocks) strip times the panels P0 = P and P1
- * = P + pstride [+ bias]. */
-static void kernel_6x32(int kb, const uint8_t *strip, const uint8_t *P, size_t pstride, float *C,
-                        int ldc, int mr, int nr, int accum, const float *bias) {
+/* C(mr, nr) (+)= the (rmax rows, kb blocks) strip times the panels P0 = P
+ * and P1 = P + pstride [+ bias]. */
+static inline __attribute__((always_inline)) void kernel_rows(
+    int rmax, int kb, const uint8_t *strip, const uint8_t *P, size_t pstride, float *C, int ldc,
+    int mr, int nr, int accum, const float *bias) {
     const uint8_t *restrict au = strip;
-    const float *restrict ad = (const float *)(strip + AU_BYTES);
-    const int32_t *restrict corr = (const int32_t *)(ad + KB * MR);
+    const float *restrict ad = (const float *)(strip + AU_BYTES(rmax));
+    const int32_t *restrict corr = (const int32_t *)(ad + KB * rmax);
     const uint8_t *P0 = P, *P1 = nr > 16 ? P + pstride : P; /* unused lanes: masked */
     __m512 f[MR][JN];
 #pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) f[i][0] = f[i][1] = _mm512_setzero_ps();
-    for (int b = 0; b < kb; b++, P0 += PB, P1 += PB, au += MR * 32, ad += MR, corr += MR) {
+    for (int i = 0; i < rmax; i++) f[i][0] = f[i][1] = _mm512_setzero_ps();
+    for (int b = 0; b < kb; b++, P0 += PB, P1 += PB, au += rmax * 32, ad += rmax, corr += rmax) {
         __m512i s[MR][JN];
 #pragma GCC unroll 6
-        for (int i = 0; i < MR; i++) s[i][0] = s[i][1] = _mm512_set1_epi32(corr[i]);
+        for (int i = 0; i < rmax; i++) s[i][0] = s[i][1] = _mm512_set1_epi32(corr[i]);
 #pragma GCC unroll 8
         for (int q = 0; q < 8; q++) {
             __m512i w0 = _mm512_loadu_si512(P0 + 64 * q), w1 = _mm512_loadu_si512(P1 + 64 * q);
 #pragma GCC unroll 6
-            for (int i = 0; i < MR; i++) {
+            for (int i = 0; i < rmax; i++) {
                 int32_t a4;
                 memcpy(&a4, au + i * 32 + 4 * q, 4);
                 s[i][0] = _mm512_dpbusd_epi32(s[i][0], w0, _mm512_set1_epi32(a4));
@@ -116,17 +123,28 @@ static void kernel_6x32(int kb, const uint8_t *strip, const uint8_t *P, size_t p
         }
         __m512 d0 = _mm512_loadu_ps(P0 + 576), d1 = _mm512_loadu_ps(P1 + 576);
 #pragma GCC unroll 6
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < rmax; i++) {
             __m512 da = _mm512_set1_ps(ad[i]);
             f[i][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][0]), _mm512_mul_ps(da, d0), f[i][0]);
             f[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][1]), _mm512_mul_ps(da, d1), f[i][1]);
         }
     }
-    store_tile32(f, MR, C, ldc, mr, nr, accum, bias);
+    store_tile32(f, rmax, C, ldc, mr, nr, accum, bias);
 }
 
-static const q8_nest nest = {MR, KB, NCQ, PB, 16 * JN, STRIP_BYTES,
-                             pack_q8_panel, pack_q8_strip, kernel_6x32};
+/* The two strip heights, each its packer and microkernel. */
+#define Q8_NEST(R)                                                                               \
+    static void pack_q8_strip##R(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *strip) { \
+        pack_strip_rows(R, A, lda, mr, kb, strip);                                                \
+    }                                                                                             \
+    static void kernel_##R##x32(int kb, const uint8_t *strip, const uint8_t *P, size_t pstride,  \
+                                float *C, int ldc, int mr, int nr, int accum, const float *bias) { \
+        kernel_rows(R, kb, strip, P, pstride, C, ldc, mr, nr, accum, bias);                       \
+    }                                                                                             \
+    static const q8_nest nest##R = {R, KB, NCQ, PB, 16 * JN, STRIP_BYTES(R),                      \
+                                    pack_q8_panel, pack_q8_strip##R, kernel_##R##x32};
+Q8_NEST(6)
+Q8_NEST(4)
 
 /* ---------------------------------------------------------- few rows -- */
 
@@ -241,10 +259,11 @@ static void gemm_few(int M, int N, int nb, const sail_q8a *A, size_t lda, const 
     }
 }
 
-size_t sail_q8_0_panels_size_vnni(int N, int K) { return q8_panels_size(&nest, N, K / QBLK); }
+/* The panels do not depend on the strip height. */
+size_t sail_q8_0_panels_size_vnni(int N, int K) { return q8_panels_size(&nest6, N, K / QBLK); }
 
 void sail_q8_0_pack_vnni(const void *W, size_t ldw, int N, int K, void *dst) {
-    q8_pack_panels(&nest, W, ldw, N, K / QBLK, dst);
+    q8_pack_panels(&nest6, W, ldw, N, K / QBLK, dst);
 }
 
 void sail_gemm_q8_0_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
@@ -256,5 +275,7 @@ void sail_gemm_q8_0_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, con
         return;
     }
     if (M <= DIRECT_MAX_M) gemm_few(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
-    else q8_packed(&nest, M, N, nb, A, lda, W, ldw, Wp, bias, beta, C, ldc);
+    else /* the height that pads M less (6 on a tie) */
+        q8_packed((M + 3) / 4 * 4 < (M + 5) / 6 * 6 ? &nest4 : &nest6, M, N, nb, A, lda, W, ldw, Wp,
+                  bias, beta, C, ldc);
 }
