@@ -24,7 +24,7 @@
  * per 36 f32 operations. A 4 x 32 one runs as fast on data in L1 (both
  * about 685 GOP/s on Zen 5, 84% of vpdpbusd's peak): it serves the row
  * counts that 4 divides with less padding than 6 (16 tokens: 16 rows, not
- * 18; BERT's 16-token GEMMs 1.09-1.13x).
+ * 18; BERT's 16-token GEMMs 1.05-1.12x, docs/BENCHMARKS.md).
  * At most FEW_M rows (batch-1 queries): weight blocks read in place, two
  * blocks per zmm, each W row read once; see few_tile. */
 #include "kernels_impl.h"
@@ -38,7 +38,7 @@
 
 enum { QBLK = 32, QBYTES = 34 };
 
-#define MR 6           /* rows of A per strip: 6, or 4 (nest4) */
+#define MR 6           /* the most rows of A per strip (nest6; nest4 has 4) */
 #define JN 2            /* 16-column panels per microkernel */
 #define KB 16           /* blocks per K slice (512 values) */
 #define NCQ 512         /* columns per packed slice of W */
