@@ -35,27 +35,33 @@ typedef struct opts {
     double every;
     input *in;
     int n;
-    int open; /* the last input was just created and may take its pair */
 } opts;
 
-/* Adds a text, image, video or clip; it joins the previous input while
- * that one lacks this modality and was built by the flags just before
- * (adjacent flags make one joint item: a text with an image or a video,
- * and a clip). */
+/* Adds a text, image, video or clip as an input of its own; join_inputs
+ * makes the joint items once every flag (--separate among them) is read. */
 static void add_input(opts *o, const char *text, const char *image, const char *video, const char *audio) {
-    input *last = o->n ? &o->in[o->n - 1] : NULL;
-    int visual = image || video;
-    if (!o->separate && o->open && last &&
-        ((text && !last->text) || (visual && !last->image && !last->video) || (audio && !last->audio))) {
-        if (text) last->text = text;
-        else if (image) last->image = image;
-        else if (video) last->video = video;
-        else last->audio = audio;
-        return;
+    o->in[o->n++] = (input){text, image, video, audio};
+}
+
+/* Adjacent flags make one joint item (a text with an image or a video, and
+ * a clip): an input joins the one before while that one lacks its
+ * modality. */
+static void join_inputs(opts *o) {
+    int n = 0;
+    for (int i = 0; i < o->n; i++) {
+        input *last = n ? &o->in[n - 1] : NULL, in = o->in[i];
+        int visual = in.image || in.video;
+        if (last && ((in.text && !last->text) || (visual && !last->image && !last->video) ||
+                     (in.audio && !last->audio))) {
+            if (in.text) last->text = in.text;
+            else if (in.image) last->image = in.image;
+            else if (in.video) last->video = in.video;
+            else last->audio = in.audio;
+        } else {
+            o->in[n++] = in;
+        }
     }
-    o->in[o->n] = (input){text, image, video, audio};
-    o->n++;
-    o->open = 1;
+    o->n = n;
 }
 
 /* --text, --image, --video and --audio: one part each, which the option's
@@ -89,7 +95,9 @@ static int parse(opts *o, int argc, char **argv) {
         CLI_OPT_STR("--format", &o->format, "F", "json (default), npy (float32 array, n x dim; needs -o) or tsv"),
         CLI_OPT_STR("-o|--output", &o->out, "OUT", "write to OUT instead of stdout"),
         CLI_OPT_FLAG("--similarity", &o->similarity, "print the cosine-similarity matrix of the inputs instead"),
-        CLI_OPT_FLAG("--separate", &o->separate, "embed every --text and --image as its own input"),
+        CLI_OPT_FLAG("--separate", &o->separate,
+                     "embed every --text, --image, --video and --audio as its own\n"
+                     "input (wherever --separate stands)"),
         CLI_OPT_THREADS(&o->threads, CLI_THREADS_HELP),
         CLI_OPT_IMAGE,
         CLI_OPT_END,
@@ -101,6 +109,7 @@ static int parse(opts *o, int argc, char **argv) {
     if (rc) return rc;
     if (!o->model) return cli_fail(2, "embed", "--model is required (see sail embed --help)");
     if (!o->n) return cli_fail(2, "embed", "nothing to embed: give --text, --image, --video or --audio");
+    if (!o->separate) join_inputs(o);
     for (int i = 0; i < o->n && !o->fuse_frames; i++)
         if (o->in[i].video && (o->in[i].text || o->in[i].audio))
             return cli_fail(2, "embed", "a --text or --audio beside a --video makes a joint item: give "

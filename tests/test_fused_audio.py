@@ -112,6 +112,9 @@ def parity(tmp):
     got, why = embed(model, "--separate", "--text", "t5 t7", "--audio", paths[0])
     check(got is not None and len(got) == 2 and float(np.abs(got[1] - want[0]).max()) <= TOL,
           "--separate keeps the text and the clip apart", why)
+    got, why = embed(model, "--text", "t5 t7", "--audio", paths[0], "--separate")
+    check(got is not None and len(got) == 2 and float(np.abs(got[1] - want[0]).max()) <= TOL,
+          "--separate after the inputs keeps them apart too", why)
     if os.environ.get("SAIL_ASAN"):
         print("skip - the Python binding check: the binding loads the plain library, not the ASan build")
     else:
