@@ -39,10 +39,11 @@ SPM_CFLAGS := $(shell pkg-config --cflags sentencepiece 2>/dev/null)
 # ISA-specific files carry their own flags; dispatch picks them at run time.
 AVX512FLAGS = -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mf16c
 AVX2FLAGS   = -mavx2 -mfma -mf16c
-# The AVX-512 dot-product GEMMs, each alone with its extension (dispatch.c
-# runs them only where CPUID has it).
+# The AVX-512 dot-product GEMMs and attention's bf16 products, each alone
+# with its extension (dispatch.c runs them only where CPUID has it).
 $(BUILD)/src/kernels/gemm_vnni_avx512.o: AVX512FLAGS += -mavx512vnni
 $(BUILD)/src/kernels/gemm_bf16_avx512.o: AVX512FLAGS += -mavx512bf16
+$(BUILD)/src/kernels/attn_bf16_avx512.o: AVX512FLAGS += -mavx512bf16
 
 # src/server is the `sail serve` program (libmicrohttpd), not part of libsail.
 # So are the speech and stamps generators of `sail data` (libespeak-ng is

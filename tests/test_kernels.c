@@ -506,7 +506,7 @@ static void attn_case_init(attn_case *c, int B, int Tq, int Tk, int H, int hd, i
                            int masked) {
     int w = H * hd;
     sail_attn_args a = {B, Tq, Tk, H, hd, NULL, w + 3, NULL, w + 5, NULL, w + 1,
-                        NULL, w + 2, NULL, causal, 1.0f / sqrtf((float)hd)};
+                        NULL, w + 2, NULL, causal, 1.0f / sqrtf((float)hd), 0};
     c->q = buf_new((size_t)B * Tq * a.q_stride); c->k = buf_new((size_t)B * Tk * a.k_stride);
     c->v = buf_new((size_t)B * Tk * a.v_stride); c->out = buf_new((size_t)B * Tq * a.out_stride);
     fill(c->q.p, (size_t)B * Tq * a.q_stride, 2); fill(c->k.p, (size_t)B * Tk * a.k_stride, 2);
@@ -567,7 +567,7 @@ static void test_attn_block(const sail_kernel_table *t) {
         const int *s = ATTN_CASES[i];
         attn_case c;
         attn_case_init(&c, s[0], s[1], s[2], s[3], s[4], s[5], s[6]);
-        float *scratch = malloc(sail_attention_scratch(1, s[2]) * sizeof(float));
+        float *scratch = malloc(sail_attention_scratch(1, &c.a) * sizeof(float));
         for (int b = 0; b < s[0]; b++)
             for (int h = 0; h < s[3]; h++)
                 for (int t0 = 0; t0 < s[1]; t0 += 7)
@@ -588,7 +588,7 @@ static void test_attention_pool(sail_pool *pool, int n) {
         const int *s = ATTN_CASES[i];
         attn_case c;
         attn_case_init(&c, s[0], s[1], s[2], s[3], s[4], s[5], s[6]);
-        float *scratch = malloc(sail_attention_scratch(n, s[2]) * sizeof(float));
+        float *scratch = malloc(sail_attention_scratch(n, &c.a) * sizeof(float));
         sail_attention(pool, &c.a, scratch);
         char ctx[64];
         snprintf(ctx, sizeof ctx, "attention case %d row", i);

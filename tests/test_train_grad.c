@@ -169,7 +169,7 @@ static void attention_check(void) {
     sail_pool *pool = sail_pool_new(2);
     fwd c = {.keep = 1};
     fwd_start(&c, &arena, pool);
-    fwd_attn a = {B, T, T, H, HD, D, qkv, 3 * D, qkv + D, qkv + 2 * D, 3 * D, mask, 1};
+    fwd_attn a = {B, T, T, H, HD, D, qkv, 3 * D, qkv + D, qkv + 2 * D, 3 * D, mask, 1, 0};
     attention_backward(&c, &a, p, R, dqkv, 3 * D, dqkv + D, dqkv + 2 * D, 3 * D); /* warm-up sizes */
     attention_forward(&c, &a, p, out);
     attention_backward(&c, &a, p, R, dqkv, 3 * D, dqkv + D, dqkv + 2 * D, 3 * D);

@@ -27,8 +27,22 @@ static int qblock_max(int Tk) {
     return mr * (int)SAIL_MAX(1, SAIL_MIN(tiles, QBLOCK_TILES));
 }
 
-size_t sail_attention_scratch(int n_threads, int Tk) {
-    return (size_t)SAIL_MAX(n_threads, 1) * qblock_max(Tk) * sail_attn_scratch_row(Tk);
+/* Floats of one thread's scratch: the tallest block's scores and, for the
+ * bf16 products, its rows of q rounded to bf16. */
+static size_t thread_scratch(const sail_attn_args *a) {
+    size_t n = (size_t)qblock_max(a->Tk) * (sail_attn_scratch_row(a->Tk) + (size_t)(a->hd + 1) / 2);
+    return (n + 15) & ~(size_t)15; /* threads never share a cache line */
+}
+
+/* Floats of every head's rounded k and v, whole cache lines; 0 when the
+ * products are f32. */
+static size_t kv_floats(const sail_kernel_table *t, const sail_attn_args *a) {
+    if (!a->bf16 || !t->attn_pack_kv) return 0;
+    return (size_t)a->B * a->H * ((sail_attn_kv_bytes(a->Tk, a->hd) + 63) / 64 * 16);
+}
+
+size_t sail_attention_scratch(int n_threads, const sail_attn_args *a) {
+    return kv_floats(sail_kernels(), a) + (size_t)SAIL_MAX(n_threads, 1) * thread_scratch(a);
 }
 
 void sail_attn_block_with(const sail_attn_prims *p, const sail_attn_args *a,
@@ -52,31 +66,74 @@ void sail_attn_block_with(const sail_attn_prims *p, const sail_attn_args *a,
     }
 }
 
+void sail_attn_block_bf16_ref(const sail_attn_args *a, int b, int h, int t0, int t1,
+                              float *scratch) {
+    const uint8_t *mask = a->key_mask ? a->key_mask + (size_t)b * a->Tk : NULL; // (Tk)
+    const float *k = a->k + (size_t)b * a->Tk * a->k_stride + (size_t)h * a->hd; // (Tk, hd)
+    const float *v = a->v + (size_t)b * a->Tk * a->v_stride + (size_t)h * a->hd; // (Tk, hd)
+    float *s = scratch, *qr = scratch + sail_attn_scratch_row(a->Tk); // (Tk), (hd)
+    for (int t = t0; t < t1; t++) {
+        size_t row = (size_t)b * a->Tq + t;
+        const float *q = a->q + row * a->q_stride + (size_t)h * a->hd; // (hd)
+        float *o = a->out + row * a->out_stride + (size_t)h * a->hd;   // (hd)
+        for (int i = 0; i < a->hd; i++) qr[i] = sail_bf16_dp_value(q[i] * a->scale);
+        int kend = a->causal ? SAIL_MIN(t + 1, a->Tk) : a->Tk;
+        for (int j = 0; j < kend; j++) {
+            const float *kj = k + (size_t)j * a->k_stride;
+            float d = 0.0f;
+            for (int i = 0; i < a->hd; i++) d += qr[i] * sail_bf16_dp_value(kj[i]);
+            s[j] = mask && !mask[j] ? -INFINITY : d;
+        }
+        sail_table_ref.softmax(s, 1, kend);
+        memset(o, 0, (size_t)a->hd * sizeof(float));
+        for (int j = 0; j < kend; j++) {
+            float pj = sail_bf16_dp_value(s[j]);
+            const float *vj = v + (size_t)j * a->v_stride;
+            for (int i = 0; i < a->hd; i++) o[i] += pj * sail_bf16_dp_value(vj[i]);
+        }
+    }
+}
+
 typedef struct attn_job {
     const sail_attn_args *a;
     const sail_kernel_table *t;
+    uint8_t *kv;           /* bf16 products: every head's k and v; else NULL */
+    size_t kv_head;        /* bytes per head */
     float *scratch;
     size_t scratch_floats; /* per thread */
     int n_qblocks, qblock;
 } attn_job;
+
+static void pack_task(void *ctx, int task, int thread) {
+    const attn_job *j = ctx;
+    j->t->attn_pack_kv(j->a, task / j->a->H, task % j->a->H, j->kv + (size_t)task * j->kv_head);
+}
 
 static void attn_task(void *ctx, int task, int thread) {
     const attn_job *j = ctx;
     const sail_attn_args *a = j->a;
     int qb = task % j->n_qblocks, bh = task / j->n_qblocks;
     int t0 = qb * j->qblock, t1 = SAIL_MIN(a->Tq, t0 + j->qblock);
-    j->t->attn_block(a, bh / a->H, bh % a->H, t0, t1,
-                     j->scratch + (size_t)thread * j->scratch_floats);
+    float *scratch = j->scratch + (size_t)thread * j->scratch_floats;
+    if (j->kv)
+        j->t->attn_block_bf16(a, bh / a->H, bh % a->H, t0, t1, j->kv + (size_t)bh * j->kv_head, scratch);
+    else
+        j->t->attn_block(a, bh / a->H, bh % a->H, t0, t1, scratch);
 }
 
 /* Blocks of near-equal height in whole row tiles: 120 rows become 70 + 50
- * rather than 112 + 8, a tail task that would pack K and V for 8 rows. */
+ * rather than 112 + 8, a tail task that would pack K and V for 8 rows.
+ * With bf16 products every head's k and v are rounded first, once, rather
+ * than by each of its blocks. */
 void sail_attention(sail_pool *pool, const sail_attn_args *a, float *scratch) {
+    const sail_kernel_table *t = sail_kernels();
     int mr, nr, most = qblock_max(a->Tk);
-    sail_gemm_tile(sail_kernels(), &mr, &nr);
+    sail_gemm_tile(t, &mr, &nr);
     int n_qb = (a->Tq + most - 1) / most, even = (a->Tq + n_qb - 1) / n_qb;
-    attn_job j = {a, sail_kernels(), scratch, (size_t)most * sail_attn_scratch_row(a->Tk), 0,
-                  SAIL_MIN(most, (even + mr - 1) / mr * mr)};
+    size_t kvf = kv_floats(t, a);
+    attn_job j = {a, t, kvf ? (uint8_t *)scratch : NULL, kvf ? kvf * sizeof(float) / ((size_t)a->B * a->H) : 0,
+                  scratch + kvf, thread_scratch(a), 0, SAIL_MIN(most, (even + mr - 1) / mr * mr)};
     j.n_qblocks = (a->Tq + j.qblock - 1) / j.qblock;
+    if (j.kv) sail_pool_run(pool, pack_task, &j, a->B * a->H);
     sail_pool_run(pool, attn_task, &j, a->B * a->H * j.n_qblocks);
 }

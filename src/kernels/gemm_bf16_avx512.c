@@ -61,8 +61,8 @@ static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kc, uint8_t *
     }
 }
 
-/* C(mr, nr) (+)= Ap(MR, KC bf16) * panels P0, P1 over npairs [+ bias]. */
-static void kernel_14x32(int npairs, const uint16_t *restrict Ap, const uint8_t *P0,
+/* C(mr, nr) (+)= Ap(MR rows, lda bf16 apart) * panels P0, P1 over npairs [+ bias]. */
+static void kernel_14x32(int npairs, const uint16_t *restrict Ap, size_t lda, const uint8_t *P0,
                          const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
                          const float *bias) {
     __m512 c[MR][2];
@@ -73,7 +73,7 @@ static void kernel_14x32(int npairs, const uint16_t *restrict Ap, const uint8_t 
 #pragma GCC unroll 14
         for (int i = 0; i < MR; i++) {
             int32_t a2;
-            memcpy(&a2, Ap + i * KC + 2 * p, 4);
+            memcpy(&a2, Ap + i * lda + 2 * p, 4);
             __m512bh a = (__m512bh)_mm512_set1_epi32(a2);
             c[i][0] = _mm512_dpbf16_ps(c[i][0], a, w0);
             c[i][1] = _mm512_dpbf16_ps(c[i][1], a, w1);
@@ -115,12 +115,24 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const uint
                     int nr = SAIL_MIN(32, nc - jr);
                     const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
                     const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
-                    kernel_14x32(kc16 / 2, Ap, P0, P1, Crow + jr, ldc, mr, nr, accum,
+                    kernel_14x32(kc16 / 2, Ap, KC, P0, P1, Crow + jr, ldc, mr, nr, accum,
                                  bias_blk ? bias_blk + jr : NULL);
                 }
             }
         }
     }
+}
+
+void sail_gemm_bf16_panels(int M, int N, int npairs, const uint16_t *A, size_t lda,
+                           const uint8_t *W, size_t pstride, float *C, int ldc) {
+    _Static_assert(MR == SAIL_BF16_MR, "see kernels_impl.h");
+    for (int ir = 0; ir < M; ir += MR)
+        for (int jr = 0; jr < N; jr += 32) {
+            int nr = SAIL_MIN(32, N - jr);
+            const uint8_t *P0 = W + (size_t)(jr / 16) * pstride;
+            kernel_14x32(npairs, A + (size_t)ir * lda, lda, P0, nr > 16 ? P0 + pstride : P0,
+                         C + (size_t)ir * ldc + jr, ldc, SAIL_MIN(MR, M - ir), nr, 0, NULL);
+        }
 }
 
 /* ---------------------------------------------------------- few rows -- */

@@ -65,6 +65,8 @@ static float bf16_daz(uint16_t h) {
     return (h & 0x7f80u) == 0 ? ((h & 0x8000u) ? -0.0f : 0.0f) : sail_bf16_to_f32(h);
 }
 
+float sail_bf16_dp_value(float x) { return bf16_daz(bf16_round(x)); }
+
 void sail_gemm_bf16a_ref(int M, int N, int K, const float *A, int lda, const void *W,
                          size_t ldw, const float *bias, float beta, float *C, int ldc) {
     init_c(M, N, bias, beta, C, ldc);
@@ -73,7 +75,7 @@ void sail_gemm_bf16a_ref(int M, int N, int K, const float *A, int lda, const voi
         float *c = C + (size_t)m * ldc; // (N)
         for (int k0 = 0; k0 < K; k0 += PIECE) {
             int kc = SAIL_MIN(PIECE, K - k0);
-            for (int k = 0; k < kc; k++) a[k] = bf16_daz(bf16_round(A[(size_t)m * lda + k0 + k]));
+            for (int k = 0; k < kc; k++) a[k] = sail_bf16_dp_value(A[(size_t)m * lda + k0 + k]);
             for (int n = 0; n < N; n++) {
                 const uint8_t *wr = (const uint8_t *)W + (size_t)n * ldw + 2 * (size_t)k0;
                 for (int k = 0; k < kc; k++) {

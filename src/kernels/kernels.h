@@ -56,6 +56,12 @@ typedef struct sail_attn_args {
     const uint8_t *key_mask; /* (B, Tk): nonzero = may be attended; NULL = all */
     int causal;              /* query t sees keys <= t (Tq == Tk) */
     float scale;             /* > 0; usually 1/sqrt(hd) */
+    /* Products in bf16 where the level has vdpbf16ps (the table's
+     * attn_pack_kv; elsewhere f32): q * scale, k, v and the probabilities
+     * rounded to bf16 (nearest even), sums in f32. Each rounded value moves
+     * by up to 2^-9 of itself; the model asks for it when its weights are
+     * bf16 or q8_0, whose GEMMs round as much or more. */
+    int bf16;
 } sail_attn_args;
 
 /* One ISA's implementations. Rows of a matrix are contiguous. */
@@ -93,10 +99,18 @@ typedef struct sail_kernel_table {
     void (*transpose)(const float *src, size_t lds, float *dst, size_t ldd, int rows, int cols);
     float (*dot)(const float *a, const float *b, int n);
     /* One (batch, head, query rows [t0, t1)) of attention; see
-     * sail_attention. scratch: as much as sail_attention_scratch(1, Tk)
-     * gives, which covers the tallest block sail_attention hands out. */
+     * sail_attention. scratch: as much as sail_attention_scratch(1, a)
+     * gives for a->bf16 = 0, which covers the tallest block sail_attention
+     * hands out. */
     void (*attn_block)(const sail_attn_args *a, int b, int h, int t0, int t1,
                        float *scratch);
+    /* The same with bf16 products (sail_attn_args.bf16), NULL where the
+     * level lacks them: attn_pack_kv rounds head (b, h)'s k and v once per
+     * call into kv (kernels_impl.h: sail_attn_kv_bytes), which
+     * attn_block_bf16 then reads in place of k and v. */
+    void (*attn_pack_kv)(const sail_attn_args *a, int b, int h, uint8_t *kv);
+    void (*attn_block_bf16)(const sail_attn_args *a, int b, int h, int t0, int t1,
+                            const uint8_t *kv, float *scratch);
     /* C(M,N) = A(M,K) W^T + bias + beta*C for a weight W (N, K) stored as
      * f16 / bf16 (rows ldw bytes apart): each weight is widened in the
      * kernel, products and sums are f32. bias, beta, C: as gemm. */
@@ -165,10 +179,11 @@ void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
 void sail_kernels_release(void);
 
 /* Fused masked multi-head attention over the pool. scratch holds
- * sail_attention_scratch(pool size, Tk) floats (no allocation per call):
- * per thread, one block of query rows' scores.
+ * sail_attention_scratch(pool size, a) floats (no allocation per call):
+ * per thread, one block of query rows' scores; with a->bf16 on a level
+ * that has it, also every head's rounded k and v.
  * A query row with no key to attend to gets zeros. */
-size_t sail_attention_scratch(int n_threads, int Tk);
+size_t sail_attention_scratch(int n_threads, const sail_attn_args *a);
 void sail_attention(sail_pool *pool, const sail_attn_args *a, float *scratch);
 
 /* Plain C helpers (not hot enough to need SIMD). */

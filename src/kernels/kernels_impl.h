@@ -65,6 +65,31 @@ void sail_gemm_f16_avx512(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_avx512(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_dp(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16a_ref(SAIL_GEMM_H_ARGS);
+/* x rounded to bf16 and read back as vdpbf16ps reads it (gemm_quant.c):
+ * nearest even, subnormals to zero; the rounding of the references. */
+float sail_bf16_dp_value(float x);
+
+/* Both operands already bf16 (attention's products, attn_bf16_avx512.c):
+ * C(M, N) = A W^T over npairs pairs of k. A: rows lda bf16 apart, and
+ * rows up to M rounded up to SAIL_BF16_MR readable (their outputs are not
+ * stored); W: 16-column panels pstride bytes apart, per pair of k one zmm
+ * of the 16 columns' pairs (pack16x8's layout). */
+#define SAIL_BF16_MR 14
+void sail_gemm_bf16_panels(int M, int N, int npairs, const uint16_t *A, size_t lda,
+                           const uint8_t *W, size_t pstride, float *C, int ldc);
+
+/* Attention with bf16 products (attn_bf16_avx512.c; the table's
+ * attn_pack_kv and attn_block_bf16). One head's k and v rounded into those
+ * panels: K as ceil(Tk/16) panels of 16 keys over the (hd+1)/2 pairs of
+ * the head's dims, then V as ceil(hd/16) panels of 16 dims over the
+ * (Tk+1)/2 pairs of keys; what lies past Tk or hd is zero. */
+static inline size_t sail_attn_kv_bytes(int Tk, int hd) {
+    return 64 * ((size_t)(Tk + 15) / 16 * (size_t)((hd + 1) / 2) +
+                 (size_t)(hd + 15) / 16 * (size_t)((Tk + 1) / 2));
+}
+void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv);
+void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
+                          const uint8_t *kv, float *scratch);
 
 /* Rows up to which a GEMM kernel may take its few-row path, which adds in
  * another order than its packed path: every kernel's bound (the f32 ones
@@ -97,5 +122,9 @@ typedef struct sail_attn_prims {
 } sail_attn_prims;
 void sail_attn_block_with(const sail_attn_prims *p, const sail_attn_args *a,
                           int b, int h, int t0, int t1, float *scratch);
+/* The reference of attn_block_bf16, a row at a time in plain C: q * scale,
+ * k, v and the probabilities rounded by sail_bf16_dp_value, sums in f32. */
+void sail_attn_block_bf16_ref(const sail_attn_args *a, int b, int h, int t0, int t1,
+                              float *scratch);
 
 #endif

@@ -14,14 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 32 bytes at row r of src (rows ld bytes apart), r = 0..15, become 8
- * vectors: dst + 64 q holds dword q of rows 0..15 in order. */
-static inline void pack16x8(const uint8_t *src, size_t ld, uint8_t *dst) {
-    __m512i z[8], t[8], u[8];
-    for (int k = 0; k < 8; k++) /* row k in lanes 0-1 (128-bit), row k + 8 in lanes 2-3 */
-        z[k] = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(src + (size_t)k * ld))),
-            _mm256_loadu_si256((const __m256i *)(src + (size_t)(k + 8) * ld)), 1);
+/* The transpose from registers: z[k] holds 32 bytes of row k in its lanes
+ * 0-1 (128-bit) and of row k + 8 in lanes 2-3; dst + 64 q receives dword q
+ * of rows 0..15 in order, for q < nq (the rest is not stored). */
+static inline void transpose16x8(const __m512i z[8], uint8_t *dst, int nq) {
+    __m512i t[8], u[8];
     for (int k = 0; k < 8; k += 2) {
         t[k] = _mm512_unpacklo_epi32(z[k], z[k + 1]);
         t[k + 1] = _mm512_unpackhi_epi32(z[k], z[k + 1]);
@@ -38,9 +35,20 @@ static inline void pack16x8(const uint8_t *src, size_t ld, uint8_t *dst) {
     const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
     const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
     for (int q = 0; q < 4; q++) {
-        _mm512_storeu_si512(dst + 64 * q, _mm512_permutex2var_epi64(u[q], lo, u[q + 4]));
-        _mm512_storeu_si512(dst + 64 * (q + 4), _mm512_permutex2var_epi64(u[q], hi, u[q + 4]));
+        if (q < nq) _mm512_storeu_si512(dst + 64 * q, _mm512_permutex2var_epi64(u[q], lo, u[q + 4]));
+        if (q + 4 < nq) _mm512_storeu_si512(dst + 64 * (q + 4), _mm512_permutex2var_epi64(u[q], hi, u[q + 4]));
     }
+}
+
+/* 32 bytes at row r of src (rows ld bytes apart), r = 0..15, become 8
+ * vectors: dst + 64 q holds dword q of rows 0..15 in order. */
+static inline void pack16x8(const uint8_t *src, size_t ld, uint8_t *dst) {
+    __m512i z[8];
+    for (int k = 0; k < 8; k++) /* row k in lanes 0-1 (128-bit), row k + 8 in lanes 2-3 */
+        z[k] = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(src + (size_t)k * ld))),
+            _mm256_loadu_si256((const __m256i *)(src + (size_t)(k + 8) * ld)), 1);
+    transpose16x8(z, dst, 8);
 }
 
 /* The same for nr < 16 rows or fewer than 32 bytes (nbytes <= 32): what

@@ -195,6 +195,10 @@ static void attn_store_task(void *ctx, int task, int thread) {
                j->out + (size_t)b * Tq * a->d + (size_t)h * a->hd, a->d);
 }
 
+int attn_bf16(const fwd *f, const sail_linear *qkv) {
+    return !f->keep && (qkv->wm.type == SAIL_WT_BF16 || qkv->wm.type == SAIL_WT_Q8_0);
+}
+
 void attention_forward(fwd *f, const fwd_attn *a, float *p, float *out) {
     if (f->oom) return;
     if (p) {
@@ -203,14 +207,14 @@ void attention_forward(fwd *f, const fwd_attn *a, float *p, float *out) {
         return;
     }
     fwd_mark mark = fwd_mark_get(f);
-    float *scratch = fwd_alloc(f, sail_attention_scratch(sail_pool_size(f->pool), a->Tk));
-    if (f->oom) return;
     sail_attn_args args = {
         .B = a->B, .Tq = a->Tq, .Tk = a->Tk, .H = a->H, .hd = a->hd,
         .q = a->q, .q_stride = a->qs, .k = a->k, .k_stride = a->kvs, .v = a->v, .v_stride = a->kvs,
         .out = out, .out_stride = a->d, .key_mask = a->mask, .causal = a->causal,
-        .scale = 1.0f / sqrtf((float)a->hd),
+        .scale = 1.0f / sqrtf((float)a->hd), .bf16 = a->bf16,
     };
+    float *scratch = fwd_alloc(f, sail_attention_scratch(sail_pool_size(f->pool), &args));
+    if (f->oom) return;
     sail_attention(f->pool, &args, scratch);
     fwd_release(f, mark);
 }
@@ -256,7 +260,8 @@ void map_head_forward(fwd *f, const sail_tower *t, const sail_block *w, const fl
     linear_forward(f, &wq, probe, 1, d, d, s->qkv, 0);
     for (int i = 1; i < B; i++) memcpy(s->qkv + (size_t)i * d, s->qkv, (size_t)d * sizeof(float));
     linear_forward(f, &wkv, x, (int)rk, d, 2 * d, s->kv, 0);
-    fwd_attn a = {B, 1, T, t->heads, d / t->heads, d, s->qkv, d, s->kv, s->kv + d, 2 * d, NULL, 0};
+    fwd_attn a = {B, 1, T, t->heads, d / t->heads, d, s->qkv, d, s->kv, s->kv + d, 2 * d, NULL, 0,
+                  attn_bf16(f, &w->qkv)};
     attention_forward(f, &a, s->p, s->att);
     linear_forward(f, &w->out, s->att, B, d, d, s->r1, 0);
     if (!keep) fwd_release(f, mark);
@@ -281,7 +286,7 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
     if (t->prenorm) norm_forward(f, &w->norm1, s->h1, x, n, d, t->eps);
     linear_forward(f, &w->qkv, s->h1, n, d, 3 * d, s->qkv, 0);
     fwd_attn a = {B, T, T, t->heads, d / t->heads, d, s->qkv, 3 * d, s->qkv + d, s->qkv + 2 * d,
-                  3 * d, mask, causal};
+                  3 * d, mask, causal, attn_bf16(f, &w->qkv)};
     attention_forward(f, &a, s->p, s->att);
     if (s->r1 != x) memcpy(s->r1, x, nd * sizeof(float));
     linear_forward(f, &w->out, s->att, n, d, d, s->r1, 1);

@@ -74,7 +74,13 @@ typedef struct fwd_attn {
     const float *k, *v; int kvs;
     const uint8_t *mask;        /* (B, Tk) real keys, or NULL */
     int causal;
+    int bf16;                   /* products in bf16 (sail_attn_args.bf16): see attn_bf16 */
 } fwd_attn;
+
+/* Whether attention beside the projection qkv runs its products in bf16:
+ * when qkv is stored bf16 or q8_0 (its GEMMs round the activations as much
+ * or more). Training keeps f32. */
+int attn_bf16(const fwd *f, const sail_linear *qkv);
 
 /* p (B, H, Tq, Tk) receives the probabilities (training); NULL streams. */
 void attention_forward(fwd *f, const fwd_attn *a, float *p, float *out);

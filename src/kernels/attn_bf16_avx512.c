@@ -1,0 +1,126 @@
+/* attn_bf16_avx512.c: attention with both products on vdpbf16ps (the
+ * avx512bf16 level's attn_pack_kv and attn_block_bf16), for models whose
+ * weights are bf16 or q8_0. Compiled with -mavx512bf16; nothing else but
+ * gemm_bf16_avx512.c is.
+ *
+ * q * scale, k, v and the probabilities are rounded to bf16 (nearest even,
+ * vcvtneps2bf16); each product of two bf16 is exact in f32 and the sums
+ * are f32, so a block equals sail_attn_block_bf16_ref (attention.c) but
+ * for the order of the sums. In f32 the two products of ViT-S's attention
+ * ran at about half the FMA peak, a quarter of its q8_0 forward.
+ *
+ * sail_attention rounds each head's k and v once per call, into the bf16
+ * GEMM's panels (kernels_impl.h: sail_attn_kv_bytes): K as panels of 16
+ * keys over pairs of dims, V as panels of 16 dims over pairs of keys. A
+ * block of query rows then runs S = Q K^T (sail_gemm_bf16_panels), the
+ * softmax of each row of S, written back over the row as bf16 (P), and
+ * O = P V. */
+#include "kernels_impl.h"
+#include "common.h"
+#include "pack16x8.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+static inline __mmask16 mask16n(int n) {
+    return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1);
+}
+static inline __mmask32 mask32n(int n) {
+    return (__mmask32)(n >= 32 ? 0xffffffffu : n <= 0 ? 0 : (1u << n) - 1);
+}
+
+/* x[0, n) (zeros past n, n may be <= 0), 32 floats, as 32 bf16 in order. */
+static inline __m512i round32(const float *x, int n, __m512 scale) {
+    __m512 lo = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16n(n), x), scale);
+    __m512 hi = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16n(n - 16), x + 16), scale);
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+/* K: per 16 keys and 16 dims, the keys' dims rounded (16 bf16 = 8 pairs
+ * each) and transposed by pairs, as pack16x8 does weight rows. */
+static inline __m256i round_key(const float *k, int ks, int Tk, int j, int n) {
+    __m512 x = j < Tk ? _mm512_maskz_loadu_ps(mask16n(n), k + (size_t)j * ks) : _mm512_setzero_ps();
+    __m256bh h = _mm512_cvtneps_pbh(x);
+    __m256i r;
+    memcpy(&r, &h, 32);
+    return r;
+}
+
+static void pack_k(const float *k, int ks, int Tk, int hd, uint8_t *dst) {
+    int hp = (hd + 1) / 2;
+    for (int j0 = 0; j0 < Tk; j0 += 16, dst += (size_t)hp * 64)
+        for (int d0 = 0; d0 < hd; d0 += 16) {
+            __m512i z[8];
+            for (int r = 0; r < 8; r++)
+                z[r] = _mm512_inserti64x4(_mm512_castsi256_si512(round_key(k + d0, ks, Tk, j0 + r, hd - d0)),
+                                          round_key(k + d0, ks, Tk, j0 + r + 8, hd - d0), 1);
+            transpose16x8(z, dst + (size_t)(d0 / 2) * 64, SAIL_MIN(8, hp - d0 / 2));
+        }
+}
+
+/* V: per 16 dims and pair of keys, the two keys' 16 values interleaved. */
+static void pack_v(const float *v, int vs, int Tk, int hd, uint8_t *dst) {
+    int kp = (Tk + 1) / 2;
+    const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                           23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int d0 = 0; d0 < hd; d0 += 16, dst += (size_t)kp * 64) {
+        __mmask16 m = mask16n(hd - d0);
+        for (int p = 0; p < kp; p++) {
+            const float *r0 = v + (size_t)(2 * p) * vs + d0;
+            __m512 a = _mm512_maskz_loadu_ps(m, r0);
+            __m512 b = 2 * p + 1 < Tk ? _mm512_maskz_loadu_ps(m, r0 + vs) : _mm512_setzero_ps();
+            __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(b, a); /* a's 16, then b's 16 */
+            _mm512_storeu_si512(dst + (size_t)p * 64, _mm512_permutexvar_epi16(pairs, ab));
+        }
+    }
+}
+
+void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv) {
+    const float *k = a->k + (size_t)b * a->Tk * a->k_stride + (size_t)h * a->hd; // (Tk, hd)
+    const float *v = a->v + (size_t)b * a->Tk * a->v_stride + (size_t)h * a->hd; // (Tk, hd)
+    pack_k(k, a->k_stride, a->Tk, a->hd, kv);
+    pack_v(v, a->v_stride, a->Tk, a->hd, kv + (size_t)(a->Tk + 15) / 16 * ((a->hd + 1) / 2) * 64);
+}
+
+/* Row s (n floats, kend of them live, the rest zero) as bf16 over itself,
+ * n2 entries (n rounded up to even). Each 32-float load is read before the
+ * 64 bytes it leaves are written, and those lie below it. */
+static void row_to_bf16(float *s, int kend, int n2) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    uint16_t *p = (uint16_t *)s;
+    for (int c = 0; c < n2; c += 32)
+        _mm512_mask_storeu_epi16(p + c, mask32n(n2 - c), round32(s + c, kend - c, one));
+}
+
+void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
+                          const uint8_t *kv, float *scratch) {
+    const uint8_t *mask = a->key_mask ? a->key_mask + (size_t)b * a->Tk : NULL; // (Tk)
+    size_t row0 = (size_t)b * a->Tq + t0;
+    const float *q = a->q + row0 * a->q_stride + (size_t)h * a->hd;  // (rows, hd)
+    float *o = a->out + row0 * a->out_stride + (size_t)h * a->hd;    // (rows, hd)
+    int rows = t1 - t0, rows_mr = (rows + SAIL_BF16_MR - 1) / SAIL_BF16_MR * SAIL_BF16_MR;
+    int ld = (int)sail_attn_scratch_row(a->Tk), hp = (a->hd + 1) / 2, kp = (a->Tk + 1) / 2;
+    int kn = a->causal ? SAIL_MIN(t1, a->Tk) : a->Tk, kn2 = (kn + 1) & ~1;
+    const uint8_t *kpan = kv, *vpan = kv + (size_t)(a->Tk + 15) / 16 * hp * 64;
+    /* Q's rows (and the strip's padding rows, zero) after the scores */
+    uint16_t *qb = (uint16_t *)(scratch + (size_t)rows_mr * ld); // (rows_mr, 2 hp)
+    const __m512 scale = _mm512_set1_ps(a->scale);
+    for (int i = 0; i < rows_mr; i++)
+        for (int c = 0; c < 2 * hp; c += 32)
+            _mm512_mask_storeu_epi16(qb + (size_t)i * 2 * hp + c, mask32n(2 * hp - c),
+                                     i < rows ? round32(q + (size_t)i * a->q_stride + c, a->hd - c, scale)
+                                              : _mm512_setzero_si512());
+    sail_gemm_bf16_panels(rows, kn, hp, qb, 2 * (size_t)hp, kpan, (size_t)hp * 64, scratch, ld);
+    for (int i = 0; i < rows_mr; i++) {
+        float *s = scratch + (size_t)i * ld; // (kn)
+        int kend = i >= rows ? 0 : a->causal ? SAIL_MIN(t0 + i + 1, a->Tk) : a->Tk;
+        if (mask)
+            for (int j = 0; j < kend; j++)
+                if (!mask[j]) s[j] = -INFINITY;
+        if (kend) sail_table_avx512.softmax(s, 1, kend);
+        row_to_bf16(s, kend, kn2);
+    }
+    sail_gemm_bf16_panels(rows, a->hd, kn2 / 2, (const uint16_t *)scratch, 2 * (size_t)ld, vpan,
+                          (size_t)kp * 64, o, a->out_stride);
+}
