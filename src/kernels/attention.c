@@ -34,15 +34,16 @@ static size_t thread_scratch(const sail_attn_args *a) {
     return (n + 15) & ~(size_t)15; /* threads never share a cache line */
 }
 
-/* Floats of every head's rounded k and v, whole cache lines; 0 when the
+/* Bytes of one head's rounded k and v, whole cache lines; 0 when the
  * products are f32. */
-static size_t kv_floats(const sail_kernel_table *t, const sail_attn_args *a) {
+static size_t kv_head_bytes(const sail_kernel_table *t, const sail_attn_args *a) {
     if (!a->bf16 || !t->attn_pack_kv) return 0;
-    return (size_t)a->B * a->H * ((sail_attn_kv_bytes(a->Tk, a->hd) + 63) / 64 * 16);
+    return (sail_attn_kv_bytes(a->Tk, a->hd) + 63) & ~(size_t)63;
 }
 
 size_t sail_attention_scratch(int n_threads, const sail_attn_args *a) {
-    return kv_floats(sail_kernels(), a) + (size_t)SAIL_MAX(n_threads, 1) * thread_scratch(a);
+    return (size_t)a->B * a->H * kv_head_bytes(sail_kernels(), a) / sizeof(float) +
+           (size_t)SAIL_MAX(n_threads, 1) * thread_scratch(a);
 }
 
 void sail_attn_block_with(const sail_attn_prims *p, const sail_attn_args *a,
@@ -130,9 +131,9 @@ void sail_attention(sail_pool *pool, const sail_attn_args *a, float *scratch) {
     int mr, nr, most = qblock_max(a->Tk);
     sail_gemm_tile(t, &mr, &nr);
     int n_qb = (a->Tq + most - 1) / most, even = (a->Tq + n_qb - 1) / n_qb;
-    size_t kvf = kv_floats(t, a);
-    attn_job j = {a, t, kvf ? (uint8_t *)scratch : NULL, kvf ? kvf * sizeof(float) / ((size_t)a->B * a->H) : 0,
-                  scratch + kvf, thread_scratch(a), 0, SAIL_MIN(most, (even + mr - 1) / mr * mr)};
+    size_t kv_head = kv_head_bytes(t, a), kvf = (size_t)a->B * a->H * kv_head / sizeof(float);
+    attn_job j = {a, t, kv_head ? (uint8_t *)scratch : NULL, kv_head, scratch + kvf, thread_scratch(a), 0,
+                  SAIL_MIN(most, (even + mr - 1) / mr * mr)};
     j.n_qblocks = (a->Tq + j.qblock - 1) / j.qblock;
     if (j.kv) sail_pool_run(pool, pack_task, &j, a->B * a->H);
     sail_pool_run(pool, attn_task, &j, a->B * a->H * j.n_qblocks);

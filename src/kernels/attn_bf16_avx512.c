@@ -23,24 +23,17 @@
 #include <math.h>
 #include <string.h>
 
-static inline __mmask16 mask16n(int n) {
-    return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1);
-}
-static inline __mmask32 mask32n(int n) {
-    return (__mmask32)(n >= 32 ? 0xffffffffu : n <= 0 ? 0 : (1u << n) - 1);
-}
-
 /* x[0, n) (zeros past n, n may be <= 0), 32 floats, as 32 bf16 in order. */
 static inline __m512i round32(const float *x, int n, __m512 scale) {
-    __m512 lo = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16n(n), x), scale);
-    __m512 hi = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16n(n - 16), x + 16), scale);
+    __m512 lo = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16(n), x), scale);
+    __m512 hi = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask16(n - 16), x + 16), scale);
     return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
 }
 
 /* K: per 16 keys and 16 dims, the keys' dims rounded (16 bf16 = 8 pairs
  * each) and transposed by pairs, as pack16x8 does weight rows. */
 static inline __m256i round_key(const float *k, int ks, int Tk, int j, int n) {
-    __m512 x = j < Tk ? _mm512_maskz_loadu_ps(mask16n(n), k + (size_t)j * ks) : _mm512_setzero_ps();
+    __m512 x = j < Tk ? _mm512_maskz_loadu_ps(mask16(n), k + (size_t)j * ks) : _mm512_setzero_ps();
     __m256bh h = _mm512_cvtneps_pbh(x);
     __m256i r;
     memcpy(&r, &h, 32);
@@ -65,7 +58,7 @@ static void pack_v(const float *v, int vs, int Tk, int hd, uint8_t *dst) {
     const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                            23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     for (int d0 = 0; d0 < hd; d0 += 16, dst += (size_t)kp * 64) {
-        __mmask16 m = mask16n(hd - d0);
+        __mmask16 m = mask16(hd - d0);
         for (int p = 0; p < kp; p++) {
             const float *r0 = v + (size_t)(2 * p) * vs + d0;
             __m512 a = _mm512_maskz_loadu_ps(m, r0);
@@ -80,7 +73,7 @@ void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv) 
     const float *k = a->k + (size_t)b * a->Tk * a->k_stride + (size_t)h * a->hd; // (Tk, hd)
     const float *v = a->v + (size_t)b * a->Tk * a->v_stride + (size_t)h * a->hd; // (Tk, hd)
     pack_k(k, a->k_stride, a->Tk, a->hd, kv);
-    pack_v(v, a->v_stride, a->Tk, a->hd, kv + (size_t)(a->Tk + 15) / 16 * ((a->hd + 1) / 2) * 64);
+    pack_v(v, a->v_stride, a->Tk, a->hd, kv + sail_attn_k_bytes(a->Tk, a->hd));
 }
 
 /* Row s (n floats, kend of them live, the rest zero) as bf16 over itself,
@@ -90,7 +83,7 @@ static void row_to_bf16(float *s, int kend, int n2) {
     const __m512 one = _mm512_set1_ps(1.0f);
     uint16_t *p = (uint16_t *)s;
     for (int c = 0; c < n2; c += 32)
-        _mm512_mask_storeu_epi16(p + c, mask32n(n2 - c), round32(s + c, kend - c, one));
+        _mm512_mask_storeu_epi16(p + c, mask32(n2 - c), round32(s + c, kend - c, one));
 }
 
 void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
@@ -102,13 +95,13 @@ void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
     int rows = t1 - t0, rows_mr = (rows + SAIL_BF16_MR - 1) / SAIL_BF16_MR * SAIL_BF16_MR;
     int ld = (int)sail_attn_scratch_row(a->Tk), hp = (a->hd + 1) / 2, kp = (a->Tk + 1) / 2;
     int kn = a->causal ? SAIL_MIN(t1, a->Tk) : a->Tk, kn2 = (kn + 1) & ~1;
-    const uint8_t *kpan = kv, *vpan = kv + (size_t)(a->Tk + 15) / 16 * hp * 64;
+    const uint8_t *kpan = kv, *vpan = kv + sail_attn_k_bytes(a->Tk, a->hd);
     /* Q's rows (and the strip's padding rows, zero) after the scores */
     uint16_t *qb = (uint16_t *)(scratch + (size_t)rows_mr * ld); // (rows_mr, 2 hp)
     const __m512 scale = _mm512_set1_ps(a->scale);
     for (int i = 0; i < rows_mr; i++)
         for (int c = 0; c < 2 * hp; c += 32)
-            _mm512_mask_storeu_epi16(qb + (size_t)i * 2 * hp + c, mask32n(2 * hp - c),
+            _mm512_mask_storeu_epi16(qb + (size_t)i * 2 * hp + c, mask32(2 * hp - c),
                                      i < rows ? round32(q + (size_t)i * a->q_stride + c, a->hd - c, scale)
                                               : _mm512_setzero_si512());
     sail_gemm_bf16_panels(rows, kn, hp, qb, 2 * (size_t)hp, kpan, (size_t)hp * 64, scratch, ld);

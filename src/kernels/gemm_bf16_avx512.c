@@ -33,10 +33,6 @@
 #define DIRECT_MAX_M 64 /* up to here W is read in place (no packing) */
 _Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 
-static inline __mmask32 mask32(int n) {
-    return (__mmask32)(n >= 32 ? 0xffffffffu : n <= 0 ? 0 : (1u << n) - 1);
-}
-
 /* n floats (any n) rounded to bf16 into dst, zero up to n16 (a multiple of
  * 16 >= n). */
 static void round_row(uint16_t *dst, const float *x, int n, int n16) {

@@ -83,9 +83,11 @@ void sail_gemm_bf16_panels(int M, int N, int npairs, const uint16_t *A, size_t l
  * panels: K as ceil(Tk/16) panels of 16 keys over the (hd+1)/2 pairs of
  * the head's dims, then V as ceil(hd/16) panels of 16 dims over the
  * (Tk+1)/2 pairs of keys; what lies past Tk or hd is zero. */
+static inline size_t sail_attn_k_bytes(int Tk, int hd) {
+    return 64 * ((size_t)(Tk + 15) / 16 * (size_t)((hd + 1) / 2));
+}
 static inline size_t sail_attn_kv_bytes(int Tk, int hd) {
-    return 64 * ((size_t)(Tk + 15) / 16 * (size_t)((hd + 1) / 2) +
-                 (size_t)(hd + 15) / 16 * (size_t)((Tk + 1) / 2));
+    return sail_attn_k_bytes(Tk, hd) + 64 * ((size_t)(hd + 15) / 16 * (size_t)((Tk + 1) / 2));
 }
 void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv);
 void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,

@@ -1,12 +1,13 @@
 /* pack16x8.h: the 16 x 8 dword transpose behind the AVX-512 dot-product
- * GEMMs (gemm_vnni_avx512.c, gemm_bf16_avx512.c). Their weight panels hold,
+ * GEMMs (gemm_vnni_avx512.c, gemm_bf16_avx512.c; and attention's bf16 key
+ * panels, attn_bf16_avx512.c). Their weight panels hold,
  * for each group of 4 int8 (or 2 bf16) along K, that group of 16 weight
  * rows side by side in one zmm, the operand layout of vpdpbusd and
  * vdpbf16ps. Loading 32 bytes of each of 16 rows and transposing the dwords
  * gives 8 such vectors. Include only from files compiled with AVX-512F.
  * Also the end of their direct (few-row) tiles: sums of 4 accumulators and
  * the store of 4 outputs; and the store of a 32-column packed-path tile,
- * shared with gemm_avx512.c's f32 microkernel. */
+ * shared with gemm_avx512.c's f32 microkernel; and their lane masks. */
 #ifndef SAIL_PACK16X8_H
 #define SAIL_PACK16X8_H
 
@@ -89,9 +90,12 @@ static inline void store4(float *c, __m128 s, int n, const float *bias, float be
     _mm_mask_storeu_ps(c, m, _mm_add_ps(base, s));
 }
 
-/* Lanes [0, n) of 16 set; none for n <= 0. */
+/* Lanes [0, n) of 16 (or 32) set; none for n <= 0. */
 static inline __mmask16 mask16(int n) {
     return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1);
+}
+static inline __mmask32 mask32(int n) {
+    return (__mmask32)(n >= 32 ? 0xffffffffu : n <= 0 ? 0 : (1u << n) - 1);
 }
 
 /* The end of a packed-path microkernel: rows [0, mr) of C(mr, nr) (+)= the

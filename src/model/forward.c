@@ -268,7 +268,7 @@ static float *perceiver(fwd *f, fwd_acts *s, const float *v, int B, int Tv) {
     norm_forward(f, &w->perc_norm_kv, p->kvn, v, (int)rk, df, t->eps);
     linear_forward(f, &wkv, p->kvn, (int)rk, df, 2 * df, p->kv, 0);
     fwd_attn a = {B, nl, Tv, t->heads, df / t->heads, df, p->qkv, df, p->kv, p->kv + df, 2 * df, NULL, 0,
-                  attn_bf16(f, &w->perc.qkv)};
+                  attn_bf16(&w->perc.qkv)};
     attention_forward(f, &a, p->p, p->att);
     if (p->r1 != x) memcpy(p->r1, x, rq * df * sizeof(float));
     linear_forward(f, &w->perc.out, p->att, (int)rq, df, df, p->r1, 1);

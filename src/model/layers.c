@@ -195,8 +195,8 @@ static void attn_store_task(void *ctx, int task, int thread) {
                j->out + (size_t)b * Tq * a->d + (size_t)h * a->hd, a->d);
 }
 
-int attn_bf16(const fwd *f, const sail_linear *qkv) {
-    return !f->keep && (qkv->wm.type == SAIL_WT_BF16 || qkv->wm.type == SAIL_WT_Q8_0);
+int attn_bf16(const sail_linear *qkv) {
+    return qkv->wm.type == SAIL_WT_BF16 || qkv->wm.type == SAIL_WT_Q8_0;
 }
 
 void attention_forward(fwd *f, const fwd_attn *a, float *p, float *out) {
@@ -261,7 +261,7 @@ void map_head_forward(fwd *f, const sail_tower *t, const sail_block *w, const fl
     for (int i = 1; i < B; i++) memcpy(s->qkv + (size_t)i * d, s->qkv, (size_t)d * sizeof(float));
     linear_forward(f, &wkv, x, (int)rk, d, 2 * d, s->kv, 0);
     fwd_attn a = {B, 1, T, t->heads, d / t->heads, d, s->qkv, d, s->kv, s->kv + d, 2 * d, NULL, 0,
-                  attn_bf16(f, &w->qkv)};
+                  attn_bf16(&w->qkv)};
     attention_forward(f, &a, s->p, s->att);
     linear_forward(f, &w->out, s->att, B, d, d, s->r1, 0);
     if (!keep) fwd_release(f, mark);
@@ -286,7 +286,7 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
     if (t->prenorm) norm_forward(f, &w->norm1, s->h1, x, n, d, t->eps);
     linear_forward(f, &w->qkv, s->h1, n, d, 3 * d, s->qkv, 0);
     fwd_attn a = {B, T, T, t->heads, d / t->heads, d, s->qkv, 3 * d, s->qkv + d, s->qkv + 2 * d,
-                  3 * d, mask, causal, attn_bf16(f, &w->qkv)};
+                  3 * d, mask, causal, attn_bf16(&w->qkv)};
     attention_forward(f, &a, s->p, s->att);
     if (s->r1 != x) memcpy(s->r1, x, nd * sizeof(float));
     linear_forward(f, &w->out, s->att, n, d, d, s->r1, 1);

@@ -79,8 +79,8 @@ typedef struct fwd_attn {
 
 /* Whether attention beside the projection qkv runs its products in bf16:
  * when qkv is stored bf16 or q8_0 (its GEMMs round the activations as much
- * or more). Training keeps f32. */
-int attn_bf16(const fwd *f, const sail_linear *qkv);
+ * or more). Training's attention, which stores p, stays f32 regardless. */
+int attn_bf16(const sail_linear *qkv);
 
 /* p (B, H, Tq, Tk) receives the probabilities (training); NULL streams. */
 void attention_forward(fwd *f, const fwd_attn *a, float *p, float *out);
