@@ -55,9 +55,12 @@ static int gemm_packed(int M, int N, int K, const float *A, int lda, pack_b_fn p
                 int mr = SAIL_MIN(MR, M - ir);
                 pack_a(A + (size_t)ir * lda + pc, lda, mr, kc, Ap);
                 float *Crow = C + (size_t)ir * ldc + jc;
-                for (int jr = 0; jr < nc; jr += NR)
-                    MICROKERNEL(kc, Ap, Bp + (size_t)jr * kc, Crow + jr, ldc, mr,
-                                SAIL_MIN(NR, nc - jr), accum, bias_blk ? bias_blk + jr : NULL);
+                for (int jr = 0; jr < nc; jr += NR) {
+                    int nr = SAIL_MIN(NR, nc - jr);
+                    sail_prefetch_c_ahead(C + jc + jr, ldc, M, ir, MR, nr);
+                    MICROKERNEL(kc, Ap, Bp + (size_t)jr * kc, Crow + jr, ldc, mr, nr, accum,
+                                bias_blk ? bias_blk + jr : NULL);
+                }
             }
         }
     }

@@ -75,9 +75,12 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
                 int mr = SAIL_MIN(q->mr, M - ir);
                 q->pack_strip(A + (size_t)ir * lda + pb, lda, mr, kb, strip);
                 float *Crow = C + (size_t)ir * ldc + jc;
-                for (int jr = 0; jr < nc; jr += q->nr)
+                for (int jr = 0; jr < nc; jr += q->nr) {
+                    int nr = SAIL_MIN(q->nr, nc - jr);
+                    sail_prefetch_c_ahead(C + jc + jr, ldc, M, ir, q->mr, nr);
                     q->kernel(kb, strip, Bp + (size_t)(jr / 16) * pstride, pstride, Crow + jr, ldc,
-                              mr, SAIL_MIN(q->nr, nc - jr), accum, bias_blk ? bias_blk + jr : NULL);
+                              mr, nr, accum, bias_blk ? bias_blk + jr : NULL);
+                }
             }
         }
     }
