@@ -30,9 +30,9 @@ static inline float sail_gemm_base(const float *c, const float *bias, int n, flo
 #define SAIL_C_AHEAD 2
 
 /* C: the tile's first column in row 0 of C; rows [ir, ir + mr) the strip
- * being computed, of M; n <= 32 columns (at most three lines a row). Inlined by
- * force: gcc 12 otherwise judges a function that only prefetches to have
- * no effect and deletes its calls. */
+ * being computed, of M; n <= 32 columns (at most three lines a row).
+ * Inlined by force: gcc 12 otherwise judges a function that only
+ * prefetches to have no effect and deletes its calls. */
 static inline __attribute__((always_inline)) void sail_prefetch_c_ahead(const float *C, int ldc, int M,
                                                                         int ir, int mr, int n) {
     int r0 = ir + SAIL_C_AHEAD * mr;
