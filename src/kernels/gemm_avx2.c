@@ -195,7 +195,7 @@ static void kernel_6x8(int kc, const float *restrict Ap, const float *restrict B
 /* ------------------------------------------------------- packed path -- */
 
 /* Rows [r0, r1) of n floats, ld apart, towards L1. Inlined by force, as
- * every function that only prefetches (see sail_prefetch_c_ahead). */
+ * every function that only prefetches (see sail_prefetch_ahead). */
 static inline __attribute__((always_inline)) void prefetch_rows(const float *p, size_t ld, int n, int r0, int r1) {
     for (int r = r0; r < r1; r++)
         for (int l = 0; l < n; l += 16) _mm_prefetch((const char *)(p + r * ld + l), _MM_HINT_T0);

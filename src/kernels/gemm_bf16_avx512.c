@@ -111,7 +111,7 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const uint
                     int nr = SAIL_MIN(32, nc - jr);
                     const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
                     const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
-                    sail_prefetch_c_ahead(C + jc + jr, ldc, M, ir, MR, nr);
+                    sail_prefetch_ahead(C + jc + jr, ldc * sizeof(float), M, ir, MR, nr * sizeof(float));
                     kernel_14x32(kc16 / 2, Ap, KC, P0, P1, Crow + jr, ldc, mr, nr, accum,
                                  bias_blk ? bias_blk + jr : NULL);
                 }

@@ -57,7 +57,7 @@ static int gemm_packed(int M, int N, int K, const float *A, int lda, pack_b_fn p
                 float *Crow = C + (size_t)ir * ldc + jc;
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = SAIL_MIN(NR, nc - jr);
-                    sail_prefetch_c_ahead(C + jc + jr, ldc, M, ir, MR, nr);
+                    sail_prefetch_ahead(C + jc + jr, ldc * sizeof(float), M, ir, MR, nr * sizeof(float));
                     MICROKERNEL(kc, Ap, Bp + (size_t)jr * kc, Crow + jr, ldc, mr, nr, accum,
                                 bias_blk ? bias_blk + jr : NULL);
                 }

@@ -18,29 +18,28 @@ static inline float sail_gemm_base(const float *c, const float *bias, int n, flo
     return beta != 0.0f ? base + beta * *c : base;
 }
 
-/* The packed GEMMs (gemm_driver.h, q8_driver.h, the bf16 one) walk C a
- * strip of rows at a time, a tile of at most 32 floats per row: segments
- * too short for the hardware prefetchers, so without help each tile waited
- * for its C from memory (read back where beta is 1: the residual stream).
- * So each tile asks for the one SAIL_C_AHEAD strips below it, into L2. On
- * ViT-S at batch 8 (q8_0) this took the products that add into the residual
- * stream from 55-75% of the others' rate to theirs (docs/BENCHMARKS.md);
- * 1 and 2 strips ahead measured alike, 2 keeps the lead where a strip is a
- * single tile. */
-#define SAIL_C_AHEAD 2
+/* The packed GEMMs (gemm_driver.h, q8_driver.h, the bf16 one) walk C, and
+ * the q8_0 one its quantised A, a strip of rows at a time, a few lines per
+ * row: segments too short for the hardware prefetchers, so without help
+ * each tile waited for its C from memory (read back where beta is 1: the
+ * residual stream). So each tile asks for the same columns SAIL_AHEAD
+ * strips below, into L2. On ViT-S at batch 8 (q8_0) this took the products
+ * that add into the residual stream from 55-75% of the others' rate to
+ * theirs (docs/BENCHMARKS.md); 1 and 2 strips ahead measured alike, 2 keeps
+ * the lead where a strip is a single tile. */
+#define SAIL_AHEAD 2
 
-/* C: the tile's first column in row 0 of C; rows [ir, ir + mr) the strip
- * being computed, of M; n <= 32 columns (at most three lines a row).
- * Inlined by force: gcc 12 otherwise judges a function that only
- * prefetches to have no effect and deletes its calls. */
-static inline __attribute__((always_inline)) void sail_prefetch_c_ahead(const float *C, int ldc, int M,
-                                                                        int ir, int mr, int n) {
-    int r0 = ir + SAIL_C_AHEAD * mr;
+/* Bytes [0, n) of the rows of the strip SAIL_AHEAD below rows [ir, ir +
+ * mr) (of M; row r at p + r * ld bytes). Inlined by force: gcc 12
+ * otherwise judges a function that only prefetches to have no effect and
+ * deletes its calls. */
+static inline __attribute__((always_inline)) void sail_prefetch_ahead(const void *p, size_t ld, int M, int ir,
+                                                                      int mr, size_t n) {
+    int r0 = ir + SAIL_AHEAD * mr;
     for (int r = r0; r < M && r < r0 + mr; r++) {
-        const float *c = C + (size_t)r * ldc;
-        __builtin_prefetch(c, 0, 2);
-        __builtin_prefetch(c + (n > 16 ? 16 : 0), 0, 2);
-        __builtin_prefetch(c + n - 1, 0, 2);
+        const char *row = (const char *)p + (size_t)r * ld;
+        for (size_t l = 0; l < n; l += 64) __builtin_prefetch(row + l, 0, 2);
+        __builtin_prefetch(row + n - 1, 0, 2);
     }
 }
 

@@ -44,18 +44,6 @@ static inline void q8_pack_panels(const q8_nest *q, const uint8_t *W, size_t ldw
                       dst + (size_t)(j / 16) * nb * q->pb);
 }
 
-/* The kb blocks of the rows of A that the strip SAIL_C_AHEAD below ir will
- * pack (A at the slice's first block), as sail_prefetch_c_ahead asks for C. */
-static inline __attribute__((always_inline)) void q8_prefetch_a(const sail_q8a *A, size_t lda, int M,
-                                                                int ir, int mr, int kb) {
-    size_t n = (size_t)kb * sizeof(sail_q8a);
-    for (int r = ir + SAIL_C_AHEAD * mr; r < M && r < ir + (SAIL_C_AHEAD + 1) * mr; r++) {
-        const char *p = (const char *)(A + (size_t)r * lda);
-        for (size_t l = 0; l < n; l += 64) __builtin_prefetch(p + l, 0, 2);
-        __builtin_prefetch(p + n - 1, 0, 2);
-    }
-}
-
 /* C = bias + beta C + A W^T over nb > 0 blocks of K; Wp: W packed by
  * q8_pack_panels, or NULL to pack slices of it here. */
 static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_q8a *A,
@@ -85,12 +73,13 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
             const float *bias_blk = pb == 0 && bias ? bias + jc : NULL;
             for (int ir = 0; ir < M; ir += q->mr) {
                 int mr = SAIL_MIN(q->mr, M - ir);
-                q8_prefetch_a(A + pb, lda, M, ir, q->mr, kb);
+                sail_prefetch_ahead(A + pb, lda * sizeof(sail_q8a), M, ir, q->mr,
+                                    (size_t)kb * sizeof(sail_q8a));
                 q->pack_strip(A + (size_t)ir * lda + pb, lda, mr, kb, strip);
                 float *Crow = C + (size_t)ir * ldc + jc;
                 for (int jr = 0; jr < nc; jr += q->nr) {
                     int nr = SAIL_MIN(q->nr, nc - jr);
-                    sail_prefetch_c_ahead(C + jc + jr, ldc, M, ir, q->mr, nr);
+                    sail_prefetch_ahead(C + jc + jr, ldc * sizeof(float), M, ir, q->mr, nr * sizeof(float));
                     q->kernel(kb, strip, Bp + (size_t)(jr / 16) * pstride, pstride, Crow + jr, ldc,
                               mr, nr, accum, bias_blk ? bias_blk + jr : NULL);
                 }
