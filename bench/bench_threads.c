@@ -1,7 +1,8 @@
 /* bench_threads.c: what a second thread buys at each GEMM shape of the
  * models: ViT-S/16 @224 at batch 1 and 8 (197 tokens a picture; the patch
- * embedding, qkv, proj, fc1, fc2) and BERT-base at 1, 4 and 16 tokens and
- * at 4 texts of 16 tokens (64 rows), with W stored as f32 and as q8_0
+ * embedding, qkv, proj, fc1, fc2), BERT-base at 1, 4 and 16 tokens and
+ * at 4 texts of 16 tokens (64 rows), and CLIP ViT-B/32's image (8 x 50
+ * tokens) and text (8 x 77) towers at batch 8, with W stored as f32 and as q8_0
  * (sail_gemm_w, the active kernel level). First the pool's own cost: one
  * run of 2 empty tasks, right after another run (workers still spinning)
  * and after 1 ms of rest (workers asleep on their condition variable).
@@ -34,7 +35,11 @@ static const shape SHAPES[] = {
     {"BERT 16 o", 16, 768, 768},       {"BERT 16 fc1", 16, 3072, 768},
     {"BERT 16 fc2", 16, 768, 3072},    {"BERT 4x16 qkv", 64, 2304, 768},
     {"BERT 4x16 o", 64, 768, 768},     {"BERT 4x16 fc1", 64, 3072, 768},
-    {"BERT 4x16 fc2", 64, 768, 3072},
+    {"BERT 4x16 fc2", 64, 768, 3072},  {"CLIP i8 qkv", 400, 2304, 768},
+    {"CLIP i8 o", 400, 768, 768},      {"CLIP i8 fc1", 400, 3072, 768},
+    {"CLIP i8 fc2", 400, 768, 3072},   {"CLIP t8 qkv", 616, 1536, 512},
+    {"CLIP t8 o", 616, 512, 512},      {"CLIP t8 fc1", 616, 2048, 512},
+    {"CLIP t8 fc2", 616, 512, 2048},
 };
 #define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
 enum { MAX_REPS = 101 };

@@ -97,6 +97,7 @@ typedef struct gemm_job {
     float *C; int ldc;
     int mr, nr;   /* microkernel tile: task edges fall on multiples of these */
     int gm, gn;   /* task grid */
+    int min_tn;   /* an N cut leaves each task at least this many columns, when M can be cut */
     const sail_wmat *W; /* set: W (N, K) in its stored type replaces B */
     const sail_q8a *Aq; /* W q8_0: A quantised, K/32 blocks a row */
 } gemm_job;
@@ -183,15 +184,18 @@ static int m_cut_ok(const gemm_job *j, int gm) {
 #define WAKE_COST 1e6
 
 /* The cheapest grid (gm x gn tasks) on T threads; 1 x 1 when splitting does
- * not pay for the wake-up. Returns the number of tasks. */
+ * not pay for the wake-up; no task narrower than min_tn while M could be
+ * cut instead. Returns the number of tasks. */
 static int choose_grid(gemm_job *j, int T) {
     int max_m = (j->M + j->mr - 1) / j->mr, max_n = (j->N + j->nr - 1) / j->nr;
     double one = grid_cost(j, 1, 1, 1), best = one;
+    int narrow_ok = !m_cut_ok(j, 2);
     j->gm = j->gn = 1;
     for (int gm = 1; gm <= SAIL_MIN(max_m, 4 * T); gm++) {
         if (gm > 1 && !m_cut_ok(j, gm)) break; /* more pieces are only smaller */
         for (int gn = 1; gn <= SAIL_MIN(max_n, 4 * T) && gm * gn <= 4 * T; gn++) {
             if (gm * gn == 1) continue;
+            if (gn > 1 && !narrow_ok && (max_n + gn - 1) / gn * j->nr < j->min_tn) break;
             double c = grid_cost(j, gm, gn, T) + WAKE_COST;
             if (c < best * 0.999) { best = c; j->gm = gm; j->gn = gn; }
         }
@@ -204,7 +208,7 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                float beta, float *C, int ldc) {
     const sail_kernel_table *t = sail_kernels();
     int T = sail_pool_size(pool);
-    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1, NULL, NULL};
+    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1, 0, NULL, NULL};
     sail_gemm_tile(t, &j.mr, &j.nr);
     if (T == 1 || M <= 0 || N <= 0 || choose_grid(&j, T) == 1) {
         t->gemm(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
@@ -264,7 +268,7 @@ void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
     }
     const sail_kernel_table *t = sail_kernels();
     int T = sail_pool_size(pool);
-    gemm_job j = {t, M, N, K, A, lda, NULL, 0, 1, bias, beta, C, ldc, 0, 0, 1, 1, W, scratch};
+    gemm_job j = {t, M, N, K, A, lda, NULL, 0, 1, bias, beta, C, ldc, 0, 0, 1, 1, 0, W, scratch};
     if (W->type == SAIL_WT_Q8_0) {
         /* Quantise every row of A once; all tasks then share the blocks.
          * A few chunks are quicker done here than a wake-up of the pool. */
@@ -273,7 +277,7 @@ void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
         if (T == 1 || tasks < QUANT_MIN_TASKS) for (int i = 0; i < tasks; i++) quant_task(&q, i, 0);
         else sail_pool_run(pool, quant_task, &q, tasks);
     }
-    sail_gemm_w_tile(t, W->type, &j.mr, &j.nr);
+    sail_gemm_w_tile(t, W->type, &j.mr, &j.nr, &j.min_tn);
     if (T == 1 || choose_grid(&j, T) == 1) w_task(&j, 0, M, 0, N);
     else sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
 }

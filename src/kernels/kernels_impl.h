@@ -129,8 +129,13 @@ void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
 /* Row and column tile of a table's GEMM microkernel: sail_gemm cuts C into
  * tasks along these so that only the last task has a partial tile. */
 void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr);
-/* The same for the kernels on a stored weight type (not F32). */
-void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int *nr);
+/* The same for the kernels on a stored weight type (not F32), and *min_tn:
+ * the fewest columns a cut of N may leave a task when M could be cut
+ * instead (0: any). */
+void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int *nr, int *min_tn);
+
+/* Columns per slice of the VNNI q8_0 nest's packed W (gemm_vnni_avx512.c). */
+#define SAIL_Q8_VNNI_NC 512
 
 /* Per-thread GEMM packing buffer of at least n floats, 64-byte aligned,
  * grown on demand and kept for the thread's life (freed at thread exit or by
