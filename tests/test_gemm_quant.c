@@ -526,13 +526,15 @@ static void test_extremes(const sail_kernel_table *t) {
 /* sail_gemm_w gives the same bits on 1, 2, 3 and 4 threads, for every
  * stored type (f32 through sail_gemm): the driver cuts M only where no
  * row changes path, so each element is summed in the same order. The
- * shapes are the models' (few-row texts, 64 rows, ViT batches) and cuts
- * near the few-row bound. */
+ * shapes are the models' (few-row texts, 64 rows, ViT and CLIP batches,
+ * the last cut along M rather than into narrow columns) and cuts near the
+ * few-row bound. */
 static void test_thread_invariance(void) {
     static const int shapes[][3] = {{1, 768, 768},   {4, 2304, 768},  {16, 3072, 768},
                                     {64, 768, 768},  {65, 300, 256},  {100, 200, 96},
                                     {129, 130, 160}, {140, 64, 512},  {197, 1152, 384},
-                                    {260, 96, 384},  {20, 512, 256},  {1576, 384, 128}};
+                                    {260, 96, 384},  {20, 512, 256},  {1576, 384, 128},
+                                    {400, 768, 768}};
     sail_pool *pools[4];
     for (int p = 0; p < 4; p++) pools[p] = sail_pool_new(p + 1);
     static const sail_wtype types[5] = {SAIL_WT_F32, SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0, SAIL_WT_Q8_0};
