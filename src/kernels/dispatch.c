@@ -79,15 +79,18 @@ void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr) {
     else { *mr = 4; *nr = 16; }
 }
 
-/* The VNNI q8_0 nest's min_tn: tasks narrower than its slice of W ran
- * slower side by side than the same work cut along M (bench_threads, CLIP
- * batch 8 out-projection and fc2, Zen 5: 1.3-1.6x against 1.6-1.9x for 2
- * threads over one), though alone each ran as fast. */
+/* min_tn of the AVX-512 q8_0 and bf16 nests: tasks narrower than their
+ * slice of W ran slower side by side than the same work cut along M
+ * (bench_threads, CLIP batch 8 out-projection and fc2, Zen 5: q8_0
+ * 1.3-1.6x against 1.6-1.9x for 2 threads over one, bf16 1.3-1.6x against
+ * 1.4-1.95x), though alone each ran as fast. */
 void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int *nr, int *min_tn) {
     int simd = t != &sail_table_ref;
-    *min_tn = 0;
-    if (type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_vnni) { *mr = 6; *nr = 32; *min_tn = SAIL_Q8_VNNI_NC; }
-    else if (type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_dp) { *mr = 14; *nr = 32; }
+    int q8_vnni = type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_vnni;
+    int bf16_dp = type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_dp;
+    *min_tn = q8_vnni || bf16_dp ? SAIL_W_SLICE_NC : 0;
+    if (q8_vnni) { *mr = 6; *nr = 32; }
+    else if (bf16_dp) { *mr = 14; *nr = 32; }
     else if (type != SAIL_WT_Q8_0 && t->gemm_f16 == sail_gemm_f16_avx512) { *mr = 14; *nr = 32; }
     else if (type == SAIL_WT_Q8_0) { *mr = simd ? 3 : 4; *nr = simd ? 16 : 4; } /* gemm_quant_avx2.c */
     else { *mr = simd ? 6 : 4; *nr = 16; }

@@ -27,7 +27,7 @@
 
 #define MR 14
 #define KC 384  /* k per slice, a multiple of 16 */
-#define NC 512  /* columns per packed block of W */
+#define NC SAIL_W_SLICE_NC /* columns per packed block of W */
 #define FEW_M 4 /* rows of A per direct tile */
 #define FN 4    /* W rows per direct tile */
 #define DIRECT_MAX_M 64 /* up to here W is read in place (no packing) */

@@ -41,7 +41,7 @@ enum { QBLK = 32, QBYTES = 34 };
 #define MR 6           /* the most rows of A per strip (nest6; nest4 has 4) */
 #define JN 2            /* 16-column panels per microkernel */
 #define KB 16           /* blocks per K slice (512 values) */
-#define NCQ SAIL_Q8_VNNI_NC /* columns per packed slice of W */
+#define NCQ SAIL_W_SLICE_NC /* columns per packed slice of W */
 enum { PB = 640 };      /* bytes per (panel, block): 512 int8, 16 int32, 16 f32 */
 /* A packed strip of mr rows: au (KB, mr, 32), ad (KB, mr) f32, corr (KB, mr) int32. */
 #define AU_BYTES(mr) (KB * (mr) * 32)

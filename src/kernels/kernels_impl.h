@@ -134,8 +134,9 @@ void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr);
  * instead (0: any). */
 void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int *nr, int *min_tn);
 
-/* Columns per slice of the VNNI q8_0 nest's packed W (gemm_vnni_avx512.c). */
-#define SAIL_Q8_VNNI_NC 512
+/* Columns per slice of packed W in the AVX-512 q8_0 (VNNI) and bf16
+ * nests (gemm_vnni_avx512.c, gemm_bf16_avx512.c). */
+#define SAIL_W_SLICE_NC 512
 
 /* Per-thread GEMM packing buffer of at least n floats, 64-byte aligned,
  * grown on demand and kept for the thread's life (freed at thread exit or by
