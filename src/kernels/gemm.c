@@ -97,7 +97,8 @@ typedef struct gemm_job {
     float *C; int ldc;
     int mr, nr;   /* microkernel tile: task edges fall on multiples of these */
     int gm, gn;   /* task grid */
-    int min_tn;   /* an N cut leaves each task at least this many columns, when M can be cut */
+    int min_tn;   /* an N cut leaves each task at least this many columns, when M can be cut
+                     into a piece per thread */
     const sail_wmat *W; /* set: W (N, K) in its stored type replaces B */
     const sail_q8a *Aq; /* W q8_0: A quantised, K/32 blocks a row */
 } gemm_job;
@@ -185,11 +186,11 @@ static int m_cut_ok(const gemm_job *j, int gm) {
 
 /* The cheapest grid (gm x gn tasks) on T threads; 1 x 1 when splitting does
  * not pay for the wake-up; no task narrower than min_tn while M could be
- * cut instead. Returns the number of tasks. */
+ * cut into T pieces instead. Returns the number of tasks. */
 static int choose_grid(gemm_job *j, int T) {
     int max_m = (j->M + j->mr - 1) / j->mr, max_n = (j->N + j->nr - 1) / j->nr;
     double one = grid_cost(j, 1, 1, 1), best = one;
-    int narrow_ok = !m_cut_ok(j, 2);
+    int narrow_ok = !m_cut_ok(j, T); /* else M alone gives every thread a piece */
     j->gm = j->gn = 1;
     for (int gm = 1; gm <= SAIL_MIN(max_m, 4 * T); gm++) {
         if (gm > 1 && !m_cut_ok(j, gm)) break; /* more pieces are only smaller */
