@@ -356,9 +356,11 @@ static void pack_q8_strip(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t
 }
 
 /* C(mr, nr) (+)= the (QMR, kb blocks) strip times the panel P [+ bias]
- * (one panel: pstride unused). */
+ * (one panel: pstride unused); per block, next's block is prefetched
+ * (q8_driver.h). */
 static void q8_kernel_3x16(int kb, const uint8_t *strip, const uint8_t *restrict P, size_t pstride,
-                           float *C, int ldc, int mr, int nr, int accum, const float *bias) {
+                           float *C, int ldc, int mr, int nr, int accum, const float *bias,
+                           const uint8_t *next) {
     const int8_t *restrict aq = (const int8_t *)strip;
     const float *restrict ad = (const float *)(strip + AQ_BYTES);
     const __m256i ones = _mm256_set1_epi16(1);
@@ -367,6 +369,8 @@ static void q8_kernel_3x16(int kb, const uint8_t *strip, const uint8_t *restrict
     for (int i = 0; i < QMR; i++) f[i][0] = f[i][1] = _mm256_setzero_ps();
     for (int b = 0; b < kb; b++, P += QPB, aq += QMR * QBLK, ad += QMR) {
         __m256i s[QMR][2];
+        if (next)
+            for (int l = 0; l < QPB; l += 64) _mm_prefetch((const char *)next + (size_t)b * QPB + l, _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int i = 0; i < QMR; i++) s[i][0] = s[i][1] = _mm256_setzero_si256();
 #pragma GCC unroll 2

@@ -95,10 +95,11 @@ static inline __attribute__((always_inline)) void pack_strip_rows(int rmax, cons
 }
 
 /* C(mr, nr) (+)= the (rmax rows, kb blocks) strip times the panels P0 = P
- * and P1 = P + pstride [+ bias]. */
+ * and P1 = P + pstride [+ bias]; per block, next's two panels' block is
+ * prefetched (q8_driver.h). */
 static inline __attribute__((always_inline)) void kernel_rows(
     int rmax, int kb, const uint8_t *strip, const uint8_t *P, size_t pstride, float *C, int ldc,
-    int mr, int nr, int accum, const float *bias) {
+    int mr, int nr, int accum, const float *bias, const uint8_t *next) {
     const uint8_t *restrict au = strip;
     const float *restrict ad = (const float *)(strip + AU_BYTES(rmax));
     const int32_t *restrict corr = (const int32_t *)(ad + KB * rmax);
@@ -108,6 +109,14 @@ static inline __attribute__((always_inline)) void kernel_rows(
     for (int i = 0; i < rmax; i++) f[i][0] = f[i][1] = _mm512_setzero_ps();
     for (int b = 0; b < kb; b++, P0 += PB, P1 += PB, au += rmax * 32, ad += rmax, corr += rmax) {
         __m512i s[MR][JN];
+        if (next) {
+            const char *n = (const char *)next + (size_t)b * PB;
+#pragma GCC unroll 10
+            for (int l = 0; l < PB; l += 64) {
+                _mm_prefetch(n + l, _MM_HINT_T0);
+                _mm_prefetch(n + pstride + l, _MM_HINT_T0);
+            }
+        }
 #pragma GCC unroll 6
         for (int i = 0; i < rmax; i++) s[i][0] = s[i][1] = _mm512_set1_epi32(corr[i]);
 #pragma GCC unroll 8
@@ -138,8 +147,9 @@ static inline __attribute__((always_inline)) void kernel_rows(
         pack_strip_rows(R, A, lda, mr, kb, strip);                                                \
     }                                                                                             \
     static void kernel_##R##x32(int kb, const uint8_t *strip, const uint8_t *P, size_t pstride,  \
-                                float *C, int ldc, int mr, int nr, int accum, const float *bias) { \
-        kernel_rows(R, kb, strip, P, pstride, C, ldc, mr, nr, accum, bias);                       \
+                                float *C, int ldc, int mr, int nr, int accum, const float *bias,   \
+                                const uint8_t *next) {                                            \
+        kernel_rows(R, kb, strip, P, pstride, C, ldc, mr, nr, accum, bias, next);                 \
     }                                                                                             \
     static const q8_nest nest##R = {R, KB, NCQ, PB, 16 * JN, STRIP_BYTES(R),                      \
                                     pack_q8_panel, pack_q8_strip##R, kernel_##R##x32};
