@@ -190,7 +190,7 @@ static int m_cut_ok(const gemm_job *j, int gm) {
 static int choose_grid(gemm_job *j, int T) {
     int max_m = (j->M + j->mr - 1) / j->mr, max_n = (j->N + j->nr - 1) / j->nr;
     double one = grid_cost(j, 1, 1, 1), best = one;
-    int narrow_ok = !m_cut_ok(j, T); /* else M alone gives every thread a piece */
+    int narrow_ok = !j->min_tn || !m_cut_ok(j, T); /* else M alone gives every thread a piece */
     j->gm = j->gn = 1;
     for (int gm = 1; gm <= SAIL_MIN(max_m, 4 * T); gm++) {
         if (gm > 1 && !m_cut_ok(j, gm)) break; /* more pieces are only smaller */

@@ -370,7 +370,8 @@ static void q8_kernel_3x16(int kb, const uint8_t *strip, const uint8_t *restrict
     for (int b = 0; b < kb; b++, P += QPB, aq += QMR * QBLK, ad += QMR) {
         __m256i s[QMR][2];
         if (next)
-            for (int l = 0; l < QPB; l += 64) _mm_prefetch((const char *)next + (size_t)b * QPB + l, _MM_HINT_T0);
+            for (int l = 0; l < QPB; l += 64)
+                _mm_prefetch((const char *)next + (size_t)b * QPB + l, _MM_HINT_T0);
 #pragma GCC unroll 4
         for (int i = 0; i < QMR; i++) s[i][0] = s[i][1] = _mm256_setzero_si256();
 #pragma GCC unroll 2

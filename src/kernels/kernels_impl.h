@@ -130,8 +130,8 @@ void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
  * tasks along these so that only the last task has a partial tile. */
 void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr);
 /* The same for the kernels on a stored weight type (not F32), and *min_tn:
- * the fewest columns a cut of N may leave a task when M could be cut
- * instead (0: any). */
+ * the fewest columns a cut of N may leave a task while M alone could be
+ * cut into a piece per thread (0: any). */
 void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int *nr, int *min_tn);
 
 /* Columns per slice of packed W in the AVX-512 q8_0 (VNNI) and bf16
