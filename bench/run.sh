@@ -66,4 +66,8 @@ for b in "$BUILD"/bench/bench_*; do
     [ -x "$b" ] && { echo "== $(basename "$b")"; "$b"; }
 done
 BUILD="$BUILD" THREADS="$THREADS" sh bench/run_redis.sh
+echo "== sail serve under wrk (64 connections, one text a request) vs the engine's batched rate"
+if command -v wrk >/dev/null; then
+    SAIL="$BUILD/sail" THREADS="$THREADS" DURATION=20 sh bench/bench_server.sh models/sail-tiny.gguf | tail -5
+else echo "skip: wrk is not installed (scripts/install-deps.sh)"; fi
 exit 0
