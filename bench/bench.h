@@ -34,8 +34,10 @@ static inline double bench_median(double *v, int n) {
 
 /* n floats in [-1, 1], multiples of 1/1000, from rand_r(seed); NULL when
  * out of memory. */
+/* 64-byte aligned, as the models' arenas hand out activations: from
+ * malloc, a zmm load of a row would straddle two cache lines. */
 static inline float *bench_uniform(size_t n, unsigned *seed) {
-    float *x = malloc(n * sizeof *x);
+    float *x = aligned_alloc(64, (n * sizeof *x + 63) & ~(size_t)63);
     for (size_t i = 0; x && i < n; i++) x[i] = (float)(rand_r(seed) % 2001 - 1000) / 1000.0f;
     return x;
 }

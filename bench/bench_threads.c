@@ -9,8 +9,9 @@
  *
  * Timing: wall clock (a pool's time is the wall time of its slowest
  * thread), 1 and 2 threads taking turns within each repetition so that a
- * change of machine load moves both alike; medians of --reps after one
- * warm-up. On a shared machine the second thread may find no free core:
+ * change of machine load moves both alike, each turn after one untimed
+ * call that wakes its pool, as a model's previous op leaves it; medians of
+ * --reps after one warm-up. On a shared machine the second thread may find no free core:
  * the ratio then says what the pool does under load, not what the code can.
  *
  *   bench_threads [--reps R] [--only TEXT] */
@@ -93,6 +94,12 @@ int main(int argc, char **argv) {
         for (int r = 0; r <= reps; r++)
             for (int t = 0; t < 2; t++)
                 for (int p = 0; p < 2; p++) {
+                    /* one call untimed first: in a model the layer's other
+                     * ops keep the pool's workers awake, here the other
+                     * pool's turn lets them fall asleep (a wake-up on this
+                     * VM then costs about a quantisation of A) */
+                    sail_gemm_w(pools[p], sh->M, sh->N, sh->K, gc.A, sh->K, &wm[t], NULL, 0.0f, gc.C, sh->N,
+                                scratch);
                     double t0 = bench_now();
                     for (int k = 0; k < gc.inner; k++)
                         sail_gemm_w(pools[p], sh->M, sh->N, sh->K, gc.A, sh->K, &wm[t], NULL, 0.0f, gc.C,
