@@ -20,6 +20,10 @@ void *sail_alloc_aligned(size_t n) {
     size_t rounded = (n + 63) & ~(size_t)63;
     if (rounded < n || sail_fault_hit(SAIL_FAULT_ALLOC)) return NULL;
     if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0) return NULL;
+    /* Blocks this big hold activations, gradients, moments or packed
+     * weights, swept whole and often: huge pages where the kernel gives them
+     * on request (THP "madvise"), a fault and a TLB entry per 2 MiB. */
+    if (rounded >= (size_t)2 << 20) sail_pages_huge(p, rounded);
     return p;
 }
 

@@ -22,9 +22,14 @@ int sail_arena_reset(sail_arena *a) {
     free_chunks(a);
     a->used = 0;
     if (a->high > a->cap) {
+        /* an eighth more than the mark: inputs whose lengths vary (the
+         * texts of a training batch, a server's batches) would otherwise
+         * regrow, and re-fault, the whole block for each new longest one */
+        size_t cap = a->high + a->high / 8;
+        if (cap < a->high) cap = a->high;
         sail_free(a->base);
-        a->base = sail_alloc_aligned(a->high);
-        a->cap = a->base ? a->high : 0;
+        a->base = sail_alloc_aligned(cap);
+        a->cap = a->base ? cap : 0;
         if (!a->base) return -1;
     }
     return 0;

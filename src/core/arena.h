@@ -17,8 +17,9 @@ typedef struct sail_arena {
     sail_arena_chunk *chunks;
 } sail_arena;
 
-/* Start a pass: frees spill chunks and regrows base to the high-water mark.
- * Returns 0, or -1 when that allocation fails. */
+/* Start a pass: frees spill chunks and regrows base, when the high-water
+ * mark passed it, to the mark and an eighth more. Returns 0, or -1 when
+ * that allocation fails. */
 int sail_arena_reset(sail_arena *a);
 /* n floats, 64-byte aligned, uninitialised; NULL when out of memory. */
 float *sail_arena_floats(sail_arena *a, size_t n);

@@ -150,7 +150,6 @@ static sail_status reserve_packing(sail_model *m, sail_error *err) {
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory reserving %zu bytes to repack q8_0 weights "
                               "(load with no_repack to use them as stored)", p.bytes);
     m->packed_bytes = p.bytes;
-    sail_pages_huge(m->packed, p.bytes);
     p = (packer){m->packed, 0};
     return sail_weights_walk_stored(&m->cfg, &m->w, reserve_tensor, &p);
 }
