@@ -17,11 +17,13 @@ OPT     ?= -O2
 CFLAGS  ?=
 WERROR  ?=
 # sail data emoji: FreeType + HarfBuzz (glyphs), libxml2 (CLDR annotations);
-# video: FFmpeg's libavformat, libavcodec, libswscale
-# audio: libswresample (mono, resampling), FFTW3 double precision (fbank, log-mel)
-PKGS       := freetype2 harfbuzz libxml-2.0 libavformat libavcodec libswscale libavutil
-PKGS       += libswresample fftw3
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+# audio: FFTW3 double precision (fbank, log-mel)
+PKGS       := freetype2 harfbuzz libxml-2.0 fftw3
+# video and audio decoding: FFmpeg's libavformat, libavcodec, libswscale,
+# libswresample, for their headers only: src/format/av.c loads the
+# libraries at the first decode (they made every process start 60 ms late)
+AV_PKGS    := libavformat libavcodec libswscale libavutil libswresample
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(AV_PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CPPFLAGS = -Iinclude -Isrc -Isrc/core -D_GNU_SOURCE $(PKG_CFLAGS)
 BASEFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Wstrict-prototypes -Wno-unused-parameter -fPIC -pthread $(WERROR) $(CFLAGS)

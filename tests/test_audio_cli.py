@@ -6,7 +6,8 @@ rounding: the same vector as `sail embed --audio`); a folder's files of a
 kind the model cannot embed are left out with a count; a model without an
 audio encoder refuses an audio query with the reason. `sail bench --kind
 audio` times a clip (--audio, or its generated 10 s one) through the model's
-own front end (its frame count) and splits the CPU time by stage."""
+own front end (its frame count) and splits the CPU time by stage. FFmpeg's
+libraries are loaded by the first decode, not when a run starts."""
 import re
 import json
 import os
@@ -68,6 +69,16 @@ def main():
             with binding.Model(model) as m:
                 got = m.encode([{"audio": c} for c in clips])
             check(float(np.abs(got - want).max()) <= 1e-6, "Model.encode of {\"audio\": path} dicts equals sail embed --audio")
+        # FFmpeg is loaded at the first decode, not at start-up (src/format/av.c)
+        def ffmpeg_loaded(*args):
+            env = dict(os.environ, LD_DEBUG="files")
+            r = subprocess.run([SAIL] + [str(a) for a in args], capture_output=True, text=True, env=env)
+            return r.returncode, "file=libavformat.so" in r.stderr
+        rc_a, with_clip = ffmpeg_loaded("embed", "--model", model, "--audio", clips[0])
+        rc_v, at_start = ffmpeg_loaded("--version")
+        check(rc_a == 0 and with_clip and rc_v == 0 and not at_start,
+              "FFmpeg's libraries are loaded by an --audio embed (%s) and not by a run that decodes nothing (%s)"
+              % (with_clip, at_start))
         manifest = os.path.join(tmp, "items.jsonl")
         with open(manifest, "w") as f:
             f.write(json.dumps({"id": 77, "audio": clips[0], "lang": "en"}) + "\n")

@@ -151,21 +151,21 @@ static sail_status check_stream_format(const decoder *d, int rate, int channels,
  * that name other files) are refused: bytes from a user must not make the
  * library read local files. */
 static sail_status open_container(decoder *d, sail_error *err) {
-    if (!(d->av.fmt = avformat_alloc_context())) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if (!(d->av.fmt = sail_av.avformat_alloc_context())) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     d->av.fmt->pb = d->avio;
     d->av.fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
     AVDictionary *o = NULL;
-    av_dict_set(&o, "protocol_whitelist", "none", 0);
+    sail_av.av_dict_set(&o, "protocol_whitelist", "none", 0);
     /* Probing runs every demuxer's detector over the buffer (MP3's scans it
      * for frame syncs): 5-8 ms of the 8 ms a 10 s WAV took to decode. */
-    const AVInputFormat *wav = d->is_wav ? av_find_input_format("wav") : NULL;
+    const AVInputFormat *wav = d->is_wav ? sail_av.av_find_input_format("wav") : NULL;
     /* FFmpeg's WAV demuxer asks for its 16-bit PCM to be probed again as
      * packets arrive (DTS or AC-3 sent as PCM), and the stream-info pass ran
      * every detector over the whole clip at each doubling of the buffer:
      * 4.5 of a 3 s clip's 4.6 ms. The first packet (4 KB) still decides. */
-    if (wav) av_dict_set(&o, "max_probe_packets", "1", 0);
-    int r = avformat_open_input(&d->av.fmt, "", wav, &o);
-    av_dict_free(&o);
+    if (wav) sail_av.av_dict_set(&o, "max_probe_packets", "1", 0);
+    int r = sail_av.avformat_open_input(&d->av.fmt, "", wav, &o);
+    sail_av.av_dict_free(&o);
     if (r == AVERROR_EOF) /* avformat_open_input freed the context */
         return sail_set_error(err, SAIL_ERR_FORMAT, "%s: truncated: the file ends inside its header", d->name);
     if (r < 0)
@@ -178,14 +178,14 @@ static sail_status open_container(decoder *d, sail_error *err) {
                               "%s: not a recognisable audio file (FFmpeg's best guess, %s, "
                               "scores only %d of 100)",
                               d->name, d->av.fmt->iformat->name, d->av.fmt->probe_score);
-    if ((r = avformat_find_stream_info(d->av.fmt, NULL)) < 0)
+    if ((r = sail_av.avformat_find_stream_info(d->av.fmt, NULL)) < 0)
         return sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "no stream information", r);
     return SAIL_OK;
 }
 
 static sail_status open_decoder(decoder *d, sail_error *err) {
     const AVCodec *codec = NULL;
-    int r = av_find_best_stream(d->av.fmt, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
+    int r = sail_av.av_find_best_stream(d->av.fmt, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
     if (r == AVERROR_DECODER_NOT_FOUND)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: no decoder in this FFmpeg for its audio codec",
                               d->name);
@@ -196,12 +196,12 @@ static sail_status open_decoder(decoder *d, sail_error *err) {
     const AVCodecParameters *par = d->av.fmt->streams[r]->codecpar;
     sail_status s = check_stream_format(d, par->sample_rate, par->ch_layout.nb_channels, err);
     if (s) return s;
-    if (!(d->av.dec = avcodec_alloc_context3(codec))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    if ((r = avcodec_parameters_to_context(d->av.dec, par)) < 0)
+    if (!(d->av.dec = sail_av.avcodec_alloc_context3(codec))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if ((r = sail_av.avcodec_parameters_to_context(d->av.dec, par)) < 0)
         return sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "codec parameters", r);
-    if ((r = avcodec_open2(d->av.dec, codec, NULL)) < 0)
+    if ((r = sail_av.avcodec_open2(d->av.dec, codec, NULL)) < 0)
         return sail_av_fail(err, SAIL_ERR_UNSUPPORTED, d->name, "cannot open the audio decoder", r);
-    if (!(d->av.pkt = av_packet_alloc()) || !(d->av.frame = av_frame_alloc()))
+    if (!(d->av.pkt = sail_av.av_packet_alloc()) || !(d->av.frame = sail_av.av_frame_alloc()))
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     return SAIL_OK;
 }
@@ -245,20 +245,20 @@ static sail_status reserve(decoder *d, int64_t more, double max_seconds, sail_er
  * (filter_size 32, phase_shift 10, linear_interp 1, cutoff 0.97, Kaiser
  * beta 9, exact_rational), the resampler `ffmpeg -ar` uses. */
 static sail_status setup_swr(decoder *d, AVFrame *f, sail_error *err) {
-    swr_free(&d->swr);
+    sail_av.swr_free(&d->swr);
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
     int ch = f->ch_layout.nb_channels;
-    int r = swr_alloc_set_opts2(&d->swr, &mono, AV_SAMPLE_FMT_FLT, d->out_rate, &f->ch_layout,
+    int r = sail_av.swr_alloc_set_opts2(&d->swr, &mono, AV_SAMPLE_FMT_FLT, d->out_rate, &f->ch_layout,
                                 (enum AVSampleFormat)f->format, f->sample_rate, 0, NULL);
     if (r < 0) return sail_av_fail(err, SAIL_ERR_UNSUPPORTED, d->name, "cannot set up the resampler", r);
     double w[SAIL_AUDIO_MAX_CHANNELS];
     for (int c = 0; c < ch; c++) w[c] = 1.0 / ch;
-    if ((r = swr_set_matrix(d->swr, w, ch)) < 0 || (r = swr_init(d->swr)) < 0)
+    if ((r = sail_av.swr_set_matrix(d->swr, w, ch)) < 0 || (r = sail_av.swr_init(d->swr)) < 0)
         return sail_av_fail(err, SAIL_ERR_UNSUPPORTED, d->name, "cannot set up the resampler", r);
     d->swr_rate = f->sample_rate;
     d->swr_fmt = f->format;
-    av_channel_layout_uninit(&d->swr_layout);
-    if ((r = av_channel_layout_copy(&d->swr_layout, &f->ch_layout)) < 0)
+    sail_av.av_channel_layout_uninit(&d->swr_layout);
+    if ((r = sail_av.av_channel_layout_copy(&d->swr_layout, &f->ch_layout)) < 0)
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     return SAIL_OK;
 }
@@ -277,11 +277,11 @@ static sail_status check_finite(const decoder *d, int64_t from, sail_error *err)
 /* Run frame f (or, with f NULL, swr's delayed samples) into the output. */
 static sail_status convert(decoder *d, const AVFrame *f, double max_seconds, sail_error *err) {
     int in = f ? f->nb_samples : 0;
-    int64_t more = swr_get_out_samples(d->swr, in);
+    int64_t more = sail_av.swr_get_out_samples(d->swr, in);
     sail_status s = reserve(d, more, max_seconds, err);
     if (s) return s;
     uint8_t *dst = (uint8_t *)(d->out + d->n);
-    int got = swr_convert(d->swr, &dst, (int)(d->cap - d->n), f ? (const uint8_t **)f->extended_data : NULL, in);
+    int got = sail_av.swr_convert(d->swr, &dst, (int)(d->cap - d->n), f ? (const uint8_t **)f->extended_data : NULL, in);
     if (got < 0) return sail_av_fail(err, SAIL_ERR_FORMAT, d->name, "resampling failed", got);
     int64_t from = d->n;
     d->n += got;
@@ -294,7 +294,7 @@ static sail_status take_frame(decoder *d, double max_seconds, sail_error *err) {
     sail_status s = check_stream_format(d, f->sample_rate, f->ch_layout.nb_channels, err);
     if (s) return s;
     if (!d->swr || f->sample_rate != d->swr_rate || f->format != d->swr_fmt ||
-        av_channel_layout_compare(&f->ch_layout, &d->swr_layout)) {
+        sail_av.av_channel_layout_compare(&f->ch_layout, &d->swr_layout)) {
         if (d->swr && (s = convert(d, NULL, max_seconds, err))) return s;
         if ((s = setup_swr(d, f, err))) return s;
     }
@@ -335,7 +335,7 @@ static sail_status decode_all(decoder *d, const sail_audio_options *o, sail_erro
     /* an unreadable packet ends the stream: check_truncated judges what decoded */
     while (sail_av_next_frame(&d->av, 1, d->name, err, &s)) {
         s = take_frame(d, o->max_seconds, err);
-        av_frame_unref(d->av.frame);
+        sail_av.av_frame_unref(d->av.frame);
         if (s) return s;
     }
     if (s) return s;
@@ -345,11 +345,11 @@ static sail_status decode_all(decoder *d, const sail_audio_options *o, sail_erro
 }
 
 static void decoder_free(decoder *d) {
-    swr_free(&d->swr);
-    av_channel_layout_uninit(&d->swr_layout);
+    sail_av.swr_free(&d->swr);
+    sail_av.av_channel_layout_uninit(&d->swr_layout);
     sail_av_stream_free(&d->av);
-    if (d->avio) av_freep(&d->avio->buffer);
-    avio_context_free(&d->avio);
+    if (d->avio) sail_av.av_freep(&d->avio->buffer);
+    sail_av.avio_context_free(&d->avio);
     sail_free(d->out);
 }
 
@@ -380,11 +380,11 @@ static sail_status decode_io(src_io *io, const char *name, const sail_audio_opti
                               (long long)io->size, (long long)o.max_bytes);
     int is_wav;
     if ((s = wav_header_check(io, name, o.max_seconds, &is_wav, err))) return s;
-    sail_av_begin();
+    if ((s = sail_av_begin(err))) return s;
     decoder d = {.name = name, .is_wav = is_wav, .out_rate = o.sample_rate};
-    uint8_t *buf = av_malloc(IO_BUF);
-    if (!buf || !(d.avio = avio_alloc_context(buf, IO_BUF, 0, io, io_read, NULL, io_seek))) {
-        av_free(buf);
+    uint8_t *buf = sail_av.av_malloc(IO_BUF);
+    if (!buf || !(d.avio = sail_av.avio_alloc_context(buf, IO_BUF, 0, io, io_read, NULL, io_seek))) {
+        sail_av.av_free(buf);
         return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     }
     s = decode_all(&d, &o, err);
@@ -441,9 +441,9 @@ sail_status sail_audio_resample(const float *in, int64_t n, int in_rate, int out
     if ((double)n / in_rate > o.max_seconds)
         return sail_set_error(err, SAIL_ERR_LIMIT, "<samples>: the clip lasts %.1f s; the limit is %g s",
                               (double)n / in_rate, o.max_seconds);
-    sail_av_begin();
+    if ((s = sail_av_begin(err))) return s;
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
-    if (!(d.av.frame = av_frame_alloc()) || av_channel_layout_copy(&d.av.frame->ch_layout, &mono) < 0)
+    if (!(d.av.frame = sail_av.av_frame_alloc()) || sail_av.av_channel_layout_copy(&d.av.frame->ch_layout, &mono) < 0)
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     AVFrame *f = d.av.frame;
     if (!s) {

@@ -1,15 +1,26 @@
-/* av.c: FFmpeg's log caught per thread, and the decode loop audio and
- * video share (av.h). */
+/* av.c: FFmpeg loaded on first use, its log caught per thread, and the
+ * decode loop audio and video share (av.h). */
 #include "av.h"
 
 #include <libavutil/error.h>
 #include <libavutil/log.h>
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#define SONAME(lib, major) "lib" #lib ".so." AV_STRINGIFY(major)
+/* In dependency order, by the sonames of the headers sail was built with. */
+static const char *const av_libs[] = {
+    SONAME(avutil, LIBAVUTIL_VERSION_MAJOR),         SONAME(swresample, LIBSWRESAMPLE_VERSION_MAJOR),
+    SONAME(swscale, LIBSWSCALE_VERSION_MAJOR),       SONAME(avcodec, LIBAVCODEC_VERSION_MAJOR),
+    SONAME(avformat, LIBAVFORMAT_VERSION_MAJOR)};
+#define N_LIBS (int)(sizeof av_libs / sizeof *av_libs)
+
+sail_av_fns sail_av;
+static char av_load_error[320];
 static _Thread_local char av_last[160];
 static pthread_once_t av_once = PTHREAD_ONCE_INIT;
 
@@ -20,36 +31,66 @@ static void av_capture(void *avcl, int level, const char *fmt, va_list ap) {
     av_last[strcspn(av_last, "\n")] = 0;
 }
 
-static void install(void) { av_log_set_callback(av_capture); }
+/* One function from whichever library has it. */
+static int find(void *const *h, const char *name, void *fn_ptr) {
+    for (int i = 0; i < N_LIBS; i++) {
+        void *p = dlsym(h[i], name);
+        if (p) {
+            memcpy(fn_ptr, &p, sizeof p); /* a data pointer into a function pointer, as POSIX allows */
+            return 1;
+        }
+    }
+    snprintf(av_load_error, sizeof av_load_error, "the FFmpeg found lacks %s", name);
+    return 0;
+}
 
-void sail_av_begin(void) {
-    pthread_once(&av_once, install);
+static void load(void) {
+    void *h[N_LIBS];
+    for (int i = 0; i < N_LIBS; i++)
+        if (!(h[i] = dlopen(av_libs[i], RTLD_NOW | RTLD_LOCAL))) {
+            snprintf(av_load_error, sizeof av_load_error, "%s", dlerror());
+            return;
+        }
+#define SAIL_AV_FIND(f) if (!find(h, #f, &sail_av.f)) return;
+    SAIL_AV_FUNCS(SAIL_AV_FIND)
+#undef SAIL_AV_FIND
+    sail_av.av_log_set_callback(av_capture);
+}
+
+sail_status sail_av_begin(sail_error *err) {
+    pthread_once(&av_once, load);
+    if (av_load_error[0])
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "decoding audio and video needs FFmpeg's shared libraries "
+                              "(%s); on Debian: apt-get install libavformat%d libavcodec%d libswscale%d "
+                              "libswresample%d", av_load_error, LIBAVFORMAT_VERSION_MAJOR,
+                              LIBAVCODEC_VERSION_MAJOR, LIBSWSCALE_VERSION_MAJOR, LIBSWRESAMPLE_VERSION_MAJOR);
     av_last[0] = 0;
+    return SAIL_OK;
 }
 
 sail_status sail_av_fail(sail_error *err, sail_status s, const char *name, const char *what, int code) {
     char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-    av_strerror(code, buf, sizeof buf);
+    sail_av.av_strerror(code, buf, sizeof buf);
     if (!av_last[0]) return sail_set_error(err, s, "%s: %s: %s", name, what, buf);
     return sail_set_error(err, s, "%s: %s: %s (FFmpeg: %s)", name, what, buf, av_last);
 }
 
 int sail_av_next_frame(sail_av_stream *a, int invalid_ends, const char *name, sail_error *err, sail_status *s) {
     for (;;) {
-        int r = avcodec_receive_frame(a->dec, a->frame);
+        int r = sail_av.avcodec_receive_frame(a->dec, a->frame);
         if (r >= 0) return 1;
         if (r == AVERROR_EOF) return 0;
         if (r != AVERROR(EAGAIN)) { *s = sail_av_fail(err, SAIL_ERR_FORMAT, name, "decoding failed", r); return 0; }
         if (a->draining) return 0;
-        r = av_read_frame(a->fmt, a->pkt);
+        r = sail_av.av_read_frame(a->fmt, a->pkt);
         if (r == AVERROR_EOF || (invalid_ends && r == AVERROR_INVALIDDATA)) {
             a->draining = 1;
-            avcodec_send_packet(a->dec, NULL); /* flush the frames the decoder holds */
+            sail_av.avcodec_send_packet(a->dec, NULL); /* flush the frames the decoder holds */
             continue;
         }
         if (r < 0) { *s = sail_av_fail(err, SAIL_ERR_IO, name, "reading failed", r); return 0; }
-        if (a->pkt->stream_index == a->stream) r = avcodec_send_packet(a->dec, a->pkt);
-        av_packet_unref(a->pkt);
+        if (a->pkt->stream_index == a->stream) r = sail_av.avcodec_send_packet(a->dec, a->pkt);
+        sail_av.av_packet_unref(a->pkt);
         if (r < 0 && r != AVERROR(EAGAIN) && r != AVERROR_INVALIDDATA) {
             *s = sail_av_fail(err, SAIL_ERR_FORMAT, name, "decoding failed", r);
             return 0;
@@ -58,8 +99,8 @@ int sail_av_next_frame(sail_av_stream *a, int invalid_ends, const char *name, sa
 }
 
 void sail_av_stream_free(sail_av_stream *a) {
-    av_frame_free(&a->frame);
-    av_packet_free(&a->pkt);
-    avcodec_free_context(&a->dec);
-    avformat_close_input(&a->fmt);
+    sail_av.av_frame_free(&a->frame);
+    sail_av.av_packet_free(&a->pkt);
+    sail_av.avcodec_free_context(&a->dec);
+    sail_av.avformat_close_input(&a->fmt);
 }

@@ -29,16 +29,16 @@ struct sail_video {
 
 static sail_status open_decoder(sail_video *v, sail_error *err) {
     const AVCodec *codec = NULL;
-    int r = av_find_best_stream(v->av.fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    int r = sail_av.av_find_best_stream(v->av.fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
     if (r < 0)
         return sail_set_error(err, SAIL_ERR_FORMAT, "%s has no video stream this FFmpeg can decode", v->path);
     v->av.stream = r;
     AVStream *st = v->av.fmt->streams[r];
-    if (!(v->av.dec = avcodec_alloc_context3(codec))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
-    if ((r = avcodec_parameters_to_context(v->av.dec, st->codecpar)) < 0)
+    if (!(v->av.dec = sail_av.avcodec_alloc_context3(codec))) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
+    if ((r = sail_av.avcodec_parameters_to_context(v->av.dec, st->codecpar)) < 0)
         return sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "codec parameters", r);
     v->av.dec->thread_count = 0; /* FFmpeg picks: frame threads for the decoder only */
-    if ((r = avcodec_open2(v->av.dec, codec, NULL)) < 0)
+    if ((r = sail_av.avcodec_open2(v->av.dec, codec, NULL)) < 0)
         return sail_av_fail(err, SAIL_ERR_UNSUPPORTED, v->path, "cannot open the decoder", r);
     v->tb = av_q2d(st->time_base);
     v->t0 = st->start_time != AV_NOPTS_VALUE ? st->start_time * v->tb : 0;
@@ -51,17 +51,17 @@ sail_status sail_video_open(const char *path, double every, sail_video **out, sa
     if (!path || !out) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "path or out is NULL");
     if (!(every >= 0) || every > 1e6)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "the sampling interval %g s is not in 0..1e6", every);
-    sail_av_begin();
+    sail_status s = sail_av_begin(err);
+    if (s) return s;
     sail_video *v = sail_calloc(1, sizeof *v);
     if (!v) return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     snprintf(v->path, sizeof v->path, "%s", path);
     v->every = every;
-    sail_status s = SAIL_OK;
-    int r = avformat_open_input(&v->av.fmt, path, NULL, NULL);
+    int r = sail_av.avformat_open_input(&v->av.fmt, path, NULL, NULL);
     if (r < 0) s = sail_av_fail(err, r == AVERROR(ENOENT) ? SAIL_ERR_IO : SAIL_ERR_FORMAT, v->path, "cannot open", r);
-    else if ((r = avformat_find_stream_info(v->av.fmt, NULL)) < 0) s = sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "no stream information", r);
+    else if ((r = sail_av.avformat_find_stream_info(v->av.fmt, NULL)) < 0) s = sail_av_fail(err, SAIL_ERR_FORMAT, v->path, "no stream information", r);
     else s = open_decoder(v, err);
-    if (!s && (!(v->av.pkt = av_packet_alloc()) || !(v->av.frame = av_frame_alloc())))
+    if (!s && (!(v->av.pkt = sail_av.av_packet_alloc()) || !(v->av.frame = sail_av.av_frame_alloc())))
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory");
     if (s) {
         sail_video_close(v);
@@ -85,11 +85,11 @@ static sail_status to_rgb(sail_video *v, sail_video_frame *f, sail_error *err) {
     int w = fr->width, h = fr->height;
     /* Full chroma interpolation and exact rounding: the colours an image
      * decoder would give, not the fast path's approximations. */
-    v->sws = sws_getCachedContext(v->sws, w, h, (enum AVPixelFormat)fr->format, w, h, AV_PIX_FMT_RGB24,
+    v->sws = sail_av.sws_getCachedContext(v->sws, w, h, (enum AVPixelFormat)fr->format, w, h, AV_PIX_FMT_RGB24,
                                   SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL, NULL, NULL);
     if (!v->sws)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: cannot convert pixel format %s to RGB", v->path,
-                              av_get_pix_fmt_name((enum AVPixelFormat)fr->format));
+                              sail_av.av_get_pix_fmt_name((enum AVPixelFormat)fr->format));
     size_t need = (size_t)w * h * 3;
     if (need > v->rgb_cap) {
         sail_free(v->rgb);
@@ -101,7 +101,7 @@ static sail_status to_rgb(sail_video *v, sail_video_frame *f, sail_error *err) {
     }
     uint8_t *dst[4] = {v->rgb};
     int stride[4] = {w * 3};
-    sws_scale(v->sws, (const uint8_t *const *)fr->data, fr->linesize, 0, h, dst, stride);
+    sail_av.sws_scale(v->sws, (const uint8_t *const *)fr->data, fr->linesize, 0, h, dst, stride);
     f->rgb = v->rgb;
     f->width = w;
     f->height = h;
@@ -122,12 +122,12 @@ sail_status sail_video_next(sail_video *v, sail_video_frame *f, int *got, sail_e
         int64_t index = v->decoded++;
         /* 1 ms slack: container timestamps are rounded to their time base. */
         if (t + 1e-3 < v->next_t) {
-            av_frame_unref(v->av.frame);
+            sail_av.av_frame_unref(v->av.frame);
             continue;
         }
         if (v->every > 0) v->next_t = (floor((t + 1e-3) / v->every) + 1) * v->every;
         s = to_rgb(v, f, err);
-        av_frame_unref(v->av.frame);
+        sail_av.av_frame_unref(v->av.frame);
         if (s) return s;
         f->time = t;
         f->index = index;
@@ -139,7 +139,7 @@ sail_status sail_video_next(sail_video *v, sail_video_frame *f, int *got, sail_e
 
 void sail_video_close(sail_video *v) {
     if (!v) return;
-    sws_freeContext(v->sws);
+    sail_av.sws_freeContext(v->sws);
     sail_av_stream_free(&v->av);
     sail_free(v->rgb);
     sail_free(v);
