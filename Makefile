@@ -49,11 +49,12 @@ $(BUILD)/src/kernels/attn_bf16_avx512.o: AVX512FLAGS += -mavx512bf16
 
 # src/server is the `sail serve` program (libmicrohttpd), not part of libsail.
 # So are the speech and stamps generators of `sail data` (libespeak-ng is
-# GPL-3+; libsox and librsvg/cairo are large): libsail does not link them.
+# GPL-3+; libsox and librsvg/cairo are large): libsail does not use them,
+# and the sail program loads them only when they run (src/core/dl.h), so
+# their headers are all the build takes.
 MEDIA_SRC  := src/data/sound.c src/data/speech.c src/data/stamps.c
 MEDIA_PKGS := espeak-ng sox librsvg-2.0 cairo
 MEDIA_OBJ  := $(MEDIA_SRC:%.c=$(BUILD)/%.o)
-MEDIA_LIBS  = $(shell pkg-config --libs $(MEDIA_PKGS))
 $(MEDIA_OBJ): CPPFLAGS += $(shell pkg-config --cflags $(MEDIA_PKGS))
 LIB_SRC  := $(filter-out src/server/% src/redis/% $(MEDIA_SRC),$(sort $(shell find src -name '*.c')))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -128,7 +129,7 @@ $(BUILD)/libsail.so: $(LIB_OBJ)
 	$(CC) -shared $(BASEFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/sail: $(CLI_OBJ) $(SERVER_OBJ) $(MEDIA_OBJ) $(BUILD)/libsail.a
-	$(CC) $(BASEFLAGS) -o $@ $(CLI_OBJ) $(SERVER_OBJ) $(MEDIA_OBJ) $(BUILD)/libsail.a $(LIBS) $(SERVER_LIBS) $(MEDIA_LIBS)
+	$(CC) $(BASEFLAGS) -o $@ $(CLI_OBJ) $(SERVER_OBJ) $(MEDIA_OBJ) $(BUILD)/libsail.a $(LIBS) $(SERVER_LIBS)
 
 # The demo page is compiled into the server as bytes (od, no xxd needed).
 $(BUILD)/gen/web_index.inc: src/server/web/index.html

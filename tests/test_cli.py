@@ -1,6 +1,7 @@
 """Black-box tests of the `sail` CLI: init with the Chinese-CLIP vocabulary,
-info, embed in every format, Matryoshka prefixes, --help everywhere, and
-errors that go to stderr with a non-zero exit."""
+info, embed in every format, Matryoshka prefixes, --help everywhere,
+errors that go to stderr with a non-zero exit, and a text embed that loads
+none of the libraries only decoding and `sail data` use."""
 import json
 import os
 import subprocess
@@ -99,6 +100,15 @@ def main():
             r = sail(*argv, ok=False)
             err = r.stderr.decode(errors="replace")
             check(r.returncode != 0 and want in err and not r.stdout, "sail %s -> exit %d: %s" % (" ".join(map(str, argv[:2])), r.returncode, err.strip().splitlines()[0][:120] if err.strip() else ""))
+
+        # the libraries of features a run may not use load when first used (src/core/dl.h)
+        lazy = ("libavformat", "libavcodec", "libsox", "libespeak-ng", "libcairo", "librsvg")
+        env = dict(os.environ, LD_DEBUG="files")
+        r = subprocess.run([SAIL, "embed", "--model", model, "--text", "a red circle"], capture_output=True,
+                           text=True, env=env)
+        loaded = [lib for lib in lazy if "file=%s.so" % lib in r.stderr]
+        check(r.returncode == 0 and not loaded and "file=libc.so" in r.stderr,
+              "a text embed loads none of FFmpeg, sox, espeak-ng, cairo, librsvg (loaded: %s)" % loaded)
     return tap.summary()
 
 

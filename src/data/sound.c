@@ -1,8 +1,9 @@
 /* sound.c: the audio side of the speech generator, through libsox: spoken
  * samples run through an effects chain (optional reverb, mono, resampling
  * to 16 kHz) into a float buffer (the WAV writer both generators use is
- * libsail's, src/audio/wav.c). Linked into the sail program only (with speech.c and
- * stamps.c), not into libsail: docs/DATA.md says why. */
+ * libsail's, src/audio/wav.c). Built into the sail program only (with speech.c and
+ * stamps.c), not into libsail: docs/DATA.md says why; libsox itself is loaded
+ * by the first sail_sound_init. */
 #include "data/data.h"
 
 #include <errno.h>
@@ -13,20 +14,45 @@
 
 #include <sox.h>
 
+#include "dl.h"
+
+#include <pthread.h>
+
+/* libsox, loaded by the first sail_sound_init (dl.h) */
+#define SOX_FUNCS(X)                                                                                       \
+    X(sox_get_globals) X(sox_init) X(sox_quit) X(sox_create_effects_chain) X(sox_delete_effects_chain)  \
+    X(sox_create_effect) X(sox_find_effect) X(sox_effect_options) X(sox_add_effect) X(sox_flow_effects) \
+    X(sox_init_encodinginfo)
+static struct { SOX_FUNCS(SAIL_DL_FIELD) } sx;
+static char sox_missing[320];
+static pthread_once_t sox_once = PTHREAD_ONCE_INIT;
+
+static void sox_bind(void) {
+    static const char *const lib[] = {"libsox.so.3"}, *const names[] = {SOX_FUNCS(SAIL_DL_NAME)};
+#define SOX_ADDR(f) (void *)&sx.f,
+    void *const fns[] = {SOX_FUNCS(SOX_ADDR)};
+#undef SOX_ADDR
+    sail_dl_bind(lib, 1, names, fns, (int)(sizeof names / sizeof *names), sox_missing, sizeof sox_missing);
+}
+
 static int sox_ready;
 
 sail_status sail_sound_init(sail_error *err) {
     if (sox_ready) return SAIL_OK;
+    pthread_once(&sox_once, sox_bind);
+    if (sox_missing[0])
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "the speech generator needs libsox (%s); on Debian: "
+                              "apt-get install libsox3 libsox-fmt-base", sox_missing);
     /* The library never prints: libsox's messages are turned off; failures
      * come back as statuses. */
-    sox_get_globals()->verbosity = 0;
-    if (sox_init() != SOX_SUCCESS) return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "libsox failed to initialise");
+    sx.sox_get_globals()->verbosity = 0;
+    if (sx.sox_init() != SOX_SUCCESS) return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "libsox failed to initialise");
     sox_ready = 1;
     return SAIL_OK;
 }
 
 void sail_sound_quit(void) {
-    if (sox_ready) sox_quit();
+    if (sox_ready) sx.sox_quit();
     sox_ready = 0;
 }
 
@@ -84,10 +110,10 @@ static const sox_effect_handler_t collect_handler = {"sail_out", NULL, SOX_EFF_M
 /* Add one effect; its private area holds ctx when given (our two ends). */
 static int add(sox_effects_chain_t *ch, sox_signalinfo_t *sig, const sox_signalinfo_t *out,
                const sox_effect_handler_t *h, void *ctx, int argc, char **argv) {
-    sox_effect_t *e = h ? sox_create_effect(h) : NULL;
+    sox_effect_t *e = h ? sx.sox_create_effect(h) : NULL;
     if (!e) return -1;
     if (ctx) *(void **)e->priv = ctx;
-    int bad = sox_effect_options(e, argc, argv) != SOX_SUCCESS || sox_add_effect(ch, e, sig, out) != SOX_SUCCESS;
+    int bad = sx.sox_effect_options(e, argc, argv) != SOX_SUCCESS || sx.sox_add_effect(ch, e, sig, out) != SOX_SUCCESS;
     free(e);
     return bad ? -1 : 0;
 }
@@ -103,19 +129,19 @@ static sail_status run(const sox_effect_handler_t *first, void *first_ctx, sox_s
     sox_signalinfo_t final = mono;
     final.rate = SAIL_SOUND_RATE;
     sox_encodinginfo_t out_enc = *enc;
-    sox_effects_chain_t *ch = sox_create_effects_chain(enc, &out_enc);
+    sox_effects_chain_t *ch = sx.sox_create_effects_chain(enc, &out_enc);
     if (!ch) return sail_set_error(err, SAIL_ERR_NOMEM, "%s: libsox cannot create an effects chain", what);
     collect c = {out, 0};
     char rev[16], *rev_argv[] = {rev, "50", "100"}; /* reverberance %, HF damping %, room scale % */
     snprintf(rev, sizeof rev, "%d", reverb);
     int bad = add(ch, &sig, &in, first, first_ctx, 0, NULL);
-    if (!bad && reverb > 0) bad = add(ch, &sig, &mono, sox_find_effect("reverb"), NULL, 3, rev_argv);
+    if (!bad && reverb > 0) bad = add(ch, &sig, &mono, sx.sox_find_effect("reverb"), NULL, 3, rev_argv);
     /* reverb makes stereo of mono (its stereo depth): mixed back */
-    if (!bad && sig.channels != 1) bad = add(ch, &sig, &mono, sox_find_effect("channels"), NULL, 0, NULL);
-    if (!bad && in.rate != SAIL_SOUND_RATE) bad = add(ch, &sig, &final, sox_find_effect("rate"), NULL, 0, NULL);
+    if (!bad && sig.channels != 1) bad = add(ch, &sig, &mono, sx.sox_find_effect("channels"), NULL, 0, NULL);
+    if (!bad && in.rate != SAIL_SOUND_RATE) bad = add(ch, &sig, &final, sx.sox_find_effect("rate"), NULL, 0, NULL);
     if (!bad) bad = add(ch, &sig, &final, &collect_handler, &c, 0, NULL);
-    if (!bad) sox_flow_effects(ch, NULL, NULL);
-    sox_delete_effects_chain(ch);
+    if (!bad) sx.sox_flow_effects(ch, NULL, NULL);
+    sx.sox_delete_effects_chain(ch);
     if (bad) return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "%s: libsox rejected the effects chain", what);
     if (c.nomem) return sail_set_error(err, SAIL_ERR_NOMEM, "%s: out of memory for the audio", what);
     if (sig.channels != 1 || sig.rate != SAIL_SOUND_RATE)
@@ -129,7 +155,7 @@ sail_status sail_sound_from_pcm(const int16_t *x, size_t n, double rate, int rev
     mem_in m = {x, n, 0};
     sox_signalinfo_t in = {rate, 1, 16, n, NULL};
     sox_encodinginfo_t enc;
-    sox_init_encodinginfo(&enc);
+    sx.sox_init_encodinginfo(&enc);
     enc.encoding = SOX_ENCODING_SIGN2, enc.bits_per_sample = 16;
     return run(&mem_in_handler, &m, in, &enc, reverb, "speech", out, err);
 }

@@ -23,6 +23,28 @@
 #include <espeak-ng/espeak_ng.h>
 #include <jansson.h>
 
+#include "dl.h"
+
+#include <pthread.h>
+
+/* libespeak-ng, loaded by the first espeak_open (dl.h), before any fork */
+#define ESPEAK_FUNCS(X)                                                                                     \
+    X(espeak_SetSynthCallback) X(espeak_ng_ClearErrorContext) X(espeak_ng_GetSampleRate)                  \
+    X(espeak_ng_GetStatusCodeMessage) X(espeak_ng_Initialize) X(espeak_ng_InitializeOutput)               \
+    X(espeak_ng_InitializePath) X(espeak_ng_SetParameter) X(espeak_ng_SetVoiceByName) X(espeak_ng_Synthesize) \
+    X(espeak_ng_Terminate)
+static struct { ESPEAK_FUNCS(SAIL_DL_FIELD) } es;
+static char espeak_missing[320];
+static pthread_once_t espeak_once = PTHREAD_ONCE_INIT;
+
+static void espeak_bind(void) {
+    static const char *const lib[] = {"libespeak-ng.so.1"}, *const names[] = {ESPEAK_FUNCS(SAIL_DL_NAME)};
+#define ESPEAK_ADDR(f) (void *)&es.f,
+    void *const fns[] = {ESPEAK_FUNCS(ESPEAK_ADDR)};
+#undef ESPEAK_ADDR
+    sail_dl_bind(lib, 1, names, fns, (int)(sizeof names / sizeof *names), espeak_missing, sizeof espeak_missing);
+}
+
 static const char *const split_names[4] = {"train", "val", "test", "test_novel"};
 
 typedef struct pcm {
@@ -50,21 +72,25 @@ static int on_samples(short *wav, int n, espeak_EVENT *ev) {
 
 static sail_status espeak_fail(espeak_ng_STATUS s, const char *what, sail_error *err) {
     char msg[256];
-    espeak_ng_GetStatusCodeMessage(s, msg, sizeof msg);
+    es.espeak_ng_GetStatusCodeMessage(s, msg, sizeof msg);
     return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "espeak-ng: %s: %s (is espeak-ng-data installed?)", what, msg);
 }
 
 /* The espeak-ng instance (one per process). Returns its sample rate. */
 static sail_status espeak_open(int *rate, sail_error *err) {
-    espeak_ng_InitializePath(NULL);
+    pthread_once(&espeak_once, espeak_bind);
+    if (espeak_missing[0])
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "the speech generator needs libespeak-ng (%s); on "
+                              "Debian: apt-get install libespeak-ng1 espeak-ng-data", espeak_missing);
+    es.espeak_ng_InitializePath(NULL);
     espeak_ng_ERROR_CONTEXT ctx = NULL;
-    espeak_ng_STATUS s = espeak_ng_Initialize(&ctx);
-    espeak_ng_ClearErrorContext(&ctx);
+    espeak_ng_STATUS s = es.espeak_ng_Initialize(&ctx);
+    es.espeak_ng_ClearErrorContext(&ctx);
     if (s != ENS_OK) return espeak_fail(s, "initialisation", err);
-    if ((s = espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, 0, NULL)) != ENS_OK)
+    if ((s = es.espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, 0, NULL)) != ENS_OK)
         return espeak_fail(s, "output set-up", err);
-    espeak_SetSynthCallback(on_samples);
-    *rate = espeak_ng_GetSampleRate();
+    es.espeak_SetSynthCallback(on_samples);
+    *rate = es.espeak_ng_GetSampleRate();
     return SAIL_OK;
 }
 
@@ -72,12 +98,12 @@ static sail_status espeak_open(int *rate, sail_error *err) {
  * sample count and the samples. */
 static void speak_child(int fd, const char *text, const char *voice, int wpm, int pitch) {
     pcm p = {0};
-    espeak_ng_STATUS s = espeak_ng_SetVoiceByName(voice);
-    if (s == ENS_OK) s = espeak_ng_SetParameter(espeakRATE, wpm, 0);
-    if (s == ENS_OK) s = espeak_ng_SetParameter(espeakPITCH, pitch, 0);
+    espeak_ng_STATUS s = es.espeak_ng_SetVoiceByName(voice);
+    if (s == ENS_OK) s = es.espeak_ng_SetParameter(espeakRATE, wpm, 0);
+    if (s == ENS_OK) s = es.espeak_ng_SetParameter(espeakPITCH, pitch, 0);
     /* ENDPAUSE: the sentence-final pause, as the espeak-ng program makes it */
     if (s == ENS_OK)
-        s = espeak_ng_Synthesize(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8 | espeakENDPAUSE,
+        s = es.espeak_ng_Synthesize(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8 | espeakENDPAUSE,
                                  NULL, &p);
     if (p.nomem) s = ENOMEM;
     int32_t st = (int32_t)s;
@@ -356,7 +382,7 @@ sail_status sail_data_speech(const sail_speech_options *o, sail_data_progress pr
             rc = sail_set_error(err, SAIL_ERR_IO, "%s/speech_%s.jsonl: write failed: %s", o->data, split_names[k],
                                 strerror(errno));
     }
-    if (j.rate) espeak_ng_Terminate();
+    if (j.rate) es.espeak_ng_Terminate();
     sail_sound_quit();
     sail_free(j.speech.x);
     sail_clip_free(&j.clip);

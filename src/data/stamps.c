@@ -21,6 +21,30 @@
 #include <cairo.h>
 #include <librsvg/rsvg.h>
 
+#include "dl.h"
+
+#include <pthread.h>
+
+/* cairo and librsvg, loaded when a stamps run starts (dl.h) */
+#define GFX_FUNCS(X)                                                                                        \
+    X(cairo_create) X(cairo_destroy) X(cairo_image_surface_create) X(cairo_image_surface_create_from_png)  \
+    X(cairo_image_surface_get_data) X(cairo_image_surface_get_height) X(cairo_image_surface_get_stride)    \
+    X(cairo_image_surface_get_width) X(cairo_paint) X(cairo_set_operator) X(cairo_set_source_surface)      \
+    X(cairo_surface_destroy) X(cairo_surface_flush) X(cairo_surface_status) X(rsvg_handle_new_from_file)   \
+    X(rsvg_handle_render_document) X(g_error_free) X(g_object_unref)
+static struct { GFX_FUNCS(SAIL_DL_FIELD) } gx;
+static char gfx_missing[320];
+static pthread_once_t gfx_once = PTHREAD_ONCE_INIT;
+
+static void gfx_bind(void) {
+    static const char *const libs[] = {"libglib-2.0.so.0", "libgobject-2.0.so.0", "libcairo.so.2", "librsvg-2.so.2"};
+    static const char *const names[] = {GFX_FUNCS(SAIL_DL_NAME)};
+#define GFX_ADDR(f) (void *)&gx.f,
+    void *const fns[] = {GFX_FUNCS(GFX_ADDR)};
+#undef GFX_ADDR
+    sail_dl_bind(libs, 4, names, fns, (int)(sizeof names / sizeof *names), gfx_missing, sizeof gfx_missing);
+}
+
 #define STAMPS_DIR "/usr/share/tuxpaint/stamps"
 #define TXT_MAX (1 << 20)
 
@@ -114,47 +138,47 @@ static sail_status load_picture(const char *path, int svg, int side, sail_image 
     int w = side, h = side;
     if (svg) {
         GError *ge = NULL;
-        RsvgHandle *hd = rsvg_handle_new_from_file(path, &ge);
-        s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, side, side);
-        cairo_t *cr = cairo_create(s);
+        RsvgHandle *hd = gx.rsvg_handle_new_from_file(path, &ge);
+        s = gx.cairo_image_surface_create(CAIRO_FORMAT_ARGB32, side, side);
+        cairo_t *cr = gx.cairo_create(s);
         /* render_document fits the picture into the square, centred, aspect kept */
         RsvgRectangle vp = {0, 0, side, side};
-        int ok = hd && rsvg_handle_render_document(hd, cr, &vp, &ge);
-        cairo_destroy(cr);
-        if (hd) g_object_unref(hd);
+        int ok = hd && gx.rsvg_handle_render_document(hd, cr, &vp, &ge);
+        gx.cairo_destroy(cr);
+        if (hd) gx.g_object_unref(hd);
         if (!ok) {
             sail_status rc = sail_set_error(err, SAIL_ERR_FORMAT, "%s: librsvg cannot render it: %s", path,
                                             ge ? ge->message : "unknown error");
-            if (ge) g_error_free(ge);
-            cairo_surface_destroy(s);
+            if (ge) gx.g_error_free(ge);
+            gx.cairo_surface_destroy(s);
             return rc;
         }
     } else {
-        cairo_surface_t *png = cairo_image_surface_create_from_png(path);
-        if (cairo_surface_status(png) != CAIRO_STATUS_SUCCESS) {
-            cairo_surface_destroy(png);
+        cairo_surface_t *png = gx.cairo_image_surface_create_from_png(path);
+        if (gx.cairo_surface_status(png) != CAIRO_STATUS_SUCCESS) {
+            gx.cairo_surface_destroy(png);
             return sail_set_error(err, SAIL_ERR_FORMAT, "%s: cairo cannot read the PNG", path);
         }
-        w = cairo_image_surface_get_width(png), h = cairo_image_surface_get_height(png);
+        w = gx.cairo_image_surface_get_width(png), h = gx.cairo_image_surface_get_height(png);
         if (w < 1 || h < 1 || w > 8192 || h > 8192) {
-            cairo_surface_destroy(png);
+            gx.cairo_surface_destroy(png);
             return sail_set_error(err, SAIL_ERR_LIMIT, "%s: %dx%d; stamps are at most 8192 px a side", path, w, h);
         }
         /* Painted onto ARGB32: one layout whatever the PNG's (gray, RGB without alpha, ...). */
-        s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
-        cairo_t *cr = cairo_create(s);
-        cairo_set_source_surface(cr, png, 0, 0);
-        cairo_set_operator(cr, CAIRO_OPERATOR_SOURCE);
-        cairo_paint(cr);
-        cairo_destroy(cr);
-        cairo_surface_destroy(png);
+        s = gx.cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
+        cairo_t *cr = gx.cairo_create(s);
+        gx.cairo_set_source_surface(cr, png, 0, 0);
+        gx.cairo_set_operator(cr, CAIRO_OPERATOR_SOURCE);
+        gx.cairo_paint(cr);
+        gx.cairo_destroy(cr);
+        gx.cairo_surface_destroy(png);
     }
-    cairo_surface_flush(s);
-    sail_status rc = cairo_surface_status(s) != CAIRO_STATUS_SUCCESS
+    gx.cairo_surface_flush(s);
+    sail_status rc = gx.cairo_surface_status(s) != CAIRO_STATUS_SUCCESS
                          ? sail_set_error(err, SAIL_ERR_NOMEM, "%s: cairo ran out of memory", path)
-                         : sail_data_bgra_square(cairo_image_surface_get_data(s), w, h,
-                                                 cairo_image_surface_get_stride(s), side, out, err);
-    cairo_surface_destroy(s);
+                         : sail_data_bgra_square(gx.cairo_image_surface_get_data(s), w, h,
+                                                 gx.cairo_image_surface_get_stride(s), side, out, err);
+    gx.cairo_surface_destroy(s);
     return rc;
 }
 
@@ -267,6 +291,10 @@ sail_status sail_data_stamps(const char *dir, const sail_stamps_options *o, sail
     if (o->side < 16 || o->side > 1024)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--size must be 16..1024, not %d", o->side);
     if (o->limit < 0) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--limit must be positive");
+    pthread_once(&gfx_once, gfx_bind);
+    if (gfx_missing[0])
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "the stamps generator needs cairo and librsvg (%s); on "
+                              "Debian: apt-get install libcairo2 librsvg2-2", gfx_missing);
     const char *root = o->stamps ? o->stamps : STAMPS_DIR;
     sail_stamps_stats st = {0};
     walk w = {0};

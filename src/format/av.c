@@ -1,11 +1,11 @@
 /* av.c: FFmpeg loaded on first use, its log caught per thread, and the
  * decode loop audio and video share (av.h). */
 #include "av.h"
+#include "dl.h"
 
 #include <libavutil/error.h>
 #include <libavutil/log.h>
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,30 +31,14 @@ static void av_capture(void *avcl, int level, const char *fmt, va_list ap) {
     av_last[strcspn(av_last, "\n")] = 0;
 }
 
-/* One function from whichever library has it. */
-static int find(void *const *h, const char *name, void *fn_ptr) {
-    for (int i = 0; i < N_LIBS; i++) {
-        void *p = dlsym(h[i], name);
-        if (p) {
-            memcpy(fn_ptr, &p, sizeof p); /* a data pointer into a function pointer, as POSIX allows */
-            return 1;
-        }
-    }
-    snprintf(av_load_error, sizeof av_load_error, "the FFmpeg found lacks %s", name);
-    return 0;
-}
-
 static void load(void) {
-    void *h[N_LIBS];
-    for (int i = 0; i < N_LIBS; i++)
-        if (!(h[i] = dlopen(av_libs[i], RTLD_NOW | RTLD_LOCAL))) {
-            snprintf(av_load_error, sizeof av_load_error, "%s", dlerror());
-            return;
-        }
-#define SAIL_AV_FIND(f) if (!find(h, #f, &sail_av.f)) return;
-    SAIL_AV_FUNCS(SAIL_AV_FIND)
-#undef SAIL_AV_FIND
-    sail_av.av_log_set_callback(av_capture);
+    static const char *const names[] = {SAIL_AV_FUNCS(SAIL_DL_NAME)};
+#define SAIL_AV_ADDR(f) (void *)&sail_av.f,
+    void *const fns[] = {SAIL_AV_FUNCS(SAIL_AV_ADDR)};
+#undef SAIL_AV_ADDR
+    if (!sail_dl_bind(av_libs, N_LIBS, names, fns, (int)(sizeof names / sizeof *names), av_load_error,
+                      sizeof av_load_error))
+        sail_av.av_log_set_callback(av_capture);
 }
 
 sail_status sail_av_begin(sail_error *err) {
