@@ -1,4 +1,4 @@
-// sources: src/audio/decode.c src/audio/fbank.c src/audio/fft.c src/kernels/spectral.c src/kernels/spectral_avx2.c src/kernels/spectral_avx512.c src/core/cpu.c src/audio/logmel.c src/format/av.c src/core/alloc.c src/core/fault.c src/core/error.c
+// sources: src/audio/decode.c src/audio/fbank.c src/audio/fft.c src/kernels/spectral.c src/kernels/spectral_avx2.c src/kernels/spectral_avx512.c src/core/cpu.c src/audio/logmel.c src/format/av.c src/core/dl.c src/core/alloc.c src/core/fault.c src/core/error.c
 // libs: -lavformat -lavcodec -lavutil -lswresample -lfftw3 -lpthread
 /* fuzz_audio.c: libFuzzer harness over sail_audio_decode_bytes (every
  * container and codec FFmpeg sniffs from the bytes, the WAV header check,
