@@ -7,7 +7,7 @@
 
 enum { MAX_LIBS = 8 };
 
-int sail_dl_bind(const char *const *sonames, int n_libs, const char *const *names, void *const *fns, int n,
+int sail_dl_bind(const char *const *sonames, int n_libs, const char *const *names, void *table, int n,
                  char *why, size_t cap) {
     void *h[MAX_LIBS];
     if (n_libs > MAX_LIBS) {
@@ -26,7 +26,8 @@ int sail_dl_bind(const char *const *sonames, int n_libs, const char *const *name
             snprintf(why, cap, "%s lacks %s", n_libs == 1 ? sonames[0] : "the libraries found", names[k]);
             return -1;
         }
-        memcpy(fns[k], &p, sizeof p); /* a data pointer into a function pointer, as POSIX allows */
+        /* a data pointer into a function pointer, as POSIX allows */
+        memcpy((char *)table + (size_t)k * sizeof(void (*)(void)), &p, sizeof p);
     }
     return 0;
 }

@@ -16,33 +16,22 @@
 
 #include "dl.h"
 
-#include <pthread.h>
-
 /* libsox, loaded by the first sail_sound_init (dl.h) */
 #define SOX_FUNCS(X)                                                                                       \
     X(sox_get_globals) X(sox_init) X(sox_quit) X(sox_create_effects_chain) X(sox_delete_effects_chain)  \
     X(sox_create_effect) X(sox_find_effect) X(sox_effect_options) X(sox_add_effect) X(sox_flow_effects) \
     X(sox_init_encodinginfo)
 static struct { SOX_FUNCS(SAIL_DL_FIELD) } sx;
-static char sox_missing[320];
-static pthread_once_t sox_once = PTHREAD_ONCE_INIT;
-
-static void sox_bind(void) {
-    static const char *const lib[] = {"libsox.so.3"}, *const names[] = {SOX_FUNCS(SAIL_DL_NAME)};
-#define SOX_ADDR(f) (void *)&sx.f,
-    void *const fns[] = {SOX_FUNCS(SOX_ADDR)};
-#undef SOX_ADDR
-    sail_dl_bind(lib, 1, names, fns, (int)(sizeof names / sizeof *names), sox_missing, sizeof sox_missing);
-}
+SAIL_DL_LOADER(sx, SOX_FUNCS, "libsox.so.3")
 
 static int sox_ready;
 
 sail_status sail_sound_init(sail_error *err) {
     if (sox_ready) return SAIL_OK;
-    pthread_once(&sox_once, sox_bind);
-    if (sox_missing[0])
+    const char *why = sx_load();
+    if (why)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "the speech generator needs libsox (%s); on Debian: "
-                              "apt-get install libsox3 libsox-fmt-base", sox_missing);
+                              "apt-get install libsox3 libsox-fmt-base", why);
     /* The library never prints: libsox's messages are turned off; failures
      * come back as statuses. */
     sx.sox_get_globals()->verbosity = 0;

@@ -25,8 +25,6 @@
 
 #include "dl.h"
 
-#include <pthread.h>
-
 /* libespeak-ng, loaded by the first espeak_open (dl.h), before any fork */
 #define ESPEAK_FUNCS(X)                                                                                     \
     X(espeak_SetSynthCallback) X(espeak_ng_ClearErrorContext) X(espeak_ng_GetSampleRate)                  \
@@ -34,16 +32,7 @@
     X(espeak_ng_InitializePath) X(espeak_ng_SetParameter) X(espeak_ng_SetVoiceByName) X(espeak_ng_Synthesize) \
     X(espeak_ng_Terminate)
 static struct { ESPEAK_FUNCS(SAIL_DL_FIELD) } es;
-static char espeak_missing[320];
-static pthread_once_t espeak_once = PTHREAD_ONCE_INIT;
-
-static void espeak_bind(void) {
-    static const char *const lib[] = {"libespeak-ng.so.1"}, *const names[] = {ESPEAK_FUNCS(SAIL_DL_NAME)};
-#define ESPEAK_ADDR(f) (void *)&es.f,
-    void *const fns[] = {ESPEAK_FUNCS(ESPEAK_ADDR)};
-#undef ESPEAK_ADDR
-    sail_dl_bind(lib, 1, names, fns, (int)(sizeof names / sizeof *names), espeak_missing, sizeof espeak_missing);
-}
+SAIL_DL_LOADER(es, ESPEAK_FUNCS, "libespeak-ng.so.1")
 
 static const char *const split_names[4] = {"train", "val", "test", "test_novel"};
 
@@ -78,10 +67,10 @@ static sail_status espeak_fail(espeak_ng_STATUS s, const char *what, sail_error 
 
 /* The espeak-ng instance (one per process). Returns its sample rate. */
 static sail_status espeak_open(int *rate, sail_error *err) {
-    pthread_once(&espeak_once, espeak_bind);
-    if (espeak_missing[0])
+    const char *why = es_load();
+    if (why)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "the speech generator needs libespeak-ng (%s); on "
-                              "Debian: apt-get install libespeak-ng1 espeak-ng-data", espeak_missing);
+                              "Debian: apt-get install libespeak-ng1 espeak-ng-data", why);
     es.espeak_ng_InitializePath(NULL);
     espeak_ng_ERROR_CONTEXT ctx = NULL;
     espeak_ng_STATUS s = es.espeak_ng_Initialize(&ctx);

@@ -23,8 +23,6 @@
 
 #include "dl.h"
 
-#include <pthread.h>
-
 /* cairo and librsvg, loaded when a stamps run starts (dl.h) */
 #define GFX_FUNCS(X)                                                                                        \
     X(cairo_create) X(cairo_destroy) X(cairo_image_surface_create) X(cairo_image_surface_create_from_png)  \
@@ -33,17 +31,7 @@
     X(cairo_surface_destroy) X(cairo_surface_flush) X(cairo_surface_status) X(rsvg_handle_new_from_file)   \
     X(rsvg_handle_render_document) X(g_error_free) X(g_object_unref)
 static struct { GFX_FUNCS(SAIL_DL_FIELD) } gx;
-static char gfx_missing[320];
-static pthread_once_t gfx_once = PTHREAD_ONCE_INIT;
-
-static void gfx_bind(void) {
-    static const char *const libs[] = {"libglib-2.0.so.0", "libgobject-2.0.so.0", "libcairo.so.2", "librsvg-2.so.2"};
-    static const char *const names[] = {GFX_FUNCS(SAIL_DL_NAME)};
-#define GFX_ADDR(f) (void *)&gx.f,
-    void *const fns[] = {GFX_FUNCS(GFX_ADDR)};
-#undef GFX_ADDR
-    sail_dl_bind(libs, 4, names, fns, (int)(sizeof names / sizeof *names), gfx_missing, sizeof gfx_missing);
-}
+SAIL_DL_LOADER(gx, GFX_FUNCS, "libglib-2.0.so.0", "libgobject-2.0.so.0", "libcairo.so.2", "librsvg-2.so.2")
 
 #define STAMPS_DIR "/usr/share/tuxpaint/stamps"
 #define TXT_MAX (1 << 20)
@@ -291,10 +279,10 @@ sail_status sail_data_stamps(const char *dir, const sail_stamps_options *o, sail
     if (o->side < 16 || o->side > 1024)
         return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--size must be 16..1024, not %d", o->side);
     if (o->limit < 0) return sail_set_error(err, SAIL_ERR_INVALID_ARG, "--limit must be positive");
-    pthread_once(&gfx_once, gfx_bind);
-    if (gfx_missing[0])
+    const char *why = gx_load();
+    if (why)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "the stamps generator needs cairo and librsvg (%s); on "
-                              "Debian: apt-get install libcairo2 librsvg2-2", gfx_missing);
+                              "Debian: apt-get install libcairo2 librsvg2-2", why);
     const char *root = o->stamps ? o->stamps : STAMPS_DIR;
     sail_stamps_stats st = {0};
     walk w = {0};

@@ -12,17 +12,15 @@
 #include <string.h>
 
 #define SONAME(lib, major) "lib" #lib ".so." AV_STRINGIFY(major)
-/* In dependency order, by the sonames of the headers sail was built with. */
-static const char *const av_libs[] = {
-    SONAME(avutil, LIBAVUTIL_VERSION_MAJOR),         SONAME(swresample, LIBSWRESAMPLE_VERSION_MAJOR),
-    SONAME(swscale, LIBSWSCALE_VERSION_MAJOR),       SONAME(avcodec, LIBAVCODEC_VERSION_MAJOR),
-    SONAME(avformat, LIBAVFORMAT_VERSION_MAJOR)};
-#define N_LIBS (int)(sizeof av_libs / sizeof *av_libs)
 
 sail_av_fns sail_av;
-static char av_load_error[320];
+/* In dependency order, by the sonames of the headers sail was built with. */
+SAIL_DL_LOADER(sail_av, SAIL_AV_FUNCS, SONAME(avutil, LIBAVUTIL_VERSION_MAJOR),
+               SONAME(swresample, LIBSWRESAMPLE_VERSION_MAJOR), SONAME(swscale, LIBSWSCALE_VERSION_MAJOR),
+               SONAME(avcodec, LIBAVCODEC_VERSION_MAJOR), SONAME(avformat, LIBAVFORMAT_VERSION_MAJOR))
+
 static _Thread_local char av_last[160];
-static pthread_once_t av_once = PTHREAD_ONCE_INIT;
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 
 static void av_capture(void *avcl, int level, const char *fmt, va_list ap) {
     (void)avcl;
@@ -31,23 +29,16 @@ static void av_capture(void *avcl, int level, const char *fmt, va_list ap) {
     av_last[strcspn(av_last, "\n")] = 0;
 }
 
-static void load(void) {
-    static const char *const names[] = {SAIL_AV_FUNCS(SAIL_DL_NAME)};
-#define SAIL_AV_ADDR(f) (void *)&sail_av.f,
-    void *const fns[] = {SAIL_AV_FUNCS(SAIL_AV_ADDR)};
-#undef SAIL_AV_ADDR
-    if (!sail_dl_bind(av_libs, N_LIBS, names, fns, (int)(sizeof names / sizeof *names), av_load_error,
-                      sizeof av_load_error))
-        sail_av.av_log_set_callback(av_capture);
-}
+static void install(void) { sail_av.av_log_set_callback(av_capture); }
 
 sail_status sail_av_begin(sail_error *err) {
-    pthread_once(&av_once, load);
-    if (av_load_error[0])
+    const char *why = sail_av_load();
+    if (why)
         return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "decoding audio and video needs FFmpeg's shared libraries "
                               "(%s); on Debian: apt-get install libavformat%d libavcodec%d libswscale%d "
-                              "libswresample%d", av_load_error, LIBAVFORMAT_VERSION_MAJOR,
-                              LIBAVCODEC_VERSION_MAJOR, LIBSWSCALE_VERSION_MAJOR, LIBSWRESAMPLE_VERSION_MAJOR);
+                              "libswresample%d", why, LIBAVFORMAT_VERSION_MAJOR, LIBAVCODEC_VERSION_MAJOR,
+                              LIBSWSCALE_VERSION_MAJOR, LIBSWRESAMPLE_VERSION_MAJOR);
+    pthread_once(&log_once, install);
     av_last[0] = 0;
     return SAIL_OK;
 }
