@@ -18,7 +18,8 @@ static const char *const LINEARS[4] = {"attn_qkv", "attn_out", "ffn_up", "ffn_do
 
 typedef struct adapted {
     sail_linear *w, *g;         /* the linear in the params and grads views */
-    char name[96];              /* "text.blk.0.attn_qkv" */
+    char name[64];              /* "text.blk.0.attn_qkv": at most 29 bytes, so the
+                                   adapters' "<name>.lora_a" fit a tensor name */
     int out, in;
 } adapted;
 
