@@ -1,7 +1,6 @@
 /* av.c: FFmpeg loaded on first use, its log caught per thread, and the
  * decode loop audio and video share (av.h). */
 #include "av.h"
-#include "dl.h"
 
 #include <libavutil/error.h>
 #include <libavutil/log.h>

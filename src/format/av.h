@@ -3,7 +3,7 @@
  * FFmpeg is loaded when the first clip or video is opened, not when the
  * program starts: libavformat and what it links (some 130 libraries on
  * Debian) made every `sail` run start in 120 ms instead of 60. Its
- * functions are called through the table sail_av, filled by
+ * functions are called through the table sail_av (core/dl.h), filled by
  * sail_av_begin, which every decode calls first.
  *
  * The library never prints, so FFmpeg's messages are caught: the last
@@ -13,6 +13,7 @@
 #define SAIL_FORMAT_AV_H
 
 #include "common.h"
+#include "dl.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -33,11 +34,7 @@
     X(swr_alloc_set_opts2) X(swr_convert) X(swr_free) X(swr_get_out_samples) X(swr_init)               \
     X(swr_set_matrix) X(sws_freeContext) X(sws_getCachedContext) X(sws_scale)
 
-typedef struct sail_av_fns {
-#define SAIL_AV_FIELD(f) __typeof__(f) *f;
-    SAIL_AV_FUNCS(SAIL_AV_FIELD)
-#undef SAIL_AV_FIELD
-} sail_av_fns;
+typedef struct sail_av_fns { SAIL_AV_FUNCS(SAIL_DL_FIELD) } sail_av_fns;
 
 /* Valid once sail_av_begin has succeeded in this process. */
 extern sail_av_fns sail_av;
