@@ -32,12 +32,15 @@ static inline double bench_median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* n floats in [-1, 1], multiples of 1/1000, from rand_r(seed); NULL when
- * out of memory. */
-/* 64-byte aligned, as the models' arenas hand out activations: from
- * malloc, a zmm load of a row would straddle two cache lines. */
+/* bytes in whole cache lines, 64-byte aligned (free with free), as the
+ * models' arenas and packed panels are: from malloc, a zmm load of a row
+ * would straddle two cache lines. NULL when out of memory. */
+static inline void *bench_aligned(size_t bytes) { return aligned_alloc(64, (bytes + 63) & ~(size_t)63); }
+
+/* n floats in [-1, 1], multiples of 1/1000, from rand_r(seed), 64-byte
+ * aligned; NULL when out of memory. */
 static inline float *bench_uniform(size_t n, unsigned *seed) {
-    float *x = aligned_alloc(64, (n * sizeof *x + 63) & ~(size_t)63);
+    float *x = bench_aligned(n * sizeof *x);
     for (size_t i = 0; x && i < n; i++) x[i] = (float)(rand_r(seed) % 2001 - 1000) / 1000.0f;
     return x;
 }

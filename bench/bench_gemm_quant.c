@@ -113,7 +113,7 @@ int main(int argc, char **argv) {
             wm[t] = (sail_wmat){Wq[t], rb, (sail_wtype)TYPES[t], NULL};
             pbytes[t] = PACKED[t] ? sail_gemm_w_packed_size(&wm[t], sh->N, sh->K) : 0;
             if (pbytes[t]) { /* one set of panels per copy of W */
-                Wp[t] = bench_gemm_case_need(aligned_alloc(64, (pbytes[t] * copies[t] + 63) & ~(size_t)63));
+                Wp[t] = bench_gemm_case_need(bench_aligned(pbytes[t] * copies[t]));
                 for (int c = 0; c < copies[t]; c++) {
                     sail_wmat one = wm[t];
                     sail_gemm_w_pack(&one, sh->N, sh->K, Wp[t] + (size_t)c * pbytes[t]);

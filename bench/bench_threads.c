@@ -2,17 +2,19 @@
  * models: ViT-S/16 @224 at batch 1 and 8 (197 tokens a picture; the patch
  * embedding, qkv, proj, fc1, fc2), BERT-base at 1, 4 and 16 tokens and
  * at 4 texts of 16 tokens (64 rows), and CLIP ViT-B/32's image (8 x 50
- * tokens) and text (8 x 77) towers at batch 8, with W stored as f32 and as q8_0
- * (sail_gemm_w, the active kernel level; q8_0 packed once, as models keep it). First the pool's own cost: one
- * run of 2 empty tasks, right after another run (workers still spinning)
- * and after 1 ms of rest (workers asleep on their condition variable).
+ * tokens) and text (8 x 77) towers at batch 8, with W stored as f32 and as
+ * q8_0 (sail_gemm_w, the active kernel level; q8_0 packed once, as models
+ * keep it). First the pool's own cost: one run of 2 empty tasks, right
+ * after another run (workers still spinning) and after 1 ms of rest
+ * (workers asleep on their condition variable).
  *
  * Timing: wall clock (a pool's time is the wall time of its slowest
  * thread), 1 and 2 threads taking turns within each repetition so that a
  * change of machine load moves both alike, each turn after one untimed
  * call that wakes its pool, as a model's previous op leaves it; medians of
- * --reps after one warm-up. On a shared machine the second thread may find no free core:
- * the ratio then says what the pool does under load, not what the code can.
+ * --reps after one warm-up. On a shared machine the second thread may find
+ * no free core: the ratio then says what the pool does under load, not
+ * what the code can.
  *
  *   bench_threads [--reps R] [--only TEXT] */
 #include "kernels/kernels.h"
@@ -87,7 +89,7 @@ int main(int argc, char **argv) {
         /* q8_0 in the panels a model keeps from a Linear's second use on
          * (sail_gemm_w_pack), so no task packs W; none at levels without */
         size_t pbytes = sail_gemm_w_packed_size(&wm[1], sh->N, sh->K);
-        void *Wp = pbytes ? aligned_alloc(64, (pbytes + 63) & ~(size_t)63) : NULL;
+        void *Wp = pbytes ? bench_aligned(pbytes) : NULL;
         if (Wp) sail_gemm_w_pack(&wm[1], sh->N, sh->K, Wp);
         void *scratch = malloc(sail_gemm_w_scratch(&wm[1], sh->M, sh->K) + 64);
         double dt[2][2][MAX_REPS], us[2][2];

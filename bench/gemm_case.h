@@ -39,7 +39,7 @@ static inline int bench_gemm_case_pick(bench_gemm_case *g, const char *name, con
     *g = (bench_gemm_case){.M = M, .N = N, .K = K};
     g->A = bench_gemm_case_need(bench_uniform((size_t)M * K, seed));
     g->W = bench_gemm_case_need(bench_uniform((size_t)N * K, seed));
-    g->C = bench_gemm_case_need(aligned_alloc(64, ((size_t)M * N * sizeof(float) + 63) & ~(size_t)63));
+    g->C = bench_gemm_case_need(bench_aligned((size_t)M * N * sizeof(float)));
     g->flop = 2.0 * M * N * K;
     g->inner = (int)(2e-3 / (g->flop / 100e9)) + 1;
     snprintf(g->dims, sizeof g->dims, "%dx%dx%d", M, N, K);
