@@ -39,7 +39,9 @@ isas=ref
 if has avx2 fma f16c; then isas="$isas avx2"; else echo "skip avx2 runs: this CPU lacks AVX2/FMA/F16C"; skip=$((skip+1)); fi
 if has avx512f avx512bw avx512dq avx512vl; then isas="$isas avx512"
     if has avx512_vnni; then isas="$isas avx512vnni"
-        if has avx512_bf16; then isas="$isas avx512bf16"; else echo "skip avx512bf16 runs: this CPU lacks AVX512_BF16"; skip=$((skip+1)); fi
+        if has avx512_bf16; then isas="$isas avx512bf16"
+            if has amx_tile amx_int8; then isas="$isas amx"; else echo "skip amx runs: this CPU lacks AMX-TILE/AMX-INT8"; skip=$((skip+1)); fi
+        else echo "skip avx512bf16/amx runs: this CPU lacks AVX512_BF16"; skip=$((skip+1)); fi
     else echo "skip avx512vnni/bf16 runs: this CPU lacks AVX512_VNNI"; skip=$((skip+1)); fi
 else echo "skip avx512 runs: this CPU lacks AVX-512 F/BW/DQ/VL"; skip=$((skip+1)); fi
 top=${isas##* }

@@ -19,7 +19,7 @@
  *                       unrounded reference fails it (checked below).
  *
  * Levels the CPU lacks are skipped with "no avx2", "no avx512", "no
- * avx512_vnni", "no avx512_bf16". Deliberately broken kernels (a block or
+ * avx512_vnni", "no avx512_bf16", "no amx_int8". Deliberately broken kernels (a block or
  * a k term dropped) must fail each level's comparison.
  *   q8_0 vs exact       want = base + sum_b dot_b * s_b in double, with dot_b
  *                       the block's integer dot product and s_b the f32
@@ -371,6 +371,34 @@ static void test_broken(const sail_kernel_table *t) {
     qcase_free(&q);
 }
 
+/* The AMX kernel claims the VNNI kernel's bits (the same block products,
+ * added in the same order): at few and many rows, partial strips and
+ * panels, K past one slice, W as stored and packed by each level. */
+static void test_amx_bits(void) {
+    const sail_kernel_table *amx = sail_kernels_for(SAIL_ISA_AMX), *vnni = sail_kernels_for(SAIL_ISA_AVX512_VNNI);
+    if (!amx || !vnni) {
+        SKIP("no amx_int8: the AMX q8_0 kernel not compared with the VNNI one");
+        return;
+    }
+    static const int S[][3] = {{3, 45, 160}, {5, 17, 32}, {16, 2304, 768}, {37, 45, 544},
+                               {197, 384, 1536}, {230, 33, 1024}};
+    int same = 1;
+    for (size_t i = 0; i < sizeof S / sizeof S[0]; i++)
+        for (int packed = 0; packed < 2; packed++) {
+            qcase q;
+            qcase_init(&q, SAIL_WT_Q8_0, S[i][0], S[i][1], S[i][2], (int)i & 3);
+            q.packed = packed;
+            run_kernel(amx, &q, q.C);
+            run_kernel(vnni, &q, q.R);
+            if (memcmp(q.C, q.R, (size_t)q.M * q.ldc * sizeof(float))) {
+                printf("#   %dx%dx%d%s: amx and avx512vnni differ\n", q.M, q.N, q.K, packed ? " packed" : "");
+                same = 0;
+            }
+            qcase_free(&q);
+        }
+    CHECK(same, "gemm_q8_0 amx gives avx512vnni's bits (3 to 230 rows, W as stored and packed)");
+}
+
 /* A kernel that skips the last weight block (or row of K) must be caught:
  * the checks can fail. */
 static void test_sensitivity(const sail_kernel_table *t) {
@@ -592,7 +620,7 @@ int main(void) {
     test_quantize(g_ref);
     test_refs();
     test_sensitivity(g_ref);
-    static const char *const need[] = {"", "avx2", "avx512", "avx512_vnni", "avx512_bf16"};
+    static const char *const need[] = {"", "avx2", "avx512", "avx512_vnni", "avx512_bf16", "amx_int8"};
     for (int isa = SAIL_ISA_AVX2; isa <= SAIL_ISA_MAX; isa++) {
         const sail_kernel_table *t = sail_kernels_for((sail_isa)isa);
         if (!t) {
@@ -611,6 +639,7 @@ int main(void) {
         sail_pool_free(pool);
     }
     test_thread_invariance();
+    test_amx_bits();
     sail_kernels_release();
     return test_done();
 }

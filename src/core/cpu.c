@@ -5,6 +5,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 static sail_cpu_features g_cpu;
 static pthread_once_t g_cpu_once = PTHREAD_ONCE_INIT;
@@ -33,6 +37,8 @@ static void detect(void) {
     g_cpu.fma = fma;
     g_cpu.f16c = f16c;
     g_cpu.avx2 = b & (1u << 5);
+    bool amx_ok = (xcr0 & 0x60000) == 0x60000; /* XTILECFG + XTILEDATA */
+    g_cpu.amx_int8 = amx_ok && (d & (1u << 24)) && (d & (1u << 25)); /* AMX-TILE, AMX-INT8 */
     if (zmm_ok) {
         g_cpu.avx512f = b & (1u << 16);
         g_cpu.avx512dq = b & (1u << 17);
@@ -43,22 +49,35 @@ static void detect(void) {
         g_cpu.avx512_bf16 = a & (1u << 5);
     }
 }
+
+/* Linux hands out the 8 KiB of tile state only to processes that ask
+ * (ARCH_REQ_XCOMP_PERM for XTILEDATA, once per process, for every thread);
+ * without it the first tile instruction would fault. */
+static bool amx_permitted(void) {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+#else
+    return false;
+#endif
+}
 #else
 static void detect(void) {}
+static bool amx_permitted(void) { return false; }
 #endif
 
 /* The one rule every dispatcher follows: SAIL_ISA=ref|avx2|avx512|
- * avx512vnni|avx512bf16 (and a SAIL_FORCE_REF build) hide the levels above
+ * avx512vnni|avx512bf16|amx (and a SAIL_FORCE_REF build) hide the levels above
  * it, as if the CPU lacked them. */
 static void cap(void) {
-    static const char *const levels[] = {"ref", "avx2", "avx512", "avx512vnni", "avx512bf16"};
+    static const char *const levels[] = {"ref", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx"};
     const char *env = getenv("SAIL_ISA");
-    int level = 4;
-    for (int i = 0; env && i < 5; i++)
+    int level = 5;
+    for (int i = 0; env && i < 6; i++)
         if (!strcmp(env, levels[i])) level = i;
 #ifdef SAIL_FORCE_REF
     level = 0;
 #endif
+    if (level < 5) g_cpu.amx_int8 = false;
     if (level < 4) g_cpu.avx512_bf16 = false;
     if (level < 3) g_cpu.avx512_vnni = false;
     if (level < 2) g_cpu.avx512f = g_cpu.avx512bw = g_cpu.avx512dq = g_cpu.avx512vl = false;
@@ -68,6 +87,7 @@ static void cap(void) {
 static void init(void) {
     detect();
     cap();
+    if (g_cpu.amx_int8 && !amx_permitted()) g_cpu.amx_int8 = false;
 }
 
 const sail_cpu_features *sail_cpu(void) {

@@ -1,6 +1,6 @@
 /* dispatch.c: picks one kernel table at start-up from sail_cpu(), which
  * already applies the build flag SAIL_FORCE_REF and the environment variable
- * SAIL_ISA=ref|avx2|avx512|avx512vnni|avx512bf16 (core/cpu.c: the one rule
+ * SAIL_ISA=ref|avx2|avx512|avx512vnni|avx512bf16|amx (core/cpu.c: the one rule
  * the resize and index dispatchers follow too). The AVX-512 tables are made
  * here once from sail_table_avx512 (ops_avx512.c), with their own
  * stored-weight GEMMs. */
@@ -11,7 +11,7 @@
 
 static const sail_kernel_table *g_active;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static sail_kernel_table g_avx512, g_vnni, g_bf16; /* made once by make_tables */
+static sail_kernel_table g_avx512, g_vnni, g_bf16, g_amx; /* made once by make_tables */
 static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
 
 static void make_tables(void) {
@@ -30,6 +30,11 @@ static void make_tables(void) {
     g_bf16.bf16_rounds_a = 1;
     g_bf16.attn_pack_kv = sail_attn_pack_kv_bf16;
     g_bf16.attn_block_bf16 = sail_attn_block_bf16;
+    g_amx = g_bf16;
+    g_amx.name = "amx";
+    g_amx.gemm_q8_0 = sail_gemm_q8_0_amx;
+    g_amx.q8_0_panels_size = sail_q8_0_panels_size_amx;
+    g_amx.q8_0_pack = sail_q8_0_pack_amx;
 }
 
 static int cpu_has(sail_isa isa) {
@@ -42,6 +47,7 @@ static int cpu_has(sail_isa isa) {
                f->f16c && f->avx2; /* its table also uses the AVX2 quantized GEMMs */
     case SAIL_ISA_AVX512_VNNI: return cpu_has(SAIL_ISA_AVX512) && f->avx512_vnni;
     case SAIL_ISA_AVX512_BF16: return cpu_has(SAIL_ISA_AVX512_VNNI) && f->avx512_bf16;
+    case SAIL_ISA_AMX: return cpu_has(SAIL_ISA_AVX512_BF16) && f->amx_int8;
     }
     return 0;
 }
@@ -54,6 +60,7 @@ const sail_kernel_table *sail_kernels_for(sail_isa isa) {
     case SAIL_ISA_AVX512: pthread_once(&g_tables_once, make_tables); return &g_avx512;
     case SAIL_ISA_AVX512_VNNI: pthread_once(&g_tables_once, make_tables); return &g_vnni;
     case SAIL_ISA_AVX512_BF16: pthread_once(&g_tables_once, make_tables); return &g_bf16;
+    case SAIL_ISA_AMX: pthread_once(&g_tables_once, make_tables); return &g_amx;
     }
     return NULL;
 }
@@ -87,9 +94,11 @@ void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr) {
 void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int *nr, int *min_tn) {
     int simd = t != &sail_table_ref;
     int q8_vnni = type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_vnni;
+    int q8_amx = type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_amx;
     int bf16_dp = type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_dp;
-    *min_tn = q8_vnni || bf16_dp ? SAIL_W_SLICE_NC : 0;
+    *min_tn = q8_vnni || q8_amx || bf16_dp ? SAIL_W_SLICE_NC : 0;
     if (q8_vnni) { *mr = 6; *nr = 32; }
+    else if (q8_amx) { *mr = 16; *nr = 16; }
     else if (bf16_dp) { *mr = 14; *nr = 32; }
     else if (type != SAIL_WT_Q8_0 && t->gemm_f16 == sail_gemm_f16_avx512) { *mr = 14; *nr = 32; }
     else if (type == SAIL_WT_Q8_0) { *mr = simd ? 3 : 4; *nr = simd ? 16 : 4; } /* gemm_quant_avx2.c */

@@ -3,7 +3,7 @@
  * Each kernel has a plain C reference (the *_ref functions, also the
  * portable fallback) and SIMD versions for AVX2 and AVX-512 chosen once at
  * start-up from CPUID. SAIL_FORCE_REF at build time, or SAIL_ISA=ref|avx2|
- * avx512|avx512vnni|avx512bf16 in the environment, caps the level (never
+ * avx512|avx512vnni|avx512bf16|amx in the environment, caps the level (never
  * above what the CPU has).
  * Every pointer may be unaligned; sizes may be any value >= 1. */
 #ifndef SAIL_KERNELS_H
@@ -16,13 +16,14 @@
 #include "numfmt.h"
 
 /* Levels in order; each needs what the one below it needs. AVX512_VNNI adds
- * vpdpbusd (the q8_0 GEMM), AVX512_BF16 adds vdpbf16ps (the bf16 GEMM); the
- * rest of their tables is the AVX512 one. */
+ * vpdpbusd (the q8_0 GEMM), AVX512_BF16 adds vdpbf16ps (the bf16 GEMM), AMX
+ * the q8_0 GEMM on tiles (tdpbssd); the rest of their tables is the AVX512
+ * one. */
 typedef enum sail_isa {
     SAIL_ISA_REF = 0, SAIL_ISA_AVX2 = 1, SAIL_ISA_AVX512 = 2, SAIL_ISA_AVX512_VNNI = 3,
-    SAIL_ISA_AVX512_BF16 = 4
+    SAIL_ISA_AVX512_BF16 = 4, SAIL_ISA_AMX = 5
 } sail_isa;
-#define SAIL_ISA_MAX SAIL_ISA_AVX512_BF16
+#define SAIL_ISA_MAX SAIL_ISA_AMX
 
 /* A weight matrix W (N, K) as a model file stores it, used in place (no
  * copy): row n starts at (const char *)data + n * stride. F32 rows are

@@ -85,6 +85,11 @@ void sail_quantize_q8a_avx512(sail_q8a *dst, const float *x, int n); /* ops_avx5
 void sail_gemm_q8_0_vnni(SAIL_GEMM_Q8_ARGS);
 size_t sail_q8_0_panels_size_vnni(int N, int K);
 void sail_q8_0_pack_vnni(const void *W, size_t ldw, int N, int K, void *dst);
+/* q8_0 with AMX tiles (gemm_amx_avx512.c, level amx): the same bits as the
+ * VNNI kernel; its own panels. */
+void sail_gemm_q8_0_amx(SAIL_GEMM_Q8_ARGS);
+size_t sail_q8_0_panels_size_amx(int N, int K);
+void sail_q8_0_pack_amx(const void *W, size_t ldw, int N, int K, void *dst);
 /* f16 / bf16 widened exactly into the f32 AVX-512 GEMM (gemm_avx512.c). */
 void sail_gemm_f16_avx512(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_avx512(SAIL_GEMM_H_ARGS);

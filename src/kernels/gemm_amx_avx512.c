@@ -1,0 +1,171 @@
+/* gemm_amx_avx512.c: the q8_0 GEMM on Intel AMX (tdpbssd), for the amx
+ * level. Compiled with -mamx-tile -mamx-int8; nothing else is.
+ *
+ * Same contract and the same integers as sail_gemm_q8_0_ref, and the same
+ * f32 steps as the VNNI kernel (gemm_vnni_avx512.c): per block, the exact
+ * int32 dot times (d_a * d_w) is added into f32 accumulators in block order,
+ * so the two levels give the same bits.
+ *
+ * One tdpbssd multiplies a tile of 16 rows x 32 int8 of A (one q8_0 block
+ * of 16 rows, signed) by one of 8 x 64 bytes of W (the block of 16 weight
+ * rows in the VNNI layout: row q holds int8 4q..4q+3 of each weight row,
+ * pack16x8's layout, signed) into 16 x 16 int32: 8192 multiply-adds in one
+ * instruction where vpdpbusd takes 128. A tile's K is one block, not the
+ * 64 bytes a tile could hold, because each block has its own scales. What
+ * is left is the vector work per block: the int32 tile stored, then per
+ * row a conversion, a scale product and an FMA, three instructions per 16
+ * outputs where the VNNI kernel spends eleven. The next block's tdpbssd
+ * (in the other C tile) runs while they do.
+ *
+ * More than DIRECT_MAX_M rows: q8_driver.h's loop nest with 16-row strips
+ * (pack_q8a_strip, zero rows past M) and panels of 16 weight rows, per
+ * block 512 int8 and 16 f32 scales. Fewer rows: the VNNI kernel's direct
+ * path (weights read in place, at the speed memory streams them).
+ *
+ * Tiles are per thread: each call loads the configuration it needs and
+ * releases the tiles at the end, so the thread's later context switches do
+ * not carry 8 KiB of tile data. The kernel's permission to use them is
+ * asked for once per process (core/cpu.c). */
+#include "kernels_impl.h"
+#include "common.h"
+#include "pack16x8.h"
+#include "q8a_pack.h"
+#include "q8_driver.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+enum { QBLK = 32, QBYTES = 34 };
+
+#define MR 16                /* rows of A per strip: a tile's rows */
+#define KB 16                /* blocks per K slice (512 values) */
+#define NCQ SAIL_W_SLICE_NC  /* columns per packed slice of W */
+enum { PB = 576 };           /* bytes per (panel, block): 512 int8, then 16 f32 scales */
+#define AU_BYTES (KB * MR * QBLK)
+#define STRIP_BYTES (AU_BYTES + KB * MR * 4)
+/* The VNNI kernel's direct path up to here (its bound, DIRECT_MAX_M there). */
+#define DIRECT_MAX_M 4
+
+/* Tile registers: C of even and odd blocks, their A and W tiles. Macros,
+ * not constants: the intrinsics paste the number into the instruction. */
+#define TC0 0
+#define TC1 1
+#define TA0 2
+#define TA1 3
+#define TW0 4
+#define TW1 5
+
+/* The palette-1 configuration (Intel SDM, LDTILECFG). */
+typedef struct tilecfg {
+    uint8_t palette, start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tilecfg;
+_Static_assert(sizeof(tilecfg) == 64, "LDTILECFG reads 64 bytes");
+
+static void tiles_configure(void) {
+    tilecfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    c.rows[TC0] = c.rows[TC1] = MR; /* 16 x 16 int32 */
+    c.colsb[TC0] = c.colsb[TC1] = 64;
+    c.rows[TA0] = c.rows[TA1] = MR; /* 16 rows x one block */
+    c.colsb[TA0] = c.colsb[TA1] = QBLK;
+    c.rows[TW0] = c.rows[TW1] = QBLK / 4; /* 8 groups of 4 k x 16 columns */
+    c.colsb[TW0] = c.colsb[TW1] = 64;
+    _tile_loadconfig(&c);
+}
+
+/* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into the panel dst. */
+static void pack_amx_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *dst) {
+    for (int b = 0; b < kb; b++, dst += PB) {
+        const uint8_t *src = W + (size_t)b * QBYTES;
+        for (int r = 0; r < nr; r++) _mm_prefetch((const char *)src + (size_t)r * ldw + 4 * QBYTES, _MM_HINT_T0);
+        if (nr == 16) pack16x8(src + 2, ldw, dst);
+        else pack16x8_part(src + 2, ldw, nr, 32, dst);
+        uint16_t d[16] = {0};
+        for (int r = 0; r < nr; r++) memcpy(&d[r], src + (size_t)r * ldw, 2);
+        _mm512_storeu_ps(dst + 512, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d)));
+    }
+}
+
+/* au (kb, 16, 32) int8 and ad (kb, 16) f32 (q8a_pack.h). */
+static void pack_amx_strip(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *strip) {
+    pack_q8a_strip(A, lda, mr, MR, kb, (int8_t *)strip, (float *)(strip + AU_BYTES));
+}
+
+/* acc[i] += the int32 tile row i (stored at t) times ad[i] * (the panel
+ * block's scales at pd). */
+static inline __attribute__((always_inline)) void scale_add(__m512 acc[MR], const int32_t *t,
+                                                            const float *ad, const uint8_t *pd) {
+    __m512 dw = _mm512_loadu_ps(pd);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+        __m512 s = _mm512_mul_ps(_mm512_set1_ps(ad[i]), dw);
+        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(t + 16 * i)), s, acc[i]);
+    }
+}
+
+/* Block b of the strip times block b of the panel P into C tile c. */
+#define TILE_BLOCK(c, ta, tw, b)                                                     \
+    do {                                                                             \
+        _tile_zero(c);                                                               \
+        _tile_loadd(ta, au + (size_t)(b) * MR * QBLK, QBLK);                         \
+        _tile_loadd(tw, P + (size_t)(b) * PB, 64);                                   \
+        _tile_dpbssd(c, ta, tw);                                                     \
+    } while (0)
+
+/* C(mr, nr) (+)= the 16-row strip times the panel P over kb blocks [+ bias]. */
+static void kernel_16x16(int kb, const uint8_t *strip, const uint8_t *P, size_t pstride, float *C,
+                         int ldc, int mr, int nr, int accum, const float *bias, const uint8_t *next) {
+    (void)pstride;
+    (void)next;
+    const uint8_t *au = strip;
+    const float *ad = (const float *)(strip + AU_BYTES);
+    _Alignas(64) int32_t t0[MR * 16], t1[MR * 16];
+    __m512 acc[MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) acc[i] = _mm512_setzero_ps();
+    /* even blocks in TC0, odd in TC1: block b + 1 multiplies while the
+     * vector units scale block b */
+    TILE_BLOCK(TC0, TA0, TW0, 0);
+    for (int b = 0; b < kb; b += 2) {
+        if (b + 1 < kb) TILE_BLOCK(TC1, TA1, TW1, b + 1);
+        _tile_stored(TC0, t0, 64);
+        scale_add(acc, t0, ad + (size_t)b * MR, P + (size_t)b * PB + 512);
+        if (b + 1 >= kb) break;
+        if (b + 2 < kb) TILE_BLOCK(TC0, TA0, TW0, b + 2);
+        _tile_stored(TC1, t1, 64);
+        scale_add(acc, t1, ad + (size_t)(b + 1) * MR, P + (size_t)(b + 1) * PB + 512);
+    }
+    __mmask16 m = mask16(nr);
+    __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+    for (int i = 0; i < mr; i++) {
+        float *row = C + (size_t)i * ldc;
+        __m512 v = _mm512_add_ps(acc[i], bv);
+        if (accum) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, row));
+        _mm512_mask_storeu_ps(row, m, v);
+    }
+}
+
+static const q8_nest nest16 = {MR, KB, NCQ, PB, 16, STRIP_BYTES,
+                               pack_amx_panel, pack_amx_strip, kernel_16x16};
+
+size_t sail_q8_0_panels_size_amx(int N, int K) { return q8_panels_size(&nest16, N, K / QBLK); }
+
+void sail_q8_0_pack_amx(const void *W, size_t ldw, int N, int K, void *dst) {
+    q8_pack_panels(&nest16, W, ldw, N, K / QBLK, dst);
+}
+
+void sail_gemm_q8_0_amx(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
+                        size_t ldw, const void *Wp, const float *bias, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (M <= DIRECT_MAX_M || K < QBLK) { /* the few-row path reads W in place, never Wp */
+        sail_gemm_q8_0_vnni(M, N, K, A, lda, W, ldw, NULL, bias, beta, C, ldc);
+        return;
+    }
+    tiles_configure();
+    q8_packed(&nest16, M, N, K / QBLK, A, lda, W, ldw, Wp, bias, beta, C, ldc);
+    _tile_release();
+}
