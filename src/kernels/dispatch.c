@@ -35,6 +35,7 @@ static void make_tables(void) {
     g_amx.gemm_q8_0 = sail_gemm_q8_0_amx;
     g_amx.q8_0_panels_size = sail_q8_0_panels_size_amx;
     g_amx.q8_0_pack = sail_q8_0_pack_amx;
+    g_amx.gemm_bf16 = sail_gemm_bf16_amx;
 }
 
 static int cpu_has(sail_isa isa) {
@@ -96,10 +97,12 @@ void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int 
     int q8_vnni = type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_vnni;
     int q8_amx = type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_amx;
     int bf16_dp = type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_dp;
-    *min_tn = q8_vnni || q8_amx || bf16_dp ? SAIL_W_SLICE_NC : 0;
+    int bf16_amx = type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_amx;
+    *min_tn = q8_vnni || q8_amx || bf16_dp || bf16_amx ? SAIL_W_SLICE_NC : 0;
     if (q8_vnni) { *mr = 6; *nr = 32; }
     else if (q8_amx) { *mr = 16; *nr = 16; }
     else if (bf16_dp) { *mr = 14; *nr = 32; }
+    else if (bf16_amx) { *mr = 32; *nr = 32; }
     else if (type != SAIL_WT_Q8_0 && t->gemm_f16 == sail_gemm_f16_avx512) { *mr = 14; *nr = 32; }
     else if (type == SAIL_WT_Q8_0) { *mr = simd ? 3 : 4; *nr = simd ? 16 : 4; } /* gemm_quant_avx2.c */
     else { *mr = simd ? 6 : 4; *nr = 16; }

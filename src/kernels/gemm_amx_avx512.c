@@ -1,5 +1,7 @@
-/* gemm_amx_avx512.c: the q8_0 GEMM on Intel AMX (tdpbssd), for the amx
- * level. Compiled with -mamx-tile -mamx-int8; nothing else is.
+/* gemm_amx_avx512.c: the GEMMs on Intel AMX tiles, for the amx level:
+ * q8_0 with tdpbssd, and the microkernel of the bf16 one with tdpbf16ps
+ * (its loop nest is gemm_bf16_avx512.c's). Compiled with -mamx-tile
+ * -mamx-int8 -mamx-bf16; nothing else is.
  *
  * Same contract and the same integers as sail_gemm_q8_0_ref, and the same
  * f32 steps as the VNNI kernel (gemm_vnni_avx512.c): per block, the exact
@@ -64,6 +66,11 @@ typedef struct tilecfg {
 } tilecfg;
 _Static_assert(sizeof(tilecfg) == 64, "LDTILECFG reads 64 bytes");
 
+/* gcc 12's _tile_loadconfig tells the compiler it reads 8 bytes, which let
+ * it drop the stores of the rows and columns before it: this one names
+ * all 64. */
+static inline void tiles_load(const tilecfg *c) { __asm__ volatile("ldtilecfg %0" ::"m"(*c)); }
+
 static void tiles_configure(void) {
     tilecfg c;
     memset(&c, 0, sizeof c);
@@ -74,7 +81,7 @@ static void tiles_configure(void) {
     c.colsb[TA0] = c.colsb[TA1] = QBLK;
     c.rows[TW0] = c.rows[TW1] = QBLK / 4; /* 8 groups of 4 k x 16 columns */
     c.colsb[TW0] = c.colsb[TW1] = 64;
-    _tile_loadconfig(&c);
+    tiles_load(&c);
 }
 
 /* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into the panel dst. */
@@ -148,6 +155,61 @@ static void kernel_16x16(int kb, const uint8_t *strip, const uint8_t *P, size_t 
         _mm512_mask_storeu_ps(row, m, v);
     }
 }
+
+/* ------------------------------------------------------------- bf16 -- */
+
+/* Tiles of the bf16 kernel: 2 x 2 C tiles of 16 x 16 f32, stationary over
+ * the whole slice of k, the two A tiles (16 rows x 32 k) and the two W
+ * tiles (16 pairs of k x 16 columns, pack16x8's layout). */
+void sail_amx_configure_bf16(void) {
+    tilecfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        c.rows[t] = 16;
+        c.colsb[t] = 64;
+    }
+    tiles_load(&c);
+}
+
+void sail_amx_release(void) { _tile_release(); }
+
+void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint8_t *P0,
+                          const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
+                          const float *bias) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int p = 0; p < npairs; p += 16) {
+        _tile_loadd(4, Ap + 2 * (size_t)p, 2 * lda);
+        _tile_loadd(5, Ap + 16 * lda + 2 * (size_t)p, 2 * lda);
+        _tile_loadd(6, P0 + 64 * (size_t)p, 64);
+        _tile_loadd(7, P1 + 64 * (size_t)p, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _Alignas(64) float t[4][256]; /* (row half, column half) */
+    _tile_stored(0, t[0], 64);
+    _tile_stored(1, t[1], 64);
+    _tile_stored(2, t[2], 64);
+    _tile_stored(3, t[3], 64);
+    /* as store_tile32 adds: (sum + bias) + C */
+    __mmask16 m[2] = {mask16(nr), mask16(nr - 16)};
+    __m512 b[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int j = 0; j < 2 && bias; j++) b[j] = _mm512_maskz_loadu_ps(m[j], bias + 16 * j);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < 2; j++) {
+            float *c = C + (size_t)i * ldc + 16 * j;
+            __m512 v = _mm512_add_ps(_mm512_load_ps(t[(i / 16) * 2 + j] + 16 * (i % 16)), b[j]);
+            if (accum) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m[j], c));
+            _mm512_mask_storeu_ps(c, m[j], v);
+        }
+}
+
+/* ------------------------------------------------------------- q8_0 -- */
 
 static const q8_nest nest16 = {MR, KB, NCQ, PB, 16, STRIP_BYTES,
                                pack_amx_panel, pack_amx_strip, kernel_16x16};

@@ -17,7 +17,9 @@
  * weight vectors and 14 broadcast activation pairs (as gemm_avx512.c's f32
  * kernel, with two k per instruction).
  * At most FEW_M rows: W rows read in place, 32 bf16 per load, each row
- * once, against the rows of A rounded once per call. */
+ * once, against the rows of A rounded once per call.
+ * The amx level runs the same nest with 32-row strips and a microkernel on
+ * AMX tiles (sail_bf16_kernel_amx), k padded with zeros to whole tiles. */
 #include "kernels_impl.h"
 #include "common.h"
 #include "pack16x8.h"
@@ -46,14 +48,14 @@ static void round_row(uint16_t *dst, const float *x, int n, int n16) {
 /* --------------------------------------------------------- packed path -- */
 
 /* Rows [0, nr) of W (bf16, rows ldw bytes apart), k [0, kc), into the
- * panel dst (kc16 / 2 pairs, 16 columns, 2). */
-static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kc, uint8_t *dst) {
-    for (int k = 0; k < kc; k += 16, dst += 512) {
+ * panel dst (kcq / 2 pairs, 16 columns, 2), zero from kc to kcq. */
+static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kc, int kcq, uint8_t *dst) {
+    for (int k = 0; k < kcq; k += 16, dst += 512) {
         const uint8_t *src = W + 2 * (size_t)k;
-        if (!(k & 31)) /* 16 rows are too many streams for the hardware prefetcher */
+        if (!(k & 31) && k < kc) /* 16 rows are too many streams for the hardware prefetcher */
             for (int r = 0; r < nr; r++) _mm_prefetch((const char *)src + (size_t)r * ldw + 256, _MM_HINT_T0);
         if (nr == 16 && kc - k >= 16) pack16x8(src, ldw, dst);
-        else pack16x8_part(src, ldw, nr, 2 * SAIL_MIN(16, kc - k), dst);
+        else pack16x8_part(src, ldw, nr, 2 * SAIL_MAX(0, SAIL_MIN(16, kc - k)), dst);
     }
 }
 
@@ -78,9 +80,22 @@ static void kernel_14x32(int npairs, const uint16_t *restrict Ap, size_t lda, co
     store_tile32(c, MR, C, ldc, mr, nr, accum, bias);
 }
 
-static void gemm_packed(int M, int N, int K, const float *A, int lda, const uint8_t *W,
-                        size_t ldw, const float *bias, float beta, float *C, int ldc) {
-    size_t wbytes = (size_t)NC * KC * 2, abytes = (size_t)MR * KC * 2;
+/* A packed nest's strip height, the multiple its k is padded to, and its
+ * microkernel: C(mr, nr <= 32) (+)= the strip (rows lda bf16 apart) times
+ * panels P0, P1 over npairs pairs of k [+ bias]. */
+typedef void (*bf16_kernel)(int npairs, const uint16_t *Ap, size_t lda, const uint8_t *P0,
+                            const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
+                            const float *bias);
+typedef struct bf16_nest { int mr, kq; bf16_kernel kernel; } bf16_nest;
+static const bf16_nest nest_dp = {MR, 16, kernel_14x32};
+/* AMX (gemm_amx_avx512.c): 32 x 32 in four tiles, k a multiple of a tile's 32 */
+static const bf16_nest nest_amx = {32, 32, sail_bf16_kernel_amx};
+#define MR_MAX 32
+
+static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float *A, int lda,
+                        const uint8_t *W, size_t ldw, const float *bias, float beta, float *C,
+                        int ldc) {
+    size_t wbytes = (size_t)NC * KC * 2, abytes = (size_t)MR_MAX * KC * 2;
     float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
         sail_gemm_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
@@ -88,31 +103,31 @@ static void gemm_packed(int M, int N, int K, const float *A, int lda, const uint
     }
     uint8_t *Bp = (uint8_t *)buf;              // (NC/16 panels, kc16/2, 16, 2) bf16
     uint16_t *Ap = (uint16_t *)(Bp + wbytes);  // (MR, KC) bf16
-    int kslices = (K + KC - 1) / KC, kstep = (K + kslices - 1) / kslices;
+    int kslices = (K + KC - 1) / KC, kstep = (K + kslices - 1) / kslices, kq = nest->kq;
     kstep = (kstep + 15) & ~15;
     for (int jc = 0; jc < N; jc += NC) {
         int nc = SAIL_MIN(NC, N - jc);
         for (int pc = 0; pc < K; pc += kstep) {
-            int kc = SAIL_MIN(kstep, K - pc), kc16 = (kc + 15) & ~15;
-            size_t pstride = (size_t)kc16 * 32; /* bytes per 16-column panel */
+            int kc = SAIL_MIN(kstep, K - pc), kcq = (kc + kq - 1) / kq * kq;
+            size_t pstride = (size_t)kcq * 32; /* bytes per 16-column panel */
             for (int j = 0; j < nc; j += 16)
                 pack_w_panel(W + (size_t)(jc + j) * ldw + 2 * (size_t)pc, ldw,
-                             SAIL_MIN(16, nc - j), kc, Bp + (size_t)(j / 16) * pstride);
+                             SAIL_MIN(16, nc - j), kc, kcq, Bp + (size_t)(j / 16) * pstride);
             int accum = pc > 0 || beta != 0.0f;
             const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
-            for (int ir = 0; ir < M; ir += MR) {
-                int mr = SAIL_MIN(MR, M - ir);
-                for (int i = 0; i < MR; i++) {
-                    if (i < mr) round_row(Ap + i * KC, A + (size_t)(ir + i) * lda + pc, kc, kc16);
-                    else memset(Ap + i * KC, 0, (size_t)kc16 * 2);
+            for (int ir = 0; ir < M; ir += nest->mr) {
+                int mr = SAIL_MIN(nest->mr, M - ir);
+                for (int i = 0; i < nest->mr; i++) {
+                    if (i < mr) round_row(Ap + i * KC, A + (size_t)(ir + i) * lda + pc, kc, kcq);
+                    else memset(Ap + i * KC, 0, (size_t)kcq * 2);
                 }
                 float *Crow = C + (size_t)ir * ldc + jc;
                 for (int jr = 0; jr < nc; jr += 32) {
                     int nr = SAIL_MIN(32, nc - jr);
                     const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
                     const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
-                    sail_prefetch_ahead(C + jc + jr, ldc * sizeof(float), M, ir, MR, nr * sizeof(float));
-                    kernel_14x32(kc16 / 2, Ap, KC, P0, P1, Crow + jr, ldc, mr, nr, accum,
+                    sail_prefetch_ahead(C + jc + jr, ldc * sizeof(float), M, ir, nest->mr, nr * sizeof(float));
+                    nest->kernel(kcq / 2, Ap, KC, P0, P1, Crow + jr, ldc, mr, nr, accum,
                                  bias_blk ? bias_blk + jr : NULL);
                 }
             }
@@ -226,5 +241,17 @@ void sail_gemm_bf16_dp(int M, int N, int K, const float *A, int lda, const void 
         return;
     }
     if (M <= DIRECT_MAX_M) gemm_few(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
-    else gemm_packed(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+    else gemm_packed(&nest_dp, M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+}
+
+/* The amx level: the same, with the packed nest on tiles. */
+void sail_gemm_bf16_amx(int M, int N, int K, const float *A, int lda, const void *W,
+                        size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    if (M <= DIRECT_MAX_M || K <= 0) {
+        sail_gemm_bf16_dp(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    sail_amx_configure_bf16();
+    gemm_packed(&nest_amx, M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+    sail_amx_release();
 }

@@ -94,6 +94,16 @@ void sail_q8_0_pack_amx(const void *W, size_t ldw, int N, int K, void *dst);
 void sail_gemm_f16_avx512(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_avx512(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16_dp(SAIL_GEMM_H_ARGS);
+/* The amx level's bf16 GEMM: sail_gemm_bf16_dp's nest, its microkernel on
+ * AMX tiles (C(mr, nr <= 32) (+)= 32 rows of bf16 A, lda apart, times two
+ * 16-column panels over npairs, a multiple of 16), between a configuration
+ * of the thread's tiles and their release (gemm_amx_avx512.c). */
+void sail_gemm_bf16_amx(SAIL_GEMM_H_ARGS);
+void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint8_t *P0,
+                          const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
+                          const float *bias);
+void sail_amx_configure_bf16(void);
+void sail_amx_release(void);
 void sail_gemm_bf16a_ref(SAIL_GEMM_H_ARGS);
 /* x rounded to bf16 and read back as vdpbf16ps reads it (gemm_quant.c):
  * nearest even, subnormals to zero; the rounding of the references. */
