@@ -1,7 +1,7 @@
 /* test_attn_bf16.c: attention with bf16 products (sail_attn_args.bf16):
- * the plain C reference sail_attn_block_bf16_ref, the avx512bf16 level's
- * attn_pack_kv + attn_block_bf16 (skipped with "no avx512_bf16" where the
- * CPU lacks it) and sail_attention on 1-3 threads, at awkward shapes (odd
+ * the plain C reference sail_attn_block_bf16_ref, the avx512bf16 and amx
+ * levels' attn_pack_kv + attn_block_bf16 (skipped with "no avx512_bf16",
+ * "no amx_int8" where the CPU lacks them) and sail_attention on 1-3 threads, at awkward shapes (odd
  * head widths and key counts, masks, causal, rows with no key, blocks of 7
  * rows, and an AST-sized 1214 keys).
  *
@@ -124,16 +124,14 @@ static float *scratch_for(const sail_attn_args *a, int n) {
  * rows; corrupt: change one packed value of V first. */
 static void run_blocks(const sail_kernel_table *t, const acase *c, int corrupt) {
     const sail_attn_args *a = &c->a;
-    sail_attn_args f32 = *a;
-    f32.bf16 = 0;
-    float *scratch = scratch_for(&f32, 1);
+    float *scratch = scratch_for(a, 1); /* sized for the active level's blocks, its kv unused */
     size_t kvb = sail_attn_kv_bytes(a->Tk, a->hd);
     uint8_t *kv = malloc(kvb);
     for (int b = 0; b < a->B; b++)
         for (int h = 0; h < a->H; h++) {
             if (t) {
                 t->attn_pack_kv(a, b, h, kv);
-                if (corrupt) kv[kvb - 64 * ((a->Tk + 1) / 2) + 1] ^= 0x40; /* a V value, first key pair */
+                if (corrupt) kv[kvb - 64 * sail_attn_pairs(a->Tk) + 1] ^= 0x40; /* a V value, first key pair */
             }
             for (int t0 = 0; t0 < a->Tq; t0 += 7) {
                 int t1 = t0 + 7 < a->Tq ? t0 + 7 : a->Tq;
@@ -224,6 +222,8 @@ int main(void) {
     const sail_kernel_table *t = sail_kernels_for(SAIL_ISA_AVX512_BF16);
     if (t) test_level(t);
     else SKIP("attn_block_bf16: no avx512_bf16 (or SAIL_ISA caps the level)");
+    if ((t = sail_kernels_for(SAIL_ISA_AMX))) test_level(t);
+    else SKIP("attn_block_bf16 on tiles: no amx_int8 (or SAIL_ISA caps the level)");
     for (int n = 1; n <= 3; n++) test_pool(n);
     sail_kernels_release();
     return test_done();

@@ -19,18 +19,17 @@
 /* Scratch rows are padded to whole cache lines so threads never share one. */
 size_t sail_attn_scratch_row(int Tk) { return ((size_t)Tk + 15) & ~(size_t)15; }
 
-/* Most query rows per task: a multiple of the GEMM's row tile. */
-static int qblock_max(int Tk) {
-    int mr, nr;
-    sail_gemm_tile(sail_kernels(), &mr, &nr);
-    size_t tiles = QBLOCK_FLOATS / sail_attn_scratch_row(Tk) / (size_t)mr;
+/* Most query rows per task: a multiple of the row tile. */
+static int qblock_max(const sail_attn_args *a) {
+    int mr = sail_attn_row_tile(sail_kernels(), a);
+    size_t tiles = QBLOCK_FLOATS / sail_attn_scratch_row(a->Tk) / (size_t)mr;
     return mr * (int)SAIL_MAX(1, SAIL_MIN(tiles, QBLOCK_TILES));
 }
 
 /* Floats of one thread's scratch: the tallest block's scores and, for the
- * bf16 products, its rows of q rounded to bf16. */
+ * bf16 products, its rows of q rounded to bf16 (sail_attn_pairs floats). */
 static size_t thread_scratch(const sail_attn_args *a) {
-    size_t n = (size_t)qblock_max(a->Tk) * (sail_attn_scratch_row(a->Tk) + (size_t)(a->hd + 1) / 2);
+    size_t n = (size_t)qblock_max(a) * (sail_attn_scratch_row(a->Tk) + sail_attn_pairs(a->hd));
     return (n + 15) & ~(size_t)15; /* threads never share a cache line */
 }
 
@@ -128,8 +127,7 @@ static void attn_task(void *ctx, int task, int thread) {
  * than by each of its blocks. */
 void sail_attention(sail_pool *pool, const sail_attn_args *a, float *scratch) {
     const sail_kernel_table *t = sail_kernels();
-    int mr, nr, most = qblock_max(a->Tk);
-    sail_gemm_tile(t, &mr, &nr);
+    int mr = sail_attn_row_tile(t, a), most = qblock_max(a);
     int n_qb = (a->Tq + most - 1) / most, even = (a->Tq + n_qb - 1) / n_qb;
     size_t kv_head = kv_head_bytes(t, a), kvf = (size_t)a->B * a->H * kv_head / sizeof(float);
     attn_job j = {a, t, kv_head ? (uint8_t *)scratch : NULL, kv_head, scratch + kvf, thread_scratch(a), 0,

@@ -14,7 +14,8 @@
  * keys over pairs of dims, V as panels of 16 dims over pairs of keys. A
  * block of query rows then runs S = Q K^T (sail_gemm_bf16_panels), the
  * softmax of each row of S, written back over the row as bf16 (P), and
- * O = P V. */
+ * O = P V. The amx level runs the same with both products on AMX tiles
+ * (gemm_amx_avx512.c). */
 #include "kernels_impl.h"
 #include "common.h"
 #include "pack16x8.h"
@@ -42,7 +43,8 @@ static inline __m256i round_key(const float *k, int ks, int Tk, int j, int n) {
 
 static void pack_k(const float *k, int ks, int Tk, int hd, uint8_t *dst) {
     int hp = (hd + 1) / 2;
-    for (int j0 = 0; j0 < Tk; j0 += 16, dst += (size_t)hp * 64)
+    size_t hp16 = sail_attn_pairs(hd);
+    for (int j0 = 0; j0 < Tk; j0 += 16, dst += hp16 * 64) {
         for (int d0 = 0; d0 < hd; d0 += 16) {
             __m512i z[8];
             for (int r = 0; r < 8; r++)
@@ -50,15 +52,19 @@ static void pack_k(const float *k, int ks, int Tk, int hd, uint8_t *dst) {
                                           round_key(k + d0, ks, Tk, j0 + r + 8, hd - d0), 1);
             transpose16x8(z, dst + (size_t)(d0 / 2) * 64, SAIL_MIN(8, hp - d0 / 2));
         }
+        memset(dst + (size_t)hp * 64, 0, (hp16 - (size_t)hp) * 64);
+    }
 }
 
 /* V: per 16 dims and pair of keys, the two keys' 16 values interleaved. */
 static void pack_v(const float *v, int vs, int Tk, int hd, uint8_t *dst) {
     int kp = (Tk + 1) / 2;
+    size_t kp16 = sail_attn_pairs(Tk);
     const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                            23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    for (int d0 = 0; d0 < hd; d0 += 16, dst += (size_t)kp * 64) {
+    for (int d0 = 0; d0 < hd; d0 += 16, dst += kp16 * 64) {
         __mmask16 m = mask16(hd - d0);
+        memset(dst + (size_t)kp * 64, 0, (kp16 - (size_t)kp) * 64);
         for (int p = 0; p < kp; p++) {
             const float *r0 = v + (size_t)(2 * p) * vs + d0;
             __m512 a = _mm512_maskz_loadu_ps(m, r0);
@@ -86,25 +92,33 @@ static void row_to_bf16(float *s, int kend, int n2) {
         _mm512_mask_storeu_epi16(p + c, mask32(n2 - c), round32(s + c, kend - c, one));
 }
 
-void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
-                          const uint8_t *kv, float *scratch) {
+/* amx: the products on tiles, whose strips are SAIL_BF16_AMX_MR rows and
+ * whose depth is whole tiles (the panels' zero pairs, and zeros written
+ * past each row of P). */
+static inline __attribute__((always_inline)) void attn_block(const sail_attn_args *a, int b, int h,
+                                                             int t0, int t1, const uint8_t *kv,
+                                                             float *scratch, int amx) {
     const uint8_t *mask = a->key_mask ? a->key_mask + (size_t)b * a->Tk : NULL; // (Tk)
     size_t row0 = (size_t)b * a->Tq + t0;
     const float *q = a->q + row0 * a->q_stride + (size_t)h * a->hd;  // (rows, hd)
     float *o = a->out + row0 * a->out_stride + (size_t)h * a->hd;    // (rows, hd)
-    int rows = t1 - t0, rows_mr = (rows + SAIL_BF16_MR - 1) / SAIL_BF16_MR * SAIL_BF16_MR;
-    int ld = (int)sail_attn_scratch_row(a->Tk), hp = (a->hd + 1) / 2, kp = (a->Tk + 1) / 2;
+    int mr = amx ? SAIL_BF16_AMX_MR : SAIL_BF16_MR;
+    int rows = t1 - t0, rows_mr = (rows + mr - 1) / mr * mr;
+    int ld = (int)sail_attn_scratch_row(a->Tk), hp16 = (int)sail_attn_pairs(a->hd);
     int kn = a->causal ? SAIL_MIN(t1, a->Tk) : a->Tk, kn2 = (kn + 1) & ~1;
+    int qpairs = amx ? hp16 : (a->hd + 1) / 2, ppairs = amx ? (kn2 / 2 + 15) & ~15 : kn2 / 2;
     const uint8_t *kpan = kv, *vpan = kv + sail_attn_k_bytes(a->Tk, a->hd);
+    void (*gemm)(int, int, int, const uint16_t *, size_t, const uint8_t *, size_t, float *, int) =
+        amx ? sail_gemm_bf16_panels_amx : sail_gemm_bf16_panels;
     /* Q's rows (and the strip's padding rows, zero) after the scores */
-    uint16_t *qb = (uint16_t *)(scratch + (size_t)rows_mr * ld); // (rows_mr, 2 hp)
+    uint16_t *qb = (uint16_t *)(scratch + (size_t)rows_mr * ld); // (rows_mr, 2 hp16)
     const __m512 scale = _mm512_set1_ps(a->scale);
     for (int i = 0; i < rows_mr; i++)
-        for (int c = 0; c < 2 * hp; c += 32)
-            _mm512_mask_storeu_epi16(qb + (size_t)i * 2 * hp + c, mask32(2 * hp - c),
-                                     i < rows ? round32(q + (size_t)i * a->q_stride + c, a->hd - c, scale)
-                                              : _mm512_setzero_si512());
-    sail_gemm_bf16_panels(rows, kn, hp, qb, 2 * (size_t)hp, kpan, (size_t)hp * 64, scratch, ld);
+        for (int c = 0; c < 2 * hp16; c += 32)
+            _mm512_storeu_si512(qb + (size_t)i * 2 * hp16 + c,
+                                i < rows ? round32(q + (size_t)i * a->q_stride + c, a->hd - c, scale)
+                                         : _mm512_setzero_si512());
+    gemm(rows, kn, qpairs, qb, 2 * (size_t)hp16, kpan, (size_t)hp16 * 64, scratch, ld);
     for (int i = 0; i < rows_mr; i++) {
         float *s = scratch + (size_t)i * ld; // (kn)
         int kend = i >= rows ? 0 : a->causal ? SAIL_MIN(t0 + i + 1, a->Tk) : a->Tk;
@@ -112,8 +126,20 @@ void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
             for (int j = 0; j < kend; j++)
                 if (!mask[j]) s[j] = -INFINITY;
         if (kend) sail_table_avx512.softmax(s, 1, kend);
-        row_to_bf16(s, kend, kn2);
+        row_to_bf16(s, kend, 2 * ppairs);
     }
-    sail_gemm_bf16_panels(rows, a->hd, kn2 / 2, (const uint16_t *)scratch, 2 * (size_t)ld, vpan,
-                          (size_t)kp * 64, o, a->out_stride);
+    gemm(rows, a->hd, ppairs, (const uint16_t *)scratch, 2 * (size_t)ld, vpan,
+         64 * sail_attn_pairs(a->Tk), o, a->out_stride);
+}
+
+void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
+                          const uint8_t *kv, float *scratch) {
+    attn_block(a, b, h, t0, t1, kv, scratch, 0);
+}
+
+void sail_attn_block_bf16_amx(const sail_attn_args *a, int b, int h, int t0, int t1,
+                              const uint8_t *kv, float *scratch) {
+    sail_amx_configure_bf16();
+    attn_block(a, b, h, t0, t1, kv, scratch, 1);
+    sail_amx_release();
 }

@@ -36,6 +36,7 @@ static void make_tables(void) {
     g_amx.q8_0_panels_size = sail_q8_0_panels_size_amx;
     g_amx.q8_0_pack = sail_q8_0_pack_amx;
     g_amx.gemm_bf16 = sail_gemm_bf16_amx;
+    g_amx.attn_block_bf16 = sail_attn_block_bf16_amx;
 }
 
 static int cpu_has(sail_isa isa) {
@@ -85,6 +86,13 @@ void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr) {
     if (t->gemm == sail_gemm_avx512) { *mr = 14; *nr = 32; }
     else if (t == &sail_table_avx2) { *mr = 6; *nr = 16; }
     else { *mr = 4; *nr = 16; }
+}
+
+int sail_attn_row_tile(const sail_kernel_table *t, const sail_attn_args *a) {
+    int mr, nr;
+    if (a->bf16 && t->attn_block_bf16 == sail_attn_block_bf16_amx) return SAIL_BF16_AMX_MR;
+    sail_gemm_tile(t, &mr, &nr);
+    return mr;
 }
 
 /* min_tn of the AVX-512 q8_0 and bf16 nests: tasks narrower than their

@@ -71,6 +71,12 @@ _Static_assert(sizeof(tilecfg) == 64, "LDTILECFG reads 64 bytes");
  * all 64. */
 static inline void tiles_load(const tilecfg *c) { __asm__ volatile("ldtilecfg %0" ::"m"(*c)); }
 
+/* Tile t (16 rows of 64 bytes) into the 1 KiB at p. gcc 12's _tile_stored
+ * clobbers all memory, which kept the kernels' accumulators on the stack;
+ * this one names what it writes. */
+#define TILE_STORE16(t, p) \
+    __asm__ volatile("tilestored %%tmm" #t ", (%1,%2,1)" : "=m"(*(int32_t(*)[256])(p)) : "r"(p), "r"(64L))
+
 static void tiles_configure(void) {
     tilecfg c;
     memset(&c, 0, sizeof c);
@@ -102,18 +108,6 @@ static void pack_amx_strip(const sail_q8a *A, size_t lda, int mr, int kb, uint8_
     pack_q8a_strip(A, lda, mr, MR, kb, (int8_t *)strip, (float *)(strip + AU_BYTES));
 }
 
-/* acc[i] += the int32 tile row i (stored at t) times ad[i] * (the panel
- * block's scales at pd). */
-static inline __attribute__((always_inline)) void scale_add(__m512 acc[MR], const int32_t *t,
-                                                            const float *ad, const uint8_t *pd) {
-    __m512 dw = _mm512_loadu_ps(pd);
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
-        __m512 s = _mm512_mul_ps(_mm512_set1_ps(ad[i]), dw);
-        acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(t + 16 * i)), s, acc[i]);
-    }
-}
-
 /* Block b of the strip times block b of the panel P into C tile c. */
 #define TILE_BLOCK(c, ta, tw, b)                                                     \
     do {                                                                             \
@@ -130,25 +124,35 @@ static void kernel_16x16(int kb, const uint8_t *strip, const uint8_t *P, size_t 
     (void)next;
     const uint8_t *au = strip;
     const float *ad = (const float *)(strip + AU_BYTES);
-    _Alignas(64) int32_t t0[MR * 16], t1[MR * 16];
+    _Alignas(64) int32_t t[2][MR * 16];
     __m512 acc[MR];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) acc[i] = _mm512_setzero_ps();
     /* even blocks in TC0, odd in TC1: block b + 1 multiplies while the
-     * vector units scale block b */
+     * vector units scale block b (its int32 tile stored to t[b & 1]) */
     TILE_BLOCK(TC0, TA0, TW0, 0);
-    for (int b = 0; b < kb; b += 2) {
-        if (b + 1 < kb) TILE_BLOCK(TC1, TA1, TW1, b + 1);
-        _tile_stored(TC0, t0, 64);
-        scale_add(acc, t0, ad + (size_t)b * MR, P + (size_t)b * PB + 512);
-        if (b + 1 >= kb) break;
-        if (b + 2 < kb) TILE_BLOCK(TC0, TA0, TW0, b + 2);
-        _tile_stored(TC1, t1, 64);
-        scale_add(acc, t1, ad + (size_t)(b + 1) * MR, P + (size_t)(b + 1) * PB + 512);
+    for (int b = 0; b < kb; b++) {
+        if (b & 1) {
+            if (b + 1 < kb) TILE_BLOCK(TC0, TA0, TW0, b + 1);
+            TILE_STORE16(1, t[1]);
+        } else {
+            if (b + 1 < kb) TILE_BLOCK(TC1, TA1, TW1, b + 1);
+            TILE_STORE16(0, t[0]);
+        }
+        const int32_t *tb = t[b & 1];
+        const float *adb = ad + (size_t)b * MR;
+        __m512 dw = _mm512_loadu_ps(P + (size_t)b * PB + 512);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            __m512 sc = _mm512_mul_ps(_mm512_set1_ps(adb[i]), dw);
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(tb + 16 * i)), sc, acc[i]);
+        }
     }
     __mmask16 m = mask16(nr);
     __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
-    for (int i = 0; i < mr; i++) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) { /* constant indices: acc stays in registers */
+        if (i >= mr) break;
         float *row = C + (size_t)i * ldc;
         __m512 v = _mm512_add_ps(acc[i], bv);
         if (accum) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, row));

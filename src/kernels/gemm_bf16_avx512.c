@@ -135,16 +135,27 @@ static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float 
     }
 }
 
-void sail_gemm_bf16_panels(int M, int N, int npairs, const uint16_t *A, size_t lda,
-                           const uint8_t *W, size_t pstride, float *C, int ldc) {
-    _Static_assert(MR == SAIL_BF16_MR, "see kernels_impl.h");
-    for (int ir = 0; ir < M; ir += MR)
+static void panels(const bf16_nest *nest, int M, int N, int npairs, const uint16_t *A, size_t lda,
+                   const uint8_t *W, size_t pstride, float *C, int ldc) {
+    for (int ir = 0; ir < M; ir += nest->mr)
         for (int jr = 0; jr < N; jr += 32) {
             int nr = SAIL_MIN(32, N - jr);
             const uint8_t *P0 = W + (size_t)(jr / 16) * pstride;
-            kernel_14x32(npairs, A + (size_t)ir * lda, lda, P0, nr > 16 ? P0 + pstride : P0,
-                         C + (size_t)ir * ldc + jr, ldc, SAIL_MIN(MR, M - ir), nr, 0, NULL);
+            nest->kernel(npairs, A + (size_t)ir * lda, lda, P0, nr > 16 ? P0 + pstride : P0,
+                         C + (size_t)ir * ldc + jr, ldc, SAIL_MIN(nest->mr, M - ir), nr, 0, NULL);
         }
+}
+
+void sail_gemm_bf16_panels(int M, int N, int npairs, const uint16_t *A, size_t lda,
+                           const uint8_t *W, size_t pstride, float *C, int ldc) {
+    _Static_assert(MR == SAIL_BF16_MR, "see kernels_impl.h");
+    panels(&nest_dp, M, N, npairs, A, lda, W, pstride, C, ldc);
+}
+
+void sail_gemm_bf16_panels_amx(int M, int N, int npairs, const uint16_t *A, size_t lda,
+                               const uint8_t *W, size_t pstride, float *C, int ldc) {
+    _Static_assert(MR_MAX == SAIL_BF16_AMX_MR, "see kernels_impl.h");
+    panels(&nest_amx, M, N, npairs, A, lda, W, pstride, C, ldc);
 }
 
 /* ---------------------------------------------------------- few rows -- */

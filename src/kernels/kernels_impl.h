@@ -113,25 +113,39 @@ float sail_bf16_dp_value(float x);
  * C(M, N) = A W^T over npairs pairs of k. A: rows lda bf16 apart, and
  * rows up to M rounded up to SAIL_BF16_MR readable (their outputs are not
  * stored); W: 16-column panels pstride bytes apart, per pair of k one zmm
- * of the 16 columns' pairs (pack16x8's layout). */
+ * of the 16 columns' pairs (pack16x8's layout). The _amx one (on tiles,
+ * between sail_amx_configure_bf16 and sail_amx_release) reads rows up to
+ * M rounded up to SAIL_BF16_AMX_MR and takes npairs a multiple of 16. */
 #define SAIL_BF16_MR 14
+#define SAIL_BF16_AMX_MR 32
 void sail_gemm_bf16_panels(int M, int N, int npairs, const uint16_t *A, size_t lda,
                            const uint8_t *W, size_t pstride, float *C, int ldc);
+void sail_gemm_bf16_panels_amx(int M, int N, int npairs, const uint16_t *A, size_t lda,
+                               const uint8_t *W, size_t pstride, float *C, int ldc);
 
 /* Attention with bf16 products (attn_bf16_avx512.c; the table's
  * attn_pack_kv and attn_block_bf16). One head's k and v rounded into those
- * panels: K as ceil(Tk/16) panels of 16 keys over the (hd+1)/2 pairs of
- * the head's dims, then V as ceil(hd/16) panels of 16 dims over the
- * (Tk+1)/2 pairs of keys; what lies past Tk or hd is zero. */
+ * panels: K as ceil(Tk/16) panels of 16 keys over the pairs of the head's
+ * dims, then V as ceil(hd/16) panels of 16 dims over the pairs of keys;
+ * what lies past Tk or hd is zero. A panel holds its pairs rounded up to
+ * 16 (sail_attn_pairs), the depth of an AMX tile, so that the amx level
+ * reads whole tiles; the avx512bf16 level stops at the data. */
+static inline size_t sail_attn_pairs(int n) { return ((size_t)(n + 1) / 2 + 15) & ~(size_t)15; }
 static inline size_t sail_attn_k_bytes(int Tk, int hd) {
-    return 64 * ((size_t)(Tk + 15) / 16 * (size_t)((hd + 1) / 2));
+    return 64 * ((size_t)(Tk + 15) / 16 * sail_attn_pairs(hd));
 }
 static inline size_t sail_attn_kv_bytes(int Tk, int hd) {
-    return sail_attn_k_bytes(Tk, hd) + 64 * ((size_t)(hd + 15) / 16 * (size_t)((Tk + 1) / 2));
+    return sail_attn_k_bytes(Tk, hd) + 64 * ((size_t)(hd + 15) / 16 * sail_attn_pairs(Tk));
 }
 void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv);
 void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
                           const uint8_t *kv, float *scratch);
+/* The amx level's: the same panels, its products on tiles. */
+void sail_attn_block_bf16_amx(const sail_attn_args *a, int b, int h, int t0, int t1,
+                              const uint8_t *kv, float *scratch);
+/* Rows of the strips attention's blocks are cut in on table t, whose
+ * multiples its query blocks are (dispatch.c). */
+int sail_attn_row_tile(const sail_kernel_table *t, const sail_attn_args *a);
 
 /* Rows up to which a GEMM kernel may take its few-row path, which adds in
  * another order than its packed path: every kernel's bound (the f32 ones
