@@ -43,8 +43,11 @@ enum { QBLK = 32, QBYTES = 34 };
 #define KB 16                /* blocks per K slice (512 values) */
 #define NCQ SAIL_W_SLICE_NC  /* columns per packed slice of W */
 enum { PB = 576 };           /* bytes per (panel, block): 512 int8, then 16 f32 scales */
-#define AU_BYTES (KB * MR * QBLK)
-#define STRIP_BYTES (AU_BYTES + KB * MR * 4)
+/* A strip: a strip_head, the scales ad (KB, MR) f32, then for a partial
+ * strip its int8 au (KB, MR, 32) */
+#define AD_OFF 64
+#define AU_OFF (AD_OFF + KB * MR * 4)
+#define STRIP_BYTES (AU_OFF + KB * MR * QBLK)
 /* The VNNI kernel's direct path up to here (its bound, DIRECT_MAX_M there). */
 #define DIRECT_MAX_M 4
 
@@ -103,16 +106,34 @@ static void pack_amx_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t
     }
 }
 
-/* au (kb, 16, 32) int8 and ad (kb, 16) f32 (q8a_pack.h). */
+/* Where a strip's int8 tiles come from: a whole strip's from A itself (a
+ * tile load takes a row stride, and copying them cost a tenth of ViT-S's
+ * q8_0 forward), a partial one's from au, zero past its rows. */
+typedef struct strip_head {
+    const int8_t *q; /* block 0 of row 0 */
+    size_t stride;   /* bytes from row to row (a block is 36 bytes on); 0: au */
+} strip_head;
+
 static void pack_amx_strip(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *strip) {
-    pack_q8a_strip(A, lda, mr, MR, kb, (int8_t *)strip, (float *)(strip + AU_BYTES));
+    strip_head *h = (strip_head *)strip;
+    float *ad = (float *)(strip + AD_OFF);
+    if (mr < MR) {
+        pack_q8a_strip(A, lda, mr, MR, kb, (int8_t *)(strip + AU_OFF), ad);
+        h->q = (const int8_t *)(strip + AU_OFF);
+        h->stride = 0;
+        return;
+    }
+    for (int b = 0; b < kb; b++)
+        for (int i = 0; i < MR; i++) ad[b * MR + i] = A[(size_t)i * lda + b].d;
+    h->q = A->q;
+    h->stride = lda * sizeof(sail_q8a);
 }
 
 /* Block b of the strip times block b of the panel P into C tile c. */
 #define TILE_BLOCK(c, ta, tw, b)                                                     \
     do {                                                                             \
         _tile_zero(c);                                                               \
-        _tile_loadd(ta, au + (size_t)(b) * MR * QBLK, QBLK);                         \
+        _tile_loadd(ta, au + (size_t)(b) * bstep, rstride);                          \
         _tile_loadd(tw, P + (size_t)(b) * PB, 64);                                   \
         _tile_dpbssd(c, ta, tw);                                                     \
     } while (0)
@@ -122,8 +143,10 @@ static void kernel_16x16(int kb, const uint8_t *strip, const uint8_t *P, size_t 
                          int ldc, int mr, int nr, int accum, const float *bias, const uint8_t *next) {
     (void)pstride;
     (void)next;
-    const uint8_t *au = strip;
-    const float *ad = (const float *)(strip + AU_BYTES);
+    const strip_head *h = (const strip_head *)strip;
+    const int8_t *au = h->q;
+    size_t rstride = h->stride ? h->stride : QBLK, bstep = h->stride ? sizeof(sail_q8a) : MR * QBLK;
+    const float *ad = (const float *)(strip + AD_OFF);
     _Alignas(64) int32_t t[2][MR * 16];
     __m512 acc[MR];
 #pragma GCC unroll 16
