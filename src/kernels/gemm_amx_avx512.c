@@ -1,7 +1,7 @@
 /* gemm_amx_avx512.c: the GEMMs on Intel AMX tiles, for the amx level:
  * q8_0 with tdpbssd, and the microkernel of the bf16 one with tdpbf16ps
  * (its loop nest is gemm_bf16_avx512.c's). Compiled with -mamx-tile
- * -mamx-int8 -mamx-bf16; nothing else is.
+ * -mamx-int8 -mamx-bf16 (and -mavx512bf16); nothing else is.
  *
  * Same contract and the same integers as sail_gemm_q8_0_ref, and the same
  * f32 steps as the VNNI kernel (gemm_vnni_avx512.c): per block, the exact
@@ -234,6 +234,125 @@ void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint
             if (accum) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m[j], c));
             _mm512_mask_storeu_ps(c, m[j], v);
         }
+}
+
+/* Few rows of A (bf16 weights, at most SAIL_GEMM_DIRECT_MAX_M rows):
+ * C^T = W A^T, so that the weights are the tiles' A operand and stream in
+ * place, 16 rows of W as one tile load at W's own row stride, each row
+ * read once per 32 rows of A; A, small, is rounded and laid out as the B
+ * operand (per 32 k, 16 pairs x up to 16 rows). Without this the few-row
+ * path ran on vdpbf16ps, which on Sapphire Rapids issues every other cycle
+ * and held a 16-token BERT-base to half the rate memory streams its bf16
+ * weights. Tiles: C^T in 0-3 (2 groups of 16 weight rows x 2 of 16 rows of
+ * A), W in 4-5, A in 6-7; all 16 rows x 64 bytes (sail_amx_configure_bf16). */
+
+/* Rows [m0, m0 + 16) of A (those below M), k [0, K), rounded, as ksteps
+ * B tiles at dst (each 16 pairs x 16 rows x 2 bf16), zero elsewhere. */
+static void few_pack_a(const float *A, int lda, int M, int m0, int K, int ksteps, uint16_t *dst) {
+    memset(dst, 0, (size_t)ksteps * 1024);
+    const __m512i rows = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192,
+                                           208, 224, 240);
+    for (int m = m0; m < M && m < m0 + 16; m++)
+        for (int s = 0; s < ksteps; s++) {
+            int k = 32 * s;
+            const float *x = A + (size_t)m * lda + k;
+            __m512 lo = _mm512_maskz_loadu_ps(mask16(K - k), x);
+            __m512 hi = _mm512_maskz_loadu_ps(mask16(K - k - 16), x + 16);
+            /* pair r (k + 2r, k + 2r + 1) to row r of the tile, column m - m0 */
+            _mm512_i32scatter_epi32(dst + (size_t)s * 512 + 2 * (m - m0), rows,
+                                    (__m512i)_mm512_cvtne2ps_pbh(hi, lo), 4);
+        }
+}
+
+/* 32 weight rows from n0 as the kernel reads them: in place (stride ldw)
+ * when all 32 rows exist and whole tiles cover K; else copied with zeros
+ * past N and K into pad (32 rows x k32 bf16). */
+static const uint8_t *few_w_rows(const uint8_t *W, size_t ldw, int N, int n0, int K, int k32,
+                                 uint8_t *pad, size_t *stride) {
+    if (n0 + 32 <= N && K == k32) {
+        *stride = ldw;
+        return W + (size_t)n0 * ldw;
+    }
+    for (int r = 0; r < 32; r++) {
+        uint8_t *d = pad + (size_t)r * k32 * 2;
+        if (n0 + r < N) {
+            memcpy(d, W + (size_t)(n0 + r) * ldw, (size_t)K * 2);
+            memset(d + (size_t)K * 2, 0, (size_t)(k32 - K) * 2);
+        } else memset(d, 0, (size_t)k32 * 2);
+    }
+    *stride = (size_t)k32 * 2;
+    return pad;
+}
+
+/* C^T(32 weight rows, 16 or 32 rows of A) over ksteps, stored as C rows
+ * [m0, m0 + rows), columns [n0, n0 + nn): base (bias + beta C) + sum. */
+static inline __attribute__((always_inline)) void few_block(
+    int two, int ksteps, const uint8_t *w, size_t sw, const uint16_t *B0, const uint16_t *B1,
+    int m0, int rows, int n0, int nn, const float *bias, float beta, float *C, int ldc) {
+    _tile_zero(0);
+    _tile_zero(1);
+    if (two) {
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    for (int s = 0; s < ksteps; s++) {
+        _tile_loadd(4, w + 64 * (size_t)s, sw);
+        _tile_loadd(5, w + 16 * sw + 64 * (size_t)s, sw);
+        _tile_loadd(6, B0 + 512 * (size_t)s, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 5, 6);
+        if (two) {
+            _tile_loadd(7, B1 + 512 * (size_t)s, 64);
+            _tile_dpbf16ps(2, 4, 7);
+            _tile_dpbf16ps(3, 5, 7);
+        }
+    }
+    _Alignas(64) float t[4][256]; /* [weight group + 2 A group] (weight row, row of A) */
+    _tile_stored(0, t[0], 64);
+    _tile_stored(1, t[1], 64);
+    if (two) {
+        _tile_stored(2, t[2], 64);
+        _tile_stored(3, t[3], 64);
+    }
+    const __m512i col = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192,
+                                          208, 224, 240);
+    for (int i = 0; i < rows; i++)
+        for (int g = 0; g < 2; g++) {
+            int n = n0 + 16 * g;
+            if (n >= n0 + nn) break;
+            __mmask16 m = mask16(n0 + nn - n);
+            float *c = C + (size_t)(m0 + i) * ldc + n;
+            __m512 base = bias ? _mm512_maskz_loadu_ps(m, bias + n) : _mm512_setzero_ps();
+            if (beta != 0.0f)
+                base = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c), base);
+            __m512 sum = _mm512_i32gather_ps(col, t[g + 2 * (i / 16)] + i % 16, 4);
+            _mm512_mask_storeu_ps(c, m, _mm512_add_ps(base, sum));
+        }
+}
+
+int sail_gemm_bf16_few_amx(int M, int N, int K, const float *A, int lda, const void *W,
+                           size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    int ksteps = (K + 31) / 32, k32 = 32 * ksteps;
+    size_t a_bytes = (size_t)2 * ksteps * 1024, pad_bytes = (size_t)32 * k32 * 2;
+    uint8_t *buf = (uint8_t *)sail_gemm_pack_buffer((a_bytes + pad_bytes) / sizeof(float));
+    if (!buf) return 0;
+    uint16_t *B0 = (uint16_t *)buf, *B1 = B0 + (size_t)ksteps * 512;
+    uint8_t *pad = buf + a_bytes;
+    sail_amx_configure_bf16();
+    for (int m0 = 0; m0 < M; m0 += 32) { /* W is read once per 32 rows of A */
+        int rows = SAIL_MIN(32, M - m0), two = rows > 16;
+        few_pack_a(A, lda, M, m0, K, ksteps, B0);
+        if (two) few_pack_a(A, lda, M, m0 + 16, K, ksteps, B1);
+        for (int n0 = 0; n0 < N; n0 += 32) {
+            size_t sw;
+            const uint8_t *w = few_w_rows(W, ldw, N, n0, K, k32, pad, &sw);
+            int nn = SAIL_MIN(32, N - n0);
+            if (two) few_block(1, ksteps, w, sw, B0, B1, m0, rows, n0, nn, bias, beta, C, ldc);
+            else few_block(0, ksteps, w, sw, B0, B1, m0, rows, n0, nn, bias, beta, C, ldc);
+        }
+    }
+    sail_amx_release();
+    return 1;
 }
 
 /* ------------------------------------------------------------- q8_0 -- */

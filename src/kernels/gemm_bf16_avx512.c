@@ -258,6 +258,8 @@ void sail_gemm_bf16_dp(int M, int N, int K, const float *A, int lda, const void 
 /* The amx level: the same, with the packed nest on tiles. */
 void sail_gemm_bf16_amx(int M, int N, int K, const float *A, int lda, const void *W,
                         size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    if (M <= DIRECT_MAX_M && K > 0 && sail_gemm_bf16_few_amx(M, N, K, A, lda, W, ldw, bias, beta, C, ldc))
+        return;
     if (M <= DIRECT_MAX_M || K <= 0) {
         sail_gemm_bf16_dp(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
         return;

@@ -104,6 +104,9 @@ void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint
                           const float *bias);
 void sail_amx_configure_bf16(void);
 void sail_amx_release(void);
+/* Its few-row path (M <= SAIL_GEMM_DIRECT_MAX_M): W read in place as
+ * tiles; 0 when out of memory for A's tiles (nothing written). */
+int sail_gemm_bf16_few_amx(SAIL_GEMM_H_ARGS);
 void sail_gemm_bf16a_ref(SAIL_GEMM_H_ARGS);
 /* x rounded to bf16 and read back as vdpbf16ps reads it (gemm_quant.c):
  * nearest even, subnormals to zero; the rounding of the references. */
