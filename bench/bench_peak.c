@@ -7,6 +7,10 @@
  *   int8  vpdpbusd zmm: 4 products + 4 adds per int32 lane = 8 ops;
  *         without VNNI, AVX2 vpmaddubsw + vpmaddwd (+ vpaddd) ymm, the
  *         q8_0 path of AVX2 CPUs: 64 ops per three instructions
+ *   amx   Intel AMX tiles (the amx level), 4 independent C tiles of 16 x 16:
+ *         tdpbf16ps 16x16x32 bf16 (2 flops per product), tdpbssd int8 at a
+ *         tile's full depth (16x16x64) and at one q8_0 block's (16x16x32),
+ *         the depth sail's q8_0 kernel can use (2 ops per product)
  *   read  GB/s streaming a 256 MB buffer per thread (far above any L3), the
  *         bound of a GEMM that reads its weights once (batch-1 texts)
  *
@@ -19,6 +23,7 @@
  *   1..N (default 2); without --all only f32 (the line bench/run_train.sh
  *   reads). */
 #include "bench.h"
+#include "core/cpu.h"
 
 #include <immintrin.h>
 #include <pthread.h>
@@ -102,6 +107,33 @@ __attribute__((target("avx2"))) static double run_int8_ymm(void) {
     return bench_thread_cpu() - t;
 }
 
+/* AMX: the thread's tiles configured (C in 0-3, A in 4 of depth `depth`
+ * bytes, B in 5), then AMX_ITERS tile products, four chains. sail_cpu()
+ * has asked Linux for the tile state. */
+#define AMX_ITERS 4000000L
+typedef struct amx_cfg {
+    unsigned char palette, start_row, reserved[14];
+    unsigned short colsb[16];
+    unsigned char rows[16];
+} amx_cfg;
+#define AMX_X4(op) op " %%tmm5, %%tmm4, %%tmm0\n\t" op " %%tmm5, %%tmm4, %%tmm1\n\t" \
+    op " %%tmm5, %%tmm4, %%tmm2\n\t" op " %%tmm5, %%tmm4, %%tmm3\n\t"
+#define AMX_LOOP(op, depth)                                                                 \
+    amx_cfg c = {.palette = 1};                                                             \
+    for (int i = 0; i < 4; i++) { c.rows[i] = 16; c.colsb[i] = 64; }                        \
+    c.rows[4] = 16; c.colsb[4] = depth;                                                     \
+    c.rows[5] = depth / 4; c.colsb[5] = 64;                                                 \
+    long n = AMX_ITERS / 4;                                                                 \
+    __asm__ volatile("ldtilecfg %0\n\ttilezero %%tmm4\n\ttilezero %%tmm5" ::"m"(c));       \
+    double t = bench_thread_cpu();                                                          \
+    __asm__ volatile("1:\n\t" AMX_X4(op) "dec %0\n\tjnz 1b" : "+r"(n)::"memory");          \
+    t = bench_thread_cpu() - t;                                                             \
+    __asm__ volatile("tilerelease");                                                        \
+    return t;
+static double run_amx_bf16(void) { AMX_LOOP("tdpbf16ps", 64) }
+static double run_amx_int8(void) { AMX_LOOP("tdpbssd", 64) }
+static double run_amx_int8_q8(void) { AMX_LOOP("tdpbssd", 32) }
+
 /* Streams a 256 MB buffer: thread i of a run reads buffer i, made and
  * touched on first use and kept for later runs (freed at exit). */
 enum { READ_BYTES = 256 << 20, MAX_THREADS = 256 };
@@ -183,7 +215,7 @@ int main(int argc, char **argv) {
         printf("peak: this CPU has neither AVX-512 nor FMA; no figure\n");
         return 0;
     }
-    kind kinds[4];
+    kind kinds[7];
     int nk = 0;
     kinds[nk++] = zmm ? (kind){"f32 fma zmm", "GFLOP/s", run_f32_zmm, ITERS * 16.0 * 2}
                       : (kind){"f32 fma ymm", "GFLOP/s", run_f32_ymm, ITERS * 8.0 * 2};
@@ -195,6 +227,12 @@ int main(int argc, char **argv) {
             kinds[nk++] = (kind){"int8 vpdpbusd zmm", "GOP/s", run_int8_zmm, ITERS * 16.0 * 8};
         else if (__builtin_cpu_supports("avx2"))
             kinds[nk++] = (kind){"int8 maddubs+madd ymm", "GOP/s", run_int8_ymm, ITERS * 32.0 * 2};
+        if (sail_cpu()->amx_int8) {
+            kinds[nk++] = (kind){"bf16 tdpbf16ps amx", "GFLOP/s", run_amx_bf16, AMX_ITERS * 16.0 * 16 * 32 * 2};
+            kinds[nk++] = (kind){"int8 tdpbssd amx", "GOP/s", run_amx_int8, AMX_ITERS * 16.0 * 16 * 64 * 2};
+            kinds[nk++] = (kind){"int8 tdpbssd amx, depth 32 (a q8_0 block)", "GOP/s", run_amx_int8_q8,
+                                 AMX_ITERS * 16.0 * 16 * 32 * 2};
+        } else printf("skip: no amx_int8, or Linux refused the tile state (AMX ceilings not measured)\n");
         if (__builtin_cpu_supports("avx2"))
             kinds[nk++] = (kind){"read bandwidth", "GB/s", run_read, (double)READ_BYTES};
     }
