@@ -115,7 +115,7 @@ static sail_status set_run_options(sail_index *ix, const sail_index_options *opt
  * index.wal.orphan, or .orphan.N when that exists; *kept gets the name or
  * "") and start an empty one for the snapshot. */
 static sail_status set_log_aside(sail_index *ix, char *kept, size_t kn, sail_error *err) {
-    char from[4096], to[sizeof from + 16];
+    char from[4096], to[sizeof from + 24]; /* ".orphan." and an int */
     snprintf(from, sizeof from, "%s/index.wal", ix->dir);
     *kept = 0;
     if (file_exists(ix->dir, "index.wal")) {

@@ -51,8 +51,8 @@ static int logreg(char **argv) {
     sail_logreg m = {.d = d, .c = c};
     m.labels = calloc((size_t)c, sizeof *m.labels);
     for (int j = 0; j < c; j++) {
-        m.labels[j] = malloc(16);
-        snprintf(m.labels[j], 16, "class%d", j);
+        m.labels[j] = malloc(24); /* "class" and any int */
+        snprintf(m.labels[j], 24, "class%d", j);
     }
     sail_error err = {0};
     double l2 = atof(argv[4]);
