@@ -142,7 +142,6 @@ static void pack_amx_strip(const sail_q8a *A, size_t lda, int mr, int kb, uint8_
 static void kernel_16x16(int kb, const uint8_t *strip, const uint8_t *P, size_t pstride, float *C,
                          int ldc, int mr, int nr, int accum, const float *bias, const uint8_t *next) {
     (void)pstride;
-    (void)next;
     const strip_head *h = (const strip_head *)strip;
     const int8_t *au = h->q;
     size_t rstride = h->stride ? h->stride : QBLK, bstep = h->stride ? sizeof(sail_q8a) : MR * QBLK;
@@ -162,6 +161,8 @@ static void kernel_16x16(int kb, const uint8_t *strip, const uint8_t *P, size_t 
             if (b + 1 < kb) TILE_BLOCK(TC1, TA1, TW1, b + 1);
             TILE_STORE16(0, t[0]);
         }
+        if (next) /* the next panel's block: at 16 rows this strip is the one that meets W first */
+            for (int l = 0; l < PB; l += 64) _mm_prefetch((const char *)next + (size_t)b * PB + l, _MM_HINT_T0);
         const int32_t *tb = t[b & 1];
         const float *adb = ad + (size_t)b * MR;
         __m512 dw = _mm512_loadu_ps(P + (size_t)b * PB + 512);
