@@ -223,7 +223,8 @@ int main(void) {
     if (t) test_level(t);
     else SKIP("attn_block_bf16: no avx512_bf16 (or SAIL_ISA caps the level)");
     if ((t = sail_kernels_for(SAIL_ISA_AMX))) test_level(t);
-    else SKIP("attn_block_bf16 on tiles: no amx_int8 (or SAIL_ISA caps the level)");
+    else SKIP("attn_block_bf16 on tiles: no amx_int8 (or Linux refused the tile state, or SAIL_ISA caps the "
+              "level)");
     for (int n = 1; n <= 3; n++) test_pool(n);
     sail_kernels_release();
     return test_done();

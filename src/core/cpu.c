@@ -52,7 +52,9 @@ static void detect(void) {
 
 /* Linux hands out the 8 KiB of tile state only to processes that ask
  * (ARCH_REQ_XCOMP_PERM for XTILEDATA, once per process, for every thread);
- * without it the first tile instruction would fault. */
+ * without it the first tile instruction would fault. It refuses where the
+ * kernel predates AMX or a thread's alternate signal stack is too small
+ * for the larger signal frame: the amx level is then hidden. */
 static bool amx_permitted(void) {
 #if defined(__linux__) && defined(SYS_arch_prctl)
     return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
