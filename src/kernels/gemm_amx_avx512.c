@@ -17,7 +17,10 @@
  * is left is the vector work per block: the int32 tile stored, then per
  * row a conversion, a scale product and an FMA, three instructions per 16
  * outputs where the VNNI kernel spends eleven. The next block's tdpbssd
- * (in the other C tile) runs while they do.
+ * is issued into the other C tile first, but on Sapphire Rapids the tile
+ * work and this vector work measured as taking turns, not overlapping
+ * (about 9 ns each per block in L1; docs/BENCHMARKS.md, "Intel AMX"): the
+ * kernel runs at 15-19% of the tiles' int8 rate at a block's depth.
  *
  * More than DIRECT_MAX_M rows: q8_driver.h's loop nest with 16-row strips
  * (pack_q8a_strip, zero rows past M) and panels of 16 weight rows, per
@@ -150,8 +153,8 @@ static void kernel_16x16(int kb, const uint8_t *strip, const uint8_t *P, size_t 
     __m512 acc[MR];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) acc[i] = _mm512_setzero_ps();
-    /* even blocks in TC0, odd in TC1: block b + 1 multiplies while the
-     * vector units scale block b (its int32 tile stored to t[b & 1]) */
+    /* even blocks in TC0, odd in TC1: block b + 1 is issued before block
+     * b (its int32 tile stored to t[b & 1]) is scaled */
     TILE_BLOCK(TC0, TA0, TW0, 0);
     for (int b = 0; b < kb; b++) {
         if (b & 1) {
