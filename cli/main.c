@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("sail %s\n", sail_version());
+        printf("sail %s (kernels: %s)\n", sail_version(), sail_kernel_level());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

@@ -52,6 +52,12 @@ const char *sail_status_name(sail_status s);
 /* Version string of the linked library. Thread-safe. */
 const char *sail_version(void);
 
+/* The instruction-set level the kernels run at, chosen once from CPUID and
+ * capped by the environment variable SAIL_ISA: "ref", "avx2", "avx512",
+ * "avx512vnni", "avx512bf16" or "amx" (Intel AMX tiles for bf16 and q8_0
+ * weights). A static string. Thread-safe. */
+const char *sail_kernel_level(void);
+
 /* Read the whole file path, at most max_len bytes (a larger file is
  * SAIL_ERR_LIMIT), into *buf (len bytes, free with sail_free). Thread-safe. */
 sail_status sail_read_file(const char *path, size_t max_len, unsigned char **buf, size_t *len,

@@ -109,7 +109,42 @@ def main():
         loaded = [lib for lib in lazy if "file=%s.so" % lib in r.stderr]
         check(r.returncode == 0 and not loaded and "file=libc.so" in r.stderr,
               "a text embed loads none of FFmpeg, sox, espeak-ng, cairo, librsvg (loaded: %s)" % loaded)
+        check_kernel_level()
     return tap.summary()
+
+
+def check_kernel_level():
+    """`sail --version` names the kernels' level: the highest /proc/cpuinfo
+    allows (amx may fall back to avx512bf16 where Linux refuses the tile
+    state), and SAIL_ISA caps it."""
+    levels = ["ref", "avx2", "avx512", "avx512vnni", "avx512bf16", "amx"]
+    needs = [[], ["avx2", "fma", "f16c"], ["avx512f", "avx512bw", "avx512dq", "avx512vl"], ["avx512_vnni"],
+             ["avx512_bf16"], ["amx_tile", "amx_int8"]]
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    top = 0
+    while top + 1 < len(levels) and all(x in flags for x in needs[top + 1]):
+        top += 1
+
+    def level(env_isa):
+        env = dict(os.environ)
+        env.pop("SAIL_ISA", None)
+        if env_isa:
+            env["SAIL_ISA"] = env_isa
+        r = subprocess.run([SAIL, "--version"], capture_output=True, text=True, env=env)
+        out = r.stdout.strip()
+        return out[out.find("(kernels: ") + 10:-1] if r.returncode == 0 and out.endswith(")") else out
+
+    got = level(None)
+    ok = got == levels[top] or (levels[top] == "amx" and got == "avx512bf16")
+    check(ok, "sail --version names the kernel level this CPU allows: %s (cpuinfo allows %s)" % (got, levels[top]))
+    capped = {isa: level(isa) for isa in levels[:top + 1]}
+    check(all(capped[isa] == isa or (isa == "amx" and capped[isa] == "avx512bf16") for isa in capped),
+          "SAIL_ISA caps the level --version names: %s" % capped)
 
 
 if __name__ == "__main__":

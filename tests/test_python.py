@@ -43,6 +43,9 @@ def main():
         subprocess.run([SAIL, "init", "--config", "tiny", "--vocab", vocab, "--seed", "1", "-o", model], check=True,
                        capture_output=True)
         m = sail.Model(model, threads=1)
+        ver = subprocess.run([SAIL, "--version"], capture_output=True, text=True).stdout
+        check(sail.version() in ver and "(kernels: %s)" % sail.kernel_level() in ver,
+              "version() and kernel_level() (%s) are what `sail --version` prints" % sail.kernel_level())
         check(m.dim == 512 and m.context > 2 and m.image_size > 0 and m.describe().get("dim") == "512",
               "Model: dim, context, image_size, describe()")
 

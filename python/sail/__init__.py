@@ -116,6 +116,7 @@ def _load():
     CP = ctypes.POINTER(ctypes.c_char_p)
     sigs = {
         "sail_version": (ctypes.c_char_p, []),
+        "sail_kernel_level": (ctypes.c_char_p, []),
         "sail_status_name": (ctypes.c_char_p, [I]),
         "sail_model_load": (P, [ctypes.c_char_p, ctypes.POINTER(_LoadOptions), E]),
         "sail_model_free": (None, [P]),
@@ -220,6 +221,12 @@ def _cstrs(items):
 def version():
     """The linked library's version string."""
     return _load().sail_version().decode()
+
+
+def kernel_level():
+    """The instruction-set level sail's kernels run at on this CPU ("ref",
+    "avx2", "avx512", "avx512vnni", "avx512bf16" or "amx"), after SAIL_ISA."""
+    return _load().sail_kernel_level().decode()
 
 
 def cosine(a, b):

@@ -82,6 +82,8 @@ const sail_kernel_table *sail_kernels(void) {
 
 const char *sail_kernels_isa(void) { return sail_kernels()->name; }
 
+const char *sail_kernel_level(void) { return sail_kernels_isa(); }
+
 void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr) {
     if (t->gemm == sail_gemm_avx512) { *mr = 14; *nr = 32; }
     else if (t == &sail_table_avx2) { *mr = 6; *nr = 16; }
