@@ -293,6 +293,9 @@ static const uint8_t *few_w_rows(const uint8_t *W, size_t ldw, int N, int n0, in
 static inline __attribute__((always_inline)) void few_block(
     int two, int ksteps, const uint8_t *w, size_t sw, const uint16_t *B0, const uint16_t *B1,
     int m0, int rows, int n0, int nn, const float *bias, float beta, float *C, int ldc) {
+    /* gcc 12's _tile_loadd names no memory it reads: the stores that laid
+     * out A and the padded W rows (inlined before it) must not sink past */
+    __asm__ volatile("" ::: "memory");
     _tile_zero(0);
     _tile_zero(1);
     if (two) {
