@@ -145,6 +145,10 @@ static void pack_amx_strip(const sail_q8a *A, size_t lda, int mr, int kb, uint8_
 static void kernel_16x16(int kb, const uint8_t *strip, const uint8_t *P, size_t pstride, float *C,
                          int ldc, int mr, int nr, int accum, const float *bias, const uint8_t *next) {
     (void)pstride;
+    /* q8_driver.h's calls resolve at compile time and may inline the
+     * packers before this: their stores must not sink past the tile loads,
+     * which name no memory they read (gcc 12's _tile_loadd) */
+    __asm__ volatile("" ::: "memory");
     const strip_head *h = (const strip_head *)strip;
     const int8_t *au = h->q;
     size_t rstride = h->stride ? h->stride : QBLK, bstep = h->stride ? sizeof(sail_q8a) : MR * QBLK;
