@@ -218,7 +218,7 @@ int main(int argc, char **argv) {
     if (!bad) {
         printf("# sail %s vs OpenBLAS, %s clock, medians of %d alternations "
                "(ratio > 1: sail faster; '+': beta 1)\n",
-               sail_kernels_isa(), g_clock == CLOCK_MONOTONIC ? "wall" : "thread-cpu", reps);
+               sail_kernel_level(), g_clock == CLOCK_MONOTONIC ? "wall" : "thread-cpu", reps);
         if (custom.M) {
             char name[64];
             snprintf(name, sizeof name, "%dx%dx%d%s", custom.M, custom.N, custom.K,

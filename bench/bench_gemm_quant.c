@@ -73,7 +73,7 @@ static void print_cpu(void) {
         }
         fclose(f);
     }
-    printf("# CPU: %s; kernels: %s\n", model, sail_kernels_isa());
+    printf("# CPU: %s; kernels: %s\n", model, sail_kernel_level());
 }
 
 int main(int argc, char **argv) {

@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
     if (reps < 1) reps = 1;
     if (reps > MAX_REPS) reps = MAX_REPS;
     sail_pool *pools[2] = {sail_pool_new(1), sail_pool_new(2)};
-    printf("# kernels: %s; wall-clock medians of %d\n", sail_kernels_isa(), reps);
+    printf("# kernels: %s; wall-clock medians of %d\n", sail_kernel_level(), reps);
     printf("# pool of 2, one run of 2 empty tasks: %.1f us back to back, %.1f us after 1 ms idle\n",
            wake_us(pools[1], 0, 101), wake_us(pools[1], 1e-3, 101));
     printf("%-15s %-15s %10s %10s %7s %10s %10s %7s\n", "shape", "M x N x K", "f32 1t us",

@@ -484,7 +484,7 @@ static void test_pool(sail_pool *pool, int threads) {
             qcase_free(&q);
         }
         CHECK(cmp_done(&c), "sail_gemm_w %s%s on %d threads (%s) vs ref (max err %.2g)",
-              type_name(TYPES[packed ? 2 : i]), packed ? " packed" : "", threads, sail_kernels_isa(), c.max_err);
+              type_name(TYPES[packed ? 2 : i]), packed ? " packed" : "", threads, sail_kernel_level(), c.max_err);
     }
 }
 
@@ -611,7 +611,7 @@ static void test_thread_invariance(void) {
             qcase_free(&q);
         }
         CHECK(same && nonzero, "sail_gemm_w %s (%s): the same bits on 1, 2, 3 and 4 threads at "
-              "the models' shapes", names[ti], sail_kernels_isa());
+              "the models' shapes", names[ti], sail_kernel_level());
     }
     for (int p = 0; p < 4; p++) sail_pool_free(pools[p]);
 }

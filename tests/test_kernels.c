@@ -212,7 +212,7 @@ static void test_gemm_pool(sail_pool *pool, int n) {
         gemm_compare(&c, &g, run_pool_gemm, pool, 0);
     }
     CHECK(cmp_done(&c), "sail_gemm on %d threads (%s) vs ref (max err %.2g)", n,
-          sail_kernels_isa(), c.max_err);
+          sail_kernel_level(), c.max_err);
 }
 
 /* ---------------------------------------------------------- element-wise -- */
@@ -597,7 +597,7 @@ static void test_attention_pool(sail_pool *pool, int n) {
         attn_case_free(&c);
     }
     CHECK(cmp_done(&cm), "sail_attention on %d threads (%s) vs double (max err %.2g)", n,
-          sail_kernels_isa(), cm.max_err);
+          sail_kernel_level(), cm.max_err);
 }
 
 /* ------------------------------------------------------------- the rest -- */
@@ -619,8 +619,8 @@ static void test_helpers(void) {
 
 int main(void) {
     g_ref = sail_kernels_for(SAIL_ISA_REF);
-    CHECK(g_ref && sail_kernels() && sail_kernels_isa(), "dispatch: active level %s",
-          sail_kernels_isa());
+    CHECK(g_ref && sail_kernels() && sail_kernel_level(), "dispatch: active level %s",
+          sail_kernel_level());
 
     /* The references against double precision. */
     cmp c = {0};

@@ -80,9 +80,7 @@ const sail_kernel_table *sail_kernels(void) {
     return g_active;
 }
 
-const char *sail_kernels_isa(void) { return sail_kernels()->name; }
-
-const char *sail_kernel_level(void) { return sail_kernels_isa(); }
+const char *sail_kernel_level(void) { return sail_kernels()->name; }
 
 void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr) {
     if (t->gemm == sail_gemm_avx512) { *mr = 14; *nr = 32; }

@@ -98,15 +98,8 @@ static void tiles_configure(void) {
 
 /* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into the panel dst. */
 static void pack_amx_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *dst) {
-    for (int b = 0; b < kb; b++, dst += PB) {
-        const uint8_t *src = W + (size_t)b * QBYTES;
-        for (int r = 0; r < nr; r++) _mm_prefetch((const char *)src + (size_t)r * ldw + 4 * QBYTES, _MM_HINT_T0);
-        if (nr == 16) pack16x8(src + 2, ldw, dst);
-        else pack16x8_part(src + 2, ldw, nr, 32, dst);
-        uint16_t d[16] = {0};
-        for (int r = 0; r < nr; r++) memcpy(&d[r], src + (size_t)r * ldw, 2);
-        _mm512_storeu_ps(dst + 512, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d)));
-    }
+    for (int b = 0; b < kb; b++, dst += PB)
+        pack16x8_q8_block(W + (size_t)b * QBYTES, ldw, nr, dst, (float *)(dst + 512));
 }
 
 /* Where a strip's int8 tiles come from: a whole strip's from A itself (a

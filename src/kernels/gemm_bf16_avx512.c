@@ -89,13 +89,13 @@ typedef void (*bf16_kernel)(int npairs, const uint16_t *Ap, size_t lda, const ui
 typedef struct bf16_nest { int mr, kq; bf16_kernel kernel; } bf16_nest;
 static const bf16_nest nest_dp = {MR, 16, kernel_14x32};
 /* AMX (gemm_amx_avx512.c): 32 x 32 in four tiles, k a multiple of a tile's 32 */
-static const bf16_nest nest_amx = {32, 32, sail_bf16_kernel_amx};
-#define MR_MAX 32
+static const bf16_nest nest_amx = {SAIL_BF16_AMX_MR, 32, sail_bf16_kernel_amx};
+_Static_assert(SAIL_BF16_AMX_MR >= MR, "the strip buffer holds the taller strip");
 
 static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float *A, int lda,
                         const uint8_t *W, size_t ldw, const float *bias, float beta, float *C,
                         int ldc) {
-    size_t wbytes = (size_t)NC * KC * 2, abytes = (size_t)MR_MAX * KC * 2;
+    size_t wbytes = (size_t)NC * KC * 2, abytes = (size_t)SAIL_BF16_AMX_MR * KC * 2;
     float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
         sail_gemm_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
@@ -154,7 +154,6 @@ void sail_gemm_bf16_panels(int M, int N, int npairs, const uint16_t *A, size_t l
 
 void sail_gemm_bf16_panels_amx(int M, int N, int npairs, const uint16_t *A, size_t lda,
                                const uint8_t *W, size_t pstride, float *C, int ldc) {
-    _Static_assert(MR_MAX == SAIL_BF16_AMX_MR, "see kernels_impl.h");
     panels(&nest_amx, M, N, npairs, A, lda, W, pstride, C, ldc);
 }
 

@@ -59,17 +59,9 @@ _Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 static void pack_q8_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *dst) {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     for (int b = 0; b < kb; b++, dst += PB) {
-        const uint8_t *src = W + (size_t)b * QBYTES;
-        /* 16 rows are 16 streams, too many for the hardware prefetcher:
-         * ask for each row's line 4 blocks ahead */
-        for (int r = 0; r < nr; r++) _mm_prefetch((const char *)src + (size_t)r * ldw + 4 * QBYTES, _MM_HINT_T0);
-        if (nr == 16) pack16x8(src + 2, ldw, dst);
-        else pack16x8_part(src + 2, ldw, nr, 32, dst);
+        pack16x8_q8_block(W + (size_t)b * QBYTES, ldw, nr, dst, (float *)(dst + 576));
         for (int q = 0; q < 8; q++)
             _mm512_storeu_si512(dst + 64 * q, _mm512_xor_si512(_mm512_loadu_si512(dst + 64 * q), flip));
-        uint16_t d[16] = {0};
-        for (int r = 0; r < nr; r++) memcpy(&d[r], src + (size_t)r * ldw, 2);
-        _mm512_storeu_ps(dst + 576, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d)));
     }
 }
 

@@ -148,9 +148,7 @@ typedef struct sail_kernel_table {
 const sail_kernel_table *sail_kernels(void);
 /* A given level's table, or NULL if this CPU or build lacks it (for tests). */
 const sail_kernel_table *sail_kernels_for(sail_isa isa);
-/* Name of the active level: "avx512bf16", "avx512vnni", "avx512", "avx2"
- * or "ref". */
-const char *sail_kernels_isa(void);
+/* The active level's name: sail_kernel_level() (sail.h). */
 
 /* Multithreaded GEMM with the active table; same contract as table->gemm. */
 void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,

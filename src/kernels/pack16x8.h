@@ -7,13 +7,15 @@
  * gives 8 such vectors. Include only from files compiled with AVX-512F.
  * Also the end of their direct (few-row) tiles: sums of 4 accumulators and
  * the store of 4 outputs; and the store of a 32-column packed-path tile,
- * shared with gemm_avx512.c's f32 microkernel; and their lane masks. */
+ * shared with gemm_avx512.c's f32 microkernel; and their lane masks; and
+ * the packing of a q8_0 block (also for gemm_amx_avx512.c). */
 #ifndef SAIL_PACK16X8_H
 #define SAIL_PACK16X8_H
 
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The transpose from registers: z[k] holds 32 bytes of row k in its lanes
  * 0-1 (128-bit) and of row k + 8 in lanes 2-3; dst + 64 q receives dword q
@@ -63,6 +65,21 @@ static inline void pack16x8_part(const uint8_t *src, size_t ld, int nr, int nbyt
         for (int i = n; i < 32; i++) tmp[32 * r + i] = 0;
     }
     pack16x8(tmp, 32, dst);
+}
+
+/* One q8_0 block (34 bytes: f16 scale, 32 int8) of each of rows [0, nr)
+ * of W (nr <= 16, rows ldw bytes apart): its int8 as 8 vectors into q
+ * (pack16x8's layout, signed, zero past nr) and its 16 scales as f32 into
+ * d. The int8 q8_0 panels of gemm_vnni_avx512.c and gemm_amx_avx512.c. 16
+ * rows are 16 streams, too many for the hardware prefetcher: each row's
+ * line 4 blocks ahead is asked for. */
+static inline void pack16x8_q8_block(const uint8_t *src, size_t ldw, int nr, uint8_t *q, float *d) {
+    for (int r = 0; r < nr; r++) _mm_prefetch((const char *)src + (size_t)r * ldw + 4 * 34, _MM_HINT_T0);
+    if (nr == 16) pack16x8(src + 2, ldw, q);
+    else pack16x8_part(src + 2, ldw, nr, 32, q);
+    uint16_t h[16] = {0};
+    for (int r = 0; r < nr; r++) memcpy(&h[r], src + (size_t)r * ldw, 2);
+    _mm512_storeu_ps(d, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h)));
 }
 
 /* The sums of the 16 lanes of v0..v3 as lanes 0..3 (12 shuffles and adds
