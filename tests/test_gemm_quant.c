@@ -17,6 +17,10 @@
  *                       are then exact); that reference against double on
  *                       the rounded A. The bound is tight enough to tell: the
  *                       unrounded reference fails it (checked below).
+ *   q8_0 wide (amx)     the same bound against sail_gemm_q8_0_bf16a_ref,
+ *                       which rounds A and each weight d q to bf16; that
+ *                       reference against double on the rounded values, and
+ *                       unrounded weights fail it.
  *
  * Levels the CPU lacks are skipped with "no avx2", "no avx512", "no
  * avx512_vnni", "no avx512_bf16", "no amx_int8". Deliberately broken kernels (a block or
@@ -83,7 +87,8 @@ static size_t row_bytes(sail_wtype t, int K) {
  * widened copy Wf (N, K); C (M, ldc = N + 5) starting from C0. */
 typedef struct qcase {
     int M, N, K, beta, has_bias, lda, ldc;
-    int round_a;        /* bf16: the kernel rounds A to bf16 (bf16_rounds_a) */
+    int round_a;        /* bf16: the kernel rounds A to bf16 (bf16_rounds_a); q8_0: wide */
+    int wide;           /* q8_0: the kernel is gemm_q8_0_wide (A rounded, W widened to bf16) */
     int packed;         /* q8_0: the kernel reads W as its level's q8_0_pack wrote it */
     sail_wtype type;
     size_t ldw;
@@ -145,11 +150,15 @@ static void *pack_w(const sail_kernel_table *t, const void *W, size_t ldw, int N
 /* Run one table's kernel for the case into C. */
 static void run_kernel(const sail_kernel_table *t, const qcase *q, float *C) {
     const float *bias = q->has_bias ? q->bias : NULL;
-    if (t == NULL) { /* the reference of a level whose bf16 GEMM rounds A */
-        sail_gemm_bf16a_ref(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
+    if (t == NULL) { /* the reference of a level whose kernel rounds A to bf16 */
+        (q->type == SAIL_WT_Q8_0 ? sail_gemm_q8_0_bf16a_ref : sail_gemm_bf16a_ref)(
+            q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
     } else if (q->type == SAIL_WT_Q8_0) {
         void *wp = q->packed && t->q8_0_pack && q->N > 0 && q->K > 0 ? pack_w(t, q->W, q->ldw, q->N, q->K) : NULL;
-        t->gemm_q8_0(q->M, q->N, q->K, q->Aq, q->K / 32, q->W, q->ldw, wp, bias, (float)q->beta, C, q->ldc);
+        if (q->wide)
+            t->gemm_q8_0_wide(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, wp, bias, (float)q->beta, C, q->ldc);
+        else
+            t->gemm_q8_0(q->M, q->N, q->K, q->Aq, q->K / 32, q->W, q->ldw, wp, bias, (float)q->beta, C, q->ldc);
         free(wp);
     }
     else if (q->type == SAIL_WT_F16)
@@ -159,9 +168,9 @@ static void run_kernel(const sail_kernel_table *t, const qcase *q, float *C) {
 }
 
 /* The reference a level's kernel must equal: NULL stands for
- * sail_gemm_bf16a_ref. */
-static const sail_kernel_table *ref_for(const sail_kernel_table *t, sail_wtype type) {
-    return type == SAIL_WT_BF16 && t->bf16_rounds_a ? NULL : g_ref;
+ * sail_gemm_bf16a_ref (bf16) or sail_gemm_q8_0_bf16a_ref (q8_0, wide). */
+static const sail_kernel_table *ref_for(const sail_kernel_table *t, sail_wtype type, int wide) {
+    return (type == SAIL_WT_BF16 && t->bf16_rounds_a) || (type == SAIL_WT_Q8_0 && wide) ? NULL : g_ref;
 }
 
 static double base_of(const qcase *q, int m, int n) {
@@ -205,7 +214,16 @@ static void compare(cmp *c, const qcase *q, const float *got, int vs) {
                 continue;
             }
             double want, tol, qb = 0;
-            if (q->type == SAIL_WT_Q8_0 && (vs == 0 || vs == 2)) {
+            if (q->type == SAIL_WT_Q8_0 && q->wide) { /* A and the widened W rounded to bf16 */
+                want = q->R[i];
+                if (vs == 1) {
+                    want = base_of(q, m, n);
+                    const float *a = q->A + (size_t)m * q->lda, *w = q->Wf + (size_t)n * q->K;
+                    for (int k = 0; k < q->K; k++)
+                        want += (double)sail_bf16_dp_value(a[k]) * sail_bf16_dp_value(w[k]);
+                }
+                tol = tol16;
+            } else if (q->type == SAIL_WT_Q8_0 && (vs == 0 || vs == 2)) {
                 double exact = q8_exact(q, m, n, &qb);
                 want = vs == 0 ? q->R[i] : exact;
                 tol = vs == 0 ? 2 * qb : qb;
@@ -246,12 +264,13 @@ static const int K16[] = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 127, 385,
 static const int K8[] = {0, 32, 64, 96, 160, 416, 544, 1024};
 
 /* Every (M, N) with every K of the type; `vs` as in compare(); packed: q8_0
- * W as the level's q8_0_pack wrote it. */
-static void sweep(cmp *c, const sail_kernel_table *t, sail_wtype type, int vs, int packed) {
+ * W as the level's q8_0_pack wrote it; wide: q8_0 through gemm_q8_0_wide
+ * (t NULL: its reference). */
+static void sweep(cmp *c, const sail_kernel_table *t, sail_wtype type, int vs, int packed, int wide) {
     const int *ks = type == SAIL_WT_Q8_0 ? K8 : K16;
     int nk = type == SAIL_WT_Q8_0 ? (int)(sizeof K8 / sizeof *K8) : (int)(sizeof K16 / sizeof *K16);
     int v = 0;
-    const sail_kernel_table *ref = t ? ref_for(t, type) : g_ref;
+    const sail_kernel_table *ref = t ? ref_for(t, type, wide) : g_ref;
     for (int i = 0; i <= N_MN; i++)
         for (int k = 0; k < nk; k++) {
             /* the last case: more rows than one L2 slice of A (q8_0) */
@@ -262,6 +281,7 @@ static void sweep(cmp *c, const sail_kernel_table *t, sail_wtype type, int vs, i
             qcase q;
             qcase_init(&q, type, M, N, K, v++ & 3);
             q.round_a = t == NULL || (type == SAIL_WT_BF16 && t->bf16_rounds_a);
+            q.wide = wide;
             q.packed = packed;
             run_kernel(t, &q, q.C);
             q.packed = 0;
@@ -276,18 +296,22 @@ static const sail_wtype TYPES[3] = {SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0};
 static void test_refs(void) {
     for (int i = 0; i < 3; i++) {
         cmp c = {0};
-        sweep(&c, g_ref, TYPES[i], 1, 0);
+        sweep(&c, g_ref, TYPES[i], 1, 0, 0);
         CHECK(cmp_done(&c), "gemm_%s ref vs double on the dequantised weights%s (max err %.2g)",
               type_name(TYPES[i]), TYPES[i] == SAIL_WT_Q8_0 ? ", within the activation rounding bound" : "",
               c.max_err);
     }
     cmp c = {0};
-    sweep(&c, g_ref, SAIL_WT_Q8_0, 2, 0);
+    sweep(&c, g_ref, SAIL_WT_Q8_0, 2, 0, 0);
     CHECK(cmp_done(&c), "gemm_q8_0 ref vs exact integer block dots (max err %.2g)", c.max_err);
     cmp r = {0};
-    sweep(&r, NULL, SAIL_WT_BF16, 1, 0);
+    sweep(&r, NULL, SAIL_WT_BF16, 1, 0, 0);
     CHECK(cmp_done(&r), "gemm_bf16a ref (A rounded to bf16) vs double on the rounded A (max err %.2g)",
           r.max_err);
+    cmp w = {0};
+    sweep(&w, NULL, SAIL_WT_Q8_0, 1, 0, 1);
+    CHECK(cmp_done(&w), "gemm_q8_0_bf16a ref (A and each weight d q rounded to bf16) vs double on the "
+          "rounded values (max err %.2g)", w.max_err);
     /* The bound can tell a kernel that rounds A from one that does not. */
     qcase q;
     qcase_init(&q, SAIL_WT_BF16, 7, 33, 385, 0);
@@ -298,25 +322,71 @@ static void test_refs(void) {
     CHECK(u.n_bad > 0, "gemm_bf16 without the rounding of A fails the bf16a comparison (%d "
           "expected mismatches)", u.n_bad);
     qcase_free(&q);
+    /* and one that leaves the weights unrounded (dequantised in f32) */
+    qcase_init(&q, SAIL_WT_Q8_0, 7, 33, 384, 0);
+    q.wide = 1;
+    run_kernel(NULL, &q, q.R);
+    for (int m = 0; m < q.M; m++)
+        for (int n = 0; n < q.N; n++) {
+            float s = 0.0f;
+            for (int k = 0; k < q.K; k++)
+                s += sail_bf16_dp_value(q.A[(size_t)m * q.lda + k]) * q.Wf[(size_t)n * q.K + k];
+            q.C[(size_t)m * q.ldc + n] = s;
+        }
+    cmp uw = {.quiet = 1};
+    compare(&uw, &q, q.C, 0);
+    CHECK(uw.n_bad > 0, "q8_0 with unrounded weights fails the q8_0_bf16a comparison (%d expected "
+          "mismatches)", uw.n_bad);
+    qcase_free(&q);
+}
+
+/* gemm_q8_0_wide where the level has it: against its reference, W as
+ * stored and as packed at load. */
+static void test_wide(const sail_kernel_table *t) {
+    if (!t->gemm_q8_0_wide) {
+        SKIP("%s has no gemm_q8_0_wide", t->name);
+        return;
+    }
+    cmp c = {0}, p = {0};
+    sweep(&c, t, SAIL_WT_Q8_0, 0, 0, 1);
+    sweep(&p, t, SAIL_WT_Q8_0, 0, 1, 1);
+    CHECK(cmp_done(&c) && cmp_done(&p), "gemm_q8_0_wide %s vs q8_0_bf16a ref: all sizes, odd strides, bias, "
+          "beta, W as stored and packed at load (max err %.2g, %.2g)", t->name, c.max_err, p.max_err);
+    /* 1100 rows of K = 2080 round to more bf16 than the amx nest keeps at
+     * once (4 MiB): A is done in two chunks, here and in gemm_bf16 */
+    cmp k = {0};
+    for (int i = 0; i < 2; i++) {
+        qcase q;
+        qcase_init(&q, i ? SAIL_WT_BF16 : SAIL_WT_Q8_0, 1100, 40, 2080, 3);
+        q.wide = !i;
+        q.round_a = i && t->bf16_rounds_a;
+        run_kernel(t, &q, q.C);
+        run_kernel(ref_for(t, q.type, q.wide), &q, q.R);
+        compare(&k, &q, q.C, 0);
+        qcase_free(&q);
+    }
+    CHECK(cmp_done(&k), "gemm_q8_0_wide and gemm_bf16 %s at 1100 x 40 x 2080 vs their references (max err %.2g)",
+          t->name, k.max_err);
 }
 
 static void test_simd(const sail_kernel_table *t) {
     for (int i = 0; i < 3; i++) {
         cmp c = {0};
-        sweep(&c, t, TYPES[i], 0, 0);
+        sweep(&c, t, TYPES[i], 0, 0, 0);
         CHECK(cmp_done(&c), "gemm_%s %s vs %s: all sizes, odd strides, bias, beta (max err %.2g)",
-              type_name(TYPES[i]), t->name, ref_for(t, TYPES[i]) ? "ref" : "bf16a ref", c.max_err);
+              type_name(TYPES[i]), t->name, ref_for(t, TYPES[i], 0) ? "ref" : "bf16a ref", c.max_err);
     }
+    test_wide(t);
     cmp c = {0};
-    sweep(&c, t, SAIL_WT_Q8_0, 2, 0);
+    sweep(&c, t, SAIL_WT_Q8_0, 2, 0, 0);
     CHECK(cmp_done(&c), "gemm_q8_0 %s vs exact integer block dots (max err %.2g)", t->name, c.max_err);
     if (!t->q8_0_pack) {
         SKIP("%s keeps no packed q8_0 weights", t->name);
         return;
     }
     cmp p = {0}, e = {0};
-    sweep(&p, t, SAIL_WT_Q8_0, 0, 1);
-    sweep(&e, t, SAIL_WT_Q8_0, 2, 1);
+    sweep(&p, t, SAIL_WT_Q8_0, 0, 1, 0);
+    sweep(&e, t, SAIL_WT_Q8_0, 2, 1, 0);
     CHECK(cmp_done(&p) && cmp_done(&e), "gemm_q8_0 %s on weights packed at load (q8_0_pack) vs ref and "
           "exact block dots: all sizes, odd strides, bias, beta (max err %.2g, %.2g)", t->name, p.max_err, e.max_err);
 }
@@ -337,7 +407,7 @@ static void test_broken(const sail_kernel_table *t) {
                 (TYPES[i] == SAIL_WT_F16 ? t->gemm_f16 : t->gemm_bf16)(
                     q.M, q.N, q.K - 1, q.A, q.lda, q.W, q.ldw, bias, 0.0f, q.C, q.ldc);
             q.round_a = TYPES[i] == SAIL_WT_BF16 && t->bf16_rounds_a;
-            run_kernel(ref_for(t, TYPES[i]), &q, q.R);
+            run_kernel(ref_for(t, TYPES[i], 0), &q, q.R);
             cmp c = {.quiet = 1};
             compare(&c, &q, q.C, 0);
             bad += c.n_bad > 0;
@@ -345,6 +415,25 @@ static void test_broken(const sail_kernel_table *t) {
         }
         CHECK(bad == 2, "a broken gemm_%s %s (last %s dropped) is caught at 3 and 37 rows",
               type_name(TYPES[i]), t->name, TYPES[i] == SAIL_WT_Q8_0 ? "block" : "k");
+    }
+    if (t->gemm_q8_0_wide) { /* one block short, and one weight of the packed W changed */
+        qcase q;
+        qcase_init(&q, SAIL_WT_Q8_0, 70, 45, 160, 2);
+        q.wide = 1;
+        t->gemm_q8_0_wide(q.M, q.N, q.K - 32, q.A, q.lda, q.W, q.ldw, NULL, q.bias, 0.0f, q.C, q.ldc);
+        run_kernel(NULL, &q, q.R);
+        cmp c = {.quiet = 1}, o = {.quiet = 1};
+        compare(&c, &q, q.C, 0);
+        unsigned char *last = q.W + (size_t)(q.N - 1) * q.ldw + q.ldw - 4;
+        *last ^= 0x5a;
+        uint8_t *bad = pack_w(t, q.W, q.ldw, q.N, q.K);
+        *last ^= 0x5a;
+        t->gemm_q8_0_wide(q.M, q.N, q.K, q.A, q.lda, q.W, q.ldw, bad, q.bias, 0.0f, q.C, q.ldc);
+        compare(&o, &q, q.C, 0);
+        CHECK(c.n_bad > 0 && o.n_bad > 0, "a broken gemm_q8_0_wide %s (last block dropped; a packed weight "
+              "changed) is caught (%d, %d mismatches)", t->name, c.n_bad, o.n_bad);
+        free(bad);
+        qcase_free(&q);
     }
     if (!t->q8_0_pack) return;
     /* packed weights with one value changed (the last row's last weight),
@@ -477,7 +566,8 @@ static void test_pool(sail_pool *pool, int threads) {
             sail_gemm_w(pool, q.M, q.N, q.K, q.A, q.lda, &W, q.has_bias ? q.bias : NULL,
                         (float)q.beta, q.C, q.ldc, scratch);
             q.round_a = q.type == SAIL_WT_BF16 && sail_kernels()->bf16_rounds_a;
-            run_kernel(ref_for(sail_kernels(), q.type), &q, q.R);
+            q.wide = sail_gemm_w_wide(sail_kernels(), q.type, q.M);
+            run_kernel(ref_for(sail_kernels(), q.type, q.wide), &q, q.R);
             compare(&c, &q, q.C, 0);
             free(scratch);
             free(wp);

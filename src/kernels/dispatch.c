@@ -35,6 +35,7 @@ static void make_tables(void) {
     g_amx.gemm_q8_0 = sail_gemm_q8_0_amx;
     g_amx.q8_0_panels_size = sail_q8_0_panels_size_amx;
     g_amx.q8_0_pack = sail_q8_0_pack_amx;
+    g_amx.gemm_q8_0_wide = sail_gemm_q8_0_wide_amx;
     g_amx.gemm_bf16 = sail_gemm_bf16_amx;
     g_amx.attn_block_bf16 = sail_attn_block_bf16_amx;
 }
@@ -100,12 +101,13 @@ int sail_attn_row_tile(const sail_kernel_table *t, const sail_attn_args *a) {
  * (bench_threads, CLIP batch 8 out-projection and fc2, Zen 5: q8_0
  * 1.3-1.6x against 1.6-1.9x for 2 threads over one, bf16 1.3-1.6x against
  * 1.4-1.95x), though alone each ran as fast. */
-void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int *nr, int *min_tn) {
+void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int M, int *mr, int *nr, int *min_tn) {
     int simd = t != &sail_table_ref;
-    int q8_vnni = type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_vnni;
-    int q8_amx = type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_amx;
+    int wide = sail_gemm_w_wide(t, type, M);
+    int q8_vnni = !wide && type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_vnni;
+    int q8_amx = !wide && type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_amx;
     int bf16_dp = type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_dp;
-    int bf16_amx = type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_amx;
+    int bf16_amx = wide || (type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_amx);
     *min_tn = q8_vnni || q8_amx || bf16_dp || bf16_amx ? SAIL_W_SLICE_NC : 0;
     if (q8_vnni) { *mr = 6; *nr = 32; }
     else if (q8_amx) { *mr = 16; *nr = 16; }

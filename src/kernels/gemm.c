@@ -118,15 +118,18 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
     const float *bias = j->bias ? j->bias + n0 : NULL;
     float *C = j->C + (size_t)m0 * j->ldc + n0;
     int M = m1 - m0, N = n1 - n0;
+    const float *A = j->A + (size_t)m0 * j->lda;
     if (W->type == SAIL_WT_Q8_0) {
         size_t nb = (size_t)j->K / 32;
         /* columns are cut at multiples of the tile's nr, so of 16 */
         const uint8_t *wp = W->packed ? (const uint8_t *)W->packed + j->t->q8_0_panels_size(n0, j->K) : NULL;
-        j->t->gemm_q8_0(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, wp, bias, j->beta, C,
-                        j->ldc);
+        if (j->Aq)
+            j->t->gemm_q8_0(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, wp, bias, j->beta, C,
+                            j->ldc);
+        else
+            j->t->gemm_q8_0_wide(M, N, j->K, A, j->lda, w, W->stride, wp, bias, j->beta, C, j->ldc);
         return;
     }
-    const float *A = j->A + (size_t)m0 * j->lda;
     if (W->type == SAIL_WT_BF16)
         j->t->gemm_bf16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
     else
@@ -220,8 +223,13 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
 
 /* ------------------------------------------------- stored weight types -- */
 
+int sail_gemm_w_wide(const sail_kernel_table *t, sail_wtype type, int M) {
+    return type == SAIL_WT_Q8_0 && t->gemm_q8_0_wide && M > SAIL_GEMM_DIRECT_MAX_M;
+}
+
 size_t sail_gemm_w_scratch(const sail_wmat *W, int M, int K) {
-    return W->type == SAIL_WT_Q8_0 ? (size_t)M * (size_t)(K / 32) * sizeof(sail_q8a) : 0;
+    if (W->type != SAIL_WT_Q8_0 || sail_gemm_w_wide(sail_kernels(), W->type, M)) return 0;
+    return (size_t)M * (size_t)(K / 32) * sizeof(sail_q8a);
 }
 
 size_t sail_gemm_w_packed_size(const sail_wmat *W, int N, int K) {
@@ -269,8 +277,9 @@ void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
     }
     const sail_kernel_table *t = sail_kernels();
     int T = sail_pool_size(pool);
-    gemm_job j = {t, M, N, K, A, lda, NULL, 0, 1, bias, beta, C, ldc, 0, 0, 1, 1, 0, W, scratch};
-    if (W->type == SAIL_WT_Q8_0) {
+    int wide = sail_gemm_w_wide(t, W->type, M);
+    gemm_job j = {t, M, N, K, A, lda, NULL, 0, 1, bias, beta, C, ldc, 0, 0, 1, 1, 0, W, wide ? NULL : scratch};
+    if (W->type == SAIL_WT_Q8_0 && !wide) {
         /* Quantise every row of A once; all tasks then share the blocks.
          * A few chunks are quicker done here than a wake-up of the pool. */
         quant_job q = {t, A, lda, K, SAIL_MAX(1, QUANT_CHUNK / K), M, scratch};
@@ -278,7 +287,7 @@ void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
         if (T == 1 || tasks < QUANT_MIN_TASKS) for (int i = 0; i < tasks; i++) quant_task(&q, i, 0);
         else sail_pool_run(pool, quant_task, &q, tasks);
     }
-    sail_gemm_w_tile(t, W->type, &j.mr, &j.nr, &j.min_tn);
+    sail_gemm_w_tile(t, W->type, M, &j.mr, &j.nr, &j.min_tn);
     if (T == 1 || choose_grid(&j, T) == 1) w_task(&j, 0, M, 0, N);
     else sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
 }

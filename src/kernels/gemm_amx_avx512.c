@@ -22,6 +22,12 @@
  * (about 9 ns each per block in L1; docs/BENCHMARKS.md, "Intel AMX"): the
  * kernel runs at 15-19% of the tiles' int8 rate at a block's depth.
  *
+ * sail_gemm_w does not use this kernel past SAIL_GEMM_DIRECT_MAX_M rows:
+ * there the bf16 nest, with each weight block widened to bf16 as it is
+ * packed (sail_q8_0_widen_panel, below), runs at the bf16 tiles' rate,
+ * which at a block's depth is the int8 tiles' rate too, with no per-block
+ * scaling (ViT-S batch 8, q8_0: 13.1 to 11.2 ms an image).
+ *
  * More than DIRECT_MAX_M rows: q8_driver.h's loop nest with 16-row strips
  * (pack_q8a_strip, zero rows past M) and panels of 16 weight rows, per
  * block 512 int8 and 16 f32 scales. Fewer rows: the VNNI kernel's direct
@@ -357,6 +363,40 @@ int sail_gemm_bf16_few_amx(int M, int N, int K, const float *A, int lda, const v
     }
     sail_amx_release();
     return 1;
+}
+
+/* ------------------------------------------- q8_0 widened to bf16 -- */
+
+/* One 576-byte block of a q8_0 panel (pack16x8's int8 layout, then the 16
+ * rows' scales) as 16 pairs of k of bf16 (1024 bytes, per pair the 16
+ * rows' pairs): each weight d q (exact in f32: 11 by 8 bits) rounded to
+ * nearest even by vcvtne2ps2bf16, as sail_bf16_dp_value does. */
+static void widen_block(const uint8_t *blk, uint8_t *dst) {
+    const __m512 d = _mm512_loadu_ps(blk + 512);
+    /* word 2r from word r (the even k), word 2r + 1 from word 16 + r */
+    static const uint16_t order[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i ilv = _mm512_loadu_si512(order);
+    for (int q = 0; q < 8; q++) { /* int8 4q .. 4q + 3 of each row: pairs 2q, 2q + 1 */
+        __m512i v = _mm512_loadu_si512(blk + 64 * q);
+        __m512 f[4];
+        for (int b = 0; b < 4; b++) /* byte b of each dword, sign-extended */
+            f[b] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * b), 24)), d);
+        for (int h = 0; h < 2; h++)
+            _mm512_storeu_si512(dst + 128 * q + 64 * h,
+                                _mm512_permutexvar_epi16(ilv, (__m512i)_mm512_cvtne2ps_pbh(f[2 * h + 1], f[2 * h])));
+    }
+}
+
+void sail_q8_0_widen_panel(const uint8_t *W, size_t ldw, const uint8_t *Wp, int K, int n0, int nr, int b0,
+                           int nb, uint8_t *dst) {
+    _Alignas(64) uint8_t tmp[PB];
+    const uint8_t *p = Wp ? Wp + ((size_t)(n0 / 16) * (K / QBLK) + b0) * PB : NULL;
+    for (int b = 0; b < nb; b++, dst += 1024) {
+        const uint8_t *blk = p ? p + (size_t)b * PB : tmp;
+        if (!p) pack16x8_q8_block(W + (size_t)n0 * ldw + (size_t)(b0 + b) * QBYTES, ldw, nr, tmp, (float *)(tmp + 512));
+        widen_block(blk, dst);
+    }
 }
 
 /* ------------------------------------------------------------- q8_0 -- */

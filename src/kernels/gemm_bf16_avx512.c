@@ -19,7 +19,10 @@
  * At most FEW_M rows: W rows read in place, 32 bf16 per load, each row
  * once, against the rows of A rounded once per call.
  * The amx level runs the same nest with 32-row strips and a microkernel on
- * AMX tiles (sail_bf16_kernel_amx), k padded with zeros to whole tiles. */
+ * AMX tiles (sail_bf16_kernel_amx), k padded with zeros to whole tiles,
+ * and A rounded once per call; the same nest also takes q8_0 weights
+ * there (sail_gemm_q8_0_wide_amx), each block widened to bf16 as W is
+ * packed. */
 #include "kernels_impl.h"
 #include "common.h"
 #include "pack16x8.h"
@@ -80,55 +83,95 @@ static void kernel_14x32(int npairs, const uint16_t *restrict Ap, size_t lda, co
     store_tile32(c, MR, C, ldc, mr, nr, accum, bias);
 }
 
-/* A packed nest's strip height, the multiple its k is padded to, and its
+/* A packed nest's strip height, the multiple its k is padded to, its
  * microkernel: C(mr, nr <= 32) (+)= the strip (rows lda bf16 apart) times
- * panels P0, P1 over npairs pairs of k [+ bias]. */
+ * panels P0, P1 over npairs pairs of k [+ bias]; and whether A is rounded
+ * once per call (pre) rather than a strip per slice of W. */
 typedef void (*bf16_kernel)(int npairs, const uint16_t *Ap, size_t lda, const uint8_t *P0,
                             const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
                             const float *bias);
-typedef struct bf16_nest { int mr, kq; bf16_kernel kernel; } bf16_nest;
-static const bf16_nest nest_dp = {MR, 16, kernel_14x32};
-/* AMX (gemm_amx_avx512.c): 32 x 32 in four tiles, k a multiple of a tile's 32 */
-static const bf16_nest nest_amx = {SAIL_BF16_AMX_MR, 32, sail_bf16_kernel_amx};
+typedef struct bf16_nest { int mr, kq, pre; bf16_kernel kernel; } bf16_nest;
+static const bf16_nest nest_dp = {MR, 16, 0, kernel_14x32};
+/* AMX (gemm_amx_avx512.c): 32 x 32 in four tiles, k a multiple of a
+ * tile's 32. Its tiles load A in place from rows rounded once per call:
+ * rounding a strip per slice of W (three times for ViT's fc1, each a
+ * wait on A from memory) was a third of the bf16 product's time. */
+static const bf16_nest nest_amx = {SAIL_BF16_AMX_MR, 32, 1, sail_bf16_kernel_amx};
 _Static_assert(SAIL_BF16_AMX_MR >= MR, "the strip buffer holds the taller strip");
 
+/* W of a packed nest: bf16 rows, or q8_0 rows (q8) widened to bf16 as
+ * they are packed, read from Wp (the amx level's q8_0 panels) if set. */
+typedef struct w_src { const uint8_t *W; size_t ldw; int q8; const uint8_t *Wp; } w_src;
+
+/* Bytes of rounded A a thread keeps at most (pre nests): M is done in
+ * chunks of rows when its rounded rows would take more. */
+#define PRE_BYTES (4u << 20)
+
+/* Rows [m0, m0 + mc) of A rounded into Ab (rows lab bf16 apart, zero past
+ * K), and zero rows up to the strip that follows the last. */
+static void round_rows(const bf16_nest *nest, const float *A, int lda, int m0, int mc, int K,
+                       uint16_t *Ab, size_t lab) {
+    for (int i = 0; i < mc; i++) round_row(Ab + i * lab, A + (size_t)(m0 + i) * lda, K, (int)lab);
+    int pad = (mc + nest->mr - 1) / nest->mr * nest->mr - mc;
+    memset(Ab + (size_t)mc * lab, 0, (size_t)pad * lab * 2);
+}
+
 static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float *A, int lda,
-                        const uint8_t *W, size_t ldw, const float *bias, float beta, float *C,
-                        int ldc) {
+                        const w_src *w, const float *bias, float beta, float *C, int ldc) {
+    size_t lab = ((size_t)K + 31) & ~(size_t)31;
+    int chunk = M; /* rows rounded at a time (pre) */
+    if (nest->pre) {
+        int chunks = (int)(((size_t)M * lab * 2 + PRE_BYTES - 1) / PRE_BYTES);
+        chunk = ((M + chunks - 1) / chunks + nest->mr - 1) / nest->mr * nest->mr;
+    }
     size_t wbytes = (size_t)NC * KC * 2, abytes = (size_t)SAIL_BF16_AMX_MR * KC * 2;
+    if (nest->pre) abytes = (size_t)chunk * lab * 2;
     float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
-        sail_gemm_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        (w->q8 ? sail_gemm_q8_0_bf16a_ref : sail_gemm_bf16a_ref)(M, N, K, A, lda, w->W, w->ldw, bias, beta, C, ldc);
         return;
     }
     uint8_t *Bp = (uint8_t *)buf;              // (NC/16 panels, kc16/2, 16, 2) bf16
-    uint16_t *Ap = (uint16_t *)(Bp + wbytes);  // (MR, KC) bf16
+    uint16_t *Ap = (uint16_t *)(Bp + wbytes);  // (MR, KC) bf16, or pre: (chunk, lab)
     int kslices = (K + KC - 1) / KC, kstep = (K + kslices - 1) / kslices, kq = nest->kq;
-    kstep = (kstep + 15) & ~15;
-    for (int jc = 0; jc < N; jc += NC) {
-        int nc = SAIL_MIN(NC, N - jc);
-        for (int pc = 0; pc < K; pc += kstep) {
-            int kc = SAIL_MIN(kstep, K - pc), kcq = (kc + kq - 1) / kq * kq;
-            size_t pstride = (size_t)kcq * 32; /* bytes per 16-column panel */
-            for (int j = 0; j < nc; j += 16)
-                pack_w_panel(W + (size_t)(jc + j) * ldw + 2 * (size_t)pc, ldw,
-                             SAIL_MIN(16, nc - j), kc, kcq, Bp + (size_t)(j / 16) * pstride);
-            int accum = pc > 0 || beta != 0.0f;
-            const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
-            for (int ir = 0; ir < M; ir += nest->mr) {
-                int mr = SAIL_MIN(nest->mr, M - ir);
-                for (int i = 0; i < nest->mr; i++) {
-                    if (i < mr) round_row(Ap + i * KC, A + (size_t)(ir + i) * lda + pc, kc, kcq);
-                    else memset(Ap + i * KC, 0, (size_t)kcq * 2);
+    kstep = (kstep + kq - 1) / kq * kq;
+    for (int m0 = 0; m0 < M; m0 += chunk) {
+        int mc = SAIL_MIN(chunk, M - m0);
+        if (nest->pre) round_rows(nest, A, lda, m0, mc, K, Ap, lab);
+        for (int jc = 0; jc < N; jc += NC) {
+            int nc = SAIL_MIN(NC, N - jc);
+            for (int pc = 0; pc < K; pc += kstep) {
+                int kc = SAIL_MIN(kstep, K - pc), kcq = (kc + kq - 1) / kq * kq;
+                size_t pstride = (size_t)kcq * 32; /* bytes per 16-column panel */
+                for (int j = 0; j < nc; j += 16) {
+                    uint8_t *dst = Bp + (size_t)(j / 16) * pstride;
+                    int nr = SAIL_MIN(16, nc - j);
+                    if (w->q8) sail_q8_0_widen_panel(w->W, w->ldw, w->Wp, K, jc + j, nr, pc / 32, kc / 32, dst);
+                    else pack_w_panel(w->W + (size_t)(jc + j) * w->ldw + 2 * (size_t)pc, w->ldw, nr, kc, kcq, dst);
                 }
-                float *Crow = C + (size_t)ir * ldc + jc;
-                for (int jr = 0; jr < nc; jr += 32) {
-                    int nr = SAIL_MIN(32, nc - jr);
-                    const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
-                    const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
-                    sail_prefetch_ahead(C + jc + jr, ldc * sizeof(float), M, ir, nest->mr, nr * sizeof(float));
-                    nest->kernel(kcq / 2, Ap, KC, P0, P1, Crow + jr, ldc, mr, nr, accum,
-                                 bias_blk ? bias_blk + jr : NULL);
+                int accum = pc > 0 || beta != 0.0f;
+                const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
+                for (int ir = m0; ir < m0 + mc; ir += nest->mr) {
+                    int mr = SAIL_MIN(nest->mr, M - ir);
+                    const uint16_t *As = Ap + (size_t)(ir - m0) * lab + pc;
+                    size_t las = lab;
+                    if (!nest->pre) {
+                        As = Ap;
+                        las = KC;
+                        for (int i = 0; i < nest->mr; i++) {
+                            if (i < mr) round_row(Ap + i * KC, A + (size_t)(ir + i) * lda + pc, kc, kcq);
+                            else memset(Ap + i * KC, 0, (size_t)kcq * 2);
+                        }
+                    }
+                    float *Crow = C + (size_t)ir * ldc + jc;
+                    for (int jr = 0; jr < nc; jr += 32) {
+                        int nr = SAIL_MIN(32, nc - jr);
+                        const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
+                        const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
+                        sail_prefetch_ahead(C + jc + jr, ldc * sizeof(float), M, ir, nest->mr, nr * sizeof(float));
+                        nest->kernel(kcq / 2, As, las, P0, P1, Crow + jr, ldc, mr, nr, accum,
+                                     bias_blk ? bias_blk + jr : NULL);
+                    }
                 }
             }
         }
@@ -250,8 +293,9 @@ void sail_gemm_bf16_dp(int M, int N, int K, const float *A, int lda, const void 
         sail_gemm_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
         return;
     }
+    w_src w = {W, ldw, 0, NULL};
     if (M <= DIRECT_MAX_M) gemm_few(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
-    else gemm_packed(&nest_dp, M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+    else gemm_packed(&nest_dp, M, N, K, A, lda, &w, bias, beta, C, ldc);
 }
 
 /* The amx level: the same, with the packed nest on tiles. */
@@ -263,7 +307,25 @@ void sail_gemm_bf16_amx(int M, int N, int K, const float *A, int lda, const void
         sail_gemm_bf16_dp(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
         return;
     }
+    w_src w = {W, ldw, 0, NULL};
     sail_amx_configure_bf16();
-    gemm_packed(&nest_amx, M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+    gemm_packed(&nest_amx, M, N, K, A, lda, &w, bias, beta, C, ldc);
+    sail_amx_release();
+}
+
+/* q8_0 weights on the same nest: each block widened to bf16 as W is
+ * packed, A rounded. On Sapphire Rapids this runs at the bf16 tiles'
+ * rate, which at a q8_0 block's depth is the int8 tiles' too, while the
+ * int8 kernel (gemm_amx_avx512.c) waits on its per-block scaling. */
+void sail_gemm_q8_0_wide_amx(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
+                             const void *Wp, const float *bias, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        sail_gemm_q8_0_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        return;
+    }
+    w_src w = {W, ldw, 1, Wp};
+    sail_amx_configure_bf16();
+    gemm_packed(&nest_amx, M, N, K, A, lda, &w, bias, beta, C, ldc);
     sail_amx_release();
 }

@@ -93,6 +93,28 @@ void sail_gemm_bf16a_ref(int M, int N, int K, const float *A, int lda, const voi
 
 enum { Q8_BYTES = 2 + SAIL_Q8_0_BLOCK }; /* a weight block in the file */
 
+void sail_gemm_q8_0_bf16a_ref(int M, int N, int K, const float *A, int lda, const void *W,
+                              size_t ldw, const float *bias, float beta, float *C, int ldc) {
+    init_c(M, N, bias, beta, C, ldc);
+    float a[SAIL_Q8_0_BLOCK], w[SAIL_Q8_0_BLOCK];
+    for (int m = 0; m < M; m++) {
+        float *c = C + (size_t)m * ldc; // (N)
+        for (int k0 = 0; k0 + SAIL_Q8_0_BLOCK <= K; k0 += SAIL_Q8_0_BLOCK) {
+            for (int k = 0; k < SAIL_Q8_0_BLOCK; k++) a[k] = sail_bf16_dp_value(A[(size_t)m * lda + k0 + k]);
+            for (int n = 0; n < N; n++) {
+                const uint8_t *blk = (const uint8_t *)W + (size_t)n * ldw + (size_t)(k0 / SAIL_Q8_0_BLOCK) * Q8_BYTES;
+                uint16_t d16;
+                memcpy(&d16, blk, 2);
+                float d = sail_f16_to_f32(d16); /* d q is exact in f32: 11 by 8 bits */
+                for (int k = 0; k < SAIL_Q8_0_BLOCK; k++) w[k] = sail_bf16_dp_value(d * (float)(int8_t)blk[2 + k]);
+                float s = 0.0f;
+                for (int k = 0; k < SAIL_Q8_0_BLOCK; k++) s += a[k] * w[k];
+                c[n] += s;
+            }
+        }
+    }
+}
+
 void sail_gemm_q8_0_ref(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
                         size_t ldw, const void *Wp, const float *bias, float beta, float *C, int ldc) {
     int nb = K / SAIL_Q8_0_BLOCK;

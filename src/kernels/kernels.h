@@ -131,6 +131,16 @@ typedef struct sail_kernel_table {
      * this level's q8_0_pack wrote it (the same result, bit for bit). */
     void (*gemm_q8_0)(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,
                       size_t ldw, const void *Wp, const float *bias, float beta, float *C, int ldc);
+    /* The same product from A as floats, where the level has a way that is
+     * faster than quantising A once its rows are more than
+     * SAIL_GEMM_DIRECT_MAX_M (sail_gemm_w takes it then); NULL elsewhere.
+     * The amx level rounds A to bf16 and widens each weight d q to bf16
+     * (nearest even): products exact, sums f32. Against f32 an activation
+     * moves by up to 2^-9 of itself (not by half its block's step, as
+     * quantize_q8a moves it) and a weight by up to 2^-9 of d q. Wp: as for
+     * gemm_q8_0. */
+    void (*gemm_q8_0_wide)(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
+                           const void *Wp, const float *bias, float beta, float *C, int ldc);
     /* W (N, K) q8_0 in the panels gemm_q8_0 reads: q8_0_panels_size(N, K)
      * bytes, of which the first q8_0_panels_size(n0, K) hold rows before n0
      * for any n0 that is a multiple of 16. NULL where the level has none. */

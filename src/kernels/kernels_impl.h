@@ -103,6 +103,19 @@ void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint
                           const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
                           const float *bias);
 void sail_amx_configure_bf16(void);
+/* q8_0 W on the same nest (the table's gemm_q8_0_wide at this level): A
+ * rounded to bf16, each weight d q rounded to bf16 (nearest even), products
+ * exact, sums f32: sail_gemm_q8_0_bf16a_ref is its reference. */
+void sail_gemm_q8_0_wide_amx(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
+                             const void *Wp, const float *bias, float beta, float *C, int ldc);
+void sail_gemm_q8_0_bf16a_ref(SAIL_GEMM_H_ARGS);
+/* Weight rows [n0, n0 + nr) (nr <= 16; n0 a multiple of 16 when Wp is
+ * set) of a q8_0 W (N, K), blocks [b0, b0 + nb), widened into that nest's
+ * bf16 panel layout (per pair of k, the 16 rows' pairs; 16 pairs a block;
+ * missing rows zero). From Wp, the level's q8_0 panels of W, where given,
+ * else from W's rows (ldw bytes apart). */
+void sail_q8_0_widen_panel(const uint8_t *W, size_t ldw, const uint8_t *Wp, int K, int n0, int nr, int b0,
+                           int nb, uint8_t *dst);
 void sail_amx_release(void);
 /* Its few-row path (M <= SAIL_GEMM_DIRECT_MAX_M): W read in place as
  * tiles; 0 when out of memory for A's tiles (nothing written). */
@@ -161,10 +174,13 @@ int sail_attn_row_tile(const sail_kernel_table *t, const sail_attn_args *a);
 /* Row and column tile of a table's GEMM microkernel: sail_gemm cuts C into
  * tasks along these so that only the last task has a partial tile. */
 void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr);
-/* The same for the kernels on a stored weight type (not F32), and *min_tn:
+/* The same for the kernels on a stored weight type (not F32) at M rows, and *min_tn:
  * the fewest columns a cut of N may leave a task while M alone could be
  * cut into a piece per thread (0: any). */
-void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int *mr, int *nr, int *min_tn);
+void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int M, int *mr, int *nr, int *min_tn);
+/* 1 when sail_gemm_w on table t takes gemm_q8_0_wide for M rows of a
+ * weight of this type (A as floats, not quantised). */
+int sail_gemm_w_wide(const sail_kernel_table *t, sail_wtype type, int M);
 
 /* Columns per slice of packed W in the AVX-512 q8_0 (VNNI) and bf16
  * nests (gemm_vnni_avx512.c, gemm_bf16_avx512.c). */
