@@ -40,6 +40,8 @@ static const shape SHAPES[] = {
     {"BERT fc1 1 tok", 1, 3072, 768, 0},   {"BERT fc2 4 tok", 4, 768, 3072, 0},
     {"BERT fc1 1 cold", 1, 3072, 768, 1}, {"BERT fc1 4 cold", 4, 3072, 768, 1},
     {"BERT fc1 16 cold", 16, 3072, 768, 1},
+    {"CLIP text fc1 77 tok", 77, 3072, 768, 0}, {"CLIP text fc1 2x77", 154, 3072, 768, 0},
+    {"CLIP text fc1 4x77", 308, 3072, 768, 0},
 };
 /* Bytes of distinct weight copies a cold shape cycles through (above the
  * L3 of the CPUs seen: 32 MB per Zen 5 CCD). */

@@ -223,8 +223,14 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
 
 /* ------------------------------------------------- stored weight types -- */
 
+/* Rows above which gemm_q8_0_wide beats gemm_q8_0 on the packed panels
+ * (bench_gemm_quant, CLIP text fc1 on Sapphire Rapids, 1 thread: 77 rows
+ * 380 against 480-507 GFLOP/s, 154 rows 527-555 against 501-508): it
+ * widens W once per call, which fewer rows do not repay. */
+#define WIDE_MIN_M 128
+
 int sail_gemm_w_wide(const sail_kernel_table *t, sail_wtype type, int M) {
-    return type == SAIL_WT_Q8_0 && t->gemm_q8_0_wide && M > SAIL_GEMM_DIRECT_MAX_M;
+    return type == SAIL_WT_Q8_0 && t->gemm_q8_0_wide && M > WIDE_MIN_M;
 }
 
 size_t sail_gemm_w_scratch(const sail_wmat *W, int M, int K) {
