@@ -423,8 +423,13 @@ void sail_q8_0_widen_panel(const uint8_t *W, size_t ldw, const uint8_t *Wp, int 
                            int nb, uint8_t *dst) {
     _Alignas(64) uint8_t tmp[PB];
     const uint8_t *p = Wp ? Wp + ((size_t)(n0 / 16) * (K / QBLK) + b0) * PB : NULL;
+    /* the panels of a slice are far apart (K/32 blocks each): the next
+     * panel's blocks are fetched while this one's are widened */
+    const uint8_t *next = p ? p + (size_t)(K / QBLK) * PB : NULL;
     for (int b = 0; b < nb; b++, dst += 1024) {
         const uint8_t *blk = p ? p + (size_t)b * PB : tmp;
+        if (next)
+            for (int l = 0; l < PB; l += 64) _mm_prefetch((const char *)next + (size_t)b * PB + l, _MM_HINT_T0);
         if (!p) pack16x8_q8_block(W + (size_t)n0 * ldw + (size_t)(b0 + b) * QBYTES, ldw, nr, tmp, (float *)(tmp + 512));
         widen_block(blk, dst);
     }
