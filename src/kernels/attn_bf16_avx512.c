@@ -13,8 +13,8 @@
  * GEMM's panels (kernels_impl.h: sail_attn_kv_bytes): K as panels of 16
  * keys over pairs of dims, V as panels of 16 dims over pairs of keys. A
  * block of query rows then runs S = Q K^T (sail_gemm_bf16_panels), the
- * softmax of each row of S, written back over the row as bf16 (P), and
- * O = P V. The amx level runs the same with both products on AMX tiles
+ * softmax of each row of S, normalised as it is written back over the row
+ * as bf16 (P), and O = P V. The amx level runs the same with both products on AMX tiles
  * (gemm_amx_avx512.c). */
 #include "kernels_impl.h"
 #include "common.h"
@@ -82,14 +82,15 @@ void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv) 
     pack_v(v, a->v_stride, a->Tk, a->hd, kv + sail_attn_k_bytes(a->Tk, a->hd));
 }
 
-/* Row s (n floats, kend of them live, the rest zero) as bf16 over itself,
- * n2 entries (n rounded up to even). Each 32-float load is read before the
- * 64 bytes it leaves are written, and those lie below it. */
-static void row_to_bf16(float *s, int kend, int n2) {
-    const __m512 one = _mm512_set1_ps(1.0f);
+/* Row s (kend live floats) times scale as bf16 over itself, n2 entries
+ * (zero past kend). Each 32-float load is read before the 64 bytes it
+ * leaves are written, and those lie below it. The softmax's normalisation
+ * is this product: one pass over the row, not two. */
+static void row_to_bf16(float *s, int kend, int n2, float scale) {
+    const __m512 sc = _mm512_set1_ps(scale);
     uint16_t *p = (uint16_t *)s;
     for (int c = 0; c < n2; c += 32)
-        _mm512_mask_storeu_epi16(p + c, mask32(n2 - c), round32(s + c, kend - c, one));
+        _mm512_mask_storeu_epi16(p + c, mask32(n2 - c), round32(s + c, kend - c, sc));
 }
 
 /* amx: the products on tiles, whose strips are SAIL_BF16_AMX_MR rows and
@@ -125,8 +126,8 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
         if (mask)
             for (int j = 0; j < kend; j++)
                 if (!mask[j]) s[j] = -INFINITY;
-        if (kend) sail_table_avx512.softmax(s, 1, kend);
-        row_to_bf16(s, kend, 2 * ppairs);
+        float sum = kend ? sail_softmax_exp_avx512(s, kend) : 0.0f;
+        row_to_bf16(s, kend, 2 * ppairs, sum != 0.0f ? 1.0f / sum : 0.0f);
     }
     gemm(rows, a->hd, ppairs, (const uint16_t *)scratch, 2 * (size_t)ld, vpan,
          64 * sail_attn_pairs(a->Tk), o, a->out_stride);

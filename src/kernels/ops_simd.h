@@ -259,10 +259,9 @@ static void SFX(layernorm_grad)(float *dx, float *dw, float *db, const float *x,
     }
 }
 
-/* softmax(scale * x) of one row in place, scale > 0, computed as
- * exp(scale * (x - max)) so attention needs no separate scaling pass.
- * -inf entries get 0 and a row of only -inf becomes zeros. */
-static void SFX(softmax_row)(float *xr, int n, float scale) {
+/* The unnormalised half of softmax_row: exp(scale * (x - max)) in place,
+ * returning their sum; a row of only -inf becomes zeros and returns 0. */
+static float SFX(softmax_exp)(float *xr, int n, float scale) {
     vf vmax = V_SET1(-INFINITY);
     int i = 0;
     for (; i + VW <= n; i += VW) vmax = V_MAX(vmax, V_LOAD(xr + i));
@@ -270,7 +269,7 @@ static void SFX(softmax_row)(float *xr, int n, float scale) {
     for (; i < n; i++) mx = xr[i] > mx ? xr[i] : mx;
     if (mx == -INFINITY) {
         memset(xr, 0, (size_t)n * sizeof(float));
-        return;
+        return 0.0f;
     }
     vmax = V_SET1(mx);
     vf vs = V_SET1(scale), s = V_ZERO;
@@ -284,6 +283,16 @@ static void SFX(softmax_row)(float *xr, int n, float scale) {
         v_store_n(xr + i, v_exp(V_MUL(V_SUB(v_load_n(xr + i, n - i), vmax), vs)), n - i);
         for (; i < n; i++) sum += xr[i];
     }
+    return sum;
+}
+
+/* softmax(scale * x) of one row in place, scale > 0, computed as
+ * exp(scale * (x - max)) so attention needs no separate scaling pass.
+ * -inf entries get 0 and a row of only -inf becomes zeros. */
+static void SFX(softmax_row)(float *xr, int n, float scale) {
+    float sum = SFX(softmax_exp)(xr, n, scale);
+    if (sum == 0.0f) return;
+    int i;
     vf inv = V_SET1(1.0f / sum);
     for (i = 0; i + VW <= n; i += VW) V_STORE(xr + i, V_MUL(V_LOAD(xr + i), inv));
     if (i < n) v_store_n(xr + i, V_MUL(v_load_n(xr + i, n - i), inv), n - i);
