@@ -258,7 +258,7 @@ static const char *type_name(sail_wtype t) {
  * packed one; 100 rows of K >= 800 span two L2 slices of A. */
 static const int MN[][2] = {{0, 5},   {1, 1},   {1, 17},  {2, 33},   {3, 16},   {4, 1023},
                             {5, 7},   {7, 130}, {13, 5},  {6, 16},   {17, 48},  {40, 530},
-                            {70, 20}, {100, 33}, {197, 45}, {1023, 3}};
+                            {70, 20}, {80, 70}, {100, 33}, {197, 45}, {1023, 3}};
 #define N_MN (int)(sizeof MN / sizeof MN[0])
 static const int K16[] = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 127, 385, 800, 1023};
 static const int K8[] = {0, 32, 64, 96, 160, 416, 544, 1024};

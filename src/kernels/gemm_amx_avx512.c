@@ -208,59 +208,79 @@ void sail_amx_configure_bf16(void) {
 
 void sail_amx_release(void) { _tile_release(); }
 
-#define ZERO_C4() do { _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3); } while (0)
-
-/* C tiles 0-3 start from what a whole 32 x 32 block of C holds (accum),
- * from the bias in every row, or from zero; 0 when the block needs the
- * vector epilogue instead (a partial block, or bias and accum both). */
-static int tiles_start(float *C, int ldc, int mr, int nr, int accum, const float *bias) {
-    if (mr < 32 || nr < 32 || (accum && bias)) {
-        ZERO_C4();
-        return 0;
-    }
+/* C tiles 0-3 (0-1 for a strip of at most 16 rows, `half`) start from
+ * what a whole block of C holds (accum), from the bias in every row, or
+ * from zero; 0 when the block needs the vector epilogue instead (a partial
+ * block, or bias and accum both). */
+static int tiles_start(float *C, int ldc, int mr, int nr, int accum, const float *bias, int half) {
+    int direct = (mr == 32 || mr == 16) && nr == 32 && !(accum && bias);
     size_t sc = (size_t)ldc * sizeof(float);
-    if (accum) {
+    if (direct && accum) {
         _tile_loadd(0, C, sc);
         _tile_loadd(1, C + 16, sc);
-        _tile_loadd(2, C + 16 * (size_t)ldc, sc);
-        _tile_loadd(3, C + 16 * (size_t)ldc + 16, sc);
-    } else if (bias) { /* stride 0: every row of the tile reads the bias */
+        if (!half) {
+            _tile_loadd(2, C + 16 * (size_t)ldc, sc);
+            _tile_loadd(3, C + 16 * (size_t)ldc + 16, sc);
+        }
+    } else if (direct && bias) { /* stride 0: every row of the tile reads the bias */
         _tile_loadd(0, bias, 0);
         _tile_loadd(1, bias + 16, 0);
-        _tile_loadd(2, bias, 0);
-        _tile_loadd(3, bias + 16, 0);
-    } else
-        ZERO_C4();
-    return 1;
+        if (!half) {
+            _tile_loadd(2, bias, 0);
+            _tile_loadd(3, bias + 16, 0);
+        }
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        if (!half) {
+            _tile_zero(2);
+            _tile_zero(3);
+        }
+    }
+    return direct;
 }
 
 void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint8_t *P0,
                           const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
                           const float *bias) {
-    int direct = tiles_start(C, ldc, mr, nr, accum, bias);
-    for (int p = 0; p < npairs; p += 16) {
-        _tile_loadd(4, Ap + 2 * (size_t)p, 2 * lda);
-        _tile_loadd(5, Ap + 16 * lda + 2 * (size_t)p, 2 * lda);
-        _tile_loadd(6, P0 + 64 * (size_t)p, 64);
-        _tile_loadd(7, P1 + 64 * (size_t)p, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-    }
+    int half = mr <= 16; /* the last strip of a task: half the tile work */
+    int direct = tiles_start(C, ldc, mr, nr, accum, bias, half);
+    if (half)
+        for (int p = 0; p < npairs; p += 16) {
+            _tile_loadd(4, Ap + 2 * (size_t)p, 2 * lda);
+            _tile_loadd(6, P0 + 64 * (size_t)p, 64);
+            _tile_loadd(7, P1 + 64 * (size_t)p, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+        }
+    else
+        for (int p = 0; p < npairs; p += 16) {
+            _tile_loadd(4, Ap + 2 * (size_t)p, 2 * lda);
+            _tile_loadd(5, Ap + 16 * lda + 2 * (size_t)p, 2 * lda);
+            _tile_loadd(6, P0 + 64 * (size_t)p, 64);
+            _tile_loadd(7, P1 + 64 * (size_t)p, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+        }
     if (direct) { /* C's own rows take the tiles: no pass through the vector registers */
         size_t sc = (size_t)ldc * sizeof(float);
         _tile_stored(0, C, sc);
         _tile_stored(1, C + 16, sc);
-        _tile_stored(2, C + 16 * (size_t)ldc, sc);
-        _tile_stored(3, C + 16 * (size_t)ldc + 16, sc);
+        if (!half) {
+            _tile_stored(2, C + 16 * (size_t)ldc, sc);
+            _tile_stored(3, C + 16 * (size_t)ldc + 16, sc);
+        }
         return;
     }
     _Alignas(64) float t[4][256]; /* (row half, column half) */
     _tile_stored(0, t[0], 64);
     _tile_stored(1, t[1], 64);
-    _tile_stored(2, t[2], 64);
-    _tile_stored(3, t[3], 64);
+    if (!half) {
+        _tile_stored(2, t[2], 64);
+        _tile_stored(3, t[3], 64);
+    }
     /* as store_tile32 adds: (sum + bias) + C */
     __mmask16 m[2] = {mask16(nr), mask16(nr - 16)};
     __m512 b[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
