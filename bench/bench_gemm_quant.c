@@ -2,7 +2,9 @@
  * with W stored as f32, f16, bf16 and q8_0 (sail_gemm_w, the active kernel
  * level), at the shapes of ViT-S/16 @224 (197 tokens: qkv, proj, fc1, fc2;
  * batch 8: 1576 rows, and the patch embedding)
- * and BERT-base at batch 1 (16 tokens; 1 token: the few-row path), with
+ * BERT-base at batch 1 (16 tokens; 1 token: the few-row path), and CLIP's
+ * text fc1 at 77, 154 and 308 rows (either side of the amx level's
+ * 128-row switch to gemm_q8_0_wide), with
  * each type's ratio to f32 measured in the same run. The "cold" shapes
  * rotate over copies of W that together exceed the L3 cache (COLD_BYTES),
  * as a model's layers do, so their weights come from memory: the line
