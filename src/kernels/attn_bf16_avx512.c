@@ -14,8 +14,8 @@
  * keys over pairs of dims, V as panels of 16 dims over pairs of keys. A
  * block of query rows then runs S = Q K^T (sail_gemm_bf16_panels), the
  * softmax of each row of S, normalised as it is written back over the row
- * as bf16 (P), and O = P V. The amx level runs the same with both products on AMX tiles
- * (gemm_amx_avx512.c). */
+ * as bf16 (P), and O = P V. The amx level runs the same with both
+ * products on AMX tiles (gemm_amx_avx512.c). */
 #include "kernels_impl.h"
 #include "common.h"
 #include "pack16x8.h"

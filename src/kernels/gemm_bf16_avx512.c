@@ -116,6 +116,36 @@ static void round_rows(const bf16_nest *nest, const float *A, int lda, int m0, i
     memset(Ab + (size_t)mc * lab, 0, (size_t)pad * lab * 2);
 }
 
+/* Columns [jc, jc + nc), k [pc, pc + kc) of W into 16-column panels at Bp,
+ * pstride = kcq * 32 bytes apart, zero from kc to kcq. */
+static void pack_w_block(const w_src *w, int K, int jc, int nc, int pc, int kc, int kcq, uint8_t *Bp) {
+    for (int j = 0; j < nc; j += 16) {
+        uint8_t *dst = Bp + (size_t)(j / 16) * kcq * 32;
+        int nr = SAIL_MIN(16, nc - j);
+        if (w->q8) sail_q8_0_widen_panel(w->W, w->ldw, w->Wp, K, jc + j, nr, pc / 32, kc / 32, dst);
+        else pack_w_panel(w->W + (size_t)(jc + j) * w->ldw + 2 * (size_t)pc, w->ldw, nr, kc, kcq, dst);
+    }
+}
+
+/* The strip of A from row ir, k from pc, as the kernel reads it (*las bf16
+ * from row to row). Ap holds, for pre nests, A's rounded rows from m0
+ * (lab apart), and the strip is read there in place; for the others it is
+ * the strip buffer, into which the strip's mr rows are rounded here, zero
+ * below them. */
+static const uint16_t *a_strip(const bf16_nest *nest, const float *A, int lda, int ir, int mr, int pc,
+                               int kc, int kcq, uint16_t *Ap, size_t lab, int m0, size_t *las) {
+    if (nest->pre) {
+        *las = lab;
+        return Ap + (size_t)(ir - m0) * lab + pc;
+    }
+    for (int i = 0; i < nest->mr; i++) {
+        if (i < mr) round_row(Ap + i * KC, A + (size_t)(ir + i) * lda + pc, kc, kcq);
+        else memset(Ap + i * KC, 0, (size_t)kcq * 2);
+    }
+    *las = KC;
+    return Ap;
+}
+
 static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float *A, int lda,
                         const w_src *w, const float *bias, float beta, float *C, int ldc) {
     size_t lab = ((size_t)K + 31) & ~(size_t)31;
@@ -124,8 +154,8 @@ static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float 
         int chunks = (int)(((size_t)M * lab * 2 + PRE_BYTES - 1) / PRE_BYTES);
         chunk = ((M + chunks - 1) / chunks + nest->mr - 1) / nest->mr * nest->mr;
     }
-    size_t wbytes = (size_t)NC * KC * 2, abytes = (size_t)SAIL_BF16_AMX_MR * KC * 2;
-    if (nest->pre) abytes = (size_t)chunk * lab * 2;
+    size_t wbytes = (size_t)NC * KC * 2;
+    size_t abytes = nest->pre ? (size_t)chunk * lab * 2 : (size_t)SAIL_BF16_AMX_MR * KC * 2;
     float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
         (w->q8 ? sail_gemm_q8_0_bf16a_ref : sail_gemm_bf16a_ref)(M, N, K, A, lda, w->W, w->ldw, bias, beta, C, ldc);
@@ -143,26 +173,13 @@ static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float 
             for (int pc = 0; pc < K; pc += kstep) {
                 int kc = SAIL_MIN(kstep, K - pc), kcq = (kc + kq - 1) / kq * kq;
                 size_t pstride = (size_t)kcq * 32; /* bytes per 16-column panel */
-                for (int j = 0; j < nc; j += 16) {
-                    uint8_t *dst = Bp + (size_t)(j / 16) * pstride;
-                    int nr = SAIL_MIN(16, nc - j);
-                    if (w->q8) sail_q8_0_widen_panel(w->W, w->ldw, w->Wp, K, jc + j, nr, pc / 32, kc / 32, dst);
-                    else pack_w_panel(w->W + (size_t)(jc + j) * w->ldw + 2 * (size_t)pc, w->ldw, nr, kc, kcq, dst);
-                }
+                pack_w_block(w, K, jc, nc, pc, kc, kcq, Bp);
                 int accum = pc > 0 || beta != 0.0f;
                 const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
                 for (int ir = m0; ir < m0 + mc; ir += nest->mr) {
                     int mr = SAIL_MIN(nest->mr, M - ir);
-                    const uint16_t *As = Ap + (size_t)(ir - m0) * lab + pc;
-                    size_t las = lab;
-                    if (!nest->pre) {
-                        As = Ap;
-                        las = KC;
-                        for (int i = 0; i < nest->mr; i++) {
-                            if (i < mr) round_row(Ap + i * KC, A + (size_t)(ir + i) * lda + pc, kc, kcq);
-                            else memset(Ap + i * KC, 0, (size_t)kcq * 2);
-                        }
-                    }
+                    size_t las;
+                    const uint16_t *As = a_strip(nest, A, lda, ir, mr, pc, kc, kcq, Ap, lab, m0, &las);
                     float *Crow = C + (size_t)ir * ldc + jc;
                     for (int jr = 0; jr < nc; jr += 32) {
                         int nr = SAIL_MIN(32, nc - jr);
@@ -298,6 +315,15 @@ void sail_gemm_bf16_dp(int M, int N, int K, const float *A, int lda, const void 
     else gemm_packed(&nest_dp, M, N, K, A, lda, &w, bias, beta, C, ldc);
 }
 
+/* The packed nest on tiles, between a configuration of the thread's tiles
+ * and their release. */
+static void packed_amx(int M, int N, int K, const float *A, int lda, const w_src *w, const float *bias,
+                       float beta, float *C, int ldc) {
+    sail_amx_configure_bf16();
+    gemm_packed(&nest_amx, M, N, K, A, lda, w, bias, beta, C, ldc);
+    sail_amx_release();
+}
+
 /* The amx level: the same, with the packed nest on tiles. */
 void sail_gemm_bf16_amx(int M, int N, int K, const float *A, int lda, const void *W,
                         size_t ldw, const float *bias, float beta, float *C, int ldc) {
@@ -308,9 +334,7 @@ void sail_gemm_bf16_amx(int M, int N, int K, const float *A, int lda, const void
         return;
     }
     w_src w = {W, ldw, 0, NULL};
-    sail_amx_configure_bf16();
-    gemm_packed(&nest_amx, M, N, K, A, lda, &w, bias, beta, C, ldc);
-    sail_amx_release();
+    packed_amx(M, N, K, A, lda, &w, bias, beta, C, ldc);
 }
 
 /* q8_0 weights on the same nest: each block widened to bf16 as W is
@@ -325,7 +349,5 @@ void sail_gemm_q8_0_wide_amx(int M, int N, int K, const float *A, int lda, const
         return;
     }
     w_src w = {W, ldw, 1, Wp};
-    sail_amx_configure_bf16();
-    gemm_packed(&nest_amx, M, N, K, A, lda, &w, bias, beta, C, ldc);
-    sail_amx_release();
+    packed_amx(M, N, K, A, lda, &w, bias, beta, C, ldc);
 }
