@@ -87,7 +87,7 @@ static size_t row_bytes(sail_wtype t, int K) {
  * widened copy Wf (N, K); C (M, ldc = N + 5) starting from C0. */
 typedef struct qcase {
     int M, N, K, beta, has_bias, lda, ldc;
-    int round_a;        /* bf16: the kernel rounds A to bf16 (bf16_rounds_a); q8_0: wide */
+    int round_a;        /* bf16: the kernel rounds A to bf16 (bf16_rounds_a) */
     int wide;           /* q8_0: the kernel is gemm_q8_0_wide (A rounded, W widened to bf16) */
     int packed;         /* q8_0: the kernel reads W as its level's q8_0_pack wrote it */
     sail_wtype type;
