@@ -4,7 +4,8 @@
  * batch 8: 1576 rows, and the patch embedding)
  * BERT-base at batch 1 (16 tokens; 1 token: the few-row path), and CLIP's
  * text fc1 at 77, 154 and 308 rows (either side of the amx level's
- * 128-row switch to gemm_q8_0_wide), with
+ * 128-row switch to gemm_q8_0_wide) and its image tower's qkv and fc2 at
+ * batch 8 (400 rows), with
  * each type's ratio to f32 measured in the same run. The "cold" shapes
  * rotate over copies of W that together exceed the L3 cache (COLD_BYTES),
  * as a model's layers do, so their weights come from memory: the line
@@ -44,6 +45,7 @@ static const shape SHAPES[] = {
     {"BERT fc1 16 cold", 16, 3072, 768, 1},
     {"CLIP text fc1 77 tok", 77, 3072, 768, 0}, {"CLIP text fc1 2x77", 154, 3072, 768, 0},
     {"CLIP text fc1 4x77", 308, 3072, 768, 0},
+    {"CLIP image b8 qkv", 400, 2304, 768, 0}, {"CLIP image b8 fc2", 400, 768, 3072, 0},
 };
 /* Bytes of distinct weight copies a cold shape cycles through (above the
  * L3 of the CPUs seen: 32 MB per Zen 5 CCD). */

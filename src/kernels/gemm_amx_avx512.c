@@ -248,8 +248,8 @@ void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint
     if (half)
         for (int p = 0; p < npairs; p += 16) {
             _tile_loadd(4, Ap + 2 * (size_t)p, 2 * lda);
-            _tile_loadd(6, P0 + 64 * (size_t)p, 64);
-            _tile_loadd(7, P1 + 64 * (size_t)p, 64);
+            _tile_stream_loadd(6, P0 + 64 * (size_t)p, 64);
+            _tile_stream_loadd(7, P1 + 64 * (size_t)p, 64);
             _tile_dpbf16ps(0, 4, 6);
             _tile_dpbf16ps(1, 4, 7);
         }
@@ -257,8 +257,8 @@ void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint
         for (int p = 0; p < npairs; p += 16) {
             _tile_loadd(4, Ap + 2 * (size_t)p, 2 * lda);
             _tile_loadd(5, Ap + 16 * lda + 2 * (size_t)p, 2 * lda);
-            _tile_loadd(6, P0 + 64 * (size_t)p, 64);
-            _tile_loadd(7, P1 + 64 * (size_t)p, 64);
+            _tile_stream_loadd(6, P0 + 64 * (size_t)p, 64);
+            _tile_stream_loadd(7, P1 + 64 * (size_t)p, 64);
             _tile_dpbf16ps(0, 4, 6);
             _tile_dpbf16ps(1, 4, 7);
             _tile_dpbf16ps(2, 5, 6);
