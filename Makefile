@@ -44,7 +44,7 @@ AVX2FLAGS   = -mavx2 -mfma -mf16c
 # The AVX-512 dot-product GEMMs and attention's bf16 products, each alone
 # with its extension (dispatch.c runs them only where CPUID has it).
 $(BUILD)/src/kernels/gemm_vnni_avx512.o: AVX512FLAGS += -mavx512vnni
-$(BUILD)/src/kernels/gemm_amx_avx512.o: AVX512FLAGS += -mamx-tile -mamx-int8 -mamx-bf16 -mavx512bf16
+$(BUILD)/src/kernels/gemm_amx_avx512.o: AVX512FLAGS += -mamx-tile -mamx-int8 -mamx-bf16 -mavx512bf16 -mavx512vbmi
 $(BUILD)/src/kernels/gemm_bf16_avx512.o: AVX512FLAGS += -mavx512bf16
 $(BUILD)/src/kernels/attn_bf16_avx512.o: AVX512FLAGS += -mavx512bf16
 

@@ -38,7 +38,9 @@ static void detect(void) {
     g_cpu.f16c = f16c;
     g_cpu.avx2 = b & (1u << 5);
     bool amx_ok = (xcr0 & 0x60000) == 0x60000; /* XTILECFG + XTILEDATA */
-    g_cpu.amx_int8 = amx_ok && (d & (1u << 24)) && (d & (1u << 25)); /* AMX-TILE, AMX-INT8 */
+    /* AMX-TILE, -INT8, -BF16; the amx kernels also use AVX512-VBMI's byte
+     * permutes, which every CPU with AMX has */
+    g_cpu.amx_int8 = amx_ok && (d & (1u << 24)) && (d & (1u << 25)) && (d & (1u << 22)) && (c & (1u << 1));
     if (zmm_ok) {
         g_cpu.avx512f = b & (1u << 16);
         g_cpu.avx512dq = b & (1u << 17);

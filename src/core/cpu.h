@@ -10,7 +10,8 @@ typedef struct sail_cpu_features {
     bool avx2, fma, f16c;                  /* AVX2-class, with OS ymm state */
     bool avx512f, avx512bw, avx512dq, avx512vl; /* with OS zmm/opmask state */
     bool avx512_bf16, avx512_vnni;
-    bool amx_int8; /* AMX-TILE + AMX-INT8, the OS saving tile state and letting sail use it */
+    bool amx_int8; /* AMX-TILE, -INT8 and -BF16 (and AVX512-VBMI), the OS saving tile state and
+                      letting sail use it */
 } sail_cpu_features;
 
 /* The features the kernels may use, detected on first call: what the CPU

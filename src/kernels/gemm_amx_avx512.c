@@ -421,21 +421,31 @@ int sail_gemm_bf16_few_amx(int M, int N, int K, const float *A, int lda, const v
 /* One 576-byte block of a q8_0 panel (pack16x8's int8 layout, then the 16
  * rows' scales) as 16 pairs of k of bf16 (1024 bytes, per pair the 16
  * rows' pairs): each weight d q (exact in f32: 11 by 8 bits) rounded to
- * nearest even by vcvtne2ps2bf16, as sail_bf16_dp_value does. */
+ * nearest even by vcvtne2ps2bf16, as sail_bf16_dp_value does. One byte
+ * permute puts each q, in the order the pair layout wants, in the top byte
+ * of an otherwise zero dword: that is q 2^24, and d 2^-24 scales it back
+ * exactly. */
 static void widen_block(const uint8_t *blk, uint8_t *dst) {
-    const __m512 d = _mm512_loadu_ps(blk + 512);
-    /* word 2r from word r (the even k), word 2r + 1 from word 16 + r */
-    static const uint16_t order[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
-                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    const __m512i ilv = _mm512_loadu_si512(order);
+    const __m512 d = _mm512_mul_ps(_mm512_loadu_ps(blk + 512), _mm512_set1_ps(0x1p-24f));
+    /* lanes 2i and 2i + 1 take row i (lo: rows 0-7) or 8 + i (hi) */
+    const __m512 dl = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7), d);
+    const __m512 dh = _mm512_permutexvar_ps(_mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15), d);
+    /* byte 3 of dword l of pair h's lo / hi: byte 2h + l % 2 of row l / 2 (+ 8) */
+#define TOP(l) 0, 0, 0, 4 * ((l) / 2) + (l) % 2
+    static const uint8_t first[64] = {TOP(0), TOP(1), TOP(2),  TOP(3),  TOP(4),  TOP(5),  TOP(6),  TOP(7),
+                                      TOP(8), TOP(9), TOP(10), TOP(11), TOP(12), TOP(13), TOP(14), TOP(15)};
+#undef TOP
+    const __m512i i00 = _mm512_loadu_si512(first);
+    const __m512i idx[2][2] = {{i00, _mm512_add_epi8(i00, _mm512_set1_epi8(32))},
+                               {_mm512_add_epi8(i00, _mm512_set1_epi8(2)), _mm512_add_epi8(i00, _mm512_set1_epi8(34))}};
+    const __mmask64 top = 0x8888888888888888ull;
     for (int q = 0; q < 8; q++) { /* int8 4q .. 4q + 3 of each row: pairs 2q, 2q + 1 */
         __m512i v = _mm512_loadu_si512(blk + 64 * q);
-        __m512 f[4];
-        for (int b = 0; b < 4; b++) /* byte b of each dword, sign-extended */
-            f[b] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * b), 24)), d);
-        for (int h = 0; h < 2; h++)
-            _mm512_storeu_si512(dst + 128 * q + 64 * h,
-                                _mm512_permutexvar_epi16(ilv, (__m512i)_mm512_cvtne2ps_pbh(f[2 * h + 1], f[2 * h])));
+        for (int h = 0; h < 2; h++) {
+            __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_permutexvar_epi8(top, idx[h][0], v)), dl);
+            __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_permutexvar_epi8(top, idx[h][1], v)), dh);
+            _mm512_storeu_si512(dst + 128 * q + 64 * h, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
     }
 }
 
