@@ -156,7 +156,7 @@ static void run_kernel(const sail_kernel_table *t, const qcase *q, float *C) {
     } else if (q->type == SAIL_WT_Q8_0) {
         void *wp = q->packed && t->q8_0_pack && q->N > 0 && q->K > 0 ? pack_w(t, q->W, q->ldw, q->N, q->K) : NULL;
         if (q->wide)
-            t->gemm_q8_0_wide(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, wp, bias, (float)q->beta, C, q->ldc);
+            t->gemm_q8_0_wide(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, wp, NULL, bias, (float)q->beta, C, q->ldc);
         else
             t->gemm_q8_0(q->M, q->N, q->K, q->Aq, q->K / 32, q->W, q->ldw, wp, bias, (float)q->beta, C, q->ldc);
         free(wp);
@@ -420,7 +420,7 @@ static void test_broken(const sail_kernel_table *t) {
         qcase q;
         qcase_init(&q, SAIL_WT_Q8_0, 70, 45, 160, 2);
         q.wide = 1;
-        t->gemm_q8_0_wide(q.M, q.N, q.K - 32, q.A, q.lda, q.W, q.ldw, NULL, q.bias, 0.0f, q.C, q.ldc);
+        t->gemm_q8_0_wide(q.M, q.N, q.K - 32, q.A, q.lda, q.W, q.ldw, NULL, NULL, q.bias, 0.0f, q.C, q.ldc);
         run_kernel(NULL, &q, q.R);
         cmp c = {.quiet = 1}, o = {.quiet = 1};
         compare(&c, &q, q.C, 0);
@@ -428,7 +428,7 @@ static void test_broken(const sail_kernel_table *t) {
         *last ^= 0x5a;
         uint8_t *bad = pack_w(t, q.W, q.ldw, q.N, q.K);
         *last ^= 0x5a;
-        t->gemm_q8_0_wide(q.M, q.N, q.K, q.A, q.lda, q.W, q.ldw, bad, q.bias, 0.0f, q.C, q.ldc);
+        t->gemm_q8_0_wide(q.M, q.N, q.K, q.A, q.lda, q.W, q.ldw, bad, NULL, q.bias, 0.0f, q.C, q.ldc);
         compare(&o, &q, q.C, 0);
         CHECK(c.n_bad > 0 && o.n_bad > 0, "a broken gemm_q8_0_wide %s (last block dropped; a packed weight "
               "changed) is caught (%d, %d mismatches)", t->name, c.n_bad, o.n_bad);
@@ -706,6 +706,57 @@ static void test_thread_invariance(void) {
     for (int p = 0; p < 4; p++) sail_pool_free(pools[p]);
 }
 
+/* sail_gemm_w_post equals sail_gemm_w followed by post on C's M x N (the
+ * padding past N untouched), bit for bit, for every stored type, on 1-3
+ * threads: at the amx level q8_0 above 128 rows applies post inside the
+ * nest, strip by strip (1100 x 40 x 2080 in two chunks of rows), the
+ * others after each task's block. */
+static void test_post(void) {
+    static const int shapes[][3] = {{3, 100, 64},    {64, 768, 768},  {129, 130, 160},
+                                    {200, 300, 256}, {400, 768, 768}, {1100, 40, 2080}};
+    static const sail_wtype types[5] = {SAIL_WT_F32, SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0, SAIL_WT_Q8_0};
+    static const char *const names[5] = {"f32", "f16", "bf16", "q8_0", "q8_0 packed at load"};
+    sail_post_fn post = sail_kernels()->quick_gelu;
+    for (int ti = 0; ti < 5; ti++) {
+        if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
+        int same = 1, changed = 0;
+        for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
+            for (int threads = 1; threads <= 3; threads++) {
+                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                sail_wtype type = types[ti];
+                qcase q;
+                qcase_init(&q, type == SAIL_WT_F32 ? SAIL_WT_F16 : type, M, N, K, s & 3);
+                sail_wmat W = {q.W, q.ldw, type, NULL};
+                if (type == SAIL_WT_F32) W = (sail_wmat){q.Wf, (size_t)K * sizeof(float), type, NULL};
+                void *wp = ti == 4 ? aligned_alloc(64, (sail_gemm_w_packed_size(&W, N, K) + 63) / 64 * 64) : NULL;
+                if (wp) sail_gemm_w_pack(&W, N, K, wp);
+                size_t need = sail_gemm_w_scratch(&W, M, K), nc = (size_t)M * q.ldc;
+                void *scratch = need ? aligned_alloc(64, (need + 63) / 64 * 64) : NULL;
+                sail_pool *pool = sail_pool_new(threads);
+                const float *bias = q.has_bias ? q.bias : NULL;
+                memcpy(q.R, q.C0, nc * sizeof(float));
+                sail_gemm_w(pool, M, N, K, q.A, q.lda, &W, bias, (float)q.beta, q.R, q.ldc, scratch);
+                for (int i = 0; i < M; i++) {
+                    float *row = q.R + (size_t)i * q.ldc;
+                    for (int n = 0; n < N && !changed; n++) changed = row[n] > 0.0f && row[n] < 8.0f;
+                    post(row, (size_t)N);
+                }
+                memcpy(q.C, q.C0, nc * sizeof(float));
+                sail_gemm_w_post(pool, M, N, K, q.A, q.lda, &W, post, bias, (float)q.beta, q.C, q.ldc, scratch);
+                if (memcmp(q.C, q.R, nc * sizeof(float))) {
+                    if (same) printf("#   %s %dx%dx%d on %d threads differs\n", names[ti], M, N, K, threads);
+                    same = 0;
+                }
+                sail_pool_free(pool);
+                free(scratch);
+                free(wp);
+                qcase_free(&q);
+            }
+        CHECK(same && changed, "sail_gemm_w_post %s (%s): sail_gemm_w then quick_gelu on M x N, the same bits, "
+              "1-3 threads, up to 1100 rows", names[ti], sail_kernel_level());
+    }
+}
+
 int main(void) {
     g_ref = sail_kernels_for(SAIL_ISA_REF);
     test_quantize(g_ref);
@@ -730,6 +781,7 @@ int main(void) {
         sail_pool_free(pool);
     }
     test_thread_invariance();
+    test_post();
     test_amx_bits();
     sail_kernels_release();
     return test_done();

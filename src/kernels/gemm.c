@@ -101,6 +101,7 @@ typedef struct gemm_job {
                      into a piece per thread */
     const sail_wmat *W; /* set: W (N, K) in its stored type replaces B */
     const sail_q8a *Aq; /* W q8_0: A quantised, K/32 blocks a row */
+    sail_post_fn post;  /* W set: NULL, or applied to C once final */
 } gemm_job;
 
 /* [*lo, *hi) = part i of `parts` of [0, total), cut at multiples of unit and
@@ -123,17 +124,17 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
         size_t nb = (size_t)j->K / 32;
         /* columns are cut at multiples of the tile's nr, so of 16 */
         const uint8_t *wp = W->packed ? (const uint8_t *)W->packed + j->t->q8_0_panels_size(n0, j->K) : NULL;
-        if (j->Aq)
-            j->t->gemm_q8_0(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, wp, bias, j->beta, C,
-                            j->ldc);
-        else
-            j->t->gemm_q8_0_wide(M, N, j->K, A, j->lda, w, W->stride, wp, bias, j->beta, C, j->ldc);
-        return;
-    }
-    if (W->type == SAIL_WT_BF16)
+        if (!j->Aq) { /* the one kernel that applies post itself */
+            j->t->gemm_q8_0_wide(M, N, j->K, A, j->lda, w, W->stride, wp, j->post, bias, j->beta, C, j->ldc);
+            return;
+        }
+        j->t->gemm_q8_0(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, wp, bias, j->beta, C, j->ldc);
+    } else if (W->type == SAIL_WT_BF16) {
         j->t->gemm_bf16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
-    else
+    } else {
         j->t->gemm_f16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
+    }
+    for (int i = 0; j->post && i < M; i++) j->post(C + (size_t)i * j->ldc, (size_t)N);
 }
 
 static void gemm_task(void *ctx, int task, int thread) {
@@ -212,7 +213,7 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                float beta, float *C, int ldc) {
     const sail_kernel_table *t = sail_kernels();
     int T = sail_pool_size(pool);
-    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1, 0, NULL, NULL};
+    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1, 0, NULL, NULL, NULL};
     sail_gemm_tile(t, &j.mr, &j.nr);
     if (T == 1 || M <= 0 || N <= 0 || choose_grid(&j, T) == 1) {
         t->gemm(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
@@ -268,23 +269,45 @@ static void quant_task(void *ctx, int task, int thread) {
 #define QUANT_CHUNK 16384
 #define QUANT_MIN_TASKS 4
 
+typedef struct post_job {
+    sail_post_fn post;
+    float *C;
+    int ldc, N, rows_per_task, M;
+} post_job;
+
+static void post_task(void *ctx, int task, int thread) {
+    const post_job *p = ctx;
+    (void)thread;
+    for (int r = task * p->rows_per_task; r < SAIL_MIN(p->M, (task + 1) * p->rows_per_task); r++)
+        p->post(p->C + (size_t)r * p->ldc, (size_t)p->N);
+}
+
 void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                  const sail_wmat *W, const float *bias, float beta, float *C, int ldc,
                  void *scratch) {
+    sail_gemm_w_post(pool, M, N, K, A, lda, W, NULL, bias, beta, C, ldc, scratch);
+}
+
+void sail_gemm_w_post(sail_pool *pool, int M, int N, int K, const float *A, int lda,
+                      const sail_wmat *W, sail_post_fn post, const float *bias, float beta, float *C,
+                      int ldc, void *scratch) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) { /* C := beta C + bias; W is not read (and K / 32 blocks would be 0) */
-        sail_gemm_ref(M, N, 0, A, lda, NULL, 0, 1, bias, beta, C, ldc);
-        return;
-    }
-    if (W->type == SAIL_WT_F32) {
-        sail_gemm(pool, M, N, K, A, lda, W->data, (int)(W->stride / sizeof(float)), 1, bias, beta,
-                  C, ldc);
+    if (K <= 0 || W->type == SAIL_WT_F32) {
+        if (K <= 0) /* C := beta C + bias; W is not read (and K / 32 blocks would be 0) */
+            sail_gemm_ref(M, N, 0, A, lda, NULL, 0, 1, bias, beta, C, ldc);
+        else
+            sail_gemm(pool, M, N, K, A, lda, W->data, (int)(W->stride / sizeof(float)), 1, bias, beta,
+                      C, ldc);
+        if (post) { /* sail_gemm's tasks are its own: a pass over C after them */
+            post_job p = {post, C, ldc, N, SAIL_MAX(1, QUANT_CHUNK / N), M};
+            sail_pool_run(pool, post_task, &p, (M + p.rows_per_task - 1) / p.rows_per_task);
+        }
         return;
     }
     const sail_kernel_table *t = sail_kernels();
     int T = sail_pool_size(pool);
     int wide = sail_gemm_w_wide(t, W->type, M);
-    gemm_job j = {t, M, N, K, A, lda, NULL, 0, 1, bias, beta, C, ldc, 0, 0, 1, 1, 0, W, wide ? NULL : scratch};
+    gemm_job j = {t, M, N, K, A, lda, NULL, 0, 1, bias, beta, C, ldc, 0, 0, 1, 1, 0, W, wide ? NULL : scratch, post};
     if (W->type == SAIL_WT_Q8_0 && !wide) {
         /* Quantise every row of A once; all tasks then share the blocks.
          * A few chunks are quicker done here than a wake-up of the pool. */

@@ -149,8 +149,11 @@ static const uint16_t *a_strip(const bf16_nest *nest, const float *A, int lda, i
     return Ap;
 }
 
+/* post (NULL: none) runs on each strip's rows of a block of columns after
+ * the block's last slice of k, while they are in cache. */
 static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float *A, int lda,
-                        const w_src *w, const float *bias, float beta, float *C, int ldc) {
+                        const w_src *w, sail_post_fn post, const float *bias, float beta, float *C,
+                        int ldc) {
     size_t lab = ((size_t)K + 31) & ~(size_t)31;
     int chunk = M; /* rows rounded at a time (pre) */
     if (nest->pre) {
@@ -162,6 +165,7 @@ static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float 
     float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
         (w->q8 ? sail_gemm_q8_0_bf16a_ref : sail_gemm_bf16a_ref)(M, N, K, A, lda, w->W, w->ldw, bias, beta, C, ldc);
+        for (int i = 0; post && i < M; i++) post(C + (size_t)i * ldc, (size_t)N);
         return;
     }
     uint8_t *Bp = (uint8_t *)buf;              // (NC/16 panels, kc16/2, 16, 2) bf16
@@ -197,6 +201,7 @@ static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float 
                         nest->kernel(kcq / 2, As, las, P0, P1, Crow + jr, ldc, mr, nr, accum,
                                      bias_blk ? bias_blk + jr : NULL);
                     }
+                    for (int i = 0; post && pc + kc >= K && i < mr; i++) post(Crow + (size_t)i * ldc, (size_t)nc);
                 }
             }
         }
@@ -320,15 +325,15 @@ void sail_gemm_bf16_dp(int M, int N, int K, const float *A, int lda, const void 
     }
     w_src w = {W, ldw, 0, NULL};
     if (M <= DIRECT_MAX_M) gemm_few(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
-    else gemm_packed(&nest_dp, M, N, K, A, lda, &w, bias, beta, C, ldc);
+    else gemm_packed(&nest_dp, M, N, K, A, lda, &w, NULL, bias, beta, C, ldc);
 }
 
 /* The packed nest on tiles, between a configuration of the thread's tiles
  * and their release. */
-static void packed_amx(int M, int N, int K, const float *A, int lda, const w_src *w, const float *bias,
-                       float beta, float *C, int ldc) {
+static void packed_amx(int M, int N, int K, const float *A, int lda, const w_src *w, sail_post_fn post,
+                       const float *bias, float beta, float *C, int ldc) {
     sail_amx_configure_bf16();
-    gemm_packed(&nest_amx, M, N, K, A, lda, w, bias, beta, C, ldc);
+    gemm_packed(&nest_amx, M, N, K, A, lda, w, post, bias, beta, C, ldc);
     sail_amx_release();
 }
 
@@ -342,7 +347,7 @@ void sail_gemm_bf16_amx(int M, int N, int K, const float *A, int lda, const void
         return;
     }
     w_src w = {W, ldw, 0, NULL};
-    packed_amx(M, N, K, A, lda, &w, bias, beta, C, ldc);
+    packed_amx(M, N, K, A, lda, &w, NULL, bias, beta, C, ldc);
 }
 
 /* q8_0 weights on the same nest: each block widened to bf16 as W is
@@ -350,12 +355,14 @@ void sail_gemm_bf16_amx(int M, int N, int K, const float *A, int lda, const void
  * rate, which at a q8_0 block's depth is the int8 tiles' too, while the
  * int8 kernel (gemm_amx_avx512.c) waits on its per-block scaling. */
 void sail_gemm_q8_0_wide_amx(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
-                             const void *Wp, const float *bias, float beta, float *C, int ldc) {
+                             const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
+                             int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         sail_gemm_q8_0_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        for (int i = 0; post && i < M; i++) post(C + (size_t)i * ldc, (size_t)N);
         return;
     }
     w_src w = {W, ldw, 1, Wp};
-    packed_amx(M, N, K, A, lda, &w, bias, beta, C, ldc);
+    packed_amx(M, N, K, A, lda, &w, post, bias, beta, C, ldc);
 }

@@ -66,6 +66,10 @@ typedef struct sail_attn_args {
 } sail_attn_args;
 
 /* One ISA's implementations. Rows of a matrix are contiguous. */
+/* An element-wise function applied in place to n floats (the table's gelu,
+ * quick_gelu, ...). */
+typedef void (*sail_post_fn)(float *x, size_t n);
+
 typedef struct sail_kernel_table {
     const char *name;
     /* C(M,N) = A(M,K) * op(B) + bias + beta*C. op(B) = B^T with B (N,K) when
@@ -138,9 +142,11 @@ typedef struct sail_kernel_table {
      * (nearest even): products exact, sums f32. Against f32 an activation
      * moves by up to 2^-9 of itself (not by half its block's step, as
      * quantize_q8a moves it) and a weight by up to 2^-9 of d q. Wp: as for
-     * gemm_q8_0. */
+     * gemm_q8_0. post: NULL, or applied to each row's piece of C (in place)
+     * once it is final, while it is still in cache. */
     void (*gemm_q8_0_wide)(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
-                           const void *Wp, const float *bias, float beta, float *C, int ldc);
+                           const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
+                           int ldc);
     /* W (N, K) q8_0 in the panels gemm_q8_0 reads: q8_0_panels_size(N, K)
      * bytes, of which the first q8_0_panels_size(n0, K) hold rows before n0
      * for any n0 that is a multiple of 16. NULL where the level has none. */
@@ -180,6 +186,14 @@ void sail_gemm_w_pack(sail_wmat *W, int N, int K, void *dst);
 void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                  const sail_wmat *W, const float *bias, float beta, float *C, int ldc,
                  void *scratch);
+/* The same, then C := post(C) element by element (post: as the table's
+ * gelu, in place), each piece of C as soon as it is final where the kernel
+ * allows (gemm_q8_0_wide), else each task's block after its product: an
+ * activation on the output of a product needs no pass of its own over
+ * memory. post NULL: sail_gemm_w. */
+void sail_gemm_w_post(sail_pool *pool, int M, int N, int K, const float *A, int lda,
+                      const sail_wmat *W, sail_post_fn post, const float *bias, float beta, float *C,
+                      int ldc, void *scratch);
 
 /* Frees the calling thread's GEMM packing buffers (they are otherwise kept
  * for reuse until the thread exits; pool workers free theirs when the pool

@@ -107,7 +107,8 @@ void sail_amx_configure_bf16(void);
  * rounded to bf16, each weight d q rounded to bf16 (nearest even), products
  * exact, sums f32: sail_gemm_q8_0_bf16a_ref is its reference. */
 void sail_gemm_q8_0_wide_amx(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
-                             const void *Wp, const float *bias, float beta, float *C, int ldc);
+                             const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
+                             int ldc);
 void sail_gemm_q8_0_bf16a_ref(SAIL_GEMM_H_ARGS);
 /* Weight rows [n0, n0 + nr) (nr <= 16; n0 a multiple of 16 when Wp is
  * set) of a q8_0 W (N, K), blocks [b0, b0 + nb), widened into that nest's

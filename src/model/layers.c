@@ -60,8 +60,16 @@ static void pack_linear(const sail_linear *l, int out, int in) {
     sail_pages_drop(w->wm.data, (size_t)out * w->wm.stride);
 }
 
-void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
-                    int out, float *y, float beta) {
+static void act_post(fwd *f, sail_post_fn fn, float *y, size_t n);
+
+static sail_post_fn act_fn(const sail_kernel_table *k, sail_act act) {
+    return act == SAIL_ACT_QUICK_GELU ? k->quick_gelu : act == SAIL_ACT_GELU_TANH ? k->gelu_tanh : k->gelu;
+}
+
+/* linear_forward, then y := post(y) (NULL: none); post is applied inside
+ * the product where nothing comes between them (no LoRA). */
+static void linear_post(fwd *f, const sail_linear *l, const float *x, int n, int in, int out, float *y,
+                        float beta, sail_post_fn post) {
     if (f->oom) return;
     if (l->pack_to && !l->wm.packed && !l->w) pack_linear(l, out, in);
     sail_wmat wm = l->wm;
@@ -70,7 +78,7 @@ void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
     size_t need = sail_gemm_w_scratch(&wm, n, in);
     void *scratch = need ? fwd_alloc(f, (need + sizeof(float) - 1) / sizeof(float)) : NULL;
     if (f->oom) return;
-    sail_gemm_w(f->pool, n, out, in, x, in, &wm, l->b, beta, y, out, scratch);
+    sail_gemm_w_post(f->pool, n, out, in, x, in, &wm, l->la ? NULL : post, l->b, beta, y, out, scratch);
     if (l->la) { /* LoRA: y += s (x A^T) B^T through the (n, rank) bottleneck */
         float *t = fwd_alloc(f, (size_t)n * l->rank); // (n, rank)
         if (f->oom) return;
@@ -79,6 +87,12 @@ void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
         sail_gemm(f->pool, n, out, l->rank, t, l->rank, l->lb, l->rank, 1, NULL, 1.0f, y, out);
     }
     fwd_release(f, mark);
+    if (l->la && post) act_post(f, post, y, (size_t)n * out);
+}
+
+void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
+                    int out, float *y, float beta) {
+    linear_post(f, l, x, n, in, out, y, beta, NULL);
 }
 
 sail_linear linear_rows(const sail_linear *l, int r0, int in) {
@@ -120,8 +134,7 @@ const float *tab_rows(fwd *f, const sail_wmat *t, int rows, int n) {
 enum { CHUNK = 16384 };
 
 typedef struct act_job {
-    const sail_kernel_table *k;
-    sail_act act;
+    sail_post_fn fn;
     float *y;
     const float *x;
     size_t n;
@@ -131,14 +144,17 @@ static void act_task(void *ctx, int task, int thread) {
     const act_job *j = ctx;
     size_t lo = (size_t)task * CHUNK, len = SAIL_MIN((size_t)CHUNK, j->n - lo);
     if (j->y != j->x) memcpy(j->y + lo, j->x + lo, len * sizeof(float));
-    if (j->act == SAIL_ACT_QUICK_GELU) j->k->quick_gelu(j->y + lo, len);
-    else if (j->act == SAIL_ACT_GELU_TANH) j->k->gelu_tanh(j->y + lo, len);
-    else j->k->gelu(j->y + lo, len);
+    j->fn(j->y + lo, len);
+}
+
+static void act_post(fwd *f, sail_post_fn fn, float *y, size_t n) {
+    act_job j = {fn, y, y, n};
+    sail_pool_run(f->pool, act_task, &j, (int)((n + CHUNK - 1) / CHUNK));
 }
 
 void act_forward(fwd *f, sail_act act, float *y, const float *x, size_t n) {
     if (f->oom) return;
-    act_job j = {f->k, act, y, x, n};
+    act_job j = {act_fn(f->k, act), y, x, n};
     sail_pool_run(f->pool, act_task, &j, (int)((n + CHUNK - 1) / CHUNK));
 }
 
@@ -232,8 +248,12 @@ void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s,
     s->r2 = t->prenorm ? NULL : keep ? fwd_alloc(f, nd) : s->out;
     if (f->oom) return;
     norm_forward(f, t->prenorm ? &w->norm2 : &w->norm1, s->h2, s->r1, n, d, t->eps);
-    linear_forward(f, &w->up, s->h2, n, d, t->ffn, s->u, 0);
-    act_forward(f, t->act, s->a, s->u, nf);
+    if (keep) { /* training keeps u, the activation's input */
+        linear_forward(f, &w->up, s->h2, n, d, t->ffn, s->u, 0);
+        act_forward(f, t->act, s->a, s->u, nf);
+    } else {
+        linear_post(f, &w->up, s->h2, n, d, t->ffn, s->a, 0, act_fn(f->k, t->act));
+    }
     float *res = t->prenorm ? s->out : s->r2;
     const float *src = t->prenorm ? s->r1 : s->h2;
     if (res != src) memcpy(res, src, nd * sizeof(float));
