@@ -642,6 +642,36 @@ static void test_extremes(const sail_kernel_table *t) {
           t->name, ref_exact, naive_saturates);
 }
 
+/* The stored types sail_gemm_w is checked on, the last q8_0 in the panels
+ * a model packs at load (where the level has them). */
+static const sail_wtype W_TYPES[5] = {SAIL_WT_F32, SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0, SAIL_WT_Q8_0};
+static const char *const W_NAMES[5] = {"f32", "f16", "bf16", "q8_0", "q8_0 packed at load"};
+
+/* Test case q (drawn for M x N x K, seed s) with W as W_TYPES[ti] (f32:
+ * q's own f32 weights), the scratch sail_gemm_w asks for, and for ti 4 the
+ * room for W's panels (filled by wcase_pack). */
+typedef struct wcase { qcase q; sail_wmat W; void *wp, *scratch; } wcase;
+
+static void wcase_open(wcase *c, int ti, int M, int N, int K, int s) {
+    sail_wtype type = W_TYPES[ti];
+    qcase_init(&c->q, type == SAIL_WT_F32 ? SAIL_WT_F16 : type, M, N, K, s);
+    c->W = type == SAIL_WT_F32 ? (sail_wmat){c->q.Wf, (size_t)K * sizeof(float), type, NULL}
+                               : (sail_wmat){c->q.W, c->q.ldw, type, NULL};
+    size_t need = sail_gemm_w_scratch(&c->W, M, K);
+    c->scratch = need ? aligned_alloc(64, (need + 63) / 64 * 64) : NULL;
+    c->wp = ti == 4 ? aligned_alloc(64, (sail_gemm_w_packed_size(&c->W, N, K) + 63) / 64 * 64) : NULL;
+}
+
+static void wcase_pack(wcase *c) {
+    if (c->wp) sail_gemm_w_pack(&c->W, c->q.N, c->q.K, c->wp);
+}
+
+static void wcase_close(wcase *c) {
+    free(c->wp);
+    free(c->scratch);
+    qcase_free(&c->q);
+}
+
 /* sail_gemm_w gives the same bits on 1, 2, 3 and 4 threads, for every
  * stored type (f32 through sail_gemm): the driver cuts M only where no
  * row changes path, so each element is summed in the same order. The
@@ -656,29 +686,24 @@ static void test_thread_invariance(void) {
                                     {400, 768, 768}};
     sail_pool *pools[4];
     for (int p = 0; p < 4; p++) pools[p] = sail_pool_new(p + 1);
-    static const sail_wtype types[5] = {SAIL_WT_F32, SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0, SAIL_WT_Q8_0};
-    static const char *const names[5] = {"f32", "f16", "bf16", "q8_0", "q8_0 packed at load"};
     for (int ti = 0; ti < 5; ti++) {
         if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
         int same = 1, nonzero = 0;
         for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
             int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-            sail_wtype type = types[ti];
-            qcase q;
-            qcase_init(&q, type == SAIL_WT_F32 ? SAIL_WT_F16 : type, M, N, K, s & 3);
-            sail_wmat W = {q.W, q.ldw, type, NULL};
-            if (type == SAIL_WT_F32) W = (sail_wmat){q.Wf, (size_t)K * sizeof(float), type, NULL};
-            size_t need = sail_gemm_w_scratch(&W, M, K);
-            void *scratch = need ? aligned_alloc(64, (need + 63) / 64 * 64) : NULL;
+            wcase c;
+            wcase_open(&c, ti, M, N, K, s & 3);
+            qcase q = c.q;
+            sail_wmat W = c.W;
+            void *scratch = c.scratch, *ref = NULL;
             size_t nc = (size_t)M * q.ldc;
-            void *wp = NULL, *ref = NULL;
             if (ti == 4) { /* packed: the same bits as the unpacked q8_0 on 1 thread */
-                wp = aligned_alloc(64, (sail_gemm_w_packed_size(&W, N, K) + 63) / 64 * 64);
                 ref = malloc((size_t)M * q.ldc * sizeof(float));
                 memcpy(ref, q.C0, (size_t)M * q.ldc * sizeof(float));
                 sail_gemm_w(pools[0], M, N, K, q.A, q.lda, &W, q.has_bias ? q.bias : NULL, (float)q.beta, ref,
                             q.ldc, scratch);
-                sail_gemm_w_pack(&W, N, K, wp);
+                wcase_pack(&c);
+                W = c.W;
             }
             for (int p = 0; p < 4; p++) {
                 float *out = p ? q.C : q.R;
@@ -686,7 +711,7 @@ static void test_thread_invariance(void) {
                 sail_gemm_w(pools[p], M, N, K, q.A, q.lda, &W, q.has_bias ? q.bias : NULL,
                             (float)q.beta, out, q.ldc, scratch);
                 if (p && memcmp(q.C, q.R, nc * sizeof(float))) {
-                    if (same) printf("#   %s %dx%dx%d differs on %d threads\n", names[ti], M, N, K, p + 1);
+                    if (same) printf("#   %s %dx%dx%d differs on %d threads\n", W_NAMES[ti], M, N, K, p + 1);
                     same = 0;
                 }
             }
@@ -695,13 +720,11 @@ static void test_thread_invariance(void) {
                 if (same) printf("#   q8_0 %dx%dx%d packed differs from as stored\n", M, N, K);
                 same = 0;
             }
-            free(wp);
             free(ref);
-            free(scratch);
-            qcase_free(&q);
+            wcase_close(&c);
         }
         CHECK(same && nonzero, "sail_gemm_w %s (%s): the same bits on 1, 2, 3 and 4 threads at "
-              "the models' shapes", names[ti], sail_kernel_level());
+              "the models' shapes", W_NAMES[ti], sail_kernel_level());
     }
     for (int p = 0; p < 4; p++) sail_pool_free(pools[p]);
 }
@@ -714,8 +737,6 @@ static void test_thread_invariance(void) {
 static void test_post(void) {
     static const int shapes[][3] = {{3, 100, 64},    {64, 768, 768},  {129, 130, 160},
                                     {200, 300, 256}, {400, 768, 768}, {1100, 40, 2080}};
-    static const sail_wtype types[5] = {SAIL_WT_F32, SAIL_WT_F16, SAIL_WT_BF16, SAIL_WT_Q8_0, SAIL_WT_Q8_0};
-    static const char *const names[5] = {"f32", "f16", "bf16", "q8_0", "q8_0 packed at load"};
     sail_post_fn post = sail_kernels()->quick_gelu;
     for (int ti = 0; ti < 5; ti++) {
         if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
@@ -723,37 +744,32 @@ static void test_post(void) {
         for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
             for (int threads = 1; threads <= 3; threads++) {
                 int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-                sail_wtype type = types[ti];
-                qcase q;
-                qcase_init(&q, type == SAIL_WT_F32 ? SAIL_WT_F16 : type, M, N, K, s & 3);
-                sail_wmat W = {q.W, q.ldw, type, NULL};
-                if (type == SAIL_WT_F32) W = (sail_wmat){q.Wf, (size_t)K * sizeof(float), type, NULL};
-                void *wp = ti == 4 ? aligned_alloc(64, (sail_gemm_w_packed_size(&W, N, K) + 63) / 64 * 64) : NULL;
-                if (wp) sail_gemm_w_pack(&W, N, K, wp);
-                size_t need = sail_gemm_w_scratch(&W, M, K), nc = (size_t)M * q.ldc;
-                void *scratch = need ? aligned_alloc(64, (need + 63) / 64 * 64) : NULL;
+                wcase c;
+                wcase_open(&c, ti, M, N, K, s & 3);
+                wcase_pack(&c);
+                qcase *q = &c.q;
+                size_t nc = (size_t)M * q->ldc;
                 sail_pool *pool = sail_pool_new(threads);
-                const float *bias = q.has_bias ? q.bias : NULL;
-                memcpy(q.R, q.C0, nc * sizeof(float));
-                sail_gemm_w(pool, M, N, K, q.A, q.lda, &W, bias, (float)q.beta, q.R, q.ldc, scratch);
+                const float *bias = q->has_bias ? q->bias : NULL;
+                memcpy(q->R, q->C0, nc * sizeof(float));
+                sail_gemm_w(pool, M, N, K, q->A, q->lda, &c.W, bias, (float)q->beta, q->R, q->ldc, c.scratch);
                 for (int i = 0; i < M; i++) {
-                    float *row = q.R + (size_t)i * q.ldc;
+                    float *row = q->R + (size_t)i * q->ldc;
                     for (int n = 0; n < N && !changed; n++) changed = row[n] > 0.0f && row[n] < 8.0f;
                     post(row, (size_t)N);
                 }
-                memcpy(q.C, q.C0, nc * sizeof(float));
-                sail_gemm_w_post(pool, M, N, K, q.A, q.lda, &W, post, bias, (float)q.beta, q.C, q.ldc, scratch);
-                if (memcmp(q.C, q.R, nc * sizeof(float))) {
-                    if (same) printf("#   %s %dx%dx%d on %d threads differs\n", names[ti], M, N, K, threads);
+                memcpy(q->C, q->C0, nc * sizeof(float));
+                sail_gemm_w_post(pool, M, N, K, q->A, q->lda, &c.W, post, bias, (float)q->beta, q->C, q->ldc,
+                                 c.scratch);
+                if (memcmp(q->C, q->R, nc * sizeof(float))) {
+                    if (same) printf("#   %s %dx%dx%d on %d threads differs\n", W_NAMES[ti], M, N, K, threads);
                     same = 0;
                 }
                 sail_pool_free(pool);
-                free(scratch);
-                free(wp);
-                qcase_free(&q);
+                wcase_close(&c);
             }
         CHECK(same && changed, "sail_gemm_w_post %s (%s): sail_gemm_w then quick_gelu on M x N, the same bits, "
-              "1-3 threads, up to 1100 rows", names[ti], sail_kernel_level());
+              "1-3 threads, up to 1100 rows", W_NAMES[ti], sail_kernel_level());
     }
 }
 
