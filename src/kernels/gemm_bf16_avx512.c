@@ -33,6 +33,7 @@
 #define MR 14
 #define KC 384  /* k per slice, a multiple of 16 (vdpbf16ps nest) */
 #define KC_AMX 512
+#define KC_AMX_ONE 768 /* up to here K is one slice */
 #define NC SAIL_W_SLICE_NC /* columns per packed block of W */
 #define FEW_M 4 /* rows of A per direct tile */
 #define FN 4    /* W rows per direct tile */
@@ -91,13 +92,13 @@ static void kernel_14x32(int npairs, const uint16_t *restrict Ap, size_t lda, co
 typedef void (*bf16_kernel)(int npairs, const uint16_t *Ap, size_t lda, const uint8_t *P0,
                             const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
                             const float *bias);
-typedef struct bf16_nest { int mr, kc, kq, pre; bf16_kernel kernel; } bf16_nest;
-static const bf16_nest nest_dp = {MR, KC, 16, 0, kernel_14x32};
+typedef struct bf16_nest { int mr, kc, kc_one, kq, pre; bf16_kernel kernel; } bf16_nest;
+static const bf16_nest nest_dp = {MR, KC, KC, 16, 0, kernel_14x32};
 /* AMX (gemm_amx_avx512.c): 32 x 32 in four tiles, k a multiple of a
  * tile's 32. Its tiles load A in place from rows rounded once per call:
  * rounding a strip per slice of W (three times for ViT's fc1, each a
  * wait on A from memory) was a third of the bf16 product's time. */
-static const bf16_nest nest_amx = {SAIL_BF16_AMX_MR, KC_AMX, 32, 1, sail_bf16_kernel_amx};
+static const bf16_nest nest_amx = {SAIL_BF16_AMX_MR, KC_AMX, KC_AMX_ONE, 32, 1, sail_bf16_kernel_amx};
 _Static_assert(SAIL_BF16_AMX_MR >= MR, "the strip buffer holds the taller strip");
 
 /* W of a packed nest: bf16 rows, or q8_0 rows (q8) widened to bf16 as
@@ -160,7 +161,9 @@ static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float 
         int chunks = (int)(((size_t)M * lab * 2 + PRE_BYTES - 1) / PRE_BYTES);
         chunk = ((M + chunks - 1) / chunks + nest->mr - 1) / nest->mr * nest->mr;
     }
-    size_t wbytes = (size_t)NC * nest->kc * 2;
+    int kslices = K <= nest->kc_one ? 1 : (K + nest->kc - 1) / nest->kc, kstep = (K + kslices - 1) / kslices, kq = nest->kq;
+    kstep = (kstep + kq - 1) / kq * kq;
+    size_t wbytes = (size_t)NC * kstep * 2;
     size_t abytes = nest->pre ? (size_t)chunk * lab * 2 : (size_t)SAIL_BF16_AMX_MR * KC * 2;
     float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
@@ -170,8 +173,6 @@ static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float 
     }
     uint8_t *Bp = (uint8_t *)buf;              // (NC/16 panels, kc16/2, 16, 2) bf16
     uint16_t *Ap = (uint16_t *)(Bp + wbytes);  // (MR, KC) bf16, or pre: (chunk, lab)
-    int kslices = (K + nest->kc - 1) / nest->kc, kstep = (K + kslices - 1) / kslices, kq = nest->kq;
-    kstep = (kstep + kq - 1) / kq * kq;
     for (int m0 = 0; m0 < M; m0 += chunk) {
         int mc = SAIL_MIN(chunk, M - m0);
         if (nest->pre) round_rows(nest, A, lda, m0, mc, K, Ap, lab);
