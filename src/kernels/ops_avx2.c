@@ -42,10 +42,10 @@ static inline float v_hmax(vf v) {
     return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
 }
 static inline vf v_floor(vf v) { return _mm256_floor_ps(v); }
-/* 2^n for integral n in [-126, 127], built in the exponent field. */
-static inline vf v_pow2i(vf n) {
+/* p 2^n for integral n in [-126, 127], 2^n built in the exponent field. */
+static inline vf v_scale2i(vf p, vf n) {
     __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
 }
 static inline vf v_select_lt(vf a, vf b, vf t, vf f) {
     return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, b, _CMP_LT_OQ));

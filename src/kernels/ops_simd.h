@@ -26,7 +26,7 @@ static inline vf v_exp(vf x) {
     p = V_FMA(p, r, V_SET1(1.6666665459E-1f));
     p = V_FMA(p, r, V_SET1(5.0000001201E-1f));
     p = V_FMA(p, V_MUL(r, r), V_ADD(r, V_SET1(1.0f)));
-    return v_select_lt(x, lo, V_ZERO, V_MUL(p, v_pow2i(n)));
+    return v_select_lt(x, lo, V_ZERO, v_scale2i(p, n));
 }
 
 /* erf(x) = x P(x^2) / Q(x^2) on [-4, 4]; |erf| rounds to 1 beyond. */
