@@ -134,7 +134,7 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
     } else {
         j->t->gemm_f16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
     }
-    for (int i = 0; j->post && i < M; i++) j->post(C + (size_t)i * j->ldc, (size_t)N);
+    sail_post_rows(j->post, C, j->ldc, M, N);
 }
 
 static void gemm_task(void *ctx, int task, int thread) {
@@ -277,9 +277,9 @@ typedef struct post_job {
 
 static void post_task(void *ctx, int task, int thread) {
     const post_job *p = ctx;
+    int r0 = task * p->rows_per_task;
     (void)thread;
-    for (int r = task * p->rows_per_task; r < SAIL_MIN(p->M, (task + 1) * p->rows_per_task); r++)
-        p->post(p->C + (size_t)r * p->ldc, (size_t)p->N);
+    sail_post_rows(p->post, p->C + (size_t)r0 * p->ldc, p->ldc, SAIL_MIN(p->rows_per_task, p->M - r0), p->N);
 }
 
 void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,

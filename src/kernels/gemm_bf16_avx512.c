@@ -168,7 +168,7 @@ static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float 
     float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
         (w->q8 ? sail_gemm_q8_0_bf16a_ref : sail_gemm_bf16a_ref)(M, N, K, A, lda, w->W, w->ldw, bias, beta, C, ldc);
-        for (int i = 0; post && i < M; i++) post(C + (size_t)i * ldc, (size_t)N);
+        sail_post_rows(post, C, ldc, M, N);
         return;
     }
     uint8_t *Bp = (uint8_t *)buf;              // (NC/16 panels, kc16/2, 16, 2) bf16
@@ -202,7 +202,7 @@ static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float 
                         nest->kernel(kcq / 2, As, las, P0, P1, Crow + jr, ldc, mr, nr, accum,
                                      bias_blk ? bias_blk + jr : NULL);
                     }
-                    for (int i = 0; post && pc + kc >= K && i < mr; i++) post(Crow + (size_t)i * ldc, (size_t)nc);
+                    if (pc + kc >= K) sail_post_rows(post, Crow, ldc, mr, nc);
                 }
             }
         }
@@ -361,7 +361,7 @@ void sail_gemm_q8_0_wide_amx(int M, int N, int K, const float *A, int lda, const
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         sail_gemm_q8_0_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
-        for (int i = 0; post && i < M; i++) post(C + (size_t)i * ldc, (size_t)N);
+        sail_post_rows(post, C, ldc, M, N);
         return;
     }
     w_src w = {W, ldw, 1, Wp};

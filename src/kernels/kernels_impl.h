@@ -103,6 +103,10 @@ void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint
                           const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
                           const float *bias);
 void sail_amx_configure_bf16(void);
+/* post (if set) over rows [0, M) of C, N values each. */
+static inline void sail_post_rows(sail_post_fn post, float *C, int ldc, int M, int N) {
+    for (int i = 0; post && i < M; i++) post(C + (size_t)i * ldc, (size_t)N);
+}
 /* q8_0 W on the same nest (the table's gemm_q8_0_wide at this level): A
  * rounded to bf16, each weight d q rounded to bf16 (nearest even), products
  * exact, sums f32: sail_gemm_q8_0_bf16a_ref is its reference. */

@@ -60,7 +60,7 @@ static void pack_linear(const sail_linear *l, int out, int in) {
     sail_pages_drop(w->wm.data, (size_t)out * w->wm.stride);
 }
 
-static void act_post(fwd *f, sail_post_fn fn, float *y, size_t n);
+static void act_run(fwd *f, sail_post_fn fn, float *y, const float *x, size_t n);
 
 static sail_post_fn act_fn(const sail_kernel_table *k, sail_act act) {
     return act == SAIL_ACT_QUICK_GELU ? k->quick_gelu : act == SAIL_ACT_GELU_TANH ? k->gelu_tanh : k->gelu;
@@ -87,7 +87,7 @@ static void linear_post(fwd *f, const sail_linear *l, const float *x, int n, int
         sail_gemm(f->pool, n, out, l->rank, t, l->rank, l->lb, l->rank, 1, NULL, 1.0f, y, out);
     }
     fwd_release(f, mark);
-    if (l->la && post) act_post(f, post, y, (size_t)n * out);
+    if (l->la && post) act_run(f, post, y, y, (size_t)n * out);
 }
 
 void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
@@ -147,15 +147,14 @@ static void act_task(void *ctx, int task, int thread) {
     j->fn(j->y + lo, len);
 }
 
-static void act_post(fwd *f, sail_post_fn fn, float *y, size_t n) {
-    act_job j = {fn, y, y, n};
+/* y := fn(x) over the pool (y == x: in place). */
+static void act_run(fwd *f, sail_post_fn fn, float *y, const float *x, size_t n) {
+    act_job j = {fn, y, x, n};
     sail_pool_run(f->pool, act_task, &j, (int)((n + CHUNK - 1) / CHUNK));
 }
 
 void act_forward(fwd *f, sail_act act, float *y, const float *x, size_t n) {
-    if (f->oom) return;
-    act_job j = {act_fn(f->k, act), y, x, n};
-    sail_pool_run(f->pool, act_task, &j, (int)((n + CHUNK - 1) / CHUNK));
+    if (!f->oom) act_run(f, act_fn(f->k, act), y, x, n);
 }
 
 typedef struct norm_job {
