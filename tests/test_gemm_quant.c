@@ -773,6 +773,114 @@ static void test_post(void) {
     }
 }
 
+/* round_bf16 at level t equals the reference's bits (vcvtneps2bf16's
+ * rounding: nearest even, subnormals to a zero of their sign, NaN quiet)
+ * at awkward lengths, over ties, subnormals, infinities and NaNs; rounding
+ * by truncation instead would be caught. */
+static void test_round(const sail_kernel_table *t) {
+    enum { N = 1023 + 17 };
+    static const uint32_t special[] = {0x00000000u, 0x80000000u, 0x00000001u, 0x807fffffu, 0x00800000u,
+                                       0x3f808000u, 0x3f818000u, 0x3f80ffffu, 0x7f7fffffu, 0x7f800000u,
+                                       0xff800000u, 0x7fc00000u, 0x7f800001u, 0xffbfffffu, 0x47ffffffu};
+    float x[N];
+    uint16_t got[N + 1], want[N + 1], trunc[N];
+    for (int i = 0; i < N; i++) {
+        uint32_t u = (uint32_t)next_u64();
+        if (i % 5 == 0) u = special[(i / 5) % (sizeof special / sizeof special[0])];
+        else if (i % 5 == 1) u = (u & 0xffff0000u) | 0x8000u; /* a tie */
+        memcpy(&x[i], &u, 4);
+        trunc[i] = (uint16_t)(u >> 16);
+    }
+    int same = 1, caught = 0;
+    static const int lens[] = {1, 7, 15, 16, 17, 31, 33, 100, 1023, N};
+    for (int l = 0; l < (int)(sizeof lens / sizeof lens[0]); l++) {
+        int n = lens[l];
+        got[n] = want[n] = 0xabcd;
+        t->round_bf16(got, x, (size_t)n);
+        g_ref->round_bf16(want, x, (size_t)n);
+        same &= !memcmp(got, want, (size_t)(n + 1) * sizeof(uint16_t));
+        caught |= memcmp(trunc, want, (size_t)n * sizeof(uint16_t)) != 0;
+    }
+    CHECK(same && caught, "round_bf16 %s: the reference's bits at lengths 1-1040 (ties, subnormals, "
+          "inf, NaN), nothing written past n; truncation would differ", t->name);
+}
+
+/* rows x K floats rounded into bf16 rows K apart, rows up to a multiple of
+ * 32 set to NaN (their products must never reach C). */
+static uint16_t *bf16_rows(const float *A, int lda, int rows, int K) {
+    size_t r32 = ((size_t)rows + 31) & ~(size_t)31;
+    uint16_t *b = malloc(r32 * K * sizeof(uint16_t) + 2);
+    for (int i = 0; i < rows; i++) sail_kernels()->round_bf16(b + (size_t)i * K, A + (size_t)i * lda, (size_t)K);
+    for (size_t i = (size_t)rows * K; i < r32 * K; i++) b[i] = 0x7fc0;
+    return b;
+}
+
+/* sail_gemm_w_bf16 (activations handed over in bf16) gives the bits of
+ * sail_gemm_w_post on their floats, and with Cb the rounding of that
+ * result, on 1-3 threads, for bf16 and q8_0 weights (as stored and packed)
+ * at the models' shapes and odd ones, where sail_gemm_w_bf16_ok says the
+ * level takes them. */
+static void test_bf16_io(void) {
+    if (!sail_kernels()->gemm_wide_bf16) {
+        SKIP("sail_gemm_w_bf16: level %s rounds no activations whole (needs amx)", sail_kernel_level());
+        return;
+    }
+    static const int shapes[][3] = {{65, 96, 64},    {129, 130, 160}, {200, 300, 256}, {394, 1536, 384},
+                                    {400, 768, 768}, {300, 2048, 512}, {1100, 64, 2080}};
+    sail_post_fn post = sail_kernels()->quick_gelu;
+    for (int ti = 2; ti < 5; ti++) {
+        if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
+        int same = 1, cases = 0, outs = 0;
+        for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
+            for (int threads = 1; threads <= 3; threads++) {
+                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                wcase c;
+                wcase_open(&c, ti, M, N, K, s & 3);
+                wcase_pack(&c);
+                qcase *q = &c.q;
+                if (!sail_gemm_w_bf16_ok(&c.W, M, N, K, 0)) {
+                    wcase_close(&c);
+                    continue;
+                }
+                cases++;
+                size_t nc = (size_t)M * q->ldc;
+                sail_pool *pool = sail_pool_new(threads);
+                const float *bias = q->has_bias ? q->bias : NULL;
+                uint16_t *Ab = bf16_rows(q->A, q->lda, M, K);
+                sail_gemm_w_post(pool, M, N, K, q->A, q->lda, &c.W, post, bias, (float)q->beta, q->R, q->ldc,
+                                 c.scratch);
+                sail_bf16_gemm g = {.M = M, .N = N, .K = K, .A = Ab, .lda = (size_t)K, .post = post,
+                                    .bias = bias, .beta = (float)q->beta, .C = q->C, .ldc = q->ldc};
+                sail_gemm_w_bf16(pool, &c.W, &g);
+                int ok = !memcmp(q->C, q->R, nc * sizeof(float));
+                if (sail_gemm_w_bf16_ok(&c.W, M, N, K, 1)) { /* and the result in bf16 */
+                    outs++;
+                    size_t ldcb = (size_t)N + 8;
+                    uint16_t *want = malloc((size_t)M * ldcb * 2), *got = malloc((size_t)M * ldcb * 2);
+                    memset(want, 0x5a, (size_t)M * ldcb * 2);
+                    memset(got, 0x5a, (size_t)M * ldcb * 2);
+                    sail_gemm_w_post(pool, M, N, K, q->A, q->lda, &c.W, post, bias, 0.0f, q->R, q->ldc, c.scratch);
+                    for (int i = 0; i < M; i++)
+                        g_ref->round_bf16(want + (size_t)i * ldcb, q->R + (size_t)i * q->ldc, (size_t)N);
+                    g.beta = 0.0f, g.C = NULL, g.Cb = got, g.ldcb = ldcb;
+                    sail_gemm_w_bf16(pool, &c.W, &g);
+                    ok &= !memcmp(got, want, (size_t)M * ldcb * 2);
+                    free(want);
+                    free(got);
+                }
+                if (!ok && same) printf("#   %s %dx%dx%d on %d threads differs\n", W_NAMES[ti], M, N, K, threads);
+                same &= ok;
+                free(Ab);
+                sail_pool_free(pool);
+                wcase_close(&c);
+            }
+        CHECK(same && cases >= 12 && outs >= 9,
+              "sail_gemm_w_bf16 %s (%s): bf16 activations give the bits of their floats (%d cases), and a "
+              "bf16 result the rounding of the float one (%d), 1-3 threads, pad rows NaN", W_NAMES[ti],
+              sail_kernel_level(), cases, outs);
+    }
+}
+
 int main(void) {
     g_ref = sail_kernels_for(SAIL_ISA_REF);
     test_quantize(g_ref);
@@ -790,6 +898,7 @@ int main(void) {
         test_simd(t);
         test_broken(t);
         test_extremes(t);
+        test_round(t);
     }
     for (int n = 1; n <= 3; n++) {
         sail_pool *pool = sail_pool_new(n);
@@ -798,6 +907,7 @@ int main(void) {
     }
     test_thread_invariance();
     test_post();
+    test_bf16_io();
     test_amx_bits();
     sail_kernels_release();
     return test_done();

@@ -28,6 +28,7 @@ static void make_tables(void) {
     g_bf16.name = "avx512bf16";
     g_bf16.gemm_bf16 = sail_gemm_bf16_dp;
     g_bf16.bf16_rounds_a = 1;
+    g_bf16.round_bf16 = sail_round_bf16_avx512bf16;
     g_bf16.attn_pack_kv = sail_attn_pack_kv_bf16;
     g_bf16.attn_block_bf16 = sail_attn_block_bf16;
     g_amx = g_bf16;
@@ -36,6 +37,7 @@ static void make_tables(void) {
     g_amx.q8_0_panels_size = sail_q8_0_panels_size_amx;
     g_amx.q8_0_pack = sail_q8_0_pack_amx;
     g_amx.gemm_q8_0_wide = sail_gemm_q8_0_wide_amx;
+    g_amx.gemm_wide_bf16 = sail_gemm_wide_bf16_amx;
     g_amx.gemm_bf16 = sail_gemm_bf16_amx;
     g_amx.attn_block_bf16 = sail_attn_block_bf16_amx;
 }

@@ -102,6 +102,7 @@ typedef struct gemm_job {
     const sail_wmat *W; /* set: W (N, K) in its stored type replaces B */
     const sail_q8a *Aq; /* W q8_0: A quantised, K/32 blocks a row */
     sail_post_fn post;  /* W set: NULL, or applied to C once final */
+    const sail_bf16_gemm *g16; /* set: A (and perhaps C) in bf16, through gemm_wide_bf16 */
 } gemm_job;
 
 /* [*lo, *hi) = part i of `parts` of [0, total), cut at multiples of unit and
@@ -117,13 +118,22 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
     const sail_wmat *W = j->W;
     const uint8_t *w = (const uint8_t *)W->data + (size_t)n0 * W->stride;
     const float *bias = j->bias ? j->bias + n0 : NULL;
-    float *C = j->C + (size_t)m0 * j->ldc + n0;
     int M = m1 - m0, N = n1 - n0;
+    /* columns are cut at multiples of the tile's nr, so of 16 */
+    const uint8_t *wp = W->packed ? (const uint8_t *)W->packed + j->t->q8_0_panels_size(n0, j->K) : NULL;
+    if (j->g16) {
+        sail_bf16_gemm g = *j->g16;
+        g.M = M, g.N = N, g.A += (size_t)m0 * g.lda, g.bias = bias;
+        g.W = w, g.ldw = W->stride, g.Wp = wp, g.q8 = W->type == SAIL_WT_Q8_0;
+        if (g.Cb) g.Cb += (size_t)m0 * g.ldcb + n0;
+        else g.C += (size_t)m0 * g.ldc + n0;
+        j->t->gemm_wide_bf16(&g);
+        return;
+    }
+    float *C = j->C + (size_t)m0 * j->ldc + n0;
     const float *A = j->A + (size_t)m0 * j->lda;
     if (W->type == SAIL_WT_Q8_0) {
         size_t nb = (size_t)j->K / 32;
-        /* columns are cut at multiples of the tile's nr, so of 16 */
-        const uint8_t *wp = W->packed ? (const uint8_t *)W->packed + j->t->q8_0_panels_size(n0, j->K) : NULL;
         if (!j->Aq) { /* the one kernel that applies post itself */
             j->t->gemm_q8_0_wide(M, N, j->K, A, j->lda, w, W->stride, wp, j->post, bias, j->beta, C, j->ldc);
             return;
@@ -213,7 +223,7 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                float beta, float *C, int ldc) {
     const sail_kernel_table *t = sail_kernels();
     int T = sail_pool_size(pool);
-    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1, 0, NULL, NULL, NULL};
+    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1, 0, NULL, NULL, NULL, NULL};
     sail_gemm_tile(t, &j.mr, &j.nr);
     if (T == 1 || M <= 0 || N <= 0 || choose_grid(&j, T) == 1) {
         t->gemm(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
@@ -307,7 +317,7 @@ void sail_gemm_w_post(sail_pool *pool, int M, int N, int K, const float *A, int 
     const sail_kernel_table *t = sail_kernels();
     int T = sail_pool_size(pool);
     int wide = sail_gemm_w_wide(t, W->type, M);
-    gemm_job j = {t, M, N, K, A, lda, NULL, 0, 1, bias, beta, C, ldc, 0, 0, 1, 1, 0, W, wide ? NULL : scratch, post};
+    gemm_job j = {t, M, N, K, A, lda, NULL, 0, 1, bias, beta, C, ldc, 0, 0, 1, 1, 0, W, wide ? NULL : scratch, post, NULL};
     if (W->type == SAIL_WT_Q8_0 && !wide) {
         /* Quantise every row of A once; all tasks then share the blocks.
          * A few chunks are quicker done here than a wake-up of the pool. */
@@ -318,5 +328,22 @@ void sail_gemm_w_post(sail_pool *pool, int M, int N, int K, const float *A, int 
     }
     sail_gemm_w_tile(t, W->type, M, &j.mr, &j.nr, &j.min_tn);
     if (T == 1 || choose_grid(&j, T) == 1) w_task(&j, 0, M, 0, N);
+    else sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
+}
+
+int sail_gemm_w_bf16_ok(const sail_wmat *W, int M, int N, int K, int out) {
+    const sail_kernel_table *t = sail_kernels();
+    if (!t->gemm_wide_bf16 || M <= 0 || K <= 0 || K % 32) return 0;
+    if (out && (N % 32 || K > SAIL_BF16_OUT_MAX_K)) return 0;
+    /* where sail_gemm_w's own product rounds A whole on the same nest */
+    return sail_gemm_w_wide(t, W->type, M) || (W->type == SAIL_WT_BF16 && M > SAIL_GEMM_DIRECT_MAX_M);
+}
+
+void sail_gemm_w_bf16(sail_pool *pool, const sail_wmat *W, const sail_bf16_gemm *g) {
+    const sail_kernel_table *t = sail_kernels();
+    gemm_job j = {t, g->M, g->N, g->K, NULL, 0, NULL, 0, 1, g->bias, g->beta, g->C, g->ldc, 0, 0, 1, 1, 0, W,
+                  NULL, g->post, g};
+    sail_gemm_w_tile(t, W->type, g->M, &j.mr, &j.nr, &j.min_tn);
+    if (sail_pool_size(pool) == 1 || choose_grid(&j, sail_pool_size(pool)) == 1) w_task(&j, 0, g->M, 0, g->N);
     else sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
 }

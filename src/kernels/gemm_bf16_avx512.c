@@ -25,6 +25,7 @@
  * packed. */
 #include "kernels_impl.h"
 #include "common.h"
+#include "numfmt.h"
 #include "pack16x8.h"
 
 #include <immintrin.h>
@@ -33,7 +34,7 @@
 #define MR 14
 #define KC 384  /* k per slice, a multiple of 16 (vdpbf16ps nest) */
 #define KC_AMX 512
-#define KC_AMX_ONE 768 /* up to here K is one slice */
+#define KC_AMX_ONE SAIL_BF16_OUT_MAX_K /* up to here K is one slice */
 #define NC SAIL_W_SLICE_NC /* columns per packed block of W */
 #define FEW_M 4 /* rows of A per direct tile */
 #define FN 4    /* W rows per direct tile */
@@ -101,10 +102,6 @@ static const bf16_nest nest_dp = {MR, KC, KC, 16, 0, kernel_14x32};
 static const bf16_nest nest_amx = {SAIL_BF16_AMX_MR, KC_AMX, KC_AMX_ONE, 32, 1, sail_bf16_kernel_amx};
 _Static_assert(SAIL_BF16_AMX_MR >= MR, "the strip buffer holds the taller strip");
 
-/* W of a packed nest: bf16 rows, or q8_0 rows (q8) widened to bf16 as
- * they are packed, read from Wp (the amx level's q8_0 panels) if set. */
-typedef struct w_src { const uint8_t *W; size_t ldw; int q8; const uint8_t *Wp; } w_src;
-
 /* Bytes of rounded A a thread keeps at most (pre nests): M is done in
  * chunks of rows when its rounded rows would take more. */
 #define PRE_BYTES (4u << 20)
@@ -120,14 +117,15 @@ static void round_rows(const bf16_nest *nest, const float *A, int lda, int m0, i
     memset(Ab + (size_t)mc * lab, 0, (size_t)pad * lab * 2);
 }
 
-/* Columns [jc, jc + nc), k [pc, pc + kc) of W into 16-column panels at Bp,
- * pstride = kcq * 32 bytes apart, zero from kc to kcq. */
-static void pack_w_block(const w_src *w, int K, int jc, int nc, int pc, int kc, int kcq, uint8_t *Bp) {
+/* Columns [jc, jc + nc), k [pc, pc + kc) of g's W into 16-column panels
+ * at Bp, pstride = kcq * 32 bytes apart, zero from kc to kcq. */
+static void pack_w_block(const sail_bf16_gemm *g, int jc, int nc, int pc, int kc, int kcq, uint8_t *Bp) {
+    const uint8_t *W = g->W;
     for (int j = 0; j < nc; j += 16) {
         uint8_t *dst = Bp + (size_t)(j / 16) * kcq * 32;
         int nr = SAIL_MIN(16, nc - j);
-        if (w->q8) sail_q8_0_widen_panel(w->W, w->ldw, w->Wp, K, jc + j, nr, pc / 32, kc / 32, dst);
-        else pack_w_panel(w->W + (size_t)(jc + j) * w->ldw + 2 * (size_t)pc, w->ldw, nr, kc, kcq, dst);
+        if (g->q8) sail_q8_0_widen_panel(W, g->ldw, g->Wp, g->K, jc + j, nr, pc / 32, kc / 32, dst);
+        else pack_w_panel(W + (size_t)(jc + j) * g->ldw + 2 * (size_t)pc, g->ldw, nr, kc, kcq, dst);
     }
 }
 
@@ -150,59 +148,104 @@ static const uint16_t *a_strip(const bf16_nest *nest, const float *A, int lda, i
     return Ap;
 }
 
-/* post (NULL: none) runs on each strip's rows of a block of columns after
- * the block's last slice of k, while they are in cache. */
-static void gemm_packed(const bf16_nest *nest, int M, int N, int K, const float *A, int lda,
-                        const w_src *w, sail_post_fn post, const float *bias, float beta, float *C,
-                        int ldc) {
-    size_t lab = ((size_t)K + 31) & ~(size_t)31;
+/* Pieces of the out-of-memory path, on the stack. */
+enum { REF_K = 256, REF_N = 64 };
+
+/* g's product by the references (gemm_quant.c), for when the nest has no
+ * memory; A's floats (rows lda apart) where g->A is NULL. */
+static void gemm_packed_ref(const sail_bf16_gemm *g, const float *A, int lda) {
+    void (*ref)(SAIL_GEMM_H_ARGS) = g->q8 ? sail_gemm_q8_0_bf16a_ref : sail_gemm_bf16a_ref;
+    if (!g->A && !g->Cb) {
+        ref(g->M, g->N, g->K, A, lda, g->W, g->ldw, g->bias, g->beta, g->C, g->ldc);
+        sail_post_rows(g->post, g->C, g->ldc, g->M, g->N);
+        return;
+    }
+    float a[REF_K], c[REF_N];
+    for (int m = 0; m < g->M; m++)
+        for (int n0 = 0; n0 < g->N; n0 += REF_N) {
+            int nn = SAIL_MIN(REF_N, g->N - n0);
+            float *crow = g->Cb ? NULL : g->C + (size_t)m * g->ldc + n0;
+            if (crow) memcpy(c, crow, (size_t)nn * sizeof(float));
+            for (int k0 = 0; k0 < g->K || k0 == 0; k0 += REF_K) {
+                int kk = SAIL_MIN(REF_K, g->K - k0);
+                for (int k = 0; k < kk; k++)
+                    a[k] = g->A ? sail_bf16_to_f32(g->A[(size_t)m * g->lda + k0 + k]) : A[(size_t)m * lda + k0 + k];
+                size_t wk = g->q8 ? (size_t)k0 / 32 * (2 + SAIL_Q8_0_BLOCK) : 2 * (size_t)k0;
+                ref(1, nn, kk, a, kk, (const uint8_t *)g->W + (size_t)n0 * g->ldw + wk, g->ldw,
+                    k0 || !g->bias ? NULL : g->bias + n0, k0 ? 1.0f : g->Cb ? 0.0f : g->beta, c, nn);
+            }
+            sail_post_rows(g->post, c, nn, 1, nn);
+            if (g->Cb) round_row(g->Cb + (size_t)m * g->ldcb + n0, c, nn, nn);
+            else memcpy(crow, c, (size_t)nn * sizeof(float));
+        }
+}
+
+/* A strip's result handed back in bf16 (g->Cb): post, then rows rounded. */
+static void strip_to_bf16(const sail_bf16_gemm *g, float *S, int ldS, int ir, int mr, int jc, int nc) {
+    sail_post_rows(g->post, S, ldS, mr, nc);
+    for (int i = 0; i < mr; i++) round_row(g->Cb + (size_t)(ir + i) * g->ldcb + jc, S + (size_t)i * ldS, nc, nc);
+}
+
+/* g's product on the nest, from A's floats (rows lda apart) where g->A is
+ * NULL. post (NULL: none) runs on each strip's rows of a block of columns
+ * after the block's last slice of k, while they are in cache; with g->Cb
+ * (one slice of k, N a multiple of 16) the strip's C is a buffer that
+ * stays in cache, and only its rounding goes to memory. */
+static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const float *A, int lda) {
+    int M = g->M, N = g->N, K = g->K;
+    const uint16_t *Ab = g->A; /* already rounded: read in place */
+    size_t lab = Ab ? g->lda : ((size_t)K + 31) & ~(size_t)31;
     int chunk = M; /* rows rounded at a time (pre) */
-    if (nest->pre) {
+    if (nest->pre && !Ab) {
         int chunks = (int)(((size_t)M * lab * 2 + PRE_BYTES - 1) / PRE_BYTES);
         chunk = ((M + chunks - 1) / chunks + nest->mr - 1) / nest->mr * nest->mr;
     }
     int kslices = K <= nest->kc_one ? 1 : (K + nest->kc - 1) / nest->kc, kstep = (K + kslices - 1) / kslices, kq = nest->kq;
     kstep = (kstep + kq - 1) / kq * kq;
     size_t wbytes = (size_t)NC * kstep * 2;
-    size_t abytes = nest->pre ? (size_t)chunk * lab * 2 : (size_t)SAIL_BF16_AMX_MR * KC * 2;
-    float *buf = sail_gemm_pack_buffer((wbytes + abytes) / sizeof(float));
+    size_t abytes = Ab ? 0 : nest->pre ? (size_t)chunk * lab * 2 : (size_t)SAIL_BF16_AMX_MR * KC * 2;
+    size_t sbytes = g->Cb ? (size_t)SAIL_BF16_AMX_MR * NC * sizeof(float) : 0;
+    float *buf = sail_gemm_pack_buffer((wbytes + abytes + sbytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
-        (w->q8 ? sail_gemm_q8_0_bf16a_ref : sail_gemm_bf16a_ref)(M, N, K, A, lda, w->W, w->ldw, bias, beta, C, ldc);
-        sail_post_rows(post, C, ldc, M, N);
+        gemm_packed_ref(g, A, lda);
         return;
     }
     uint8_t *Bp = (uint8_t *)buf;              // (NC/16 panels, kc16/2, 16, 2) bf16
-    uint16_t *Ap = (uint16_t *)(Bp + wbytes);  // (MR, KC) bf16, or pre: (chunk, lab)
+    uint16_t *Ap = Ab ? (uint16_t *)Ab : (uint16_t *)(Bp + wbytes); // (MR, KC) bf16, or pre: (chunk, lab)
+    float *S = (float *)(Bp + wbytes + abytes); // (MR, NC): a strip of C when g->Cb
     for (int m0 = 0; m0 < M; m0 += chunk) {
         int mc = SAIL_MIN(chunk, M - m0);
-        if (nest->pre) round_rows(nest, A, lda, m0, mc, K, Ap, lab);
+        if (nest->pre && !Ab) round_rows(nest, A, lda, m0, mc, K, Ap, lab);
         for (int jc = 0; jc < N; jc += NC) {
             int nc = SAIL_MIN(NC, N - jc);
             for (int pc = 0; pc < K; pc += kstep) {
                 int kc = SAIL_MIN(kstep, K - pc), kcq = (kc + kq - 1) / kq * kq;
                 size_t pstride = (size_t)kcq * 32; /* bytes per 16-column panel */
-                pack_w_block(w, K, jc, nc, pc, kc, kcq, Bp);
-                int accum = pc > 0 || beta != 0.0f;
+                pack_w_block(g, jc, nc, pc, kc, kcq, Bp);
+                int accum = pc > 0 || g->beta != 0.0f;
                 /* C ahead of the tiles, from the first slice, where the block
                  * is too big to stay in L2 beside A and W (CLIP's 200-400
                  * rows a thread ran 2-3% faster without) */
-                int c_ahead = pc == 0 && (size_t)mc * nc * sizeof(float) > C_AHEAD_BYTES;
-                const float *bias_blk = pc == 0 && bias ? bias + jc : NULL;
+                int c_ahead = !g->Cb && pc == 0 && (size_t)mc * nc * sizeof(float) > C_AHEAD_BYTES;
+                const float *bias_blk = pc == 0 && g->bias ? g->bias + jc : NULL;
                 for (int ir = m0; ir < m0 + mc; ir += nest->mr) {
                     int mr = SAIL_MIN(nest->mr, M - ir);
                     size_t las;
                     const uint16_t *As = a_strip(nest, A, lda, ir, mr, pc, kc, kcq, Ap, lab, m0, &las);
-                    float *Crow = C + (size_t)ir * ldc + jc;
+                    float *Crow = g->Cb ? S : g->C + (size_t)ir * g->ldc + jc;
+                    int ldc = g->Cb ? NC : g->ldc;
                     for (int jr = 0; jr < nc; jr += 32) {
                         int nr = SAIL_MIN(32, nc - jr);
                         const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
                         const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
                         if (!nest->pre || c_ahead)
-                            sail_prefetch_ahead(C + jc + jr, ldc * sizeof(float), M, ir, nest->mr, nr * sizeof(float));
+                            sail_prefetch_ahead(g->C + jc + jr, g->ldc * sizeof(float), M, ir, nest->mr, nr * sizeof(float));
                         nest->kernel(kcq / 2, As, las, P0, P1, Crow + jr, ldc, mr, nr, accum,
                                      bias_blk ? bias_blk + jr : NULL);
                     }
-                    if (pc + kc >= K) sail_post_rows(post, Crow, ldc, mr, nc);
+                    if (pc + kc < K) continue;
+                    if (g->Cb) strip_to_bf16(g, S, NC, ir, mr, jc, nc);
+                    else sail_post_rows(g->post, Crow, ldc, mr, nc);
                 }
             }
         }
@@ -324,17 +367,16 @@ void sail_gemm_bf16_dp(int M, int N, int K, const float *A, int lda, const void 
         sail_gemm_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
         return;
     }
-    w_src w = {W, ldw, 0, NULL};
+    sail_bf16_gemm g = {.M = M, .N = N, .K = K, .W = W, .ldw = ldw, .bias = bias, .beta = beta, .C = C, .ldc = ldc};
     if (M <= DIRECT_MAX_M) gemm_few(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
-    else gemm_packed(&nest_dp, M, N, K, A, lda, &w, NULL, bias, beta, C, ldc);
+    else gemm_packed(&nest_dp, &g, A, lda);
 }
 
 /* The packed nest on tiles, between a configuration of the thread's tiles
  * and their release. */
-static void packed_amx(int M, int N, int K, const float *A, int lda, const w_src *w, sail_post_fn post,
-                       const float *bias, float beta, float *C, int ldc) {
+static void packed_amx(const sail_bf16_gemm *g, const float *A, int lda) {
     sail_amx_configure_bf16();
-    gemm_packed(&nest_amx, M, N, K, A, lda, w, post, bias, beta, C, ldc);
+    gemm_packed(&nest_amx, g, A, lda);
     sail_amx_release();
 }
 
@@ -347,8 +389,8 @@ void sail_gemm_bf16_amx(int M, int N, int K, const float *A, int lda, const void
         sail_gemm_bf16_dp(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
         return;
     }
-    w_src w = {W, ldw, 0, NULL};
-    packed_amx(M, N, K, A, lda, &w, NULL, bias, beta, C, ldc);
+    sail_bf16_gemm g = {.M = M, .N = N, .K = K, .W = W, .ldw = ldw, .bias = bias, .beta = beta, .C = C, .ldc = ldc};
+    packed_amx(&g, A, lda);
 }
 
 /* q8_0 weights on the same nest: each block widened to bf16 as W is
@@ -359,11 +401,22 @@ void sail_gemm_q8_0_wide_amx(int M, int N, int K, const float *A, int lda, const
                              const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
                              int ldc) {
     if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        sail_gemm_q8_0_bf16a_ref(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
-        sail_post_rows(post, C, ldc, M, N);
-        return;
+    sail_bf16_gemm g = {.M = M, .N = N, .K = K, .W = W, .ldw = ldw, .Wp = Wp, .q8 = 1, .post = post,
+                        .bias = bias, .beta = beta, .C = C, .ldc = ldc};
+    if (K <= 0) gemm_packed_ref(&g, A, lda);
+    else packed_amx(&g, A, lda);
+}
+
+/* Activations already rounded (and perhaps the result rounded too): the
+ * nest reads them in place. */
+void sail_gemm_wide_bf16_amx(const sail_bf16_gemm *g) {
+    if (g->M > 0 && g->N > 0) packed_amx(g, NULL, 0);
+}
+
+void sail_round_bf16_avx512bf16(uint16_t *dst, const float *x, size_t n) {
+    for (size_t k = 0; k < n; k += 16) {
+        __mmask16 m = mask16((int)SAIL_MIN(n - k, (size_t)16));
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + k));
+        _mm256_mask_storeu_epi16(dst + k, m, (__m256i)h);
     }
-    w_src w = {W, ldw, 1, Wp};
-    packed_amx(M, N, K, A, lda, &w, post, bias, beta, C, ldc);
 }

@@ -67,6 +67,10 @@ static float bf16_daz(uint16_t h) {
 
 float sail_bf16_dp_value(float x) { return bf16_daz(bf16_round(x)); }
 
+void sail_round_bf16_ref(uint16_t *dst, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = bf16_round(x[i]);
+}
+
 void sail_gemm_bf16a_ref(int M, int N, int K, const float *A, int lda, const void *W,
                          size_t ldw, const float *bias, float beta, float *C, int ldc) {
     init_c(M, N, bias, beta, C, ldc);

@@ -70,6 +70,30 @@ typedef struct sail_attn_args {
  * quick_gelu, ...). */
 typedef void (*sail_post_fn)(float *x, size_t n);
 
+/* A product whose activations are already bf16 (the table's
+ * gemm_wide_bf16): C(M, N) = post(A W^T + bias + beta C), W (N, K) q8_0
+ * (q8; Wp as for gemm_q8_0) or bf16 rows ldw bytes apart. A: rows lda
+ * values apart, rounded as round_bf16 does, rows readable up to M rounded
+ * up to 32. Cb set: the result (beta 0) goes there rounded the same way,
+ * rows ldcb values apart, and C is not used. The bits equal the product
+ * on A's values as floats, then the rounding. */
+typedef struct sail_bf16_gemm {
+    int M, N, K;
+    const uint16_t *A;
+    size_t lda;
+    const void *W;
+    size_t ldw;
+    const void *Wp;
+    int q8;
+    sail_post_fn post;
+    const float *bias;
+    float beta;
+    float *C;
+    int ldc;
+    uint16_t *Cb;
+    size_t ldcb;
+} sail_bf16_gemm;
+
 typedef struct sail_kernel_table {
     const char *name;
     /* C(M,N) = A(M,K) * op(B) + bias + beta*C. op(B) = B^T with B (N,K) when
@@ -156,6 +180,13 @@ typedef struct sail_kernel_table {
      * rint(x * (1/d)) (ties to even) clamped to [-127, 127] (NaN -> 127).
      * Bit-identical at every level. */
     void (*quantize_q8a)(sail_q8a *dst, const float *x, int n);
+    /* n floats to bf16 as the level's bf16 products round them (nearest
+     * even; a subnormal may become a zero of its sign, as it is read). */
+    void (*round_bf16)(uint16_t *dst, const float *x, size_t n);
+    /* sail_bf16_gemm's product on the level's bf16 nest; NULL where A is
+     * not rounded whole before the product (then bf16 activations would
+     * change the bits), as below the amx level. */
+    void (*gemm_wide_bf16)(const sail_bf16_gemm *g);
 
 } sail_kernel_table;
 
@@ -194,6 +225,15 @@ void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
 void sail_gemm_w_post(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                       const sail_wmat *W, sail_post_fn post, const float *bias, float beta, float *C,
                       int ldc, void *scratch);
+/* 1 when the active level's product of W (N, K) for M rows takes its
+ * activations in bf16 (sail_gemm_w_bf16), and with out set hands its
+ * result back in bf16 too. Its producer can then write bf16 rows (half the
+ * bytes) instead of floats that the product would round itself. */
+int sail_gemm_w_bf16_ok(const sail_wmat *W, int M, int N, int K, int out);
+/* sail_gemm_w_post on bf16 activations, where sail_gemm_w_bf16_ok says:
+ * g gives M, N, K, A, post, bias, beta and C or Cb (its weight fields are
+ * W's). */
+void sail_gemm_w_bf16(sail_pool *pool, const sail_wmat *W, const sail_bf16_gemm *g);
 
 /* Frees the calling thread's GEMM packing buffers (they are otherwise kept
  * for reuse until the thread exits; pool workers free theirs when the pool

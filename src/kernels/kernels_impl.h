@@ -114,6 +114,15 @@ void sail_gemm_q8_0_wide_amx(int M, int N, int K, const float *A, int lda, const
                              const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
                              int ldc);
 void sail_gemm_q8_0_bf16a_ref(SAIL_GEMM_H_ARGS);
+/* The table's gemm_wide_bf16 at the amx level: the same nest reading A's
+ * bf16 rows in place; with g->Cb each strip's C stays in a buffer and is
+ * rounded out. Cb needs K at most SAIL_BF16_OUT_MAX_K (one slice of k). */
+void sail_gemm_wide_bf16_amx(const sail_bf16_gemm *g);
+#define SAIL_BF16_OUT_MAX_K 768
+/* The table's round_bf16: vcvtneps2bf16 (gemm_bf16_avx512.c), and its
+ * reference (gemm_quant.c, the references' own rounding). */
+void sail_round_bf16_avx512bf16(uint16_t *dst, const float *x, size_t n);
+void sail_round_bf16_ref(uint16_t *dst, const float *x, size_t n);
 /* Weight rows [n0, n0 + nr) (nr <= 16; n0 a multiple of 16 when Wp is
  * set) of a q8_0 W (N, K), blocks [b0, b0 + nb), widened into that nest's
  * bf16 panel layout (per pair of k, the 16 rows' pairs; 16 pairs a block;

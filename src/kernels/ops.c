@@ -161,6 +161,7 @@ const sail_kernel_table sail_table_ref = {
     .gemm_bf16 = sail_gemm_bf16_ref,
     .gemm_q8_0 = sail_gemm_q8_0_ref,
     .quantize_q8a = sail_quantize_q8a_ref,
+    .round_bf16 = sail_round_bf16_ref,
 };
 
 void sail_mean_pool(float *out, const float *x, const uint8_t *mask, int rows, int n) {

@@ -357,4 +357,5 @@ const sail_kernel_table SFX(sail_table) = {
     .q8_0_panels_size = sail_q8_0_panels_size_avx2,
     .q8_0_pack = sail_q8_0_pack_avx2,
     .quantize_q8a = sail_quantize_q8a_avx2,
+    .round_bf16 = sail_round_bf16_ref,
 };

@@ -32,6 +32,15 @@ float *fwd_alloc(fwd *f, size_t n) {
 
 void *fwd_alloc_bytes(fwd *f, size_t n) { return fwd_alloc(f, n / sizeof(float) + 1); }
 
+/* rows x cols bf16, zero rows after the last up to a multiple of 32 (the
+ * tiles of a bf16 product read whole strips). */
+static uint16_t *fwd_alloc_bf16(fwd *f, int rows, int cols) {
+    size_t r32 = ((size_t)rows + 31) & ~(size_t)31;
+    uint16_t *p = fwd_alloc_bytes(f, r32 * cols * sizeof(uint16_t));
+    if (p) memset(p + (size_t)rows * cols, 0, (r32 - rows) * cols * sizeof(uint16_t));
+    return p;
+}
+
 fwd_mark fwd_mark_get(const fwd *f) {
     fwd_mark m = {sail_arena_mark(f->a), f->live};
     return m;
@@ -66,14 +75,36 @@ static sail_post_fn act_fn(const sail_kernel_table *k, sail_act act) {
     return act == SAIL_ACT_QUICK_GELU ? k->quick_gelu : act == SAIL_ACT_GELU_TANH ? k->gelu_tanh : k->gelu;
 }
 
+/* l's weight as its products read it (packed first where due). */
+static sail_wmat linear_wmat(const sail_linear *l, int in, int out) {
+    if (l->pack_to && !l->wm.packed && !l->w) pack_linear(l, out, in);
+    if (l->w) return (sail_wmat){l->w, (size_t)in * sizeof(float), SAIL_WT_F32, NULL};
+    return l->wm;
+}
+
+/* 1 when l's product for n rows takes its input in bf16 (and with outb
+ * gives its output so): then the bits are those of the floats. */
+static int linear_takes_bf16(const sail_linear *l, int n, int in, int out, int outb) {
+    return !l->w && !l->la && sail_gemm_w_bf16_ok(&l->wm, n, out, in, outb);
+}
+
+/* linear_forward from x in bf16 (fwd_alloc_bf16), into y (floats, beta as
+ * there) or, yb set, yb in bf16 after post (linear_takes_bf16 says when). */
+static void linear_bf16(fwd *f, const sail_linear *l, const uint16_t *x, int n, int in, int out, float *y,
+                        uint16_t *yb, float beta, sail_post_fn post) {
+    if (f->oom) return;
+    sail_wmat wm = linear_wmat(l, in, out);
+    sail_bf16_gemm g = {.M = n, .N = out, .K = in, .A = x, .lda = (size_t)in, .post = post, .bias = l->b,
+                        .beta = beta, .C = y, .ldc = out, .Cb = yb, .ldcb = (size_t)out};
+    sail_gemm_w_bf16(f->pool, &wm, &g);
+}
+
 /* linear_forward, then y := post(y) (NULL: none); post is applied inside
  * the product where nothing comes between them (no LoRA). */
 static void linear_post(fwd *f, const sail_linear *l, const float *x, int n, int in, int out, float *y,
                         float beta, sail_post_fn post) {
     if (f->oom) return;
-    if (l->pack_to && !l->wm.packed && !l->w) pack_linear(l, out, in);
-    sail_wmat wm = l->wm;
-    if (l->w) wm = (sail_wmat){l->w, (size_t)in * sizeof(float), SAIL_WT_F32, NULL};
+    sail_wmat wm = linear_wmat(l, in, out);
     fwd_mark mark = fwd_mark_get(f);
     size_t need = sail_gemm_w_scratch(&wm, n, in);
     void *scratch = need ? fwd_alloc(f, (need + sizeof(float) - 1) / sizeof(float)) : NULL;
@@ -160,24 +191,38 @@ void act_forward(fwd *f, sail_act act, float *y, const float *x, size_t n) {
 typedef struct norm_job {
     const sail_kernel_table *k;
     const sail_norm *nm;
-    float *y;
+    float *y;      /* NULL: tmp, a task's rows per thread */
+    uint16_t *yb;  /* set: y also in bf16 */
     const float *x;
     int rows, d, per_task;
     float eps;
+    float *tmp;
 } norm_job;
 
 static void norm_task(void *ctx, int task, int thread) {
     const norm_job *j = ctx;
     int r0 = task * j->per_task, n = SAIL_MIN(j->per_task, j->rows - r0);
     size_t off = (size_t)r0 * j->d;
-    j->k->layernorm(j->y + off, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
+    float *y = j->y ? j->y + off : j->tmp + (size_t)thread * j->per_task * j->d;
+    j->k->layernorm(y, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
+    if (j->yb) j->k->round_bf16(j->yb + off, y, (size_t)n * j->d);
+}
+
+/* LayerNorm of x's rows into y (NULL: none) and yb (bf16; NULL: none). */
+static void norm_run(fwd *f, const sail_norm *nm, float *y, uint16_t *yb, const float *x, int rows,
+                     int d, float eps) {
+    if (f->oom) return;
+    norm_job j = {f->k, nm, y, yb, x, rows, d, SAIL_MAX(1, CHUNK / d), eps, NULL};
+    fwd_mark mark = fwd_mark_get(f);
+    if (!y) j.tmp = fwd_alloc(f, (size_t)sail_pool_size(f->pool) * j.per_task * d);
+    if (f->oom) return;
+    sail_pool_run(f->pool, norm_task, &j, (rows + j.per_task - 1) / j.per_task);
+    fwd_release(f, mark);
 }
 
 void norm_forward(fwd *f, const sail_norm *nm, float *y, const float *x, int rows,
                   int d, float eps) {
-    if (f->oom) return;
-    norm_job j = {f->k, nm, y, x, rows, d, SAIL_MAX(1, CHUNK / d), eps};
-    sail_pool_run(f->pool, norm_task, &j, (rows + j.per_task - 1) / j.per_task);
+    norm_run(f, nm, y, NULL, x, rows, d, eps);
 }
 
 /* -------------------------------------------------------- attention -- */
@@ -236,7 +281,36 @@ void attention_forward(fwd *f, const fwd_attn *a, float *p, float *out) {
 
 /* ----------------------------------------------------------- blocks -- */
 
+/* The MLP at inference where both products take bf16: LayerNorm and the
+ * activation write bf16 rows (half the bytes of floats, and rounded once)
+ * and the up projection's output never exists as floats. */
+static int ffn_bf16(fwd *f, const sail_tower *t, const sail_block *w, int n) {
+    return !f->keep && linear_takes_bf16(&w->up, n, t->width, t->ffn, 1) &&
+           linear_takes_bf16(&w->down, n, t->ffn, t->width, 0);
+}
+
+static void ffn_forward_bf16(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s, int n) {
+    fwd_mark mark = fwd_mark_get(f);
+    int d = t->width;
+    size_t nd = (size_t)n * d;
+    uint16_t *h2 = fwd_alloc_bf16(f, n, d), *a = fwd_alloc_bf16(f, n, t->ffn);
+    if (f->oom) return;
+    /* post-norm: LN1 in place in r1 (the residual), and in bf16 */
+    norm_run(f, t->prenorm ? &w->norm2 : &w->norm1, t->prenorm ? NULL : s->r1, h2, s->r1, n, d, t->eps);
+    linear_bf16(f, &w->up, h2, n, d, t->ffn, NULL, a, 0, act_fn(f->k, t->act));
+    float *res = t->prenorm ? s->out : s->r2;
+    if (res != s->r1) memcpy(res, s->r1, nd * sizeof(float));
+    linear_bf16(f, &w->down, a, n, t->ffn, d, res, NULL, 1, NULL);
+    if (!t->prenorm) norm_forward(f, &w->norm2, s->out, s->r2, n, d, t->eps);
+    fwd_release(f, mark);
+}
+
 void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s, int n) {
+    if (ffn_bf16(f, t, w, n)) {
+        s->r2 = t->prenorm ? NULL : s->out;
+        ffn_forward_bf16(f, t, w, s, n);
+        return;
+    }
     fwd_mark mark = fwd_mark_get(f);
     size_t nd = (size_t)n * t->width, nf = (size_t)n * t->ffn;
     int keep = f->keep, d = t->width;
@@ -296,14 +370,22 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
     int d = t->width, n = B * T, keep = f->keep;
     size_t nd = (size_t)n * d;
     *s = (fwd_block){.B = B, .T = T, .Tk = T, .causal = causal, .mask = mask, .x = x, .out = out};
-    s->h1 = t->prenorm ? fwd_alloc(f, nd) : (float *)x;
+    /* inference, pre-norm: LN1 goes to the product as bf16 where it takes that */
+    int h1b = !keep && t->prenorm && linear_takes_bf16(&w->qkv, n, d, 3 * d, 0);
+    s->h1 = h1b ? NULL : t->prenorm ? fwd_alloc(f, nd) : (float *)x;
+    uint16_t *h1 = h1b ? fwd_alloc_bf16(f, n, d) : NULL;
     s->qkv = fwd_alloc(f, 3 * nd);
     s->att = fwd_alloc(f, nd);
     s->p = keep ? fwd_alloc(f, (size_t)B * t->heads * T * T) : NULL;
     s->r1 = keep ? fwd_alloc(f, nd) : out;
     if (f->oom) return;
-    if (t->prenorm) norm_forward(f, &w->norm1, s->h1, x, n, d, t->eps);
-    linear_forward(f, &w->qkv, s->h1, n, d, 3 * d, s->qkv, 0);
+    if (h1b) {
+        norm_run(f, &w->norm1, NULL, h1, x, n, d, t->eps);
+        linear_bf16(f, &w->qkv, h1, n, d, 3 * d, s->qkv, NULL, 0, NULL);
+    } else {
+        if (t->prenorm) norm_forward(f, &w->norm1, s->h1, x, n, d, t->eps);
+        linear_forward(f, &w->qkv, s->h1, n, d, 3 * d, s->qkv, 0);
+    }
     fwd_attn a = {B, T, T, t->heads, d / t->heads, d, s->qkv, 3 * d, s->qkv + d, s->qkv + 2 * d,
                   3 * d, mask, causal, attn_bf16(&w->qkv)};
     attention_forward(f, &a, s->p, s->att);
