@@ -180,10 +180,14 @@ static void gemm_packed_ref(const sail_bf16_gemm *g, const float *A, int lda) {
         }
 }
 
-/* A strip's result handed back in bf16 (g->Cb): post, then rows rounded. */
+/* A strip's result handed back in bf16 (g->Cb): post, then the rounding,
+ * a row at a time while it is in L1. */
 static void strip_to_bf16(const sail_bf16_gemm *g, float *S, int ldS, int ir, int mr, int jc, int nc) {
-    sail_post_rows(g->post, S, ldS, mr, nc);
-    for (int i = 0; i < mr; i++) round_row(g->Cb + (size_t)(ir + i) * g->ldcb + jc, S + (size_t)i * ldS, nc, nc);
+    for (int i = 0; i < mr; i++) {
+        float *row = S + (size_t)i * ldS;
+        sail_post_rows(g->post, row, ldS, 1, nc);
+        round_row(g->Cb + (size_t)(ir + i) * g->ldcb + jc, row, nc, nc);
+    }
 }
 
 /* g's product on the nest, from A's floats (rows lda apart) where g->A is

@@ -191,7 +191,7 @@ void act_forward(fwd *f, sail_act act, float *y, const float *x, size_t n) {
 typedef struct norm_job {
     const sail_kernel_table *k;
     const sail_norm *nm;
-    float *y;      /* NULL: tmp, a task's rows per thread */
+    float *y;      /* NULL: tmp, a row per thread */
     uint16_t *yb;  /* set: y also in bf16 */
     const float *x;
     int rows, d, per_task;
@@ -203,9 +203,16 @@ static void norm_task(void *ctx, int task, int thread) {
     const norm_job *j = ctx;
     int r0 = task * j->per_task, n = SAIL_MIN(j->per_task, j->rows - r0);
     size_t off = (size_t)r0 * j->d;
-    float *y = j->y ? j->y + off : j->tmp + (size_t)thread * j->per_task * j->d;
-    j->k->layernorm(y, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
-    if (j->yb) j->k->round_bf16(j->yb + off, y, (size_t)n * j->d);
+    float *y = j->y ? j->y + off : j->tmp + (size_t)thread * j->d;
+    if (!j->yb) {
+        j->k->layernorm(y, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
+        return;
+    }
+    for (int r = 0; r < n; r++, off += j->d) { /* a row at a time: rounded while in L1 */
+        if (j->y) y = j->y + off;
+        j->k->layernorm(y, j->x + off, j->nm->w, j->nm->b, 1, j->d, j->eps);
+        j->k->round_bf16(j->yb + off, y, (size_t)j->d);
+    }
 }
 
 /* LayerNorm of x's rows into y (NULL: none) and yb (bf16; NULL: none). */
@@ -214,7 +221,7 @@ static void norm_run(fwd *f, const sail_norm *nm, float *y, uint16_t *yb, const 
     if (f->oom) return;
     norm_job j = {f->k, nm, y, yb, x, rows, d, SAIL_MAX(1, CHUNK / d), eps, NULL};
     fwd_mark mark = fwd_mark_get(f);
-    if (!y) j.tmp = fwd_alloc(f, (size_t)sail_pool_size(f->pool) * j.per_task * d);
+    if (!y) j.tmp = fwd_alloc(f, (size_t)sail_pool_size(f->pool) * d);
     if (f->oom) return;
     sail_pool_run(f->pool, norm_task, &j, (rows + j.per_task - 1) / j.per_task);
     fwd_release(f, mark);
