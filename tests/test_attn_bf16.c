@@ -37,8 +37,9 @@ typedef struct acase {
 /* Batch 1's keys are all masked when masked (its rows must come out zero). */
 static void case_init(acase *c, int B, int Tq, int Tk, int H, int hd, int causal, int masked) {
     int w = H * hd;
-    sail_attn_args a = {B, Tq, Tk, H, hd, NULL, w + 3, NULL, w + 5, NULL, w + 1,
-                        NULL, w + 2, NULL, causal, 1.0f / sqrtf((float)hd), 1};
+    sail_attn_args a = {.B = B, .Tq = Tq, .Tk = Tk, .H = H, .hd = hd, .q_stride = w + 3, .k_stride = w + 5,
+                        .v_stride = w + 1, .out_stride = w + 2, .causal = causal,
+                        .scale = 1.0f / sqrtf((float)hd), .bf16 = 1};
     size_t nq = (size_t)B * Tq * a.q_stride, nk = (size_t)B * Tk * a.k_stride;
     size_t nv = (size_t)B * Tk * a.v_stride, no = (size_t)B * Tq * a.out_stride;
     c->q = malloc(nq * 4); c->k = malloc(nk * 4); c->v = malloc(nv * 4); c->out = malloc(no * 4);
@@ -217,6 +218,65 @@ static void test_pool(int n) {
     sail_pool_free(pool);
 }
 
+/* n values of x rounded to bf16 (the active level's round_bf16). */
+static uint16_t *rounded(const float *x, size_t n) {
+    uint16_t *b = malloc(n * sizeof(uint16_t));
+    sail_kernels()->round_bf16(b, x, n);
+    return b;
+}
+
+/* sail_attention from and to bf16 rows (qb, kb, vb, out_b) gives the bits
+ * of the same call on floats (then the output rounded), on 1-3 threads;
+ * bf16 inputs are taken only where the scale is a power of two (head
+ * widths 1, 16, 64 here), the output at every width. */
+static void test_bf16_io(int n) {
+    sail_attn_args probe = {.B = 1, .Tq = 1, .Tk = 1, .H = 1, .hd = 1, .scale = 1.0f, .bf16 = 1};
+    if (!sail_attention_bf16_ok(&probe, 0)) {
+        SKIP("sail_attention in bf16: level %s has no bf16 products", sail_kernels()->name);
+        return;
+    }
+    sail_pool *pool = sail_pool_new(n);
+    int same = 1, ins = 0, ok_rule = 1;
+    for (int i = 0; i < N_CASES; i++) {
+        const int *s = CASES[i];
+        acase c;
+        case_init(&c, s[0], s[1], s[2], s[3], s[4], s[5], s[6]);
+        sail_attn_args *a = &c.a;
+        int in = sail_attention_bf16_ok(a, 1), hd = a->hd;
+        ok_rule &= in == (hd == 1 || hd == 16 || hd == 64);
+        float *scratch = scratch_for(a, n);
+        sail_attention(pool, a, scratch);
+        free(scratch);
+        size_t nq = (size_t)a->B * a->Tq * a->q_stride, nk = (size_t)a->B * a->Tk * a->k_stride;
+        size_t nv = (size_t)a->B * a->Tk * a->v_stride, no = (size_t)a->B * a->Tq * a->out_stride;
+        uint16_t *want = rounded(c.out, no), *got = malloc(no * sizeof(uint16_t));
+        uint16_t *qb = rounded(c.q, nq), *kb = rounded(c.k, nk), *vb = rounded(c.v, nv);
+        memset(got, 0x5a, no * sizeof(uint16_t));
+        sail_attn_args b = *a;
+        b.out = NULL, b.out_b = got;
+        if (in) b.q = b.k = b.v = NULL, b.qb = qb, b.kb = kb, b.vb = vb, ins++;
+        scratch = scratch_for(&b, n);
+        sail_attention(pool, &b, scratch);
+        free(scratch);
+        for (size_t r = 0; r < no / a->out_stride; r++)
+            for (int col = 0; col < a->out_stride; col++) {
+                size_t e = r * a->out_stride + col;
+                uint16_t expect = col < a->H * hd ? want[e] : 0x5a5a; /* past the heads: untouched */
+                if (got[e] != expect && same) {
+                    printf("#   case %d (%d threads, inputs %s): row %zu col %d got %04x want %04x\n", i, n,
+                           in ? "bf16" : "f32", r, col, got[e], expect);
+                    same = 0;
+                }
+            }
+        free(want); free(got); free(qb); free(kb); free(vb);
+        case_free(&c);
+    }
+    CHECK(same && ok_rule && ins >= 5, "sail_attention from bf16 q, k, v (%d cases) and to a bf16 output: the "
+          "bits of the float call, %d threads (%s), inputs taken only at power-of-two scales", ins, n,
+          sail_kernels()->name);
+    sail_pool_free(pool);
+}
+
 int main(void) {
     test_ref();
     const sail_kernel_table *t = sail_kernels_for(SAIL_ISA_AVX512_BF16);
@@ -226,6 +286,7 @@ int main(void) {
     else SKIP("attn_block_bf16 on tiles: no amx_int8 (or Linux refused the tile state, or SAIL_ISA caps the "
               "level)");
     for (int n = 1; n <= 3; n++) test_pool(n);
+    for (int n = 1; n <= 3; n++) test_bf16_io(n);
     sail_kernels_release();
     return test_done();
 }

@@ -505,8 +505,9 @@ typedef struct attn_case {
 static void attn_case_init(attn_case *c, int B, int Tq, int Tk, int H, int hd, int causal,
                            int masked) {
     int w = H * hd;
-    sail_attn_args a = {B, Tq, Tk, H, hd, NULL, w + 3, NULL, w + 5, NULL, w + 1,
-                        NULL, w + 2, NULL, causal, 1.0f / sqrtf((float)hd), 0};
+    sail_attn_args a = {.B = B, .Tq = Tq, .Tk = Tk, .H = H, .hd = hd, .q_stride = w + 3, .k_stride = w + 5,
+                        .v_stride = w + 1, .out_stride = w + 2, .causal = causal,
+                        .scale = 1.0f / sqrtf((float)hd)};
     c->q = buf_new((size_t)B * Tq * a.q_stride); c->k = buf_new((size_t)B * Tk * a.k_stride);
     c->v = buf_new((size_t)B * Tk * a.v_stride); c->out = buf_new((size_t)B * Tq * a.out_stride);
     fill(c->q.p, (size_t)B * Tq * a.q_stride, 2); fill(c->k.p, (size_t)B * Tk * a.k_stride, 2);

@@ -169,7 +169,8 @@ static void attention_check(void) {
     sail_pool *pool = sail_pool_new(2);
     fwd c = {.keep = 1};
     fwd_start(&c, &arena, pool);
-    fwd_attn a = {B, T, T, H, HD, D, qkv, 3 * D, qkv + D, qkv + 2 * D, 3 * D, mask, 1, 0};
+    fwd_attn a = {.B = B, .Tq = T, .Tk = T, .H = H, .hd = HD, .d = D, .q = qkv, .qs = 3 * D, .k = qkv + D,
+                  .v = qkv + 2 * D, .kvs = 3 * D, .mask = mask, .causal = 1};
     attention_backward(&c, &a, p, R, dqkv, 3 * D, dqkv + D, dqkv + 2 * D, 3 * D); /* warm-up sizes */
     attention_forward(&c, &a, p, out);
     attention_backward(&c, &a, p, R, dqkv, 3 * D, dqkv + D, dqkv + 2 * D, 3 * D);

@@ -27,9 +27,11 @@ static int qblock_max(const sail_attn_args *a) {
 }
 
 /* Floats of one thread's scratch: the tallest block's scores and, for the
- * bf16 products, its rows of q rounded to bf16 (sail_attn_pairs floats). */
+ * bf16 products, its rows of q rounded to bf16 (sail_attn_pairs floats),
+ * and for an output in bf16 its rows of the output as floats. */
 static size_t thread_scratch(const sail_attn_args *a) {
-    size_t n = (size_t)qblock_max(a) * (sail_attn_scratch_row(a->Tk) + sail_attn_pairs(a->hd));
+    size_t row = sail_attn_scratch_row(a->Tk) + sail_attn_pairs(a->hd) + (a->out_b ? (size_t)a->hd : 0);
+    size_t n = (size_t)qblock_max(a) * row;
     return (n + 15) & ~(size_t)15; /* threads never share a cache line */
 }
 
@@ -38,6 +40,12 @@ static size_t thread_scratch(const sail_attn_args *a) {
 static size_t kv_head_bytes(const sail_kernel_table *t, const sail_attn_args *a) {
     if (!a->bf16 || !t->attn_pack_kv) return 0;
     return (sail_attn_kv_bytes(a->Tk, a->hd) + 63) & ~(size_t)63;
+}
+
+int sail_attention_bf16_ok(const sail_attn_args *a, int in) {
+    int e;
+    if (!kv_head_bytes(sail_kernels(), a)) return 0;
+    return !in || (a->scale > 0.0f && frexpf(a->scale, &e) == 0.5f);
 }
 
 size_t sail_attention_scratch(int n_threads, const sail_attn_args *a) {

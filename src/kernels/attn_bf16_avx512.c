@@ -31,25 +31,50 @@ static inline __m512i round32(const float *x, int n, __m512 scale) {
     return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
 }
 
-/* K: per 16 keys and 16 dims, the keys' dims rounded (16 bf16 = 8 pairs
- * each) and transposed by pairs, as pack16x8 does weight rows. */
-static inline __m256i round_key(const float *k, int ks, int Tk, int j, int n) {
-    __m512 x = j < Tk ? _mm512_maskz_loadu_ps(mask16(n), k + (size_t)j * ks) : _mm512_setzero_ps();
-    __m256bh h = _mm512_cvtneps_pbh(x);
-    __m256i r;
-    memcpy(&r, &h, 32);
-    return r;
+/* Rows of floats, or of bf16 already rounded (b set), ld values apart. */
+typedef struct rows_src { const float *f; const uint16_t *b; size_t ld; } rows_src;
+
+/* Head h of batch b's rows (T of them per batch) of x or xb. */
+static rows_src head_rows(const float *x, const uint16_t *xb, int stride, int T, int b, int h, int hd) {
+    size_t off = ((size_t)b * T) * stride + (size_t)h * hd;
+    return (rows_src){xb ? NULL : x + off, xb ? xb + off : NULL, (size_t)stride};
 }
 
-static void pack_k(const float *k, int ks, int Tk, int hd, uint8_t *dst) {
+/* Row j of r from column c, n values (zeros past n, n may be <= 0), 32 of
+ * them times scale as bf16 in order. From bf16 rows the product is exact
+ * for a power-of-two scale: the same bits as from the floats. */
+static inline __m512i q_scaled(const rows_src *r, size_t j, int c, int n, __m512 scale) {
+    if (!r->b) return round32(r->f + j * r->ld + c, n, scale);
+    __m512i h = _mm512_maskz_loadu_epi16(mask32(n), r->b + j * r->ld + c);
+    __m512 lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), 16));
+    __m512 hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1)), 16));
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(hi, scale), _mm512_mul_ps(lo, scale));
+}
+
+/* Row j of r from column c: n values (n <= 16; zeros past n) as bf16. */
+static inline __m256i bf16_16(const rows_src *r, size_t j, int c, int n) {
+    if (r->b) return _mm256_maskz_loadu_epi16(mask16(n), r->b + j * r->ld + c);
+    __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask16(n), r->f + j * r->ld + c));
+    __m256i v;
+    memcpy(&v, &h, 32);
+    return v;
+}
+
+/* K: per 16 keys and 16 dims, the keys' dims rounded (16 bf16 = 8 pairs
+ * each) and transposed by pairs, as pack16x8 does weight rows. */
+static inline __m256i round_key(const rows_src *k, int Tk, int j, int d0, int n) {
+    return j < Tk ? bf16_16(k, (size_t)j, d0, n) : _mm256_setzero_si256();
+}
+
+static void pack_k(const rows_src *k, int Tk, int hd, uint8_t *dst) {
     int hp = (hd + 1) / 2;
     size_t hp16 = sail_attn_pairs(hd);
     for (int j0 = 0; j0 < Tk; j0 += 16, dst += hp16 * 64) {
         for (int d0 = 0; d0 < hd; d0 += 16) {
             __m512i z[8];
             for (int r = 0; r < 8; r++)
-                z[r] = _mm512_inserti64x4(_mm512_castsi256_si512(round_key(k + d0, ks, Tk, j0 + r, hd - d0)),
-                                          round_key(k + d0, ks, Tk, j0 + r + 8, hd - d0), 1);
+                z[r] = _mm512_inserti64x4(_mm512_castsi256_si512(round_key(k, Tk, j0 + r, d0, hd - d0)),
+                                          round_key(k, Tk, j0 + r + 8, d0, hd - d0), 1);
             transpose16x8(z, dst + (size_t)(d0 / 2) * 64, SAIL_MIN(8, hp - d0 / 2));
         }
         memset(dst + (size_t)hp * 64, 0, (hp16 - (size_t)hp) * 64);
@@ -57,29 +82,28 @@ static void pack_k(const float *k, int ks, int Tk, int hd, uint8_t *dst) {
 }
 
 /* V: per 16 dims and pair of keys, the two keys' 16 values interleaved. */
-static void pack_v(const float *v, int vs, int Tk, int hd, uint8_t *dst) {
+static void pack_v(const rows_src *v, int Tk, int hd, uint8_t *dst) {
     int kp = (Tk + 1) / 2;
     size_t kp16 = sail_attn_pairs(Tk);
     const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                            23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     for (int d0 = 0; d0 < hd; d0 += 16, dst += kp16 * 64) {
-        __mmask16 m = mask16(hd - d0);
+        int n = hd - d0;
         memset(dst + (size_t)kp * 64, 0, (kp16 - (size_t)kp) * 64);
         for (int p = 0; p < kp; p++) {
-            const float *r0 = v + (size_t)(2 * p) * vs + d0;
-            __m512 a = _mm512_maskz_loadu_ps(m, r0);
-            __m512 b = 2 * p + 1 < Tk ? _mm512_maskz_loadu_ps(m, r0 + vs) : _mm512_setzero_ps();
-            __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(b, a); /* a's 16, then b's 16 */
+            __m256i a = bf16_16(v, (size_t)(2 * p), d0, n);
+            __m256i b = 2 * p + 1 < Tk ? bf16_16(v, (size_t)(2 * p + 1), d0, n) : _mm256_setzero_si256();
+            __m512i ab = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1); /* a's 16, then b's 16 */
             _mm512_storeu_si512(dst + (size_t)p * 64, _mm512_permutexvar_epi16(pairs, ab));
         }
     }
 }
 
 void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv) {
-    const float *k = a->k + (size_t)b * a->Tk * a->k_stride + (size_t)h * a->hd; // (Tk, hd)
-    const float *v = a->v + (size_t)b * a->Tk * a->v_stride + (size_t)h * a->hd; // (Tk, hd)
-    pack_k(k, a->k_stride, a->Tk, a->hd, kv);
-    pack_v(v, a->v_stride, a->Tk, a->hd, kv + sail_attn_k_bytes(a->Tk, a->hd));
+    rows_src k = head_rows(a->k, a->kb, a->k_stride, a->Tk, b, h, a->hd);
+    rows_src v = head_rows(a->v, a->vb, a->v_stride, a->Tk, b, h, a->hd);
+    pack_k(&k, a->Tk, a->hd, kv);
+    pack_v(&v, a->Tk, a->hd, kv + sail_attn_k_bytes(a->Tk, a->hd));
 }
 
 /* Row s (kend live floats) times scale as bf16 over itself, n2 entries
@@ -100,9 +124,8 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
                                                              int t0, int t1, const uint8_t *kv,
                                                              float *scratch, int amx) {
     const uint8_t *mask = a->key_mask ? a->key_mask + (size_t)b * a->Tk : NULL; // (Tk)
-    size_t row0 = (size_t)b * a->Tq + t0;
-    const float *q = a->q + row0 * a->q_stride + (size_t)h * a->hd;  // (rows, hd)
-    float *o = a->out + row0 * a->out_stride + (size_t)h * a->hd;    // (rows, hd)
+    size_t row0 = (size_t)b * a->Tq + t0, oc = row0 * a->out_stride + (size_t)h * a->hd;
+    rows_src q = head_rows(a->q, a->qb, a->q_stride, a->Tq, b, h, a->hd); // (Tq, hd)
     int mr = amx ? SAIL_BF16_AMX_MR : SAIL_BF16_MR;
     int rows = t1 - t0, rows_mr = (rows + mr - 1) / mr * mr;
     int ld = (int)sail_attn_scratch_row(a->Tk), hp16 = (int)sail_attn_pairs(a->hd);
@@ -117,7 +140,7 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
     for (int i = 0; i < rows_mr; i++)
         for (int c = 0; c < 2 * hp16; c += 32)
             _mm512_storeu_si512(qb + (size_t)i * 2 * hp16 + c,
-                                i < rows ? round32(q + (size_t)i * a->q_stride + c, a->hd - c, scale)
+                                i < rows ? q_scaled(&q, (size_t)(t0 + i), c, a->hd - c, scale)
                                          : _mm512_setzero_si512());
     gemm(rows, kn, qpairs, qb, 2 * (size_t)hp16, kpan, (size_t)hp16 * 64, scratch, ld);
     for (int i = 0; i < rows_mr; i++) {
@@ -129,8 +152,16 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
         float sum = kend ? sail_softmax_exp_avx512(s, kend) : 0.0f;
         row_to_bf16(s, kend, 2 * ppairs, sum != 0.0f ? 1.0f / sum : 0.0f);
     }
-    gemm(rows, a->hd, ppairs, (const uint16_t *)scratch, 2 * (size_t)ld, vpan,
-         64 * sail_attn_pairs(a->Tk), o, a->out_stride);
+    if (!a->out_b) {
+        gemm(rows, a->hd, ppairs, (const uint16_t *)scratch, 2 * (size_t)ld, vpan,
+             64 * sail_attn_pairs(a->Tk), a->out + oc, a->out_stride);
+        return;
+    }
+    float *o = (float *)(qb + (size_t)rows_mr * 2 * hp16); // (rows, hd), then rounded out
+    gemm(rows, a->hd, ppairs, (const uint16_t *)scratch, 2 * (size_t)ld, vpan, 64 * sail_attn_pairs(a->Tk),
+         o, a->hd);
+    for (int i = 0; i < rows; i++)
+        sail_round_bf16_avx512bf16(a->out_b + oc + (size_t)i * a->out_stride, o + (size_t)i * a->hd, (size_t)a->hd);
 }
 
 void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,

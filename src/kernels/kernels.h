@@ -63,6 +63,12 @@ typedef struct sail_attn_args {
      * by up to 2^-9 of itself; the model asks for it when its weights are
      * bf16 or q8_0, whose GEMMs round as much or more. */
     int bf16;
+    /* With bf16, where sail_attention_bf16_ok says: q, k, v as bf16 rows
+     * (qb, kb, vb, the same strides, rounded as round_bf16 does; q, k, v
+     * unused), and out_b: the output rounded so into bf16 rows (out_stride
+     * apart; out unused). The same bits as from and to floats. */
+    const uint16_t *qb, *kb, *vb;
+    uint16_t *out_b;
 } sail_attn_args;
 
 /* One ISA's implementations. Rows of a matrix are contiguous. */
@@ -248,6 +254,11 @@ void sail_kernels_release(void);
  * A query row with no key to attend to gets zeros. */
 size_t sail_attention_scratch(int n_threads, const sail_attn_args *a);
 void sail_attention(sail_pool *pool, const sail_attn_args *a, float *scratch);
+/* 1 when sail_attention at the active level takes a's q, k, v (in) or
+ * gives its output (!in) in bf16: with a->bf16 on a level with bf16
+ * products, and for the input a power-of-two scale (q * scale is then
+ * exact, and rounding q first changes nothing). */
+int sail_attention_bf16_ok(const sail_attn_args *a, int in);
 
 /* Plain C helpers (not hot enough to need SIMD). */
 /* out(n) = mean of the rows r of x(rows, n) with mask[r] != 0 (NULL = all);

@@ -267,8 +267,8 @@ static float *perceiver(fwd *f, fwd_acts *s, const float *v, int B, int Tv) {
     linear_forward(f, &wq, p->h1, (int)rq, df, df, p->qkv, 0);
     norm_forward(f, &w->perc_norm_kv, p->kvn, v, (int)rk, df, t->eps);
     linear_forward(f, &wkv, p->kvn, (int)rk, df, 2 * df, p->kv, 0);
-    fwd_attn a = {B, nl, Tv, t->heads, df / t->heads, df, p->qkv, df, p->kv, p->kv + df, 2 * df, NULL, 0,
-                  attn_bf16(&w->perc.qkv)};
+    fwd_attn a = {.B = B, .Tq = nl, .Tk = Tv, .H = t->heads, .hd = df / t->heads, .d = df, .q = p->qkv,
+                  .qs = df, .k = p->kv, .v = p->kv + df, .kvs = 2 * df, .bf16 = attn_bf16(&w->perc.qkv)};
     attention_forward(f, &a, p->p, p->att);
     if (p->r1 != x) memcpy(p->r1, x, rq * df * sizeof(float));
     linear_forward(f, &w->perc.out, p->att, (int)rq, df, df, p->r1, 1);

@@ -266,6 +266,23 @@ int attn_bf16(const sail_linear *qkv) {
     return qkv->wm.type == SAIL_WT_BF16 || qkv->wm.type == SAIL_WT_Q8_0;
 }
 
+static sail_attn_args attn_args(const fwd_attn *a, float *out) {
+    return (sail_attn_args){
+        .B = a->B, .Tq = a->Tq, .Tk = a->Tk, .H = a->H, .hd = a->hd,
+        .q = a->q, .q_stride = a->qs, .k = a->k, .k_stride = a->kvs, .v = a->v, .v_stride = a->kvs,
+        .out = out, .out_stride = a->d, .key_mask = a->mask, .causal = a->causal,
+        .scale = 1.0f / sqrtf((float)a->hd), .bf16 = a->bf16,
+        .qb = a->qb, .kb = a->kb, .vb = a->vb, .out_b = a->out_b,
+    };
+}
+
+/* 1 when attention_forward (streaming) takes a's q, k, v (in) or gives
+ * its output (!in) in bf16. */
+static int attn_takes_bf16(const fwd_attn *a, int in) {
+    sail_attn_args args = attn_args(a, NULL);
+    return sail_attention_bf16_ok(&args, in);
+}
+
 void attention_forward(fwd *f, const fwd_attn *a, float *p, float *out) {
     if (f->oom) return;
     if (p) {
@@ -274,12 +291,7 @@ void attention_forward(fwd *f, const fwd_attn *a, float *p, float *out) {
         return;
     }
     fwd_mark mark = fwd_mark_get(f);
-    sail_attn_args args = {
-        .B = a->B, .Tq = a->Tq, .Tk = a->Tk, .H = a->H, .hd = a->hd,
-        .q = a->q, .q_stride = a->qs, .k = a->k, .k_stride = a->kvs, .v = a->v, .v_stride = a->kvs,
-        .out = out, .out_stride = a->d, .key_mask = a->mask, .causal = a->causal,
-        .scale = 1.0f / sqrtf((float)a->hd), .bf16 = a->bf16,
-    };
+    sail_attn_args args = attn_args(a, out);
     float *scratch = fwd_alloc(f, sail_attention_scratch(sail_pool_size(f->pool), &args));
     if (f->oom) return;
     sail_attention(f->pool, &args, scratch);
@@ -360,8 +372,8 @@ void map_head_forward(fwd *f, const sail_tower *t, const sail_block *w, const fl
     linear_forward(f, &wq, probe, 1, d, d, s->qkv, 0);
     for (int i = 1; i < B; i++) memcpy(s->qkv + (size_t)i * d, s->qkv, (size_t)d * sizeof(float));
     linear_forward(f, &wkv, x, (int)rk, d, 2 * d, s->kv, 0);
-    fwd_attn a = {B, 1, T, t->heads, d / t->heads, d, s->qkv, d, s->kv, s->kv + d, 2 * d, NULL, 0,
-                  attn_bf16(&w->qkv)};
+    fwd_attn a = {.B = B, .Tq = 1, .Tk = T, .H = t->heads, .hd = d / t->heads, .d = d, .q = s->qkv, .qs = d,
+                  .k = s->kv, .v = s->kv + d, .kvs = 2 * d, .bf16 = attn_bf16(&w->qkv)};
     attention_forward(f, &a, s->p, s->att);
     linear_forward(f, &w->out, s->att, B, d, d, s->r1, 0);
     if (!keep) fwd_release(f, mark);
@@ -377,27 +389,35 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
     int d = t->width, n = B * T, keep = f->keep;
     size_t nd = (size_t)n * d;
     *s = (fwd_block){.B = B, .T = T, .Tk = T, .causal = causal, .mask = mask, .x = x, .out = out};
-    /* inference, pre-norm: LN1 goes to the product as bf16 where it takes that */
+    fwd_attn a = {.B = B, .Tq = T, .Tk = T, .H = t->heads, .hd = d / t->heads, .d = d, .qs = 3 * d,
+                  .kvs = 3 * d, .mask = mask, .causal = causal, .bf16 = attn_bf16(&w->qkv)};
+    /* inference: LN1 (pre-norm) to qkv, qkv to attention and attention to
+     * its projection in bf16, each where both ends take it */
     int h1b = !keep && t->prenorm && linear_takes_bf16(&w->qkv, n, d, 3 * d, 0);
+    int qkvb = h1b && linear_takes_bf16(&w->qkv, n, d, 3 * d, 1) && attn_takes_bf16(&a, 1);
+    int attb = !keep && attn_takes_bf16(&a, 0) && linear_takes_bf16(&w->out, n, d, d, 0);
     s->h1 = h1b ? NULL : t->prenorm ? fwd_alloc(f, nd) : (float *)x;
-    uint16_t *h1 = h1b ? fwd_alloc_bf16(f, n, d) : NULL;
-    s->qkv = fwd_alloc(f, 3 * nd);
-    s->att = fwd_alloc(f, nd);
+    uint16_t *h1 = h1b ? fwd_alloc_bf16(f, n, d) : NULL, *qkv = qkvb ? fwd_alloc_bf16(f, n, 3 * d) : NULL;
+    uint16_t *att = attb ? fwd_alloc_bf16(f, n, d) : NULL;
+    s->qkv = qkvb ? NULL : fwd_alloc(f, 3 * nd);
+    s->att = attb ? NULL : fwd_alloc(f, nd);
     s->p = keep ? fwd_alloc(f, (size_t)B * t->heads * T * T) : NULL;
     s->r1 = keep ? fwd_alloc(f, nd) : out;
     if (f->oom) return;
     if (h1b) {
         norm_run(f, &w->norm1, NULL, h1, x, n, d, t->eps);
-        linear_bf16(f, &w->qkv, h1, n, d, 3 * d, s->qkv, NULL, 0, NULL);
+        linear_bf16(f, &w->qkv, h1, n, d, 3 * d, s->qkv, qkv, 0, NULL);
     } else {
         if (t->prenorm) norm_forward(f, &w->norm1, s->h1, x, n, d, t->eps);
         linear_forward(f, &w->qkv, s->h1, n, d, 3 * d, s->qkv, 0);
     }
-    fwd_attn a = {B, T, T, t->heads, d / t->heads, d, s->qkv, 3 * d, s->qkv + d, s->qkv + 2 * d,
-                  3 * d, mask, causal, attn_bf16(&w->qkv)};
+    if (qkv) a.qb = qkv, a.kb = qkv + d, a.vb = qkv + 2 * d;
+    else a.q = s->qkv, a.k = s->qkv + d, a.v = s->qkv + 2 * d;
+    a.out_b = att;
     attention_forward(f, &a, s->p, s->att);
     if (s->r1 != x) memcpy(s->r1, x, nd * sizeof(float));
-    linear_forward(f, &w->out, s->att, n, d, d, s->r1, 1);
+    if (att) linear_bf16(f, &w->out, att, n, d, d, s->r1, NULL, 1, NULL);
+    else linear_forward(f, &w->out, s->att, n, d, d, s->r1, 1);
     if (!keep) fwd_release(f, mark);
     ffn_forward(f, t, w, s, n);
 }

@@ -75,6 +75,8 @@ typedef struct fwd_attn {
     const uint8_t *mask;        /* (B, Tk) real keys, or NULL */
     int causal;
     int bf16;                   /* products in bf16 (sail_attn_args.bf16): see attn_bf16 */
+    const uint16_t *qb, *kb, *vb; /* set: q, k, v in bf16 instead (sail_attn_args.qb...) */
+    uint16_t *out_b;            /* set: the output in bf16 (sail_attn_args.out_b) */
 } fwd_attn;
 
 /* Whether attention beside the projection qkv runs its products in bf16:

@@ -81,7 +81,8 @@ static float *perceiver_backward(fwd *c, sail_tmodel *tm, const fwd_acts *s, flo
     float *dkvn = fwd_alloc(c, (size_t)rk * df);    // (rk, df)
     if (c->oom) return NULL;
     linear_backward(c, &w->perc.out, &g->perc.out, d, p->att, rq, df, df, datt, 0);
-    fwd_attn a = {n, nl, Tv, t->heads, df / t->heads, df, p->qkv, df, p->kv, p->kv + df, 2 * df, NULL, 0, 0};
+    fwd_attn a = {.B = n, .Tq = nl, .Tk = Tv, .H = t->heads, .hd = df / t->heads, .d = df, .q = p->qkv,
+                  .qs = df, .k = p->kv, .v = p->kv + df, .kvs = 2 * df};
     attention_backward(c, &a, p->p, datt, dq, df, dkv, dkv + df, 2 * df);
     /* q and kv are the first and the last rows of the qkv weight */
     sail_linear wq = linear_rows(&w->perc.qkv, 0, df), gq = linear_rows(&g->perc.qkv, 0, df);

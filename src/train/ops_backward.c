@@ -221,8 +221,9 @@ void ffn_backward(fwd *c, const sail_tower *t, const sail_block *w, const sail_b
 
 static fwd_attn self_attn(const sail_tower *t, const fwd_block *s) {
     int d = t->width;
-    fwd_attn a = {s->B, s->T, s->T, t->heads, d / t->heads, d, s->qkv, 3 * d, s->qkv + d,
-                  s->qkv + 2 * d, 3 * d, s->mask, s->causal, 0};
+    fwd_attn a = {.B = s->B, .Tq = s->T, .Tk = s->T, .H = t->heads, .hd = d / t->heads, .d = d,
+                  .q = s->qkv, .qs = 3 * d, .k = s->qkv + d, .v = s->qkv + 2 * d, .kvs = 3 * d,
+                  .mask = s->mask, .causal = s->causal};
     return a;
 }
 
@@ -264,7 +265,8 @@ void map_head_backward(fwd *c, const sail_tower *t, const sail_block *w, const s
     float *dq1 = fwd_alloc(c, (size_t)dm);          // (1, d)
     if (c->oom) return;
     linear_backward(c, &w->out, &g->out, d, s->att, B, dm, dm, datt, 0);
-    fwd_attn a = {B, 1, T, t->heads, dm / t->heads, dm, s->qkv, dm, s->kv, s->kv + dm, 2 * dm, NULL, 0, 0};
+    fwd_attn a = {.B = B, .Tq = 1, .Tk = T, .H = t->heads, .hd = dm / t->heads, .d = dm, .q = s->qkv,
+                  .qs = dm, .k = s->kv, .v = s->kv + dm, .kvs = 2 * dm};
     attention_backward(c, &a, s->p, datt, dq, dm, dkv, dkv + dm, 2 * dm);
     memset(dq1, 0, (size_t)dm * sizeof(float));
     colsum_add(c, dq1, dq, B, dm, (size_t)dm);
