@@ -175,7 +175,7 @@ static void gemm_packed_ref(const sail_bf16_gemm *g, const float *A, int lda) {
                     k0 || !g->bias ? NULL : g->bias + n0, k0 ? 1.0f : g->Cb ? 0.0f : g->beta, c, nn);
             }
             sail_post_rows(g->post, c, nn, 1, nn);
-            if (g->Cb) round_row(g->Cb + (size_t)m * g->ldcb + n0, c, nn, nn);
+            if (g->Cb) sail_round_bf16_avx512bf16(g->Cb + (size_t)m * g->ldcb + n0, c, (size_t)nn);
             else memcpy(crow, c, (size_t)nn * sizeof(float));
         }
 }
@@ -414,7 +414,10 @@ void sail_gemm_q8_0_wide_amx(int M, int N, int K, const float *A, int lda, const
 /* Activations already rounded (and perhaps the result rounded too): the
  * nest reads them in place. */
 void sail_gemm_wide_bf16_amx(const sail_bf16_gemm *g) {
-    if (g->M > 0 && g->N > 0) packed_amx(g, NULL, 0);
+    if (g->M <= 0 || g->N <= 0) return;
+    /* a bf16 C is made in one slice of k, from nothing */
+    if (g->K <= 0 || (g->Cb && (g->K > KC_AMX_ONE || g->beta != 0.0f || g->N % 16))) gemm_packed_ref(g, NULL, 0);
+    else packed_amx(g, NULL, 0);
 }
 
 void sail_round_bf16_avx512bf16(uint16_t *dst, const float *x, size_t n) {
