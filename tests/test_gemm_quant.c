@@ -729,6 +729,51 @@ static void test_thread_invariance(void) {
     for (int p = 0; p < 4; p++) sail_pool_free(pools[p]);
 }
 
+/* One case of a sweep: 1 when the product checks out (0 also reports it);
+ * *counted set where the case was run. */
+typedef int (*wcase_fn)(wcase *c, sail_pool *pool, int *counted);
+
+/* fn on W_TYPES[ti] at each shape (M, N, K) and 1-3 threads, W packed
+ * where the level packs it; 1 when every case checked out. */
+static int wsweep(int ti, const int (*shapes)[3], int n_shapes, wcase_fn fn, int *counted) {
+    int same = 1;
+    for (int s = 0; s < n_shapes; s++)
+        for (int threads = 1; threads <= 3; threads++) {
+            wcase c;
+            wcase_open(&c, ti, shapes[s][0], shapes[s][1], shapes[s][2], s & 3);
+            wcase_pack(&c);
+            sail_pool *pool = sail_pool_new(threads);
+            if (!fn(&c, pool, counted) && same) {
+                printf("#   %s %dx%dx%d on %d threads differs\n", W_NAMES[ti], shapes[s][0], shapes[s][1],
+                       shapes[s][2], threads);
+                same = 0;
+            }
+            sail_pool_free(pool);
+            wcase_close(&c);
+        }
+    return same;
+}
+
+/* sail_gemm_w then quick_gelu against sail_gemm_w_post; *changed: the
+ * activation moved some value. */
+static int post_case(wcase *c, sail_pool *pool, int *changed) {
+    qcase *q = &c->q;
+    int M = q->M, N = q->N, K = q->K;
+    size_t nc = (size_t)M * q->ldc;
+    sail_post_fn post = sail_kernels()->quick_gelu;
+    const float *bias = q->has_bias ? q->bias : NULL;
+    memcpy(q->R, q->C0, nc * sizeof(float));
+    sail_gemm_w(pool, M, N, K, q->A, q->lda, &c->W, bias, (float)q->beta, q->R, q->ldc, c->scratch);
+    for (int i = 0; i < M; i++) {
+        float *row = q->R + (size_t)i * q->ldc;
+        for (int n = 0; n < N && !*changed; n++) *changed = row[n] > 0.0f && row[n] < 8.0f;
+        post(row, (size_t)N);
+    }
+    memcpy(q->C, q->C0, nc * sizeof(float));
+    sail_gemm_w_post(pool, M, N, K, q->A, q->lda, &c->W, post, bias, (float)q->beta, q->C, q->ldc, c->scratch);
+    return !memcmp(q->C, q->R, nc * sizeof(float));
+}
+
 /* sail_gemm_w_post equals sail_gemm_w followed by post on C's M x N (the
  * padding past N untouched), bit for bit, for every stored type, on 1-3
  * threads: at the amx level q8_0 above 128 rows applies post inside the
@@ -737,37 +782,9 @@ static void test_thread_invariance(void) {
 static void test_post(void) {
     static const int shapes[][3] = {{3, 100, 64},    {64, 768, 768},  {129, 130, 160},
                                     {200, 300, 256}, {400, 768, 768}, {1100, 40, 2080}};
-    sail_post_fn post = sail_kernels()->quick_gelu;
     for (int ti = 0; ti < 5; ti++) {
         if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
-        int same = 1, changed = 0;
-        for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
-            for (int threads = 1; threads <= 3; threads++) {
-                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-                wcase c;
-                wcase_open(&c, ti, M, N, K, s & 3);
-                wcase_pack(&c);
-                qcase *q = &c.q;
-                size_t nc = (size_t)M * q->ldc;
-                sail_pool *pool = sail_pool_new(threads);
-                const float *bias = q->has_bias ? q->bias : NULL;
-                memcpy(q->R, q->C0, nc * sizeof(float));
-                sail_gemm_w(pool, M, N, K, q->A, q->lda, &c.W, bias, (float)q->beta, q->R, q->ldc, c.scratch);
-                for (int i = 0; i < M; i++) {
-                    float *row = q->R + (size_t)i * q->ldc;
-                    for (int n = 0; n < N && !changed; n++) changed = row[n] > 0.0f && row[n] < 8.0f;
-                    post(row, (size_t)N);
-                }
-                memcpy(q->C, q->C0, nc * sizeof(float));
-                sail_gemm_w_post(pool, M, N, K, q->A, q->lda, &c.W, post, bias, (float)q->beta, q->C, q->ldc,
-                                 c.scratch);
-                if (memcmp(q->C, q->R, nc * sizeof(float))) {
-                    if (same) printf("#   %s %dx%dx%d on %d threads differs\n", W_NAMES[ti], M, N, K, threads);
-                    same = 0;
-                }
-                sail_pool_free(pool);
-                wcase_close(&c);
-            }
+        int changed = 0, same = wsweep(ti, shapes, (int)(sizeof shapes / sizeof shapes[0]), post_case, &changed);
         CHECK(same && changed, "sail_gemm_w_post %s (%s): sail_gemm_w then quick_gelu on M x N, the same bits, "
               "1-3 threads, up to 1100 rows", W_NAMES[ti], sail_kernel_level());
     }
@@ -815,11 +832,78 @@ static uint16_t *bf16_rows(const float *A, int lda, int rows, int K) {
     return b;
 }
 
+/* Cases where the level took bf16 activations (cases[0]) and also gave a
+ * bf16 result (cases[1]). */
+static int g_io_cases[2];
+
+/* sail_gemm_w_bf16 against sail_gemm_w_post on the floats, and with a bf16
+ * result against the rounding of the float one (beta 0; nothing written
+ * past N); a case the level does not take passes uncounted. */
+static int bf16_io_case(wcase *c, sail_pool *pool, int *unused) {
+    qcase *q = &c->q;
+    int M = q->M, N = q->N, K = q->K;
+    if (!sail_gemm_w_bf16_ok(&c->W, M, N, K, 0)) return 1;
+    g_io_cases[0]++;
+    size_t nc = (size_t)M * q->ldc;
+    sail_post_fn post = sail_kernels()->quick_gelu;
+    const float *bias = q->has_bias ? q->bias : NULL;
+    uint16_t *Ab = bf16_rows(q->A, q->lda, M, K);
+    sail_gemm_w_post(pool, M, N, K, q->A, q->lda, &c->W, post, bias, (float)q->beta, q->R, q->ldc, c->scratch);
+    sail_bf16_gemm g = {.M = M, .N = N, .K = K, .A = Ab, .lda = (size_t)K, .post = post,
+                        .bias = bias, .beta = (float)q->beta, .C = q->C, .ldc = q->ldc};
+    sail_gemm_w_bf16(pool, &c->W, &g);
+    int ok = !memcmp(q->C, q->R, nc * sizeof(float));
+    if (sail_gemm_w_bf16_ok(&c->W, M, N, K, 1)) {
+        g_io_cases[1]++;
+        size_t ldcb = (size_t)N + 8;
+        uint16_t *want = malloc((size_t)M * ldcb * 2), *got = malloc((size_t)M * ldcb * 2);
+        memset(want, 0x5a, (size_t)M * ldcb * 2);
+        memset(got, 0x5a, (size_t)M * ldcb * 2);
+        sail_gemm_w_post(pool, M, N, K, q->A, q->lda, &c->W, post, bias, 0.0f, q->R, q->ldc, c->scratch);
+        for (int i = 0; i < M; i++)
+            g_ref->round_bf16(want + (size_t)i * ldcb, q->R + (size_t)i * q->ldc, (size_t)N);
+        g.beta = 0.0f, g.C = NULL, g.Cb = got, g.ldcb = ldcb;
+        sail_gemm_w_bf16(pool, &c->W, &g);
+        ok &= !memcmp(got, want, (size_t)M * ldcb * 2);
+        free(want);
+        free(got);
+    }
+    free(Ab);
+    return ok;
+}
+
+/* Past what sail_gemm_w_bf16_ok allows (K 800: two slices; N 50), the
+ * table's gemm_wide_bf16 still gives the reference's product, activated
+ * and rounded, into exactly N values a row. */
+static int bf16_out_beyond(void) {
+    int M = 70, N = 50, K = 800;
+    size_t ldcb = (size_t)N + 8, bytes = (size_t)M * ldcb * 2;
+    wcase c;
+    wcase_open(&c, 3, M, N, K, 0);
+    qcase *q = &c.q;
+    sail_post_fn post = sail_kernels()->quick_gelu;
+    uint16_t *Ab = bf16_rows(q->A, q->lda, M, K), *got = malloc(bytes), *want = malloc(bytes);
+    memset(got, 0x5a, bytes);
+    memset(want, 0x5a, bytes);
+    sail_gemm_q8_0_bf16a_ref(M, N, K, q->A, q->lda, c.W.data, c.W.stride, q->bias, 0.0f, q->R, q->ldc);
+    for (int i = 0; i < M; i++) {
+        post(q->R + (size_t)i * q->ldc, (size_t)N);
+        g_ref->round_bf16(want + (size_t)i * ldcb, q->R + (size_t)i * q->ldc, (size_t)N);
+    }
+    sail_bf16_gemm g = {.M = M, .N = N, .K = K, .A = Ab, .lda = (size_t)K, .W = c.W.data, .ldw = c.W.stride,
+                        .q8 = 1, .post = post, .bias = q->bias, .Cb = got, .ldcb = ldcb};
+    sail_kernels()->gemm_wide_bf16(&g);
+    int ok = !memcmp(got, want, bytes);
+    free(Ab); free(got); free(want);
+    wcase_close(&c);
+    return ok;
+}
+
 /* sail_gemm_w_bf16 (activations handed over in bf16) gives the bits of
  * sail_gemm_w_post on their floats, and with Cb the rounding of that
  * result, on 1-3 threads, for bf16 and q8_0 weights (as stored and packed)
  * at the models' shapes and odd ones, where sail_gemm_w_bf16_ok says the
- * level takes them. */
+ * level takes them; rows of A past M are NaN and must not matter. */
 static void test_bf16_io(void) {
     if (!sail_kernels()->gemm_wide_bf16) {
         SKIP("sail_gemm_w_bf16: level %s rounds no activations whole (needs amx)", sail_kernel_level());
@@ -827,78 +911,17 @@ static void test_bf16_io(void) {
     }
     static const int shapes[][3] = {{65, 96, 64},    {129, 130, 160}, {200, 300, 256}, {394, 1536, 384},
                                     {400, 768, 768}, {300, 2048, 512}, {1100, 64, 2080}};
-    sail_post_fn post = sail_kernels()->quick_gelu;
     for (int ti = 2; ti < 5; ti++) {
         if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
-        int same = 1, cases = 0, outs = 0;
-        for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
-            for (int threads = 1; threads <= 3; threads++) {
-                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-                wcase c;
-                wcase_open(&c, ti, M, N, K, s & 3);
-                wcase_pack(&c);
-                qcase *q = &c.q;
-                if (!sail_gemm_w_bf16_ok(&c.W, M, N, K, 0)) {
-                    wcase_close(&c);
-                    continue;
-                }
-                cases++;
-                size_t nc = (size_t)M * q->ldc;
-                sail_pool *pool = sail_pool_new(threads);
-                const float *bias = q->has_bias ? q->bias : NULL;
-                uint16_t *Ab = bf16_rows(q->A, q->lda, M, K);
-                sail_gemm_w_post(pool, M, N, K, q->A, q->lda, &c.W, post, bias, (float)q->beta, q->R, q->ldc,
-                                 c.scratch);
-                sail_bf16_gemm g = {.M = M, .N = N, .K = K, .A = Ab, .lda = (size_t)K, .post = post,
-                                    .bias = bias, .beta = (float)q->beta, .C = q->C, .ldc = q->ldc};
-                sail_gemm_w_bf16(pool, &c.W, &g);
-                int ok = !memcmp(q->C, q->R, nc * sizeof(float));
-                if (sail_gemm_w_bf16_ok(&c.W, M, N, K, 1)) { /* and the result in bf16 */
-                    outs++;
-                    size_t ldcb = (size_t)N + 8;
-                    uint16_t *want = malloc((size_t)M * ldcb * 2), *got = malloc((size_t)M * ldcb * 2);
-                    memset(want, 0x5a, (size_t)M * ldcb * 2);
-                    memset(got, 0x5a, (size_t)M * ldcb * 2);
-                    sail_gemm_w_post(pool, M, N, K, q->A, q->lda, &c.W, post, bias, 0.0f, q->R, q->ldc, c.scratch);
-                    for (int i = 0; i < M; i++)
-                        g_ref->round_bf16(want + (size_t)i * ldcb, q->R + (size_t)i * q->ldc, (size_t)N);
-                    g.beta = 0.0f, g.C = NULL, g.Cb = got, g.ldcb = ldcb;
-                    sail_gemm_w_bf16(pool, &c.W, &g);
-                    ok &= !memcmp(got, want, (size_t)M * ldcb * 2);
-                    free(want);
-                    free(got);
-                }
-                if (!ok && same) printf("#   %s %dx%dx%d on %d threads differs\n", W_NAMES[ti], M, N, K, threads);
-                same &= ok;
-                free(Ab);
-                sail_pool_free(pool);
-                wcase_close(&c);
-            }
-        if (ti == 3) { /* past what ok allows, the kernel itself still gives the rounded product */
-            int M = 70, N = 50, K = 800;
-            wcase c;
-            wcase_open(&c, ti, M, N, K, 0);
-            qcase *q = &c.q;
-            uint16_t *Ab = bf16_rows(q->A, q->lda, M, K), *got = malloc((size_t)M * N * 2), *want = malloc((size_t)M * N * 2);
-            sail_gemm_q8_0_bf16a_ref(M, N, K, q->A, q->lda, c.W.data, c.W.stride, q->bias, 0.0f, q->R, q->ldc);
-            for (int i = 0; i < M; i++) {
-                post(q->R + (size_t)i * q->ldc, (size_t)N);
-                g_ref->round_bf16(want + (size_t)i * N, q->R + (size_t)i * q->ldc, (size_t)N);
-            }
-            sail_bf16_gemm g = {.M = M, .N = N, .K = K, .A = Ab, .lda = (size_t)K, .W = c.W.data, .ldw = c.W.stride,
-                                .q8 = 1, .post = post, .bias = q->bias, .Cb = got, .ldcb = (size_t)N};
-            sail_kernels()->gemm_wide_bf16(&g);
-            int ok = !memcmp(got, want, (size_t)M * N * 2);
-            if (!ok) printf("#   gemm_wide_bf16 70x50x800 to bf16 (out of the nest's reach) differs\n");
-            same &= ok;
-            free(Ab); free(got); free(want);
-            wcase_close(&c);
-        }
-        CHECK(same && cases >= 12 && outs >= 9,
+        g_io_cases[0] = g_io_cases[1] = 0;
+        int same = wsweep(ti, shapes, (int)(sizeof shapes / sizeof shapes[0]), bf16_io_case, NULL);
+        CHECK(same && g_io_cases[0] >= 12 && g_io_cases[1] >= 9,
               "sail_gemm_w_bf16 %s (%s): bf16 activations give the bits of their floats (%d cases), and a "
               "bf16 result the rounding of the float one (%d), 1-3 threads, pad rows NaN", W_NAMES[ti],
-              sail_kernel_level(), cases, outs);
+              sail_kernel_level(), g_io_cases[0], g_io_cases[1]);
     }
+    CHECK(bf16_out_beyond(), "gemm_wide_bf16 (%s) past one slice of k and at N 50: the reference's product, "
+          "activated and rounded, nothing written past N", sail_kernel_level());
 }
 
 int main(void) {
