@@ -253,18 +253,19 @@ void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint
             _tile_dpbf16ps(0, 4, 6);
             _tile_dpbf16ps(1, 4, 7);
         }
-    else { /* W's first tile for the next k is loaded as soon as its two products have
-            * read it: its wait on L2 overlaps the other column's two products */
+    else { /* each W tile of the next k is loaded as soon as its two products have read
+            * it: its wait on L2 overlaps the other tile's two products */
         _tile_stream_loadd(6, P0, 64);
+        _tile_stream_loadd(7, P1, 64);
         for (int p = 0; p < npairs; p += 16) {
             _tile_loadd(4, Ap + 2 * (size_t)p, 2 * lda);
             _tile_loadd(5, Ap + 16 * lda + 2 * (size_t)p, 2 * lda);
-            _tile_stream_loadd(7, P1 + 64 * (size_t)p, 64);
             _tile_dpbf16ps(0, 4, 6);
             _tile_dpbf16ps(2, 5, 6);
             if (p + 16 < npairs) _tile_stream_loadd(6, P0 + 64 * (size_t)(p + 16), 64);
             _tile_dpbf16ps(1, 4, 7);
             _tile_dpbf16ps(3, 5, 7);
+            if (p + 16 < npairs) _tile_stream_loadd(7, P1 + 64 * (size_t)(p + 16), 64);
         }
     }
     if (direct) { /* C's own rows take the tiles: no pass through the vector registers */
