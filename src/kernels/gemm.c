@@ -292,6 +292,13 @@ static void post_task(void *ctx, int task, int thread) {
     sail_post_rows(p->post, p->C + (size_t)r0 * p->ldc, p->ldc, SAIL_MIN(p->rows_per_task, p->M - r0), p->N);
 }
 
+/* j's product of a stored W on the pool, cut by the grid its shape picks. */
+static void w_run(sail_pool *pool, gemm_job *j) {
+    sail_gemm_w_tile(j->t, j->W->type, j->M, &j->mr, &j->nr, &j->min_tn);
+    if (sail_pool_size(pool) == 1 || choose_grid(j, sail_pool_size(pool)) == 1) w_task(j, 0, j->M, 0, j->N);
+    else sail_pool_run(pool, gemm_task, j, j->gm * j->gn);
+}
+
 void sail_gemm_w(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                  const sail_wmat *W, const float *bias, float beta, float *C, int ldc,
                  void *scratch) {
@@ -326,9 +333,7 @@ void sail_gemm_w_post(sail_pool *pool, int M, int N, int K, const float *A, int 
         if (T == 1 || tasks < QUANT_MIN_TASKS) for (int i = 0; i < tasks; i++) quant_task(&q, i, 0);
         else sail_pool_run(pool, quant_task, &q, tasks);
     }
-    sail_gemm_w_tile(t, W->type, M, &j.mr, &j.nr, &j.min_tn);
-    if (T == 1 || choose_grid(&j, T) == 1) w_task(&j, 0, M, 0, N);
-    else sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
+    w_run(pool, &j);
 }
 
 int sail_gemm_w_bf16_ok(const sail_wmat *W, int M, int N, int K, int out) {
@@ -343,7 +348,5 @@ void sail_gemm_w_bf16(sail_pool *pool, const sail_wmat *W, const sail_bf16_gemm 
     const sail_kernel_table *t = sail_kernels();
     gemm_job j = {t, g->M, g->N, g->K, NULL, 0, NULL, 0, 1, g->bias, g->beta, g->C, g->ldc, 0, 0, 1, 1, 0, W,
                   NULL, g->post, g};
-    sail_gemm_w_tile(t, W->type, g->M, &j.mr, &j.nr, &j.min_tn);
-    if (sail_pool_size(pool) == 1 || choose_grid(&j, sail_pool_size(pool)) == 1) w_task(&j, 0, g->M, 0, g->N);
-    else sail_pool_run(pool, gemm_task, &j, j.gm * j.gn);
+    w_run(pool, &j);
 }

@@ -41,14 +41,18 @@
 #define DIRECT_MAX_M 64 /* up to here W is read in place (no packing) */
 _Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 
-/* n floats (any n) rounded to bf16 into dst, zero up to n16 (a multiple of
- * 16 >= n). */
-static void round_row(uint16_t *dst, const float *x, int n, int n16) {
-    for (int k = 0; k < n16; k += 16) {
-        __m512 v = _mm512_maskz_loadu_ps(mask16(n - k), x + k);
-        __m256bh h = _mm512_cvtneps_pbh(v);
-        memcpy(dst + k, &h, 32);
+void sail_round_bf16_avx512bf16(uint16_t *dst, const float *x, size_t n) {
+    for (size_t k = 0; k < n; k += 16) {
+        __mmask16 m = mask16((int)SAIL_MIN(n - k, (size_t)16));
+        __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + k));
+        _mm256_mask_storeu_epi16(dst + k, m, (__m256i)h);
     }
+}
+
+/* n floats rounded to bf16 into dst, zero from n up to n16. */
+static void round_row(uint16_t *dst, const float *x, int n, int n16) {
+    sail_round_bf16_avx512bf16(dst, x, (size_t)n);
+    memset(dst + n, 0, (size_t)(n16 - n) * sizeof(uint16_t));
 }
 
 /* --------------------------------------------------------- packed path -- */
@@ -186,7 +190,7 @@ static void strip_to_bf16(const sail_bf16_gemm *g, float *S, int ldS, int ir, in
     for (int i = 0; i < mr; i++) {
         float *row = S + (size_t)i * ldS;
         sail_post_rows(g->post, row, ldS, 1, nc);
-        round_row(g->Cb + (size_t)(ir + i) * g->ldcb + jc, row, nc, nc);
+        sail_round_bf16_avx512bf16(g->Cb + (size_t)(ir + i) * g->ldcb + jc, row, (size_t)nc);
     }
 }
 
@@ -418,12 +422,4 @@ void sail_gemm_wide_bf16_amx(const sail_bf16_gemm *g) {
     /* a bf16 C is made in one slice of k, from nothing */
     if (g->K <= 0 || (g->Cb && (g->K > KC_AMX_ONE || g->beta != 0.0f || g->N % 16))) gemm_packed_ref(g, NULL, 0);
     else packed_amx(g, NULL, 0);
-}
-
-void sail_round_bf16_avx512bf16(uint16_t *dst, const float *x, size_t n) {
-    for (size_t k = 0; k < n; k += 16) {
-        __mmask16 m = mask16((int)SAIL_MIN(n - k, (size_t)16));
-        __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + k));
-        _mm256_mask_storeu_epi16(dst + k, m, (__m256i)h);
-    }
 }

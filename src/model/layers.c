@@ -203,13 +203,12 @@ static void norm_task(void *ctx, int task, int thread) {
     const norm_job *j = ctx;
     int r0 = task * j->per_task, n = SAIL_MIN(j->per_task, j->rows - r0);
     size_t off = (size_t)r0 * j->d;
-    float *y = j->y ? j->y + off : j->tmp + (size_t)thread * j->d;
     if (!j->yb) {
-        j->k->layernorm(y, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
+        j->k->layernorm(j->y + off, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
         return;
     }
     for (int r = 0; r < n; r++, off += j->d) { /* a row at a time: rounded while in L1 */
-        if (j->y) y = j->y + off;
+        float *y = j->y ? j->y + off : j->tmp + (size_t)thread * j->d;
         j->k->layernorm(y, j->x + off, j->nm->w, j->nm->b, 1, j->d, j->eps);
         j->k->round_bf16(j->yb + off, y, (size_t)j->d);
     }
