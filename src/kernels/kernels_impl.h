@@ -168,10 +168,6 @@ static inline size_t sail_attn_kv_bytes(int Tk, int hd) {
     return sail_attn_k_bytes(Tk, hd) + 64 * ((size_t)(hd + 15) / 16 * sail_attn_pairs(Tk));
 }
 void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv);
-/* The AVX-512 softmax of a row of n but its normalisation (ops_avx512.c):
- * exp(x - max) in place, returning their sum (0 for a row of only -inf,
- * which becomes zeros). attn_block_bf16 scales by 1 / sum as it rounds. */
-float sail_softmax_exp_avx512(float *x, int n);
 void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
                           const uint8_t *kv, float *scratch);
 /* The amx level's: the same panels, its products on tiles. */

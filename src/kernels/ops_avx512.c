@@ -50,8 +50,6 @@ static inline vf v_copysign(vf mag, vf sign) {
 
 #include "ops_simd.h"
 
-float sail_softmax_exp_avx512(float *x, int n) { return softmax_exp_avx512(x, n, 1.0f); }
-
 /* quantize_q8a with one block (32 values) in two vectors: the AVX2 version
  * needs four, and a longer reduction for the block's |max|. The same bits
  * as sail_quantize_q8a_ref: a NaN never wins the max (it is max's first
