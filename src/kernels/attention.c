@@ -1,6 +1,7 @@
 /* attention.c: fused masked multi-head attention. sail_attention splits the
- * work into tasks of (batch, head, block of query rows); each task runs the
- * table's attn_block on per-thread scratch holding the block's scores. The
+ * work into tasks of (batch, head, block of query rows), or of whole heads
+ * where bf16 products have heads enough for every thread; each block runs
+ * the table's attn_block on per-thread scratch holding the block's scores. The
  * SIMD tables (ops_simd.h) do a block as two packed GEMMs around a row-wise
  * softmax; the reference here, sail_attn_block_with, goes one query row at a
  * time with dot and axpy. No (Tq, Tk) matrix is ever materialised. */
@@ -117,22 +118,37 @@ static void pack_task(void *ctx, int task, int thread) {
     j->t->attn_pack_kv(j->a, task / j->a->H, task % j->a->H, j->kv + (size_t)task * j->kv_head);
 }
 
-static void attn_task(void *ctx, int task, int thread) {
-    const attn_job *j = ctx;
+/* Block qb of head bh (batch * H + head), from kv where the products are
+ * bf16. */
+static void run_block(const attn_job *j, int bh, int qb, const uint8_t *kv, int thread) {
     const sail_attn_args *a = j->a;
-    int qb = task % j->n_qblocks, bh = task / j->n_qblocks;
     int t0 = qb * j->qblock, t1 = SAIL_MIN(a->Tq, t0 + j->qblock);
     float *scratch = j->scratch + (size_t)thread * j->scratch_floats;
-    if (j->kv)
-        j->t->attn_block_bf16(a, bh / a->H, bh % a->H, t0, t1, j->kv + (size_t)bh * j->kv_head, scratch);
-    else
-        j->t->attn_block(a, bh / a->H, bh % a->H, t0, t1, scratch);
+    if (kv) j->t->attn_block_bf16(a, bh / a->H, bh % a->H, t0, t1, kv, scratch);
+    else j->t->attn_block(a, bh / a->H, bh % a->H, t0, t1, scratch);
+}
+
+static void attn_task(void *ctx, int task, int thread) {
+    const attn_job *j = ctx;
+    int bh = task / j->n_qblocks;
+    run_block(j, bh, task % j->n_qblocks, j->kv ? j->kv + (size_t)bh * j->kv_head : NULL, thread);
+}
+
+/* A whole head: its k and v rounded into the thread's own buffer, which
+ * stays in L2 for its blocks (every head's, 2.5 MB for ViT-S at batch 8,
+ * did not), then its blocks. */
+static void head_task(void *ctx, int task, int thread) {
+    const attn_job *j = ctx;
+    uint8_t *kv = j->kv + (size_t)thread * j->kv_head;
+    j->t->attn_pack_kv(j->a, task / j->a->H, task % j->a->H, kv);
+    for (int qb = 0; qb < j->n_qblocks; qb++) run_block(j, task, qb, kv, thread);
 }
 
 /* Blocks of near-equal height in whole row tiles: 120 rows become 70 + 50
  * rather than 112 + 8, a tail task that would pack K and V for 8 rows.
- * With bf16 products every head's k and v are rounded first, once, rather
- * than by each of its blocks. */
+ * With bf16 products each head's k and v are rounded once, not by each of
+ * its blocks: by the task of the whole head where there are heads enough
+ * for every thread, else first, every head's, by a run of their own. */
 void sail_attention(sail_pool *pool, const sail_attn_args *a, float *scratch) {
     const sail_kernel_table *t = sail_kernels();
     int mr = sail_attn_row_tile(t, a), most = qblock_max(a);
@@ -141,6 +157,11 @@ void sail_attention(sail_pool *pool, const sail_attn_args *a, float *scratch) {
     attn_job j = {a, t, kv_head ? (uint8_t *)scratch : NULL, kv_head, scratch + kvf, thread_scratch(a), 0,
                   SAIL_MIN(most, (even + mr - 1) / mr * mr)};
     j.n_qblocks = (a->Tq + j.qblock - 1) / j.qblock;
-    if (j.kv) sail_pool_run(pool, pack_task, &j, a->B * a->H);
-    sail_pool_run(pool, attn_task, &j, a->B * a->H * j.n_qblocks);
+    int heads = a->B * a->H;
+    if (j.kv && heads >= 4 * sail_pool_size(pool)) { /* every thread has heads to do */
+        sail_pool_run(pool, head_task, &j, heads);
+        return;
+    }
+    if (j.kv) sail_pool_run(pool, pack_task, &j, heads);
+    sail_pool_run(pool, attn_task, &j, heads * j.n_qblocks);
 }
