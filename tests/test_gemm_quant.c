@@ -729,6 +729,50 @@ static void test_thread_invariance(void) {
     for (int p = 0; p < 4; p++) sail_pool_free(pools[p]);
 }
 
+/* Above the few-row paths (128 rows at the amx level, q8_0's int8 tiles) a
+ * row's result does not depend on the rows beside it: any run of more
+ * than 128 of a product's rows, alone, gives those rows' bits of the whole
+ * product, with and without bias and beta. (The few-row paths block k by
+ * their rows, and do not have this.) The runs start and end inside and on
+ * the tiles' 16- and 32-row strips. */
+static void test_row_invariance(void) {
+    static const int shapes[][3] = {{1576, 384, 128}, {400, 200, 768}, {300, 96, 800}};
+    static const int runs[][2] = {{0, 788}, {788, 788}, {5, 139}, {32, 150}, {129, 171}, {16, 241}};
+    sail_pool *pool = sail_pool_new(2);
+    for (int ti = 0; ti < 5; ti++) {
+        if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
+        int same = 1, n = 0;
+        for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
+            for (int v = 0; v < 4; v++) {
+                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                wcase c;
+                wcase_open(&c, ti, M, N, K, v);
+                wcase_pack(&c);
+                qcase q = c.q;
+                const float *bias = q.has_bias ? q.bias : NULL;
+                sail_gemm_w(pool, M, N, K, q.A, q.lda, &c.W, bias, (float)q.beta, q.R, q.ldc, c.scratch);
+                for (int r = 0; r < (int)(sizeof runs / sizeof runs[0]); r++) {
+                    int r0 = runs[r][0], m = SAIL_MIN(runs[r][1], M - r0);
+                    if (m <= 128) continue;
+                    size_t off = (size_t)r0 * q.ldc, nc = (size_t)m * q.ldc;
+                    memcpy(q.C + off, q.C0 + off, nc * sizeof(float));
+                    sail_gemm_w(pool, m, N, K, q.A + (size_t)r0 * q.lda, q.lda, &c.W, bias, (float)q.beta,
+                                q.C + off, q.ldc, c.scratch);
+                    n++;
+                    if (memcmp(q.C + off, q.R + off, nc * sizeof(float))) {
+                        if (same) printf("#   %s %dx%dx%d (beta %d, bias %d): rows %d..%d alone differ\n",
+                                         W_NAMES[ti], M, N, K, q.beta, q.has_bias, r0, r0 + m - 1);
+                        same = 0;
+                    }
+                }
+                wcase_close(&c);
+            }
+        CHECK(same && n > 0, "sail_gemm_w %s (%s): %d runs of more than 128 rows alone give the bits of "
+              "the whole product", W_NAMES[ti], sail_kernel_level(), n);
+    }
+    sail_pool_free(pool);
+}
+
 /* One case of a sweep: 1 when the product checks out (0 also reports it);
  * *counted set where the case was run. */
 typedef int (*wcase_fn)(wcase *c, sail_pool *pool, int *counted);
@@ -949,6 +993,7 @@ int main(void) {
         sail_pool_free(pool);
     }
     test_thread_invariance();
+    test_row_invariance();
     test_post();
     test_bf16_io();
     test_amx_bits();

@@ -208,35 +208,44 @@ void sail_amx_configure_bf16(void) {
 
 void sail_amx_release(void) { _tile_release(); }
 
-/* C tiles 0-3 (0-1 for a strip of at most 16 rows, `half`) start from
- * what a whole block of C holds (accum), from the bias in every row, or
- * from zero; 0 when the block needs the vector epilogue instead (a partial
- * block, or bias and accum both). */
-static int tiles_start(float *C, int ldc, int mr, int nr, int accum, const float *bias, int half) {
-    int direct = (mr == 32 || mr == 16) && nr == 32 && !(accum && bias);
+/* C tiles 0-3 (0-1 for a strip of at most 16 rows, `half`) start from C
+ * (accum alone), from the bias in every row (bias alone), or from zero
+ * (both, added after the sum as store_tile32 does, or neither): the same
+ * order of sums for a whole 32 x 32 block and a partial one, so a row's
+ * bits do not depend on the rows beside it (test_gemm_quant
+ * test_row_invariance). A partial block's C and bias go through t, zero
+ * past its mr x nr. Returns whether the block is whole and its tiles store
+ * straight to C. */
+static int tiles_start(const float *C, int ldc, int mr, int nr, int accum, const float *bias, int half,
+                       float t[4][256]) {
+    int both = accum && bias;
+    int direct = (mr == 32 || mr == 16) && nr == 32 && !both;
     size_t sc = (size_t)ldc * sizeof(float);
-    if (direct && accum) {
-        _tile_loadd(0, C, sc);
-        _tile_loadd(1, C + 16, sc);
-        if (!half) {
-            _tile_loadd(2, C + 16 * (size_t)ldc, sc);
-            _tile_loadd(3, C + 16 * (size_t)ldc + 16, sc);
-        }
-    } else if (direct && bias) { /* stride 0: every row of the tile reads the bias */
-        _tile_loadd(0, bias, 0);
-        _tile_loadd(1, bias + 16, 0);
-        if (!half) {
-            _tile_loadd(2, bias, 0);
-            _tile_loadd(3, bias + 16, 0);
-        }
+    _Alignas(64) float b[32] = {0};
+/* op on tiles 0-1, and 2-3 unless half (tile numbers are immediates) */
+#define EACH_TILE(op) do { op(0); op(1); if (!half) { op(2); op(3); } } while (0)
+#define ZERO(k) _tile_zero(k)
+#define FROM_C(k) _tile_loadd(k, C + 16 * (size_t)((k) / 2) * ldc + 16 * ((k) % 2), sc)
+#define FROM_T(k) _tile_loadd(k, t[k], 64)
+#define FROM_BIAS(k) _tile_loadd(k, b + 16 * ((k) % 2), 0) /* stride 0: every row reads the bias */
+    if (both || (!accum && !bias)) EACH_TILE(ZERO);
+    else if (accum && direct) EACH_TILE(FROM_C);
+    else if (accum) {
+        memset(t, 0, 4 * 256 * sizeof(float));
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) t[(i / 16) * 2 + j / 16][16 * (i % 16) + j % 16] = C[(size_t)i * ldc + j];
+        __asm__ volatile("" ::: "memory"); /* GCC does not see a tile load read t */
+        EACH_TILE(FROM_T);
     } else {
-        _tile_zero(0);
-        _tile_zero(1);
-        if (!half) {
-            _tile_zero(2);
-            _tile_zero(3);
-        }
+        memcpy(b, bias, (size_t)nr * sizeof(float));
+        __asm__ volatile("" ::: "memory");
+        EACH_TILE(FROM_BIAS);
     }
+#undef EACH_TILE
+#undef ZERO
+#undef FROM_C
+#undef FROM_T
+#undef FROM_BIAS
     return direct;
 }
 
@@ -244,7 +253,8 @@ void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint
                           const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
                           const float *bias) {
     int half = mr <= 16; /* the last strip of a task: half the tile work */
-    int direct = tiles_start(C, ldc, mr, nr, accum, bias, half);
+    _Alignas(64) float t[4][256]; /* (row half, column half) */
+    int direct = tiles_start(C, ldc, mr, nr, accum, bias, half, t);
     if (half)
         for (int p = 0; p < npairs; p += 16) {
             _tile_loadd(4, Ap + 2 * (size_t)p, 2 * lda);
@@ -278,22 +288,22 @@ void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint
         }
         return;
     }
-    _Alignas(64) float t[4][256]; /* (row half, column half) */
     _tile_stored(0, t[0], 64);
     _tile_stored(1, t[1], 64);
     if (!half) {
         _tile_stored(2, t[2], 64);
         _tile_stored(3, t[3], 64);
     }
-    /* as store_tile32 adds: (sum + bias) + C */
+    /* with both bias and accum, as store_tile32 adds: (sum + bias) + C */
+    int both = accum && bias;
     __mmask16 m[2] = {mask16(nr), mask16(nr - 16)};
     __m512 b[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int j = 0; j < 2 && bias; j++) b[j] = _mm512_maskz_loadu_ps(m[j], bias + 16 * j);
+    for (int j = 0; j < 2 && both; j++) b[j] = _mm512_maskz_loadu_ps(m[j], bias + 16 * j);
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < 2; j++) {
             float *c = C + (size_t)i * ldc + 16 * j;
-            __m512 v = _mm512_add_ps(_mm512_load_ps(t[(i / 16) * 2 + j] + 16 * (i % 16)), b[j]);
-            if (accum) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m[j], c));
+            __m512 v = _mm512_load_ps(t[(i / 16) * 2 + j] + 16 * (i % 16));
+            if (both) v = _mm512_add_ps(_mm512_add_ps(v, b[j]), _mm512_maskz_loadu_ps(m[j], c));
             _mm512_mask_storeu_ps(c, m[j], v);
         }
 }
