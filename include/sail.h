@@ -119,7 +119,7 @@ typedef struct sail_model_memory {
                                stored type (f32, f16, bf16 or q8_0), never widened */
     size_t widened_bytes;   /* f32 copies of 1-D tensors (norms, biases) a file stores
                                narrower; 0 for files sail writes */
-    size_t arena_bytes;     /* activation arena: high-water mark of the passes so far */
+    size_t arena_bytes;     /* activation arenas (one, or one a thread for batches split across them): high-water marks of the passes so far */
     size_t repacked_bytes;  /* room for q8_0 weight matrices copied into the int8 kernels'
                                layout (about 1.2x their stored bytes; filled as each is
                                used; 0 with no_repack, for other types, or where the CPU

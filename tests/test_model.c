@@ -184,6 +184,57 @@ static void test_batching(sail_model *m) {
           "a text+image input gives one unit vector");
 }
 
+/* n_threads threads on path's model, or NULL. */
+static sail_model *load_threads(const char *path, int n_threads) {
+    sail_error err = {0};
+    sail_load_options o = {.n_threads = n_threads};
+    sail_model *m = sail_model_load(path, &o, &err);
+    CHECK(m != NULL, "load with %d threads %s", n_threads, err.msg);
+    return m;
+}
+
+/* Batches whose items split across the threads (sail_forward runs a share
+ * of the items a thread where every thread gets rows enough) give the
+ * vectors of one thread; a small batch does not split. */
+static void test_split(const char *path) {
+    enum { NI = 240, NT = 64, NJ = 60 }; /* f32: 256 rows a part and more */
+    static float pix[NI * 3 * 16 * 16], one[NI * 8], many[NI * 8];
+    static int32_t ids[NT * 16];
+    static int lens[NT];
+    sail_rng r = {11};
+    for (size_t i = 0; i < sizeof pix / sizeof *pix; i++) pix[i] = sail_rng_normal(&r);
+    int n_ids = 0;
+    for (int i = 0; i < NT; i++) {
+        lens[i] = 12 + (int)(sail_rng_next(&r) % 5);
+        ids[n_ids++] = 2;
+        for (int t = 1; t < lens[i] - 1; t++) ids[n_ids++] = 4 + (int)(sail_rng_next(&r) % 12);
+        ids[n_ids++] = 3;
+    }
+    sail_model *m1 = load_threads(path, 1);
+    for (int threads = 2; m1 && threads <= 3; threads++) {
+        sail_model *m = load_threads(path, threads);
+        if (!m) break;
+        sail_error err = {0};
+        sail_batch small = {.n = 4, .pixels = pix, .h = 16, .w = 16};
+        CHECK(!sail_forward(m, &small, many, &err) && !m->part_arenas,
+              "%d threads: 4 images (16 rows) run as one batch %s", threads, err.msg);
+        const char *what[3] = {"images", "texts", "texts+images"};
+        sail_batch bs[3] = {{.n = NI, .pixels = pix, .h = 16, .w = 16},
+                            {.n = NT, .ids = ids, .lens = lens},
+                            {.n = NJ, .ids = ids, .lens = lens, .pixels = pix, .h = 16, .w = 16}};
+        for (int k = 0; k < 3; k++) {
+            if (m->part_arenas) sail_arena_free(&m->part_arenas[threads - 1]); /* its arena shows it ran */
+            int ok = !sail_forward(m1, &bs[k], one, &err) && !sail_forward(m, &bs[k], many, &err);
+            CHECK(ok && m->part_arenas && m->part_arenas[threads - 1].high > 0 &&
+                      maxdiff(one, many, bs[k].n * 8) <= 1e-6f,
+                  "%d threads: %d %s, split a part a thread, equal those of one thread (max diff %.2e) %s",
+                  threads, bs[k].n, what[k], ok ? maxdiff(one, many, bs[k].n * 8) : -1.0f, err.msg);
+        }
+        sail_model_free(m);
+    }
+    sail_model_free(m1);
+}
+
 /* The public raw-input paths (pixels, files, text+image) against the tensor
  * and token paths they are built on. */
 static void test_raw_inputs(sail_model *m) {
@@ -248,6 +299,7 @@ int main(void) {
     CHECK(sail_model_dim(m) == 8 && sail_model_text_context(m) == 16 && sail_model_image_size(m) == 16,
           "dims, context and image size come from the file");
     test_batching(m);
+    test_split(path);
     test_raw_inputs(m);
     sail_model_free(m);
 

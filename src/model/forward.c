@@ -106,6 +106,30 @@ static void text_encode(fwd *f, const sail_batch *b, fwd_acts *s) {
  * recomputed only when the grid changes). A table stored narrower than f32
  * is decoded into the same cache. Training runs at the model's own grid in
  * f32; an audio tower's grid never changes (its input size is fixed). */
+/* pc from the table of g1 x g2 (and cls) positions, at gh x gw; NULL data
+ * and f->oom when memory runs out. */
+static void fill_positions(fwd *f, const sail_vit *v, sail_pos_cache *pc, int d, int cls, int g1, int g2,
+                           int gh, int gw) {
+    fwd_mark mark = fwd_mark_get(f);
+    const float *src = tab_rows(f, &v->tab_pos, cls + g1 * g2, d);
+    sail_free(pc->data);
+    pc->data = sail_alloc_aligned(((size_t)gh * gw + cls) * d * sizeof(float));
+    if (!src || !pc->data) {
+        sail_free(pc->data);
+        pc->data = NULL;
+        f->oom = 1;
+        return;
+    }
+    pc->gh = gh;
+    pc->gw = gw;
+    if (gh == g1 && gw == g2) memcpy(pc->data, src, ((size_t)g1 * g2 + cls) * d * sizeof(float));
+    else {
+        memcpy(pc->data, src, (size_t)cls * d * sizeof(float));
+        sail_interp_bicubic(pc->data + (size_t)cls * d, gh, gw, src + (size_t)cls * d, g1, d);
+    }
+    fwd_release(f, mark);
+}
+
 static const float *vit_positions(fwd *f, const sail_vit_geom *g, const sail_vit *v, int which, int gh,
                                   int gw) {
     sail_model *m = f->m;
@@ -117,25 +141,9 @@ static const float *vit_positions(fwd *f, const sail_vit_geom *g, const sail_vit
         return NULL;
     }
     sail_pos_cache *pc = &m->pos[which];
-    if (pc->data && pc->gh == gh && pc->gw == gw) return pc->data;
-    fwd_mark mark = fwd_mark_get(f);
-    const float *src = tab_rows(f, &v->tab_pos, cls + g1 * g2, d);
-    sail_free(pc->data);
-    pc->data = sail_alloc_aligned(((size_t)gh * gw + cls) * d * sizeof(float));
-    if (!src || !pc->data) {
-        sail_free(pc->data);
-        pc->data = NULL;
-        f->oom = 1;
-        return NULL;
-    }
-    pc->gh = gh;
-    pc->gw = gw;
-    if (gh == g1 && gw == g2) memcpy(pc->data, src, ((size_t)g1 * g2 + cls) * d * sizeof(float));
-    else {
-        memcpy(pc->data, src, (size_t)cls * d * sizeof(float));
-        sail_interp_bicubic(pc->data + (size_t)cls * d, gh, gw, src + (size_t)cls * d, g1, d);
-    }
-    fwd_release(f, mark);
+    pthread_mutex_lock(&m->pos_lock); /* the parts of a split batch meet here at once */
+    if (!pc->data || pc->gh != gh || pc->gw != gw) fill_positions(f, v, pc, d, cls, g1, g2, gh, gw);
+    pthread_mutex_unlock(&m->pos_lock);
     return pc->data;
 }
 
@@ -550,14 +558,95 @@ static sail_status check_finite(const sail_model *m, const float *out, size_t n,
     return SAIL_OK;
 }
 
+/* b's pass on arena a and pool, its vectors to out. */
+static sail_status forward_on(sail_model *m, const sail_batch *b, sail_arena *a, sail_pool *pool, float *out,
+                              sail_error *err) {
+    fwd f = {.c = &m->cfg, .w = &m->w, .m = m};
+    if (fwd_start(&f, a, pool)) return OOM(err);
+    fwd_acts acts;
+    sail_status s = fwd_model(&f, b, &acts, out, err);
+    fwd_finish(&f);
+    return s;
+}
+
+/* Items do not meet in a pass: with rows enough for every thread, each
+ * thread runs the whole pass on its share of the items alone (its own
+ * arena, no pool), rather than taking a part of every product. A product
+ * cut between threads has each widen all of W, waits at its end, and hands
+ * rows to a core that did not write them: ViT-S at batch 8 (q8_0, Intel
+ * AMX) ran 1.6x one thread that way, two halves of the batch 2.0x. With
+ * few rows a part the products read W at a part's pace, each part all of
+ * it: f32 weights, four bytes each, need 256 rows a part (BERT-base's 64
+ * ran 1.6x slower split, CLIP ViT-B/32's 200 image rows 1.05x), the others
+ * 64 (q8_0 and bf16 BERT-base ran 1.1x faster split at 64). */
+#define SPLIT_MIN_ROWS 64
+#define SPLIT_MIN_ROWS_F32 256
+
+typedef struct split_job {
+    sail_model *m;
+    const sail_batch *b;
+    float *out;
+    int parts;
+    sail_status *s;  /* (parts) */
+    sail_error *err; /* (parts) */
+} split_job;
+
+/* Items [i0, i1) of b as a batch of their own. */
+static sail_batch sub_batch(const sail_batch *b, int i0, int i1) {
+    sail_batch p = *b;
+    p.n = i1 - i0;
+    if (b->ids) {
+        for (int i = 0; i < i0; i++) p.ids += b->lens[i];
+        p.lens += i0;
+    }
+    if (b->pixels) p.pixels += (size_t)i0 * SAIL_MAX(b->frames, 1) * 3 * b->h * b->w;
+    return p;
+}
+
+static void split_task(void *ctx, int task, int thread) {
+    split_job *j = ctx;
+    int i0 = (int)((long)j->b->n * task / j->parts), i1 = (int)((long)j->b->n * (task + 1) / j->parts);
+    sail_batch p = sub_batch(j->b, i0, i1);
+    j->s[task] = forward_on(j->m, &p, &j->m->part_arenas[task], NULL, j->out + (size_t)i0 * j->m->cfg.dim,
+                            &j->err[task]);
+}
+
+/* Whether b's items run a part a thread (else its products are cut): a
+ * part for every thread (idle threads would cost more than cut products
+ * save), each with rows enough. */
+static int split_ok(const sail_model *m, const sail_batch *b) {
+    int n = sail_pool_size(m->pool);
+    if (n < 2 || b->n < n || b->spec || m->trace) return 0;
+    const sail_config *c = &m->cfg;
+    long rows = 0;
+    if (b->pixels)
+        rows += (long)b->n * SAIL_MAX(b->frames, 1) * (b->h / c->patch_size) * (b->w / c->patch_size);
+    for (int i = 0; b->ids && i < b->n; i++) rows += padded_text(c) ? c->context : b->lens[i];
+    return rows / n >= (strncmp(m->wtype, "f32", 3) ? SPLIT_MIN_ROWS : SPLIT_MIN_ROWS_F32);
+}
+
+static sail_status forward_split(sail_model *m, const sail_batch *b, float *out, sail_error *err) {
+    int parts = sail_pool_size(m->pool);
+    if (!m->part_arenas) {
+        m->part_arenas = sail_calloc((size_t)parts, sizeof *m->part_arenas);
+        if (!m->part_arenas) return OOM(err);
+        m->n_part_arenas = parts;
+    }
+    split_job j = {.m = m, .b = b, .out = out, .parts = parts, .s = sail_calloc((size_t)parts, sizeof *j.s),
+                   .err = sail_calloc((size_t)parts, sizeof *j.err)};
+    sail_status s = j.s && j.err ? SAIL_OK : OOM(err);
+    if (!s) sail_pool_run(m->pool, split_task, &j, parts);
+    for (int p = 0; p < parts && !s; p++)
+        if ((s = j.s[p]) && err) *err = j.err[p];
+    sail_free(j.s);
+    sail_free(j.err);
+    return s;
+}
+
 sail_status sail_forward(sail_model *m, const sail_batch *b, float *out, sail_error *err) {
     sail_status s = fwd_check(&m->cfg, b, err);
     if (s) return s;
-    fwd f = {.c = &m->cfg, .w = &m->w, .m = m};
-    if (fwd_start(&f, &m->arena, m->pool)) return OOM(err);
-    fwd_acts acts;
-    s = fwd_model(&f, b, &acts, out, err);
-    fwd_finish(&f);
+    s = split_ok(m, b) ? forward_split(m, b, out, err) : forward_on(m, b, &m->arena, m->pool, out, err);
     if (!s) s = check_finite(m, out, (size_t)b->n * m->cfg.dim, err);
     return s;
 }

@@ -193,6 +193,7 @@ sail_model *sail_model_load(const char *path, const sail_load_options *opts, sai
         return NULL;
     }
     pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_init(&m->pos_lock, NULL);
     sail_status s = SAIL_OK;
     snprintf(m->path, sizeof m->path, "%s", path);
     m->file = gguf_open(path, err);
@@ -230,7 +231,10 @@ void sail_model_free(sail_model *m) {
     sail_free(m->deq);
     sail_free(m->packed);
     sail_arena_free(&m->arena);
+    for (int i = 0; i < m->n_part_arenas; i++) sail_arena_free(&m->part_arenas[i]);
+    sail_free(m->part_arenas);
     for (int i = 0; i < 2; i++) sail_free(m->pos[i].data);
+    pthread_mutex_destroy(&m->pos_lock);
     pthread_mutex_destroy(&m->lock);
     sail_free(m);
     sail_kernels_release(); /* the caller's GEMM packing buffers */
@@ -249,6 +253,8 @@ void sail_model_memory_usage(const sail_model *m, sail_model_memory *out) {
     out->widened_bytes = m->deq_bytes;
     out->repacked_bytes = m->packed_bytes;
     out->arena_bytes = SAIL_MAX(m->arena.cap, m->arena.high);
+    for (int i = 0; i < m->n_part_arenas; i++)
+        out->arena_bytes += SAIL_MAX(m->part_arenas[i].cap, m->part_arenas[i].high);
 }
 
 int sail_model_trained_dims(const sail_model *m, int *dims, int cap) {

@@ -39,6 +39,9 @@ struct sail_model {
     sail_text_tok text;         /* the model's tokenizer (inputs.h) */
     pthread_mutex_t lock;       /* serialises forward passes (arena, caches) */
     sail_arena arena;
+    sail_arena *part_arenas;    /* (n_part_arenas): a batch split across the threads (forward.c) */
+    int n_part_arenas;
+    pthread_mutex_t pos_lock;   /* pos, which the parts of a split batch share */
     sail_pos_cache pos[2];      /* the vision tower's and the audio tower's positions (forward.c) */
     char describe[1024];
     char path[256];             /* the file it came from (messages) */
