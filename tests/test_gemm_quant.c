@@ -729,7 +729,7 @@ static void test_thread_invariance(void) {
     for (int p = 0; p < 4; p++) sail_pool_free(pools[p]);
 }
 
-/* Above the few-row paths (128 rows at the amx level, q8_0's int8 tiles) a
+/* Above the few-row paths (64 rows; 48 for q8_0 at the amx level) a
  * row's result does not depend on the rows beside it: any run of more
  * than 128 of a product's rows, alone, gives those rows' bits of the whole
  * product, with and without bias and beta. (The few-row paths block k by
@@ -820,7 +820,7 @@ static int post_case(wcase *c, sail_pool *pool, int *changed) {
 
 /* sail_gemm_w_post equals sail_gemm_w followed by post on C's M x N (the
  * padding past N untouched), bit for bit, for every stored type, on 1-3
- * threads: at the amx level q8_0 above 128 rows applies post inside the
+ * threads: at the amx level q8_0 above 48 rows applies post inside the
  * nest, strip by strip (1100 x 40 x 2080 in two chunks of rows), the
  * others after each task's block. */
 static void test_post(void) {

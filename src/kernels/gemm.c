@@ -234,11 +234,14 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
 
 /* ------------------------------------------------- stored weight types -- */
 
-/* Rows above which gemm_q8_0_wide beats gemm_q8_0 on the packed panels
- * (bench_gemm_quant, CLIP text fc1 on Sapphire Rapids, 1 thread: 77 rows
- * 380 against 480-507 GFLOP/s, 154 rows 527-555 against 501-508): it
- * widens W once per call, which fewer rows do not repay. */
-#define WIDE_MIN_M 128
+/* Rows above which gemm_q8_0_wide runs rather than gemm_q8_0 on the packed
+ * panels. Alone the int8 tiles win at 77 rows (bench_gemm_quant, CLIP text
+ * fc1, 1 thread: 380 against 480-507 GFLOP/s), but on the wide nest the
+ * model hands activations over in bf16 (sail_gemm_w_bf16), and the towers
+ * run faster from 49 rows on (Intel AMX, 2 threads, 2026-12-07: CLIP text
+ * at batch 1, 77 rows, 10.1 -> 8.3 ms; BERT-base at batch 8, 64 rows a
+ * part, 3.1 -> 2.7 ms; CLIP image at batch 1, 50 rows, within noise). */
+#define WIDE_MIN_M 48
 
 int sail_gemm_w_wide(const sail_kernel_table *t, sail_wtype type, int M) {
     return type == SAIL_WT_Q8_0 && t->gemm_q8_0_wide && M > WIDE_MIN_M;

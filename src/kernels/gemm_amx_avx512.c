@@ -22,7 +22,7 @@
  * (about 9 ns each per block in L1; docs/BENCHMARKS.md, "Intel AMX"): the
  * kernel runs at 15-19% of the tiles' int8 rate at a block's depth.
  *
- * sail_gemm_w does not use this kernel past 128 rows (gemm.c, WIDE_MIN_M):
+ * sail_gemm_w does not use this kernel past 48 rows (gemm.c, WIDE_MIN_M):
  * there the bf16 nest, with each weight block widened to bf16 as it is
  * packed (sail_q8_0_widen_panel, below), runs at the bf16 tiles' rate,
  * which at a block's depth is the int8 tiles' rate too, with no per-block

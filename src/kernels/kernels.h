@@ -167,7 +167,7 @@ typedef struct sail_kernel_table {
                       size_t ldw, const void *Wp, const float *bias, float beta, float *C, int ldc);
     /* The same product from A as floats, where the level has a way that is
      * faster than quantising A for products of many rows (sail_gemm_w takes
-     * it above 128); NULL elsewhere.
+     * it above 48 rows, gemm.c WIDE_MIN_M); NULL elsewhere.
      * The amx level rounds A to bf16 and widens each weight d q to bf16
      * (nearest even): products exact, sums f32. Against f32 an activation
      * moves by up to 2^-9 of itself (not by half its block's step, as
