@@ -221,24 +221,31 @@ static int tiles_start(const float *C, int ldc, int mr, int nr, int accum, const
     int both = accum && bias;
     int direct = (mr == 32 || mr == 16) && nr == 32 && !both;
     size_t sc = (size_t)ldc * sizeof(float);
-    _Alignas(64) float b[32] = {0};
+    _Alignas(64) float b[32]; /* a partial block's bias, zero past nr */
+    const float *bsrc = bias;
 /* op on tiles 0-1, and 2-3 unless half (tile numbers are immediates) */
 #define EACH_TILE(op) do { op(0); op(1); if (!half) { op(2); op(3); } } while (0)
 #define ZERO(k) _tile_zero(k)
 #define FROM_C(k) _tile_loadd(k, C + 16 * (size_t)((k) / 2) * ldc + 16 * ((k) % 2), sc)
 #define FROM_T(k) _tile_loadd(k, t[k], 64)
-#define FROM_BIAS(k) _tile_loadd(k, b + 16 * ((k) % 2), 0) /* stride 0: every row reads the bias */
+#define FROM_BIAS(k) _tile_loadd(k, bsrc + 16 * ((k) % 2), 0) /* stride 0: every row reads the bias */
     if (both || (!accum && !bias)) EACH_TILE(ZERO);
     else if (accum && direct) EACH_TILE(FROM_C);
-    else if (accum) {
-        memset(t, 0, 4 * 256 * sizeof(float));
-        for (int i = 0; i < mr; i++)
-            for (int j = 0; j < nr; j++) t[(i / 16) * 2 + j / 16][16 * (i % 16) + j % 16] = C[(size_t)i * ldc + j];
+    else if (accum) { /* C's mr x nr, zero around it */
+        __mmask16 m[2] = {mask16(nr), mask16(nr - 16)};
+        for (int i = 0; i < (half ? 16 : 32); i++)
+            for (int j = 0; j < 2; j++)
+                _mm512_store_ps(t[(i / 16) * 2 + j] + 16 * (i % 16),
+                                _mm512_maskz_loadu_ps(i < mr ? m[j] : 0, C + (size_t)i * ldc + 16 * j));
         __asm__ volatile("" ::: "memory"); /* GCC does not see a tile load read t */
         EACH_TILE(FROM_T);
     } else {
-        memcpy(b, bias, (size_t)nr * sizeof(float));
-        __asm__ volatile("" ::: "memory");
+        if (nr < 32) { /* the tiles read 32: a copy, which a tile load waits on, only here */
+            memset(b, 0, sizeof b);
+            memcpy(b, bias, (size_t)nr * sizeof(float));
+            __asm__ volatile("" ::: "memory");
+            bsrc = b;
+        }
         EACH_TILE(FROM_BIAS);
     }
 #undef EACH_TILE
