@@ -622,7 +622,7 @@ static int split_ok(const sail_model *m, const sail_batch *b) {
     if (b->pixels)
         rows += (long)b->n * SAIL_MAX(b->frames, 1) * (b->h / c->patch_size) * (b->w / c->patch_size);
     for (int i = 0; b->ids && i < b->n; i++) rows += padded_text(c) ? c->context : b->lens[i];
-    return rows / n >= (strncmp(m->wtype, "f32", 3) ? SPLIT_MIN_ROWS : SPLIT_MIN_ROWS_F32);
+    return rows / n >= (m->f32_weights ? SPLIT_MIN_ROWS_F32 : SPLIT_MIN_ROWS);
 }
 
 static sail_status forward_split(sail_model *m, const sail_batch *b, float *out, sail_error *err) {

@@ -114,6 +114,7 @@ static sail_status load_weights(sail_model *m, sail_error *err) {
     int top = 0;
     for (int i = 1; i < 4; i++)
         if (l.type_bytes[i] > l.type_bytes[top]) top = i;
+    m->f32_weights = top == 0;
     int n = snprintf(m->wtype, sizeof m->wtype, "%s", TYPE_NAMES[top]);
     for (int i = 0; i < 4; i++)
         if (i != top && l.type_bytes[i] && n < (int)sizeof m->wtype)

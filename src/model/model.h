@@ -46,6 +46,7 @@ struct sail_model {
     char describe[1024];
     char path[256];             /* the file it came from (messages) */
     char wtype[32];             /* sail_model_weight_type */
+    int f32_weights;            /* f32 holds the most weight bytes (forward.c's split) */
     int trained_dims[SAIL_MAX_TRAINED_DIMS]; /* sail.matryoshka: the prefixes its loss trained */
     int n_trained_dims;         /* 0: the file does not say */
     sail_trace_fn trace;
