@@ -436,11 +436,12 @@ static void test_layernorm_grad(const sail_kernel_table *t) {
 static void test_layernorm(const sail_kernel_table *t) {
     cmp c = {0};
     for (int s = 0; s < N_SIZES; s++) {
-        int n = SIZES[s], rows = 3;
+        /* 7 rows: a group of SAIL_LN_ROWS (4) done together and 3 alone */
+        int n = SIZES[s], rows = 7;
         buf x = buf_new((size_t)rows * n), y = buf_new((size_t)rows * n);
         buf w = buf_new(n), b = buf_new(n);
         fill(x.p, (size_t)rows * n, 2); fill(w.p, n, 1); fill(b.p, n, 1);
-        for (int i = 0; i < n; i++) x.p[2 * n + i] += 100.0f;
+        for (int i = 0; i < n; i++) x.p[2 * n + i] += 100.0f, x.p[5 * n + i] -= 100.0f;
         for (int pass = 0; pass < 2; pass++) { /* with and without affine */
             const float *wp = pass ? NULL : w.p, *bp = pass ? NULL : b.p;
             t->layernorm(y.p, x.p, wp, bp, rows, n, 1e-5f);

@@ -100,6 +100,9 @@ typedef struct sail_bf16_gemm {
     size_t ldcb;
 } sail_bf16_gemm;
 
+/* Rows a LayerNorm kernel does at once (ops_simd.h). */
+#define SAIL_LN_ROWS 4
+
 typedef struct sail_kernel_table {
     const char *name;
     /* C(M,N) = A(M,K) * op(B) + bias + beta*C. op(B) = B^T with B (N,K) when
@@ -109,7 +112,8 @@ typedef struct sail_kernel_table {
     void (*gemm)(int M, int N, int K, const float *A, int lda, const float *B,
                  int ldb, int b_trans, const float *bias, float beta, float *C,
                  int ldc);
-    /* y = (x - mean) / sqrt(var + eps) * w + b per row of n. In place allowed. */
+    /* y = (x - mean) / sqrt(var + eps) * w + b per row of n. In place allowed.
+     * SAIL_LN_ROWS rows at a time are fastest (their statistics interleave). */
     void (*layernorm)(float *y, const float *x, const float *w, const float *b,
                       int rows, int n, float eps);
     /* Its backward over rows of n, w not NULL: dx = rstd (gy - mean(gy) -

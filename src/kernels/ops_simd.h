@@ -175,57 +175,82 @@ static float SFX(dot)(const float *a, const float *b, int n) {
     return v_hsum(V_ADD(s0, s1));
 }
 
-static float SFX(row_sum)(const float *x, int n) {
-    vf s0 = V_ZERO, s1 = V_ZERO;
-    int i = 0;
-    for (; i + 2 * VW <= n; i += 2 * VW) {
-        s0 = V_ADD(s0, V_LOAD(x + i));
-        s1 = V_ADD(s1, V_LOAD(x + i + VW));
-    }
-    for (; i + VW <= n; i += VW) s0 = V_ADD(s0, V_LOAD(x + i));
-    if (i < n) s1 = V_ADD(s1, v_load_n(x + i, n - i));
-    return v_hsum(V_ADD(s0, s1));
-}
+#define LN_ROWS SAIL_LN_ROWS
+#define EACH_ROW _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)
 
-/* A row's mean and 1 / sqrt(var + eps). Two passes (mean, then centred
- * variance) avoid the cancellation of E[x^2] - E[x]^2 and match PyTorch's
- * float LayerNorm to ~1e-6; the residual sum corrects the rounding of the
- * first mean (the "corrected two-pass" algorithm), which matters for rows
- * with a large common offset. */
-static void SFX(row_stats)(const float *xr, int n, float eps, float *mean_out, float *rstd_out) {
-    float meanf = SFX(row_sum)(xr, n) / (float)n;
-    vf mean = V_SET1(meanf), s = V_ZERO, sd = V_ZERO;
+/* Mean and 1 / sqrt(var + eps) of R rows (pointers xr; R a constant:
+ * the loops over rows unroll). Two passes (mean, then centred variance)
+ * avoid the cancellation of E[x^2] - E[x]^2 and match PyTorch's float
+ * LayerNorm to ~1e-6; the residual sum corrects the rounding of the first
+ * mean (the "corrected two-pass" algorithm), which matters for rows with a
+ * large common offset. Each row takes the same steps whatever R is, so the
+ * same bits: R rows at once interleave their chains of dependent additions,
+ * on which one row alone waits. */
+static inline __attribute__((always_inline)) void SFX(rows_stats)(const float *const *xr, int R, int n, float eps,
+                                                                  float *mean_out, float *rstd_out) {
+    vf s0[LN_ROWS], s1[LN_ROWS], mean[LN_ROWS];
+    float meanf[LN_ROWS];
+    EACH_ROW s0[r] = s1[r] = V_ZERO;
     int i = 0;
-    for (; i + VW <= n; i += VW) {
-        vf d = V_SUB(V_LOAD(xr + i), mean);
-        sd = V_ADD(sd, d);
-        s = V_FMA(d, d, s);
+    for (; i + 2 * VW <= n; i += 2 * VW)
+        EACH_ROW {
+            s0[r] = V_ADD(s0[r], V_LOAD(xr[r] + i));
+            s1[r] = V_ADD(s1[r], V_LOAD(xr[r] + i + VW));
+        }
+    for (; i + VW <= n; i += VW)
+        EACH_ROW s0[r] = V_ADD(s0[r], V_LOAD(xr[r] + i));
+    if (i < n)
+        EACH_ROW s1[r] = V_ADD(s1[r], v_load_n(xr[r] + i, n - i));
+    EACH_ROW {
+        meanf[r] = v_hsum(V_ADD(s0[r], s1[r])) / (float)n;
+        mean[r] = V_SET1(meanf[r]);
+        s0[r] = s1[r] = V_ZERO; /* now the sums of d^2 and of d */
     }
-    float ss = v_hsum(s), sds = v_hsum(sd);
-    for (; i < n; i++) {
-        float d = xr[i] - meanf;
-        sds += d;
-        ss += d * d;
+    for (i = 0; i + VW <= n; i += VW)
+        EACH_ROW {
+            vf d = V_SUB(V_LOAD(xr[r] + i), mean[r]);
+            s1[r] = V_ADD(s1[r], d);
+            s0[r] = V_FMA(d, d, s0[r]);
+        }
+    EACH_ROW {
+        float ss = v_hsum(s0[r]), sds = v_hsum(s1[r]);
+        for (int j = i; j < n; j++) {
+            float d = xr[r][j] - meanf[r];
+            sds += d;
+            ss += d * d;
+        }
+        float corr = sds / (float)n;
+        mean_out[r] = meanf[r] + corr;
+        rstd_out[r] = 1.0f / sqrtf((ss - sds * corr) / (float)n + eps);
     }
-    float corr = sds / (float)n;
-    *mean_out = meanf + corr;
-    *rstd_out = 1.0f / sqrtf((ss - sds * corr) / (float)n + eps);
 }
+#undef EACH_ROW
 
 static void SFX(layernorm)(float *y, const float *x, const float *w, const float *b,
                            int rows, int n, float eps) {
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * n; // (n)
-        float *yr = y + (size_t)r * n;       // (n)
-        float meanf, rstdf;
-        SFX(row_stats)(xr, n, eps, &meanf, &rstdf);
-        vf mean = V_SET1(meanf), rstd = V_SET1(rstdf);
-        for (int i = 0; i < n; i += VW) {
-            int m = SAIL_MIN(VW, n - i);
-            vf v = V_MUL(V_SUB(v_load_n(xr + i, m), mean), rstd);
-            if (w) v = V_MUL(v, v_load_n(w + i, m));
-            if (b) v = V_ADD(v, v_load_n(b + i, m));
-            v_store_n(yr + i, v, m);
+    for (int r0 = 0; r0 < rows; r0 += LN_ROWS) {
+        int nr = SAIL_MIN(LN_ROWS, rows - r0);
+        const float *xr[LN_ROWS];
+        float meanf[LN_ROWS], rstdf[LN_ROWS];
+        for (int r = 0; r < nr; r++) xr[r] = x + (size_t)(r0 + r) * n;
+        if (nr == LN_ROWS) SFX(rows_stats)(xr, LN_ROWS, n, eps, meanf, rstdf);
+        else
+            for (int r = 0; r < nr; r++) SFX(rows_stats)(xr + r, 1, n, eps, meanf + r, rstdf + r);
+        for (int r = 0; r < nr; r++) { /* in place: each row reads only itself */
+            float *yr = y + (size_t)(r0 + r) * n; // (n)
+            vf mean = V_SET1(meanf[r]), rstd = V_SET1(rstdf[r]);
+            int i = 0;
+            if (w && b) /* the usual case without a mask or a test per vector */
+                for (; i + VW <= n; i += VW)
+                    V_STORE(yr + i, V_ADD(V_MUL(V_MUL(V_SUB(V_LOAD(xr[r] + i), mean), rstd), V_LOAD(w + i)),
+                                          V_LOAD(b + i)));
+            for (; i < n; i += VW) {
+                int m = SAIL_MIN(VW, n - i);
+                vf v = V_MUL(V_SUB(v_load_n(xr[r] + i, m), mean), rstd);
+                if (w) v = V_MUL(v, v_load_n(w + i, m));
+                if (b) v = V_ADD(v, v_load_n(b + i, m));
+                v_store_n(yr + i, v, m);
+            }
         }
     }
 }
@@ -236,7 +261,7 @@ static void SFX(layernorm_grad)(float *dx, float *dw, float *db, const float *x,
         const float *xr = x + (size_t)r * n, *g = dy + (size_t)r * n; // (n)
         float *dr = dx + (size_t)r * n;                                // (n)
         float meanf, rstdf;
-        SFX(row_stats)(xr, n, eps, &meanf, &rstdf);
+        SFX(rows_stats)(&xr, 1, n, eps, &meanf, &rstdf);
         vf mean = V_SET1(meanf), rstd = V_SET1(rstdf), sg = V_ZERO, sgx = V_ZERO;
         for (int i = 0; i < n; i += VW) {
             int m = SAIL_MIN(VW, n - i);
