@@ -256,10 +256,19 @@ static int tiles_start(const float *C, int ldc, int mr, int nr, int accum, const
     return direct;
 }
 
+/* The share of out's rows for step s of steps: spread evenly over the k
+ * loop, so that each share's vector work has the step's tile products to
+ * hide behind (a GELU of 8 rows at once outlasted them and was no faster
+ * than after the product). */
+static inline void out_step(const sail_bf16_out *out, int s, int steps) {
+    if (out) sail_bf16_out_rows(out, s * SAIL_BF16_AMX_MR / steps, (s + 1) * SAIL_BF16_AMX_MR / steps);
+}
+
 void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint8_t *P0,
                           const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
-                          const float *bias) {
+                          const float *bias, const sail_bf16_out *out) {
     int half = mr <= 16; /* the last strip of a task: half the tile work */
+    int steps = npairs / 16;
     _Alignas(64) float t[4][256]; /* (row half, column half) */
     int direct = tiles_start(C, ldc, mr, nr, accum, bias, half, t);
     if (half)
@@ -269,6 +278,7 @@ void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint
             _tile_stream_loadd(7, P1 + 64 * (size_t)p, 64);
             _tile_dpbf16ps(0, 4, 6);
             _tile_dpbf16ps(1, 4, 7);
+            out_step(out, p / 16, steps);
         }
     else { /* each W tile of the next k is loaded as soon as its two products have read
             * it: its wait on L2 overlaps the other tile's two products */
@@ -283,8 +293,10 @@ void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint
             _tile_dpbf16ps(1, 4, 7);
             _tile_dpbf16ps(3, 5, 7);
             if (p + 16 < npairs) _tile_stream_loadd(7, P1 + 64 * (size_t)(p + 16), 64);
+            out_step(out, p / 16, steps);
         }
     }
+    /* out's last rows went at the last step: the stores below may reuse its buffer */
     if (direct) { /* C's own rows take the tiles: no pass through the vector registers */
         size_t sc = (size_t)ldc * sizeof(float);
         _tile_stored(0, C, sc);

@@ -69,10 +69,12 @@ static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kc, int kcq, 
     }
 }
 
-/* C(mr, nr) (+)= Ap(MR rows, lda bf16 apart) * panels P0, P1 over npairs [+ bias]. */
+/* C(mr, nr) (+)= Ap(MR rows, lda bf16 apart) * panels P0, P1 over npairs
+ * [+ bias], after out (the vector units have nothing to overlap it with). */
 static void kernel_14x32(int npairs, const uint16_t *restrict Ap, size_t lda, const uint8_t *P0,
                          const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
-                         const float *bias) {
+                         const float *bias, const sail_bf16_out *out) {
+    if (out) sail_bf16_out_rows(out, 0, out->rows);
     __m512 c[MR][2];
 #pragma GCC unroll 14
     for (int i = 0; i < MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
@@ -92,11 +94,12 @@ static void kernel_14x32(int npairs, const uint16_t *restrict Ap, size_t lda, co
 
 /* A packed nest's strip height, the multiple its k is padded to, its
  * microkernel: C(mr, nr <= 32) (+)= the strip (rows lda bf16 apart) times
- * panels P0, P1 over npairs pairs of k [+ bias]; and whether A is rounded
- * once per call (pre) rather than a strip per slice of W. */
+ * panels P0, P1 over npairs pairs of k [+ bias], and out (NULL: none)
+ * handed back; and whether A is rounded once per call (pre) rather than a
+ * strip per slice of W. */
 typedef void (*bf16_kernel)(int npairs, const uint16_t *Ap, size_t lda, const uint8_t *P0,
                             const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
-                            const float *bias);
+                            const float *bias, const sail_bf16_out *out);
 typedef struct bf16_nest { int mr, kc, kc_one, kq, pre; bf16_kernel kernel; } bf16_nest;
 static const bf16_nest nest_dp = {MR, KC, KC, 16, 0, kernel_14x32};
 /* AMX (gemm_amx_avx512.c): 32 x 32 in four tiles, k a multiple of a
@@ -184,21 +187,23 @@ static void gemm_packed_ref(const sail_bf16_gemm *g, const float *A, int lda) {
         }
 }
 
-/* A strip's result handed back in bf16 (g->Cb): post, then the rounding,
- * a row at a time while it is in L1. */
-static void strip_to_bf16(const sail_bf16_gemm *g, float *S, int ldS, int ir, int mr, int jc, int nc) {
-    for (int i = 0; i < mr; i++) {
-        float *row = S + (size_t)i * ldS;
-        sail_post_rows(g->post, row, ldS, 1, nc);
-        sail_round_bf16_avx512bf16(g->Cb + (size_t)(ir + i) * g->ldcb + jc, row, (size_t)nc);
-    }
+void sail_bf16_out_rows(const sail_bf16_out *o, int r0, int r1) {
+    r1 = SAIL_MIN(r1, o->rows);
+    if (r0 >= r1) return;
+    const float *S = o->S + (size_t)r0 * 32;
+    if (o->post) o->post((float *)S, (size_t)(r1 - r0) * 32);
+    for (int i = r0; i < r1; i++, S += 32)
+        _mm512_storeu_si512(o->dst + (size_t)i * o->ldd,
+                            (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(S + 16), _mm512_loadu_ps(S)));
 }
 
 /* g's product on the nest, from A's floats (rows lda apart) where g->A is
  * NULL. post (NULL: none) runs on each strip's rows of a block of columns
  * after the block's last slice of k, while they are in cache; with g->Cb
- * (one slice of k, N a multiple of 16) the strip's C is a buffer that
- * stays in cache, and only its rounding goes to memory. */
+ * (one slice of k, N a multiple of 32) each 32-column block of a strip's C
+ * goes to a buffer of its own (S, rows of 32) that stays in cache, and the
+ * next kernel call hands it back (sail_bf16_out): only its rounding goes
+ * to memory. */
 static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const float *A, int lda) {
     int M = g->M, N = g->N, K = g->K;
     const uint16_t *Ab = g->A; /* already rounded: read in place */
@@ -220,7 +225,8 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
     }
     uint8_t *Bp = (uint8_t *)buf;              // (NC/16 panels, kc16/2, 16, 2) bf16
     uint16_t *Ap = Ab ? (uint16_t *)Ab : (uint16_t *)(Bp + wbytes); // (MR, KC) bf16, or pre: (chunk, lab)
-    float *S = (float *)(Bp + wbytes + abytes); // (MR, NC): a strip of C when g->Cb
+    float *S = (float *)(Bp + wbytes + abytes); // (NC / 32, MR, 32): a strip of C when g->Cb
+    sail_bf16_out out = {.post = g->post, .ldd = g->ldcb}, *pending = NULL;
     for (int m0 = 0; m0 < M; m0 += chunk) {
         int mc = SAIL_MIN(chunk, M - m0);
         if (nest->pre && !Ab) round_rows(nest, A, lda, m0, mc, K, Ap, lab);
@@ -240,24 +246,31 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
                     int mr = SAIL_MIN(nest->mr, M - ir);
                     size_t las;
                     const uint16_t *As = a_strip(nest, A, lda, ir, mr, pc, kc, kcq, Ap, lab, m0, &las);
-                    float *Crow = g->Cb ? S : g->C + (size_t)ir * g->ldc + jc;
-                    int ldc = g->Cb ? NC : g->ldc;
+                    float *Crow = g->Cb ? NULL : g->C + (size_t)ir * g->ldc + jc;
                     for (int jr = 0; jr < nc; jr += 32) {
                         int nr = SAIL_MIN(32, nc - jr);
                         const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
                         const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
+                        if (g->Cb) {
+                            float *blk = S + (size_t)(jr / 32) * nest->mr * 32;
+                            nest->kernel(kcq / 2, As, las, P0, P1, blk, 32, mr, nr, accum,
+                                         bias_blk ? bias_blk + jr : NULL, pending);
+                            out = (sail_bf16_out){blk, mr, g->Cb + (size_t)ir * g->ldcb + jc + jr, g->ldcb, g->post};
+                            pending = &out;
+                            continue;
+                        }
                         if (!nest->pre || c_ahead)
                             sail_prefetch_ahead(g->C + jc + jr, g->ldc * sizeof(float), M, ir, nest->mr, nr * sizeof(float));
-                        nest->kernel(kcq / 2, As, las, P0, P1, Crow + jr, ldc, mr, nr, accum,
-                                     bias_blk ? bias_blk + jr : NULL);
+                        nest->kernel(kcq / 2, As, las, P0, P1, Crow + jr, g->ldc, mr, nr, accum,
+                                     bias_blk ? bias_blk + jr : NULL, NULL);
                     }
-                    if (pc + kc < K) continue;
-                    if (g->Cb) strip_to_bf16(g, S, NC, ir, mr, jc, nc);
-                    else sail_post_rows(g->post, Crow, ldc, mr, nc);
+                    if (pc + kc < K || g->Cb) continue;
+                    sail_post_rows(g->post, Crow, g->ldc, mr, nc);
                 }
             }
         }
     }
+    if (pending) sail_bf16_out_rows(pending, 0, pending->rows);
 }
 
 static void panels(const bf16_nest *nest, int M, int N, int npairs, const uint16_t *A, size_t lda,
@@ -267,7 +280,7 @@ static void panels(const bf16_nest *nest, int M, int N, int npairs, const uint16
             int nr = SAIL_MIN(32, N - jr);
             const uint8_t *P0 = W + (size_t)(jr / 16) * pstride;
             nest->kernel(npairs, A + (size_t)ir * lda, lda, P0, nr > 16 ? P0 + pstride : P0,
-                         C + (size_t)ir * ldc + jr, ldc, SAIL_MIN(nest->mr, M - ir), nr, 0, NULL);
+                         C + (size_t)ir * ldc + jr, ldc, SAIL_MIN(nest->mr, M - ir), nr, 0, NULL, NULL);
         }
 }
 
