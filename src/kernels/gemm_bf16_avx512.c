@@ -112,9 +112,6 @@ _Static_assert(SAIL_BF16_AMX_MR >= MR, "the strip buffer holds the taller strip"
 /* Bytes of rounded A a thread keeps at most (pre nests): M is done in
  * chunks of rows when its rounded rows would take more. */
 #define PRE_BYTES (4u << 20)
-/* Bytes of C a pre nest's slice of W writes above which it fetches C ahead. */
-#define C_AHEAD_BYTES (1u << 20)
-
 /* Rows [m0, m0 + mc) of A rounded into Ab (rows lab bf16 apart, zero past
  * K), and zero rows up to the strip that follows the last. */
 static void round_rows(const bf16_nest *nest, const float *A, int lda, int m0, int mc, int K,
@@ -237,10 +234,6 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
                 size_t pstride = (size_t)kcq * 32; /* bytes per 16-column panel */
                 pack_w_block(g, jc, nc, pc, kc, kcq, Bp);
                 int accum = pc > 0 || g->beta != 0.0f;
-                /* C ahead of the tiles, from the first slice, where the block
-                 * is too big to stay in L2 beside A and W (CLIP's 200-400
-                 * rows a thread ran 2-3% faster without) */
-                int c_ahead = !g->Cb && pc == 0 && (size_t)mc * nc * sizeof(float) > C_AHEAD_BYTES;
                 const float *bias_blk = pc == 0 && g->bias ? g->bias + jc : NULL;
                 for (int ir = m0; ir < m0 + mc; ir += nest->mr) {
                     int mr = SAIL_MIN(nest->mr, M - ir);
@@ -259,7 +252,9 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
                             pending = &out;
                             continue;
                         }
-                        if (!nest->pre || c_ahead)
+                        /* not on AMX: its blocks of C that add to big residual streams
+                         * (ViT-S, 788 rows a thread) ran 2-4% faster without */
+                        if (!nest->pre)
                             sail_prefetch_ahead(g->C + jc + jr, g->ldc * sizeof(float), M, ir, nest->mr, nr * sizeof(float));
                         nest->kernel(kcq / 2, As, las, P0, P1, Crow + jr, g->ldc, mr, nr, accum,
                                      bias_blk ? bias_blk + jr : NULL, NULL);
