@@ -223,7 +223,7 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
     uint8_t *Bp = (uint8_t *)buf;              // (NC/16 panels, kc16/2, 16, 2) bf16
     uint16_t *Ap = Ab ? (uint16_t *)Ab : (uint16_t *)(Bp + wbytes); // (MR, KC) bf16, or pre: (chunk, lab)
     float *S = (float *)(Bp + wbytes + abytes); // (NC / 32, MR, 32): a strip of C when g->Cb
-    sail_bf16_out out = {.post = g->post, .ldd = g->ldcb}, *pending = NULL;
+    sail_bf16_out out, *pending = NULL; /* the block the next call hands back */
     for (int m0 = 0; m0 < M; m0 += chunk) {
         int mc = SAIL_MIN(chunk, M - m0);
         if (nest->pre && !Ab) round_rows(nest, A, lda, m0, mc, K, Ap, lab);

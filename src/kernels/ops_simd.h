@@ -175,8 +175,8 @@ static float SFX(dot)(const float *a, const float *b, int n) {
     return v_hsum(V_ADD(s0, s1));
 }
 
-#define LN_ROWS SAIL_LN_ROWS
 #define EACH_ROW _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)
+_Static_assert(SAIL_LN_ROWS == 4, "EACH_ROW unrolls SAIL_LN_ROWS loops");
 
 /* Mean and 1 / sqrt(var + eps) of R rows (pointers xr; R a constant:
  * the loops over rows unroll). Two passes (mean, then centred variance)
@@ -188,8 +188,8 @@ static float SFX(dot)(const float *a, const float *b, int n) {
  * on which one row alone waits. */
 static inline __attribute__((always_inline)) void SFX(rows_stats)(const float *const *xr, int R, int n, float eps,
                                                                   float *mean_out, float *rstd_out) {
-    vf s0[LN_ROWS], s1[LN_ROWS], mean[LN_ROWS];
-    float meanf[LN_ROWS];
+    vf s0[SAIL_LN_ROWS], s1[SAIL_LN_ROWS], mean[SAIL_LN_ROWS];
+    float meanf[SAIL_LN_ROWS];
     EACH_ROW s0[r] = s1[r] = V_ZERO;
     int i = 0;
     for (; i + 2 * VW <= n; i += 2 * VW)
@@ -228,12 +228,12 @@ static inline __attribute__((always_inline)) void SFX(rows_stats)(const float *c
 
 static void SFX(layernorm)(float *y, const float *x, const float *w, const float *b,
                            int rows, int n, float eps) {
-    for (int r0 = 0; r0 < rows; r0 += LN_ROWS) {
-        int nr = SAIL_MIN(LN_ROWS, rows - r0);
-        const float *xr[LN_ROWS];
-        float meanf[LN_ROWS], rstdf[LN_ROWS];
+    for (int r0 = 0; r0 < rows; r0 += SAIL_LN_ROWS) {
+        int nr = SAIL_MIN(SAIL_LN_ROWS, rows - r0);
+        const float *xr[SAIL_LN_ROWS];
+        float meanf[SAIL_LN_ROWS], rstdf[SAIL_LN_ROWS];
         for (int r = 0; r < nr; r++) xr[r] = x + (size_t)(r0 + r) * n;
-        if (nr == LN_ROWS) SFX(rows_stats)(xr, LN_ROWS, n, eps, meanf, rstdf);
+        if (nr == SAIL_LN_ROWS) SFX(rows_stats)(xr, SAIL_LN_ROWS, n, eps, meanf, rstdf);
         else
             for (int r = 0; r < nr; r++) SFX(rows_stats)(xr + r, 1, n, eps, meanf + r, rstdf + r);
         for (int r = 0; r < nr; r++) { /* in place: each row reads only itself */
