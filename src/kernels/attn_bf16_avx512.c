@@ -114,8 +114,10 @@ void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv) 
  * 20000 points; degree 6 was one FMA more for 1e-7). Half the
  * instructions of ops_simd.h's v_exp, whose range reduction and clamps
  * vscalefps makes unneeded; its result is rounded to bf16 here anyway.
- * t is clamped at -150, where n = t and 2^f = 1: 2^-150 rounds to 0. */
-static float row_exp(float *x, int n) {
+ * t is clamped at -150, where n = t and 2^f = 1: 2^-150 rounds to 0.
+ * The scores come scaled by s where l2e_scaled is log2 e / s (a power of
+ * two: the same t as from the scaled scores, bit for bit). */
+static float row_exp(float *x, int n, float l2e_scaled) {
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     int i = 0;
     for (; i + 16 <= n; i += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(x + i));
@@ -126,7 +128,7 @@ static float row_exp(float *x, int n) {
         memset(x, 0, (size_t)n * sizeof(float));
         return 0.0f;
     }
-    const __m512 l2e = _mm512_set1_ps(1.44269504088896341f), off = _mm512_set1_ps(-mx * 1.44269504088896341f);
+    const __m512 l2e = _mm512_set1_ps(l2e_scaled), off = _mm512_set1_ps(-mx * l2e_scaled);
     const __m512 lo = _mm512_set1_ps(-150.0f);
     __m512 sum = _mm512_setzero_ps();
     for (i = 0; i < n; i += 16) {
@@ -158,6 +160,18 @@ static void row_to_bf16(float *s, int kend, int n2, float scale) {
         _mm512_mask_storeu_epi16(p + c, mask32(n2 - c), round32(s + c, kend - c, sc));
 }
 
+/* Whether the tiles may read the block's Q rows where they lie (bf16 rows,
+ * as q_scaled would make them): a power-of-two scale, which leaves each
+ * bf16 value's bits but its exponent (scaling the scores instead gives the
+ * same exponents in row_exp), whole tiles of dims (hd a multiple of 32: no
+ * columns of the next head), and the strips' rows past the block's within
+ * the B Tq rows of Q (they are read, their scores never used). */
+static int q_in_place(const sail_attn_args *a, int amx, int b, int t0, int rows_mr) {
+    int e;
+    return amx && a->qb && frexpf(a->scale, &e) == 0.5f && a->hd % 32 == 0 &&
+           (size_t)b * a->Tq + (size_t)t0 + (size_t)rows_mr <= (size_t)a->B * a->Tq;
+}
+
 /* amx: the products on tiles, whose strips are SAIL_BF16_AMX_MR rows and
  * whose depth is whole tiles (the panels' zero pairs, and zeros written
  * past each row of P). */
@@ -177,20 +191,26 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
         amx ? sail_gemm_bf16_panels_amx : sail_gemm_bf16_panels;
     /* Q's rows (and the strip's padding rows, zero) after the scores */
     uint16_t *qb = (uint16_t *)(scratch + (size_t)rows_mr * ld); // (rows_mr, 2 hp16)
-    const __m512 scale = _mm512_set1_ps(a->scale);
-    for (int i = 0; i < rows_mr; i++)
-        for (int c = 0; c < 2 * hp16; c += 32)
-            _mm512_storeu_si512(qb + (size_t)i * 2 * hp16 + c,
-                                i < rows ? q_scaled(&q, (size_t)(t0 + i), c, a->hd - c, scale)
-                                         : _mm512_setzero_si512());
-    gemm(rows, kn, qpairs, qb, 2 * (size_t)hp16, kpan, (size_t)hp16 * 64, scratch, ld);
+    float l2e = 1.44269504088896341f;
+    if (q_in_place(a, amx, b, t0, rows_mr)) { /* the tiles read Q's rows; the scale goes to the exponent */
+        l2e *= a->scale;
+        gemm(rows, kn, qpairs, q.b + (size_t)t0 * q.ld, q.ld, kpan, (size_t)hp16 * 64, scratch, ld);
+    } else {
+        const __m512 scale = _mm512_set1_ps(a->scale);
+        for (int i = 0; i < rows_mr; i++)
+            for (int c = 0; c < 2 * hp16; c += 32)
+                _mm512_storeu_si512(qb + (size_t)i * 2 * hp16 + c,
+                                    i < rows ? q_scaled(&q, (size_t)(t0 + i), c, a->hd - c, scale)
+                                             : _mm512_setzero_si512());
+        gemm(rows, kn, qpairs, qb, 2 * (size_t)hp16, kpan, (size_t)hp16 * 64, scratch, ld);
+    }
     for (int i = 0; i < rows_mr; i++) {
         float *s = scratch + (size_t)i * ld; // (kn)
         int kend = i >= rows ? 0 : a->causal ? SAIL_MIN(t0 + i + 1, a->Tk) : a->Tk;
         if (mask)
             for (int j = 0; j < kend; j++)
                 if (!mask[j]) s[j] = -INFINITY;
-        float sum = kend ? row_exp(s, kend) : 0.0f;
+        float sum = kend ? row_exp(s, kend, l2e) : 0.0f;
         row_to_bf16(s, kend, 2 * ppairs, sum != 0.0f ? 1.0f / sum : 0.0f);
     }
     if (!a->out_b) {
