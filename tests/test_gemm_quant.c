@@ -866,6 +866,42 @@ static void test_round(const sail_kernel_table *t) {
           "inf, NaN), nothing written past n; truncation would differ", t->name);
 }
 
+/* layernorm_bf16 at level t (where it has one) equals its own layernorm
+ * then round_bf16, bit for bit, at awkward widths, 7 rows (a group of
+ * SAIL_LN_ROWS and 3 alone, two with large offsets), with and without
+ * each affine term, nothing written past the rows; rounding by truncation
+ * would differ. */
+static void test_layernorm_bf16(const sail_kernel_table *t) {
+    if (!t->layernorm_bf16) return;
+    static const int widths[] = {1, 7, 16, 17, 31, 32, 33, 100, 384, 1023};
+    enum { ROWS = 7, MAXW = 1023 };
+    float *x = malloc(sizeof(float) * ROWS * MAXW), *y = malloc(sizeof(float) * ROWS * MAXW);
+    float w[MAXW], b[MAXW];
+    uint16_t *got = malloc(sizeof(uint16_t) * (ROWS * MAXW + 1)), *want = malloc(sizeof(uint16_t) * ROWS * MAXW);
+    int same = 1, caught = 0;
+    for (int wi = 0; wi < (int)(sizeof widths / sizeof widths[0]); wi++) {
+        int n = widths[wi];
+        for (int i = 0; i < ROWS * n; i++) x[i] = 2.0f * frand() + (i / n == 2 ? 100.0f : i / n == 5 ? -100.0f : 0.0f);
+        for (int i = 0; i < n; i++) w[i] = frand(), b[i] = frand();
+        for (int affine = 0; affine < 4; affine++) {
+            const float *wp = affine & 1 ? w : NULL, *bp = affine & 2 ? b : NULL;
+            got[ROWS * n] = 0xabcd;
+            t->layernorm_bf16(got, x, wp, bp, ROWS, n, 1e-5f);
+            t->layernorm(y, x, wp, bp, ROWS, n, 1e-5f);
+            t->round_bf16(want, y, (size_t)ROWS * n);
+            same &= !memcmp(got, want, sizeof(uint16_t) * ROWS * n) && got[ROWS * n] == 0xabcd;
+            for (int i = 0; i < ROWS * n; i++) {
+                uint32_t u;
+                memcpy(&u, &y[i], 4);
+                caught |= (uint16_t)(u >> 16) != got[i];
+            }
+        }
+    }
+    CHECK(same && caught, "layernorm_bf16 %s: its layernorm then round_bf16, the same bits (widths 1-1023, "
+          "7 rows, each affine term or none), nothing written past the rows; truncation would differ", t->name);
+    free(x); free(y); free(got); free(want);
+}
+
 /* rows x K floats rounded into bf16 rows K apart, rows up to a multiple of
  * 32 set to NaN (their products must never reach C). */
 static uint16_t *bf16_rows(const float *A, int lda, int rows, int K) {
@@ -988,6 +1024,7 @@ int main(void) {
         test_broken(t);
         test_extremes(t);
         test_round(t);
+        test_layernorm_bf16(t);
     }
     for (int n = 1; n <= 3; n++) {
         sail_pool *pool = sail_pool_new(n);

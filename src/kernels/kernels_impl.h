@@ -137,6 +137,8 @@ void sail_gemm_wide_bf16_amx(const sail_bf16_gemm *g);
 /* The table's round_bf16: vcvtneps2bf16 (gemm_bf16_avx512.c), and its
  * reference (gemm_quant.c, the references' own rounding). */
 void sail_round_bf16_avx512bf16(uint16_t *dst, const float *x, size_t n);
+void sail_layernorm_bf16_avx512bf16(uint16_t *yb, const float *x, const float *w, const float *b, int rows,
+                                    int n, float eps);
 void sail_round_bf16_ref(uint16_t *dst, const float *x, size_t n);
 /* Weight rows [n0, n0 + nr) (nr <= 16; n0 a multiple of 16 when Wp is
  * set) of a q8_0 W (N, K), blocks [b0, b0 + nb), widened into that nest's

@@ -245,16 +245,23 @@ static inline __attribute__((always_inline)) void SFX(rows_stats)(const float *c
 }
 #undef EACH_ROW
 
+/* Rows [r0, r0 + nr) of x (nr <= SAIL_LN_ROWS): their starts, means and
+ * 1 / standard deviations. */
+static inline __attribute__((always_inline)) void SFX(ln_stats)(const float *x, int r0, int nr, int n, float eps,
+                                                                const float **xr, float *meanf, float *rstdf) {
+    for (int r = 0; r < nr; r++) xr[r] = x + (size_t)(r0 + r) * n;
+    if (nr == SAIL_LN_ROWS) SFX(rows_stats)(xr, SAIL_LN_ROWS, n, eps, meanf, rstdf);
+    else
+        for (int r = 0; r < nr; r++) SFX(rows_stats)(xr + r, 1, n, eps, meanf + r, rstdf + r);
+}
+
 static void SFX(layernorm)(float *y, const float *x, const float *w, const float *b,
                            int rows, int n, float eps) {
     for (int r0 = 0; r0 < rows; r0 += SAIL_LN_ROWS) {
         int nr = SAIL_MIN(SAIL_LN_ROWS, rows - r0);
         const float *xr[SAIL_LN_ROWS];
         float meanf[SAIL_LN_ROWS], rstdf[SAIL_LN_ROWS];
-        for (int r = 0; r < nr; r++) xr[r] = x + (size_t)(r0 + r) * n;
-        if (nr == SAIL_LN_ROWS) SFX(rows_stats)(xr, SAIL_LN_ROWS, n, eps, meanf, rstdf);
-        else
-            for (int r = 0; r < nr; r++) SFX(rows_stats)(xr + r, 1, n, eps, meanf + r, rstdf + r);
+        SFX(ln_stats)(x, r0, nr, n, eps, xr, meanf, rstdf);
         for (int r = 0; r < nr; r++) { /* in place: each row reads only itself */
             float *yr = y + (size_t)(r0 + r) * n; // (n)
             vf mean = V_SET1(meanf[r]), rstd = V_SET1(rstdf[r]);

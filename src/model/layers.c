@@ -207,6 +207,10 @@ static void norm_task(void *ctx, int task, int thread) {
         j->k->layernorm(j->y + off, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
         return;
     }
+    if (!j->y && j->k->layernorm_bf16) {
+        j->k->layernorm_bf16(j->yb + off, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
+        return;
+    }
     for (int r = 0; r < n; r += SAIL_LN_ROWS) { /* a few rows at a time: rounded while in L1 */
         int nr = SAIL_MIN(SAIL_LN_ROWS, n - r);
         size_t o = off + (size_t)r * j->d;
@@ -223,7 +227,7 @@ static void norm_run(fwd *f, const sail_norm *nm, float *y, uint16_t *yb, const 
     int per_task = SAIL_MAX(1, CHUNK / d / SAIL_LN_ROWS) * SAIL_LN_ROWS;
     norm_job j = {f->k, nm, y, yb, x, rows, d, per_task, eps, NULL};
     fwd_mark mark = fwd_mark_get(f);
-    if (!y) j.tmp = fwd_alloc(f, (size_t)sail_pool_size(f->pool) * SAIL_LN_ROWS * d);
+    if (!y && !f->k->layernorm_bf16) j.tmp = fwd_alloc(f, (size_t)sail_pool_size(f->pool) * SAIL_LN_ROWS * d);
     if (f->oom) return;
     sail_pool_run(f->pool, norm_task, &j, (rows + j.per_task - 1) / j.per_task);
     fwd_release(f, mark);
