@@ -6,11 +6,12 @@
  * rows, and an AST-sized 1214 keys).
  *
  * The oracle, in double: qr = bf16(q * scale) (the same f32 product and
- * rounding), k and v rounded, s = qr . k, p = softmax(s), each p rounded to
- * bf16, out = sum p v. The kernels compute s and p in f32, so a p within
- * 1e-5 of a rounding boundary may round either way: both are allowed
- * (out lies in [lo, hi] over those choices). Past that, only the order of
- * f32 sums differs: |err| <= 1e-5 (sum |p v| + 1e-2). Unrounded f32 attention
+ * rounding), k and v rounded, s = qr . k, e = exp(s - max s), each e
+ * rounded to bf16 (r), out = sum r v / sum r. The kernels compute s and e
+ * in f32, so an e within 1e-5 of a rounding boundary may round either way:
+ * both are allowed (out lies in [lo, hi] over those choices, for the sum
+ * and the divisor apart). Past that, only the order of f32 sums differs:
+ * |err| <= 1e-5 (sum |r v| / sum r + 1e-2). Unrounded f32 attention
  * is about 1e-3 away and must fail this (checked), as must kernels whose
  * packed k and v have one value changed. On a level without bf16 products,
  * sail_attention with bf16 set is the f32 attention (checked against it). */
@@ -91,11 +92,17 @@ static void compare(cmp *cm, const acase *c, int bf16, const char *ctx) {
                     mx = fmax(mx, s[j]);
                 }
                 for (int j = 0; j < a->Tk; j++) sum += s[j] = mx == -INFINITY ? 0 : exp(s[j] - mx);
+                /* bf16: each e rounded either way within 1e-5 of its boundary, the
+                 * rounded ones summed (dlo, dhi over the choices) */
+                double dlo = 0, dhi = 0;
                 for (int j = 0; j < a->Tk; j++) {
-                    double p = sum ? s[j] / sum : 0;
+                    double p = bf16 ? s[j] : sum ? s[j] / sum : 0;
                     plo[j] = bf16 ? R((float)(p * (1 - 1e-5))) : p;
                     phi[j] = bf16 ? R((float)(p * (1 + 1e-5))) : p;
+                    dlo += plo[j];
+                    dhi += phi[j];
                 }
+                if (!bf16 || dlo == 0) dlo = dhi = 1; /* f32: p normalised; no key: zeros */
                 const float *o = a->out + ((size_t)b * a->Tq + t) * a->out_stride + h * a->hd;
                 for (int i = 0; i < a->hd; i++) {
                     double lo = 0, hi = 0, mag = 0;
@@ -105,7 +112,9 @@ static void compare(cmp *cm, const acase *c, int bf16, const char *ctx) {
                         hi += fmax(plo[j] * v, phi[j] * v);
                         mag += fabs(phi[j] * v);
                     }
-                    cmp_one(cm, ctx, t, i, o[i], lo, hi, bf16 ? 1e-5 * (mag + 1e-2) : 1e-5);
+                    /* out = sum / the rounded ones' sum: the extremes over both ranges */
+                    cmp_one(cm, ctx, t, i, o[i], fmin(lo / dlo, lo / dhi), fmax(hi / dlo, hi / dhi),
+                            bf16 ? 1e-5 * (mag / dlo + 1e-2) : 1e-5);
                 }
             }
 #undef R

@@ -3,18 +3,19 @@
  * weights are bf16 or q8_0. Compiled with -mavx512bf16; nothing else but
  * gemm_bf16_avx512.c is.
  *
- * q * scale, k, v and the probabilities are rounded to bf16 (nearest even,
- * vcvtneps2bf16); each product of two bf16 is exact in f32 and the sums
- * are f32, so a block equals sail_attn_block_bf16_ref (attention.c) but
- * for the order of the sums. In f32 the two products of ViT-S's attention
+ * q * scale, k, v and the unnormalised probabilities e^(s - max) are
+ * rounded to bf16 (nearest even, vcvtneps2bf16), each row's output divided
+ * by the f32 sum of its rounded exponentials; each product of two bf16 is exact in
+ * f32 and the sums are f32, so a block equals sail_attn_block_bf16_ref
+ * (attention.c) but for the order of the sums. In f32 the two products of ViT-S's attention
  * ran at about half the FMA peak, a quarter of its q8_0 forward.
  *
  * sail_attention rounds each head's k and v once per call, into the bf16
  * GEMM's panels (kernels_impl.h: sail_attn_kv_bytes): K as panels of 16
  * keys over pairs of dims, V as panels of 16 dims over pairs of keys. A
  * block of query rows then runs S = Q K^T (sail_gemm_bf16_panels), the
- * softmax of each row of S, normalised as it is written back over the row
- * as bf16 (P), and O = P V. The amx level runs the same with both
+ * exponentials of each row of S, rounded as they are written back over
+ * the row as bf16 (P), and O = P V divided by each row's sum. The amx level runs the same with both
  * products on AMX tiles (gemm_amx_avx512.c). */
 #include "kernels_impl.h"
 #include "common.h"
@@ -106,58 +107,68 @@ void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv) 
     pack_v(&v, a->Tk, a->hd, kv + sail_attn_k_bytes(a->Tk, a->hd));
 }
 
-/* e^(x - max) of a row of n in place, returning their sum (0 for a row of
- * only -inf, which becomes zeros): 2^t with t = (x - max) log2 e, t's
- * integer part by vscalefps and 2^f, |f| <= 1/2, by a degree-5 polynomial
- * with constant term 1 (relative error 1.7e-7 evaluated in f32, a
- * thousandth of p's bf16 rounding; minimax by reweighted least squares on
- * 20000 points; degree 6 was one FMA more for 1e-7). Half the
- * instructions of ops_simd.h's v_exp, whose range reduction and clamps
- * vscalefps makes unneeded; its result is rounded to bf16 here anyway.
- * t is clamped at -150, where n = t and 2^f = 1: 2^-150 rounds to 0.
- * The scores come scaled by s where l2e_scaled is log2 e / s (a power of
- * two: the same t as from the scaled scores, bit for bit). */
-static float row_exp(float *x, int n, float l2e_scaled) {
+/* e^(x - max) of x[0, n) (n <= 16; zeros past n, none if n <= 0) as 2^t,
+ * t = (x - max) log2 e, the difference first: the max's t is exactly 0
+ * and its exponential exactly 1, as the oracle's (an FMA with -max log2 e
+ * rounded left the max's at 1 +- 2e-5 of scores in the hundreds, which
+ * the output's division by the sum kept and the row's bf16 1 did not). t's
+ * integer part by vscalefps
+ * and 2^f, |f| <= 1/2, by a degree-5 polynomial with constant term 1
+ * (relative error 1.7e-7 evaluated in f32, a thousandth of its bf16
+ * rounding; minimax by reweighted least squares on 20000 points; degree 6
+ * was one FMA more for 1e-7). Half the instructions of ops_simd.h's v_exp,
+ * whose range reduction and clamps vscalefps makes unneeded. t is clamped
+ * at -150, where n = t and 2^f = 1: 2^-150 rounds to 0. The scores may
+ * come scaled by s, l2e then log2 e / s (a power of two: the same t as
+ * from the scaled scores, bit for bit). */
+static inline __m512 exp_n(const float *x, int n, __m512 l2e, __m512 mx) {
+    __mmask16 m = mask16(n);
+    __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, x), mx);
+    __m512 t = _mm512_max_ps(_mm512_mul_ps(d, l2e), _mm512_set1_ps(-150.0f));
+    __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(t, k);
+    __m512 p = _mm512_set1_ps(1.326470869e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.671511129e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550733954e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402224243e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470037e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_scalef_ps(m, p, k);
+}
+
+/* A row of scores x[0, n) becomes its unnormalised probabilities e^(x -
+ * max) rounded to bf16 over itself, n2 >= n of them (zero past n; all zero
+ * for a row of only -inf); returns the f32 sum of the rounded ones, by
+ * which the row's output is divided, so the probabilities that weigh v
+ * sum to 1 and f32 error in the scores moves the output only where it
+ * moves a rounding, as it did when the normalised row was rounded. One
+ * pass that rounds as it goes, not a second that normalises the row. Each
+ * 32-float load is read before the 64 bytes it leaves are written, and
+ * those lie below it. */
+static float row_exp(float *x, int n, int n2, float l2e_scaled) {
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     int i = 0;
     for (; i + 16 <= n; i += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(x + i));
     __mmask16 tail = mask16(n - i);
     vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, x + i));
     float mx = _mm512_reduce_max_ps(vmax);
+    uint16_t *p = (uint16_t *)x;
     if (mx == -INFINITY) {
-        memset(x, 0, (size_t)n * sizeof(float));
+        memset(p, 0, (size_t)n2 * sizeof(uint16_t));
         return 0.0f;
     }
-    const __m512 l2e = _mm512_set1_ps(l2e_scaled), off = _mm512_set1_ps(-mx * l2e_scaled);
-    const __m512 lo = _mm512_set1_ps(-150.0f);
+    const __m512 l2e = _mm512_set1_ps(l2e_scaled), vmx = _mm512_set1_ps(mx);
     __m512 sum = _mm512_setzero_ps();
-    for (i = 0; i < n; i += 16) {
-        __mmask16 m = mask16(n - i);
-        __m512 t = _mm512_max_ps(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), l2e, off), lo);
-        __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m512 f = _mm512_sub_ps(t, k);
-        __m512 p = _mm512_set1_ps(1.326470869e-3f);
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.671511129e-3f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550733954e-2f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402224243e-1f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931470037e-1f));
-        p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-        __m512 e = _mm512_scalef_ps(p, k);
-        _mm512_mask_storeu_ps(x + i, m, e);
-        sum = _mm512_mask_add_ps(sum, m, sum, e);
+    for (i = 0; i < n2; i += 32) {
+        __m512 e0 = exp_n(x + i, n - i, l2e, vmx), e1 = exp_n(x + i + 16, n - i - 16, l2e, vmx);
+        __m512i pb = (__m512i)_mm512_cvtne2ps_pbh(e1, e0);
+        /* the rounded values as floats: each dword's low bf16 shifted up, its high one in place */
+        __m512 r0 = _mm512_castsi512_ps(_mm512_slli_epi32(pb, 16));
+        __m512 r1 = _mm512_castsi512_ps(_mm512_and_si512(pb, _mm512_set1_epi32((int)0xffff0000u)));
+        sum = _mm512_add_ps(sum, _mm512_add_ps(r0, r1));
+        _mm512_mask_storeu_epi16(p + i, mask32(n2 - i), pb);
     }
     return _mm512_reduce_add_ps(sum);
-}
-
-/* Row s (kend live floats) times scale as bf16 over itself, n2 entries
- * (zero past kend). Each 32-float load is read before the 64 bytes it
- * leaves are written, and those lie below it. The softmax's normalisation
- * is this product: one pass over the row, not two. */
-static void row_to_bf16(float *s, int kend, int n2, float scale) {
-    const __m512 sc = _mm512_set1_ps(scale);
-    uint16_t *p = (uint16_t *)s;
-    for (int c = 0; c < n2; c += 32)
-        _mm512_mask_storeu_epi16(p + c, mask32(n2 - c), round32(s + c, kend - c, sc));
 }
 
 /* Whether the tiles may read the block's Q rows where they lie (bf16 rows,
@@ -191,7 +202,7 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
         amx ? sail_gemm_bf16_panels_amx : sail_gemm_bf16_panels;
     /* Q's rows (and the strip's padding rows, zero) after the scores */
     uint16_t *qb = (uint16_t *)(scratch + (size_t)rows_mr * ld); // (rows_mr, 2 hp16)
-    float l2e = 1.44269504088896341f;
+    float l2e = 1.44269504088896341f, inv[SAIL_ATTN_BLOCK_ROWS];
     if (q_in_place(a, amx, b, t0, rows_mr)) { /* the tiles read Q's rows; the scale goes to the exponent */
         l2e *= a->scale;
         gemm(rows, kn, qpairs, q.b + (size_t)t0 * q.ld, q.ld, kpan, (size_t)hp16 * 64, scratch, ld);
@@ -210,19 +221,29 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
         if (mask)
             for (int j = 0; j < kend; j++)
                 if (!mask[j]) s[j] = -INFINITY;
-        float sum = kend ? row_exp(s, kend, l2e) : 0.0f;
-        row_to_bf16(s, kend, 2 * ppairs, sum != 0.0f ? 1.0f / sum : 0.0f);
+        float sum = kend ? row_exp(s, kend, 2 * ppairs, l2e) : 0.0f;
+        if (!kend) memset(s, 0, (size_t)ppairs * 4);
+        inv[i] = sum != 0.0f ? 1.0f / sum : 0.0f; /* O's rows come divided by the sums */
     }
     if (!a->out_b) {
         gemm(rows, a->hd, ppairs, (const uint16_t *)scratch, 2 * (size_t)ld, vpan,
              64 * sail_attn_pairs(a->Tk), a->out + oc, a->out_stride);
+        for (int i = 0; i < rows; i++) {
+            float *r = a->out + oc + (size_t)i * a->out_stride;
+            for (int c = 0; c < a->hd; c += 16) {
+                __mmask16 m = mask16(a->hd - c);
+                _mm512_mask_storeu_ps(r + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, r + c), _mm512_set1_ps(inv[i])));
+            }
+        }
         return;
     }
     float *o = (float *)(qb + (size_t)rows_mr * 2 * hp16); // (rows, hd), then rounded out
     gemm(rows, a->hd, ppairs, (const uint16_t *)scratch, 2 * (size_t)ld, vpan, 64 * sail_attn_pairs(a->Tk),
          o, a->hd);
     for (int i = 0; i < rows; i++)
-        sail_round_bf16_avx512bf16(a->out_b + oc + (size_t)i * a->out_stride, o + (size_t)i * a->hd, (size_t)a->hd);
+        for (int c = 0; c < a->hd; c += 32)
+            _mm512_mask_storeu_epi16(a->out_b + oc + (size_t)i * a->out_stride + c, mask32(a->hd - c),
+                                     round32(o + (size_t)i * a->hd + c, a->hd - c, _mm512_set1_ps(inv[i])));
 }
 
 void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,

@@ -58,10 +58,12 @@ typedef struct sail_attn_args {
     int causal;              /* query t sees keys <= t (Tq == Tk) */
     float scale;             /* > 0; usually 1/sqrt(hd) */
     /* Products in bf16 where the level has vdpbf16ps (the table's
-     * attn_pack_kv; elsewhere f32): q * scale, k, v and the probabilities
-     * rounded to bf16 (nearest even), sums in f32. Each rounded value moves
-     * by up to 2^-9 of itself; the model asks for it when its weights are
-     * bf16 or q8_0, whose GEMMs round as much or more. */
+     * attn_pack_kv; elsewhere f32): q * scale, k, v and the unnormalised
+     * probabilities e^(s - max) rounded to bf16 (nearest even), sums in
+     * f32, each output row divided by the f32 sum of its rounded
+     * exponentials (so its weights sum to 1). Each
+     * rounded value moves by up to 2^-9 of itself; the model asks for it
+     * when its weights are bf16 or q8_0, whose GEMMs round as much or more. */
     int bf16;
     /* With bf16, where sail_attention_bf16_ok says: q, k, v as bf16 rows
      * (qb, kb, vb, the same strides, rounded as round_bf16 does; q, k, v

@@ -165,6 +165,9 @@ float sail_bf16_dp_value(float x);
  * M rounded up to SAIL_BF16_AMX_MR and takes npairs a multiple of 16. */
 #define SAIL_BF16_MR 14
 #define SAIL_BF16_AMX_MR 32
+/* Most query rows in one of attention's blocks (attention.c: at most 8
+ * strips of the tallest row tile). */
+#define SAIL_ATTN_BLOCK_ROWS (8 * SAIL_BF16_AMX_MR)
 void sail_gemm_bf16_panels(int M, int N, int npairs, const uint16_t *A, size_t lda,
                            const uint8_t *W, size_t pstride, float *C, int ldc);
 void sail_gemm_bf16_panels_amx(int M, int N, int npairs, const uint16_t *A, size_t lda,
@@ -235,7 +238,9 @@ typedef struct sail_attn_prims {
 void sail_attn_block_with(const sail_attn_prims *p, const sail_attn_args *a,
                           int b, int h, int t0, int t1, float *scratch);
 /* The reference of attn_block_bf16, a row at a time in plain C: q * scale,
- * k, v and the probabilities rounded by sail_bf16_dp_value, sums in f32. */
+ * k, v and the unnormalised probabilities e^(s - max) rounded by
+ * sail_bf16_dp_value, sums in f32, each output row divided by the sum of
+ * its rounded exponentials. */
 void sail_attn_block_bf16_ref(const sail_attn_args *a, int b, int h, int t0, int t1,
                               float *scratch);
 
