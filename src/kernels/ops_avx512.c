@@ -51,7 +51,7 @@ static inline vf v_copysign(vf mag, vf sign) {
 #include "ops_simd.h"
 
 /* LayerNorm's value of x[i, i + m) (m <= 16, zeros past it; none if m <= 0)
- * in layernorm_avx512's order of operations. */
+ * in ln_row_f32's order of operations. */
 static inline vf ln_value(const float *x, const float *w, const float *b, vf mean, vf rstd, int i, int m) {
     m = SAIL_MAX(0, SAIL_MIN(16, m));
     vf v = V_MUL(V_SUB(v_load_n(x + i, m), mean), rstd);
@@ -60,37 +60,35 @@ static inline vf ln_value(const float *x, const float *w, const float *b, vf mea
     return v;
 }
 
-/* The table's layernorm_bf16 where vcvtne2ps2bf16 is (dispatch.c): layernorm_avx512's
- * values rounded as sail_round_bf16_avx512bf16 rounds them, 32 at a time as
- * they are made, not stored as floats and read again (ViT-S's two
- * LayerNorms a block hand their rows to bf16 products). */
+/* A row of layernorm_bf16 (ln_rows' row): 32 values at a time, as
+ * ln_row_f32 makes them, rounded as sail_round_bf16_avx512bf16 rounds. */
+__attribute__((target("avx512bf16"))) static void ln_row_bf16(void *out, int r, const float *xr, const float *w,
+                                                              const float *b, int n, float meanf, float rstdf) {
+    uint16_t *yr = (uint16_t *)out + (size_t)r * n; // (n)
+    vf mean = V_SET1(meanf), rstd = V_SET1(rstdf);
+    int i = 0;
+    if (w && b) /* the usual case without a mask or a test per vector */
+        for (; i + 32 <= n; i += 32) {
+            vf lo = V_ADD(V_MUL(V_MUL(V_SUB(V_LOAD(xr + i), mean), rstd), V_LOAD(w + i)), V_LOAD(b + i));
+            vf hi = V_ADD(V_MUL(V_MUL(V_SUB(V_LOAD(xr + i + 16), mean), rstd), V_LOAD(w + i + 16)), V_LOAD(b + i + 16));
+            _mm512_storeu_si512(yr + i, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+    for (; i < n; i += 32) {
+        vf lo = ln_value(xr, w, b, mean, rstd, i, n - i);
+        vf hi = ln_value(xr, w, b, mean, rstd, i + 16, n - i - 16);
+        __mmask32 m = n - i >= 32 ? 0xffffffffu : (1u << (n - i)) - 1;
+        _mm512_mask_storeu_epi16(yr + i, m, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+}
+
+/* The table's layernorm_bf16 where vcvtne2ps2bf16 is (dispatch.c):
+ * layernorm_avx512's values rounded to bf16 as they are made, not stored
+ * as floats and read again (ViT-S's two LayerNorms a block hand their rows
+ * to bf16 products). */
 __attribute__((target("avx512bf16"))) void sail_layernorm_bf16_avx512bf16(uint16_t *yb, const float *x,
                                                                            const float *w, const float *b,
                                                                            int rows, int n, float eps) {
-    for (int r0 = 0; r0 < rows; r0 += SAIL_LN_ROWS) {
-        int nr = SAIL_MIN(SAIL_LN_ROWS, rows - r0);
-        const float *xr[SAIL_LN_ROWS];
-        float meanf[SAIL_LN_ROWS], rstdf[SAIL_LN_ROWS];
-        SFX(ln_stats)(x, r0, nr, n, eps, xr, meanf, rstdf);
-        for (int r = 0; r < nr; r++) {
-            uint16_t *yr = yb + (size_t)(r0 + r) * n; // (n)
-            vf mean = V_SET1(meanf[r]), rstd = V_SET1(rstdf[r]);
-            int i = 0;
-            if (w && b) /* the usual case without a mask or a test per vector */
-                for (; i + 32 <= n; i += 32) {
-                    vf lo = V_ADD(V_MUL(V_MUL(V_SUB(V_LOAD(xr[r] + i), mean), rstd), V_LOAD(w + i)), V_LOAD(b + i));
-                    vf hi = V_ADD(V_MUL(V_MUL(V_SUB(V_LOAD(xr[r] + i + 16), mean), rstd), V_LOAD(w + i + 16)),
-                                  V_LOAD(b + i + 16));
-                    _mm512_storeu_si512(yr + i, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-                }
-            for (; i < n; i += 32) {
-                vf lo = ln_value(xr[r], w, b, mean, rstd, i, n - i);
-                vf hi = ln_value(xr[r], w, b, mean, rstd, i + 16, n - i - 16);
-                __mmask32 m = n - i >= 32 ? 0xffffffffu : (1u << (n - i)) - 1;
-                _mm512_mask_storeu_epi16(yr + i, m, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-            }
-        }
-    }
+    ln_rows_avx512(yb, x, w, b, rows, n, eps, ln_row_bf16);
 }
 
 /* quantize_q8a with one block (32 values) in two vectors: the AVX2 version

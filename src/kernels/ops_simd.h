@@ -245,40 +245,49 @@ static inline __attribute__((always_inline)) void SFX(rows_stats)(const float *c
 }
 #undef EACH_ROW
 
-/* Rows [r0, r0 + nr) of x (nr <= SAIL_LN_ROWS): their starts, means and
- * 1 / standard deviations. */
-static inline __attribute__((always_inline)) void SFX(ln_stats)(const float *x, int r0, int nr, int n, float eps,
-                                                                const float **xr, float *meanf, float *rstdf) {
-    for (int r = 0; r < nr; r++) xr[r] = x + (size_t)(r0 + r) * n;
-    if (nr == SAIL_LN_ROWS) SFX(rows_stats)(xr, SAIL_LN_ROWS, n, eps, meanf, rstdf);
-    else
-        for (int r = 0; r < nr; r++) SFX(rows_stats)(xr + r, 1, n, eps, meanf + r, rstdf + r);
-}
+/* A row of LayerNorm, given its statistics, into row r of out: layernorm's
+ * floats here, layernorm_bf16's bf16 (ops_avx512.c). */
+typedef void (*SFX(ln_row_fn))(void *out, int r, const float *xr, const float *w, const float *b, int n,
+                               float mean, float rstd);
 
-static void SFX(layernorm)(float *y, const float *x, const float *w, const float *b,
-                           int rows, int n, float eps) {
+/* LayerNorm's rows in groups of SAIL_LN_ROWS, whose statistics are taken
+ * together, then each row by row(). */
+static inline __attribute__((always_inline)) void SFX(ln_rows)(void *out, const float *x, const float *w,
+                                                               const float *b, int rows, int n, float eps,
+                                                               SFX(ln_row_fn) row) {
     for (int r0 = 0; r0 < rows; r0 += SAIL_LN_ROWS) {
         int nr = SAIL_MIN(SAIL_LN_ROWS, rows - r0);
         const float *xr[SAIL_LN_ROWS];
         float meanf[SAIL_LN_ROWS], rstdf[SAIL_LN_ROWS];
-        SFX(ln_stats)(x, r0, nr, n, eps, xr, meanf, rstdf);
-        for (int r = 0; r < nr; r++) { /* in place: each row reads only itself */
-            float *yr = y + (size_t)(r0 + r) * n; // (n)
-            vf mean = V_SET1(meanf[r]), rstd = V_SET1(rstdf[r]);
-            int i = 0;
-            if (w && b) /* the usual case without a mask or a test per vector */
-                for (; i + VW <= n; i += VW)
-                    V_STORE(yr + i, V_ADD(V_MUL(V_MUL(V_SUB(V_LOAD(xr[r] + i), mean), rstd), V_LOAD(w + i)),
-                                          V_LOAD(b + i)));
-            for (; i < n; i += VW) {
-                int m = SAIL_MIN(VW, n - i);
-                vf v = V_MUL(V_SUB(v_load_n(xr[r] + i, m), mean), rstd);
-                if (w) v = V_MUL(v, v_load_n(w + i, m));
-                if (b) v = V_ADD(v, v_load_n(b + i, m));
-                v_store_n(yr + i, v, m);
-            }
-        }
+        for (int r = 0; r < nr; r++) xr[r] = x + (size_t)(r0 + r) * n;
+        if (nr == SAIL_LN_ROWS) SFX(rows_stats)(xr, SAIL_LN_ROWS, n, eps, meanf, rstdf);
+        else
+            for (int r = 0; r < nr; r++) SFX(rows_stats)(xr + r, 1, n, eps, meanf + r, rstdf + r);
+        for (int r = 0; r < nr; r++) row(out, r0 + r, xr[r], w, b, n, meanf[r], rstdf[r]);
     }
+}
+
+/* In place too: each row reads only itself. */
+static inline void SFX(ln_row_f32)(void *out, int r, const float *xr, const float *w, const float *b, int n,
+                                   float meanf, float rstdf) {
+    float *yr = (float *)out + (size_t)r * n; // (n)
+    vf mean = V_SET1(meanf), rstd = V_SET1(rstdf);
+    int i = 0;
+    if (w && b) /* the usual case without a mask or a test per vector */
+        for (; i + VW <= n; i += VW)
+            V_STORE(yr + i, V_ADD(V_MUL(V_MUL(V_SUB(V_LOAD(xr + i), mean), rstd), V_LOAD(w + i)), V_LOAD(b + i)));
+    for (; i < n; i += VW) {
+        int m = SAIL_MIN(VW, n - i);
+        vf v = V_MUL(V_SUB(v_load_n(xr + i, m), mean), rstd);
+        if (w) v = V_MUL(v, v_load_n(w + i, m));
+        if (b) v = V_ADD(v, v_load_n(b + i, m));
+        v_store_n(yr + i, v, m);
+    }
+}
+
+static void SFX(layernorm)(float *y, const float *x, const float *w, const float *b,
+                           int rows, int n, float eps) {
+    SFX(ln_rows)(y, x, w, b, rows, n, eps, SFX(ln_row_f32));
 }
 
 static void SFX(layernorm_grad)(float *dx, float *dw, float *db, const float *x, const float *dy,
