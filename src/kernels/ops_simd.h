@@ -29,23 +29,25 @@ static inline vf v_exp(vf x) {
     return v_select_lt(x, lo, V_ZERO, v_scale2i(p, n));
 }
 
+/* x P(x^2) / Q(x^2), P of degree 6 and Q of 4, highest coefficient first. */
+static inline __attribute__((always_inline)) vf v_erf_rational(vf x, vf x2, const float P[7], const float Q[5]) {
+    vf p = V_SET1(P[0]), q = V_SET1(Q[0]);
+#pragma GCC unroll 6
+    for (int i = 1; i < 7; i++) p = V_FMA(p, x2, V_SET1(P[i]));
+#pragma GCC unroll 4
+    for (int i = 1; i < 5; i++) q = V_FMA(q, x2, V_SET1(Q[i]));
+    return V_DIV(V_MUL(x, p), q);
+}
+
 /* erf(x) = x P(x^2) / Q(x^2) on [-4, 4]; |erf| rounds to 1 beyond. */
 static inline vf v_erf(vf x) {
+    static const float P[7] = {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f,
+                               -5.69250639462346e-05f, -7.34990630326855e-04f, -2.95459980854025e-03f,
+                               -1.60960333262415e-02f};
+    static const float Q[5] = {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f,
+                               -7.37332916720468e-03f, -1.42647390514189e-02f};
     x = V_MIN(V_MAX(x, V_SET1(-4.0f)), V_SET1(4.0f));
-    vf x2 = V_MUL(x, x);
-    vf p = V_SET1(-2.72614225801306e-10f);
-    p = V_FMA(p, x2, V_SET1(2.77068142495902e-08f));
-    p = V_FMA(p, x2, V_SET1(-2.10102402082508e-06f));
-    p = V_FMA(p, x2, V_SET1(-5.69250639462346e-05f));
-    p = V_FMA(p, x2, V_SET1(-7.34990630326855e-04f));
-    p = V_FMA(p, x2, V_SET1(-2.95459980854025e-03f));
-    p = V_FMA(p, x2, V_SET1(-1.60960333262415e-02f));
-    vf q = V_SET1(-1.45660718464996e-05f);
-    q = V_FMA(q, x2, V_SET1(-2.13374055278905e-04f));
-    q = V_FMA(q, x2, V_SET1(-1.68282697438203e-03f));
-    q = V_FMA(q, x2, V_SET1(-7.37332916720468e-03f));
-    q = V_FMA(q, x2, V_SET1(-1.42647390514189e-02f));
-    return V_DIV(V_MUL(x, p), q);
+    return v_erf_rational(x, V_MUL(x, x), P, Q);
 }
 
 /* v_erf's rational with x / sqrt(2) folded into its coefficients (those of
@@ -54,22 +56,13 @@ static inline vf v_erf(vf x) {
  * sqrt(2) stays exact (max error 0.23 of test_kernels.c's bound on
  * [-6, 6], against 0.26 unfolded). */
 static inline vf v_gelu(vf x) {
+    static const float P[7] = {-3.01199018e-12f, 6.12239870e-10f,  -9.28530213e-08f, -5.03151250e-06f,
+                               -1.29929220e-04f, -1.04460877e-03f, -1.13816140e-02f};
+    static const float Q[5] = {-9.10379470e-07f, -2.66717561e-05f, -4.20706754e-04f, -3.68666463e-03f,
+                               -1.42647391e-02f};
     vf xc = V_MIN(V_MAX(x, V_SET1(-5.65685425f)), V_SET1(5.65685425f));
-    vf x2 = V_MUL(xc, xc);
-    vf p = V_SET1(-3.01199018e-12f);
-    p = V_FMA(p, x2, V_SET1(6.12239870e-10f));
-    p = V_FMA(p, x2, V_SET1(-9.28530213e-08f));
-    p = V_FMA(p, x2, V_SET1(-5.03151250e-06f));
-    p = V_FMA(p, x2, V_SET1(-1.29929220e-04f));
-    p = V_FMA(p, x2, V_SET1(-1.04460877e-03f));
-    p = V_FMA(p, x2, V_SET1(-1.13816140e-02f));
-    vf q = V_SET1(-9.10379470e-07f);
-    q = V_FMA(q, x2, V_SET1(-2.66717561e-05f));
-    q = V_FMA(q, x2, V_SET1(-4.20706754e-04f));
-    q = V_FMA(q, x2, V_SET1(-3.68666463e-03f));
-    q = V_FMA(q, x2, V_SET1(-1.42647391e-02f));
     vf h = V_MUL(x, V_SET1(0.5f));
-    return V_FMA(h, V_DIV(V_MUL(xc, p), q), h);
+    return V_FMA(h, v_erf_rational(xc, V_MUL(xc, xc), P, Q), h);
 }
 
 static inline vf v_quick_gelu(vf x) {
