@@ -164,6 +164,19 @@ static void unfold_patches(float *rows, const float *img, int nc, int h, int w, 
         }
 }
 
+/* unfold_patches into bf16 rows, each value rounded by round (the table's
+ * round_bf16) as it is copied, for a patch product that takes bf16. */
+static void unfold_patches_bf16(uint16_t *rows, const float *img, int nc, int h, int w, int p, int sh, int sw,
+                                int gh, int gw, void (*round)(uint16_t *, const float *, size_t)) {
+    for (int py = 0; py < gh; py++)
+        for (int px = 0; px < gw; px++) {
+            uint16_t *r = rows + ((size_t)py * gw + px) * nc * p * p;
+            for (int ch = 0; ch < nc; ch++)
+                for (int ky = 0; ky < p; ky++)
+                    round(r + (ch * p + ky) * p, img + ((size_t)ch * h + py * sh + ky) * w + px * sw, (size_t)p);
+        }
+}
+
 /* emb (n*T, d) = [CLS; DIST;] patches W^T + b + positions; then an optional
  * pre-LN, the layers and the final LN into r->h. Every input (each frame of
  * an item) runs on its own. Inference unfolds one input at a time (small
@@ -182,16 +195,26 @@ static void vit_forward(fwd *f, const sail_vit_geom *g, const sail_vit *v, int w
     r->emb = fwd_alloc(f, rows * d);
     if (f->keep) r->patches = fwd_alloc(f, (size_t)n * np * kp);
     fwd_mark mark = fwd_mark_get(f);
-    float *one = f->keep ? NULL : fwd_alloc(f, (size_t)np * kp);
+    /* inference with a patch product that takes bf16: the patches unfold
+     * straight into it, not as floats it reads again to round */
+    int pb = !f->keep && linear_takes_bf16(&v->patch, np, kp, d, 0);
+    float *one = f->keep || pb ? NULL : fwd_alloc(f, (size_t)np * kp);
+    uint16_t *one_b = pb ? fwd_alloc_bf16(f, np, kp) : NULL;
     const float *pos = vit_positions(f, g, v, which, gh, gw);
     if (f->oom) return;
     for (int i = 0; i < n; i++) {
         float *xi = r->emb + (size_t)i * T * d;
-        float *pi = f->keep ? r->patches + (size_t)i * np * kp : one;
-        unfold_patches(pi, in + (size_t)i * nc * h * w, nc, h, w, p, g->sh, g->sw, gh, gw);
+        const float *img = in + (size_t)i * nc * h * w;
         if (g->cls) memcpy(xi, v->cls, (size_t)d * sizeof(float));
         if (g->dist) memcpy(xi + (size_t)(cls - 1) * d, v->dist, (size_t)d * sizeof(float));
-        linear_forward(f, &v->patch, pi, np, kp, d, xi + (size_t)cls * d, 0);
+        if (pb) {
+            unfold_patches_bf16(one_b, img, nc, h, w, p, g->sh, g->sw, gh, gw, f->k->round_bf16);
+            linear_bf16(f, &v->patch, one_b, np, kp, d, xi + (size_t)cls * d, NULL, 0, NULL);
+        } else {
+            float *pi = f->keep ? r->patches + (size_t)i * np * kp : one;
+            unfold_patches(pi, img, nc, h, w, p, g->sh, g->sw, gh, gw);
+            linear_forward(f, &v->patch, pi, np, kp, d, xi + (size_t)cls * d, 0);
+        }
         f->k->add(xi, xi, pos, (size_t)T * d);
     }
     fwd_release(f, mark);

@@ -34,7 +34,7 @@ void *fwd_alloc_bytes(fwd *f, size_t n) { return fwd_alloc(f, n / sizeof(float) 
 
 /* rows x cols bf16, zero rows after the last up to a multiple of 32 (the
  * tiles of a bf16 product read whole strips). */
-static uint16_t *fwd_alloc_bf16(fwd *f, int rows, int cols) {
+uint16_t *fwd_alloc_bf16(fwd *f, int rows, int cols) {
     size_t r32 = ((size_t)rows + 31) & ~(size_t)31;
     uint16_t *p = fwd_alloc_bytes(f, r32 * cols * sizeof(uint16_t));
     if (p) memset(p + (size_t)rows * cols, 0, (r32 - rows) * cols * sizeof(uint16_t));
@@ -84,14 +84,12 @@ static sail_wmat linear_wmat(const sail_linear *l, int in, int out) {
 
 /* 1 when l's product for n rows takes its input in bf16 (and with outb
  * gives its output so): then the bits are those of the floats. */
-static int linear_takes_bf16(const sail_linear *l, int n, int in, int out, int outb) {
+int linear_takes_bf16(const sail_linear *l, int n, int in, int out, int outb) {
     return !l->w && !l->la && sail_gemm_w_bf16_ok(&l->wm, n, out, in, outb);
 }
 
-/* linear_forward from x in bf16 (fwd_alloc_bf16), into y (floats, beta as
- * there) or, yb set, yb in bf16 after post (linear_takes_bf16 says when). */
-static void linear_bf16(fwd *f, const sail_linear *l, const uint16_t *x, int n, int in, int out, float *y,
-                        uint16_t *yb, float beta, sail_post_fn post) {
+void linear_bf16(fwd *f, const sail_linear *l, const uint16_t *x, int n, int in, int out, float *y,
+                 uint16_t *yb, float beta, sail_post_fn post) {
     if (f->oom) return;
     sail_wmat wm = linear_wmat(l, in, out);
     sail_bf16_gemm g = {.M = n, .N = out, .K = in, .A = x, .lda = (size_t)in, .post = post, .bias = l->b,

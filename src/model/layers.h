@@ -50,6 +50,17 @@ void fwd_release(fwd *f, fwd_mark m);
 void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
                     int out, float *y, float beta);
 
+/* Rows of bf16 for linear_bf16's x, zero rows up to a multiple of 32 after
+ * them (never NULL unless oom). */
+uint16_t *fwd_alloc_bf16(fwd *f, int rows, int cols);
+/* Whether linear_bf16 takes the layer at n rows: from bf16 x, and (outb)
+ * into bf16 y. */
+int linear_takes_bf16(const sail_linear *l, int n, int in, int out, int outb);
+/* linear_forward from x in bf16 (fwd_alloc_bf16), into y (floats, beta as
+ * there) or, yb set, yb in bf16 after post. */
+void linear_bf16(fwd *f, const sail_linear *l, const uint16_t *x, int n, int in, int out, float *y,
+                 uint16_t *yb, float beta, sail_post_fn post);
+
 /* Rows [r0, ...) of a Linear layer (weight and bias) as a layer of its own. */
 sail_linear linear_rows(const sail_linear *l, int r0, int in);
 
