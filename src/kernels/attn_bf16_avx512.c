@@ -5,18 +5,20 @@
  *
  * q * scale, k, v and the unnormalised probabilities e^(s - max) are
  * rounded to bf16 (nearest even, vcvtneps2bf16), each row's output divided
- * by the f32 sum of its rounded exponentials; each product of two bf16 is exact in
- * f32 and the sums are f32, so a block equals sail_attn_block_bf16_ref
- * (attention.c) but for the order of the sums. In f32 the two products of ViT-S's attention
- * ran at about half the FMA peak, a quarter of its q8_0 forward.
+ * by the f32 sum of its rounded exponentials; each product of two bf16 is
+ * exact in f32 and the sums are f32, so a block equals
+ * sail_attn_block_bf16_ref (attention.c) but for the order of the sums. In
+ * f32 the two products of ViT-S's attention ran at about half the FMA
+ * peak, a quarter of its q8_0 forward.
  *
  * sail_attention rounds each head's k and v once per call, into the bf16
  * GEMM's panels (kernels_impl.h: sail_attn_kv_bytes): K as panels of 16
  * keys over pairs of dims, V as panels of 16 dims over pairs of keys. A
  * block of query rows then runs S = Q K^T (sail_gemm_bf16_panels), the
  * exponentials of each row of S, rounded as they are written back over
- * the row as bf16 (P), and O = P V divided by each row's sum. The amx level runs the same with both
- * products on AMX tiles (gemm_amx_avx512.c). */
+ * the row as bf16 (P), and O = P V divided by each row's sum. The amx
+ * level runs the same with both products on AMX tiles
+ * (gemm_amx_avx512.c). */
 #include "kernels_impl.h"
 #include "common.h"
 #include "pack16x8.h"
@@ -112,8 +114,8 @@ void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv) 
  * and its exponential exactly 1, as the oracle's (an FMA with -max log2 e
  * rounded left the max's at 1 +- 2e-5 of scores in the hundreds, which
  * the output's division by the sum kept and the row's bf16 1 did not). t's
- * integer part by vscalefps
- * and 2^f, |f| <= 1/2, by a degree-5 polynomial with constant term 1
+ * integer part by vscalefps and 2^f, |f| <= 1/2, by a degree-5 polynomial
+ * with constant term 1
  * (relative error 1.7e-7 evaluated in f32, a thousandth of its bf16
  * rounding; minimax by reweighted least squares on 20000 points; degree 6
  * was one FMA more for 1e-7). Half the instructions of ops_simd.h's v_exp,
@@ -222,7 +224,7 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
             for (int j = 0; j < kend; j++)
                 if (!mask[j]) s[j] = -INFINITY;
         float sum = kend ? row_exp(s, kend, 2 * ppairs, l2e) : 0.0f;
-        if (!kend) memset(s, 0, (size_t)ppairs * 4);
+        if (!kend) memset(s, 0, (size_t)ppairs * 4); /* a padding row or one with no key: P zero */
         inv[i] = sum != 0.0f ? 1.0f / sum : 0.0f; /* O's rows come divided by the sums */
     }
     if (!a->out_b) {
@@ -230,9 +232,10 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
              64 * sail_attn_pairs(a->Tk), a->out + oc, a->out_stride);
         for (int i = 0; i < rows; i++) {
             float *r = a->out + oc + (size_t)i * a->out_stride;
+            const __m512 sc = _mm512_set1_ps(inv[i]);
             for (int c = 0; c < a->hd; c += 16) {
                 __mmask16 m = mask16(a->hd - c);
-                _mm512_mask_storeu_ps(r + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, r + c), _mm512_set1_ps(inv[i])));
+                _mm512_mask_storeu_ps(r + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, r + c), sc));
             }
         }
         return;
