@@ -872,6 +872,9 @@ static void test_round(const sail_kernel_table *t) {
  * each affine term, nothing written past the rows; rounding by truncation
  * would differ. */
 static void test_layernorm_bf16(const sail_kernel_table *t) {
+    if (t->gemm_wide_bf16)
+        CHECK(t->layernorm_bf16 != NULL, "%s: layernorm_bf16 beside gemm_wide_bf16 (the model's LayerNorm "
+              "writes the bf16 rows those products read through it)", t->name);
     if (!t->layernorm_bf16) return;
     static const int widths[] = {1, 7, 16, 17, 31, 32, 33, 100, 384, 1023};
     enum { ROWS = 7, MAXW = 1023 };

@@ -196,8 +196,8 @@ typedef struct sail_kernel_table {
      * even; a subnormal may become a zero of its sign, as it is read). */
     void (*round_bf16)(uint16_t *dst, const float *x, size_t n);
     /* layernorm's rows rounded as round_bf16 rounds them (the same bits),
-     * without the floats; NULL where the level has none (layernorm, then
-     * round_bf16, is its reference) */
+     * without the floats (layernorm, then round_bf16, is its reference).
+     * Set wherever gemm_wide_bf16 is, whose bf16 rows it writes; else NULL. */
     void (*layernorm_bf16)(uint16_t *yb, const float *x, const float *w, const float *b, int rows, int n,
                            float eps);
     /* sail_bf16_gemm's product on the level's bf16 nest; NULL where A is

@@ -50,16 +50,6 @@ static inline vf v_copysign(vf mag, vf sign) {
 
 #include "ops_simd.h"
 
-/* LayerNorm's value of x[i, i + m) (m <= 16, zeros past it; none if m <= 0)
- * in ln_row_f32's order of operations. */
-static inline vf ln_value(const float *x, const float *w, const float *b, vf mean, vf rstd, int i, int m) {
-    m = SAIL_MAX(0, SAIL_MIN(16, m));
-    vf v = V_MUL(V_SUB(v_load_n(x + i, m), mean), rstd);
-    if (w) v = V_MUL(v, v_load_n(w + i, m));
-    if (b) v = V_ADD(v, v_load_n(b + i, m));
-    return v;
-}
-
 /* A row of layernorm_bf16 (ln_rows' row): 32 values at a time, as
  * ln_row_f32 makes them, rounded as sail_round_bf16_avx512bf16 rounds. */
 __attribute__((target("avx512bf16"))) static void ln_row_bf16(void *out, int r, const float *xr, const float *w,
@@ -67,15 +57,14 @@ __attribute__((target("avx512bf16"))) static void ln_row_bf16(void *out, int r, 
     uint16_t *yr = (uint16_t *)out + (size_t)r * n; // (n)
     vf mean = V_SET1(meanf), rstd = V_SET1(rstdf);
     int i = 0;
-    if (w && b) /* the usual case without a mask or a test per vector */
+    if (w && b)
         for (; i + 32 <= n; i += 32) {
-            vf lo = V_ADD(V_MUL(V_MUL(V_SUB(V_LOAD(xr + i), mean), rstd), V_LOAD(w + i)), V_LOAD(b + i));
-            vf hi = V_ADD(V_MUL(V_MUL(V_SUB(V_LOAD(xr + i + 16), mean), rstd), V_LOAD(w + i + 16)), V_LOAD(b + i + 16));
+            vf lo = ln_affine_avx512(xr, w, b, mean, rstd, i), hi = ln_affine_avx512(xr, w, b, mean, rstd, i + 16);
             _mm512_storeu_si512(yr + i, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
         }
     for (; i < n; i += 32) {
-        vf lo = ln_value(xr, w, b, mean, rstd, i, n - i);
-        vf hi = ln_value(xr, w, b, mean, rstd, i + 16, n - i - 16);
+        vf lo = ln_value_avx512(xr, w, b, mean, rstd, i, n - i);
+        vf hi = ln_value_avx512(xr, w, b, mean, rstd, i + 16, n - i - 16);
         __mmask32 m = n - i >= 32 ? 0xffffffffu : (1u << (n - i)) - 1;
         _mm512_mask_storeu_epi16(yr + i, m, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
     }

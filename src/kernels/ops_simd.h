@@ -260,22 +260,31 @@ static inline __attribute__((always_inline)) void SFX(ln_rows)(void *out, const 
     }
 }
 
+/* LayerNorm's value of x[i, i + VW) with both affine terms (the usual
+ * case: no mask, no test per vector). */
+static inline vf SFX(ln_affine)(const float *x, const float *w, const float *b, vf mean, vf rstd, int i) {
+    return V_ADD(V_MUL(V_MUL(V_SUB(V_LOAD(x + i), mean), rstd), V_LOAD(w + i)), V_LOAD(b + i));
+}
+
+/* The same, in the same order of operations, of x[i, i + m) (zeros past
+ * m; none if m <= 0), each affine term where given. */
+static inline vf SFX(ln_value)(const float *x, const float *w, const float *b, vf mean, vf rstd, int i, int m) {
+    m = SAIL_MAX(0, SAIL_MIN(VW, m));
+    vf v = V_MUL(V_SUB(v_load_n(x + i, m), mean), rstd);
+    if (w) v = V_MUL(v, v_load_n(w + i, m));
+    if (b) v = V_ADD(v, v_load_n(b + i, m));
+    return v;
+}
+
 /* In place too: each row reads only itself. */
 static inline void SFX(ln_row_f32)(void *out, int r, const float *xr, const float *w, const float *b, int n,
                                    float meanf, float rstdf) {
     float *yr = (float *)out + (size_t)r * n; // (n)
     vf mean = V_SET1(meanf), rstd = V_SET1(rstdf);
     int i = 0;
-    if (w && b) /* the usual case without a mask or a test per vector */
-        for (; i + VW <= n; i += VW)
-            V_STORE(yr + i, V_ADD(V_MUL(V_MUL(V_SUB(V_LOAD(xr + i), mean), rstd), V_LOAD(w + i)), V_LOAD(b + i)));
-    for (; i < n; i += VW) {
-        int m = SAIL_MIN(VW, n - i);
-        vf v = V_MUL(V_SUB(v_load_n(xr + i, m), mean), rstd);
-        if (w) v = V_MUL(v, v_load_n(w + i, m));
-        if (b) v = V_ADD(v, v_load_n(b + i, m));
-        v_store_n(yr + i, v, m);
-    }
+    if (w && b)
+        for (; i + VW <= n; i += VW) V_STORE(yr + i, SFX(ln_affine)(xr, w, b, mean, rstd, i));
+    for (; i < n; i += VW) v_store_n(yr + i, SFX(ln_value)(xr, w, b, mean, rstd, i, n - i), SAIL_MIN(VW, n - i));
 }
 
 static void SFX(layernorm)(float *y, const float *x, const float *w, const float *b,

@@ -189,12 +189,11 @@ void act_forward(fwd *f, sail_act act, float *y, const float *x, size_t n) {
 typedef struct norm_job {
     const sail_kernel_table *k;
     const sail_norm *nm;
-    float *y;      /* NULL: tmp, a row per thread */
+    float *y;      /* NULL: only yb */
     uint16_t *yb;  /* set: y also in bf16 */
     const float *x;
     int rows, d, per_task;
     float eps;
-    float *tmp;
 } norm_job;
 
 static void norm_task(void *ctx, int task, int thread) {
@@ -205,16 +204,15 @@ static void norm_task(void *ctx, int task, int thread) {
         j->k->layernorm(j->y + off, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
         return;
     }
-    if (!j->y && j->k->layernorm_bf16) {
+    if (!j->y) { /* the levels whose products take bf16 rows have it (kernels.h) */
         j->k->layernorm_bf16(j->yb + off, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
         return;
     }
     for (int r = 0; r < n; r += SAIL_LN_ROWS) { /* a few rows at a time: rounded while in L1 */
         int nr = SAIL_MIN(SAIL_LN_ROWS, n - r);
         size_t o = off + (size_t)r * j->d;
-        float *y = j->y ? j->y + o : j->tmp + (size_t)thread * SAIL_LN_ROWS * j->d;
-        j->k->layernorm(y, j->x + o, j->nm->w, j->nm->b, nr, j->d, j->eps);
-        j->k->round_bf16(j->yb + o, y, (size_t)nr * j->d);
+        j->k->layernorm(j->y + o, j->x + o, j->nm->w, j->nm->b, nr, j->d, j->eps);
+        j->k->round_bf16(j->yb + o, j->y + o, (size_t)nr * j->d);
     }
 }
 
@@ -223,12 +221,8 @@ static void norm_run(fwd *f, const sail_norm *nm, float *y, uint16_t *yb, const 
                      int d, float eps) {
     if (f->oom) return;
     int per_task = SAIL_MAX(1, CHUNK / d / SAIL_LN_ROWS) * SAIL_LN_ROWS;
-    norm_job j = {f->k, nm, y, yb, x, rows, d, per_task, eps, NULL};
-    fwd_mark mark = fwd_mark_get(f);
-    if (!y && !f->k->layernorm_bf16) j.tmp = fwd_alloc(f, (size_t)sail_pool_size(f->pool) * SAIL_LN_ROWS * d);
-    if (f->oom) return;
+    norm_job j = {f->k, nm, y, yb, x, rows, d, per_task, eps};
     sail_pool_run(f->pool, norm_task, &j, (rows + j.per_task - 1) / j.per_task);
-    fwd_release(f, mark);
 }
 
 void norm_forward(fwd *f, const sail_norm *nm, float *y, const float *x, int rows,
