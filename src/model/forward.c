@@ -150,30 +150,22 @@ static const float *vit_positions(fwd *f, const sail_vit_geom *g, const sail_vit
 /* Unfold image i (nc, h, w) into gh x gw rows of nc*p*p values ordered
  * (c, ky, kx), the layout of a flattened Conv2d(nc, d, p, stride (sh, sw))
  * weight; rows in the order of the conv output's flatten(2) (row-major
- * over the grid: for a spectrogram, frequency-major). */
-static void unfold_patches(float *rows, const float *img, int nc, int h, int w, int p, int sh, int sw,
-                           int gh, int gw) {
+ * over the grid: for a spectrogram, frequency-major). Into rows as floats,
+ * or, rows_b set, into bf16 rows rounded by round (the table's round_bf16)
+ * as they are copied, for a patch product that takes bf16 (not floats it
+ * reads again to round). */
+static void unfold_patches(float *rows, uint16_t *rows_b, void (*round)(uint16_t *, const float *, size_t),
+                           const float *img, int nc, int h, int w, int p, int sh, int sw, int gh, int gw) {
     for (int py = 0; py < gh; py++)
         for (int px = 0; px < gw; px++) {
-            float *r = rows + ((size_t)py * gw + px) * nc * p * p;
+            size_t r = ((size_t)py * gw + px) * nc * p * p;
             for (int ch = 0; ch < nc; ch++)
                 for (int ky = 0; ky < p; ky++) {
+                    size_t at = r + (size_t)(ch * p + ky) * p;
                     const float *src = img + ((size_t)ch * h + py * sh + ky) * w + px * sw;
-                    memcpy(r + (ch * p + ky) * p, src, (size_t)p * sizeof(float));
+                    if (rows_b) round(rows_b + at, src, (size_t)p);
+                    else memcpy(rows + at, src, (size_t)p * sizeof(float));
                 }
-        }
-}
-
-/* unfold_patches into bf16 rows, each value rounded by round (the table's
- * round_bf16) as it is copied, for a patch product that takes bf16. */
-static void unfold_patches_bf16(uint16_t *rows, const float *img, int nc, int h, int w, int p, int sh, int sw,
-                                int gh, int gw, void (*round)(uint16_t *, const float *, size_t)) {
-    for (int py = 0; py < gh; py++)
-        for (int px = 0; px < gw; px++) {
-            uint16_t *r = rows + ((size_t)py * gw + px) * nc * p * p;
-            for (int ch = 0; ch < nc; ch++)
-                for (int ky = 0; ky < p; ky++)
-                    round(r + (ch * p + ky) * p, img + ((size_t)ch * h + py * sh + ky) * w + px * sw, (size_t)p);
         }
 }
 
@@ -195,8 +187,6 @@ static void vit_forward(fwd *f, const sail_vit_geom *g, const sail_vit *v, int w
     r->emb = fwd_alloc(f, rows * d);
     if (f->keep) r->patches = fwd_alloc(f, (size_t)n * np * kp);
     fwd_mark mark = fwd_mark_get(f);
-    /* inference with a patch product that takes bf16: the patches unfold
-     * straight into it, not as floats it reads again to round */
     int pb = !f->keep && linear_takes_bf16(&v->patch, np, kp, d, 0);
     float *one = f->keep || pb ? NULL : fwd_alloc(f, (size_t)np * kp);
     uint16_t *one_b = pb ? fwd_alloc_bf16(f, np, kp) : NULL;
@@ -208,11 +198,11 @@ static void vit_forward(fwd *f, const sail_vit_geom *g, const sail_vit *v, int w
         if (g->cls) memcpy(xi, v->cls, (size_t)d * sizeof(float));
         if (g->dist) memcpy(xi + (size_t)(cls - 1) * d, v->dist, (size_t)d * sizeof(float));
         if (pb) {
-            unfold_patches_bf16(one_b, img, nc, h, w, p, g->sh, g->sw, gh, gw, f->k->round_bf16);
+            unfold_patches(NULL, one_b, f->k->round_bf16, img, nc, h, w, p, g->sh, g->sw, gh, gw);
             linear_bf16(f, &v->patch, one_b, np, kp, d, xi + (size_t)cls * d, NULL, 0, NULL);
         } else {
             float *pi = f->keep ? r->patches + (size_t)i * np * kp : one;
-            unfold_patches(pi, img, nc, h, w, p, g->sh, g->sw, gh, gw);
+            unfold_patches(pi, NULL, NULL, img, nc, h, w, p, g->sh, g->sw, gh, gw);
             linear_forward(f, &v->patch, pi, np, kp, d, xi + (size_t)cls * d, 0);
         }
         f->k->add(xi, xi, pos, (size_t)T * d);
