@@ -266,35 +266,30 @@ static inline void out_step(const sail_bf16_out *out, int s, int steps) {
 
 void sail_bf16_kernel_amx(int npairs, const uint16_t *Ap, size_t lda, const uint8_t *P0,
                           const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
-                          const float *bias, const sail_bf16_out *out) {
+                          const float *bias, const sail_bf16_out *out, const sail_w_ahead *wa) {
     int half = mr <= 16; /* the last strip of a task: half the tile work */
     int steps = npairs / 16;
     _Alignas(64) float t[4][256]; /* (row half, column half) */
     int direct = tiles_start(C, ldc, mr, nr, accum, bias, half, t);
-    if (half)
-        for (int p = 0; p < npairs; p += 16) {
-            _tile_loadd(4, Ap + 2 * (size_t)p, 2 * lda);
-            _tile_stream_loadd(6, P0 + 64 * (size_t)p, 64);
-            _tile_stream_loadd(7, P1 + 64 * (size_t)p, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            out_step(out, p / 16, steps);
-        }
-    else { /* each W tile of the next k is loaded as soon as its two products have read
-            * it: its wait on L2 overlaps the other tile's two products */
+    if (!wa || !wa->held) {
         _tile_stream_loadd(6, P0, 64);
         _tile_stream_loadd(7, P1, 64);
-        for (int p = 0; p < npairs; p += 16) {
-            _tile_loadd(4, Ap + 2 * (size_t)p, 2 * lda);
-            _tile_loadd(5, Ap + 16 * lda + 2 * (size_t)p, 2 * lda);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(2, 5, 6);
-            if (p + 16 < npairs) _tile_stream_loadd(6, P0 + 64 * (size_t)(p + 16), 64);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(3, 5, 7);
-            if (p + 16 < npairs) _tile_stream_loadd(7, P1 + 64 * (size_t)(p + 16), 64);
-            out_step(out, p / 16, steps);
-        }
+    }
+    /* each W tile of the next k (or of the next call) is loaded as soon as
+     * its products have read it: its wait on L2 overlaps the other tile's */
+    for (int p = 0; p < npairs; p += 16) {
+        int last = p + 16 >= npairs;
+        const uint8_t *w0 = last ? wa ? wa->P0 : NULL : P0 + 64 * (size_t)(p + 16);
+        const uint8_t *w1 = last ? wa ? wa->P1 : NULL : P1 + 64 * (size_t)(p + 16);
+        _tile_loadd(4, Ap + 2 * (size_t)p, 2 * lda);
+        if (!half) _tile_loadd(5, Ap + 16 * lda + 2 * (size_t)p, 2 * lda);
+        _tile_dpbf16ps(0, 4, 6);
+        if (!half) _tile_dpbf16ps(2, 5, 6);
+        if (w0) _tile_stream_loadd(6, w0, 64);
+        _tile_dpbf16ps(1, 4, 7);
+        if (!half) _tile_dpbf16ps(3, 5, 7);
+        if (w1) _tile_stream_loadd(7, w1, 64);
+        out_step(out, p / 16, steps);
     }
     /* out's last rows went at the last step: the stores below may reuse its buffer */
     if (direct) { /* C's own rows take the tiles: no pass through the vector registers */

@@ -73,7 +73,8 @@ static void pack_w_panel(const uint8_t *W, size_t ldw, int nr, int kc, int kcq, 
  * [+ bias], after out (the vector units have nothing to overlap it with). */
 static void kernel_14x32(int npairs, const uint16_t *restrict Ap, size_t lda, const uint8_t *P0,
                          const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
-                         const float *bias, const sail_bf16_out *out) {
+                         const float *bias, const sail_bf16_out *out, const sail_w_ahead *wa) {
+    (void)wa; /* no tiles to carry */
     if (out) sail_bf16_out_rows(out, 0, out->rows);
     __m512 c[MR][2];
 #pragma GCC unroll 14
@@ -99,7 +100,7 @@ static void kernel_14x32(int npairs, const uint16_t *restrict Ap, size_t lda, co
  * strip per slice of W. */
 typedef void (*bf16_kernel)(int npairs, const uint16_t *Ap, size_t lda, const uint8_t *P0,
                             const uint8_t *P1, float *C, int ldc, int mr, int nr, int accum,
-                            const float *bias, const sail_bf16_out *out);
+                            const float *bias, const sail_bf16_out *out, const sail_w_ahead *wa);
 typedef struct bf16_nest { int mr, kc, kc_one, kq, pre; bf16_kernel kernel; } bf16_nest;
 static const bf16_nest nest_dp = {MR, KC, KC, 16, 0, kernel_14x32};
 /* AMX (gemm_amx_avx512.c): 32 x 32 in four tiles, k a multiple of a
@@ -150,6 +151,24 @@ static const uint16_t *a_strip(const bf16_nest *nest, const float *A, int lda, i
     }
     *las = KC;
     return Ap;
+}
+
+/* The two 16-column panels (pstride bytes apart from Bp) of the block of
+ * columns from jr in a slice nc wide; P1 is P0 again where the block is at
+ * most 16 wide (the kernel masks those lanes). */
+static void block_panels(const uint8_t *Bp, size_t pstride, int jr, int nc, const uint8_t **P0,
+                         const uint8_t **P1) {
+    *P0 = Bp + (size_t)(jr / 16) * pstride;
+    *P1 = nc - jr > 16 ? *P0 + pstride : *P0;
+}
+
+/* wa for the call on the block at jr of a strip, whose next call is on the
+ * block beside it, or on the first of the next strip (more_rows) with the
+ * same panels: none after the last. */
+static void ahead_of(sail_w_ahead *wa, const uint8_t *Bp, size_t pstride, int jr, int nc, int more_rows) {
+    wa->P0 = wa->P1 = NULL;
+    if (jr + 32 < nc) block_panels(Bp, pstride, jr + 32, nc, &wa->P0, &wa->P1);
+    else if (more_rows) block_panels(Bp, pstride, 0, nc, &wa->P0, &wa->P1);
 }
 
 /* Pieces of the out-of-memory path, on the stack. */
@@ -235,6 +254,7 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
                 pack_w_block(g, jc, nc, pc, kc, kcq, Bp);
                 int accum = pc > 0 || g->beta != 0.0f;
                 const float *bias_blk = pc == 0 && g->bias ? g->bias + jc : NULL;
+                sail_w_ahead wa = {0, NULL, NULL};
                 for (int ir = m0; ir < m0 + mc; ir += nest->mr) {
                     int mr = SAIL_MIN(nest->mr, M - ir);
                     size_t las;
@@ -242,12 +262,14 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
                     float *Crow = g->Cb ? NULL : g->C + (size_t)ir * g->ldc + jc;
                     for (int jr = 0; jr < nc; jr += 32) {
                         int nr = SAIL_MIN(32, nc - jr);
-                        const uint8_t *P0 = Bp + (size_t)(jr / 16) * pstride;
-                        const uint8_t *P1 = nr > 16 ? P0 + pstride : P0; /* unused lanes: masked */
+                        const uint8_t *P0, *P1;
+                        block_panels(Bp, pstride, jr, nc, &P0, &P1);
+                        wa.held = wa.P0 != NULL;
+                        ahead_of(&wa, Bp, pstride, jr, nc, ir + nest->mr < m0 + mc);
                         if (g->Cb) {
                             float *blk = S + (size_t)(jr / 32) * nest->mr * 32;
                             nest->kernel(kcq / 2, As, las, P0, P1, blk, 32, mr, nr, accum,
-                                         bias_blk ? bias_blk + jr : NULL, pending);
+                                         bias_blk ? bias_blk + jr : NULL, pending, &wa);
                             out = (sail_bf16_out){blk, mr, g->Cb + (size_t)ir * g->ldcb + jc + jr, g->ldcb, g->post};
                             pending = &out;
                             continue;
@@ -257,7 +279,7 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
                         if (!nest->pre)
                             sail_prefetch_ahead(g->C + jc + jr, g->ldc * sizeof(float), M, ir, nest->mr, nr * sizeof(float));
                         nest->kernel(kcq / 2, As, las, P0, P1, Crow + jr, g->ldc, mr, nr, accum,
-                                     bias_blk ? bias_blk + jr : NULL, NULL);
+                                     bias_blk ? bias_blk + jr : NULL, NULL, &wa);
                     }
                     if (pc + kc < K || g->Cb) continue;
                     sail_post_rows(g->post, Crow, g->ldc, mr, nc);
@@ -270,12 +292,15 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
 
 static void panels(const bf16_nest *nest, int M, int N, int npairs, const uint16_t *A, size_t lda,
                    const uint8_t *W, size_t pstride, float *C, int ldc) {
+    sail_w_ahead wa = {0, NULL, NULL};
     for (int ir = 0; ir < M; ir += nest->mr)
         for (int jr = 0; jr < N; jr += 32) {
-            int nr = SAIL_MIN(32, N - jr);
-            const uint8_t *P0 = W + (size_t)(jr / 16) * pstride;
-            nest->kernel(npairs, A + (size_t)ir * lda, lda, P0, nr > 16 ? P0 + pstride : P0,
-                         C + (size_t)ir * ldc + jr, ldc, SAIL_MIN(nest->mr, M - ir), nr, 0, NULL, NULL);
+            const uint8_t *P0, *P1;
+            block_panels(W, pstride, jr, N, &P0, &P1);
+            wa.held = wa.P0 != NULL;
+            ahead_of(&wa, W, pstride, jr, N, ir + nest->mr < M);
+            nest->kernel(npairs, A + (size_t)ir * lda, lda, P0, P1, C + (size_t)ir * ldc + jr, ldc,
+                         SAIL_MIN(nest->mr, M - ir), SAIL_MIN(32, N - jr), 0, NULL, NULL, &wa);
         }
 }
 
