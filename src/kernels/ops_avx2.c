@@ -41,6 +41,8 @@ static inline float v_hmax(vf v) {
     s = _mm_max_ps(s, _mm_movehl_ps(s, s));
     return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
 }
+/* x clamped to [-c, c] (c >= 0). */
+static inline vf v_clamp_sym(vf x, float c) { return V_MIN(V_MAX(x, V_SET1(-c)), V_SET1(c)); }
 static inline vf v_floor(vf v) { return _mm256_floor_ps(v); }
 /* p 2^n for integral n in [-126, 127], 2^n built in the exponent field. */
 static inline vf v_scale2i(vf p, vf n) {

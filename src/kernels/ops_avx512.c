@@ -42,6 +42,9 @@ static inline vf v_select_lt(vf a, vf b, vf t, vf f) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), f, t);
 }
 static inline vf v_abs(vf v) { return _mm512_abs_ps(v); }
+/* x clamped to [-c, c] (c >= 0) in one instruction: vrangeps 2, the
+ * smaller magnitude with x's sign (imm8 bits 3:2 = 00: the first operand's). */
+static inline vf v_clamp_sym(vf x, float c) { return _mm512_range_ps(x, _mm512_set1_ps(c), 2); }
 /* |mag| with the sign of sign. */
 static inline vf v_copysign(vf mag, vf sign) {
     const __m512 sb = _mm512_set1_ps(-0.0f);

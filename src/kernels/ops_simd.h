@@ -5,8 +5,8 @@
  *
  * Accuracy (checked by tests/test_kernels.c): exp is Cephes-style (range
  * reduction by ln2 in two parts, degree-5 polynomial, ~1-2 ulp); erf is the
- * rational approximation used by Eigen/XLA on [-4, 4] (abs error < 1e-6);
- * tanh is Cephes tanhf (polynomial below 0.625, exp-based above). */
+ * rational approximation used by Eigen/XLA on [-4, 4] (abs error < 1e-6),
+ * GELU's erf a lower-degree one of its own (v_gelu); tanh is Cephes tanhf (polynomial below 0.625, exp-based above). */
 
 #include <math.h>
 
@@ -50,19 +50,27 @@ static inline vf v_erf(vf x) {
     return v_erf_rational(x, V_MUL(x, x), P, Q);
 }
 
-/* v_erf's rational with x / sqrt(2) folded into its coefficients (those of
- * powers of x^2 divided by 2^i, the numerator's by sqrt(2) too): two
- * instructions fewer, and only erf's argument is clamped, so x past +-4
- * sqrt(2) stays exact (max error 0.23 of test_kernels.c's bound on
- * [-6, 6], against 0.26 unfolded). */
+/* GELU as x/2 (1 + erf(x / sqrt 2)), erf(x / sqrt 2) = x P(x^2) / Q(x^2)
+ * on [-5, 5]: P of degree 5 and Q of 3, fitted to GELU's own error
+ * measure (|err| / max(1, |x|), Lawson's reweighted least squares), three
+ * instructions fewer than v_erf's 6/4 and its two-sided clamp. Only erf's
+ * argument is clamped, so x stays exact past it; the clamp's own error,
+ * 1 - Phi(5) = 2.9e-7 of |x|, is within the bound. Max error in f32 0.49
+ * of test_kernels.c's bound, 1e-6 max(1, |x|), at x = 4.47 (the 6/4
+ * rational with the folded 1/sqrt(2): 0.23); ViT-S's fc1 with its GELU
+ * 1.01 -> 0.94 ms a layer at 788 rows. */
 static inline vf v_gelu(vf x) {
-    static const float P[7] = {-3.01199018e-12f, 6.12239870e-10f,  -9.28530213e-08f, -5.03151250e-06f,
-                               -1.29929220e-04f, -1.04460877e-03f, -1.13816140e-02f};
-    static const float Q[5] = {-9.10379470e-07f, -2.66717561e-05f, -4.20706754e-04f, -3.68666463e-03f,
-                               -1.42647391e-02f};
-    vf xc = V_MIN(V_MAX(x, V_SET1(-5.65685425f)), V_SET1(5.65685425f));
+    static const float P[6] = {-7.30149274e-09f, 6.18836339e-07f, 3.63385589e-05f,
+                               7.30124116e-03f,  4.80602384e-02f, 7.97892392e-01f};
+    static const float Q[4] = {1.03213242e-03f, 2.19263453e-02f, 2.26938605e-01f, 1.0f};
+    vf xc = v_clamp_sym(x, 5.0f), x2 = V_MUL(xc, xc);
+    vf p = V_SET1(P[0]), q = V_SET1(Q[0]);
+#pragma GCC unroll 5
+    for (int i = 1; i < 6; i++) p = V_FMA(p, x2, V_SET1(P[i]));
+#pragma GCC unroll 3
+    for (int i = 1; i < 4; i++) q = V_FMA(q, x2, V_SET1(Q[i]));
     vf h = V_MUL(x, V_SET1(0.5f));
-    return V_FMA(h, v_erf_rational(xc, V_MUL(xc, xc), P, Q), h);
+    return V_FMA(h, V_DIV(V_MUL(xc, p), q), h);
 }
 
 static inline vf v_quick_gelu(vf x) {
