@@ -146,11 +146,10 @@ static void run_blocks(const sail_kernel_table *t, const acase *c, int corrupt) 
                 t->attn_pack_kv(a, b, h, kv);
                 if (corrupt) kv[kvb - 64 * sail_attn_pairs(a->Tk) + 1] ^= 0x40; /* a V value, first key pair */
             }
-            for (int t0 = 0; t0 < a->Tq; t0 += 7) {
-                int t1 = t0 + 7 < a->Tq ? t0 + 7 : a->Tq;
-                if (t) t->attn_block_bf16(a, b, h, t0, t1, kv, scratch);
-                else sail_attn_block_bf16_ref(a, b, h, t0, t1, scratch);
-            }
+            if (t) t->attn_block_bf16(a, b, h, 0, a->Tq, 7, kv, scratch); /* in blocks of 7 */
+            else
+                for (int t0 = 0; t0 < a->Tq; t0 += 7)
+                    sail_attn_block_bf16_ref(a, b, h, t0, t0 + 7 < a->Tq ? t0 + 7 : a->Tq, scratch);
         }
     free(kv);
     free(scratch);

@@ -126,20 +126,23 @@ static void pack_task(void *ctx, int task, int thread) {
     j->t->attn_pack_kv(j->a, task / j->a->H, task % j->a->H, j->kv + (size_t)task * j->kv_head);
 }
 
-/* Block qb of head bh (batch * H + head), from kv where the products are
- * bf16. */
-static void run_block(const attn_job *j, int bh, int qb, const uint8_t *kv, int thread) {
+/* Blocks [qb0, qb1) of head bh (batch * H + head), from kv where the
+ * products are bf16. */
+static void run_blocks(const attn_job *j, int bh, int qb0, int qb1, const uint8_t *kv, int thread) {
     const sail_attn_args *a = j->a;
-    int t0 = qb * j->qblock, t1 = SAIL_MIN(a->Tq, t0 + j->qblock);
+    int t0 = qb0 * j->qblock, t1 = SAIL_MIN(a->Tq, qb1 * j->qblock);
     float *scratch = j->scratch + (size_t)thread * j->scratch_floats;
-    if (kv) j->t->attn_block_bf16(a, bh / a->H, bh % a->H, t0, t1, kv, scratch);
-    else j->t->attn_block(a, bh / a->H, bh % a->H, t0, t1, scratch);
+    if (kv) j->t->attn_block_bf16(a, bh / a->H, bh % a->H, t0, t1, j->qblock, kv, scratch);
+    else
+        for (int t = t0; t < t1; t += j->qblock)
+            j->t->attn_block(a, bh / a->H, bh % a->H, t, SAIL_MIN(t1, t + j->qblock), scratch);
 }
 
 static void attn_task(void *ctx, int task, int thread) {
     const attn_job *j = ctx;
     int bh = task / j->n_qblocks;
-    run_block(j, bh, task % j->n_qblocks, j->kv ? j->kv + (size_t)bh * j->kv_head : NULL, thread);
+    int qb = task % j->n_qblocks;
+    run_blocks(j, bh, qb, qb + 1, j->kv ? j->kv + (size_t)bh * j->kv_head : NULL, thread);
 }
 
 /* A whole head: its k and v rounded into the thread's own buffer, which
@@ -149,7 +152,7 @@ static void head_task(void *ctx, int task, int thread) {
     const attn_job *j = ctx;
     uint8_t *kv = j->kv + (size_t)thread * j->kv_head;
     j->t->attn_pack_kv(j->a, task / j->a->H, task % j->a->H, kv);
-    for (int qb = 0; qb < j->n_qblocks; qb++) run_block(j, task, qb, kv, thread);
+    run_blocks(j, task, 0, j->n_qblocks, kv, thread);
 }
 
 /* Blocks of near-equal height in whole row tiles: 120 rows become 70 + 50

@@ -148,9 +148,12 @@ typedef struct sail_kernel_table {
     /* The same with bf16 products (sail_attn_args.bf16), NULL where the
      * level lacks them: attn_pack_kv rounds head (b, h)'s k and v once per
      * call into kv (kernels_impl.h: sail_attn_kv_bytes), which
-     * attn_block_bf16 then reads in place of k and v. */
+     * attn_block_bf16 then reads in place of k and v, for query rows
+     * [t0, t1) in blocks of qblock rows (scratch: for one), one call a
+     * head where a task takes the whole head (the amx level configures
+     * its tiles once a call, not once a block). */
     void (*attn_pack_kv)(const sail_attn_args *a, int b, int h, uint8_t *kv);
-    void (*attn_block_bf16)(const sail_attn_args *a, int b, int h, int t0, int t1,
+    void (*attn_block_bf16)(const sail_attn_args *a, int b, int h, int t0, int t1, int qblock,
                             const uint8_t *kv, float *scratch);
     /* C(M,N) = A(M,K) W^T + bias + beta*C for a weight W (N, K) stored as
      * f16 / bf16 (rows ldw bytes apart): each weight is widened in the

@@ -198,10 +198,10 @@ static inline size_t sail_attn_kv_bytes(int Tk, int hd) {
     return sail_attn_k_bytes(Tk, hd) + 64 * ((size_t)(hd + 15) / 16 * sail_attn_pairs(Tk));
 }
 void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv);
-void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1,
+void sail_attn_block_bf16(const sail_attn_args *a, int b, int h, int t0, int t1, int qblock,
                           const uint8_t *kv, float *scratch);
 /* The amx level's: the same panels, its products on tiles. */
-void sail_attn_block_bf16_amx(const sail_attn_args *a, int b, int h, int t0, int t1,
+void sail_attn_block_bf16_amx(const sail_attn_args *a, int b, int h, int t0, int t1, int qblock,
                               const uint8_t *kv, float *scratch);
 /* Rows of the strips attention's blocks are cut in on table t, whose
  * multiples its query blocks are (dispatch.c). */
