@@ -153,20 +153,22 @@ static const float *vit_positions(fwd *f, const sail_vit_geom *g, const sail_vit
  * over the grid: for a spectrogram, frequency-major). Into rows as floats,
  * or, rows_b set, into bf16 rows rounded by round (the table's round_bf16)
  * as they are copied, for a patch product that takes bf16 (not floats it
- * reads again to round). */
+ * reads again to round). The image is read a row at a time, the patches
+ * along it innermost: read patch by patch, its rows p apart, the copies
+ * waited on memory (ViT-S b8: 1.2% of the pass). */
 static void unfold_patches(float *rows, uint16_t *rows_b, void (*round)(uint16_t *, const float *, size_t),
                            const float *img, int nc, int h, int w, int p, int sh, int sw, int gh, int gw) {
+    size_t kp = (size_t)nc * p * p;
     for (int py = 0; py < gh; py++)
-        for (int px = 0; px < gw; px++) {
-            size_t r = ((size_t)py * gw + px) * nc * p * p;
-            for (int ch = 0; ch < nc; ch++)
-                for (int ky = 0; ky < p; ky++) {
-                    size_t at = r + (size_t)(ch * p + ky) * p;
-                    const float *src = img + ((size_t)ch * h + py * sh + ky) * w + px * sw;
-                    if (rows_b) round(rows_b + at, src, (size_t)p);
-                    else memcpy(rows + at, src, (size_t)p * sizeof(float));
+        for (int ch = 0; ch < nc; ch++)
+            for (int ky = 0; ky < p; ky++) {
+                const float *src = img + ((size_t)ch * h + py * sh + ky) * w;
+                size_t at = (size_t)py * gw * kp + (size_t)(ch * p + ky) * p;
+                for (int px = 0; px < gw; px++, at += kp) {
+                    if (rows_b) round(rows_b + at, src + (size_t)px * sw, (size_t)p);
+                    else memcpy(rows + at, src + (size_t)px * sw, (size_t)p * sizeof(float));
                 }
-        }
+            }
 }
 
 /* emb (n*T, d) = [CLS; DIST;] patches W^T + b + positions; then an optional
