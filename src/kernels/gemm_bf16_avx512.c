@@ -162,10 +162,13 @@ static void block_panels(const uint8_t *Bp, size_t pstride, int jr, int nc, cons
     *P1 = nc - jr > 16 ? *P0 + pstride : *P0;
 }
 
-/* wa for the call on the block at jr of a strip, whose next call is on the
- * block beside it, or on the first of the next strip (more_rows) with the
- * same panels: none after the last. */
+/* wa, which held the last call's, for the call on the block at jr of a
+ * strip: its first W tiles are held where the last call named a next
+ * block (calls on one slice's panels run in this order), and its next call
+ * is on the block beside it, or on the first of the next strip (more_rows)
+ * with the same panels: none after the last. */
 static void ahead_of(sail_w_ahead *wa, const uint8_t *Bp, size_t pstride, int jr, int nc, int more_rows) {
+    wa->held = wa->P0 != NULL;
     wa->P0 = wa->P1 = NULL;
     if (jr + 32 < nc) block_panels(Bp, pstride, jr + 32, nc, &wa->P0, &wa->P1);
     else if (more_rows) block_panels(Bp, pstride, 0, nc, &wa->P0, &wa->P1);
@@ -264,7 +267,6 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
                         int nr = SAIL_MIN(32, nc - jr);
                         const uint8_t *P0, *P1;
                         block_panels(Bp, pstride, jr, nc, &P0, &P1);
-                        wa.held = wa.P0 != NULL;
                         ahead_of(&wa, Bp, pstride, jr, nc, ir + nest->mr < m0 + mc);
                         if (g->Cb) {
                             float *blk = S + (size_t)(jr / 32) * nest->mr * 32;
@@ -297,7 +299,6 @@ static void panels(const bf16_nest *nest, int M, int N, int npairs, const uint16
         for (int jr = 0; jr < N; jr += 32) {
             const uint8_t *P0, *P1;
             block_panels(W, pstride, jr, N, &P0, &P1);
-            wa.held = wa.P0 != NULL;
             ahead_of(&wa, W, pstride, jr, N, ir + nest->mr < M);
             nest->kernel(npairs, A + (size_t)ir * lda, lda, P0, P1, C + (size_t)ir * ldc + jr, ldc,
                          SAIL_MIN(nest->mr, M - ir), SAIL_MIN(32, N - jr), 0, NULL, NULL, &wa);

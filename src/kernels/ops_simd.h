@@ -6,7 +6,8 @@
  * Accuracy (checked by tests/test_kernels.c): exp is Cephes-style (range
  * reduction by ln2 in two parts, degree-5 polynomial, ~1-2 ulp); erf is the
  * rational approximation used by Eigen/XLA on [-4, 4] (abs error < 1e-6),
- * GELU's erf a lower-degree one of its own (v_gelu); tanh is Cephes tanhf (polynomial below 0.625, exp-based above). */
+ * GELU's erf a lower-degree one of its own (v_gelu); tanh is Cephes tanhf
+ * (polynomial below 0.625, exp-based above). */
 
 #include <math.h>
 
@@ -29,14 +30,12 @@ static inline vf v_exp(vf x) {
     return v_select_lt(x, lo, V_ZERO, v_scale2i(p, n));
 }
 
-/* x P(x^2) / Q(x^2), P of degree 6 and Q of 4, highest coefficient first. */
-static inline __attribute__((always_inline)) vf v_erf_rational(vf x, vf x2, const float P[7], const float Q[5]) {
-    vf p = V_SET1(P[0]), q = V_SET1(Q[0]);
-#pragma GCC unroll 6
-    for (int i = 1; i < 7; i++) p = V_FMA(p, x2, V_SET1(P[i]));
-#pragma GCC unroll 4
-    for (int i = 1; i < 5; i++) q = V_FMA(q, x2, V_SET1(Q[i]));
-    return V_DIV(V_MUL(x, p), q);
+/* c[0] x^(n-1) + ... + c[n-1] by Horner's rule (n a constant: unrolled). */
+static inline __attribute__((always_inline)) vf v_poly(vf x, const float *c, int n) {
+    vf p = V_SET1(c[0]);
+#pragma GCC unroll 8
+    for (int i = 1; i < n; i++) p = V_FMA(p, x, V_SET1(c[i]));
+    return p;
 }
 
 /* erf(x) = x P(x^2) / Q(x^2) on [-4, 4]; |erf| rounds to 1 beyond. */
@@ -47,7 +46,8 @@ static inline vf v_erf(vf x) {
     static const float Q[5] = {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f,
                                -7.37332916720468e-03f, -1.42647390514189e-02f};
     x = V_MIN(V_MAX(x, V_SET1(-4.0f)), V_SET1(4.0f));
-    return v_erf_rational(x, V_MUL(x, x), P, Q);
+    vf x2 = V_MUL(x, x);
+    return V_DIV(V_MUL(x, v_poly(x2, P, 7)), v_poly(x2, Q, 5));
 }
 
 /* GELU as x/2 (1 + erf(x / sqrt 2)), erf(x / sqrt 2) = x P(x^2) / Q(x^2)
@@ -64,13 +64,8 @@ static inline vf v_gelu(vf x) {
                                7.30124116e-03f,  4.80602384e-02f, 7.97892392e-01f};
     static const float Q[4] = {1.03213242e-03f, 2.19263453e-02f, 2.26938605e-01f, 1.0f};
     vf xc = v_clamp_sym(x, 5.0f), x2 = V_MUL(xc, xc);
-    vf p = V_SET1(P[0]), q = V_SET1(Q[0]);
-#pragma GCC unroll 5
-    for (int i = 1; i < 6; i++) p = V_FMA(p, x2, V_SET1(P[i]));
-#pragma GCC unroll 3
-    for (int i = 1; i < 4; i++) q = V_FMA(q, x2, V_SET1(Q[i]));
     vf h = V_MUL(x, V_SET1(0.5f));
-    return V_FMA(h, V_DIV(V_MUL(xc, p), q), h);
+    return V_FMA(h, V_DIV(V_MUL(xc, v_poly(x2, P, 6)), v_poly(x2, Q, 4)), h);
 }
 
 static inline vf v_quick_gelu(vf x) {
@@ -202,7 +197,8 @@ _Static_assert(SAIL_LN_ROWS == 4, "EACH_ROW unrolls SAIL_LN_ROWS loops");
  * a constant: the loops over rows unroll). The first pass fetches the
  * rows R on (the next call's, when rows are contiguous; a fetch past the
  * end never faults): LayerNorm's rows come from L2 or L3, the products'
- * residual adds having written them (ViT-S b8: 5.0% -> 4.5% of the pass). Two passes (mean, then centred variance)
+ * residual adds having written them (ViT-S b8: 5.0% -> 4.5% of the
+ * pass). Two passes (mean, then centred variance)
  * avoid the cancellation of E[x^2] - E[x]^2 and match PyTorch's float
  * LayerNorm to ~1e-6; the residual sum corrects the rounding of the first
  * mean (the "corrected two-pass" algorithm), which matters for rows with a
