@@ -18,6 +18,11 @@ echo "== kernels: $("$BUILD/bench/bench_gemm_quant" --only none 2>/dev/null | se
      "load average $(cut -d' ' -f1-3 /proc/loadavg); sched_autogroup $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo '?')"
 echo "== This machine's ceilings: f32 FMA, bf16, int8 and read bandwidth (CPU time, medians)"
 [ -x "$BUILD/bench/bench_peak" ] && "$BUILD/bench/bench_peak" --all --threads "$THREADS"
+# The weight-streaming bounds of BERT-base at batch 1 (issue 17): the read
+# rate over its q8_0 panels (95.5 MB) and its bf16 weights (169.9 MB), which
+# a large L3 may hold from one text to the next.
+echo "== Read bandwidth over BERT-base's weights: q8_0 panels (91 MiB), bf16 (162 MiB)"
+[ -x "$BUILD/bench/bench_peak" ] && for mib in 91 162; do "$BUILD/bench/bench_peak" --read-mib $mib --threads "$THREADS"; done
 echo "== GEMM f32, sail vs OpenBLAS cblas_sgemm ($THREADS threads)"
 [ -x "$BUILD/bench/bench_gemm" ] && "$BUILD/bench/bench_gemm" --threads "$THREADS"
 # ViT-S/16 and BERT-base: sail f32/bf16/q8_0 against PyTorch f32, at THREADS
