@@ -25,7 +25,8 @@ typedef struct q8_nest {
     void (*pack_strip)(const sail_q8a *A, size_t lda, int mr, int kb, uint8_t *strip);
     /* C(mr, nr) (+)= strip times the panels from P (pstride bytes apart)
      * [+ bias]; accum: add to C. next: NULL, or the panels the next call
-     * reads (laid out as P's), to be prefetched block by block. */
+     * reads (laid out as P's), to be prefetched block by block (with
+     * those further on, pstride apart: a prefetch past the end is harmless). */
     void (*kernel)(int kb, const uint8_t *strip, const uint8_t *P, size_t pstride, float *C,
                    int ldc, int mr, int nr, int accum, const float *bias, const uint8_t *next);
 } q8_nest;
