@@ -152,8 +152,8 @@ __attribute__((target("avx2"))) static double run_read(void) {
     }
     /* Four streams, a quarter of the buffer each, every line fetched 4 KiB
      * ahead: one stream left to the hardware prefetchers read 20-25% less
-     * on the Xeons seen (and half from a large L3), below what the GEMMs'
-     * own prefetching reaches, so it was no ceiling. */
+     * on the Xeon measured (and half as much from its large L3), below what
+     * the GEMMs' own prefetching reaches, so it was no ceiling. */
     size_t q = n / 4 & ~(size_t)15;
     double t = bench_thread_cpu();
     __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
