@@ -120,8 +120,9 @@ void sail_attn_pack_kv_bf16(const sail_attn_args *a, int b, int h, uint8_t *kv) 
  * error 3.0e-6 evaluated in f32, a 650th of the bf16 rounding that
  * follows, within the 1e-5 of a rounding boundary that test_attn_bf16's
  * oracle lets go either way; minimax by reweighted least squares on 20000
- * points; degree 5 was one FMA more for 1.6e-7: ViT-S b8 5.43 -> 5.38 ms). Half the instructions of ops_simd.h's v_exp,
- * whose range reduction and clamps vscalefps makes unneeded. t is clamped
+ * points; degree 5 was one FMA more for 1.6e-7: ViT-S b8 5.43 -> 5.38
+ * ms). Half the instructions of ops_simd.h's v_exp, whose range
+ * reduction and clamps vscalefps makes unneeded. t is clamped
  * at -150, where n = t and 2^f = 1: 2^-150 rounds to 0. The scores may
  * come scaled by s, l2e then log2 e / s (a power of two: the same t as
  * from the scaled scores, bit for bit). */

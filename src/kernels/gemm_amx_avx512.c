@@ -480,6 +480,7 @@ int sail_gemm_bf16_few_amx(int M, int N, int K, const float *A, int lda, const v
     if (!buf) return 0;
     uint16_t *B0 = (uint16_t *)buf, *B1 = B0 + (size_t)ksteps * 512;
     uint8_t *pad = buf + a_bytes;
+    size_t group_bytes = 31 * ldw + (size_t)K * 2; /* 32 weight rows, in place */
     sail_amx_configure_bf16();
     for (int m0 = 0; m0 < M; m0 += 32) { /* W is read once per 32 rows of A */
         int rows = SAIL_MIN(32, M - m0), two = rows > 16;
@@ -490,9 +491,10 @@ int sail_gemm_bf16_few_amx(int M, int N, int K, const float *A, int lda, const v
             const uint8_t *w = few_w_rows(W, ldw, N, n0, K, k32, pad, &sw);
             int nn = SAIL_MIN(32, N - n0);
             const uint8_t *next = n0 + 64 <= N && K == k32 ? W + (size_t)(n0 + 32) * ldw : NULL;
-            size_t nb = 31 * ldw + (size_t)K * 2;
-            if (two) few_block(1, ksteps, w, sw, B0, B1, m0, rows, n0, nn, bias, beta, C, ldc, next, nb);
-            else few_block(0, ksteps, w, sw, B0, B1, m0, rows, n0, nn, bias, beta, C, ldc, next, nb);
+            if (two)
+                few_block(1, ksteps, w, sw, B0, B1, m0, rows, n0, nn, bias, beta, C, ldc, next, group_bytes);
+            else
+                few_block(0, ksteps, w, sw, B0, B1, m0, rows, n0, nn, bias, beta, C, ldc, next, group_bytes);
         }
     }
     sail_amx_release();
