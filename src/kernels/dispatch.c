@@ -104,7 +104,8 @@ int sail_attn_row_tile(const sail_kernel_table *t, const sail_attn_args *a) {
  * (bench_threads, CLIP batch 8 out-projection and fc2, Zen 5: q8_0
  * 1.3-1.6x against 1.6-1.9x for 2 threads over one, bf16 1.3-1.6x against
  * 1.4-1.95x), though alone each ran as fast. */
-void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int M, int *mr, int *nr, int *min_tn) {
+void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int M, int *mr, int *nr, int *min_tn,
+                      int *tiles) {
     int simd = t != &sail_table_ref;
     int wide = sail_gemm_w_wide(t, type, M);
     int q8_vnni = !wide && type == SAIL_WT_Q8_0 && t->gemm_q8_0 == sail_gemm_q8_0_vnni;
@@ -112,6 +113,7 @@ void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int M, int *m
     int bf16_dp = type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_dp;
     int bf16_amx = wide || (type == SAIL_WT_BF16 && t->gemm_bf16 == sail_gemm_bf16_amx);
     *min_tn = q8_vnni || q8_amx || bf16_dp || bf16_amx ? SAIL_W_SLICE_NC : 0;
+    *tiles = bf16_amx;
     if (q8_vnni) { *mr = 6; *nr = 32; }
     else if (q8_amx) { *mr = 16; *nr = 16; }
     else if (bf16_dp) { *mr = 14; *nr = 32; }

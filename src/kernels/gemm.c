@@ -99,6 +99,8 @@ typedef struct gemm_job {
     int gm, gn;   /* task grid */
     int min_tn;   /* an N cut leaves each task at least this many columns, when M can be cut
                      into a piece per thread */
+    float mac_cost, a_cost; /* grid_cost's units per multiply-add, and per value of A a task
+                               prepares once (see TILE_MAC_COST) */
     const sail_wmat *W; /* set: W (N, K) in its stored type replaces B */
     const sail_q8a *Aq; /* W q8_0: A quantised, K/32 blocks a row */
     sail_post_fn post;  /* W set: NULL, or applied to C once final */
@@ -164,19 +166,33 @@ static void gemm_task(void *ctx, int task, int thread) {
                j->C + (size_t)m0 * j->ldc + n0, j->ldc);
 }
 
-/* Estimated makespan of a gm x gn grid on T threads, in flop units:
- * rounds of tasks times (microkernel work + packing of A and B per task).
- * Packing one float costs about as much as PACK_COST flops. */
+/* Estimated makespan of a gm x gn grid on T threads, in f32 flop units:
+ * rounds of tasks times (microkernel work + packing of A and B per task +
+ * A's preparation once per task). Packing one float costs about as much
+ * as PACK_COST flops. */
 #define PACK_COST 6.0
 #define PACK_NC 512
+/* The AMX nest's costs in those units (Intel AMX Xeon, 2026-12-07): its
+ * tiles multiply about 7x as fast as the f32 nest (ViT-S batch 8's qkv
+ * at q8_0, 1 thread: 1.1 TFLOP/s against 158 GFLOP/s), so what a task does
+ * once with its rows of A (reads them in bf16, or rounds them to bf16
+ * first) weighs on a split: a task of that 1576x1152x384 product cut
+ * along N rather than M took 50 us more with A in bf16, about 26 units a
+ * value. Without this term N and M cuts tied, N came first, and two
+ * threads ran that qkv at 1.0-1.5x of one, against 1.8-2.0x cut along M.
+ * (From floats the task took 240 us more, but A of a few hundred rows,
+ * held in L2, rounds cheaply: the bf16 figure chooses right for both.) */
+#define VEC_MAC_COST 2.0f
+#define TILE_MAC_COST (VEC_MAC_COST / 7)
+#define TILE_A_COST 26.0f
 static double grid_cost(const gemm_job *j, int gm, int gn, int T) {
     double units_m = (j->M + j->mr - 1) / j->mr, units_n = (j->N + j->nr - 1) / j->nr;
     double tm = ((long)(units_m + gm - 1) / gm) * j->mr;
     double tn = ((long)(units_n + gn - 1) / gn) * j->nr;
     double rounds = (gm * gn + T - 1) / T;
     double n_blocks = (long)((tn + PACK_NC - 1) / PACK_NC);
-    double pack = PACK_COST * j->K * (tn + tm * n_blocks);
-    return rounds * (2.0 * tm * tn * j->K + pack);
+    double pack = PACK_COST * j->K * (tn + tm * n_blocks) + (double)j->a_cost * tm * j->K;
+    return rounds * ((double)j->mac_cost * tm * tn * j->K + pack);
 }
 
 /* Cutting M at row r0 changes no row's path while every piece has more
@@ -223,7 +239,8 @@ void sail_gemm(sail_pool *pool, int M, int N, int K, const float *A, int lda,
                float beta, float *C, int ldc) {
     const sail_kernel_table *t = sail_kernels();
     int T = sail_pool_size(pool);
-    gemm_job j = {t, M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc, 0, 0, 1, 1, 0, NULL, NULL, NULL, NULL};
+    gemm_job j = {.t = t, .M = M, .N = N, .K = K, .A = A, .lda = lda, .B = B, .ldb = ldb, .b_trans = b_trans,
+                  .bias = bias, .beta = beta, .C = C, .ldc = ldc, .gm = 1, .gn = 1, .mac_cost = VEC_MAC_COST};
     sail_gemm_tile(t, &j.mr, &j.nr);
     if (T == 1 || M <= 0 || N <= 0 || choose_grid(&j, T) == 1) {
         t->gemm(M, N, K, A, lda, B, ldb, b_trans, bias, beta, C, ldc);
@@ -297,7 +314,12 @@ static void post_task(void *ctx, int task, int thread) {
 
 /* j's product of a stored W on the pool, cut by the grid its shape picks. */
 static void w_run(sail_pool *pool, gemm_job *j) {
-    sail_gemm_w_tile(j->t, j->W->type, j->M, &j->mr, &j->nr, &j->min_tn);
+    int tiles;
+    sail_gemm_w_tile(j->t, j->W->type, j->M, &j->mr, &j->nr, &j->min_tn, &tiles);
+    if (tiles) {
+        j->mac_cost = TILE_MAC_COST;
+        j->a_cost = TILE_A_COST;
+    }
     if (sail_pool_size(pool) == 1 || choose_grid(j, sail_pool_size(pool)) == 1) w_task(j, 0, j->M, 0, j->N);
     else sail_pool_run(pool, gemm_task, j, j->gm * j->gn);
 }
@@ -327,7 +349,9 @@ void sail_gemm_w_post(sail_pool *pool, int M, int N, int K, const float *A, int 
     const sail_kernel_table *t = sail_kernels();
     int T = sail_pool_size(pool);
     int wide = sail_gemm_w_wide(t, W->type, M);
-    gemm_job j = {t, M, N, K, A, lda, NULL, 0, 1, bias, beta, C, ldc, 0, 0, 1, 1, 0, W, wide ? NULL : scratch, post, NULL};
+    gemm_job j = {.t = t, .M = M, .N = N, .K = K, .A = A, .lda = lda, .b_trans = 1, .bias = bias, .beta = beta,
+                  .C = C, .ldc = ldc, .gm = 1, .gn = 1, .mac_cost = VEC_MAC_COST, .W = W,
+                  .Aq = wide ? NULL : scratch, .post = post};
     if (W->type == SAIL_WT_Q8_0 && !wide) {
         /* Quantise every row of A once; all tasks then share the blocks.
          * A few chunks are quicker done here than a wake-up of the pool. */
@@ -349,7 +373,8 @@ int sail_gemm_w_bf16_ok(const sail_wmat *W, int M, int N, int K, int out) {
 
 void sail_gemm_w_bf16(sail_pool *pool, const sail_wmat *W, const sail_bf16_gemm *g) {
     const sail_kernel_table *t = sail_kernels();
-    gemm_job j = {t, g->M, g->N, g->K, NULL, 0, NULL, 0, 1, g->bias, g->beta, g->C, g->ldc, 0, 0, 1, 1, 0, W,
-                  NULL, g->post, g};
+    gemm_job j = {.t = t, .M = g->M, .N = g->N, .K = g->K, .b_trans = 1, .bias = g->bias, .beta = g->beta,
+                  .C = g->C, .ldc = g->ldc, .gm = 1, .gn = 1, .mac_cost = VEC_MAC_COST, .W = W, .post = g->post,
+                  .g16 = g};
     w_run(pool, &j);
 }

@@ -218,10 +218,13 @@ int sail_attn_row_tile(const sail_kernel_table *t, const sail_attn_args *a);
 /* Row and column tile of a table's GEMM microkernel: sail_gemm cuts C into
  * tasks along these so that only the last task has a partial tile. */
 void sail_gemm_tile(const sail_kernel_table *t, int *mr, int *nr);
-/* The same for the kernels on a stored weight type (not F32) at M rows, and *min_tn:
- * the fewest columns a cut of N may leave a task while M alone could be
- * cut into a piece per thread (0: any). */
-void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int M, int *mr, int *nr, int *min_tn);
+/* The same for the kernels on a stored weight type (not F32) at M rows;
+ * *min_tn: the fewest columns a cut of N may leave a task while M alone
+ * could be cut into a piece per thread (0: any); *tiles: 1 where the
+ * product runs on the AMX nest, which prepares its rows of A once per task
+ * and multiplies several times faster than the vector nests. */
+void sail_gemm_w_tile(const sail_kernel_table *t, sail_wtype type, int M, int *mr, int *nr, int *min_tn,
+                      int *tiles);
 /* 1 when sail_gemm_w on table t takes gemm_q8_0_wide for M rows of a
  * weight of this type (A as floats, not quantised). */
 int sail_gemm_w_wide(const sail_kernel_table *t, sail_wtype type, int M);
