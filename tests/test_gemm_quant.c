@@ -89,7 +89,7 @@ typedef struct qcase {
     int M, N, K, beta, has_bias, lda, ldc;
     int round_a;        /* bf16: the kernel rounds A to bf16 (bf16_rounds_a) */
     int wide;           /* q8_0: the kernel is gemm_q8_0_wide (A rounded, W widened to bf16) */
-    int packed;         /* q8_0: the kernel reads W as its level's q8_0_pack wrote it */
+    int packed;         /* q8_0 (bf16): the kernel reads W as its level's q8_0_pack (bf16_pack) wrote it */
     sail_wtype type;
     size_t ldw;
     float *a_base, *A, *Wf, *bias, *C0, *C, *R;
@@ -139,12 +139,18 @@ static void qcase_free(qcase *q) {
     free(q->C0); free(q->C); free(q->R); free(q->Aq);
 }
 
-/* W packed by t's q8_0_pack into a 64-byte aligned buffer (free it). */
-static void *pack_w(const sail_kernel_table *t, const void *W, size_t ldw, int N, int K) {
-    size_t n = t->q8_0_panels_size(N, K);
+/* W packed by t's q8_0_pack (bf16: bf16_pack) into a 64-byte aligned
+ * buffer (free it). */
+static void *pack_w_as(const sail_kernel_table *t, sail_wtype type, const void *W, size_t ldw, int N, int K) {
+    int q8 = type == SAIL_WT_Q8_0;
+    size_t n = q8 ? t->q8_0_panels_size(N, K) : t->bf16_panels_size(N, K);
     void *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
-    t->q8_0_pack(W, ldw, N, K, p);
+    (q8 ? t->q8_0_pack : t->bf16_pack)(W, ldw, N, K, p);
     return p;
+}
+
+static void *pack_w(const sail_kernel_table *t, const void *W, size_t ldw, int N, int K) {
+    return pack_w_as(t, SAIL_WT_Q8_0, W, ldw, N, K);
 }
 
 /* Run one table's kernel for the case into C. */
@@ -163,7 +169,11 @@ static void run_kernel(const sail_kernel_table *t, const qcase *q, float *C) {
     }
     else if (q->type == SAIL_WT_F16)
         t->gemm_f16(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
-    else
+    else if (q->packed && t->bf16_pack && q->M > SAIL_GEMM_DIRECT_MAX_M && q->N > 0 && q->K > 0) {
+        void *wp = pack_w_as(t, SAIL_WT_BF16, q->W, q->ldw, q->N, q->K);
+        t->gemm_bf16_packed(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, wp, NULL, bias, (float)q->beta, C, q->ldc);
+        free(wp);
+    } else
         t->gemm_bf16(q->M, q->N, q->K, q->A, q->lda, q->W, q->ldw, bias, (float)q->beta, C, q->ldc);
 }
 
@@ -263,8 +273,8 @@ static const int MN[][2] = {{0, 5},   {1, 1},   {1, 17},  {2, 33},   {3, 16},   
 static const int K16[] = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 127, 385, 800, 1023};
 static const int K8[] = {0, 32, 64, 96, 160, 416, 544, 1024};
 
-/* Every (M, N) with every K of the type; `vs` as in compare(); packed: q8_0
- * W as the level's q8_0_pack wrote it; wide: q8_0 through gemm_q8_0_wide
+/* Every (M, N) with every K of the type; `vs` as in compare(); packed: W as
+ * the level's q8_0_pack or bf16_pack wrote it; wide: q8_0 through gemm_q8_0_wide
  * (t NULL: its reference). */
 static void sweep(cmp *c, const sail_kernel_table *t, sail_wtype type, int vs, int packed, int wide) {
     const int *ks = type == SAIL_WT_Q8_0 ? K8 : K16;
@@ -369,6 +379,61 @@ static void test_wide(const sail_kernel_table *t) {
           t->name, k.max_err);
 }
 
+/* bf16 W from the panels bf16_pack wrote: every size against the reference,
+ * the same bits as from W itself (bias, beta, a post, and a task's columns
+ * from 16 on, read at the offset bf16_panels_size gives), and a changed
+ * packed weight caught. */
+static void test_bf16_packed(const sail_kernel_table *t) {
+    if (!t->bf16_pack) {
+        SKIP("%s keeps no packed bf16 weights", t->name);
+        return;
+    }
+    cmp c = {0};
+    sweep(&c, t, SAIL_WT_BF16, 0, 1, 0);
+    CHECK(cmp_done(&c), "gemm_bf16 %s on weights packed at load (bf16_pack) vs %s: all sizes (max err %.2g)",
+          t->name, ref_for(t, SAIL_WT_BF16, 0) ? "ref" : "bf16a ref", c.max_err);
+    static const int shapes[][3] = {{65, 16, 32}, {70, 45, 33}, {100, 530, 385}, {197, 61, 800},
+                                    {97, 40, 1023}, {130, 33, 1536}, {80, 48, 3072}};
+    int same = 1, n_cases = 0, caught = 1;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
+        for (int v = 0; v < 4; v++) {
+            qcase q;
+            qcase_init(&q, SAIL_WT_BF16, shapes[i][0], shapes[i][1], shapes[i][2], v);
+            const float *bias = q.has_bias ? q.bias : NULL;
+            sail_post_fn post = v == 3 ? t->gelu : NULL;
+            t->gemm_bf16(q.M, q.N, q.K, q.A, q.lda, q.W, q.ldw, bias, (float)q.beta, q.R, q.ldc);
+            if (post) sail_post_rows(post, q.R, q.ldc, q.M, q.N);
+            uint8_t *wp = pack_w_as(t, SAIL_WT_BF16, q.W, q.ldw, q.N, q.K);
+            t->gemm_bf16_packed(q.M, q.N, q.K, q.A, q.lda, q.W, q.ldw, wp, post, bias, (float)q.beta, q.C, q.ldc);
+            same &= !memcmp(q.C, q.R, (size_t)q.M * q.ldc * sizeof(float));
+            if (q.N > 16) { /* columns [16, N) alone, as a task of sail_gemm_w reads them */
+                memcpy(q.C, q.C0, (size_t)q.M * q.ldc * sizeof(float));
+                for (int m = 0; m < q.M; m++) memcpy(q.C + (size_t)m * q.ldc, q.R + (size_t)m * q.ldc, 16 * sizeof(float));
+                t->gemm_bf16_packed(q.M, q.N - 16, q.K, q.A, q.lda, q.W + 16 * q.ldw, q.ldw,
+                                    wp + t->bf16_panels_size(16, q.K), post, bias ? bias + 16 : NULL, (float)q.beta,
+                                    q.C + 16, q.ldc);
+                same &= !memcmp(q.C, q.R, (size_t)q.M * q.ldc * sizeof(float));
+            }
+            if (v == 2) { /* the last row's last weight changed in the panels only */
+                uint8_t *bad = q.W + (size_t)(q.N - 1) * q.ldw + 2 * (size_t)(q.K - 1);
+                bad[1] ^= 0x21;
+                uint8_t *wb = pack_w_as(t, SAIL_WT_BF16, q.W, q.ldw, q.N, q.K);
+                bad[1] ^= 0x21;
+                t->gemm_bf16_packed(q.M, q.N, q.K, q.A, q.lda, q.W, q.ldw, wb, NULL, bias, (float)q.beta, q.C, q.ldc);
+                cmp o = {.quiet = 1};
+                compare(&o, &q, q.C, 0);
+                caught &= o.n_bad > 0;
+                free(wb);
+            }
+            n_cases++;
+            free(wp);
+            qcase_free(&q);
+        }
+    CHECK(same, "gemm_bf16_packed %s gives gemm_bf16's bits: %d cases of 65-197 rows, K 32-3072, bias, beta, "
+          "GELU, and columns from 16 on", t->name, n_cases);
+    CHECK(caught, "gemm_bf16_packed %s with one packed weight changed is caught", t->name);
+}
+
 static void test_simd(const sail_kernel_table *t) {
     for (int i = 0; i < 3; i++) {
         cmp c = {0};
@@ -377,6 +442,7 @@ static void test_simd(const sail_kernel_table *t) {
               type_name(TYPES[i]), t->name, ref_for(t, TYPES[i], 0) ? "ref" : "bf16a ref", c.max_err);
     }
     test_wide(t);
+    test_bf16_packed(t);
     cmp c = {0};
     sweep(&c, t, SAIL_WT_Q8_0, 2, 0, 0);
     CHECK(cmp_done(&c), "gemm_q8_0 %s vs exact integer block dots (max err %.2g)", t->name, c.max_err);

@@ -165,7 +165,8 @@ def models(tmp):
         cos = np.sum(v * ref, axis=1)
         check(cos.min() >= min_cos, "%s vs f32 on %d texts and images: min cosine %.6f (>= %g), mean %.6f"
               % (kind, len(cos), cos.min(), min_cos, cos.mean()))
-    repacked(os.path.join(tmp, "m-q8_0.gguf"), texts, [a for a in inputs if a.endswith(".png")])
+    for kind in ("q8_0", "bf16"):
+        repacked(os.path.join(tmp, "m-%s.gguf" % kind), kind, texts, [a for a in inputs if a.endswith(".png")])
     r = sail("bench", "--model", os.path.join(tmp, "m-q8_0.gguf"), "--model", f32, "--batch", "2",
              "--kind", "text", "--seconds", 1)
     out = r.stdout.decode()
@@ -183,15 +184,16 @@ def models(tmp):
 
 
 
-def repacked(path, texts, images):
-    """A q8_0 model whose matrices are repacked into the int8 kernels' panels
-    (the default: at each matrix's second GEMM) gives the same bits as one
-    reading them as stored (sail_load_options.no_repack), on every pass:
-    texts of several tokens and image batches take the packed GEMM path,
-    single tokens the in-place one."""
+def repacked(path, kind, texts, images):
+    """A q8_0 (or bf16) model whose matrices are repacked into the kernels'
+    panels (the default: at each matrix's second GEMM that reads them; bf16
+    only on AMX) gives the same bits as one reading them as stored
+    (sail_load_options.no_repack), on every pass: texts of several tokens
+    and image batches take the packed GEMM path, single tokens the in-place
+    one."""
     if os.environ.get("SAIL_ASAN"):  # the binding would load the sanitized libsail.so into Python
-        print("skip - q8_0 repacked vs as stored through the Python binding: not under ASan (test_gemm_quant "
-              "checks the packed kernels there)")
+        print("skip - %s repacked vs as stored through the Python binding: not under ASan (test_gemm_quant "
+              "checks the packed kernels there)" % kind)
         return
     sys.path.insert(0, os.path.join(tap.HERE, "..", "python"))
     os.environ.setdefault("SAIL_LIB", os.path.abspath(os.path.join(BUILD, "libsail.so")))
@@ -203,8 +205,9 @@ def repacked(path, texts, images):
         m.close()
     same = all(np.array_equal(a.view(np.uint32), b.view(np.uint32)) for v in out.values() for a in v for b in v)
     same &= np.array_equal(out[True][2].view(np.uint32), out[False][2].view(np.uint32))
-    check(same, "q8_0 model repacked vs as stored: the same bits on %d texts and %d images, before and after the "
-          "repacking (three passes each; kernels %s)" % (len(texts), len(images), os.environ.get("SAIL_ISA", "native")))
+    check(same, "%s model repacked vs as stored: the same bits on %d texts and %d images, before and after the "
+          "repacking (three passes each; kernels %s)" % (kind, len(texts), len(images),
+                                                         os.environ.get("SAIL_ISA", "native")))
 
 
 SHIPPED = os.path.join(tap.HERE, "..", "models", "sail-tiny.gguf")

@@ -38,6 +38,9 @@ static void make_tables(void) {
     g_amx.q8_0_panels_size = sail_q8_0_panels_size_amx;
     g_amx.q8_0_pack = sail_q8_0_pack_amx;
     g_amx.gemm_q8_0_wide = sail_gemm_q8_0_wide_amx;
+    g_amx.bf16_panels_size = sail_bf16_panels_size_amx;
+    g_amx.bf16_pack = sail_bf16_pack_amx;
+    g_amx.gemm_bf16_packed = sail_gemm_bf16_packed_amx;
     g_amx.gemm_wide_bf16 = sail_gemm_wide_bf16_amx;
     g_amx.gemm_bf16 = sail_gemm_bf16_amx;
     g_amx.attn_block_bf16 = sail_attn_block_bf16_amx;

@@ -122,7 +122,7 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
     const float *bias = j->bias ? j->bias + n0 : NULL;
     int M = m1 - m0, N = n1 - n0;
     /* columns are cut at multiples of the tile's nr, so of 16 */
-    const uint8_t *wp = W->packed ? (const uint8_t *)W->packed + j->t->q8_0_panels_size(n0, j->K) : NULL;
+    const uint8_t *wp = W->packed ? (const uint8_t *)W->packed + sail_gemm_w_packed_size(W, n0, j->K) : NULL;
     if (j->g16) {
         sail_bf16_gemm g = *j->g16;
         g.M = M, g.N = N, g.A += (size_t)m0 * g.lda, g.bias = bias;
@@ -142,6 +142,10 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
         }
         j->t->gemm_q8_0(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, wp, bias, j->beta, C, j->ldc);
     } else if (W->type == SAIL_WT_BF16) {
+        if (wp && M > SAIL_GEMM_DIRECT_MAX_M) {
+            j->t->gemm_bf16_packed(M, N, j->K, A, j->lda, w, W->stride, wp, j->post, bias, j->beta, C, j->ldc);
+            return;
+        }
         j->t->gemm_bf16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
     } else {
         j->t->gemm_f16(M, N, j->K, A, j->lda, w, W->stride, bias, j->beta, C, j->ldc);
@@ -271,12 +275,20 @@ size_t sail_gemm_w_scratch(const sail_wmat *W, int M, int K) {
 
 size_t sail_gemm_w_packed_size(const sail_wmat *W, int N, int K) {
     const sail_kernel_table *t = sail_kernels();
-    if (W->type != SAIL_WT_Q8_0 || !t->q8_0_panels_size || N <= 0 || K <= 0) return 0;
-    return t->q8_0_panels_size(N, K);
+    if (N <= 0 || K <= 0) return 0;
+    if (W->type == SAIL_WT_Q8_0 && t->q8_0_panels_size) return t->q8_0_panels_size(N, K);
+    if (W->type == SAIL_WT_BF16 && t->bf16_panels_size) return t->bf16_panels_size(N, K);
+    return 0;
+}
+
+int sail_gemm_w_reads_packed(const sail_wmat *W, int M) {
+    return W->type == SAIL_WT_Q8_0 || M > SAIL_GEMM_DIRECT_MAX_M;
 }
 
 void sail_gemm_w_pack(sail_wmat *W, int N, int K, void *dst) {
-    sail_kernels()->q8_0_pack(W->data, W->stride, N, K, dst);
+    const sail_kernel_table *t = sail_kernels();
+    if (W->type == SAIL_WT_Q8_0) t->q8_0_pack(W->data, W->stride, N, K, dst);
+    else t->bf16_pack(W->data, W->stride, N, K, dst);
     W->packed = dst;
 }
 

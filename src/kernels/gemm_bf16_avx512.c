@@ -216,6 +216,41 @@ void sail_bf16_out_rows(const sail_bf16_out *o, int r0, int r1) {
                             (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(S + 16), _mm512_loadu_ps(S)));
 }
 
+/* The nest's slices of K: how many, and k per slice (a multiple of its
+ * kq; the last slice may hold less). */
+static int k_slices(const bf16_nest *nest, int K, int *kstep) {
+    int kslices = K <= nest->kc_one ? 1 : (K + nest->kc - 1) / nest->kc;
+    *kstep = ((K + kslices - 1) / kslices + nest->kq - 1) / nest->kq * nest->kq;
+    return kslices;
+}
+
+/* bf16 weights packed once (the amx level's bf16_pack): per 16 columns a
+ * panel of every slice of k in turn, each as pack_w_block lays it out, so
+ * that a slice's block of columns is read in place, its panels
+ * panel_bytes apart. Packing per call took half of ViT-S's bf16 forward at
+ * batch 1 (197 rows a product) and a third of CLIP's text tower. */
+static size_t panel_bytes(int K) {
+    int kstep, kslices = k_slices(&nest_amx, K, &kstep), last = K - (kslices - 1) * kstep;
+    return ((size_t)(kslices - 1) * kstep + (size_t)(last + 31) / 32 * 32) * 32;
+}
+
+size_t sail_bf16_panels_size_amx(int N, int K) { return (size_t)(N + 15) / 16 * panel_bytes(K); }
+
+void sail_bf16_pack_amx(const void *W, size_t ldw, int N, int K, void *dst) {
+    int kstep;
+    k_slices(&nest_amx, K, &kstep);
+    size_t pb = panel_bytes(K);
+    for (int n0 = 0; n0 < N; n0 += 16) {
+        uint8_t *d = (uint8_t *)dst + (size_t)(n0 / 16) * pb;
+        for (int pc = 0; pc < K; pc += kstep) {
+            int kc = SAIL_MIN(kstep, K - pc), kcq = (kc + 31) / 32 * 32;
+            pack_w_panel((const uint8_t *)W + (size_t)n0 * ldw + 2 * (size_t)pc, ldw, SAIL_MIN(16, N - n0), kc,
+                         kcq, d);
+            d += (size_t)kcq * 32;
+        }
+    }
+}
+
 /* g's product on the nest, from A's floats (rows lda apart) where g->A is
  * NULL. post (NULL: none) runs on each strip's rows of a block of columns
  * after the block's last slice of k, while they are in cache; with g->Cb
@@ -232,8 +267,11 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
         int chunks = (int)(((size_t)M * lab * 2 + PRE_BYTES - 1) / PRE_BYTES);
         chunk = ((M + chunks - 1) / chunks + nest->mr - 1) / nest->mr * nest->mr;
     }
-    int kslices = K <= nest->kc_one ? 1 : (K + nest->kc - 1) / nest->kc, kstep = (K + kslices - 1) / kslices, kq = nest->kq;
-    kstep = (kstep + kq - 1) / kq * kq;
+    int kstep, kq = nest->kq;
+    k_slices(nest, K, &kstep);
+    /* bf16 weights in their panels (the amx nest's only): read in place */
+    const uint8_t *Wq = !g->q8 && g->Wp ? (const uint8_t *)g->Wp : NULL;
+    size_t wq_panel = Wq ? panel_bytes(K) : 0;
     size_t wbytes = (size_t)NC * kstep * 2;
     size_t abytes = Ab ? 0 : nest->pre ? (size_t)chunk * lab * 2 : (size_t)SAIL_BF16_AMX_MR * KC * 2;
     size_t sbytes = g->Cb ? (size_t)SAIL_BF16_AMX_MR * NC * sizeof(float) : 0;
@@ -254,7 +292,11 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
             for (int pc = 0; pc < K; pc += kstep) {
                 int kc = SAIL_MIN(kstep, K - pc), kcq = (kc + kq - 1) / kq * kq;
                 size_t pstride = (size_t)kcq * 32; /* bytes per 16-column panel */
-                pack_w_block(g, jc, nc, pc, kc, kcq, Bp);
+                const uint8_t *Bw = Bp;
+                if (Wq) {
+                    Bw = Wq + (size_t)(jc / 16) * wq_panel + (size_t)(pc / kstep) * kstep * 32;
+                    pstride = wq_panel;
+                } else pack_w_block(g, jc, nc, pc, kc, kcq, Bp);
                 int accum = pc > 0 || g->beta != 0.0f;
                 const float *bias_blk = pc == 0 && g->bias ? g->bias + jc : NULL;
                 sail_w_ahead wa = {0, NULL, NULL};
@@ -266,8 +308,8 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
                     for (int jr = 0; jr < nc; jr += 32) {
                         int nr = SAIL_MIN(32, nc - jr);
                         const uint8_t *P0, *P1;
-                        block_panels(Bp, pstride, jr, nc, &P0, &P1);
-                        ahead_of(&wa, Bp, pstride, jr, nc, ir + nest->mr < m0 + mc);
+                        block_panels(Bw, pstride, jr, nc, &P0, &P1);
+                        ahead_of(&wa, Bw, pstride, jr, nc, ir + nest->mr < m0 + mc);
                         if (g->Cb) {
                             float *blk = S + (size_t)(jr / 32) * nest->mr * 32;
                             nest->kernel(kcq / 2, As, las, P0, P1, blk, 32, mr, nr, accum,
@@ -444,6 +486,18 @@ void sail_gemm_q8_0_wide_amx(int M, int N, int K, const float *A, int lda, const
                              int ldc) {
     if (M <= 0 || N <= 0) return;
     sail_bf16_gemm g = {.M = M, .N = N, .K = K, .W = W, .ldw = ldw, .Wp = Wp, .q8 = 1, .post = post,
+                        .bias = bias, .beta = beta, .C = C, .ldc = ldc};
+    if (K <= 0) gemm_packed_ref(&g, A, lda);
+    else packed_amx(&g, A, lda);
+}
+
+/* bf16 W from its panels (sail_bf16_pack_amx) on the same nest; W itself
+ * only where memory for A runs out. */
+void sail_gemm_bf16_packed_amx(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
+                               const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
+                               int ldc) {
+    if (M <= 0 || N <= 0) return;
+    sail_bf16_gemm g = {.M = M, .N = N, .K = K, .W = W, .ldw = ldw, .Wp = Wp, .post = post,
                         .bias = bias, .beta = beta, .C = C, .ldc = ldc};
     if (K <= 0) gemm_packed_ref(&g, A, lda);
     else packed_amx(&g, A, lda);

@@ -33,9 +33,10 @@ typedef struct sail_wmat {
     const void *data;
     size_t stride;      /* bytes from one row to the next */
     sail_wtype type;
-    /* Q8_0 only, optional: the same weights in the active level's panels
-     * (sail_gemm_w_pack), which GEMMs of more than a few rows then read
-     * instead of packing W on every call; NULL otherwise. */
+    /* Q8_0, and BF16 at the amx level, optional: the same weights in the
+     * active level's panels (sail_gemm_w_pack), which GEMMs of more than a
+     * few rows then read instead of packing W on every call; NULL
+     * otherwise. */
     const void *packed;
 } sail_wmat;
 
@@ -191,6 +192,15 @@ typedef struct sail_kernel_table {
      * for any n0 that is a multiple of 16. NULL where the level has none. */
     size_t (*q8_0_panels_size)(int N, int K);
     void (*q8_0_pack)(const void *W, size_t ldw, int N, int K, void *dst);
+    /* W (N, K) bf16 in the panels the level's bf16 products read past its
+     * few-row path, sized and cut by columns as q8_0's (the amx level; NULL
+     * elsewhere), and gemm_bf16 from them for such M: the same bits; W is
+     * read only without memory for A; post as gemm_q8_0_wide's. */
+    size_t (*bf16_panels_size)(int N, int K);
+    void (*bf16_pack)(const void *W, size_t ldw, int N, int K, void *dst);
+    void (*gemm_bf16_packed)(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
+                             const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
+                             int ldc);
     /* x (n, a multiple of 32) into n/32 blocks: d = max|x| / 127, q =
      * rint(x * (1/d)) (ties to even) clamped to [-127, 127] (NaN -> 127).
      * Bit-identical at every level. */
@@ -230,6 +240,9 @@ size_t sail_gemm_w_scratch(const sail_wmat *W, int M, int K);
 /* Bytes sail_gemm_w_pack needs for W (N, K): 0 when the active level keeps
  * no packed form of W's type. */
 size_t sail_gemm_w_packed_size(const sail_wmat *W, int N, int K);
+/* 1 when products of M rows read W's packed form (bf16: only past the
+ * few-row path, which reads W in place). */
+int sail_gemm_w_reads_packed(const sail_wmat *W, int M);
 /* W->packed := dst (sail_gemm_w_packed_size bytes, 64-byte aligned), filled:
  * done once at load, it saves each GEMM of more than a few rows its packing
  * of W. dst must outlive W's use. */

@@ -57,7 +57,7 @@ void trace(fwd *f, const char *name, const float *x, int rows, int cols) {
 
 /* ----------------------------------------------------------- linear -- */
 
-/* l's q8_0 weight into its reserved panels, at its second GEMM. Forward
+/* l's weight into its reserved panels, at its second GEMM that reads them. Forward
  * passes on a model run one at a time (its lock), so these writes to the
  * model's weights need no more. */
 static void pack_linear(const sail_linear *l, int out, int in) {
@@ -75,9 +75,9 @@ static sail_post_fn act_fn(const sail_kernel_table *k, sail_act act) {
     return act == SAIL_ACT_QUICK_GELU ? k->quick_gelu : act == SAIL_ACT_GELU_TANH ? k->gelu_tanh : k->gelu;
 }
 
-/* l's weight as its products read it (packed first where due). */
-static sail_wmat linear_wmat(const sail_linear *l, int in, int out) {
-    if (l->pack_to && !l->wm.packed && !l->w) pack_linear(l, out, in);
+/* l's weight as its products of n rows read it (packed first where due). */
+static sail_wmat linear_wmat(const sail_linear *l, int n, int in, int out) {
+    if (l->pack_to && !l->wm.packed && !l->w && sail_gemm_w_reads_packed(&l->wm, n)) pack_linear(l, out, in);
     if (l->w) return (sail_wmat){l->w, (size_t)in * sizeof(float), SAIL_WT_F32, NULL};
     return l->wm;
 }
@@ -91,7 +91,7 @@ int linear_takes_bf16(const sail_linear *l, int n, int in, int out, int outb) {
 void linear_bf16(fwd *f, const sail_linear *l, const uint16_t *x, int n, int in, int out, float *y,
                  uint16_t *yb, float beta, sail_post_fn post) {
     if (f->oom) return;
-    sail_wmat wm = linear_wmat(l, in, out);
+    sail_wmat wm = linear_wmat(l, n, in, out);
     sail_bf16_gemm g = {.M = n, .N = out, .K = in, .A = x, .lda = (size_t)in, .post = post, .bias = l->b,
                         .beta = beta, .C = y, .ldc = out, .Cb = yb, .ldcb = (size_t)out};
     sail_gemm_w_bf16(f->pool, &wm, &g);
@@ -102,7 +102,7 @@ void linear_bf16(fwd *f, const sail_linear *l, const uint16_t *x, int n, int in,
 static void linear_post(fwd *f, const sail_linear *l, const float *x, int n, int in, int out, float *y,
                         float beta, sail_post_fn post) {
     if (f->oom) return;
-    sail_wmat wm = linear_wmat(l, in, out);
+    sail_wmat wm = linear_wmat(l, n, in, out);
     fwd_mark mark = fwd_mark_get(f);
     size_t need = sail_gemm_w_scratch(&wm, n, in);
     void *scratch = need ? fwd_alloc(f, (need + sizeof(float) - 1) / sizeof(float)) : NULL;

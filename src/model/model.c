@@ -122,7 +122,8 @@ static sail_status load_weights(sail_model *m, sail_error *err) {
     return s;
 }
 
-/* The reserving walk: sizes every q8_0 Linear weight's panels (dst NULL),
+/* The reserving walk: sizes every Linear weight's panels (q8_0, and bf16
+ * where the level packs it; dst NULL),
  * then gives each its slice of dst, which its second GEMM fills
  * (linear_forward): a model used only for texts never packs, nor touches,
  * its image tower's slices. */
@@ -141,14 +142,14 @@ static sail_status reserve_tensor(void *ctx, const char *name, int64_t rows, int
     return SAIL_OK;
 }
 
-/* Room for the q8_0 matrices in the int8 kernels' panels (sail.h:
+/* Room for the q8_0 and bf16 matrices in the kernels' panels (sail.h:
  * no_repack): reserved, not touched, until each matrix's second use. */
 static sail_status reserve_packing(sail_model *m, sail_error *err) {
     packer p = {NULL, 0};
     sail_weights_walk_stored(&m->cfg, &m->w, reserve_tensor, &p);
     if (!p.bytes) return SAIL_OK;
     if (!(m->packed = sail_alloc_aligned(p.bytes)))
-        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory reserving %zu bytes to repack q8_0 weights "
+        return sail_set_error(err, SAIL_ERR_NOMEM, "out of memory reserving %zu bytes to repack weights "
                               "(load with no_repack to use them as stored)", p.bytes);
     m->packed_bytes = p.bytes;
     p = (packer){m->packed, 0};
