@@ -142,7 +142,7 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
         }
         j->t->gemm_q8_0(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, wp, bias, j->beta, C, j->ldc);
     } else if (W->type == SAIL_WT_BF16) {
-        if (wp && M > SAIL_GEMM_DIRECT_MAX_M) {
+        if (wp && sail_gemm_w_reads_packed(W, M)) {
             j->t->gemm_bf16_packed(M, N, j->K, A, j->lda, w, W->stride, wp, j->post, bias, j->beta, C, j->ldc);
             return;
         }
@@ -328,10 +328,8 @@ static void post_task(void *ctx, int task, int thread) {
 static void w_run(sail_pool *pool, gemm_job *j) {
     int tiles;
     sail_gemm_w_tile(j->t, j->W->type, j->M, &j->mr, &j->nr, &j->min_tn, &tiles);
-    if (tiles) {
-        j->mac_cost = TILE_MAC_COST;
-        j->a_cost = TILE_A_COST;
-    }
+    j->mac_cost = tiles ? TILE_MAC_COST : VEC_MAC_COST;
+    j->a_cost = tiles ? TILE_A_COST : 0.0f;
     if (sail_pool_size(pool) == 1 || choose_grid(j, sail_pool_size(pool)) == 1) w_task(j, 0, j->M, 0, j->N);
     else sail_pool_run(pool, gemm_task, j, j->gm * j->gn);
 }
@@ -362,8 +360,7 @@ void sail_gemm_w_post(sail_pool *pool, int M, int N, int K, const float *A, int 
     int T = sail_pool_size(pool);
     int wide = sail_gemm_w_wide(t, W->type, M);
     gemm_job j = {.t = t, .M = M, .N = N, .K = K, .A = A, .lda = lda, .b_trans = 1, .bias = bias, .beta = beta,
-                  .C = C, .ldc = ldc, .gm = 1, .gn = 1, .mac_cost = VEC_MAC_COST, .W = W,
-                  .Aq = wide ? NULL : scratch, .post = post};
+                  .C = C, .ldc = ldc, .gm = 1, .gn = 1, .W = W, .Aq = wide ? NULL : scratch, .post = post};
     if (W->type == SAIL_WT_Q8_0 && !wide) {
         /* Quantise every row of A once; all tasks then share the blocks.
          * A few chunks are quicker done here than a wake-up of the pool. */
@@ -386,7 +383,6 @@ int sail_gemm_w_bf16_ok(const sail_wmat *W, int M, int N, int K, int out) {
 void sail_gemm_w_bf16(sail_pool *pool, const sail_wmat *W, const sail_bf16_gemm *g) {
     const sail_kernel_table *t = sail_kernels();
     gemm_job j = {.t = t, .M = g->M, .N = g->N, .K = g->K, .b_trans = 1, .bias = g->bias, .beta = g->beta,
-                  .C = g->C, .ldc = g->ldc, .gm = 1, .gn = 1, .mac_cost = VEC_MAC_COST, .W = W, .post = g->post,
-                  .g16 = g};
+                  .C = g->C, .ldc = g->ldc, .gm = 1, .gn = 1, .W = W, .post = g->post, .g16 = g};
     w_run(pool, &j);
 }

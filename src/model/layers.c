@@ -57,13 +57,19 @@ void trace(fwd *f, const char *name, const float *x, int rows, int cols) {
 
 /* ----------------------------------------------------------- linear -- */
 
-/* l's weight into its reserved panels, at its second GEMM that reads them. Forward
- * passes on a model run one at a time (its lock), so these writes to the
- * model's weights need no more. */
+/* l's panels once pack_linear has published them, else NULL. A batch split
+ * across threads runs its parts' forwards side by side (forward.c), so the
+ * pointer is set and read atomically, after the panels it points at. */
+static const void *panels_of(const sail_linear *l) { return __atomic_load_n(&l->wm.packed, __ATOMIC_ACQUIRE); }
+
+/* l's weight into its reserved panels by its second GEMM that reads them:
+ * the one call that counts to 2 packs; others meanwhile read W as stored. */
 static void pack_linear(const sail_linear *l, int out, int in) {
     sail_linear *w = (sail_linear *)l;
-    if (w->gemms++ < 1) return;
-    sail_gemm_w_pack(&w->wm, out, in, w->pack_to);
+    if (__atomic_fetch_add(&w->gemms, 1, __ATOMIC_RELAXED) != 1) return;
+    sail_wmat wm = {w->wm.data, w->wm.stride, w->wm.type, NULL};
+    sail_gemm_w_pack(&wm, out, in, w->pack_to);
+    __atomic_store_n(&w->wm.packed, wm.packed, __ATOMIC_RELEASE);
     /* the file's copy is read again only by few-row products: until then
      * its pages need not count as this process's memory */
     sail_pages_drop(w->wm.data, (size_t)out * w->wm.stride);
@@ -77,9 +83,9 @@ static sail_post_fn act_fn(const sail_kernel_table *k, sail_act act) {
 
 /* l's weight as its products of n rows read it (packed first where due). */
 static sail_wmat linear_wmat(const sail_linear *l, int n, int in, int out) {
-    if (l->pack_to && !l->wm.packed && !l->w && sail_gemm_w_reads_packed(&l->wm, n)) pack_linear(l, out, in);
     if (l->w) return (sail_wmat){l->w, (size_t)in * sizeof(float), SAIL_WT_F32, NULL};
-    return l->wm;
+    if (l->pack_to && !panels_of(l) && sail_gemm_w_reads_packed(&l->wm, n)) pack_linear(l, out, in);
+    return (sail_wmat){l->wm.data, l->wm.stride, l->wm.type, panels_of(l)};
 }
 
 /* 1 when l's product for n rows takes its input in bf16 (and with outb
@@ -125,18 +131,19 @@ void linear_forward(fwd *f, const sail_linear *l, const float *x, int n, int in,
 }
 
 sail_linear linear_rows(const sail_linear *l, int r0, int in) {
-    sail_linear v = *l;
-    v.w = l->w ? l->w + (size_t)r0 * in : NULL;
-    v.b = l->b ? l->b + r0 : NULL;
-    v.lb = l->lb ? l->lb + (size_t)r0 * l->rank : NULL;
-    if (l->wm.data) v.wm.data = (const char *)l->wm.data + (size_t)r0 * l->wm.stride;
     /* a view reads the parent's panels from row r0 when they are made and
      * r0 starts a panel; it never packs them itself */
-    v.pack_to = NULL;
-    v.gemms = 0;
-    v.wm.packed = NULL;
-    size_t skip = sail_gemm_w_packed_size(&l->wm, r0, in);
-    if (l->wm.packed && r0 % 16 == 0) v.wm.packed = (const char *)l->wm.packed + skip;
+    const char *panels = panels_of(l);
+    sail_linear v = {
+        .w = l->w ? l->w + (size_t)r0 * in : NULL,
+        .b = l->b ? l->b + r0 : NULL,
+        .wm = {l->wm.data ? (const char *)l->wm.data + (size_t)r0 * l->wm.stride : NULL, l->wm.stride, l->wm.type,
+               panels && r0 % 16 == 0 ? panels + sail_gemm_w_packed_size(&l->wm, r0, in) : NULL},
+        .la = l->la,
+        .lb = l->lb ? l->lb + (size_t)r0 * l->rank : NULL,
+        .rank = l->rank,
+        .lscale = l->lscale,
+    };
     return v;
 }
 

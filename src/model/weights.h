@@ -23,13 +23,13 @@ typedef struct sail_linear {
     const float *lb;  /* (out, rank) B */
     int rank;
     float lscale;     /* alpha / rank */
-    /* q8_0 wm: where its panels go (model.c reserves them at load), filled
-     * at the second GEMM that reads it (linear_forward, under the model's
-     * lock), which then sets wm.packed; NULL: wm is read as stored. The
-     * first GEMM packs as it goes, as without panels, so a model used once
-     * (one command, one text) pays nothing for them. */
+    /* q8_0 (and on AMX bf16) wm: where its panels go (model.c reserves them
+     * at load), filled at the second GEMM that reads them (layers.c,
+     * pack_linear), which then sets wm.packed; NULL: wm is read as stored.
+     * The first GEMM packs as it goes, as without panels, so a model used
+     * once (one command, one text) pays nothing for them. */
     void *pack_to;
-    int gemms;        /* GEMMs run on wm so far, up to 2 */
+    int gemms;        /* GEMMs that read panels so far, counted until wm.packed is set */
 } sail_linear;
 
 typedef struct sail_norm {
