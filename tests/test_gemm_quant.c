@@ -283,8 +283,9 @@ static void sweep(cmp *c, const sail_kernel_table *t, sail_wtype type, int vs, i
     const sail_kernel_table *ref = t ? ref_for(t, type, wide) : g_ref;
     for (int i = 0; i <= N_MN; i++)
         for (int k = 0; k < nk; k++) {
-            /* the last case: more rows than one L2 slice of A (q8_0) */
-            int M = i < N_MN ? MN[i][0] : 230, N = i < N_MN ? MN[i][1] : 3;
+            /* the last case: rows enough that the q8_0 nest runs strip by
+             * strip rather than tile by tile (q8_driver.h) */
+            int M = i < N_MN ? MN[i][0] : 900, N = i < N_MN ? MN[i][1] : 3;
             int K = i < N_MN ? ks[k] : 1024;
             if (i == N_MN && (type != SAIL_WT_Q8_0 || k)) continue;
             if ((long)M * N * K > 3000000) continue;

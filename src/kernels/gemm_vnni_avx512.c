@@ -7,18 +7,20 @@
  * [-127, 127]); per block the dot product of the int8 values is exact and is
  * scaled by both blocks' scales in f32.
  *
- * vpdpbusd multiplies unsigned by signed bytes. The activations are made
- * unsigned by adding 128 (q ^ 0x80, exact since |q| <= 127), so each block
- * sum comes out as dot + 128 * sum(w); the integer accumulator starts at
- * -128 * sum(w) instead of 0 and the result is the exact dot. A weight of
- * -128 (which other writers may store) is fine: nothing saturates.
+ * vpdpbusd multiplies unsigned by signed bytes. One operand is made
+ * unsigned by adding 128 (q ^ 0x80), so each block sum comes out as dot +
+ * 128 * sum(other operand); the integer accumulator starts at -128 times
+ * that sum instead of 0 and the result is the exact dot. The few-row path
+ * shifts the activations (|q| <= 127) and the packed path the weights (a
+ * weight of -128, which other writers may store, becomes 0): nothing
+ * saturates either way.
  *
- * More than FEW_M rows (image batches, texts of several tokens): GotoBLAS
- * loop nest. A (KB-block, NC-column) slice of W is packed into 16-column
- * panels: per block 8 vectors, vector q holding int8 4q..4q+3 of each of
- * the 16 weight rows (the vpdpbusd layout), then the 16 rows' -128 sum(w)
- * and their f32 scales. A strip of MR rows of A is copied with the +128
- * applied. The 6 x 32 microkernel runs each block as 8 vpdpbusd steps into
+ * More than FEW_M rows (image batches, texts of several tokens): the
+ * packed loop nest of q8_driver.h. W is packed into 16-column panels: per
+ * block 8 vectors, vector q holding int8 4q..4q+3 of each of the 16 weight
+ * rows (the vpdpbusd layout) plus 128, then the 16 rows' f32 scales. A
+ * strip of MR rows of A is copied as is, with each row's block correction
+ * -128 sum(q). The 6 x 32 microkernel runs each block as 8 vpdpbusd steps into
  * 12 int32 accumulators, then converts them and adds them times
  * d_a * d_w into 12 f32 accumulators: 96 vpdpbusd (6144 multiply-adds)
  * per 36 f32 operations. A 4 x 32 one runs as fast on data in L1 (both
@@ -42,7 +44,7 @@ enum { QBLK = 32, QBYTES = 34 };
 #define JN 2            /* 16-column panels per microkernel */
 #define KB 16           /* blocks per K slice (512 values) */
 #define NCQ SAIL_W_SLICE_NC /* columns per packed slice of W */
-enum { PB = 640 };      /* bytes per (panel, block): 512 int8, 16 int32, 16 f32 */
+enum { PB = 576 };      /* bytes per (panel, block): 512 int8, 16 f32 scales */
 /* A packed strip of mr rows: au (KB, mr, 32), ad (KB, mr) f32, corr (KB, mr) int32. */
 #define AU_BYTES(mr) (KB * (mr) * 32)
 #define STRIP_BYTES(mr) (AU_BYTES(mr) + KB * (mr) * 8)
@@ -59,7 +61,7 @@ _Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 static void pack_q8_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *dst) {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     for (int b = 0; b < kb; b++, dst += PB) {
-        pack16x8_q8_block(W + (size_t)b * QBYTES, ldw, nr, dst, (float *)(dst + 576));
+        pack16x8_q8_block(W + (size_t)b * QBYTES, ldw, nr, dst, (float *)(dst + 512));
         for (int q = 0; q < 8; q++)
             _mm512_storeu_si512(dst + 64 * q, _mm512_xor_si512(_mm512_loadu_si512(dst + 64 * q), flip));
     }
@@ -122,7 +124,7 @@ static inline __attribute__((always_inline)) void kernel_rows(
                 s[i][1] = _mm512_dpbusd_epi32(s[i][1], w1, _mm512_set1_epi32(a4));
             }
         }
-        __m512 d0 = _mm512_loadu_ps(P0 + 576), d1 = _mm512_loadu_ps(P1 + 576);
+        __m512 d0 = _mm512_loadu_ps(P0 + 512), d1 = _mm512_loadu_ps(P1 + 512);
 #pragma GCC unroll 6
         for (int i = 0; i < rmax; i++) {
             __m512 da = _mm512_set1_ps(ad[i]);

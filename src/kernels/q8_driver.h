@@ -1,9 +1,11 @@
 /* q8_driver.h: the packed loop nest shared by the q8_0 GEMMs of the avx2
  * level (gemm_quant_avx2.c, vpmaddubsw) and the avx512vnni level
  * (gemm_vnni_avx512.c, vpdpbusd), as gemm_driver.h is for the f32 panels.
- * A (kb-block, nc-column) slice of W is packed into 16-column panels; per
- * strip of mr rows of A, packed once, the microkernel runs over nr columns
- * of them. Each file describes its blocking and its three pieces in a
+ * A (kb-block, nc-column) slice of W is packed into 16-column panels (or
+ * read from the model's panels), strips of mr rows of A are packed, and
+ * the microkernel runs a strip against nr columns: tile by tile of W over
+ * all strips, or strip by strip when A is large (q8_slice). Each file
+ * describes its blocking and its three pieces in a
  * constant q8_nest, so the calls resolve at compile time. */
 #ifndef SAIL_Q8_DRIVER_H
 #define SAIL_Q8_DRIVER_H
@@ -46,20 +48,68 @@ static inline void q8_pack_panels(const q8_nest *q, const uint8_t *W, size_t ldw
                       dst + (size_t)(j / 16) * nb * q->pb);
 }
 
+/* A slice's strips of A packed, at most: up to it all of A is packed first
+ * and the loops run tile by tile of W (q8_slice); past it, strip by strip,
+ * the GotoBLAS order. Half of Zen 3's L2, a quarter of Zen 5's. */
+#define Q8_TILE_ORDER_BYTES (256 * 1024)
+
+/* One (kb-block, nc-column) slice of W (panels from P, pstride bytes apart)
+ * against M rows of A (lda blocks apart). tiles = 0: strip by strip, each
+ * packed here into strips, the slice of W read from L2 by every strip.
+ * tiles = 1: the caller packed every strip (strip_bytes apart from
+ * strips), and each tile of W, once in L1, serves all of them. A block of
+ * the vnni level's 6 x 32 kernel reads 1152 bytes of W and 240 of A (the
+ * avx2 level's 3 x 16: 1088 and 108), so L2 then moves the smaller
+ * operand. And the first strip fetches the next tile's panels while the
+ * other strips compute, so memory streams beside the arithmetic; at 16
+ * rows of A, the strip-by-strip order read the slice from memory in the
+ * first strip's pass and then left memory idle. */
+static inline void q8_slice(const q8_nest *q, int tiles, int M, int nc, int kb, const sail_q8a *A,
+                            size_t lda, const uint8_t *P, size_t pstride, uint8_t *strips,
+                            int accum, const float *bias, float *C, int ldc) {
+    int nstrips = (M + q->mr - 1) / q->mr, ntiles = (nc + q->nr - 1) / q->nr;
+    for (int outer = 0; outer < (tiles ? ntiles : nstrips); outer++)
+        for (int inner = 0; inner < (tiles ? nstrips : ntiles); inner++) {
+            int s = tiles ? inner : outer, jr = (tiles ? outer : inner) * q->nr;
+            int ir = s * q->mr, mr = SAIL_MIN(q->mr, M - ir), nr = SAIL_MIN(q->nr, nc - jr);
+            uint8_t *strip = strips + (tiles ? (size_t)s * q->strip_bytes : 0);
+            if (!tiles && jr == 0) {
+                sail_prefetch_ahead(A, lda * sizeof(sail_q8a), M, ir, q->mr, (size_t)kb * sizeof(sail_q8a));
+                q->pack_strip(A + (size_t)ir * lda, lda, mr, kb, strip);
+            }
+            /* The first strip meets each tile first, from memory or L3: it
+             * fetches the next tile's panels as it goes. */
+            const uint8_t *next = s == 0 && jr + q->nr < nc ? P + (size_t)((jr + q->nr) / 16) * pstride : NULL;
+            sail_prefetch_ahead(C + jr, ldc * sizeof(float), M, ir, q->mr, nr * sizeof(float));
+            q->kernel(kb, strip, P + (size_t)(jr / 16) * pstride, pstride, C + (size_t)ir * ldc + jr, ldc,
+                      mr, nr, accum, bias ? bias + jr : NULL, next);
+        }
+}
+
 /* C = bias + beta C + A W^T over nb > 0 blocks of K; Wp: W packed by
  * q8_pack_panels, or NULL to pack slices of it here. */
 static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_q8a *A,
                              size_t lda, const uint8_t *W, size_t ldw, const uint8_t *Wp,
                              const float *bias, float beta, float *C, int ldc) {
     size_t wbytes = Wp ? 0 : (size_t)(q->nc / 16) * q->kb * q->pb;
-    float *buf = sail_gemm_pack_buffer((wbytes + q->strip_bytes) / sizeof(float));
+    int kslices = (nb + q->kb - 1) / q->kb, kstep = (nb + kslices - 1) / kslices;
+    int nstrips = (M + q->mr - 1) / q->mr;
+    int tiles = (size_t)nstrips * q->strip_bytes / q->kb * kstep <= Q8_TILE_ORDER_BYTES;
+    size_t sbytes = (size_t)(tiles ? kslices * nstrips : 1) * q->strip_bytes;
+    float *buf = sail_gemm_pack_buffer((wbytes + sbytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
         sail_gemm_q8_0_ref(M, N, nb * SAIL_Q8_0_BLOCK, A, lda, W, ldw, NULL, bias, beta, C, ldc);
         return;
     }
-    uint8_t *Bp = (uint8_t *)buf; // (nc/16 panels, kb, pb)
-    uint8_t *strip = Bp + wbytes; // (strip_bytes)
-    int kslices = (nb + q->kb - 1) / q->kb, kstep = (nb + kslices - 1) / kslices;
+    uint8_t *Bp = (uint8_t *)buf;  // (nc/16 panels, kb, pb)
+    uint8_t *strips = Bp + wbytes; // one strip; with tiles, all: (kslices, nstrips, strip)
+    for (int pb = 0; tiles && pb < nb; pb += kstep)
+        for (int s = 0; s < nstrips; s++) {
+            sail_prefetch_ahead(A + pb, lda * sizeof(sail_q8a), M, s * q->mr, q->mr,
+                                (size_t)kstep * sizeof(sail_q8a));
+            q->pack_strip(A + (size_t)s * q->mr * lda + pb, lda, SAIL_MIN(q->mr, M - s * q->mr),
+                          SAIL_MIN(kstep, nb - pb), strips + (size_t)(pb / kstep * nstrips + s) * q->strip_bytes);
+        }
     for (int jc = 0; jc < N; jc += q->nc) {
         int nc = SAIL_MIN(q->nc, N - jc);
         for (int pb = 0; pb < nb; pb += kstep) {
@@ -71,27 +121,9 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
                 for (int j = 0; j < nc; j += 16)
                     q->pack_panel(W + (size_t)(jc + j) * ldw + (size_t)pb * (2 + SAIL_Q8_0_BLOCK), ldw,
                                   SAIL_MIN(16, nc - j), kb, Bp + (size_t)(j / 16) * pstride);
-            int accum = pb > 0 || beta != 0.0f;
-            const float *bias_blk = pb == 0 && bias ? bias + jc : NULL;
-            for (int ir = 0; ir < M; ir += q->mr) {
-                int mr = SAIL_MIN(q->mr, M - ir);
-                sail_prefetch_ahead(A + pb, lda * sizeof(sail_q8a), M, ir, q->mr,
-                                    (size_t)kb * sizeof(sail_q8a));
-                q->pack_strip(A + (size_t)ir * lda + pb, lda, mr, kb, strip);
-                float *Crow = C + (size_t)ir * ldc + jc;
-                for (int jr = 0; jr < nc; jr += q->nr) {
-                    int nr = SAIL_MIN(q->nr, nc - jr);
-                    /* The first strip meets each panel of the slice first,
-                     * from memory or L3: it fetches the next call's panels
-                     * as it goes (the later strips find them in L2). At 16
-                     * rows of A this made BERT's products 10-15% faster. */
-                    const uint8_t *next = ir == 0 && jr + q->nr < nc
-                                              ? Bp + (size_t)((jr + q->nr) / 16) * pstride : NULL;
-                    sail_prefetch_ahead(C + jc + jr, ldc * sizeof(float), M, ir, q->mr, nr * sizeof(float));
-                    q->kernel(kb, strip, Bp + (size_t)(jr / 16) * pstride, pstride, Crow + jr, ldc,
-                              mr, nr, accum, bias_blk ? bias_blk + jr : NULL, next);
-                }
-            }
+            uint8_t *slice = strips + (tiles ? (size_t)(pb / kstep) * nstrips * q->strip_bytes : 0);
+            q8_slice(q, tiles, M, nc, kb, A + pb, lda, Bp, pstride, slice, pb > 0 || beta != 0.0f,
+                     pb == 0 && bias ? bias + jc : NULL, C + jc, ldc);
         }
     }
 }
