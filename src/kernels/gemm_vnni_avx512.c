@@ -145,7 +145,7 @@ static inline __attribute__((always_inline)) void kernel_rows(
                                 const uint8_t *next) {                                            \
         kernel_rows(R, kb, strip, P, pstride, C, ldc, mr, nr, accum, bias, next);                 \
     }                                                                                             \
-    static const q8_nest nest##R = {R, KB, NCQ, PB, 16 * JN, STRIP_BYTES(R),                      \
+    static const q8_nest nest##R = {R, KB, NCQ, PB, 16 * JN, STRIP_BYTES(R), Q8_TILE_ORDER_BYTES, \
                                     pack_q8_panel, pack_q8_strip##R, kernel_##R##x32};
 Q8_NEST(6)
 Q8_NEST(4)

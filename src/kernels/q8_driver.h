@@ -20,6 +20,8 @@ typedef struct q8_nest {
     int pb;             /* bytes per (16-column panel, block) */
     int nr;             /* columns per microkernel: 16, or 32 as two panels */
     size_t strip_bytes; /* one packed strip of A: kb blocks of mr rows */
+    size_t tiles_max;   /* a slice's strips up to this many bytes run tile by
+                         * tile (q8_slice); 0: always strip by strip */
     /* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into one panel. */
     void (*pack_panel)(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *dst);
     /* Rows [0, mr) of the quantised A, blocks [0, kb), into strip; the
@@ -48,9 +50,10 @@ static inline void q8_pack_panels(const q8_nest *q, const uint8_t *W, size_t ldw
                       dst + (size_t)(j / 16) * nb * q->pb);
 }
 
-/* A slice's strips of A packed, at most: up to it all of A is packed first
- * and the loops run tile by tile of W (q8_slice); past it, strip by strip,
- * the GotoBLAS order. Half of Zen 3's L2, a quarter of Zen 5's. */
+/* The avx2 and avx512vnni nests' tiles_max: up to it all of A is packed
+ * first and the loops run tile by tile of W (q8_slice); past it, strip by
+ * strip, the GotoBLAS order. Half of Zen 3's L2, a quarter of Zen 5's. (The
+ * amx nest keeps the strip order it was measured with.) */
 #define Q8_TILE_ORDER_BYTES (256 * 1024)
 
 /* One (kb-block, nc-column) slice of W (panels from P, pstride bytes apart)
@@ -94,7 +97,7 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
     size_t wbytes = Wp ? 0 : (size_t)(q->nc / 16) * q->kb * q->pb;
     int kslices = (nb + q->kb - 1) / q->kb, kstep = (nb + kslices - 1) / kslices;
     int nstrips = (M + q->mr - 1) / q->mr;
-    int tiles = (size_t)nstrips * q->strip_bytes / q->kb * kstep <= Q8_TILE_ORDER_BYTES;
+    int tiles = (size_t)nstrips * q->strip_bytes / q->kb * kstep <= q->tiles_max;
     size_t sbytes = (size_t)(tiles ? kslices * nstrips : 1) * q->strip_bytes;
     float *buf = sail_gemm_pack_buffer((wbytes + sbytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
