@@ -122,7 +122,8 @@ typedef struct sail_model_memory {
                                narrower; 0 for files sail writes */
     size_t arena_bytes;     /* activation arenas (one, or one a thread for batches split across them): high-water marks of the passes so far */
     size_t repacked_bytes;  /* room for q8_0 weight matrices copied into the int8 kernels'
-                               layout (about 1.2x their stored bytes), and on AMX for bf16
+                               layout (about 1.06x their stored bytes on AVX-512, 2x on
+                               AVX2, which keeps |w| beside w), and on AMX for bf16
                                ones in the tiles' layout (about 1.0x); filled as each is
                                used; 0 with no_repack, for other types, or where the CPU
                                has no such kernel */

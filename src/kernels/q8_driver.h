@@ -50,6 +50,15 @@ static inline void q8_pack_panels(const q8_nest *q, const uint8_t *W, size_t ldw
                       dst + (size_t)(j / 16) * nb * q->pb);
 }
 
+/* Strip s of A (rows lda blocks apart, M of them; blocks [0, kb)) into
+ * strip, the rows two strips on asked for meanwhile. */
+static inline void q8_strip(const q8_nest *q, const sail_q8a *A, size_t lda, int M, int s, int kb,
+                            uint8_t *strip) {
+    int ir = s * q->mr;
+    sail_prefetch_ahead(A, lda * sizeof(sail_q8a), M, ir, q->mr, (size_t)kb * sizeof(sail_q8a));
+    q->pack_strip(A + (size_t)ir * lda, lda, SAIL_MIN(q->mr, M - ir), kb, strip);
+}
+
 /* The avx2 and avx512vnni nests' tiles_max: up to it all of A is packed
  * first and the loops run tile by tile of W (q8_slice); past it, strip by
  * strip, the GotoBLAS order. Half of Zen 3's L2, a quarter of Zen 5's. (The
@@ -76,10 +85,7 @@ static inline void q8_slice(const q8_nest *q, int tiles, int M, int nc, int kb, 
             int s = tiles ? inner : outer, jr = (tiles ? outer : inner) * q->nr;
             int ir = s * q->mr, mr = SAIL_MIN(q->mr, M - ir), nr = SAIL_MIN(q->nr, nc - jr);
             uint8_t *strip = strips + (tiles ? (size_t)s * q->strip_bytes : 0);
-            if (!tiles && jr == 0) {
-                sail_prefetch_ahead(A, lda * sizeof(sail_q8a), M, ir, q->mr, (size_t)kb * sizeof(sail_q8a));
-                q->pack_strip(A + (size_t)ir * lda, lda, mr, kb, strip);
-            }
+            if (!tiles && jr == 0) q8_strip(q, A, lda, M, s, kb, strip);
             /* The first strip meets each tile first, from memory or L3: it
              * fetches the next tile's panels as it goes. */
             const uint8_t *next = s == 0 && jr + q->nr < nc ? P + (size_t)((jr + q->nr) / 16) * pstride : NULL;
@@ -107,12 +113,9 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
     uint8_t *Bp = (uint8_t *)buf;  // (nc/16 panels, kb, pb)
     uint8_t *strips = Bp + wbytes; // one strip; with tiles, all: (kslices, nstrips, strip)
     for (int pb = 0; tiles && pb < nb; pb += kstep)
-        for (int s = 0; s < nstrips; s++) {
-            sail_prefetch_ahead(A + pb, lda * sizeof(sail_q8a), M, s * q->mr, q->mr,
-                                (size_t)kstep * sizeof(sail_q8a));
-            q->pack_strip(A + (size_t)s * q->mr * lda + pb, lda, SAIL_MIN(q->mr, M - s * q->mr),
-                          SAIL_MIN(kstep, nb - pb), strips + (size_t)(pb / kstep * nstrips + s) * q->strip_bytes);
-        }
+        for (int s = 0; s < nstrips; s++)
+            q8_strip(q, A + pb, lda, M, s, SAIL_MIN(kstep, nb - pb),
+                     strips + (size_t)(pb / kstep * nstrips + s) * q->strip_bytes);
     for (int jc = 0; jc < N; jc += q->nc) {
         int nc = SAIL_MIN(q->nc, N - jc);
         for (int pb = 0; pb < nb; pb += kstep) {
