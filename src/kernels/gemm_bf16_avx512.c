@@ -139,12 +139,13 @@ static void pack_w_block(const sail_bf16_gemm *g, int jc, int nc, int pc, int kc
  * (lab apart), and the strip is read there in place; for the others it is
  * the strip buffer, into which the strip's mr rows are rounded here, zero
  * below them. */
-static const uint16_t *a_strip(const bf16_nest *nest, const float *A, int lda, int ir, int mr, int pc,
+static const uint16_t *a_strip(const bf16_nest *nest, const float *A, int lda, int M, int ir, int mr, int pc,
                                int kc, int kcq, uint16_t *Ap, size_t lab, int m0, size_t *las) {
     if (nest->pre) {
         *las = lab;
         return Ap + (size_t)(ir - m0) * lab + pc;
     }
+    sail_prefetch_ahead(A + pc, (size_t)lda * sizeof(float), M, ir, nest->mr, (size_t)kc * sizeof(float));
     for (int i = 0; i < nest->mr; i++) {
         if (i < mr) round_row(Ap + i * KC, A + (size_t)(ir + i) * lda + pc, kc, kcq);
         else memset(Ap + i * KC, 0, (size_t)kcq * 2);
@@ -303,7 +304,7 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
                 for (int ir = m0; ir < m0 + mc; ir += nest->mr) {
                     int mr = SAIL_MIN(nest->mr, M - ir);
                     size_t las;
-                    const uint16_t *As = a_strip(nest, A, lda, ir, mr, pc, kc, kcq, Ap, lab, m0, &las);
+                    const uint16_t *As = a_strip(nest, A, lda, M, ir, mr, pc, kc, kcq, Ap, lab, m0, &las);
                     float *Crow = g->Cb ? NULL : g->C + (size_t)ir * g->ldc + jc;
                     for (int jr = 0; jr < nc; jr += 32) {
                         int nr = SAIL_MIN(32, nc - jr);
