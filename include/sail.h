@@ -78,7 +78,8 @@ typedef struct sail_load_options {
     int n_threads;  /* worker threads for compute; 0 = one per core */
     int no_repack;  /* 1: use q8_0 (and bf16) matrices only as stored (less memory, slower
                        batches); 0: copy each into the CPU's kernel layout at its second
-                       use by a product that reads that layout (bf16: on AMX, past 64 rows) */
+                       use by a product that reads that layout (bf16: with AVX-512 BF16 or AMX, past
+                       64 rows) */
 } sail_load_options;
 
 /* Load a sail model file (GGUF). The file is mmap-ed read-only and every
@@ -123,8 +124,8 @@ typedef struct sail_model_memory {
     size_t arena_bytes;     /* activation arenas (one, or one a thread for batches split across them): high-water marks of the passes so far */
     size_t repacked_bytes;  /* room for q8_0 weight matrices copied into the int8 kernels'
                                layout (about 1.06x their stored bytes on AVX-512, 2x on
-                               AVX2, which keeps |w| beside w), and on AMX for bf16
-                               ones in the tiles' layout (about 1.0x); filled as each is
+                               AVX2, which keeps |w| beside w), and with AVX-512 BF16 or
+                               AMX for bf16 ones in the kernels' layout (about 1.0x); filled as each is
                                used; 0 with no_repack, for other types, or where the CPU
                                has no such kernel */
 } sail_model_memory;

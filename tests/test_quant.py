@@ -187,7 +187,7 @@ def models(tmp):
 def repacked(path, kind, texts, images):
     """A q8_0 (or bf16) model whose matrices are repacked into the kernels'
     panels (the default: at each matrix's second GEMM that reads them; bf16
-    only on AMX) gives the same bits as one reading them as stored
+    with AVX-512 BF16 or AMX) gives the same bits as one reading them as stored
     (sail_load_options.no_repack), on every pass: texts of several tokens
     and image batches take the packed GEMM path, single tokens the in-place
     one."""

@@ -29,6 +29,9 @@ static void make_tables(void) {
     g_bf16.gemm_bf16 = sail_gemm_bf16_dp;
     g_bf16.bf16_rounds_a = 1;
     g_bf16.round_bf16 = sail_round_bf16_avx512bf16;
+    g_bf16.bf16_panels_size = sail_bf16_panels_size_dp;
+    g_bf16.bf16_pack = sail_bf16_pack_dp;
+    g_bf16.gemm_bf16_packed = sail_gemm_bf16_packed_dp;
     g_bf16.layernorm_bf16 = sail_layernorm_bf16_avx512bf16;
     g_bf16.attn_pack_kv = sail_attn_pack_kv_bf16;
     g_bf16.attn_block_bf16 = sail_attn_block_bf16;

@@ -225,32 +225,36 @@ static int k_slices(const bf16_nest *nest, int K, int *kstep) {
     return kslices;
 }
 
-/* bf16 weights packed once (the amx level's bf16_pack): per 16 columns a
- * panel of every slice of k in turn, each as pack_w_block lays it out, so
- * that a slice's block of columns is read in place, its panels
+/* bf16 weights packed once (the table's bf16_pack): per 16 columns a panel
+ * of every slice of k of the nest in turn, each as pack_w_block lays it
+ * out, so that a slice's block of columns is read in place, its panels
  * panel_bytes apart. The nest that packed per call was 36% of ViT-S's bf16
- * forward at batch 1 (197 rows a product; perf, 1 thread, Intel AMX). */
-static size_t panel_bytes(int K) {
-    int kstep, kslices = k_slices(&nest_amx, K, &kstep), last = K - (kslices - 1) * kstep;
-    return ((size_t)(kslices - 1) * kstep + (size_t)(last + 31) / 32 * 32) * 32;
+ * forward at batch 1 (197 rows a product; perf, 1 thread, Intel AMX), and
+ * 5% at batch 8 on the dp nest (Zen 5). */
+static size_t panel_bytes(const bf16_nest *nest, int K) {
+    int kstep, kslices = k_slices(nest, K, &kstep), last = K - (kslices - 1) * kstep;
+    return ((size_t)(kslices - 1) * kstep + (size_t)(last + nest->kq - 1) / nest->kq * nest->kq) * 32;
 }
 
-size_t sail_bf16_panels_size_amx(int N, int K) { return (size_t)(N + 15) / 16 * panel_bytes(K); }
-
-void sail_bf16_pack_amx(const void *W, size_t ldw, int N, int K, void *dst) {
+static void bf16_pack(const bf16_nest *nest, const void *W, size_t ldw, int N, int K, void *dst) {
     int kstep;
-    k_slices(&nest_amx, K, &kstep);
-    size_t pb = panel_bytes(K);
+    k_slices(nest, K, &kstep);
+    size_t pb = panel_bytes(nest, K);
     for (int n0 = 0; n0 < N; n0 += 16) {
         uint8_t *d = (uint8_t *)dst + (size_t)(n0 / 16) * pb;
         for (int pc = 0; pc < K; pc += kstep) {
-            int kc = SAIL_MIN(kstep, K - pc), kcq = (kc + 31) / 32 * 32;
+            int kc = SAIL_MIN(kstep, K - pc), kcq = (kc + nest->kq - 1) / nest->kq * nest->kq;
             pack_w_panel((const uint8_t *)W + (size_t)n0 * ldw + 2 * (size_t)pc, ldw, SAIL_MIN(16, N - n0), kc,
                          kcq, d);
             d += (size_t)kcq * 32;
         }
     }
 }
+
+size_t sail_bf16_panels_size_amx(int N, int K) { return (size_t)(N + 15) / 16 * panel_bytes(&nest_amx, K); }
+size_t sail_bf16_panels_size_dp(int N, int K) { return (size_t)(N + 15) / 16 * panel_bytes(&nest_dp, K); }
+void sail_bf16_pack_amx(const void *W, size_t ldw, int N, int K, void *dst) { bf16_pack(&nest_amx, W, ldw, N, K, dst); }
+void sail_bf16_pack_dp(const void *W, size_t ldw, int N, int K, void *dst) { bf16_pack(&nest_dp, W, ldw, N, K, dst); }
 
 /* g's product on the nest, from A's floats (rows lda apart) where g->A is
  * NULL. post (NULL: none) runs on each strip's rows of a block of columns
@@ -272,7 +276,7 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
     k_slices(nest, K, &kstep);
     /* bf16 weights in their panels (the amx nest's only): read in place */
     const uint8_t *Wq = !g->q8 && g->Wp ? (const uint8_t *)g->Wp : NULL;
-    size_t wq_panel = Wq ? panel_bytes(K) : 0;
+    size_t wq_panel = Wq ? panel_bytes(nest, K) : 0;
     size_t wbytes = (size_t)NC * kstep * 2;
     size_t abytes = Ab ? 0 : nest->pre ? (size_t)chunk * lab * 2 : (size_t)SAIL_BF16_AMX_MR * KC * 2;
     size_t sbytes = g->Cb ? (size_t)SAIL_BF16_AMX_MR * NC * sizeof(float) : 0;
@@ -455,6 +459,20 @@ void sail_gemm_bf16_dp(int M, int N, int K, const float *A, int lda, const void 
     sail_bf16_gemm g = {.M = M, .N = N, .K = K, .W = W, .ldw = ldw, .bias = bias, .beta = beta, .C = C, .ldc = ldc};
     if (M <= DIRECT_MAX_M) gemm_few(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
     else gemm_packed(&nest_dp, &g, A, lda);
+}
+
+/* bf16 W from its panels (sail_bf16_pack_dp); W itself for few rows and
+ * where memory for A runs out. */
+void sail_gemm_bf16_packed_dp(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
+                              const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
+                              int ldc) {
+    if (M <= 0 || N <= 0) return;
+    sail_bf16_gemm g = {.M = M, .N = N, .K = K, .W = W, .ldw = ldw, .Wp = Wp, .post = post,
+                        .bias = bias, .beta = beta, .C = C, .ldc = ldc};
+    if (K <= 0 || M <= DIRECT_MAX_M) {
+        sail_gemm_bf16_dp(M, N, K, A, lda, W, ldw, bias, beta, C, ldc);
+        sail_post_rows(post, C, ldc, M, N);
+    } else gemm_packed(&nest_dp, &g, A, lda);
 }
 
 /* The packed nest on tiles, between a configuration of the thread's tiles

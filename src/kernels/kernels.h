@@ -193,8 +193,9 @@ typedef struct sail_kernel_table {
     size_t (*q8_0_panels_size)(int N, int K);
     void (*q8_0_pack)(const void *W, size_t ldw, int N, int K, void *dst);
     /* W (N, K) bf16 in the panels the level's bf16 products read past its
-     * few-row path, sized and cut by columns as q8_0's (the amx level; NULL
-     * elsewhere), and gemm_bf16 from them for such M: the same bits; W is
+     * few-row path, sized and cut by columns as q8_0's (the avx512bf16 and
+     * amx levels; NULL elsewhere), and gemm_bf16 from them for such M: the
+     * same bits; W is
      * read only without memory for A; post as gemm_q8_0_wide's. */
     size_t (*bf16_panels_size)(int N, int K);
     void (*bf16_pack)(const void *W, size_t ldw, int N, int K, void *dst);

@@ -131,13 +131,19 @@ void sail_amx_configure_bf16(void);
 static inline void sail_post_rows(sail_post_fn post, float *C, int ldc, int M, int N) {
     for (int i = 0; post && i < M; i++) post(C + (size_t)i * ldc, (size_t)N);
 }
-/* bf16 W packed once into that nest's panels (the table's bf16_panels_size,
- * bf16_pack and gemm_bf16_packed at this level). */
+/* bf16 W packed once into a nest's panels (the table's bf16_panels_size,
+ * bf16_pack and gemm_bf16_packed): the amx level's nest, and the
+ * avx512bf16 level's (vdpbf16ps, sail_gemm_bf16_dp's). */
 size_t sail_bf16_panels_size_amx(int N, int K);
 void sail_bf16_pack_amx(const void *W, size_t ldw, int N, int K, void *dst);
 void sail_gemm_bf16_packed_amx(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
                                const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
                                int ldc);
+size_t sail_bf16_panels_size_dp(int N, int K);
+void sail_bf16_pack_dp(const void *W, size_t ldw, int N, int K, void *dst);
+void sail_gemm_bf16_packed_dp(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
+                              const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
+                              int ldc);
 /* q8_0 W on the same nest (the table's gemm_q8_0_wide at this level): A
  * rounded to bf16, each weight d q rounded to bf16 (nearest even), products
  * exact, sums f32: sail_gemm_q8_0_bf16a_ref is its reference. */
