@@ -32,6 +32,8 @@ static void make_tables(void) {
     g_bf16.bf16_panels_size = sail_bf16_panels_size_dp;
     g_bf16.bf16_pack = sail_bf16_pack_dp;
     g_bf16.gemm_bf16_packed = sail_gemm_bf16_packed_dp;
+    g_bf16.gemm_wide_bf16 = sail_gemm_wide_bf16_dp;
+    g_bf16.wide_bf16_out_max_k = SAIL_BF16_DP_OUT_MAX_K;
     g_bf16.layernorm_bf16 = sail_layernorm_bf16_avx512bf16;
     g_bf16.attn_pack_kv = sail_attn_pack_kv_bf16;
     g_bf16.attn_block_bf16 = sail_attn_block_bf16;
@@ -45,6 +47,7 @@ static void make_tables(void) {
     g_amx.bf16_pack = sail_bf16_pack_amx;
     g_amx.gemm_bf16_packed = sail_gemm_bf16_packed_amx;
     g_amx.gemm_wide_bf16 = sail_gemm_wide_bf16_amx;
+    g_amx.wide_bf16_out_max_k = SAIL_BF16_OUT_MAX_K;
     g_amx.gemm_bf16 = sail_gemm_bf16_amx;
     g_amx.attn_block_bf16 = sail_attn_block_bf16_amx;
 }

@@ -375,7 +375,7 @@ void sail_gemm_w_post(sail_pool *pool, int M, int N, int K, const float *A, int 
 int sail_gemm_w_bf16_ok(const sail_wmat *W, int M, int N, int K, int out) {
     const sail_kernel_table *t = sail_kernels();
     if (!t->gemm_wide_bf16 || M <= 0 || K <= 0 || K % 32) return 0;
-    if (out && (N % 32 || K > SAIL_BF16_OUT_MAX_K)) return 0;
+    if (out && (N % 32 || K > t->wide_bf16_out_max_k)) return 0;
     /* where sail_gemm_w's own product rounds A whole on the same nest */
     return sail_gemm_w_wide(t, W->type, M) || (W->type == SAIL_WT_BF16 && M > SAIL_GEMM_DIRECT_MAX_M);
 }

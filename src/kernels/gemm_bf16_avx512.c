@@ -135,20 +135,29 @@ static void pack_w_block(const sail_bf16_gemm *g, int jc, int nc, int pc, int kc
 }
 
 /* The strip of A from row ir, k from pc, as the kernel reads it (*las bf16
- * from row to row). Ap holds, for pre nests, A's rounded rows from m0
- * (lab apart), and the strip is read there in place; for the others it is
- * the strip buffer, into which the strip's mr rows are rounded here, zero
- * below them. */
-static const uint16_t *a_strip(const bf16_nest *nest, const float *A, int lda, int M, int ir, int mr, int pc,
-                               int kc, int kcq, uint16_t *Ap, size_t lab, int m0, size_t *las) {
+ * from row to row). For pre nests Ap holds A's rounded rows from m0 (lab
+ * apart), and the strip is read there in place. For the others Ap is the
+ * strip buffer, into which the strip's mr rows are rounded from A's floats
+ * here, or copied from Ab's bf16 rows (lab apart: read in place at
+ * ViT-S's fc2, 3 KB apart, its 14 rows fell into few sets of L1), zero
+ * below them; the rows two strips on are asked for meanwhile. */
+static const uint16_t *a_strip(const bf16_nest *nest, const float *A, int lda, const uint16_t *Ab, int M,
+                               int ir, int mr, int pc, int kc, int kcq, uint16_t *Ap, size_t lab, int m0,
+                               size_t *las) {
     if (nest->pre) {
         *las = lab;
         return Ap + (size_t)(ir - m0) * lab + pc;
     }
-    sail_prefetch_ahead(A + pc, (size_t)lda * sizeof(float), M, ir, nest->mr, (size_t)kc * sizeof(float));
+    if (Ab) sail_prefetch_ahead(Ab + pc, lab * 2, M, ir, nest->mr, (size_t)kc * 2);
+    else sail_prefetch_ahead(A + pc, (size_t)lda * sizeof(float), M, ir, nest->mr, (size_t)kc * sizeof(float));
     for (int i = 0; i < nest->mr; i++) {
-        if (i < mr) round_row(Ap + i * KC, A + (size_t)(ir + i) * lda + pc, kc, kcq);
-        else memset(Ap + i * KC, 0, (size_t)kcq * 2);
+        uint16_t *row = Ap + i * KC;
+        if (i >= mr) memset(row, 0, (size_t)kcq * 2);
+        else if (!Ab) round_row(row, A + (size_t)(ir + i) * lda + pc, kc, kcq);
+        else {
+            memcpy(row, Ab + (size_t)(ir + i) * lab + pc, (size_t)kc * 2);
+            memset(row + kc, 0, (size_t)(kcq - kc) * 2);
+        }
     }
     *las = KC;
     return Ap;
@@ -278,7 +287,7 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
     const uint8_t *Wq = !g->q8 && g->Wp ? (const uint8_t *)g->Wp : NULL;
     size_t wq_panel = Wq ? panel_bytes(nest, K) : 0;
     size_t wbytes = (size_t)NC * kstep * 2;
-    size_t abytes = Ab ? 0 : nest->pre ? (size_t)chunk * lab * 2 : (size_t)SAIL_BF16_AMX_MR * KC * 2;
+    size_t abytes = !nest->pre ? (size_t)SAIL_BF16_AMX_MR * KC * 2 : Ab ? 0 : (size_t)chunk * lab * 2;
     size_t sbytes = g->Cb ? (size_t)SAIL_BF16_AMX_MR * NC * sizeof(float) : 0;
     float *buf = sail_gemm_pack_buffer((wbytes + abytes + sbytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
@@ -286,7 +295,8 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
         return;
     }
     uint8_t *Bp = (uint8_t *)buf;              // (NC/16 panels, kc16/2, 16, 2) bf16
-    uint16_t *Ap = Ab ? (uint16_t *)Ab : (uint16_t *)(Bp + wbytes); // (MR, KC) bf16, or pre: (chunk, lab)
+    /* (MR, KC) bf16, or pre: (chunk, lab) */
+    uint16_t *Ap = nest->pre && Ab ? (uint16_t *)Ab : (uint16_t *)(Bp + wbytes);
     float *S = (float *)(Bp + wbytes + abytes); // (NC / 32, MR, 32): a strip of C when g->Cb
     sail_bf16_out out, *pending = NULL; /* the block the next call hands back */
     for (int m0 = 0; m0 < M; m0 += chunk) {
@@ -308,7 +318,7 @@ static void gemm_packed(const bf16_nest *nest, const sail_bf16_gemm *g, const fl
                 for (int ir = m0; ir < m0 + mc; ir += nest->mr) {
                     int mr = SAIL_MIN(nest->mr, M - ir);
                     size_t las;
-                    const uint16_t *As = a_strip(nest, A, lda, M, ir, mr, pc, kc, kcq, Ap, lab, m0, &las);
+                    const uint16_t *As = a_strip(nest, A, lda, Ab, M, ir, mr, pc, kc, kcq, Ap, lab, m0, &las);
                     float *Crow = g->Cb ? NULL : g->C + (size_t)ir * g->ldc + jc;
                     for (int jr = 0; jr < nc; jr += 32) {
                         int nr = SAIL_MIN(32, nc - jr);
@@ -520,6 +530,15 @@ void sail_gemm_bf16_packed_amx(int M, int N, int K, const float *A, int lda, con
                         .bias = bias, .beta = beta, .C = C, .ldc = ldc};
     if (K <= 0) gemm_packed_ref(&g, A, lda);
     else packed_amx(&g, A, lda);
+}
+
+/* Activations already rounded (and perhaps the result rounded too): the
+ * dp nest copies their strips as it would round them from floats. q8_0
+ * weights have no bf16 nest at this level: the reference takes them. */
+void sail_gemm_wide_bf16_dp(const sail_bf16_gemm *g) {
+    if (g->M <= 0 || g->N <= 0) return;
+    if (g->q8 || g->K <= 0 || (g->Cb && (g->K > KC || g->beta != 0.0f || g->N % 16))) gemm_packed_ref(g, NULL, 0);
+    else gemm_packed(&nest_dp, g, NULL, 0);
 }
 
 /* Activations already rounded (and perhaps the result rounded too): the

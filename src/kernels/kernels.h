@@ -214,10 +214,12 @@ typedef struct sail_kernel_table {
      * Set wherever gemm_wide_bf16 is, whose bf16 rows it writes; else NULL. */
     void (*layernorm_bf16)(uint16_t *yb, const float *x, const float *w, const float *b, int rows, int n,
                            float eps);
-    /* sail_bf16_gemm's product on the level's bf16 nest; NULL where A is
-     * not rounded whole before the product (then bf16 activations would
-     * change the bits), as below the amx level. */
+    /* sail_bf16_gemm's product on the level's bf16 nest; NULL where the
+     * level's products do not round A to bf16 (then bf16 activations would
+     * change the bits), as below the avx512bf16 level. A bf16 result (Cb)
+     * needs K at most wide_bf16_out_max_k (one slice of the nest's k). */
     void (*gemm_wide_bf16)(const sail_bf16_gemm *g);
+    int wide_bf16_out_max_k;
 
 } sail_kernel_table;
 

@@ -157,6 +157,11 @@ void sail_gemm_q8_0_bf16a_ref(SAIL_GEMM_H_ARGS);
  * slice of k) and N a multiple of 32. */
 void sail_gemm_wide_bf16_amx(const sail_bf16_gemm *g);
 #define SAIL_BF16_OUT_MAX_K 768
+/* The same at the avx512bf16 level, on its vdpbf16ps nest (bf16 weights;
+ * q8_0 through the reference), whose one slice of k is 384: Cb needs K at
+ * most SAIL_BF16_DP_OUT_MAX_K. */
+void sail_gemm_wide_bf16_dp(const sail_bf16_gemm *g);
+#define SAIL_BF16_DP_OUT_MAX_K 384
 /* The table's round_bf16: vcvtneps2bf16 (gemm_bf16_avx512.c), and its
  * reference (gemm_quant.c, the references' own rounding). */
 void sail_round_bf16_avx512bf16(uint16_t *dst, const float *x, size_t n);
