@@ -1049,6 +1049,43 @@ static int bf16_out_beyond(void) {
     return ok;
 }
 
+/* sail_gemm_w_q8a on A quantised by the table's quantize_q8a against
+ * sail_gemm_w_post on A's floats, with a post; *counted: the cases the
+ * level takes (sail_gemm_w_q8a_ok). */
+static int q8a_case(wcase *c, sail_pool *pool, int *counted) {
+    qcase *q = &c->q;
+    int M = q->M, N = q->N, K = q->K;
+    if (!sail_gemm_w_q8a_ok(&c->W, M, K)) return 1;
+    ++*counted;
+    size_t nc = (size_t)M * q->ldc, nb = (size_t)K / 32;
+    sail_post_fn post = sail_kernels()->quick_gelu;
+    const float *bias = q->has_bias ? q->bias : NULL;
+    sail_q8a *Aq = malloc((size_t)M * nb * sizeof *Aq);
+    for (int i = 0; i < M; i++) sail_kernels()->quantize_q8a(Aq + (size_t)i * nb, q->A + (size_t)i * q->lda, K);
+    memcpy(q->R, q->C0, nc * sizeof(float));
+    sail_gemm_w_post(pool, M, N, K, q->A, q->lda, &c->W, post, bias, (float)q->beta, q->R, q->ldc, c->scratch);
+    memcpy(q->C, q->C0, nc * sizeof(float));
+    sail_gemm_w_q8a(pool, M, N, K, Aq, &c->W, post, bias, (float)q->beta, q->C, q->ldc);
+    free(Aq);
+    return !memcmp(q->C, q->R, nc * sizeof(float));
+}
+
+/* q8_0 products from activations handed over quantised (a LayerNorm's,
+ * at inference) give the bits of the same product on the floats, on 1-3
+ * threads, as stored and packed, few rows and many (the amx level's bf16
+ * nest past 48 rows takes floats: those shapes are not offered). */
+static void test_q8a_io(void) {
+    static const int shapes[][3] = {{1, 96, 64},     {4, 768, 768},   {16, 2304, 768}, {65, 130, 160},
+                                    {200, 300, 256}, {394, 1536, 384}, {1100, 64, 2080}};
+    for (int ti = 3; ti < 5; ti++) {
+        if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
+        int counted = 0, same = wsweep(ti, shapes, (int)(sizeof shapes / sizeof shapes[0]), q8a_case, &counted);
+        CHECK(same && counted >= 9, "sail_gemm_w_q8a %s (%s): activations quantised first give the bits of "
+              "sail_gemm_w_post on their floats (%d cases, 1-3 threads)", W_NAMES[ti], sail_kernel_level(),
+              counted);
+    }
+}
+
 /* sail_gemm_w_bf16 (activations handed over in bf16) gives the bits of
  * sail_gemm_w_post on their floats, and with Cb the rounding of that
  * result, on 1-3 threads, for bf16 and q8_0 weights (as stored and packed)
@@ -1110,6 +1147,7 @@ int main(void) {
     test_row_invariance();
     test_post();
     test_bf16_io();
+    test_q8a_io();
     test_amx_bits();
     sail_kernels_release();
     return test_done();

@@ -133,7 +133,7 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
         return;
     }
     float *C = j->C + (size_t)m0 * j->ldc + n0;
-    const float *A = j->A + (size_t)m0 * j->lda;
+    const float *A = j->A ? j->A + (size_t)m0 * j->lda : NULL; /* NULL: only Aq */
     if (W->type == SAIL_WT_Q8_0) {
         size_t nb = (size_t)j->K / 32;
         if (!j->Aq) { /* the one kernel that applies post itself */
@@ -369,6 +369,18 @@ void sail_gemm_w_post(sail_pool *pool, int M, int N, int K, const float *A, int 
         if (T == 1 || tasks < QUANT_MIN_TASKS) for (int i = 0; i < tasks; i++) quant_task(&q, i, 0);
         else sail_pool_run(pool, quant_task, &q, tasks);
     }
+    w_run(pool, &j);
+}
+
+int sail_gemm_w_q8a_ok(const sail_wmat *W, int M, int K) {
+    return W->type == SAIL_WT_Q8_0 && M > 0 && K > 0 && K % 32 == 0 && !sail_gemm_w_wide(sail_kernels(), W->type, M);
+}
+
+void sail_gemm_w_q8a(sail_pool *pool, int M, int N, int K, const sail_q8a *Aq, const sail_wmat *W,
+                     sail_post_fn post, const float *bias, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    gemm_job j = {.t = sail_kernels(), .M = M, .N = N, .K = K, .b_trans = 1, .bias = bias, .beta = beta, .C = C,
+                  .ldc = ldc, .gm = 1, .gn = 1, .W = W, .Aq = Aq, .post = post};
     w_run(pool, &j);
 }
 

@@ -271,6 +271,18 @@ int sail_gemm_w_bf16_ok(const sail_wmat *W, int M, int N, int K, int out);
  * W's). */
 void sail_gemm_w_bf16(sail_pool *pool, const sail_wmat *W, const sail_bf16_gemm *g);
 
+/* 1 when the active level's product of W for M rows (K values a row)
+ * takes its activations quantised (sail_gemm_w_q8a): q8_0 weights, off the
+ * amx level's bf16 nest. Their producer can then write the blocks
+ * (quantize_q8a's, 36 bytes per 32 values) instead of floats that the
+ * product would quantise in a pass of its own. */
+int sail_gemm_w_q8a_ok(const sail_wmat *W, int M, int K);
+/* sail_gemm_w_post on activations quantised by the table's quantize_q8a
+ * (Aq: M rows of K / 32 blocks, one after another), where
+ * sail_gemm_w_q8a_ok says: the bits of sail_gemm_w_post on their floats. */
+void sail_gemm_w_q8a(sail_pool *pool, int M, int N, int K, const sail_q8a *Aq, const sail_wmat *W,
+                     sail_post_fn post, const float *bias, float beta, float *C, int ldc);
+
 /* Frees the calling thread's GEMM packing buffers (they are otherwise kept
  * for reuse until the thread exits; pool workers free theirs when the pool
  * is freed). Call from the main thread before exit for leak-free shutdown;

@@ -103,6 +103,28 @@ void linear_bf16(fwd *f, const sail_linear *l, const uint16_t *x, int n, int in,
     sail_gemm_w_bf16(f->pool, &wm, &g);
 }
 
+/* Floats a task of a LayerNorm handed over quantised keeps on its stack:
+ * it normalises a few rows into them while they are in L1 and quantises
+ * them from there (so rows of at most this many values). */
+#define LN_Q8_FLOATS 4096
+
+/* 1 when l's product for n rows takes its input quantised (sail_gemm_w_q8a)
+ * from a LayerNorm of rows of in values: the bits are those of the floats. */
+static int linear_takes_q8a(const sail_linear *l, int n, int in) {
+    return !l->w && !l->la && in <= LN_Q8_FLOATS && sail_gemm_w_q8a_ok(&l->wm, n, in);
+}
+
+static void linear_q8a(fwd *f, const sail_linear *l, const sail_q8a *x, int n, int in, int out, float *y,
+                       float beta, sail_post_fn post) {
+    if (f->oom) return;
+    sail_wmat wm = linear_wmat(l, n, in, out);
+    sail_gemm_w_q8a(f->pool, n, out, in, x, &wm, post, l->b, beta, y, out);
+}
+
+static sail_q8a *fwd_alloc_q8a(fwd *f, int rows, int cols) {
+    return fwd_alloc_bytes(f, (size_t)rows * (size_t)(cols / 32) * sizeof(sail_q8a));
+}
+
 /* linear_forward, then y := post(y) (NULL: none); post is applied inside
  * the product where nothing comes between them (no LoRA). */
 static void linear_post(fwd *f, const sail_linear *l, const float *x, int n, int in, int out, float *y,
@@ -196,8 +218,9 @@ void act_forward(fwd *f, sail_act act, float *y, const float *x, size_t n) {
 typedef struct norm_job {
     const sail_kernel_table *k;
     const sail_norm *nm;
-    float *y;      /* NULL: only yb */
+    float *y;      /* NULL: only yb or yq */
     uint16_t *yb;  /* set: y also in bf16 */
+    sail_q8a *yq;  /* set: only y quantised (quantize_q8a), y and yb NULL */
     const float *x;
     int rows, d, per_task;
     float eps;
@@ -207,6 +230,18 @@ static void norm_task(void *ctx, int task, int thread) {
     const norm_job *j = ctx;
     int r0 = task * j->per_task, n = SAIL_MIN(j->per_task, j->rows - r0);
     size_t off = (size_t)r0 * j->d;
+    if (j->yq) {
+        float buf[LN_Q8_FLOATS];
+        int step = SAIL_MAX(1, SAIL_MIN(SAIL_LN_ROWS, LN_Q8_FLOATS / j->d));
+        size_t nb = (size_t)j->d / 32;
+        for (int r = 0; r < n; r += step) {
+            int nr = SAIL_MIN(step, n - r);
+            j->k->layernorm(buf, j->x + off + (size_t)r * j->d, j->nm->w, j->nm->b, nr, j->d, j->eps);
+            for (int i = 0; i < nr; i++)
+                j->k->quantize_q8a(j->yq + (size_t)(r0 + r + i) * nb, buf + (size_t)i * j->d, j->d);
+        }
+        return;
+    }
     if (!j->yb) {
         j->k->layernorm(j->y + off, j->x + off, j->nm->w, j->nm->b, n, j->d, j->eps);
         return;
@@ -223,18 +258,19 @@ static void norm_task(void *ctx, int task, int thread) {
     }
 }
 
-/* LayerNorm of x's rows into y (NULL: none) and yb (bf16; NULL: none). */
-static void norm_run(fwd *f, const sail_norm *nm, float *y, uint16_t *yb, const float *x, int rows,
-                     int d, float eps) {
+/* LayerNorm of x's rows into y (NULL: none) and yb (bf16; NULL: none), or
+ * only into yq (quantised; y and yb NULL). */
+static void norm_run(fwd *f, const sail_norm *nm, float *y, uint16_t *yb, sail_q8a *yq, const float *x,
+                     int rows, int d, float eps) {
     if (f->oom) return;
     int per_task = SAIL_MAX(1, CHUNK / d / SAIL_LN_ROWS) * SAIL_LN_ROWS;
-    norm_job j = {f->k, nm, y, yb, x, rows, d, per_task, eps};
+    norm_job j = {f->k, nm, y, yb, yq, x, rows, d, per_task, eps};
     sail_pool_run(f->pool, norm_task, &j, (rows + j.per_task - 1) / j.per_task);
 }
 
 void norm_forward(fwd *f, const sail_norm *nm, float *y, const float *x, int rows,
                   int d, float eps) {
-    norm_run(f, nm, y, NULL, x, rows, d, eps);
+    norm_run(f, nm, y, NULL, NULL, x, rows, d, eps);
 }
 
 /* -------------------------------------------------------- attention -- */
@@ -320,7 +356,7 @@ static void ffn_forward_bf16(fwd *f, const sail_tower *t, const sail_block *w, f
     uint16_t *h2 = fwd_alloc_bf16(f, n, d), *a = fwd_alloc_bf16(f, n, t->ffn);
     if (f->oom) return;
     /* post-norm: LN1 in place in r1 (the residual), and in bf16 */
-    norm_run(f, t->prenorm ? &w->norm2 : &w->norm1, t->prenorm ? NULL : s->r1, h2, s->r1, n, d, t->eps);
+    norm_run(f, t->prenorm ? &w->norm2 : &w->norm1, t->prenorm ? NULL : s->r1, h2, NULL, s->r1, n, d, t->eps);
     linear_bf16(f, &w->up, h2, n, d, t->ffn, NULL, a, 0, act_fn(f->k, t->act));
     float *res = t->prenorm ? s->out : s->r2;
     if (res != s->r1) memcpy(res, s->r1, nd * sizeof(float));
@@ -339,17 +375,25 @@ void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s,
     size_t nd = (size_t)n * t->width, nf = (size_t)n * t->ffn;
     int keep = f->keep, d = t->width;
     /* inference: LN1 of a post-norm block runs in place, the activation too */
-    s->h2 = keep || t->prenorm ? fwd_alloc(f, nd) : s->r1;
+    /* inference, pre-norm, q8_0: LN2 hands its rows to the up projection quantised */
+    int h2q = !keep && t->prenorm && linear_takes_q8a(&w->up, n, d);
+    s->h2 = h2q ? NULL : keep || t->prenorm ? fwd_alloc(f, nd) : s->r1;
+    sail_q8a *h2x = h2q ? fwd_alloc_q8a(f, n, d) : NULL;
     s->u = fwd_alloc(f, nf);
     s->a = keep ? fwd_alloc(f, nf) : s->u;
     s->r2 = t->prenorm ? NULL : keep ? fwd_alloc(f, nd) : s->out;
     if (f->oom) return;
-    norm_forward(f, t->prenorm ? &w->norm2 : &w->norm1, s->h2, s->r1, n, d, t->eps);
-    if (keep) { /* training keeps u, the activation's input */
-        linear_forward(f, &w->up, s->h2, n, d, t->ffn, s->u, 0);
-        act_forward(f, t->act, s->a, s->u, nf);
+    if (h2q) {
+        norm_run(f, &w->norm2, NULL, NULL, h2x, s->r1, n, d, t->eps);
+        linear_q8a(f, &w->up, h2x, n, d, t->ffn, s->a, 0, act_fn(f->k, t->act));
     } else {
-        linear_post(f, &w->up, s->h2, n, d, t->ffn, s->a, 0, act_fn(f->k, t->act));
+        norm_forward(f, t->prenorm ? &w->norm2 : &w->norm1, s->h2, s->r1, n, d, t->eps);
+        if (keep) { /* training keeps u, the activation's input */
+            linear_forward(f, &w->up, s->h2, n, d, t->ffn, s->u, 0);
+            act_forward(f, t->act, s->a, s->u, nf);
+        } else {
+            linear_post(f, &w->up, s->h2, n, d, t->ffn, s->a, 0, act_fn(f->k, t->act));
+        }
     }
     float *res = t->prenorm ? s->out : s->r2;
     const float *src = t->prenorm ? s->r1 : s->h2;
@@ -401,7 +445,9 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
     int h1b = !keep && t->prenorm && linear_takes_bf16(&w->qkv, n, d, 3 * d, 0);
     int qkvb = h1b && linear_takes_bf16(&w->qkv, n, d, 3 * d, 1) && attn_takes_bf16(&a, 1);
     int attb = !keep && attn_takes_bf16(&a, 0) && linear_takes_bf16(&w->out, n, d, d, 0);
-    s->h1 = h1b ? NULL : t->prenorm ? fwd_alloc(f, nd) : (float *)x;
+    int h1q = !keep && t->prenorm && !h1b && linear_takes_q8a(&w->qkv, n, d); /* the same, quantised */
+    s->h1 = h1b || h1q ? NULL : t->prenorm ? fwd_alloc(f, nd) : (float *)x;
+    sail_q8a *h1x = h1q ? fwd_alloc_q8a(f, n, d) : NULL;
     uint16_t *h1 = h1b ? fwd_alloc_bf16(f, n, d) : NULL, *qkv = qkvb ? fwd_alloc_bf16(f, n, 3 * d) : NULL;
     uint16_t *att = attb ? fwd_alloc_bf16(f, n, d) : NULL;
     s->qkv = qkvb ? NULL : fwd_alloc(f, 3 * nd);
@@ -410,8 +456,11 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
     s->r1 = keep ? fwd_alloc(f, nd) : out;
     if (f->oom) return;
     if (h1b) {
-        norm_run(f, &w->norm1, NULL, h1, x, n, d, t->eps);
+        norm_run(f, &w->norm1, NULL, h1, NULL, x, n, d, t->eps);
         linear_bf16(f, &w->qkv, h1, n, d, 3 * d, s->qkv, qkv, 0, NULL);
+    } else if (h1q) {
+        norm_run(f, &w->norm1, NULL, NULL, h1x, x, n, d, t->eps);
+        linear_q8a(f, &w->qkv, h1x, n, d, 3 * d, s->qkv, 0, NULL);
     } else {
         if (t->prenorm) norm_forward(f, &w->norm1, s->h1, x, n, d, t->eps);
         linear_forward(f, &w->qkv, s->h1, n, d, 3 * d, s->qkv, 0);
