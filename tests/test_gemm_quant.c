@@ -1066,8 +1066,21 @@ static int q8a_case(wcase *c, sail_pool *pool, int *counted) {
     sail_gemm_w_post(pool, M, N, K, q->A, q->lda, &c->W, post, bias, (float)q->beta, q->R, q->ldc, c->scratch);
     memcpy(q->C, q->C0, nc * sizeof(float));
     sail_gemm_w_q8a(pool, M, N, K, Aq, &c->W, post, bias, (float)q->beta, q->C, q->ldc);
+    int ok = !memcmp(q->C, q->R, nc * sizeof(float));
+    if (sail_gemm_w_q8a_out_ok(&c->W, M, N, K)) { /* and handed on quantised: the floats' blocks */
+        counted[1]++;
+        size_t nbo = (size_t)N / 32;
+        sail_q8a *want = malloc((size_t)M * nbo * sizeof *want), *got = malloc((size_t)M * nbo * sizeof *got);
+        memset(got, 0x5a, (size_t)M * nbo * sizeof *got);
+        sail_gemm_w_q8a(pool, M, N, K, Aq, &c->W, post, bias, 0.0f, q->R, q->ldc);
+        for (int i = 0; i < M; i++) sail_kernels()->quantize_q8a(want + (size_t)i * nbo, q->R + (size_t)i * q->ldc, N);
+        sail_gemm_w_q8a_out(pool, M, N, K, Aq, &c->W, post, bias, got);
+        ok &= !memcmp(got, want, (size_t)M * nbo * sizeof *got);
+        free(want);
+        free(got);
+    }
     free(Aq);
-    return !memcmp(q->C, q->R, nc * sizeof(float));
+    return ok;
 }
 
 /* q8_0 products from activations handed over quantised (a LayerNorm's,
@@ -1075,14 +1088,17 @@ static int q8a_case(wcase *c, sail_pool *pool, int *counted) {
  * threads, as stored and packed, few rows and many (the amx level's bf16
  * nest past 48 rows takes floats: those shapes are not offered). */
 static void test_q8a_io(void) {
-    static const int shapes[][3] = {{1, 96, 64},     {4, 768, 768},   {16, 2304, 768}, {65, 130, 160},
-                                    {200, 300, 256}, {394, 1536, 384}, {1100, 64, 2080}};
+    static const int shapes[][3] = {{1, 96, 64},     {4, 768, 768},    {16, 2304, 768}, {65, 130, 160},
+                                    {200, 320, 256}, {394, 1536, 384}, {1100, 64, 2080}, {97, 1056, 512}};
     for (int ti = 3; ti < 5; ti++) {
         if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
-        int counted = 0, same = wsweep(ti, shapes, (int)(sizeof shapes / sizeof shapes[0]), q8a_case, &counted);
-        CHECK(same && counted >= 9, "sail_gemm_w_q8a %s (%s): activations quantised first give the bits of "
-              "sail_gemm_w_post on their floats (%d cases, 1-3 threads)", W_NAMES[ti], sail_kernel_level(),
-              counted);
+        int counted[2] = {0, 0}, same = wsweep(ti, shapes, (int)(sizeof shapes / sizeof shapes[0]), q8a_case, counted);
+        int out = sail_kernels()->gemm_q8_0_q8a != NULL;
+        CHECK(same && counted[0] >= 9 && (!out || counted[1] >= 9),
+              "sail_gemm_w_q8a %s (%s): activations quantised first give the bits of sail_gemm_w_post on their "
+              "floats (%d cases), and %s (%d), 1-3 threads", W_NAMES[ti], sail_kernel_level(), counted[0],
+              out ? "a quantised result (sail_gemm_w_q8a_out) the blocks of the float one" : "no quantised result "
+              "at this level", counted[1]);
     }
 }
 

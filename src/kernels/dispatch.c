@@ -24,6 +24,7 @@ static void make_tables(void) {
     g_vnni.gemm_q8_0 = sail_gemm_q8_0_vnni;
     g_vnni.q8_0_panels_size = sail_q8_0_panels_size_vnni;
     g_vnni.q8_0_pack = sail_q8_0_pack_vnni;
+    g_vnni.gemm_q8_0_q8a = sail_gemm_q8_0_q8a_vnni;
     g_bf16 = g_vnni;
     g_bf16.name = "avx512bf16";
     g_bf16.gemm_bf16 = sail_gemm_bf16_dp;
@@ -43,6 +44,7 @@ static void make_tables(void) {
     g_amx.q8_0_panels_size = sail_q8_0_panels_size_amx;
     g_amx.q8_0_pack = sail_q8_0_pack_amx;
     g_amx.gemm_q8_0_wide = sail_gemm_q8_0_wide_amx;
+    g_amx.gemm_q8_0_q8a = NULL; /* its q8_0 nest is another (its gemm_q8_0 above) */
     g_amx.bf16_panels_size = sail_bf16_panels_size_amx;
     g_amx.bf16_pack = sail_bf16_pack_amx;
     g_amx.gemm_bf16_packed = sail_gemm_bf16_packed_amx;

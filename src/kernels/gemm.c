@@ -105,6 +105,7 @@ typedef struct gemm_job {
     const sail_q8a *Aq; /* W q8_0: A quantised, K/32 blocks a row */
     sail_post_fn post;  /* W set: NULL, or applied to C once final */
     const sail_bf16_gemm *g16; /* set: A (and perhaps C) in bf16, through gemm_wide_bf16 */
+    sail_q8a *Cq;              /* set (with Aq): C quantised instead, through gemm_q8_0_q8a */
 } gemm_job;
 
 /* [*lo, *hi) = part i of `parts` of [0, total), cut at multiples of unit and
@@ -132,10 +133,15 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
         j->t->gemm_wide_bf16(&g);
         return;
     }
-    float *C = j->C + (size_t)m0 * j->ldc + n0;
+    float *C = j->C ? j->C + (size_t)m0 * j->ldc + n0 : NULL;  /* NULL: only Cq */
     const float *A = j->A ? j->A + (size_t)m0 * j->lda : NULL; /* NULL: only Aq */
     if (W->type == SAIL_WT_Q8_0) {
         size_t nb = (size_t)j->K / 32;
+        if (j->Cq) { /* columns are cut at multiples of 32: whole blocks */
+            j->t->gemm_q8_0_q8a(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, wp, j->post, bias,
+                                j->Cq + (size_t)m0 * (j->N / 32) + n0 / 32, (size_t)j->N / 32);
+            return;
+        }
         if (!j->Aq) { /* the one kernel that applies post itself */
             j->t->gemm_q8_0_wide(M, N, j->K, A, j->lda, w, W->stride, wp, j->post, bias, j->beta, C, j->ldc);
             return;
@@ -381,6 +387,20 @@ void sail_gemm_w_q8a(sail_pool *pool, int M, int N, int K, const sail_q8a *Aq, c
     if (M <= 0 || N <= 0) return;
     gemm_job j = {.t = sail_kernels(), .M = M, .N = N, .K = K, .b_trans = 1, .bias = bias, .beta = beta, .C = C,
                   .ldc = ldc, .gm = 1, .gn = 1, .W = W, .Aq = Aq, .post = post};
+    w_run(pool, &j);
+}
+
+int sail_gemm_w_q8a_out_ok(const sail_wmat *W, int M, int N, int K) {
+    /* past the few-row paths, where sail_gemm_w_q8a takes the packed one too */
+    return sail_kernels()->gemm_q8_0_q8a && sail_gemm_w_q8a_ok(W, M, K) && M > SAIL_GEMM_DIRECT_MAX_M &&
+           N % 32 == 0 && K <= SAIL_Q8A_OUT_MAX_K;
+}
+
+void sail_gemm_w_q8a_out(sail_pool *pool, int M, int N, int K, const sail_q8a *Aq, const sail_wmat *W,
+                         sail_post_fn post, const float *bias, sail_q8a *Cq) {
+    if (M <= 0 || N <= 0) return;
+    gemm_job j = {.t = sail_kernels(), .M = M, .N = N, .K = K, .b_trans = 1, .bias = bias, .gm = 1, .gn = 1,
+                  .W = W, .Aq = Aq, .post = post, .Cq = Cq};
     w_run(pool, &j);
 }
 

@@ -589,6 +589,6 @@ void sail_gemm_q8_0_amx(int M, int N, int K, const sail_q8a *A, size_t lda, cons
         return;
     }
     tiles_configure();
-    q8_packed(&nest16, M, N, K / QBLK, A, lda, W, ldw, Wp, bias, beta, C, ldc);
+    q8_packed(&nest16, M, N, K / QBLK, A, lda, W, ldw, Wp, bias, beta, C, ldc, NULL);
     _tile_release();
 }

@@ -423,7 +423,7 @@ void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, con
         return;
     }
     if (M > Q8_DIRECT_MAX_M) {
-        q8_packed(&nest, M, N, nb, A, lda, W, ldw, Wp, bias, beta, C, ldc);
+        q8_packed(&nest, M, N, nb, A, lda, W, ldw, Wp, bias, beta, C, ldc, NULL);
         return;
     }
     size_t row_bytes = (size_t)nb * sizeof(sail_q8a);

@@ -43,6 +43,7 @@ enum { QBLK = 32, QBYTES = 34 };
 #define MR 6           /* the most rows of A per strip (nest6; nest4 has 4) */
 #define JN 2            /* 16-column panels per microkernel */
 #define KB 16           /* blocks per K slice (512 values) */
+_Static_assert(KB * QBLK == SAIL_Q8A_OUT_MAX_K, "gemm_q8_0_q8a's one slice of k (kernels_impl.h)");
 #define NCQ SAIL_W_SLICE_NC /* columns per packed slice of W */
 enum { PB = 576 };      /* bytes per (panel, block): 512 int8, 16 f32 scales */
 /* A packed strip of mr rows: au (KB, mr, 32), ad (KB, mr) f32, corr (KB, mr) int32. */
@@ -263,6 +264,9 @@ static void gemm_few(int M, int N, int nb, const sail_q8a *A, size_t lda, const 
     }
 }
 
+/* The strip height that pads M less (6 on a tie). */
+static const q8_nest *nest_for(int M) { return (M + 3) / 4 * 4 < (M + 5) / 6 * 6 ? &nest4 : &nest6; }
+
 /* The panels do not depend on the strip height. */
 size_t sail_q8_0_panels_size_vnni(int N, int K) { return q8_panels_size(&nest6, N, K / QBLK); }
 
@@ -279,7 +283,17 @@ void sail_gemm_q8_0_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, con
         return;
     }
     if (M <= DIRECT_MAX_M) gemm_few(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
-    else /* the height that pads M less (6 on a tie) */
-        q8_packed((M + 3) / 4 * 4 < (M + 5) / 6 * 6 ? &nest4 : &nest6, M, N, nb, A, lda, W, ldw, Wp,
-                  bias, beta, C, ldc);
+    else
+        q8_packed(nest_for(M), M, N, nb, A, lda, W, ldw, Wp, bias, beta, C, ldc, NULL);
+}
+
+/* The product's tiles, bias and post added, quantised as they are made
+ * (the table's quantize_q8a at these levels). */
+void sail_gemm_q8_0_q8a_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
+                             const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq) {
+    if (M <= 0 || N <= 0) return;
+    q8_out out = {post, Cq, ldcq, NULL, sail_quantize_q8a_avx512};
+    if (K <= 0 || K / QBLK > KB) /* no products, or past one slice: the reference's sums */
+        q8_packed_ref(M, N, K / QBLK, A, lda, W, ldw, bias, 0.0f, NULL, 0, &out);
+    else q8_packed(nest_for(M), M, N, K / QBLK, A, lda, W, ldw, Wp, bias, 0.0f, NULL, 0, &out);
 }

@@ -187,6 +187,13 @@ typedef struct sail_kernel_table {
     void (*gemm_q8_0_wide)(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
                            const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
                            int ldc);
+    /* gemm_q8_0's product (beta 0, the packed path's sums whatever M) then
+     * post and quantize_q8a, each 32 columns of a row as soon as they are
+     * final, into Cq (row m's N/32 blocks at Cq + m * ldcq): the product's
+     * floats never reach memory. N a multiple of 32, K at most
+     * SAIL_Q8A_OUT_MAX_K. NULL where the level has none. */
+    void (*gemm_q8_0_q8a)(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
+                          const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq);
     /* W (N, K) q8_0 in the panels gemm_q8_0 reads: q8_0_panels_size(N, K)
      * bytes, of which the first q8_0_panels_size(n0, K) hold rows before n0
      * for any n0 that is a multiple of 16. NULL where the level has none. */
@@ -282,6 +289,16 @@ int sail_gemm_w_q8a_ok(const sail_wmat *W, int M, int K);
  * sail_gemm_w_q8a_ok says: the bits of sail_gemm_w_post on their floats. */
 void sail_gemm_w_q8a(sail_pool *pool, int M, int N, int K, const sail_q8a *Aq, const sail_wmat *W,
                      sail_post_fn post, const float *bias, float beta, float *C, int ldc);
+
+/* 1 when the product of W (N, K) for M rows, from activations quantised
+ * (sail_gemm_w_q8a_ok), can also hand its result over quantised
+ * (sail_gemm_w_q8a_out): for a product whose consumer quantises it. */
+int sail_gemm_w_q8a_out_ok(const sail_wmat *W, int M, int N, int K);
+/* Cq (M rows of N / 32 blocks, one after another) = quantize_q8a(post(Aq
+ * W^T + bias)), where sail_gemm_w_q8a_out_ok says: the bits of
+ * sail_gemm_w_q8a into floats, then post and quantize_q8a. */
+void sail_gemm_w_q8a_out(sail_pool *pool, int M, int N, int K, const sail_q8a *Aq, const sail_wmat *W,
+                         sail_post_fn post, const float *bias, sail_q8a *Cq);
 
 /* Frees the calling thread's GEMM packing buffers (they are otherwise kept
  * for reuse until the thread exits; pool workers free theirs when the pool

@@ -83,6 +83,11 @@ void sail_quantize_q8a_avx512(sail_q8a *dst, const float *x, int n); /* ops_avx5
  * with vdpbf16ps (gemm_bf16_avx512.c), which rounds A to bf16 first:
  * sail_gemm_bf16a_ref (gemm_quant.c) is its reference. */
 void sail_gemm_q8_0_vnni(SAIL_GEMM_Q8_ARGS);
+/* The table's gemm_q8_0_q8a at the avx512vnni and avx512bf16 levels: one
+ * slice of the nest's k (16 blocks) at most. */
+void sail_gemm_q8_0_q8a_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
+                             const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq);
+#define SAIL_Q8A_OUT_MAX_K 512
 size_t sail_q8_0_panels_size_vnni(int N, int K);
 void sail_q8_0_pack_vnni(const void *W, size_t ldw, int N, int K, void *dst);
 /* q8_0 with AMX tiles (gemm_amx_avx512.c, level amx): the same bits as the

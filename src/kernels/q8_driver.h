@@ -35,6 +35,20 @@ typedef struct q8_nest {
                    int ldc, int mr, int nr, int accum, const float *bias, const uint8_t *next);
 } q8_nest;
 
+/* Where a nest's results go quantised instead of into C (gemm_q8_0_q8a):
+ * strip by strip, the kernel calls write the strip's rows of the slice to
+ * `tile` (rows nc floats apart, in L1), and then each row, post applied,
+ * is quantised into blocks of Cq (rows ldcq blocks apart; one slice of k,
+ * nc a multiple of 32). A row at a time, not a tile: 32 floats a call of
+ * post and of the quantiser cost ViT-S's MLP more than they saved. */
+typedef struct q8_out {
+    sail_post_fn post;
+    sail_q8a *Cq;
+    size_t ldcq;
+    float *tile;
+    void (*quantize)(sail_q8a *dst, const float *x, int n);
+} q8_out;
+
 /* Bytes of W (N rows, nb blocks) as whole-K panels: panel p (rows 16p ..
  * 16p+15, the missing ones zero) holds its nb blocks one after another. */
 static inline size_t q8_panels_size(const q8_nest *q, int N, int nb) {
@@ -78,7 +92,7 @@ static inline void q8_strip(const q8_nest *q, const sail_q8a *A, size_t lda, int
  * first strip's pass and then left memory idle. */
 static inline void q8_slice(const q8_nest *q, int tiles, int M, int nc, int kb, const sail_q8a *A,
                             size_t lda, const uint8_t *P, size_t pstride, uint8_t *strips,
-                            int accum, const float *bias, float *C, int ldc) {
+                            int accum, const float *bias, float *C, int ldc, const q8_out *out) {
     int nstrips = (M + q->mr - 1) / q->mr, ntiles = (nc + q->nr - 1) / q->nr;
     for (int outer = 0; outer < (tiles ? ntiles : nstrips); outer++)
         for (int inner = 0; inner < (tiles ? nstrips : ntiles); inner++) {
@@ -89,29 +103,64 @@ static inline void q8_slice(const q8_nest *q, int tiles, int M, int nc, int kb, 
             /* The first strip meets each tile first, from memory or L3: it
              * fetches the next tile's panels as it goes. */
             const uint8_t *next = s == 0 && jr + q->nr < nc ? P + (size_t)((jr + q->nr) / 16) * pstride : NULL;
+            if (out) { /* strip by strip (q8_packed) */
+                q->kernel(kb, strip, P + (size_t)(jr / 16) * pstride, pstride, out->tile + jr, q->nc, mr, nr, 0,
+                          bias ? bias + jr : NULL, next);
+                for (int i = 0; jr + nr == nc && i < mr; i++) {
+                    float *row = out->tile + (size_t)i * q->nc;
+                    if (out->post) out->post(row, (size_t)nc);
+                    out->quantize(out->Cq + (size_t)(ir + i) * out->ldcq, row, nc);
+                }
+                continue;
+            }
             sail_prefetch_ahead(C + jr, ldc * sizeof(float), M, ir, q->mr, nr * sizeof(float));
             q->kernel(kb, strip, P + (size_t)(jr / 16) * pstride, pstride, C + (size_t)ir * ldc + jr, ldc,
                       mr, nr, accum, bias ? bias + jr : NULL, next);
         }
 }
 
+/* q8_packed's result by the reference, where the nest has no memory: into
+ * C, or a row at a time through a row of floats on the stack into out's
+ * Cq (the same sums). */
+static inline void q8_packed_ref(int M, int N, int nb, const sail_q8a *A, size_t lda, const uint8_t *W,
+                                 size_t ldw, const float *bias, float beta, float *C, int ldc,
+                                 const q8_out *out) {
+    int K = nb * SAIL_Q8_0_BLOCK;
+    if (!out) {
+        sail_gemm_q8_0_ref(M, N, K, A, lda, W, ldw, NULL, bias, beta, C, ldc);
+        return;
+    }
+    float row[32];
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n += 32) {
+            sail_gemm_q8_0_ref(1, 32, K, A + (size_t)m * lda, lda, W + (size_t)n * ldw, ldw, NULL,
+                               bias ? bias + n : NULL, 0.0f, row, 32);
+            if (out->post) out->post(row, 32);
+            out->quantize(out->Cq + (size_t)m * out->ldcq + n / 32, row, 32);
+        }
+}
+
 /* C = bias + beta C + A W^T over nb > 0 blocks of K; Wp: W packed by
- * q8_pack_panels, or NULL to pack slices of it here. */
+ * q8_pack_panels, or NULL to pack slices of it here. out: NULL, or where the
+ * result goes instead of C (q8_out; beta 0, nb at most a slice). */
 static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_q8a *A,
                              size_t lda, const uint8_t *W, size_t ldw, const uint8_t *Wp,
-                             const float *bias, float beta, float *C, int ldc) {
+                             const float *bias, float beta, float *C, int ldc, const q8_out *out) {
     size_t wbytes = Wp ? 0 : (size_t)(q->nc / 16) * q->kb * q->pb;
     int kslices = (nb + q->kb - 1) / q->kb, kstep = (nb + kslices - 1) / kslices;
     int nstrips = (M + q->mr - 1) / q->mr;
-    int tiles = (size_t)nstrips * q->strip_bytes / q->kb * kstep <= q->tiles_max;
+    int tiles = !out && (size_t)nstrips * q->strip_bytes / q->kb * kstep <= q->tiles_max;
     size_t sbytes = (size_t)(tiles ? kslices * nstrips : 1) * q->strip_bytes;
-    float *buf = sail_gemm_pack_buffer((wbytes + sbytes) / sizeof(float));
+    size_t tbytes = out ? (size_t)q->mr * q->nc * sizeof(float) : 0;
+    float *buf = sail_gemm_pack_buffer((wbytes + sbytes + tbytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
-        sail_gemm_q8_0_ref(M, N, nb * SAIL_Q8_0_BLOCK, A, lda, W, ldw, NULL, bias, beta, C, ldc);
+        q8_packed_ref(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc, out);
         return;
     }
     uint8_t *Bp = (uint8_t *)buf;  // (nc/16 panels, kb, pb)
     uint8_t *strips = Bp + wbytes; // one strip; with tiles, all: (kslices, nstrips, strip)
+    q8_out o = out ? *out : (q8_out){0};
+    o.tile = (float *)(strips + sbytes);
     for (int pb = 0; tiles && pb < nb; pb += kstep)
         for (int s = 0; s < nstrips; s++)
             q8_strip(q, A + pb, lda, M, s, SAIL_MIN(kstep, nb - pb),
@@ -128,8 +177,9 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
                     q->pack_panel(W + (size_t)(jc + j) * ldw + (size_t)pb * (2 + SAIL_Q8_0_BLOCK), ldw,
                                   SAIL_MIN(16, nc - j), kb, Bp + (size_t)(j / 16) * pstride);
             uint8_t *slice = strips + (tiles ? (size_t)(pb / kstep) * nstrips * q->strip_bytes : 0);
+            o.Cq = out ? out->Cq + jc / 32 : NULL;
             q8_slice(q, tiles, M, nc, kb, A + pb, lda, Bp, pstride, slice, pb > 0 || beta != 0.0f,
-                     pb == 0 && bias ? bias + jc : NULL, C + jc, ldc);
+                     pb == 0 && bias ? bias + jc : NULL, out ? NULL : C + jc, ldc, out ? &o : NULL);
         }
     }
 }

@@ -108,17 +108,29 @@ void linear_bf16(fwd *f, const sail_linear *l, const uint16_t *x, int n, int in,
  * them from there (so rows of at most this many values). */
 #define LN_Q8_FLOATS 4096
 
-/* 1 when l's product for n rows takes its input quantised (sail_gemm_w_q8a)
- * from a LayerNorm of rows of in values: the bits are those of the floats. */
+/* 1 when l's product for n rows takes its input quantised (sail_gemm_w_q8a):
+ * the bits are those of the floats. */
 static int linear_takes_q8a(const sail_linear *l, int n, int in) {
-    return !l->w && !l->la && in <= LN_Q8_FLOATS && sail_gemm_w_q8a_ok(&l->wm, n, in);
+    return !l->w && !l->la && sail_gemm_w_q8a_ok(&l->wm, n, in);
 }
+
+/* The same, from a LayerNorm of rows of in values. */
+static int norm_to_q8a(const sail_linear *l, int n, int in) { return in <= LN_Q8_FLOATS && linear_takes_q8a(l, n, in); }
 
 static void linear_q8a(fwd *f, const sail_linear *l, const sail_q8a *x, int n, int in, int out, float *y,
                        float beta, sail_post_fn post) {
     if (f->oom) return;
     sail_wmat wm = linear_wmat(l, n, in, out);
     sail_gemm_w_q8a(f->pool, n, out, in, x, &wm, post, l->b, beta, y, out);
+}
+
+/* linear_q8a into yq (quantised, after post) instead of floats: where
+ * sail_gemm_w_q8a_out_ok says, and the consumer takes yq (linear_takes_q8a). */
+static void linear_q8a_out(fwd *f, const sail_linear *l, const sail_q8a *x, int n, int in, int out,
+                           sail_q8a *yq, sail_post_fn post) {
+    if (f->oom) return;
+    sail_wmat wm = linear_wmat(l, n, in, out);
+    sail_gemm_w_q8a_out(f->pool, n, out, in, x, &wm, post, l->b, yq);
 }
 
 static sail_q8a *fwd_alloc_q8a(fwd *f, int rows, int cols) {
@@ -375,17 +387,20 @@ void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s,
     size_t nd = (size_t)n * t->width, nf = (size_t)n * t->ffn;
     int keep = f->keep, d = t->width;
     /* inference: LN1 of a post-norm block runs in place, the activation too */
-    /* inference, pre-norm, q8_0: LN2 hands its rows to the up projection quantised */
-    int h2q = !keep && t->prenorm && linear_takes_q8a(&w->up, n, d);
+    /* inference, pre-norm, q8_0: LN2 hands its rows to the up projection
+     * quantised, and that its activated output to the down projection */
+    int h2q = !keep && t->prenorm && norm_to_q8a(&w->up, n, d);
+    int aq = h2q && sail_gemm_w_q8a_out_ok(&w->up.wm, n, t->ffn, d) && linear_takes_q8a(&w->down, n, t->ffn);
     s->h2 = h2q ? NULL : keep || t->prenorm ? fwd_alloc(f, nd) : s->r1;
-    sail_q8a *h2x = h2q ? fwd_alloc_q8a(f, n, d) : NULL;
-    s->u = fwd_alloc(f, nf);
+    sail_q8a *h2x = h2q ? fwd_alloc_q8a(f, n, d) : NULL, *ax = aq ? fwd_alloc_q8a(f, n, t->ffn) : NULL;
+    s->u = aq ? NULL : fwd_alloc(f, nf);
     s->a = keep ? fwd_alloc(f, nf) : s->u;
     s->r2 = t->prenorm ? NULL : keep ? fwd_alloc(f, nd) : s->out;
     if (f->oom) return;
     if (h2q) {
         norm_run(f, &w->norm2, NULL, NULL, h2x, s->r1, n, d, t->eps);
-        linear_q8a(f, &w->up, h2x, n, d, t->ffn, s->a, 0, act_fn(f->k, t->act));
+        if (aq) linear_q8a_out(f, &w->up, h2x, n, d, t->ffn, ax, act_fn(f->k, t->act));
+        else linear_q8a(f, &w->up, h2x, n, d, t->ffn, s->a, 0, act_fn(f->k, t->act));
     } else {
         norm_forward(f, t->prenorm ? &w->norm2 : &w->norm1, s->h2, s->r1, n, d, t->eps);
         if (keep) { /* training keeps u, the activation's input */
@@ -398,7 +413,8 @@ void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s,
     float *res = t->prenorm ? s->out : s->r2;
     const float *src = t->prenorm ? s->r1 : s->h2;
     if (res != src) memcpy(res, src, nd * sizeof(float));
-    linear_forward(f, &w->down, s->a, n, t->ffn, d, res, 1);
+    if (aq) linear_q8a(f, &w->down, ax, n, t->ffn, d, res, 1, NULL);
+    else linear_forward(f, &w->down, s->a, n, t->ffn, d, res, 1);
     if (!t->prenorm) norm_forward(f, &w->norm2, s->out, s->r2, n, d, t->eps);
     if (!keep) fwd_release(f, mark);
 }
@@ -445,7 +461,7 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
     int h1b = !keep && t->prenorm && linear_takes_bf16(&w->qkv, n, d, 3 * d, 0);
     int qkvb = h1b && linear_takes_bf16(&w->qkv, n, d, 3 * d, 1) && attn_takes_bf16(&a, 1);
     int attb = !keep && attn_takes_bf16(&a, 0) && linear_takes_bf16(&w->out, n, d, d, 0);
-    int h1q = !keep && t->prenorm && !h1b && linear_takes_q8a(&w->qkv, n, d); /* the same, quantised */
+    int h1q = !keep && t->prenorm && !h1b && norm_to_q8a(&w->qkv, n, d); /* the same, quantised */
     s->h1 = h1b || h1q ? NULL : t->prenorm ? fwd_alloc(f, nd) : (float *)x;
     sail_q8a *h1x = h1q ? fwd_alloc_q8a(f, n, d) : NULL;
     uint16_t *h1 = h1b ? fwd_alloc_bf16(f, n, d) : NULL, *qkv = qkvb ? fwd_alloc_bf16(f, n, 3 * d) : NULL;
