@@ -334,6 +334,7 @@ static void post_task(void *ctx, int task, int thread) {
 static void w_run(sail_pool *pool, gemm_job *j) {
     int tiles;
     sail_gemm_w_tile(j->t, j->W->type, j->M, &j->mr, &j->nr, &j->min_tn, &tiles);
+    if (j->Cq) j->nr = SAIL_MAX(j->nr, 32); /* a task's columns are whole blocks (nr: 16 or 32) */
     j->mac_cost = tiles ? TILE_MAC_COST : VEC_MAC_COST;
     j->a_cost = tiles ? TILE_A_COST : 0.0f;
     if (sail_pool_size(pool) == 1 || choose_grid(j, sail_pool_size(pool)) == 1) w_task(j, 0, j->M, 0, j->N);

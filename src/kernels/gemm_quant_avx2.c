@@ -309,6 +309,7 @@ static const q8_tile_fn q8_tiles[QM][QN] = {
  * times d_a * d_w into f32 accumulators. */
 #define QMR 3
 #define QKB 16          /* blocks per K slice (512 values) */
+_Static_assert(QKB * QBLK == SAIL_Q8A_OUT_MAX_K, "gemm_q8_0_q8a's one slice of k (kernels_impl.h)");
 #define QNC 256         /* columns per packed slice of W (278 KB packed: L2) */
 enum { QPB = 1088 };    /* bytes per (panel, block): 512 int8, their 512 |w|, 16 f32 */
 /* The packed strip of A: q (QKB, QMR, 32) int8, then d (QKB, QMR) f32. */
@@ -413,6 +414,17 @@ size_t sail_q8_0_panels_size_avx2(int N, int K) { return q8_panels_size(&nest, N
 
 void sail_q8_0_pack_avx2(const void *W, size_t ldw, int N, int K, void *dst) {
     q8_pack_panels(&nest, W, ldw, N, K / QBLK, dst);
+}
+
+/* The product's rows, bias and post added, quantised as each strip's are
+ * made (q8_driver.h's q8_out). */
+void sail_gemm_q8_0_q8a_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
+                             const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq) {
+    if (M <= 0 || N <= 0) return;
+    q8_out out = {post, Cq, ldcq, NULL, sail_quantize_q8a_avx2};
+    if (K <= 0 || K / QBLK > QKB) /* no products, or past one slice: the reference's sums */
+        q8_packed_ref(M, N, K / QBLK, A, lda, W, ldw, bias, 0.0f, NULL, 0, &out);
+    else q8_packed(&nest, M, N, K / QBLK, A, lda, W, ldw, Wp, bias, 0.0f, NULL, 0, &out);
 }
 
 void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,

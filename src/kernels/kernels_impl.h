@@ -83,8 +83,11 @@ void sail_quantize_q8a_avx512(sail_q8a *dst, const float *x, int n); /* ops_avx5
  * with vdpbf16ps (gemm_bf16_avx512.c), which rounds A to bf16 first:
  * sail_gemm_bf16a_ref (gemm_quant.c) is its reference. */
 void sail_gemm_q8_0_vnni(SAIL_GEMM_Q8_ARGS);
-/* The table's gemm_q8_0_q8a at the avx512vnni and avx512bf16 levels: one
- * slice of the nest's k (16 blocks) at most. */
+/* The table's gemm_q8_0_q8a on the q8_0 nests of q8_driver.h (the avx2 and
+ * avx512 levels', the VNNI levels'): one slice of the nest's k (16 blocks)
+ * at most. */
+void sail_gemm_q8_0_q8a_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
+                             const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq);
 void sail_gemm_q8_0_q8a_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
                              const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq);
 #define SAIL_Q8A_OUT_MAX_K 512

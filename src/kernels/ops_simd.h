@@ -425,6 +425,7 @@ const sail_kernel_table SFX(sail_table) = {
     .gemm_f16 = sail_gemm_f16_avx2,
     .gemm_bf16 = sail_gemm_bf16_avx2,
     .gemm_q8_0 = sail_gemm_q8_0_avx2,
+    .gemm_q8_0_q8a = sail_gemm_q8_0_q8a_avx2,
     .q8_0_panels_size = sail_q8_0_panels_size_avx2,
     .q8_0_pack = sail_q8_0_pack_avx2,
     .quantize_q8a = sail_quantize_q8a_avx2,
