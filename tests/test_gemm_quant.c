@@ -281,14 +281,15 @@ static void sweep(cmp *c, const sail_kernel_table *t, sail_wtype type, int vs, i
     int nk = type == SAIL_WT_Q8_0 ? (int)(sizeof K8 / sizeof *K8) : (int)(sizeof K16 / sizeof *K16);
     int v = 0;
     const sail_kernel_table *ref = t ? ref_for(t, type, wide) : g_ref;
-    for (int i = 0; i <= N_MN; i++)
+    for (int i = 0; i <= N_MN + 1; i++)
         for (int k = 0; k < nk; k++) {
-            /* the last case: rows enough that the q8_0 nest runs strip by
-             * strip rather than tile by tile (q8_driver.h) */
-            int M = i < N_MN ? MN[i][0] : 900, N = i < N_MN ? MN[i][1] : 3;
+            /* the last two cases: rows enough that the q8_0 nest runs strip
+             * by strip rather than tile by tile (q8_driver.h), and then
+             * columns for more than one slice of W (its strips packed once) */
+            int M = i < N_MN ? MN[i][0] : i == N_MN ? 900 : 480, N = i < N_MN ? MN[i][1] : i == N_MN ? 3 : 530;
             int K = i < N_MN ? ks[k] : 1024;
-            if (i == N_MN && (type != SAIL_WT_Q8_0 || k)) continue;
-            if ((long)M * N * K > 3000000) continue;
+            if (i >= N_MN && (type != SAIL_WT_Q8_0 || k)) continue;
+            if (i < N_MN && (long)M * N * K > 3000000) continue;
             qcase q;
             qcase_init(&q, type, M, N, K, v++ & 3);
             q.round_a = t == NULL || (type == SAIL_WT_BF16 && t->bf16_rounds_a);
