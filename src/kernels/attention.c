@@ -19,15 +19,30 @@
 #define QBLOCK_FLOATS 16384
 #define QBLOCK_TILES 8
 _Static_assert(QBLOCK_TILES * SAIL_BF16_AMX_MR <= SAIL_ATTN_BLOCK_ROWS, "a bf16 block keeps a sum a row");
+/* f32 products pack K and V per block, not once per head: there blocks of
+ * up to 256 KiB of scores (ViT-S's 197 rows in one block, not five) cost
+ * attention about a tenth less beside the rest of the pass (perf, 1 thread,
+ * Zen 5: ViT-S batch 8 at SAIL_ISA=avx2, q8_0 weights, attention's share
+ * against the q8_0 kernel's 0.206 -> 0.183; f32 at avx512bf16, the
+ * packing's 3.6 -> 3.1% of samples). */
+#define QBLOCK_F32_FLOATS 65536
 
 /* Scratch rows are padded to whole cache lines so threads never share one. */
 size_t sail_attn_scratch_row(int Tk) { return ((size_t)Tk + 15) & ~(size_t)15; }
 
+/* Bytes of one head's rounded k and v, whole cache lines; 0 when the
+ * products are f32. */
+static size_t kv_head_bytes(const sail_kernel_table *t, const sail_attn_args *a) {
+    if (!a->bf16 || !t->attn_pack_kv) return 0;
+    return (sail_attn_kv_bytes(a->Tk, a->hd) + 63) & ~(size_t)63;
+}
+
 /* Most query rows per task: a multiple of the row tile. */
 static int qblock_max(const sail_attn_args *a) {
-    int mr = sail_attn_row_tile(sail_kernels(), a);
-    size_t tiles = QBLOCK_FLOATS / sail_attn_scratch_row(a->Tk) / (size_t)mr;
-    return mr * (int)SAIL_MAX(1, SAIL_MIN(tiles, QBLOCK_TILES));
+    const sail_kernel_table *t = sail_kernels();
+    int mr = sail_attn_row_tile(t, a), f32 = !kv_head_bytes(t, a);
+    size_t tiles = (f32 ? QBLOCK_F32_FLOATS : QBLOCK_FLOATS) / sail_attn_scratch_row(a->Tk) / (size_t)mr;
+    return mr * (int)SAIL_MAX(1, f32 ? tiles : SAIL_MIN(tiles, QBLOCK_TILES));
 }
 
 /* Floats of one thread's scratch: the tallest block's scores and, for the
@@ -37,13 +52,6 @@ static size_t thread_scratch(const sail_attn_args *a) {
     size_t row = sail_attn_scratch_row(a->Tk) + sail_attn_pairs(a->hd) + (a->out_b ? (size_t)a->hd : 0);
     size_t n = (size_t)qblock_max(a) * row;
     return (n + 15) & ~(size_t)15; /* threads never share a cache line */
-}
-
-/* Bytes of one head's rounded k and v, whole cache lines; 0 when the
- * products are f32. */
-static size_t kv_head_bytes(const sail_kernel_table *t, const sail_attn_args *a) {
-    if (!a->bf16 || !t->attn_pack_kv) return 0;
-    return (sail_attn_kv_bytes(a->Tk, a->hd) + 63) & ~(size_t)63;
 }
 
 int sail_attention_bf16_ok(const sail_attn_args *a, int in) {
