@@ -416,15 +416,9 @@ void sail_q8_0_pack_avx2(const void *W, size_t ldw, int N, int K, void *dst) {
     q8_pack_panels(&nest, W, ldw, N, K / QBLK, dst);
 }
 
-/* The product's rows, bias and post added, quantised as each strip's are
- * made (q8_driver.h's q8_out). */
 void sail_gemm_q8_0_q8a_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
                              const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq) {
-    if (M <= 0 || N <= 0) return;
-    q8_out out = {post, Cq, ldcq, NULL, sail_quantize_q8a_avx2};
-    if (K <= 0 || K / QBLK > QKB) /* no products, or past one slice: the reference's sums */
-        q8_packed_ref(M, N, K / QBLK, A, lda, W, ldw, bias, 0.0f, NULL, 0, &out);
-    else q8_packed(&nest, M, N, K / QBLK, A, lda, W, ldw, Wp, bias, 0.0f, NULL, 0, &out);
+    q8_packed_q8a(&nest, sail_quantize_q8a_avx2, M, N, K, A, lda, W, ldw, Wp, post, bias, Cq, ldcq);
 }
 
 void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,

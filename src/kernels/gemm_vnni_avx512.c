@@ -287,13 +287,7 @@ void sail_gemm_q8_0_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, con
         q8_packed(nest_for(M), M, N, nb, A, lda, W, ldw, Wp, bias, beta, C, ldc, NULL);
 }
 
-/* The product's tiles, bias and post added, quantised as they are made
- * (the table's quantize_q8a at these levels). */
 void sail_gemm_q8_0_q8a_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
                              const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq) {
-    if (M <= 0 || N <= 0) return;
-    q8_out out = {post, Cq, ldcq, NULL, sail_quantize_q8a_avx512};
-    if (K <= 0 || K / QBLK > KB) /* no products, or past one slice: the reference's sums */
-        q8_packed_ref(M, N, K / QBLK, A, lda, W, ldw, bias, 0.0f, NULL, 0, &out);
-    else q8_packed(nest_for(M), M, N, K / QBLK, A, lda, W, ldw, Wp, bias, 0.0f, NULL, 0, &out);
+    q8_packed_q8a(nest_for(M), sail_quantize_q8a_avx512, M, N, K, A, lda, W, ldw, Wp, post, bias, Cq, ldcq);
 }

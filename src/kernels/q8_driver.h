@@ -184,4 +184,18 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
     }
 }
 
+/* The table's gemm_q8_0_q8a on nest q, quantising with the level's
+ * quantize_q8a: the reference's sums where there are no products or more
+ * than one slice of k. */
+static inline void q8_packed_q8a(const q8_nest *q, void (*quantize)(sail_q8a *, const float *, int), int M,
+                                 int N, int K, const sail_q8a *A, size_t lda, const uint8_t *W, size_t ldw,
+                                 const uint8_t *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq,
+                                 size_t ldcq) {
+    if (M <= 0 || N <= 0) return;
+    q8_out out = {post, Cq, ldcq, NULL, quantize};
+    int nb = K / SAIL_Q8_0_BLOCK;
+    if (nb <= 0 || nb > q->kb) q8_packed_ref(M, N, nb, A, lda, W, ldw, bias, 0.0f, NULL, 0, &out);
+    else q8_packed(q, M, N, nb, A, lda, W, ldw, Wp, bias, 0.0f, NULL, 0, &out);
+}
+
 #endif
