@@ -78,8 +78,8 @@ typedef struct sail_load_options {
     int n_threads;  /* worker threads for compute; 0 = one per core */
     int no_repack;  /* 1: use q8_0 (and bf16) matrices only as stored (less memory, slower
                        batches); 0: copy each into the CPU's kernel layout at its second
-                       use by a product that reads that layout (bf16: with AVX-512 BF16 or AMX, past
-                       64 rows) */
+                       use by a product that reads that layout (bf16: with AVX-512 BF16
+                       or AMX, past 64 rows) */
 } sail_load_options;
 
 /* Load a sail model file (GGUF). The file is mmap-ed read-only and every
@@ -125,9 +125,9 @@ typedef struct sail_model_memory {
     size_t repacked_bytes;  /* room for q8_0 weight matrices copied into the int8 kernels'
                                layout (about 1.06x their stored bytes on AVX-512, 2x on
                                AVX2, which keeps |w| beside w), and with AVX-512 BF16 or
-                               AMX for bf16 ones in the kernels' layout (about 1.0x); filled as each is
-                               used; 0 with no_repack, for other types, or where the CPU
-                               has no such kernel */
+                               AMX for bf16 ones in the kernels' layout (about 1.0x);
+                               filled as each is used; 0 with no_repack, for other
+                               types, or where the CPU has no such kernel */
 } sail_model_memory;
 void sail_model_memory_usage(const sail_model *m, sail_model_memory *out);
 

@@ -188,10 +188,10 @@ typedef struct sail_kernel_table {
                            const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
                            int ldc);
     /* gemm_q8_0's product (beta 0, the packed path's sums whatever M) then
-     * post and quantize_q8a, each 32 columns of a row as soon as they are
-     * final, into Cq (row m's N/32 blocks at Cq + m * ldcq): the product's
-     * floats never reach memory. N a multiple of 32, K at most
-     * SAIL_Q8A_OUT_MAX_K. NULL where the level has none. */
+     * post and quantize_q8a into Cq (row m's N/32 blocks at Cq + m * ldcq),
+     * a strip's rows of each slice of columns as soon as they are final:
+     * the product's floats never reach memory. N a multiple of 32, K at
+     * most SAIL_Q8A_OUT_MAX_K. NULL where the level has none. */
     void (*gemm_q8_0_q8a)(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
                           const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq);
     /* W (N, K) q8_0 in the panels gemm_q8_0 reads: q8_0_panels_size(N, K)
@@ -202,8 +202,8 @@ typedef struct sail_kernel_table {
     /* W (N, K) bf16 in the panels the level's bf16 products read past its
      * few-row path, sized and cut by columns as q8_0's (the avx512bf16 and
      * amx levels; NULL elsewhere), and gemm_bf16 from them for such M: the
-     * same bits; W is
-     * read only without memory for A; post as gemm_q8_0_wide's. */
+     * same bits; W is read only without memory for A; post as
+     * gemm_q8_0_wide's. */
     size_t (*bf16_panels_size)(int N, int K);
     void (*bf16_pack)(const void *W, size_t ldw, int N, int K, void *dst);
     void (*gemm_bf16_packed)(int M, int N, int K, const float *A, int lda, const void *W, size_t ldw,
