@@ -1068,17 +1068,23 @@ static int q8a_case(wcase *c, sail_pool *pool, int *counted) {
     memcpy(q->C, q->C0, nc * sizeof(float));
     sail_gemm_w_q8a(pool, M, N, K, Aq, &c->W, post, bias, (float)q->beta, q->C, q->ldc);
     int ok = !memcmp(q->C, q->R, nc * sizeof(float));
-    if (sail_gemm_w_q8a_out_ok(&c->W, M, N, K)) { /* and handed on quantised: the floats' blocks */
+    if (sail_gemm_w_q8a_out_ok(&c->W, M, N, K)) { /* and handed on: the floats' blocks, or bf16 rows */
         counted[1]++;
-        size_t nbo = (size_t)N / 32;
+        size_t nbo = (size_t)N / 32, ldb = (size_t)N + 8;
         sail_q8a *want = malloc((size_t)M * nbo * sizeof *want), *got = malloc((size_t)M * nbo * sizeof *got);
+        uint16_t *wantb = malloc((size_t)M * ldb * 2), *gotb = malloc((size_t)M * ldb * 2);
         memset(got, 0x5a, (size_t)M * nbo * sizeof *got);
+        memset(gotb, 0x5a, (size_t)M * ldb * 2);
+        memset(wantb, 0x5a, (size_t)M * ldb * 2); /* past N: untouched */
         sail_gemm_w_q8a(pool, M, N, K, Aq, &c->W, post, bias, 0.0f, q->R, q->ldc);
-        for (int i = 0; i < M; i++) sail_kernels()->quantize_q8a(want + (size_t)i * nbo, q->R + (size_t)i * q->ldc, N);
-        sail_gemm_w_q8a_out(pool, M, N, K, Aq, &c->W, post, bias, got);
-        ok &= !memcmp(got, want, (size_t)M * nbo * sizeof *got);
-        free(want);
-        free(got);
+        for (int i = 0; i < M; i++) {
+            sail_kernels()->quantize_q8a(want + (size_t)i * nbo, q->R + (size_t)i * q->ldc, N);
+            g_ref->round_bf16(wantb + (size_t)i * ldb, q->R + (size_t)i * q->ldc, (size_t)N);
+        }
+        sail_gemm_w_q8a_out(pool, M, N, K, Aq, &c->W, post, bias, got, NULL, 0);
+        sail_gemm_w_q8a_out(pool, M, N, K, Aq, &c->W, post, bias, NULL, gotb, ldb);
+        ok &= !memcmp(got, want, (size_t)M * nbo * sizeof *got) && !memcmp(gotb, wantb, (size_t)M * ldb * 2);
+        free(want); free(got); free(wantb); free(gotb);
     }
     free(Aq);
     return ok;
@@ -1098,7 +1104,8 @@ static void test_q8a_io(void) {
         CHECK(same && counted[0] >= 9 && (!out || counted[1] >= 9),
               "sail_gemm_w_q8a %s (%s): activations quantised first give the bits of sail_gemm_w_post on their "
               "floats (%d cases), and %s (%d), 1-3 threads", W_NAMES[ti], sail_kernel_level(), counted[0],
-              out ? "a quantised result (sail_gemm_w_q8a_out) the blocks of the float one" : "no quantised result "
+              out ? "a quantised or bf16 result (sail_gemm_w_q8a_out) the blocks or the rounding of the float one"
+                  : "no quantised result "
               "at this level", counted[1]);
     }
 }

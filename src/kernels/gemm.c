@@ -105,7 +105,7 @@ typedef struct gemm_job {
     const sail_q8a *Aq; /* W q8_0: A quantised, K/32 blocks a row */
     sail_post_fn post;  /* W set: NULL, or applied to C once final */
     const sail_bf16_gemm *g16; /* set: A (and perhaps C) in bf16, through gemm_wide_bf16 */
-    sail_q8a *Cq;              /* set (with Aq): C quantised instead, through gemm_q8_0_q8a */
+    const sail_rows_out *out;  /* set (with Aq): C's rows quantised or in bf16 instead (gemm_q8_0_q8a) */
 } gemm_job;
 
 /* [*lo, *hi) = part i of `parts` of [0, total), cut at multiples of unit and
@@ -133,13 +133,15 @@ static void w_task(const gemm_job *j, int m0, int m1, int n0, int n1) {
         j->t->gemm_wide_bf16(&g);
         return;
     }
-    float *C = j->C ? j->C + (size_t)m0 * j->ldc + n0 : NULL;  /* NULL: only Cq */
+    float *C = j->C ? j->C + (size_t)m0 * j->ldc + n0 : NULL;  /* NULL: only out */
     const float *A = j->A ? j->A + (size_t)m0 * j->lda : NULL; /* NULL: only Aq */
     if (W->type == SAIL_WT_Q8_0) {
         size_t nb = (size_t)j->K / 32;
-        if (j->Cq) { /* columns are cut at multiples of 32: whole blocks */
-            j->t->gemm_q8_0_q8a(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, wp, j->post, bias,
-                                j->Cq + (size_t)m0 * (j->N / 32) + n0 / 32, (size_t)j->N / 32);
+        if (j->out) { /* columns are cut at multiples of 32: whole blocks */
+            sail_rows_out o = *j->out;
+            if (o.q) o.q += (size_t)m0 * o.ld + (size_t)n0 / 32;
+            else o.b += (size_t)m0 * o.ld + (size_t)n0;
+            j->t->gemm_q8_0_q8a(M, N, j->K, j->Aq + (size_t)m0 * nb, nb, w, W->stride, wp, j->post, bias, &o);
             return;
         }
         if (!j->Aq) { /* the one kernel that applies post itself */
@@ -334,7 +336,7 @@ static void post_task(void *ctx, int task, int thread) {
 static void w_run(sail_pool *pool, gemm_job *j) {
     int tiles;
     sail_gemm_w_tile(j->t, j->W->type, j->M, &j->mr, &j->nr, &j->min_tn, &tiles);
-    if (j->Cq) j->nr = SAIL_MAX(j->nr, 32); /* a task's columns are whole blocks (nr: 16 or 32) */
+    if (j->out) j->nr = SAIL_MAX(j->nr, 32); /* a task's columns are whole blocks (nr: 16 or 32) */
     j->mac_cost = tiles ? TILE_MAC_COST : VEC_MAC_COST;
     j->a_cost = tiles ? TILE_A_COST : 0.0f;
     if (sail_pool_size(pool) == 1 || choose_grid(j, sail_pool_size(pool)) == 1) w_task(j, 0, j->M, 0, j->N);
@@ -398,10 +400,12 @@ int sail_gemm_w_q8a_out_ok(const sail_wmat *W, int M, int N, int K) {
 }
 
 void sail_gemm_w_q8a_out(sail_pool *pool, int M, int N, int K, const sail_q8a *Aq, const sail_wmat *W,
-                         sail_post_fn post, const float *bias, sail_q8a *Cq) {
+                         sail_post_fn post, const float *bias, sail_q8a *Cq, uint16_t *Cb, size_t ldcb) {
     if (M <= 0 || N <= 0) return;
-    gemm_job j = {.t = sail_kernels(), .M = M, .N = N, .K = K, .b_trans = 1, .bias = bias, .gm = 1, .gn = 1,
-                  .W = W, .Aq = Aq, .post = post, .Cq = Cq};
+    const sail_kernel_table *t = sail_kernels();
+    sail_rows_out out = {Cq, Cq ? NULL : Cb, Cq ? (size_t)N / 32 : ldcb, t->round_bf16};
+    gemm_job j = {.t = t, .M = M, .N = N, .K = K, .b_trans = 1, .bias = bias, .gm = 1, .gn = 1,
+                  .W = W, .Aq = Aq, .post = post, .out = &out};
     w_run(pool, &j);
 }
 

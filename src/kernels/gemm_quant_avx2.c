@@ -417,8 +417,8 @@ void sail_q8_0_pack_avx2(const void *W, size_t ldw, int N, int K, void *dst) {
 }
 
 void sail_gemm_q8_0_q8a_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
-                             const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq) {
-    q8_packed_q8a(&nest, sail_quantize_q8a_avx2, M, N, K, A, lda, W, ldw, Wp, post, bias, Cq, ldcq);
+                             const void *Wp, sail_post_fn post, const float *bias, const sail_rows_out *out) {
+    q8_packed_q8a(&nest, sail_quantize_q8a_avx2, M, N, K, A, lda, W, ldw, Wp, post, bias, out);
 }
 
 void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W,

@@ -46,6 +46,16 @@ typedef struct sail_q8a {
     int8_t q[32];
 } sail_q8a;
 
+/* Where a product's rows go instead of floats (gemm_q8_0_q8a): quantised
+ * by the level's quantize_q8a into q (row m's N/32 blocks at q + m * ld),
+ * or, q NULL, rounded to bf16 by round into b (row m at b + m * ld). */
+typedef struct sail_rows_out {
+    sail_q8a *q;
+    uint16_t *b;
+    size_t ld;
+    void (*round)(uint16_t *dst, const float *x, size_t n); /* the table's round_bf16 */
+} sail_rows_out;
+
 /* Arguments of one attention call: softmax(scale * Q K^T + mask) V, per head.
  * Row t of batch b of Q is at q + (b*Tq + t) * q_stride; head h occupies
  * columns [h*hd, (h+1)*hd). The same for k, v (Tk rows) and out (Tq rows). */
@@ -188,12 +198,12 @@ typedef struct sail_kernel_table {
                            const void *Wp, sail_post_fn post, const float *bias, float beta, float *C,
                            int ldc);
     /* gemm_q8_0's product (beta 0, the packed path's sums whatever M) then
-     * post and quantize_q8a into Cq (row m's N/32 blocks at Cq + m * ldcq),
-     * a strip's rows of each slice of columns as soon as they are final:
-     * the product's floats never reach memory. N a multiple of 32, K at
-     * most SAIL_Q8A_OUT_MAX_K. NULL where the level has none. */
+     * post, into out's rows (quantised or bf16), a strip's rows of each
+     * slice of columns as soon as they are final: the product's floats
+     * never reach memory. N a multiple of 32, K at most
+     * SAIL_Q8A_OUT_MAX_K. NULL where the level has none. */
     void (*gemm_q8_0_q8a)(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
-                          const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq);
+                          const void *Wp, sail_post_fn post, const float *bias, const sail_rows_out *out);
     /* W (N, K) q8_0 in the panels gemm_q8_0 reads: q8_0_panels_size(N, K)
      * bytes, of which the first q8_0_panels_size(n0, K) hold rows before n0
      * for any n0 that is a multiple of 16. NULL where the level has none. */
@@ -291,14 +301,16 @@ void sail_gemm_w_q8a(sail_pool *pool, int M, int N, int K, const sail_q8a *Aq, c
                      sail_post_fn post, const float *bias, float beta, float *C, int ldc);
 
 /* 1 when the product of W (N, K) for M rows, from activations quantised
- * (sail_gemm_w_q8a_ok), can also hand its result over quantised
- * (sail_gemm_w_q8a_out): for a product whose consumer quantises it. */
+ * (sail_gemm_w_q8a_ok), can also hand its result over quantised or in bf16
+ * (sail_gemm_w_q8a_out): for a product whose consumer takes it so. */
 int sail_gemm_w_q8a_out_ok(const sail_wmat *W, int M, int N, int K);
 /* Cq (M rows of N / 32 blocks, one after another) = quantize_q8a(post(Aq
- * W^T + bias)), where sail_gemm_w_q8a_out_ok says: the bits of
- * sail_gemm_w_q8a into floats, then post and quantize_q8a. */
+ * W^T + bias)), or with Cq NULL, Cb (rows ldcb values apart) = those
+ * floats rounded to bf16 (round_bf16), where sail_gemm_w_q8a_out_ok says:
+ * the bits of sail_gemm_w_q8a into floats, then post and the quantiser or
+ * the rounding. */
 void sail_gemm_w_q8a_out(sail_pool *pool, int M, int N, int K, const sail_q8a *Aq, const sail_wmat *W,
-                         sail_post_fn post, const float *bias, sail_q8a *Cq);
+                         sail_post_fn post, const float *bias, sail_q8a *Cq, uint16_t *Cb, size_t ldcb);
 
 /* Frees the calling thread's GEMM packing buffers (they are otherwise kept
  * for reuse until the thread exits; pool workers free theirs when the pool

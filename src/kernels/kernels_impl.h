@@ -87,9 +87,9 @@ void sail_gemm_q8_0_vnni(SAIL_GEMM_Q8_ARGS);
  * avx512 levels', the VNNI levels'): one slice of the nest's k (16 blocks)
  * at most. */
 void sail_gemm_q8_0_q8a_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
-                             const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq);
+                             const void *Wp, sail_post_fn post, const float *bias, const sail_rows_out *out);
 void sail_gemm_q8_0_q8a_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
-                             const void *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq, size_t ldcq);
+                             const void *Wp, sail_post_fn post, const float *bias, const sail_rows_out *out);
 #define SAIL_Q8A_OUT_MAX_K 512
 size_t sail_q8_0_panels_size_vnni(int N, int K);
 void sail_q8_0_pack_vnni(const void *W, size_t ldw, int N, int K, void *dst);

@@ -35,19 +35,32 @@ typedef struct q8_nest {
                    int ldc, int mr, int nr, int accum, const float *bias, const uint8_t *next);
 } q8_nest;
 
-/* Where a nest's results go quantised instead of into C (gemm_q8_0_q8a):
- * strip by strip, the kernel calls write the strip's rows of the slice to
- * `tile` (rows nc floats apart, in L1), and then each row, post applied,
- * is quantised into blocks of Cq (rows ldcq blocks apart; one slice of k,
- * nc a multiple of 32). A row at a time, not a tile: 32 floats a call of
- * post and of the quantiser cost ViT-S's MLP more than they saved. */
+/* Where a nest's results go quantised or in bf16 instead of into C
+ * (gemm_q8_0_q8a): strip by strip, the kernel calls write the strip's rows
+ * of the slice to `tile` (rows nc floats apart, in L1), and then each row,
+ * post applied, goes to rows (one slice of k, nc a multiple of 32). A row
+ * at a time, not a tile: 32 floats a call of post and of the quantiser
+ * cost ViT-S's MLP more than they saved. */
 typedef struct q8_out {
     sail_post_fn post;
-    sail_q8a *Cq;
-    size_t ldcq;
+    sail_rows_out rows;
     float *tile;
     void (*quantize)(sail_q8a *dst, const float *x, int n);
 } q8_out;
+
+/* o with its rows starting col columns on (a multiple of 32). */
+static inline q8_out q8_out_at(const q8_out *o, int col) {
+    q8_out s = *o;
+    if (s.rows.q) s.rows.q += col / 32;
+    else s.rows.b += col;
+    return s;
+}
+
+/* n values (a multiple of 32) of row r of the result, post applied, to o's rows. */
+static inline void q8_emit(const q8_out *o, size_t r, const float *x, int n) {
+    if (o->rows.q) o->quantize(o->rows.q + r * o->rows.ld, x, n);
+    else o->rows.round(o->rows.b + r * o->rows.ld, x, (size_t)n);
+}
 
 /* Bytes of W (N rows, nb blocks) as whole-K panels: panel p (rows 16p ..
  * 16p+15, the missing ones zero) holds its nb blocks one after another. */
@@ -109,7 +122,7 @@ static inline void q8_slice(const q8_nest *q, int tiles, int M, int nc, int kb, 
                 for (int i = 0; jr + nr == nc && i < mr; i++) {
                     float *row = out->tile + (size_t)i * q->nc;
                     if (out->post) out->post(row, (size_t)nc);
-                    out->quantize(out->Cq + (size_t)(ir + i) * out->ldcq, row, nc);
+                    q8_emit(out, (size_t)(ir + i), row, nc);
                 }
                 continue;
             }
@@ -121,7 +134,7 @@ static inline void q8_slice(const q8_nest *q, int tiles, int M, int nc, int kb, 
 
 /* q8_packed's result by the reference, where the nest has no memory: into
  * C, or a row at a time through a row of floats on the stack into out's
- * Cq (the same sums). */
+ * rows (the same sums). */
 static inline void q8_packed_ref(int M, int N, int nb, const sail_q8a *A, size_t lda, const uint8_t *W,
                                  size_t ldw, const float *bias, float beta, float *C, int ldc,
                                  const q8_out *out) {
@@ -136,7 +149,8 @@ static inline void q8_packed_ref(int M, int N, int nb, const sail_q8a *A, size_t
             sail_gemm_q8_0_ref(1, 32, K, A + (size_t)m * lda, lda, W + (size_t)n * ldw, ldw, NULL,
                                bias ? bias + n : NULL, 0.0f, row, 32);
             if (out->post) out->post(row, 32);
-            out->quantize(out->Cq + (size_t)m * out->ldcq + n / 32, row, 32);
+            q8_out at = q8_out_at(out, n);
+            q8_emit(&at, (size_t)m, row, 32);
         }
 }
 
@@ -160,7 +174,6 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
     uint8_t *Bp = (uint8_t *)buf;  // (nc/16 panels, kb, pb)
     uint8_t *strips = Bp + wbytes; // one strip; with tiles, all: (kslices, nstrips, strip)
     q8_out o = out ? *out : (q8_out){0};
-    o.tile = (float *)(strips + sbytes);
     for (int pb = 0; tiles && pb < nb; pb += kstep)
         for (int s = 0; s < nstrips; s++)
             q8_strip(q, A + pb, lda, M, s, SAIL_MIN(kstep, nb - pb),
@@ -177,7 +190,7 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
                     q->pack_panel(W + (size_t)(jc + j) * ldw + (size_t)pb * (2 + SAIL_Q8_0_BLOCK), ldw,
                                   SAIL_MIN(16, nc - j), kb, Bp + (size_t)(j / 16) * pstride);
             uint8_t *slice = strips + (tiles ? (size_t)(pb / kstep) * nstrips * q->strip_bytes : 0);
-            o.Cq = out ? out->Cq + jc / 32 : NULL;
+            if (out) o = q8_out_at(out, jc), o.tile = (float *)(strips + sbytes);
             q8_slice(q, tiles, M, nc, kb, A + pb, lda, Bp, pstride, slice, pb > 0 || beta != 0.0f,
                      pb == 0 && bias ? bias + jc : NULL, out ? NULL : C + jc, ldc, out ? &o : NULL);
         }
@@ -189,10 +202,10 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
  * than one slice of k. */
 static inline void q8_packed_q8a(const q8_nest *q, void (*quantize)(sail_q8a *, const float *, int), int M,
                                  int N, int K, const sail_q8a *A, size_t lda, const uint8_t *W, size_t ldw,
-                                 const uint8_t *Wp, sail_post_fn post, const float *bias, sail_q8a *Cq,
-                                 size_t ldcq) {
+                                 const uint8_t *Wp, sail_post_fn post, const float *bias,
+                                 const sail_rows_out *rows) {
     if (M <= 0 || N <= 0) return;
-    q8_out out = {post, Cq, ldcq, NULL, quantize};
+    q8_out out = {post, *rows, NULL, quantize};
     int nb = K / SAIL_Q8_0_BLOCK;
     if (nb <= 0 || nb > q->kb) q8_packed_ref(M, N, nb, A, lda, W, ldw, bias, 0.0f, NULL, 0, &out);
     else q8_packed(q, M, N, nb, A, lda, W, ldw, Wp, bias, 0.0f, NULL, 0, &out);

@@ -124,13 +124,14 @@ static void linear_q8a(fwd *f, const sail_linear *l, const sail_q8a *x, int n, i
     sail_gemm_w_q8a(f->pool, n, out, in, x, &wm, post, l->b, beta, y, out);
 }
 
-/* linear_q8a into yq (quantised, after post) instead of floats: where
- * sail_gemm_w_q8a_out_ok says, and the consumer takes yq (linear_takes_q8a). */
+/* linear_q8a into yq (quantised, after post) or, yq NULL, yb (bf16) instead
+ * of floats: where sail_gemm_w_q8a_out_ok says, and the consumer takes
+ * them (linear_takes_q8a; attention's bf16 rows). */
 static void linear_q8a_out(fwd *f, const sail_linear *l, const sail_q8a *x, int n, int in, int out,
-                           sail_q8a *yq, sail_post_fn post) {
+                           sail_q8a *yq, uint16_t *yb, sail_post_fn post) {
     if (f->oom) return;
     sail_wmat wm = linear_wmat(l, n, in, out);
-    sail_gemm_w_q8a_out(f->pool, n, out, in, x, &wm, post, l->b, yq);
+    sail_gemm_w_q8a_out(f->pool, n, out, in, x, &wm, post, l->b, yq, yb, (size_t)out);
 }
 
 static sail_q8a *fwd_alloc_q8a(fwd *f, int rows, int cols) {
@@ -399,7 +400,7 @@ void ffn_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *s,
     if (f->oom) return;
     if (h2q) {
         norm_run(f, &w->norm2, NULL, NULL, h2x, s->r1, n, d, t->eps);
-        if (aq) linear_q8a_out(f, &w->up, h2x, n, d, t->ffn, ax, act_fn(f->k, t->act));
+        if (aq) linear_q8a_out(f, &w->up, h2x, n, d, t->ffn, ax, NULL, act_fn(f->k, t->act));
         else linear_q8a(f, &w->up, h2x, n, d, t->ffn, s->a, 0, act_fn(f->k, t->act));
     } else {
         norm_forward(f, t->prenorm ? &w->norm2 : &w->norm1, s->h2, s->r1, n, d, t->eps);
@@ -462,11 +463,13 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
     int qkvb = h1b && linear_takes_bf16(&w->qkv, n, d, 3 * d, 1) && attn_takes_bf16(&a, 1);
     int attb = !keep && attn_takes_bf16(&a, 0) && linear_takes_bf16(&w->out, n, d, d, 0);
     int h1q = !keep && t->prenorm && !h1b && norm_to_q8a(&w->qkv, n, d); /* the same, quantised */
+    /* and from those blocks, qkv to attention in bf16 */
+    int qkvq = h1q && sail_gemm_w_q8a_out_ok(&w->qkv.wm, n, 3 * d, d) && attn_takes_bf16(&a, 1);
     s->h1 = h1b || h1q ? NULL : t->prenorm ? fwd_alloc(f, nd) : (float *)x;
     sail_q8a *h1x = h1q ? fwd_alloc_q8a(f, n, d) : NULL;
-    uint16_t *h1 = h1b ? fwd_alloc_bf16(f, n, d) : NULL, *qkv = qkvb ? fwd_alloc_bf16(f, n, 3 * d) : NULL;
+    uint16_t *h1 = h1b ? fwd_alloc_bf16(f, n, d) : NULL, *qkv = qkvb || qkvq ? fwd_alloc_bf16(f, n, 3 * d) : NULL;
     uint16_t *att = attb ? fwd_alloc_bf16(f, n, d) : NULL;
-    s->qkv = qkvb ? NULL : fwd_alloc(f, 3 * nd);
+    s->qkv = qkv ? NULL : fwd_alloc(f, 3 * nd);
     s->att = attb ? NULL : fwd_alloc(f, nd);
     s->p = keep ? fwd_alloc(f, (size_t)B * t->heads * T * T) : NULL;
     s->r1 = keep ? fwd_alloc(f, nd) : out;
@@ -476,7 +479,8 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
         linear_bf16(f, &w->qkv, h1, n, d, 3 * d, s->qkv, qkv, 0, NULL);
     } else if (h1q) {
         norm_run(f, &w->norm1, NULL, NULL, h1x, x, n, d, t->eps);
-        linear_q8a(f, &w->qkv, h1x, n, d, 3 * d, s->qkv, 0, NULL);
+        if (qkv) linear_q8a_out(f, &w->qkv, h1x, n, d, 3 * d, NULL, qkv, NULL);
+        else linear_q8a(f, &w->qkv, h1x, n, d, 3 * d, s->qkv, 0, NULL);
     } else {
         if (t->prenorm) norm_forward(f, &w->norm1, s->h1, x, n, d, t->eps);
         linear_forward(f, &w->qkv, s->h1, n, d, 3 * d, s->qkv, 0);
