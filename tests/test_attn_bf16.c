@@ -289,6 +289,61 @@ static void test_bf16_io(int n) {
     sail_pool_free(pool);
 }
 
+/* sail_attention into quantised rows (out_q) gives the blocks that the
+ * level's quantize_q8a makes of the float call's output, on 1-3 threads,
+ * where sail_attention_q8a_ok says (head widths a multiple of 32); the
+ * blocks past the heads are untouched. */
+static void test_q8a_out(int n) {
+    sail_attn_args probe = {.B = 1, .Tq = 1, .Tk = 1, .H = 1, .hd = 32, .out_stride = 32, .scale = 1.0f, .bf16 = 1};
+    if (!sail_attention_q8a_ok(&probe)) {
+        SKIP("sail_attention to q8a blocks: level %s has no bf16 products", sail_kernels()->name);
+        return;
+    }
+    sail_pool *pool = sail_pool_new(n);
+    int same = 1, cases = 0, ok_rule = 1;
+    for (int i = 0; i < N_CASES; i++) {
+        const int *s = CASES[i];
+        acase c;
+        case_init(&c, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7] / 10.0f);
+        sail_attn_args a = c.a;
+        int w = a.H * a.hd;
+        a.out_stride = (w + 31) / 32 * 32 + 32;
+        int ok = sail_attention_q8a_ok(&a);
+        ok_rule &= ok == (a.hd % 32 == 0);
+        if (!ok) {
+            case_free(&c);
+            continue;
+        }
+        size_t rows = (size_t)a.B * a.Tq, nb = (size_t)a.out_stride / 32, bytes = rows * nb * sizeof(sail_q8a);
+        float *of = malloc(rows * a.out_stride * sizeof(float));
+        sail_q8a *want = malloc(bytes), *got = malloc(bytes);
+        a.out = of;
+        float *scratch = scratch_for(&a, n);
+        sail_attention(pool, &a, scratch);
+        free(scratch);
+        memset(want, 0x5a, bytes);
+        memset(got, 0x5a, bytes);
+        for (size_t r = 0; r < rows; r++) sail_kernels()->quantize_q8a(want + r * nb, of + r * a.out_stride, w);
+        sail_attn_args b = a;
+        b.out = NULL, b.out_q = got;
+        scratch = scratch_for(&b, n);
+        sail_attention(pool, &b, scratch);
+        free(scratch);
+        for (size_t r = 0; r < rows && same; r++)
+            if (memcmp(got + r * nb, want + r * nb, nb * sizeof(sail_q8a))) {
+                printf("#   case %d (%d threads): row %zu's blocks differ\n", i, n, r);
+                same = 0;
+            }
+        cases++;
+        free(of); free(want); free(got);
+        case_free(&c);
+    }
+    CHECK(same && ok_rule && cases >= 5, "sail_attention to quantised rows (%d cases): the level's blocks of the "
+          "float output, %d threads (%s), taken only at head widths a multiple of 32", cases, n,
+          sail_kernels()->name);
+    sail_pool_free(pool);
+}
+
 int main(void) {
     test_ref();
     const sail_kernel_table *t = sail_kernels_for(SAIL_ISA_AVX512_BF16);
@@ -299,6 +354,7 @@ int main(void) {
               "level)");
     for (int n = 1; n <= 3; n++) test_pool(n);
     for (int n = 1; n <= 3; n++) test_bf16_io(n);
+    for (int n = 1; n <= 3; n++) test_q8a_out(n);
     sail_kernels_release();
     return test_done();
 }

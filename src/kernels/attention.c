@@ -47,9 +47,9 @@ static int qblock_max(const sail_attn_args *a) {
 
 /* Floats of one thread's scratch: the tallest block's scores and, for the
  * bf16 products, its rows of q rounded to bf16 (sail_attn_pairs floats),
- * and for an output in bf16 its rows of the output as floats. */
+ * and for an output in bf16 or quantised its rows of the output as floats. */
 static size_t thread_scratch(const sail_attn_args *a) {
-    size_t row = sail_attn_scratch_row(a->Tk) + sail_attn_pairs(a->hd) + (a->out_b ? (size_t)a->hd : 0);
+    size_t row = sail_attn_scratch_row(a->Tk) + sail_attn_pairs(a->hd) + (a->out_b || a->out_q ? (size_t)a->hd : 0);
     size_t n = (size_t)qblock_max(a) * row;
     return (n + 15) & ~(size_t)15; /* threads never share a cache line */
 }
@@ -58,6 +58,10 @@ int sail_attention_bf16_ok(const sail_attn_args *a, int in) {
     int e;
     if (!kv_head_bytes(sail_kernels(), a)) return 0;
     return !in || (a->scale > 0.0f && frexpf(a->scale, &e) == 0.5f);
+}
+
+int sail_attention_q8a_ok(const sail_attn_args *a) {
+    return kv_head_bytes(sail_kernels(), a) && a->hd % 32 == 0 && a->out_stride % 32 == 0;
 }
 
 size_t sail_attention_scratch(int n_threads, const sail_attn_args *a) {

@@ -259,7 +259,7 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
         if (!kend) memset(s, 0, (size_t)ppairs * 4); /* a padding row or one with no key: P zero */
         inv[i] = sum != 0.0f ? 1.0f / sum : 0.0f; /* O's rows come divided by the sums */
     }
-    if (!a->out_b) {
+    if (!a->out_b && !a->out_q) {
         gemm(rows, a->hd, ppairs, (const uint16_t *)scratch, 2 * (size_t)ld, vpan,
              64 * sail_attn_pairs(a->Tk), a->out + oc, a->out_stride);
         for (int i = 0; i < rows; i++) {
@@ -272,9 +272,19 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
         }
         return;
     }
-    float *o = (float *)(qb + (size_t)rows_mr * 2 * hp16); // (rows, hd), then rounded out
+    float *o = (float *)(qb + (size_t)rows_mr * 2 * hp16); // (rows, hd), then rounded or quantised out
     gemm(rows, a->hd, ppairs, (const uint16_t *)scratch, 2 * (size_t)ld, vpan, 64 * sail_attn_pairs(a->Tk),
          o, a->hd);
+    if (a->out_q) { /* the float path's products by 1 / sum, then the level's quantiser */
+        size_t nb = (size_t)a->out_stride / 32;
+        for (int i = 0; i < rows; i++) {
+            float *r = o + (size_t)i * a->hd;
+            const __m512 sc = _mm512_set1_ps(inv[i]);
+            for (int c = 0; c < a->hd; c += 16) _mm512_storeu_ps(r + c, _mm512_mul_ps(_mm512_loadu_ps(r + c), sc));
+            sail_quantize_q8a_avx512(a->out_q + (row0 + (size_t)i) * nb + (size_t)h * a->hd / 32, r, a->hd);
+        }
+        return;
+    }
     for (int i = 0; i < rows; i++)
         for (int c = 0; c < a->hd; c += 32)
             _mm512_mask_storeu_epi16(a->out_b + oc + (size_t)i * a->out_stride + c, mask32(a->hd - c),

@@ -82,6 +82,11 @@ typedef struct sail_attn_args {
      * apart; out unused). The same bits as from and to floats. */
     const uint16_t *qb, *kb, *vb;
     uint16_t *out_b;
+    /* Or, where sail_attention_q8a_ok says, the output quantised by the
+     * level's quantize_q8a into blocks (row r's at out_q + r * out_stride /
+     * 32; out, out_b unused): each head's hd values are whole blocks, so
+     * the blocks of the float output's rows, bit for bit. */
+    sail_q8a *out_q;
 } sail_attn_args;
 
 /* One ISA's implementations. Rows of a matrix are contiguous. */
@@ -330,6 +335,9 @@ void sail_attention(sail_pool *pool, const sail_attn_args *a, float *scratch);
  * products, and for the input a power-of-two scale (q * scale is then
  * exact, and rounding q first changes nothing). */
 int sail_attention_bf16_ok(const sail_attn_args *a, int in);
+/* 1 when sail_attention gives its output quantised (out_q): with a->bf16
+ * on a level with bf16 products, head width and out_stride multiples of 32. */
+int sail_attention_q8a_ok(const sail_attn_args *a);
 
 /* Plain C helpers (not hot enough to need SIMD). */
 /* out(n) = mean of the rows r of x(rows, n) with mask[r] != 0 (NULL = all);

@@ -326,7 +326,7 @@ static sail_attn_args attn_args(const fwd_attn *a, float *out) {
         .q = a->q, .q_stride = a->qs, .k = a->k, .k_stride = a->kvs, .v = a->v, .v_stride = a->kvs,
         .out = out, .out_stride = a->d, .key_mask = a->mask, .causal = a->causal,
         .scale = 1.0f / sqrtf((float)a->hd), .bf16 = a->bf16,
-        .qb = a->qb, .kb = a->kb, .vb = a->vb, .out_b = a->out_b,
+        .qb = a->qb, .kb = a->kb, .vb = a->vb, .out_b = a->out_b, .out_q = a->out_q,
     };
 }
 
@@ -335,6 +335,12 @@ static sail_attn_args attn_args(const fwd_attn *a, float *out) {
 static int attn_takes_bf16(const fwd_attn *a, int in) {
     sail_attn_args args = attn_args(a, NULL);
     return sail_attention_bf16_ok(&args, in);
+}
+
+/* 1 when it gives its output quantised. */
+static int attn_gives_q8a(const fwd_attn *a) {
+    sail_attn_args args = attn_args(a, NULL);
+    return sail_attention_q8a_ok(&args);
 }
 
 void attention_forward(fwd *f, const fwd_attn *a, float *p, float *out) {
@@ -462,6 +468,7 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
     int h1b = !keep && t->prenorm && linear_takes_bf16(&w->qkv, n, d, 3 * d, 0);
     int qkvb = h1b && linear_takes_bf16(&w->qkv, n, d, 3 * d, 1) && attn_takes_bf16(&a, 1);
     int attb = !keep && attn_takes_bf16(&a, 0) && linear_takes_bf16(&w->out, n, d, d, 0);
+    int attq = !keep && !attb && attn_gives_q8a(&a) && linear_takes_q8a(&w->out, n, d); /* or quantised */
     int h1q = !keep && t->prenorm && !h1b && norm_to_q8a(&w->qkv, n, d); /* the same, quantised */
     /* and from those blocks, qkv to attention in bf16 */
     int qkvq = h1q && sail_gemm_w_q8a_out_ok(&w->qkv.wm, n, 3 * d, d) && attn_takes_bf16(&a, 1);
@@ -469,8 +476,9 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
     sail_q8a *h1x = h1q ? fwd_alloc_q8a(f, n, d) : NULL;
     uint16_t *h1 = h1b ? fwd_alloc_bf16(f, n, d) : NULL, *qkv = qkvb || qkvq ? fwd_alloc_bf16(f, n, 3 * d) : NULL;
     uint16_t *att = attb ? fwd_alloc_bf16(f, n, d) : NULL;
+    sail_q8a *attx = attq ? fwd_alloc_q8a(f, n, d) : NULL;
     s->qkv = qkv ? NULL : fwd_alloc(f, 3 * nd);
-    s->att = attb ? NULL : fwd_alloc(f, nd);
+    s->att = attb || attq ? NULL : fwd_alloc(f, nd);
     s->p = keep ? fwd_alloc(f, (size_t)B * t->heads * T * T) : NULL;
     s->r1 = keep ? fwd_alloc(f, nd) : out;
     if (f->oom) return;
@@ -487,10 +495,11 @@ void block_forward(fwd *f, const sail_tower *t, const sail_block *w, fwd_block *
     }
     if (qkv) a.qb = qkv, a.kb = qkv + d, a.vb = qkv + 2 * d;
     else a.q = s->qkv, a.k = s->qkv + d, a.v = s->qkv + 2 * d;
-    a.out_b = att;
+    a.out_b = att, a.out_q = attx;
     attention_forward(f, &a, s->p, s->att);
     if (s->r1 != x) memcpy(s->r1, x, nd * sizeof(float));
     if (att) linear_bf16(f, &w->out, att, n, d, d, s->r1, NULL, 1, NULL);
+    else if (attx) linear_q8a(f, &w->out, attx, n, d, d, s->r1, 1, NULL);
     else linear_forward(f, &w->out, s->att, n, d, d, s->r1, 1);
     if (!keep) fwd_release(f, mark);
     ffn_forward(f, t, w, s, n);

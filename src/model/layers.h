@@ -88,6 +88,7 @@ typedef struct fwd_attn {
     int bf16;                   /* products in bf16 (sail_attn_args.bf16): see attn_bf16 */
     const uint16_t *qb, *kb, *vb; /* set: q, k, v in bf16 instead (sail_attn_args.qb...) */
     uint16_t *out_b;            /* set: the output in bf16 (sail_attn_args.out_b) */
+    sail_q8a *out_q;            /* set: the output quantised (sail_attn_args.out_q) */
 } fwd_attn;
 
 /* Whether attention beside the projection qkv runs its products in bf16:
