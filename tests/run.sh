@@ -48,7 +48,7 @@ top=${isas##* }
 echo "instruction sets: $isas (the last, $top, is the default run)"
 for isa in $isas; do
     [ "$isa" = "$top" ] && continue
-    for t in test_kernels test_gemm_quant test_attn_bf16 test_index_kernels test_model test_index test_index_image test_image; do
+    for t in test_kernels test_gemm_quant test_gemm_io test_attn_bf16 test_index_kernels test_model test_index test_index_image test_image; do
         [ -x "$BUILD/tests/$t" ] && run_one "$t [SAIL_ISA=$isa]" env SAIL_ISA=$isa "$BUILD/tests/$t"
     done
     if $PY -c 'import torch' 2>/dev/null; then
