@@ -572,7 +572,7 @@ void sail_q8_0_widen_panel(const uint8_t *W, size_t ldw, const uint8_t *Wp, int 
 
 /* ------------------------------------------------------------- q8_0 -- */
 
-static const q8_nest nest16 = {MR, KB, NCQ, PB, 16, STRIP_BYTES, 0,
+static const q8_nest nest16 = {MR, KB, NCQ, 0, PB, 16, STRIP_BYTES, 0,
                                pack_amx_panel, pack_amx_strip, kernel_16x16};
 
 size_t sail_q8_0_panels_size_amx(int N, int K) { return q8_panels_size(&nest16, N, K / QBLK); }

@@ -407,7 +407,7 @@ static void q8_kernel_3x16(int kb, const uint8_t *strip, const uint8_t *restrict
     store_tile16(f, QMR, C, ldc, mr, nr, accum, bias);
 }
 
-static const q8_nest nest = {QMR, QKB, QNC, QPB, 16, STRIP_BYTES, Q8_TILE_ORDER_BYTES,
+static const q8_nest nest = {QMR, QKB, QNC, 0, QPB, 16, STRIP_BYTES, Q8_TILE_ORDER_BYTES,
                              pack_q8_panel, pack_q8_strip, q8_kernel_3x16};
 
 size_t sail_q8_0_panels_size_avx2(int N, int K) { return q8_panels_size(&nest, N, K / QBLK); }

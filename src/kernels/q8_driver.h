@@ -16,7 +16,10 @@
 typedef struct q8_nest {
     int mr;             /* rows of A per strip */
     int kb;             /* blocks per K slice */
-    int nc;             /* columns per packed slice of W */
+    int nc;             /* columns per slice of W packed here */
+    size_t slice_bytes; /* with W's panels packed at load: slices of up to
+                         * this many bytes (0: nc columns), so each strip of
+                         * A is packed once per slice (q8_slice_cols) */
     int pb;             /* bytes per (16-column panel, block) */
     int nr;             /* columns per microkernel: 16, or 32 as two panels */
     size_t strip_bytes; /* one packed strip of A: kb blocks of mr rows */
@@ -45,6 +48,7 @@ typedef struct q8_out {
     sail_post_fn post;
     sail_rows_out rows;
     float *tile;
+    int tile_ld;        /* the tile's rows: the slice's columns at most */
     void (*quantize)(sail_q8a *dst, const float *x, int n);
 } q8_out;
 
@@ -117,10 +121,10 @@ static inline void q8_slice(const q8_nest *q, int tiles, int M, int nc, int kb, 
              * fetches the next tile's panels as it goes. */
             const uint8_t *next = s == 0 && jr + q->nr < nc ? P + (size_t)((jr + q->nr) / 16) * pstride : NULL;
             if (out) { /* strip by strip (q8_packed) */
-                q->kernel(kb, strip, P + (size_t)(jr / 16) * pstride, pstride, out->tile + jr, q->nc, mr, nr, 0,
+                q->kernel(kb, strip, P + (size_t)(jr / 16) * pstride, pstride, out->tile + jr, out->tile_ld, mr, nr, 0,
                           bias ? bias + jr : NULL, next);
                 for (int i = 0; jr + nr == nc && i < mr; i++) {
-                    float *row = out->tile + (size_t)i * q->nc;
+                    float *row = out->tile + (size_t)i * out->tile_ld;
                     if (out->post) out->post(row, (size_t)nc);
                     q8_emit(out, (size_t)(ir + i), row, nc);
                 }
@@ -154,6 +158,18 @@ static inline void q8_packed_ref(int M, int N, int nb, const sail_q8a *A, size_t
         }
 }
 
+/* Columns per slice of W (kb blocks deep) for N of them: nc when W is
+ * packed here (the buffer's width), else as many whole 32-column tiles as
+ * slice_bytes holds, at least nc, split evenly. A strip of A is packed
+ * once per slice: at ViT-S's 576- and 768-column products (a thread's half
+ * of qkv and of fc1) one slice, not 512 columns and a tail. */
+static inline int q8_slice_cols(const q8_nest *q, int N, int kb, int packed) {
+    if (!packed || !q->slice_bytes) return q->nc;
+    int most = SAIL_MAX(q->nc, (int)(q->slice_bytes / ((size_t)kb * q->pb / 16)) / 32 * 32);
+    int slices = (N + most - 1) / most;
+    return SAIL_MIN(most, ((N + slices - 1) / slices + 31) / 32 * 32);
+}
+
 /* C = bias + beta C + A W^T over nb > 0 blocks of K; Wp: W packed by
  * q8_pack_panels, or NULL to pack slices of it here. out: NULL, or where the
  * result goes instead of C (q8_out; beta 0, nb at most a slice). */
@@ -165,7 +181,8 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
     int nstrips = (M + q->mr - 1) / q->mr;
     int tiles = !out && (size_t)nstrips * q->strip_bytes / q->kb * kstep <= q->tiles_max;
     size_t sbytes = (size_t)(tiles ? kslices * nstrips : 1) * q->strip_bytes;
-    size_t tbytes = out ? (size_t)q->mr * q->nc * sizeof(float) : 0;
+    int ncs = q8_slice_cols(q, N, kstep, Wp != NULL);
+    size_t tbytes = out ? (size_t)q->mr * ncs * sizeof(float) : 0;
     float *buf = sail_gemm_pack_buffer((wbytes + sbytes + tbytes) / sizeof(float));
     if (!buf) { /* out of memory: still give the right answer */
         q8_packed_ref(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc, out);
@@ -178,8 +195,8 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
         for (int s = 0; s < nstrips; s++)
             q8_strip(q, A + pb, lda, M, s, SAIL_MIN(kstep, nb - pb),
                      strips + (size_t)(pb / kstep * nstrips + s) * q->strip_bytes);
-    for (int jc = 0; jc < N; jc += q->nc) {
-        int nc = SAIL_MIN(q->nc, N - jc);
+    for (int jc = 0; jc < N; jc += ncs) {
+        int nc = SAIL_MIN(ncs, N - jc);
         for (int pb = 0; pb < nb; pb += kstep) {
             int kb = SAIL_MIN(kstep, nb - pb);
             size_t pstride = (size_t)(Wp ? nb : kb) * q->pb;
@@ -190,7 +207,7 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
                     q->pack_panel(W + (size_t)(jc + j) * ldw + (size_t)pb * (2 + SAIL_Q8_0_BLOCK), ldw,
                                   SAIL_MIN(16, nc - j), kb, Bp + (size_t)(j / 16) * pstride);
             uint8_t *slice = strips + (tiles ? (size_t)(pb / kstep) * nstrips * q->strip_bytes : 0);
-            if (out) o = q8_out_at(out, jc), o.tile = (float *)(strips + sbytes);
+            if (out) o = q8_out_at(out, jc), o.tile = (float *)(strips + sbytes), o.tile_ld = ncs;
             q8_slice(q, tiles, M, nc, kb, A + pb, lda, Bp, pstride, slice, pb > 0 || beta != 0.0f,
                      pb == 0 && bias ? bias + jc : NULL, out ? NULL : C + jc, ldc, out ? &o : NULL);
         }
@@ -205,7 +222,7 @@ static inline void q8_packed_q8a(const q8_nest *q, void (*quantize)(sail_q8a *, 
                                  const uint8_t *Wp, sail_post_fn post, const float *bias,
                                  const sail_rows_out *rows) {
     if (M <= 0 || N <= 0) return;
-    q8_out out = {post, *rows, NULL, quantize};
+    q8_out out = {post, *rows, NULL, 0, quantize};
     int nb = K / SAIL_Q8_0_BLOCK;
     if (nb <= 0 || nb > q->kb) q8_packed_ref(M, N, nb, A, lda, W, ldw, bias, 0.0f, NULL, 0, &out);
     else q8_packed(q, M, N, nb, A, lda, W, ldw, Wp, bias, 0.0f, NULL, 0, &out);
