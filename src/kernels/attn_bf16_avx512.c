@@ -214,6 +214,19 @@ static int q_in_place(const sail_attn_args *a, int amx, int b, int t0, int rows_
            (size_t)b * a->Tq + (size_t)t0 + (size_t)rows_mr <= (size_t)a->B * a->Tq;
 }
 
+/* Rows [0, rows) of o (ld floats apart, hd of each) times inv[row]: the
+ * output's division by the sums of the rounded probabilities. */
+static void scale_rows(float *o, size_t ld, int rows, int hd, const float *inv) {
+    for (int i = 0; i < rows; i++) {
+        float *r = o + (size_t)i * ld;
+        const __m512 sc = _mm512_set1_ps(inv[i]);
+        for (int c = 0; c < hd; c += 16) {
+            __mmask16 m = mask16(hd - c);
+            _mm512_mask_storeu_ps(r + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, r + c), sc));
+        }
+    }
+}
+
 /* amx: the products on tiles, whose strips are SAIL_BF16_AMX_MR rows and
  * whose depth is whole tiles (the panels' zero pairs, and zeros written
  * past each row of P). */
@@ -262,27 +275,18 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
     if (!a->out_b && !a->out_q) {
         gemm(rows, a->hd, ppairs, (const uint16_t *)scratch, 2 * (size_t)ld, vpan,
              64 * sail_attn_pairs(a->Tk), a->out + oc, a->out_stride);
-        for (int i = 0; i < rows; i++) {
-            float *r = a->out + oc + (size_t)i * a->out_stride;
-            const __m512 sc = _mm512_set1_ps(inv[i]);
-            for (int c = 0; c < a->hd; c += 16) {
-                __mmask16 m = mask16(a->hd - c);
-                _mm512_mask_storeu_ps(r + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, r + c), sc));
-            }
-        }
+        scale_rows(a->out + oc, (size_t)a->out_stride, rows, a->hd, inv);
         return;
     }
     float *o = (float *)(qb + (size_t)rows_mr * 2 * hp16); // (rows, hd), then rounded or quantised out
     gemm(rows, a->hd, ppairs, (const uint16_t *)scratch, 2 * (size_t)ld, vpan, 64 * sail_attn_pairs(a->Tk),
          o, a->hd);
-    if (a->out_q) { /* the float path's products by 1 / sum, then the level's quantiser */
+    if (a->out_q) { /* the float path's rows, then the level's quantiser */
         size_t nb = (size_t)a->out_stride / 32;
-        for (int i = 0; i < rows; i++) {
-            float *r = o + (size_t)i * a->hd;
-            const __m512 sc = _mm512_set1_ps(inv[i]);
-            for (int c = 0; c < a->hd; c += 16) _mm512_storeu_ps(r + c, _mm512_mul_ps(_mm512_loadu_ps(r + c), sc));
-            sail_quantize_q8a_avx512(a->out_q + (row0 + (size_t)i) * nb + (size_t)h * a->hd / 32, r, a->hd);
-        }
+        scale_rows(o, (size_t)a->hd, rows, a->hd, inv);
+        for (int i = 0; i < rows; i++)
+            sail_quantize_q8a_avx512(a->out_q + (row0 + (size_t)i) * nb + (size_t)h * a->hd / 32,
+                                     o + (size_t)i * a->hd, a->hd);
         return;
     }
     for (int i = 0; i < rows; i++)

@@ -40,7 +40,7 @@ typedef struct q8_nest {
 
 /* Where a nest's results go quantised or in bf16 instead of into C
  * (gemm_q8_0_q8a): strip by strip, the kernel calls write the strip's rows
- * of the slice to `tile` (rows nc floats apart, in L1), and then each row,
+ * of the slice to `tile` (rows tile_ld floats apart, in L1), and then each row,
  * post applied, goes to rows (one slice of k, nc a multiple of 32). A row
  * at a time, not a tile: 32 floats a call of post and of the quantiser
  * cost ViT-S's MLP more than they saved. */
@@ -190,7 +190,8 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
     }
     uint8_t *Bp = (uint8_t *)buf;  // (nc/16 panels, kb, pb)
     uint8_t *strips = Bp + wbytes; // one strip; with tiles, all: (kslices, nstrips, strip)
-    q8_out o = out ? *out : (q8_out){0};
+    q8_out base = out ? *out : (q8_out){0}, o = base; /* o: base at the slice's columns */
+    base.tile = (float *)(strips + sbytes), base.tile_ld = ncs;
     for (int pb = 0; tiles && pb < nb; pb += kstep)
         for (int s = 0; s < nstrips; s++)
             q8_strip(q, A + pb, lda, M, s, SAIL_MIN(kstep, nb - pb),
@@ -207,7 +208,7 @@ static inline void q8_packed(const q8_nest *q, int M, int N, int nb, const sail_
                     q->pack_panel(W + (size_t)(jc + j) * ldw + (size_t)pb * (2 + SAIL_Q8_0_BLOCK), ldw,
                                   SAIL_MIN(16, nc - j), kb, Bp + (size_t)(j / 16) * pstride);
             uint8_t *slice = strips + (tiles ? (size_t)(pb / kstep) * nstrips * q->strip_bytes : 0);
-            if (out) o = q8_out_at(out, jc), o.tile = (float *)(strips + sbytes), o.tile_ld = ncs;
+            if (out) o = q8_out_at(&base, jc);
             q8_slice(q, tiles, M, nc, kb, A + pb, lda, Bp, pstride, slice, pb > 0 || beta != 0.0f,
                      pb == 0 && bias ? bias + jc : NULL, out ? NULL : C + jc, ldc, out ? &o : NULL);
         }
