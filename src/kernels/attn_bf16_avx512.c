@@ -202,15 +202,16 @@ static float row_exp(float *x, int n, int n2, float l2e_scaled) {
     return _mm512_reduce_add_ps(sum);
 }
 
-/* Whether the tiles may read the block's Q rows where they lie (bf16 rows,
- * as q_scaled would make them): a power-of-two scale, which leaves each
- * bf16 value's bits but its exponent (scaling the scores instead gives the
- * same exponents in row_exp), whole tiles of dims (hd a multiple of 32: no
- * columns of the next head), and the strips' rows past the block's within
- * the B Tq rows of Q (they are read, their scores never used). */
-static int q_in_place(const sail_attn_args *a, int amx, int b, int t0, int rows_mr) {
+/* Whether the products may read the block's Q rows where they lie (bf16
+ * rows, as q_scaled would make them): a power-of-two scale, which leaves
+ * each bf16 value's bits but its exponent (scaling the scores instead gives
+ * the same exponents in row_exp), whole tiles of dims (hd a multiple of 32:
+ * no columns of the next head), and the strips' rows past the block's
+ * within the B Tq rows of Q (both microkernels read whole strips; those
+ * rows' scores are never used). */
+static int q_in_place(const sail_attn_args *a, int b, int t0, int rows_mr) {
     int e;
-    return amx && a->qb && frexpf(a->scale, &e) == 0.5f && a->hd % 32 == 0 &&
+    return a->qb && frexpf(a->scale, &e) == 0.5f && a->hd % 32 == 0 &&
            (size_t)b * a->Tq + (size_t)t0 + (size_t)rows_mr <= (size_t)a->B * a->Tq;
 }
 
@@ -247,7 +248,7 @@ static inline __attribute__((always_inline)) void attn_block(const sail_attn_arg
     /* Q's rows (and the strip's padding rows, zero) after the scores */
     uint16_t *qb = (uint16_t *)(scratch + (size_t)rows_mr * ld); // (rows_mr, 2 hp16)
     float l2e = 1.44269504088896341f, inv[SAIL_ATTN_BLOCK_ROWS];
-    if (q_in_place(a, amx, b, t0, rows_mr)) { /* the tiles read Q's rows; the scale goes to the exponent */
+    if (q_in_place(a, b, t0, rows_mr)) { /* the products read Q's rows; the scale goes to the exponent */
         l2e *= a->scale;
         gemm(rows, kn, qpairs, q.b + (size_t)t0 * q.ld, q.ld, kpan, (size_t)hp16 * 64, scratch, ld);
     } else {
