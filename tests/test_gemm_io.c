@@ -142,6 +142,51 @@ static void test_row_invariance(void) {
     sail_pool_free(pool);
 }
 
+/* On the VNNI levels q8_0 has no few-row path (gemm_vnni_avx512.c): every
+ * row count runs the one nest, so runs of 1-7 rows alone give those rows'
+ * bits of the whole product too, and an item's vector does not depend on
+ * the batch beside it. The other levels read W in place below 16 (avx2) or
+ * 48 rows (amx), in another order. */
+static void test_few_rows_vnni(void) {
+    if (sail_kernels()->gemm_q8_0 != sail_gemm_q8_0_vnni) {
+        SKIP("q8_0 rows alone at 1-7 rows: level %s has a few-row path", sail_kernel_level());
+        return;
+    }
+    static const int shapes[][3] = {{300, 200, 800}, {97, 544, 384}};
+    static const int runs[][2] = {{0, 1}, {1, 1}, {5, 2}, {7, 3}, {31, 4}, {10, 5}, {64, 7}, {-1, 1}, {-4, 4}};
+    sail_pool *pool = sail_pool_new(2);
+    for (int ti = 3; ti < 5; ti++) {
+        int same = 1, n = 0;
+        for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
+            for (int v = 0; v < 4; v++) {
+                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                wcase c;
+                wcase_open(&c, ti, M, N, K, v);
+                wcase_pack(&c);
+                qcase q = c.q;
+                const float *bias = q.has_bias ? q.bias : NULL;
+                sail_gemm_w(pool, M, N, K, q.A, q.lda, &c.W, bias, (float)q.beta, q.R, q.ldc, c.scratch);
+                for (int r = 0; r < (int)(sizeof runs / sizeof runs[0]); r++) {
+                    int r0 = runs[r][0] < 0 ? M + runs[r][0] : runs[r][0], m = runs[r][1];
+                    size_t off = (size_t)r0 * q.ldc, nc = (size_t)m * q.ldc;
+                    memcpy(q.C + off, q.C0 + off, nc * sizeof(float));
+                    sail_gemm_w(pool, m, N, K, q.A + (size_t)r0 * q.lda, q.lda, &c.W, bias, (float)q.beta,
+                                q.C + off, q.ldc, c.scratch);
+                    n++;
+                    if (memcmp(q.C + off, q.R + off, nc * sizeof(float))) {
+                        if (same) printf("#   %s %dx%dx%d (beta %d, bias %d): rows %d..%d alone differ\n",
+                                         W_NAMES[ti], M, N, K, q.beta, q.has_bias, r0, r0 + m - 1);
+                        same = 0;
+                    }
+                }
+                wcase_close(&c);
+            }
+        CHECK(same && n > 0, "sail_gemm_w %s (%s): %d runs of 1-7 rows alone give the bits of the whole "
+              "product", W_NAMES[ti], sail_kernel_level(), n);
+    }
+    sail_pool_free(pool);
+}
+
 /* One case of a sweep: 1 when the product checks out (0 also reports it);
  * *counted set where the case was run. */
 typedef int (*wcase_fn)(wcase *c, sail_pool *pool, int *counted);
@@ -376,6 +421,7 @@ int main(void) {
     g_ref = sail_kernels_for(SAIL_ISA_REF);
     test_thread_invariance();
     test_row_invariance();
+    test_few_rows_vnni();
     test_post();
     test_bf16_io();
     test_q8a_io();

@@ -7,28 +7,31 @@
  * [-127, 127]); per block the dot product of the int8 values is exact and is
  * scaled by both blocks' scales in f32.
  *
- * vpdpbusd multiplies unsigned by signed bytes. One operand is made
- * unsigned by adding 128 (q ^ 0x80), so each block sum comes out as dot +
- * 128 * sum(other operand); the integer accumulator starts at -128 times
- * that sum instead of 0 and the result is the exact dot. The few-row path
- * shifts the activations (|q| <= 127) and the packed path the weights (a
- * weight of -128, which other writers may store, becomes 0): nothing
- * saturates either way.
+ * vpdpbusd multiplies unsigned by signed bytes. The weights are made
+ * unsigned (w + 128; a weight of -128, which other writers may store,
+ * becomes 0), so each block sum comes out as dot + 128 * sum(a); the
+ * integer accumulator starts at -128 times that sum instead of 0 and the
+ * result is the exact dot. Nothing saturates.
  *
- * More than FEW_M rows (image batches, texts of several tokens): the
- * packed loop nest of q8_driver.h. W is packed into 16-column panels: per
- * block 8 vectors, vector q holding int8 4q..4q+3 of each of the 16 weight
- * rows (the vpdpbusd layout) plus 128, then the 16 rows' f32 scales. A
- * strip of MR rows of A is copied as is, with each row's block correction
- * -128 sum(q). The 6 x 32 microkernel runs each block as 8 vpdpbusd steps into
- * 12 int32 accumulators, then converts them and adds them times
- * d_a * d_w into 12 f32 accumulators: 96 vpdpbusd (6144 multiply-adds)
- * per 36 f32 operations. A 4 x 32 one runs as fast on data in L1 (both
- * about 685 GOP/s on Zen 5, 84% of vpdpbusd's peak): it serves the row
- * counts that 4 divides with less padding than 6 (16 tokens: 16 rows, not
- * 18; BERT's 16-token GEMMs 1.05-1.12x, docs/BENCHMARKS.md).
- * At most FEW_M rows (batch-1 queries): weight blocks read in place, two
- * blocks per zmm, each W row read once; see few_tile. */
+ * One loop nest for every row count (q8_driver.h). W is packed into
+ * 16-column panels: per block 8 vectors, vector q holding int8 4q..4q+3 of
+ * each of the 16 weight rows (the vpdpbusd layout) plus 128, then the 16
+ * rows' f32 scales. A strip of MR rows of A is copied as is, with each
+ * row's block correction -128 sum(q). The 6 x 32 microkernel runs each
+ * block as 8 vpdpbusd steps into 12 int32 accumulators, then converts them
+ * and adds them times d_a * d_w into 12 f32 accumulators: 96 vpdpbusd (6144
+ * multiply-adds) per 36 f32 operations. A 4 x 32 one runs as fast on data
+ * in L1 (both about 685 GOP/s on Zen 5, 84% of vpdpbusd's peak): it serves
+ * the row counts that 4 divides with less padding than 6 (16 tokens: 16
+ * rows, not 18; BERT's 16-token GEMMs 1.05-1.12x, docs/BENCHMARKS.md), and
+ * the fewest rows. There is no few-row path reading W as stored: with the
+ * panels packed at load the nest is faster at 1-4 rows too (1 x 3072 x 768,
+ * W from memory, 1 thread: 80-85 against 112-122 us; 4 rows: 83-84 against
+ * 135-151), and each element is then the same sums at every row count, so
+ * an item's vector does not depend on the batch beside it. (Where the
+ * panels are not there yet, a matrix's first use or no_repack, a product of
+ * 1-4 rows packs its slices as a larger one does: 2.2x the in-place loop's
+ * time at 1 row.) */
 #include "kernels_impl.h"
 #include "common.h"
 #include "pack16x8.h"
@@ -52,13 +55,6 @@ enum { PB = 576 };      /* bytes per (panel, block): 512 int8, 16 f32 scales */
 /* A packed strip of mr rows: au (KB, mr, 32), ad (KB, mr) f32, corr (KB, mr) int32. */
 #define AU_BYTES(mr) (KB * (mr) * 32)
 #define STRIP_BYTES(mr) (AU_BYTES(mr) + KB * (mr) * 8)
-#define FEW_M 4
-/* Up to here W is read in place: at 16 rows packing it already pays (the
- * packed path measured 1.1-1.3x the direct one on BERT's 16-token shapes). */
-#define DIRECT_MAX_M 4
-_Static_assert(DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
-
-/* --------------------------------------------------------- packed path -- */
 
 /* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into the panel dst, each
  * int8 made unsigned (w + 128). */
@@ -154,119 +150,6 @@ static inline __attribute__((always_inline)) void kernel_rows(
 Q8_NEST(6)
 Q8_NEST(4)
 
-/* ---------------------------------------------------------- few rows -- */
-
-/* Up to FEW_M rows of A against W read in place. Per pair of blocks each W
- * row is one zmm (two 32-byte loads), its -128 sum(w) one vpdpbusd against
- * 0x80 bytes, its scales a vector of 8 x d_b, 8 x d_b+1; then per row of A
- * one vpdpbusd, a conversion, a scale product and an FMA. au, ad: A packed
- * as (rows, pairs, 64) bytes q + 128 and (rows, pairs, 16) floats with
- * each block's d repeated 8 times. */
-#define FN 3 /* W rows per tile */
-#define PF_TILES 3 /* prefetch distance in tiles: 1 streamed 22 GB/s, 3 streamed 27-29 */
-
-static inline __attribute__((always_inline)) void few_tile(
-    int rm, int rn, int nb, const uint8_t *au, const float *ad, size_t arow, const uint8_t *W,
-    size_t ldw, const float *bias, float beta, float *C, int ldc) {
-    const __m512i k80 = _mm512_set1_epi8((char)0x80);
-    __m512 acc[FEW_M][FN];
-#pragma GCC unroll 4
-    for (int i = 0; i < rm; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < rn; j++) acc[i][j] = _mm512_setzero_ps();
-    int npairs = (nb + 1) / 2;
-    for (int p = 0; p < npairs; p++) {
-        int two = 2 * p + 1 < nb;
-        __m512i w[FN], ninit[FN];
-        __m512 dw[FN];
-#pragma GCC unroll 4
-        for (int j = 0; j < rn; j++) {
-            const uint8_t *pj = W + (size_t)j * ldw + (size_t)(2 * p) * QBYTES;
-            /* the rows three tiles on (a tile of short q8_0 rows takes
-             * about one memory latency), so that memory streams meanwhile */
-            _mm_prefetch((const char *)pj + PF_TILES * FN * ldw, _MM_HINT_T0);
-            _mm_prefetch((const char *)pj + PF_TILES * FN * ldw + 64, _MM_HINT_T0);
-            uint16_t d0, d1 = 0;
-            memcpy(&d0, pj, 2);
-            __m256i lo = _mm256_loadu_si256((const __m256i *)(pj + 2)), hi = _mm256_setzero_si256();
-            if (two) {
-                memcpy(&d1, pj + QBYTES, 2);
-                hi = _mm256_loadu_si256((const __m256i *)(pj + QBYTES + 2));
-            }
-            w[j] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-            dw[j] = _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16((short)d1), _mm_set1_epi16((short)d0)));
-            ninit[j] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, w[j]));
-        }
-#pragma GCC unroll 4
-        for (int i = 0; i < rm; i++) {
-            __m512i a = _mm512_loadu_si512(au + i * arow * 64 + (size_t)p * 64);
-            __m512 da = _mm512_loadu_ps(ad + i * arow * 16 + (size_t)p * 16);
-#pragma GCC unroll 4
-            for (int j = 0; j < rn; j++) {
-                __m512i s = _mm512_dpbusd_epi32(ninit[j], a, w[j]);
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(da, dw[j]), acc[i][j]);
-            }
-        }
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < rm; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < rn; j++) {
-            float *c = C + (size_t)i * ldc + j;
-            *c = sail_gemm_base(c, bias, j, beta) + _mm512_reduce_add_ps(acc[i][j]);
-        }
-}
-
-typedef void (*few_fn)(int nb, const uint8_t *au, const float *ad, size_t arow, const uint8_t *W,
-                       size_t ldw, const float *bias, float beta, float *C, int ldc);
-#define FEW_TILE(RM, RN)                                                                      \
-    static void few_##RM##x##RN(int nb, const uint8_t *au, const float *ad, size_t arow,      \
-                                const uint8_t *W, size_t ldw, const float *bias, float beta,  \
-                                float *C, int ldc) {                                          \
-        few_tile(RM, RN, nb, au, ad, arow, W, ldw, bias, beta, C, ldc);                      \
-    }
-FEW_TILE(1, 1) FEW_TILE(1, 2) FEW_TILE(1, 3) FEW_TILE(2, 1) FEW_TILE(2, 2) FEW_TILE(2, 3)
-FEW_TILE(3, 1) FEW_TILE(3, 2) FEW_TILE(3, 3) FEW_TILE(4, 1) FEW_TILE(4, 2) FEW_TILE(4, 3)
-static const few_fn few_tiles[FEW_M][FN] = {
-    {few_1x1, few_1x2, few_1x3}, {few_2x1, few_2x2, few_2x3},
-    {few_3x1, few_3x2, few_3x3}, {few_4x1, few_4x2, few_4x3},
-};
-
-static void gemm_few(int M, int N, int nb, const sail_q8a *A, size_t lda, const uint8_t *W,
-                     size_t ldw, const float *bias, float beta, float *C, int ldc) {
-    size_t npairs = ((size_t)nb + 1) / 2;
-    float *buf = sail_gemm_pack_buffer((size_t)M * npairs * 32);
-    if (!buf) {
-        sail_gemm_q8_0_ref(M, N, nb * QBLK, A, lda, W, ldw, NULL, bias, beta, C, ldc);
-        return;
-    }
-    uint8_t *au = (uint8_t *)buf;                    // (M, npairs, 64)
-    float *ad = buf + (size_t)M * npairs * 16;       // (M, npairs, 16)
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
-    for (int i = 0; i < M; i++)
-        for (size_t b = 0; b < 2 * npairs; b++) {
-            uint8_t *u = au + ((size_t)i * npairs * 2 + b) * 32;
-            float *d = ad + ((size_t)i * npairs * 2 + b) * 8;
-            if ((int)b < nb) {
-                const sail_q8a *a = A + (size_t)i * lda + b;
-                _mm256_storeu_si256((__m256i *)u,
-                                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)a->q), flip));
-                _mm256_storeu_ps(d, _mm256_set1_ps(a->d));
-            } else {
-                _mm256_storeu_si256((__m256i *)u, flip);
-                _mm256_storeu_ps(d, _mm256_setzero_ps());
-            }
-        }
-    for (int n = 0; n < N; n += FN) {
-        int rn = SAIL_MIN(FN, N - n);
-        for (int i = 0; i < M; i += FEW_M)
-            few_tiles[SAIL_MIN(FEW_M, M - i) - 1][rn - 1](
-                nb, au + (size_t)i * npairs * 64, ad + (size_t)i * npairs * 16, npairs,
-                W + (size_t)n * ldw, ldw, bias ? bias + n : NULL, beta, C + (size_t)i * ldc + n, ldc);
-    }
-}
-
 /* The strip height that pads M less (6 on a tie). */
 static const q8_nest *nest_for(int M) { return (M + 3) / 4 * 4 < (M + 5) / 6 * 6 ? &nest4 : &nest6; }
 
@@ -285,9 +168,7 @@ void sail_gemm_q8_0_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, con
         sail_gemm_q8_0_ref(M, N, K, A, lda, W, ldw, NULL, bias, beta, C, ldc);
         return;
     }
-    if (M <= DIRECT_MAX_M) gemm_few(M, N, nb, A, lda, W, ldw, bias, beta, C, ldc);
-    else
-        q8_packed(nest_for(M), M, N, nb, A, lda, W, ldw, Wp, bias, beta, C, ldc, NULL);
+    q8_packed(nest_for(M), M, N, nb, A, lda, W, ldw, Wp, bias, beta, C, ldc, NULL);
 }
 
 void sail_gemm_q8_0_q8a_vnni(int M, int N, int K, const sail_q8a *A, size_t lda, const void *W, size_t ldw,
