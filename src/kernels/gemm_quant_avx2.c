@@ -12,15 +12,15 @@
  * 6x16 FMA microkernel), except that the packer widens the weights as it
  * goes, so each is converted once per block of C.
  *
- * q8_0, more than Q8_DIRECT_MAX_M rows: packed int8 panels and a 3x16
- * vpmaddubsw microkernel in q8_driver.h's loop nest (see QMR below).
- * q8_0, fewer rows: no packing; weight blocks are read in place. A tile of
- * QM rows of A times QN rows of W keeps QM*QN accumulators of 8 floats. Per
- * block the int8 dot products are exact (ggml's sign trick: vpmaddubsw
- * multiplies |w| as unsigned bytes by sign(a, w), vpmaddwd sums the pairs
- * into 8 int32 lanes) and are scaled by both blocks' scales into the
- * accumulators. The rows of A (quantised once per call by sail_gemm_w) are
- * taken in slices that stay in L2 while all of W streams past them. */
+ * q8_0, any number of rows: packed int8 panels and a 3x16 vpmaddubsw
+ * microkernel in q8_driver.h's loop nest (see QMR below). There is no
+ * few-row path reading W as stored any more: with the panels packed at
+ * load the nest ran BERT's 16-token products 1.3-1.7x faster than it
+ * (SAIL_ISA=avx2 on Zen 5, W from memory, 1 thread; 4 rows 1.15x, 1 row
+ * 1.5x), BERT-base at batch 1 1.27x, and one order of sums at every row
+ * count makes a row's result independent of the rows beside it. Without
+ * the panels (a matrix's first use, no_repack) packing a slice per call
+ * cost about what the in-place loop did at 16 rows and less at 1. */
 #include "kernels_impl.h"
 #include "common.h"
 #include "transpose8.h"
@@ -229,75 +229,10 @@ SAIL_GEMM_HALF_ENTRIES(avx2, gemm_half)
 
 /* ------------------------------------------------------------------ q8_0 -- */
 
-#define QM 4
-#define QN 2
 enum { QBLK = 32, QBYTES = 34 };
 
-/* C(rm, rn) = bias + beta*C + A(rm, nb blocks) W(rn, nb blocks)^T. Inlined
- * with constant rm, rn so the accumulators live in registers. */
-static inline __attribute__((always_inline)) void q8_tile(
-    int rm, int rn, int nb, const sail_q8a *A, size_t lda, const uint8_t *W, size_t ldw,
-    const float *bias, float beta, float *C, int ldc) {
-    __m256 acc[QM][QN];
-    const __m256i ones = _mm256_set1_epi16(1);
-#pragma GCC unroll 4
-    for (int i = 0; i < rm; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < rn; j++) acc[i][j] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m256i w[QN], wabs[QN];
-        __m256 dw[QN];
-#pragma GCC unroll 4
-        for (int j = 0; j < rn; j++) {
-            const uint8_t *p = W + (size_t)j * ldw + (size_t)b * QBYTES;
-            uint16_t d16;
-            memcpy(&d16, p, 2);
-            dw[j] = _mm256_set1_ps(_cvtsh_ss(d16));
-            w[j] = _mm256_loadu_si256((const __m256i *)(p + 2));
-            wabs[j] = _mm256_sign_epi8(w[j], w[j]); /* -128 stays 0x80: 128 unsigned */
-        }
-#pragma GCC unroll 4
-        for (int i = 0; i < rm; i++) {
-            const sail_q8a *a = A + (size_t)i * lda + b;
-            __m256i av = _mm256_loadu_si256((const __m256i *)a->q);
-            __m256 da = _mm256_broadcast_ss(&a->d);
-#pragma GCC unroll 4
-            for (int j = 0; j < rn; j++) {
-                /* |w| * sign(a, w) = w * a; a is in [-127, 127], so the pair
-                 * sums of vpmaddubsw (<= 2 * 128 * 127) never saturate. */
-                __m256i p16 = _mm256_maddubs_epi16(wabs[j], _mm256_sign_epi8(av, w[j]));
-                __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-                acc[i][j] = _mm256_fmadd_ps(p, _mm256_mul_ps(da, dw[j]), acc[i][j]);
-            }
-        }
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < rm; i++)
-#pragma GCC unroll 4
-        for (int j = 0; j < rn; j++) {
-            float *c = C + (size_t)i * ldc + j;
-            *c = sail_gemm_base(c, bias, j, beta) + hsum8(acc[i][j]);
-        }
-}
-
-typedef void (*q8_tile_fn)(int nb, const sail_q8a *A, size_t lda, const uint8_t *W, size_t ldw,
-                           const float *bias, float beta, float *C, int ldc);
-#define Q8_TILE(RM, RN)                                                                   \
-    static void q8_tile_##RM##x##RN(int nb, const sail_q8a *A, size_t lda, const uint8_t *W, \
-                                    size_t ldw, const float *bias, float beta, float *C,   \
-                                    int ldc) {                                             \
-        q8_tile(RM, RN, nb, A, lda, W, ldw, bias, beta, C, ldc);                           \
-    }
-Q8_TILE(1, 1) Q8_TILE(1, 2) Q8_TILE(2, 1) Q8_TILE(2, 2)
-Q8_TILE(3, 1) Q8_TILE(3, 2) Q8_TILE(4, 1) Q8_TILE(4, 2)
-/* [rm - 1][rn - 1] */
-static const q8_tile_fn q8_tiles[QM][QN] = {
-    {q8_tile_1x1, q8_tile_1x2}, {q8_tile_2x1, q8_tile_2x2},
-    {q8_tile_3x1, q8_tile_3x2}, {q8_tile_4x1, q8_tile_4x2},
-};
-
-/* Many rows (image batches): GotoBLAS loop nest, as the VNNI kernel does
- * it with 8-column halves. A (QKB-block, QNC-column) slice of W is packed
+/* The GotoBLAS loop nest, as the VNNI kernel runs it with 8-column
+ * halves. A (QKB-block, QNC-column) slice of W is packed
  * into 16-column panels: per block 8 vectors of 64 bytes, vector q holding
  * int8 4q..4q+3 of weight rows 0-7 (low 32 bytes) and 8-15 (high), then
  * the same 8 vectors as |w| (stored, not recomputed per step: the kernel is
@@ -314,11 +249,6 @@ _Static_assert(QKB * QBLK == SAIL_Q8A_OUT_MAX_K, "gemm_q8_0_q8a's one slice of k
 enum { QPB = 1088 };    /* bytes per (panel, block): 512 int8, their 512 |w|, 16 f32 */
 /* The packed strip of A: q (QKB, QMR, 32) int8, then d (QKB, QMR) f32. */
 enum { AQ_BYTES = QKB * QMR * QBLK, STRIP_BYTES = AQ_BYTES + QKB * QMR * 4 };
-/* Up to here W is read in place (q8_tile): packing it costs more than it
- * saves (bench_gemm_quant --only tok, SAIL_ISA=avx2). The bound stays
- * under SAIL_GEMM_DIRECT_MAX_M, which the threaded driver relies on. */
-#define Q8_DIRECT_MAX_M 16
-_Static_assert(Q8_DIRECT_MAX_M <= SAIL_GEMM_DIRECT_MAX_M, "see kernels_impl.h");
 
 /* Rows [0, nr) of W (nr <= 16), blocks [0, kb), into the panel dst. */
 static void pack_q8_panel(const uint8_t *W, size_t ldw, int nr, int kb, uint8_t *dst) {
@@ -428,23 +358,7 @@ void sail_gemm_q8_0_avx2(int M, int N, int K, const sail_q8a *A, size_t lda, con
         sail_gemm_q8_0_ref(M, N, K, A, lda, W, ldw, NULL, bias, beta, C, ldc);
         return;
     }
-    if (M > Q8_DIRECT_MAX_M) {
-        q8_packed(&nest, M, N, nb, A, lda, W, ldw, Wp, bias, beta, C, ldc, NULL);
-        return;
-    }
-    size_t row_bytes = (size_t)nb * sizeof(sail_q8a);
-    int slice = (int)SAIL_MAX((size_t)QM, A_SLICE_BYTES / row_bytes / QM * QM);
-    for (int m0 = 0; m0 < M; m0 += slice) {
-        int m1 = SAIL_MIN(M, m0 + slice);
-        for (int n = 0; n < N; n += QN) {
-            int rn = SAIL_MIN(QN, N - n);
-            const uint8_t *w = (const uint8_t *)W + (size_t)n * ldw;
-            for (int i = m0; i < m1; i += QM)
-                q8_tiles[SAIL_MIN(QM, m1 - i) - 1][rn - 1](nb, A + (size_t)i * lda, lda, w, ldw,
-                                                          bias ? bias + n : NULL, beta,
-                                                          C + (size_t)i * ldc + n, ldc);
-        }
-    }
+    q8_packed(&nest, M, N, nb, A, lda, W, ldw, Wp, bias, beta, C, ldc, NULL);
 }
 
 /* Bit-identical with sail_quantize_q8a_ref: the same max, scale, product

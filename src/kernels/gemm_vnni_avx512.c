@@ -28,7 +28,7 @@
  * panels packed at load the nest is faster at 1-4 rows too (1 x 3072 x 768,
  * W from memory, 1 thread: 80-85 against 112-122 us; 4 rows: 83-84 against
  * 135-151), and each element is then the same sums at every row count, so
- * an item's vector does not depend on the batch beside it. (Where the
+ * a row's result does not depend on the rows beside it. (Where the
  * panels are not there yet, a matrix's first use or no_repack, a product of
  * 1-4 rows packs its slices as a larger one does: 2.2x the in-place loop's
  * time at 1 row.) */
