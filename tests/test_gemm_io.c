@@ -98,6 +98,50 @@ static void test_thread_invariance(void) {
     for (int p = 0; p < 4; p++) sail_pool_free(pools[p]);
 }
 
+/* Runs of a product's rows (start, length; a negative start counts from
+ * the end, a length is cut at the last row, runs of fewer than min_rows are
+ * left out), each alone, against those rows of the whole product, for
+ * shapes (M, N, K) and 4 seeds (with and without bias and beta), W as
+ * W_TYPES[ti]. Returns 1 when all agree; *n: the runs compared. */
+typedef struct rows_runs {
+    const int (*shapes)[3];
+    int nshapes;
+    const int (*runs)[2];
+    int nruns, min_rows;
+} rows_runs;
+
+static int runs_alone(sail_pool *pool, int ti, const rows_runs *rr, int *n) {
+    int same = 1;
+    *n = 0;
+    for (int s = 0; s < rr->nshapes; s++)
+        for (int v = 0; v < 4; v++) {
+            int M = rr->shapes[s][0], N = rr->shapes[s][1], K = rr->shapes[s][2];
+            wcase c;
+            wcase_open(&c, ti, M, N, K, v);
+            wcase_pack(&c);
+            qcase q = c.q;
+            const float *bias = q.has_bias ? q.bias : NULL;
+            sail_gemm_w(pool, M, N, K, q.A, q.lda, &c.W, bias, (float)q.beta, q.R, q.ldc, c.scratch);
+            for (int r = 0; r < rr->nruns; r++) {
+                int r0 = rr->runs[r][0] < 0 ? M + rr->runs[r][0] : rr->runs[r][0];
+                int m = SAIL_MIN(rr->runs[r][1], M - r0);
+                if (m < rr->min_rows) continue;
+                size_t off = (size_t)r0 * q.ldc, nc = (size_t)m * q.ldc;
+                memcpy(q.C + off, q.C0 + off, nc * sizeof(float));
+                sail_gemm_w(pool, m, N, K, q.A + (size_t)r0 * q.lda, q.lda, &c.W, bias, (float)q.beta,
+                            q.C + off, q.ldc, c.scratch);
+                ++*n;
+                if (memcmp(q.C + off, q.R + off, nc * sizeof(float))) {
+                    if (same) printf("#   %s %dx%dx%d (beta %d, bias %d): rows %d..%d alone differ\n",
+                                     W_NAMES[ti], M, N, K, q.beta, q.has_bias, r0, r0 + m - 1);
+                    same = 0;
+                }
+            }
+            wcase_close(&c);
+        }
+    return same;
+}
+
 /* Above the few-row paths (64 rows; 48 for q8_0 at the amx level) a
  * row's result does not depend on the rows beside it: any run of more
  * than 128 of a product's rows, alone, gives those rows' bits of the whole
@@ -107,35 +151,11 @@ static void test_thread_invariance(void) {
 static void test_row_invariance(void) {
     static const int shapes[][3] = {{1576, 384, 128}, {400, 200, 768}, {300, 96, 800}};
     static const int runs[][2] = {{0, 788}, {788, 788}, {5, 139}, {32, 150}, {129, 171}, {16, 241}};
+    const rows_runs rr = {shapes, 3, runs, 6, 129};
     sail_pool *pool = sail_pool_new(2);
     for (int ti = 0; ti < 5; ti++) {
         if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
-        int same = 1, n = 0;
-        for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
-            for (int v = 0; v < 4; v++) {
-                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-                wcase c;
-                wcase_open(&c, ti, M, N, K, v);
-                wcase_pack(&c);
-                qcase q = c.q;
-                const float *bias = q.has_bias ? q.bias : NULL;
-                sail_gemm_w(pool, M, N, K, q.A, q.lda, &c.W, bias, (float)q.beta, q.R, q.ldc, c.scratch);
-                for (int r = 0; r < (int)(sizeof runs / sizeof runs[0]); r++) {
-                    int r0 = runs[r][0], m = SAIL_MIN(runs[r][1], M - r0);
-                    if (m <= 128) continue;
-                    size_t off = (size_t)r0 * q.ldc, nc = (size_t)m * q.ldc;
-                    memcpy(q.C + off, q.C0 + off, nc * sizeof(float));
-                    sail_gemm_w(pool, m, N, K, q.A + (size_t)r0 * q.lda, q.lda, &c.W, bias, (float)q.beta,
-                                q.C + off, q.ldc, c.scratch);
-                    n++;
-                    if (memcmp(q.C + off, q.R + off, nc * sizeof(float))) {
-                        if (same) printf("#   %s %dx%dx%d (beta %d, bias %d): rows %d..%d alone differ\n",
-                                         W_NAMES[ti], M, N, K, q.beta, q.has_bias, r0, r0 + m - 1);
-                        same = 0;
-                    }
-                }
-                wcase_close(&c);
-            }
+        int n, same = runs_alone(pool, ti, &rr, &n);
         CHECK(same && n > 0, "sail_gemm_w %s (%s): %d runs of more than 128 rows alone give the bits of "
               "the whole product", W_NAMES[ti], sail_kernel_level(), n);
     }
@@ -154,34 +174,11 @@ static void test_few_rows_q8(void) {
     }
     static const int shapes[][3] = {{300, 200, 800}, {97, 544, 384}};
     static const int runs[][2] = {{0, 1}, {1, 1}, {5, 2}, {7, 3}, {31, 4}, {10, 5}, {64, 7}, {-1, 1}, {-4, 4}};
+    const rows_runs rr = {shapes, 2, runs, 9, 1};
     sail_pool *pool = sail_pool_new(2);
     for (int ti = 3; ti < 5; ti++) {
         if (ti == 4 && !sail_kernels()->q8_0_pack) continue;
-        int same = 1, n = 0;
-        for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
-            for (int v = 0; v < 4; v++) {
-                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-                wcase c;
-                wcase_open(&c, ti, M, N, K, v);
-                wcase_pack(&c);
-                qcase q = c.q;
-                const float *bias = q.has_bias ? q.bias : NULL;
-                sail_gemm_w(pool, M, N, K, q.A, q.lda, &c.W, bias, (float)q.beta, q.R, q.ldc, c.scratch);
-                for (int r = 0; r < (int)(sizeof runs / sizeof runs[0]); r++) {
-                    int r0 = runs[r][0] < 0 ? M + runs[r][0] : runs[r][0], m = runs[r][1];
-                    size_t off = (size_t)r0 * q.ldc, nc = (size_t)m * q.ldc;
-                    memcpy(q.C + off, q.C0 + off, nc * sizeof(float));
-                    sail_gemm_w(pool, m, N, K, q.A + (size_t)r0 * q.lda, q.lda, &c.W, bias, (float)q.beta,
-                                q.C + off, q.ldc, c.scratch);
-                    n++;
-                    if (memcmp(q.C + off, q.R + off, nc * sizeof(float))) {
-                        if (same) printf("#   %s %dx%dx%d (beta %d, bias %d): rows %d..%d alone differ\n",
-                                         W_NAMES[ti], M, N, K, q.beta, q.has_bias, r0, r0 + m - 1);
-                        same = 0;
-                    }
-                }
-                wcase_close(&c);
-            }
+        int n, same = runs_alone(pool, ti, &rr, &n);
         CHECK(same && n > 0, "sail_gemm_w %s (%s): %d runs of 1-7 rows alone give the bits of the whole "
               "product", W_NAMES[ti], sail_kernel_level(), n);
     }
