@@ -32,7 +32,7 @@
  * (pack_q8a_strip, zero rows past M) and panels of 16 weight rows, per
  * block 512 int8 and 16 f32 scales. Up to 4 rows it took the VNNI file's
  * loop reading W in place; that loop is gone (on the panels packed at load
- * the VNNI nest ran 1-4 rows 1.3-1.55x faster than it, on Zen 5), and the
+ * the VNNI nest ran 1-4 rows 1.3-1.8x faster than it, on Zen 5), and the
  * VNNI level now runs those rows on its nest, whose bits this one claims.
  *
  * Tiles are per thread: each call loads the configuration it needs and

@@ -16,11 +16,12 @@
  * microkernel in q8_driver.h's loop nest (see QMR below). There is no
  * few-row path reading W as stored any more: with the panels packed at
  * load the nest ran BERT's 16-token products 1.3-1.7x faster than it
- * (SAIL_ISA=avx2 on Zen 5, W from memory, 1 thread; 4 rows 1.15x, 1 row
- * 1.5x), BERT-base at batch 1 1.27x, and one order of sums at every row
- * count makes a row's result independent of the rows beside it. Without
- * the panels (a matrix's first use, no_repack) packing a slice per call
- * cost about what the in-place loop did at 16 rows and less at 1. */
+ * (SAIL_ISA=avx2 on Zen 5, W from memory, 1 thread; 8 rows 0.8-1.4x, 4
+ * rows 1.2x, 1 row 1.5x), BERT-base at batch 1 1.27x, and one order of
+ * sums at every row count makes a row's result independent of the rows
+ * beside it. Without the panels (a matrix's first use, no_repack) packing
+ * a slice per call cost about what the in-place loop did at 16 rows and
+ * less at 1. */
 #include "kernels_impl.h"
 #include "common.h"
 #include "transpose8.h"
