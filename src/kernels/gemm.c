@@ -394,9 +394,10 @@ void sail_gemm_w_q8a(sail_pool *pool, int M, int N, int K, const sail_q8a *Aq, c
 }
 
 int sail_gemm_w_q8a_out_ok(const sail_wmat *W, int M, int N, int K) {
-    /* past the few-row paths, where sail_gemm_w_q8a takes the packed one too */
-    return sail_kernels()->gemm_q8_0_q8a && sail_gemm_w_q8a_ok(W, M, K) && M > SAIL_GEMM_DIRECT_MAX_M &&
-           N % 32 == 0 && K <= SAIL_Q8A_OUT_MAX_K;
+    /* any M: q8_0 products have no few-row path, so the nest that hands the
+     * rows on sums them as sail_gemm_w_q8a does */
+    return sail_kernels()->gemm_q8_0_q8a && sail_gemm_w_q8a_ok(W, M, K) && N % 32 == 0 &&
+           K <= SAIL_Q8A_OUT_MAX_K;
 }
 
 void sail_gemm_w_q8a_out(sail_pool *pool, int M, int N, int K, const sail_q8a *Aq, const sail_wmat *W,
