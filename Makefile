@@ -30,7 +30,7 @@ BASEFLAGS = -std=c11 $(OPT) -g -Wall -Wextra -Wstrict-prototypes -Wno-unused-par
 ifeq ($(REF),1)
 CPPFLAGS += -DSAIL_FORCE_REF
 endif
-LIBS = -ljansson -lzip -lutf8proc -ljpeg -lpng -lwebp -lz -llapack -lm -lpthread
+LIBS = -ljansson -lzip -lutf8proc -ljpeg -lpng -lwebp -lz -lm -lpthread
 LIBS += $(PKG_LIBS)
 # SigLIP's SentencePiece tokenizer: libsentencepiece (C++) behind src/text/spm_shim.cc
 LIBS += -lsentencepiece -lstdc++

@@ -7,6 +7,7 @@
 #include "scratch.h"
 #include "test.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,37 @@ static sail_status read_npy(const char *path, int *n, int *d) {
     return s;
 }
 
+/* The reader checks values a block at a time: the first infinity or NaN
+ * is named wherever it lies (block edges, the tail), and the extremes of
+ * the finite floats pass. */
+static void test_npy_nonfinite(void) {
+    enum { N = 3001 };
+    static float v[N];
+    const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (3001,), }";
+    for (int i = 0; i < N; i++) v[i] = i % 3 ? FLT_MAX : i % 5 ? -FLT_TRUE_MIN : -0.0f;
+    write_npy(scratch_path("fin.npy"), dict, v, sizeof v);
+    int n, d, ok = read_npy(scratch_path("fin.npy"), &n, &d) == SAIL_OK && n == 1 && d == N;
+    CHECK(ok, "a .npy of FLT_MAX, the smallest subnormal and -0 reads");
+    const int at[] = {0, 1023, 1024, 2047, 3000};
+    const float bad[] = {INFINITY, -INFINITY, NAN, -NAN};
+    for (size_t k = 0; k < sizeof at / sizeof *at; k++) {
+        float keep = v[at[k]], keep2 = v[2500];
+        v[at[k]] = bad[k % 4];
+        if (k == 4) v[2500] = NAN; /* an earlier one is the one named */
+        write_npy(scratch_path("nf.npy"), dict, v, sizeof v);
+        float *x = NULL;
+        sail_error err = {0};
+        char want[32];
+        snprintf(want, sizeof want, "element %d is", k == 4 ? 2500 : at[k]);
+        sail_status s = sail_npy_read(scratch_path("nf.npy"), &x, &n, &d, &err);
+        sail_free(x);
+        CHECK(s == SAIL_ERR_FORMAT && strstr(err.msg, want), "a non-finite value at %d is refused, named: %s",
+              at[k], err.msg);
+        v[2500] = keep2;
+        v[at[k]] = keep;
+    }
+}
+
 static void test_npy(void) {
     float v[6] = {1, 2, 3, 4, 5, 6};
     double dv[6] = {1, 2, 3, 4, 5, 6};
@@ -58,6 +90,7 @@ static void test_npy(void) {
     CHECK(read_npy(scratch_path("h.npy"), &n, &d) == SAIL_ERR_FORMAT, "a NaN element is refused");
     write_npy(scratch_path("i.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", v, 0);
     CHECK(read_npy(scratch_path("i.npy"), &n, &d) == SAIL_ERR_LIMIT, "an empty array is refused");
+    test_npy_nonfinite();
     spit(scratch_path("j.npy"), "\x93NUMPY\x01\x00\xff\xff", 10);
     CHECK(read_npy(scratch_path("j.npy"), &n, &d) == SAIL_ERR_FORMAT, "a header longer than the file is refused");
     spit(scratch_path("k.npy"), "PK\x03\x04", 4);

@@ -102,13 +102,14 @@ def main():
             check(r.returncode != 0 and want in err and not r.stdout, "sail %s -> exit %d: %s" % (" ".join(map(str, argv[:2])), r.returncode, err.strip().splitlines()[0][:120] if err.strip() else ""))
 
         # the libraries of features a run may not use load when first used (src/core/dl.h)
-        lazy = ("libavformat", "libavcodec", "libsox", "libespeak-ng", "libcairo", "librsvg")
+        lazy = ("libavformat", "libavcodec", "libsox", "libespeak-ng", "libcairo", "librsvg", "liblapack",
+                "libopenblas")
         env = dict(os.environ, LD_DEBUG="files")
         r = subprocess.run([SAIL, "embed", "--model", model, "--text", "a red circle"], capture_output=True,
                            text=True, env=env)
         loaded = [lib for lib in lazy if "file=%s.so" % lib in r.stderr]
         check(r.returncode == 0 and not loaded and "file=libc.so" in r.stderr,
-              "a text embed loads none of FFmpeg, sox, espeak-ng, cairo, librsvg (loaded: %s)" % loaded)
+              "a text embed loads none of FFmpeg, sox, espeak-ng, cairo, librsvg, LAPACK (loaded: %s)" % loaded)
         check_kernel_level()
     return tap.summary()
 

@@ -14,17 +14,24 @@
  *   ..  4 d_out d_in  f32 components, row-major */
 #include "apps/apps.h"
 #include "kernels/kernels.h"
+#include "dl.h"
 
 #include <math.h>
 #include <string.h>
 
 /* LAPACK (Fortran ABI; the trailing size_t are the hidden lengths of the
- * character arguments). */
+ * character arguments), opened at the first fit (dl.h): linked, Debian's
+ * liblapack.so.3 is OpenBLAS's, whose threads start with every process and
+ * spin on the other core for their first 70 ms of CPU (a 20000-row `sail
+ * cluster` took 429 ms of CPU, 358 with OPENBLAS_NUM_THREADS=1). */
 void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n, double *a,
              const int *lda, const double *vl, const double *vu, const int *il, const int *iu,
              const double *abstol, int *m, double *w, double *z, const int *ldz, int *isuppz,
              double *work, const int *lwork, int *iwork, const int *liwork, int *info, size_t,
              size_t, size_t);
+#define LAPACK_FUNCS(X) X(dsyevr_)
+static struct { LAPACK_FUNCS(SAIL_DL_FIELD) } la;
+SAIL_DL_LOADER(la, LAPACK_FUNCS, "liblapack.so.3")
 
 #define ROWS 4096
 static const char magic[8] = {'S', 'A', 'I', 'L', 'P', 'C', 'A', '1'};
@@ -82,6 +89,10 @@ sail_status sail_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_ou
                               "PCA needs at least 2 rows and 1 <= dim <= %d (n=%d, dim=%d)", d, n, d_out);
     if (d > 8192)
         return sail_set_error(err, SAIL_ERR_LIMIT, "PCA of %d columns: the limit is 8192", d);
+    const char *why = la_load();
+    if (why)
+        return sail_set_error(err, SAIL_ERR_UNSUPPORTED, "PCA needs LAPACK (%s); on Debian: apt-get install "
+                              "liblapack3 (or libopenblas0)", why);
     double *mean = sail_calloc((size_t)d, sizeof *mean), *cov = sail_malloc((size_t)d * d * sizeof *cov);
     double *w = sail_malloc((size_t)d * sizeof *w), *z = sail_malloc((size_t)d * d_out * sizeof *z);
     int *isuppz = sail_malloc(2 * (size_t)d_out * sizeof *isuppz);
@@ -100,7 +111,7 @@ sail_status sail_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_ou
     for (int j = 0; j < d; j++) r.total_variance += cov[(size_t)j * d + j];
     int il = d - d_out + 1, iu = d, m = 0, info = 0, lwork = -1, liwork = -1, iw_q = 0;
     double vl = 0, vu = 0, abstol = 0, w_q = 0;
-    dsyevr_("V", "I", "U", &d, cov, &d, &vl, &vu, &il, &iu, &abstol, &m, w, z, &d, isuppz, &w_q,
+    la.dsyevr_("V", "I", "U", &d, cov, &d, &vl, &vu, &il, &iu, &abstol, &m, w, z, &d, isuppz, &w_q,
             &lwork, &iw_q, &liwork, &info, 1, 1, 1);
     if (info) { s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "LAPACK dsyevr workspace query failed (info %d)", info); goto done; }
     lwork = (int)w_q;
@@ -108,7 +119,7 @@ sail_status sail_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_ou
     work = sail_malloc((size_t)lwork * sizeof *work);
     iwork = sail_malloc((size_t)liwork * sizeof *iwork);
     if (!work || !iwork) { s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for LAPACK workspace"); goto done; }
-    dsyevr_("V", "I", "U", &d, cov, &d, &vl, &vu, &il, &iu, &abstol, &m, w, z, &d, isuppz, work,
+    la.dsyevr_("V", "I", "U", &d, cov, &d, &vl, &vu, &il, &iu, &abstol, &m, w, z, &d, isuppz, work,
             &lwork, iwork, &liwork, &info, 1, 1, 1);
     if (info || m != d_out) {
         s = sail_set_error(err, SAIL_ERR_UNSUPPORTED, "LAPACK dsyevr did not converge (info %d, %d of %d)",

@@ -45,6 +45,23 @@ static int npy_shape(const char *p, long long dims[2]) {
     return nd;
 }
 
+/* Index of the first infinity or NaN of v[0, n), or n. A pass over blocks
+ * with no branch per value (the exponent's bits all set), looked into only
+ * where a block has one: the per-value isfinite loop took as long as
+ * reading the file. */
+static size_t first_nonfinite(const float *v, size_t n) {
+    const uint32_t *u = (const uint32_t *)v;
+    for (size_t i = 0; i < n; i += 1024) {
+        size_t end = SAIL_MIN(n, i + 1024);
+        uint32_t any = 0;
+        for (size_t j = i; j < end; j++) any |= (u[j] & 0x7f800000u) == 0x7f800000u;
+        if (!any) continue;
+        for (size_t j = i; j < end; j++)
+            if (!isfinite(v[j])) return j;
+    }
+    return n;
+}
+
 sail_status sail_npy_read(const char *path, float **out, int *n_out, int *d_out, sail_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return sail_set_error(err, SAIL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -106,8 +123,10 @@ sail_status sail_npy_read(const char *path, float **out, int *n_out, int *d_out,
         s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: data is shorter than its shape %lld x %lld", path, n, d);
         goto done;
     }
-    raw = sail_malloc(bytes);
-    v = esz == 4 ? raw : sail_malloc(cnt * sizeof *v);
+    /* 2 MiB pages: a fault per 4 KiB page cost more than the read itself
+     * (a 20 MB matrix: 25 ms of faults in a KVM guest). */
+    raw = sail_alloc_aligned(bytes);
+    v = esz == 4 ? raw : sail_alloc_aligned(cnt * sizeof *v);
     if (!raw || !v) { s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for %lld x %lld", n, d); goto done; }
     if (fread(raw, 1, bytes, f) != bytes) {
         s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: data is shorter than its shape %lld x %lld", path, n, d);
@@ -117,11 +136,11 @@ sail_status sail_npy_read(const char *path, float **out, int *n_out, int *d_out,
         const double *dv = raw;
         for (size_t i = 0; i < cnt; i++) v[i] = (float)dv[i];
     }
-    for (size_t i = 0; i < cnt; i++)
-        if (!isfinite(v[i])) {
-            s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: element %zu is not finite", path, i);
-            goto done;
-        }
+    size_t bad = first_nonfinite(v, cnt);
+    if (bad < cnt) {
+        s = sail_set_error(err, SAIL_ERR_FORMAT, "%s: element %zu is not finite", path, bad);
+        goto done;
+    }
     *out = v;
     *n_out = (int)n;
     *d_out = (int)d;
