@@ -175,11 +175,16 @@ void apps_row_sqnorms(const float *x, int n, int d, float *out) {
 void apps_sqdist(const float *x, const float *xn, int n, const float *c, const float *cn, int k,
                  int d, float *D) {
     /* With few centres GEMM's packing of x costs more than the products:
-     * plain SIMD dot products then. */
+     * then c x^T, whose few rows read x in place, CH rows of x a call. */
     if (k < 16) {
-        float (*dot)(const float *, const float *, int) = sail_kernels()->dot;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < k; j++) D[(size_t)i * k + j] = dot(x + (size_t)i * d, c + (size_t)j * d, d);
+        enum { CH = 256 };
+        float t[16 * CH];
+        for (int i0 = 0; i0 < n; i0 += CH) {
+            int m = SAIL_MIN(CH, n - i0);
+            sail_gemm(NULL, k, m, d, c, d, x + (size_t)i0 * d, d, 1, NULL, 0.0f, t, m);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < k; j++) D[(size_t)(i0 + i) * k + j] = t[j * m + i];
+        }
     } else {
         sail_gemm(NULL, n, k, d, x, d, c, d, 1, NULL, 0.0f, D, k);
     }
