@@ -19,7 +19,7 @@
  * outputs where the VNNI kernel spends eleven. The next block's tdpbssd
  * is issued into the other C tile first, but on Sapphire Rapids the tile
  * work and this vector work measured as taking turns, not overlapping
- * (about 9 ns each per block in L1; docs/BENCHMARKS.md, "Intel AMX"): the
+ * (about 9 ns each per block in L1; docs/BENCHMARKS-HISTORY.md, "Intel AMX"): the
  * kernel runs at 15-19% of the tiles' int8 rate at a block's depth.
  *
  * sail_gemm_w does not use this kernel past 48 rows (gemm.c, WIDE_MIN_M):

@@ -11,7 +11,7 @@
  * along its rows; when B is transposed and all of M is one A block, each
  * panel is used once and is packed just before use. The old order (one A
  * strip against a 768 KB B block that overflowed L2) ran at 0.6-0.95x
- * OpenBLAS; this one is 0.9-1.2x (docs/BENCHMARKS.md).
+ * OpenBLAS; this one is 0.9-1.2x (docs/BENCHMARKS-HISTORY.md).
  *
  * Few rows with B transposed (a Linear layer on a short sentence): packing B
  * would cost about as much as the product, so a dot-product kernel reads the

@@ -23,7 +23,7 @@
  * multiply-adds) per 36 f32 operations. A 4 x 32 one runs as fast on data
  * in L1 (both about 685 GOP/s on Zen 5, 84% of vpdpbusd's peak): it serves
  * the row counts that 4 divides with less padding than 6 (16 tokens: 16
- * rows, not 18; BERT's 16-token GEMMs 1.05-1.12x, docs/BENCHMARKS.md), and
+ * rows, not 18; BERT's 16-token GEMMs 1.05-1.12x, docs/BENCHMARKS-HISTORY.md), and
  * the fewest rows. There is no few-row path reading W as stored: with the
  * panels packed at load the nest is faster at 1-4 rows too (1 x 3072 x 768,
  * W from memory, 1 thread: 80-85 against 112-122 us; 4 rows: 83-84 against

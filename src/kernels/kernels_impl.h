@@ -25,7 +25,7 @@ static inline float sail_gemm_base(const float *c, const float *bias, int n, flo
  * residual stream). So each tile asks for the same columns SAIL_AHEAD
  * strips below, into L2. On ViT-S at batch 8 (q8_0) this took the products
  * that add into the residual stream from 55-75% of the others' rate to
- * theirs (docs/BENCHMARKS.md); 1 and 2 strips ahead measured alike, 2 keeps
+ * theirs (docs/BENCHMARKS-HISTORY.md); 1 and 2 strips ahead measured alike, 2 keeps
  * the lead where a strip is a single tile. */
 #define SAIL_AHEAD 2
 
