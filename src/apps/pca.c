@@ -20,10 +20,11 @@
 #include <string.h>
 
 /* LAPACK (Fortran ABI; the trailing size_t are the hidden lengths of the
- * character arguments), opened at the first fit (dl.h): linked, Debian's
+ * character arguments), opened at the first fit (dl.h). Linked, Debian's
  * liblapack.so.3 is OpenBLAS's, whose threads start with every process and
- * spin on the other core for their first 70 ms of CPU (a 20000-row `sail
- * cluster` took 429 ms of CPU, 358 with OPENBLAS_NUM_THREADS=1). */
+ * spin on the other core for their first 70 ms of CPU: a 20000-row `sail
+ * cluster`, which never calls LAPACK, took 429 ms of CPU, 358 with
+ * OPENBLAS_NUM_THREADS=1. */
 void dsyevr_(const char *jobz, const char *range, const char *uplo, const int *n, double *a,
              const int *lda, const double *vl, const double *vu, const int *il, const int *iu,
              const double *abstol, int *m, double *w, double *z, const int *ldz, int *isuppz,

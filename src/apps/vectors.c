@@ -50,11 +50,14 @@ static int npy_shape(const char *p, long long dims[2]) {
  * where a block has one: the per-value isfinite loop took as long as
  * reading the file. */
 static size_t first_nonfinite(const float *v, size_t n) {
-    const uint32_t *u = (const uint32_t *)v;
     for (size_t i = 0; i < n; i += 1024) {
         size_t end = SAIL_MIN(n, i + 1024);
         uint32_t any = 0;
-        for (size_t j = i; j < end; j++) any |= (u[j] & 0x7f800000u) == 0x7f800000u;
+        for (size_t j = i; j < end; j++) {
+            uint32_t u;
+            memcpy(&u, v + j, sizeof u); /* the bits, without breaking aliasing rules */
+            any |= (u & 0x7f800000u) == 0x7f800000u;
+        }
         if (!any) continue;
         for (size_t j = i; j < end; j++)
             if (!isfinite(v[j])) return j;
