@@ -270,10 +270,7 @@ void srv_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
      * complete, the header timeout applies again. */
     if (why == MHD_REQUEST_TERMINATED_COMPLETED_OK && s->cfg.timeout_s != s->cfg.header_timeout_s)
         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)s->cfg.header_timeout_s);
-    if (r->free_state) r->free_state(r->state);
-    else sail_free(r->state);
-    json_decref(r->doc);
-    srv_inputs_free(r->in);
+    srv_request_release(r);
     sail_free(r->body);
     sail_free(r);
     *con_cls = NULL;

@@ -165,6 +165,13 @@ void *srv_route_state(srv_request *r, size_t size, void (*free_state)(void *), j
     return st;
 }
 
+void srv_request_release(srv_request *r) {
+    if (r->free_state) r->free_state(r->state);
+    else sail_free(r->state);
+    json_decref(r->doc);
+    srv_inputs_free(r->in);
+}
+
 /* ------------------------------------------------------ suspend/resume -- */
 
 static void on_jobs_done(void *ud) {

@@ -202,6 +202,9 @@ json_t *srv_parse_body(srv_request *r, enum MHD_Result *ret);
  * free_state, NULL: sail_free). NULL with *ret set (the 400 or 503 sent). */
 void *srv_route_state(srv_request *r, size_t size, void (*free_state)(void *), json_t **doc,
                       enum MHD_Result *ret);
+/* What a request holds when it ends: its state, parsed body and inputs
+ * (not r->body, nor r itself). */
+void srv_request_release(srv_request *r);
 /* Queue r->group's jobs to model m's batcher (r->group.pending set by the
  * caller) and suspend the connection until they are done; r->resume then
  * builds the response. */

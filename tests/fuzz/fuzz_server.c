@@ -261,11 +261,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
      * unanswered ones instead of stopping (known: docs/RELIABILITY.md S1, S2). */
     if (responses > 1 || (responses == 0 && !lenient())) abort();
     if (responses == 0) unanswered++;
-    /* what http.c's completion callback releases */
-    if (r.free_state) r.free_state(r.state);
-    else sail_free(r.state);
-    json_decref(r.doc);
-    srv_inputs_free(r.in);
+    srv_request_release(&r); /* as http.c's completion callback */
     free(r.body);
     ix_free(S.index);
     S.index = NULL;
