@@ -54,9 +54,11 @@ int cmd_reduce(int argc, char **argv) {
          * it loads and spin for their first 70 ms: --threads holds them too,
          * unless the environment already says (--threads 1: 176 -> 115 ms
          * of CPU). */
-        char nt[16];
-        snprintf(nt, sizeof nt, "%d", threads);
-        if (threads > 0) setenv("OPENBLAS_NUM_THREADS", nt, 0);
+        if (threads > 0) {
+            char nt[16];
+            snprintf(nt, sizeof nt, "%d", threads);
+            setenv("OPENBLAS_NUM_THREADS", nt, 0);
+        }
         if (dim > d) rc = cli_fail(2, "reduce", "--dim %d is more than the %d columns of %s", dim, d, vectors);
         else if (sail_pca_fit(pool, x, n, d, dim, &p, &err) || sail_pca_save(&p, out, &err))
             rc = cli_fail(1, "reduce", "%s", err.msg);

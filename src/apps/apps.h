@@ -25,6 +25,8 @@ unsigned char *apps_header(unsigned char *b, const char magic[8], uint32_t d0, u
 sail_status apps_read_file(const char *path, const char magic[8], size_t min_len, const char *what,
                            unsigned char **buf, size_t *len, uint32_t dims[2], sail_error *err);
 
+/* s[0, n) += r[0, n), in double (cluster sums, PCA's mean). */
+void apps_add_f64(double *restrict s, const float *restrict r, int n);
 /* Squared norm of each of n rows of d floats. */
 void apps_row_sqnorms(const float *x, int n, int d, float *out);
 /* Squared Euclidean distance of two d-float rows, summed in double (the

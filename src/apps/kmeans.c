@@ -155,15 +155,7 @@ static void sum_task(void *ctx, int task, int thread) {
     int n = j->n, d = j->d, c0 = task * j->cols, w = SAIL_MIN(d, c0 + j->cols) - c0;
     const float *x = j->x + c0;
     const int *assign = j->assign;
-    int w16 = w / 16 * 16;
-    for (int i = 0; i < n; i++) {
-        double *restrict s = j->sum + (size_t)assign[i] * d + c0;
-        const float *restrict r = x + (size_t)i * d;
-        /* runs of 16, which the compiler vectorises at -O2 (the whole row was scalar) */
-        for (int t0 = 0; t0 < w16; t0 += 16)
-            for (int t = t0; t < t0 + 16; t++) s[t] += r[t];
-        for (int t = w16; t < w; t++) s[t] += r[t];
-    }
+    for (int i = 0; i < n; i++) apps_add_f64(j->sum + (size_t)assign[i] * d + c0, x + (size_t)i * d, w);
 }
 
 /* New centroids: the mean of each cluster's rows; an emptied cluster

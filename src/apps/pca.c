@@ -109,13 +109,7 @@ sail_status sail_pca_fit(sail_pool *pool, const float *x, int n, int d, int d_ou
         s = sail_set_error(err, SAIL_ERR_NOMEM, "out of memory for PCA of %d columns", d);
         goto done;
     }
-    int d16 = d / 16 * 16;
-    for (int i = 0; i < n; i++) { /* runs of 16 columns: vectorised at -O2 */
-        const float *r = x + (size_t)i * d;
-        for (int j0 = 0; j0 < d16; j0 += 16)
-            for (int j = j0; j < j0 + 16; j++) mean[j] += r[j];
-        for (int j = d16; j < d; j++) mean[j] += r[j];
-    }
+    for (int i = 0; i < n; i++) apps_add_f64(mean, x + (size_t)i * d, d);
     for (int j = 0; j < d; j++) mean[j] /= n;
     if ((s = covariance(pool, x, n, d, mean, cov, err))) goto done;
     for (int j = 0; j < d; j++) r.total_variance += cov[(size_t)j * d + j];
